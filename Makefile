@@ -1,0 +1,93 @@
+# ngx_mastodon: an nginx-native Mastodon server.
+#   make            build the nginx module (.so), the worker and the lib/ unit tests
+#   make run        install missing packages, build, start PostgreSQL, Redis, the worker and nginx under var/
+#   make stop       stop what `make run` started
+#   make test       the same set-up, ephemeral, then the whole suite
+#   make asan       AddressSanitizer build into build-asan/;  make test-asan runs the suite with it
+#   make bench      wrk against loopback: API endpoints vs nginx serving the same bytes statically
+
+BUILD      ?= build
+SANITIZE   ?=
+NGINX_SRC  ?= /usr/share/nginx/src
+NGINX_BIN  ?= /usr/sbin/nginx
+
+CC         ?= cc
+PG_INC     := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
+OPT        ?= -O2
+WARN       := -Wall -Wextra -Werror -Wno-unused-parameter
+CFLAGS_ALL := -std=gnu11 -g $(OPT) $(WARN) -fPIC -D_GNU_SOURCE -Ilib -I$(PG_INC)
+LDLIBS_ALL := -lpq -lhiredis -lyajl -lcrypto -lcrypt -lpthread -lm
+ifeq ($(SANITIZE),1)
+  SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
+  CFLAGS_ALL += $(SAN_FLAGS)
+endif
+
+LIB_SRCS    := $(wildcard lib/*.c)
+LIB_HDRS    := $(wildcard lib/*.h)
+LIB_OBJS    := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+WORKER_SRCS := $(wildcard worker/*.c)
+WORKER_HDRS := $(wildcard worker/*.h)
+WORKER_OBJS := $(WORKER_SRCS:%.c=$(BUILD)/%.o)
+UNIT_SRCS   := $(wildcard lib/t/*.c)
+UNIT_BINS   := $(UNIT_SRCS:lib/t/%.c=$(BUILD)/unit/%)
+MODULE_SRCS := $(wildcard ngx_mastodon_module/*.c ngx_mastodon_module/*.h)
+MODULE_SO   := $(BUILD)/nginx/ngx_http_mastodon_module.so
+
+.PHONY: all module worker unit deps run stop test test-asan asan bench clean
+all: module worker unit
+
+deps:
+	@scripts/install-deps.sh
+
+# --- lib/ and the worker ----------------------------------------------------
+$(BUILD)/lib/libmastodon.a: $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(BUILD)/%.o: %.c $(LIB_HDRS) $(WORKER_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+worker: $(BUILD)/mastodon-worker
+$(BUILD)/mastodon-worker: $(WORKER_OBJS) $(BUILD)/lib/libmastodon.a
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+unit: $(UNIT_BINS)
+$(BUILD)/unit/%: lib/t/%.c $(BUILD)/lib/libmastodon.a $(LIB_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/lib/libmastodon.a -lcmocka $(LDLIBS_ALL)
+
+# --- the nginx module ---------------------------------------------------------
+# Debian's recipe (nginx-dev): configure a copy of the source tree with the
+# binary's own flags, then `make modules`.  NGINX_SRC=/path/to/nginx-x.y.z
+# builds against any other nginx source tree instead.
+module: $(MODULE_SO)
+
+$(BUILD)/nginx/Makefile: config $(MODULE_SRCS) $(LIB_SRCS) $(LIB_HDRS)
+	@scripts/configure-nginx.sh "$(NGINX_SRC)" "$(BUILD)" "$(SAN_FLAGS)"
+
+$(MODULE_SO): $(BUILD)/nginx/Makefile $(MODULE_SRCS) $(LIB_SRCS) $(LIB_HDRS)
+	$(MAKE) -C $(BUILD)/nginx-src -f $(CURDIR)/$(BUILD)/nginx/Makefile modules
+	@test -f $@
+
+asan:
+	$(MAKE) BUILD=build-asan SANITIZE=1 OPT=-O1 all
+
+# --- running and testing --------------------------------------------------------
+run: deps all
+	@scripts/run.sh start
+
+stop:
+	@scripts/run.sh stop
+
+test: deps all
+	@scripts/test.sh "$(BUILD)"
+
+test-asan: deps asan
+	@scripts/test.sh build-asan
+
+bench: deps all
+	@scripts/bench.sh "$(BUILD)"
+
+clean:
+	rm -rf build build-asan

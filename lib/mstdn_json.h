@@ -1,0 +1,18 @@
+#ifndef MSTDN_JSON_H
+#define MSTDN_JSON_H
+
+#include "mstdn_value.h"
+
+/*
+ * Parses one JSON document from outside into a tree, with bounds: nesting
+ * depth and node count limited (yajl's callback parser is used because its
+ * tree parser has no depth limit and frees recursively), comments refused,
+ * strict UTF-8 (no overlong forms, no surrogates), "\u0000" refused,
+ * trailing garbage refused.  Duplicate keys are all kept; lookups return the
+ * last one (Rails' behaviour).  On error, err receives a short message.
+ */
+int mstdn_json_parse(const char *buf, size_t len, const mstdn_alloc_t *a,
+    const mstdn_limits_t *limits, mstdn_value_t **out, char *err,
+    size_t errlen);
+
+#endif

@@ -1,0 +1,19 @@
+#ifndef MSTDN_UTF8_H
+#define MSTDN_UTF8_H
+
+#include <stddef.h>
+
+/*
+ * Strict UTF-8 (RFC 3629): no overlong forms, no UTF-16 surrogates, nothing
+ * above U+10FFFF.  With allow_nul == 0 a NUL byte is refused too, because
+ * PostgreSQL text cannot hold one.  Returns the offset of the first bad byte,
+ * or (size_t) -1 when the whole buffer is valid.
+ */
+#define MSTDN_UTF8_VALID  ((size_t) -1)
+
+size_t mstdn_utf8_check(const unsigned char *p, size_t len, int allow_nul);
+
+/* Number of code points in valid UTF-8 (what Mastodon counts as characters). */
+size_t mstdn_utf8_length(const unsigned char *p, size_t len);
+
+#endif

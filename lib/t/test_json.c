@@ -1,0 +1,334 @@
+/* Unit tests of lib/: the bounded JSON parser, form parameters, UTF-8. */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "mstdn_json.h"
+#include "mstdn_params.h"
+#include "mstdn_utf8.h"
+
+
+static const mstdn_limits_t  limits = { 32, 10000 };
+
+
+static int
+parse_json(const char *s, size_t len, mstdn_value_t **v, mstdn_arena_t **ar)
+{
+    mstdn_alloc_t  a;
+    char           err[128];
+
+    *ar = mstdn_arena_create();
+    mstdn_arena_allocator(*ar, &a);
+
+    return mstdn_json_parse(s, len, &a, &limits, v, err, sizeof(err));
+}
+
+
+static void
+json_object(void **state)
+{
+    mstdn_arena_t  *ar;
+    mstdn_value_t  *v, *m;
+    int64_t         n;
+    const char     *doc = "{\"status\":\"h\\u00e9llo\",\"id\":109876543210987654,"
+                          "\"sensitive\":true,\"media_ids\":[\"1\",\"2\"],"
+                          "\"poll\":null,\"x\":{\"y\":[{}]}}";
+
+    assert_int_equal(parse_json(doc, strlen(doc), &v, &ar), MSTDN_OK);
+    assert_int_equal(v->type, MSTDN_OBJECT);
+    assert_string_equal(mstdn_param_str(v, "status", NULL), "h\xc3\xa9llo");
+    assert_int_equal(mstdn_param_int64(v, "id", &n), 0);
+    assert_true(n == 109876543210987654LL);     /* beyond 2^53: kept exact */
+    assert_true(mstdn_param_bool(v, "sensitive", 0));
+    m = mstdn_object_get(v, "media_ids");
+    assert_non_null(m);
+    assert_int_equal(m->type, MSTDN_ARRAY);
+    assert_int_equal(m->count, 2);
+    assert_string_equal(m->last->str, "2");
+    assert_int_equal(mstdn_object_get(v, "poll")->type, MSTDN_NULL);
+    assert_null(mstdn_object_get(v, "missing"));
+    mstdn_arena_destroy(ar);
+}
+
+
+static void
+json_duplicate_keys_last_wins(void **state)
+{
+    mstdn_arena_t  *ar;
+    mstdn_value_t  *v;
+    const char     *doc = "{\"a\":\"1\",\"a\":\"2\"}";
+
+    assert_int_equal(parse_json(doc, strlen(doc), &v, &ar), MSTDN_OK);
+    assert_string_equal(mstdn_param_str(v, "a", NULL), "2");
+    mstdn_arena_destroy(ar);
+}
+
+
+static void
+json_rejects(void **state)
+{
+    static const struct {
+        const char  *doc;
+        size_t       len;
+        int          rc;
+    } cases[] = {
+        { "{\"a\":1", 6, MSTDN_ESYNTAX },                   /* truncated */
+        { "", 0, MSTDN_ESYNTAX },
+        { "  ", 2, MSTDN_ESYNTAX },
+        { "{\"a\":1} x", 9, MSTDN_ESYNTAX },                /* trailing */
+        { "{\"a\":1}{}", 9, MSTDN_ESYNTAX },
+        { "/* c */ {}", 10, MSTDN_ESYNTAX },                /* comment */
+        { "{\"a\":\"x\\u0000y\"}", 16, MSTDN_ENUL },
+        { "{\"a\\u0000\":1}", 13, MSTDN_ENUL },
+        { "{\"a\":\"\xc0\xaf\"}", 9, MSTDN_EUTF8 },         /* overlong / */
+        { "{\"a\":\"\xed\xa0\x80\"}", 10, MSTDN_EUTF8 },    /* surrogate */
+        { "{\"a\":\"\xff\"}", 8, MSTDN_EUTF8 },
+        { "{\"a\":\"\xe2\x82\"}", 9, MSTDN_EUTF8 },         /* truncated seq */
+        { "{\"a\":\"x\x01\"}", 9, MSTDN_ESYNTAX },          /* raw control */
+        { "[1,]", 4, MSTDN_ESYNTAX },
+        { "{'a':1}", 7, MSTDN_ESYNTAX },
+    };
+    size_t          i;
+    mstdn_arena_t  *ar;
+    mstdn_value_t  *v;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        print_message("# case %zu\n", i);
+        assert_int_equal(parse_json(cases[i].doc, cases[i].len, &v, &ar),
+                         cases[i].rc);
+        assert_null(v);
+        mstdn_arena_destroy(ar);
+    }
+}
+
+
+static void
+json_lone_surrogate_escape(void **state)
+{
+    mstdn_arena_t  *ar;
+    mstdn_value_t  *v;
+    const char     *doc = "{\"a\":\"\\ud800\"}";
+    int             rc;
+
+    /* yajl may substitute or encode it; either way no invalid UTF-8 passes */
+    rc = parse_json(doc, strlen(doc), &v, &ar);
+    if (rc == MSTDN_OK) {
+        assert_int_equal(mstdn_utf8_check(
+            (const unsigned char *) mstdn_param_str(v, "a", NULL),
+            strlen(mstdn_param_str(v, "a", NULL)), 0), MSTDN_UTF8_VALID);
+    } else {
+        assert_int_equal(rc, MSTDN_EUTF8);
+    }
+    mstdn_arena_destroy(ar);
+}
+
+
+static void
+json_depth_limit(void **state)
+{
+    mstdn_arena_t  *ar;
+    mstdn_value_t  *v;
+    char           *doc;
+    size_t          n = 100000;
+
+    doc = malloc(2 * n);
+    memset(doc, '[', n);
+    memset(doc + n, ']', n);
+
+    assert_int_equal(parse_json(doc, 2 * n, &v, &ar), MSTDN_EDEPTH);
+    mstdn_arena_destroy(ar);
+
+    /* exactly at the limit is fine */
+    memset(doc, '[', 32);
+    memset(doc + 32, ']', 32);
+    assert_int_equal(parse_json(doc, 64, &v, &ar), MSTDN_OK);
+    mstdn_arena_destroy(ar);
+
+    memset(doc, '[', 33);
+    memset(doc + 33, ']', 33);
+    assert_int_equal(parse_json(doc, 66, &v, &ar), MSTDN_EDEPTH);
+    mstdn_arena_destroy(ar);
+
+    free(doc);
+}
+
+
+static void
+json_member_limit(void **state)
+{
+    mstdn_arena_t  *ar;
+    mstdn_value_t  *v;
+    char           *doc;
+    size_t          i, n = 20001;
+
+    doc = malloc(2 * n + 2);
+    doc[0] = '[';
+    for (i = 0; i < n; i++) {
+        doc[1 + 2 * i] = '0';
+        doc[2 + 2 * i] = ',';
+    }
+    doc[2 * n] = ']';
+
+    assert_int_equal(parse_json(doc, 2 * n + 1, &v, &ar), MSTDN_ETOOMANY);
+    mstdn_arena_destroy(ar);
+    free(doc);
+}
+
+
+static int
+parse_form(const char *s, mstdn_value_t **root, mstdn_arena_t **ar)
+{
+    mstdn_alloc_t  a;
+    char           err[128];
+
+    *ar = mstdn_arena_create();
+    mstdn_arena_allocator(*ar, &a);
+    *root = mstdn_value_new(&a, MSTDN_OBJECT);
+
+    return mstdn_params_parse_urlencoded(s, strlen(s), &a, &limits, *root,
+                                         err, sizeof(err));
+}
+
+
+static void
+form_nesting(void **state)
+{
+    mstdn_arena_t  *ar;
+    mstdn_value_t  *v, *ids, *fa, *f0, *arr;
+
+    assert_int_equal(parse_form("status=Hello+w%C3%B6rld%21&id[]=1&id[]=2"
+                                "&&fields_attributes[0][name]=a"
+                                "&fields_attributes[0][value]=b"
+                                "&fields_attributes[1][name]=c"
+                                "&poll[options][]=x&poll[options][]=y"
+                                "&a[][k]=1&a[][v]=2&a[][k]=3&flag&dup=1&dup=2",
+                                &v, &ar), MSTDN_OK);
+
+    assert_string_equal(mstdn_param_str(v, "status", NULL),
+                        "Hello w\xc3\xb6rld!");
+
+    ids = mstdn_object_get(v, "id");
+    assert_int_equal(ids->type, MSTDN_ARRAY);
+    assert_int_equal(ids->count, 2);
+    assert_string_equal(ids->first->str, "1");
+
+    fa = mstdn_object_get(v, "fields_attributes");
+    assert_int_equal(fa->type, MSTDN_OBJECT);
+    f0 = mstdn_object_get(fa, "0");
+    assert_string_equal(mstdn_param_str(f0, "value", NULL), "b");
+    assert_string_equal(mstdn_param_str(mstdn_object_get(fa, "1"), "name",
+                                        NULL), "c");
+
+    arr = mstdn_object_get(mstdn_object_get(v, "poll"), "options");
+    assert_int_equal(arr->count, 2);
+
+    arr = mstdn_object_get(v, "a");
+    assert_int_equal(arr->type, MSTDN_ARRAY);
+    assert_int_equal(arr->count, 2);        /* {k:1,v:2}, {k:3} */
+    assert_string_equal(mstdn_param_str(arr->first, "v", NULL), "2");
+    assert_string_equal(mstdn_param_str(arr->last, "k", NULL), "3");
+
+    assert_string_equal(mstdn_param_str(v, "flag", NULL), "");
+    assert_string_equal(mstdn_param_str(v, "dup", NULL), "2");
+    assert_false(mstdn_param_bool(v, "flag", 0));   /* "" is nil in Rails */
+
+    mstdn_arena_destroy(ar);
+}
+
+
+static void
+form_rejects(void **state)
+{
+    static const struct {
+        const char  *form;
+        int          rc;
+    } cases[] = {
+        { "a=%zz", MSTDN_ESYNTAX },
+        { "a=%4", MSTDN_ESYNTAX },
+        { "a=x%00y", MSTDN_ENUL },
+        { "a=%C0%AF", MSTDN_EUTF8 },
+        { "a=%FF", MSTDN_EUTF8 },
+        { "a[]=1&a[b]=2", MSTDN_ETYPE },
+        { "a=1&a[b]=2", MSTDN_ETYPE },
+        { "a[b]=1&a=2", MSTDN_ETYPE },
+        { "a[][]=1", MSTDN_ETYPE },
+        { "a[1][2][3][4][5][6][7][8][9][10][11][12][13][14][15][16][17][18]"
+          "[19][20][21][22][23][24][25][26][27][28][29][30][31][32][33]=1",
+          MSTDN_EDEPTH },
+    };
+    size_t          i;
+    mstdn_arena_t  *ar;
+    mstdn_value_t  *v;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        print_message("# case %zu\n", i);
+        assert_int_equal(parse_form(cases[i].form, &v, &ar), cases[i].rc);
+        mstdn_arena_destroy(ar);
+    }
+}
+
+
+static void
+booleans(void **state)
+{
+    mstdn_arena_t  *ar;
+    mstdn_value_t  *v;
+
+    assert_int_equal(parse_form("a=true&b=0&c=FALSE&d=1&e=off&f=yes", &v, &ar),
+                     MSTDN_OK);
+    assert_true(mstdn_param_bool(v, "a", 0));
+    assert_false(mstdn_param_bool(v, "b", 1));
+    assert_false(mstdn_param_bool(v, "c", 1));
+    assert_true(mstdn_param_bool(v, "d", 0));
+    assert_false(mstdn_param_bool(v, "e", 1));
+    assert_true(mstdn_param_bool(v, "f", 0));
+    assert_true(mstdn_param_bool(v, "missing", 1));
+    mstdn_arena_destroy(ar);
+}
+
+
+static void
+utf8(void **state)
+{
+    assert_int_equal(mstdn_utf8_check((const unsigned char *) "h\xc3\xa9", 3, 0),
+                     MSTDN_UTF8_VALID);
+    assert_int_equal(mstdn_utf8_check((const unsigned char *) "\xf0\x9f\x98\x80",
+                                      4, 0), MSTDN_UTF8_VALID);
+    assert_int_equal(mstdn_utf8_check((const unsigned char *) "\xf4\x90\x80\x80",
+                                      4, 0), 0);        /* > U+10FFFF */
+    assert_int_equal(mstdn_utf8_check((const unsigned char *) "ab\xe0\x80\x80",
+                                      5, 0), 2);        /* overlong */
+    assert_int_equal(mstdn_utf8_check((const unsigned char *) "a\0b", 3, 0), 1);
+    assert_int_equal(mstdn_utf8_check((const unsigned char *) "a\0b", 3, 1),
+                     MSTDN_UTF8_VALID);
+    assert_int_equal(mstdn_utf8_length((const unsigned char *) "h\xc3\xa9\xf0\x9f\x98\x80",
+                                       7), 3);
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(json_object),
+        cmocka_unit_test(json_duplicate_keys_last_wins),
+        cmocka_unit_test(json_rejects),
+        cmocka_unit_test(json_lone_surrogate_escape),
+        cmocka_unit_test(json_depth_limit),
+        cmocka_unit_test(json_member_limit),
+        cmocka_unit_test(form_nesting),
+        cmocka_unit_test(form_rejects),
+        cmocka_unit_test(booleans),
+        cmocka_unit_test(utf8),
+    };
+
+    /* prove reads TAP */
+    setenv("CMOCKA_MESSAGE_OUTPUT", "TAP", 0);
+
+    return cmocka_run_group_tests_name("lib", tests, NULL, NULL);
+}
