@@ -1,0 +1,391 @@
+/*
+ * Responses.  JSON is produced by yajl's generator whose print callback
+ * appends straight into a chain of nginx buffers from the request pool: no
+ * intermediate copy of the document.
+ */
+
+#include "ngx_http_mastodon_module.h"
+
+
+#define NGX_HTTP_MASTODON_JSON_BUF  4096
+
+
+static void ngx_http_mastodon_json_print(void *data, const char *s,
+    size_t len);
+static void ngx_http_mastodon_json_gen_free(void *data);
+
+
+static ngx_str_t  ngx_http_mastodon_json_type =
+    ngx_string("application/json; charset=utf-8");
+
+
+ngx_int_t
+ngx_http_mastodon_json_init(ngx_http_request_t *r, ngx_http_mastodon_json_t *j)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    ngx_memzero(j, sizeof(ngx_http_mastodon_json_t));
+
+    j->request = r;
+    j->last = &j->out;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    j->gen = yajl_gen_alloc(NULL);
+    if (j->gen == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_mastodon_json_gen_free;
+    cln->data = j->gen;
+
+    yajl_gen_config(j->gen, yajl_gen_print_callback,
+                    ngx_http_mastodon_json_print, j);
+    yajl_gen_config(j->gen, yajl_gen_validate_utf8, 1);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_mastodon_json_gen_free(void *data)
+{
+    yajl_gen_free(data);
+}
+
+
+static void
+ngx_http_mastodon_json_print(void *data, const char *s, size_t len)
+{
+    ngx_http_mastodon_json_t *j = data;
+
+    size_t        n, size;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    if (j->failed) {
+        return;
+    }
+
+    while (len) {
+        b = j->buf;
+
+        if (b == NULL || b->last == b->end) {
+            size = len > NGX_HTTP_MASTODON_JSON_BUF ? len
+                                                    : NGX_HTTP_MASTODON_JSON_BUF;
+
+            b = ngx_create_temp_buf(j->request->pool, size);
+            cl = ngx_alloc_chain_link(j->request->pool);
+            if (b == NULL || cl == NULL) {
+                j->failed = 1;
+                return;
+            }
+
+            cl->buf = b;
+            cl->next = NULL;
+            *j->last = cl;
+            j->last = &cl->next;
+            j->buf = b;
+        }
+
+        n = ngx_min(len, (size_t) (b->end - b->last));
+        b->last = ngx_cpymem(b->last, s, n);
+        j->size += n;
+        s += n;
+        len -= n;
+    }
+}
+
+
+void
+ngx_http_mastodon_json_key(ngx_http_mastodon_json_t *j, const char *key)
+{
+    if (key) {
+        yajl_gen_string(j->gen, (const unsigned char *) key, ngx_strlen(key));
+    }
+}
+
+
+void
+ngx_http_mastodon_json_str(ngx_http_mastodon_json_t *j, ngx_str_t *s)
+{
+    if (yajl_gen_string(j->gen, s->data, s->len) != yajl_gen_status_ok) {
+        j->failed = 1;
+    }
+}
+
+
+void
+ngx_http_mastodon_json_cstr(ngx_http_mastodon_json_t *j, const char *s)
+{
+    yajl_gen_string(j->gen, (const unsigned char *) s, ngx_strlen(s));
+}
+
+
+void
+ngx_http_mastodon_json_kv_str(ngx_http_mastodon_json_t *j, const char *key,
+    ngx_str_t *s)
+{
+    ngx_http_mastodon_json_key(j, key);
+    ngx_http_mastodon_json_str(j, s);
+}
+
+
+void
+ngx_http_mastodon_json_kv_cstr(ngx_http_mastodon_json_t *j, const char *key,
+    const char *s)
+{
+    ngx_http_mastodon_json_key(j, key);
+    ngx_http_mastodon_json_cstr(j, s);
+}
+
+
+void
+ngx_http_mastodon_json_kv_url(ngx_http_mastodon_json_t *j, const char *key,
+    ngx_str_t *base, const char *path)
+{
+    u_char     *p;
+    ngx_str_t   url;
+
+    url.len = base->len + ngx_strlen(path);
+    url.data = ngx_pnalloc(j->request->pool, url.len);
+    if (url.data == NULL) {
+        j->failed = 1;
+        return;
+    }
+
+    p = ngx_cpymem(url.data, base->data, base->len);
+    ngx_memcpy(p, path, url.len - base->len);
+
+    ngx_http_mastodon_json_kv_str(j, key, &url);
+}
+
+
+void
+ngx_http_mastodon_json_kv_int(ngx_http_mastodon_json_t *j, const char *key,
+    int64_t n)
+{
+    ngx_http_mastodon_json_key(j, key);
+    yajl_gen_integer(j->gen, n);
+}
+
+
+void
+ngx_http_mastodon_json_kv_bool(ngx_http_mastodon_json_t *j, const char *key,
+    ngx_uint_t b)
+{
+    ngx_http_mastodon_json_key(j, key);
+    yajl_gen_bool(j->gen, b ? 1 : 0);
+}
+
+
+void
+ngx_http_mastodon_json_kv_null(ngx_http_mastodon_json_t *j, const char *key)
+{
+    ngx_http_mastodon_json_key(j, key);
+    yajl_gen_null(j->gen);
+}
+
+
+void
+ngx_http_mastodon_json_open(ngx_http_mastodon_json_t *j, const char *key)
+{
+    ngx_http_mastodon_json_key(j, key);
+    yajl_gen_map_open(j->gen);
+}
+
+
+void
+ngx_http_mastodon_json_close(ngx_http_mastodon_json_t *j)
+{
+    yajl_gen_map_close(j->gen);
+}
+
+
+void
+ngx_http_mastodon_json_open_array(ngx_http_mastodon_json_t *j,
+    const char *key)
+{
+    ngx_http_mastodon_json_key(j, key);
+    yajl_gen_array_open(j->gen);
+}
+
+
+void
+ngx_http_mastodon_json_close_array(ngx_http_mastodon_json_t *j)
+{
+    yajl_gen_array_close(j->gen);
+}
+
+
+static ngx_int_t
+ngx_http_mastodon_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, ngx_chain_t *out, off_t size)
+{
+    ngx_int_t                 rc;
+    ngx_chain_t              *cl;
+    ngx_http_mastodon_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+    if (ctx) {
+        ctx->own_body = 1;
+    }
+
+    r->headers_out.status = status;
+    r->headers_out.content_type = *type;
+    r->headers_out.content_type_len = type->len;
+    r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.content_length_n = size;
+
+    if (r->headers_out.content_length) {
+        r->headers_out.content_length->hash = 0;
+        r->headers_out.content_length = NULL;
+    }
+
+    if (size == 0 || r->header_only) {
+        r->header_only = 1;
+        return ngx_http_send_header(r);
+    }
+
+    rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    for (cl = out; cl->next; cl = cl->next) { /* void */ }
+
+    cl->buf->last_buf = (r == r->main) ? 1 : 0;
+    cl->buf->last_in_chain = 1;
+
+    return ngx_http_output_filter(r, out);
+}
+
+
+ngx_int_t
+ngx_http_mastodon_json_send(ngx_http_mastodon_json_t *j, ngx_uint_t status)
+{
+    if (j->failed || j->out == NULL) {
+        ngx_log_error(NGX_LOG_ERR, j->request->connection->log, 0,
+                      "mastodon: JSON output failed");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_mastodon_send(j->request, status,
+                                  &ngx_http_mastodon_json_type, j->out,
+                                  j->size);
+}
+
+
+ngx_int_t
+ngx_http_mastodon_send_text(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, ngx_str_t *body)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = body->data;
+    b->last = body->data + body->len;
+    b->memory = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_mastodon_send(r, status, type, &out, body->len);
+}
+
+
+/* Mastodon's own wording (config/locales/en.yml, "errors"). */
+const char *
+ngx_http_mastodon_status_message(ngx_uint_t status)
+{
+    switch (status) {
+    case NGX_HTTP_BAD_REQUEST:
+        return "The request you submitted was invalid or malformed.";
+    case NGX_HTTP_UNAUTHORIZED:
+        return "The access token is invalid";
+    case NGX_HTTP_FORBIDDEN:
+        return "This action is not allowed";
+    case NGX_HTTP_NOT_FOUND:
+        return "Record not found";
+    case NGX_HTTP_NOT_ALLOWED:
+        return "Method not allowed";
+    case 406:
+        return "This page is not available in the requested format.";
+    case NGX_HTTP_REQUEST_TIME_OUT:
+        return "Request timeout";
+    case 410:
+        return "The page you were looking for doesn't exist here anymore.";
+    case NGX_HTTP_LENGTH_REQUIRED:
+        return "Length required";
+    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+        return "Request entity too large";
+    case NGX_HTTP_REQUEST_URI_TOO_LARGE:
+        return "Request URI too large";
+    case 415:
+        return "Unsupported media type";
+    case 422:
+        return "Unprocessable entity";
+    case 429:
+        return "Too many requests";
+    case NGX_HTTP_SERVICE_UNAVAILABLE:
+        return "The server is temporarily unavailable";
+    case NGX_HTTP_GATEWAY_TIME_OUT:
+        return "Gateway timeout";
+    default:
+        return status >= 500 ? "Internal server error"
+                             : "The request could not be processed";
+    }
+}
+
+
+ngx_int_t
+ngx_http_mastodon_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *message)
+{
+    ngx_http_mastodon_json_t  j;
+
+    if (message == NULL) {
+        message = ngx_http_mastodon_status_message(status);
+    }
+
+    if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_mastodon_json_open(&j, NULL);
+    ngx_http_mastodon_json_kv_cstr(&j, "error", message);
+    ngx_http_mastodon_json_close(&j);
+
+    return ngx_http_mastodon_json_send(&j, status);
+}
+
+
+ngx_int_t
+ngx_http_mastodon_add_header(ngx_http_request_t *r, const char *key,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+    h->value = *value;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return NGX_OK;
+}

@@ -1,0 +1,739 @@
+/*
+ * ngx_http_mastodon_module: the Mastodon client API and ActivityPub served
+ * from inside nginx.  This file holds the module's anatomy: directives,
+ * configuration, worker process hooks and the content handler that routes
+ * a request to its endpoint.
+ */
+
+#include <arpa/inet.h>
+#include <ctype.h>
+
+#include "ngx_http_mastodon_module.h"
+
+
+static void *ngx_http_mastodon_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_mastodon_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_mastodon_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_mastodon_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_mastodon(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_mastodon_check_database(ngx_conf_t *cf,
+    ngx_http_mastodon_main_conf_t *mcf);
+static char *ngx_http_mastodon_check_redis(ngx_conf_t *cf,
+    ngx_http_mastodon_main_conf_t *mcf);
+static ngx_int_t ngx_http_mastodon_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_mastodon_init_process(ngx_cycle_t *cycle);
+static void ngx_http_mastodon_exit_process(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_mastodon_handler(ngx_http_request_t *r);
+static void ngx_http_mastodon_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_mastodon_dispatch(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+
+
+static ngx_conf_enum_t  ngx_http_mastodon_registrations[] = {
+    { ngx_string("open"), NGX_HTTP_MASTODON_REG_OPEN },
+    { ngx_string("approval"), NGX_HTTP_MASTODON_REG_APPROVAL },
+    { ngx_string("closed"), NGX_HTTP_MASTODON_REG_CLOSED },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_num_bounds_t  ngx_http_mastodon_pool_bounds = {
+    ngx_conf_check_num_bounds, 1, 1024
+};
+
+static ngx_conf_num_bounds_t  ngx_http_mastodon_depth_bounds = {
+    ngx_conf_check_num_bounds, 1, 256
+};
+
+
+#define NGX_HTTP_MASTODON_MAIN  (NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1)
+
+static ngx_command_t  ngx_http_mastodon_commands[] = {
+
+    { ngx_string("mastodon"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_mastodon,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("mastodon_database"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, database),
+      NULL },
+
+    { ngx_string("mastodon_redis"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, redis),
+      NULL },
+
+    { ngx_string("mastodon_domain"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, domain),
+      NULL },
+
+    { ngx_string("mastodon_https"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, https),
+      NULL },
+
+    { ngx_string("mastodon_title"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, title),
+      NULL },
+
+    { ngx_string("mastodon_description"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, description),
+      NULL },
+
+    { ngx_string("mastodon_contact_email"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, contact_email),
+      NULL },
+
+    { ngx_string("mastodon_source_url"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, source_url),
+      NULL },
+
+    { ngx_string("mastodon_registrations"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, registrations),
+      &ngx_http_mastodon_registrations },
+
+    { ngx_string("mastodon_max_characters"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, max_characters),
+      NULL },
+
+    { ngx_string("mastodon_pg_pool_size"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, pg_pool_size),
+      &ngx_http_mastodon_pool_bounds },
+
+    { ngx_string("mastodon_pg_queue_size"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, pg_queue_size),
+      NULL },
+
+    { ngx_string("mastodon_pg_max_requests"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, pg_max_requests),
+      NULL },
+
+    { ngx_string("mastodon_pg_connect_timeout"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, pg_connect_timeout),
+      NULL },
+
+    { ngx_string("mastodon_pg_query_timeout"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, pg_query_timeout),
+      NULL },
+
+    { ngx_string("mastodon_pg_queue_timeout"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, pg_queue_timeout),
+      NULL },
+
+    { ngx_string("mastodon_redis_connect_timeout"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, redis_connect_timeout),
+      NULL },
+
+    { ngx_string("mastodon_redis_timeout"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, redis_timeout),
+      NULL },
+
+    { ngx_string("mastodon_instance_cache"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, instance_cache),
+      NULL },
+
+    { ngx_string("mastodon_json_max_depth"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, json_max_depth),
+      &ngx_http_mastodon_depth_bounds },
+
+    { ngx_string("mastodon_json_max_members"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, json_max_members),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_mastodon_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_http_mastodon_postconfiguration,   /* postconfiguration */
+
+    ngx_http_mastodon_create_main_conf,    /* create main configuration */
+    ngx_http_mastodon_init_main_conf,      /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_mastodon_create_loc_conf,     /* create location configuration */
+    ngx_http_mastodon_merge_loc_conf       /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_mastodon_module = {
+    NGX_MODULE_V1,
+    &ngx_http_mastodon_module_ctx,         /* module context */
+    ngx_http_mastodon_commands,            /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_mastodon_init_process,        /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_mastodon_exit_process,        /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static void *
+ngx_http_mastodon_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_mastodon_main_conf_t  *mcf;
+
+    mcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_mastodon_main_conf_t));
+    if (mcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     mcf->database = { 0, NULL };
+     *     mcf->redis = { 0, NULL };
+     *     mcf->domain, title, description, contact_email, source_url = { 0 };
+     *     mcf->enabled = 0;
+     *     mcf->base_url, streaming_url, redis_host, redis_unix = { 0, NULL };
+     */
+
+    mcf->https = NGX_CONF_UNSET;
+    mcf->registrations = NGX_CONF_UNSET_UINT;
+    mcf->max_characters = NGX_CONF_UNSET_UINT;
+    mcf->pg_pool_size = NGX_CONF_UNSET_UINT;
+    mcf->pg_queue_size = NGX_CONF_UNSET_UINT;
+    mcf->pg_max_requests = NGX_CONF_UNSET_UINT;
+    mcf->pg_connect_timeout = NGX_CONF_UNSET_MSEC;
+    mcf->pg_query_timeout = NGX_CONF_UNSET_MSEC;
+    mcf->pg_queue_timeout = NGX_CONF_UNSET_MSEC;
+    mcf->redis_connect_timeout = NGX_CONF_UNSET_MSEC;
+    mcf->redis_timeout = NGX_CONF_UNSET_MSEC;
+    mcf->instance_cache = NGX_CONF_UNSET_MSEC;
+    mcf->json_max_depth = NGX_CONF_UNSET_UINT;
+    mcf->json_max_members = NGX_CONF_UNSET_UINT;
+    mcf->redis_port = NGX_CONF_UNSET;
+
+    return mcf;
+}
+
+
+static char *
+ngx_http_mastodon_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_mastodon_main_conf_t *mcf = conf;
+
+    u_char  *p;
+
+    ngx_conf_init_value(mcf->https, 1);
+    ngx_conf_init_uint_value(mcf->registrations, NGX_HTTP_MASTODON_REG_OPEN);
+    ngx_conf_init_uint_value(mcf->max_characters, 500);
+    ngx_conf_init_uint_value(mcf->pg_pool_size, 16);
+    ngx_conf_init_uint_value(mcf->pg_queue_size, 1024);
+    ngx_conf_init_uint_value(mcf->pg_max_requests, 100000);
+    ngx_conf_init_msec_value(mcf->pg_connect_timeout, 5000);
+    ngx_conf_init_msec_value(mcf->pg_query_timeout, 10000);
+    ngx_conf_init_msec_value(mcf->pg_queue_timeout, 5000);
+    ngx_conf_init_msec_value(mcf->redis_connect_timeout, 3000);
+    ngx_conf_init_msec_value(mcf->redis_timeout, 5000);
+    ngx_conf_init_msec_value(mcf->instance_cache, 60000);
+    ngx_conf_init_uint_value(mcf->json_max_depth, 32);
+    ngx_conf_init_uint_value(mcf->json_max_members, 10000);
+
+    if (!mcf->enabled) {
+        return NGX_CONF_OK;
+    }
+
+    if (mcf->domain.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"mastodon_domain\" is not set: the instance "
+                           "needs its public domain name");
+        return NGX_CONF_ERROR;
+    }
+
+    for (p = mcf->domain.data; p < mcf->domain.data + mcf->domain.len; p++) {
+        /* it is written into URLs, XML and JSON unescaped */
+        if (!(isalnum(*p) || *p == '.' || *p == '-' || *p == ':'
+              || *p == '[' || *p == ']'))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid \"mastodon_domain\" value \"%V\": a "
+                               "host name with an optional port, not a URL",
+                               &mcf->domain);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (ngx_http_mastodon_check_database(cf, mcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_mastodon_check_redis(cf, mcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (mcf->title.len == 0) {
+        ngx_str_set(&mcf->title, "Mastodon");
+    }
+
+    mcf->base_url.len = sizeof("https://") - 1 + mcf->domain.len;
+    mcf->base_url.data = ngx_pnalloc(cf->pool, mcf->base_url.len);
+    mcf->streaming_url.len = sizeof("wss://") - 1 + mcf->domain.len;
+    mcf->streaming_url.data = ngx_pnalloc(cf->pool, mcf->streaming_url.len);
+    if (mcf->base_url.data == NULL || mcf->streaming_url.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_sprintf(mcf->base_url.data, "%s://%V",
+                    mcf->https ? "https" : "http", &mcf->domain);
+    mcf->base_url.len = p - mcf->base_url.data;
+
+    p = ngx_sprintf(mcf->streaming_url.data, "%s://%V",
+                    mcf->https ? "wss" : "ws", &mcf->domain);
+    mcf->streaming_url.len = p - mcf->streaming_url.data;
+
+    if (mcf->source_url.len == 0) {
+        ngx_str_set(&mcf->source_url,
+                    "https://github.com/mastodon/mastodon");
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * PQconnectStart() resolves host names with a blocking getaddrinfo(): only
+ * numeric addresses (hostaddr=, or a numeric host=) and unix socket
+ * directories are accepted, so that no nginx worker ever waits on DNS.
+ */
+static char *
+ngx_http_mastodon_check_database(ngx_conf_t *cf,
+    ngx_http_mastodon_main_conf_t *mcf)
+{
+    char                    *errmsg, *host, *hostaddr, *h, *comma;
+    u_char                   addr[sizeof(struct in6_addr)];
+    ngx_str_t                conninfo;
+    ngx_int_t                rc;
+    PQconninfoOption        *opts, *o;
+
+    if (mcf->database.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"mastodon_database\" is not set");
+        return NGX_CONF_ERROR;
+    }
+
+    conninfo.data = ngx_pnalloc(cf->pool, mcf->database.len + 1);
+    if (conninfo.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+    (void) ngx_cpystrn(conninfo.data, mcf->database.data,
+                       mcf->database.len + 1);
+
+    errmsg = NULL;
+    opts = PQconninfoParse((char *) conninfo.data, &errmsg);
+
+    if (opts == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"mastodon_database\" value: %s",
+                           errmsg ? errmsg : "out of memory");
+        if (errmsg) {
+            PQfreemem(errmsg);
+        }
+        return NGX_CONF_ERROR;
+    }
+
+    host = NULL;
+    hostaddr = NULL;
+
+    for (o = opts; o->keyword; o++) {
+        if (o->val == NULL) {
+            continue;
+        }
+        if (ngx_strcmp(o->keyword, "host") == 0) {
+            host = o->val;
+        } else if (ngx_strcmp(o->keyword, "hostaddr") == 0) {
+            hostaddr = o->val;
+        }
+    }
+
+    rc = NGX_OK;
+
+    if (host && hostaddr == NULL) {
+        for (h = host; h && *h; h = comma ? comma + 1 : NULL) {
+            comma = strchr(h, ',');
+            if (comma) {
+                *comma = '\0';
+            }
+
+            if (h[0] != '/' && h[0] != '@'
+                && inet_pton(AF_INET, h, addr) != 1
+                && inet_pton(AF_INET6, h, addr) != 1)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"mastodon_database\" host \"%s\" is a "
+                                   "name: resolving it would block nginx; "
+                                   "use hostaddr=<address> or a unix socket "
+                                   "directory", h);
+                rc = NGX_ERROR;
+                break;
+            }
+        }
+    }
+
+    PQconninfoFree(opts);
+
+    if (rc != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* NUL-terminated for PQconnectStart() */
+    mcf->database.data = conninfo.data;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_mastodon_check_redis(ngx_conf_t *cf,
+    ngx_http_mastodon_main_conf_t *mcf)
+{
+    u_char     *p, *last, *colon;
+    u_char      addr[sizeof(struct in6_addr)];
+    ngx_int_t   port;
+    ngx_str_t   host;
+
+    if (mcf->redis.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"mastodon_redis\" is not set");
+        return NGX_CONF_ERROR;
+    }
+
+    p = mcf->redis.data;
+    last = p + mcf->redis.len;
+
+    if (mcf->redis.len > 5 && ngx_strncmp(p, "unix:", 5) == 0) {
+        mcf->redis_unix.len = mcf->redis.len - 5;
+        mcf->redis_unix.data = ngx_pnalloc(cf->pool, mcf->redis_unix.len + 1);
+        if (mcf->redis_unix.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+        (void) ngx_cpystrn(mcf->redis_unix.data, p + 5,
+                           mcf->redis_unix.len + 1);
+        return NGX_CONF_OK;
+    }
+
+    port = 6379;
+
+    if (*p == '[') {
+        colon = ngx_strlchr(p, last, ']');
+        if (colon == NULL) {
+            goto invalid;
+        }
+        host.data = p + 1;
+        host.len = colon - p - 1;
+        colon++;
+        if (colon < last && *colon != ':') {
+            goto invalid;
+        }
+
+    } else {
+        colon = ngx_strlchr(p, last, ':');
+        host.data = p;
+        host.len = (colon ? colon : last) - p;
+    }
+
+    if (colon && colon < last) {
+        port = ngx_atoi(colon + 1, last - colon - 1);
+        if (port < 1 || port > 65535) {
+            goto invalid;
+        }
+    }
+
+    mcf->redis_host.data = ngx_pnalloc(cf->pool, host.len + 1);
+    if (mcf->redis_host.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+    (void) ngx_cpystrn(mcf->redis_host.data, host.data, host.len + 1);
+    mcf->redis_host.len = host.len;
+    mcf->redis_port = port;
+
+    if (inet_pton(AF_INET, (char *) mcf->redis_host.data, addr) != 1
+        && inet_pton(AF_INET6, (char *) mcf->redis_host.data, addr) != 1)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"mastodon_redis\" host \"%V\" is not a numeric "
+                           "address: resolving it would block nginx; use an "
+                           "IP address or unix:/path", &host);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid \"mastodon_redis\" value \"%V\": expected "
+                       "address[:port] or unix:/path", &mcf->redis);
+    return NGX_CONF_ERROR;
+}
+
+
+static void *
+ngx_http_mastodon_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_mastodon_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_mastodon_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    conf->enable = NGX_CONF_UNSET;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_mastodon_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_mastodon_loc_conf_t *prev = parent;
+    ngx_http_mastodon_loc_conf_t *conf = child;
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_mastodon(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_mastodon_loc_conf_t *mlcf = conf;
+
+    ngx_http_core_loc_conf_t       *clcf;
+    ngx_http_mastodon_main_conf_t  *mcf;
+
+    if (mlcf->enable != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    mlcf->enable = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_mastodon_handler;
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_mastodon_module);
+    mcf->enabled = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_mastodon_postconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_mastodon_filter_init(cf);
+}
+
+
+static ngx_int_t
+ngx_http_mastodon_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_mastodon_main_conf_t  *mcf;
+
+    /* the cache manager and loader need no backends */
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    mcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_mastodon_module);
+    if (mcf == NULL || !mcf->enabled) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_mastodon_pg_init_process(cycle, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_mastodon_redis_init_process(cycle, mcf);
+}
+
+
+static void
+ngx_http_mastodon_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_mastodon_pg_exit_process(cycle);
+    ngx_http_mastodon_redis_exit_process(cycle);
+}
+
+
+static ngx_int_t
+ngx_http_mastodon_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                 rc;
+    ngx_http_mastodon_ctx_t  *ctx;
+
+    if (r->method == NGX_HTTP_OPTIONS && ngx_http_mastodon_api_path(r)) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+        return ngx_http_mastodon_cors_preflight(r);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_ctx_t));
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        ngx_http_set_ctx(r, ctx, ngx_http_mastodon_module);
+    }
+
+    rc = ngx_http_mastodon_route(r, ctx);
+    if (rc != NGX_OK) {
+        ngx_http_discard_request_body(r);
+        return rc;
+    }
+
+    if (ctx->route->body
+        && (r->headers_in.content_length_n > 0 || r->headers_in.chunked))
+    {
+        /* small bodies stay in memory; larger ones are read back from file */
+        r->request_body_in_single_buf = 1;
+
+        rc = ngx_http_read_client_request_body(r,
+                                               ngx_http_mastodon_body_handler);
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            return rc;
+        }
+
+        return NGX_DONE;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_mastodon_dispatch(r, ctx);
+
+    if (rc == NGX_DONE) {
+        /* an endpoint waiting on a backend holds the request */
+        r->main->count++;
+    }
+
+    return rc;
+}
+
+
+static void
+ngx_http_mastodon_body_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                 rc;
+    ngx_http_mastodon_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+
+    rc = ngx_http_mastodon_dispatch(r, ctx);
+
+    if (rc == NGX_DONE) {
+        /* the reference taken by reading the body is kept for the backend */
+        return;
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+static ngx_int_t
+ngx_http_mastodon_dispatch(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_mastodon_read_params(r, ctx);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ctx->route->handler(r, ctx);
+}
+
+
+/* Ends a request that an endpoint held while waiting on a backend. */
+void
+ngx_http_mastodon_finalize(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}

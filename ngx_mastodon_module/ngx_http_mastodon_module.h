@@ -1,0 +1,246 @@
+#ifndef _NGX_HTTP_MASTODON_MODULE_H_INCLUDED_
+#define _NGX_HTTP_MASTODON_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <libpq-fe.h>
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+#include <yajl/yajl_gen.h>
+
+#include "mstdn_value.h"
+
+
+#define NGX_HTTP_MASTODON_VERSION        "0.1.0"
+/* what clients see: they enable features by the Mastodon version */
+#define NGX_HTTP_MASTODON_COMPAT         "4.3.0"
+#define NGX_HTTP_MASTODON_API_VERSION    2
+
+#define NGX_HTTP_MASTODON_REG_OPEN       1
+#define NGX_HTTP_MASTODON_REG_APPROVAL   2
+#define NGX_HTTP_MASTODON_REG_CLOSED     3
+
+#define NGX_HTTP_MASTODON_MAX_CAPTURES   4
+#define NGX_HTTP_MASTODON_PG_MAX_QUERIES 32
+
+
+typedef struct {
+    ngx_str_t                  database;
+    ngx_str_t                  redis;
+    ngx_str_t                  domain;
+    ngx_flag_t                 https;
+    ngx_str_t                  title;
+    ngx_str_t                  description;
+    ngx_str_t                  contact_email;
+    ngx_str_t                  source_url;
+    ngx_uint_t                 registrations;
+    ngx_uint_t                 max_characters;
+
+    ngx_uint_t                 pg_pool_size;
+    ngx_uint_t                 pg_queue_size;
+    ngx_uint_t                 pg_max_requests;
+    ngx_msec_t                 pg_connect_timeout;
+    ngx_msec_t                 pg_query_timeout;
+    ngx_msec_t                 pg_queue_timeout;
+
+    ngx_msec_t                 redis_connect_timeout;
+    ngx_msec_t                 redis_timeout;
+
+    ngx_msec_t                 instance_cache;
+    ngx_uint_t                 json_max_depth;
+    ngx_uint_t                 json_max_members;
+
+    /* derived in init_main_conf */
+    ngx_flag_t                 enabled;
+    ngx_str_t                  base_url;        /* https://domain */
+    ngx_str_t                  streaming_url;   /* wss://domain */
+    ngx_str_t                  redis_host;      /* numeric address */
+    ngx_int_t                  redis_port;
+    ngx_str_t                  redis_unix;      /* or a unix socket */
+} ngx_http_mastodon_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                 enable;
+} ngx_http_mastodon_loc_conf_t;
+
+
+typedef struct ngx_http_mastodon_ctx_s  ngx_http_mastodon_ctx_t;
+
+typedef ngx_int_t (*ngx_http_mastodon_handler_pt)(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+
+
+typedef struct {
+    ngx_uint_t                     method;      /* NGX_HTTP_GET, ... */
+    ngx_str_t                      pattern;     /* "/api/v1/statuses/:id" */
+    ngx_http_mastodon_handler_pt   handler;
+    unsigned                       body:1;      /* reads a request body */
+} ngx_http_mastodon_route_t;
+
+
+struct ngx_http_mastodon_ctx_s {
+    ngx_http_mastodon_route_t     *route;
+    ngx_str_t                      captures[NGX_HTTP_MASTODON_MAX_CAPTURES];
+    ngx_uint_t                     ncaptures;
+
+    mstdn_value_t                 *params;      /* query + body, merged */
+
+    void                          *data;        /* the handler's own state */
+    const char                    *error_message; /* for an error status */
+    ngx_uint_t                     pending;     /* backend replies awaited */
+
+    unsigned                       own_body:1;  /* the filter leaves it be */
+    unsigned                       error_body:1;
+    unsigned                       error_sent:1;
+};
+
+
+/* module */
+extern ngx_module_t  ngx_http_mastodon_module;
+
+void ngx_http_mastodon_finalize(ngx_http_request_t *r, ngx_int_t rc);
+
+
+/* router */
+ngx_int_t ngx_http_mastodon_route(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+
+
+/* request parameters */
+ngx_int_t ngx_http_mastodon_read_params(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+
+
+/* responses */
+typedef struct {
+    ngx_http_request_t            *request;
+    yajl_gen                       gen;
+    ngx_chain_t                   *out;
+    ngx_chain_t                  **last;
+    ngx_buf_t                     *buf;
+    size_t                         size;
+    ngx_uint_t                     failed;
+} ngx_http_mastodon_json_t;
+
+ngx_int_t ngx_http_mastodon_json_init(ngx_http_request_t *r,
+    ngx_http_mastodon_json_t *j);
+ngx_int_t ngx_http_mastodon_json_send(ngx_http_mastodon_json_t *j,
+    ngx_uint_t status);
+void ngx_http_mastodon_json_key(ngx_http_mastodon_json_t *j, const char *key);
+void ngx_http_mastodon_json_str(ngx_http_mastodon_json_t *j, ngx_str_t *s);
+void ngx_http_mastodon_json_cstr(ngx_http_mastodon_json_t *j, const char *s);
+void ngx_http_mastodon_json_kv_str(ngx_http_mastodon_json_t *j,
+    const char *key, ngx_str_t *s);
+void ngx_http_mastodon_json_kv_cstr(ngx_http_mastodon_json_t *j,
+    const char *key, const char *s);
+void ngx_http_mastodon_json_kv_url(ngx_http_mastodon_json_t *j,
+    const char *key, ngx_str_t *base, const char *path);
+void ngx_http_mastodon_json_kv_int(ngx_http_mastodon_json_t *j,
+    const char *key, int64_t n);
+void ngx_http_mastodon_json_kv_bool(ngx_http_mastodon_json_t *j,
+    const char *key, ngx_uint_t b);
+void ngx_http_mastodon_json_kv_null(ngx_http_mastodon_json_t *j,
+    const char *key);
+void ngx_http_mastodon_json_open(ngx_http_mastodon_json_t *j,
+    const char *key);
+void ngx_http_mastodon_json_close(ngx_http_mastodon_json_t *j);
+void ngx_http_mastodon_json_open_array(ngx_http_mastodon_json_t *j,
+    const char *key);
+void ngx_http_mastodon_json_close_array(ngx_http_mastodon_json_t *j);
+
+ngx_int_t ngx_http_mastodon_add_header(ngx_http_request_t *r,
+    const char *key, ngx_str_t *value);
+ngx_int_t ngx_http_mastodon_send_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *message);
+ngx_int_t ngx_http_mastodon_send_text(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *type, ngx_str_t *body);
+const char *ngx_http_mastodon_status_message(ngx_uint_t status);
+
+
+/* PostgreSQL */
+typedef struct {
+    const char                    *sql;
+    int                            nparams;
+    ngx_uint_t                     index;       /* assigned on first use */
+} ngx_http_mastodon_pg_stmt_t;
+
+#define ngx_http_mastodon_pg_stmt(sql, n)  { sql, n, 0 }
+
+typedef struct ngx_http_mastodon_pg_batch_s  ngx_http_mastodon_pg_batch_t;
+typedef struct ngx_http_mastodon_pg_conn_s   ngx_http_mastodon_pg_conn_t;
+
+typedef void (*ngx_http_mastodon_pg_done_pt)(
+    ngx_http_mastodon_pg_batch_t *b);
+
+typedef struct {
+    ngx_http_mastodon_pg_stmt_t   *stmt;
+    const char                   **values;      /* NUL-terminated text */
+} ngx_http_mastodon_pg_query_t;
+
+struct ngx_http_mastodon_pg_batch_s {
+    ngx_http_request_t            *request;
+    ngx_http_mastodon_pg_query_t   queries[NGX_HTTP_MASTODON_PG_MAX_QUERIES];
+    PGresult                      *results[NGX_HTTP_MASTODON_PG_MAX_QUERIES];
+    ngx_uint_t                     nqueries;
+    ngx_int_t                      rc;          /* NGX_OK or NGX_ERROR */
+    ngx_http_mastodon_pg_done_pt   handler;
+    void                          *data;
+
+    /* the pool's */
+    ngx_queue_t                    queue;
+    ngx_event_t                    wait;
+    ngx_http_mastodon_pg_conn_t   *conn;
+    ngx_pool_cleanup_t            *cleanup;
+    unsigned                       waiting:1;
+};
+
+ngx_http_mastodon_pg_batch_t *ngx_http_mastodon_pg_batch(
+    ngx_http_request_t *r, ngx_http_mastodon_pg_done_pt handler, void *data);
+ngx_int_t ngx_http_mastodon_pg_add(ngx_http_mastodon_pg_batch_t *b,
+    ngx_http_mastodon_pg_stmt_t *stmt, const char **values);
+ngx_int_t ngx_http_mastodon_pg_run(ngx_http_mastodon_pg_batch_t *b);
+ngx_int_t ngx_http_mastodon_pg_init_process(ngx_cycle_t *cycle,
+    ngx_http_mastodon_main_conf_t *mcf);
+void ngx_http_mastodon_pg_exit_process(ngx_cycle_t *cycle);
+
+
+/* Redis */
+typedef struct ngx_http_mastodon_redis_cmd_s  ngx_http_mastodon_redis_cmd_t;
+
+typedef void (*ngx_http_mastodon_redis_done_pt)(ngx_http_request_t *r,
+    redisReply *reply, void *data);
+
+ngx_int_t ngx_http_mastodon_redis_command(ngx_http_request_t *r,
+    ngx_http_mastodon_redis_done_pt handler, void *data, int argc,
+    const char **argv, const size_t *argvlen);
+ngx_int_t ngx_http_mastodon_redis_init_process(ngx_cycle_t *cycle,
+    ngx_http_mastodon_main_conf_t *mcf);
+void ngx_http_mastodon_redis_exit_process(ngx_cycle_t *cycle);
+
+
+/* filter */
+ngx_int_t ngx_http_mastodon_filter_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_mastodon_cors_preflight(ngx_http_request_t *r);
+ngx_uint_t ngx_http_mastodon_api_path(ngx_http_request_t *r);
+
+
+/* endpoints */
+ngx_int_t ngx_http_mastodon_instance_v1(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_instance_v2(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_nodeinfo_links(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_nodeinfo(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_host_meta(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_health(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+
+
+#endif /* _NGX_HTTP_MASTODON_MODULE_H_INCLUDED_ */

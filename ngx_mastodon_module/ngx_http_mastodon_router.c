@@ -1,0 +1,174 @@
+/*
+ * The route table: method + path pattern -> endpoint handler.  Every API
+ * endpoint joins this table.  ":name" segments capture one path segment.
+ * A path that no route knows gets 404; a known path with another method
+ * gets 405 with an Allow header.  Bodies are JSON ({"error": ...}), written
+ * by the error filter.
+ */
+
+#include "ngx_http_mastodon_module.h"
+
+
+#define R(m, p, h, b)  { NGX_HTTP_##m, ngx_string(p), h, b }
+
+static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
+
+    R(GET, "/api/v1/instance", ngx_http_mastodon_instance_v1, 0),
+    R(GET, "/api/v2/instance", ngx_http_mastodon_instance_v2, 0),
+    R(GET, "/.well-known/nodeinfo", ngx_http_mastodon_nodeinfo_links, 0),
+    R(GET, "/nodeinfo/2.0", ngx_http_mastodon_nodeinfo, 0),
+    R(GET, "/.well-known/host-meta", ngx_http_mastodon_host_meta, 0),
+    R(GET, "/health", ngx_http_mastodon_health, 0),
+
+    { 0, ngx_null_string, NULL, 0 }
+};
+
+#undef R
+
+
+static ngx_str_t  ngx_http_mastodon_method_names[] = {
+    ngx_string("GET"), ngx_string("HEAD"), ngx_string("POST"),
+    ngx_string("PUT"), ngx_string("PATCH"), ngx_string("DELETE")
+};
+
+static ngx_uint_t  ngx_http_mastodon_methods[] = {
+    NGX_HTTP_GET, NGX_HTTP_HEAD, NGX_HTTP_POST,
+    NGX_HTTP_PUT, NGX_HTTP_PATCH, NGX_HTTP_DELETE
+};
+
+
+/* Matches uri against pattern; fills captures.  No allocation. */
+static ngx_uint_t
+ngx_http_mastodon_route_match(ngx_str_t *pattern, ngx_str_t *uri,
+    ngx_str_t *captures, ngx_uint_t *ncaptures)
+{
+    u_char  *p, *pe, *u, *ue;
+
+    p = pattern->data;
+    pe = p + pattern->len;
+    u = uri->data;
+    ue = u + uri->len;
+    *ncaptures = 0;
+
+    while (p < pe && u < ue) {
+
+        if (*p == ':') {
+            /* a capture: one non-empty segment */
+            if (*u == '/' || *ncaptures == NGX_HTTP_MASTODON_MAX_CAPTURES) {
+                return 0;
+            }
+
+            captures[*ncaptures].data = u;
+
+            while (u < ue && *u != '/') {
+                u++;
+            }
+
+            captures[*ncaptures].len = u - captures[*ncaptures].data;
+            (*ncaptures)++;
+
+            while (p < pe && *p != '/') {
+                p++;
+            }
+
+            continue;
+        }
+
+        if (*p != *u) {
+            return 0;
+        }
+
+        p++;
+        u++;
+    }
+
+    return p == pe && u == ue;
+}
+
+
+ngx_int_t
+ngx_http_mastodon_route(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
+{
+    u_char                     *p;
+    ngx_str_t                   uri, allow;
+    ngx_str_t                   captures[NGX_HTTP_MASTODON_MAX_CAPTURES];
+    ngx_uint_t                  i, k, ncaptures, allowed;
+    ngx_http_mastodon_route_t  *route;
+
+    uri = r->uri;
+
+    /* Rails ignores a trailing slash and a ".json" format suffix */
+    if (uri.len > 1 && uri.data[uri.len - 1] == '/') {
+        uri.len--;
+    }
+
+    if (uri.len > 5
+        && ngx_strncmp(uri.data + uri.len - 5, ".json", 5) == 0
+        && ngx_http_mastodon_api_path(r))
+    {
+        uri.len -= 5;
+    }
+
+    allowed = 0;
+
+    for (route = ngx_http_mastodon_routes; route->handler; route++) {
+
+        if (!ngx_http_mastodon_route_match(&route->pattern, &uri, captures,
+                                           &ncaptures))
+        {
+            continue;
+        }
+
+        if (route->method == r->method
+            || (route->method == NGX_HTTP_GET && r->method == NGX_HTTP_HEAD))
+        {
+            ctx->route = route;
+            ctx->ncaptures = ncaptures;
+            ngx_memcpy(ctx->captures, captures, sizeof(captures));
+            return NGX_OK;
+        }
+
+        allowed |= route->method;
+    }
+
+    if (allowed == 0) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "mastodon: no route for \"%V\"", &r->uri);
+        return NGX_HTTP_NOT_FOUND;
+    }
+
+    if (allowed & NGX_HTTP_GET) {
+        allowed |= NGX_HTTP_HEAD;
+    }
+
+    allow.data = ngx_pnalloc(r->pool, sizeof("GET, HEAD, POST, PUT, PATCH, "
+                                             "DELETE, OPTIONS"));
+    if (allow.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = allow.data;
+
+    for (i = 0; i < sizeof(ngx_http_mastodon_methods) / sizeof(ngx_uint_t);
+         i++)
+    {
+        if (allowed & ngx_http_mastodon_methods[i]) {
+            k = ngx_http_mastodon_method_names[i].len;
+            p = ngx_cpymem(p, ngx_http_mastodon_method_names[i].data, k);
+            *p++ = ','; *p++ = ' ';
+        }
+    }
+
+    p = ngx_cpymem(p, "OPTIONS", sizeof("OPTIONS") - 1);
+    allow.len = p - allow.data;
+
+    if (ngx_http_mastodon_add_header(r, "Allow", &allow) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "mastodon: method %V not allowed for \"%V\"",
+                  &r->method_name, &r->uri);
+
+    return NGX_HTTP_NOT_ALLOWED;
+}
