@@ -232,6 +232,7 @@ mstdn_json_parse(const char *buf, size_t len, const mstdn_alloc_t *a,
     size_t errlen)
 {
     size_t             bad;
+    int                at_end;
     yajl_handle        h;
     yajl_status        st;
     mstdn_json_ctx_t   ctx;
@@ -257,8 +258,10 @@ mstdn_json_parse(const char *buf, size_t len, const mstdn_alloc_t *a,
 
     yajl_config(h, yajl_allow_comments, 0);
 
+    at_end = 0;
     st = yajl_parse(h, (const unsigned char *) buf, len);
     if (st == yajl_status_ok) {
+        at_end = 1;
         st = yajl_complete_parse(h);
     }
 
@@ -273,9 +276,12 @@ mstdn_json_parse(const char *buf, size_t len, const mstdn_alloc_t *a,
         }
 
         if (ctx.rc == MSTDN_ESYNTAX) {
-            snprintf(err, errlen, "unexpected %s at byte %zu",
-                     yajl_get_bytes_consumed(h) < len ? "token" : "end",
-                     yajl_get_bytes_consumed(h));
+            if (at_end) {
+                snprintf(err, errlen, "unexpected end of document");
+            } else {
+                snprintf(err, errlen, "unexpected input at byte %zu",
+                         yajl_get_bytes_consumed(h));
+            }
         } else if (ctx.rc == MSTDN_EDEPTH) {
             snprintf(err, errlen, "nested deeper than %zu levels",
                      limits->max_depth);

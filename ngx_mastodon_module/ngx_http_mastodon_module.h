@@ -239,6 +239,8 @@ ngx_int_t ngx_http_mastodon_nodeinfo(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_host_meta(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_apps_create(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_health(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 

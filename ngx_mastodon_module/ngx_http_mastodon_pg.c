@@ -104,6 +104,7 @@ static void ngx_http_mastodon_pg_batch_cleanup(void *data);
 static ngx_int_t ngx_http_mastodon_pg_event(ngx_event_t *ev, ngx_int_t event,
     ngx_uint_t on);
 static void ngx_http_mastodon_pg_notice(void *arg, const char *message);
+static ngx_str_t ngx_http_mastodon_pg_message(const char *message);
 
 
 ngx_int_t
@@ -454,8 +455,18 @@ ngx_http_mastodon_pg_unwrap(ngx_http_mastodon_pg_conn_t *pc)
         ngx_delete_posted_event(c->write);
     }
 
-    (void) ngx_http_mastodon_pg_event(c->write, NGX_WRITE_EVENT, 0);
-    (void) ngx_http_mastodon_pg_event(c->read, NGX_READ_EVENT, 0);
+    /*
+     * libpq closes the descriptor itself (on EOF it may have done so
+     * already), and a closed descriptor leaves epoll by itself: only mark
+     * the events inactive, as nginx does before closing a socket.
+     */
+    if (c->read->active) {
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
+    }
+
+    if (c->write->active) {
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
+    }
 
     ngx_free_connection(c);
     c->fd = (ngx_socket_t) -1;
@@ -594,20 +605,17 @@ static void
 ngx_http_mastodon_pg_connect_failed(ngx_http_mastodon_pg_conn_t *pc,
     const char *why)
 {
-    size_t                        len;
+    ngx_str_t                     msg;
     ngx_uint_t                    level;
     ngx_http_mastodon_pg_pool_t  *pool = &ngx_http_mastodon_pg_pool;
 
-    len = ngx_strlen(why);
-    while (len && (why[len - 1] == '\n' || why[len - 1] == ' ')) {
-        len--;
-    }
+    msg = ngx_http_mastodon_pg_message(why);
 
     level = pool->down ? NGX_LOG_INFO : NGX_LOG_ERR;
 
     /* once per outage at error level; the retries after it at info */
     ngx_log_error(level, pool->log, 0,
-                  "mastodon: PostgreSQL connection failed: %*s", len, why);
+                  "mastodon: PostgreSQL connection failed: %V", &msg);
 
     pool->down = 1;
 
@@ -690,6 +698,7 @@ ngx_http_mastodon_pg_send(ngx_http_mastodon_pg_conn_t *pc,
     ngx_http_mastodon_pg_batch_t *b)
 {
     char                          name[32];
+    ngx_str_t                     msg;
     ngx_uint_t                    i;
     ngx_http_mastodon_pg_stmt_t  *stmt;
     ngx_http_mastodon_pg_pool_t  *pool = &ngx_http_mastodon_pg_pool;
@@ -742,9 +751,9 @@ ngx_http_mastodon_pg_send(ngx_http_mastodon_pg_conn_t *pc,
 
 failed:
 
+    msg = ngx_http_mastodon_pg_message(PQerrorMessage(pc->pgconn));
     ngx_log_error(NGX_LOG_ERR, pool->log, 0,
-                  "mastodon: sending to PostgreSQL failed: %s",
-                  PQerrorMessage(pc->pgconn));
+                  "mastodon: sending to PostgreSQL failed: %V", &msg);
 
     b->conn = NULL;
     pc->batch = NULL;
@@ -864,6 +873,7 @@ static ngx_int_t
 ngx_http_mastodon_pg_results(ngx_http_mastodon_pg_conn_t *pc)
 {
     ngx_int_t                      item;
+    ngx_str_t                      msg;
     PGresult                      *res;
     ExecStatusType                 st;
     ngx_http_mastodon_pg_batch_t  *b;
@@ -899,9 +909,10 @@ ngx_http_mastodon_pg_results(ngx_http_mastodon_pg_conn_t *pc)
 
         if (item <= NGX_HTTP_MASTODON_PG_ITEM_PREP) {
             if (st != PGRES_COMMAND_OK) {
+                msg = ngx_http_mastodon_pg_message(PQresultErrorMessage(res));
                 ngx_log_error(NGX_LOG_ALERT, ngx_http_mastodon_pg_pool.log, 0,
-                              "mastodon: preparing a statement failed: %s",
-                              PQresultErrorMessage(res));
+                              "mastodon: preparing a statement failed: %V",
+                              &msg);
                 pc->prepared[NGX_HTTP_MASTODON_PG_ITEM_PREP - item] = 0;
             }
             PQclear(res);
@@ -909,9 +920,9 @@ ngx_http_mastodon_pg_results(ngx_http_mastodon_pg_conn_t *pc)
         }
 
         if (st == PGRES_FATAL_ERROR) {
+            msg = ngx_http_mastodon_pg_message(PQresultErrorMessage(res));
             ngx_log_error(NGX_LOG_ERR, ngx_http_mastodon_pg_pool.log, 0,
-                          "mastodon: query failed: %s",
-                          PQresultErrorMessage(res));
+                          "mastodon: query failed: %V", &msg);
         }
 
         if (b && item >= 0 && (ngx_uint_t) item < b->nqueries) {
@@ -952,16 +963,13 @@ ngx_http_mastodon_pg_done(ngx_http_mastodon_pg_conn_t *pc)
 static void
 ngx_http_mastodon_pg_fail(ngx_http_mastodon_pg_conn_t *pc, const char *why)
 {
-    size_t                         len;
+    ngx_str_t                      msg;
     ngx_http_mastodon_pg_batch_t  *b;
 
-    len = ngx_strlen(why);
-    while (len && (why[len - 1] == '\n' || why[len - 1] == ' ')) {
-        len--;
-    }
+    msg = ngx_http_mastodon_pg_message(why);
 
     ngx_log_error(NGX_LOG_ERR, ngx_http_mastodon_pg_pool.log, 0,
-                  "mastodon: PostgreSQL connection lost: %*s", len, why);
+                  "mastodon: PostgreSQL connection lost: %V", &msg);
 
     b = pc->batch;
     pc->batch = NULL;
@@ -1040,6 +1048,42 @@ ngx_http_mastodon_pg_event(ngx_event_t *ev, ngx_int_t event, ngx_uint_t on)
 static void
 ngx_http_mastodon_pg_notice(void *arg, const char *message)
 {
+    ngx_str_t  msg;
+
+    msg = ngx_http_mastodon_pg_message(message);
+
     ngx_log_error(NGX_LOG_NOTICE, ngx_http_mastodon_pg_pool.log, 0,
-                  "mastodon: PostgreSQL: %s", message);
+                  "mastodon: PostgreSQL: %V", &msg);
+}
+
+
+/* libpq's messages span lines; the error log wants one line each. */
+static ngx_str_t
+ngx_http_mastodon_pg_message(const char *message)
+{
+    static u_char  buf[512];
+    u_char        *p, *last;
+    ngx_str_t      msg;
+
+    p = buf;
+    last = buf + sizeof(buf);
+
+    for ( /* void */ ; *message && p < last; message++) {
+        if (*message == '\n' || *message == '\t' || *message == '\r') {
+            if (p > buf && p[-1] != ' ') {
+                *p++ = ' ';
+            }
+            continue;
+        }
+        *p++ = *message;
+    }
+
+    while (p > buf && p[-1] == ' ') {
+        p--;
+    }
+
+    msg.data = buf;
+    msg.len = p - buf;
+
+    return msg;
 }

@@ -522,8 +522,14 @@ ngx_http_mastodon_redis_cleanup(void *data)
 
     c = link->connection;
 
-    ngx_http_mastodon_redis_event(c->write, NGX_WRITE_EVENT, 0);
-    ngx_http_mastodon_redis_event(c->read, NGX_READ_EVENT, 0);
+    /* hiredis closes the descriptor right after: it leaves epoll by itself */
+    if (c->read->active) {
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
+    }
+
+    if (c->write->active) {
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
+    }
 
     if (c->read->posted) {
         ngx_delete_posted_event(c->read);

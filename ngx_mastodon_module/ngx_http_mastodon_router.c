@@ -20,6 +20,8 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
     R(GET, "/.well-known/host-meta", ngx_http_mastodon_host_meta, 0),
     R(GET, "/health", ngx_http_mastodon_health, 0),
 
+    R(POST, "/api/v1/apps", ngx_http_mastodon_apps_create, 1),
+
     { 0, ngx_null_string, NULL, 0 }
 };
 
