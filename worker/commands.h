@@ -1,0 +1,13 @@
+#ifndef MW_COMMANDS_H
+#define MW_COMMANDS_H
+
+#include "config.h"
+
+/* Each command returns the process exit status: 0 ok, 1 failure,
+ * 2 usage or configuration error.  argv[0] is the command name. */
+int cmd_run(worker_config *cfg, int argc, char **argv);
+int cmd_migrate(worker_config *cfg, int argc, char **argv);
+int cmd_accounts(worker_config *cfg, int argc, char **argv);
+int cmd_enqueue(worker_config *cfg, int argc, char **argv);
+
+#endif

@@ -1,0 +1,244 @@
+/* Configuration: a table of typed keys with defaults and bounds (the idea
+ * of Redis' standardConfig), read from "key value" lines and then from
+ * MASTODON_<KEY> environment variables, which win. */
+#include "config.h"
+#include "log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { CFG_STRING, CFG_LONG };
+
+typedef struct {
+    const char *name;
+    int         type;
+    size_t      offset;
+    const char *default_value;
+    long        min, max;           /* CFG_LONG bounds */
+} config_entry;
+
+#define STR(field, def)            { #field, CFG_STRING, offsetof(worker_config, field), def, 0, 0 }
+#define NUM(key, field, def, lo, hi) { key, CFG_LONG, offsetof(worker_config, field), def, lo, hi }
+
+static const config_entry config_table[] = {
+    STR(database, "host=/var/run/postgresql dbname=mastodon"),
+    STR(redis, "127.0.0.1:6379"),
+    STR(domain, "localhost"),
+    { "queues", CFG_STRING, offsetof(worker_config, queues_list),
+      "default,push,ingress,mailers,pull,scheduler", 0, 0 },
+    { "log_level", CFG_STRING, offsetof(worker_config, log_level_name), "info", 0, 0 },
+    STR(log_file, ""),
+    NUM("concurrency", concurrency, "5", 1, 256),
+    NUM("retry_max", retry_max, "25", 0, 1000),
+    NUM("retry_base_ms", retry_base_ms, "1000", 1, 86400000L),
+    NUM("claim_idle_ms", claim_idle_ms, "300000", 100, 86400000L),
+};
+
+#define CONFIG_ENTRIES (sizeof(config_table) / sizeof(config_table[0]))
+
+static const config_entry *config_find(const char *name)
+{
+    for (size_t i = 0; i < CONFIG_ENTRIES; i++) {
+        if (strcmp(config_table[i].name, name) == 0)
+            return &config_table[i];
+    }
+    return NULL;
+}
+
+static int config_set(worker_config *cfg, const config_entry *e, const char *value,
+                      const char *origin, char *err, size_t errlen)
+{
+    void *field = (char *) cfg + e->offset;
+
+    if (e->type == CFG_STRING) {
+        char **s = field;
+        char *copy = strdup(value);
+        if (copy == NULL) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        free(*s);
+        *s = copy;
+        return 0;
+    }
+
+    char *end;
+    errno = 0;
+    long v = strtol(value, &end, 10);
+    if (errno != 0 || end == value || *end != '\0' || v < e->min || v > e->max) {
+        snprintf(err, errlen, "%s: %s must be an integer between %ld and %ld, not \"%s\"",
+                 origin, e->name, e->min, e->max, value);
+        return -1;
+    }
+    *(long *) field = v;
+    return 0;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char) *s))
+        s++;
+    char *end = s + strlen(s);
+    while (end > s && isspace((unsigned char) end[-1]))
+        *--end = '\0';
+    return s;
+}
+
+static int config_read_file(worker_config *cfg, const char *file, char *err, size_t errlen)
+{
+    FILE *f = fopen(file, "r");
+    if (f == NULL) {
+        snprintf(err, errlen, "cannot open config file %s: %s", file, strerror(errno));
+        return -1;
+    }
+
+    char line[4096], origin[512];
+    int lineno = 0, rc = 0;
+
+    while (fgets(line, sizeof(line), f) != NULL) {
+        lineno++;
+        snprintf(origin, sizeof(origin), "%s:%d", file, lineno);
+
+        if (strchr(line, '\n') == NULL && !feof(f)) {
+            snprintf(err, errlen, "%s: line too long", origin);
+            rc = -1;
+            break;
+        }
+        char *p = trim(line);
+        if (*p == '\0' || *p == '#')
+            continue;
+
+        char *key = p;
+        while (*p != '\0' && !isspace((unsigned char) *p))
+            p++;
+        if (*p != '\0')
+            *p++ = '\0';
+        char *value = trim(p);
+
+        /* Allow quoting a value that contains spaces, e.g. a conninfo. */
+        size_t vlen = strlen(value);
+        if (vlen >= 2 && (value[0] == '"' || value[0] == '\'') && value[vlen - 1] == value[0]) {
+            value[vlen - 1] = '\0';
+            value++;
+        }
+
+        const config_entry *e = config_find(key);
+        if (e == NULL) {
+            snprintf(err, errlen, "%s: unknown key \"%s\"", origin, key);
+            rc = -1;
+            break;
+        }
+        if (config_set(cfg, e, value, origin, err, errlen) != 0) {
+            rc = -1;
+            break;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+int queue_name_valid(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n >= MW_QUEUE_NAMELEN)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char) name[i];
+        if (!(islower(c) || isdigit(c) || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+static int config_split_queues(worker_config *cfg, char *err, size_t errlen)
+{
+    char *copy = strdup(cfg->queues_list);
+    if (copy == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    cfg->nqueues = 0;
+
+    int rc = 0;
+    char *save = NULL;
+    for (char *q = strtok_r(copy, ", ", &save); q != NULL; q = strtok_r(NULL, ", ", &save)) {
+        if (!queue_name_valid(q)) {
+            snprintf(err, errlen, "queues: invalid queue name \"%s\" (a-z, 0-9, _ and -)", q);
+            rc = -1;
+            break;
+        }
+        for (int i = 0; i < cfg->nqueues; i++) {
+            if (strcmp(cfg->queues[i], q) == 0) {
+                snprintf(err, errlen, "queues: \"%s\" listed twice", q);
+                rc = -1;
+                goto done;
+            }
+        }
+        if (cfg->nqueues == MW_MAX_QUEUES) {
+            snprintf(err, errlen, "queues: at most %d queues", MW_MAX_QUEUES);
+            rc = -1;
+            break;
+        }
+        snprintf(cfg->queues[cfg->nqueues++], MW_QUEUE_NAMELEN, "%s", q);
+    }
+    if (rc == 0 && cfg->nqueues == 0) {
+        snprintf(err, errlen, "queues: no queue given");
+        rc = -1;
+    }
+done:
+    free(copy);
+    return rc;
+}
+
+int config_load(worker_config *cfg, const char *file, char *err, size_t errlen)
+{
+    memset(cfg, 0, sizeof(*cfg));
+
+    for (size_t i = 0; i < CONFIG_ENTRIES; i++) {
+        if (config_set(cfg, &config_table[i], config_table[i].default_value, "default",
+                       err, errlen) != 0)
+            return -1;
+    }
+
+    if (file != NULL && config_read_file(cfg, file, err, errlen) != 0)
+        return -1;
+
+    for (size_t i = 0; i < CONFIG_ENTRIES; i++) {
+        char env[64], origin[80];
+        size_t j;
+        for (j = 0; config_table[i].name[j] != '\0' && j < 40; j++)
+            env[j] = (char) toupper((unsigned char) config_table[i].name[j]);
+        env[j] = '\0';
+        snprintf(origin, sizeof(origin), "MASTODON_%s", env);
+
+        const char *value = getenv(origin);
+        if (value != NULL && config_set(cfg, &config_table[i], value, origin, err, errlen) != 0)
+            return -1;
+    }
+
+    cfg->log_level = log_level_parse(cfg->log_level_name);
+    if (cfg->log_level < 0) {
+        snprintf(err, errlen, "log_level: unknown level \"%s\" (debug, info, notice, warn, error)",
+                 cfg->log_level_name);
+        return -1;
+    }
+    if (cfg->redis[0] == '\0') {
+        snprintf(err, errlen, "redis: empty address");
+        return -1;
+    }
+    return config_split_queues(cfg, err, errlen);
+}
+
+void config_free(worker_config *cfg)
+{
+    for (size_t i = 0; i < CONFIG_ENTRIES; i++) {
+        if (config_table[i].type == CFG_STRING) {
+            char **s = (char **) ((char *) cfg + config_table[i].offset);
+            free(*s);
+            *s = NULL;
+        }
+    }
+}

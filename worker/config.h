@@ -1,0 +1,34 @@
+#ifndef MW_CONFIG_H
+#define MW_CONFIG_H
+
+#include <stddef.h>
+
+#define MW_MAX_QUEUES   16
+#define MW_QUEUE_NAMELEN 64
+
+typedef struct {
+    char *database;                 /* libpq conninfo */
+    char *redis;                    /* host:port or unix:/path */
+    char *domain;
+    char *queues_list;              /* as configured, comma separated */
+    char *log_level_name;
+    char *log_file;
+    long  concurrency;
+    long  retry_max;
+    long  retry_base_ms;
+    long  claim_idle_ms;
+
+    /* derived */
+    int   nqueues;
+    char  queues[MW_MAX_QUEUES][MW_QUEUE_NAMELEN];
+    int   log_level;
+} worker_config;
+
+/* Defaults, then FILE (may be NULL), then MASTODON_<KEY> from the
+ * environment.  Returns 0, or -1 with a message in err. */
+int  config_load(worker_config *cfg, const char *file, char *err, size_t errlen);
+void config_free(worker_config *cfg);
+
+int  queue_name_valid(const char *name);
+
+#endif

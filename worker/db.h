@@ -1,0 +1,21 @@
+#ifndef MW_DB_H
+#define MW_DB_H
+
+#include <stddef.h>
+#include <libpq-fe.h>
+
+/* Blocking libpq connection; NULL + err on failure.  Notices go to the
+ * debug log instead of stderr. */
+PGconn *db_open(const char *conninfo, char *err, size_t errlen);
+
+/* Returns a usable connection in *conn, opening it lazily or reopening it
+ * after a failure.  NULL + err if PostgreSQL cannot be reached now. */
+PGconn *db_ensure(PGconn **conn, const char *conninfo, char *err, size_t errlen);
+
+void db_close(PGconn **conn);
+
+/* Copies the message of a failed result (or of the connection) into err,
+ * without the trailing newline. */
+void db_error(const PGconn *conn, const PGresult *res, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,76 @@
+/* test_record: the job the queue tests run.
+ * args {"key": "<k>", "sleep_ms": <n>, "fail": <bool>}:
+ * RPUSH mastodon:test:<k>:started <consumer>, sleep, then either fail or
+ * RPUSH mastodon:test:<k>:done <consumer>. */
+#include "jobs.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <yajl/yajl_tree.h>
+
+static int push(job_ctx *ctx, const char *key, const char *what, char *err, size_t errlen)
+{
+    redisReply *r = redisCommand(*ctx->redis, "RPUSH mastodon:test:%s:%s %s", key, what, ctx->consumer);
+    if (r == NULL) {
+        snprintf(err, errlen, "redis: %s", (*ctx->redis)->errstr);
+        return -1;
+    }
+    int rc = r->type == REDIS_REPLY_INTEGER ? 0 : -1;
+    if (rc != 0)
+        snprintf(err, errlen, "redis: RPUSH: %s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    freeReplyObject(r);
+    return rc;
+}
+
+int job_test_record(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen)
+{
+    char perr[256];
+    if (len > MW_JSON_MAX) {
+        snprintf(err, errlen, "args too large");
+        return -1;
+    }
+    yajl_val root = yajl_tree_parse(args_json, perr, sizeof(perr));
+    if (root == NULL) {
+        snprintf(err, errlen, "invalid args: %s", perr);
+        return -1;
+    }
+
+    static const char *key_path[] = { "key", NULL };
+    static const char *sleep_path[] = { "sleep_ms", NULL };
+    static const char *fail_path[] = { "fail", NULL };
+
+    yajl_val key = yajl_tree_get(root, key_path, yajl_t_string);
+    yajl_val sleep = yajl_tree_get(root, sleep_path, yajl_t_number);
+    yajl_val fail = yajl_tree_get(root, fail_path, yajl_t_any);
+    int rc = -1;
+
+    const char *k = key != NULL ? YAJL_GET_STRING(key) : NULL;
+    if (!YAJL_IS_OBJECT(root) || k == NULL || k[0] == '\0' || strlen(k) > 200) {
+        snprintf(err, errlen, "args.key must be a string of 1 to 200 bytes");
+        goto done;
+    }
+    long long ms = 0;
+    if (sleep != NULL) {
+        if (!YAJL_IS_INTEGER(sleep) || YAJL_GET_INTEGER(sleep) < 0 || YAJL_GET_INTEGER(sleep) > 600000) {
+            snprintf(err, errlen, "args.sleep_ms must be an integer from 0 to 600000");
+            goto done;
+        }
+        ms = YAJL_GET_INTEGER(sleep);
+    }
+
+    if (push(ctx, k, "started", err, errlen) != 0)
+        goto done;
+    if (ms > 0)
+        sleep_ms((long) ms);
+    if (fail != NULL && YAJL_IS_TRUE(fail)) {
+        snprintf(err, errlen, "test failure requested");
+        goto done;
+    }
+    rc = push(ctx, k, "done", err, errlen);
+
+done:
+    yajl_tree_free(root);
+    return rc;
+}

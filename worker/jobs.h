@@ -1,0 +1,35 @@
+#ifndef MW_JOBS_H
+#define MW_JOBS_H
+
+#include <stddef.h>
+#include <hiredis/hiredis.h>
+#include <libpq-fe.h>
+
+#include "config.h"
+#include "queue.h"
+
+/* What a job handler gets: the job, the configuration, and its thread's
+ * connections.  The Redis connection is the thread's own (blocking); the
+ * PostgreSQL connection is opened on first use. */
+typedef struct {
+    const worker_config *cfg;
+    const job_entry     *job;
+    const char          *consumer;
+    redisContext       **redis;
+    PGconn             **db;
+} job_ctx;
+
+/* Returns 0 on success, -1 on failure with a message in err (the job is
+ * retried later, then moved to the dead stream). */
+typedef int (*job_handler)(job_ctx *ctx, const char *args_json, size_t len,
+                           char *err, size_t errlen);
+
+job_handler jobs_find(const char *type);
+
+/* The thread's PostgreSQL connection, (re)opened as needed; NULL + err. */
+PGconn *job_db(job_ctx *ctx, char *err, size_t errlen);
+
+/* Handlers, one file each. */
+int job_test_record(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,106 @@
+/* mastodon-worker: the job daemon and the operator CLI.
+ * main() reads the global options and the configuration, then dispatches. */
+#include "commands.h"
+#include "config.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char usage_text[] =
+    "usage: mastodon-worker [-c FILE] [COMMAND [ARGS...]]\n"
+    "\n"
+    "commands:\n"
+    "  run                        run the job daemon (the default)\n"
+    "  migrate [--sql-dir DIR]    apply the pending sql/NNNN_*.sql migrations\n"
+    "  accounts create USERNAME --email EMAIL [--password PASSWORD]\n"
+    "           [--role Owner|Admin|Moderator] [--confirmed] [--approve] [--if-not-exists]\n"
+    "                             create a local account and its user\n"
+    "  enqueue QUEUE TYPE JSON    add a job to mastodon:queue:QUEUE, print its entry id\n"
+    "\n"
+    "options:\n"
+    "  -c, --config FILE          configuration file (\"key value\" lines)\n"
+    "  -h, --help                 this text\n"
+    "\n"
+    "Environment variables MASTODON_<KEY> override the file's keys: DATABASE, REDIS,\n"
+    "DOMAIN, CONCURRENCY, QUEUES, RETRY_MAX, RETRY_BASE_MS, CLAIM_IDLE_MS, LOG_LEVEL,\n"
+    "LOG_FILE.  MASTODON_SQL_DIR locates the migrations.\n";
+
+static const struct {
+    const char *name;
+    int (*run)(worker_config *cfg, int argc, char **argv);
+} commands[] = {
+    { "run", cmd_run },
+    { "migrate", cmd_migrate },
+    { "accounts", cmd_accounts },
+    { "enqueue", cmd_enqueue },
+};
+
+static int usage(void)
+{
+    fputs(usage_text, stderr);
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    const char *config_file = NULL;
+    int i = 1;
+
+    while (i < argc && argv[i][0] == '-') {
+        const char *opt = argv[i];
+        if (strcmp(opt, "-c") == 0 || strcmp(opt, "--config") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "mastodon-worker: %s needs a file name\n", opt);
+                return 2;
+            }
+            config_file = argv[i + 1];
+            i += 2;
+        } else if (strncmp(opt, "--config=", 9) == 0) {
+            config_file = opt + 9;
+            i++;
+        } else if (strcmp(opt, "-h") == 0 || strcmp(opt, "--help") == 0) {
+            return usage();
+        } else if (strcmp(opt, "--") == 0) {
+            i++;
+            break;
+        } else {
+            fprintf(stderr, "mastodon-worker: unknown option %s\n", opt);
+            return usage();
+        }
+    }
+
+    const char *name = i < argc ? argv[i] : "run";
+    int (*run)(worker_config *, int, char **) = NULL;
+    for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++) {
+        if (strcmp(commands[k].name, name) == 0)
+            run = commands[k].run;
+    }
+    if (run == NULL) {
+        fprintf(stderr, "mastodon-worker: unknown command \"%s\"\n", name);
+        return usage();
+    }
+
+    worker_config cfg;
+    char err[1024];
+    if (config_load(&cfg, config_file, err, sizeof(err)) != 0) {
+        fprintf(stderr, "mastodon-worker: configuration error: %s\n", err);
+        config_free(&cfg);
+        return 2;
+    }
+    log_min_level = cfg.log_level;
+
+    /* Only the daemon writes to log_file: the CLI talks to its operator. */
+    if (strcmp(name, "run") == 0 && log_open(cfg.log_file) != 0) {
+        fprintf(stderr, "mastodon-worker: configuration error: log_file %s: %s\n",
+                cfg.log_file, strerror(errno));
+        config_free(&cfg);
+        return 2;
+    }
+
+    static char *no_args[] = { "run", NULL };
+    int rc = i < argc ? run(&cfg, argc - i, argv + i) : run(&cfg, 1, no_args);
+    config_free(&cfg);
+    return rc;
+}

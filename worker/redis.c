@@ -1,0 +1,153 @@
+/* Redis connection helpers for the blocking (hiredis sync) connections the
+ * worker threads and the CLI use. */
+#include "redis.h"
+#include "log.h"
+#include "util.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/sha.h>
+
+redisContext *redis_open(const char *addr, long read_timeout_ms, char *err, size_t errlen)
+{
+    struct timeval connect_timeout = { 2, 0 };
+    redisContext *c;
+
+    if (strncmp(addr, "unix:", 5) == 0) {
+        c = redisConnectUnixWithTimeout(addr + 5, connect_timeout);
+    } else {
+        char host[256];
+        const char *colon = strrchr(addr, ':');
+        long port = 6379;
+        size_t hostlen = colon ? (size_t) (colon - addr) : strlen(addr);
+
+        if (hostlen == 0 || hostlen >= sizeof(host)) {
+            snprintf(err, errlen, "bad redis address \"%s\"", addr);
+            return NULL;
+        }
+        memcpy(host, addr, hostlen);
+        host[hostlen] = '\0';
+        if (colon != NULL) {
+            char *end;
+            port = strtol(colon + 1, &end, 10);
+            if (*end != '\0' || port <= 0 || port > 65535) {
+                snprintf(err, errlen, "bad redis port in \"%s\"", addr);
+                return NULL;
+            }
+        }
+        c = redisConnectWithTimeout(host, (int) port, connect_timeout);
+    }
+
+    if (c == NULL) {
+        snprintf(err, errlen, "redis %s: out of memory", addr);
+        return NULL;
+    }
+    if (c->err) {
+        snprintf(err, errlen, "redis %s: %s", addr, c->errstr);
+        redisFree(c);
+        return NULL;
+    }
+
+    struct timeval rt = { read_timeout_ms / 1000, (read_timeout_ms % 1000) * 1000 };
+    if (redisSetTimeout(c, rt) != REDIS_OK) {
+        snprintf(err, errlen, "redis %s: cannot set timeout", addr);
+        redisFree(c);
+        return NULL;
+    }
+    if (strncmp(addr, "unix:", 5) != 0)
+        redisEnableKeepAlive(c);
+    return c;
+}
+
+redisContext *redis_open_retry(const char *addr, long read_timeout_ms, volatile int *stop)
+{
+    long delay = 100;
+    char err[512];
+
+    while (!*stop) {
+        redisContext *c = redis_open(addr, read_timeout_ms, err, sizeof(err));
+        if (c != NULL)
+            return c;
+        /* Loud on the first failure and then every 5 s, not on each try. */
+        mlog(delay == 100 || delay == 5000 ? LOG_ERROR : LOG_DEBUG, "%s, retrying in %ld ms", err, delay);
+
+        /* Sleep in small steps so a shutdown is not held up. */
+        for (long slept = 0; slept < delay && !*stop; slept += 100)
+            sleep_ms(100);
+        delay = delay * 2 > 5000 ? 5000 : delay * 2;
+    }
+    return NULL;
+}
+
+void redis_close(redisContext **c)
+{
+    if (*c != NULL) {
+        redisFree(*c);
+        *c = NULL;
+    }
+}
+
+int redis_reply_is_error(const redisReply *r, const char *prefix)
+{
+    return r != NULL && r->type == REDIS_REPLY_ERROR
+           && strncmp(r->str, prefix, strlen(prefix)) == 0;
+}
+
+static pthread_mutex_t sha_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void script_sha1(redis_script *script)
+{
+    pthread_mutex_lock(&sha_lock);
+    if (script->sha1[0] == '\0') {
+        unsigned char md[SHA_DIGEST_LENGTH];
+        static const char digits[] = "0123456789abcdef";
+
+        SHA1((const unsigned char *) script->body, strlen(script->body), md);
+        for (int i = 0; i < SHA_DIGEST_LENGTH; i++) {
+            script->sha1[2 * i] = digits[md[i] >> 4];
+            script->sha1[2 * i + 1] = digits[md[i] & 15];
+        }
+        script->sha1[40] = '\0';
+    }
+    pthread_mutex_unlock(&sha_lock);
+}
+
+redisReply *redis_eval(redisContext *c, redis_script *script, int numkeys,
+                       int argc, const char **argv, const size_t *argvlen)
+{
+    enum { MAX_ARGS = 32 };
+    const char *args[MAX_ARGS + 3];
+    size_t lens[MAX_ARGS + 3];
+    char nk[16];
+
+    if (argc > MAX_ARGS)
+        return NULL;
+    script_sha1(script);
+    snprintf(nk, sizeof(nk), "%d", numkeys);
+
+    args[0] = "EVALSHA";
+    args[1] = script->sha1;
+    args[2] = nk;
+    lens[0] = 7;
+    lens[1] = 40;
+    lens[2] = strlen(nk);
+    for (int i = 0; i < argc; i++) {
+        args[i + 3] = argv[i];
+        lens[i + 3] = argvlen ? argvlen[i] : strlen(argv[i]);
+    }
+
+    redisReply *r = redisCommandArgv(c, argc + 3, args, lens);
+    if (redis_reply_is_error(r, "NOSCRIPT")) {
+        freeReplyObject(r);
+        args[0] = "EVAL";
+        args[1] = script->body;
+        lens[0] = 4;
+        lens[1] = strlen(script->body);
+        r = redisCommandArgv(c, argc + 3, args, lens);
+    }
+    return r;
+}

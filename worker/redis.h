@@ -1,0 +1,29 @@
+#ifndef MW_REDIS_H
+#define MW_REDIS_H
+
+#include <stddef.h>
+#include <hiredis/hiredis.h>
+
+/* Connects to "host:port" or "unix:/path" with a connect timeout, then sets
+ * the read timeout (it must exceed any BLOCK we use).  NULL + err on failure. */
+redisContext *redis_open(const char *addr, long read_timeout_ms, char *err, size_t errlen);
+
+/* Like redis_open, but retries with exponential backoff (100 ms .. 5 s),
+ * logging failures at error level, until it succeeds or *stop becomes true. */
+redisContext *redis_open_retry(const char *addr, long read_timeout_ms, volatile int *stop);
+
+void redis_close(redisContext **c);
+
+/* A Lua script sent as EVALSHA, falling back to EVAL once on NOSCRIPT. */
+typedef struct {
+    const char *body;
+    char        sha1[41];           /* filled in lazily */
+} redis_script;
+
+redisReply *redis_eval(redisContext *c, redis_script *script, int numkeys,
+                       int argc, const char **argv, const size_t *argvlen);
+
+/* 1 if reply is an error reply starting with prefix (e.g. "BUSYGROUP"). */
+int redis_reply_is_error(const redisReply *r, const char *prefix);
+
+#endif

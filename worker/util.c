@@ -1,0 +1,69 @@
+/* Small helpers shared by the daemon and the CLI. */
+#include "util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/rand.h>
+#include <yajl/yajl_parse.h>
+
+long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+long long monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+int random_hex(char *out, size_t nbytes)
+{
+    static const char digits[] = "0123456789abcdef";
+    unsigned char raw[64];
+
+    if (nbytes > sizeof(raw) || RAND_bytes(raw, (int) nbytes) != 1)
+        return -1;
+    for (size_t i = 0; i < nbytes; i++) {
+        out[2 * i] = digits[raw[i] >> 4];
+        out[2 * i + 1] = digits[raw[i] & 15];
+    }
+    out[2 * nbytes] = '\0';
+    return 0;
+}
+
+int json_valid(const char *buf, size_t len, char *err, size_t errlen)
+{
+    if (len > MW_JSON_MAX) {
+        snprintf(err, errlen, "JSON larger than %d bytes", MW_JSON_MAX);
+        return 0;
+    }
+    yajl_handle h = yajl_alloc(NULL, NULL, NULL);
+    if (h == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return 0;
+    }
+    int ok = yajl_parse(h, (const unsigned char *) buf, len) == yajl_status_ok
+             && yajl_complete_parse(h) == yajl_status_ok;
+    if (!ok) {
+        unsigned char *msg = yajl_get_error(h, 0, (const unsigned char *) buf, len);
+        snprintf(err, errlen, "invalid JSON: %s", msg ? (char *) msg : "parse error");
+        if (msg)
+            yajl_free_error(h, msg);
+    }
+    yajl_free(h);
+    return ok;
+}
