@@ -1,0 +1,165 @@
+#!/bin/bash
+# make bench:  scripts/bench.sh BUILD
+#
+# Ephemeral set-up as in `make test` (throwaway PostgreSQL, Redis, one worker,
+# one nginx with the module, worker_processes 2).  For every endpoint below, the
+# module's response body is fetched once and written to a static file that the
+# same nginx serves; wrk then loads both and the ratio module/static is printed.
+#
+# Environment: BENCH_DURATION (10s), BENCH_CONNECTIONS (64), BENCH_THREADS (2),
+# BENCH_WARMUP (2s), BENCH_ONLY (a name from the list: only that endpoint).
+set -eu
+. "$(dirname "$0")/lib.sh"
+cd "$MASTODON_ROOT"
+
+# One line per endpoint: "name path".  Add a line to bench another GET.
+ENDPOINTS='
+instance /api/v1/instance
+'
+
+BUILD=${1:-build}
+[ -d "$BUILD" ] || die "build dir $BUILD is missing: run \`make\` first"
+BUILD_ABS=$(cd "$BUILD" && pwd)
+worker_check "$BUILD_ABS"
+module_check "$BUILD_ABS"
+command -v wrk >/dev/null || die "wrk not found (scripts/install-deps.sh installs it)"
+
+DURATION=${BENCH_DURATION:-10s}
+CONNS=${BENCH_CONNECTIONS:-64}
+THREADS=${BENCH_THREADS:-2}
+WARMUP=${BENCH_WARMUP:-2s}
+
+mkdir -p var
+chmod 755 var
+VAR=$(mktemp -d "$MASTODON_ROOT/var/bench.XXXXXX")
+chmod 755 "$VAR"
+NGX=$VAR/nginx
+mkdir -p "$NGX" "$VAR/static"
+chmod 755 "$NGX" "$VAR/static"
+
+status=1
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    [ "$rc" != 0 ] && status=$rc
+    nginx_stop "$NGX" || true
+    pidfile_stop "$VAR/worker.pid" TERM 30 || true
+    redis_stop "$VAR/redis" || true
+    pg_stop "$VAR/pg" fast || true
+    kill_leftovers "$VAR" || warn "processes were left behind (killed)"
+    if [ "$status" = 0 ]; then
+        rm -rf "$VAR"
+    else
+        echo "==> bench failed; files kept in $VAR" >&2
+        tail -n 20 "$NGX/error.log" "$VAR/worker.log" 2>/dev/null >&2 || true
+    fi
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+note "PostgreSQL, Redis and the worker in $VAR"
+PGPORT=$(pg_create "$VAR/pg")
+pg_template "$PGPORT" "$BUILD_ABS" mastodon
+REDISPORT=$(redis_create "$VAR/redis")
+
+start_nginx() {
+    local port=$1
+    cat > "$NGX/nginx.conf" <<EOF
+# written by scripts/bench.sh
+load_module $BUILD_ABS/nginx/ngx_http_mastodon_module.so;
+worker_processes 2;
+thread_pool mastodon threads=4;
+error_log $NGX/error.log warn;
+pid $NGX/nginx.pid;
+
+events {
+    worker_connections 4096;
+}
+
+http {
+    access_log off;
+    client_body_temp_path $NGX/body;
+    proxy_temp_path $NGX/proxy;
+    fastcgi_temp_path $NGX/fastcgi;
+    uwsgi_temp_path $NGX/uwsgi;
+    scgi_temp_path $NGX/scgi;
+    keepalive_requests 100000;
+
+    mastodon_database "$(pg_conninfo "$PGPORT" mastodon)";
+    mastodon_redis 127.0.0.1:$REDISPORT;
+    mastodon_domain localhost:$port;
+    mastodon_https off;
+    mastodon_instance_cache 60s;
+
+    server {
+        listen 127.0.0.1:$port;
+        server_name localhost;
+
+        # the same bytes, served by nginx itself (files written below)
+        location /static/ {
+            root $VAR;
+            types { }
+            default_type application/json;
+        }
+
+        location / {
+            mastodon;
+        }
+    }
+}
+EOF
+    nginx_start "$NGX"
+}
+
+for _ in 1 2 3 4 5 6 7 8; do
+    PORT=$(free_port)
+    rc=0; start_nginx "$PORT" || rc=$?
+    [ $rc = 0 ] && break
+    [ $rc = 2 ] || die "nginx failed to start"
+done
+[ $rc = 0 ] || die "nginx: no free port"
+wait_port "$PORT" 10 || die "nginx does not accept on $PORT"
+BASE=http://127.0.0.1:$PORT
+
+MASTODON_DATABASE=$(pg_conninfo "$PGPORT" mastodon) MASTODON_REDIS=127.0.0.1:$REDISPORT \
+MASTODON_DOMAIN=localhost:$PORT MASTODON_SQL_DIR=$MASTODON_ROOT/sql MASTODON_LOG_FILE=$VAR/worker.log \
+    "$BUILD_ABS/mastodon-worker" run </dev/null >>"$VAR/worker.out" 2>&1 &
+echo $! > "$VAR/worker.pid"
+
+# rps URL: wrk's Requests/sec; warns about non-2xx answers.
+rps() {
+    local out
+    out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" "$1")
+    if printf '%s\n' "$out" | grep -q 'Non-2xx'; then
+        warn "$1: $(printf '%s\n' "$out" | grep 'Non-2xx')"
+    fi
+    printf '%s\n' "$out" | awk '/^Requests\/sec:/ {print $2}'
+}
+
+note "nginx on $BASE; wrk -t$THREADS -c$CONNS -d$DURATION (after a ${WARMUP} warm-up)"
+results=()
+while read -r name path; do
+    [ -n "$name" ] || continue
+    [ -z "${BENCH_ONLY:-}" ] || [ "$name" = "$BENCH_ONLY" ] || continue
+    code=$(curl -s -o "$VAR/static/$name" -w '%{http_code}' "$BASE$path") || die "curl $BASE$path failed"
+    case $code in 2??) ;; *) die "GET $path answered $code: $(head -c 300 "$VAR/static/$name")" ;; esac
+    chmod 644 "$VAR/static/$name"
+    cmp -s "$VAR/static/$name" <(curl -s "$BASE/static/$name") || die "static copy of $path differs"
+    wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" "$BASE$path" >/dev/null
+    wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" "$BASE/static/$name" >/dev/null
+    m=$(rps "$BASE$path")
+    s=$(rps "$BASE/static/$name")
+    results+=("$name $path $m $s $(stat -c %s "$VAR/static/$name")")
+done <<< "$ENDPOINTS"
+
+echo
+printf '%-16s %-28s %8s %12s %12s %8s\n' endpoint path bytes 'module r/s' 'static r/s' ratio
+for r in "${results[@]}"; do
+    # shellcheck disable=SC2086
+    set -- $r
+    printf '%-16s %-28s %8s %12s %12s %8s\n' "$1" "$2" "$5" "$3" "$4" \
+        "$(awk -v m="$3" -v s="$4" 'BEGIN { if (s > 0) printf "%.2f", m / s; else print "-" }')"
+done
+status=0

@@ -1,0 +1,777 @@
+package MastodonTest;
+
+# The integration-test harness, in the spirit of nginx-tests' Test::Nginx.
+#
+#   use MastodonTest;
+#   my $t = MastodonTest->new(location_config => '...');
+#   $t->mojo->get_ok('/api/v1/instance')->status_is(200);
+#   $t->done;      # stops everything, checks error.log and sanitizer output, done_testing
+#
+# Per test file: a temp dir, its own database (from the template that
+# scripts/test.sh migrated), its own redis-server, its own nginx with the
+# module, and the worker(s).  Run alone (`prove -I t/lib t/x.t` after `make`),
+# it starts its own PostgreSQL cluster.  See README.md, "Tests".
+#
+# Environment (set by scripts/test.sh):
+#   MASTODON_TEST_BUILD     build dir (default <repo>/build)
+#   MASTODON_TEST_PGPORT    the shared cluster's port (unset: start one)
+#   MASTODON_TEST_TEMPLATE  the migrated template database (mastodon_template)
+#   MASTODON_TEST_VAR       where per-file dirs go (unset: a fresh var/t.XXXXXX)
+#   MASTODON_TEST_ASAN      1: the module is an ASan build; preload libasan into nginx
+#   MASTODON_TEST_KEEP      1: keep per-file dirs even when the file passed
+#   MASTODON_TEST_TIMEOUT   seconds before a test file is aborted (default 300)
+
+use strict;
+use warnings;
+
+use Test::More ();
+use Mojo::UserAgent;
+use Mojo::URL;
+use Test::Mojo;
+use Cwd qw(abs_path);
+use File::Basename qw(dirname basename);
+use File::Path qw(make_path remove_tree);
+use File::Temp qw(tempdir);
+use IO::Socket::INET;
+use POSIX qw(WNOHANG);
+use Time::HiRes qw(sleep time);
+
+our $ROOT   = abs_path(dirname(abs_path(__FILE__)) . '/../..');
+our $LIB_SH = "$ROOT/scripts/lib.sh";
+our $NGINX  = $ENV{MASTODON_TEST_NGINX} // '/usr/sbin/nginx';
+
+my @LIVE;        # harness objects not yet done (END kills what they started)
+my $COUNT = 0;   # objects made by this process (database names)
+
+# --- construction --------------------------------------------------------------
+
+sub new {
+    my ($class, %o) = @_;
+    my $self = bless {
+        nginx           => 1,
+        worker          => 1,
+        worker_env      => {},
+        own_postgres    => 0,
+        main_config     => '',
+        http_config     => '',
+        server_config   => '',
+        location_config => '',
+        %o,
+        owner    => $$,
+        workers  => {},     # pid => n
+        nworkers => 0,
+        done     => 0,
+    }, $class;
+    push @LIVE, $self;
+    _install_signal_handlers();
+
+    my $build = $ENV{MASTODON_TEST_BUILD} // "$ROOT/build";
+    -d $build or die "MastodonTest: build dir $build is missing: run `make` first\n";
+    $self->{build} = abs_path($build);
+    $self->{so} = "$self->{build}/nginx/ngx_http_mastodon_module.so";
+    # an ASan build of the module needs the runtime preloaded into nginx
+    $self->{asan} = $ENV{MASTODON_TEST_ASAN}
+        // ((basename($build) eq 'build-asan' || _slurp($self->{so}) =~ /libasan\.so/) ? 1 : 0);
+    if ($self->{nginx} && !-f $self->{so}) {
+        die "MastodonTest: $self->{so} is missing: run `make module` (or `make`) first\n";
+    }
+    if (($self->{worker} || $self->{own_postgres} || !$ENV{MASTODON_TEST_PGPORT})
+        && !-x $self->worker_bin)
+    {
+        die "MastodonTest: " . $self->worker_bin . " is missing: run `make worker` (or `make`) first\n";
+    }
+
+    # directories
+    my $base = $ENV{MASTODON_TEST_VAR};
+    if (!$base) {
+        make_path("$ROOT/var");
+        chmod 0755, "$ROOT/var";
+        $base = $self->{standalone_var} = tempdir('t.XXXXXX', DIR => "$ROOT/var");
+        chmod 0755, $base;
+    }
+    (my $name = basename($0)) =~ s/\.t$//;
+    $name =~ s/[^A-Za-z0-9_-]/_/g;
+    $name = substr($name, 0, 20);
+    $self->{dir} = tempdir("$name.XXXX", DIR => $base);
+    chmod 0755, $self->{dir};    # nginx workers (nobody) use temp paths in it
+
+    my $timeout = $ENV{MASTODON_TEST_TIMEOUT} // 300;
+    if ($timeout) {
+        $SIG{ALRM} = sub {
+            Test::More::diag("MastodonTest: test file timed out after ${timeout}s");
+            exit 1;
+        };
+        alarm $timeout;
+    }
+
+    # PostgreSQL: the shared cluster, or our own (own_postgres, or run alone)
+    if ($self->{own_postgres} || !$ENV{MASTODON_TEST_PGPORT}) {
+        my $pgdir = $self->{own_postgres} ? "$self->{dir}/pg" : "$base/pg";
+        $self->{pg_dir} = $pgdir;
+        my ($rc, $out, $err) = _capture('bash', $LIB_SH, 'pg_create', $pgdir);
+        $rc == 0 or die "MastodonTest: could not start PostgreSQL in $pgdir:\n$err";
+        ($self->{pgport}) = $out =~ /(\d+)\s*$/;
+        $self->{template} = 'mastodon_template';
+        ($rc, $out, $err) = _capture('bash', $LIB_SH, 'pg_template', $self->{pgport}, $self->{build},
+            $self->{template});
+        $rc == 0 or die "MastodonTest: could not migrate the template database:\n$out$err";
+    } else {
+        $self->{pgport}   = $ENV{MASTODON_TEST_PGPORT};
+        $self->{template} = $ENV{MASTODON_TEST_TEMPLATE} // 'mastodon_template';
+    }
+    $self->_create_db;
+
+    $self->start_redis;
+    $self->_start_nginx if $self->{nginx};
+    $self->start_worker if $self->{worker};
+    return $self;
+}
+
+sub _create_db {
+    my ($self) = @_;
+    $COUNT++;
+    my $db = "t_${$}_$COUNT";
+    my $last = '';
+    for my $try (1 .. 40) {
+        my ($rc, $out, $err) = $self->_psql_raw('postgres', qq{CREATE DATABASE "$db" TEMPLATE "$self->{template}"});
+        if ($rc == 0) {
+            $self->{db} = $db;
+            return;
+        }
+        $last = $err;
+        last unless $err =~ /being accessed by other users|could not|deadlock/;
+        sleep 0.25;
+    }
+    die "MastodonTest: CREATE DATABASE $db failed: $last";
+}
+
+# --- accessors -----------------------------------------------------------------
+
+sub port        { $_[0]{port} }
+sub base        { 'http://127.0.0.1:' . ($_[0]{port} // die "MastodonTest: no nginx (nginx => 0)\n") }
+sub dir         { $_[0]{dir} }
+sub build       { $_[0]{build} }
+sub db_name     { $_[0]{db} }
+sub pg_port     { $_[0]{pgport} }
+sub redis_port  { $_[0]{redis_port} }
+sub worker_bin  { "$_[0]{build}/mastodon-worker" }
+sub domain      { $_[0]{port} ? "localhost:$_[0]{port}" : 'localhost' }
+
+sub pg_conninfo {
+    my ($self, $db) = @_;
+    $db //= $self->{db};
+    return "hostaddr=127.0.0.1 port=$self->{pgport} dbname=$db user=postgres sslmode=disable";
+}
+
+sub ua {
+    my ($self) = @_;
+    return $self->{ua} //= do {
+        my $ua = Mojo::UserAgent->new(
+            connect_timeout    => 10,
+            inactivity_timeout => 30,
+            request_timeout    => 30,
+            max_redirects      => 0,
+        );
+        my $base = $self->{port} ? Mojo::URL->new($self->base) : undef;
+        $ua->on(prepare => sub {
+            my ($ua, $tx) = @_;
+            my $url = $tx->req->url;
+            return if $url->is_abs;
+            die "MastodonTest: relative URL without nginx\n" unless $base;
+            $url->scheme($base->scheme)->host($base->host)->port($base->port);
+        });
+        $ua;
+    };
+}
+
+sub mojo {
+    my ($self) = @_;
+    return $self->{mojo} //= do {
+        my $t = Test::Mojo->new;
+        $t->ua($self->ua);
+        $t;
+    };
+}
+
+# The environment every worker (and CLI command) gets.
+sub worker_env {
+    my ($self) = @_;
+    return {
+        MASTODON_DATABASE  => $self->pg_conninfo,
+        MASTODON_REDIS     => "127.0.0.1:$self->{redis_port}",
+        MASTODON_DOMAIN    => $self->domain,
+        MASTODON_LOG_LEVEL => 'debug',
+        MASTODON_SQL_DIR   => "$ROOT/sql",
+        ($self->{asan} ? (ASAN_OPTIONS  => "detect_leaks=0:log_path=$self->{dir}/asan-worker",
+                          UBSAN_OPTIONS => "print_stacktrace=1:halt_on_error=0:log_path=$self->{dir}/ubsan-worker")
+                       : ()),
+        %{ $self->{worker_env} },
+    };
+}
+
+# worker_cli(@args) -> ($exit_status, $stdout, $stderr): run `mastodon-worker @args`
+# with worker_env (logs to stderr unless MASTODON_LOG_FILE is given).
+sub worker_cli {
+    my ($self, @args) = @_;
+    my %env = %{ $self->worker_env };
+    local @ENV{keys %env} = values %env;
+    return _capture($self->worker_bin, @args);
+}
+
+# --- PostgreSQL ----------------------------------------------------------------
+
+sub _psql_raw {
+    my ($self, $db, $sql) = @_;
+    return _capture('psql', '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1',
+        '-p', $self->{pgport}, '-U', 'postgres', '-d', $db, '-c', $sql);
+}
+
+# psql($sql [, $db]): stdout (chomped); on error a diag and undef.
+sub psql {
+    my ($self, $sql, $db) = @_;
+    my ($rc, $out, $err) = $self->_psql_raw($db // $self->{db}, $sql);
+    if ($rc != 0) {
+        Test::More::diag("psql failed ($rc): $sql\n$err");
+        return undef;
+    }
+    chomp $out;
+    return $out;
+}
+
+sub stop_postgres {
+    my ($self, $mode) = @_;
+    die "MastodonTest: stop_postgres needs own_postgres => 1\n" unless $self->{own_postgres};
+    my ($rc, $out, $err) = _capture('bash', $LIB_SH, 'pg_stop', $self->{pg_dir}, $mode // 'immediate');
+    $rc == 0 or die "MastodonTest: pg_stop failed: $err";
+    return 1;
+}
+
+sub start_postgres {
+    my ($self) = @_;
+    die "MastodonTest: start_postgres needs own_postgres => 1\n" unless $self->{own_postgres};
+    my ($rc, $out, $err);
+    for (1 .. 20) {
+        ($rc, $out, $err) = _capture('bash', $LIB_SH, 'pg_start', $self->{pg_dir}, $self->{pgport});
+        return 1 if $rc == 0;
+        last unless $rc == 2;    # port still taken: wait for it
+        sleep 0.5;
+    }
+    die "MastodonTest: could not restart PostgreSQL on port $self->{pgport}: $err";
+}
+
+# --- Redis ---------------------------------------------------------------------
+
+sub start_redis {
+    my ($self) = @_;
+    my $dir = "$self->{dir}/redis";
+    make_path($dir);
+    my $fixed = $self->{redis_port};
+    for my $try (1 .. 20) {
+        my $port = $fixed // _free_port();
+        unlink "$dir/redis.log";
+        my $pid = _spawn("$dir/redis.out", {}, 'redis-server', '--bind', '127.0.0.1', '--port', $port,
+            '--dir', $dir, '--save', '', '--appendonly', 'no', '--daemonize', 'no',
+            '--logfile', "$dir/redis.log", '--pidfile', "$dir/redis.pid", '--protected-mode', 'yes');
+        my $up = 0;
+        my $end = time + 20;
+        while (time < $end) {
+            if (waitpid($pid, WNOHANG) == $pid) { $pid = undef; last }
+            if (_redis_ping($port)) { $up = 1; last }
+            sleep 0.05;
+        }
+        if ($up) {
+            $self->{redis_pid}  = $pid;
+            $self->{redis_port} = $port;
+            return $port;
+        }
+        _kill_wait($pid, 'KILL', 5) if $pid;
+        my $log = _slurp("$dir/redis.log") . _slurp("$dir/redis.out");
+        if ($log =~ /Address already in use/) {
+            sleep 0.3 if $fixed;
+            next;
+        }
+        die "MastodonTest: redis-server failed to start:\n$log";
+    }
+    die "MastodonTest: redis-server: no usable port";
+}
+
+sub stop_redis {
+    my ($self) = @_;
+    my $pid = delete $self->{redis_pid} or return;
+    _kill_wait($pid, 'TERM', 10) or _kill_wait($pid, 'KILL', 5);
+    unlink "$self->{dir}/redis/redis.pid";
+    return 1;
+}
+
+sub redis {
+    my ($self, @args) = @_;
+    my ($rc, $out, $err) = _capture('redis-cli', '-h', '127.0.0.1', '-p', $self->{redis_port}, @args);
+    Test::More::diag("redis-cli @args: $err") if $rc != 0;
+    chomp $out;
+    return $out;
+}
+
+sub _redis_ping {
+    my ($port) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp', Timeout => 1)
+        or return 0;
+    print $s "PING\r\n";
+    my $line = <$s> // '';
+    close $s;
+    return $line =~ /^\+PONG/;
+}
+
+# --- nginx ---------------------------------------------------------------------
+
+sub _has_directive {
+    my ($text, $name) = @_;
+    return ($text // '') =~ /(?:^|[;{}\s])\Q$name\E\s/m;
+}
+
+# The nginx.conf text; %o overrides main_config/http_config/server_config/location_config.
+sub _nginx_conf {
+    my ($self, $dir, $port, %o) = @_;
+    my %c = map { $_ => $o{$_} // $self->{$_} // '' } qw(main_config http_config server_config location_config);
+    my $bare = $o{bare};
+
+    my @main = (
+        [ worker_processes => 'worker_processes 2;' ],
+        [ thread_pool      => 'thread_pool mastodon threads=4;' ],
+    );
+    my @http = (
+        [ mastodon_database => qq{mastodon_database "} . $self->pg_conninfo . qq{";} ],
+        [ mastodon_redis    => "mastodon_redis 127.0.0.1:$self->{redis_port};" ],
+        [ mastodon_domain   => "mastodon_domain localhost:$port;" ],
+        [ mastodon_https    => 'mastodon_https off;' ],
+        [ mastodon_pg_connect_timeout    => 'mastodon_pg_connect_timeout 2s;' ],
+        [ mastodon_pg_query_timeout      => 'mastodon_pg_query_timeout 3s;' ],
+        [ mastodon_redis_connect_timeout => 'mastodon_redis_connect_timeout 2s;' ],
+        [ mastodon_redis_timeout         => 'mastodon_redis_timeout 2s;' ],
+        [ mastodon_instance_cache        => 'mastodon_instance_cache 0;' ],
+    );
+    my $main = join "\n", map { $_->[1] } grep { !_has_directive($c{main_config}, $_->[0]) } @main;
+    # a default that http_config sets itself is left out (no "is duplicate")
+    my $http = $bare ? '' : join "\n    ", map { $_->[1] } grep { !_has_directive($c{http_config}, $_->[0]) } @http;
+
+    return <<"EOF";
+# written by t/lib/MastodonTest.pm
+load_module $self->{so};
+$main
+daemon on;
+master_process on;
+error_log $dir/error.log info;
+pid $dir/nginx.pid;
+$c{main_config}
+
+events {
+    worker_connections 1024;
+}
+
+http {
+    access_log $dir/access.log;
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+
+    $http
+
+    $c{http_config}
+
+    server {
+        listen 127.0.0.1:$port;
+        server_name localhost;
+
+        $c{server_config}
+
+        location / {
+            mastodon;
+            $c{location_config}
+        }
+    }
+}
+EOF
+}
+
+sub _nginx_env {
+    my ($self, $dir) = @_;
+    return () unless $self->{asan};
+    my $lib = `gcc -print-file-name=libasan.so 2>/dev/null`;
+    chomp $lib;
+    die "MastodonTest: libasan.so not found\n" unless $lib && -e $lib;
+    # nginx's workers run as nobody: their reports go to a directory they may write
+    my $logs = "$self->{dir}/sanitizer";
+    mkdir $logs;
+    chmod 01777, $logs;
+    return (
+        LD_PRELOAD    => abs_path($lib),
+        ASAN_OPTIONS  => "detect_leaks=0:log_path=$logs/asan",
+        UBSAN_OPTIONS => "print_stacktrace=1:log_path=$logs/ubsan",
+    );
+}
+
+sub _start_nginx {
+    my ($self) = @_;
+    my $dir = $self->{dir};
+    my %env = $self->_nginx_env($dir);
+    for my $try (1 .. 10) {
+        my $port = _free_port();
+        $self->{port} = $port;
+        _spew("$dir/nginx.conf", $self->_nginx_conf($dir, $port));
+        unlink "$dir/nginx.pid", "$dir/error.log";
+        my ($rc, $out, $err) = do {
+            local @ENV{keys %env} = values %env;
+            _capture($NGINX, '-p', "$dir/", '-c', "$dir/nginx.conf", '-e', "$dir/error.log");
+        };
+        if ($rc != 0) {
+            next if "$out$err" =~ /Address already in use/;
+            die "MastodonTest: nginx failed to start ($dir/nginx.conf):\n$out$err";
+        }
+        my $ok = _wait_for(sub { -s "$dir/nginx.pid" }, 10);
+        die "MastodonTest: nginx wrote no pid file:\n" . _slurp("$dir/error.log") unless $ok;
+        $self->{nginx_pid} = _read_pid("$dir/nginx.pid");
+        $ok = _wait_for(sub {
+            my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp',
+                Timeout => 1) or return 0;
+            close $s;
+            1;
+        }, 10);
+        die "MastodonTest: nginx does not accept on port $port:\n" . _slurp("$dir/error.log") unless $ok;
+        return $port;
+    }
+    die "MastodonTest: nginx: no usable port";
+}
+
+sub nginx_pid { $_[0]{nginx_pid} }
+
+# reload_nginx: HUP the master, wait until the new workers run.
+sub reload_nginx {
+    my ($self) = @_;
+    my $pid = $self->{nginx_pid} or die "MastodonTest: nginx is not running\n";
+    my $log = "$self->{dir}/error.log";
+    my $off = -s $log // 0;
+    kill 'HUP', $pid or die "MastodonTest: kill HUP $pid: $!\n";
+    my $ok = _wait_for(sub {
+        my $tail = substr(_slurp($log), $off);
+        my $n = () = $tail =~ /start worker process/g;
+        return 1 if $n >= 2;
+        return 2 if $tail =~ /\[emerg\]/;    # the new config was refused: old workers go on
+        0;
+    }, 20);
+    sleep 0.1;
+    return $ok && $ok == 1;
+}
+
+# nginx_test_config(%opts) -> ($exit_status, $output): `nginx -t` on a config made
+# like the harness's one with main_config/http_config/server_config/location_config
+# from %opts (bare => 1 leaves out the default mastodon_* directives).
+sub nginx_test_config {
+    my ($self, %o) = @_;
+    my $dir = tempdir('nginx-t.XXXX', DIR => $self->{dir});
+    chmod 0755, $dir;
+    _spew("$dir/nginx-t.conf", $self->_nginx_conf($dir, $self->{port} // _free_port(), %o));
+    my %env = $self->_nginx_env($dir);
+    local @ENV{keys %env} = values %env;
+    my ($rc, $out, $err) = _capture($NGINX, '-t', '-p', "$dir/", '-c', "$dir/nginx-t.conf", '-e', "$dir/error.log");
+    return ($rc, "$out$err");
+}
+
+sub error_log {
+    my ($self) = @_;
+    return _slurp("$self->{dir}/error.log");
+}
+
+sub _stop_nginx {
+    my ($self, $graceful) = @_;
+    my $pid = delete $self->{nginx_pid} or return 1;
+    my @kids = _children($pid);
+    if ($graceful) {
+        kill 'QUIT', $pid;
+        return 1 if _wait_gone($pid, 20);
+        Test::More::diag("MastodonTest: nginx master $pid still runs 20 s after QUIT; killing it");
+    } else {
+        kill 'TERM', $pid;
+        return 1 if _wait_gone($pid, 5);
+    }
+    push @kids, _children($pid);
+    kill 'KILL', $pid, @kids;
+    _wait_gone($_, 5) for $pid, @kids;
+    return 0;
+}
+
+# --- workers -------------------------------------------------------------------
+
+sub start_worker {
+    my ($self, %env) = @_;
+    my $n = ++$self->{nworkers};
+    my %e = (%{ $self->worker_env }, MASTODON_LOG_FILE => "$self->{dir}/worker-$n.log", %env);
+    my $pid = _spawn("$self->{dir}/worker-$n.out", \%e, $self->worker_bin, 'run');
+    $self->{workers}{$pid} = $n;
+    _spew("$self->{dir}/worker-$n.pid", "$pid\n");
+    return $pid;
+}
+
+sub worker_pids { sort { $a <=> $b } keys %{ $_[0]{workers} } }
+
+# kill_worker($pid, $signal): send a signal; for KILL also reap it.  Returns the
+# exit status for KILL (see stop_worker), 1 otherwise.
+sub kill_worker {
+    my ($self, $pid, $sig) = @_;
+    $sig //= 'TERM';
+    kill $sig, $pid or return 0;
+    if ($sig eq 'KILL' || $sig eq '9') {
+        waitpid($pid, 0);
+        my $st = _status($?);
+        $self->_forget_worker($pid);
+        return $st;
+    }
+    return 1;
+}
+
+# stop_worker($pid): TERM, wait up to 30 s (then KILL); returns its exit status
+# (the exit code, or 128 + signal number when a signal ended it).
+sub stop_worker {
+    my ($self, $pid, $timeout) = @_;
+    return undef unless $self->{workers}{$pid};
+    kill 'TERM', $pid;
+    my $st;
+    my $end = time + ($timeout // 30);
+    while (time < $end) {
+        if (waitpid($pid, WNOHANG) == $pid) { $st = _status($?); last }
+        sleep 0.05;
+    }
+    unless (defined $st) {
+        Test::More::diag("MastodonTest: worker $pid still runs 30 s after TERM; killing it");
+        kill 'KILL', $pid;
+        waitpid($pid, 0);
+        $st = _status($?);
+    }
+    $self->_forget_worker($pid);
+    return $st;
+}
+
+sub _forget_worker {
+    my ($self, $pid) = @_;
+    my $n = delete $self->{workers}{$pid};
+    unlink "$self->{dir}/worker-$n.pid" if $n;
+}
+
+# --- waiting -------------------------------------------------------------------
+
+sub wait_for {
+    my ($self, $code, $timeout) = @_;
+    return _wait_for($code, $timeout // 10);
+}
+
+sub _wait_for {
+    my ($code, $timeout) = @_;
+    my $end = time + $timeout;
+    while (1) {
+        my $r = $code->();
+        return $r if $r;
+        return 0 if time >= $end;
+        sleep 0.05;
+    }
+}
+
+# --- the end -------------------------------------------------------------------
+
+sub done {
+    my ($self) = @_;
+    return if $self->{done}++;
+    alarm 0;
+    my $nginx_ok = $self->_stop_nginx(1);
+    Test::More::ok(0, 'nginx exited within 20 s of QUIT') unless $nginx_ok;
+    $self->stop_worker($_) for $self->worker_pids;
+    $self->stop_redis;
+    $self->_drop_db_and_pg;
+
+    my $dir = $self->{dir};
+    my @bad = grep { /\[(?:alert|emerg)\]/ } split /\n/, $self->error_log;
+    Test::More::ok(!@bad, 'no [alert] or [emerg] in error.log')
+        or Test::More::diag(join "\n", @bad[0 .. ($#bad < 9 ? $#bad : 9)]);
+
+    my @san;
+    for my $f (grep { -f } "$dir/error.log", glob("$dir/worker-*.log"), glob("$dir/worker-*.out"),
+        glob("$dir/asan*"), glob("$dir/ubsan*"), glob("$dir/sanitizer/*"), glob("$dir/nginx-start.log"))
+    {
+        push @san, map { basename($f) . ": $_" }
+            grep { /AddressSanitizer|LeakSanitizer|runtime error:/ } split /\n/, _slurp($f);
+    }
+    Test::More::ok(!@san, 'no sanitizer reports')
+        or Test::More::diag(join "\n", @san[0 .. ($#san < 19 ? $#san : 19)]);
+
+    @LIVE = grep { $_ != $self } @LIVE;
+    Test::More::done_testing();
+
+    my $passed = Test::More->builder->is_passing;
+    if ($passed && !$ENV{MASTODON_TEST_KEEP}) {
+        remove_tree($self->{standalone_var} // $dir);
+    } else {
+        Test::More::diag("MastodonTest: logs kept in " . ($self->{standalone_var} // $dir));
+    }
+    return $passed;
+}
+
+sub _drop_db_and_pg {
+    my ($self) = @_;
+    if ($self->{db} && !$self->{pg_dir}) {
+        my $db = delete $self->{db};
+        my ($rc, $out, $err) = $self->_psql_raw('postgres', qq{DROP DATABASE IF EXISTS "$db" WITH (FORCE)});
+        Test::More::diag("MastodonTest: DROP DATABASE $db: $err") if $rc != 0;
+    }
+    if (my $pgdir = delete $self->{pg_dir}) {
+        _capture('bash', $LIB_SH, 'pg_stop', $pgdir, 'fast');
+    }
+}
+
+# Kill everything still running (a test died halfway, or was interrupted).
+sub _emergency_cleanup {
+    my ($self) = @_;
+    return if $self->{done} || $self->{owner} != $$;
+    $self->{done} = 1;
+    $self->_stop_nginx(0);
+    for my $pid ($self->worker_pids) {
+        kill 'KILL', $pid;
+        waitpid($pid, 0);
+        $self->_forget_worker($pid);
+    }
+    if (my $pid = delete $self->{redis_pid}) { kill 'KILL', $pid; waitpid($pid, 0) }
+    $self->_drop_db_and_pg;
+    my $kept = $self->{standalone_var} // $self->{dir};
+    print STDERR "# MastodonTest: logs kept in $kept\n" if $kept;
+}
+
+sub DESTROY { }    # cleanup happens in done() or END, not on scope exit
+
+END {
+    my $st = $?;
+    $_->_emergency_cleanup for reverse @LIVE;
+    @LIVE = ();
+    $? = $st;
+}
+
+my $handlers_installed;
+sub _install_signal_handlers {
+    return if $handlers_installed++;
+    for my $sig (qw(INT TERM HUP)) {
+        my $old = $SIG{$sig};
+        next if ref $old;                    # somebody else handles it
+        my $num = { INT => 2, TERM => 15, HUP => 1 }->{$sig};
+        $SIG{$sig} = sub { print STDERR "# MastodonTest: SIG$sig\n"; exit 128 + $num };
+    }
+}
+
+# --- little helpers ------------------------------------------------------------
+
+sub _free_port {
+    for (1 .. 200) {
+        my $p = 20000 + int(rand(40000));
+        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $p, Proto => 'tcp', Listen => 1)
+            or next;
+        close $s;
+        return $p;
+    }
+    die "MastodonTest: no free port\n";
+}
+
+# _spawn($outfile, \%env, @cmd): fork/exec with stdout+stderr to $outfile; returns the pid.
+sub _spawn {
+    my ($out, $env, @cmd) = @_;
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        %ENV = (%ENV, %$env);
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>>', $out or POSIX::_exit(127);
+        open STDERR, '>&', \*STDOUT;
+        { no warnings 'exec'; exec { $cmd[0] } @cmd; }
+        print STDERR "exec $cmd[0]: $!\n";
+        POSIX::_exit(127);
+    }
+    return $pid;
+}
+
+# _capture(@cmd) -> ($exit_status, $stdout, $stderr)
+sub _capture {
+    my @cmd = @_;
+    my $tmp = File::Temp->new;
+    my $pid = open(my $fh, '-|') // die "fork: $!";
+    if ($pid == 0) {
+        open STDIN, '<', '/dev/null';
+        open STDERR, '>', $tmp->filename or POSIX::_exit(127);
+        { no warnings 'exec'; exec { $cmd[0] } @cmd; }
+        print STDERR "exec $cmd[0]: $!\n";
+        POSIX::_exit(127);
+    }
+    local $/;
+    my $out = <$fh> // '';
+    close $fh;
+    my $st = _status($?);
+    my $err = _slurp($tmp->filename);
+    return ($st, $out, $err);
+}
+
+sub _status {
+    my ($s) = @_;
+    return $s & 127 ? 128 + ($s & 127) : $s >> 8;
+}
+
+sub _alive {
+    my ($pid) = @_;
+    return 0 unless $pid && kill 0, $pid;
+    if (waitpid($pid, WNOHANG) == $pid) { return 0 }     # our child, now reaped
+    open my $fh, '<', "/proc/$pid/stat" or return 0;
+    my $stat = <$fh> // '';
+    return $stat !~ /^\d+ \(.*\) [ZX] /s;
+}
+
+sub _wait_gone {
+    my ($pid, $timeout) = @_;
+    return _wait_for(sub { !_alive($pid) }, $timeout);
+}
+
+sub _kill_wait {
+    my ($pid, $sig, $timeout) = @_;
+    kill $sig, $pid;
+    my $end = time + $timeout;
+    while (time < $end) {
+        my $r = waitpid($pid, WNOHANG);
+        return 1 if $r == $pid || $r == -1;
+        sleep 0.05;
+    }
+    return 0;
+}
+
+sub _children {
+    my ($ppid) = @_;
+    my @kids;
+    for my $f (glob '/proc/[0-9]*/stat') {
+        open my $fh, '<', $f or next;
+        my $s = <$fh> // next;
+        push @kids, $1 if $s =~ /^(\d+) \(.*\) \S (\d+) /s && $2 == $ppid;
+    }
+    return @kids;
+}
+
+sub _read_pid {
+    my ($f) = @_;
+    my $s = _slurp($f);
+    return $s =~ /(\d+)/ ? $1 : undef;
+}
+
+sub _slurp {
+    my ($f) = @_;
+    open my $fh, '<', $f or return '';
+    local $/;
+    return <$fh> // '';
+}
+
+sub _spew {
+    my ($f, $s) = @_;
+    open my $fh, '>', $f or die "MastodonTest: $f: $!";
+    print $fh $s;
+    close $fh or die "MastodonTest: $f: $!";
+}
+
+1;
