@@ -39,12 +39,23 @@ static ngx_conf_enum_t  ngx_http_mastodon_registrations[] = {
 };
 
 
-static ngx_conf_num_bounds_t  ngx_http_mastodon_pool_bounds = {
-    ngx_conf_check_num_bounds, 1, 1024
+/* nginx's stock bounds check does not name the directive; this one does */
+typedef struct {
+    ngx_conf_post_handler_pt  post_handler;
+    ngx_int_t                 low;
+    ngx_int_t                 high;
+    const char               *name;
+} ngx_http_mastodon_bounds_t;
+
+static char *ngx_http_mastodon_check_bounds(ngx_conf_t *cf, void *post,
+    void *data);
+
+static ngx_http_mastodon_bounds_t  ngx_http_mastodon_pool_bounds = {
+    ngx_http_mastodon_check_bounds, 1, 1024, "mastodon_pg_pool_size"
 };
 
-static ngx_conf_num_bounds_t  ngx_http_mastodon_depth_bounds = {
-    ngx_conf_check_num_bounds, 1, 256
+static ngx_http_mastodon_bounds_t  ngx_http_mastodon_depth_bounds = {
+    ngx_http_mastodon_check_bounds, 1, 256, "mastodon_json_max_depth"
 };
 
 
@@ -239,6 +250,23 @@ ngx_module_t  ngx_http_mastodon_module = {
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+static char *
+ngx_http_mastodon_check_bounds(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_http_mastodon_bounds_t  *b = post;
+    ngx_int_t                   *np = data;
+
+    if (*np < b->low || *np > b->high) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" must be between %i and %i",
+                           b->name, b->low, b->high);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
 
 
 static void *
