@@ -2,8 +2,8 @@
 #   make            build the nginx module (.so), the worker and the lib/ unit tests
 #   make run        install missing packages, build, start PostgreSQL, Redis, the worker and nginx under var/
 #   make stop       stop what `make run` started
-#   make test       the same set-up, ephemeral, then the whole suite
-#   make asan       AddressSanitizer build into build-asan/;  make test-asan runs the suite with it
+#   make test       the same set-up, ephemeral, then the whole suite (normal and ASan builds)
+#   make asan       AddressSanitizer build into build-asan/;  make test-asan runs the suite with it only
 #   make bench      wrk against loopback: API endpoints vs nginx serving the same bytes statically
 
 BUILD      ?= build
@@ -67,7 +67,7 @@ $(BUILD)/nginx/Makefile: config $(MODULE_SRCS) $(LIB_SRCS) $(LIB_HDRS)
 	@scripts/configure-nginx.sh "$(NGINX_SRC)" "$(BUILD)" "$(SAN_FLAGS)"
 
 $(MODULE_SO): $(BUILD)/nginx/Makefile $(MODULE_SRCS) $(LIB_SRCS) $(LIB_HDRS)
-	$(MAKE) -C $(BUILD)/nginx-src -f $(CURDIR)/$(BUILD)/nginx/Makefile modules
+	$(MAKE) -C $(BUILD)/nginx-src -f $(abspath $(BUILD))/nginx/Makefile modules
 	@test -f $@
 
 asan:
@@ -80,8 +80,10 @@ run: deps all
 stop:
 	@scripts/run.sh stop
 
-test: deps all
+# the whole suite twice: the normal build, then the AddressSanitizer one
+test: deps all asan
 	@scripts/test.sh "$(BUILD)"
+	@scripts/test.sh build-asan
 
 test-asan: deps asan
 	@scripts/test.sh build-asan

@@ -7,6 +7,10 @@
 set -eu
 src=$1; build=$2; extra=${3:-}
 top=$(pwd)
+case $build in
+    /*) ;;
+    *) build=$top/$build ;;
+esac
 if [ ! -x "$src/configure" ] && [ ! -f "$src/auto/configure" ]; then
     echo "configure-nginx: $src is not an nginx source tree (install nginx-dev or set NGINX_SRC)" >&2
     exit 1
@@ -28,6 +32,6 @@ cd "$build/nginx-src"
     --with-cc-opt="-g -O2 -fPIC -fstack-protector-strong -Wformat -Werror=format-security -D_FORTIFY_SOURCE=2 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare $extra" \
     --with-ld-opt="-Wl,-z,relro -Wl,-z,now -fPIC $extra" \
     --add-dynamic-module="$top" \
-    --builddir="$top/$build/nginx" > "$top/$build/configure.log" 2>&1 \
-  || { tail -30 "$top/$build/configure.log" >&2; exit 1; }
+    --builddir="$build/nginx" > "$build/configure.log" 2>&1 \
+  || { tail -30 "$build/configure.log" >&2; exit 1; }
 echo "configure-nginx: configured $src into $build/nginx"
