@@ -130,6 +130,14 @@ $m->get_ok('/api/v1/instance', { Origin => 'https://elk.zone' })->status_is(200)
 $m->get_ok('/api/v1/no_such_thing', { Origin => 'https://elk.zone' })->status_is(404)
   ->header_is('Access-Control-Allow-Origin', '*', 'errors carry CORS headers too');
 
+# a graceful reload: new workers serve, the old ones exit without leaving
+# backend sockets open ("open socket left" would be an [alert], which done() catches)
+ok($t->reload_nginx, 'nginx reloads with the module');
+$m->get_ok('/api/v1/instance')->status_is(200)->json_is('/uri', $domain);
+$m->get_ok('/health')->status_is(200);
+ok($t->wait_for(sub { $t->error_log =~ /gracefully shutting down.*\n(?:.*\n)*.*exiting/ }, 10),
+   'the old workers exit');
+
 # a page outside the API keeps nginx's own answer
 $m->get_ok('/not-an-api-page')->status_is(404);
 isnt($m->tx->res->headers->content_type // '', 'application/json; charset=utf-8',
