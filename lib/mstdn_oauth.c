@@ -87,6 +87,66 @@ mstdn_scopes_check(const char *scopes, size_t len, const char **bad,
 }
 
 
+/* granted "read" covers "read:statuses", "admin:read" "admin:read:x" */
+static int
+mstdn_scope_covers(const char *g, size_t glen, const char *s, size_t slen)
+{
+    if (glen == slen) {
+        return memcmp(g, s, glen) == 0;
+    }
+
+    return glen < slen && s[glen] == ':' && memcmp(g, s, glen) == 0
+           && (glen == 4 || glen == 5 || glen == 10 || glen == 11)
+           && (memcmp(g, "read", glen) == 0 || memcmp(g, "write", glen) == 0
+               || memcmp(g, "admin:read", glen) == 0
+               || memcmp(g, "admin:write", glen) == 0);
+}
+
+
+int
+mstdn_scopes_allow(const char *granted, size_t granted_len,
+    const char *required)
+{
+    const char  *r, *rs, *g, *gs, *gend;
+    int          any;
+
+    any = 0;
+
+    for (r = required; *r; /* void */) {
+        while (*r == ' ') {
+            r++;
+        }
+        rs = r;
+        while (*r && *r != ' ') {
+            r++;
+        }
+        if (r == rs) {
+            break;
+        }
+
+        any = 1;
+        gend = granted + granted_len;
+
+        for (g = granted; g < gend; /* void */) {
+            while (g < gend && *g == ' ') {
+                g++;
+            }
+            gs = g;
+            while (g < gend && *g != ' ') {
+                g++;
+            }
+            if (g > gs
+                && mstdn_scope_covers(gs, g - gs, rs, r - rs))
+            {
+                return 1;
+            }
+        }
+    }
+
+    return !any;
+}
+
+
 const char *
 mstdn_redirect_uri_check(const char *uri, size_t len)
 {

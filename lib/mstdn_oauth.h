@@ -14,6 +14,16 @@ int mstdn_scopes_check(const char *scopes, size_t len, const char **bad,
     size_t *bad_len);
 
 /*
+ * Does a token with `granted` (space-separated) scopes satisfy one of the
+ * `required` alternatives (space-separated)?  Mastodon's hierarchy: "read"
+ * grants every "read:x", "write" every "write:x", "admin:read" every
+ * "admin:read:x", "admin:write" every "admin:write:x".  An empty required
+ * list needs no scope.
+ */
+int mstdn_scopes_allow(const char *granted, size_t granted_len,
+    const char *required);
+
+/*
  * One redirect URI, as Doorkeeper validates it: the out-of-band URN, or an
  * absolute URI with a scheme (custom schemes such as "tusky://" included),
  * no fragment, no white space or control characters.  Returns NULL when

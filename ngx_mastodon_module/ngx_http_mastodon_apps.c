@@ -32,6 +32,15 @@ static ngx_int_t ngx_http_mastodon_apps_scopes(ngx_http_request_t *r,
 static void ngx_http_mastodon_apps_created(ngx_http_mastodon_pg_batch_t *b);
 static void ngx_http_mastodon_json_kv_words(ngx_http_mastodon_json_t *j,
     const char *key, ngx_str_t *s, u_char sep);
+static void ngx_http_mastodon_apps_render(ngx_http_mastodon_json_t *j,
+    ngx_str_t *id, ngx_http_mastodon_app_t *app);
+static void ngx_http_mastodon_apps_loaded(ngx_http_mastodon_pg_batch_t *b);
+
+
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_apps_select =
+    ngx_http_mastodon_pg_stmt(
+        "SELECT id, name, coalesce(website, ''), website IS NULL,"
+        " redirect_uri, scopes FROM oauth_applications WHERE id = $1", 1);
 
 
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_apps_insert =
@@ -359,23 +368,122 @@ ngx_http_mastodon_apps_created(ngx_http_mastodon_pg_batch_t *b)
     }
 
     ngx_http_mastodon_json_open(&j, NULL);
-    ngx_http_mastodon_json_kv_str(&j, "id", &id);
-    ngx_http_mastodon_json_kv_str(&j, "name", &app->name);
-
-    if (app->website.data) {
-        ngx_http_mastodon_json_kv_str(&j, "website", &app->website);
-    } else {
-        ngx_http_mastodon_json_kv_null(&j, "website");
-    }
-
-    ngx_http_mastodon_json_kv_words(&j, "scopes", &app->scopes, ' ');
-    ngx_http_mastodon_json_kv_str(&j, "redirect_uri", &app->redirect_uri);
-    ngx_http_mastodon_json_kv_words(&j, "redirect_uris", &app->redirect_uri,
-                                    '\n');
-    ngx_http_mastodon_json_kv_cstr(&j, "vapid_key", "");
+    ngx_http_mastodon_apps_render(&j, &id, app);
     ngx_http_mastodon_json_kv_str(&j, "client_id", &uid);
     ngx_http_mastodon_json_kv_str(&j, "client_secret", &secret);
     ngx_http_mastodon_json_kv_int(&j, "client_secret_expires_at", 0);
+    ngx_http_mastodon_json_close(&j);
+
+    ngx_http_mastodon_finalize(r, ngx_http_mastodon_json_send(&j,
+                                                              NGX_HTTP_OK));
+}
+
+
+/* The Application entity's attributes, inside an open object. */
+static void
+ngx_http_mastodon_apps_render(ngx_http_mastodon_json_t *j, ngx_str_t *id,
+    ngx_http_mastodon_app_t *app)
+{
+    ngx_http_mastodon_json_kv_str(j, "id", id);
+    ngx_http_mastodon_json_kv_str(j, "name", &app->name);
+
+    if (app->website.data) {
+        ngx_http_mastodon_json_kv_str(j, "website", &app->website);
+    } else {
+        ngx_http_mastodon_json_kv_null(j, "website");
+    }
+
+    ngx_http_mastodon_json_kv_words(j, "scopes", &app->scopes, ' ');
+    ngx_http_mastodon_json_kv_str(j, "redirect_uri", &app->redirect_uri);
+    ngx_http_mastodon_json_kv_words(j, "redirect_uris", &app->redirect_uri,
+                                    '\n');
+    ngx_http_mastodon_json_kv_cstr(j, "vapid_key", "");
+}
+
+
+/* GET /api/v1/apps/verify_credentials: the token's own application. */
+ngx_int_t
+ngx_http_mastodon_apps_verify_credentials(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    u_char                        *p;
+    const char                   **values;
+    ngx_http_mastodon_pg_batch_t  *b;
+
+    values = ngx_palloc(r->pool, sizeof(char *));
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
+    if (values == NULL || p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *ngx_sprintf(p, "%L", ctx->auth->app_id) = '\0';
+    values[0] = (const char *) p;
+
+    b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_apps_loaded, NULL);
+    if (b == NULL
+        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_apps_select, values)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_mastodon_pg_run(b) != NGX_OK) {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_mastodon_apps_loaded(ngx_http_mastodon_pg_batch_t *b)
+{
+    ngx_str_t                  id;
+    PGresult                  *res;
+    ngx_http_request_t        *r;
+    ngx_http_mastodon_app_t    app;
+    ngx_http_mastodon_json_t   j;
+
+    r = b->request;
+    res = b->results[0];
+
+    if (b->rc != NGX_OK || res == NULL
+        || PQresultStatus(res) != PGRES_TUPLES_OK)
+    {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    if (PQntuples(res) != 1) {
+        /* the application was deleted under its token */
+        ngx_http_mastodon_finalize(r, NGX_HTTP_UNAUTHORIZED);
+        return;
+    }
+
+    ngx_memzero(&app, sizeof(app));
+
+    id.data = (u_char *) PQgetvalue(res, 0, 0);
+    id.len = PQgetlength(res, 0, 0);
+    app.name.data = (u_char *) PQgetvalue(res, 0, 1);
+    app.name.len = PQgetlength(res, 0, 1);
+
+    if (PQgetvalue(res, 0, 3)[0] != 't') {
+        app.website.data = (u_char *) PQgetvalue(res, 0, 2);
+        app.website.len = PQgetlength(res, 0, 2);
+    }
+
+    app.redirect_uri.data = (u_char *) PQgetvalue(res, 0, 4);
+    app.redirect_uri.len = PQgetlength(res, 0, 4);
+    app.scopes.data = (u_char *) PQgetvalue(res, 0, 5);
+    app.scopes.len = PQgetlength(res, 0, 5);
+
+    if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_mastodon_json_open(&j, NULL);
+    ngx_http_mastodon_apps_render(&j, &id, &app);
     ngx_http_mastodon_json_close(&j);
 
     ngx_http_mastodon_finalize(r, ngx_http_mastodon_json_send(&j,

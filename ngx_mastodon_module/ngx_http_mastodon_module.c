@@ -58,6 +58,10 @@ static ngx_http_mastodon_bounds_t  ngx_http_mastodon_depth_bounds = {
     ngx_http_mastodon_check_bounds, 1, 256, "mastodon_json_max_depth"
 };
 
+static ngx_http_mastodon_bounds_t  ngx_http_mastodon_cost_bounds = {
+    ngx_http_mastodon_check_bounds, 4, 31, "mastodon_bcrypt_cost"
+};
+
 
 #define NGX_HTTP_MASTODON_MAIN  (NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1)
 
@@ -217,6 +221,20 @@ static ngx_command_t  ngx_http_mastodon_commands[] = {
       offsetof(ngx_http_mastodon_main_conf_t, json_max_members),
       NULL },
 
+    { ngx_string("mastodon_thread_pool"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, thread_pool_name),
+      NULL },
+
+    { ngx_string("mastodon_bcrypt_cost"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, bcrypt_cost),
+      &ngx_http_mastodon_cost_bounds },
+
       ngx_null_command
 };
 
@@ -303,6 +321,7 @@ ngx_http_mastodon_create_main_conf(ngx_conf_t *cf)
     mcf->instance_cache = NGX_CONF_UNSET_MSEC;
     mcf->json_max_depth = NGX_CONF_UNSET_UINT;
     mcf->json_max_members = NGX_CONF_UNSET_UINT;
+    mcf->bcrypt_cost = NGX_CONF_UNSET_UINT;
     mcf->redis_port = NGX_CONF_UNSET;
 
     return mcf;
@@ -330,6 +349,11 @@ ngx_http_mastodon_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(mcf->instance_cache, 60000);
     ngx_conf_init_uint_value(mcf->json_max_depth, 32);
     ngx_conf_init_uint_value(mcf->json_max_members, 10000);
+    ngx_conf_init_uint_value(mcf->bcrypt_cost, 10);
+
+    if (mcf->thread_pool_name.len == 0) {
+        ngx_str_set(&mcf->thread_pool_name, "default");
+    }
 
     if (!mcf->enabled) {
         return NGX_CONF_OK;
@@ -362,6 +386,20 @@ ngx_http_mastodon_init_main_conf(ngx_conf_t *cf, void *conf)
     if (ngx_http_mastodon_check_redis(cf, mcf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
+
+#if (NGX_THREADS)
+    /* an unknown name fails startup with "unknown thread pool" */
+    mcf->thread_pool = ngx_thread_pool_add(cf, &mcf->thread_pool_name);
+    if (mcf->thread_pool == NULL) {
+        return NGX_CONF_ERROR;
+    }
+#else
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "the mastodon module needs nginx built with threads "
+                       "(--with-threads): passwords are hashed in a thread "
+                       "pool");
+    return NGX_CONF_ERROR;
+#endif
 
     if (mcf->title.len == 0) {
         ngx_str_set(&mcf->title, "Mastodon");
@@ -746,6 +784,12 @@ ngx_http_mastodon_dispatch(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
     ngx_int_t  rc;
 
     rc = ngx_http_mastodon_read_params(r, ctx);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    /* NGX_DONE: a token look-up runs and will call the handler itself */
+    rc = ngx_http_mastodon_auth(r, ctx);
     if (rc != NGX_OK) {
         return rc;
     }

@@ -52,6 +52,8 @@ typedef struct {
     ngx_msec_t                 instance_cache;
     ngx_uint_t                 json_max_depth;
     ngx_uint_t                 json_max_members;
+    ngx_str_t                  thread_pool_name;
+    ngx_uint_t                 bcrypt_cost;
 
     /* derived in init_main_conf */
     ngx_flag_t                 enabled;
@@ -60,12 +62,36 @@ typedef struct {
     ngx_str_t                  redis_host;      /* numeric address */
     ngx_int_t                  redis_port;
     ngx_str_t                  redis_unix;      /* or a unix socket */
+#if (NGX_THREADS)
+    ngx_thread_pool_t         *thread_pool;
+#endif
 } ngx_http_mastodon_main_conf_t;
 
 
 typedef struct {
     ngx_flag_t                 enable;
 } ngx_http_mastodon_loc_conf_t;
+
+
+/* What a route asks of the request's OAuth token. */
+#define NGX_HTTP_MASTODON_AUTH_NONE      0  /* tokens are not looked at */
+#define NGX_HTTP_MASTODON_AUTH_OPTIONAL  1  /* a token, if given, must be valid */
+#define NGX_HTTP_MASTODON_AUTH_APP       2  /* any valid token (app or user) */
+#define NGX_HTTP_MASTODON_AUTH_USER      3  /* a user's token, user in order */
+
+
+typedef struct {
+    int64_t                    token_id;
+    int64_t                    app_id;
+    int64_t                    user_id;        /* 0: an app token */
+    int64_t                    account_id;
+    int64_t                    permissions;    /* the user's role */
+    ngx_str_t                  scopes;         /* NUL-terminated */
+    unsigned                   confirmed:1;
+    unsigned                   approved:1;
+    unsigned                   disabled:1;
+    unsigned                   suspended:1;
+} ngx_http_mastodon_auth_t;
 
 
 typedef struct ngx_http_mastodon_ctx_s  ngx_http_mastodon_ctx_t;
@@ -79,7 +105,18 @@ typedef struct {
     ngx_str_t                      pattern;     /* "/api/v1/statuses/:id" */
     ngx_http_mastodon_handler_pt   handler;
     unsigned                       body:1;      /* reads a request body */
+    unsigned                       auth:2;      /* NGX_HTTP_MASTODON_AUTH_* */
+    const char                    *scopes;      /* any one of these */
 } ngx_http_mastodon_route_t;
+
+
+typedef struct ngx_http_mastodon_thread_ctx_s  ngx_http_mastodon_thread_ctx_t;
+
+/* runs in a pool thread: its own data and malloc only */
+typedef void (*ngx_http_mastodon_thread_pt)(void *data, ngx_log_t *log);
+/* back in the event loop; must end the request or go on asynchronously */
+typedef void (*ngx_http_mastodon_thread_done_pt)(ngx_http_request_t *r,
+    void *data);
 
 
 struct ngx_http_mastodon_ctx_s {
@@ -91,6 +128,8 @@ struct ngx_http_mastodon_ctx_s {
 
     void                          *data;        /* the handler's own state */
     const char                    *error_message; /* for an error status */
+    ngx_http_mastodon_auth_t      *auth;        /* NULL: anonymous */
+    ngx_http_mastodon_thread_ctx_t *thread;
     ngx_uint_t                     pending;     /* backend replies awaited */
 
     unsigned                       own_body:1;  /* the filter leaves it be */
@@ -222,6 +261,22 @@ ngx_int_t ngx_http_mastodon_redis_init_process(ngx_cycle_t *cycle,
 void ngx_http_mastodon_redis_exit_process(ngx_cycle_t *cycle);
 
 
+/* authentication */
+ngx_int_t ngx_http_mastodon_auth(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+void ngx_http_mastodon_token_digest(ngx_str_t *token, u_char *hex);
+ngx_int_t ngx_http_mastodon_auth_revoke_cached(ngx_http_request_t *r,
+    u_char *digest_hex, ngx_http_mastodon_redis_done_pt handler, void *data);
+ngx_int_t ngx_http_mastodon_auth_forget_user(ngx_http_request_t *r,
+    int64_t user_id);
+
+
+/* thread pool */
+ngx_int_t ngx_http_mastodon_thread_run(ngx_http_request_t *r,
+    ngx_http_mastodon_thread_pt work, ngx_http_mastodon_thread_done_pt done,
+    void *data);
+
+
 /* filter */
 ngx_int_t ngx_http_mastodon_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_mastodon_cors_preflight(ngx_http_request_t *r);
@@ -240,6 +295,8 @@ ngx_int_t ngx_http_mastodon_nodeinfo(ngx_http_request_t *r,
 ngx_int_t ngx_http_mastodon_host_meta(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_apps_create(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_apps_verify_credentials(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_health(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);

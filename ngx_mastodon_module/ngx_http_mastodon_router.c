@@ -9,20 +9,26 @@
 #include "ngx_http_mastodon_module.h"
 
 
-#define R(m, p, h, b)  { NGX_HTTP_##m, ngx_string(p), h, b }
+/* method, path, handler, reads a body, token needed, scopes (any one) */
+#define R(m, p, h, b, a, s)                                                   \
+    { NGX_HTTP_##m, ngx_string(p), h, b, NGX_HTTP_MASTODON_AUTH_##a, s }
 
 static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
 
-    R(GET, "/api/v1/instance", ngx_http_mastodon_instance_v1, 0),
-    R(GET, "/api/v2/instance", ngx_http_mastodon_instance_v2, 0),
-    R(GET, "/.well-known/nodeinfo", ngx_http_mastodon_nodeinfo_links, 0),
-    R(GET, "/nodeinfo/2.0", ngx_http_mastodon_nodeinfo, 0),
-    R(GET, "/.well-known/host-meta", ngx_http_mastodon_host_meta, 0),
-    R(GET, "/health", ngx_http_mastodon_health, 0),
+    R(GET, "/api/v1/instance", ngx_http_mastodon_instance_v1, 0, NONE, NULL),
+    R(GET, "/api/v2/instance", ngx_http_mastodon_instance_v2, 0, NONE, NULL),
+    R(GET, "/.well-known/nodeinfo", ngx_http_mastodon_nodeinfo_links, 0,
+      NONE, NULL),
+    R(GET, "/nodeinfo/2.0", ngx_http_mastodon_nodeinfo, 0, NONE, NULL),
+    R(GET, "/.well-known/host-meta", ngx_http_mastodon_host_meta, 0,
+      NONE, NULL),
+    R(GET, "/health", ngx_http_mastodon_health, 0, NONE, NULL),
 
-    R(POST, "/api/v1/apps", ngx_http_mastodon_apps_create, 1),
+    R(POST, "/api/v1/apps", ngx_http_mastodon_apps_create, 1, NONE, NULL),
+    R(GET, "/api/v1/apps/verify_credentials",
+      ngx_http_mastodon_apps_verify_credentials, 0, APP, NULL),
 
-    { 0, ngx_null_string, NULL, 0 }
+    { 0, ngx_null_string, NULL, 0, 0, NULL }
 };
 
 #undef R

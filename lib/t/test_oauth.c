@@ -32,6 +32,46 @@ scopes(void **state)
 
 
 static void
+scope_hierarchy(void **state)
+{
+    static const struct {
+        const char  *granted;
+        const char  *required;
+        int          ok;
+    } cases[] = {
+        { "read", "read:accounts", 1 },
+        { "read", "read", 1 },
+        { "read:accounts", "read", 0 },
+        { "read:accounts", "read:accounts", 1 },
+        { "read:statuses", "read:accounts", 0 },
+        { "write", "read:accounts", 0 },
+        { "write", "write:follows follow", 1 },
+        { "follow", "write:follows follow", 1 },
+        { "read:follows", "write:follows follow", 0 },
+        { "admin:read", "admin:read:accounts", 1 },
+        { "read", "admin:read:accounts", 0 },
+        { "admin:read", "admin:write:accounts", 0 },
+        { "profile", "read:accounts profile", 1 },
+        { "readx", "read", 0 },
+        { "read write follow push", "push", 1 },
+        { "", "read", 0 },
+        { "", "", 1 },
+        { "read", "", 1 },
+        { "reading", "reading:x", 0 },
+    };
+    size_t  i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        print_message("# %s / %s\n", cases[i].granted, cases[i].required);
+        assert_int_equal(mstdn_scopes_allow(cases[i].granted,
+                                            strlen(cases[i].granted),
+                                            cases[i].required),
+                         cases[i].ok);
+    }
+}
+
+
+static void
 redirect_uris(void **state)
 {
     static const struct {
@@ -90,6 +130,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(scopes),
+        cmocka_unit_test(scope_hierarchy),
         cmocka_unit_test(redirect_uris),
         cmocka_unit_test(secrets),
     };

@@ -35,6 +35,8 @@ use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep time);
+use Digest::SHA ();
+use MIME::Base64 ();
 
 our $ROOT   = abs_path(dirname(abs_path(__FILE__)) . '/../..');
 our $LIB_SH = "$ROOT/scripts/lib.sh";
@@ -218,6 +220,79 @@ sub worker_cli {
     return _capture($self->worker_bin, @args);
 }
 
+# --- fixtures ------------------------------------------------------------------
+
+# A random secret like the server's (43 characters of base64url).
+sub random_token {
+    open my $fh, '<:raw', '/dev/urandom' or die "urandom: $!";
+    read $fh, my $raw, 32;
+    close $fh;
+    my $b = MIME::Base64::encode_base64url($raw);
+    return substr($b, 0, 43);
+}
+
+# app(%o) -> { id, client_id, client_secret }: an OAuth application row.
+sub app {
+    my ($self, %o) = @_;
+    my ($uid, $secret) = (random_token(), random_token());
+    my $name = $o{name} // 'Test App';
+    my $scopes = $o{scopes} // 'read write follow push';
+    my $redirect = $o{redirect_uri} // 'urn:ietf:wg:oauth:2.0:oob';
+    my $id = $self->psql(qq{INSERT INTO oauth_applications (name, uid, secret, redirect_uri, scopes)
+        VALUES ('$name', '$uid', '$secret', '$redirect', '$scopes') RETURNING id});
+    return { id => $id, client_id => $uid, client_secret => $secret };
+}
+
+# token(%o) -> the bearer string: an access token (only its SHA-256 digest is
+# stored).  user_id => undef gives an app token (client_credentials).
+sub token {
+    my ($self, %o) = @_;
+    my $app = $o{app_id} // $self->app->{id};
+    my $token = random_token();
+    my $digest = Digest::SHA::sha256_hex($token);
+    my $scopes = $o{scopes} // 'read write follow push';
+    my $owner = defined $o{user_id} ? $o{user_id} : 'NULL';
+    my $expires = defined $o{expires_in} ? $o{expires_in} : 'NULL';
+    $self->psql(qq{INSERT INTO oauth_access_tokens (token, scopes, application_id, resource_owner_id,
+        expires_in, created_at) VALUES ('$digest', '$scopes', $app, $owner, $expires, now() AT TIME ZONE 'UTC')});
+    return $token;
+}
+
+# user($username, %o) -> { account_id, user_id, token, username }: a local
+# account with a confirmed, approved user and a token (scopes => ...).
+# confirmed => 0, approved => 0, disabled => 1, suspended => 1 make the
+# states Mastodon's require_user! refuses.  password => 'x' sets a real
+# bcrypt password (through the worker's CLI, cost 10).
+sub user {
+    my ($self, $username, %o) = @_;
+    my $email = $o{email} // "$username\@example.com";
+    my ($account_id, $user_id);
+    if (defined $o{password}) {
+        my ($rc, $out, $err) = $self->worker_cli('accounts', 'create', $username, '--email', $email,
+            '--password', $o{password}, '--confirmed', '--approve');
+        $rc == 0 or die "MastodonTest: accounts create $username: $out$err";
+        ($account_id, $user_id) = split /\|/, $self->psql(
+            "SELECT a.id || '|' || u.id FROM accounts a JOIN users u ON u.account_id = a.id"
+            . " WHERE lower(a.username) = lower('$username') AND a.domain IS NULL");
+    } else {
+        $account_id = $self->psql(qq{INSERT INTO accounts (username, display_name, note, locked,
+            discoverable) VALUES ('$username', '} . ($o{display_name} // '') . qq{', '', }
+            . ($o{locked} ? 'true' : 'false') . q{, true) RETURNING id});
+        $self->psql("INSERT INTO account_stats (account_id) VALUES ($account_id)");
+        $user_id = $self->psql(qq{INSERT INTO users (account_id, email, confirmed_at, approved, disabled)
+            VALUES ($account_id, '$email', } . (($o{confirmed} // 1) ? "now() AT TIME ZONE 'UTC'" : 'NULL')
+            . ', ' . (($o{approved} // 1) ? 'true' : 'false') . ', ' . ($o{disabled} ? 'true' : 'false')
+            . ') RETURNING id');
+    }
+    $self->psql("UPDATE users SET confirmed_at = NULL WHERE id = $user_id") if defined $o{confirmed} && !$o{confirmed};
+    $self->psql("UPDATE accounts SET suspended_at = now() WHERE id = $account_id") if $o{suspended};
+    my $token = $self->token(user_id => $user_id, scopes => $o{scopes});
+    return { account_id => $account_id, user_id => $user_id, token => $token, username => $username };
+}
+
+# Authorization header for a token, for Test::Mojo calls.
+sub bearer { return { Authorization => "Bearer $_[1]" } }
+
 # --- PostgreSQL ----------------------------------------------------------------
 
 sub _psql_raw {
@@ -348,6 +423,8 @@ sub _nginx_conf {
         [ mastodon_redis_connect_timeout => 'mastodon_redis_connect_timeout 2s;' ],
         [ mastodon_redis_timeout         => 'mastodon_redis_timeout 2s;' ],
         [ mastodon_instance_cache        => 'mastodon_instance_cache 0;' ],
+        [ mastodon_thread_pool           => 'mastodon_thread_pool mastodon;' ],
+        [ mastodon_bcrypt_cost           => 'mastodon_bcrypt_cost 4;' ],
     );
     my $main = join "\n", map { $_->[1] } grep { !_has_directive($c{main_config}, $_->[0]) } @main;
     # a default that http_config sets itself is left out (no "is duplicate")

@@ -1,0 +1,602 @@
+/*
+ * Who is asking: the OAuth bearer token of a request, its scopes, and its
+ * user's state, checked against the route's requirements before the
+ * endpoint runs (Doorkeeper's doorkeeper_authorize and Mastodon's
+ * require_user!, with their status codes and messages).
+ *
+ * Tokens are stored as SHA-256 digests only.  A look-up costs one Redis
+ * GET in the common case: the token's row (with its user's state) is cached
+ * under mastodon:token:<digest> for NGX_HTTP_MASTODON_TOKEN_TTL seconds.
+ * The cache is filled with SET NX, and revocation writes a tombstone
+ * without NX, so a fill that raced with a revocation can never win: a
+ * revoked token is refused at once.  Redis down: the look-up goes to
+ * PostgreSQL.
+ */
+
+#include <openssl/sha.h>
+
+#include "ngx_http_mastodon_module.h"
+#include "mstdn_oauth.h"
+
+
+#define NGX_HTTP_MASTODON_TOKEN_TTL      300
+#define NGX_HTTP_MASTODON_TOKEN_MAX      256
+#define NGX_HTTP_MASTODON_TOKEN_REVOKED  "revoked"
+
+#define NGX_HTTP_MASTODON_AUTH_CONFIRMED  0x01
+#define NGX_HTTP_MASTODON_AUTH_APPROVED   0x02
+#define NGX_HTTP_MASTODON_AUTH_DISABLED   0x04
+#define NGX_HTTP_MASTODON_AUTH_SUSPENDED  0x08
+
+
+typedef struct {
+    ngx_str_t                   token;
+    u_char                      digest[SHA256_DIGEST_LENGTH * 2];
+    u_char                      key[sizeof("mastodon:token:") - 1
+                                    + SHA256_DIGEST_LENGTH * 2];
+} ngx_http_mastodon_auth_lookup_t;
+
+
+static ngx_int_t ngx_http_mastodon_auth_bearer(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, ngx_str_t *token);
+static void ngx_http_mastodon_auth_cached(ngx_http_request_t *r,
+    redisReply *reply, void *data);
+static ngx_int_t ngx_http_mastodon_auth_query(ngx_http_request_t *r,
+    ngx_http_mastodon_auth_lookup_t *lk);
+static void ngx_http_mastodon_auth_loaded(ngx_http_mastodon_pg_batch_t *b);
+static ngx_int_t ngx_http_mastodon_auth_parse(ngx_http_request_t *r,
+    u_char *p, size_t len, ngx_http_mastodon_auth_t *auth);
+static ngx_int_t ngx_http_mastodon_auth_check(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+static void ngx_http_mastodon_auth_continue(ngx_http_request_t *r,
+    ngx_int_t rc);
+static ngx_int_t ngx_http_mastodon_auth_fail(ngx_http_request_t *r,
+    ngx_uint_t status, const char *message);
+static void ngx_http_mastodon_auth_ignore(ngx_http_request_t *r,
+    redisReply *reply, void *data);
+
+
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_auth_stmt =
+    ngx_http_mastodon_pg_stmt(
+        "SELECT t.id, coalesce(t.application_id, 0),"
+        " coalesce(t.resource_owner_id, 0), coalesce(u.account_id, 0),"
+        " (CASE WHEN u.confirmed_at IS NOT NULL THEN 1 ELSE 0 END"
+        "  | CASE WHEN coalesce(u.approved, true) THEN 2 ELSE 0 END"
+        "  | CASE WHEN coalesce(u.disabled, false) THEN 4 ELSE 0 END"
+        "  | CASE WHEN a.suspended_at IS NOT NULL THEN 8 ELSE 0 END),"
+        " coalesce(r.permissions, 0),"
+        " extract(epoch FROM t.created_at"
+        "  + make_interval(secs => t.expires_in)"
+        "  - (now() AT TIME ZONE 'UTC'))::bigint,"          /* NULL: never */
+        " t.revoked_at IS NOT NULL,"
+        " coalesce(t.scopes, '')"
+        " FROM oauth_access_tokens t"
+        " LEFT JOIN users u ON u.id = t.resource_owner_id"
+        " LEFT JOIN accounts a ON a.id = u.account_id"
+        " LEFT JOIN user_roles r ON r.id = u.role_id"
+        " WHERE t.token = $1", 1);
+
+
+/* SHA-256 of a token, lower-case hex: what oauth_access_tokens.token holds */
+void
+ngx_http_mastodon_token_digest(ngx_str_t *token, u_char *hex)
+{
+    u_char  md[SHA256_DIGEST_LENGTH];
+
+    SHA256(token->data, token->len, md);
+    ngx_hex_dump(hex, md, SHA256_DIGEST_LENGTH);
+}
+
+
+/*
+ * NGX_OK: go on (anonymous, or no token needed).  NGX_DONE: a look-up is
+ * under way and will continue the request.  A status: refused.
+ */
+ngx_int_t
+ngx_http_mastodon_auth(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
+{
+    ngx_int_t                         rc;
+    ngx_str_t                         token;
+    ngx_http_mastodon_auth_lookup_t  *lk;
+    const char                       *argv[2];
+    size_t                            argvlen[2];
+
+    if (ctx->route->auth == NGX_HTTP_MASTODON_AUTH_NONE) {
+        return NGX_OK;
+    }
+
+    rc = ngx_http_mastodon_auth_bearer(r, ctx, &token);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (token.len == 0) {
+        return ngx_http_mastodon_auth_check(r, ctx);
+    }
+
+    lk = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_auth_lookup_t));
+    if (lk == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    lk->token = token;
+    ngx_http_mastodon_token_digest(&token, lk->digest);
+    ngx_memcpy(ngx_cpymem(lk->key, "mastodon:token:",
+                          sizeof("mastodon:token:") - 1),
+               lk->digest, sizeof(lk->digest));
+
+    argv[0] = "GET";
+    argvlen[0] = 3;
+    argv[1] = (const char *) lk->key;
+    argvlen[1] = sizeof(lk->key);
+
+    if (ngx_http_mastodon_redis_command(r, ngx_http_mastodon_auth_cached, lk,
+                                        2, argv, argvlen)
+        == NGX_OK)
+    {
+        return NGX_DONE;
+    }
+
+    /* no Redis: PostgreSQL still knows */
+    return ngx_http_mastodon_auth_query(r, lk);
+}
+
+
+/* "Authorization: Bearer <token>", or the access_token parameter. */
+static ngx_int_t
+ngx_http_mastodon_auth_bearer(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, ngx_str_t *token)
+{
+    u_char      *p, *last;
+    size_t       len;
+    const char  *s;
+
+    ngx_str_null(token);
+
+    if (r->headers_in.authorization) {
+        p = r->headers_in.authorization->value.data;
+        last = p + r->headers_in.authorization->value.len;
+
+        if (last - p < 7 || ngx_strncasecmp(p, (u_char *) "Bearer ", 7) != 0)
+        {
+            return ngx_http_mastodon_auth_fail(r, NGX_HTTP_UNAUTHORIZED,
+                                               "The access token is invalid");
+        }
+
+        for (p += 7; p < last && *p == ' '; p++) { /* void */ }
+        while (last > p && last[-1] == ' ') {
+            last--;
+        }
+
+        token->data = p;
+        token->len = last - p;
+
+    } else {
+        s = mstdn_param_str(ctx->params, "access_token", &len);
+        if (s) {
+            token->data = (u_char *) s;
+            token->len = len;
+        }
+    }
+
+    if (token->len > NGX_HTTP_MASTODON_TOKEN_MAX
+        || (token->data && token->len == 0))
+    {
+        return ngx_http_mastodon_auth_fail(r, NGX_HTTP_UNAUTHORIZED,
+                                           "The access token is invalid");
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_mastodon_auth_cached(ngx_http_request_t *r, redisReply *reply,
+    void *data)
+{
+    ngx_int_t                         rc;
+    ngx_http_mastodon_ctx_t          *ctx;
+    ngx_http_mastodon_auth_lookup_t  *lk = data;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+
+    if (reply && reply->type == REDIS_REPLY_STRING) {
+
+        if ((size_t) reply->len == sizeof(NGX_HTTP_MASTODON_TOKEN_REVOKED) - 1
+            && ngx_strncmp(reply->str, NGX_HTTP_MASTODON_TOKEN_REVOKED,
+                           reply->len) == 0)
+        {
+            ngx_http_mastodon_auth_continue(r,
+                ngx_http_mastodon_auth_fail(r, NGX_HTTP_UNAUTHORIZED,
+                                            "The access token was revoked"));
+            return;
+        }
+
+        ctx->auth = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_auth_t));
+        if (ctx->auth == NULL
+            || ngx_http_mastodon_auth_parse(r, (u_char *) reply->str,
+                                            reply->len, ctx->auth)
+               != NGX_OK)
+        {
+            ctx->auth = NULL;       /* unreadable: ask PostgreSQL */
+        } else {
+            ngx_http_mastodon_auth_continue(r,
+                                          ngx_http_mastodon_auth_check(r, ctx));
+            return;
+        }
+    }
+
+    /* a miss (nil), or Redis failed: PostgreSQL */
+    rc = ngx_http_mastodon_auth_query(r, lk);
+
+    if (rc != NGX_DONE) {
+        ngx_http_mastodon_auth_continue(r, rc);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_mastodon_auth_query(ngx_http_request_t *r,
+    ngx_http_mastodon_auth_lookup_t *lk)
+{
+    const char                    **values;
+    ngx_http_mastodon_pg_batch_t   *b;
+
+    values = ngx_palloc(r->pool, sizeof(char *));
+    if (values == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    values[0] = (const char *) ngx_pnalloc(r->pool, sizeof(lk->digest) + 1);
+    if (values[0] == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    ngx_cpystrn((u_char *) values[0], lk->digest, sizeof(lk->digest) + 1);
+
+    b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_auth_loaded, lk);
+    if (b == NULL
+        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_auth_stmt, values)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_mastodon_pg_run(b) != NGX_OK) {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_mastodon_auth_loaded(ngx_http_mastodon_pg_batch_t *b)
+{
+    u_char                           *p, *v;
+    int64_t                           ttl;
+    PGresult                         *res;
+    ngx_http_request_t               *r;
+    ngx_http_mastodon_ctx_t          *ctx;
+    ngx_http_mastodon_auth_t         *auth;
+    ngx_http_mastodon_auth_lookup_t  *lk;
+    const char                       *argv[6];
+    size_t                            argvlen[6];
+    u_char                            ttlbuf[NGX_INT64_LEN];
+
+    r = b->request;
+    lk = b->data;
+    res = b->results[0];
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+
+    if (b->rc != NGX_OK || res == NULL
+        || PQresultStatus(res) != PGRES_TUPLES_OK)
+    {
+        ngx_http_mastodon_auth_continue(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    if (PQntuples(res) != 1) {
+        ngx_http_mastodon_auth_continue(r,
+            ngx_http_mastodon_auth_fail(r, NGX_HTTP_UNAUTHORIZED,
+                                        "The access token is invalid"));
+        return;
+    }
+
+    if (PQgetvalue(res, 0, 7)[0] == 't') {
+        ngx_http_mastodon_auth_continue(r,
+            ngx_http_mastodon_auth_fail(r, NGX_HTTP_UNAUTHORIZED,
+                                        "The access token was revoked"));
+        return;
+    }
+
+    if (PQgetisnull(res, 0, 6)) {
+        ttl = NGX_HTTP_MASTODON_TOKEN_TTL;      /* never expires */
+
+    } else if (PQgetvalue(res, 0, 6)[0] == '-'
+               || (ttl = ngx_atoof((u_char *) PQgetvalue(res, 0, 6),
+                                   PQgetlength(res, 0, 6)))
+                  <= 0)
+    {
+        ngx_http_mastodon_auth_continue(r,
+            ngx_http_mastodon_auth_fail(r, NGX_HTTP_UNAUTHORIZED,
+                                        "The access token expired"));
+        return;
+    }
+
+    ttl = ngx_min(ttl, NGX_HTTP_MASTODON_TOKEN_TTL);
+
+    /* "id app user account flags permissions scopes..." */
+    v = ngx_pnalloc(r->pool, 6 * NGX_INT64_LEN + PQgetlength(res, 0, 8) + 8);
+    if (v == NULL) {
+        ngx_http_mastodon_auth_continue(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    p = ngx_sprintf(v, "%s %s %s %s %s %s %s",
+                    PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
+                    PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3),
+                    PQgetvalue(res, 0, 4), PQgetvalue(res, 0, 5),
+                    PQgetvalue(res, 0, 8));
+
+    auth = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_auth_t));
+    if (auth == NULL
+        || ngx_http_mastodon_auth_parse(r, v, p - v, auth) != NGX_OK)
+    {
+        ngx_http_mastodon_auth_continue(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ctx->auth = auth;
+
+    /* cache it; NX so that a revocation's tombstone is never overwritten */
+    argv[0] = "SET";
+    argvlen[0] = 3;
+    argv[1] = (const char *) lk->key;
+    argvlen[1] = sizeof(lk->key);
+    argv[2] = (const char *) v;
+    argvlen[2] = p - v;
+    argv[3] = "EX";
+    argvlen[3] = 2;
+    argv[4] = (const char *) ttlbuf;
+    argvlen[4] = ngx_sprintf(ttlbuf, "%L", ttl) - ttlbuf;
+    argv[5] = "NX";
+    argvlen[5] = 2;
+
+    (void) ngx_http_mastodon_redis_command(r, ngx_http_mastodon_auth_ignore,
+                                           NULL, 6, argv, argvlen);
+
+    if (auth->user_id) {
+        u_char  setkey[sizeof("mastodon:user_tokens:") + NGX_INT64_LEN];
+
+        argv[0] = "SADD";
+        argvlen[0] = 4;
+        argv[1] = (const char *) setkey;
+        argvlen[1] = ngx_sprintf(setkey, "mastodon:user_tokens:%L",
+                                 auth->user_id) - setkey;
+        argv[2] = (const char *) lk->digest;
+        argvlen[2] = sizeof(lk->digest);
+
+        (void) ngx_http_mastodon_redis_command(r,
+                                               ngx_http_mastodon_auth_ignore,
+                                               NULL, 3, argv, argvlen);
+    }
+
+    ngx_http_mastodon_auth_continue(r, ngx_http_mastodon_auth_check(r, ctx));
+}
+
+
+static void
+ngx_http_mastodon_auth_ignore(ngx_http_request_t *r, redisReply *reply,
+    void *data)
+{
+    /* a cache write: failing it only costs a PostgreSQL look-up later */
+}
+
+
+static ngx_int_t
+ngx_http_mastodon_auth_parse(ngx_http_request_t *r, u_char *p, size_t len,
+    ngx_http_mastodon_auth_t *auth)
+{
+    u_char      *last, *start;
+    int64_t      n[6];
+    ngx_uint_t   i;
+
+    last = p + len;
+
+    for (i = 0; i < 6; i++) {
+        start = p;
+        while (p < last && *p != ' ') {
+            p++;
+        }
+        if (p == start || p == last) {
+            return NGX_ERROR;
+        }
+        n[i] = ngx_atoof(start, p - start);
+        if (n[i] < 0) {
+            return NGX_ERROR;
+        }
+        p++;
+    }
+
+    auth->token_id = n[0];
+    auth->app_id = n[1];
+    auth->user_id = n[2];
+    auth->account_id = n[3];
+    auth->confirmed = (n[4] & NGX_HTTP_MASTODON_AUTH_CONFIRMED) ? 1 : 0;
+    auth->approved = (n[4] & NGX_HTTP_MASTODON_AUTH_APPROVED) ? 1 : 0;
+    auth->disabled = (n[4] & NGX_HTTP_MASTODON_AUTH_DISABLED) ? 1 : 0;
+    auth->suspended = (n[4] & NGX_HTTP_MASTODON_AUTH_SUSPENDED) ? 1 : 0;
+    auth->permissions = n[5];
+
+    auth->scopes.data = ngx_pnalloc(r->pool, last - p + 1);
+    if (auth->scopes.data == NULL) {
+        return NGX_ERROR;
+    }
+    auth->scopes.len = last - p;
+    *ngx_cpymem(auth->scopes.data, p, last - p) = '\0';
+
+    return NGX_OK;
+}
+
+
+/* The route's requirements against what the token gives. */
+static ngx_int_t
+ngx_http_mastodon_auth_check(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    ngx_http_mastodon_auth_t   *auth;
+    ngx_http_mastodon_route_t  *route;
+
+    route = ctx->route;
+    auth = ctx->auth;
+
+    if (auth == NULL) {
+        if (route->auth == NGX_HTTP_MASTODON_AUTH_OPTIONAL) {
+            return NGX_OK;
+        }
+        return ngx_http_mastodon_auth_fail(r, NGX_HTTP_UNAUTHORIZED,
+                                           "The access token is invalid");
+    }
+
+    if (route->scopes
+        && !mstdn_scopes_allow((char *) auth->scopes.data, auth->scopes.len,
+                               route->scopes))
+    {
+        return ngx_http_mastodon_auth_fail(r, NGX_HTTP_FORBIDDEN,
+                               "This action is outside the authorized scopes");
+    }
+
+    if (route->auth != NGX_HTTP_MASTODON_AUTH_USER) {
+        return NGX_OK;
+    }
+
+    /* Mastodon's require_user!, in its order */
+
+    if (auth->user_id == 0) {
+        return ngx_http_mastodon_auth_fail(r, 422,
+                                 "This method requires an authenticated user");
+    }
+
+    if (!auth->confirmed) {
+        return ngx_http_mastodon_auth_fail(r, NGX_HTTP_FORBIDDEN,
+                           "Your login is missing a confirmed e-mail address");
+    }
+
+    if (!auth->approved) {
+        return ngx_http_mastodon_auth_fail(r, NGX_HTTP_FORBIDDEN,
+                                    "Your login is currently pending approval");
+    }
+
+    if (auth->disabled || auth->suspended) {
+        return ngx_http_mastodon_auth_fail(r, NGX_HTTP_FORBIDDEN,
+                                         "Your login is currently disabled");
+    }
+
+    return NGX_OK;
+}
+
+
+/* After an asynchronous look-up: run the endpoint, or end the request. */
+static void
+ngx_http_mastodon_auth_continue(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_http_mastodon_ctx_t  *ctx;
+
+    if (rc == NGX_OK) {
+        ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+        rc = ctx->route->handler(r, ctx);
+    }
+
+    if (rc != NGX_DONE) {
+        ngx_http_mastodon_finalize(r, rc);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_mastodon_auth_fail(ngx_http_request_t *r, ngx_uint_t status,
+    const char *message)
+{
+    ngx_http_mastodon_ctx_t  *ctx;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "mastodon: %s", message);
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+    ctx->error_message = message;
+
+    if (status == NGX_HTTP_UNAUTHORIZED) {
+        /* RFC 6750, as Doorkeeper sends it */
+        static ngx_str_t  challenge = ngx_string(
+            "Bearer realm=\"Doorkeeper\", error=\"invalid_token\"");
+
+        if (ngx_http_mastodon_add_header(r, "WWW-Authenticate", &challenge)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    return status;
+}
+
+
+/*
+ * Revocation: a tombstone in the cache (no NX: it beats any racing fill),
+ * after the caller has marked the row revoked in PostgreSQL.
+ */
+ngx_int_t
+ngx_http_mastodon_auth_revoke_cached(ngx_http_request_t *r,
+    u_char *digest_hex, ngx_http_mastodon_redis_done_pt handler, void *data)
+{
+    u_char       key[sizeof("mastodon:token:") - 1 + SHA256_DIGEST_LENGTH * 2];
+    u_char       ttl[NGX_INT_T_LEN];
+    const char  *argv[5];
+    size_t       argvlen[5];
+
+    ngx_memcpy(ngx_cpymem(key, "mastodon:token:", sizeof("mastodon:token:") - 1),
+               digest_hex, SHA256_DIGEST_LENGTH * 2);
+
+    argv[0] = "SET";
+    argvlen[0] = 3;
+    argv[1] = (const char *) key;
+    argvlen[1] = sizeof(key);
+    argv[2] = NGX_HTTP_MASTODON_TOKEN_REVOKED;
+    argvlen[2] = sizeof(NGX_HTTP_MASTODON_TOKEN_REVOKED) - 1;
+    argv[3] = "EX";
+    argvlen[3] = 2;
+    argv[4] = (const char *) ttl;
+    argvlen[4] = ngx_sprintf(ttl, "%d", NGX_HTTP_MASTODON_TOKEN_TTL) - ttl;
+
+    return ngx_http_mastodon_redis_command(r, handler, data, 5, argv, argvlen);
+}
+
+
+/*
+ * A user's state changed (confirmed, approved, disabled, suspended, role):
+ * drop every cached token of theirs, so the next request reads it afresh.
+ */
+ngx_int_t
+ngx_http_mastodon_auth_forget_user(ngx_http_request_t *r, int64_t user_id)
+{
+    u_char       key[sizeof("mastodon:user_tokens:") + NGX_INT64_LEN];
+    const char  *argv[4];
+    size_t       argvlen[4];
+
+    static const char  script[] =
+        "local d = redis.call('SMEMBERS', KEYS[1]) "
+        "for _, x in ipairs(d) do redis.call('DEL', 'mastodon:token:' .. x) end "
+        "redis.call('DEL', KEYS[1]) return #d";
+
+    argv[0] = "EVAL";
+    argvlen[0] = 4;
+    argv[1] = script;
+    argvlen[1] = sizeof(script) - 1;
+    argv[2] = "1";
+    argvlen[2] = 1;
+    argv[3] = (const char *) key;
+    argvlen[3] = ngx_sprintf(key, "mastodon:user_tokens:%L", user_id) - key;
+
+    return ngx_http_mastodon_redis_command(r, ngx_http_mastodon_auth_ignore,
+                                           NULL, 4, argv, argvlen);
+}

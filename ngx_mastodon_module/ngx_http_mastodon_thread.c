@@ -1,0 +1,137 @@
+/*
+ * CPU-heavy work (bcrypt, RSA key generation) in an nginx thread pool, so a
+ * sign-in never stalls the event loop.  The pattern is nginx's own
+ * (ngx_http_copy_filter_module): r->main->blocked keeps the request alive
+ * while the task runs, even if the client goes away; the completion event
+ * resumes the request through its write handler, which nginx replaces with
+ * its finalizer when the request was terminated meanwhile.
+ *
+ * The task function runs in another thread: it may only use its own data
+ * (copied in beforehand) and malloc; no pools, no request, no events.
+ */
+
+#include "ngx_http_mastodon_module.h"
+
+
+struct ngx_http_mastodon_thread_ctx_s {
+    ngx_http_mastodon_thread_pt        work;
+    ngx_http_mastodon_thread_done_pt   done;
+    void                              *data;
+    ngx_http_request_t                *request;
+    ngx_uint_t                         finished;
+};
+
+
+static void ngx_http_mastodon_thread_handler(void *data, ngx_log_t *log);
+static void ngx_http_mastodon_thread_event_handler(ngx_event_t *ev);
+static void ngx_http_mastodon_thread_resume(ngx_http_request_t *r);
+
+
+#if (NGX_THREADS)
+
+ngx_int_t
+ngx_http_mastodon_thread_run(ngx_http_request_t *r,
+    ngx_http_mastodon_thread_pt work, ngx_http_mastodon_thread_done_pt done,
+    void *data)
+{
+    ngx_thread_task_t               *task;
+    ngx_http_mastodon_ctx_t         *ctx;
+    ngx_http_mastodon_main_conf_t   *mcf;
+    ngx_http_mastodon_thread_ctx_t  *tc;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+
+    task = ngx_thread_task_alloc(r->pool,
+                                 sizeof(ngx_http_mastodon_thread_ctx_t));
+    if (task == NULL) {
+        return NGX_ERROR;
+    }
+
+    tc = task->ctx;
+    tc->work = work;
+    tc->done = done;
+    tc->data = data;
+    tc->request = r;
+
+    task->handler = ngx_http_mastodon_thread_handler;
+    task->event.handler = ngx_http_mastodon_thread_event_handler;
+    task->event.data = task;
+
+    ctx->thread = tc;
+
+    if (ngx_thread_task_post(mcf->thread_pool, task) != NGX_OK) {
+        /* the queue is full: the caller answers 503 */
+        ctx->thread = NULL;
+        return NGX_ERROR;
+    }
+
+    r->main->blocked++;
+    r->write_event_handler = ngx_http_mastodon_thread_resume;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_mastodon_thread_handler(void *data, ngx_log_t *log)
+{
+    ngx_http_mastodon_thread_ctx_t  *tc = data;
+
+    tc->work(tc->data, log);
+}
+
+
+static void
+ngx_http_mastodon_thread_event_handler(ngx_event_t *ev)
+{
+    ngx_connection_t                *c;
+    ngx_thread_task_t               *task;
+    ngx_http_request_t              *r;
+    ngx_http_mastodon_thread_ctx_t  *tc;
+
+    task = ev->data;
+    tc = task->ctx;
+    r = tc->request;
+    c = r->connection;
+
+    r->main->blocked--;
+    tc->finished = 1;
+
+    /* ours, or nginx's finalizer if the request was terminated meanwhile */
+    r->write_event_handler(r);
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_mastodon_thread_resume(ngx_http_request_t *r)
+{
+    ngx_http_mastodon_ctx_t         *ctx;
+    ngx_http_mastodon_thread_ctx_t  *tc;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+    tc = ctx->thread;
+
+    if (tc == NULL || !tc->finished) {
+        return;                 /* a stray write event before completion */
+    }
+
+    ctx->thread = NULL;
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    tc->done(r, tc->data);
+}
+
+#else
+
+ngx_int_t
+ngx_http_mastodon_thread_run(ngx_http_request_t *r,
+    ngx_http_mastodon_thread_pt work, ngx_http_mastodon_thread_done_pt done,
+    void *data)
+{
+    return NGX_ERROR;
+}
+
+#endif
