@@ -12,14 +12,14 @@
 #include "mstdn_params.h"
 
 
-static void *ngx_http_mastodon_pool_alloc(void *ctx, size_t size);
 static ngx_int_t ngx_http_mastodon_body_bytes(ngx_http_request_t *r,
     ngx_str_t *body);
 static ngx_int_t ngx_http_mastodon_bad_params(ngx_http_request_t *r,
     const char *what, const char *err);
 
 
-static void *
+/* An mstdn_alloc_t allocator over an nginx pool (ctx). */
+void *
 ngx_http_mastodon_pool_alloc(void *ctx, size_t size)
 {
     return ngx_pcalloc(ctx, size);

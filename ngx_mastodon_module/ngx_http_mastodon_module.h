@@ -152,6 +152,7 @@ ngx_int_t ngx_http_mastodon_route(ngx_http_request_t *r,
 /* request parameters */
 ngx_int_t ngx_http_mastodon_read_params(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
+void *ngx_http_mastodon_pool_alloc(void *pool, size_t size);
 
 
 /* responses */
@@ -277,6 +278,48 @@ ngx_int_t ngx_http_mastodon_thread_run(ngx_http_request_t *r,
     void *data);
 
 
+/* the Account entity: select these columns (a = accounts, s = account_stats) */
+#define NGX_HTTP_MASTODON_ACCOUNT_COLUMNS                                     \
+    "a.id, a.username, a.domain, a.display_name, a.locked,"                   \
+    " coalesce(a.actor_type, 'Person'), a.discoverable, a.indexable,"         \
+    " a.hide_collections,"                                                    \
+    " to_char(date_trunc('day', a.created_at),"                               \
+    "  'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"                                 \
+    " a.note, a.url, a.uri, coalesce(s.followers_count, 0),"                  \
+    " coalesce(s.following_count, 0), coalesce(s.statuses_count, 0),"         \
+    " to_char(s.last_status_at, 'YYYY-MM-DD'),"                               \
+    " coalesce(a.fields::text, '[]'), a.memorial,"                            \
+    " a.suspended_at IS NOT NULL, a.silenced_at IS NOT NULL"
+#define NGX_HTTP_MASTODON_ACCOUNT_NCOLS  21
+#define NGX_HTTP_MASTODON_ACCOUNT_FROM                                        \
+    " FROM accounts a LEFT JOIN account_stats s ON s.account_id = a.id"
+
+void ngx_http_mastodon_account(ngx_http_mastodon_json_t *j, PGresult *res,
+    int row, int col);
+void ngx_http_mastodon_account_attrs(ngx_http_mastodon_json_t *j,
+    PGresult *res, int row, int col);
+void ngx_http_mastodon_account_fields(ngx_http_mastodon_json_t *j,
+    const char *key, ngx_str_t *json, ngx_uint_t local, ngx_uint_t raw);
+
+
+/* pagination */
+typedef struct {
+    int64_t                    max_id;      /* 0: absent */
+    int64_t                    since_id;
+    int64_t                    min_id;
+    ngx_uint_t                 limit;
+    ngx_uint_t                 ascending;   /* min_id: oldest first */
+} ngx_http_mastodon_page_t;
+
+void ngx_http_mastodon_page_init(ngx_http_mastodon_ctx_t *ctx,
+    ngx_http_mastodon_page_t *page, ngx_uint_t dflt, ngx_uint_t max);
+void ngx_http_mastodon_page_values(ngx_http_request_t *r,
+    ngx_http_mastodon_page_t *page, const char **values);
+ngx_int_t ngx_http_mastodon_page_link(ngx_http_request_t *r,
+    ngx_http_mastodon_page_t *page, ngx_str_t *path, int64_t next_max_id,
+    int64_t prev_id, const char *prev_key, const char *extra);
+
+
 /* filter */
 ngx_int_t ngx_http_mastodon_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_mastodon_cors_preflight(ngx_http_request_t *r);
@@ -297,6 +340,16 @@ ngx_int_t ngx_http_mastodon_host_meta(ngx_http_request_t *r,
 ngx_int_t ngx_http_mastodon_apps_create(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_apps_verify_credentials(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_accounts_show(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_accounts_index(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_accounts_lookup(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_accounts_verify_credentials(
+    ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_preferences(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_health(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);

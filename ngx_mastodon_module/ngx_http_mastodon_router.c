@@ -28,6 +28,19 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
     R(GET, "/api/v1/apps/verify_credentials",
       ngx_http_mastodon_apps_verify_credentials, 0, APP, NULL),
 
+    /* accounts: the fixed paths before /api/v1/accounts/:id */
+    R(GET, "/api/v1/accounts/verify_credentials",
+      ngx_http_mastodon_accounts_verify_credentials, 0, USER,
+      "profile read read:accounts"),
+    R(GET, "/api/v1/accounts/lookup", ngx_http_mastodon_accounts_lookup, 0,
+      OPTIONAL, "read read:accounts"),
+    R(GET, "/api/v1/accounts/:id", ngx_http_mastodon_accounts_show, 0,
+      OPTIONAL, "read read:accounts"),
+    R(GET, "/api/v1/accounts", ngx_http_mastodon_accounts_index, 0,
+      OPTIONAL, "read read:accounts"),
+    R(GET, "/api/v1/preferences", ngx_http_mastodon_preferences, 0, USER,
+      "read read:accounts"),
+
     { 0, ngx_null_string, NULL, 0, 0, NULL }
 };
 

@@ -1,0 +1,371 @@
+/*
+ * The Account entity, as Mastodon's REST::AccountSerializer writes it, from
+ * one row of NGX_HTTP_MASTODON_ACCOUNT_COLUMNS.  Every endpoint that shows
+ * an account selects those columns and calls ngx_http_mastodon_account().
+ */
+
+#include "ngx_http_mastodon_module.h"
+#include "mstdn_html.h"
+#include "mstdn_json.h"
+
+
+enum {
+    NGX_HTTP_MASTODON_ACC_ID = 0,
+    NGX_HTTP_MASTODON_ACC_USERNAME,
+    NGX_HTTP_MASTODON_ACC_DOMAIN,
+    NGX_HTTP_MASTODON_ACC_DISPLAY_NAME,
+    NGX_HTTP_MASTODON_ACC_LOCKED,
+    NGX_HTTP_MASTODON_ACC_ACTOR_TYPE,
+    NGX_HTTP_MASTODON_ACC_DISCOVERABLE,
+    NGX_HTTP_MASTODON_ACC_INDEXABLE,
+    NGX_HTTP_MASTODON_ACC_HIDE_COLLECTIONS,
+    NGX_HTTP_MASTODON_ACC_CREATED_AT,
+    NGX_HTTP_MASTODON_ACC_NOTE,
+    NGX_HTTP_MASTODON_ACC_URL,
+    NGX_HTTP_MASTODON_ACC_URI,
+    NGX_HTTP_MASTODON_ACC_FOLLOWERS,
+    NGX_HTTP_MASTODON_ACC_FOLLOWING,
+    NGX_HTTP_MASTODON_ACC_STATUSES,
+    NGX_HTTP_MASTODON_ACC_LAST_STATUS_AT,
+    NGX_HTTP_MASTODON_ACC_FIELDS,
+    NGX_HTTP_MASTODON_ACC_MEMORIAL,
+    NGX_HTTP_MASTODON_ACC_SUSPENDED,
+    NGX_HTTP_MASTODON_ACC_SILENCED
+};
+
+
+static ngx_str_t
+ngx_http_mastodon_pq_str(PGresult *res, int row, int col)
+{
+    ngx_str_t  s;
+
+    s.data = (u_char *) PQgetvalue(res, row, col);
+    s.len = PQgetlength(res, row, col);
+
+    return s;
+}
+
+
+static void
+ngx_http_mastodon_json_kv_pq(ngx_http_mastodon_json_t *j, const char *key,
+    PGresult *res, int row, int col)
+{
+    ngx_str_t  s;
+
+    if (PQgetisnull(res, row, col)) {
+        ngx_http_mastodon_json_kv_null(j, key);
+        return;
+    }
+
+    s = ngx_http_mastodon_pq_str(res, row, col);
+    ngx_http_mastodon_json_kv_str(j, key, &s);
+}
+
+
+static void
+ngx_http_mastodon_json_kv_pq_bool(ngx_http_mastodon_json_t *j,
+    const char *key, PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col)) {
+        ngx_http_mastodon_json_kv_null(j, key);
+        return;
+    }
+
+    ngx_http_mastodon_json_kv_bool(j, key, PQgetvalue(res, row, col)[0] == 't');
+}
+
+
+static void
+ngx_http_mastodon_json_kv_pq_int(ngx_http_mastodon_json_t *j,
+    const char *key, PGresult *res, int row, int col)
+{
+    ngx_http_mastodon_json_kv_int(j, key,
+        ngx_atoof((u_char *) PQgetvalue(res, row, col),
+                  PQgetlength(res, row, col)));
+}
+
+
+/* Writes s as HTML: escaped plain text (local input) or as stored. */
+static void
+ngx_http_mastodon_json_kv_html(ngx_http_mastodon_json_t *j, const char *key,
+    ngx_str_t *s, ngx_uint_t plain)
+{
+    ngx_str_t  html;
+
+    if (!plain) {
+        ngx_http_mastodon_json_kv_str(j, key, s);
+        return;
+    }
+
+    html.data = ngx_pnalloc(j->request->pool, MSTDN_TEXT_HTML_MAX(s->len));
+    if (html.data == NULL) {
+        j->failed = 1;
+        return;
+    }
+
+    html.len = mstdn_text_to_html((char *) html.data, (char *) s->data,
+                                  s->len);
+
+    ngx_http_mastodon_json_kv_str(j, key, &html);
+}
+
+
+/*
+ * Profile fields: jsonb [{"name","value","verified_at"}].  Local values
+ * are plain text and rendered as HTML (field values only: names stay
+ * text); raw (source) gives them back as written.
+ */
+void
+ngx_http_mastodon_account_fields(ngx_http_mastodon_json_t *j,
+    const char *key, ngx_str_t *json, ngx_uint_t local, ngx_uint_t raw)
+{
+    char             err[64];
+    ngx_str_t        s;
+    mstdn_alloc_t    a;
+    mstdn_value_t   *doc, *f, *v;
+    mstdn_limits_t   limits = { 4, 1000 };
+
+    ngx_http_mastodon_json_open_array(j, key);
+
+    a.alloc = ngx_http_mastodon_pool_alloc;
+    a.ctx = j->request->pool;
+
+    if (json->len
+        && mstdn_json_parse((char *) json->data, json->len, &a, &limits, &doc,
+                            err, sizeof(err)) == MSTDN_OK
+        && doc->type == MSTDN_ARRAY)
+    {
+        for (f = doc->first; f; f = f->next) {
+            if (f->type != MSTDN_OBJECT) {
+                continue;
+            }
+
+            ngx_http_mastodon_json_open(j, NULL);
+
+            v = mstdn_object_get(f, "name");
+            s.data = (u_char *) (v && v->type == MSTDN_STRING ? v->str : "");
+            s.len = v && v->type == MSTDN_STRING ? v->len : 0;
+            ngx_http_mastodon_json_kv_str(j, "name", &s);
+
+            v = mstdn_object_get(f, "value");
+            s.data = (u_char *) (v && v->type == MSTDN_STRING ? v->str : "");
+            s.len = v && v->type == MSTDN_STRING ? v->len : 0;
+
+            if (raw) {
+                ngx_http_mastodon_json_kv_str(j, "value", &s);
+
+            } else {
+                ngx_str_t  html;
+
+                html.data = ngx_pnalloc(j->request->pool,
+                                        MSTDN_HTML_ESCAPE_MAX(s.len) + 1);
+                if (html.data == NULL) {
+                    j->failed = 1;
+                    return;
+                }
+
+                html.len = local ? mstdn_html_escape((char *) html.data,
+                                                     (char *) s.data, s.len)
+                                 : 0;
+                ngx_http_mastodon_json_kv_str(j, "value", local ? &html : &s);
+
+                v = mstdn_object_get(f, "verified_at");
+                if (v && v->type == MSTDN_STRING) {
+                    s.data = (u_char *) v->str;
+                    s.len = v->len;
+                    ngx_http_mastodon_json_kv_str(j, "verified_at", &s);
+                } else {
+                    ngx_http_mastodon_json_kv_null(j, "verified_at");
+                }
+            }
+
+            ngx_http_mastodon_json_close(j);
+        }
+    }
+
+    ngx_http_mastodon_json_close_array(j);
+}
+
+
+/* The Account's attributes, inside an object the caller opened. */
+void
+ngx_http_mastodon_account_attrs(ngx_http_mastodon_json_t *j, PGresult *res,
+    int row, int col)
+{
+    u_char                         *p;
+    ngx_str_t                       id, username, domain, s, acct, url;
+    ngx_uint_t                      local, suspended;
+    ngx_http_mastodon_main_conf_t  *mcf;
+
+#define C(n)  (col + NGX_HTTP_MASTODON_ACC_##n)
+
+    mcf = ngx_http_get_module_main_conf(j->request, ngx_http_mastodon_module);
+
+    id = ngx_http_mastodon_pq_str(res, row, C(ID));
+    username = ngx_http_mastodon_pq_str(res, row, C(USERNAME));
+    local = PQgetisnull(res, row, C(DOMAIN));
+    domain = ngx_http_mastodon_pq_str(res, row, C(DOMAIN));
+    suspended = PQgetvalue(res, row, C(SUSPENDED))[0] == 't';
+
+    ngx_http_mastodon_json_kv_str(j, "id", &id);
+    ngx_http_mastodon_json_kv_str(j, "username", &username);
+
+    if (local) {
+        ngx_http_mastodon_json_kv_str(j, "acct", &username);
+
+    } else {
+        acct.len = username.len + 1 + domain.len;
+        acct.data = ngx_pnalloc(j->request->pool, acct.len);
+        if (acct.data == NULL) {
+            j->failed = 1;
+            return;
+        }
+        p = ngx_cpymem(acct.data, username.data, username.len);
+        *p++ = '@';
+        ngx_memcpy(p, domain.data, domain.len);
+        ngx_http_mastodon_json_kv_str(j, "acct", &acct);
+    }
+
+    if (suspended) {
+        /* Mastodon shows nothing of a suspended account but its name */
+        ngx_str_set(&s, "");
+        ngx_http_mastodon_json_kv_str(j, "display_name", &s);
+        ngx_http_mastodon_json_kv_bool(j, "locked", 0);
+        ngx_http_mastodon_json_kv_bool(j, "bot", 0);
+        ngx_http_mastodon_json_kv_null(j, "discoverable");
+        ngx_http_mastodon_json_kv_bool(j, "indexable", 0);
+        ngx_http_mastodon_json_kv_bool(j, "group", 0);
+        ngx_http_mastodon_json_kv_null(j, "hide_collections");
+
+    } else {
+        s = ngx_http_mastodon_pq_str(res, row, C(DISPLAY_NAME));
+        ngx_http_mastodon_json_kv_str(j, "display_name", &s);
+        ngx_http_mastodon_json_kv_pq_bool(j, "locked", res, row, C(LOCKED));
+
+        s = ngx_http_mastodon_pq_str(res, row, C(ACTOR_TYPE));
+        ngx_http_mastodon_json_kv_bool(j, "bot",
+            (s.len == 7 && ngx_strncmp(s.data, "Service", 7) == 0)
+            || (s.len == 11 && ngx_strncmp(s.data, "Application", 11) == 0));
+        ngx_http_mastodon_json_kv_pq_bool(j, "discoverable", res, row,
+                                          C(DISCOVERABLE));
+        ngx_http_mastodon_json_kv_pq_bool(j, "indexable", res, row,
+                                          C(INDEXABLE));
+        ngx_http_mastodon_json_kv_bool(j, "group",
+                               s.len == 5 && ngx_strncmp(s.data, "Group", 5) == 0);
+        ngx_http_mastodon_json_kv_pq_bool(j, "hide_collections", res, row,
+                                          C(HIDE_COLLECTIONS));
+    }
+
+    /* created_at at midnight, as Mastodon writes it */
+    ngx_http_mastodon_json_kv_pq(j, "created_at", res, row, C(CREATED_AT));
+
+    if (suspended) {
+        ngx_str_set(&s, "");
+        ngx_http_mastodon_json_kv_str(j, "note", &s);
+    } else {
+        s = ngx_http_mastodon_pq_str(res, row, C(NOTE));
+        ngx_http_mastodon_json_kv_html(j, "note", &s, local);
+    }
+
+    if (local) {
+        url.len = mcf->base_url.len + sizeof("/users/") - 1 + username.len;
+        url.data = ngx_pnalloc(j->request->pool, url.len);
+        if (url.data == NULL) {
+            j->failed = 1;
+            return;
+        }
+
+        p = ngx_sprintf(url.data, "%V/@%V", &mcf->base_url, &username);
+        s.data = url.data;
+        s.len = p - url.data;
+        ngx_http_mastodon_json_kv_str(j, "url", &s);
+
+        p = ngx_sprintf(url.data, "%V/users/%V", &mcf->base_url, &username);
+        s.len = p - url.data;
+        ngx_http_mastodon_json_kv_str(j, "uri", &s);
+
+    } else {
+        ngx_http_mastodon_json_kv_pq(j, "url", res, row, C(URL));
+        ngx_http_mastodon_json_kv_pq(j, "uri", res, row, C(URI));
+    }
+
+    /* media come later: Mastodon's default images meanwhile */
+    ngx_http_mastodon_json_kv_url(j, "avatar", &mcf->base_url,
+                                  "/avatars/original/missing.png");
+    ngx_http_mastodon_json_kv_url(j, "avatar_static", &mcf->base_url,
+                                  "/avatars/original/missing.png");
+    ngx_http_mastodon_json_kv_cstr(j, "avatar_description", "");
+    ngx_http_mastodon_json_kv_url(j, "header", &mcf->base_url,
+                                  "/headers/original/missing.png");
+    ngx_http_mastodon_json_kv_url(j, "header_static", &mcf->base_url,
+                                  "/headers/original/missing.png");
+    ngx_http_mastodon_json_kv_cstr(j, "header_description", "");
+
+    if (suspended) {
+        ngx_http_mastodon_json_kv_int(j, "followers_count", 0);
+        ngx_http_mastodon_json_kv_int(j, "following_count", 0);
+        ngx_http_mastodon_json_kv_int(j, "statuses_count", 0);
+        ngx_http_mastodon_json_kv_null(j, "last_status_at");
+        ngx_http_mastodon_json_open_array(j, "fields");
+        ngx_http_mastodon_json_close_array(j);
+
+    } else {
+        ngx_http_mastodon_json_kv_pq_int(j, "followers_count", res, row,
+                                         C(FOLLOWERS));
+        ngx_http_mastodon_json_kv_pq_int(j, "following_count", res, row,
+                                         C(FOLLOWING));
+        ngx_http_mastodon_json_kv_pq_int(j, "statuses_count", res, row,
+                                         C(STATUSES));
+        ngx_http_mastodon_json_kv_pq(j, "last_status_at", res, row,
+                                     C(LAST_STATUS_AT));
+
+        s = ngx_http_mastodon_pq_str(res, row, C(FIELDS));
+        ngx_http_mastodon_account_fields(j, "fields", &s, local, 0);
+    }
+
+    ngx_http_mastodon_json_open_array(j, "emojis");
+    ngx_http_mastodon_json_close_array(j);
+
+    ngx_http_mastodon_json_open_array(j, "roles");
+    ngx_http_mastodon_json_close_array(j);
+
+    if (local) {
+        ngx_http_mastodon_json_kv_bool(j, "noindex", 0);
+    }
+
+    if (PQgetvalue(res, row, C(MEMORIAL))[0] == 't') {
+        ngx_http_mastodon_json_kv_bool(j, "memorial", 1);
+    }
+
+    if (suspended) {
+        ngx_http_mastodon_json_kv_bool(j, "suspended", 1);
+    }
+
+    if (PQgetvalue(res, row, C(SILENCED))[0] == 't') {
+        ngx_http_mastodon_json_kv_bool(j, "limited", 1);
+    }
+
+    ngx_http_mastodon_json_kv_bool(j, "show_media", 1);
+    ngx_http_mastodon_json_kv_bool(j, "show_media_replies", 1);
+    ngx_http_mastodon_json_kv_bool(j, "show_featured", 1);
+
+    ngx_http_mastodon_json_open(j, "feature_approval");
+    ngx_http_mastodon_json_open_array(j, "automatic");
+    ngx_http_mastodon_json_close_array(j);
+    ngx_http_mastodon_json_open_array(j, "manual");
+    ngx_http_mastodon_json_close_array(j);
+    ngx_http_mastodon_json_kv_cstr(j, "current_user", "missing");
+    ngx_http_mastodon_json_close(j);
+
+#undef C
+}
+
+
+void
+ngx_http_mastodon_account(ngx_http_mastodon_json_t *j, PGresult *res,
+    int row, int col)
+{
+    ngx_http_mastodon_json_open(j, NULL);
+    ngx_http_mastodon_account_attrs(j, res, row, col);
+    ngx_http_mastodon_json_close(j);
+}

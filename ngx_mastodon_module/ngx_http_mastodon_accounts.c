@@ -1,0 +1,574 @@
+/*
+ * Reading accounts: GET /api/v1/accounts/verify_credentials
+ * (CredentialAccount), /api/v1/accounts/:id, /api/v1/accounts?id[]=,
+ * /api/v1/accounts/lookup, /api/v1/preferences.
+ */
+
+#include "ngx_http_mastodon_module.h"
+#include "mstdn_json.h"
+
+
+#define NGX_HTTP_MASTODON_ACCOUNTS_MAX_IDS  40
+
+
+static ngx_int_t ngx_http_mastodon_accounts_run(ngx_http_request_t *r,
+    ngx_http_mastodon_pg_stmt_t *stmt, const char **values,
+    ngx_http_mastodon_pg_done_pt done);
+static void ngx_http_mastodon_accounts_one_done(
+    ngx_http_mastodon_pg_batch_t *b);
+static void ngx_http_mastodon_accounts_list_done(
+    ngx_http_mastodon_pg_batch_t *b);
+static void ngx_http_mastodon_credentials_done(
+    ngx_http_mastodon_pg_batch_t *b);
+static void ngx_http_mastodon_preferences_done(
+    ngx_http_mastodon_pg_batch_t *b);
+static mstdn_value_t *ngx_http_mastodon_user_settings(ngx_http_request_t *r,
+    PGresult *res, int row, int col);
+static const char *ngx_http_mastodon_id_value(ngx_http_request_t *r,
+    int64_t id);
+
+
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_account_by_id =
+    ngx_http_mastodon_pg_stmt(
+        "SELECT " NGX_HTTP_MASTODON_ACCOUNT_COLUMNS
+        NGX_HTTP_MASTODON_ACCOUNT_FROM
+        " WHERE a.id = $1", 1);
+
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_accounts_by_ids =
+    ngx_http_mastodon_pg_stmt(
+        "SELECT " NGX_HTTP_MASTODON_ACCOUNT_COLUMNS
+        NGX_HTTP_MASTODON_ACCOUNT_FROM
+        " WHERE a.id = ANY($1::bigint[])"
+        " ORDER BY array_position($1::bigint[], a.id)", 1);
+
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_account_by_acct =
+    ngx_http_mastodon_pg_stmt(
+        "SELECT " NGX_HTTP_MASTODON_ACCOUNT_COLUMNS
+        NGX_HTTP_MASTODON_ACCOUNT_FROM
+        " WHERE lower(a.username) = lower($1)"
+        " AND coalesce(lower(a.domain), '') = coalesce(lower($2), '')", 2);
+
+/* the account, then settings, follow requests and the role */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_credentials_stmt =
+    ngx_http_mastodon_pg_stmt(
+        "SELECT " NGX_HTTP_MASTODON_ACCOUNT_COLUMNS ","
+        " coalesce(u.settings, ''),"
+        " (SELECT count(*) FROM follow_requests fr"
+        "   WHERE fr.target_account_id = a.id),"
+        " coalesce(r.id, -99), coalesce(r.name, ''), coalesce(r.color, ''),"
+        " coalesce(r.permissions, 0), coalesce(r.highlighted, false)"
+        NGX_HTTP_MASTODON_ACCOUNT_FROM
+        " JOIN users u ON u.account_id = a.id"
+        " LEFT JOIN user_roles r ON r.id = coalesce(u.role_id, -99)"
+        " WHERE a.id = $1", 1);
+
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_preferences_stmt =
+    ngx_http_mastodon_pg_stmt(
+        "SELECT coalesce(settings, '') FROM users WHERE id = $1", 1);
+
+
+/* GET /api/v1/accounts/:id */
+ngx_int_t
+ngx_http_mastodon_accounts_show(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    const char  **values;
+    int64_t       id;
+
+    id = ngx_atoof(ctx->captures[0].data, ctx->captures[0].len);
+    if (id <= 0) {
+        return NGX_HTTP_NOT_FOUND;
+    }
+
+    values = ngx_palloc(r->pool, sizeof(char *));
+    if (values == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    values[0] = ngx_http_mastodon_id_value(r, id);
+
+    return ngx_http_mastodon_accounts_run(r, &ngx_http_mastodon_account_by_id,
+                                       values,
+                                       ngx_http_mastodon_accounts_one_done);
+}
+
+
+/* GET /api/v1/accounts?id[]=1&id[]=2: the ones that exist, in that order */
+ngx_int_t
+ngx_http_mastodon_accounts_index(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    u_char         *p, *list;
+    int64_t         id;
+    ngx_uint_t      n;
+    const char    **values;
+    mstdn_value_t  *ids, *v;
+
+    ids = mstdn_object_get(ctx->params, "id");
+
+    list = ngx_pnalloc(r->pool, 2 + NGX_HTTP_MASTODON_ACCOUNTS_MAX_IDS
+                                    * (NGX_INT64_LEN + 1));
+    values = ngx_palloc(r->pool, sizeof(char *));
+    if (list == NULL || values == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = list;
+    *p++ = '{';
+    n = 0;
+
+    if (ids && ids->type == MSTDN_STRING) {
+        /* id=1 alone, as some clients send it */
+        id = ngx_atoof((u_char *) ids->str, ids->len);
+        if (id > 0) {
+            p = ngx_sprintf(p, "%L", id);
+            n++;
+        }
+
+    } else if (ids && ids->type == MSTDN_ARRAY) {
+        for (v = ids->first;
+             v && n < NGX_HTTP_MASTODON_ACCOUNTS_MAX_IDS;
+             v = v->next)
+        {
+            if (v->type != MSTDN_STRING && v->type != MSTDN_NUMBER) {
+                continue;
+            }
+            id = ngx_atoof((u_char *) v->str, v->len);
+            if (id <= 0) {
+                continue;           /* not an id: cannot exist */
+            }
+            p = ngx_sprintf(p, "%s%L", n ? "," : "", id);
+            n++;
+        }
+    }
+
+    *p++ = '}';
+    *p = '\0';
+    values[0] = (const char *) list;
+
+    return ngx_http_mastodon_accounts_run(r,
+                                       &ngx_http_mastodon_accounts_by_ids,
+                                       values,
+                                       ngx_http_mastodon_accounts_list_done);
+}
+
+
+/* GET /api/v1/accounts/lookup?acct=user or user@domain */
+ngx_int_t
+ngx_http_mastodon_accounts_lookup(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    u_char                         *at;
+    size_t                          len;
+    const char                     *acct, **values;
+    ngx_str_t                       domain;
+    ngx_http_mastodon_main_conf_t  *mcf;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
+
+    acct = mstdn_param_str(ctx->params, "acct", &len);
+    if (acct == NULL || len == 0) {
+        ctx->error_message = "Missing required parameter: acct";
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    if (acct[0] == '@') {
+        acct++;
+        len--;
+    }
+
+    values = ngx_pcalloc(r->pool, 2 * sizeof(char *));
+    if (values == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    at = ngx_strlchr((u_char *) acct, (u_char *) acct + len, '@');
+
+    if (at) {
+        domain.data = at + 1;
+        domain.len = (u_char *) acct + len - domain.data;
+
+        /* our own domain means a local account */
+        if (!(domain.len == mcf->domain.len
+              && ngx_strncasecmp(domain.data, mcf->domain.data, domain.len)
+                 == 0))
+        {
+            values[1] = (const char *) domain.data;     /* NUL-terminated */
+        }
+
+        values[0] = (const char *) ngx_pnalloc(r->pool,
+                                               at - (u_char *) acct + 1);
+        if (values[0] == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        ngx_cpystrn((u_char *) values[0], (u_char *) acct,
+                    at - (u_char *) acct + 1);
+
+    } else {
+        values[0] = acct;
+    }
+
+    return ngx_http_mastodon_accounts_run(r,
+                                       &ngx_http_mastodon_account_by_acct,
+                                       values,
+                                       ngx_http_mastodon_accounts_one_done);
+}
+
+
+/* GET /api/v1/accounts/verify_credentials */
+ngx_int_t
+ngx_http_mastodon_accounts_verify_credentials(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    const char  **values;
+
+    values = ngx_palloc(r->pool, sizeof(char *));
+    if (values == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    values[0] = ngx_http_mastodon_id_value(r, ctx->auth->account_id);
+
+    return ngx_http_mastodon_accounts_run(r,
+                                       &ngx_http_mastodon_credentials_stmt,
+                                       values,
+                                       ngx_http_mastodon_credentials_done);
+}
+
+
+/* GET /api/v1/preferences */
+ngx_int_t
+ngx_http_mastodon_preferences(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    const char  **values;
+
+    values = ngx_palloc(r->pool, sizeof(char *));
+    if (values == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    values[0] = ngx_http_mastodon_id_value(r, ctx->auth->user_id);
+
+    return ngx_http_mastodon_accounts_run(r,
+                                       &ngx_http_mastodon_preferences_stmt,
+                                       values,
+                                       ngx_http_mastodon_preferences_done);
+}
+
+
+static ngx_int_t
+ngx_http_mastodon_accounts_run(ngx_http_request_t *r,
+    ngx_http_mastodon_pg_stmt_t *stmt, const char **values,
+    ngx_http_mastodon_pg_done_pt done)
+{
+    ngx_http_mastodon_pg_batch_t  *b;
+
+    b = ngx_http_mastodon_pg_batch(r, done, NULL);
+    if (b == NULL || ngx_http_mastodon_pg_add(b, stmt, values) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_mastodon_pg_run(b) != NGX_OK) {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    return NGX_DONE;
+}
+
+
+static PGresult *
+ngx_http_mastodon_accounts_result(ngx_http_mastodon_pg_batch_t *b)
+{
+    PGresult  *res;
+
+    res = b->results[0];
+
+    if (b->rc != NGX_OK || res == NULL
+        || PQresultStatus(res) != PGRES_TUPLES_OK)
+    {
+        ngx_http_mastodon_finalize(b->request, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return NULL;
+    }
+
+    return res;
+}
+
+
+static void
+ngx_http_mastodon_accounts_one_done(ngx_http_mastodon_pg_batch_t *b)
+{
+    PGresult                  *res;
+    ngx_http_request_t        *r;
+    ngx_http_mastodon_json_t   j;
+
+    r = b->request;
+
+    res = ngx_http_mastodon_accounts_result(b);
+    if (res == NULL) {
+        return;
+    }
+
+    if (PQntuples(res) == 0) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_NOT_FOUND);
+        return;
+    }
+
+    if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_mastodon_account(&j, res, 0, 0);
+
+    ngx_http_mastodon_finalize(r, ngx_http_mastodon_json_send(&j,
+                                                              NGX_HTTP_OK));
+}
+
+
+static void
+ngx_http_mastodon_accounts_list_done(ngx_http_mastodon_pg_batch_t *b)
+{
+    int                        i, n;
+    PGresult                  *res;
+    ngx_http_request_t        *r;
+    ngx_http_mastodon_json_t   j;
+
+    r = b->request;
+
+    res = ngx_http_mastodon_accounts_result(b);
+    if (res == NULL) {
+        return;
+    }
+
+    if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_mastodon_json_open_array(&j, NULL);
+
+    for (i = 0, n = PQntuples(res); i < n; i++) {
+        ngx_http_mastodon_account(&j, res, i, 0);
+    }
+
+    ngx_http_mastodon_json_close_array(&j);
+
+    ngx_http_mastodon_finalize(r, ngx_http_mastodon_json_send(&j,
+                                                              NGX_HTTP_OK));
+}
+
+
+/* users.settings: Mastodon's JSON of preferences, possibly empty */
+static mstdn_value_t *
+ngx_http_mastodon_user_settings(ngx_http_request_t *r, PGresult *res,
+    int row, int col)
+{
+    char             err[64];
+    mstdn_alloc_t    a;
+    mstdn_value_t   *doc;
+    mstdn_limits_t   limits = { 8, 1000 };
+
+    a.alloc = ngx_http_mastodon_pool_alloc;
+    a.ctx = r->pool;
+
+    if (PQgetlength(res, row, col) == 0
+        || mstdn_json_parse(PQgetvalue(res, row, col),
+                            PQgetlength(res, row, col), &a, &limits, &doc,
+                            err, sizeof(err))
+           != MSTDN_OK
+        || doc->type != MSTDN_OBJECT)
+    {
+        return mstdn_value_new(&a, MSTDN_OBJECT);
+    }
+
+    return doc;
+}
+
+
+static const char *
+ngx_http_mastodon_setting_str(mstdn_value_t *settings, const char *key,
+    const char *dflt)
+{
+    mstdn_value_t  *v;
+
+    v = mstdn_object_get(settings, key);
+
+    return v && v->type == MSTDN_STRING && v->len ? v->str : dflt;
+}
+
+
+static void
+ngx_http_mastodon_credentials_done(ngx_http_mastodon_pg_batch_t *b)
+{
+    int                        c;
+    ngx_str_t                  s;
+    PGresult                  *res;
+    const char                *lang;
+    mstdn_value_t             *settings;
+    ngx_http_request_t        *r;
+    ngx_http_mastodon_json_t   j;
+
+    r = b->request;
+
+    res = ngx_http_mastodon_accounts_result(b);
+    if (res == NULL) {
+        return;
+    }
+
+    if (PQntuples(res) == 0) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_NOT_FOUND);
+        return;
+    }
+
+    c = NGX_HTTP_MASTODON_ACCOUNT_NCOLS;
+    settings = ngx_http_mastodon_user_settings(r, res, 0, c);
+
+    if (settings == NULL || ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_mastodon_json_open(&j, NULL);
+    ngx_http_mastodon_account_attrs(&j, res, 0, 0);
+
+    ngx_http_mastodon_json_open(&j, "source");
+    ngx_http_mastodon_json_kv_cstr(&j, "privacy",
+        ngx_http_mastodon_setting_str(settings, "default_privacy", "public"));
+    ngx_http_mastodon_json_kv_bool(&j, "sensitive",
+                        mstdn_param_bool(settings, "default_sensitive", 0));
+    lang = ngx_http_mastodon_setting_str(settings, "default_language", NULL);
+    if (lang) {
+        ngx_http_mastodon_json_kv_cstr(&j, "language", lang);
+    } else {
+        ngx_http_mastodon_json_kv_cstr(&j, "language", "");
+    }
+
+    s.data = (u_char *) PQgetvalue(res, 0, 10);         /* the raw note */
+    s.len = PQgetlength(res, 0, 10);
+    ngx_http_mastodon_json_kv_str(&j, "note", &s);
+
+    s.data = (u_char *) PQgetvalue(res, 0, 17);         /* raw fields */
+    s.len = PQgetlength(res, 0, 17);
+    ngx_http_mastodon_account_fields(&j, "fields", &s, 1, 1);
+
+    ngx_http_mastodon_json_kv_int(&j, "follow_requests_count",
+        ngx_atoof((u_char *) PQgetvalue(res, 0, c + 1),
+                  PQgetlength(res, 0, c + 1)));
+
+    if (PQgetisnull(res, 0, 8)) {
+        ngx_http_mastodon_json_kv_null(&j, "hide_collections");
+    } else {
+        ngx_http_mastodon_json_kv_bool(&j, "hide_collections",
+                                       PQgetvalue(res, 0, 8)[0] == 't');
+    }
+
+    if (PQgetisnull(res, 0, 6)) {
+        ngx_http_mastodon_json_kv_null(&j, "discoverable");
+    } else {
+        ngx_http_mastodon_json_kv_bool(&j, "discoverable",
+                                       PQgetvalue(res, 0, 6)[0] == 't');
+    }
+
+    ngx_http_mastodon_json_kv_bool(&j, "indexable",
+                                   PQgetvalue(res, 0, 7)[0] == 't');
+    ngx_http_mastodon_json_open_array(&j, "attribution_domains");
+    ngx_http_mastodon_json_close_array(&j);
+    ngx_http_mastodon_json_kv_cstr(&j, "quote_policy", "public");
+    ngx_http_mastodon_json_close(&j);                    /* source */
+
+    ngx_http_mastodon_json_open(&j, "role");
+    s.data = (u_char *) PQgetvalue(res, 0, c + 2);
+    s.len = PQgetlength(res, 0, c + 2);
+    ngx_http_mastodon_json_kv_str(&j, "id", &s);
+    s.data = (u_char *) PQgetvalue(res, 0, c + 3);
+    s.len = PQgetlength(res, 0, c + 3);
+    ngx_http_mastodon_json_kv_str(&j, "name", &s);
+    s.data = (u_char *) PQgetvalue(res, 0, c + 4);
+    s.len = PQgetlength(res, 0, c + 4);
+    ngx_http_mastodon_json_kv_str(&j, "color", &s);
+    s.data = (u_char *) PQgetvalue(res, 0, c + 5);       /* a string */
+    s.len = PQgetlength(res, 0, c + 5);
+    ngx_http_mastodon_json_kv_str(&j, "permissions", &s);
+    ngx_http_mastodon_json_kv_bool(&j, "highlighted",
+                                   PQgetvalue(res, 0, c + 6)[0] == 't');
+    ngx_http_mastodon_json_kv_int(&j, "collection_limit", 0);
+    ngx_http_mastodon_json_close(&j);                    /* role */
+
+    ngx_http_mastodon_json_close(&j);
+
+    ngx_http_mastodon_finalize(r, ngx_http_mastodon_json_send(&j,
+                                                              NGX_HTTP_OK));
+}
+
+
+static void
+ngx_http_mastodon_preferences_done(ngx_http_mastodon_pg_batch_t *b)
+{
+    PGresult                  *res;
+    const char                *lang;
+    mstdn_value_t             *settings;
+    ngx_http_request_t        *r;
+    ngx_http_mastodon_json_t   j;
+
+    r = b->request;
+
+    res = ngx_http_mastodon_accounts_result(b);
+    if (res == NULL) {
+        return;
+    }
+
+    if (PQntuples(res) == 0) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_NOT_FOUND);
+        return;
+    }
+
+    settings = ngx_http_mastodon_user_settings(r, res, 0, 0);
+
+    if (settings == NULL || ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_mastodon_json_open(&j, NULL);
+    ngx_http_mastodon_json_kv_cstr(&j, "posting:default:visibility",
+        ngx_http_mastodon_setting_str(settings, "default_privacy", "public"));
+    ngx_http_mastodon_json_kv_bool(&j, "posting:default:sensitive",
+                        mstdn_param_bool(settings, "default_sensitive", 0));
+
+    lang = ngx_http_mastodon_setting_str(settings, "default_language", NULL);
+    if (lang) {
+        ngx_http_mastodon_json_kv_cstr(&j, "posting:default:language", lang);
+    } else {
+        ngx_http_mastodon_json_kv_null(&j, "posting:default:language");
+    }
+
+    ngx_http_mastodon_json_kv_cstr(&j, "posting:default:quote_policy",
+        ngx_http_mastodon_setting_str(settings, "default_quote_policy",
+                                      "public"));
+    ngx_http_mastodon_json_kv_cstr(&j, "reading:expand:media",
+        ngx_http_mastodon_setting_str(settings, "web.display_media",
+                                      "default"));
+    ngx_http_mastodon_json_kv_bool(&j, "reading:expand:spoilers",
+                          mstdn_param_bool(settings, "web.expand_content", 0));
+    ngx_http_mastodon_json_kv_bool(&j, "reading:autoplay:gifs",
+                          mstdn_param_bool(settings, "web.auto_play", 0));
+    ngx_http_mastodon_json_close(&j);
+
+    ngx_http_mastodon_finalize(r, ngx_http_mastodon_json_send(&j,
+                                                              NGX_HTTP_OK));
+}
+
+
+static const char *
+ngx_http_mastodon_id_value(ngx_http_request_t *r, int64_t id)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
+    if (p) {
+        *ngx_sprintf(p, "%L", id) = '\0';
+    }
+
+    return (const char *) p;
+}
