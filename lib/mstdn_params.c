@@ -162,7 +162,7 @@ mstdn_params_string(const mstdn_alloc_t *a, const char *s, size_t len)
 /* Rack's normalize_params, iteratively. */
 static int
 mstdn_params_set(const mstdn_alloc_t *a, mstdn_value_t *root,
-    const mstdn_segment_t *seg, size_t n, const char *val, size_t val_len)
+    const mstdn_segment_t *seg, size_t n, mstdn_value_t *leaf)
 {
     size_t          i;
     int             rc;
@@ -175,13 +175,11 @@ mstdn_params_set(const mstdn_alloc_t *a, mstdn_value_t *root,
 
         if (cur->type == MSTDN_OBJECT && i + 1 == n) {
             /* the leaf: "a=1" or "a[b]=1" */
-            str = mstdn_params_string(a, val, val_len);
-            if (str == NULL) {
-                return MSTDN_ENOMEM;
-            }
+            str = leaf;
 
             v = mstdn_object_getn(cur, seg[i].data, seg[i].len);
-            if (v != NULL && v->type != MSTDN_STRING) {
+            if (v != NULL && v->type != MSTDN_STRING && v->type != MSTDN_FILE)
+            {
                 return MSTDN_ETYPE;
             }
 
@@ -211,10 +209,7 @@ mstdn_params_set(const mstdn_alloc_t *a, mstdn_value_t *root,
 
         if (i + 1 == n) {
             /* "a[]=1" */
-            str = mstdn_params_string(a, val, val_len);
-            if (str == NULL) {
-                return MSTDN_ENOMEM;
-            }
+            str = leaf;
             mstdn_value_append(cur, str);
             return MSTDN_OK;
         }
@@ -244,6 +239,81 @@ mstdn_params_set(const mstdn_alloc_t *a, mstdn_value_t *root,
 }
 
 
+static int
+mstdn_params_add_leaf(const mstdn_alloc_t *a, const mstdn_limits_t *limits,
+    mstdn_value_t *root, const char *name, size_t name_len,
+    const char *val, size_t val_len, mstdn_value_t *leaf, char *err,
+    size_t errlen)
+{
+    size_t           n;
+    int              rc;
+    mstdn_segment_t  seg[MSTDN_PARAMS_SEGMENTS];
+
+    if (leaf) {
+        val = "";       /* a file's bytes are not text: nothing to check */
+        val_len = 0;
+    }
+
+    if (memchr(name, '\0', name_len) || memchr(val, '\0', val_len)) {
+        snprintf(err, errlen, "NUL character in parameter");
+        return MSTDN_ENUL;
+    }
+
+    if (mstdn_utf8_check((unsigned char *) name, name_len, 0)
+            != MSTDN_UTF8_VALID
+        || mstdn_utf8_check((unsigned char *) val, val_len, 0)
+            != MSTDN_UTF8_VALID)
+    {
+        snprintf(err, errlen, "invalid UTF-8 in parameter");
+        return MSTDN_EUTF8;
+    }
+
+    if (name_len == 0) {
+        return MSTDN_OK;
+    }
+
+    rc = mstdn_params_split(name, name_len, seg,
+                            limits->max_depth < MSTDN_PARAMS_SEGMENTS
+                            ? limits->max_depth + 1
+                            : MSTDN_PARAMS_SEGMENTS,
+                            &n);
+    if (rc == MSTDN_OK) {
+        if (leaf == NULL) {
+            leaf = mstdn_params_string(a, val, val_len);
+        }
+        rc = leaf ? mstdn_params_set(a, root, seg, n, leaf) : MSTDN_ENOMEM;
+    }
+
+    if (rc != MSTDN_OK) {
+        snprintf(err, errlen, "parameter \"%.*s\": %s",
+                 (int) (name_len > 64 ? 64 : name_len), name,
+                 mstdn_strerror(rc));
+    }
+
+    return rc;
+}
+
+
+int
+mstdn_params_add(const mstdn_alloc_t *a, const mstdn_limits_t *limits,
+    mstdn_value_t *root, const char *name, size_t name_len,
+    const char *value, size_t value_len, char *err, size_t errlen)
+{
+    return mstdn_params_add_leaf(a, limits, root, name, name_len, value,
+                                 value_len, NULL, err, errlen);
+}
+
+
+int
+mstdn_params_add_file(const mstdn_alloc_t *a, const mstdn_limits_t *limits,
+    mstdn_value_t *root, const char *name, size_t name_len,
+    mstdn_value_t *file, char *err, size_t errlen)
+{
+    return mstdn_params_add_leaf(a, limits, root, name, name_len, NULL, 0,
+                                 file, err, errlen);
+}
+
+
 int
 mstdn_params_parse_urlencoded(const char *buf, size_t len,
     const mstdn_alloc_t *a, const mstdn_limits_t *limits,
@@ -252,9 +322,8 @@ mstdn_params_parse_urlencoded(const char *buf, size_t len,
     const char       *p, *end, *amp, *eq;
     char             *name, *val;
     long              name_len, val_len;
-    size_t            n, pairs;
+    size_t            pairs;
     int               rc;
-    mstdn_segment_t   seg[MSTDN_PARAMS_SEGMENTS];
 
     p = buf;
     end = buf + len;
@@ -286,47 +355,20 @@ mstdn_params_parse_urlencoded(const char *buf, size_t len,
             return MSTDN_ENOMEM;
         }
 
-        name_len = mstdn_params_unescape(name, strlen(name), 1);
-        val_len = mstdn_params_unescape(val, strlen(val), 1);
+        /* the raw lengths: a raw NUL byte must not shorten anything */
+        name_len = mstdn_params_unescape(name, (eq ? eq : amp) - p, 1);
+        val_len = mstdn_params_unescape(val, eq ? amp - eq - 1 : 0, 1);
 
         if (name_len < 0 || val_len < 0) {
             snprintf(err, errlen, "invalid %%-encoding");
             return MSTDN_ESYNTAX;
         }
 
-        if (memchr(name, '\0', name_len) || memchr(val, '\0', val_len)) {
-            snprintf(err, errlen, "NUL character in parameter");
-            return MSTDN_ENUL;
-        }
-
-        if (mstdn_utf8_check((unsigned char *) name, name_len, 0)
-                != MSTDN_UTF8_VALID
-            || mstdn_utf8_check((unsigned char *) val, val_len, 0)
-                != MSTDN_UTF8_VALID)
-        {
-            snprintf(err, errlen, "invalid UTF-8 in parameter");
-            return MSTDN_EUTF8;
-        }
-
         p = amp + 1;
 
-        if (name_len == 0) {
-            continue;
-        }
-
-        rc = mstdn_params_split(name, name_len, seg,
-                                limits->max_depth < MSTDN_PARAMS_SEGMENTS
-                                ? limits->max_depth + 1
-                                : MSTDN_PARAMS_SEGMENTS,
-                                &n);
-        if (rc == MSTDN_OK) {
-            rc = mstdn_params_set(a, root, seg, n, val, val_len);
-        }
-
+        rc = mstdn_params_add(a, limits, root, name, name_len, val, val_len,
+                              err, errlen);
         if (rc != MSTDN_OK) {
-            snprintf(err, errlen, "parameter \"%.*s\": %s",
-                     (int) (name_len > 64 ? 64 : name_len), name,
-                     mstdn_strerror(rc));
             return rc;
         }
     }

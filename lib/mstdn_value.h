@@ -17,7 +17,8 @@ typedef enum {
     MSTDN_NUMBER,           /* kept as its JSON text: ids exceed 2^53 */
     MSTDN_STRING,
     MSTDN_ARRAY,
-    MSTDN_OBJECT
+    MSTDN_OBJECT,
+    MSTDN_FILE              /* a multipart upload: str/len are its bytes */
 } mstdn_type_t;
 
 typedef struct mstdn_value_s  mstdn_value_t;
@@ -33,6 +34,8 @@ struct mstdn_value_s {
     mstdn_value_t  *last;
     size_t          count;
     mstdn_value_t  *next;
+    const char     *filename;       /* FILE: as the client named it */
+    const char     *content_type;   /* FILE: as the client declared it */
 };
 
 typedef struct {

@@ -18,8 +18,6 @@ static void ngx_http_mastodon_accounts_one_done(
     ngx_http_mastodon_pg_batch_t *b);
 static void ngx_http_mastodon_accounts_list_done(
     ngx_http_mastodon_pg_batch_t *b);
-static void ngx_http_mastodon_credentials_done(
-    ngx_http_mastodon_pg_batch_t *b);
 static void ngx_http_mastodon_preferences_done(
     ngx_http_mastodon_pg_batch_t *b);
 static mstdn_value_t *ngx_http_mastodon_user_settings(ngx_http_request_t *r,
@@ -49,7 +47,7 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_account_by_acct =
         " AND coalesce(lower(a.domain), '') = coalesce(lower($2), '')", 2);
 
 /* the account, then settings, follow requests and the role */
-static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_credentials_stmt =
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_credentials =
     ngx_http_mastodon_pg_stmt(
         "SELECT " NGX_HTTP_MASTODON_ACCOUNT_COLUMNS ","
         " coalesce(u.settings, ''),"
@@ -65,6 +63,13 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_credentials_stmt =
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_preferences_stmt =
     ngx_http_mastodon_pg_stmt(
         "SELECT coalesce(settings, '') FROM users WHERE id = $1", 1);
+
+
+ngx_http_mastodon_pg_stmt_t *
+ngx_http_mastodon_credentials_stmt(void)
+{
+    return &ngx_http_mastodon_credentials;
+}
 
 
 /* GET /api/v1/accounts/:id */
@@ -230,7 +235,7 @@ ngx_http_mastodon_accounts_verify_credentials(ngx_http_request_t *r,
     values[0] = ngx_http_mastodon_id_value(r, ctx->auth->account_id);
 
     return ngx_http_mastodon_accounts_run(r,
-                                       &ngx_http_mastodon_credentials_stmt,
+                                       &ngx_http_mastodon_credentials,
                                        values,
                                        ngx_http_mastodon_credentials_done);
 }
@@ -282,7 +287,8 @@ ngx_http_mastodon_accounts_result(ngx_http_mastodon_pg_batch_t *b)
 {
     PGresult  *res;
 
-    res = b->results[0];
+    /* the last statement answers; the ones before it are writes */
+    res = b->results[b->nqueries - 1];
 
     if (b->rc != NGX_OK || res == NULL
         || PQresultStatus(res) != PGRES_TUPLES_OK)
@@ -398,7 +404,8 @@ ngx_http_mastodon_setting_str(mstdn_value_t *settings, const char *key,
 }
 
 
-static void
+/* The CredentialAccount from the last statement of the batch. */
+void
 ngx_http_mastodon_credentials_done(ngx_http_mastodon_pg_batch_t *b)
 {
     int                        c;

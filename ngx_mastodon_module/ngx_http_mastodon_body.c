@@ -10,6 +10,7 @@
 #include "ngx_http_mastodon_module.h"
 #include "mstdn_json.h"
 #include "mstdn_params.h"
+#include "mstdn_multipart.h"
 
 
 static ngx_int_t ngx_http_mastodon_body_bytes(ngx_http_request_t *r,
@@ -122,7 +123,33 @@ ngx_http_mastodon_read_params(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    /* other types (multipart comes with media) carry no parameters yet */
+    if (type.len >= sizeof("multipart/form-data") - 1
+        && ngx_strncasecmp(type.data, (u_char *) "multipart/form-data",
+                           sizeof("multipart/form-data") - 1) == 0)
+    {
+        const char  *boundary;
+        size_t       blen;
+
+        if (mstdn_multipart_boundary((char *) type.data, type.len, &boundary,
+                                     &blen)
+            != 0)
+        {
+            return ngx_http_mastodon_bad_params(r, "multipart body",
+                                                "no boundary");
+        }
+
+        /* file parts point into body, which lives as long as the request */
+        rc = mstdn_multipart_parse((char *) body.data, body.len, boundary,
+                                   blen, &a, &limits, ctx->params,
+                                   err, sizeof(err));
+        if (rc != MSTDN_OK) {
+            return ngx_http_mastodon_bad_params(r, "multipart body", err);
+        }
+
+        return NGX_OK;
+    }
+
+    /* other types carry no parameters, as in Rails */
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "mastodon: ignoring body of type \"%V\"", &type);
 

@@ -351,6 +351,10 @@ ngx_int_t ngx_http_mastodon_accounts_verify_credentials(
     ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_preferences(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_accounts_update_credentials(
+    ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx);
+ngx_http_mastodon_pg_stmt_t *ngx_http_mastodon_credentials_stmt(void);
+void ngx_http_mastodon_credentials_done(ngx_http_mastodon_pg_batch_t *b);
 ngx_int_t ngx_http_mastodon_health(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 

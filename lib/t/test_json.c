@@ -10,6 +10,7 @@
 
 #include "mstdn_json.h"
 #include "mstdn_params.h"
+#include "mstdn_multipart.h"
 #include "mstdn_utf8.h"
 
 
@@ -311,6 +312,93 @@ utf8(void **state)
 }
 
 
+static void
+multipart(void **state)
+{
+    mstdn_arena_t  *ar;
+    mstdn_alloc_t   a;
+    mstdn_value_t  *root, *v;
+    char            err[128];
+    const char     *b;
+    size_t          blen;
+    const char     *ct = "multipart/form-data; boundary=----XyZ";
+    const char      body[] =
+        "------XyZ\r\n"
+        "Content-Disposition: form-data; name=\"display_name\"\r\n\r\n"
+        "Al\xc3\xaf" "ce\r\n"
+        "------XyZ\r\n"
+        "Content-Disposition: form-data; name=\"fields_attributes[0][name]\"\r\n\r\n"
+        "Site\r\n"
+        "------XyZ\r\n"
+        "Content-Disposition: form-data; name=\"avatar\"; filename=\"a.png\"\r\n"
+        "Content-Type: image/png\r\n\r\n"
+        "\x89PNG\x00\xff\r\n"
+        "------XyZ--\r\n";
+
+    assert_int_equal(mstdn_multipart_boundary(ct, strlen(ct), &b, &blen), 0);
+    assert_int_equal(blen, 7);
+    assert_memory_equal(b, "----XyZ", 7);
+
+    ar = mstdn_arena_create();
+    mstdn_arena_allocator(ar, &a);
+    root = mstdn_value_new(&a, MSTDN_OBJECT);
+
+    assert_int_equal(mstdn_multipart_parse(body, sizeof(body) - 1, b, blen,
+                                           &a, &limits, root, err,
+                                           sizeof(err)), MSTDN_OK);
+    assert_string_equal(mstdn_param_str(root, "display_name", NULL),
+                        "Al\xc3\xaf" "ce");
+    v = mstdn_object_get(mstdn_object_get(root, "fields_attributes"), "0");
+    assert_string_equal(mstdn_param_str(v, "name", NULL), "Site");
+    v = mstdn_object_get(root, "avatar");
+    assert_int_equal(v->type, MSTDN_FILE);
+    assert_int_equal(v->len, 6);
+    assert_memory_equal(v->str, "\x89PNG\x00\xff", 6);
+    assert_string_equal(v->filename, "a.png");
+    assert_string_equal(v->content_type, "image/png");
+    mstdn_arena_destroy(ar);
+
+    /* truncated: no closing boundary */
+    ar = mstdn_arena_create();
+    mstdn_arena_allocator(ar, &a);
+    root = mstdn_value_new(&a, MSTDN_OBJECT);
+    assert_int_equal(mstdn_multipart_parse(body, 60, b, blen, &a, &limits,
+                                           root, err, sizeof(err)),
+                     MSTDN_ESYNTAX);
+    /* a text field with invalid UTF-8 */
+    root = mstdn_value_new(&a, MSTDN_OBJECT);
+    {
+        const char  bad[] = "------XyZ\r\nContent-Disposition: form-data; "
+                            "name=\"x\"\r\n\r\n\xff\r\n------XyZ--";
+        assert_int_equal(mstdn_multipart_parse(bad, sizeof(bad) - 1, b, blen,
+                                               &a, &limits, root, err,
+                                               sizeof(err)), MSTDN_EUTF8);
+    }
+    mstdn_arena_destroy(ar);
+
+    assert_int_equal(mstdn_multipart_boundary("multipart/form-data", 19, &b,
+                                              &blen), -1);
+}
+
+
+static void
+form_raw_nul(void **state)
+{
+    mstdn_arena_t  *ar;
+    mstdn_value_t  *v;
+    mstdn_alloc_t   a;
+    char            err[128];
+
+    ar = mstdn_arena_create();
+    mstdn_arena_allocator(ar, &a);
+    v = mstdn_value_new(&a, MSTDN_OBJECT);
+    assert_int_equal(mstdn_params_parse_urlencoded("a=x\0y&b=1", 9, &a,
+                                                   &limits, v, err,
+                                                   sizeof(err)), MSTDN_ENUL);
+    mstdn_arena_destroy(ar);
+}
+
+
 int
 main(void)
 {
@@ -325,6 +413,8 @@ main(void)
         cmocka_unit_test(form_rejects),
         cmocka_unit_test(booleans),
         cmocka_unit_test(utf8),
+        cmocka_unit_test(multipart),
+        cmocka_unit_test(form_raw_nul),
     };
 
     /* prove reads TAP */
