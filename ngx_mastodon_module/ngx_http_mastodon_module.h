@@ -351,6 +351,8 @@ ngx_int_t ngx_http_mastodon_accounts_verify_credentials(
     ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_preferences(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_accounts_search(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_accounts_update_credentials(
     ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx);
 ngx_http_mastodon_pg_stmt_t *ngx_http_mastodon_credentials_stmt(void);

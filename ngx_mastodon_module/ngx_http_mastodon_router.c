@@ -35,6 +35,8 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
     R(PATCH, "/api/v1/accounts/update_credentials",
       ngx_http_mastodon_accounts_update_credentials, 1, USER,
       "write write:accounts"),
+    R(GET, "/api/v1/accounts/search", ngx_http_mastodon_accounts_search, 0,
+      USER, "read read:accounts"),
     R(GET, "/api/v1/accounts/lookup", ngx_http_mastodon_accounts_lookup, 0,
       OPTIONAL, "read read:accounts"),
     R(GET, "/api/v1/accounts/:id", ngx_http_mastodon_accounts_show, 0,

@@ -121,6 +121,28 @@ $m->get_ok('/api/v1/accounts/lookup?acct=carol')->status_is(404);
 $m->get_ok('/api/v1/accounts/lookup?acct=nobody')->status_is(404)->json_is('/error', 'Record not found');
 $m->get_ok('/api/v1/accounts/lookup')->status_is(400)->json_has('/error');
 
+# --- search ------------------------------------------------------------------------
+$t->user('alicia', display_name => 'Alicia Keys');
+$t->user('bobby', display_name => 'Robert Alison');
+$t->user('al_x');
+$m->get_ok('/api/v1/accounts/search?q=alice', $h)->status_is(200)->json_is('/0/username', 'alice')->json_hasnt('/1');
+$m->get_ok('/api/v1/accounts/search?q=ali', $h)->status_is(200);
+my @names = map { $_->{username} } @{ $m->tx->res->json };
+is_deeply([sort @names], [qw(alice alicia bobby)], 'prefix of a username or of a word of the display name');
+$m->get_ok('/api/v1/accounts/search?q=@ALICIA', $h)->status_is(200)->json_is('/0/username', 'alicia');
+$m->get_ok('/api/v1/accounts/search?q=al_', $h)->status_is(200)->json_is('/0/username', 'al_x')->json_hasnt('/1');
+$m->get_ok('/api/v1/accounts/search?q=%25', $h)->status_is(200)->json_is('', [], 'LIKE wildcards are literal');
+$m->get_ok('/api/v1/accounts/search?q=carol@remote.example', $h)->status_is(200)->json_is('/0/acct', 'carol@remote.example');
+$m->get_ok("/api/v1/accounts/search?q=alice\@$domain", $h)->status_is(200)->json_is('/0/acct', 'alice');
+$m->get_ok('/api/v1/accounts/search?q=ali&limit=1', $h)->status_is(200)->json_hasnt('/1');
+$m->get_ok('/api/v1/accounts/search?q=ali&limit=1&offset=1', $h)->status_is(200)->json_has('/0');
+$m->get_ok('/api/v1/accounts/search?q=', $h)->status_is(200)->json_is('', []);
+$m->get_ok('/api/v1/accounts/search?q=suspended', $h)->status_is(200)->json_is('', [], 'suspended accounts are not found');
+$t->psql("INSERT INTO follows (account_id, target_account_id) SELECT $alice->{account_id}, id FROM accounts WHERE username = 'alicia'");
+$m->get_ok('/api/v1/accounts/search?q=ali&following=true', $h)->status_is(200)
+  ->json_is('/0/username', 'alicia')->json_hasnt('/1');
+$m->get_ok('/api/v1/accounts/search?q=ali')->status_is(401);
+
 # --- preferences -------------------------------------------------------------------
 $t->psql(qq{UPDATE users SET settings = '{"default_privacy":"unlisted","default_sensitive":true,"default_language":"de"}'
     WHERE id = $alice->{user_id}});
