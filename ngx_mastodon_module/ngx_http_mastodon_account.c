@@ -5,8 +5,8 @@
  */
 
 #include "ngx_http_mastodon_module.h"
-#include "mstdn_html.h"
 #include "mstdn_json.h"
+#include "mstdn_text.h"
 
 
 enum {
@@ -85,7 +85,49 @@ ngx_http_mastodon_json_kv_pq_int(ngx_http_mastodon_json_t *j,
 }
 
 
-/* Writes s as HTML: escaped plain text (local input) or as stored. */
+/*
+ * Text a local user wrote (a note, a field value) as Mastodon renders it:
+ * links and hashtags; mentions stay text (resolving them would cost a
+ * query per account shown).
+ */
+static ngx_int_t
+ngx_http_mastodon_text_html(ngx_http_request_t *r, ngx_str_t *text,
+    ngx_uint_t multiline, ngx_str_t *html)
+{
+    char                           *out;
+    size_t                          len;
+    mstdn_alloc_t                   a;
+    mstdn_text_options_t            opt;
+    ngx_http_mastodon_main_conf_t  *mcf;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
+
+    ngx_memzero(&opt, sizeof(opt));
+    opt.base_url = (char *) mcf->base_url.data;
+    opt.base_url_len = mcf->base_url.len;
+    opt.local_domain = (char *) mcf->domain.data;
+    opt.local_domain_len = mcf->domain.len;
+    opt.multiline = multiline;
+    opt.rel_me = !multiline;
+
+    a.alloc = ngx_http_mastodon_pool_alloc;
+    a.ctx = r->pool;
+
+    if (mstdn_text_format((char *) text->data, text->len, &opt, &a, &out,
+                          &len)
+        != 0)
+    {
+        return NGX_ERROR;
+    }
+
+    html->data = (u_char *) out;
+    html->len = len;
+
+    return NGX_OK;
+}
+
+
+/* Writes s as HTML: formatted plain text (local input) or as stored. */
 static void
 ngx_http_mastodon_json_kv_html(ngx_http_mastodon_json_t *j, const char *key,
     ngx_str_t *s, ngx_uint_t plain)
@@ -97,14 +139,10 @@ ngx_http_mastodon_json_kv_html(ngx_http_mastodon_json_t *j, const char *key,
         return;
     }
 
-    html.data = ngx_pnalloc(j->request->pool, MSTDN_TEXT_HTML_MAX(s->len));
-    if (html.data == NULL) {
+    if (ngx_http_mastodon_text_html(j->request, s, 1, &html) != NGX_OK) {
         j->failed = 1;
         return;
     }
-
-    html.len = mstdn_text_to_html((char *) html.data, (char *) s->data,
-                                  s->len);
 
     ngx_http_mastodon_json_kv_str(j, key, &html);
 }
@@ -157,17 +195,18 @@ ngx_http_mastodon_account_fields(ngx_http_mastodon_json_t *j,
             } else {
                 ngx_str_t  html;
 
-                html.data = ngx_pnalloc(j->request->pool,
-                                        MSTDN_HTML_ESCAPE_MAX(s.len) + 1);
-                if (html.data == NULL) {
+                if (!local) {
+                    html = s;               /* sanitized when it arrived */
+
+                } else if (ngx_http_mastodon_text_html(j->request, &s, 0,
+                                                       &html)
+                           != NGX_OK)
+                {
                     j->failed = 1;
                     return;
                 }
 
-                html.len = local ? mstdn_html_escape((char *) html.data,
-                                                     (char *) s.data, s.len)
-                                 : 0;
-                ngx_http_mastodon_json_kv_str(j, "value", local ? &html : &s);
+                ngx_http_mastodon_json_kv_str(j, "value", &html);
 
                 v = mstdn_object_get(f, "verified_at");
                 if (v && v->type == MSTDN_STRING) {

@@ -34,7 +34,9 @@ $m->get_ok('/api/v1/accounts/verify_credentials', $h)->status_is(200)
   ->json_is('/note', '<p>Hello &lt;b&gt;world&lt;/b&gt;</p><p>second &amp; last</p>')
   ->json_is('/source/note', "Hello <b>world</b>\n\nsecond & last")
   ->json_is('/fields/0/name', 'Site')
-  ->json_is('/fields/0/value', 'https://a.example/&lt;x&gt;')
+  ->json_is('/fields/0/value', '<a href="https://a.example/" target="_blank" rel="nofollow noopener noreferrer me"'
+      . ' translate="no"><span class="invisible">https://</span><span class="">a.example/</span>'
+      . '<span class="invisible"></span></a>&lt;x&gt;')
   ->json_is('/fields/0/verified_at', undef)
   ->json_is('/source/fields/0/value', 'https://a.example/<x>')
   ->json_is('/followers_count', 3)

@@ -26,7 +26,9 @@ $m->patch_ok('/api/v1/accounts/update_credentials', $h, form => {
   ->json_is('/source/note', "line one\nline two")
   ->json_is('/locked', Mojo::JSON::true)
   ->json_is('/bot', Mojo::JSON::true)
-  ->json_is('/fields', [{ name => 'Site', value => 'https://alice.example', verified_at => undef }])
+  ->json_is('/fields', [{ name => 'Site', verified_at => undef, value => '<a href="https://alice.example"'
+      . ' target="_blank" rel="nofollow noopener noreferrer me" translate="no"><span class="invisible">https://</span>'
+      . '<span class="">alice.example</span><span class="invisible"></span></a>' }])
   ->json_is('/source/fields', [{ name => 'Site', value => 'https://alice.example' }])
   ->json_is('/source/privacy', 'private')
   ->json_is('/source/sensitive', Mojo::JSON::true)
@@ -52,6 +54,12 @@ $m->patch_ok('/api/v1/accounts/update_credentials', $h, form => {
   ->json_is('/display_name', "Al\x{ef}ce")
   ->json_is('/source/privacy', 'unlisted');
 like($m->tx->req->headers->content_type, qr{^multipart/form-data}, 'the request was multipart');
+
+# notes are formatted as Mastodon does: links and hashtags
+$m->patch_ok('/api/v1/accounts/update_credentials', $h, form => { note => 'I like #nginx, see https://nginx.org' })
+  ->status_is(200)
+  ->json_like('/note', qr{^<p>I like <a href="http://[^"]+/tags/nginx" class="mention hashtag" rel="tag">#<span>nginx</span></a>, see <a href="https://nginx\.org" target="_blank"})
+  ->json_is('/source/note', 'I like #nginx, see https://nginx.org');
 
 # the public view follows
 $m->get_ok("/api/v1/accounts/$alice->{account_id}")->json_is('/display_name', "Al\x{ef}ce");

@@ -1,0 +1,709 @@
+#include <string.h>
+#include <strings.h>
+
+#include "mstdn_text.h"
+#include "mstdn_html.h"
+
+
+/*
+ * Character classes, for UTF-8 text, without a Unicode database: ASCII as
+ * POSIX defines it; beyond ASCII, letters unless the code point is in a
+ * punctuation, space or symbol block (Latin-1 punctuation, General
+ * Punctuation, CJK punctuation, full-width ASCII punctuation, emoji and
+ * pictographs).  Close to Ruby's [[:word:]] and [[:alpha:]] for the
+ * scripts people write hashtags and names in.
+ */
+
+static unsigned
+mstdn_text_decode(const unsigned char *p, const unsigned char *end,
+    size_t *n)
+{
+    unsigned  c;
+
+    c = p[0];
+
+    if (c < 0x80 || p + 1 >= end) {
+        *n = 1;
+        return c;
+    }
+
+    if ((c & 0xe0) == 0xc0) {
+        *n = 2;
+        return ((c & 0x1f) << 6) | (p[1] & 0x3f);
+    }
+
+    if ((c & 0xf0) == 0xe0 && p + 2 < end) {
+        *n = 3;
+        return ((c & 0x0f) << 12) | ((p[1] & 0x3f) << 6) | (p[2] & 0x3f);
+    }
+
+    if ((c & 0xf8) == 0xf0 && p + 3 < end) {
+        *n = 4;
+        return ((c & 0x07) << 18) | ((p[1] & 0x3f) << 12)
+               | ((p[2] & 0x3f) << 6) | (p[3] & 0x3f);
+    }
+
+    *n = 1;
+    return 0xfffd;
+}
+
+
+static int
+mstdn_text_is_alpha(unsigned c)
+{
+    if (c < 0x80) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    }
+
+    if (c <= 0xbf || c == 0xd7 || c == 0xf7
+        || (c >= 0x2000 && c <= 0x2bff)         /* punctuation, symbols */
+        || (c >= 0x3000 && c <= 0x303f)         /* CJK punctuation */
+        || (c >= 0xfe30 && c <= 0xfe4f)
+        || (c >= 0xff00 && c <= 0xff0f) || (c >= 0xff1a && c <= 0xff20)
+        || (c >= 0xff3b && c <= 0xff40) || (c >= 0xff5b && c <= 0xff65)
+        || (c >= 0x1f000 && c <= 0x1faff)       /* emoji, pictographs */
+        || c == 0xfffd || c == 0x30fb || c == 0x200c)
+    {
+        return 0;
+    }
+
+    return 1;
+}
+
+
+static int
+mstdn_text_is_digit(unsigned c)
+{
+    return c >= '0' && c <= '9';
+}
+
+
+static int
+mstdn_text_is_word(unsigned c)
+{
+    return mstdn_text_is_alpha(c) || mstdn_text_is_digit(c) || c == '_';
+}
+
+
+/* the code point ending just before p (p > start) */
+static unsigned
+mstdn_text_before(const unsigned char *start, const unsigned char *p)
+{
+    const unsigned char  *q;
+    size_t                n;
+
+    q = p - 1;
+
+    while (q > start && (*q & 0xc0) == 0x80 && p - q < 4) {
+        q--;
+    }
+
+    return mstdn_text_decode(q, p, &n);
+}
+
+
+/* Hashtag separators allowed inside a name: _ · ・ ZWNJ */
+static int
+mstdn_text_is_tag_separator(unsigned c)
+{
+    return c == '_' || c == 0xb7 || c == 0x30fb || c == 0x200c;
+}
+
+
+static size_t
+mstdn_text_hashtag(const unsigned char *s, const unsigned char *p,
+    const unsigned char *end, mstdn_entity_t *e)
+{
+    unsigned              c;
+    size_t                n;
+    int                   alpha;
+    const unsigned char  *q, *last;
+
+    /* '#' not after = / ) or a letter or digit */
+    if (p > s) {
+        c = mstdn_text_before(s, p);
+        if (c == '=' || c == '/' || c == ')'
+            || mstdn_text_is_alpha(c) || mstdn_text_is_digit(c))
+        {
+            return 0;
+        }
+    }
+
+    alpha = 0;
+    last = NULL;
+
+    for (q = p + 1; q < end; q += n) {
+        c = mstdn_text_decode(q, end, &n);
+
+        if (mstdn_text_is_word(c)) {
+            alpha |= mstdn_text_is_alpha(c);
+            last = q + n;
+
+        } else if (!mstdn_text_is_tag_separator(c)) {
+            break;
+        }
+    }
+
+    /* a name ends with a word character, and has a letter */
+    if (last == NULL || !alpha) {
+        return 0;
+    }
+
+    /* "#foohttps://x": the URL's scheme is not part of the tag */
+    if (end - last >= 3 && memcmp(last, "://", 3) == 0) {
+        if (last - (p + 1) > 5 && strncasecmp((char *) last - 5, "https", 5)
+                                  == 0)
+        {
+            last -= 5;
+        } else if (last - (p + 1) > 4
+                   && strncasecmp((char *) last - 4, "http", 4) == 0)
+        {
+            last -= 4;
+        }
+    }
+
+    e->type = MSTDN_ENTITY_HASHTAG;
+    e->start = p - s;
+    e->end = last - s;
+    e->name = (const char *) p + 1;
+    e->name_len = last - (p + 1);
+    e->domain = NULL;
+    e->domain_len = 0;
+
+    return 1;
+}
+
+
+static int
+mstdn_text_is_username_char(unsigned c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+           || (c >= '0' && c <= '9') || c == '_';
+}
+
+
+static size_t
+mstdn_text_mention(const unsigned char *s, const unsigned char *p,
+    const unsigned char *end, mstdn_entity_t *e)
+{
+    unsigned              c;
+    size_t                n;
+    const unsigned char  *q, *uend, *d, *dend;
+
+    /* '@' not after = / or a word character */
+    if (p > s) {
+        c = mstdn_text_before(s, p);
+        if (c == '=' || c == '/' || mstdn_text_is_word(c)) {
+            return 0;
+        }
+    }
+
+    /* username: [a-z0-9_]+([.-]+[a-z0-9_]+)* */
+    q = p + 1;
+    uend = NULL;
+
+    while (q < end) {
+        if (mstdn_text_is_username_char(*q)) {
+            q++;
+            uend = q;
+            continue;
+        }
+
+        if ((*q == '.' || *q == '-') && uend == q) {
+            const unsigned char  *r = q;
+
+            while (r < end && (*r == '.' || *r == '-')) {
+                r++;
+            }
+            if (r < end && mstdn_text_is_username_char(*r)) {
+                q = r;
+                continue;
+            }
+        }
+
+        break;
+    }
+
+    if (uend == NULL) {
+        return 0;
+    }
+
+    d = NULL;
+    dend = NULL;
+
+    /* @domain: [[:word:].-]+ ending with a word character */
+    if (uend < end && *uend == '@') {
+        for (q = uend + 1; q < end; q += n) {
+            c = mstdn_text_decode(q, end, &n);
+            if (c == '.' || c == '-') {
+                continue;
+            }
+            if (!mstdn_text_is_word(c)) {
+                break;
+            }
+            dend = q + n;
+        }
+
+        if (dend) {
+            d = uend + 1;
+        }
+    }
+
+    q = dend ? dend : uend;
+
+    /* not followed by another @ or by :// (twitter-text's rule) */
+    if (q < end && (*q == '@' || (end - q >= 3 && memcmp(q, "://", 3) == 0))) {
+        return 0;
+    }
+
+    e->type = MSTDN_ENTITY_MENTION;
+    e->start = p - s;
+    e->end = q - s;
+    e->name = (const char *) p + 1;
+    e->name_len = uend - (p + 1);
+    e->domain = (const char *) d;
+    e->domain_len = d ? dend - d : 0;
+
+    return 1;
+}
+
+
+static int
+mstdn_text_is_url_char(unsigned c)
+{
+    if (c >= 0x80) {
+        return mstdn_text_is_alpha(c) || c == 0xb7;
+    }
+
+    return c > 0x20 && c != '<' && c != '>' && c != '"' && c != '`'
+           && c != '{' && c != '}' && c != '\\' && c != '^' && c != 0x7f;
+}
+
+
+static size_t
+mstdn_text_url(const unsigned char *s, const unsigned char *p,
+    const unsigned char *end, mstdn_entity_t *e)
+{
+    unsigned              c;
+    size_t                n, scheme;
+    int                   dots, parens;
+    const unsigned char  *q, *host, *last;
+
+    if (end - p > 8 && strncasecmp((char *) p, "https://", 8) == 0) {
+        scheme = 8;
+    } else if (end - p > 7 && strncasecmp((char *) p, "http://", 7) == 0) {
+        scheme = 7;
+    } else {
+        return 0;
+    }
+
+    /* not glued to a word, an @, $ or # (twitter-text's preceding chars) */
+    if (p > s) {
+        c = mstdn_text_before(s, p);
+        if (mstdn_text_is_alpha(c) || mstdn_text_is_digit(c)
+            || c == '@' || c == '$' || c == '#')
+        {
+            return 0;
+        }
+    }
+
+    /* the host: labels of letters, digits, - and _, with a dot */
+    host = p + scheme;
+    dots = 0;
+
+    for (q = host; q < end; q += n) {
+        c = mstdn_text_decode(q, end, &n);
+        if (c == '.') {
+            if (q == host || q[-1] == '.') {
+                break;
+            }
+            dots++;
+            continue;
+        }
+        if (!(mstdn_text_is_word(c) || c == '-')) {
+            break;
+        }
+    }
+
+    while (q > host && q[-1] == '.') {
+        q--;
+        dots--;
+    }
+
+    if (q == host || (dots == 0 && !(q - host == 9
+                                     && strncasecmp((char *) host,
+                                                    "localhost", 9) == 0)))
+    {
+        return 0;
+    }
+
+    /* :port, path, query, fragment */
+    parens = 0;
+    last = q;
+
+    for ( /* void */ ; q < end; q += n) {
+        c = mstdn_text_decode(q, end, &n);
+
+        if (!mstdn_text_is_url_char(c)) {
+            break;
+        }
+
+        if (c == '(') {
+            parens++;
+        } else if (c == ')') {
+            if (parens == 0) {
+                break;
+            }
+            parens--;
+        }
+
+        /* a URL does not end with punctuation that ends sentences */
+        if (!(c == '.' || c == ',' || c == ':' || c == ';' || c == '!'
+              || c == '?' || c == '\'' || c == '*' || c == '('))
+        {
+            last = q + n;
+        }
+    }
+
+    e->type = MSTDN_ENTITY_URL;
+    e->start = p - s;
+    e->end = last - s;
+    e->name = (const char *) p;
+    e->name_len = last - p;
+    e->domain = NULL;
+    e->domain_len = 0;
+
+    return 1;
+}
+
+
+size_t
+mstdn_text_entities(const char *text, size_t len, mstdn_entity_t *entities,
+    size_t max)
+{
+    size_t                count;
+    mstdn_entity_t        e;
+    const unsigned char  *s, *p, *end;
+
+    s = (const unsigned char *) text;
+    end = s + len;
+    count = 0;
+
+    for (p = s; p < end; /* void */) {
+
+        if ((*p == 'h' || *p == 'H') && mstdn_text_url(s, p, end, &e)) {
+            goto found;
+        }
+
+        if (*p == '#' && mstdn_text_hashtag(s, p, end, &e)) {
+            goto found;
+        }
+
+        if (*p == '@' && mstdn_text_mention(s, p, end, &e)) {
+            goto found;
+        }
+
+        p++;
+        continue;
+
+    found:
+
+        if (count < max) {
+            entities[count] = e;
+        }
+
+        count++;
+        p = s + e.end;      /* what a URL covers is not looked at again */
+    }
+
+    return count;
+}
+
+
+/* A growing output buffer from an arena-style allocator. */
+typedef struct {
+    const mstdn_alloc_t  *a;
+    char                 *data;
+    size_t                len;
+    size_t                size;
+    int                   failed;
+} mstdn_text_buf_t;
+
+
+static char *
+mstdn_text_reserve(mstdn_text_buf_t *b, size_t n)
+{
+    char    *p;
+    size_t   size;
+
+    if (b->failed) {
+        return NULL;
+    }
+
+    if (b->len + n + 1 > b->size) {
+        size = 2 * b->size > b->len + n + 1 ? 2 * b->size : b->len + n + 1;
+        p = b->a->alloc(b->a->ctx, size);
+        if (p == NULL) {
+            b->failed = 1;
+            return NULL;
+        }
+        if (b->len) {
+            memcpy(p, b->data, b->len);
+        }
+        b->data = p;
+        b->size = size;
+    }
+
+    return b->data + b->len;
+}
+
+
+static void
+mstdn_text_put(mstdn_text_buf_t *b, const char *s, size_t n)
+{
+    char  *p;
+
+    p = mstdn_text_reserve(b, n);
+    if (p) {
+        memcpy(p, s, n);
+        b->len += n;
+    }
+}
+
+
+#define mstdn_text_puts(b, s)  mstdn_text_put(b, s, sizeof(s) - 1)
+
+
+static void
+mstdn_text_escape(mstdn_text_buf_t *b, const char *s, size_t n)
+{
+    char  *p;
+
+    p = mstdn_text_reserve(b, MSTDN_HTML_ESCAPE_MAX(n));
+    if (p) {
+        b->len += mstdn_html_escape(p, s, n);
+    }
+}
+
+
+/*
+ * Escaped text between entities.  With multiline, Rails' simple_format:
+ * "\n\n+" separates paragraphs, a single "\n" between two characters is
+ * <br />, other new lines vanish.
+ */
+static void
+mstdn_text_plain(mstdn_text_buf_t *b, const char *s, size_t n, int multiline,
+    int *para_open)
+{
+    size_t       i, run, start;
+
+    if (!multiline) {
+        mstdn_text_escape(b, s, n);
+        return;
+    }
+
+    start = 0;
+
+    for (i = 0; i < n; /* void */) {
+        if (s[i] != '\n' && s[i] != '\r') {
+            if (!*para_open) {
+                mstdn_text_puts(b, "<p>");
+                *para_open = 1;
+            }
+            i++;
+            continue;
+        }
+
+        mstdn_text_escape(b, s + start, i - start);
+
+        /* a run of new lines (\r\n counts as one) */
+        run = 0;
+        while (i < n && (s[i] == '\n' || s[i] == '\r')) {
+            if (s[i] == '\n' || i + 1 == n || s[i + 1] != '\n') {
+                run++;
+            }
+            i++;
+        }
+
+        start = i;
+
+        if (!*para_open) {
+            continue;
+        }
+
+        if (run >= 2) {
+            mstdn_text_puts(b, "</p>");
+            *para_open = 0;
+        } else {
+            mstdn_text_puts(b, "<br />");
+        }
+    }
+
+    mstdn_text_escape(b, s + start, n - start);
+}
+
+
+int
+mstdn_text_format(const char *text, size_t len,
+    const mstdn_text_options_t *opt, const mstdn_alloc_t *a, char **out,
+    size_t *out_len)
+{
+    size_t             n, i, pos, prefix, url_len, disp_len, rest;
+    int                para_open;
+    const char        *url, *disp, *domain;
+    mstdn_entity_t     ents[256], *e;
+    mstdn_text_buf_t   b;
+
+    memset(&b, 0, sizeof(b));
+    b.a = a;
+
+    /* strip surrounding white space, as Mastodon's text is */
+    while (len && (text[0] == ' ' || text[0] == '\n' || text[0] == '\r'
+                   || text[0] == '\t'))
+    {
+        text++;
+        len--;
+    }
+
+    while (len && (text[len - 1] == ' ' || text[len - 1] == '\n'
+                   || text[len - 1] == '\r' || text[len - 1] == '\t'))
+    {
+        len--;
+    }
+
+    n = mstdn_text_entities(text, len, ents, sizeof(ents) / sizeof(ents[0]));
+    if (n > sizeof(ents) / sizeof(ents[0])) {
+        n = sizeof(ents) / sizeof(ents[0]);   /* the rest stays plain text */
+    }
+
+    pos = 0;
+    para_open = 0;
+
+    if (mstdn_text_reserve(&b, len * 2 + 64) == NULL) {
+        return -1;
+    }
+
+    for (i = 0; i < n; i++) {
+        e = &ents[i];
+
+        mstdn_text_plain(&b, text + pos, e->start - pos, opt->multiline,
+                         &para_open);
+
+        if (opt->multiline && !para_open) {
+            mstdn_text_puts(&b, "<p>");
+            para_open = 1;
+        }
+
+        pos = e->end;
+
+        switch (e->type) {
+
+        case MSTDN_ENTITY_URL:
+            /* https://www. hidden, 30 characters shown, the rest hidden */
+            prefix = 0;
+            if (e->name_len >= 8 && strncasecmp(e->name, "https://", 8) == 0) {
+                prefix = 8;
+            } else if (e->name_len >= 7
+                       && strncasecmp(e->name, "http://", 7) == 0)
+            {
+                prefix = 7;
+            }
+            if (e->name_len >= prefix + 4
+                && strncasecmp(e->name + prefix, "www.", 4) == 0)
+            {
+                prefix += 4;
+            }
+
+            rest = e->name_len - prefix;
+
+            mstdn_text_puts(&b, "<a href=\"");
+            mstdn_text_escape(&b, e->name, e->name_len);
+            mstdn_text_puts(&b, "\" target=\"_blank\" rel=\"nofollow noopener"
+                                " noreferrer");
+            if (opt->rel_me) {
+                mstdn_text_puts(&b, " me");
+            }
+            mstdn_text_puts(&b, "\" translate=\"no\"><span class=\"invisible\">");
+            mstdn_text_escape(&b, e->name, prefix);
+            mstdn_text_puts(&b, "</span><span class=\"");
+            if (rest > 30) {
+                mstdn_text_puts(&b, "ellipsis");
+            }
+            mstdn_text_puts(&b, "\">");
+            /* 30 characters, not bytes */
+            {
+                size_t  k, chars;
+
+                for (k = prefix, chars = 0; k < e->name_len && chars < 30;
+                     k++)
+                {
+                    if ((e->name[k] & 0xc0) != 0x80) {
+                        chars++;
+                    }
+                }
+                while (k < e->name_len && (e->name[k] & 0xc0) == 0x80) {
+                    k++;
+                }
+                mstdn_text_escape(&b, e->name + prefix, k - prefix);
+                mstdn_text_puts(&b, "</span><span class=\"invisible\">");
+                mstdn_text_escape(&b, e->name + k, e->name_len - k);
+            }
+            mstdn_text_puts(&b, "</span></a>");
+            break;
+
+        case MSTDN_ENTITY_HASHTAG:
+            mstdn_text_puts(&b, "<a href=\"");
+            mstdn_text_put(&b, opt->base_url, opt->base_url_len);
+            mstdn_text_puts(&b, "/tags/");
+            mstdn_text_escape(&b, e->name, e->name_len);
+            mstdn_text_puts(&b, "\" class=\"mention hashtag\" rel=\"tag\">"
+                                "#<span>");
+            mstdn_text_escape(&b, e->name, e->name_len);
+            mstdn_text_puts(&b, "</span></a>");
+            break;
+
+        case MSTDN_ENTITY_MENTION:
+            domain = e->domain;
+
+            /* @user@our.domain is a local mention */
+            if (domain && e->domain_len == opt->local_domain_len
+                && strncasecmp(domain, opt->local_domain, e->domain_len) == 0)
+            {
+                domain = NULL;
+            }
+
+            if (opt->mention == NULL
+                || !opt->mention(opt->ctx, e->name, e->name_len, domain,
+                                 domain ? e->domain_len : 0, &url, &url_len,
+                                 &disp, &disp_len))
+            {
+                mstdn_text_escape(&b, text + e->start, e->end - e->start);
+                break;
+            }
+
+            mstdn_text_puts(&b, "<span class=\"h-card\" translate=\"no\">"
+                                "<a href=\"");
+            mstdn_text_escape(&b, url, url_len);
+            mstdn_text_puts(&b, "\" class=\"u-url mention\">@<span>");
+            mstdn_text_escape(&b, disp, disp_len);
+            mstdn_text_puts(&b, "</span></a></span>");
+            break;
+        }
+    }
+
+    mstdn_text_plain(&b, text + pos, len - pos, opt->multiline, &para_open);
+
+    if (para_open) {
+        mstdn_text_puts(&b, "</p>");
+    }
+
+    if (mstdn_text_reserve(&b, 1) == NULL) {
+        return -1;
+    }
+
+    b.data[b.len] = '\0';
+    *out = b.data;
+    *out_len = b.len;
+
+    return 0;
+}

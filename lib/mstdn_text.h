@@ -1,0 +1,71 @@
+#ifndef MSTDN_TEXT_H
+#define MSTDN_TEXT_H
+
+/*
+ * Plain text as Mastodon turns it into HTML (its TextFormatter and
+ * Extractor): URLs, #hashtags and @mentions found with Mastodon's rules,
+ * everything else HTML-escaped, paragraphs and line breaks as Rails'
+ * simple_format.  Used for statuses and for local accounts' notes.
+ */
+
+#include <stddef.h>
+
+#include "mstdn_value.h"
+
+
+typedef enum {
+    MSTDN_ENTITY_URL = 1,
+    MSTDN_ENTITY_HASHTAG,
+    MSTDN_ENTITY_MENTION
+} mstdn_entity_type_t;
+
+typedef struct {
+    mstdn_entity_type_t   type;
+    size_t                start;        /* byte offsets into the text: */
+    size_t                end;          /* "#tag", "@user@host", the URL */
+    /* MENTION: username and optional domain; HASHTAG: the name */
+    const char           *name;
+    size_t                name_len;
+    const char           *domain;       /* NULL: no domain given */
+    size_t                domain_len;
+} mstdn_entity_t;
+
+/*
+ * Finds the entities, in text order, without overlaps (a URL wins over a
+ * hashtag or mention inside it).  Returns how many were found (at most
+ * max are stored).
+ */
+size_t mstdn_text_entities(const char *text, size_t len,
+    mstdn_entity_t *entities, size_t max);
+
+
+typedef struct {
+    const char   *base_url;             /* "https://example.com" */
+    size_t        base_url_len;
+    const char   *local_domain;         /* mentions of it are local */
+    size_t        local_domain_len;
+    int           multiline;            /* <p> and <br />: statuses, notes */
+    int           rel_me;               /* rel="me" too: profile fields */
+
+    /*
+     * A mention: the account's profile URL and the name to show (its
+     * username, or user@domain when ambiguous), or 0 when no such account
+     * is known (then the mention stays plain text, as in Mastodon).
+     * domain is NULL for a local account.
+     */
+    int         (*mention)(void *ctx, const char *username, size_t ulen,
+                           const char *domain, size_t dlen,
+                           const char **url, size_t *url_len,
+                           const char **display, size_t *display_len);
+    void         *ctx;
+} mstdn_text_options_t;
+
+/*
+ * The HTML, allocated from a (NUL-terminated); *out_len its length.
+ * Returns 0, or -1 when out of memory.
+ */
+int mstdn_text_format(const char *text, size_t len,
+    const mstdn_text_options_t *opt, const mstdn_alloc_t *a, char **out,
+    size_t *out_len);
+
+#endif
