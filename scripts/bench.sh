@@ -12,9 +12,12 @@ set -eu
 . "$(dirname "$0")/lib.sh"
 cd "$MASTODON_ROOT"
 
-# One line per endpoint: "name path".  Add a line to bench another GET.
+# One line per endpoint: "name path [auth]".  Add a line to bench another
+# GET; "auth" sends the bench user's bearer token (made below).
 ENDPOINTS='
 instance /api/v1/instance
+verify_credentials /api/v1/accounts/verify_credentials auth
+account /api/v1/accounts/@ACCOUNT@
 '
 
 BUILD=${1:-build}
@@ -128,10 +131,27 @@ MASTODON_DOMAIN=localhost:$PORT MASTODON_SQL_DIR=$MASTODON_ROOT/sql MASTODON_LOG
     "$BUILD_ABS/mastodon-worker" run </dev/null >>"$VAR/worker.out" 2>&1 &
 echo $! > "$VAR/worker.pid"
 
-# rps URL: wrk's Requests/sec; warns about non-2xx answers.
+# A user with a token, for the authenticated endpoints (only the token's
+# SHA-256 digest is stored, as the server does).
+psql_bench() {
+    psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT" -U postgres -d mastodon -c "$1"
+}
+TOKEN=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' | head -c 43)
+DIGEST=$(printf '%s' "$TOKEN" | sha256sum | cut -d' ' -f1)
+ACCOUNT=$(psql_bench "INSERT INTO accounts (username, display_name, note) VALUES ('bench', 'Bench',
+    'Benchmarks #nginx https://nginx.org') RETURNING id")
+psql_bench "INSERT INTO account_stats (account_id, followers_count) VALUES ($ACCOUNT, 42)" >/dev/null
+USER_ID=$(psql_bench "INSERT INTO users (account_id, email, confirmed_at) VALUES ($ACCOUNT,
+    'bench@example.com', now()) RETURNING id")
+APP=$(psql_bench "INSERT INTO oauth_applications (name, uid, secret, redirect_uri, scopes)
+    VALUES ('bench', 'bench', 'bench', 'urn:ietf:wg:oauth:2.0:oob', 'read') RETURNING id")
+psql_bench "INSERT INTO oauth_access_tokens (token, scopes, application_id, resource_owner_id)
+    VALUES ('$DIGEST', 'read', $APP, $USER_ID)" >/dev/null
+
+# rps URL [HEADER]: wrk's Requests/sec; warns about non-2xx answers.
 rps() {
     local out
-    out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" "$1")
+    out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" ${2:+-H "$2"} "$1")
     if printf '%s\n' "$out" | grep -q 'Non-2xx'; then
         warn "$1: $(printf '%s\n' "$out" | grep 'Non-2xx')"
     fi
@@ -140,26 +160,30 @@ rps() {
 
 note "nginx on $BASE; wrk -t$THREADS -c$CONNS -d$DURATION (after a ${WARMUP} warm-up)"
 results=()
-while read -r name path; do
+while read -r name path auth; do
     [ -n "$name" ] || continue
     [ -z "${BENCH_ONLY:-}" ] || [ "$name" = "$BENCH_ONLY" ] || continue
-    code=$(curl -s -o "$VAR/static/$name" -w '%{http_code}' "$BASE$path") || die "curl $BASE$path failed"
+    path=${path//@ACCOUNT@/$ACCOUNT}
+    header=
+    [ "${auth:-}" = auth ] && header="Authorization: Bearer $TOKEN"
+    code=$(curl -s -o "$VAR/static/$name" -w '%{http_code}' ${header:+-H "$header"} "$BASE$path") \
+        || die "curl $BASE$path failed"
     case $code in 2??) ;; *) die "GET $path answered $code: $(head -c 300 "$VAR/static/$name")" ;; esac
     chmod 644 "$VAR/static/$name"
     cmp -s "$VAR/static/$name" <(curl -s "$BASE/static/$name") || die "static copy of $path differs"
-    wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" "$BASE$path" >/dev/null
+    wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" ${header:+-H "$header"} "$BASE$path" >/dev/null
     wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" "$BASE/static/$name" >/dev/null
-    m=$(rps "$BASE$path")
+    m=$(rps "$BASE$path" "$header")
     s=$(rps "$BASE/static/$name")
     results+=("$name $path $m $s $(stat -c %s "$VAR/static/$name")")
 done <<< "$ENDPOINTS"
 
 echo
-printf '%-16s %-28s %8s %12s %12s %8s\n' endpoint path bytes 'module r/s' 'static r/s' ratio
+printf '%-20s %-38s %8s %12s %12s %8s\n' endpoint path bytes 'module r/s' 'static r/s' ratio
 for r in "${results[@]}"; do
     # shellcheck disable=SC2086
     set -- $r
-    printf '%-16s %-28s %8s %12s %12s %8s\n' "$1" "$2" "$5" "$3" "$4" \
+    printf '%-20s %-38s %8s %12s %12s %8s\n' "$1" "$2" "$5" "$3" "$4" \
         "$(awk -v m="$3" -v s="$4" 'BEGIN { if (s > 0) printf "%.2f", m / s; else print "-" }')"
 done
 status=0
