@@ -28,6 +28,11 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
     R(GET, "/api/v1/apps/verify_credentials",
       ngx_http_mastodon_apps_verify_credentials, 0, APP, NULL),
 
+    R(POST, "/api/v1/accounts", ngx_http_mastodon_accounts_create, 1, APP,
+      "write:accounts"),
+    R(GET, "/auth/confirmation", ngx_http_mastodon_confirmation, 0, NONE,
+      NULL),
+
     { 0, ngx_null_string, NULL, 0, 0, NULL }
 };
 
