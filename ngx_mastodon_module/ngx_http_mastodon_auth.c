@@ -579,6 +579,17 @@ ngx_http_mastodon_auth_revoke_cached(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_mastodon_auth_forget_user(ngx_http_request_t *r, int64_t user_id)
 {
+    return ngx_http_mastodon_auth_forget_user_then(r, user_id,
+                                                 ngx_http_mastodon_auth_ignore,
+                                                 NULL);
+}
+
+
+/* The same, for a caller that waits for Redis: handler as with commands. */
+ngx_int_t
+ngx_http_mastodon_auth_forget_user_then(ngx_http_request_t *r,
+    int64_t user_id, ngx_http_mastodon_redis_done_pt handler, void *data)
+{
     u_char       key[sizeof("mastodon:user_tokens:") + NGX_INT64_LEN];
     const char  *argv[4];
     size_t       argvlen[4];
@@ -597,6 +608,6 @@ ngx_http_mastodon_auth_forget_user(ngx_http_request_t *r, int64_t user_id)
     argv[3] = (const char *) key;
     argvlen[3] = ngx_sprintf(key, "mastodon:user_tokens:%L", user_id) - key;
 
-    return ngx_http_mastodon_redis_command(r, ngx_http_mastodon_auth_ignore,
-                                           NULL, 4, argv, argvlen);
+    return ngx_http_mastodon_redis_command(r, handler, data, 4, argv,
+                                           argvlen);
 }

@@ -54,6 +54,7 @@ typedef struct {
     ngx_uint_t                 json_max_members;
     ngx_str_t                  thread_pool_name;
     ngx_uint_t                 bcrypt_cost;
+    ngx_flag_t                 require_confirmation;
 
     /* derived in init_main_conf */
     ngx_flag_t                 enabled;
@@ -270,6 +271,14 @@ ngx_int_t ngx_http_mastodon_auth_revoke_cached(ngx_http_request_t *r,
     u_char *digest_hex, ngx_http_mastodon_redis_done_pt handler, void *data);
 ngx_int_t ngx_http_mastodon_auth_forget_user(ngx_http_request_t *r,
     int64_t user_id);
+ngx_int_t ngx_http_mastodon_auth_forget_user_then(ngx_http_request_t *r,
+    int64_t user_id, ngx_http_mastodon_redis_done_pt handler, void *data);
+
+
+/* jobs for mastodon-worker */
+ngx_int_t ngx_http_mastodon_enqueue(ngx_http_request_t *r, const char *queue,
+    const char *type, ngx_str_t *args,
+    ngx_http_mastodon_redis_done_pt handler, void *data);
 
 
 /* thread pool */
@@ -358,6 +367,10 @@ ngx_int_t ngx_http_mastodon_accounts_update_credentials(
 ngx_http_mastodon_pg_stmt_t *ngx_http_mastodon_credentials_stmt(void);
 void ngx_http_mastodon_credentials_done(ngx_http_mastodon_pg_batch_t *b);
 ngx_int_t ngx_http_mastodon_health(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_accounts_create(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_confirmation(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 
 

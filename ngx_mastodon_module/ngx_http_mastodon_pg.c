@@ -875,6 +875,8 @@ ngx_http_mastodon_pg_results(ngx_http_mastodon_pg_conn_t *pc)
     ngx_int_t                      item;
     ngx_str_t                      msg;
     PGresult                      *res;
+    ngx_uint_t                     level;
+    const char                    *state;
     ExecStatusType                 st;
     ngx_http_mastodon_pg_batch_t  *b;
 
@@ -909,10 +911,18 @@ ngx_http_mastodon_pg_results(ngx_http_mastodon_pg_conn_t *pc)
 
         if (item <= NGX_HTTP_MASTODON_PG_ITEM_PREP) {
             if (st != PGRES_COMMAND_OK) {
-                msg = ngx_http_mastodon_pg_message(PQresultErrorMessage(res));
-                ngx_log_error(NGX_LOG_ALERT, ngx_http_mastodon_pg_pool.log, 0,
-                              "mastodon: preparing a statement failed: %V",
-                              &msg);
+                /*
+                 * Skipped because an earlier statement of the batch failed
+                 * (PGRES_PIPELINE_ABORTED): prepared with the next batch.
+                 */
+                if (st != PGRES_PIPELINE_ABORTED) {
+                    msg = ngx_http_mastodon_pg_message(
+                                                 PQresultErrorMessage(res));
+                    ngx_log_error(NGX_LOG_ALERT,
+                                  ngx_http_mastodon_pg_pool.log, 0,
+                                  "mastodon: preparing a statement failed: "
+                                  "%V", &msg);
+                }
                 pc->prepared[NGX_HTTP_MASTODON_PG_ITEM_PREP - item] = 0;
             }
             PQclear(res);
@@ -921,7 +931,12 @@ ngx_http_mastodon_pg_results(ngx_http_mastodon_pg_conn_t *pc)
 
         if (st == PGRES_FATAL_ERROR) {
             msg = ngx_http_mastodon_pg_message(PQresultErrorMessage(res));
-            ngx_log_error(NGX_LOG_ERR, ngx_http_mastodon_pg_pool.log, 0,
+            state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+            /* a unique violation is an answer the caller handles (a race) */
+            level = (state && ngx_strcmp(state, "23505") == 0)
+                    ? NGX_LOG_INFO : NGX_LOG_ERR;
+            ngx_log_error(level, ngx_http_mastodon_pg_pool.log, 0,
                           "mastodon: query failed: %V", &msg);
         }
 

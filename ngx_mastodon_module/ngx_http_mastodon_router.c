@@ -46,6 +46,12 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
     R(GET, "/api/v1/preferences", ngx_http_mastodon_preferences, 0, USER,
       "read read:accounts"),
 
+    /* registration */
+    R(POST, "/api/v1/accounts", ngx_http_mastodon_accounts_create, 1, APP,
+      "write:accounts"),
+    R(GET, "/auth/confirmation", ngx_http_mastodon_confirmation, 0, NONE,
+      NULL),
+
     { 0, ngx_null_string, NULL, 0, 0, NULL }
 };
 

@@ -5,18 +5,19 @@
 #include "db.h"
 #include "util.h"
 
-#include <crypt.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/bio.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/rsa.h>
+
+#include "mstdn_password.h"
+#include "mstdn_rsa.h"
+
+/* what Devise (the bcrypt gem) writes by default: "$2a$10$..." */
+#define ACCOUNTS_BCRYPT_COST 10
 
 typedef struct {
     const char *username;
@@ -68,64 +69,6 @@ static const char *role_canonical(const char *role)
             return roles[i];
     }
     return NULL;
-}
-
-/* bcrypt "$2a$10$...", what Devise (the bcrypt gem, cost 10) writes. */
-static int bcrypt_hash(const char *password, char *out, size_t outlen)
-{
-    char salt[CRYPT_GENSALT_OUTPUT_SIZE];
-    struct crypt_data data;
-
-    if (crypt_gensalt_rn("$2a$", 10, NULL, 0, salt, sizeof(salt)) == NULL)
-        return -1;
-    memset(&data, 0, sizeof(data));
-    const char *hash = crypt_rn(password, salt, &data, sizeof(data));
-    int ok = hash != NULL && strncmp(hash, "$2a$10$", 7) == 0 && strlen(hash) == 60
-             && strlen(hash) < outlen;
-    if (ok)
-        memcpy(out, hash, 61);
-    OPENSSL_cleanse(&data, sizeof(data));
-    return ok ? 0 : -1;
-}
-
-static char *bio_string(BIO *bio)
-{
-    char *mem;
-    long n = BIO_get_mem_data(bio, &mem);
-    char *s = n > 0 ? malloc((size_t) n + 1) : NULL;
-    if (s != NULL) {
-        memcpy(s, mem, (size_t) n);
-        s[n] = '\0';
-    }
-    return s;
-}
-
-/* 2048-bit RSA: private key as PKCS#1 PEM ("BEGIN RSA PRIVATE KEY") and the
- * public key as SubjectPublicKeyInfo PEM, the forms Mastodon stores. */
-static int rsa_keypair(char **private_pem, char **public_pem)
-{
-    EVP_PKEY *key = EVP_RSA_gen(2048);
-    BIO *priv = BIO_new(BIO_s_mem()), *pub = BIO_new(BIO_s_mem());
-    int rc = -1;
-
-    *private_pem = *public_pem = NULL;
-    if (key != NULL && priv != NULL && pub != NULL
-        && PEM_write_bio_PrivateKey_traditional(priv, key, NULL, NULL, 0, NULL, NULL) == 1
-        && PEM_write_bio_PUBKEY(pub, key) == 1) {
-        *private_pem = bio_string(priv);
-        *public_pem = bio_string(pub);
-        if (*private_pem != NULL && *public_pem != NULL) {
-            rc = 0;
-        } else {
-            free(*private_pem);
-            free(*public_pem);
-            *private_pem = *public_pem = NULL;
-        }
-    }
-    BIO_free(priv);
-    BIO_free(pub);
-    EVP_PKEY_free(key);
-    return rc;
 }
 
 static PGresult *query(PGconn *conn, const char *sql, int n, const char *const *params)
@@ -322,7 +265,7 @@ int cmd_accounts(worker_config *cfg, int argc, char **argv)
     if (rc != 0)
         return rc;
 
-    char err[1024], id[32], generated[33] = "", hash[64];
+    char err[1024], id[32], generated[33] = "", hash[MSTDN_PASSWORD_HASH_MAX];
     char *private_pem = NULL, *public_pem = NULL;
     PGconn *conn = db_open(cfg->database, err, sizeof(err));
     if (conn == NULL) {
@@ -349,11 +292,11 @@ int cmd_accounts(worker_config *cfg, int argc, char **argv)
         }
         password = generated;
     }
-    if (bcrypt_hash(password, hash, sizeof(hash)) != 0) {
+    if (mstdn_password_hash(password, strlen(password), ACCOUNTS_BCRYPT_COST, hash) != 0) {
         snprintf(err, sizeof(err), "bcrypt hashing failed");
         goto failed;
     }
-    if (rsa_keypair(&private_pem, &public_pem) != 0) {
+    if (mstdn_rsa_keypair(&private_pem, &public_pem) != 0) {
         snprintf(err, sizeof(err), "RSA key generation failed");
         goto failed;
     }
@@ -383,11 +326,8 @@ failed:
     }
 out:
     OPENSSL_cleanse(generated, sizeof(generated));
-    if (private_pem != NULL) {
-        OPENSSL_cleanse(private_pem, strlen(private_pem));
-        free(private_pem);
-    }
-    free(public_pem);
+    OPENSSL_cleanse(hash, sizeof(hash));
+    mstdn_rsa_free(private_pem, public_pem);
     PQfinish(conn);
     return rc;
 }

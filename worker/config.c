@@ -35,6 +35,12 @@ static const config_entry config_table[] = {
     NUM("retry_max", retry_max, "25", 0, 1000),
     NUM("retry_base_ms", retry_base_ms, "1000", 1, 86400000L),
     NUM("claim_idle_ms", claim_idle_ms, "300000", 100, 86400000L),
+    STR(smtp_url, "smtp://127.0.0.1:25"),
+    STR(smtp_from, ""),
+    STR(smtp_user, ""),
+    STR(smtp_password, ""),
+    STR(smtp_starttls, "auto"),
+    STR(base_url, ""),
 };
 
 #define CONFIG_ENTRIES (sizeof(config_table) / sizeof(config_table[0]))
@@ -193,6 +199,66 @@ done:
     return rc;
 }
 
+/* The e-mail keys, checked and completed with their derived defaults. */
+static int config_mail(worker_config *cfg, char *err, size_t errlen)
+{
+    if (strncmp(cfg->smtp_url, "smtp://", 7) != 0 && strncmp(cfg->smtp_url, "smtps://", 8) != 0) {
+        snprintf(err, errlen, "smtp_url: \"%s\" is not an smtp:// or smtps:// URL", cfg->smtp_url);
+        return -1;
+    }
+
+    if (strcmp(cfg->smtp_starttls, "auto") == 0) {
+        cfg->starttls = WORKER_STARTTLS_AUTO;
+    } else if (strcmp(cfg->smtp_starttls, "always") == 0) {
+        cfg->starttls = WORKER_STARTTLS_ALWAYS;
+    } else if (strcmp(cfg->smtp_starttls, "never") == 0) {
+        cfg->starttls = WORKER_STARTTLS_NEVER;
+    } else {
+        snprintf(err, errlen, "smtp_starttls: \"%s\" is not auto, always or never", cfg->smtp_starttls);
+        return -1;
+    }
+
+    /* an address goes into a header and the SMTP envelope as it is */
+    const char *from = cfg->smtp_from;
+    if (from[0] == '\0') {
+        size_t host = strcspn(cfg->domain, ":");
+        snprintf(cfg->from_address, sizeof(cfg->from_address), "notifications@%.*s",
+                 (int) host, cfg->domain);
+    } else if (strlen(from) < sizeof(cfg->from_address)) {
+        snprintf(cfg->from_address, sizeof(cfg->from_address), "%s", from);
+    } else {
+        snprintf(err, errlen, "smtp_from: too long");
+        return -1;
+    }
+    const char *at = strchr(cfg->from_address, '@');
+    for (const char *p = cfg->from_address; *p != '\0'; p++) {
+        unsigned char c = (unsigned char) *p;
+        if (c <= 0x20 || c == 0x7f || c == '<' || c == '>' || c == '"' || c == ',' || c == ';') {
+            at = NULL;
+            break;
+        }
+    }
+    if (at == NULL || at == cfg->from_address || at[1] == '\0') {
+        snprintf(err, errlen, "smtp_from: \"%s\" is not an e-mail address", cfg->from_address);
+        return -1;
+    }
+
+    const char *base = cfg->base_url;
+    if (base[0] == '\0') {
+        snprintf(cfg->base, sizeof(cfg->base), "https://%s", cfg->domain);
+    } else if ((strncmp(base, "https://", 8) == 0 || strncmp(base, "http://", 7) == 0)
+               && strlen(base) < sizeof(cfg->base) && strcspn(base, " \t\r\n\"<>") == strlen(base)) {
+        snprintf(cfg->base, sizeof(cfg->base), "%s", base);
+    } else {
+        snprintf(err, errlen, "base_url: \"%s\" is not an http:// or https:// URL", base);
+        return -1;
+    }
+    size_t n = strlen(cfg->base);
+    while (n > 0 && cfg->base[n - 1] == '/')
+        cfg->base[--n] = '\0';
+    return 0;
+}
+
 int config_load(worker_config *cfg, const char *file, char *err, size_t errlen)
 {
     memset(cfg, 0, sizeof(*cfg));
@@ -229,6 +295,8 @@ int config_load(worker_config *cfg, const char *file, char *err, size_t errlen)
         snprintf(err, errlen, "redis: empty address");
         return -1;
     }
+    if (config_mail(cfg, err, errlen) != 0)
+        return -1;
     return config_split_queues(cfg, err, errlen);
 }
 

@@ -17,12 +17,23 @@ typedef struct {
     long  retry_max;
     long  retry_base_ms;
     long  claim_idle_ms;
+    char *smtp_url;                 /* smtp://host:port or smtps://... */
+    char *smtp_from;                /* "" = notifications@<domain> */
+    char *smtp_user;
+    char *smtp_password;
+    char *smtp_starttls;            /* auto, always, never */
+    char *base_url;                 /* "" = https://<domain> */
 
     /* derived */
     int   nqueues;
     char  queues[MW_MAX_QUEUES][MW_QUEUE_NAMELEN];
     int   log_level;
+    int   starttls;                 /* WORKER_STARTTLS_* */
+    char  from_address[320];        /* smtp_from, or the default */
+    char  base[512];                /* base_url without a trailing '/' */
 } worker_config;
+
+enum { WORKER_STARTTLS_AUTO, WORKER_STARTTLS_ALWAYS, WORKER_STARTTLS_NEVER };
 
 /* Defaults, then FILE (may be NULL), then MASTODON_<KEY> from the
  * environment.  Returns 0, or -1 with a message in err. */

@@ -9,6 +9,7 @@ static const struct {
     job_handler handler;
 } job_types[] = {
     { "test_record", job_test_record },
+    { "user_confirmation", job_user_confirmation },
 };
 
 job_handler jobs_find(const char *type)

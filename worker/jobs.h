@@ -31,5 +31,6 @@ PGconn *job_db(job_ctx *ctx, char *err, size_t errlen);
 
 /* Handlers, one file each. */
 int job_test_record(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
+int job_user_confirmation(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 
 #endif

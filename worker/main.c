@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <curl/curl.h>
+
 static const char usage_text[] =
     "usage: mastodon-worker [-c FILE] [COMMAND [ARGS...]]\n"
     "\n"
@@ -25,7 +27,8 @@ static const char usage_text[] =
     "\n"
     "Environment variables MASTODON_<KEY> override the file's keys: DATABASE, REDIS,\n"
     "DOMAIN, CONCURRENCY, QUEUES, RETRY_MAX, RETRY_BASE_MS, CLAIM_IDLE_MS, LOG_LEVEL,\n"
-    "LOG_FILE.  MASTODON_SQL_DIR locates the migrations.\n";
+    "LOG_FILE, SMTP_URL, SMTP_FROM, SMTP_USER, SMTP_PASSWORD, SMTP_STARTTLS, BASE_URL.\n"
+    "MASTODON_SQL_DIR locates the migrations.\n";
 
 static const struct {
     const char *name;
@@ -99,8 +102,16 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    /* libcurl (SMTP) must be set up once, before any thread runs */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "mastodon-worker: libcurl initialization failed\n");
+        config_free(&cfg);
+        return 1;
+    }
+
     static char *no_args[] = { "run", NULL };
     int rc = i < argc ? run(&cfg, argc - i, argv + i) : run(&cfg, 1, no_args);
+    curl_global_cleanup();
     config_free(&cfg);
     return rc;
 }

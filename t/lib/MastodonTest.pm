@@ -9,7 +9,7 @@ package MastodonTest;
 #
 # Per test file: a temp dir, its own database (from the template that
 # scripts/test.sh migrated), its own redis-server, its own nginx with the
-# module, and the worker(s).  Run alone (`prove -I t/lib t/x.t` after `make`),
+# module, and the worker(s); with smtp => 1 an SMTP sink the worker mails to.  Run alone (`prove -I t/lib t/x.t` after `make`),
 # it starts its own PostgreSQL cluster.  See README.md, "Tests".
 #
 # Environment (set by scripts/test.sh):
@@ -58,6 +58,7 @@ sub new {
         http_config     => '',
         server_config   => '',
         location_config => '',
+        smtp            => 0,
         %o,
         owner    => $$,
         workers  => {},     # pid => n
@@ -124,6 +125,7 @@ sub new {
     $self->_create_db;
 
     $self->start_redis;
+    $self->start_smtp if $self->{smtp};
     $self->_start_nginx if $self->{nginx};
     $self->start_worker if $self->{worker};
     return $self;
@@ -204,6 +206,8 @@ sub worker_env {
         MASTODON_DOMAIN    => $self->domain,
         MASTODON_LOG_LEVEL => 'debug',
         MASTODON_SQL_DIR   => "$ROOT/sql",
+        ($self->{port} ? (MASTODON_BASE_URL => 'http://' . $self->domain) : ()),
+        ($self->{smtp_port} ? (MASTODON_SMTP_URL => "smtp://127.0.0.1:$self->{smtp_port}") : ()),
         ($self->{asan} ? (ASAN_OPTIONS  => "detect_leaks=0:log_path=$self->{dir}/asan-worker",
                           UBSAN_OPTIONS => "print_stacktrace=1:halt_on_error=0:log_path=$self->{dir}/ubsan-worker")
                        : ()),
@@ -540,6 +544,18 @@ sub reload_nginx {
     return $ok && $ok == 1;
 }
 
+# reconfigure_nginx(%opts): new main_config/http_config/server_config/
+# location_config (the others stay), nginx.conf rewritten, then reload_nginx.
+sub reconfigure_nginx {
+    my ($self, %o) = @_;
+    die "MastodonTest: nginx is not running\n" unless $self->{nginx_pid};
+    for my $k (qw(main_config http_config server_config location_config)) {
+        $self->{$k} = $o{$k} if exists $o{$k};
+    }
+    _spew("$self->{dir}/nginx.conf", $self->_nginx_conf($self->{dir}, $self->{port}));
+    return $self->reload_nginx;
+}
+
 # nginx_test_config(%opts) -> ($exit_status, $output): `nginx -t` on a config made
 # like the harness's one with main_config/http_config/server_config/location_config
 # from %opts (bare => 1 leaves out the default mastodon_* directives).
@@ -575,6 +591,104 @@ sub _stop_nginx {
     kill 'KILL', $pid, @kids;
     _wait_gone($_, 5) for $pid, @kids;
     return 0;
+}
+
+# --- SMTP sink -------------------------------------------------------------------
+
+# start_smtp: a tiny SMTP server (smtp => 1 starts it before the worker, whose
+# environment then gets MASTODON_SMTP_URL) on a free loopback port, or on the
+# port it had before (after stop_smtp).  Each accepted message is a file in
+# <dir>/smtp/; mails() reads them back.
+sub start_smtp {
+    my ($self) = @_;
+    my $dir = "$self->{dir}/smtp";
+    make_path($dir);
+    my $sock;
+    for my $try (1 .. 50) {
+        $sock = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $self->{smtp_port} // _free_port(),
+            Proto => 'tcp', Listen => 16, ReuseAddr => 1) and last;
+        sleep 0.1;
+    }
+    $sock or die "MastodonTest: SMTP sink: no port: $!\n";
+    $self->{smtp_port} = $sock->sockport;
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        $SIG{$_} = 'DEFAULT' for qw(INT TERM HUP ALRM);
+        alarm 0;
+        _smtp_serve($sock, $dir);
+        POSIX::_exit(0);
+    }
+    close $sock;
+    $self->{smtp_pid} = $pid;
+    return $self->{smtp_port};
+}
+
+sub stop_smtp {
+    my ($self) = @_;
+    my $pid = delete $self->{smtp_pid} or return;
+    _kill_wait($pid, 'TERM', 10) or _kill_wait($pid, 'KILL', 5);
+    return 1;
+}
+
+sub smtp_port { $_[0]{smtp_port} }
+
+# mails() -> ({ from, to => [...], data }, ...): the messages received, oldest first.
+sub mails {
+    my ($self) = @_;
+    my @mails;
+    for my $f (sort glob("$self->{dir}/smtp/*.eml")) {
+        my ($head, $data) = split /\n\n/, _slurp($f), 2;
+        my ($from, @to) = split /\n/, $head;
+        push @mails, { from => $from, to => \@to, data => $data };
+    }
+    return @mails;
+}
+
+# The child's loop: one connection at a time, enough for the tests.
+sub _smtp_serve {
+    my ($listen, $dir) = @_;
+    my $n = 0;
+    while (my $c = $listen->accept) {
+        $c->autoflush(1);
+        my ($from, @to);
+        print $c "220 127.0.0.1 MastodonTest SMTP sink\r\n";
+        while (defined(my $line = <$c>)) {
+            $line =~ s/\r?\n\z//;
+            if ($line =~ /^(?:EHLO|HELO)\b/i) {
+                print $c "250 127.0.0.1\r\n";
+            } elsif ($line =~ /^MAIL FROM:\s*<?([^>]*)>?/i) {
+                ($from, @to) = ($1);
+                print $c "250 OK\r\n";
+            } elsif ($line =~ /^RCPT TO:\s*<?([^>]*)>?/i) {
+                push @to, $1;
+                print $c "250 OK\r\n";
+            } elsif ($line =~ /^DATA\b/i) {
+                print $c "354 End data with <CR><LF>.<CR><LF>\r\n";
+                my $data = '';
+                while (defined(my $l = <$c>)) {
+                    last if $l =~ /^\.\r?\n\z/;
+                    $l =~ s/^\.\././;
+                    $data .= $l;
+                }
+                my $name = sprintf('%s/%.6f-%d-%04d', $dir, time, $$, ++$n);
+                if (open my $fh, '>', "$name.tmp") {
+                    print $fh join("\n", $from // '', @to), "\n\n", $data;
+                    close $fh;
+                    rename "$name.tmp", "$name.eml";
+                }
+                print $c "250 OK queued\r\n";
+            } elsif ($line =~ /^(?:RSET|NOOP)\b/i) {
+                ($from, @to) = () if $line =~ /^RSET/i;
+                print $c "250 OK\r\n";
+            } elsif ($line =~ /^QUIT\b/i) {
+                print $c "221 Bye\r\n";
+                last;
+            } else {
+                print $c "502 Command not implemented\r\n";
+            }
+        }
+        close $c;
+    }
 }
 
 # --- workers -------------------------------------------------------------------
@@ -662,6 +776,7 @@ sub done {
     Test::More::ok(0, 'nginx exited within 20 s of QUIT') unless $nginx_ok;
     $self->stop_worker($_) for $self->worker_pids;
     $self->stop_redis;
+    $self->stop_smtp;
     $self->_drop_db_and_pg;
 
     my $dir = $self->{dir};
@@ -715,6 +830,7 @@ sub _emergency_cleanup {
         $self->_forget_worker($pid);
     }
     if (my $pid = delete $self->{redis_pid}) { kill 'KILL', $pid; waitpid($pid, 0) }
+    if (my $pid = delete $self->{smtp_pid}) { kill 'KILL', $pid; waitpid($pid, 0) }
     $self->_drop_db_and_pg;
     my $kept = $self->{standalone_var} // $self->{dir};
     print STDERR "# MastodonTest: logs kept in $kept\n" if $kept;
