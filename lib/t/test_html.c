@@ -19,7 +19,7 @@ check(const char *in, const char *expected)
 
     n = mstdn_text_to_html(out, in, strlen(in));
     out[n] = '\0';
-    print_message("# [%s]\n", in);
+    print_message("# [%s]\n", in ? in : "(null)");
     assert_string_equal(out, expected);
     assert_true(n <= MSTDN_TEXT_HTML_MAX(strlen(in)));
 }

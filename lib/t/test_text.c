@@ -52,7 +52,7 @@ check(const char *in, const char *expected)
     ar = mstdn_arena_create();
     mstdn_arena_allocator(ar, &a);
 
-    print_message("# [%s]\n", in);
+    print_message("# [%s]\n", in ? in : "(null)");
     assert_int_equal(mstdn_text_format(in, strlen(in), &opt, &a, &out, &len),
                      0);
     assert_int_equal(strlen(out), len);
