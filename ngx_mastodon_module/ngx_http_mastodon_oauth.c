@@ -1077,7 +1077,12 @@ ngx_http_mastodon_oauth_client(ngx_http_request_t *r,
     u_char     *p, *colon;
     ngx_str_t   src, dst;
 
-    if (r->headers_in.authorization == NULL) {
+    /* a Bearer (or any other) scheme: Doorkeeper reads the parameters */
+    if (r->headers_in.authorization == NULL
+        || r->headers_in.authorization->value.len < 6
+        || ngx_strncasecmp(r->headers_in.authorization->value.data,
+                           (u_char *) "Basic ", 6) != 0)
+    {
 
         if (ngx_http_mastodon_oauth_param(ctx, "client_id", &t->client_id,
                                           NGX_HTTP_MASTODON_OAUTH_PARAM_MAX)
@@ -1099,9 +1104,7 @@ ngx_http_mastodon_oauth_client(ngx_http_request_t *r,
 
     src = r->headers_in.authorization->value;
 
-    if (src.len < 6 || src.len > 1024
-        || ngx_strncasecmp(src.data, (u_char *) "Basic ", 6) != 0)
-    {
+    if (src.len > 1024) {
         return NGX_DECLINED;
     }
 

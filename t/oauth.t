@@ -334,6 +334,8 @@ token_error({ %cc, client_secret => undef }, 401, 'invalid_client', 'client_cred
 token_error({ %cc, client_secret => 'x' }, 401, 'invalid_client', 'client_credentials wrong secret');
 token_error({ grant_type => 'client_credentials' }, 401, 'invalid_client', 'no client',
             { Authorization => 'Basic !!!' });
+$m->post_ok('/oauth/token' => { Authorization => 'Bearer whatever' } => form => \%cc)->status_is(200,
+    'another scheme: the parameters count');
 
 # --- revoke --------------------------------------------------------------------
 
