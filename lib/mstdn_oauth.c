@@ -95,11 +95,12 @@ mstdn_scope_covers(const char *g, size_t glen, const char *s, size_t slen)
         return memcmp(g, s, glen) == 0;
     }
 
+    /* the length first: memcmp() may read all glen bytes of each literal */
     return glen < slen && s[glen] == ':' && memcmp(g, s, glen) == 0
-           && (glen == 4 || glen == 5 || glen == 10 || glen == 11)
-           && (memcmp(g, "read", glen) == 0 || memcmp(g, "write", glen) == 0
-               || memcmp(g, "admin:read", glen) == 0
-               || memcmp(g, "admin:write", glen) == 0);
+           && ((glen == 4 && memcmp(g, "read", 4) == 0)
+               || (glen == 5 && memcmp(g, "write", 5) == 0)
+               || (glen == 10 && memcmp(g, "admin:read", 10) == 0)
+               || (glen == 11 && memcmp(g, "admin:write", 11) == 0));
 }
 
 
