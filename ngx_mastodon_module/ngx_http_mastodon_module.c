@@ -242,6 +242,13 @@ static ngx_command_t  ngx_http_mastodon_commands[] = {
       offsetof(ngx_http_mastodon_main_conf_t, require_confirmation),
       NULL },
 
+    { ngx_string("mastodon_oauth_password_grant"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, oauth_password_grant),
+      NULL },
+
       ngx_null_command
 };
 
@@ -330,6 +337,7 @@ ngx_http_mastodon_create_main_conf(ngx_conf_t *cf)
     mcf->json_max_members = NGX_CONF_UNSET_UINT;
     mcf->bcrypt_cost = NGX_CONF_UNSET_UINT;
     mcf->require_confirmation = NGX_CONF_UNSET;
+    mcf->oauth_password_grant = NGX_CONF_UNSET;
     mcf->redis_port = NGX_CONF_UNSET;
 
     return mcf;
@@ -359,6 +367,7 @@ ngx_http_mastodon_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(mcf->json_max_members, 10000);
     ngx_conf_init_uint_value(mcf->bcrypt_cost, 10);
     ngx_conf_init_value(mcf->require_confirmation, 1);
+    ngx_conf_init_value(mcf->oauth_password_grant, 0);
 
     if (mcf->thread_pool_name.len == 0) {
         ngx_str_set(&mcf->thread_pool_name, "default");

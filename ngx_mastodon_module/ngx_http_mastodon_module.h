@@ -55,6 +55,7 @@ typedef struct {
     ngx_str_t                  thread_pool_name;
     ngx_uint_t                 bcrypt_cost;
     ngx_flag_t                 require_confirmation;
+    ngx_flag_t                 oauth_password_grant;
 
     /* derived in init_main_conf */
     ngx_flag_t                 enabled;
@@ -281,6 +282,72 @@ ngx_int_t ngx_http_mastodon_enqueue(ngx_http_request_t *r, const char *queue,
     ngx_http_mastodon_redis_done_pt handler, void *data);
 
 
+/* browser sessions and forms */
+#define NGX_HTTP_MASTODON_SESSION_COOKIE  "_mastodon_session"
+#define NGX_HTTP_MASTODON_CSRF_COOKIE     "_mastodon_csrf"
+#define NGX_HTTP_MASTODON_SESSION_TTL     1209600     /* two weeks */
+
+/* user id: 0 no session, -1 Redis failed */
+typedef void (*ngx_http_mastodon_session_done_pt)(ngx_http_request_t *r,
+    int64_t user_id, void *data);
+typedef void (*ngx_http_mastodon_password_done_pt)(ngx_http_request_t *r,
+    ngx_uint_t ok, void *data);
+
+ngx_uint_t ngx_http_mastodon_secret_valid(ngx_str_t *s);
+void ngx_http_mastodon_cookie(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value);
+ngx_int_t ngx_http_mastodon_set_cookie(ngx_http_request_t *r,
+    const char *name, ngx_str_t *value, ngx_int_t max_age);
+void ngx_http_mastodon_csrf_token(ngx_str_t *secret, u_char *out);
+ngx_uint_t ngx_http_mastodon_csrf_valid(ngx_http_mastodon_ctx_t *ctx,
+    ngx_str_t *secret);
+ngx_int_t ngx_http_mastodon_session_lookup(ngx_http_request_t *r,
+    ngx_str_t *secret, ngx_http_mastodon_session_done_pt handler, void *data);
+ngx_int_t ngx_http_mastodon_session_create(ngx_http_request_t *r,
+    int64_t user_id, u_char *secret, ngx_http_mastodon_redis_done_pt handler,
+    void *data);
+ngx_int_t ngx_http_mastodon_password_check(ngx_http_request_t *r,
+    ngx_str_t *password, ngx_str_t *hash,
+    ngx_http_mastodon_password_done_pt handler, void *data);
+
+
+/* HTML pages, redirects, query strings */
+typedef struct {
+    ngx_http_request_t            *request;
+    u_char                        *start;
+    u_char                        *pos;
+    u_char                        *end;
+    ngx_uint_t                     failed;
+    u_char                         nonce[44];   /* CSP nonce, NUL-terminated */
+} ngx_http_mastodon_html_t;
+
+ngx_int_t ngx_http_mastodon_html_begin(ngx_http_request_t *r,
+    ngx_http_mastodon_html_t *h, const char *title, ngx_str_t *lang);
+void ngx_http_mastodon_html_raw(ngx_http_mastodon_html_t *h, const char *s);
+void ngx_http_mastodon_html_text(ngx_http_mastodon_html_t *h, ngx_str_t *s);
+void ngx_http_mastodon_html_ctext(ngx_http_mastodon_html_t *h,
+    const char *s);
+void ngx_http_mastodon_html_hidden(ngx_http_mastodon_html_t *h,
+    const char *name, ngx_str_t *value);
+ngx_int_t ngx_http_mastodon_html_send(ngx_http_mastodon_html_t *h,
+    ngx_uint_t status);
+ngx_int_t ngx_http_mastodon_redirect(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *location);
+ngx_int_t ngx_http_mastodon_query_start(ngx_http_request_t *r,
+    ngx_http_mastodon_html_t *q, ngx_str_t *base);
+void ngx_http_mastodon_query_add(ngx_http_mastodon_html_t *q,
+    const char *key, ngx_str_t *value);
+void ngx_http_mastodon_query_done(ngx_http_mastodon_html_t *q,
+    ngx_str_t *out);
+
+
+/* OAuth helpers shared by the authorization and token endpoints */
+ngx_int_t ngx_http_mastodon_oauth_scopes(ngx_http_request_t *r,
+    ngx_str_t *requested, ngx_str_t *allowed, ngx_str_t *out);
+ngx_uint_t ngx_http_mastodon_oauth_redirect_allowed(ngx_str_t *uri,
+    ngx_str_t *registered);
+
+
 /* thread pool */
 ngx_int_t ngx_http_mastodon_thread_run(ngx_http_request_t *r,
     ngx_http_mastodon_thread_pt work, ngx_http_mastodon_thread_done_pt done,
@@ -371,6 +438,24 @@ ngx_int_t ngx_http_mastodon_health(ngx_http_request_t *r,
 ngx_int_t ngx_http_mastodon_accounts_create(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_confirmation(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_oauth_metadata(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_oauth_token(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_oauth_revoke(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_authorize_show(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_authorize_create(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_authorize_destroy(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_authorize_native(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_sign_in_show(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_sign_in_create(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 
 

@@ -52,6 +52,23 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
     R(GET, "/auth/confirmation", ngx_http_mastodon_confirmation, 0, NONE,
       NULL),
 
+    /* OAuth */
+    R(GET, "/.well-known/oauth-authorization-server",
+      ngx_http_mastodon_oauth_metadata, 0, NONE, NULL),
+    R(GET, "/oauth/authorize", ngx_http_mastodon_authorize_show, 0,
+      NONE, NULL),
+    R(POST, "/oauth/authorize", ngx_http_mastodon_authorize_create, 1,
+      NONE, NULL),
+    R(DELETE, "/oauth/authorize", ngx_http_mastodon_authorize_destroy, 1,
+      NONE, NULL),
+    R(GET, "/oauth/authorize/native", ngx_http_mastodon_authorize_native, 0,
+      NONE, NULL),
+    R(POST, "/oauth/token", ngx_http_mastodon_oauth_token, 1, NONE, NULL),
+    R(POST, "/oauth/revoke", ngx_http_mastodon_oauth_revoke, 1, NONE, NULL),
+    R(GET, "/auth/sign_in", ngx_http_mastodon_sign_in_show, 0, NONE, NULL),
+    R(POST, "/auth/sign_in", ngx_http_mastodon_sign_in_create, 1,
+      NONE, NULL),
+
     { 0, ngx_null_string, NULL, 0, 0, NULL }
 };
 
