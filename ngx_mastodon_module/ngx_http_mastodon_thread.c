@@ -10,6 +10,9 @@
  * (copied in beforehand) and malloc; no pools, no request, no events.
  */
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+
 #include "ngx_http_mastodon_module.h"
 
 
@@ -77,6 +80,21 @@ static void
 ngx_http_mastodon_thread_handler(void *data, ngx_log_t *log)
 {
     ngx_http_mastodon_thread_ctx_t  *tc = data;
+
+    static __thread ngx_uint_t  niced;
+
+    /*
+     * The pool threads share the cores with the event loop: at the lowest
+     * priority, a burst of bcrypt never delays the requests the loop serves.
+     * Linux's nice is per thread.
+     */
+    if (!niced) {
+        niced = 1;
+        if (setpriority(PRIO_PROCESS, (id_t) syscall(SYS_gettid), 19) == -1) {
+            ngx_log_error(NGX_LOG_WARN, log, ngx_errno,
+                          "mastodon: setpriority() for a pool thread failed");
+        }
+    }
 
     tc->work(tc->data, log);
 }

@@ -95,6 +95,9 @@ http {
     mastodon_domain localhost:$port;
     mastodon_https off;
     mastodon_instance_cache 60s;
+    mastodon_thread_pool mastodon;
+    mastodon_bcrypt_cost 10;
+    mastodon_oauth_password_grant on;
 
     server {
         listen 127.0.0.1:$port;
@@ -178,6 +181,43 @@ while read -r name path auth; do
     results+=("$name $path $m $s $(stat -c %s "$VAR/static/$name")")
 done <<< "$ENDPOINTS"
 
+# Sign-ins hash passwords with bcrypt (cost 10, ~50 ms of CPU each) in the
+# thread pool: the event loop must keep answering.  GET /api/v1/instance's
+# latency alone, then while 50 clients sign in without pause.
+signin_bench() {
+    local app_id secret body lat_alone lat_busy signins
+    MASTODON_DATABASE=$(pg_conninfo "$PGPORT" mastodon) MASTODON_REDIS=127.0.0.1:$REDISPORT \
+    MASTODON_SQL_DIR=$MASTODON_ROOT/sql "$BUILD_ABS/mastodon-worker" accounts create signin \
+        --email signin@example.com --password 'correct horse battery' --confirmed --approve >/dev/null
+    secret=$(head -c 24 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+    psql_bench "INSERT INTO oauth_applications (name, uid, secret, redirect_uri, scopes)
+        VALUES ('signin', 'signin-app', '$secret', 'urn:ietf:wg:oauth:2.0:oob', 'read')" >/dev/null
+    body="grant_type=password&client_id=signin-app&client_secret=$secret&scope=read"
+    body="$body&username=signin%40example.com&password=correct+horse+battery"
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -d "$body" "$BASE/oauth/token")" = 200 ] \
+        || die "the sign-in used by the bench fails"
+
+    latency() {
+        wrk -t1 -c4 -d"$DURATION" --latency "$BASE/api/v1/instance" \
+            | awk '/^ +50%/ {p50 = $2} /^ +99%/ {p99 = $2} END {print p50 " / " p99}'
+    }
+
+    lat_alone=$(latency)
+    BENCH_SIGNIN_BODY=$body wrk -t2 -c50 -d"$DURATION" -s "$MASTODON_ROOT/scripts/bench/signin.lua" \
+        "$BASE/oauth/token" > "$VAR/signin.out" 2>&1 &
+    local pid=$!
+    sleep 1
+    lat_busy=$(latency)
+    wait "$pid" || true
+    signins=$(awk '/^Requests\/sec:/ {print $2}' "$VAR/signin.out")
+
+    echo
+    echo "GET /api/v1/instance latency, p50 / p99 (wrk -c4):"
+    echo "  alone:                          $lat_alone"
+    echo "  during 50 concurrent sign-ins:  $lat_busy   ($signins sign-ins/s, bcrypt cost 10)"
+    grep -E 'failed' "$VAR/signin.out" | sed 's/^/  /'
+}
+
 echo
 printf '%-20s %-38s %8s %12s %12s %8s\n' endpoint path bytes 'module r/s' 'static r/s' ratio
 for r in "${results[@]}"; do
@@ -186,4 +226,8 @@ for r in "${results[@]}"; do
     printf '%-20s %-38s %8s %12s %12s %8s\n' "$1" "$2" "$5" "$3" "$4" \
         "$(awk -v m="$3" -v s="$4" 'BEGIN { if (s > 0) printf "%.2f", m / s; else print "-" }')"
 done
+
+if [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = signin ]; then
+    signin_bench
+fi
 status=0
