@@ -396,6 +396,103 @@ ngx_int_t ngx_http_mastodon_page_link(ngx_http_request_t *r,
     int64_t prev_id, const char *prev_key, const char *extra);
 
 
+/* relationships: the Relationship entity, writes answered with it, lists */
+#define NGX_HTTP_MASTODON_REL_VISIBLE    0x01  /* 404: a pending local user */
+#define NGX_HTTP_MASTODON_REL_FOLLOW     0x02  /* FollowService's refusals */
+#define NGX_HTTP_MASTODON_REL_ENDORSE    0x04  /* 422 unless following */
+#define NGX_HTTP_MASTODON_REL_REQUESTED  0x08  /* 404 unless it asked to follow */
+
+/* SQL: $1 the user, $2 the other account (set_account, and no pending user) */
+#define NGX_HTTP_MASTODON_REL_SQL_EXISTS                                      \
+    "EXISTS (SELECT 1 FROM accounts t WHERE t.id = $2::bigint)"
+#define NGX_HTTP_MASTODON_REL_SQL_VISIBLE                                     \
+    "EXISTS (SELECT 1 FROM accounts t WHERE t.id = $2::bigint"                \
+    " AND (t.domain IS NOT NULL OR EXISTS (SELECT 1 FROM users u"             \
+    "  WHERE u.account_id = t.id AND u.approved"                              \
+    "  AND u.confirmed_at IS NOT NULL)))"
+/* ends a statement whose CTE d(account_id, following, followers) holds the
+ * counter changes of the follows it really inserted or deleted */
+#define NGX_HTTP_MASTODON_REL_SQL_STATS                                       \
+    " INSERT INTO account_stats (account_id, following_count,"                \
+    "  followers_count)"                                                      \
+    " SELECT account_id, sum(following), sum(followers) FROM d"               \
+    " GROUP BY account_id"                                                    \
+    " HAVING sum(following) <> 0 OR sum(followers) <> 0"                      \
+    " ORDER BY account_id"                                                    \
+    " ON CONFLICT (account_id) DO UPDATE SET"                                 \
+    " following_count = greatest(0, account_stats.following_count"            \
+    "  + excluded.following_count),"                                          \
+    " followers_count = greatest(0, account_stats.followers_count"            \
+    "  + excluded.followers_count),"                                          \
+    " updated_at = now() AT TIME ZONE 'UTC'"
+
+typedef struct {
+    ngx_http_mastodon_pg_batch_t  *batch;
+    int64_t                        target;
+    ngx_uint_t                     flags;       /* NGX_HTTP_MASTODON_REL_* */
+    const char                   **values;      /* $1 the user, $2 target */
+} ngx_http_mastodon_rel_write_t;
+
+typedef struct {
+    ngx_http_mastodon_pg_stmt_t   *check;       /* NULL: the user's own */
+    ngx_http_mastodon_pg_stmt_t   *list;
+    const char                    *path;        /* with %L: the account */
+    ngx_uint_t                     unlimited;   /* limit=0: every row */
+    ngx_uint_t                     muted;       /* MutedAccount */
+} ngx_http_mastodon_rel_list_t;
+
+ngx_int_t ngx_http_mastodon_rel_write(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, ngx_uint_t flags, ngx_uint_t nvalues,
+    ngx_http_mastodon_rel_write_t **wp);
+ngx_int_t ngx_http_mastodon_rel_write_add(ngx_http_mastodon_rel_write_t *w,
+    ngx_http_mastodon_pg_stmt_t *stmt);
+ngx_int_t ngx_http_mastodon_rel_write_run(ngx_http_mastodon_rel_write_t *w);
+ngx_int_t ngx_http_mastodon_rel_list(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_rel_list_t *list);
+extern ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_rel_ensure_stats;
+
+ngx_int_t ngx_http_mastodon_relationships(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_follow(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_unfollow(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_remove_from_followers(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_followers(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_following(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_follow_requests(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_follow_request_authorize(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_follow_request_reject(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_block(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_unblock(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_mute(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_unmute(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_blocks(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_mutes(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_endorse(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_unendorse(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_endorsements(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_account_endorsements(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_account_note(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+
+
 /* filter */
 ngx_int_t ngx_http_mastodon_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_mastodon_cors_preflight(ngx_http_request_t *r);

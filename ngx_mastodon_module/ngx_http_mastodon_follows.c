@@ -1,0 +1,475 @@
+/*
+ * Follows: POST /api/v1/accounts/:id/follow, /unfollow,
+ * /remove_from_followers; GET /api/v1/accounts/:id/followers, /following;
+ * GET /api/v1/follow_requests, POST .../:account_id/authorize, /reject.
+ *
+ * As Mastodon's FollowService: following an account one already follows
+ * (or asked to) changes the options given; a locked account, a remote one
+ * (until its Accept, which federation brings) or a silenced follower makes
+ * a follow request instead.  Counters follow the rows really inserted or
+ * deleted (NGX_HTTP_MASTODON_REL_SQL_STATS).
+ */
+
+#include "ngx_http_mastodon_module.h"
+
+
+#define NGX_HTTP_MASTODON_FOLLOW_MAX_LANGUAGES  100
+
+
+/* $1 the user, $2 the account: the follow FollowService allows */
+#define NGX_HTTP_MASTODON_FOLLOW_ALLOWED                                      \
+    "EXISTS (SELECT 1 FROM accounts t WHERE t.id = $2::bigint"                \
+    " AND t.id <> $1::bigint"                                                 \
+    " AND t.suspended_at IS NULL AND t.moved_to_account_id IS NULL"           \
+    " AND (t.domain IS NULL AND EXISTS (SELECT 1 FROM users u"                \
+    "       WHERE u.account_id = t.id AND u.approved"                         \
+    "       AND u.confirmed_at IS NOT NULL)"                                  \
+    "      OR t.domain IS NOT NULL AND t.protocol = 1)"                       \
+    " AND NOT EXISTS (SELECT 1 FROM blocks b"                                 \
+    "  WHERE b.account_id = $1 AND b.target_account_id = t.id"                \
+    "  OR b.account_id = t.id AND b.target_account_id = $1)"                  \
+    " AND NOT EXISTS (SELECT 1 FROM account_domain_blocks d"                  \
+    "  WHERE d.account_id = $1 AND d.domain = t.domain))"
+
+/* ... and it must be asked for */
+#define NGX_HTTP_MASTODON_FOLLOW_REQUEST                                      \
+    "(EXISTS (SELECT 1 FROM accounts t WHERE t.id = $2"                       \
+    "  AND (t.locked OR t.domain IS NOT NULL))"                               \
+    " OR EXISTS (SELECT 1 FROM accounts m WHERE m.id = $1"                    \
+    "  AND m.silenced_at IS NOT NULL))"
+
+#define NGX_HTTP_MASTODON_FOLLOWING                                           \
+    "EXISTS (SELECT 1 FROM follows x WHERE x.account_id = $1"                 \
+    " AND x.target_account_id = $2)"
+
+#define NGX_HTTP_MASTODON_REQUESTED                                           \
+    "EXISTS (SELECT 1 FROM follow_requests x WHERE x.account_id = $1"         \
+    " AND x.target_account_id = $2)"
+
+
+/*
+ * Follow: $3 reblogs, $4 notify (NULL: unchanged, or the default), $5
+ * languages, $6 whether languages were given.
+ */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_follow_update =
+    ngx_http_mastodon_pg_stmt(
+        "UPDATE follows SET"
+        " show_reblogs = coalesce($3::boolean, show_reblogs),"
+        " notify = coalesce($4::boolean, notify),"
+        " languages = CASE WHEN $6::boolean THEN $5::varchar[]"
+        "  ELSE languages END,"
+        " updated_at = now() AT TIME ZONE 'UTC'"
+        " WHERE account_id = $1::bigint AND target_account_id = $2::bigint"
+        " AND " NGX_HTTP_MASTODON_FOLLOW_ALLOWED, 6);
+
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_follow_request_update =
+    ngx_http_mastodon_pg_stmt(
+        "UPDATE follow_requests SET"
+        " show_reblogs = coalesce($3::boolean, show_reblogs),"
+        " notify = coalesce($4::boolean, notify),"
+        " languages = CASE WHEN $6::boolean THEN $5::varchar[]"
+        "  ELSE languages END,"
+        " updated_at = now() AT TIME ZONE 'UTC'"
+        " WHERE account_id = $1::bigint AND target_account_id = $2::bigint"
+        " AND NOT " NGX_HTTP_MASTODON_FOLLOWING
+        " AND " NGX_HTTP_MASTODON_FOLLOW_ALLOWED, 6);
+
+/* the target is told by a notification (and federation), later */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_follow_request_create =
+    ngx_http_mastodon_pg_stmt(
+        "INSERT INTO follow_requests (account_id, target_account_id,"
+        " show_reblogs, notify, languages)"
+        " SELECT $1::bigint, $2::bigint, coalesce($3::boolean, true),"
+        " coalesce($4::boolean, false),"
+        " CASE WHEN $6::boolean THEN $5::varchar[] END"
+        " WHERE " NGX_HTTP_MASTODON_FOLLOW_ALLOWED
+        " AND " NGX_HTTP_MASTODON_FOLLOW_REQUEST
+        " AND NOT " NGX_HTTP_MASTODON_FOLLOWING
+        " ON CONFLICT (account_id, target_account_id) DO NOTHING", 6);
+
+/* the target is told by a notification ("follow"), later */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_follow_create =
+    ngx_http_mastodon_pg_stmt(
+        "WITH ins AS (INSERT INTO follows (account_id, target_account_id,"
+        "  show_reblogs, notify, languages)"
+        " SELECT $1::bigint, $2::bigint, coalesce($3::boolean, true),"
+        " coalesce($4::boolean, false),"
+        " CASE WHEN $6::boolean THEN $5::varchar[] END"
+        " WHERE " NGX_HTTP_MASTODON_FOLLOW_ALLOWED
+        " AND NOT " NGX_HTTP_MASTODON_FOLLOW_REQUEST
+        " AND NOT " NGX_HTTP_MASTODON_REQUESTED
+        " ON CONFLICT (account_id, target_account_id) DO NOTHING"
+        " RETURNING account_id, target_account_id),"
+        " d AS (SELECT account_id, 1 AS following, 0 AS followers FROM ins"
+        "  UNION ALL SELECT target_account_id, 0, 1 FROM ins)"
+        NGX_HTTP_MASTODON_REL_SQL_STATS, 6);
+
+/* UnfollowService: the follow (and its endorsement), or else the request */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_unfollow_stmt =
+    ngx_http_mastodon_pg_stmt(
+        "WITH del AS (DELETE FROM follows"
+        "  WHERE account_id = $1::bigint AND target_account_id = $2::bigint"
+        "  AND " NGX_HTTP_MASTODON_REL_SQL_VISIBLE
+        "  RETURNING account_id, target_account_id),"
+        " pins AS (DELETE FROM account_pins p USING del"
+        "  WHERE p.account_id = del.account_id"
+        "  AND p.target_account_id = del.target_account_id),"
+        " req AS (DELETE FROM follow_requests"
+        "  WHERE account_id = $1 AND target_account_id = $2"
+        "  AND " NGX_HTTP_MASTODON_REL_SQL_VISIBLE
+        "  AND NOT EXISTS (SELECT 1 FROM del)),"
+        " d AS (SELECT account_id, -1 AS following, 0 AS followers FROM del"
+        "  UNION ALL SELECT target_account_id, 0, -1 FROM del)"
+        NGX_HTTP_MASTODON_REL_SQL_STATS, 2);
+
+/* RemoveFromFollowersService: the account's follow of the user */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_remove_follower_stmt =
+    ngx_http_mastodon_pg_stmt(
+        "WITH del AS (DELETE FROM follows"
+        "  WHERE account_id = $2::bigint AND target_account_id = $1::bigint"
+        "  AND " NGX_HTTP_MASTODON_REL_SQL_VISIBLE
+        "  RETURNING account_id, target_account_id),"
+        " pins AS (DELETE FROM account_pins p USING del"
+        "  WHERE p.account_id = del.account_id"
+        "  AND p.target_account_id = del.target_account_id),"
+        " d AS (SELECT account_id, -1 AS following, 0 AS followers FROM del"
+        "  UNION ALL SELECT target_account_id, 0, -1 FROM del)"
+        NGX_HTTP_MASTODON_REL_SQL_STATS, 2);
+
+/* FollowRequest#authorize!: $2 asked $1; the follow takes its options */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_authorize_stmt =
+    ngx_http_mastodon_pg_stmt(
+        "WITH req AS (DELETE FROM follow_requests"
+        "  WHERE account_id = $2::bigint AND target_account_id = $1::bigint"
+        "  RETURNING account_id, target_account_id, show_reblogs, notify,"
+        "  languages, uri),"
+        " ins AS (INSERT INTO follows (account_id, target_account_id,"
+        "  show_reblogs, notify, languages, uri)"
+        "  SELECT account_id, target_account_id, show_reblogs, notify,"
+        "  languages, uri FROM req"
+        "  ON CONFLICT (account_id, target_account_id) DO NOTHING"
+        "  RETURNING account_id, target_account_id),"
+        " d AS (SELECT account_id, 1 AS following, 0 AS followers FROM ins"
+        "  UNION ALL SELECT target_account_id, 0, 1 FROM ins)"
+        NGX_HTTP_MASTODON_REL_SQL_STATS, 2);
+
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_reject_stmt =
+    ngx_http_mastodon_pg_stmt(
+        "DELETE FROM follow_requests"
+        " WHERE account_id = $2::bigint AND target_account_id = $1::bigint",
+        2);
+
+
+/* the accounts a user's blocks and mutes leave out of lists ($5) */
+#define NGX_HTTP_MASTODON_FOLLOWS_NOT_EXCLUDED                                \
+    " AND ($5::bigint IS NULL OR NOT EXISTS (SELECT 1 FROM blocks b"          \
+    "  WHERE b.account_id = $5 AND b.target_account_id = a.id"                \
+    "  OR b.account_id = a.id AND b.target_account_id = $5)"                  \
+    " AND NOT EXISTS (SELECT 1 FROM mutes m"                                  \
+    "  WHERE m.account_id = $5 AND m.target_account_id = a.id"                \
+    "  AND (m.expires_at IS NULL"                                             \
+    "       OR m.expires_at > (now() AT TIME ZONE 'UTC'))))"
+
+/* $1 the account, $2 the user: hidden when suspended, hidden by its owner
+ * (hide_collections) from others, or when it blocks the user */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_follows_check =
+    ngx_http_mastodon_pg_stmt(
+        "SELECT a.suspended_at IS NOT NULL"
+        " OR (coalesce(a.hide_collections, false)"
+        "     AND $2::bigint IS DISTINCT FROM a.id)"
+        " OR ($2 IS NOT NULL AND EXISTS (SELECT 1 FROM blocks b"
+        "     WHERE b.account_id = a.id AND b.target_account_id = $2))"
+        " FROM accounts a WHERE a.id = $1::bigint", 2);
+
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_followers_stmt =
+    ngx_http_mastodon_pg_stmt(
+        "SELECT " NGX_HTTP_MASTODON_ACCOUNT_COLUMNS ", f.id"
+        NGX_HTTP_MASTODON_ACCOUNT_FROM
+        " JOIN follows f ON f.account_id = a.id"
+        " WHERE f.target_account_id = $1::bigint"
+        " AND ($2::bigint IS NULL OR f.id < $2)"
+        " AND ($3::bigint IS NULL OR f.id > $3)"
+        NGX_HTTP_MASTODON_FOLLOWS_NOT_EXCLUDED
+        " ORDER BY f.id DESC LIMIT $4::bigint", 5);
+
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_following_stmt =
+    ngx_http_mastodon_pg_stmt(
+        "SELECT " NGX_HTTP_MASTODON_ACCOUNT_COLUMNS ", f.id"
+        NGX_HTTP_MASTODON_ACCOUNT_FROM
+        " JOIN follows f ON f.target_account_id = a.id"
+        " WHERE f.account_id = $1::bigint"
+        " AND ($2::bigint IS NULL OR f.id < $2)"
+        " AND ($3::bigint IS NULL OR f.id > $3)"
+        NGX_HTTP_MASTODON_FOLLOWS_NOT_EXCLUDED
+        " ORDER BY f.id DESC LIMIT $4::bigint", 5);
+
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_follow_requests_stmt =
+    ngx_http_mastodon_pg_stmt(
+        "SELECT " NGX_HTTP_MASTODON_ACCOUNT_COLUMNS ", r.id"
+        NGX_HTTP_MASTODON_ACCOUNT_FROM
+        " JOIN follow_requests r ON r.account_id = a.id"
+        " WHERE r.target_account_id = $1::bigint AND a.suspended_at IS NULL"
+        " AND ($2::bigint IS NULL OR r.id < $2)"
+        " AND ($3::bigint IS NULL OR r.id > $3)"
+        " ORDER BY r.id DESC LIMIT $4::bigint", 4);
+
+
+static ngx_http_mastodon_rel_list_t  ngx_http_mastodon_followers_list = {
+    &ngx_http_mastodon_follows_check, &ngx_http_mastodon_followers_stmt,
+    "/api/v1/accounts/%L/followers", 0, 0
+};
+
+static ngx_http_mastodon_rel_list_t  ngx_http_mastodon_following_list = {
+    &ngx_http_mastodon_follows_check, &ngx_http_mastodon_following_stmt,
+    "/api/v1/accounts/%L/following", 0, 0
+};
+
+static ngx_http_mastodon_rel_list_t  ngx_http_mastodon_follow_requests_list = {
+    NULL, &ngx_http_mastodon_follow_requests_stmt,
+    "/api/v1/follow_requests", 0, 0
+};
+
+
+/*
+ * languages[]: NULL when not given (or null), else a PostgreSQL array
+ * literal; *invalid when a code is not a language (LanguageValidator).
+ */
+static const char *
+ngx_http_mastodon_follow_languages(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, ngx_uint_t *invalid)
+{
+    u_char         *p, *list;
+    size_t          i;
+    ngx_uint_t      n;
+    mstdn_value_t  *v, *first, one;
+
+    *invalid = 0;
+
+    v = mstdn_object_get(ctx->params, "languages");
+
+    if (v == NULL || v->type == MSTDN_NULL) {
+        return NULL;
+    }
+
+    if (v->type == MSTDN_ARRAY) {
+        first = v->first;
+
+    } else {
+        one = *v;
+        one.next = NULL;
+        first = &one;
+    }
+
+    n = 0;
+    for (v = first; v; v = v->next) {
+        if (++n > NGX_HTTP_MASTODON_FOLLOW_MAX_LANGUAGES) {
+            *invalid = 1;
+            return NULL;
+        }
+    }
+
+    list = ngx_pnalloc(r->pool, 3 + n * 9);
+    if (list == NULL) {
+        return NULL;
+    }
+
+    p = list;
+    *p++ = '{';
+
+    for (v = first; v; v = v->next) {
+
+        /* ISO 639 codes as Mastodon knows them: en, ast, zh-TW */
+        if (v->type != MSTDN_STRING || v->len < 2 || v->len > 8) {
+            *invalid = 1;
+            return NULL;
+        }
+
+        for (i = 0; i < v->len; i++) {
+            if (!((v->str[i] >= 'a' && v->str[i] <= 'z')
+                  || (i >= 3 && v->str[i] >= 'A' && v->str[i] <= 'Z')
+                  || (i >= 2 && v->str[i] == '-' && i + 1 < v->len)))
+            {
+                *invalid = 1;
+                return NULL;
+            }
+        }
+
+        if (p - list > 1) {
+            *p++ = ',';
+        }
+        p = ngx_cpymem(p, v->str, v->len);
+    }
+
+    *p++ = '}';
+    *p = '\0';
+
+    return (const char *) list;
+}
+
+
+static const char *
+ngx_http_mastodon_follow_bool(ngx_http_mastodon_ctx_t *ctx, const char *key)
+{
+    switch (mstdn_param_bool(ctx->params, key, -1)) {
+    case -1:
+        return NULL;                /* not given: unchanged, or the default */
+    case 0:
+        return "f";
+    default:
+        return "t";
+    }
+}
+
+
+/* POST /api/v1/accounts/:id/follow */
+ngx_int_t
+ngx_http_mastodon_follow(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
+{
+    ngx_int_t                       rc;
+    ngx_uint_t                      invalid;
+    ngx_http_mastodon_rel_write_t  *w;
+
+    rc = ngx_http_mastodon_rel_write(r, ctx, NGX_HTTP_MASTODON_REL_VISIBLE
+                                             | NGX_HTTP_MASTODON_REL_FOLLOW,
+                                     6, &w);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    w->values[2] = ngx_http_mastodon_follow_bool(ctx, "reblogs");
+    w->values[3] = ngx_http_mastodon_follow_bool(ctx, "notify");
+    w->values[4] = ngx_http_mastodon_follow_languages(r, ctx, &invalid);
+    w->values[5] = w->values[4] ? "t" : "f";
+
+    if (invalid) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "mastodon: follow with invalid languages");
+        ctx->error_message = "Validation failed: Languages is invalid";
+        return 422;
+    }
+
+    if (ngx_http_mastodon_rel_write_add(w, &ngx_http_mastodon_rel_ensure_stats)
+        != NGX_OK
+        || ngx_http_mastodon_rel_write_add(w, &ngx_http_mastodon_follow_update)
+           != NGX_OK
+        || ngx_http_mastodon_rel_write_add(w,
+                                   &ngx_http_mastodon_follow_request_update)
+           != NGX_OK
+        || ngx_http_mastodon_rel_write_add(w,
+                                   &ngx_http_mastodon_follow_request_create)
+           != NGX_OK
+        || ngx_http_mastodon_rel_write_add(w, &ngx_http_mastodon_follow_create)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_mastodon_rel_write_run(w);
+}
+
+
+static ngx_int_t
+ngx_http_mastodon_follows_write(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, ngx_uint_t flags,
+    ngx_http_mastodon_pg_stmt_t *stmt, ngx_uint_t counters)
+{
+    ngx_int_t                       rc;
+    ngx_http_mastodon_rel_write_t  *w;
+
+    rc = ngx_http_mastodon_rel_write(r, ctx, flags, 2, &w);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if ((counters
+         && ngx_http_mastodon_rel_write_add(w,
+                                     &ngx_http_mastodon_rel_ensure_stats)
+            != NGX_OK)
+        || ngx_http_mastodon_rel_write_add(w, stmt) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_mastodon_rel_write_run(w);
+}
+
+
+/* POST /api/v1/accounts/:id/unfollow */
+ngx_int_t
+ngx_http_mastodon_unfollow(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    return ngx_http_mastodon_follows_write(r, ctx,
+                                           NGX_HTTP_MASTODON_REL_VISIBLE,
+                                           &ngx_http_mastodon_unfollow_stmt,
+                                           1);
+}
+
+
+/* POST /api/v1/accounts/:id/remove_from_followers */
+ngx_int_t
+ngx_http_mastodon_remove_from_followers(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    return ngx_http_mastodon_follows_write(r, ctx,
+                                    NGX_HTTP_MASTODON_REL_VISIBLE,
+                                    &ngx_http_mastodon_remove_follower_stmt,
+                                    1);
+}
+
+
+/*
+ * POST /api/v1/follow_requests/:account_id/authorize: 404 without a
+ * request.  The requester is told by a notification, later.
+ */
+ngx_int_t
+ngx_http_mastodon_follow_request_authorize(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    return ngx_http_mastodon_follows_write(r, ctx,
+                                           NGX_HTTP_MASTODON_REL_REQUESTED,
+                                           &ngx_http_mastodon_authorize_stmt,
+                                           1);
+}
+
+
+/* POST /api/v1/follow_requests/:account_id/reject */
+ngx_int_t
+ngx_http_mastodon_follow_request_reject(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    return ngx_http_mastodon_follows_write(r, ctx,
+                                           NGX_HTTP_MASTODON_REL_REQUESTED,
+                                           &ngx_http_mastodon_reject_stmt,
+                                           0);
+}
+
+
+/* GET /api/v1/accounts/:id/followers */
+ngx_int_t
+ngx_http_mastodon_followers(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    return ngx_http_mastodon_rel_list(r, ctx,
+                                      &ngx_http_mastodon_followers_list);
+}
+
+
+/* GET /api/v1/accounts/:id/following */
+ngx_int_t
+ngx_http_mastodon_following(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    return ngx_http_mastodon_rel_list(r, ctx,
+                                      &ngx_http_mastodon_following_list);
+}
+
+
+/* GET /api/v1/follow_requests */
+ngx_int_t
+ngx_http_mastodon_follow_requests(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    return ngx_http_mastodon_rel_list(r, ctx,
+                                      &ngx_http_mastodon_follow_requests_list);
+}
