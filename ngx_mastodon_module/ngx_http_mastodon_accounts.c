@@ -11,9 +11,6 @@
 #define NGX_HTTP_MASTODON_ACCOUNTS_MAX_IDS  40
 
 
-static ngx_int_t ngx_http_mastodon_accounts_run(ngx_http_request_t *r,
-    ngx_http_mastodon_pg_stmt_t *stmt, const char **values,
-    ngx_http_mastodon_pg_done_pt done);
 static void ngx_http_mastodon_accounts_one_done(
     ngx_http_mastodon_pg_batch_t *b);
 static void ngx_http_mastodon_accounts_list_done(
@@ -112,9 +109,8 @@ ngx_http_mastodon_accounts_show(ngx_http_request_t *r,
 
     values[0] = ngx_http_mastodon_id_value(r, id);
 
-    return ngx_http_mastodon_accounts_run(r, &ngx_http_mastodon_account_by_id,
-                                       values,
-                                       ngx_http_mastodon_accounts_one_done);
+    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_account_by_id, values,
+                                      ngx_http_mastodon_accounts_one_done, NULL);
 }
 
 
@@ -171,10 +167,8 @@ ngx_http_mastodon_accounts_index(ngx_http_request_t *r,
     *p = '\0';
     values[0] = (const char *) list;
 
-    return ngx_http_mastodon_accounts_run(r,
-                                       &ngx_http_mastodon_accounts_by_ids,
-                                       values,
-                                       ngx_http_mastodon_accounts_list_done);
+    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_accounts_by_ids, values,
+                                      ngx_http_mastodon_accounts_list_done, NULL);
 }
 
 
@@ -233,10 +227,8 @@ ngx_http_mastodon_accounts_lookup(ngx_http_request_t *r,
         values[0] = acct;
     }
 
-    return ngx_http_mastodon_accounts_run(r,
-                                       &ngx_http_mastodon_account_by_acct,
-                                       values,
-                                       ngx_http_mastodon_accounts_one_done);
+    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_account_by_acct, values,
+                                      ngx_http_mastodon_accounts_one_done, NULL);
 }
 
 
@@ -254,10 +246,8 @@ ngx_http_mastodon_accounts_verify_credentials(ngx_http_request_t *r,
 
     values[0] = ngx_http_mastodon_id_value(r, ctx->auth->account_id);
 
-    return ngx_http_mastodon_accounts_run(r,
-                                       &ngx_http_mastodon_credentials,
-                                       values,
-                                       ngx_http_mastodon_credentials_done);
+    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_credentials, values,
+                                      ngx_http_mastodon_credentials_done, NULL);
 }
 
 
@@ -354,10 +344,8 @@ ngx_http_mastodon_accounts_search(ngx_http_request_t *r,
     values[3] = ngx_http_mastodon_id_value(r, ngx_min(limit, 80));
     values[4] = ngx_http_mastodon_id_value(r, offset);
 
-    return ngx_http_mastodon_accounts_run(r,
-                                       &ngx_http_mastodon_accounts_search_stmt,
-                                       values,
-                                       ngx_http_mastodon_accounts_list_done);
+    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_accounts_search_stmt, values,
+                                      ngx_http_mastodon_accounts_list_done, NULL);
 }
 
 
@@ -375,30 +363,8 @@ ngx_http_mastodon_preferences(ngx_http_request_t *r,
 
     values[0] = ngx_http_mastodon_id_value(r, ctx->auth->user_id);
 
-    return ngx_http_mastodon_accounts_run(r,
-                                       &ngx_http_mastodon_preferences_stmt,
-                                       values,
-                                       ngx_http_mastodon_preferences_done);
-}
-
-
-static ngx_int_t
-ngx_http_mastodon_accounts_run(ngx_http_request_t *r,
-    ngx_http_mastodon_pg_stmt_t *stmt, const char **values,
-    ngx_http_mastodon_pg_done_pt done)
-{
-    ngx_http_mastodon_pg_batch_t  *b;
-
-    b = ngx_http_mastodon_pg_batch(r, done, NULL);
-    if (b == NULL || ngx_http_mastodon_pg_add(b, stmt, values) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_http_mastodon_pg_run(b) != NGX_OK) {
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
-    }
-
-    return NGX_DONE;
+    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_preferences_stmt, values,
+                                      ngx_http_mastodon_preferences_done, NULL);
 }
 
 

@@ -62,7 +62,6 @@ ngx_http_mastodon_apps_create(ngx_http_request_t *r,
     const char                    *s, *err, **values;
     mstdn_value_t                 *v;
     ngx_http_mastodon_app_t       *app;
-    ngx_http_mastodon_pg_batch_t  *b;
 
     app = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_app_t));
     msg = ngx_pnalloc(r->pool, 1024);
@@ -158,19 +157,8 @@ ngx_http_mastodon_apps_create(ngx_http_request_t *r,
     values[4] = (const char *) app->scopes.data;
     values[5] = (const char *) app->website.data;   /* NULL: SQL NULL */
 
-    b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_apps_created, app);
-    if (b == NULL
-        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_apps_insert, values)
-           != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_http_mastodon_pg_run(b) != NGX_OK) {
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
-    }
-
-    return NGX_DONE;
+    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_apps_insert, values,
+                                      ngx_http_mastodon_apps_created, app);
 }
 
 
@@ -408,7 +396,6 @@ ngx_http_mastodon_apps_verify_credentials(ngx_http_request_t *r,
 {
     u_char                        *p;
     const char                   **values;
-    ngx_http_mastodon_pg_batch_t  *b;
 
     values = ngx_palloc(r->pool, sizeof(char *));
     p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
@@ -419,19 +406,8 @@ ngx_http_mastodon_apps_verify_credentials(ngx_http_request_t *r,
     *ngx_sprintf(p, "%L", ctx->auth->app_id) = '\0';
     values[0] = (const char *) p;
 
-    b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_apps_loaded, NULL);
-    if (b == NULL
-        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_apps_select, values)
-           != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_http_mastodon_pg_run(b) != NGX_OK) {
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
-    }
-
-    return NGX_DONE;
+    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_apps_select, values,
+                                      ngx_http_mastodon_apps_loaded, NULL);
 }
 
 

@@ -240,7 +240,6 @@ ngx_http_mastodon_auth_query(ngx_http_request_t *r,
     ngx_http_mastodon_auth_lookup_t *lk)
 {
     const char                    **values;
-    ngx_http_mastodon_pg_batch_t   *b;
 
     values = ngx_palloc(r->pool, sizeof(char *));
     if (values == NULL) {
@@ -253,19 +252,8 @@ ngx_http_mastodon_auth_query(ngx_http_request_t *r,
     }
     ngx_cpystrn((u_char *) values[0], lk->digest, sizeof(lk->digest) + 1);
 
-    b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_auth_loaded, lk);
-    if (b == NULL
-        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_auth_stmt, values)
-           != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_http_mastodon_pg_run(b) != NGX_OK) {
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
-    }
-
-    return NGX_DONE;
+    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_auth_stmt, values,
+                                      ngx_http_mastodon_auth_loaded, lk);
 }
 
 

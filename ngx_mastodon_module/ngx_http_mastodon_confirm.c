@@ -51,7 +51,6 @@ ngx_http_mastodon_confirmation(ngx_http_request_t *r,
     size_t                         len;
     ngx_str_t                      token;
     const char                    *s, **values;
-    ngx_http_mastodon_pg_batch_t  *b;
 
     s = mstdn_param_str(ctx->params, "confirmation_token", &len);
 
@@ -84,19 +83,8 @@ ngx_http_mastodon_confirmation(ngx_http_request_t *r,
     digest[64] = '\0';
     values[0] = (const char *) digest;
 
-    b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_confirmed, NULL);
-    if (b == NULL
-        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_confirm_stmt, values)
-           != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_http_mastodon_pg_run(b) != NGX_OK) {
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
-    }
-
-    return NGX_DONE;
+    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_confirm_stmt, values,
+                                      ngx_http_mastodon_confirmed, NULL);
 }
 
 

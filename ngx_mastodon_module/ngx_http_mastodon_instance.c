@@ -118,7 +118,6 @@ static ngx_int_t
 ngx_http_mastodon_instance_stats(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_instance_render_pt render)
 {
-    ngx_http_mastodon_pg_batch_t   *b;
     ngx_http_mastodon_main_conf_t  *mcf;
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
@@ -129,21 +128,10 @@ ngx_http_mastodon_instance_stats(ngx_http_request_t *r,
         return render(r, &ngx_http_mastodon_stats);
     }
 
-    b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_instance_stats_done,
-                                   (void *) render);
-    if (b == NULL
-        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_instance_stats_stmt,
-                                    NULL)
-           != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_http_mastodon_pg_run(b) != NGX_OK) {
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
-    }
-
-    return NGX_DONE;
+    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_instance_stats_stmt,
+                                      NULL,
+                                      ngx_http_mastodon_instance_stats_done,
+                                      (void *) render);
 }
 
 

@@ -208,6 +208,31 @@ ngx_http_mastodon_pg_add(ngx_http_mastodon_pg_batch_t *b,
 
 
 /*
+ * The common case, one statement: NGX_DONE when done() will be called with
+ * the batch, otherwise the status to answer (500, or 503 when PostgreSQL is
+ * unavailable).
+ */
+ngx_int_t
+ngx_http_mastodon_pg_query(ngx_http_request_t *r,
+    ngx_http_mastodon_pg_stmt_t *stmt, const char **values,
+    ngx_http_mastodon_pg_done_pt done, void *data)
+{
+    ngx_http_mastodon_pg_batch_t  *b;
+
+    b = ngx_http_mastodon_pg_batch(r, done, data);
+    if (b == NULL || ngx_http_mastodon_pg_add(b, stmt, values) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_mastodon_pg_run(b) != NGX_OK) {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    return NGX_DONE;
+}
+
+
+/*
  * Sends the batch, or queues it.  NGX_OK: the batch's handler will be
  * called later.  NGX_ERROR: PostgreSQL is unavailable right now (down,
  * backing off, or the queue is full); the handler will not be called and

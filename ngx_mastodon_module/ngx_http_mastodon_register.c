@@ -531,7 +531,6 @@ ngx_http_mastodon_reg_check(ngx_http_request_t *r,
     ngx_http_mastodon_reg_t *reg)
 {
     const char                    **values;
-    ngx_http_mastodon_pg_batch_t   *b;
 
     values = ngx_pcalloc(r->pool, 2 * sizeof(char *));
     if (values == NULL) {
@@ -542,19 +541,8 @@ ngx_http_mastodon_reg_check(ngx_http_request_t *r,
     values[0] = reg->check_username ? (const char *) reg->username.data : NULL;
     values[1] = reg->check_email ? (const char *) reg->email.data : NULL;
 
-    b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_reg_checked, reg);
-    if (b == NULL
-        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_reg_taken, values)
-           != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_http_mastodon_pg_run(b) != NGX_OK) {
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
-    }
-
-    return NGX_DONE;
+    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_reg_taken, values,
+                                      ngx_http_mastodon_reg_checked, reg);
 }
 
 
