@@ -94,23 +94,17 @@ ngx_int_t
 ngx_http_mastodon_accounts_show(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
 {
-    const char  **values;
-    int64_t       id;
+    int64_t  id;
 
     id = ngx_atoof(ctx->captures[0].data, ctx->captures[0].len);
     if (id <= 0) {
         return NGX_HTTP_NOT_FOUND;
     }
 
-    values = ngx_palloc(r->pool, sizeof(char *));
-    if (values == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    values[0] = ngx_http_mastodon_id_value(r, id);
-
-    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_account_by_id, values,
-                                      ngx_http_mastodon_accounts_one_done, NULL);
+    return ngx_http_mastodon_pg_query_id(r, &ngx_http_mastodon_account_by_id,
+                                         id,
+                                         ngx_http_mastodon_accounts_one_done,
+                                         NULL);
 }
 
 
@@ -167,8 +161,10 @@ ngx_http_mastodon_accounts_index(ngx_http_request_t *r,
     *p = '\0';
     values[0] = (const char *) list;
 
-    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_accounts_by_ids, values,
-                                      ngx_http_mastodon_accounts_list_done, NULL);
+    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_accounts_by_ids,
+                                      values,
+                                      ngx_http_mastodon_accounts_list_done,
+                                      NULL);
 }
 
 
@@ -227,8 +223,10 @@ ngx_http_mastodon_accounts_lookup(ngx_http_request_t *r,
         values[0] = acct;
     }
 
-    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_account_by_acct, values,
-                                      ngx_http_mastodon_accounts_one_done, NULL);
+    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_account_by_acct,
+                                      values,
+                                      ngx_http_mastodon_accounts_one_done,
+                                      NULL);
 }
 
 
@@ -237,17 +235,10 @@ ngx_int_t
 ngx_http_mastodon_accounts_verify_credentials(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
 {
-    const char  **values;
-
-    values = ngx_palloc(r->pool, sizeof(char *));
-    if (values == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    values[0] = ngx_http_mastodon_id_value(r, ctx->auth->account_id);
-
-    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_credentials, values,
-                                      ngx_http_mastodon_credentials_done, NULL);
+    return ngx_http_mastodon_pg_query_id(r, &ngx_http_mastodon_credentials,
+                                         ctx->auth->account_id,
+                                         ngx_http_mastodon_credentials_done,
+                                         NULL);
 }
 
 
@@ -344,8 +335,10 @@ ngx_http_mastodon_accounts_search(ngx_http_request_t *r,
     values[3] = ngx_http_mastodon_id_value(r, ngx_min(limit, 80));
     values[4] = ngx_http_mastodon_id_value(r, offset);
 
-    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_accounts_search_stmt, values,
-                                      ngx_http_mastodon_accounts_list_done, NULL);
+    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_accounts_search_stmt,
+                                      values,
+                                      ngx_http_mastodon_accounts_list_done,
+                                      NULL);
 }
 
 
@@ -354,17 +347,11 @@ ngx_int_t
 ngx_http_mastodon_preferences(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
 {
-    const char  **values;
-
-    values = ngx_palloc(r->pool, sizeof(char *));
-    if (values == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    values[0] = ngx_http_mastodon_id_value(r, ctx->auth->user_id);
-
-    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_preferences_stmt, values,
-                                      ngx_http_mastodon_preferences_done, NULL);
+    return ngx_http_mastodon_pg_query_id(r,
+                                         &ngx_http_mastodon_preferences_stmt,
+                                         ctx->auth->user_id,
+                                         ngx_http_mastodon_preferences_done,
+                                         NULL);
 }
 
 

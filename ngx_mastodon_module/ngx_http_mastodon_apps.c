@@ -394,20 +394,9 @@ ngx_int_t
 ngx_http_mastodon_apps_verify_credentials(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
 {
-    u_char                        *p;
-    const char                   **values;
-
-    values = ngx_palloc(r->pool, sizeof(char *));
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
-    if (values == NULL || p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    *ngx_sprintf(p, "%L", ctx->auth->app_id) = '\0';
-    values[0] = (const char *) p;
-
-    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_apps_select, values,
-                                      ngx_http_mastodon_apps_loaded, NULL);
+    return ngx_http_mastodon_pg_query_id(r, &ngx_http_mastodon_apps_select,
+                                         ctx->auth->app_id,
+                                         ngx_http_mastodon_apps_loaded, NULL);
 }
 
 

@@ -83,8 +83,9 @@ ngx_http_mastodon_confirmation(ngx_http_request_t *r,
     digest[64] = '\0';
     values[0] = (const char *) digest;
 
-    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_confirm_stmt, values,
-                                      ngx_http_mastodon_confirmed, NULL);
+    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_confirm_stmt,
+                                      values, ngx_http_mastodon_confirmed,
+                                      NULL);
 }
 
 

@@ -232,6 +232,28 @@ ngx_http_mastodon_pg_query(ngx_http_request_t *r,
 }
 
 
+/* The same with a single parameter, an id. */
+ngx_int_t
+ngx_http_mastodon_pg_query_id(ngx_http_request_t *r,
+    ngx_http_mastodon_pg_stmt_t *stmt, int64_t id,
+    ngx_http_mastodon_pg_done_pt done, void *data)
+{
+    u_char       *p;
+    const char  **values;
+
+    values = ngx_palloc(r->pool, sizeof(char *));
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
+    if (values == NULL || p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *ngx_sprintf(p, "%L", id) = '\0';
+    values[0] = (const char *) p;
+
+    return ngx_http_mastodon_pg_query(r, stmt, values, done, data);
+}
+
+
 /*
  * Sends the batch, or queues it.  NGX_OK: the batch's handler will be
  * called later.  NGX_ERROR: PostgreSQL is unavailable right now (down,
