@@ -3,7 +3,8 @@
  * posting defaults.  Form, JSON and multipart (Tusky sends multipart) all
  * work.  Validated first (Mastodon's 422 "Validation failed: ..."), then
  * one batch updates the account, merges the settings and reads the
- * CredentialAccount back: one round trip, all or nothing.
+ * CredentialAccount back: one round trip, all or nothing.  Unlocking the
+ * account turns its pending follow requests into follows.
  */
 
 #include "ngx_http_mastodon_module.h"
@@ -38,6 +39,28 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_update_account =
         " fields = coalesce($9::jsonb, fields),"
         " updated_at = now() AT TIME ZONE 'UTC'"
         " WHERE id = $1", 9);
+
+/*
+ * An account that is not locked (any more) has no pending follow requests:
+ * they become follows, with their options, as Mastodon's
+ * UpdateAccountService authorizes them on unlocking.
+ */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_unlock_requests =
+    ngx_http_mastodon_pg_stmt(
+        "WITH req AS (DELETE FROM follow_requests"
+        "  WHERE target_account_id = $1::bigint"
+        "  AND NOT (SELECT locked FROM accounts WHERE id = $1::bigint)"
+        "  RETURNING account_id, target_account_id, show_reblogs, notify,"
+        "  languages, uri),"
+        " ins AS (INSERT INTO follows (account_id, target_account_id,"
+        "  show_reblogs, notify, languages, uri)"
+        "  SELECT account_id, target_account_id, show_reblogs, notify,"
+        "  languages, uri FROM req"
+        "  ON CONFLICT (account_id, target_account_id) DO NOTHING"
+        "  RETURNING account_id, target_account_id),"
+        " d AS (SELECT account_id, 1 AS following, 0 AS followers FROM ins"
+        "  UNION ALL SELECT target_account_id, 0, 1 FROM ins)"
+        NGX_HTTP_MASTODON_REL_SQL_STATS, 1);
 
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_update_settings =
     ngx_http_mastodon_pg_stmt(
@@ -181,6 +204,9 @@ ngx_http_mastodon_accounts_update_credentials(ngx_http_request_t *r,
     if (b == NULL
         || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_update_account,
                                     values) != NGX_OK
+        || (values[3] && values[3][0] == 'f'
+            && ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_unlock_requests,
+                                        cvalues) != NGX_OK)
         || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_update_settings,
                                     svalues) != NGX_OK
         || ngx_http_mastodon_pg_add(b, ngx_http_mastodon_credentials_stmt(),

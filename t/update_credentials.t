@@ -87,6 +87,20 @@ $m->patch_ok('/api/v1/accounts/update_credentials',
     { %$h, 'Content-Type' => 'multipart/form-data; boundary=XX' }, "--XX\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nno end")
   ->status_is(400)->json_like('/error', qr/multipart/);
 
+# unlocking approves the pending follow requests, as Mastodon does
+my $fan = $t->user('fan');
+$m->patch_ok('/api/v1/accounts/update_credentials', $h, form => { locked => 'true' })->status_is(200);
+$m->post_ok("/api/v1/accounts/$alice->{account_id}/follow", $t->bearer($fan->{token}))->status_is(200)
+  ->json_is('/requested', Mojo::JSON::true)->json_is('/following', Mojo::JSON::false);
+$m->get_ok('/api/v1/accounts/verify_credentials', $h)->json_is('/source/follow_requests_count', 1);
+$m->patch_ok('/api/v1/accounts/update_credentials', $h, form => { locked => 'false' })->status_is(200)
+  ->json_is('/locked', Mojo::JSON::false)
+  ->json_is('/source/follow_requests_count', 0)
+  ->json_is('/followers_count', 1);
+$m->get_ok("/api/v1/accounts/relationships?id[]=$alice->{account_id}", $t->bearer($fan->{token}))
+  ->json_is('/0/following', Mojo::JSON::true)->json_is('/0/requested', Mojo::JSON::false);
+$m->get_ok("/api/v1/accounts/$fan->{account_id}")->json_is('/following_count', 1);
+
 # scopes and auth
 my $ro = $t->token(user_id => $alice->{user_id}, scopes => 'read');
 $m->patch_ok('/api/v1/accounts/update_credentials', $t->bearer($ro), form => { display_name => 'x' })
