@@ -101,6 +101,8 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
       "write:accounts"),
     R(GET, "/auth/confirmation", ngx_http_mastodon_confirmation, 0, NONE,
       NULL),
+    R(POST, "/api/v1/emails/confirmations",
+      ngx_http_mastodon_emails_confirmation, 1, APP, "write write:accounts"),
 
     /* OAuth */
     R(GET, "/.well-known/oauth-authorization-server",
