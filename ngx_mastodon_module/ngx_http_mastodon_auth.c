@@ -27,6 +27,7 @@
 #define NGX_HTTP_MASTODON_AUTH_APPROVED   0x02
 #define NGX_HTTP_MASTODON_AUTH_DISABLED   0x04
 #define NGX_HTTP_MASTODON_AUTH_SUSPENDED  0x08
+#define NGX_HTTP_MASTODON_AUTH_STALE      0x10  /* not seen for a day */
 
 
 typedef struct {
@@ -54,7 +55,19 @@ static ngx_int_t ngx_http_mastodon_auth_fail(ngx_http_request_t *r,
     ngx_uint_t status, const char *message);
 static void ngx_http_mastodon_auth_ignore(ngx_http_request_t *r,
     redisReply *reply, void *data);
+static void ngx_http_mastodon_auth_touch(ngx_http_request_t *r,
+    ngx_http_mastodon_auth_t *auth);
+static void ngx_http_mastodon_auth_touched(ngx_http_mastodon_pg_batch_t *b);
 
+
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_touch_stmt =
+    ngx_http_mastodon_pg_stmt(
+        "UPDATE users SET last_sign_in_at = coalesce(current_sign_in_at,"
+        "  now() AT TIME ZONE 'UTC'),"
+        " current_sign_in_at = now() AT TIME ZONE 'UTC'"
+        " WHERE id = $1::bigint AND (current_sign_in_at IS NULL"
+        "  OR current_sign_in_at < (now() AT TIME ZONE 'UTC') - interval '1 day')",
+        1);
 
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_auth_stmt =
     ngx_http_mastodon_pg_stmt(
@@ -63,7 +76,11 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_auth_stmt =
         " (CASE WHEN u.confirmed_at IS NOT NULL THEN 1 ELSE 0 END"
         "  | CASE WHEN coalesce(u.approved, true) THEN 2 ELSE 0 END"
         "  | CASE WHEN coalesce(u.disabled, false) THEN 4 ELSE 0 END"
-        "  | CASE WHEN a.suspended_at IS NOT NULL THEN 8 ELSE 0 END),"
+        "  | CASE WHEN a.suspended_at IS NOT NULL THEN 8 ELSE 0 END"
+        "  | CASE WHEN u.id IS NOT NULL AND (u.current_sign_in_at IS NULL"
+        "     OR u.current_sign_in_at"
+        "        < (now() AT TIME ZONE 'UTC') - interval '1 day')"
+        "    THEN 16 ELSE 0 END),"
         " coalesce(r.permissions, 0),"
         " extract(epoch FROM t.created_at"
         "  + make_interval(secs => t.expires_in)"
@@ -220,6 +237,7 @@ ngx_http_mastodon_auth_cached(ngx_http_request_t *r, redisReply *reply,
         {
             ctx->auth = NULL;       /* unreadable: ask PostgreSQL */
         } else {
+            ctx->auth->digest = lk->digest;
             ngx_http_mastodon_auth_continue(r,
                                           ngx_http_mastodon_auth_check(r, ctx));
             return;
@@ -334,6 +352,7 @@ ngx_http_mastodon_auth_loaded(ngx_http_mastodon_pg_batch_t *b)
         return;
     }
 
+    auth->digest = lk->digest;
     ctx->auth = auth;
 
     /* cache it; NX so that a revocation's tombstone is never overwritten */
@@ -414,6 +433,7 @@ ngx_http_mastodon_auth_parse(ngx_http_request_t *r, u_char *p, size_t len,
     auth->approved = (n[4] & NGX_HTTP_MASTODON_AUTH_APPROVED) ? 1 : 0;
     auth->disabled = (n[4] & NGX_HTTP_MASTODON_AUTH_DISABLED) ? 1 : 0;
     auth->suspended = (n[4] & NGX_HTTP_MASTODON_AUTH_SUSPENDED) ? 1 : 0;
+    auth->stale = (n[4] & NGX_HTTP_MASTODON_AUTH_STALE) ? 1 : 0;
     auth->permissions = n[5];
 
     auth->scopes.data = ngx_pnalloc(r->pool, last - p + 1);
@@ -480,7 +500,57 @@ ngx_http_mastodon_auth_check(ngx_http_request_t *r,
                                          "Your login is currently disabled");
     }
 
+    if (auth->stale) {
+        ngx_http_mastodon_auth_touch(r, auth);
+    }
+
     return NGX_OK;
+}
+
+
+/*
+ * Mastodon's update_user_sign_in: a user seen through the API counts as
+ * active (the instance's active_month), recorded at most once a day.  Fire
+ * and forget: the request does not wait.  The cached token loses its
+ * "stale" flag by being dropped; the next request reads it afresh.
+ */
+static void
+ngx_http_mastodon_auth_touch(ngx_http_request_t *r,
+    ngx_http_mastodon_auth_t *auth)
+{
+    u_char       key[sizeof("mastodon:token:") - 1 + SHA256_DIGEST_LENGTH * 2];
+    const char  *argv[2];
+    size_t       argvlen[2];
+
+    auth->stale = 0;
+
+    (void) ngx_http_mastodon_pg_query_id(r, &ngx_http_mastodon_touch_stmt,
+                                         auth->user_id,
+                                         ngx_http_mastodon_auth_touched,
+                                         NULL);
+
+    if (auth->digest == NULL) {
+        return;
+    }
+
+    ngx_memcpy(ngx_cpymem(key, "mastodon:token:",
+                          sizeof("mastodon:token:") - 1),
+               auth->digest, SHA256_DIGEST_LENGTH * 2);
+
+    argv[0] = "DEL";
+    argvlen[0] = 3;
+    argv[1] = (const char *) key;
+    argvlen[1] = sizeof(key);
+
+    (void) ngx_http_mastodon_redis_command(r, ngx_http_mastodon_auth_ignore,
+                                           NULL, 2, argv, argvlen);
+}
+
+
+static void
+ngx_http_mastodon_auth_touched(ngx_http_mastodon_pg_batch_t *b)
+{
+    /* nothing waits for it: a failure only delays the record to next time */
 }
 
 

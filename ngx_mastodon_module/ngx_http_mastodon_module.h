@@ -93,6 +93,8 @@ typedef struct {
     unsigned                   approved:1;
     unsigned                   disabled:1;
     unsigned                   suspended:1;
+    unsigned                   stale:1;        /* not seen for a day */
+    u_char                    *digest;         /* the token's, hex */
 } ngx_http_mastodon_auth_t;
 
 

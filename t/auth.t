@@ -74,4 +74,18 @@ $m->get_ok('/api/v1/apps/verify_credentials', $t->bearer($alice->{token}))->stat
 like($t->redis('SMEMBERS', "mastodon:user_tokens:$alice->{user_id}"), qr/^[0-9a-f]{64}$/,
      "the user's cached tokens are indexed for invalidation");
 
+# a user seen through the API counts as active (Mastodon's update_user_sign_in), once a day
+my $dora = $t->user('dora');
+is($t->psql("SELECT current_sign_in_at IS NULL FROM users WHERE id = $dora->{user_id}"), 't', 'never seen');
+$m->get_ok('/api/v1/accounts/verify_credentials', $t->bearer($dora->{token}))->status_is(200);
+ok($t->wait_for(sub {
+    $t->psql("SELECT current_sign_in_at IS NOT NULL AND last_sign_in_at IS NOT NULL FROM users WHERE id = $dora->{user_id}") eq 't'
+}, 10), 'recorded as seen');
+my $seen = $t->psql("SELECT current_sign_in_at FROM users WHERE id = $dora->{user_id}");
+$m->get_ok('/api/v1/accounts/verify_credentials', $t->bearer($dora->{token}))->status_is(200);
+$m->get_ok('/api/v1/accounts/verify_credentials', $t->bearer($dora->{token}))->status_is(200);
+is($t->psql("SELECT current_sign_in_at FROM users WHERE id = $dora->{user_id}"), $seen, 'not again the same day');
+$m->get_ok('/api/v2/instance')->status_is(200);
+cmp_ok($m->tx->res->json('/usage/users/active_month'), '>=', 1, 'the instance counts the user as active');
+
 $t->done;
