@@ -703,10 +703,14 @@ ngx_http_mastodon_pg_ready(ngx_http_mastodon_pg_conn_t *pc)
     ngx_http_mastodon_pg_batch_t  *b;
     ngx_http_mastodon_pg_pool_t   *pool = &ngx_http_mastodon_pg_pool;
 
-    pc->state = NGX_HTTP_MASTODON_PG_IDLE;
-
-    if (pc->requests >= pool->conf->pg_max_requests) {
-        /* libpq's buffers only grow: recycle long-lived connections */
+    if (pool->conf->pg_max_requests
+        && pc->requests >= pool->conf->pg_max_requests)
+    {
+        /*
+         * libpq's buffers only grow: recycle long-lived connections.  Not
+         * in the idle list: close() must count it out as a busy one.
+         */
+        pc->state = NGX_HTTP_MASTODON_PG_BUSY;
         ngx_http_mastodon_pg_close(pc);
 
         if (!ngx_queue_empty(&pool->waiting)) {
@@ -716,7 +720,7 @@ ngx_http_mastodon_pg_ready(ngx_http_mastodon_pg_conn_t *pc)
         return;
     }
 
-    while (!ngx_queue_empty(&pool->waiting)) {
+    if (!ngx_queue_empty(&pool->waiting)) {
         q = ngx_queue_head(&pool->waiting);
         b = ngx_queue_data(q, ngx_http_mastodon_pg_batch_t, queue);
 
@@ -729,13 +733,18 @@ ngx_http_mastodon_pg_ready(ngx_http_mastodon_pg_conn_t *pc)
         }
 
         if (ngx_http_mastodon_pg_send(pc, b) != NGX_OK) {
-            /* the connection died under us */
+            /* the connection died under us (send closed it) */
             ngx_http_mastodon_pg_complete(b, NGX_ERROR);
+
+            if (pool->nlive == 0 && pool->nconnecting == 0) {
+                ngx_http_mastodon_pg_fail_waiting();
+            }
         }
 
         return;
     }
 
+    pc->state = NGX_HTTP_MASTODON_PG_IDLE;
     ngx_queue_insert_tail(&pool->idle, &pc->queue);
 }
 
