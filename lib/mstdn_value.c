@@ -36,7 +36,78 @@ mstdn_value_new(const mstdn_alloc_t *a, mstdn_type_t type)
     memset(v, 0, sizeof(mstdn_value_t));
     v->type = type;
 
+    if (type == MSTDN_OBJECT) {
+        v->alloc = a->alloc;
+        v->alloc_ctx = a->ctx;
+    }
+
     return v;
+}
+
+
+/*
+ * Objects index their members by name past MSTDN_INDEX_FROM of them, so
+ * that a form with thousands of names parses in linear time, not
+ * quadratic.  Open addressing; a later member of the same name replaces
+ * the earlier one in the index, as lookups want the last.
+ */
+
+#define MSTDN_INDEX_FROM  16
+
+static size_t
+mstdn_hash(const char *key, size_t len)
+{
+    size_t  h = 2166136261u;
+    size_t  i;
+
+    for (i = 0; i < len; i++) {
+        h = (h ^ (unsigned char) key[i]) * 16777619u;
+    }
+
+    return h;
+}
+
+
+static void
+mstdn_index_put(mstdn_value_t **index, size_t size, mstdn_value_t *v)
+{
+    size_t  i;
+
+    for (i = mstdn_hash(v->key, v->key_len) & (size - 1);
+         index[i];
+         i = (i + 1) & (size - 1))
+    {
+        if (index[i]->key_len == v->key_len
+            && memcmp(index[i]->key, v->key, v->key_len) == 0)
+        {
+            break;
+        }
+    }
+
+    index[i] = v;
+}
+
+
+static void
+mstdn_index_build(mstdn_value_t *obj, size_t size)
+{
+    mstdn_value_t  **index, *v;
+
+    index = obj->alloc(obj->alloc_ctx, size * sizeof(mstdn_value_t *));
+    if (index == NULL) {
+        return;             /* lookups stay linear: slower, still right */
+    }
+
+    memset(index, 0, size * sizeof(mstdn_value_t *));
+
+    for (v = obj->first; v; v = v->next) {
+        if (v->key) {
+            mstdn_index_put(index, size, v);
+        }
+    }
+
+    obj->index = index;
+    obj->index_size = size;
 }
 
 
@@ -72,6 +143,20 @@ mstdn_value_append(mstdn_value_t *parent, mstdn_value_t *child)
 
     parent->last = child;
     parent->count++;
+
+    if (parent->type != MSTDN_OBJECT || child->key == NULL
+        || parent->alloc == NULL)
+    {
+        return;
+    }
+
+    if (parent->index && parent->count * 2 <= parent->index_size) {
+        mstdn_index_put(parent->index, parent->index_size, child);
+
+    } else if (parent->count >= MSTDN_INDEX_FROM) {
+        mstdn_index_build(parent, parent->index_size ? 2 * parent->index_size
+                                                     : 4 * MSTDN_INDEX_FROM);
+    }
 }
 
 
@@ -81,6 +166,22 @@ mstdn_object_getn(const mstdn_value_t *obj, const char *key, size_t len)
     mstdn_value_t  *v, *found;
 
     if (obj == NULL || obj->type != MSTDN_OBJECT) {
+        return NULL;
+    }
+
+    if (obj->index) {
+        size_t  i;
+
+        for (i = mstdn_hash(key, len) & (obj->index_size - 1);
+             obj->index[i];
+             i = (i + 1) & (obj->index_size - 1))
+        {
+            v = obj->index[i];
+            if (v->key_len == len && memcmp(v->key, key, len) == 0) {
+                return v;
+            }
+        }
+
         return NULL;
     }
 

@@ -36,6 +36,12 @@ struct mstdn_value_s {
     mstdn_value_t  *next;
     const char     *filename;       /* FILE: as the client named it */
     const char     *content_type;   /* FILE: as the client declared it */
+
+    /* OBJECT: a hash of member names once it is big (lookups in O(1)) */
+    void         *(*alloc)(void *ctx, size_t size);
+    void           *alloc_ctx;
+    mstdn_value_t **index;
+    size_t          index_size;     /* a power of two, or 0 */
 };
 
 typedef struct {

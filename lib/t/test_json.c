@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -382,6 +383,48 @@ multipart(void **state)
 
 
 static void
+form_many_keys(void **state)
+{
+    mstdn_arena_t  *ar;
+    mstdn_value_t  *v;
+    mstdn_alloc_t   a;
+    char            err[128], key[32], *body, *p;
+    size_t          i, n = 9000;
+    mstdn_limits_t  big = { 32, 20000 };
+
+    body = malloc(n * 16 + 64);
+    p = body;
+    for (i = 0; i < n; i++) {
+        p += sprintf(p, "k%zu=%zu&", i, i);
+    }
+    p += sprintf(p, "k17=last&k8999=end");
+
+    ar = mstdn_arena_create();
+    mstdn_arena_allocator(ar, &a);
+    v = mstdn_value_new(&a, MSTDN_OBJECT);
+    assert_int_equal(mstdn_params_parse_urlencoded(body, p - body, &a, &big, v,
+                                                   err, sizeof(err)),
+                     MSTDN_OK);
+    assert_int_equal(v->count, n + 2);
+    assert_non_null(v->index);
+
+    for (i = 0; i < n; i += 997) {
+        sprintf(key, "k%zu", i);
+        assert_non_null(mstdn_param_str(v, key, NULL));
+    }
+
+    /* the last of duplicate names wins, indexed or not */
+    assert_string_equal(mstdn_param_str(v, "k17", NULL), "last");
+    assert_string_equal(mstdn_param_str(v, "k8999", NULL), "end");
+    assert_string_equal(mstdn_param_str(v, "k5", NULL), "5");
+    assert_null(mstdn_param_str(v, "k9000", NULL));
+
+    mstdn_arena_destroy(ar);
+    free(body);
+}
+
+
+static void
 form_raw_nul(void **state)
 {
     mstdn_arena_t  *ar;
@@ -415,6 +458,7 @@ main(void)
         cmocka_unit_test(utf8),
         cmocka_unit_test(multipart),
         cmocka_unit_test(form_raw_nul),
+        cmocka_unit_test(form_many_keys),
     };
 
     /* prove reads TAP */
