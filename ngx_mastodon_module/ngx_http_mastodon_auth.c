@@ -285,8 +285,8 @@ ngx_http_mastodon_auth_loaded(ngx_http_mastodon_pg_batch_t *b)
     ngx_http_mastodon_ctx_t          *ctx;
     ngx_http_mastodon_auth_t         *auth;
     ngx_http_mastodon_auth_lookup_t  *lk;
-    const char                       *argv[6];
-    size_t                            argvlen[6];
+    const char                       *argv[9];
+    size_t                            argvlen[9];
     u_char                            ttlbuf[NGX_INT64_LEN];
 
     r = b->request;
@@ -355,37 +355,54 @@ ngx_http_mastodon_auth_loaded(ngx_http_mastodon_pg_batch_t *b)
     auth->digest = lk->digest;
     ctx->auth = auth;
 
-    /* cache it; NX so that a revocation's tombstone is never overwritten */
-    argv[0] = "SET";
-    argvlen[0] = 3;
-    argv[1] = (const char *) lk->key;
-    argvlen[1] = sizeof(lk->key);
-    argv[2] = (const char *) v;
-    argvlen[2] = p - v;
-    argv[3] = "EX";
-    argvlen[3] = 2;
-    argv[4] = (const char *) ttlbuf;
-    argvlen[4] = ngx_sprintf(ttlbuf, "%L", ttl) - ttlbuf;
-    argv[5] = "NX";
-    argvlen[5] = 2;
-
-    (void) ngx_http_mastodon_redis_command(r, ngx_http_mastodon_auth_ignore,
-                                           NULL, 6, argv, argvlen);
-
-    if (auth->user_id) {
+    /*
+     * Cache it, atomically with its entry in the user's set.  NX: a
+     * revocation's tombstone is never overwritten.  Not at all while the
+     * user's state has just changed (mastodon:user_changed:<id>, set by
+     * forget_user): this row may have been read before that change.
+     */
+    {
         u_char  setkey[sizeof("mastodon:user_tokens:") + NGX_INT64_LEN];
+        u_char  chkey[sizeof("mastodon:user_changed:") + NGX_INT64_LEN];
 
-        argv[0] = "SADD";
+        static const char  fill[] =
+            "if KEYS[3] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then"
+            " return 0 end "
+            "if not redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2], 'NX')"
+            " then return 0 end "
+            "if KEYS[2] ~= '' then"
+            " redis.call('SADD', KEYS[2], ARGV[3])"
+            " redis.call('EXPIRE', KEYS[2], 2 * tonumber(ARGV[2])) end "
+            "return 1";
+
+        argv[0] = "EVAL";
         argvlen[0] = 4;
-        argv[1] = (const char *) setkey;
-        argvlen[1] = ngx_sprintf(setkey, "mastodon:user_tokens:%L",
-                                 auth->user_id) - setkey;
-        argv[2] = (const char *) lk->digest;
-        argvlen[2] = sizeof(lk->digest);
+        argv[1] = fill;
+        argvlen[1] = sizeof(fill) - 1;
+        argv[2] = "3";
+        argvlen[2] = 1;
+        argv[3] = (const char *) lk->key;
+        argvlen[3] = sizeof(lk->key);
+        argv[4] = (const char *) setkey;
+        argvlen[4] = auth->user_id
+                     ? ngx_sprintf(setkey, "mastodon:user_tokens:%L",
+                                   auth->user_id) - setkey
+                     : 0;
+        argv[5] = (const char *) chkey;
+        argvlen[5] = auth->user_id
+                     ? ngx_sprintf(chkey, "mastodon:user_changed:%L",
+                                   auth->user_id) - chkey
+                     : 0;
+        argv[6] = (const char *) v;
+        argvlen[6] = p - v;
+        argv[7] = (const char *) ttlbuf;
+        argvlen[7] = ngx_sprintf(ttlbuf, "%L", ttl) - ttlbuf;
+        argv[8] = (const char *) lk->digest;
+        argvlen[8] = sizeof(lk->digest);
 
         (void) ngx_http_mastodon_redis_command(r,
                                                ngx_http_mastodon_auth_ignore,
-                                               NULL, 3, argv, argvlen);
+                                               NULL, 9, argv, argvlen);
     }
 
     ngx_http_mastodon_auth_continue(r, ngx_http_mastodon_auth_check(r, ctx));
@@ -649,23 +666,32 @@ ngx_http_mastodon_auth_forget_user_then(ngx_http_request_t *r,
     int64_t user_id, ngx_http_mastodon_redis_done_pt handler, void *data)
 {
     u_char       key[sizeof("mastodon:user_tokens:") + NGX_INT64_LEN];
-    const char  *argv[4];
-    size_t       argvlen[4];
+    u_char       chkey[sizeof("mastodon:user_changed:") + NGX_INT64_LEN];
+    const char  *argv[5];
+    size_t       argvlen[5];
 
+    /*
+     * Drop the cached tokens, and refuse cache fills for a while: a look-up
+     * that read the user's row before this change must not cache it after.
+     */
     static const char  script[] =
         "local d = redis.call('SMEMBERS', KEYS[1]) "
         "for _, x in ipairs(d) do redis.call('DEL', 'mastodon:token:' .. x) end "
-        "redis.call('DEL', KEYS[1]) return #d";
+        "redis.call('DEL', KEYS[1]) "
+        "redis.call('SET', KEYS[2], '1', 'EX', 10) return #d";
 
     argv[0] = "EVAL";
     argvlen[0] = 4;
     argv[1] = script;
     argvlen[1] = sizeof(script) - 1;
-    argv[2] = "1";
+    argv[2] = "2";
     argvlen[2] = 1;
     argv[3] = (const char *) key;
     argvlen[3] = ngx_sprintf(key, "mastodon:user_tokens:%L", user_id) - key;
+    argv[4] = (const char *) chkey;
+    argvlen[4] = ngx_sprintf(chkey, "mastodon:user_changed:%L", user_id)
+                 - chkey;
 
-    return ngx_http_mastodon_redis_command(r, handler, data, 4, argv,
+    return ngx_http_mastodon_redis_command(r, handler, data, 5, argv,
                                            argvlen);
 }

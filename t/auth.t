@@ -74,6 +74,19 @@ $m->get_ok('/api/v1/apps/verify_credentials', $t->bearer($alice->{token}))->stat
 like($t->redis('SMEMBERS', "mastodon:user_tokens:$alice->{user_id}"), qr/^[0-9a-f]{64}$/,
      "the user's cached tokens are indexed for invalidation");
 
+# a user's state change: cached tokens dropped, and no fill for a while, so a
+# look-up that read the row before the change cannot cache the old state
+my $eve = $t->user('eve');
+$m->get_ok('/api/v1/accounts/verify_credentials', $t->bearer($eve->{token}))->status_is(200);
+my $eve_key = 'mastodon:token:' . Digest::SHA::sha256_hex($eve->{token});
+is($t->redis('EXISTS', $eve_key), 1, 'cached');
+cmp_ok($t->redis('TTL', "mastodon:user_tokens:$eve->{user_id}"), '>', 0, "the user's token set expires");
+$t->psql("UPDATE accounts SET suspended_at = now() WHERE id = $eve->{account_id}");
+$t->redis('SET', "mastodon:user_changed:$eve->{user_id}", '1', 'EX', 10);   # what forget_user marks
+$t->redis('DEL', $eve_key);
+$m->get_ok('/api/v1/accounts/verify_credentials', $t->bearer($eve->{token}))->status_is(403, 'suspended at once');
+is($t->redis('EXISTS', $eve_key), 0, 'not cached while the change is fresh');
+
 # a user seen through the API counts as active (Mastodon's update_user_sign_in), once a day
 my $dora = $t->user('dora');
 is($t->psql("SELECT current_sign_in_at IS NULL FROM users WHERE id = $dora->{user_id}"), 't', 'never seen');
