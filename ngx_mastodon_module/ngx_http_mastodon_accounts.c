@@ -27,13 +27,13 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_account_by_id =
     ngx_http_mastodon_pg_stmt(
         "SELECT " NGX_HTTP_MASTODON_ACCOUNT_COLUMNS
         NGX_HTTP_MASTODON_ACCOUNT_FROM
-        " WHERE a.id = $1", 1);
+        " WHERE a.id = $1 AND" NGX_HTTP_MASTODON_ACCOUNT_SHOWN, 1);
 
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_accounts_by_ids =
     ngx_http_mastodon_pg_stmt(
         "SELECT " NGX_HTTP_MASTODON_ACCOUNT_COLUMNS
         NGX_HTTP_MASTODON_ACCOUNT_FROM
-        " WHERE a.id = ANY($1::bigint[])"
+        " WHERE a.id = ANY($1::bigint[]) AND" NGX_HTTP_MASTODON_ACCOUNT_SHOWN
         " ORDER BY array_position($1::bigint[], a.id)", 1);
 
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_account_by_acct =
@@ -41,7 +41,8 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_account_by_acct =
         "SELECT " NGX_HTTP_MASTODON_ACCOUNT_COLUMNS
         NGX_HTTP_MASTODON_ACCOUNT_FROM
         " WHERE lower(a.username) = lower($1)"
-        " AND coalesce(lower(a.domain), '') = coalesce(lower($2), '')", 2);
+        " AND coalesce(lower(a.domain), '') = coalesce(lower($2), '')"
+        " AND" NGX_HTTP_MASTODON_ACCOUNT_SHOWN, 2);
 
 /* the account, then settings, follow requests and the role */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_credentials =
@@ -66,7 +67,7 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_accounts_search_stmt =
     ngx_http_mastodon_pg_stmt(
         "SELECT " NGX_HTTP_MASTODON_ACCOUNT_COLUMNS
         NGX_HTTP_MASTODON_ACCOUNT_FROM
-        " WHERE a.suspended_at IS NULL"
+        " WHERE a.suspended_at IS NULL AND" NGX_HTTP_MASTODON_ACCOUNT_SHOWN
         " AND (lower(a.username) LIKE $1 || '%'"
         "  OR lower(a.display_name) LIKE $1 || '%'"
         "  OR lower(a.display_name) LIKE '% ' || $1 || '%')"
@@ -202,6 +203,10 @@ ngx_http_mastodon_accounts_lookup(ngx_http_request_t *r,
     if (at) {
         domain.data = at + 1;
         domain.len = (u_char *) acct + len - domain.data;
+
+        if (domain.len == 0 || at == (u_char *) acct) {
+            return NGX_HTTP_NOT_FOUND;          /* "user@" or "@domain" */
+        }
 
         /* our own domain means a local account */
         if (!(domain.len == mcf->domain.len

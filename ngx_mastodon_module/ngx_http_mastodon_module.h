@@ -375,6 +375,11 @@ ngx_int_t ngx_http_mastodon_thread_run(ngx_http_request_t *r,
     " coalesce(a.fields::text, '[]'), a.memorial,"                            \
     " a.suspended_at IS NOT NULL, a.silenced_at IS NOT NULL"
 #define NGX_HTTP_MASTODON_ACCOUNT_NCOLS  21
+/* a local account is shown once its user is confirmed and approved */
+#define NGX_HTTP_MASTODON_ACCOUNT_SHOWN                                       \
+    " (a.domain IS NOT NULL OR EXISTS (SELECT 1 FROM users su"                \
+    "  WHERE su.account_id = a.id AND su.approved"                            \
+    "  AND su.confirmed_at IS NOT NULL))"
 #define NGX_HTTP_MASTODON_ACCOUNT_FROM                                        \
     " FROM accounts a LEFT JOIN account_stats s ON s.account_id = a.id"
 

@@ -100,6 +100,15 @@ $m->get_ok("/api/v1/accounts/$carol")->status_is(200)
   ->json_is('/note', '<p>remote <a href="https://remote.example">html</a></p>')
   ->json_hasnt('/noindex');
 
+# local accounts whose user is unconfirmed or awaiting approval are not shown
+$m->get_ok("/api/v1/accounts/$unconfirmed->{account_id}")->status_is(404);
+$m->get_ok("/api/v1/accounts/$pending->{account_id}")->status_is(404);
+$m->get_ok('/api/v1/accounts/lookup?acct=pending')->status_is(404);
+$m->get_ok("/api/v1/accounts?id[]=$pending->{account_id}&id[]=$bob->{account_id}")->status_is(200)
+  ->json_is('/0/username', 'bob')->json_hasnt('/1');
+$m->get_ok('/api/v1/accounts/search?q=pend', $h)->status_is(200)->json_is('', []);
+$m->get_ok('/api/v1/accounts/lookup?acct=alice@')->status_is(404);
+
 # suspended accounts show almost nothing
 $m->get_ok("/api/v1/accounts/$suspended->{account_id}")->status_is(200)
   ->json_is('/suspended', Mojo::JSON::true)
