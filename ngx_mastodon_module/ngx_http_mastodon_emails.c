@@ -46,7 +46,7 @@ ngx_http_mastodon_emails_confirmation(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
 {
     size_t                         len;
-    ngx_str_t                      token;
+    ngx_str_t                      token, address;
     const char                    *email, **values;
     ngx_http_mastodon_resend_t    *rs;
     ngx_http_mastodon_pg_batch_t  *b;
@@ -59,13 +59,16 @@ ngx_http_mastodon_emails_confirmation(ngx_http_request_t *r,
     email = mstdn_param_str(ctx->params, "email", &len);
 
     if (email && len) {
-        /* Devise's check: something@something, no spaces */
-        if (len > 254 || ngx_strlchr((u_char *) email, (u_char *) email + len,
-                                     '@') == NULL
-            || ngx_strlchr((u_char *) email, (u_char *) email + len, ' '))
-        {
+        /* stripped, lower case, Devise's format: as at sign-up */
+        switch (ngx_http_mastodon_email_normalize(r, email, len, &address)) {
+        case NGX_OK:
+            email = (const char *) address.data;
+            break;
+        case NGX_DECLINED:
             ctx->error_message = "Validation failed: Email is invalid";
             return 422;
+        default:
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
     } else {

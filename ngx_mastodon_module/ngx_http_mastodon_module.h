@@ -551,6 +551,8 @@ ngx_int_t ngx_http_mastodon_confirmation(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_emails_confirmation(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_email_normalize(ngx_http_request_t *r,
+    const char *s, size_t len, ngx_str_t *email);
 ngx_int_t ngx_http_mastodon_oauth_metadata(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_oauth_token(ngx_http_request_t *r,

@@ -466,9 +466,14 @@ ngx_http_mastodon_reg_blank(const char *s, size_t len)
  * no display name, comment, quoting or control characters.  NGX_OK with
  * reg->email set; NGX_DECLINED: invalid; reg->email.data NULL: no memory.
  */
-static ngx_int_t
-ngx_http_mastodon_reg_email(ngx_http_request_t *r,
-    ngx_http_mastodon_reg_t *reg, const char *s, size_t len)
+/*
+ * An e-mail address as Mastodon keeps it: white space stripped, lower
+ * case, Devise's format.  NGX_OK, NGX_DECLINED (invalid) or NGX_ERROR.
+ * Sign-up and the change of address on resending share it.
+ */
+ngx_int_t
+ngx_http_mastodon_email_normalize(ngx_http_request_t *r, const char *s,
+    size_t len, ngx_str_t *email)
 {
     u_char      *p, c;
     size_t       i;
@@ -485,12 +490,12 @@ ngx_http_mastodon_reg_email(ngx_http_request_t *r,
         len--;
     }
 
-    reg->email.data = ngx_pnalloc(r->pool, len + 1);
-    if (reg->email.data == NULL) {
+    email->data = ngx_pnalloc(r->pool, len + 1);
+    if (email->data == NULL) {
         return NGX_ERROR;
     }
 
-    p = reg->email.data;
+    p = email->data;
     at = 0;
     ats = 0;
 
@@ -513,7 +518,7 @@ ngx_http_mastodon_reg_email(ngx_http_request_t *r,
     }
 
     p[len] = '\0';
-    reg->email.len = len;
+    email->len = len;
 
     if (len > NGX_HTTP_MASTODON_EMAIL_MAX || ats != 1 || at == 0
         || at == len - 1 || s[at + 1] == '.' || s[len - 1] == '.')
@@ -522,6 +527,14 @@ ngx_http_mastodon_reg_email(ngx_http_request_t *r,
     }
 
     return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_mastodon_reg_email(ngx_http_request_t *r,
+    ngx_http_mastodon_reg_t *reg, const char *s, size_t len)
+{
+    return ngx_http_mastodon_email_normalize(r, s, len, &reg->email);
 }
 
 

@@ -30,7 +30,7 @@ ok($t->wait_for(sub { links_to('newbie@example.com') == 1 }, 20), 'the first mai
 my ($first) = links_to('newbie@example.com');
 
 # resend, to a corrected address
-$m->post_ok('/api/v1/emails/confirmations', $t->bearer($token), form => { email => 'newbie@example.org' })
+$m->post_ok('/api/v1/emails/confirmations', $t->bearer($token), form => { email => ' NewBie@Example.org ' })
   ->status_is(200)->json_is('', {});
 ok($t->wait_for(sub { links_to('newbie@example.org') == 1 }, 20), 'a new mail went to the corrected address');
 my ($second) = links_to('newbie@example.org');
@@ -63,7 +63,9 @@ my $other_token = $m->post_ok('/api/v1/accounts', $t->bearer($app_token), form =
   ->tx->res->json('/access_token');
 $m->post_ok('/api/v1/emails/confirmations', $t->bearer($other_token), form => { email => 'no at sign' })
   ->status_is(422)->json_is('/error', 'Validation failed: Email is invalid');
-$m->post_ok('/api/v1/emails/confirmations', $t->bearer($other_token), form => { email => 'newbie@example.org' })
+$m->post_ok('/api/v1/emails/confirmations', $t->bearer($other_token), form => { email => 'a<b>@example.org' })
+  ->status_is(422)->json_is('/error', 'Validation failed: Email is invalid');
+$m->post_ok('/api/v1/emails/confirmations', $t->bearer($other_token), form => { email => 'NEWBIE@example.org' })
   ->status_is(422)->json_is('/error', 'Validation failed: Email has already been taken');
 
 $t->done;
