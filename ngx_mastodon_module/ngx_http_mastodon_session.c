@@ -33,6 +33,7 @@ typedef struct {
     u_char                             *password;   /* NUL-terminated */
     size_t                              len;
     u_char                             *hash;       /* NUL-terminated */
+    ngx_uint_t                          cost;       /* for unknown users */
     ngx_uint_t                          ok;
     ngx_http_mastodon_password_done_pt  handler;
     void                               *data;
@@ -44,14 +45,6 @@ static void ngx_http_mastodon_session_found(ngx_http_request_t *r,
 static void ngx_http_mastodon_password_work(void *data, ngx_log_t *log);
 static void ngx_http_mastodon_password_done(ngx_http_request_t *r,
     void *data);
-
-
-/*
- * A bcrypt hash of a password nobody knows: unknown users cost as much time
- * as known ones, so the answer's timing does not tell which e-mails exist.
- */
-static u_char  ngx_http_mastodon_dummy_hash[] =
-    "$2a$10$dfqC6OFBawrz4rPB1SnMhuqyepJfBLWfRHvhKgWL8.mZxGyEOCMcu";
 
 
 /* A secret as mstdn_random_secret() makes them: 43 base64url characters. */
@@ -293,19 +286,23 @@ ngx_http_mastodon_session_create(ngx_http_request_t *r, int64_t user_id,
 
 /*
  * bcrypt in the thread pool: handler(r, ok, data) back in the event loop.
- * hash NULL (no such user) checks against a hash nobody matches, in the
- * same time.  NGX_ERROR: the pool's queue is full (answer 503).
+ * hash NULL (no such user) takes the same time and fails.  NGX_ERROR: the pool's queue is full (answer 503).
  */
 ngx_int_t
 ngx_http_mastodon_password_check(ngx_http_request_t *r, ngx_str_t *password,
     ngx_str_t *hash, ngx_http_mastodon_password_done_pt handler, void *data)
 {
+    ngx_http_mastodon_main_conf_t      *mcf;
     ngx_http_mastodon_password_task_t  *t;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
 
     t = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_password_task_t));
     if (t == NULL) {
         return NGX_ERROR;
     }
+
+    t->cost = mcf->bcrypt_cost;
 
     /* copies the thread owns: the request pool lives while r->main->blocked */
     t->password = ngx_pnalloc(r->pool, password->len + 1);
@@ -344,8 +341,15 @@ ngx_http_mastodon_password_work(void *data, ngx_log_t *log)
                                       (const char *) t->hash) ? 1 : 0;
 
     } else {
-        (void) mstdn_password_verify((const char *) t->password, t->len,
-                                   (const char *) ngx_http_mastodon_dummy_hash);
+        char  out[MSTDN_PASSWORD_HASH_MAX];
+
+        /*
+         * An unknown user costs a hash at the configured cost, as much
+         * time as checking a real one: the answer's timing does not tell
+         * which e-mails exist.
+         */
+        (void) mstdn_password_hash((const char *) t->password, t->len,
+                                   t->cost, out);
         t->ok = 0;
     }
 }
