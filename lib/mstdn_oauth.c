@@ -190,6 +190,14 @@ mstdn_redirect_uri_check(const char *uri, size_t len)
         return "cannot contain a fragment.";
     }
 
+    /* Mastodon's Doorkeeper forbids these (forbid_redirect_uri) */
+    if ((scheme == 10 && strncasecmp(uri, "javascript", 10) == 0)
+        || (scheme == 4 && strncasecmp(uri, "data", 4) == 0)
+        || (scheme == 8 && strncasecmp(uri, "vbscript", 8) == 0))
+    {
+        return "is forbidden by the server.";
+    }
+
     if ((scheme == 4 && strncasecmp(uri, "http", 4) == 0)
         || (scheme == 5 && strncasecmp(uri, "https", 5) == 0))
     {

@@ -285,8 +285,16 @@ mstdn_params_add_leaf(const mstdn_alloc_t *a, const mstdn_limits_t *limits,
     }
 
     if (rc != MSTDN_OK) {
-        snprintf(err, errlen, "parameter \"%.*s\": %s",
-                 (int) (name_len > 64 ? 64 : name_len), name,
+        size_t  shown = name_len > 64 ? 64 : name_len;
+
+        /* not in the middle of a UTF-8 sequence: the message becomes JSON */
+        while (shown < name_len && shown
+               && ((unsigned char) name[shown] & 0xc0) == 0x80)
+        {
+            shown--;
+        }
+
+        snprintf(err, errlen, "parameter \"%.*s\": %s", (int) shown, name,
                  mstdn_strerror(rc));
     }
 

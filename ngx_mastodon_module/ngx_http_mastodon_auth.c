@@ -174,21 +174,24 @@ ngx_http_mastodon_auth_bearer(ngx_http_request_t *r,
         p = r->headers_in.authorization->value.data;
         last = p + r->headers_in.authorization->value.len;
 
-        if (last - p < 7 || ngx_strncasecmp(p, (u_char *) "Bearer ", 7) != 0)
+        /*
+         * Another scheme (Basic, for a site behind a password) is no
+         * token: Doorkeeper reads only Bearer.
+         */
+        if (last - p >= 7
+            && ngx_strncasecmp(p, (u_char *) "Bearer ", 7) == 0)
         {
-            return ngx_http_mastodon_auth_fail(r, NGX_HTTP_UNAUTHORIZED,
-                                               "The access token is invalid");
+            for (p += 7; p < last && *p == ' '; p++) { /* void */ }
+            while (last > p && last[-1] == ' ') {
+                last--;
+            }
+
+            token->data = p;
+            token->len = last - p;
         }
+    }
 
-        for (p += 7; p < last && *p == ' '; p++) { /* void */ }
-        while (last > p && last[-1] == ' ') {
-            last--;
-        }
-
-        token->data = p;
-        token->len = last - p;
-
-    } else {
+    if (token->data == NULL) {
         s = mstdn_param_str(ctx->params, "access_token", &len);
         if (s) {
             token->data = (u_char *) s;

@@ -121,6 +121,20 @@ ngx_http_mastodon_header_filter(ngx_http_request_t *r)
             : ngx_http_mastodon_status_message(r->headers_out.status));
     ngx_http_mastodon_json_close(&j);
 
+    if (j.failed && ctx->error_message) {
+        /* a message yajl refused: the status's own words, still JSON */
+        ctx->error_message = NULL;
+
+        if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        ngx_http_mastodon_json_open(&j, NULL);
+        ngx_http_mastodon_json_kv_cstr(&j, "error",
+                    ngx_http_mastodon_status_message(r->headers_out.status));
+        ngx_http_mastodon_json_close(&j);
+    }
+
     if (j.failed || j.out == NULL || j.out->next != NULL) {
         return NGX_ERROR;
     }
@@ -129,7 +143,7 @@ ngx_http_mastodon_header_filter(ngx_http_request_t *r)
     b->last_buf = 1;
     b->last_in_chain = 1;
 
-    ctx->data = j.out;
+    ctx->error_chain = j.out;
     ctx->error_body = 1;
 
     ngx_str_set(&r->headers_out.content_type,
@@ -185,7 +199,7 @@ ngx_http_mastodon_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     }
 
     ctx->error_sent = 1;
-    out = ctx->data;
+    out = ctx->error_chain;
 
     return ngx_http_next_body_filter(r, out);
 }

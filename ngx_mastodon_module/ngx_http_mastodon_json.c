@@ -103,8 +103,12 @@ ngx_http_mastodon_json_print(void *data, const char *s, size_t len)
 void
 ngx_http_mastodon_json_key(ngx_http_mastodon_json_t *j, const char *key)
 {
-    if (key) {
-        yajl_gen_string(j->gen, (const unsigned char *) key, ngx_strlen(key));
+    if (key
+        && yajl_gen_string(j->gen, (const unsigned char *) key,
+                           ngx_strlen(key))
+           != yajl_gen_status_ok)
+    {
+        j->failed = 1;
     }
 }
 
@@ -121,7 +125,12 @@ ngx_http_mastodon_json_str(ngx_http_mastodon_json_t *j, ngx_str_t *s)
 void
 ngx_http_mastodon_json_cstr(ngx_http_mastodon_json_t *j, const char *s)
 {
-    yajl_gen_string(j->gen, (const unsigned char *) s, ngx_strlen(s));
+    /* e.g. invalid UTF-8: yajl refuses, and nothing half-written goes out */
+    if (yajl_gen_string(j->gen, (const unsigned char *) s, ngx_strlen(s))
+        != yajl_gen_status_ok)
+    {
+        j->failed = 1;
+    }
 }
 
 

@@ -132,6 +132,7 @@ struct ngx_http_mastodon_ctx_s {
 
     void                          *data;        /* the handler's own state */
     const char                    *error_message; /* for an error status */
+    ngx_chain_t                   *error_chain; /* the filter's {"error"} */
     ngx_http_mastodon_auth_t      *auth;        /* NULL: anonymous */
     ngx_http_mastodon_thread_ctx_t *thread;
     ngx_uint_t                     pending;     /* backend replies awaited */

@@ -88,6 +88,8 @@ $m->get_ok("/api/v1/accounts/$bob->{account_id}")->status_is(200, 'public withou
 @e = entity_errors($m->tx->res->json, 'Account');
 is_deeply(\@e, [], 'Account matches the documented entity') or diag explain \@e;
 $m->get_ok("/api/v1/accounts/$bob->{account_id}", $t->bearer('bad'))->status_is(401, 'a bad token is refused');
+$m->get_ok("/api/v1/accounts/$bob->{account_id}", { Authorization => 'Basic Zm9vOmJhcg==' })
+  ->status_is(200, 'another scheme is no token (a site behind HTTP Basic)');
 $m->get_ok("/api/v1/accounts/$bob->{account_id}", $h)->status_is(200);
 $m->get_ok('/api/v1/accounts/999999999')->status_is(404)->json_is('/error', 'Record not found');
 $m->get_ok('/api/v1/accounts/abc')->status_is(404);

@@ -40,6 +40,8 @@ my @cases = (
     [ 'form: invalid UTF-8', $form, 'client_name=%ff', 400, qr/UTF-8/ ],
     [ 'form: one name, two types', $form, 'a[]=1&a[b]=2', 400, qr/conflicting/ ],
     [ 'form: nested too deeply', $form, 'a' . ('[x]' x 100) . '=1', 400, qr/nested/ ],
+    [ 'form: a long multi-byte name in the message', $form,
+      ("\xe2\x82\xac" x 30) . '[]=1&' . ("\xe2\x82\xac" x 30) . '[x]=2', 400, qr/conflicting/ ],
     [ 'query string: bad %-encoding', undef, undef, 400, qr/query string/, '/api/v1/apps?x=%g0' ],
     [ 'body over client_max_body_size', $json, 'x' x (2 * 1024 * 1024), 413, qr/too large/i ],
 );

@@ -90,6 +90,10 @@ redirect_uris(void **state)
         { "https:", 0 },
         { "https://exa mple.com/", 0 },
         { "1http://x", 0 },
+        { "javascript:alert(1)", 0 },
+        { "JavaScript://x", 0 },
+        { "data:text/html,x", 0 },
+        { "vbscript:x", 0 },
         { "", 0 },
     };
     size_t  i;
