@@ -541,6 +541,9 @@ sub reload_nginx {
         0;
     }, 20);
     sleep 0.1;
+    # connections kept alive to the old workers close as they exit: start afresh
+    delete $self->{ua};
+    $self->{mojo}->ua($self->ua) if $self->{mojo};
     return $ok && $ok == 1;
 }
 
