@@ -94,6 +94,33 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_auth_stmt =
         " WHERE t.token = $1", 1);
 
 
+/*
+ * After the rate limit's count: token is the cached entry it fetched (NULL
+ * when the count failed or nothing was fetched), lookup the token look-up
+ * (NULL without a token).
+ */
+void
+ngx_http_mastodon_auth_resume(ngx_http_request_t *r, redisReply *token,
+    void *lookup)
+{
+    ngx_int_t                 rc;
+    ngx_http_mastodon_ctx_t  *ctx;
+
+    if (lookup) {
+        /* a nil or failed fetch falls back to PostgreSQL there */
+        ngx_http_mastodon_auth_cached(r, token, lookup);
+        return;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+
+    rc = ctx->route->auth == NGX_HTTP_MASTODON_AUTH_NONE
+         ? NGX_OK : ngx_http_mastodon_auth_check(r, ctx);
+
+    ngx_http_mastodon_auth_continue(r, rc);
+}
+
+
 /* SHA-256 of a token, lower-case hex: what oauth_access_tokens.token holds */
 void
 ngx_http_mastodon_token_digest(ngx_str_t *token, u_char *hex)
@@ -119,7 +146,9 @@ ngx_http_mastodon_auth(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
     size_t                            argvlen[2];
 
     if (ctx->route->auth == NGX_HTTP_MASTODON_AUTH_NONE) {
-        return NGX_OK;
+        /* rate limits still count; NGX_DONE: the count goes on */
+        rc = ngx_http_mastodon_ratelimit(r, NULL, NULL, 0, NULL);
+        return rc == NGX_DONE ? NGX_DONE : NGX_OK;
     }
 
     rc = ngx_http_mastodon_auth_bearer(r, ctx, &token);
@@ -128,6 +157,9 @@ ngx_http_mastodon_auth(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
     }
 
     if (token.len == 0) {
+        if (ngx_http_mastodon_ratelimit(r, NULL, NULL, 0, NULL) == NGX_DONE) {
+            return NGX_DONE;
+        }
         return ngx_http_mastodon_auth_check(r, ctx);
     }
 
@@ -141,6 +173,14 @@ ngx_http_mastodon_auth(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
     ngx_memcpy(ngx_cpymem(lk->key, "mastodon:token:",
                           sizeof("mastodon:token:") - 1),
                lk->digest, sizeof(lk->digest));
+
+    /* the rate limit's count fetches the cached token in the same trip */
+    if (ngx_http_mastodon_ratelimit(r, lk->digest, lk->key, sizeof(lk->key),
+                                    lk)
+        == NGX_DONE)
+    {
+        return NGX_DONE;
+    }
 
     argv[0] = "GET";
     argvlen[0] = 3;

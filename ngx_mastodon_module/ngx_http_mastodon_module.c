@@ -242,6 +242,34 @@ static ngx_command_t  ngx_http_mastodon_commands[] = {
       offsetof(ngx_http_mastodon_main_conf_t, require_confirmation),
       NULL },
 
+    { ngx_string("mastodon_rate_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, rate_limit),
+      NULL },
+
+    { ngx_string("mastodon_rate_limit_api"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, rate_limit_api),
+      NULL },
+
+    { ngx_string("mastodon_rate_limit_sign_in"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, rate_limit_sign_in),
+      NULL },
+
+    { ngx_string("mastodon_rate_limit_sign_up"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, rate_limit_sign_up),
+      NULL },
+
     { ngx_string("mastodon_oauth_password_grant"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -336,6 +364,10 @@ ngx_http_mastodon_create_main_conf(ngx_conf_t *cf)
     mcf->json_max_depth = NGX_CONF_UNSET_UINT;
     mcf->json_max_members = NGX_CONF_UNSET_UINT;
     mcf->bcrypt_cost = NGX_CONF_UNSET_UINT;
+    mcf->rate_limit = NGX_CONF_UNSET;
+    mcf->rate_limit_api = NGX_CONF_UNSET_UINT;
+    mcf->rate_limit_sign_in = NGX_CONF_UNSET_UINT;
+    mcf->rate_limit_sign_up = NGX_CONF_UNSET_UINT;
     mcf->require_confirmation = NGX_CONF_UNSET;
     mcf->oauth_password_grant = NGX_CONF_UNSET;
     mcf->redis_port = NGX_CONF_UNSET;
@@ -366,6 +398,12 @@ ngx_http_mastodon_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(mcf->json_max_depth, 32);
     ngx_conf_init_uint_value(mcf->json_max_members, 10000);
     ngx_conf_init_uint_value(mcf->bcrypt_cost, 10);
+
+    /* Mastodon's rack-attack: 300 / 5 min, 25 / 5 min, 5 / 30 min */
+    ngx_conf_init_value(mcf->rate_limit, 1);
+    ngx_conf_init_uint_value(mcf->rate_limit_api, 300);
+    ngx_conf_init_uint_value(mcf->rate_limit_sign_in, 25);
+    ngx_conf_init_uint_value(mcf->rate_limit_sign_up, 5);
     ngx_conf_init_value(mcf->require_confirmation, 1);
     ngx_conf_init_value(mcf->oauth_password_grant, 0);
 

@@ -53,6 +53,10 @@ typedef struct {
     ngx_uint_t                 json_max_depth;
     ngx_uint_t                 json_max_members;
     ngx_str_t                  thread_pool_name;
+    ngx_flag_t                 rate_limit;
+    ngx_uint_t                 rate_limit_api;
+    ngx_uint_t                 rate_limit_sign_in;
+    ngx_uint_t                 rate_limit_sign_up;
     ngx_uint_t                 bcrypt_cost;
     ngx_flag_t                 require_confirmation;
     ngx_flag_t                 oauth_password_grant;
@@ -277,6 +281,10 @@ void ngx_http_mastodon_redis_exit_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_mastodon_auth(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 void ngx_http_mastodon_token_digest(ngx_str_t *token, u_char *hex);
+void ngx_http_mastodon_auth_resume(ngx_http_request_t *r, redisReply *token,
+    void *lookup);
+ngx_int_t ngx_http_mastodon_ratelimit(ngx_http_request_t *r, u_char *digest,
+    u_char *token_key, size_t token_key_len, void *lookup);
 ngx_int_t ngx_http_mastodon_auth_revoke_cached(ngx_http_request_t *r,
     u_char *digest_hex, ngx_http_mastodon_redis_done_pt handler, void *data);
 ngx_int_t ngx_http_mastodon_auth_forget_user(ngx_http_request_t *r,

@@ -98,6 +98,7 @@ http {
     mastodon_thread_pool mastodon;
     mastodon_bcrypt_cost 10;
     mastodon_oauth_password_grant on;
+    mastodon_rate_limit off;        # wrk is one client with one token
 
     server {
         listen 127.0.0.1:$port;

@@ -429,6 +429,8 @@ sub _nginx_conf {
         [ mastodon_instance_cache        => 'mastodon_instance_cache 0;' ],
         [ mastodon_thread_pool           => 'mastodon_thread_pool mastodon;' ],
         [ mastodon_bcrypt_cost           => 'mastodon_bcrypt_cost 4;' ],
+        # tests make many requests from one address; t/rate_limit.t turns it on
+        [ mastodon_rate_limit            => 'mastodon_rate_limit off;' ],
     );
     my $main = join "\n", map { $_->[1] } grep { !_has_directive($c{main_config}, $_->[0]) } @main;
     # a default that http_config sets itself is left out (no "is duplicate")
