@@ -9,6 +9,7 @@
  */
 
 #include "ngx_http_mastodon_module.h"
+#include "mstdn_text.h"
 
 
 #define NGX_HTTP_MASTODON_VERSION_STRING                                      \
@@ -673,4 +674,235 @@ ngx_http_mastodon_health_respond(ngx_http_request_t *r)
 
     return ngx_http_mastodon_send_text(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                        &ngx_http_mastodon_plain_type, &body);
+}
+
+
+/*
+ * The smaller server documents clients fetch when they start: custom
+ * emojis, rules, translation languages (none of these exist yet, so empty,
+ * which is true), peers (the domains of known accounts), the extended
+ * description (configuration), and Mastodon's 12-week activity.
+ */
+
+static ngx_str_t  ngx_http_mastodon_json_type =
+    ngx_string("application/json; charset=utf-8");
+
+
+static ngx_int_t
+ngx_http_mastodon_instance_literal(ngx_http_request_t *r, const char *json)
+{
+    ngx_str_t  body;
+
+    body.data = (u_char *) json;
+    body.len = ngx_strlen(json);
+
+    return ngx_http_mastodon_send_text(r, NGX_HTTP_OK,
+                                       &ngx_http_mastodon_json_type, &body);
+}
+
+
+/* GET /api/v1/custom_emojis */
+ngx_int_t
+ngx_http_mastodon_custom_emojis(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    return ngx_http_mastodon_instance_literal(r, "[]");
+}
+
+
+/* GET /api/v1/instance/rules */
+ngx_int_t
+ngx_http_mastodon_instance_rules(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    return ngx_http_mastodon_instance_literal(r, "[]");
+}
+
+
+/* GET /api/v1/instance/translation_languages */
+ngx_int_t
+ngx_http_mastodon_instance_translation_languages(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    return ngx_http_mastodon_instance_literal(r, "{}");
+}
+
+
+/* GET /api/v1/instance/extended_description */
+ngx_int_t
+ngx_http_mastodon_instance_extended_description(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    u_char                         *p;
+    ngx_tm_t                        tm;
+    ngx_str_t                       s, html;
+    mstdn_alloc_t                   a;
+    mstdn_text_options_t            opt;
+    ngx_http_mastodon_json_t        j;
+    ngx_http_mastodon_main_conf_t  *mcf;
+    char                           *out;
+    size_t                          len;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
+
+    ngx_memzero(&opt, sizeof(opt));
+    opt.base_url = (char *) mcf->base_url.data;
+    opt.base_url_len = mcf->base_url.len;
+    opt.local_domain = (char *) mcf->domain.data;
+    opt.local_domain_len = mcf->domain.len;
+    opt.multiline = 1;
+
+    a.alloc = ngx_http_mastodon_pool_alloc;
+    a.ctx = r->pool;
+
+    if (mstdn_text_format((char *) mcf->description.data,
+                          mcf->description.len, &opt, &a, &out, &len)
+        != 0
+        || ngx_http_mastodon_json_init(r, &j) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    html.data = (u_char *) out;
+    html.len = len;
+
+    /* the configuration is what it describes: its load time */
+    p = ngx_pnalloc(r->pool, sizeof("2026-11-23T00:00:00.000Z"));
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_gmtime(mcf->loaded_at, &tm);
+    s.data = p;
+    s.len = ngx_sprintf(p, "%4d-%02d-%02dT%02d:%02d:%02d.000Z",
+                        tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                        tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec) - p;
+
+    ngx_http_mastodon_json_open(&j, NULL);
+    ngx_http_mastodon_json_kv_str(&j, "updated_at", &s);
+    ngx_http_mastodon_json_kv_str(&j, "content", &html);
+    ngx_http_mastodon_json_close(&j);
+
+    return ngx_http_mastodon_json_send(&j, NGX_HTTP_OK);
+}
+
+
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_peers_stmt =
+    ngx_http_mastodon_pg_stmt(
+        "SELECT DISTINCT lower(domain) AS d FROM accounts"
+        " WHERE domain IS NOT NULL ORDER BY d", 0);
+
+/* weeks: start (unix time), local statuses, sign-ins, sign-ups */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_activity_stmt =
+    ngx_http_mastodon_pg_stmt(
+        "SELECT extract(epoch FROM w)::bigint,"
+        " (SELECT count(*) FROM statuses s WHERE s.local"
+        "   AND s.deleted_at IS NULL"
+        "   AND s.created_at >= w AND s.created_at < w + interval '1 week'),"
+        " (SELECT count(*) FROM users u WHERE u.current_sign_in_at >= w"
+        "   AND u.current_sign_in_at < w + interval '1 week'),"
+        " (SELECT count(*) FROM users u WHERE u.created_at >= w"
+        "   AND u.created_at < w + interval '1 week')"
+        " FROM generate_series("
+        "  date_trunc('week', now() AT TIME ZONE 'UTC') - interval '11 weeks',"
+        "  date_trunc('week', now() AT TIME ZONE 'UTC'), interval '1 week')"
+        "  AS w ORDER BY w DESC", 0);
+
+
+static void
+ngx_http_mastodon_peers_done(ngx_http_mastodon_pg_batch_t *b)
+{
+    int                        i, n;
+    ngx_str_t                  s;
+    PGresult                  *res;
+    ngx_http_mastodon_json_t   j;
+
+    res = b->results[0];
+
+    if (b->rc != NGX_OK || res == NULL
+        || PQresultStatus(res) != PGRES_TUPLES_OK
+        || ngx_http_mastodon_json_init(b->request, &j) != NGX_OK)
+    {
+        ngx_http_mastodon_finalize(b->request, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    ngx_http_mastodon_json_open_array(&j, NULL);
+
+    for (i = 0, n = PQntuples(res); i < n; i++) {
+        s.data = (u_char *) PQgetvalue(res, i, 0);
+        s.len = PQgetlength(res, i, 0);
+        ngx_http_mastodon_json_str(&j, &s);
+    }
+
+    ngx_http_mastodon_json_close_array(&j);
+
+    ngx_http_mastodon_finalize(b->request,
+                               ngx_http_mastodon_json_send(&j, NGX_HTTP_OK));
+}
+
+
+/* GET /api/v1/instance/peers */
+ngx_int_t
+ngx_http_mastodon_instance_peers(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_peers_stmt, NULL,
+                                      ngx_http_mastodon_peers_done, NULL);
+}
+
+
+static void
+ngx_http_mastodon_activity_done(ngx_http_mastodon_pg_batch_t *b)
+{
+    int                        i, n;
+    ngx_str_t                  s;
+    PGresult                  *res;
+    ngx_http_mastodon_json_t   j;
+
+    static const char  *keys[] = { "week", "statuses", "logins",
+                                   "registrations" };
+
+    res = b->results[0];
+
+    if (b->rc != NGX_OK || res == NULL
+        || PQresultStatus(res) != PGRES_TUPLES_OK
+        || ngx_http_mastodon_json_init(b->request, &j) != NGX_OK)
+    {
+        ngx_http_mastodon_finalize(b->request, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    ngx_http_mastodon_json_open_array(&j, NULL);
+
+    for (i = 0, n = PQntuples(res); i < n; i++) {
+        int  k;
+
+        ngx_http_mastodon_json_open(&j, NULL);
+
+        /* Mastodon writes these numbers as strings */
+        for (k = 0; k < 4; k++) {
+            s.data = (u_char *) PQgetvalue(res, i, k);
+            s.len = PQgetlength(res, i, k);
+            ngx_http_mastodon_json_kv_str(&j, keys[k], &s);
+        }
+
+        ngx_http_mastodon_json_close(&j);
+    }
+
+    ngx_http_mastodon_json_close_array(&j);
+
+    ngx_http_mastodon_finalize(b->request,
+                               ngx_http_mastodon_json_send(&j, NGX_HTTP_OK));
+}
+
+
+/* GET /api/v1/instance/activity */
+ngx_int_t
+ngx_http_mastodon_instance_activity(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_activity_stmt,
+                                      NULL, ngx_http_mastodon_activity_done,
+                                      NULL);
 }

@@ -411,6 +411,8 @@ ngx_http_mastodon_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_str_set(&mcf->thread_pool_name, "default");
     }
 
+    mcf->loaded_at = ngx_time();
+
     if (!mcf->enabled) {
         return NGX_CONF_OK;
     }

@@ -62,6 +62,7 @@ typedef struct {
     ngx_flag_t                 oauth_password_grant;
 
     /* derived in init_main_conf */
+    time_t                     loaded_at;
     ngx_flag_t                 enabled;
     ngx_str_t                  base_url;        /* https://domain */
     ngx_str_t                  streaming_url;   /* wss://domain */
@@ -552,6 +553,18 @@ ngx_int_t ngx_http_mastodon_accounts_update_credentials(
     ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx);
 ngx_http_mastodon_pg_stmt_t *ngx_http_mastodon_credentials_stmt(void);
 void ngx_http_mastodon_credentials_done(ngx_http_mastodon_pg_batch_t *b);
+ngx_int_t ngx_http_mastodon_custom_emojis(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_instance_rules(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_instance_translation_languages(
+    ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_instance_extended_description(
+    ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_instance_peers(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_instance_activity(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_health(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_accounts_create(ngx_http_request_t *r,

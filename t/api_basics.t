@@ -86,6 +86,27 @@ $m->get_ok('/.well-known/host-meta')->status_is(200)
 $m->get_ok('/.well-known/host-meta?format=json')->status_is(200)
   ->json_is('/links/0/template', "http://$domain/.well-known/webfinger?resource={uri}");
 
+# --- the smaller documents clients fetch at start -------------------------------
+$m->get_ok('/api/v1/custom_emojis')->status_is(200)->json_is('', []);
+$m->get_ok('/api/v1/instance/rules')->status_is(200)->json_is('', []);
+$m->get_ok('/api/v1/instance/translation_languages')->status_is(200)->json_is('', {});
+$m->get_ok('/api/v1/instance/peers')->status_is(200)->json_is('', ['remote.example']);
+$m->get_ok('/api/v1/instance/extended_description')->status_is(200)
+  ->json_is('/content', '<p>A test</p>')
+  ->json_like('/updated_at', qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/);
+@e = entity_errors($m->tx->res->json, 'ExtendedDescription');
+is_deeply(\@e, [], 'ExtendedDescription matches the documented entity') or diag explain \@e;
+$t->psql(q{INSERT INTO statuses (id, account_id, text, local, created_at, updated_at)
+           SELECT timestamp_id('statuses'), id, 'hi', true, now(), now() FROM accounts WHERE username = 'alice'});
+$m->get_ok('/api/v1/instance/activity')->status_is(200)
+  ->json_like('/0/week', qr/^\d+$/)
+  ->json_is('/0/statuses', '1')
+  ->json_is('/0/logins', '1')
+  ->json_like('/0/registrations', qr/^\d+$/)
+  ->json_has('/11')->json_hasnt('/12');
+cmp_ok($m->tx->res->json('/0/week'), '>', $m->tx->res->json('/1/week'), 'newest week first');
+$m->get_ok('/api/v1/instance/domain_blocks')->status_is(404, 'domain blocks are not shown (Mastodon\'s default)');
+
 # --- health -------------------------------------------------------------------
 $m->get_ok('/health')->status_is(200)->content_is('OK');
 
