@@ -209,23 +209,13 @@ ngx_http_mastodon_authorize_show(ngx_http_request_t *r,
 }
 
 
-/* POST /oauth/authorize: Authorize, or Deny with _method=delete */
-ngx_int_t
-ngx_http_mastodon_authorize_create(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx)
+/* A decision on the consent screen: checked, then carried out. */
+static ngx_int_t
+ngx_http_mastodon_authorize_decide(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, ngx_uint_t action)
 {
-    size_t                      len;
     ngx_int_t                   rc;
-    ngx_uint_t                  action;
-    const char                 *method;
     ngx_http_mastodon_authz_t  *a;
-
-    method = mstdn_param_str(ctx->params, "_method", &len);
-
-    action = (method && len == 6 && ngx_strncasecmp((u_char *) method,
-                                                    (u_char *) "delete", 6)
-                                    == 0)
-             ? NGX_HTTP_MASTODON_AUTHZ_DENY : NGX_HTTP_MASTODON_AUTHZ_APPROVE;
 
     rc = ngx_http_mastodon_authz_init(r, ctx, action, &a);
     if (rc != NGX_OK) {
@@ -241,26 +231,32 @@ ngx_http_mastodon_authorize_create(ngx_http_request_t *r,
 }
 
 
+/* POST /oauth/authorize: Authorize, or Deny with _method=delete */
+ngx_int_t
+ngx_http_mastodon_authorize_create(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    size_t       len;
+    const char  *method;
+
+    method = mstdn_param_str(ctx->params, "_method", &len);
+
+    return ngx_http_mastodon_authorize_decide(r, ctx,
+               (method && len == 6
+                && ngx_strncasecmp((u_char *) method, (u_char *) "delete", 6)
+                   == 0)
+               ? NGX_HTTP_MASTODON_AUTHZ_DENY
+               : NGX_HTTP_MASTODON_AUTHZ_APPROVE);
+}
+
+
 /* DELETE /oauth/authorize: Deny */
 ngx_int_t
 ngx_http_mastodon_authorize_destroy(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
 {
-    ngx_int_t                   rc;
-    ngx_http_mastodon_authz_t  *a;
-
-    rc = ngx_http_mastodon_authz_init(r, ctx, NGX_HTTP_MASTODON_AUTHZ_DENY,
-                                      &a);
-    if (rc != NGX_OK) {
-        return rc == NGX_DECLINED ? ngx_http_mastodon_authz_malformed(r, a)
-                                  : rc;
-    }
-
-    if (!ngx_http_mastodon_csrf_valid(ctx, &a->session)) {
-        return ngx_http_mastodon_csrf_page(r, a);
-    }
-
-    return ngx_http_mastodon_authz_start(r, a);
+    return ngx_http_mastodon_authorize_decide(r, ctx,
+                                              NGX_HTTP_MASTODON_AUTHZ_DENY);
 }
 
 

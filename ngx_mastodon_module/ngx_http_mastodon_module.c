@@ -489,9 +489,9 @@ ngx_http_mastodon_init_main_conf(ngx_conf_t *cf, void *conf)
 
 
 /*
- * PQconnectStart() resolves host names with a blocking getaddrinfo(): only
- * numeric addresses (hostaddr=, or a numeric host=) and unix socket
- * directories are accepted, so that no nginx worker ever waits on DNS.
+ * Checked at config time: PQconnectStart() would resolve host names with a
+ * blocking DNS look-up, so only numeric addresses (hostaddr=, or a numeric
+ * host=) and unix socket directories are accepted.
  */
 static char *
 ngx_http_mastodon_check_database(ngx_conf_t *cf,

@@ -99,6 +99,7 @@ static void ngx_http_mastodon_pg_ready(ngx_http_mastodon_pg_conn_t *pc);
 static void ngx_http_mastodon_pg_fail_waiting(void);
 static void ngx_http_mastodon_pg_complete(ngx_http_mastodon_pg_batch_t *b,
     ngx_int_t rc);
+static void ngx_http_mastodon_pg_unlink(ngx_http_mastodon_pg_batch_t *b);
 static void ngx_http_mastodon_pg_wait_handler(ngx_event_t *ev);
 static void ngx_http_mastodon_pg_batch_cleanup(void *data);
 static ngx_int_t ngx_http_mastodon_pg_event(ngx_event_t *ev, ngx_int_t event,
@@ -343,6 +344,20 @@ ngx_http_mastodon_pg_wait_handler(ngx_event_t *ev)
 static void
 ngx_http_mastodon_pg_complete(ngx_http_mastodon_pg_batch_t *b, ngx_int_t rc)
 {
+    ngx_http_mastodon_pg_unlink(b);
+
+    b->rc = rc;
+    b->handler(b);
+}
+
+
+/*
+ * Out of the wait queue, no timer, and forgotten by its connection, which
+ * then drains the replies still due and discards them.
+ */
+static void
+ngx_http_mastodon_pg_unlink(ngx_http_mastodon_pg_batch_t *b)
+{
     ngx_http_mastodon_pg_pool_t  *pool = &ngx_http_mastodon_pg_pool;
 
     if (b->waiting) {
@@ -359,9 +374,6 @@ ngx_http_mastodon_pg_complete(ngx_http_mastodon_pg_batch_t *b, ngx_int_t rc)
         b->conn->batch = NULL;
         b->conn = NULL;
     }
-
-    b->rc = rc;
-    b->handler(b);
 }
 
 
@@ -371,24 +383,9 @@ ngx_http_mastodon_pg_batch_cleanup(void *data)
 {
     ngx_http_mastodon_pg_batch_t *b = data;
 
-    ngx_uint_t                    i;
-    ngx_http_mastodon_pg_pool_t  *pool = &ngx_http_mastodon_pg_pool;
+    ngx_uint_t  i;
 
-    if (b->waiting) {
-        ngx_queue_remove(&b->queue);
-        pool->nwaiting--;
-        b->waiting = 0;
-    }
-
-    if (b->wait.timer_set) {
-        ngx_del_timer(&b->wait);
-    }
-
-    if (b->conn) {
-        /* in flight: the connection drains the replies and discards them */
-        b->conn->batch = NULL;
-        b->conn = NULL;
-    }
+    ngx_http_mastodon_pg_unlink(b);
 
     for (i = 0; i < b->nqueries; i++) {
         if (b->results[i]) {
