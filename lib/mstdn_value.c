@@ -2,6 +2,9 @@
 #include <string.h>
 #include <strings.h>
 #include <errno.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/random.h>
 
 #include "mstdn_value.h"
 
@@ -54,17 +57,59 @@ mstdn_value_new(const mstdn_alloc_t *a, mstdn_type_t type)
 
 #define MSTDN_INDEX_FROM  16
 
+/*
+ * Seeded per process (an attacker cannot precompute colliding names) and
+ * fully mixed (the table uses the low bits): FNV-1a over the key, then
+ * MurmurHash3's 64-bit finalizer.
+ */
+static uint64_t
+mstdn_hash_seed(void)
+{
+    static uint64_t  seed;
+    uint64_t         s, expected;
+
+    s = __atomic_load_n(&seed, __ATOMIC_ACQUIRE);
+    if (s) {
+        return s;
+    }
+
+    if (getrandom(&s, sizeof(s), GRND_NONBLOCK) != (ssize_t) sizeof(s)) {
+        s = (uint64_t) (uintptr_t) &s ^ (uint64_t) time(NULL)
+            ^ ((uint64_t) getpid() << 32);
+    }
+    s |= 1;
+
+    /* threads (the worker) must all use the first seed set */
+    expected = 0;
+    if (!__atomic_compare_exchange_n(&seed, &expected, s, 0,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+    {
+        s = expected;
+    }
+
+    return s;
+}
+
+
 static size_t
 mstdn_hash(const char *key, size_t len)
 {
-    size_t  h = 2166136261u;
-    size_t  i;
+    uint64_t  h;
+    size_t    i;
+
+    h = 14695981039346656037ULL ^ mstdn_hash_seed();
 
     for (i = 0; i < len; i++) {
-        h = (h ^ (unsigned char) key[i]) * 16777619u;
+        h = (h ^ (unsigned char) key[i]) * 1099511628211ULL;
     }
 
-    return h;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+
+    return (size_t) h;
 }
 
 
@@ -95,7 +140,10 @@ mstdn_index_build(mstdn_value_t *obj, size_t size)
 
     index = obj->alloc(obj->alloc_ctx, size * sizeof(mstdn_value_t *));
     if (index == NULL) {
-        return;             /* lookups stay linear: slower, still right */
+        /* linear lookups: slower, still right (an old index would not be) */
+        obj->index = NULL;
+        obj->index_size = 0;
+        return;
     }
 
     memset(index, 0, size * sizeof(mstdn_value_t *));

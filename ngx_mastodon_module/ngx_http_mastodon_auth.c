@@ -399,7 +399,8 @@ ngx_http_mastodon_auth_loaded(ngx_http_mastodon_pg_batch_t *b)
     ctx->auth = auth;
 
     /*
-     * Cache it, atomically with its entry in the user's set.  NX: a
+     * Cache it, atomically with its entry in the user's set, which outlives
+     * every entry it lists (600 s > NGX_HTTP_MASTODON_TOKEN_TTL).  NX: a
      * revocation's tombstone is never overwritten.  Not at all while the
      * user's state has just changed (mastodon:user_changed:<id>, set by
      * forget_user): this row may have been read before that change.
@@ -415,7 +416,7 @@ ngx_http_mastodon_auth_loaded(ngx_http_mastodon_pg_batch_t *b)
             " then return 0 end "
             "if KEYS[2] ~= '' then"
             " redis.call('SADD', KEYS[2], ARGV[3])"
-            " redis.call('EXPIRE', KEYS[2], 2 * tonumber(ARGV[2])) end "
+            " redis.call('EXPIRE', KEYS[2], 600) end "
             "return 1";
 
         argv[0] = "EVAL";
@@ -579,8 +580,12 @@ ngx_http_mastodon_auth_touch(ngx_http_request_t *r,
     ngx_http_mastodon_auth_t *auth)
 {
     u_char       key[sizeof("mastodon:token:") - 1 + SHA256_DIGEST_LENGTH * 2];
-    const char  *argv[2];
-    size_t       argvlen[2];
+    const char  *argv[4];
+    size_t       argvlen[4];
+
+    static const char  drop[] =
+        "if redis.call('GET', KEYS[1]) ~= '" NGX_HTTP_MASTODON_TOKEN_REVOKED "'"
+        " then redis.call('DEL', KEYS[1]) end return 1";
 
     auth->stale = 0;
 
@@ -597,13 +602,18 @@ ngx_http_mastodon_auth_touch(ngx_http_request_t *r,
                           sizeof("mastodon:token:") - 1),
                auth->digest, SHA256_DIGEST_LENGTH * 2);
 
-    argv[0] = "DEL";
-    argvlen[0] = 3;
-    argv[1] = (const char *) key;
-    argvlen[1] = sizeof(key);
+    /* never a revocation's tombstone */
+    argv[0] = "EVAL";
+    argvlen[0] = 4;
+    argv[1] = drop;
+    argvlen[1] = sizeof(drop) - 1;
+    argv[2] = "1";
+    argvlen[2] = 1;
+    argv[3] = (const char *) key;
+    argvlen[3] = sizeof(key);
 
     (void) ngx_http_mastodon_redis_command(r, ngx_http_mastodon_auth_ignore,
-                                           NULL, 2, argv, argvlen);
+                                           NULL, 4, argv, argvlen);
 }
 
 

@@ -1016,15 +1016,16 @@ ngx_http_mastodon_pg_done(ngx_http_mastodon_pg_conn_t *pc)
     b = pc->batch;
     pc->batch = NULL;
 
+    /*
+     * The batch first: serving the next waiter may fail it at once, and
+     * its handler may end a request that also owns this batch.
+     */
     if (b) {
         b->conn = NULL;
+        ngx_http_mastodon_pg_complete(b, NGX_OK);
     }
 
     ngx_http_mastodon_pg_ready(pc);
-
-    if (b) {
-        ngx_http_mastodon_pg_complete(b, NGX_OK);
-    }
 }
 
 
