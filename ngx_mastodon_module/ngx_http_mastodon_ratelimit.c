@@ -1,8 +1,10 @@
 /*
  * Rate limits as Mastodon's rack-attack sets them: the API, 300 requests
  * per 5 minutes per token (per address without one); sign-ins (POST
- * /auth/sign_in), 25 per 5 minutes per address; sign-ups (POST
- * /api/v1/accounts), 5 per 30 minutes per address.  Over the limit: 429
+ * /auth/sign_in, and password grants), 25 per 5 minutes per address;
+ * sign-ups (POST /api/v1/accounts), 5 per 30 minutes per address;
+ * confirmation e-mails sent again, 25 per 5 minutes per address.  An IPv6
+ * address counts by its /64, as Mastodon's throttleable_remote_ip.  Over the limit: 429
  * {"error": "Too many requests"}.  API answers carry X-RateLimit-Limit,
  * -Remaining and -Reset, which clients read.
  *
@@ -18,7 +20,8 @@ typedef enum {
     NGX_HTTP_MASTODON_RL_NONE = 0,
     NGX_HTTP_MASTODON_RL_API,
     NGX_HTTP_MASTODON_RL_SIGN_IN,
-    NGX_HTTP_MASTODON_RL_SIGN_UP
+    NGX_HTTP_MASTODON_RL_SIGN_UP,
+    NGX_HTTP_MASTODON_RL_EMAIL
 } ngx_http_mastodon_rl_class_e;
 
 
@@ -45,20 +48,36 @@ static const char  ngx_http_mastodon_rl_script[] =
     "return {t, n}";
 
 
+#define ngx_http_mastodon_rl_is(r, path)                                      \
+    ((r)->uri.len == sizeof(path) - 1                                         \
+     && ngx_strncmp((r)->uri.data, path, sizeof(path) - 1) == 0)
+
 static ngx_http_mastodon_rl_class_e
 ngx_http_mastodon_rl_class(ngx_http_request_t *r)
 {
+    const char               *grant;
+    ngx_http_mastodon_ctx_t  *ctx;
+
     if (r->method == NGX_HTTP_POST) {
-        if (r->uri.len == sizeof("/auth/sign_in") - 1
-            && ngx_strncmp(r->uri.data, "/auth/sign_in", r->uri.len) == 0)
-        {
+        if (ngx_http_mastodon_rl_is(r, "/auth/sign_in")) {
             return NGX_HTTP_MASTODON_RL_SIGN_IN;
         }
 
-        if (r->uri.len == sizeof("/api/v1/accounts") - 1
-            && ngx_strncmp(r->uri.data, "/api/v1/accounts", r->uri.len) == 0)
-        {
+        if (ngx_http_mastodon_rl_is(r, "/oauth/token")) {
+            /* a password grant is a sign-in (bcrypt, password guessing) */
+            ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+            grant = mstdn_param_str(ctx->params, "grant_type", NULL);
+
+            return grant && ngx_strcmp(grant, "password") == 0
+                   ? NGX_HTTP_MASTODON_RL_SIGN_IN : NGX_HTTP_MASTODON_RL_NONE;
+        }
+
+        if (ngx_http_mastodon_rl_is(r, "/api/v1/accounts")) {
             return NGX_HTTP_MASTODON_RL_SIGN_UP;
+        }
+
+        if (ngx_http_mastodon_rl_is(r, "/api/v1/emails/confirmations")) {
+            return NGX_HTTP_MASTODON_RL_EMAIL;
         }
     }
 
@@ -67,6 +86,38 @@ ngx_http_mastodon_rl_class(ngx_http_request_t *r)
     }
 
     return NGX_HTTP_MASTODON_RL_NONE;
+}
+
+
+/* The client's address, an IPv6 one cut to its /64 (one customer's net). */
+static ngx_str_t
+ngx_http_mastodon_rl_address(ngx_http_request_t *r)
+{
+    u_char               *p;
+    ngx_str_t             who;
+#if (NGX_HAVE_INET6)
+    struct sockaddr_in6  *sin6;
+#endif
+
+    who = r->connection->addr_text;
+
+#if (NGX_HAVE_INET6)
+    if (r->connection->sockaddr->sa_family == AF_INET6) {
+        sin6 = (struct sockaddr_in6 *) r->connection->sockaddr;
+
+        if (!IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+            p = ngx_pnalloc(r->pool, 16 + sizeof("::/64") - 1);
+            if (p != NULL) {
+                who.data = p;
+                p = ngx_hex_dump(p, sin6->sin6_addr.s6_addr, 8);
+                p = ngx_cpymem(p, "::/64", sizeof("::/64") - 1);
+                who.len = p - who.data;
+            }
+        }
+    }
+#endif
+
+    return who;
 }
 
 
@@ -82,6 +133,7 @@ ngx_http_mastodon_ratelimit(ngx_http_request_t *r, u_char *digest,
 {
     u_char                         *who, *key;
     size_t                          who_len;
+    ngx_str_t                       address;
     time_t                          now, period;
     ngx_http_mastodon_rl_t         *rl;
     ngx_http_mastodon_main_conf_t  *mcf;
@@ -89,7 +141,8 @@ ngx_http_mastodon_ratelimit(ngx_http_request_t *r, u_char *digest,
     size_t                          argvlen[6];
     u_char                          ttl[NGX_INT_T_LEN];
 
-    static const char  *names[] = { "", "api", "sign_in", "sign_up" };
+    static const char  *names[] = { "", "api", "sign_in", "sign_up",
+                                    "email" };
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
 
@@ -117,8 +170,16 @@ ngx_http_mastodon_ratelimit(ngx_http_request_t *r, u_char *digest,
         rl->limit = mcf->rate_limit_sign_up;
         period = 1800;
         break;
+    case NGX_HTTP_MASTODON_RL_EMAIL:
+        rl->limit = mcf->rate_limit_sign_in;     /* 25, as Mastodon's */
+        period = 300;
+        break;
     default:
         return NGX_DECLINED;
+    }
+
+    if (rl->limit == 0) {
+        return NGX_DECLINED;                     /* 0: no limit */
     }
 
     /* per token on the API; per address otherwise, or without a token */
@@ -127,8 +188,9 @@ ngx_http_mastodon_ratelimit(ngx_http_request_t *r, u_char *digest,
         who_len = 64;
 
     } else {
-        who = r->connection->addr_text.data;
-        who_len = r->connection->addr_text.len;
+        address = ngx_http_mastodon_rl_address(r);
+        who = address.data;
+        who_len = address.len;
     }
 
     now = ngx_time();

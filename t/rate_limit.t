@@ -56,6 +56,25 @@ for (1 .. 2) {
 }
 $m->post_ok('/api/v1/accounts', $t->bearer($app_token), form => {})->status_is(429);
 
+# password grants count as sign-ins (the other grants do not)
+my $app = $t->app;
+for (1 .. 3) {
+    $m->post_ok('/oauth/token', form => { grant_type => 'client_credentials', client_id => $app->{client_id},
+        client_secret => $app->{client_secret} })->status_is(200);
+}
+$m->post_ok('/oauth/token', form => { grant_type => 'password', username => 'x@example.com', password => 'y',
+    client_id => $app->{client_id}, client_secret => $app->{client_secret} })
+  ->status_is(429, 'a password grant after 3 sign-in attempts: limited');
+
+# confirmation e-mails sent again count per address (25 / 5 min: the
+# sign-in limit), here 3
+my $new = $t->user('newbie', confirmed => 0);
+for (1 .. 3) {
+    $m->post_ok('/api/v1/emails/confirmations', $t->bearer($new->{token}));
+    isnt($m->tx->res->code, 429, 'a resend within the limit');
+}
+$m->post_ok('/api/v1/emails/confirmations', $t->bearer($new->{token}))->status_is(429);
+
 # Redis down: nothing is limited, everything still answers
 $t->stop_redis;
 $m->get_ok('/api/v1/instance')->status_is(200, 'no Redis: not limited');
