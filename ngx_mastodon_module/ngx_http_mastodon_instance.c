@@ -83,6 +83,8 @@ static ngx_msec_t                          ngx_http_mastodon_stats_time;
 static ngx_uint_t                          ngx_http_mastodon_stats_valid;
 
 
+static ngx_str_t  ngx_http_mastodon_json_type =
+    ngx_string("application/json; charset=utf-8");
 static ngx_str_t  ngx_http_mastodon_xrd_type =
     ngx_string("application/xrd+xml; charset=utf-8");
 static ngx_str_t  ngx_http_mastodon_plain_type =
@@ -684,10 +686,6 @@ ngx_http_mastodon_health_respond(ngx_http_request_t *r)
  * description (configuration), and Mastodon's 12-week activity.
  */
 
-static ngx_str_t  ngx_http_mastodon_json_type =
-    ngx_string("application/json; charset=utf-8");
-
-
 static ngx_int_t
 ngx_http_mastodon_instance_literal(ngx_http_request_t *r, const char *json)
 {
@@ -787,6 +785,77 @@ ngx_http_mastodon_instance_extended_description(ngx_http_request_t *r,
 }
 
 
+/*
+ * Peers and activity scan whole tables: each worker keeps the rendered
+ * document for mastodon_instance_cache, as the statistics above.
+ */
+typedef struct {
+    u_char       *data;             /* ngx_alloc'ed, per worker */
+    size_t        len;
+    ngx_msec_t    at;
+    ngx_uint_t    valid;
+} ngx_http_mastodon_doc_cache_t;
+
+static ngx_http_mastodon_doc_cache_t  ngx_http_mastodon_peers_cache;
+static ngx_http_mastodon_doc_cache_t  ngx_http_mastodon_activity_cache;
+
+
+static ngx_int_t
+ngx_http_mastodon_doc_cached(ngx_http_request_t *r,
+    ngx_http_mastodon_doc_cache_t *cache)
+{
+    ngx_str_t                       body;
+    ngx_http_mastodon_main_conf_t  *mcf;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
+
+    if (!cache->valid
+        || ngx_current_msec - cache->at >= mcf->instance_cache)
+    {
+        return NGX_DECLINED;
+    }
+
+    body.data = cache->data;
+    body.len = cache->len;
+
+    return ngx_http_mastodon_send_text(r, NGX_HTTP_OK,
+                                       &ngx_http_mastodon_json_type, &body);
+}
+
+
+static ngx_int_t
+ngx_http_mastodon_doc_keep_and_send(ngx_http_mastodon_json_t *j,
+    ngx_http_mastodon_doc_cache_t *cache)
+{
+    u_char                         *p;
+    ngx_chain_t                    *cl;
+    ngx_http_mastodon_main_conf_t  *mcf;
+
+    mcf = ngx_http_get_module_main_conf(j->request, ngx_http_mastodon_module);
+
+    if (mcf->instance_cache && !j->failed && j->out) {
+        p = ngx_alloc(j->size, j->request->connection->log);
+
+        if (p) {
+            if (cache->data) {
+                ngx_free(cache->data);
+            }
+
+            cache->data = p;
+            cache->len = j->size;
+            cache->at = ngx_current_msec;
+            cache->valid = 1;
+
+            for (cl = j->out; cl; cl = cl->next) {
+                p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+            }
+        }
+    }
+
+    return ngx_http_mastodon_json_send(j, NGX_HTTP_OK);
+}
+
+
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_peers_stmt =
     ngx_http_mastodon_pg_stmt(
         "SELECT DISTINCT lower(domain) AS d FROM accounts"
@@ -838,7 +907,8 @@ ngx_http_mastodon_peers_done(ngx_http_mastodon_pg_batch_t *b)
     ngx_http_mastodon_json_close_array(&j);
 
     ngx_http_mastodon_finalize(b->request,
-                               ngx_http_mastodon_json_send(&j, NGX_HTTP_OK));
+        ngx_http_mastodon_doc_keep_and_send(&j,
+                                            &ngx_http_mastodon_peers_cache));
 }
 
 
@@ -847,6 +917,13 @@ ngx_int_t
 ngx_http_mastodon_instance_peers(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
 {
+    ngx_int_t  rc;
+
+    rc = ngx_http_mastodon_doc_cached(r, &ngx_http_mastodon_peers_cache);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
     return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_peers_stmt, NULL,
                                       ngx_http_mastodon_peers_done, NULL);
 }
@@ -893,7 +970,8 @@ ngx_http_mastodon_activity_done(ngx_http_mastodon_pg_batch_t *b)
     ngx_http_mastodon_json_close_array(&j);
 
     ngx_http_mastodon_finalize(b->request,
-                               ngx_http_mastodon_json_send(&j, NGX_HTTP_OK));
+        ngx_http_mastodon_doc_keep_and_send(&j,
+                                            &ngx_http_mastodon_activity_cache));
 }
 
 
@@ -902,6 +980,13 @@ ngx_int_t
 ngx_http_mastodon_instance_activity(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
 {
+    ngx_int_t  rc;
+
+    rc = ngx_http_mastodon_doc_cached(r, &ngx_http_mastodon_activity_cache);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
     return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_activity_stmt,
                                       NULL, ngx_http_mastodon_activity_done,
                                       NULL);
