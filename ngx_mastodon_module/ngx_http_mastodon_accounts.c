@@ -366,12 +366,27 @@ ngx_http_mastodon_accounts_result(ngx_http_mastodon_pg_batch_t *b)
     PGresult  *res;
 
     /* the last statement answers; the ones before it are writes */
-    res = b->results[b->nqueries - 1];
+    res = ngx_http_mastodon_pg_rows(b, b->nqueries - 1);
 
-    if (b->rc != NGX_OK || res == NULL
-        || PQresultStatus(res) != PGRES_TUPLES_OK)
-    {
+    if (res == NULL) {
         ngx_http_mastodon_finalize(b->request, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return NULL;
+    }
+
+    return res;
+}
+
+
+/* The same, and 404 when it found nothing. */
+static PGresult *
+ngx_http_mastodon_accounts_found(ngx_http_mastodon_pg_batch_t *b)
+{
+    PGresult  *res;
+
+    res = ngx_http_mastodon_accounts_result(b);
+
+    if (res != NULL && PQntuples(res) == 0) {
+        ngx_http_mastodon_finalize(b->request, NGX_HTTP_NOT_FOUND);
         return NULL;
     }
 
@@ -388,13 +403,8 @@ ngx_http_mastodon_accounts_one_done(ngx_http_mastodon_pg_batch_t *b)
 
     r = b->request;
 
-    res = ngx_http_mastodon_accounts_result(b);
+    res = ngx_http_mastodon_accounts_found(b);
     if (res == NULL) {
-        return;
-    }
-
-    if (PQntuples(res) == 0) {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_NOT_FOUND);
         return;
     }
 
@@ -496,13 +506,8 @@ ngx_http_mastodon_credentials_done(ngx_http_mastodon_pg_batch_t *b)
 
     r = b->request;
 
-    res = ngx_http_mastodon_accounts_result(b);
+    res = ngx_http_mastodon_accounts_found(b);
     if (res == NULL) {
-        return;
-    }
-
-    if (PQntuples(res) == 0) {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_NOT_FOUND);
         return;
     }
 
@@ -598,13 +603,8 @@ ngx_http_mastodon_preferences_done(ngx_http_mastodon_pg_batch_t *b)
 
     r = b->request;
 
-    res = ngx_http_mastodon_accounts_result(b);
+    res = ngx_http_mastodon_accounts_found(b);
     if (res == NULL) {
-        return;
-    }
-
-    if (PQntuples(res) == 0) {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_NOT_FOUND);
         return;
     }
 

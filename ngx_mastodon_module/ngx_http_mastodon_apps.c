@@ -331,10 +331,9 @@ ngx_http_mastodon_apps_created(ngx_http_mastodon_pg_batch_t *b)
 
     r = b->request;
     app = b->data;
-    res = b->results[0];
+    res = ngx_http_mastodon_pg_rows(b, 0);
 
-    if (b->rc != NGX_OK || res == NULL
-        || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+    if (res == NULL || PQntuples(res) != 1)
     {
         ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
         return;
@@ -410,11 +409,9 @@ ngx_http_mastodon_apps_loaded(ngx_http_mastodon_pg_batch_t *b)
     ngx_http_mastodon_json_t   j;
 
     r = b->request;
-    res = b->results[0];
+    res = ngx_http_mastodon_pg_rows(b, 0);
 
-    if (b->rc != NGX_OK || res == NULL
-        || PQresultStatus(res) != PGRES_TUPLES_OK)
-    {
+    if (res == NULL) {
         ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
         return;
     }

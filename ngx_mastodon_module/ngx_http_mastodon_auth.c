@@ -334,12 +334,10 @@ ngx_http_mastodon_auth_loaded(ngx_http_mastodon_pg_batch_t *b)
 
     r = b->request;
     lk = b->data;
-    res = b->results[0];
+    res = ngx_http_mastodon_pg_rows(b, 0);
     ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
 
-    if (b->rc != NGX_OK || res == NULL
-        || PQresultStatus(res) != PGRES_TUPLES_OK)
-    {
+    if (res == NULL) {
         ngx_http_mastodon_auth_continue(r, NGX_HTTP_SERVICE_UNAVAILABLE);
         return;
     }

@@ -131,6 +131,9 @@ static ngx_int_t ngx_http_mastodon_authz_consent(ngx_http_request_t *r,
     ngx_http_mastodon_authz_t *a);
 static void ngx_http_mastodon_authz_fields(ngx_http_mastodon_html_t *h,
     ngx_http_mastodon_authz_t *a);
+static ngx_int_t ngx_http_mastodon_authz_pg(ngx_http_request_t *r,
+    ngx_http_mastodon_authz_t *a, ngx_http_mastodon_pg_stmt_t *stmt,
+    const char **values, ngx_http_mastodon_pg_done_pt done);
 static ngx_int_t ngx_http_mastodon_authz_query(ngx_http_request_t *r,
     ngx_http_mastodon_authz_t *a, ngx_uint_t force_login, ngx_str_t *out);
 static ngx_int_t ngx_http_mastodon_error_page(ngx_http_request_t *r,
@@ -325,7 +328,6 @@ ngx_http_mastodon_sign_in_create(ngx_http_request_t *r,
     const char                    *s, **values;
     mstdn_value_t                 *user;
     ngx_http_mastodon_authz_t     *a;
-    ngx_http_mastodon_pg_batch_t  *b;
 
     rc = ngx_http_mastodon_authz_init(r, ctx, NGX_HTTP_MASTODON_AUTHZ_SIGN_IN,
                                       &a);
@@ -369,20 +371,8 @@ ngx_http_mastodon_sign_in_create(ngx_http_request_t *r,
 
     values[0] = (const char *) a->login.data;       /* NUL-terminated */
 
-    b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_sign_in_loaded, a);
-    if (b == NULL
-        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_sign_in_stmt, values)
-           != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_http_mastodon_pg_run(b) != NGX_OK) {
-        return ngx_http_mastodon_error_page(r, a, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                            NULL);
-    }
-
-    return NGX_DONE;
+    return ngx_http_mastodon_authz_pg(r, a, &ngx_http_mastodon_sign_in_stmt,
+                                      values, ngx_http_mastodon_sign_in_loaded);
 }
 
 
@@ -396,11 +386,9 @@ ngx_http_mastodon_sign_in_loaded(ngx_http_mastodon_pg_batch_t *b)
 
     r = b->request;
     a = b->data;
-    res = b->results[0];
+    res = ngx_http_mastodon_pg_rows(b, 0);
 
-    if (b->rc != NGX_OK || res == NULL
-        || PQresultStatus(res) != PGRES_TUPLES_OK)
-    {
+    if (res == NULL) {
         ngx_http_mastodon_finalize(r,
             ngx_http_mastodon_error_page(r, a, NGX_HTTP_SERVICE_UNAVAILABLE,
                                          NULL));
@@ -486,9 +474,9 @@ static void
 ngx_http_mastodon_sign_in_stored(ngx_http_request_t *r, redisReply *reply,
     void *data)
 {
+    ngx_int_t                       rc;
     const char                    **values;
     ngx_http_mastodon_authz_t      *a = data;
-    ngx_http_mastodon_pg_batch_t   *b;
 
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -507,20 +495,11 @@ ngx_http_mastodon_sign_in_stored(ngx_http_request_t *r, redisReply *reply,
 
     values[0] = (const char *) a->login_user_id.data;
 
-    b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_sign_in_counted, a);
-    if (b == NULL
-        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_sign_in_count_stmt,
-                                    values)
-           != NGX_OK)
-    {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
+    rc = ngx_http_mastodon_authz_pg(r, a, &ngx_http_mastodon_sign_in_count_stmt,
+                                      values, ngx_http_mastodon_sign_in_counted);
 
-    if (ngx_http_mastodon_pg_run(b) != NGX_OK) {
-        ngx_http_mastodon_finalize(r,
-            ngx_http_mastodon_error_page(r, a, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                         NULL));
+    if (rc != NGX_DONE) {
+        ngx_http_mastodon_finalize(r, rc);
     }
 }
 
@@ -959,7 +938,6 @@ ngx_http_mastodon_authz_approve(ngx_http_request_t *r,
     u_char                         *p;
     ngx_str_t                       code;
     const char                    **values;
-    ngx_http_mastodon_pg_batch_t   *b;
 
     values = ngx_pcalloc(r->pool, 7 * sizeof(char *));
     p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
@@ -988,21 +966,8 @@ ngx_http_mastodon_authz_approve(ngx_http_request_t *r,
     values[5] = (const char *) a->code_challenge.data;  /* NULL: none */
     values[6] = (const char *) a->code_challenge_method.data;
 
-    b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_authz_granted, a);
-    if (b == NULL
-        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_authz_grant_stmt,
-                                    values)
-           != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_http_mastodon_pg_run(b) != NGX_OK) {
-        return ngx_http_mastodon_error_page(r, a, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                            NULL);
-    }
-
-    return NGX_DONE;
+    return ngx_http_mastodon_authz_pg(r, a, &ngx_http_mastodon_authz_grant_stmt,
+                                      values, ngx_http_mastodon_authz_granted);
 }
 
 
@@ -1401,4 +1366,21 @@ ngx_http_mastodon_csrf_page(ngx_http_request_t *r,
         "cookies? Go back, reload the page and try again.</p>\n");
 
     return ngx_http_mastodon_html_send(&h, 422);
+}
+
+
+/* One statement; PostgreSQL unavailable is an HTML page here, not JSON. */
+static ngx_int_t
+ngx_http_mastodon_authz_pg(ngx_http_request_t *r,
+    ngx_http_mastodon_authz_t *a, ngx_http_mastodon_pg_stmt_t *stmt,
+    const char **values, ngx_http_mastodon_pg_done_pt done)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_mastodon_pg_query(r, stmt, values, done, a);
+
+    return rc == NGX_HTTP_SERVICE_UNAVAILABLE
+           ? ngx_http_mastodon_error_page(r, a, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                          NULL)
+           : rc;
 }

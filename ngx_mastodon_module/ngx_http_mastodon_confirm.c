@@ -97,11 +97,9 @@ ngx_http_mastodon_confirmed(ngx_http_mastodon_pg_batch_t *b)
     ngx_http_mastodon_confirm_t  *cf;
 
     r = b->request;
-    res = b->results[0];
+    res = ngx_http_mastodon_pg_rows(b, 0);
 
-    if (b->rc != NGX_OK || res == NULL
-        || PQresultStatus(res) != PGRES_TUPLES_OK)
-    {
+    if (res == NULL) {
         ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
         return;
     }

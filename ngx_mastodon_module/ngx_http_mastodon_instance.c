@@ -147,12 +147,10 @@ ngx_http_mastodon_instance_stats_done(ngx_http_mastodon_pg_batch_t *b)
     ngx_http_mastodon_instance_render_pt   render;
 
     r = b->request;
-    res = b->results[0];
+    res = ngx_http_mastodon_pg_rows(b, 0);
     render = (ngx_http_mastodon_instance_render_pt) b->data;
 
-    if (b->rc != NGX_OK || res == NULL
-        || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
-    {
+    if (res == NULL || PQntuples(res) != 1) {
         ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
         return;
     }
@@ -886,10 +884,9 @@ ngx_http_mastodon_peers_done(ngx_http_mastodon_pg_batch_t *b)
     PGresult                  *res;
     ngx_http_mastodon_json_t   j;
 
-    res = b->results[0];
+    res = ngx_http_mastodon_pg_rows(b, 0);
 
-    if (b->rc != NGX_OK || res == NULL
-        || PQresultStatus(res) != PGRES_TUPLES_OK
+    if (res == NULL
         || ngx_http_mastodon_json_init(b->request, &j) != NGX_OK)
     {
         ngx_http_mastodon_finalize(b->request, NGX_HTTP_SERVICE_UNAVAILABLE);
@@ -940,10 +937,9 @@ ngx_http_mastodon_activity_done(ngx_http_mastodon_pg_batch_t *b)
     static const char  *keys[] = { "week", "statuses", "logins",
                                    "registrations" };
 
-    res = b->results[0];
+    res = ngx_http_mastodon_pg_rows(b, 0);
 
-    if (b->rc != NGX_OK || res == NULL
-        || PQresultStatus(res) != PGRES_TUPLES_OK
+    if (res == NULL
         || ngx_http_mastodon_json_init(b->request, &j) != NGX_OK)
     {
         ngx_http_mastodon_finalize(b->request, NGX_HTTP_SERVICE_UNAVAILABLE);

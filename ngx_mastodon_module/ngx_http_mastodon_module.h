@@ -256,6 +256,8 @@ ngx_int_t ngx_http_mastodon_pg_run(ngx_http_mastodon_pg_batch_t *b);
 ngx_int_t ngx_http_mastodon_pg_query(ngx_http_request_t *r,
     ngx_http_mastodon_pg_stmt_t *stmt, const char **values,
     ngx_http_mastodon_pg_done_pt done, void *data);
+PGresult *ngx_http_mastodon_pg_rows(ngx_http_mastodon_pg_batch_t *b,
+    ngx_uint_t i);
 ngx_int_t ngx_http_mastodon_pg_query_id(ngx_http_request_t *r,
     ngx_http_mastodon_pg_stmt_t *stmt, int64_t id,
     ngx_http_mastodon_pg_done_pt done, void *data);

@@ -208,6 +208,24 @@ ngx_http_mastodon_pg_add(ngx_http_mastodon_pg_batch_t *b,
 }
 
 
+/* The i-th statement's rows, or NULL: the batch or the statement failed. */
+PGresult *
+ngx_http_mastodon_pg_rows(ngx_http_mastodon_pg_batch_t *b, ngx_uint_t i)
+{
+    PGresult  *res;
+
+    res = b->results[i];
+
+    if (b->rc != NGX_OK || res == NULL
+        || PQresultStatus(res) != PGRES_TUPLES_OK)
+    {
+        return NULL;
+    }
+
+    return res;
+}
+
+
 /*
  * The common case, one statement: NGX_DONE when done() will be called with
  * the batch, otherwise the status to answer (500, or 503 when PostgreSQL is

@@ -569,10 +569,9 @@ ngx_http_mastodon_reg_checked(ngx_http_mastodon_pg_batch_t *b)
 
     r = b->request;
     reg = b->data;
-    res = b->results[0];
+    res = ngx_http_mastodon_pg_rows(b, 0);
 
-    if (b->rc != NGX_OK || res == NULL
-        || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+    if (res == NULL || PQntuples(res) != 1)
     {
         ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
         return;
