@@ -46,21 +46,9 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_update_account =
  * UpdateAccountService authorizes them on unlocking.
  */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_unlock_requests =
-    ngx_http_mastodon_pg_stmt(
-        "WITH req AS (DELETE FROM follow_requests"
-        "  WHERE target_account_id = $1::bigint"
-        "  AND NOT (SELECT locked FROM accounts WHERE id = $1::bigint)"
-        "  RETURNING account_id, target_account_id, show_reblogs, notify,"
-        "  languages, uri),"
-        " ins AS (INSERT INTO follows (account_id, target_account_id,"
-        "  show_reblogs, notify, languages, uri)"
-        "  SELECT account_id, target_account_id, show_reblogs, notify,"
-        "  languages, uri FROM req"
-        "  ON CONFLICT (account_id, target_account_id) DO NOTHING"
-        "  RETURNING account_id, target_account_id),"
-        " d AS (SELECT account_id, 1 AS following, 0 AS followers FROM ins"
-        "  UNION ALL SELECT target_account_id, 0, 1 FROM ins)"
-        NGX_HTTP_MASTODON_REL_SQL_STATS, 1);
+    ngx_http_mastodon_pg_stmt(NGX_HTTP_MASTODON_REL_SQL_AUTHORIZE(
+        "target_account_id = $1::bigint"
+        " AND NOT (SELECT locked FROM accounts WHERE id = $1::bigint)"), 1);
 
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_update_settings =
     ngx_http_mastodon_pg_stmt(

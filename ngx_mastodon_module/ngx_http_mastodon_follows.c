@@ -138,20 +138,8 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_remove_follower_stmt =
 
 /* FollowRequest#authorize!: $2 asked $1; the follow takes its options */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_authorize_stmt =
-    ngx_http_mastodon_pg_stmt(
-        "WITH req AS (DELETE FROM follow_requests"
-        "  WHERE account_id = $2::bigint AND target_account_id = $1::bigint"
-        "  RETURNING account_id, target_account_id, show_reblogs, notify,"
-        "  languages, uri),"
-        " ins AS (INSERT INTO follows (account_id, target_account_id,"
-        "  show_reblogs, notify, languages, uri)"
-        "  SELECT account_id, target_account_id, show_reblogs, notify,"
-        "  languages, uri FROM req"
-        "  ON CONFLICT (account_id, target_account_id) DO NOTHING"
-        "  RETURNING account_id, target_account_id),"
-        " d AS (SELECT account_id, 1 AS following, 0 AS followers FROM ins"
-        "  UNION ALL SELECT target_account_id, 0, 1 FROM ins)"
-        NGX_HTTP_MASTODON_REL_SQL_STATS, 2);
+    ngx_http_mastodon_pg_stmt(NGX_HTTP_MASTODON_REL_SQL_AUTHORIZE(
+        "account_id = $2::bigint AND target_account_id = $1::bigint"), 2);
 
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_reject_stmt =
     ngx_http_mastodon_pg_stmt(

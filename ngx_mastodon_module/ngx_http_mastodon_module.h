@@ -451,6 +451,25 @@ ngx_int_t ngx_http_mastodon_page_link(ngx_http_request_t *r,
     "  + excluded.followers_count),"                                          \
     " updated_at = now() AT TIME ZONE 'UTC'"
 
+/*
+ * The follow requests matching `where` become follows with their options
+ * (FollowRequest#authorize!), counters included: authorizing one request,
+ * and every pending one when an account is unlocked.
+ */
+#define NGX_HTTP_MASTODON_REL_SQL_AUTHORIZE(where)                            \
+    "WITH req AS (DELETE FROM follow_requests WHERE " where                  \
+    "  RETURNING account_id, target_account_id, show_reblogs, notify,"        \
+    "  languages, uri),"                                                      \
+    " ins AS (INSERT INTO follows (account_id, target_account_id,"            \
+    "  show_reblogs, notify, languages, uri)"                                 \
+    "  SELECT account_id, target_account_id, show_reblogs, notify,"           \
+    "  languages, uri FROM req"                                               \
+    "  ON CONFLICT (account_id, target_account_id) DO NOTHING"                \
+    "  RETURNING account_id, target_account_id),"                             \
+    " d AS (SELECT account_id, 1 AS following, 0 AS followers FROM ins"       \
+    "  UNION ALL SELECT target_account_id, 0, 1 FROM ins)"                    \
+    NGX_HTTP_MASTODON_REL_SQL_STATS
+
 typedef struct {
     ngx_http_mastodon_pg_batch_t  *batch;
     int64_t                        target;
