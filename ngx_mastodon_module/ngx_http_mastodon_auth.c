@@ -401,7 +401,7 @@ ngx_http_mastodon_auth_loaded(ngx_http_mastodon_pg_batch_t *b)
      * every entry it lists (600 s > NGX_HTTP_MASTODON_TOKEN_TTL).  NX: a
      * revocation's tombstone is never overwritten.  Not at all while the
      * user's state has just changed (mastodon:user_changed:<id>, set by
-     * forget_user): this row may have been read before that change.
+     * forget_user_then): this row may have been read before that change.
      */
     {
         u_char  setkey[sizeof("mastodon:user_tokens:") + NGX_INT64_LEN];
@@ -702,16 +702,6 @@ ngx_http_mastodon_auth_revoke_cached(ngx_http_request_t *r,
  * A user's state changed (confirmed, approved, disabled, suspended, role):
  * drop every cached token of theirs, so the next request reads it afresh.
  */
-ngx_int_t
-ngx_http_mastodon_auth_forget_user(ngx_http_request_t *r, int64_t user_id)
-{
-    return ngx_http_mastodon_auth_forget_user_then(r, user_id,
-                                                 ngx_http_mastodon_auth_ignore,
-                                                 NULL);
-}
-
-
-/* The same, for a caller that waits for Redis: handler as with commands. */
 ngx_int_t
 ngx_http_mastodon_auth_forget_user_then(ngx_http_request_t *r,
     int64_t user_id, ngx_http_mastodon_redis_done_pt handler, void *data)

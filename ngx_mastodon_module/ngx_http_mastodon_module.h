@@ -290,8 +290,6 @@ ngx_int_t ngx_http_mastodon_ratelimit(ngx_http_request_t *r, u_char *digest,
     u_char *token_key, size_t token_key_len, void *lookup);
 ngx_int_t ngx_http_mastodon_auth_revoke_cached(ngx_http_request_t *r,
     u_char *digest_hex, ngx_http_mastodon_redis_done_pt handler, void *data);
-ngx_int_t ngx_http_mastodon_auth_forget_user(ngx_http_request_t *r,
-    int64_t user_id);
 ngx_int_t ngx_http_mastodon_auth_forget_user_then(ngx_http_request_t *r,
     int64_t user_id, ngx_http_mastodon_redis_done_pt handler, void *data);
 

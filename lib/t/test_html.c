@@ -1,4 +1,4 @@
-/* Unit tests of lib/mstdn_html. */
+/* Unit tests of lib/mstdn_html (paragraphs: test_text.c). */
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,36 +9,6 @@
 #include <cmocka.h>
 
 #include "mstdn_html.h"
-
-
-static void
-check(const char *in, const char *expected)
-{
-    char    out[1024];
-    size_t  n;
-
-    n = mstdn_text_to_html(out, in, strlen(in));
-    out[n] = '\0';
-    print_message("# [%s]\n", in ? in : "(null)");
-    assert_string_equal(out, expected);
-    assert_true(n <= MSTDN_TEXT_HTML_MAX(strlen(in)));
-}
-
-
-static void
-text_to_html(void **state)
-{
-    check("", "");
-    check("hello", "<p>hello</p>");
-    check("a\nb", "<p>a<br />b</p>");
-    check("a\r\nb", "<p>a<br />b</p>");
-    check("a\n\nb", "<p>a</p><p>b</p>");
-    check("a\n\n\n\nb\nc", "<p>a</p><p>b<br />c</p>");
-    check("\n\nlead and trail\n\n", "<p>lead and trail</p>");
-    check("<script>alert('x') & \"y\"</script>",
-          "<p>&lt;script&gt;alert(&#39;x&#39;) &amp; &quot;y&quot;&lt;/script&gt;</p>");
-    check("\xf0\x9f\x90\x98 caf\xc3\xa9", "<p>\xf0\x9f\x90\x98 caf\xc3\xa9</p>");
-}
 
 
 static void
@@ -57,7 +27,6 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(text_to_html),
         cmocka_unit_test(escape),
     };
 
