@@ -419,6 +419,117 @@ ngx_int_t ngx_http_mastodon_page_link(ngx_http_request_t *r,
     int64_t prev_id, const char *prev_key, const char *extra);
 
 
+/*
+ * Statuses (_status.c): the Status entity for a viewer.  A set of ids is
+ * loaded in two round trips at most: the rendered JSON of each status
+ * (without account, reblog and the viewer's flags) from the Redis cache,
+ * then one PostgreSQL batch with what may be shown to the viewer, its
+ * flags, the authors' accounts and the rendering of cache misses.
+ */
+#define NGX_HTTP_MASTODON_ST_FILTER      0x01  /* drop what the viewer's
+                                                  blocks and mutes hide
+                                                  (timelines, context) */
+#define NGX_HTTP_MASTODON_ST_SOURCE      0x02  /* add "text" (delete) */
+
+typedef struct ngx_http_mastodon_statuses_s  ngx_http_mastodon_statuses_t;
+
+typedef void (*ngx_http_mastodon_statuses_done_pt)(ngx_http_request_t *r,
+    ngx_http_mastodon_statuses_t *st, void *data);
+
+typedef struct {
+    int64_t                        id;
+    int64_t                        account_id;
+    int64_t                        reblog_of_id;   /* 0: not a reblog */
+    ngx_uint_t                     visibility;     /* 0 public .. 3 direct */
+    ngx_str_t                      base;           /* cached JSON object */
+    ngx_int_t                      account;        /* row in st->accounts */
+    ngx_int_t                      reblog;         /* item of the original */
+    unsigned                       found:1;        /* exists, not deleted */
+    unsigned                       visible:1;      /* the viewer may see it */
+    unsigned                       hidden:1;       /* blocks/mutes hide it */
+    unsigned                       favourited:1;
+    unsigned                       reblogged:1;
+    unsigned                       muted:1;
+    unsigned                       bookmarked:1;
+    unsigned                       pinned:1;
+} ngx_http_mastodon_status_item_t;
+
+struct ngx_http_mastodon_statuses_s {
+    ngx_http_request_t            *request;
+    int64_t                        viewer;         /* account id, 0: none */
+    ngx_uint_t                     flags;          /* NGX_HTTP_MASTODON_ST_* */
+    ngx_array_t                    items;          /* the n asked, then
+                                                      the reblogged ones */
+    ngx_uint_t                     n;
+    PGresult                      *accounts;       /* ACCOUNT_COLUMNS rows */
+    ngx_str_t                     *account_json;   /* rendered, per row */
+    ngx_int_t                      rc;             /* NGX_OK, NGX_ERROR */
+    ngx_http_mastodon_statuses_done_pt  handler;
+    void                          *data;
+};
+
+/* ids in the order they are to be shown; viewer: ctx->auth's account */
+ngx_http_mastodon_statuses_t *ngx_http_mastodon_statuses(
+    ngx_http_request_t *r, int64_t *ids, ngx_uint_t n, ngx_uint_t flags);
+/* NGX_DONE (handler called later, also on failure: st->rc) or NGX_ERROR */
+ngx_int_t ngx_http_mastodon_statuses_load(ngx_http_mastodon_statuses_t *st,
+    ngx_http_mastodon_statuses_done_pt handler, void *data);
+/* item i (< st->n) exists and may be shown (found, visible, not hidden
+ * with ST_FILTER, and its reblogged status too) */
+ngx_uint_t ngx_http_mastodon_statuses_shown(ngx_http_mastodon_statuses_t *st,
+    ngx_uint_t i);
+/* writes item i as a Status (key NULL: a value in an array) */
+void ngx_http_mastodon_status_write(ngx_http_mastodon_json_t *j,
+    const char *key, ngx_http_mastodon_statuses_t *st, ngx_uint_t i);
+/* the viewer-less Status JSON of item i (streaming payloads, job args) */
+ngx_int_t ngx_http_mastodon_status_json(ngx_http_mastodon_statuses_t *st,
+    ngx_uint_t i, ngx_str_t *out);
+/* after a change to statuses or their counters (after the commit): drop
+ * the cached renderings; handler may be NULL (fire and forget) */
+ngx_int_t ngx_http_mastodon_status_forget(ngx_http_request_t *r,
+    int64_t *ids, ngx_uint_t n, ngx_http_mastodon_redis_done_pt handler,
+    void *data);
+/* an Account entity as a JSON string (rows of ACCOUNT_COLUMNS at col) */
+ngx_int_t ngx_http_mastodon_account_json(ngx_http_request_t *r,
+    PGresult *res, int row, int col, ngx_str_t *out);
+/* a raw JSON value (already valid JSON) under key */
+void ngx_http_mastodon_json_raw(ngx_http_mastodon_json_t *j,
+    const char *key, ngx_str_t *value);
+/* the document written so far, as one string in the request pool */
+ngx_int_t ngx_http_mastodon_json_string(ngx_http_mastodon_json_t *j,
+    ngx_str_t *out);
+
+/*
+ * SQL fragments: can account $1 (NULL: anonymous) see status s
+ * (StatusPolicy#show?), and do its blocks and mutes hide it (timelines).
+ */
+#define NGX_HTTP_MASTODON_ST_SQL_VISIBLE(s)                                   \
+    "(" s ".deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM accounts va"     \
+    "  WHERE va.id = " s ".account_id AND va.suspended_at IS NOT NULL)"      \
+    " AND CASE WHEN " s ".visibility IN (0, 1) THEN $1::bigint IS NULL"       \
+    "  OR NOT EXISTS (SELECT 1 FROM blocks vb WHERE vb.account_id = "         \
+    s ".account_id AND vb.target_account_id = $1::bigint)"                    \
+    " WHEN " s ".account_id = $1::bigint THEN true"                           \
+    " WHEN " s ".visibility = 2 THEN EXISTS (SELECT 1 FROM follows vf"        \
+    "  WHERE vf.account_id = $1::bigint AND vf.target_account_id = "          \
+    s ".account_id) OR EXISTS (SELECT 1 FROM mentions vm"                     \
+    "  WHERE vm.status_id = " s ".id AND vm.account_id = $1::bigint)"         \
+    " WHEN " s ".visibility = 3 THEN EXISTS (SELECT 1 FROM mentions vm"       \
+    "  WHERE vm.status_id = " s ".id AND vm.account_id = $1::bigint)"         \
+    " ELSE false END)"
+#define NGX_HTTP_MASTODON_ST_SQL_HIDDEN(account_id)                           \
+    "($1::bigint IS NOT NULL AND " account_id " <> $1::bigint AND ("          \
+    " EXISTS (SELECT 1 FROM blocks hb WHERE (hb.account_id = $1::bigint"      \
+    "  AND hb.target_account_id = " account_id ") OR (hb.account_id = "       \
+    account_id " AND hb.target_account_id = $1::bigint))"                     \
+    " OR EXISTS (SELECT 1 FROM mutes hm WHERE hm.account_id = $1::bigint"     \
+    "  AND hm.target_account_id = " account_id                                \
+    "  AND (hm.expires_at IS NULL OR hm.expires_at > now() AT TIME ZONE 'UTC'))"\
+    " OR EXISTS (SELECT 1 FROM account_domain_blocks hd JOIN accounts ha"     \
+    "  ON ha.domain = hd.domain WHERE hd.account_id = $1::bigint"             \
+    "  AND ha.id = " account_id ")))"
+
+
 /* relationships: the Relationship entity, writes answered with it, lists */
 #define NGX_HTTP_MASTODON_REL_VISIBLE    0x01  /* 404: a pending local user */
 #define NGX_HTTP_MASTODON_REL_FOLLOW     0x02  /* FollowService's refusals */
