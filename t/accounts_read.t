@@ -34,7 +34,7 @@ $m->get_ok('/api/v1/accounts/verify_credentials', $h)->status_is(200)
   ->json_is('/note', '<p>Hello &lt;b&gt;world&lt;/b&gt;</p><p>second &amp; last</p>')
   ->json_is('/source/note', "Hello <b>world</b>\n\nsecond & last")
   ->json_is('/fields/0/name', 'Site')
-  ->json_is('/fields/0/value', '<a href="https://a.example/" target="_blank" rel="nofollow noopener noreferrer me"'
+  ->json_is('/fields/0/value', '<a href="https://a.example/" target="_blank" rel="nofollow noopener me"'
       . ' translate="no"><span class="invisible">https://</span><span class="">a.example/</span>'
       . '<span class="invisible"></span></a>&lt;x&gt;')
   ->json_is('/fields/0/verified_at', undef)

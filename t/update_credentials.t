@@ -27,7 +27,7 @@ $m->patch_ok('/api/v1/accounts/update_credentials', $h, form => {
   ->json_is('/locked', Mojo::JSON::true)
   ->json_is('/bot', Mojo::JSON::true)
   ->json_is('/fields', [{ name => 'Site', verified_at => undef, value => '<a href="https://alice.example"'
-      . ' target="_blank" rel="nofollow noopener noreferrer me" translate="no"><span class="invisible">https://</span>'
+      . ' target="_blank" rel="nofollow noopener me" translate="no"><span class="invisible">https://</span>'
       . '<span class="">alice.example</span><span class="invisible"></span></a>' }])
   ->json_is('/source/fields', [{ name => 'Site', value => 'https://alice.example' }])
   ->json_is('/source/privacy', 'private')
