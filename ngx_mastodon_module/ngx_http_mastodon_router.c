@@ -125,6 +125,8 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
       OPTIONAL, "read read:accounts"),
     R(GET, "/api/v1/preferences", ngx_http_mastodon_preferences, 0, USER,
       "read read:accounts"),
+    R(GET, "/api/v1/markers", ngx_http_mastodon_markers_index, 0, USER, "read read:statuses"),
+    R(POST, "/api/v1/markers", ngx_http_mastodon_markers_create, 1, USER, "write write:statuses"),
 
     /* registration */
     R(POST, "/api/v1/accounts", ngx_http_mastodon_accounts_create, 1, APP,
