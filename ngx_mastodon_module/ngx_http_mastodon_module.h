@@ -60,6 +60,7 @@ typedef struct {
     ngx_uint_t                 bcrypt_cost;
     ngx_flag_t                 require_confirmation;
     ngx_flag_t                 oauth_password_grant;
+    ngx_uint_t                 feed_max;        /* home feed length */
 
     /* derived in init_main_conf */
     time_t                     loaded_at;
@@ -722,6 +723,24 @@ ngx_int_t ngx_http_mastodon_authorize_native(ngx_http_request_t *r,
 ngx_int_t ngx_http_mastodon_sign_in_show(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_sign_in_create(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+
+
+/* timelines (_timelines.c, _home.c) */
+ngx_uint_t ngx_http_mastodon_timeline_limit(ngx_http_mastodon_ctx_t *ctx,
+    ngx_uint_t dflt);
+ngx_int_t ngx_http_mastodon_timeline_link(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, ngx_str_t *path, const char *const *keep,
+    int64_t next_max_id, const char *prev_key, int64_t prev_id);
+ngx_int_t ngx_http_mastodon_timeline_send(ngx_http_request_t *r,
+    ngx_http_mastodon_statuses_t *st);
+ngx_int_t ngx_http_mastodon_timelines_home(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_timelines_public(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_timelines_tag(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_account_statuses(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 
 
