@@ -475,6 +475,11 @@ ngx_http_mastodon_statuses_t *ngx_http_mastodon_statuses(
 /* NGX_DONE (handler called later, also on failure: st->rc) or NGX_ERROR */
 ngx_int_t ngx_http_mastodon_statuses_load(ngx_http_mastodon_statuses_t *st,
     ngx_http_mastodon_statuses_done_pt handler, void *data);
+/* the same, the cache read already (two values per id, as the loader's
+ * script returns them: the status, for a reblog its original); NGX_DONE */
+ngx_int_t ngx_http_mastodon_statuses_load_cached(
+    ngx_http_mastodon_statuses_t *st, redisReply *cached,
+    ngx_http_mastodon_statuses_done_pt handler, void *data);
 /* item i (< st->n) exists and may be shown (found, visible, not hidden
  * with ST_FILTER, and its reblogged status too) */
 ngx_uint_t ngx_http_mastodon_statuses_shown(ngx_http_mastodon_statuses_t *st,
