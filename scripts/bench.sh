@@ -18,6 +18,8 @@ ENDPOINTS='
 instance /api/v1/instance
 verify_credentials /api/v1/accounts/verify_credentials auth
 account /api/v1/accounts/@ACCOUNT@
+status /api/v1/statuses/@STATUS@ auth
+home /api/v1/timelines/home?limit=20 auth
 '
 
 BUILD=${1:-build}
@@ -148,9 +150,38 @@ psql_bench "INSERT INTO account_stats (account_id, followers_count) VALUES ($ACC
 USER_ID=$(psql_bench "INSERT INTO users (account_id, email, confirmed_at) VALUES ($ACCOUNT,
     'bench@example.com', now()) RETURNING id")
 APP=$(psql_bench "INSERT INTO oauth_applications (name, uid, secret, redirect_uri, scopes)
-    VALUES ('bench', 'bench', 'bench', 'urn:ietf:wg:oauth:2.0:oob', 'read') RETURNING id")
+    VALUES ('bench', 'bench', 'bench', 'urn:ietf:wg:oauth:2.0:oob', 'read write') RETURNING id")
 psql_bench "INSERT INTO oauth_access_tokens (token, scopes, application_id, resource_owner_id)
-    VALUES ('$DIGEST', 'read', $APP, $USER_ID)" >/dev/null
+    VALUES ('$DIGEST', 'read write', $APP, $USER_ID)" >/dev/null
+
+# The home timeline's data: the bench user follows 200 accounts that posted
+# 5 statuses each (a mention, a link, a hashtag: the formatter's work), in
+# turns, so a page of 20 comes from 20 authors.
+note "200 followed accounts, 1000 statuses"
+psql_bench "
+    INSERT INTO accounts (username, display_name, note)
+        SELECT 'author' || i, 'Author ' || i, 'I write #statuses' FROM generate_series(1, 200) i;
+    INSERT INTO users (account_id, email, confirmed_at)
+        SELECT id, username || '@example.com', now() FROM accounts WHERE username LIKE 'author%';
+    INSERT INTO account_stats (account_id, statuses_count)
+        SELECT id, 5 FROM accounts WHERE username LIKE 'author%';
+    INSERT INTO follows (account_id, target_account_id)
+        SELECT $ACCOUNT, id FROM accounts WHERE username LIKE 'author%';
+    UPDATE account_stats SET following_count = 200 WHERE account_id = $ACCOUNT;
+    INSERT INTO statuses (id, uri, text, local, visibility, language, account_id)
+        SELECT x.id, 'http://localhost/users/' || x.username || '/statuses/' || x.id,
+               'Hello @bench, status ' || x.n || ' of ' || x.display_name
+               || ' about #nginx, see https://nginx.org/en/docs/http/ngx_http_core_module.html',
+               true, 0, 'en', x.account_id
+        FROM (SELECT timestamp_id('statuses') AS id, a.username, a.display_name, a.id AS account_id, n
+              FROM generate_series(1, 5) n, accounts a WHERE a.username LIKE 'author%'
+              ORDER BY n, a.id) x;
+    INSERT INTO status_stats (status_id, favourites_count) SELECT id, 3 FROM statuses;
+    INSERT INTO mentions (status_id, account_id) SELECT id, $ACCOUNT FROM statuses;
+    INSERT INTO tags (name) VALUES ('nginx');
+    INSERT INTO statuses_tags (status_id, tag_id) SELECT s.id, t.id FROM statuses s, tags t;
+" >/dev/null
+STATUS=$(psql_bench "SELECT max(id) FROM statuses")
 
 # rps URL [HEADER]: wrk's Requests/sec; warns about non-2xx answers.
 rps() {
@@ -168,6 +199,7 @@ while read -r name path auth; do
     [ -n "$name" ] || continue
     [ -z "${BENCH_ONLY:-}" ] || [ "$name" = "$BENCH_ONLY" ] || continue
     path=${path//@ACCOUNT@/$ACCOUNT}
+    path=${path//@STATUS@/$STATUS}
     header=
     [ "${auth:-}" = auth ] && header="Authorization: Bearer $TOKEN"
     code=$(curl -s -o "$VAR/static/$name" -w '%{http_code}' ${header:+-H "$header"} "$BASE$path") \
