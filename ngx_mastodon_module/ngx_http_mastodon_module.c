@@ -207,6 +207,13 @@ static ngx_command_t  ngx_http_mastodon_commands[] = {
       offsetof(ngx_http_mastodon_main_conf_t, instance_cache),
       NULL },
 
+    { ngx_string("mastodon_feed_max"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, feed_max),
+      NULL },
+
     { ngx_string("mastodon_json_max_depth"),
       NGX_HTTP_MASTODON_MAIN,
       ngx_conf_set_num_slot,
@@ -370,6 +377,7 @@ ngx_http_mastodon_create_main_conf(ngx_conf_t *cf)
     mcf->rate_limit_sign_up = NGX_CONF_UNSET_UINT;
     mcf->require_confirmation = NGX_CONF_UNSET;
     mcf->oauth_password_grant = NGX_CONF_UNSET;
+    mcf->feed_max = NGX_CONF_UNSET_UINT;
     mcf->redis_port = NGX_CONF_UNSET;
 
     return mcf;
@@ -406,6 +414,7 @@ ngx_http_mastodon_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(mcf->rate_limit_sign_up, 5);
     ngx_conf_init_value(mcf->require_confirmation, 1);
     ngx_conf_init_value(mcf->oauth_password_grant, 0);
+    ngx_conf_init_uint_value(mcf->feed_max, 400);
 
     if (mcf->thread_pool_name.len == 0) {
         ngx_str_set(&mcf->thread_pool_name, "default");

@@ -60,6 +60,7 @@ typedef struct {
     ngx_uint_t                 bcrypt_cost;
     ngx_flag_t                 require_confirmation;
     ngx_flag_t                 oauth_password_grant;
+    ngx_uint_t                 feed_max;        /* home feed length */
 
     /* derived in init_main_conf */
     time_t                     loaded_at;
@@ -474,6 +475,11 @@ ngx_http_mastodon_statuses_t *ngx_http_mastodon_statuses(
 /* NGX_DONE (handler called later, also on failure: st->rc) or NGX_ERROR */
 ngx_int_t ngx_http_mastodon_statuses_load(ngx_http_mastodon_statuses_t *st,
     ngx_http_mastodon_statuses_done_pt handler, void *data);
+/* the same, the cache read already (two values per id, as the loader's
+ * script returns them: the status, for a reblog its original); NGX_DONE */
+ngx_int_t ngx_http_mastodon_statuses_load_cached(
+    ngx_http_mastodon_statuses_t *st, redisReply *cached,
+    ngx_http_mastodon_statuses_done_pt handler, void *data);
 /* item i (< st->n) exists and may be shown (found, visible, not hidden
  * with ST_FILTER, and its reblogged status too) */
 ngx_uint_t ngx_http_mastodon_statuses_shown(ngx_http_mastodon_statuses_t *st,
@@ -756,6 +762,23 @@ ngx_int_t ngx_http_mastodon_status_history(ngx_http_request_t *r,
 ngx_int_t ngx_http_mastodon_status_source(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_status_context(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+
+/* timelines (_timelines.c, _home.c) */
+ngx_uint_t ngx_http_mastodon_timeline_limit(ngx_http_mastodon_ctx_t *ctx,
+    ngx_uint_t dflt);
+ngx_int_t ngx_http_mastodon_timeline_link(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, ngx_str_t *path, const char *const *keep,
+    int64_t next_max_id, const char *prev_key, int64_t prev_id);
+ngx_int_t ngx_http_mastodon_timeline_send(ngx_http_request_t *r,
+    ngx_http_mastodon_statuses_t *st);
+ngx_int_t ngx_http_mastodon_timelines_home(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_timelines_public(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_timelines_tag(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_account_statuses(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 
 

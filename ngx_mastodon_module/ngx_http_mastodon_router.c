@@ -108,6 +108,16 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
     R(GET, "/api/v1/statuses/:id/context", ngx_http_mastodon_status_context,
       0, OPTIONAL, "read read:statuses"),
 
+    /* timelines */
+    R(GET, "/api/v1/timelines/home", ngx_http_mastodon_timelines_home, 0,
+      USER, "read read:statuses"),
+    R(GET, "/api/v1/timelines/public", ngx_http_mastodon_timelines_public, 0,
+      OPTIONAL, "read read:statuses"),
+    R(GET, "/api/v1/timelines/tag/:hashtag", ngx_http_mastodon_timelines_tag,
+      0, OPTIONAL, "read read:statuses"),
+    R(GET, "/api/v1/accounts/:id/statuses", ngx_http_mastodon_account_statuses,
+      0, OPTIONAL, "read read:statuses"),
+
     /* accounts: the fixed paths before /api/v1/accounts/:id */
     R(GET, "/api/v1/accounts/verify_credentials",
       ngx_http_mastodon_accounts_verify_credentials, 0, USER,

@@ -361,6 +361,24 @@ ngx_http_mastodon_statuses_load(ngx_http_mastodon_statuses_t *st,
 }
 
 
+/*
+ * For callers whose own script read the cache (the home feed): no round
+ * trip of ours.  The reply is only read during the call.
+ */
+ngx_int_t
+ngx_http_mastodon_statuses_load_cached(ngx_http_mastodon_statuses_t *st,
+    redisReply *cached, ngx_http_mastodon_statuses_done_pt handler,
+    void *data)
+{
+    st->handler = handler;
+    st->data = data;
+
+    ngx_http_mastodon_statuses_cached(st->request, cached, st);
+
+    return NGX_DONE;
+}
+
+
 static void
 ngx_http_mastodon_statuses_cached(ngx_http_request_t *r, redisReply *reply,
     void *data)

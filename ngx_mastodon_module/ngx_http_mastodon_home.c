@@ -1,0 +1,529 @@
+/*
+ * GET /api/v1/timelines/home: the viewer's home feed, a Redis sorted set
+ * (mastodon:feed:home:<account id>, see ARCHITECTURE.md) the worker fills.
+ *
+ * Read path: one Lua script selects the page (and tells a missing feed:
+ * no "0" sentinel), then the status loader renders it (one Redis, one
+ * PostgreSQL round trip).  Scores are the ids as doubles, which lose
+ * precision above 2^53, so the script selects with inclusive bounds and
+ * compares the members (decimal strings) exactly, fetching more while
+ * members at the bounds' rounded scores are cut.
+ *
+ * A missing feed is rebuilt from PostgreSQL first (FeedManager#populate_home
+ * with filter_from_home): the viewer's own statuses and those of the
+ * accounts it follows, newest mastodon_feed_max; the same script then
+ * writes them with the sentinel, trims, and returns the page, so
+ * concurrent rebuilds only write the same members twice.  Mastodon answers
+ * 206 while a feed regenerates; here the rebuild is awaited, so 200.
+ */
+
+#include "ngx_http_mastodon_module.h"
+
+#include <openssl/sha.h>
+
+
+#define NGX_HTTP_MASTODON_HOME_LIMIT     20
+#define NGX_HTTP_MASTODON_HOME_KEY       "mastodon:feed:home:"
+
+
+typedef struct {
+    ngx_http_mastodon_page_t       page;
+    int64_t                        account_id;
+    int                            argc;
+    const char                   **argv;
+    size_t                        *argvlen;
+    ngx_uint_t                     rebuilt;
+    ngx_uint_t                     evaled;      /* sent as EVAL already */
+    int64_t                       *ids;
+    ngx_uint_t                     n;
+} ngx_http_mastodon_home_t;
+
+
+static ngx_int_t ngx_http_mastodon_home_fetch(ngx_http_request_t *r,
+    ngx_http_mastodon_home_t *h);
+static void ngx_http_mastodon_home_fetched(ngx_http_request_t *r,
+    redisReply *reply, void *data);
+static ngx_int_t ngx_http_mastodon_home_rebuild(ngx_http_request_t *r,
+    ngx_http_mastodon_home_t *h);
+static void ngx_http_mastodon_home_rows(ngx_http_mastodon_pg_batch_t *b);
+static void ngx_http_mastodon_home_loaded(ngx_http_request_t *r,
+    ngx_http_mastodon_statuses_t *st, void *data);
+
+
+/*
+ * KEYS[1] the feed, KEYS[2] its :reblogs set.  ARGV: max_id, the lower
+ * bound (min_id or since_id), "1" for the oldest first (min_id), limit,
+ * then for a rebuild feed_max and pairs (id, reblog_of_id or 0), else "".
+ * Returns nil when the feed has no sentinel, else the ids of the page,
+ * newest first, and their cached renderings as the status loader's own
+ * script returns them (two per id: the status, for a reblog the original),
+ * which spares the loader its Redis round trip.
+ */
+static const char  ngx_http_mastodon_home_lua[] =
+    "local k = KEYS[1]\n"
+    "if ARGV[5] ~= '' then\n"
+    "  for i = 6, #ARGV - 1, 2 do\n"
+    "    redis.call('ZADD', k, ARGV[i], ARGV[i])\n"
+    "    if ARGV[i + 1] ~= '0' then\n"
+    "      redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i + 1])\n"
+    "    end\n"
+    "  end\n"
+    "  redis.call('ZADD', k, 0, '0')\n"
+    "  redis.call('ZREMRANGEBYRANK', k, 1, -(tonumber(ARGV[5]) + 1))\n"
+    "elseif not redis.call('ZSCORE', k, '0') then\n"
+    "  return false\n"
+    "end\n"
+    "local hi, lo, asc, lim = ARGV[1], ARGV[2], ARGV[3] == '1',"
+    " tonumber(ARGV[4])\n"
+    "local function lt(a, b)\n"
+    "  if #a ~= #b then return #a < #b end\n"
+    "  return a < b\n"
+    "end\n"
+    "local top = hi == '' and '+inf' or hi\n"
+    "local bot = lo == '' and '(0' or lo\n"
+    "local out, off, batch = {}, 0, lim + 8\n"
+    "while #out < lim do\n"
+    "  local ids\n"
+    "  if asc then\n"
+    "    ids = redis.call('ZRANGEBYSCORE', k, bot, top, 'LIMIT', off, batch)\n"
+    "  else\n"
+    "    ids = redis.call('ZREVRANGEBYSCORE', k, top, bot, 'LIMIT', off,"
+    " batch)\n"
+    "  end\n"
+    "  for _, id in ipairs(ids) do\n"
+    "    if id ~= '0' and (hi == '' or lt(id, hi))"
+    " and (lo == '' or lt(lo, id)) then\n"
+    "      out[#out + 1] = id\n"
+    "      if #out == lim then break end\n"
+    "    end\n"
+    "  end\n"
+    "  if #ids < batch then break end\n"
+    "  off = off + batch\n"
+    "end\n"
+    "local n = #out\n"
+    "if asc then\n"
+    "  for i = 1, math.floor(n / 2) do\n"
+    "    out[i], out[n + 1 - i] = out[n + 1 - i], out[i]\n"
+    "  end\n"
+    "end\n"
+    "local vals = {}\n"
+    "for i, id in ipairs(out) do\n"
+    "  local v = redis.call('GET', 'mastodon:status:' .. id)\n"
+    "  local o = false\n"
+    "  if v then\n"
+    "    local r = string.match(v, '^%d+ (%d+) ')\n"
+    "    if r and r ~= '0' then\n"
+    "      o = redis.call('GET', 'mastodon:status:' .. r)\n"
+    "    end\n"
+    "  end\n"
+    "  vals[2 * i - 1] = v\n"
+    "  vals[2 * i] = o\n"
+    "end\n"
+    "return {out, vals}\n";
+
+static u_char  ngx_http_mastodon_home_sha[2 * SHA_DIGEST_LENGTH];
+
+
+/*
+ * The statuses a rebuilt feed holds, newest $2 (FeedManager#populate_home
+ * and #filter_from_home): the viewer's own, all of them; of each account it
+ * follows (not blocked or muted), public, unlisted and private ones, but
+ * not replies to accounts the viewer does not follow (self-replies and
+ * replies to the viewer stay) nor replies to unknown statuses, nor statuses
+ * in languages the follow leaves out; no status mentioning, or reblogging
+ * a status of, or mentioned by such a status, an account the viewer blocks
+ * or mutes; no reblogs with show_reblogs off, of authors blocking the
+ * viewer or on domains it blocks.  A reblog of a status in the feed, or a
+ * second reblog of one status, is left out (the :reblogs set).
+ */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_home_rebuild_stmt =
+    ngx_http_mastodon_pg_stmt(
+    "WITH x AS (SELECT target_account_id AS id FROM blocks"
+    "  WHERE account_id = $1::bigint"
+    " UNION SELECT target_account_id FROM mutes WHERE account_id = $1::bigint"
+    "  AND (expires_at IS NULL OR expires_at > now() AT TIME ZONE 'UTC')),"
+    " c AS ((SELECT s.id, s.reblog_of_id FROM statuses s"
+    "  WHERE s.account_id = $1::bigint AND s.deleted_at IS NULL"
+    "  ORDER BY s.id DESC LIMIT $2::int)"
+    " UNION ALL"
+    " SELECT s.id, s.reblog_of_id FROM follows f CROSS JOIN LATERAL"
+    " (SELECT s.id, s.reblog_of_id FROM statuses s"
+    "  LEFT JOIN statuses o ON o.id = s.reblog_of_id"
+    "  WHERE s.account_id = f.target_account_id AND s.deleted_at IS NULL"
+    "  AND s.visibility IN (0, 1, 2)"
+    "  AND NOT (s.reply AND (s.in_reply_to_id IS NULL"
+    "   OR s.in_reply_to_account_id IS NULL))"
+    "  AND (coalesce(cardinality(f.languages), 0) = 0 OR s.language IS NULL"
+    "   OR s.language = ANY(f.languages))"
+    "  AND NOT EXISTS (SELECT 1 FROM mentions m WHERE m.status_id IN"
+    "   (s.id, s.reblog_of_id) AND NOT m.silent"
+    "   AND m.account_id IN (SELECT id FROM x))"
+    "  AND NOT (s.reply AND s.in_reply_to_account_id <> s.account_id"
+    "   AND s.in_reply_to_account_id <> $1::bigint"
+    "   AND NOT EXISTS (SELECT 1 FROM follows rf"
+    "   WHERE rf.account_id = $1::bigint"
+    "   AND rf.target_account_id = s.in_reply_to_account_id))"
+    "  AND (s.reblog_of_id IS NULL OR (f.show_reblogs"
+    "   AND o.deleted_at IS NULL AND o.account_id NOT IN (SELECT id FROM x)"
+    "   AND NOT EXISTS (SELECT 1 FROM blocks ob"
+    "   WHERE ob.account_id = o.account_id"
+    "   AND ob.target_account_id = $1::bigint)"
+    "   AND NOT EXISTS (SELECT 1 FROM account_domain_blocks od"
+    "   JOIN accounts oa ON oa.domain = od.domain"
+    "   WHERE od.account_id = $1::bigint AND oa.id = o.account_id)))"
+    "  ORDER BY s.id DESC LIMIT $2::int) s"
+    " WHERE f.account_id = $1::bigint"
+    " AND f.target_account_id NOT IN (SELECT id FROM x)),"
+    " r AS (SELECT id, reblog_of_id, row_number() OVER"
+    "  (PARTITION BY reblog_of_id ORDER BY id) AS n"
+    "  FROM c WHERE reblog_of_id IS NOT NULL)"
+    " SELECT id, 0 FROM c WHERE reblog_of_id IS NULL"
+    " UNION ALL SELECT id, reblog_of_id FROM r WHERE n = 1"
+    " AND reblog_of_id NOT IN (SELECT id FROM c WHERE reblog_of_id IS NULL)"
+    " ORDER BY 1 DESC LIMIT $2::int", 2);
+
+
+/* what Api::V1::Timelines::HomeController keeps in its links */
+static const char *const  ngx_http_mastodon_home_keep[] = {
+    "limit", "local", NULL
+};
+
+
+ngx_int_t
+ngx_http_mastodon_timelines_home(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    u_char                         *p;
+    int64_t                         lower;
+    ngx_uint_t                      i;
+    ngx_http_mastodon_home_t       *h;
+    ngx_http_mastodon_main_conf_t  *mcf;
+
+    h = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_home_t));
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
+
+    h->account_id = ctx->auth->account_id;
+
+    ngx_http_mastodon_page_init(ctx, &h->page, NGX_HTTP_MASTODON_HOME_LIMIT,
+                                2 * NGX_HTTP_MASTODON_HOME_LIMIT);
+    h->page.limit = ngx_http_mastodon_timeline_limit(ctx,
+                                                NGX_HTTP_MASTODON_HOME_LIMIT);
+
+    if (h->page.limit == 0) {
+        return ngx_http_mastodon_timeline_send(r, NULL);
+    }
+
+    if (ngx_http_mastodon_home_sha[0] == '\0') {
+        u_char  md[SHA_DIGEST_LENGTH];
+
+        SHA1((u_char *) ngx_http_mastodon_home_lua,
+             sizeof(ngx_http_mastodon_home_lua) - 1, md);
+        ngx_hex_dump(ngx_http_mastodon_home_sha, md, SHA_DIGEST_LENGTH);
+    }
+
+    /* EVALSHA sha 2 feed reblogs max lower asc limit rebuild [pairs] */
+    h->argv = ngx_palloc(r->pool, (10 + 2 * mcf->feed_max) * sizeof(char *));
+    h->argvlen = ngx_palloc(r->pool,
+                            (10 + 2 * mcf->feed_max) * sizeof(size_t));
+    p = ngx_pnalloc(r->pool, 2 * (sizeof(NGX_HTTP_MASTODON_HOME_KEY ":reblogs")
+                                  + NGX_INT64_LEN)
+                             + 3 * (NGX_INT64_LEN + 1));
+    if (h->argv == NULL || h->argvlen == NULL || p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->argv[0] = "EVALSHA";
+    h->argv[1] = (const char *) ngx_http_mastodon_home_sha;
+    h->argvlen[1] = 2 * SHA_DIGEST_LENGTH;
+    h->argv[2] = "2";
+
+    h->argv[3] = (const char *) p;
+    p = ngx_sprintf(p, NGX_HTTP_MASTODON_HOME_KEY "%L", h->account_id);
+    h->argvlen[3] = p - (u_char *) h->argv[3];
+
+    h->argv[4] = (const char *) p;
+    p = ngx_sprintf(p, NGX_HTTP_MASTODON_HOME_KEY "%L:reblogs",
+                    h->account_id);
+    h->argvlen[4] = p - (u_char *) h->argv[4];
+
+    h->argv[5] = (const char *) p;
+    if (h->page.max_id) {
+        p = ngx_sprintf(p, "%L", h->page.max_id);
+    }
+    h->argvlen[5] = p - (u_char *) h->argv[5];
+
+    /* Feed#from_redis: min_id wins over since_id */
+    lower = h->page.min_id ? h->page.min_id : h->page.since_id;
+
+    h->argv[6] = (const char *) p;
+    if (lower) {
+        p = ngx_sprintf(p, "%L", lower);
+    }
+    h->argvlen[6] = p - (u_char *) h->argv[6];
+
+    h->argv[7] = h->page.ascending ? "1" : "0";
+
+    h->argv[8] = (const char *) p;
+    p = ngx_sprintf(p, "%ui", h->page.limit);
+    h->argvlen[8] = p - (u_char *) h->argv[8];
+
+    h->argv[9] = "";
+    h->argc = 10;
+
+    for (i = 0; i < 10; i++) {
+        if (i != 1 && i != 3 && i != 4 && i != 5 && i != 6 && i != 8) {
+            h->argvlen[i] = ngx_strlen(h->argv[i]);
+        }
+    }
+
+    return ngx_http_mastodon_home_fetch(r, h);
+}
+
+
+static ngx_int_t
+ngx_http_mastodon_home_fetch(ngx_http_request_t *r,
+    ngx_http_mastodon_home_t *h)
+{
+    if (ngx_http_mastodon_redis_command(r, ngx_http_mastodon_home_fetched, h,
+                                        h->argc, h->argv, h->argvlen)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "mastodon: home feed of %L: Redis unavailable",
+                      h->account_id);
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_mastodon_home_fetched(ngx_http_request_t *r, redisReply *reply,
+    void *data)
+{
+    ngx_http_mastodon_home_t *h = data;
+
+    ngx_int_t                      rc;
+    ngx_uint_t                     i;
+    redisReply                    *e, *ids;
+    ngx_http_mastodon_statuses_t  *st;
+
+    if (reply && reply->type == REDIS_REPLY_ERROR && !h->evaled
+        && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
+    {
+        /* first use on this Redis: the script itself */
+        h->evaled = 1;
+        h->argv[0] = "EVAL";
+        h->argvlen[0] = 4;
+        h->argv[1] = ngx_http_mastodon_home_lua;
+        h->argvlen[1] = sizeof(ngx_http_mastodon_home_lua) - 1;
+
+        rc = ngx_http_mastodon_home_fetch(r, h);
+        if (rc != NGX_DONE) {
+            ngx_http_mastodon_finalize(r, rc);
+        }
+        return;
+    }
+
+    if (reply && reply->type == REDIS_REPLY_NIL && !h->rebuilt) {
+        rc = ngx_http_mastodon_home_rebuild(r, h);
+        if (rc != NGX_DONE) {
+            ngx_http_mastodon_finalize(r, rc);
+        }
+        return;
+    }
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_ARRAY)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "mastodon: home feed of %L: %s", h->account_id,
+                      reply && reply->type == REDIS_REPLY_ERROR
+                      ? reply->str : "no answer from Redis");
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    ids = reply->element[0];
+
+    h->n = 0;
+    h->ids = ngx_palloc(r->pool, (ids->elements + 1) * sizeof(int64_t));
+    if (h->ids == NULL) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    /* newest first (the script turned a min_id page round) */
+    for (i = 0; i < ids->elements && h->n < h->page.limit; i++) {
+        e = ids->element[i];
+        if (e->type == REDIS_REPLY_STRING) {
+            h->ids[h->n] = ngx_atoof((u_char *) e->str, e->len);
+            if (h->ids[h->n] > 0) {
+                h->n++;
+            }
+        }
+    }
+
+    if (h->n == 0) {
+        ngx_http_mastodon_finalize(r, ngx_http_mastodon_timeline_send(r, NULL));
+        return;
+    }
+
+    st = ngx_http_mastodon_statuses(r, h->ids, h->n,
+                                    NGX_HTTP_MASTODON_ST_FILTER);
+    if (st == NULL) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (h->n == ids->elements && st->n == h->n) {
+        /* the renderings came along: straight to PostgreSQL */
+        (void) ngx_http_mastodon_statuses_load_cached(st, reply->element[1],
+                                               ngx_http_mastodon_home_loaded,
+                                               h);
+        return;
+    }
+
+    if (ngx_http_mastodon_statuses_load(st, ngx_http_mastodon_home_loaded, h)
+        == NGX_ERROR)
+    {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_mastodon_home_rebuild(ngx_http_request_t *r,
+    ngx_http_mastodon_home_t *h)
+{
+    u_char                         *p;
+    const char                    **values;
+    ngx_http_mastodon_main_conf_t  *mcf;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
+
+    values = ngx_palloc(r->pool, 2 * sizeof(char *));
+    p = ngx_pnalloc(r->pool, 2 * (NGX_INT64_LEN + 1));
+    if (values == NULL || p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    values[0] = (const char *) p;
+    p = ngx_sprintf(p, "%L", h->account_id);
+    *p++ = '\0';
+    values[1] = (const char *) p;
+    *ngx_sprintf(p, "%ui", mcf->feed_max) = '\0';
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "mastodon: rebuilding the home feed of %L", h->account_id);
+
+    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_home_rebuild_stmt,
+                                      values, ngx_http_mastodon_home_rows, h);
+}
+
+
+static void
+ngx_http_mastodon_home_rows(ngx_http_mastodon_pg_batch_t *b)
+{
+    int                             i, rows;
+    u_char                         *p;
+    PGresult                       *res;
+    ngx_int_t                       rc;
+    ngx_http_request_t             *r;
+    ngx_http_mastodon_home_t       *h;
+    ngx_http_mastodon_main_conf_t  *mcf;
+
+    r = b->request;
+    h = b->data;
+
+    res = ngx_http_mastodon_pg_rows(b, 0);
+    if (res == NULL) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
+
+    rows = PQntuples(res);
+    if ((ngx_uint_t) rows > mcf->feed_max) {
+        rows = mcf->feed_max;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (p == NULL) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    h->argv[9] = (const char *) p;
+    h->argvlen[9] = ngx_sprintf(p, "%ui", mcf->feed_max) - p;
+    h->argc = 10;
+
+    /* PGresult values live as long as the request: no copies */
+    for (i = 0; i < rows; i++) {
+        h->argv[h->argc] = PQgetvalue(res, i, 0);
+        h->argvlen[h->argc++] = PQgetlength(res, i, 0);
+        h->argv[h->argc] = PQgetvalue(res, i, 1);
+        h->argvlen[h->argc++] = PQgetlength(res, i, 1);
+    }
+
+    h->rebuilt = 1;
+
+    rc = ngx_http_mastodon_home_fetch(r, h);
+    if (rc != NGX_DONE) {
+        ngx_http_mastodon_finalize(r, rc);
+    }
+}
+
+
+static void
+ngx_http_mastodon_home_loaded(ngx_http_request_t *r,
+    ngx_http_mastodon_statuses_t *st, void *data)
+{
+    ngx_str_t                         path;
+    ngx_uint_t                        i, first, last;
+    ngx_http_mastodon_ctx_t          *ctx;
+    ngx_http_mastodon_status_item_t  *it;
+
+    if (st->rc != NGX_OK) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    /* the links: the first and last statuses that exist (@statuses) */
+    it = st->items.elts;
+    first = st->n;
+    last = st->n;
+
+    for (i = 0; i < st->n; i++) {
+        if (it[i].found) {
+            if (first == st->n) {
+                first = i;
+            }
+            last = i;
+        }
+    }
+
+    if (first < st->n) {
+        ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+        ngx_str_set(&path, "/api/v1/timelines/home");
+
+        if (ngx_http_mastodon_timeline_link(r, ctx, &path,
+                                            ngx_http_mastodon_home_keep,
+                                            it[last].id, "min_id",
+                                            it[first].id)
+            != NGX_OK)
+        {
+            ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+    }
+
+    ngx_http_mastodon_finalize(r, ngx_http_mastodon_timeline_send(r, st));
+}

@@ -1,0 +1,916 @@
+/*
+ * Timelines read from PostgreSQL: GET /api/v1/timelines/public,
+ * /api/v1/timelines/tag/:hashtag and /api/v1/accounts/:id/statuses (the
+ * home timeline, read from its Redis feed, is _home.c); and what every
+ * timeline shares: Mastodon's limit_param, its Link header, the answer.
+ *
+ * A page is one PostgreSQL batch selecting the ids (Mastodon's scopes in
+ * SQL, newest first, or oldest first above min_id), then the status loader
+ * (one Redis and one PostgreSQL round trip) renders them for the viewer.
+ * Statement parameters, in every statement: $1 the viewer (NULL:
+ * anonymous), $2 max_id, $3 since_id, $4 min_id, $5 limit; then the
+ * endpoint's own.
+ */
+
+#include "ngx_http_mastodon_module.h"
+
+
+#define NGX_HTTP_MASTODON_TL_LIMIT       20      /* DEFAULT_STATUSES_LIMIT */
+#define NGX_HTTP_MASTODON_TL_NAMES       4       /* TagFeed::LIMIT_PER_MODE */
+
+#define NGX_HTTP_MASTODON_TL_ACCOUNT     0x01    /* accounts/:id/statuses */
+
+
+typedef struct {
+    ngx_http_mastodon_page_t       page;
+    ngx_str_t                      path;        /* for the Link header */
+    const char *const             *keep;        /* query kept in links */
+    ngx_uint_t                     flags;       /* NGX_HTTP_MASTODON_ST_* */
+    ngx_uint_t                     kind;        /* NGX_HTTP_MASTODON_TL_* */
+    ngx_uint_t                     checked;     /* results[0]: the check */
+    ngx_uint_t                     reverse;     /* rows came oldest first */
+    int64_t                       *ids;
+    ngx_uint_t                     n;
+} ngx_http_mastodon_tl_t;
+
+
+static void ngx_http_mastodon_tl_listed(ngx_http_mastodon_pg_batch_t *b);
+static void ngx_http_mastodon_tl_loaded(ngx_http_request_t *r,
+    ngx_http_mastodon_statuses_t *st, void *data);
+
+
+/* the page bounds; $1 is the viewer */
+#define NGX_HTTP_MASTODON_TL_SQL_PAGE                                         \
+    " AND ($2::bigint IS NULL OR s.id < $2::bigint)"                          \
+    " AND ($3::bigint IS NULL OR s.id > $3::bigint)"                          \
+    " AND ($4::bigint IS NULL OR s.id > $4::bigint)"
+
+#define NGX_HTTP_MASTODON_TL_SQL_ORDER(order)                                 \
+    " ORDER BY s.id " order " LIMIT $5::int"
+
+/* Account#excluded_from_timeline_account_ids: blocking, blocked by, muting */
+#define NGX_HTTP_MASTODON_TL_SQL_EXCLUDED                                     \
+    " (SELECT xb.target_account_id FROM blocks xb"                            \
+    "  WHERE xb.account_id = $1::bigint"                                      \
+    " UNION ALL SELECT xb.account_id FROM blocks xb"                          \
+    "  WHERE xb.target_account_id = $1::bigint"                               \
+    " UNION ALL SELECT xm.target_account_id FROM mutes xm"                    \
+    "  WHERE xm.account_id = $1::bigint AND (xm.expires_at IS NULL"           \
+    "  OR xm.expires_at > now() AT TIME ZONE 'UTC'))"
+
+#define NGX_HTTP_MASTODON_TL_SQL_NOT_EXCLUDED                                 \
+    " AND ($1::bigint IS NULL OR s.account_id NOT IN"                         \
+    NGX_HTTP_MASTODON_TL_SQL_EXCLUDED ")"
+
+/* Status.not_domain_blocked_by_account */
+#define NGX_HTTP_MASTODON_TL_SQL_DOMAINS                                      \
+    " AND ($1::bigint IS NULL OR a.domain IS NULL OR a.domain NOT IN"         \
+    " (SELECT xd.domain FROM account_domain_blocks xd"                        \
+    "  WHERE xd.account_id = $1::bigint))"
+
+/* PublicFeed's public_scope */
+#define NGX_HTTP_MASTODON_TL_SQL_PUBLIC                                       \
+    " FROM statuses s JOIN accounts a ON a.id = s.account_id"                 \
+    " WHERE s.visibility = 0 AND s.deleted_at IS NULL"                        \
+    " AND a.suspended_at IS NULL AND a.silenced_at IS NULL"
+
+#define NGX_HTTP_MASTODON_TL_SQL_MEDIA(param)                                 \
+    " AND (NOT " param "::boolean OR EXISTS (SELECT 1"                        \
+    "  FROM media_attachments ma WHERE ma.status_id = s.id))"
+
+/* Status.local, Status.remote */
+#define NGX_HTTP_MASTODON_TL_SQL_LOCAL   " AND (s.local OR s.uri IS NULL)"
+#define NGX_HTTP_MASTODON_TL_SQL_REMOTE                                       \
+    " AND s.local = false AND s.uri IS NOT NULL"
+
+
+/*
+ * PublicFeed: no replies (but self-replies), no reblogs; the viewer's
+ * blocks and mutes, its domain blocks (not on the local timeline), its
+ * chosen languages.  $6 only_media.  Each variant matches its partial index
+ * (index_statuses_public_20250129, index_statuses_local_20190824).
+ */
+#define NGX_HTTP_MASTODON_TL_SQL_PUBLIC_FEED(where, order)                    \
+    "SELECT s.id" NGX_HTTP_MASTODON_TL_SQL_PUBLIC                             \
+    " AND s.reblog_of_id IS NULL"                                             \
+    " AND ((NOT s.reply) OR s.in_reply_to_account_id = s.account_id)"         \
+    where                                                                     \
+    NGX_HTTP_MASTODON_TL_SQL_PAGE                                             \
+    NGX_HTTP_MASTODON_TL_SQL_NOT_EXCLUDED                                     \
+    " AND ($1::bigint IS NULL OR NOT EXISTS (SELECT 1 FROM users u"           \
+    "  WHERE u.account_id = $1::bigint"                                       \
+    "  AND cardinality(u.chosen_languages) > 0"                               \
+    "  AND NOT coalesce(s.language = ANY(u.chosen_languages), false)))"       \
+    NGX_HTTP_MASTODON_TL_SQL_MEDIA("$6")                                      \
+    NGX_HTTP_MASTODON_TL_SQL_ORDER(order)
+
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_tl_public[2][3] = {
+    {
+        ngx_http_mastodon_pg_stmt(NGX_HTTP_MASTODON_TL_SQL_PUBLIC_FEED(
+            NGX_HTTP_MASTODON_TL_SQL_DOMAINS, "DESC"), 6),
+        ngx_http_mastodon_pg_stmt(NGX_HTTP_MASTODON_TL_SQL_PUBLIC_FEED(
+            NGX_HTTP_MASTODON_TL_SQL_LOCAL, "DESC"), 6),
+        ngx_http_mastodon_pg_stmt(NGX_HTTP_MASTODON_TL_SQL_PUBLIC_FEED(
+            NGX_HTTP_MASTODON_TL_SQL_REMOTE NGX_HTTP_MASTODON_TL_SQL_DOMAINS,
+            "DESC"), 6)
+    },
+    {
+        ngx_http_mastodon_pg_stmt(NGX_HTTP_MASTODON_TL_SQL_PUBLIC_FEED(
+            NGX_HTTP_MASTODON_TL_SQL_DOMAINS, "ASC"), 6),
+        ngx_http_mastodon_pg_stmt(NGX_HTTP_MASTODON_TL_SQL_PUBLIC_FEED(
+            NGX_HTTP_MASTODON_TL_SQL_LOCAL, "ASC"), 6),
+        ngx_http_mastodon_pg_stmt(NGX_HTTP_MASTODON_TL_SQL_PUBLIC_FEED(
+            NGX_HTTP_MASTODON_TL_SQL_REMOTE NGX_HTTP_MASTODON_TL_SQL_DOMAINS,
+            "ASC"), 6)
+    }
+};
+
+
+/* tags whose lower-cased name is one of a text[] parameter's */
+#define NGX_HTTP_MASTODON_TL_SQL_TAGS(param)                                  \
+    " (SELECT t.id FROM tags t WHERE lower(t.name) IN"                        \
+    "  (SELECT lower(x) FROM unnest(" param "::text[]) x))"
+
+/*
+ * TagFeed: $6 only_media, $7 local only, $8 remote only, $9 any (the tag
+ * first), $10 all, $11 none (names, at most 4 each), $12 the tag.
+ */
+#define NGX_HTTP_MASTODON_TL_SQL_TAG_FEED(order)                              \
+    "SELECT s.id" NGX_HTTP_MASTODON_TL_SQL_PUBLIC                             \
+    " AND EXISTS (SELECT 1 FROM tags t0 WHERE lower(t0.name) = lower($12))"   \
+    " AND s.id IN (SELECT st.status_id FROM statuses_tags st"                 \
+    "  WHERE st.tag_id IN" NGX_HTTP_MASTODON_TL_SQL_TAGS("$9") ")"            \
+    " AND NOT EXISTS (SELECT 1 FROM" NGX_HTTP_MASTODON_TL_SQL_TAGS("$10")     \
+    "  ta WHERE NOT EXISTS (SELECT 1 FROM statuses_tags st"                   \
+    "  WHERE st.status_id = s.id AND st.tag_id = ta.id))"                     \
+    " AND NOT EXISTS (SELECT 1 FROM statuses_tags st"                         \
+    "  WHERE st.status_id = s.id AND st.tag_id IN"                            \
+    NGX_HTTP_MASTODON_TL_SQL_TAGS("$11") ")"                                  \
+    " AND (NOT $7::boolean OR s.local OR s.uri IS NULL)"                      \
+    " AND (NOT $8::boolean OR (s.local = false AND s.uri IS NOT NULL))"       \
+    NGX_HTTP_MASTODON_TL_SQL_PAGE                                             \
+    NGX_HTTP_MASTODON_TL_SQL_NOT_EXCLUDED                                     \
+    " AND ($7::boolean OR $1::bigint IS NULL OR a.domain IS NULL"             \
+    "  OR a.domain NOT IN (SELECT xd.domain FROM account_domain_blocks xd"    \
+    "  WHERE xd.account_id = $1::bigint))"                                    \
+    NGX_HTTP_MASTODON_TL_SQL_MEDIA("$6")                                      \
+    NGX_HTTP_MASTODON_TL_SQL_ORDER(order)
+
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_tl_tag[2] = {
+    ngx_http_mastodon_pg_stmt(NGX_HTTP_MASTODON_TL_SQL_TAG_FEED("DESC"), 12),
+    ngx_http_mastodon_pg_stmt(NGX_HTTP_MASTODON_TL_SQL_TAG_FEED("ASC"), 12)
+};
+
+
+/*
+ * AccountStatusesFilter: $6 the account, $7 only_media, $8 exclude_replies,
+ * $9 exclude_reblogs, $10 tagged (NULL: none), $11 pinned.  What the viewer
+ * may see (v.k): -1 nothing (the account blocks it), 0 anonymous (public,
+ * unlisted), 1 public, unlisted and where mentioned, 2 a follower (and
+ * private), 3 the author (everything).  Strangers and followers do not see
+ * reblogs of accounts they block, are blocked by or mute.
+ */
+#define NGX_HTTP_MASTODON_TL_SQL_ACCOUNT_FEED(order)                          \
+    "WITH v AS (SELECT CASE WHEN $1::bigint IS NULL THEN 0"                   \
+    "  WHEN $1::bigint = $6::bigint THEN 3"                                   \
+    "  WHEN EXISTS (SELECT 1 FROM blocks b WHERE b.account_id = $6::bigint"   \
+    "   AND b.target_account_id = $1::bigint) THEN -1"                        \
+    "  WHEN EXISTS (SELECT 1 FROM follows f WHERE f.account_id = $1::bigint"  \
+    "   AND f.target_account_id = $6::bigint) THEN 2"                         \
+    "  ELSE 1 END AS k)"                                                      \
+    " SELECT s.id FROM v, statuses s"                                         \
+    " WHERE s.account_id = $6::bigint AND s.deleted_at IS NULL AND v.k >= 0"  \
+    " AND NOT EXISTS (SELECT 1 FROM accounts sa WHERE sa.id = $6::bigint"     \
+    "  AND sa.suspended_at IS NOT NULL)"                                      \
+    " AND (v.k = 3 OR s.visibility IN (0, 1)"                                 \
+    "  OR (v.k = 2 AND s.visibility = 2)"                                     \
+    "  OR (v.k > 0 AND EXISTS (SELECT 1 FROM mentions m"                      \
+    "  WHERE m.status_id = s.id AND m.account_id = $1::bigint)))"             \
+    " AND (v.k IN (0, 3) OR $7::boolean OR $9::boolean"                       \
+    "  OR $10::text IS NOT NULL OR s.reblog_of_id IS NULL"                    \
+    "  OR NOT EXISTS (SELECT 1 FROM statuses o WHERE o.id = s.reblog_of_id"   \
+    "  AND o.account_id IN" NGX_HTTP_MASTODON_TL_SQL_EXCLUDED "))"            \
+    " AND (NOT $7::boolean OR EXISTS (SELECT 1 FROM media_attachments ma"     \
+    "  WHERE ma.status_id = s.id AND ma.account_id = $6::bigint))"            \
+    " AND (NOT $8::boolean OR (NOT s.reply)"                                  \
+    "  OR s.in_reply_to_account_id = s.account_id)"                           \
+    " AND (NOT $9::boolean OR s.reblog_of_id IS NULL)"                        \
+    " AND ($10::text IS NULL OR EXISTS (SELECT 1 FROM statuses_tags st"       \
+    "  JOIN tags t ON t.id = st.tag_id WHERE st.status_id = s.id"             \
+    "  AND lower(t.name) = lower($10::text)))"                                \
+    " AND (NOT $11::boolean OR EXISTS (SELECT 1 FROM status_pins p"           \
+    "  WHERE p.status_id = s.id AND p.account_id = $6::bigint))"              \
+    NGX_HTTP_MASTODON_TL_SQL_PAGE                                             \
+    order " LIMIT $5::int"
+
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_tl_account[3] = {
+    ngx_http_mastodon_pg_stmt(NGX_HTTP_MASTODON_TL_SQL_ACCOUNT_FEED(
+        " ORDER BY s.id DESC"), 11),
+    ngx_http_mastodon_pg_stmt(NGX_HTTP_MASTODON_TL_SQL_ACCOUNT_FEED(
+        " ORDER BY s.id ASC"), 11),
+    /* account.pinned_statuses: by the pin's date, newest first */
+    ngx_http_mastodon_pg_stmt(NGX_HTTP_MASTODON_TL_SQL_ACCOUNT_FEED(
+        " ORDER BY (SELECT p.created_at FROM status_pins p"
+        "  WHERE p.status_id = s.id AND p.account_id = $6::bigint) DESC,"
+        " s.id DESC"), 11)
+};
+
+/* the account: no row is 404 (absent, or a local user not yet shown) */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_tl_account_check =
+    ngx_http_mastodon_pg_stmt(
+    "SELECT a.id FROM accounts a WHERE a.id = $1::bigint AND"
+    NGX_HTTP_MASTODON_ACCOUNT_SHOWN, 1);
+
+
+/* the query parameters each controller keeps in its links, sorted */
+static const char *const  ngx_http_mastodon_tl_public_keep[] = {
+    "limit", "local", "only_media", "remote", NULL
+};
+
+static const char *const  ngx_http_mastodon_tl_tag_keep[] = {
+    "limit", "local", "only_media", NULL
+};
+
+static const char *const  ngx_http_mastodon_tl_account_keep[] = {
+    "exclude_reblogs", "exclude_replies", "limit", "only_media", "pinned",
+    "tagged", NULL
+};
+
+
+/*
+ * Api::BaseController#limit_param: the default without "limit", else
+ * |to_i| up to twice the default (Ruby's to_i: leading blanks, a sign,
+ * digits; anything else is 0, which means an empty page).
+ */
+ngx_uint_t
+ngx_http_mastodon_timeline_limit(ngx_http_mastodon_ctx_t *ctx,
+    ngx_uint_t dflt)
+{
+    size_t       len;
+    ngx_uint_t   n;
+    const char  *s, *end;
+
+    s = mstdn_param_str(ctx->params, "limit", &len);
+    if (s == NULL) {
+        return dflt;
+    }
+
+    end = s + len;
+
+    while (s < end && (*s == ' ' || (*s >= '\t' && *s <= '\r'))) {
+        s++;
+    }
+
+    if (s < end && (*s == '-' || *s == '+')) {
+        s++;
+    }
+
+    for (n = 0; s < end && *s >= '0' && *s <= '9'; s++) {
+        n = n * 10 + (*s - '0');
+        if (n >= 2 * dflt) {
+            return 2 * dflt;
+        }
+    }
+
+    return n;
+}
+
+
+/* CGI.escape (a query value), or a Rails path (segments and their "/") */
+static u_char *
+ngx_http_mastodon_timeline_escape(u_char *dst, const u_char *src, size_t len,
+    ngx_uint_t segment)
+{
+    u_char         c;
+    static u_char  hex[] = "0123456789ABCDEF";
+
+    while (len--) {
+        c = *src++;
+
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+            || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'
+            || c == '~'
+            || (segment && c != '\0' && ngx_strchr("/!$&'()*+,;=:@", c)))
+        {
+            *dst++ = c;
+
+        } else if (c == ' ' && !segment) {
+            *dst++ = '+';
+
+        } else {
+            *dst++ = '%';
+            *dst++ = hex[c >> 4];
+            *dst++ = hex[c & 0xf];
+        }
+    }
+
+    return dst;
+}
+
+
+/* "k=v&..." with the kept parameters and core=id, in to_query's order */
+static u_char *
+ngx_http_mastodon_timeline_query(u_char *p, ngx_http_mastodon_ctx_t *ctx,
+    const char *const *keep, const char *core, int64_t id)
+{
+    size_t       len;
+    ngx_uint_t   done, first;
+    const char  *v;
+
+    done = 0;
+    first = 1;
+
+    for ( ;; ) {
+        if (!done && (*keep == NULL || ngx_strcmp(core, *keep) < 0)) {
+            p = ngx_sprintf(p, "%s%s=%L", first ? "" : "&", core, id);
+            done = 1;
+            first = 0;
+        }
+
+        if (*keep == NULL) {
+            return p;
+        }
+
+        v = mstdn_param_str(ctx->params, *keep, &len);
+
+        if (v) {
+            p = ngx_sprintf(p, "%s%s=", first ? "" : "&", *keep);
+            p = ngx_http_mastodon_timeline_escape(p, (u_char *) v, len, 0);
+            first = 0;
+        }
+
+        keep++;
+    }
+}
+
+
+/*
+ * Link: <base path?...&max_id=N>; rel="next", <base path?...&min_id=M>;
+ * rel="prev", as Api::Pagination#set_pagination_headers with the url
+ * helpers write them (query sorted by name, the controller's permitted
+ * parameters kept as the client sent them).  path: as received (escaped
+ * here as a path); 0 ids: that link is left out.
+ */
+ngx_int_t
+ngx_http_mastodon_timeline_link(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, ngx_str_t *path, const char *const *keep,
+    int64_t next_max_id, const char *prev_key, int64_t prev_id)
+{
+    u_char                         *p;
+    size_t                          len, one, vlen;
+    ngx_str_t                       link;
+    const char *const              *k;
+    ngx_http_mastodon_main_conf_t  *mcf;
+
+    if (next_max_id == 0 && prev_id == 0) {
+        return NGX_OK;
+    }
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
+
+    one = sizeof("<?&min_id=>; rel=\"prev\", ") - 1 + mcf->base_url.len
+          + 3 * path->len + NGX_INT64_LEN;
+
+    for (k = keep; *k; k++) {
+        if (mstdn_param_str(ctx->params, *k, &vlen)) {
+            one += ngx_strlen(*k) + 2 + 3 * vlen;
+        }
+    }
+
+    len = 2 * one;
+
+    link.data = ngx_pnalloc(r->pool, len);
+    if (link.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = link.data;
+
+    if (next_max_id) {
+        p = ngx_sprintf(p, "<%V", &mcf->base_url);
+        p = ngx_http_mastodon_timeline_escape(p, path->data, path->len, 1);
+        *p++ = '?';
+        p = ngx_http_mastodon_timeline_query(p, ctx, keep, "max_id",
+                                             next_max_id);
+        p = ngx_cpymem(p, ">; rel=\"next\"", sizeof(">; rel=\"next\"") - 1);
+    }
+
+    if (prev_id) {
+        p = ngx_sprintf(p, "%s<%V", next_max_id ? ", " : "", &mcf->base_url);
+        p = ngx_http_mastodon_timeline_escape(p, path->data, path->len, 1);
+        *p++ = '?';
+        p = ngx_http_mastodon_timeline_query(p, ctx, keep, prev_key, prev_id);
+        p = ngx_cpymem(p, ">; rel=\"prev\"", sizeof(">; rel=\"prev\"") - 1);
+    }
+
+    link.len = p - link.data;
+
+    return ngx_http_mastodon_add_header(r, "Link", &link);
+}
+
+
+/* the statuses of st that may be shown, as a JSON array; the finalize rc */
+ngx_int_t
+ngx_http_mastodon_timeline_send(ngx_http_request_t *r,
+    ngx_http_mastodon_statuses_t *st)
+{
+    ngx_uint_t                i;
+    ngx_http_mastodon_json_t  j;
+
+    if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_mastodon_json_open_array(&j, NULL);
+
+    for (i = 0; st && i < st->n; i++) {
+        if (ngx_http_mastodon_statuses_shown(st, i)) {
+            ngx_http_mastodon_status_write(&j, NULL, st, i);
+        }
+    }
+
+    ngx_http_mastodon_json_close_array(&j);
+
+    return ngx_http_mastodon_json_send(&j, NGX_HTTP_OK);
+}
+
+
+static const char *
+ngx_http_mastodon_tl_int(ngx_http_request_t *r, int64_t n)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
+    if (p) {
+        *ngx_sprintf(p, "%L", n) = '\0';
+    }
+
+    return (const char *) p;
+}
+
+
+static const char *
+ngx_http_mastodon_tl_bool(ngx_uint_t b)
+{
+    return b ? "true" : "false";
+}
+
+
+static int64_t
+ngx_http_mastodon_tl_viewer(ngx_http_mastodon_ctx_t *ctx)
+{
+    return ctx->auth && ctx->auth->user_id ? ctx->auth->account_id : 0;
+}
+
+
+/* the page and the values $1..$5 of a timeline statement */
+static ngx_http_mastodon_tl_t *
+ngx_http_mastodon_tl_create(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, const char **values)
+{
+    int64_t                  viewer;
+    ngx_http_mastodon_tl_t  *tl;
+
+    tl = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_tl_t));
+    if (tl == NULL) {
+        return NULL;
+    }
+
+    ngx_http_mastodon_page_init(ctx, &tl->page, NGX_HTTP_MASTODON_TL_LIMIT,
+                                2 * NGX_HTTP_MASTODON_TL_LIMIT);
+    tl->page.limit = ngx_http_mastodon_timeline_limit(ctx,
+                                                   NGX_HTTP_MASTODON_TL_LIMIT);
+
+    viewer = ngx_http_mastodon_tl_viewer(ctx);
+    values[0] = viewer ? ngx_http_mastodon_tl_int(r, viewer) : NULL;
+
+    ngx_http_mastodon_page_values(r, &tl->page, values + 1);
+
+    /* page_values leaves a 0 limit NULL */
+    values[4] = ngx_http_mastodon_tl_int(r, tl->page.limit);
+
+    if ((viewer && values[0] == NULL) || values[4] == NULL) {
+        return NULL;
+    }
+
+    return tl;
+}
+
+
+static ngx_int_t
+ngx_http_mastodon_tl_run(ngx_http_request_t *r, ngx_http_mastodon_tl_t *tl,
+    ngx_http_mastodon_pg_stmt_t *check, const char **check_values,
+    ngx_http_mastodon_pg_stmt_t *list, const char **values)
+{
+    ngx_http_mastodon_pg_batch_t  *b;
+
+    b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_tl_listed, tl);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (check) {
+        tl->checked = 1;
+        if (ngx_http_mastodon_pg_add(b, check, check_values) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    if (ngx_http_mastodon_pg_add(b, list, values) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_mastodon_pg_run(b) != NGX_OK) {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_mastodon_tl_listed(ngx_http_mastodon_pg_batch_t *b)
+{
+    int                            i, rows;
+    PGresult                      *res;
+    ngx_int_t                      rc;
+    ngx_http_request_t            *r;
+    ngx_http_mastodon_tl_t        *tl;
+    ngx_http_mastodon_statuses_t  *st;
+
+    r = b->request;
+    tl = b->data;
+
+    res = ngx_http_mastodon_pg_rows(b, b->nqueries - 1);
+
+    if (res == NULL || (tl->checked && ngx_http_mastodon_pg_rows(b, 0) == NULL))
+    {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    if (tl->checked && PQntuples(b->results[0]) == 0) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_NOT_FOUND);
+        return;
+    }
+
+    rows = PQntuples(res);
+
+    tl->ids = ngx_palloc(r->pool, (rows + 1) * sizeof(int64_t));
+    if (tl->ids == NULL) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    /* newest first, whatever the order the page was selected in */
+    for (i = 0; i < rows; i++) {
+        tl->ids[tl->reverse ? rows - 1 - i : i]
+            = ngx_atoof((u_char *) PQgetvalue(res, i, 0),
+                        PQgetlength(res, i, 0));
+    }
+
+    tl->n = rows;
+
+    if (rows == 0) {
+        ngx_http_mastodon_finalize(r, ngx_http_mastodon_timeline_send(r, NULL));
+        return;
+    }
+
+    st = ngx_http_mastodon_statuses(r, tl->ids, tl->n, tl->flags);
+    if (st == NULL) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    rc = ngx_http_mastodon_statuses_load(st, ngx_http_mastodon_tl_loaded, tl);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+    }
+}
+
+
+static void
+ngx_http_mastodon_tl_loaded(ngx_http_request_t *r,
+    ngx_http_mastodon_statuses_t *st, void *data)
+{
+    ngx_http_mastodon_tl_t  *tl = data;
+
+    int64_t                   next;
+    ngx_http_mastodon_ctx_t  *ctx;
+
+    if (st->rc != NGX_OK) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+
+    /*
+     * The links come from the page as selected (Mastodon's @statuses);
+     * the account timeline has a next link only after a full page
+     * (records_continue?).
+     */
+    next = tl->ids[tl->n - 1];
+
+    if (tl->kind == NGX_HTTP_MASTODON_TL_ACCOUNT && tl->n != tl->page.limit) {
+        next = 0;
+    }
+
+    if (ngx_http_mastodon_timeline_link(r, ctx, &tl->path, tl->keep, next,
+                                        "min_id", tl->ids[0])
+        != NGX_OK)
+    {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_mastodon_finalize(r, ngx_http_mastodon_timeline_send(r, st));
+}
+
+
+/* GET /api/v1/timelines/public: local, remote, only_media */
+ngx_int_t
+ngx_http_mastodon_timelines_public(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    ngx_uint_t               local, remote, which;
+    const char             **values;
+    ngx_http_mastodon_tl_t  *tl;
+
+    values = ngx_pcalloc(r->pool, 6 * sizeof(char *));
+    if (values == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    tl = ngx_http_mastodon_tl_create(r, ctx, values);
+    if (tl == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_str_set(&tl->path, "/api/v1/timelines/public");
+    tl->keep = ngx_http_mastodon_tl_public_keep;
+    tl->flags = NGX_HTTP_MASTODON_ST_FILTER;
+    tl->reverse = tl->page.ascending;
+
+    if (tl->page.limit == 0) {
+        return ngx_http_mastodon_timeline_send(r, NULL);
+    }
+
+    /* PublicFeed#local_only?, #remote_only? */
+    local = mstdn_param_bool(ctx->params, "local", 0);
+    remote = mstdn_param_bool(ctx->params, "remote", 0);
+    which = (local && !remote) ? 1 : (remote && !local) ? 2 : 0;
+
+    values[5] = ngx_http_mastodon_tl_bool(
+                            mstdn_param_bool(ctx->params, "only_media", 0));
+
+    return ngx_http_mastodon_tl_run(r, tl, NULL, NULL,
+                        &ngx_http_mastodon_tl_public[tl->page.ascending][which],
+                        values);
+}
+
+
+/* '{"a","b"}': a text[] parameter */
+static u_char *
+ngx_http_mastodon_tl_text_item(u_char *p, const char *s, size_t len,
+    ngx_uint_t first)
+{
+    if (!first) {
+        *p++ = ',';
+    }
+
+    *p++ = '"';
+
+    while (len--) {
+        if (*s == '"' || *s == '\\') {
+            *p++ = '\\';
+        }
+        *p++ = *s++;
+    }
+
+    *p++ = '"';
+
+    return p;
+}
+
+
+/*
+ * Array(params[key]).take(4) as a text[] literal; with tag: Array(tag) |
+ * Array(params[key]) (TagFeed's "any").
+ */
+static const char *
+ngx_http_mastodon_tl_names(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, const char *key, ngx_str_t *tag)
+{
+    u_char         *s, *p;
+    size_t          size;
+    ngx_uint_t      n, i, dup, scalar;
+    mstdn_value_t  *v, *e, *list[NGX_HTTP_MASTODON_TL_NAMES];
+
+    v = mstdn_object_get(ctx->params, key);
+    n = 0;
+    size = 3 + (tag ? 2 * tag->len + 3 : 0);
+
+    scalar = v && (v->type == MSTDN_STRING || v->type == MSTDN_NUMBER);
+    e = scalar ? v : (v && v->type == MSTDN_ARRAY) ? v->first : NULL;
+
+    for ( /* void */ ; e && n < NGX_HTTP_MASTODON_TL_NAMES;
+         e = scalar ? NULL : e->next)
+    {
+        if (e->type != MSTDN_STRING && e->type != MSTDN_NUMBER) {
+            continue;
+        }
+
+        if (tag && tag->len == e->len
+            && ngx_strncmp(tag->data, e->str, e->len) == 0)
+        {
+            continue;
+        }
+
+        dup = 0;
+        for (i = 0; i < n; i++) {
+            if (list[i]->len == e->len
+                && ngx_strncmp(list[i]->str, e->str, e->len) == 0)
+            {
+                dup = 1;
+            }
+        }
+
+        if (!dup) {
+            list[n++] = e;
+            size += 2 * e->len + 3;
+        }
+    }
+
+    s = ngx_pnalloc(r->pool, size);
+    if (s == NULL) {
+        return NULL;
+    }
+
+    p = s;
+    *p++ = '{';
+
+    if (tag) {
+        p = ngx_http_mastodon_tl_text_item(p, (char *) tag->data, tag->len, 1);
+        if (n == NGX_HTTP_MASTODON_TL_NAMES) {
+            n--;                    /* the tag counts in the 4 */
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        p = ngx_http_mastodon_tl_text_item(p, list[i]->str, list[i]->len,
+                                           i == 0 && tag == NULL);
+    }
+
+    *p++ = '}';
+    *p = '\0';
+
+    return (const char *) s;
+}
+
+
+/* GET /api/v1/timelines/tag/:hashtag: any[], all[], none[], local, ... */
+ngx_int_t
+ngx_http_mastodon_timelines_tag(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    u_char                  *p;
+    ngx_uint_t               local, remote;
+    ngx_str_t               *tag;
+    const char             **values;
+    ngx_http_mastodon_tl_t  *tl;
+
+    values = ngx_pcalloc(r->pool, 12 * sizeof(char *));
+    if (values == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    tl = ngx_http_mastodon_tl_create(r, ctx, values);
+    if (tl == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    tag = &ctx->captures[0];
+
+    tl->path.len = sizeof("/api/v1/timelines/tag/") - 1 + tag->len;
+    tl->path.data = ngx_pnalloc(r->pool, tl->path.len);
+    p = ngx_pnalloc(r->pool, tag->len + 1);
+    if (tl->path.data == NULL || p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(ngx_cpymem(tl->path.data, "/api/v1/timelines/tag/",
+                          sizeof("/api/v1/timelines/tag/") - 1),
+               tag->data, tag->len);
+    *ngx_cpymem(p, tag->data, tag->len) = '\0';
+
+    tl->keep = ngx_http_mastodon_tl_tag_keep;
+    tl->flags = NGX_HTTP_MASTODON_ST_FILTER;
+    tl->reverse = tl->page.ascending;
+
+    if (tl->page.limit == 0) {
+        return ngx_http_mastodon_timeline_send(r, NULL);
+    }
+
+    local = mstdn_param_bool(ctx->params, "local", 0);
+    remote = mstdn_param_bool(ctx->params, "remote", 0);
+
+    values[5] = ngx_http_mastodon_tl_bool(
+                            mstdn_param_bool(ctx->params, "only_media", 0));
+    values[6] = ngx_http_mastodon_tl_bool(local && !remote);
+    values[7] = ngx_http_mastodon_tl_bool(remote && !local);
+    values[8] = ngx_http_mastodon_tl_names(r, ctx, "any", tag);
+    values[9] = ngx_http_mastodon_tl_names(r, ctx, "all", NULL);
+    values[10] = ngx_http_mastodon_tl_names(r, ctx, "none", NULL);
+    values[11] = (const char *) p;
+
+    if (values[8] == NULL || values[9] == NULL || values[10] == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_mastodon_tl_run(r, tl, NULL, NULL,
+                                 &ngx_http_mastodon_tl_tag[tl->page.ascending],
+                                 values);
+}
+
+
+/* GET /api/v1/accounts/:id/statuses */
+ngx_int_t
+ngx_http_mastodon_account_statuses(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    size_t                        len;
+    int64_t                       account;
+    ngx_uint_t                    pinned, which;
+    const char                  **values, **check, *tagged;
+    ngx_http_mastodon_tl_t       *tl;
+
+    account = ngx_atoof(ctx->captures[0].data, ctx->captures[0].len);
+    if (account <= 0) {
+        return NGX_HTTP_NOT_FOUND;
+    }
+
+    values = ngx_pcalloc(r->pool, 11 * sizeof(char *));
+    check = ngx_pcalloc(r->pool, sizeof(char *));
+    if (values == NULL || check == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    tl = ngx_http_mastodon_tl_create(r, ctx, values);
+    if (tl == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    tl->kind = NGX_HTTP_MASTODON_TL_ACCOUNT;
+    tl->keep = ngx_http_mastodon_tl_account_keep;
+
+    tl->path.data = ngx_pnalloc(r->pool, sizeof("/api/v1/accounts//statuses")
+                                         + NGX_INT64_LEN);
+    if (tl->path.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    tl->path.len = ngx_sprintf(tl->path.data, "/api/v1/accounts/%L/statuses",
+                               account)
+                   - tl->path.data;
+
+    values[5] = ngx_http_mastodon_tl_int(r, account);
+    values[6] = ngx_http_mastodon_tl_bool(
+                            mstdn_param_bool(ctx->params, "only_media", 0));
+    values[7] = ngx_http_mastodon_tl_bool(
+                        mstdn_param_bool(ctx->params, "exclude_replies", 0));
+    values[8] = ngx_http_mastodon_tl_bool(
+                        mstdn_param_bool(ctx->params, "exclude_reblogs", 0));
+
+    /* params[:tagged].present? */
+    tagged = mstdn_param_str(ctx->params, "tagged", &len);
+    if (tagged) {
+        while (len && (*tagged == ' ' || (*tagged >= '\t' && *tagged <= '\r')))
+        {
+            tagged++;
+            len--;
+        }
+        if (len == 0) {
+            tagged = NULL;
+        }
+    }
+    values[9] = tagged;
+
+    pinned = mstdn_param_bool(ctx->params, "pinned", 0);
+    values[10] = ngx_http_mastodon_tl_bool(pinned);
+
+    check[0] = values[5];
+
+    if (values[5] == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* pinned: in the pins' order, min_id only a bound */
+    which = pinned ? 2 : tl->page.ascending;
+    tl->reverse = (which == 1);
+
+    return ngx_http_mastodon_tl_run(r, tl, &ngx_http_mastodon_tl_account_check,
+                                    check, &ngx_http_mastodon_tl_account[which],
+                                    values);
+}
