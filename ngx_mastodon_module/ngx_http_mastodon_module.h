@@ -399,6 +399,8 @@ void ngx_http_mastodon_account_attrs(ngx_http_mastodon_json_t *j,
     PGresult *res, int row, int col);
 void ngx_http_mastodon_account_fields(ngx_http_mastodon_json_t *j,
     const char *key, ngx_str_t *json, ngx_uint_t local, ngx_uint_t raw);
+void ngx_http_mastodon_account_partial(ngx_http_mastodon_json_t *j,
+    PGresult *res, int row, int col);
 
 
 /* pagination */
@@ -756,6 +758,27 @@ ngx_int_t ngx_http_mastodon_authorize_native(ngx_http_request_t *r,
 ngx_int_t ngx_http_mastodon_sign_in_show(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_sign_in_create(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+
+
+/* notifications (_notifications.c) */
+ngx_int_t ngx_http_mastodon_notifications(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_notification(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_notifications_unread(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_notifications_clear(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_notification_dismiss(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_notification_groups(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_notification_group(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_notification_groups_unread(
+    ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_notification_group_dismiss(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 
 
