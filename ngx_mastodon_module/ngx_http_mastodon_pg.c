@@ -421,8 +421,26 @@ ngx_http_mastodon_pg_connect(ngx_http_mastodon_pg_conn_t *pc)
 
     ngx_memzero(pc, sizeof(ngx_http_mastodon_pg_conn_t));
 
-    /* the conninfo was checked at configuration time: no DNS here */
-    pc->pgconn = PQconnectStart((char *) pool->conf->database.data);
+    /*
+     * The conninfo was checked at configuration time: no DNS here.
+     * Generic plans: every statement is prepared, parameterized and an
+     * index look-up; planning one afresh for each execution (the custom
+     * plans PostgreSQL tries first) cost more than running it.  An
+     * operator's own "options" in the conninfo win.
+     */
+    if (ngx_strstr(pool->conf->database.data, "options") == NULL) {
+        static const char  *keys[] = { "dbname", "options", NULL };
+        const char         *values[3];
+
+        values[0] = (const char *) pool->conf->database.data;
+        values[1] = "-c plan_cache_mode=force_generic_plan";
+        values[2] = NULL;
+
+        pc->pgconn = PQconnectStartParams(keys, values, 1);
+
+    } else {
+        pc->pgconn = PQconnectStart((char *) pool->conf->database.data);
+    }
 
     if (pc->pgconn == NULL) {
         ngx_http_mastodon_pg_connect_failed(pc, "out of memory");
