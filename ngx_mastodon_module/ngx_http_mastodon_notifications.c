@@ -391,8 +391,8 @@ ngx_http_mastodon_notif_to_i(const char *s, size_t len)
     }
 
     for (n = 0; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
-        if (n > 100000000000LL) {
-            break;                  /* far above any limit */
+        if (n > (INT64_MAX - 9) / 10) {
+            break;                  /* no id is that big */
         }
         n = n * 10 + (s[i] - '0');
     }
