@@ -408,3 +408,84 @@ ngx_http_mastodon_account(ngx_http_mastodon_json_t *j, PGresult *res,
     ngx_http_mastodon_account_attrs(j, res, row, col);
     ngx_http_mastodon_json_close(j);
 }
+
+
+/*
+ * The partial account of grouped notifications (PartialAccountWithAvatar:
+ * DedupNotificationGroupSerializer's PartialAccountSerializer): id, acct,
+ * locked, bot, url, avatar, avatar_static, as the full entity has them.
+ */
+void
+ngx_http_mastodon_account_partial(ngx_http_mastodon_json_t *j, PGresult *res,
+    int row, int col)
+{
+    u_char                         *p;
+    ngx_str_t                       id, username, domain, s, acct, url;
+    ngx_uint_t                      local, suspended;
+    ngx_http_mastodon_main_conf_t  *mcf;
+
+#define C(n)  (col + NGX_HTTP_MASTODON_ACC_##n)
+
+    mcf = ngx_http_get_module_main_conf(j->request, ngx_http_mastodon_module);
+
+    id = ngx_http_mastodon_pq_str(res, row, C(ID));
+    username = ngx_http_mastodon_pq_str(res, row, C(USERNAME));
+    local = PQgetisnull(res, row, C(DOMAIN));
+    domain = ngx_http_mastodon_pq_str(res, row, C(DOMAIN));
+    suspended = PQgetvalue(res, row, C(SUSPENDED))[0] == 't';
+
+    ngx_http_mastodon_json_kv_str(j, "id", &id);
+
+    if (local) {
+        ngx_http_mastodon_json_kv_str(j, "acct", &username);
+
+    } else {
+        acct.len = username.len + 1 + domain.len;
+        acct.data = ngx_pnalloc(j->request->pool, acct.len);
+        if (acct.data == NULL) {
+            j->failed = 1;
+            return;
+        }
+        p = ngx_cpymem(acct.data, username.data, username.len);
+        *p++ = '@';
+        ngx_memcpy(p, domain.data, domain.len);
+        ngx_http_mastodon_json_kv_str(j, "acct", &acct);
+    }
+
+    if (suspended) {
+        ngx_http_mastodon_json_kv_bool(j, "locked", 0);
+        ngx_http_mastodon_json_kv_bool(j, "bot", 0);
+
+    } else {
+        ngx_http_mastodon_json_kv_pq_bool(j, "locked", res, row, C(LOCKED));
+
+        s = ngx_http_mastodon_pq_str(res, row, C(ACTOR_TYPE));
+        ngx_http_mastodon_json_kv_bool(j, "bot",
+            (s.len == 7 && ngx_strncmp(s.data, "Service", 7) == 0)
+            || (s.len == 11 && ngx_strncmp(s.data, "Application", 11) == 0));
+    }
+
+    if (local) {
+        url.len = mcf->base_url.len + sizeof("/@") - 1 + username.len;
+        url.data = ngx_pnalloc(j->request->pool, url.len);
+        if (url.data == NULL) {
+            j->failed = 1;
+            return;
+        }
+
+        p = ngx_sprintf(url.data, "%V/@%V", &mcf->base_url, &username);
+        s.data = url.data;
+        s.len = p - url.data;
+        ngx_http_mastodon_json_kv_str(j, "url", &s);
+
+    } else {
+        ngx_http_mastodon_json_kv_pq(j, "url", res, row, C(URL));
+    }
+
+    ngx_http_mastodon_json_kv_url(j, "avatar", &mcf->base_url,
+                                  "/avatars/original/missing.png");
+    ngx_http_mastodon_json_kv_url(j, "avatar_static", &mcf->base_url,
+                                  "/avatars/original/missing.png");
+}
+
+#undef C

@@ -15,7 +15,13 @@
 #define NGX_HTTP_MASTODON_MUTE_MAX_DURATION  (100LL * 366 * 86400)
 
 
-/* the other side is told by federation (Block activity), later */
+/*
+ * The other side is told by federation (Block activity), later.  The
+ * notifications of the follows and requests ended go with them, and
+ * AfterBlockService's: every notification the account gave the user.
+ * Answers whether the block is new, and whether the account followed the
+ * user (feed_unmerge both ways).
+ */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_block_stmt =
     ngx_http_mastodon_pg_stmt(
         "WITH ok AS (SELECT 1 WHERE $1::bigint <> $2::bigint"
@@ -23,19 +29,30 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_block_stmt =
         " del AS (DELETE FROM follows f USING ok"
         "  WHERE f.account_id = $1 AND f.target_account_id = $2"
         "  OR f.account_id = $2 AND f.target_account_id = $1"
-        "  RETURNING f.account_id, f.target_account_id),"
+        "  RETURNING f.id, f.account_id, f.target_account_id),"
         " pins AS (DELETE FROM account_pins p USING del"
         "  WHERE p.account_id = del.account_id"
         "  AND p.target_account_id = del.target_account_id),"
         " req AS (DELETE FROM follow_requests r USING ok"
         "  WHERE r.account_id = $1 AND r.target_account_id = $2"
-        "  OR r.account_id = $2 AND r.target_account_id = $1),"
+        "  OR r.account_id = $2 AND r.target_account_id = $1"
+        "  RETURNING r.id),"
         " blk AS (INSERT INTO blocks (account_id, target_account_id)"
         "  SELECT $1, $2 FROM ok"
-        "  ON CONFLICT (account_id, target_account_id) DO NOTHING),"
+        "  ON CONFLICT (account_id, target_account_id) DO NOTHING"
+        "  RETURNING id),"
+        " nd AS (DELETE FROM notifications n USING ok"
+        "  WHERE n.account_id = $1 AND n.from_account_id = $2"
+        "  OR n.activity_type = 'Follow'"
+        "  AND n.activity_id IN (SELECT id FROM del)"
+        "  OR n.activity_type = 'FollowRequest'"
+        "  AND n.activity_id IN (SELECT id FROM req)),"
         " d AS (SELECT account_id, -1 AS following, 0 AS followers FROM del"
-        "  UNION ALL SELECT target_account_id, 0, -1 FROM del)"
-        NGX_HTTP_MASTODON_REL_SQL_STATS, 2);
+        "  UNION ALL SELECT target_account_id, 0, -1 FROM del),"
+        " st AS (" NGX_HTTP_MASTODON_REL_SQL_STATS ")"
+        " SELECT EXISTS (SELECT 1 FROM blk)"
+        "  OR EXISTS (SELECT 1 FROM del WHERE account_id = $1),"
+        " EXISTS (SELECT 1 FROM del WHERE account_id = $2)", 2);
 
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_unblock_stmt =
     ngx_http_mastodon_pg_stmt(
@@ -43,11 +60,15 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_unblock_stmt =
         " WHERE account_id = $1::bigint AND target_account_id = $2::bigint"
         " AND " NGX_HTTP_MASTODON_REL_SQL_VISIBLE, 2);
 
-/* $3 hide notifications, $4 duration in seconds (0: for ever) */
+/*
+ * $3 hide notifications, $4 duration in seconds (0: for ever).  Hiding
+ * notifications deletes the account's (BlockWorker, as MuteService).  A
+ * row: the mute was written (feed_unmerge, MuteWorker or BlockWorker).
+ */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_mute_stmt =
     ngx_http_mastodon_pg_stmt(
-        "INSERT INTO mutes (account_id, target_account_id,"
-        " hide_notifications, expires_at)"
+        "WITH m AS (INSERT INTO mutes (account_id, target_account_id,"
+        "  hide_notifications, expires_at)"
         " SELECT $1::bigint, $2::bigint, $3::boolean,"
         " CASE WHEN $4::bigint > 0 THEN (now() AT TIME ZONE 'UTC')"
         "  + make_interval(secs => $4::bigint) END"
@@ -55,7 +76,12 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_mute_stmt =
         " ON CONFLICT (account_id, target_account_id) DO UPDATE SET"
         " hide_notifications = excluded.hide_notifications,"
         " expires_at = excluded.expires_at,"
-        " updated_at = now() AT TIME ZONE 'UTC'", 4);
+        " updated_at = now() AT TIME ZONE 'UTC'"
+        " RETURNING hide_notifications),"
+        " nd AS (DELETE FROM notifications n"
+        "  WHERE n.account_id = $1 AND n.from_account_id = $2"
+        "  AND EXISTS (SELECT 1 FROM m WHERE m.hide_notifications))"
+        " SELECT hide_notifications FROM m", 4);
 
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_unmute_stmt =
     ngx_http_mastodon_pg_stmt(
@@ -100,7 +126,7 @@ static ngx_http_mastodon_rel_list_t  ngx_http_mastodon_mutes_list = {
 static ngx_int_t
 ngx_http_mastodon_blocks_mutes_write(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_pg_stmt_t *stmt,
-    ngx_uint_t counters)
+    ngx_uint_t counters, ngx_http_mastodon_rel_jobs_pt jobs)
 {
     ngx_int_t                       rc;
     ngx_http_mastodon_rel_write_t  *w;
@@ -120,7 +146,59 @@ ngx_http_mastodon_blocks_mutes_write(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    w->jobs = jobs;
+    w->data = ctx;
+
     return ngx_http_mastodon_rel_write_run(w);
+}
+
+
+/* the block or mute statement's answer: the last before the Relationship */
+static PGresult *
+ngx_http_mastodon_blocks_mutes_result(ngx_http_mastodon_rel_write_t *w)
+{
+    return w->batch->results[w->batch->nqueries - 2];
+}
+
+
+/*
+ * AfterBlockService clears the target's statuses from the user's feed; the
+ * target's unfollow (BlockService) clears the user's from the target's.
+ */
+static void
+ngx_http_mastodon_block_jobs(ngx_http_mastodon_rel_write_t *w)
+{
+    PGresult                 *res;
+    ngx_http_mastodon_ctx_t  *ctx = w->data;
+
+    res = ngx_http_mastodon_blocks_mutes_result(w);
+
+    if (PQntuples(res) == 0) {
+        return;
+    }
+
+    if (PQgetvalue(res, 0, 0)[0] == 't') {
+        ngx_http_mastodon_rel_feed_job(w, "feed_unmerge",
+                                       ctx->auth->account_id, w->target);
+    }
+
+    if (PQgetvalue(res, 0, 1)[0] == 't' && !ngx_http_mastodon_rel_remote(w)) {
+        ngx_http_mastodon_rel_feed_job(w, "feed_unmerge", w->target,
+                                       ctx->auth->account_id);
+    }
+}
+
+
+/* MuteWorker (BlockWorker with notifications hidden): always the feed */
+static void
+ngx_http_mastodon_mute_jobs(ngx_http_mastodon_rel_write_t *w)
+{
+    ngx_http_mastodon_ctx_t  *ctx = w->data;
+
+    if (PQntuples(ngx_http_mastodon_blocks_mutes_result(w)) > 0) {
+        ngx_http_mastodon_rel_feed_job(w, "feed_unmerge",
+                                       ctx->auth->account_id, w->target);
+    }
 }
 
 
@@ -130,7 +208,8 @@ ngx_http_mastodon_block(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
 {
     return ngx_http_mastodon_blocks_mutes_write(r, ctx,
                                                 &ngx_http_mastodon_block_stmt,
-                                                1);
+                                                1,
+                                                ngx_http_mastodon_block_jobs);
 }
 
 
@@ -141,7 +220,7 @@ ngx_http_mastodon_unblock(ngx_http_request_t *r,
 {
     return ngx_http_mastodon_blocks_mutes_write(r, ctx,
                                               &ngx_http_mastodon_unblock_stmt,
-                                              0);
+                                              0, NULL);
 }
 
 
@@ -210,6 +289,9 @@ ngx_http_mastodon_mute(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    w->jobs = ngx_http_mastodon_mute_jobs;
+    w->data = ctx;
+
     return ngx_http_mastodon_rel_write_run(w);
 }
 
@@ -220,7 +302,7 @@ ngx_http_mastodon_unmute(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
 {
     return ngx_http_mastodon_blocks_mutes_write(r, ctx,
                                                &ngx_http_mastodon_unmute_stmt,
-                                               0);
+                                               0, NULL);
 }
 
 

@@ -74,7 +74,7 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_follow_request_update =
         " AND NOT " NGX_HTTP_MASTODON_FOLLOWING
         " AND " NGX_HTTP_MASTODON_FOLLOW_ALLOWED, 6);
 
-/* the target is told by a notification (and federation), later */
+/* the target is told by a notification (a notify job) and federation */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_follow_request_create =
     ngx_http_mastodon_pg_stmt(
         "INSERT INTO follow_requests (account_id, target_account_id,"
@@ -85,9 +85,13 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_follow_request_create =
         " WHERE " NGX_HTTP_MASTODON_FOLLOW_ALLOWED
         " AND " NGX_HTTP_MASTODON_FOLLOW_REQUEST
         " AND NOT " NGX_HTTP_MASTODON_FOLLOWING
-        " ON CONFLICT (account_id, target_account_id) DO NOTHING", 6);
+        " ON CONFLICT (account_id, target_account_id) DO NOTHING"
+        " RETURNING id", 6);
 
-/* the target is told by a notification ("follow"), later */
+/*
+ * The target is told by a notification (a notify job); the follower's feed
+ * gets the target's statuses (feed_merge).  A row: the follow is new.
+ */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_follow_create =
     ngx_http_mastodon_pg_stmt(
         "WITH ins AS (INSERT INTO follows (account_id, target_account_id,"
@@ -99,28 +103,46 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_follow_create =
         " AND NOT " NGX_HTTP_MASTODON_FOLLOW_REQUEST
         " AND NOT " NGX_HTTP_MASTODON_REQUESTED
         " ON CONFLICT (account_id, target_account_id) DO NOTHING"
-        " RETURNING account_id, target_account_id),"
+        " RETURNING id, account_id, target_account_id),"
         " d AS (SELECT account_id, 1 AS following, 0 AS followers FROM ins"
-        "  UNION ALL SELECT target_account_id, 0, 1 FROM ins)"
-        NGX_HTTP_MASTODON_REL_SQL_STATS, 6);
+        "  UNION ALL SELECT target_account_id, 0, 1 FROM ins),"
+        " st AS (" NGX_HTTP_MASTODON_REL_SQL_STATS ")"
+        " SELECT id FROM ins", 6);
 
-/* UnfollowService: the follow (and its endorsement), or else the request */
+/* the user's Account, for the notify job's "account" */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_follow_me =
+    ngx_http_mastodon_pg_stmt(
+        "SELECT " NGX_HTTP_MASTODON_ACCOUNT_COLUMNS
+        NGX_HTTP_MASTODON_ACCOUNT_FROM
+        " WHERE a.id = $1::bigint", 1);
+
+/*
+ * UnfollowService: the follow (and its endorsement), or else the request;
+ * their notifications go with them (has_one :notification, dependent:
+ * :destroy).  A row: the follow was there (feed_unmerge).
+ */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_unfollow_stmt =
     ngx_http_mastodon_pg_stmt(
         "WITH del AS (DELETE FROM follows"
         "  WHERE account_id = $1::bigint AND target_account_id = $2::bigint"
         "  AND " NGX_HTTP_MASTODON_REL_SQL_VISIBLE
-        "  RETURNING account_id, target_account_id),"
+        "  RETURNING id, account_id, target_account_id),"
         " pins AS (DELETE FROM account_pins p USING del"
         "  WHERE p.account_id = del.account_id"
         "  AND p.target_account_id = del.target_account_id),"
         " req AS (DELETE FROM follow_requests"
         "  WHERE account_id = $1 AND target_account_id = $2"
         "  AND " NGX_HTTP_MASTODON_REL_SQL_VISIBLE
-        "  AND NOT EXISTS (SELECT 1 FROM del)),"
+        "  AND NOT EXISTS (SELECT 1 FROM del) RETURNING id),"
+        " nd AS (DELETE FROM notifications n"
+        "  WHERE n.activity_type = 'Follow'"
+        "  AND n.activity_id IN (SELECT id FROM del)"
+        "  OR n.activity_type = 'FollowRequest'"
+        "  AND n.activity_id IN (SELECT id FROM req)),"
         " d AS (SELECT account_id, -1 AS following, 0 AS followers FROM del"
-        "  UNION ALL SELECT target_account_id, 0, -1 FROM del)"
-        NGX_HTTP_MASTODON_REL_SQL_STATS, 2);
+        "  UNION ALL SELECT target_account_id, 0, -1 FROM del),"
+        " st AS (" NGX_HTTP_MASTODON_REL_SQL_STATS ")"
+        " SELECT id FROM del", 2);
 
 /* RemoveFromFollowersService: the account's follow of the user */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_remove_follower_stmt =
@@ -128,24 +150,49 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_remove_follower_stmt =
         "WITH del AS (DELETE FROM follows"
         "  WHERE account_id = $2::bigint AND target_account_id = $1::bigint"
         "  AND " NGX_HTTP_MASTODON_REL_SQL_VISIBLE
-        "  RETURNING account_id, target_account_id),"
+        "  RETURNING id, account_id, target_account_id),"
         " pins AS (DELETE FROM account_pins p USING del"
         "  WHERE p.account_id = del.account_id"
         "  AND p.target_account_id = del.target_account_id),"
+        " nd AS (DELETE FROM notifications n USING del"
+        "  WHERE n.activity_type = 'Follow' AND n.activity_id = del.id),"
         " d AS (SELECT account_id, -1 AS following, 0 AS followers FROM del"
-        "  UNION ALL SELECT target_account_id, 0, -1 FROM del)"
-        NGX_HTTP_MASTODON_REL_SQL_STATS, 2);
+        "  UNION ALL SELECT target_account_id, 0, -1 FROM del),"
+        " st AS (" NGX_HTTP_MASTODON_REL_SQL_STATS ")"
+        " SELECT id FROM del", 2);
 
-/* FollowRequest#authorize!: $2 asked $1; the follow takes its options */
+/*
+ * FollowRequest#authorize!: $2 asked $1; the follow takes its options.
+ * A row: the follow is new (feed_merge for a local requester).
+ */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_authorize_stmt =
-    ngx_http_mastodon_pg_stmt(NGX_HTTP_MASTODON_REL_SQL_AUTHORIZE(
-        "account_id = $2::bigint AND target_account_id = $1::bigint"), 2);
+    ngx_http_mastodon_pg_stmt(NGX_HTTP_MASTODON_REL_SQL_AUTHORIZE_WITH(
+        "account_id = $2::bigint AND target_account_id = $1::bigint")
+        ", st AS (" NGX_HTTP_MASTODON_REL_SQL_STATS ")"
+        " SELECT id FROM ins", 2);
 
+/* the request and its follow_request notification */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_reject_stmt =
     ngx_http_mastodon_pg_stmt(
-        "DELETE FROM follow_requests"
-        " WHERE account_id = $2::bigint AND target_account_id = $1::bigint",
+        "WITH req AS (DELETE FROM follow_requests"
+        "  WHERE account_id = $2::bigint AND target_account_id = $1::bigint"
+        "  RETURNING id)"
+        " DELETE FROM notifications n USING req"
+        " WHERE n.activity_type = 'FollowRequest' AND n.activity_id = req.id",
         2);
+
+
+/* where the follow's statements answer, in its batch */
+typedef struct {
+    ngx_uint_t                     request;     /* follow_request_create */
+    ngx_uint_t                     create;      /* follow_create */
+    ngx_uint_t                     me;          /* follow_me */
+} ngx_http_mastodon_follow_jobs_t;
+
+/* the other endpoints: their one statement */
+typedef struct {
+    ngx_uint_t                     stmt;
+} ngx_http_mastodon_follows_jobs_t;
 
 
 /* the accounts a user's blocks and mutes leave out of lists ($5) */
@@ -309,13 +356,119 @@ ngx_http_mastodon_follow_bool(ngx_http_mastodon_ctx_t *ctx, const char *key)
 }
 
 
+/* the user ($1) */
+static int64_t
+ngx_http_mastodon_follows_user(ngx_http_mastodon_rel_write_t *w)
+{
+    return ngx_atoof((u_char *) w->values[0], ngx_strlen(w->values[0]));
+}
+
+
+/* the id of the row a statement returned, 0 if none */
+static int64_t
+ngx_http_mastodon_follows_returned(ngx_http_mastodon_rel_write_t *w,
+    ngx_uint_t i)
+{
+    PGresult  *res;
+
+    res = w->batch->results[i];
+
+    if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0)) {
+        return 0;
+    }
+
+    return ngx_atoof((u_char *) PQgetvalue(res, 0, 0),
+                     PQgetlength(res, 0, 0));
+}
+
+
+/*
+ * A notify job: {"type", "account_id", "from_account_id", "activity_type",
+ * "activity_id", "account", "status"}, the user's Account rendered here.
+ */
+static void
+ngx_http_mastodon_follow_notify(ngx_http_mastodon_rel_write_t *w,
+    PGresult *me, const char *type, const char *activity_type,
+    int64_t activity_id)
+{
+    u_char              *p;
+    ngx_str_t            account, args;
+    ngx_http_request_t  *r;
+
+    r = w->batch->request;
+
+    if (PQntuples(me) == 0
+        || ngx_http_mastodon_account_json(r, me, 0, 0, &account) != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "mastodon: no account to notify a %s with", type);
+        return;
+    }
+
+    args.data = ngx_pnalloc(r->pool, 256 + 3 * NGX_INT64_LEN + account.len);
+    if (args.data == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "mastodon: no memory for a notify job");
+        return;
+    }
+
+    p = ngx_sprintf(args.data,
+                    "{\"type\":\"%s\",\"account_id\":\"%L\","
+                    "\"from_account_id\":\"%s\",\"activity_type\":\"%s\","
+                    "\"activity_id\":\"%L\",\"account\":%V,"
+                    "\"status\":null}",
+                    type, w->target, w->values[0], activity_type,
+                    activity_id, &account);
+    args.len = p - args.data;
+
+    ngx_http_mastodon_rel_job(w, "notify", &args);
+}
+
+
+/*
+ * After a follow (FollowService): a new follow of a local account notifies
+ * it ("follow") and merges its statuses into the user's feed; a new request
+ * to a local account notifies it ("follow_request").  Option changes of an
+ * existing follow or request do neither.
+ */
+static void
+ngx_http_mastodon_follow_jobs(ngx_http_mastodon_rel_write_t *w)
+{
+    int64_t                           id, me;
+    ngx_http_mastodon_follow_jobs_t  *fj;
+
+    fj = w->data;
+    me = ngx_http_mastodon_follows_user(w);
+
+    id = ngx_http_mastodon_follows_returned(w, fj->create);
+
+    if (id) {
+        if (!ngx_http_mastodon_rel_remote(w)) {
+            ngx_http_mastodon_follow_notify(w, w->batch->results[fj->me],
+                                            "follow", "Follow", id);
+        }
+
+        ngx_http_mastodon_rel_feed_job(w, "feed_merge", me, w->target);
+        return;
+    }
+
+    id = ngx_http_mastodon_follows_returned(w, fj->request);
+
+    if (id && !ngx_http_mastodon_rel_remote(w)) {
+        ngx_http_mastodon_follow_notify(w, w->batch->results[fj->me],
+                                        "follow_request", "FollowRequest", id);
+    }
+}
+
+
 /* POST /api/v1/accounts/:id/follow */
 ngx_int_t
 ngx_http_mastodon_follow(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
 {
-    ngx_int_t                       rc;
-    ngx_uint_t                      invalid;
-    ngx_http_mastodon_rel_write_t  *w;
+    ngx_int_t                         rc;
+    ngx_uint_t                        invalid;
+    ngx_http_mastodon_rel_write_t    *w;
+    ngx_http_mastodon_follow_jobs_t  *fj;
 
     rc = ngx_http_mastodon_rel_write(r, ctx, NGX_HTTP_MASTODON_REL_VISIBLE
                                              | NGX_HTTP_MASTODON_REL_FOLLOW,
@@ -336,47 +489,134 @@ ngx_http_mastodon_follow(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
         return 422;
     }
 
+    fj = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_follow_jobs_t));
+    if (fj == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     if (ngx_http_mastodon_rel_write_add(w, &ngx_http_mastodon_rel_ensure_stats)
         != NGX_OK
         || ngx_http_mastodon_rel_write_add(w, &ngx_http_mastodon_follow_update)
            != NGX_OK
         || ngx_http_mastodon_rel_write_add(w,
                                    &ngx_http_mastodon_follow_request_update)
-           != NGX_OK
-        || ngx_http_mastodon_rel_write_add(w,
-                                   &ngx_http_mastodon_follow_request_create)
-           != NGX_OK
-        || ngx_http_mastodon_rel_write_add(w, &ngx_http_mastodon_follow_create)
            != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    fj->request = w->batch->nqueries;
+
+    if (ngx_http_mastodon_rel_write_add(w,
+                                   &ngx_http_mastodon_follow_request_create)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    fj->create = w->batch->nqueries;
+
+    if (ngx_http_mastodon_rel_write_add(w, &ngx_http_mastodon_follow_create)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    fj->me = w->batch->nqueries;
+
+    if (ngx_http_mastodon_rel_write_add(w, &ngx_http_mastodon_follow_me)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    w->jobs = ngx_http_mastodon_follow_jobs;
+    w->data = fj;
+
     return ngx_http_mastodon_rel_write_run(w);
+}
+
+
+/* UnfollowService: the target's statuses out of the user's feed */
+static void
+ngx_http_mastodon_unfollow_jobs(ngx_http_mastodon_rel_write_t *w)
+{
+    ngx_http_mastodon_follows_jobs_t  *fj = w->data;
+
+    if (ngx_http_mastodon_follows_returned(w, fj->stmt)) {
+        ngx_http_mastodon_rel_feed_job(w, "feed_unmerge",
+                                       ngx_http_mastodon_follows_user(w),
+                                       w->target);
+    }
+}
+
+
+/* the user's statuses out of the former (local) follower's feed */
+static void
+ngx_http_mastodon_remove_follower_jobs(ngx_http_mastodon_rel_write_t *w)
+{
+    ngx_http_mastodon_follows_jobs_t  *fj = w->data;
+
+    if (ngx_http_mastodon_follows_returned(w, fj->stmt)
+        && !ngx_http_mastodon_rel_remote(w))
+    {
+        ngx_http_mastodon_rel_feed_job(w, "feed_unmerge", w->target,
+                                       ngx_http_mastodon_follows_user(w));
+    }
+}
+
+
+/* FollowRequest#authorize!: the user's statuses into the requester's feed */
+static void
+ngx_http_mastodon_authorize_jobs(ngx_http_mastodon_rel_write_t *w)
+{
+    ngx_http_mastodon_follows_jobs_t  *fj = w->data;
+
+    if (ngx_http_mastodon_follows_returned(w, fj->stmt)
+        && !ngx_http_mastodon_rel_remote(w))
+    {
+        ngx_http_mastodon_rel_feed_job(w, "feed_merge", w->target,
+                                       ngx_http_mastodon_follows_user(w));
+    }
 }
 
 
 static ngx_int_t
 ngx_http_mastodon_follows_write(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx, ngx_uint_t flags,
-    ngx_http_mastodon_pg_stmt_t *stmt, ngx_uint_t counters)
+    ngx_http_mastodon_pg_stmt_t *stmt, ngx_uint_t counters,
+    ngx_http_mastodon_rel_jobs_pt jobs)
 {
-    ngx_int_t                       rc;
-    ngx_http_mastodon_rel_write_t  *w;
+    ngx_int_t                          rc;
+    ngx_http_mastodon_rel_write_t     *w;
+    ngx_http_mastodon_follows_jobs_t  *fj;
 
     rc = ngx_http_mastodon_rel_write(r, ctx, flags, 2, &w);
     if (rc != NGX_OK) {
         return rc;
     }
 
-    if ((counters
-         && ngx_http_mastodon_rel_write_add(w,
+    fj = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_follows_jobs_t));
+    if (fj == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (counters
+        && ngx_http_mastodon_rel_write_add(w,
                                      &ngx_http_mastodon_rel_ensure_stats)
-            != NGX_OK)
-        || ngx_http_mastodon_rel_write_add(w, stmt) != NGX_OK)
+           != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    fj->stmt = w->batch->nqueries;
+
+    if (ngx_http_mastodon_rel_write_add(w, stmt) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    w->jobs = jobs;
+    w->data = fj;
 
     return ngx_http_mastodon_rel_write_run(w);
 }
@@ -390,7 +630,7 @@ ngx_http_mastodon_unfollow(ngx_http_request_t *r,
     return ngx_http_mastodon_follows_write(r, ctx,
                                            NGX_HTTP_MASTODON_REL_VISIBLE,
                                            &ngx_http_mastodon_unfollow_stmt,
-                                           1);
+                                           1, ngx_http_mastodon_unfollow_jobs);
 }
 
 
@@ -402,13 +642,14 @@ ngx_http_mastodon_remove_from_followers(ngx_http_request_t *r,
     return ngx_http_mastodon_follows_write(r, ctx,
                                     NGX_HTTP_MASTODON_REL_VISIBLE,
                                     &ngx_http_mastodon_remove_follower_stmt,
-                                    1);
+                                    1, ngx_http_mastodon_remove_follower_jobs);
 }
 
 
 /*
  * POST /api/v1/follow_requests/:account_id/authorize: 404 without a
- * request.  The requester is told by a notification, later.
+ * request.  The requester is told by federation (Accept) only; the user's
+ * follow_request notification goes with the request, as on reject.
  */
 ngx_int_t
 ngx_http_mastodon_follow_request_authorize(ngx_http_request_t *r,
@@ -417,7 +658,7 @@ ngx_http_mastodon_follow_request_authorize(ngx_http_request_t *r,
     return ngx_http_mastodon_follows_write(r, ctx,
                                            NGX_HTTP_MASTODON_REL_REQUESTED,
                                            &ngx_http_mastodon_authorize_stmt,
-                                           1);
+                                           1, ngx_http_mastodon_authorize_jobs);
 }
 
 
@@ -429,7 +670,7 @@ ngx_http_mastodon_follow_request_reject(ngx_http_request_t *r,
     return ngx_http_mastodon_follows_write(r, ctx,
                                            NGX_HTTP_MASTODON_REL_REQUESTED,
                                            &ngx_http_mastodon_reject_stmt,
-                                           0);
+                                           0, NULL);
 }
 
 

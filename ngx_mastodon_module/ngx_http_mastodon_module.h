@@ -400,6 +400,8 @@ void ngx_http_mastodon_account_attrs(ngx_http_mastodon_json_t *j,
     PGresult *res, int row, int col);
 void ngx_http_mastodon_account_fields(ngx_http_mastodon_json_t *j,
     const char *key, ngx_str_t *json, ngx_uint_t local, ngx_uint_t raw);
+void ngx_http_mastodon_account_partial(ngx_http_mastodon_json_t *j,
+    PGresult *res, int row, int col);
 
 
 /* pagination */
@@ -580,28 +582,54 @@ ngx_int_t ngx_http_mastodon_json_string(ngx_http_mastodon_json_t *j,
 /*
  * The follow requests matching `where` become follows with their options
  * (FollowRequest#authorize!), counters included: authorizing one request,
- * and every pending one when an account is unlocked.
+ * and every pending one when an account is unlocked.  The request's
+ * follow_request notification goes with it.  _WITH is the CTEs alone
+ * (req: the requests, ins: the follows inserted), for a statement that
+ * goes on with ", st AS (" NGX_HTTP_MASTODON_REL_SQL_STATS ") SELECT ...".
  */
-#define NGX_HTTP_MASTODON_REL_SQL_AUTHORIZE(where)                            \
+#define NGX_HTTP_MASTODON_REL_SQL_AUTHORIZE_WITH(where)                       \
     "WITH req AS (DELETE FROM follow_requests WHERE " where                  \
-    "  RETURNING account_id, target_account_id, show_reblogs, notify,"        \
+    "  RETURNING id, account_id, target_account_id, show_reblogs, notify,"    \
     "  languages, uri),"                                                      \
+    " nd AS (DELETE FROM notifications n USING req"                           \
+    "  WHERE n.activity_type = 'FollowRequest' AND n.activity_id = req.id),"  \
     " ins AS (INSERT INTO follows (account_id, target_account_id,"            \
     "  show_reblogs, notify, languages, uri)"                                 \
     "  SELECT account_id, target_account_id, show_reblogs, notify,"           \
     "  languages, uri FROM req"                                               \
     "  ON CONFLICT (account_id, target_account_id) DO NOTHING"                \
-    "  RETURNING account_id, target_account_id),"                             \
+    "  RETURNING id, account_id, target_account_id),"                         \
     " d AS (SELECT account_id, 1 AS following, 0 AS followers FROM ins"       \
-    "  UNION ALL SELECT target_account_id, 0, 1 FROM ins)"                    \
+    "  UNION ALL SELECT target_account_id, 0, 1 FROM ins)"
+#define NGX_HTTP_MASTODON_REL_SQL_AUTHORIZE(where)                            \
+    NGX_HTTP_MASTODON_REL_SQL_AUTHORIZE_WITH(where)                           \
     NGX_HTTP_MASTODON_REL_SQL_STATS
 
-typedef struct {
+typedef struct ngx_http_mastodon_rel_write_s  ngx_http_mastodon_rel_write_t;
+
+/*
+ * Called once the batch committed and its check let the write through:
+ * the endpoint reads what its statements' RETURNING says really changed
+ * and enqueues its jobs with ngx_http_mastodon_rel_job(); the answer waits
+ * for Redis (a failure is logged, the answer goes on).
+ */
+typedef void (*ngx_http_mastodon_rel_jobs_pt)(ngx_http_mastodon_rel_write_t *w);
+
+struct ngx_http_mastodon_rel_write_s {
     ngx_http_mastodon_pg_batch_t  *batch;
     int64_t                        target;
     ngx_uint_t                     flags;       /* NGX_HTTP_MASTODON_REL_* */
     const char                   **values;      /* $1 the user, $2 target */
-} ngx_http_mastodon_rel_write_t;
+    ngx_http_mastodon_rel_jobs_pt  jobs;        /* NULL: none */
+    void                          *data;        /* the endpoint's */
+
+    /* the engine's */
+    PGresult                      *relationship;
+    ngx_int_t                      following;
+    ngx_int_t                      requested;
+    ngx_uint_t                     pending;     /* jobs awaiting Redis */
+    unsigned                       enqueuing:1;
+};
 
 typedef struct {
     ngx_http_mastodon_pg_stmt_t   *check;       /* NULL: the user's own */
@@ -617,6 +645,14 @@ ngx_int_t ngx_http_mastodon_rel_write(ngx_http_request_t *r,
 ngx_int_t ngx_http_mastodon_rel_write_add(ngx_http_mastodon_rel_write_t *w,
     ngx_http_mastodon_pg_stmt_t *stmt);
 ngx_int_t ngx_http_mastodon_rel_write_run(ngx_http_mastodon_rel_write_t *w);
+/* the target is a remote account (from the check) */
+ngx_uint_t ngx_http_mastodon_rel_remote(ngx_http_mastodon_rel_write_t *w);
+/* a job on queue default, args a JSON object; from w->jobs only */
+void ngx_http_mastodon_rel_job(ngx_http_mastodon_rel_write_t *w,
+    const char *type, ngx_str_t *args);
+/* feed_merge / feed_unmerge {"account_id", "target_account_id"} */
+void ngx_http_mastodon_rel_feed_job(ngx_http_mastodon_rel_write_t *w,
+    const char *type, int64_t account_id, int64_t target_account_id);
 ngx_int_t ngx_http_mastodon_rel_list(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_rel_list_t *list);
 extern ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_rel_ensure_stats;
@@ -779,6 +815,27 @@ ngx_int_t ngx_http_mastodon_timelines_public(ngx_http_request_t *r,
 ngx_int_t ngx_http_mastodon_timelines_tag(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_account_statuses(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+
+
+/* notifications (_notifications.c) */
+ngx_int_t ngx_http_mastodon_notifications(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_notification(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_notifications_unread(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_notifications_clear(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_notification_dismiss(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_notification_groups(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_notification_group(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_notification_groups_unread(
+    ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_notification_group_dismiss(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 
 
