@@ -3,6 +3,7 @@
 
 #include "mstdn_text.h"
 #include "mstdn_html.h"
+#include "mstdn_grapheme.h"
 
 
 /*
@@ -110,16 +111,25 @@ mstdn_text_is_tag_separator(unsigned c)
 }
 
 
+/*
+ * Tag::HASHTAG_RE: '#' not after = / ) or a letter or digit, then a name,
+ * by the first of two patterns that matches: W (W|S)* (A|S) (W|S)* W, or
+ * W* A W*
+ * (W a word character, A a letter, S a separator).  The first is the
+ * run of word characters and separators up to its last word character,
+ * when a letter or separator comes strictly between its first and last
+ * characters; otherwise the second, the run of word characters alone,
+ * when it has a letter.
+ */
 static size_t
 mstdn_text_hashtag(const unsigned char *s, const unsigned char *p,
     const unsigned char *end, mstdn_entity_t *e)
 {
     unsigned              c;
     size_t                n;
-    int                   alpha;
-    const unsigned char  *q, *last;
+    int                   word, alpha;
+    const unsigned char  *q, *last, *last_start, *inner, *words;
 
-    /* '#' not after = / ) or a letter or digit */
     if (p > s) {
         c = mstdn_text_before(s, p);
         if (c == '=' || c == '/' || c == ')'
@@ -129,35 +139,63 @@ mstdn_text_hashtag(const unsigned char *s, const unsigned char *p,
         }
     }
 
-    alpha = 0;
-    last = NULL;
+    q = p + 1;
 
-    for (q = p + 1; q < end; q += n) {
+    if (q >= end || !mstdn_text_is_word(mstdn_text_decode(q, end, &n))) {
+        return 0;
+    }
+
+    last = NULL;            /* after the run's last word character */
+    last_start = NULL;      /* where that character starts */
+    inner = NULL;           /* the first letter or separator after the 1st */
+    words = NULL;           /* the end of the leading word characters */
+    alpha = 0;              /* a letter among them */
+
+    for ( /* void */ ; q < end; q += n) {
         c = mstdn_text_decode(q, end, &n);
 
-        if (mstdn_text_is_word(c)) {
-            alpha |= mstdn_text_is_alpha(c);
-            last = q + n;
+        word = mstdn_text_is_word(c);
 
-        } else if (!mstdn_text_is_tag_separator(c)) {
+        if (!word && !mstdn_text_is_tag_separator(c)) {
             break;
+        }
+
+        if (inner == NULL && q > p + 1
+            && (mstdn_text_is_alpha(c) || mstdn_text_is_tag_separator(c)))
+        {
+            inner = q;
+        }
+
+        if (word) {
+            last = q + n;
+            last_start = q;
+
+            if (words == NULL) {
+                alpha |= mstdn_text_is_alpha(c);
+            }
+
+        } else if (words == NULL) {
+            words = q;
         }
     }
 
-    /* a name ends with a word character, and has a letter */
-    if (last == NULL || !alpha) {
-        return 0;
+    if (words == NULL) {
+        words = q;
+    }
+
+    if (inner == NULL || inner >= last_start) {
+        /* not the first pattern: the second, word characters only */
+        if (!alpha) {
+            return 0;
+        }
+        last = words;
     }
 
     /* "#foohttps://x": the URL's scheme is not part of the tag */
     if (end - last >= 3 && memcmp(last, "://", 3) == 0) {
-        if (last - (p + 1) > 5 && strncasecmp((char *) last - 5, "https", 5)
-                                  == 0)
-        {
+        if (last - (p + 1) > 5 && memcmp(last - 5, "https", 5) == 0) {
             last -= 5;
-        } else if (last - (p + 1) > 4
-                   && strncasecmp((char *) last - 4, "http", 4) == 0)
-        {
+        } else if (last - (p + 1) > 4 && memcmp(last - 4, "http", 4) == 0) {
             last -= 4;
         }
     }
@@ -182,13 +220,29 @@ mstdn_text_is_username_char(unsigned c)
 }
 
 
+/* twitter-text's latin_accents */
+static int
+mstdn_text_is_latin_accent(unsigned c)
+{
+    return (c >= 0xc0 && c <= 0xd6) || (c >= 0xd8 && c <= 0xf6)
+           || (c >= 0xf8 && c <= 0x24f)
+           || c == 0x253 || c == 0x254 || c == 0x256 || c == 0x257
+           || c == 0x259 || c == 0x25b || c == 0x263 || c == 0x268
+           || c == 0x26f || c == 0x272 || c == 0x289 || c == 0x28b
+           || c == 0x2bb || (c >= 0x300 && c <= 0x36f)
+           || (c >= 0x1e00 && c <= 0x1eff);
+}
+
+
 static size_t
 mstdn_text_mention(const unsigned char *s, const unsigned char *p,
     const unsigned char *end, mstdn_entity_t *e)
 {
     unsigned              c;
-    size_t                n;
+    size_t                n, chars, dchars;
     const unsigned char  *q, *uend, *d, *dend;
+
+    dchars = 0;
 
     /* '@' not after = / or a word character */
     if (p > s) {
@@ -231,29 +285,45 @@ mstdn_text_mention(const unsigned char *s, const unsigned char *p,
     d = NULL;
     dend = NULL;
 
-    /* @domain: [[:word:].-]+ ending with a word character */
+    /*
+     * @domain: [[:word:].-]+[[:word:]]+, so at least two characters ending
+     * with a word character; the Extractor drops mentions whose domain is
+     * longer than 253 characters
+     */
     if (uend < end && *uend == '@') {
+        chars = 0;
+
         for (q = uend + 1; q < end; q += n) {
             c = mstdn_text_decode(q, end, &n);
-            if (c == '.' || c == '-') {
-                continue;
-            }
-            if (!mstdn_text_is_word(c)) {
+            if (c != '.' && c != '-' && !mstdn_text_is_word(c)) {
                 break;
             }
-            dend = q + n;
+            chars++;
+            if (mstdn_text_is_word(c) && chars >= 2) {
+                dend = q + n;
+                dchars = chars;
+            }
         }
 
         if (dend) {
+            if (dchars > 253) {
+                return 0;
+            }
             d = uend + 1;
         }
     }
 
     q = dend ? dend : uend;
 
-    /* not followed by another @ or by :// (twitter-text's rule) */
-    if (q < end && (*q == '@' || (end - q >= 3 && memcmp(q, "://", 3) == 0))) {
-        return 0;
+    /* not followed by @, a Latin accent or :// (twitter-text's rule) */
+    if (q < end) {
+        c = mstdn_text_decode(q, end, &n);
+
+        if (c == '@' || c == 0xff20 || mstdn_text_is_latin_accent(c)
+            || (end - q >= 3 && memcmp(q, "://", 3) == 0))
+        {
+            return 0;
+        }
     }
 
     e->type = MSTDN_ENTITY_MENTION;
@@ -377,6 +447,30 @@ mstdn_text_url(const unsigned char *s, const unsigned char *p,
 }
 
 
+/* The next entity at or after *pp: 1 and *pp past it, or 0 at the end. */
+static int
+mstdn_text_next(const unsigned char *s, const unsigned char **pp,
+    const unsigned char *end, mstdn_entity_t *e)
+{
+    const unsigned char  *p;
+
+    for (p = *pp; p < end; p++) {
+
+        if (((*p == 'h' || *p == 'H') && mstdn_text_url(s, p, end, e))
+            || (*p == '#' && mstdn_text_hashtag(s, p, end, e))
+            || (*p == '@' && mstdn_text_mention(s, p, end, e)))
+        {
+            *pp = s + e->end;   /* what an entity covers is not looked at */
+            return 1;
+        }
+    }
+
+    *pp = end;
+
+    return 0;
+}
+
+
 size_t
 mstdn_text_entities(const char *text, size_t len, mstdn_entity_t *entities,
     size_t max)
@@ -389,34 +483,135 @@ mstdn_text_entities(const char *text, size_t len, mstdn_entity_t *entities,
     end = s + len;
     count = 0;
 
-    for (p = s; p < end; /* void */) {
-
-        if ((*p == 'h' || *p == 'H') && mstdn_text_url(s, p, end, &e)) {
-            goto found;
-        }
-
-        if (*p == '#' && mstdn_text_hashtag(s, p, end, &e)) {
-            goto found;
-        }
-
-        if (*p == '@' && mstdn_text_mention(s, p, end, &e)) {
-            goto found;
-        }
-
-        p++;
-        continue;
-
-    found:
-
+    for (p = s; mstdn_text_next(s, &p, end, &e); count++) {
         if (count < max) {
             entities[count] = e;
         }
-
-        count++;
-        p = s + e.end;      /* what a URL covers is not looked at again */
     }
 
     return count;
+}
+
+
+static int
+mstdn_text_same(const char *a, size_t alen, const char *b, size_t blen)
+{
+    return alen == blen && (alen == 0 || strncasecmp(a, b, alen) == 0);
+}
+
+
+size_t
+mstdn_text_distinct(mstdn_entity_t *entities, size_t n)
+{
+    size_t           i, j, k;
+    mstdn_entity_t  *e, *o;
+
+    k = 0;
+
+    for (i = 0; i < n; i++) {
+        e = &entities[i];
+
+        if (e->type == MSTDN_ENTITY_URL) {
+            continue;
+        }
+
+        for (j = 0; j < k; j++) {
+            o = &entities[j];
+
+            if (o->type == e->type
+                && mstdn_text_same(o->name, o->name_len, e->name, e->name_len)
+                && (o->domain == NULL) == (e->domain == NULL)
+                && mstdn_text_same(o->domain, o->domain_len, e->domain,
+                                   e->domain_len))
+            {
+                break;
+            }
+        }
+
+        if (j == k) {
+            entities[k++] = *e;
+        }
+    }
+
+    return k;
+}
+
+
+void
+mstdn_text_strip(const char **text, size_t *len)
+{
+    const char  *s;
+    size_t       n;
+
+    s = *text;
+    n = *len;
+
+    /* Ruby's String#strip: NUL, \t, \n, \v, \f, \r and space */
+    while (n && (s[0] == ' ' || (s[0] >= '\t' && s[0] <= '\r')
+                 || s[0] == '\0'))
+    {
+        s++;
+        n--;
+    }
+
+    while (n && (s[n - 1] == ' ' || (s[n - 1] >= '\t' && s[n - 1] <= '\r')
+                 || s[n - 1] == '\0'))
+    {
+        n--;
+    }
+
+    *text = s;
+    *len = n;
+}
+
+
+/*
+ * StatusLengthValidator: the text with every URL as 23 characters
+ * (URL_PLACEHOLDER) and every mention as @username (its domain dropped),
+ * in grapheme clusters.  URLs and mentions are the entities the formatter
+ * links, found by the same scan.
+ */
+size_t
+mstdn_status_length(const char *text, size_t len)
+{
+    size_t                i;
+    mstdn_entity_t        e;
+    mstdn_grapheme_t      g;
+    const unsigned char  *s, *p, *pos, *end;
+
+    s = (const unsigned char *) text;
+    end = s + len;
+    pos = s;
+
+    mstdn_grapheme_init(&g);
+
+    for (p = s; mstdn_text_next(s, &p, end, &e); /* void */) {
+
+        if (e.type == MSTDN_ENTITY_HASHTAG
+            || (e.type == MSTDN_ENTITY_MENTION && e.domain == NULL))
+        {
+            continue;       /* counted as written */
+        }
+
+        mstdn_grapheme_feed_utf8(&g, (const char *) pos,
+                                 (s + e.start) - pos);
+
+        if (e.type == MSTDN_ENTITY_URL) {
+            for (i = 0; i < MSTDN_STATUS_URL_LENGTH; i++) {
+                mstdn_grapheme_feed(&g, 'x');
+            }
+
+        } else {
+            mstdn_grapheme_feed(&g, '@');
+            mstdn_grapheme_feed_utf8(&g, e.name, e.name_len);
+        }
+
+        pos = s + e.end;
+    }
+
+    mstdn_grapheme_feed_utf8(&g, (const char *) pos, end - pos);
+
+    return g.count;
 }
 
 
@@ -543,39 +738,129 @@ mstdn_text_plain(mstdn_text_buf_t *b, const char *s, size_t n, int multiline,
 }
 
 
+/*
+ * TextFormatter.shortened_link: "https://", "http://" (and "www.") in an
+ * invisible span, the next 30 characters shown, with class "ellipsis" when
+ * more follow, the rest invisible; a rest of one character is shown
+ * instead.
+ */
+static void
+mstdn_text_link(mstdn_text_buf_t *b, const char *url, size_t len, int rel_me)
+{
+    size_t  prefix, k, chars, rest;
+
+    prefix = 0;
+
+    if (len >= 8 && memcmp(url, "https://", 8) == 0) {
+        prefix = 8;
+    } else if (len >= 7 && memcmp(url, "http://", 7) == 0) {
+        prefix = 7;
+    }
+
+    if (prefix && len >= prefix + 4 && memcmp(url + prefix, "www.", 4) == 0) {
+        prefix += 4;
+    }
+
+    /* 30 characters, not bytes */
+    for (k = prefix, chars = 0; k < len && chars < 30; k++) {
+        if ((url[k] & 0xc0) != 0x80) {
+            chars++;
+        }
+    }
+
+    while (k < len && (url[k] & 0xc0) == 0x80) {
+        k++;
+    }
+
+    /* the characters left */
+    for (rest = 0, chars = k; chars < len; chars++) {
+        if ((url[chars] & 0xc0) != 0x80) {
+            rest++;
+        }
+    }
+
+    if (rest == 1) {
+        k = len;
+        rest = 0;
+    }
+
+    mstdn_text_puts(b, "<a href=\"");
+    mstdn_text_escape(b, url, len);
+    mstdn_text_puts(b, "\" target=\"_blank\" rel=\"nofollow noopener");
+    if (rel_me) {
+        mstdn_text_puts(b, " me");
+    }
+    mstdn_text_puts(b, "\" translate=\"no\"><span class=\"invisible\">");
+    mstdn_text_escape(b, url, prefix);
+    mstdn_text_puts(b, "</span><span class=\"");
+    if (rest) {
+        mstdn_text_puts(b, "ellipsis");
+    }
+    mstdn_text_puts(b, "\">");
+    mstdn_text_escape(b, url + prefix, k - prefix);
+    mstdn_text_puts(b, "</span><span class=\"invisible\">");
+    mstdn_text_escape(b, url + k, len - k);
+    mstdn_text_puts(b, "</span></a>");
+}
+
+
+/*
+ * tag_url(name): Rails escapes a path segment, so the bytes of non-ASCII
+ * letters are %XX (a name has only word characters and separators).
+ */
+static void
+mstdn_text_tag_href(mstdn_text_buf_t *b, const char *name, size_t len)
+{
+    char                 *p;
+    size_t                i;
+    unsigned char         c;
+    static const char     hex[] = "0123456789ABCDEF";
+
+    p = mstdn_text_reserve(b, len * 3);
+    if (p == NULL) {
+        return;
+    }
+
+    for (i = 0; i < len; i++) {
+        c = (unsigned char) name[i];
+
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+            || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'
+            || c == '~')
+        {
+            *p++ = c;
+
+        } else {
+            *p++ = '%';
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 0x0f];
+        }
+    }
+
+    b->len = p - b->data;
+}
+
+
 int
 mstdn_text_format(const char *text, size_t len,
     const mstdn_text_options_t *opt, const mstdn_alloc_t *a, char **out,
     size_t *out_len)
 {
-    size_t             n, i, pos, prefix, url_len, disp_len, rest;
-    int                para_open;
-    const char        *url, *disp, *domain;
-    mstdn_entity_t     ents[256], *e;
-    mstdn_text_buf_t   b;
+    size_t                pos, url_len, disp_len;
+    int                   para_open;
+    const char           *url, *disp, *domain;
+    mstdn_entity_t        e;
+    mstdn_text_buf_t      b;
+    const unsigned char  *s, *p, *end;
 
     memset(&b, 0, sizeof(b));
     b.a = a;
 
-    /* strip surrounding white space, as Mastodon's text is */
-    while (len && (text[0] == ' ' || text[0] == '\n' || text[0] == '\r'
-                   || text[0] == '\t'))
-    {
-        text++;
-        len--;
-    }
+    /* surrounding white space, as Mastodon strips a status' text */
+    mstdn_text_strip(&text, &len);
 
-    while (len && (text[len - 1] == ' ' || text[len - 1] == '\n'
-                   || text[len - 1] == '\r' || text[len - 1] == '\t'))
-    {
-        len--;
-    }
-
-    n = mstdn_text_entities(text, len, ents, sizeof(ents) / sizeof(ents[0]));
-    if (n > sizeof(ents) / sizeof(ents[0])) {
-        n = sizeof(ents) / sizeof(ents[0]);   /* the rest stays plain text */
-    }
-
+    s = (const unsigned char *) text;
+    end = s + len;
     pos = 0;
     para_open = 0;
 
@@ -583,10 +868,9 @@ mstdn_text_format(const char *text, size_t len,
         return -1;
     }
 
-    for (i = 0; i < n; i++) {
-        e = &ents[i];
+    for (p = s; mstdn_text_next(s, &p, end, &e); /* void */) {
 
-        mstdn_text_plain(&b, text + pos, e->start - pos, opt->multiline,
+        mstdn_text_plain(&b, text + pos, e.start - pos, opt->multiline,
                          &para_open);
 
         if (opt->multiline && !para_open) {
@@ -594,90 +878,41 @@ mstdn_text_format(const char *text, size_t len,
             para_open = 1;
         }
 
-        pos = e->end;
+        pos = e.end;
 
-        switch (e->type) {
+        switch (e.type) {
 
         case MSTDN_ENTITY_URL:
-            /* https://www. hidden, 30 characters shown, the rest hidden */
-            prefix = 0;
-            if (e->name_len >= 8 && strncasecmp(e->name, "https://", 8) == 0) {
-                prefix = 8;
-            } else if (e->name_len >= 7
-                       && strncasecmp(e->name, "http://", 7) == 0)
-            {
-                prefix = 7;
-            }
-            if (e->name_len >= prefix + 4
-                && strncasecmp(e->name + prefix, "www.", 4) == 0)
-            {
-                prefix += 4;
-            }
-
-            rest = e->name_len - prefix;
-
-            mstdn_text_puts(&b, "<a href=\"");
-            mstdn_text_escape(&b, e->name, e->name_len);
-            mstdn_text_puts(&b, "\" target=\"_blank\" rel=\"nofollow noopener"
-                                " noreferrer");
-            if (opt->rel_me) {
-                mstdn_text_puts(&b, " me");
-            }
-            mstdn_text_puts(&b, "\" translate=\"no\"><span class=\"invisible\">");
-            mstdn_text_escape(&b, e->name, prefix);
-            mstdn_text_puts(&b, "</span><span class=\"");
-            if (rest > 30) {
-                mstdn_text_puts(&b, "ellipsis");
-            }
-            mstdn_text_puts(&b, "\">");
-            /* 30 characters, not bytes */
-            {
-                size_t  k, chars;
-
-                for (k = prefix, chars = 0; k < e->name_len && chars < 30;
-                     k++)
-                {
-                    if ((e->name[k] & 0xc0) != 0x80) {
-                        chars++;
-                    }
-                }
-                while (k < e->name_len && (e->name[k] & 0xc0) == 0x80) {
-                    k++;
-                }
-                mstdn_text_escape(&b, e->name + prefix, k - prefix);
-                mstdn_text_puts(&b, "</span><span class=\"invisible\">");
-                mstdn_text_escape(&b, e->name + k, e->name_len - k);
-            }
-            mstdn_text_puts(&b, "</span></a>");
+            mstdn_text_link(&b, e.name, e.name_len, opt->rel_me);
             break;
 
         case MSTDN_ENTITY_HASHTAG:
             mstdn_text_puts(&b, "<a href=\"");
-            mstdn_text_put(&b, opt->base_url, opt->base_url_len);
+            mstdn_text_escape(&b, opt->base_url, opt->base_url_len);
             mstdn_text_puts(&b, "/tags/");
-            mstdn_text_escape(&b, e->name, e->name_len);
+            mstdn_text_tag_href(&b, e.name, e.name_len);
             mstdn_text_puts(&b, "\" class=\"mention hashtag\" rel=\"tag\">"
                                 "#<span>");
-            mstdn_text_escape(&b, e->name, e->name_len);
+            mstdn_text_escape(&b, e.name, e.name_len);
             mstdn_text_puts(&b, "</span></a>");
             break;
 
         case MSTDN_ENTITY_MENTION:
-            domain = e->domain;
+            domain = e.domain;
 
             /* @user@our.domain is a local mention */
-            if (domain && e->domain_len == opt->local_domain_len
-                && strncasecmp(domain, opt->local_domain, e->domain_len) == 0)
+            if (domain && e.domain_len == opt->local_domain_len
+                && strncasecmp(domain, opt->local_domain, e.domain_len) == 0)
             {
                 domain = NULL;
             }
 
             if (opt->mention == NULL
-                || !opt->mention(opt->ctx, e->name, e->name_len, domain,
-                                 domain ? e->domain_len : 0, &url, &url_len,
+                || !opt->mention(opt->ctx, e.name, e.name_len, domain,
+                                 domain ? e.domain_len : 0, &url, &url_len,
                                  &disp, &disp_len))
             {
-                mstdn_text_escape(&b, text + e->start, e->end - e->start);
+                mstdn_text_escape(&b, text + e.start, e.end - e.start);
                 break;
             }
 

@@ -38,6 +38,35 @@ typedef struct {
 size_t mstdn_text_entities(const char *text, size_t len,
     mstdn_entity_t *entities, size_t max);
 
+/*
+ * What a status stores of its entities: keeps, in place and in text order,
+ * the first of each distinct mention (username and domain, both compared
+ * ignoring ASCII case; no domain is not the same as the local domain
+ * spelled out: compare against it first) and of each distinct hashtag
+ * (the name as first written, compared ignoring ASCII case: lookups use
+ * lower(name)); URLs are dropped.  Returns how many are kept.
+ */
+size_t mstdn_text_distinct(mstdn_entity_t *entities, size_t n);
+
+/*
+ * Ruby's String#strip, as Mastodon strips a status' text and spoiler text
+ * before it validates and stores them: NUL, \t, \n, \v, \f, \r and space
+ * on both ends.
+ */
+void mstdn_text_strip(const char **text, size_t *len);
+
+/*
+ * The length of a status' text as Mastodon's StatusLengthValidator counts
+ * it: every URL the formatter links counts as MSTDN_STATUS_URL_LENGTH
+ * characters, every mention @user@domain as @user, and characters are
+ * extended grapheme clusters.  The text is UTF-8, already stripped.  The
+ * spoiler text is counted apart (mstdn_grapheme_count()) and the two
+ * added up.
+ */
+#define MSTDN_STATUS_URL_LENGTH  23
+
+size_t mstdn_status_length(const char *text, size_t len);
+
 
 typedef struct {
     const char   *base_url;             /* "https://example.com" */

@@ -398,3 +398,54 @@ ngx_http_mastodon_add_header(ngx_http_request_t *r, const char *key,
 
     return NGX_OK;
 }
+
+
+/*
+ * A value that is JSON already (a cached rendering).  yajl prints a
+ * "number" as given, with the separators its state needs.
+ */
+void
+ngx_http_mastodon_json_raw(ngx_http_mastodon_json_t *j, const char *key,
+    ngx_str_t *value)
+{
+    ngx_http_mastodon_json_key(j, key);
+
+    if (yajl_gen_number(j->gen, (const char *) value->data, value->len)
+        != yajl_gen_status_ok)
+    {
+        j->failed = 1;
+    }
+}
+
+
+ngx_int_t
+ngx_http_mastodon_json_string(ngx_http_mastodon_json_t *j, ngx_str_t *out)
+{
+    u_char       *p;
+    ngx_chain_t  *cl;
+
+    if (j->failed) {
+        return NGX_ERROR;
+    }
+
+    if (j->out && j->out->next == NULL) {
+        out->data = j->out->buf->pos;
+        out->len = j->out->buf->last - j->out->buf->pos;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(j->request->pool, j->size);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->data = p;
+
+    for (cl = j->out; cl; cl = cl->next) {
+        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+    }
+
+    out->len = p - out->data;
+
+    return NGX_OK;
+}

@@ -1,0 +1,1391 @@
+/*
+ * The Status entity for a viewer.
+ *
+ * A status is rendered in two parts.  What every viewer sees alike (text,
+ * counters, mentions, tags, ...) is a JSON object cached in Redis as
+ * mastodon:status:<id> ("<account id> <reblog_of_id or 0> <visibility>\n"
+ * + the object); the author's Account, the reblogged status and the
+ * viewer's flags are stitched in per request.  Loading n statuses costs one
+ * Redis round trip (a script returns each cached object and, for reblogs,
+ * the original's) and one PostgreSQL batch: what the viewer may see, its
+ * flags, the authors' accounts, and the rendering of cache misses, which
+ * then fill the cache.
+ */
+
+#include "ngx_http_mastodon_module.h"
+#include "mstdn_json.h"
+#include "mstdn_text.h"
+
+
+#define NGX_HTTP_MASTODON_STATUS_KEY      "mastodon:status:"
+#define NGX_HTTP_MASTODON_STATUS_TTL      "86400"
+#define NGX_HTTP_MASTODON_STATUS_MAX      200     /* ids per load */
+
+#define NGX_HTTP_MASTODON_TIME(col)                                           \
+    "to_char(" col ", 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+
+static void ngx_http_mastodon_statuses_cached(ngx_http_request_t *r,
+    redisReply *reply, void *data);
+static ngx_int_t ngx_http_mastodon_statuses_query(
+    ngx_http_mastodon_statuses_t *st);
+static void ngx_http_mastodon_statuses_loaded(ngx_http_mastodon_pg_batch_t *b);
+static ngx_int_t ngx_http_mastodon_statuses_render(
+    ngx_http_mastodon_statuses_t *st, PGresult *res);
+static void ngx_http_mastodon_statuses_fill(ngx_http_mastodon_statuses_t *st,
+    ngx_str_t *keys, ngx_str_t *values, ngx_uint_t n);
+static ngx_int_t ngx_http_mastodon_status_assemble(
+    ngx_http_mastodon_statuses_t *st, ngx_uint_t i, ngx_uint_t viewer,
+    ngx_str_t *out);
+static void ngx_http_mastodon_statuses_ignore(ngx_http_request_t *r,
+    redisReply *reply, void *data);
+
+
+/*
+ * KEYS: mastodon:status:<id>...  Returns two values per key: the cached
+ * status, and for a reblog the cached original (or nil).
+ */
+static const char  ngx_http_mastodon_statuses_get_lua[] =
+    "local out = {}\n"
+    "for i, k in ipairs(KEYS) do\n"
+    "  local v = redis.call('GET', k)\n"
+    "  local o = false\n"
+    "  if v then\n"
+    "    local r = string.match(v, '^%d+ (%d+) ')\n"
+    "    if r and r ~= '0' then\n"
+    "      o = redis.call('GET', '" NGX_HTTP_MASTODON_STATUS_KEY "' .. r)\n"
+    "    end\n"
+    "  end\n"
+    "  out[2 * i - 1] = v\n"
+    "  out[2 * i] = o\n"
+    "end\n"
+    "return out\n";
+
+/* KEYS: status keys, ARGV: their values; not while a change is recent */
+static const char  ngx_http_mastodon_statuses_fill_lua[] =
+    "for i, k in ipairs(KEYS) do\n"
+    "  if redis.call('EXISTS', 'mastodon:status_changed:' .. string.sub(k, "
+    "17)) == 0 then\n"
+    "    redis.call('SET', k, ARGV[i], 'EX', " NGX_HTTP_MASTODON_STATUS_TTL
+    ")\n"
+    "  end\n"
+    "end\n"
+    "return 0\n";
+
+static const char  ngx_http_mastodon_statuses_forget_lua[] =
+    "for i, k in ipairs(KEYS) do\n"
+    "  redis.call('DEL', k)\n"
+    "  redis.call('SET', 'mastodon:status_changed:' .. string.sub(k, 17),"
+    " '1', 'EX', 10)\n"
+    "end\n"
+    "return 0\n";
+
+
+/* $1 the viewer (NULL: anonymous), $2 the ids: they and what they reblog */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_statuses_meta_stmt =
+    ngx_http_mastodon_pg_stmt(
+    "WITH p AS (SELECT id, reblog_of_id FROM statuses"
+    "  WHERE id = ANY($2::bigint[])),"
+    " q AS (SELECT id FROM p UNION"
+    "  SELECT reblog_of_id FROM p WHERE reblog_of_id IS NOT NULL)"
+    " SELECT s.id, s.account_id, coalesce(s.reblog_of_id, 0), s.visibility,"
+    " s.deleted_at IS NULL, "
+    NGX_HTTP_MASTODON_ST_SQL_VISIBLE("s") ", "
+    NGX_HTTP_MASTODON_ST_SQL_HIDDEN("s.account_id") ","
+    " $1::bigint IS NOT NULL AND EXISTS (SELECT 1 FROM favourites f"
+    "  WHERE f.status_id = s.id AND f.account_id = $1::bigint),"
+    " $1::bigint IS NOT NULL AND EXISTS (SELECT 1 FROM statuses rb"
+    "  WHERE rb.reblog_of_id = s.id AND rb.account_id = $1::bigint"
+    "  AND rb.deleted_at IS NULL),"
+    " $1::bigint IS NOT NULL AND s.conversation_id IS NOT NULL"
+    "  AND EXISTS (SELECT 1 FROM conversation_mutes cm"
+    "  WHERE cm.conversation_id = s.conversation_id"
+    "  AND cm.account_id = $1::bigint),"
+    " $1::bigint IS NOT NULL AND EXISTS (SELECT 1 FROM bookmarks bm"
+    "  WHERE bm.status_id = s.id AND bm.account_id = $1::bigint),"
+    " $1::bigint IS NOT NULL AND EXISTS (SELECT 1 FROM status_pins sp"
+    "  WHERE sp.status_id = s.id AND sp.account_id = $1::bigint)"
+    " FROM statuses s JOIN q ON q.id = s.id", 2);
+
+enum {
+    NGX_HTTP_MASTODON_SM_ID = 0,
+    NGX_HTTP_MASTODON_SM_ACCOUNT,
+    NGX_HTTP_MASTODON_SM_REBLOG_OF,
+    NGX_HTTP_MASTODON_SM_VISIBILITY,
+    NGX_HTTP_MASTODON_SM_FOUND,
+    NGX_HTTP_MASTODON_SM_VISIBLE,
+    NGX_HTTP_MASTODON_SM_HIDDEN,
+    NGX_HTTP_MASTODON_SM_FAVOURITED,
+    NGX_HTTP_MASTODON_SM_REBLOGGED,
+    NGX_HTTP_MASTODON_SM_MUTED,
+    NGX_HTTP_MASTODON_SM_BOOKMARKED,
+    NGX_HTTP_MASTODON_SM_PINNED
+};
+
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_statuses_accounts_stmt =
+    ngx_http_mastodon_pg_stmt(
+    "SELECT " NGX_HTTP_MASTODON_ACCOUNT_COLUMNS NGX_HTTP_MASTODON_ACCOUNT_FROM
+    " WHERE a.id IN (SELECT st.account_id FROM statuses st"
+    "  WHERE st.id = ANY($1::bigint[])"
+    " UNION SELECT o.account_id FROM statuses st"
+    "  JOIN statuses o ON o.id = st.reblog_of_id"
+    "  WHERE st.id = ANY($1::bigint[]))", 1);
+
+/* what every viewer sees alike, for the cache: misses and their originals */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_statuses_render_stmt =
+    ngx_http_mastodon_pg_stmt(
+    "SELECT s.id, s.account_id, coalesce(s.reblog_of_id, 0), s.visibility, "
+    NGX_HTTP_MASTODON_TIME("s.created_at") ","
+    " s.in_reply_to_id, s.in_reply_to_account_id, s.sensitive,"
+    " s.spoiler_text, s.language, s.uri, s.url,"
+    " coalesce(ss.replies_count, 0), coalesce(ss.reblogs_count, 0),"
+    " coalesce(ss.favourites_count, 0), coalesce(ss.quotes_count, 0), "
+    NGX_HTTP_MASTODON_TIME("s.edited_at") ","
+    " s.text, a.domain IS NULL, a.username, app.name, app.website,"
+    " (SELECT json_agg(json_build_array(ma.id::text, ma.username,"
+    "   ma.domain, ma.url) ORDER BY m.id) FROM mentions m"
+    "  JOIN accounts ma ON ma.id = m.account_id"
+    "  WHERE m.status_id = s.id AND NOT m.silent),"
+    " (SELECT json_agg(t.name ORDER BY t.id) FROM statuses_tags stt"
+    "  JOIN tags t ON t.id = stt.tag_id WHERE stt.status_id = s.id)"
+    " FROM statuses s JOIN accounts a ON a.id = s.account_id"
+    " LEFT JOIN status_stats ss ON ss.status_id = s.id"
+    " LEFT JOIN oauth_applications app ON app.id = s.application_id"
+    " WHERE s.deleted_at IS NULL AND s.id IN (SELECT id FROM statuses"
+    "  WHERE id = ANY($1::bigint[]) UNION SELECT reblog_of_id FROM statuses"
+    "  WHERE id = ANY($1::bigint[]) AND reblog_of_id IS NOT NULL)", 1);
+
+enum {
+    NGX_HTTP_MASTODON_SR_ID = 0,
+    NGX_HTTP_MASTODON_SR_ACCOUNT,
+    NGX_HTTP_MASTODON_SR_REBLOG_OF,
+    NGX_HTTP_MASTODON_SR_VISIBILITY,
+    NGX_HTTP_MASTODON_SR_CREATED_AT,
+    NGX_HTTP_MASTODON_SR_IN_REPLY_TO,
+    NGX_HTTP_MASTODON_SR_IN_REPLY_TO_ACCOUNT,
+    NGX_HTTP_MASTODON_SR_SENSITIVE,
+    NGX_HTTP_MASTODON_SR_SPOILER,
+    NGX_HTTP_MASTODON_SR_LANGUAGE,
+    NGX_HTTP_MASTODON_SR_URI,
+    NGX_HTTP_MASTODON_SR_URL,
+    NGX_HTTP_MASTODON_SR_REPLIES,
+    NGX_HTTP_MASTODON_SR_REBLOGS,
+    NGX_HTTP_MASTODON_SR_FAVOURITES,
+    NGX_HTTP_MASTODON_SR_QUOTES,
+    NGX_HTTP_MASTODON_SR_EDITED_AT,
+    NGX_HTTP_MASTODON_SR_TEXT,
+    NGX_HTTP_MASTODON_SR_LOCAL,
+    NGX_HTTP_MASTODON_SR_USERNAME,
+    NGX_HTTP_MASTODON_SR_APP_NAME,
+    NGX_HTTP_MASTODON_SR_APP_WEBSITE,
+    NGX_HTTP_MASTODON_SR_MENTIONS,
+    NGX_HTTP_MASTODON_SR_TAGS
+};
+
+
+static const char  *ngx_http_mastodon_visibilities[] = {
+    "public", "unlisted", "private", "direct", "limited"
+};
+
+
+ngx_http_mastodon_statuses_t *
+ngx_http_mastodon_statuses(ngx_http_request_t *r, int64_t *ids, ngx_uint_t n,
+    ngx_uint_t flags)
+{
+    ngx_uint_t                        i;
+    ngx_http_mastodon_ctx_t          *ctx;
+    ngx_http_mastodon_statuses_t     *st;
+    ngx_http_mastodon_status_item_t  *it;
+
+    if (n > NGX_HTTP_MASTODON_STATUS_MAX) {
+        n = NGX_HTTP_MASTODON_STATUS_MAX;
+    }
+
+    st = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_statuses_t));
+    if (st == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&st->items, r->pool, 2 * n + 1,
+                       sizeof(ngx_http_mastodon_status_item_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    st->request = r;
+    st->flags = flags;
+    st->n = n;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+    if (ctx && ctx->auth && ctx->auth->user_id) {
+        st->viewer = ctx->auth->account_id;
+    }
+
+    for (i = 0; i < n; i++) {
+        it = ngx_array_push(&st->items);
+        ngx_memzero(it, sizeof(ngx_http_mastodon_status_item_t));
+        it->id = ids[i];
+        it->account = -1;
+        it->reblog = -1;
+    }
+
+    return st;
+}
+
+
+static ngx_int_t
+ngx_http_mastodon_statuses_find(ngx_http_mastodon_statuses_t *st, int64_t id)
+{
+    ngx_uint_t                        i;
+    ngx_http_mastodon_status_item_t  *it;
+
+    it = st->items.elts;
+
+    for (i = 0; i < st->items.nelts; i++) {
+        if (it[i].id == id) {
+            return i;
+        }
+    }
+
+    return -1;
+}
+
+
+static ngx_http_mastodon_status_item_t *
+ngx_http_mastodon_statuses_add(ngx_http_mastodon_statuses_t *st, int64_t id)
+{
+    ngx_int_t                         k;
+    ngx_http_mastodon_status_item_t  *it;
+
+    k = ngx_http_mastodon_statuses_find(st, id);
+    if (k >= 0) {
+        return (ngx_http_mastodon_status_item_t *) st->items.elts + k;
+    }
+
+    it = ngx_array_push(&st->items);
+    if (it == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(it, sizeof(ngx_http_mastodon_status_item_t));
+    it->id = id;
+    it->account = -1;
+    it->reblog = -1;
+
+    return it;
+}
+
+
+/* "<account id> <reblog_of_id> <visibility>\n{...}" into the item */
+static void
+ngx_http_mastodon_statuses_cache_entry(ngx_http_mastodon_status_item_t *it,
+    redisReply *v)
+{
+    u_char  *p, *end, *nl;
+
+    if (v == NULL || v->type != REDIS_REPLY_STRING || it->base.len) {
+        return;
+    }
+
+    p = (u_char *) v->str;
+    end = p + v->len;
+
+    nl = ngx_strlchr(p, end, '\n');
+    if (nl == NULL || end - nl < 3 || nl[1] != '{' || end[-1] != '}') {
+        return;                     /* not ours: rendered again */
+    }
+
+    it->base.data = nl + 1;
+    it->base.len = end - nl - 1;
+}
+
+
+ngx_int_t
+ngx_http_mastodon_statuses_load(ngx_http_mastodon_statuses_t *st,
+    ngx_http_mastodon_statuses_done_pt handler, void *data)
+{
+    u_char                           *p;
+    size_t                           *argvlen;
+    ngx_uint_t                        i, argc;
+    const char                      **argv;
+    ngx_http_request_t               *r;
+    ngx_http_mastodon_status_item_t  *it;
+
+    r = st->request;
+    st->handler = handler;
+    st->data = data;
+
+    if (st->n == 0) {
+        return ngx_http_mastodon_statuses_query(st);
+    }
+
+    argc = 3 + st->n;
+    argv = ngx_palloc(r->pool, argc * sizeof(char *));
+    argvlen = ngx_palloc(r->pool, argc * sizeof(size_t));
+    if (argv == NULL || argvlen == NULL) {
+        return NGX_ERROR;
+    }
+
+    argv[0] = "EVAL";
+    argvlen[0] = 4;
+    argv[1] = ngx_http_mastodon_statuses_get_lua;
+    argvlen[1] = sizeof(ngx_http_mastodon_statuses_get_lua) - 1;
+
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+    argv[2] = (const char *) p;
+    argvlen[2] = ngx_sprintf(p, "%ui", st->n) - p;
+
+    it = st->items.elts;
+
+    for (i = 0; i < st->n; i++) {
+        p = ngx_pnalloc(r->pool, sizeof(NGX_HTTP_MASTODON_STATUS_KEY)
+                                 + NGX_INT64_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+        argv[3 + i] = (const char *) p;
+        argvlen[3 + i] = ngx_sprintf(p, NGX_HTTP_MASTODON_STATUS_KEY "%L",
+                                     it[i].id) - p;
+    }
+
+    if (ngx_http_mastodon_redis_command(r, ngx_http_mastodon_statuses_cached,
+                                        st, argc, argv, argvlen)
+        != NGX_OK)
+    {
+        /* no cache: everything from PostgreSQL */
+        return ngx_http_mastodon_statuses_query(st);
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_mastodon_statuses_cached(ngx_http_request_t *r, redisReply *reply,
+    void *data)
+{
+    ngx_http_mastodon_statuses_t *st = data;
+
+    u_char                           *p, *end;
+    int64_t                           reblog_of;
+    ngx_int_t                         rc;
+    ngx_uint_t                        i, n;
+    ngx_http_mastodon_status_item_t  *it, *orig;
+
+    n = st->n;
+
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 * n)
+    {
+        for (i = 0; i < n; i++) {
+            it = (ngx_http_mastodon_status_item_t *) st->items.elts + i;
+            ngx_http_mastodon_statuses_cache_entry(it, reply->element[2 * i]);
+
+            if (it->base.len == 0
+                || reply->element[2 * i + 1]->type != REDIS_REPLY_STRING)
+            {
+                continue;
+            }
+
+            /* the original's id is in the reblog's header */
+            p = (u_char *) reply->element[2 * i]->str;
+            end = p + reply->element[2 * i]->len;
+            p = ngx_strlchr(p, end, ' ');
+            if (p == NULL) {
+                continue;
+            }
+            end = ngx_strlchr(++p, end, ' ');
+            if (end == NULL) {
+                continue;
+            }
+            reblog_of = ngx_atoof(p, end - p);
+            if (reblog_of <= 0) {
+                continue;
+            }
+
+            orig = ngx_http_mastodon_statuses_add(st, reblog_of);
+            if (orig == NULL) {
+                st->rc = NGX_ERROR;
+                st->handler(r, st, st->data);
+                return;
+            }
+
+            ngx_http_mastodon_statuses_cache_entry(orig,
+                                                   reply->element[2 * i + 1]);
+        }
+    }
+
+    /* the base pointers stay valid: hiredis frees the reply after us */
+    it = st->items.elts;
+    for (i = 0; i < st->items.nelts; i++) {
+        if (it[i].base.len) {
+            p = ngx_pnalloc(r->pool, it[i].base.len);
+            if (p == NULL) {
+                st->rc = NGX_ERROR;
+                st->handler(r, st, st->data);
+                return;
+            }
+            ngx_memcpy(p, it[i].base.data, it[i].base.len);
+            it[i].base.data = p;
+        }
+    }
+
+    rc = ngx_http_mastodon_statuses_query(st);
+
+    if (rc != NGX_DONE) {
+        st->rc = NGX_ERROR;
+        st->handler(r, st, st->data);
+    }
+}
+
+
+/* "{1,2,3}": a bigint[] parameter */
+static const char *
+ngx_http_mastodon_statuses_array(ngx_http_request_t *r, int64_t *ids,
+    ngx_uint_t n)
+{
+    u_char      *p, *s;
+    ngx_uint_t   i;
+
+    s = ngx_pnalloc(r->pool, n * (NGX_INT64_LEN + 1) + 3);
+    if (s == NULL) {
+        return NULL;
+    }
+
+    p = s;
+    *p++ = '{';
+
+    for (i = 0; i < n; i++) {
+        if (i) {
+            *p++ = ',';
+        }
+        p = ngx_sprintf(p, "%L", ids[i]);
+    }
+
+    *p++ = '}';
+    *p = '\0';
+
+    return (const char *) s;
+}
+
+
+static ngx_int_t
+ngx_http_mastodon_statuses_query(ngx_http_mastodon_statuses_t *st)
+{
+    u_char                           *p;
+    int64_t                          *ids, *misses;
+    ngx_uint_t                        i, nmisses;
+    const char                      **meta, **accounts, **render;
+    ngx_http_request_t               *r;
+    ngx_http_mastodon_pg_batch_t     *b;
+    ngx_http_mastodon_status_item_t  *it;
+
+    r = st->request;
+    it = st->items.elts;
+
+    ids = ngx_palloc(r->pool, (st->n + 1) * sizeof(int64_t));
+    misses = ngx_palloc(r->pool, (st->items.nelts + 1) * sizeof(int64_t));
+    meta = ngx_palloc(r->pool, 2 * sizeof(char *));
+    accounts = ngx_palloc(r->pool, sizeof(char *));
+    render = ngx_palloc(r->pool, sizeof(char *));
+    if (ids == NULL || misses == NULL || meta == NULL || accounts == NULL
+        || render == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    nmisses = 0;
+
+    for (i = 0; i < st->items.nelts; i++) {
+        if (i < st->n) {
+            ids[i] = it[i].id;
+        }
+        if (it[i].base.len == 0) {
+            misses[nmisses++] = it[i].id;
+        }
+    }
+
+    if (st->viewer) {
+        p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+        *ngx_sprintf(p, "%L", st->viewer) = '\0';
+        meta[0] = (const char *) p;
+
+    } else {
+        meta[0] = NULL;
+    }
+
+    meta[1] = ngx_http_mastodon_statuses_array(r, ids, st->n);
+    accounts[0] = meta[1];
+    render[0] = ngx_http_mastodon_statuses_array(r, misses, nmisses);
+    if (meta[1] == NULL || render[0] == NULL) {
+        return NGX_ERROR;
+    }
+
+    b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_statuses_loaded, st);
+    if (b == NULL
+        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_statuses_meta_stmt,
+                                    meta)
+           != NGX_OK
+        || ngx_http_mastodon_pg_add(b,
+                                    &ngx_http_mastodon_statuses_accounts_stmt,
+                                    accounts)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (nmisses
+        && ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_statuses_render_stmt,
+                                    render)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_mastodon_pg_run(b) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return NGX_DONE;
+}
+
+
+static int64_t
+ngx_http_mastodon_pq_int64(PGresult *res, int row, int col)
+{
+    return ngx_atoof((u_char *) PQgetvalue(res, row, col),
+                     PQgetlength(res, row, col));
+}
+
+
+static ngx_uint_t
+ngx_http_mastodon_pq_bool(PGresult *res, int row, int col)
+{
+    return PQgetvalue(res, row, col)[0] == 't';
+}
+
+
+static void
+ngx_http_mastodon_statuses_loaded(ngx_http_mastodon_pg_batch_t *b)
+{
+    ngx_http_mastodon_statuses_t *st = b->data;
+
+    int                               row, nrows;
+    int64_t                           id;
+    PGresult                         *meta, *res;
+    ngx_int_t                         k;
+    ngx_uint_t                        i;
+    ngx_http_mastodon_status_item_t  *it;
+
+    meta = ngx_http_mastodon_pg_rows(b, 0);
+    st->accounts = ngx_http_mastodon_pg_rows(b, 1);
+    res = b->nqueries > 2 ? ngx_http_mastodon_pg_rows(b, 2) : NULL;
+
+    if (meta == NULL || st->accounts == NULL
+        || (b->nqueries > 2 && res == NULL))
+    {
+        st->rc = NGX_ERROR;
+        st->handler(b->request, st, st->data);
+        return;
+    }
+
+    nrows = PQntuples(meta);
+
+    for (row = 0; row < nrows; row++) {
+        id = ngx_http_mastodon_pq_int64(meta, row, NGX_HTTP_MASTODON_SM_ID);
+
+        it = ngx_http_mastodon_statuses_add(st, id);
+        if (it == NULL) {
+            goto failed;
+        }
+
+#define B(c)  ngx_http_mastodon_pq_bool(meta, row, NGX_HTTP_MASTODON_SM_##c)
+
+        it->account_id = ngx_http_mastodon_pq_int64(meta, row,
+                                                NGX_HTTP_MASTODON_SM_ACCOUNT);
+        it->reblog_of_id = ngx_http_mastodon_pq_int64(meta, row,
+                                                NGX_HTTP_MASTODON_SM_REBLOG_OF);
+        it->visibility = ngx_http_mastodon_pq_int64(meta, row,
+                                                NGX_HTTP_MASTODON_SM_VISIBILITY);
+        it->found = B(FOUND);
+        it->visible = B(VISIBLE);
+        it->hidden = B(HIDDEN);
+        it->favourited = B(FAVOURITED);
+        it->reblogged = B(REBLOGGED);
+        it->muted = B(MUTED);
+        it->bookmarked = B(BOOKMARKED);
+        it->pinned = B(PINNED);
+
+#undef B
+    }
+
+    st->account_json = ngx_pcalloc(b->request->pool,
+                                   (PQntuples(st->accounts) + 1)
+                                   * sizeof(ngx_str_t));
+    if (st->account_json == NULL) {
+        goto failed;
+    }
+
+    if (res && ngx_http_mastodon_statuses_render(st, res) != NGX_OK) {
+        goto failed;
+    }
+
+    it = st->items.elts;
+
+    for (i = 0; i < st->items.nelts; i++) {
+        for (row = 0; row < PQntuples(st->accounts); row++) {
+            if (ngx_http_mastodon_pq_int64(st->accounts, row, 0)
+                == it[i].account_id)
+            {
+                it[i].account = row;
+                break;
+            }
+        }
+
+        if (it[i].reblog_of_id) {
+            k = ngx_http_mastodon_statuses_find(st, it[i].reblog_of_id);
+            it = st->items.elts;
+            it[i].reblog = k;
+        }
+
+        /* a row without its rendering (deleted meanwhile) is not shown */
+        if (it[i].base.len == 0 || it[i].account < 0) {
+            it[i].found = 0;
+        }
+    }
+
+    st->rc = NGX_OK;
+    st->handler(b->request, st, st->data);
+    return;
+
+failed:
+
+    st->rc = NGX_ERROR;
+    st->handler(b->request, st, st->data);
+}
+
+
+/* mention look-up for the text formatter: the status's own mentions */
+typedef struct {
+    ngx_http_request_t   *request;
+    mstdn_value_t        *mentions;     /* [[id, username, domain, url]] */
+} ngx_http_mastodon_mention_ctx_t;
+
+
+static ngx_uint_t
+ngx_http_mastodon_str_eq_ci(const char *a, size_t alen, const char *b,
+    size_t blen)
+{
+    return alen == blen && ngx_strncasecmp((u_char *) a, (u_char *) b, alen)
+                           == 0;
+}
+
+
+static int
+ngx_http_mastodon_status_mention(void *data, const char *username,
+    size_t ulen, const char *domain, size_t dlen, const char **url,
+    size_t *url_len, const char **display, size_t *display_len)
+{
+    ngx_http_mastodon_mention_ctx_t *mc = data;
+
+    u_char                         *p;
+    mstdn_value_t                  *m, *name, *dom, *u;
+    ngx_http_mastodon_main_conf_t  *mcf;
+
+    if (mc->mentions == NULL || mc->mentions->type != MSTDN_ARRAY) {
+        return 0;
+    }
+
+    mcf = ngx_http_get_module_main_conf(mc->request, ngx_http_mastodon_module);
+
+    for (m = mc->mentions->first; m; m = m->next) {
+        if (m->type != MSTDN_ARRAY || m->first == NULL) {
+            continue;
+        }
+
+        name = m->first->next;
+        dom = name ? name->next : NULL;
+        u = dom ? dom->next : NULL;
+        if (u == NULL || name->type != MSTDN_STRING) {
+            continue;
+        }
+
+        if (!ngx_http_mastodon_str_eq_ci(username, ulen, name->str,
+                                         name->len))
+        {
+            continue;
+        }
+
+        if (dom->type == MSTDN_STRING) {
+            if (domain == NULL
+                || !ngx_http_mastodon_str_eq_ci(domain, dlen, dom->str,
+                                                dom->len))
+            {
+                continue;
+            }
+
+            if (u->type != MSTDN_STRING) {
+                continue;
+            }
+
+            *url = u->str;
+            *url_len = u->len;
+
+        } else {
+            /* a local account: @name, or @name@our.domain */
+            if (domain
+                && !ngx_http_mastodon_str_eq_ci(domain, dlen,
+                                                (char *) mcf->domain.data,
+                                                mcf->domain.len))
+            {
+                continue;
+            }
+
+            p = ngx_pnalloc(mc->request->pool,
+                            mcf->base_url.len + 2 + name->len);
+            if (p == NULL) {
+                return 0;
+            }
+
+            *url = (const char *) p;
+            *url_len = ngx_sprintf(p, "%V/@%*s", &mcf->base_url,
+                                   name->len, name->str) - p;
+        }
+
+        *display = name->str;
+        *display_len = name->len;
+
+        return 1;
+    }
+
+    return 0;
+}
+
+
+static void
+ngx_http_mastodon_json_kv_pq_nullable(ngx_http_mastodon_json_t *j,
+    const char *key, PGresult *res, int row, int col)
+{
+    ngx_str_t  s;
+
+    if (PQgetisnull(res, row, col)) {
+        ngx_http_mastodon_json_kv_null(j, key);
+        return;
+    }
+
+    s.data = (u_char *) PQgetvalue(res, row, col);
+    s.len = PQgetlength(res, row, col);
+    ngx_http_mastodon_json_kv_str(j, key, &s);
+}
+
+
+/* One viewer-less Status object (no account, reblog, flags) per row. */
+static ngx_int_t
+ngx_http_mastodon_statuses_render(ngx_http_mastodon_statuses_t *st,
+    PGresult *res)
+{
+    int                               row, nrows;
+    char                             *html, err[64];
+    size_t                            html_len;
+    u_char                           *p;
+    int64_t                           id;
+    ngx_str_t                         s, text, username, url, *keys, *values;
+    ngx_uint_t                        local, visibility, nfill;
+    mstdn_alloc_t                     a;
+    mstdn_value_t                    *mentions, *tags, *m, *v;
+    mstdn_limits_t                    limits = { 4, 10000 };
+    ngx_http_request_t               *r;
+    mstdn_text_options_t              opt;
+    ngx_http_mastodon_json_t          j;
+    ngx_http_mastodon_main_conf_t    *mcf;
+    ngx_http_mastodon_mention_ctx_t   mc;
+    ngx_http_mastodon_status_item_t  *it;
+
+    r = st->request;
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
+
+    a.alloc = ngx_http_mastodon_pool_alloc;
+    a.ctx = r->pool;
+
+    nrows = PQntuples(res);
+
+    keys = ngx_palloc(r->pool, (nrows + 1) * sizeof(ngx_str_t));
+    values = ngx_palloc(r->pool, (nrows + 1) * sizeof(ngx_str_t));
+    if (keys == NULL || values == NULL) {
+        return NGX_ERROR;
+    }
+
+    nfill = 0;
+
+#define V(c)  NGX_HTTP_MASTODON_SR_##c
+
+    for (row = 0; row < nrows; row++) {
+        id = ngx_http_mastodon_pq_int64(res, row, V(ID));
+        local = ngx_http_mastodon_pq_bool(res, row, V(LOCAL));
+        visibility = ngx_http_mastodon_pq_int64(res, row, V(VISIBILITY));
+        if (visibility > 4) {
+            visibility = 4;
+        }
+
+        username.data = (u_char *) PQgetvalue(res, row, V(USERNAME));
+        username.len = PQgetlength(res, row, V(USERNAME));
+
+        mentions = NULL;
+        tags = NULL;
+
+        if (!PQgetisnull(res, row, V(MENTIONS))
+            && mstdn_json_parse(PQgetvalue(res, row, V(MENTIONS)),
+                                PQgetlength(res, row, V(MENTIONS)), &a,
+                                &limits, &mentions, err, sizeof(err))
+               != MSTDN_OK)
+        {
+            mentions = NULL;
+        }
+
+        if (!PQgetisnull(res, row, V(TAGS))
+            && mstdn_json_parse(PQgetvalue(res, row, V(TAGS)),
+                                PQgetlength(res, row, V(TAGS)), &a,
+                                &limits, &tags, err, sizeof(err))
+               != MSTDN_OK)
+        {
+            tags = NULL;
+        }
+
+        if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        ngx_http_mastodon_json_open(&j, NULL);
+
+        s.data = (u_char *) PQgetvalue(res, row, V(ID));
+        s.len = PQgetlength(res, row, V(ID));
+        ngx_http_mastodon_json_kv_str(&j, "id", &s);
+        ngx_http_mastodon_json_kv_pq_nullable(&j, "created_at", res, row,
+                                              V(CREATED_AT));
+        ngx_http_mastodon_json_kv_pq_nullable(&j, "in_reply_to_id", res, row,
+                                              V(IN_REPLY_TO));
+        ngx_http_mastodon_json_kv_pq_nullable(&j, "in_reply_to_account_id",
+                                              res, row,
+                                              V(IN_REPLY_TO_ACCOUNT));
+        ngx_http_mastodon_json_kv_bool(&j, "sensitive",
+                           ngx_http_mastodon_pq_bool(res, row, V(SENSITIVE)));
+        ngx_http_mastodon_json_kv_pq_nullable(&j, "spoiler_text", res, row,
+                                              V(SPOILER));
+        ngx_http_mastodon_json_kv_cstr(&j, "visibility",
+                                   ngx_http_mastodon_visibilities[visibility]);
+        ngx_http_mastodon_json_kv_pq_nullable(&j, "language", res, row,
+                                              V(LANGUAGE));
+
+        /* uri: stored for every status; url: the local page or theirs */
+        if (PQgetisnull(res, row, V(URI))) {
+            p = ngx_pnalloc(r->pool, mcf->base_url.len + username.len
+                                     + NGX_INT64_LEN + 32);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+            s.data = p;
+            s.len = ngx_sprintf(p, "%V/users/%V/statuses/%L", &mcf->base_url,
+                                &username, id) - p;
+            ngx_http_mastodon_json_kv_str(&j, "uri", &s);
+
+        } else {
+            ngx_http_mastodon_json_kv_pq_nullable(&j, "uri", res, row,
+                                                  V(URI));
+        }
+
+        if (!local || ngx_http_mastodon_pq_int64(res, row, V(REBLOG_OF))) {
+            /* remote: as it came; a local reblog: its activity's URI */
+            if (PQgetisnull(res, row, V(URL))) {
+                ngx_http_mastodon_json_kv_pq_nullable(&j, "url", res, row,
+                                                      local ? V(URI) : V(URL));
+            } else {
+                ngx_http_mastodon_json_kv_pq_nullable(&j, "url", res, row,
+                                                      V(URL));
+            }
+
+        } else {
+            p = ngx_pnalloc(r->pool, mcf->base_url.len + username.len
+                                     + NGX_INT64_LEN + 8);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+            url.data = p;
+            url.len = ngx_sprintf(p, "%V/@%V/%L", &mcf->base_url, &username,
+                                  id) - p;
+            ngx_http_mastodon_json_kv_str(&j, "url", &url);
+        }
+
+        ngx_http_mastodon_json_kv_int(&j, "replies_count",
+                    ngx_http_mastodon_pq_int64(res, row, V(REPLIES)));
+        ngx_http_mastodon_json_kv_int(&j, "reblogs_count",
+                    ngx_http_mastodon_pq_int64(res, row, V(REBLOGS)));
+        ngx_http_mastodon_json_kv_int(&j, "favourites_count",
+                    ngx_http_mastodon_pq_int64(res, row, V(FAVOURITES)));
+        ngx_http_mastodon_json_kv_int(&j, "quotes_count",
+                    ngx_http_mastodon_pq_int64(res, row, V(QUOTES)));
+        ngx_http_mastodon_json_kv_pq_nullable(&j, "edited_at", res, row,
+                                              V(EDITED_AT));
+
+        /* content: local text as Mastodon's TextFormatter, remote HTML as
+         * it was sanitized on arrival */
+        text.data = (u_char *) PQgetvalue(res, row, V(TEXT));
+        text.len = PQgetlength(res, row, V(TEXT));
+
+        if (local && text.len) {
+            ngx_memzero(&opt, sizeof(opt));
+            opt.base_url = (char *) mcf->base_url.data;
+            opt.base_url_len = mcf->base_url.len;
+            opt.local_domain = (char *) mcf->domain.data;
+            opt.local_domain_len = mcf->domain.len;
+            opt.multiline = 1;
+            mc.request = r;
+            mc.mentions = mentions;
+            opt.mention = ngx_http_mastodon_status_mention;
+            opt.ctx = &mc;
+
+            if (mstdn_text_format((char *) text.data, text.len, &opt, &a,
+                                  &html, &html_len)
+                != 0)
+            {
+                return NGX_ERROR;
+            }
+
+            s.data = (u_char *) html;
+            s.len = html_len;
+            ngx_http_mastodon_json_kv_str(&j, "content", &s);
+
+        } else {
+            ngx_http_mastodon_json_kv_str(&j, "content", &text);
+        }
+
+        if (!PQgetisnull(res, row, V(APP_NAME))) {
+            ngx_http_mastodon_json_open(&j, "application");
+            ngx_http_mastodon_json_kv_pq_nullable(&j, "name", res, row,
+                                                  V(APP_NAME));
+            ngx_http_mastodon_json_kv_pq_nullable(&j, "website", res, row,
+                                                  V(APP_WEBSITE));
+            ngx_http_mastodon_json_close(&j);
+        }
+
+        ngx_http_mastodon_json_open_array(&j, "media_attachments");
+        ngx_http_mastodon_json_close_array(&j);
+
+        ngx_http_mastodon_json_open_array(&j, "mentions");
+        if (mentions && mentions->type == MSTDN_ARRAY) {
+            for (m = mentions->first; m; m = m->next) {
+                mstdn_value_t  *mid, *name, *dom, *u;
+
+                mid = m->type == MSTDN_ARRAY ? m->first : NULL;
+                name = mid ? mid->next : NULL;
+                dom = name ? name->next : NULL;
+                u = dom ? dom->next : NULL;
+                if (u == NULL || mid->type != MSTDN_STRING
+                    || name->type != MSTDN_STRING)
+                {
+                    continue;
+                }
+
+                ngx_http_mastodon_json_open(&j, NULL);
+                s.data = (u_char *) mid->str;
+                s.len = mid->len;
+                ngx_http_mastodon_json_kv_str(&j, "id", &s);
+                s.data = (u_char *) name->str;
+                s.len = name->len;
+                ngx_http_mastodon_json_kv_str(&j, "username", &s);
+
+                if (dom->type == MSTDN_STRING) {
+                    if (u->type == MSTDN_STRING) {
+                        url.data = (u_char *) u->str;
+                        url.len = u->len;
+                        ngx_http_mastodon_json_kv_str(&j, "url", &url);
+                    } else {
+                        ngx_http_mastodon_json_kv_cstr(&j, "url", "");
+                    }
+
+                    p = ngx_pnalloc(r->pool, name->len + dom->len + 1);
+                    if (p == NULL) {
+                        return NGX_ERROR;
+                    }
+                    s.data = p;
+                    s.len = ngx_sprintf(p, "%*s@%*s", name->len, name->str,
+                                        dom->len, dom->str) - p;
+                    ngx_http_mastodon_json_kv_str(&j, "acct", &s);
+
+                } else {
+                    p = ngx_pnalloc(r->pool, mcf->base_url.len + 2
+                                             + name->len);
+                    if (p == NULL) {
+                        return NGX_ERROR;
+                    }
+                    url.data = p;
+                    url.len = ngx_sprintf(p, "%V/@%*s", &mcf->base_url,
+                                          name->len, name->str) - p;
+                    ngx_http_mastodon_json_kv_str(&j, "url", &url);
+                    ngx_http_mastodon_json_kv_str(&j, "acct", &s);
+                }
+
+                ngx_http_mastodon_json_close(&j);
+            }
+        }
+        ngx_http_mastodon_json_close_array(&j);
+
+        ngx_http_mastodon_json_open_array(&j, "tags");
+        if (tags && tags->type == MSTDN_ARRAY) {
+            for (v = tags->first; v; v = v->next) {
+                if (v->type != MSTDN_STRING) {
+                    continue;
+                }
+
+                ngx_http_mastodon_json_open(&j, NULL);
+                s.data = (u_char *) v->str;
+                s.len = v->len;
+                ngx_http_mastodon_json_kv_str(&j, "name", &s);
+
+                p = ngx_pnalloc(r->pool, mcf->base_url.len + 6 + 3 * v->len);
+                if (p == NULL) {
+                    return NGX_ERROR;
+                }
+                url.data = p;
+                p = ngx_sprintf(p, "%V/tags/", &mcf->base_url);
+                p = (u_char *) ngx_escape_uri(p, (u_char *) v->str, v->len,
+                                              NGX_ESCAPE_URI_COMPONENT);
+                url.len = p - url.data;
+                ngx_http_mastodon_json_kv_str(&j, "url", &url);
+                ngx_http_mastodon_json_close(&j);
+            }
+        }
+        ngx_http_mastodon_json_close_array(&j);
+
+        ngx_http_mastodon_json_open_array(&j, "emojis");
+        ngx_http_mastodon_json_close_array(&j);
+
+        ngx_http_mastodon_json_kv_null(&j, "quote");
+        ngx_http_mastodon_json_open(&j, "quote_approval");
+        ngx_http_mastodon_json_open_array(&j, "automatic");
+        ngx_http_mastodon_json_close_array(&j);
+        ngx_http_mastodon_json_open_array(&j, "manual");
+        ngx_http_mastodon_json_close_array(&j);
+        ngx_http_mastodon_json_kv_cstr(&j, "current_user", "denied");
+        ngx_http_mastodon_json_close(&j);
+        ngx_http_mastodon_json_open_array(&j, "tagged_collections");
+        ngx_http_mastodon_json_close_array(&j);
+
+        ngx_http_mastodon_json_kv_null(&j, "card");
+        ngx_http_mastodon_json_kv_null(&j, "poll");
+
+        ngx_http_mastodon_json_close(&j);
+
+        it = ngx_http_mastodon_statuses_add(st, id);
+        if (it == NULL || ngx_http_mastodon_json_string(&j, &s) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        it->base = s;
+        it->account_id = ngx_http_mastodon_pq_int64(res, row, V(ACCOUNT));
+        it->reblog_of_id = ngx_http_mastodon_pq_int64(res, row,
+                                                      V(REBLOG_OF));
+        it->visibility = visibility;
+
+        /* the cache entry: header line + the object */
+        p = ngx_pnalloc(r->pool, 3 * NGX_INT64_LEN + 4 + s.len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+        values[nfill].data = p;
+        p = ngx_sprintf(p, "%L %L %ui\n", it->account_id, it->reblog_of_id,
+                        visibility);
+        p = ngx_cpymem(p, s.data, s.len);
+        values[nfill].len = p - values[nfill].data;
+
+        p = ngx_pnalloc(r->pool, sizeof(NGX_HTTP_MASTODON_STATUS_KEY)
+                                 + NGX_INT64_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+        keys[nfill].data = p;
+        keys[nfill].len = ngx_sprintf(p, NGX_HTTP_MASTODON_STATUS_KEY "%L",
+                                      id) - p;
+        nfill++;
+    }
+
+#undef V
+
+    ngx_http_mastodon_statuses_fill(st, keys, values, nfill);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_mastodon_statuses_fill(ngx_http_mastodon_statuses_t *st,
+    ngx_str_t *keys, ngx_str_t *values, ngx_uint_t n)
+{
+    u_char               *p;
+    size_t               *argvlen;
+    ngx_uint_t            i, argc;
+    const char          **argv;
+    ngx_http_request_t   *r;
+
+    if (n == 0) {
+        return;
+    }
+
+    r = st->request;
+    argc = 3 + 2 * n;
+
+    argv = ngx_palloc(r->pool, argc * sizeof(char *));
+    argvlen = ngx_palloc(r->pool, argc * sizeof(size_t));
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (argv == NULL || argvlen == NULL || p == NULL) {
+        return;
+    }
+
+    argv[0] = "EVAL";
+    argvlen[0] = 4;
+    argv[1] = ngx_http_mastodon_statuses_fill_lua;
+    argvlen[1] = sizeof(ngx_http_mastodon_statuses_fill_lua) - 1;
+    argv[2] = (const char *) p;
+    argvlen[2] = ngx_sprintf(p, "%ui", n) - p;
+
+    for (i = 0; i < n; i++) {
+        argv[3 + i] = (const char *) keys[i].data;
+        argvlen[3 + i] = keys[i].len;
+        argv[3 + n + i] = (const char *) values[i].data;
+        argvlen[3 + n + i] = values[i].len;
+    }
+
+    /* a cache fill: nothing waits for it */
+    (void) ngx_http_mastodon_redis_command(r,
+                                           ngx_http_mastodon_statuses_ignore,
+                                           NULL, argc, argv, argvlen);
+}
+
+
+static void
+ngx_http_mastodon_statuses_ignore(ngx_http_request_t *r, redisReply *reply,
+    void *data)
+{
+}
+
+
+ngx_uint_t
+ngx_http_mastodon_statuses_shown(ngx_http_mastodon_statuses_t *st,
+    ngx_uint_t i)
+{
+    ngx_http_mastodon_status_item_t  *it, *orig;
+
+    if (i >= st->n || st->rc != NGX_OK) {
+        return 0;
+    }
+
+    it = (ngx_http_mastodon_status_item_t *) st->items.elts + i;
+
+    if (!it->found || !it->visible
+        || ((st->flags & NGX_HTTP_MASTODON_ST_FILTER) && it->hidden))
+    {
+        return 0;
+    }
+
+    if (it->reblog_of_id) {
+        if (it->reblog < 0) {
+            return 0;
+        }
+
+        orig = (ngx_http_mastodon_status_item_t *) st->items.elts
+               + it->reblog;
+
+        if (!orig->found || !orig->visible
+            || ((st->flags & NGX_HTTP_MASTODON_ST_FILTER) && orig->hidden))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static ngx_str_t *
+ngx_http_mastodon_statuses_account(ngx_http_mastodon_statuses_t *st,
+    ngx_http_mastodon_status_item_t *it)
+{
+    ngx_str_t  *s;
+
+    s = &st->account_json[it->account];
+
+    if (s->len == 0
+        && ngx_http_mastodon_account_json(st->request, st->accounts,
+                                          it->account, 0, s)
+           != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return s;
+}
+
+
+/*
+ * The whole Status of item i: its cached object with the account, the
+ * reblogged status and (viewer) the flags stitched in before its "}".
+ */
+static ngx_int_t
+ngx_http_mastodon_status_assemble(ngx_http_mastodon_statuses_t *st,
+    ngx_uint_t i, ngx_uint_t viewer, ngx_str_t *out)
+{
+    u_char                           *p;
+    size_t                            len;
+    ngx_str_t                        *account, reblog;
+    ngx_http_mastodon_status_item_t  *it;
+
+    it = (ngx_http_mastodon_status_item_t *) st->items.elts + i;
+
+    if (it->base.len < 2 || it->account < 0) {
+        return NGX_ERROR;
+    }
+
+    account = ngx_http_mastodon_statuses_account(st, it);
+    if (account == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&reblog, "null");
+
+    if (it->reblog_of_id && it->reblog >= 0 && (ngx_uint_t) it->reblog != i
+        && ngx_http_mastodon_status_assemble(st, it->reblog, viewer, &reblog)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    len = it->base.len + account->len + reblog.len
+          + sizeof(",\"account\":,\"reblog\":") - 1
+          + sizeof(",\"favourited\":false,\"reblogged\":false,\"muted\":false,"
+                   "\"bookmarked\":false,\"pinned\":false,\"filtered\":[]")
+          - 1;
+
+    p = ngx_pnalloc(st->request->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->data = p;
+    p = ngx_cpymem(p, it->base.data, it->base.len - 1);
+    p = ngx_cpymem(p, ",\"account\":", sizeof(",\"account\":") - 1);
+    p = ngx_cpymem(p, account->data, account->len);
+    p = ngx_cpymem(p, ",\"reblog\":", sizeof(",\"reblog\":") - 1);
+    p = ngx_cpymem(p, reblog.data, reblog.len);
+
+    if (viewer && st->viewer) {
+        p = ngx_sprintf(p, ",\"favourited\":%s,\"reblogged\":%s,\"muted\":%s,"
+                        "\"bookmarked\":%s",
+                        it->favourited ? "true" : "false",
+                        it->reblogged ? "true" : "false",
+                        it->muted ? "true" : "false",
+                        it->bookmarked ? "true" : "false");
+
+        /* Mastodon's pinnable?: the viewer's own, not a reblog, not direct */
+        if (it->account_id == st->viewer && it->reblog_of_id == 0
+            && it->visibility <= 2)
+        {
+            p = ngx_sprintf(p, ",\"pinned\":%s",
+                            it->pinned ? "true" : "false");
+        }
+
+        p = ngx_cpymem(p, ",\"filtered\":[]", sizeof(",\"filtered\":[]") - 1);
+    }
+
+    *p++ = '}';
+    out->len = p - out->data;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_mastodon_status_write(ngx_http_mastodon_json_t *j, const char *key,
+    ngx_http_mastodon_statuses_t *st, ngx_uint_t i)
+{
+    ngx_str_t  s;
+
+    if (ngx_http_mastodon_status_assemble(st, i, 1, &s) != NGX_OK) {
+        j->failed = 1;
+        return;
+    }
+
+    ngx_http_mastodon_json_raw(j, key, &s);
+}
+
+
+ngx_int_t
+ngx_http_mastodon_status_json(ngx_http_mastodon_statuses_t *st, ngx_uint_t i,
+    ngx_str_t *out)
+{
+    return ngx_http_mastodon_status_assemble(st, i, 0, out);
+}
+
+
+ngx_int_t
+ngx_http_mastodon_status_forget(ngx_http_request_t *r, int64_t *ids,
+    ngx_uint_t n, ngx_http_mastodon_redis_done_pt handler, void *data)
+{
+    u_char       *p;
+    size_t       *argvlen;
+    ngx_uint_t    i, argc;
+    const char  **argv;
+
+    if (n == 0) {
+        return NGX_DECLINED;
+    }
+
+    argc = 3 + n;
+    argv = ngx_palloc(r->pool, argc * sizeof(char *));
+    argvlen = ngx_palloc(r->pool, argc * sizeof(size_t));
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN
+                             + n * (sizeof(NGX_HTTP_MASTODON_STATUS_KEY)
+                                    + NGX_INT64_LEN));
+    if (argv == NULL || argvlen == NULL || p == NULL) {
+        return NGX_ERROR;
+    }
+
+    argv[0] = "EVAL";
+    argvlen[0] = 4;
+    argv[1] = ngx_http_mastodon_statuses_forget_lua;
+    argvlen[1] = sizeof(ngx_http_mastodon_statuses_forget_lua) - 1;
+    argv[2] = (const char *) p;
+    argvlen[2] = ngx_sprintf(p, "%ui", n) - p;
+    p += argvlen[2];
+
+    for (i = 0; i < n; i++) {
+        argv[3 + i] = (const char *) p;
+        argvlen[3 + i] = ngx_sprintf(p, NGX_HTTP_MASTODON_STATUS_KEY "%L",
+                                     ids[i]) - p;
+        p += argvlen[3 + i];
+    }
+
+    return ngx_http_mastodon_redis_command(r,
+               handler ? handler : ngx_http_mastodon_statuses_ignore, data,
+               argc, argv, argvlen);
+}
+
+
+ngx_int_t
+ngx_http_mastodon_account_json(ngx_http_request_t *r, PGresult *res, int row,
+    int col, ngx_str_t *out)
+{
+    ngx_http_mastodon_json_t  j;
+
+    if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_mastodon_account(&j, res, row, col);
+
+    return ngx_http_mastodon_json_string(&j, out);
+}
