@@ -489,6 +489,17 @@ ngx_int_t ngx_http_mastodon_status_json(ngx_http_mastodon_statuses_t *st,
 ngx_int_t ngx_http_mastodon_status_forget(ngx_http_request_t *r,
     int64_t *ids, ngx_uint_t n, ngx_http_mastodon_redis_done_pt handler,
     void *data);
+/* a local status' text as HTML; mentions from _status_mentions() */
+ngx_int_t ngx_http_mastodon_status_html(ngx_http_request_t *r,
+    ngx_str_t *text, mstdn_value_t *mentions, ngx_str_t *html);
+/* SQL: a status' mentions as the column _status_mentions() parses */
+#define NGX_HTTP_MASTODON_ST_SQL_MENTIONS(s)                                  \
+    "(SELECT json_agg(json_build_array(ma.id::text, ma.username,"             \
+    "  ma.domain, ma.url) ORDER BY m.id) FROM mentions m"                     \
+    "  JOIN accounts ma ON ma.id = m.account_id"                              \
+    "  WHERE m.status_id = " s ".id AND NOT m.silent)"
+mstdn_value_t *ngx_http_mastodon_status_mentions(ngx_http_request_t *r,
+    PGresult *res, int row, int col);
 /* an Account entity as a JSON string (rows of ACCOUNT_COLUMNS at col) */
 ngx_int_t ngx_http_mastodon_account_json(ngx_http_request_t *r,
     PGresult *res, int row, int col, ngx_str_t *out);
@@ -722,6 +733,25 @@ ngx_int_t ngx_http_mastodon_authorize_native(ngx_http_request_t *r,
 ngx_int_t ngx_http_mastodon_sign_in_show(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_sign_in_create(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+
+
+/* statuses (_statuses.c, _status_edit.c, _status_context.c) */
+ngx_int_t ngx_http_mastodon_statuses_create(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_statuses_index(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_statuses_show(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_statuses_update(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_statuses_destroy(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_status_history(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_status_source(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_status_context(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 
 

@@ -90,6 +90,24 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
       ngx_http_mastodon_follow_request_reject, 0, USER,
       "follow write write:follows"),
 
+    /* statuses */
+    R(POST, "/api/v1/statuses", ngx_http_mastodon_statuses_create, 1, USER,
+      "write write:statuses"),
+    R(GET, "/api/v1/statuses", ngx_http_mastodon_statuses_index, 0,
+      OPTIONAL, "read read:statuses"),
+    R(GET, "/api/v1/statuses/:id", ngx_http_mastodon_statuses_show, 0,
+      OPTIONAL, "read read:statuses"),
+    R(PUT, "/api/v1/statuses/:id", ngx_http_mastodon_statuses_update, 1,
+      USER, "write write:statuses"),
+    R(DELETE, "/api/v1/statuses/:id", ngx_http_mastodon_statuses_destroy, 0,
+      USER, "write write:statuses"),
+    R(GET, "/api/v1/statuses/:id/history", ngx_http_mastodon_status_history,
+      0, OPTIONAL, "read read:statuses"),
+    R(GET, "/api/v1/statuses/:id/source", ngx_http_mastodon_status_source,
+      0, USER, "read read:statuses"),
+    R(GET, "/api/v1/statuses/:id/context", ngx_http_mastodon_status_context,
+      0, OPTIONAL, "read read:statuses"),
+
     /* status interactions: fixed paths, then under /api/v1/statuses/:id */
     R(GET, "/api/v1/favourites", ngx_http_mastodon_favourites, 0, USER,
       "read read:favourites"),

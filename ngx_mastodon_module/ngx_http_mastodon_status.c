@@ -19,7 +19,7 @@
 
 #define NGX_HTTP_MASTODON_STATUS_KEY      "mastodon:status:"
 #define NGX_HTTP_MASTODON_STATUS_TTL      "86400"
-#define NGX_HTTP_MASTODON_STATUS_MAX      200     /* ids per load */
+#define NGX_HTTP_MASTODON_STATUS_MAX      8200    /* ids per load: a context */
 
 #define NGX_HTTP_MASTODON_TIME(col)                                           \
     "to_char(" col ", 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
@@ -142,10 +142,7 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_statuses_render_stmt =
     " coalesce(ss.favourites_count, 0), coalesce(ss.quotes_count, 0), "
     NGX_HTTP_MASTODON_TIME("s.edited_at") ","
     " s.text, a.domain IS NULL, a.username, app.name, app.website,"
-    " (SELECT json_agg(json_build_array(ma.id::text, ma.username,"
-    "   ma.domain, ma.url) ORDER BY m.id) FROM mentions m"
-    "  JOIN accounts ma ON ma.id = m.account_id"
-    "  WHERE m.status_id = s.id AND NOT m.silent),"
+    " " NGX_HTTP_MASTODON_ST_SQL_MENTIONS("s") ","
     " (SELECT json_agg(t.name ORDER BY t.id) FROM statuses_tags stt"
     "  JOIN tags t ON t.id = stt.tag_id WHERE stt.status_id = s.id)"
     " FROM statuses s JOIN accounts a ON a.id = s.account_id"
@@ -784,14 +781,91 @@ ngx_http_mastodon_json_kv_pq_nullable(ngx_http_mastodon_json_t *j,
 }
 
 
+/*
+ * A local status' text as HTML (Mastodon's TextFormatter); mentions:
+ * [[id, username, domain, url]] of the status, NULL: none resolved.
+ */
+ngx_int_t
+ngx_http_mastodon_status_html(ngx_http_request_t *r, ngx_str_t *text,
+    mstdn_value_t *mentions, ngx_str_t *html)
+{
+    char                             *out;
+    size_t                            len;
+    mstdn_alloc_t                     a;
+    mstdn_text_options_t              opt;
+    ngx_http_mastodon_main_conf_t    *mcf;
+    ngx_http_mastodon_mention_ctx_t   mc;
+
+    if (text->len == 0) {
+        ngx_str_set(html, "");
+        return NGX_OK;
+    }
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
+
+    a.alloc = ngx_http_mastodon_pool_alloc;
+    a.ctx = r->pool;
+
+    ngx_memzero(&opt, sizeof(opt));
+    opt.base_url = (char *) mcf->base_url.data;
+    opt.base_url_len = mcf->base_url.len;
+    opt.local_domain = (char *) mcf->domain.data;
+    opt.local_domain_len = mcf->domain.len;
+    opt.multiline = 1;
+    mc.request = r;
+    mc.mentions = mentions;
+    opt.mention = ngx_http_mastodon_status_mention;
+    opt.ctx = &mc;
+
+    if (mstdn_text_format((char *) text->data, text->len, &opt, &a, &out,
+                          &len)
+        != 0)
+    {
+        return NGX_ERROR;
+    }
+
+    html->data = (u_char *) out;
+    html->len = len;
+
+    return NGX_OK;
+}
+
+
+/* the mentions column of a statement ([[id, username, domain, url]]) */
+mstdn_value_t *
+ngx_http_mastodon_status_mentions(ngx_http_request_t *r, PGresult *res,
+    int row, int col)
+{
+    char             err[64];
+    mstdn_alloc_t    a;
+    mstdn_value_t   *v;
+    mstdn_limits_t   limits = { 4, 10000 };
+
+    if (PQgetisnull(res, row, col)) {
+        return NULL;
+    }
+
+    a.alloc = ngx_http_mastodon_pool_alloc;
+    a.ctx = r->pool;
+
+    if (mstdn_json_parse(PQgetvalue(res, row, col), PQgetlength(res, row, col),
+                         &a, &limits, &v, err, sizeof(err))
+        != MSTDN_OK)
+    {
+        return NULL;
+    }
+
+    return v;
+}
+
+
 /* One viewer-less Status object (no account, reblog, flags) per row. */
 static ngx_int_t
 ngx_http_mastodon_statuses_render(ngx_http_mastodon_statuses_t *st,
     PGresult *res)
 {
     int                               row, nrows;
-    char                             *html, err[64];
-    size_t                            html_len;
+    char                              err[64];
     u_char                           *p;
     int64_t                           id;
     ngx_str_t                         s, text, username, url, *keys, *values;
@@ -800,10 +874,8 @@ ngx_http_mastodon_statuses_render(ngx_http_mastodon_statuses_t *st,
     mstdn_value_t                    *mentions, *tags, *m, *v;
     mstdn_limits_t                    limits = { 4, 10000 };
     ngx_http_request_t               *r;
-    mstdn_text_options_t              opt;
     ngx_http_mastodon_json_t          j;
     ngx_http_mastodon_main_conf_t    *mcf;
-    ngx_http_mastodon_mention_ctx_t   mc;
     ngx_http_mastodon_status_item_t  *it;
 
     r = st->request;
@@ -835,17 +907,10 @@ ngx_http_mastodon_statuses_render(ngx_http_mastodon_statuses_t *st,
         username.data = (u_char *) PQgetvalue(res, row, V(USERNAME));
         username.len = PQgetlength(res, row, V(USERNAME));
 
-        mentions = NULL;
         tags = NULL;
 
-        if (!PQgetisnull(res, row, V(MENTIONS))
-            && mstdn_json_parse(PQgetvalue(res, row, V(MENTIONS)),
-                                PQgetlength(res, row, V(MENTIONS)), &a,
-                                &limits, &mentions, err, sizeof(err))
-               != MSTDN_OK)
-        {
-            mentions = NULL;
-        }
+        mentions = ngx_http_mastodon_status_mentions(r, res, row,
+                                                     V(MENTIONS));
 
         if (!PQgetisnull(res, row, V(TAGS))
             && mstdn_json_parse(PQgetvalue(res, row, V(TAGS)),
@@ -936,27 +1001,13 @@ ngx_http_mastodon_statuses_render(ngx_http_mastodon_statuses_t *st,
         text.data = (u_char *) PQgetvalue(res, row, V(TEXT));
         text.len = PQgetlength(res, row, V(TEXT));
 
-        if (local && text.len) {
-            ngx_memzero(&opt, sizeof(opt));
-            opt.base_url = (char *) mcf->base_url.data;
-            opt.base_url_len = mcf->base_url.len;
-            opt.local_domain = (char *) mcf->domain.data;
-            opt.local_domain_len = mcf->domain.len;
-            opt.multiline = 1;
-            mc.request = r;
-            mc.mentions = mentions;
-            opt.mention = ngx_http_mastodon_status_mention;
-            opt.ctx = &mc;
-
-            if (mstdn_text_format((char *) text.data, text.len, &opt, &a,
-                                  &html, &html_len)
-                != 0)
+        if (local) {
+            if (ngx_http_mastodon_status_html(r, &text, mentions, &s)
+                != NGX_OK)
             {
                 return NGX_ERROR;
             }
 
-            s.data = (u_char *) html;
-            s.len = html_len;
             ngx_http_mastodon_json_kv_str(&j, "content", &s);
 
         } else {

@@ -1,0 +1,1399 @@
+/*
+ * Statuses: post (POST /api/v1/statuses), show (one, several), edit, its
+ * history and source, delete, and the context (thread) of a status.
+ *
+ * A post is one statement (the row, its conversation, counters, mentions,
+ * tags: one transaction); the worker does the rest from the `distribute`
+ * job, which carries the viewer-less rendering as its payload.
+ */
+
+#include "ngx_http_mastodon_module.h"
+#include "mstdn_text.h"
+#include "mstdn_grapheme.h"
+
+
+#define NGX_HTTP_MASTODON_STATUS_ENTITIES     256
+#define NGX_HTTP_MASTODON_IDEMPOTENCY_MAX     256
+#define NGX_HTTP_MASTODON_STATUSES_MAX_IDS    20
+
+
+typedef struct {
+    int64_t                        id;
+    ngx_uint_t                     status;          /* of the answer */
+    ngx_str_t                      idempotency;     /* the Redis key */
+    ngx_str_t                      text;            /* delete: the source */
+    ngx_str_t                      answer;          /* delete: rendered */
+    ngx_http_mastodon_statuses_t  *st;
+    int64_t                        forget[4];
+    ngx_uint_t                     nforget;
+    const char                   **values;
+} ngx_http_mastodon_status_op_t;
+
+
+static void ngx_http_mastodon_statuses_send(ngx_http_request_t *r,
+    ngx_http_mastodon_statuses_t *st, void *data);
+static void ngx_http_mastodon_status_posted(ngx_http_mastodon_pg_batch_t *b);
+static void ngx_http_mastodon_status_post_loaded(ngx_http_request_t *r,
+    ngx_http_mastodon_statuses_t *st, void *data);
+static void ngx_http_mastodon_status_enqueued(ngx_http_request_t *r,
+    redisReply *reply, void *data);
+static void ngx_http_mastodon_status_ignore(ngx_http_request_t *r,
+    redisReply *reply, void *data);
+
+
+/* what a post and an edit share: $3 text, $4 sensitive, $5 spoiler,
+ * $10 local mentions, $11 remote mentions, $12 tags */
+#define NGX_HTTP_MASTODON_STATUS_SQL_MENTIONS(s)                              \
+    " INSERT INTO mentions (status_id, account_id)"                           \
+    " SELECT " s ".id, ma.id FROM " s ", accounts ma"                         \
+    " WHERE (ma.domain IS NULL AND lower(ma.username) = ANY($10::text[]))"    \
+    " OR (ma.domain IS NOT NULL"                                              \
+    "  AND lower(ma.username || '@' || ma.domain) = ANY($11::text[]))"        \
+    " ON CONFLICT DO NOTHING"
+
+#define NGX_HTTP_MASTODON_STATUS_SQL_TAGS(s)                                  \
+    " tn AS (SELECT DISTINCT ON (lower(x)) x AS name"                         \
+    "  FROM unnest($12::text[]) x),"                                          \
+    " ti AS (INSERT INTO tags (name) SELECT name FROM tn"                     \
+    "  WHERE EXISTS (SELECT 1 FROM " s ")"                                    \
+    "  ON CONFLICT (lower((name)::text) text_pattern_ops) DO NOTHING"         \
+    "  RETURNING id),"                                                        \
+    " tg AS (INSERT INTO statuses_tags (status_id, tag_id)"                   \
+    "  SELECT " s ".id, t.id FROM " s ", (SELECT id FROM ti UNION"            \
+    "  SELECT tags.id FROM tags JOIN tn ON lower(tags.name) = lower(tn.name))"\
+    "  t ON CONFLICT DO NOTHING)"
+
+/*
+ * $1 the author, $2 in_reply_to_id, $3 text, $4 sensitive, $5 spoiler_text,
+ * $6 visibility, $7 language, $8 application, $9 base URL, $10-$12 above.
+ * No row: the status replied to is not there for the author.
+ */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_post_stmt =
+    ngx_http_mastodon_pg_stmt(
+    "WITH p AS (SELECT ps.id, ps.account_id, ps.conversation_id"
+    "  FROM statuses ps WHERE ps.id = $2::bigint AND ps.reblog_of_id IS NULL"
+    "  AND " NGX_HTTP_MASTODON_ST_SQL_VISIBLE("ps") "),"
+    " ok AS (SELECT 1 AS one WHERE $2::bigint IS NULL"
+    "  OR EXISTS (SELECT 1 FROM p)),"
+    " c AS (INSERT INTO conversations (created_at) SELECT"
+    "  now() AT TIME ZONE 'UTC' FROM ok WHERE NOT EXISTS (SELECT 1 FROM p"
+    "  WHERE p.conversation_id IS NOT NULL) RETURNING id),"
+    " n AS (SELECT timestamp_id('statuses') AS id FROM ok),"
+    " s AS (INSERT INTO statuses (id, uri, text, in_reply_to_id,"
+    "  in_reply_to_account_id, reply, sensitive, spoiler_text, visibility,"
+    "  language, conversation_id, local, account_id, application_id)"
+    "  SELECT n.id, $9 || '/users/' || a.username || '/statuses/' || n.id,"
+    "  $3, p.id, p.account_id, p.id IS NOT NULL, $4::boolean, $5, $6::int,"
+    "  $7, coalesce(p.conversation_id, (SELECT id FROM c)), true,"
+    "  $1::bigint, $8::bigint"
+    "  FROM n JOIN accounts a ON a.id = $1::bigint LEFT JOIN p ON true"
+    "  RETURNING id, in_reply_to_id),"
+    " ss AS (INSERT INTO status_stats (status_id) SELECT id FROM s),"
+    " rs AS (INSERT INTO status_stats (status_id, replies_count)"
+    "  SELECT in_reply_to_id, 1 FROM s WHERE in_reply_to_id IS NOT NULL"
+    "  ON CONFLICT (status_id) DO UPDATE SET"
+    "  replies_count = status_stats.replies_count + 1,"
+    "  updated_at = now() AT TIME ZONE 'UTC'),"
+    " ac AS (INSERT INTO account_stats (account_id, statuses_count,"
+    "  last_status_at) SELECT $1::bigint, 1, now() AT TIME ZONE 'UTC' FROM s"
+    "  ON CONFLICT (account_id) DO UPDATE SET"
+    "  statuses_count = account_stats.statuses_count + 1,"
+    "  last_status_at = excluded.last_status_at,"
+    "  updated_at = now() AT TIME ZONE 'UTC'),"
+    " m AS (" NGX_HTTP_MASTODON_STATUS_SQL_MENTIONS("s") "),"
+    NGX_HTTP_MASTODON_STATUS_SQL_TAGS("s")
+    " SELECT id, in_reply_to_id FROM s", 12);
+
+
+/* $1 the viewer, $2 the status: exists for it, and is its own */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_check_stmt =
+    ngx_http_mastodon_pg_stmt(
+    "SELECT s.account_id = $1::bigint, s.reblog_of_id IS NOT NULL,"
+    " s.text, s.spoiler_text"
+    " FROM statuses s WHERE s.id = $2::bigint"
+    " AND " NGX_HTTP_MASTODON_ST_SQL_VISIBLE("s"), 2);
+
+/*
+ * An edit (UpdateStatusService): the first edit also records the original
+ * version; mentions and tags follow the new text.
+ * $1 author, $2 status, $3 text, $4 sensitive, $5 spoiler, $7 language,
+ * $10-$12 mentions and tags; $6, $8, $9 unused.
+ */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_edit_stmt =
+    ngx_http_mastodon_pg_stmt(
+    "WITH o AS (SELECT id, text, spoiler_text, sensitive, created_at"
+    "  FROM statuses WHERE id = $2::bigint AND account_id = $1::bigint"
+    "  AND deleted_at IS NULL AND reblog_of_id IS NULL"
+    "  AND ($6::text IS NULL OR $8::text IS NULL OR $9::text IS NULL"
+    "  OR true) FOR UPDATE),"
+    " f AS (INSERT INTO status_edits (status_id, account_id, text,"
+    "  spoiler_text, sensitive, created_at, updated_at)"
+    "  SELECT o.id, $1::bigint, o.text, o.spoiler_text, o.sensitive,"
+    "  o.created_at, o.created_at FROM o WHERE NOT EXISTS (SELECT 1"
+    "  FROM status_edits e WHERE e.status_id = o.id)),"
+    " u AS (UPDATE statuses s SET text = $3, sensitive = $4::boolean,"
+    "  spoiler_text = $5, language = coalesce($7, s.language),"
+    "  edited_at = now() AT TIME ZONE 'UTC',"
+    "  updated_at = now() AT TIME ZONE 'UTC'"
+    "  FROM o WHERE s.id = o.id RETURNING s.id),"
+    " e AS (INSERT INTO status_edits (status_id, account_id, text,"
+    "  spoiler_text, sensitive, created_at, updated_at)"
+    "  SELECT u.id, $1::bigint, $3, $5, $4::boolean,"
+    "  now() AT TIME ZONE 'UTC' + interval '1 microsecond',"
+    "  now() AT TIME ZONE 'UTC' FROM u),"
+    " md AS (DELETE FROM mentions dm USING u WHERE dm.status_id = u.id"
+    "  AND dm.account_id NOT IN (SELECT ma.id FROM accounts ma"
+    "  WHERE (ma.domain IS NULL AND lower(ma.username) = ANY($10::text[]))"
+    "  OR (ma.domain IS NOT NULL"
+    "  AND lower(ma.username || '@' || ma.domain) = ANY($11::text[])))),"
+    " m AS (" NGX_HTTP_MASTODON_STATUS_SQL_MENTIONS("u") "),"
+    " td AS (DELETE FROM statuses_tags dt USING u WHERE dt.status_id = u.id"
+    "  AND dt.tag_id NOT IN (SELECT tags.id FROM tags"
+    "  WHERE lower(tags.name) IN (SELECT lower(x)"
+    "  FROM unnest($12::text[]) x))),"
+    NGX_HTTP_MASTODON_STATUS_SQL_TAGS("u")
+    " SELECT id FROM u", 12);
+
+/*
+ * A delete (discard_with_reblogs): the status and its reblogs, pins,
+ * counters.  $1 the author, $2 the status.
+ */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_delete_stmt =
+    ngx_http_mastodon_pg_stmt(
+    "WITH d AS (UPDATE statuses SET deleted_at = now() AT TIME ZONE 'UTC'"
+    "  WHERE EXISTS (SELECT 1 FROM statuses o WHERE o.id = $2::bigint"
+    "  AND o.account_id = $1::bigint AND o.deleted_at IS NULL)"
+    "  AND (id = $2::bigint OR reblog_of_id = $2::bigint)"
+    "  AND deleted_at IS NULL"
+    "  RETURNING id, account_id, in_reply_to_id, reblog_of_id),"
+    " pins AS (DELETE FROM status_pins WHERE status_id IN"
+    "  (SELECT id FROM d)),"
+    " ac AS (UPDATE account_stats a SET statuses_count ="
+    "  greatest(0, a.statuses_count - x.n),"
+    "  updated_at = now() AT TIME ZONE 'UTC'"
+    "  FROM (SELECT account_id, count(*) AS n FROM d GROUP BY account_id) x"
+    "  WHERE a.account_id = x.account_id),"
+    " rc AS (UPDATE status_stats ss SET"
+    "  replies_count = greatest(0, ss.replies_count - 1)"
+    "  FROM d WHERE d.id = $2::bigint AND ss.status_id = d.in_reply_to_id),"
+    " rb AS (UPDATE status_stats ss SET"
+    "  reblogs_count = greatest(0, ss.reblogs_count - 1)"
+    "  FROM d WHERE d.id = $2::bigint AND ss.status_id = d.reblog_of_id)"
+    " SELECT id, account_id, coalesce(in_reply_to_id, 0),"
+    " coalesce(reblog_of_id, 0) FROM d ORDER BY id = $2::bigint DESC", 2);
+
+
+static ngx_str_t  ngx_http_mastodon_idempotency_header =
+    ngx_string("Idempotency-Key");
+
+
+static ngx_table_elt_t *
+ngx_http_mastodon_header_in(ngx_http_request_t *r, ngx_str_t *name)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == name->len
+            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
+static const char *
+ngx_http_mastodon_int64_value(ngx_http_request_t *r, int64_t n)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    *ngx_sprintf(p, "%L", n) = '\0';
+
+    return (const char *) p;
+}
+
+
+/* A text[] literal: {"a","b"} with " and \ escaped. */
+typedef struct {
+    u_char      *start;
+    u_char      *pos;
+    ngx_uint_t   n;
+} ngx_http_mastodon_text_array_t;
+
+
+static void
+ngx_http_mastodon_text_array_add(ngx_http_mastodon_text_array_t *a,
+    const char *s, size_t len, const char *s2, size_t len2, ngx_uint_t lower)
+{
+    size_t       i, k;
+    u_char       c;
+    const char  *part;
+    size_t       plen;
+
+    *a->pos++ = a->n++ ? ',' : '{';
+    *a->pos++ = '"';
+
+    for (k = 0; k < 2; k++) {
+        part = k ? s2 : s;
+        plen = k ? len2 : len;
+
+        if (k && part == NULL) {
+            break;
+        }
+
+        if (k) {
+            *a->pos++ = '@';
+        }
+
+        for (i = 0; i < plen; i++) {
+            c = part[i];
+            if (c == '"' || c == '\\') {
+                *a->pos++ = '\\';
+            }
+            *a->pos++ = lower ? ngx_tolower(c) : c;
+        }
+    }
+
+    *a->pos++ = '"';
+}
+
+
+static const char *
+ngx_http_mastodon_text_array_end(ngx_http_mastodon_text_array_t *a)
+{
+    if (a->n == 0) {
+        *a->pos++ = '{';
+    }
+
+    *a->pos++ = '}';
+    *a->pos = '\0';
+
+    return (const char *) a->start;
+}
+
+
+/*
+ * The parameters a post and an edit share, validated as Mastodon's
+ * PostStatusService and Status model do; values[] for the statements.
+ * Returns NGX_OK, or an HTTP status with ctx->error_message.
+ */
+static ngx_int_t
+ngx_http_mastodon_status_params(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, const char **values, ngx_uint_t edit)
+{
+    size_t                           len, slen, vlen, llen, i, n, count;
+    u_char                          *p;
+    int64_t                          reply;
+    ngx_int_t                        visibility;
+    ngx_uint_t                       ours;
+    const char                      *text, *spoiler, *vis, *lang;
+    mstdn_value_t                   *v;
+    mstdn_entity_t                  *e;
+    ngx_http_mastodon_text_array_t   local, remote, tags;
+    ngx_http_mastodon_main_conf_t   *mcf;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
+
+    text = mstdn_param_str(ctx->params, "status", &len);
+    if (text == NULL) {
+        text = "";
+        len = 0;
+    }
+
+    spoiler = mstdn_param_str(ctx->params, "spoiler_text", &slen);
+    if (spoiler == NULL) {
+        spoiler = "";
+        slen = 0;
+    }
+
+    /* Mastodon strips both before it validates and stores them */
+    mstdn_text_strip(&text, &len);
+    mstdn_text_strip(&spoiler, &slen);
+
+    v = mstdn_object_get(ctx->params, "media_ids");
+    if (v && ((v->type == MSTDN_ARRAY && v->first)
+              || (v->type == MSTDN_STRING && v->len)))
+    {
+        ctx->error_message = "Validation failed: Media attachments are not "
+                             "supported by this server yet";
+        return 422;
+    }
+
+    v = mstdn_object_get(ctx->params, "poll");
+    if (v && v->type == MSTDN_OBJECT && v->first) {
+        ctx->error_message = "Validation failed: Polls are not supported by "
+                             "this server yet";
+        return 422;
+    }
+
+    if (!edit && mstdn_param_str(ctx->params, "scheduled_at", &n) && n) {
+        ctx->error_message = "Validation failed: Scheduled posts are not "
+                             "supported by this server yet";
+        return 422;
+    }
+
+    if (len == 0) {
+        ctx->error_message = "Validation failed: Text can't be blank";
+        return 422;
+    }
+
+    count = mstdn_status_length(text, len) + mstdn_grapheme_count(spoiler,
+                                                                  slen);
+    if (count > mcf->max_characters) {
+        p = ngx_pnalloc(r->pool, 80);
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        *ngx_sprintf(p, "Validation failed: Text character limit of %ui "
+                     "exceeded", mcf->max_characters) = '\0';
+        ctx->error_message = (const char *) p;
+        return 422;
+    }
+
+    visibility = 0;
+    vis = mstdn_param_str(ctx->params, "visibility", &vlen);
+    if (vis && vlen && !edit) {
+        static const char *names[] = { "public", "unlisted", "private",
+                                       "direct" };
+
+        visibility = -1;
+        for (i = 0; i < 4; i++) {
+            if (vlen == ngx_strlen(names[i])
+                && ngx_strncmp(vis, names[i], vlen) == 0)
+            {
+                visibility = i;
+            }
+        }
+
+        if (visibility < 0) {
+            ctx->error_message = "Validation failed: Visibility is not "
+                                 "included in the list";
+            return 422;
+        }
+    }
+
+    /* an ISO 639 code, or nothing (Mastodon falls back to its default) */
+    lang = mstdn_param_str(ctx->params, "language", &llen);
+    if (lang && (llen < 2 || llen > 3)) {
+        lang = NULL;
+    }
+    for (i = 0; lang && i < llen; i++) {
+        if (lang[i] < 'a' || lang[i] > 'z') {
+            lang = NULL;
+        }
+    }
+
+    reply = 0;
+    if (!edit && mstdn_param_str(ctx->params, "in_reply_to_id", &n) && n) {
+        if (mstdn_param_int64(ctx->params, "in_reply_to_id", &reply) != 0
+            || reply <= 0)
+        {
+            ctx->error_message = "The post you are trying to reply to does "
+                                 "not appear to exist.";
+            return NGX_HTTP_NOT_FOUND;
+        }
+    }
+
+    /* mentions and tags, as the formatter finds them */
+    e = ngx_palloc(r->pool, NGX_HTTP_MASTODON_STATUS_ENTITIES
+                            * sizeof(mstdn_entity_t));
+    local.start = ngx_pnalloc(r->pool, 2 * len + 8);
+    remote.start = ngx_pnalloc(r->pool, 2 * len + 8);
+    tags.start = ngx_pnalloc(r->pool, 2 * len + 8);
+    if (e == NULL || local.start == NULL || remote.start == NULL
+        || tags.start == NULL)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    local.pos = local.start;
+    local.n = 0;
+    remote.pos = remote.start;
+    remote.n = 0;
+    tags.pos = tags.start;
+    tags.n = 0;
+
+    n = mstdn_text_entities(text, len, e, NGX_HTTP_MASTODON_STATUS_ENTITIES);
+    if (n > NGX_HTTP_MASTODON_STATUS_ENTITIES) {
+        n = NGX_HTTP_MASTODON_STATUS_ENTITIES;
+    }
+    n = mstdn_text_distinct(e, n);
+
+    for (i = 0; i < n; i++) {
+        if (e[i].type == MSTDN_ENTITY_HASHTAG) {
+            ngx_http_mastodon_text_array_add(&tags, e[i].name, e[i].name_len,
+                                             NULL, 0, 0);
+            continue;
+        }
+
+        if (e[i].type != MSTDN_ENTITY_MENTION) {
+            continue;
+        }
+
+        ours = e[i].domain == NULL
+               || (e[i].domain_len == mcf->domain.len
+                   && ngx_strncasecmp((u_char *) e[i].domain,
+                                      mcf->domain.data, e[i].domain_len)
+                      == 0);
+
+        if (ours) {
+            ngx_http_mastodon_text_array_add(&local, e[i].name,
+                                             e[i].name_len, NULL, 0, 1);
+        } else {
+            ngx_http_mastodon_text_array_add(&remote, e[i].name,
+                                             e[i].name_len, e[i].domain,
+                                             e[i].domain_len, 1);
+        }
+    }
+
+    values[0] = ngx_http_mastodon_int64_value(r, ctx->auth->account_id);
+    values[1] = reply ? ngx_http_mastodon_int64_value(r, reply) : NULL;
+
+    p = ngx_pnalloc(r->pool, len + 1);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    *ngx_cpymem(p, text, len) = '\0';
+    values[2] = (const char *) p;
+
+    /* Mastodon: a content warning makes the status sensitive */
+    values[3] = (mstdn_param_bool(ctx->params, "sensitive", 0) || slen)
+                ? "t" : "f";
+
+    p = ngx_pnalloc(r->pool, slen + 1);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    *ngx_cpymem(p, spoiler, slen) = '\0';
+    values[4] = (const char *) p;
+
+    values[5] = ngx_http_mastodon_int64_value(r, visibility);
+
+    if (lang) {
+        p = ngx_pnalloc(r->pool, llen + 1);
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        *ngx_cpymem(p, lang, llen) = '\0';
+        values[6] = (const char *) p;
+    } else {
+        values[6] = edit ? NULL : "en";
+    }
+
+    values[7] = ctx->auth->app_id
+                ? ngx_http_mastodon_int64_value(r, ctx->auth->app_id) : NULL;
+    values[8] = (const char *) mcf->base_url.data;     /* NUL-terminated */
+    values[9] = ngx_http_mastodon_text_array_end(&local);
+    values[10] = ngx_http_mastodon_text_array_end(&remote);
+    values[11] = ngx_http_mastodon_text_array_end(&tags);
+
+    for (i = 0; i < 12; i++) {
+        if (values[i] == NULL && i != 1 && i != 6 && i != 7) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* POST /api/v1/statuses */
+
+static void ngx_http_mastodon_status_idempotent(ngx_http_request_t *r,
+    redisReply *reply, void *data);
+static ngx_int_t ngx_http_mastodon_status_insert(ngx_http_request_t *r,
+    ngx_http_mastodon_status_op_t *op);
+
+/* the key's status id, or claims it ("pending") for this request */
+static const char  ngx_http_mastodon_idempotency_lua[] =
+    "local v = redis.call('GET', KEYS[1])\n"
+    "if v then return v end\n"
+    "redis.call('SET', KEYS[1], 'pending', 'EX', 3600)\n"
+    "return false\n";
+
+
+ngx_int_t
+ngx_http_mastodon_statuses_create(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    u_char                         *p;
+    ngx_int_t                       rc;
+    const char                     *argv[4];
+    size_t                          argvlen[4];
+    ngx_table_elt_t                *h;
+    ngx_http_mastodon_status_op_t  *op;
+
+    op = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_status_op_t));
+    if (op == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    op->values = ngx_pcalloc(r->pool, 12 * sizeof(char *));
+    if (op->values == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_mastodon_status_params(r, ctx, op->values, 0);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ctx->data = op;
+
+    h = ngx_http_mastodon_header_in(r, &ngx_http_mastodon_idempotency_header);
+
+    if (h == NULL || h->value.len == 0
+        || h->value.len > NGX_HTTP_MASTODON_IDEMPOTENCY_MAX)
+    {
+        return ngx_http_mastodon_status_insert(r, op);
+    }
+
+    p = ngx_pnalloc(r->pool, sizeof("mastodon:idempotency:status::")
+                             + NGX_INT64_LEN + h->value.len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    op->idempotency.data = p;
+    op->idempotency.len = ngx_sprintf(p, "mastodon:idempotency:status:%L:%V",
+                                      ctx->auth->account_id, &h->value) - p;
+
+    argv[0] = "EVAL";
+    argvlen[0] = 4;
+    argv[1] = ngx_http_mastodon_idempotency_lua;
+    argvlen[1] = sizeof(ngx_http_mastodon_idempotency_lua) - 1;
+    argv[2] = "1";
+    argvlen[2] = 1;
+    argv[3] = (const char *) op->idempotency.data;
+    argvlen[3] = op->idempotency.len;
+
+    if (ngx_http_mastodon_redis_command(r, ngx_http_mastodon_status_idempotent,
+                                        op, 4, argv, argvlen)
+        != NGX_OK)
+    {
+        /* without Redis a retry may post twice; the post itself works */
+        op->idempotency.len = 0;
+        return ngx_http_mastodon_status_insert(r, op);
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_mastodon_status_idempotent(ngx_http_request_t *r, redisReply *reply,
+    void *data)
+{
+    ngx_http_mastodon_status_op_t *op = data;
+
+    int64_t                        id;
+    ngx_int_t                      rc;
+    ngx_http_mastodon_ctx_t       *ctx;
+    ngx_http_mastodon_statuses_t  *st;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+
+    if (reply && reply->type == REDIS_REPLY_STRING) {
+        if (reply->len == 7 && ngx_strncmp(reply->str, "pending", 7) == 0) {
+            ctx->error_message = "A post with this Idempotency-Key is being "
+                                 "processed";
+            ngx_http_mastodon_finalize(r, NGX_HTTP_CONFLICT);
+            return;
+        }
+
+        /* the post was made: answer with it again */
+        id = ngx_atoof((u_char *) reply->str, reply->len);
+        if (id > 0) {
+            st = ngx_http_mastodon_statuses(r, &id, 1, 0);
+            if (st == NULL) {
+                ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+                return;
+            }
+
+            rc = ngx_http_mastodon_statuses_load(st,
+                                              ngx_http_mastodon_statuses_send,
+                                              NULL);
+            if (rc != NGX_DONE) {
+                ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+            }
+            return;
+        }
+    }
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        op->idempotency.len = 0;
+    }
+
+    rc = ngx_http_mastodon_status_insert(r, op);
+
+    if (rc != NGX_DONE) {
+        ngx_http_mastodon_finalize(r, rc);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_mastodon_status_insert(ngx_http_request_t *r,
+    ngx_http_mastodon_status_op_t *op)
+{
+    ngx_http_mastodon_pg_batch_t  *b;
+
+    b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_status_posted, op);
+    if (b == NULL
+        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_status_post_stmt,
+                                    op->values)
+           != NGX_OK
+        || ngx_http_mastodon_pg_run(b) != NGX_OK)
+    {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    return NGX_DONE;
+}
+
+
+/* the idempotency claim goes when the post failed: a retry may post */
+static void
+ngx_http_mastodon_status_unclaim(ngx_http_request_t *r,
+    ngx_http_mastodon_status_op_t *op)
+{
+    const char  *argv[2];
+    size_t       argvlen[2];
+
+    if (op->idempotency.len == 0) {
+        return;
+    }
+
+    argv[0] = "DEL";
+    argvlen[0] = 3;
+    argv[1] = (const char *) op->idempotency.data;
+    argvlen[1] = op->idempotency.len;
+
+    (void) ngx_http_mastodon_redis_command(r, ngx_http_mastodon_status_ignore,
+                                           NULL, 2, argv, argvlen);
+}
+
+
+static void
+ngx_http_mastodon_status_posted(ngx_http_mastodon_pg_batch_t *b)
+{
+    ngx_http_mastodon_status_op_t *op = b->data;
+
+    PGresult                 *res;
+    ngx_int_t                 rc;
+    ngx_http_request_t       *r;
+    ngx_http_mastodon_ctx_t  *ctx;
+
+    r = b->request;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+
+    res = ngx_http_mastodon_pg_rows(b, 0);
+    if (res == NULL) {
+        ngx_http_mastodon_status_unclaim(r, op);
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    if (PQntuples(res) != 1) {
+        ngx_http_mastodon_status_unclaim(r, op);
+        ctx->error_message = "The post you are trying to reply to does not "
+                             "appear to exist.";
+        ngx_http_mastodon_finalize(r, NGX_HTTP_NOT_FOUND);
+        return;
+    }
+
+    op->id = ngx_atoof((u_char *) PQgetvalue(res, 0, 0),
+                       PQgetlength(res, 0, 0));
+
+    /* the parent's replies_count changed */
+    if (!PQgetisnull(res, 0, 1)) {
+        op->forget[op->nforget++] = ngx_atoof((u_char *) PQgetvalue(res, 0, 1),
+                                              PQgetlength(res, 0, 1));
+        (void) ngx_http_mastodon_status_forget(r, op->forget, op->nforget,
+                                               NULL, NULL);
+    }
+
+    op->st = ngx_http_mastodon_statuses(r, &op->id, 1, 0);
+    if (op->st == NULL) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    rc = ngx_http_mastodon_statuses_load(op->st,
+                                         ngx_http_mastodon_status_post_loaded,
+                                         op);
+    if (rc != NGX_DONE) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+    }
+}
+
+
+/* {"status_id":"<id>","payload":<status>} for a job */
+static ngx_int_t
+ngx_http_mastodon_status_job_args(ngx_http_request_t *r,
+    ngx_http_mastodon_statuses_t *st, ngx_uint_t i, ngx_str_t *args)
+{
+    u_char     *p;
+    ngx_str_t   payload;
+
+    if (ngx_http_mastodon_status_json(st, i, &payload) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, payload.len + NGX_INT64_LEN + 40);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    args->data = p;
+    p = ngx_sprintf(p, "{\"status_id\":\"%L\",\"payload\":",
+                    ((ngx_http_mastodon_status_item_t *) st->items.elts)[i].id);
+    p = ngx_cpymem(p, payload.data, payload.len);
+    *p++ = '}';
+    args->len = p - args->data;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_mastodon_status_post_loaded(ngx_http_request_t *r,
+    ngx_http_mastodon_statuses_t *st, void *data)
+{
+    ngx_http_mastodon_status_op_t *op = data;
+
+    ngx_str_t  args;
+
+    if (st->rc != NGX_OK || !ngx_http_mastodon_statuses_shown(st, 0)) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    if (ngx_http_mastodon_status_job_args(r, st, 0, &args) != NGX_OK) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (ngx_http_mastodon_enqueue(r, "default", "distribute", &args,
+                                  ngx_http_mastodon_status_enqueued, op)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "mastodon: status %L posted but not distributed: "
+                      "Redis is unavailable", op->id);
+        ngx_http_mastodon_status_enqueued(r, NULL, op);
+    }
+}
+
+
+static void
+ngx_http_mastodon_status_enqueued(ngx_http_request_t *r, redisReply *reply,
+    void *data)
+{
+    ngx_http_mastodon_status_op_t *op = data;
+
+    u_char      id[NGX_INT64_LEN];
+    size_t      argvlen[6];
+    const char *argv[6];
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "mastodon: status %L posted but its distribute job "
+                      "was not queued", op->id);
+    }
+
+    if (op->idempotency.len) {
+        argv[0] = "SET";
+        argvlen[0] = 3;
+        argv[1] = (const char *) op->idempotency.data;
+        argvlen[1] = op->idempotency.len;
+        argv[2] = (const char *) id;
+        argvlen[2] = ngx_sprintf(id, "%L", op->id) - id;
+        argv[3] = "EX";
+        argvlen[3] = 2;
+        argv[4] = "3600";
+        argvlen[4] = 4;
+
+        (void) ngx_http_mastodon_redis_command(r,
+                                               ngx_http_mastodon_status_ignore,
+                                               NULL, 5, argv, argvlen);
+    }
+
+    ngx_http_mastodon_statuses_send(r, op->st, NULL);
+}
+
+
+static void
+ngx_http_mastodon_status_ignore(ngx_http_request_t *r, redisReply *reply,
+    void *data)
+{
+}
+
+
+/* The answer: st's first status, or 404 when it may not be shown. */
+static void
+ngx_http_mastodon_statuses_send(ngx_http_request_t *r,
+    ngx_http_mastodon_statuses_t *st, void *data)
+{
+    ngx_http_mastodon_json_t  j;
+
+    if (st->rc != NGX_OK) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    if (!ngx_http_mastodon_statuses_shown(st, 0)) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_NOT_FOUND);
+        return;
+    }
+
+    if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_mastodon_status_write(&j, NULL, st, 0);
+
+    ngx_http_mastodon_finalize(r, ngx_http_mastodon_json_send(&j,
+                                                              NGX_HTTP_OK));
+}
+
+
+static int64_t
+ngx_http_mastodon_status_capture(ngx_http_mastodon_ctx_t *ctx)
+{
+    return ngx_atoof(ctx->captures[0].data, ctx->captures[0].len);
+}
+
+
+/* GET /api/v1/statuses/:id */
+ngx_int_t
+ngx_http_mastodon_statuses_show(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    int64_t                        id;
+    ngx_http_mastodon_statuses_t  *st;
+
+    id = ngx_http_mastodon_status_capture(ctx);
+    if (id <= 0) {
+        return NGX_HTTP_NOT_FOUND;
+    }
+
+    st = ngx_http_mastodon_statuses(r, &id, 1, 0);
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_mastodon_statuses_load(st, ngx_http_mastodon_statuses_send,
+                                        NULL)
+        != NGX_DONE)
+    {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_mastodon_statuses_send_list(ngx_http_request_t *r,
+    ngx_http_mastodon_statuses_t *st, void *data)
+{
+    ngx_uint_t                i;
+    ngx_http_mastodon_json_t  j;
+
+    if (st->rc != NGX_OK) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_mastodon_json_open_array(&j, NULL);
+
+    for (i = 0; i < st->n; i++) {
+        if (ngx_http_mastodon_statuses_shown(st, i)) {
+            ngx_http_mastodon_status_write(&j, NULL, st, i);
+        }
+    }
+
+    ngx_http_mastodon_json_close_array(&j);
+
+    ngx_http_mastodon_finalize(r, ngx_http_mastodon_json_send(&j,
+                                                              NGX_HTTP_OK));
+}
+
+
+/* GET /api/v1/statuses?id[]=: the ones that may be shown, in that order */
+ngx_int_t
+ngx_http_mastodon_statuses_index(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    int64_t                        ids[NGX_HTTP_MASTODON_STATUSES_MAX_IDS];
+    int64_t                        id;
+    ngx_uint_t                     n, k, dup;
+    mstdn_value_t                 *v, *e;
+    ngx_http_mastodon_statuses_t  *st;
+
+    n = 0;
+    v = mstdn_object_get(ctx->params, "id");
+
+    e = NULL;
+    if (v && v->type == MSTDN_ARRAY) {
+        e = v->first;
+    } else if (v && v->type == MSTDN_STRING) {
+        e = v;
+    }
+
+    for ( /* void */ ; e; e = (v->type == MSTDN_ARRAY) ? e->next : NULL) {
+        if (e->type != MSTDN_STRING) {
+            continue;
+        }
+
+        id = ngx_atoof((u_char *) e->str, e->len);
+        if (id <= 0) {
+            continue;
+        }
+
+        dup = 0;
+        for (k = 0; k < n; k++) {
+            dup |= ids[k] == id;
+        }
+
+        if (dup) {
+            continue;
+        }
+
+        if (n == NGX_HTTP_MASTODON_STATUSES_MAX_IDS) {
+            ctx->error_message = "Too many ids requested";
+            return 422;
+        }
+
+        ids[n++] = id;
+    }
+
+    st = ngx_http_mastodon_statuses(r, ids, n, 0);
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_mastodon_statuses_load(st,
+                                        ngx_http_mastodon_statuses_send_list,
+                                        NULL)
+        != NGX_DONE)
+    {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    return NGX_DONE;
+}
+
+
+/* PUT /api/v1/statuses/:id: an edit (UpdateStatusService) */
+
+static void ngx_http_mastodon_status_edited(ngx_http_mastodon_pg_batch_t *b);
+static void ngx_http_mastodon_status_edit_loaded(ngx_http_request_t *r,
+    ngx_http_mastodon_statuses_t *st, void *data);
+
+ngx_int_t
+ngx_http_mastodon_statuses_update(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    int64_t                         id;
+    ngx_int_t                       rc;
+    ngx_http_mastodon_pg_batch_t   *b;
+    ngx_http_mastodon_status_op_t  *op;
+
+    id = ngx_http_mastodon_status_capture(ctx);
+    if (id <= 0) {
+        return NGX_HTTP_NOT_FOUND;
+    }
+
+    op = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_status_op_t));
+    if (op == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    op->id = id;
+    op->values = ngx_pcalloc(r->pool, 12 * sizeof(char *));
+    if (op->values == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_mastodon_status_params(r, ctx, op->values, 1);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    op->values[1] = ngx_http_mastodon_int64_value(r, id);
+    if (op->values[1] == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_status_edited, op);
+    if (b == NULL
+        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_status_check_stmt,
+                                    op->values)
+           != NGX_OK
+        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_status_edit_stmt,
+                                    op->values)
+           != NGX_OK
+        || ngx_http_mastodon_pg_run(b) != NGX_OK)
+    {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    return NGX_DONE;
+}
+
+
+/* after the check statement: 404, 403, or NGX_OK */
+static ngx_int_t
+ngx_http_mastodon_status_owned(ngx_http_request_t *r, PGresult *check)
+{
+    ngx_http_mastodon_ctx_t  *ctx;
+
+    if (PQntuples(check) == 0) {
+        return NGX_HTTP_NOT_FOUND;
+    }
+
+    if (PQgetvalue(check, 0, 0)[0] != 't') {
+        ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+        ctx->error_message = "This action is not allowed";
+        return NGX_HTTP_FORBIDDEN;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_mastodon_status_edited(ngx_http_mastodon_pg_batch_t *b)
+{
+    ngx_http_mastodon_status_op_t *op = b->data;
+
+    PGresult            *check, *res;
+    ngx_int_t            rc;
+    ngx_http_request_t  *r;
+
+    r = b->request;
+
+    check = ngx_http_mastodon_pg_rows(b, 0);
+    res = ngx_http_mastodon_pg_rows(b, 1);
+    if (check == NULL || res == NULL) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    rc = ngx_http_mastodon_status_owned(r, check);
+    if (rc == NGX_OK && PQntuples(res) == 0) {
+        rc = NGX_HTTP_FORBIDDEN;        /* a reblog: not editable */
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_mastodon_finalize(r, rc);
+        return;
+    }
+
+    op->forget[op->nforget++] = op->id;
+
+    op->st = ngx_http_mastodon_statuses(r, &op->id, 1, 0);
+    if (op->st == NULL) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    /* the cached rendering goes before the new one is read */
+    if (ngx_http_mastodon_status_forget(r, op->forget, op->nforget,
+                                        ngx_http_mastodon_status_ignore, NULL)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "mastodon: status %L edited, its cached rendering "
+                      "may stay stale for a day", op->id);
+    }
+
+    if (ngx_http_mastodon_statuses_load(op->st,
+                                        ngx_http_mastodon_status_edit_loaded,
+                                        op)
+        != NGX_DONE)
+    {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+    }
+}
+
+
+static void
+ngx_http_mastodon_status_edit_loaded(ngx_http_request_t *r,
+    ngx_http_mastodon_statuses_t *st, void *data)
+{
+    ngx_http_mastodon_status_op_t *op = data;
+
+    ngx_str_t  args;
+
+    if (st->rc != NGX_OK || !ngx_http_mastodon_statuses_shown(st, 0)) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    if (ngx_http_mastodon_status_job_args(r, st, 0, &args) != NGX_OK) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (ngx_http_mastodon_enqueue(r, "default", "status_update", &args,
+                                  ngx_http_mastodon_status_enqueued, op)
+        != NGX_OK)
+    {
+        ngx_http_mastodon_status_enqueued(r, NULL, op);
+    }
+}
+
+
+/* DELETE /api/v1/statuses/:id: answers with the status and its source */
+
+static void ngx_http_mastodon_status_delete_loaded(ngx_http_request_t *r,
+    ngx_http_mastodon_statuses_t *st, void *data);
+static void ngx_http_mastodon_status_deleted(ngx_http_mastodon_pg_batch_t *b);
+static void ngx_http_mastodon_status_delete_queued(ngx_http_request_t *r,
+    redisReply *reply, void *data);
+
+ngx_int_t
+ngx_http_mastodon_statuses_destroy(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    ngx_http_mastodon_status_op_t  *op;
+
+    op = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_status_op_t));
+    if (op == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    op->id = ngx_http_mastodon_status_capture(ctx);
+    if (op->id <= 0) {
+        return NGX_HTTP_NOT_FOUND;
+    }
+
+    op->st = ngx_http_mastodon_statuses(r, &op->id, 1, 0);
+    if (op->st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* rendered before it goes: the answer shows it as it was */
+    if (ngx_http_mastodon_statuses_load(op->st,
+                                        ngx_http_mastodon_status_delete_loaded,
+                                        op)
+        != NGX_DONE)
+    {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_mastodon_status_delete_loaded(ngx_http_request_t *r,
+    ngx_http_mastodon_statuses_t *st, void *data)
+{
+    ngx_http_mastodon_status_op_t *op = data;
+
+    ngx_http_mastodon_ctx_t          *ctx;
+    ngx_http_mastodon_pg_batch_t     *b;
+    ngx_http_mastodon_status_item_t  *it;
+
+    if (st->rc != NGX_OK) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    it = st->items.elts;
+
+    if (!it->found || !it->visible) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_NOT_FOUND);
+        return;
+    }
+
+    if (it->account_id != st->viewer) {
+        ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+        ctx->error_message = "This action is not allowed";
+        ngx_http_mastodon_finalize(r, NGX_HTTP_FORBIDDEN);
+        return;
+    }
+
+    op->values = ngx_palloc(r->pool, 2 * sizeof(char *));
+    if (op->values == NULL) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    op->values[0] = ngx_http_mastodon_int64_value(r, st->viewer);
+    op->values[1] = ngx_http_mastodon_int64_value(r, op->id);
+
+    b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_status_deleted, op);
+    if (op->values[0] == NULL || op->values[1] == NULL || b == NULL
+        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_status_check_stmt,
+                                    op->values)
+           != NGX_OK
+        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_status_delete_stmt,
+                                    op->values)
+           != NGX_OK
+        || ngx_http_mastodon_pg_run(b) != NGX_OK)
+    {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+    }
+}
+
+
+static void
+ngx_http_mastodon_status_deleted(ngx_http_mastodon_pg_batch_t *b)
+{
+    ngx_http_mastodon_status_op_t *op = b->data;
+
+    int                        row;
+    u_char                    *p;
+    PGresult                  *check, *res;
+    ngx_str_t                  text, rendered, args;
+    ngx_http_request_t        *r;
+    ngx_http_mastodon_json_t   j;
+
+    r = b->request;
+
+    check = ngx_http_mastodon_pg_rows(b, 0);
+    res = ngx_http_mastodon_pg_rows(b, 1);
+    if (check == NULL || res == NULL) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    if (PQntuples(check) == 0 || PQntuples(res) == 0) {
+        /* deleted by a concurrent request */
+        ngx_http_mastodon_finalize(r, NGX_HTTP_NOT_FOUND);
+        return;
+    }
+
+    /* the status, its reblogs, the one it replied to or reblogged */
+    for (row = 0; row < PQntuples(res) && op->nforget < 4; row++) {
+        op->forget[op->nforget++] = ngx_atoof(
+            (u_char *) PQgetvalue(res, row, 0), PQgetlength(res, row, 0));
+    }
+    if (op->nforget < 4) {
+        op->forget[op->nforget] = ngx_atoof((u_char *) PQgetvalue(res, 0, 2),
+                                            PQgetlength(res, 0, 2));
+        op->forget[op->nforget] += ngx_atoof((u_char *) PQgetvalue(res, 0, 3),
+                                             PQgetlength(res, 0, 3));
+        if (op->forget[op->nforget]) {
+            op->nforget++;
+        }
+    }
+
+    (void) ngx_http_mastodon_status_forget(r, op->forget, op->nforget, NULL,
+                                           NULL);
+
+    /* the answer: the status as it was, with "text" (delete and redraft) */
+    if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_mastodon_status_write(&j, NULL, op->st, 0);
+
+    if (ngx_http_mastodon_json_string(&j, &rendered) != NGX_OK
+        || ngx_http_mastodon_json_init(r, &j) != NGX_OK)
+    {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    text.data = (u_char *) PQgetvalue(check, 0, 2);
+    text.len = PQgetlength(check, 0, 2);
+    ngx_http_mastodon_json_str(&j, &text);
+
+    if (ngx_http_mastodon_json_string(&j, &text) != NGX_OK) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    p = ngx_pnalloc(r->pool, rendered.len + text.len + sizeof(",\"text\":"));
+    if (p == NULL) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    op->answer.data = p;
+    p = ngx_cpymem(p, rendered.data, rendered.len - 1);
+    p = ngx_cpymem(p, ",\"text\":", sizeof(",\"text\":") - 1);
+    p = ngx_cpymem(p, text.data, text.len);
+    *p++ = '}';
+    op->answer.len = p - op->answer.data;
+
+    /* the worker takes it out of feeds */
+    p = ngx_pnalloc(r->pool, 3 * NGX_INT64_LEN + 64);
+    if (p == NULL) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    args.data = p;
+    args.len = ngx_sprintf(p, "{\"status_id\":\"%L\",\"account_id\":\"%s\","
+                           "\"reblog_of_id\":\"%s\"}", op->id,
+                           PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 3))
+               - p;
+
+    if (ngx_http_mastodon_enqueue(r, "default", "remove_status", &args,
+                                  ngx_http_mastodon_status_delete_queued, op)
+        != NGX_OK)
+    {
+        ngx_http_mastodon_status_delete_queued(r, NULL, op);
+    }
+}
+
+
+static void
+ngx_http_mastodon_status_delete_queued(ngx_http_request_t *r,
+    redisReply *reply, void *data)
+{
+    ngx_http_mastodon_status_op_t *op = data;
+
+    ngx_http_mastodon_json_t  j;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "mastodon: status %L deleted but its remove_status "
+                      "job was not queued: it stays in home feeds until "
+                      "they are rebuilt", op->id);
+    }
+
+    if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_mastodon_json_raw(&j, NULL, &op->answer);
+
+    ngx_http_mastodon_finalize(r, ngx_http_mastodon_json_send(&j,
+                                                              NGX_HTTP_OK));
+}
