@@ -214,7 +214,8 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_sa_reblog =
         "  AND NOT EXISTS (SELECT 1 FROM blocks ob"
         "   WHERE ob.account_id = $1::bigint"
         "   AND ob.target_account_id = o.account_id) AS allowed"
-        "  FROM chk JOIN statuses o ON o.id = coalesce(chk.reblog_of_id, chk.id)"
+        "  FROM chk JOIN statuses o"
+        "  ON o.id = coalesce(chk.reblog_of_id, chk.id)"
         "  AND o.deleted_at IS NULL WHERE chk.visible),"
         " old AS (SELECT min(r.id) AS id FROM o JOIN statuses r"
         "  ON r.reblog_of_id = o.id AND r.account_id = $1::bigint"
@@ -608,6 +609,12 @@ ngx_http_mastodon_sa_done(ngx_http_mastodon_pg_batch_t *b)
 
     rc = ngx_http_mastodon_sa_check(r, ctx, sa, res);
     if (rc != NGX_OK) {
+        if (ctx->error_message) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "mastodon: status %L: %s", sa->id,
+                          ctx->error_message);
+        }
+
         ngx_http_mastodon_finalize(r, rc);
         return;
     }
@@ -744,9 +751,6 @@ ngx_http_mastodon_sa_check(ngx_http_request_t *r,
                                      " included in the list";
             }
 
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "mastodon: reblog refused: %s",
-                          ctx->error_message);
             return 422;
         }
 
@@ -819,8 +823,6 @@ ngx_http_mastodon_sa_check(ngx_http_request_t *r,
             *ngx_sprintf((u_char *) ctx->error_message,
                          "Validation failed: %*s", p - msg, msg) = '\0';
 
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "mastodon: pin refused: %s", ctx->error_message);
             return 422;
         }
 
@@ -936,8 +938,9 @@ ngx_http_mastodon_sa_job(ngx_http_request_t *r, ngx_http_mastodon_sa_t *sa)
 
     id = ngx_http_mastodon_sa_id(r, sa->job_id);
     account = ngx_http_mastodon_sa_id(r, sa->job_account);
-    other = ngx_http_mastodon_sa_id(r, sa->job == NGX_HTTP_MASTODON_SA_JOB_REMOVE
-                                       ? sa->job_status : sa->st->viewer);
+    other = ngx_http_mastodon_sa_id(r,
+                                    sa->job == NGX_HTTP_MASTODON_SA_JOB_REMOVE
+                                    ? sa->job_status : sa->st->viewer);
 
     if (id == NULL || account == NULL || other == NULL
         || ngx_http_mastodon_json_init(r, &j) != NGX_OK)
