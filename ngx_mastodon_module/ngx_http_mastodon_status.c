@@ -399,9 +399,8 @@ ngx_http_mastodon_statuses_cached(ngx_http_request_t *r, redisReply *reply,
             it = (ngx_http_mastodon_status_item_t *) st->items.elts + i;
             ngx_http_mastodon_statuses_cache_entry(it, reply->element[2 * i]);
 
-            if (it->base.len == 0
-                || reply->element[2 * i + 1]->type != REDIS_REPLY_STRING)
-            {
+            /* a cached reblog needs its original, cached or not */
+            if (it->base.len == 0) {
                 continue;
             }
 
