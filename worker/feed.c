@@ -132,7 +132,8 @@ void feed_batch_init(feed_batch *b, redisContext *c, feed_op op, const char *eve
 /* Appends the call built so far to the output buffer. */
 static void batch_append(feed_batch *b)
 {
-    enum { MAXARGS = 5 + 4 * FEED_CALL_ENTRIES };
+    /* EVALSHA sha numkeys event_key, 2 keys per entry, max publish, 2 args per entry */
+    enum { MAXARGS = 6 + 4 * FEED_CALL_ENTRIES };
     const char *argv[MAXARGS];
     size_t lens[MAXARGS];
     char nkeys[16];
