@@ -7,6 +7,7 @@
 #include "log.h"
 #include "queue.h"
 #include "recipients.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +32,8 @@ int fanout_home(job_ctx *ctx, PGconn *db, const fanout_walk *w, long long *chang
     redisContext *c = *ctx->redis;
     feed_batch *b = malloc(sizeof(*b));
     char cursor[MW_ID_LEN] = "0";
-    int rc = -1;
+    long long pg_ms = 0, redis_ms = 0, t0 = monotonic_ms();
+    int rc = -1, pages = 0;
 
     *changed = 0;
     if (b == NULL) {
@@ -50,7 +52,9 @@ int fanout_home(job_ctx *ctx, PGconn *db, const fanout_walk *w, long long *chang
         page = next_page(db, w, cursor, err, errlen);
         if (page == NULL)
             goto done;
+        pages++;
     }
+    pg_ms += monotonic_ms() - t0;
 
     for (;;) {
         int n = page != NULL ? PQntuples(page) : 0;
@@ -61,11 +65,17 @@ int fanout_home(job_ctx *ctx, PGconn *db, const fanout_walk *w, long long *chang
 
         PGresult *next = NULL;
         char perr[512] = "";
+        t0 = monotonic_ms();
         if (n == RECIPIENTS_PAGE) {
             snprintf(cursor, sizeof(cursor), "%s", PQgetvalue(page, n - 1, 0));
             next = next_page(db, w, cursor, perr, sizeof(perr));
+            pages++;
         }
-        if (feed_batch_collect(b, err, errlen) != 0) {
+        long long t1 = monotonic_ms();
+        pg_ms += t1 - t0;
+        int collected = feed_batch_collect(b, err, errlen);
+        redis_ms += monotonic_ms() - t1;
+        if (collected != 0) {
             PQclear(next);
             break;
         }
@@ -86,6 +96,8 @@ int fanout_home(job_ctx *ctx, PGconn *db, const fanout_walk *w, long long *chang
     }
     PQclear(page);
     *changed = b->changed;
+    mlog(LOG_DEBUG, "fan-out of %s: %d page(s) of followers in %lld ms, then %lld ms waiting for redis",
+         w->status_id, pages, pg_ms, redis_ms);
 
 done:
     free(b);

@@ -4,8 +4,9 @@
  * the status id and reblog_of_id ("" for none) per entry.
  *
  * Events go to timeline:<account id> only when the channel has a
- * subscriber (PUBSUB NUMSUB), so the event text is copied only for the few
- * followers who are streaming, not for all of them. */
+ * subscriber (PUBSUB NUMSUB, so subscribe with SUBSCRIBE, not PSUBSCRIBE):
+ * the event text is copied only for the few followers who are streaming,
+ * not for all of them. */
 #include "feed.h"
 #include "redis.h"
 
@@ -15,63 +16,80 @@
 /* Mastodon's add_to_feed, push_to_home and trim: a reblog is not added when
  * its original is among the newest REBLOG_FALLOFF items of the feed or was
  * already reblogged into it (`:reblogs`: original id -> reblog id); an
- * original is not added when a reblog of it is there.  Feeds that do not
+ * original is not added when a reblog of it is there.  Tracking ends for
+ * reblogs further down than REBLOG_FALLOFF items (so a new reblog of the
+ * same status can show again); Mastodon does that after every push, here
+ * it is done just before a decision that reads `:reblogs`, which decides
+ * the same and costs nothing when there are no reblogs.  Feeds that do not
  * exist are left alone: the module rebuilds them when their owner returns.
- * Trim keeps feed_max statuses besides the sentinel "0", and tracking of
- * reblogs further down than REBLOG_FALLOFF items ends, so a new reblog of
- * the same status can show again. */
+ * Trim: ZREMRANGEBYRANK 1 -(max+1), rank 0 being the sentinel (a feed
+ * without it keeps one status more, until it is rebuilt).  The common case
+ * costs three calls per feed: ZCARD, ZSCORE, ZADD. */
+#define FEED_FALLOFF_LUA                                                          \
+    "local function falloff(feed, reblogs)\n"                                     \
+    "  local edge = redis.call('ZREVRANGE', feed, 40, 40, 'WITHSCORES')\n"        \
+    "  if edge[2] then redis.call('ZREMRANGEBYSCORE', reblogs, '-inf', edge[2]) end\n" \
+    "end\n"
+
+/* Events go out once per call: one PUBSUB NUMSUB for the channels of the
+ * feeds changed, the event text read only if someone listens. */
+#define FEED_PUBLISH_LUA                                                          \
+    "local function publish(channels)\n"                                          \
+    "  if ARGV[2] ~= '1' or #channels == 0 then return end\n"                     \
+    "  local subs, event = redis.call('PUBSUB', 'NUMSUB', unpack(channels)), nil\n" \
+    "  for j = 2, #subs, 2 do\n"                                                  \
+    "    if subs[j] > 0 then\n"                                                   \
+    "      event = event or redis.call('GET', KEYS[1])\n"                         \
+    "      if event then redis.call('PUBLISH', subs[j - 1], event) end\n"         \
+    "    end\n"                                                                   \
+    "  end\n"                                                                     \
+    "end\n"
+
 static redis_script feed_add_script = { .body =
-    "local max, publish = tonumber(ARGV[1]), ARGV[2] == '1'\n"
-    "local event, added = nil, 0\n"
+    FEED_FALLOFF_LUA FEED_PUBLISH_LUA
+    "local max, added, channels = tonumber(ARGV[1]), 0, {}\n"
     "for i = 2, #KEYS, 2 do\n"
     "  local feed, reblogs, id, of = KEYS[i], KEYS[i + 1], ARGV[i + 1], ARGV[i + 2]\n"
-    "  if redis.call('EXISTS', feed) == 1 then\n"
+    "  local n = redis.call('ZCARD', feed)\n"
+    "  if n > 0 then\n"
     "    local ok\n"
     "    if of == '' then\n"
     "      ok = not redis.call('ZSCORE', reblogs, id)\n"
+    "      if not ok then\n"
+    "        falloff(feed, reblogs)\n"
+    "        ok = not redis.call('ZSCORE', reblogs, id)\n"
+    "      end\n"
     "    else\n"
     "      local rank = redis.call('ZREVRANK', feed, of)\n"
-    "      ok = (not rank or rank >= 40) and redis.call('ZADD', reblogs, 'NX', id, of) == 1\n"
+    "      if not rank or rank >= 40 then\n"
+    "        falloff(feed, reblogs)\n"
+    "        ok = redis.call('ZADD', reblogs, 'NX', id, of) == 1\n"
+    "      end\n"
     "    end\n"
     "    if ok and redis.call('ZADD', feed, id, id) == 1 then\n"
     "      added = added + 1\n"
-    "      local sentinel = redis.call('ZSCORE', feed, '0') and 1 or 0\n"
-    "      if redis.call('ZCARD', feed) > max + sentinel then\n"
-    "        redis.call('ZREMRANGEBYRANK', feed, sentinel, -(max + 1))\n"
-    "      end\n"
-    "      if redis.call('EXISTS', reblogs) == 1 then\n"
-    "        local edge = redis.call('ZREVRANGE', feed, 40, 40, 'WITHSCORES')\n"
-    "        if edge[2] then redis.call('ZREMRANGEBYSCORE', reblogs, '-inf', edge[2]) end\n"
-    "      end\n"
-    "      if publish then\n"
-    "        local channel = 'timeline:' .. string.sub(feed, 20)\n"
-    "        if redis.call('PUBSUB', 'NUMSUB', channel)[2] > 0 then\n"
-    "          event = event or redis.call('GET', KEYS[1])\n"
-    "          if event then redis.call('PUBLISH', channel, event) end\n"
-    "        end\n"
-    "      end\n"
+    "      if n + 1 > max + 1 then redis.call('ZREMRANGEBYRANK', feed, 1, -(max + 1)) end\n"
+    "      channels[#channels + 1] = 'timeline:' .. string.sub(feed, 20)\n"
     "    end\n"
     "  end\n"
     "end\n"
+    "publish(channels)\n"
     "return added\n"
 };
 
 /* status.update where the status is in the feed (Mastodon pushes the edit
  * to the feeds that show it). */
 static redis_script feed_touch_script = { .body =
-    "local publish = ARGV[2] == '1'\n"
-    "local event, found = nil, 0\n"
+    FEED_PUBLISH_LUA
+    "local found, channels = 0, {}\n"
     "for i = 2, #KEYS, 2 do\n"
     "  local feed, id = KEYS[i], ARGV[i + 1]\n"
     "  if redis.call('ZSCORE', feed, id) then\n"
     "    found = found + 1\n"
-    "    local channel = 'timeline:' .. string.sub(feed, 20)\n"
-    "    if publish and redis.call('PUBSUB', 'NUMSUB', channel)[2] > 0 then\n"
-    "      event = event or redis.call('GET', KEYS[1])\n"
-    "      if event then redis.call('PUBLISH', channel, event) end\n"
-    "    end\n"
+    "    channels[#channels + 1] = 'timeline:' .. string.sub(feed, 20)\n"
     "  end\n"
     "end\n"
+    "publish(channels)\n"
     "return found\n"
 };
 

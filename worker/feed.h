@@ -9,7 +9,7 @@
 #include <hiredis/hiredis.h>
 
 #define FEED_PREFIX        "mastodon:feed:home:"
-#define FEED_CALL_ENTRIES  128      /* feeds per script call */
+#define FEED_CALL_ENTRIES  256      /* feeds per script call */
 #define FEED_REBLOG_FALLOFF 40      /* Mastodon's REBLOG_FALLOFF */
 
 typedef enum {

@@ -22,6 +22,7 @@
 static const char recipients_sql[] =
     "SELECT f.account_id, f.notify FROM follows f JOIN accounts a ON a.id = f.account_id"
     " WHERE f.target_account_id = $1::bigint AND f.account_id > $2::bigint AND a.domain IS NULL"
+    "   AND a.id > $2::bigint"     /* the same, so a merge join starts at the cursor too */
     "   AND f.account_id NOT IN (SELECT b.account_id FROM blocks b"
     "                             WHERE b.target_account_id = ANY ($4::bigint[]))"
     "   AND f.account_id NOT IN (SELECT m.account_id FROM mutes m"
@@ -43,6 +44,7 @@ static const char recipients_sql[] =
 static const char followers_sql[] =
     "SELECT f.account_id FROM follows f JOIN accounts a ON a.id = f.account_id"
     " WHERE f.target_account_id = $1::bigint AND f.account_id > $2::bigint AND a.domain IS NULL"
+    "   AND a.id > $2::bigint"     /* the same, so a merge join starts at the cursor too */
     " ORDER BY f.account_id LIMIT $3::int";
 
 static PGresult *run(PGconn *db, const char *sql, int n, const char *const *params,
