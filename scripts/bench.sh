@@ -7,7 +7,14 @@
 # same nginx serves; wrk then loads both and the ratio module/static is printed.
 #
 # Environment: BENCH_DURATION (10s), BENCH_CONNECTIONS (64), BENCH_THREADS (2),
-# BENCH_WARMUP (2s), BENCH_ONLY (a name from the list: only that endpoint).
+# BENCH_WARMUP (2s), BENCH_ONLY (a name from the list: only that endpoint;
+# `signin` or `fanout` for those sections alone), BENCH_FANOUT (follower
+# counts of the fan-out section, default "10000 100000").
+#
+# Fan-out: an account with N local followers, every follower's home feed
+# present (complete, as an active user's), posts once; the worker's
+# distribute job (its own "done in N ms") is compared with redis-cli --pipe
+# sending N plain ZADDs into N such feeds: what Redis alone needs.
 set -eu
 . "$(dirname "$0")/lib.sh"
 cd "$MASTODON_ROOT"
@@ -53,7 +60,7 @@ cleanup() {
     pg_stop "$VAR/pg" fast || true
     kill_leftovers "$VAR" || warn "processes were left behind (killed)"
     if [ "$status" = 0 ]; then
-        rm -rf "$VAR"
+        [ -n "${BENCH_KEEP:-}" ] || rm -rf "$VAR"
     else
         echo "==> bench failed; files kept in $VAR" >&2
         tail -n 20 "$NGX/error.log" "$VAR/worker.log" 2>/dev/null >&2 || true
@@ -262,5 +269,62 @@ done
 
 if [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = signin ]; then
     signin_bench
+fi
+
+# RESP for `ZADD <prefix><id> <score> <member>`, one per id read on stdin.
+zadd_resp() {
+    awk -v p="$1" -v s="$2" -v m="$3" '{
+        k = p $1
+        printf "*4\r\n$4\r\nZADD\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n",
+            length(k), k, length(s), s, length(m), m
+    }'
+}
+
+fanout_bench() {
+    local n author ids status jid start done_ms wall raw_ms
+    local redis=(redis-cli -h 127.0.0.1 -p "$REDISPORT")
+    echo
+    echo "Fan-out of one post to N local followers' home feeds (distribute job vs. raw pipelined ZADDs):"
+    printf '  %9s %12s %12s %14s %8s\n' followers 'job ms' 'wall ms' 'raw ZADD ms' ratio
+    for n in ${BENCH_FANOUT:-10000 100000}; do
+        author=$(psql_bench "INSERT INTO accounts (username) VALUES ('fan$n') RETURNING id")
+        psql_bench "INSERT INTO accounts (username) SELECT 'fan${n}_' || g FROM generate_series(1, $n) g" >/dev/null
+        psql_bench "INSERT INTO follows (account_id, target_account_id)
+            SELECT id, $author FROM accounts WHERE username LIKE 'fan${n}\_%'" >/dev/null
+        psql_bench "ANALYZE follows; ANALYZE accounts" >/dev/null
+        ids=$VAR/fanout-$n.ids
+        psql_bench "SELECT id FROM accounts WHERE username LIKE 'fan${n}\_%' ORDER BY id" > "$ids"
+        # every feed exists and is complete; the raw keys likewise
+        { zadd_resp mastodon:feed:home: 0 0 < "$ids"; zadd_resp "mastodon:bench:raw$n:" 0 0 < "$ids"; } \
+            | "${redis[@]}" --pipe >/dev/null
+        status=$(psql_bench "INSERT INTO statuses (account_id, text, local) VALUES ($author, 'bench', true) RETURNING id")
+
+        start=$(date +%s%N)
+        MASTODON_REDIS=127.0.0.1:$REDISPORT "$BUILD_ABS/mastodon-worker" enqueue default distribute \
+            "{\"status_id\":\"$status\",\"payload\":{\"id\":\"$status\",\"content\":\"bench\",\"account\":{\"id\":\"$author\"}}}" >/dev/null
+        jid=
+        for _ in $(seq 1 6000); do
+            jid=$(grep "distribute: status $status into" "$VAR/worker.log" | head -n 1) && [ -n "$jid" ] && break
+            sleep 0.01
+        done
+        wall=$(( ($(date +%s%N) - start) / 1000000 ))
+        [ -n "$jid" ] || die "the distribute job of $n followers did not finish"
+        sleep 0.2
+        done_ms=$(grep -A3 "distribute: status $status into" "$VAR/worker.log" | awk '/job distribute .* done in/ {print $(NF-1); exit}')
+        [ "$("${redis[@]}" ZSCORE "mastodon:feed:home:$(tail -n 1 "$ids")" "$status")" != "" ] \
+            || die "the last follower's feed lacks the status"
+
+        zadd_resp "mastodon:bench:raw$n:" "$status" "$status" < "$ids" > "$VAR/fanout-$n.resp"
+        start=$(date +%s%N)
+        "${redis[@]}" --pipe < "$VAR/fanout-$n.resp" >/dev/null
+        raw_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+        printf '  %9s %12s %12s %14s %8s\n' "$n" "${done_ms:-?}" "$wall" "$raw_ms" \
+            "$(awk -v a="${done_ms:-0}" -v b="$raw_ms" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "-" }')"
+    done
+    echo "  (job ms: the worker's own time for the job; wall: enqueue to its log line, polled every 10 ms)"
+}
+
+if [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = fanout ]; then
+    fanout_bench
 fi
 status=0

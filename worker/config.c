@@ -41,6 +41,7 @@ static const config_entry config_table[] = {
     STR(smtp_password, ""),
     STR(smtp_starttls, "auto"),
     STR(base_url, ""),
+    NUM("feed_max", feed_max, "400", 40, 100000),
 };
 
 #define CONFIG_ENTRIES (sizeof(config_table) / sizeof(config_table[0]))

@@ -23,6 +23,7 @@ typedef struct {
     char *smtp_password;
     char *smtp_starttls;            /* auto, always, never */
     char *base_url;                 /* "" = https://<domain> */
+    long  feed_max;                 /* statuses kept in a home feed */
 
     /* derived */
     int   nqueues;

@@ -10,6 +10,12 @@ static const struct {
 } job_types[] = {
     { "test_record", job_test_record },
     { "user_confirmation", job_user_confirmation },
+    { "distribute", job_distribute },
+    { "status_update", job_status_update },
+    { "remove_status", job_remove_status },
+    { "notify", job_notify },
+    { "feed_merge", job_feed_merge },
+    { "feed_unmerge", job_feed_unmerge },
 };
 
 job_handler jobs_find(const char *type)

@@ -32,5 +32,11 @@ PGconn *job_db(job_ctx *ctx, char *err, size_t errlen);
 /* Handlers, one file each. */
 int job_test_record(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 int job_user_confirmation(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
+int job_distribute(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
+int job_status_update(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
+int job_remove_status(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
+int job_notify(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
+int job_feed_merge(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
+int job_feed_unmerge(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 
 #endif

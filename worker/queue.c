@@ -487,3 +487,42 @@ int queue_push(redisContext *c, const char *queue, const char *type,
     freeReplyObject(r);
     return rc;
 }
+
+/* SET NX + XADD in one script: both or neither. */
+static redis_script push_once_script = { .body =
+    "if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', 86400) then return 0 end\n"
+    "redis.call('XADD', KEYS[2], '*', 'type', ARGV[1], 'args', ARGV[2], 'attempt', '0',\n"
+    "           'jid', ARGV[3], 'enqueued_at', ARGV[4])\n"
+    "return 1\n"
+};
+
+int queue_push_once(redisContext *c, const char *once_key, const char *queue, const char *type,
+                    const char *args, size_t args_len, int *pushed, char *err, size_t errlen)
+{
+    char jid[17], enq[32], stream[MW_QUEUE_NAMELEN + sizeof(QUEUE_PREFIX)];
+
+    *pushed = 0;
+    if (random_hex(jid, 8) != 0) {
+        snprintf(err, errlen, "no random bytes");
+        return -1;
+    }
+    snprintf(enq, sizeof(enq), "%lld", now_ms());
+    snprintf(stream, sizeof(stream), QUEUE_PREFIX "%s", queue);
+
+    const char *argv[6] = { once_key, stream, type, args, jid, enq };
+    size_t lens[6] = { strlen(once_key), strlen(stream), strlen(type), args_len, strlen(jid), strlen(enq) };
+    redisReply *r = redis_eval(c, &push_once_script, 2, 6, argv, lens);
+    if (r == NULL) {
+        snprintf(err, errlen, "redis: %s", c->errstr);
+        return -1;
+    }
+    int rc = 0;
+    if (r->type == REDIS_REPLY_INTEGER) {
+        *pushed = r->integer == 1;
+    } else {
+        snprintf(err, errlen, "redis: push once: %s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        rc = -1;
+    }
+    freeReplyObject(r);
+    return rc;
+}

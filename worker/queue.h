@@ -76,6 +76,12 @@ int queue_push(redisContext *c, const char *queue, const char *type,
                const char *args, size_t args_len, char *id_out, size_t id_len,
                char *err, size_t errlen);
 
+/* queue_push, but only once per once_key (kept a day): a job that enqueues
+ * another passes a key made of its own jid, so its retries do not enqueue
+ * it again.  *pushed tells whether it was pushed now.  0 or -1 + err. */
+int queue_push_once(redisContext *c, const char *once_key, const char *queue, const char *type,
+                    const char *args, size_t args_len, int *pushed, char *err, size_t errlen);
+
 /* Backoff before retry number attempt+1: retry_base_ms * (attempt^4 + 1)
  * plus up to retry_base_ms * (attempt + 1) of jitter (Sidekiq's curve). */
 long long queue_backoff_ms(const worker_config *cfg, long attempt);

@@ -5,6 +5,7 @@
 #include "util.h"
 
 #include <limits.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,4 +151,42 @@ redisReply *redis_eval(redisContext *c, redis_script *script, int numkeys,
         r = redisCommandArgv(c, argc + 3, args, lens);
     }
     return r;
+}
+
+int redis_script_load(redisContext *c, redis_script *script, char *err, size_t errlen)
+{
+    script_sha1(script);
+    redisReply *r = redisCommand(c, "SCRIPT LOAD %s", script->body);
+    if (r == NULL) {
+        snprintf(err, errlen, "redis: %s", c->errstr);
+        return -1;
+    }
+    int rc = r->type == REDIS_REPLY_STRING && strcmp(r->str, script->sha1) == 0 ? 0 : -1;
+    if (rc != 0)
+        snprintf(err, errlen, "redis: SCRIPT LOAD: %s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    freeReplyObject(r);
+    return rc;
+}
+
+int redis_do(redisContext *c, char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    if (r == NULL) {
+        snprintf(err, errlen, "redis: %s", c->errstr);
+        return -1;
+    }
+    int rc = r->type == REDIS_REPLY_ERROR ? -1 : 0;
+    if (rc != 0)
+        snprintf(err, errlen, "redis: %s", r->str);
+    freeReplyObject(r);
+    return rc;
+}
+
+int redis_do_set(redisContext *c, const char *key, const char *value, size_t len,
+                 char *err, size_t errlen)
+{
+    return redis_do(c, err, errlen, "SET %s %b EX 3600", key, value, len);
 }

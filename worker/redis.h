@@ -23,6 +23,18 @@ typedef struct {
 redisReply *redis_eval(redisContext *c, redis_script *script, int numkeys,
                        int argc, const char **argv, const size_t *argvlen);
 
+/* SCRIPT LOAD, so that EVALSHA can be pipelined (a pipelined call cannot
+ * fall back to EVAL on NOSCRIPT).  0, or -1 with a message in err. */
+int redis_script_load(redisContext *c, redis_script *script, char *err, size_t errlen);
+
+/* One command, its reply checked: 0, or -1 with a message in err.  For
+ * commands whose reply only tells success (SET, DEL, PUBLISH...). */
+int redis_do(redisContext *c, char *err, size_t errlen, const char *fmt, ...);
+
+/* SET key value EX 3600: a value scripts read later in the same job. */
+int redis_do_set(redisContext *c, const char *key, const char *value, size_t len,
+                 char *err, size_t errlen);
+
 /* 1 if reply is an error reply starting with prefix (e.g. "BUSYGROUP"). */
 int redis_reply_is_error(const redisReply *r, const char *prefix);
 

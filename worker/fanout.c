@@ -1,0 +1,123 @@
+/* The fan-out walk.  Followers come in pages of RECIPIENTS_PAGE in account
+ * id order (a cursor, not an offset, so a page costs the same at the end of
+ * 100,000 followers as at the start); each page becomes a few script calls
+ * of FEED_CALL_ENTRIES feeds, written to Redis before the next page is
+ * asked of PostgreSQL, and their replies are read after it. */
+#include "fanout.h"
+#include "log.h"
+#include "queue.h"
+#include "recipients.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void fanout_event_key(const job_ctx *ctx, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "mastodon:event:%s", ctx->job->jid);
+}
+
+static PGresult *next_page(PGconn *db, const fanout_walk *w, const char *cursor,
+                           char *err, size_t errlen)
+{
+    if (w->filter != NULL)
+        return recipients_page(db, w->filter, cursor, err, errlen);
+    return followers_page(db, w->account_id, cursor, err, errlen);
+}
+
+int fanout_home(job_ctx *ctx, PGconn *db, const fanout_walk *w, long long *changed,
+                char *err, size_t errlen)
+{
+    redisContext *c = *ctx->redis;
+    feed_batch *b = malloc(sizeof(*b));
+    char cursor[MW_ID_LEN] = "0";
+    long long pg_ms = 0, redis_ms = 0, t0 = monotonic_ms();
+    int rc = -1, pages = 0;
+
+    *changed = 0;
+    if (b == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (feed_scripts_load(c, err, errlen) != 0)
+        goto done;
+    feed_batch_init(b, c, w->op, w->event_key, w->publish, ctx->cfg->feed_max);
+    if (w->include_self)
+        feed_batch_add(b, w->account_id, w->status_id, w->reblog_of_id);
+
+    /* a reply to an unknown status reaches nobody else (filter_from_home?) */
+    PGresult *page = NULL;
+    if (w->filter == NULL || !w->filter->reply_without_parent) {
+        page = next_page(db, w, cursor, err, errlen);
+        if (page == NULL)
+            goto done;
+        pages++;
+    }
+    pg_ms += monotonic_ms() - t0;
+
+    for (;;) {
+        int n = page != NULL ? PQntuples(page) : 0;
+        for (int i = 0; i < n; i++)
+            feed_batch_add(b, PQgetvalue(page, i, 0), w->status_id, w->reblog_of_id);
+        if (feed_batch_send(b, err, errlen) != 0)
+            break;
+
+        PGresult *next = NULL;
+        char perr[512] = "";
+        t0 = monotonic_ms();
+        if (n == RECIPIENTS_PAGE) {
+            snprintf(cursor, sizeof(cursor), "%s", PQgetvalue(page, n - 1, 0));
+            next = next_page(db, w, cursor, perr, sizeof(perr));
+            pages++;
+        }
+        long long t1 = monotonic_ms();
+        pg_ms += t1 - t0;
+        int collected = feed_batch_collect(b, err, errlen);
+        redis_ms += monotonic_ms() - t1;
+        if (collected != 0) {
+            PQclear(next);
+            break;
+        }
+        if (n == RECIPIENTS_PAGE && next == NULL) {
+            snprintf(err, errlen, "%s", perr);
+            break;
+        }
+        if (page != NULL && w->on_page != NULL && w->on_page(w->arg, page, err, errlen) != 0) {
+            PQclear(next);
+            break;
+        }
+        PQclear(page);
+        page = next;
+        if (page == NULL) {
+            rc = 0;
+            break;
+        }
+    }
+    PQclear(page);
+    *changed = b->changed;
+    mlog(LOG_DEBUG, "fan-out of %s: %d page(s) of followers in %lld ms, then %lld ms waiting for redis",
+         w->status_id, pages, pg_ms, redis_ms);
+
+done:
+    free(b);
+    return rc;
+}
+
+int fanout_federate(job_ctx *ctx, const status_facts *f, const char *action,
+                    char *err, size_t errlen)
+{
+    char once[128], args[128];
+    int pushed;
+
+    if (!f->reaches_remote)
+        return 0;
+    snprintf(once, sizeof(once), "mastodon:once:%s:activitypub_distribute", ctx->job->jid);
+    int n = snprintf(args, sizeof(args), "{\"status_id\":\"%s\",\"action\":\"%s\"}", f->id, action);
+    if (queue_push_once(*ctx->redis, once, "push", "activitypub_distribute", args, (size_t) n,
+                        &pushed, err, errlen) != 0)
+        return -1;
+    if (pushed)
+        mlog(LOG_DEBUG, "activitypub_distribute %s of status %s queued", action, f->id);
+    return 0;
+}

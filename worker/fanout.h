@@ -1,0 +1,40 @@
+#ifndef MW_FANOUT_H
+#define MW_FANOUT_H
+
+/* What the status jobs share: walking the home feeds of an account's
+ * followers page by page, and handing a status to federation. */
+
+#include "feed.h"
+#include "jobs.h"
+#include "status.h"
+
+typedef int (*fanout_page_fn)(void *arg, const PGresult *page, char *err, size_t errlen);
+
+typedef struct {
+    const status_facts *filter;     /* recipients of this status, or NULL: every local follower */
+    const char   *account_id;       /* whose followers */
+    int           include_self;     /* and the account's own feed */
+    const char   *status_id;
+    const char   *reblog_of_id;     /* "" or NULL when not a reblog */
+    feed_op       op;
+    const char   *event_key;        /* event text for ADD/TOUCH */
+    int           publish;          /* events on timeline:<id> */
+    fanout_page_fn on_page;         /* after each page's feed writes, or NULL */
+    void         *arg;
+} fanout_walk;
+
+/* The feed writes, pipelined; while Redis works through one page, the next
+ * is read from PostgreSQL.  *changed counts the feeds changed (or found,
+ * for FEED_TOUCH).  0 or -1 + err. */
+int fanout_home(job_ctx *ctx, PGconn *db, const fanout_walk *w, long long *changed,
+                char *err, size_t errlen);
+
+/* The key holding this job's event text: mastodon:event:<jid>. */
+void fanout_event_key(const job_ctx *ctx, char *out, size_t outlen);
+
+/* An activitypub_distribute job {"status_id", "action"} on queue push when
+ * the status reaches remote accounts, once per job (retries included). */
+int fanout_federate(job_ctx *ctx, const status_facts *f, const char *action,
+                    char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,60 @@
+#ifndef MW_FEED_H
+#define MW_FEED_H
+
+/* Home feeds in Redis (ARCHITECTURE.md, "Home feeds"): writes to many feeds
+ * at once, as Lua scripts over up to FEED_CALL_ENTRIES feeds per call, the
+ * calls pipelined.  Every operation is idempotent, so a job that dies half
+ * way through can simply run again. */
+
+#include <hiredis/hiredis.h>
+
+#define FEED_PREFIX        "mastodon:feed:home:"
+#define FEED_CALL_ENTRIES  256      /* feeds per script call */
+#define FEED_REBLOG_FALLOFF 40      /* Mastodon's REBLOG_FALLOFF */
+
+typedef enum {
+    FEED_ADD,       /* insert (reblog rule, trim), `update` event if new */
+    FEED_TOUCH,     /* `status.update` event where the status is in the feed */
+    FEED_REMOVE,    /* remove (and its reblog tracking), `delete` event if it was there */
+} feed_op;
+
+typedef struct {
+    char feed[48];
+    char reblogs[56];
+    char status_id[24];
+    char reblog_of_id[24];          /* "" when not a reblog */
+} feed_entry;
+
+typedef struct {
+    redisContext *c;
+    feed_op       op;
+    const char   *event_key;        /* holds the event text (ADD, TOUCH) */
+    int           publish;          /* publish events on timeline:<account id> */
+    char          max[24];
+    int           n;                /* entries of the call being built */
+    feed_entry    entries[FEED_CALL_ENTRIES];
+    int           pending;          /* calls sent, replies not read yet */
+    long long     changed;          /* feeds the status was added to / found in / removed from */
+    char          error[256];       /* first error, kept until collect */
+} feed_batch;
+
+/* Loads the scripts (SCRIPT LOAD) on c.  0 or -1 + err. */
+int  feed_scripts_load(redisContext *c, char *err, size_t errlen);
+
+void feed_batch_init(feed_batch *b, redisContext *c, feed_op op, const char *event_key,
+                     int publish, long max);
+
+/* Queues the status for the account's feed; a full call is appended to the
+ * connection's output buffer (not written yet). */
+void feed_batch_add(feed_batch *b, const char *account_id, const char *status_id,
+                    const char *reblog_of_id);
+
+/* Writes every queued call to Redis without waiting for replies, so the
+ * caller can do something else (the next page of followers) meanwhile.
+ * 0 or -1 + err. */
+int  feed_batch_send(feed_batch *b, char *err, size_t errlen);
+
+/* Sends what is left and reads every reply.  0 or -1 + err. */
+int  feed_batch_collect(feed_batch *b, char *err, size_t errlen);
+
+#endif

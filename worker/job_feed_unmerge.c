@@ -1,0 +1,113 @@
+/* feed_unmerge: after an unfollow, block or mute, the target's statuses out
+ * of the account's home feed.
+ * args {"account_id": "<reader>", "target_account_id": "<target>", "clear": true|false}.
+ *
+ * Without clear (an unfollow: Mastodon's unmerge_from_home): the statuses
+ * the target posted or reblogged, silently.  With "clear": true (a block or
+ * mute: Mastodon's clear_from_home) also reblogs of the target's statuses
+ * and statuses mentioning the target, with `delete` events.  The feed's
+ * members (at most feed_max) are looked up in PostgreSQL, rather than all
+ * the target's statuses. */
+#include "jobs.h"
+#include "args.h"
+#include "db.h"
+#include "feed.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char in_feed_sql[] =
+    "SELECT s.id, coalesce(s.reblog_of_id::text, '') FROM statuses s"
+    " WHERE s.id = ANY ($1::bigint[]) AND (s.account_id = $2::bigint OR $3::bool AND ("
+    "   EXISTS (SELECT 1 FROM statuses o WHERE o.id = s.reblog_of_id AND o.account_id = $2::bigint)"
+    "   OR EXISTS (SELECT 1 FROM mentions m WHERE m.status_id IN (s.id, s.reblog_of_id)"
+    "              AND m.account_id = $2::bigint AND NOT m.silent)))";
+
+/* The feed's members as a PostgreSQL array text, malloc'd; NULL + err. */
+static char *feed_members(redisContext *c, const char *feed, char *err, size_t errlen)
+{
+    redisReply *r = redisCommand(c, "ZRANGE %s 0 -1", feed);
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+        snprintf(err, errlen, "redis: ZRANGE: %s", r == NULL ? c->errstr : "unexpected reply");
+        freeReplyObject(r);
+        return NULL;
+    }
+    size_t cap = 3 + r->elements * 21, used = 0;
+    char *ids = malloc(cap);
+    if (ids != NULL) {
+        ids[used++] = '{';
+        for (size_t i = 0; i < r->elements; i++) {
+            const char *m = r->element[i]->str;
+            size_t n = m != NULL ? strlen(m) : 0;
+            if (n == 0 || n > 19 || strspn(m, "0123456789") != n)
+                continue;
+            if (used > 1)
+                ids[used++] = ',';
+            memcpy(ids + used, m, n);
+            used += n;
+        }
+        ids[used++] = '}';
+        ids[used] = '\0';
+    } else {
+        snprintf(err, errlen, "out of memory");
+    }
+    freeReplyObject(r);
+    return ids;
+}
+
+static int unmerge(job_ctx *ctx, PGconn *db, const char *account, const char *target, int clear,
+                   char *err, size_t errlen)
+{
+    redisContext *c = *ctx->redis;
+    char feed[64];
+
+    snprintf(feed, sizeof(feed), FEED_PREFIX "%s", account);
+    char *ids = feed_members(c, feed, err, errlen);
+    if (ids == NULL)
+        return -1;
+    const char *params[3] = { ids, target, clear ? "t" : "f" };
+    PGresult *res = PQexecParams(db, in_feed_sql, 3, NULL, params, NULL, NULL, 0);
+    free(ids);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        db_error(db, res, err, errlen);
+        PQclear(res);
+        return -1;
+    }
+    feed_batch *b = malloc(sizeof(*b));
+    int rc = -1;
+    if (b == NULL) {
+        snprintf(err, errlen, "out of memory");
+    } else if (feed_scripts_load(c, err, errlen) == 0) {
+        feed_batch_init(b, c, FEED_REMOVE, NULL, clear, ctx->cfg->feed_max);
+        for (int i = 0; i < PQntuples(res); i++)
+            feed_batch_add(b, account, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+        rc = feed_batch_collect(b, err, errlen);
+        if (rc == 0)
+            mlog(LOG_INFO, "feed_unmerge: %lld status(es) of %s out of the feed of %s",
+                 b->changed, target, account);
+    }
+    free(b);
+    PQclear(res);
+    return rc;
+}
+
+int job_feed_unmerge(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen)
+{
+    job_args a;
+    char account[MW_ID_LEN], target[MW_ID_LEN];
+
+    if (args_parse(&a, args_json, len, err, errlen) != 0)
+        return -1;
+    int rc = -1;
+    if (args_id(&a, "account_id", account) != 1 || args_id(&a, "target_account_id", target) != 1) {
+        snprintf(err, errlen, "args need account_id and target_account_id (id strings)");
+    } else {
+        PGconn *db = job_db(ctx, err, errlen);
+        if (db != NULL)
+            rc = unmerge(ctx, db, account, target, args_true(&a, "clear"), err, errlen);
+    }
+    args_free(&a);
+    return rc;
+}

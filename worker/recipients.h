@@ -1,0 +1,23 @@
+#ifndef MW_RECIPIENTS_H
+#define MW_RECIPIENTS_H
+
+/* Local followers whose home feeds get a status, a page at a time. */
+
+#include <libpq-fe.h>
+#include "status.h"
+
+#define RECIPIENTS_PAGE 2000
+
+/* One page of the local followers of f->account_id that pass Mastodon's
+ * home feed filter for the status, in account id order after cursor ("0"
+ * to start): columns account_id, notify (follows.notify).  For a direct
+ * status only the mentioned followers.  NULL + err on failure. */
+PGresult *recipients_page(PGconn *db, const status_facts *f, const char *cursor,
+                          char *err, size_t errlen);
+
+/* One page of every local follower of account_id (no filter): for removals,
+ * where a status that is not in a feed costs nothing. */
+PGresult *followers_page(PGconn *db, const char *account_id, const char *cursor,
+                         char *err, size_t errlen);
+
+#endif

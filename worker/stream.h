@@ -1,0 +1,44 @@
+#ifndef MW_STREAM_H
+#define MW_STREAM_H
+
+/* Streaming events (ARCHITECTURE.md, "Streaming channels"): PUBLISH
+ * <channel> {"event":"<name>","payload":<payload>}, as Mastodon's
+ * streaming server reads them. */
+
+#include <stddef.h>
+#include <hiredis/hiredis.h>
+#include "status.h"
+
+typedef struct {
+    char  *text;                    /* malloc'd */
+    size_t len;
+} stream_event;
+
+/* {"event":"<name>","payload":<payload JSON, inserted as it is>}.
+ * 0 or -1 (out of memory). */
+int  stream_event_make(stream_event *ev, const char *name, const char *payload, size_t len);
+/* {"event":"delete","payload":"<id>"} */
+int  stream_event_delete(stream_event *ev, const char *status_id);
+void stream_event_free(stream_event *ev);
+
+/* The event text under key for an hour, for the feed scripts to publish. */
+int  stream_event_store(redisContext *c, const char *key, const stream_event *ev,
+                        char *err, size_t errlen);
+
+/* PUBLISH on the public and hashtag channels, Mastodon's broadcast rules:
+ * a public status that is not a reblog and whose author is not silenced
+ * goes to timeline:hashtag:<name> (and :local), and unless it is a reply to
+ * another account to timeline:public, :local or :remote, and their :media
+ * variants when it has media.  0 or -1 + err. */
+int  stream_public(redisContext *c, const status_facts *f, const stream_event *ev,
+                   char *err, size_t errlen);
+
+/* A direct status: timeline:direct:<id> of its local author and of each
+ * local account it mentions. */
+int  stream_direct(redisContext *c, const status_facts *f, const stream_event *ev,
+                   char *err, size_t errlen);
+
+/* Calls fn for each id of a PostgreSQL bigint array text ("{1,2,3}"). */
+void pg_array_each(const char *array, void (*fn)(void *arg, const char *id), void *arg);
+
+#endif
