@@ -472,10 +472,12 @@ ngx_http_mastodon_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_str_set(&mcf->title, "Mastodon");
     }
 
+    /* both NUL-terminated too: SQL parameters and C strings use them */
     mcf->base_url.len = sizeof("https://") - 1 + mcf->domain.len;
-    mcf->base_url.data = ngx_pnalloc(cf->pool, mcf->base_url.len);
+    mcf->base_url.data = ngx_pnalloc(cf->pool, mcf->base_url.len + 1);
     mcf->streaming_url.len = sizeof("wss://") - 1 + mcf->domain.len;
-    mcf->streaming_url.data = ngx_pnalloc(cf->pool, mcf->streaming_url.len);
+    mcf->streaming_url.data = ngx_pnalloc(cf->pool,
+                                          mcf->streaming_url.len + 1);
     if (mcf->base_url.data == NULL || mcf->streaming_url.data == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -483,10 +485,12 @@ ngx_http_mastodon_init_main_conf(ngx_conf_t *cf, void *conf)
     p = ngx_sprintf(mcf->base_url.data, "%s://%V",
                     mcf->https ? "https" : "http", &mcf->domain);
     mcf->base_url.len = p - mcf->base_url.data;
+    *p = '\0';
 
     p = ngx_sprintf(mcf->streaming_url.data, "%s://%V",
                     mcf->https ? "wss" : "ws", &mcf->domain);
     mcf->streaming_url.len = p - mcf->streaming_url.data;
+    *p = '\0';
 
     if (mcf->source_url.len == 0) {
         ngx_str_set(&mcf->source_url,

@@ -464,6 +464,8 @@ struct ngx_http_mastodon_statuses_s {
     ngx_array_t                    items;          /* the n asked, then
                                                       the reblogged ones */
     ngx_uint_t                     n;
+    ngx_uint_t                    *slots;          /* id -> item + 1 */
+    ngx_uint_t                     nslots;         /* a power of 2 */
     PGresult                      *accounts;       /* ACCOUNT_COLUMNS rows */
     ngx_str_t                     *account_json;   /* rendered, per row */
     ngx_int_t                      rc;             /* NGX_OK, NGX_ERROR */

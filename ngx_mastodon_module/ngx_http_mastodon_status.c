@@ -39,6 +39,8 @@ static ngx_int_t ngx_http_mastodon_status_assemble(
     ngx_str_t *out);
 static void ngx_http_mastodon_statuses_ignore(ngx_http_request_t *r,
     redisReply *reply, void *data);
+static ngx_int_t ngx_http_mastodon_statuses_rehash(
+    ngx_http_mastodon_statuses_t *st, ngx_uint_t n);
 
 
 /*
@@ -267,21 +269,80 @@ ngx_http_mastodon_statuses(ngx_http_request_t *r, int64_t *ids, ngx_uint_t n,
         it->reblog = -1;
     }
 
+    /* room for the reblogged ones too */
+    if (ngx_http_mastodon_statuses_rehash(st, 2 * n) != NGX_OK) {
+        return NULL;
+    }
+
     return st;
+}
+
+
+/*
+ * Items by id: open addressing over item indexes, at most half full (a
+ * thread's context loads thousands of statuses: no linear searches).
+ */
+static ngx_uint_t
+ngx_http_mastodon_statuses_slot(ngx_http_mastodon_statuses_t *st, int64_t id)
+{
+    uint64_t  h;
+
+    h = (uint64_t) id * 0x9E3779B97F4A7C15ULL;
+
+    return (ngx_uint_t) (h >> 32) & (st->nslots - 1);
+}
+
+
+static ngx_int_t
+ngx_http_mastodon_statuses_rehash(ngx_http_mastodon_statuses_t *st,
+    ngx_uint_t n)
+{
+    ngx_uint_t                        i, k, size;
+    ngx_http_mastodon_status_item_t  *it;
+
+    for (size = 16; size < 2 * (n + 1); size <<= 1) { /* void */ }
+
+    st->slots = ngx_pcalloc(st->request->pool, size * sizeof(ngx_uint_t));
+    if (st->slots == NULL) {
+        return NGX_ERROR;
+    }
+
+    st->nslots = size;
+    it = st->items.elts;
+
+    for (i = 0; i < st->items.nelts; i++) {
+        for (k = ngx_http_mastodon_statuses_slot(st, it[i].id);
+             st->slots[k];
+             k = (k + 1) & (size - 1))
+        {
+            if (it[st->slots[k] - 1].id == it[i].id) {
+                break;              /* a duplicate id: the first one wins */
+            }
+        }
+
+        if (st->slots[k] == 0) {
+            st->slots[k] = i + 1;
+        }
+    }
+
+    return NGX_OK;
 }
 
 
 static ngx_int_t
 ngx_http_mastodon_statuses_find(ngx_http_mastodon_statuses_t *st, int64_t id)
 {
-    ngx_uint_t                        i;
+    ngx_uint_t                        k;
     ngx_http_mastodon_status_item_t  *it;
 
     it = st->items.elts;
 
-    for (i = 0; i < st->items.nelts; i++) {
-        if (it[i].id == id) {
-            return i;
+    for (k = ngx_http_mastodon_statuses_slot(st, id);
+         st->slots[k];
+         k = (k + 1) & (st->nslots - 1))
+    {
+        if (it[st->slots[k] - 1].id == id) {
+            return st->slots[k] - 1;
         }
     }
 
@@ -293,6 +354,7 @@ static ngx_http_mastodon_status_item_t *
 ngx_http_mastodon_statuses_add(ngx_http_mastodon_statuses_t *st, int64_t id)
 {
     ngx_int_t                         k;
+    ngx_uint_t                        slot;
     ngx_http_mastodon_status_item_t  *it;
 
     k = ngx_http_mastodon_statuses_find(st, id);
@@ -309,6 +371,24 @@ ngx_http_mastodon_statuses_add(ngx_http_mastodon_statuses_t *st, int64_t id)
     it->id = id;
     it->account = -1;
     it->reblog = -1;
+
+    if (2 * st->items.nelts >= st->nslots) {
+        if (ngx_http_mastodon_statuses_rehash(st, 2 * st->items.nelts)
+            != NGX_OK)
+        {
+            return NULL;
+        }
+
+        return (ngx_http_mastodon_status_item_t *) st->items.elts
+               + st->items.nelts - 1;
+    }
+
+    for (slot = ngx_http_mastodon_statuses_slot(st, id);
+         st->slots[slot];
+         slot = (slot + 1) & (st->nslots - 1))
+    { /* void */ }
+
+    st->slots[slot] = st->items.nelts;
 
     return it;
 }
@@ -719,6 +799,71 @@ ngx_http_mastodon_statuses_policy(ngx_http_mastodon_statuses_t *st,
 }
 
 
+typedef struct {
+    int64_t    id;
+    int        row;
+} ngx_http_mastodon_account_row_t;
+
+
+static int ngx_libc_cdecl
+ngx_http_mastodon_account_row_cmp(const void *one, const void *two)
+{
+    const ngx_http_mastodon_account_row_t  *a = one, *b = two;
+
+    return a->id < b->id ? -1 : a->id > b->id;
+}
+
+
+/* each item's row in st->accounts: sorted ids, binary search */
+static ngx_int_t
+ngx_http_mastodon_statuses_accounts(ngx_http_mastodon_statuses_t *st)
+{
+    int                               row, nrows;
+    ngx_uint_t                        i, lo, hi, mid;
+    ngx_http_mastodon_account_row_t  *rows;
+    ngx_http_mastodon_status_item_t  *it;
+
+    nrows = PQntuples(st->accounts);
+
+    rows = ngx_palloc(st->request->pool,
+                      (nrows + 1) * sizeof(ngx_http_mastodon_account_row_t));
+    if (rows == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (row = 0; row < nrows; row++) {
+        rows[row].id = ngx_http_mastodon_pq_int64(st->accounts, row, 0);
+        rows[row].row = row;
+    }
+
+    ngx_qsort(rows, nrows, sizeof(ngx_http_mastodon_account_row_t),
+              ngx_http_mastodon_account_row_cmp);
+
+    it = st->items.elts;
+
+    for (i = 0; i < st->items.nelts; i++) {
+        lo = 0;
+        hi = nrows;
+
+        while (lo < hi) {
+            mid = lo + (hi - lo) / 2;
+
+            if (rows[mid].id < it[i].account_id) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+
+        if (lo < (ngx_uint_t) nrows && rows[lo].id == it[i].account_id) {
+            it[i].account = rows[lo].row;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_http_mastodon_statuses_loaded(ngx_http_mastodon_pg_batch_t *b)
 {
@@ -774,17 +919,13 @@ ngx_http_mastodon_statuses_loaded(ngx_http_mastodon_pg_batch_t *b)
         goto failed;
     }
 
+    if (ngx_http_mastodon_statuses_accounts(st) != NGX_OK) {
+        goto failed;
+    }
+
     it = st->items.elts;
 
     for (i = 0; i < st->items.nelts; i++) {
-        for (row = 0; row < PQntuples(st->accounts); row++) {
-            if (ngx_http_mastodon_pq_int64(st->accounts, row, 0)
-                == it[i].account_id)
-            {
-                it[i].account = row;
-                break;
-            }
-        }
 
         if (it[i].reblog_of_id) {
             k = ngx_http_mastodon_statuses_find(st, it[i].reblog_of_id);

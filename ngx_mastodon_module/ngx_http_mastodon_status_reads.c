@@ -66,7 +66,8 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_descendants_stmt =
     "  WHERE s.in_reply_to_id = $1::bigint AND s.deleted_at IS NULL"
     " UNION ALL SELECT s.id, down.path || s.id"
     "  FROM down JOIN statuses s ON s.in_reply_to_id = down.id"
-    "  WHERE s.deleted_at IS NULL AND cardinality(down.path) < $3::int)"
+    "  WHERE s.deleted_at IS NULL AND cardinality(down.path) < $3::int"
+    "  AND NOT s.id = ANY(down.path))"
     " SELECT id FROM down ORDER BY path LIMIT $2::int", 3);
 
 

@@ -49,15 +49,15 @@ static void ngx_http_mastodon_status_ignore(ngx_http_request_t *r,
     " WHERE (ma.domain IS NULL AND lower(ma.username) = ANY($10::text[]))"    \
     " OR (ma.domain IS NOT NULL"                                              \
     "  AND lower(ma.username || '@' || ma.domain) = ANY($11::text[]))"        \
-    " ON CONFLICT DO NOTHING"
+    " ON CONFLICT (account_id, status_id) DO UPDATE SET silent = false"
 
 #define NGX_HTTP_MASTODON_STATUS_SQL_TAGS(s)                                  \
     " tn AS (SELECT DISTINCT ON (lower(x)) x AS name"                         \
     "  FROM unnest($12::text[]) x),"                                          \
     " ti AS (INSERT INTO tags (name) SELECT name FROM tn"                     \
     "  WHERE EXISTS (SELECT 1 FROM " s ")"                                    \
-    "  ON CONFLICT (lower((name)::text) text_pattern_ops) DO NOTHING"         \
-    "  RETURNING id),"                                                        \
+    "  ON CONFLICT (lower((name)::text) text_pattern_ops)"                    \
+    "  DO UPDATE SET name = tags.name RETURNING id),"                         \
     " tg AS (INSERT INTO statuses_tags (status_id, tag_id)"                   \
     "  SELECT " s ".id, t.id FROM " s ", (SELECT id FROM ti UNION"            \
     "  SELECT tags.id FROM tags JOIN tn ON lower(tags.name) = lower(tn.name))"\
@@ -75,6 +75,8 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_post_stmt =
     "  AND " NGX_HTTP_MASTODON_ST_SQL_VISIBLE("ps") "),"
     " ok AS (SELECT 1 AS one WHERE $2::bigint IS NULL"
     "  OR EXISTS (SELECT 1 FROM p)),"
+    " us AS (SELECT nullif(settings, '')::jsonb AS j FROM users"
+    "  WHERE account_id = $1::bigint),"
     " c AS (INSERT INTO conversations (created_at) SELECT"
     "  now() AT TIME ZONE 'UTC' FROM ok WHERE NOT EXISTS (SELECT 1 FROM p"
     "  WHERE p.conversation_id IS NOT NULL) RETURNING id),"
@@ -83,19 +85,26 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_post_stmt =
     "  in_reply_to_account_id, reply, sensitive, spoiler_text, visibility,"
     "  language, conversation_id, local, account_id, application_id)"
     "  SELECT n.id, $9 || '/users/' || a.username || '/statuses/' || n.id,"
-    "  $3, p.id, p.account_id, p.id IS NOT NULL, $4::boolean, $5, $6::int,"
-    "  $7, coalesce(p.conversation_id, (SELECT id FROM c)), true,"
+    "  $3, p.id, p.account_id, p.id IS NOT NULL,"
+    "  coalesce($4::boolean, ((SELECT j FROM us)->>'default_sensitive')"
+    "  ::boolean, false), coalesce($5, ''),"
+    "  coalesce($6::int, CASE (SELECT j FROM us)->>'default_privacy'"
+    "  WHEN 'unlisted' THEN 1 WHEN 'private' THEN 2 ELSE 0 END),"
+    "  coalesce($7, (SELECT j FROM us)->>'default_language', 'en'),"
+    "  coalesce(p.conversation_id, (SELECT id FROM c)), true,"
     "  $1::bigint, $8::bigint"
     "  FROM n JOIN accounts a ON a.id = $1::bigint LEFT JOIN p ON true"
-    "  RETURNING id, in_reply_to_id),"
+    "  RETURNING id, in_reply_to_id, visibility),"
     " ss AS (INSERT INTO status_stats (status_id) SELECT id FROM s),"
     " rs AS (INSERT INTO status_stats (status_id, replies_count)"
     "  SELECT in_reply_to_id, 1 FROM s WHERE in_reply_to_id IS NOT NULL"
+    "  AND visibility <= 1"
     "  ON CONFLICT (status_id) DO UPDATE SET"
     "  replies_count = status_stats.replies_count + 1,"
     "  updated_at = now() AT TIME ZONE 'UTC'),"
     " ac AS (INSERT INTO account_stats (account_id, statuses_count,"
     "  last_status_at) SELECT $1::bigint, 1, now() AT TIME ZONE 'UTC' FROM s"
+    "  WHERE visibility <> 3"
     "  ON CONFLICT (account_id) DO UPDATE SET"
     "  statuses_count = account_stats.statuses_count + 1,"
     "  last_status_at = excluded.last_status_at,"
@@ -111,7 +120,7 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_check_stmt =
     "SELECT s.account_id = $1::bigint, s.reblog_of_id IS NOT NULL,"
     " s.text, s.spoiler_text"
     " FROM statuses s WHERE s.id = $2::bigint"
-    " AND " NGX_HTTP_MASTODON_ST_SQL_VISIBLE("s"), 2);
+    " AND " NGX_HTTP_MASTODON_ST_SQL_VISIBLE("s") " FOR UPDATE OF s", 2);
 
 /*
  * An edit (UpdateStatusService): the first edit also records the original
@@ -125,23 +134,32 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_edit_stmt =
     "  FROM statuses WHERE id = $2::bigint AND account_id = $1::bigint"
     "  AND deleted_at IS NULL AND reblog_of_id IS NULL"
     "  AND ($6::text IS NULL OR $8::text IS NULL OR $9::text IS NULL"
-    "  OR true) FOR UPDATE),"
+    "  OR true)"
+    "  AND (text IS DISTINCT FROM $3"
+    "  OR spoiler_text IS DISTINCT FROM coalesce($5, spoiler_text)"
+    "  OR sensitive IS DISTINCT FROM coalesce($4::boolean, sensitive)"
+    "  OR language IS DISTINCT FROM coalesce($7, language))"
+    "  FOR UPDATE),"
     " f AS (INSERT INTO status_edits (status_id, account_id, text,"
     "  spoiler_text, sensitive, created_at, updated_at)"
     "  SELECT o.id, $1::bigint, o.text, o.spoiler_text, o.sensitive,"
     "  o.created_at, o.created_at FROM o WHERE NOT EXISTS (SELECT 1"
     "  FROM status_edits e WHERE e.status_id = o.id)),"
-    " u AS (UPDATE statuses s SET text = $3, sensitive = $4::boolean,"
-    "  spoiler_text = $5, language = coalesce($7, s.language),"
+    " u AS (UPDATE statuses s SET text = $3,"
+    "  sensitive = coalesce($4::boolean, s.sensitive),"
+    "  spoiler_text = coalesce($5, s.spoiler_text),"
+    "  language = coalesce($7, s.language),"
     "  edited_at = now() AT TIME ZONE 'UTC',"
     "  updated_at = now() AT TIME ZONE 'UTC'"
-    "  FROM o WHERE s.id = o.id RETURNING s.id),"
+    "  FROM o WHERE s.id = o.id"
+    "  RETURNING s.id, s.spoiler_text, s.sensitive),"
     " e AS (INSERT INTO status_edits (status_id, account_id, text,"
     "  spoiler_text, sensitive, created_at, updated_at)"
-    "  SELECT u.id, $1::bigint, $3, $5, $4::boolean,"
+    "  SELECT u.id, $1::bigint, $3, u.spoiler_text, u.sensitive,"
     "  now() AT TIME ZONE 'UTC' + interval '1 microsecond',"
     "  now() AT TIME ZONE 'UTC' FROM u),"
-    " md AS (DELETE FROM mentions dm USING u WHERE dm.status_id = u.id"
+    " md AS (UPDATE mentions dm SET silent = true FROM u"
+    "  WHERE dm.status_id = u.id"
     "  AND dm.account_id NOT IN (SELECT ma.id FROM accounts ma"
     "  WHERE (ma.domain IS NULL AND lower(ma.username) = ANY($10::text[]))"
     "  OR (ma.domain IS NOT NULL"
@@ -165,17 +183,19 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_delete_stmt =
     "  AND o.account_id = $1::bigint AND o.deleted_at IS NULL)"
     "  AND (id = $2::bigint OR reblog_of_id = $2::bigint)"
     "  AND deleted_at IS NULL"
-    "  RETURNING id, account_id, in_reply_to_id, reblog_of_id),"
+    "  RETURNING id, account_id, in_reply_to_id, reblog_of_id, visibility),"
     " pins AS (DELETE FROM status_pins WHERE status_id IN"
     "  (SELECT id FROM d)),"
     " ac AS (UPDATE account_stats a SET statuses_count ="
     "  greatest(0, a.statuses_count - x.n),"
     "  updated_at = now() AT TIME ZONE 'UTC'"
-    "  FROM (SELECT account_id, count(*) AS n FROM d GROUP BY account_id) x"
+    "  FROM (SELECT account_id, count(*) AS n FROM d"
+    "  WHERE visibility <> 3 GROUP BY account_id) x"
     "  WHERE a.account_id = x.account_id),"
     " rc AS (UPDATE status_stats ss SET"
     "  replies_count = greatest(0, ss.replies_count - 1)"
-    "  FROM d WHERE d.id = $2::bigint AND ss.status_id = d.in_reply_to_id),"
+    "  FROM d WHERE d.id = $2::bigint AND ss.status_id = d.in_reply_to_id"
+    "  AND d.visibility <= 1),"
     " rb AS (UPDATE status_stats ss SET"
     "  reblogs_count = greatest(0, ss.reblogs_count - 1)"
     "  FROM d WHERE d.id = $2::bigint AND ss.status_id = d.reblog_of_id)"
@@ -305,7 +325,7 @@ ngx_http_mastodon_status_params(ngx_http_request_t *r,
     u_char                          *p;
     int64_t                          reply;
     ngx_int_t                        visibility;
-    ngx_uint_t                       ours;
+    ngx_uint_t                       ours, has_spoiler;
     const char                      *text, *spoiler, *vis, *lang;
     mstdn_value_t                   *v;
     mstdn_entity_t                  *e;
@@ -321,6 +341,7 @@ ngx_http_mastodon_status_params(ngx_http_request_t *r,
     }
 
     spoiler = mstdn_param_str(ctx->params, "spoiler_text", &slen);
+    has_spoiler = spoiler != NULL;
     if (spoiler == NULL) {
         spoiler = "";
         slen = 0;
@@ -329,6 +350,14 @@ ngx_http_mastodon_status_params(ngx_http_request_t *r,
     /* Mastodon strips both before it validates and stores them */
     mstdn_text_strip(&text, &len);
     mstdn_text_strip(&spoiler, &slen);
+
+    /* PostStatusService: a content warning alone becomes the text */
+    if (!edit && len == 0 && slen) {
+        text = spoiler;
+        len = slen;
+        spoiler = "";
+        slen = 0;
+    }
 
     v = mstdn_object_get(ctx->params, "media_ids");
     if (v && ((v->type == MSTDN_ARRAY && v->first)
@@ -370,7 +399,7 @@ ngx_http_mastodon_status_params(ngx_http_request_t *r,
         return 422;
     }
 
-    visibility = 0;
+    visibility = -1;                /* the user's default_privacy */
     vis = mstdn_param_str(ctx->params, "visibility", &vlen);
     if (vis && vlen && !edit) {
         static const char *names[] = { "public", "unlisted", "private",
@@ -476,18 +505,33 @@ ngx_http_mastodon_status_params(ngx_http_request_t *r,
     *ngx_cpymem(p, text, len) = '\0';
     values[2] = (const char *) p;
 
-    /* Mastodon: a content warning makes the status sensitive */
-    values[3] = (mstdn_param_bool(ctx->params, "sensitive", 0) || slen)
-                ? "t" : "f";
-
-    p = ngx_pnalloc(r->pool, slen + 1);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    /*
+     * Absent parameters are NULL: a post takes the user's defaults
+     * (users.settings), an edit keeps what the status has.  A content
+     * warning makes the status sensitive.
+     */
+    if (slen) {
+        values[3] = "t";
+    } else if (mstdn_object_get(ctx->params, "sensitive")) {
+        values[3] = mstdn_param_bool(ctx->params, "sensitive", 0) ? "t" : "f";
+    } else {
+        values[3] = NULL;
     }
-    *ngx_cpymem(p, spoiler, slen) = '\0';
-    values[4] = (const char *) p;
 
-    values[5] = ngx_http_mastodon_int64_value(r, visibility);
+    if (has_spoiler || !edit) {
+        p = ngx_pnalloc(r->pool, slen + 1);
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        *ngx_cpymem(p, spoiler, slen) = '\0';
+        values[4] = (const char *) p;
+
+    } else {
+        values[4] = NULL;
+    }
+
+    values[5] = visibility >= 0 ? ngx_http_mastodon_int64_value(r, visibility)
+                                : NULL;
 
     if (lang) {
         p = ngx_pnalloc(r->pool, llen + 1);
@@ -497,7 +541,7 @@ ngx_http_mastodon_status_params(ngx_http_request_t *r,
         *ngx_cpymem(p, lang, llen) = '\0';
         values[6] = (const char *) p;
     } else {
-        values[6] = edit ? NULL : "en";
+        values[6] = NULL;
     }
 
     values[7] = ctx->auth->app_id
@@ -508,7 +552,7 @@ ngx_http_mastodon_status_params(ngx_http_request_t *r,
     values[11] = ngx_http_mastodon_text_array_end(&tags);
 
     for (i = 0; i < 12; i++) {
-        if (values[i] == NULL && i != 1 && i != 6 && i != 7) {
+        if (values[i] == NULL && (i == 0 || i == 2 || i >= 8)) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
     }
@@ -725,6 +769,28 @@ ngx_http_mastodon_status_posted(ngx_http_mastodon_pg_batch_t *b)
     op->id = ngx_atoof((u_char *) PQgetvalue(res, 0, 0),
                        PQgetlength(res, 0, 0));
 
+    /* committed: from now on a retry gets this status, whatever happens */
+    if (op->idempotency.len) {
+        u_char       id[NGX_INT64_LEN];
+        size_t       argvlen[5];
+        const char  *argv[5];
+
+        argv[0] = "SET";
+        argvlen[0] = 3;
+        argv[1] = (const char *) op->idempotency.data;
+        argvlen[1] = op->idempotency.len;
+        argv[2] = (const char *) id;
+        argvlen[2] = ngx_sprintf(id, "%L", op->id) - id;
+        argv[3] = "EX";
+        argvlen[3] = 2;
+        argv[4] = "3600";
+        argvlen[4] = 4;
+
+        (void) ngx_http_mastodon_redis_command(r,
+                                               ngx_http_mastodon_status_ignore,
+                                               NULL, 5, argv, argvlen);
+    }
+
     /* the parent's replies_count changed */
     if (!PQgetisnull(res, 0, 1)) {
         op->forget[op->nforget++] = ngx_atoof((u_char *) PQgetvalue(res, 0, 1),
@@ -784,13 +850,13 @@ ngx_http_mastodon_status_post_loaded(ngx_http_request_t *r,
 
     ngx_str_t  args;
 
-    if (st->rc != NGX_OK || !ngx_http_mastodon_statuses_shown(st, 0)) {
+    if (st->rc != NGX_OK || !ngx_http_mastodon_statuses_shown(st, 0)
+        || ngx_http_mastodon_status_job_args(r, st, 0, &args) != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "mastodon: status %L posted but not rendered: not "
+                      "distributed", op->id);
         ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
-        return;
-    }
-
-    if (ngx_http_mastodon_status_job_args(r, st, 0, &args) != NGX_OK) {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
@@ -812,31 +878,10 @@ ngx_http_mastodon_status_enqueued(ngx_http_request_t *r, redisReply *reply,
 {
     ngx_http_mastodon_status_op_t *op = data;
 
-    u_char      id[NGX_INT64_LEN];
-    size_t      argvlen[6];
-    const char *argv[6];
-
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "mastodon: status %L posted but its distribute job "
                       "was not queued", op->id);
-    }
-
-    if (op->idempotency.len) {
-        argv[0] = "SET";
-        argvlen[0] = 3;
-        argv[1] = (const char *) op->idempotency.data;
-        argvlen[1] = op->idempotency.len;
-        argv[2] = (const char *) id;
-        argvlen[2] = ngx_sprintf(id, "%L", op->id) - id;
-        argv[3] = "EX";
-        argvlen[3] = 2;
-        argv[4] = "3600";
-        argvlen[4] = 4;
-
-        (void) ngx_http_mastodon_redis_command(r,
-                                               ngx_http_mastodon_status_ignore,
-                                               NULL, 5, argv, argvlen);
     }
 
     ngx_http_mastodon_statuses_send(r, op->st, NULL);
@@ -1070,17 +1115,20 @@ ngx_http_mastodon_statuses_update(ngx_http_request_t *r,
 }
 
 
-/* after the check statement: 404, 403, or NGX_OK */
+/*
+ * After the check statement: the viewer's own status or 404, as Mastodon's
+ * Status.where(account: current_account).find; a reblog is not edited.
+ */
 static ngx_int_t
 ngx_http_mastodon_status_owned(ngx_http_request_t *r, PGresult *check)
 {
     ngx_http_mastodon_ctx_t  *ctx;
 
-    if (PQntuples(check) == 0) {
+    if (PQntuples(check) == 0 || PQgetvalue(check, 0, 0)[0] != 't') {
         return NGX_HTTP_NOT_FOUND;
     }
 
-    if (PQgetvalue(check, 0, 0)[0] != 't') {
+    if (PQgetvalue(check, 0, 1)[0] == 't') {
         ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
         ctx->error_message = "This action is not allowed";
         return NGX_HTTP_FORBIDDEN;
@@ -1109,22 +1157,30 @@ ngx_http_mastodon_status_edited(ngx_http_mastodon_pg_batch_t *b)
     }
 
     rc = ngx_http_mastodon_status_owned(r, check);
-    if (rc == NGX_OK && PQntuples(res) == 0) {
-        rc = NGX_HTTP_FORBIDDEN;        /* a reblog: not editable */
-    }
-
     if (rc != NGX_OK) {
         ngx_http_mastodon_finalize(r, rc);
         return;
     }
-
-    op->forget[op->nforget++] = op->id;
 
     op->st = ngx_http_mastodon_statuses(r, &op->id, 1, 0);
     if (op->st == NULL) {
         ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
+
+    if (PQntuples(res) == 0) {
+        /* nothing changed (NoChangesSubmittedError): the status as it is */
+        if (ngx_http_mastodon_statuses_load(op->st,
+                                            ngx_http_mastodon_statuses_send,
+                                            NULL)
+            != NGX_DONE)
+        {
+            ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        }
+        return;
+    }
+
+    op->forget[op->nforget++] = op->id;
 
     /* the cached rendering goes before the new one is read */
     if (ngx_http_mastodon_status_forget(r, op->forget, op->nforget,
@@ -1221,7 +1277,6 @@ ngx_http_mastodon_status_delete_loaded(ngx_http_request_t *r,
 {
     ngx_http_mastodon_status_op_t *op = data;
 
-    ngx_http_mastodon_ctx_t          *ctx;
     ngx_http_mastodon_pg_batch_t     *b;
     ngx_http_mastodon_status_item_t  *it;
 
@@ -1238,9 +1293,8 @@ ngx_http_mastodon_status_delete_loaded(ngx_http_request_t *r,
     }
 
     if (it->account_id != st->viewer) {
-        ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
-        ctx->error_message = "This action is not allowed";
-        ngx_http_mastodon_finalize(r, NGX_HTTP_FORBIDDEN);
+        /* Mastodon: Status.where(account: current_account).find */
+        ngx_http_mastodon_finalize(r, NGX_HTTP_NOT_FOUND);
         return;
     }
 
@@ -1275,6 +1329,7 @@ ngx_http_mastodon_status_deleted(ngx_http_mastodon_pg_batch_t *b)
 
     int                        row;
     u_char                    *p;
+    int64_t                    id;
     PGresult                  *check, *res;
     ngx_str_t                  text, rendered, args;
     ngx_http_request_t        *r;
@@ -1295,18 +1350,16 @@ ngx_http_mastodon_status_deleted(ngx_http_mastodon_pg_batch_t *b)
         return;
     }
 
-    /* the status, its reblogs, the one it replied to or reblogged */
-    for (row = 0; row < PQntuples(res) && op->nforget < 4; row++) {
-        op->forget[op->nforget++] = ngx_atoof(
-            (u_char *) PQgetvalue(res, row, 0), PQgetlength(res, row, 0));
-    }
-    if (op->nforget < 4) {
-        op->forget[op->nforget] = ngx_atoof((u_char *) PQgetvalue(res, 0, 2),
-                                            PQgetlength(res, 0, 2));
-        op->forget[op->nforget] += ngx_atoof((u_char *) PQgetvalue(res, 0, 3),
-                                             PQgetlength(res, 0, 3));
-        if (op->forget[op->nforget]) {
-            op->nforget++;
+    /*
+     * The one it replied to or reblogged (counters) and the status itself;
+     * its reblogs need no forgetting: the loader reads deleted_at fresh.
+     */
+    op->forget[op->nforget++] = op->id;
+    for (row = 2; row <= 3; row++) {
+        id = ngx_atoof((u_char *) PQgetvalue(res, 0, row),
+                       PQgetlength(res, 0, row));
+        if (id > 0) {
+            op->forget[op->nforget++] = id;
         }
     }
 

@@ -8,7 +8,7 @@
 #
 # Environment: BENCH_DURATION (10s), BENCH_CONNECTIONS (64), BENCH_THREADS (2),
 # BENCH_WARMUP (2s), BENCH_ONLY (a name from the list: only that endpoint;
-# `signin` or `fanout` for those sections alone), BENCH_FANOUT (follower
+# `signin`, `post` or `fanout` for those sections alone), BENCH_FANOUT (follower
 # counts of the fan-out section, default "10000 100000").
 #
 # Fan-out: an account with N local followers, every follower's home feed
@@ -323,6 +323,20 @@ fanout_bench() {
     done
     echo "  (job ms: the worker's own time for the job; wall: enqueue to its log line, polled every 10 ms)"
 }
+
+# Posting: each POST /api/v1/statuses is one INSERT statement, the loader
+# and the distribute job (the worker runs them meanwhile).
+post_bench() {
+    BENCH_TOKEN=$TOKEN wrk -t2 -c16 -d"$DURATION" -s "$MASTODON_ROOT/scripts/bench/post.lua" \
+        "$BASE/api/v1/statuses" > "$VAR/post.out" 2>&1 || true
+    echo
+    echo "POST /api/v1/statuses (wrk -c16): $(awk '/^Requests\/sec:/ {print $2}' "$VAR/post.out") posts/s;" \
+        "$(grep -E '^posts:' "$VAR/post.out")"
+}
+
+if [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = post ]; then
+    post_bench
+fi
 
 if [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = fanout ]; then
     fanout_bench

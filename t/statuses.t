@@ -139,7 +139,7 @@ $m->get_ok("/api/v1/statuses?id[]=$s->{id}&id[]=$priv->{id}&id[]=$dm->{id}", $hb
 is_deeply([map { $_->{id} } @{ $m->tx->res->json }], [$s->{id}, $dm->{id}], 'several: only the visible');
 
 # --- edit, history, source ------------------------------------------------------------------
-$m->put_ok("/api/v1/statuses/$s->{id}", $hb, form => { status => 'hijack' })->status_is(403);
+$m->put_ok("/api/v1/statuses/$s->{id}", $hb, form => { status => 'hijack' })->status_is(404, "someone else's: not found");
 $m->put_ok("/api/v1/statuses/$s->{id}", $ha, form => { status => 'Edited #new', spoiler_text => '' })
   ->status_is(200)->json_like('/content', qr/Edited/)->json_like('/edited_at', qr/Z$/);
 is_deeply([map { $_->{name} } @{ $m->tx->res->json->{tags} }], ['new'], 'tags follow the edit');
@@ -157,7 +157,7 @@ is_deeply([entity_errors($m->tx->res->json, 'StatusSource')], [], 'StatusSource 
 ok((grep { $_->{status_id} eq $s->{id} } jobs('status_update')), 'status_update job');
 
 # --- delete ---------------------------------------------------------------------------------
-$m->delete_ok("/api/v1/statuses/$r2->{id}", $hb)->status_is(403);
+$m->delete_ok("/api/v1/statuses/$r2->{id}", $hb)->status_is(404, "someone else's: not found");
 $m->delete_ok("/api/v1/statuses/$r2->{id}", $ha)->status_is(200)->json_is('/id', $r2->{id})
   ->json_is('/text', 'reply 2');
 $m->get_ok("/api/v1/statuses/$r2->{id}", $ha)->status_is(404);
@@ -165,5 +165,64 @@ $m->delete_ok("/api/v1/statuses/$r2->{id}", $ha)->status_is(404);
 $m->get_ok("/api/v1/statuses/$r1->{id}")->json_is('/replies_count', 0, 'replies_count back');
 ok((grep { $_->{status_id} eq $r2->{id} } jobs('remove_status')), 'remove_status job');
 is($t->redis('EXISTS', "mastodon:status:$r2->{id}"), 0, 'cache entry gone');
+
+# --- what the review found --------------------------------------------------------------
+# an edit that changes nothing records nothing (NoChangesSubmittedError)
+my $same = $m->post_ok('/api/v1/statuses', $ha, form => { status => 'unchanged' })->status_is(200)->tx->res->json;
+$m->put_ok("/api/v1/statuses/$same->{id}", $ha, form => { status => 'unchanged' })->status_is(200)
+  ->json_is('/edited_at', undef);
+is($t->psql("SELECT count(*) FROM status_edits WHERE status_id = $same->{id}"), 0, 'no history for no change');
+
+# a content warning alone becomes the text
+$m->post_ok('/api/v1/statuses', $ha, form => { status => '', spoiler_text => 'only a warning' })->status_is(200)
+  ->json_like('/content', qr/only a warning/)->json_is('/spoiler_text', '');
+
+# the posting defaults of update_credentials' source[]
+$m->patch_ok('/api/v1/accounts/update_credentials', $hb,
+    form => { 'source[privacy]' => 'private', 'source[sensitive]' => 'true', 'source[language]' => 'de' })
+  ->status_is(200);
+$m->post_ok('/api/v1/statuses', $hb, form => { status => 'with my defaults' })->status_is(200)
+  ->json_is('/visibility', 'private')->json_is('/sensitive', true)->json_is('/language', 'de');
+$m->post_ok('/api/v1/statuses', $hb, form => { status => 'explicit', visibility => 'public', language => 'fr' })
+  ->status_is(200)->json_is('/visibility', 'public')->json_is('/language', 'fr');
+
+# an edit that drops a mention keeps the mentioned one's access (silent mention)
+my $dm2 = $m->post_ok('/api/v1/statuses', $ha, form => { status => '@carol just us', visibility => 'direct' })
+  ->status_is(200)->tx->res->json;
+$m->put_ok("/api/v1/statuses/$dm2->{id}", $ha, form => { status => 'just us' })->status_is(200)
+  ->json_is('/mentions', []);
+$m->get_ok("/api/v1/statuses/$dm2->{id}", $hc)->status_is(200, 'still visible to the silently mentioned');
+
+# counters as Mastodon: direct statuses are not counted, nor non-public replies
+my $count = $t->psql("SELECT statuses_count FROM account_stats WHERE account_id = $alice->{account_id}");
+$m->post_ok('/api/v1/statuses', $ha, form => { status => '@carol dm', visibility => 'direct' })->status_is(200);
+is($t->psql("SELECT statuses_count FROM account_stats WHERE account_id = $alice->{account_id}"), $count,
+   'a direct status does not count');
+my $top = $m->post_ok('/api/v1/statuses', $ha, form => { status => 'top' })->status_is(200)->tx->res->json;
+$m->post_ok('/api/v1/statuses', $hb, form => { status => 'private reply', in_reply_to_id => $top->{id},
+    visibility => 'private' })->status_is(200);
+$m->get_ok("/api/v1/statuses/$top->{id}")->json_is('/replies_count', 0, 'a private reply is not counted');
+
+# deleting a reply with several reblogs still refreshes the parent's counter
+my $kid = $m->post_ok('/api/v1/statuses', $hb, form => { status => 'public reply', in_reply_to_id => $top->{id},
+    visibility => 'public' })->status_is(200)->tx->res->json;
+$m->get_ok("/api/v1/statuses/$top->{id}")->json_is('/replies_count', 1);
+for my $u ($alice, $carol, $t->user('dora'), $t->user('emil')) {
+    $m->post_ok("/api/v1/statuses/$kid->{id}/reblog", $t->bearer($u->{token}))->status_is(200);
+}
+$m->delete_ok("/api/v1/statuses/$kid->{id}", $hb)->status_is(200);
+$m->get_ok("/api/v1/statuses/$top->{id}")->json_is('/replies_count', 0, 'parent refreshed after the delete');
+
+# with mastodon_https on (production): the stored URI is exactly the base URL's
+ok($t->reconfigure_nginx(http_config => 'mastodon_https on;'), 'https on');
+my $port = $t->port;
+my $https;
+ok($t->wait_for(sub {
+    $https = $m->post_ok('/api/v1/statuses', $ha, form => { status => 'over https' })->tx->res->json;
+    $https && ($https->{uri} // '') =~ m{^https://};
+}), 'reloaded');
+is($https->{uri}, "https://localhost:$port/users/alice/statuses/$https->{id}", 'uri');
+is($t->psql("SELECT uri FROM statuses WHERE id = $https->{id}"), $https->{uri}, 'stored as rendered');
+$t->reconfigure_nginx(http_config => '');
 
 $t->done;

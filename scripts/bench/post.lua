@@ -1,0 +1,25 @@
+-- wrk script: POST /api/v1/statuses as fast as it answers, for
+-- scripts/bench.sh's posting rate.  The token comes from the environment:
+-- BENCH_TOKEN.  Every post differs (a counter), with a hashtag and a link.
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN")
+
+local n = 0
+local failed = 0
+
+request = function()
+    n = n + 1
+    return wrk.format(nil, nil, nil,
+        "status=Benchmark+post+" .. n .. "+about+%23nginx+https%3A%2F%2Fnginx.org%2F")
+end
+
+response = function(status, headers, body)
+    if status ~= 200 then
+        failed = failed + 1
+    end
+end
+
+done = function(summary, latency, requests)
+    io.write(string.format("posts: %d, failed: %d\n", summary.requests, failed))
+end
