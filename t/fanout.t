@@ -41,8 +41,8 @@ sub distribute {
 }
 
 # --- a public status ---------------------------------------------------------------
-my $sub = $f->subscribe("timeline:$fl{plain}", "timeline:$fl{blocks}", "timeline:$mentioned",
-    "timeline:$fl{notify}", 'timeline:public', 'timeline:public:local', 'timeline:public:media',
+my $sub = $f->subscribe("timeline:$fl{plain}", "timeline:$fl{blocks}", "timeline:$mentioned:notifications",
+    "timeline:$fl{notify}", "timeline:$fl{notify}:notifications", 'timeline:public', 'timeline:public:local', 'timeline:public:media',
     'timeline:public:local:media', 'timeline:public:remote', 'timeline:hashtag:nginx',
     'timeline:hashtag:nginx:local');
 my $s1 = $f->status($author, language => 'en', mentions => [$mentioned], tags => ['NGINX']);
@@ -68,14 +68,14 @@ ok(!$by{"timeline:$fl{blocks}"}, 'nothing for the follower who blocks');
 ok($by{'timeline:public'} && $by{'timeline:public:local'}, 'public and public:local');
 ok(!$by{'timeline:public:remote'} && !$by{'timeline:public:media'}, 'not remote, no media');
 ok($by{'timeline:hashtag:nginx'} && $by{'timeline:hashtag:nginx:local'}, 'hashtag channels, lower-cased');
-my $n = $by{"timeline:$mentioned"};
+my $n = $by{"timeline:$mentioned:notifications"};
 is($n->{json}{event}, 'notification', 'mention notification event');
 is($n->{json}{payload}{type}, 'mention', '... type mention');
 is($n->{json}{payload}{status}{id}, "$s1", '... with the status');
 is($n->{json}{payload}{account}{id}, "$author", '... and the author from payload.account');
 like($n->{json}{payload}{created_at}, qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, '... created_at with ms');
 like($n->{json}{payload}{group_key}, qr/^ungrouped-\d+$/, '... ungrouped');
-is($by{"timeline:$fl{notify}"}{json}{payload}{type}, 'status', 'status notification event (follows.notify)');
+is($by{"timeline:$fl{notify}:notifications"}{json}{payload}{type}, 'status', 'status notification event (follows.notify)');
 
 my $mn = $f->notifications("type = 'mention'");
 is(scalar @$mn, 1, 'one mention notification');
@@ -147,7 +147,7 @@ $f->follow($r_plain, $author);
 $f->follow($fl{noreblogs}, $booster, show_reblogs => 0);
 $f->feed($r_plain, $s1);
 my $rb = $f->status($booster, reblog_of => $s1);
-my $rsub = $f->subscribe("timeline:$author");
+my $rsub = $f->subscribe("timeline:$author:notifications");
 ok(distribute($rb, $booster, reblog => $f->payload($s1, $author)), 'distribute a reblog of a status in the feed');
 is($f->in_feed($r_plain, $rb), 0, 'not added: its original is among the newest 40');
 is($f->in_feed($booster, $rb), 0, "the booster's feed does not exist: not created");
@@ -200,7 +200,7 @@ my $soft = $f->account('soft');
 $f->block($author, $hater);
 $f->mute($author, $muted);
 $f->mute($author, $soft, hide_notifications => 0);
-my $nsub = $f->subscribe("timeline:$author");
+my $nsub = $f->subscribe("timeline:$author:notifications");
 my %fav;
 for my $who ($fan, $fan2, $hater, $muted, $soft) {
     $fav{$who} = $t->psql("INSERT INTO favourites (account_id, status_id) VALUES ($who, $s1) RETURNING id");
@@ -238,7 +238,7 @@ ok($t->wait_for(sub { $t->redis('ZCARD', 'mastodon:retry') == 1 }, 10), 'notify 
 $t->redis('DEL', 'mastodon:retry');
 
 # --- status_update ------------------------------------------------------------------------------------
-my $usub = $f->subscribe("timeline:$fl{plain}", "timeline:$fl{blocks}", 'timeline:public', "timeline:$booster");
+my $usub = $f->subscribe("timeline:$fl{plain}", "timeline:$fl{blocks}", 'timeline:public', "timeline:$booster:notifications");
 $t->psql("INSERT INTO follows (account_id, target_account_id) VALUES ($booster, $mentioned)");
 my $newly = $f->account('newly');
 $t->psql("INSERT INTO mentions (status_id, account_id) VALUES ($s1, $newly)");
@@ -250,7 +250,7 @@ is($ub{"timeline:$fl{plain}"}{json}{event}, 'status.update', 'status.update on a
 is($ub{"timeline:$fl{plain}"}{json}{payload}{content}, 'edited', '... the new payload');
 ok(!$ub{"timeline:$fl{blocks}"}, 'not where it never went');
 is($ub{'timeline:public'}{json}{event}, 'status.update', 'status.update on timeline:public');
-is($ub{"timeline:$booster"}{json}{payload}{type}, 'update', 'an update notification to a reblogger');
+is($ub{"timeline:$booster:notifications"}{json}{payload}{type}, 'update', 'an update notification to a reblogger');
 is(scalar @{ $f->notifications("type = 'mention' AND account_id = $newly") }, 1, 'a newly mentioned account is notified');
 is(scalar @{ $f->notifications("type = 'mention' AND account_id = $mentioned AND activity_id IN (SELECT id FROM mentions WHERE status_id = $s1)") }, 1,
     'an account already mentioned is not notified again');

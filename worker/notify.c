@@ -88,7 +88,8 @@ static int publish_rows(redisContext *c, const PGresult *res, const char *type,
             snprintf(group, sizeof(group), "ungrouped-%s", id);
         else
             snprintf(group, sizeof(group), "%s", PQgetvalue(res, i, 3));
-        snprintf(channel, sizeof(channel), "timeline:%s", PQgetvalue(res, i, 1));
+        /* Mastodon's NotifyService: the user's notifications channel */
+        snprintf(channel, sizeof(channel), "timeline:%s:notifications", PQgetvalue(res, i, 1));
 
         char *ev = NULL;
         int n = asprintf(&ev,
