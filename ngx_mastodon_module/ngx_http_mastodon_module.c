@@ -207,6 +207,13 @@ static ngx_command_t  ngx_http_mastodon_commands[] = {
       offsetof(ngx_http_mastodon_main_conf_t, instance_cache),
       NULL },
 
+    { ngx_string("mastodon_account_cache"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, account_cache),
+      NULL },
+
     { ngx_string("mastodon_feed_max"),
       NGX_HTTP_MASTODON_MAIN,
       ngx_conf_set_num_slot,
@@ -368,6 +375,7 @@ ngx_http_mastodon_create_main_conf(ngx_conf_t *cf)
     mcf->redis_connect_timeout = NGX_CONF_UNSET_MSEC;
     mcf->redis_timeout = NGX_CONF_UNSET_MSEC;
     mcf->instance_cache = NGX_CONF_UNSET_MSEC;
+    mcf->account_cache = NGX_CONF_UNSET_MSEC;
     mcf->json_max_depth = NGX_CONF_UNSET_UINT;
     mcf->json_max_members = NGX_CONF_UNSET_UINT;
     mcf->bcrypt_cost = NGX_CONF_UNSET_UINT;
@@ -403,6 +411,7 @@ ngx_http_mastodon_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(mcf->redis_connect_timeout, 3000);
     ngx_conf_init_msec_value(mcf->redis_timeout, 5000);
     ngx_conf_init_msec_value(mcf->instance_cache, 60000);
+    ngx_conf_init_msec_value(mcf->account_cache, 2000);
     ngx_conf_init_uint_value(mcf->json_max_depth, 32);
     ngx_conf_init_uint_value(mcf->json_max_members, 10000);
     ngx_conf_init_uint_value(mcf->bcrypt_cost, 10);

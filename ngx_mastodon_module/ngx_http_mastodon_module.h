@@ -50,6 +50,7 @@ typedef struct {
     ngx_msec_t                 redis_timeout;
 
     ngx_msec_t                 instance_cache;
+    ngx_msec_t                 account_cache;
     ngx_uint_t                 json_max_depth;
     ngx_uint_t                 json_max_members;
     ngx_str_t                  thread_pool_name;
@@ -467,7 +468,10 @@ struct ngx_http_mastodon_statuses_s {
     ngx_uint_t                    *slots;          /* id -> item + 1 */
     ngx_uint_t                     nslots;         /* a power of 2 */
     PGresult                      *accounts;       /* ACCOUNT_COLUMNS rows */
-    ngx_str_t                     *account_json;   /* rendered, per row */
+    ngx_str_t                     *account_json;   /* rendered, per row; or
+                                                      per author, copied from
+                                                      the worker's cache */
+    unsigned                       cached_accounts:1;
     ngx_int_t                      rc;             /* NGX_OK, NGX_ERROR */
     ngx_http_mastodon_statuses_done_pt  handler;
     void                          *data;

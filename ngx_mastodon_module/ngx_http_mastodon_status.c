@@ -20,6 +20,8 @@
 #define NGX_HTTP_MASTODON_STATUS_KEY      "mastodon:status:"
 #define NGX_HTTP_MASTODON_STATUS_TTL      "86400"
 #define NGX_HTTP_MASTODON_STATUS_MAX      8200    /* ids per load: a context */
+#define NGX_HTTP_MASTODON_ACCOUNT_SLOTS   4096    /* the worker's account cache */
+#define NGX_HTTP_MASTODON_ACCOUNT_PAGE    80      /* loads that may use it */
 
 #define NGX_HTTP_MASTODON_TIME(col)                                           \
     "to_char(" col ", 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
@@ -81,6 +83,155 @@ static const char  ngx_http_mastodon_statuses_forget_lua[] =
     " '1', 'EX', 10)\n"
     "end\n"
     "return 0\n";
+
+
+/*
+ * The worker's cache of rendered accounts (mastodon_account_cache): a page of
+ * cached statuses then needs no accounts statement and no account
+ * rendering.  Direct-mapped by id; an entry is used until it expires.
+ */
+typedef struct {
+    int64_t                           id;
+    ngx_msec_t                        expires;
+    u_char                           *json;
+    size_t                            len;
+    size_t                            size;
+} ngx_http_mastodon_account_slot_t;
+
+static ngx_http_mastodon_account_slot_t
+    ngx_http_mastodon_account_slots[NGX_HTTP_MASTODON_ACCOUNT_SLOTS];
+
+
+static ngx_http_mastodon_account_slot_t *
+ngx_http_mastodon_account_slot(int64_t id)
+{
+    uint64_t  h;
+
+    h = (uint64_t) id * 0x9E3779B97F4A7C15ULL;
+
+    return &ngx_http_mastodon_account_slots[(h >> 40)
+                                       & (NGX_HTTP_MASTODON_ACCOUNT_SLOTS - 1)];
+}
+
+
+static void
+ngx_http_mastodon_account_cache_put(ngx_http_request_t *r, int64_t id,
+    ngx_str_t *json)
+{
+    u_char                            *p;
+    ngx_http_mastodon_main_conf_t     *mcf;
+    ngx_http_mastodon_account_slot_t  *e;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
+    if (mcf->account_cache == 0) {
+        return;
+    }
+
+    e = ngx_http_mastodon_account_slot(id);
+
+    if (e->size < json->len) {
+        p = ngx_alloc(json->len, r->connection->log);
+        if (p == NULL) {
+            return;
+        }
+        ngx_free(e->json);
+        e->json = p;
+        e->size = json->len;
+    }
+
+    e->id = id;
+    e->expires = ngx_current_msec + mcf->account_cache;
+    e->len = json->len;
+    ngx_memcpy(e->json, json->data, json->len);
+}
+
+
+static ngx_http_mastodon_account_slot_t *
+ngx_http_mastodon_account_cache_get(int64_t id)
+{
+    ngx_http_mastodon_account_slot_t  *e;
+
+    e = ngx_http_mastodon_account_slot(id);
+
+    if (e->id != id || e->json == NULL
+        || (ngx_msec_int_t) (e->expires - ngx_current_msec) <= 0)
+    {
+        return NULL;
+    }
+
+    return e;
+}
+
+
+/*
+ * All authors of a page of cached statuses from the worker's cache, copied
+ * into the request (the cache may change before the answer is written).
+ * NGX_DECLINED: some are not there, the accounts statement runs.
+ */
+static ngx_int_t
+ngx_http_mastodon_statuses_cached_accounts(ngx_http_mastodon_statuses_t *st)
+{
+    u_char                            *p;
+    ngx_uint_t                         i, k, n;
+    ngx_http_request_t                *r;
+    ngx_http_mastodon_main_conf_t     *mcf;
+    ngx_http_mastodon_status_item_t   *it;
+    ngx_http_mastodon_account_slot_t  *e;
+
+    r = st->request;
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
+
+    if (mcf->account_cache == 0 || st->n > NGX_HTTP_MASTODON_ACCOUNT_PAGE) {
+        return NGX_DECLINED;
+    }
+
+    it = st->items.elts;
+
+    for (i = 0; i < st->items.nelts; i++) {
+        if (it[i].base.len == 0 || it[i].account_id <= 0
+            || ngx_http_mastodon_account_cache_get(it[i].account_id) == NULL)
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    st->account_json = ngx_pcalloc(r->pool,
+                                   (st->items.nelts + 1) * sizeof(ngx_str_t));
+    if (st->account_json == NULL) {
+        return NGX_ERROR;
+    }
+
+    n = 0;
+
+    for (i = 0; i < st->items.nelts; i++) {
+        for (k = 0; k < i; k++) {
+            if (it[k].account_id == it[i].account_id) {
+                break;
+            }
+        }
+
+        if (k < i) {
+            it[i].account = it[k].account;
+            continue;
+        }
+
+        e = ngx_http_mastodon_account_cache_get(it[i].account_id);
+
+        p = ngx_pnalloc(r->pool, e->len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        st->account_json[n].data = p;
+        st->account_json[n].len = e->len;
+        ngx_memcpy(p, e->json, e->len);
+        it[i].account = n++;
+    }
+
+    st->cached_accounts = 1;
+
+    return NGX_OK;
+}
 
 
 /*
@@ -415,6 +566,12 @@ ngx_http_mastodon_statuses_cache_entry(ngx_http_mastodon_status_item_t *it,
 
     it->base.data = nl + 1;
     it->base.len = end - nl - 1;
+
+    /* the author, for the worker's account cache (the meta says it too) */
+    end = ngx_strlchr(p, nl, ' ');
+    if (end) {
+        it->account_id = ngx_atoof(p, end - p);
+    }
 }
 
 
@@ -611,6 +768,7 @@ ngx_http_mastodon_statuses_query(ngx_http_mastodon_statuses_t *st)
 {
     u_char                           *p;
     int64_t                          *ids, *misses;
+    ngx_int_t                         rc;
     ngx_uint_t                        i, nmisses;
     const char                      **meta, **accounts, **render;
     ngx_http_request_t               *r;
@@ -661,12 +819,24 @@ ngx_http_mastodon_statuses_query(ngx_http_mastodon_statuses_t *st)
         return NGX_ERROR;
     }
 
+    if (nmisses == 0) {
+        rc = ngx_http_mastodon_statuses_cached_accounts(st);
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+    }
+
     b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_statuses_loaded, st);
     if (b == NULL
         || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_statuses_meta_stmt,
                                     meta)
-           != NGX_OK
-        || ngx_http_mastodon_pg_add(b,
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (!st->cached_accounts
+        && ngx_http_mastodon_pg_add(b,
                                     &ngx_http_mastodon_statuses_accounts_stmt,
                                     accounts)
            != NGX_OK)
@@ -876,12 +1046,19 @@ ngx_http_mastodon_statuses_loaded(ngx_http_mastodon_pg_batch_t *b)
     ngx_uint_t                        i;
     ngx_http_mastodon_status_item_t  *it;
 
+    /* meta, then the accounts unless cached, then renderings if missed */
     meta = ngx_http_mastodon_pg_rows(b, 0);
-    st->accounts = ngx_http_mastodon_pg_rows(b, 1);
-    res = b->nqueries > 2 ? ngx_http_mastodon_pg_rows(b, 2) : NULL;
+    k = 1;
 
-    if (meta == NULL || st->accounts == NULL
-        || (b->nqueries > 2 && res == NULL))
+    if (!st->cached_accounts) {
+        st->accounts = ngx_http_mastodon_pg_rows(b, k++);
+    }
+
+    res = b->nqueries > (ngx_uint_t) k ? ngx_http_mastodon_pg_rows(b, k)
+                                       : NULL;
+
+    if (meta == NULL || (!st->cached_accounts && st->accounts == NULL)
+        || (b->nqueries > (ngx_uint_t) k && res == NULL))
     {
         st->rc = NGX_ERROR;
         st->handler(b->request, st, st->data);
@@ -908,18 +1085,22 @@ ngx_http_mastodon_statuses_loaded(ngx_http_mastodon_pg_batch_t *b)
         ngx_http_mastodon_statuses_policy(st, it, meta, row);
     }
 
-    st->account_json = ngx_pcalloc(b->request->pool,
-                                   (PQntuples(st->accounts) + 1)
-                                   * sizeof(ngx_str_t));
-    if (st->account_json == NULL) {
-        goto failed;
+    if (!st->cached_accounts) {
+        st->account_json = ngx_pcalloc(b->request->pool,
+                                       (PQntuples(st->accounts) + 1)
+                                       * sizeof(ngx_str_t));
+        if (st->account_json == NULL) {
+            goto failed;
+        }
     }
 
     if (res && ngx_http_mastodon_statuses_render(st, res) != NGX_OK) {
         goto failed;
     }
 
-    if (ngx_http_mastodon_statuses_accounts(st) != NGX_OK) {
+    if (!st->cached_accounts
+        && ngx_http_mastodon_statuses_accounts(st) != NGX_OK)
+    {
         goto failed;
     }
 
@@ -1552,12 +1733,16 @@ ngx_http_mastodon_statuses_account(ngx_http_mastodon_statuses_t *st,
 
     s = &st->account_json[it->account];
 
-    if (s->len == 0
-        && ngx_http_mastodon_account_json(st->request, st->accounts,
-                                          it->account, 0, s)
-           != NGX_OK)
-    {
-        return NULL;
+    if (s->len == 0) {
+        if (st->cached_accounts
+            || ngx_http_mastodon_account_json(st->request, st->accounts,
+                                              it->account, 0, s)
+               != NGX_OK)
+        {
+            return NULL;
+        }
+
+        ngx_http_mastodon_account_cache_put(st->request, it->account_id, s);
     }
 
     return s;

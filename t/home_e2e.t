@@ -47,7 +47,7 @@ home_ids($_) for keys %u;
 $m->post_ok("/api/v1/accounts/$id{alice}/follow", $h{bob})->status_is(200);
 my $s1 = post('alice', status => 'first post');
 ok($t->wait_for(sub { in_home('bob', $s1->{id}) }), 'the post reaches a follower');
-ok(in_home('alice', $s1->{id}), "and the author's own home");
+ok($t->wait_for(sub { in_home('alice', $s1->{id}) }), "and the author's own home");
 ok(!in_home('carol', $s1->{id}), 'not a stranger');
 
 # --- notifications -------------------------------------------------------------------------

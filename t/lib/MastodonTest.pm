@@ -427,6 +427,8 @@ sub _nginx_conf {
         [ mastodon_redis_connect_timeout => 'mastodon_redis_connect_timeout 2s;' ],
         [ mastodon_redis_timeout         => 'mastodon_redis_timeout 2s;' ],
         [ mastodon_instance_cache        => 'mastodon_instance_cache 0;' ],
+        # exact counters in every answer; t/account_cache.t turns it on
+        [ mastodon_account_cache         => 'mastodon_account_cache 0;' ],
         [ mastodon_thread_pool           => 'mastodon_thread_pool mastodon;' ],
         [ mastodon_bcrypt_cost           => 'mastodon_bcrypt_cost 4;' ],
         # tests make many requests from one address; t/rate_limit.t turns it on
