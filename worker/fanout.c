@@ -4,9 +4,12 @@
  * of FEED_CALL_ENTRIES feeds, written to Redis before the next page is
  * asked of PostgreSQL, and their replies are read after it. */
 #include "fanout.h"
+#include "args.h"
 #include "log.h"
 #include "queue.h"
 #include "recipients.h"
+#include "redis.h"
+#include "stream.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -120,4 +123,69 @@ int fanout_federate(job_ctx *ctx, const status_facts *f, const char *action,
     if (pushed)
         mlog(LOG_DEBUG, "activitypub_distribute %s of status %s queued", action, f->id);
     return 0;
+}
+
+static int fanout_status_run(job_ctx *ctx, const fanout_status_job *job, PGconn *db,
+                             const status_facts *f, const char *payload, size_t plen,
+                             char *err, size_t errlen)
+{
+    redisContext *c = *ctx->redis;
+    stream_event ev;
+    notify_render render = { NULL, 0, payload, plen };
+    char key[96];
+
+    json_object_member(payload, plen, "account", &render.account, &render.account_len);
+    if (stream_event_make(&ev, job->event, payload, plen) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    fanout_event_key(ctx, key, sizeof(key));
+
+    int rc = -1;
+    if (f->reblog_of_id[0] == '\0' && notify_mentions(c, db, f->id, &render, err, errlen) != 0)
+        goto done;
+    if (stream_event_store(c, key, &ev, err, errlen) != 0
+        || job->fan(ctx, db, f, &render, key, err, errlen) != 0)
+        goto done;
+    if (stream_public(c, f, &ev, err, errlen) != 0 || stream_direct(c, f, &ev, err, errlen) != 0)
+        goto done;
+    if (fanout_federate(ctx, f, job->action, err, errlen) != 0)
+        goto done;
+    rc = redis_do(c, err, errlen, "DEL %s", key);
+
+done:
+    stream_event_free(&ev);
+    return rc;
+}
+
+int fanout_status(job_ctx *ctx, const fanout_status_job *job, const char *args_json, size_t len,
+                  char *err, size_t errlen)
+{
+    job_args a;
+    status_facts f;
+    char id[MW_ID_LEN];
+    const char *payload;
+    size_t plen;
+
+    if (args_parse(&a, args_json, len, err, errlen) != 0)
+        return -1;
+    int rc = -1;
+    if (args_id(&a, "status_id", id) != 1 || !args_object_raw(&a, "payload", &payload, &plen)) {
+        snprintf(err, errlen, "args need status_id (an id string) and payload (an object)");
+        goto out;
+    }
+    PGconn *db = job_db(ctx, err, errlen);
+    if (db == NULL || status_load(db, id, &f, err, errlen) != 0)
+        goto out;
+    if (!f.found || f.deleted || (job->skip_reblogs && f.reblog_of_id[0] != '\0')) {
+        mlog(LOG_INFO, "%s: status %s is %s, nothing to do", job->name, id,
+             job->skip_reblogs ? "gone or a reblog" : "gone");
+        rc = 0;
+    } else {
+        rc = fanout_status_run(ctx, job, db, &f, payload, plen, err, errlen);
+    }
+    status_free(&f);
+out:
+    args_free(&a);
+    return rc;
 }

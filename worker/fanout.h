@@ -6,6 +6,7 @@
 
 #include "feed.h"
 #include "jobs.h"
+#include "notify.h"
 #include "status.h"
 
 typedef int (*fanout_page_fn)(void *arg, const PGresult *page, char *err, size_t errlen);
@@ -36,5 +37,25 @@ void fanout_event_key(const job_ctx *ctx, char *out, size_t outlen);
  * the status reaches remote accounts, once per job (retries included). */
 int fanout_federate(job_ctx *ctx, const status_facts *f, const char *action,
                     char *err, size_t errlen);
+
+/* distribute and status_update: args {"status_id", "payload"}, the status
+ * loaded (skipped when gone, or a reblog with skip_reblogs), the event
+ * stored under the job's key, mention notifications (not for a reblog),
+ * then fan(), then the event on the public and direct channels and
+ * activitypub_distribute with `action`. */
+typedef int (*fanout_status_fn)(job_ctx *ctx, PGconn *db, const status_facts *f,
+                                const notify_render *render, const char *event_key,
+                                char *err, size_t errlen);
+
+typedef struct {
+    const char       *name;         /* the job type, for the log */
+    const char       *event;        /* update, status.update */
+    const char       *action;       /* create, update */
+    int               skip_reblogs;
+    fanout_status_fn  fan;          /* the home feeds and the job's own notifications */
+} fanout_status_job;
+
+int fanout_status(job_ctx *ctx, const fanout_status_job *job, const char *args_json, size_t len,
+                  char *err, size_t errlen);
 
 #endif

@@ -15,11 +15,9 @@
  * A status that is gone or deleted by now is skipped. */
 #include "jobs.h"
 #include "args.h"
-#include "redis.h"
 #include "fanout.h"
 #include "log.h"
 #include "notify.h"
-#include "stream.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,83 +72,40 @@ oom:
     return -1;
 }
 
-static int distribute(job_ctx *ctx, PGconn *db, const status_facts *f, const char *payload,
-                      size_t plen, char *err, size_t errlen)
+/* The home feeds (`update` events), `status` notifications page by page,
+ * and for a reblog the `reblog` notification to the original's author. */
+static int distribute(job_ctx *ctx, PGconn *db, const status_facts *f,
+                      const notify_render *render, const char *event_key,
+                      char *err, size_t errlen)
 {
-    redisContext *c = *ctx->redis;
-    stream_event ev;
-    notify_render render = { NULL, 0, payload, plen };
-    char key[96];
     long long written;
-
-    json_object_member(payload, plen, "account", &render.account, &render.account_len);
-    if (stream_event_make(&ev, "update", payload, plen) != 0) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    fanout_event_key(ctx, key, sizeof(key));
-
-    int rc = -1;
-    if (f->reblog_of_id[0] == '\0' && notify_mentions(c, db, f->id, &render, err, errlen) != 0)
-        goto done;
-    if (stream_event_store(c, key, &ev, err, errlen) != 0)
-        goto done;
-
-    page_notify pn = { ctx, db, f, &render };
+    page_notify pn = { ctx, db, f, render };
     fanout_walk w = {
         .filter = f, .account_id = f->account_id, .include_self = f->author_local,
         .status_id = f->id, .reblog_of_id = f->reblog_of_id, .op = FEED_ADD,
-        .event_key = key, .publish = 1, .on_page = notify_followers, .arg = &pn,
+        .event_key = event_key, .publish = 1, .on_page = notify_followers, .arg = &pn,
     };
     if (fanout_home(ctx, db, &w, &written, err, errlen) != 0)
-        goto done;
+        return -1;
     mlog(LOG_INFO, "distribute: status %s into %lld home feed(s)", f->id, written);
 
     if (f->reblog_of_id[0] != '\0' && f->reblog_account_domain == NULL) {
-        notify_render rr = render;
-        if (!json_object_member(payload, plen, "reblog", &rr.status, &rr.status_len))
+        notify_render rr = *render;
+        if (!json_object_member(render->status, render->status_len, "reblog", &rr.status,
+                                &rr.status_len))
             rr.status = NULL;
-        if (notify_one(c, db, "reblog", f->reblog_account_id, f->account_id, "Status", f->id,
-                       f->reblog_of_id, &rr, err, errlen) != 0)
-            goto done;
+        if (notify_one(*ctx->redis, db, "reblog", f->reblog_account_id, f->account_id, "Status",
+                       f->id, f->reblog_of_id, &rr, err, errlen) != 0)
+            return -1;
     }
-    if (stream_public(c, f, &ev, err, errlen) != 0 || stream_direct(c, f, &ev, err, errlen) != 0)
-        goto done;
-    if (fanout_federate(ctx, f, "create", err, errlen) != 0)
-        goto done;
-    rc = redis_do(c, err, errlen, "DEL %s", key);
-
-done:
-    stream_event_free(&ev);
-    return rc;
+    return 0;
 }
+
+static const fanout_status_job distribute_job = {
+    "distribute", "update", "create", 0, distribute
+};
 
 int job_distribute(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen)
 {
-    job_args a;
-    status_facts f;
-    char id[MW_ID_LEN];
-    const char *payload;
-    size_t plen;
-
-    if (args_parse(&a, args_json, len, err, errlen) != 0)
-        return -1;
-    int rc = -1;
-    if (args_id(&a, "status_id", id) != 1 || !args_object_raw(&a, "payload", &payload, &plen)) {
-        snprintf(err, errlen, "args need status_id (an id string) and payload (an object)");
-        goto out;
-    }
-    PGconn *db = job_db(ctx, err, errlen);
-    if (db == NULL || status_load(db, id, &f, err, errlen) != 0)
-        goto out;
-    if (!f.found || f.deleted) {
-        mlog(LOG_INFO, "distribute: status %s is gone, nothing to do", id);
-        rc = 0;
-    } else {
-        rc = distribute(ctx, db, &f, payload, plen, err, errlen);
-    }
-    status_free(&f);
-out:
-    args_free(&a);
-    return rc;
+    return fanout_status(ctx, &distribute_job, args_json, len, err, errlen);
 }
