@@ -11,6 +11,7 @@
 #include "redis.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Mastodon's add_to_feed, push_to_home and trim: a reblog is not added when
@@ -241,4 +242,23 @@ int feed_batch_collect(feed_batch *b, char *err, size_t errlen)
         return -1;
     }
     return 0;
+}
+
+int feed_write_rows(redisContext *c, feed_op op, int publish, long max, const char *account_id,
+                    const PGresult *rows, long long *changed, char *err, size_t errlen)
+{
+    feed_batch *b = malloc(sizeof(*b));
+    int rc = -1;
+
+    if (b == NULL) {
+        snprintf(err, errlen, "out of memory");
+    } else if (feed_scripts_load(c, err, errlen) == 0) {
+        feed_batch_init(b, c, op, NULL, publish, max);
+        for (int i = 0; i < PQntuples(rows); i++)
+            feed_batch_add(b, account_id, PQgetvalue(rows, i, 0), PQgetvalue(rows, i, 1));
+        rc = feed_batch_collect(b, err, errlen);
+        *changed = b->changed;
+    }
+    free(b);
+    return rc;
 }

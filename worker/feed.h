@@ -7,6 +7,7 @@
  * way through can simply run again. */
 
 #include <hiredis/hiredis.h>
+#include <libpq-fe.h>
 
 #define FEED_PREFIX        "mastodon:feed:home:"
 #define FEED_CALL_ENTRIES  256      /* feeds per script call */
@@ -56,5 +57,11 @@ int  feed_batch_send(feed_batch *b, char *err, size_t errlen);
 
 /* Sends what is left and reads every reply.  0 or -1 + err. */
 int  feed_batch_collect(feed_batch *b, char *err, size_t errlen);
+
+/* One account's feed, each row of rows (status id, reblog_of_id or "")
+ * through op: the scripts loaded, one batch.  *changed as the batch's.
+ * 0 or -1 + err. */
+int  feed_write_rows(redisContext *c, feed_op op, int publish, long max, const char *account_id,
+                     const PGresult *rows, long long *changed, char *err, size_t errlen);
 
 #endif

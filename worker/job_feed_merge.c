@@ -16,7 +16,6 @@
 #include "redis.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define HIDDEN_BY_ANY                                                                     \
@@ -77,8 +76,8 @@ static int oldest_kept(redisContext *c, const char *feed, long limit, char out[3
     return rc;
 }
 
-static int merge(job_ctx *ctx, PGconn *db, const char *account, const char *target,
-                 char *err, size_t errlen)
+static int merge(job_ctx *ctx, PGconn *db, const job_args *a, const char *account,
+                 const char *target, char *err, size_t errlen)
 {
     redisContext *c = *ctx->redis;
     char feed[64], since[32], limit[24];
@@ -107,39 +106,16 @@ static int merge(job_ctx *ctx, PGconn *db, const char *account, const char *targ
         PQclear(res);
         return -1;
     }
-    feed_batch *b = malloc(sizeof(*b));
-    int rc = -1;
-    if (b == NULL) {
-        snprintf(err, errlen, "out of memory");
-    } else if (feed_scripts_load(c, err, errlen) == 0) {
-        feed_batch_init(b, c, FEED_ADD, NULL, 0, ctx->cfg->feed_max);
-        for (int i = 0; i < PQntuples(res); i++)
-            feed_batch_add(b, account, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
-        rc = feed_batch_collect(b, err, errlen);
-        if (rc == 0)
-            mlog(LOG_INFO, "feed_merge: %lld of %d status(es) of %s into the feed of %s",
-                 b->changed, PQntuples(res), target, account);
-    }
-    free(b);
+    long long added;
+    int rc = feed_write_rows(c, FEED_ADD, 0, ctx->cfg->feed_max, account, res, &added, err, errlen);
+    if (rc == 0)
+        mlog(LOG_INFO, "feed_merge: %lld of %d status(es) of %s into the feed of %s",
+             added, PQntuples(res), target, account);
     PQclear(res);
     return rc;
 }
 
 int job_feed_merge(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen)
 {
-    job_args a;
-    char account[MW_ID_LEN], target[MW_ID_LEN];
-
-    if (args_parse(&a, args_json, len, err, errlen) != 0)
-        return -1;
-    int rc = -1;
-    if (args_id(&a, "account_id", account) != 1 || args_id(&a, "target_account_id", target) != 1) {
-        snprintf(err, errlen, "args need account_id and target_account_id (id strings)");
-    } else {
-        PGconn *db = job_db(ctx, err, errlen);
-        if (db != NULL)
-            rc = merge(ctx, db, account, target, err, errlen);
-    }
-    args_free(&a);
-    return rc;
+    return job_account_pair(ctx, args_json, len, merge, err, errlen);
 }

@@ -57,10 +57,11 @@ static char *feed_members(redisContext *c, const char *feed, char *err, size_t e
     return ids;
 }
 
-static int unmerge(job_ctx *ctx, PGconn *db, const char *account, const char *target, int clear,
-                   char *err, size_t errlen)
+static int unmerge(job_ctx *ctx, PGconn *db, const job_args *a, const char *account,
+                   const char *target, char *err, size_t errlen)
 {
     redisContext *c = *ctx->redis;
+    int clear = args_true(a, "clear");
     char feed[64];
 
     snprintf(feed, sizeof(feed), FEED_PREFIX "%s", account);
@@ -75,39 +76,17 @@ static int unmerge(job_ctx *ctx, PGconn *db, const char *account, const char *ta
         PQclear(res);
         return -1;
     }
-    feed_batch *b = malloc(sizeof(*b));
-    int rc = -1;
-    if (b == NULL) {
-        snprintf(err, errlen, "out of memory");
-    } else if (feed_scripts_load(c, err, errlen) == 0) {
-        feed_batch_init(b, c, FEED_REMOVE, NULL, clear, ctx->cfg->feed_max);
-        for (int i = 0; i < PQntuples(res); i++)
-            feed_batch_add(b, account, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
-        rc = feed_batch_collect(b, err, errlen);
-        if (rc == 0)
-            mlog(LOG_INFO, "feed_unmerge: %lld status(es) of %s out of the feed of %s",
-                 b->changed, target, account);
-    }
-    free(b);
+    long long removed;
+    int rc = feed_write_rows(c, FEED_REMOVE, clear, ctx->cfg->feed_max, account, res, &removed,
+                             err, errlen);
+    if (rc == 0)
+        mlog(LOG_INFO, "feed_unmerge: %lld status(es) of %s out of the feed of %s",
+             removed, target, account);
     PQclear(res);
     return rc;
 }
 
 int job_feed_unmerge(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen)
 {
-    job_args a;
-    char account[MW_ID_LEN], target[MW_ID_LEN];
-
-    if (args_parse(&a, args_json, len, err, errlen) != 0)
-        return -1;
-    int rc = -1;
-    if (args_id(&a, "account_id", account) != 1 || args_id(&a, "target_account_id", target) != 1) {
-        snprintf(err, errlen, "args need account_id and target_account_id (id strings)");
-    } else {
-        PGconn *db = job_db(ctx, err, errlen);
-        if (db != NULL)
-            rc = unmerge(ctx, db, account, target, args_true(&a, "clear"), err, errlen);
-    }
-    args_free(&a);
-    return rc;
+    return job_account_pair(ctx, args_json, len, unmerge, err, errlen);
 }

@@ -1,7 +1,8 @@
-/* The job type registry: type string -> handler. */
+/* The job type registry: type string -> handler; what handlers share. */
 #include "jobs.h"
 #include "db.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static const struct {
@@ -30,4 +31,24 @@ job_handler jobs_find(const char *type)
 PGconn *job_db(job_ctx *ctx, char *err, size_t errlen)
 {
     return db_ensure(ctx->db, ctx->cfg->database, err, errlen);
+}
+
+int job_account_pair(job_ctx *ctx, const char *args_json, size_t len, job_pair_fn fn,
+                     char *err, size_t errlen)
+{
+    job_args a;
+    char account[MW_ID_LEN], target[MW_ID_LEN];
+
+    if (args_parse(&a, args_json, len, err, errlen) != 0)
+        return -1;
+    int rc = -1;
+    if (args_id(&a, "account_id", account) != 1 || args_id(&a, "target_account_id", target) != 1) {
+        snprintf(err, errlen, "args need account_id and target_account_id (id strings)");
+    } else {
+        PGconn *db = job_db(ctx, err, errlen);
+        if (db != NULL)
+            rc = fn(ctx, db, &a, account, target, err, errlen);
+    }
+    args_free(&a);
+    return rc;
 }

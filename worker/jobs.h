@@ -5,6 +5,7 @@
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 
+#include "args.h"
 #include "config.h"
 #include "queue.h"
 
@@ -28,6 +29,14 @@ job_handler jobs_find(const char *type);
 
 /* The thread's PostgreSQL connection, (re)opened as needed; NULL + err. */
 PGconn *job_db(job_ctx *ctx, char *err, size_t errlen);
+
+/* Jobs with args {"account_id", "target_account_id", ...}: both ids
+ * parsed, the database connected, then fn with the args for the rest.
+ * 0 or -1 + err. */
+typedef int (*job_pair_fn)(job_ctx *ctx, PGconn *db, const job_args *a, const char *account,
+                           const char *target, char *err, size_t errlen);
+int job_account_pair(job_ctx *ctx, const char *args_json, size_t len, job_pair_fn fn,
+                     char *err, size_t errlen);
 
 /* Handlers, one file each. */
 int job_test_record(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
