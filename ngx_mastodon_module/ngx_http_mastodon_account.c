@@ -226,44 +226,115 @@ ngx_http_mastodon_account_fields(ngx_http_mastodon_json_t *j,
 }
 
 
+/* What the full and the partial entity both start with. */
+typedef struct {
+    ngx_str_t   username;
+    ngx_uint_t  local;
+    ngx_uint_t  suspended;
+} ngx_http_mastodon_account_head_t;
+
+
+/* "id", "username" (the full entity only), "acct" (user@domain if remote). */
+static ngx_int_t
+ngx_http_mastodon_account_head(ngx_http_mastodon_json_t *j, PGresult *res,
+    int row, int col, ngx_uint_t full, ngx_http_mastodon_account_head_t *h)
+{
+    u_char     *p;
+    ngx_str_t   id, domain, acct;
+
+#define C(n)  (col + NGX_HTTP_MASTODON_ACC_##n)
+
+    id = ngx_http_mastodon_pq_str(res, row, C(ID));
+    h->username = ngx_http_mastodon_pq_str(res, row, C(USERNAME));
+    h->local = PQgetisnull(res, row, C(DOMAIN));
+    domain = ngx_http_mastodon_pq_str(res, row, C(DOMAIN));
+    h->suspended = PQgetvalue(res, row, C(SUSPENDED))[0] == 't';
+
+#undef C
+
+    ngx_http_mastodon_json_kv_str(j, "id", &id);
+
+    if (full) {
+        ngx_http_mastodon_json_kv_str(j, "username", &h->username);
+    }
+
+    if (h->local) {
+        ngx_http_mastodon_json_kv_str(j, "acct", &h->username);
+        return NGX_OK;
+    }
+
+    acct.len = h->username.len + 1 + domain.len;
+    acct.data = ngx_pnalloc(j->request->pool, acct.len);
+    if (acct.data == NULL) {
+        j->failed = 1;
+        return NGX_ERROR;
+    }
+    p = ngx_cpymem(acct.data, h->username.data, h->username.len);
+    *p++ = '@';
+    ngx_memcpy(p, domain.data, domain.len);
+    ngx_http_mastodon_json_kv_str(j, "acct", &acct);
+
+    return NGX_OK;
+}
+
+
+/* Mastodon's bot?: an actor of type Service or Application. */
+static ngx_uint_t
+ngx_http_mastodon_account_bot(ngx_str_t *actor_type)
+{
+    return (actor_type->len == 7
+            && ngx_strncmp(actor_type->data, "Service", 7) == 0)
+           || (actor_type->len == 11
+               && ngx_strncmp(actor_type->data, "Application", 11) == 0);
+}
+
+
+/* A local account's url or uri: base_url, path, username. */
+static ngx_int_t
+ngx_http_mastodon_account_link(ngx_http_mastodon_json_t *j, const char *key,
+    ngx_str_t *base, const char *path, ngx_str_t *username)
+{
+    u_char     *p;
+    ngx_str_t   s;
+    size_t      len;
+
+    len = ngx_strlen(path);
+    s.len = base->len + len + username->len;
+    s.data = ngx_pnalloc(j->request->pool, s.len);
+    if (s.data == NULL) {
+        j->failed = 1;
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(s.data, base->data, base->len);
+    p = ngx_cpymem(p, path, len);
+    ngx_memcpy(p, username->data, username->len);
+    ngx_http_mastodon_json_kv_str(j, key, &s);
+
+    return NGX_OK;
+}
+
+
 /* The Account's attributes, inside an object the caller opened. */
 void
 ngx_http_mastodon_account_attrs(ngx_http_mastodon_json_t *j, PGresult *res,
     int row, int col)
 {
-    u_char                         *p;
-    ngx_str_t                       id, username, domain, s, acct, url;
-    ngx_uint_t                      local, suspended;
-    ngx_http_mastodon_main_conf_t  *mcf;
+    ngx_str_t                          s;
+    ngx_uint_t                         local, suspended;
+    ngx_http_mastodon_main_conf_t     *mcf;
+    ngx_http_mastodon_account_head_t   h;
 
 #define C(n)  (col + NGX_HTTP_MASTODON_ACC_##n)
 
     mcf = ngx_http_get_module_main_conf(j->request, ngx_http_mastodon_module);
 
-    id = ngx_http_mastodon_pq_str(res, row, C(ID));
-    username = ngx_http_mastodon_pq_str(res, row, C(USERNAME));
-    local = PQgetisnull(res, row, C(DOMAIN));
-    domain = ngx_http_mastodon_pq_str(res, row, C(DOMAIN));
-    suspended = PQgetvalue(res, row, C(SUSPENDED))[0] == 't';
-
-    ngx_http_mastodon_json_kv_str(j, "id", &id);
-    ngx_http_mastodon_json_kv_str(j, "username", &username);
-
-    if (local) {
-        ngx_http_mastodon_json_kv_str(j, "acct", &username);
-
-    } else {
-        acct.len = username.len + 1 + domain.len;
-        acct.data = ngx_pnalloc(j->request->pool, acct.len);
-        if (acct.data == NULL) {
-            j->failed = 1;
-            return;
-        }
-        p = ngx_cpymem(acct.data, username.data, username.len);
-        *p++ = '@';
-        ngx_memcpy(p, domain.data, domain.len);
-        ngx_http_mastodon_json_kv_str(j, "acct", &acct);
+    if (ngx_http_mastodon_account_head(j, res, row, col, 1, &h) != NGX_OK) {
+        return;
     }
+
+    local = h.local;
+    suspended = h.suspended;
 
     if (suspended) {
         /* Mastodon shows nothing of a suspended account but its name */
@@ -283,8 +354,7 @@ ngx_http_mastodon_account_attrs(ngx_http_mastodon_json_t *j, PGresult *res,
 
         s = ngx_http_mastodon_pq_str(res, row, C(ACTOR_TYPE));
         ngx_http_mastodon_json_kv_bool(j, "bot",
-            (s.len == 7 && ngx_strncmp(s.data, "Service", 7) == 0)
-            || (s.len == 11 && ngx_strncmp(s.data, "Application", 11) == 0));
+                                       ngx_http_mastodon_account_bot(&s));
         ngx_http_mastodon_json_kv_pq_bool(j, "discoverable", res, row,
                                           C(DISCOVERABLE));
         ngx_http_mastodon_json_kv_pq_bool(j, "indexable", res, row,
@@ -307,21 +377,15 @@ ngx_http_mastodon_account_attrs(ngx_http_mastodon_json_t *j, PGresult *res,
     }
 
     if (local) {
-        url.len = mcf->base_url.len + sizeof("/users/") - 1 + username.len;
-        url.data = ngx_pnalloc(j->request->pool, url.len);
-        if (url.data == NULL) {
-            j->failed = 1;
+        if (ngx_http_mastodon_account_link(j, "url", &mcf->base_url, "/@",
+                                           &h.username)
+            != NGX_OK
+            || ngx_http_mastodon_account_link(j, "uri", &mcf->base_url,
+                                              "/users/", &h.username)
+               != NGX_OK)
+        {
             return;
         }
-
-        p = ngx_sprintf(url.data, "%V/@%V", &mcf->base_url, &username);
-        s.data = url.data;
-        s.len = p - url.data;
-        ngx_http_mastodon_json_kv_str(j, "url", &s);
-
-        p = ngx_sprintf(url.data, "%V/users/%V", &mcf->base_url, &username);
-        s.len = p - url.data;
-        ngx_http_mastodon_json_kv_str(j, "uri", &s);
 
     } else {
         ngx_http_mastodon_json_kv_pq(j, "url", res, row, C(URL));
@@ -419,40 +483,19 @@ void
 ngx_http_mastodon_account_partial(ngx_http_mastodon_json_t *j, PGresult *res,
     int row, int col)
 {
-    u_char                         *p;
-    ngx_str_t                       id, username, domain, s, acct, url;
-    ngx_uint_t                      local, suspended;
-    ngx_http_mastodon_main_conf_t  *mcf;
+    ngx_str_t                          s;
+    ngx_http_mastodon_main_conf_t     *mcf;
+    ngx_http_mastodon_account_head_t   h;
 
 #define C(n)  (col + NGX_HTTP_MASTODON_ACC_##n)
 
     mcf = ngx_http_get_module_main_conf(j->request, ngx_http_mastodon_module);
 
-    id = ngx_http_mastodon_pq_str(res, row, C(ID));
-    username = ngx_http_mastodon_pq_str(res, row, C(USERNAME));
-    local = PQgetisnull(res, row, C(DOMAIN));
-    domain = ngx_http_mastodon_pq_str(res, row, C(DOMAIN));
-    suspended = PQgetvalue(res, row, C(SUSPENDED))[0] == 't';
-
-    ngx_http_mastodon_json_kv_str(j, "id", &id);
-
-    if (local) {
-        ngx_http_mastodon_json_kv_str(j, "acct", &username);
-
-    } else {
-        acct.len = username.len + 1 + domain.len;
-        acct.data = ngx_pnalloc(j->request->pool, acct.len);
-        if (acct.data == NULL) {
-            j->failed = 1;
-            return;
-        }
-        p = ngx_cpymem(acct.data, username.data, username.len);
-        *p++ = '@';
-        ngx_memcpy(p, domain.data, domain.len);
-        ngx_http_mastodon_json_kv_str(j, "acct", &acct);
+    if (ngx_http_mastodon_account_head(j, res, row, col, 0, &h) != NGX_OK) {
+        return;
     }
 
-    if (suspended) {
+    if (h.suspended) {
         ngx_http_mastodon_json_kv_bool(j, "locked", 0);
         ngx_http_mastodon_json_kv_bool(j, "bot", 0);
 
@@ -461,22 +504,16 @@ ngx_http_mastodon_account_partial(ngx_http_mastodon_json_t *j, PGresult *res,
 
         s = ngx_http_mastodon_pq_str(res, row, C(ACTOR_TYPE));
         ngx_http_mastodon_json_kv_bool(j, "bot",
-            (s.len == 7 && ngx_strncmp(s.data, "Service", 7) == 0)
-            || (s.len == 11 && ngx_strncmp(s.data, "Application", 11) == 0));
+                                       ngx_http_mastodon_account_bot(&s));
     }
 
-    if (local) {
-        url.len = mcf->base_url.len + sizeof("/@") - 1 + username.len;
-        url.data = ngx_pnalloc(j->request->pool, url.len);
-        if (url.data == NULL) {
-            j->failed = 1;
+    if (h.local) {
+        if (ngx_http_mastodon_account_link(j, "url", &mcf->base_url, "/@",
+                                           &h.username)
+            != NGX_OK)
+        {
             return;
         }
-
-        p = ngx_sprintf(url.data, "%V/@%V", &mcf->base_url, &username);
-        s.data = url.data;
-        s.len = p - url.data;
-        ngx_http_mastodon_json_kv_str(j, "url", &s);
 
     } else {
         ngx_http_mastodon_json_kv_pq(j, "url", res, row, C(URL));
