@@ -846,25 +846,7 @@ ngx_int_t ngx_http_mastodon_notification_group_dismiss(ngx_http_request_t *r,
 
 
 /* status interactions (_status_actions.c) and their lists (_status_lists.c) */
-ngx_int_t ngx_http_mastodon_status_favourite(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx);
-ngx_int_t ngx_http_mastodon_status_unfavourite(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx);
-ngx_int_t ngx_http_mastodon_status_reblog(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx);
-ngx_int_t ngx_http_mastodon_status_unreblog(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx);
-ngx_int_t ngx_http_mastodon_status_bookmark(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx);
-ngx_int_t ngx_http_mastodon_status_unbookmark(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx);
-ngx_int_t ngx_http_mastodon_status_pin(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx);
-ngx_int_t ngx_http_mastodon_status_unpin(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx);
-ngx_int_t ngx_http_mastodon_status_mute(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx);
-ngx_int_t ngx_http_mastodon_status_unmute(ngx_http_request_t *r,
+ngx_int_t ngx_http_mastodon_status_action(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_status_favourited_by(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);

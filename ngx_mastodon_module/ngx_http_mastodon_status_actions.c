@@ -358,95 +358,57 @@ static ngx_http_mastodon_pg_stmt_t  *ngx_http_mastodon_sa_stmts[] = {
 };
 
 
-/* POST /api/v1/statuses/:id/favourite */
+/* the last segment of each route, in NGX_HTTP_MASTODON_SA_* order */
+static ngx_str_t  ngx_http_mastodon_sa_names[] = {
+    ngx_string("favourite"),
+    ngx_string("unfavourite"),
+    ngx_string("reblog"),
+    ngx_string("unreblog"),
+    ngx_string("bookmark"),
+    ngx_string("unbookmark"),
+    ngx_string("pin"),
+    ngx_string("unpin"),
+    ngx_string("mute"),
+    ngx_string("unmute")
+};
+
+
+/*
+ * POST /api/v1/statuses/:id/favourite, /unfavourite, /reblog, /unreblog,
+ * /bookmark, /unbookmark, /pin, /unpin, /mute, /unmute: one handler, the
+ * route's last segment says which.
+ */
 ngx_int_t
-ngx_http_mastodon_status_favourite(ngx_http_request_t *r,
+ngx_http_mastodon_status_action(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
 {
-    return ngx_http_mastodon_sa_start(r, ctx, NGX_HTTP_MASTODON_SA_FAVOURITE);
-}
+    u_char      *p, *last;
+    size_t       len;
+    ngx_uint_t   i;
 
+    last = ctx->route->pattern.data + ctx->route->pattern.len;
 
-/* POST /api/v1/statuses/:id/unfavourite */
-ngx_int_t
-ngx_http_mastodon_status_unfavourite(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx)
-{
-    return ngx_http_mastodon_sa_start(r, ctx,
-                                      NGX_HTTP_MASTODON_SA_UNFAVOURITE);
-}
+    for (p = last; p > ctx->route->pattern.data && p[-1] != '/'; p--) {
+        /* void */
+    }
 
+    len = last - p;
 
-/* POST /api/v1/statuses/:id/reblog */
-ngx_int_t
-ngx_http_mastodon_status_reblog(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx)
-{
-    return ngx_http_mastodon_sa_start(r, ctx, NGX_HTTP_MASTODON_SA_REBLOG);
-}
+    for (i = 0; i < sizeof(ngx_http_mastodon_sa_names) / sizeof(ngx_str_t);
+         i++)
+    {
+        if (ngx_http_mastodon_sa_names[i].len == len
+            && ngx_strncmp(ngx_http_mastodon_sa_names[i].data, p, len) == 0)
+        {
+            return ngx_http_mastodon_sa_start(r, ctx, i);
+        }
+    }
 
+    ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                  "mastodon: no status action for route \"%V\"",
+                  &ctx->route->pattern);
 
-/* POST /api/v1/statuses/:id/unreblog */
-ngx_int_t
-ngx_http_mastodon_status_unreblog(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx)
-{
-    return ngx_http_mastodon_sa_start(r, ctx, NGX_HTTP_MASTODON_SA_UNREBLOG);
-}
-
-
-/* POST /api/v1/statuses/:id/bookmark */
-ngx_int_t
-ngx_http_mastodon_status_bookmark(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx)
-{
-    return ngx_http_mastodon_sa_start(r, ctx, NGX_HTTP_MASTODON_SA_BOOKMARK);
-}
-
-
-/* POST /api/v1/statuses/:id/unbookmark */
-ngx_int_t
-ngx_http_mastodon_status_unbookmark(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx)
-{
-    return ngx_http_mastodon_sa_start(r, ctx,
-                                      NGX_HTTP_MASTODON_SA_UNBOOKMARK);
-}
-
-
-/* POST /api/v1/statuses/:id/pin */
-ngx_int_t
-ngx_http_mastodon_status_pin(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx)
-{
-    return ngx_http_mastodon_sa_start(r, ctx, NGX_HTTP_MASTODON_SA_PIN);
-}
-
-
-/* POST /api/v1/statuses/:id/unpin */
-ngx_int_t
-ngx_http_mastodon_status_unpin(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx)
-{
-    return ngx_http_mastodon_sa_start(r, ctx, NGX_HTTP_MASTODON_SA_UNPIN);
-}
-
-
-/* POST /api/v1/statuses/:id/mute */
-ngx_int_t
-ngx_http_mastodon_status_mute(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx)
-{
-    return ngx_http_mastodon_sa_start(r, ctx, NGX_HTTP_MASTODON_SA_MUTE);
-}
-
-
-/* POST /api/v1/statuses/:id/unmute */
-ngx_int_t
-ngx_http_mastodon_status_unmute(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx)
-{
-    return ngx_http_mastodon_sa_start(r, ctx, NGX_HTTP_MASTODON_SA_UNMUTE);
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
 }
 
 
@@ -663,7 +625,14 @@ ngx_http_mastodon_sa_check(ngx_http_request_t *r,
     u_char      *p, *last;
     u_char       msg[256];
     int64_t      id;
-    ngx_uint_t   visible, changed;
+    ngx_uint_t   i, visible, changed;
+
+    static const char  *pin_errors[] = {
+        "A boost cannot be pinned",
+        "Someone else's post cannot be pinned",
+        "Posts that are only visible to mentioned users cannot be pinned",
+        "You have already pinned the maximum number of posts"
+    };
 
     /* Status.find: not found, or deleted */
     if (PQntuples(res) != 1) {
@@ -790,26 +759,12 @@ ngx_http_mastodon_sa_check(ngx_http_request_t *r,
         p = msg;
         last = msg + sizeof(msg) - 1;
 
-        if (ngx_http_mastodon_sa_bool(res, 1)) {
-            p = ngx_slprintf(p, last, "%s%s", p == msg ? "" : ", ",
-                             "A boost cannot be pinned");
-        }
-
-        if (ngx_http_mastodon_sa_bool(res, 2)) {
-            p = ngx_slprintf(p, last, "%s%s", p == msg ? "" : ", ",
-                             "Someone else's post cannot be pinned");
-        }
-
-        if (ngx_http_mastodon_sa_bool(res, 3)) {
-            p = ngx_slprintf(p, last, "%s%s", p == msg ? "" : ", ",
-                             "Posts that are only visible to mentioned users"
-                             " cannot be pinned");
-        }
-
-        if (ngx_http_mastodon_sa_bool(res, 4)) {
-            p = ngx_slprintf(p, last, "%s%s", p == msg ? "" : ", ",
-                             "You have already pinned the maximum number of"
-                             " posts");
+        /* columns 1 to 4, in StatusPinValidator's order */
+        for (i = 0; i < sizeof(pin_errors) / sizeof(pin_errors[0]); i++) {
+            if (ngx_http_mastodon_sa_bool(res, i + 1)) {
+                p = ngx_slprintf(p, last, "%s%s", p == msg ? "" : ", ",
+                                 pin_errors[i]);
+            }
         }
 
         if (p != msg) {
