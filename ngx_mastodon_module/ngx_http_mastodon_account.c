@@ -34,18 +34,6 @@ enum {
 };
 
 
-static ngx_str_t
-ngx_http_mastodon_pq_str(PGresult *res, int row, int col)
-{
-    ngx_str_t  s;
-
-    s.data = (u_char *) PQgetvalue(res, row, col);
-    s.len = PQgetlength(res, row, col);
-
-    return s;
-}
-
-
 static void
 ngx_http_mastodon_json_kv_pq(ngx_http_mastodon_json_t *j, const char *key,
     PGresult *res, int row, int col)
@@ -57,7 +45,7 @@ ngx_http_mastodon_json_kv_pq(ngx_http_mastodon_json_t *j, const char *key,
         return;
     }
 
-    s = ngx_http_mastodon_pq_str(res, row, col);
+    s = ngx_http_mastodon_pg_str(res, row, col);
     ngx_http_mastodon_json_kv_str(j, key, &s);
 }
 
@@ -244,10 +232,10 @@ ngx_http_mastodon_account_head(ngx_http_mastodon_json_t *j, PGresult *res,
 
 #define C(n)  (col + NGX_HTTP_MASTODON_ACC_##n)
 
-    id = ngx_http_mastodon_pq_str(res, row, C(ID));
-    h->username = ngx_http_mastodon_pq_str(res, row, C(USERNAME));
+    id = ngx_http_mastodon_pg_str(res, row, C(ID));
+    h->username = ngx_http_mastodon_pg_str(res, row, C(USERNAME));
     h->local = PQgetisnull(res, row, C(DOMAIN));
-    domain = ngx_http_mastodon_pq_str(res, row, C(DOMAIN));
+    domain = ngx_http_mastodon_pg_str(res, row, C(DOMAIN));
     h->suspended = PQgetvalue(res, row, C(SUSPENDED))[0] == 't';
 
 #undef C
@@ -348,11 +336,11 @@ ngx_http_mastodon_account_attrs(ngx_http_mastodon_json_t *j, PGresult *res,
         ngx_http_mastodon_json_kv_null(j, "hide_collections");
 
     } else {
-        s = ngx_http_mastodon_pq_str(res, row, C(DISPLAY_NAME));
+        s = ngx_http_mastodon_pg_str(res, row, C(DISPLAY_NAME));
         ngx_http_mastodon_json_kv_str(j, "display_name", &s);
         ngx_http_mastodon_json_kv_pq_bool(j, "locked", res, row, C(LOCKED));
 
-        s = ngx_http_mastodon_pq_str(res, row, C(ACTOR_TYPE));
+        s = ngx_http_mastodon_pg_str(res, row, C(ACTOR_TYPE));
         ngx_http_mastodon_json_kv_bool(j, "bot",
                                        ngx_http_mastodon_account_bot(&s));
         ngx_http_mastodon_json_kv_pq_bool(j, "discoverable", res, row,
@@ -372,7 +360,7 @@ ngx_http_mastodon_account_attrs(ngx_http_mastodon_json_t *j, PGresult *res,
         ngx_str_set(&s, "");
         ngx_http_mastodon_json_kv_str(j, "note", &s);
     } else {
-        s = ngx_http_mastodon_pq_str(res, row, C(NOTE));
+        s = ngx_http_mastodon_pg_str(res, row, C(NOTE));
         ngx_http_mastodon_json_kv_html(j, "note", &s, local);
     }
 
@@ -422,7 +410,7 @@ ngx_http_mastodon_account_attrs(ngx_http_mastodon_json_t *j, PGresult *res,
         ngx_http_mastodon_json_kv_pq(j, "last_status_at", res, row,
                                      C(LAST_STATUS_AT));
 
-        s = ngx_http_mastodon_pq_str(res, row, C(FIELDS));
+        s = ngx_http_mastodon_pg_str(res, row, C(FIELDS));
         ngx_http_mastodon_account_fields(j, "fields", &s, local, 0);
     }
 
@@ -502,7 +490,7 @@ ngx_http_mastodon_account_partial(ngx_http_mastodon_json_t *j, PGresult *res,
     } else {
         ngx_http_mastodon_json_kv_pq_bool(j, "locked", res, row, C(LOCKED));
 
-        s = ngx_http_mastodon_pq_str(res, row, C(ACTOR_TYPE));
+        s = ngx_http_mastodon_pg_str(res, row, C(ACTOR_TYPE));
         ngx_http_mastodon_json_kv_bool(j, "bot",
                                        ngx_http_mastodon_account_bot(&s));
     }

@@ -19,8 +19,6 @@ static void ngx_http_mastodon_preferences_done(
     ngx_http_mastodon_pg_batch_t *b);
 static mstdn_value_t *ngx_http_mastodon_user_settings(ngx_http_request_t *r,
     PGresult *res, int row, int col);
-static const char *ngx_http_mastodon_id_value(ngx_http_request_t *r,
-    int64_t id);
 
 
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_account_by_id =
@@ -324,7 +322,7 @@ ngx_http_mastodon_accounts_search(ngx_http_request_t *r,
     }
 
     if (mstdn_param_bool(ctx->params, "following", 0)) {
-        values[2] = ngx_http_mastodon_id_value(r, ctx->auth->account_id);
+        values[2] = ngx_http_mastodon_pg_int64(r, ctx->auth->account_id);
     }
 
     /* Mastodon: 40 by default, at most 80 */
@@ -337,8 +335,8 @@ ngx_http_mastodon_accounts_search(ngx_http_request_t *r,
         offset = 0;
     }
 
-    values[3] = ngx_http_mastodon_id_value(r, ngx_min(limit, 80));
-    values[4] = ngx_http_mastodon_id_value(r, offset);
+    values[3] = ngx_http_mastodon_pg_int64(r, ngx_min(limit, 80));
+    values[4] = ngx_http_mastodon_pg_int64(r, offset);
 
     return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_accounts_search_stmt,
                                       values,
@@ -644,16 +642,3 @@ ngx_http_mastodon_preferences_done(ngx_http_mastodon_pg_batch_t *b)
                                                               NGX_HTTP_OK));
 }
 
-
-static const char *
-ngx_http_mastodon_id_value(ngx_http_request_t *r, int64_t id)
-{
-    u_char  *p;
-
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
-    if (p) {
-        *ngx_sprintf(p, "%L", id) = '\0';
-    }
-
-    return (const char *) p;
-}

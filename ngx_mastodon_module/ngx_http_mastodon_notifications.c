@@ -110,13 +110,7 @@ static ngx_int_t ngx_http_mastodon_notif_params(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_notif_t *nt);
 static const char *ngx_http_mastodon_notif_types_sql(ngx_http_request_t *r,
     ngx_uint_t mask, ngx_uint_t all);
-static const char *ngx_http_mastodon_notif_id(ngx_http_request_t *r,
-    int64_t id);
-static ngx_uint_t ngx_http_mastodon_notif_ok(ngx_http_mastodon_pg_batch_t *b);
 static ngx_int_t ngx_http_mastodon_notif_type(const char *s, size_t len);
-static int64_t ngx_http_mastodon_notif_int(PGresult *res, int row, int col);
-static ngx_str_t ngx_http_mastodon_notif_str(PGresult *res, int row,
-    int col);
 static void ngx_http_mastodon_notif_rows_done(ngx_http_mastodon_pg_batch_t *b);
 static ngx_int_t ngx_http_mastodon_notif_load(ngx_http_request_t *r,
     ngx_http_mastodon_notif_t *nt, int col);
@@ -516,7 +510,7 @@ ngx_http_mastodon_notif_params(ngx_http_request_t *r,
         if (s && len) {
             /* where(from_account_id: "x") matches nothing but "x".to_i */
             n = ngx_http_mastodon_notif_to_i(s, len);
-            nt->from = ngx_http_mastodon_notif_id(r, n);
+            nt->from = ngx_http_mastodon_pg_int64(r, n);
             if (nt->from == NULL) {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
@@ -620,20 +614,6 @@ ngx_http_mastodon_notif_types_sql(ngx_http_request_t *r, ngx_uint_t mask,
 }
 
 
-static const char *
-ngx_http_mastodon_notif_id(ngx_http_request_t *r, int64_t id)
-{
-    u_char  *p;
-
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 2);
-    if (p) {
-        *ngx_sprintf(p, "%L", id) = '\0';
-    }
-
-    return (const char *) p;
-}
-
-
 static ngx_int_t
 ngx_http_mastodon_notif_run(ngx_http_request_t *r,
     ngx_http_mastodon_notif_t *nt, ngx_http_mastodon_pg_stmt_t *stmt,
@@ -666,12 +646,12 @@ ngx_http_mastodon_notif_page_values(ngx_http_request_t *r,
         return NULL;
     }
 
-    values[0] = ngx_http_mastodon_notif_id(r, ctx->auth->account_id);
-    values[1] = nt->max_id ? ngx_http_mastodon_notif_id(r, nt->max_id) : NULL;
-    values[2] = nt->since_id ? ngx_http_mastodon_notif_id(r, nt->since_id)
+    values[0] = ngx_http_mastodon_pg_int64(r, ctx->auth->account_id);
+    values[1] = nt->max_id ? ngx_http_mastodon_pg_int64(r, nt->max_id) : NULL;
+    values[2] = nt->since_id ? ngx_http_mastodon_pg_int64(r, nt->since_id)
                              : NULL;
-    values[3] = nt->min_id ? ngx_http_mastodon_notif_id(r, nt->min_id) : NULL;
-    values[4] = ngx_http_mastodon_notif_id(r, nt->limit);
+    values[3] = nt->min_id ? ngx_http_mastodon_pg_int64(r, nt->min_id) : NULL;
+    values[4] = ngx_http_mastodon_pg_int64(r, nt->limit);
     values[5] = ngx_http_mastodon_notif_types_sql(r, nt->types, 1);
     values[6] = nt->include_filtered ? "t" : "f";
 
@@ -783,8 +763,8 @@ ngx_http_mastodon_notification(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    values[0] = ngx_http_mastodon_notif_id(r, ctx->auth->account_id);
-    values[1] = ngx_http_mastodon_notif_id(r, id);
+    values[0] = ngx_http_mastodon_pg_int64(r, ctx->auth->account_id);
+    values[1] = ngx_http_mastodon_pg_int64(r, id);
     if (values[0] == NULL || values[1] == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -823,12 +803,12 @@ ngx_http_mastodon_notif_key_values(ngx_http_request_t *r,
 
     *last = '\0';
 
-    values[0] = ngx_http_mastodon_notif_id(r, ctx->auth->account_id);
+    values[0] = ngx_http_mastodon_pg_int64(r, ctx->auth->account_id);
     values[1] = (const char *) p;
 
     if (ngx_strncmp(p, "ungrouped-", 10) == 0) {
         /* where(id: "...") */
-        values[2] = ngx_http_mastodon_notif_id(r,
+        values[2] = ngx_http_mastodon_pg_int64(r,
                         ngx_http_mastodon_notif_to_i((char *) p + 10,
                                                      last - p - 10));
         if (values[2] == NULL) {
@@ -884,9 +864,9 @@ ngx_http_mastodon_notif_unread(ngx_http_request_t *r,
                                           NGX_HTTP_MASTODON_NOTIF_COUNT_LIMIT,
                                           NGX_HTTP_MASTODON_NOTIF_COUNT_MAX);
 
-    values[0] = ngx_http_mastodon_notif_id(r, ctx->auth->account_id);
-    values[1] = ngx_http_mastodon_notif_id(r, ctx->auth->user_id);
-    values[2] = ngx_http_mastodon_notif_id(r, nt->limit);
+    values[0] = ngx_http_mastodon_pg_int64(r, ctx->auth->account_id);
+    values[1] = ngx_http_mastodon_pg_int64(r, ctx->auth->user_id);
+    values[2] = ngx_http_mastodon_pg_int64(r, nt->limit);
     values[3] = ngx_http_mastodon_notif_types_sql(r, nt->types, 1);
     values[4] = nt->include_filtered ? "t" : "f";
     values[5] = version == 1
@@ -935,7 +915,7 @@ ngx_http_mastodon_notif_count_done(ngx_http_mastodon_pg_batch_t *b)
 
     r = b->request;
 
-    if (!ngx_http_mastodon_notif_ok(b)) {
+    if (!ngx_http_mastodon_pg_ok(b)) {
         ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
         return;
     }
@@ -947,7 +927,7 @@ ngx_http_mastodon_notif_count_done(ngx_http_mastodon_pg_batch_t *b)
 
     ngx_http_mastodon_json_open(&j, NULL);
     ngx_http_mastodon_json_kv_int(&j, "count",
-                                  ngx_http_mastodon_notif_int(b->results[0],
+                                  ngx_http_mastodon_pg_int(b->results[0],
                                                               0, 0));
     ngx_http_mastodon_json_close(&j);
 
@@ -968,7 +948,7 @@ ngx_http_mastodon_notifications_clear(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    values[0] = ngx_http_mastodon_notif_id(r, ctx->auth->account_id);
+    values[0] = ngx_http_mastodon_pg_int64(r, ctx->auth->account_id);
     if (values[0] == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -998,8 +978,8 @@ ngx_http_mastodon_notification_dismiss(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    values[0] = ngx_http_mastodon_notif_id(r, ctx->auth->account_id);
-    values[1] = ngx_http_mastodon_notif_id(r, id);
+    values[0] = ngx_http_mastodon_pg_int64(r, ctx->auth->account_id);
+    values[1] = ngx_http_mastodon_pg_int64(r, id);
 
     b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_notif_found_done,
                                    NULL);
@@ -1079,7 +1059,7 @@ ngx_http_mastodon_notif_send_empty(ngx_http_request_t *r)
 static void
 ngx_http_mastodon_notif_empty_done(ngx_http_mastodon_pg_batch_t *b)
 {
-    if (!ngx_http_mastodon_notif_ok(b)) {
+    if (!ngx_http_mastodon_pg_ok(b)) {
         ngx_http_mastodon_finalize(b->request, NGX_HTTP_SERVICE_UNAVAILABLE);
         return;
     }
@@ -1091,7 +1071,7 @@ ngx_http_mastodon_notif_empty_done(ngx_http_mastodon_pg_batch_t *b)
 static void
 ngx_http_mastodon_notif_found_done(ngx_http_mastodon_pg_batch_t *b)
 {
-    if (!ngx_http_mastodon_notif_ok(b)) {
+    if (!ngx_http_mastodon_pg_ok(b)) {
         ngx_http_mastodon_finalize(b->request, NGX_HTTP_SERVICE_UNAVAILABLE);
         return;
     }
@@ -1126,7 +1106,7 @@ ngx_http_mastodon_notif_rows_done(ngx_http_mastodon_pg_batch_t *b)
     nt = b->data;
     ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
 
-    if (!ngx_http_mastodon_notif_ok(b)) {
+    if (!ngx_http_mastodon_pg_ok(b)) {
         ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
         return;
     }
@@ -1181,10 +1161,10 @@ ngx_http_mastodon_notif_rows_done(ngx_http_mastodon_pg_batch_t *b)
             if (PQgetvalue(nt->rows, i, NGX_HTTP_MASTODON_GCOL_GROUPED)[0]
                 == 't')
             {
-                samples = ngx_http_mastodon_notif_str(nt->rows, i,
+                samples = ngx_http_mastodon_pg_str(nt->rows, i,
                                               NGX_HTTP_MASTODON_GCOL_SAMPLES);
             } else {
-                samples = ngx_http_mastodon_notif_str(nt->rows, i,
+                samples = ngx_http_mastodon_pg_str(nt->rows, i,
                                               NGX_HTTP_MASTODON_GCOL_FROM);
             }
 
@@ -1257,7 +1237,7 @@ ngx_http_mastodon_notif_load(ngx_http_request_t *r,
     for (i = 0; i < n; i++) {
         nt->status[i] = -1;
 
-        type = ngx_http_mastodon_notif_str(nt->rows, i, type_col);
+        type = ngx_http_mastodon_pg_str(nt->rows, i, type_col);
         t = ngx_http_mastodon_notif_type((char *) type.data, type.len);
 
         if (t < 0 || !(NGX_HTTP_MASTODON_NOTIF_STATUS_MASK & (1 << t))
@@ -1266,7 +1246,7 @@ ngx_http_mastodon_notif_load(ngx_http_request_t *r,
             continue;
         }
 
-        id = ngx_http_mastodon_notif_int(nt->rows, i, col);
+        id = ngx_http_mastodon_pg_int(nt->rows, i, col);
 
         for (k = 0; k < nids; k++) {
             if (ids[k] == id) {
@@ -1326,7 +1306,7 @@ ngx_http_mastodon_notif_accounts_done(ngx_http_mastodon_pg_batch_t *b)
 {
     ngx_http_mastodon_notif_t  *nt = b->data;
 
-    if (!ngx_http_mastodon_notif_ok(b)) {
+    if (!ngx_http_mastodon_pg_ok(b)) {
         nt->failed = NGX_HTTP_SERVICE_UNAVAILABLE;
     } else {
         nt->accounts = b->results[0];
@@ -1404,7 +1384,7 @@ ngx_http_mastodon_notif_shown(ngx_http_mastodon_notif_t *nt, int row,
     ngx_int_t  t;
     ngx_str_t  type;
 
-    type = ngx_http_mastodon_notif_str(nt->rows, row, type_col);
+    type = ngx_http_mastodon_pg_str(nt->rows, row, type_col);
     t = ngx_http_mastodon_notif_type((char *) type.data, type.len);
 
     if (t < 0 || !(NGX_HTTP_MASTODON_NOTIF_STATUS_MASK & (1 << t))) {
@@ -1425,15 +1405,15 @@ ngx_http_mastodon_notif_v1(ngx_http_mastodon_json_t *j,
 
     ngx_http_mastodon_json_open(j, NULL);
 
-    s = ngx_http_mastodon_notif_str(nt->rows, row, NGX_HTTP_MASTODON_NCOL_ID);
+    s = ngx_http_mastodon_pg_str(nt->rows, row, NGX_HTTP_MASTODON_NCOL_ID);
     ngx_http_mastodon_json_kv_str(j, "id", &s);
-    s = ngx_http_mastodon_notif_str(nt->rows, row,
+    s = ngx_http_mastodon_pg_str(nt->rows, row,
                                     NGX_HTTP_MASTODON_NCOL_TYPE);
     ngx_http_mastodon_json_kv_str(j, "type", &s);
-    s = ngx_http_mastodon_notif_str(nt->rows, row,
+    s = ngx_http_mastodon_pg_str(nt->rows, row,
                                     NGX_HTTP_MASTODON_NCOL_CREATED_AT);
     ngx_http_mastodon_json_kv_str(j, "created_at", &s);
-    s = ngx_http_mastodon_notif_str(nt->rows, row,
+    s = ngx_http_mastodon_pg_str(nt->rows, row,
                                     NGX_HTTP_MASTODON_NCOL_GROUP_KEY);
     ngx_http_mastodon_json_kv_str(j, "group_key", &s);
 
@@ -1463,7 +1443,7 @@ ngx_http_mastodon_notif_account_row(ngx_http_mastodon_notif_t *nt,
     n = nt->accounts ? PQntuples(nt->accounts) : 0;
 
     for (i = 0; i < n; i++) {
-        s = ngx_http_mastodon_notif_str(nt->accounts, i, 0);
+        s = ngx_http_mastodon_pg_str(nt->accounts, i, 0);
         if (s.len == id->len && ngx_strncmp(s.data, id->data, s.len) == 0) {
             return i;
         }
@@ -1483,12 +1463,12 @@ ngx_http_mastodon_notif_split(ngx_http_mastodon_notif_t *nt, int row,
     ngx_uint_t   n;
 
     if (PQgetvalue(nt->rows, row, NGX_HTTP_MASTODON_GCOL_GROUPED)[0] != 't') {
-        out[0] = ngx_http_mastodon_notif_str(nt->rows, row,
+        out[0] = ngx_http_mastodon_pg_str(nt->rows, row,
                                              NGX_HTTP_MASTODON_GCOL_FROM);
         return 1;
     }
 
-    s = ngx_http_mastodon_notif_str(nt->rows, row,
+    s = ngx_http_mastodon_pg_str(nt->rows, row,
                                     NGX_HTTP_MASTODON_GCOL_SAMPLES);
     p = s.data;
     last = s.data + s.len;
@@ -1658,32 +1638,32 @@ ngx_http_mastodon_notif_v2(ngx_http_request_t *r,
 
         ngx_http_mastodon_json_open(j, NULL);
 
-        s = ngx_http_mastodon_notif_str(nt->rows, i,
+        s = ngx_http_mastodon_pg_str(nt->rows, i,
                                         NGX_HTTP_MASTODON_GCOL_GROUP_KEY);
         ngx_http_mastodon_json_kv_str(j, "group_key", &s);
         ngx_http_mastodon_json_kv_int(j, "notifications_count",
-            grouped ? ngx_http_mastodon_notif_int(nt->rows, i,
+            grouped ? ngx_http_mastodon_pg_int(nt->rows, i,
                                                NGX_HTTP_MASTODON_GCOL_COUNT)
                     : 1);
-        s = ngx_http_mastodon_notif_str(nt->rows, i,
+        s = ngx_http_mastodon_pg_str(nt->rows, i,
                                         NGX_HTTP_MASTODON_GCOL_TYPE);
         ngx_http_mastodon_json_kv_str(j, "type", &s);
 
-        s = ngx_http_mastodon_notif_str(nt->rows, i, grouped
+        s = ngx_http_mastodon_pg_str(nt->rows, i, grouped
                                         ? NGX_HTTP_MASTODON_GCOL_RECENT
                                         : NGX_HTTP_MASTODON_GCOL_ID);
         ngx_http_mastodon_json_kv_str(j, "most_recent_notification_id", &s);
 
         if (nt->paginated) {
-            s = ngx_http_mastodon_notif_str(nt->rows, i, grouped
+            s = ngx_http_mastodon_pg_str(nt->rows, i, grouped
                                             ? NGX_HTTP_MASTODON_GCOL_MIN_ID
                                             : NGX_HTTP_MASTODON_GCOL_ID);
             ngx_http_mastodon_json_kv_str(j, "page_min_id", &s);
-            s = ngx_http_mastodon_notif_str(nt->rows, i, grouped
+            s = ngx_http_mastodon_pg_str(nt->rows, i, grouped
                                             ? NGX_HTTP_MASTODON_GCOL_RECENT
                                             : NGX_HTTP_MASTODON_GCOL_ID);
             ngx_http_mastodon_json_kv_str(j, "page_max_id", &s);
-            s = ngx_http_mastodon_notif_str(nt->rows, i, grouped
+            s = ngx_http_mastodon_pg_str(nt->rows, i, grouped
                                             ? NGX_HTTP_MASTODON_GCOL_LATEST
                                             : NGX_HTTP_MASTODON_GCOL_CREATED_AT);
             ngx_http_mastodon_json_kv_str(j, "latest_page_notification_at",
@@ -1697,7 +1677,7 @@ ngx_http_mastodon_notif_v2(ngx_http_request_t *r,
         ngx_http_mastodon_json_close_array(j);
 
         if (nt->status[i] >= 0) {
-            s = ngx_http_mastodon_notif_str(nt->rows, i,
+            s = ngx_http_mastodon_pg_str(nt->rows, i,
                                             NGX_HTTP_MASTODON_GCOL_STATUS);
             ngx_http_mastodon_json_kv_str(j, "status_id", &s);
         }
@@ -1879,12 +1859,12 @@ ngx_http_mastodon_notif_link(ngx_http_request_t *r,
     mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
 
     /* rows are newest first (v1 up pages are reversed when written) */
-    oldest = ngx_http_mastodon_notif_int(nt->rows, n - 1, 0);
-    newest = ngx_http_mastodon_notif_int(nt->rows, 0, 0);
+    oldest = ngx_http_mastodon_pg_int(nt->rows, n - 1, 0);
+    newest = ngx_http_mastodon_pg_int(nt->rows, 0, 0);
 
     if (nt->version == 1 && nt->min_id) {
         oldest = newest;
-        newest = ngx_http_mastodon_notif_int(nt->rows, n - 1, 0);
+        newest = ngx_http_mastodon_pg_int(nt->rows, n - 1, 0);
     }
 
     keys = nt->version == 1 ? v1_keys : v2_keys;
@@ -1911,53 +1891,3 @@ ngx_http_mastodon_notif_link(ngx_http_request_t *r,
     return ngx_http_mastodon_add_header(r, "Link", &link);
 }
 
-
-/* every statement answered; a failure was logged by the pool */
-static ngx_uint_t
-ngx_http_mastodon_notif_ok(ngx_http_mastodon_pg_batch_t *b)
-{
-    ngx_uint_t      i;
-    ExecStatusType  st;
-
-    if (b->rc != NGX_OK) {
-        return 0;
-    }
-
-    for (i = 0; i < b->nqueries; i++) {
-        if (b->results[i] == NULL) {
-            return 0;
-        }
-
-        st = PQresultStatus(b->results[i]);
-
-        if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-            return 0;
-        }
-    }
-
-    return 1;
-}
-
-
-static int64_t
-ngx_http_mastodon_notif_int(PGresult *res, int row, int col)
-{
-    if (PQgetisnull(res, row, col)) {
-        return 0;
-    }
-
-    return ngx_atoof((u_char *) PQgetvalue(res, row, col),
-                     PQgetlength(res, row, col));
-}
-
-
-static ngx_str_t
-ngx_http_mastodon_notif_str(PGresult *res, int row, int col)
-{
-    ngx_str_t  s;
-
-    s.data = (u_char *) PQgetvalue(res, row, col);
-    s.len = PQgetlength(res, row, col);
-
-    return s;
-}

@@ -226,6 +226,82 @@ ngx_http_mastodon_pg_rows(ngx_http_mastodon_pg_batch_t *b, ngx_uint_t i)
 }
 
 
+/* Every statement answered, with rows or as a command; the pool logged a failure. */
+ngx_uint_t
+ngx_http_mastodon_pg_ok(ngx_http_mastodon_pg_batch_t *b)
+{
+    ngx_uint_t      i;
+    ExecStatusType  st;
+
+    if (b->rc != NGX_OK) {
+        return 0;
+    }
+
+    for (i = 0; i < b->nqueries; i++) {
+        if (b->results[i] == NULL) {
+            return 0;
+        }
+
+        st = PQresultStatus(b->results[i]);
+
+        if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* A bigint column, 0 when NULL. */
+int64_t
+ngx_http_mastodon_pg_int(PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col)) {
+        return 0;
+    }
+
+    return ngx_atoof((u_char *) PQgetvalue(res, row, col),
+                     PQgetlength(res, row, col));
+}
+
+
+/* A boolean column, false when NULL. */
+ngx_uint_t
+ngx_http_mastodon_pg_bool(PGresult *res, int row, int col)
+{
+    return !PQgetisnull(res, row, col) && PQgetvalue(res, row, col)[0] == 't';
+}
+
+
+/* A column's text ("" when NULL), pointing into the result. */
+ngx_str_t
+ngx_http_mastodon_pg_str(PGresult *res, int row, int col)
+{
+    ngx_str_t  s;
+
+    s.data = (u_char *) PQgetvalue(res, row, col);
+    s.len = PQgetlength(res, row, col);
+
+    return s;
+}
+
+
+/* n as a statement parameter: decimal, NUL-terminated, in the request pool. */
+const char *
+ngx_http_mastodon_pg_int64(ngx_http_request_t *r, int64_t n)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
+    if (p) {
+        *ngx_sprintf(p, "%L", n) = '\0';
+    }
+
+    return (const char *) p;
+}
+
+
 /*
  * The common case, one statement: NGX_DONE when done() will be called with
  * the batch, otherwise the status to answer (500, or 503 when PostgreSQL is
@@ -257,17 +333,17 @@ ngx_http_mastodon_pg_query_id(ngx_http_request_t *r,
     ngx_http_mastodon_pg_stmt_t *stmt, int64_t id,
     ngx_http_mastodon_pg_done_pt done, void *data)
 {
-    u_char       *p;
     const char  **values;
 
     values = ngx_palloc(r->pool, sizeof(char *));
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
-    if (values == NULL || p == NULL) {
+    if (values == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    *ngx_sprintf(p, "%L", id) = '\0';
-    values[0] = (const char *) p;
+    values[0] = ngx_http_mastodon_pg_int64(r, id);
+    if (values[0] == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     return ngx_http_mastodon_pg_query(r, stmt, values, done, data);
 }

@@ -91,10 +91,6 @@ static void ngx_http_mastodon_relationships_done(
 static void ngx_http_mastodon_rel_list_done(ngx_http_mastodon_pg_batch_t *b);
 static void ngx_http_mastodon_relationship(ngx_http_mastodon_json_t *j,
     PGresult *res, int row, ngx_int_t following, ngx_int_t requested);
-static ngx_uint_t ngx_http_mastodon_rel_results_ok(
-    ngx_http_mastodon_pg_batch_t *b);
-static const char *ngx_http_mastodon_rel_id(ngx_http_request_t *r,
-    int64_t id);
 
 
 /* $1: the user, $2: the other account; one row, or none if it is unknown */
@@ -233,7 +229,7 @@ ngx_http_mastodon_relationships(ngx_http_request_t *r,
     *p++ = '}';
     *p = '\0';
 
-    values[0] = ngx_http_mastodon_rel_id(r, ctx->auth->account_id);
+    values[0] = ngx_http_mastodon_pg_int64(r, ctx->auth->account_id);
     values[1] = (const char *) list;
     values[2] = mstdn_param_bool(ctx->params, "with_suspended", 0) ? "t" : "f";
 
@@ -264,7 +260,7 @@ ngx_http_mastodon_relationships_done(ngx_http_mastodon_pg_batch_t *b)
 
     r = b->request;
 
-    if (!ngx_http_mastodon_rel_results_ok(b)) {
+    if (!ngx_http_mastodon_pg_ok(b)) {
         ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
         return;
     }
@@ -289,13 +285,6 @@ ngx_http_mastodon_relationships_done(ngx_http_mastodon_pg_batch_t *b)
 }
 
 
-static ngx_uint_t
-ngx_http_mastodon_rel_bool(PGresult *res, int row, int col)
-{
-    return !PQgetisnull(res, row, col) && PQgetvalue(res, row, col)[0] == 't';
-}
-
-
 /* following, requested: -1 as stored, or what the answer must say */
 static void
 ngx_http_mastodon_relationship(ngx_http_mastodon_json_t *j, PGresult *res,
@@ -304,7 +293,7 @@ ngx_http_mastodon_relationship(ngx_http_mastodon_json_t *j, PGresult *res,
     u_char     *p, *last, *start;
     ngx_str_t   s;
 
-#define B(n)  ngx_http_mastodon_rel_bool(res, row, NGX_HTTP_MASTODON_RCOL_##n)
+#define B(n)  ngx_http_mastodon_pg_bool(res, row, NGX_HTTP_MASTODON_RCOL_##n)
 
     ngx_http_mastodon_json_open(j, NULL);
 
@@ -405,8 +394,8 @@ ngx_http_mastodon_rel_write(ngx_http_request_t *r,
 
     w->target = id;
     w->flags = flags;
-    w->values[0] = ngx_http_mastodon_rel_id(r, ctx->auth->account_id);
-    w->values[1] = ngx_http_mastodon_rel_id(r, id);
+    w->values[0] = ngx_http_mastodon_pg_int64(r, ctx->auth->account_id);
+    w->values[1] = ngx_http_mastodon_pg_int64(r, id);
 
     w->batch = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_rel_write_done,
                                           w);
@@ -478,13 +467,13 @@ ngx_http_mastodon_rel_write_done(ngx_http_mastodon_pg_batch_t *b)
     ngx_http_mastodon_ctx_t        *ctx;
     ngx_http_mastodon_rel_write_t  *w;
 
-#define C(n)  ngx_http_mastodon_rel_bool(chk, 0, NGX_HTTP_MASTODON_CHK_##n)
+#define C(n)  ngx_http_mastodon_pg_bool(chk, 0, NGX_HTTP_MASTODON_CHK_##n)
 
     r = b->request;
     w = b->data;
     ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
 
-    if (!ngx_http_mastodon_rel_results_ok(b)) {
+    if (!ngx_http_mastodon_pg_ok(b)) {
         ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
         return;
     }
@@ -591,7 +580,7 @@ ngx_http_mastodon_rel_write_answer(ngx_http_mastodon_rel_write_t *w)
 ngx_uint_t
 ngx_http_mastodon_rel_remote(ngx_http_mastodon_rel_write_t *w)
 {
-    return ngx_http_mastodon_rel_bool(w->batch->results[0], 0,
+    return ngx_http_mastodon_pg_bool(w->batch->results[0], 0,
                                       NGX_HTTP_MASTODON_CHK_REMOTE);
 }
 
@@ -729,15 +718,15 @@ ngx_http_mastodon_rel_list(ngx_http_request_t *r,
 
     ngx_http_mastodon_page_values(r, &lc->page, page);
 
-    values[0] = ngx_http_mastodon_rel_id(r, lc->subject);
+    values[0] = ngx_http_mastodon_pg_int64(r, lc->subject);
     values[1] = page[0];
     values[2] = page[1];
     values[3] = page[3];
-    values[4] = me && me != lc->subject ? ngx_http_mastodon_rel_id(r, me)
+    values[4] = me && me != lc->subject ? ngx_http_mastodon_pg_int64(r, me)
                                         : NULL;
 
     cvalues[0] = values[0];
-    cvalues[1] = me ? ngx_http_mastodon_rel_id(r, me) : NULL;
+    cvalues[1] = me ? ngx_http_mastodon_pg_int64(r, me) : NULL;
 
     b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_rel_list_done, lc);
     if (b == NULL || values[0] == NULL) {
@@ -779,7 +768,7 @@ ngx_http_mastodon_rel_list_done(ngx_http_mastodon_pg_batch_t *b)
     r = b->request;
     lc = b->data;
 
-    if (!ngx_http_mastodon_rel_results_ok(b)) {
+    if (!ngx_http_mastodon_pg_ok(b)) {
         ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
         return;
     }
@@ -794,7 +783,7 @@ ngx_http_mastodon_rel_list_done(ngx_http_mastodon_pg_batch_t *b)
             return;
         }
 
-        hidden = ngx_http_mastodon_rel_bool(chk, 0, 0);
+        hidden = ngx_http_mastodon_pg_bool(chk, 0, 0);
     }
 
     res = b->results[b->nqueries - 1];
@@ -859,43 +848,3 @@ ngx_http_mastodon_rel_list_done(ngx_http_mastodon_pg_batch_t *b)
                                                               NGX_HTTP_OK));
 }
 
-
-/* every statement answered; a failure was logged by the pool */
-static ngx_uint_t
-ngx_http_mastodon_rel_results_ok(ngx_http_mastodon_pg_batch_t *b)
-{
-    ngx_uint_t      i;
-    ExecStatusType  st;
-
-    if (b->rc != NGX_OK) {
-        return 0;
-    }
-
-    for (i = 0; i < b->nqueries; i++) {
-        if (b->results[i] == NULL) {
-            return 0;
-        }
-
-        st = PQresultStatus(b->results[i]);
-
-        if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-            return 0;
-        }
-    }
-
-    return 1;
-}
-
-
-static const char *
-ngx_http_mastodon_rel_id(ngx_http_request_t *r, int64_t id)
-{
-    u_char  *p;
-
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
-    if (p) {
-        *ngx_sprintf(p, "%L", id) = '\0';
-    }
-
-    return (const char *) p;
-}

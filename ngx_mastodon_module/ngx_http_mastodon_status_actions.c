@@ -89,10 +89,6 @@ static void ngx_http_mastodon_sa_enqueued(ngx_http_request_t *r,
     redisReply *reply, void *data);
 static ngx_int_t ngx_http_mastodon_sa_respond(ngx_http_request_t *r,
     ngx_http_mastodon_sa_t *sa);
-static const char *ngx_http_mastodon_sa_id(ngx_http_request_t *r,
-    int64_t id);
-static int64_t ngx_http_mastodon_sa_int(PGresult *res, int col);
-static ngx_uint_t ngx_http_mastodon_sa_bool(PGresult *res, int col);
 
 
 /*
@@ -477,8 +473,8 @@ ngx_http_mastodon_sa_start(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    sa->values[0] = ngx_http_mastodon_sa_id(r, ctx->auth->account_id);
-    sa->values[1] = ngx_http_mastodon_sa_id(r, sa->id);
+    sa->values[0] = ngx_http_mastodon_pg_int64(r, ctx->auth->account_id);
+    sa->values[1] = ngx_http_mastodon_pg_int64(r, sa->id);
 
     b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_sa_done, sa);
     if (b == NULL || sa->values[0] == NULL || sa->values[1] == NULL) {
@@ -639,7 +635,7 @@ ngx_http_mastodon_sa_check(ngx_http_request_t *r,
         return NGX_HTTP_NOT_FOUND;
     }
 
-    visible = ngx_http_mastodon_sa_bool(res, 0);
+    visible = ngx_http_mastodon_pg_bool(res, 0, 0);
     sa->answer = sa->id;
 
     switch (sa->action) {
@@ -650,17 +646,17 @@ ngx_http_mastodon_sa_check(ngx_http_request_t *r,
         }
 
         /* FavouriteService: authorize favourite? */
-        if (ngx_http_mastodon_sa_bool(res, 1)) {
+        if (ngx_http_mastodon_pg_bool(res, 0, 1)) {
             ctx->error_message = "This action is not allowed";
             return NGX_HTTP_FORBIDDEN;
         }
 
-        id = ngx_http_mastodon_sa_int(res, 2);
+        id = ngx_http_mastodon_pg_int(res, 0, 2);
         if (id) {
-            sa->forget[sa->nforget++] = ngx_http_mastodon_sa_int(res, 3);
+            sa->forget[sa->nforget++] = ngx_http_mastodon_pg_int(res, 0, 3);
             sa->job_id = id;
-            sa->job_status = ngx_http_mastodon_sa_int(res, 3);
-            sa->job_account = ngx_http_mastodon_sa_int(res, 4);
+            sa->job_status = ngx_http_mastodon_pg_int(res, 0, 3);
+            sa->job_account = ngx_http_mastodon_pg_int(res, 0, 4);
 
             if (sa->job_account) {
                 sa->job = NGX_HTTP_MASTODON_SA_JOB_NOTIFY;
@@ -670,7 +666,7 @@ ngx_http_mastodon_sa_check(ngx_http_request_t *r,
         return NGX_OK;
 
     case NGX_HTTP_MASTODON_SA_UNFAVOURITE:
-        changed = ngx_http_mastodon_sa_bool(res, 1);
+        changed = ngx_http_mastodon_pg_bool(res, 0, 1);
         if (!visible && !changed) {
             return NGX_HTTP_NOT_FOUND;
         }
@@ -687,7 +683,7 @@ ngx_http_mastodon_sa_check(ngx_http_request_t *r,
         return visible ? NGX_OK : NGX_HTTP_NOT_FOUND;
 
     case NGX_HTTP_MASTODON_SA_UNBOOKMARK:
-        changed = ngx_http_mastodon_sa_bool(res, 1);
+        changed = ngx_http_mastodon_pg_bool(res, 0, 1);
         if (!visible && !changed) {
             return NGX_HTTP_NOT_FOUND;
         }
@@ -701,15 +697,15 @@ ngx_http_mastodon_sa_check(ngx_http_request_t *r,
         }
 
         /* ReblogService: authorize reblog? */
-        if (!ngx_http_mastodon_sa_bool(res, 1)) {
+        if (!ngx_http_mastodon_pg_bool(res, 0, 1)) {
             ctx->error_message = "This action is not allowed";
             return NGX_HTTP_FORBIDDEN;
         }
 
-        id = ngx_http_mastodon_sa_int(res, 3);
+        id = ngx_http_mastodon_pg_int(res, 0, 3);
 
         if (id == 0) {
-            switch (ngx_http_mastodon_sa_int(res, 2)) {
+            switch (ngx_http_mastodon_pg_int(res, 0, 2)) {
             case 3:
             case 4:
                 ctx->error_message = "Validation failed: Visibility is"
@@ -725,8 +721,8 @@ ngx_http_mastodon_sa_check(ngx_http_request_t *r,
 
         sa->answer = id;
 
-        if (ngx_http_mastodon_sa_bool(res, 4)) {
-            sa->forget[sa->nforget++] = ngx_http_mastodon_sa_int(res, 5);
+        if (ngx_http_mastodon_pg_bool(res, 0, 4)) {
+            sa->forget[sa->nforget++] = ngx_http_mastodon_pg_int(res, 0, 5);
             sa->job = NGX_HTTP_MASTODON_SA_JOB_DISTRIBUTE;
             sa->job_id = id;
         }
@@ -734,7 +730,7 @@ ngx_http_mastodon_sa_check(ngx_http_request_t *r,
         return NGX_OK;
 
     case NGX_HTTP_MASTODON_SA_UNREBLOG:
-        id = ngx_http_mastodon_sa_int(res, 1);
+        id = ngx_http_mastodon_pg_int(res, 0, 1);
         if (!visible && id == 0) {
             return NGX_HTTP_NOT_FOUND;
         }
@@ -761,7 +757,7 @@ ngx_http_mastodon_sa_check(ngx_http_request_t *r,
 
         /* columns 1 to 4, in StatusPinValidator's order */
         for (i = 0; i < sizeof(pin_errors) / sizeof(pin_errors[0]); i++) {
-            if (ngx_http_mastodon_sa_bool(res, i + 1)) {
+            if (ngx_http_mastodon_pg_bool(res, 0, i + 1)) {
                 p = ngx_slprintf(p, last, "%s%s", p == msg ? "" : ", ",
                                  pin_errors[i]);
             }
@@ -781,7 +777,7 @@ ngx_http_mastodon_sa_check(ngx_http_request_t *r,
             return 422;
         }
 
-        if (ngx_http_mastodon_sa_bool(res, 5)) {
+        if (ngx_http_mastodon_pg_bool(res, 0, 5)) {
             ctx->error_message = "Duplicate record";
             return 422;
         }
@@ -793,7 +789,7 @@ ngx_http_mastodon_sa_check(ngx_http_request_t *r,
             return NGX_HTTP_NOT_FOUND;
         }
 
-        if (!ngx_http_mastodon_sa_bool(res, 1)) {
+        if (!ngx_http_mastodon_pg_bool(res, 0, 1)) {
             ctx->error_message = "Mastodon::ValidationError";
             return 422;
         }
@@ -891,9 +887,9 @@ ngx_http_mastodon_sa_job(ngx_http_request_t *r, ngx_http_mastodon_sa_t *sa)
     ngx_http_mastodon_json_t          j;
     ngx_http_mastodon_status_item_t  *item;
 
-    id = ngx_http_mastodon_sa_id(r, sa->job_id);
-    account = ngx_http_mastodon_sa_id(r, sa->job_account);
-    other = ngx_http_mastodon_sa_id(r,
+    id = ngx_http_mastodon_pg_int64(r, sa->job_id);
+    account = ngx_http_mastodon_pg_int64(r, sa->job_account);
+    other = ngx_http_mastodon_pg_int64(r,
                                     sa->job == NGX_HTTP_MASTODON_SA_JOB_REMOVE
                                     ? sa->job_status : sa->st->viewer);
 
@@ -994,36 +990,3 @@ ngx_http_mastodon_sa_respond(ngx_http_request_t *r,
     return ngx_http_mastodon_json_send(&j, NGX_HTTP_OK);
 }
 
-
-/* decimal, NUL-terminated, in the request pool (NULL: no memory) */
-static const char *
-ngx_http_mastodon_sa_id(ngx_http_request_t *r, int64_t id)
-{
-    u_char  *p;
-
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
-    if (p) {
-        *ngx_sprintf(p, "%L", id) = '\0';
-    }
-
-    return (const char *) p;
-}
-
-
-static int64_t
-ngx_http_mastodon_sa_int(PGresult *res, int col)
-{
-    if (PQgetisnull(res, 0, col)) {
-        return 0;
-    }
-
-    return ngx_atoof((u_char *) PQgetvalue(res, 0, col),
-                     PQgetlength(res, 0, col));
-}
-
-
-static ngx_uint_t
-ngx_http_mastodon_sa_bool(PGresult *res, int col)
-{
-    return !PQgetisnull(res, 0, col) && PQgetvalue(res, 0, col)[0] == 't';
-}

@@ -37,8 +37,6 @@ static void ngx_http_mastodon_sl_loaded(ngx_http_request_t *r,
     ngx_http_mastodon_statuses_t *st, void *data);
 static ngx_int_t ngx_http_mastodon_sl_link(ngx_http_request_t *r,
     ngx_http_mastodon_sl_t *sl, const char *prev_key);
-static const char *ngx_http_mastodon_sl_id(ngx_http_request_t *r,
-    int64_t id);
 
 
 /* $1 the viewer (NULL: anonymous), $2 the status */
@@ -137,9 +135,9 @@ ngx_http_mastodon_sl_accounts(ngx_http_request_t *r,
     sl->page.ascending = 0;
     ngx_http_mastodon_page_values(r, &sl->page, page);
 
-    values[0] = ctx->auth ? ngx_http_mastodon_sl_id(r, ctx->auth->account_id)
+    values[0] = ctx->auth ? ngx_http_mastodon_pg_int64(r, ctx->auth->account_id)
                           : NULL;
-    values[1] = ngx_http_mastodon_sl_id(r, sl->status_id);
+    values[1] = ngx_http_mastodon_pg_int64(r, sl->status_id);
     values[2] = page[0];
     values[3] = page[1];
     values[4] = page[3];
@@ -262,7 +260,7 @@ ngx_http_mastodon_sl_statuses(ngx_http_request_t *r,
     ngx_http_mastodon_page_init(ctx, &sl->page, 20, 40);
     ngx_http_mastodon_page_values(r, &sl->page, &values[1]);
 
-    values[0] = ngx_http_mastodon_sl_id(r, ctx->auth->account_id);
+    values[0] = ngx_http_mastodon_pg_int64(r, ctx->auth->account_id);
 
     b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_sl_statuses_done,
                                    sl);
@@ -430,16 +428,3 @@ ngx_http_mastodon_sl_link(ngx_http_request_t *r, ngx_http_mastodon_sl_t *sl,
                                        sl->first, prev_key, NULL);
 }
 
-
-static const char *
-ngx_http_mastodon_sl_id(ngx_http_request_t *r, int64_t id)
-{
-    u_char  *p;
-
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
-    if (p) {
-        *ngx_sprintf(p, "%L", id) = '\0';
-    }
-
-    return (const char *) p;
-}

@@ -237,22 +237,6 @@ ngx_http_mastodon_header_in(ngx_http_request_t *r, ngx_str_t *name)
 }
 
 
-static const char *
-ngx_http_mastodon_int64_value(ngx_http_request_t *r, int64_t n)
-{
-    u_char  *p;
-
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
-    if (p == NULL) {
-        return NULL;
-    }
-
-    *ngx_sprintf(p, "%L", n) = '\0';
-
-    return (const char *) p;
-}
-
-
 /* A text[] literal: {"a","b"} with " and \ escaped. */
 typedef struct {
     u_char      *start;
@@ -495,8 +479,8 @@ ngx_http_mastodon_status_params(ngx_http_request_t *r,
         }
     }
 
-    values[0] = ngx_http_mastodon_int64_value(r, ctx->auth->account_id);
-    values[1] = reply ? ngx_http_mastodon_int64_value(r, reply) : NULL;
+    values[0] = ngx_http_mastodon_pg_int64(r, ctx->auth->account_id);
+    values[1] = reply ? ngx_http_mastodon_pg_int64(r, reply) : NULL;
 
     p = ngx_pnalloc(r->pool, len + 1);
     if (p == NULL) {
@@ -530,7 +514,7 @@ ngx_http_mastodon_status_params(ngx_http_request_t *r,
         values[4] = NULL;
     }
 
-    values[5] = visibility >= 0 ? ngx_http_mastodon_int64_value(r, visibility)
+    values[5] = visibility >= 0 ? ngx_http_mastodon_pg_int64(r, visibility)
                                 : NULL;
 
     if (lang) {
@@ -545,7 +529,7 @@ ngx_http_mastodon_status_params(ngx_http_request_t *r,
     }
 
     values[7] = ctx->auth->app_id
-                ? ngx_http_mastodon_int64_value(r, ctx->auth->app_id) : NULL;
+                ? ngx_http_mastodon_pg_int64(r, ctx->auth->app_id) : NULL;
     values[8] = (const char *) mcf->base_url.data;     /* NUL-terminated */
     values[9] = ngx_http_mastodon_text_array_end(&local);
     values[10] = ngx_http_mastodon_text_array_end(&remote);
@@ -1093,7 +1077,7 @@ ngx_http_mastodon_statuses_update(ngx_http_request_t *r,
         return rc;
     }
 
-    op->values[1] = ngx_http_mastodon_int64_value(r, id);
+    op->values[1] = ngx_http_mastodon_pg_int64(r, id);
     if (op->values[1] == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -1304,8 +1288,8 @@ ngx_http_mastodon_status_delete_loaded(ngx_http_request_t *r,
         return;
     }
 
-    op->values[0] = ngx_http_mastodon_int64_value(r, st->viewer);
-    op->values[1] = ngx_http_mastodon_int64_value(r, op->id);
+    op->values[0] = ngx_http_mastodon_pg_int64(r, st->viewer);
+    op->values[1] = ngx_http_mastodon_pg_int64(r, op->id);
 
     b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_status_deleted, op);
     if (op->values[0] == NULL || op->values[1] == NULL || b == NULL

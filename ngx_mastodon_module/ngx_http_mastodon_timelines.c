@@ -436,20 +436,6 @@ ngx_http_mastodon_timeline_send(ngx_http_request_t *r,
 
 
 static const char *
-ngx_http_mastodon_tl_int(ngx_http_request_t *r, int64_t n)
-{
-    u_char  *p;
-
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
-    if (p) {
-        *ngx_sprintf(p, "%L", n) = '\0';
-    }
-
-    return (const char *) p;
-}
-
-
-static const char *
 ngx_http_mastodon_tl_bool(ngx_uint_t b)
 {
     return b ? "true" : "false";
@@ -482,12 +468,12 @@ ngx_http_mastodon_tl_create(ngx_http_request_t *r,
                                                    NGX_HTTP_MASTODON_TL_LIMIT);
 
     viewer = ngx_http_mastodon_tl_viewer(ctx);
-    values[0] = viewer ? ngx_http_mastodon_tl_int(r, viewer) : NULL;
+    values[0] = viewer ? ngx_http_mastodon_pg_int64(r, viewer) : NULL;
 
     ngx_http_mastodon_page_values(r, &tl->page, values + 1);
 
     /* page_values leaves a 0 limit NULL */
-    values[4] = ngx_http_mastodon_tl_int(r, tl->page.limit);
+    values[4] = ngx_http_mastodon_pg_int64(r, tl->page.limit);
 
     if ((viewer && values[0] == NULL) || values[4] == NULL) {
         return NULL;
@@ -875,7 +861,7 @@ ngx_http_mastodon_account_statuses(ngx_http_request_t *r,
                                account)
                    - tl->path.data;
 
-    values[5] = ngx_http_mastodon_tl_int(r, account);
+    values[5] = ngx_http_mastodon_pg_int64(r, account);
     values[6] = ngx_http_mastodon_tl_bool(
                             mstdn_param_bool(ctx->params, "only_media", 0));
     values[7] = ngx_http_mastodon_tl_bool(
