@@ -214,7 +214,7 @@ ngx_http_mastodon_timelines_home(ngx_http_request_t *r,
                                                 NGX_HTTP_MASTODON_HOME_LIMIT);
 
     if (h->page.limit == 0) {
-        return ngx_http_mastodon_timeline_send(r, NULL);
+        return ngx_http_mastodon_statuses_send_list(r, NULL);
     }
 
     if (ngx_http_mastodon_home_sha[0] == '\0') {
@@ -371,7 +371,8 @@ ngx_http_mastodon_home_fetched(ngx_http_request_t *r, redisReply *reply,
     }
 
     if (h->n == 0) {
-        ngx_http_mastodon_finalize(r, ngx_http_mastodon_timeline_send(r, NULL));
+        ngx_http_mastodon_finalize(r,
+                          ngx_http_mastodon_statuses_send_list(r, NULL));
         return;
     }
 
@@ -525,5 +526,5 @@ ngx_http_mastodon_home_loaded(ngx_http_request_t *r,
         }
     }
 
-    ngx_http_mastodon_finalize(r, ngx_http_mastodon_timeline_send(r, st));
+    ngx_http_mastodon_finalize(r, ngx_http_mastodon_statuses_send_list(r, st));
 }

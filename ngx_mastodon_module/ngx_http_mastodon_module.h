@@ -498,6 +498,8 @@ ngx_int_t ngx_http_mastodon_statuses_load_cached(
 ngx_uint_t ngx_http_mastodon_statuses_shown(ngx_http_mastodon_statuses_t *st,
     ngx_uint_t i);
 /* writes item i as a Status (key NULL: a value in an array) */
+ngx_int_t ngx_http_mastodon_statuses_send_list(ngx_http_request_t *r,
+    ngx_http_mastodon_statuses_t *st);
 void ngx_http_mastodon_status_write(ngx_http_mastodon_json_t *j,
     const char *key, ngx_http_mastodon_statuses_t *st, ngx_uint_t i);
 /* the viewer-less Status JSON of item i (streaming payloads, job args) */
@@ -817,8 +819,6 @@ ngx_uint_t ngx_http_mastodon_timeline_limit(ngx_http_mastodon_ctx_t *ctx,
 ngx_int_t ngx_http_mastodon_timeline_link(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx, ngx_str_t *path, const char *const *keep,
     int64_t next_max_id, const char *prev_key, int64_t prev_id);
-ngx_int_t ngx_http_mastodon_timeline_send(ngx_http_request_t *r,
-    ngx_http_mastodon_statuses_t *st);
 ngx_int_t ngx_http_mastodon_timelines_home(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_timelines_public(ngx_http_request_t *r,

@@ -1826,6 +1826,35 @@ ngx_http_mastodon_status_assemble(ngx_http_mastodon_statuses_t *st,
 }
 
 
+/*
+ * The statuses of st (NULL: none) that may be shown, as a JSON array: the
+ * answer of every list of statuses.  The rc for finalize.
+ */
+ngx_int_t
+ngx_http_mastodon_statuses_send_list(ngx_http_request_t *r,
+    ngx_http_mastodon_statuses_t *st)
+{
+    ngx_uint_t                i;
+    ngx_http_mastodon_json_t  j;
+
+    if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_mastodon_json_open_array(&j, NULL);
+
+    for (i = 0; st && i < st->n; i++) {
+        if (ngx_http_mastodon_statuses_shown(st, i)) {
+            ngx_http_mastodon_status_write(&j, NULL, st, i);
+        }
+    }
+
+    ngx_http_mastodon_json_close_array(&j);
+
+    return ngx_http_mastodon_json_send(&j, NGX_HTTP_OK);
+}
+
+
 void
 ngx_http_mastodon_status_write(ngx_http_mastodon_json_t *j, const char *key,
     ngx_http_mastodon_statuses_t *st, ngx_uint_t i)

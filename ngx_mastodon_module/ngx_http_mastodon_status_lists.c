@@ -371,34 +371,19 @@ static void
 ngx_http_mastodon_sl_loaded(ngx_http_request_t *r,
     ngx_http_mastodon_statuses_t *st, void *data)
 {
-    ngx_uint_t                i;
-    ngx_http_mastodon_sl_t   *sl = data;
-    ngx_http_mastodon_json_t  j;
+    ngx_http_mastodon_sl_t  *sl = data;
 
     if (st && st->rc != NGX_OK) {
         ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
         return;
     }
 
-    if (ngx_http_mastodon_sl_link(r, sl, "min_id") != NGX_OK
-        || ngx_http_mastodon_json_init(r, &j) != NGX_OK)
-    {
+    if (ngx_http_mastodon_sl_link(r, sl, "min_id") != NGX_OK) {
         ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    ngx_http_mastodon_json_open_array(&j, NULL);
-
-    for (i = 0; st && i < st->n; i++) {
-        if (ngx_http_mastodon_statuses_shown(st, i)) {
-            ngx_http_mastodon_status_write(&j, NULL, st, i);
-        }
-    }
-
-    ngx_http_mastodon_json_close_array(&j);
-
-    ngx_http_mastodon_finalize(r, ngx_http_mastodon_json_send(&j,
-                                                              NGX_HTTP_OK));
+    ngx_http_mastodon_finalize(r, ngx_http_mastodon_statuses_send_list(r, st));
 }
 
 

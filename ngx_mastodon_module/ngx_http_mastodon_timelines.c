@@ -409,32 +409,6 @@ ngx_http_mastodon_timeline_link(ngx_http_request_t *r,
 }
 
 
-/* the statuses of st that may be shown, as a JSON array; the finalize rc */
-ngx_int_t
-ngx_http_mastodon_timeline_send(ngx_http_request_t *r,
-    ngx_http_mastodon_statuses_t *st)
-{
-    ngx_uint_t                i;
-    ngx_http_mastodon_json_t  j;
-
-    if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_http_mastodon_json_open_array(&j, NULL);
-
-    for (i = 0; st && i < st->n; i++) {
-        if (ngx_http_mastodon_statuses_shown(st, i)) {
-            ngx_http_mastodon_status_write(&j, NULL, st, i);
-        }
-    }
-
-    ngx_http_mastodon_json_close_array(&j);
-
-    return ngx_http_mastodon_json_send(&j, NGX_HTTP_OK);
-}
-
-
 static const char *
 ngx_http_mastodon_tl_bool(ngx_uint_t b)
 {
@@ -558,7 +532,8 @@ ngx_http_mastodon_tl_listed(ngx_http_mastodon_pg_batch_t *b)
     tl->n = rows;
 
     if (rows == 0) {
-        ngx_http_mastodon_finalize(r, ngx_http_mastodon_timeline_send(r, NULL));
+        ngx_http_mastodon_finalize(r,
+                          ngx_http_mastodon_statuses_send_list(r, NULL));
         return;
     }
 
@@ -611,7 +586,7 @@ ngx_http_mastodon_tl_loaded(ngx_http_request_t *r,
         return;
     }
 
-    ngx_http_mastodon_finalize(r, ngx_http_mastodon_timeline_send(r, st));
+    ngx_http_mastodon_finalize(r, ngx_http_mastodon_statuses_send_list(r, st));
 }
 
 
@@ -640,7 +615,7 @@ ngx_http_mastodon_timelines_public(ngx_http_request_t *r,
     tl->reverse = tl->page.ascending;
 
     if (tl->page.limit == 0) {
-        return ngx_http_mastodon_timeline_send(r, NULL);
+        return ngx_http_mastodon_statuses_send_list(r, NULL);
     }
 
     /* PublicFeed#local_only?, #remote_only? */
@@ -796,7 +771,7 @@ ngx_http_mastodon_timelines_tag(ngx_http_request_t *r,
     tl->reverse = tl->page.ascending;
 
     if (tl->page.limit == 0) {
-        return ngx_http_mastodon_timeline_send(r, NULL);
+        return ngx_http_mastodon_statuses_send_list(r, NULL);
     }
 
     local = mstdn_param_bool(ctx->params, "local", 0);
