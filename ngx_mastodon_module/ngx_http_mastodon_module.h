@@ -493,6 +493,10 @@ ngx_int_t ngx_http_mastodon_statuses_load(ngx_http_mastodon_statuses_t *st,
 ngx_int_t ngx_http_mastodon_statuses_load_cached(
     ngx_http_mastodon_statuses_t *st, redisReply *cached,
     ngx_http_mastodon_statuses_done_pt handler, void *data);
+/* both in one: NGX_DONE or the HTTP status to answer with */
+ngx_int_t ngx_http_mastodon_statuses_fetch(ngx_http_request_t *r,
+    int64_t *ids, ngx_uint_t n, ngx_uint_t flags,
+    ngx_http_mastodon_statuses_done_pt handler, void *data);
 /* item i (< st->n) exists and may be shown (found, visible, not hidden
  * with ST_FILTER, and its reblogged status too) */
 ngx_uint_t ngx_http_mastodon_statuses_shown(ngx_http_mastodon_statuses_t *st,

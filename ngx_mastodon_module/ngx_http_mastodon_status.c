@@ -1688,6 +1688,30 @@ ngx_http_mastodon_statuses_ignore(ngx_http_request_t *r, redisReply *reply,
 }
 
 
+/*
+ * ngx_http_mastodon_statuses() and _load() in one: NGX_DONE, or the status
+ * to answer with (500 out of memory, 503 the backends).
+ */
+ngx_int_t
+ngx_http_mastodon_statuses_fetch(ngx_http_request_t *r, int64_t *ids,
+    ngx_uint_t n, ngx_uint_t flags, ngx_http_mastodon_statuses_done_pt handler,
+    void *data)
+{
+    ngx_http_mastodon_statuses_t  *st;
+
+    st = ngx_http_mastodon_statuses(r, ids, n, flags);
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_mastodon_statuses_load(st, handler, data) != NGX_DONE) {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    return NGX_DONE;
+}
+
+
 ngx_uint_t
 ngx_http_mastodon_statuses_shown(ngx_http_mastodon_statuses_t *st,
     ngx_uint_t i)

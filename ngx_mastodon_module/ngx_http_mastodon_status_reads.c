@@ -342,10 +342,10 @@ ngx_http_mastodon_status_context_ids(ngx_http_mastodon_pg_batch_t *b)
     int                            row, nup, ndown;
     int64_t                       *ids;
     PGresult                      *up, *down;
+    ngx_int_t                      rc;
     ngx_http_request_t            *r;
     ngx_http_mastodon_ctx_t       *ctx;
     ngx_http_mastodon_context_t   *cx;
-    ngx_http_mastodon_statuses_t  *st;
 
     r = b->request;
     ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
@@ -381,19 +381,12 @@ ngx_http_mastodon_status_context_ids(ngx_http_mastodon_pg_batch_t *b)
 
     cx->nancestors = nup;
 
-    st = ngx_http_mastodon_statuses(r, ids, 1 + nup + ndown,
-                                    NGX_HTTP_MASTODON_ST_FILTER);
-    if (st == NULL) {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    if (ngx_http_mastodon_statuses_load(st,
+    rc = ngx_http_mastodon_statuses_fetch(r, ids, 1 + nup + ndown,
+                                        NGX_HTTP_MASTODON_ST_FILTER,
                                         ngx_http_mastodon_status_context_loaded,
-                                        cx)
-        != NGX_DONE)
-    {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+                                        cx);
+    if (rc != NGX_DONE) {
+        ngx_http_mastodon_finalize(r, rc);
     }
 }
 

@@ -637,7 +637,6 @@ ngx_http_mastodon_status_idempotent(ngx_http_request_t *r, redisReply *reply,
     int64_t                        id;
     ngx_int_t                      rc;
     ngx_http_mastodon_ctx_t       *ctx;
-    ngx_http_mastodon_statuses_t  *st;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
 
@@ -652,17 +651,11 @@ ngx_http_mastodon_status_idempotent(ngx_http_request_t *r, redisReply *reply,
         /* the post was made: answer with it again */
         id = ngx_atoof((u_char *) reply->str, reply->len);
         if (id > 0) {
-            st = ngx_http_mastodon_statuses(r, &id, 1, 0);
-            if (st == NULL) {
-                ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-                return;
-            }
-
-            rc = ngx_http_mastodon_statuses_load(st,
+            rc = ngx_http_mastodon_statuses_fetch(r, &id, 1, 0,
                                               ngx_http_mastodon_statuses_send,
                                               NULL);
             if (rc != NGX_DONE) {
-                ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+                ngx_http_mastodon_finalize(r, rc);
             }
             return;
         }
@@ -783,17 +776,11 @@ ngx_http_mastodon_status_posted(ngx_http_mastodon_pg_batch_t *b)
                                                NULL, NULL);
     }
 
-    op->st = ngx_http_mastodon_statuses(r, &op->id, 1, 0);
-    if (op->st == NULL) {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    rc = ngx_http_mastodon_statuses_load(op->st,
+    rc = ngx_http_mastodon_statuses_fetch(r, &op->id, 1, 0,
                                          ngx_http_mastodon_status_post_loaded,
                                          op);
     if (rc != NGX_DONE) {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        ngx_http_mastodon_finalize(r, rc);
     }
 }
 
@@ -833,6 +820,8 @@ ngx_http_mastodon_status_post_loaded(ngx_http_request_t *r,
     ngx_http_mastodon_status_op_t *op = data;
 
     ngx_str_t  args;
+
+    op->st = st;
 
     if (st->rc != NGX_OK || !ngx_http_mastodon_statuses_shown(st, 0)
         || ngx_http_mastodon_status_job_args(r, st, 0, &args) != NGX_OK)
@@ -921,26 +910,15 @@ ngx_http_mastodon_statuses_show(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
 {
     int64_t                        id;
-    ngx_http_mastodon_statuses_t  *st;
 
     id = ngx_http_mastodon_status_capture(ctx);
     if (id <= 0) {
         return NGX_HTTP_NOT_FOUND;
     }
 
-    st = ngx_http_mastodon_statuses(r, &id, 1, 0);
-    if (st == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_http_mastodon_statuses_load(st, ngx_http_mastodon_statuses_send,
-                                        NULL)
-        != NGX_DONE)
-    {
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
-    }
-
-    return NGX_DONE;
+    return ngx_http_mastodon_statuses_fetch(r, &id, 1, 0,
+                                            ngx_http_mastodon_statuses_send,
+                                            NULL);
 }
 
 
@@ -966,7 +944,6 @@ ngx_http_mastodon_statuses_index(ngx_http_request_t *r,
     int64_t                        id;
     ngx_uint_t                     n, k, dup;
     mstdn_value_t                 *v, *e;
-    ngx_http_mastodon_statuses_t  *st;
 
     n = 0;
     v = mstdn_object_get(ctx->params, "id");
@@ -1005,20 +982,9 @@ ngx_http_mastodon_statuses_index(ngx_http_request_t *r,
         ids[n++] = id;
     }
 
-    st = ngx_http_mastodon_statuses(r, ids, n, 0);
-    if (st == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_http_mastodon_statuses_load(st,
+    return ngx_http_mastodon_statuses_fetch(r, ids, n, 0,
                                         ngx_http_mastodon_statuses_list_loaded,
-                                        NULL)
-        != NGX_DONE)
-    {
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
-    }
-
-    return NGX_DONE;
+                                        NULL);
 }
 
 
@@ -1127,20 +1093,13 @@ ngx_http_mastodon_status_edited(ngx_http_mastodon_pg_batch_t *b)
         return;
     }
 
-    op->st = ngx_http_mastodon_statuses(r, &op->id, 1, 0);
-    if (op->st == NULL) {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
     if (PQntuples(res) == 0) {
         /* nothing changed (NoChangesSubmittedError): the status as it is */
-        if (ngx_http_mastodon_statuses_load(op->st,
-                                            ngx_http_mastodon_statuses_send,
-                                            NULL)
-            != NGX_DONE)
-        {
-            ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        rc = ngx_http_mastodon_statuses_fetch(r, &op->id, 1, 0,
+                                              ngx_http_mastodon_statuses_send,
+                                              NULL);
+        if (rc != NGX_DONE) {
+            ngx_http_mastodon_finalize(r, rc);
         }
         return;
     }
@@ -1157,12 +1116,11 @@ ngx_http_mastodon_status_edited(ngx_http_mastodon_pg_batch_t *b)
                       "may stay stale for a day", op->id);
     }
 
-    if (ngx_http_mastodon_statuses_load(op->st,
-                                        ngx_http_mastodon_status_edit_loaded,
-                                        op)
-        != NGX_DONE)
-    {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+    rc = ngx_http_mastodon_statuses_fetch(r, &op->id, 1, 0,
+                                          ngx_http_mastodon_status_edit_loaded,
+                                          op);
+    if (rc != NGX_DONE) {
+        ngx_http_mastodon_finalize(r, rc);
     }
 }
 
@@ -1174,6 +1132,8 @@ ngx_http_mastodon_status_edit_loaded(ngx_http_request_t *r,
     ngx_http_mastodon_status_op_t *op = data;
 
     ngx_str_t  args;
+
+    op->st = st;
 
     if (st->rc != NGX_OK || !ngx_http_mastodon_statuses_shown(st, 0)) {
         ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
@@ -1218,21 +1178,10 @@ ngx_http_mastodon_statuses_destroy(ngx_http_request_t *r,
         return NGX_HTTP_NOT_FOUND;
     }
 
-    op->st = ngx_http_mastodon_statuses(r, &op->id, 1, 0);
-    if (op->st == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
     /* rendered before it goes: the answer shows it as it was */
-    if (ngx_http_mastodon_statuses_load(op->st,
-                                        ngx_http_mastodon_status_delete_loaded,
-                                        op)
-        != NGX_DONE)
-    {
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
-    }
-
-    return NGX_DONE;
+    return ngx_http_mastodon_statuses_fetch(r, &op->id, 1, 0,
+                                       ngx_http_mastodon_status_delete_loaded,
+                                       op);
 }
 
 
@@ -1244,6 +1193,8 @@ ngx_http_mastodon_status_delete_loaded(ngx_http_request_t *r,
 
     ngx_http_mastodon_pg_batch_t     *b;
     ngx_http_mastodon_status_item_t  *it;
+
+    op->st = st;
 
     if (st->rc != NGX_OK) {
         ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
