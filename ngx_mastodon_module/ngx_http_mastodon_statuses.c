@@ -19,6 +19,7 @@
 
 typedef struct {
     int64_t                        id;
+    const char                    *job;             /* queued once saved */
     ngx_uint_t                     status;          /* of the answer */
     ngx_str_t                      idempotency;     /* the Redis key */
     ngx_str_t                      text;            /* delete: the source */
@@ -33,7 +34,7 @@ typedef struct {
 static void ngx_http_mastodon_statuses_send(ngx_http_request_t *r,
     ngx_http_mastodon_statuses_t *st, void *data);
 static void ngx_http_mastodon_status_posted(ngx_http_mastodon_pg_batch_t *b);
-static void ngx_http_mastodon_status_post_loaded(ngx_http_request_t *r,
+static void ngx_http_mastodon_status_saved(ngx_http_request_t *r,
     ngx_http_mastodon_statuses_t *st, void *data);
 static void ngx_http_mastodon_status_enqueued(ngx_http_request_t *r,
     redisReply *reply, void *data);
@@ -576,6 +577,7 @@ ngx_http_mastodon_statuses_create(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    op->job = "distribute";
     op->values = ngx_pcalloc(r->pool, 12 * sizeof(char *));
     if (op->values == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -777,7 +779,7 @@ ngx_http_mastodon_status_posted(ngx_http_mastodon_pg_batch_t *b)
     }
 
     rc = ngx_http_mastodon_statuses_fetch(r, &op->id, 1, 0,
-                                         ngx_http_mastodon_status_post_loaded,
+                                         ngx_http_mastodon_status_saved,
                                          op);
     if (rc != NGX_DONE) {
         ngx_http_mastodon_finalize(r, rc);
@@ -813,8 +815,9 @@ ngx_http_mastodon_status_job_args(ngx_http_request_t *r,
 }
 
 
+/* a post or an edit, rendered: its job (op->job) gets the rendering */
 static void
-ngx_http_mastodon_status_post_loaded(ngx_http_request_t *r,
+ngx_http_mastodon_status_saved(ngx_http_request_t *r,
     ngx_http_mastodon_statuses_t *st, void *data)
 {
     ngx_http_mastodon_status_op_t *op = data;
@@ -827,19 +830,16 @@ ngx_http_mastodon_status_post_loaded(ngx_http_request_t *r,
         || ngx_http_mastodon_status_job_args(r, st, 0, &args) != NGX_OK)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "mastodon: status %L posted but not rendered: not "
-                      "distributed", op->id);
+                      "mastodon: status %L saved but not rendered: no %s job",
+                      op->id, op->job);
         ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
         return;
     }
 
-    if (ngx_http_mastodon_enqueue(r, "default", "distribute", &args,
+    if (ngx_http_mastodon_enqueue(r, "default", op->job, &args,
                                   ngx_http_mastodon_status_enqueued, op)
         != NGX_OK)
     {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "mastodon: status %L posted but not distributed: "
-                      "Redis is unavailable", op->id);
         ngx_http_mastodon_status_enqueued(r, NULL, op);
     }
 }
@@ -853,8 +853,8 @@ ngx_http_mastodon_status_enqueued(ngx_http_request_t *r, redisReply *reply,
 
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "mastodon: status %L posted but its distribute job "
-                      "was not queued", op->id);
+                      "mastodon: status %L saved but its %s job was not "
+                      "queued: Redis failed", op->id, op->job);
     }
 
     ngx_http_mastodon_statuses_send(r, op->st, NULL);
@@ -991,8 +991,6 @@ ngx_http_mastodon_statuses_index(ngx_http_request_t *r,
 /* PUT /api/v1/statuses/:id: an edit (UpdateStatusService) */
 
 static void ngx_http_mastodon_status_edited(ngx_http_mastodon_pg_batch_t *b);
-static void ngx_http_mastodon_status_edit_loaded(ngx_http_request_t *r,
-    ngx_http_mastodon_statuses_t *st, void *data);
 
 ngx_int_t
 ngx_http_mastodon_statuses_update(ngx_http_request_t *r,
@@ -1014,6 +1012,7 @@ ngx_http_mastodon_statuses_update(ngx_http_request_t *r,
     }
 
     op->id = id;
+    op->job = "status_update";
     op->values = ngx_pcalloc(r->pool, 12 * sizeof(char *));
     if (op->values == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1117,41 +1116,13 @@ ngx_http_mastodon_status_edited(ngx_http_mastodon_pg_batch_t *b)
     }
 
     rc = ngx_http_mastodon_statuses_fetch(r, &op->id, 1, 0,
-                                          ngx_http_mastodon_status_edit_loaded,
+                                          ngx_http_mastodon_status_saved,
                                           op);
     if (rc != NGX_DONE) {
         ngx_http_mastodon_finalize(r, rc);
     }
 }
 
-
-static void
-ngx_http_mastodon_status_edit_loaded(ngx_http_request_t *r,
-    ngx_http_mastodon_statuses_t *st, void *data)
-{
-    ngx_http_mastodon_status_op_t *op = data;
-
-    ngx_str_t  args;
-
-    op->st = st;
-
-    if (st->rc != NGX_OK || !ngx_http_mastodon_statuses_shown(st, 0)) {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
-        return;
-    }
-
-    if (ngx_http_mastodon_status_job_args(r, st, 0, &args) != NGX_OK) {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    if (ngx_http_mastodon_enqueue(r, "default", "status_update", &args,
-                                  ngx_http_mastodon_status_enqueued, op)
-        != NGX_OK)
-    {
-        ngx_http_mastodon_status_enqueued(r, NULL, op);
-    }
-}
 
 
 /* DELETE /api/v1/statuses/:id: answers with the status and its source */
