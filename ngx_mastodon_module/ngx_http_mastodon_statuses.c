@@ -40,6 +40,9 @@ static void ngx_http_mastodon_status_enqueued(ngx_http_request_t *r,
     redisReply *reply, void *data);
 static void ngx_http_mastodon_status_ignore(ngx_http_request_t *r,
     redisReply *reply, void *data);
+static ngx_int_t ngx_http_mastodon_status_checked(ngx_http_request_t *r,
+    ngx_http_mastodon_status_op_t *op, ngx_http_mastodon_pg_stmt_t *write,
+    ngx_http_mastodon_pg_done_pt done);
 
 
 /* what a post and an edit share: $3 text, $4 sensitive, $5 spoiler,
@@ -679,19 +682,9 @@ static ngx_int_t
 ngx_http_mastodon_status_insert(ngx_http_request_t *r,
     ngx_http_mastodon_status_op_t *op)
 {
-    ngx_http_mastodon_pg_batch_t  *b;
-
-    b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_status_posted, op);
-    if (b == NULL
-        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_status_post_stmt,
-                                    op->values)
-           != NGX_OK
-        || ngx_http_mastodon_pg_run(b) != NGX_OK)
-    {
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
-    }
-
-    return NGX_DONE;
+    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_status_post_stmt,
+                                      op->values,
+                                      ngx_http_mastodon_status_posted, op);
 }
 
 
@@ -998,7 +991,6 @@ ngx_http_mastodon_statuses_update(ngx_http_request_t *r,
 {
     int64_t                         id;
     ngx_int_t                       rc;
-    ngx_http_mastodon_pg_batch_t   *b;
     ngx_http_mastodon_status_op_t  *op;
 
     id = ngx_http_mastodon_status_capture(ctx);
@@ -1028,14 +1020,29 @@ ngx_http_mastodon_statuses_update(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_status_edited, op);
+    return ngx_http_mastodon_status_checked(r, op,
+                                            &ngx_http_mastodon_status_edit_stmt,
+                                            ngx_http_mastodon_status_edited);
+}
+
+
+/*
+ * The viewer's own status, locked (the check statement), then the write:
+ * one batch, one transaction; the handler answers from the check.
+ */
+static ngx_int_t
+ngx_http_mastodon_status_checked(ngx_http_request_t *r,
+    ngx_http_mastodon_status_op_t *op, ngx_http_mastodon_pg_stmt_t *write,
+    ngx_http_mastodon_pg_done_pt done)
+{
+    ngx_http_mastodon_pg_batch_t  *b;
+
+    b = ngx_http_mastodon_pg_batch(r, done, op);
     if (b == NULL
         || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_status_check_stmt,
                                     op->values)
            != NGX_OK
-        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_status_edit_stmt,
-                                    op->values)
-           != NGX_OK
+        || ngx_http_mastodon_pg_add(b, write, op->values) != NGX_OK
         || ngx_http_mastodon_pg_run(b) != NGX_OK)
     {
         return NGX_HTTP_SERVICE_UNAVAILABLE;
@@ -1162,7 +1169,7 @@ ngx_http_mastodon_status_delete_loaded(ngx_http_request_t *r,
 {
     ngx_http_mastodon_status_op_t *op = data;
 
-    ngx_http_mastodon_pg_batch_t     *b;
+    ngx_int_t                         rc;
     ngx_http_mastodon_status_item_t  *it;
 
     op->st = st;
@@ -1193,18 +1200,16 @@ ngx_http_mastodon_status_delete_loaded(ngx_http_request_t *r,
 
     op->values[0] = ngx_http_mastodon_pg_int64(r, st->viewer);
     op->values[1] = ngx_http_mastodon_pg_int64(r, op->id);
+    if (op->values[0] == NULL || op->values[1] == NULL) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
 
-    b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_status_deleted, op);
-    if (op->values[0] == NULL || op->values[1] == NULL || b == NULL
-        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_status_check_stmt,
-                                    op->values)
-           != NGX_OK
-        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_status_delete_stmt,
-                                    op->values)
-           != NGX_OK
-        || ngx_http_mastodon_pg_run(b) != NGX_OK)
-    {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+    rc = ngx_http_mastodon_status_checked(r, op,
+                                          &ngx_http_mastodon_status_delete_stmt,
+                                          ngx_http_mastodon_status_deleted);
+    if (rc != NGX_DONE) {
+        ngx_http_mastodon_finalize(r, rc);
     }
 }
 
