@@ -40,6 +40,8 @@ static void ngx_http_mastodon_status_enqueued(ngx_http_request_t *r,
     redisReply *reply, void *data);
 static void ngx_http_mastodon_status_ignore(ngx_http_request_t *r,
     redisReply *reply, void *data);
+static void ngx_http_mastodon_status_withdrawn(
+    ngx_http_mastodon_pg_batch_t *b);
 static ngx_int_t ngx_http_mastodon_status_checked(ngx_http_request_t *r,
     ngx_http_mastodon_status_op_t *op, ngx_http_mastodon_pg_stmt_t *write,
     ngx_http_mastodon_pg_done_pt done);
@@ -844,13 +846,57 @@ ngx_http_mastodon_status_enqueued(ngx_http_request_t *r, redisReply *reply,
 {
     ngx_http_mastodon_status_op_t *op = data;
 
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "mastodon: status %L saved but its %s job was not "
-                      "queued: Redis failed", op->id, op->job);
+    ngx_int_t  rc;
+
+    if (reply && reply->type != REDIS_REPLY_ERROR) {
+        ngx_http_mastodon_statuses_send(r, op->st, NULL);
+        return;
     }
 
-    ngx_http_mastodon_statuses_send(r, op->st, NULL);
+    if (ngx_strcmp(op->job, "distribute") != 0) {
+        /* an edit stays (as Mastodon's would): followers see it on reload */
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "mastodon: status %L edited but its %s job was not "
+                      "queued: Redis failed", op->id, op->job);
+        ngx_http_mastodon_statuses_send(r, op->st, NULL);
+        return;
+    }
+
+    /*
+     * A post nobody would ever see in a feed: taken back (soft-deleted, its
+     * counters undone) and 503, so that the client's retry posts it whole.
+     */
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "mastodon: status %L posted but its distribute job was not "
+                  "queued (Redis failed): taken back", op->id);
+
+    ngx_http_mastodon_status_unclaim(r, op);
+
+    op->values[1] = ngx_http_mastodon_pg_int64(r, op->id);
+    if (op->values[1] == NULL) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    rc = ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_status_delete_stmt,
+                                    op->values,
+                                    ngx_http_mastodon_status_withdrawn, op);
+    if (rc != NGX_DONE) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+    }
+}
+
+
+static void
+ngx_http_mastodon_status_withdrawn(ngx_http_mastodon_pg_batch_t *b)
+{
+    if (ngx_http_mastodon_pg_rows(b, 0) == NULL) {
+        ngx_log_error(NGX_LOG_ERR, b->request->connection->log, 0,
+                      "mastodon: a post that could not be distributed could "
+                      "not be taken back either");
+    }
+
+    ngx_http_mastodon_finalize(b->request, NGX_HTTP_SERVICE_UNAVAILABLE);
 }
 
 
