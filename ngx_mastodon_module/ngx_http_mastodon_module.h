@@ -461,6 +461,7 @@ typedef struct {
     unsigned                       muted:1;
     unsigned                       bookmarked:1;
     unsigned                       pinned:1;
+    unsigned                       mentioned:1;    /* the viewer is */
 } ngx_http_mastodon_status_item_t;
 
 struct ngx_http_mastodon_statuses_s {
@@ -477,6 +478,8 @@ struct ngx_http_mastodon_statuses_s {
                                                       per author, copied from
                                                       the worker's cache */
     unsigned                       cached_accounts:1;
+    unsigned                       lean_meta:1;    /* all known: the lean
+                                                      meta statement */
     ngx_int_t                      rc;             /* NGX_OK, NGX_ERROR */
     ngx_http_mastodon_statuses_done_pt  handler;
     void                          *data;

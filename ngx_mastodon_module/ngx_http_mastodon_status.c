@@ -315,6 +315,56 @@ enum {
     NGX_HTTP_MASTODON_SM_NCOLS
 };
 
+/*
+ * The same facts when every status and author is known from the cache:
+ * $1 the viewer, $2 all the statuses, $3 their authors; a row per fact
+ * (kind, id, and for kind 0 the status).  No aggregates and no joins to
+ * set up: half the cost of the statement above.
+ */
+#define NGX_HTTP_MASTODON_SM_FACT(kind, col, from, where)                     \
+    " UNION ALL SELECT " kind ", " col ", 0, 0, 0, 0 FROM " from              \
+    " WHERE " where
+
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_statuses_lean_stmt =
+    ngx_http_mastodon_pg_stmt(
+    "SELECT 0, s.id, s.account_id, coalesce(s.reblog_of_id, 0),"
+    " s.visibility, (s.deleted_at IS NULL)::int FROM statuses s"
+    " WHERE s.id = ANY($2::bigint[])"
+    NGX_HTTP_MASTODON_SM_FACT("1", "f.status_id", "favourites f",
+        "f.account_id = $1::bigint AND f.status_id = ANY($2::bigint[])")
+    NGX_HTTP_MASTODON_SM_FACT("2", "b.status_id", "bookmarks b",
+        "b.account_id = $1::bigint AND b.status_id = ANY($2::bigint[])")
+    NGX_HTTP_MASTODON_SM_FACT("3", "p.status_id", "status_pins p",
+        "p.account_id = $1::bigint AND p.status_id = ANY($2::bigint[])")
+    NGX_HTTP_MASTODON_SM_FACT("4", "rb.reblog_of_id", "statuses rb",
+        "rb.account_id = $1::bigint AND rb.reblog_of_id = ANY($2::bigint[])"
+        " AND rb.deleted_at IS NULL")
+    NGX_HTTP_MASTODON_SM_FACT("5", "a.id", "accounts a",
+        "a.id = ANY($3::bigint[]) AND a.suspended_at IS NOT NULL")
+    NGX_HTTP_MASTODON_SM_FACT("6", "fo.target_account_id", "follows fo",
+        "fo.account_id = $1::bigint"
+        " AND fo.target_account_id = ANY($3::bigint[])")
+    NGX_HTTP_MASTODON_SM_FACT("7", "bl.target_account_id", "blocks bl",
+        "bl.account_id = $1::bigint"
+        " AND bl.target_account_id = ANY($3::bigint[])")
+    NGX_HTTP_MASTODON_SM_FACT("8", "bb.account_id", "blocks bb",
+        "bb.target_account_id = $1::bigint"
+        " AND bb.account_id = ANY($3::bigint[])")
+    NGX_HTTP_MASTODON_SM_FACT("9", "mu.target_account_id", "mutes mu",
+        "mu.account_id = $1::bigint"
+        " AND mu.target_account_id = ANY($3::bigint[])"
+        " AND (mu.expires_at IS NULL"
+        " OR mu.expires_at > now() AT TIME ZONE 'UTC')")
+    NGX_HTTP_MASTODON_SM_FACT("10", "a.id",
+        "accounts a JOIN account_domain_blocks d ON d.domain = a.domain",
+        "d.account_id = $1::bigint AND a.id = ANY($3::bigint[])")
+    NGX_HTTP_MASTODON_SM_FACT("11", "m.status_id", "mentions m",
+        "m.account_id = $1::bigint AND m.status_id = ANY($2::bigint[])")
+    NGX_HTTP_MASTODON_SM_FACT("12", "ms.id",
+        "statuses ms JOIN conversation_mutes cm"
+        " ON cm.conversation_id = ms.conversation_id",
+        "cm.account_id = $1::bigint AND ms.id = ANY($2::bigint[])"), 3);
+
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_statuses_accounts_stmt =
     ngx_http_mastodon_pg_stmt(
     "SELECT " NGX_HTTP_MASTODON_ACCOUNT_COLUMNS NGX_HTTP_MASTODON_ACCOUNT_FROM
@@ -763,6 +813,59 @@ ngx_http_mastodon_statuses_array(ngx_http_request_t *r, int64_t *ids,
 }
 
 
+/*
+ * meta[1], meta[2] for the lean statement: every item's id and the distinct
+ * authors, as the cache headers name them; sets st->lean_meta.
+ */
+static ngx_int_t
+ngx_http_mastodon_statuses_lean_values(ngx_http_mastodon_statuses_t *st,
+    const char **meta)
+{
+    int64_t                          *ids, *authors;
+    ngx_uint_t                        i, k, n, nauthors;
+    ngx_http_request_t               *r;
+    ngx_http_mastodon_status_item_t  *it;
+
+    r = st->request;
+    it = st->items.elts;
+    n = st->items.nelts;
+
+    ids = ngx_palloc(r->pool, (n + 1) * sizeof(int64_t));
+    authors = ngx_palloc(r->pool, (n + 1) * sizeof(int64_t));
+    if (ids == NULL || authors == NULL) {
+        return NGX_ERROR;
+    }
+
+    nauthors = 0;
+
+    for (i = 0; i < n; i++) {
+        if (it[i].account_id <= 0 || n > NGX_HTTP_MASTODON_ACCOUNT_PAGE * 2) {
+            return NGX_OK;          /* the full statement finds them */
+        }
+
+        ids[i] = it[i].id;
+
+        for (k = 0; k < nauthors && authors[k] != it[i].account_id; k++) {
+            /* void */
+        }
+
+        if (k == nauthors) {
+            authors[nauthors++] = it[i].account_id;
+        }
+    }
+
+    meta[1] = ngx_http_mastodon_statuses_array(r, ids, n);
+    meta[2] = ngx_http_mastodon_statuses_array(r, authors, nauthors);
+    if (meta[1] == NULL || meta[2] == NULL) {
+        return NGX_ERROR;
+    }
+
+    st->lean_meta = 1;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_mastodon_statuses_query(ngx_http_mastodon_statuses_t *st)
 {
@@ -780,7 +883,7 @@ ngx_http_mastodon_statuses_query(ngx_http_mastodon_statuses_t *st)
 
     ids = ngx_palloc(r->pool, (st->n + 1) * sizeof(int64_t));
     misses = ngx_palloc(r->pool, (st->items.nelts + 1) * sizeof(int64_t));
-    meta = ngx_palloc(r->pool, 2 * sizeof(char *));
+    meta = ngx_palloc(r->pool, 3 * sizeof(char *));
     accounts = ngx_palloc(r->pool, sizeof(char *));
     render = ngx_palloc(r->pool, sizeof(char *));
     if (ids == NULL || misses == NULL || meta == NULL || accounts == NULL
@@ -824,11 +927,18 @@ ngx_http_mastodon_statuses_query(ngx_http_mastodon_statuses_t *st)
         if (rc == NGX_ERROR) {
             return NGX_ERROR;
         }
+
+        /* every status and author known: the lean meta statement */
+        if (ngx_http_mastodon_statuses_lean_values(st, meta) != NGX_OK) {
+            return NGX_ERROR;
+        }
     }
 
     b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_statuses_loaded, st);
     if (b == NULL
-        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_statuses_meta_stmt,
+        || ngx_http_mastodon_pg_add(b, st->lean_meta
+                                       ? &ngx_http_mastodon_statuses_lean_stmt
+                                       : &ngx_http_mastodon_statuses_meta_stmt,
                                     meta)
            != NGX_OK)
     {
@@ -908,32 +1018,29 @@ ngx_http_mastodon_pq_array_has(PGresult *res, int row, int col, int64_t id)
 }
 
 
+/* the viewer's relations to one author */
+#define NGX_HTTP_MASTODON_VIEWER_SUSPENDED        0x01
+#define NGX_HTTP_MASTODON_VIEWER_FOLLOWING        0x02
+#define NGX_HTTP_MASTODON_VIEWER_BLOCKING         0x04
+#define NGX_HTTP_MASTODON_VIEWER_BLOCKED_BY       0x08
+#define NGX_HTTP_MASTODON_VIEWER_MUTING           0x10
+#define NGX_HTTP_MASTODON_VIEWER_DOMAIN_BLOCKING  0x20
+
+
 /*
  * StatusPolicy#show? (visible) and what the viewer's blocks and mutes hide
- * (hidden), as NGX_HTTP_MASTODON_ST_SQL_VISIBLE and _HIDDEN say in SQL.
+ * (hidden), as NGX_HTTP_MASTODON_ST_SQL_VISIBLE and _HIDDEN say in SQL;
+ * rel: NGX_HTTP_MASTODON_REL_* of the viewer and the status' author.
  */
 static void
-ngx_http_mastodon_statuses_policy(ngx_http_mastodon_statuses_t *st,
-    ngx_http_mastodon_status_item_t *it, PGresult *meta, int row)
+ngx_http_mastodon_statuses_judge(ngx_http_mastodon_statuses_t *st,
+    ngx_http_mastodon_status_item_t *it, ngx_uint_t rel)
 {
-    int64_t     author;
-    ngx_uint_t  own, blocked_by, mentioned;
+    ngx_uint_t  own, blocked_by;
 
-#define B(c)  ngx_http_mastodon_pq_bool(meta, row, NGX_HTTP_MASTODON_SM_##c)
-#define HAS(c, id)                                                            \
-    ngx_http_mastodon_pq_array_has(meta, row, NGX_HTTP_MASTODON_SM_##c, id)
-
-    author = it->account_id;
-
-    it->found = B(FOUND);
-    it->muted = B(MUTED);
-    it->favourited = HAS(FAVOURITED, it->id);
-    it->bookmarked = HAS(BOOKMARKED, it->id);
-    it->pinned = HAS(PINNED, it->id);
-    it->reblogged = HAS(REBLOGGED, it->id);
     it->hidden = 0;
 
-    if (!it->found || HAS(SUSPENDED, author)) {
+    if (!it->found || (rel & NGX_HTTP_MASTODON_VIEWER_SUSPENDED)) {
         it->visible = 0;
         return;
     }
@@ -943,9 +1050,8 @@ ngx_http_mastodon_statuses_policy(ngx_http_mastodon_statuses_t *st,
         return;
     }
 
-    own = author == st->viewer;
-    blocked_by = !own && HAS(BLOCKED_BY, author);
-    mentioned = B(MENTIONED);
+    own = it->account_id == st->viewer;
+    blocked_by = !own && (rel & NGX_HTTP_MASTODON_VIEWER_BLOCKED_BY);
 
     if (it->visibility <= 1) {
         it->visible = !blocked_by;
@@ -954,18 +1060,153 @@ ngx_http_mastodon_statuses_policy(ngx_http_mastodon_statuses_t *st,
         it->visible = 1;
 
     } else if (it->visibility == 2) {
-        it->visible = HAS(FOLLOWING, author) || mentioned;
+        it->visible = (rel & NGX_HTTP_MASTODON_VIEWER_FOLLOWING) || it->mentioned;
 
     } else {
-        it->visible = it->visibility == 3 && mentioned;
+        it->visible = it->visibility == 3 && it->mentioned;
     }
 
-    it->hidden = !own && (blocked_by || HAS(BLOCKING, author)
-                          || HAS(MUTING, author)
-                          || HAS(DOMAIN_BLOCKING, author));
+    it->hidden = !own
+                 && (rel & (NGX_HTTP_MASTODON_VIEWER_BLOCKING
+                            | NGX_HTTP_MASTODON_VIEWER_BLOCKED_BY
+                            | NGX_HTTP_MASTODON_VIEWER_MUTING
+                            | NGX_HTTP_MASTODON_VIEWER_DOMAIN_BLOCKING));
+}
+
+
+/* a row of the meta statement: flags from its arrays, then the policy */
+static void
+ngx_http_mastodon_statuses_policy(ngx_http_mastodon_statuses_t *st,
+    ngx_http_mastodon_status_item_t *it, PGresult *meta, int row)
+{
+    int64_t     author;
+    ngx_uint_t  rel;
+
+#define B(c)  ngx_http_mastodon_pq_bool(meta, row, NGX_HTTP_MASTODON_SM_##c)
+#define HAS(c, id)                                                            \
+    ngx_http_mastodon_pq_array_has(meta, row, NGX_HTTP_MASTODON_SM_##c, id)
+
+    author = it->account_id;
+
+    it->found = B(FOUND);
+    it->muted = B(MUTED);
+    it->mentioned = B(MENTIONED);
+    it->favourited = HAS(FAVOURITED, it->id);
+    it->bookmarked = HAS(BOOKMARKED, it->id);
+    it->pinned = HAS(PINNED, it->id);
+    it->reblogged = HAS(REBLOGGED, it->id);
+
+    rel = 0;
+    rel |= HAS(SUSPENDED, author) ? NGX_HTTP_MASTODON_VIEWER_SUSPENDED : 0;
+    rel |= HAS(FOLLOWING, author) ? NGX_HTTP_MASTODON_VIEWER_FOLLOWING : 0;
+    rel |= HAS(BLOCKING, author) ? NGX_HTTP_MASTODON_VIEWER_BLOCKING : 0;
+    rel |= HAS(BLOCKED_BY, author) ? NGX_HTTP_MASTODON_VIEWER_BLOCKED_BY : 0;
+    rel |= HAS(MUTING, author) ? NGX_HTTP_MASTODON_VIEWER_MUTING : 0;
+    rel |= HAS(DOMAIN_BLOCKING, author)
+           ? NGX_HTTP_MASTODON_VIEWER_DOMAIN_BLOCKING : 0;
 
 #undef HAS
 #undef B
+
+    ngx_http_mastodon_statuses_judge(st, it, rel);
+}
+
+
+/*
+ * The rows of the lean meta statement (every status and author known from
+ * the cache): (kind, id, ...) per fact, kinds as in its SQL.
+ */
+static ngx_int_t
+ngx_http_mastodon_statuses_facts(ngx_http_mastodon_statuses_t *st,
+    PGresult *meta)
+{
+    int                               row, nrows, kind;
+    int64_t                           id, *who;
+    ngx_uint_t                        i, k, nwho, *rels;
+    ngx_http_mastodon_status_item_t  *it;
+
+    nrows = PQntuples(meta);
+
+    /* the statuses first (kind 0) */
+    for (row = 0; row < nrows; row++) {
+        if (ngx_atoi((u_char *) PQgetvalue(meta, row, 0),
+                     PQgetlength(meta, row, 0)) != 0)
+        {
+            continue;
+        }
+
+        id = ngx_http_mastodon_pq_int64(meta, row, 1);
+
+        it = ngx_http_mastodon_statuses_add(st, id);
+        if (it == NULL) {
+            return NGX_ERROR;
+        }
+
+        it->account_id = ngx_http_mastodon_pq_int64(meta, row, 2);
+        it->reblog_of_id = ngx_http_mastodon_pq_int64(meta, row, 3);
+        it->visibility = ngx_http_mastodon_pq_int64(meta, row, 4);
+        it->found = PQgetvalue(meta, row, 5)[0] == '1';
+        it->favourited = 0;
+        it->bookmarked = 0;
+        it->pinned = 0;
+        it->reblogged = 0;
+        it->mentioned = 0;
+        it->muted = 0;
+    }
+
+    who = ngx_palloc(st->request->pool, (nrows + 1) * sizeof(int64_t));
+    rels = ngx_palloc(st->request->pool, (nrows + 1) * sizeof(ngx_uint_t));
+    if (who == NULL || rels == NULL) {
+        return NGX_ERROR;
+    }
+
+    nwho = 0;
+
+    for (row = 0; row < nrows; row++) {
+        kind = ngx_atoi((u_char *) PQgetvalue(meta, row, 0),
+                        PQgetlength(meta, row, 0));
+        id = ngx_http_mastodon_pq_int64(meta, row, 1);
+
+        if (kind >= 5 && kind <= 10) {
+            /* a relation with an author */
+            for (k = 0; k < nwho && who[k] != id; k++) { /* void */ }
+
+            if (k == nwho) {
+                who[nwho] = id;
+                rels[nwho++] = 0;
+            }
+
+            rels[k] |= 1 << (kind - 5);
+            continue;
+        }
+
+        if (kind == 0 || (k = ngx_http_mastodon_statuses_find(st, id))
+                         == (ngx_uint_t) -1)
+        {
+            continue;
+        }
+
+        it = (ngx_http_mastodon_status_item_t *) st->items.elts + k;
+
+        switch (kind) {
+        case 1: it->favourited = 1; break;
+        case 2: it->bookmarked = 1; break;
+        case 3: it->pinned = 1; break;
+        case 4: it->reblogged = 1; break;
+        case 11: it->mentioned = 1; break;
+        case 12: it->muted = 1; break;
+        }
+    }
+
+    it = st->items.elts;
+
+    for (i = 0; i < st->items.nelts; i++) {
+        for (k = 0; k < nwho && who[k] != it[i].account_id; k++) { /* void */ }
+
+        ngx_http_mastodon_statuses_judge(st, &it[i], k < nwho ? rels[k] : 0);
+    }
+
+    return NGX_OK;
 }
 
 
@@ -1065,7 +1306,12 @@ ngx_http_mastodon_statuses_loaded(ngx_http_mastodon_pg_batch_t *b)
         return;
     }
 
-    nrows = PQntuples(meta);
+    nrows = st->lean_meta ? 0 : PQntuples(meta);
+
+    if (st->lean_meta && ngx_http_mastodon_statuses_facts(st, meta) != NGX_OK)
+    {
+        goto failed;
+    }
 
     for (row = 0; row < nrows; row++) {
         id = ngx_http_mastodon_pq_int64(meta, row, NGX_HTTP_MASTODON_SM_ID);
