@@ -13,30 +13,13 @@ use MastodonEntities qw(entity_errors);
 
 my $t = MastodonTest->new(worker => 0);
 my $m = $t->mojo;
-my $base = 'http://' . $t->domain;
+my $base = $t->public_base;
 
 my $alice = $t->user('alice');
 my $viewer = $t->user('viewer');
 my $ha = $t->bearer($alice->{token});
 my $hv = $t->bearer($viewer->{token});
 my $aid = $alice->{account_id};
-
-# Link: <...?limit=N&max_id=X>; rel="next", <...?limit=N&since_id=Y>; rel="prev"
-sub links {
-    my ($tx) = @_;
-    my %l;
-    my $h = $tx->res->headers->header('Link') // '';
-    while ($h =~ /<([^>]+)>; rel="(\w+)"/g) {
-        $l{$2} = $1;
-    }
-    return \%l;
-}
-
-sub relative {
-    my ($url) = @_;
-    (my $p = $url) =~ s/^\Q$base\E//;
-    return $p;
-}
 
 sub counters_ok {
     my ($what) = @_;
@@ -76,14 +59,14 @@ while ($url) {
     is($tx->res->code, 200, "GET $url");
     push @seen, map { $_->{id} } @{ $tx->res->json };
     $pages++;
-    my $next = links($tx)->{next};
-    $url = $next ? relative($next) : undef;
+    my $next = $t->links($tx)->{next};
+    $url = $next ? $t->path_of($next) : undef;
     last if $pages > 5;
 }
 is($pages, 3, 'three pages');
 is_deeply(\@seen, \@expect, 'each follower exactly once, newest first');
-is(links($tx)->{next}, undef, 'the last page has no next link');
-like(links($tx)->{prev}, qr/since_id=$fid[40]$/, 'but a prev link');
+is($t->links($tx)->{next}, undef, 'the last page has no next link');
+like($t->links($tx)->{prev}, qr/since_id=$fid[40]$/, 'but a prev link');
 
 # prev: newer follows
 my $late = $t->user('late');
@@ -96,10 +79,10 @@ is(scalar @{ $tx->res->json }, 20, 'min_id is not a parameter of this list');
 # limits
 $tx = $t->ua->get("/api/v1/accounts/$aid/followers");
 is(scalar @{ $tx->res->json }, 40, 'default limit 40');
-like(links($tx)->{next}, qr/max_id=/, 'a full page links to the next');
+like($t->links($tx)->{next}, qr/max_id=/, 'a full page links to the next');
 $tx = $t->ua->get("/api/v1/accounts/$aid/followers?limit=200");
 is(scalar @{ $tx->res->json }, 46, 'at most 80 (46 here)');
-is(links($tx)->{next}, undef);
+is($t->links($tx)->{next}, undef);
 $m->get_ok('/api/v1/accounts/999999999/followers')->status_is(404)->json_is('/error', 'Record not found');
 $m->get_ok('/api/v1/accounts/abc/following')->status_is(404);
 $m->get_ok("/api/v1/accounts/$aid/followers", $t->bearer('nonsense'))->status_is(401);
@@ -115,7 +98,7 @@ is_deeply([map { $_->{id} } @{ $tx->res->json }],
 is($tx->res->headers->header('Link'),
     "<$base/api/v1/accounts/$aid/following?limit=2&max_id=$gid[1]>; rel=\"next\", "
     . "<$base/api/v1/accounts/$aid/following?limit=2&since_id=$gid[0]>; rel=\"prev\"", 'following Link');
-$tx = $t->ua->get(relative(links($tx)->{next}));
+$tx = $t->ua->get($t->path_of($t->links($tx)->{next}));
 is_deeply([map { $_->{id} } @{ $tx->res->json }],
     [$followers[2]{account_id}, $followers[1]{account_id}], 'second page');
 
@@ -150,9 +133,9 @@ is_deeply([map { $_->{id} } @{ $tx->res->json }], [map { $_->{account_id} } reve
 is($tx->res->headers->header('Link'),
     "<$base/api/v1/blocks?limit=4&max_id=$bid[3]>; rel=\"next\", <$base/api/v1/blocks?limit=4&since_id=$bid[0]>; rel=\"prev\"",
     'blocks Link');
-$tx = $t->ua->get(relative(links($tx)->{next}) => $ha);
+$tx = $t->ua->get($t->path_of($t->links($tx)->{next}) => $ha);
 is_deeply([map { $_->{id} } @{ $tx->res->json }], [$followers[10]{account_id}, $viewer->{account_id}], 'the rest');
-is(links($tx)->{next}, undef);
+is($t->links($tx)->{next}, undef);
 is($t->psql("SELECT followers_count FROM account_stats WHERE account_id = $aid"), 41, 'blocked followers are gone');
 
 for my $u (@followers[20 .. 22]) {
@@ -204,7 +187,7 @@ $tx = $t->ua->get('/api/v1/endorsements?limit=0' => $ha);
 is(scalar @{ $tx->res->json }, 3, 'limit=0: all of them');
 $tx = $t->ua->get("/api/v1/accounts/$aid/endorsements?limit=1");
 is_deeply([map { $_->{id} } @{ $tx->res->json }], [$endorsed[0]], "someone's endorsements, public");
-like(links($tx)->{next}, qr{/api/v1/accounts/$aid/endorsements\?limit=1&max_id=$endorsed[0]$});
+like($t->links($tx)->{next}, qr{/api/v1/accounts/$aid/endorsements\?limit=1&max_id=$endorsed[0]$});
 
 counters_ok('after the lists');
 

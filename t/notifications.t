@@ -12,11 +12,11 @@ use warnings;
 use Test::More;
 use Mojo::JSON qw(true false);
 use MastodonTest;
-use MastodonEntities qw(entity_errors);
+use MastodonEntities qw(entity_errors status_errors);
 
 my $t = MastodonTest->new(worker => 0);
 my $m = $t->mojo;
-my $base = 'http://' . $t->domain;
+my $base = $t->public_base;
 
 my %u = map { $_ => $t->user($_) } qw(bob alice carol dave erin mallory muted soft sus);
 my $bob = $u{bob};
@@ -107,23 +107,11 @@ my @shown = qw(mention_soft update_carol status_carol reblog_carol reblog_alice 
 
 sub ids_of { [map { $n{$_} } @_] }
 
-sub links {
-    my ($tx) = @_;
-    my %l;
-    my $h = $tx->res->headers->header('Link') // '';
-    while ($h =~ /<([^>]+)>; rel="(\w+)"/g) {
-        $l{$2} = $1;
-    }
-    return \%l;
-}
-
 sub get {
     my ($url, $h) = @_;
     my $tx = $t->ua->get($url => ($h // $hb));
     return $tx;
 }
-
-sub status_errors { grep { $_ ne 'Status.text: missing' } @_ }
 
 # --- v1: the list --------------------------------------------------------------------
 my $tx = get('/api/v1/notifications');
@@ -136,7 +124,7 @@ is_deeply([map { $_->{id} } @$list], ids_of(@shown),
 my %by = map { $_->{id} => $_ } @$list;
 for my $name (@shown) {
     my $x = $by{ $n{$name} };
-    my @e = status_errors(entity_errors($x, 'Notification'));
+    my @e = status_errors($x, 'Notification');
     is_deeply(\@e, [], "$name is a Notification") or diag explain \@e;
 }
 my $x = $by{ $n{fav_alice} };
@@ -192,7 +180,9 @@ while ($url) {
     my @page = map { $_->{id} } @{ $tx->res->json };
     last unless @page;
     push @walk, @page;
-    ($url = links($tx)->{next}) =~ s/^\Q$base\E//;
+    last if @walk > @shown;      # a next link that never ends: the comparison below fails
+    my $next = $t->links($tx)->{next};
+    $url = $next && $t->path_of($next);
 }
 is_deeply(\@walk, ids_of(@shown), 'walking next links: every notification once');
 
@@ -327,7 +317,7 @@ is($tx->res->headers->header('Link'),
 my $rg4 = $tx->res->json->{notification_groups}[3];
 is($rg4->{page_min_id}, $n{reblog_carol}, 'a full page: the group\'s bounds end at the page');
 is($rg4->{notifications_count}, 2, 'the count covers the group up to the page\'s newest');
-($url = links($tx)->{next}) =~ s/^\Q$base\E//;
+$url = $t->path_of($t->links($tx)->{next});
 $tx = get($url);
 @keys = map { $_->{group_key} } @{ $tx->res->json->{notification_groups} };
 is_deeply(\@keys, ["reblog-$s1-$bucket", "favourite-$s1-$bucket", "ungrouped-$n{mention_alice}",

@@ -10,7 +10,7 @@ use strict;
 use warnings;
 
 use Test::More;
-use Mojo::JSON qw(decode_json true false);
+use Mojo::JSON qw(true false);
 use MastodonTest;
 use MastodonEntities qw(entity_errors);
 
@@ -28,17 +28,7 @@ my $remote = $t->psql(q{INSERT INTO accounts (username, domain, uri, protocol)
 
 # the jobs queued since the last call, oldest first: [type, args]; the stream
 # is emptied
-sub jobs {
-    my @lines = split /\n/, $t->redis('XRANGE', 'mastodon:queue:default', '-', '+');
-    my @jobs;
-    for (my $i = 0; $i < @lines; $i++) {
-        next unless $lines[$i] eq 'type' && $i + 3 < @lines && $lines[$i + 2] eq 'args';
-        push @jobs, [$lines[$i + 1], decode_json($lines[$i + 3])];
-        $i += 3;
-    }
-    $t->redis('DEL', 'mastodon:queue:default');
-    return \@jobs;
-}
+sub jobs { return [map { [$_->{type}, $_->{args}] } $t->take_jobs] }
 
 sub feed { return [$_[0], { account_id => "$_[1]", target_account_id => "$_[2]" }] }
 

@@ -8,14 +8,14 @@ use strict;
 use warnings;
 
 use Test::More;
-use Mojo::JSON qw(true false decode_json);
+use Mojo::JSON qw(true false);
 use Mojo::Promise;
 use MastodonTest;
-use MastodonEntities qw(entity_errors);
+use MastodonEntities qw(entity_errors status_errors);
 
 my $t = MastodonTest->new(worker => 0);
 my $m = $t->mojo;
-my $public = 'http://' . $t->domain;        # mastodon_https off; the URLs' host
+my $public = $t->public_base;
 
 my $alice = $t->user('alice');
 my $bob   = $t->user('bob');
@@ -55,35 +55,10 @@ sub statuses_count {
     return $t->psql("SELECT statuses_count FROM account_stats WHERE account_id = $u->{account_id}");
 }
 
-# text: Mastodon sends it only with the source (delete, ?format=source)
-sub status_errors {
-    return grep { !/^Status\.text: missing$/ } entity_errors($_[0], 'Status');
-}
-
 sub status_ok {
     my ($json, $what) = @_;
     my @e = status_errors($json);
     is_deeply(\@e, [], "$what: a Status") or diag explain \@e;
-}
-
-# the jobs queued since the last call (the stream is emptied)
-sub jobs {
-    my $out = $t->redis('XRANGE', 'mastodon:queue:default', '-', '+');
-    $t->redis('DEL', 'mastodon:queue:default');
-    my (@jobs, $cur);
-    for my $line (split /\n/, $out) {
-        if ($line =~ /^\d+-\d+$/) {
-            push @jobs, $cur = { _fields => [] };
-            next;
-        }
-        push @{ $cur->{_fields} }, $line;
-    }
-    for my $j (@jobs) {
-        my %f = @{ delete $j->{_fields} };
-        %$j = %f;
-        $j->{args} = decode_json($j->{args}) if defined $j->{args};
-    }
-    return @jobs;
 }
 
 # GET /api/v1/statuses/:id as the viewer sees it (the statuses endpoints);
@@ -101,17 +76,8 @@ sub flags_are {
     }
 }
 
-sub path_of { my ($url) = @_; $url =~ s{^https?://[^/]+}{}; return $url }
 
-sub links {
-    my ($tx) = @_;
-    my %l;
-    my $h = $tx->res->headers->header('Link') // '';
-    while ($h =~ /<([^>]+)>; rel="(\w+)"/g) { $l{$2} = $1 }
-    return \%l;
-}
-
-jobs();
+$t->take_jobs;
 
 my $unl  = status($alice, visibility => 'unlisted');
 my $priv = status($alice, visibility => 'private');
@@ -129,7 +95,7 @@ my $fav_id = $t->psql("SELECT id FROM favourites WHERE account_id = $bob->{accou
 ok($fav_id, 'the favourite row');
 flags_are($hb, $pub, favourited => true, favourites_count => 1);
 
-my @jobs = jobs();
+my @jobs = $t->take_jobs;
 is(scalar @jobs, 1, 'one job queued');
 is($jobs[0]{type}, 'notify', 'a notify job');
 is($jobs[0]{attempt}, 0, 'attempt 0');
@@ -149,12 +115,12 @@ is_deeply([status_errors($jobs[0]{args}{status})], [], 'notify: status is a Stat
 # again: nothing changes, nobody is notified twice
 $m->post_ok("/api/v1/statuses/$pub/favourite" => $hb)->status_is(200)
   ->json_is('/favourited', true)->json_is('/favourites_count', 1);
-is(scalar(jobs()), 0, 'a repeated favourite queues nothing');
+is(scalar($t->take_jobs), 0, 'a repeated favourite queues nothing');
 
 # one's own status: no notification
 $m->post_ok("/api/v1/statuses/$pub/favourite" => $ha)->status_is(200)
   ->json_is('/favourited', true)->json_is('/favourites_count', 2);
-is(scalar(jobs()), 0, 'favouriting one\'s own status notifies nobody');
+is(scalar($t->take_jobs), 0, 'favouriting one\'s own status notifies nobody');
 
 # unfavourite, twice
 $m->post_ok("/api/v1/statuses/$pub/unfavourite" => $ha)->status_is(200)
@@ -163,7 +129,7 @@ status_ok($m->tx->res->json, 'unfavourite');
 $m->post_ok("/api/v1/statuses/$pub/unfavourite" => $ha)->status_is(200)
   ->json_is('/favourited', false)->json_is('/favourites_count', 1);
 is(stat_of($pub, 'favourites_count'), 1, 'the counter counted the undo once');
-is(scalar(jobs()), 0, 'unfavourite queues nothing');
+is(scalar($t->take_jobs), 0, 'unfavourite queues nothing');
 flags_are($ha, $pub, favourited => false, favourites_count => 1);
 
 # the notification of a favourite goes with it
@@ -194,7 +160,7 @@ is($t->psql("SELECT count(*) FROM statuses WHERE reblog_of_id IN ($priv, $dm)"),
 $m->post_ok("/api/v1/statuses/$priv/favourite" => $hb)->status_is(200)->json_is('/favourited', true);
 $m->post_ok("/api/v1/statuses/$dm/favourite" => $hb)->status_is(200)->json_is('/favourited', true)
   ->json_is('/visibility', 'direct');
-is(scalar(jobs()), 2, 'two notify jobs');
+is(scalar($t->take_jobs), 2, 'two notify jobs');
 
 # a deleted status is not found
 my $gone = status($alice);
@@ -210,7 +176,7 @@ $m->post_ok("/api/v1/statuses/$pub/reblog" => $hd)->status_is(403)
 $t->psql("INSERT INTO blocks (account_id, target_account_id) VALUES ($alice->{account_id}, $eve->{account_id})");
 $m->post_ok("/api/v1/statuses/$pub/favourite" => $he)->status_is(404);
 $t->psql("DELETE FROM blocks");
-is(scalar(jobs()), 0, 'refusals queue nothing');
+is(scalar($t->take_jobs), 0, 'refusals queue nothing');
 
 # --- 20 concurrent favourites by different users, and repeats by one -------------------------------
 my $hot = status($alice, text => 'hot');
@@ -221,7 +187,7 @@ Mojo::Promise->all(@p)->then(sub { @codes = map { $_->[0]->res->code } @_ })->wa
 is(scalar(grep { $_ == 200 } @codes), 20, '20 concurrent favourites answered') or diag "@codes";
 is(stat_of($hot, 'favourites_count'), 20, 'favourites_count 20');
 is($t->psql("SELECT count(*) FROM favourites WHERE status_id = $hot"), 20, '20 favourites');
-my @notify = jobs();
+my @notify = $t->take_jobs;
 is(scalar @notify, 20, '20 notify jobs');
 is(scalar(keys %{ { map { $_->{args}{activity_id} => 1 } @notify } }), 20, 'one per favourite');
 
@@ -229,7 +195,7 @@ is(scalar(keys %{ { map { $_->{args}{activity_id} => 1 } @notify } }), 20, 'one 
 Mojo::Promise->all(@p)->then(sub { @codes = map { $_->[0]->res->code } @_ })->wait;
 is(scalar(grep { $_ == 200 } @codes), 10, '10 concurrent favourites by one user answered') or diag "@codes";
 is(stat_of($hot, 'favourites_count'), 21, 'counted once');
-is(scalar(jobs()), 1, 'notified once');
+is(scalar($t->take_jobs), 1, 'notified once');
 
 @p = map { $t->ua->post_p("/api/v1/statuses/$hot/" . ($_ % 2 ? 'unfavourite' : 'favourite') => $t->bearer($crowd[$_]{token})) }
     0 .. 19;
@@ -237,7 +203,7 @@ Mojo::Promise->all(@p)->then(sub { @codes = map { $_->[0]->res->code } @_ })->wa
 is(scalar(grep { $_ == 200 } @codes), 20, 'concurrent unfavourites answered') or diag "@codes";
 is(stat_of($hot, 'favourites_count'), 11, 'favourites_count 11 after ten unfavourites');
 is($t->psql("SELECT count(*) FROM favourites WHERE status_id = $hot"), 11, 'as many rows');
-jobs();
+$t->take_jobs;
 
 # --- reblog --------------------------------------------------------------------------------------
 my $bob_count = statuses_count($bob);
@@ -260,7 +226,7 @@ ok($t->psql("SELECT last_status_at IS NOT NULL FROM account_stats WHERE account_
     'last_status_at set');
 flags_are($hb, $pub, reblogged => true, reblogs_count => 1);
 
-@jobs = jobs();
+@jobs = $t->take_jobs;
 is(scalar @jobs, 1, 'one job');
 is($jobs[0]{type}, 'distribute', 'distribute');
 is($jobs[0]{args}{status_id}, $rb, 'distribute: the reblog');
@@ -274,7 +240,7 @@ $m->post_ok("/api/v1/statuses/$pub/reblog" => $hb)->status_is(200)->json_is('/id
 $m->post_ok("/api/v1/statuses/$pub/reblog" => $hb, form => { visibility => 'bogus' })->status_is(200)
   ->json_is('/id', $rb, 'an existing reblog is the answer whatever the visibility');
 is(stat_of($pub, 'reblogs_count'), 1, 'still one');
-is(scalar(jobs()), 0, 'nothing queued for a repeat');
+is(scalar($t->take_jobs), 0, 'nothing queued for a repeat');
 
 # five at once by one user: one reblog
 my $once = status($alice);
@@ -284,7 +250,7 @@ Mojo::Promise->all(@p)->then(sub { @ids = map { $_->[0]->res->json->{id} } @_ })
 is(scalar(keys %{ { map { $_ => 1 } @ids } }), 1, 'five concurrent reblogs, one reblog') or diag "@ids";
 is($t->psql("SELECT count(*) FROM statuses WHERE reblog_of_id = $once AND deleted_at IS NULL"), 1, 'one row');
 is(stat_of($once, 'reblogs_count'), 1, 'counted once');
-is(scalar(jobs()), 1, 'distributed once');
+is(scalar($t->take_jobs), 1, 'distributed once');
 
 # visibility: given, blank, the user's default, refused
 $m->post_ok("/api/v1/statuses/$pub/reblog" => $hc, json => { visibility => 'unlisted' })->status_is(200)
@@ -299,7 +265,7 @@ $m->post_ok("/api/v1/statuses/$unl/reblog" => $he, form => { visibility => 'dire
 $m->post_ok("/api/v1/statuses/$unl/reblog" => $he, form => { visibility => 'nonsense' })->status_is(422)
   ->json_is('/error', 'Validation failed: Visibility is not included in the list');
 is($t->psql("SELECT count(*) FROM statuses WHERE account_id = $eve->{account_id}"), 0, 'nothing written');
-jobs();
+$t->take_jobs;
 
 # StatusPolicy#reblog?: private only by its author (keeping it private), direct never
 $m->post_ok("/api/v1/statuses/$priv/reblog" => $hb)->status_is(403)->json_is('/error', 'This action is not allowed');
@@ -309,20 +275,20 @@ $m->post_ok("/api/v1/statuses/$priv/reblog" => $ha, form => { visibility => 'pub
 my $own_rb = $m->tx->res->json->{id};
 my $adm = status($alice, visibility => 'direct', mentions => [$bob]);
 $m->post_ok("/api/v1/statuses/$adm/reblog" => $ha)->status_is(403);
-jobs();
+$t->take_jobs;
 
 # reblogging a reblog reblogs the original
 $m->post_ok("/api/v1/statuses/$rb/reblog" => $he)->status_is(200)->json_is('/reblog/id', $pub);
 my $erb = $m->tx->res->json->{id};
 is(stat_of($pub, 'reblogs_count'), 4, 'reblogs_count 4 (bob, carol, dave, eve)');
-jobs();
+$t->take_jobs;
 
 # favouriting and bookmarking a reblog go to the original
 $m->post_ok("/api/v1/statuses/$rb/favourite" => $hc)->status_is(200)->json_is('/id', $rb)
   ->json_is('/reblog/favourited', true);
 is($t->psql("SELECT status_id FROM favourites WHERE account_id = $carol->{account_id}"
     . " AND status_id IN ($rb, $pub)"), $pub, 'the favourite is the original\'s');
-@jobs = jobs();
+@jobs = $t->take_jobs;
 is($jobs[0]{args}{status}{id}, $pub, 'notify: the original status');
 $m->post_ok("/api/v1/statuses/$pub/unfavourite" => $hc)->status_is(200);
 
@@ -346,7 +312,7 @@ status_ok($m->tx->res->json, 'unreblog');
 ok($t->psql("SELECT deleted_at IS NOT NULL FROM statuses WHERE id = $rb") eq 't', 'the reblog is discarded');
 is(stat_of($pub, 'reblogs_count'), 3, 'reblogs_count 3');
 is(statuses_count($bob), $bob_count - 1, "the reblogger's statuses_count");
-@jobs = jobs();
+@jobs = $t->take_jobs;
 is(scalar @jobs, 1, 'one job');
 is($jobs[0]{type}, 'remove_status', 'remove_status');
 is_deeply($jobs[0]{args}, { status_id => $rb, account_id => $bob->{account_id}, reblog_of_id => $pub },
@@ -355,14 +321,14 @@ flags_are($hb, $pub, reblogged => false, reblogs_count => 3);
 
 $m->post_ok("/api/v1/statuses/$pub/unreblog" => $hb)->status_is(200)->json_is('/reblogged', false)
   ->json_is('/reblogs_count', 3);
-is(scalar(jobs()), 0, 'a second unreblog queues nothing');
+is(scalar($t->take_jobs), 0, 'a second unreblog queues nothing');
 $m->post_ok("/api/v1/statuses/$rb/favourite" => $hb)->status_is(404, 'the discarded reblog is gone');
 
 # and again: a new reblog
 $m->post_ok("/api/v1/statuses/$pub/reblog" => $hb)->status_is(200);
 isnt($m->tx->res->json->{id}, $rb, 'a new reblog after the undo');
 is(stat_of($pub, 'reblogs_count'), 4, 'reblogs_count 4');
-jobs();
+$t->take_jobs;
 
 # --- bookmark -------------------------------------------------------------------------------------
 $m->post_ok("/api/v1/statuses/$pub/bookmark" => $hb)->status_is(200)->json_is('/bookmarked', true);
@@ -374,7 +340,7 @@ $m->post_ok("/api/v1/statuses/$priv/bookmark" => $hb)->status_is(200)->json_is('
 $m->post_ok("/api/v1/statuses/$pub/unbookmark" => $hb)->status_is(200)->json_is('/bookmarked', false);
 $m->post_ok("/api/v1/statuses/$pub/unbookmark" => $hb)->status_is(200)->json_is('/bookmarked', false);
 flags_are($hb, $pub, bookmarked => false);
-is(scalar(jobs()), 0, 'bookmarks queue nothing');
+is(scalar($t->take_jobs), 0, 'bookmarks queue nothing');
 
 # a bookmark of what one may no longer see can still be undone
 $t->psql("DELETE FROM follows WHERE account_id = $bob->{account_id}");
@@ -420,7 +386,7 @@ flags_are($ha, $more[1], pinned => false);
 Mojo::Promise->all(@p)->then(sub { @codes = sort map { $_->[0]->res->code } @_ })->wait;
 is("@codes", '200 422 422', 'three pins at once for one place');
 is($t->psql("SELECT count(*) FROM status_pins WHERE account_id = $alice->{account_id}"), 5, 'still five pins');
-is(scalar(jobs()), 0, 'pins queue nothing');
+is(scalar($t->take_jobs), 0, 'pins queue nothing');
 
 # --- mute (the conversation) -----------------------------------------------------------------------
 $m->post_ok("/api/v1/statuses/$pub/mute" => $hb)->status_is(200)->json_is('/muted', true);
@@ -437,7 +403,7 @@ is($t->psql("SELECT count(*) FROM conversation_mutes"), 0, 'unmuted');
 my $lone = status($alice, no_conversation => 1);
 $m->post_ok("/api/v1/statuses/$lone/mute" => $hb)->status_is(422)->json_is('/error', 'Mastodon::ValidationError');
 $m->post_ok("/api/v1/statuses/$lone/unmute" => $hb)->status_is(422);
-is(scalar(jobs()), 0, 'mutes queue nothing');
+is(scalar($t->take_jobs), 0, 'mutes queue nothing');
 
 # --- GET /api/v1/favourites and /api/v1/bookmarks: by the row's id ------------------------------------
 my $u = $t->user('collector');
@@ -466,7 +432,7 @@ for my $kind (qw(favourite bookmark)) {
     is($tx->res->headers->header('Link'),
         "<$public$list?limit=2&max_id=$rows[1]>; rel=\"next\", <$public$list?limit=2&min_id=$rows[2]>; rel=\"prev\"",
         "$list: Link with the $kind ids");
-    $tx = $t->ua->get(path_of(links($tx)->{next}) => $hu);
+    $tx = $t->ua->get($t->path_of($t->links($tx)->{next}) => $hu);
     is_deeply([map { $_->{id} } @{ $tx->res->json }], [$s[2]], "$list: the next page");
     $tx = $t->ua->get("$list?min_id=$rows[0]&limit=1" => $hu);
     is_deeply([map { $_->{id} } @{ $tx->res->json }], [$s[0]], "$list?min_id: the oldest above it");
@@ -479,7 +445,7 @@ for my $kind (qw(favourite bookmark)) {
     is_deeply([map { $_->{id} } @{ $tx->res->json }], [$s[1], $s[2]], "$list: not the deleted status");
     $t->psql("UPDATE statuses SET deleted_at = NULL WHERE id = $s[0]");
 }
-jobs();
+$t->take_jobs;
 
 # --- favourited_by ---------------------------------------------------------------------------------
 my $liked = status($alice, text => 'liked');
@@ -494,7 +460,7 @@ is($m->tx->res->headers->header('Link'),
     "<$public/api/v1/statuses/$liked/favourited_by?limit=2&max_id=$favs[1]>; rel=\"next\", "
     . "<$public/api/v1/statuses/$liked/favourited_by?limit=2&since_id=$favs[2]>; rel=\"prev\"",
     'favourited_by Link: the favourites\' ids');
-my $tx = $t->ua->get(path_of(links($m->tx)->{next}) => $ha);
+my $tx = $t->ua->get($t->path_of($t->links($m->tx)->{next}) => $ha);
 is_deeply([map { $_->{id} } @{ $tx->res->json }], [$bob->{account_id}], 'the next page');
 
 # the viewer's blocks and mutes leave accounts out; suspended ones are out
@@ -551,6 +517,6 @@ for my $path ("/api/v1/statuses/$fresh/favourited_by", "/api/v1/statuses/$fresh/
     $m->get_ok($path => $scoped{'write:favourites'})->status_is(403, "$path with write:favourites")
       ->json_is('/error', 'This action is outside the authorized scopes');
 }
-jobs();
+$t->take_jobs;
 
 $t->done;

@@ -17,7 +17,7 @@ use Exporter qw(import);
 use File::Basename qw(dirname);
 use Cwd qw(abs_path);
 
-our @EXPORT_OK = qw(entity_errors entity_attributes);
+our @EXPORT_OK = qw(entity_errors status_errors entity_attributes);
 
 my $ROOT = abs_path(dirname(abs_path(__FILE__)) . '/../..');
 my $TSV  = $ENV{MASTODON_API_TABLES} // "$ROOT/../shared/mastodon-api/entities.tsv";
@@ -131,6 +131,14 @@ sub entity_errors {
         }
     }
     return @errors;
+}
+
+# status_errors($json [, $name]): entity_errors($json, $name // 'Status') but a
+# missing Status.text: Mastodon sends it only with the source (a delete,
+# ?format=source), though the documentation has it always.
+sub status_errors {
+    my ($json, $name) = @_;
+    return grep { $_ ne 'Status.text: missing' } entity_errors($json, $name // 'Status');
 }
 
 1;

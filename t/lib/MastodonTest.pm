@@ -27,6 +27,7 @@ use warnings;
 use Test::More ();
 use Mojo::UserAgent;
 use Mojo::URL;
+use Mojo::JSON ();
 use Test::Mojo;
 use Cwd qw(abs_path);
 use File::Basename qw(dirname basename);
@@ -297,6 +298,29 @@ sub user {
 # Authorization header for a token, for Test::Mojo calls.
 sub bearer { return { Authorization => "Bearer $_[1]" } }
 
+# --- answers ---------------------------------------------------------------------
+
+# The base of the URLs the server writes (mastodon_https off; the domain's host).
+sub public_base { 'http://' . $_[0]->domain }
+
+# links($tx) -> { next => $url, prev => $url }: the rels of the Link header.
+sub links {
+    my ($self, $tx) = @_;
+    my %l;
+    my $h = $tx->res->headers->header('Link') // '';
+    while ($h =~ /<([^>]+)>; rel="(\w+)"/g) { $l{$2} = $1 }
+    return \%l;
+}
+
+# path_of($url): a URL under public_base without it, for $t->ua (dies on others).
+sub path_of {
+    my ($self, $url) = @_;
+    my $base = $self->public_base;
+    my ($p) = ($url // '') =~ m{^\Q$base\E(/.*)\z}s
+        or die "MastodonTest: path_of: " . ($url // 'undef') . " is not under $base\n";
+    return $p;
+}
+
 # --- PostgreSQL ----------------------------------------------------------------
 
 sub _psql_raw {
@@ -388,6 +412,29 @@ sub redis {
     Test::More::diag("redis-cli @args: $err") if $rc != 0;
     chomp $out;
     return $out;
+}
+
+# jobs([$queue]) -> ({ type, args (decoded), attempt, ... }, ...): the jobs in
+# the stream mastodon:queue:<queue> (default), oldest first.
+sub jobs {
+    my ($self, $queue) = @_;
+    my (@jobs, $fields);
+    for my $line (split /\n/, $self->redis('XRANGE', 'mastodon:queue:' . ($queue // 'default'), '-', '+')) {
+        if ($line =~ /^\d+-\d+$/) {     # an entry id; its fields follow, one a line
+            push @jobs, $fields = [];
+        } else {
+            push @$fields, $line;
+        }
+    }
+    return map { my %j = @$_; $j{args} = Mojo::JSON::decode_json($j{args}) if defined $j{args}; \%j } @jobs;
+}
+
+# take_jobs([$queue]): jobs(), and the stream is emptied.
+sub take_jobs {
+    my ($self, $queue) = @_;
+    my @jobs = $self->jobs($queue);
+    $self->redis('DEL', 'mastodon:queue:' . ($queue // 'default'));
+    return @jobs;
 }
 
 sub _redis_ping {
