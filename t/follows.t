@@ -81,7 +81,7 @@ $tx = $t->ua->get("/api/v1/accounts/$aid/followers");
 is(scalar @{ $tx->res->json }, 40, 'default limit 40');
 like($t->links($tx)->{next}, qr/max_id=/, 'a full page links to the next');
 $tx = $t->ua->get("/api/v1/accounts/$aid/followers?limit=200");
-is(scalar @{ $tx->res->json }, 46, 'at most 80 (46 here)');
+is(scalar @{ $tx->res->json }, 46, 'limit=200: all 46');
 is($t->links($tx)->{next}, undef);
 $m->get_ok('/api/v1/accounts/999999999/followers')->status_is(404)->json_is('/error', 'Record not found');
 $m->get_ok('/api/v1/accounts/abc/following')->status_is(404);
@@ -238,5 +238,12 @@ is(scalar(grep { $_ == 200 } @codes), 50, '50 concurrent crossed writes answered
 counters_ok('crossed follows and blocks');
 is($t->psql("SELECT count(*) FROM follows f JOIN blocks b ON b.account_id = f.target_account_id"
     . " AND b.target_account_id = f.account_id"), 0, 'no follow survives a block');
+
+# the cap: more than 80 followers
+my $popular = $t->user('popular');
+$t->psql("WITH a AS (INSERT INTO accounts (username) SELECT 'fan' || i FROM generate_series(1, 85) i RETURNING id)"
+    . " INSERT INTO follows (account_id, target_account_id) SELECT id, $popular->{account_id} FROM a");
+$tx = $t->ua->get("/api/v1/accounts/$popular->{account_id}/followers?limit=200");
+is(scalar @{ $tx->res->json }, 80, 'limit above 80 is capped');
 
 $t->done;
