@@ -45,7 +45,7 @@ if ($driver_pid == 0) {
     open STDIN, '<', '/dev/null';
     open STDOUT, '>>', $log or POSIX::_exit(127);
     open STDERR, '>&', \*STDOUT;
-    exec $driver_bin, "--port=$port", '--allowed-ips=127.0.0.1', "--log-path=$log.verbose";
+    { no warnings 'exec'; exec $driver_bin, "--port=$port", '--allowed-ips=127.0.0.1', "--log-path=$log.verbose"; }
     POSIX::_exit(127);
 }
 
@@ -93,7 +93,7 @@ my $new = wd(POST => '/session', { capabilities => { alwaysMatch => {
         # a phone's viewport (a headless window is at least 500 px wide)
         mobileEmulation => { deviceMetrics => { width => 390, height => 844, pixelRatio => 1, touch => \1 } },
         args   => [qw(--headless --no-sandbox --disable-gpu --disable-dev-shm-usage --disable-background-networking
-                      --disable-component-update --disable-sync --no-first-run --window-size=390,844),
+                      --disable-component-update --disable-sync --no-first-run), '--window-size=390,844',
                    "--user-data-dir=$profile"],
     },
 } } });
