@@ -22,6 +22,10 @@
 #define NGX_HTTP_MASTODON_TOKEN_TTL      300
 #define NGX_HTTP_MASTODON_TOKEN_MAX      256
 #define NGX_HTTP_MASTODON_TOKEN_REVOKED  "revoked"
+/* mastodon:token:<digest>: the cached token */
+#define NGX_HTTP_MASTODON_TOKEN_KEY      "mastodon:token:"
+#define NGX_HTTP_MASTODON_TOKEN_KEY_LEN                                       \
+    (sizeof(NGX_HTTP_MASTODON_TOKEN_KEY) - 1 + SHA256_DIGEST_LENGTH * 2)
 
 #define NGX_HTTP_MASTODON_AUTH_CONFIRMED  0x01
 #define NGX_HTTP_MASTODON_AUTH_APPROVED   0x02
@@ -33,8 +37,7 @@
 typedef struct {
     ngx_str_t                   token;
     u_char                      digest[SHA256_DIGEST_LENGTH * 2];
-    u_char                      key[sizeof("mastodon:token:") - 1
-                                    + SHA256_DIGEST_LENGTH * 2];
+    u_char                      key[NGX_HTTP_MASTODON_TOKEN_KEY_LEN];
 } ngx_http_mastodon_auth_lookup_t;
 
 
@@ -58,6 +61,7 @@ static void ngx_http_mastodon_auth_ignore(ngx_http_request_t *r,
 static void ngx_http_mastodon_auth_touch(ngx_http_request_t *r,
     ngx_http_mastodon_auth_t *auth);
 static void ngx_http_mastodon_auth_touched(ngx_http_mastodon_pg_batch_t *b);
+static void ngx_http_mastodon_auth_key(u_char *key, u_char *digest);
 
 
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_touch_stmt =
@@ -170,9 +174,7 @@ ngx_http_mastodon_auth(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
 
     lk->token = token;
     ngx_http_mastodon_token_digest(&token, lk->digest);
-    ngx_memcpy(ngx_cpymem(lk->key, "mastodon:token:",
-                          sizeof("mastodon:token:") - 1),
-               lk->digest, sizeof(lk->digest));
+    ngx_http_mastodon_auth_key(lk->key, lk->digest);
 
     /* the rate limit's count fetches the cached token in the same trip */
     if (ngx_http_mastodon_ratelimit(r, lk->digest, lk->key, sizeof(lk->key),
@@ -577,7 +579,7 @@ static void
 ngx_http_mastodon_auth_touch(ngx_http_request_t *r,
     ngx_http_mastodon_auth_t *auth)
 {
-    u_char       key[sizeof("mastodon:token:") - 1 + SHA256_DIGEST_LENGTH * 2];
+    u_char       key[NGX_HTTP_MASTODON_TOKEN_KEY_LEN];
     const char  *argv[4];
     size_t       argvlen[4];
 
@@ -592,13 +594,7 @@ ngx_http_mastodon_auth_touch(ngx_http_request_t *r,
                                          ngx_http_mastodon_auth_touched,
                                          NULL);
 
-    if (auth->digest == NULL) {
-        return;
-    }
-
-    ngx_memcpy(ngx_cpymem(key, "mastodon:token:",
-                          sizeof("mastodon:token:") - 1),
-               auth->digest, SHA256_DIGEST_LENGTH * 2);
+    ngx_http_mastodon_auth_key(key, auth->digest);
 
     /* never a revocation's tombstone */
     argv[0] = "EVAL";
@@ -619,6 +615,15 @@ static void
 ngx_http_mastodon_auth_touched(ngx_http_mastodon_pg_batch_t *b)
 {
     /* nothing waits for it: a failure only delays the record to next time */
+}
+
+
+static void
+ngx_http_mastodon_auth_key(u_char *key, u_char *digest)
+{
+    ngx_memcpy(ngx_cpymem(key, NGX_HTTP_MASTODON_TOKEN_KEY,
+                          sizeof(NGX_HTTP_MASTODON_TOKEN_KEY) - 1),
+               digest, SHA256_DIGEST_LENGTH * 2);
 }
 
 
@@ -675,13 +680,12 @@ ngx_int_t
 ngx_http_mastodon_auth_revoke_cached(ngx_http_request_t *r,
     u_char *digest_hex, ngx_http_mastodon_redis_done_pt handler, void *data)
 {
-    u_char       key[sizeof("mastodon:token:") - 1 + SHA256_DIGEST_LENGTH * 2];
+    u_char       key[NGX_HTTP_MASTODON_TOKEN_KEY_LEN];
     u_char       ttl[NGX_INT_T_LEN];
     const char  *argv[5];
     size_t       argvlen[5];
 
-    ngx_memcpy(ngx_cpymem(key, "mastodon:token:", sizeof("mastodon:token:") - 1),
-               digest_hex, SHA256_DIGEST_LENGTH * 2);
+    ngx_http_mastodon_auth_key(key, digest_hex);
 
     argv[0] = "SET";
     argvlen[0] = 3;

@@ -14,6 +14,8 @@
 static ngx_int_t ngx_http_mastodon_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_mastodon_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
+static ngx_int_t ngx_http_mastodon_error_json(ngx_http_request_t *r,
+    ngx_http_mastodon_json_t *j, const char *message);
 static ngx_int_t ngx_http_mastodon_cors_headers(ngx_http_request_t *r);
 
 
@@ -111,31 +113,13 @@ ngx_http_mastodon_header_filter(ngx_http_request_t *r)
 
     /* render {"error": ...} now; the body filter swaps it in */
 
-    if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    ngx_http_mastodon_json_open(&j, NULL);
-    ngx_http_mastodon_json_kv_cstr(&j, "error",
-        ctx->error_message ? ctx->error_message
-            : ngx_http_mastodon_status_message(r->headers_out.status));
-    ngx_http_mastodon_json_close(&j);
-
-    if (j.failed && ctx->error_message) {
-        /* a message yajl refused: the status's own words, still JSON */
-        ctx->error_message = NULL;
-
-        if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        ngx_http_mastodon_json_open(&j, NULL);
-        ngx_http_mastodon_json_kv_cstr(&j, "error",
-                    ngx_http_mastodon_status_message(r->headers_out.status));
-        ngx_http_mastodon_json_close(&j);
-    }
-
-    if (j.failed || j.out == NULL || j.out->next != NULL) {
+    /* no message, or one yajl refused: the status's own words, still JSON */
+    if ((ctx->error_message == NULL
+         || ngx_http_mastodon_error_json(r, &j, ctx->error_message) != NGX_OK)
+        && ngx_http_mastodon_error_json(r, &j,
+               ngx_http_mastodon_status_message(r->headers_out.status))
+           != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -162,6 +146,27 @@ ngx_http_mastodon_header_filter(ngx_http_request_t *r)
     r->allow_ranges = 0;
 
     return ngx_http_next_header_filter(r);
+}
+
+
+/* {"error": message} in one buffer, as the body filter sends it */
+static ngx_int_t
+ngx_http_mastodon_error_json(ngx_http_request_t *r,
+    ngx_http_mastodon_json_t *j, const char *message)
+{
+    if (ngx_http_mastodon_json_init(r, j) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_mastodon_json_open(j, NULL);
+    ngx_http_mastodon_json_kv_cstr(j, "error", message);
+    ngx_http_mastodon_json_close(j);
+
+    if (j->failed || j->out == NULL || j->out->next != NULL) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 

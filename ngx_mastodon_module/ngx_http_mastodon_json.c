@@ -356,28 +356,6 @@ ngx_http_mastodon_status_message(ngx_uint_t status)
 
 
 ngx_int_t
-ngx_http_mastodon_send_error(ngx_http_request_t *r, ngx_uint_t status,
-    const char *message)
-{
-    ngx_http_mastodon_json_t  j;
-
-    if (message == NULL) {
-        message = ngx_http_mastodon_status_message(status);
-    }
-
-    if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_http_mastodon_json_open(&j, NULL);
-    ngx_http_mastodon_json_kv_cstr(&j, "error", message);
-    ngx_http_mastodon_json_close(&j);
-
-    return ngx_http_mastodon_json_send(&j, status);
-}
-
-
-ngx_int_t
 ngx_http_mastodon_add_header(ngx_http_request_t *r, const char *key,
     ngx_str_t *value)
 {

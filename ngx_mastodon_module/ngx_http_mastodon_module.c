@@ -22,7 +22,6 @@ static char *ngx_http_mastodon_check_database(ngx_conf_t *cf,
     ngx_http_mastodon_main_conf_t *mcf);
 static char *ngx_http_mastodon_check_redis(ngx_conf_t *cf,
     ngx_http_mastodon_main_conf_t *mcf);
-static ngx_int_t ngx_http_mastodon_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_mastodon_init_process(ngx_cycle_t *cycle);
 static void ngx_http_mastodon_exit_process(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_mastodon_handler(ngx_http_request_t *r);
@@ -297,7 +296,7 @@ static ngx_command_t  ngx_http_mastodon_commands[] = {
 
 static ngx_http_module_t  ngx_http_mastodon_module_ctx = {
     NULL,                                  /* preconfiguration */
-    ngx_http_mastodon_postconfiguration,   /* postconfiguration */
+    ngx_http_mastodon_filter_init,         /* postconfiguration */
 
     ngx_http_mastodon_create_main_conf,    /* create main configuration */
     ngx_http_mastodon_init_main_conf,      /* init main configuration */
@@ -736,13 +735,6 @@ ngx_http_mastodon(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     mcf->enabled = 1;
 
     return NGX_CONF_OK;
-}
-
-
-static ngx_int_t
-ngx_http_mastodon_postconfiguration(ngx_conf_t *cf)
-{
-    return ngx_http_mastodon_filter_init(cf);
 }
 
 

@@ -14,7 +14,6 @@
 #include "mstdn_value.h"
 
 
-#define NGX_HTTP_MASTODON_VERSION        "0.1.0"
 /* what clients see: they enable features by the Mastodon version */
 #define NGX_HTTP_MASTODON_COMPAT         "4.3.0"
 #define NGX_HTTP_MASTODON_API_VERSION    2
@@ -206,8 +205,6 @@ void ngx_http_mastodon_json_close_array(ngx_http_mastodon_json_t *j);
 
 ngx_int_t ngx_http_mastodon_add_header(ngx_http_request_t *r,
     const char *key, ngx_str_t *value);
-ngx_int_t ngx_http_mastodon_send_error(ngx_http_request_t *r,
-    ngx_uint_t status, const char *message);
 ngx_int_t ngx_http_mastodon_send_text(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *type, ngx_str_t *body);
 const char *ngx_http_mastodon_status_message(ngx_uint_t status);

@@ -48,35 +48,23 @@ ngx_http_mastodon_page_init(ngx_http_mastodon_ctx_t *ctx,
 }
 
 
-static const char *
-ngx_http_mastodon_page_value(ngx_http_request_t *r, int64_t n)
-{
-    u_char  *p;
-
-    if (n == 0) {
-        return NULL;                /* SQL NULL */
-    }
-
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
-    if (p == NULL) {
-        return NULL;
-    }
-
-    *ngx_sprintf(p, "%L", n) = '\0';
-
-    return (const char *) p;
-}
-
-
 /* values[0..3]: max_id, since_id, min_id, limit, for a statement's $n.. */
 void
 ngx_http_mastodon_page_values(ngx_http_request_t *r,
     ngx_http_mastodon_page_t *page, const char **values)
 {
-    values[0] = ngx_http_mastodon_page_value(r, page->max_id);
-    values[1] = ngx_http_mastodon_page_value(r, page->since_id);
-    values[2] = ngx_http_mastodon_page_value(r, page->min_id);
-    values[3] = ngx_http_mastodon_page_value(r, page->limit);
+    int64_t     n[4];
+    ngx_uint_t  i;
+
+    n[0] = page->max_id;
+    n[1] = page->since_id;
+    n[2] = page->min_id;
+    n[3] = page->limit;
+
+    for (i = 0; i < 4; i++) {
+        /* 0, absent, is SQL NULL (limit 0: every row) */
+        values[i] = n[i] ? ngx_http_mastodon_pg_int64(r, n[i]) : NULL;
+    }
 }
 
 

@@ -781,20 +781,24 @@ ngx_http_mastodon_pg_connect_failed(ngx_http_mastodon_pg_conn_t *pc,
     pool->retry_at = ngx_current_msec + pool->backoff;
 
     ngx_http_mastodon_pg_close(pc);
-
-    if (pool->nlive == 0 && pool->nconnecting == 0) {
-        /* nobody will serve the queue soon: answer 503 now, not later */
-        ngx_http_mastodon_pg_fail_waiting();
-    }
+    ngx_http_mastodon_pg_fail_waiting();
 }
 
 
+/*
+ * No connection alive or coming: nobody will serve the queue soon, so its
+ * batches fail now (503) rather than after mastodon_pg_queue_timeout.
+ */
 static void
 ngx_http_mastodon_pg_fail_waiting(void)
 {
     ngx_queue_t                   *q;
     ngx_http_mastodon_pg_batch_t  *b;
     ngx_http_mastodon_pg_pool_t   *pool = &ngx_http_mastodon_pg_pool;
+
+    if (pool->nlive || pool->nconnecting) {
+        return;
+    }
 
     while (!ngx_queue_empty(&pool->waiting)) {
         q = ngx_queue_head(&pool->waiting);
@@ -833,21 +837,12 @@ ngx_http_mastodon_pg_ready(ngx_http_mastodon_pg_conn_t *pc)
         q = ngx_queue_head(&pool->waiting);
         b = ngx_queue_data(q, ngx_http_mastodon_pg_batch_t, queue);
 
-        ngx_queue_remove(q);
-        pool->nwaiting--;
-        b->waiting = 0;
-
-        if (b->wait.timer_set) {
-            ngx_del_timer(&b->wait);
-        }
+        ngx_http_mastodon_pg_unlink(b);
 
         if (ngx_http_mastodon_pg_send(pc, b) != NGX_OK) {
             /* the connection died under us (send closed it) */
             ngx_http_mastodon_pg_complete(b, NGX_ERROR);
-
-            if (pool->nlive == 0 && pool->nconnecting == 0) {
-                ngx_http_mastodon_pg_fail_waiting();
-            }
+            ngx_http_mastodon_pg_fail_waiting();
         }
 
         return;
@@ -1165,12 +1160,7 @@ ngx_http_mastodon_pg_fail(ngx_http_mastodon_pg_conn_t *pc, const char *why)
         ngx_http_mastodon_pg_complete(b, NGX_ERROR);
     }
 
-    if (ngx_http_mastodon_pg_pool.nlive == 0
-        && ngx_http_mastodon_pg_pool.nconnecting == 0)
-    {
-        /* the server went away: 503 now rather than after queue_timeout */
-        ngx_http_mastodon_pg_fail_waiting();
-    }
+    ngx_http_mastodon_pg_fail_waiting();
 }
 
 

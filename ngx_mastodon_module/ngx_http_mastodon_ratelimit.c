@@ -135,7 +135,9 @@ ngx_http_mastodon_ratelimit(ngx_http_request_t *r, u_char *digest,
     size_t                          who_len;
     ngx_str_t                       address;
     time_t                          now, period;
+    ngx_uint_t                      limit;
     ngx_http_mastodon_rl_t         *rl;
+    ngx_http_mastodon_rl_class_e    class;
     ngx_http_mastodon_main_conf_t  *mcf;
     const char                     *argv[6];
     size_t                          argvlen[6];
@@ -150,40 +152,43 @@ ngx_http_mastodon_ratelimit(ngx_http_request_t *r, u_char *digest,
         return NGX_DECLINED;
     }
 
-    rl = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_rl_t));
-    if (rl == NULL) {
-        return NGX_DECLINED;
-    }
+    class = ngx_http_mastodon_rl_class(r);
 
-    rl->class = ngx_http_mastodon_rl_class(r);
-
-    switch (rl->class) {
+    switch (class) {
     case NGX_HTTP_MASTODON_RL_API:
-        rl->limit = mcf->rate_limit_api;
+        limit = mcf->rate_limit_api;
         period = 300;
         break;
     case NGX_HTTP_MASTODON_RL_SIGN_IN:
-        rl->limit = mcf->rate_limit_sign_in;
+        limit = mcf->rate_limit_sign_in;
         period = 300;
         break;
     case NGX_HTTP_MASTODON_RL_SIGN_UP:
-        rl->limit = mcf->rate_limit_sign_up;
+        limit = mcf->rate_limit_sign_up;
         period = 1800;
         break;
     case NGX_HTTP_MASTODON_RL_EMAIL:
-        rl->limit = mcf->rate_limit_sign_in;     /* 25, as Mastodon's */
+        limit = mcf->rate_limit_sign_in;         /* 25, as Mastodon's */
         period = 300;
         break;
     default:
         return NGX_DECLINED;
     }
 
-    if (rl->limit == 0) {
+    if (limit == 0) {
         return NGX_DECLINED;                     /* 0: no limit */
     }
 
+    rl = ngx_palloc(r->pool, sizeof(ngx_http_mastodon_rl_t));
+    if (rl == NULL) {
+        return NGX_DECLINED;
+    }
+
+    rl->class = class;
+    rl->limit = limit;
+
     /* per token on the API; per address otherwise, or without a token */
-    if (digest && rl->class == NGX_HTTP_MASTODON_RL_API) {
+    if (digest && class == NGX_HTTP_MASTODON_RL_API) {
         who = digest;
         who_len = 64;
 
@@ -209,17 +214,13 @@ ngx_http_mastodon_ratelimit(ngx_http_request_t *r, u_char *digest,
     argvlen[1] = sizeof(ngx_http_mastodon_rl_script) - 1;
     argv[2] = "2";
     argvlen[2] = 1;
-    argv[3] = (const char *) token_key;
+    argv[3] = token_key ? (const char *) token_key : "";
     argvlen[3] = token_key ? token_key_len : 0;
     argv[4] = (const char *) key;
-    argvlen[4] = ngx_sprintf(key, "mastodon:rl:%s:%*s:%T", names[rl->class],
+    argvlen[4] = ngx_sprintf(key, "mastodon:rl:%s:%*s:%T", names[class],
                              who_len, who, now / period) - key;
     argv[5] = (const char *) ttl;
     argvlen[5] = ngx_sprintf(ttl, "%T", period) - ttl;
-
-    if (argv[3] == NULL) {
-        argv[3] = "";
-    }
 
     if (ngx_http_mastodon_redis_command(r, ngx_http_mastodon_rl_counted, rl,
                                         6, argv, argvlen)

@@ -71,6 +71,8 @@ static void ngx_http_mastodon_redis_failed(const char *what,
 static void ngx_http_mastodon_redis_drop(const char *why);
 static void ngx_http_mastodon_redis_reply(redisAsyncContext *ac, void *r,
     void *privdata);
+static void ngx_http_mastodon_redis_answer(ngx_http_mastodon_redis_cmd_t *cmd,
+    redisReply *reply);
 static void ngx_http_mastodon_redis_timeout(ngx_event_t *ev);
 static void ngx_http_mastodon_redis_cmd_cleanup(void *data);
 
@@ -109,22 +111,7 @@ ngx_http_mastodon_redis_init_process(ngx_cycle_t *cycle,
 void
 ngx_http_mastodon_redis_exit_process(ngx_cycle_t *cycle)
 {
-    ngx_http_mastodon_redis_t  *rd = &ngx_http_mastodon_redis;
-    redisAsyncContext          *ac;
-
-    if (rd->connect_timer.timer_set) {
-        ngx_del_timer(&rd->connect_timer);
-    }
-
-    ac = rd->ac;
-
-    if (ac) {
-        ac->onDisconnect = NULL;
-        ac->onConnect = NULL;
-        rd->ac = NULL;
-        rd->state = NGX_HTTP_MASTODON_REDIS_DISCONNECTED;
-        redisAsyncFree(ac);
-    }
+    ngx_http_mastodon_redis_drop(NULL);
 }
 
 
@@ -194,12 +181,24 @@ static void
 ngx_http_mastodon_redis_reply(redisAsyncContext *ac, void *reply,
     void *privdata)
 {
-    ngx_http_request_t             *r;
     ngx_http_mastodon_redis_cmd_t  *cmd = privdata;
 
     if (cmd->timer.timer_set) {
         ngx_del_timer(&cmd->timer);
     }
+
+    ngx_http_mastodon_redis_answer(cmd, reply);
+
+    ngx_free(cmd);
+}
+
+
+/* Calls the command's handler once, unless its request is gone. */
+static void
+ngx_http_mastodon_redis_answer(ngx_http_mastodon_redis_cmd_t *cmd,
+    redisReply *reply)
+{
+    ngx_http_request_t  *r;
 
     r = cmd->request;
 
@@ -208,27 +207,18 @@ ngx_http_mastodon_redis_reply(redisAsyncContext *ac, void *reply,
         cmd->cleanup->handler = NULL;
         cmd->handler(r, reply, cmd->data);
     }
-
-    ngx_free(cmd);
 }
 
 
 static void
 ngx_http_mastodon_redis_timeout(ngx_event_t *ev)
 {
-    ngx_http_request_t             *r;
     ngx_http_mastodon_redis_cmd_t  *cmd = ev->data;
 
     ngx_log_error(NGX_LOG_ERR, ev->log, 0,
                   "mastodon: Redis command timed out");
 
-    r = cmd->request;
-
-    if (r) {
-        cmd->request = NULL;
-        cmd->cleanup->handler = NULL;
-        cmd->handler(r, NULL, cmd->data);
-    }
+    ngx_http_mastodon_redis_answer(cmd, NULL);
 
     /* replies come in order: the ones behind this one are stuck too */
     ngx_http_mastodon_redis_drop("command timed out");
@@ -409,6 +399,10 @@ ngx_http_mastodon_redis_drop(const char *why)
     redisAsyncContext          *ac;
     ngx_http_mastodon_redis_t  *rd = &ngx_http_mastodon_redis;
 
+    if (rd->connect_timer.timer_set) {
+        ngx_del_timer(&rd->connect_timer);
+    }
+
     ac = rd->ac;
     if (ac == NULL) {
         return;
@@ -418,10 +412,6 @@ ngx_http_mastodon_redis_drop(const char *why)
         ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                       "mastodon: dropping the Redis connection: %s", why);
         rd->down = 1;
-    }
-
-    if (rd->connect_timer.timer_set) {
-        ngx_del_timer(&rd->connect_timer);
     }
 
     ac->onDisconnect = NULL;
