@@ -24,6 +24,18 @@ void db_error(const PGconn *conn, const PGresult *res, char *err, size_t errlen)
         err[--n] = '\0';
 }
 
+PGresult *db_query(PGconn *conn, const char *sql, int n, const char *const *params,
+                   ExecStatusType want, char *err, size_t errlen)
+{
+    PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != want) {
+        db_error(conn, res, err, errlen);
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
 PGconn *db_open(const char *conninfo, char *err, size_t errlen)
 {
     PGconn *conn = PQconnectdb(conninfo);

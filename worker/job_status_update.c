@@ -24,12 +24,9 @@ static int notify_rebloggers(redisContext *c, PGconn *db, const status_facts *f,
                              const notify_render *render, char *err, size_t errlen)
 {
     const char *params[1] = { f->id };
-    PGresult *res = PQexecParams(db, rebloggers_sql, 1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        db_error(db, res, err, errlen);
-        PQclear(res);
+    PGresult *res = db_query(db, rebloggers_sql, 1, params, PGRES_TUPLES_OK, err, errlen);
+    if (res == NULL)
         return -1;
-    }
     int rc = notify_status(c, db, "update", PQgetvalue(res, 0, 0), f->id, f->account_id, render,
                            err, errlen);
     PQclear(res);

@@ -95,16 +95,13 @@ int job_user_confirmation(job_ctx *ctx, const char *args_json, size_t len, char 
         goto done;
 
     const char *params[1] = { user_id };
-    PGresult *res = PQexecParams(db,
+    PGresult *res = db_query(db,
         "SELECT u.email, coalesce(u.confirmation_token, ''), u.confirmed_at IS NOT NULL,"
         "       a.username"
         " FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.id = $1::bigint",
-        1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        db_error(db, res, err, errlen);
-        PQclear(res);
+        1, params, PGRES_TUPLES_OK, err, errlen);
+    if (res == NULL)
         goto done;
-    }
 
     if (PQntuples(res) == 0) {
         mlog(LOG_INFO, "user_confirmation: user %s is gone, nothing to send", user_id);

@@ -106,16 +106,11 @@ static int exec_ok(PGconn *conn, const char *sql, char *err, size_t errlen)
 static int already_applied(PGconn *conn, const char *version, char *err, size_t errlen)
 {
     const char *params[1] = { version };
-    PGresult *res = PQexecParams(conn,
-        "SELECT 1 FROM ngx_mastodon_migrations WHERE version = $1",
-        1, NULL, params, NULL, NULL, 0);
-    int rc;
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        db_error(conn, res, err, errlen);
-        rc = -1;
-    } else {
-        rc = PQntuples(res) > 0;
-    }
+    PGresult *res = db_query(conn, "SELECT 1 FROM ngx_mastodon_migrations WHERE version = $1",
+                             1, params, PGRES_TUPLES_OK, err, errlen);
+    if (res == NULL)
+        return -1;
+    int rc = PQntuples(res) > 0;
     PQclear(res);
     return rc;
 }
@@ -143,15 +138,12 @@ static int apply_one(PGconn *conn, const char *dir, const char *file, const char
         goto rollback;
     }
     const char *params[1] = { version };
-    PGresult *res = PQexecParams(conn,
+    PGresult *res = db_query(conn,
         "INSERT INTO ngx_mastodon_migrations (version, applied_at) VALUES ($1, now())",
-        1, NULL, params, NULL, NULL, 0);
-    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    if (!ok)
-        db_error(conn, res, err, errlen);
-    PQclear(res);
-    if (!ok)
+        1, params, PGRES_COMMAND_OK, err, errlen);
+    if (res == NULL)
         goto rollback;
+    PQclear(res);
     rc = exec_ok(conn, "COMMIT", err, errlen);
     goto out;
 
