@@ -8,10 +8,10 @@
  * nothing (the job succeeds); otherwise the mail is sent, and a retry after
  * a failure sends it again (at-least-once). */
 #include "jobs.h"
+#include "args.h"
 #include "db.h"
 #include "mail.h"
 #include "log.h"
-#include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +19,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
-#include <yajl/yajl_tree.h>
 
 #define TOKEN_MAX 128
 
@@ -64,25 +63,13 @@ static int id_valid(const char *s)
 
 int job_user_confirmation(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen)
 {
-    char perr[256], digest[2 * SHA256_DIGEST_LENGTH + 1];
+    char digest[2 * SHA256_DIGEST_LENGTH + 1];
+    job_args a;
     int rc = -1;
 
-    if (len > MW_JSON_MAX) {
-        snprintf(err, errlen, "args too large");
+    if (args_parse(&a, args_json, len, err, errlen) != 0)
         return -1;
-    }
-    yajl_val root = yajl_tree_parse(args_json, perr, sizeof(perr));
-    if (root == NULL) {
-        snprintf(err, errlen, "invalid args: %s", perr);
-        return -1;
-    }
-
-    static const char *user_path[] = { "user_id", NULL };
-    static const char *token_path[] = { "token", NULL };
-    yajl_val uv = yajl_tree_get(root, user_path, yajl_t_string);
-    yajl_val tv = yajl_tree_get(root, token_path, yajl_t_string);
-    const char *user_id = uv != NULL ? YAJL_GET_STRING(uv) : NULL;
-    const char *token = tv != NULL ? YAJL_GET_STRING(tv) : NULL;
+    const char *user_id = args_string(&a, "user_id"), *token = args_string(&a, "token");
 
     if (user_id == NULL || !id_valid(user_id) || token == NULL || !token_valid(token)) {
         snprintf(err, errlen, "args need user_id (digits, a string) and token");
@@ -151,6 +138,6 @@ int job_user_confirmation(job_ctx *ctx, const char *args_json, size_t len, char 
     PQclear(res);
 
 done:
-    yajl_tree_free(root);
+    args_free(&a);
     return rc;
 }
