@@ -12,6 +12,7 @@
 #include "db.h"
 #include "mail.h"
 #include "log.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,19 +22,6 @@
 #include <openssl/sha.h>
 
 #define TOKEN_MAX 128
-
-static void sha256_hex(const char *s, char out[2 * SHA256_DIGEST_LENGTH + 1])
-{
-    static const char digits[] = "0123456789abcdef";
-    unsigned char md[SHA256_DIGEST_LENGTH];
-
-    SHA256((const unsigned char *) s, strlen(s), md);
-    for (size_t i = 0; i < SHA256_DIGEST_LENGTH; i++) {
-        out[2 * i] = digits[md[i] >> 4];
-        out[2 * i + 1] = digits[md[i] & 15];
-    }
-    out[2 * SHA256_DIGEST_LENGTH] = '\0';
-}
 
 static int token_valid(const char *t)
 {
@@ -63,6 +51,7 @@ static int id_valid(const char *s)
 
 int job_user_confirmation(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen)
 {
+    unsigned char md[SHA256_DIGEST_LENGTH];
     char digest[2 * SHA256_DIGEST_LENGTH + 1];
     job_args a;
     int rc = -1;
@@ -75,7 +64,8 @@ int job_user_confirmation(job_ctx *ctx, const char *args_json, size_t len, char 
         snprintf(err, errlen, "args need user_id (digits, a string) and token");
         goto done;
     }
-    sha256_hex(token, digest);
+    SHA256((const unsigned char *) token, strlen(token), md);
+    hex_encode(digest, md, sizeof(md));
 
     PGconn *db = job_db(ctx, err, errlen);
     if (db == NULL)
