@@ -16,7 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-void fanout_event_key(const job_ctx *ctx, char *out, size_t outlen)
+/* The key holding this job's event text: mastodon:event:<jid>. */
+static void fanout_event_key(const job_ctx *ctx, char *out, size_t outlen)
 {
     snprintf(out, outlen, "mastodon:event:%s", ctx->job->jid);
 }

@@ -16,7 +16,7 @@ typedef struct {
     const char   *account_id;       /* whose followers */
     int           include_self;     /* and the account's own feed */
     const char   *status_id;
-    const char   *reblog_of_id;     /* "" or NULL when not a reblog */
+    const char   *reblog_of_id;     /* "" when not a reblog */
     feed_op       op;
     const char   *event_key;        /* event text for ADD/TOUCH */
     int           publish;          /* events on timeline:<id> */
@@ -29,9 +29,6 @@ typedef struct {
  * for FEED_TOUCH).  0 or -1 + err. */
 int fanout_home(job_ctx *ctx, PGconn *db, const fanout_walk *w, long long *changed,
                 char *err, size_t errlen);
-
-/* The key holding this job's event text: mastodon:event:<jid>. */
-void fanout_event_key(const job_ctx *ctx, char *out, size_t outlen);
 
 /* An activitypub_distribute job {"status_id", "action"} on queue push when
  * the status reaches remote accounts, once per job (retries included). */
