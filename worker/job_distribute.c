@@ -83,7 +83,7 @@ static int distribute(job_ctx *ctx, PGconn *db, const status_facts *f,
     fanout_walk w = {
         .filter = f, .account_id = f->account_id, .include_self = f->author_local,
         .status_id = f->id, .reblog_of_id = f->reblog_of_id, .op = FEED_ADD,
-        .event_key = event_key, .publish = 1, .on_page = notify_followers, .arg = &pn,
+        .event_key = event_key, .on_page = notify_followers, .arg = &pn,
     };
     if (fanout_home(ctx, db, &w, &written, err, errlen) != 0)
         return -1;

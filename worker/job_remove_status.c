@@ -43,7 +43,7 @@ static int remove_from_feeds(job_ctx *ctx, PGconn *db, const char *account_id, c
     long long removed;
     fanout_walk w = {
         .filter = NULL, .account_id = account_id, .include_self = 1,
-        .status_id = status_id, .reblog_of_id = reblog_of_id, .op = FEED_REMOVE, .publish = 1,
+        .status_id = status_id, .reblog_of_id = reblog_of_id, .op = FEED_REMOVE,
     };
     if (fanout_home(ctx, db, &w, &removed, err, errlen) != 0)
         return -1;

@@ -42,7 +42,7 @@ static int update(job_ctx *ctx, PGconn *db, const status_facts *f, const notify_
     fanout_walk w = {
         .filter = f, .account_id = f->account_id, .include_self = f->author_local,
         .status_id = f->id, .reblog_of_id = "", .op = FEED_TOUCH,
-        .event_key = event_key, .publish = 1,
+        .event_key = event_key,
     };
     if (fanout_home(ctx, db, &w, &found, err, errlen) != 0)
         return -1;
