@@ -40,24 +40,17 @@ mstdn_password_copy(const char *password, size_t len)
 }
 
 
-int
-mstdn_password_hash(const char *password, size_t len, unsigned cost,
+/*
+ * crypt_rn() of the password with setting (a salt, or a whole hash to
+ * check against) into out; what it used is wiped.  0, or -1.
+ */
+static int
+mstdn_password_crypt(const char *password, size_t len, const char *setting,
     char out[MSTDN_PASSWORD_HASH_MAX])
 {
-    char                setting[CRYPT_GENSALT_OUTPUT_SIZE];
     char               *pw, *h;
     struct crypt_data  *cd;
     int                 rc;
-
-    if (cost < 4 || cost > 31) {
-        return -1;
-    }
-
-    if (crypt_gensalt_rn("$2a$", cost, NULL, 0, setting, sizeof(setting))
-        == NULL)
-    {
-        return -1;
-    }
 
     pw = mstdn_password_copy(password, len);
     cd = calloc(1, sizeof(struct crypt_data));   /* ~32 KB: not on a stack */
@@ -86,12 +79,31 @@ mstdn_password_hash(const char *password, size_t len, unsigned cost,
 
 
 int
+mstdn_password_hash(const char *password, size_t len, unsigned cost,
+    char out[MSTDN_PASSWORD_HASH_MAX])
+{
+    char  setting[CRYPT_GENSALT_OUTPUT_SIZE];
+
+    if (cost < 4 || cost > 31) {
+        return -1;
+    }
+
+    if (crypt_gensalt_rn("$2a$", cost, NULL, 0, setting, sizeof(setting))
+        == NULL)
+    {
+        return -1;
+    }
+
+    return mstdn_password_crypt(password, len, setting, out);
+}
+
+
+int
 mstdn_password_verify(const char *password, size_t len, const char *hash)
 {
-    char               *pw, *h;
-    struct crypt_data  *cd;
-    size_t              n;
-    int                 ok;
+    char    h[MSTDN_PASSWORD_HASH_MAX];
+    size_t  n;
+    int     ok;
 
     n = strlen(hash);
 
@@ -99,24 +111,13 @@ mstdn_password_verify(const char *password, size_t len, const char *hash)
         return 0;
     }
 
-    pw = mstdn_password_copy(password, len);
-    cd = calloc(1, sizeof(struct crypt_data));
-    ok = 0;
-
-    if (pw && cd) {
-        h = crypt_rn(pw, hash, cd, sizeof(struct crypt_data));
-        ok = h != NULL && h[0] == '$' && strlen(h) == n
-             && mstdn_secure_equal(h, hash, n);
+    if (mstdn_password_crypt(password, len, hash, h) != 0) {
+        return 0;
     }
 
-    if (pw) {
-        explicit_bzero(pw, len);
-        free(pw);
-    }
-    if (cd) {
-        explicit_bzero(cd, sizeof(struct crypt_data));
-        free(cd);
-    }
+    ok = strlen(h) == n && mstdn_secure_equal(h, hash, n);
+
+    explicit_bzero(h, sizeof(h));
 
     return ok;
 }

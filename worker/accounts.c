@@ -76,14 +76,6 @@ static PGresult *query(PGconn *conn, const char *sql, int n, const char *const *
     return PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
 }
 
-static int exec_simple(PGconn *conn, const char *sql)
-{
-    PGresult *res = PQexec(conn, sql);
-    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    PQclear(res);
-    return ok ? 0 : -1;
-}
-
 /* 1 if the username (case-insensitively, local) or the e-mail is taken. */
 static int account_exists(PGconn *conn, const account_options *o, char *err, size_t errlen)
 {
@@ -161,15 +153,13 @@ static int insert_account(PGconn *conn, const account_options *o, const char *ha
     PQclear(res);
 
     const char *ps[1] = { id_out };
-    res = query(conn,
+    res = db_query(conn,
         "INSERT INTO account_stats (account_id, created_at, updated_at)"
-        " VALUES ($1, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')", 1, ps);
-    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    if (!ok)
-        db_error(conn, res, err, errlen);
-    PQclear(res);
-    if (!ok)
+        " VALUES ($1, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')", 1, ps,
+        PGRES_COMMAND_OK, err, errlen);
+    if (res == NULL)
         return -1;
+    PQclear(res);
 
     const char *pu[6] = {
         o->email, hash, id_out, role_id[0] ? role_id : NULL,
@@ -265,7 +255,7 @@ int cmd_accounts(worker_config *cfg, int argc, char **argv)
     if (rc != 0)
         return rc;
 
-    char err[1024], id[32], generated[33] = "", hash[MSTDN_PASSWORD_HASH_MAX];
+    char err[1024], rollback_err[256], id[32], generated[33] = "", hash[MSTDN_PASSWORD_HASH_MAX];
     char *private_pem = NULL, *public_pem = NULL;
     PGconn *conn = db_open(cfg->database, err, sizeof(err));
     if (conn == NULL) {
@@ -274,8 +264,7 @@ int cmd_accounts(worker_config *cfg, int argc, char **argv)
     }
 
     rc = 1;
-    if (exec_simple(conn, "BEGIN") != 0) {
-        db_error(conn, NULL, err, sizeof(err));
+    if (db_exec(conn, "BEGIN", err, sizeof(err)) != 0) {
         fprintf(stderr, "mastodon-worker: %s\n", err);
         goto out;
     }
@@ -304,10 +293,8 @@ int cmd_accounts(worker_config *cfg, int argc, char **argv)
     exists = insert_account(conn, &o, hash, private_pem, public_pem, id, sizeof(id), err, sizeof(err));
     if (exists != 0)
         goto failed;
-    if (exec_simple(conn, "COMMIT") != 0) {
-        db_error(conn, NULL, err, sizeof(err));
+    if (db_exec(conn, "COMMIT", err, sizeof(err)) != 0)
         goto failed;
-    }
 
     printf("OK: created @%s (account id %s)%s%s\n", o.username, id,
            o.role ? ", role " : "", o.role ? o.role : "");
@@ -317,7 +304,7 @@ int cmd_accounts(worker_config *cfg, int argc, char **argv)
     goto out;
 
 failed:
-    exec_simple(conn, "ROLLBACK");
+    db_exec(conn, "ROLLBACK", rollback_err, sizeof(rollback_err));   /* err tells why */
     if (exists == 1 && o.if_not_exists) {
         rc = 0;
     } else {

@@ -3,6 +3,7 @@
  * MASTODON_<KEY> environment variables, which win. */
 #include "config.h"
 #include "log.h"
+#include "mail.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -219,7 +220,6 @@ static int config_mail(worker_config *cfg, char *err, size_t errlen)
         return -1;
     }
 
-    /* an address goes into a header and the SMTP envelope as it is */
     const char *from = cfg->smtp_from;
     if (from[0] == '\0') {
         size_t host = strcspn(cfg->domain, ":");
@@ -231,15 +231,8 @@ static int config_mail(worker_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "smtp_from: too long");
         return -1;
     }
-    const char *at = strchr(cfg->from_address, '@');
-    for (const char *p = cfg->from_address; *p != '\0'; p++) {
-        unsigned char c = (unsigned char) *p;
-        if (c <= 0x20 || c == 0x7f || c == '<' || c == '>' || c == '"' || c == ',' || c == ';') {
-            at = NULL;
-            break;
-        }
-    }
-    if (at == NULL || at == cfg->from_address || at[1] == '\0') {
+    /* an address mail_send() would refuse is refused at start, not per mail */
+    if (!mail_address_safe(cfg->from_address)) {
         snprintf(err, errlen, "smtp_from: \"%s\" is not an e-mail address", cfg->from_address);
         return -1;
     }

@@ -28,7 +28,6 @@
 #define SHUTDOWN_GRACE_MS    25000   /* Sidekiq's default */
 
 typedef struct {
-    int            index;
     pthread_t      tid;
     int            running;
     char           consumer[320];
@@ -318,7 +317,6 @@ int cmd_run(worker_config *cfg, int argc, char **argv)
     }
     for (long i = 0; i < cfg->concurrency; i++) {
         job_thread *t = &job_threads[i];
-        t->index = (int) i;
         pthread_mutex_init(&t->lock, NULL);
         snprintf(t->consumer, sizeof(t->consumer), "%s:%d:%ld", host, (int) getpid(), i);
         int rc = pthread_create(&t->tid, NULL, job_thread_main, t);

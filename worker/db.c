@@ -24,6 +24,29 @@ void db_error(const PGconn *conn, const PGresult *res, char *err, size_t errlen)
         err[--n] = '\0';
 }
 
+int db_exec(PGconn *conn, const char *sql, char *err, size_t errlen)
+{
+    PGresult *res = PQexec(conn, sql);
+    ExecStatusType st = PQresultStatus(res);
+    int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+    if (!ok)
+        db_error(conn, res, err, errlen);
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+PGresult *db_query(PGconn *conn, const char *sql, int n, const char *const *params,
+                   ExecStatusType want, char *err, size_t errlen)
+{
+    PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != want) {
+        db_error(conn, res, err, errlen);
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
 PGconn *db_open(const char *conninfo, char *err, size_t errlen)
 {
     PGconn *conn = PQconnectdb(conninfo);

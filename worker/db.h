@@ -18,4 +18,13 @@ void db_close(PGconn **conn);
  * without the trailing newline. */
 void db_error(const PGconn *conn, const PGresult *res, char *err, size_t errlen);
 
+/* Our own fixed SQL, without parameters (one statement or several, by
+ * the simple query protocol).  0, or -1 + err. */
+int db_exec(PGconn *conn, const char *sql, char *err, size_t errlen);
+
+/* PQexecParams with n text parameters: the result when its status is
+ * `want`, else NULL + err. */
+PGresult *db_query(PGconn *conn, const char *sql, int n, const char *const *params,
+                   ExecStatusType want, char *err, size_t errlen);
+
 #endif

@@ -16,7 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-void fanout_event_key(const job_ctx *ctx, char *out, size_t outlen)
+/* The key holding this job's event text: mastodon:event:<jid>. */
+static void fanout_event_key(const job_ctx *ctx, char *out, size_t outlen)
 {
     snprintf(out, outlen, "mastodon:event:%s", ctx->job->jid);
 }
@@ -45,7 +46,7 @@ int fanout_home(job_ctx *ctx, PGconn *db, const fanout_walk *w, long long *chang
     }
     if (feed_scripts_load(c, err, errlen) != 0)
         goto done;
-    feed_batch_init(b, c, w->op, w->event_key, w->publish, ctx->cfg->feed_max);
+    feed_batch_init(b, c, w->op, w->event_key, 1, ctx->cfg->feed_max);
     if (w->include_self)
         feed_batch_add(b, w->account_id, w->status_id, w->reblog_of_id);
 

@@ -16,22 +16,18 @@ typedef struct {
     const char   *account_id;       /* whose followers */
     int           include_self;     /* and the account's own feed */
     const char   *status_id;
-    const char   *reblog_of_id;     /* "" or NULL when not a reblog */
+    const char   *reblog_of_id;     /* "" when not a reblog */
     feed_op       op;
     const char   *event_key;        /* event text for ADD/TOUCH */
-    int           publish;          /* events on timeline:<id> */
     fanout_page_fn on_page;         /* after each page's feed writes, or NULL */
     void         *arg;
 } fanout_walk;
 
-/* The feed writes, pipelined; while Redis works through one page, the next
- * is read from PostgreSQL.  *changed counts the feeds changed (or found,
- * for FEED_TOUCH).  0 or -1 + err. */
+/* The feed writes, pipelined, with their events on timeline:<id>; while
+ * Redis works through one page, the next is read from PostgreSQL.
+ * *changed counts the feeds changed (or found, for FEED_TOUCH).  0 or -1 + err. */
 int fanout_home(job_ctx *ctx, PGconn *db, const fanout_walk *w, long long *changed,
                 char *err, size_t errlen);
-
-/* The key holding this job's event text: mastodon:event:<jid>. */
-void fanout_event_key(const job_ctx *ctx, char *out, size_t outlen);
 
 /* An activitypub_distribute job {"status_id", "action"} on queue push when
  * the status reaches remote accounts, once per job (retries included). */

@@ -195,8 +195,7 @@ void feed_batch_add(feed_batch *b, const char *account_id, const char *status_id
     snprintf(e->feed, sizeof(e->feed), FEED_PREFIX "%s", account_id);
     snprintf(e->reblogs, sizeof(e->reblogs), FEED_PREFIX "%s:reblogs", account_id);
     snprintf(e->status_id, sizeof(e->status_id), "%s", status_id);
-    snprintf(e->reblog_of_id, sizeof(e->reblog_of_id), "%s",
-             reblog_of_id != NULL && strcmp(reblog_of_id, "0") != 0 ? reblog_of_id : "");
+    snprintf(e->reblog_of_id, sizeof(e->reblog_of_id), "%s", reblog_of_id);
     if (b->n == FEED_CALL_ENTRIES)
         batch_append(b);
 }

@@ -45,8 +45,9 @@ int  feed_scripts_load(redisContext *c, char *err, size_t errlen);
 void feed_batch_init(feed_batch *b, redisContext *c, feed_op op, const char *event_key,
                      int publish, long max);
 
-/* Queues the status for the account's feed; a full call is appended to the
- * connection's output buffer (not written yet). */
+/* Queues the status (reblog_of_id "" when not a reblog) for the account's
+ * feed; a full call is appended to the connection's output buffer (not
+ * written yet). */
 void feed_batch_add(feed_batch *b, const char *account_id, const char *status_id,
                     const char *reblog_of_id);
 

@@ -39,25 +39,22 @@ static int notify_followers(void *arg, const PGresult *page, char *err, size_t e
 
     if (f->reblog_of_id[0] != '\0' || f->reply_to_other)
         return 0;
-    size_t cap = 3, used = 1;
-    char *ids = malloc(cap);
-    if (ids == NULL)
-        goto oom;
-    ids[0] = '{';
+    /* a PostgreSQL array of their ids: at most MW_ID_LEN - 1 digits and a comma each */
+    size_t used = 0;
+    char *ids = malloc(3 + (size_t) PQntuples(page) * MW_ID_LEN);
+    if (ids == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    ids[used++] = '{';
     for (int i = 0; i < PQntuples(page); i++) {
         if (PQgetvalue(page, i, 1)[0] != 't')
             continue;
-        size_t n = strlen(PQgetvalue(page, i, 0));
-        if (used + n + 3 > cap) {
-            cap = (used + n + 3) * 2;
-            char *more = realloc(ids, cap);
-            if (more == NULL)
-                goto oom;
-            ids = more;
-        }
+        const char *id = PQgetvalue(page, i, 0);
+        size_t n = strnlen(id, MW_ID_LEN - 1);
         if (used > 1)
             ids[used++] = ',';
-        memcpy(ids + used, PQgetvalue(page, i, 0), n);
+        memcpy(ids + used, id, n);
         used += n;
     }
     ids[used++] = '}';
@@ -66,10 +63,6 @@ static int notify_followers(void *arg, const PGresult *page, char *err, size_t e
                            err, errlen);
     free(ids);
     return rc;
-oom:
-    free(ids);
-    snprintf(err, errlen, "out of memory");
-    return -1;
 }
 
 /* The home feeds (`update` events), `status` notifications page by page,
@@ -83,7 +76,7 @@ static int distribute(job_ctx *ctx, PGconn *db, const status_facts *f,
     fanout_walk w = {
         .filter = f, .account_id = f->account_id, .include_self = f->author_local,
         .status_id = f->id, .reblog_of_id = f->reblog_of_id, .op = FEED_ADD,
-        .event_key = event_key, .publish = 1, .on_page = notify_followers, .arg = &pn,
+        .event_key = event_key, .on_page = notify_followers, .arg = &pn,
     };
     if (fanout_home(ctx, db, &w, &written, err, errlen) != 0)
         return -1;

@@ -100,12 +100,9 @@ static int merge(job_ctx *ctx, PGconn *db, const job_args *a, const char *accoun
 
     snprintf(limit, sizeof(limit), "%ld", lim);
     const char *params[4] = { account, target, since, limit };
-    PGresult *res = PQexecParams(db, statuses_sql, 4, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        db_error(db, res, err, errlen);
-        PQclear(res);
+    PGresult *res = db_query(db, statuses_sql, 4, params, PGRES_TUPLES_OK, err, errlen);
+    if (res == NULL)
         return -1;
-    }
     long long added;
     int rc = feed_write_rows(c, FEED_ADD, 0, ctx->cfg->feed_max, account, res, &added, err, errlen);
     if (rc == 0)

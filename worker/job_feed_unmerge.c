@@ -69,13 +69,10 @@ static int unmerge(job_ctx *ctx, PGconn *db, const job_args *a, const char *acco
     if (ids == NULL)
         return -1;
     const char *params[3] = { ids, target, clear ? "t" : "f" };
-    PGresult *res = PQexecParams(db, in_feed_sql, 3, NULL, params, NULL, NULL, 0);
+    PGresult *res = db_query(db, in_feed_sql, 3, params, PGRES_TUPLES_OK, err, errlen);
     free(ids);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        db_error(db, res, err, errlen);
-        PQclear(res);
+    if (res == NULL)
         return -1;
-    }
     long long removed;
     int rc = feed_write_rows(c, FEED_REMOVE, clear, ctx->cfg->feed_max, account, res, &removed,
                              err, errlen);

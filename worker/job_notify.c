@@ -66,12 +66,9 @@ int job_notify(job_ctx *ctx, const char *args_json, size_t len, char *err, size_
     if (db == NULL)
         goto out;
     const char *params[2] = { activity_type, activity };
-    PGresult *res = PQexecParams(db, activity_sql, 2, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        db_error(db, res, err, errlen);
-        PQclear(res);
+    PGresult *res = db_query(db, activity_sql, 2, params, PGRES_TUPLES_OK, err, errlen);
+    if (res == NULL)
         goto out;
-    }
     if (PQntuples(res) == 0) {
         mlog(LOG_INFO, "notify: %s %s is gone, no %s notification", activity_type, activity, type);
         rc = 0;

@@ -43,7 +43,7 @@ static int remove_from_feeds(job_ctx *ctx, PGconn *db, const char *account_id, c
     long long removed;
     fanout_walk w = {
         .filter = NULL, .account_id = account_id, .include_self = 1,
-        .status_id = status_id, .reblog_of_id = reblog_of_id, .op = FEED_REMOVE, .publish = 1,
+        .status_id = status_id, .reblog_of_id = reblog_of_id, .op = FEED_REMOVE,
     };
     if (fanout_home(ctx, db, &w, &removed, err, errlen) != 0)
         return -1;
@@ -54,12 +54,9 @@ static int remove_from_feeds(job_ctx *ctx, PGconn *db, const char *account_id, c
 static int remove_reblogs(job_ctx *ctx, PGconn *db, const char *status_id, char *err, size_t errlen)
 {
     const char *params[1] = { status_id };
-    PGresult *res = PQexecParams(db, reblogs_sql, 1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        db_error(db, res, err, errlen);
-        PQclear(res);
+    PGresult *res = db_query(db, reblogs_sql, 1, params, PGRES_TUPLES_OK, err, errlen);
+    if (res == NULL)
         return -1;
-    }
     int rc = 0;
     for (int i = 0; i < PQntuples(res) && rc == 0; i++)
         rc = remove_from_feeds(ctx, db, PQgetvalue(res, i, 1), PQgetvalue(res, i, 0), status_id,
@@ -71,14 +68,13 @@ static int remove_reblogs(job_ctx *ctx, PGconn *db, const char *status_id, char 
 static int forget_notifications(PGconn *db, const char *status_id, char *err, size_t errlen)
 {
     const char *params[1] = { status_id };
-    PGresult *res = PQexecParams(db, forget_notifications_sql, 1, NULL, params, NULL, NULL, 0);
-    int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -1;
-    if (rc != 0)
-        db_error(db, res, err, errlen);
-    else if (strcmp(PQcmdTuples(res), "0") != 0)
+    PGresult *res = db_query(db, forget_notifications_sql, 1, params, PGRES_COMMAND_OK, err, errlen);
+    if (res == NULL)
+        return -1;
+    if (strcmp(PQcmdTuples(res), "0") != 0)
         mlog(LOG_INFO, "remove_status: %s notification(s) of status %s deleted", PQcmdTuples(res), status_id);
     PQclear(res);
-    return rc;
+    return 0;
 }
 
 int job_remove_status(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen)

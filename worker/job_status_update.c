@@ -24,12 +24,9 @@ static int notify_rebloggers(redisContext *c, PGconn *db, const status_facts *f,
                              const notify_render *render, char *err, size_t errlen)
 {
     const char *params[1] = { f->id };
-    PGresult *res = PQexecParams(db, rebloggers_sql, 1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        db_error(db, res, err, errlen);
-        PQclear(res);
+    PGresult *res = db_query(db, rebloggers_sql, 1, params, PGRES_TUPLES_OK, err, errlen);
+    if (res == NULL)
         return -1;
-    }
     int rc = notify_status(c, db, "update", PQgetvalue(res, 0, 0), f->id, f->account_id, render,
                            err, errlen);
     PQclear(res);
@@ -45,7 +42,7 @@ static int update(job_ctx *ctx, PGconn *db, const status_facts *f, const notify_
     fanout_walk w = {
         .filter = f, .account_id = f->account_id, .include_self = f->author_local,
         .status_id = f->id, .reblog_of_id = "", .op = FEED_TOUCH,
-        .event_key = event_key, .publish = 1,
+        .event_key = event_key,
     };
     if (fanout_home(ctx, db, &w, &found, err, errlen) != 0)
         return -1;

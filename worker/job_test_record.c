@@ -3,12 +3,11 @@
  * RPUSH mastodon:test:<k>:started <consumer>, sleep, then either fail or
  * RPUSH mastodon:test:<k>:done <consumer>. */
 #include "jobs.h"
+#include "args.h"
 #include "util.h"
 
 #include <stdio.h>
 #include <string.h>
-
-#include <yajl/yajl_tree.h>
 
 static int push(job_ctx *ctx, const char *key, const char *what, char *err, size_t errlen)
 {
@@ -26,28 +25,16 @@ static int push(job_ctx *ctx, const char *key, const char *what, char *err, size
 
 int job_test_record(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen)
 {
-    char perr[256];
-    if (len > MW_JSON_MAX) {
-        snprintf(err, errlen, "args too large");
-        return -1;
-    }
-    yajl_val root = yajl_tree_parse(args_json, perr, sizeof(perr));
-    if (root == NULL) {
-        snprintf(err, errlen, "invalid args: %s", perr);
-        return -1;
-    }
-
-    static const char *key_path[] = { "key", NULL };
     static const char *sleep_path[] = { "sleep_ms", NULL };
-    static const char *fail_path[] = { "fail", NULL };
+    job_args a;
 
-    yajl_val key = yajl_tree_get(root, key_path, yajl_t_string);
-    yajl_val sleep = yajl_tree_get(root, sleep_path, yajl_t_number);
-    yajl_val fail = yajl_tree_get(root, fail_path, yajl_t_any);
+    if (args_parse(&a, args_json, len, err, errlen) != 0)
+        return -1;
+    yajl_val sleep = yajl_tree_get(a.root, sleep_path, yajl_t_number);
+    const char *k = args_string(&a, "key");
     int rc = -1;
 
-    const char *k = key != NULL ? YAJL_GET_STRING(key) : NULL;
-    if (!YAJL_IS_OBJECT(root) || k == NULL || k[0] == '\0' || strlen(k) > 200) {
+    if (k == NULL || k[0] == '\0' || strlen(k) > 200) {
         snprintf(err, errlen, "args.key must be a string of 1 to 200 bytes");
         goto done;
     }
@@ -64,13 +51,13 @@ int job_test_record(job_ctx *ctx, const char *args_json, size_t len, char *err, 
         goto done;
     if (ms > 0)
         sleep_ms((long) ms);
-    if (fail != NULL && YAJL_IS_TRUE(fail)) {
+    if (args_true(&a, "fail")) {
         snprintf(err, errlen, "test failure requested");
         goto done;
     }
     rc = push(ctx, k, "done", err, errlen);
 
 done:
-    yajl_tree_free(root);
+    args_free(&a);
     return rc;
 }

@@ -8,6 +8,7 @@
  * nothing (the job succeeds); otherwise the mail is sent, and a retry after
  * a failure sends it again (at-least-once). */
 #include "jobs.h"
+#include "args.h"
 #include "db.h"
 #include "mail.h"
 #include "log.h"
@@ -19,22 +20,8 @@
 
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
-#include <yajl/yajl_tree.h>
 
 #define TOKEN_MAX 128
-
-static void sha256_hex(const char *s, char out[2 * SHA256_DIGEST_LENGTH + 1])
-{
-    static const char digits[] = "0123456789abcdef";
-    unsigned char md[SHA256_DIGEST_LENGTH];
-
-    SHA256((const unsigned char *) s, strlen(s), md);
-    for (size_t i = 0; i < SHA256_DIGEST_LENGTH; i++) {
-        out[2 * i] = digits[md[i] >> 4];
-        out[2 * i + 1] = digits[md[i] & 15];
-    }
-    out[2 * SHA256_DIGEST_LENGTH] = '\0';
-}
 
 static int token_valid(const char *t)
 {
@@ -64,47 +51,34 @@ static int id_valid(const char *s)
 
 int job_user_confirmation(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen)
 {
-    char perr[256], digest[2 * SHA256_DIGEST_LENGTH + 1];
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    char digest[2 * SHA256_DIGEST_LENGTH + 1];
+    job_args a;
     int rc = -1;
 
-    if (len > MW_JSON_MAX) {
-        snprintf(err, errlen, "args too large");
+    if (args_parse(&a, args_json, len, err, errlen) != 0)
         return -1;
-    }
-    yajl_val root = yajl_tree_parse(args_json, perr, sizeof(perr));
-    if (root == NULL) {
-        snprintf(err, errlen, "invalid args: %s", perr);
-        return -1;
-    }
-
-    static const char *user_path[] = { "user_id", NULL };
-    static const char *token_path[] = { "token", NULL };
-    yajl_val uv = yajl_tree_get(root, user_path, yajl_t_string);
-    yajl_val tv = yajl_tree_get(root, token_path, yajl_t_string);
-    const char *user_id = uv != NULL ? YAJL_GET_STRING(uv) : NULL;
-    const char *token = tv != NULL ? YAJL_GET_STRING(tv) : NULL;
+    const char *user_id = args_string(&a, "user_id"), *token = args_string(&a, "token");
 
     if (user_id == NULL || !id_valid(user_id) || token == NULL || !token_valid(token)) {
         snprintf(err, errlen, "args need user_id (digits, a string) and token");
         goto done;
     }
-    sha256_hex(token, digest);
+    SHA256((const unsigned char *) token, strlen(token), md);
+    hex_encode(digest, md, sizeof(md));
 
     PGconn *db = job_db(ctx, err, errlen);
     if (db == NULL)
         goto done;
 
     const char *params[1] = { user_id };
-    PGresult *res = PQexecParams(db,
+    PGresult *res = db_query(db,
         "SELECT u.email, coalesce(u.confirmation_token, ''), u.confirmed_at IS NOT NULL,"
         "       a.username"
         " FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.id = $1::bigint",
-        1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        db_error(db, res, err, errlen);
-        PQclear(res);
+        1, params, PGRES_TUPLES_OK, err, errlen);
+    if (res == NULL)
         goto done;
-    }
 
     if (PQntuples(res) == 0) {
         mlog(LOG_INFO, "user_confirmation: user %s is gone, nothing to send", user_id);
@@ -154,6 +128,6 @@ int job_user_confirmation(job_ctx *ctx, const char *args_json, size_t len, char 
     PQclear(res);
 
 done:
-    yajl_tree_free(root);
+    args_free(&a);
     return rc;
 }

@@ -91,31 +91,14 @@ static char *read_file(const char *path, char *err, size_t errlen)
     return buf;
 }
 
-/* Runs a statement without parameters (our own fixed SQL); 0 or -1. */
-static int exec_ok(PGconn *conn, const char *sql, char *err, size_t errlen)
-{
-    PGresult *res = PQexec(conn, sql);
-    ExecStatusType st = PQresultStatus(res);
-    int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
-    if (!ok)
-        db_error(conn, res, err, errlen);
-    PQclear(res);
-    return ok ? 0 : -1;
-}
-
 static int already_applied(PGconn *conn, const char *version, char *err, size_t errlen)
 {
     const char *params[1] = { version };
-    PGresult *res = PQexecParams(conn,
-        "SELECT 1 FROM ngx_mastodon_migrations WHERE version = $1",
-        1, NULL, params, NULL, NULL, 0);
-    int rc;
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        db_error(conn, res, err, errlen);
-        rc = -1;
-    } else {
-        rc = PQntuples(res) > 0;
-    }
+    PGresult *res = db_query(conn, "SELECT 1 FROM ngx_mastodon_migrations WHERE version = $1",
+                             1, params, PGRES_TUPLES_OK, err, errlen);
+    if (res == NULL)
+        return -1;
+    int rc = PQntuples(res) > 0;
     PQclear(res);
     return rc;
 }
@@ -134,29 +117,26 @@ static int apply_one(PGconn *conn, const char *dir, const char *file, const char
         return -1;
 
     int rc = -1;
-    if (exec_ok(conn, "BEGIN", err, errlen) != 0)
+    if (db_exec(conn, "BEGIN", err, errlen) != 0)
         goto out;
     /* The file is ours, from the source tree: several statements, no
      * outside values, hence the simple query protocol. */
-    if (exec_ok(conn, sql, msg, sizeof(msg)) != 0) {
+    if (db_exec(conn, sql, msg, sizeof(msg)) != 0) {
         snprintf(err, errlen, "%s: %s", file, msg);
         goto rollback;
     }
     const char *params[1] = { version };
-    PGresult *res = PQexecParams(conn,
+    PGresult *res = db_query(conn,
         "INSERT INTO ngx_mastodon_migrations (version, applied_at) VALUES ($1, now())",
-        1, NULL, params, NULL, NULL, 0);
-    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    if (!ok)
-        db_error(conn, res, err, errlen);
-    PQclear(res);
-    if (!ok)
+        1, params, PGRES_COMMAND_OK, err, errlen);
+    if (res == NULL)
         goto rollback;
-    rc = exec_ok(conn, "COMMIT", err, errlen);
+    PQclear(res);
+    rc = db_exec(conn, "COMMIT", err, errlen);
     goto out;
 
 rollback:
-    exec_ok(conn, "ROLLBACK", msg, sizeof(msg));
+    db_exec(conn, "ROLLBACK", msg, sizeof(msg));
 out:
     free(sql);
     return rc;
@@ -196,9 +176,9 @@ int cmd_migrate(worker_config *cfg, int argc, char **argv)
         goto out;
     }
 
-    if (exec_ok(conn, "SET client_min_messages = warning", err, sizeof(err)) != 0
-        || exec_ok(conn, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", err, sizeof(err)) != 0
-        || exec_ok(conn, "CREATE TABLE IF NOT EXISTS ngx_mastodon_migrations ("
+    if (db_exec(conn, "SET client_min_messages = warning", err, sizeof(err)) != 0
+        || db_exec(conn, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", err, sizeof(err)) != 0
+        || db_exec(conn, "CREATE TABLE IF NOT EXISTS ngx_mastodon_migrations ("
                          " version text PRIMARY KEY,"
                          " applied_at timestamptz NOT NULL DEFAULT now())", err, sizeof(err)) != 0) {
         fprintf(stderr, "mastodon-worker: migrate: %s\n", err);

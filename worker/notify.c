@@ -119,22 +119,10 @@ static int publish_rows(redisContext *c, const PGresult *res, const char *type,
     return rc;
 }
 
-static PGresult *exec(PGconn *db, const char *sql, int n, const char *const *params,
-                      ExecStatusType want, char *err, size_t errlen)
-{
-    PGresult *res = PQexecParams(db, sql, n, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != want) {
-        db_error(db, res, err, errlen);
-        PQclear(res);
-        return NULL;
-    }
-    return res;
-}
-
 static int insert(redisContext *c, PGconn *db, const char *const params[7], const char *type,
                   const notify_render *render, char *err, size_t errlen)
 {
-    PGresult *res = exec(db, insert_sql, 7, params, PGRES_TUPLES_OK, err, errlen);
+    PGresult *res = db_query(db, insert_sql, 7, params, PGRES_TUPLES_OK, err, errlen);
     if (res == NULL)
         return -1;
     if (PQntuples(res) > 0)
@@ -203,7 +191,7 @@ int notify_status(redisContext *c, PGconn *db, const char *type, const char *rec
         return 0;
     if (strcmp(type, "update") == 0) {
         const char *p[2] = { status_id, recipients };
-        PGresult *res = exec(db, forget_update_sql, 2, p, PGRES_COMMAND_OK, err, errlen);
+        PGresult *res = db_query(db, forget_update_sql, 2, p, PGRES_COMMAND_OK, err, errlen);
         if (res == NULL)
             return -1;
         PQclear(res);
@@ -216,7 +204,7 @@ int notify_mentions(redisContext *c, PGconn *db, const char *status_id,
                     const notify_render *render, char *err, size_t errlen)
 {
     const char *params[1] = { status_id };
-    PGresult *res = exec(db, mentions_sql, 1, params, PGRES_TUPLES_OK, err, errlen);
+    PGresult *res = db_query(db, mentions_sql, 1, params, PGRES_TUPLES_OK, err, errlen);
     if (res == NULL)
         return -1;
     int rc = publish_rows(c, res, "mention", render, err, errlen);

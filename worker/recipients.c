@@ -47,18 +47,6 @@ static const char followers_sql[] =
     "   AND a.id > $2::bigint"     /* the same, so a merge join starts at the cursor too */
     " ORDER BY f.account_id LIMIT $3::int";
 
-static PGresult *run(PGconn *db, const char *sql, int n, const char *const *params,
-                     char *err, size_t errlen)
-{
-    PGresult *res = PQexecParams(db, sql, n, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        db_error(db, res, err, errlen);
-        PQclear(res);
-        return NULL;
-    }
-    return res;
-}
-
 static const char *or_null(const char *s)
 {
     return s != NULL && s[0] != '\0' ? s : NULL;
@@ -75,7 +63,7 @@ PGresult *recipients_page(PGconn *db, const status_facts *f, const char *cursor,
         f->reblog_of_id[0] != '\0' ? f->reblog_account_domain : NULL,
         f->visibility == VISIBILITY_DIRECT ? f->mentioned : NULL,
     };
-    return run(db, recipients_sql, 9, params, err, errlen);
+    return db_query(db, recipients_sql, 9, params, PGRES_TUPLES_OK, err, errlen);
 }
 
 PGresult *followers_page(PGconn *db, const char *account_id, const char *cursor,
@@ -84,5 +72,5 @@ PGresult *followers_page(PGconn *db, const char *account_id, const char *cursor,
     char limit[16];
     snprintf(limit, sizeof(limit), "%d", RECIPIENTS_PAGE);
     const char *params[3] = { account_id, cursor, limit };
-    return run(db, followers_sql, 3, params, err, errlen);
+    return db_query(db, followers_sql, 3, params, PGRES_TUPLES_OK, err, errlen);
 }

@@ -105,14 +105,9 @@ static void script_sha1(redis_script *script)
     pthread_mutex_lock(&sha_lock);
     if (script->sha1[0] == '\0') {
         unsigned char md[SHA_DIGEST_LENGTH];
-        static const char digits[] = "0123456789abcdef";
 
         SHA1((const unsigned char *) script->body, strlen(script->body), md);
-        for (int i = 0; i < SHA_DIGEST_LENGTH; i++) {
-            script->sha1[2 * i] = digits[md[i] >> 4];
-            script->sha1[2 * i + 1] = digits[md[i] & 15];
-        }
-        script->sha1[40] = '\0';
+        hex_encode(script->sha1, md, sizeof(md));
     }
     pthread_mutex_unlock(&sha_lock);
 }

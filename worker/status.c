@@ -54,12 +54,9 @@ int status_load(PGconn *db, const char *id, status_facts *f, char *err, size_t e
     const char *params[1] = { id };
 
     memset(f, 0, sizeof(*f));
-    PGresult *res = PQexecParams(db, status_sql, 1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        db_error(db, res, err, errlen);
-        PQclear(res);
+    PGresult *res = db_query(db, status_sql, 1, params, PGRES_TUPLES_OK, err, errlen);
+    if (res == NULL)
         return -1;
-    }
     f->res = res;
     if (PQntuples(res) == 0)
         return 0;

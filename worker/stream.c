@@ -126,27 +126,8 @@ int stream_public(redisContext *c, const status_facts *f, const stream_event *ev
     return publisher_finish(&p, err, errlen);
 }
 
-static void publish_direct(void *arg, const char *id)
-{
-    char channel[64];
-    snprintf(channel, sizeof(channel), "timeline:direct:%s", id);
-    publish(arg, channel);
-}
-
-int stream_direct(redisContext *c, const status_facts *f, const stream_event *ev,
-                  char *err, size_t errlen)
-{
-    publisher p = { c, ev, 0, 0 };
-
-    if (f->visibility != VISIBILITY_DIRECT)
-        return 0;
-    if (f->author_local)
-        publish_direct(&p, f->account_id);
-    pg_array_each(f->mentioned, publish_direct, &p);
-    return publisher_finish(&p, err, errlen);
-}
-
-void pg_array_each(const char *array, void (*fn)(void *arg, const char *id), void *arg)
+/* Calls fn for each id of a PostgreSQL bigint array text ("{1,2,3}"). */
+static void pg_array_each(const char *array, void (*fn)(void *arg, const char *id), void *arg)
 {
     char id[MW_ID_LEN];
     const char *p = array;
@@ -166,4 +147,24 @@ void pg_array_each(const char *array, void (*fn)(void *arg, const char *id), voi
         else if (n == 0)
             break;
     }
+}
+
+static void publish_direct(void *arg, const char *id)
+{
+    char channel[64];
+    snprintf(channel, sizeof(channel), "timeline:direct:%s", id);
+    publish(arg, channel);
+}
+
+int stream_direct(redisContext *c, const status_facts *f, const stream_event *ev,
+                  char *err, size_t errlen)
+{
+    publisher p = { c, ev, 0, 0 };
+
+    if (f->visibility != VISIBILITY_DIRECT)
+        return 0;
+    if (f->author_local)
+        publish_direct(&p, f->account_id);
+    pg_array_each(f->mentioned, publish_direct, &p);
+    return publisher_finish(&p, err, errlen);
 }

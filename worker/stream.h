@@ -38,7 +38,4 @@ int  stream_public(redisContext *c, const status_facts *f, const stream_event *e
 int  stream_direct(redisContext *c, const status_facts *f, const stream_event *ev,
                    char *err, size_t errlen);
 
-/* Calls fn for each id of a PostgreSQL bigint array text ("{1,2,3}"). */
-void pg_array_each(const char *array, void (*fn)(void *arg, const char *id), void *arg);
-
 #endif

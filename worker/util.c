@@ -30,18 +30,24 @@ void sleep_ms(long ms)
         ;
 }
 
-int random_hex(char *out, size_t nbytes)
+void hex_encode(char *out, const unsigned char *raw, size_t n)
 {
     static const char digits[] = "0123456789abcdef";
+
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[raw[i] >> 4];
+        out[2 * i + 1] = digits[raw[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+int random_hex(char *out, size_t nbytes)
+{
     unsigned char raw[64];
 
     if (nbytes > sizeof(raw) || RAND_bytes(raw, (int) nbytes) != 1)
         return -1;
-    for (size_t i = 0; i < nbytes; i++) {
-        out[2 * i] = digits[raw[i] >> 4];
-        out[2 * i + 1] = digits[raw[i] & 15];
-    }
-    out[2 * nbytes] = '\0';
+    hex_encode(out, raw, nbytes);
     return 0;
 }
 

@@ -9,6 +9,9 @@ long long now_ms(void);             /* wall clock, ms since the epoch */
 long long monotonic_ms(void);
 void sleep_ms(long ms);
 
+/* The n bytes of raw as 2*n lowercase hex digits and a NUL into out. */
+void hex_encode(char *out, const unsigned char *raw, size_t n);
+
 /* 2*nbytes lowercase hex digits from the OpenSSL CSPRNG into out
  * (size >= 2*nbytes+1).  Returns 0 or -1. */
 int random_hex(char *out, size_t nbytes);

@@ -20,6 +20,12 @@ escape(void **state)
     n = mstdn_html_escape(out, "'\"'", 3);
     assert_int_equal(n, 16);
     assert_memory_equal(out, "&#39;&quot;&#39;", 16);
+
+    /* all five, and everything else as it is */
+    n = mstdn_html_escape(out, "a&b<c>d\"e'f\xc3\xa9", 13);
+    assert_int_equal(n, 32);
+    assert_memory_equal(out, "a&amp;b&lt;c&gt;d&quot;e&#39;f\xc3\xa9", 32);
+    assert_true(n <= MSTDN_HTML_ESCAPE_MAX(13));
 }
 
 
