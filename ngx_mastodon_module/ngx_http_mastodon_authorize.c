@@ -683,23 +683,20 @@ static ngx_int_t
 ngx_http_mastodon_authz_load(ngx_http_request_t *r,
     ngx_http_mastodon_authz_t *a)
 {
-    u_char                         *p;
     const char                    **v1, **v2;
     ngx_http_mastodon_pg_batch_t   *b;
 
     v1 = ngx_palloc(r->pool, sizeof(char *));
     v2 = ngx_palloc(r->pool, sizeof(char *));
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
-    if (v1 == NULL || v2 == NULL || p == NULL) {
+    if (v1 == NULL || v2 == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     v1[0] = (const char *) a->client_id.data;
-    *ngx_sprintf(p, "%L", a->user_id) = '\0';
-    v2[0] = (const char *) p;
+    v2[0] = ngx_http_mastodon_pg_int64(r, a->user_id);
 
     b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_authz_loaded, a);
-    if (b == NULL
+    if (b == NULL || v2[0] == NULL
         || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_authz_app_stmt, v1)
            != NGX_OK
         || (a->user_id
@@ -935,13 +932,16 @@ static ngx_int_t
 ngx_http_mastodon_authz_approve(ngx_http_request_t *r,
     ngx_http_mastodon_authz_t *a)
 {
-    u_char                         *p;
     ngx_str_t                       code;
     const char                    **values;
 
     values = ngx_pcalloc(r->pool, 7 * sizeof(char *));
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
-    if (values == NULL || p == NULL) {
+    if (values == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    values[4] = ngx_http_mastodon_pg_int64(r, a->user_id);
+    if (values[4] == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -956,13 +956,10 @@ ngx_http_mastodon_authz_approve(ngx_http_request_t *r,
     ngx_http_mastodon_token_digest(&code, a->digest);
     a->digest[64] = '\0';
 
-    *ngx_sprintf(p, "%L", a->user_id) = '\0';
-
     values[0] = (const char *) a->digest;
     values[1] = (const char *) a->redirect_uri.data;
     values[2] = (const char *) a->scopes.data;
     values[3] = (const char *) a->app_id.data;
-    values[4] = (const char *) p;
     values[5] = (const char *) a->code_challenge.data;  /* NULL: none */
     values[6] = (const char *) a->code_challenge_method.data;
 

@@ -63,8 +63,6 @@ typedef struct {
 static void ngx_http_mastodon_markers_done(ngx_http_mastodon_pg_batch_t *b);
 static ngx_int_t ngx_http_mastodon_markers_send(ngx_http_request_t *r,
     PGresult *res);
-static const char *ngx_http_mastodon_markers_user(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx);
 static ngx_int_t ngx_http_mastodon_markers_run(ngx_http_request_t *r,
     ngx_http_mastodon_pg_batch_t *b, const char *uid, ngx_uint_t *wanted,
     const char *error);
@@ -109,7 +107,7 @@ ngx_http_mastodon_markers_index(ngx_http_request_t *r,
 
     for (i = 0; i < NGX_HTTP_MASTODON_MARKERS_N; i++) {
         if (wanted[i]) {
-            uid = ngx_http_mastodon_markers_user(r, ctx);
+            uid = ngx_http_mastodon_pg_int64(r, ctx->auth->user_id);
             b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_markers_done,
                                            NULL);
             if (uid == NULL || b == NULL) {
@@ -130,7 +128,6 @@ ngx_int_t
 ngx_http_mastodon_markers_create(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
 {
-    u_char                        *p;
     int64_t                        id;
     ngx_int_t                      rc;
     ngx_uint_t                     i, wanted[NGX_HTTP_MASTODON_MARKERS_N];
@@ -142,7 +139,7 @@ ngx_http_mastodon_markers_create(ngx_http_request_t *r,
     ngx_memzero(wanted, sizeof(wanted));
     error = NULL;
 
-    uid = ngx_http_mastodon_markers_user(r, ctx);
+    uid = ngx_http_mastodon_pg_int64(r, ctx->auth->user_id);
     b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_markers_done, NULL);
     if (uid == NULL || b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -193,13 +190,11 @@ ngx_http_mastodon_markers_create(ngx_http_request_t *r,
                 error = "Validation failed: Last read is out of range";
 
             } else {
-                p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 2);
-                if (p == NULL) {
+                values[2] = ngx_http_mastodon_pg_int64(r, id);
+                if (values[2] == NULL) {
                     return NGX_HTTP_INTERNAL_SERVER_ERROR;
                 }
 
-                *ngx_sprintf(p, "%L", id) = '\0';
-                values[2] = (const char *) p;
                 stmt = &ngx_http_mastodon_markers_update;
             }
         }
@@ -210,21 +205,6 @@ ngx_http_mastodon_markers_create(ngx_http_request_t *r,
     }
 
     return ngx_http_mastodon_markers_run(r, b, uid, wanted, error);
-}
-
-
-static const char *
-ngx_http_mastodon_markers_user(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx)
-{
-    u_char  *p;
-
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
-    if (p) {
-        *ngx_sprintf(p, "%L", ctx->auth->user_id) = '\0';
-    }
-
-    return (const char *) p;
 }
 
 
