@@ -398,10 +398,8 @@ ngx_http_mastodon_sign_in_loaded(ngx_http_mastodon_pg_batch_t *b)
     ngx_str_null(&hash);
 
     if (PQntuples(res) == 1) {
-        a->login_user_id.data = (u_char *) PQgetvalue(res, 0, 0);
-        a->login_user_id.len = PQgetlength(res, 0, 0);
-        hash.data = (u_char *) PQgetvalue(res, 0, 1);
-        hash.len = PQgetlength(res, 0, 1);
+        a->login_user_id = ngx_http_mastodon_pg_str(res, 0, 0);
+        hash = ngx_http_mastodon_pg_str(res, 0, 1);
 
         /* disabled/suspended, or two-factor: checked once the password is */
         if (PQgetvalue(res, 0, 2)[0] == 't') {
@@ -756,16 +754,11 @@ ngx_http_mastodon_authz_loaded(ngx_http_mastodon_pg_batch_t *b)
         return;
     }
 
-    a->app_id.data = (u_char *) PQgetvalue(app, 0, 0);
-    a->app_id.len = PQgetlength(app, 0, 0);
-    a->app_name.data = (u_char *) PQgetvalue(app, 0, 1);
-    a->app_name.len = PQgetlength(app, 0, 1);
-    a->app_website.data = (u_char *) PQgetvalue(app, 0, 2);
-    a->app_website.len = PQgetlength(app, 0, 2);
-    a->app_redirect.data = (u_char *) PQgetvalue(app, 0, 3);
-    a->app_redirect.len = PQgetlength(app, 0, 3);
-    a->app_scopes.data = (u_char *) PQgetvalue(app, 0, 4);
-    a->app_scopes.len = PQgetlength(app, 0, 4);
+    a->app_id = ngx_http_mastodon_pg_str(app, 0, 0);
+    a->app_name = ngx_http_mastodon_pg_str(app, 0, 1);
+    a->app_website = ngx_http_mastodon_pg_str(app, 0, 2);
+    a->app_redirect = ngx_http_mastodon_pg_str(app, 0, 3);
+    a->app_scopes = ngx_http_mastodon_pg_str(app, 0, 4);
 
     if (!ngx_http_mastodon_oauth_redirect_allowed(&a->redirect_uri,
                                                   &a->app_redirect))
@@ -798,8 +791,7 @@ ngx_http_mastodon_authz_loaded(ngx_http_mastodon_pg_batch_t *b)
     }
 
     if (user && PQntuples(user) == 1 && PQgetvalue(user, 0, 1)[0] != 't') {
-        a->username.data = (u_char *) PQgetvalue(user, 0, 0);
-        a->username.len = PQgetlength(user, 0, 0);
+        a->username = ngx_http_mastodon_pg_str(user, 0, 0);
 
     } else {
         a->user_id = 0;

@@ -156,16 +156,11 @@ ngx_http_mastodon_instance_stats_done(ngx_http_mastodon_pg_batch_t *b)
     }
 
     s = &ngx_http_mastodon_stats;
-    s->users = ngx_atoof((u_char *) PQgetvalue(res, 0, 0),
-                         PQgetlength(res, 0, 0));
-    s->statuses = ngx_atoof((u_char *) PQgetvalue(res, 0, 1),
-                            PQgetlength(res, 0, 1));
-    s->domains = ngx_atoof((u_char *) PQgetvalue(res, 0, 2),
-                           PQgetlength(res, 0, 2));
-    s->active_month = ngx_atoof((u_char *) PQgetvalue(res, 0, 3),
-                                PQgetlength(res, 0, 3));
-    s->active_halfyear = ngx_atoof((u_char *) PQgetvalue(res, 0, 4),
-                                   PQgetlength(res, 0, 4));
+    s->users = ngx_http_mastodon_pg_int(res, 0, 0);
+    s->statuses = ngx_http_mastodon_pg_int(res, 0, 1);
+    s->domains = ngx_http_mastodon_pg_int(res, 0, 2);
+    s->active_month = ngx_http_mastodon_pg_int(res, 0, 3);
+    s->active_halfyear = ngx_http_mastodon_pg_int(res, 0, 4);
 
     ngx_http_mastodon_stats_time = ngx_current_msec;
     ngx_http_mastodon_stats_valid = 1;
@@ -896,8 +891,7 @@ ngx_http_mastodon_peers_done(ngx_http_mastodon_pg_batch_t *b)
     ngx_http_mastodon_json_open_array(&j, NULL);
 
     for (i = 0, n = PQntuples(res); i < n; i++) {
-        s.data = (u_char *) PQgetvalue(res, i, 0);
-        s.len = PQgetlength(res, i, 0);
+        s = ngx_http_mastodon_pg_str(res, i, 0);
         ngx_http_mastodon_json_str(&j, &s);
     }
 
@@ -955,8 +949,7 @@ ngx_http_mastodon_activity_done(ngx_http_mastodon_pg_batch_t *b)
 
         /* Mastodon writes these numbers as strings */
         for (k = 0; k < 4; k++) {
-            s.data = (u_char *) PQgetvalue(res, i, k);
-            s.len = PQgetlength(res, i, k);
+            s = ngx_http_mastodon_pg_str(res, i, k);
             ngx_http_mastodon_json_kv_str(&j, keys[k], &s);
         }
 

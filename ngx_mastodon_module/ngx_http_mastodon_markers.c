@@ -349,16 +349,13 @@ ngx_http_mastodon_markers_send(ngx_http_request_t *r, PGresult *res)
     for (row = 0; res && row < PQntuples(res); row++) {
         ngx_http_mastodon_json_open(&j, PQgetvalue(res, row, 0));
 
-        s.data = (u_char *) PQgetvalue(res, row, 1);
-        s.len = PQgetlength(res, row, 1);
+        s = ngx_http_mastodon_pg_str(res, row, 1);
         ngx_http_mastodon_json_kv_str(&j, "last_read_id", &s);
 
         ngx_http_mastodon_json_kv_int(&j, "version",
-                              ngx_atoof((u_char *) PQgetvalue(res, row, 2),
-                                        PQgetlength(res, row, 2)));
+                              ngx_http_mastodon_pg_int(res, row, 2));
 
-        s.data = (u_char *) PQgetvalue(res, row, 3);
-        s.len = PQgetlength(res, row, 3);
+        s = ngx_http_mastodon_pg_str(res, row, 3);
         ngx_http_mastodon_json_kv_str(&j, "updated_at", &s);
 
         ngx_http_mastodon_json_close(&j);
