@@ -39,8 +39,8 @@ static void ngx_http_mastodon_apps_loaded(ngx_http_mastodon_pg_batch_t *b);
 
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_apps_select =
     ngx_http_mastodon_pg_stmt(
-        "SELECT id, name, coalesce(website, ''), website IS NULL,"
-        " redirect_uri, scopes FROM oauth_applications WHERE id = $1", 1);
+        "SELECT id, name, website, redirect_uri, scopes"
+        " FROM oauth_applications WHERE id = $1", 1);
 
 
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_apps_insert =
@@ -426,12 +426,12 @@ ngx_http_mastodon_apps_loaded(ngx_http_mastodon_pg_batch_t *b)
     id = ngx_http_mastodon_pg_str(res, 0, 0);
     app.name = ngx_http_mastodon_pg_str(res, 0, 1);
 
-    if (PQgetvalue(res, 0, 3)[0] != 't') {
+    if (!PQgetisnull(res, 0, 2)) {
         app.website = ngx_http_mastodon_pg_str(res, 0, 2);
     }
 
-    app.redirect_uri = ngx_http_mastodon_pg_str(res, 0, 4);
-    app.scopes = ngx_http_mastodon_pg_str(res, 0, 5);
+    app.redirect_uri = ngx_http_mastodon_pg_str(res, 0, 3);
+    app.scopes = ngx_http_mastodon_pg_str(res, 0, 4);
 
     if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
         ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
