@@ -9,7 +9,6 @@
  */
 
 #include "ngx_http_mastodon_module.h"
-#include "mstdn_text.h"
 
 
 #define NGX_HTTP_MASTODON_VERSION_STRING                                      \
@@ -727,35 +726,18 @@ ngx_http_mastodon_instance_extended_description(ngx_http_request_t *r,
     u_char                         *p;
     ngx_tm_t                        tm;
     ngx_str_t                       s, html;
-    mstdn_alloc_t                   a;
-    mstdn_text_options_t            opt;
     ngx_http_mastodon_json_t        j;
     ngx_http_mastodon_main_conf_t  *mcf;
-    char                           *out;
-    size_t                          len;
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
 
-    ngx_memzero(&opt, sizeof(opt));
-    opt.base_url = (char *) mcf->base_url.data;
-    opt.base_url_len = mcf->base_url.len;
-    opt.local_domain = (char *) mcf->domain.data;
-    opt.local_domain_len = mcf->domain.len;
-    opt.multiline = 1;
-
-    a.alloc = ngx_http_mastodon_pool_alloc;
-    a.ctx = r->pool;
-
-    if (mstdn_text_format((char *) mcf->description.data,
-                          mcf->description.len, &opt, &a, &out, &len)
-        != 0
+    /* formatted as a local status' text; mentions stay text */
+    if (ngx_http_mastodon_status_html(r, &mcf->description, NULL, &html)
+        != NGX_OK
         || ngx_http_mastodon_json_init(r, &j) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    html.data = (u_char *) out;
-    html.len = len;
 
     /* the configuration is what it describes: its load time */
     p = ngx_pnalloc(r->pool, sizeof("2026-11-23T00:00:00.000Z"));
