@@ -5,6 +5,7 @@
  */
 
 #include "ngx_http_mastodon_module.h"
+#include "mstdn_utf8.h"
 
 
 #define NGX_HTTP_MASTODON_NOTE_MAX  2000
@@ -45,20 +46,15 @@ ngx_http_mastodon_account_note(ngx_http_request_t *r,
 
     comment = mstdn_param_str(ctx->params, "comment", &len);
 
+    /* String#blank?: only whitespace */
     blank = 1;
-    chars = 0;
 
-    for (i = 0; comment && i < len; i++) {
-        /* String#blank?: only whitespace */
-        if (!ngx_strchr(" \t\n\v\f\r", comment[i])) {
-            blank = 0;
-        }
-
-        /* characters, not bytes (the body is valid UTF-8) */
-        if (((u_char) comment[i] & 0xc0) != 0x80) {
-            chars++;
-        }
+    for (i = 0; comment && i < len && blank; i++) {
+        blank = ngx_strchr(" \t\n\v\f\r", comment[i]) != NULL;
     }
+
+    /* characters, not bytes (the body is valid UTF-8) */
+    chars = blank ? 0 : mstdn_utf8_length((u_char *) comment, len);
 
     if (blank) {
         stmt = &ngx_http_mastodon_note_delete;

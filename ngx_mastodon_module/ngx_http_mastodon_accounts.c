@@ -532,17 +532,14 @@ ngx_http_mastodon_credentials_done(ngx_http_mastodon_pg_batch_t *b)
         ngx_http_mastodon_json_kv_cstr(&j, "language", "");
     }
 
-    s.data = (u_char *) PQgetvalue(res, 0, 10);         /* the raw note */
-    s.len = PQgetlength(res, 0, 10);
+    s = ngx_http_mastodon_pg_str(res, 0, 10);         /* the raw note */
     ngx_http_mastodon_json_kv_str(&j, "note", &s);
 
-    s.data = (u_char *) PQgetvalue(res, 0, 17);         /* raw fields */
-    s.len = PQgetlength(res, 0, 17);
+    s = ngx_http_mastodon_pg_str(res, 0, 17);         /* raw fields */
     ngx_http_mastodon_account_fields(&j, "fields", &s, 1, 1);
 
     ngx_http_mastodon_json_kv_int(&j, "follow_requests_count",
-        ngx_atoof((u_char *) PQgetvalue(res, 0, c + 1),
-                  PQgetlength(res, 0, c + 1)));
+        ngx_http_mastodon_pg_int(res, 0, c + 1));
 
     if (PQgetisnull(res, 0, 8)) {
         ngx_http_mastodon_json_kv_null(&j, "hide_collections");
@@ -566,17 +563,13 @@ ngx_http_mastodon_credentials_done(ngx_http_mastodon_pg_batch_t *b)
     ngx_http_mastodon_json_close(&j);                    /* source */
 
     ngx_http_mastodon_json_open(&j, "role");
-    s.data = (u_char *) PQgetvalue(res, 0, c + 2);
-    s.len = PQgetlength(res, 0, c + 2);
+    s = ngx_http_mastodon_pg_str(res, 0, c + 2);
     ngx_http_mastodon_json_kv_str(&j, "id", &s);
-    s.data = (u_char *) PQgetvalue(res, 0, c + 3);
-    s.len = PQgetlength(res, 0, c + 3);
+    s = ngx_http_mastodon_pg_str(res, 0, c + 3);
     ngx_http_mastodon_json_kv_str(&j, "name", &s);
-    s.data = (u_char *) PQgetvalue(res, 0, c + 4);
-    s.len = PQgetlength(res, 0, c + 4);
+    s = ngx_http_mastodon_pg_str(res, 0, c + 4);
     ngx_http_mastodon_json_kv_str(&j, "color", &s);
-    s.data = (u_char *) PQgetvalue(res, 0, c + 5);       /* a string */
-    s.len = PQgetlength(res, 0, c + 5);
+    s = ngx_http_mastodon_pg_str(res, 0, c + 5);       /* a string */
     ngx_http_mastodon_json_kv_str(&j, "permissions", &s);
     ngx_http_mastodon_json_kv_bool(&j, "highlighted",
                                    PQgetvalue(res, 0, c + 6)[0] == 't');

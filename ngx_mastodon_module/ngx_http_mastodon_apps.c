@@ -39,8 +39,8 @@ static void ngx_http_mastodon_apps_loaded(ngx_http_mastodon_pg_batch_t *b);
 
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_apps_select =
     ngx_http_mastodon_pg_stmt(
-        "SELECT id, name, coalesce(website, ''), website IS NULL,"
-        " redirect_uri, scopes FROM oauth_applications WHERE id = $1", 1);
+        "SELECT id, name, website, redirect_uri, scopes"
+        " FROM oauth_applications WHERE id = $1", 1);
 
 
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_apps_insert =
@@ -339,8 +339,7 @@ ngx_http_mastodon_apps_created(ngx_http_mastodon_pg_batch_t *b)
         return;
     }
 
-    id.data = (u_char *) PQgetvalue(res, 0, 0);
-    id.len = PQgetlength(res, 0, 0);
+    id = ngx_http_mastodon_pg_str(res, 0, 0);
     uid.data = (u_char *) app->uid;
     uid.len = MSTDN_SECRET_LEN;
     secret.data = (u_char *) app->secret;
@@ -424,20 +423,15 @@ ngx_http_mastodon_apps_loaded(ngx_http_mastodon_pg_batch_t *b)
 
     ngx_memzero(&app, sizeof(app));
 
-    id.data = (u_char *) PQgetvalue(res, 0, 0);
-    id.len = PQgetlength(res, 0, 0);
-    app.name.data = (u_char *) PQgetvalue(res, 0, 1);
-    app.name.len = PQgetlength(res, 0, 1);
+    id = ngx_http_mastodon_pg_str(res, 0, 0);
+    app.name = ngx_http_mastodon_pg_str(res, 0, 1);
 
-    if (PQgetvalue(res, 0, 3)[0] != 't') {
-        app.website.data = (u_char *) PQgetvalue(res, 0, 2);
-        app.website.len = PQgetlength(res, 0, 2);
+    if (!PQgetisnull(res, 0, 2)) {
+        app.website = ngx_http_mastodon_pg_str(res, 0, 2);
     }
 
-    app.redirect_uri.data = (u_char *) PQgetvalue(res, 0, 4);
-    app.redirect_uri.len = PQgetlength(res, 0, 4);
-    app.scopes.data = (u_char *) PQgetvalue(res, 0, 5);
-    app.scopes.len = PQgetlength(res, 0, 5);
+    app.redirect_uri = ngx_http_mastodon_pg_str(res, 0, 3);
+    app.scopes = ngx_http_mastodon_pg_str(res, 0, 4);
 
     if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
         ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);

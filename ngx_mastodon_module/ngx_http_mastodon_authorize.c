@@ -398,10 +398,8 @@ ngx_http_mastodon_sign_in_loaded(ngx_http_mastodon_pg_batch_t *b)
     ngx_str_null(&hash);
 
     if (PQntuples(res) == 1) {
-        a->login_user_id.data = (u_char *) PQgetvalue(res, 0, 0);
-        a->login_user_id.len = PQgetlength(res, 0, 0);
-        hash.data = (u_char *) PQgetvalue(res, 0, 1);
-        hash.len = PQgetlength(res, 0, 1);
+        a->login_user_id = ngx_http_mastodon_pg_str(res, 0, 0);
+        hash = ngx_http_mastodon_pg_str(res, 0, 1);
 
         /* disabled/suspended, or two-factor: checked once the password is */
         if (PQgetvalue(res, 0, 2)[0] == 't') {
@@ -683,23 +681,20 @@ static ngx_int_t
 ngx_http_mastodon_authz_load(ngx_http_request_t *r,
     ngx_http_mastodon_authz_t *a)
 {
-    u_char                         *p;
     const char                    **v1, **v2;
     ngx_http_mastodon_pg_batch_t   *b;
 
     v1 = ngx_palloc(r->pool, sizeof(char *));
     v2 = ngx_palloc(r->pool, sizeof(char *));
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
-    if (v1 == NULL || v2 == NULL || p == NULL) {
+    if (v1 == NULL || v2 == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     v1[0] = (const char *) a->client_id.data;
-    *ngx_sprintf(p, "%L", a->user_id) = '\0';
-    v2[0] = (const char *) p;
+    v2[0] = ngx_http_mastodon_pg_int64(r, a->user_id);
 
     b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_authz_loaded, a);
-    if (b == NULL
+    if (b == NULL || v2[0] == NULL
         || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_authz_app_stmt, v1)
            != NGX_OK
         || (a->user_id
@@ -759,16 +754,11 @@ ngx_http_mastodon_authz_loaded(ngx_http_mastodon_pg_batch_t *b)
         return;
     }
 
-    a->app_id.data = (u_char *) PQgetvalue(app, 0, 0);
-    a->app_id.len = PQgetlength(app, 0, 0);
-    a->app_name.data = (u_char *) PQgetvalue(app, 0, 1);
-    a->app_name.len = PQgetlength(app, 0, 1);
-    a->app_website.data = (u_char *) PQgetvalue(app, 0, 2);
-    a->app_website.len = PQgetlength(app, 0, 2);
-    a->app_redirect.data = (u_char *) PQgetvalue(app, 0, 3);
-    a->app_redirect.len = PQgetlength(app, 0, 3);
-    a->app_scopes.data = (u_char *) PQgetvalue(app, 0, 4);
-    a->app_scopes.len = PQgetlength(app, 0, 4);
+    a->app_id = ngx_http_mastodon_pg_str(app, 0, 0);
+    a->app_name = ngx_http_mastodon_pg_str(app, 0, 1);
+    a->app_website = ngx_http_mastodon_pg_str(app, 0, 2);
+    a->app_redirect = ngx_http_mastodon_pg_str(app, 0, 3);
+    a->app_scopes = ngx_http_mastodon_pg_str(app, 0, 4);
 
     if (!ngx_http_mastodon_oauth_redirect_allowed(&a->redirect_uri,
                                                   &a->app_redirect))
@@ -801,8 +791,7 @@ ngx_http_mastodon_authz_loaded(ngx_http_mastodon_pg_batch_t *b)
     }
 
     if (user && PQntuples(user) == 1 && PQgetvalue(user, 0, 1)[0] != 't') {
-        a->username.data = (u_char *) PQgetvalue(user, 0, 0);
-        a->username.len = PQgetlength(user, 0, 0);
+        a->username = ngx_http_mastodon_pg_str(user, 0, 0);
 
     } else {
         a->user_id = 0;
@@ -935,13 +924,16 @@ static ngx_int_t
 ngx_http_mastodon_authz_approve(ngx_http_request_t *r,
     ngx_http_mastodon_authz_t *a)
 {
-    u_char                         *p;
     ngx_str_t                       code;
     const char                    **values;
 
     values = ngx_pcalloc(r->pool, 7 * sizeof(char *));
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
-    if (values == NULL || p == NULL) {
+    if (values == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    values[4] = ngx_http_mastodon_pg_int64(r, a->user_id);
+    if (values[4] == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -956,13 +948,10 @@ ngx_http_mastodon_authz_approve(ngx_http_request_t *r,
     ngx_http_mastodon_token_digest(&code, a->digest);
     a->digest[64] = '\0';
 
-    *ngx_sprintf(p, "%L", a->user_id) = '\0';
-
     values[0] = (const char *) a->digest;
     values[1] = (const char *) a->redirect_uri.data;
     values[2] = (const char *) a->scopes.data;
     values[3] = (const char *) a->app_id.data;
-    values[4] = (const char *) p;
     values[5] = (const char *) a->code_challenge.data;  /* NULL: none */
     values[6] = (const char *) a->code_challenge_method.data;
 

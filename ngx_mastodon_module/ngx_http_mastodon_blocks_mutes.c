@@ -262,7 +262,6 @@ ngx_http_mastodon_mute_duration(ngx_http_mastodon_ctx_t *ctx)
 ngx_int_t
 ngx_http_mastodon_mute(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
 {
-    u_char                         *p;
     ngx_int_t                       rc;
     ngx_http_mastodon_rel_write_t  *w;
 
@@ -272,19 +271,14 @@ ngx_http_mastodon_mute(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
         return rc;
     }
 
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    *ngx_sprintf(p, "%L", ngx_http_mastodon_mute_duration(ctx)) = '\0';
-
     w->values[2] = mstdn_param_bool(ctx->params, "notifications", 1) ? "t"
                                                                      : "f";
-    w->values[3] = (const char *) p;
+    w->values[3] = ngx_http_mastodon_pg_int64(r,
+                                        ngx_http_mastodon_mute_duration(ctx));
 
-    if (ngx_http_mastodon_rel_write_add(w, &ngx_http_mastodon_mute_stmt)
-        != NGX_OK)
+    if (w->values[3] == NULL
+        || ngx_http_mastodon_rel_write_add(w, &ngx_http_mastodon_mute_stmt)
+           != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -120,10 +120,8 @@ ngx_http_mastodon_confirmed(ngx_http_mastodon_pg_batch_t *b)
         return;
     }
 
-    cf->user_id = ngx_atoof((u_char *) PQgetvalue(res, 0, 0),
-                            PQgetlength(res, 0, 0));
-    cf->username.data = (u_char *) PQgetvalue(res, 0, 1);
-    cf->username.len = PQgetlength(res, 0, 1);
+    cf->user_id = ngx_http_mastodon_pg_int(res, 0, 0);
+    cf->username = ngx_http_mastodon_pg_str(res, 0, 1);
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "mastodon: user %L (@%V) confirmed their e-mail address",

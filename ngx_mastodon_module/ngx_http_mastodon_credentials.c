@@ -61,7 +61,7 @@ ngx_int_t
 ngx_http_mastodon_accounts_update_credentials(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
 {
-    u_char                        *id, *msg, *p, *last;
+    u_char                        *msg, *p, *last;
     size_t                         len;
     yajl_gen                       g;
     const char                    *s, *err, **values, **svalues, **cvalues;
@@ -73,18 +73,18 @@ ngx_http_mastodon_accounts_update_credentials(ngx_http_request_t *r,
     values = ngx_pcalloc(r->pool, 9 * sizeof(char *));
     svalues = ngx_pcalloc(r->pool, 2 * sizeof(char *));
     cvalues = ngx_pcalloc(r->pool, sizeof(char *));
-    id = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
     msg = ngx_pnalloc(r->pool, 512);
-    if (values == NULL || svalues == NULL || cvalues == NULL || id == NULL
-        || msg == NULL)
-    {
+    if (values == NULL || svalues == NULL || cvalues == NULL || msg == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    *ngx_sprintf(id, "%L", ctx->auth->account_id) = '\0';
-    values[0] = (const char *) id;
-    svalues[0] = (const char *) id;
-    cvalues[0] = (const char *) id;
+    values[0] = ngx_http_mastodon_pg_int64(r, ctx->auth->account_id);
+    if (values[0] == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    svalues[0] = values[0];
+    cvalues[0] = values[0];
 
     last = msg + 511;
     p = ngx_slprintf(msg, last, "Validation failed: ");

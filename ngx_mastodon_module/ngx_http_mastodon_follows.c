@@ -373,12 +373,7 @@ ngx_http_mastodon_follows_returned(ngx_http_mastodon_rel_write_t *w,
 
     res = w->batch->results[i];
 
-    if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0)) {
-        return 0;
-    }
-
-    return ngx_atoof((u_char *) PQgetvalue(res, 0, 0),
-                     PQgetlength(res, 0, 0));
+    return PQntuples(res) ? ngx_http_mastodon_pg_int(res, 0, 0) : 0;
 }
 
 

@@ -9,7 +9,6 @@
  */
 
 #include "ngx_http_mastodon_module.h"
-#include "mstdn_text.h"
 
 
 #define NGX_HTTP_MASTODON_VERSION_STRING                                      \
@@ -156,16 +155,11 @@ ngx_http_mastodon_instance_stats_done(ngx_http_mastodon_pg_batch_t *b)
     }
 
     s = &ngx_http_mastodon_stats;
-    s->users = ngx_atoof((u_char *) PQgetvalue(res, 0, 0),
-                         PQgetlength(res, 0, 0));
-    s->statuses = ngx_atoof((u_char *) PQgetvalue(res, 0, 1),
-                            PQgetlength(res, 0, 1));
-    s->domains = ngx_atoof((u_char *) PQgetvalue(res, 0, 2),
-                           PQgetlength(res, 0, 2));
-    s->active_month = ngx_atoof((u_char *) PQgetvalue(res, 0, 3),
-                                PQgetlength(res, 0, 3));
-    s->active_halfyear = ngx_atoof((u_char *) PQgetvalue(res, 0, 4),
-                                   PQgetlength(res, 0, 4));
+    s->users = ngx_http_mastodon_pg_int(res, 0, 0);
+    s->statuses = ngx_http_mastodon_pg_int(res, 0, 1);
+    s->domains = ngx_http_mastodon_pg_int(res, 0, 2);
+    s->active_month = ngx_http_mastodon_pg_int(res, 0, 3);
+    s->active_halfyear = ngx_http_mastodon_pg_int(res, 0, 4);
 
     ngx_http_mastodon_stats_time = ngx_current_msec;
     ngx_http_mastodon_stats_valid = 1;
@@ -732,35 +726,18 @@ ngx_http_mastodon_instance_extended_description(ngx_http_request_t *r,
     u_char                         *p;
     ngx_tm_t                        tm;
     ngx_str_t                       s, html;
-    mstdn_alloc_t                   a;
-    mstdn_text_options_t            opt;
     ngx_http_mastodon_json_t        j;
     ngx_http_mastodon_main_conf_t  *mcf;
-    char                           *out;
-    size_t                          len;
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
 
-    ngx_memzero(&opt, sizeof(opt));
-    opt.base_url = (char *) mcf->base_url.data;
-    opt.base_url_len = mcf->base_url.len;
-    opt.local_domain = (char *) mcf->domain.data;
-    opt.local_domain_len = mcf->domain.len;
-    opt.multiline = 1;
-
-    a.alloc = ngx_http_mastodon_pool_alloc;
-    a.ctx = r->pool;
-
-    if (mstdn_text_format((char *) mcf->description.data,
-                          mcf->description.len, &opt, &a, &out, &len)
-        != 0
+    /* formatted as a local status' text; mentions stay text */
+    if (ngx_http_mastodon_status_html(r, &mcf->description, NULL, &html)
+        != NGX_OK
         || ngx_http_mastodon_json_init(r, &j) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    html.data = (u_char *) out;
-    html.len = len;
 
     /* the configuration is what it describes: its load time */
     p = ngx_pnalloc(r->pool, sizeof("2026-11-23T00:00:00.000Z"));
@@ -896,8 +873,7 @@ ngx_http_mastodon_peers_done(ngx_http_mastodon_pg_batch_t *b)
     ngx_http_mastodon_json_open_array(&j, NULL);
 
     for (i = 0, n = PQntuples(res); i < n; i++) {
-        s.data = (u_char *) PQgetvalue(res, i, 0);
-        s.len = PQgetlength(res, i, 0);
+        s = ngx_http_mastodon_pg_str(res, i, 0);
         ngx_http_mastodon_json_str(&j, &s);
     }
 
@@ -955,8 +931,7 @@ ngx_http_mastodon_activity_done(ngx_http_mastodon_pg_batch_t *b)
 
         /* Mastodon writes these numbers as strings */
         for (k = 0; k < 4; k++) {
-            s.data = (u_char *) PQgetvalue(res, i, k);
-            s.len = PQgetlength(res, i, k);
+            s = ngx_http_mastodon_pg_str(res, i, k);
             ngx_http_mastodon_json_kv_str(&j, keys[k], &s);
         }
 

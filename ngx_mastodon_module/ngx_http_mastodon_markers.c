@@ -63,8 +63,6 @@ typedef struct {
 static void ngx_http_mastodon_markers_done(ngx_http_mastodon_pg_batch_t *b);
 static ngx_int_t ngx_http_mastodon_markers_send(ngx_http_request_t *r,
     PGresult *res);
-static const char *ngx_http_mastodon_markers_user(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx);
 static ngx_int_t ngx_http_mastodon_markers_run(ngx_http_request_t *r,
     ngx_http_mastodon_pg_batch_t *b, const char *uid, ngx_uint_t *wanted,
     const char *error);
@@ -109,7 +107,7 @@ ngx_http_mastodon_markers_index(ngx_http_request_t *r,
 
     for (i = 0; i < NGX_HTTP_MASTODON_MARKERS_N; i++) {
         if (wanted[i]) {
-            uid = ngx_http_mastodon_markers_user(r, ctx);
+            uid = ngx_http_mastodon_pg_int64(r, ctx->auth->user_id);
             b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_markers_done,
                                            NULL);
             if (uid == NULL || b == NULL) {
@@ -130,7 +128,6 @@ ngx_int_t
 ngx_http_mastodon_markers_create(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
 {
-    u_char                        *p;
     int64_t                        id;
     ngx_int_t                      rc;
     ngx_uint_t                     i, wanted[NGX_HTTP_MASTODON_MARKERS_N];
@@ -142,7 +139,7 @@ ngx_http_mastodon_markers_create(ngx_http_request_t *r,
     ngx_memzero(wanted, sizeof(wanted));
     error = NULL;
 
-    uid = ngx_http_mastodon_markers_user(r, ctx);
+    uid = ngx_http_mastodon_pg_int64(r, ctx->auth->user_id);
     b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_markers_done, NULL);
     if (uid == NULL || b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -193,13 +190,11 @@ ngx_http_mastodon_markers_create(ngx_http_request_t *r,
                 error = "Validation failed: Last read is out of range";
 
             } else {
-                p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 2);
-                if (p == NULL) {
+                values[2] = ngx_http_mastodon_pg_int64(r, id);
+                if (values[2] == NULL) {
                     return NGX_HTTP_INTERNAL_SERVER_ERROR;
                 }
 
-                *ngx_sprintf(p, "%L", id) = '\0';
-                values[2] = (const char *) p;
                 stmt = &ngx_http_mastodon_markers_update;
             }
         }
@@ -210,21 +205,6 @@ ngx_http_mastodon_markers_create(ngx_http_request_t *r,
     }
 
     return ngx_http_mastodon_markers_run(r, b, uid, wanted, error);
-}
-
-
-static const char *
-ngx_http_mastodon_markers_user(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx)
-{
-    u_char  *p;
-
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
-    if (p) {
-        *ngx_sprintf(p, "%L", ctx->auth->user_id) = '\0';
-    }
-
-    return (const char *) p;
 }
 
 
@@ -369,16 +349,13 @@ ngx_http_mastodon_markers_send(ngx_http_request_t *r, PGresult *res)
     for (row = 0; res && row < PQntuples(res); row++) {
         ngx_http_mastodon_json_open(&j, PQgetvalue(res, row, 0));
 
-        s.data = (u_char *) PQgetvalue(res, row, 1);
-        s.len = PQgetlength(res, row, 1);
+        s = ngx_http_mastodon_pg_str(res, row, 1);
         ngx_http_mastodon_json_kv_str(&j, "last_read_id", &s);
 
         ngx_http_mastodon_json_kv_int(&j, "version",
-                              ngx_atoof((u_char *) PQgetvalue(res, row, 2),
-                                        PQgetlength(res, row, 2)));
+                              ngx_http_mastodon_pg_int(res, row, 2));
 
-        s.data = (u_char *) PQgetvalue(res, row, 3);
-        s.len = PQgetlength(res, row, 3);
+        s = ngx_http_mastodon_pg_str(res, row, 3);
         ngx_http_mastodon_json_kv_str(&j, "updated_at", &s);
 
         ngx_http_mastodon_json_close(&j);

@@ -340,8 +340,7 @@ ngx_http_mastodon_oauth_code_loaded(ngx_http_mastodon_pg_batch_t *b)
 
     if (ok) {
         /* exactly the redirect URI of the authorization request */
-        s.data = (u_char *) PQgetvalue(grant, 0, 2);
-        s.len = PQgetlength(grant, 0, 2);
+        s = ngx_http_mastodon_pg_str(grant, 0, 2);
 
         ok = s.len == t->redirect_uri.len
              && ngx_strncmp(s.data, t->redirect_uri.data, s.len) == 0;
@@ -388,8 +387,7 @@ ngx_http_mastodon_oauth_code_loaded(ngx_http_mastodon_pg_batch_t *b)
         return;
     }
 
-    t->user_id.data = (u_char *) PQgetvalue(grant, 0, 0);   /* grant id */
-    t->user_id.len = PQgetlength(grant, 0, 0);
+    t->user_id = ngx_http_mastodon_pg_str(grant, 0, 0);   /* grant id */
 
     ngx_http_mastodon_oauth_continue(r, ngx_http_mastodon_oauth_issue(r, t));
 }
@@ -427,10 +425,8 @@ ngx_http_mastodon_oauth_client_loaded(ngx_http_mastodon_pg_batch_t *b)
         return;
     }
 
-    t->app_id.data = (u_char *) PQgetvalue(app, 0, 0);
-    t->app_id.len = PQgetlength(app, 0, 0);
-    t->app_scopes.data = (u_char *) PQgetvalue(app, 0, 2);
-    t->app_scopes.len = PQgetlength(app, 0, 2);
+    t->app_id = ngx_http_mastodon_pg_str(app, 0, 0);
+    t->app_scopes = ngx_http_mastodon_pg_str(app, 0, 2);
 
     if (ngx_http_mastodon_oauth_scopes(r, &t->scope, &t->app_scopes,
                                        &t->scopes)
@@ -454,10 +450,8 @@ ngx_http_mastodon_oauth_client_loaded(ngx_http_mastodon_pg_batch_t *b)
     ngx_str_null(&hash);
 
     if (PQntuples(user) == 1 && PQgetvalue(user, 0, 2)[0] != 't') {
-        t->user_id.data = (u_char *) PQgetvalue(user, 0, 0);
-        t->user_id.len = PQgetlength(user, 0, 0);
-        hash.data = (u_char *) PQgetvalue(user, 0, 1);
-        hash.len = PQgetlength(user, 0, 1);
+        t->user_id = ngx_http_mastodon_pg_str(user, 0, 0);
+        hash = ngx_http_mastodon_pg_str(user, 0, 1);
     }
 
     if (t->password.len == 0) {
@@ -618,8 +612,7 @@ ngx_http_mastodon_oauth_issued(ngx_http_mastodon_pg_batch_t *b)
     ngx_http_mastodon_json_kv_cstr(&j, "token_type", "Bearer");
     ngx_http_mastodon_json_kv_cstr(&j, "scope", PQgetvalue(res, 0, 0));
     ngx_http_mastodon_json_kv_int(&j, "created_at",
-                                  ngx_atoof((u_char *) PQgetvalue(res, 0, 1),
-                                            PQgetlength(res, 0, 1)));
+                                  ngx_http_mastodon_pg_int(res, 0, 1));
     ngx_http_mastodon_json_close(&j);
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,

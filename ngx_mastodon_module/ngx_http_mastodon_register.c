@@ -960,12 +960,9 @@ ngx_http_mastodon_reg_inserted(ngx_http_mastodon_pg_batch_t *b)
         return;
     }
 
-    reg->user_id.data = (u_char *) PQgetvalue(b->results[2], 0, 0);
-    reg->user_id.len = PQgetlength(b->results[2], 0, 0);
-    reg->scope.data = (u_char *) PQgetvalue(b->results[4], 0, 0);
-    reg->scope.len = PQgetlength(b->results[4], 0, 0);
-    reg->created_at = ngx_atoof((u_char *) PQgetvalue(b->results[4], 0, 1),
-                                PQgetlength(b->results[4], 0, 1));
+    reg->user_id = ngx_http_mastodon_pg_str(b->results[2], 0, 0);
+    reg->scope = ngx_http_mastodon_pg_str(b->results[4], 0, 0);
+    reg->created_at = ngx_http_mastodon_pg_int(b->results[4], 0, 1);
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "mastodon: signed up @%V (user %V, account %s)",

@@ -297,8 +297,7 @@ ngx_http_mastodon_relationship(ngx_http_mastodon_json_t *j, PGresult *res,
 
     ngx_http_mastodon_json_open(j, NULL);
 
-    s.data = (u_char *) PQgetvalue(res, row, NGX_HTTP_MASTODON_RCOL_ID);
-    s.len = PQgetlength(res, row, NGX_HTTP_MASTODON_RCOL_ID);
+    s = ngx_http_mastodon_pg_str(res, row, NGX_HTTP_MASTODON_RCOL_ID);
     ngx_http_mastodon_json_kv_str(j, "id", &s);
 
     ngx_http_mastodon_json_kv_bool(j, "following",
@@ -341,9 +340,8 @@ ngx_http_mastodon_relationship(ngx_http_mastodon_json_t *j, PGresult *res,
     if (PQgetisnull(res, row, NGX_HTTP_MASTODON_RCOL_MUTING_EXPIRES_AT)) {
         ngx_http_mastodon_json_kv_null(j, "muting_expires_at");
     } else {
-        s.data = (u_char *) PQgetvalue(res, row,
-                                       NGX_HTTP_MASTODON_RCOL_MUTING_EXPIRES_AT);
-        s.len = PQgetlength(res, row, NGX_HTTP_MASTODON_RCOL_MUTING_EXPIRES_AT);
+        s = ngx_http_mastodon_pg_str(res, row,
+                                     NGX_HTTP_MASTODON_RCOL_MUTING_EXPIRES_AT);
         ngx_http_mastodon_json_kv_str(j, "muting_expires_at", &s);
     }
 
@@ -354,8 +352,7 @@ ngx_http_mastodon_relationship(ngx_http_mastodon_json_t *j, PGresult *res,
     ngx_http_mastodon_json_kv_bool(j, "domain_blocking", B(DOMAIN_BLOCKING));
     ngx_http_mastodon_json_kv_bool(j, "endorsed", B(ENDORSED));
 
-    s.data = (u_char *) PQgetvalue(res, row, NGX_HTTP_MASTODON_RCOL_NOTE);
-    s.len = PQgetlength(res, row, NGX_HTTP_MASTODON_RCOL_NOTE);
+    s = ngx_http_mastodon_pg_str(res, row, NGX_HTTP_MASTODON_RCOL_NOTE);
     ngx_http_mastodon_json_kv_str(j, "note", &s);
 
     ngx_http_mastodon_json_close(j);
@@ -803,12 +800,10 @@ ngx_http_mastodon_rel_list_done(ngx_http_mastodon_pg_batch_t *b)
 
         next = 0;
         if (lc->page.limit && (ngx_uint_t) n == lc->page.limit) {
-            next = ngx_atoof((u_char *) PQgetvalue(res, n - 1, col),
-                             PQgetlength(res, n - 1, col));
+            next = ngx_http_mastodon_pg_int(res, n - 1, col);
         }
 
-        prev = ngx_atoof((u_char *) PQgetvalue(res, 0, col),
-                         PQgetlength(res, 0, col));
+        prev = ngx_http_mastodon_pg_int(res, 0, col);
 
         if (ngx_http_mastodon_page_link(r, &lc->page, &path, next, prev,
                                         "since_id", NULL) != NGX_OK)
@@ -833,8 +828,7 @@ ngx_http_mastodon_rel_list_done(ngx_http_mastodon_pg_batch_t *b)
             if (PQgetisnull(res, i, col + 1)) {
                 ngx_http_mastodon_json_kv_null(&j, "mute_expires_at");
             } else {
-                s.data = (u_char *) PQgetvalue(res, i, col + 1);
-                s.len = PQgetlength(res, i, col + 1);
+                s = ngx_http_mastodon_pg_str(res, i, col + 1);
                 ngx_http_mastodon_json_kv_str(&j, "mute_expires_at", &s);
             }
         }

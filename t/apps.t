@@ -43,6 +43,16 @@ $m->post_ok('/api/v1/apps', json => {
   ->json_is('/website', undef)
   ->json_is('/redirect_uris', ['https://elk.zone/cb', 'urn:ietf:wg:oauth:2.0:oob'])
   ->json_is('/redirect_uri', "https://elk.zone/cb\nurn:ietf:wg:oauth:2.0:oob");
+my $elk = $m->tx->res->json;
+
+# verify_credentials reads them back: a website, or null when none was given
+$m->get_ok('/api/v1/apps/verify_credentials', $t->bearer($t->token(app_id => $app->{id}, scopes => 'read')))
+  ->status_is(200)->json_is('/name', 'Tusky')->json_is('/website', 'https://tusky.app')
+  ->json_is('/redirect_uris', ['com.keylesspalace.tusky://oauth']);
+$m->get_ok('/api/v1/apps/verify_credentials', $t->bearer($t->token(app_id => $elk->{id}, scopes => 'read')))
+  ->status_is(200)->json_is('/name', 'Elk')->json_has('/website')->json_is('/website', undef)
+  ->json_is('/scopes', ['read'])
+  ->json_is('/redirect_uris', ['https://elk.zone/cb', 'urn:ietf:wg:oauth:2.0:oob']);
 
 # several URIs in one string, separated by new lines
 $m->post_ok('/api/v1/apps', form => { client_name => 'x', redirect_uris => "https://a.example/cb\nhttps://b.example/cb",
