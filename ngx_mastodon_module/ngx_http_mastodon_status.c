@@ -830,6 +830,10 @@ ngx_http_mastodon_statuses_lean_values(ngx_http_mastodon_statuses_t *st,
     it = st->items.elts;
     n = st->items.nelts;
 
+    if (n > NGX_HTTP_MASTODON_ACCOUNT_PAGE * 2) {
+        return NGX_OK;              /* the full statement finds them */
+    }
+
     ids = ngx_palloc(r->pool, (n + 1) * sizeof(int64_t));
     authors = ngx_palloc(r->pool, (n + 1) * sizeof(int64_t));
     if (ids == NULL || authors == NULL) {
@@ -839,7 +843,7 @@ ngx_http_mastodon_statuses_lean_values(ngx_http_mastodon_statuses_t *st,
     nauthors = 0;
 
     for (i = 0; i < n; i++) {
-        if (it[i].account_id <= 0 || n > NGX_HTTP_MASTODON_ACCOUNT_PAGE * 2) {
+        if (it[i].account_id <= 0) {
             return NGX_OK;          /* the full statement finds them */
         }
 
@@ -1056,6 +1060,30 @@ ngx_http_mastodon_statuses_judge(ngx_http_mastodon_statuses_t *st,
 }
 
 
+/*
+ * The item of a row of either meta statement: its id, author, reblogged
+ * status and visibility are the columns from col on.
+ */
+static ngx_http_mastodon_status_item_t *
+ngx_http_mastodon_statuses_meta_item(ngx_http_mastodon_statuses_t *st,
+    PGresult *meta, int row, int col)
+{
+    ngx_http_mastodon_status_item_t  *it;
+
+    it = ngx_http_mastodon_statuses_add(st,
+                                    ngx_http_mastodon_pg_int(meta, row, col));
+    if (it == NULL) {
+        return NULL;
+    }
+
+    it->account_id = ngx_http_mastodon_pg_int(meta, row, col + 1);
+    it->reblog_of_id = ngx_http_mastodon_pg_int(meta, row, col + 2);
+    it->visibility = ngx_http_mastodon_pg_int(meta, row, col + 3);
+
+    return it;
+}
+
+
 /* a row of the meta statement: flags from its arrays, then the policy */
 static void
 ngx_http_mastodon_statuses_policy(ngx_http_mastodon_statuses_t *st,
@@ -1115,23 +1143,13 @@ ngx_http_mastodon_statuses_facts(ngx_http_mastodon_statuses_t *st,
             continue;
         }
 
-        id = ngx_http_mastodon_pg_int(meta, row, 1);
-
-        it = ngx_http_mastodon_statuses_add(st, id);
+        /* the flags stay 0 (items start zeroed) unless a fact sets them */
+        it = ngx_http_mastodon_statuses_meta_item(st, meta, row, 1);
         if (it == NULL) {
             return NGX_ERROR;
         }
 
-        it->account_id = ngx_http_mastodon_pg_int(meta, row, 2);
-        it->reblog_of_id = ngx_http_mastodon_pg_int(meta, row, 3);
-        it->visibility = ngx_http_mastodon_pg_int(meta, row, 4);
         it->found = PQgetvalue(meta, row, 5)[0] == '1';
-        it->favourited = 0;
-        it->bookmarked = 0;
-        it->pinned = 0;
-        it->reblogged = 0;
-        it->mentioned = 0;
-        it->muted = 0;
     }
 
     who = ngx_palloc(st->request->pool, (nrows + 1) * sizeof(int64_t));
@@ -1260,7 +1278,6 @@ ngx_http_mastodon_statuses_loaded(ngx_http_mastodon_pg_batch_t *b)
     ngx_http_mastodon_statuses_t *st = b->data;
 
     int                               row, nrows;
-    int64_t                           id;
     PGresult                         *meta, *res;
     ngx_int_t                         k;
     ngx_uint_t                        i;
@@ -1280,9 +1297,7 @@ ngx_http_mastodon_statuses_loaded(ngx_http_mastodon_pg_batch_t *b)
     if (meta == NULL || (!st->cached_accounts && st->accounts == NULL)
         || (b->nqueries > (ngx_uint_t) k && res == NULL))
     {
-        st->rc = NGX_ERROR;
-        st->handler(b->request, st, st->data);
-        return;
+        goto failed;
     }
 
     nrows = st->lean_meta ? 0 : PQntuples(meta);
@@ -1293,19 +1308,11 @@ ngx_http_mastodon_statuses_loaded(ngx_http_mastodon_pg_batch_t *b)
     }
 
     for (row = 0; row < nrows; row++) {
-        id = ngx_http_mastodon_pg_int(meta, row, NGX_HTTP_MASTODON_SM_ID);
-
-        it = ngx_http_mastodon_statuses_add(st, id);
+        it = ngx_http_mastodon_statuses_meta_item(st, meta, row,
+                                                  NGX_HTTP_MASTODON_SM_ID);
         if (it == NULL) {
             goto failed;
         }
-
-        it->account_id = ngx_http_mastodon_pg_int(meta, row,
-                                                NGX_HTTP_MASTODON_SM_ACCOUNT);
-        it->reblog_of_id = ngx_http_mastodon_pg_int(meta, row,
-                                                NGX_HTTP_MASTODON_SM_REBLOG_OF);
-        it->visibility = ngx_http_mastodon_pg_int(meta, row,
-                                                NGX_HTTP_MASTODON_SM_VISIBILITY);
 
         ngx_http_mastodon_statuses_policy(st, it, meta, row);
     }
