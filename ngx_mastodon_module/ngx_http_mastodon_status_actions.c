@@ -822,19 +822,8 @@ ngx_http_mastodon_sa_forgotten(ngx_http_request_t *r, redisReply *reply,
 static ngx_int_t
 ngx_http_mastodon_sa_load(ngx_http_request_t *r, ngx_http_mastodon_sa_t *sa)
 {
-    sa->st = ngx_http_mastodon_statuses(r, &sa->answer, 1, 0);
-    if (sa->st == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_http_mastodon_statuses_load(sa->st, ngx_http_mastodon_sa_loaded,
-                                        sa)
-        != NGX_DONE)
-    {
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
-    }
-
-    return NGX_DONE;
+    return ngx_http_mastodon_statuses_fetch(r, &sa->answer, 1, 0,
+                                            ngx_http_mastodon_sa_loaded, sa);
 }
 
 
@@ -851,6 +840,7 @@ ngx_http_mastodon_sa_loaded(ngx_http_request_t *r,
         return;
     }
 
+    sa->st = st;
     item = st->items.elts;
 
     /* what was just done to a status it may no longer see is answered */

@@ -25,7 +25,6 @@ typedef struct {
     ngx_uint_t                     nrows;       /* rows of the page */
     int64_t                        first;       /* row ids, newest */
     int64_t                        last;        /* and oldest */
-    ngx_http_mastodon_statuses_t  *st;
 } ngx_http_mastodon_sl_t;
 
 
@@ -308,6 +307,7 @@ ngx_http_mastodon_sl_statuses_done(ngx_http_mastodon_pg_batch_t *b)
     int                      i, n, row;
     int64_t                 *ids;
     PGresult                *res;
+    ngx_int_t                rc;
     ngx_http_request_t      *r;
     ngx_http_mastodon_sl_t  *sl;
 
@@ -351,17 +351,10 @@ ngx_http_mastodon_sl_statuses_done(ngx_http_mastodon_pg_batch_t *b)
         }
     }
 
-    sl->st = ngx_http_mastodon_statuses(r, ids, n, 0);
-    if (sl->st == NULL) {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    if (ngx_http_mastodon_statuses_load(sl->st, ngx_http_mastodon_sl_loaded,
-                                        sl)
-        != NGX_DONE)
-    {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+    rc = ngx_http_mastodon_statuses_fetch(r, ids, n, 0,
+                                          ngx_http_mastodon_sl_loaded, sl);
+    if (rc != NGX_DONE) {
+        ngx_http_mastodon_finalize(r, rc);
     }
 }
 

@@ -491,12 +491,11 @@ ngx_http_mastodon_tl_run(ngx_http_request_t *r, ngx_http_mastodon_tl_t *tl,
 static void
 ngx_http_mastodon_tl_listed(ngx_http_mastodon_pg_batch_t *b)
 {
-    int                            i, rows;
-    PGresult                      *res;
-    ngx_int_t                      rc;
-    ngx_http_request_t            *r;
-    ngx_http_mastodon_tl_t        *tl;
-    ngx_http_mastodon_statuses_t  *st;
+    int                       i, rows;
+    PGresult                 *res;
+    ngx_int_t                 rc;
+    ngx_http_request_t       *r;
+    ngx_http_mastodon_tl_t   *tl;
 
     r = b->request;
     tl = b->data;
@@ -537,16 +536,10 @@ ngx_http_mastodon_tl_listed(ngx_http_mastodon_pg_batch_t *b)
         return;
     }
 
-    st = ngx_http_mastodon_statuses(r, tl->ids, tl->n, tl->flags);
-    if (st == NULL) {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    rc = ngx_http_mastodon_statuses_load(st, ngx_http_mastodon_tl_loaded, tl);
-
-    if (rc == NGX_ERROR) {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+    rc = ngx_http_mastodon_statuses_fetch(r, tl->ids, tl->n, tl->flags,
+                                          ngx_http_mastodon_tl_loaded, tl);
+    if (rc != NGX_DONE) {
+        ngx_http_mastodon_finalize(r, rc);
     }
 }
 
