@@ -243,9 +243,8 @@ ngx_http_mastodon_sl_statuses(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_pg_stmt_t *stmts,
     const char *path)
 {
-    const char                    **values;
-    ngx_http_mastodon_sl_t         *sl;
-    ngx_http_mastodon_pg_batch_t   *b;
+    const char              **values;
+    ngx_http_mastodon_sl_t   *sl;
 
     sl = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_sl_t));
     values = ngx_pcalloc(r->pool, 5 * sizeof(char *));
@@ -260,22 +259,13 @@ ngx_http_mastodon_sl_statuses(ngx_http_request_t *r,
     ngx_http_mastodon_page_values(r, &sl->page, &values[1]);
 
     values[0] = ngx_http_mastodon_pg_int64(r, ctx->auth->account_id);
-
-    b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_sl_statuses_done,
-                                   sl);
-
-    if (b == NULL || values[0] == NULL
-        || ngx_http_mastodon_pg_add(b, &stmts[sl->page.ascending ? 1 : 0],
-                                    values) != NGX_OK)
-    {
+    if (values[0] == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_mastodon_pg_run(b) != NGX_OK) {
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
-    }
-
-    return NGX_DONE;
+    return ngx_http_mastodon_pg_query(r, &stmts[sl->page.ascending ? 1 : 0],
+                                      values,
+                                      ngx_http_mastodon_sl_statuses_done, sl);
 }
 
 
