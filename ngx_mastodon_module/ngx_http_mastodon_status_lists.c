@@ -212,10 +212,8 @@ ngx_http_mastodon_sl_accounts_done(ngx_http_mastodon_pg_batch_t *b)
     sl->nrows = n;
 
     if (n > 0) {
-        sl->first = ngx_atoof((u_char *) PQgetvalue(res, 0, col),
-                              PQgetlength(res, 0, col));
-        sl->last = ngx_atoof((u_char *) PQgetvalue(res, n - 1, col),
-                             PQgetlength(res, n - 1, col));
+        sl->first = ngx_http_mastodon_pg_int(res, 0, col);
+        sl->last = ngx_http_mastodon_pg_int(res, n - 1, col);
     }
 
     if (ngx_http_mastodon_sl_link(r, sl, "since_id") != NGX_OK
@@ -327,17 +325,14 @@ ngx_http_mastodon_sl_statuses_done(ngx_http_mastodon_pg_batch_t *b)
     /* newest first, whichever way the page was selected */
     for (i = 0; i < n; i++) {
         row = sl->page.ascending ? n - 1 - i : i;
-        ids[i] = ngx_atoof((u_char *) PQgetvalue(res, row, 1),
-                           PQgetlength(res, row, 1));
+        ids[i] = ngx_http_mastodon_pg_int(res, row, 1);
 
         if (i == 0) {
-            sl->first = ngx_atoof((u_char *) PQgetvalue(res, row, 0),
-                                  PQgetlength(res, row, 0));
+            sl->first = ngx_http_mastodon_pg_int(res, row, 0);
         }
 
         if (i == n - 1) {
-            sl->last = ngx_atoof((u_char *) PQgetvalue(res, row, 0),
-                                 PQgetlength(res, row, 0));
+            sl->last = ngx_http_mastodon_pg_int(res, row, 0);
         }
     }
 

@@ -370,13 +370,11 @@ ngx_http_mastodon_status_context_ids(ngx_http_mastodon_pg_batch_t *b)
     ids[0] = ngx_atoof(ctx->captures[0].data, ctx->captures[0].len);
 
     for (row = 0; row < nup; row++) {
-        ids[1 + row] = ngx_atoof((u_char *) PQgetvalue(up, row, 0),
-                                 PQgetlength(up, row, 0));
+        ids[1 + row] = ngx_http_mastodon_pg_int(up, row, 0);
     }
 
     for (row = 0; row < ndown; row++) {
-        ids[1 + nup + row] = ngx_atoof((u_char *) PQgetvalue(down, row, 0),
-                                       PQgetlength(down, row, 0));
+        ids[1 + nup + row] = ngx_http_mastodon_pg_int(down, row, 0);
     }
 
     cx->nancestors = nup;

@@ -524,8 +524,7 @@ ngx_http_mastodon_tl_listed(ngx_http_mastodon_pg_batch_t *b)
     /* newest first, whatever the order the page was selected in */
     for (i = 0; i < rows; i++) {
         tl->ids[tl->reverse ? rows - 1 - i : i]
-            = ngx_atoof((u_char *) PQgetvalue(res, i, 0),
-                        PQgetlength(res, i, 0));
+            = ngx_http_mastodon_pg_int(res, i, 0);
     }
 
     tl->n = rows;
