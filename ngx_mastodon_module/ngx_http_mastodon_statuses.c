@@ -1316,8 +1316,7 @@ ngx_http_mastodon_status_deleted(ngx_http_mastodon_pg_batch_t *b)
         return;
     }
 
-    text.data = (u_char *) PQgetvalue(check, 0, 2);
-    text.len = PQgetlength(check, 0, 2);
+    text = ngx_http_mastodon_pg_str(check, 0, 2);
     ngx_http_mastodon_json_str(&j, &text);
 
     if (ngx_http_mastodon_json_string(&j, &text) != NGX_OK) {
