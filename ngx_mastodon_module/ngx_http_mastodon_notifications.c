@@ -128,9 +128,6 @@ static ngx_int_t ngx_http_mastodon_notif_v2(ngx_http_request_t *r,
     ngx_http_mastodon_json_t *j, ngx_http_mastodon_notif_t *nt);
 static ngx_int_t ngx_http_mastodon_notif_link(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_notif_t *nt);
-static ngx_int_t ngx_http_mastodon_notif_write(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_pg_stmt_t *stmt,
-    const char **values);
 static void ngx_http_mastodon_notif_empty_done(
     ngx_http_mastodon_pg_batch_t *b);
 static void ngx_http_mastodon_notif_found_done(
@@ -614,26 +611,6 @@ ngx_http_mastodon_notif_types_sql(ngx_http_request_t *r, ngx_uint_t mask,
 }
 
 
-static ngx_int_t
-ngx_http_mastodon_notif_run(ngx_http_request_t *r,
-    ngx_http_mastodon_notif_t *nt, ngx_http_mastodon_pg_stmt_t *stmt,
-    const char **values, ngx_http_mastodon_pg_done_pt done)
-{
-    ngx_http_mastodon_pg_batch_t  *b;
-
-    b = ngx_http_mastodon_pg_batch(r, done, nt);
-    if (b == NULL || ngx_http_mastodon_pg_add(b, stmt, values) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_http_mastodon_pg_run(b) != NGX_OK) {
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
-    }
-
-    return NGX_DONE;
-}
-
-
 /* the user, then 7 more values of the page statements */
 static const char **
 ngx_http_mastodon_notif_page_values(ngx_http_request_t *r,
@@ -720,8 +697,8 @@ ngx_http_mastodon_notif_index(ngx_http_request_t *r,
                           : &ngx_http_mastodon_notif_groups;
     }
 
-    return ngx_http_mastodon_notif_run(r, nt, stmt, values,
-                                       ngx_http_mastodon_notif_rows_done);
+    return ngx_http_mastodon_pg_query(r, stmt, values,
+                                      ngx_http_mastodon_notif_rows_done, nt);
 }
 
 
@@ -769,9 +746,9 @@ ngx_http_mastodon_notification(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_mastodon_notif_run(r, nt, &ngx_http_mastodon_notif_show,
-                                       values,
-                                       ngx_http_mastodon_notif_rows_done);
+    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_notif_show,
+                                      values,
+                                      ngx_http_mastodon_notif_rows_done, nt);
 }
 
 
@@ -834,10 +811,9 @@ ngx_http_mastodon_notification_group(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_mastodon_notif_run(r, nt,
-                                       &ngx_http_mastodon_notif_group_show,
-                                       values,
-                                       ngx_http_mastodon_notif_rows_done);
+    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_notif_group_show,
+                                      values,
+                                      ngx_http_mastodon_notif_rows_done, nt);
 }
 
 
@@ -880,12 +856,12 @@ ngx_http_mastodon_notif_unread(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_mastodon_notif_run(r, nt,
-                                       version == 1
-                                       ? &ngx_http_mastodon_notif_unread_stmt
-                                       : &ngx_http_mastodon_notif_group_unread,
-                                       values,
-                                       ngx_http_mastodon_notif_count_done);
+    return ngx_http_mastodon_pg_query(r,
+                                      version == 1
+                                      ? &ngx_http_mastodon_notif_unread_stmt
+                                      : &ngx_http_mastodon_notif_group_unread,
+                                      values,
+                                      ngx_http_mastodon_notif_count_done, nt);
 }
 
 
@@ -953,9 +929,10 @@ ngx_http_mastodon_notifications_clear(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_mastodon_notif_write(r, ctx,
-                                         &ngx_http_mastodon_notif_clear,
-                                         values);
+    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_notif_clear,
+                                      values,
+                                      ngx_http_mastodon_notif_empty_done,
+                                      NULL);
 }
 
 
@@ -964,9 +941,8 @@ ngx_int_t
 ngx_http_mastodon_notification_dismiss(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
 {
-    int64_t                        id;
-    const char                   **values;
-    ngx_http_mastodon_pg_batch_t  *b;
+    int64_t       id;
+    const char  **values;
 
     id = ngx_atoof(ctx->captures[0].data, ctx->captures[0].len);
     if (id <= 0) {
@@ -981,20 +957,13 @@ ngx_http_mastodon_notification_dismiss(ngx_http_request_t *r,
     values[0] = ngx_http_mastodon_pg_int64(r, ctx->auth->account_id);
     values[1] = ngx_http_mastodon_pg_int64(r, id);
 
-    b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_notif_found_done,
-                                   NULL);
-    if (b == NULL || values[0] == NULL || values[1] == NULL
-        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_notif_dismiss,
-                                    values) != NGX_OK)
-    {
+    if (values[0] == NULL || values[1] == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_mastodon_pg_run(b) != NGX_OK) {
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
-    }
-
-    return NGX_DONE;
+    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_notif_dismiss,
+                                      values,
+                                      ngx_http_mastodon_notif_found_done, NULL);
 }
 
 
@@ -1010,30 +979,10 @@ ngx_http_mastodon_notification_group_dismiss(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_mastodon_notif_write(r, ctx,
-                                         &ngx_http_mastodon_notif_group_dismiss,
-                                         values);
-}
-
-
-static ngx_int_t
-ngx_http_mastodon_notif_write(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_pg_stmt_t *stmt,
-    const char **values)
-{
-    ngx_http_mastodon_pg_batch_t  *b;
-
-    b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_notif_empty_done,
-                                   NULL);
-    if (b == NULL || ngx_http_mastodon_pg_add(b, stmt, values) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_http_mastodon_pg_run(b) != NGX_OK) {
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
-    }
-
-    return NGX_DONE;
+    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_notif_group_dismiss,
+                                      values,
+                                      ngx_http_mastodon_notif_empty_done,
+                                      NULL);
 }
 
 
@@ -1096,11 +1045,11 @@ ngx_http_mastodon_notif_rows_done(ngx_http_mastodon_pg_batch_t *b)
     u_char                        *list, *p;
     size_t                         len;
     ngx_str_t                      samples;
+    ngx_int_t                      rc;
     const char                   **values;
     ngx_http_request_t            *r;
     ngx_http_mastodon_ctx_t       *ctx;
     ngx_http_mastodon_notif_t     *nt;
-    ngx_http_mastodon_pg_batch_t  *ab;
 
     r = b->request;
     nt = b->data;
@@ -1183,18 +1132,12 @@ ngx_http_mastodon_notif_rows_done(ngx_http_mastodon_pg_batch_t *b)
         *p = '\0';
         values[0] = (const char *) list;
 
-        ab = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_notif_accounts_done,
+        rc = ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_notif_accounts,
+                                        values,
+                                        ngx_http_mastodon_notif_accounts_done,
                                         nt);
-        if (ab == NULL
-            || ngx_http_mastodon_pg_add(ab, &ngx_http_mastodon_notif_accounts,
-                                        values) != NGX_OK)
-        {
-            ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
-
-        if (ngx_http_mastodon_pg_run(ab) != NGX_OK) {
-            ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        if (rc != NGX_DONE) {
+            ngx_http_mastodon_finalize(r, rc);
             return;
         }
 

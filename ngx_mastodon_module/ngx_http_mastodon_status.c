@@ -830,6 +830,10 @@ ngx_http_mastodon_statuses_lean_values(ngx_http_mastodon_statuses_t *st,
     it = st->items.elts;
     n = st->items.nelts;
 
+    if (n > NGX_HTTP_MASTODON_ACCOUNT_PAGE * 2) {
+        return NGX_OK;              /* the full statement finds them */
+    }
+
     ids = ngx_palloc(r->pool, (n + 1) * sizeof(int64_t));
     authors = ngx_palloc(r->pool, (n + 1) * sizeof(int64_t));
     if (ids == NULL || authors == NULL) {
@@ -839,7 +843,7 @@ ngx_http_mastodon_statuses_lean_values(ngx_http_mastodon_statuses_t *st,
     nauthors = 0;
 
     for (i = 0; i < n; i++) {
-        if (it[i].account_id <= 0 || n > NGX_HTTP_MASTODON_ACCOUNT_PAGE * 2) {
+        if (it[i].account_id <= 0) {
             return NGX_OK;          /* the full statement finds them */
         }
 
@@ -869,7 +873,6 @@ ngx_http_mastodon_statuses_lean_values(ngx_http_mastodon_statuses_t *st,
 static ngx_int_t
 ngx_http_mastodon_statuses_query(ngx_http_mastodon_statuses_t *st)
 {
-    u_char                           *p;
     int64_t                          *ids, *misses;
     ngx_int_t                         rc;
     ngx_uint_t                        i, nmisses;
@@ -904,12 +907,10 @@ ngx_http_mastodon_statuses_query(ngx_http_mastodon_statuses_t *st)
     }
 
     if (st->viewer) {
-        p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
-        if (p == NULL) {
+        meta[0] = ngx_http_mastodon_pg_int64(r, st->viewer);
+        if (meta[0] == NULL) {
             return NGX_ERROR;
         }
-        *ngx_sprintf(p, "%L", st->viewer) = '\0';
-        meta[0] = (const char *) p;
 
     } else {
         meta[0] = NULL;
@@ -967,21 +968,6 @@ ngx_http_mastodon_statuses_query(ngx_http_mastodon_statuses_t *st)
     }
 
     return NGX_DONE;
-}
-
-
-static int64_t
-ngx_http_mastodon_pq_int64(PGresult *res, int row, int col)
-{
-    return ngx_atoof((u_char *) PQgetvalue(res, row, col),
-                     PQgetlength(res, row, col));
-}
-
-
-static ngx_uint_t
-ngx_http_mastodon_pq_bool(PGresult *res, int row, int col)
-{
-    return PQgetvalue(res, row, col)[0] == 't';
 }
 
 
@@ -1074,6 +1060,30 @@ ngx_http_mastodon_statuses_judge(ngx_http_mastodon_statuses_t *st,
 }
 
 
+/*
+ * The item of a row of either meta statement: its id, author, reblogged
+ * status and visibility are the columns from col on.
+ */
+static ngx_http_mastodon_status_item_t *
+ngx_http_mastodon_statuses_meta_item(ngx_http_mastodon_statuses_t *st,
+    PGresult *meta, int row, int col)
+{
+    ngx_http_mastodon_status_item_t  *it;
+
+    it = ngx_http_mastodon_statuses_add(st,
+                                    ngx_http_mastodon_pg_int(meta, row, col));
+    if (it == NULL) {
+        return NULL;
+    }
+
+    it->account_id = ngx_http_mastodon_pg_int(meta, row, col + 1);
+    it->reblog_of_id = ngx_http_mastodon_pg_int(meta, row, col + 2);
+    it->visibility = ngx_http_mastodon_pg_int(meta, row, col + 3);
+
+    return it;
+}
+
+
 /* a row of the meta statement: flags from its arrays, then the policy */
 static void
 ngx_http_mastodon_statuses_policy(ngx_http_mastodon_statuses_t *st,
@@ -1082,7 +1092,7 @@ ngx_http_mastodon_statuses_policy(ngx_http_mastodon_statuses_t *st,
     int64_t     author;
     ngx_uint_t  rel;
 
-#define B(c)  ngx_http_mastodon_pq_bool(meta, row, NGX_HTTP_MASTODON_SM_##c)
+#define B(c)  ngx_http_mastodon_pg_bool(meta, row, NGX_HTTP_MASTODON_SM_##c)
 #define HAS(c, id)                                                            \
     ngx_http_mastodon_pq_array_has(meta, row, NGX_HTTP_MASTODON_SM_##c, id)
 
@@ -1129,29 +1139,17 @@ ngx_http_mastodon_statuses_facts(ngx_http_mastodon_statuses_t *st,
 
     /* the statuses first (kind 0) */
     for (row = 0; row < nrows; row++) {
-        if (ngx_atoi((u_char *) PQgetvalue(meta, row, 0),
-                     PQgetlength(meta, row, 0)) != 0)
-        {
+        if (ngx_http_mastodon_pg_int(meta, row, 0) != 0) {
             continue;
         }
 
-        id = ngx_http_mastodon_pq_int64(meta, row, 1);
-
-        it = ngx_http_mastodon_statuses_add(st, id);
+        /* the flags stay 0 (items start zeroed) unless a fact sets them */
+        it = ngx_http_mastodon_statuses_meta_item(st, meta, row, 1);
         if (it == NULL) {
             return NGX_ERROR;
         }
 
-        it->account_id = ngx_http_mastodon_pq_int64(meta, row, 2);
-        it->reblog_of_id = ngx_http_mastodon_pq_int64(meta, row, 3);
-        it->visibility = ngx_http_mastodon_pq_int64(meta, row, 4);
         it->found = PQgetvalue(meta, row, 5)[0] == '1';
-        it->favourited = 0;
-        it->bookmarked = 0;
-        it->pinned = 0;
-        it->reblogged = 0;
-        it->mentioned = 0;
-        it->muted = 0;
     }
 
     who = ngx_palloc(st->request->pool, (nrows + 1) * sizeof(int64_t));
@@ -1163,9 +1161,8 @@ ngx_http_mastodon_statuses_facts(ngx_http_mastodon_statuses_t *st,
     nwho = 0;
 
     for (row = 0; row < nrows; row++) {
-        kind = ngx_atoi((u_char *) PQgetvalue(meta, row, 0),
-                        PQgetlength(meta, row, 0));
-        id = ngx_http_mastodon_pq_int64(meta, row, 1);
+        kind = ngx_http_mastodon_pg_int(meta, row, 0);
+        id = ngx_http_mastodon_pg_int(meta, row, 1);
 
         if (kind >= 5 && kind <= 10) {
             /* a relation with an author */
@@ -1243,7 +1240,7 @@ ngx_http_mastodon_statuses_accounts(ngx_http_mastodon_statuses_t *st)
     }
 
     for (row = 0; row < nrows; row++) {
-        rows[row].id = ngx_http_mastodon_pq_int64(st->accounts, row, 0);
+        rows[row].id = ngx_http_mastodon_pg_int(st->accounts, row, 0);
         rows[row].row = row;
     }
 
@@ -1281,7 +1278,6 @@ ngx_http_mastodon_statuses_loaded(ngx_http_mastodon_pg_batch_t *b)
     ngx_http_mastodon_statuses_t *st = b->data;
 
     int                               row, nrows;
-    int64_t                           id;
     PGresult                         *meta, *res;
     ngx_int_t                         k;
     ngx_uint_t                        i;
@@ -1301,9 +1297,7 @@ ngx_http_mastodon_statuses_loaded(ngx_http_mastodon_pg_batch_t *b)
     if (meta == NULL || (!st->cached_accounts && st->accounts == NULL)
         || (b->nqueries > (ngx_uint_t) k && res == NULL))
     {
-        st->rc = NGX_ERROR;
-        st->handler(b->request, st, st->data);
-        return;
+        goto failed;
     }
 
     nrows = st->lean_meta ? 0 : PQntuples(meta);
@@ -1314,19 +1308,11 @@ ngx_http_mastodon_statuses_loaded(ngx_http_mastodon_pg_batch_t *b)
     }
 
     for (row = 0; row < nrows; row++) {
-        id = ngx_http_mastodon_pq_int64(meta, row, NGX_HTTP_MASTODON_SM_ID);
-
-        it = ngx_http_mastodon_statuses_add(st, id);
+        it = ngx_http_mastodon_statuses_meta_item(st, meta, row,
+                                                  NGX_HTTP_MASTODON_SM_ID);
         if (it == NULL) {
             goto failed;
         }
-
-        it->account_id = ngx_http_mastodon_pq_int64(meta, row,
-                                                NGX_HTTP_MASTODON_SM_ACCOUNT);
-        it->reblog_of_id = ngx_http_mastodon_pq_int64(meta, row,
-                                                NGX_HTTP_MASTODON_SM_REBLOG_OF);
-        it->visibility = ngx_http_mastodon_pq_int64(meta, row,
-                                                NGX_HTTP_MASTODON_SM_VISIBILITY);
 
         ngx_http_mastodon_statuses_policy(st, it, meta, row);
     }
@@ -1485,8 +1471,7 @@ ngx_http_mastodon_json_kv_pq_nullable(ngx_http_mastodon_json_t *j,
         return;
     }
 
-    s.data = (u_char *) PQgetvalue(res, row, col);
-    s.len = PQgetlength(res, row, col);
+    s = ngx_http_mastodon_pg_str(res, row, col);
     ngx_http_mastodon_json_kv_str(j, key, &s);
 }
 
@@ -1607,15 +1592,14 @@ ngx_http_mastodon_statuses_render(ngx_http_mastodon_statuses_t *st,
 #define V(c)  NGX_HTTP_MASTODON_SR_##c
 
     for (row = 0; row < nrows; row++) {
-        id = ngx_http_mastodon_pq_int64(res, row, V(ID));
-        local = ngx_http_mastodon_pq_bool(res, row, V(LOCAL));
-        visibility = ngx_http_mastodon_pq_int64(res, row, V(VISIBILITY));
+        id = ngx_http_mastodon_pg_int(res, row, V(ID));
+        local = ngx_http_mastodon_pg_bool(res, row, V(LOCAL));
+        visibility = ngx_http_mastodon_pg_int(res, row, V(VISIBILITY));
         if (visibility > 4) {
             visibility = 4;
         }
 
-        username.data = (u_char *) PQgetvalue(res, row, V(USERNAME));
-        username.len = PQgetlength(res, row, V(USERNAME));
+        username = ngx_http_mastodon_pg_str(res, row, V(USERNAME));
 
         tags = NULL;
 
@@ -1637,8 +1621,7 @@ ngx_http_mastodon_statuses_render(ngx_http_mastodon_statuses_t *st,
 
         ngx_http_mastodon_json_open(&j, NULL);
 
-        s.data = (u_char *) PQgetvalue(res, row, V(ID));
-        s.len = PQgetlength(res, row, V(ID));
+        s = ngx_http_mastodon_pg_str(res, row, V(ID));
         ngx_http_mastodon_json_kv_str(&j, "id", &s);
         ngx_http_mastodon_json_kv_pq_nullable(&j, "created_at", res, row,
                                               V(CREATED_AT));
@@ -1648,7 +1631,7 @@ ngx_http_mastodon_statuses_render(ngx_http_mastodon_statuses_t *st,
                                               res, row,
                                               V(IN_REPLY_TO_ACCOUNT));
         ngx_http_mastodon_json_kv_bool(&j, "sensitive",
-                           ngx_http_mastodon_pq_bool(res, row, V(SENSITIVE)));
+                           ngx_http_mastodon_pg_bool(res, row, V(SENSITIVE)));
         ngx_http_mastodon_json_kv_pq_nullable(&j, "spoiler_text", res, row,
                                               V(SPOILER));
         ngx_http_mastodon_json_kv_cstr(&j, "visibility",
@@ -1673,7 +1656,7 @@ ngx_http_mastodon_statuses_render(ngx_http_mastodon_statuses_t *st,
                                                   V(URI));
         }
 
-        if (!local || ngx_http_mastodon_pq_int64(res, row, V(REBLOG_OF))) {
+        if (!local || ngx_http_mastodon_pg_int(res, row, V(REBLOG_OF))) {
             /* remote: as it came; a local reblog: its activity's URI */
             if (PQgetisnull(res, row, V(URL))) {
                 ngx_http_mastodon_json_kv_pq_nullable(&j, "url", res, row,
@@ -1696,20 +1679,19 @@ ngx_http_mastodon_statuses_render(ngx_http_mastodon_statuses_t *st,
         }
 
         ngx_http_mastodon_json_kv_int(&j, "replies_count",
-                    ngx_http_mastodon_pq_int64(res, row, V(REPLIES)));
+                    ngx_http_mastodon_pg_int(res, row, V(REPLIES)));
         ngx_http_mastodon_json_kv_int(&j, "reblogs_count",
-                    ngx_http_mastodon_pq_int64(res, row, V(REBLOGS)));
+                    ngx_http_mastodon_pg_int(res, row, V(REBLOGS)));
         ngx_http_mastodon_json_kv_int(&j, "favourites_count",
-                    ngx_http_mastodon_pq_int64(res, row, V(FAVOURITES)));
+                    ngx_http_mastodon_pg_int(res, row, V(FAVOURITES)));
         ngx_http_mastodon_json_kv_int(&j, "quotes_count",
-                    ngx_http_mastodon_pq_int64(res, row, V(QUOTES)));
+                    ngx_http_mastodon_pg_int(res, row, V(QUOTES)));
         ngx_http_mastodon_json_kv_pq_nullable(&j, "edited_at", res, row,
                                               V(EDITED_AT));
 
         /* content: local text as Mastodon's TextFormatter, remote HTML as
          * it was sanitized on arrival */
-        text.data = (u_char *) PQgetvalue(res, row, V(TEXT));
-        text.len = PQgetlength(res, row, V(TEXT));
+        text = ngx_http_mastodon_pg_str(res, row, V(TEXT));
 
         if (local) {
             if (ngx_http_mastodon_status_html(r, &text, mentions, &s)
@@ -1847,8 +1829,8 @@ ngx_http_mastodon_statuses_render(ngx_http_mastodon_statuses_t *st,
         }
 
         it->base = s;
-        it->account_id = ngx_http_mastodon_pq_int64(res, row, V(ACCOUNT));
-        it->reblog_of_id = ngx_http_mastodon_pq_int64(res, row,
+        it->account_id = ngx_http_mastodon_pg_int(res, row, V(ACCOUNT));
+        it->reblog_of_id = ngx_http_mastodon_pg_int(res, row,
                                                       V(REBLOG_OF));
         it->visibility = visibility;
 

@@ -453,9 +453,7 @@ ngx_http_mastodon_sa_start(ngx_http_request_t *r,
     ngx_http_mastodon_sa_t         *sa;
     ngx_http_mastodon_pg_batch_t   *b;
     ngx_http_mastodon_main_conf_t  *mcf;
-
     const char                    **pin_lock;
-    u_char                         *base;
 
     sa = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_sa_t));
     if (sa == NULL) {
@@ -484,15 +482,8 @@ ngx_http_mastodon_sa_start(ngx_http_request_t *r,
     if (action == NGX_HTTP_MASTODON_SA_REBLOG) {
         mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
 
-        base = ngx_pnalloc(r->pool, mcf->base_url.len + 1);
-        if (base == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        *ngx_cpymem(base, mcf->base_url.data, mcf->base_url.len) = '\0';
-
         sa->values[2] = ngx_http_mastodon_sa_visibility(ctx);
-        sa->values[3] = (const char *) base;
+        sa->values[3] = (const char *) mcf->base_url.data; /* NUL-terminated */
 
         if (ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_sa_lock,
                                      sa->values) != NGX_OK)
@@ -822,19 +813,8 @@ ngx_http_mastodon_sa_forgotten(ngx_http_request_t *r, redisReply *reply,
 static ngx_int_t
 ngx_http_mastodon_sa_load(ngx_http_request_t *r, ngx_http_mastodon_sa_t *sa)
 {
-    sa->st = ngx_http_mastodon_statuses(r, &sa->answer, 1, 0);
-    if (sa->st == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_http_mastodon_statuses_load(sa->st, ngx_http_mastodon_sa_loaded,
-                                        sa)
-        != NGX_DONE)
-    {
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
-    }
-
-    return NGX_DONE;
+    return ngx_http_mastodon_statuses_fetch(r, &sa->answer, 1, 0,
+                                            ngx_http_mastodon_sa_loaded, sa);
 }
 
 
@@ -851,6 +831,7 @@ ngx_http_mastodon_sa_loaded(ngx_http_request_t *r,
         return;
     }
 
+    sa->st = st;
     item = st->items.elts;
 
     /* what was just done to a status it may no longer see is answered */

@@ -25,7 +25,6 @@ typedef struct {
     ngx_uint_t                     nrows;       /* rows of the page */
     int64_t                        first;       /* row ids, newest */
     int64_t                        last;        /* and oldest */
-    ngx_http_mastodon_statuses_t  *st;
 } ngx_http_mastodon_sl_t;
 
 
@@ -213,10 +212,8 @@ ngx_http_mastodon_sl_accounts_done(ngx_http_mastodon_pg_batch_t *b)
     sl->nrows = n;
 
     if (n > 0) {
-        sl->first = ngx_atoof((u_char *) PQgetvalue(res, 0, col),
-                              PQgetlength(res, 0, col));
-        sl->last = ngx_atoof((u_char *) PQgetvalue(res, n - 1, col),
-                             PQgetlength(res, n - 1, col));
+        sl->first = ngx_http_mastodon_pg_int(res, 0, col);
+        sl->last = ngx_http_mastodon_pg_int(res, n - 1, col);
     }
 
     if (ngx_http_mastodon_sl_link(r, sl, "since_id") != NGX_OK
@@ -244,9 +241,8 @@ ngx_http_mastodon_sl_statuses(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_pg_stmt_t *stmts,
     const char *path)
 {
-    const char                    **values;
-    ngx_http_mastodon_sl_t         *sl;
-    ngx_http_mastodon_pg_batch_t   *b;
+    const char              **values;
+    ngx_http_mastodon_sl_t   *sl;
 
     sl = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_sl_t));
     values = ngx_pcalloc(r->pool, 5 * sizeof(char *));
@@ -261,22 +257,13 @@ ngx_http_mastodon_sl_statuses(ngx_http_request_t *r,
     ngx_http_mastodon_page_values(r, &sl->page, &values[1]);
 
     values[0] = ngx_http_mastodon_pg_int64(r, ctx->auth->account_id);
-
-    b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_sl_statuses_done,
-                                   sl);
-
-    if (b == NULL || values[0] == NULL
-        || ngx_http_mastodon_pg_add(b, &stmts[sl->page.ascending ? 1 : 0],
-                                    values) != NGX_OK)
-    {
+    if (values[0] == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_mastodon_pg_run(b) != NGX_OK) {
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
-    }
-
-    return NGX_DONE;
+    return ngx_http_mastodon_pg_query(r, &stmts[sl->page.ascending ? 1 : 0],
+                                      values,
+                                      ngx_http_mastodon_sl_statuses_done, sl);
 }
 
 
@@ -308,6 +295,7 @@ ngx_http_mastodon_sl_statuses_done(ngx_http_mastodon_pg_batch_t *b)
     int                      i, n, row;
     int64_t                 *ids;
     PGresult                *res;
+    ngx_int_t                rc;
     ngx_http_request_t      *r;
     ngx_http_mastodon_sl_t  *sl;
 
@@ -337,31 +325,21 @@ ngx_http_mastodon_sl_statuses_done(ngx_http_mastodon_pg_batch_t *b)
     /* newest first, whichever way the page was selected */
     for (i = 0; i < n; i++) {
         row = sl->page.ascending ? n - 1 - i : i;
-        ids[i] = ngx_atoof((u_char *) PQgetvalue(res, row, 1),
-                           PQgetlength(res, row, 1));
+        ids[i] = ngx_http_mastodon_pg_int(res, row, 1);
 
         if (i == 0) {
-            sl->first = ngx_atoof((u_char *) PQgetvalue(res, row, 0),
-                                  PQgetlength(res, row, 0));
+            sl->first = ngx_http_mastodon_pg_int(res, row, 0);
         }
 
         if (i == n - 1) {
-            sl->last = ngx_atoof((u_char *) PQgetvalue(res, row, 0),
-                                 PQgetlength(res, row, 0));
+            sl->last = ngx_http_mastodon_pg_int(res, row, 0);
         }
     }
 
-    sl->st = ngx_http_mastodon_statuses(r, ids, n, 0);
-    if (sl->st == NULL) {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    if (ngx_http_mastodon_statuses_load(sl->st, ngx_http_mastodon_sl_loaded,
-                                        sl)
-        != NGX_DONE)
-    {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+    rc = ngx_http_mastodon_statuses_fetch(r, ids, n, 0,
+                                          ngx_http_mastodon_sl_loaded, sl);
+    if (rc != NGX_DONE) {
+        ngx_http_mastodon_finalize(r, rc);
     }
 }
 

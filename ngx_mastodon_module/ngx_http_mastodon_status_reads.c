@@ -173,8 +173,7 @@ ngx_http_mastodon_status_history_done(ngx_http_mastodon_pg_batch_t *b)
     for (row = 0; row < PQntuples(res); row++) {
         ngx_http_mastodon_json_open(&j, NULL);
 
-        s.data = (u_char *) PQgetvalue(res, row, 0);
-        s.len = PQgetlength(res, row, 0);
+        s = ngx_http_mastodon_pg_str(res, row, 0);
 
         if (PQgetvalue(res, row, 4)[0] == 't') {
             if (ngx_http_mastodon_status_html(r, &s, mentions, &html)
@@ -189,13 +188,11 @@ ngx_http_mastodon_status_history_done(ngx_http_mastodon_pg_batch_t *b)
             ngx_http_mastodon_json_kv_str(&j, "content", &s);
         }
 
-        s.data = (u_char *) PQgetvalue(res, row, 1);
-        s.len = PQgetlength(res, row, 1);
+        s = ngx_http_mastodon_pg_str(res, row, 1);
         ngx_http_mastodon_json_kv_str(&j, "spoiler_text", &s);
         ngx_http_mastodon_json_kv_bool(&j, "sensitive",
                                        PQgetvalue(res, row, 2)[0] == 't');
-        s.data = (u_char *) PQgetvalue(res, row, 3);
-        s.len = PQgetlength(res, row, 3);
+        s = ngx_http_mastodon_pg_str(res, row, 3);
         ngx_http_mastodon_json_kv_str(&j, "created_at", &s);
 
         ngx_http_mastodon_json_key(&j, "account");
@@ -249,14 +246,11 @@ ngx_http_mastodon_status_source_done(ngx_http_mastodon_pg_batch_t *b)
     }
 
     ngx_http_mastodon_json_open(&j, NULL);
-    s.data = (u_char *) PQgetvalue(res, 0, 0);
-    s.len = PQgetlength(res, 0, 0);
+    s = ngx_http_mastodon_pg_str(res, 0, 0);
     ngx_http_mastodon_json_kv_str(&j, "id", &s);
-    s.data = (u_char *) PQgetvalue(res, 0, 1);
-    s.len = PQgetlength(res, 0, 1);
+    s = ngx_http_mastodon_pg_str(res, 0, 1);
     ngx_http_mastodon_json_kv_str(&j, "text", &s);
-    s.data = (u_char *) PQgetvalue(res, 0, 2);
-    s.len = PQgetlength(res, 0, 2);
+    s = ngx_http_mastodon_pg_str(res, 0, 2);
     ngx_http_mastodon_json_kv_str(&j, "spoiler_text", &s);
     ngx_http_mastodon_json_close(&j);
 
@@ -370,13 +364,11 @@ ngx_http_mastodon_status_context_ids(ngx_http_mastodon_pg_batch_t *b)
     ids[0] = ngx_atoof(ctx->captures[0].data, ctx->captures[0].len);
 
     for (row = 0; row < nup; row++) {
-        ids[1 + row] = ngx_atoof((u_char *) PQgetvalue(up, row, 0),
-                                 PQgetlength(up, row, 0));
+        ids[1 + row] = ngx_http_mastodon_pg_int(up, row, 0);
     }
 
     for (row = 0; row < ndown; row++) {
-        ids[1 + nup + row] = ngx_atoof((u_char *) PQgetvalue(down, row, 0),
-                                       PQgetlength(down, row, 0));
+        ids[1 + nup + row] = ngx_http_mastodon_pg_int(down, row, 0);
     }
 
     cx->nancestors = nup;

@@ -740,8 +740,7 @@ ngx_http_mastodon_status_posted(ngx_http_mastodon_pg_batch_t *b)
         return;
     }
 
-    op->id = ngx_atoof((u_char *) PQgetvalue(res, 0, 0),
-                       PQgetlength(res, 0, 0));
+    op->id = ngx_http_mastodon_pg_int(res, 0, 0);
 
     /* committed: from now on a retry gets this status, whatever happens */
     if (op->idempotency.len) {
@@ -767,8 +766,7 @@ ngx_http_mastodon_status_posted(ngx_http_mastodon_pg_batch_t *b)
 
     /* the parent's replies_count changed */
     if (!PQgetisnull(res, 0, 1)) {
-        op->forget[op->nforget++] = ngx_atoof((u_char *) PQgetvalue(res, 0, 1),
-                                              PQgetlength(res, 0, 1));
+        op->forget[op->nforget++] = ngx_http_mastodon_pg_int(res, 0, 1);
         (void) ngx_http_mastodon_status_forget(r, op->forget, op->nforget,
                                                NULL, NULL);
     }
@@ -1294,8 +1292,7 @@ ngx_http_mastodon_status_deleted(ngx_http_mastodon_pg_batch_t *b)
      */
     op->forget[op->nforget++] = op->id;
     for (row = 2; row <= 3; row++) {
-        id = ngx_atoof((u_char *) PQgetvalue(res, 0, row),
-                       PQgetlength(res, 0, row));
+        id = ngx_http_mastodon_pg_int(res, 0, row);
         if (id > 0) {
             op->forget[op->nforget++] = id;
         }
@@ -1319,8 +1316,7 @@ ngx_http_mastodon_status_deleted(ngx_http_mastodon_pg_batch_t *b)
         return;
     }
 
-    text.data = (u_char *) PQgetvalue(check, 0, 2);
-    text.len = PQgetlength(check, 0, 2);
+    text = ngx_http_mastodon_pg_str(check, 0, 2);
     ngx_http_mastodon_json_str(&j, &text);
 
     if (ngx_http_mastodon_json_string(&j, &text) != NGX_OK) {

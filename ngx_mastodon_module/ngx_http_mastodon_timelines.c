@@ -29,6 +29,7 @@ typedef struct {
     ngx_uint_t                     kind;        /* NGX_HTTP_MASTODON_TL_* */
     ngx_uint_t                     checked;     /* results[0]: the check */
     ngx_uint_t                     reverse;     /* rows came oldest first */
+    const char                   **values;      /* of the statement */
     int64_t                       *ids;
     ngx_uint_t                     n;
 } ngx_http_mastodon_tl_t;
@@ -423,18 +424,22 @@ ngx_http_mastodon_tl_viewer(ngx_http_mastodon_ctx_t *ctx)
 }
 
 
-/* the page and the values $1..$5 of a timeline statement */
+/* the page and n statement values, $1..$5 set (the endpoint's own NULL) */
 static ngx_http_mastodon_tl_t *
 ngx_http_mastodon_tl_create(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx, const char **values)
+    ngx_http_mastodon_ctx_t *ctx, ngx_uint_t n)
 {
     int64_t                  viewer;
+    const char             **values;
     ngx_http_mastodon_tl_t  *tl;
 
     tl = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_tl_t));
-    if (tl == NULL) {
+    values = ngx_pcalloc(r->pool, n * sizeof(char *));
+    if (tl == NULL || values == NULL) {
         return NULL;
     }
+
+    tl->values = values;
 
     ngx_http_mastodon_page_init(ctx, &tl->page, NGX_HTTP_MASTODON_TL_LIMIT,
                                 2 * NGX_HTTP_MASTODON_TL_LIMIT);
@@ -491,12 +496,11 @@ ngx_http_mastodon_tl_run(ngx_http_request_t *r, ngx_http_mastodon_tl_t *tl,
 static void
 ngx_http_mastodon_tl_listed(ngx_http_mastodon_pg_batch_t *b)
 {
-    int                            i, rows;
-    PGresult                      *res;
-    ngx_int_t                      rc;
-    ngx_http_request_t            *r;
-    ngx_http_mastodon_tl_t        *tl;
-    ngx_http_mastodon_statuses_t  *st;
+    int                       i, rows;
+    PGresult                 *res;
+    ngx_int_t                 rc;
+    ngx_http_request_t       *r;
+    ngx_http_mastodon_tl_t   *tl;
 
     r = b->request;
     tl = b->data;
@@ -525,8 +529,7 @@ ngx_http_mastodon_tl_listed(ngx_http_mastodon_pg_batch_t *b)
     /* newest first, whatever the order the page was selected in */
     for (i = 0; i < rows; i++) {
         tl->ids[tl->reverse ? rows - 1 - i : i]
-            = ngx_atoof((u_char *) PQgetvalue(res, i, 0),
-                        PQgetlength(res, i, 0));
+            = ngx_http_mastodon_pg_int(res, i, 0);
     }
 
     tl->n = rows;
@@ -537,16 +540,10 @@ ngx_http_mastodon_tl_listed(ngx_http_mastodon_pg_batch_t *b)
         return;
     }
 
-    st = ngx_http_mastodon_statuses(r, tl->ids, tl->n, tl->flags);
-    if (st == NULL) {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    rc = ngx_http_mastodon_statuses_load(st, ngx_http_mastodon_tl_loaded, tl);
-
-    if (rc == NGX_ERROR) {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+    rc = ngx_http_mastodon_statuses_fetch(r, tl->ids, tl->n, tl->flags,
+                                          ngx_http_mastodon_tl_loaded, tl);
+    if (rc != NGX_DONE) {
+        ngx_http_mastodon_finalize(r, rc);
     }
 }
 
@@ -599,15 +596,12 @@ ngx_http_mastodon_timelines_public(ngx_http_request_t *r,
     const char             **values;
     ngx_http_mastodon_tl_t  *tl;
 
-    values = ngx_pcalloc(r->pool, 6 * sizeof(char *));
-    if (values == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    tl = ngx_http_mastodon_tl_create(r, ctx, values);
+    tl = ngx_http_mastodon_tl_create(r, ctx, 6);
     if (tl == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    values = tl->values;
 
     ngx_str_set(&tl->path, "/api/v1/timelines/public");
     tl->keep = ngx_http_mastodon_tl_public_keep;
@@ -742,15 +736,12 @@ ngx_http_mastodon_timelines_tag(ngx_http_request_t *r,
     const char             **values;
     ngx_http_mastodon_tl_t  *tl;
 
-    values = ngx_pcalloc(r->pool, 12 * sizeof(char *));
-    if (values == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    tl = ngx_http_mastodon_tl_create(r, ctx, values);
+    tl = ngx_http_mastodon_tl_create(r, ctx, 12);
     if (tl == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    values = tl->values;
 
     tag = &ctx->captures[0];
 
@@ -812,16 +803,13 @@ ngx_http_mastodon_account_statuses(ngx_http_request_t *r,
         return NGX_HTTP_NOT_FOUND;
     }
 
-    values = ngx_pcalloc(r->pool, 11 * sizeof(char *));
+    tl = ngx_http_mastodon_tl_create(r, ctx, 11);
     check = ngx_pcalloc(r->pool, sizeof(char *));
-    if (values == NULL || check == NULL) {
+    if (tl == NULL || check == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    tl = ngx_http_mastodon_tl_create(r, ctx, values);
-    if (tl == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    values = tl->values;
 
     tl->kind = NGX_HTTP_MASTODON_TL_ACCOUNT;
     tl->keep = ngx_http_mastodon_tl_account_keep;
