@@ -56,8 +56,6 @@ static void ngx_http_mastodon_auth_continue(ngx_http_request_t *r,
     ngx_int_t rc);
 static ngx_int_t ngx_http_mastodon_auth_fail(ngx_http_request_t *r,
     ngx_uint_t status, const char *message);
-static void ngx_http_mastodon_auth_ignore(ngx_http_request_t *r,
-    redisReply *reply, void *data);
 static void ngx_http_mastodon_auth_touch(ngx_http_request_t *r,
     ngx_http_mastodon_auth_t *auth);
 static void ngx_http_mastodon_auth_touched(ngx_http_mastodon_pg_batch_t *b);
@@ -444,21 +442,14 @@ ngx_http_mastodon_auth_loaded(ngx_http_mastodon_pg_batch_t *b)
         argv[8] = (const char *) lk->digest;
         argvlen[8] = sizeof(lk->digest);
 
-        (void) ngx_http_mastodon_redis_command(r,
-                                               ngx_http_mastodon_auth_ignore,
-                                               NULL, 9, argv, argvlen);
+        /* a cache write: failing it only costs a PostgreSQL look-up later */
+        (void) ngx_http_mastodon_redis_command(r, NULL, NULL, 9, argv,
+                                               argvlen);
     }
 
     ngx_http_mastodon_auth_continue(r, ngx_http_mastodon_auth_check(r, ctx));
 }
 
-
-static void
-ngx_http_mastodon_auth_ignore(ngx_http_request_t *r, redisReply *reply,
-    void *data)
-{
-    /* a cache write: failing it only costs a PostgreSQL look-up later */
-}
 
 
 static ngx_int_t
@@ -606,7 +597,7 @@ ngx_http_mastodon_auth_touch(ngx_http_request_t *r,
     argv[3] = (const char *) key;
     argvlen[3] = sizeof(key);
 
-    (void) ngx_http_mastodon_redis_command(r, ngx_http_mastodon_auth_ignore,
+    (void) ngx_http_mastodon_redis_command(r, NULL,
                                            NULL, 4, argv, argvlen);
 }
 

@@ -117,8 +117,9 @@ ngx_http_mastodon_redis_exit_process(ngx_cycle_t *cycle)
 
 /*
  * Sends a command.  NGX_OK: handler(r, reply, data) will be called once,
- * reply NULL on failure or timeout.  NGX_ERROR: Redis is unavailable right
- * now; the handler will not be called and the caller answers 503.
+ * reply NULL on failure or timeout; handler NULL: nobody waits for the
+ * answer (a cache write, fire and forget).  NGX_ERROR: Redis is unavailable
+ * right now; the handler will not be called and the caller answers 503.
  */
 ngx_int_t
 ngx_http_mastodon_redis_command(ngx_http_request_t *r,
@@ -205,7 +206,10 @@ ngx_http_mastodon_redis_answer(ngx_http_mastodon_redis_cmd_t *cmd,
     if (r) {
         cmd->request = NULL;
         cmd->cleanup->handler = NULL;
-        cmd->handler(r, reply, cmd->data);
+
+        if (cmd->handler) {
+            cmd->handler(r, reply, cmd->data);
+        }
     }
 }
 

@@ -39,8 +39,6 @@ static void ngx_http_mastodon_statuses_fill(ngx_http_mastodon_statuses_t *st,
 static ngx_int_t ngx_http_mastodon_status_assemble(
     ngx_http_mastodon_statuses_t *st, ngx_uint_t i, ngx_uint_t viewer,
     ngx_str_t *out);
-static void ngx_http_mastodon_statuses_ignore(ngx_http_request_t *r,
-    redisReply *reply, void *data);
 static ngx_int_t ngx_http_mastodon_statuses_rehash(
     ngx_http_mastodon_statuses_t *st, ngx_uint_t n);
 
@@ -1903,17 +1901,9 @@ ngx_http_mastodon_statuses_fill(ngx_http_mastodon_statuses_t *st,
     }
 
     /* a cache fill: nothing waits for it */
-    (void) ngx_http_mastodon_redis_command(r,
-                                           ngx_http_mastodon_statuses_ignore,
-                                           NULL, argc, argv, argvlen);
+    (void) ngx_http_mastodon_redis_command(r, NULL, NULL, argc, argv, argvlen);
 }
 
-
-static void
-ngx_http_mastodon_statuses_ignore(ngx_http_request_t *r, redisReply *reply,
-    void *data)
-{
-}
 
 
 /*
@@ -2169,7 +2159,7 @@ ngx_http_mastodon_status_forget(ngx_http_request_t *r, int64_t *ids,
     }
 
     return ngx_http_mastodon_redis_command(r,
-               handler ? handler : ngx_http_mastodon_statuses_ignore, data,
+               handler, data,
                argc, argv, argvlen);
 }
 

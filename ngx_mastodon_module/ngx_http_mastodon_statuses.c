@@ -38,8 +38,6 @@ static void ngx_http_mastodon_status_saved(ngx_http_request_t *r,
     ngx_http_mastodon_statuses_t *st, void *data);
 static void ngx_http_mastodon_status_enqueued(ngx_http_request_t *r,
     redisReply *reply, void *data);
-static void ngx_http_mastodon_status_ignore(ngx_http_request_t *r,
-    redisReply *reply, void *data);
 static void ngx_http_mastodon_status_withdrawn(
     ngx_http_mastodon_pg_batch_t *b);
 static ngx_int_t ngx_http_mastodon_status_checked(ngx_http_request_t *r,
@@ -707,8 +705,7 @@ ngx_http_mastodon_status_unclaim(ngx_http_request_t *r,
     argv[1] = (const char *) op->idempotency.data;
     argvlen[1] = op->idempotency.len;
 
-    (void) ngx_http_mastodon_redis_command(r, ngx_http_mastodon_status_ignore,
-                                           NULL, 2, argv, argvlen);
+    (void) ngx_http_mastodon_redis_command(r, NULL, NULL, 2, argv, argvlen);
 }
 
 
@@ -759,9 +756,8 @@ ngx_http_mastodon_status_posted(ngx_http_mastodon_pg_batch_t *b)
         argv[4] = "3600";
         argvlen[4] = 4;
 
-        (void) ngx_http_mastodon_redis_command(r,
-                                               ngx_http_mastodon_status_ignore,
-                                               NULL, 5, argv, argvlen);
+        (void) ngx_http_mastodon_redis_command(r, NULL, NULL, 5, argv,
+                                               argvlen);
     }
 
     /* the parent's replies_count changed */
@@ -897,12 +893,6 @@ ngx_http_mastodon_status_withdrawn(ngx_http_mastodon_pg_batch_t *b)
     ngx_http_mastodon_finalize(b->request, NGX_HTTP_SERVICE_UNAVAILABLE);
 }
 
-
-static void
-ngx_http_mastodon_status_ignore(ngx_http_request_t *r, redisReply *reply,
-    void *data)
-{
-}
 
 
 /* The answer: st's first status, or 404 when it may not be shown. */
@@ -1158,7 +1148,7 @@ ngx_http_mastodon_status_edited(ngx_http_mastodon_pg_batch_t *b)
 
     /* the cached rendering goes before the new one is read */
     if (ngx_http_mastodon_status_forget(r, op->forget, op->nforget,
-                                        ngx_http_mastodon_status_ignore, NULL)
+                                        NULL, NULL)
         != NGX_OK)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
