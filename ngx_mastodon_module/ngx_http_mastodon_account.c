@@ -35,22 +35,6 @@ enum {
 
 
 static void
-ngx_http_mastodon_json_kv_pq(ngx_http_mastodon_json_t *j, const char *key,
-    PGresult *res, int row, int col)
-{
-    ngx_str_t  s;
-
-    if (PQgetisnull(res, row, col)) {
-        ngx_http_mastodon_json_kv_null(j, key);
-        return;
-    }
-
-    s = ngx_http_mastodon_pg_str(res, row, col);
-    ngx_http_mastodon_json_kv_str(j, key, &s);
-}
-
-
-static void
 ngx_http_mastodon_json_kv_pq_bool(ngx_http_mastodon_json_t *j,
     const char *key, PGresult *res, int row, int col)
 {

@@ -196,6 +196,8 @@ void ngx_http_mastodon_json_kv_bool(ngx_http_mastodon_json_t *j,
     const char *key, ngx_uint_t b);
 void ngx_http_mastodon_json_kv_null(ngx_http_mastodon_json_t *j,
     const char *key);
+void ngx_http_mastodon_json_kv_pq(ngx_http_mastodon_json_t *j,
+    const char *key, PGresult *res, int row, int col);
 void ngx_http_mastodon_json_open(ngx_http_mastodon_json_t *j,
     const char *key);
 void ngx_http_mastodon_json_close(ngx_http_mastodon_json_t *j);

@@ -1458,21 +1458,6 @@ ngx_http_mastodon_status_mention(void *data, const char *username,
 }
 
 
-static void
-ngx_http_mastodon_json_kv_pq_nullable(ngx_http_mastodon_json_t *j,
-    const char *key, PGresult *res, int row, int col)
-{
-    ngx_str_t  s;
-
-    if (PQgetisnull(res, row, col)) {
-        ngx_http_mastodon_json_kv_null(j, key);
-        return;
-    }
-
-    s = ngx_http_mastodon_pg_str(res, row, col);
-    ngx_http_mastodon_json_kv_str(j, key, &s);
-}
-
 
 /*
  * A local status' text as HTML (Mastodon's TextFormatter); mentions:
@@ -1621,21 +1606,21 @@ ngx_http_mastodon_statuses_render(ngx_http_mastodon_statuses_t *st,
 
         s = ngx_http_mastodon_pg_str(res, row, V(ID));
         ngx_http_mastodon_json_kv_str(&j, "id", &s);
-        ngx_http_mastodon_json_kv_pq_nullable(&j, "created_at", res, row,
-                                              V(CREATED_AT));
-        ngx_http_mastodon_json_kv_pq_nullable(&j, "in_reply_to_id", res, row,
-                                              V(IN_REPLY_TO));
-        ngx_http_mastodon_json_kv_pq_nullable(&j, "in_reply_to_account_id",
-                                              res, row,
-                                              V(IN_REPLY_TO_ACCOUNT));
+        ngx_http_mastodon_json_kv_pq(&j, "created_at", res, row,
+                                     V(CREATED_AT));
+        ngx_http_mastodon_json_kv_pq(&j, "in_reply_to_id", res, row,
+                                     V(IN_REPLY_TO));
+        ngx_http_mastodon_json_kv_pq(&j, "in_reply_to_account_id",
+                                     res, row,
+                                     V(IN_REPLY_TO_ACCOUNT));
         ngx_http_mastodon_json_kv_bool(&j, "sensitive",
                            ngx_http_mastodon_pg_bool(res, row, V(SENSITIVE)));
-        ngx_http_mastodon_json_kv_pq_nullable(&j, "spoiler_text", res, row,
-                                              V(SPOILER));
+        ngx_http_mastodon_json_kv_pq(&j, "spoiler_text", res, row,
+                                     V(SPOILER));
         ngx_http_mastodon_json_kv_cstr(&j, "visibility",
                                    ngx_http_mastodon_visibilities[visibility]);
-        ngx_http_mastodon_json_kv_pq_nullable(&j, "language", res, row,
-                                              V(LANGUAGE));
+        ngx_http_mastodon_json_kv_pq(&j, "language", res, row,
+                                     V(LANGUAGE));
 
         /* uri: stored for every status; url: the local page or theirs */
         if (PQgetisnull(res, row, V(URI))) {
@@ -1650,18 +1635,18 @@ ngx_http_mastodon_statuses_render(ngx_http_mastodon_statuses_t *st,
             ngx_http_mastodon_json_kv_str(&j, "uri", &s);
 
         } else {
-            ngx_http_mastodon_json_kv_pq_nullable(&j, "uri", res, row,
-                                                  V(URI));
+            ngx_http_mastodon_json_kv_pq(&j, "uri", res, row,
+                                         V(URI));
         }
 
         if (!local || ngx_http_mastodon_pg_int(res, row, V(REBLOG_OF))) {
             /* remote: as it came; a local reblog: its activity's URI */
             if (PQgetisnull(res, row, V(URL))) {
-                ngx_http_mastodon_json_kv_pq_nullable(&j, "url", res, row,
-                                                      local ? V(URI) : V(URL));
+                ngx_http_mastodon_json_kv_pq(&j, "url", res, row,
+                                             local ? V(URI) : V(URL));
             } else {
-                ngx_http_mastodon_json_kv_pq_nullable(&j, "url", res, row,
-                                                      V(URL));
+                ngx_http_mastodon_json_kv_pq(&j, "url", res, row,
+                                             V(URL));
             }
 
         } else {
@@ -1684,8 +1669,8 @@ ngx_http_mastodon_statuses_render(ngx_http_mastodon_statuses_t *st,
                     ngx_http_mastodon_pg_int(res, row, V(FAVOURITES)));
         ngx_http_mastodon_json_kv_int(&j, "quotes_count",
                     ngx_http_mastodon_pg_int(res, row, V(QUOTES)));
-        ngx_http_mastodon_json_kv_pq_nullable(&j, "edited_at", res, row,
-                                              V(EDITED_AT));
+        ngx_http_mastodon_json_kv_pq(&j, "edited_at", res, row,
+                                     V(EDITED_AT));
 
         /* content: local text as Mastodon's TextFormatter, remote HTML as
          * it was sanitized on arrival */
@@ -1706,10 +1691,10 @@ ngx_http_mastodon_statuses_render(ngx_http_mastodon_statuses_t *st,
 
         if (!PQgetisnull(res, row, V(APP_NAME))) {
             ngx_http_mastodon_json_open(&j, "application");
-            ngx_http_mastodon_json_kv_pq_nullable(&j, "name", res, row,
-                                                  V(APP_NAME));
-            ngx_http_mastodon_json_kv_pq_nullable(&j, "website", res, row,
-                                                  V(APP_WEBSITE));
+            ngx_http_mastodon_json_kv_pq(&j, "name", res, row,
+                                         V(APP_NAME));
+            ngx_http_mastodon_json_kv_pq(&j, "website", res, row,
+                                         V(APP_WEBSITE));
             ngx_http_mastodon_json_close(&j);
         }
 
