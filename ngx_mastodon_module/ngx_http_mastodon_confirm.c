@@ -11,6 +11,7 @@
  */
 
 #include "ngx_http_mastodon_module.h"
+#include "mstdn_html.h"
 
 
 #define NGX_HTTP_MASTODON_CONFIRM_TOKEN_MAX  256
@@ -28,8 +29,6 @@ static void ngx_http_mastodon_confirm_forgotten(ngx_http_request_t *r,
 static ngx_int_t ngx_http_mastodon_confirm_page(ngx_http_request_t *r,
     ngx_uint_t status, const char *title, const char *text,
     ngx_str_t *username);
-static u_char *ngx_http_mastodon_html_escape(u_char *dst, u_char *src,
-    size_t len);
 
 
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_confirm_stmt =
@@ -184,10 +183,11 @@ ngx_http_mastodon_confirm_page(ngx_http_request_t *r, ngx_uint_t status,
                  "</head><body><h1></h1><p></p><p><a href=\"/\"></a></p>"
                  "</body></html>\n")
           + 2 * ngx_strlen(title) + ngx_strlen(text)
-          + 2 * 6 * mcf->title.len + sizeof(" as @") + 6 * 30 + 16;
+          + 2 * MSTDN_HTML_ESCAPE_MAX(mcf->title.len) + sizeof(" as @")
+          + MSTDN_HTML_ESCAPE_MAX(30) + 16;
 
     if (username) {
-        len += 6 * username->len;
+        len += MSTDN_HTML_ESCAPE_MAX(username->len);
     }
 
     body.data = ngx_pnalloc(r->pool, len);
@@ -200,7 +200,8 @@ ngx_http_mastodon_confirm_page(ngx_http_request_t *r, ngx_uint_t status,
                     "<meta charset=\"utf-8\">"
                     "<meta name=\"viewport\" content=\"width=device-width, "
                     "initial-scale=1\"><title>%s - ", title);
-    p = ngx_http_mastodon_html_escape(p, mcf->title.data, mcf->title.len);
+    p += mstdn_html_escape((char *) p, (char *) mcf->title.data,
+                           mcf->title.len);
     p = ngx_sprintf(p, "</title>"
                     "<style>body{font-family:sans-serif;max-width:36em;"
                     "margin:4em auto;padding:0 1em;line-height:1.5}</style>"
@@ -208,14 +209,15 @@ ngx_http_mastodon_confirm_page(ngx_http_request_t *r, ngx_uint_t status,
 
     if (username && username->len) {
         p = ngx_cpymem(p, " as @", sizeof(" as @") - 1);
-        p = ngx_http_mastodon_html_escape(p, username->data,
-                                          ngx_min(username->len, 30));
+        p += mstdn_html_escape((char *) p, (char *) username->data,
+                               ngx_min(username->len, 30));
         *p++ = '.';
     }
 
     p = ngx_cpymem(p, "</p><p><a href=\"/\">", sizeof("</p><p><a href=\"/\">")
                                                - 1);
-    p = ngx_http_mastodon_html_escape(p, mcf->title.data, mcf->title.len);
+    p += mstdn_html_escape((char *) p, (char *) mcf->title.data,
+                           mcf->title.len);
     p = ngx_cpymem(p, "</a></p></body></html>\n",
                    sizeof("</a></p></body></html>\n") - 1);
 
@@ -233,33 +235,3 @@ ngx_http_mastodon_confirm_page(ngx_http_request_t *r, ngx_uint_t status,
     return ngx_http_mastodon_send_text(r, status, &type, &body);
 }
 
-
-/* At most 6 bytes out per byte in. */
-static u_char *
-ngx_http_mastodon_html_escape(u_char *dst, u_char *src, size_t len)
-{
-    while (len--) {
-        switch (*src) {
-        case '<':
-            dst = ngx_cpymem(dst, "&lt;", 4);
-            break;
-        case '>':
-            dst = ngx_cpymem(dst, "&gt;", 4);
-            break;
-        case '&':
-            dst = ngx_cpymem(dst, "&amp;", 5);
-            break;
-        case '"':
-            dst = ngx_cpymem(dst, "&quot;", 6);
-            break;
-        case '\'':
-            dst = ngx_cpymem(dst, "&#39;", 5);
-            break;
-        default:
-            *dst++ = *src;
-        }
-        src++;
-    }
-
-    return dst;
-}
