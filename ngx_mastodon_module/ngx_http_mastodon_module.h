@@ -437,7 +437,6 @@ ngx_int_t ngx_http_mastodon_page_link(ngx_http_request_t *r,
 #define NGX_HTTP_MASTODON_ST_FILTER      0x01  /* drop what the viewer's
                                                   blocks and mutes hide
                                                   (timelines, context) */
-#define NGX_HTTP_MASTODON_ST_SOURCE      0x02  /* add "text" (delete) */
 
 typedef struct ngx_http_mastodon_statuses_s  ngx_http_mastodon_statuses_t;
 
@@ -538,8 +537,8 @@ ngx_int_t ngx_http_mastodon_json_string(ngx_http_mastodon_json_t *j,
     ngx_str_t *out);
 
 /*
- * SQL fragments: can account $1 (NULL: anonymous) see status s
- * (StatusPolicy#show?), and do its blocks and mutes hide it (timelines).
+ * SQL: can account $1 (NULL: anonymous) see status s (StatusPolicy#show?).
+ * The status loader applies the same rules in C (statuses_judge()).
  */
 #define NGX_HTTP_MASTODON_ST_SQL_VISIBLE(s)                                   \
     "(" s ".deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM accounts va"     \
@@ -555,18 +554,6 @@ ngx_int_t ngx_http_mastodon_json_string(ngx_http_mastodon_json_t *j,
     " WHEN " s ".visibility = 3 THEN EXISTS (SELECT 1 FROM mentions vm"       \
     "  WHERE vm.status_id = " s ".id AND vm.account_id = $1::bigint)"         \
     " ELSE false END)"
-#define NGX_HTTP_MASTODON_ST_SQL_HIDDEN(account_id)                           \
-    "($1::bigint IS NOT NULL AND " account_id " <> $1::bigint AND ("          \
-    " EXISTS (SELECT 1 FROM blocks hb WHERE (hb.account_id = $1::bigint"      \
-    "  AND hb.target_account_id = " account_id ") OR (hb.account_id = "       \
-    account_id " AND hb.target_account_id = $1::bigint))"                     \
-    " OR EXISTS (SELECT 1 FROM mutes hm WHERE hm.account_id = $1::bigint"     \
-    "  AND hm.target_account_id = " account_id                                \
-    "  AND (hm.expires_at IS NULL OR hm.expires_at > now() AT TIME ZONE 'UTC'))"\
-    " OR EXISTS (SELECT 1 FROM account_domain_blocks hd JOIN accounts ha"     \
-    "  ON ha.domain = hd.domain WHERE hd.account_id = $1::bigint"             \
-    "  AND ha.id = " account_id ")))"
-
 
 /* relationships: the Relationship entity, writes answered with it, lists */
 #define NGX_HTTP_MASTODON_REL_VISIBLE    0x01  /* 404: a pending local user */

@@ -236,8 +236,8 @@ ngx_http_mastodon_statuses_cached_accounts(ngx_http_mastodon_statuses_t *st)
  * $1 the viewer (NULL: anonymous), $2 the ids: a row for each of them and
  * what they reblog; the viewer's relations to the statuses and their
  * authors as arrays (computed once: every row has the same), so that the
- * visibility rules of NGX_HTTP_MASTODON_ST_SQL_VISIBLE and _HIDDEN are
- * applied in C.  A correlated subquery per status and rule cost three
+ * visibility rules of NGX_HTTP_MASTODON_ST_SQL_VISIBLE and the hiding by
+ * blocks, mutes and domain blocks are applied in C.  A correlated subquery per status and rule cost three
  * times as much, most of it starting up its many plan nodes.
  */
 #define NGX_HTTP_MASTODON_SM_ARRAY(col, from, where)                          \
@@ -1012,9 +1012,10 @@ ngx_http_mastodon_pq_array_has(PGresult *res, int row, int col, int64_t id)
 
 
 /*
- * StatusPolicy#show? (visible) and what the viewer's blocks and mutes hide
- * (hidden), as NGX_HTTP_MASTODON_ST_SQL_VISIBLE and _HIDDEN say in SQL;
- * rel: NGX_HTTP_MASTODON_REL_* of the viewer and the status' author.
+ * StatusPolicy#show? (visible, as NGX_HTTP_MASTODON_ST_SQL_VISIBLE says in
+ * SQL) and what the viewer's blocks, mutes and domain blocks hide (hidden:
+ * either way for blocks, not the viewer's own statuses); rel:
+ * NGX_HTTP_MASTODON_VIEWER_* of the viewer and the status' author.
  */
 static void
 ngx_http_mastodon_statuses_judge(ngx_http_mastodon_statuses_t *st,
