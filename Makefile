@@ -30,7 +30,7 @@ WORKER_HDRS := $(wildcard worker/*.h)
 WORKER_OBJS := $(WORKER_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS   := $(wildcard lib/t/*.c)
 UNIT_BINS   := $(UNIT_SRCS:lib/t/%.c=$(BUILD)/unit/%)
-MODULE_SRCS := $(wildcard ngx_mastodon_module/*.c ngx_mastodon_module/*.h)
+MODULE_SRCS := $(wildcard ngx_mastodon_module/*/*.c ngx_mastodon_module/*/*.h)
 MODULE_SO   := $(BUILD)/nginx/ngx_http_mastodon_module.so
 
 .PHONY: all module worker unit deps run stop test test-asan asan bench clean

@@ -296,7 +296,7 @@ static ngx_command_t  ngx_http_mastodon_commands[] = {
 
 static ngx_http_module_t  ngx_http_mastodon_module_ctx = {
     NULL,                                  /* preconfiguration */
-    ngx_http_mastodon_filter_init,         /* postconfiguration */
+    ngx_http_mastodon_error_filter_init,   /* postconfiguration */
 
     ngx_http_mastodon_create_main_conf,    /* create main configuration */
     ngx_http_mastodon_init_main_conf,      /* init main configuration */

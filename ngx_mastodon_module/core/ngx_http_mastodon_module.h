@@ -710,7 +710,7 @@ ngx_int_t ngx_http_mastodon_markers_create(ngx_http_request_t *r,
 
 
 /* filter */
-ngx_int_t ngx_http_mastodon_filter_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_mastodon_error_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_mastodon_cors_preflight(ngx_http_request_t *r);
 ngx_uint_t ngx_http_mastodon_api_path(ngx_http_request_t *r);
 

@@ -1,5 +1,6 @@
 /*
- * Header and body filter for the module's locations:
+ * The error filter (HTTP output filters, not Mastodon's content filters):
+ * header and body filter for the module's locations:
  *  - every error answer on an API path carries Mastodon's {"error": "..."}
  *    body, whoever produced it (a route's status code, or nginx itself:
  *    413 for client_max_body_size, 400, 408, ...), because client libraries
@@ -11,8 +12,9 @@
 #include "ngx_http_mastodon_module.h"
 
 
-static ngx_int_t ngx_http_mastodon_header_filter(ngx_http_request_t *r);
-static ngx_int_t ngx_http_mastodon_body_filter(ngx_http_request_t *r,
+static ngx_int_t ngx_http_mastodon_error_header_filter(
+    ngx_http_request_t *r);
+static ngx_int_t ngx_http_mastodon_error_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static ngx_int_t ngx_http_mastodon_error_json(ngx_http_request_t *r,
     ngx_http_mastodon_json_t *j, const char *message);
@@ -46,13 +48,13 @@ static ngx_str_t  ngx_http_mastodon_text_type = ngx_string(
 
 
 ngx_int_t
-ngx_http_mastodon_filter_init(ngx_conf_t *cf)
+ngx_http_mastodon_error_filter_init(ngx_conf_t *cf)
 {
     ngx_http_next_header_filter = ngx_http_top_header_filter;
-    ngx_http_top_header_filter = ngx_http_mastodon_header_filter;
+    ngx_http_top_header_filter = ngx_http_mastodon_error_header_filter;
 
     ngx_http_next_body_filter = ngx_http_top_body_filter;
-    ngx_http_top_body_filter = ngx_http_mastodon_body_filter;
+    ngx_http_top_body_filter = ngx_http_mastodon_error_body_filter;
 
     return NGX_OK;
 }
@@ -76,7 +78,7 @@ ngx_http_mastodon_api_path(ngx_http_request_t *r)
 
 
 static ngx_int_t
-ngx_http_mastodon_header_filter(ngx_http_request_t *r)
+ngx_http_mastodon_error_header_filter(ngx_http_request_t *r)
 {
     ngx_buf_t                     *b;
     ngx_http_mastodon_ctx_t       *ctx;
@@ -171,7 +173,7 @@ ngx_http_mastodon_error_json(ngx_http_request_t *r,
 
 
 static ngx_int_t
-ngx_http_mastodon_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+ngx_http_mastodon_error_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
     ngx_uint_t                last;
     ngx_chain_t              *cl, *out;
