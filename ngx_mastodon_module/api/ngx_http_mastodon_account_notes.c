@@ -4,7 +4,7 @@
  * characters (AccountNote::COMMENT_SIZE_LIMIT).
  */
 
-#include "ngx_http_mastodon_module.h"
+#include "ngx_http_mastodon_api.h"
 #include "mstdn_utf8.h"
 
 

@@ -4,7 +4,7 @@
  * /api/v1/accounts/lookup, /api/v1/preferences.
  */
 
-#include "ngx_http_mastodon_module.h"
+#include "ngx_http_mastodon_api.h"
 #include "mstdn_json.h"
 
 

@@ -5,7 +5,7 @@
  * ..." with Doorkeeper's wording.
  */
 
-#include "ngx_http_mastodon_module.h"
+#include "ngx_http_mastodon_api.h"
 #include "mstdn_oauth.h"
 #include "mstdn_utf8.h"
 

@@ -8,7 +8,7 @@
  * seconds (0: for ever) and hides notifications unless notifications=false.
  */
 
-#include "ngx_http_mastodon_module.h"
+#include "ngx_http_mastodon_api.h"
 
 
 /* longer is "for ever" anyway; keeps the timestamp in range */

@@ -7,7 +7,7 @@
  * account turns its pending follow requests into follows.
  */
 
-#include "ngx_http_mastodon_module.h"
+#include "ngx_http_mastodon_api.h"
 #include "mstdn_utf8.h"
 
 

@@ -7,7 +7,7 @@
  * sends the mail (a user_confirmation job on the mailers queue).
  */
 
-#include "ngx_http_mastodon_module.h"
+#include "ngx_http_mastodon_api.h"
 #include "mstdn_oauth.h"
 
 

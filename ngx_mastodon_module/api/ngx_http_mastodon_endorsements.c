@@ -6,7 +6,7 @@
  * unfollowing it ends the endorsement.  Lists are paginated by account id.
  */
 
-#include "ngx_http_mastodon_module.h"
+#include "ngx_http_mastodon_api.h"
 
 
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_endorse_stmt =

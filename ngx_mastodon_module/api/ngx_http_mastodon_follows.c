@@ -10,7 +10,7 @@
  * deleted (NGX_HTTP_MASTODON_REL_SQL_STATS).
  */
 
-#include "ngx_http_mastodon_module.h"
+#include "ngx_http_mastodon_api.h"
 
 
 #define NGX_HTTP_MASTODON_FOLLOW_MAX_LANGUAGES  100

@@ -17,7 +17,7 @@
  * 206 while a feed regenerates; here the rebuild is awaited, so 200.
  */
 
-#include "ngx_http_mastodon_module.h"
+#include "ngx_http_mastodon_api.h"
 
 #include <openssl/sha.h>
 

@@ -8,7 +8,7 @@
  * rest comes from configuration.
  */
 
-#include "ngx_http_mastodon_module.h"
+#include "ngx_http_mastodon_api.h"
 
 
 #define NGX_HTTP_MASTODON_VERSION_STRING                                      \

@@ -16,7 +16,7 @@
  * Mastodon's 409 for a stale lock_version.
  */
 
-#include "ngx_http_mastodon_module.h"
+#include "ngx_http_mastodon_api.h"
 
 
 #define NGX_HTTP_MASTODON_MARKERS_N  2

@@ -28,7 +28,7 @@
  * max_id) the group is bounded by nothing on that side.
  */
 
-#include "ngx_http_mastodon_module.h"
+#include "ngx_http_mastodon_api.h"
 
 
 #define NGX_HTTP_MASTODON_NOTIF_LIMIT        40

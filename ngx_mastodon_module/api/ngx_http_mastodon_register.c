@@ -25,7 +25,7 @@
 
 #include <openssl/crypto.h>
 
-#include "ngx_http_mastodon_module.h"
+#include "ngx_http_mastodon_api.h"
 #include "mstdn_oauth.h"
 #include "mstdn_password.h"
 #include "mstdn_rsa.h"

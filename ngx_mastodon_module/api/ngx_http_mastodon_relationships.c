@@ -21,7 +21,7 @@
  * updated in account id order, so concurrent writes never deadlock on them.
  */
 
-#include "ngx_http_mastodon_module.h"
+#include "ngx_http_mastodon_api.h"
 
 
 #define NGX_HTTP_MASTODON_REL_MAX_IDS  1000

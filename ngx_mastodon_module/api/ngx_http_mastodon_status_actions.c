@@ -22,7 +22,7 @@
  * the contract (ARCHITECTURE.md, issue 4) are queued, then the answer.
  */
 
-#include "ngx_http_mastodon_module.h"
+#include "ngx_http_mastodon_api.h"
 
 
 #define NGX_HTTP_MASTODON_SA_FAVOURITE    0

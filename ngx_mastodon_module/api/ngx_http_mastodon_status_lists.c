@@ -15,7 +15,7 @@
  *    may no longer see is left out of the page (the Link still counts it).
  */
 
-#include "ngx_http_mastodon_module.h"
+#include "ngx_http_mastodon_api.h"
 
 
 typedef struct {

@@ -4,7 +4,7 @@
  * SourcesController and StatusesController#context answer.
  */
 
-#include "ngx_http_mastodon_module.h"
+#include "ngx_http_mastodon_api.h"
 
 
 #define NGX_HTTP_MASTODON_TIME(col)                                           \

@@ -7,7 +7,7 @@
  * job, which carries the viewer-less rendering as its payload.
  */
 
-#include "ngx_http_mastodon_module.h"
+#include "ngx_http_mastodon_api.h"
 #include "mstdn_text.h"
 #include "mstdn_grapheme.h"
 

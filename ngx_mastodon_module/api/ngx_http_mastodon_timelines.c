@@ -12,7 +12,7 @@
  * endpoint's own.
  */
 
-#include "ngx_http_mastodon_module.h"
+#include "ngx_http_mastodon_api.h"
 
 
 #define NGX_HTTP_MASTODON_TL_LIMIT       20      /* DEFAULT_STATUSES_LIMIT */

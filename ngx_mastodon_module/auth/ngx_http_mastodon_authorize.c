@@ -18,7 +18,7 @@
  * carries an authenticity_token (_session.c); every page is HTML-escaped.
  */
 
-#include "ngx_http_mastodon_module.h"
+#include "ngx_http_mastodon_auth.h"
 #include "mstdn_oauth.h"
 
 

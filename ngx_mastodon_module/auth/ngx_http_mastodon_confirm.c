@@ -10,7 +10,7 @@
  * HTML error page with 422, as Devise renders its form again.
  */
 
-#include "ngx_http_mastodon_module.h"
+#include "ngx_http_mastodon_auth.h"
 #include "mstdn_html.h"
 
 

@@ -15,7 +15,7 @@
 
 #include <openssl/sha.h>
 
-#include "ngx_http_mastodon_module.h"
+#include "ngx_http_mastodon_auth.h"
 #include "mstdn_oauth.h"
 #include "mstdn_password.h"
 

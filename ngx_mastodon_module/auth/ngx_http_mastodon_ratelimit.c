@@ -13,7 +13,7 @@
  * tokens, fetches the cached token too.  Redis unavailable: not limited.
  */
 
-#include "ngx_http_mastodon_module.h"
+#include "ngx_http_mastodon_auth.h"
 
 
 typedef enum {

@@ -18,7 +18,7 @@
  * after the backoff tries again, so the pool recovers by itself.
  */
 
-#include "ngx_http_mastodon_module.h"
+#include "ngx_http_mastodon_backend.h"
 
 
 #define NGX_HTTP_MASTODON_PG_MAX_STMTS   512

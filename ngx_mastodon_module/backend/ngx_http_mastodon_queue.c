@@ -8,7 +8,7 @@
 
 #include <openssl/rand.h>
 
-#include "ngx_http_mastodon_module.h"
+#include "ngx_http_mastodon_backend.h"
 
 
 #define NGX_HTTP_MASTODON_QUEUE_PREFIX  "mastodon:queue:"

@@ -15,7 +15,7 @@
  * after the request is gone.  The request's cleanup only cuts the link.
  */
 
-#include "ngx_http_mastodon_module.h"
+#include "ngx_http_mastodon_backend.h"
 
 
 #define NGX_HTTP_MASTODON_REDIS_BACKOFF_MIN  100

@@ -13,7 +13,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 
-#include "ngx_http_mastodon_module.h"
+#include "ngx_http_mastodon_backend.h"
 
 
 struct ngx_http_mastodon_thread_ctx_s {

@@ -7,7 +7,7 @@
  * JSON error that says what was wrong.
  */
 
-#include "ngx_http_mastodon_module.h"
+#include "ngx_http_mastodon_core.h"
 #include "mstdn_json.h"
 #include "mstdn_params.h"
 #include "mstdn_multipart.h"

@@ -9,7 +9,7 @@
  *    clients (Elk, Phanpy) can call the API.
  */
 
-#include "ngx_http_mastodon_module.h"
+#include "ngx_http_mastodon_core.h"
 
 
 static ngx_int_t ngx_http_mastodon_error_header_filter(

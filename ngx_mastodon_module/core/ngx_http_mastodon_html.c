@@ -7,7 +7,7 @@
  * authorization page in a popup and read where it lands.
  */
 
-#include "ngx_http_mastodon_module.h"
+#include "ngx_http_mastodon_core.h"
 #include "mstdn_oauth.h"
 
 

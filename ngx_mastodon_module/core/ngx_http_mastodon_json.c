@@ -4,7 +4,8 @@
  * intermediate copy of the document.
  */
 
-#include "ngx_http_mastodon_module.h"
+#include "ngx_http_mastodon_core.h"
+#include "ngx_http_mastodon_backend.h"
 
 
 #define NGX_HTTP_MASTODON_JSON_BUF  4096

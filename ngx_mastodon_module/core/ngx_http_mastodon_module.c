@@ -8,7 +8,9 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 
-#include "ngx_http_mastodon_module.h"
+#include "ngx_http_mastodon_core.h"
+#include "ngx_http_mastodon_backend.h"
+#include "ngx_http_mastodon_auth.h"
 
 
 static void *ngx_http_mastodon_create_main_conf(ngx_conf_t *cf);

@@ -12,7 +12,8 @@
  * (page->ascending) and emit the rows in reverse.
  */
 
-#include "ngx_http_mastodon_module.h"
+#include "ngx_http_mastodon_core.h"
+#include "ngx_http_mastodon_backend.h"
 
 
 static int64_t

@@ -6,7 +6,7 @@
  * by the error filter.
  */
 
-#include "ngx_http_mastodon_module.h"
+#include "ngx_http_mastodon_api.h"
 
 
 /* method, path, handler, reads a body, token needed, scopes (any one) */

@@ -4,7 +4,7 @@
  * an account selects those columns and calls ngx_http_mastodon_account().
  */
 
-#include "ngx_http_mastodon_module.h"
+#include "ngx_http_mastodon_entities.h"
 #include "mstdn_json.h"
 #include "mstdn_text.h"
 

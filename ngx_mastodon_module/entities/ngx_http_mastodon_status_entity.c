@@ -12,7 +12,7 @@
  * then fill the cache.
  */
 
-#include "ngx_http_mastodon_module.h"
+#include "ngx_http_mastodon_entities.h"
 #include "mstdn_json.h"
 #include "mstdn_text.h"
 

@@ -1,0 +1,291 @@
+/*
+ * The Mastodon API endpoints by area: the handlers the router calls, and
+ * what endpoints share (the relationship write and list engine of
+ * _relationships.c, credentials, e-mail addresses, timeline limits and
+ * Link headers).
+ */
+
+#ifndef _NGX_HTTP_MASTODON_API_H_INCLUDED_
+#define _NGX_HTTP_MASTODON_API_H_INCLUDED_
+
+
+#include "ngx_http_mastodon_auth.h"
+#include "ngx_http_mastodon_entities.h"
+
+
+/* relationships: the Relationship entity, writes answered with it, lists */
+#define NGX_HTTP_MASTODON_REL_VISIBLE    0x01  /* 404: a pending local user */
+#define NGX_HTTP_MASTODON_REL_FOLLOW     0x02  /* FollowService's refusals */
+#define NGX_HTTP_MASTODON_REL_ENDORSE    0x04  /* 422 unless following */
+#define NGX_HTTP_MASTODON_REL_REQUESTED  0x08  /* 404 unless it asked to follow */
+
+/* SQL: $1 the user, $2 the other account (set_account, and no pending user) */
+#define NGX_HTTP_MASTODON_REL_SQL_EXISTS                                      \
+    "EXISTS (SELECT 1 FROM accounts t WHERE t.id = $2::bigint)"
+#define NGX_HTTP_MASTODON_REL_SQL_VISIBLE                                     \
+    "EXISTS (SELECT 1 FROM accounts t WHERE t.id = $2::bigint"                \
+    " AND (t.domain IS NOT NULL OR EXISTS (SELECT 1 FROM users u"             \
+    "  WHERE u.account_id = t.id AND u.approved"                              \
+    "  AND u.confirmed_at IS NOT NULL)))"
+/* ends a statement whose CTE d(account_id, following, followers) holds the
+ * counter changes of the follows it really inserted or deleted */
+#define NGX_HTTP_MASTODON_REL_SQL_STATS                                       \
+    " INSERT INTO account_stats (account_id, following_count,"                \
+    "  followers_count)"                                                      \
+    " SELECT account_id, sum(following), sum(followers) FROM d"               \
+    " GROUP BY account_id"                                                    \
+    " HAVING sum(following) <> 0 OR sum(followers) <> 0"                      \
+    " ORDER BY account_id"                                                    \
+    " ON CONFLICT (account_id) DO UPDATE SET"                                 \
+    " following_count = greatest(0, account_stats.following_count"            \
+    "  + excluded.following_count),"                                          \
+    " followers_count = greatest(0, account_stats.followers_count"            \
+    "  + excluded.followers_count),"                                          \
+    " updated_at = now() AT TIME ZONE 'UTC'"
+
+/*
+ * The follow requests matching `where` become follows with their options
+ * (FollowRequest#authorize!), counters included: authorizing one request,
+ * and every pending one when an account is unlocked.  The request's
+ * follow_request notification goes with it.  _WITH is the CTEs alone
+ * (req: the requests, ins: the follows inserted), for a statement that
+ * goes on with ", st AS (" NGX_HTTP_MASTODON_REL_SQL_STATS ") SELECT ...".
+ */
+#define NGX_HTTP_MASTODON_REL_SQL_AUTHORIZE_WITH(where)                       \
+    "WITH req AS (DELETE FROM follow_requests WHERE " where                  \
+    "  RETURNING id, account_id, target_account_id, show_reblogs, notify,"    \
+    "  languages, uri),"                                                      \
+    " nd AS (DELETE FROM notifications n USING req"                           \
+    "  WHERE n.activity_type = 'FollowRequest' AND n.activity_id = req.id),"  \
+    " ins AS (INSERT INTO follows (account_id, target_account_id,"            \
+    "  show_reblogs, notify, languages, uri)"                                 \
+    "  SELECT account_id, target_account_id, show_reblogs, notify,"           \
+    "  languages, uri FROM req"                                               \
+    "  ON CONFLICT (account_id, target_account_id) DO NOTHING"                \
+    "  RETURNING id, account_id, target_account_id),"                         \
+    " d AS (SELECT account_id, 1 AS following, 0 AS followers FROM ins"       \
+    "  UNION ALL SELECT target_account_id, 0, 1 FROM ins)"
+#define NGX_HTTP_MASTODON_REL_SQL_AUTHORIZE(where)                            \
+    NGX_HTTP_MASTODON_REL_SQL_AUTHORIZE_WITH(where)                           \
+    NGX_HTTP_MASTODON_REL_SQL_STATS
+
+typedef struct ngx_http_mastodon_rel_write_s  ngx_http_mastodon_rel_write_t;
+
+/*
+ * Called once the batch committed and its check let the write through:
+ * the endpoint reads what its statements' RETURNING says really changed
+ * and enqueues its jobs with ngx_http_mastodon_rel_job(); the answer waits
+ * for Redis (a failure is logged, the answer goes on).
+ */
+typedef void (*ngx_http_mastodon_rel_jobs_pt)(ngx_http_mastodon_rel_write_t *w);
+
+struct ngx_http_mastodon_rel_write_s {
+    ngx_http_mastodon_pg_batch_t  *batch;
+    int64_t                        target;
+    ngx_uint_t                     flags;       /* NGX_HTTP_MASTODON_REL_* */
+    const char                   **values;      /* $1 the user, $2 target */
+    ngx_http_mastodon_rel_jobs_pt  jobs;        /* NULL: none */
+    void                          *data;        /* the endpoint's */
+
+    /* the engine's */
+    PGresult                      *relationship;
+    ngx_int_t                      following;
+    ngx_int_t                      requested;
+    ngx_uint_t                     pending;     /* jobs awaiting Redis */
+    unsigned                       enqueuing:1;
+};
+
+typedef struct {
+    ngx_http_mastodon_pg_stmt_t   *check;       /* NULL: the user's own */
+    ngx_http_mastodon_pg_stmt_t   *list;
+    const char                    *path;        /* with %L: the account */
+    ngx_uint_t                     unlimited;   /* limit=0: every row */
+    ngx_uint_t                     muted;       /* MutedAccount */
+} ngx_http_mastodon_rel_list_t;
+
+ngx_int_t ngx_http_mastodon_rel_write(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, ngx_uint_t flags, ngx_uint_t nvalues,
+    ngx_http_mastodon_rel_write_t **wp);
+ngx_int_t ngx_http_mastodon_rel_write_add(ngx_http_mastodon_rel_write_t *w,
+    ngx_http_mastodon_pg_stmt_t *stmt);
+ngx_int_t ngx_http_mastodon_rel_write_run(ngx_http_mastodon_rel_write_t *w);
+/* the target is a remote account (from the check) */
+ngx_uint_t ngx_http_mastodon_rel_remote(ngx_http_mastodon_rel_write_t *w);
+/* a job on queue default, args a JSON object; from w->jobs only */
+void ngx_http_mastodon_rel_job(ngx_http_mastodon_rel_write_t *w,
+    const char *type, ngx_str_t *args);
+/* feed_merge / feed_unmerge {"account_id", "target_account_id"} */
+void ngx_http_mastodon_rel_feed_job(ngx_http_mastodon_rel_write_t *w,
+    const char *type, int64_t account_id, int64_t target_account_id);
+ngx_int_t ngx_http_mastodon_rel_list(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_rel_list_t *list);
+extern ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_rel_ensure_stats;
+
+ngx_int_t ngx_http_mastodon_relationships(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_follow(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_unfollow(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_remove_from_followers(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_followers(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_following(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_follow_requests(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_follow_request_authorize(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_follow_request_reject(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_block(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_unblock(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_mute(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_unmute(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_blocks(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_mutes(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_endorse(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_unendorse(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_endorsements(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_account_endorsements(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_account_note(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_markers_index(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_markers_create(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+
+
+/* endpoints */
+ngx_int_t ngx_http_mastodon_instance_v1(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_instance_v2(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_nodeinfo_links(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_nodeinfo(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_host_meta(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_apps_create(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_apps_verify_credentials(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_accounts_show(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_accounts_index(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_accounts_lookup(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_accounts_verify_credentials(
+    ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_preferences(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_accounts_search(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_accounts_update_credentials(
+    ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx);
+ngx_http_mastodon_pg_stmt_t *ngx_http_mastodon_credentials_stmt(void);
+void ngx_http_mastodon_credentials_done(ngx_http_mastodon_pg_batch_t *b);
+ngx_int_t ngx_http_mastodon_custom_emojis(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_instance_rules(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_instance_translation_languages(
+    ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_instance_extended_description(
+    ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_instance_peers(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_instance_activity(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_health(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_accounts_create(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_emails_confirmation(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_email_normalize(ngx_http_request_t *r,
+    const char *s, size_t len, ngx_str_t *email);
+
+
+/* statuses (_statuses.c); history, source, context (_status_reads.c) */
+ngx_int_t ngx_http_mastodon_statuses_create(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_statuses_index(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_statuses_show(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_statuses_update(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_statuses_destroy(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_status_history(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_status_source(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_status_context(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+
+/* timelines (_timelines.c, _home.c) */
+ngx_uint_t ngx_http_mastodon_timeline_limit(ngx_http_mastodon_ctx_t *ctx,
+    ngx_uint_t dflt);
+ngx_int_t ngx_http_mastodon_timeline_link(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, ngx_str_t *path, const char *const *keep,
+    int64_t next_max_id, const char *prev_key, int64_t prev_id);
+ngx_int_t ngx_http_mastodon_timelines_home(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_timelines_public(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_timelines_tag(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_account_statuses(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+
+
+/* notifications (_notifications.c) */
+ngx_int_t ngx_http_mastodon_notifications(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_notification(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_notifications_unread(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_notifications_clear(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_notification_dismiss(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_notification_groups(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_notification_group(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_notification_groups_unread(
+    ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_notification_group_dismiss(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+
+
+/* status interactions (_status_actions.c) and their lists (_status_lists.c) */
+ngx_int_t ngx_http_mastodon_status_action(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_status_favourited_by(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_status_reblogged_by(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_favourites(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_bookmarks(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+
+
+#endif /* _NGX_HTTP_MASTODON_API_H_INCLUDED_ */

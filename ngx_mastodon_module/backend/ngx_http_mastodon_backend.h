@@ -1,0 +1,109 @@
+/*
+ * The backends, on nginx's event loop: the PostgreSQL pool (_pg.c), Redis
+ * (_redis.c), jobs for mastodon-worker (_queue.c) and the thread pool
+ * (_thread.c).
+ */
+
+#ifndef _NGX_HTTP_MASTODON_BACKEND_H_INCLUDED_
+#define _NGX_HTTP_MASTODON_BACKEND_H_INCLUDED_
+
+
+#include "ngx_http_mastodon_core.h"
+
+
+#define NGX_HTTP_MASTODON_PG_MAX_QUERIES 32
+
+
+/* PostgreSQL */
+typedef struct {
+    const char                    *sql;
+    int                            nparams;
+    ngx_uint_t                     index;       /* assigned on first use */
+} ngx_http_mastodon_pg_stmt_t;
+
+#define ngx_http_mastodon_pg_stmt(sql, n)  { sql, n, 0 }
+
+typedef struct ngx_http_mastodon_pg_batch_s  ngx_http_mastodon_pg_batch_t;
+typedef struct ngx_http_mastodon_pg_conn_s   ngx_http_mastodon_pg_conn_t;
+
+typedef void (*ngx_http_mastodon_pg_done_pt)(
+    ngx_http_mastodon_pg_batch_t *b);
+
+typedef struct {
+    ngx_http_mastodon_pg_stmt_t   *stmt;
+    const char                   **values;      /* NUL-terminated text */
+} ngx_http_mastodon_pg_query_t;
+
+struct ngx_http_mastodon_pg_batch_s {
+    ngx_http_request_t            *request;
+    ngx_http_mastodon_pg_query_t   queries[NGX_HTTP_MASTODON_PG_MAX_QUERIES];
+    PGresult                      *results[NGX_HTTP_MASTODON_PG_MAX_QUERIES];
+    ngx_uint_t                     nqueries;
+    ngx_int_t                      rc;          /* NGX_OK or NGX_ERROR */
+    ngx_http_mastodon_pg_done_pt   handler;
+    void                          *data;
+
+    /* the pool's */
+    ngx_queue_t                    queue;
+    ngx_event_t                    wait;
+    ngx_http_mastodon_pg_conn_t   *conn;
+    ngx_pool_cleanup_t            *cleanup;
+    unsigned                       waiting:1;
+};
+
+ngx_http_mastodon_pg_batch_t *ngx_http_mastodon_pg_batch(
+    ngx_http_request_t *r, ngx_http_mastodon_pg_done_pt handler, void *data);
+ngx_int_t ngx_http_mastodon_pg_add(ngx_http_mastodon_pg_batch_t *b,
+    ngx_http_mastodon_pg_stmt_t *stmt, const char **values);
+ngx_int_t ngx_http_mastodon_pg_run(ngx_http_mastodon_pg_batch_t *b);
+ngx_int_t ngx_http_mastodon_pg_query(ngx_http_request_t *r,
+    ngx_http_mastodon_pg_stmt_t *stmt, const char **values,
+    ngx_http_mastodon_pg_done_pt done, void *data);
+PGresult *ngx_http_mastodon_pg_rows(ngx_http_mastodon_pg_batch_t *b,
+    ngx_uint_t i);
+ngx_uint_t ngx_http_mastodon_pg_ok(ngx_http_mastodon_pg_batch_t *b);
+int64_t ngx_http_mastodon_pg_int(PGresult *res, int row, int col);
+ngx_uint_t ngx_http_mastodon_pg_bool(PGresult *res, int row, int col);
+ngx_str_t ngx_http_mastodon_pg_str(PGresult *res, int row, int col);
+const char *ngx_http_mastodon_pg_int64(ngx_http_request_t *r, int64_t n);
+ngx_int_t ngx_http_mastodon_pg_query_id(ngx_http_request_t *r,
+    ngx_http_mastodon_pg_stmt_t *stmt, int64_t id,
+    ngx_http_mastodon_pg_done_pt done, void *data);
+ngx_int_t ngx_http_mastodon_pg_init_process(ngx_cycle_t *cycle,
+    ngx_http_mastodon_main_conf_t *mcf);
+void ngx_http_mastodon_pg_exit_process(ngx_cycle_t *cycle);
+
+
+/* Redis */
+typedef struct ngx_http_mastodon_redis_cmd_s  ngx_http_mastodon_redis_cmd_t;
+
+typedef void (*ngx_http_mastodon_redis_done_pt)(ngx_http_request_t *r,
+    redisReply *reply, void *data);
+
+ngx_int_t ngx_http_mastodon_redis_command(ngx_http_request_t *r,
+    ngx_http_mastodon_redis_done_pt handler, void *data, int argc,
+    const char **argv, const size_t *argvlen);
+ngx_int_t ngx_http_mastodon_redis_init_process(ngx_cycle_t *cycle,
+    ngx_http_mastodon_main_conf_t *mcf);
+void ngx_http_mastodon_redis_exit_process(ngx_cycle_t *cycle);
+
+
+/* jobs for mastodon-worker */
+ngx_int_t ngx_http_mastodon_enqueue(ngx_http_request_t *r, const char *queue,
+    const char *type, ngx_str_t *args,
+    ngx_http_mastodon_redis_done_pt handler, void *data);
+
+
+/* thread pool */
+/* runs in a pool thread: its own data and malloc only */
+typedef void (*ngx_http_mastodon_thread_pt)(void *data, ngx_log_t *log);
+/* back in the event loop; must end the request or go on asynchronously */
+typedef void (*ngx_http_mastodon_thread_done_pt)(ngx_http_request_t *r,
+    void *data);
+
+ngx_int_t ngx_http_mastodon_thread_run(ngx_http_request_t *r,
+    ngx_http_mastodon_thread_pt work, ngx_http_mastodon_thread_done_pt done,
+    void *data);
+
+
+#endif /* _NGX_HTTP_MASTODON_BACKEND_H_INCLUDED_ */

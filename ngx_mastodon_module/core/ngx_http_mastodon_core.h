@@ -1,0 +1,277 @@
+/*
+ * What every file of the module shares: nginx, libpq, hiredis, yajl and
+ * lib/'s value tree; the configuration, the request context and routes;
+ * the module, the router, request parameters, JSON and HTML responses,
+ * pagination and the error filter (the files of core/).
+ */
+
+#ifndef _NGX_HTTP_MASTODON_CORE_H_INCLUDED_
+#define _NGX_HTTP_MASTODON_CORE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <libpq-fe.h>
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+#include <yajl/yajl_gen.h>
+
+#include "mstdn_value.h"
+
+
+/* what clients see: they enable features by the Mastodon version */
+#define NGX_HTTP_MASTODON_COMPAT         "4.3.0"
+#define NGX_HTTP_MASTODON_API_VERSION    2
+
+#define NGX_HTTP_MASTODON_REG_OPEN       1
+#define NGX_HTTP_MASTODON_REG_APPROVAL   2
+#define NGX_HTTP_MASTODON_REG_CLOSED     3
+
+#define NGX_HTTP_MASTODON_MAX_CAPTURES   4
+
+
+typedef struct {
+    ngx_str_t                  database;
+    ngx_str_t                  redis;
+    ngx_str_t                  domain;
+    ngx_flag_t                 https;
+    ngx_str_t                  title;
+    ngx_str_t                  description;
+    ngx_str_t                  contact_email;
+    ngx_str_t                  source_url;
+    ngx_uint_t                 registrations;
+    ngx_uint_t                 max_characters;
+
+    ngx_uint_t                 pg_pool_size;
+    ngx_uint_t                 pg_queue_size;
+    ngx_uint_t                 pg_max_requests;
+    ngx_msec_t                 pg_connect_timeout;
+    ngx_msec_t                 pg_query_timeout;
+    ngx_msec_t                 pg_queue_timeout;
+
+    ngx_msec_t                 redis_connect_timeout;
+    ngx_msec_t                 redis_timeout;
+
+    ngx_msec_t                 instance_cache;
+    ngx_msec_t                 account_cache;
+    ngx_uint_t                 json_max_depth;
+    ngx_uint_t                 json_max_members;
+    ngx_str_t                  thread_pool_name;
+    ngx_flag_t                 rate_limit;
+    ngx_uint_t                 rate_limit_api;
+    ngx_uint_t                 rate_limit_sign_in;
+    ngx_uint_t                 rate_limit_sign_up;
+    ngx_uint_t                 bcrypt_cost;
+    ngx_flag_t                 require_confirmation;
+    ngx_flag_t                 oauth_password_grant;
+    ngx_uint_t                 feed_max;        /* home feed length */
+
+    /* derived in init_main_conf */
+    time_t                     loaded_at;
+    ngx_flag_t                 enabled;
+    ngx_str_t                  base_url;        /* https://domain */
+    ngx_str_t                  streaming_url;   /* wss://domain */
+    ngx_str_t                  redis_host;      /* numeric address */
+    ngx_int_t                  redis_port;
+    ngx_str_t                  redis_unix;      /* or a unix socket */
+#if (NGX_THREADS)
+    ngx_thread_pool_t         *thread_pool;
+#endif
+} ngx_http_mastodon_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                 enable;
+} ngx_http_mastodon_loc_conf_t;
+
+
+/* What a route asks of the request's OAuth token. */
+#define NGX_HTTP_MASTODON_AUTH_NONE      0  /* tokens are not looked at */
+#define NGX_HTTP_MASTODON_AUTH_OPTIONAL  1  /* a token, if given, must be valid */
+#define NGX_HTTP_MASTODON_AUTH_APP       2  /* any valid token (app or user) */
+#define NGX_HTTP_MASTODON_AUTH_USER      3  /* a user's token, user in order */
+
+
+typedef struct {
+    int64_t                    token_id;
+    int64_t                    app_id;
+    int64_t                    user_id;        /* 0: an app token */
+    int64_t                    account_id;
+    int64_t                    permissions;    /* the user's role */
+    ngx_str_t                  scopes;         /* NUL-terminated */
+    unsigned                   confirmed:1;
+    unsigned                   approved:1;
+    unsigned                   disabled:1;
+    unsigned                   suspended:1;
+    unsigned                   stale:1;        /* not seen for a day */
+    u_char                    *digest;         /* the token's, hex */
+} ngx_http_mastodon_auth_t;
+
+
+typedef struct ngx_http_mastodon_ctx_s  ngx_http_mastodon_ctx_t;
+
+typedef ngx_int_t (*ngx_http_mastodon_handler_pt)(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+
+
+typedef struct {
+    ngx_uint_t                     method;      /* NGX_HTTP_GET, ... */
+    ngx_str_t                      pattern;     /* "/api/v1/statuses/:id" */
+    ngx_http_mastodon_handler_pt   handler;
+    unsigned                       body:1;      /* reads a request body */
+    unsigned                       auth:2;      /* NGX_HTTP_MASTODON_AUTH_* */
+    const char                    *scopes;      /* any one of these */
+} ngx_http_mastodon_route_t;
+
+
+/* the thread pool's state of a request (backend/_thread.c) */
+typedef struct ngx_http_mastodon_thread_ctx_s  ngx_http_mastodon_thread_ctx_t;
+
+
+struct ngx_http_mastodon_ctx_s {
+    ngx_http_mastodon_route_t     *route;
+    ngx_str_t                      captures[NGX_HTTP_MASTODON_MAX_CAPTURES];
+    ngx_uint_t                     ncaptures;
+
+    mstdn_value_t                 *params;      /* query + body, merged */
+
+    void                          *data;        /* the handler's own state */
+    const char                    *error_message; /* for an error status */
+    ngx_chain_t                   *error_chain; /* the filter's {"error"} */
+    ngx_http_mastodon_auth_t      *auth;        /* NULL: anonymous */
+    ngx_http_mastodon_thread_ctx_t *thread;
+    ngx_uint_t                     pending;     /* backend replies awaited */
+
+    unsigned                       own_body:1;  /* the filter leaves it be */
+    unsigned                       error_body:1;
+    unsigned                       error_sent:1;
+};
+
+
+/* module */
+extern ngx_module_t  ngx_http_mastodon_module;
+
+void ngx_http_mastodon_finalize(ngx_http_request_t *r, ngx_int_t rc);
+
+
+/* router */
+ngx_int_t ngx_http_mastodon_route(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+
+
+/* request parameters */
+ngx_int_t ngx_http_mastodon_read_params(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+void *ngx_http_mastodon_pool_alloc(void *pool, size_t size);
+
+
+/* responses */
+typedef struct {
+    ngx_http_request_t            *request;
+    yajl_gen                       gen;
+    ngx_chain_t                   *out;
+    ngx_chain_t                  **last;
+    ngx_buf_t                     *buf;
+    size_t                         size;
+    ngx_uint_t                     failed;
+} ngx_http_mastodon_json_t;
+
+ngx_int_t ngx_http_mastodon_json_init(ngx_http_request_t *r,
+    ngx_http_mastodon_json_t *j);
+ngx_int_t ngx_http_mastodon_json_send(ngx_http_mastodon_json_t *j,
+    ngx_uint_t status);
+void ngx_http_mastodon_json_key(ngx_http_mastodon_json_t *j, const char *key);
+void ngx_http_mastodon_json_str(ngx_http_mastodon_json_t *j, ngx_str_t *s);
+void ngx_http_mastodon_json_cstr(ngx_http_mastodon_json_t *j, const char *s);
+void ngx_http_mastodon_json_kv_str(ngx_http_mastodon_json_t *j,
+    const char *key, ngx_str_t *s);
+void ngx_http_mastodon_json_kv_cstr(ngx_http_mastodon_json_t *j,
+    const char *key, const char *s);
+void ngx_http_mastodon_json_kv_url(ngx_http_mastodon_json_t *j,
+    const char *key, ngx_str_t *base, const char *path);
+void ngx_http_mastodon_json_kv_int(ngx_http_mastodon_json_t *j,
+    const char *key, int64_t n);
+void ngx_http_mastodon_json_kv_bool(ngx_http_mastodon_json_t *j,
+    const char *key, ngx_uint_t b);
+void ngx_http_mastodon_json_kv_null(ngx_http_mastodon_json_t *j,
+    const char *key);
+void ngx_http_mastodon_json_kv_pq(ngx_http_mastodon_json_t *j,
+    const char *key, PGresult *res, int row, int col);
+void ngx_http_mastodon_json_open(ngx_http_mastodon_json_t *j,
+    const char *key);
+void ngx_http_mastodon_json_close(ngx_http_mastodon_json_t *j);
+void ngx_http_mastodon_json_open_array(ngx_http_mastodon_json_t *j,
+    const char *key);
+void ngx_http_mastodon_json_close_array(ngx_http_mastodon_json_t *j);
+
+ngx_int_t ngx_http_mastodon_add_header(ngx_http_request_t *r,
+    const char *key, ngx_str_t *value);
+ngx_int_t ngx_http_mastodon_send_text(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *type, ngx_str_t *body);
+const char *ngx_http_mastodon_status_message(ngx_uint_t status);
+
+/* a raw JSON value (already valid JSON) under key */
+void ngx_http_mastodon_json_raw(ngx_http_mastodon_json_t *j,
+    const char *key, ngx_str_t *value);
+/* the document written so far, as one string in the request pool */
+ngx_int_t ngx_http_mastodon_json_string(ngx_http_mastodon_json_t *j,
+    ngx_str_t *out);
+
+
+/* HTML pages, redirects, query strings */
+typedef struct {
+    ngx_http_request_t            *request;
+    u_char                        *start;
+    u_char                        *pos;
+    u_char                        *end;
+    ngx_uint_t                     failed;
+    u_char                         nonce[44];   /* CSP nonce, NUL-terminated */
+} ngx_http_mastodon_html_t;
+
+ngx_int_t ngx_http_mastodon_html_begin(ngx_http_request_t *r,
+    ngx_http_mastodon_html_t *h, const char *title, ngx_str_t *lang);
+void ngx_http_mastodon_html_raw(ngx_http_mastodon_html_t *h, const char *s);
+void ngx_http_mastodon_html_text(ngx_http_mastodon_html_t *h, ngx_str_t *s);
+void ngx_http_mastodon_html_ctext(ngx_http_mastodon_html_t *h,
+    const char *s);
+void ngx_http_mastodon_html_hidden(ngx_http_mastodon_html_t *h,
+    const char *name, ngx_str_t *value);
+ngx_int_t ngx_http_mastodon_html_send(ngx_http_mastodon_html_t *h,
+    ngx_uint_t status);
+ngx_int_t ngx_http_mastodon_redirect(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *location);
+ngx_int_t ngx_http_mastodon_query_start(ngx_http_request_t *r,
+    ngx_http_mastodon_html_t *q, ngx_str_t *base);
+void ngx_http_mastodon_query_add(ngx_http_mastodon_html_t *q,
+    const char *key, ngx_str_t *value);
+void ngx_http_mastodon_query_done(ngx_http_mastodon_html_t *q,
+    ngx_str_t *out);
+
+
+/* pagination */
+typedef struct {
+    int64_t                    max_id;      /* 0: absent */
+    int64_t                    since_id;
+    int64_t                    min_id;
+    ngx_uint_t                 limit;
+    ngx_uint_t                 ascending;   /* min_id: oldest first */
+} ngx_http_mastodon_page_t;
+
+void ngx_http_mastodon_page_init(ngx_http_mastodon_ctx_t *ctx,
+    ngx_http_mastodon_page_t *page, ngx_uint_t dflt, ngx_uint_t max);
+void ngx_http_mastodon_page_values(ngx_http_request_t *r,
+    ngx_http_mastodon_page_t *page, const char **values);
+ngx_int_t ngx_http_mastodon_page_link(ngx_http_request_t *r,
+    ngx_http_mastodon_page_t *page, ngx_str_t *path, int64_t next_max_id,
+    int64_t prev_id, const char *prev_key, const char *extra);
+
+
+/* the error filter: {"error": ...} bodies and CORS headers */
+ngx_int_t ngx_http_mastodon_error_filter_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_mastodon_cors_preflight(ngx_http_request_t *r);
+ngx_uint_t ngx_http_mastodon_api_path(ngx_http_request_t *r);
+
+
+#endif /* _NGX_HTTP_MASTODON_CORE_H_INCLUDED_ */

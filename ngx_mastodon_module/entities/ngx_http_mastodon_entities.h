@@ -1,0 +1,168 @@
+/*
+ * Entities as Mastodon renders them, shared by the endpoints: the Account
+ * (_account_entity.c) and the Status for a viewer (_status_entity.c),
+ * with the SQL fragments that select and filter their rows.
+ */
+
+#ifndef _NGX_HTTP_MASTODON_ENTITIES_H_INCLUDED_
+#define _NGX_HTTP_MASTODON_ENTITIES_H_INCLUDED_
+
+
+#include "ngx_http_mastodon_backend.h"
+
+
+/* the Account entity: select these columns (a = accounts, s = account_stats) */
+#define NGX_HTTP_MASTODON_ACCOUNT_COLUMNS                                     \
+    "a.id, a.username, a.domain, a.display_name, a.locked,"                   \
+    " coalesce(a.actor_type, 'Person'), a.discoverable, a.indexable,"         \
+    " a.hide_collections,"                                                    \
+    " to_char(date_trunc('day', a.created_at),"                               \
+    "  'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"                                 \
+    " a.note, a.url, a.uri, coalesce(s.followers_count, 0),"                  \
+    " coalesce(s.following_count, 0), coalesce(s.statuses_count, 0),"         \
+    " to_char(s.last_status_at, 'YYYY-MM-DD'),"                               \
+    " coalesce(a.fields::text, '[]'), a.memorial,"                            \
+    " a.suspended_at IS NOT NULL, a.silenced_at IS NOT NULL"
+#define NGX_HTTP_MASTODON_ACCOUNT_NCOLS  21
+/* a local account is shown once its user is confirmed and approved */
+#define NGX_HTTP_MASTODON_ACCOUNT_SHOWN                                       \
+    " (a.domain IS NOT NULL OR EXISTS (SELECT 1 FROM users su"                \
+    "  WHERE su.account_id = a.id AND su.approved"                            \
+    "  AND su.confirmed_at IS NOT NULL))"
+#define NGX_HTTP_MASTODON_ACCOUNT_FROM                                        \
+    " FROM accounts a LEFT JOIN account_stats s ON s.account_id = a.id"
+
+void ngx_http_mastodon_account(ngx_http_mastodon_json_t *j, PGresult *res,
+    int row, int col);
+void ngx_http_mastodon_account_attrs(ngx_http_mastodon_json_t *j,
+    PGresult *res, int row, int col);
+void ngx_http_mastodon_account_fields(ngx_http_mastodon_json_t *j,
+    const char *key, ngx_str_t *json, ngx_uint_t local, ngx_uint_t raw);
+void ngx_http_mastodon_account_partial(ngx_http_mastodon_json_t *j,
+    PGresult *res, int row, int col);
+
+
+/*
+ * Statuses (_status_entity.c): the Status entity for a viewer.  A set of
+ * ids is loaded in two round trips at most: the rendered JSON of each status
+ * (without account, reblog and the viewer's flags) from the Redis cache,
+ * then one PostgreSQL batch with what may be shown to the viewer, its
+ * flags, the authors' accounts and the rendering of cache misses.
+ */
+#define NGX_HTTP_MASTODON_ST_FILTER      0x01  /* drop what the viewer's
+                                                  blocks and mutes hide
+                                                  (timelines, context) */
+
+typedef struct ngx_http_mastodon_statuses_s  ngx_http_mastodon_statuses_t;
+
+typedef void (*ngx_http_mastodon_statuses_done_pt)(ngx_http_request_t *r,
+    ngx_http_mastodon_statuses_t *st, void *data);
+
+typedef struct {
+    int64_t                        id;
+    int64_t                        account_id;
+    int64_t                        reblog_of_id;   /* 0: not a reblog */
+    ngx_uint_t                     visibility;     /* 0 public .. 3 direct */
+    ngx_str_t                      base;           /* cached JSON object */
+    ngx_int_t                      account;        /* row in st->accounts */
+    ngx_int_t                      reblog;         /* item of the original */
+    unsigned                       found:1;        /* exists, not deleted */
+    unsigned                       visible:1;      /* the viewer may see it */
+    unsigned                       hidden:1;       /* blocks/mutes hide it */
+    unsigned                       favourited:1;
+    unsigned                       reblogged:1;
+    unsigned                       muted:1;
+    unsigned                       bookmarked:1;
+    unsigned                       pinned:1;
+    unsigned                       mentioned:1;    /* the viewer is */
+} ngx_http_mastodon_status_item_t;
+
+struct ngx_http_mastodon_statuses_s {
+    ngx_http_request_t            *request;
+    int64_t                        viewer;         /* account id, 0: none */
+    ngx_uint_t                     flags;          /* NGX_HTTP_MASTODON_ST_* */
+    ngx_array_t                    items;          /* the n asked, then
+                                                      the reblogged ones */
+    ngx_uint_t                     n;
+    ngx_uint_t                    *slots;          /* id -> item + 1 */
+    ngx_uint_t                     nslots;         /* a power of 2 */
+    PGresult                      *accounts;       /* ACCOUNT_COLUMNS rows */
+    ngx_str_t                     *account_json;   /* rendered, per row; or
+                                                      per author, copied from
+                                                      the worker's cache */
+    unsigned                       cached_accounts:1;
+    unsigned                       lean_meta:1;    /* all known: the lean
+                                                      meta statement */
+    ngx_int_t                      rc;             /* NGX_OK, NGX_ERROR */
+    ngx_http_mastodon_statuses_done_pt  handler;
+    void                          *data;
+};
+
+/* ids in the order they are to be shown; viewer: ctx->auth's account */
+ngx_http_mastodon_statuses_t *ngx_http_mastodon_statuses(
+    ngx_http_request_t *r, int64_t *ids, ngx_uint_t n, ngx_uint_t flags);
+/* NGX_DONE (handler called later, also on failure: st->rc) or NGX_ERROR */
+ngx_int_t ngx_http_mastodon_statuses_load(ngx_http_mastodon_statuses_t *st,
+    ngx_http_mastodon_statuses_done_pt handler, void *data);
+/* the same, the cache read already (two values per id, as the loader's
+ * script returns them: the status, for a reblog its original); NGX_DONE */
+ngx_int_t ngx_http_mastodon_statuses_load_cached(
+    ngx_http_mastodon_statuses_t *st, redisReply *cached,
+    ngx_http_mastodon_statuses_done_pt handler, void *data);
+/* both in one: NGX_DONE or the HTTP status to answer with */
+ngx_int_t ngx_http_mastodon_statuses_fetch(ngx_http_request_t *r,
+    int64_t *ids, ngx_uint_t n, ngx_uint_t flags,
+    ngx_http_mastodon_statuses_done_pt handler, void *data);
+/* item i (< st->n) exists and may be shown (found, visible, not hidden
+ * with ST_FILTER, and its reblogged status too) */
+ngx_uint_t ngx_http_mastodon_statuses_shown(ngx_http_mastodon_statuses_t *st,
+    ngx_uint_t i);
+/* writes item i as a Status (key NULL: a value in an array) */
+ngx_int_t ngx_http_mastodon_statuses_send_list(ngx_http_request_t *r,
+    ngx_http_mastodon_statuses_t *st);
+void ngx_http_mastodon_status_write(ngx_http_mastodon_json_t *j,
+    const char *key, ngx_http_mastodon_statuses_t *st, ngx_uint_t i);
+/* the viewer-less Status JSON of item i (streaming payloads, job args) */
+ngx_int_t ngx_http_mastodon_status_json(ngx_http_mastodon_statuses_t *st,
+    ngx_uint_t i, ngx_str_t *out);
+/* after a change to statuses or their counters (after the commit): drop
+ * the cached renderings; handler may be NULL (fire and forget) */
+ngx_int_t ngx_http_mastodon_status_forget(ngx_http_request_t *r,
+    int64_t *ids, ngx_uint_t n, ngx_http_mastodon_redis_done_pt handler,
+    void *data);
+/* a local status' text as HTML; mentions from _status_mentions() */
+ngx_int_t ngx_http_mastodon_status_html(ngx_http_request_t *r,
+    ngx_str_t *text, mstdn_value_t *mentions, ngx_str_t *html);
+/* SQL: a status' mentions as the column _status_mentions() parses */
+#define NGX_HTTP_MASTODON_ST_SQL_MENTIONS(s)                                  \
+    "(SELECT json_agg(json_build_array(ma.id::text, ma.username,"             \
+    "  ma.domain, ma.url) ORDER BY m.id) FROM mentions m"                     \
+    "  JOIN accounts ma ON ma.id = m.account_id"                              \
+    "  WHERE m.status_id = " s ".id AND NOT m.silent)"
+mstdn_value_t *ngx_http_mastodon_status_mentions(ngx_http_request_t *r,
+    PGresult *res, int row, int col);
+/* an Account entity as a JSON string (rows of ACCOUNT_COLUMNS at col) */
+ngx_int_t ngx_http_mastodon_account_json(ngx_http_request_t *r,
+    PGresult *res, int row, int col, ngx_str_t *out);
+
+/*
+ * SQL: can account $1 (NULL: anonymous) see status s (StatusPolicy#show?).
+ * The status loader applies the same rules in C (statuses_judge()).
+ */
+#define NGX_HTTP_MASTODON_ST_SQL_VISIBLE(s)                                   \
+    "(" s ".deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM accounts va"     \
+    "  WHERE va.id = " s ".account_id AND va.suspended_at IS NOT NULL)"      \
+    " AND CASE WHEN " s ".visibility IN (0, 1) THEN $1::bigint IS NULL"       \
+    "  OR NOT EXISTS (SELECT 1 FROM blocks vb WHERE vb.account_id = "         \
+    s ".account_id AND vb.target_account_id = $1::bigint)"                    \
+    " WHEN " s ".account_id = $1::bigint THEN true"                           \
+    " WHEN " s ".visibility = 2 THEN EXISTS (SELECT 1 FROM follows vf"        \
+    "  WHERE vf.account_id = $1::bigint AND vf.target_account_id = "          \
+    s ".account_id) OR EXISTS (SELECT 1 FROM mentions vm"                     \
+    "  WHERE vm.status_id = " s ".id AND vm.account_id = $1::bigint)"         \
+    " WHEN " s ".visibility = 3 THEN EXISTS (SELECT 1 FROM mentions vm"       \
+    "  WHERE vm.status_id = " s ".id AND vm.account_id = $1::bigint)"         \
+    " ELSE false END)"
+
+
+#endif /* _NGX_HTTP_MASTODON_ENTITIES_H_INCLUDED_ */
