@@ -140,10 +140,10 @@ static ngx_uint_t                   ngx_http_mastodon_pg_nstmts;
 
 static ngx_int_t ngx_http_mastodon_pg_pool_init(ngx_cycle_t *cycle,
     ngx_http_mastodon_pg_pool_t *pool, ngx_http_mastodon_main_conf_t *mcf,
-    const char *name, ngx_uint_t size, ngx_msec_t timeout,
+    const char *name, const char *app, ngx_uint_t size, ngx_msec_t timeout,
     const char *plans);
 static ngx_int_t ngx_http_mastodon_pg_params(ngx_cycle_t *cycle,
-    ngx_http_mastodon_pg_pool_t *pool, const char *plans);
+    ngx_http_mastodon_pg_pool_t *pool, const char *app, const char *plans);
 static ngx_http_mastodon_pg_pool_t *ngx_http_mastodon_pg_batch_pool(
     ngx_http_mastodon_pg_batch_t *b);
 static ngx_int_t ngx_http_mastodon_pg_refuse(ngx_http_mastodon_pg_batch_t *b,
@@ -196,8 +196,9 @@ ngx_int_t
 ngx_http_mastodon_pg_init_process(ngx_cycle_t *cycle,
     ngx_http_mastodon_main_conf_t *mcf)
 {
-    ngx_uint_t        size, workers;
-    ngx_core_conf_t  *ccf;
+    ngx_uint_t                    size, workers;
+    ngx_core_conf_t              *ccf;
+    ngx_http_mastodon_pg_pool_t  *pools;
 
     ngx_http_mastodon_pg_nstmts = 0;
 
@@ -216,20 +217,24 @@ ngx_http_mastodon_pg_init_process(ngx_cycle_t *cycle,
         size = ngx_max(size, NGX_HTTP_MASTODON_PG_AUTO_MIN);
     }
 
-    if (ngx_http_mastodon_pg_pool_init(cycle,
-                            &ngx_http_mastodon_pg_pools[NGX_HTTP_MASTODON_PG_MAIN],
-                            mcf, "PostgreSQL", size, mcf->pg_query_timeout,
-                            "force_generic_plan")
+    pools = ngx_http_mastodon_pg_pools;
+
+    if (ngx_http_mastodon_pg_pool_init(cycle, &pools[NGX_HTTP_MASTODON_PG_MAIN],
+                                       mcf, "PostgreSQL", "ngx_mastodon",
+                                       size, mcf->pg_query_timeout,
+                                       "force_generic_plan")
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
     return ngx_http_mastodon_pg_pool_init(cycle,
-                            &ngx_http_mastodon_pg_pools[NGX_HTTP_MASTODON_PG_SLOW],
-                            mcf, "PostgreSQL (slow pool)",
-                            mcf->pg_slow_pool_size,
-                            mcf->pg_slow_query_timeout, "force_custom_plan");
+                                          &pools[NGX_HTTP_MASTODON_PG_SLOW],
+                                          mcf, "PostgreSQL (slow pool)",
+                                          "ngx_mastodon slow",
+                                          mcf->pg_slow_pool_size,
+                                          mcf->pg_slow_query_timeout,
+                                          "force_custom_plan");
 }
 
 
@@ -242,7 +247,8 @@ ngx_http_mastodon_pg_init_process(ngx_cycle_t *cycle,
 static ngx_int_t
 ngx_http_mastodon_pg_pool_init(ngx_cycle_t *cycle,
     ngx_http_mastodon_pg_pool_t *pool, ngx_http_mastodon_main_conf_t *mcf,
-    const char *name, ngx_uint_t size, ngx_msec_t timeout, const char *plans)
+    const char *name, const char *app, ngx_uint_t size, ngx_msec_t timeout,
+    const char *plans)
 {
     ngx_uint_t  i;
 
@@ -276,22 +282,23 @@ ngx_http_mastodon_pg_pool_init(ngx_cycle_t *cycle,
         pool->conns[i].pool = pool;
     }
 
-    return ngx_http_mastodon_pg_params(cycle, pool, plans);
+    return ngx_http_mastodon_pg_params(cycle, pool, app, plans);
 }
 
 
 /*
  * The operator's conninfo (checked at configuration time: no DNS), plus
- * what it does not say itself: TCP keepalives and tcp_user_timeout, so a
- * vanished host is noticed; a statement_timeout a little past ours, so the
- * server also stops a query we gave up on; the pool's plan_cache_mode.
+ * what it does not say itself: the pool's application_name; TCP keepalives
+ * and tcp_user_timeout, so a vanished host is noticed; a statement_timeout
+ * a little past ours, so the server also stops a query we gave up on; the
+ * pool's plan_cache_mode.
  * PgBouncer refuses the "options" startup parameter: there the statement
  * timeout is set in each batch (see _send()) and unnamed statements get
  * custom plans anyway.
  */
 static ngx_int_t
 ngx_http_mastodon_pg_params(ngx_cycle_t *cycle,
-    ngx_http_mastodon_pg_pool_t *pool, const char *plans)
+    ngx_http_mastodon_pg_pool_t *pool, const char *app, const char *plans)
 {
     char               *errmsg;
     u_char             *p;
@@ -344,6 +351,13 @@ ngx_http_mastodon_pg_params(ngx_cycle_t *cycle,
         }
 
         if (o->val == NULL) {
+            if (ngx_strcmp(o->keyword, "application_name") == 0) {
+                /* which pool a session is, in pg_stat_activity */
+                pool->keys[i] = "application_name";
+                pool->values[i++] = app;
+                continue;
+            }
+
             for (d = 0; defaults[d][0]; d++) {
                 if (ngx_strcmp(o->keyword, defaults[d][0]) == 0) {
                     pool->keys[i] = defaults[d][0];
