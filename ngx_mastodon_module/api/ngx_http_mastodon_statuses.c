@@ -9,7 +9,6 @@
 
 #include "ngx_http_mastodon_api.h"
 #include "mstdn_text.h"
-#include "mstdn_grapheme.h"
 
 
 #define NGX_HTTP_MASTODON_STATUS_ENTITIES     256
@@ -374,8 +373,11 @@ ngx_http_mastodon_status_params(ngx_http_request_t *r,
         return 422;
     }
 
-    count = mstdn_status_length(text, len) + mstdn_grapheme_count(spoiler,
-                                                                  slen);
+    count = mstdn_status_length(spoiler, slen, text, len);
+    if (count == MSTDN_GRAPHEME_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     if (count > mcf->max_characters) {
         p = ngx_pnalloc(r->pool, 80);
         if (p == NULL) {
