@@ -46,7 +46,7 @@ like($s->{content}, qr{<a href="https://example.com/a/very/long/path/that/goes/o
 like($s->{content}, qr{<a href="\Q$base\E/tags/Tag" class="mention hashtag" rel="tag">#<span>Tag</span></a>}, 'hashtag');
 like($s->{content}, qr{&lt;b&gt;&amp;</p>$}, 'escaped');
 is_deeply($s->{mentions}, [{ id => $bob->{account_id}, username => 'bob', acct => 'bob', url => "$base/\@bob" }], 'mentions');
-is_deeply($s->{tags}, [{ name => 'Tag', url => "$base/tags/Tag" }], 'tags');
+is_deeply($s->{tags}, [{ name => 'tag', url => "$base/tags/tag" }], 'tags: the normalized name, as Mastodon stores it');
 is($t->psql("SELECT statuses_count FROM account_stats WHERE account_id = $alice->{account_id}"), 1, 'statuses_count');
 my ($job) = grep { $_->{status_id} eq $s->{id} } jobs('distribute');
 ok($job, 'distribute job queued');
