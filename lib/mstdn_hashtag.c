@@ -3,10 +3,10 @@
 
 #include <unistr.h>
 #include <unictype.h>
-#include <unicase.h>
 #include <uninorm.h>
 
 #include "mstdn_hashtag.h"
+#include "mstdn_utf8.h"
 
 
 /*
@@ -52,75 +52,56 @@ mstdn_hashtag_valid(ucs4_t c)
 }
 
 
-/* Lower case, folded to ASCII, kept if valid: appended at *p. */
-static uint8_t *
-mstdn_hashtag_put(uint8_t *p, ucs4_t c)
-{
-    c = mstdn_hashtag_ascii(c);
-
-    if (mstdn_hashtag_valid(c)) {
-        p += u8_uctomb(p, c, 6);
-    }
-
-    return p;
-}
-
-
 char *
 mstdn_hashtag_normalize(const char *name, size_t len, const mstdn_alloc_t *a,
     size_t *out_len)
 {
     int             n;
     ucs4_t          c;
-    size_t          nfkc_len;
-    uint8_t        *nfkc, *out, *p;
+    size_t          nfkc_len, lower_len;
+    uint8_t        *nfkc, *lower, *p;
     const uint8_t  *s, *end;
 
     if (len == 0) {
-        out = a->alloc(a->ctx, 1);
+        p = a->alloc(a->ctx, 1);
         *out_len = 0;
-        return (char *) out;    /* zeroed: "" */
+        return (char *) p;      /* zeroed: "" */
     }
 
+    /* cjk_width: NFKC */
     nfkc = u8_normalize(UNINORM_NFKC, (const uint8_t *) name, len, NULL,
                         &nfkc_len);
     if (nfkc == NULL) {
         return NULL;
     }
 
-    /* lower case grows a character from 2 bytes to 3 at most */
-    out = a->alloc(a->ctx, 2 * nfkc_len + 1);
-    if (out == NULL) {
+    lower = a->alloc(a->ctx, MSTDN_UTF8_DOWNCASE_MAX(nfkc_len) + 1);
+    if (lower == NULL) {
         free(nfkc);
         return NULL;
     }
 
-    p = out;
-    end = nfkc + nfkc_len;
-
-    for (s = nfkc; s < end; s += n) {
-        n = u8_mbtouc(&c, s, end - s);
-
-        /*
-         * Ruby's String#downcase: the full mapping without context (no
-         * final sigma), which is the simple one but for U+0130, I with dot
-         * above, that becomes i and U+0307.
-         */
-        if (c == 0x130) {
-            p = mstdn_hashtag_put(p, 'i');
-            p = mstdn_hashtag_put(p, 0x307);
-            continue;
-        }
-
-        p = mstdn_hashtag_put(p, uc_tolower(c));
-    }
-
+    /* lowercase: String#downcase */
+    lower_len = mstdn_utf8_downcase(nfkc, nfkc_len, lower);
     free(nfkc);
 
-    *p = '\0';
-    *out_len = p - out;
+    /* ascii_folding and remove_invalid_characters, in place */
+    p = lower;
+    end = lower + lower_len;
 
-    return (char *) out;
+    for (s = lower; s < end; s += n) {
+        n = u8_mbtouc(&c, s, end - s);
+        c = mstdn_hashtag_ascii(c);
+
+        if (mstdn_hashtag_valid(c)) {
+            p += u8_uctomb(p, c, n);    /* folding never grows it */
+        }
+    }
+
+    *p = '\0';
+    *out_len = p - lower;
+
+    return (char *) lower;
 }
 
 
