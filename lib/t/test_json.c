@@ -476,6 +476,30 @@ form_raw_nul(void **state)
 }
 
 
+static void
+form_unescape(void **state)
+{
+    char  s[32];
+
+    strcpy(s, "a+b%20c%2B%e2%82%AC");
+    assert_int_equal(mstdn_params_unescape(s, strlen(s), 1), 9);
+    assert_memory_equal(s, "a b c+\xe2\x82\xac", 9);
+
+    strcpy(s, "a+b%20c");
+    assert_int_equal(mstdn_params_unescape(s, strlen(s), 0), 5);
+    assert_memory_equal(s, "a+b c", 5);
+
+    strcpy(s, "%zz");
+    assert_int_equal(mstdn_params_unescape(s, strlen(s), 1), -1);
+    strcpy(s, "ab%4");
+    assert_int_equal(mstdn_params_unescape(s, strlen(s), 1), -1);
+    strcpy(s, "ab%");
+    assert_int_equal(mstdn_params_unescape(s, strlen(s), 1), -1);
+    strcpy(s, "");
+    assert_int_equal(mstdn_params_unescape(s, 0, 1), 0);
+}
+
+
 int
 main(void)
 {
@@ -493,6 +517,7 @@ main(void)
         cmocka_unit_test(multipart),
         cmocka_unit_test(form_raw_nul),
         cmocka_unit_test(form_many_keys),
+        cmocka_unit_test(form_unescape),
     };
 
     /* prove reads TAP */
