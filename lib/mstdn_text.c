@@ -414,9 +414,14 @@ mstdn_text_url_fits(const unsigned char *url, const unsigned char *host,
 }
 
 
+/*
+ * A URL at p.  One twitter-text finds but then drops (too long, a host
+ * ToASCII refuses) is no URL, and as the regexp's scan resumes after it, no
+ * URL starts inside it either: *skip is its end then.
+ */
 static size_t
 mstdn_text_url(const unsigned char *s, const unsigned char *p,
-    const unsigned char *end, mstdn_entity_t *e)
+    const unsigned char *end, mstdn_entity_t *e, const unsigned char **skip)
 {
     unsigned              c;
     size_t                n, scheme;
@@ -502,6 +507,7 @@ mstdn_text_url(const unsigned char *s, const unsigned char *p,
     }
 
     if (!mstdn_text_url_fits(p, host, host_end, last)) {
+        *skip = last;
         return 0;
     }
 
@@ -517,25 +523,35 @@ mstdn_text_url(const unsigned char *s, const unsigned char *p,
 }
 
 
-/* The next entity at or after *pp: 1 and *pp past it, or 0 at the end. */
+/* Where a scan for entities is. */
+typedef struct {
+    const unsigned char  *pos;          /* where to look next */
+    const unsigned char  *no_url;       /* no URL starts before this */
+} mstdn_text_scan_t;
+
+#define mstdn_text_scan_init(sc, s)  ((sc)->pos = (sc)->no_url = (s))
+
+
+/* The next entity at or after sc->pos: 1 and sc past it, or 0 at the end. */
 static int
-mstdn_text_next(const unsigned char *s, const unsigned char **pp,
+mstdn_text_next(const unsigned char *s, mstdn_text_scan_t *sc,
     const unsigned char *end, mstdn_entity_t *e)
 {
     const unsigned char  *p;
 
-    for (p = *pp; p < end; p++) {
+    for (p = sc->pos; p < end; p++) {
 
-        if (((*p == 'h' || *p == 'H') && mstdn_text_url(s, p, end, e))
+        if (((*p == 'h' || *p == 'H') && p >= sc->no_url
+             && mstdn_text_url(s, p, end, e, &sc->no_url))
             || (*p == '#' && mstdn_text_hashtag(s, p, end, e))
             || (*p == '@' && mstdn_text_mention(s, p, end, e)))
         {
-            *pp = s + e->end;   /* what an entity covers is not looked at */
+            sc->pos = s + e->end;   /* what an entity covers is not looked at */
             return 1;
         }
     }
 
-    *pp = end;
+    sc->pos = end;
 
     return 0;
 }
@@ -547,13 +563,14 @@ mstdn_text_entities(const char *text, size_t len, mstdn_entity_t *entities,
 {
     size_t                count;
     mstdn_entity_t        e;
-    const unsigned char  *s, *p, *end;
+    mstdn_text_scan_t     sc;
+    const unsigned char  *s, *end;
 
     s = (const unsigned char *) text;
     end = s + len;
     count = 0;
 
-    for (p = s; mstdn_text_next(s, &p, end, &e); count++) {
+    for (mstdn_text_scan_init(&sc, s); mstdn_text_next(s, &sc, end, &e); count++) {
         if (count < max) {
             entities[count] = e;
         }
@@ -650,7 +667,8 @@ mstdn_status_length(const char *spoiler, size_t slen, const char *text,
     char                 *joined, *o;
     size_t                size, count;
     mstdn_entity_t        e;
-    const unsigned char  *s, *p, *pos, *end;
+    mstdn_text_scan_t     sc;
+    const unsigned char  *s, *pos, *end;
 
     s = (const unsigned char *) text;
     end = s + len;
@@ -667,7 +685,7 @@ mstdn_status_length(const char *spoiler, size_t slen, const char *text,
 
         pos = s;
 
-        for (p = s; mstdn_text_next(s, &p, end, &e); /* void */) {
+        for (mstdn_text_scan_init(&sc, s); mstdn_text_next(s, &sc, end, &e); /* void */) {
 
             if (e.type == MSTDN_ENTITY_HASHTAG
                 || (e.type == MSTDN_ENTITY_MENTION && e.domain == NULL))
@@ -960,7 +978,8 @@ mstdn_text_format(const char *text, size_t len,
     const char           *url, *disp, *domain;
     mstdn_entity_t        e;
     mstdn_text_buf_t      b;
-    const unsigned char  *s, *p, *end;
+    mstdn_text_scan_t     sc;
+    const unsigned char  *s, *end;
 
     memset(&b, 0, sizeof(b));
     b.a = a;
@@ -977,7 +996,7 @@ mstdn_text_format(const char *text, size_t len,
         return -1;
     }
 
-    for (p = s; mstdn_text_next(s, &p, end, &e); /* void */) {
+    for (mstdn_text_scan_init(&sc, s); mstdn_text_next(s, &sc, end, &e); /* void */) {
 
         mstdn_text_plain(&b, text + pos, e.start - pos, opt->multiline,
                          &para_open);

@@ -11,6 +11,8 @@ use Test::More;
 use Mojo::Util qw(url_escape encode decode);
 use MastodonTest;
 
+binmode(Test::More->builder->$_, ':encoding(UTF-8)') for qw(output failure_output todo_output);
+
 my $t = MastodonTest->new(worker => 0);
 my $m = $t->mojo;
 my $base = $t->public_base;

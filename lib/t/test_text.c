@@ -448,6 +448,16 @@ status_length_long_urls(void **state)
     assert_int_equal(mstdn_status_length("", 0, s, n), 4091);
     free(s);
 
+    /* no URL starts inside one dropped (twitter-text's scan resumes after
+     * it), but hashtags are found there (Mastodon's scan of its own) */
+    s = long_url("ex.com", 5000, 0, &n);
+    memcpy(s + 4000, "http://b.com/", 13);
+    memcpy(s + 4500, "&#tag&", 6);
+    assert_int_equal(mstdn_text_entities(s, n, e, 2), 1);
+    assert_int_equal(e[0].type, MSTDN_ENTITY_HASHTAG);
+    assert_int_equal(e[0].start, 4501);
+    free(s);
+
     /* a host ToASCII refuses (a label over 63 characters) is no URL */
     s = "https://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
