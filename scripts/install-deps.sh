@@ -9,8 +9,8 @@
 set -eu
 
 PKGS="build-essential pkg-config nginx nginx-dev libpq-dev postgresql libhiredis-dev
-redis-server libyajl-dev libssl-dev libcurl4-openssl-dev libcrypt-dev libcmocka-dev libunistring-dev libidn-dev clang
-libmojolicious-perl libwww-perl wrk curl ca-certificates procps util-linux perl
+redis-server libyajl-dev libssl-dev libcurl4-openssl-dev libcrypt-dev libcmocka-dev
+libunistring-dev libidn-dev clang libclang-rt-14-dev libmojolicious-perl libwww-perl wrk curl ca-certificates procps util-linux perl
 chromium chromium-driver python3-mastodon"
 
 missing=""
