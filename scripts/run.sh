@@ -5,6 +5,9 @@
 #   var/pg/          PostgreSQL cluster (initdb once), database "mastodon"
 #   var/redis/       Redis (append-only file, kept)
 #   var/run/nginx/   nginx prefix: nginx.conf (from conf/nginx-dev.conf.in), logs, pid
+# (var/pg and var/run/nginx are symlinks to /var/tmp/ngx_mastodon-*.XXXXXX
+# when the checkout is in a directory the postgres user and nginx's workers
+# cannot enter, such as root's home: see shared_dir in lib.sh)
 #   var/run/worker.{pid,log}
 #   var/admin-password   the admin's generated password (mode 600)
 # `start` again restarts nginx and the worker with the current build and keeps
@@ -34,6 +37,7 @@ redis_running() {
 
 start_postgres() {
     export MASTODON_PG_PERSIST=1
+    shared_dir "$PGDIR" >/dev/null
     if [ ! -d "$PGDIR/data" ]; then
         note "PostgreSQL: initdb in $PGDIR"
         pg_init "$PGDIR"
@@ -134,9 +138,10 @@ start_worker() {
 }
 
 write_nginx_conf() {
-    mkdir -p "$NGXDIR"
+    local prefix
+    prefix=$(shared_dir "$NGXDIR")    # nginx's workers use its temp paths
     sed -e "s|@MODULE@|$BUILD_ABS/nginx/ngx_http_mastodon_module.so|g" \
-        -e "s|@PREFIX@|$NGXDIR|g" \
+        -e "s|@PREFIX@|$prefix|g" \
         -e "s|@DATABASE@|$(pg_conninfo "$PGPORT" "$DB")|g" \
         -e "s|@REDIS@|127.0.0.1:$REDISPORT|g" \
         -e "s|@PORT@|$PORT|g" \
