@@ -12,7 +12,7 @@
 #   var/admin-password   the admin's generated password (mode 600)
 # `start` again restarts nginx and the worker with the current build and keeps
 # the data (migrations run on every start; they are idempotent).
-# Environment: PORT (default 8080), BUILD (default build).
+# Environment: PORT (default 8080), BUILD (default build; build-asan works too).
 set -eu
 . "$(dirname "$0")/lib.sh"
 cd "$MASTODON_ROOT"
@@ -149,15 +149,21 @@ write_nginx_conf() {
 }
 
 start_nginx() {
+    local env=()
     if [ -s "$NGXDIR/nginx.pid" ]; then
         note "stopping nginx (restart with the current build)"
         nginx_stop "$NGXDIR" || true
     fi
     write_nginx_conf
-    /usr/sbin/nginx -t -p "$NGXDIR/" -c "$NGXDIR/nginx.conf" -e "$NGXDIR/error.log" >"$NGXDIR/nginx-t.log" 2>&1 \
+    # an ASan build of the module (BUILD=build-asan) needs the runtime preloaded
+    if grep -qa 'libasan\.so' "$BUILD_ABS/nginx/ngx_http_mastodon_module.so"; then
+        env=(LD_PRELOAD="$(asan_preload)" ASAN_OPTIONS=detect_leaks=0)
+    fi
+    env "${env[@]}" /usr/sbin/nginx -t -p "$NGXDIR/" -c "$NGXDIR/nginx.conf" -e "$NGXDIR/error.log" \
+        >"$NGXDIR/nginx-t.log" 2>&1 \
         || { cat "$NGXDIR/nginx-t.log" >&2; die "nginx -t failed on $NGXDIR/nginx.conf"; }
     local rc=0
-    nginx_start "$NGXDIR" || rc=$?
+    nginx_start "$NGXDIR" "${env[@]}" || rc=$?
     [ $rc = 2 ] && die "port $PORT is in use: stop what uses it or run PORT=8081 make run"
     [ $rc = 0 ] || die "nginx failed to start"
     wait_port "$PORT" 10 || die "nginx does not accept on 127.0.0.1:$PORT (see $NGXDIR/error.log)"
