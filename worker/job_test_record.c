@@ -1,13 +1,30 @@
 /* test_record: the job the queue tests run.
- * args {"key": "<k>", "sleep_ms": <n>, "fail": <bool>}:
+ * args {"key": "<k>", "sleep_ms": <n>, "fail": <bool>, "crash": "<how>"}:
  * RPUSH mastodon:test:<k>:started <consumer>, sleep, then either fail or
- * RPUSH mastodon:test:<k>:done <consumer>. */
+ * RPUSH mastodon:test:<k>:done <consumer>.  "crash" (segv, abort or ill,
+ * honoured only when the worker runs with MASTODON_TEST_CRASH=1) kills the
+ * process after the start is recorded, for the crash handler's test. */
 #include "jobs.h"
 #include "args.h"
 #include "util.h"
 
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* Faults for real, as a bug would (raise() would skip the fault path). */
+static void crash(const char *how)
+{
+    volatile uintptr_t addr = 16;
+
+    if (strcmp(how, "segv") == 0)
+        *(volatile int *) addr = 1;
+    else if (strcmp(how, "ill") == 0)
+        __builtin_trap();           /* ud2: an illegal instruction */
+    abort();
+}
 
 static int push(job_ctx *ctx, const char *key, const char *what, char *err, size_t errlen)
 {
@@ -47,8 +64,17 @@ int job_test_record(job_ctx *ctx, const char *args_json, size_t len, char *err, 
         ms = YAJL_GET_INTEGER(sleep);
     }
 
+    const char *how = args_string(&a, "crash");
+    const char *hooks = getenv("MASTODON_TEST_CRASH");
+    if (how != NULL && (hooks == NULL || strcmp(hooks, "1") != 0)) {
+        snprintf(err, errlen, "args.crash needs MASTODON_TEST_CRASH=1");
+        goto done;
+    }
+
     if (push(ctx, k, "started", err, errlen) != 0)
         goto done;
+    if (how != NULL)
+        crash(how);
     if (ms > 0)
         sleep_ms((long) ms);
     if (args_true(&a, "fail")) {

@@ -2,6 +2,7 @@
  * main() reads the global options and the configuration, then dispatches. */
 #include "commands.h"
 #include "config.h"
+#include "crash.h"
 #include "log.h"
 
 #include <errno.h>
@@ -84,6 +85,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "mastodon-worker: unknown command \"%s\"\n", name);
         return usage();
     }
+
+    crash_handler_install();
 
     worker_config cfg;
     char err[1024];
