@@ -8,6 +8,7 @@ use lib 't/lib';
 use MastodonTest;
 use Test::More;
 use Time::HiRes qw(sleep time);
+use IO::Socket::INET;
 
 # the big status below takes a while to render in the ASan build
 my $t = MastodonTest->new(worker => 0,
@@ -120,6 +121,49 @@ my (undef, %dead) = split /\n/, $t->redis('XRANGE', 'mastodon:dead', '-', '+');
 is($dead{error}, 'args of 3010 bytes exceed job_max_bytes (2048): too large for this worker', 'with the reason');
 like(slurp($log), qr/\[error\] .*jid=00000000000000bb .*args of 3010 bytes exceed job_max_bytes \(2048\).*moved to mastodon:dead/,
      'logged at error');
+is($t->stop_worker($w), 0, 'worker stops');
+
+# --- timeouts on the worker's own connections -------------------------------------
+sub retry_error {
+    my ($key) = @_;
+    my ($m) = grep { /"key":"$key"/ } split /\n/, $t->redis('ZRANGE', 'mastodon:retry', 0, -1);
+    return $m && $m =~ /"error":"((?:[^"\\]|\\.)*)"/ ? $1 : '';
+}
+$t->redis('DEL', 'mastodon:retry', 'mastodon:dead', 'mastodon:queue:default');
+
+# statement_timeout on job connections
+$w = $t->start_worker(MASTODON_DB_STATEMENT_TIMEOUT_MS => 300);
+enqueue('{"key":"stmt","sql_sleep_ms":5000}');
+ok($t->wait_for(sub { retry_error('stmt') ne '' }, 20), 'a statement over db_statement_timeout_ms fails');
+like(retry_error('stmt'), qr/statement timeout/, 'PostgreSQL cancelled it');
+enqueue('{"key":"stmt_ok","sql_sleep_ms":50}');
+ok($t->wait_for(sub { done('stmt_ok') == 1 }, 20), 'a short one runs');
+is($t->stop_worker($w), 0, 'worker stops');
+$t->redis('DEL', 'mastodon:retry');
+
+# a PostgreSQL that accepts the connection and never answers
+my $mute = IO::Socket::INET->new(Listen => 5, LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp')
+    or die "listen: $!";
+my $mute_port = $mute->sockport;
+$w = $t->start_worker(MASTODON_DATABASE => "hostaddr=127.0.0.1 port=$mute_port dbname=x user=x",
+                      MASTODON_DB_CONNECT_TIMEOUT_MS => 2000);
+enqueue('{"key":"connect","sql_sleep_ms":1}');
+ok($t->wait_for(sub { retry_error('connect') ne '' }, 30), 'connecting to a mute server gives up');
+like(retry_error('connect'), qr/timeout expired/, 'on db_connect_timeout_ms');
+is($t->stop_worker($w), 0, 'worker stops');
+close $mute;
+$t->redis('DEL', 'mastodon:retry');
+
+# a Redis that stops answering: commands time out, the worker reconnects
+my $rlog = $t->dir . '/redis-timeout.log';
+$w = $t->start_worker(MASTODON_REDIS_TIMEOUT_MS => 500, MASTODON_LOG_FILE => $rlog);
+ok($t->wait_for(sub { slurp($rlog) =~ /started/ }, 10), 'worker started');
+sleep 1;
+$t->redis('CLIENT', 'PAUSE', 4000, 'ALL');
+ok($t->wait_for(sub { slurp($rlog) =~ /\[error\] .*redis: .*Resource temporarily unavailable/ }, 15),
+   'a command past redis_timeout_ms fails (logged)');
+enqueue('{"key":"after_pause"}');
+ok($t->wait_for(sub { done('after_pause') == 1 }, 20), 'after the pause the worker works again');
 is($t->stop_worker($w), 0, 'worker stops');
 
 $t->done;

@@ -35,6 +35,8 @@ typedef struct {
     char           consumer[320];
     redisContext  *redis;
     PGconn        *db;
+    loop_t        *loop;
+    http_client   *http;
 } job_thread;
 
 static worker_config *config;
@@ -129,7 +131,7 @@ static void run_entry(job_thread *t, const job_entry *e)
         } else {
             job_ctx ctx = {
                 .cfg = config, .job = e, .consumer = t->consumer,
-                .redis = &t->redis, .db = &t->db,
+                .redis = &t->redis, .db = &t->db, .http = t->http,
             };
             mlog(LOG_INFO, "job %s jid=%s queue=%s attempt=%ld start", e->type, e->jid, e->queue, e->attempt);
             if (handler(&ctx, e->args, e->args_len, err, sizeof(err)) != 0)
@@ -146,6 +148,11 @@ static void *job_thread_main(void *arg)
     job_thread *t = arg;
 
     crash_thread_init();
+    t->loop = loop_new();
+    t->http = t->loop != NULL ? http_client_new(t->loop) : NULL;
+    if (t->http == NULL)
+        mlog(LOG_ERROR, "consumer %s has no event loop: %s", t->consumer, strerror(errno));
+
     while (!stopping) {
         if (t->redis == NULL) {
             t->redis = redis_open_retry(config, READ_BLOCK_MS, &stopping);
@@ -200,6 +207,8 @@ static void *job_thread_main(void *arg)
         queue_forget_consumer(t->redis, config, t->consumer);
     redis_close(&t->redis);
     db_close(&t->db);
+    http_client_free(t->http);
+    loop_free(t->loop);
     return NULL;
 }
 

@@ -39,6 +39,7 @@ static const struct {
     { "migrate", cmd_migrate },
     { "accounts", cmd_accounts },
     { "enqueue", cmd_enqueue },
+    { "http-test", cmd_http_test },     /* t/worker_http.t; not in the usage */
 };
 
 static int usage(void)
