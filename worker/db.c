@@ -50,11 +50,12 @@ PGresult *db_query(PGconn *conn, const char *sql, int n, const char *const *para
 /* Our limits go before the operator's conninfo, which may override them
  * (PQconnectdbParams: the last occurrence of a key wins).  TCP keepalives
  * and tcp_user_timeout notice a PostgreSQL host that vanished, which no
- * statement_timeout can; libpq ignores them on unix sockets. */
+ * statement_timeout can; libpq ignores them on unix sockets.  Same values
+ * as the module's sessions. */
 PGconn *db_open(const worker_config *cfg, long statement_timeout_ms, char *err, size_t errlen)
 {
     char connect_timeout[24], user_timeout[24], options[64];
-    const char *keys[12], *values[12];
+    const char *keys[16], *values[16];
     int n = 0;
 
     /* libpq counts whole seconds, at least 2 */
@@ -65,8 +66,8 @@ PGconn *db_open(const worker_config *cfg, long statement_timeout_ms, char *err, 
 
     keys[n] = "connect_timeout";     values[n++] = connect_timeout;
     keys[n] = "keepalives";          values[n++] = "1";
-    keys[n] = "keepalives_idle";     values[n++] = "10";
-    keys[n] = "keepalives_interval"; values[n++] = "5";
+    keys[n] = "keepalives_idle";     values[n++] = "30";
+    keys[n] = "keepalives_interval"; values[n++] = "10";
     keys[n] = "keepalives_count";    values[n++] = "3";
     if (cfg->db_tcp_user_timeout_ms > 0) {
         keys[n] = "tcp_user_timeout"; values[n++] = user_timeout;
@@ -74,6 +75,7 @@ PGconn *db_open(const worker_config *cfg, long statement_timeout_ms, char *err, 
     if (statement_timeout_ms > 0) {
         keys[n] = "options";         values[n++] = options;
     }
+    keys[n] = "application_name";    values[n++] = "mastodon-worker";
     keys[n] = "dbname";              values[n++] = cfg->database;
     keys[n] = NULL;                  values[n] = NULL;
 
