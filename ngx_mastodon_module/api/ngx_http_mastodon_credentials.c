@@ -65,7 +65,7 @@ ngx_http_mastodon_accounts_update_credentials(ngx_http_request_t *r,
     size_t                         len;
     yajl_gen                       g;
     const char                    *s, *err, **values, **svalues, **cvalues;
-    mstdn_value_t                 *params, *source, *attrs;
+    mstdn_value_t                 *params, *source, *attrs, *privacy;
     ngx_http_mastodon_pg_batch_t  *b;
 
     params = ctx->params;
@@ -116,8 +116,9 @@ ngx_http_mastodon_accounts_update_credentials(ngx_http_request_t *r,
     values[6] = ngx_http_mastodon_bool_value(params, "hide_collections");
     values[7] = ngx_http_mastodon_bool_value(params, "indexable");
 
+    /* permit(fields_attributes: [:name, :value]) drops a scalar */
     attrs = mstdn_object_get(params, "fields_attributes");
-    if (attrs) {
+    if (attrs && (attrs->type == MSTDN_OBJECT || attrs->type == MSTDN_ARRAY)) {
         if (ngx_http_mastodon_fields_json(r, attrs, &values[8], &err)
             != NGX_OK)
         {
@@ -137,6 +138,13 @@ ngx_http_mastodon_accounts_update_credentials(ngx_http_request_t *r,
     yajl_gen_map_open(g);
 
     source = mstdn_object_get(params, "source");
+
+    /* a boolean is a scalar Rails lets through, and no visibility */
+    privacy = mstdn_object_get(source, "privacy");
+    if (privacy && privacy->type == MSTDN_BOOL) {
+        p = ngx_slprintf(p, last, "Posting privacy is not included in "
+                         "the list, ");
+    }
 
     s = mstdn_param_str(source, "privacy", &len);
     if (s && len) {
@@ -243,11 +251,6 @@ ngx_http_mastodon_fields_json(ngx_http_request_t *r, mstdn_value_t *attrs,
     mstdn_value_t  *f;
 
     *err = NULL;
-
-    if (attrs->type != MSTDN_OBJECT && attrs->type != MSTDN_ARRAY) {
-        *err = "Fields is invalid";
-        return NGX_DECLINED;
-    }
 
     g = yajl_gen_alloc(NULL);
     if (g == NULL) {
