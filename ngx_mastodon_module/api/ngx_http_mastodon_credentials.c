@@ -41,14 +41,17 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_update_account =
         " WHERE id = $1", 9);
 
 /*
- * An account that is not locked (any more) has no pending follow requests:
- * they become follows, with their options, as Mastodon's
- * UpdateAccountService authorizes them on unlocking.
+ * An account that is not locked (any more): its pending follow requests
+ * become follows, with their options, as Mastodon's UpdateAccountService
+ * authorizes them on unlocking; those of silenced accounts stay pending.
  */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_unlock_requests =
     ngx_http_mastodon_pg_stmt(NGX_HTTP_MASTODON_REL_SQL_AUTHORIZE(
         "target_account_id = $1::bigint"
-        " AND NOT (SELECT locked FROM accounts WHERE id = $1::bigint)"), 1);
+        " AND NOT (SELECT locked FROM accounts WHERE id = $1::bigint)"
+        " AND NOT EXISTS (SELECT 1 FROM accounts s"
+        "  WHERE s.id = follow_requests.account_id"
+        "  AND s.silenced_at IS NOT NULL)"), 1);
 
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_update_settings =
     ngx_http_mastodon_pg_stmt(
