@@ -273,7 +273,10 @@ mstdn_param_str(const mstdn_value_t *obj, const char *key, size_t *len)
 int
 mstdn_param_bool(const mstdn_value_t *obj, const char *key, int dflt)
 {
-    static const char  *falses[] = { "0", "f", "false", "off", NULL };
+    /* ActiveModel::Type::Boolean::FALSE_VALUES: these cases only */
+    static const char  *falses[] = {
+        "0", "f", "F", "false", "FALSE", "off", "OFF", NULL
+    };
     mstdn_value_t      *v;
     size_t              i;
 
@@ -286,12 +289,17 @@ mstdn_param_bool(const mstdn_value_t *obj, const char *key, int dflt)
         return v->boolean;
     }
 
+    if (v->type == MSTDN_NUMBER) {
+        /* 0 == 0.0 in Ruby: a JSON zero is false */
+        return strtod(v->str, NULL) != 0.0;
+    }
+
     if (v->type == MSTDN_STRING) {
         if (v->len == 0) {
             return dflt;
         }
         for (i = 0; falses[i]; i++) {
-            if (strcasecmp(v->str, falses[i]) == 0) {
+            if (strcmp(v->str, falses[i]) == 0) {
                 return 0;
             }
         }

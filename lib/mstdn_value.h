@@ -80,8 +80,9 @@ const char *mstdn_param_str(const mstdn_value_t *obj, const char *key,
     size_t *len);
 
 /*
- * Rails' boolean casting (ActiveModel::Type::Boolean): "0", "f", "false",
- * "off" (any case) and false are false; other present values are true.
+ * Rails' boolean casting (ActiveModel::Type::Boolean): "0", "f", "F",
+ * "false", "FALSE", "off", "OFF", false and a JSON 0 are false ("False" is
+ * true, as in Rails); other present values are true.
  * Returns dflt when the key is absent, null or "".
  */
 int mstdn_param_bool(const mstdn_value_t *obj, const char *key, int dflt);

@@ -1,5 +1,5 @@
 # Timeline markers: GET and POST /api/v1/markers (Api::V1::MarkersController),
-# their Marker entities, versions, Rails' integer casting of last_read_id,
+# their Marker entities, versions, last_read_id as an id (digits only),
 # scopes, and users kept apart.
 
 use strict;
@@ -100,24 +100,29 @@ $m->post_ok('/api/v1/markers', $ha, json => { home => { last_read_id => undef } 
 $m->post_ok('/api/v1/markers', $ha, form => { 'home[last_read_id]' => '  ' })->status_is(422);
 is(row($alice, 'home'), '103194548672408600 2', 'nothing changed by the refused updates');
 
-# Rails casts as String#to_i: leading digits, or 0
+# an id is decimal digits: what Rails would cast ("12abc" 12, "abc" 0, true 1,
+# 42.9 42) is refused, and the marker stays where it was
 my $carol = $t->user('carol');
 my $hc = $t->bearer($carol->{token});
-$m->post_ok('/api/v1/markers', $hc, form => { 'home[last_read_id]' => ' 12abc' })->status_is(200)
+$m->post_ok('/api/v1/markers', $hc, form => { 'home[last_read_id]' => '12' })->status_is(200)
   ->json_is('/home/last_read_id', '12')->json_is('/home/version', 1);
-$m->post_ok('/api/v1/markers', $hc, form => { 'home[last_read_id]' => 'abc' })->status_is(200)
-  ->json_is('/home/last_read_id', '0')->json_is('/home/version', 2);
-$m->post_ok('/api/v1/markers', $hc, form => { 'home[last_read_id]' => '1_000' })->status_is(200)
+for my $v (' 12abc', 'abc', '1_000') {
+    $m->post_ok('/api/v1/markers', $hc, form => { 'home[last_read_id]' => $v })->status_is(422)
+      ->json_is('/error', 'Validation failed: Last read is not a number');
+}
+$m->post_ok('/api/v1/markers', $hc, json => { home => { last_read_id => 42.9 } })->status_is(422);
+$m->post_ok('/api/v1/markers', $hc, json => { home => { last_read_id => true } })->status_is(422);
+$m->post_ok('/api/v1/markers', $hc, json => { home => { last_read_id => 1000 } })->status_is(200)
   ->json_is('/home/last_read_id', '1000');
-$m->post_ok('/api/v1/markers', $hc, json => { home => { last_read_id => 42.9 } })->status_is(200)
+$m->post_ok('/api/v1/markers', $hc, json => { home => { last_read_id => 42 } })->status_is(200)
   ->json_is('/home/last_read_id', '42');
-$m->post_ok('/api/v1/markers', $hc, json => { home => { last_read_id => true } })->status_is(200)
+$m->post_ok('/api/v1/markers', $hc, form => { 'home[last_read_id]' => '1' })->status_is(200)
   ->json_is('/home/last_read_id', '1');
 $m->post_ok('/api/v1/markers', $hc, form => { 'home[last_read_id]' => '9223372036854775807' })
   ->status_is(200)->json_is('/home/last_read_id', '9223372036854775807', 'the largest bigint');
 $m->post_ok('/api/v1/markers', $hc, form => { 'home[last_read_id]' => '9223372036854775808' })
   ->status_is(422, 'beyond a bigint');
-is(row($carol, 'home'), '9223372036854775807 6', 'five changes after the creation');
+is(row($carol, 'home'), '9223372036854775807 5', 'four changes after the creation, none by the refused');
 
 # home: {} creates the marker (find_or_create_by), last_read_id 0, version 0
 $m->post_ok('/api/v1/markers', $hc, json => { notifications => {} })->status_is(200)

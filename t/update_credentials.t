@@ -101,6 +101,26 @@ $m->get_ok("/api/v1/accounts/relationships?id[]=$alice->{account_id}", $t->beare
   ->json_is('/0/following', Mojo::JSON::true)->json_is('/0/requested', Mojo::JSON::false);
 $m->get_ok("/api/v1/accounts/$fan->{account_id}")->json_is('/following_count', 1);
 
+# ... except those of silenced accounts: UpdateAccountService leaves them pending
+my @silenced = map { $t->user("quiet$_") } 1 .. 2;
+my $loud = $t->user('loud');
+$m->patch_ok('/api/v1/accounts/update_credentials', $h, form => { locked => 'true' })->status_is(200);
+for my $u (@silenced, $loud) {
+    $m->post_ok("/api/v1/accounts/$alice->{account_id}/follow", $t->bearer($u->{token}))->status_is(200)
+      ->json_is('/requested', Mojo::JSON::true);
+}
+$t->psql("UPDATE accounts SET silenced_at = now() WHERE id IN ($silenced[0]{account_id}, $silenced[1]{account_id})");
+$m->patch_ok('/api/v1/accounts/update_credentials', $h, form => { locked => 'false' })->status_is(200)
+  ->json_is('/source/follow_requests_count', 2, 'the silenced ones stay pending')
+  ->json_is('/followers_count', 2);
+is($t->psql("SELECT string_agg(a.username, ',' ORDER BY a.username) FROM follow_requests r"
+    . " JOIN accounts a ON a.id = r.account_id WHERE r.target_account_id = $alice->{account_id}"),
+   'quiet1,quiet2', 'pending: the silenced requesters');
+$m->get_ok("/api/v1/accounts/relationships?id[]=$alice->{account_id}", $t->bearer($loud->{token}))
+  ->json_is('/0/following', Mojo::JSON::true);
+$m->get_ok("/api/v1/accounts/relationships?id[]=$alice->{account_id}", $t->bearer($silenced[0]{token}))
+  ->json_is('/0/following', Mojo::JSON::false)->json_is('/0/requested', Mojo::JSON::true);
+
 # scopes and auth
 my $ro = $t->token(user_id => $alice->{user_id}, scopes => 'read');
 $m->patch_ok('/api/v1/accounts/update_credentials', $t->bearer($ro), form => { display_name => 'x' })

@@ -324,6 +324,25 @@ booleans(void **state)
     assert_true(mstdn_param_bool(v, "f", 0));
     assert_true(mstdn_param_bool(v, "missing", 1));
     mstdn_arena_destroy(ar);
+
+    /* FALSE_VALUES' cases only: "False" and "Off" are true in Rails */
+    assert_int_equal(parse_form("a=False&b=Off&c=F&d=OFF&e=F%20", &v, &ar),
+                     MSTDN_OK);
+    assert_true(mstdn_param_bool(v, "a", 0));
+    assert_true(mstdn_param_bool(v, "b", 0));
+    assert_false(mstdn_param_bool(v, "c", 1));
+    assert_false(mstdn_param_bool(v, "d", 1));
+    assert_true(mstdn_param_bool(v, "e", 0));
+    mstdn_arena_destroy(ar);
+
+    /* JSON numbers: 0 (and 0.0) is false, any other number true */
+    assert_int_equal(parse_json("{\"a\":0,\"b\":1,\"c\":0.0,\"d\":-2}", 28,
+                                &v, &ar), MSTDN_OK);
+    assert_false(mstdn_param_bool(v, "a", 1));
+    assert_true(mstdn_param_bool(v, "b", 0));
+    assert_false(mstdn_param_bool(v, "c", 1));
+    assert_true(mstdn_param_bool(v, "d", 0));
+    mstdn_arena_destroy(ar);
 }
 
 

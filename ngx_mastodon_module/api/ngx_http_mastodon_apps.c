@@ -269,13 +269,17 @@ ngx_http_mastodon_apps_redirect_uris(ngx_http_request_t *r, mstdn_value_t *v,
 }
 
 
+/*
+ * Doorkeeper's Scopes.from_string: split at white space, each scope once,
+ * in first-seen order; every scope must be one the server knows, so what
+ * is kept is bounded by the list of known scopes.
+ */
 static ngx_int_t
 ngx_http_mastodon_apps_scopes(ngx_http_request_t *r, mstdn_value_t *v,
     ngx_str_t *out)
 {
-    u_char      *p, *src, *end;
-    size_t       bad_len;
-    const char  *bad;
+    u_char  *p, *src, *end, *start, *seen;
+    size_t   n;
 
     if (v == NULL || (v->type == MSTDN_STRING && v->len == 0)) {
         ngx_str_set(out, "read");
@@ -286,35 +290,65 @@ ngx_http_mastodon_apps_scopes(ngx_http_request_t *r, mstdn_value_t *v,
         return NGX_DECLINED;
     }
 
-    if (mstdn_scopes_check(v->str, v->len, &bad, &bad_len) != 0) {
-        return NGX_DECLINED;
-    }
-
     out->data = ngx_pnalloc(r->pool, v->len + 1);
     if (out->data == NULL) {
         return NGX_ERROR;
     }
 
-    /* "read  write " -> "read write" */
     p = out->data;
     src = (u_char *) v->str;
     end = src + v->len;
 
     while (src < end) {
-        if (*src == ' ') {
+        if (ngx_strchr(" \t\n\v\f\r", *src) && *src != '\0') {
             src++;
             continue;
         }
+
+        start = src;
+
+        while (src < end && !(ngx_strchr(" \t\n\v\f\r", *src)
+                              && *src != '\0'))
+        {
+            src++;
+        }
+
+        n = src - start;
+
+        /* an unknown scope ends it: what is kept stays a few known ones */
+        if (!mstdn_scope_valid((char *) start, n)) {
+            return NGX_DECLINED;
+        }
+
+        /* already listed: " scope " somewhere in what was kept */
+        for (seen = out->data; seen < p; seen++) {
+            if ((seen == out->data || seen[-1] == ' ')
+                && (size_t) (p - seen) >= n
+                && ngx_strncmp(seen, start, n) == 0
+                && (seen + n == p || seen[n] == ' '))
+            {
+                break;
+            }
+        }
+
+        if (seen < p) {
+            continue;
+        }
+
         if (p != out->data) {
             *p++ = ' ';
         }
-        while (src < end && *src != ' ') {
-            *p++ = *src++;
-        }
+
+        p = ngx_cpymem(p, start, n);
     }
 
     *p = '\0';
     out->len = p - out->data;
+
+    /* none at all: "   " */
+    if (out->len == 0) {
+        return NGX_DECLINED;
+    }
 
     return NGX_OK;
 }

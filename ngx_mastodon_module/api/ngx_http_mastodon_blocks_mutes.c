@@ -61,7 +61,8 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_unblock_stmt =
         " AND " NGX_HTTP_MASTODON_REL_SQL_VISIBLE, 2);
 
 /*
- * $3 hide notifications, $4 duration in seconds (0: for ever).  Hiding
+ * $3 hide notifications, $4 duration in seconds (0: for ever; below 0
+ * an expiry already past, as -5.seconds.from_now in Mastodon).  Hiding
  * notifications deletes the account's (BlockWorker, as MuteService).  A
  * row: the mute was written (feed_unmerge, MuteWorker or BlockWorker).
  */
@@ -70,7 +71,7 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_mute_stmt =
         "WITH m AS (INSERT INTO mutes (account_id, target_account_id,"
         "  hide_notifications, expires_at)"
         " SELECT $1::bigint, $2::bigint, $3::boolean,"
-        " CASE WHEN $4::bigint > 0 THEN (now() AT TIME ZONE 'UTC')"
+        " CASE WHEN $4::bigint <> 0 THEN (now() AT TIME ZONE 'UTC')"
         "  + make_interval(secs => $4::bigint) END"
         " WHERE $1 <> $2 AND " NGX_HTTP_MASTODON_REL_SQL_VISIBLE
         " ON CONFLICT (account_id, target_account_id) DO UPDATE SET"
@@ -224,12 +225,16 @@ ngx_http_mastodon_unblock(ngx_http_request_t *r,
 }
 
 
-/* params[:duration].to_i: leading digits, anything else 0 */
+/*
+ * params[:duration].to_i: white space, a sign, leading digits; anything
+ * else 0.  A negative duration is an expiry in the past (a mute that has
+ * already ended), never a permanent one.
+ */
 static int64_t
 ngx_http_mastodon_mute_duration(ngx_http_mastodon_ctx_t *ctx)
 {
     size_t       len, i;
-    int64_t      n;
+    int64_t      n, sign;
     const char  *s;
 
     s = mstdn_param_str(ctx->params, "duration", &len);
@@ -242,7 +247,10 @@ ngx_http_mastodon_mute_duration(ngx_http_mastodon_ctx_t *ctx)
         i++;
     }
 
-    if (i < len && s[i] == '+') {
+    sign = 1;
+
+    if (i < len && (s[i] == '+' || s[i] == '-')) {
+        sign = (s[i] == '-') ? -1 : 1;
         i++;
     }
 
@@ -250,11 +258,12 @@ ngx_http_mastodon_mute_duration(ngx_http_mastodon_ctx_t *ctx)
         n = n * 10 + (s[i] - '0');
 
         if (n > NGX_HTTP_MASTODON_MUTE_MAX_DURATION) {
-            return NGX_HTTP_MASTODON_MUTE_MAX_DURATION;
+            n = NGX_HTTP_MASTODON_MUTE_MAX_DURATION;
+            break;
         }
     }
 
-    return n;
+    return sign * n;
 }
 
 

@@ -41,14 +41,17 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_update_account =
         " WHERE id = $1", 9);
 
 /*
- * An account that is not locked (any more) has no pending follow requests:
- * they become follows, with their options, as Mastodon's
- * UpdateAccountService authorizes them on unlocking.
+ * An account that is not locked (any more): its pending follow requests
+ * become follows, with their options, as Mastodon's UpdateAccountService
+ * authorizes them on unlocking; those of silenced accounts stay pending.
  */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_unlock_requests =
     ngx_http_mastodon_pg_stmt(NGX_HTTP_MASTODON_REL_SQL_AUTHORIZE(
         "target_account_id = $1::bigint"
-        " AND NOT (SELECT locked FROM accounts WHERE id = $1::bigint)"), 1);
+        " AND NOT (SELECT locked FROM accounts WHERE id = $1::bigint)"
+        " AND NOT EXISTS (SELECT 1 FROM accounts s"
+        "  WHERE s.id = follow_requests.account_id"
+        "  AND s.silenced_at IS NOT NULL)"), 1);
 
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_update_settings =
     ngx_http_mastodon_pg_stmt(
@@ -65,7 +68,7 @@ ngx_http_mastodon_accounts_update_credentials(ngx_http_request_t *r,
     size_t                         len;
     yajl_gen                       g;
     const char                    *s, *err, **values, **svalues, **cvalues;
-    mstdn_value_t                 *params, *source, *attrs;
+    mstdn_value_t                 *params, *source, *attrs, *privacy;
     ngx_http_mastodon_pg_batch_t  *b;
 
     params = ctx->params;
@@ -116,8 +119,9 @@ ngx_http_mastodon_accounts_update_credentials(ngx_http_request_t *r,
     values[6] = ngx_http_mastodon_bool_value(params, "hide_collections");
     values[7] = ngx_http_mastodon_bool_value(params, "indexable");
 
+    /* permit(fields_attributes: [:name, :value]) drops a scalar */
     attrs = mstdn_object_get(params, "fields_attributes");
-    if (attrs) {
+    if (attrs && (attrs->type == MSTDN_OBJECT || attrs->type == MSTDN_ARRAY)) {
         if (ngx_http_mastodon_fields_json(r, attrs, &values[8], &err)
             != NGX_OK)
         {
@@ -137,6 +141,13 @@ ngx_http_mastodon_accounts_update_credentials(ngx_http_request_t *r,
     yajl_gen_map_open(g);
 
     source = mstdn_object_get(params, "source");
+
+    /* a boolean is a scalar Rails lets through, and no visibility */
+    privacy = mstdn_object_get(source, "privacy");
+    if (privacy && privacy->type == MSTDN_BOOL) {
+        p = ngx_slprintf(p, last, "Posting privacy is not included in "
+                         "the list, ");
+    }
 
     s = mstdn_param_str(source, "privacy", &len);
     if (s && len) {
@@ -243,11 +254,6 @@ ngx_http_mastodon_fields_json(ngx_http_request_t *r, mstdn_value_t *attrs,
     mstdn_value_t  *f;
 
     *err = NULL;
-
-    if (attrs->type != MSTDN_OBJECT && attrs->type != MSTDN_ARRAY) {
-        *err = "Fields is invalid";
-        return NGX_DECLINED;
-    }
 
     g = yajl_gen_alloc(NULL);
     if (g == NULL) {

@@ -785,20 +785,31 @@ ngx_http_mastodon_instance_extended_description(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* the configuration is what it describes: its load time */
-    p = ngx_pnalloc(r->pool, sizeof("2026-11-23T00:00:00.000Z"));
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    ngx_http_mastodon_json_open(&j, NULL);
+
+    /*
+     * ExtendedDescription.current: none set is updated_at null; else the
+     * configuration's load time, as Time#iso8601 (no fraction)
+     */
+    if (mcf->description.len == 0) {
+        ngx_http_mastodon_json_kv_null(&j, "updated_at");
+
+    } else {
+        p = ngx_pnalloc(r->pool, sizeof("2026-11-23T00:00:00Z"));
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_gmtime(mcf->loaded_at, &tm);
+        s.data = p;
+        s.len = ngx_sprintf(p, "%4d-%02d-%02dT%02d:%02d:%02dZ",
+                            tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                            tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec)
+                - p;
+
+        ngx_http_mastodon_json_kv_str(&j, "updated_at", &s);
     }
 
-    ngx_gmtime(mcf->loaded_at, &tm);
-    s.data = p;
-    s.len = ngx_sprintf(p, "%4d-%02d-%02dT%02d:%02d:%02d.000Z",
-                        tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
-                        tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec) - p;
-
-    ngx_http_mastodon_json_open(&j, NULL);
-    ngx_http_mastodon_json_kv_str(&j, "updated_at", &s);
     ngx_http_mastodon_json_kv_str(&j, "content", &html);
     ngx_http_mastodon_json_close(&j);
 

@@ -7,9 +7,10 @@
  * A POST does what find_or_create_by + update! do, timeline by timeline
  * (home, then notifications): the marker is created (last_read_id 0,
  * version 0) if missing, then, when last_read_id changes, updated with
- * lock_version + 1.  last_read_id is cast as Rails casts an integer
- * attribute: "12abc" is 12, "abc" is 0, true is 1, 1.9 is 1; blank or null
- * fails the presence validation (422) after the marker was created, and
+ * lock_version + 1.  last_read_id must be an id (decimal digits): where
+ * Rails would cast "12abc" to 12 and "abc" to 0, it is 422 "is not a
+ * number"; blank or null fails the presence validation (422).  Either
+ * comes after the marker was created, and
  * the timelines before it stay saved, as in Mastodon.  The update is one
  * atomic upsert, so concurrent updates do not lose each other; should
  * PostgreSQL report a serialization failure or deadlock, the answer is
@@ -67,8 +68,6 @@ static ngx_int_t ngx_http_mastodon_markers_run(ngx_http_request_t *r,
     ngx_http_mastodon_pg_batch_t *b, const char *uid, ngx_uint_t *wanted,
     const char *error);
 static ngx_int_t ngx_http_mastodon_markers_cast(mstdn_value_t *v,
-    int64_t *out);
-static ngx_int_t ngx_http_mastodon_markers_to_i(const char *s, size_t len,
     int64_t *out);
 
 
@@ -182,6 +181,11 @@ ngx_http_mastodon_markers_create(ngx_http_request_t *r,
 
             if (rc == NGX_DECLINED) {
                 error = "Validation failed: Last read can't be blank";
+
+            } else if (rc == NGX_ABORT) {
+                ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                              "mastodon: marker last_read_id not an id");
+                error = "Validation failed: Last read is not a number";
 
             } else if (rc == NGX_ERROR) {
                 /* Rails raises ActiveModel::RangeError (a 500) */
@@ -368,110 +372,39 @@ ngx_http_mastodon_markers_send(ngx_http_request_t *r, PGresult *res)
 
 
 /*
- * ActiveModel::Type::Integer's cast: true 1, false 0, a number truncated,
- * a string by String#to_i ("12abc" 12, "abc" 0); null and blank strings
- * are nil.  NGX_OK, NGX_DECLINED for nil, NGX_ERROR beyond a bigint.
+ * last_read_id is a status or notification id: decimal digits, as a
+ * string or a JSON integer.  Rails would cast "12abc" to 12 and "abc",
+ * true or 1.5 to 0 or 1; those are refused instead of moving the marker
+ * to an id nobody read.  NGX_OK; NGX_DECLINED for nil (null, blank);
+ * NGX_ABORT not an id; NGX_ERROR beyond a bigint.
  */
 static ngx_int_t
 ngx_http_mastodon_markers_cast(mstdn_value_t *v, int64_t *out)
 {
-    size_t   i;
-    double   d;
-    char    *end;
+    size_t  i;
 
-    switch (v->type) {
-
-    case MSTDN_BOOL:
-        *out = v->boolean ? 1 : 0;
-        return NGX_OK;
-
-    case MSTDN_NUMBER:
-        if (strpbrk(v->str, ".eE") == NULL) {
-            return ngx_http_mastodon_markers_to_i(v->str, v->len, out);
-        }
-
-        /* a Float: to_i truncates */
-        d = strtod(v->str, &end);
-
-        if (!(d > -9223372036854775808.0 && d < 9223372036854775808.0)) {
-            return NGX_ERROR;
-        }
-
-        *out = (int64_t) d;
-        return NGX_OK;
-
-    case MSTDN_STRING:
-        /* String#presence: blank is nil */
-        for (i = 0; i < v->len; i++) {
-            if (!ngx_strchr(" \t\n\v\f\r", v->str[i])) {
-                return ngx_http_mastodon_markers_to_i(v->str, v->len, out);
-            }
-        }
-
-        return NGX_DECLINED;
-
-    default:
-        return NGX_DECLINED;
-    }
-}
-
-
-/*
- * Ruby's String#to_i: white space, a sign, digits (one "_" between two
- * digits allowed); whatever follows is ignored, no digits is 0.
- */
-static ngx_int_t
-ngx_http_mastodon_markers_to_i(const char *s, size_t len, int64_t *out)
-{
-    size_t    i;
-    int64_t   n, digit;
-    unsigned  neg;
-
-    i = 0;
-
-    while (i < len && ngx_strchr(" \t\n\v\f\r", s[i]) && s[i] != '\0') {
-        i++;
+    if (v->type != MSTDN_STRING && v->type != MSTDN_NUMBER) {
+        return v->type == MSTDN_NULL ? NGX_DECLINED : NGX_ABORT;
     }
 
-    neg = 0;
-
-    if (i < len && (s[i] == '+' || s[i] == '-')) {
-        neg = (s[i] == '-');
-        i++;
-    }
-
-    n = 0;
-
-    for ( /* void */ ; i < len; i++) {
-
-        if (s[i] == '_' && i > 0 && s[i - 1] >= '0' && s[i - 1] <= '9'
-            && i + 1 < len && s[i + 1] >= '0' && s[i + 1] <= '9')
-        {
-            continue;
-        }
-
-        if (s[i] < '0' || s[i] > '9') {
+    /* String#presence: blank is nil */
+    for (i = 0; i < v->len; i++) {
+        if (!ngx_strchr(" \t\n\v\f\r", v->str[i])) {
             break;
         }
-
-        digit = s[i] - '0';
-
-        /* accumulate negatively: -2^63 fits, 2^63 does not */
-        if (n < (INT64_MIN + digit) / 10) {
-            return NGX_ERROR;
-        }
-
-        n = n * 10 - digit;
     }
 
-    if (!neg) {
-        if (n == INT64_MIN) {
-            return NGX_ERROR;
-        }
-        n = -n;
+    if (i == v->len) {
+        return NGX_DECLINED;
     }
 
-    *out = n;
+    for (i = 0; i < v->len; i++) {
+        if (v->str[i] < '0' || v->str[i] > '9') {
+            return NGX_ABORT;
+        }
+    }
 
-    return NGX_OK;
+    *out = ngx_atoof((u_char *) v->str, v->len);
+
+    return *out < 0 ? NGX_ERROR : NGX_OK;
 }

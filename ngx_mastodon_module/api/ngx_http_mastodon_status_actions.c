@@ -960,10 +960,23 @@ static ngx_int_t
 ngx_http_mastodon_sa_respond(ngx_http_request_t *r,
     ngx_http_mastodon_sa_t *sa)
 {
-    ngx_http_mastodon_json_t  j;
+    ngx_http_mastodon_json_t          j;
+    ngx_http_mastodon_status_item_t  *item;
 
     if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /*
+     * The reblog is rendered without a relationships presenter: its flags
+     * are Account#favourited?/reblogged?/bookmarked? of status.proper.
+     */
+    item = sa->st->items.elts;
+
+    if (sa->action == NGX_HTTP_MASTODON_SA_REBLOG && item[0].reblog > 0) {
+        item[0].reblogged = 1;
+        item[0].favourited = item[item[0].reblog].favourited;
+        item[0].bookmarked = item[item[0].reblog].bookmarked;
     }
 
     ngx_http_mastodon_status_write(&j, NULL, sa->st, 0);

@@ -213,21 +213,25 @@ static ngx_str_t  ngx_http_mastodon_idempotency_header =
     ngx_string("Idempotency-Key");
 
 
+/* The header of that name; *dup set when it was given more than once. */
 static ngx_table_elt_t *
-ngx_http_mastodon_header_in(ngx_http_request_t *r, ngx_str_t *name)
+ngx_http_mastodon_header_in(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_uint_t *dup)
 {
     ngx_uint_t        i;
     ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    ngx_table_elt_t  *h, *found;
 
     part = &r->headers_in.headers.part;
     h = part->elts;
+    found = NULL;
+    *dup = 0;
 
     for (i = 0; /* void */; i++) {
 
         if (i >= part->nelts) {
             if (part->next == NULL) {
-                return NULL;
+                return found;
             }
             part = part->next;
             h = part->elts;
@@ -237,7 +241,12 @@ ngx_http_mastodon_header_in(ngx_http_request_t *r, ngx_str_t *name)
         if (h[i].key.len == name->len
             && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
         {
-            return &h[i];
+            if (found) {
+                *dup = 1;
+                return found;
+            }
+
+            found = &h[i];
         }
     }
 }
@@ -395,14 +404,20 @@ ngx_http_mastodon_status_params(ngx_http_request_t *r,
         return 422;
     }
 
-    visibility = -1;                /* the user's default_privacy */
+    /*
+     * Absent or null: the user's default_privacy.  Anything else that is
+     * not a visibility's name (an array, an object, a boolean, "") is
+     * refused: an audience not understood is never widened to a default.
+     */
+    visibility = -1;
+    v = mstdn_object_get(ctx->params, "visibility");
     vis = mstdn_param_str(ctx->params, "visibility", &vlen);
-    if (vis && vlen && !edit) {
+    if (v && v->type != MSTDN_NULL && !edit) {
         static const char *names[] = { "public", "unlisted", "private",
                                        "direct" };
 
         visibility = -1;
-        for (i = 0; i < 4; i++) {
+        for (i = 0; vis && i < 4; i++) {
             if (vlen == ngx_strlen(names[i])
                 && ngx_strncmp(vis, names[i], vlen) == 0)
             {
@@ -619,6 +634,7 @@ ngx_http_mastodon_statuses_create(ngx_http_request_t *r,
 {
     u_char                         *p;
     ngx_int_t                       rc;
+    ngx_uint_t                      dup;
     const char                     *argv[4];
     size_t                          argvlen[4];
     ngx_table_elt_t                *h;
@@ -642,7 +658,16 @@ ngx_http_mastodon_statuses_create(ngx_http_request_t *r,
 
     ctx->data = op;
 
-    h = ngx_http_mastodon_header_in(r, &ngx_http_mastodon_idempotency_header);
+    h = ngx_http_mastodon_header_in(r, &ngx_http_mastodon_idempotency_header,
+                                    &dup);
+
+    /* two keys: which post a retry repeats is not known, none is made */
+    if (dup) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "mastodon: Idempotency-Key given more than once");
+        ctx->error_message = "Idempotency-Key must be given once";
+        return NGX_HTTP_BAD_REQUEST;
+    }
 
     if (h == NULL || h->value.len == 0
         || h->value.len > NGX_HTTP_MASTODON_IDEMPOTENCY_MAX)

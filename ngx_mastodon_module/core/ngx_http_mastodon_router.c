@@ -3,10 +3,14 @@
  * endpoint joins this table.  ":name" segments capture one path segment.
  * A path that no route knows gets 404; a known path with another method
  * gets 405 with an Allow header.  Bodies are JSON ({"error": ...}), written
- * by the error filter.
+ * by the error filter.  Captured segments (nginx has decoded them) are
+ * checked here once for every route, as query parameters are: strict UTF-8
+ * without NUL, or 400 (Rails' "Invalid path parameters").  Numeric ids are
+ * the endpoints' to check: a non-numeric one is their 404, after the token.
  */
 
 #include "ngx_http_mastodon_api.h"
+#include "mstdn_utf8.h"
 
 
 /* method, path, handler, reads a body, token needed, scopes (any one) */
@@ -343,6 +347,19 @@ ngx_http_mastodon_route(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
         if (route->method == r->method
             || (route->method == NGX_HTTP_GET && r->method == NGX_HTTP_HEAD))
         {
+            for (i = 0; i < ncaptures; i++) {
+                if (mstdn_utf8_check(captures[i].data, captures[i].len, 0)
+                    != MSTDN_UTF8_VALID)
+                {
+                    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                                  "mastodon: invalid path parameter in "
+                                  "\"%V\": not UTF-8", &r->uri);
+                    ctx->error_message = "Invalid path parameters: Invalid "
+                                         "encoding for parameter";
+                    return NGX_HTTP_BAD_REQUEST;
+                }
+            }
+
             ctx->route = route;
             ctx->ncaptures = ncaptures;
             ngx_memcpy(ctx->captures, captures, sizeof(captures));
