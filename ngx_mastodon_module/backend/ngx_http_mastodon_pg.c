@@ -2,7 +2,8 @@
  * The per-worker PostgreSQL pool, driven by nginx's event loop.
  *
  * Each nginx worker owns up to mastodon_pg_pool_size libpq connections,
- * opened lazily with PQconnectStart/PQconnectPoll.  A request submits a
+ * opened lazily with PQconnectStart/PQconnectPoll.  An operation (_op.c: a
+ * request's, a stream's or a timer's) submits a
  * batch of prepared statements; the batch goes to an idle connection in
  * pipeline mode (statements prepared on first use per connection, one
  * PQpipelineSync per batch, so one batch is one implicit transaction and
@@ -100,6 +101,9 @@ static void ngx_http_mastodon_pg_fail_waiting(void);
 static void ngx_http_mastodon_pg_complete(ngx_http_mastodon_pg_batch_t *b,
     ngx_int_t rc);
 static void ngx_http_mastodon_pg_unlink(ngx_http_mastodon_pg_batch_t *b);
+static ngx_int_t ngx_http_mastodon_pg_start(ngx_http_mastodon_pg_batch_t *b);
+static void ngx_http_mastodon_pg_forget(ngx_http_mastodon_pg_batch_t *b);
+static void ngx_http_mastodon_pg_cancel(ngx_http_mastodon_op_call_t *call);
 static void ngx_http_mastodon_pg_wait_handler(ngx_event_t *ev);
 static void ngx_http_mastodon_pg_batch_cleanup(void *data);
 static ngx_int_t ngx_http_mastodon_pg_event(ngx_event_t *ev, ngx_int_t event,
@@ -152,15 +156,31 @@ ngx_http_mastodon_pg_batch_t *
 ngx_http_mastodon_pg_batch(ngx_http_request_t *r,
     ngx_http_mastodon_pg_done_pt handler, void *data)
 {
+    ngx_http_mastodon_op_t  *op;
+
+    op = ngx_http_mastodon_request_op(r);
+    if (op == NULL) {
+        return NULL;
+    }
+
+    return ngx_http_mastodon_pg_op_batch(op, handler, data);
+}
+
+
+/* A batch of an operation, in its pool; b->request is NULL unless a request's. */
+ngx_http_mastodon_pg_batch_t *
+ngx_http_mastodon_pg_op_batch(ngx_http_mastodon_op_t *op,
+    ngx_http_mastodon_pg_done_pt handler, void *data)
+{
     ngx_pool_cleanup_t            *cln;
     ngx_http_mastodon_pg_batch_t  *b;
 
-    b = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_pg_batch_t));
+    b = ngx_pcalloc(op->pool, sizeof(ngx_http_mastodon_pg_batch_t));
     if (b == NULL) {
         return NULL;
     }
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
+    cln = ngx_pool_cleanup_add(op->pool, 0);
     if (cln == NULL) {
         return NULL;
     }
@@ -168,7 +188,9 @@ ngx_http_mastodon_pg_batch(ngx_http_request_t *r,
     cln->handler = ngx_http_mastodon_pg_batch_cleanup;
     cln->data = b;
 
-    b->request = r;
+    b->op = op;
+    b->request = op->owner_kind == NGX_HTTP_MASTODON_OP_REQUEST ? op->owner
+                                                                : NULL;
     b->handler = handler;
     b->data = data;
     b->cleanup = cln;
@@ -185,7 +207,7 @@ ngx_http_mastodon_pg_add(ngx_http_mastodon_pg_batch_t *b,
     ngx_http_mastodon_pg_pool_t  *pool = &ngx_http_mastodon_pg_pool;
 
     if (b->nqueries == NGX_HTTP_MASTODON_PG_MAX_QUERIES) {
-        ngx_log_error(NGX_LOG_ALERT, b->request->connection->log, 0,
+        ngx_log_error(NGX_LOG_ALERT, b->op->log, 0,
                       "mastodon: more than %d statements in one batch",
                       NGX_HTTP_MASTODON_PG_MAX_QUERIES);
         return NGX_ERROR;
@@ -193,7 +215,7 @@ ngx_http_mastodon_pg_add(ngx_http_mastodon_pg_batch_t *b,
 
     if (stmt->index == 0) {
         if (pool->nstmts + 1 >= NGX_HTTP_MASTODON_PG_MAX_STMTS) {
-            ngx_log_error(NGX_LOG_ALERT, b->request->connection->log, 0,
+            ngx_log_error(NGX_LOG_ALERT, b->op->log, 0,
                           "mastodon: too many prepared statements");
             return NGX_ERROR;
         }
@@ -358,6 +380,22 @@ ngx_http_mastodon_pg_query_id(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_mastodon_pg_run(ngx_http_mastodon_pg_batch_t *b)
 {
+    if (ngx_http_mastodon_pg_start(b) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* pending in its operation until completed or cancelled */
+    b->pending = 1;
+    ngx_http_mastodon_op_call_add(b->op, &b->call,
+                                  ngx_http_mastodon_pg_cancel);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_mastodon_pg_start(ngx_http_mastodon_pg_batch_t *b)
+{
     ngx_uint_t                     i;
     ngx_queue_t                   *q;
     ngx_http_mastodon_pg_conn_t   *pc, *closed;
@@ -380,7 +418,7 @@ ngx_http_mastodon_pg_run(ngx_http_mastodon_pg_batch_t *b)
     }
 
     if (pool->nwaiting >= pool->conf->pg_queue_size) {
-        ngx_log_error(NGX_LOG_WARN, b->request->connection->log, 0,
+        ngx_log_error(NGX_LOG_WARN, b->op->log, 0,
                       "mastodon: PostgreSQL wait queue is full (%ui)",
                       pool->nwaiting);
         return NGX_ERROR;
@@ -404,7 +442,7 @@ ngx_http_mastodon_pg_run(ngx_http_mastodon_pg_batch_t *b)
     }
 
     if (pool->nlive == 0 && pool->nconnecting == 0) {
-        ngx_log_error(NGX_LOG_ERR, b->request->connection->log, 0,
+        ngx_log_error(NGX_LOG_ERR, b->op->log, 0,
                       "mastodon: PostgreSQL is unavailable");
         return NGX_ERROR;
     }
@@ -415,7 +453,7 @@ ngx_http_mastodon_pg_run(ngx_http_mastodon_pg_batch_t *b)
 
     b->wait.handler = ngx_http_mastodon_pg_wait_handler;
     b->wait.data = b;
-    b->wait.log = b->request->connection->log;
+    b->wait.log = b->op->log;
     ngx_add_timer(&b->wait, pool->conf->pg_queue_timeout);
 
     return NGX_OK;
@@ -439,9 +477,35 @@ static void
 ngx_http_mastodon_pg_complete(ngx_http_mastodon_pg_batch_t *b, ngx_int_t rc)
 {
     ngx_http_mastodon_pg_unlink(b);
+    ngx_http_mastodon_pg_forget(b);
 
     b->rc = rc;
     b->handler(b);
+}
+
+
+/* The batch is no longer pending in its operation. */
+static void
+ngx_http_mastodon_pg_forget(ngx_http_mastodon_pg_batch_t *b)
+{
+    if (b->pending) {
+        b->pending = 0;
+        ngx_http_mastodon_op_call_done(b->op, &b->call);
+    }
+}
+
+
+/* Its operation was cancelled: the connection discards the results. */
+static void
+ngx_http_mastodon_pg_cancel(ngx_http_mastodon_op_call_t *call)
+{
+    ngx_http_mastodon_pg_batch_t  *b;
+
+    b = (ngx_http_mastodon_pg_batch_t *)
+            ((u_char *) call - offsetof(ngx_http_mastodon_pg_batch_t, call));
+
+    ngx_http_mastodon_pg_unlink(b);
+    ngx_http_mastodon_pg_forget(b);
 }
 
 
@@ -471,7 +535,7 @@ ngx_http_mastodon_pg_unlink(ngx_http_mastodon_pg_batch_t *b)
 }
 
 
-/* The request is going away: forget its batch, free its results. */
+/* Its operation's pool is going away: forget the batch, free its results. */
 static void
 ngx_http_mastodon_pg_batch_cleanup(void *data)
 {
@@ -480,6 +544,7 @@ ngx_http_mastodon_pg_batch_cleanup(void *data)
     ngx_uint_t  i;
 
     ngx_http_mastodon_pg_unlink(b);
+    ngx_http_mastodon_pg_forget(b);
 
     for (i = 0; i < b->nqueries; i++) {
         if (b->results[i]) {

@@ -6,7 +6,10 @@
  *    413 for client_max_body_size, 400, 408, ...), because client libraries
  *    such as masto.js crash on an empty or HTML error body;
  *  - CORS headers as Mastodon's rack-cors set-up sends them, so browser
- *    clients (Elk, Phanpy) can call the API.
+ *    clients (Elk, Phanpy) can call the API;
+ *  - Retry-After on every 503 of the module's locations: a 503 here is a
+ *    backend outage (PostgreSQL, Redis, the thread pool's queue), and the
+ *    backends are retried within a second (their backoff's ceiling).
  */
 
 #include "ngx_http_mastodon_core.h"
@@ -33,6 +36,9 @@ static ngx_str_t  ngx_http_mastodon_api_prefixes[] = {
     ngx_null_string
 };
 
+
+/* seconds; the backends' backoff tops at one */
+static ngx_str_t  ngx_http_mastodon_retry_after = ngx_string("1");
 
 static ngx_str_t  ngx_http_mastodon_cors_origin = ngx_string("*");
 static ngx_str_t  ngx_http_mastodon_cors_expose = ngx_string(
@@ -87,7 +93,19 @@ ngx_http_mastodon_error_header_filter(ngx_http_request_t *r)
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mastodon_module);
 
-    if (!mlcf->enable || r != r->main || !ngx_http_mastodon_api_path(r)) {
+    if (!mlcf->enable || r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    if (r->headers_out.status == NGX_HTTP_SERVICE_UNAVAILABLE
+        && ngx_http_mastodon_add_header(r, "Retry-After",
+                                        &ngx_http_mastodon_retry_after)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (!ngx_http_mastodon_api_path(r)) {
         return ngx_http_next_header_filter(r);
     }
 
