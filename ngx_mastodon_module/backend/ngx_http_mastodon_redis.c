@@ -678,7 +678,8 @@ ngx_http_mastodon_redis_pong(redisAsyncContext *ac, void *r, void *privdata)
     if (prev && ps->state == NGX_HTTP_MASTODON_REDIS_READY
         && (ngx_msec_int_t) (ps->seen - prev) < 0)
     {
-        ngx_http_mastodon_redis_failed(ps, "pub/sub", "hears nothing");
+        ngx_http_mastodon_redis_failed(ps, "connection",
+                                       "hears nothing");
     }
 }
 
@@ -695,8 +696,8 @@ ngx_http_mastodon_redis_ping_timeout(ngx_event_t *ev)
     rd->suspect = 0;
 
     /* the same server: the pub/sub connection hangs as well */
-    ngx_http_mastodon_redis_failed(&rd->cmd, "command", "hung");
-    ngx_http_mastodon_redis_failed(&rd->pubsub, "pub/sub", "hung");
+    ngx_http_mastodon_redis_failed(&rd->cmd, "connection", "hung");
+    ngx_http_mastodon_redis_failed(&rd->pubsub, "connection", "hung");
 }
 
 

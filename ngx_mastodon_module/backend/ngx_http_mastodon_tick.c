@@ -128,6 +128,10 @@ ngx_http_mastodon_tick_handler(ngx_event_t *ev)
     ngx_http_mastodon_tick_t       *t = ev->data;
     ngx_http_mastodon_pg_batch_t   *b;
 
+    if (ngx_exiting) {
+        return;                 /* a graceful exit waits for no new round */
+    }
+
     ngx_add_timer(&t->timer, t->conf->debug_tick);
 
     if (t->op) {
