@@ -137,18 +137,26 @@ cmp_ok(scalar @errors, '<=', 10, '40 failed requests wrote a handful of error li
 like(substr($t->error_log, $before), qr/"Redis is unavailable" \d+ more times in \d+ ms/, '... and counted the rest');
 
 # --- password and database number ------------------------------------------
+# a reload, and the old workers gone: none of them answers what follows
+sub reload {
+    my ($config, $name) = @_;
+    my @old = MastodonTest::_children($t->nginx_pid);
+    ok($t->reconfigure_nginx(http_config => $config), "reloaded $name");
+    ok($t->wait_for(sub { !grep { kill 0, $_ } @old }, 20), '... the old workers exited');
+}
+
 my @auth = ('-a', 's3cr@t', '--no-auth-warning');
 $t->redis('CONFIG', 'SET', 'requirepass', 's3cr@t');
-ok($t->reconfigure_nginx(http_config => "mastodon_redis redis://:s3cr%40t\@127.0.0.1:$port/3;"
-    . ' mastodon_redis_timeout 2s; mastodon_rate_limit on;'), 'reloaded with a password and database 3');
+reload("mastodon_redis redis://:s3cr%40t\@127.0.0.1:$port/3; mastodon_redis_timeout 2s; mastodon_rate_limit on;",
+    'with a password and database 3');
 ok($t->wait_for(sub { $m->ua->get('/health')->result->code == 200 }, 10), 'AUTH with the percent-decoded password');
 $t->redis(@auth, 'FLUSHALL');
 $m->get_ok('/api/v1/instance')->status_is(200);
 like($t->redis(@auth, '-n', 3, 'KEYS', 'mastodon:rl:*'), qr/mastodon:rl:api:/, 'the counter is in database 3');
 is($t->redis(@auth, '-n', 0, 'KEYS', 'mastodon:rl:*'), '', 'not in database 0');
 
-ok($t->reconfigure_nginx(http_config => "mastodon_redis redis://:wrong\@127.0.0.1:$port/3;"
-    . ' mastodon_redis_timeout 2s;'), 'reloaded with a wrong password');
+reload("mastodon_redis redis://:wrong\@127.0.0.1:$port/3; mastodon_redis_timeout 2s;",
+    'with a wrong password');
 ok($t->wait_for(sub { $t->error_log =~ /Redis cmd AUTH failed: WRONGPASS/ }, 10), 'the refusal is logged');
 $m->get_ok('/health')->status_is(503, 'and Redis is unavailable');
 $t->redis(@auth, 'CONFIG', 'SET', 'requirepass', '');
