@@ -43,7 +43,9 @@ is(-s $t->dir . '/access.log' // 0, 0, 'no request was made');
 # a graceful reload: the old workers start no new round and exit
 my @old = sort keys %{ rounds() };
 $t->redis('DEL', 'mastodon:debug:tick');
-ok($t->reconfigure_nginx(http_config => 'mastodon_debug_tick 20ms 30s;'), 'reloaded');
+# (the query timeout above the sleep: the round stays under way)
+ok($t->reconfigure_nginx(http_config => 'mastodon_debug_tick 20ms 30s; mastodon_pg_query_timeout 60s;'),
+   'reloaded');
 ok($t->wait_for(sub { !grep { kill 0, $_ } @old }, 15), 'the old workers exited');
 
 # the new workers' rounds sleep 30 s in PostgreSQL: one is under way in each
