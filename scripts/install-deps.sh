@@ -9,7 +9,7 @@
 set -eu
 
 PKGS="build-essential pkg-config nginx nginx-dev libpq-dev postgresql libhiredis-dev
-redis-server libyajl-dev libssl-dev libcurl4-openssl-dev libcrypt-dev libcmocka-dev
+redis-server pgbouncer libyajl-dev libssl-dev libcurl4-openssl-dev libcrypt-dev libcmocka-dev
 libmojolicious-perl libwww-perl wrk curl ca-certificates procps util-linux perl
 chromium chromium-driver python3-mastodon"
 

@@ -41,6 +41,8 @@ static ngx_int_t ngx_http_mastodon_nodeinfo_render(ngx_http_request_t *r,
 static void ngx_http_mastodon_instance_common(ngx_http_mastodon_json_t *j,
     ngx_http_mastodon_main_conf_t *mcf);
 static void ngx_http_mastodon_health_pg_done(ngx_http_mastodon_pg_batch_t *b);
+static void ngx_http_mastodon_health_slow_done(
+    ngx_http_mastodon_pg_batch_t *b);
 static void ngx_http_mastodon_health_redis_done(ngx_http_request_t *r,
     redisReply *reply, void *data);
 static void ngx_http_mastodon_health_finish(ngx_http_request_t *r);
@@ -74,6 +76,10 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_instance_stats_stmt =
 
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_health_stmt =
     ngx_http_mastodon_pg_stmt("SELECT 1", 0);
+
+/* the same on the slow pool, which has its own sessions and settings */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_health_slow_stmt =
+    ngx_http_mastodon_pg_slow_stmt("SELECT 1", 0);
 
 
 /* per worker */
@@ -552,10 +558,14 @@ ngx_http_mastodon_host_meta(ngx_http_request_t *r,
 }
 
 
-/* GET /health: "OK" when PostgreSQL and Redis both answer, else 503. */
+/*
+ * GET /health: "OK" when PostgreSQL (both pools) and Redis answer, else
+ * 503.
+ */
 
 typedef struct {
     ngx_uint_t   pg_ok;
+    ngx_uint_t   slow_ok;
     ngx_uint_t   redis_ok;
     ngx_uint_t   pending;
 } ngx_http_mastodon_health_t;
@@ -564,10 +574,13 @@ typedef struct {
 ngx_int_t
 ngx_http_mastodon_health(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
 {
-    ngx_http_mastodon_health_t    *h;
-    ngx_http_mastodon_pg_batch_t  *b;
-    static const char             *ping[] = { "PING" };
-    static const size_t            ping_len[] = { 4 };
+    ngx_http_mastodon_health_t     *h;
+    ngx_http_mastodon_pg_batch_t   *b;
+    ngx_http_mastodon_main_conf_t  *mcf;
+    static const char              *ping[] = { "PING" };
+    static const size_t             ping_len[] = { 4 };
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
 
     h = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_health_t));
     if (h == NULL) {
@@ -575,6 +588,25 @@ ngx_http_mastodon_health(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
     }
 
     ctx->data = h;
+    h->slow_ok = 1;
+
+    if (mcf->pg_slow_pool_size) {
+        h->slow_ok = 0;
+
+        b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_health_slow_done,
+                                       h);
+        if (b == NULL
+            || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_health_slow_stmt,
+                                        NULL)
+               != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (ngx_http_mastodon_pg_run(b) == NGX_OK) {
+            h->pending++;
+        }
+    }
 
     b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_health_pg_done, h);
     if (b == NULL
@@ -618,6 +650,20 @@ ngx_http_mastodon_health_pg_done(ngx_http_mastodon_pg_batch_t *b)
 
 
 static void
+ngx_http_mastodon_health_slow_done(ngx_http_mastodon_pg_batch_t *b)
+{
+    ngx_http_mastodon_health_t  *h = b->data;
+
+    h->slow_ok = (b->rc == NGX_OK && b->results[0]
+                  && PQresultStatus(b->results[0]) == PGRES_TUPLES_OK);
+
+    if (--h->pending == 0) {
+        ngx_http_mastodon_health_finish(b->request);
+    }
+}
+
+
+static void
 ngx_http_mastodon_health_redis_done(ngx_http_request_t *r, redisReply *reply,
     void *data)
 {
@@ -649,7 +695,7 @@ ngx_http_mastodon_health_respond(ngx_http_request_t *r)
     ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
     h = ctx->data;
 
-    if (h->pg_ok && h->redis_ok) {
+    if (h->pg_ok && h->slow_ok && h->redis_ok) {
         ngx_str_set(&body, "OK");
         return ngx_http_mastodon_send_text(r, NGX_HTTP_OK,
                                            &ngx_http_mastodon_plain_type,
@@ -662,7 +708,7 @@ ngx_http_mastodon_health_respond(ngx_http_request_t *r)
     }
 
     p = ngx_sprintf(body.data, "PostgreSQL: %s\nRedis: %s\n",
-                    h->pg_ok ? "OK" : "unavailable",
+                    h->pg_ok && h->slow_ok ? "OK" : "unavailable",
                     h->redis_ok ? "OK" : "unavailable");
     body.len = p - body.data;
 

@@ -47,9 +47,12 @@ typedef struct {
     const char                    *sql;
     int                            nparams;
     ngx_uint_t                     index;       /* assigned on first use */
+    unsigned                       slow:1;      /* on the slow pool */
 } ngx_http_mastodon_pg_stmt_t;
 
-#define ngx_http_mastodon_pg_stmt(sql, n)  { sql, n, 0 }
+#define ngx_http_mastodon_pg_stmt(sql, n)       { sql, n, 0, 0 }
+/* full-text search and the like: custom plans, mastodon_pg_slow_* */
+#define ngx_http_mastodon_pg_slow_stmt(sql, n)  { sql, n, 0, 1 }
 
 typedef struct ngx_http_mastodon_pg_batch_s  ngx_http_mastodon_pg_batch_t;
 typedef struct ngx_http_mastodon_pg_conn_s   ngx_http_mastodon_pg_conn_t;

@@ -74,8 +74,8 @@ ngx_http_mastodon_log_throttle_count(ngx_http_mastodon_log_throttle_t *t,
     }
 
     ngx_log_error(NGX_LOG_ERR, log, 0,
-                  "mastodon: \"%s\" %ui more times in %M ms",
-                  t->what, t->suppressed, ngx_current_msec - t->start);
+                  "mastodon: %ui more \"%s\" failures in %M ms",
+                  t->suppressed, t->what, ngx_current_msec - t->start);
 
     t->suppressed = 0;
 }

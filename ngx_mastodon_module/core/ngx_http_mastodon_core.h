@@ -45,12 +45,15 @@ typedef struct {
     ngx_uint_t                 registrations;
     ngx_uint_t                 max_characters;
 
-    ngx_uint_t                 pg_pool_size;
+    ngx_uint_t                 pg_pool_size;    /* 0: by worker_processes */
+    ngx_uint_t                 pg_slow_pool_size;
     ngx_uint_t                 pg_queue_size;
     ngx_uint_t                 pg_max_requests;
     ngx_msec_t                 pg_connect_timeout;
     ngx_msec_t                 pg_query_timeout;
     ngx_msec_t                 pg_queue_timeout;
+    ngx_msec_t                 pg_slow_query_timeout;
+    ngx_flag_t                 pg_pgbouncer;
 
     ngx_msec_t                 redis_connect_timeout;
     ngx_msec_t                 redis_timeout;

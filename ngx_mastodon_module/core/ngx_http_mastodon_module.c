@@ -57,6 +57,10 @@ static ngx_http_mastodon_bounds_t  ngx_http_mastodon_pool_bounds = {
     ngx_http_mastodon_check_bounds, 1, 1024, "mastodon_pg_pool_size"
 };
 
+static ngx_http_mastodon_bounds_t  ngx_http_mastodon_slow_pool_bounds = {
+    ngx_http_mastodon_check_bounds, 0, 1024, "mastodon_pg_slow_pool_size"
+};
+
 static ngx_http_mastodon_bounds_t  ngx_http_mastodon_depth_bounds = {
     ngx_http_mastodon_check_bounds, 1, 256, "mastodon_json_max_depth"
 };
@@ -187,6 +191,27 @@ static ngx_command_t  ngx_http_mastodon_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, pg_queue_timeout),
+      NULL },
+
+    { ngx_string("mastodon_pg_slow_pool_size"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, pg_slow_pool_size),
+      &ngx_http_mastodon_slow_pool_bounds },
+
+    { ngx_string("mastodon_pg_slow_query_timeout"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, pg_slow_query_timeout),
+      NULL },
+
+    { ngx_string("mastodon_pg_pgbouncer"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, pg_pgbouncer),
       NULL },
 
     { ngx_string("mastodon_redis_connect_timeout"),
@@ -382,6 +407,9 @@ ngx_http_mastodon_create_main_conf(ngx_conf_t *cf)
     mcf->pg_connect_timeout = NGX_CONF_UNSET_MSEC;
     mcf->pg_query_timeout = NGX_CONF_UNSET_MSEC;
     mcf->pg_queue_timeout = NGX_CONF_UNSET_MSEC;
+    mcf->pg_slow_pool_size = NGX_CONF_UNSET_UINT;
+    mcf->pg_slow_query_timeout = NGX_CONF_UNSET_MSEC;
+    mcf->pg_pgbouncer = NGX_CONF_UNSET;
     mcf->redis_connect_timeout = NGX_CONF_UNSET_MSEC;
     mcf->redis_timeout = NGX_CONF_UNSET_MSEC;
     mcf->debug_tick = NGX_CONF_UNSET_MSEC;
@@ -413,7 +441,11 @@ ngx_http_mastodon_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(mcf->https, 1);
     ngx_conf_init_uint_value(mcf->registrations, NGX_HTTP_MASTODON_REG_OPEN);
     ngx_conf_init_uint_value(mcf->max_characters, 500);
-    ngx_conf_init_uint_value(mcf->pg_pool_size, 16);
+    /* 0: fitted to worker_processes when the workers start (_pg.c) */
+    ngx_conf_init_uint_value(mcf->pg_pool_size, 0);
+    ngx_conf_init_uint_value(mcf->pg_slow_pool_size, 2);
+    ngx_conf_init_msec_value(mcf->pg_slow_query_timeout, 30000);
+    ngx_conf_init_value(mcf->pg_pgbouncer, 0);
     ngx_conf_init_uint_value(mcf->pg_queue_size, 1024);
     ngx_conf_init_uint_value(mcf->pg_max_requests, 100000);
     ngx_conf_init_msec_value(mcf->pg_connect_timeout, 5000);
