@@ -5,6 +5,7 @@
 #   make test       the same set-up, ephemeral, then the whole suite (normal and ASan builds)
 #   make asan       AddressSanitizer build into build-asan/;  make test-asan runs the suite with it only
 #   make bench      wrk against loopback: API endpoints vs nginx serving the same bytes statically
+#   make fuzz       libFuzzer harnesses of lib/'s parsers (lib/fuzz/), FUZZ_SECONDS (60) each
 
 BUILD      ?= build
 SANITIZE   ?=
@@ -16,7 +17,7 @@ PG_INC     := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/po
 OPT        ?= -O2
 WARN       := -Wall -Wextra -Werror -Wno-unused-parameter
 CFLAGS_ALL := -std=gnu11 -g $(OPT) $(WARN) -fPIC -D_GNU_SOURCE -Ilib -I$(PG_INC)
-LDLIBS_ALL := -lpq -lhiredis -lyajl -lcrypto -lcrypt -lcurl -lpthread -lm
+LDLIBS_ALL := -lpq -lhiredis -lyajl -lcrypto -lcrypt -lcurl -lunistring -lidn -lpthread -lm
 ifeq ($(SANITIZE),1)
   SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
   CFLAGS_ALL += $(SAN_FLAGS)
@@ -33,7 +34,8 @@ UNIT_BINS   := $(UNIT_SRCS:lib/t/%.c=$(BUILD)/unit/%)
 MODULE_SRCS := $(wildcard ngx_mastodon_module/*/*.c ngx_mastodon_module/*/*.h)
 MODULE_SO   := $(BUILD)/nginx/ngx_http_mastodon_module.so
 
-.PHONY: all module worker unit deps run stop test test-asan asan bench clean
+.PHONY: all module worker unit deps run stop test test-asan asan bench clean \
+        fuzz fuzz-build
 all: module worker unit
 
 deps:
@@ -73,6 +75,33 @@ $(MODULE_SO): $(BUILD)/nginx/Makefile $(MODULE_SRCS) $(LIB_SRCS) $(LIB_HDRS)
 asan:
 	$(MAKE) BUILD=build-asan SANITIZE=1 OPT=-O1 all
 
+# --- libFuzzer harnesses (clang): lib/ instrumented, one binary a parser ------
+FUZZ_BUILD   := build-fuzz
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS  := -std=gnu11 -g -O1 $(WARN) -D_GNU_SOURCE -Ilib -I$(PG_INC) \
+                -fno-omit-frame-pointer -fsanitize=address,undefined \
+                -fno-sanitize-recover=undefined
+FUZZ_SRCS    := $(wildcard lib/fuzz/*.c)
+FUZZ_BINS    := $(FUZZ_SRCS:lib/fuzz/%.c=$(FUZZ_BUILD)/%)
+FUZZ_OBJS    := $(LIB_SRCS:%.c=$(FUZZ_BUILD)/%.o)
+
+$(FUZZ_BUILD)/lib/%.o: lib/%.c $(LIB_HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_BUILD)/libmastodon.a: $(FUZZ_OBJS)
+	$(AR) rcs $@ $^
+
+$(FUZZ_BUILD)/%: lib/fuzz/%.c lib/fuzz/fuzz_tree.h $(FUZZ_BUILD)/libmastodon.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< \
+	    $(FUZZ_BUILD)/libmastodon.a $(LDLIBS_ALL)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: deps fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh $(FUZZ_BUILD)
+
 # --- running and testing --------------------------------------------------------
 run: deps all
 	@scripts/run.sh start
@@ -81,8 +110,9 @@ stop:
 	@scripts/run.sh stop
 
 # the whole suite twice: the normal build, then the AddressSanitizer one
-test: deps all asan
-	@scripts/test.sh "$(BUILD)"
+# (the first run also runs each fuzz harness for FUZZ_TEST_SECONDS)
+test: deps all asan fuzz-build
+	@FUZZ_BUILD=$(FUZZ_BUILD) scripts/test.sh "$(BUILD)"
 	@scripts/test.sh build-asan
 
 test-asan: deps asan
@@ -92,4 +122,4 @@ bench: deps all
 	@scripts/bench.sh "$(BUILD)"
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan $(FUZZ_BUILD)

@@ -69,7 +69,7 @@ static int
 mstdn_json_check_string(mstdn_json_ctx_t *ctx, const unsigned char *s,
     size_t len)
 {
-    /* yajl decodes escapes: "\u0000" and lone "\ud800" only show up here */
+    /* yajl decodes escapes: "\u0000" only shows up here */
     if (memchr(s, '\0', len) != NULL) {
         ctx->rc = MSTDN_ENUL;
         return 0;
@@ -226,6 +226,92 @@ static const yajl_callbacks  mstdn_json_callbacks = {
 };
 
 
+static int
+mstdn_json_hex4(const unsigned char *p, const unsigned char *end)
+{
+    int       i, d;
+    unsigned  c;
+
+    if (end - p < 4) {
+        return -1;
+    }
+
+    c = 0;
+
+    for (i = 0; i < 4; i++) {
+        d = p[i];
+        if (d >= '0' && d <= '9') {
+            d -= '0';
+        } else if ((d | 0x20) >= 'a' && (d | 0x20) <= 'f') {
+            d = (d | 0x20) - 'a' + 10;
+        } else {
+            return -1;
+        }
+        c = c << 4 | d;
+    }
+
+    return c;
+}
+
+
+/*
+ * The \u escapes of every string and key must spell UTF-16: a high
+ * surrogate escape followed at once by a low one, no surrogate alone.
+ * yajl decodes them itself, into '?' or a wrong code point, so they are
+ * checked in the raw text.  Returns the offset of the bad escape or
+ * (size_t) -1.  Malformed escapes are left to yajl's syntax errors.
+ */
+static size_t
+mstdn_json_check_escapes(const unsigned char *buf, size_t len)
+{
+    int                   in_string, c, low;
+    const unsigned char  *p, *end;
+
+    in_string = 0;
+    end = buf + len;
+
+    for (p = buf; p < end; p++) {
+
+        if (*p == '"') {
+            in_string = !in_string;
+            continue;
+        }
+
+        if (!in_string || *p != '\\') {
+            continue;
+        }
+
+        if (++p == end) {
+            break;
+        }
+
+        if (*p != 'u') {
+            continue;           /* \" \\ \n ...: one character */
+        }
+
+        c = mstdn_json_hex4(p + 1, end);
+        if (c < 0xd800 || c > 0xdfff) {
+            continue;
+        }
+
+        if (c >= 0xdc00) {
+            return p - 1 - buf;             /* a low surrogate alone */
+        }
+
+        low = (end - p >= 7 && p[5] == '\\' && p[6] == 'u')
+              ? mstdn_json_hex4(p + 7, end) : -1;
+
+        if (low < 0xdc00 || low > 0xdfff) {
+            return p - 1 - buf;             /* a high surrogate alone */
+        }
+
+        p += 10;                            /* "uD83D\uDE00" */
+    }
+
+    return (size_t) -1;
+}
+
+
 int
 mstdn_json_parse(const char *buf, size_t len, const mstdn_alloc_t *a,
     const mstdn_limits_t *limits, mstdn_value_t **out, char *err,
@@ -243,6 +329,13 @@ mstdn_json_parse(const char *buf, size_t len, const mstdn_alloc_t *a,
     bad = mstdn_utf8_check((const unsigned char *) buf, len, 1);
     if (bad != MSTDN_UTF8_VALID) {
         snprintf(err, errlen, "invalid UTF-8 at byte %zu", bad);
+        return MSTDN_EUTF8;
+    }
+
+    bad = mstdn_json_check_escapes((const unsigned char *) buf, len);
+    if (bad != (size_t) -1) {
+        snprintf(err, errlen, "invalid \\u escape (an unpaired UTF-16 "
+                 "surrogate) at byte %zu", bad);
         return MSTDN_EUTF8;
     }
 

@@ -7,7 +7,8 @@
  * Parses one JSON document from outside into a tree, with bounds: nesting
  * depth and node count limited (yajl's callback parser is used because its
  * tree parser has no depth limit and frees recursively), comments refused,
- * strict UTF-8 (no overlong forms, no surrogates), "\u0000" refused,
+ * strict UTF-8 (no overlong forms, no surrogates), \u escapes that are not
+ * UTF-16 (a surrogate not in a high-low pair) refused, "\u0000" refused,
  * trailing garbage refused.  Duplicate keys are all kept; lookups return the
  * last one (Rails' behaviour).  On error, err receives a short message.
  */

@@ -1,5 +1,8 @@
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include <idna.h>
 
 #include "mstdn_text.h"
 #include "mstdn_html.h"
@@ -350,14 +353,80 @@ mstdn_text_is_url_char(unsigned c)
 }
 
 
+/* Code points in valid UTF-8: the bytes that are not continuations. */
+static size_t
+mstdn_text_chars(const unsigned char *p, const unsigned char *end)
+{
+    size_t  n;
+
+    for (n = 0; p < end; p++) {
+        n += (*p & 0xc0) != 0x80;
+    }
+
+    return n;
+}
+
+
+/*
+ * twitter-text's is_valid_domain(): the URL is at most MSTDN_URL_MAX_LENGTH
+ * code points, its host counted as libidn's ToASCII spells it when that is
+ * longer (idn-ruby is libidn), and ToASCII must accept the host.
+ */
+static int
+mstdn_text_url_fits(const unsigned char *url, const unsigned char *host,
+    const unsigned char *host_end, const unsigned char *url_end)
+{
+    int      rc;
+    char    *name, *ascii;
+    size_t   chars, host_chars, ascii_len;
+
+    chars = mstdn_text_chars(url, url_end);
+    if (chars > MSTDN_URL_MAX_LENGTH) {
+        return 0;
+    }
+
+    name = malloc(host_end - host + 1);
+    if (name == NULL) {
+        return 0;
+    }
+
+    memcpy(name, host, host_end - host);
+    name[host_end - host] = '\0';
+
+    ascii = NULL;
+    rc = idna_to_ascii_8z(name, &ascii, 0);
+    free(name);
+
+    if (rc != IDNA_SUCCESS) {
+        free(ascii);
+        return 0;
+    }
+
+    ascii_len = strlen(ascii);
+    free(ascii);
+
+    host_chars = mstdn_text_chars(host, host_end);
+    if (ascii_len > host_chars) {
+        chars += ascii_len - host_chars;
+    }
+
+    return chars <= MSTDN_URL_MAX_LENGTH;
+}
+
+
+/*
+ * A URL at p.  One twitter-text finds but then drops (too long, a host
+ * ToASCII refuses) is no URL, and as the regexp's scan resumes after it, no
+ * URL starts inside it either: *skip is its end then.
+ */
 static size_t
 mstdn_text_url(const unsigned char *s, const unsigned char *p,
-    const unsigned char *end, mstdn_entity_t *e)
+    const unsigned char *end, mstdn_entity_t *e, const unsigned char **skip)
 {
     unsigned              c;
     size_t                n, scheme;
     int                   dots, parens;
-    const unsigned char  *q, *host, *last;
+    const unsigned char  *q, *host, *host_end, *last;
 
     if (end - p > 8 && strncasecmp((char *) p, "https://", 8) == 0) {
         scheme = 8;
@@ -407,6 +476,8 @@ mstdn_text_url(const unsigned char *s, const unsigned char *p,
         return 0;
     }
 
+    host_end = q;
+
     /* :port, path, query, fragment */
     parens = 0;
     last = q;
@@ -435,6 +506,11 @@ mstdn_text_url(const unsigned char *s, const unsigned char *p,
         }
     }
 
+    if (!mstdn_text_url_fits(p, host, host_end, last)) {
+        *skip = last;
+        return 0;
+    }
+
     e->type = MSTDN_ENTITY_URL;
     e->start = p - s;
     e->end = last - s;
@@ -447,25 +523,35 @@ mstdn_text_url(const unsigned char *s, const unsigned char *p,
 }
 
 
-/* The next entity at or after *pp: 1 and *pp past it, or 0 at the end. */
+/* Where a scan for entities is. */
+typedef struct {
+    const unsigned char  *pos;          /* where to look next */
+    const unsigned char  *no_url;       /* no URL starts before this */
+} mstdn_text_scan_t;
+
+#define mstdn_text_scan_init(sc, s)  ((sc)->pos = (sc)->no_url = (s))
+
+
+/* The next entity at or after sc->pos: 1 and sc past it, or 0 at the end. */
 static int
-mstdn_text_next(const unsigned char *s, const unsigned char **pp,
+mstdn_text_next(const unsigned char *s, mstdn_text_scan_t *sc,
     const unsigned char *end, mstdn_entity_t *e)
 {
     const unsigned char  *p;
 
-    for (p = *pp; p < end; p++) {
+    for (p = sc->pos; p < end; p++) {
 
-        if (((*p == 'h' || *p == 'H') && mstdn_text_url(s, p, end, e))
+        if (((*p == 'h' || *p == 'H') && p >= sc->no_url
+             && mstdn_text_url(s, p, end, e, &sc->no_url))
             || (*p == '#' && mstdn_text_hashtag(s, p, end, e))
             || (*p == '@' && mstdn_text_mention(s, p, end, e)))
         {
-            *pp = s + e->end;   /* what an entity covers is not looked at */
+            sc->pos = s + e->end;   /* what an entity covers is not looked at */
             return 1;
         }
     }
 
-    *pp = end;
+    sc->pos = end;
 
     return 0;
 }
@@ -477,13 +563,14 @@ mstdn_text_entities(const char *text, size_t len, mstdn_entity_t *entities,
 {
     size_t                count;
     mstdn_entity_t        e;
-    const unsigned char  *s, *p, *end;
+    mstdn_text_scan_t     sc;
+    const unsigned char  *s, *end;
 
     s = (const unsigned char *) text;
     end = s + len;
     count = 0;
 
-    for (p = s; mstdn_text_next(s, &p, end, &e); count++) {
+    for (mstdn_text_scan_init(&sc, s); mstdn_text_next(s, &sc, end, &e); count++) {
         if (count < max) {
             entities[count] = e;
         }
@@ -566,52 +653,92 @@ mstdn_text_strip(const char **text, size_t *len)
 
 
 /*
- * StatusLengthValidator: the text with every URL as 23 characters
- * (URL_PLACEHOLDER) and every mention as @username (its domain dropped),
- * in grapheme clusters.  URLs and mentions are the entities the formatter
- * links, found by the same scan.
+ * StatusLengthValidator: the spoiler text joined with the text in which
+ * every URL is 23 characters (URL_PLACEHOLDER) and every mention is
+ * @username (its domain dropped), in grapheme clusters.  URLs and mentions
+ * are the entities the formatter links, found by the same scan.  Two
+ * passes over the entities: the size of the joined string, then the string.
  */
 size_t
-mstdn_status_length(const char *text, size_t len)
+mstdn_status_length(const char *spoiler, size_t slen, const char *text,
+    size_t len)
 {
-    size_t                i;
+    int                   pass;
+    char                 *joined, *o;
+    size_t                size, count;
     mstdn_entity_t        e;
-    mstdn_grapheme_t      g;
-    const unsigned char  *s, *p, *pos, *end;
+    mstdn_text_scan_t     sc;
+    const unsigned char  *s, *pos, *end;
 
     s = (const unsigned char *) text;
     end = s + len;
-    pos = s;
+    joined = NULL;
+    size = 0;
 
-    mstdn_grapheme_init(&g);
-
-    for (p = s; mstdn_text_next(s, &p, end, &e); /* void */) {
-
-        if (e.type == MSTDN_ENTITY_HASHTAG
-            || (e.type == MSTDN_ENTITY_MENTION && e.domain == NULL))
-        {
-            continue;       /* counted as written */
+    for (pass = 0; pass < 2; pass++) {
+        o = joined;
+        size = slen;
+        if (o) {
+            memcpy(o, spoiler, slen);
+            o += slen;
         }
 
-        mstdn_grapheme_feed_utf8(&g, (const char *) pos,
-                                 (s + e.start) - pos);
+        pos = s;
 
-        if (e.type == MSTDN_ENTITY_URL) {
-            for (i = 0; i < MSTDN_STATUS_URL_LENGTH; i++) {
-                mstdn_grapheme_feed(&g, 'x');
+        for (mstdn_text_scan_init(&sc, s); mstdn_text_next(s, &sc, end, &e); /* void */) {
+
+            if (e.type == MSTDN_ENTITY_HASHTAG
+                || (e.type == MSTDN_ENTITY_MENTION && e.domain == NULL))
+            {
+                continue;       /* counted as written */
             }
 
-        } else {
-            mstdn_grapheme_feed(&g, '@');
-            mstdn_grapheme_feed_utf8(&g, e.name, e.name_len);
+            size += (s + e.start) - pos;
+            if (o) {
+                memcpy(o, pos, (s + e.start) - pos);
+                o += (s + e.start) - pos;
+            }
+
+            if (e.type == MSTDN_ENTITY_URL) {
+                size += MSTDN_STATUS_URL_LENGTH;
+                if (o) {
+                    memset(o, 'x', MSTDN_STATUS_URL_LENGTH);
+                    o += MSTDN_STATUS_URL_LENGTH;
+                }
+
+            } else {
+                size += 1 + e.name_len;
+                if (o) {
+                    *o++ = '@';
+                    memcpy(o, e.name, e.name_len);
+                    o += e.name_len;
+                }
+            }
+
+            pos = s + e.end;
         }
 
-        pos = s + e.end;
+        size += end - pos;
+        if (o) {
+            memcpy(o, pos, end - pos);
+            break;
+        }
+
+        if (size == 0) {
+            return 0;
+        }
+
+        joined = malloc(size);
+        if (joined == NULL) {
+            return MSTDN_GRAPHEME_ERROR;
+        }
     }
 
-    mstdn_grapheme_feed_utf8(&g, (const char *) pos, end - pos);
+    count = mstdn_grapheme_count(joined, size);
 
-    return g.count;
+    free(joined);
+
+    return count;
 }
 
 
@@ -851,7 +978,8 @@ mstdn_text_format(const char *text, size_t len,
     const char           *url, *disp, *domain;
     mstdn_entity_t        e;
     mstdn_text_buf_t      b;
-    const unsigned char  *s, *p, *end;
+    mstdn_text_scan_t     sc;
+    const unsigned char  *s, *end;
 
     memset(&b, 0, sizeof(b));
     b.a = a;
@@ -868,7 +996,7 @@ mstdn_text_format(const char *text, size_t len,
         return -1;
     }
 
-    for (p = s; mstdn_text_next(s, &p, end, &e); /* void */) {
+    for (mstdn_text_scan_init(&sc, s); mstdn_text_next(s, &sc, end, &e); /* void */) {
 
         mstdn_text_plain(&b, text + pos, e.start - pos, opt->multiline,
                          &para_open);

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "mstdn_value.h"
+#include "mstdn_grapheme.h"
 
 
 typedef enum {
@@ -56,16 +57,23 @@ size_t mstdn_text_distinct(mstdn_entity_t *entities, size_t n);
 void mstdn_text_strip(const char **text, size_t *len);
 
 /*
- * The length of a status' text as Mastodon's StatusLengthValidator counts
- * it: every URL the formatter links counts as MSTDN_STATUS_URL_LENGTH
- * characters, every mention @user@domain as @user, and characters are
- * extended grapheme clusters.  The text is UTF-8, already stripped.  The
- * spoiler text is counted apart (mstdn_grapheme_count()) and the two
- * added up.
+ * The length of a status as Mastodon's StatusLengthValidator counts it: the
+ * spoiler text and the text joined, in extended grapheme clusters, where
+ * every URL the formatter links counts as MSTDN_STATUS_URL_LENGTH
+ * characters and every mention @user@domain as @user.  Both are UTF-8,
+ * already stripped.  MSTDN_GRAPHEME_ERROR when out of memory.
  */
 #define MSTDN_STATUS_URL_LENGTH  23
 
-size_t mstdn_status_length(const char *text, size_t len);
+size_t mstdn_status_length(const char *spoiler, size_t spoiler_len,
+    const char *text, size_t len);
+
+/*
+ * twitter-text's MAX_URL_LENGTH: a longer URL (counted in code points, its
+ * host as IDNA's ToASCII spells it when that is longer) is no URL: not
+ * linked, counted as written.  A host ToASCII refuses is no URL either.
+ */
+#define MSTDN_URL_MAX_LENGTH  4096
 
 
 typedef struct {

@@ -1,3 +1,6 @@
+#include <unistr.h>
+#include <unicase.h>
+
 #include "mstdn_utf8.h"
 
 
@@ -62,4 +65,37 @@ mstdn_utf8_length(const unsigned char *p, size_t len)
     }
 
     return n;
+}
+
+
+size_t
+mstdn_utf8_downcase(const unsigned char *p, size_t len, unsigned char *out)
+{
+    int             n;
+    ucs4_t          c;
+    unsigned char  *o;
+    const uint8_t  *end;
+
+    o = out;
+    end = p + len;
+
+    for ( /* void */ ; p < end; p += n) {
+        n = u8_mbtoucr(&c, p, end - p);
+
+        if (n < 0) {
+            *o++ = *p;          /* not UTF-8: as it is */
+            n = 1;
+            continue;
+        }
+
+        if (c == 0x130) {
+            *o++ = 'i';
+            o += u8_uctomb(o, 0x307, 6);
+            continue;
+        }
+
+        o += u8_uctomb(o, uc_tolower(c), 6);
+    }
+
+    return o - out;
 }

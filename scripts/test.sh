@@ -8,7 +8,9 @@
 # The dir is removed on success and kept (with log tails printed) on failure.
 #
 # Environment: JOBS (prove -j, default 2), TESTS (test files instead of t/*.t),
-# MASTODON_TEST_KEEP=1 (keep the dir even on success).
+# MASTODON_TEST_KEEP=1 (keep the dir even on success), FUZZ_BUILD (a dir of
+# libFuzzer harnesses: scripts/fuzz.sh runs each for FUZZ_TEST_SECONDS, 3 by
+# default, as one more test program).
 set -eu
 . "$(dirname "$0")/lib.sh"
 cd "$MASTODON_ROOT"
@@ -78,6 +80,9 @@ units=()
 for f in "$BUILD"/unit/*; do
     [ -f "$f" ] && [ -x "$f" ] && units+=("$f")
 done
+if [ -n "${FUZZ_BUILD:-}" ]; then
+    units+=(scripts/fuzz-brief.sh)
+fi
 [ ${#tests[@]} -gt 0 ] || [ ${#units[@]} -gt 0 ] || die "no tests found (t/*.t, $BUILD/unit/*)"
 
 note "prove: ${#tests[@]} test files, ${#units[@]} unit test programs"

@@ -65,6 +65,10 @@ $m->post_ok('/api/v1/emails/confirmations', $t->bearer($other_token), form => { 
   ->status_is(422)->json_is('/error', 'Validation failed: Email is invalid');
 $m->post_ok('/api/v1/emails/confirmations', $t->bearer($other_token), form => { email => 'a<b>@example.org' })
   ->status_is(422)->json_is('/error', 'Validation failed: Email is invalid');
+for my $bad ('third@example..org', 'Third <third@example.org>', 'third@exa?mple.org') {
+    $m->post_ok('/api/v1/emails/confirmations', $t->bearer($other_token), form => { email => $bad })
+      ->status_is(422, "refused: $bad")->json_is('/error', 'Validation failed: Email is invalid');
+}
 $m->post_ok('/api/v1/emails/confirmations', $t->bearer($other_token), form => { email => 'NEWBIE@example.org' })
   ->status_is(422)->json_is('/error', 'Validation failed: Email has already been taken');
 

@@ -28,6 +28,10 @@ my @cases = (
     [ 'invalid UTF-8', $json, qq({"client_name":"\xff\xfe"}), 400, qr/UTF-8/ ],
     [ 'overlong UTF-8 encoding of "/"', $json, qq({"client_name":"\xc0\xaf"}), 400, qr/UTF-8/ ],
     [ 'UTF-16 surrogate in UTF-8', $json, qq({"client_name":"\xed\xa0\x80"}), 400, qr/UTF-8/ ],
+    [ 'lone high surrogate escape', $json, '{"client_name":"a\ud83d"}', 400, qr/surrogate/ ],
+    [ 'lone low surrogate escape', $json, '{"client_name":"\ude00b"}', 400, qr/surrogate/ ],
+    [ 'high surrogate escape, then a BMP escape', $json, '{"client_name":"\ud83d\u0041"}', 400, qr/surrogate/ ],
+    [ 'lone surrogate escape in a key', $json, '{"\udbff":1,"client_name":"x"}', 400, qr/surrogate/ ],
     [ 'NUL escaped inside a string', $json, '{"client_name":"a\u0000b"}', 400, qr/NUL/ ],
     [ 'NUL escaped inside a key', $json, '{"a\u0000":1}', 400, qr/NUL/ ],
     [ 'truncated document', $json, '{"client_name":"x","redirect_uris":["urn:', 400, qr/end of document/ ],
@@ -71,6 +75,11 @@ $m->post_ok('/api/v1/apps', $json, '["x"]')->status_is(422)
 $m->post_ok('/api/v1/apps', $json,
     '{"client_name":"first","client_name":"second","redirect_uris":"urn:ietf:wg:oauth:2.0:oob"}')
   ->status_is(200)->json_is('/name', 'second');
+
+# a surrogate pair escape is the code point it spells
+$m->post_ok('/api/v1/apps', $json,
+    '{"client_name":"a\ud83d\ude00b","redirect_uris":"urn:ietf:wg:oauth:2.0:oob"}')
+  ->status_is(200)->json_is('/name', "a\x{1F600}b");
 
 # the server is fine afterwards, and no worker process died
 $m->get_ok('/api/v1/instance')->status_is(200);

@@ -108,6 +108,13 @@ is(cached_flags($alice_token) & 3, 3, 'the user passes require_user (confirmed, 
 $m->post_ok('/api/v1/accounts', $auth, json => { username => 'Zoe_2', email => 'zoe@example.com',
             password => 'pässwörd-ünïcode', agreement => \1 })->status_is(200);
 
+# what the mail gem takes, Mastodon takes: dots anywhere in the local part,
+# UTF-8, lower-cased as Ruby's downcase does
+$m->post_ok('/api/v1/accounts', $auth, form => { username => 'docomo', email => " A..B.\x{c9}\@Docomo.ne.jp\t",
+            password => 'correct horse battery', agreement => 'true', locale => 'en' })->status_is(200);
+is($t->psql(q{SELECT encode(convert_to(email, 'UTF8'), 'escape') FROM users u JOIN accounts a ON a.id = u.account_id
+              WHERE a.username = 'docomo'}), 'a..b.\\303\\251@docomo.ne.jp', 'stored stripped, lower case');
+
 # --- validation: Mastodon's messages, nothing created ---------------------------------
 
 $before = counts();
@@ -136,6 +143,17 @@ $m->post_ok('/api/v1/accounts', $auth, form => { %good, username => 'a' x 31, em
   ->json_is('/error', 'Validation failed: Username is too long (maximum is 30 characters)')
   ->json_is('/details/username', [{ error => 'ERR_TOO_LONG', description => 'is too long (maximum is 30 characters)' }])
   ->json_hasnt('/details/email');
+
+# e-mail addresses Mastodon refuses (Devise's format, EmailAddressValidator's
+# round trip through the mail gem, EmailMxValidator before DNS)
+for my $bad ('Alice <carol@example.com>', 'carol@example.com (Carol)', 'carol(x)@example.com',
+             'a,b@example.com', 'carol@example..com', 'carol@.example.com', 'carol@example.com.',
+             'carol@exa/mple.com', 'carol@' . ('a' x 64) . '.com', '"carol@example.com',
+             'carol@ex%ffample.com') {
+    $m->post_ok('/api/v1/accounts', $auth, form => { %good, username => 'carol', email => $bad })
+      ->status_is(422, "refused: $bad")
+      ->json_is('/details/email', [{ error => 'ERR_INVALID', description => 'is invalid' }]);
+}
 
 $m->post_ok('/api/v1/accounts', $auth, form => { %good, username => 'Admin', email => 'x@example.com' })
   ->status_is(422)

@@ -46,7 +46,7 @@ like($s->{content}, qr{<a href="https://example.com/a/very/long/path/that/goes/o
 like($s->{content}, qr{<a href="\Q$base\E/tags/Tag" class="mention hashtag" rel="tag">#<span>Tag</span></a>}, 'hashtag');
 like($s->{content}, qr{&lt;b&gt;&amp;</p>$}, 'escaped');
 is_deeply($s->{mentions}, [{ id => $bob->{account_id}, username => 'bob', acct => 'bob', url => "$base/\@bob" }], 'mentions');
-is_deeply($s->{tags}, [{ name => 'Tag', url => "$base/tags/Tag" }], 'tags');
+is_deeply($s->{tags}, [{ name => 'tag', url => "$base/tags/tag" }], 'tags: the normalized name, as Mastodon stores it');
 is($t->psql("SELECT statuses_count FROM account_stats WHERE account_id = $alice->{account_id}"), 1, 'statuses_count');
 my ($job) = grep { $_->{status_id} eq $s->{id} } jobs('distribute');
 ok($job, 'distribute job queued');
@@ -75,6 +75,20 @@ $m->post_ok('/api/v1/statuses', $ha, form => { status => 'x' x 501 })->status_is
 $m->post_ok('/api/v1/statuses', $ha, form => { status => 'x' x 500 })->status_is(200);
 $m->post_ok('/api/v1/statuses', $ha, form => { status => join(' ', ('https://example.com/' . ('y' x 600)) x 2) })
   ->status_is(200, 'URLs count 23');
+# twitter-text's MAX_URL_LENGTH: a URL of 4,096 characters counts 23, one of
+# 4,097 is no URL and counts as written
+my $url4096 = 'https://example.com/' . ('y' x (4096 - 20));
+$m->post_ok('/api/v1/statuses', $ha, form => { status => $url4096 })
+  ->status_is(200, 'a URL of 4,096 characters counts 23');
+$m->post_ok('/api/v1/statuses', $ha, form => { status => $url4096 . 'y' })->status_is(422, 'a URL of 4,097 characters is text')
+  ->json_is('/error', 'Validation failed: Text character limit of 500 exceeded');
+# spoiler text and text are counted joined, in grapheme clusters
+$m->post_ok('/api/v1/statuses', $ha,
+    form => { spoiler_text => 'x' x 250, status => ("\x{1F468}\x{200D}\x{1F469}\x{200D}\x{1F467}" x 250) })
+  ->status_is(200, 'ZWJ sequences count one character each');
+$m->post_ok('/api/v1/statuses', $ha,
+    form => { spoiler_text => 'x' x 250, status => ("\x{1F468}\x{200D}\x{1F469}\x{200D}\x{1F467}" x 251) })
+  ->status_is(422, 'the spoiler text counts too');
 $m->post_ok('/api/v1/statuses', $ha, form => { status => 'a', visibility => 'everyone' })->status_is(422)
   ->json_is('/error', 'Validation failed: Visibility is not included in the list');
 $m->post_ok('/api/v1/statuses', $ha, form => { status => 'a', in_reply_to_id => '12345' })->status_is(404)

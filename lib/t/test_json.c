@@ -110,22 +110,55 @@ json_rejects(void **state)
 
 
 static void
-json_lone_surrogate_escape(void **state)
+json_surrogate_escapes(void **state)
 {
     mstdn_arena_t  *ar;
     mstdn_value_t  *v;
-    const char     *doc = "{\"a\":\"\\ud800\"}";
-    int             rc;
+    size_t          i;
+    const char     *s;
 
-    /* yajl may substitute or encode it; either way no invalid UTF-8 passes */
-    rc = parse_json(doc, strlen(doc), &v, &ar);
-    if (rc == MSTDN_OK) {
-        assert_int_equal(mstdn_utf8_check(
-            (const unsigned char *) mstdn_param_str(v, "a", NULL),
-            strlen(mstdn_param_str(v, "a", NULL)), 0), MSTDN_UTF8_VALID);
-    } else {
-        assert_int_equal(rc, MSTDN_EUTF8);
+    static const char  *bad[] = {
+        "{\"a\":\"\\ud800\"}",                  /* lone high, at the end */
+        "{\"a\":\"\\udc00\"}",                  /* lone low */
+        "{\"a\":\"x\\udfffy\"}",                /* lone low inside */
+        "{\"a\":\"\\ud83dx\"}",                 /* high, then a character */
+        "{\"a\":\"\\ud83d\\n\"}",               /* high, then another escape */
+        "{\"a\":\"\\ud83d\\u0041\"}",           /* high, then a non-surrogate */
+        "{\"a\":\"\\ud83d\\ud83d\"}",           /* high, then high */
+        "{\"a\":\"\\ud83d\\ude00\\ud800\"}",    /* a pair, then a lone high */
+        "{\"\\ud800\":1}",                      /* in a key */
+        "[\"ok\",\"\\uDBFF\"]",                 /* upper case hex */
+        "\"\\ud800",                            /* high at end of input */
+    };
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        print_message("# %s\n", bad[i]);
+        assert_int_equal(parse_json(bad[i], strlen(bad[i]), &v, &ar),
+                         MSTDN_EUTF8);
+        mstdn_arena_destroy(ar);
     }
+
+    /* valid pairs become the code point, in keys and values */
+    s = "{\"\\ud83d\\ude00\":\"a\\uD83D\\uDE00b\\udbff\\udfff\"}";
+    assert_int_equal(parse_json(s, strlen(s), &v, &ar), MSTDN_OK);
+    assert_string_equal(mstdn_param_str(v, "\xf0\x9f\x98\x80", NULL),
+                        "a\xf0\x9f\x98\x80" "b\xf4\x8f\xbf\xbf");
+    mstdn_arena_destroy(ar);
+
+    /* an escaped backslash before "u" is no escape */
+    s = "{\"a\":\"\\\\ud800\"}";
+    assert_int_equal(parse_json(s, strlen(s), &v, &ar), MSTDN_OK);
+    assert_string_equal(mstdn_param_str(v, "a", NULL), "\\ud800");
+    mstdn_arena_destroy(ar);
+
+    /* BMP escapes next to surrogates' range are fine */
+    s = "[\"\\ud7ff\\ue000\"]";
+    assert_int_equal(parse_json(s, strlen(s), &v, &ar), MSTDN_OK);
+    mstdn_arena_destroy(ar);
+
+    /* NUL is still refused */
+    s = "{\"a\":\"\\u0000\"}";
+    assert_int_equal(parse_json(s, strlen(s), &v, &ar), MSTDN_ENUL);
     mstdn_arena_destroy(ar);
 }
 
@@ -443,6 +476,30 @@ form_raw_nul(void **state)
 }
 
 
+static void
+form_unescape(void **state)
+{
+    char  s[32];
+
+    strcpy(s, "a+b%20c%2B%e2%82%AC");
+    assert_int_equal(mstdn_params_unescape(s, strlen(s), 1), 9);
+    assert_memory_equal(s, "a b c+\xe2\x82\xac", 9);
+
+    strcpy(s, "a+b%20c");
+    assert_int_equal(mstdn_params_unescape(s, strlen(s), 0), 5);
+    assert_memory_equal(s, "a+b c", 5);
+
+    strcpy(s, "%zz");
+    assert_int_equal(mstdn_params_unescape(s, strlen(s), 1), -1);
+    strcpy(s, "ab%4");
+    assert_int_equal(mstdn_params_unescape(s, strlen(s), 1), -1);
+    strcpy(s, "ab%");
+    assert_int_equal(mstdn_params_unescape(s, strlen(s), 1), -1);
+    strcpy(s, "");
+    assert_int_equal(mstdn_params_unescape(s, 0, 1), 0);
+}
+
+
 int
 main(void)
 {
@@ -450,7 +507,7 @@ main(void)
         cmocka_unit_test(json_object),
         cmocka_unit_test(json_duplicate_keys_last_wins),
         cmocka_unit_test(json_rejects),
-        cmocka_unit_test(json_lone_surrogate_escape),
+        cmocka_unit_test(json_surrogate_escapes),
         cmocka_unit_test(json_depth_limit),
         cmocka_unit_test(json_member_limit),
         cmocka_unit_test(form_nesting),
@@ -460,6 +517,7 @@ main(void)
         cmocka_unit_test(multipart),
         cmocka_unit_test(form_raw_nul),
         cmocka_unit_test(form_many_keys),
+        cmocka_unit_test(form_unescape),
     };
 
     /* prove reads TAP */

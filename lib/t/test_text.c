@@ -306,7 +306,7 @@ strip(void **state)
 #define LEN(s, n)                                                             \
     do {                                                                      \
         print_message("# length [%s]\n", s);                                  \
-        assert_int_equal(mstdn_status_length(s, strlen(s)), n);               \
+        assert_int_equal(mstdn_status_length("", 0, s, strlen(s)), n);        \
     } while (0)
 
 
@@ -356,6 +356,121 @@ status_length(void **state)
 }
 
 
+static void
+status_length_spoiler(void **state)
+{
+    /* counted joined, as Mastodon joins spoiler_text and text */
+    assert_int_equal(mstdn_status_length("ab", 2, "cd", 2), 4);
+    assert_int_equal(mstdn_status_length("ab", 2, "", 0), 2);
+    assert_int_equal(mstdn_status_length("cw", 2, "http://ex.org", 13),
+                     2 + 23);
+    /* a mark at the start of the text joins the spoiler's last character */
+    assert_int_equal(mstdn_status_length("e", 1, "\xcc\x81x", 3), 2);
+    /* flags pair across the seam */
+    assert_int_equal(mstdn_status_length("\xf0\x9f\x87\xab", 4,
+                                         "\xf0\x9f\x87\xb7", 4), 1);
+}
+
+
+/* "https://host/aaa...": chars code points, the path of a or of u-umlaut */
+static char *
+long_url(const char *host, size_t chars, int umlaut, size_t *len)
+{
+    char    *s, *p;
+    size_t   n, i, host_chars;
+
+    n = strlen(host);
+    for (host_chars = 0, i = 0; i < n; i++) {
+        host_chars += ((unsigned char) host[i] & 0xc0) != 0x80;
+    }
+
+    s = malloc(8 + n + 1 + 2 * chars + 1);
+    assert_non_null(s);
+    p = s;
+    memcpy(p, "https://", 8);
+    p += 8;
+    memcpy(p, host, n);
+    p += n;
+    *p++ = '/';
+
+    for (i = 8 + host_chars + 1; i < chars; i++) {
+        if (umlaut) {
+            *p++ = '\xc3';
+            *p++ = '\xbc';
+        } else {
+            *p++ = 'a';
+        }
+    }
+
+    *p = '\0';
+    *len = p - s;
+
+    return s;
+}
+
+
+static void
+status_length_long_urls(void **state)
+{
+    char            *s;
+    size_t           n;
+    mstdn_entity_t   e[2];
+
+    /* twitter-text: 4,096 code points is a URL, 4,097 is text */
+    s = long_url("ex.com", 4096, 0, &n);
+    assert_int_equal(n, 4096);
+    assert_int_equal(mstdn_status_length("", 0, s, n), 23);
+    assert_int_equal(mstdn_text_entities(s, n, e, 2), 1);
+    assert_int_equal(e[0].type, MSTDN_ENTITY_URL);
+    assert_int_equal(e[0].name_len, 4096);
+    free(s);
+
+    s = long_url("ex.com", 4097, 0, &n);
+    assert_int_equal(mstdn_status_length("", 0, s, n), 4097);
+    assert_int_equal(mstdn_text_entities(s, n, e, 2), 0);
+    free(s);
+
+    /* code points, not bytes */
+    s = long_url("ex.com", 4096, 1, &n);
+    assert_true(n > 8000);
+    assert_int_equal(mstdn_status_length("", 0, s, n), 23);
+    free(s);
+    s = long_url("ex.com", 4097, 1, &n);
+    assert_int_equal(mstdn_status_length("", 0, s, n), 4097);
+    free(s);
+
+    /* the host counts as ToASCII spells it when longer: u-umlaut.de (4
+     * code points) is xn--tda.de (10) */
+    s = long_url("\xc3\xbc.de", 4090, 0, &n);
+    assert_int_equal(mstdn_status_length("", 0, s, n), 23);
+    free(s);
+    s = long_url("\xc3\xbc.de", 4091, 0, &n);
+    assert_int_equal(mstdn_status_length("", 0, s, n), 4091);
+    free(s);
+
+    /* no URL starts inside one dropped (twitter-text's scan resumes after
+     * it), but hashtags are found there (Mastodon's scan of its own) */
+    s = long_url("ex.com", 5000, 0, &n);
+    memcpy(s + 4000, "http://b.com/", 13);
+    memcpy(s + 4500, "&#tag&", 6);
+    assert_int_equal(mstdn_text_entities(s, n, e, 2), 1);
+    assert_int_equal(e[0].type, MSTDN_ENTITY_HASHTAG);
+    assert_int_equal(e[0].start, 4501);
+    free(s);
+
+    /* a host ToASCII refuses (a label over 63 characters) is no URL */
+    s = "https://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        ".com";
+    n = strlen(s);
+    assert_int_equal(mstdn_text_entities(s, n, e, 2), 0);
+    assert_int_equal(mstdn_status_length("", 0, s, n), n);
+    s = "https://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        ".com";
+    assert_int_equal(mstdn_text_entities(s, strlen(s), e, 2), 1);
+}
+
 
 static void
 entities(void **state)
@@ -395,6 +510,8 @@ main(void)
         cmocka_unit_test(entities_more),
         cmocka_unit_test(strip),
         cmocka_unit_test(status_length),
+        cmocka_unit_test(status_length_spoiler),
+        cmocka_unit_test(status_length_long_urls),
     };
 
     setenv("CMOCKA_MESSAGE_OUTPUT", "TAP", 0);

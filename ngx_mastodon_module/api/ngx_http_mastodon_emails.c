@@ -59,7 +59,7 @@ ngx_http_mastodon_emails_confirmation(ngx_http_request_t *r,
     email = mstdn_param_str(ctx->params, "email", &len);
 
     if (email && len) {
-        /* stripped, lower case, Devise's format: as at sign-up */
+        /* stripped, lower case, Mastodon's validations: as at sign-up */
         switch (ngx_http_mastodon_email_normalize(r, email, len, &address)) {
         case NGX_OK:
             email = (const char *) address.data;

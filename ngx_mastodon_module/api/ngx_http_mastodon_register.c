@@ -30,13 +30,13 @@
 #include "mstdn_password.h"
 #include "mstdn_rsa.h"
 #include "mstdn_utf8.h"
+#include "mstdn_email.h"
 
 
 #define NGX_HTTP_MASTODON_USERNAME_MAX   30
 #define NGX_HTTP_MASTODON_PASSWORD_MIN   8
 #define NGX_HTTP_MASTODON_PASSWORD_MAX   72     /* characters; bcrypt's bound */
 #define NGX_HTTP_MASTODON_REASON_MAX     420
-#define NGX_HTTP_MASTODON_EMAIL_MAX      320    /* beyond: "is invalid" */
 #define NGX_HTTP_MASTODON_DIGEST_LEN     64
 
 
@@ -461,72 +461,34 @@ ngx_http_mastodon_reg_blank(const char *s, size_t len)
 
 
 /*
- * Devise's /\A[^@\s]+@[^@\s]+\z/ after stripping, and what Mastodon's
- * EmailAddressValidator (a Mail::Address that must round-trip) refuses:
- * no display name, comment, quoting or control characters.  NGX_OK with
- * reg->email set; NGX_DECLINED: invalid; reg->email.data NULL: no memory.
- */
-/*
- * An e-mail address as Mastodon keeps it: white space stripped, lower
- * case, Devise's format.  NGX_OK, NGX_DECLINED (invalid) or NGX_ERROR.
+ * An e-mail address as Mastodon keeps it and validates it (lib's
+ * mstdn_email_normalize()).  NGX_OK, NGX_DECLINED (invalid) or NGX_ERROR.
  * Sign-up and the change of address on resending share it.
  */
 ngx_int_t
 ngx_http_mastodon_email_normalize(ngx_http_request_t *r, const char *s,
     size_t len, ngx_str_t *email)
 {
-    u_char      *p, c;
-    size_t       i;
-    ngx_uint_t   at, ats;
+    char           *out;
+    mstdn_alloc_t   a;
 
-    while (len && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')) {
-        s++;
-        len--;
-    }
+    a.alloc = ngx_http_mastodon_pool_alloc;
+    a.ctx = r->pool;
 
-    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'
-                   || s[len - 1] == '\n' || s[len - 1] == '\r'))
-    {
-        len--;
-    }
+    switch (mstdn_email_normalize(s, len, &a, &out, &email->len)) {
 
-    email->data = ngx_pnalloc(r->pool, len + 1);
-    if (email->data == NULL) {
+    case MSTDN_OK:
+        email->data = (u_char *) out;
+        return NGX_OK;
+
+    case MSTDN_ESYNTAX:
+        email->data = (u_char *) "";
+        return NGX_DECLINED;
+
+    default:
+        email->data = NULL;
         return NGX_ERROR;
     }
-
-    p = email->data;
-    at = 0;
-    ats = 0;
-
-    for (i = 0; i < len; i++) {
-        c = (u_char) s[i];
-
-        if (c <= 0x20 || c == 0x7f || c == '<' || c == '>' || c == '('
-            || c == ')' || c == '[' || c == ']' || c == '\\' || c == ','
-            || c == ';' || c == ':' || c == '"')
-        {
-            return NGX_DECLINED;
-        }
-
-        if (c == '@') {
-            ats++;
-            at = i;
-        }
-
-        p[i] = ngx_tolower(c);
-    }
-
-    p[len] = '\0';
-    email->len = len;
-
-    if (len > NGX_HTTP_MASTODON_EMAIL_MAX || ats != 1 || at == 0
-        || at == len - 1 || s[at + 1] == '.' || s[len - 1] == '.')
-    {
-        return NGX_DECLINED;
-    }
-
-    return NGX_OK;
 }
 
 

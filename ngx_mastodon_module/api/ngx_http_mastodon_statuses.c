@@ -9,7 +9,7 @@
 
 #include "ngx_http_mastodon_api.h"
 #include "mstdn_text.h"
-#include "mstdn_grapheme.h"
+#include "mstdn_hashtag.h"
 
 
 #define NGX_HTTP_MASTODON_STATUS_ENTITIES     256
@@ -46,7 +46,8 @@ static ngx_int_t ngx_http_mastodon_status_checked(ngx_http_request_t *r,
 
 
 /* what a post and an edit share: $3 text, $4 sensitive, $5 spoiler,
- * $10 local mentions, $11 remote mentions, $12 tags */
+ * $10 local mentions, $11 remote mentions, $12 tags (normalized names),
+ * $13 their display names (in the same order) */
 #define NGX_HTTP_MASTODON_STATUS_SQL_MENTIONS(s)                              \
     " INSERT INTO mentions (status_id, account_id)"                           \
     " SELECT " s ".id, ma.id FROM " s ", accounts ma"                         \
@@ -56,10 +57,11 @@ static ngx_int_t ngx_http_mastodon_status_checked(ngx_http_request_t *r,
     " ON CONFLICT (account_id, status_id) DO UPDATE SET silent = false"
 
 #define NGX_HTTP_MASTODON_STATUS_SQL_TAGS(s)                                  \
-    " tn AS (SELECT DISTINCT ON (lower(x)) x AS name"                         \
-    "  FROM unnest($12::text[]) x),"                                          \
-    " ti AS (INSERT INTO tags (name) SELECT name FROM tn"                     \
-    "  WHERE EXISTS (SELECT 1 FROM " s ")"                                    \
+    " tn AS (SELECT DISTINCT ON (lower(x.n)) x.n AS name, x.d AS display"   \
+    "  FROM unnest($12::text[], $13::text[]) WITH ORDINALITY x (n, d, i)"     \
+    "  WHERE x.n <> '' ORDER BY lower(x.n), x.i),"                            \
+    " ti AS (INSERT INTO tags (name, display_name)"                           \
+    "  SELECT name, display FROM tn WHERE EXISTS (SELECT 1 FROM " s ")"       \
     "  ON CONFLICT (lower((name)::text) text_pattern_ops)"                    \
     "  DO UPDATE SET name = tags.name RETURNING id),"                         \
     " tg AS (INSERT INTO statuses_tags (status_id, tag_id)"                   \
@@ -69,7 +71,7 @@ static ngx_int_t ngx_http_mastodon_status_checked(ngx_http_request_t *r,
 
 /*
  * $1 the author, $2 in_reply_to_id, $3 text, $4 sensitive, $5 spoiler_text,
- * $6 visibility, $7 language, $8 application, $9 base URL, $10-$12 above.
+ * $6 visibility, $7 language, $8 application, $9 base URL, $10-$13 above.
  * No row: the status replied to is not there for the author.
  */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_post_stmt =
@@ -115,7 +117,7 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_post_stmt =
     "  updated_at = now() AT TIME ZONE 'UTC'),"
     " m AS (" NGX_HTTP_MASTODON_STATUS_SQL_MENTIONS("s") "),"
     NGX_HTTP_MASTODON_STATUS_SQL_TAGS("s")
-    " SELECT id, in_reply_to_id FROM s", 12);
+    " SELECT id, in_reply_to_id FROM s", 13);
 
 
 /* $1 the viewer, $2 the status: exists for it, and is its own */
@@ -130,7 +132,7 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_check_stmt =
  * An edit (UpdateStatusService): the first edit also records the original
  * version; mentions and tags follow the new text.
  * $1 author, $2 status, $3 text, $4 sensitive, $5 spoiler, $7 language,
- * $10-$12 mentions and tags; $6, $8, $9 unused.
+ * $10-$13 mentions and tags; $6, $8, $9 unused.
  */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_edit_stmt =
     ngx_http_mastodon_pg_stmt(
@@ -174,7 +176,7 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_edit_stmt =
     "  WHERE lower(tags.name) IN (SELECT lower(x)"
     "  FROM unnest($12::text[]) x))),"
     NGX_HTTP_MASTODON_STATUS_SQL_TAGS("u")
-    " SELECT id FROM u", 12);
+    " SELECT id FROM u", 13);
 
 /*
  * A delete (discard_with_reblogs): the status and its reblogs, pins,
@@ -310,14 +312,17 @@ ngx_http_mastodon_status_params(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx, const char **values, ngx_uint_t edit)
 {
     size_t                           len, slen, vlen, llen, i, n, count;
+    size_t                           size;
     u_char                          *p;
     int64_t                          reply;
     ngx_int_t                        visibility;
     ngx_uint_t                       ours, has_spoiler;
+    ngx_str_t                       *names;
     const char                      *text, *spoiler, *vis, *lang;
     mstdn_value_t                   *v;
+    mstdn_alloc_t                    a;
     mstdn_entity_t                  *e;
-    ngx_http_mastodon_text_array_t   local, remote, tags;
+    ngx_http_mastodon_text_array_t   local, remote, tags, displays;
     ngx_http_mastodon_main_conf_t   *mcf;
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
@@ -374,8 +379,11 @@ ngx_http_mastodon_status_params(ngx_http_request_t *r,
         return 422;
     }
 
-    count = mstdn_status_length(text, len) + mstdn_grapheme_count(spoiler,
-                                                                  slen);
+    count = mstdn_status_length(spoiler, slen, text, len);
+    if (count == MSTDN_GRAPHEME_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     if (count > mcf->max_characters) {
         p = ngx_pnalloc(r->pool, 80);
         if (p == NULL) {
@@ -434,11 +442,13 @@ ngx_http_mastodon_status_params(ngx_http_request_t *r,
     /* mentions and tags, as the formatter finds them */
     e = ngx_palloc(r->pool, NGX_HTTP_MASTODON_STATUS_ENTITIES
                             * sizeof(mstdn_entity_t));
+    names = ngx_palloc(r->pool, NGX_HTTP_MASTODON_STATUS_ENTITIES
+                                * sizeof(ngx_str_t));
     local.start = ngx_pnalloc(r->pool, 2 * len + 8);
     remote.start = ngx_pnalloc(r->pool, 2 * len + 8);
-    tags.start = ngx_pnalloc(r->pool, 2 * len + 8);
-    if (e == NULL || local.start == NULL || remote.start == NULL
-        || tags.start == NULL)
+    displays.start = ngx_pnalloc(r->pool, 2 * len + 8);
+    if (e == NULL || names == NULL || local.start == NULL
+        || remote.start == NULL || displays.start == NULL)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -447,8 +457,8 @@ ngx_http_mastodon_status_params(ngx_http_request_t *r,
     local.n = 0;
     remote.pos = remote.start;
     remote.n = 0;
-    tags.pos = tags.start;
-    tags.n = 0;
+    displays.pos = displays.start;
+    displays.n = 0;
 
     n = mstdn_text_entities(text, len, e, NGX_HTTP_MASTODON_STATUS_ENTITIES);
     if (n > NGX_HTTP_MASTODON_STATUS_ENTITIES) {
@@ -456,10 +466,48 @@ ngx_http_mastodon_status_params(ngx_http_request_t *r,
     }
     n = mstdn_text_distinct(e, n);
 
+    /*
+     * Tag.find_or_create_by_names: a tag's name is the normalized one
+     * (HashtagNormalizer), its display_name the name as written less the
+     * characters a tag cannot hold.
+     */
+    a.alloc = ngx_http_mastodon_pool_alloc;
+    a.ctx = r->pool;
+    size = 8;
+
+    for (i = 0; i < n; i++) {
+        if (e[i].type != MSTDN_ENTITY_HASHTAG) {
+            continue;
+        }
+
+        names[i].data = (u_char *) mstdn_hashtag_normalize(e[i].name,
+                                                           e[i].name_len, &a,
+                                                           &names[i].len);
+        p = ngx_pnalloc(r->pool, e[i].name_len);
+        if (names[i].data == NULL || p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_memcpy(p, e[i].name, e[i].name_len);
+        ngx_http_mastodon_text_array_add(&displays, (char *) p,
+                                         mstdn_hashtag_strip_invalid(
+                                             (char *) p, e[i].name_len),
+                                         NULL, 0, 0);
+        size += 2 * names[i].len + 3;
+    }
+
+    tags.start = ngx_pnalloc(r->pool, size);
+    if (tags.start == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    tags.pos = tags.start;
+    tags.n = 0;
+
     for (i = 0; i < n; i++) {
         if (e[i].type == MSTDN_ENTITY_HASHTAG) {
-            ngx_http_mastodon_text_array_add(&tags, e[i].name, e[i].name_len,
-                                             NULL, 0, 0);
+            ngx_http_mastodon_text_array_add(&tags, (char *) names[i].data,
+                                             names[i].len, NULL, 0, 0);
             continue;
         }
 
@@ -538,8 +586,9 @@ ngx_http_mastodon_status_params(ngx_http_request_t *r,
     values[9] = ngx_http_mastodon_text_array_end(&local);
     values[10] = ngx_http_mastodon_text_array_end(&remote);
     values[11] = ngx_http_mastodon_text_array_end(&tags);
+    values[12] = ngx_http_mastodon_text_array_end(&displays);
 
-    for (i = 0; i < 12; i++) {
+    for (i = 0; i < 13; i++) {
         if (values[i] == NULL && (i == 0 || i == 2 || i >= 8)) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -581,7 +630,7 @@ ngx_http_mastodon_statuses_create(ngx_http_request_t *r,
     }
 
     op->job = "distribute";
-    op->values = ngx_pcalloc(r->pool, 12 * sizeof(char *));
+    op->values = ngx_pcalloc(r->pool, 13 * sizeof(char *));
     if (op->values == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -1039,7 +1088,7 @@ ngx_http_mastodon_statuses_update(ngx_http_request_t *r,
 
     op->id = id;
     op->job = "status_update";
-    op->values = ngx_pcalloc(r->pool, 12 * sizeof(char *));
+    op->values = ngx_pcalloc(r->pool, 13 * sizeof(char *));
     if (op->values == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

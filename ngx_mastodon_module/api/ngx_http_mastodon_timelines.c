@@ -13,6 +13,8 @@
  */
 
 #include "ngx_http_mastodon_api.h"
+#include "mstdn_hashtag.h"
+#include "mstdn_utf8.h"
 
 
 #define NGX_HTTP_MASTODON_TL_LIMIT       20      /* DEFAULT_STATUSES_LIMIT */
@@ -651,8 +653,25 @@ ngx_http_mastodon_tl_text_item(u_char *p, const char *s, size_t len,
 
 
 /*
- * Array(params[key]).take(4) as a text[] literal; with tag: Array(tag) |
- * Array(params[key]) (TagFeed's "any").
+ * Tag.matching_name: names are looked up as HashtagNormalizer makes them
+ * (lib's mstdn_hashtag_normalize()).  NULL when out of memory.
+ */
+static const char *
+ngx_http_mastodon_tl_tag_name(ngx_http_request_t *r, const char *name,
+    size_t len, size_t *out_len)
+{
+    mstdn_alloc_t  a;
+
+    a.alloc = ngx_http_mastodon_pool_alloc;
+    a.ctx = r->pool;
+
+    return mstdn_hashtag_normalize(name, len, &a, out_len);
+}
+
+
+/*
+ * Array(params[key]).take(4), normalized, as a text[] literal; with tag
+ * (normalized already): Array(tag) | Array(params[key]) (TagFeed's "any").
  */
 static const char *
 ngx_http_mastodon_tl_names(ngx_http_request_t *r,
@@ -660,6 +679,7 @@ ngx_http_mastodon_tl_names(ngx_http_request_t *r,
 {
     u_char         *s, *p;
     size_t          size;
+    ngx_str_t       names[NGX_HTTP_MASTODON_TL_NAMES];
     ngx_uint_t      n, i, dup, scalar;
     mstdn_value_t  *v, *e, *list[NGX_HTTP_MASTODON_TL_NAMES];
 
@@ -694,8 +714,17 @@ ngx_http_mastodon_tl_names(ngx_http_request_t *r,
 
         if (!dup) {
             list[n++] = e;
-            size += 2 * e->len + 3;
         }
+    }
+
+    for (i = 0; i < n; i++) {
+        names[i].data = (u_char *) ngx_http_mastodon_tl_tag_name(r,
+                                       list[i]->str, list[i]->len,
+                                       &names[i].len);
+        if (names[i].data == NULL) {
+            return NULL;
+        }
+        size += 2 * names[i].len + 3;
     }
 
     s = ngx_pnalloc(r->pool, size);
@@ -714,7 +743,8 @@ ngx_http_mastodon_tl_names(ngx_http_request_t *r,
     }
 
     for (i = 0; i < n; i++) {
-        p = ngx_http_mastodon_tl_text_item(p, list[i]->str, list[i]->len,
+        p = ngx_http_mastodon_tl_text_item(p, (char *) names[i].data,
+                                           names[i].len,
                                            i == 0 && tag == NULL);
     }
 
@@ -732,7 +762,7 @@ ngx_http_mastodon_timelines_tag(ngx_http_request_t *r,
 {
     u_char                  *p;
     ngx_uint_t               local, remote;
-    ngx_str_t               *tag;
+    ngx_str_t               *tag, name;
     const char             **values;
     ngx_http_mastodon_tl_t  *tl;
 
@@ -745,9 +775,16 @@ ngx_http_mastodon_timelines_tag(ngx_http_request_t *r,
 
     tag = &ctx->captures[0];
 
+    /* the decoded path: Rails refuses a parameter that is not UTF-8 */
+    if (mstdn_utf8_check(tag->data, tag->len, 0) != MSTDN_UTF8_VALID) {
+        ctx->error_message = "Invalid path parameters";
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
     tl->path.len = sizeof("/api/v1/timelines/tag/") - 1 + tag->len;
     tl->path.data = ngx_pnalloc(r->pool, tl->path.len);
-    p = ngx_pnalloc(r->pool, tag->len + 1);
+    p = (u_char *) ngx_http_mastodon_tl_tag_name(r, (char *) tag->data,
+                                                 tag->len, &name.len);
     if (tl->path.data == NULL || p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -755,7 +792,7 @@ ngx_http_mastodon_timelines_tag(ngx_http_request_t *r,
     ngx_memcpy(ngx_cpymem(tl->path.data, "/api/v1/timelines/tag/",
                           sizeof("/api/v1/timelines/tag/") - 1),
                tag->data, tag->len);
-    *ngx_cpymem(p, tag->data, tag->len) = '\0';
+    name.data = p;
 
     tl->keep = ngx_http_mastodon_tl_tag_keep;
     tl->flags = NGX_HTTP_MASTODON_ST_FILTER;
@@ -772,7 +809,7 @@ ngx_http_mastodon_timelines_tag(ngx_http_request_t *r,
                             mstdn_param_bool(ctx->params, "only_media", 0));
     values[6] = ngx_http_mastodon_tl_bool(local && !remote);
     values[7] = ngx_http_mastodon_tl_bool(remote && !local);
-    values[8] = ngx_http_mastodon_tl_names(r, ctx, "any", tag);
+    values[8] = ngx_http_mastodon_tl_names(r, ctx, "any", &name);
     values[9] = ngx_http_mastodon_tl_names(r, ctx, "all", NULL);
     values[10] = ngx_http_mastodon_tl_names(r, ctx, "none", NULL);
     values[11] = (const char *) p;
@@ -842,6 +879,13 @@ ngx_http_mastodon_account_statuses(ngx_http_request_t *r,
         }
         if (len == 0) {
             tagged = NULL;
+        }
+    }
+
+    if (tagged) {
+        tagged = ngx_http_mastodon_tl_tag_name(r, tagged, len, &len);
+        if (tagged == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
     }
     values[9] = tagged;
