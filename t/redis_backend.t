@@ -69,8 +69,10 @@ for (1 .. 6) {
     push @left, $m->tx->res->headers->header('X-RateLimit-Remaining');
 }
 is_deeply(\@left, [ map { 300 - $_ } 1 .. 6 ], 'the rate-limit script counted every request');
-cmp_ok(stat_calls('evalsha'), '>=', 6, 'sent by EVALSHA');
-cmp_ok(stat_calls('eval'), '<=', 2, 'the script itself at most once per worker');
+# the first use on each worker's connection goes whole, in its turn
+cmp_ok(stat_calls('eval'), '>=', 1, 'the script itself first');
+cmp_ok(stat_calls('eval'), '<=', 2, '... once per worker');
+cmp_ok(stat_calls('evalsha'), '>=', 6 - stat_calls('eval'), 'then by EVALSHA');
 
 $t->redis('SCRIPT', 'FLUSH');
 my $evals = stat_calls('eval');

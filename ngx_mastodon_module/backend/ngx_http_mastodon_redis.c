@@ -21,8 +21,9 @@
  * checked by the same message coming back to it.
  *
  * Scripts are sent by EVALSHA; a caller's EVAL is rewritten (the SHA1 of
- * each script is computed once per worker), and a NOSCRIPT answer (first
- * use, a restarted Redis, SCRIPT FLUSH) sends the script itself once.
+ * each script is computed once per worker) except the first on each
+ * command connection, which loads the script in order; a NOSCRIPT answer
+ * (SCRIPT FLUSH) sends the script itself once.
  *
  * The sockets are registered level-triggered because hiredis reads at most
  * 16 KB per call.  hiredis owns the descriptors; our ngx_connection_t is a
@@ -73,6 +74,7 @@ typedef struct {
     u_char                            *source;     /* a copy */
     size_t                             len;
     u_char                             sha[2 * SHA_DIGEST_LENGTH];
+    unsigned                           sent:1;     /* on this connection */
 } ngx_http_mastodon_redis_script_t;
 
 
@@ -407,6 +409,17 @@ ngx_http_mastodon_redis_cmd_alloc(int argc, const char **argv,
         && ngx_strncasecmp((u_char *) argv[0], (u_char *) "EVAL", 4) == 0)
     {
         script = ngx_http_mastodon_redis_script(argv[1], argvlen[1]);
+
+        /*
+         * The first use on a connection goes whole: it loads the script in
+         * its turn.  A NOSCRIPT answer's second try would come after the
+         * commands sent meanwhile, a cache read after the invalidation
+         * the script does; that is left to a SCRIPT FLUSH.
+         */
+        if (script && !script->sent) {
+            script->sent = 1;
+            script = NULL;
+        }
     }
 
     if (script == NULL) {
@@ -704,6 +717,7 @@ ngx_http_mastodon_redis_ping_timeout(ngx_event_t *ev)
 static ngx_int_t
 ngx_http_mastodon_redis_connect(ngx_http_mastodon_redis_conn_t *rc)
 {
+    ngx_uint_t                       i;
     ngx_connection_t                *c;
     redisAsyncContext               *ac;
     ngx_http_mastodon_redis_t       *rd = &ngx_http_mastodon_redis;
@@ -756,6 +770,13 @@ ngx_http_mastodon_redis_connect(ngx_http_mastodon_redis_conn_t *rc)
     ac->data = rc;
     rc->ac = ac;
     rc->state = NGX_HTTP_MASTODON_REDIS_CONNECTING;
+
+    if (rc == &rd->cmd) {
+        /* maybe a restarted Redis: each script goes whole once more */
+        for (i = 0; i < rd->nscripts; i++) {
+            rd->scripts[i].sent = 0;
+        }
+    }
 
     /* the adapter first: SetConnectCallback already asks for write events */
     ac->ev.data = link;
