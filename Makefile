@@ -52,7 +52,7 @@ $(BUILD)/%.o: %.c $(LIB_HDRS) $(WORKER_HDRS)
 
 worker: $(BUILD)/mastodon-worker
 $(BUILD)/mastodon-worker: $(WORKER_OBJS) $(BUILD)/lib/libmastodon.a
-	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+	$(CC) $(CFLAGS_ALL) -rdynamic -o $@ $^ $(LDLIBS_ALL)
 
 unit: $(UNIT_BINS)
 $(BUILD)/unit/%: lib/t/%.c $(BUILD)/lib/libmastodon.a $(LIB_HDRS)

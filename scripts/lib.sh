@@ -113,6 +113,65 @@ kill_leftovers() {
     return $left
 }
 
+# --- directories other users need --------------------------------------------------
+# Run as root, PostgreSQL runs as the postgres user and nginx's workers as
+# nobody; both must be able to pass through every parent of their directories.
+# A checkout in root's own home (mode 700) is not: their directories then go
+# to a private directory of their own under /tmp or /var/tmp.
+
+# others_can_enter DIR: true when postgres and nobody can reach DIR (always
+# when we are not root: then everything runs as we do).
+others_can_enter() {
+    [ "$(id -u)" = 0 ] || return 0
+    runuser -u postgres -- test -x "$1" 2>/dev/null \
+        && runuser -u nobody -- test -x "$1" 2>/dev/null
+}
+
+# shared_tmpdir DIR TEMPLATE [ELSEWHERE]: make a directory (mktemp -d TEMPLATE)
+# in DIR when postgres and nobody can reach DIR, else in ELSEWHERE (default
+# /tmp) with mode 711 (they pass through, only root lists it); print its path.
+shared_tmpdir() {
+    local dir=$1 template=$2 elsewhere=${3:-/tmp} d
+    mkdir -p "$dir"
+    if others_can_enter "$dir"; then
+        d=$(mktemp -d "$(cd "$dir" && pwd)/$template") || die "mktemp in $dir failed"
+        chmod 755 "$d"
+    else
+        d=$(mktemp -d "$elsewhere/ngx_mastodon-$template") || die "mktemp in $elsewhere failed"
+        chmod 711 "$d"
+    fi
+    echo "$d"
+}
+
+# shared_dir LINK: make LINK a directory postgres and nobody can reach and print
+# its real path.  Where they cannot reach LINK's parent, LINK becomes a symlink
+# to a shared_tmpdir in /var/tmp (kept across reboots), so that the state
+# stays findable from the checkout.
+shared_dir() {
+    local link=$1 real
+    if [ -L "$link" ] && [ ! -d "$link" ]; then
+        warn "$link points to $(readlink "$link"), which is gone: making a new one"
+        rm -f "$link"
+    fi
+    if [ -d "$link" ]; then
+        readlink -f "$link"
+        return 0
+    fi
+    mkdir -p "$(dirname "$link")"
+    if others_can_enter "$(dirname "$link")"; then
+        mkdir -p "$link"
+        chmod 755 "$link"
+        readlink -f "$link"
+        return 0
+    fi
+    real=$(mktemp -d "/var/tmp/ngx_mastodon-$(basename "$link").XXXXXX") \
+        || die "mktemp in /var/tmp failed"
+    chmod 711 "$real"
+    ln -s "$real" "$link"
+    note "$link -> $real (postgres and nobody cannot enter $(dirname "$link"))"
+    echo "$real"
+}
+
 # --- PostgreSQL ----------------------------------------------------------------
 pg_bindir() {
     local d
@@ -134,7 +193,8 @@ as_pg() {
 # pg_init DIR: initdb a throwaway cluster in DIR/data (trust auth, no fsync).
 # With MASTODON_PG_PERSIST=1 (make run) fsync stays on.
 pg_init() {
-    local dir=$1 bin
+    local dir bin
+    dir=$(readlink -m "$1")    # the postgres user may not pass a symlink's parents
     bin=$(pg_bindir)
     mkdir -p "$dir"
     [ "$(id -u)" = 0 ] && chown postgres: "$dir"
@@ -163,7 +223,8 @@ pg_init() {
 # pg_start DIR PORT: start the cluster of DIR on PORT, wait until it accepts.
 # Returns 2 when the port was taken (the caller picks another).
 pg_start() {
-    local dir=$1 port=$2 bin
+    local dir port=$2 bin
+    dir=$(readlink -m "$1")
     bin=$(pg_bindir)
     echo "$port" > "$dir/port"
     : | as_pg tee "$dir/postgres.log" >/dev/null
@@ -193,7 +254,8 @@ pg_create() {
 
 # pg_stop DIR [MODE]: stop the cluster of DIR (MODE fast|immediate|smart, default fast).
 pg_stop() {
-    local dir=$1 mode=${2:-fast} bin pid
+    local dir mode=${2:-fast} bin pid
+    dir=$(readlink -m "$1")
     [ -f "$dir/data/postmaster.pid" ] || return 0
     bin=$(pg_bindir)
     pid=$(head -n1 "$dir/data/postmaster.pid" | tr -dc 0-9)

@@ -5,11 +5,14 @@
 #   var/pg/          PostgreSQL cluster (initdb once), database "mastodon"
 #   var/redis/       Redis (append-only file, kept)
 #   var/run/nginx/   nginx prefix: nginx.conf (from conf/nginx-dev.conf.in), logs, pid
+# (var/pg and var/run/nginx are symlinks to /var/tmp/ngx_mastodon-*.XXXXXX
+# when the checkout is in a directory the postgres user and nginx's workers
+# cannot enter, such as root's home: see shared_dir in lib.sh)
 #   var/run/worker.{pid,log}
 #   var/admin-password   the admin's generated password (mode 600)
 # `start` again restarts nginx and the worker with the current build and keeps
 # the data (migrations run on every start; they are idempotent).
-# Environment: PORT (default 8080), BUILD (default build).
+# Environment: PORT (default 8080), BUILD (default build; build-asan works too).
 set -eu
 . "$(dirname "$0")/lib.sh"
 cd "$MASTODON_ROOT"
@@ -34,6 +37,7 @@ redis_running() {
 
 start_postgres() {
     export MASTODON_PG_PERSIST=1
+    shared_dir "$PGDIR" >/dev/null
     if [ ! -d "$PGDIR/data" ]; then
         note "PostgreSQL: initdb in $PGDIR"
         pg_init "$PGDIR"
@@ -134,9 +138,10 @@ start_worker() {
 }
 
 write_nginx_conf() {
-    mkdir -p "$NGXDIR"
+    local prefix
+    prefix=$(shared_dir "$NGXDIR")    # nginx's workers use its temp paths
     sed -e "s|@MODULE@|$BUILD_ABS/nginx/ngx_http_mastodon_module.so|g" \
-        -e "s|@PREFIX@|$NGXDIR|g" \
+        -e "s|@PREFIX@|$prefix|g" \
         -e "s|@DATABASE@|$(pg_conninfo "$PGPORT" "$DB")|g" \
         -e "s|@REDIS@|127.0.0.1:$REDISPORT|g" \
         -e "s|@PORT@|$PORT|g" \
@@ -144,15 +149,21 @@ write_nginx_conf() {
 }
 
 start_nginx() {
+    local env=()
     if [ -s "$NGXDIR/nginx.pid" ]; then
         note "stopping nginx (restart with the current build)"
         nginx_stop "$NGXDIR" || true
     fi
     write_nginx_conf
-    /usr/sbin/nginx -t -p "$NGXDIR/" -c "$NGXDIR/nginx.conf" -e "$NGXDIR/error.log" >"$NGXDIR/nginx-t.log" 2>&1 \
+    # an ASan build of the module (BUILD=build-asan) needs the runtime preloaded
+    if grep -qa 'libasan\.so' "$BUILD_ABS/nginx/ngx_http_mastodon_module.so"; then
+        env=(LD_PRELOAD="$(asan_preload)" ASAN_OPTIONS=detect_leaks=0)
+    fi
+    env "${env[@]}" /usr/sbin/nginx -t -p "$NGXDIR/" -c "$NGXDIR/nginx.conf" -e "$NGXDIR/error.log" \
+        >"$NGXDIR/nginx-t.log" 2>&1 \
         || { cat "$NGXDIR/nginx-t.log" >&2; die "nginx -t failed on $NGXDIR/nginx.conf"; }
     local rc=0
-    nginx_start "$NGXDIR" || rc=$?
+    nginx_start "$NGXDIR" "${env[@]}" || rc=$?
     [ $rc = 2 ] && die "port $PORT is in use: stop what uses it or run PORT=8081 make run"
     [ $rc = 0 ] || die "nginx failed to start"
     wait_port "$PORT" 10 || die "nginx does not accept on 127.0.0.1:$PORT (see $NGXDIR/error.log)"

@@ -1,7 +1,8 @@
 #!/bin/bash
 # make test / make test-asan:  scripts/test.sh BUILD
 #
-# Ephemeral: a throwaway PostgreSQL cluster in var/test.XXXXXX with a migrated
+# Ephemeral: a throwaway PostgreSQL cluster in var/test.XXXXXX (or
+# /tmp/ngx_mastodon-test.XXXXXX, see shared_tmpdir in lib.sh) with a migrated
 # template database, then the whole suite in ONE prove run (t/*.t and the C
 # unit tests BUILD/unit/*).  Each test file makes its own database from the
 # template and starts its own redis-server, nginx and worker (t/lib/MastodonTest.pm).
@@ -22,10 +23,11 @@ worker_check "$BUILD_ABS"
 module_check "$BUILD_ABS"
 command -v prove >/dev/null || die "prove not found (scripts/install-deps.sh installs perl)"
 
+# the postgres user and nginx's workers (nobody) go in there: under var/, or
+# in /tmp when they cannot enter the checkout (root's mode-700 home)
 mkdir -p var
 chmod 755 var
-VAR=$(mktemp -d "$MASTODON_ROOT/var/test.XXXXXX")
-chmod 755 "$VAR"        # the postgres user and nginx's workers (nobody) go in there
+VAR=$(shared_tmpdir "$MASTODON_ROOT/var" test.XXXXXX)
 
 status=1
 cleanup() {

@@ -257,7 +257,7 @@ int cmd_accounts(worker_config *cfg, int argc, char **argv)
 
     char err[1024], rollback_err[256], id[32], generated[33] = "", hash[MSTDN_PASSWORD_HASH_MAX];
     char *private_pem = NULL, *public_pem = NULL;
-    PGconn *conn = db_open(cfg->database, err, sizeof(err));
+    PGconn *conn = db_open(cfg, 0, err, sizeof(err));
     if (conn == NULL) {
         fprintf(stderr, "mastodon-worker: %s\n", err);
         return 1;

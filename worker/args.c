@@ -13,8 +13,9 @@ int args_parse(job_args *args, const char *text, size_t len, char *err, size_t e
     char perr[256];
 
     memset(args, 0, sizeof(*args));
-    if (len > MW_JSON_MAX || strlen(text) != len) {
-        snprintf(err, errlen, "args too large or not text");
+    /* the size was checked when the entry was read (job_max_bytes) */
+    if (strlen(text) != len) {
+        snprintf(err, errlen, "args are not text");
         return -1;
     }
     args->root = yajl_tree_parse(text, perr, sizeof(perr));

@@ -15,7 +15,7 @@ typedef struct {
     yajl_val    root;
 } job_args;
 
-/* Parses text (at most MW_JSON_MAX bytes) into args; must be an object.
+/* Parses text into args; must be an object.
  * 0, or -1 with a message in err. */
 int  args_parse(job_args *args, const char *text, size_t len, char *err, size_t errlen);
 void args_free(job_args *args);

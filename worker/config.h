@@ -17,6 +17,12 @@ typedef struct {
     long  retry_max;
     long  retry_base_ms;
     long  claim_idle_ms;
+    long  db_connect_timeout_ms;
+    long  db_statement_timeout_ms;  /* job connections only; 0: none */
+    long  db_tcp_user_timeout_ms;   /* 0: the system's */
+    long  redis_connect_timeout_ms;
+    long  redis_timeout_ms;         /* one command (plus any BLOCK) */
+    long  job_max_bytes;            /* largest args a job entry may have */
     char *smtp_url;                 /* smtp://host:port or smtps://... */
     char *smtp_from;                /* "" = notifications@<domain> */
     char *smtp_user;

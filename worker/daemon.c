@@ -2,11 +2,14 @@
  *
  * Threads, as Sidekiq runs: `concurrency` job threads, each with its own
  * blocking Redis connection (XREADGROUP ... BLOCK) and its own lazily opened
- * PostgreSQL connection, plus one housekeeping thread (consumer groups, the
- * retry/schedule scheduler, heartbeats for the jobs in hand).  The main
- * thread only waits for signals, so no handler has to be async-signal-safe. */
+ * PostgreSQL connection, one housekeeping thread (consumer groups, the
+ * retry/schedule scheduler) and the heartbeat thread (heartbeat.c) keeping
+ * the entries in hand alive.  The main thread waits for signals, so no
+ * handler but the crash handler (crash.c) has to be async-signal-safe. */
 #include "commands.h"
+#include "crash.h"
 #include "db.h"
+#include "heartbeat.h"
 #include "jobs.h"
 #include "log.h"
 #include "queue.h"
@@ -23,7 +26,6 @@
 #include <unistd.h>
 
 #define READ_BLOCK_MS        1000    /* how soon a job thread notices a stop */
-#define REDIS_TIMEOUT_MS     (READ_BLOCK_MS + 10000)
 #define SCHEDULER_PERIOD_MS  500
 #define SHUTDOWN_GRACE_MS    25000   /* Sidekiq's default */
 
@@ -33,12 +35,8 @@ typedef struct {
     char           consumer[320];
     redisContext  *redis;
     PGconn        *db;
-
-    /* The entry in hand, read by the housekeeping thread's heartbeat. */
-    pthread_mutex_t lock;
-    int            busy;
-    char           busy_queue[MW_QUEUE_NAMELEN];
-    char           busy_id[48];
+    loop_t        *loop;
+    http_client   *http;
 } job_thread;
 
 static worker_config *config;
@@ -70,17 +68,6 @@ static int claim_turn(void)
 /* ------------------------------------------------------------------ */
 /* Running one entry.                                                  */
 
-static void set_busy(job_thread *t, const job_entry *e)
-{
-    pthread_mutex_lock(&t->lock);
-    t->busy = e != NULL;
-    if (e != NULL) {
-        snprintf(t->busy_queue, sizeof(t->busy_queue), "%s", e->queue);
-        snprintf(t->busy_id, sizeof(t->busy_id), "%s", e->id);
-    }
-    pthread_mutex_unlock(&t->lock);
-}
-
 /* Ack or fail the entry, reconnecting as long as Redis is down and the
  * shutdown grace lasts.  If we give up, the entry stays pending and another
  * worker claims it: at-least-once. */
@@ -94,7 +81,7 @@ static void finish_entry(job_thread *t, const job_entry *e, const char *error, l
             redis_close(&t->redis);
         }
         if (t->redis == NULL)
-            t->redis = redis_open_retry(config->redis, REDIS_TIMEOUT_MS, &abandoning);
+            t->redis = redis_open_retry(config, READ_BLOCK_MS, &abandoning);
         if (t->redis == NULL) {
             mlog(LOG_WARN, "job %s jid=%s left pending: Redis unreachable", type, e->jid);
             return;
@@ -132,8 +119,6 @@ static void run_entry(job_thread *t, const job_entry *e)
     const char *error = NULL;
     long long started = monotonic_ms();
 
-    set_busy(t, e);
-
     if (e->malformed != NULL) {
         error = e->malformed;
     } else if (e->deliveries > QUEUE_MAX_DELIVERIES) {
@@ -146,7 +131,7 @@ static void run_entry(job_thread *t, const job_entry *e)
         } else {
             job_ctx ctx = {
                 .cfg = config, .job = e, .consumer = t->consumer,
-                .redis = &t->redis, .db = &t->db,
+                .redis = &t->redis, .db = &t->db, .http = t->http,
             };
             mlog(LOG_INFO, "job %s jid=%s queue=%s attempt=%ld start", e->type, e->jid, e->queue, e->attempt);
             if (handler(&ctx, e->args, e->args_len, err, sizeof(err)) != 0)
@@ -155,19 +140,32 @@ static void run_entry(job_thread *t, const job_entry *e)
     }
 
     finish_entry(t, e, error, monotonic_ms() - started);
-    set_busy(t, NULL);
+    heartbeat_release(e->queue, e->id);
 }
 
 static void *job_thread_main(void *arg)
 {
     job_thread *t = arg;
 
+    crash_thread_init();
+    t->loop = loop_new();
+    t->http = t->loop != NULL ? http_client_new(t->loop) : NULL;
+    if (t->http == NULL)
+        mlog(LOG_ERROR, "consumer %s has no event loop: %s", t->consumer, strerror(errno));
+
     while (!stopping) {
         if (t->redis == NULL) {
-            t->redis = redis_open_retry(config->redis, REDIS_TIMEOUT_MS, &stopping);
+            t->redis = redis_open_retry(config, READ_BLOCK_MS, &stopping);
             if (t->redis == NULL)
                 break;
             mlog(LOG_DEBUG, "consumer %s connected to redis %s", t->consumer, config->redis);
+        }
+
+        /* An entry taken now could not be kept alive: another worker
+         * would claim it and run it too. */
+        if (!heartbeat_healthy()) {
+            sleep_ms(50);
+            continue;
         }
 
         if (claim_turn()) {
@@ -178,6 +176,7 @@ static void *job_thread_main(void *arg)
                 continue;
             }
             if (rc == 1) {
+                heartbeat_hold(t->consumer, e.queue, e.id);
                 mlog(LOG_NOTICE, "claimed job %s jid=%s from %s%s (%s), idle over %ld ms",
                      e.type ? e.type : "-", e.jid, QUEUE_PREFIX, e.queue, e.id, config->claim_idle_ms);
                 /* There may be more: let the next thread look at once. */
@@ -198,6 +197,8 @@ static void *job_thread_main(void *arg)
         /* Everything read is in hand now (pending under our name): run it
          * all, even if a stop was requested meanwhile. */
         for (int i = 0; i < n; i++)
+            heartbeat_hold(t->consumer, batch.entries[i].queue, batch.entries[i].id);
+        for (int i = 0; i < n; i++)
             run_entry(t, &batch.entries[i]);
         job_batch_free(&batch);
     }
@@ -206,39 +207,24 @@ static void *job_thread_main(void *arg)
         queue_forget_consumer(t->redis, config, t->consumer);
     redis_close(&t->redis);
     db_close(&t->db);
+    http_client_free(t->http);
+    loop_free(t->loop);
     return NULL;
 }
 
 /* ------------------------------------------------------------------ */
-/* Housekeeping: groups, scheduler, heartbeats.                        */
-
-static void heartbeat_all(redisContext *c)
-{
-    for (long i = 0; i < config->concurrency; i++) {
-        job_thread *t = &job_threads[i];
-        char queue[MW_QUEUE_NAMELEN], id[48];
-        int busy;
-
-        pthread_mutex_lock(&t->lock);
-        busy = t->busy;
-        memcpy(queue, t->busy_queue, sizeof(queue));
-        memcpy(id, t->busy_id, sizeof(id));
-        pthread_mutex_unlock(&t->lock);
-
-        if (busy && queue_heartbeat(c, queue, t->consumer, id) != 0)
-            return;
-    }
-}
+/* Housekeeping: groups, scheduler.                                   */
 
 static void *housekeeping_main(void *arg)
 {
     redisContext *c = NULL;
-    long long next_schedule = 0, next_heartbeat = 0;
-    long heartbeat_ms = config->claim_idle_ms / 4 < 100 ? 100 : config->claim_idle_ms / 4;
+    long long next_schedule = 0;
+
+    crash_thread_init();
 
     while (!housekeeping_stop) {
         if (c == NULL) {
-            c = redis_open_retry(config->redis, REDIS_TIMEOUT_MS, &housekeeping_stop);
+            c = redis_open_retry(config, 0, &housekeeping_stop);
             if (c == NULL)
                 break;
             if (queue_create_groups(c, config) != 0) {
@@ -250,10 +236,6 @@ static void *housekeeping_main(void *arg)
         }
 
         long long now = monotonic_ms();
-        if (now >= next_heartbeat) {
-            heartbeat_all(c);
-            next_heartbeat = now + heartbeat_ms;
-        }
         if (!stopping && now >= next_schedule) {
             scheduler_run(c);
             next_schedule = now + SCHEDULER_PERIOD_MS;
@@ -310,6 +292,8 @@ int cmd_run(worker_config *cfg, int argc, char **argv)
 
     int start_failed = 0;
     pthread_t housekeeping;
+    if (heartbeat_start(cfg) != 0)
+        return 1;
     int err = pthread_create(&housekeeping, NULL, housekeeping_main, NULL);
     if (err != 0) {
         mlog(LOG_ERROR, "cannot create the housekeeping thread: %s", strerror(err));
@@ -317,7 +301,6 @@ int cmd_run(worker_config *cfg, int argc, char **argv)
     }
     for (long i = 0; i < cfg->concurrency; i++) {
         job_thread *t = &job_threads[i];
-        pthread_mutex_init(&t->lock, NULL);
         snprintf(t->consumer, sizeof(t->consumer), "%s:%d:%ld", host, (int) getpid(), i);
         int rc = pthread_create(&t->tid, NULL, job_thread_main, t);
         if (rc != 0) {
@@ -376,9 +359,8 @@ int cmd_run(worker_config *cfg, int argc, char **argv)
 
     __atomic_store_n(&housekeeping_stop, 1, __ATOMIC_SEQ_CST);
     pthread_join(housekeeping, NULL);
+    heartbeat_stop();
 
-    for (long i = 0; i < cfg->concurrency; i++)
-        pthread_mutex_destroy(&job_threads[i].lock);
     free(job_threads);
     job_threads = NULL;
     mlog(LOG_NOTICE, "mastodon-worker stopped");

@@ -47,9 +47,39 @@ PGresult *db_query(PGconn *conn, const char *sql, int n, const char *const *para
     return res;
 }
 
-PGconn *db_open(const char *conninfo, char *err, size_t errlen)
+/* Our limits go before the operator's conninfo, which may override them
+ * (PQconnectdbParams: the last occurrence of a key wins).  TCP keepalives
+ * and tcp_user_timeout notice a PostgreSQL host that vanished, which no
+ * statement_timeout can; libpq ignores them on unix sockets.  Same values
+ * as the module's sessions. */
+PGconn *db_open(const worker_config *cfg, long statement_timeout_ms, char *err, size_t errlen)
 {
-    PGconn *conn = PQconnectdb(conninfo);
+    char connect_timeout[24], user_timeout[24], options[64];
+    const char *keys[16], *values[16];
+    int n = 0;
+
+    /* libpq counts whole seconds, at least 2 */
+    snprintf(connect_timeout, sizeof(connect_timeout), "%ld",
+             cfg->db_connect_timeout_ms < 2000 ? 2 : (cfg->db_connect_timeout_ms + 999) / 1000);
+    snprintf(user_timeout, sizeof(user_timeout), "%ld", cfg->db_tcp_user_timeout_ms);
+    snprintf(options, sizeof(options), "-c statement_timeout=%ld", statement_timeout_ms);
+
+    keys[n] = "connect_timeout";     values[n++] = connect_timeout;
+    keys[n] = "keepalives";          values[n++] = "1";
+    keys[n] = "keepalives_idle";     values[n++] = "30";
+    keys[n] = "keepalives_interval"; values[n++] = "10";
+    keys[n] = "keepalives_count";    values[n++] = "3";
+    if (cfg->db_tcp_user_timeout_ms > 0) {
+        keys[n] = "tcp_user_timeout"; values[n++] = user_timeout;
+    }
+    if (statement_timeout_ms > 0) {
+        keys[n] = "options";         values[n++] = options;
+    }
+    keys[n] = "application_name";    values[n++] = "mastodon-worker";
+    keys[n] = "dbname";              values[n++] = cfg->database;
+    keys[n] = NULL;                  values[n] = NULL;
+
+    PGconn *conn = PQconnectdbParams(keys, values, 1);
     if (conn == NULL) {
         snprintf(err, errlen, "postgresql: out of memory");
         return NULL;
@@ -65,7 +95,7 @@ PGconn *db_open(const char *conninfo, char *err, size_t errlen)
     return conn;
 }
 
-PGconn *db_ensure(PGconn **conn, const char *conninfo, char *err, size_t errlen)
+PGconn *db_ensure(PGconn **conn, const worker_config *cfg, char *err, size_t errlen)
 {
     if (*conn != NULL && PQstatus(*conn) == CONNECTION_OK)
         return *conn;
@@ -73,7 +103,7 @@ PGconn *db_ensure(PGconn **conn, const char *conninfo, char *err, size_t errlen)
         mlog(LOG_WARN, "postgresql: connection lost, reconnecting");
         db_close(conn);
     }
-    *conn = db_open(conninfo, err, errlen);
+    *conn = db_open(cfg, cfg->db_statement_timeout_ms, err, errlen);
     if (*conn == NULL)
         mlog(LOG_ERROR, "%s", err);
     return *conn;

@@ -4,13 +4,18 @@
 #include <stddef.h>
 #include <libpq-fe.h>
 
-/* Blocking libpq connection; NULL + err on failure.  Notices go to the
- * debug log instead of stderr. */
-PGconn *db_open(const char *conninfo, char *err, size_t errlen);
+#include "config.h"
 
-/* Returns a usable connection in *conn, opening it lazily or reopening it
- * after a failure.  NULL + err if PostgreSQL cannot be reached now. */
-PGconn *db_ensure(PGconn **conn, const char *conninfo, char *err, size_t errlen);
+/* Blocking libpq connection to cfg->database with the db_* limits
+ * (connect timeout, keepalives, tcp_user_timeout) and, when not 0, this
+ * statement_timeout; NULL + err on failure.  Notices go to the debug log
+ * instead of stderr. */
+PGconn *db_open(const worker_config *cfg, long statement_timeout_ms, char *err, size_t errlen);
+
+/* Returns a usable job connection in *conn (db_statement_timeout_ms),
+ * opening it lazily or reopening it after a failure.  NULL + err if
+ * PostgreSQL cannot be reached now. */
+PGconn *db_ensure(PGconn **conn, const worker_config *cfg, char *err, size_t errlen);
 
 void db_close(PGconn **conn);
 

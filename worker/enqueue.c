@@ -39,12 +39,13 @@ int cmd_enqueue(worker_config *cfg, int argc, char **argv)
         fprintf(stderr, "mastodon-worker: invalid job type \"%s\" (a-z, 0-9 and _)\n", type);
         return 2;
     }
-    if (!json_valid(json, strlen(json), err, sizeof(err))) {
-        fprintf(stderr, "mastodon-worker: job arguments: %s\n", err);
+    /* what the workers would refuse is refused here */
+    if (!json_valid(json, strlen(json), (size_t) cfg->job_max_bytes, err, sizeof(err))) {
+        fprintf(stderr, "mastodon-worker: job arguments: %s (job_max_bytes)\n", err);
         return 2;
     }
 
-    redisContext *c = redis_open(cfg->redis, 5000, err, sizeof(err));
+    redisContext *c = redis_open(cfg, 0, err, sizeof(err));
     if (c == NULL) {
         fprintf(stderr, "mastodon-worker: %s\n", err);
         return 1;

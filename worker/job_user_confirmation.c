@@ -113,7 +113,7 @@ int job_user_confirmation(job_ctx *ctx, const char *args_json, size_t len, char 
         if (n < 0) {
             snprintf(err, errlen, "out of memory");
         } else {
-            rc = mail_send(ctx->cfg, PQgetvalue(res, 0, 0), subject, text, err, errlen);
+            rc = mail_send(ctx->cfg, ctx->http, PQgetvalue(res, 0, 0), subject, text, err, errlen);
             OPENSSL_cleanse(text, (size_t) n);
             free(text);
         }

@@ -30,7 +30,7 @@ job_handler jobs_find(const char *type)
 
 PGconn *job_db(job_ctx *ctx, char *err, size_t errlen)
 {
-    return db_ensure(ctx->db, ctx->cfg->database, err, errlen);
+    return db_ensure(ctx->db, ctx->cfg, err, errlen);
 }
 
 int job_account_pair(job_ctx *ctx, const char *args_json, size_t len, job_pair_fn fn,

@@ -7,17 +7,21 @@
 
 #include "args.h"
 #include "config.h"
+#include "http.h"
 #include "queue.h"
 
 /* What a job handler gets: the job, the configuration, and its thread's
  * connections.  The Redis connection is the thread's own (blocking); the
- * PostgreSQL connection is opened on first use. */
+ * PostgreSQL connection is opened on first use; http runs transfers
+ * (HTTP, SMTP) on the thread's event loop, many at once: start them, then
+ * http_wait() (NULL if the loop could not be made). */
 typedef struct {
     const worker_config *cfg;
     const job_entry     *job;
     const char          *consumer;
     redisContext       **redis;
     PGconn             **db;
+    http_client         *http;
 } job_ctx;
 
 /* Returns 0 on success, -1 on failure with a message in err (the job is

@@ -48,6 +48,11 @@ int log_open(const char *path)
     return rc;
 }
 
+int log_descriptor(void)
+{
+    return log_fd;
+}
+
 void log_write(int level, const char *fmt, ...)
 {
     char line[4096];

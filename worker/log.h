@@ -12,6 +12,7 @@ extern int log_min_level;
 
 int log_level_parse(const char *name);      /* -1 if unknown */
 int log_open(const char *path);             /* NULL/""/"stderr": stderr; -1 on error (errno set) */
+int log_descriptor(void);                   /* where lines go now (crash.c) */
 void log_write(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define mlog(level, ...) \

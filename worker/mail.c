@@ -1,7 +1,7 @@
 /* E-mail over SMTP with libcurl: the message (headers + plain text body,
  * CRLF line ends, dot-stuffing done by libcurl) is built in memory and
  * uploaded to smtp_url, with STARTTLS as smtp_starttls says and optional
- * authentication. */
+ * authentication, as a transfer on the thread's event loop (http.c). */
 #include "mail.h"
 #include "util.h"
 
@@ -64,9 +64,30 @@ static size_t append_crlf(char *out, size_t off, size_t cap, const char *text)
     return off;
 }
 
-int mail_send(const worker_config *cfg, const char *to, const char *subject,
+typedef struct {
+    int   done;
+    int   ok;
+    char *err;
+    size_t errlen;
+    const char *url;
+} mail_wait;
+
+static void mail_done(const http_response *res, void *data)
+{
+    mail_wait *w = data;
+    w->done = 1;
+    w->ok = res->code == CURLE_OK;
+    if (!w->ok)
+        snprintf(w->err, w->errlen, "SMTP %s: %s", w->url, res->error);
+}
+
+int mail_send(const worker_config *cfg, http_client *http, const char *to, const char *subject,
               const char *text, char *err, size_t errlen)
 {
+    if (http == NULL) {
+        snprintf(err, errlen, "no event loop for the SMTP transfer");
+        return -1;
+    }
     if (!mail_address_safe(to) || !mail_address_safe(cfg->from_address)) {
         snprintf(err, errlen, "unusable e-mail address");
         return -1;
@@ -118,17 +139,18 @@ int mail_send(const worker_config *cfg, const char *to, const char *subject,
         return -1;
     }
 
-    char from[340], rcpt[340], curl_err[CURL_ERROR_SIZE] = "";
+    char from[340], rcpt[340];
     snprintf(from, sizeof(from), "<%s>", cfg->from_address);
     snprintf(rcpt, sizeof(rcpt), "<%s>", to);
     struct curl_slist *rcpts = curl_slist_append(NULL, rcpt);
     mail_reader reader = { msg, len, 0 };
 
     curl_easy_setopt(curl, CURLOPT_URL, cfg->smtp_url);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    /* QUIT and close after each mail, as before the loop: an idle SMTP
+     * connection kept per thread would hold a server slot for nothing */
+    curl_easy_setopt(curl, CURLOPT_FORBID_REUSE, 1L);
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 60000L);
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_err);
     curl_easy_setopt(curl, CURLOPT_MAIL_FROM, from);
     curl_easy_setopt(curl, CURLOPT_MAIL_RCPT, rcpts);
     curl_easy_setopt(curl, CURLOPT_READFUNCTION, mail_read);
@@ -144,12 +166,18 @@ int mail_send(const worker_config *cfg, const char *to, const char *subject,
         curl_easy_setopt(curl, CURLOPT_PASSWORD, cfg->smtp_password);
     }
 
-    CURLcode rc = rcpts != NULL ? curl_easy_perform(curl) : CURLE_OUT_OF_MEMORY;
-    if (rc != CURLE_OK)
-        snprintf(err, errlen, "SMTP %s: %s", cfg->smtp_url, curl_err[0] ? curl_err : curl_easy_strerror(rc));
+    /* the client owns curl from here on, even when the start fails */
+    mail_wait w = { 0, 0, err, errlen, cfg->smtp_url };
+    if (rcpts == NULL) {
+        curl_easy_cleanup(curl);
+        snprintf(err, errlen, "out of memory");
+    } else if (http_transfer_start(http, curl, mail_done, &w, err, errlen) == 0) {
+        http_wait(http, &w.done);
+        if (!w.done)
+            snprintf(err, errlen, "SMTP %s: the event loop failed", cfg->smtp_url);
+    }
 
     curl_slist_free_all(rcpts);
-    curl_easy_cleanup(curl);
     free(msg);
-    return rc == CURLE_OK ? 0 : -1;
+    return w.done && w.ok ? 0 : -1;
 }

@@ -2,6 +2,7 @@
  * main() reads the global options and the configuration, then dispatches. */
 #include "commands.h"
 #include "config.h"
+#include "crash.h"
 #include "log.h"
 
 #include <errno.h>
@@ -26,8 +27,10 @@ static const char usage_text[] =
     "  -h, --help                 this text\n"
     "\n"
     "Environment variables MASTODON_<KEY> override the file's keys: DATABASE, REDIS,\n"
-    "DOMAIN, CONCURRENCY, QUEUES, RETRY_MAX, RETRY_BASE_MS, CLAIM_IDLE_MS, LOG_LEVEL,\n"
-    "LOG_FILE, SMTP_URL, SMTP_FROM, SMTP_USER, SMTP_PASSWORD, SMTP_STARTTLS, BASE_URL.\n"
+    "DOMAIN, CONCURRENCY, QUEUES, RETRY_MAX, RETRY_BASE_MS, CLAIM_IDLE_MS, JOB_MAX_BYTES,\n"
+    "DB_CONNECT_TIMEOUT_MS, DB_STATEMENT_TIMEOUT_MS, DB_TCP_USER_TIMEOUT_MS,\n"
+    "REDIS_CONNECT_TIMEOUT_MS, REDIS_TIMEOUT_MS, LOG_LEVEL, LOG_FILE, SMTP_URL, SMTP_FROM,\n"
+    "SMTP_USER, SMTP_PASSWORD, SMTP_STARTTLS, BASE_URL, FEED_MAX.\n"
     "MASTODON_SQL_DIR locates the migrations.\n";
 
 static const struct {
@@ -38,6 +41,7 @@ static const struct {
     { "migrate", cmd_migrate },
     { "accounts", cmd_accounts },
     { "enqueue", cmd_enqueue },
+    { "http-test", cmd_http_test },     /* t/worker_http.t; not in the usage */
 };
 
 static int usage(void)
@@ -84,6 +88,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "mastodon-worker: unknown command \"%s\"\n", name);
         return usage();
     }
+
+    crash_handler_install();
 
     worker_config cfg;
     char err[1024];

@@ -170,7 +170,7 @@ int cmd_migrate(worker_config *cfg, int argc, char **argv)
     }
 
     int rc = 1, applied = 0;
-    PGconn *conn = db_open(cfg->database, err, sizeof(err));
+    PGconn *conn = db_open(cfg, 0, err, sizeof(err));
     if (conn == NULL) {
         fprintf(stderr, "mastodon-worker: %s\n", err);
         goto out;

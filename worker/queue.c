@@ -47,8 +47,11 @@ static int parse_long(const char *s, long long *out)
     return 0;
 }
 
-/* One stream entry: [id, [field, value, ...]] (fields nil if deleted). */
-static int parse_entry(const redisReply *r, const char *queue, job_entry *e)
+/* One stream entry: [id, [field, value, ...]] (fields nil if deleted).
+ * Entries that cannot run are parsed still, with the reason in malformed,
+ * so that they reach the dead stream with it. */
+static int parse_entry(const redisReply *r, const worker_config *cfg, const char *queue,
+                       job_entry *e)
 {
     memset(e, 0, sizeof(*e));
     snprintf(e->queue, sizeof(e->queue), "%s", queue);
@@ -99,14 +102,22 @@ static int parse_entry(const redisReply *r, const char *queue, job_entry *e)
         snprintf(e->jid, sizeof(e->jid), "-");
 
     char err[256];
-    if (e->type == NULL || e->type[0] == '\0')
+    if (e->type == NULL || e->type[0] == '\0') {
         e->malformed = "entry has no type";
-    else if (e->args == NULL)
+    } else if (e->args == NULL) {
         e->malformed = "entry has no args";
-    else if (!have_attempt)
+    } else if (!have_attempt) {
         e->malformed = "entry has no valid attempt";
-    else if (strlen(e->args) != e->args_len || !json_valid(e->args, e->args_len, err, sizeof(err)))
-        e->malformed = "args are not valid JSON";
+    } else if (e->args_len > (size_t) cfg->job_max_bytes) {
+        snprintf(e->why, sizeof(e->why), "args of %zu bytes exceed job_max_bytes (%ld): too large "
+                 "for this worker", e->args_len, cfg->job_max_bytes);
+        e->malformed = e->why;
+    } else if (strlen(e->args) != e->args_len) {
+        e->malformed = "args are not valid JSON: a NUL byte";
+    } else if (!json_valid(e->args, e->args_len, (size_t) cfg->job_max_bytes, err, sizeof(err))) {
+        snprintf(e->why, sizeof(e->why), "args are not valid JSON: %s", err);
+        e->malformed = e->why;
+    }
     return 0;
 }
 
@@ -188,7 +199,7 @@ int queue_read(redisContext *c, const worker_config *cfg, const char *consumer,
         for (size_t j = 0; entries->type == REDIS_REPLY_ARRAY && j < entries->elements; j++) {
             if (out->n == MW_MAX_QUEUES)
                 break;
-            if (parse_entry(entries->element[j], queue, &out->entries[out->n]) != 0) {
+            if (parse_entry(entries->element[j], cfg, queue, &out->entries[out->n]) != 0) {
                 job_entry_free(&out->entries[out->n]);
                 mlog(LOG_ERROR, "redis: unexpected XREADGROUP reply from %s", queue);
                 continue;
@@ -245,7 +256,7 @@ int queue_claim(redisContext *c, const worker_config *cfg, const char *consumer,
 
             const redisReply *entries = r->element[1];
             if (entries->elements > 0) {
-                int rc = parse_entry(entries->element[0], cfg->queues[q], out);
+                int rc = parse_entry(entries->element[0], cfg, cfg->queues[q], out);
                 freeReplyObject(r);
                 if (rc != 0) {
                     job_entry_free(out);

@@ -29,6 +29,7 @@ typedef struct {
     long long  enqueued_at;
     long long  deliveries;          /* known for claimed entries only, else 0 */
     const char *malformed;          /* why the entry cannot run, or NULL */
+    char       why[320];            /* malformed's text when it is composed */
 } job_entry;
 
 typedef struct {

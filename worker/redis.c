@@ -13,9 +13,12 @@
 
 #include <openssl/sha.h>
 
-redisContext *redis_open(const char *addr, long read_timeout_ms, char *err, size_t errlen)
+redisContext *redis_open(const worker_config *cfg, long block_ms, char *err, size_t errlen)
 {
-    struct timeval connect_timeout = { 2, 0 };
+    const char *addr = cfg->redis;
+    long connect_ms = cfg->redis_connect_timeout_ms;
+    long read_timeout_ms = cfg->redis_timeout_ms + block_ms;
+    struct timeval connect_timeout = { connect_ms / 1000, (connect_ms % 1000) * 1000 };
     redisContext *c;
 
     if (strncmp(addr, "unix:", 5) == 0) {
@@ -64,13 +67,13 @@ redisContext *redis_open(const char *addr, long read_timeout_ms, char *err, size
     return c;
 }
 
-redisContext *redis_open_retry(const char *addr, long read_timeout_ms, volatile int *stop)
+redisContext *redis_open_retry(const worker_config *cfg, long block_ms, volatile int *stop)
 {
     long delay = 100;
     char err[512];
 
     while (!*stop) {
-        redisContext *c = redis_open(addr, read_timeout_ms, err, sizeof(err));
+        redisContext *c = redis_open(cfg, block_ms, err, sizeof(err));
         if (c != NULL)
             return c;
         /* Loud on the first failure and then every 5 s, not on each try. */

@@ -4,13 +4,17 @@
 #include <stddef.h>
 #include <hiredis/hiredis.h>
 
-/* Connects to "host:port" or "unix:/path" with a connect timeout, then sets
- * the read timeout (it must exceed any BLOCK we use).  NULL + err on failure. */
-redisContext *redis_open(const char *addr, long read_timeout_ms, char *err, size_t errlen);
+#include "config.h"
+
+/* Connects to cfg->redis ("host:port" or "unix:/path") within
+ * redis_connect_timeout_ms, then sets the command timeout to
+ * redis_timeout_ms + block_ms (block_ms: the longest BLOCK the connection
+ * will send).  NULL + err on failure. */
+redisContext *redis_open(const worker_config *cfg, long block_ms, char *err, size_t errlen);
 
 /* Like redis_open, but retries with exponential backoff (100 ms .. 5 s),
  * logging failures at error level, until it succeeds or *stop becomes true. */
-redisContext *redis_open_retry(const char *addr, long read_timeout_ms, volatile int *stop);
+redisContext *redis_open_retry(const worker_config *cfg, long block_ms, volatile int *stop);
 
 void redis_close(redisContext **c);
 

@@ -51,10 +51,10 @@ int random_hex(char *out, size_t nbytes)
     return 0;
 }
 
-int json_valid(const char *buf, size_t len, char *err, size_t errlen)
+int json_valid(const char *buf, size_t len, size_t max, char *err, size_t errlen)
 {
-    if (len > MW_JSON_MAX) {
-        snprintf(err, errlen, "JSON larger than %d bytes", MW_JSON_MAX);
+    if (len > max) {
+        snprintf(err, errlen, "%zu bytes of JSON, more than the %zu allowed", len, max);
         return 0;
     }
     yajl_handle h = yajl_alloc(NULL, NULL, NULL);

@@ -3,8 +3,6 @@
 
 #include <stddef.h>
 
-#define MW_JSON_MAX (1024 * 1024)   /* bound for job arguments */
-
 long long now_ms(void);             /* wall clock, ms since the epoch */
 long long monotonic_ms(void);
 void sleep_ms(long ms);
@@ -16,7 +14,7 @@ void hex_encode(char *out, const unsigned char *raw, size_t n);
  * (size >= 2*nbytes+1).  Returns 0 or -1. */
 int random_hex(char *out, size_t nbytes);
 
-/* 1 if buf is one complete JSON document no longer than MW_JSON_MAX. */
-int json_valid(const char *buf, size_t len, char *err, size_t errlen);
+/* 1 if buf is one complete JSON document of at most max bytes. */
+int json_valid(const char *buf, size_t len, size_t max, char *err, size_t errlen);
 
 #endif

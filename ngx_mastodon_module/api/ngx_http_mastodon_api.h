@@ -219,6 +219,27 @@ ngx_int_t ngx_http_mastodon_emails_confirmation(ngx_http_request_t *r,
 ngx_int_t ngx_http_mastodon_email_normalize(ngx_http_request_t *r,
     const char *s, size_t len, ngx_str_t *email);
 
+/* what the JSON answers link to: default images, placeholder pages
+ * (_public.c) */
+ngx_int_t ngx_http_mastodon_default_avatar(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_default_header(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_default_thumbnail(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_profile_page(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_status_page(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_tag_page(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_about_page(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_privacy_page(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_users_redirect(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+
 
 /* statuses (_statuses.c); history, source, context (_status_reads.c) */
 ngx_int_t ngx_http_mastodon_statuses_create(ngx_http_request_t *r,

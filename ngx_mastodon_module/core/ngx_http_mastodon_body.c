@@ -51,8 +51,9 @@ ngx_http_mastodon_read_params(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (r->args.len) {
-        rc = mstdn_params_parse_urlencoded((char *) r->args.data, r->args.len,
+    if (ctx->args.len) {
+        rc = mstdn_params_parse_urlencoded((char *) ctx->args.data,
+                                           ctx->args.len,
                                            &a, &limits, ctx->params,
                                            err, sizeof(err));
         if (rc != MSTDN_OK) {

@@ -145,6 +145,8 @@ struct ngx_http_mastodon_ctx_s {
     ngx_uint_t                     ncaptures;
 
     mstdn_value_t                 *params;      /* query + body, merged */
+    ngx_str_t                      args;        /* the query as received;
+                                                   r->args is the logged one */
 
     void                          *data;        /* the handler's own state */
     const char                    *error_message; /* for an error status */
@@ -285,6 +287,12 @@ ngx_int_t ngx_http_mastodon_page_link(ngx_http_request_t *r,
 ngx_int_t ngx_http_mastodon_error_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_mastodon_cors_preflight(ngx_http_request_t *r);
 ngx_uint_t ngx_http_mastodon_api_path(ngx_http_request_t *r);
+
+
+/* secrets out of nginx's logs (_logfilter.c) */
+ngx_int_t ngx_http_mastodon_logfilter_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_mastodon_logfilter_args(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
 
 
 #endif /* _NGX_HTTP_MASTODON_CORE_H_INCLUDED_ */

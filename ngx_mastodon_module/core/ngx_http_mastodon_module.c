@@ -26,6 +26,7 @@ static ngx_int_t ngx_http_mastodon_redis_secret(ngx_conf_t *cf,
     ngx_str_t *in, ngx_str_t *out);
 static char *ngx_http_mastodon_check_redis(ngx_conf_t *cf,
     ngx_http_mastodon_main_conf_t *mcf);
+static ngx_int_t ngx_http_mastodon_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_mastodon_init_process(ngx_cycle_t *cycle);
 static void ngx_http_mastodon_exit_process(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_mastodon_handler(ngx_http_request_t *r);
@@ -332,7 +333,7 @@ static ngx_command_t  ngx_http_mastodon_commands[] = {
 
 static ngx_http_module_t  ngx_http_mastodon_module_ctx = {
     NULL,                                  /* preconfiguration */
-    ngx_http_mastodon_error_filter_init,   /* postconfiguration */
+    ngx_http_mastodon_postconfiguration,   /* postconfiguration */
 
     ngx_http_mastodon_create_main_conf,    /* create main configuration */
     ngx_http_mastodon_init_main_conf,      /* init main configuration */
@@ -947,6 +948,17 @@ ngx_http_mastodon(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 static ngx_int_t
+ngx_http_mastodon_postconfiguration(ngx_conf_t *cf)
+{
+    if (ngx_http_mastodon_error_filter_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_mastodon_logfilter_init(cf);
+}
+
+
+static ngx_int_t
 ngx_http_mastodon_init_process(ngx_cycle_t *cycle)
 {
     ngx_http_mastodon_main_conf_t  *mcf;
@@ -993,14 +1005,6 @@ ngx_http_mastodon_handler(ngx_http_request_t *r)
     ngx_int_t                 rc;
     ngx_http_mastodon_ctx_t  *ctx;
 
-    if (r->method == NGX_HTTP_OPTIONS && ngx_http_mastodon_api_path(r)) {
-        rc = ngx_http_discard_request_body(r);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-        return ngx_http_mastodon_cors_preflight(r);
-    }
-
     ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
     if (ctx == NULL) {
         ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_ctx_t));
@@ -1008,6 +1012,19 @@ ngx_http_mastodon_handler(ngx_http_request_t *r)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
         ngx_http_set_ctx(r, ctx, ngx_http_mastodon_module);
+
+        /* no ?access_token= and the like in what nginx logs */
+        if (ngx_http_mastodon_logfilter_args(r, ctx) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    if (r->method == NGX_HTTP_OPTIONS && ngx_http_mastodon_api_path(r)) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+        return ngx_http_mastodon_cors_preflight(r);
     }
 
     rc = ngx_http_mastodon_route(r, ctx);

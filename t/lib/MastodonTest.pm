@@ -16,7 +16,9 @@ package MastodonTest;
 #   MASTODON_TEST_BUILD     build dir (default <repo>/build)
 #   MASTODON_TEST_PGPORT    the shared cluster's port (unset: start one)
 #   MASTODON_TEST_TEMPLATE  the migrated template database (mastodon_template)
-#   MASTODON_TEST_VAR       where per-file dirs go (unset: a fresh var/t.XXXXXX)
+#   MASTODON_TEST_VAR       where per-file dirs go (unset: a fresh var/t.XXXXXX, or
+#                           /tmp/ngx_mastodon-t.XXXXXX when postgres and nobody
+#                           cannot enter the checkout)
 #   MASTODON_TEST_ASAN      1: the module is an ASan build; preload libasan into nginx
 #   MASTODON_TEST_KEEP      1: keep per-file dirs even when the file passed
 #   MASTODON_TEST_TIMEOUT   seconds before a test file is aborted (default 300)
@@ -88,10 +90,12 @@ sub new {
     # directories
     my $base = $ENV{MASTODON_TEST_VAR};
     if (!$base) {
+        # under var/, or in /tmp when postgres and nobody cannot enter the checkout
         make_path("$ROOT/var");
         chmod 0755, "$ROOT/var";
-        $base = $self->{standalone_var} = tempdir('t.XXXXXX', DIR => "$ROOT/var");
-        chmod 0755, $base;
+        my ($rc, $out, $err) = _capture('bash', $LIB_SH, 'shared_tmpdir', "$ROOT/var", 't.XXXXXX');
+        $rc == 0 && $out =~ m{^(/\S+)\s*\z} or die "MastodonTest: shared_tmpdir failed:\n$err";
+        $base = $self->{standalone_var} = $1;
     }
     (my $name = basename($0)) =~ s/\.t$//;
     $name =~ s/[^A-Za-z0-9_-]/_/g;
