@@ -19,8 +19,6 @@
 
 #include "ngx_http_mastodon_api.h"
 
-#include <openssl/sha.h>
-
 
 #define NGX_HTTP_MASTODON_HOME_LIMIT     20
 #define NGX_HTTP_MASTODON_HOME_KEY       "mastodon:feed:home:"
@@ -33,7 +31,6 @@ typedef struct {
     const char                   **argv;
     size_t                        *argvlen;
     ngx_uint_t                     rebuilt;
-    ngx_uint_t                     evaled;      /* sent as EVAL already */
     int64_t                       *ids;
     ngx_uint_t                     n;
 } ngx_http_mastodon_home_t;
@@ -120,8 +117,6 @@ static const char  ngx_http_mastodon_home_lua[] =
     "  vals[2 * i] = o\n"
     "end\n"
     "return {out, vals}\n";
-
-static u_char  ngx_http_mastodon_home_sha[2 * SHA_DIGEST_LENGTH];
 
 
 /*
@@ -217,15 +212,7 @@ ngx_http_mastodon_timelines_home(ngx_http_request_t *r,
         return ngx_http_mastodon_statuses_send_list(r, NULL);
     }
 
-    if (ngx_http_mastodon_home_sha[0] == '\0') {
-        u_char  md[SHA_DIGEST_LENGTH];
-
-        SHA1((u_char *) ngx_http_mastodon_home_lua,
-             sizeof(ngx_http_mastodon_home_lua) - 1, md);
-        ngx_hex_dump(ngx_http_mastodon_home_sha, md, SHA_DIGEST_LENGTH);
-    }
-
-    /* EVALSHA sha 2 feed reblogs max lower asc limit rebuild [pairs] */
+    /* EVAL script 2 feed reblogs max lower asc limit rebuild [pairs] */
     h->argv = ngx_palloc(r->pool, (10 + 2 * mcf->feed_max) * sizeof(char *));
     h->argvlen = ngx_palloc(r->pool,
                             (10 + 2 * mcf->feed_max) * sizeof(size_t));
@@ -236,9 +223,9 @@ ngx_http_mastodon_timelines_home(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    h->argv[0] = "EVALSHA";
-    h->argv[1] = (const char *) ngx_http_mastodon_home_sha;
-    h->argvlen[1] = 2 * SHA_DIGEST_LENGTH;
+    h->argv[0] = "EVAL";            /* sent as EVALSHA by _redis.c */
+    h->argv[1] = ngx_http_mastodon_home_lua;
+    h->argvlen[1] = sizeof(ngx_http_mastodon_home_lua) - 1;
     h->argv[2] = "2";
 
     h->argv[3] = (const char *) p;
@@ -312,23 +299,6 @@ ngx_http_mastodon_home_fetched(ngx_http_request_t *r, redisReply *reply,
     ngx_uint_t                     i;
     redisReply                    *e, *ids;
     ngx_http_mastodon_statuses_t  *st;
-
-    if (reply && reply->type == REDIS_REPLY_ERROR && !h->evaled
-        && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
-    {
-        /* first use on this Redis: the script itself */
-        h->evaled = 1;
-        h->argv[0] = "EVAL";
-        h->argvlen[0] = 4;
-        h->argv[1] = ngx_http_mastodon_home_lua;
-        h->argvlen[1] = sizeof(ngx_http_mastodon_home_lua) - 1;
-
-        rc = ngx_http_mastodon_home_fetch(r, h);
-        if (rc != NGX_DONE) {
-            ngx_http_mastodon_finalize(r, rc);
-        }
-        return;
-    }
 
     if (reply && reply->type == REDIS_REPLY_NIL && !h->rebuilt) {
         rc = ngx_http_mastodon_home_rebuild(r, h);

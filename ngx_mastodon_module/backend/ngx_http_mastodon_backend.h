@@ -1,7 +1,9 @@
 /*
  * The backends, on nginx's event loop: the PostgreSQL pool (_pg.c), Redis
  * (_redis.c), jobs for mastodon-worker (_queue.c) and the thread pool
- * (_thread.c).
+ * (_thread.c); the operations their calls belong to (_op.c, _op.h),
+ * throttled logging of their failures (_log_throttle.c), and the
+ * timer-owned test operation (_tick.c).
  */
 
 #ifndef _NGX_HTTP_MASTODON_BACKEND_H_INCLUDED_
@@ -12,6 +14,32 @@
 
 
 #define NGX_HTTP_MASTODON_PG_MAX_QUERIES 32
+
+
+/* backend operations (the types: _op.h) */
+ngx_http_mastodon_op_t *ngx_http_mastodon_request_op(ngx_http_request_t *r);
+
+
+/*
+ * Throttled logging (_log_throttle.c): during an outage the first failure
+ * of an interval is written, the others counted; the count is written with
+ * the next interval's first failure or by _end() when the outage is over.
+ */
+typedef struct {
+    const char                    *what;        /* names the count line */
+    ngx_msec_t                     start;       /* the interval's first */
+    ngx_uint_t                     suppressed;  /* not written since */
+    unsigned                       active:1;
+} ngx_http_mastodon_log_throttle_t;
+
+#define NGX_HTTP_MASTODON_LOG_INTERVAL   10000
+
+#define ngx_http_mastodon_log_throttle(what)  { what, 0, 0, 0 }
+
+void ngx_http_mastodon_log_throttled(ngx_http_mastodon_log_throttle_t *t,
+    ngx_uint_t level, ngx_log_t *log, ngx_err_t err, const char *fmt, ...);
+void ngx_http_mastodon_log_throttle_end(ngx_http_mastodon_log_throttle_t *t,
+    ngx_log_t *log);
 
 
 /* PostgreSQL */
@@ -38,7 +66,8 @@ typedef struct {
 } ngx_http_mastodon_pg_query_t;
 
 struct ngx_http_mastodon_pg_batch_s {
-    ngx_http_request_t            *request;
+    ngx_http_request_t            *request;     /* NULL: not a request's */
+    ngx_http_mastodon_op_t        *op;
     ngx_http_mastodon_pg_query_t   queries[NGX_HTTP_MASTODON_PG_MAX_QUERIES];
     PGresult                      *results[NGX_HTTP_MASTODON_PG_MAX_QUERIES];
     ngx_uint_t                     nqueries;
@@ -47,15 +76,20 @@ struct ngx_http_mastodon_pg_batch_s {
     void                          *data;
 
     /* the pool's */
+    ngx_http_mastodon_op_call_t    call;        /* in the operation */
     ngx_queue_t                    queue;
     ngx_event_t                    wait;
     ngx_http_mastodon_pg_conn_t   *conn;
     ngx_pool_cleanup_t            *cleanup;
     unsigned                       waiting:1;
+    unsigned                       pending:1;   /* in the operation */
 };
 
 ngx_http_mastodon_pg_batch_t *ngx_http_mastodon_pg_batch(
     ngx_http_request_t *r, ngx_http_mastodon_pg_done_pt handler, void *data);
+ngx_http_mastodon_pg_batch_t *ngx_http_mastodon_pg_op_batch(
+    ngx_http_mastodon_op_t *op, ngx_http_mastodon_pg_done_pt handler,
+    void *data);
 ngx_int_t ngx_http_mastodon_pg_add(ngx_http_mastodon_pg_batch_t *b,
     ngx_http_mastodon_pg_stmt_t *stmt, const char **values);
 ngx_int_t ngx_http_mastodon_pg_run(ngx_http_mastodon_pg_batch_t *b);
@@ -82,9 +116,14 @@ typedef struct ngx_http_mastodon_redis_cmd_s  ngx_http_mastodon_redis_cmd_t;
 
 typedef void (*ngx_http_mastodon_redis_done_pt)(ngx_http_request_t *r,
     redisReply *reply, void *data);
+typedef void (*ngx_http_mastodon_redis_op_done_pt)(ngx_http_mastodon_op_t *op,
+    redisReply *reply, void *data);
 
 ngx_int_t ngx_http_mastodon_redis_command(ngx_http_request_t *r,
     ngx_http_mastodon_redis_done_pt handler, void *data, int argc,
+    const char **argv, const size_t *argvlen);
+ngx_int_t ngx_http_mastodon_redis_op_command(ngx_http_mastodon_op_t *op,
+    ngx_http_mastodon_redis_op_done_pt handler, void *data, int argc,
     const char **argv, const size_t *argvlen);
 ngx_int_t ngx_http_mastodon_redis_init_process(ngx_cycle_t *cycle,
     ngx_http_mastodon_main_conf_t *mcf);
@@ -104,9 +143,24 @@ typedef void (*ngx_http_mastodon_thread_pt)(void *data, ngx_log_t *log);
 typedef void (*ngx_http_mastodon_thread_done_pt)(ngx_http_request_t *r,
     void *data);
 
+/* the same for an operation that is no request's */
+typedef void (*ngx_http_mastodon_thread_op_done_pt)(
+    ngx_http_mastodon_op_t *op, void *data);
+
 ngx_int_t ngx_http_mastodon_thread_run(ngx_http_request_t *r,
     ngx_http_mastodon_thread_pt work, ngx_http_mastodon_thread_done_pt done,
     void *data);
+ngx_int_t ngx_http_mastodon_thread_op_run(ngx_http_mastodon_op_t *op,
+    ngx_http_mastodon_thread_pt work, ngx_http_mastodon_thread_op_done_pt done,
+    void *data);
+
+
+/* mastodon_debug_tick: the timer-owned test operation (_tick.c) */
+char *ngx_http_mastodon_debug_tick(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_http_mastodon_tick_init_process(ngx_cycle_t *cycle,
+    ngx_http_mastodon_main_conf_t *mcf);
+void ngx_http_mastodon_tick_exit_process(ngx_cycle_t *cycle);
 
 
 #endif /* _NGX_HTTP_MASTODON_BACKEND_H_INCLUDED_ */

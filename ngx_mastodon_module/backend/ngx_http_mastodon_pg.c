@@ -5,8 +5,9 @@
  * opened lazily with PQconnectStart/PQconnectPoll, and a second, smaller
  * pool (mastodon_pg_slow_pool_size) for statements marked slow, such as
  * full-text search: custom plans and a timeout of their own, so they
- * neither hold up nor are cut short by the ordinary ones.  A request
- * submits a batch of statements; the batch goes to an idle connection in
+ * neither hold up nor are cut short by the ordinary ones.  An operation
+ * (_op.c: a request's, a stream's or a timer's) submits a batch of
+ * statements; the batch goes to an idle connection in
  * pipeline mode (statements prepared on first use per connection, or sent
  * unnamed through PgBouncer; one PQpipelineSync per batch, so one batch is
  * one implicit transaction and one round trip), or waits in a bounded
@@ -40,7 +41,6 @@
 #define NGX_HTTP_MASTODON_PG_PROBE_TIMEOUT  1000
 #define NGX_HTTP_MASTODON_PG_HUNG_MIN       1000
 #define NGX_HTTP_MASTODON_PG_HUNG_MAX       4000
-#define NGX_HTTP_MASTODON_PG_LOG_INTERVAL   10000
 
 /* the server's statement_timeout is ours plus this: we answer 503 first */
 #define NGX_HTTP_MASTODON_PG_TIMEOUT_MARGIN 1000
@@ -96,13 +96,6 @@ struct ngx_http_mastodon_pg_conn_s {
 };
 
 
-/* the first failure of an outage, then a count per interval */
-typedef struct {
-    ngx_msec_t                       logged;
-    ngx_uint_t                       count;        /* not logged since */
-    unsigned                         active:1;
-} ngx_http_mastodon_pg_failures_t;
-
 
 struct ngx_http_mastodon_pg_pool_s {
     const char                      *name;         /* in log lines */
@@ -129,7 +122,7 @@ struct ngx_http_mastodon_pg_pool_s {
     ngx_msec_t                       hung_until;
     ngx_uint_t                       hung;         /* accepts, never answers */
 
-    ngx_http_mastodon_pg_failures_t  failures;
+    ngx_http_mastodon_log_throttle_t failures;     /* logged throttled */
     ngx_log_t                       *log;
 };
 
@@ -182,12 +175,13 @@ static void ngx_http_mastodon_pg_alive(ngx_http_mastodon_pg_pool_t *pool);
 static void ngx_http_mastodon_pg_complete(ngx_http_mastodon_pg_batch_t *b,
     ngx_int_t rc);
 static void ngx_http_mastodon_pg_unlink(ngx_http_mastodon_pg_batch_t *b);
+static ngx_int_t ngx_http_mastodon_pg_start(ngx_http_mastodon_pg_batch_t *b);
+static void ngx_http_mastodon_pg_forget(ngx_http_mastodon_pg_batch_t *b);
+static void ngx_http_mastodon_pg_cancel(ngx_http_mastodon_op_call_t *call);
 static void ngx_http_mastodon_pg_wait_handler(ngx_event_t *ev);
 static void ngx_http_mastodon_pg_batch_cleanup(void *data);
 static ngx_int_t ngx_http_mastodon_pg_event(ngx_event_t *ev, ngx_int_t event,
     ngx_uint_t on);
-static void ngx_http_mastodon_pg_failure(ngx_http_mastodon_pg_pool_t *pool,
-    ngx_log_t *log, const char *fmt, ...);
 static void ngx_http_mastodon_pg_notice(void *arg, const char *message);
 static ngx_str_t ngx_http_mastodon_pg_message(const char *message);
 
@@ -255,6 +249,7 @@ ngx_http_mastodon_pg_pool_init(ngx_cycle_t *cycle,
     ngx_memzero(pool, sizeof(ngx_http_mastodon_pg_pool_t));
 
     pool->name = name;
+    pool->failures.what = name;
     pool->conf = mcf;
     pool->log = cycle->log;
     pool->nconns = size;
@@ -474,15 +469,31 @@ ngx_http_mastodon_pg_batch_t *
 ngx_http_mastodon_pg_batch(ngx_http_request_t *r,
     ngx_http_mastodon_pg_done_pt handler, void *data)
 {
+    ngx_http_mastodon_op_t  *op;
+
+    op = ngx_http_mastodon_request_op(r);
+    if (op == NULL) {
+        return NULL;
+    }
+
+    return ngx_http_mastodon_pg_op_batch(op, handler, data);
+}
+
+
+/* A batch of an operation, in its pool; b->request is NULL unless a request's. */
+ngx_http_mastodon_pg_batch_t *
+ngx_http_mastodon_pg_op_batch(ngx_http_mastodon_op_t *op,
+    ngx_http_mastodon_pg_done_pt handler, void *data)
+{
     ngx_pool_cleanup_t            *cln;
     ngx_http_mastodon_pg_batch_t  *b;
 
-    b = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_pg_batch_t));
+    b = ngx_pcalloc(op->pool, sizeof(ngx_http_mastodon_pg_batch_t));
     if (b == NULL) {
         return NULL;
     }
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
+    cln = ngx_pool_cleanup_add(op->pool, 0);
     if (cln == NULL) {
         return NULL;
     }
@@ -490,7 +501,9 @@ ngx_http_mastodon_pg_batch(ngx_http_request_t *r,
     cln->handler = ngx_http_mastodon_pg_batch_cleanup;
     cln->data = b;
 
-    b->request = r;
+    b->op = op;
+    b->request = op->owner_kind == NGX_HTTP_MASTODON_OP_REQUEST ? op->owner
+                                                                : NULL;
     b->handler = handler;
     b->data = data;
     b->cleanup = cln;
@@ -505,7 +518,7 @@ ngx_http_mastodon_pg_add(ngx_http_mastodon_pg_batch_t *b,
     ngx_http_mastodon_pg_stmt_t *stmt, const char **values)
 {
     if (b->nqueries == NGX_HTTP_MASTODON_PG_MAX_QUERIES) {
-        ngx_log_error(NGX_LOG_ALERT, b->request->connection->log, 0,
+        ngx_log_error(NGX_LOG_ALERT, b->op->log, 0,
                       "mastodon: more than %d statements in one batch",
                       NGX_HTTP_MASTODON_PG_MAX_QUERIES);
         return NGX_ERROR;
@@ -514,7 +527,7 @@ ngx_http_mastodon_pg_add(ngx_http_mastodon_pg_batch_t *b,
     if (stmt->index == 0) {
         if (ngx_http_mastodon_pg_nstmts + 1 >= NGX_HTTP_MASTODON_PG_MAX_STMTS)
         {
-            ngx_log_error(NGX_LOG_ALERT, b->request->connection->log, 0,
+            ngx_log_error(NGX_LOG_ALERT, b->op->log, 0,
                           "mastodon: too many prepared statements");
             return NGX_ERROR;
         }
@@ -679,6 +692,22 @@ ngx_http_mastodon_pg_query_id(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_mastodon_pg_run(ngx_http_mastodon_pg_batch_t *b)
 {
+    if (ngx_http_mastodon_pg_start(b) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* pending in its operation until completed or cancelled */
+    b->pending = 1;
+    ngx_http_mastodon_op_call_add(b->op, &b->call,
+                                  ngx_http_mastodon_pg_cancel);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_mastodon_pg_start(ngx_http_mastodon_pg_batch_t *b)
+{
     ngx_uint_t                     i;
     ngx_http_mastodon_pg_conn_t   *pc, *closed;
     ngx_http_mastodon_pg_pool_t   *pool;
@@ -743,7 +772,7 @@ ngx_http_mastodon_pg_run(ngx_http_mastodon_pg_batch_t *b)
 
     b->wait.handler = ngx_http_mastodon_pg_wait_handler;
     b->wait.data = b;
-    b->wait.log = b->request->connection->log;
+    b->wait.log = b->op->log;
     ngx_add_timer(&b->wait, pool->conf->pg_queue_timeout);
 
     return NGX_OK;
@@ -783,8 +812,12 @@ ngx_http_mastodon_pg_refuse(ngx_http_mastodon_pg_batch_t *b,
 
     r = b->request;
 
-    ngx_http_mastodon_pg_failure(pool, r->connection->log, "%s %s",
-                                 pool->name, why);
+    ngx_http_mastodon_log_throttled(&pool->failures, NGX_LOG_ERR, b->op->log,
+                                    0, "mastodon: %s %s", pool->name, why);
+
+    if (r == NULL) {
+        return NGX_ERROR;           /* no answer to send: not a request's */
+    }
 
     wait = 0;
 
@@ -819,9 +852,9 @@ ngx_http_mastodon_pg_wait_handler(ngx_event_t *ev)
 
     pool = ngx_http_mastodon_pg_batch_pool(b);
 
-    ngx_http_mastodon_pg_failure(pool, ev->log,
-                                 "timed out waiting for a %s connection",
-                                 pool->name);
+    ngx_http_mastodon_log_throttled(&pool->failures, NGX_LOG_ERR, ev->log, 0,
+                                    "mastodon: timed out waiting for a %s "
+                                    "connection", pool->name);
 
     ngx_http_mastodon_pg_complete(b, NGX_ERROR);
 }
@@ -832,9 +865,35 @@ static void
 ngx_http_mastodon_pg_complete(ngx_http_mastodon_pg_batch_t *b, ngx_int_t rc)
 {
     ngx_http_mastodon_pg_unlink(b);
+    ngx_http_mastodon_pg_forget(b);
 
     b->rc = rc;
     b->handler(b);
+}
+
+
+/* The batch is no longer pending in its operation. */
+static void
+ngx_http_mastodon_pg_forget(ngx_http_mastodon_pg_batch_t *b)
+{
+    if (b->pending) {
+        b->pending = 0;
+        ngx_http_mastodon_op_call_done(b->op, &b->call);
+    }
+}
+
+
+/* Its operation was cancelled: the connection discards the results. */
+static void
+ngx_http_mastodon_pg_cancel(ngx_http_mastodon_op_call_t *call)
+{
+    ngx_http_mastodon_pg_batch_t  *b;
+
+    b = (ngx_http_mastodon_pg_batch_t *)
+            ((u_char *) call - offsetof(ngx_http_mastodon_pg_batch_t, call));
+
+    ngx_http_mastodon_pg_unlink(b);
+    ngx_http_mastodon_pg_forget(b);
 }
 
 
@@ -862,7 +921,7 @@ ngx_http_mastodon_pg_unlink(ngx_http_mastodon_pg_batch_t *b)
 }
 
 
-/* The request is going away: forget its batch, free its results. */
+/* Its operation's pool is going away: forget the batch, free its results. */
 static void
 ngx_http_mastodon_pg_batch_cleanup(void *data)
 {
@@ -871,6 +930,7 @@ ngx_http_mastodon_pg_batch_cleanup(void *data)
     ngx_uint_t  i;
 
     ngx_http_mastodon_pg_unlink(b);
+    ngx_http_mastodon_pg_forget(b);
 
     for (i = 0; i < b->nqueries; i++) {
         if (b->results[i]) {
@@ -1433,8 +1493,9 @@ sync:
 failed:
 
     msg = ngx_http_mastodon_pg_message(PQerrorMessage(pc->pgconn));
-    ngx_http_mastodon_pg_failure(pool, pool->log,
-                                 "sending to %s failed: %V", pool->name, &msg);
+    ngx_http_mastodon_log_throttled(&pool->failures, NGX_LOG_ERR, pool->log,
+                                    0, "mastodon: sending to %s failed: %V",
+                                    pool->name, &msg);
 
     if (b) {
         b->conn = NULL;
@@ -1717,8 +1778,9 @@ ngx_http_mastodon_pg_fail(ngx_http_mastodon_pg_conn_t *pc, const char *why)
     pool = pc->pool;
     msg = ngx_http_mastodon_pg_message(why);
 
-    ngx_http_mastodon_pg_failure(pool, pool->log,
-                                 "%s connection lost: %V", pool->name, &msg);
+    ngx_http_mastodon_log_throttled(&pool->failures, NGX_LOG_ERR, pool->log,
+                                    0, "mastodon: %s connection lost: %V",
+                                    pool->name, &msg);
 
     ngx_http_mastodon_pg_abort(pc);
     ngx_http_mastodon_pg_fail_waiting(pool, 0);
@@ -1887,14 +1949,7 @@ ngx_http_mastodon_pg_alive(ngx_http_mastodon_pg_pool_t *pool)
         pool->hung = 0;
     }
 
-    if (pool->failures.active) {
-        if (pool->failures.count) {
-            ngx_log_error(NGX_LOG_NOTICE, pool->log, 0,
-                          "mastodon: %s: %ui more failures not logged",
-                          pool->name, pool->failures.count);
-        }
-        ngx_memzero(&pool->failures, sizeof(ngx_http_mastodon_pg_failures_t));
-    }
+    ngx_http_mastodon_log_throttle_end(&pool->failures, pool->log);
 
     /* batches held back while the probe asked */
     while (!ngx_queue_empty(&pool->waiting)) {
@@ -1924,50 +1979,6 @@ ngx_http_mastodon_pg_event(ngx_event_t *ev, ngx_int_t event, ngx_uint_t on)
     }
 
     return NGX_OK;
-}
-
-
-/*
- * During an outage every request fails the same way: the first failure is
- * logged at error level, then one line per interval with how many
- * followed.  The count restarts when the server answers again.
- */
-static void
-ngx_http_mastodon_pg_failure(ngx_http_mastodon_pg_pool_t *pool,
-    ngx_log_t *log, const char *fmt, ...)
-{
-    u_char                           *p, *last;
-    va_list                           args;
-    ngx_http_mastodon_pg_failures_t  *f;
-    u_char                            buf[NGX_MAX_ERROR_STR];
-
-    f = &pool->failures;
-
-    if (f->active
-        && ngx_current_msec - f->logged < NGX_HTTP_MASTODON_PG_LOG_INTERVAL)
-    {
-        f->count++;
-        return;
-    }
-
-    last = buf + sizeof(buf);
-
-    va_start(args, fmt);
-    p = ngx_vslprintf(buf, last, fmt, args);
-    va_end(args);
-
-    if (f->count) {
-        p = ngx_slprintf(p, last, " (and %ui more failures in %M s)",
-                         f->count,
-                         (ngx_current_msec - f->logged) / 1000);
-    }
-
-    ngx_log_error(NGX_LOG_ERR, log, 0, "mastodon: %*s", (size_t) (p - buf),
-                  buf);
-
-    f->active = 1;
-    f->logged = ngx_current_msec;
-    f->count = 0;
 }
 
 

@@ -6,6 +6,10 @@
  * resumes the request through its write handler, which nginx replaces with
  * its finalizer when the request was terminated meanwhile.
  *
+ * An operation that is no request's (_op.c) has a task of its own: pending
+ * in the operation, which cannot stop it; if the operation was cancelled
+ * meanwhile, the completion only lets it go.
+ *
  * The task function runs in another thread: it may only use its own data
  * (copied in beforehand) and malloc; no pools, no request, no events.
  */
@@ -25,7 +29,21 @@ struct ngx_http_mastodon_thread_ctx_s {
 };
 
 
+typedef struct {
+    ngx_http_mastodon_op_call_t          call;      /* the first field */
+    ngx_http_mastodon_op_t              *op;
+    ngx_http_mastodon_thread_pt          work;
+    ngx_http_mastodon_thread_op_done_pt  done;
+    void                                *data;
+} ngx_http_mastodon_thread_op_ctx_t;
+
+
 static void ngx_http_mastodon_thread_handler(void *data, ngx_log_t *log);
+static void ngx_http_mastodon_thread_nice(ngx_log_t *log);
+static void ngx_http_mastodon_thread_op_handler(void *data, ngx_log_t *log);
+static void ngx_http_mastodon_thread_op_event_handler(ngx_event_t *ev);
+static void ngx_http_mastodon_thread_op_cancel(
+    ngx_http_mastodon_op_call_t *call);
 static void ngx_http_mastodon_thread_event_handler(ngx_event_t *ev);
 static void ngx_http_mastodon_thread_resume(ngx_http_request_t *r);
 
@@ -81,6 +99,15 @@ ngx_http_mastodon_thread_handler(void *data, ngx_log_t *log)
 {
     ngx_http_mastodon_thread_ctx_t  *tc = data;
 
+    ngx_http_mastodon_thread_nice(log);
+
+    tc->work(tc->data, log);
+}
+
+
+static void
+ngx_http_mastodon_thread_nice(ngx_log_t *log)
+{
     static __thread ngx_uint_t  niced;
 
     /*
@@ -95,8 +122,6 @@ ngx_http_mastodon_thread_handler(void *data, ngx_log_t *log)
                           "mastodon: setpriority() for a pool thread failed");
         }
     }
-
-    tc->work(tc->data, log);
 }
 
 
@@ -142,11 +167,120 @@ ngx_http_mastodon_thread_resume(ngx_http_request_t *r)
     tc->done(r, tc->data);
 }
 
+
+/*
+ * A task of an operation that is no request's.  NGX_OK: done(op, data)
+ * will be called unless the operation is cancelled first.  NGX_ERROR: the
+ * queue is full.
+ */
+ngx_int_t
+ngx_http_mastodon_thread_op_run(ngx_http_mastodon_op_t *op,
+    ngx_http_mastodon_thread_pt work, ngx_http_mastodon_thread_op_done_pt done,
+    void *data)
+{
+    ngx_thread_task_t                  *task;
+    ngx_http_mastodon_main_conf_t      *mcf;
+    ngx_http_mastodon_thread_op_ctx_t  *tc;
+
+    mcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                              ngx_http_mastodon_module);
+
+    if (mcf->thread_pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    task = ngx_thread_task_alloc(op->pool,
+                                 sizeof(ngx_http_mastodon_thread_op_ctx_t));
+    if (task == NULL) {
+        return NGX_ERROR;
+    }
+
+    tc = task->ctx;
+    tc->op = op;
+    tc->work = work;
+    tc->done = done;
+    tc->data = data;
+
+    task->handler = ngx_http_mastodon_thread_op_handler;
+    task->event.handler = ngx_http_mastodon_thread_op_event_handler;
+    task->event.data = task;
+    task->event.log = op->log;
+
+    if (ngx_thread_task_post(mcf->thread_pool, task) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_mastodon_op_call_add(op, &tc->call,
+                                  ngx_http_mastodon_thread_op_cancel);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_mastodon_thread_op_handler(void *data, ngx_log_t *log)
+{
+    ngx_http_mastodon_thread_op_ctx_t  *tc = data;
+
+    ngx_http_mastodon_thread_nice(log);
+
+    tc->work(tc->data, log);
+}
+
+
+static void
+ngx_http_mastodon_thread_op_event_handler(ngx_event_t *ev)
+{
+    ngx_thread_task_t                  *task = ev->data;
+    ngx_http_mastodon_op_t             *op;
+    ngx_http_mastodon_thread_op_ctx_t  *tc;
+
+    tc = task->ctx;
+    op = tc->op;
+
+    if (op->cancelled) {
+        /* may free the operation, the task with it */
+        ngx_http_mastodon_op_call_done(op, &tc->call);
+        return;
+    }
+
+    ngx_http_mastodon_op_call_done(op, &tc->call);
+
+    tc->done(op, tc->data);
+}
+
+
+/*
+ * A running task cannot be stopped: it stays pending and keeps the
+ * operation (whose pool holds it) until it completes.  Only at exit, when
+ * the thread pool has run every task to its end, does it let go.
+ */
+static void
+ngx_http_mastodon_thread_op_cancel(ngx_http_mastodon_op_call_t *call)
+{
+    ngx_http_mastodon_thread_op_ctx_t  *tc;
+
+    tc = (ngx_http_mastodon_thread_op_ctx_t *) call;
+
+    if (ngx_http_mastodon_ops_exiting()) {
+        ngx_http_mastodon_op_call_done(tc->op, &tc->call);
+    }
+}
+
 #else
 
 ngx_int_t
 ngx_http_mastodon_thread_run(ngx_http_request_t *r,
     ngx_http_mastodon_thread_pt work, ngx_http_mastodon_thread_done_pt done,
+    void *data)
+{
+    return NGX_ERROR;
+}
+
+
+ngx_int_t
+ngx_http_mastodon_thread_op_run(ngx_http_mastodon_op_t *op,
+    ngx_http_mastodon_thread_pt work, ngx_http_mastodon_thread_op_done_pt done,
     void *data)
 {
     return NGX_ERROR;

@@ -19,6 +19,7 @@
 #include <yajl/yajl_gen.h>
 
 #include "mstdn_value.h"
+#include "ngx_http_mastodon_op.h"
 
 
 /* what clients see: they enable features by the Mastodon version */
@@ -56,6 +57,8 @@ typedef struct {
 
     ngx_msec_t                 redis_connect_timeout;
     ngx_msec_t                 redis_timeout;
+    ngx_msec_t                 debug_tick;      /* tests: 0 off */
+    ngx_msec_t                 debug_tick_sleep;
 
     ngx_msec_t                 instance_cache;
     ngx_msec_t                 account_cache;
@@ -79,6 +82,9 @@ typedef struct {
     ngx_str_t                  redis_host;      /* numeric address */
     ngx_int_t                  redis_port;
     ngx_str_t                  redis_unix;      /* or a unix socket */
+    ngx_str_t                  redis_username;  /* NUL-terminated */
+    ngx_str_t                  redis_password;
+    ngx_int_t                  redis_db;
 #if (NGX_THREADS)
     ngx_thread_pool_t         *thread_pool;
 #endif
@@ -148,6 +154,7 @@ struct ngx_http_mastodon_ctx_s {
     ngx_http_mastodon_auth_t      *auth;        /* NULL: anonymous */
     ngx_http_mastodon_thread_ctx_t *thread;
     ngx_uint_t                     pending;     /* backend replies awaited */
+    ngx_http_mastodon_op_t         op;          /* backend calls (backend/) */
 
     unsigned                       own_body:1;  /* the filter leaves it be */
     unsigned                       error_body:1;
@@ -174,7 +181,8 @@ void *ngx_http_mastodon_pool_alloc(void *pool, size_t size);
 
 /* responses */
 typedef struct {
-    ngx_http_request_t            *request;
+    ngx_http_request_t            *request;     /* NULL: not a request's */
+    ngx_pool_t                    *pool;
     yajl_gen                       gen;
     ngx_chain_t                   *out;
     ngx_chain_t                  **last;
@@ -184,6 +192,8 @@ typedef struct {
 } ngx_http_mastodon_json_t;
 
 ngx_int_t ngx_http_mastodon_json_init(ngx_http_request_t *r,
+    ngx_http_mastodon_json_t *j);
+ngx_int_t ngx_http_mastodon_json_op_init(ngx_http_mastodon_op_t *op,
     ngx_http_mastodon_json_t *j);
 ngx_int_t ngx_http_mastodon_json_send(ngx_http_mastodon_json_t *j,
     ngx_uint_t status);

@@ -6,7 +6,11 @@
  *    413 for client_max_body_size, 400, 408, ...), because client libraries
  *    such as masto.js crash on an empty or HTML error body;
  *  - CORS headers as Mastodon's rack-cors set-up sends them, so browser
- *    clients (Elk, Phanpy) can call the API.
+ *    clients (Elk, Phanpy) can call the API;
+ *  - Retry-After on every 503 of the module's locations: a 503 here is a
+ *    backend outage (PostgreSQL, Redis, the thread pool's queue), and the
+ *    backends are retried within a second (their backoff's ceiling), unless
+ *    the backend said when (the PostgreSQL pool, while it backs off).
  */
 
 #include "ngx_http_mastodon_core.h"
@@ -19,6 +23,7 @@ static ngx_int_t ngx_http_mastodon_error_body_filter(ngx_http_request_t *r,
 static ngx_int_t ngx_http_mastodon_error_json(ngx_http_request_t *r,
     ngx_http_mastodon_json_t *j, const char *message);
 static ngx_int_t ngx_http_mastodon_cors_headers(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_mastodon_has_retry_after(ngx_http_request_t *r);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -33,6 +38,9 @@ static ngx_str_t  ngx_http_mastodon_api_prefixes[] = {
     ngx_null_string
 };
 
+
+/* seconds; the backends' backoff tops at one */
+static ngx_str_t  ngx_http_mastodon_retry_after = ngx_string("1");
 
 static ngx_str_t  ngx_http_mastodon_cors_origin = ngx_string("*");
 static ngx_str_t  ngx_http_mastodon_cors_expose = ngx_string(
@@ -87,7 +95,20 @@ ngx_http_mastodon_error_header_filter(ngx_http_request_t *r)
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mastodon_module);
 
-    if (!mlcf->enable || r != r->main || !ngx_http_mastodon_api_path(r)) {
+    if (!mlcf->enable || r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    if (r->headers_out.status == NGX_HTTP_SERVICE_UNAVAILABLE
+        && !ngx_http_mastodon_has_retry_after(r)
+        && ngx_http_mastodon_add_header(r, "Retry-After",
+                                        &ngx_http_mastodon_retry_after)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (!ngx_http_mastodon_api_path(r)) {
         return ngx_http_next_header_filter(r);
     }
 
@@ -284,4 +305,38 @@ ngx_http_mastodon_cors_preflight(ngx_http_request_t *r)
 
     return ngx_http_mastodon_send_text(r, NGX_HTTP_OK,
                                        &ngx_http_mastodon_text_type, &empty);
+}
+
+
+static ngx_uint_t
+ngx_http_mastodon_has_retry_after(ngx_http_request_t *r)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return 0;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash
+            && h[i].key.len == sizeof("Retry-After") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Retry-After",
+                               sizeof("Retry-After") - 1)
+               == 0)
+        {
+            return 1;
+        }
+    }
 }

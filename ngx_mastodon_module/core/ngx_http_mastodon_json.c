@@ -1,6 +1,7 @@
 /*
  * Responses.  JSON is produced by yajl's generator whose print callback
- * appends straight into a chain of nginx buffers from the request pool: no
+ * appends straight into a chain of nginx buffers from the request pool (an
+ * operation's pool, for documents that are no request's answer): no
  * intermediate copy of the document.
  */
 
@@ -11,6 +12,8 @@
 #define NGX_HTTP_MASTODON_JSON_BUF  4096
 
 
+static ngx_int_t ngx_http_mastodon_json_pool_init(ngx_http_request_t *r,
+    ngx_pool_t *pool, ngx_http_mastodon_json_t *j);
 static void ngx_http_mastodon_json_print(void *data, const char *s,
     size_t len);
 static void ngx_http_mastodon_json_gen_free(void *data);
@@ -23,14 +26,35 @@ static ngx_str_t  ngx_http_mastodon_json_type =
 ngx_int_t
 ngx_http_mastodon_json_init(ngx_http_request_t *r, ngx_http_mastodon_json_t *j)
 {
+    return ngx_http_mastodon_json_pool_init(r, r->pool, j);
+}
+
+
+/* A document in the operation's pool, for a request or not. */
+ngx_int_t
+ngx_http_mastodon_json_op_init(ngx_http_mastodon_op_t *op,
+    ngx_http_mastodon_json_t *j)
+{
+    return ngx_http_mastodon_json_pool_init(
+               op->owner_kind == NGX_HTTP_MASTODON_OP_REQUEST ? op->owner
+                                                              : NULL,
+               op->pool, j);
+}
+
+
+static ngx_int_t
+ngx_http_mastodon_json_pool_init(ngx_http_request_t *r, ngx_pool_t *pool,
+    ngx_http_mastodon_json_t *j)
+{
     ngx_pool_cleanup_t  *cln;
 
     ngx_memzero(j, sizeof(ngx_http_mastodon_json_t));
 
     j->request = r;
+    j->pool = pool;
     j->last = &j->out;
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
+    cln = ngx_pool_cleanup_add(j->pool, 0);
     if (cln == NULL) {
         return NGX_ERROR;
     }
@@ -78,8 +102,8 @@ ngx_http_mastodon_json_print(void *data, const char *s, size_t len)
             size = len > NGX_HTTP_MASTODON_JSON_BUF ? len
                                                     : NGX_HTTP_MASTODON_JSON_BUF;
 
-            b = ngx_create_temp_buf(j->request->pool, size);
-            cl = ngx_alloc_chain_link(j->request->pool);
+            b = ngx_create_temp_buf(j->pool, size);
+            cl = ngx_alloc_chain_link(j->pool);
             if (b == NULL || cl == NULL) {
                 j->failed = 1;
                 return;
@@ -161,7 +185,7 @@ ngx_http_mastodon_json_kv_url(ngx_http_mastodon_json_t *j, const char *key,
     ngx_str_t   url;
 
     url.len = base->len + ngx_strlen(path);
-    url.data = ngx_pnalloc(j->request->pool, url.len);
+    url.data = ngx_pnalloc(j->pool, url.len);
     if (url.data == NULL) {
         j->failed = 1;
         return;
@@ -413,7 +437,7 @@ ngx_http_mastodon_json_string(ngx_http_mastodon_json_t *j, ngx_str_t *out)
         return NGX_OK;
     }
 
-    p = ngx_pnalloc(j->request->pool, j->size);
+    p = ngx_pnalloc(j->pool, j->size);
     if (p == NULL) {
         return NGX_ERROR;
     }

@@ -22,6 +22,8 @@ static char *ngx_http_mastodon(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_mastodon_check_database(ngx_conf_t *cf,
     ngx_http_mastodon_main_conf_t *mcf);
+static ngx_int_t ngx_http_mastodon_redis_secret(ngx_conf_t *cf,
+    ngx_str_t *in, ngx_str_t *out);
 static char *ngx_http_mastodon_check_redis(ngx_conf_t *cf,
     ngx_http_mastodon_main_conf_t *mcf);
 static ngx_int_t ngx_http_mastodon_postconfiguration(ngx_conf_t *cf);
@@ -220,6 +222,13 @@ static ngx_command_t  ngx_http_mastodon_commands[] = {
       offsetof(ngx_http_mastodon_main_conf_t, redis_connect_timeout),
       NULL },
 
+    { ngx_string("mastodon_debug_tick"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_mastodon_debug_tick,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("mastodon_redis_timeout"),
       NGX_HTTP_MASTODON_MAIN,
       ngx_conf_set_msec_slot,
@@ -404,6 +413,7 @@ ngx_http_mastodon_create_main_conf(ngx_conf_t *cf)
     mcf->pg_pgbouncer = NGX_CONF_UNSET;
     mcf->redis_connect_timeout = NGX_CONF_UNSET_MSEC;
     mcf->redis_timeout = NGX_CONF_UNSET_MSEC;
+    mcf->debug_tick = NGX_CONF_UNSET_MSEC;
     mcf->instance_cache = NGX_CONF_UNSET_MSEC;
     mcf->account_cache = NGX_CONF_UNSET_MSEC;
     mcf->json_max_depth = NGX_CONF_UNSET_UINT;
@@ -636,14 +646,22 @@ ngx_http_mastodon_check_database(ngx_conf_t *cf,
 }
 
 
+/*
+ * mastodon_redis: address[:port], [v6]:port or unix:/path as before, or
+ * Mastodon's REDIS_URL forms: redis://[[user]:password@]host[:port][/db]
+ * and unix:///path[?db=N&password=P].  The password may be
+ * percent-encoded.  rediss:// (TLS) cannot be served: Debian's hiredis
+ * (0.14.1) has no TLS, and a silent fall back to plain text would send
+ * the password in the clear.
+ */
 static char *
 ngx_http_mastodon_check_redis(ngx_conf_t *cf,
     ngx_http_mastodon_main_conf_t *mcf)
 {
-    u_char     *p, *last, *colon;
+    u_char     *p, *last, *colon, *at, *slash, *q, *amp, *eq;
     u_char      addr[sizeof(struct in6_addr)];
-    ngx_int_t   port;
-    ngx_str_t   host;
+    ngx_int_t   port, db;
+    ngx_str_t   host, userinfo, query, value;
 
     if (mcf->redis.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -653,19 +671,151 @@ ngx_http_mastodon_check_redis(ngx_conf_t *cf,
 
     p = mcf->redis.data;
     last = p + mcf->redis.len;
+    db = 0;
+    port = 6379;
+
+    if (mcf->redis.len >= 9 && ngx_strncmp(p, "rediss://", 9) == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"mastodon_redis\": rediss:// (TLS) is not "
+                           "supported: hiredis 0.14.1 has no TLS; use "
+                           "redis:// on loopback, a unix socket, or a TLS "
+                           "tunnel (stunnel, spiped) to the server");
+        return NGX_CONF_ERROR;
+    }
 
     if (mcf->redis.len > 5 && ngx_strncmp(p, "unix:", 5) == 0) {
-        mcf->redis_unix.len = mcf->redis.len - 5;
+        p += 5;
+
+        if (last - p > 2 && p[0] == '/' && p[1] == '/') {
+            p += 2;                             /* unix:///path */
+        }
+
+        q = ngx_strlchr(p, last, '?');
+
+        if (q) {
+            query.data = q + 1;
+            query.len = last - q - 1;
+            last = q;
+
+            while (query.len) {
+                amp = ngx_strlchr(query.data, query.data + query.len, '&');
+                value.data = query.data;
+                value.len = (amp ? amp : query.data + query.len)
+                            - query.data;
+
+                query.len -= value.len + (amp ? 1 : 0);
+                query.data = amp ? amp + 1 : query.data + query.len;
+
+                eq = ngx_strlchr(value.data, value.data + value.len, '=');
+                if (eq == NULL) {
+                    goto invalid;
+                }
+
+                if (eq - value.data == 2
+                    && ngx_strncmp(value.data, "db", 2) == 0)
+                {
+                    db = ngx_atoi(eq + 1, value.data + value.len - eq - 1);
+                    if (db == NGX_ERROR) {
+                        goto invalid;
+                    }
+
+                } else if (eq - value.data == 8
+                           && ngx_strncmp(value.data, "password", 8) == 0)
+                {
+                    userinfo.data = eq + 1;
+                    userinfo.len = value.data + value.len - eq - 1;
+
+                    if (ngx_http_mastodon_redis_secret(cf, &userinfo,
+                                                       &mcf->redis_password)
+                        != NGX_OK)
+                    {
+                        return NGX_CONF_ERROR;
+                    }
+
+                } else {
+                    goto invalid;
+                }
+            }
+        }
+
+        if (p == last || *p != '/') {
+            goto invalid;
+        }
+
+        mcf->redis_unix.len = last - p;
         mcf->redis_unix.data = ngx_pnalloc(cf->pool, mcf->redis_unix.len + 1);
         if (mcf->redis_unix.data == NULL) {
             return NGX_CONF_ERROR;
         }
-        (void) ngx_cpystrn(mcf->redis_unix.data, p + 5,
-                           mcf->redis_unix.len + 1);
+        (void) ngx_cpystrn(mcf->redis_unix.data, p, mcf->redis_unix.len + 1);
+
+        mcf->redis_db = db;
+
         return NGX_CONF_OK;
     }
 
-    port = 6379;
+    if (mcf->redis.len >= 8 && ngx_strncmp(p, "redis://", 8) == 0) {
+        p += 8;
+
+        slash = ngx_strlchr(p, last, '/');
+
+        if (slash) {
+            if (slash + 1 < last) {
+                db = ngx_atoi(slash + 1, last - slash - 1);
+                if (db == NGX_ERROR) {
+                    goto invalid;
+                }
+            }
+            last = slash;
+        }
+
+        /* the last @: a password may hold one, percent-encoded or not */
+        at = NULL;
+        for (q = p; q < last; q++) {
+            if (*q == '@') {
+                at = q;
+            }
+        }
+
+        if (at) {
+            userinfo.data = p;
+            userinfo.len = at - p;
+            p = at + 1;
+
+            colon = ngx_strlchr(userinfo.data, at, ':');
+            if (colon == NULL) {
+                goto invalid;
+            }
+
+            if (colon > userinfo.data) {
+                value.data = userinfo.data;
+                value.len = colon - userinfo.data;
+
+                if (ngx_http_mastodon_redis_secret(cf, &value,
+                                                   &mcf->redis_username)
+                    != NGX_OK)
+                {
+                    return NGX_CONF_ERROR;
+                }
+            }
+
+            value.data = colon + 1;
+            value.len = at - colon - 1;
+
+            if (ngx_http_mastodon_redis_secret(cf, &value,
+                                               &mcf->redis_password)
+                != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        if (p == last) {
+            goto invalid;
+        }
+    }
+
+    mcf->redis_db = db;
 
     if (*p == '[') {
         colon = ngx_strlchr(p, last, ']');
@@ -716,8 +866,32 @@ invalid:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "invalid \"mastodon_redis\" value \"%V\": expected "
-                       "address[:port] or unix:/path", &mcf->redis);
+                       "address[:port], unix:/path, "
+                       "redis://[[user]:password@]address[:port][/db] or "
+                       "unix:///path?db=N&password=P", &mcf->redis);
     return NGX_CONF_ERROR;
+}
+
+
+/* A user name or password from the URL, percent-decoded, NUL-terminated. */
+static ngx_int_t
+ngx_http_mastodon_redis_secret(ngx_conf_t *cf, ngx_str_t *in, ngx_str_t *out)
+{
+    u_char  *src, *dst;
+
+    out->data = ngx_pnalloc(cf->pool, in->len + 1);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    src = in->data;
+    dst = out->data;
+    ngx_unescape_uri(&dst, &src, in->len, 0);
+
+    out->len = dst - out->data;
+    *dst = '\0';
+
+    return NGX_OK;
 }
 
 
@@ -801,17 +975,25 @@ ngx_http_mastodon_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    if (ngx_http_mastodon_pg_init_process(cycle, mcf) != NGX_OK) {
+    if (ngx_http_mastodon_pg_init_process(cycle, mcf) != NGX_OK
+        || ngx_http_mastodon_redis_init_process(cycle, mcf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    return ngx_http_mastodon_redis_init_process(cycle, mcf);
+    ngx_http_mastodon_tick_init_process(cycle, mcf);
+
+    return NGX_OK;
 }
 
 
 static void
 ngx_http_mastodon_exit_process(ngx_cycle_t *cycle)
 {
+    /* the operations first: they let go of their backend calls */
+    ngx_http_mastodon_ops_exit();
+    ngx_http_mastodon_tick_exit_process(cycle);
+
     ngx_http_mastodon_pg_exit_process(cycle);
     ngx_http_mastodon_redis_exit_process(cycle);
 }

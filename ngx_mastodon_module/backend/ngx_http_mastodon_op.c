@@ -1,0 +1,225 @@
+/*
+ * A backend operation: what PostgreSQL batches, Redis commands, thread
+ * tasks and JSON builders belong to.  It gives them a pool, a log and an
+ * owner, and keeps the list of calls still pending so that the owner can
+ * cancel them all at once.
+ *
+ * The common owner is a request: its operation lives in the request's ctx,
+ * uses r->pool and the connection's log, and is cancelled by one cleanup
+ * of r->pool (no allocation of its own).  Other owners, a long-lived stream
+ * connection or a timer, create an operation with its own pool and end it;
+ * the pool goes once the operation is ended and nothing is pending.
+ *
+ * Cancelling detaches every pending call: a Redis command's reply, or a
+ * batch's results, are then discarded when they come, and nothing of the
+ * operation (pool, log) is touched again.  A thread task cannot be stopped:
+ * it stays pending and its completion only releases the operation.
+ */
+
+#include "ngx_http_mastodon_backend.h"
+
+
+static void ngx_http_mastodon_op_request_cleanup(void *data);
+static void ngx_http_mastodon_op_free(ngx_http_mastodon_op_t *op);
+
+
+/* operations with their own pool, alive in this worker (leak check) */
+static ngx_uint_t  ngx_http_mastodon_ops_nalive;
+static ngx_uint_t  ngx_http_mastodon_ops_exit_started;
+
+
+ngx_http_mastodon_op_t *
+ngx_http_mastodon_op_create(ngx_http_mastodon_op_owner_e kind, void *owner,
+    ngx_log_t *log)
+{
+    ngx_pool_t              *pool;
+    ngx_http_mastodon_op_t  *op;
+
+    pool = ngx_create_pool(NGX_DEFAULT_POOL_SIZE, log);
+    if (pool == NULL) {
+        return NULL;
+    }
+
+    op = ngx_pcalloc(pool, sizeof(ngx_http_mastodon_op_t));
+    if (op == NULL) {
+        ngx_destroy_pool(pool);
+        return NULL;
+    }
+
+    op->pool = pool;
+    op->log = log;
+    op->owner_kind = kind;
+    op->owner = owner;
+    op->own_pool = 1;
+    ngx_queue_init(&op->calls);
+
+    ngx_http_mastodon_ops_nalive++;
+
+    return op;
+}
+
+
+/* The request's operation, set up on first use. */
+ngx_http_mastodon_op_t *
+ngx_http_mastodon_request_op(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t       *cln;
+    ngx_http_mastodon_op_t   *op;
+    ngx_http_mastodon_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_ctx_t));
+        if (ctx == NULL) {
+            return NULL;
+        }
+        ngx_http_set_ctx(r, ctx, ngx_http_mastodon_module);
+    }
+
+    op = &ctx->op;
+
+    if (op->pool) {
+        return op;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_mastodon_op_request_cleanup;
+    cln->data = op;
+
+    op->pool = r->pool;
+    op->log = r->connection->log;
+    op->owner_kind = NGX_HTTP_MASTODON_OP_REQUEST;
+    op->owner = r;
+    ngx_queue_init(&op->calls);
+
+    return op;
+}
+
+
+/* The request is going away: its backend calls are forgotten. */
+static void
+ngx_http_mastodon_op_request_cleanup(void *data)
+{
+    ngx_http_mastodon_op_t  *op = data;
+
+    ngx_http_mastodon_op_cancel(op);
+    op->ended = 1;
+}
+
+
+void
+ngx_http_mastodon_op_call_add(ngx_http_mastodon_op_t *op,
+    ngx_http_mastodon_op_call_t *call, ngx_http_mastodon_op_cancel_pt cancel)
+{
+    call->cancel = cancel;
+    ngx_queue_insert_tail(&op->calls, &call->queue);
+    op->npending++;
+}
+
+
+/*
+ * The call completed or was detached.  Called before its completion
+ * handler runs, which may end the operation.
+ */
+void
+ngx_http_mastodon_op_call_done(ngx_http_mastodon_op_t *op,
+    ngx_http_mastodon_op_call_t *call)
+{
+    ngx_queue_remove(&call->queue);
+    op->npending--;
+
+    if (op->ended && op->npending == 0 && op->own_pool) {
+        ngx_http_mastodon_op_free(op);
+    }
+}
+
+
+/* Every pending call is detached, except those that cannot be stopped. */
+void
+ngx_http_mastodon_op_cancel(ngx_http_mastodon_op_t *op)
+{
+    ngx_queue_t                  *q, *next;
+    ngx_http_mastodon_op_call_t  *call;
+
+    op->cancelled = 1;
+
+    for (q = ngx_queue_head(&op->calls);
+         q != ngx_queue_sentinel(&op->calls);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        call = ngx_queue_data(q, ngx_http_mastodon_op_call_t, queue);
+
+        if (call->cancel) {
+            call->cancel(call);     /* calls ngx_http_mastodon_op_call_done() */
+        }
+    }
+}
+
+
+/*
+ * The owner is done with the operation: what is pending is cancelled, and
+ * the pool goes now or when the last call that could not be stopped ends.
+ * The operation must not be used after this.
+ */
+void
+ngx_http_mastodon_op_end(ngx_http_mastodon_op_t *op)
+{
+    if (!op->own_pool) {
+        return;                 /* a request's: its pool cleanup ends it */
+    }
+
+    op->ended = 1;          /* first: the cancel hooks may free it */
+
+    op->npending++;         /* held while cancelling */
+    ngx_http_mastodon_op_cancel(op);
+    op->npending--;
+
+    if (op->npending == 0) {
+        ngx_http_mastodon_op_free(op);
+    }
+}
+
+
+static void
+ngx_http_mastodon_op_free(ngx_http_mastodon_op_t *op)
+{
+    if (op->free) {
+        op->free(op);
+    }
+
+    ngx_http_mastodon_ops_nalive--;
+    ngx_destroy_pool(op->pool);
+}
+
+
+/* Operations with their own pool still alive in this worker. */
+ngx_uint_t
+ngx_http_mastodon_ops_alive(void)
+{
+    return ngx_http_mastodon_ops_nalive;
+}
+
+
+/*
+ * The worker exits: the thread pool module's exit (before ours) let every
+ * queued task run to its end, whose completion will never be delivered;
+ * the operations they hold may go now.
+ */
+void
+ngx_http_mastodon_ops_exit(void)
+{
+    ngx_http_mastodon_ops_exit_started = 1;
+}
+
+
+ngx_uint_t
+ngx_http_mastodon_ops_exiting(void)
+{
+    return ngx_http_mastodon_ops_exit_started;
+}
