@@ -184,6 +184,23 @@ is_deeply(jobs(), [], 'unmute queues nothing');
 $m->post_ok("/api/v1/accounts/$aid/mute", $ha)->status_is(200);
 is_deeply(jobs(), [], 'muting oneself does nothing');
 
+# --- unlocking: the pending requests become follows, with their feed_merge ----------------
+my $erin = $t->user('erin', locked => 1);
+my $he = $t->bearer($erin->{token});
+my $eid = $erin->{account_id};
+$m->post_ok("/api/v1/accounts/$eid/follow", $hb)->status_is(200)->json_is('/requested', true);
+$m->post_ok("/api/v1/accounts/$eid/follow", $ha)->status_is(200)->json_is('/requested', true);
+jobs();
+$m->patch_ok('/api/v1/accounts/update_credentials', $he, form => { locked => 'false' })->status_is(200)
+  ->json_is('/locked', false);
+is($t->psql("SELECT count(*) FROM follows WHERE target_account_id = $eid"), 2, 'unlocked: the requests are follows');
+is_deeply([sort { $a->[1]{account_id} <=> $b->[1]{account_id} } @{ jobs() }],
+    [sort { $a->[1]{account_id} <=> $b->[1]{account_id} } feed('feed_merge', $bid, $eid), feed('feed_merge', $aid, $eid)],
+    'each requester\'s feed gets the statuses (feed_merge)');
+$m->post_ok("/api/v1/accounts/$eid/unfollow", $hb)->status_is(200);
+$m->post_ok("/api/v1/accounts/$eid/unfollow", $ha)->status_is(200);
+jobs();
+
 # --- refused writes queue nothing ---------------------------------------------------------
 $m->post_ok("/api/v1/accounts/$aid/follow", $ha)->status_is(403);
 $m->post_ok('/api/v1/accounts/999999999/block', $ha)->status_is(404);
