@@ -215,10 +215,11 @@ static void *relay_main(void *arg)
             n = outbox_relay_batch(db, c, err, sizeof(err));
         } while (n == OUTBOX_BATCH && !*relay_stop);
         if (n < 0) {
+            /* rows stay; Redis is reopened (with backoff), PostgreSQL too */
             mlog(LOG_ERROR, "outbox: %s", err);
             if (c->err)
                 redis_close(&c);
-            sleep_ms(200);
+            sleep_ms(OUTBOX_POLL_MS);
             continue;
         }
         if (wait_notify(db, OUTBOX_POLL_MS) != 0)

@@ -69,7 +69,9 @@ static ngx_int_t ngx_http_mastodon_status_checked(ngx_http_request_t *r,
 /*
  * $1 the author, $2 in_reply_to_id, $3 text, $4 sensitive, $5 spoiler_text,
  * $6 visibility, $7 language, $8 application, $9 base URL, $10-$13 above.
- * No row: the status replied to is not there for the author.
+ * No row: the status replied to is not there for the author.  The new id
+ * goes into NGX_HTTP_MASTODON_ST_WRITTEN: the batch's next statements
+ * select what the answer renders (ngx_http_mastodon_statuses_written()).
  */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_post_stmt =
     ngx_http_mastodon_pg_stmt(
@@ -118,8 +120,10 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_post_stmt =
     "SELECT 'default', 'distribute', json_build_object('status_id',"
     " id::text) FROM s"
     " UNION ALL " NGX_HTTP_MASTODON_OUTBOX_FORGET("in_reply_to_id")
-    " FROM s WHERE in_reply_to_id IS NOT NULL AND visibility <= 1") ")"
-    " SELECT id, in_reply_to_id FROM s", 13);
+    " FROM s WHERE in_reply_to_id IS NOT NULL AND visibility <= 1") "),"
+    " w AS (SELECT set_config('" NGX_HTTP_MASTODON_ST_WRITTEN "', id::text,"
+    "  true) FROM s)"
+    " SELECT id, in_reply_to_id, (SELECT count(*) FROM w) FROM s", 13);
 
 
 /* $1 the viewer, $2 the status: exists for it, and is its own */
@@ -740,13 +744,28 @@ ngx_http_mastodon_status_idempotent(ngx_http_request_t *r, redisReply *reply,
 }
 
 
+/* one batch: the post, then what its answer renders */
 static ngx_int_t
 ngx_http_mastodon_status_insert(ngx_http_request_t *r,
     ngx_http_mastodon_status_op_t *op)
 {
-    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_status_post_stmt,
-                                      op->values,
-                                      ngx_http_mastodon_status_posted, op);
+    ngx_http_mastodon_pg_batch_t  *b;
+
+    b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_status_posted, op);
+    if (b == NULL
+        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_status_post_stmt,
+                                    op->values)
+           != NGX_OK
+        || ngx_http_mastodon_statuses_written_add(b) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_mastodon_pg_run(b) != NGX_OK) {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    return NGX_DONE;
 }
 
 
@@ -776,10 +795,10 @@ ngx_http_mastodon_status_posted(ngx_http_mastodon_pg_batch_t *b)
 {
     ngx_http_mastodon_status_op_t *op = b->data;
 
-    PGresult                 *res;
-    ngx_int_t                 rc;
-    ngx_http_request_t       *r;
-    ngx_http_mastodon_ctx_t  *ctx;
+    PGresult                      *res;
+    ngx_http_request_t            *r;
+    ngx_http_mastodon_ctx_t       *ctx;
+    ngx_http_mastodon_statuses_t  *st;
 
     r = b->request;
     ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
@@ -829,12 +848,16 @@ ngx_http_mastodon_status_posted(ngx_http_mastodon_pg_batch_t *b)
                                                NULL, NULL);
     }
 
-    rc = ngx_http_mastodon_statuses_fetch(r, &op->id, 1, 0,
-                                         ngx_http_mastodon_status_saved,
-                                         op);
-    if (rc != NGX_DONE) {
-        ngx_http_mastodon_finalize(r, rc);
+    st = ngx_http_mastodon_statuses_written(b, 1);
+    if (st == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "mastodon: status %L posted but not rendered: its "
+                      "distribute job publishes no events", op->id);
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
     }
+
+    ngx_http_mastodon_status_saved(r, st, op);
 }
 
 
