@@ -4,7 +4,9 @@
 # after an unfollow, remove_from_followers, block (both ways) and mute; only
 # when the write really changed something.  The notifications of follows and
 # requests that end go with them, and a block or a mute hiding notifications
-# deletes the account's.  Redis down: the relationship is written anyway.
+# deletes the account's.  Jobs carry ids; the Account a notification shows is
+# left in Redis (mastodon:payload:account:<id>).  Redis down: the
+# relationship is written, its jobs wait in the outbox until Redis is back.
 
 use strict;
 use warnings;
@@ -32,6 +34,11 @@ sub jobs { return [map { [$_->{type}, $_->{args}] } $t->take_jobs] }
 
 sub feed { return [$_[0], { account_id => "$_[1]", target_account_id => "$_[2]" }] }
 
+sub payload_account {
+    my $v = $t->redis('GET', "mastodon:payload:account:$_[0]");
+    return $v eq '' ? undef : Mojo::JSON::decode_json($v);
+}
+
 sub notification {
     my ($account, $from, $atype, $aid_, $type) = @_;
     return $t->psql("INSERT INTO notifications (account_id, from_account_id, activity_type, activity_id, type)"
@@ -52,17 +59,17 @@ is(scalar @$j, 2, 'a follow queues two jobs') or diag explain $j;
 is($j->[0][0], 'notify', 'notify first');
 my $n = $j->[0][1];
 is_deeply([sort keys %$n],
-    [sort qw(type account_id from_account_id activity_type activity_id account status)], 'notify args');
+    [sort qw(type account_id from_account_id activity_type activity_id)], 'notify args: ids');
 is($n->{type}, 'follow');
 is($n->{account_id}, "$bid", 'to the followed account');
 is($n->{from_account_id}, "$aid", 'from the follower');
 is($n->{activity_type}, 'Follow');
 is($n->{activity_id}, "$fid", 'the follow row');
-is($n->{status}, undef, 'no status');
-is($n->{account}{id}, "$aid", "the follower's Account");
-is($n->{account}{username}, 'alice');
-is($n->{account}{following_count}, 1, 'rendered after the follow');
-my @e = entity_errors($n->{account}, 'Account');
+my $acct = payload_account($aid);
+is($acct->{id}, "$aid", "the follower's Account, for the notification");
+is($acct->{username}, 'alice');
+is($acct->{following_count}, 1, 'rendered after the follow');
+my @e = entity_errors($acct, 'Account');
 is_deeply(\@e, [], 'an Account entity') or diag explain \@e;
 is_deeply($j->[1], feed('feed_merge', $aid, $bid), 'feed_merge into the follower\'s feed');
 
@@ -81,7 +88,7 @@ is($j->[0][1]{activity_type}, 'FollowRequest');
 is($j->[0][1]{activity_id}, "$rid", 'the request row');
 is($j->[0][1]{account_id}, "$cid");
 is($j->[0][1]{from_account_id}, "$aid");
-is($j->[0][1]{account}{acct}, 'alice');
+is(payload_account($aid)->{acct}, 'alice');
 
 $m->post_ok("/api/v1/accounts/$cid/follow", $ha, json => { notify => true })->status_is(200);
 is_deeply(jobs(), [], 'asking again queues nothing');
@@ -177,18 +184,40 @@ is_deeply(jobs(), [], 'unmute queues nothing');
 $m->post_ok("/api/v1/accounts/$aid/mute", $ha)->status_is(200);
 is_deeply(jobs(), [], 'muting oneself does nothing');
 
+# --- unlocking: the pending requests become follows, with their feed_merge ----------------
+my $erin = $t->user('erin', locked => 1);
+my $he = $t->bearer($erin->{token});
+my $eid = $erin->{account_id};
+$m->post_ok("/api/v1/accounts/$eid/follow", $hb)->status_is(200)->json_is('/requested', true);
+$m->post_ok("/api/v1/accounts/$eid/follow", $ha)->status_is(200)->json_is('/requested', true);
+jobs();
+$m->patch_ok('/api/v1/accounts/update_credentials', $he, form => { locked => 'false' })->status_is(200)
+  ->json_is('/locked', false);
+is($t->psql("SELECT count(*) FROM follows WHERE target_account_id = $eid"), 2, 'unlocked: the requests are follows');
+is_deeply([sort { $a->[1]{account_id} <=> $b->[1]{account_id} } @{ jobs() }],
+    [sort { $a->[1]{account_id} <=> $b->[1]{account_id} } feed('feed_merge', $bid, $eid), feed('feed_merge', $aid, $eid)],
+    'each requester\'s feed gets the statuses (feed_merge)');
+$m->post_ok("/api/v1/accounts/$eid/unfollow", $hb)->status_is(200);
+$m->post_ok("/api/v1/accounts/$eid/unfollow", $ha)->status_is(200);
+jobs();
+
 # --- refused writes queue nothing ---------------------------------------------------------
 $m->post_ok("/api/v1/accounts/$aid/follow", $ha)->status_is(403);
 $m->post_ok('/api/v1/accounts/999999999/block', $ha)->status_is(404);
 is_deeply(jobs(), [], 'refusals queue nothing');
 
-# --- Redis down: the write stands, the job is lost and logged -----------------------------
+# --- Redis down: the write stands, its jobs wait in the outbox -----------------------------
 $t->stop_redis;
 $m->post_ok("/api/v1/accounts/$did/follow", $ha)->status_is(200)->json_is('/following', true);
 is($t->psql("SELECT count(*) FROM follows WHERE account_id = $aid AND target_account_id = $did"), 1,
     'followed although Redis is down');
-like($t->error_log, qr/\[error\].*could not queue a (notify|feed_merge) job/, 'the lost job is logged');
+is($t->psql("SELECT string_agg(type, ' ' ORDER BY id) FROM job_outbox"), 'notify feed_merge',
+    'its jobs wait in the outbox');
 $t->start_redis;
+$j = jobs();
+is_deeply([map { $_->[0] } @$j], ['notify', 'feed_merge'], 'Redis back: they reach their queue');
+is_deeply($j->[1], feed('feed_merge', $aid, $did), 'the follow\'s feed_merge');
+is($t->psql('SELECT count(*) FROM job_outbox'), 0, 'the outbox is empty');
 # back once the module reconnected (after its backoff): the unfollow's job is queued
 ok($t->wait_for(sub {
     $t->ua->post("/api/v1/accounts/$did/follow" => $ha);

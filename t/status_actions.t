@@ -24,6 +24,20 @@ my $dave  = $t->user('dave');
 my $eve   = $t->user('eve');
 my ($ha, $hb, $hc, $hd, $he) = map { $t->bearer($_->{token}) } $alice, $bob, $carol, $dave, $eve;
 
+# the jobs queued since the last call but status_forget (the cache's, whose
+# ids land in @forgotten); the renderings a job publishes (mastodon:payload:)
+my @forgotten;
+sub take_jobs {
+    my @all = $t->take_jobs;
+    my %ids = map { $_ => 1 } map { @{ $_->{args}{status_ids} } } grep { $_->{type} eq 'status_forget' } @all;
+    @forgotten = sort keys %ids;
+    return grep { $_->{type} ne 'status_forget' } @all;
+}
+sub payload {
+    my $v = $t->redis('GET', "mastodon:payload:$_[0]:$_[1]");
+    return $v eq '' ? undef : Mojo::JSON::decode_json($v);
+}
+
 # bob follows alice (her private statuses are his to see)
 $t->psql("INSERT INTO follows (account_id, target_account_id) VALUES ($bob->{account_id}, $alice->{account_id})");
 
@@ -75,7 +89,7 @@ sub flags_are {
 }
 
 
-$t->take_jobs;
+take_jobs();
 
 my $unl  = status($alice, visibility => 'unlisted');
 my $priv = status($alice, visibility => 'private');
@@ -93,7 +107,7 @@ my $fav_id = $t->psql("SELECT id FROM favourites WHERE account_id = $bob->{accou
 ok($fav_id, 'the favourite row');
 flags_are($hb, $pub, favourited => true, favourites_count => 1);
 
-my @jobs = $t->take_jobs;
+my @jobs = take_jobs();
 is(scalar @jobs, 1, 'one job queued');
 is($jobs[0]{type}, 'notify', 'a notify job');
 is($jobs[0]{attempt}, 0, 'attempt 0');
@@ -103,22 +117,27 @@ is($jobs[0]{args}{account_id}, $alice->{account_id}, 'notify: the author');
 is($jobs[0]{args}{from_account_id}, $bob->{account_id}, 'notify: from the viewer');
 is($jobs[0]{args}{activity_type}, 'Favourite', 'notify: activity_type');
 is($jobs[0]{args}{activity_id}, $fav_id, 'notify: activity_id, the favourite');
-is($jobs[0]{args}{account}{id}, $bob->{account_id}, 'notify: the viewer as an Account');
-is_deeply([entity_errors($jobs[0]{args}{account}, 'Account')], [], 'notify: account is an Account');
-is($jobs[0]{args}{status}{id}, $pub, 'notify: the status');
-is($jobs[0]{args}{status}{favourites_count}, 1, 'notify: its count');
-ok(!exists $jobs[0]{args}{status}{favourited}, 'notify: no viewer flags in the status');
-is_deeply([status_errors($jobs[0]{args}{status})], [], 'notify: status is a Status');
+is_deeply([sort keys %{ $jobs[0]{args} }], [sort qw(type account_id from_account_id activity_type activity_id)],
+    'notify: ids only');
+is_deeply(\@forgotten, [$pub], 'the cached rendering is forgotten (status_forget)');
+my $acct = payload(account => $bob->{account_id});
+is($acct->{id}, $bob->{account_id}, 'notify publishes the viewer as an Account');
+is_deeply([entity_errors($acct, 'Account')], [], 'notify: account is an Account');
+my $st = payload(status => $pub);
+is($st->{id}, $pub, 'notify: the status');
+is($st->{favourites_count}, 1, 'notify: its count');
+ok(!exists $st->{favourited}, 'notify: no viewer flags in the status');
+is_deeply([status_errors($st)], [], 'notify: status is a Status');
 
 # again: nothing changes, nobody is notified twice
 $m->post_ok("/api/v1/statuses/$pub/favourite" => $hb)->status_is(200)
   ->json_is('/favourited', true)->json_is('/favourites_count', 1);
-is(scalar($t->take_jobs), 0, 'a repeated favourite queues nothing');
+is(scalar(take_jobs()), 0, 'a repeated favourite queues nothing');
 
 # one's own status: no notification
 $m->post_ok("/api/v1/statuses/$pub/favourite" => $ha)->status_is(200)
   ->json_is('/favourited', true)->json_is('/favourites_count', 2);
-is(scalar($t->take_jobs), 0, 'favouriting one\'s own status notifies nobody');
+is(scalar(take_jobs()), 0, 'favouriting one\'s own status notifies nobody');
 
 # unfavourite, twice
 $m->post_ok("/api/v1/statuses/$pub/unfavourite" => $ha)->status_is(200)
@@ -127,7 +146,8 @@ status_ok($m->tx->res->json, 'unfavourite');
 $m->post_ok("/api/v1/statuses/$pub/unfavourite" => $ha)->status_is(200)
   ->json_is('/favourited', false)->json_is('/favourites_count', 1);
 is(stat_of($pub, 'favourites_count'), 1, 'the counter counted the undo once');
-is(scalar($t->take_jobs), 0, 'unfavourite queues nothing');
+is(scalar(take_jobs()), 0, 'unfavourite queues nothing');
+is_deeply(\@forgotten, [$pub], 'but forgets the cached rendering');
 flags_are($ha, $pub, favourited => false, favourites_count => 1);
 
 # the notification of a favourite goes with it
@@ -158,7 +178,7 @@ is($t->psql("SELECT count(*) FROM statuses WHERE reblog_of_id IN ($priv, $dm)"),
 $m->post_ok("/api/v1/statuses/$priv/favourite" => $hb)->status_is(200)->json_is('/favourited', true);
 $m->post_ok("/api/v1/statuses/$dm/favourite" => $hb)->status_is(200)->json_is('/favourited', true)
   ->json_is('/visibility', 'direct');
-is(scalar($t->take_jobs), 2, 'two notify jobs');
+is(scalar(take_jobs()), 2, 'two notify jobs');
 
 # a deleted status is not found
 my $gone = status($alice);
@@ -174,7 +194,7 @@ $m->post_ok("/api/v1/statuses/$pub/reblog" => $hd)->status_is(403)
 $t->psql("INSERT INTO blocks (account_id, target_account_id) VALUES ($alice->{account_id}, $eve->{account_id})");
 $m->post_ok("/api/v1/statuses/$pub/favourite" => $he)->status_is(404);
 $t->psql("DELETE FROM blocks");
-is(scalar($t->take_jobs), 0, 'refusals queue nothing');
+is(scalar(take_jobs()), 0, 'refusals queue nothing');
 
 # --- 20 concurrent favourites by different users, and repeats by one -------------------------------
 my $hot = status($alice, text => 'hot');
@@ -185,7 +205,7 @@ Mojo::Promise->all(@p)->then(sub { @codes = map { $_->[0]->res->code } @_ })->wa
 is(scalar(grep { $_ == 200 } @codes), 20, '20 concurrent favourites answered') or diag "@codes";
 is(stat_of($hot, 'favourites_count'), 20, 'favourites_count 20');
 is($t->psql("SELECT count(*) FROM favourites WHERE status_id = $hot"), 20, '20 favourites');
-my @notify = $t->take_jobs;
+my @notify = take_jobs();
 is(scalar @notify, 20, '20 notify jobs');
 is(scalar(keys %{ { map { $_->{args}{activity_id} => 1 } @notify } }), 20, 'one per favourite');
 
@@ -193,7 +213,7 @@ is(scalar(keys %{ { map { $_->{args}{activity_id} => 1 } @notify } }), 20, 'one 
 Mojo::Promise->all(@p)->then(sub { @codes = map { $_->[0]->res->code } @_ })->wait;
 is(scalar(grep { $_ == 200 } @codes), 10, '10 concurrent favourites by one user answered') or diag "@codes";
 is(stat_of($hot, 'favourites_count'), 21, 'counted once');
-is(scalar($t->take_jobs), 1, 'notified once');
+is(scalar(take_jobs()), 1, 'notified once');
 
 @p = map { $t->ua->post_p("/api/v1/statuses/$hot/" . ($_ % 2 ? 'unfavourite' : 'favourite') => $t->bearer($crowd[$_]{token})) }
     0 .. 19;
@@ -201,7 +221,7 @@ Mojo::Promise->all(@p)->then(sub { @codes = map { $_->[0]->res->code } @_ })->wa
 is(scalar(grep { $_ == 200 } @codes), 20, 'concurrent unfavourites answered') or diag "@codes";
 is(stat_of($hot, 'favourites_count'), 11, 'favourites_count 11 after ten unfavourites');
 is($t->psql("SELECT count(*) FROM favourites WHERE status_id = $hot"), 11, 'as many rows');
-$t->take_jobs;
+take_jobs();
 
 # --- reblog --------------------------------------------------------------------------------------
 my $bob_count = statuses_count($bob);
@@ -224,13 +244,16 @@ ok($t->psql("SELECT last_status_at IS NOT NULL FROM account_stats WHERE account_
     'last_status_at set');
 flags_are($hb, $pub, reblogged => true, reblogs_count => 1);
 
-@jobs = $t->take_jobs;
+@jobs = take_jobs();
 is(scalar @jobs, 1, 'one job');
 is($jobs[0]{type}, 'distribute', 'distribute');
 is($jobs[0]{args}{status_id}, $rb, 'distribute: the reblog');
-is($jobs[0]{args}{payload}{id}, $rb, 'distribute: its payload');
-is($jobs[0]{args}{payload}{reblog}{id}, $pub, 'distribute: the payload wraps the original');
-ok(!exists $jobs[0]{args}{payload}{reblogged}, 'distribute: no viewer flags');
+is_deeply([keys %{ $jobs[0]{args} }], ['status_id'], 'distribute: ids only');
+is_deeply(\@forgotten, [$pub], 'the original\'s cached rendering is forgotten');
+$st = payload(status => $rb);
+is($st->{id}, $rb, 'distribute: its payload');
+is($st->{reblog}{id}, $pub, 'distribute: the payload wraps the original');
+ok(!exists $st->{reblogged}, 'distribute: no viewer flags');
 
 # twice: the same reblog
 $m->post_ok("/api/v1/statuses/$pub/reblog" => $hb)->status_is(200)->json_is('/id', $rb)
@@ -238,7 +261,7 @@ $m->post_ok("/api/v1/statuses/$pub/reblog" => $hb)->status_is(200)->json_is('/id
 $m->post_ok("/api/v1/statuses/$pub/reblog" => $hb, form => { visibility => 'bogus' })->status_is(200)
   ->json_is('/id', $rb, 'an existing reblog is the answer whatever the visibility');
 is(stat_of($pub, 'reblogs_count'), 1, 'still one');
-is(scalar($t->take_jobs), 0, 'nothing queued for a repeat');
+is(scalar(take_jobs()), 0, 'nothing queued for a repeat');
 
 # five at once by one user: one reblog
 my $once = status($alice);
@@ -248,7 +271,7 @@ Mojo::Promise->all(@p)->then(sub { @ids = map { $_->[0]->res->json->{id} } @_ })
 is(scalar(keys %{ { map { $_ => 1 } @ids } }), 1, 'five concurrent reblogs, one reblog') or diag "@ids";
 is($t->psql("SELECT count(*) FROM statuses WHERE reblog_of_id = $once AND deleted_at IS NULL"), 1, 'one row');
 is(stat_of($once, 'reblogs_count'), 1, 'counted once');
-is(scalar($t->take_jobs), 1, 'distributed once');
+is(scalar(take_jobs()), 1, 'distributed once');
 
 # visibility: given, blank, the user's default, refused
 $m->post_ok("/api/v1/statuses/$pub/reblog" => $hc, json => { visibility => 'unlisted' })->status_is(200)
@@ -263,7 +286,7 @@ $m->post_ok("/api/v1/statuses/$unl/reblog" => $he, form => { visibility => 'dire
 $m->post_ok("/api/v1/statuses/$unl/reblog" => $he, form => { visibility => 'nonsense' })->status_is(422)
   ->json_is('/error', 'Validation failed: Visibility is not included in the list');
 is($t->psql("SELECT count(*) FROM statuses WHERE account_id = $eve->{account_id}"), 0, 'nothing written');
-$t->take_jobs;
+take_jobs();
 
 # StatusPolicy#reblog?: private only by its author (keeping it private), direct never
 $m->post_ok("/api/v1/statuses/$priv/reblog" => $hb)->status_is(403)->json_is('/error', 'This action is not allowed');
@@ -273,21 +296,24 @@ $m->post_ok("/api/v1/statuses/$priv/reblog" => $ha, form => { visibility => 'pub
 my $own_rb = $m->tx->res->json->{id};
 my $adm = status($alice, visibility => 'direct', mentions => [$bob]);
 $m->post_ok("/api/v1/statuses/$adm/reblog" => $ha)->status_is(403);
-$t->take_jobs;
+take_jobs();
 
 # reblogging a reblog reblogs the original
 $m->post_ok("/api/v1/statuses/$rb/reblog" => $he)->status_is(200)->json_is('/reblog/id', $pub);
 my $erb = $m->tx->res->json->{id};
 is(stat_of($pub, 'reblogs_count'), 4, 'reblogs_count 4 (bob, carol, dave, eve)');
-$t->take_jobs;
+take_jobs();
 
 # favouriting and bookmarking a reblog go to the original
 $m->post_ok("/api/v1/statuses/$rb/favourite" => $hc)->status_is(200)->json_is('/id', $rb)
   ->json_is('/reblog/favourited', true);
 is($t->psql("SELECT status_id FROM favourites WHERE account_id = $carol->{account_id}"
     . " AND status_id IN ($rb, $pub)"), $pub, 'the favourite is the original\'s');
-@jobs = $t->take_jobs;
-is($jobs[0]{args}{status}{id}, $pub, 'notify: the original status');
+@jobs = take_jobs();
+is($t->psql("SELECT status_id FROM favourites WHERE id = $jobs[0]{args}{activity_id}"), $pub,
+    'notify: the favourite of the original status');
+is(payload(status => $pub)->{favourites_count}, stat_of($pub, 'favourites_count'),
+    'notify: the original status, as it is now');
 $m->post_ok("/api/v1/statuses/$pub/unfavourite" => $hc)->status_is(200);
 
 # reblogged_by: public and unlisted reblogs, newest first
@@ -310,23 +336,24 @@ status_ok($m->tx->res->json, 'unreblog');
 ok($t->psql("SELECT deleted_at IS NOT NULL FROM statuses WHERE id = $rb") eq 't', 'the reblog is discarded');
 is(stat_of($pub, 'reblogs_count'), 3, 'reblogs_count 3');
 is(statuses_count($bob), $bob_count - 1, "the reblogger's statuses_count");
-@jobs = $t->take_jobs;
+@jobs = take_jobs();
 is(scalar @jobs, 1, 'one job');
 is($jobs[0]{type}, 'remove_status', 'remove_status');
 is_deeply($jobs[0]{args}, { status_id => $rb, account_id => $bob->{account_id}, reblog_of_id => $pub },
     'remove_status args');
+is_deeply(\@forgotten, [sort $pub, $rb], 'both cached renderings are forgotten');
 flags_are($hb, $pub, reblogged => false, reblogs_count => 3);
 
 $m->post_ok("/api/v1/statuses/$pub/unreblog" => $hb)->status_is(200)->json_is('/reblogged', false)
   ->json_is('/reblogs_count', 3);
-is(scalar($t->take_jobs), 0, 'a second unreblog queues nothing');
+is(scalar(take_jobs()), 0, 'a second unreblog queues nothing');
 $m->post_ok("/api/v1/statuses/$rb/favourite" => $hb)->status_is(404, 'the discarded reblog is gone');
 
 # and again: a new reblog
 $m->post_ok("/api/v1/statuses/$pub/reblog" => $hb)->status_is(200);
 isnt($m->tx->res->json->{id}, $rb, 'a new reblog after the undo');
 is(stat_of($pub, 'reblogs_count'), 4, 'reblogs_count 4');
-$t->take_jobs;
+take_jobs();
 
 # --- bookmark -------------------------------------------------------------------------------------
 $m->post_ok("/api/v1/statuses/$pub/bookmark" => $hb)->status_is(200)->json_is('/bookmarked', true);
@@ -338,7 +365,7 @@ $m->post_ok("/api/v1/statuses/$priv/bookmark" => $hb)->status_is(200)->json_is('
 $m->post_ok("/api/v1/statuses/$pub/unbookmark" => $hb)->status_is(200)->json_is('/bookmarked', false);
 $m->post_ok("/api/v1/statuses/$pub/unbookmark" => $hb)->status_is(200)->json_is('/bookmarked', false);
 flags_are($hb, $pub, bookmarked => false);
-is(scalar($t->take_jobs), 0, 'bookmarks queue nothing');
+is(scalar(take_jobs()), 0, 'bookmarks queue nothing');
 
 # a bookmark of what one may no longer see can still be undone
 $t->psql("DELETE FROM follows WHERE account_id = $bob->{account_id}");
@@ -384,7 +411,7 @@ flags_are($ha, $more[1], pinned => false);
 Mojo::Promise->all(@p)->then(sub { @codes = sort map { $_->[0]->res->code } @_ })->wait;
 is("@codes", '200 422 422', 'three pins at once for one place');
 is($t->psql("SELECT count(*) FROM status_pins WHERE account_id = $alice->{account_id}"), 5, 'still five pins');
-is(scalar($t->take_jobs), 0, 'pins queue nothing');
+is(scalar(take_jobs()), 0, 'pins queue nothing');
 
 # --- mute (the conversation) -----------------------------------------------------------------------
 $m->post_ok("/api/v1/statuses/$pub/mute" => $hb)->status_is(200)->json_is('/muted', true);
@@ -401,7 +428,7 @@ is($t->psql("SELECT count(*) FROM conversation_mutes"), 0, 'unmuted');
 my $lone = status($alice, no_conversation => 1);
 $m->post_ok("/api/v1/statuses/$lone/mute" => $hb)->status_is(422)->json_is('/error', 'Mastodon::ValidationError');
 $m->post_ok("/api/v1/statuses/$lone/unmute" => $hb)->status_is(422);
-is(scalar($t->take_jobs), 0, 'mutes queue nothing');
+is(scalar(take_jobs()), 0, 'mutes queue nothing');
 
 # --- GET /api/v1/favourites and /api/v1/bookmarks: by the row's id ------------------------------------
 my $u = $t->user('collector');
@@ -443,7 +470,7 @@ for my $kind (qw(favourite bookmark)) {
     is_deeply([map { $_->{id} } @{ $tx->res->json }], [$s[1], $s[2]], "$list: not the deleted status");
     $t->psql("UPDATE statuses SET deleted_at = NULL WHERE id = $s[0]");
 }
-$t->take_jobs;
+take_jobs();
 
 # --- favourited_by ---------------------------------------------------------------------------------
 my $liked = status($alice, text => 'liked');
@@ -515,6 +542,6 @@ for my $path ("/api/v1/statuses/$fresh/favourited_by", "/api/v1/statuses/$fresh/
     $m->get_ok($path => $scoped{'write:favourites'})->status_is(403, "$path with write:favourites")
       ->json_is('/error', 'This action is outside the authorized scopes');
 }
-$t->take_jobs;
+take_jobs();
 
 $t->done;

@@ -50,9 +50,11 @@ is_deeply($s->{tags}, [{ name => 'tag', url => "$base/tags/tag" }], 'tags: the n
 is($t->psql("SELECT statuses_count FROM account_stats WHERE account_id = $alice->{account_id}"), 1, 'statuses_count');
 my ($job) = grep { $_->{status_id} eq $s->{id} } jobs('distribute');
 ok($job, 'distribute job queued');
-is($job->{payload}{id}, $s->{id}, 'job payload is the status');
-ok(!exists $job->{payload}{favourited}, 'payload without viewer flags');
-is($job->{payload}{account}{id}, $alice->{account_id}, 'payload has the account');
+is_deeply([keys %$job], ['status_id'], 'job args: the id only');
+my $payload = Mojo::JSON::decode_json($t->redis('GET', "mastodon:payload:status:$s->{id}"));
+is($payload->{id}, $s->{id}, 'job payload (left in Redis) is the status');
+ok(!exists $payload->{favourited}, 'payload without viewer flags');
+is($payload->{account}{id}, $alice->{account_id}, 'payload has the account');
 
 # cache entry
 my $cached = $t->redis('GET', "mastodon:status:$s->{id}");

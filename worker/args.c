@@ -47,6 +47,11 @@ static yajl_val member(const job_args *args, const char *name)
     return yajl_tree_get(args->root, path, yajl_t_any);
 }
 
+int args_has(const job_args *args, const char *name)
+{
+    return member(args, name) != NULL;
+}
+
 int args_id(const job_args *args, const char *name, char out[MW_ID_LEN])
 {
     yajl_val v = member(args, name);

@@ -25,6 +25,9 @@ void args_free(job_args *args);
  * "0", -1 present but not an id. */
 int args_id(const job_args *args, const char *name, char out[MW_ID_LEN]);
 
+/* 1 if the member `name` is there (whatever its value, null too). */
+int args_has(const job_args *args, const char *name);
+
 /* The string member `name`, or NULL. */
 const char *args_string(const job_args *args, const char *name);
 

@@ -9,6 +9,7 @@ int cmd_run(worker_config *cfg, int argc, char **argv);
 int cmd_migrate(worker_config *cfg, int argc, char **argv);
 int cmd_accounts(worker_config *cfg, int argc, char **argv);
 int cmd_enqueue(worker_config *cfg, int argc, char **argv);
+int cmd_relay(worker_config *cfg, int argc, char **argv);
 int cmd_http_test(worker_config *cfg, int argc, char **argv);      /* tests only */
 
 #endif

@@ -12,6 +12,7 @@
 #include "heartbeat.h"
 #include "jobs.h"
 #include "log.h"
+#include "outbox.h"
 #include "queue.h"
 #include "redis.h"
 #include "scheduler.h"
@@ -299,6 +300,11 @@ int cmd_run(worker_config *cfg, int argc, char **argv)
         mlog(LOG_ERROR, "cannot create the housekeeping thread: %s", strerror(err));
         return 1;
     }
+    if (outbox_relay_start(cfg, &stopping) != 0) {
+        __atomic_store_n(&housekeeping_stop, 1, __ATOMIC_SEQ_CST);
+        pthread_join(housekeeping, NULL);
+        return 1;
+    }
     for (long i = 0; i < cfg->concurrency; i++) {
         job_thread *t = &job_threads[i];
         snprintf(t->consumer, sizeof(t->consumer), "%s:%d:%ld", host, (int) getpid(), i);
@@ -357,6 +363,7 @@ int cmd_run(worker_config *cfg, int argc, char **argv)
         }
     }
 
+    outbox_relay_join();
     __atomic_store_n(&housekeeping_stop, 1, __ATOMIC_SEQ_CST);
     pthread_join(housekeeping, NULL);
     heartbeat_stop();

@@ -6,6 +6,7 @@
 #include "fanout.h"
 #include "args.h"
 #include "log.h"
+#include "payload.h"
 #include "queue.h"
 #include "recipients.h"
 #include "redis.h"
@@ -131,24 +132,28 @@ static int fanout_status_run(job_ctx *ctx, const fanout_status_job *job, PGconn 
                              char *err, size_t errlen)
 {
     redisContext *c = *ctx->redis;
-    stream_event ev;
+    stream_event ev = { NULL, 0 };
     notify_render render = { NULL, 0, payload, plen };
     char key[96];
 
-    json_object_member(payload, plen, "account", &render.account, &render.account_len);
-    if (stream_event_make(&ev, job->event, payload, plen) != 0) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
+    /* without a rendering the rows and feeds are written, no event goes out */
+    if (payload != NULL) {
+        json_object_member(payload, plen, "account", &render.account, &render.account_len);
+        if (stream_event_make(&ev, job->event, payload, plen) != 0) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
     }
     fanout_event_key(ctx, key, sizeof(key));
 
     int rc = -1;
     if (f->reblog_of_id[0] == '\0' && notify_mentions(c, db, f->id, &render, err, errlen) != 0)
         goto done;
-    if (stream_event_store(c, key, &ev, err, errlen) != 0
+    if ((payload != NULL && stream_event_store(c, key, &ev, err, errlen) != 0)
         || job->fan(ctx, db, f, &render, key, err, errlen) != 0)
         goto done;
-    if (stream_public(c, f, &ev, err, errlen) != 0 || stream_direct(c, f, &ev, err, errlen) != 0)
+    if (payload != NULL
+        && (stream_public(c, f, &ev, err, errlen) != 0 || stream_direct(c, f, &ev, err, errlen) != 0))
         goto done;
     if (fanout_federate(ctx, f, job->action, err, errlen) != 0)
         goto done;
@@ -166,13 +171,14 @@ int fanout_status(job_ctx *ctx, const fanout_status_job *job, const char *args_j
     status_facts f;
     char id[MW_ID_LEN];
     const char *payload;
+    char *stored = NULL;
     size_t plen;
 
     if (args_parse(&a, args_json, len, err, errlen) != 0)
         return -1;
     int rc = -1;
-    if (args_id(&a, "status_id", id) != 1 || !args_object_raw(&a, "payload", &payload, &plen)) {
-        snprintf(err, errlen, "args need status_id (an id string) and payload (an object)");
+    if (args_id(&a, "status_id", id) != 1) {
+        snprintf(err, errlen, "args need status_id (an id string)");
         goto out;
     }
     PGconn *db = job_db(ctx, err, errlen);
@@ -182,11 +188,23 @@ int fanout_status(job_ctx *ctx, const fanout_status_job *job, const char *args_j
         mlog(LOG_INFO, "%s: status %s is %s, nothing to do", job->name, id,
              job->skip_reblogs ? "gone or a reblog" : "gone");
         rc = 0;
-    } else {
-        rc = fanout_status_run(ctx, job, db, &f, payload, plen, err, errlen);
+        goto done;
     }
+    /* the rendering: in args (the CLI, older modules), else the module's */
+    if (!args_object_raw(&a, "payload", &payload, &plen)) {
+        int found = payload_get(*ctx->redis, "status", id, ctx->job->attempt == 0, &stored, &plen,
+                                err, errlen);
+        if (found < 0)
+            goto done;
+        if (found == 0)
+            mlog(LOG_NOTICE, "%s: no rendering of status %s: no streaming events", job->name, id);
+        payload = stored;
+    }
+    rc = fanout_status_run(ctx, job, db, &f, payload, plen, err, errlen);
+done:
     status_free(&f);
 out:
+    free(stored);
     args_free(&a);
     return rc;
 }

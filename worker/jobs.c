@@ -17,6 +17,7 @@ static const struct {
     { "notify", job_notify },
     { "feed_merge", job_feed_merge },
     { "feed_unmerge", job_feed_unmerge },
+    { "status_forget", job_status_forget },
 };
 
 job_handler jobs_find(const char *type)

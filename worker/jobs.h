@@ -51,5 +51,6 @@ int job_remove_status(job_ctx *ctx, const char *args_json, size_t len, char *err
 int job_notify(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 int job_feed_merge(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 int job_feed_unmerge(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
+int job_status_forget(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 
 #endif

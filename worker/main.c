@@ -21,6 +21,7 @@ static const char usage_text[] =
     "           [--role Owner|Admin|Moderator] [--confirmed] [--approve] [--if-not-exists]\n"
     "                             create a local account and its user\n"
     "  enqueue QUEUE TYPE JSON    add a job to mastodon:queue:QUEUE, print its entry id\n"
+    "  relay                      move the jobs waiting in the outbox into the streams now\n"
     "\n"
     "options:\n"
     "  -c, --config FILE          configuration file (\"key value\" lines)\n"
@@ -41,6 +42,7 @@ static const struct {
     { "migrate", cmd_migrate },
     { "accounts", cmd_accounts },
     { "enqueue", cmd_enqueue },
+    { "relay", cmd_relay },
     { "http-test", cmd_http_test },     /* t/worker_http.t; not in the usage */
 };
 

@@ -47,9 +47,10 @@
  * The follow requests matching `where` become follows with their options
  * (FollowRequest#authorize!), counters included: authorizing one request,
  * and every pending one when an account is unlocked.  The request's
- * follow_request notification goes with it.  _WITH is the CTEs alone
- * (req: the requests, ins: the follows inserted), for a statement that
- * goes on with ", st AS (" NGX_HTTP_MASTODON_REL_SQL_STATS ") SELECT ...".
+ * follow_request notification goes with it; a local requester's feed gets
+ * the account's statuses (feed_merge, in the outbox).  _WITH is the CTEs
+ * alone (req: the requests, ins: the follows inserted), for a statement
+ * that goes on with ", st AS (" NGX_HTTP_MASTODON_REL_SQL_STATS ") ...".
  */
 #define NGX_HTTP_MASTODON_REL_SQL_AUTHORIZE_WITH(where)                       \
     "WITH req AS (DELETE FROM follow_requests WHERE " where                  \
@@ -64,7 +65,11 @@
     "  ON CONFLICT (account_id, target_account_id) DO NOTHING"                \
     "  RETURNING id, account_id, target_account_id),"                         \
     " d AS (SELECT account_id, 1 AS following, 0 AS followers FROM ins"       \
-    "  UNION ALL SELECT target_account_id, 0, 1 FROM ins)"
+    "  UNION ALL SELECT target_account_id, 0, 1 FROM ins),"                   \
+    " ob AS (" NGX_HTTP_MASTODON_OUTBOX_SQL(                                  \
+    NGX_HTTP_MASTODON_OUTBOX_FEED("feed_merge", "ins.account_id",             \
+    "ins.target_account_id") " FROM ins JOIN accounts ra"                     \
+    " ON ra.id = ins.account_id AND ra.domain IS NULL") ")"
 #define NGX_HTTP_MASTODON_REL_SQL_AUTHORIZE(where)                            \
     NGX_HTTP_MASTODON_REL_SQL_AUTHORIZE_WITH(where)                           \
     NGX_HTTP_MASTODON_REL_SQL_STATS
@@ -72,10 +77,10 @@
 typedef struct ngx_http_mastodon_rel_write_s  ngx_http_mastodon_rel_write_t;
 
 /*
- * Called once the batch committed and its check let the write through:
- * the endpoint reads what its statements' RETURNING says really changed
- * and enqueues its jobs with ngx_http_mastodon_rel_job(); the answer waits
- * for Redis (a failure is logged, the answer goes on).
+ * The statements put their jobs into the outbox themselves (CTEs guarded
+ * like their writes).  Called once the batch committed and its check let
+ * the write through: the endpoint leaves in Redis what its jobs publish
+ * (ngx_http_mastodon_outbox_payload()); the answer follows at once.
  */
 typedef void (*ngx_http_mastodon_rel_jobs_pt)(ngx_http_mastodon_rel_write_t *w);
 
@@ -91,8 +96,6 @@ struct ngx_http_mastodon_rel_write_s {
     PGresult                      *relationship;
     ngx_int_t                      following;
     ngx_int_t                      requested;
-    ngx_uint_t                     pending;     /* jobs awaiting Redis */
-    unsigned                       enqueuing:1;
 };
 
 typedef struct {
@@ -111,12 +114,6 @@ ngx_int_t ngx_http_mastodon_rel_write_add(ngx_http_mastodon_rel_write_t *w,
 ngx_int_t ngx_http_mastodon_rel_write_run(ngx_http_mastodon_rel_write_t *w);
 /* the target is a remote account (from the check) */
 ngx_uint_t ngx_http_mastodon_rel_remote(ngx_http_mastodon_rel_write_t *w);
-/* a job on queue default, args a JSON object; from w->jobs only */
-void ngx_http_mastodon_rel_job(ngx_http_mastodon_rel_write_t *w,
-    const char *type, ngx_str_t *args);
-/* feed_merge / feed_unmerge {"account_id", "target_account_id"} */
-void ngx_http_mastodon_rel_feed_job(ngx_http_mastodon_rel_write_t *w,
-    const char *type, int64_t account_id, int64_t target_account_id);
 ngx_int_t ngx_http_mastodon_rel_list(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_rel_list_t *list);
 extern ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_rel_ensure_stats;

@@ -19,8 +19,10 @@
  * The other side is told by federation (Block activity), later.  The
  * notifications of the follows and requests ended go with them, and
  * AfterBlockService's: every notification the account gave the user.
- * Answers whether the block is new, and whether the account followed the
- * user (feed_unmerge both ways).
+ * AfterBlockService clears the account's statuses from the user's feed
+ * (feed_unmerge when the block is new or the user followed it); the
+ * account's unfollow (BlockService) clears the user's from a local
+ * account's feed.
  */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_block_stmt =
     ngx_http_mastodon_pg_stmt(
@@ -49,10 +51,17 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_block_stmt =
         "  AND n.activity_id IN (SELECT id FROM req)),"
         " d AS (SELECT account_id, -1 AS following, 0 AS followers FROM del"
         "  UNION ALL SELECT target_account_id, 0, -1 FROM del),"
-        " st AS (" NGX_HTTP_MASTODON_REL_SQL_STATS ")"
-        " SELECT EXISTS (SELECT 1 FROM blk)"
-        "  OR EXISTS (SELECT 1 FROM del WHERE account_id = $1),"
-        " EXISTS (SELECT 1 FROM del WHERE account_id = $2)", 2);
+        " st AS (" NGX_HTTP_MASTODON_REL_SQL_STATS "),"
+        " ob AS (" NGX_HTTP_MASTODON_OUTBOX_SQL(
+        NGX_HTTP_MASTODON_OUTBOX_FEED("feed_unmerge", "$1::bigint",
+        "$2::bigint") " WHERE EXISTS (SELECT 1 FROM blk)"
+        "  OR EXISTS (SELECT 1 FROM del WHERE account_id = $1)"
+        " UNION ALL " NGX_HTTP_MASTODON_OUTBOX_FEED("feed_unmerge",
+        "$2::bigint", "$1::bigint")
+        " WHERE EXISTS (SELECT 1 FROM del WHERE account_id = $2)"
+        "  AND EXISTS (SELECT 1 FROM accounts ba WHERE ba.id = $2"
+        "  AND ba.domain IS NULL)") ")"
+        " SELECT 1", 2);
 
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_unblock_stmt =
     ngx_http_mastodon_pg_stmt(
@@ -63,8 +72,8 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_unblock_stmt =
 /*
  * $3 hide notifications, $4 duration in seconds (0: for ever; below 0
  * an expiry already past, as -5.seconds.from_now in Mastodon).  Hiding
- * notifications deletes the account's (BlockWorker, as MuteService).  A
- * row: the mute was written (feed_unmerge, MuteWorker or BlockWorker).
+ * notifications deletes the account's (BlockWorker, as MuteService).  The
+ * mute written: feed_unmerge (MuteWorker or BlockWorker).
  */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_mute_stmt =
     ngx_http_mastodon_pg_stmt(
@@ -81,7 +90,10 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_mute_stmt =
         " RETURNING hide_notifications),"
         " nd AS (DELETE FROM notifications n"
         "  WHERE n.account_id = $1 AND n.from_account_id = $2"
-        "  AND EXISTS (SELECT 1 FROM m WHERE m.hide_notifications))"
+        "  AND EXISTS (SELECT 1 FROM m WHERE m.hide_notifications)),"
+        " ob AS (" NGX_HTTP_MASTODON_OUTBOX_SQL(
+        NGX_HTTP_MASTODON_OUTBOX_FEED("feed_unmerge", "$1::bigint",
+        "$2::bigint") " FROM m") ")"
         " SELECT hide_notifications FROM m", 4);
 
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_unmute_stmt =
@@ -127,7 +139,7 @@ static ngx_http_mastodon_rel_list_t  ngx_http_mastodon_mutes_list = {
 static ngx_int_t
 ngx_http_mastodon_blocks_mutes_write(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_pg_stmt_t *stmt,
-    ngx_uint_t counters, ngx_http_mastodon_rel_jobs_pt jobs)
+    ngx_uint_t counters)
 {
     ngx_int_t                       rc;
     ngx_http_mastodon_rel_write_t  *w;
@@ -147,59 +159,7 @@ ngx_http_mastodon_blocks_mutes_write(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    w->jobs = jobs;
-    w->data = ctx;
-
     return ngx_http_mastodon_rel_write_run(w);
-}
-
-
-/* the block or mute statement's answer: the last before the Relationship */
-static PGresult *
-ngx_http_mastodon_blocks_mutes_result(ngx_http_mastodon_rel_write_t *w)
-{
-    return w->batch->results[w->batch->nqueries - 2];
-}
-
-
-/*
- * AfterBlockService clears the target's statuses from the user's feed; the
- * target's unfollow (BlockService) clears the user's from the target's.
- */
-static void
-ngx_http_mastodon_block_jobs(ngx_http_mastodon_rel_write_t *w)
-{
-    PGresult                 *res;
-    ngx_http_mastodon_ctx_t  *ctx = w->data;
-
-    res = ngx_http_mastodon_blocks_mutes_result(w);
-
-    if (PQntuples(res) == 0) {
-        return;
-    }
-
-    if (PQgetvalue(res, 0, 0)[0] == 't') {
-        ngx_http_mastodon_rel_feed_job(w, "feed_unmerge",
-                                       ctx->auth->account_id, w->target);
-    }
-
-    if (PQgetvalue(res, 0, 1)[0] == 't' && !ngx_http_mastodon_rel_remote(w)) {
-        ngx_http_mastodon_rel_feed_job(w, "feed_unmerge", w->target,
-                                       ctx->auth->account_id);
-    }
-}
-
-
-/* MuteWorker (BlockWorker with notifications hidden): always the feed */
-static void
-ngx_http_mastodon_mute_jobs(ngx_http_mastodon_rel_write_t *w)
-{
-    ngx_http_mastodon_ctx_t  *ctx = w->data;
-
-    if (PQntuples(ngx_http_mastodon_blocks_mutes_result(w)) > 0) {
-        ngx_http_mastodon_rel_feed_job(w, "feed_unmerge",
-                                       ctx->auth->account_id, w->target);
-    }
 }
 
 
@@ -209,8 +169,7 @@ ngx_http_mastodon_block(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
 {
     return ngx_http_mastodon_blocks_mutes_write(r, ctx,
                                                 &ngx_http_mastodon_block_stmt,
-                                                1,
-                                                ngx_http_mastodon_block_jobs);
+                                                1);
 }
 
 
@@ -221,7 +180,7 @@ ngx_http_mastodon_unblock(ngx_http_request_t *r,
 {
     return ngx_http_mastodon_blocks_mutes_write(r, ctx,
                                               &ngx_http_mastodon_unblock_stmt,
-                                              0, NULL);
+                                              0);
 }
 
 
@@ -292,9 +251,6 @@ ngx_http_mastodon_mute(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    w->jobs = ngx_http_mastodon_mute_jobs;
-    w->data = ctx;
-
     return ngx_http_mastodon_rel_write_run(w);
 }
 
@@ -305,7 +261,7 @@ ngx_http_mastodon_unmute(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
 {
     return ngx_http_mastodon_blocks_mutes_write(r, ctx,
                                                &ngx_http_mastodon_unmute_stmt,
-                                               0, NULL);
+                                               0);
 }
 
 

@@ -4,7 +4,8 @@
  * address: the optional `email` parameter changes it first).  Only the
  * application the user signed up with may ask, as in Mastodon.  A fresh
  * token replaces the old one (only its digest is stored), and the worker
- * sends the mail (a user_confirmation job on the mailers queue).
+ * sends the mail (a user_confirmation job on the mailers queue, in the
+ * outbox with the update).
  */
 
 #include "ngx_http_mastodon_api.h"
@@ -20,8 +21,6 @@ typedef struct {
 
 
 static void ngx_http_mastodon_resend_updated(ngx_http_mastodon_pg_batch_t *b);
-static void ngx_http_mastodon_resend_enqueued(ngx_http_request_t *r,
-    redisReply *reply, void *data);
 
 
 /* the state before the update: confirmed? signed up with this app? */
@@ -31,14 +30,19 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_resend_check =
         " coalesce(created_by_application_id, 0) = $2::bigint"
         " FROM users WHERE id = $1::bigint", 2);
 
+/* $3 the new token's digest, $4 the new address or NULL, $5 the token */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_resend_update =
     ngx_http_mastodon_pg_stmt(
-        "UPDATE users SET confirmation_token = $3,"
+        "WITH u AS (UPDATE users SET confirmation_token = $3,"
         " confirmation_sent_at = now() AT TIME ZONE 'UTC',"
         " email = coalesce($4, email), updated_at = now() AT TIME ZONE 'UTC'"
         " WHERE id = $1::bigint AND confirmed_at IS NULL"
         " AND created_by_application_id = $2::bigint"
-        " RETURNING id", 4);
+        " RETURNING id),"
+        " ob AS (" NGX_HTTP_MASTODON_OUTBOX_SQL(
+        "SELECT 'mailers', 'user_confirmation', json_build_object("
+        " 'user_id', id::text, 'token', $5::text) FROM u") ")"
+        " SELECT id FROM u", 5);
 
 
 ngx_int_t
@@ -76,7 +80,7 @@ ngx_http_mastodon_emails_confirmation(ngx_http_request_t *r,
     }
 
     rs = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_resend_t));
-    values = ngx_pcalloc(r->pool, 4 * sizeof(char *));
+    values = ngx_pcalloc(r->pool, 5 * sizeof(char *));
     if (rs == NULL || values == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -96,6 +100,7 @@ ngx_http_mastodon_emails_confirmation(ngx_http_request_t *r,
     values[1] = (const char *) rs->app_id;
     values[2] = (const char *) rs->digest;
     values[3] = email;
+    values[4] = rs->token;
 
     b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_resend_updated, rs);
     if (b == NULL
@@ -119,16 +124,13 @@ ngx_http_mastodon_emails_confirmation(ngx_http_request_t *r,
 static void
 ngx_http_mastodon_resend_updated(ngx_http_mastodon_pg_batch_t *b)
 {
-    u_char                      *p;
     PGresult                    *check, *update;
-    ngx_str_t                    args;
+    ngx_str_t                    body, type;
     const char                  *state;
     ngx_http_request_t          *r;
     ngx_http_mastodon_ctx_t     *ctx;
-    ngx_http_mastodon_resend_t  *rs;
 
     r = b->request;
-    rs = b->data;
     ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
     check = b->results[0];
     update = b->results[1];
@@ -170,40 +172,6 @@ ngx_http_mastodon_resend_updated(ngx_http_mastodon_pg_batch_t *b)
         ctx->error_message = "This method is only available while the e-mail "
                              "is awaiting confirmation";
         ngx_http_mastodon_finalize(r, NGX_HTTP_FORBIDDEN);
-        return;
-    }
-
-    args.data = ngx_pnalloc(r->pool, sizeof("{\"user_id\":\"\",\"token\":\"\"}")
-                                     + NGX_INT64_LEN + MSTDN_SECRET_LEN);
-    if (args.data == NULL) {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    p = ngx_sprintf(args.data, "{\"user_id\":\"%s\",\"token\":\"%s\"}",
-                    rs->user_id, rs->token);
-    args.len = p - args.data;
-
-    if (ngx_http_mastodon_enqueue(r, "mailers", "user_confirmation", &args,
-                                  ngx_http_mastodon_resend_enqueued, rs)
-        != NGX_OK)
-    {
-        ngx_http_mastodon_resend_enqueued(r, NULL, rs);
-    }
-}
-
-
-static void
-ngx_http_mastodon_resend_enqueued(ngx_http_request_t *r, redisReply *reply,
-    void *data)
-{
-    ngx_str_t  body, type;
-
-    if (reply == NULL || reply->type != REDIS_REPLY_STRING) {
-        /* the token was replaced but no mail will come: say so, to retry */
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "mastodon: could not queue a confirmation e-mail");
-        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
         return;
     }
 

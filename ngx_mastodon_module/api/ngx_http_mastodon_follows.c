@@ -46,6 +46,14 @@
     "EXISTS (SELECT 1 FROM follow_requests x WHERE x.account_id = $1"         \
     " AND x.target_account_id = $2)"
 
+/* a notify row for a new follow or request (ins) of a local account */
+#define NGX_HTTP_MASTODON_FOLLOW_NOTIFY(type, activity_type)                  \
+    "SELECT 'default', 'notify', json_build_object('type', '" type "',"       \
+    " 'account_id', ins.target_account_id::text, 'from_account_id',"          \
+    " ins.account_id::text, 'activity_type', '" activity_type "',"            \
+    " 'activity_id', ins.id::text) FROM ins JOIN accounts na"                 \
+    " ON na.id = ins.target_account_id AND na.domain IS NULL"
+
 
 /*
  * Follow: $3 reblogs, $4 notify (NULL: unchanged, or the default), $5
@@ -77,8 +85,8 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_follow_request_update =
 /* the target is told by a notification (a notify job) and federation */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_follow_request_create =
     ngx_http_mastodon_pg_stmt(
-        "INSERT INTO follow_requests (account_id, target_account_id,"
-        " show_reblogs, notify, languages)"
+        "WITH ins AS (INSERT INTO follow_requests (account_id,"
+        "  target_account_id, show_reblogs, notify, languages)"
         " SELECT $1::bigint, $2::bigint, coalesce($3::boolean, true),"
         " coalesce($4::boolean, false),"
         " CASE WHEN $6::boolean THEN $5::varchar[] END"
@@ -86,7 +94,11 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_follow_request_create =
         " AND " NGX_HTTP_MASTODON_FOLLOW_REQUEST
         " AND NOT " NGX_HTTP_MASTODON_FOLLOWING
         " ON CONFLICT (account_id, target_account_id) DO NOTHING"
-        " RETURNING id", 6);
+        " RETURNING id, account_id, target_account_id),"
+        " ob AS (" NGX_HTTP_MASTODON_OUTBOX_SQL(
+        NGX_HTTP_MASTODON_FOLLOW_NOTIFY("follow_request", "FollowRequest"))
+        ")"
+        " SELECT id FROM ins", 6);
 
 /*
  * The target is told by a notification (a notify job); the follower's feed
@@ -106,7 +118,11 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_follow_create =
         " RETURNING id, account_id, target_account_id),"
         " d AS (SELECT account_id, 1 AS following, 0 AS followers FROM ins"
         "  UNION ALL SELECT target_account_id, 0, 1 FROM ins),"
-        " st AS (" NGX_HTTP_MASTODON_REL_SQL_STATS ")"
+        " st AS (" NGX_HTTP_MASTODON_REL_SQL_STATS "),"
+        " ob AS (" NGX_HTTP_MASTODON_OUTBOX_SQL(
+        NGX_HTTP_MASTODON_FOLLOW_NOTIFY("follow", "Follow")
+        " UNION ALL " NGX_HTTP_MASTODON_OUTBOX_FEED("feed_merge",
+        "ins.account_id", "ins.target_account_id") " FROM ins") ")"
         " SELECT id FROM ins", 6);
 
 /* the user's Account, for the notify job's "account" */
@@ -141,10 +157,14 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_unfollow_stmt =
         "  AND n.activity_id IN (SELECT id FROM req)),"
         " d AS (SELECT account_id, -1 AS following, 0 AS followers FROM del"
         "  UNION ALL SELECT target_account_id, 0, -1 FROM del),"
-        " st AS (" NGX_HTTP_MASTODON_REL_SQL_STATS ")"
+        " st AS (" NGX_HTTP_MASTODON_REL_SQL_STATS "),"
+        " ob AS (" NGX_HTTP_MASTODON_OUTBOX_SQL(
+        NGX_HTTP_MASTODON_OUTBOX_FEED("feed_unmerge", "del.account_id",
+        "del.target_account_id") " FROM del") ")"
         " SELECT id FROM del", 2);
 
-/* RemoveFromFollowersService: the account's follow of the user */
+/* RemoveFromFollowersService: the account's follow of the user; the
+ * user's statuses leave a local former follower's feed */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_remove_follower_stmt =
     ngx_http_mastodon_pg_stmt(
         "WITH del AS (DELETE FROM follows"
@@ -158,12 +178,16 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_remove_follower_stmt =
         "  WHERE n.activity_type = 'Follow' AND n.activity_id = del.id),"
         " d AS (SELECT account_id, -1 AS following, 0 AS followers FROM del"
         "  UNION ALL SELECT target_account_id, 0, -1 FROM del),"
-        " st AS (" NGX_HTTP_MASTODON_REL_SQL_STATS ")"
+        " st AS (" NGX_HTTP_MASTODON_REL_SQL_STATS "),"
+        " ob AS (" NGX_HTTP_MASTODON_OUTBOX_SQL(
+        NGX_HTTP_MASTODON_OUTBOX_FEED("feed_unmerge", "del.account_id",
+        "del.target_account_id") " FROM del JOIN accounts fa"
+        " ON fa.id = del.account_id AND fa.domain IS NULL") ")"
         " SELECT id FROM del", 2);
 
 /*
- * FollowRequest#authorize!: $2 asked $1; the follow takes its options.
- * A row: the follow is new (feed_merge for a local requester).
+ * FollowRequest#authorize!: $2 asked $1; the follow takes its options
+ * (feed_merge for a local requester, in the macro).
  */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_authorize_stmt =
     ngx_http_mastodon_pg_stmt(NGX_HTTP_MASTODON_REL_SQL_AUTHORIZE_WITH(
@@ -188,11 +212,6 @@ typedef struct {
     ngx_uint_t                     create;      /* follow_create */
     ngx_uint_t                     me;          /* follow_me */
 } ngx_http_mastodon_follow_jobs_t;
-
-/* the other endpoints: their one statement */
-typedef struct {
-    ngx_uint_t                     stmt;
-} ngx_http_mastodon_follows_jobs_t;
 
 
 /* the accounts a user's blocks and mutes leave out of lists ($5) */
@@ -378,81 +397,40 @@ ngx_http_mastodon_follows_returned(ngx_http_mastodon_rel_write_t *w,
 
 
 /*
- * A notify job: {"type", "account_id", "from_account_id", "activity_type",
- * "activity_id", "account", "status"}, the user's Account rendered here.
+ * After a follow (FollowService): a new follow or request of a local
+ * account has its notify job in the outbox (and a follow its feed_merge);
+ * the user's Account is what the notification event shows.
  */
 static void
-ngx_http_mastodon_follow_notify(ngx_http_mastodon_rel_write_t *w,
-    PGresult *me, const char *type, const char *activity_type,
-    int64_t activity_id)
+ngx_http_mastodon_follow_jobs(ngx_http_mastodon_rel_write_t *w)
 {
-    u_char              *p;
-    ngx_str_t            account, args;
-    ngx_http_request_t  *r;
+    PGresult                         *me;
+    ngx_str_t                         account;
+    ngx_http_request_t               *r;
+    ngx_http_mastodon_follow_jobs_t  *fj;
 
+    fj = w->data;
     r = w->batch->request;
+    me = w->batch->results[fj->me];
+
+    if (ngx_http_mastodon_rel_remote(w)
+        || (!ngx_http_mastodon_follows_returned(w, fj->create)
+            && !ngx_http_mastodon_follows_returned(w, fj->request)))
+    {
+        return;
+    }
 
     if (PQntuples(me) == 0
         || ngx_http_mastodon_account_json(r, me, 0, 0, &account) != NGX_OK)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "mastodon: no account to notify a %s with", type);
+                      "mastodon: no account for the follow notification");
         return;
     }
 
-    args.data = ngx_pnalloc(r->pool, 256 + 3 * NGX_INT64_LEN + account.len);
-    if (args.data == NULL) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "mastodon: no memory for a notify job");
-        return;
-    }
-
-    p = ngx_sprintf(args.data,
-                    "{\"type\":\"%s\",\"account_id\":\"%L\","
-                    "\"from_account_id\":\"%s\",\"activity_type\":\"%s\","
-                    "\"activity_id\":\"%L\",\"account\":%V,"
-                    "\"status\":null}",
-                    type, w->target, w->values[0], activity_type,
-                    activity_id, &account);
-    args.len = p - args.data;
-
-    ngx_http_mastodon_rel_job(w, "notify", &args);
-}
-
-
-/*
- * After a follow (FollowService): a new follow of a local account notifies
- * it ("follow") and merges its statuses into the user's feed; a new request
- * to a local account notifies it ("follow_request").  Option changes of an
- * existing follow or request do neither.
- */
-static void
-ngx_http_mastodon_follow_jobs(ngx_http_mastodon_rel_write_t *w)
-{
-    int64_t                           id, me;
-    ngx_http_mastodon_follow_jobs_t  *fj;
-
-    fj = w->data;
-    me = ngx_http_mastodon_follows_user(w);
-
-    id = ngx_http_mastodon_follows_returned(w, fj->create);
-
-    if (id) {
-        if (!ngx_http_mastodon_rel_remote(w)) {
-            ngx_http_mastodon_follow_notify(w, w->batch->results[fj->me],
-                                            "follow", "Follow", id);
-        }
-
-        ngx_http_mastodon_rel_feed_job(w, "feed_merge", me, w->target);
-        return;
-    }
-
-    id = ngx_http_mastodon_follows_returned(w, fj->request);
-
-    if (id && !ngx_http_mastodon_rel_remote(w)) {
-        ngx_http_mastodon_follow_notify(w, w->batch->results[fj->me],
-                                        "follow_request", "FollowRequest", id);
-    }
+    (void) ngx_http_mastodon_outbox_payload(r, "account",
+                                         ngx_http_mastodon_follows_user(w),
+                                         &account);
 }
 
 
@@ -532,68 +510,17 @@ ngx_http_mastodon_follow(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
 }
 
 
-/* UnfollowService: the target's statuses out of the user's feed */
-static void
-ngx_http_mastodon_unfollow_jobs(ngx_http_mastodon_rel_write_t *w)
-{
-    ngx_http_mastodon_follows_jobs_t  *fj = w->data;
-
-    if (ngx_http_mastodon_follows_returned(w, fj->stmt)) {
-        ngx_http_mastodon_rel_feed_job(w, "feed_unmerge",
-                                       ngx_http_mastodon_follows_user(w),
-                                       w->target);
-    }
-}
-
-
-/* the user's statuses out of the former (local) follower's feed */
-static void
-ngx_http_mastodon_remove_follower_jobs(ngx_http_mastodon_rel_write_t *w)
-{
-    ngx_http_mastodon_follows_jobs_t  *fj = w->data;
-
-    if (ngx_http_mastodon_follows_returned(w, fj->stmt)
-        && !ngx_http_mastodon_rel_remote(w))
-    {
-        ngx_http_mastodon_rel_feed_job(w, "feed_unmerge", w->target,
-                                       ngx_http_mastodon_follows_user(w));
-    }
-}
-
-
-/* FollowRequest#authorize!: the user's statuses into the requester's feed */
-static void
-ngx_http_mastodon_authorize_jobs(ngx_http_mastodon_rel_write_t *w)
-{
-    ngx_http_mastodon_follows_jobs_t  *fj = w->data;
-
-    if (ngx_http_mastodon_follows_returned(w, fj->stmt)
-        && !ngx_http_mastodon_rel_remote(w))
-    {
-        ngx_http_mastodon_rel_feed_job(w, "feed_merge", w->target,
-                                       ngx_http_mastodon_follows_user(w));
-    }
-}
-
-
 static ngx_int_t
 ngx_http_mastodon_follows_write(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx, ngx_uint_t flags,
-    ngx_http_mastodon_pg_stmt_t *stmt, ngx_uint_t counters,
-    ngx_http_mastodon_rel_jobs_pt jobs)
+    ngx_http_mastodon_pg_stmt_t *stmt, ngx_uint_t counters)
 {
-    ngx_int_t                          rc;
-    ngx_http_mastodon_rel_write_t     *w;
-    ngx_http_mastodon_follows_jobs_t  *fj;
+    ngx_int_t                       rc;
+    ngx_http_mastodon_rel_write_t  *w;
 
     rc = ngx_http_mastodon_rel_write(r, ctx, flags, 2, &w);
     if (rc != NGX_OK) {
         return rc;
-    }
-
-    fj = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_follows_jobs_t));
-    if (fj == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (counters
@@ -604,14 +531,9 @@ ngx_http_mastodon_follows_write(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    fj->stmt = w->batch->nqueries;
-
     if (ngx_http_mastodon_rel_write_add(w, stmt) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    w->jobs = jobs;
-    w->data = fj;
 
     return ngx_http_mastodon_rel_write_run(w);
 }
@@ -625,7 +547,7 @@ ngx_http_mastodon_unfollow(ngx_http_request_t *r,
     return ngx_http_mastodon_follows_write(r, ctx,
                                            NGX_HTTP_MASTODON_REL_VISIBLE,
                                            &ngx_http_mastodon_unfollow_stmt,
-                                           1, ngx_http_mastodon_unfollow_jobs);
+                                           1);
 }
 
 
@@ -637,7 +559,7 @@ ngx_http_mastodon_remove_from_followers(ngx_http_request_t *r,
     return ngx_http_mastodon_follows_write(r, ctx,
                                     NGX_HTTP_MASTODON_REL_VISIBLE,
                                     &ngx_http_mastodon_remove_follower_stmt,
-                                    1, ngx_http_mastodon_remove_follower_jobs);
+                                    1);
 }
 
 
@@ -653,7 +575,7 @@ ngx_http_mastodon_follow_request_authorize(ngx_http_request_t *r,
     return ngx_http_mastodon_follows_write(r, ctx,
                                            NGX_HTTP_MASTODON_REL_REQUESTED,
                                            &ngx_http_mastodon_authorize_stmt,
-                                           1, ngx_http_mastodon_authorize_jobs);
+                                           1);
 }
 
 
@@ -665,7 +587,7 @@ ngx_http_mastodon_follow_request_reject(ngx_http_request_t *r,
     return ngx_http_mastodon_follows_write(r, ctx,
                                            NGX_HTTP_MASTODON_REL_REQUESTED,
                                            &ngx_http_mastodon_reject_stmt,
-                                           0, NULL);
+                                           0);
 }
 
 

@@ -174,8 +174,6 @@ static void ngx_http_mastodon_reg_hashed(ngx_http_request_t *r, void *data);
 static ngx_int_t ngx_http_mastodon_reg_insert(ngx_http_request_t *r,
     ngx_http_mastodon_reg_t *reg);
 static void ngx_http_mastodon_reg_inserted(ngx_http_mastodon_pg_batch_t *b);
-static void ngx_http_mastodon_reg_enqueued(ngx_http_request_t *r,
-    redisReply *reply, void *data);
 static ngx_int_t ngx_http_mastodon_reg_respond(ngx_http_request_t *r,
     ngx_http_mastodon_reg_t *reg);
 static char *ngx_http_mastodon_reg_cstr(ngx_http_request_t *r, const char *s,
@@ -224,6 +222,15 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_reg_invite =
         "  updated_at)"
         " SELECT id, $2, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'"
         " FROM users WHERE email = $1 AND $2::text IS NOT NULL", 2);
+
+/* the confirmation e-mail, when one is due: $2 the raw token (the row
+ * has its digest; Mastodon's mailer job carries the token too) */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_reg_confirm =
+    ngx_http_mastodon_pg_stmt(
+        NGX_HTTP_MASTODON_OUTBOX_SQL(
+        "SELECT 'mailers', 'user_confirmation', json_build_object("
+        " 'user_id', id::text, 'token', $2::text) FROM users"
+        " WHERE email = $1 AND $2::text IS NOT NULL"), 2);
 
 /* the application's scopes, as AppSignUpService gives them */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_reg_token =
@@ -830,6 +837,9 @@ ngx_http_mastodon_reg_insert(ngx_http_request_t *r,
     v[14] = reg->app_id;
     v[15] = (const char *) reg->email.data;
 
+    /* job_outbox */
+    v[16] = reg->confirm ? reg->confirm_token : NULL;
+
     if (ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_reg_account, &v[0])
            != NGX_OK
         || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_reg_stats, &v[0])
@@ -839,6 +849,8 @@ ngx_http_mastodon_reg_insert(ngx_http_request_t *r,
         || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_reg_invite, &v[11])
            != NGX_OK
         || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_reg_token, &v[13])
+           != NGX_OK
+        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_reg_confirm, &v[15])
            != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -855,9 +867,6 @@ ngx_http_mastodon_reg_insert(ngx_http_request_t *r,
 static void
 ngx_http_mastodon_reg_inserted(ngx_http_mastodon_pg_batch_t *b)
 {
-    u_char                   *p;
-    ngx_int_t                 rc;
-    ngx_str_t                 args;
     ngx_uint_t                i;
     PGresult                 *res;
     const char               *state, *constraint;
@@ -931,50 +940,7 @@ ngx_http_mastodon_reg_inserted(ngx_http_mastodon_pg_batch_t *b)
                   &reg->username, &reg->user_id,
                   PQgetvalue(b->results[0], 0, 0));
 
-    if (!reg->confirm) {
-        ngx_http_mastodon_finalize(r, ngx_http_mastodon_reg_respond(r, reg));
-        return;
-    }
-
-    /* the confirmation e-mail: {"user_id":"...","token":"..."} */
-
-    args.data = ngx_pnalloc(r->pool, sizeof("{\"user_id\":\"\",\"token\":\"\"}")
-                                     + reg->user_id.len + MSTDN_SECRET_LEN);
-    if (args.data == NULL) {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    p = ngx_sprintf(args.data, "{\"user_id\":\"%V\",\"token\":\"%s\"}",
-                    &reg->user_id, reg->confirm_token);
-    args.len = p - args.data;
-
-    rc = ngx_http_mastodon_enqueue(r, "mailers", "user_confirmation", &args,
-                                   ngx_http_mastodon_reg_enqueued, reg);
-
-    if (rc != NGX_OK) {
-        ngx_http_mastodon_reg_enqueued(r, NULL, reg);
-    }
-}
-
-
-static void
-ngx_http_mastodon_reg_enqueued(ngx_http_request_t *r, redisReply *reply,
-    void *data)
-{
-    ngx_http_mastodon_reg_t  *reg = data;
-
-    if (reply == NULL || reply->type != REDIS_REPLY_STRING) {
-        /*
-         * The account exists and its token works; only the e-mail is
-         * missing.  The client is told of success: a retry would find the
-         * name taken.
-         */
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "mastodon: could not queue the confirmation e-mail "
-                      "of user %V", &reg->user_id);
-    }
-
+    /* the confirmation e-mail, if due, is in the outbox */
     ngx_http_mastodon_finalize(r, ngx_http_mastodon_reg_respond(r, reg));
 }
 

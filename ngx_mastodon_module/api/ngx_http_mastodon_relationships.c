@@ -75,17 +75,9 @@ typedef struct {
 } ngx_http_mastodon_rel_list_ctx_t;
 
 
-typedef struct {
-    ngx_http_mastodon_rel_write_t *write;
-    const char                    *type;
-} ngx_http_mastodon_rel_job_t;
-
-
 static void ngx_http_mastodon_rel_write_done(ngx_http_mastodon_pg_batch_t *b);
 static void ngx_http_mastodon_rel_write_answer(
     ngx_http_mastodon_rel_write_t *w);
-static void ngx_http_mastodon_rel_job_done(ngx_http_request_t *r,
-    redisReply *reply, void *data);
 static void ngx_http_mastodon_relationships_done(
     ngx_http_mastodon_pg_batch_t *b);
 static void ngx_http_mastodon_rel_list_done(ngx_http_mastodon_pg_batch_t *b);
@@ -538,14 +530,8 @@ ngx_http_mastodon_rel_write_done(ngx_http_mastodon_pg_batch_t *b)
     w->requested = requested;
 
     if (w->jobs) {
-        /* committed: the jobs, then the answer once Redis took them */
-        w->enqueuing = 1;
+        /* committed with its jobs: what they publish */
         w->jobs(w);
-        w->enqueuing = 0;
-
-        if (w->pending) {
-            return;
-        }
     }
 
     ngx_http_mastodon_rel_write_answer(w);
@@ -579,88 +565,6 @@ ngx_http_mastodon_rel_remote(ngx_http_mastodon_rel_write_t *w)
 {
     return ngx_http_mastodon_pg_bool(w->batch->results[0], 0,
                                       NGX_HTTP_MASTODON_CHK_REMOTE);
-}
-
-
-/*
- * A job for the worker, after the commit.  Redis failing costs the job,
- * not the answer: the relationship is written.
- */
-void
-ngx_http_mastodon_rel_job(ngx_http_mastodon_rel_write_t *w, const char *type,
-    ngx_str_t *args)
-{
-    ngx_http_request_t           *r;
-    ngx_http_mastodon_rel_job_t  *job;
-
-    r = w->batch->request;
-
-    job = ngx_palloc(r->pool, sizeof(ngx_http_mastodon_rel_job_t));
-    if (job == NULL) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "mastodon: no memory for a %s job", type);
-        return;
-    }
-
-    job->write = w;
-    job->type = type;
-
-    if (ngx_http_mastodon_enqueue(r, "default", type, args,
-                                  ngx_http_mastodon_rel_job_done, job)
-        != NGX_OK)
-    {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "mastodon: could not queue a %s job: %V", type, args);
-        return;
-    }
-
-    w->pending++;
-}
-
-
-void
-ngx_http_mastodon_rel_feed_job(ngx_http_mastodon_rel_write_t *w,
-    const char *type, int64_t account_id, int64_t target_account_id)
-{
-    u_char     *p;
-    ngx_str_t   args;
-
-    args.data = ngx_pnalloc(w->batch->request->pool,
-                            sizeof("{\"account_id\":\"\","
-                                   "\"target_account_id\":\"\"}")
-                            + 2 * NGX_INT64_LEN);
-    if (args.data == NULL) {
-        ngx_log_error(NGX_LOG_ERR, w->batch->request->connection->log, 0,
-                      "mastodon: no memory for a %s job", type);
-        return;
-    }
-
-    p = ngx_sprintf(args.data,
-                    "{\"account_id\":\"%L\",\"target_account_id\":\"%L\"}",
-                    account_id, target_account_id);
-    args.len = p - args.data;
-
-    ngx_http_mastodon_rel_job(w, type, &args);
-}
-
-
-static void
-ngx_http_mastodon_rel_job_done(ngx_http_request_t *r, redisReply *reply,
-    void *data)
-{
-    ngx_http_mastodon_rel_job_t    *job = data;
-    ngx_http_mastodon_rel_write_t  *w;
-
-    w = job->write;
-
-    if (reply == NULL || reply->type != REDIS_REPLY_STRING) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "mastodon: could not queue a %s job", job->type);
-    }
-
-    if (--w->pending == 0 && !w->enqueuing) {
-        ngx_http_mastodon_rel_write_answer(w);
-    }
 }
 
 

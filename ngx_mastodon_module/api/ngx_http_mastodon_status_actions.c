@@ -17,9 +17,11 @@
  * transaction-scoped advisory lock, so the next statement's snapshot sees
  * a concurrent winner (Mastodon takes a Redis lock for reblogs).
  *
- * After the commit: the cached renderings of the statuses whose counters
- * changed are dropped, the status is loaded for the viewer, the jobs of
- * the contract (ARCHITECTURE.md, issue 4) are queued, then the answer.
+ * The jobs of the contract (ARCHITECTURE.md, issue 4) go into the outbox
+ * in the same statement, with a status_forget of the statuses whose
+ * counters changed.  After the commit: their cached renderings are dropped
+ * at once too, the status is loaded for the viewer, the renderings the job
+ * publishes are left in Redis, then the answer.
  */
 
 #include "ngx_http_mastodon_api.h"
@@ -83,10 +85,8 @@ static ngx_int_t ngx_http_mastodon_sa_load(ngx_http_request_t *r,
     ngx_http_mastodon_sa_t *sa);
 static void ngx_http_mastodon_sa_loaded(ngx_http_request_t *r,
     ngx_http_mastodon_statuses_t *st, void *data);
-static ngx_int_t ngx_http_mastodon_sa_job(ngx_http_request_t *r,
+static void ngx_http_mastodon_sa_payload(ngx_http_request_t *r,
     ngx_http_mastodon_sa_t *sa);
-static void ngx_http_mastodon_sa_enqueued(ngx_http_request_t *r,
-    redisReply *reply, void *data);
 static ngx_int_t ngx_http_mastodon_sa_respond(ngx_http_request_t *r,
     ngx_http_mastodon_sa_t *sa);
 
@@ -127,11 +127,19 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_sa_favourite =
         "  SELECT status_id, 1 FROM ins"
         "  ON CONFLICT (status_id) DO UPDATE SET"
         "  favourites_count = status_stats.favourites_count + 1,"
-        "  updated_at = " NGX_HTTP_MASTODON_SA_NOW ")"
+        "  updated_at = " NGX_HTTP_MASTODON_SA_NOW "),"
+        " author AS (SELECT o.account_id FROM ins JOIN statuses o"
+        "  ON o.id = ins.status_id JOIN accounts oa ON oa.id = o.account_id"
+        "  WHERE oa.domain IS NULL AND o.account_id <> $1::bigint),"
+        " ob AS (" NGX_HTTP_MASTODON_OUTBOX_SQL(
+        "SELECT 'default', 'notify', json_build_object('type', 'favourite',"
+        " 'account_id', author.account_id::text, 'from_account_id',"
+        " $1::bigint::text, 'activity_type', 'Favourite', 'activity_id',"
+        " ins.id::text) FROM ins, author"
+        " UNION ALL " NGX_HTTP_MASTODON_OUTBOX_FORGET("status_id")
+        " FROM ins") ")"
         " SELECT chk.visible, chk.blocking, ins.id, ins.status_id,"
-        "  (SELECT o.account_id FROM statuses o JOIN accounts oa"
-        "   ON oa.id = o.account_id WHERE o.id = ins.status_id"
-        "   AND oa.domain IS NULL AND o.account_id <> $1::bigint)"
+        "  (SELECT account_id FROM author)"
         " FROM chk LEFT JOIN ins ON true", 2);
 
 /*
@@ -152,7 +160,10 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_sa_unfavourite =
         "  FROM (SELECT status_id, count(*) AS n FROM del GROUP BY status_id) d"
         "  WHERE ss.status_id = d.status_id),"
         " nt AS (DELETE FROM notifications n USING del"
-        "  WHERE n.activity_type = 'Favourite' AND n.activity_id = del.id)"
+        "  WHERE n.activity_type = 'Favourite' AND n.activity_id = del.id),"
+        " ob AS (" NGX_HTTP_MASTODON_OUTBOX_SQL(
+        NGX_HTTP_MASTODON_OUTBOX_FORGET("status_id")
+        " FROM (SELECT DISTINCT status_id FROM del) x") ")"
         " SELECT chk.visible, EXISTS (SELECT 1 FROM del) FROM chk", 2);
 
 /* find_or_create_by!: a reblog's bookmark goes to the original */
@@ -249,7 +260,12 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_sa_reblog =
         "  ON CONFLICT (account_id) DO UPDATE SET"
         "  statuses_count = account_stats.statuses_count + 1,"
         "  last_status_at = excluded.last_status_at,"
-        "  updated_at = " NGX_HTTP_MASTODON_SA_NOW ")"
+        "  updated_at = " NGX_HTTP_MASTODON_SA_NOW "),"
+        " ob AS (" NGX_HTTP_MASTODON_OUTBOX_SQL(
+        "SELECT 'default', 'distribute', json_build_object('status_id',"
+        " id::text) FROM ins"
+        " UNION ALL " NGX_HTTP_MASTODON_OUTBOX_FORGET("reblog_of_id")
+        " FROM ins") ")"
         " SELECT chk.visible, o.allowed, vis.v,"
         "  coalesce(old.id, (SELECT id FROM ins)),"
         "  EXISTS (SELECT 1 FROM ins), o.id"
@@ -279,7 +295,13 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_sa_unreblog =
         "  statuses_count = greatest(0, ac.statuses_count - d.n),"
         "  updated_at = " NGX_HTTP_MASTODON_SA_NOW
         "  FROM (SELECT count(*) AS n FROM del WHERE visibility <> 3) d"
-        "  WHERE ac.account_id = $1::bigint AND d.n > 0)"
+        "  WHERE ac.account_id = $1::bigint AND d.n > 0),"
+        " ob AS (" NGX_HTTP_MASTODON_OUTBOX_SQL(
+        "SELECT 'default', 'remove_status', json_build_object('status_id',"
+        " id::text, 'account_id', $1::bigint::text, 'reblog_of_id',"
+        " reblog_of_id::text) FROM del WHERE id = (SELECT min(id) FROM del)"
+        " UNION ALL " NGX_HTTP_MASTODON_OUTBOX_FORGET("reblog_of_id, id")
+        " FROM del WHERE id = (SELECT min(id) FROM del)") ")"
         " SELECT chk.visible, (SELECT min(id) FROM del) FROM chk", 2);
 
 /*
@@ -822,7 +844,6 @@ static void
 ngx_http_mastodon_sa_loaded(ngx_http_request_t *r,
     ngx_http_mastodon_statuses_t *st, void *data)
 {
-    ngx_int_t                         rc;
     ngx_http_mastodon_sa_t           *sa = data;
     ngx_http_mastodon_status_item_t  *item;
 
@@ -842,117 +863,62 @@ ngx_http_mastodon_sa_loaded(ngx_http_request_t *r,
         return;
     }
 
-    if (sa->job == NGX_HTTP_MASTODON_SA_JOB_NONE) {
-        ngx_http_mastodon_finalize(r, ngx_http_mastodon_sa_respond(r, sa));
-        return;
-    }
+    ngx_http_mastodon_sa_payload(r, sa);
 
-    rc = ngx_http_mastodon_sa_job(r, sa);
-    if (rc != NGX_OK) {
-        /* done, but the job is lost: the client gets the answer anyway */
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "mastodon: could not queue the job of status %L",
-                      sa->job_id);
-        ngx_http_mastodon_finalize(r, ngx_http_mastodon_sa_respond(r, sa));
-    }
+    ngx_http_mastodon_finalize(r, ngx_http_mastodon_sa_respond(r, sa));
 }
 
 
-/* the job of the contract; NGX_OK: the answer follows when it is queued */
-static ngx_int_t
-ngx_http_mastodon_sa_job(ngx_http_request_t *r, ngx_http_mastodon_sa_t *sa)
+/*
+ * The job went into the outbox with the action; what it publishes is left
+ * in Redis: the favourited status and the viewer for a notify, the reblog
+ * for a distribute.
+ */
+static void
+ngx_http_mastodon_sa_payload(ngx_http_request_t *r,
+    ngx_http_mastodon_sa_t *sa)
 {
-    ngx_str_t                         args, status;
+    ngx_str_t                         status;
     ngx_uint_t                        i;
-    const char                       *type, *id, *account, *other;
-    ngx_http_mastodon_json_t          j;
     ngx_http_mastodon_status_item_t  *item;
 
-    id = ngx_http_mastodon_pg_int64(r, sa->job_id);
-    account = ngx_http_mastodon_pg_int64(r, sa->job_account);
-    other = ngx_http_mastodon_pg_int64(r,
-                                    sa->job == NGX_HTTP_MASTODON_SA_JOB_REMOVE
-                                    ? sa->job_status : sa->st->viewer);
-
-    if (id == NULL || account == NULL || other == NULL
-        || ngx_http_mastodon_json_init(r, &j) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    ngx_http_mastodon_json_open(&j, NULL);
+    item = sa->st->items.elts;
 
     switch (sa->job) {
 
     case NGX_HTTP_MASTODON_SA_JOB_NOTIFY:
-        type = "notify";
 
         /* the favourited status: the original of a reblog */
-        item = sa->st->items.elts;
         i = 0;
 
         if (item[0].id != sa->job_status && item[0].reblog > 0) {
             i = item[0].reblog;
         }
 
-        if (item[i].id != sa->job_status
-            || ngx_http_mastodon_status_json(sa->st, i, &status) != NGX_OK)
+        (void) ngx_http_mastodon_outbox_payload(r, "account", sa->st->viewer,
+                                                &sa->account_json);
+
+        if (item[i].id == sa->job_status
+            && ngx_http_mastodon_status_json(sa->st, i, &status) == NGX_OK)
         {
-            return NGX_ERROR;
+            (void) ngx_http_mastodon_outbox_payload(r, "status",
+                                                    sa->job_status, &status);
         }
 
-        ngx_http_mastodon_json_kv_cstr(&j, "type", "favourite");
-        ngx_http_mastodon_json_kv_cstr(&j, "account_id", account);
-        ngx_http_mastodon_json_kv_cstr(&j, "from_account_id", other);
-        ngx_http_mastodon_json_kv_cstr(&j, "activity_type", "Favourite");
-        ngx_http_mastodon_json_kv_cstr(&j, "activity_id", id);
-        ngx_http_mastodon_json_raw(&j, "account", &sa->account_json);
-        ngx_http_mastodon_json_raw(&j, "status", &status);
         break;
 
     case NGX_HTTP_MASTODON_SA_JOB_DISTRIBUTE:
-        type = "distribute";
 
-        if (ngx_http_mastodon_status_json(sa->st, 0, &status) != NGX_OK) {
-            return NGX_ERROR;
+        if (ngx_http_mastodon_status_json(sa->st, 0, &status) == NGX_OK) {
+            (void) ngx_http_mastodon_outbox_payload(r, "status", sa->job_id,
+                                                    &status);
         }
 
-        ngx_http_mastodon_json_kv_cstr(&j, "status_id", id);
-        ngx_http_mastodon_json_raw(&j, "payload", &status);
         break;
 
-    default: /* NGX_HTTP_MASTODON_SA_JOB_REMOVE */
-        type = "remove_status";
-
-        ngx_http_mastodon_json_kv_cstr(&j, "status_id", id);
-        ngx_http_mastodon_json_kv_cstr(&j, "account_id", account);
-        ngx_http_mastodon_json_kv_cstr(&j, "reblog_of_id", other);
+    default:
+        break;
     }
-
-    ngx_http_mastodon_json_close(&j);
-
-    if (ngx_http_mastodon_json_string(&j, &args) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_mastodon_enqueue(r, "default", type, &args,
-                                     ngx_http_mastodon_sa_enqueued, sa);
-}
-
-
-static void
-ngx_http_mastodon_sa_enqueued(ngx_http_request_t *r, redisReply *reply,
-    void *data)
-{
-    ngx_http_mastodon_sa_t  *sa = data;
-
-    if (reply == NULL || reply->type != REDIS_REPLY_STRING) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "mastodon: could not queue the job of status %L",
-                      sa->job_id);
-    }
-
-    ngx_http_mastodon_finalize(r, ngx_http_mastodon_sa_respond(r, sa));
 }
 
 

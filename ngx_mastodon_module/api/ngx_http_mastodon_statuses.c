@@ -3,8 +3,9 @@
  * history and source, delete, and the context (thread) of a status.
  *
  * A post is one statement (the row, its conversation, counters, mentions,
- * tags: one transaction); the worker does the rest from the `distribute`
- * job, which carries the viewer-less rendering as its payload.
+ * tags and its `distribute` job in the outbox: one transaction); the worker
+ * does the rest from that job, and publishes the viewer-less rendering the
+ * module leaves in Redis once it has rendered the answer.
  */
 
 #include "ngx_http_mastodon_api.h"
@@ -19,7 +20,7 @@
 
 typedef struct {
     int64_t                        id;
-    const char                    *job;             /* queued once saved */
+    const char                    *job;             /* in the outbox */
     ngx_uint_t                     status;          /* of the answer */
     ngx_str_t                      idempotency;     /* the Redis key */
     ngx_str_t                      text;            /* delete: the source */
@@ -36,10 +37,6 @@ static void ngx_http_mastodon_statuses_send(ngx_http_request_t *r,
 static void ngx_http_mastodon_status_posted(ngx_http_mastodon_pg_batch_t *b);
 static void ngx_http_mastodon_status_saved(ngx_http_request_t *r,
     ngx_http_mastodon_statuses_t *st, void *data);
-static void ngx_http_mastodon_status_enqueued(ngx_http_request_t *r,
-    redisReply *reply, void *data);
-static void ngx_http_mastodon_status_withdrawn(
-    ngx_http_mastodon_pg_batch_t *b);
 static ngx_int_t ngx_http_mastodon_status_checked(ngx_http_request_t *r,
     ngx_http_mastodon_status_op_t *op, ngx_http_mastodon_pg_stmt_t *write,
     ngx_http_mastodon_pg_done_pt done);
@@ -72,7 +69,9 @@ static ngx_int_t ngx_http_mastodon_status_checked(ngx_http_request_t *r,
 /*
  * $1 the author, $2 in_reply_to_id, $3 text, $4 sensitive, $5 spoiler_text,
  * $6 visibility, $7 language, $8 application, $9 base URL, $10-$13 above.
- * No row: the status replied to is not there for the author.
+ * No row: the status replied to is not there for the author.  The new id
+ * goes into NGX_HTTP_MASTODON_ST_WRITTEN: the batch's next statements
+ * select what the answer renders (ngx_http_mastodon_statuses_written()).
  */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_post_stmt =
     ngx_http_mastodon_pg_stmt(
@@ -116,8 +115,15 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_post_stmt =
     "  last_status_at = excluded.last_status_at,"
     "  updated_at = now() AT TIME ZONE 'UTC'),"
     " m AS (" NGX_HTTP_MASTODON_STATUS_SQL_MENTIONS("s") "),"
-    NGX_HTTP_MASTODON_STATUS_SQL_TAGS("s")
-    " SELECT id, in_reply_to_id FROM s", 13);
+    NGX_HTTP_MASTODON_STATUS_SQL_TAGS("s") ","
+    " ob AS (" NGX_HTTP_MASTODON_OUTBOX_SQL(
+    "SELECT 'default', 'distribute', json_build_object('status_id',"
+    " id::text) FROM s"
+    " UNION ALL " NGX_HTTP_MASTODON_OUTBOX_FORGET("in_reply_to_id")
+    " FROM s WHERE in_reply_to_id IS NOT NULL AND visibility <= 1") "),"
+    " w AS (SELECT set_config('" NGX_HTTP_MASTODON_ST_WRITTEN "', id::text,"
+    "  true) FROM s)"
+    " SELECT id, in_reply_to_id, (SELECT count(*) FROM w) FROM s", 13);
 
 
 /* $1 the viewer, $2 the status: exists for it, and is its own */
@@ -175,12 +181,17 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_edit_stmt =
     "  AND dt.tag_id NOT IN (SELECT tags.id FROM tags"
     "  WHERE lower(tags.name) IN (SELECT lower(x)"
     "  FROM unnest($12::text[]) x))),"
-    NGX_HTTP_MASTODON_STATUS_SQL_TAGS("u")
+    NGX_HTTP_MASTODON_STATUS_SQL_TAGS("u") ","
+    " ob AS (" NGX_HTTP_MASTODON_OUTBOX_SQL(
+    "SELECT 'default', 'status_update', json_build_object('status_id',"
+    " id::text) FROM u"
+    " UNION ALL " NGX_HTTP_MASTODON_OUTBOX_FORGET("id") " FROM u") ")"
     " SELECT id FROM u", 13);
 
 /*
  * A delete (discard_with_reblogs): the status and its reblogs, pins,
- * counters.  $1 the author, $2 the status.
+ * counters; remove_status takes them out of the feeds.  $1 the author, $2
+ * the status.
  */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_delete_stmt =
     ngx_http_mastodon_pg_stmt(
@@ -204,7 +215,13 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_delete_stmt =
     "  AND d.visibility <= 1),"
     " rb AS (UPDATE status_stats ss SET"
     "  reblogs_count = greatest(0, ss.reblogs_count - 1)"
-    "  FROM d WHERE d.id = $2::bigint AND ss.status_id = d.reblog_of_id)"
+    "  FROM d WHERE d.id = $2::bigint AND ss.status_id = d.reblog_of_id),"
+    " ob AS (" NGX_HTTP_MASTODON_OUTBOX_SQL(
+    "SELECT 'default', 'remove_status', json_build_object('status_id',"
+    " id::text, 'account_id', account_id::text, 'reblog_of_id',"
+    " coalesce(reblog_of_id, 0)::text) FROM d WHERE id = $2::bigint"
+    " UNION ALL " NGX_HTTP_MASTODON_OUTBOX_FORGET(
+    "id, in_reply_to_id, reblog_of_id") " FROM d WHERE id = $2::bigint") ")"
     " SELECT id, account_id, coalesce(in_reply_to_id, 0),"
     " coalesce(reblog_of_id, 0) FROM d ORDER BY id = $2::bigint DESC", 2);
 
@@ -752,13 +769,28 @@ ngx_http_mastodon_status_idempotent(ngx_http_request_t *r, redisReply *reply,
 }
 
 
+/* one batch: the post, then what its answer renders */
 static ngx_int_t
 ngx_http_mastodon_status_insert(ngx_http_request_t *r,
     ngx_http_mastodon_status_op_t *op)
 {
-    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_status_post_stmt,
-                                      op->values,
-                                      ngx_http_mastodon_status_posted, op);
+    ngx_http_mastodon_pg_batch_t  *b;
+
+    b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_status_posted, op);
+    if (b == NULL
+        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_status_post_stmt,
+                                    op->values)
+           != NGX_OK
+        || ngx_http_mastodon_statuses_written_add(b) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_mastodon_pg_run(b) != NGX_OK) {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    return NGX_DONE;
 }
 
 
@@ -788,10 +820,10 @@ ngx_http_mastodon_status_posted(ngx_http_mastodon_pg_batch_t *b)
 {
     ngx_http_mastodon_status_op_t *op = b->data;
 
-    PGresult                 *res;
-    ngx_int_t                 rc;
-    ngx_http_request_t       *r;
-    ngx_http_mastodon_ctx_t  *ctx;
+    PGresult                      *res;
+    ngx_http_request_t            *r;
+    ngx_http_mastodon_ctx_t       *ctx;
+    ngx_http_mastodon_statuses_t  *st;
 
     r = b->request;
     ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
@@ -841,130 +873,45 @@ ngx_http_mastodon_status_posted(ngx_http_mastodon_pg_batch_t *b)
                                                NULL, NULL);
     }
 
-    rc = ngx_http_mastodon_statuses_fetch(r, &op->id, 1, 0,
-                                         ngx_http_mastodon_status_saved,
-                                         op);
-    if (rc != NGX_DONE) {
-        ngx_http_mastodon_finalize(r, rc);
+    st = ngx_http_mastodon_statuses_written(b, 1);
+    if (st == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "mastodon: status %L posted but not rendered: its "
+                      "distribute job publishes no events", op->id);
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
     }
+
+    ngx_http_mastodon_status_saved(r, st, op);
 }
 
 
-/* {"status_id":"<id>","payload":<status>} for a job */
-static ngx_int_t
-ngx_http_mastodon_status_job_args(ngx_http_request_t *r,
-    ngx_http_mastodon_statuses_t *st, ngx_uint_t i, ngx_str_t *args)
-{
-    u_char     *p;
-    ngx_str_t   payload;
-
-    if (ngx_http_mastodon_status_json(st, i, &payload) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_pnalloc(r->pool, payload.len + NGX_INT64_LEN + 40);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    args->data = p;
-    p = ngx_sprintf(p, "{\"status_id\":\"%L\",\"payload\":",
-                    ((ngx_http_mastodon_status_item_t *) st->items.elts)[i].id);
-    p = ngx_cpymem(p, payload.data, payload.len);
-    *p++ = '}';
-    args->len = p - args->data;
-
-    return NGX_OK;
-}
-
-
-/* a post or an edit, rendered: its job (op->job) gets the rendering */
+/*
+ * A post or an edit, committed with its job (op->job) and rendered: the
+ * rendering the job publishes, then the answer.
+ */
 static void
 ngx_http_mastodon_status_saved(ngx_http_request_t *r,
     ngx_http_mastodon_statuses_t *st, void *data)
 {
     ngx_http_mastodon_status_op_t *op = data;
 
-    ngx_str_t  args;
-
-    op->st = st;
+    ngx_str_t  payload;
 
     if (st->rc != NGX_OK || !ngx_http_mastodon_statuses_shown(st, 0)
-        || ngx_http_mastodon_status_job_args(r, st, 0, &args) != NGX_OK)
+        || ngx_http_mastodon_status_json(st, 0, &payload) != NGX_OK)
     {
+        /* the job goes anyway: it is in the outbox */
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "mastodon: status %L saved but not rendered: no %s job",
-                      op->id, op->job);
+                      "mastodon: status %L saved but not rendered: its %s "
+                      "job publishes no events", op->id, op->job);
         ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
         return;
     }
 
-    if (ngx_http_mastodon_enqueue(r, "default", op->job, &args,
-                                  ngx_http_mastodon_status_enqueued, op)
-        != NGX_OK)
-    {
-        ngx_http_mastodon_status_enqueued(r, NULL, op);
-    }
-}
+    (void) ngx_http_mastodon_outbox_payload(r, "status", op->id, &payload);
 
-
-static void
-ngx_http_mastodon_status_enqueued(ngx_http_request_t *r, redisReply *reply,
-    void *data)
-{
-    ngx_http_mastodon_status_op_t *op = data;
-
-    ngx_int_t  rc;
-
-    if (reply && reply->type != REDIS_REPLY_ERROR) {
-        ngx_http_mastodon_statuses_send(r, op->st, NULL);
-        return;
-    }
-
-    if (ngx_strcmp(op->job, "distribute") != 0) {
-        /* an edit stays (as Mastodon's would): followers see it on reload */
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "mastodon: status %L edited but its %s job was not "
-                      "queued: Redis failed", op->id, op->job);
-        ngx_http_mastodon_statuses_send(r, op->st, NULL);
-        return;
-    }
-
-    /*
-     * A post nobody would ever see in a feed: taken back (soft-deleted, its
-     * counters undone) and 503, so that the client's retry posts it whole.
-     */
-    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                  "mastodon: status %L posted but its distribute job was not "
-                  "queued (Redis failed): taken back", op->id);
-
-    ngx_http_mastodon_status_unclaim(r, op);
-
-    op->values[1] = ngx_http_mastodon_pg_int64(r, op->id);
-    if (op->values[1] == NULL) {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
-        return;
-    }
-
-    rc = ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_status_delete_stmt,
-                                    op->values,
-                                    ngx_http_mastodon_status_withdrawn, op);
-    if (rc != NGX_DONE) {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
-    }
-}
-
-
-static void
-ngx_http_mastodon_status_withdrawn(ngx_http_mastodon_pg_batch_t *b)
-{
-    if (ngx_http_mastodon_pg_rows(b, 0) == NULL) {
-        ngx_log_error(NGX_LOG_ERR, b->request->connection->log, 0,
-                      "mastodon: a post that could not be distributed could "
-                      "not be taken back either");
-    }
-
-    ngx_http_mastodon_finalize(b->request, NGX_HTTP_SERVICE_UNAVAILABLE);
+    ngx_http_mastodon_statuses_send(r, st, NULL);
 }
 
 
@@ -1245,8 +1192,6 @@ ngx_http_mastodon_status_edited(ngx_http_mastodon_pg_batch_t *b)
 static void ngx_http_mastodon_status_delete_loaded(ngx_http_request_t *r,
     ngx_http_mastodon_statuses_t *st, void *data);
 static void ngx_http_mastodon_status_deleted(ngx_http_mastodon_pg_batch_t *b);
-static void ngx_http_mastodon_status_delete_queued(ngx_http_request_t *r,
-    redisReply *reply, void *data);
 
 ngx_int_t
 ngx_http_mastodon_statuses_destroy(ngx_http_request_t *r,
@@ -1331,7 +1276,7 @@ ngx_http_mastodon_status_deleted(ngx_http_mastodon_pg_batch_t *b)
     u_char                    *p;
     int64_t                    id;
     PGresult                  *check, *res;
-    ngx_str_t                  text, rendered, args;
+    ngx_str_t                  text, rendered;
     ngx_http_request_t        *r;
     ngx_http_mastodon_json_t   j;
 
@@ -1401,43 +1346,7 @@ ngx_http_mastodon_status_deleted(ngx_http_mastodon_pg_batch_t *b)
     *p++ = '}';
     op->answer.len = p - op->answer.data;
 
-    /* the worker takes it out of feeds */
-    p = ngx_pnalloc(r->pool, 3 * NGX_INT64_LEN + 64);
-    if (p == NULL) {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    args.data = p;
-    args.len = ngx_sprintf(p, "{\"status_id\":\"%L\",\"account_id\":\"%s\","
-                           "\"reblog_of_id\":\"%s\"}", op->id,
-                           PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 3))
-               - p;
-
-    if (ngx_http_mastodon_enqueue(r, "default", "remove_status", &args,
-                                  ngx_http_mastodon_status_delete_queued, op)
-        != NGX_OK)
-    {
-        ngx_http_mastodon_status_delete_queued(r, NULL, op);
-    }
-}
-
-
-static void
-ngx_http_mastodon_status_delete_queued(ngx_http_request_t *r,
-    redisReply *reply, void *data)
-{
-    ngx_http_mastodon_status_op_t *op = data;
-
-    ngx_http_mastodon_json_t  j;
-
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "mastodon: status %L deleted but its remove_status "
-                      "job was not queued: it stays in home feeds until "
-                      "they are rebuilt", op->id);
-    }
-
+    /* the worker takes it out of feeds (remove_status, in the outbox) */
     if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
         ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;

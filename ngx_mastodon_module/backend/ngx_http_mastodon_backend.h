@@ -130,10 +130,31 @@ ngx_int_t ngx_http_mastodon_redis_init_process(ngx_cycle_t *cycle,
 void ngx_http_mastodon_redis_exit_process(ngx_cycle_t *cycle);
 
 
-/* jobs for mastodon-worker */
-ngx_int_t ngx_http_mastodon_enqueue(ngx_http_request_t *r, const char *queue,
-    const char *type, ngx_str_t *args,
-    ngx_http_mastodon_redis_done_pt handler, void *data);
+/*
+ * Jobs for mastodon-worker: rows of the outbox (job_outbox), written in the
+ * batch of the rows they concern; the worker relays them to Redis.
+ *
+ * _OUTBOX_SQL(rows) is the body of a data-modifying CTE, rows a SELECT of
+ * (queue, type, args as json); ids in args are JSON strings.
+ */
+#define NGX_HTTP_MASTODON_OUTBOX_SQL(rows)                                    \
+    "INSERT INTO job_outbox (queue, type, args)"                              \
+    " SELECT job.q, job.t, job.a::text FROM (" rows ") job(q, t, a)"
+/* a feed_merge / feed_unmerge row: {"account_id", "target_account_id"} */
+#define NGX_HTTP_MASTODON_OUTBOX_FEED(type, account, target)                  \
+    "SELECT 'default', '" type "', json_build_object('account_id',"           \
+    " (" account ")::text, 'target_account_id', (" target ")::text)"
+/* a status_forget row: the statuses' cached renderings go (NULLs left out) */
+#define NGX_HTTP_MASTODON_OUTBOX_FORGET(ids)                                  \
+    "SELECT 'default', 'status_forget', json_build_object('status_ids',"      \
+    " array_to_json(array_remove(ARRAY[" ids "]::text[], NULL)))"
+
+/* a job made in C: one more statement in the batch */
+ngx_int_t ngx_http_mastodon_outbox_add(ngx_http_mastodon_pg_batch_t *b,
+    const char *queue, const char *type, ngx_str_t *args);
+/* after the commit: a rendering a job publishes (kind "status", "account") */
+ngx_int_t ngx_http_mastodon_outbox_payload(ngx_http_request_t *r,
+    const char *kind, int64_t id, ngx_str_t *json);
 
 
 /* thread pool */

@@ -109,6 +109,18 @@ ngx_int_t ngx_http_mastodon_statuses_load(ngx_http_mastodon_statuses_t *st,
 ngx_int_t ngx_http_mastodon_statuses_load_cached(
     ngx_http_mastodon_statuses_t *st, redisReply *cached,
     ngx_http_mastodon_statuses_done_pt handler, void *data);
+/*
+ * A status just written, rendered from the batch that wrote it: the
+ * writing statement sets NGX_HTTP_MASTODON_ST_WRITTEN (set_config(...,
+ * true)) to its id; _written_add() adds the two statements that select
+ * what the Status needs, _written(b, i) renders their rows (i: the first
+ * one's index) for its author as viewer.  NULL: not there, or no memory.
+ */
+#define NGX_HTTP_MASTODON_ST_WRITTEN  "mastodon.written_status"
+ngx_int_t ngx_http_mastodon_statuses_written_add(
+    ngx_http_mastodon_pg_batch_t *b);
+ngx_http_mastodon_statuses_t *ngx_http_mastodon_statuses_written(
+    ngx_http_mastodon_pg_batch_t *b, ngx_uint_t i);
 /* both in one: NGX_DONE or the HTTP status to answer with */
 ngx_int_t ngx_http_mastodon_statuses_fetch(ngx_http_request_t *r,
     int64_t *ids, ngx_uint_t n, ngx_uint_t flags,

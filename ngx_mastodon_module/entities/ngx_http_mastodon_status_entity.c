@@ -372,26 +372,53 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_statuses_accounts_stmt =
     "  JOIN statuses o ON o.id = st.reblog_of_id"
     "  WHERE st.id = ANY($1::bigint[]))", 1);
 
-/* what every viewer sees alike, for the cache: misses and their originals */
+/* what every viewer sees alike, for the cache: the columns and tables */
+#define NGX_HTTP_MASTODON_SR_SELECT                                           \
+    "SELECT s.id, s.account_id, coalesce(s.reblog_of_id, 0), s.visibility, "  \
+    NGX_HTTP_MASTODON_TIME("s.created_at") ","                                \
+    " s.in_reply_to_id, s.in_reply_to_account_id, s.sensitive,"               \
+    " s.spoiler_text, s.language, s.uri, s.url,"                              \
+    " coalesce(ss.replies_count, 0), coalesce(ss.reblogs_count, 0),"          \
+    " coalesce(ss.favourites_count, 0), coalesce(ss.quotes_count, 0), "       \
+    NGX_HTTP_MASTODON_TIME("s.edited_at") ","                                 \
+    " s.text, a.domain IS NULL, a.username, app.name, app.website,"           \
+    " " NGX_HTTP_MASTODON_ST_SQL_MENTIONS("s") ","                            \
+    " (SELECT json_agg(t.name ORDER BY t.id) FROM statuses_tags stt"          \
+    "  JOIN tags t ON t.id = stt.tag_id WHERE stt.status_id = s.id)"
+#define NGX_HTTP_MASTODON_SR_FROM                                             \
+    " FROM statuses s JOIN accounts a ON a.id = s.account_id"                 \
+    " LEFT JOIN status_stats ss ON ss.status_id = s.id"                       \
+    " LEFT JOIN oauth_applications app ON app.id = s.application_id"
+
+/* misses and their originals */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_statuses_render_stmt =
     ngx_http_mastodon_pg_stmt(
-    "SELECT s.id, s.account_id, coalesce(s.reblog_of_id, 0), s.visibility, "
-    NGX_HTTP_MASTODON_TIME("s.created_at") ","
-    " s.in_reply_to_id, s.in_reply_to_account_id, s.sensitive,"
-    " s.spoiler_text, s.language, s.uri, s.url,"
-    " coalesce(ss.replies_count, 0), coalesce(ss.reblogs_count, 0),"
-    " coalesce(ss.favourites_count, 0), coalesce(ss.quotes_count, 0), "
-    NGX_HTTP_MASTODON_TIME("s.edited_at") ","
-    " s.text, a.domain IS NULL, a.username, app.name, app.website,"
-    " " NGX_HTTP_MASTODON_ST_SQL_MENTIONS("s") ","
-    " (SELECT json_agg(t.name ORDER BY t.id) FROM statuses_tags stt"
-    "  JOIN tags t ON t.id = stt.tag_id WHERE stt.status_id = s.id)"
-    " FROM statuses s JOIN accounts a ON a.id = s.account_id"
-    " LEFT JOIN status_stats ss ON ss.status_id = s.id"
-    " LEFT JOIN oauth_applications app ON app.id = s.application_id"
+    NGX_HTTP_MASTODON_SR_SELECT NGX_HTTP_MASTODON_SR_FROM
     " WHERE s.deleted_at IS NULL AND s.id IN (SELECT id FROM statuses"
     "  WHERE id = ANY($1::bigint[]) UNION SELECT reblog_of_id FROM statuses"
     "  WHERE id = ANY($1::bigint[]) AND reblog_of_id IS NOT NULL)", 1);
+
+/*
+ * The status the same transaction just wrote (its id in the setting
+ * mastodon.written), and whether its author muted its conversation: a
+ * post is rendered from the batch that makes it, without a second load.
+ */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_statuses_written_stmt =
+    ngx_http_mastodon_pg_stmt(
+    NGX_HTTP_MASTODON_SR_SELECT ","
+    " EXISTS (SELECT 1 FROM conversation_mutes cm"
+    "  WHERE cm.account_id = s.account_id"
+    "  AND cm.conversation_id = s.conversation_id)"
+    NGX_HTTP_MASTODON_SR_FROM
+    " WHERE s.id = nullif(current_setting('" NGX_HTTP_MASTODON_ST_WRITTEN "',"
+    " true), '')::bigint", 0);
+
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_statuses_author_stmt =
+    ngx_http_mastodon_pg_stmt(
+    "SELECT " NGX_HTTP_MASTODON_ACCOUNT_COLUMNS NGX_HTTP_MASTODON_ACCOUNT_FROM
+    " WHERE a.id = (SELECT account_id FROM statuses"
+    "  WHERE id = nullif(current_setting('" NGX_HTTP_MASTODON_ST_WRITTEN "',"
+    "  true), '')::bigint)", 0);
 
 enum {
     NGX_HTTP_MASTODON_SR_ID = 0,
@@ -417,7 +444,8 @@ enum {
     NGX_HTTP_MASTODON_SR_APP_NAME,
     NGX_HTTP_MASTODON_SR_APP_WEBSITE,
     NGX_HTTP_MASTODON_SR_MENTIONS,
-    NGX_HTTP_MASTODON_SR_TAGS
+    NGX_HTTP_MASTODON_SR_TAGS,
+    NGX_HTTP_MASTODON_SR_WRITTEN_MUTED     /* the written statement's */
 };
 
 
@@ -1896,6 +1924,70 @@ ngx_http_mastodon_statuses_fill(ngx_http_mastodon_statuses_t *st,
  * ngx_http_mastodon_statuses() and _load() in one: NGX_DONE, or the status
  * to answer with (500 out of memory, 503 the backends).
  */
+ngx_int_t
+ngx_http_mastodon_statuses_written_add(ngx_http_mastodon_pg_batch_t *b)
+{
+    if (ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_statuses_written_stmt,
+                                 NULL)
+        != NGX_OK
+        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_statuses_author_stmt,
+                                    NULL)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_http_mastodon_statuses_t *
+ngx_http_mastodon_statuses_written(ngx_http_mastodon_pg_batch_t *b,
+    ngx_uint_t i)
+{
+    PGresult                         *res, *account;
+    ngx_http_mastodon_statuses_t     *st;
+    ngx_http_mastodon_status_item_t  *it;
+
+    res = ngx_http_mastodon_pg_rows(b, i);
+    account = ngx_http_mastodon_pg_rows(b, i + 1);
+
+    if (res == NULL || account == NULL || PQntuples(res) != 1
+        || PQntuples(account) != 1)
+    {
+        return NULL;
+    }
+
+    st = ngx_http_mastodon_statuses(b->request, NULL, 0, 0);
+    if (st == NULL) {
+        return NULL;
+    }
+
+    st->accounts = account;
+    st->account_json = ngx_pcalloc(b->request->pool, 2 * sizeof(ngx_str_t));
+
+    if (st->account_json == NULL
+        || ngx_http_mastodon_statuses_render(st, res) != NGX_OK
+        || ngx_http_mastodon_statuses_accounts(st) != NGX_OK)
+    {
+        return NULL;
+    }
+
+    st->n = 1;
+    it = st->items.elts;
+
+    /* the author's own: its flags are false, but a muted conversation */
+    it->found = it->base.len && it->account >= 0;
+    it->muted = ngx_http_mastodon_pg_bool(res, 0,
+                                          NGX_HTTP_MASTODON_SR_WRITTEN_MUTED);
+    ngx_http_mastodon_statuses_judge(st, it, 0);
+
+    st->rc = NGX_OK;
+
+    return st;
+}
+
+
 ngx_int_t
 ngx_http_mastodon_statuses_fetch(ngx_http_request_t *r, int64_t *ids,
     ngx_uint_t n, ngx_uint_t flags, ngx_http_mastodon_statuses_done_pt handler,

@@ -62,6 +62,7 @@ sub new {
         server_config   => '',
         location_config => '',
         smtp            => 0,
+        redis_aof       => 0,
         %o,
         owner    => $$,
         workers  => {},     # pid => n
@@ -377,7 +378,7 @@ sub start_redis {
         my $port = $fixed // _free_port();
         unlink "$dir/redis.log";
         my $pid = _spawn("$dir/redis.out", {}, 'redis-server', '--bind', '127.0.0.1', '--port', $port,
-            '--dir', $dir, '--save', '', '--appendonly', 'no', '--daemonize', 'no',
+            '--dir', $dir, '--save', '', '--appendonly', ($self->{redis_aof} ? 'yes' : 'no'), '--daemonize', 'no',
             '--logfile', "$dir/redis.log", '--pidfile', "$dir/redis.pid", '--protected-mode', 'yes');
         my $up = 0;
         my $end = time + 20;
@@ -402,10 +403,11 @@ sub start_redis {
     die "MastodonTest: redis-server: no usable port";
 }
 
+# stop_redis([$signal]): TERM (a clean shutdown), or e.g. KILL (a crash)
 sub stop_redis {
-    my ($self) = @_;
+    my ($self, $sig) = @_;
     my $pid = delete $self->{redis_pid} or return;
-    _kill_wait($pid, 'TERM', 10) or _kill_wait($pid, 'KILL', 5);
+    _kill_wait($pid, $sig // 'TERM', 10) or _kill_wait($pid, 'KILL', 5);
     unlink "$self->{dir}/redis/redis.pid";
     return 1;
 }
@@ -419,10 +421,14 @@ sub redis {
 }
 
 # jobs([$queue]) -> ({ type, args (decoded), attempt, ... }, ...): the jobs in
-# the stream mastodon:queue:<queue> (default), oldest first.
+# the stream mastodon:queue:<queue> (default), oldest first, after the outbox
+# was relayed into the streams (`mastodon-worker relay`; with worker => 0
+# nothing else relays).
 sub jobs {
     my ($self, $queue) = @_;
     my (@jobs, $fields);
+    my ($rc, $out, $err) = $self->worker_cli('relay');
+    Test::More::diag("mastodon-worker relay: $err") if $rc != 0;
     for my $line (split /\n/, $self->redis('XRANGE', 'mastodon:queue:' . ($queue // 'default'), '-', '+')) {
         if ($line =~ /^\d+-\d+$/) {     # an entry id; its fields follow, one a line
             push @jobs, $fields = [];

@@ -1,0 +1,56 @@
+/* status_forget: cached renderings of statuses that changed go (what the
+ * module does after its commit, made durable: an edit or a new counter
+ * made while Redis was unreachable must not leave the old rendering
+ * served once it is back).  args {"status_ids": ["<id>", ...]}.
+ * DEL mastodon:status:<id> and the 10 s mark that keeps fills out. */
+#include "jobs.h"
+#include "args.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define FORGET_MAX  16
+
+int job_status_forget(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen)
+{
+    static const char *path[] = { "status_ids", NULL };
+    redisContext *c = *ctx->redis;
+    job_args a;
+    int n = 0, rc = -1;
+
+    if (args_parse(&a, args_json, len, err, errlen) != 0)
+        return -1;
+    yajl_val ids = yajl_tree_get(a.root, path, yajl_t_array);
+    if (ids == NULL || YAJL_GET_ARRAY(ids)->len > FORGET_MAX) {
+        snprintf(err, errlen, "args need status_ids (at most %d id strings)", FORGET_MAX);
+        goto out;
+    }
+    for (size_t i = 0; i < YAJL_GET_ARRAY(ids)->len; i++) {
+        const char *id = YAJL_GET_STRING(YAJL_GET_ARRAY(ids)->values[i]);
+        size_t k = id != NULL ? strlen(id) : 0;
+        if (k == 0 || k >= MW_ID_LEN || strspn(id, "0123456789") != k) {
+            snprintf(err, errlen, "status_ids: not an id");
+            goto out;
+        }
+        redisAppendCommand(c, "DEL mastodon:status:%s", id);
+        redisAppendCommand(c, "SET mastodon:status_changed:%s 1 EX 10", id);
+        n += 2;
+    }
+    rc = 0;
+    for (int i = 0; i < n; i++) {
+        redisReply *r = NULL;
+        if (redisGetReply(c, (void **) &r) != REDIS_OK) {
+            snprintf(err, errlen, "redis: %s", c->errstr);
+            rc = -1;
+            break;
+        }
+        if (r->type == REDIS_REPLY_ERROR && rc == 0) {
+            snprintf(err, errlen, "redis: %s", r->str);
+            rc = -1;
+        }
+        freeReplyObject(r);
+    }
+out:
+    args_free(&a);
+    return rc;
+}
