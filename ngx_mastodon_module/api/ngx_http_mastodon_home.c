@@ -12,9 +12,12 @@
  * A missing feed is rebuilt from PostgreSQL first (FeedManager#populate_home
  * with filter_from_home): the viewer's own statuses and those of the
  * accounts it follows, newest mastodon_feed_max; the same script then
- * writes them with the sentinel, trims, and returns the page, so
- * concurrent rebuilds only write the same members twice.  Mastodon answers
- * 206 while a feed regenerates; here the rebuild is awaited, so 200.
+ * writes them with the sentinel, trims, and returns the page.  One request
+ * rebuilds a feed at a time (after a Redis restart every returning reader
+ * would start one): the script marks the feed, and requests finding the
+ * mark wait for the sentinel, asking again every HOME_POLL_MS.  Mastodon
+ * answers 206 while a feed regenerates; here the rebuild is awaited, so
+ * 200.
  */
 
 #include "ngx_http_mastodon_api.h"
@@ -24,16 +27,21 @@
 
 #define NGX_HTTP_MASTODON_HOME_LIMIT     20
 #define NGX_HTTP_MASTODON_HOME_KEY       "mastodon:feed:home:"
+/* one rebuild of a feed at a time: the others wait for it, polling */
+#define NGX_HTTP_MASTODON_HOME_LOCK_MS   "30000"
+#define NGX_HTTP_MASTODON_HOME_POLL_MS   50
 
 
 typedef struct {
     ngx_http_mastodon_page_t       page;
+    ngx_http_request_t            *request;
     int64_t                        account_id;
     int                            argc;
     const char                   **argv;
     size_t                        *argvlen;
     ngx_uint_t                     rebuilt;
     ngx_uint_t                     evaled;      /* sent as EVAL already */
+    ngx_event_t                    poll;        /* waiting for a rebuild */
     int64_t                       *ids;
     ngx_uint_t                     n;
 } ngx_http_mastodon_home_t;
@@ -48,13 +56,22 @@ static ngx_int_t ngx_http_mastodon_home_rebuild(ngx_http_request_t *r,
 static void ngx_http_mastodon_home_rows(ngx_http_mastodon_pg_batch_t *b);
 static void ngx_http_mastodon_home_loaded(ngx_http_request_t *r,
     ngx_http_mastodon_statuses_t *st, void *data);
+static ngx_int_t ngx_http_mastodon_home_wait(ngx_http_request_t *r,
+    ngx_http_mastodon_home_t *h);
+static void ngx_http_mastodon_home_poll(ngx_event_t *ev);
+static void ngx_http_mastodon_home_poll_cleanup(void *data);
+static void ngx_http_mastodon_home_unmark(ngx_http_request_t *r,
+    ngx_http_mastodon_home_t *h);
 
 
 /*
  * KEYS[1] the feed, KEYS[2] its :reblogs set.  ARGV: max_id, the lower
  * bound (min_id or since_id), "1" for the oldest first (min_id), limit,
  * then for a rebuild feed_max and pairs (id, reblog_of_id or 0), else "".
- * Returns nil when the feed has no sentinel, else the ids of the page,
+ * Returns nil when the feed has no sentinel and the caller is to rebuild
+ * it (it holds the feed's :rebuild mark until its rebuild writes, or the
+ * mark expires), 0 when another request is rebuilding it, else the ids of
+ * the page,
  * newest first, and their cached renderings as the status loader's own
  * script returns them (two per id: the status, for a reblog the original),
  * which spares the loader its Redis round trip.
@@ -70,8 +87,13 @@ static const char  ngx_http_mastodon_home_lua[] =
     "  end\n"
     "  redis.call('ZADD', k, 0, '0')\n"
     "  redis.call('ZREMRANGEBYRANK', k, 1, -(tonumber(ARGV[5]) + 1))\n"
+    "  redis.call('DEL', k .. ':rebuild')\n"
     "elseif not redis.call('ZSCORE', k, '0') then\n"
-    "  return false\n"
+    "  if redis.call('SET', k .. ':rebuild', '1', 'NX', 'PX', '"
+    NGX_HTTP_MASTODON_HOME_LOCK_MS "') then\n"
+    "    return false\n"
+    "  end\n"
+    "  return 0\n"
     "end\n"
     "local hi, lo, asc, lim = ARGV[1], ARGV[2], ARGV[3] == '1',"
     " tonumber(ARGV[4])\n"
@@ -206,6 +228,7 @@ ngx_http_mastodon_timelines_home(ngx_http_request_t *r,
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
 
+    h->request = r;
     h->account_id = ctx->auth->account_id;
 
     ngx_http_mastodon_page_init(ctx, &h->page, NGX_HTTP_MASTODON_HOME_LIMIT,
@@ -330,6 +353,14 @@ ngx_http_mastodon_home_fetched(ngx_http_request_t *r, redisReply *reply,
         return;
     }
 
+    if (reply && reply->type == REDIS_REPLY_INTEGER && !h->rebuilt) {
+        rc = ngx_http_mastodon_home_wait(r, h);
+        if (rc != NGX_DONE) {
+            ngx_http_mastodon_finalize(r, rc);
+        }
+        return;
+    }
+
     if (reply && reply->type == REDIS_REPLY_NIL && !h->rebuilt) {
         rc = ngx_http_mastodon_home_rebuild(r, h);
         if (rc != NGX_DONE) {
@@ -404,6 +435,7 @@ ngx_http_mastodon_home_rebuild(ngx_http_request_t *r,
     ngx_http_mastodon_home_t *h)
 {
     u_char                         *p;
+    ngx_int_t                       rc;
     const char                    **values;
     ngx_http_mastodon_main_conf_t  *mcf;
 
@@ -424,8 +456,94 @@ ngx_http_mastodon_home_rebuild(ngx_http_request_t *r,
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "mastodon: rebuilding the home feed of %L", h->account_id);
 
-    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_home_rebuild_stmt,
-                                      values, ngx_http_mastodon_home_rows, h);
+    rc = ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_home_rebuild_stmt,
+                                    values, ngx_http_mastodon_home_rows, h);
+    if (rc != NGX_DONE) {
+        ngx_http_mastodon_home_unmark(r, h);
+    }
+
+    return rc;
+}
+
+
+/* another request rebuilds the feed: ask again in a moment */
+static ngx_int_t
+ngx_http_mastodon_home_wait(ngx_http_request_t *r,
+    ngx_http_mastodon_home_t *h)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    if (h->poll.handler == NULL) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        cln->handler = ngx_http_mastodon_home_poll_cleanup;
+        cln->data = h;
+
+        h->poll.handler = ngx_http_mastodon_home_poll;
+        h->poll.data = h;
+        h->poll.log = r->connection->log;
+        h->poll.cancelable = 1;
+    }
+
+    ngx_add_timer(&h->poll, NGX_HTTP_MASTODON_HOME_POLL_MS);
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_mastodon_home_poll(ngx_event_t *ev)
+{
+    ngx_http_mastodon_home_t *h = ev->data;
+
+    ngx_int_t            rc;
+    ngx_http_request_t  *r;
+
+    r = h->request;
+
+    rc = ngx_http_mastodon_home_fetch(r, h);
+    if (rc != NGX_DONE) {
+        ngx_http_mastodon_finalize(r, rc);
+    }
+}
+
+
+static void
+ngx_http_mastodon_home_poll_cleanup(void *data)
+{
+    ngx_http_mastodon_home_t *h = data;
+
+    if (h->poll.timer_set) {
+        ngx_del_timer(&h->poll);
+    }
+}
+
+
+/* a failed rebuild lets the next request try at once */
+static void
+ngx_http_mastodon_home_unmark(ngx_http_request_t *r,
+    ngx_http_mastodon_home_t *h)
+{
+    u_char       *p;
+    const char   *argv[2];
+    size_t        argvlen[2];
+
+    p = ngx_pnalloc(r->pool, h->argvlen[3] + sizeof(":rebuild") - 1);
+    if (p == NULL) {
+        return;
+    }
+
+    argv[0] = "DEL";
+    argvlen[0] = 3;
+    argv[1] = (const char *) p;
+    p = ngx_cpymem(p, h->argv[3], h->argvlen[3]);
+    p = ngx_cpymem(p, ":rebuild", sizeof(":rebuild") - 1);
+    argvlen[1] = p - (u_char *) argv[1];
+
+    (void) ngx_http_mastodon_redis_command(r, NULL, NULL, 2, argv, argvlen);
 }
 
 
@@ -445,6 +563,7 @@ ngx_http_mastodon_home_rows(ngx_http_mastodon_pg_batch_t *b)
 
     res = ngx_http_mastodon_pg_rows(b, 0);
     if (res == NULL) {
+        ngx_http_mastodon_home_unmark(r, h);
         ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
         return;
     }
