@@ -167,29 +167,20 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_tl_tag[2] = {
 
 /*
  * AccountStatusesFilter: $6 the account, $7 only_media, $8 exclude_replies,
- * $9 exclude_reblogs, $10 tagged (NULL: none), $11 pinned.  What the viewer
- * may see (v.k): -1 nothing (the account blocks it), 0 anonymous (public,
- * unlisted), 1 public, unlisted and where mentioned, 2 a follower (and
- * private), 3 the author (everything).  Strangers and followers do not see
- * reblogs of accounts they block, are blocked by or mute.
+ * $9 exclude_reblogs, $10 tagged (NULL: none), $11 pinned.  The statuses
+ * the viewer may see (NGX_HTTP_MASTODON_ST_SQL_VISIBLE_JOIN), none when the
+ * account blocks the viewer (the filter's blocked?); strangers
+ * and followers (not anonymous viewers nor the author) do not see reblogs
+ * of accounts they block, are blocked by or mute.
  */
 #define NGX_HTTP_MASTODON_TL_SQL_ACCOUNT_FEED(order)                          \
-    "WITH v AS (SELECT CASE WHEN $1::bigint IS NULL THEN 0"                   \
-    "  WHEN $1::bigint = $6::bigint THEN 3"                                   \
-    "  WHEN EXISTS (SELECT 1 FROM blocks b WHERE b.account_id = $6::bigint"   \
-    "   AND b.target_account_id = $1::bigint) THEN -1"                        \
-    "  WHEN EXISTS (SELECT 1 FROM follows f WHERE f.account_id = $1::bigint"  \
-    "   AND f.target_account_id = $6::bigint) THEN 2"                         \
-    "  ELSE 1 END AS k)"                                                      \
-    " SELECT s.id FROM v, statuses s"                                         \
-    " WHERE s.account_id = $6::bigint AND s.deleted_at IS NULL AND v.k >= 0"  \
-    " AND NOT EXISTS (SELECT 1 FROM accounts sa WHERE sa.id = $6::bigint"     \
-    "  AND sa.suspended_at IS NOT NULL)"                                      \
-    " AND (v.k = 3 OR s.visibility IN (0, 1)"                                 \
-    "  OR (v.k = 2 AND s.visibility = 2)"                                     \
-    "  OR (v.k > 0 AND EXISTS (SELECT 1 FROM mentions m"                      \
-    "  WHERE m.status_id = s.id AND m.account_id = $1::bigint)))"             \
-    " AND (v.k IN (0, 3) OR $7::boolean OR $9::boolean"                       \
+    "SELECT s.id FROM statuses s"                                             \
+    NGX_HTTP_MASTODON_ST_SQL_VISIBLE_JOIN("s")                                \
+    " WHERE s.account_id = $6::bigint AND s.deleted_at IS NULL"               \
+    " AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.account_id = $6::bigint" \
+    "  AND b.target_account_id = $1::bigint)"                                 \
+    " AND ($1::bigint IS NULL OR $1::bigint = $6::bigint"                     \
+    "  OR $7::boolean OR $9::boolean"                                         \
     "  OR $10::text IS NOT NULL OR s.reblog_of_id IS NULL"                    \
     "  OR NOT EXISTS (SELECT 1 FROM statuses o WHERE o.id = s.reblog_of_id"   \
     "  AND o.account_id IN" NGX_HTTP_MASTODON_TL_SQL_EXCLUDED "))"            \
