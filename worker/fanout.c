@@ -50,14 +50,10 @@ int fanout_home(job_ctx *ctx, PGconn *db, const fanout_walk *w, long long *chang
     if (w->include_self)
         feed_batch_add(b, w->account_id, w->status_id, w->reblog_of_id);
 
-    /* a reply to an unknown status reaches nobody else (filter_from_home?) */
-    PGresult *page = NULL;
-    if (w->filter == NULL || !w->filter->reply_without_parent) {
-        page = next_page(db, w, cursor, err, errlen);
-        if (page == NULL)
-            goto done;
-        pages++;
-    }
+    PGresult *page = next_page(db, w, cursor, err, errlen);
+    if (page == NULL)
+        goto done;
+    pages++;
     pg_ms += monotonic_ms() - t0;
 
     for (;;) {

@@ -10,8 +10,8 @@
  * members at the bounds' rounded scores are cut.
  *
  * A missing feed is rebuilt from PostgreSQL first (FeedManager#populate_home
- * with filter_from_home): the viewer's own statuses and those of the
- * accounts it follows, newest mastodon_feed_max; the same script then
+ * with filter_from_home, mastodon_home_accepts()): the viewer's own
+ * statuses and those of the accounts it follows, newest mastodon_feed_max; the same script then
  * writes them with the sentinel, trims, and returns the page.  One request
  * rebuilds a feed at a time (after a Redis restart every returning reader
  * would start one): the script marks the feed, and requests finding the
@@ -147,55 +147,39 @@ static u_char  ngx_http_mastodon_home_sha[2 * SHA_DIGEST_LENGTH];
 
 
 /*
- * The statuses a rebuilt feed holds, newest $2 (FeedManager#populate_home
- * and #filter_from_home): the viewer's own, all of them; of each account it
- * follows (not blocked or muted), public, unlisted and private ones, but
- * not replies to accounts the viewer does not follow (self-replies and
- * replies to the viewer stay) nor replies to unknown statuses, nor statuses
- * in languages the follow leaves out; no status mentioning, or reblogging
- * a status of, or mentioned by such a status, an account the viewer blocks
- * or mutes; no reblogs with show_reblogs off, of authors blocking the
- * viewer or on domains it blocks.  A reblog of a status in the feed, or a
- * second reblog of one status, is left out (the :reblogs set).
+ * The statuses a rebuilt feed holds, newest $2 (FeedManager#populate_home):
+ * the viewer's own, all of them; of each account it follows, the public,
+ * unlisted and private ones whose original, for a reblog, is not deleted
+ * and that mastodon_home_accepts() (sql/0008_rules.sql) lets into the feed.
+ * Accounts the viewer blocks or mutes are skipped at once (the function
+ * would refuse each of their statuses: a shortcut, not a rule).  A reblog
+ * of a status in the feed, or a second reblog of one status, is left out
+ * (the :reblogs set).
  */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_home_rebuild_stmt =
     ngx_http_mastodon_pg_stmt(
-    "WITH x AS (SELECT target_account_id AS id FROM blocks"
-    "  WHERE account_id = $1::bigint"
-    " UNION SELECT target_account_id FROM mutes WHERE account_id = $1::bigint"
-    "  AND (expires_at IS NULL OR expires_at > now() AT TIME ZONE 'UTC')),"
-    " c AS ((SELECT s.id, s.reblog_of_id FROM statuses s"
+    "WITH c AS ((SELECT s.id, s.reblog_of_id FROM statuses s"
     "  WHERE s.account_id = $1::bigint AND s.deleted_at IS NULL"
     "  ORDER BY s.id DESC LIMIT $2::int)"
     " UNION ALL"
     " SELECT s.id, s.reblog_of_id FROM follows f CROSS JOIN LATERAL"
     " (SELECT s.id, s.reblog_of_id FROM statuses s"
     "  LEFT JOIN statuses o ON o.id = s.reblog_of_id"
+    "  LEFT JOIN accounts oa ON oa.id = o.account_id"
+    "  CROSS JOIN LATERAL mastodon_home_accepts($1::bigint, f.languages,"
+    "   f.show_reblogs, s.id, s.account_id, s.visibility, s.reply,"
+    "   s.in_reply_to_id, s.in_reply_to_account_id, s.language,"
+    "   s.reblog_of_id, o.account_id, oa.domain)"
     "  WHERE s.account_id = f.target_account_id AND s.deleted_at IS NULL"
     "  AND s.visibility IN (0, 1, 2)"
-    "  AND NOT (s.reply AND (s.in_reply_to_id IS NULL"
-    "   OR s.in_reply_to_account_id IS NULL))"
-    "  AND (coalesce(cardinality(f.languages), 0) = 0 OR s.language IS NULL"
-    "   OR s.language = ANY(f.languages))"
-    "  AND NOT EXISTS (SELECT 1 FROM mentions m WHERE m.status_id IN"
-    "   (s.id, s.reblog_of_id) AND NOT m.silent"
-    "   AND m.account_id IN (SELECT id FROM x))"
-    "  AND NOT (s.reply AND s.in_reply_to_account_id <> s.account_id"
-    "   AND s.in_reply_to_account_id <> $1::bigint"
-    "   AND NOT EXISTS (SELECT 1 FROM follows rf"
-    "   WHERE rf.account_id = $1::bigint"
-    "   AND rf.target_account_id = s.in_reply_to_account_id))"
-    "  AND (s.reblog_of_id IS NULL OR (f.show_reblogs"
-    "   AND o.deleted_at IS NULL AND o.account_id NOT IN (SELECT id FROM x)"
-    "   AND NOT EXISTS (SELECT 1 FROM blocks ob"
-    "   WHERE ob.account_id = o.account_id"
-    "   AND ob.target_account_id = $1::bigint)"
-    "   AND NOT EXISTS (SELECT 1 FROM account_domain_blocks od"
-    "   JOIN accounts oa ON oa.domain = od.domain"
-    "   WHERE od.account_id = $1::bigint AND oa.id = o.account_id)))"
+    "  AND (o.id IS NULL OR o.deleted_at IS NULL)"
     "  ORDER BY s.id DESC LIMIT $2::int) s"
     " WHERE f.account_id = $1::bigint"
-    " AND f.target_account_id NOT IN (SELECT id FROM x)),"
+    " AND f.target_account_id NOT IN (SELECT target_account_id FROM blocks"
+    "  WHERE account_id = $1::bigint"
+    "  UNION ALL SELECT target_account_id FROM mutes"
+    "  WHERE account_id = $1::bigint AND (expires_at IS NULL"
+    "  OR expires_at > now() AT TIME ZONE 'UTC'))),"
     " r AS (SELECT id, reblog_of_id, row_number() OVER"
     "  (PARTITION BY reblog_of_id ORDER BY id) AS n"
     "  FROM c WHERE reblog_of_id IS NOT NULL)"
