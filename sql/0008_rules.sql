@@ -11,37 +11,55 @@
 -- (the conditions become the scan's filter, the EXISTS tests on small sets
 -- hashed once) or, in an expression, EXISTS (SELECT FROM mastodon_...(...)).
 
--- StatusPolicy#show?: may `viewer` (NULL: anonymous) see the status?  Not
--- when deleted or its author suspended; public and unlisted: unless the
--- author blocks the viewer; the author sees all of its own; private: its
--- followers and the accounts it mentions; direct: the accounts it mentions;
--- limited: nobody else.
+-- StatusPolicy#show? in two parts, so that a query about one author's
+-- statuses (the account timeline) reads the viewer's relation to the author
+-- once.  mastodon_viewer_relation: one row, none when the author is
+-- suspended; own, following (the viewer follows the author), blocked_by
+-- (the author blocks the viewer).
+CREATE FUNCTION mastodon_viewer_relation(viewer bigint, author bigint)
+    RETURNS TABLE (own boolean, following boolean, blocked_by boolean)
+    LANGUAGE sql STABLE ROWS 1 AS $$
+SELECT viewer = author,
+       EXISTS (SELECT 1 FROM follows vf
+                WHERE vf.account_id = viewer AND vf.target_account_id = author),
+       EXISTS (SELECT 1 FROM blocks vb
+                WHERE vb.account_id = author AND vb.target_account_id = viewer)
+ WHERE NOT EXISTS (SELECT 1 FROM accounts va
+                    WHERE va.id = author AND va.suspended_at IS NOT NULL)
+$$;
+
+-- The rule on those facts: public and unlisted, unless the author blocks
+-- the viewer; the author sees all of its own; private: its followers and
+-- the accounts it mentions; direct: the accounts it mentions; limited:
+-- nobody else.  `mentioned` (the status mentions the viewer) is used once
+-- and last, so that an EXISTS passed for it is inlined and only run when
+-- it decides.  The status loader applies the same to facts it reads once
+-- per batch (statuses_judge() in the module).
+CREATE FUNCTION mastodon_visible_to(anonymous boolean, own boolean,
+        following boolean, blocked_by boolean, visibility integer,
+        mentioned boolean)
+    RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
+SELECT CASE
+       WHEN visibility IN (0, 1) THEN anonymous OR NOT blocked_by
+       WHEN own THEN true
+       WHEN visibility = 2 AND following THEN true
+       WHEN visibility IN (2, 3) THEN NOT anonymous AND mentioned
+       ELSE false
+       END
+$$;
+
+-- May `viewer` (NULL: anonymous) see the status?  Not when deleted or its
+-- author suspended; else mastodon_visible_to().
 CREATE FUNCTION mastodon_status_visible(viewer bigint, st_id bigint,
         st_account_id bigint, st_visibility integer,
         st_deleted_at timestamp)
     RETURNS SETOF boolean LANGUAGE sql STABLE ROWS 1 AS $$
-SELECT true
+SELECT true FROM mastodon_viewer_relation(viewer, st_account_id) r
  WHERE st_deleted_at IS NULL
-   AND NOT EXISTS (SELECT 1 FROM accounts va
-                    WHERE va.id = st_account_id AND va.suspended_at IS NOT NULL)
-   AND CASE
-       WHEN st_visibility IN (0, 1) THEN
-            viewer IS NULL
-            OR NOT EXISTS (SELECT 1 FROM blocks vb
-                            WHERE vb.account_id = st_account_id
-                              AND vb.target_account_id = viewer)
-       WHEN st_account_id = viewer THEN true
-       WHEN st_visibility = 2 THEN
-            EXISTS (SELECT 1 FROM follows vf
-                     WHERE vf.account_id = viewer
-                       AND vf.target_account_id = st_account_id)
-            OR EXISTS (SELECT 1 FROM mentions vm
-                        WHERE vm.status_id = st_id AND vm.account_id = viewer)
-       WHEN st_visibility = 3 THEN
-            EXISTS (SELECT 1 FROM mentions vm
-                     WHERE vm.status_id = st_id AND vm.account_id = viewer)
-       ELSE false
-       END
+   AND mastodon_visible_to(viewer IS NULL, r.own, r.following, r.blocked_by,
+           st_visibility,
+           EXISTS (SELECT 1 FROM mentions vm
+                    WHERE vm.status_id = st_id AND vm.account_id = viewer))
 $$;
 
 -- FeedManager#filter_from_home, negated: does the home feed of `reader`, a

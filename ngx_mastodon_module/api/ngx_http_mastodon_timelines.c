@@ -168,17 +168,20 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_tl_tag[2] = {
 /*
  * AccountStatusesFilter: $6 the account, $7 only_media, $8 exclude_replies,
  * $9 exclude_reblogs, $10 tagged (NULL: none), $11 pinned.  The statuses
- * the viewer may see (NGX_HTTP_MASTODON_ST_SQL_VISIBLE_JOIN), none when the
- * account blocks the viewer (the filter's blocked?); strangers
+ * the viewer may see (StatusPolicy#show? as mastodon_status_visible() says,
+ * in its two parts: the viewer's relation to the account read once), none
+ * when the account blocks the viewer (the filter's blocked?); strangers
  * and followers (not anonymous viewers nor the author) do not see reblogs
  * of accounts they block, are blocked by or mute.
  */
 #define NGX_HTTP_MASTODON_TL_SQL_ACCOUNT_FEED(order)                          \
-    "SELECT s.id FROM statuses s"                                             \
-    NGX_HTTP_MASTODON_ST_SQL_VISIBLE_JOIN("s")                                \
+    "SELECT s.id FROM mastodon_viewer_relation($1::bigint, $6::bigint) v,"    \
+    " statuses s"                                                             \
     " WHERE s.account_id = $6::bigint AND s.deleted_at IS NULL"               \
-    " AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.account_id = $6::bigint" \
-    "  AND b.target_account_id = $1::bigint)"                                 \
+    " AND NOT v.blocked_by AND mastodon_visible_to($1::bigint IS NULL,"       \
+    "  v.own, v.following, v.blocked_by, s.visibility, EXISTS (SELECT 1"      \
+    "  FROM mentions m WHERE m.status_id = s.id"                              \
+    "  AND m.account_id = $1::bigint))"                                       \
     " AND ($1::bigint IS NULL OR $1::bigint = $6::bigint"                     \
     "  OR $7::boolean OR $9::boolean"                                         \
     "  OR $10::text IS NOT NULL OR s.reblog_of_id IS NULL"                    \

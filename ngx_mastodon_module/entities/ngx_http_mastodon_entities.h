@@ -148,18 +148,12 @@ ngx_int_t ngx_http_mastodon_account_json(ngx_http_request_t *r,
 /*
  * SQL: can account $1 (NULL: anonymous) see status s (StatusPolicy#show?):
  * mastodon_status_visible() of sql/0008_rules.sql, the one home of the
- * rule.  _VISIBLE is an expression; _VISIBLE_JOIN follows "FROM statuses s"
- * and filters its rows (the planner inlines either).
+ * rule in SQL (the status loader judges the same on facts it reads once
+ * per batch: statuses_judge()); the planner inlines it.
  */
-#define NGX_HTTP_MASTODON_ST_SQL_VISIBLE_ARGS(s)                              \
-    "($1::bigint, " s ".id, " s ".account_id, " s ".visibility, "             \
-    s ".deleted_at)"
 #define NGX_HTTP_MASTODON_ST_SQL_VISIBLE(s)                                   \
-    "EXISTS (SELECT FROM mastodon_status_visible"                             \
-    NGX_HTTP_MASTODON_ST_SQL_VISIBLE_ARGS(s) ")"
-#define NGX_HTTP_MASTODON_ST_SQL_VISIBLE_JOIN(s)                              \
-    " CROSS JOIN LATERAL mastodon_status_visible"                             \
-    NGX_HTTP_MASTODON_ST_SQL_VISIBLE_ARGS(s)
+    "EXISTS (SELECT FROM mastodon_status_visible($1::bigint, " s ".id, "      \
+    s ".account_id, " s ".visibility, " s ".deleted_at))"
 
 
 #endif /* _NGX_HTTP_MASTODON_ENTITIES_H_INCLUDED_ */
