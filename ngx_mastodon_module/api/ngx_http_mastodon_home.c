@@ -618,10 +618,9 @@ ngx_http_mastodon_home_loaded(ngx_http_request_t *r,
         ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
         ngx_str_set(&path, "/api/v1/timelines/home");
 
-        if (ngx_http_mastodon_timeline_link(r, ctx, &path,
-                                            ngx_http_mastodon_home_keep,
-                                            it[last].id, "min_id",
-                                            it[first].id)
+        if (ngx_http_mastodon_page_link(r, ctx, &path,
+                                        ngx_http_mastodon_home_keep, 0,
+                                        it[last].id, "min_id", it[first].id)
             != NGX_OK)
         {
             ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
