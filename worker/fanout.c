@@ -107,15 +107,26 @@ done:
 int fanout_federate(job_ctx *ctx, const status_facts *f, const char *action,
                     char *err, size_t errlen)
 {
-    char once[128], args[128];
-    int pushed;
+    char once[128], *args = NULL, *qid, *qaction;
+    int pushed, rc;
 
     if (!f->reaches_remote)
         return 0;
     snprintf(once, sizeof(once), "mastodon:once:%s:activitypub_distribute", ctx->job->jid);
-    int n = snprintf(args, sizeof(args), "{\"status_id\":\"%s\",\"action\":\"%s\"}", f->id, action);
-    if (queue_push_once(*ctx->redis, once, "push", "activitypub_distribute", args, (size_t) n,
-                        &pushed, err, errlen) != 0)
+    qid = json_quoted(f->id);
+    qaction = json_quoted(action);
+    int n = qid != NULL && qaction != NULL
+            ? asprintf(&args, "{\"status_id\":%s,\"action\":%s}", qid, qaction) : -1;
+    free(qid);
+    free(qaction);
+    if (n < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    rc = queue_push_once(*ctx->redis, once, "push", "activitypub_distribute", args, (size_t) n,
+                         &pushed, err, errlen);
+    free(args);
+    if (rc != 0)
         return -1;
     if (pushed)
         mlog(LOG_DEBUG, "activitypub_distribute %s of status %s queued", action, f->id);

@@ -119,12 +119,12 @@ ngx_http_mastodon_emails_confirmation(ngx_http_request_t *r,
 static void
 ngx_http_mastodon_resend_updated(ngx_http_mastodon_pg_batch_t *b)
 {
-    u_char                      *p;
     PGresult                    *check, *update;
     ngx_str_t                    args;
     const char                  *state;
     ngx_http_request_t          *r;
     ngx_http_mastodon_ctx_t     *ctx;
+    ngx_http_mastodon_json_t     j;
     ngx_http_mastodon_resend_t  *rs;
 
     r = b->request;
@@ -173,16 +173,20 @@ ngx_http_mastodon_resend_updated(ngx_http_mastodon_pg_batch_t *b)
         return;
     }
 
-    args.data = ngx_pnalloc(r->pool, sizeof("{\"user_id\":\"\",\"token\":\"\"}")
-                                     + NGX_INT64_LEN + MSTDN_SECRET_LEN);
-    if (args.data == NULL) {
+    if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
         ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    p = ngx_sprintf(args.data, "{\"user_id\":\"%s\",\"token\":\"%s\"}",
-                    rs->user_id, rs->token);
-    args.len = p - args.data;
+    ngx_http_mastodon_json_open(&j, NULL);
+    ngx_http_mastodon_json_kv_cstr(&j, "user_id", (const char *) rs->user_id);
+    ngx_http_mastodon_json_kv_cstr(&j, "token", (const char *) rs->token);
+    ngx_http_mastodon_json_close(&j);
+
+    if (ngx_http_mastodon_json_string(&j, &args) != NGX_OK) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
 
     if (ngx_http_mastodon_enqueue(r, "mailers", "user_confirmation", &args,
                                   ngx_http_mastodon_resend_enqueued, rs)

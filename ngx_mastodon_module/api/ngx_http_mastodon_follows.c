@@ -386,9 +386,9 @@ ngx_http_mastodon_follow_notify(ngx_http_mastodon_rel_write_t *w,
     PGresult *me, const char *type, const char *activity_type,
     int64_t activity_id)
 {
-    u_char              *p;
-    ngx_str_t            account, args;
-    ngx_http_request_t  *r;
+    ngx_str_t                  account, args;
+    ngx_http_request_t        *r;
+    ngx_http_mastodon_json_t   j;
 
     r = w->batch->request;
 
@@ -400,21 +400,29 @@ ngx_http_mastodon_follow_notify(ngx_http_mastodon_rel_write_t *w,
         return;
     }
 
-    args.data = ngx_pnalloc(r->pool, 256 + 3 * NGX_INT64_LEN + account.len);
-    if (args.data == NULL) {
+    if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "mastodon: no memory for a notify job");
         return;
     }
 
-    p = ngx_sprintf(args.data,
-                    "{\"type\":\"%s\",\"account_id\":\"%L\","
-                    "\"from_account_id\":\"%s\",\"activity_type\":\"%s\","
-                    "\"activity_id\":\"%L\",\"account\":%V,"
-                    "\"status\":null}",
-                    type, w->target, w->values[0], activity_type,
-                    activity_id, &account);
-    args.len = p - args.data;
+    ngx_http_mastodon_json_open(&j, NULL);
+    ngx_http_mastodon_json_kv_cstr(&j, "type", type);
+    ngx_http_mastodon_json_kv_cstr(&j, "account_id",
+                                   ngx_http_mastodon_pg_int64(r, w->target));
+    ngx_http_mastodon_json_kv_cstr(&j, "from_account_id", w->values[0]);
+    ngx_http_mastodon_json_kv_cstr(&j, "activity_type", activity_type);
+    ngx_http_mastodon_json_kv_cstr(&j, "activity_id",
+                                   ngx_http_mastodon_pg_int64(r, activity_id));
+    ngx_http_mastodon_json_raw(&j, "account", &account);
+    ngx_http_mastodon_json_kv_null(&j, "status");
+    ngx_http_mastodon_json_close(&j);
+
+    if (ngx_http_mastodon_json_string(&j, &args) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "mastodon: no memory for a notify job");
+        return;
+    }
 
     ngx_http_mastodon_rel_job(w, "notify", &args);
 }

@@ -855,7 +855,6 @@ ngx_http_mastodon_reg_insert(ngx_http_request_t *r,
 static void
 ngx_http_mastodon_reg_inserted(ngx_http_mastodon_pg_batch_t *b)
 {
-    u_char                   *p;
     ngx_int_t                 rc;
     ngx_str_t                 args;
     ngx_uint_t                i;
@@ -863,6 +862,7 @@ ngx_http_mastodon_reg_inserted(ngx_http_mastodon_pg_batch_t *b)
     const char               *state, *constraint;
     ngx_http_request_t       *r;
     ngx_http_mastodon_reg_t  *reg;
+    ngx_http_mastodon_json_t  j;
 
     r = b->request;
     reg = b->data;
@@ -938,16 +938,21 @@ ngx_http_mastodon_reg_inserted(ngx_http_mastodon_pg_batch_t *b)
 
     /* the confirmation e-mail: {"user_id":"...","token":"..."} */
 
-    args.data = ngx_pnalloc(r->pool, sizeof("{\"user_id\":\"\",\"token\":\"\"}")
-                                     + reg->user_id.len + MSTDN_SECRET_LEN);
-    if (args.data == NULL) {
+    if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
         ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    p = ngx_sprintf(args.data, "{\"user_id\":\"%V\",\"token\":\"%s\"}",
-                    &reg->user_id, reg->confirm_token);
-    args.len = p - args.data;
+    ngx_http_mastodon_json_open(&j, NULL);
+    ngx_http_mastodon_json_kv_str(&j, "user_id", &reg->user_id);
+    ngx_http_mastodon_json_kv_cstr(&j, "token",
+                                   (const char *) reg->confirm_token);
+    ngx_http_mastodon_json_close(&j);
+
+    if (ngx_http_mastodon_json_string(&j, &args) != NGX_OK) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
 
     rc = ngx_http_mastodon_enqueue(r, "mailers", "user_confirmation", &args,
                                    ngx_http_mastodon_reg_enqueued, reg);

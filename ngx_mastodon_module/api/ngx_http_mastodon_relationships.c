@@ -622,25 +622,35 @@ void
 ngx_http_mastodon_rel_feed_job(ngx_http_mastodon_rel_write_t *w,
     const char *type, int64_t account_id, int64_t target_account_id)
 {
-    u_char     *p;
-    ngx_str_t   args;
+    ngx_str_t                  args;
+    ngx_http_request_t        *r;
+    ngx_http_mastodon_json_t   j;
 
-    args.data = ngx_pnalloc(w->batch->request->pool,
-                            sizeof("{\"account_id\":\"\","
-                                   "\"target_account_id\":\"\"}")
-                            + 2 * NGX_INT64_LEN);
-    if (args.data == NULL) {
-        ngx_log_error(NGX_LOG_ERR, w->batch->request->connection->log, 0,
-                      "mastodon: no memory for a %s job", type);
-        return;
+    r = w->batch->request;
+
+    if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
+        goto failed;
     }
 
-    p = ngx_sprintf(args.data,
-                    "{\"account_id\":\"%L\",\"target_account_id\":\"%L\"}",
-                    account_id, target_account_id);
-    args.len = p - args.data;
+    ngx_http_mastodon_json_open(&j, NULL);
+    ngx_http_mastodon_json_kv_cstr(&j, "account_id",
+                                   ngx_http_mastodon_pg_int64(r, account_id));
+    ngx_http_mastodon_json_kv_cstr(&j, "target_account_id",
+                             ngx_http_mastodon_pg_int64(r, target_account_id));
+    ngx_http_mastodon_json_close(&j);
+
+    if (ngx_http_mastodon_json_string(&j, &args) != NGX_OK) {
+        goto failed;
+    }
 
     ngx_http_mastodon_rel_job(w, type, &args);
+
+    return;
+
+failed:
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "mastodon: no memory for a %s job", type);
 }
 
 
