@@ -83,6 +83,10 @@ $$;
 -- The tests on the reader are written as anti-joins (NOT EXISTS with the
 -- reader as the only link), so that with one status and many followers
 -- PostgreSQL reads each small set once instead of probing per follower.
+-- The accounts whose blockers and muters do not get the status (the
+-- author, the original's author, the mentioned: check_for_blocks) are
+-- spelled out in both tests: computed once in a sub-select, they made the
+-- function a lateral subquery run per follower.
 CREATE FUNCTION mastodon_home_accepts(reader bigint,
         follow_languages varchar[], follow_show_reblogs boolean,
         st_id bigint, st_account_id bigint, st_visibility integer,

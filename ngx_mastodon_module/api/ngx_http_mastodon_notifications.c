@@ -419,32 +419,6 @@ ngx_http_mastodon_notif_limit(ngx_http_mastodon_ctx_t *ctx, ngx_uint_t dflt,
 }
 
 
-/* a param Rails permits as an array of scalars: its first element */
-static mstdn_value_t *
-ngx_http_mastodon_notif_array(ngx_http_mastodon_ctx_t *ctx, const char *key,
-    ngx_uint_t *given)
-{
-    mstdn_value_t  *a, *v;
-
-    *given = 0;
-
-    a = mstdn_object_get(ctx->params, key);
-    if (a == NULL || a->type != MSTDN_ARRAY) {
-        return NULL;
-    }
-
-    for (v = a->first; v; v = v->next) {
-        if (v->type != MSTDN_STRING && v->type != MSTDN_NUMBER) {
-            return NULL;
-        }
-    }
-
-    *given = 1;
-
-    return a->first;
-}
-
-
 static ngx_int_t
 ngx_http_mastodon_notif_type(const char *s, size_t len)
 {
@@ -491,11 +465,11 @@ ngx_http_mastodon_notif_params(ngx_http_request_t *r,
     mstdn_value_t  *v;
 
     /* browserable: types (all when none), minus exclude_types */
-    v = ngx_http_mastodon_notif_array(ctx, "types", &given);
+    v = ngx_http_mastodon_param_array(ctx, "types", &given);
     nt->types = (given && v) ? ngx_http_mastodon_notif_mask(v)
                              : NGX_HTTP_MASTODON_NOTIF_ALL;
 
-    v = ngx_http_mastodon_notif_array(ctx, "exclude_types", &given);
+    v = ngx_http_mastodon_param_array(ctx, "exclude_types", &given);
     nt->types &= ~ngx_http_mastodon_notif_mask(v);
 
     nt->include_filtered = mstdn_param_bool(ctx->params, "include_filtered",
@@ -515,7 +489,7 @@ ngx_http_mastodon_notif_params(ngx_http_request_t *r,
         }
 
     } else {
-        v = ngx_http_mastodon_notif_array(ctx, "grouped_types", &given);
+        v = ngx_http_mastodon_param_array(ctx, "grouped_types", &given);
         nt->grouped = given ? ngx_http_mastodon_notif_mask(v)
                               & NGX_HTTP_MASTODON_NOTIF_GROUPABLE_MASK
                             : NGX_HTTP_MASTODON_NOTIF_GROUPABLE_MASK;

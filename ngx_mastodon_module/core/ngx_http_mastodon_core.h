@@ -170,6 +170,8 @@ ngx_int_t ngx_http_mastodon_route(ngx_http_request_t *r,
 ngx_int_t ngx_http_mastodon_read_params(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 void *ngx_http_mastodon_pool_alloc(void *pool, size_t size);
+mstdn_value_t *ngx_http_mastodon_param_array(ngx_http_mastodon_ctx_t *ctx,
+    const char *key, ngx_uint_t *given);
 
 
 /* responses */

@@ -75,13 +75,13 @@ ngx_http_mastodon_page_values(ngx_http_request_t *r,
 const char *const  ngx_http_mastodon_page_keep_limit[] = { "limit", NULL };
 
 
-/* the array parameter of a kept "name[]", if every element is a scalar */
+/* the elements of a kept "name[]" (ngx_http_mastodon_param_array) */
 static mstdn_value_t *
 ngx_http_mastodon_link_array(ngx_http_mastodon_ctx_t *ctx, const char *key,
     size_t klen)
 {
-    char            name[64];
-    mstdn_value_t  *a, *v;
+    char        name[64];
+    ngx_uint_t  given;
 
     if (klen - 2 >= sizeof(name)) {
         return NULL;
@@ -90,18 +90,7 @@ ngx_http_mastodon_link_array(ngx_http_mastodon_ctx_t *ctx, const char *key,
     ngx_memcpy(name, key, klen - 2);
     name[klen - 2] = '\0';
 
-    a = mstdn_object_get(ctx->params, name);
-    if (a == NULL || a->type != MSTDN_ARRAY) {
-        return NULL;
-    }
-
-    for (v = a->first; v; v = v->next) {
-        if (v->type != MSTDN_STRING && v->type != MSTDN_NUMBER) {
-            return NULL;
-        }
-    }
-
-    return a->first;
+    return ngx_http_mastodon_param_array(ctx, name, &given);
 }
 
 
