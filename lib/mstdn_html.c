@@ -23,3 +23,36 @@ mstdn_html_escape(char *out, const char *in, size_t len)
     return p - out;
 }
 
+
+
+size_t
+mstdn_url_escape(char *out, const char *in, size_t len, unsigned flags)
+{
+    char                 *p = out;
+    size_t                i;
+    unsigned char         c;
+    static const char     hex[] = "0123456789ABCDEF";
+
+    for (i = 0; i < len; i++) {
+        c = (unsigned char) in[i];
+
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+            || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'
+            || c == '~'
+            || ((flags & MSTDN_URL_PATH) && c != '\0'
+                && strchr("/!$&'()*+,;=:@", c) != NULL))
+        {
+            *p++ = (char) c;
+
+        } else if (c == ' ' && (flags & MSTDN_URL_PLUS)) {
+            *p++ = '+';
+
+        } else {
+            *p++ = '%';
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 0x0f];
+        }
+    }
+
+    return p - out;
+}

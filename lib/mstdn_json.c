@@ -392,3 +392,53 @@ mstdn_json_parse(const char *buf, size_t len, const mstdn_alloc_t *a,
 
     return MSTDN_OK;
 }
+
+
+size_t
+mstdn_json_quote(char *out, const char *s, size_t len)
+{
+    char                 *p = out;
+    size_t                i;
+    unsigned char         c;
+    static const char     hex[] = "0123456789abcdef";
+
+    *p++ = '"';
+
+    for (i = 0; i < len; i++) {
+        c = (unsigned char) s[i];
+
+        switch (c) {
+        case '"':  *p++ = '\\'; *p++ = '"'; continue;
+        case '\\': *p++ = '\\'; *p++ = '\\'; continue;
+        case '\b': *p++ = '\\'; *p++ = 'b'; continue;
+        case '\f': *p++ = '\\'; *p++ = 'f'; continue;
+        case '\n': *p++ = '\\'; *p++ = 'n'; continue;
+        case '\r': *p++ = '\\'; *p++ = 'r'; continue;
+        case '\t': *p++ = '\\'; *p++ = 't'; continue;
+        }
+
+        if (c < 0x20) {
+            memcpy(p, "\\u00", 4);
+            p[4] = hex[c >> 4];
+            p[5] = hex[c & 0x0f];
+            p += 6;
+
+        } else if (c == 0xe2 && i + 2 < len
+                   && (unsigned char) s[i + 1] == 0x80
+                   && ((unsigned char) s[i + 2] == 0xa8
+                       || (unsigned char) s[i + 2] == 0xa9))
+        {
+            memcpy(p, (unsigned char) s[i + 2] == 0xa8 ? "\\u2028"
+                                                       : "\\u2029", 6);
+            p += 6;
+            i += 2;
+
+        } else {
+            *p++ = (char) c;
+        }
+    }
+
+    *p++ = '"';
+
+    return p - out;
+}

@@ -938,33 +938,14 @@ mstdn_text_link(mstdn_text_buf_t *b, const char *url, size_t len, int rel_me)
 static void
 mstdn_text_tag_href(mstdn_text_buf_t *b, const char *name, size_t len)
 {
-    char                 *p;
-    size_t                i;
-    unsigned char         c;
-    static const char     hex[] = "0123456789ABCDEF";
+    char  *p;
 
-    p = mstdn_text_reserve(b, len * 3);
+    p = mstdn_text_reserve(b, MSTDN_URL_ESCAPE_MAX(len));
     if (p == NULL) {
         return;
     }
 
-    for (i = 0; i < len; i++) {
-        c = (unsigned char) name[i];
-
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-            || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'
-            || c == '~')
-        {
-            *p++ = c;
-
-        } else {
-            *p++ = '%';
-            *p++ = hex[c >> 4];
-            *p++ = hex[c & 0x0f];
-        }
-    }
-
-    b->len = p - b->data;
+    b->len = p + mstdn_url_escape(p, name, len, 0) - b->data;
 }
 
 

@@ -51,14 +51,10 @@ int fanout_home(job_ctx *ctx, PGconn *db, const fanout_walk *w, long long *chang
     if (w->include_self)
         feed_batch_add(b, w->account_id, w->status_id, w->reblog_of_id);
 
-    /* a reply to an unknown status reaches nobody else (filter_from_home?) */
-    PGresult *page = NULL;
-    if (w->filter == NULL || !w->filter->reply_without_parent) {
-        page = next_page(db, w, cursor, err, errlen);
-        if (page == NULL)
-            goto done;
-        pages++;
-    }
+    PGresult *page = next_page(db, w, cursor, err, errlen);
+    if (page == NULL)
+        goto done;
+    pages++;
     pg_ms += monotonic_ms() - t0;
 
     for (;;) {
@@ -112,15 +108,26 @@ done:
 int fanout_federate(job_ctx *ctx, const status_facts *f, const char *action,
                     char *err, size_t errlen)
 {
-    char once[128], args[128];
-    int pushed;
+    char once[128], *args = NULL, *qid, *qaction;
+    int pushed, rc;
 
     if (!f->reaches_remote)
         return 0;
     snprintf(once, sizeof(once), "mastodon:once:%s:activitypub_distribute", ctx->job->jid);
-    int n = snprintf(args, sizeof(args), "{\"status_id\":\"%s\",\"action\":\"%s\"}", f->id, action);
-    if (queue_push_once(*ctx->redis, once, "push", "activitypub_distribute", args, (size_t) n,
-                        &pushed, err, errlen) != 0)
+    qid = json_quoted(f->id);
+    qaction = json_quoted(action);
+    int n = qid != NULL && qaction != NULL
+            ? asprintf(&args, "{\"status_id\":%s,\"action\":%s}", qid, qaction) : -1;
+    free(qid);
+    free(qaction);
+    if (n < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    rc = queue_push_once(*ctx->redis, once, "push", "activitypub_distribute", args, (size_t) n,
+                         &pushed, err, errlen);
+    free(args);
+    if (rc != 0)
         return -1;
     if (pushed)
         mlog(LOG_DEBUG, "activitypub_distribute %s of status %s queued", action, f->id);

@@ -5,9 +5,9 @@
  * Only when the follower's feed exists (a missing one is rebuilt by the
  * module on the next read, and that includes the new follow).  The newest
  * feed_max / 4 public, unlisted and private statuses of the target, newer
- * than the feed's oldest when the feed holds at least that many, filtered
- * as the fan-out filters (recipients.c: the same rules, written for one
- * reader and many statuses).  No events: Mastodon sends none either. */
+ * than the feed's oldest when the feed holds at least that many, that
+ * mastodon_home_accepts() lets into the feed (as the fan-out does).  No
+ * events: Mastodon sends none either. */
 #include "jobs.h"
 #include "args.h"
 #include "db.h"
@@ -18,35 +18,17 @@
 #include <stdio.h>
 #include <string.h>
 
-#define HIDDEN_BY_ANY                                                                     \
-    " (s.account_id, o.account_id) OR x.target_account_id IN (SELECT m.account_id FROM mentions m" \
-    "   WHERE m.status_id IN (s.id, s.reblog_of_id) AND NOT m.silent)))"
-
 static const char statuses_sql[] =
-    "SELECT s.id, coalesce(s.reblog_of_id::text, '') FROM statuses s"
+    "SELECT s.id, coalesce(s.reblog_of_id::text, '') FROM follows f"
+    " JOIN statuses s ON s.account_id = f.target_account_id"
     " LEFT JOIN statuses o ON o.id = s.reblog_of_id"
     " LEFT JOIN accounts oa ON oa.id = o.account_id"
-    " WHERE s.account_id = $2::bigint AND s.deleted_at IS NULL AND s.visibility IN (0, 1, 2)"
-    "   AND s.id > $3::bigint AND (o.id IS NULL OR o.deleted_at IS NULL)"
-    "   AND NOT (s.reply AND (s.in_reply_to_id IS NULL OR s.in_reply_to_account_id IS NULL))"
-    "   AND NOT EXISTS (SELECT 1 FROM follows lf WHERE lf.account_id = $1::bigint"
-    "                   AND lf.target_account_id = s.account_id AND cardinality(lf.languages) > 0"
-    "                   AND coalesce(s.language, '') <> '' AND NOT s.language = ANY (lf.languages))"
-    "   AND NOT EXISTS (SELECT 1 FROM blocks x WHERE x.account_id = $1::bigint"
-    "                   AND (x.target_account_id IN" HIDDEN_BY_ANY
-    "   AND NOT EXISTS (SELECT 1 FROM mutes x WHERE x.account_id = $1::bigint"
-    "                   AND (x.expires_at IS NULL OR x.expires_at > now() AT TIME ZONE 'UTC')"
-    "                   AND (x.target_account_id IN" HIDDEN_BY_ANY
-    "   AND (NOT s.reply OR s.in_reply_to_account_id IN ($1::bigint, s.account_id)"
-    "        OR EXISTS (SELECT 1 FROM follows rf WHERE rf.account_id = $1::bigint"
-    "                   AND rf.target_account_id = s.in_reply_to_account_id))"
-    "   AND (s.reblog_of_id IS NULL OR ("
-    "        NOT EXISTS (SELECT 1 FROM follows hf WHERE hf.account_id = $1::bigint"
-    "                    AND hf.target_account_id = s.account_id AND NOT hf.show_reblogs)"
-    "        AND NOT EXISTS (SELECT 1 FROM blocks ob WHERE ob.account_id = o.account_id"
-    "                        AND ob.target_account_id = $1::bigint)"
-    "        AND (oa.domain IS NULL OR NOT EXISTS (SELECT 1 FROM account_domain_blocks d"
-    "                        WHERE d.account_id = $1::bigint AND d.domain = oa.domain))))"
+    " CROSS JOIN LATERAL mastodon_home_accepts($1::bigint, f.languages, f.show_reblogs,"
+    "   s.id, s.account_id, s.visibility, s.reply, s.in_reply_to_id, s.in_reply_to_account_id,"
+    "   s.language, s.reblog_of_id, o.account_id, oa.domain)"
+    " WHERE f.account_id = $1::bigint AND f.target_account_id = $2::bigint"
+    "   AND s.deleted_at IS NULL AND s.visibility IN (0, 1, 2) AND s.id > $3::bigint"
+    "   AND (o.id IS NULL OR o.deleted_at IS NULL)"
     " ORDER BY s.id DESC LIMIT $4::int";
 
 /* How far back to merge: everything when the feed holds fewer than limit

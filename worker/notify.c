@@ -92,13 +92,19 @@ static int publish_rows(redisContext *c, const PGresult *res, const char *type,
         snprintf(channel, sizeof(channel), "timeline:%s:notifications", PQgetvalue(res, i, 1));
 
         char *ev = NULL;
-        int n = asprintf(&ev,
-            "{\"event\":\"notification\",\"payload\":{\"id\":\"%s\",\"type\":\"%s\","
-            "\"created_at\":\"%s\",\"group_key\":\"%s\",\"account\":%.*s%s%.*s}}",
-            id, type, PQgetvalue(res, i, 2), group,
-            render->account ? (int) render->account_len : 4, render->account ? render->account : "null",
-            render->status ? ",\"status\":" : "",
-            render->status ? (int) render->status_len : 0, render->status ? render->status : "");
+        char *q[4] = { json_quoted(id), json_quoted(type), json_quoted(PQgetvalue(res, i, 2)),
+                       json_quoted(group) };
+        int n = -1;
+        if (q[0] != NULL && q[1] != NULL && q[2] != NULL && q[3] != NULL)
+            n = asprintf(&ev,
+                "{\"event\":\"notification\",\"payload\":{\"id\":%s,\"type\":%s,"
+                "\"created_at\":%s,\"group_key\":%s,\"account\":%.*s%s%.*s}}",
+                q[0], q[1], q[2], q[3],
+                render->account ? (int) render->account_len : 4, render->account ? render->account : "null",
+                render->status ? ",\"status\":" : "",
+                render->status ? (int) render->status_len : 0, render->status ? render->status : "");
+        for (int k = 0; k < 4; k++)
+            free(q[k]);
         if (n < 0) {
             snprintf(err, errlen, "out of memory");
             rc = -1;

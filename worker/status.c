@@ -1,7 +1,5 @@
-/* Status facts for the fan-out jobs.  hidden_by is FeedManager's
- * check_for_blocks: the author, the accounts mentioned, and for a reblog
- * the original's author and its mentions; a follower blocking or muting
- * any of them does not get the status in their home feed. */
+/* Status facts for the fan-out jobs: who gets it in their home feed is
+ * mastodon_home_accepts() (sql/0008_rules.sql), given these columns. */
 #include "status.h"
 #include "db.h"
 
@@ -15,7 +13,7 @@ static const char status_sql[] =
     "            THEN s.in_reply_to_account_id::text ELSE '' END,"
     "       coalesce(s.language, ''), s.visibility, s.deleted_at IS NOT NULL,"
     "       coalesce(s.local, s.uri IS NULL), a.domain IS NULL, a.silenced_at IS NOT NULL,"
-    "       s.reply AND (s.in_reply_to_id IS NULL OR s.in_reply_to_account_id IS NULL),"
+    "       s.reply,"
     "       cardinality(s.ordered_media_attachment_ids) > 0"
     "         OR EXISTS (SELECT 1 FROM media_attachments ma WHERE ma.status_id = s.id),"
     /* federation: only what a local account posts leaves from here */
@@ -28,12 +26,11 @@ static const char status_sql[] =
     "       oa.domain,"
     "       coalesce((SELECT string_agg(lower(t.name), E'\\n') || E'\\n' FROM statuses_tags st"
     "                 JOIN tags t ON t.id = st.tag_id WHERE st.status_id = s.id), ''),"
-    "       array(SELECT s.account_id UNION SELECT o.account_id WHERE o.account_id IS NOT NULL"
-    "             UNION SELECT m.account_id FROM mentions m"
-    "                   WHERE m.status_id IN (s.id, s.reblog_of_id) AND NOT m.silent)::text,"
+    "       coalesce(s.in_reply_to_id::text, ''),"
     "       array(SELECT m.account_id FROM mentions m JOIN accounts ma ON ma.id = m.account_id"
     "             WHERE m.status_id = s.id AND NOT m.silent AND ma.domain IS NULL"
-    "               AND m.account_id <> s.account_id ORDER BY m.account_id)::text"
+    "               AND m.account_id <> s.account_id ORDER BY m.account_id)::text,"
+    "       coalesce(s.in_reply_to_account_id::text, '')"
     " FROM statuses s JOIN accounts a ON a.id = s.account_id"
     " LEFT JOIN statuses o ON o.id = s.reblog_of_id"
     " LEFT JOIN accounts oa ON oa.id = o.account_id"
@@ -73,14 +70,15 @@ int status_load(PGconn *db, const char *id, status_facts *f, char *err, size_t e
     f->local = flag(res, 8);
     f->author_local = flag(res, 9);
     f->author_silenced = flag(res, 10);
-    f->reply_without_parent = flag(res, 11);
+    f->reply = flag(res, 11);
     f->reply_to_other = f->in_reply_to_account_id[0] != '\0';
     f->has_media = flag(res, 12);
     f->reaches_remote = flag(res, 13);
     f->reblog_account_domain = PQgetisnull(res, 0, 14) ? NULL : PQgetvalue(res, 0, 14);
     f->tags = PQgetvalue(res, 0, 15);
-    f->hidden_by = PQgetvalue(res, 0, 16);
+    copy(f->in_reply_to_id, sizeof(f->in_reply_to_id), res, 16);
     f->mentioned = PQgetvalue(res, 0, 17);
+    copy(f->replied_account_id, sizeof(f->replied_account_id), res, 18);
     return 0;
 }
 

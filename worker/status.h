@@ -21,13 +21,14 @@ typedef struct {
     int   local;                            /* posted here */
     int   author_local;
     int   author_silenced;
-    int   reply_without_parent;             /* reply whose parent is unknown: nobody else's feed */
+    int   reply;                            /* statuses.reply */
+    char  in_reply_to_id[MW_ID_LEN];        /* "" when none (or unknown) */
+    char  replied_account_id[MW_ID_LEN];    /* in_reply_to_account_id as stored, "" when NULL */
     int   reply_to_other;                   /* a reply to another account */
     int   has_media;
     int   reaches_remote;                   /* remote followers, mentions or original author */
     char *reblog_account_domain;            /* NULL when local or not a reblog */
     char *tags;                             /* lower-cased names, '\n' after each; "" none */
-    char *hidden_by;                        /* PostgreSQL array: accounts whose blockers/muters do not see it */
     char *mentioned;                        /* PostgreSQL array: local accounts mentioned (not silently) */
     PGresult *res;                          /* owns the strings above */
 } status_facts;

@@ -4,43 +4,42 @@
 #include "stream.h"
 #include "args.h"
 #include "redis.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-int stream_event_make(stream_event *ev, const char *name, const char *payload, size_t len)
+/* {"event":<name>,"payload":<payload, raw JSON>} */
+static int stream_event_text(stream_event *ev, const char *name, const char *payload, size_t len)
 {
-    static const char head[] = "{\"event\":\"", mid[] = "\",\"payload\":";
-    size_t n = strlen(name), total = sizeof(head) - 1 + n + sizeof(mid) - 1 + len + 1;
+    char *q = json_quoted(name);
+    int n = q != NULL ? asprintf(&ev->text, "{\"event\":%s,\"payload\":%.*s}", q, (int) len, payload)
+                      : -1;
 
-    ev->text = malloc(total + 1);
-    if (ev->text == NULL)
-        return -1;
-    char *p = ev->text;
-    memcpy(p, head, sizeof(head) - 1);
-    p += sizeof(head) - 1;
-    memcpy(p, name, n);
-    p += n;
-    memcpy(p, mid, sizeof(mid) - 1);
-    p += sizeof(mid) - 1;
-    memcpy(p, payload, len);
-    p += len;
-    *p++ = '}';
-    *p = '\0';
-    ev->len = total;
-    return 0;
-}
-
-int stream_event_delete(stream_event *ev, const char *status_id)
-{
-    int n = asprintf(&ev->text, "{\"event\":\"delete\",\"payload\":\"%s\"}", status_id);
+    free(q);
     if (n < 0) {
         ev->text = NULL;
         return -1;
     }
     ev->len = (size_t) n;
     return 0;
+}
+
+int stream_event_make(stream_event *ev, const char *name, const char *payload, size_t len)
+{
+    return stream_event_text(ev, name, payload, len);
+}
+
+int stream_event_delete(stream_event *ev, const char *status_id)
+{
+    char *q = json_quoted(status_id);
+    int rc = q != NULL ? stream_event_text(ev, "delete", q, strlen(q)) : -1;
+
+    free(q);
+    if (q == NULL)
+        ev->text = NULL;
+    return rc;
 }
 
 void stream_event_free(stream_event *ev)

@@ -1,10 +1,13 @@
 /* Small helpers shared by the daemon and the CLI. */
 #include "util.h"
+#include "mstdn_json.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+
+#include <stdlib.h>
 
 #include <openssl/rand.h>
 #include <yajl/yajl_parse.h>
@@ -72,4 +75,14 @@ int json_valid(const char *buf, size_t len, size_t max, char *err, size_t errlen
     }
     yajl_free(h);
     return ok;
+}
+
+char *json_quoted(const char *s)
+{
+    size_t len = strlen(s);
+    char *out = malloc(MSTDN_JSON_QUOTE_MAX(len) + 1);
+
+    if (out != NULL)
+        out[mstdn_json_quote(out, s, len)] = '\0';
+    return out;
 }

@@ -14,6 +14,10 @@ void hex_encode(char *out, const unsigned char *raw, size_t n);
  * (size >= 2*nbytes+1).  Returns 0 or -1. */
 int random_hex(char *out, size_t nbytes);
 
+/* s as a JSON string, quotes included (lib's mstdn_json_quote: the one
+ * escaper of JSON written by hand), malloc'd; NULL when out of memory. */
+char *json_quoted(const char *s);
+
 /* 1 if buf is one complete JSON document of at most max bytes. */
 int json_valid(const char *buf, size_t len, size_t max, char *err, size_t errlen);
 

@@ -519,11 +519,58 @@ form_unescape(void **state)
 }
 
 
+/* hand-written JSON strings: hostile text quoted, then read back as it was */
+static void
+json_quote(void **state)
+{
+    size_t          i, n;
+    char            out[256], doc[300];
+    mstdn_arena_t  *ar;
+    mstdn_value_t  *v;
+
+    static const struct {
+        const char  *in;
+        size_t       len;
+        const char  *out;
+    } quotes[] = {
+#define Q(in, out)  { in, sizeof(in) - 1, out }
+        Q("plain", "\"plain\""),
+        Q("\"quoted\" \\back\\", "\"\\\"quoted\\\" \\\\back\\\\\""),
+        Q("a\nb\rc\td\be\ff", "\"a\\nb\\rc\\td\\be\\ff\""),
+        Q("\x01\x1f\x7f", "\"\\u0001\\u001f\x7f\""),
+        Q("x\xe2\x80\xa8y\xe2\x80\xa9z", "\"x\\u2028y\\u2029z\""),
+        Q("</script>\xc3\xa9", "\"</script>\xc3\xa9\""),
+        Q("\xe2\x80", "\"\xe2\x80\""),         /* cut short: copied */
+#undef Q
+    };
+
+    for (i = 0; i < sizeof(quotes) / sizeof(quotes[0]); i++) {
+        n = mstdn_json_quote(out, quotes[i].in, quotes[i].len);
+        assert_true(n <= MSTDN_JSON_QUOTE_MAX(quotes[i].len));
+        assert_int_equal(n, strlen(quotes[i].out));
+        assert_memory_equal(out, quotes[i].out, n);
+
+        if (i == 6) {
+            continue;                   /* not UTF-8: the parser refuses */
+        }
+
+        /* valid JSON, and the same string again */
+        n = (size_t) snprintf(doc, sizeof(doc), "{\"k\":%.*s}", (int) n, out);
+        assert_int_equal(parse_json(doc, n, &v, &ar), MSTDN_OK);
+        assert_int_equal(mstdn_object_get(v, "k")->len, quotes[i].len);
+        assert_memory_equal(mstdn_object_get(v, "k")->str, quotes[i].in,
+                            quotes[i].len);
+        mstdn_arena_destroy(ar);
+    }
+}
+
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(json_object),
+        cmocka_unit_test(json_quote),
         cmocka_unit_test(json_duplicate_keys_last_wins),
         cmocka_unit_test(json_rejects),
         cmocka_unit_test(json_surrogate_escapes),

@@ -259,9 +259,6 @@ ngx_int_t ngx_http_mastodon_status_context(ngx_http_request_t *r,
 /* timelines (_timelines.c, _home.c) */
 ngx_uint_t ngx_http_mastodon_timeline_limit(ngx_http_mastodon_ctx_t *ctx,
     ngx_uint_t dflt);
-ngx_int_t ngx_http_mastodon_timeline_link(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx, ngx_str_t *path, const char *const *keep,
-    int64_t next_max_id, const char *prev_key, int64_t prev_id);
 ngx_int_t ngx_http_mastodon_timelines_home(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_timelines_public(ngx_http_request_t *r,

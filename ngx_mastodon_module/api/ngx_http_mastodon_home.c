@@ -10,11 +10,14 @@
  * members at the bounds' rounded scores are cut.
  *
  * A missing feed is rebuilt from PostgreSQL first (FeedManager#populate_home
- * with filter_from_home): the viewer's own statuses and those of the
- * accounts it follows, newest mastodon_feed_max; the same script then
- * writes them with the sentinel, trims, and returns the page, so
- * concurrent rebuilds only write the same members twice.  Mastodon answers
- * 206 while a feed regenerates; here the rebuild is awaited, so 200.
+ * with filter_from_home, mastodon_home_accepts()): the viewer's own
+ * statuses and those of the accounts it follows, newest mastodon_feed_max; the same script then
+ * writes them with the sentinel, trims, and returns the page.  One request
+ * rebuilds a feed at a time (after a Redis restart every returning reader
+ * would start one): the script marks the feed, and requests finding the
+ * mark wait for the sentinel, asking again every HOME_POLL_MS.  Mastodon
+ * answers 206 while a feed regenerates; here the rebuild is awaited, so
+ * 200.
  */
 
 #include "ngx_http_mastodon_api.h"
@@ -22,15 +25,20 @@
 
 #define NGX_HTTP_MASTODON_HOME_LIMIT     20
 #define NGX_HTTP_MASTODON_HOME_KEY       "mastodon:feed:home:"
+/* one rebuild of a feed at a time: the others wait for it, polling */
+#define NGX_HTTP_MASTODON_HOME_LOCK_MS   "30000"
+#define NGX_HTTP_MASTODON_HOME_POLL_MS   50
 
 
 typedef struct {
     ngx_http_mastodon_page_t       page;
+    ngx_http_request_t            *request;
     int64_t                        account_id;
     int                            argc;
     const char                   **argv;
     size_t                        *argvlen;
     ngx_uint_t                     rebuilt;
+    ngx_event_t                    poll;        /* waiting for a rebuild */
     int64_t                       *ids;
     ngx_uint_t                     n;
 } ngx_http_mastodon_home_t;
@@ -45,13 +53,22 @@ static ngx_int_t ngx_http_mastodon_home_rebuild(ngx_http_request_t *r,
 static void ngx_http_mastodon_home_rows(ngx_http_mastodon_pg_batch_t *b);
 static void ngx_http_mastodon_home_loaded(ngx_http_request_t *r,
     ngx_http_mastodon_statuses_t *st, void *data);
+static ngx_int_t ngx_http_mastodon_home_wait(ngx_http_request_t *r,
+    ngx_http_mastodon_home_t *h);
+static void ngx_http_mastodon_home_poll(ngx_event_t *ev);
+static void ngx_http_mastodon_home_poll_cleanup(void *data);
+static void ngx_http_mastodon_home_unmark(ngx_http_request_t *r,
+    ngx_http_mastodon_home_t *h);
 
 
 /*
  * KEYS[1] the feed, KEYS[2] its :reblogs set.  ARGV: max_id, the lower
  * bound (min_id or since_id), "1" for the oldest first (min_id), limit,
  * then for a rebuild feed_max and pairs (id, reblog_of_id or 0), else "".
- * Returns nil when the feed has no sentinel, else the ids of the page,
+ * Returns nil when the feed has no sentinel and the caller is to rebuild
+ * it (it holds the feed's :rebuild mark until its rebuild writes, or the
+ * mark expires), 0 when another request is rebuilding it, else the ids of
+ * the page,
  * newest first, and their cached renderings as the status loader's own
  * script returns them (two per id: the status, for a reblog the original),
  * which spares the loader its Redis round trip.
@@ -67,8 +84,13 @@ static const char  ngx_http_mastodon_home_lua[] =
     "  end\n"
     "  redis.call('ZADD', k, 0, '0')\n"
     "  redis.call('ZREMRANGEBYRANK', k, 1, -(tonumber(ARGV[5]) + 1))\n"
+    "  redis.call('DEL', k .. ':rebuild')\n"
     "elseif not redis.call('ZSCORE', k, '0') then\n"
-    "  return false\n"
+    "  if redis.call('SET', k .. ':rebuild', '1', 'NX', 'PX', '"
+    NGX_HTTP_MASTODON_HOME_LOCK_MS "') then\n"
+    "    return false\n"
+    "  end\n"
+    "  return 0\n"
     "end\n"
     "local hi, lo, asc, lim = ARGV[1], ARGV[2], ARGV[3] == '1',"
     " tonumber(ARGV[4])\n"
@@ -120,55 +142,39 @@ static const char  ngx_http_mastodon_home_lua[] =
 
 
 /*
- * The statuses a rebuilt feed holds, newest $2 (FeedManager#populate_home
- * and #filter_from_home): the viewer's own, all of them; of each account it
- * follows (not blocked or muted), public, unlisted and private ones, but
- * not replies to accounts the viewer does not follow (self-replies and
- * replies to the viewer stay) nor replies to unknown statuses, nor statuses
- * in languages the follow leaves out; no status mentioning, or reblogging
- * a status of, or mentioned by such a status, an account the viewer blocks
- * or mutes; no reblogs with show_reblogs off, of authors blocking the
- * viewer or on domains it blocks.  A reblog of a status in the feed, or a
- * second reblog of one status, is left out (the :reblogs set).
+ * The statuses a rebuilt feed holds, newest $2 (FeedManager#populate_home):
+ * the viewer's own, all of them; of each account it follows, the public,
+ * unlisted and private ones whose original, for a reblog, is not deleted
+ * and that mastodon_home_accepts() (sql/0009_rules.sql) lets into the feed.
+ * Accounts the viewer blocks or mutes are skipped at once (the function
+ * would refuse each of their statuses: a shortcut, not a rule).  A reblog
+ * of a status in the feed, or a second reblog of one status, is left out
+ * (the :reblogs set).
  */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_home_rebuild_stmt =
     ngx_http_mastodon_pg_stmt(
-    "WITH x AS (SELECT target_account_id AS id FROM blocks"
-    "  WHERE account_id = $1::bigint"
-    " UNION SELECT target_account_id FROM mutes WHERE account_id = $1::bigint"
-    "  AND (expires_at IS NULL OR expires_at > now() AT TIME ZONE 'UTC')),"
-    " c AS ((SELECT s.id, s.reblog_of_id FROM statuses s"
+    "WITH c AS ((SELECT s.id, s.reblog_of_id FROM statuses s"
     "  WHERE s.account_id = $1::bigint AND s.deleted_at IS NULL"
     "  ORDER BY s.id DESC LIMIT $2::int)"
     " UNION ALL"
     " SELECT s.id, s.reblog_of_id FROM follows f CROSS JOIN LATERAL"
     " (SELECT s.id, s.reblog_of_id FROM statuses s"
     "  LEFT JOIN statuses o ON o.id = s.reblog_of_id"
+    "  LEFT JOIN accounts oa ON oa.id = o.account_id"
+    "  CROSS JOIN LATERAL mastodon_home_accepts($1::bigint, f.languages,"
+    "   f.show_reblogs, s.id, s.account_id, s.visibility, s.reply,"
+    "   s.in_reply_to_id, s.in_reply_to_account_id, s.language,"
+    "   s.reblog_of_id, o.account_id, oa.domain)"
     "  WHERE s.account_id = f.target_account_id AND s.deleted_at IS NULL"
     "  AND s.visibility IN (0, 1, 2)"
-    "  AND NOT (s.reply AND (s.in_reply_to_id IS NULL"
-    "   OR s.in_reply_to_account_id IS NULL))"
-    "  AND (coalesce(cardinality(f.languages), 0) = 0 OR s.language IS NULL"
-    "   OR s.language = ANY(f.languages))"
-    "  AND NOT EXISTS (SELECT 1 FROM mentions m WHERE m.status_id IN"
-    "   (s.id, s.reblog_of_id) AND NOT m.silent"
-    "   AND m.account_id IN (SELECT id FROM x))"
-    "  AND NOT (s.reply AND s.in_reply_to_account_id <> s.account_id"
-    "   AND s.in_reply_to_account_id <> $1::bigint"
-    "   AND NOT EXISTS (SELECT 1 FROM follows rf"
-    "   WHERE rf.account_id = $1::bigint"
-    "   AND rf.target_account_id = s.in_reply_to_account_id))"
-    "  AND (s.reblog_of_id IS NULL OR (f.show_reblogs"
-    "   AND o.deleted_at IS NULL AND o.account_id NOT IN (SELECT id FROM x)"
-    "   AND NOT EXISTS (SELECT 1 FROM blocks ob"
-    "   WHERE ob.account_id = o.account_id"
-    "   AND ob.target_account_id = $1::bigint)"
-    "   AND NOT EXISTS (SELECT 1 FROM account_domain_blocks od"
-    "   JOIN accounts oa ON oa.domain = od.domain"
-    "   WHERE od.account_id = $1::bigint AND oa.id = o.account_id)))"
+    "  AND (o.id IS NULL OR o.deleted_at IS NULL)"
     "  ORDER BY s.id DESC LIMIT $2::int) s"
     " WHERE f.account_id = $1::bigint"
-    " AND f.target_account_id NOT IN (SELECT id FROM x)),"
+    " AND f.target_account_id NOT IN (SELECT target_account_id FROM blocks"
+    "  WHERE account_id = $1::bigint"
+    "  UNION ALL SELECT target_account_id FROM mutes"
+    "  WHERE account_id = $1::bigint AND (expires_at IS NULL"
+    "  OR expires_at > now() AT TIME ZONE 'UTC'))),"
     " r AS (SELECT id, reblog_of_id, row_number() OVER"
     "  (PARTITION BY reblog_of_id ORDER BY id) AS n"
     "  FROM c WHERE reblog_of_id IS NOT NULL)"
@@ -201,6 +207,7 @@ ngx_http_mastodon_timelines_home(ngx_http_request_t *r,
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
 
+    h->request = r;
     h->account_id = ctx->auth->account_id;
 
     ngx_http_mastodon_page_init(ctx, &h->page, NGX_HTTP_MASTODON_HOME_LIMIT,
@@ -300,6 +307,14 @@ ngx_http_mastodon_home_fetched(ngx_http_request_t *r, redisReply *reply,
     redisReply                    *e, *ids;
     ngx_http_mastodon_statuses_t  *st;
 
+    if (reply && reply->type == REDIS_REPLY_INTEGER && !h->rebuilt) {
+        rc = ngx_http_mastodon_home_wait(r, h);
+        if (rc != NGX_DONE) {
+            ngx_http_mastodon_finalize(r, rc);
+        }
+        return;
+    }
+
     if (reply && reply->type == REDIS_REPLY_NIL && !h->rebuilt) {
         rc = ngx_http_mastodon_home_rebuild(r, h);
         if (rc != NGX_DONE) {
@@ -374,6 +389,7 @@ ngx_http_mastodon_home_rebuild(ngx_http_request_t *r,
     ngx_http_mastodon_home_t *h)
 {
     u_char                         *p;
+    ngx_int_t                       rc;
     const char                    **values;
     ngx_http_mastodon_main_conf_t  *mcf;
 
@@ -394,8 +410,94 @@ ngx_http_mastodon_home_rebuild(ngx_http_request_t *r,
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "mastodon: rebuilding the home feed of %L", h->account_id);
 
-    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_home_rebuild_stmt,
-                                      values, ngx_http_mastodon_home_rows, h);
+    rc = ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_home_rebuild_stmt,
+                                    values, ngx_http_mastodon_home_rows, h);
+    if (rc != NGX_DONE) {
+        ngx_http_mastodon_home_unmark(r, h);
+    }
+
+    return rc;
+}
+
+
+/* another request rebuilds the feed: ask again in a moment */
+static ngx_int_t
+ngx_http_mastodon_home_wait(ngx_http_request_t *r,
+    ngx_http_mastodon_home_t *h)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    if (h->poll.handler == NULL) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        cln->handler = ngx_http_mastodon_home_poll_cleanup;
+        cln->data = h;
+
+        h->poll.handler = ngx_http_mastodon_home_poll;
+        h->poll.data = h;
+        h->poll.log = r->connection->log;
+        h->poll.cancelable = 1;
+    }
+
+    ngx_add_timer(&h->poll, NGX_HTTP_MASTODON_HOME_POLL_MS);
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_mastodon_home_poll(ngx_event_t *ev)
+{
+    ngx_http_mastodon_home_t *h = ev->data;
+
+    ngx_int_t            rc;
+    ngx_http_request_t  *r;
+
+    r = h->request;
+
+    rc = ngx_http_mastodon_home_fetch(r, h);
+    if (rc != NGX_DONE) {
+        ngx_http_mastodon_finalize(r, rc);
+    }
+}
+
+
+static void
+ngx_http_mastodon_home_poll_cleanup(void *data)
+{
+    ngx_http_mastodon_home_t *h = data;
+
+    if (h->poll.timer_set) {
+        ngx_del_timer(&h->poll);
+    }
+}
+
+
+/* a failed rebuild lets the next request try at once */
+static void
+ngx_http_mastodon_home_unmark(ngx_http_request_t *r,
+    ngx_http_mastodon_home_t *h)
+{
+    u_char       *p;
+    const char   *argv[2];
+    size_t        argvlen[2];
+
+    p = ngx_pnalloc(r->pool, h->argvlen[3] + sizeof(":rebuild") - 1);
+    if (p == NULL) {
+        return;
+    }
+
+    argv[0] = "DEL";
+    argvlen[0] = 3;
+    argv[1] = (const char *) p;
+    p = ngx_cpymem(p, h->argv[3], h->argvlen[3]);
+    p = ngx_cpymem(p, ":rebuild", sizeof(":rebuild") - 1);
+    argvlen[1] = p - (u_char *) argv[1];
+
+    (void) ngx_http_mastodon_redis_command(r, NULL, NULL, 2, argv, argvlen);
 }
 
 
@@ -415,6 +517,7 @@ ngx_http_mastodon_home_rows(ngx_http_mastodon_pg_batch_t *b)
 
     res = ngx_http_mastodon_pg_rows(b, 0);
     if (res == NULL) {
+        ngx_http_mastodon_home_unmark(r, h);
         ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
         return;
     }
@@ -485,10 +588,9 @@ ngx_http_mastodon_home_loaded(ngx_http_request_t *r,
         ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
         ngx_str_set(&path, "/api/v1/timelines/home");
 
-        if (ngx_http_mastodon_timeline_link(r, ctx, &path,
-                                            ngx_http_mastodon_home_keep,
-                                            it[last].id, "min_id",
-                                            it[first].id)
+        if (ngx_http_mastodon_page_link(r, ctx, &path,
+                                        ngx_http_mastodon_home_keep, 0,
+                                        it[last].id, "min_id", it[first].id)
             != NGX_OK)
         {
             ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);

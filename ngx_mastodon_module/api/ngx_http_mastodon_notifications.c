@@ -419,32 +419,6 @@ ngx_http_mastodon_notif_limit(ngx_http_mastodon_ctx_t *ctx, ngx_uint_t dflt,
 }
 
 
-/* a param Rails permits as an array of scalars: its first element */
-static mstdn_value_t *
-ngx_http_mastodon_notif_array(ngx_http_mastodon_ctx_t *ctx, const char *key,
-    ngx_uint_t *given)
-{
-    mstdn_value_t  *a, *v;
-
-    *given = 0;
-
-    a = mstdn_object_get(ctx->params, key);
-    if (a == NULL || a->type != MSTDN_ARRAY) {
-        return NULL;
-    }
-
-    for (v = a->first; v; v = v->next) {
-        if (v->type != MSTDN_STRING && v->type != MSTDN_NUMBER) {
-            return NULL;
-        }
-    }
-
-    *given = 1;
-
-    return a->first;
-}
-
-
 static ngx_int_t
 ngx_http_mastodon_notif_type(const char *s, size_t len)
 {
@@ -491,11 +465,11 @@ ngx_http_mastodon_notif_params(ngx_http_request_t *r,
     mstdn_value_t  *v;
 
     /* browserable: types (all when none), minus exclude_types */
-    v = ngx_http_mastodon_notif_array(ctx, "types", &given);
+    v = ngx_http_mastodon_param_array(ctx, "types", &given);
     nt->types = (given && v) ? ngx_http_mastodon_notif_mask(v)
                              : NGX_HTTP_MASTODON_NOTIF_ALL;
 
-    v = ngx_http_mastodon_notif_array(ctx, "exclude_types", &given);
+    v = ngx_http_mastodon_param_array(ctx, "exclude_types", &given);
     nt->types &= ~ngx_http_mastodon_notif_mask(v);
 
     nt->include_filtered = mstdn_param_bool(ctx->params, "include_filtered",
@@ -515,7 +489,7 @@ ngx_http_mastodon_notif_params(ngx_http_request_t *r,
         }
 
     } else {
-        v = ngx_http_mastodon_notif_array(ctx, "grouped_types", &given);
+        v = ngx_http_mastodon_param_array(ctx, "grouped_types", &given);
         nt->grouped = given ? ngx_http_mastodon_notif_mask(v)
                               & NGX_HTTP_MASTODON_NOTIF_GROUPABLE_MASK
                             : NGX_HTTP_MASTODON_NOTIF_GROUPABLE_MASK;
@@ -1635,139 +1609,6 @@ ngx_http_mastodon_notif_v2(ngx_http_request_t *r,
 }
 
 
-/* CGI.escape */
-static u_char *
-ngx_http_mastodon_notif_escape(u_char *p, const char *s, size_t len)
-{
-    u_char      c;
-    size_t      i;
-
-    static u_char  hex[] = "0123456789ABCDEF";
-
-    for (i = 0; i < len; i++) {
-        c = (u_char) s[i];
-
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-            || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'
-            || c == '~')
-        {
-            *p++ = c;
-
-        } else if (c == ' ') {
-            *p++ = '+';
-
-        } else {
-            *p++ = '%';
-            *p++ = hex[c >> 4];
-            *p++ = hex[c & 0xf];
-        }
-    }
-
-    return p;
-}
-
-
-/*
- * The query of a Link URL: pagination_params (the permitted params given)
- * merged with the page's max_id or min_id, as Hash#to_query writes it:
- * "key=value" pairs sorted by key, array elements as key%5B%5D=v in order.
- * The keys below are in that order; "#" is where max_id/min_id sort.
- */
-static u_char *
-ngx_http_mastodon_notif_query(ngx_http_mastodon_ctx_t *ctx, u_char *p,
-    const char **keys, const char *core, int64_t id)
-{
-    size_t          klen, len;
-    u_char         *start;
-    ngx_uint_t      given;
-    const char     *s;
-    mstdn_value_t  *v;
-
-    start = p;
-
-    for (; *keys; keys++) {
-
-        if ((*keys)[0] == '#') {
-            if (p != start) {
-                *p++ = '&';
-            }
-            p = ngx_sprintf(p, "%s=%L", core, id);
-            continue;
-        }
-
-        klen = ngx_strlen(*keys);
-
-        if (klen > 2 && (*keys)[klen - 1] == ']') {
-            /* an array: name[] */
-            char  name[32];
-
-            ngx_memcpy(name, *keys, klen - 2);
-            name[klen - 2] = '\0';
-
-            v = ngx_http_mastodon_notif_array(ctx, name, &given);
-
-            for (; given && v; v = v->next) {
-                if (p != start) {
-                    *p++ = '&';
-                }
-                p = ngx_http_mastodon_notif_escape(p, *keys, klen);
-                *p++ = '=';
-                p = ngx_http_mastodon_notif_escape(p, v->str, v->len);
-            }
-
-            continue;
-        }
-
-        s = mstdn_param_str(ctx->params, *keys, &len);
-        if (s == NULL) {
-            continue;
-        }
-
-        if (p != start) {
-            *p++ = '&';
-        }
-        p = ngx_http_mastodon_notif_escape(p, *keys, klen);
-        *p++ = '=';
-        p = ngx_http_mastodon_notif_escape(p, s, len);
-    }
-
-    return p;
-}
-
-
-/* room for the escaped query of keys */
-static size_t
-ngx_http_mastodon_notif_query_len(ngx_http_mastodon_ctx_t *ctx,
-    const char **keys)
-{
-    size_t          n, klen, len;
-    ngx_uint_t      given;
-    mstdn_value_t  *v;
-    char            name[32];
-
-    n = sizeof("min_id=&") + NGX_INT64_LEN;
-
-    for (; *keys; keys++) {
-        klen = ngx_strlen(*keys);
-
-        if (klen > 2 && (*keys)[klen - 1] == ']') {
-            ngx_memcpy(name, *keys, klen - 2);
-            name[klen - 2] = '\0';
-
-            v = ngx_http_mastodon_notif_array(ctx, name, &given);
-            for (; given && v; v = v->next) {
-                n += 3 * klen + 3 * v->len + 2;
-            }
-
-        } else if (mstdn_param_str(ctx->params, *keys, &len)) {
-            n += 3 * klen + 3 * len + 2;
-        }
-    }
-
-    return n;
-}
-
-
 /*
  * Link: next (max_id: the page's oldest) and prev (min_id: its newest)
  * whenever the page has rows, as both controllers' next_path/prev_path.
@@ -1776,30 +1617,25 @@ static ngx_int_t
 ngx_http_mastodon_notif_link(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_notif_t *nt)
 {
-    int                             n;
-    u_char                         *p;
-    size_t                          len;
-    int64_t                         oldest, newest;
-    ngx_str_t                       link;
-    const char                    **keys, *path;
-    ngx_http_mastodon_main_conf_t  *mcf;
+    int        n;
+    int64_t    oldest, newest;
+    ngx_str_t  path;
 
-    static const char  *v1_keys[] = {
-        "account_id", "exclude_types[]", "include_filtered", "limit", "#",
+    /* pagination_params of each controller, sorted */
+    static const char *const  v1_keep[] = {
+        "account_id", "exclude_types[]", "include_filtered", "limit",
         "types[]", NULL
     };
 
-    static const char  *v2_keys[] = {
+    static const char *const  v2_keep[] = {
         "exclude_types[]", "grouped_types[]", "include_filtered", "limit",
-        "#", "supported_types[]", "types[]", NULL
+        "supported_types[]", "types[]", NULL
     };
 
     n = PQntuples(nt->rows);
     if (n == 0) {
         return NGX_OK;
     }
-
-    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
 
     /* rows are newest first (v1 up pages are reversed when written) */
     oldest = ngx_http_mastodon_pg_int(nt->rows, n - 1, 0);
@@ -1810,27 +1646,14 @@ ngx_http_mastodon_notif_link(ngx_http_request_t *r,
         newest = ngx_http_mastodon_pg_int(nt->rows, n - 1, 0);
     }
 
-    keys = nt->version == 1 ? v1_keys : v2_keys;
-    path = nt->version == 1 ? "/api/v1/notifications"
-                            : "/api/v2/notifications";
-
-    len = 2 * (mcf->base_url.len + ngx_strlen(path)
-               + ngx_http_mastodon_notif_query_len(ctx, keys))
-          + sizeof("<?>; rel=\"next\", <?>; rel=\"prev\"");
-
-    link.data = ngx_pnalloc(r->pool, len);
-    if (link.data == NULL) {
-        return NGX_ERROR;
+    if (nt->version == 1) {
+        ngx_str_set(&path, "/api/v1/notifications");
+    } else {
+        ngx_str_set(&path, "/api/v2/notifications");
     }
 
-    p = ngx_sprintf(link.data, "<%V%s?", &mcf->base_url, path);
-    p = ngx_http_mastodon_notif_query(ctx, p, keys, "max_id", oldest);
-    p = ngx_sprintf(p, ">; rel=\"next\", <%V%s?", &mcf->base_url, path);
-    p = ngx_http_mastodon_notif_query(ctx, p, keys, "min_id", newest);
-    p = ngx_cpymem(p, ">; rel=\"prev\"", sizeof(">; rel=\"prev\"") - 1);
-
-    link.len = p - link.data;
-
-    return ngx_http_mastodon_add_header(r, "Link", &link);
+    return ngx_http_mastodon_page_link(r, ctx, &path,
+                                       nt->version == 1 ? v1_keep : v2_keep,
+                                       0, oldest, "min_id", newest);
 }
 

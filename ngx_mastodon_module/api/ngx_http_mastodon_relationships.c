@@ -709,8 +709,13 @@ ngx_http_mastodon_rel_list_done(ngx_http_mastodon_pg_batch_t *b)
 
         prev = ngx_http_mastodon_pg_int(res, 0, col);
 
-        if (ngx_http_mastodon_page_link(r, &lc->page, &path, next, prev,
-                                        "since_id", NULL) != NGX_OK)
+        if (ngx_http_mastodon_page_link(r, ngx_http_get_module_ctx(r,
+                                                    ngx_http_mastodon_module),
+                                        &path,
+                                        ngx_http_mastodon_page_keep_limit,
+                                        lc->page.limit, next, "since_id",
+                                        prev)
+            != NGX_OK)
         {
             ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;

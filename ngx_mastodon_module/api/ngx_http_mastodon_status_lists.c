@@ -370,8 +370,9 @@ static ngx_int_t
 ngx_http_mastodon_sl_link(ngx_http_request_t *r, ngx_http_mastodon_sl_t *sl,
     const char *prev_key)
 {
-    u_char     *p;
-    ngx_str_t   path;
+    u_char                   *p;
+    ngx_str_t                 path;
+    ngx_http_mastodon_ctx_t  *ctx;
 
     if (sl->nrows == 0) {
         return NGX_OK;
@@ -385,9 +386,13 @@ ngx_http_mastodon_sl_link(ngx_http_request_t *r, ngx_http_mastodon_sl_t *sl,
     p = ngx_sprintf(path.data, sl->path, sl->status_id);
     path.len = p - path.data;
 
-    return ngx_http_mastodon_page_link(r, &sl->page, &path,
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+
+    return ngx_http_mastodon_page_link(r, ctx, &path,
+                                       ngx_http_mastodon_page_keep_limit,
+                                       sl->page.limit,
                                        sl->nrows == sl->page.limit
                                        ? sl->last : 0,
-                                       sl->first, prev_key, NULL);
+                                       prev_key, sl->first);
 }
 

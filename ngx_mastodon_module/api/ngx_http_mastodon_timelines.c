@@ -167,29 +167,23 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_tl_tag[2] = {
 
 /*
  * AccountStatusesFilter: $6 the account, $7 only_media, $8 exclude_replies,
- * $9 exclude_reblogs, $10 tagged (NULL: none), $11 pinned.  What the viewer
- * may see (v.k): -1 nothing (the account blocks it), 0 anonymous (public,
- * unlisted), 1 public, unlisted and where mentioned, 2 a follower (and
- * private), 3 the author (everything).  Strangers and followers do not see
- * reblogs of accounts they block, are blocked by or mute.
+ * $9 exclude_reblogs, $10 tagged (NULL: none), $11 pinned.  The statuses
+ * the viewer may see (StatusPolicy#show? as mastodon_status_visible() says,
+ * in its two parts: the viewer's relation to the account read once), none
+ * when the account blocks the viewer (the filter's blocked?); strangers
+ * and followers (not anonymous viewers nor the author) do not see reblogs
+ * of accounts they block, are blocked by or mute.
  */
 #define NGX_HTTP_MASTODON_TL_SQL_ACCOUNT_FEED(order)                          \
-    "WITH v AS (SELECT CASE WHEN $1::bigint IS NULL THEN 0"                   \
-    "  WHEN $1::bigint = $6::bigint THEN 3"                                   \
-    "  WHEN EXISTS (SELECT 1 FROM blocks b WHERE b.account_id = $6::bigint"   \
-    "   AND b.target_account_id = $1::bigint) THEN -1"                        \
-    "  WHEN EXISTS (SELECT 1 FROM follows f WHERE f.account_id = $1::bigint"  \
-    "   AND f.target_account_id = $6::bigint) THEN 2"                         \
-    "  ELSE 1 END AS k)"                                                      \
-    " SELECT s.id FROM v, statuses s"                                         \
-    " WHERE s.account_id = $6::bigint AND s.deleted_at IS NULL AND v.k >= 0"  \
-    " AND NOT EXISTS (SELECT 1 FROM accounts sa WHERE sa.id = $6::bigint"     \
-    "  AND sa.suspended_at IS NOT NULL)"                                      \
-    " AND (v.k = 3 OR s.visibility IN (0, 1)"                                 \
-    "  OR (v.k = 2 AND s.visibility = 2)"                                     \
-    "  OR (v.k > 0 AND EXISTS (SELECT 1 FROM mentions m"                      \
-    "  WHERE m.status_id = s.id AND m.account_id = $1::bigint)))"             \
-    " AND (v.k IN (0, 3) OR $7::boolean OR $9::boolean"                       \
+    "SELECT s.id FROM mastodon_viewer_relation($1::bigint, $6::bigint) v,"    \
+    " statuses s"                                                             \
+    " WHERE s.account_id = $6::bigint AND s.deleted_at IS NULL"               \
+    " AND NOT v.blocked_by AND mastodon_visible_to($1::bigint IS NULL,"       \
+    "  v.own, v.following, v.blocked_by, s.visibility, EXISTS (SELECT 1"      \
+    "  FROM mentions m WHERE m.status_id = s.id"                              \
+    "  AND m.account_id = $1::bigint))"                                       \
+    " AND ($1::bigint IS NULL OR $1::bigint = $6::bigint"                     \
+    "  OR $7::boolean OR $9::boolean"                                         \
     "  OR $10::text IS NOT NULL OR s.reblog_of_id IS NULL"                    \
     "  OR NOT EXISTS (SELECT 1 FROM statuses o WHERE o.id = s.reblog_of_id"   \
     "  AND o.account_id IN" NGX_HTTP_MASTODON_TL_SQL_EXCLUDED "))"            \
@@ -276,139 +270,6 @@ ngx_http_mastodon_timeline_limit(ngx_http_mastodon_ctx_t *ctx,
     }
 
     return n;
-}
-
-
-/* CGI.escape (a query value), or a Rails path (segments and their "/") */
-static u_char *
-ngx_http_mastodon_timeline_escape(u_char *dst, const u_char *src, size_t len,
-    ngx_uint_t segment)
-{
-    u_char         c;
-    static u_char  hex[] = "0123456789ABCDEF";
-
-    while (len--) {
-        c = *src++;
-
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-            || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'
-            || c == '~'
-            || (segment && c != '\0' && ngx_strchr("/!$&'()*+,;=:@", c)))
-        {
-            *dst++ = c;
-
-        } else if (c == ' ' && !segment) {
-            *dst++ = '+';
-
-        } else {
-            *dst++ = '%';
-            *dst++ = hex[c >> 4];
-            *dst++ = hex[c & 0xf];
-        }
-    }
-
-    return dst;
-}
-
-
-/* "k=v&..." with the kept parameters and core=id, in to_query's order */
-static u_char *
-ngx_http_mastodon_timeline_query(u_char *p, ngx_http_mastodon_ctx_t *ctx,
-    const char *const *keep, const char *core, int64_t id)
-{
-    size_t       len;
-    ngx_uint_t   done, first;
-    const char  *v;
-
-    done = 0;
-    first = 1;
-
-    for ( ;; ) {
-        if (!done && (*keep == NULL || ngx_strcmp(core, *keep) < 0)) {
-            p = ngx_sprintf(p, "%s%s=%L", first ? "" : "&", core, id);
-            done = 1;
-            first = 0;
-        }
-
-        if (*keep == NULL) {
-            return p;
-        }
-
-        v = mstdn_param_str(ctx->params, *keep, &len);
-
-        if (v) {
-            p = ngx_sprintf(p, "%s%s=", first ? "" : "&", *keep);
-            p = ngx_http_mastodon_timeline_escape(p, (u_char *) v, len, 0);
-            first = 0;
-        }
-
-        keep++;
-    }
-}
-
-
-/*
- * Link: <base path?...&max_id=N>; rel="next", <base path?...&min_id=M>;
- * rel="prev", as Api::Pagination#set_pagination_headers with the url
- * helpers write them (query sorted by name, the controller's permitted
- * parameters kept as the client sent them).  path: as received (escaped
- * here as a path); 0 ids: that link is left out.
- */
-ngx_int_t
-ngx_http_mastodon_timeline_link(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx, ngx_str_t *path, const char *const *keep,
-    int64_t next_max_id, const char *prev_key, int64_t prev_id)
-{
-    u_char                         *p;
-    size_t                          len, one, vlen;
-    ngx_str_t                       link;
-    const char *const              *k;
-    ngx_http_mastodon_main_conf_t  *mcf;
-
-    if (next_max_id == 0 && prev_id == 0) {
-        return NGX_OK;
-    }
-
-    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
-
-    one = sizeof("<?&min_id=>; rel=\"prev\", ") - 1 + mcf->base_url.len
-          + 3 * path->len + NGX_INT64_LEN;
-
-    for (k = keep; *k; k++) {
-        if (mstdn_param_str(ctx->params, *k, &vlen)) {
-            one += ngx_strlen(*k) + 2 + 3 * vlen;
-        }
-    }
-
-    len = 2 * one;
-
-    link.data = ngx_pnalloc(r->pool, len);
-    if (link.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = link.data;
-
-    if (next_max_id) {
-        p = ngx_sprintf(p, "<%V", &mcf->base_url);
-        p = ngx_http_mastodon_timeline_escape(p, path->data, path->len, 1);
-        *p++ = '?';
-        p = ngx_http_mastodon_timeline_query(p, ctx, keep, "max_id",
-                                             next_max_id);
-        p = ngx_cpymem(p, ">; rel=\"next\"", sizeof(">; rel=\"next\"") - 1);
-    }
-
-    if (prev_id) {
-        p = ngx_sprintf(p, "%s<%V", next_max_id ? ", " : "", &mcf->base_url);
-        p = ngx_http_mastodon_timeline_escape(p, path->data, path->len, 1);
-        *p++ = '?';
-        p = ngx_http_mastodon_timeline_query(p, ctx, keep, prev_key, prev_id);
-        p = ngx_cpymem(p, ">; rel=\"prev\"", sizeof(">; rel=\"prev\"") - 1);
-    }
-
-    link.len = p - link.data;
-
-    return ngx_http_mastodon_add_header(r, "Link", &link);
 }
 
 
@@ -577,8 +438,8 @@ ngx_http_mastodon_tl_loaded(ngx_http_request_t *r,
         next = 0;
     }
 
-    if (ngx_http_mastodon_timeline_link(r, ctx, &tl->path, tl->keep, next,
-                                        "min_id", tl->ids[0])
+    if (ngx_http_mastodon_page_link(r, ctx, &tl->path, tl->keep, 0, next,
+                                    "min_id", tl->ids[0])
         != NGX_OK)
     {
         ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);

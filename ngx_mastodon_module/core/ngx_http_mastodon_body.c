@@ -246,3 +246,32 @@ ngx_http_mastodon_bad_params(ngx_http_request_t *r, const char *what,
 
     return NGX_HTTP_BAD_REQUEST;
 }
+
+
+/*
+ * A parameter Rails permits as an array of scalars: its first element
+ * (NULL when empty); *given: it is such an array.
+ */
+mstdn_value_t *
+ngx_http_mastodon_param_array(ngx_http_mastodon_ctx_t *ctx, const char *key,
+    ngx_uint_t *given)
+{
+    mstdn_value_t  *a, *v;
+
+    *given = 0;
+
+    a = mstdn_object_get(ctx->params, key);
+    if (a == NULL || a->type != MSTDN_ARRAY) {
+        return NULL;
+    }
+
+    for (v = a->first; v; v = v->next) {
+        if (v->type != MSTDN_STRING && v->type != MSTDN_NUMBER) {
+            return NULL;
+        }
+    }
+
+    *given = 1;
+
+    return a->first;
+}

@@ -177,6 +177,8 @@ ngx_int_t ngx_http_mastodon_route(ngx_http_request_t *r,
 ngx_int_t ngx_http_mastodon_read_params(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 void *ngx_http_mastodon_pool_alloc(void *pool, size_t size);
+mstdn_value_t *ngx_http_mastodon_param_array(ngx_http_mastodon_ctx_t *ctx,
+    const char *key, ngx_uint_t *given);
 
 
 /* responses */
@@ -278,9 +280,13 @@ void ngx_http_mastodon_page_init(ngx_http_mastodon_ctx_t *ctx,
     ngx_http_mastodon_page_t *page, ngx_uint_t dflt, ngx_uint_t max);
 void ngx_http_mastodon_page_values(ngx_http_request_t *r,
     ngx_http_mastodon_page_t *page, const char **values);
+/* the Link header of every paginated endpoint (keep: the parameters its
+ * links keep, sorted; limit non-zero: limit=that always) */
 ngx_int_t ngx_http_mastodon_page_link(ngx_http_request_t *r,
-    ngx_http_mastodon_page_t *page, ngx_str_t *path, int64_t next_max_id,
-    int64_t prev_id, const char *prev_key, const char *extra);
+    ngx_http_mastodon_ctx_t *ctx, ngx_str_t *path, const char *const *keep,
+    ngx_uint_t limit, int64_t next_max_id, const char *prev_key,
+    int64_t prev_id);
+extern const char *const  ngx_http_mastodon_page_keep_limit[];
 
 
 /* the error filter: {"error": ...} bodies and CORS headers */

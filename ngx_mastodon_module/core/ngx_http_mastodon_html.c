@@ -8,6 +8,7 @@
  */
 
 #include "ngx_http_mastodon_core.h"
+#include "mstdn_html.h"
 #include "mstdn_oauth.h"
 
 
@@ -157,33 +158,20 @@ ngx_http_mastodon_html_raw(ngx_http_mastodon_html_t *h, const char *s)
 void
 ngx_http_mastodon_html_text(ngx_http_mastodon_html_t *h, ngx_str_t *s)
 {
-    u_char      *p, *start, *end;
-    const char  *entity;
+    u_char  *p;
 
     if (s == NULL || s->data == NULL) {
         return;
     }
 
-    start = s->data;
-    end = s->data + s->len;
-
-    for (p = start; p < end; p++) {
-
-        switch (*p) {
-        case '&':  entity = "&amp;";  break;
-        case '<':  entity = "&lt;";   break;
-        case '>':  entity = "&gt;";   break;
-        case '"':  entity = "&quot;"; break;
-        case '\'': entity = "&#39;";  break;
-        default:   continue;
-        }
-
-        ngx_http_mastodon_html_append(h, start, p - start);
-        ngx_http_mastodon_html_raw(h, entity);
-        start = p + 1;
+    p = ngx_pnalloc(h->request->pool, MSTDN_HTML_ESCAPE_MAX(s->len) + 1);
+    if (p == NULL) {
+        h->failed = 1;
+        return;
     }
 
-    ngx_http_mastodon_html_append(h, start, end - start);
+    ngx_http_mastodon_html_append(h, p,
+                       mstdn_html_escape((char *) p, (char *) s->data, s->len));
 }
 
 
@@ -300,8 +288,7 @@ void
 ngx_http_mastodon_query_add(ngx_http_mastodon_html_t *q, const char *key,
     ngx_str_t *value)
 {
-    u_char       *p, *end, buf[3];
-    static u_char hex[] = "0123456789ABCDEF";
+    u_char  *p;
 
     if (value == NULL || value->data == NULL) {
         return;
@@ -314,22 +301,15 @@ ngx_http_mastodon_query_add(ngx_http_mastodon_html_t *q, const char *key,
     ngx_http_mastodon_html_raw(q, key);
     ngx_http_mastodon_html_raw(q, "=");
 
-    end = value->data + value->len;
-
-    for (p = value->data; p < end; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
-            || (*p >= '0' && *p <= '9') || *p == '-' || *p == '.'
-            || *p == '_' || *p == '~')
-        {
-            ngx_http_mastodon_html_append(q, p, 1);
-            continue;
-        }
-
-        buf[0] = '%';
-        buf[1] = hex[*p >> 4];
-        buf[2] = hex[*p & 0x0f];
-        ngx_http_mastodon_html_append(q, buf, 3);
+    p = ngx_pnalloc(q->request->pool, MSTDN_URL_ESCAPE_MAX(value->len) + 1);
+    if (p == NULL) {
+        q->failed = 1;
+        return;
     }
+
+    ngx_http_mastodon_html_append(q, p,
+              mstdn_url_escape((char *) p, (char *) value->data, value->len,
+                               0));
 }
 
 

@@ -158,23 +158,14 @@ ngx_int_t ngx_http_mastodon_account_json(ngx_http_request_t *r,
     PGresult *res, int row, int col, ngx_str_t *out);
 
 /*
- * SQL: can account $1 (NULL: anonymous) see status s (StatusPolicy#show?).
- * The status loader applies the same rules in C (statuses_judge()).
+ * SQL: can account $1 (NULL: anonymous) see status s (StatusPolicy#show?):
+ * mastodon_status_visible() of sql/0009_rules.sql, the one home of the
+ * rule in SQL (the status loader judges the same on facts it reads once
+ * per batch: statuses_judge()); the planner inlines it.
  */
 #define NGX_HTTP_MASTODON_ST_SQL_VISIBLE(s)                                   \
-    "(" s ".deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM accounts va"     \
-    "  WHERE va.id = " s ".account_id AND va.suspended_at IS NOT NULL)"      \
-    " AND CASE WHEN " s ".visibility IN (0, 1) THEN $1::bigint IS NULL"       \
-    "  OR NOT EXISTS (SELECT 1 FROM blocks vb WHERE vb.account_id = "         \
-    s ".account_id AND vb.target_account_id = $1::bigint)"                    \
-    " WHEN " s ".account_id = $1::bigint THEN true"                           \
-    " WHEN " s ".visibility = 2 THEN EXISTS (SELECT 1 FROM follows vf"        \
-    "  WHERE vf.account_id = $1::bigint AND vf.target_account_id = "          \
-    s ".account_id) OR EXISTS (SELECT 1 FROM mentions vm"                     \
-    "  WHERE vm.status_id = " s ".id AND vm.account_id = $1::bigint)"         \
-    " WHEN " s ".visibility = 3 THEN EXISTS (SELECT 1 FROM mentions vm"       \
-    "  WHERE vm.status_id = " s ".id AND vm.account_id = $1::bigint)"         \
-    " ELSE false END)"
+    "EXISTS (SELECT FROM mastodon_status_visible($1::bigint, " s ".id, "      \
+    s ".account_id, " s ".visibility, " s ".deleted_at))"
 
 
 #endif /* _NGX_HTTP_MASTODON_ENTITIES_H_INCLUDED_ */
