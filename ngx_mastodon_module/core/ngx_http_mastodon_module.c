@@ -51,22 +51,42 @@ typedef struct {
 
 static char *ngx_http_mastodon_check_bounds(ngx_conf_t *cf, void *post,
     void *data);
+static char *ngx_http_mastodon_check_msec_bounds(ngx_conf_t *cf, void *post,
+    void *data);
 
-static ngx_http_mastodon_bounds_t  ngx_http_mastodon_pool_bounds = {
-    ngx_http_mastodon_check_bounds, 1, 1024, "mastodon_pg_pool_size"
-};
+#define ngx_http_mastodon_bounds(name, low, high)                             \
+    static ngx_http_mastodon_bounds_t  ngx_http_mastodon_##name##_bounds = {  \
+        ngx_http_mastodon_check_bounds, low, high, "mastodon_" #name          \
+    }
 
-static ngx_http_mastodon_bounds_t  ngx_http_mastodon_slow_pool_bounds = {
-    ngx_http_mastodon_check_bounds, 0, 1024, "mastodon_pg_slow_pool_size"
-};
+#define ngx_http_mastodon_msec_bounds(name, low, high)                        \
+    static ngx_http_mastodon_bounds_t  ngx_http_mastodon_##name##_bounds = {  \
+        ngx_http_mastodon_check_msec_bounds, low, high, "mastodon_" #name     \
+    }
 
-static ngx_http_mastodon_bounds_t  ngx_http_mastodon_depth_bounds = {
-    ngx_http_mastodon_check_bounds, 1, 256, "mastodon_json_max_depth"
-};
+/* every number has bounds: a typo fails nginx -t, not the server later */
+ngx_http_mastodon_bounds(max_characters, 1, 100000);
+ngx_http_mastodon_bounds(pg_pool_size, 1, 1024);
+ngx_http_mastodon_bounds(pg_slow_pool_size, 0, 1024);         /* 0: none */
+ngx_http_mastodon_bounds(pg_queue_size, 0, 1000000);          /* 0: no wait */
+ngx_http_mastodon_bounds(pg_max_requests, 0, 1000000000);     /* 0: never */
+ngx_http_mastodon_bounds(feed_max, 1, 10000);
+ngx_http_mastodon_bounds(json_max_depth, 1, 256);
+ngx_http_mastodon_bounds(json_max_members, 1, 1000000);
+ngx_http_mastodon_bounds(bcrypt_cost, 4, 31);
+ngx_http_mastodon_bounds(rate_limit_api, 0, 1000000);         /* 0: none */
+ngx_http_mastodon_bounds(rate_limit_sign_in, 0, 1000000);
+ngx_http_mastodon_bounds(rate_limit_sign_up, 0, 1000000);
 
-static ngx_http_mastodon_bounds_t  ngx_http_mastodon_cost_bounds = {
-    ngx_http_mastodon_check_bounds, 4, 31, "mastodon_bcrypt_cost"
-};
+/* milliseconds: timeouts at least 1 ms, at most 10 min; caches 0 (off)..1 d */
+ngx_http_mastodon_msec_bounds(pg_connect_timeout, 1, 600000);
+ngx_http_mastodon_msec_bounds(pg_query_timeout, 1, 600000);
+ngx_http_mastodon_msec_bounds(pg_queue_timeout, 1, 600000);
+ngx_http_mastodon_msec_bounds(pg_slow_query_timeout, 1, 600000);
+ngx_http_mastodon_msec_bounds(redis_connect_timeout, 1, 600000);
+ngx_http_mastodon_msec_bounds(redis_timeout, 1, 600000);
+ngx_http_mastodon_msec_bounds(instance_cache, 0, 86400000);
+ngx_http_mastodon_msec_bounds(account_cache, 0, 86400000);
 
 
 #define NGX_HTTP_MASTODON_MAIN  (NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1)
@@ -148,63 +168,63 @@ static ngx_command_t  ngx_http_mastodon_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, max_characters),
-      NULL },
+      &ngx_http_mastodon_max_characters_bounds },
 
     { ngx_string("mastodon_pg_pool_size"),
       NGX_HTTP_MASTODON_MAIN,
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, pg_pool_size),
-      &ngx_http_mastodon_pool_bounds },
+      &ngx_http_mastodon_pg_pool_size_bounds },
 
     { ngx_string("mastodon_pg_queue_size"),
       NGX_HTTP_MASTODON_MAIN,
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, pg_queue_size),
-      NULL },
+      &ngx_http_mastodon_pg_queue_size_bounds },
 
     { ngx_string("mastodon_pg_max_requests"),
       NGX_HTTP_MASTODON_MAIN,
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, pg_max_requests),
-      NULL },
+      &ngx_http_mastodon_pg_max_requests_bounds },
 
     { ngx_string("mastodon_pg_connect_timeout"),
       NGX_HTTP_MASTODON_MAIN,
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, pg_connect_timeout),
-      NULL },
+      &ngx_http_mastodon_pg_connect_timeout_bounds },
 
     { ngx_string("mastodon_pg_query_timeout"),
       NGX_HTTP_MASTODON_MAIN,
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, pg_query_timeout),
-      NULL },
+      &ngx_http_mastodon_pg_query_timeout_bounds },
 
     { ngx_string("mastodon_pg_queue_timeout"),
       NGX_HTTP_MASTODON_MAIN,
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, pg_queue_timeout),
-      NULL },
+      &ngx_http_mastodon_pg_queue_timeout_bounds },
 
     { ngx_string("mastodon_pg_slow_pool_size"),
       NGX_HTTP_MASTODON_MAIN,
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, pg_slow_pool_size),
-      &ngx_http_mastodon_slow_pool_bounds },
+      &ngx_http_mastodon_pg_slow_pool_size_bounds },
 
     { ngx_string("mastodon_pg_slow_query_timeout"),
       NGX_HTTP_MASTODON_MAIN,
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, pg_slow_query_timeout),
-      NULL },
+      &ngx_http_mastodon_pg_slow_query_timeout_bounds },
 
     { ngx_string("mastodon_pg_pgbouncer"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
@@ -218,49 +238,49 @@ static ngx_command_t  ngx_http_mastodon_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, redis_connect_timeout),
-      NULL },
+      &ngx_http_mastodon_redis_connect_timeout_bounds },
 
     { ngx_string("mastodon_redis_timeout"),
       NGX_HTTP_MASTODON_MAIN,
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, redis_timeout),
-      NULL },
+      &ngx_http_mastodon_redis_timeout_bounds },
 
     { ngx_string("mastodon_instance_cache"),
       NGX_HTTP_MASTODON_MAIN,
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, instance_cache),
-      NULL },
+      &ngx_http_mastodon_instance_cache_bounds },
 
     { ngx_string("mastodon_account_cache"),
       NGX_HTTP_MASTODON_MAIN,
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, account_cache),
-      NULL },
+      &ngx_http_mastodon_account_cache_bounds },
 
     { ngx_string("mastodon_feed_max"),
       NGX_HTTP_MASTODON_MAIN,
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, feed_max),
-      NULL },
+      &ngx_http_mastodon_feed_max_bounds },
 
     { ngx_string("mastodon_json_max_depth"),
       NGX_HTTP_MASTODON_MAIN,
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, json_max_depth),
-      &ngx_http_mastodon_depth_bounds },
+      &ngx_http_mastodon_json_max_depth_bounds },
 
     { ngx_string("mastodon_json_max_members"),
       NGX_HTTP_MASTODON_MAIN,
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, json_max_members),
-      NULL },
+      &ngx_http_mastodon_json_max_members_bounds },
 
     { ngx_string("mastodon_thread_pool"),
       NGX_HTTP_MASTODON_MAIN,
@@ -274,7 +294,7 @@ static ngx_command_t  ngx_http_mastodon_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, bcrypt_cost),
-      &ngx_http_mastodon_cost_bounds },
+      &ngx_http_mastodon_bcrypt_cost_bounds },
 
     { ngx_string("mastodon_require_confirmation"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
@@ -295,21 +315,21 @@ static ngx_command_t  ngx_http_mastodon_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, rate_limit_api),
-      NULL },
+      &ngx_http_mastodon_rate_limit_api_bounds },
 
     { ngx_string("mastodon_rate_limit_sign_in"),
       NGX_HTTP_MASTODON_MAIN,
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, rate_limit_sign_in),
-      NULL },
+      &ngx_http_mastodon_rate_limit_sign_in_bounds },
 
     { ngx_string("mastodon_rate_limit_sign_up"),
       NGX_HTTP_MASTODON_MAIN,
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, rate_limit_sign_up),
-      NULL },
+      &ngx_http_mastodon_rate_limit_sign_up_bounds },
 
     { ngx_string("mastodon_oauth_password_grant"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
@@ -362,6 +382,23 @@ ngx_http_mastodon_check_bounds(ngx_conf_t *cf, void *post, void *data)
     if (*np < b->low || *np > b->high) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%s\" must be between %i and %i",
+                           b->name, b->low, b->high);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_mastodon_check_msec_bounds(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_http_mastodon_bounds_t  *b = post;
+    ngx_msec_t                  *mp = data;
+
+    if (*mp < (ngx_msec_t) b->low || *mp > (ngx_msec_t) b->high) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" must be between %ims and %ims",
                            b->name, b->low, b->high);
         return NGX_CONF_ERROR;
     }
