@@ -97,6 +97,19 @@ typedef struct {
 #define NGX_HTTP_MASTODON_AUTH_USER      3  /* a user's token, user in order */
 
 
+/*
+ * Which of Mastodon's path-bound rate limits (rack-attack throttles) a route
+ * counts in; the API-wide and paging limits apply by the route's pattern and
+ * parameters (auth/_ratelimit.c).
+ */
+#define NGX_HTTP_MASTODON_RL_SIGN_UP     0x01  /* throttle_api_sign_up */
+#define NGX_HTTP_MASTODON_RL_SIGN_IN     0x02  /* throttle_login_attempts */
+#define NGX_HTTP_MASTODON_RL_GRANT       0x04  /* SIGN_IN if a password grant */
+#define NGX_HTTP_MASTODON_RL_EMAIL       0x08  /* the e-mail confirmations */
+#define NGX_HTTP_MASTODON_RL_DELETE      0x10  /* throttle_api_delete */
+#define NGX_HTTP_MASTODON_RL_MEDIA       0x20  /* throttle_api_media */
+
+
 typedef struct {
     int64_t                    token_id;
     int64_t                    app_id;
@@ -126,6 +139,7 @@ typedef struct {
     unsigned                       body:1;      /* reads a request body */
     unsigned                       auth:2;      /* NGX_HTTP_MASTODON_AUTH_* */
     const char                    *scopes;      /* any one of these */
+    ngx_uint_t                     limits;      /* NGX_HTTP_MASTODON_RL_* */
 } ngx_http_mastodon_route_t;
 
 
@@ -148,6 +162,8 @@ struct ngx_http_mastodon_ctx_s {
     ngx_http_mastodon_auth_t      *auth;        /* NULL: anonymous */
     ngx_http_mastodon_thread_ctx_t *thread;
     ngx_uint_t                     pending;     /* backend replies awaited */
+
+    void                          *rl;          /* the rate limit's count */
 
     unsigned                       own_body:1;  /* the filter leaves it be */
     unsigned                       error_body:1;
