@@ -109,6 +109,15 @@ typedef struct {
 #define NGX_HTTP_MASTODON_RL_DELETE      0x10  /* throttle_api_delete */
 #define NGX_HTTP_MASTODON_RL_MEDIA       0x20  /* throttle_api_media */
 
+/* What a route reads of a request body, and up to what size. */
+#define NGX_HTTP_MASTODON_BODY_NONE      0  /* discarded */
+#define NGX_HTTP_MASTODON_BODY_FORM      1  /* JSON, form, small multipart */
+#define NGX_HTTP_MASTODON_BODY_FILES     2  /* multipart with files */
+/* a form body's limit (under client_max_body_size) */
+#define NGX_HTTP_MASTODON_BODY_FORM_MAX  (1024 * 1024)
+/* mastodon locations buffer at least this much in memory; more: a file */
+#define NGX_HTTP_MASTODON_BODY_MEMORY    (64 * 1024)
+
 
 typedef struct {
     int64_t                    token_id;
@@ -136,7 +145,7 @@ typedef struct {
     ngx_uint_t                     method;      /* NGX_HTTP_GET, ... */
     ngx_str_t                      pattern;     /* "/api/v1/statuses/:id" */
     ngx_http_mastodon_handler_pt   handler;
-    unsigned                       body:1;      /* reads a request body */
+    unsigned                       body:2;      /* NGX_HTTP_MASTODON_BODY_* */
     unsigned                       auth:2;      /* NGX_HTTP_MASTODON_AUTH_* */
     const char                    *scopes;      /* any one of these */
     ngx_uint_t                     limits;      /* NGX_HTTP_MASTODON_RL_* */
@@ -163,6 +172,8 @@ struct ngx_http_mastodon_ctx_s {
     ngx_http_mastodon_thread_ctx_t *thread;
     ngx_uint_t                     pending;     /* backend replies awaited */
 
+    off_t                          body_received; /* counted by the filter */
+    ngx_str_t                      body;        /* read from its file */
     void                          *rl;          /* the rate limit's count */
 
     unsigned                       own_body:1;  /* the filter leaves it be */
@@ -175,6 +186,7 @@ struct ngx_http_mastodon_ctx_s {
 extern ngx_module_t  ngx_http_mastodon_module;
 
 void ngx_http_mastodon_finalize(ngx_http_request_t *r, ngx_int_t rc);
+void ngx_http_mastodon_body_ready(ngx_http_request_t *r, ngx_int_t rc);
 
 
 /* router */
@@ -183,6 +195,8 @@ ngx_int_t ngx_http_mastodon_route(ngx_http_request_t *r,
 
 
 /* request parameters */
+ngx_int_t ngx_http_mastodon_body_filter_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_mastodon_body_load(ngx_http_request_t *r);
 ngx_int_t ngx_http_mastodon_read_params(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 void *ngx_http_mastodon_pool_alloc(void *pool, size_t size);

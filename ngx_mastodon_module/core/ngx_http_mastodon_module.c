@@ -28,6 +28,8 @@ static ngx_int_t ngx_http_mastodon_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_mastodon_init_process(ngx_cycle_t *cycle);
 static void ngx_http_mastodon_exit_process(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_mastodon_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_mastodon_read_body(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
 static void ngx_http_mastodon_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_mastodon_dispatch(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
@@ -780,7 +782,22 @@ ngx_http_mastodon_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_mastodon_loc_conf_t *prev = parent;
     ngx_http_mastodon_loc_conf_t *conf = child;
 
+    ngx_http_core_loc_conf_t  *clcf;
+
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
+
+    /*
+     * The API's bodies stay in memory: a body nginx writes to a temporary
+     * file costs a trip to the thread pool to be read back.  (The core
+     * module's configuration is merged before ours.)
+     */
+    if (conf->enable == 1) {
+        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+        if (clcf->client_body_buffer_size < NGX_HTTP_MASTODON_BODY_MEMORY) {
+            clcf->client_body_buffer_size = NGX_HTTP_MASTODON_BODY_MEMORY;
+        }
+    }
 
     return NGX_CONF_OK;
 }
@@ -817,7 +834,11 @@ ngx_http_mastodon_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    return ngx_http_mastodon_logfilter_init(cf);
+    if (ngx_http_mastodon_logfilter_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_mastodon_body_filter_init(cf);
 }
 
 
@@ -891,16 +912,7 @@ ngx_http_mastodon_handler(ngx_http_request_t *r)
     if (ctx->route->body
         && (r->headers_in.content_length_n > 0 || r->headers_in.chunked))
     {
-        /* small bodies stay in memory; larger ones are read back from file */
-        r->request_body_in_single_buf = 1;
-
-        rc = ngx_http_read_client_request_body(r,
-                                               ngx_http_mastodon_body_handler);
-        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-            return rc;
-        }
-
-        return NGX_DONE;
+        return ngx_http_mastodon_read_body(r, ctx);
     }
 
     rc = ngx_http_discard_request_body(r);
@@ -919,11 +931,67 @@ ngx_http_mastodon_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * The route's body limit holds before anything is read: a Content-Length
+ * over it is answered 413 at once (the body is discarded unread, as nginx
+ * does for client_max_body_size), a chunked body is cut at the limit by
+ * the request body filter (_body.c).
+ */
+static ngx_int_t
+ngx_http_mastodon_read_body(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    if (ctx->route->body == NGX_HTTP_MASTODON_BODY_FORM
+        && r->headers_in.content_length_n > NGX_HTTP_MASTODON_BODY_FORM_MAX)
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "mastodon: body of %O bytes over the route's limit",
+                      r->headers_in.content_length_n);
+
+        r->expect_tested = 1;       /* no "100 Continue" for it */
+        (void) ngx_http_discard_request_body(r);
+
+        return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+    }
+
+    /* small bodies stay in memory (merge_loc_conf sized the buffer) */
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_mastodon_body_handler);
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
 static void
 ngx_http_mastodon_body_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                 rc;
+    ngx_int_t  rc;
+
+    /* NGX_DONE: a body nginx wrote to a file is read in the thread pool */
+    rc = ngx_http_mastodon_body_load(r);
+
+    if (rc != NGX_DONE) {
+        ngx_http_mastodon_body_ready(r, rc);
+    }
+}
+
+
+/* The body is read (rc NGX_OK) or could not be: the endpoint, or the end. */
+void
+ngx_http_mastodon_body_ready(ngx_http_request_t *r, ngx_int_t rc)
+{
     ngx_http_mastodon_ctx_t  *ctx;
+
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
 

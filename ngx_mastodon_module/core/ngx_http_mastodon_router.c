@@ -14,8 +14,10 @@
 
 
 /*
- * method, path, handler, reads a body, token needed, scopes (any one); RL
- * adds the route's own rate limits (NGX_HTTP_MASTODON_RL_*)
+ * method, path, handler, body (NGX_HTTP_MASTODON_BODY_*: 0 none, 1 JSON
+ * or form, up to NGX_HTTP_MASTODON_BODY_FORM_MAX, 2 multipart with files,
+ * up to client_max_body_size), token needed, scopes (any one); RL adds the
+ * route's own rate limits (NGX_HTTP_MASTODON_RL_*)
  */
 #define R(m, p, h, b, a, s)                                                   \
     { NGX_HTTP_##m, ngx_string(p), h, b, NGX_HTTP_MASTODON_AUTH_##a, s, 0 }
@@ -211,7 +213,7 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
       ngx_http_mastodon_accounts_verify_credentials, 0, USER,
       "profile read read:accounts"),
     R(PATCH, "/api/v1/accounts/update_credentials",
-      ngx_http_mastodon_accounts_update_credentials, 1, USER,
+      ngx_http_mastodon_accounts_update_credentials, 2, USER,
       "write write:accounts"),
     R(GET, "/api/v1/accounts/search", ngx_http_mastodon_accounts_search, 0,
       USER, "read read:accounts"),
