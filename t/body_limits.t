@@ -80,7 +80,8 @@ $m->patch_ok('/api/v1/accounts/update_credentials', $t->bearer($alice->{token}),
   ->status_is(200, 'a 2 MB multipart body, over the form limit (a route with files)')
   ->json_is('/display_name', 'Alice A.');
 
-# a status's text: bounded before the scan, the same answer as Mastodon's
+# a status's text: 450 characters may be megabytes (combining marks), so its
+# routes take client_max_body_size; the count is Mastodon's
 my $auth_json = { %{ $t->bearer($alice->{token}) }, %$json };
 $m->post_ok('/api/v1/statuses', $auth_json, '{"status":"' . ('a' x 400000) . '"}')
   ->status_is(422)->json_is('/error', 'Validation failed: Text character limit of 500 exceeded');

@@ -15,9 +15,6 @@
 #define NGX_HTTP_MASTODON_STATUS_ENTITIES     256
 #define NGX_HTTP_MASTODON_IDEMPOTENCY_MAX     256
 #define NGX_HTTP_MASTODON_STATUSES_MAX_IDS    20
-/* a status's text and content warning: at most this many bytes a character */
-#define NGX_HTTP_MASTODON_STATUS_BYTES                                        \
-    ((4 * MSTDN_URL_MAX_LENGTH + 1) / MSTDN_STATUS_URL_LENGTH + 1)
 
 
 typedef struct {
@@ -391,21 +388,9 @@ ngx_http_mastodon_status_params(ngx_http_request_t *r,
         return 422;
     }
 
-    /*
-     * A bound on the bytes before the scan: a URL of at most
-     * MSTDN_URL_MAX_LENGTH code points counts MSTDN_STATUS_URL_LENGTH
-     * characters, so no text within the limit comes near it (but one of
-     * unusually long grapheme clusters), and an over-long one is refused
-     * without being read through.
-     */
-    if (len + slen > mcf->max_characters * NGX_HTTP_MASTODON_STATUS_BYTES) {
-        count = mcf->max_characters + 1;
-
-    } else {
-        count = mstdn_status_length(spoiler, slen, text, len);
-        if (count == MSTDN_GRAPHEME_ERROR) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+    count = mstdn_status_length(spoiler, slen, text, len);
+    if (count == MSTDN_GRAPHEME_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (count > mcf->max_characters) {

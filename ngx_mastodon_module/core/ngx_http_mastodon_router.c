@@ -120,13 +120,13 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
       "follow write write:follows"),
 
     /* statuses */
-    R(POST, "/api/v1/statuses", ngx_http_mastodon_statuses_create, 1, USER,
+    R(POST, "/api/v1/statuses", ngx_http_mastodon_statuses_create, 2, USER,
       "write write:statuses"),
     R(GET, "/api/v1/statuses", ngx_http_mastodon_statuses_index, 0,
       OPTIONAL, "read read:statuses"),
     R(GET, "/api/v1/statuses/:id", ngx_http_mastodon_statuses_show, 0,
       OPTIONAL, "read read:statuses"),
-    R(PUT, "/api/v1/statuses/:id", ngx_http_mastodon_statuses_update, 1,
+    R(PUT, "/api/v1/statuses/:id", ngx_http_mastodon_statuses_update, 2,
       USER, "write write:statuses"),
     RL(DELETE, "/api/v1/statuses/:id", ngx_http_mastodon_statuses_destroy, 0,
        USER, "write write:statuses", DELETE),
