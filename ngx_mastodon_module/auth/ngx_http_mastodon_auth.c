@@ -52,8 +52,6 @@ static ngx_int_t ngx_http_mastodon_auth_parse(ngx_http_request_t *r,
     u_char *p, size_t len, ngx_http_mastodon_auth_t *auth);
 static ngx_int_t ngx_http_mastodon_auth_check(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
-static void ngx_http_mastodon_auth_continue(ngx_http_request_t *r,
-    ngx_int_t rc);
 static ngx_int_t ngx_http_mastodon_auth_fail(ngx_http_request_t *r,
     ngx_uint_t status, const char *message);
 static void ngx_http_mastodon_auth_touch(ngx_http_request_t *r,
@@ -150,7 +148,7 @@ ngx_http_mastodon_auth(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
     if (ctx->route->auth == NGX_HTTP_MASTODON_AUTH_NONE) {
         /* rate limits still count; NGX_DONE: the count goes on */
         rc = ngx_http_mastodon_ratelimit(r, NULL, NULL, 0, NULL);
-        return rc == NGX_DONE ? NGX_DONE : NGX_OK;
+        return rc == NGX_DECLINED ? NGX_OK : rc;
     }
 
     rc = ngx_http_mastodon_auth_bearer(r, ctx, &token);
@@ -159,8 +157,9 @@ ngx_http_mastodon_auth(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
     }
 
     if (token.len == 0) {
-        if (ngx_http_mastodon_ratelimit(r, NULL, NULL, 0, NULL) == NGX_DONE) {
-            return NGX_DONE;
+        rc = ngx_http_mastodon_ratelimit(r, NULL, NULL, 0, NULL);
+        if (rc != NGX_DECLINED) {
+            return rc;
         }
         return ngx_http_mastodon_auth_check(r, ctx);
     }
@@ -175,11 +174,10 @@ ngx_http_mastodon_auth(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
     ngx_http_mastodon_auth_key(lk->key, lk->digest);
 
     /* the rate limit's count fetches the cached token in the same trip */
-    if (ngx_http_mastodon_ratelimit(r, lk->digest, lk->key, sizeof(lk->key),
-                                    lk)
-        == NGX_DONE)
-    {
-        return NGX_DONE;
+    rc = ngx_http_mastodon_ratelimit(r, lk->digest, lk->key, sizeof(lk->key),
+                                     lk);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     argv[0] = "GET";
@@ -618,11 +616,19 @@ ngx_http_mastodon_auth_key(u_char *key, u_char *digest)
 }
 
 
-/* After an asynchronous look-up: run the endpoint, or end the request. */
-static void
+/*
+ * After an asynchronous look-up: run the endpoint, or end the request.  A
+ * token that was not cached is first counted by the rate limits, now that
+ * it is known whom it authenticates.
+ */
+void
 ngx_http_mastodon_auth_continue(ngx_http_request_t *r, ngx_int_t rc)
 {
     ngx_http_mastodon_ctx_t  *ctx;
+
+    if (ngx_http_mastodon_ratelimit_resolved(r, rc) == NGX_DONE) {
+        return;
+    }
 
     if (rc == NGX_OK) {
         ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);

@@ -18,8 +18,11 @@ ngx_int_t ngx_http_mastodon_auth(ngx_http_request_t *r,
 void ngx_http_mastodon_token_digest(ngx_str_t *token, u_char *hex);
 void ngx_http_mastodon_auth_resume(ngx_http_request_t *r, redisReply *token,
     void *lookup);
+void ngx_http_mastodon_auth_continue(ngx_http_request_t *r, ngx_int_t rc);
 ngx_int_t ngx_http_mastodon_ratelimit(ngx_http_request_t *r, u_char *digest,
     u_char *token_key, size_t token_key_len, void *lookup);
+ngx_int_t ngx_http_mastodon_ratelimit_resolved(ngx_http_request_t *r,
+    ngx_int_t rc);
 ngx_int_t ngx_http_mastodon_auth_revoke_cached(ngx_http_request_t *r,
     u_char *digest_hex, ngx_http_mastodon_redis_done_pt handler, void *data);
 ngx_int_t ngx_http_mastodon_auth_forget_user_then(ngx_http_request_t *r,

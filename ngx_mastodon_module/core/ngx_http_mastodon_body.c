@@ -1,22 +1,217 @@
 /*
  * Request parameters: the query string and the body (JSON or form
  * urlencoded) merged into one tree, as Rails' params are.  Parsing is
- * bounded: the body size by client_max_body_size (nginx answers 413), the
- * nesting depth and node count by mastodon_json_max_depth/_members, and
- * every string must be strict UTF-8 without NUL.  Bad input gets 400 with a
- * JSON error that says what was wrong.
+ * bounded: the body size by the route's limit (a JSON or form body
+ * NGX_HTTP_MASTODON_BODY_FORM_MAX, one with files client_max_body_size;
+ * over it: 413), the nesting depth and node count by
+ * mastodon_json_max_depth/_members, and every string must be strict UTF-8
+ * without NUL.  Bad input gets 400 with a JSON error that says what was
+ * wrong.  A body nginx wrote to a temporary file is read in the thread
+ * pool, never by the event loop.
  */
 
 #include "ngx_http_mastodon_core.h"
+#include "ngx_http_mastodon_backend.h"
 #include "mstdn_json.h"
 #include "mstdn_params.h"
 #include "mstdn_multipart.h"
 
 
+typedef struct {
+    ngx_fd_t                   fd;
+    off_t                      offset;
+    size_t                     size;
+    u_char                    *to;
+} ngx_http_mastodon_body_part_t;
+
+
+typedef struct {
+    ngx_http_mastodon_body_part_t  *parts;
+    ngx_uint_t                      nparts;
+    ngx_err_t                       err;
+    ngx_uint_t                      failed;
+} ngx_http_mastodon_body_file_t;
+
+
+static ngx_int_t ngx_http_mastodon_request_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static void ngx_http_mastodon_body_read_file(void *data, ngx_log_t *log);
+static void ngx_http_mastodon_body_file_done(ngx_http_request_t *r,
+    void *data);
 static ngx_int_t ngx_http_mastodon_body_bytes(ngx_http_request_t *r,
     ngx_str_t *body);
 static ngx_int_t ngx_http_mastodon_bad_params(ngx_http_request_t *r,
     const char *what, const char *err);
+
+
+static ngx_http_request_body_filter_pt  ngx_http_next_request_body_filter;
+
+
+ngx_int_t
+ngx_http_mastodon_body_filter_init(ngx_conf_t *cf)
+{
+    ngx_http_next_request_body_filter = ngx_http_top_request_body_filter;
+    ngx_http_top_request_body_filter = ngx_http_mastodon_request_body_filter;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A JSON or form body is cut at its limit as it arrives: a chunked one has
+ * no length to check beforehand (nginx's own check is client_max_body_size
+ * of the location).
+ */
+static ngx_int_t
+ngx_http_mastodon_request_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_chain_t              *cl;
+    ngx_http_mastodon_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+
+    if (ctx && ctx->route
+        && ctx->route->body == NGX_HTTP_MASTODON_BODY_FORM)
+    {
+        for (cl = in; cl; cl = cl->next) {
+            ctx->body_received += ngx_buf_size(cl->buf);
+        }
+
+        if (ctx->body_received > NGX_HTTP_MASTODON_BODY_FORM_MAX) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "mastodon: chunked body over the route's limit");
+            return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+        }
+    }
+
+    return ngx_http_next_request_body_filter(r, in);
+}
+
+
+/*
+ * Once the body is read: NGX_OK when it is in memory; NGX_DONE when parts
+ * of it are in nginx's temporary file, which a pool thread then reads into
+ * ctx->body before ngx_http_mastodon_body_ready() goes on; or a status.
+ */
+ngx_int_t
+ngx_http_mastodon_body_load(ngx_http_request_t *r)
+{
+    off_t                           len;
+    u_char                         *p;
+    ngx_buf_t                      *b;
+    ngx_uint_t                      n;
+    ngx_chain_t                    *cl;
+    ngx_http_mastodon_ctx_t        *ctx;
+    ngx_http_mastodon_body_file_t  *f;
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    len = 0;
+    n = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file) {
+            len += b->file_last - b->file_pos;
+            n++;
+
+        } else {
+            len += b->last - b->pos;
+        }
+    }
+
+    if (n == 0) {
+        return NGX_OK;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+
+    f = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_body_file_t));
+    p = ngx_pnalloc(r->pool, len);
+    if (f == NULL || p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    f->parts = ngx_palloc(r->pool, n * sizeof(ngx_http_mastodon_body_part_t));
+    if (f->parts == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->body.data = p;
+    ctx->body.len = len;
+
+    /* the memory parts are copied now, the file parts by the thread */
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file) {
+            f->parts[f->nparts].fd = b->file->fd;
+            f->parts[f->nparts].offset = b->file_pos;
+            f->parts[f->nparts].size = b->file_last - b->file_pos;
+            f->parts[f->nparts].to = p;
+            f->nparts++;
+            p += b->file_last - b->file_pos;
+
+        } else {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+        }
+    }
+
+    if (ngx_http_mastodon_thread_run(r, ngx_http_mastodon_body_read_file,
+                                     ngx_http_mastodon_body_file_done, f)
+        != NGX_OK)
+    {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    return NGX_DONE;
+}
+
+
+/* in a pool thread */
+static void
+ngx_http_mastodon_body_read_file(void *data, ngx_log_t *log)
+{
+    ssize_t                         n;
+    size_t                          done;
+    ngx_uint_t                      i;
+    ngx_http_mastodon_body_part_t  *part;
+    ngx_http_mastodon_body_file_t  *f = data;
+
+    for (i = 0; i < f->nparts; i++) {
+        part = &f->parts[i];
+
+        for (done = 0; done < part->size; done += n) {
+            n = pread(part->fd, part->to + done, part->size - done,
+                      part->offset + done);
+
+            if (n <= 0) {
+                f->err = n == 0 ? 0 : ngx_errno;
+                f->failed = 1;
+                return;
+            }
+        }
+    }
+}
+
+
+static void
+ngx_http_mastodon_body_file_done(ngx_http_request_t *r, void *data)
+{
+    ngx_http_mastodon_body_file_t  *f = data;
+
+    if (f->failed) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, f->err,
+                      "mastodon: reading the body file failed");
+        ngx_http_mastodon_body_ready(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_mastodon_body_ready(r, NGX_OK);
+}
 
 
 /* An mstdn_alloc_t allocator over an nginx pool (ctx). */
@@ -158,15 +353,22 @@ ngx_http_mastodon_read_params(ngx_http_request_t *r,
 }
 
 
-/* The body as one contiguous buffer, from memory or its temporary file. */
+/* The body as one contiguous buffer: in memory, or read from its file. */
 static ngx_int_t
 ngx_http_mastodon_body_bytes(ngx_http_request_t *r, ngx_str_t *body)
 {
-    off_t         len;
-    u_char       *p;
-    ssize_t       n;
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl;
+    u_char                   *p;
+    off_t                     len;
+    ngx_buf_t                *b;
+    ngx_chain_t              *cl;
+    ngx_http_mastodon_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+
+    if (ctx->body.data) {
+        *body = ctx->body;              /* ngx_http_mastodon_body_load() */
+        return NGX_OK;
+    }
 
     body->len = 0;
     body->data = NULL;
@@ -177,7 +379,7 @@ ngx_http_mastodon_body_bytes(ngx_http_request_t *r, ngx_str_t *body)
 
     cl = r->request_body->bufs;
 
-    if (cl->next == NULL && !cl->buf->in_file) {
+    if (cl->next == NULL) {
         body->data = cl->buf->pos;
         body->len = cl->buf->last - cl->buf->pos;
         return NGX_OK;
@@ -186,8 +388,7 @@ ngx_http_mastodon_body_bytes(ngx_http_request_t *r, ngx_str_t *body)
     len = 0;
 
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        b = cl->buf;
-        len += b->in_file ? b->file_last - b->file_pos : b->last - b->pos;
+        len += cl->buf->last - cl->buf->pos;
     }
 
     p = ngx_pnalloc(r->pool, len);
@@ -199,21 +400,7 @@ ngx_http_mastodon_body_bytes(ngx_http_request_t *r, ngx_str_t *body)
 
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
         b = cl->buf;
-
-        if (b->in_file) {
-            /* bounded by client_max_body_size; the file is fresh in cache */
-            n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
-                              b->file_pos);
-            if (n != b->file_last - b->file_pos) {
-                ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                              "mastodon: short read of the body file");
-                return NGX_ERROR;
-            }
-            p += n;
-
-        } else {
-            p = ngx_cpymem(p, b->pos, b->last - b->pos);
-        }
+        p = ngx_cpymem(p, b->pos, b->last - b->pos);
     }
 
     body->len = p - body->data;

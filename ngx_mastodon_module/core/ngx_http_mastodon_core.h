@@ -103,6 +103,28 @@ typedef struct {
 #define NGX_HTTP_MASTODON_AUTH_USER      3  /* a user's token, user in order */
 
 
+/*
+ * Which of Mastodon's path-bound rate limits (rack-attack throttles) a route
+ * counts in; the API-wide and paging limits apply by the route's pattern and
+ * parameters (auth/_ratelimit.c).
+ */
+#define NGX_HTTP_MASTODON_RL_SIGN_UP     0x01  /* throttle_api_sign_up */
+#define NGX_HTTP_MASTODON_RL_SIGN_IN     0x02  /* throttle_login_attempts */
+#define NGX_HTTP_MASTODON_RL_GRANT       0x04  /* SIGN_IN if a password grant */
+#define NGX_HTTP_MASTODON_RL_EMAIL       0x08  /* the e-mail confirmations */
+#define NGX_HTTP_MASTODON_RL_DELETE      0x10  /* throttle_api_delete */
+#define NGX_HTTP_MASTODON_RL_MEDIA       0x20  /* throttle_api_media */
+
+/* What a route reads of a request body, and up to what size. */
+#define NGX_HTTP_MASTODON_BODY_NONE      0  /* discarded */
+#define NGX_HTTP_MASTODON_BODY_FORM      1  /* JSON, form, small multipart */
+#define NGX_HTTP_MASTODON_BODY_FILES     2  /* multipart with files */
+/* a form body's limit (under client_max_body_size) */
+#define NGX_HTTP_MASTODON_BODY_FORM_MAX  (1024 * 1024)
+/* mastodon locations buffer at least this much in memory; more: a file */
+#define NGX_HTTP_MASTODON_BODY_MEMORY    (64 * 1024)
+
+
 typedef struct {
     int64_t                    token_id;
     int64_t                    app_id;
@@ -129,9 +151,10 @@ typedef struct {
     ngx_uint_t                     method;      /* NGX_HTTP_GET, ... */
     ngx_str_t                      pattern;     /* "/api/v1/statuses/:id" */
     ngx_http_mastodon_handler_pt   handler;
-    unsigned                       body:1;      /* reads a request body */
+    unsigned                       body:2;      /* NGX_HTTP_MASTODON_BODY_* */
     unsigned                       auth:2;      /* NGX_HTTP_MASTODON_AUTH_* */
     const char                    *scopes;      /* any one of these */
+    ngx_uint_t                     limits;      /* NGX_HTTP_MASTODON_RL_* */
 } ngx_http_mastodon_route_t;
 
 
@@ -156,6 +179,10 @@ struct ngx_http_mastodon_ctx_s {
     ngx_uint_t                     pending;     /* backend replies awaited */
     ngx_http_mastodon_op_t         op;          /* backend calls (backend/) */
 
+    off_t                          body_received; /* counted by the filter */
+    ngx_str_t                      body;        /* read from its file */
+    void                          *rl;          /* the rate limit's count */
+
     unsigned                       own_body:1;  /* the filter leaves it be */
     unsigned                       error_body:1;
     unsigned                       error_sent:1;
@@ -166,6 +193,7 @@ struct ngx_http_mastodon_ctx_s {
 extern ngx_module_t  ngx_http_mastodon_module;
 
 void ngx_http_mastodon_finalize(ngx_http_request_t *r, ngx_int_t rc);
+void ngx_http_mastodon_body_ready(ngx_http_request_t *r, ngx_int_t rc);
 
 
 /* router */
@@ -174,6 +202,8 @@ ngx_int_t ngx_http_mastodon_route(ngx_http_request_t *r,
 
 
 /* request parameters */
+ngx_int_t ngx_http_mastodon_body_filter_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_mastodon_body_load(ngx_http_request_t *r);
 ngx_int_t ngx_http_mastodon_read_params(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 void *ngx_http_mastodon_pool_alloc(void *pool, size_t size);

@@ -30,6 +30,8 @@ static ngx_int_t ngx_http_mastodon_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_mastodon_init_process(ngx_cycle_t *cycle);
 static void ngx_http_mastodon_exit_process(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_mastodon_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_mastodon_read_body(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
 static void ngx_http_mastodon_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_mastodon_dispatch(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
@@ -53,22 +55,42 @@ typedef struct {
 
 static char *ngx_http_mastodon_check_bounds(ngx_conf_t *cf, void *post,
     void *data);
+static char *ngx_http_mastodon_check_msec_bounds(ngx_conf_t *cf, void *post,
+    void *data);
 
-static ngx_http_mastodon_bounds_t  ngx_http_mastodon_pool_bounds = {
-    ngx_http_mastodon_check_bounds, 1, 1024, "mastodon_pg_pool_size"
-};
+#define ngx_http_mastodon_bounds(name, low, high)                             \
+    static ngx_http_mastodon_bounds_t  ngx_http_mastodon_##name##_bounds = {  \
+        ngx_http_mastodon_check_bounds, low, high, "mastodon_" #name          \
+    }
 
-static ngx_http_mastodon_bounds_t  ngx_http_mastodon_slow_pool_bounds = {
-    ngx_http_mastodon_check_bounds, 0, 1024, "mastodon_pg_slow_pool_size"
-};
+#define ngx_http_mastodon_msec_bounds(name, low, high)                        \
+    static ngx_http_mastodon_bounds_t  ngx_http_mastodon_##name##_bounds = {  \
+        ngx_http_mastodon_check_msec_bounds, low, high, "mastodon_" #name     \
+    }
 
-static ngx_http_mastodon_bounds_t  ngx_http_mastodon_depth_bounds = {
-    ngx_http_mastodon_check_bounds, 1, 256, "mastodon_json_max_depth"
-};
+/* every number has bounds: a typo fails nginx -t, not the server later */
+ngx_http_mastodon_bounds(max_characters, 1, 100000);
+ngx_http_mastodon_bounds(pg_pool_size, 1, 1024);
+ngx_http_mastodon_bounds(pg_slow_pool_size, 0, 1024);         /* 0: none */
+ngx_http_mastodon_bounds(pg_queue_size, 0, 1000000);          /* 0: no wait */
+ngx_http_mastodon_bounds(pg_max_requests, 0, 1000000000);     /* 0: never */
+ngx_http_mastodon_bounds(feed_max, 1, 10000);
+ngx_http_mastodon_bounds(json_max_depth, 1, 256);
+ngx_http_mastodon_bounds(json_max_members, 1, 1000000);
+ngx_http_mastodon_bounds(bcrypt_cost, 4, 31);
+ngx_http_mastodon_bounds(rate_limit_api, 0, 1000000);         /* 0: none */
+ngx_http_mastodon_bounds(rate_limit_sign_in, 0, 1000000);
+ngx_http_mastodon_bounds(rate_limit_sign_up, 0, 1000000);
 
-static ngx_http_mastodon_bounds_t  ngx_http_mastodon_cost_bounds = {
-    ngx_http_mastodon_check_bounds, 4, 31, "mastodon_bcrypt_cost"
-};
+/* milliseconds: timeouts at least 1 ms, at most 10 min; caches 0 (off)..1 d */
+ngx_http_mastodon_msec_bounds(pg_connect_timeout, 1, 600000);
+ngx_http_mastodon_msec_bounds(pg_query_timeout, 1, 600000);
+ngx_http_mastodon_msec_bounds(pg_queue_timeout, 1, 600000);
+ngx_http_mastodon_msec_bounds(pg_slow_query_timeout, 1, 600000);
+ngx_http_mastodon_msec_bounds(redis_connect_timeout, 1, 600000);
+ngx_http_mastodon_msec_bounds(redis_timeout, 1, 600000);
+ngx_http_mastodon_msec_bounds(instance_cache, 0, 86400000);
+ngx_http_mastodon_msec_bounds(account_cache, 0, 86400000);
 
 
 #define NGX_HTTP_MASTODON_MAIN  (NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1)
@@ -150,63 +172,63 @@ static ngx_command_t  ngx_http_mastodon_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, max_characters),
-      NULL },
+      &ngx_http_mastodon_max_characters_bounds },
 
     { ngx_string("mastodon_pg_pool_size"),
       NGX_HTTP_MASTODON_MAIN,
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, pg_pool_size),
-      &ngx_http_mastodon_pool_bounds },
+      &ngx_http_mastodon_pg_pool_size_bounds },
 
     { ngx_string("mastodon_pg_queue_size"),
       NGX_HTTP_MASTODON_MAIN,
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, pg_queue_size),
-      NULL },
+      &ngx_http_mastodon_pg_queue_size_bounds },
 
     { ngx_string("mastodon_pg_max_requests"),
       NGX_HTTP_MASTODON_MAIN,
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, pg_max_requests),
-      NULL },
+      &ngx_http_mastodon_pg_max_requests_bounds },
 
     { ngx_string("mastodon_pg_connect_timeout"),
       NGX_HTTP_MASTODON_MAIN,
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, pg_connect_timeout),
-      NULL },
+      &ngx_http_mastodon_pg_connect_timeout_bounds },
 
     { ngx_string("mastodon_pg_query_timeout"),
       NGX_HTTP_MASTODON_MAIN,
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, pg_query_timeout),
-      NULL },
+      &ngx_http_mastodon_pg_query_timeout_bounds },
 
     { ngx_string("mastodon_pg_queue_timeout"),
       NGX_HTTP_MASTODON_MAIN,
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, pg_queue_timeout),
-      NULL },
+      &ngx_http_mastodon_pg_queue_timeout_bounds },
 
     { ngx_string("mastodon_pg_slow_pool_size"),
       NGX_HTTP_MASTODON_MAIN,
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, pg_slow_pool_size),
-      &ngx_http_mastodon_slow_pool_bounds },
+      &ngx_http_mastodon_pg_slow_pool_size_bounds },
 
     { ngx_string("mastodon_pg_slow_query_timeout"),
       NGX_HTTP_MASTODON_MAIN,
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, pg_slow_query_timeout),
-      NULL },
+      &ngx_http_mastodon_pg_slow_query_timeout_bounds },
 
     { ngx_string("mastodon_pg_pgbouncer"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
@@ -220,7 +242,7 @@ static ngx_command_t  ngx_http_mastodon_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, redis_connect_timeout),
-      NULL },
+      &ngx_http_mastodon_redis_connect_timeout_bounds },
 
     { ngx_string("mastodon_debug_tick"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
@@ -234,42 +256,42 @@ static ngx_command_t  ngx_http_mastodon_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, redis_timeout),
-      NULL },
+      &ngx_http_mastodon_redis_timeout_bounds },
 
     { ngx_string("mastodon_instance_cache"),
       NGX_HTTP_MASTODON_MAIN,
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, instance_cache),
-      NULL },
+      &ngx_http_mastodon_instance_cache_bounds },
 
     { ngx_string("mastodon_account_cache"),
       NGX_HTTP_MASTODON_MAIN,
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, account_cache),
-      NULL },
+      &ngx_http_mastodon_account_cache_bounds },
 
     { ngx_string("mastodon_feed_max"),
       NGX_HTTP_MASTODON_MAIN,
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, feed_max),
-      NULL },
+      &ngx_http_mastodon_feed_max_bounds },
 
     { ngx_string("mastodon_json_max_depth"),
       NGX_HTTP_MASTODON_MAIN,
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, json_max_depth),
-      &ngx_http_mastodon_depth_bounds },
+      &ngx_http_mastodon_json_max_depth_bounds },
 
     { ngx_string("mastodon_json_max_members"),
       NGX_HTTP_MASTODON_MAIN,
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, json_max_members),
-      NULL },
+      &ngx_http_mastodon_json_max_members_bounds },
 
     { ngx_string("mastodon_thread_pool"),
       NGX_HTTP_MASTODON_MAIN,
@@ -283,7 +305,7 @@ static ngx_command_t  ngx_http_mastodon_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, bcrypt_cost),
-      &ngx_http_mastodon_cost_bounds },
+      &ngx_http_mastodon_bcrypt_cost_bounds },
 
     { ngx_string("mastodon_require_confirmation"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
@@ -304,21 +326,21 @@ static ngx_command_t  ngx_http_mastodon_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, rate_limit_api),
-      NULL },
+      &ngx_http_mastodon_rate_limit_api_bounds },
 
     { ngx_string("mastodon_rate_limit_sign_in"),
       NGX_HTTP_MASTODON_MAIN,
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, rate_limit_sign_in),
-      NULL },
+      &ngx_http_mastodon_rate_limit_sign_in_bounds },
 
     { ngx_string("mastodon_rate_limit_sign_up"),
       NGX_HTTP_MASTODON_MAIN,
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, rate_limit_sign_up),
-      NULL },
+      &ngx_http_mastodon_rate_limit_sign_up_bounds },
 
     { ngx_string("mastodon_oauth_password_grant"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
@@ -371,6 +393,23 @@ ngx_http_mastodon_check_bounds(ngx_conf_t *cf, void *post, void *data)
     if (*np < b->low || *np > b->high) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%s\" must be between %i and %i",
+                           b->name, b->low, b->high);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_mastodon_check_msec_bounds(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_http_mastodon_bounds_t  *b = post;
+    ngx_msec_t                  *mp = data;
+
+    if (*mp < (ngx_msec_t) b->low || *mp > (ngx_msec_t) b->high) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" must be between %ims and %ims",
                            b->name, b->low, b->high);
         return NGX_CONF_ERROR;
     }
@@ -917,7 +956,22 @@ ngx_http_mastodon_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_mastodon_loc_conf_t *prev = parent;
     ngx_http_mastodon_loc_conf_t *conf = child;
 
+    ngx_http_core_loc_conf_t  *clcf;
+
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
+
+    /*
+     * The API's bodies stay in memory: a body nginx writes to a temporary
+     * file costs a trip to the thread pool to be read back.  (The core
+     * module's configuration is merged before ours.)
+     */
+    if (conf->enable == 1) {
+        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+        if (clcf->client_body_buffer_size < NGX_HTTP_MASTODON_BODY_MEMORY) {
+            clcf->client_body_buffer_size = NGX_HTTP_MASTODON_BODY_MEMORY;
+        }
+    }
 
     return NGX_CONF_OK;
 }
@@ -954,7 +1008,11 @@ ngx_http_mastodon_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    return ngx_http_mastodon_logfilter_init(cf);
+    if (ngx_http_mastodon_logfilter_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_mastodon_body_filter_init(cf);
 }
 
 
@@ -1036,16 +1094,7 @@ ngx_http_mastodon_handler(ngx_http_request_t *r)
     if (ctx->route->body
         && (r->headers_in.content_length_n > 0 || r->headers_in.chunked))
     {
-        /* small bodies stay in memory; larger ones are read back from file */
-        r->request_body_in_single_buf = 1;
-
-        rc = ngx_http_read_client_request_body(r,
-                                               ngx_http_mastodon_body_handler);
-        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-            return rc;
-        }
-
-        return NGX_DONE;
+        return ngx_http_mastodon_read_body(r, ctx);
     }
 
     rc = ngx_http_discard_request_body(r);
@@ -1064,11 +1113,67 @@ ngx_http_mastodon_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * The route's body limit holds before anything is read: a Content-Length
+ * over it is answered 413 at once (the body is discarded unread, as nginx
+ * does for client_max_body_size), a chunked body is cut at the limit by
+ * the request body filter (_body.c).
+ */
+static ngx_int_t
+ngx_http_mastodon_read_body(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    if (ctx->route->body == NGX_HTTP_MASTODON_BODY_FORM
+        && r->headers_in.content_length_n > NGX_HTTP_MASTODON_BODY_FORM_MAX)
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "mastodon: body of %O bytes over the route's limit",
+                      r->headers_in.content_length_n);
+
+        r->expect_tested = 1;       /* no "100 Continue" for it */
+        (void) ngx_http_discard_request_body(r);
+
+        return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+    }
+
+    /* small bodies stay in memory (merge_loc_conf sized the buffer) */
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_mastodon_body_handler);
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
 static void
 ngx_http_mastodon_body_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                 rc;
+    ngx_int_t  rc;
+
+    /* NGX_DONE: a body nginx wrote to a file is read in the thread pool */
+    rc = ngx_http_mastodon_body_load(r);
+
+    if (rc != NGX_DONE) {
+        ngx_http_mastodon_body_ready(r, rc);
+    }
+}
+
+
+/* The body is read (rc NGX_OK) or could not be: the endpoint, or the end. */
+void
+ngx_http_mastodon_body_ready(ngx_http_request_t *r, ngx_int_t rc)
+{
     ngx_http_mastodon_ctx_t  *ctx;
+
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
 

@@ -13,9 +13,17 @@
 #include "mstdn_utf8.h"
 
 
-/* method, path, handler, reads a body, token needed, scopes (any one) */
+/*
+ * method, path, handler, body (NGX_HTTP_MASTODON_BODY_*: 0 none, 1 JSON
+ * or form, up to NGX_HTTP_MASTODON_BODY_FORM_MAX, 2 multipart with files,
+ * up to client_max_body_size), token needed, scopes (any one); RL adds the
+ * route's own rate limits (NGX_HTTP_MASTODON_RL_*)
+ */
 #define R(m, p, h, b, a, s)                                                   \
-    { NGX_HTTP_##m, ngx_string(p), h, b, NGX_HTTP_MASTODON_AUTH_##a, s }
+    { NGX_HTTP_##m, ngx_string(p), h, b, NGX_HTTP_MASTODON_AUTH_##a, s, 0 }
+#define RL(m, p, h, b, a, s, l)                                               \
+    { NGX_HTTP_##m, ngx_string(p), h, b, NGX_HTTP_MASTODON_AUTH_##a, s,       \
+      NGX_HTTP_MASTODON_RL_##l }
 
 static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
 
@@ -112,16 +120,16 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
       "follow write write:follows"),
 
     /* statuses */
-    R(POST, "/api/v1/statuses", ngx_http_mastodon_statuses_create, 1, USER,
+    R(POST, "/api/v1/statuses", ngx_http_mastodon_statuses_create, 2, USER,
       "write write:statuses"),
     R(GET, "/api/v1/statuses", ngx_http_mastodon_statuses_index, 0,
       OPTIONAL, "read read:statuses"),
     R(GET, "/api/v1/statuses/:id", ngx_http_mastodon_statuses_show, 0,
       OPTIONAL, "read read:statuses"),
-    R(PUT, "/api/v1/statuses/:id", ngx_http_mastodon_statuses_update, 1,
+    R(PUT, "/api/v1/statuses/:id", ngx_http_mastodon_statuses_update, 2,
       USER, "write write:statuses"),
-    R(DELETE, "/api/v1/statuses/:id", ngx_http_mastodon_statuses_destroy, 0,
-      USER, "write write:statuses"),
+    RL(DELETE, "/api/v1/statuses/:id", ngx_http_mastodon_statuses_destroy, 0,
+       USER, "write write:statuses", DELETE),
     R(GET, "/api/v1/statuses/:id/history", ngx_http_mastodon_status_history,
       0, OPTIONAL, "read read:statuses"),
     R(GET, "/api/v1/statuses/:id/source", ngx_http_mastodon_status_source,
@@ -179,8 +187,8 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
       0, USER, "write write:favourites"),
     R(POST, "/api/v1/statuses/:id/reblog", ngx_http_mastodon_status_action,
       1, USER, "write write:statuses"),
-    R(POST, "/api/v1/statuses/:id/unreblog", ngx_http_mastodon_status_action,
-      0, USER, "write write:statuses"),
+    RL(POST, "/api/v1/statuses/:id/unreblog", ngx_http_mastodon_status_action,
+       0, USER, "write write:statuses", DELETE),
     R(POST, "/api/v1/statuses/:id/bookmark", ngx_http_mastodon_status_action,
       0, USER, "write write:bookmarks"),
     R(POST, "/api/v1/statuses/:id/unbookmark", ngx_http_mastodon_status_action,
@@ -205,7 +213,7 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
       ngx_http_mastodon_accounts_verify_credentials, 0, USER,
       "profile read read:accounts"),
     R(PATCH, "/api/v1/accounts/update_credentials",
-      ngx_http_mastodon_accounts_update_credentials, 1, USER,
+      ngx_http_mastodon_accounts_update_credentials, 2, USER,
       "write write:accounts"),
     R(GET, "/api/v1/accounts/search", ngx_http_mastodon_accounts_search, 0,
       USER, "read read:accounts"),
@@ -221,12 +229,13 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
     R(POST, "/api/v1/markers", ngx_http_mastodon_markers_create, 1, USER, "write write:statuses"),
 
     /* registration */
-    R(POST, "/api/v1/accounts", ngx_http_mastodon_accounts_create, 1, APP,
-      "write:accounts"),
+    RL(POST, "/api/v1/accounts", ngx_http_mastodon_accounts_create, 1, APP,
+       "write:accounts", SIGN_UP),
     R(GET, "/auth/confirmation", ngx_http_mastodon_confirmation, 0, NONE,
       NULL),
-    R(POST, "/api/v1/emails/confirmations",
-      ngx_http_mastodon_emails_confirmation, 1, APP, "write write:accounts"),
+    RL(POST, "/api/v1/emails/confirmations",
+       ngx_http_mastodon_emails_confirmation, 1, APP, "write write:accounts",
+       EMAIL),
 
     /* OAuth */
     R(GET, "/.well-known/oauth-authorization-server",
@@ -239,16 +248,18 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
       NONE, NULL),
     R(GET, "/oauth/authorize/native", ngx_http_mastodon_authorize_native, 0,
       NONE, NULL),
-    R(POST, "/oauth/token", ngx_http_mastodon_oauth_token, 1, NONE, NULL),
+    RL(POST, "/oauth/token", ngx_http_mastodon_oauth_token, 1, NONE, NULL,
+       GRANT),
     R(POST, "/oauth/revoke", ngx_http_mastodon_oauth_revoke, 1, NONE, NULL),
     R(GET, "/auth/sign_in", ngx_http_mastodon_sign_in_show, 0, NONE, NULL),
-    R(POST, "/auth/sign_in", ngx_http_mastodon_sign_in_create, 1,
-      NONE, NULL),
+    RL(POST, "/auth/sign_in", ngx_http_mastodon_sign_in_create, 1,
+       NONE, NULL, SIGN_IN),
 
-    { 0, ngx_null_string, NULL, 0, 0, NULL }
+    { 0, ngx_null_string, NULL, 0, 0, NULL, 0 }
 };
 
 #undef R
+#undef RL
 
 
 static ngx_str_t  ngx_http_mastodon_method_names[] = {
