@@ -1,5 +1,5 @@
 /* Who gets a status in their home feed: the followers whose feeds
- * mastodon_home_accepts() (sql/0008_rules.sql, FeedManager#filter_from_home)
+ * mastodon_home_accepts() (sql/0009_rules.sql, FeedManager#filter_from_home)
  * says take it, one query per page of followers.  The status' columns go
  * in as parameters, so PostgreSQL reads the small sets the rule tests once
  * per page (the accounts blocking or muting the author, ...) rather than

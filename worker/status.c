@@ -1,5 +1,5 @@
 /* Status facts for the fan-out jobs: who gets it in their home feed is
- * mastodon_home_accepts() (sql/0008_rules.sql), given these columns. */
+ * mastodon_home_accepts() (sql/0009_rules.sql), given these columns. */
 #include "status.h"
 #include "db.h"
 
