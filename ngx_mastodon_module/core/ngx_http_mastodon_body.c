@@ -185,8 +185,8 @@ ngx_http_mastodon_body_read_file(void *data, ngx_log_t *log)
         part = &f->parts[i];
 
         for (done = 0; done < part->size; done += n) {
-            n = pread(part->fd, part->to + done, part->size - done,
-                      part->offset + done);
+            n = pread(part->fd, part->to + done,     /* thread pool */
+                      part->size - done, part->offset + done);
 
             if (n <= 0) {
                 f->err = n == 0 ? 0 : ngx_errno;
