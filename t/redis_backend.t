@@ -154,7 +154,7 @@ reload("mastodon_redis redis://:s3cr%40t\@127.0.0.1:$port/3; mastodon_redis_time
 ok($t->wait_for(sub { $m->ua->get('/health')->result->code == 200 }, 10), 'AUTH with the percent-decoded password');
 $t->redis(@auth, 'FLUSHALL');
 $m->get_ok('/api/v1/instance')->status_is(200);
-like($t->redis(@auth, '-n', 3, 'KEYS', 'mastodon:rl:*'), qr/mastodon:rl:api:/, 'the counter is in database 3');
+like($t->redis(@auth, '-n', 3, 'KEYS', 'mastodon:rl:*'), qr/mastodon:rl:\d+:throttle_unauthenticated_api:/, 'the counter is in database 3');
 is($t->redis(@auth, '-n', 0, 'KEYS', 'mastodon:rl:*'), '', 'not in database 0');
 
 reload("mastodon_redis redis://:wrong\@127.0.0.1:$port/3; mastodon_redis_timeout 2s;",
