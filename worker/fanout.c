@@ -59,8 +59,12 @@ int fanout_home(job_ctx *ctx, PGconn *db, const fanout_walk *w, long long *chang
 
     for (;;) {
         int n = page != NULL ? PQntuples(page) : 0;
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < n; i++) {
+            /* a recipients page holds every follower scanned, accepted or not */
+            if (PQnfields(page) > 2 && PQgetvalue(page, i, 2)[0] != 't')
+                continue;
             feed_batch_add(b, PQgetvalue(page, i, 0), w->status_id, w->reblog_of_id);
+        }
         if (feed_batch_send(b, err, errlen) != 0)
             break;
 

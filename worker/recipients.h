@@ -8,10 +8,11 @@
 
 #define RECIPIENTS_PAGE 2000
 
-/* One page of the local followers of f->account_id whose home feeds take
- * the status (mastodon_home_accepts(): for a direct status only the
- * mentioned ones), in account id order after cursor ("0" to start):
- * columns account_id, notify (follows.notify).  NULL + err on failure. */
+/* One page of the local followers of f->account_id, in account id order
+ * after cursor ("0" to start), each with whether its home feed takes the
+ * status (mastodon_home_accepts(): for a direct status only the mentioned
+ * ones): columns account_id, notify (follows.notify, and accepted),
+ * accepted.  NULL + err on failure. */
 PGresult *recipients_page(PGconn *db, const status_facts *f, const char *cursor,
                           char *err, size_t errlen);
 
