@@ -176,6 +176,25 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         mstdn_multipart_destroy(cut);
     }
 
+    /* the parts as file references into the tree */
+    if (rc == MSTDN_OK) {
+        mstdn_multipart_body_t  where = { NULL, 3, "/body", 100 };
+
+        ar = mstdn_arena_create();
+        mstdn_arena_allocator(ar, &a);
+
+        root = mstdn_value_new(&a, MSTDN_OBJECT);
+        if (root
+            && mstdn_multipart_params(whole, &where, &a, &limits, root, err,
+                                      sizeof(err))
+               == MSTDN_OK)
+        {
+            mstdn_fuzz_tree(root, 1, &limits);
+        }
+
+        mstdn_arena_destroy(ar);
+    }
+
     mstdn_multipart_destroy(whole);
 
     return 0;

@@ -120,7 +120,7 @@ typedef struct {
 #define NGX_HTTP_MASTODON_BODY_NONE      0  /* discarded */
 #define NGX_HTTP_MASTODON_BODY_FORM      1  /* JSON, form, small multipart */
 #define NGX_HTTP_MASTODON_BODY_FILES     2  /* multipart with files */
-#define NGX_HTTP_MASTODON_BODY_MEDIA     3  /* FILES, multipart always on disk */
+#define NGX_HTTP_MASTODON_BODY_MEDIA     3  /* FILES, multipart always a file */
 /* a form body's limit (under client_max_body_size) */
 #define NGX_HTTP_MASTODON_BODY_FORM_MAX  (1024 * 1024)
 /* mastodon locations buffer at least this much in memory; more: a file */
