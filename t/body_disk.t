@@ -37,6 +37,12 @@ sub hwm {
 
 sub temp_files { my @f = grep { -f } glob($t->dir . '/body/*'); scalar @f }
 
+# a request is freed (its file removed) a moment after its answer: wait
+sub no_temp_files {
+    for (1 .. 100) { return 1 unless temp_files(); select undef, undef, undef, 0.1 }
+    return 0;
+}
+
 # the aid's route exists only where it is configured
 $m->post_ok('/api/mastodon_debug/upload/', $ct, field('a', '1') . $end)->status_is(404, 'the test route is off elsewhere');
 
@@ -53,7 +59,7 @@ upload($head . "\x89PNG\0\xff\r\n" . $end)->status_is(200)
   ->json_is('/params/file/sha256', sha256_hex("\x89PNG\0\xff"));
 my $pid = $m->tx->res->json('/pid');
 ok($pid, "the worker's pid: $pid");
-is(temp_files(), 0, 'and the file is gone after the request');
+ok(no_temp_files(), 'and the file is gone after the request');
 
 # warm up with 2 MB, then 40 MB: fields before and after the file intact,
 # the file's range exact, and the worker's peak memory unmoved by it
@@ -75,7 +81,7 @@ for my $mb (2, 40) {
         cmp_ok($grew, '<', 8 * 1024, "the worker's peak memory grew by $grew kB for a 40 MB upload");
     }
 }
-is(temp_files(), 0, 'no temporary file left');
+ok(no_temp_files(), 'no temporary file left');
 
 # a delimiter at every place across the first chunk edge (64 KB)
 my $dlen = length "\r\n--$B";
@@ -128,7 +134,24 @@ upload(field('a', "\xc0\xaf") . file_head('f', 't.bin', 'image/png') . $big . "\
   ->status_is(400, 'a text field that is not UTF-8')->json_like('/error', qr/UTF-8/);
 $m->post_ok('/api/mastodon_debug/upload', { 'Content-Type' => 'multipart/form-data' }, $big)
   ->status_is(400, 'no boundary')->json_like('/error', qr/no boundary/);
-is(temp_files(), 0, 'no temporary file left after the refusals');
+ok(no_temp_files(), 'no temporary file left after the refusals');
+
+# the client goes away while its upload is parsed: the request ends cleanly
+{
+    use IO::Socket::INET;
+    my $logged = sub { Mojo::File->new($t->dir, 'access.log')->slurp =~ m{POST /api/mastodon_debug/upload\?gone=1 } };
+    my $body = field('a', '1') . file_head('f', 'gone.bin', 'image/png') . ($pattern x 160) . "\r\n" . $end;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port, Proto => 'tcp', Timeout => 30)
+        or die "connect: $!";
+    print $s "POST /api/mastodon_debug/upload?gone=1 HTTP/1.1\r\nHost: localhost\r\n"
+        . "Content-Type: multipart/form-data; boundary=$B\r\nContent-Length: " . length($body) . "\r\n\r\n" . $body;
+    close $s;
+    # nginx logs a request when it ends, then frees it
+    for (1 .. 300) { last if $logged->() && !temp_files(); select undef, undef, undef, 0.1 }
+    ok($logged->(), 'a 10 MB upload whose client left has ended');
+    is(temp_files(), 0, '... and its file is removed');
+    $m->get_ok('/api/v1/instance')->status_is(200, 'the server is fine afterwards');
+}
 
 # the route that takes files today: update_credentials, from its file
 my $alice = $t->user('alice');
@@ -152,6 +175,6 @@ $m->patch_ok('/api/v1/accounts/update_credentials', $h,
   ->status_is(400, 'malformed after the file: 400')->json_like('/error', qr/multipart/);
 is($t->psql("SELECT display_name || note FROM accounts WHERE id = $alice->{account_id}"), $before,
    'nothing changed');
-is(temp_files(), 0, 'no temporary file left');
+ok(no_temp_files(), 'no temporary file left');
 
 $t->done;
