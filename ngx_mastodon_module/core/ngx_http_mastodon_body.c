@@ -126,6 +126,7 @@ ngx_http_mastodon_body_load(ngx_http_request_t *r)
     off_t                           len;
     u_char                         *p;
     ngx_buf_t                      *b;
+    ngx_str_t                       boundary;
     ngx_uint_t                      n;
     ngx_chain_t                    *cl;
     ngx_http_mastodon_ctx_t        *ctx;
@@ -158,7 +159,6 @@ ngx_http_mastodon_body_load(ngx_http_request_t *r)
 
     /* nginx keeps a body that went to a file whole in it: one buffer */
     if (n == 1 && r->request_body->bufs->next == NULL) {
-        ngx_str_t  boundary;
 
         switch (ngx_http_mastodon_multipart_type(r, &boundary)) {
 
