@@ -55,6 +55,17 @@ like($wout, qr/^1 status=404 /m, "... and peer.test (the fake peer answers 404 f
 like($wout, qr/^2 status=0 bytes=0 error=.*(?:certificate|SSL)/mi, '... and refuses a name the certificate lacks')
     or diag $wout;
 
+# the worker's guarded fetch client (worker/fetch.c) with the bed's settings:
+# ca_file, and the bed's loopback addresses allowed, no other
+SKIP: {
+    my ($frc, $fout, $ferr) = $one->worker_cli('fetch-test', '--kind', 'other', $two->url('/api/v1/instance'),
+        'https://localhost:1/', $peer->url('/users/nobody'));
+    skip 'the worker has no fetch-test (worker/fetch.c not merged)', 3 unless $fout =~ /outcome=/;
+    like($fout, qr/^0 outcome=ok status=200 .*"uri":"two\.test"/m, 'the guarded fetch reaches two.test over https');
+    like($fout, qr/^1 outcome=refused /m, '... refuses 127.0.0.1 (not a bed address)') or diag $fout;
+    like($fout, qr/^2 outcome=ok status=404 /m, '... and reaches peer.test');
+}
+
 # --- both instances over https with their names ------------------------------------------
 for my $inst ($one, $two) {
     my $res = $inst->api(GET => '/api/v1/instance');
