@@ -13,7 +13,7 @@ use Federation;
 use MIME::Base64 qw(encode_base64);
 use Digest::SHA qw(sha256);
 
-my $bed = Federation->new;
+my $bed = Federation->new(hosts => { 'evil.test' => '10.9.8.7' });
 my ($one, $two, $peer) = ($bed->instance('one'), $bed->instance('two'), $bed->peer);
 note sprintf('bed set up in %.2f s', $bed->setup_seconds);
 
@@ -34,6 +34,8 @@ for my $n (qw(one two peer)) {
     my $got = run('getent', 'hosts', "$n.test");
     like($got, qr/^\Q${\ $bed->address($n)}\E\s+\Q$n.test\E\b/, "$n.test resolves to " . $bed->address($n));
 }
+like(run('getent', 'hosts', 'evil.test'), qr/^10\.9\.8\.7\s+evil\.test\b/, 'an extra name: evil.test is 10.9.8.7');
+like(run('ip', '-o', 'addr', 'show', 'dev', 'lo'), qr{inet 10\.9\.8\.7/32}, '... a private address on lo, inside only');
 my ($rc) = run('getent', 'hosts', 'nowhere.test');
 isnt($rc, 0, 'a name not in the bed does not resolve');
 
@@ -64,6 +66,18 @@ SKIP: {
     like($fout, qr/^0 outcome=ok status=200 .*"uri":"two\.test"/m, 'the guarded fetch reaches two.test over https');
     like($fout, qr/^1 outcome=refused /m, '... refuses 127.0.0.1 (not a bed address)') or diag $fout;
     like($fout, qr/^2 outcome=ok status=404 /m, '... and reaches peer.test');
+}
+
+# a tripwire counts connections: the guarded fetch never connects to a private address
+my $wire = $bed->tripwire('10.9.8.7', 443);
+run('curl', '-sS', '--max-time', '5', 'https://evil.test/');
+is($wire->hits, 1, 'a tripwire on evil.test:443 counts a connection');
+SKIP: {
+    my ($frc, $fout) = $one->worker_cli('fetch-test', 'https://evil.test/users/x', 'https://10.9.8.7/y');
+    skip 'the worker has no fetch-test (worker/fetch.c not merged)', 2 unless $fout =~ /outcome=/;
+    like($fout, qr/^0 outcome=refused /m, 'the guarded fetch refuses evil.test (10.9.8.7)') or diag $fout;
+    like($fout, qr/^1 outcome=refused /m, '... and the literal address');
+    is($wire->hits, 1, '... without connecting');
 }
 
 # --- both instances over https with their names ------------------------------------------

@@ -111,8 +111,9 @@ sub stop {
     return 1;
 }
 
-# configure(inbox_status => 202, refuse_cavage => 0): how POSTs are answered
-# from now on (refuse_cavage: 401 to requests that carry no RFC 9421 signature).
+# configure(inbox_status => 202, refuse_cavage => 0, inbox_delay => 0): how
+# POSTs are answered from now on (refuse_cavage: 401 to requests that carry no
+# RFC 9421 signature; inbox_delay: seconds before answering, recorded at once).
 sub configure {
     my ($self, %o) = @_;
     my $f = "$self->{dir}/config.json";
@@ -126,6 +127,7 @@ sub _serve {
     my ($self) = @_;
     require Mojolicious;
     require Mojo::Server::Daemon;
+    require Mojo::IOLoop;
     my $app = Mojolicious->new;
     $app->log->level('fatal');
     $app->max_request_size(64 * 1024 * 1024);
@@ -149,7 +151,13 @@ sub _serve {
             if ($cfg->{refuse_cavage} && !defined $req->headers->header('Signature-Input')) {
                 return $c->render(status => 401, json => { error => 'Verification failed' });
             }
-            return $c->render(status => $cfg->{inbox_status} // 202, text => '');
+            my $status = $cfg->{inbox_status} // 202;
+            if (my $delay = $cfg->{inbox_delay}) {
+                $c->render_later;
+                $c->inactivity_timeout($delay + 30);
+                return Mojo::IOLoop->timer($delay => sub { $c->render(status => $status, text => '') });
+            }
+            return $c->render(status => $status, text => '');
         }
         my $doc = $self->_lookup($rec->{path}, $url->query);
         return $c->render(status => 404, json => { error => 'Not Found' }) unless $doc;
@@ -206,7 +214,8 @@ sub new_id {
 # actor($name, %o) -> { name, id, key_id, inbox, shared_inbox, outbox, followers,
 # following, key (private key file), public_pem, doc }: an actor with its own
 # RSA key, its document at https://peer.test/users/$name and its WebFinger.
-# %o: type, locked, display_name, summary, inbox, shared_inbox, key_id (the
+# %o: type, locked, display_name, summary, inbox, shared_inbox (undef: none,
+# deliveries then go to the actor's own inbox), key_id (the
 # publicKey id, e.g. on another host), public_pem (publish another key),
 # extra => {...} merged into the document, key_of => 'other' (reuse a key).
 # Calling it again with options rewrites the documents.
@@ -226,7 +235,7 @@ sub actor {
         id           => $id,
         key_id       => $o{key_id} // "$id#main-key",
         inbox        => $o{inbox} // "$id/inbox",
-        shared_inbox => $o{shared_inbox} // $self->base . '/inbox',
+        shared_inbox => exists $o{shared_inbox} ? $o{shared_inbox} : $self->base . '/inbox',
         outbox       => "$id/outbox",
         followers    => "$id/followers",
         following    => "$id/following",
@@ -248,7 +257,7 @@ sub actor {
         manuallyApprovesFollowers => $o{locked} ? Mojo::JSON::true : Mojo::JSON::false,
         discoverable              => Mojo::JSON::true,
         published                 => '2026-01-01T00:00:00Z',
-        endpoints                 => { sharedInbox => $a->{shared_inbox} },
+        (defined $a->{shared_inbox} ? (endpoints => { sharedInbox => $a->{shared_inbox} }) : ()),
         publicKey                 => { id => $a->{key_id}, owner => $id, publicKeyPem => $a->{public_pem} },
         %{ $o{extra} // {} },
     };

@@ -85,8 +85,11 @@ sub _reexec {
 
 # --- set-up -------------------------------------------------------------------------
 
-# new(instances => ['one', 'two'], peer => 1, instance_options => { one => {...} })
-# instance_options go to MastodonTest->new (http_config, worker_env, ...).
+# new(instances => ['one', 'two'], peer => 1, instance_options => { one => {...} },
+#     hosts => { 'evil.test' => '10.9.8.7' })
+# instance_options go to MastodonTest->new (http_config, worker_env, ...);
+# hosts adds names (with a certificate each); an address outside 127/8 is
+# added to lo (a "private" address that exists only in here).
 sub new {
     my ($class, %o) = @_;
     die "Federation: not inside the namespace (load it with `use Federation;`)\n" unless $ENV{$INSIDE_ENV};
@@ -94,11 +97,15 @@ sub new {
         instances => $o{instances} // [qw(one two)],
         want_peer => $o{peer} // 1,
         opts      => $o{instance_options} // {},
+        hosts     => { %ADDR, map { (my $n = $_) =~ s/\.test\z//; ($n => $o{hosts}{$_}) } keys %{ $o{hosts} // {} } },
         inst      => {},
         started   => time,
     }, $class;
 
     _run('ip', 'link', 'set', 'lo', 'up');
+    for my $addr (values %{ $self->{hosts} }) {
+        _run('ip', 'addr', 'add', "$addr/32", 'dev', 'lo') if $addr !~ /^127\./ && $addr =~ /^[\d.]+\z/;
+    }
     $self->{userns} = _userns();
 
     my $base = $ENV{MASTODON_TEST_VAR};
@@ -157,13 +164,13 @@ sub _tls {
     chmod 0644, glob("$d/*");
 }
 
-sub host_names { map { "$_.test" } sort { $ADDR{$a} cmp $ADDR{$b} } keys %ADDR }
+sub host_names { my ($self) = @_; map { "$_.test" } sort keys %{ $self->{hosts} } }
 
 sub _hosts {
     my ($self) = @_;
     my $hosts = "$self->{dir}/hosts";
     _spew($hosts, join '', "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
-        map { "$ADDR{$_}\t$_.test\n" } sort { $ADDR{$a} cmp $ADDR{$b} } keys %ADDR);
+        map { "$self->{hosts}{$_}\t$_.test\n" } sort keys %{ $self->{hosts} });
     chmod 0644, $hosts;
     _run('mount', '--bind', $hosts, '/etc/hosts');
     _run('mount', '--bind', $self->ca_file, '/etc/ssl/certs/ca-certificates.crt');
@@ -230,7 +237,7 @@ sub instances     { map { $_[0]{inst}{$_} } @{ $_[0]{instances} } }
 sub peer          { $_[0]{peer} // die "Federation: no peer (peer => 0)\n" }
 sub ca_file       { "$_[0]{tls}/ca.crt" }
 sub dir           { $_[0]{dir} }
-sub address       { $ADDR{ $_[1] } }
+sub address       { $_[0]{hosts}{ $_[1] } }
 sub setup_seconds { $_[0]{setup_seconds} }
 
 # wait_until($code, $seconds = 15): poll $code every 50 ms until it returns
@@ -258,6 +265,16 @@ sub public_key_of {
     return $pem ? "$pem\n" : undef;
 }
 
+# tripwire($addr, $port = 443) -> a Federation::Tripwire: a listener that
+# records every connection made to it (and answers nothing), for "never
+# contacted" assertions: ->hits is the number of connections so far.
+sub tripwire {
+    my ($self, $addr, $port) = @_;
+    my $t = Federation::Tripwire->new($addr, $port // 443, "$self->{dir}/tripwire-$addr-" . ($port // 443));
+    push @{ $self->{tripwires} }, $t;
+    return $t;
+}
+
 # processes() -> ("pid name", ...): what runs in the namespace besides us.
 sub processes {
     my @p;
@@ -276,6 +293,7 @@ sub processes {
 sub _stop_all {
     my ($self, %o) = @_;
     $self->{peer}->stop if $self->{peer};
+    $_->stop for @{ $self->{tripwires} // [] };
     $_->done(plan => 0, %o) for $self->instances;
     if (my $pgdir = delete $self->{pg_dir}) {
         eval { _run('bash', $MastodonTest::LIB_SH, 'pg_stop', $pgdir, 'fast') };
@@ -326,6 +344,48 @@ sub _slurp_file {
 }
 
 # ---------------------------------------------------------------------------------------
+package Federation::Tripwire;
+
+use strict;
+use warnings;
+use IO::Socket::INET;
+use POSIX ();
+
+sub new {
+    my ($class, $addr, $port, $file) = @_;
+    my $sock = IO::Socket::INET->new(LocalAddr => $addr, LocalPort => $port, Proto => 'tcp', Listen => 16,
+        ReuseAddr => 1) or die "Federation: tripwire on $addr:$port: $!\n";
+    open my $fh, '>', $file or die "Federation: $file: $!\n";
+    close $fh;
+    my $pid = fork // die "Federation: fork: $!\n";
+    if ($pid == 0) {
+        $SIG{$_} = 'DEFAULT' for qw(INT TERM HUP ALRM);
+        alarm 0;
+        while (my $c = $sock->accept) {
+            if (open my $log, '>>', $file) { print $log time, ' ', $c->peerhost, "\n"; close $log }
+            close $c;
+        }
+        POSIX::_exit(0);
+    }
+    close $sock;
+    return bless { pid => $pid, file => $file, addr => $addr, port => $port }, $class;
+}
+
+sub hits {
+    my ($self) = @_;
+    open my $fh, '<', $self->{file} or return 0;
+    my @l = <$fh>;
+    return scalar @l;
+}
+
+sub stop {
+    my ($self) = @_;
+    my $pid = delete $self->{pid} or return;
+    kill 'KILL', $pid;
+    waitpid($pid, 0);
+}
+
+# ---------------------------------------------------------------------------------------
 package Federation::Instance;
 
 # One instance of the bed: a MastodonTest with a public name over TLS.
@@ -338,6 +398,12 @@ use Mojo::JSON ();
 sub name { $_[0]{name} }
 sub host { $_[0]->domain }
 sub url  { 'https://' . $_[0]->domain . ($_[1] // '') }
+
+# worker_log: what every worker of the instance logged so far
+sub worker_log {
+    my ($self) = @_;
+    return join '', map { MastodonTest::_slurp($_) } sort glob($self->dir . '/worker-*.log');
+}
 
 # api($method, $path, token => ..., json => {...} | form => {...} | query => {...},
 # headers => {...}) -> Mojo::Message::Response
