@@ -21,7 +21,7 @@ $bed->skip_all('POST /inbox answers ' . $probe->code . ': the inbox (fed-inbox) 
     if $probe->code == 404 || $probe->code == 405;
 my $bin = MastodonTest::_slurp($one->worker_bin);
 for my $job (qw(activitypub_deliver inbox_process fetch_key)) {
-    $bed->skip_all("the worker has no $job job (fed-send / fed-receive not merged)") unless $bin =~ /\b\Q$job\E\b/;
+    $bed->skip_all("the worker has no $job job (fed-send / fed-receive not merged)") unless $bin =~ /\bjob_\Q$job\E\b/;
 }
 undef $bin;
 
