@@ -2,6 +2,7 @@
 #   make            build the nginx module (.so), the worker and the lib/ unit tests
 #   make run        install missing packages, build, start PostgreSQL, Redis, the worker and nginx under var/
 #   make stop       stop what `make run` started
+#   make run INSTANCE=2 / make stop INSTANCE=2   a second, independent instance (var/instance2/, port 8081)
 #   make test       the same set-up, ephemeral, then the whole suite (normal and ASan builds)
 #   make asan       AddressSanitizer build into build-asan/;  make test-asan runs the suite with it only
 #   make bench      wrk against loopback: API endpoints vs nginx serving the same bytes statically
@@ -11,6 +12,7 @@ BUILD      ?= build
 SANITIZE   ?=
 NGINX_SRC  ?= /usr/share/nginx/src
 NGINX_BIN  ?= /usr/sbin/nginx
+INSTANCE   ?= 1
 
 CC         ?= cc
 PG_INC     := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
@@ -104,10 +106,10 @@ fuzz: deps fuzz-build
 
 # --- running and testing --------------------------------------------------------
 run: deps all
-	@scripts/run.sh start
+	@INSTANCE=$(INSTANCE) scripts/run.sh start
 
 stop:
-	@scripts/run.sh stop
+	@INSTANCE=$(INSTANCE) scripts/run.sh stop
 
 # the whole suite twice: the normal build, then the AddressSanitizer one
 # (the first run also runs each fuzz harness for FUZZ_TEST_SECONDS)

@@ -12,14 +12,30 @@
 #   var/admin-password   the admin's generated password (mode 600)
 # `start` again restarts nginx and the worker with the current build and keeps
 # the data (migrations run on every start; they are idempotent).
-# Environment: PORT (default 8080), BUILD (default build; build-asan works too).
+# Environment: PORT (default 8080), BUILD (default build; build-asan works too),
+# INSTANCE (default 1): INSTANCE=2 is a second, independent instance with
+# everything under var/instance2/ (the same layout) and PORT 8081 by default
+# (INSTANCE=N: var/instanceN/, port 8079+N).  Every dev instance's worker may
+# fetch from and deliver to http:// URLs on loopback (federation_allow_http,
+# federation_allowed_addresses), so instances on one machine federate.
 set -eu
 . "$(dirname "$0")/lib.sh"
 cd "$MASTODON_ROOT"
 
 BUILD=${BUILD:-build}
-PORT=${PORT:-8080}
-VAR=$MASTODON_ROOT/var
+INSTANCE=${INSTANCE:-1}
+case "$INSTANCE" in
+    [1-9]|[1-9][0-9]) ;;
+    *) die "INSTANCE must be a number from 1 to 99 (got \"$INSTANCE\")" ;;
+esac
+PORT=${PORT:-$((8079 + INSTANCE))}
+if [ "$INSTANCE" = 1 ]; then
+    VAR=$MASTODON_ROOT/var
+    SUFFIX=""
+else
+    VAR=$MASTODON_ROOT/var/instance$INSTANCE
+    SUFFIX=" INSTANCE=$INSTANCE"
+fi
 PGDIR=$VAR/pg
 REDISDIR=$VAR/redis
 RUNDIR=$VAR/run
@@ -82,11 +98,16 @@ start_redis() {
 }
 
 worker_env() {
-    export MASTODON_DATABASE MASTODON_REDIS MASTODON_DOMAIN MASTODON_SQL_DIR
+    export MASTODON_DATABASE MASTODON_REDIS MASTODON_DOMAIN MASTODON_SQL_DIR MASTODON_BASE_URL \
+        MASTODON_FEDERATION_ALLOW_HTTP MASTODON_FEDERATION_ALLOWED_ADDRESSES
     MASTODON_DATABASE=$(pg_conninfo "$PGPORT" "$DB")
     MASTODON_REDIS=127.0.0.1:$REDISPORT
     MASTODON_DOMAIN=localhost:$PORT
+    MASTODON_BASE_URL=http://localhost:$PORT
     MASTODON_SQL_DIR=$MASTODON_ROOT/sql
+    # development only: the other dev instances are http://localhost:PORT
+    MASTODON_FEDERATION_ALLOW_HTTP=${MASTODON_FEDERATION_ALLOW_HTTP:-1}
+    MASTODON_FEDERATION_ALLOWED_ADDRESSES=${MASTODON_FEDERATION_ALLOWED_ADDRESSES:-127.0.0.1,::1}
 }
 
 migrate() {
@@ -126,7 +147,7 @@ stop_worker() {
 
 start_worker() {
     stop_worker
-    note "starting the worker (log: var/run/worker.log)"
+    note "starting the worker (log: ${RUNDIR#"$MASTODON_ROOT"/}/worker.log)"
     MASTODON_LOG_FILE=$RUNDIR/worker.log setsid "$BUILD_ABS/mastodon-worker" run \
         </dev/null >>"$RUNDIR/worker.out" 2>&1 &
     echo $! > "$RUNDIR/worker.pid"
@@ -164,7 +185,7 @@ start_nginx() {
         || { cat "$NGXDIR/nginx-t.log" >&2; die "nginx -t failed on $NGXDIR/nginx.conf"; }
     local rc=0
     nginx_start "$NGXDIR" "${env[@]}" || rc=$?
-    [ $rc = 2 ] && die "port $PORT is in use: stop what uses it or run PORT=8081 make run"
+    [ $rc = 2 ] && die "port $PORT is in use: stop what uses it or run PORT=<another> make run$SUFFIX"
     [ $rc = 0 ] || die "nginx failed to start"
     wait_port "$PORT" 10 || die "nginx does not accept on 127.0.0.1:$PORT (see $NGXDIR/error.log)"
 }
@@ -186,14 +207,15 @@ do_start() {
     start_nginx
 
     echo
-    echo "ngx_mastodon runs at   http://localhost:$PORT/"
+    local rel=${VAR#"$MASTODON_ROOT"/}
+    echo "ngx_mastodon runs at   http://localhost:$PORT/   (instance $INSTANCE, @$ADMIN_USER@localhost:$PORT)"
     if [ -s "$VAR/admin-password" ]; then
         echo "admin login:           $ADMIN_EMAIL / $(cat "$VAR/admin-password")"
     else
-        echo "admin login:           $ADMIN_EMAIL (no password recorded in var/admin-password)"
+        echo "admin login:           $ADMIN_EMAIL (no password recorded in $rel/admin-password)"
     fi
-    echo "logs:                  var/run/nginx/error.log, var/run/worker.log"
-    echo "stop it with:          make stop"
+    echo "logs:                  $rel/run/nginx/error.log, $rel/run/worker.log"
+    echo "stop it with:          make stop$SUFFIX"
 }
 
 do_stop() {
@@ -202,7 +224,7 @@ do_stop() {
     if [ -s "$RUNDIR/worker.pid" ]; then stop_worker; any=1; fi
     if [ -s "$REDISDIR/redis.pid" ]; then note "stopping Redis"; redis_stop "$REDISDIR" || true; any=1; fi
     if pg_running; then note "stopping PostgreSQL"; pg_stop "$PGDIR" fast; any=1; fi
-    [ $any = 1 ] || note "nothing was running"
+    [ $any = 1 ] || note "nothing was running (instance $INSTANCE)"
 }
 
 do_status() {

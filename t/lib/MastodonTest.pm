@@ -22,6 +22,12 @@ package MastodonTest;
 #   MASTODON_TEST_ASAN      1: the module is an ASan build; preload libasan into nginx
 #   MASTODON_TEST_KEEP      1: keep per-file dirs even when the file passed
 #   MASTODON_TEST_TIMEOUT   seconds before a test file is aborted (default 300)
+#
+# Options for instances with a public name (t/lib/Federation.pm uses them):
+# domain => 'one.test' (mastodon_domain; default localhost:PORT), listen_addr
+# (default 127.0.0.1), listen_port (default a free one), tls => { cert, key,
+# ca } (listen ... ssl, mastodon_https on, URLs https://DOMAIN), pg_host (a
+# unix socket directory of the cluster instead of TCP on 127.0.0.1).
 
 use strict;
 use warnings;
@@ -63,6 +69,8 @@ sub new {
         location_config => '',
         smtp            => 0,
         redis_aof       => 0,
+        pg_host         => '127.0.0.1',
+        listen_addr     => '127.0.0.1',
         %o,
         owner    => $$,
         workers  => {},     # pid => n
@@ -101,6 +109,7 @@ sub new {
     (my $name = basename($0)) =~ s/\.t$//;
     $name =~ s/[^A-Za-z0-9_-]/_/g;
     $name = substr($name, 0, 20);
+    $name = substr($name, 0, 16) . "-$self->{tag}" if defined $self->{tag};
     $self->{dir} = tempdir("$name.XXXX", DIR => $base);
     chmod 0755, $self->{dir};    # nginx workers (nobody) use temp paths in it
 
@@ -140,7 +149,8 @@ sub new {
 sub _create_db {
     my ($self) = @_;
     $COUNT++;
-    my $db = "t_${$}_$COUNT";
+    # in a PID namespace (t/lib/Federation.pm) $$ is 1: the pid outside tells runs apart
+    my $db = 't_' . ($ENV{MASTODON_TEST_OUTER_PID} // $$) . "_$COUNT";
     my $last = '';
     for my $try (1 .. 40) {
         my ($rc, $out, $err) = $self->_psql_raw('postgres', qq{CREATE DATABASE "$db" TEMPLATE "$self->{template}"});
@@ -158,19 +168,24 @@ sub _create_db {
 # --- accessors -----------------------------------------------------------------
 
 sub port        { $_[0]{port} }
-sub base        { 'http://127.0.0.1:' . ($_[0]{port} // die "MastodonTest: no nginx (nginx => 0)\n") }
+sub base {
+    my ($self) = @_;
+    my $port = $self->{port} // die "MastodonTest: no nginx (nginx => 0)\n";
+    return $self->{tls} ? $self->public_base : "http://$self->{listen_addr}:$port";
+}
 sub dir         { $_[0]{dir} }
 sub build       { $_[0]{build} }
 sub db_name     { $_[0]{db} }
 sub pg_port     { $_[0]{pgport} }
 sub redis_port  { $_[0]{redis_port} }
 sub worker_bin  { "$_[0]{build}/mastodon-worker" }
-sub domain      { $_[0]{port} ? "localhost:$_[0]{port}" : 'localhost' }
+sub domain      { $_[0]{domain} // ($_[0]{port} ? "localhost:$_[0]{port}" : 'localhost') }
 
 sub pg_conninfo {
     my ($self, $db) = @_;
     $db //= $self->{db};
-    return "hostaddr=127.0.0.1 port=$self->{pgport} dbname=$db user=postgres sslmode=disable";
+    my $host = $self->{pg_host} =~ m{^/} ? "host=$self->{pg_host}" : "hostaddr=$self->{pg_host}";
+    return "$host port=$self->{pgport} dbname=$db user=postgres sslmode=disable";
 }
 
 sub ua {
@@ -182,6 +197,7 @@ sub ua {
             request_timeout    => 30,
             max_redirects      => 0,
         );
+        $ua->ca($self->{tls}{ca}) if $self->{tls} && $self->{tls}{ca};
         my $base = $self->{port} ? Mojo::URL->new($self->base) : undef;
         $ua->on(prepare => sub {
             my ($ua, $tx) = @_;
@@ -212,7 +228,7 @@ sub worker_env {
         MASTODON_DOMAIN    => $self->domain,
         MASTODON_LOG_LEVEL => 'debug',
         MASTODON_SQL_DIR   => "$ROOT/sql",
-        ($self->{port} ? (MASTODON_BASE_URL => 'http://' . $self->domain) : ()),
+        ($self->{port} ? (MASTODON_BASE_URL => $self->public_base) : ()),
         ($self->{smtp_port} ? (MASTODON_SMTP_URL => "smtp://127.0.0.1:$self->{smtp_port}") : ()),
         ($self->{asan} ? (ASAN_OPTIONS  => "detect_leaks=0:log_path=$self->{dir}/asan-worker",
                           UBSAN_OPTIONS => "print_stacktrace=1:halt_on_error=0:log_path=$self->{dir}/ubsan-worker")
@@ -306,7 +322,7 @@ sub bearer { return { Authorization => "Bearer $_[1]" } }
 # --- answers ---------------------------------------------------------------------
 
 # The base of the URLs the server writes (mastodon_https off; the domain's host).
-sub public_base { 'http://' . $_[0]->domain }
+sub public_base { ($_[0]{tls} ? 'https://' : 'http://') . $_[0]->domain }
 
 # links($tx) -> { next => $url, prev => $url }: the rels of the Link header.
 sub links {
@@ -330,7 +346,7 @@ sub path_of {
 
 sub _psql_raw {
     my ($self, $db, $sql) = @_;
-    return _capture('psql', '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1',
+    return _capture('psql', '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-h', $self->{pg_host},
         '-p', $self->{pgport}, '-U', 'postgres', '-d', $db, '-c', $sql);
 }
 
@@ -477,8 +493,8 @@ sub _nginx_conf {
     my @http = (
         [ mastodon_database => qq{mastodon_database "} . $self->pg_conninfo . qq{";} ],
         [ mastodon_redis    => "mastodon_redis 127.0.0.1:$self->{redis_port};" ],
-        [ mastodon_domain   => "mastodon_domain localhost:$port;" ],
-        [ mastodon_https    => 'mastodon_https off;' ],
+        [ mastodon_domain   => 'mastodon_domain ' . ($self->{domain} // "localhost:$port") . ';' ],
+        [ mastodon_https    => 'mastodon_https ' . ($self->{tls} ? 'on' : 'off') . ';' ],
         [ mastodon_pg_connect_timeout    => 'mastodon_pg_connect_timeout 2s;' ],
         [ mastodon_pg_query_timeout      => 'mastodon_pg_query_timeout 3s;' ],
         [ mastodon_redis_connect_timeout => 'mastodon_redis_connect_timeout 2s;' ],
@@ -494,6 +510,13 @@ sub _nginx_conf {
     my $main = join "\n", map { $_->[1] } grep { !_has_directive($c{main_config}, $_->[0]) } @main;
     # a default that http_config sets itself is left out (no "is duplicate")
     my $http = $bare ? '' : join "\n    ", map { $_->[1] } grep { !_has_directive($c{http_config}, $_->[0]) } @http;
+
+    my $listen = "$self->{listen_addr}:$port";
+    my $server_name = 'localhost';
+    if (my $tls = $self->{tls}) {
+        ($server_name = $self->domain) =~ s/:\d+\z//;
+        $listen .= " ssl;\n        ssl_certificate $tls->{cert};\n        ssl_certificate_key $tls->{key}";
+    }
 
     return <<"EOF";
 # written by t/lib/MastodonTest.pm
@@ -522,8 +545,8 @@ http {
     $c{http_config}
 
     server {
-        listen 127.0.0.1:$port;
-        server_name localhost;
+        listen $listen;
+        server_name $server_name;
 
         $c{server_config}
 
@@ -558,7 +581,7 @@ sub _start_nginx {
     my $dir = $self->{dir};
     my %env = $self->_nginx_env($dir);
     for my $try (1 .. 10) {
-        my $port = _free_port();
+        my $port = $self->{listen_port} // _free_port();
         $self->{port} = $port;
         _spew("$dir/nginx.conf", $self->_nginx_conf($dir, $port));
         unlink "$dir/nginx.pid", "$dir/error.log";
@@ -567,14 +590,14 @@ sub _start_nginx {
             _capture($NGINX, '-p', "$dir/", '-c', "$dir/nginx.conf", '-e', "$dir/error.log");
         };
         if ($rc != 0) {
-            next if "$out$err" =~ /Address already in use/;
+            next if "$out$err" =~ /Address already in use/ && !$self->{listen_port};
             die "MastodonTest: nginx failed to start ($dir/nginx.conf):\n$out$err";
         }
         my $ok = _wait_for(sub { -s "$dir/nginx.pid" }, 10);
         die "MastodonTest: nginx wrote no pid file:\n" . _slurp("$dir/error.log") unless $ok;
         $self->{nginx_pid} = _read_pid("$dir/nginx.pid");
         $ok = _wait_for(sub {
-            my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp',
+            my $s = IO::Socket::INET->new(PeerAddr => $self->{listen_addr}, PeerPort => $port, Proto => 'tcp',
                 Timeout => 1) or return 0;
             close $s;
             1;
@@ -586,6 +609,11 @@ sub _start_nginx {
 }
 
 sub nginx_pid { $_[0]{nginx_pid} }
+
+# stop_nginx / start_nginx: take nginx down (QUIT, or TERM with $fast) and
+# start it again (on the same port with listen_port; else on a new one).
+sub stop_nginx  { my ($self, $fast) = @_; return $self->_stop_nginx(!$fast) }
+sub start_nginx { my ($self) = @_; return $self->_start_nginx }
 
 # reload_nginx: HUP the master, wait until the new workers run.
 sub reload_nginx {
@@ -832,20 +860,29 @@ sub _wait_for {
 
 # --- the end -------------------------------------------------------------------
 
+# done(%o): plan => 0 leaves done_testing to the caller (several instances in
+# one file); quiet => 1 stops everything without the checks (before a skip_all).
 sub done {
-    my ($self) = @_;
+    my ($self, %o) = @_;
     return if $self->{done}++;
     alarm 0;
+    my $quiet = $o{quiet};
+    my $who = defined $self->{tag} ? "$self->{tag}: " : '';
     my $nginx_ok = $self->_stop_nginx(1);
-    Test::More::ok(0, 'nginx exited within 20 s of QUIT') unless $nginx_ok;
+    Test::More::ok(0, "${who}nginx exited within 20 s of QUIT") unless $nginx_ok || $quiet;
     $self->stop_worker($_) for $self->worker_pids;
     $self->stop_redis;
     $self->stop_smtp;
     $self->_drop_db_and_pg;
 
     my $dir = $self->{dir};
+    if ($quiet) {
+        @LIVE = grep { $_ != $self } @LIVE;
+        remove_tree($self->{standalone_var} // $dir) unless $ENV{MASTODON_TEST_KEEP};
+        return 1;
+    }
     my @bad = grep { /\[(?:alert|emerg)\]/ } split /\n/, $self->error_log;
-    Test::More::ok(!@bad, 'no [alert] or [emerg] in error.log')
+    Test::More::ok(!@bad, "${who}no [alert] or [emerg] in error.log")
         or Test::More::diag(join "\n", @bad[0 .. ($#bad < 9 ? $#bad : 9)]);
 
     my @san;
@@ -855,11 +892,11 @@ sub done {
         push @san, map { basename($f) . ": $_" }
             grep { /AddressSanitizer|LeakSanitizer|runtime error:/ } split /\n/, _slurp($f);
     }
-    Test::More::ok(!@san, 'no sanitizer reports')
+    Test::More::ok(!@san, "${who}no sanitizer reports")
         or Test::More::diag(join "\n", @san[0 .. ($#san < 19 ? $#san : 19)]);
 
     @LIVE = grep { $_ != $self } @LIVE;
-    Test::More::done_testing();
+    Test::More::done_testing() if $o{plan} // 1;
 
     my $passed = Test::More->builder->is_passing;
     if ($passed && !$ENV{MASTODON_TEST_KEEP}) {
