@@ -18,6 +18,7 @@ static const struct {
     { "feed_merge", job_feed_merge },
     { "feed_unmerge", job_feed_unmerge },
     { "status_forget", job_status_forget },
+    { "activitypub_deliver", job_activitypub_deliver },
 };
 
 job_handler jobs_find(const char *type)
