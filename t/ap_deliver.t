@@ -43,11 +43,12 @@ post '/inbox/:name' => sub {
     $inflight++;
     $max_inflight = $inflight if !defined $max_inflight || $inflight > $max_inflight;
     my $rec = encode_json({ name => $name, n => $n, body => $c->req->body,
-        map { lc($_) => $h->header($_) } qw(Signature Date Digest Host Content-Type Accept User-Agent) });
+        map { lc($_) => $h->header($_) } qw(Signature Signature-Input Content-Digest Date Digest Host Content-Type Accept User-Agent) });
     open my $fh, '>>', $log or die;
     print $fh "$rec\n";
     close $fh;
-    my $status = $name =~ /^ok/ ? 202 : $name eq 'gone' ? 410 : $name eq 'redirect' ? 302
+    my $status = $name =~ /^rfc9421/ ? ($h->header('Signature-Input') ? 202 : 401)
+               : $name =~ /^ok/ ? 202 : $name eq 'gone' ? 410 : $name eq 'redirect' ? 302
                : $name eq 'flaky' ? ($n < 3 ? 503 : 201) : $name eq 'down' ? 503 : 200;
     my $delay = $name =~ /^slow/ ? 0.4 : 0;
     Mojo::IOLoop->timer($delay => sub {
@@ -186,6 +187,32 @@ enqueue({ account_id => '12345', inbox => "$base/inbox/ok8", activity => { type 
 enqueue({ account_id => "$id", inbox => "$base/inbox/ok9", activity => { type => 'Like' } });
 ok($t->wait_for(sub { @{ records_of('ok9') } }, 30), 'the next job ran');
 is(scalar @{ records_of('ok8') }, 0, 'nothing is sent for an account without a key');
+
+# --- a peer refusing the cavage signature: RFC 9421 at once, then first ---------------
+enqueue({ account_id => "$id", inbox => "$base/inbox/rfc9421a", activity => { type => 'Like', id => 'y' } });
+ok($t->wait_for(sub { @{ records_of('rfc9421a') } >= 2 }, 30), 'refused with 401, the delivery is tried again');
+my ($first, $second) = @{ records_of('rfc9421a') };
+ok($first->{signature} && !$first->{'signature-input'}, 'first with the cavage signature');
+ok($second->{'signature-input'}, 'then with RFC 9421');
+is($second->{'content-digest'}, 'sha-256=:' . sha256_base64($second->{body}) . '=:', 'with Content-Digest');
+my ($params) = $second->{'signature-input'} =~ /^sig1=(.*)$/;
+like($params, qr/^\("\@method" "\@target-uri" "content-digest"\);created=\d+;keyid="https:\/\/localhost\/users\/alice#main-key"$/,
+     'Signature-Input covers @method, @target-uri and content-digest');
+my $sigbase = join "\n", qq("\@method": POST), qq("\@target-uri": $base/inbox/rfc9421a),
+    qq("content-digest": $second->{'content-digest'}), qq("\@signature-params": $params);
+path("$dir/str")->spurt($sigbase);
+my ($sig64) = $second->{signature} =~ /^sig1=:([^:]+):$/;
+open my $sfh, '>:raw', "$dir/sig" or die;
+print $sfh Mojo::Util::b64_decode($sig64 // '');
+close $sfh;
+ok(system("openssl dgst -sha256 -verify $dir/alice.pub -signature $dir/sig $dir/str >/dev/null 2>&1") == 0,
+   'the RFC 9421 signature verifies');
+is($t->redis('GET', 'mastodon:httpsig_rfc9421:127.0.0.1'), '1', 'the host is remembered as wanting RFC 9421');
+enqueue({ account_id => "$id", inbox => "$base/inbox/rfc9421b", activity => { type => 'Like', id => 'z' } });
+ok($t->wait_for(sub { @{ records_of('rfc9421b') } }, 30), 'the next delivery there');
+sleep 1;
+is(scalar @{ records_of('rfc9421b') }, 1, '... goes once');
+ok(records_of('rfc9421b')->[0]{'signature-input'}, '... signed with RFC 9421 from the start');
 
 kill 'TERM', $pid;
 waitpid $pid, 0;

@@ -8,11 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <strings.h>
 #include <time.h>
 
-#include <openssl/evp.h>
-#include <openssl/pem.h>
+#include "mstdn_httpsig.h"
 
 int ap_signer_load(PGconn *db, const worker_config *cfg, const char *account_id,
                    ap_signer *s, char *err, size_t errlen)
@@ -53,9 +53,9 @@ void ap_signer_free(ap_signer *s)
     s->private_key = NULL;
 }
 
-/* The URL's authority as the Host header carries it (no default port) and
- * its path and query (the request target). */
-static int url_parts(const char *url, char *host, size_t hostlen, const char **target)
+/* The URL's authority as the Host header carries it (no default port),
+ * its scheme, path and query. */
+static int url_parts(const char *url, mstdn_httpsig_request_t *req, char *host, size_t hostlen)
 {
     int https = strncasecmp(url, "https://", 8) == 0;
     const char *a = url + (https ? 8 : 7);
@@ -72,26 +72,57 @@ static int url_parts(const char *url, char *host, size_t hostlen, const char **t
         if (p[-1] == ']')
             break;
     }
-    if (port != NULL && strncmp(port, https ? "443" : "80", (size_t) (a + n - port)) == 0
-        && (size_t) (a + n - port) == (https ? 3u : 2u))
+    if (port != NULL && (size_t) (a + n - port) == (https ? 3u : 2u)
+        && strncmp(port, https ? "443" : "80", (size_t) (a + n - port)) == 0)
         n = (size_t) (port - 1 - a);
     for (size_t i = 0; i < n; i++)
         host[i] = (char) (a[i] >= 'A' && a[i] <= 'Z' ? a[i] + 32 : a[i]);
     host[n] = '\0';
-    *target = a + strcspn(a, "/?#");
+
+    const char *rest = a + strcspn(a, "/?#");
+    size_t plen = strcspn(rest, "?#");
+    req->scheme = https ? "https" : "http";
+    req->scheme_len = strlen(req->scheme);
+    req->authority = host;
+    req->authority_len = n;
+    req->path = plen > 0 ? rest : "/";
+    req->path_len = plen > 0 ? plen : 1;
+    if (rest[plen] == '?') {
+        req->query = rest + plen + 1;
+        req->query_len = strcspn(req->query, "#");
+    }
     return 0;
 }
 
-static int b64(const unsigned char *in, size_t len, char *out, size_t outlen)
+typedef struct {
+    const char *host, *date, *digest, *content_digest;
+} sign_headers;
+
+static int header_of(void *data, const char *name, size_t len, const char **value, size_t *vlen)
 {
-    if (outlen < 4 * ((len + 2) / 3) + 1)
+    const sign_headers *h = data;
+    const char *v = NULL;
+
+    if (len == 4 && memcmp(name, "host", 4) == 0)
+        v = h->host;
+    else if (len == 4 && memcmp(name, "date", 4) == 0)
+        v = h->date;
+    else if (len == 6 && memcmp(name, "digest", 6) == 0)
+        v = h->digest;
+    else if (len == 14 && memcmp(name, "content-digest", 14) == 0)
+        v = h->content_digest;
+    if (v == NULL)
         return -1;
-    EVP_EncodeBlock((unsigned char *) out, in, (int) len);
+    *value = v;
+    *vlen = strlen(v);
     return 0;
 }
 
-static int add(struct curl_slist **headers, const char *line, char *err, size_t errlen)
+static int add(struct curl_slist **headers, const char *name, const char *value,
+               char *err, size_t errlen)
 {
+    char line[MSTDN_HTTPSIG_VALUE_MAX + 64];
+    snprintf(line, sizeof(line), "%s: %s", name, value);
     struct curl_slist *l = curl_slist_append(*headers, line);
     if (l == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -101,79 +132,69 @@ static int add(struct curl_slist **headers, const char *line, char *err, size_t 
     return 0;
 }
 
+/* Mastodon's Request#sign! for a POST (with Digest) or a GET: draft-cavage
+ * over "(request-target) host date [digest]"; the RFC 9421 form covers
+ * "@method @target-uri [content-digest]" with created = now. */
 int ap_sign(void *data, const char *method, const char *url, const char *body,
             size_t body_len, struct curl_slist **headers, char *err, size_t errlen)
 {
     const ap_signing *sg = data;
     const ap_signer *s = sg->signer;
-    char host[600], date[64], digest[80], line[4096], sigstr[8192], sigb64[1400];
-    const char *target;
-    unsigned char md[32], sig[1024];
-    size_t siglen = sizeof(sig);
-    int rc = -1;
+    mstdn_httpsig_request_t req;
+    sign_headers h;
+    char host[600], date[MSTDN_HTTPSIG_DATE_LEN], digest[MSTDN_HTTPSIG_DIGEST_LEN];
+    char cdigest[MSTDN_HTTPSIG_CDIGEST_LEN];
+    char value[MSTDN_HTTPSIG_VALUE_MAX], input[MSTDN_HTTPSIG_VALUE_MAX];
+    int64_t now = (int64_t) time(NULL);
+    int rc;
 
-    if (url_parts(url, host, sizeof(host), &target) != 0) {
+    memset(&req, 0, sizeof(req));
+    memset(&h, 0, sizeof(h));
+    if (url_parts(url, &req, host, sizeof(host)) != 0) {
         snprintf(err, errlen, "cannot sign %.200s: no host", url);
         return -1;
     }
-    size_t tlen = strcspn(target, "#");
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-
-    char lower[16];
-    size_t m = 0;
-    for (; method[m] != '\0' && m < sizeof(lower) - 1; m++)
-        lower[m] = (char) (method[m] >= 'A' && method[m] <= 'Z' ? method[m] + 32 : method[m]);
-    lower[m] = '\0';
-
-    int n;
+    req.method = method;
+    req.method_len = strlen(method);
+    req.header = header_of;
+    req.data = &h;
+    mstdn_httpsig_format_date(now, date);
+    h.host = host;
+    h.date = date;
     if (body != NULL) {
-        EVP_Digest(body, body_len, md, NULL, EVP_sha256(), NULL);
-        memcpy(digest, "SHA-256=", 8);
-        b64(md, sizeof(md), digest + 8, sizeof(digest) - 8);
-        n = snprintf(sigstr, sizeof(sigstr), "(request-target): %s %.*s\nhost: %s\ndate: %s\ndigest: %s",
-                     lower, (int) (tlen ? tlen : 1), tlen ? target : "/", host, date, digest);
-    } else {
-        n = snprintf(sigstr, sizeof(sigstr), "(request-target): %s %.*s\nhost: %s\ndate: %s",
-                     lower, (int) (tlen ? tlen : 1), tlen ? target : "/", host, date);
+        mstdn_httpsig_digest(body, body_len, digest);
+        mstdn_httpsig_content_digest(body, body_len, cdigest);
+        h.digest = digest;
+        h.content_digest = cdigest;
     }
-    if (n < 0 || (size_t) n >= sizeof(sigstr)) {
-        snprintf(err, errlen, "cannot sign %.200s: too long", url);
+
+    if (!sg->rfc9421) {
+        rc = mstdn_httpsig_sign_cavage(s->private_key, s->private_key_len, s->key_id, &req,
+                                       body != NULL ? "(request-target) host date digest"
+                                                    : "(request-target) host date",
+                                       value, sizeof(value));
+    } else {
+        rc = mstdn_httpsig_sign_rfc9421(s->private_key, s->private_key_len, s->key_id, &req,
+                                        body != NULL ? "@method @target-uri content-digest"
+                                                     : "@method @target-uri",
+                                        now, input, sizeof(input), value, sizeof(value));
+    }
+    if (rc != MSTDN_HTTPSIG_OK) {
+        snprintf(err, errlen, "cannot sign as %s: %s", s->key_id, mstdn_httpsig_error(rc));
         return -1;
     }
 
-    BIO *bio = BIO_new_mem_buf(s->private_key, (int) s->private_key_len);
-    EVP_PKEY *key = bio != NULL ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
-    EVP_MD_CTX *mdctx = EVP_MD_CTX_new();
-    if (key == NULL || mdctx == NULL
-        || EVP_DigestSignInit(mdctx, NULL, EVP_sha256(), NULL, key) != 1
-        || EVP_DigestSign(mdctx, sig, &siglen, (const unsigned char *) sigstr, (size_t) n) != 1
-        || b64(sig, siglen, sigb64, sizeof(sigb64)) != 0) {
-        snprintf(err, errlen, "cannot sign as %s: bad key", s->key_id);
-        goto out;
+    if (add(headers, "Host", host, err, errlen) != 0
+        || add(headers, "Date", date, err, errlen) != 0)
+        return -1;
+    if (!sg->rfc9421) {
+        if (body != NULL && add(headers, "Digest", digest, err, errlen) != 0)
+            return -1;
+        return add(headers, "Signature", value, err, errlen);
     }
-
-    snprintf(line, sizeof(line), "Host: %s", host);
-    if (add(headers, line, err, errlen) != 0)
-        goto out;
-    snprintf(line, sizeof(line), "Date: %s", date);
-    if (add(headers, line, err, errlen) != 0)
-        goto out;
-    if (body != NULL) {
-        snprintf(line, sizeof(line), "Digest: %s", digest);
-        if (add(headers, line, err, errlen) != 0)
-            goto out;
-    }
-    snprintf(line, sizeof(line),
-             "Signature: keyId=\"%s\",algorithm=\"rsa-sha256\",headers=\"%s\",signature=\"%s\"",
-             s->key_id, body != NULL ? "(request-target) host date digest"
-                                     : "(request-target) host date", sigb64);
-    rc = add(headers, line, err, errlen);
-out:
-    EVP_MD_CTX_free(mdctx);
-    EVP_PKEY_free(key);
-    BIO_free(bio);
-    return rc;
+    if (body != NULL && add(headers, "Content-Digest", cdigest, err, errlen) != 0)
+        return -1;
+    if (add(headers, "Signature-Input", input, err, errlen) != 0)
+        return -1;
+    return add(headers, "Signature", value, err, errlen);
 }

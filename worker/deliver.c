@@ -24,6 +24,7 @@ typedef struct {
     char         host[256];
     size_t       group;
     ap_signing   signing;
+    int          switched;      /* tried the other signature form */
     int          result;
     char         error[300];
 } deliver_item;
@@ -68,10 +69,21 @@ static void item_end(deliver_item *it)
         start_group(run, it->group);
 }
 
+static void start_item(deliver_run *run, deliver_item *it);
+
 static void item_done(fetch_response *res, void *data)
 {
     deliver_item *it = data;
 
+    if (res->outcome == FETCH_OK && res->status == 401 && !it->switched) {
+        /* a peer refusing the signature: the other form once, at once
+         * (Mastodon 4.5+ verifies RFC 9421; older peers only cavage) */
+        it->switched = 1;
+        it->signing.rfc9421 = !it->signing.rfc9421;
+        it->run->groups[it->group].inflight--;
+        start_item(it->run, it);
+        return;
+    }
     if (res->outcome == FETCH_OK && res->status >= 200 && res->status < 300) {
         it->result = R_DELIVERED;
     } else if (res->outcome == FETCH_OK && unsalvageable(res->status)) {
@@ -223,6 +235,51 @@ static size_t pick_host(void *ctx, size_t g, const char **s)
     }
     *s = run->order[hg->first]->host;
     return hp->want ? answered : failed && !answered;
+}
+
+/* The signature form each host wants: mastodon:httpsig_rfc9421:<host>
+ * set (a week) when a host refused cavage and took RFC 9421, deleted when
+ * it went the other way. */
+static void signature_forms_read(deliver_run *run)
+{
+    redisContext *rc = *run->ctx->redis;
+    size_t sent = 0;
+
+    for (size_t g = 0; g < run->ngroups; g++, sent++)
+        redisAppendCommand(rc, "GET mastodon:httpsig_rfc9421:%s", run->order[run->groups[g].first]->host);
+    for (size_t g = 0; g < sent; g++) {
+        redisReply *r = NULL;
+        if (redisGetReply(rc, (void **) &r) != REDIS_OK)
+            return;
+        if (r->type == REDIS_REPLY_STRING && strcmp(r->str, "1") == 0) {
+            for (size_t k = 0; k < run->groups[g].count; k++)
+                run->order[run->groups[g].first + k]->signing.rfc9421 = 1;
+        }
+        freeReplyObject(r);
+    }
+}
+
+static void signature_forms_write(deliver_run *run)
+{
+    redisContext *rc = *run->ctx->redis;
+    size_t sent = 0;
+
+    for (size_t i = 0; i < run->n; i++) {
+        const deliver_item *it = &run->items[i];
+        if (!it->switched || it->result != R_DELIVERED)
+            continue;
+        if (it->signing.rfc9421)
+            redisAppendCommand(rc, "SET mastodon:httpsig_rfc9421:%s 1 EX 604800", it->host);
+        else
+            redisAppendCommand(rc, "DEL mastodon:httpsig_rfc9421:%s", it->host);
+        sent++;
+    }
+    for (size_t i = 0; i < sent; i++) {
+        redisReply *r = NULL;
+        if (redisGetReply(rc, (void **) &r) != REDIS_OK)
+            return;
+        freeReplyObject(r);
+    }
 }
 
 /* DeliveryFailureTracker: an answer clears the host's failure days and
@@ -395,6 +452,7 @@ int deliver(job_ctx *ctx, PGconn *db, const char *account_id, const char *body, 
     }
 
     if (run.left > 0) {
+        signature_forms_read(&run);
         run.starting = 1;
         for (size_t g = 0; g < run.ngroups; g++)
             start_group(&run, g);
@@ -411,6 +469,7 @@ int deliver(job_ctx *ctx, PGconn *db, const char *account_id, const char *body, 
     }
 
     track_hosts(&run, db);
+    signature_forms_write(&run);
 
     rc = 0;
     for (size_t i = 0; i < n; i++) {
