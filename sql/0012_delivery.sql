@@ -97,7 +97,7 @@ WITH st AS (
     UNION
     SELECT x.account_id, true
       FROM st, LATERAL (SELECT r.account_id FROM statuses r
-                         WHERE r.reblog_of_id = st.id AND r.deleted_at IS NULL
+                         WHERE r.reblog_of_id = st.id
                         UNION SELECT fv.account_id FROM favourites fv WHERE fv.status_id = st.id
                         UNION SELECT rp.account_id FROM statuses rp
                          WHERE rp.in_reply_to_id = st.id) x

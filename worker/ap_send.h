@@ -42,4 +42,18 @@ void ap_signer_free(ap_signer *s);
 int  ap_sign(void *signing, const char *method, const char *url, const char *body,
              size_t body_len, struct curl_slist **headers, char *err, size_t errlen);
 
+/* An activity of lib/mstdn_ap as a malloc'd JSON document (*len its
+ * length), or NULL. */
+struct mstdn_ap_activity_s;
+char *ap_render(const struct mstdn_ap_activity_s *a, size_t *len);
+
+/* The activity of a local status for action "create" (Create, or
+ * Announce for a reblog), "update" (Update; nothing for a reblog) or
+ * "delete" (Delete with a Tombstone, or Undo of the Announce): 1 with the
+ * document in *out (malloc'd) and its author in account_id, 0 nothing to
+ * send (gone, not local, deleted before its Create), -1 + err. */
+int ap_status_activity(PGconn *db, const worker_config *cfg, const char *status_id,
+                       const char *action, char **out, size_t *out_len,
+                       char account_id[32], char *err, size_t errlen);
+
 #endif

@@ -19,6 +19,7 @@ static const struct {
     { "feed_unmerge", job_feed_unmerge },
     { "status_forget", job_status_forget },
     { "activitypub_deliver", job_activitypub_deliver },
+    { "activitypub_distribute", job_activitypub_distribute },
 };
 
 job_handler jobs_find(const char *type)
