@@ -20,6 +20,7 @@ static const struct {
     { "status_forget", job_status_forget },
     { "activitypub_deliver", job_activitypub_deliver },
     { "activitypub_distribute", job_activitypub_distribute },
+    { "activitypub_relationship", job_activitypub_relationship },
 };
 
 job_handler jobs_find(const char *type)

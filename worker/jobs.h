@@ -54,6 +54,8 @@ int job_feed_unmerge(job_ctx *ctx, const char *args_json, size_t len, char *err,
 int job_status_forget(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 int job_activitypub_distribute(job_ctx *ctx, const char *args_json, size_t len, char *err,
                                size_t errlen);
+int job_activitypub_relationship(job_ctx *ctx, const char *args_json, size_t len, char *err,
+                                 size_t errlen);
 int job_activitypub_deliver(job_ctx *ctx, const char *args_json, size_t len, char *err,
                             size_t errlen);
 
