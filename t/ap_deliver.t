@@ -188,6 +188,30 @@ enqueue({ account_id => "$id", inbox => "$base/inbox/ok9", activity => { type =>
 ok($t->wait_for(sub { @{ records_of('ok9') } }, 30), 'the next job ran');
 is(scalar @{ records_of('ok8') }, 0, 'nothing is sent for an account without a key');
 
+# --- domain blocks (the CLI) are honoured: nothing goes to a suspended domain -----------
+($rc, $out, $err) = $t->worker_cli('domain-block', 'add', 'LocalHost.', '--severity', 'suspend',
+                                   '--public-comment', 'spam');
+is($rc, 0, 'domain-block add') or diag $err;
+like($out, qr/^OK: blocked localhost \(suspend\)$/m, '... lower-cased, no trailing dot');
+($rc, $out) = $t->worker_cli('domain-block', 'add', 'silenced.example', '--reject-media');
+like($out, qr/OK: blocked silenced\.example \(silence\)/, 'a silence');
+($rc, $out) = $t->worker_cli('domain-block', 'list');
+like($out, qr/^localhost\tsuspend\tspam$/m, 'list shows the suspension');
+like($out, qr/^silenced\.example\tsilence reject_media$/m, 'and the silence');
+($rc, $out, $err) = $t->worker_cli('domain-block', 'add', 'bad domain');
+is($rc, 2, 'a bad domain is a usage error');
+enqueue({ account_id => "$id", inboxes => ["http://localhost:$port/inbox/okblocked", "$base/inbox/oknotblocked"],
+          activity => { type => 'Like' } });
+ok($t->wait_for(sub { @{ records_of('oknotblocked') } }, 30), 'the other host gets it');
+sleep 1;
+is(scalar @{ records_of('okblocked') }, 0, 'the suspended domain does not');
+($rc, $out) = $t->worker_cli('domain-block', 'remove', 'localhost');
+like($out, qr/OK: unblocked localhost/, 'domain-block remove');
+($rc, $out, $err) = $t->worker_cli('domain-block', 'remove', 'localhost');
+is($rc, 1, 'removing it again fails');
+enqueue({ account_id => "$id", inbox => "http://localhost:$port/inbox/okunblocked", activity => { type => 'Like' } });
+ok($t->wait_for(sub { @{ records_of('okunblocked') } }, 30), 'unblocked, it gets deliveries again');
+
 # --- a peer refusing the cavage signature: RFC 9421 at once, then first ---------------
 enqueue({ account_id => "$id", inbox => "$base/inbox/rfc9421a", activity => { type => 'Like', id => 'y' } });
 ok($t->wait_for(sub { @{ records_of('rfc9421a') } >= 2 }, 30), 'refused with 401, the delivery is tried again');
