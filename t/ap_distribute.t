@@ -135,6 +135,33 @@ is_deeply(of_type('Undo', 3), [ 'b/shared', 'dave/inbox', 'frank/inbox' ], 'unre
 my ($undo) = @{ records() };
 is($undo->{json}{object}{type}, 'Announce', 'the Undo carries the Announce');
 
+# --- a profile change: Update of the actor to the followers ---------------------------------------
+reset_log();
+$m->patch_ok('/api/v1/accounts/update_credentials', $auth,
+             form => { display_name => 'Alice A.', note => 'hi #there', 'fields_attributes[0][name]' => 'web',
+                       'fields_attributes[0][value]' => 'https://alice.example' })->status_is(200);
+is_deeply(of_type('Update', 2), [ 'b/shared', 'dave/inbox' ], 'Update of the actor to the followers\' inboxes');
+my ($upd) = @{ records() };
+is($upd->{json}{object}{type}, 'Person', 'carrying the Person');
+is($upd->{json}{object}{id}, "$base/users/alice", 'alice');
+is($upd->{json}{object}{name}, 'Alice A.', 'with the new name');
+like($upd->{json}{object}{summary}, qr{<p>hi <a href="[^"]*/tags/there" class="mention hashtag" rel="tag">#<span>there</span></a></p>},
+     'the note as HTML');
+like($upd->{json}{object}{publicKey}{publicKeyPem} // '', qr/BEGIN PUBLIC KEY/, 'and the public key');
+is($upd->{json}{object}{attachment}[0]{name}, 'web', 'a profile field');
+like($upd->{json}{object}{attachment}[0]{value}, qr{rel="nofollow noopener me"}, '... its link rel="me"');
+
+# --- the account's Delete: once per known host ---------------------------------------------------
+reset_log();
+my ($rc, $out, $err) = $t->worker_cli('enqueue', 'push', 'activitypub_account',
+                                      qq({"account_id":"$alice->{account_id}","action":"delete"}));
+is($rc, 0, 'enqueued the account\'s delete') or diag $err;
+is_deeply(of_type('Delete', 4), [ 'b/shared', 'dave/inbox', 'erin/inbox', 'frank/inbox' ],
+          'Delete of the actor once to every known host');
+my ($del) = @{ records() };
+is($del->{json}{id}, "$base/users/alice#delete", 'its id');
+is($del->{json}{object}, "$base/users/alice", 'of alice');
+
 kill 'TERM', $pid;
 waitpid $pid, 0;
 $t->done;

@@ -56,4 +56,10 @@ int ap_status_activity(PGconn *db, const worker_config *cfg, const char *status_
                        const char *action, char **out, size_t *out_len,
                        char account_id[32], char *err, size_t errlen);
 
+/* A local account's activity for action "update" (Update of the actor)
+ * or "delete" (Delete of the actor): 1 with the document in *out, 0 no
+ * such local account, -1 + err. */
+int ap_account_activity(PGconn *db, const worker_config *cfg, const char *account_id,
+                        const char *action, char **out, size_t *out_len, char *err, size_t errlen);
+
 #endif

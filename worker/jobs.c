@@ -21,6 +21,7 @@ static const struct {
     { "activitypub_deliver", job_activitypub_deliver },
     { "activitypub_distribute", job_activitypub_distribute },
     { "activitypub_relationship", job_activitypub_relationship },
+    { "activitypub_account", job_activitypub_account },
 };
 
 job_handler jobs_find(const char *type)
