@@ -21,11 +21,12 @@ typedef struct {
     char    username[64];
     char   *private_key;            /* PEM, malloc'd */
     size_t  private_key_len;
+    void   *pkey;                   /* EVP_PKEY parsed once (lazily) */
 } ap_signer;
 
 /* What a fetch_sign_fn gets: the signer and the form to sign in. */
 typedef struct {
-    const ap_signer *signer;
+    ap_signer       *signer;
     int              rfc9421;       /* 0: cavage, 1: RFC 9421 */
 } ap_signing;
 

@@ -14,6 +14,9 @@
 
 #include "mstdn_httpsig.h"
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
 int ap_signer_load(PGconn *db, const worker_config *cfg, const char *account_id,
                    ap_signer *s, char *err, size_t errlen)
 {
@@ -49,8 +52,63 @@ int ap_signer_load(PGconn *db, const worker_config *cfg, const char *account_id,
 
 void ap_signer_free(ap_signer *s)
 {
+    EVP_PKEY_free(s->pkey);
+    s->pkey = NULL;
     free(s->private_key);
     s->private_key = NULL;
+}
+
+/*
+ * The cavage signature with the signer's key parsed once: OpenSSL 3's PEM
+ * decoders cost more than the RSA signature itself (1.5 ms against 1 ms
+ * on a loaded bench machine), and a delivery signs once per inbox and
+ * attempt.  The signing string is lib/mstdn_httpsig's; only the RSA
+ * operation is made here on the kept key.
+ */
+static int sign_cavage_cached(ap_signer *s, const mstdn_httpsig_request_t *req, int body,
+                              char *out, size_t size)
+{
+    static const char *const names[] = { "(request-target)", "host", "date", "digest" };
+    mstdn_httpsig_t *sig;
+    char base[MSTDN_HTTPSIG_BASE_MAX], b64[MSTDN_HTTPSIG_SIG_MAX * 4 / 3 + 8];
+    unsigned char raw[MSTDN_HTTPSIG_SIG_MAX];
+    size_t blen, rlen = sizeof(raw);
+    int rc, n;
+
+    if (s->pkey == NULL) {
+        BIO *bio = BIO_new_mem_buf(s->private_key, (int) s->private_key_len);
+        s->pkey = bio != NULL ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+        BIO_free(bio);
+        if (s->pkey == NULL)
+            return MSTDN_HTTPSIG_EKEY;
+    }
+    sig = calloc(1, sizeof(*sig));
+    if (sig == NULL)
+        return MSTDN_HTTPSIG_ESIGN;
+    sig->kind = MSTDN_HTTPSIG_CAVAGE;
+    sig->algorithm = MSTDN_HTTPSIG_ALG_RSA_SHA256;
+    sig->created = -1;
+    sig->expires = -1;
+    sig->ncomponents = body ? 4 : 3;
+    for (int i = 0; i < sig->ncomponents; i++)
+        snprintf(sig->components[i], sizeof(sig->components[i]), "%s", names[i]);
+    rc = mstdn_httpsig_base(sig, req, base, sizeof(base), &blen);
+    free(sig);
+    if (rc != MSTDN_HTTPSIG_OK)
+        return rc;
+
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (md == NULL || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, s->pkey) != 1
+        || EVP_DigestSign(md, raw, &rlen, (const unsigned char *) base, blen) != 1) {
+        EVP_MD_CTX_free(md);
+        return MSTDN_HTTPSIG_ESIGN;
+    }
+    EVP_MD_CTX_free(md);
+    mstdn_base64_encode(raw, rlen, b64);
+    n = snprintf(out, size, "keyId=\"%s\",algorithm=\"rsa-sha256\",headers=\"%s\",signature=\"%s\"",
+                 s->key_id, body ? "(request-target) host date digest" : "(request-target) host date",
+                 b64);
+    return n < 0 || (size_t) n >= size ? MSTDN_HTTPSIG_ETOOBIG : MSTDN_HTTPSIG_OK;
 }
 
 /* The URL's authority as the Host header carries it (no default port),
@@ -139,7 +197,7 @@ int ap_sign(void *data, const char *method, const char *url, const char *body,
             size_t body_len, struct curl_slist **headers, char *err, size_t errlen)
 {
     const ap_signing *sg = data;
-    const ap_signer *s = sg->signer;
+    ap_signer *s = sg->signer;
     mstdn_httpsig_request_t req;
     sign_headers h;
     char host[600], date[MSTDN_HTTPSIG_DATE_LEN], digest[MSTDN_HTTPSIG_DIGEST_LEN];
@@ -169,10 +227,7 @@ int ap_sign(void *data, const char *method, const char *url, const char *body,
     }
 
     if (!sg->rfc9421) {
-        rc = mstdn_httpsig_sign_cavage(s->private_key, s->private_key_len, s->key_id, &req,
-                                       body != NULL ? "(request-target) host date digest"
-                                                    : "(request-target) host date",
-                                       value, sizeof(value));
+        rc = sign_cavage_cached(s, &req, body != NULL, value, sizeof(value));
     } else {
         rc = mstdn_httpsig_sign_rfc9421(s->private_key, s->private_key_len, s->key_id, &req,
                                         body != NULL ? "@method @target-uri content-digest"

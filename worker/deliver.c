@@ -14,6 +14,8 @@
 #include <string.h>
 #include <time.h>
 
+int deliver_bench_unsigned;
+
 enum { R_PENDING, R_DELIVERED, R_ANSWERED, R_GIVEN_UP, R_SKIPPED, R_FAILED };
 
 typedef struct deliver_run_s deliver_run;
@@ -111,7 +113,7 @@ static void start_item(deliver_run *run, deliver_item *it)
         .url = it->url,
         .body = run->body,
         .body_len = run->len,
-        .sign = ap_sign,
+        .sign = deliver_bench_unsigned ? NULL : ap_sign,
         .sign_data = &it->signing,
         .timeout_ms = run->ctx->cfg->deliver_timeout_ms,
         .max_bytes = DELIVER_MAX_RESPONSE,

@@ -32,6 +32,9 @@ typedef struct {
     size_t  failed;         /* to be retried */
 } deliver_stats;
 
+/* make bench only (deliver-bench): POSTs go unsigned, libcurl's floor. */
+extern int deliver_bench_unsigned;
+
 /* Delivers body to the inboxes as account_id (a local account, or the
  * instance actor).  retry_job: this is an activitypub_deliver retry (its
  * failure is returned as -1 rather than scheduled).  0, or -1 + err
