@@ -151,6 +151,35 @@ like($upd->{json}{object}{publicKey}{publicKeyPem} // '', qr/BEGIN PUBLIC KEY/, 
 is($upd->{json}{object}{attachment}[0]{name}, 'web', 'a profile field');
 like($upd->{json}{object}{attachment}[0]{value}, qr{rel="nofollow noopener me"}, '... its link rel="me"');
 
+# --- a move: Move to the followers ---------------------------------------------------------------
+reset_log();
+my ($mrc, $mout, $merr) = $t->worker_cli('enqueue', 'push', 'activitypub_account',
+    qq({"account_id":"$alice->{account_id}","action":"move","target_account_id":"$remote{frank}","id":"7"}));
+is($mrc, 0, 'enqueued a move') or diag $merr;
+is_deeply(of_type('Move', 2), [ 'b/shared', 'dave/inbox' ], 'Move to the followers');
+my ($mv) = @{ records() };
+is($mv->{json}{object}, "$base/users/alice", 'of alice');
+is($mv->{json}{target}, 'https://f.example/users/frank', 'to the new account');
+is($mv->{json}{id}, "$base/users/alice#moves/7", 'its id');
+
+# --- a report forwarded: Flag from the instance actor to the reported account's server ------------
+system("openssl genrsa -traditional -out $dir/actor.pem 2048 2>/dev/null") == 0 or die;
+my $pem = path("$dir/actor.pem")->slurp;
+$t->psql(qq{INSERT INTO accounts (id, username, actor_type) VALUES (-99, 'localhost', 'Application')
+            ON CONFLICT (id) DO NOTHING});
+$t->psql(qq{UPDATE accounts SET private_key = coalesce(nullif(private_key, ''), '$pem') WHERE id = -99});
+reset_log();
+($mrc, $mout, $merr) = $t->worker_cli('enqueue', 'push', 'activitypub_flag',
+    qq({"id":"3","target_account_id":"$remote{frank}","status_ids":["$remote_status","1"],"comment":"spam"}));
+is($mrc, 0, 'enqueued a report\'s forward') or diag $merr;
+is_deeply(of_type('Flag', 1), [ 'frank/inbox' ], 'Flag to the reported account\'s inbox');
+my ($flag) = @{ records() };
+is($flag->{json}{actor}, "$base/actor", 'from the instance actor');
+is_deeply($flag->{json}{object}, [ 'https://f.example/users/frank', 'https://f.example/users/frank/statuses/1' ],
+          'the account and its reported status (only its own)');
+is($flag->{json}{content}, 'spam', 'with the comment');
+like($flag->{signature}, qr/keyId="\Q$base\E\/actor#main-key"/, 'signed with the instance actor\'s key');
+
 # --- the account's Delete: once per known host ---------------------------------------------------
 reset_log();
 my ($rc, $out, $err) = $t->worker_cli('enqueue', 'push', 'activitypub_account',

@@ -22,6 +22,7 @@ static const struct {
     { "activitypub_distribute", job_activitypub_distribute },
     { "activitypub_relationship", job_activitypub_relationship },
     { "activitypub_account", job_activitypub_account },
+    { "activitypub_flag", job_activitypub_flag },
 };
 
 job_handler jobs_find(const char *type)

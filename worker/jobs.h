@@ -58,6 +58,8 @@ int job_activitypub_relationship(job_ctx *ctx, const char *args_json, size_t len
                                  size_t errlen);
 int job_activitypub_account(job_ctx *ctx, const char *args_json, size_t len, char *err,
                             size_t errlen);
+int job_activitypub_flag(job_ctx *ctx, const char *args_json, size_t len, char *err,
+                         size_t errlen);
 int job_activitypub_deliver(job_ctx *ctx, const char *args_json, size_t len, char *err,
                             size_t errlen);
 
