@@ -8,8 +8,9 @@
 #
 # Environment: BENCH_DURATION (10s), BENCH_CONNECTIONS (64), BENCH_THREADS (2),
 # BENCH_WARMUP (2s), BENCH_ONLY (a name from the list: only that endpoint;
-# `signin`, `post` or `fanout` for those sections alone), BENCH_FANOUT (follower
-# counts of the fan-out section, default "10000 100000").
+# `signin`, `post`, `fanout` or `deliver` for those sections alone), BENCH_FANOUT
+# (follower counts of the fan-out section, default "10000 100000"),
+# BENCH_DELIVERIES (20000), BENCH_FARM_HOSTS (32), BENCH_HOST_CONCURRENCY (8).
 #
 # Fan-out: an account with N local followers, every follower's home feed
 # present (complete, as an active user's), posts once; the worker's
@@ -336,8 +337,66 @@ post_bench() {
         "$(grep -E '^posts:' "$VAR/post.out")"
 }
 
+# Delivery: signed POSTs of one activity to a farm of inboxes (a plain
+# nginx answering 202 on BENCH_FARM_HOSTS loopback addresses 127.0.0.2...),
+# through the worker's deliver() as a job runs them (deliver-bench), against
+# the same POSTs unsigned (libcurl multi's floor) and the RSA signatures
+# alone (the ceiling), in the same run.
+deliver_bench() {
+    local hosts=${BENCH_FARM_HOSTS:-32} count=${BENCH_DELIVERIES:-20000} farm=$VAR/farm
+    local port i listens="" urls=() rc sender
+    mkdir -p "$farm"
+    chmod 755 "$farm"
+    for _ in 1 2 3 4 5 6 7 8; do
+        port=$(free_port)
+        listens=""
+        for i in $(seq 2 $((hosts + 1))); do listens="$listens        listen 127.0.0.$i:$port;
+"; done
+        cat > "$farm/nginx.conf" <<EOF
+# written by scripts/bench.sh: the inbox farm
+worker_processes 1;
+error_log $farm/error.log warn;
+pid $farm/nginx.pid;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $farm/body;
+    keepalive_requests 1000000;
+    server {
+$listens
+        location / { return 202; }
+    }
+}
+EOF
+        rc=0; nginx_start "$farm" || rc=$?
+        [ $rc = 0 ] && break
+        [ $rc = 2 ] || die "the farm's nginx failed to start"
+    done
+    [ $rc = 0 ] || die "the farm's nginx: no free port"
+    for i in $(seq 2 $((hosts + 1))); do urls+=("http://127.0.0.$i:$port/users/u$i/inbox"); done
+    MASTODON_DATABASE=$(pg_conninfo "$PGPORT" mastodon) \
+        "$BUILD_ABS/mastodon-worker" accounts create benchsender --email benchsender@example.com \
+        --confirmed --approve --if-not-exists >/dev/null
+    sender=$(psql_bench "SELECT id FROM accounts WHERE username = 'benchsender' AND domain IS NULL")
+    echo
+    echo "Delivery of one activity to $count inboxes on $hosts hosts (one job thread, deliver_host_concurrency ${BENCH_HOST_CONCURRENCY:-8}):"
+    MASTODON_DATABASE=$(pg_conninfo "$PGPORT" mastodon) MASTODON_REDIS=127.0.0.1:$REDISPORT \
+    MASTODON_FEDERATION_ALLOW_HTTP=1 MASTODON_FEDERATION_ALLOWED_ADDRESSES=127.0.0.0/8 \
+    MASTODON_DELIVER_HOST_CONCURRENCY=${BENCH_HOST_CONCURRENCY:-8} MASTODON_LOG_LEVEL=warn \
+        "$BUILD_ABS/mastodon-worker" deliver-bench "$sender" "$count" "${urls[@]}" \
+        > "$VAR/deliver.out" 2>&1 || { cat "$VAR/deliver.out" >&2; die "deliver-bench failed"; }
+    awk '{ printf "  %-9s %s\n", $1 ":", substr($0, length($1) + 2) }' "$VAR/deliver.out"
+    echo "  (sign: RSA-2048 signatures alone, the ceiling; unsigned: the same POSTs without"
+    echo "   signing, libcurl multi's floor; signed: the deliveries as the worker makes them)"
+    nginx_stop "$farm" || true
+}
+
 if [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = fanout ]; then
     fanout_bench
+fi
+
+if [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = deliver ]; then
+    deliver_bench
 fi
 
 # last: the posts leave the worker a backlog of distribute jobs

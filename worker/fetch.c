@@ -180,7 +180,8 @@ int fetch_url_host(const char *url, char *out, size_t outlen)
         return -1;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char) p[i];
-        if (c <= 0x20 || c >= 0x7f || c == '%' || c == '\\')
+        /* a host name (IDNs as punycode), an IPv4 or IPv6 literal */
+        if (!isalnum(c) && c != '.' && c != '-' && c != '_' && c != ':')
             return -1;
         out[i] = (char) tolower(c);
     }

@@ -113,7 +113,9 @@ int  fetch_address_allowed(const worker_config *cfg, const void *sockaddr);
 int  fetch_url_allowed(const worker_config *cfg, const char *url);
 
 /* The host of an http(s) URL, lower-cased, without the port, into out
- * (IPv6 literal without brackets).  0, or -1 when there is none / too long. */
+ * (IPv6 literal without brackets; only letters, digits, '.', '-', '_'
+ * and ':').  0, or -1 when there is none, it is too long or has other
+ * characters. */
 int  fetch_url_host(const char *url, char *out, size_t outlen);
 
 #endif

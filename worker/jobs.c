@@ -18,6 +18,11 @@ static const struct {
     { "feed_merge", job_feed_merge },
     { "feed_unmerge", job_feed_unmerge },
     { "status_forget", job_status_forget },
+    { "activitypub_deliver", job_activitypub_deliver },
+    { "activitypub_distribute", job_activitypub_distribute },
+    { "activitypub_relationship", job_activitypub_relationship },
+    { "activitypub_account", job_activitypub_account },
+    { "activitypub_flag", job_activitypub_flag },
 };
 
 job_handler jobs_find(const char *type)

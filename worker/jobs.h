@@ -52,5 +52,15 @@ int job_notify(job_ctx *ctx, const char *args_json, size_t len, char *err, size_
 int job_feed_merge(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 int job_feed_unmerge(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 int job_status_forget(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
+int job_activitypub_distribute(job_ctx *ctx, const char *args_json, size_t len, char *err,
+                               size_t errlen);
+int job_activitypub_relationship(job_ctx *ctx, const char *args_json, size_t len, char *err,
+                                 size_t errlen);
+int job_activitypub_account(job_ctx *ctx, const char *args_json, size_t len, char *err,
+                            size_t errlen);
+int job_activitypub_flag(job_ctx *ctx, const char *args_json, size_t len, char *err,
+                         size_t errlen);
+int job_activitypub_deliver(job_ctx *ctx, const char *args_json, size_t len, char *err,
+                            size_t errlen);
 
 #endif

@@ -22,6 +22,10 @@ static const char usage_text[] =
     "                             create a local account and its user\n"
     "  enqueue QUEUE TYPE JSON    add a job to mastodon:queue:QUEUE, print its entry id\n"
     "  relay                      move the jobs waiting in the outbox into the streams now\n"
+    "  domain-block add DOMAIN [--severity silence|suspend|noop] [--reject-media]\n"
+    "           [--reject-reports] [--obfuscate] [--private-comment T] [--public-comment T]\n"
+    "  domain-block remove DOMAIN | domain-block list\n"
+    "                             the instance's domain blocks\n"
     "\n"
     "options:\n"
     "  -c, --config FILE          configuration file (\"key value\" lines)\n"
@@ -45,8 +49,10 @@ static const struct {
     { "accounts", cmd_accounts },
     { "enqueue", cmd_enqueue },
     { "relay", cmd_relay },
+    { "domain-block", cmd_domain_block },
     { "http-test", cmd_http_test },     /* t/worker_http.t; not in the usage */
     { "fetch-test", cmd_fetch_test },   /* t/worker_fetch.t; not in the usage */
+    { "deliver-bench", cmd_deliver_bench },     /* make bench; not in the usage */
 };
 
 static int usage(void)

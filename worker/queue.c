@@ -499,6 +499,45 @@ int queue_push(redisContext *c, const char *queue, const char *type,
     return rc;
 }
 
+int queue_schedule(redisContext *c, const char *queue, const char *type,
+                   const char *args, size_t args_len, long attempt, long long delay_ms,
+                   const char *error, char *err, size_t errlen)
+{
+    job_entry e;
+    char due[32];
+    size_t len = 0;
+
+    memset(&e, 0, sizeof(e));
+    if (random_hex(e.jid, 8) != 0) {
+        snprintf(err, errlen, "no random bytes");
+        return -1;
+    }
+    snprintf(e.queue, sizeof(e.queue), "%s", queue);
+    e.type = (char *) type;
+    e.args = (char *) args;
+    e.args_len = args_len;
+    e.enqueued_at = now_ms();
+    char *member = retry_member(&e, attempt, error, &len);
+    if (member == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    snprintf(due, sizeof(due), "%lld", now_ms() + delay_ms);
+    redisReply *r = redisCommand(c, "ZADD " QUEUE_RETRY " %s %b", due, member, len);
+    free(member);
+    if (r == NULL) {
+        snprintf(err, errlen, "redis: %s", c->errstr);
+        return -1;
+    }
+    int rc = 0;
+    if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(err, errlen, "redis: ZADD: %s", r->str);
+        rc = -1;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
 /* SET NX + XADD in one script: both or neither. */
 static redis_script push_once_script = { .body =
     "if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', 86400) then return 0 end\n"

@@ -83,6 +83,14 @@ int queue_push(redisContext *c, const char *queue, const char *type,
 int queue_push_once(redisContext *c, const char *once_key, const char *queue, const char *type,
                     const char *args, size_t args_len, int *pushed, char *err, size_t errlen);
 
+/* A new job into mastodon:retry (fresh jid), due after delay_ms, with
+ * the given attempt number: a job that failed inside a batch (a delivery
+ * to one inbox of many) continues on the queue's retry curve as if it had
+ * run alone.  0 or -1 + err. */
+int queue_schedule(redisContext *c, const char *queue, const char *type,
+                   const char *args, size_t args_len, long attempt, long long delay_ms,
+                   const char *error, char *err, size_t errlen);
+
 /* Backoff before retry number attempt+1: retry_base_ms * (attempt^4 + 1)
  * plus up to retry_base_ms * (attempt + 1) of jitter (Sidekiq's curve). */
 long long queue_backoff_ms(const worker_config *cfg, long attempt);

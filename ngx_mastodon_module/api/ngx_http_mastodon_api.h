@@ -63,13 +63,15 @@
     "  SELECT account_id, target_account_id, show_reblogs, notify,"           \
     "  languages, uri FROM req"                                               \
     "  ON CONFLICT (account_id, target_account_id) DO NOTHING"                \
-    "  RETURNING id, account_id, target_account_id),"                         \
+    "  RETURNING id, account_id, target_account_id, uri),"                    \
     " d AS (SELECT account_id, 1 AS following, 0 AS followers FROM ins"       \
     "  UNION ALL SELECT target_account_id, 0, 1 FROM ins),"                   \
     " ob AS (" NGX_HTTP_MASTODON_OUTBOX_SQL(                                  \
     NGX_HTTP_MASTODON_OUTBOX_FEED("feed_merge", "ins.account_id",             \
     "ins.target_account_id") " FROM ins JOIN accounts ra"                     \
-    " ON ra.id = ins.account_id AND ra.domain IS NULL") ")"
+    " ON ra.id = ins.account_id AND ra.domain IS NULL"                        \
+    " UNION ALL " NGX_HTTP_MASTODON_OUTBOX_AP("accept", "ins",                 \
+    "target_account_id", "account_id")) ")"
 #define NGX_HTTP_MASTODON_REL_SQL_AUTHORIZE(where)                            \
     NGX_HTTP_MASTODON_REL_SQL_AUTHORIZE_WITH(where)                           \
     NGX_HTTP_MASTODON_REL_SQL_STATS

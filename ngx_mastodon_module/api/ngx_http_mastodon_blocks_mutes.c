@@ -42,7 +42,7 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_block_stmt =
         " blk AS (INSERT INTO blocks (account_id, target_account_id)"
         "  SELECT $1, $2 FROM ok"
         "  ON CONFLICT (account_id, target_account_id) DO NOTHING"
-        "  RETURNING id),"
+        "  RETURNING id, account_id, target_account_id, uri),"
         " nd AS (DELETE FROM notifications n USING ok"
         "  WHERE n.account_id = $1 AND n.from_account_id = $2"
         "  OR n.activity_type = 'Follow'"
@@ -60,14 +60,19 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_block_stmt =
         "$2::bigint", "$1::bigint")
         " WHERE EXISTS (SELECT 1 FROM del WHERE account_id = $2)"
         "  AND EXISTS (SELECT 1 FROM accounts ba WHERE ba.id = $2"
-        "  AND ba.domain IS NULL)") ")"
+        "  AND ba.domain IS NULL)"
+        " UNION ALL " NGX_HTTP_MASTODON_OUTBOX_AP("block", "blk", "account_id",
+        "target_account_id")) ")"
         " SELECT 1", 2);
 
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_unblock_stmt =
     ngx_http_mastodon_pg_stmt(
-        "DELETE FROM blocks"
-        " WHERE account_id = $1::bigint AND target_account_id = $2::bigint"
-        " AND " NGX_HTTP_MASTODON_REL_SQL_VISIBLE, 2);
+        "WITH del AS (DELETE FROM blocks"
+        "  WHERE account_id = $1::bigint AND target_account_id = $2::bigint"
+        "  AND " NGX_HTTP_MASTODON_REL_SQL_VISIBLE
+        "  RETURNING id, account_id, target_account_id, uri)"
+        " " NGX_HTTP_MASTODON_OUTBOX_SQL(NGX_HTTP_MASTODON_OUTBOX_AP(
+        "undo_block", "del", "account_id", "target_account_id")), 2);
 
 /*
  * $3 hide notifications, $4 duration in seconds (0: for ever; below 0

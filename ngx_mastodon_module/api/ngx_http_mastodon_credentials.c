@@ -25,6 +25,16 @@ static const char *ngx_http_mastodon_gen_string(ngx_http_request_t *r,
     yajl_gen g);
 
 
+/* the profile goes to the remote followers (activitypub_account) */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_update_federate =
+    ngx_http_mastodon_pg_stmt(
+        NGX_HTTP_MASTODON_OUTBOX_SQL(
+        "SELECT 'push', 'activitypub_account', json_build_object("
+        "'account_id', $1::bigint::text, 'action', 'update')"
+        " WHERE EXISTS (SELECT 1 FROM follows f JOIN accounts fa"
+        " ON fa.id = f.account_id AND fa.domain IS NOT NULL"
+        " WHERE f.target_account_id = $1::bigint)"), 1);
+
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_update_account =
     ngx_http_mastodon_pg_stmt(
         "UPDATE accounts SET"
@@ -208,6 +218,8 @@ ngx_http_mastodon_accounts_update_credentials(ngx_http_request_t *r,
                                         cvalues) != NGX_OK)
         || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_update_settings,
                                     svalues) != NGX_OK
+        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_update_federate,
+                                    values) != NGX_OK
         || ngx_http_mastodon_pg_add(b, ngx_http_mastodon_credentials_stmt(),
                                     cvalues) != NGX_OK)
     {

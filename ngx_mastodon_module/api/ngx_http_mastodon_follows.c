@@ -94,9 +94,11 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_follow_request_create =
         " AND " NGX_HTTP_MASTODON_FOLLOW_REQUEST
         " AND NOT " NGX_HTTP_MASTODON_FOLLOWING
         " ON CONFLICT (account_id, target_account_id) DO NOTHING"
-        " RETURNING id, account_id, target_account_id),"
+        " RETURNING id, account_id, target_account_id, uri),"
         " ob AS (" NGX_HTTP_MASTODON_OUTBOX_SQL(
-        NGX_HTTP_MASTODON_FOLLOW_NOTIFY("follow_request", "FollowRequest"))
+        NGX_HTTP_MASTODON_FOLLOW_NOTIFY("follow_request", "FollowRequest")
+        " UNION ALL " NGX_HTTP_MASTODON_OUTBOX_AP("follow", "ins",
+        "account_id", "target_account_id"))
         ")"
         " SELECT id FROM ins", 6);
 
@@ -142,14 +144,15 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_unfollow_stmt =
         "WITH del AS (DELETE FROM follows"
         "  WHERE account_id = $1::bigint AND target_account_id = $2::bigint"
         "  AND " NGX_HTTP_MASTODON_REL_SQL_VISIBLE
-        "  RETURNING id, account_id, target_account_id),"
+        "  RETURNING id, account_id, target_account_id, uri),"
         " pins AS (DELETE FROM account_pins p USING del"
         "  WHERE p.account_id = del.account_id"
         "  AND p.target_account_id = del.target_account_id),"
         " req AS (DELETE FROM follow_requests"
         "  WHERE account_id = $1 AND target_account_id = $2"
         "  AND " NGX_HTTP_MASTODON_REL_SQL_VISIBLE
-        "  AND NOT EXISTS (SELECT 1 FROM del) RETURNING id),"
+        "  AND NOT EXISTS (SELECT 1 FROM del)"
+        "  RETURNING id, account_id, target_account_id, uri),"
         " nd AS (DELETE FROM notifications n"
         "  WHERE n.activity_type = 'Follow'"
         "  AND n.activity_id IN (SELECT id FROM del)"
@@ -160,7 +163,11 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_unfollow_stmt =
         " st AS (" NGX_HTTP_MASTODON_REL_SQL_STATS "),"
         " ob AS (" NGX_HTTP_MASTODON_OUTBOX_SQL(
         NGX_HTTP_MASTODON_OUTBOX_FEED("feed_unmerge", "del.account_id",
-        "del.target_account_id") " FROM del") ")"
+        "del.target_account_id") " FROM del"
+        " UNION ALL " NGX_HTTP_MASTODON_OUTBOX_AP("undo_follow", "del",
+        "account_id", "target_account_id")
+        " UNION ALL " NGX_HTTP_MASTODON_OUTBOX_AP("undo_follow", "req",
+        "account_id", "target_account_id")) ")"
         " SELECT id FROM del", 2);
 
 /* RemoveFromFollowersService: the account's follow of the user; the
@@ -170,7 +177,7 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_remove_follower_stmt =
         "WITH del AS (DELETE FROM follows"
         "  WHERE account_id = $2::bigint AND target_account_id = $1::bigint"
         "  AND " NGX_HTTP_MASTODON_REL_SQL_VISIBLE
-        "  RETURNING id, account_id, target_account_id),"
+        "  RETURNING id, account_id, target_account_id, uri),"
         " pins AS (DELETE FROM account_pins p USING del"
         "  WHERE p.account_id = del.account_id"
         "  AND p.target_account_id = del.target_account_id),"
@@ -182,7 +189,9 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_remove_follower_stmt =
         " ob AS (" NGX_HTTP_MASTODON_OUTBOX_SQL(
         NGX_HTTP_MASTODON_OUTBOX_FEED("feed_unmerge", "del.account_id",
         "del.target_account_id") " FROM del JOIN accounts fa"
-        " ON fa.id = del.account_id AND fa.domain IS NULL") ")"
+        " ON fa.id = del.account_id AND fa.domain IS NULL"
+        " UNION ALL " NGX_HTTP_MASTODON_OUTBOX_AP("reject", "del",
+        "target_account_id", "account_id")) ")"
         " SELECT id FROM del", 2);
 
 /*
@@ -200,7 +209,10 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_reject_stmt =
     ngx_http_mastodon_pg_stmt(
         "WITH req AS (DELETE FROM follow_requests"
         "  WHERE account_id = $2::bigint AND target_account_id = $1::bigint"
-        "  RETURNING id)"
+        "  RETURNING id, account_id, target_account_id, uri),"
+        " ob AS (" NGX_HTTP_MASTODON_OUTBOX_SQL(
+        NGX_HTTP_MASTODON_OUTBOX_AP("reject", "req", "target_account_id",
+        "account_id")) ")"
         " DELETE FROM notifications n USING req"
         " WHERE n.activity_type = 'FollowRequest' AND n.activity_id = req.id",
         2);

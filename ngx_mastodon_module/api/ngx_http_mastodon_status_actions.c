@@ -122,7 +122,7 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_sa_favourite =
         "  AND o.deleted_at IS NULL"
         "  WHERE chk.visible AND NOT chk.blocking"
         "  ON CONFLICT (account_id, status_id) DO NOTHING"
-        "  RETURNING id, status_id),"
+        "  RETURNING id, account_id, status_id),"
         " cnt AS (INSERT INTO status_stats (status_id, favourites_count)"
         "  SELECT status_id, 1 FROM ins"
         "  ON CONFLICT (status_id) DO UPDATE SET"
@@ -137,7 +137,8 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_sa_favourite =
         " $1::bigint::text, 'activity_type', 'Favourite', 'activity_id',"
         " ins.id::text) FROM ins, author"
         " UNION ALL " NGX_HTTP_MASTODON_OUTBOX_FORGET("status_id")
-        " FROM ins") ")"
+        " FROM ins"
+        " UNION ALL " NGX_HTTP_MASTODON_OUTBOX_AP_STATUS("like", "ins")) ")"
         " SELECT chk.visible, chk.blocking, ins.id, ins.status_id,"
         "  (SELECT account_id FROM author)"
         " FROM chk LEFT JOIN ins ON true", 2);
@@ -153,7 +154,7 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_sa_unfavourite =
         "WITH " NGX_HTTP_MASTODON_SA_CHECK ","
         " del AS (DELETE FROM favourites f USING chk"
         "  WHERE f.account_id = $1::bigint AND f.status_id = chk.id"
-        "  RETURNING f.id, f.status_id),"
+        "  RETURNING f.id, f.account_id, f.status_id),"
         " cnt AS (UPDATE status_stats ss SET"
         "  favourites_count = greatest(0, ss.favourites_count - d.n),"
         "  updated_at = " NGX_HTTP_MASTODON_SA_NOW
@@ -163,7 +164,9 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_sa_unfavourite =
         "  WHERE n.activity_type = 'Favourite' AND n.activity_id = del.id),"
         " ob AS (" NGX_HTTP_MASTODON_OUTBOX_SQL(
         NGX_HTTP_MASTODON_OUTBOX_FORGET("status_id")
-        " FROM (SELECT DISTINCT status_id FROM del) x") ")"
+        " FROM (SELECT DISTINCT status_id FROM del) x"
+        " UNION ALL " NGX_HTTP_MASTODON_OUTBOX_AP_STATUS("undo_like", "del"))
+        ")"
         " SELECT chk.visible, EXISTS (SELECT 1 FROM del) FROM chk", 2);
 
 /* find_or_create_by!: a reblog's bookmark goes to the original */

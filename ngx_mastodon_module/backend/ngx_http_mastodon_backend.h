@@ -148,6 +148,26 @@ void ngx_http_mastodon_redis_exit_process(ngx_cycle_t *cycle);
 #define NGX_HTTP_MASTODON_OUTBOX_FORGET(ids)                                  \
     "SELECT 'default', 'status_forget', json_build_object('status_ids',"      \
     " array_to_json(array_remove(ARRAY[" ids "]::text[], NULL)))"
+/*
+ * An activitypub_relationship row (queue push) for each row of `rows`
+ * (with id, uri and the two columns) whose `remote` account is remote:
+ * what federation tells it (worker/job_ap_relationship.c): type follow,
+ * undo_follow, accept, reject, block, undo_block.
+ */
+#define NGX_HTTP_MASTODON_OUTBOX_AP(type, rows, local, remote)                \
+    "SELECT 'push', 'activitypub_relationship', json_build_object('type',"    \
+    " '" type "', 'id', " rows ".id::text, 'account_id', " rows "." local     \
+    "::text, 'target_account_id', " rows "." remote "::text, 'uri', "         \
+    rows ".uri) FROM " rows " JOIN accounts apr ON apr.id = " rows "."        \
+    remote " AND apr.domain IS NOT NULL"
+/* the same for a favourite (rows: id, account_id, status_id) of a remote
+ * author's status: type like, undo_like */
+#define NGX_HTTP_MASTODON_OUTBOX_AP_STATUS(type, rows)                        \
+    "SELECT 'push', 'activitypub_relationship', json_build_object('type',"    \
+    " '" type "', 'id', " rows ".id::text, 'account_id', " rows               \
+    ".account_id::text, 'status_id', " rows ".status_id::text) FROM " rows    \
+    " JOIN statuses aps ON aps.id = " rows ".status_id JOIN accounts apr"     \
+    " ON apr.id = aps.account_id AND apr.domain IS NOT NULL"
 
 /* a job made in C: one more statement in the batch */
 ngx_int_t ngx_http_mastodon_outbox_add(ngx_http_mastodon_pg_batch_t *b,
