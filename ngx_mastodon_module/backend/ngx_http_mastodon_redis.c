@@ -1519,6 +1519,13 @@ ngx_http_mastodon_redis_connect(ngx_http_mastodon_redis_conn_t *rc)
     link->connection = c;
     c->data = link;
 
+    /* for OpenSSL's state (ngx_ssl_create_connection()); goes with c */
+    c->pool = ngx_create_pool(512, c->log);
+    if (c->pool == NULL) {
+        ngx_http_mastodon_redis_failed(rc, "connect", "out of memory");
+        return NGX_ERROR;
+    }
+
     c->type = SOCK_STREAM;
     c->recv = ngx_recv;
     c->send = ngx_send;
@@ -2290,6 +2297,7 @@ static void
 ngx_http_mastodon_redis_link_close(ngx_http_mastodon_redis_link_t *link)
 {
     unsigned                            own;
+    ngx_pool_t                         *pool;
     ngx_queue_t                        *q;
     ngx_connection_t                   *c;
     ngx_http_mastodon_redis_pending_t  *p;
@@ -2309,7 +2317,12 @@ ngx_http_mastodon_redis_link_close(ngx_http_mastodon_redis_link_t *link)
             (void) ngx_ssl_shutdown(c);
         }
 #endif
+        pool = c->pool;
         ngx_close_connection(c);
+
+        if (pool) {
+            ngx_destroy_pool(pool);
+        }
     }
 
     while (!ngx_queue_empty(&link->pending)) {
