@@ -1747,9 +1747,12 @@ ngx_http_mastodon_redis_established(ngx_http_mastodon_redis_link_t *link)
     c->read->handler = ngx_http_mastodon_redis_read_handler;
     c->write->handler = ngx_http_mastodon_redis_write_handler;
 
+    link->busy++;       /* a failed write frees nothing under our feet */
     ngx_http_mastodon_redis_flush(link);
+    link->busy--;
 
     if (link->closed) {
+        ngx_http_mastodon_redis_link_free(link);
         return;
     }
 
