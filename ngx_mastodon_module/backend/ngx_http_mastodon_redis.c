@@ -885,7 +885,7 @@ ngx_http_mastodon_redis_answer(ngx_http_mastodon_redis_cmd_t *cmd,
 }
 
 
-/* The operation forgets the command; hiredis still holds and frees it. */
+/* The operation forgets the command; the connection still holds, frees it. */
 static void
 ngx_http_mastodon_redis_detach(ngx_http_mastodon_redis_cmd_t *cmd)
 {
@@ -2261,6 +2261,18 @@ ngx_http_mastodon_redis_dispatch(ngx_http_mastodon_redis_link_t *link)
         if (rc == &ngx_http_mastodon_redis.pubsub
             && ngx_http_mastodon_redis_pubsub_route(reply) == NGX_OK)
         {
+            freeReplyObject(reply);
+            continue;
+        }
+
+        if (ngx_queue_empty(&link->pending)
+            && rc == &ngx_http_mastodon_redis.pubsub
+            && reply->type == REDIS_REPLY_ERROR)
+        {
+            /* a SUBSCRIBE refused (an ACL): that channel stays silent */
+            ngx_log_error(NGX_LOG_ERR, ngx_http_mastodon_redis.log, 0,
+                          "mastodon: Redis pubsub refused a subscription: %s",
+                          reply->str);
             freeReplyObject(reply);
             continue;
         }
