@@ -173,6 +173,11 @@ like($out, qr/missing\.crt/, '... naming it');
 like($out, qr/no "mastodon_redis_ssl_certificate_key"/, 'a client certificate needs its key');
 ($rc, $out) = $t->nginx_test_config(http_config => "mastodon_redis rediss://127.0.0.1:$port;");
 is($rc, 0, 'by default the system CAs are trusted') or diag $out;
+{
+    local $ENV{SSL_CERT_FILE} = "$tls/gone.crt";
+    ($rc, $out) = $t->nginx_test_config(http_config => "mastodon_redis rediss://127.0.0.1:$port;");
+    like($out, qr/gone\.crt/, '... those of $SSL_CERT_FILE if set, as OpenSSL does');
+}
 ($rc, $out) = $t->nginx_test_config(http_config => "mastodon_redis rediss://redis.test:$port;");
 like($out, qr/is not a numeric address.*mastodon_redis_ssl_name/, 'a host name: use its address and the name');
 

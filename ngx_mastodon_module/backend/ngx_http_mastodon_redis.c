@@ -427,7 +427,13 @@ ngx_http_mastodon_redis_conf(ngx_conf_t *cf,
     cafile = mcf->redis_ssl_trusted_certificate;
 
     if (cafile.len == 0) {
-        cafile.data = (u_char *) X509_get_default_cert_file();
+        /* OpenSSL's own choice: $SSL_CERT_FILE, else its default file */
+        cafile.data = (u_char *) getenv(X509_get_default_cert_file_env());
+
+        if (cafile.data == NULL || cafile.data[0] == '\0') {
+            cafile.data = (u_char *) X509_get_default_cert_file();
+        }
+
         cafile.len = ngx_strlen(cafile.data);
     }
 
