@@ -354,6 +354,13 @@ int config_load(worker_config *cfg, const char *file, char *err, size_t errlen)
         snprintf(err, errlen, "redis: empty address");
         return -1;
     }
+    /* Debian's hiredis (0.14.1) has no TLS; the module has its own (rediss://) */
+    if (strncmp(cfg->redis, "rediss://", 9) == 0) {
+        snprintf(err, errlen, "redis: TLS (rediss://) is not supported by the worker (hiredis 0.14.1 "
+                 "has no TLS); give it host:port or unix:/path of a local TLS tunnel to the server "
+                 "(stunnel), see README \"Redis over TLS\"");
+        return -1;
+    }
     if (config_mail(cfg, err, errlen) != 0)
         return -1;
     if (config_allowed(cfg, err, errlen) != 0)

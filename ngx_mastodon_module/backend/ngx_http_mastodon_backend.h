@@ -2,8 +2,9 @@
  * The backends, on nginx's event loop: the PostgreSQL pool (_pg.c), Redis
  * (_redis.c), jobs for mastodon-worker (_queue.c) and the thread pool
  * (_thread.c); the operations their calls belong to (_op.c, _op.h),
- * throttled logging of their failures (_log_throttle.c), and the
- * timer-owned test operation (_tick.c).
+ * throttled logging of their failures (_log_throttle.c), the timer-owned
+ * test operation (_tick.c) and the test subscriptions
+ * (_debug_subscribe.c).
  */
 
 #ifndef _NGX_HTTP_MASTODON_BACKEND_H_INCLUDED_
@@ -128,6 +129,32 @@ ngx_int_t ngx_http_mastodon_redis_op_command(ngx_http_mastodon_op_t *op,
 ngx_int_t ngx_http_mastodon_redis_init_process(ngx_cycle_t *cycle,
     ngx_http_mastodon_main_conf_t *mcf);
 void ngx_http_mastodon_redis_exit_process(ngx_cycle_t *cycle);
+char *ngx_http_mastodon_redis_conf(ngx_conf_t *cf,
+    ngx_http_mastodon_main_conf_t *mcf);
+
+/*
+ * Pub/sub on the worker's pub/sub connection: a subscription belongs to an
+ * operation (a stream's) and ends with it.  Redis hears SUBSCRIBE for a
+ * channel's first subscriber in the worker and UNSUBSCRIBE after its last;
+ * after a reconnect every channel is subscribed again.
+ */
+typedef struct ngx_http_mastodon_redis_sub_s  ngx_http_mastodon_redis_sub_t;
+
+typedef enum {
+    NGX_HTTP_MASTODON_REDIS_SUBSCRIBED = 0,  /* confirmed: messages come */
+    NGX_HTTP_MASTODON_REDIS_MESSAGE,         /* message: valid in the call */
+    NGX_HTTP_MASTODON_REDIS_DROPPED          /* lost until SUBSCRIBED again */
+} ngx_http_mastodon_redis_event_e;
+
+typedef void (*ngx_http_mastodon_redis_message_pt)(ngx_http_mastodon_op_t *op,
+    ngx_http_mastodon_redis_event_e event, ngx_str_t *message, void *data);
+
+ngx_http_mastodon_redis_sub_t *ngx_http_mastodon_redis_subscribe(
+    ngx_http_mastodon_op_t *op, ngx_str_t *channel,
+    ngx_http_mastodon_redis_message_pt handler, void *data);
+ngx_uint_t ngx_http_mastodon_redis_subscribed(
+    ngx_http_mastodon_redis_sub_t *sub);
+void ngx_http_mastodon_redis_unsubscribe(ngx_http_mastodon_redis_sub_t *sub);
 
 
 /*
@@ -194,6 +221,12 @@ ngx_int_t ngx_http_mastodon_thread_run(ngx_http_request_t *r,
 ngx_int_t ngx_http_mastodon_thread_op_run(ngx_http_mastodon_op_t *op,
     ngx_http_mastodon_thread_pt work, ngx_http_mastodon_thread_op_done_pt done,
     void *data);
+
+
+/* mastodon_debug_subscribe: subscriptions driven from Redis (tests) */
+void ngx_http_mastodon_debug_subscribe_init_process(ngx_cycle_t *cycle,
+    ngx_http_mastodon_main_conf_t *mcf);
+void ngx_http_mastodon_debug_subscribe_exit_process(ngx_cycle_t *cycle);
 
 
 /* mastodon_debug_tick: the timer-owned test operation (_tick.c) */

@@ -15,7 +15,6 @@
 
 #include <libpq-fe.h>
 #include <hiredis/hiredis.h>
-#include <hiredis/async.h>
 #include <yajl/yajl_gen.h>
 
 #include "mstdn_value.h"
@@ -57,8 +56,13 @@ typedef struct {
 
     ngx_msec_t                 redis_connect_timeout;
     ngx_msec_t                 redis_timeout;
+    ngx_str_t                  redis_ssl_trusted_certificate;
+    ngx_str_t                  redis_ssl_certificate;
+    ngx_str_t                  redis_ssl_certificate_key;
+    ngx_str_t                  redis_ssl_name;
     ngx_msec_t                 debug_tick;      /* tests: 0 off */
     ngx_msec_t                 debug_tick_sleep;
+    ngx_flag_t                 debug_subscribe; /* tests */
 
     ngx_msec_t                 instance_cache;
     ngx_msec_t                 account_cache;
@@ -85,6 +89,12 @@ typedef struct {
     ngx_str_t                  redis_username;  /* NUL-terminated */
     ngx_str_t                  redis_password;
     ngx_int_t                  redis_db;
+    ngx_uint_t                 redis_tls;       /* rediss:// */
+    ngx_addr_t                 redis_addr;
+    ngx_uint_t                 redis_ssl_name_ip;
+#if (NGX_SSL)
+    ngx_ssl_t                 *redis_ssl;
+#endif
 #if (NGX_THREADS)
     ngx_thread_pool_t         *thread_pool;
 #endif

@@ -251,6 +251,41 @@ static ngx_command_t  ngx_http_mastodon_commands[] = {
       offsetof(ngx_http_mastodon_main_conf_t, redis_connect_timeout),
       &ngx_http_mastodon_redis_connect_timeout_bounds },
 
+    { ngx_string("mastodon_redis_ssl_trusted_certificate"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, redis_ssl_trusted_certificate),
+      NULL },
+
+    { ngx_string("mastodon_redis_ssl_certificate"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, redis_ssl_certificate),
+      NULL },
+
+    { ngx_string("mastodon_redis_ssl_certificate_key"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, redis_ssl_certificate_key),
+      NULL },
+
+    { ngx_string("mastodon_redis_ssl_name"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, redis_ssl_name),
+      NULL },
+
+    { ngx_string("mastodon_debug_subscribe"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, debug_subscribe),
+      NULL },
+
     { ngx_string("mastodon_debug_tick"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
       ngx_http_mastodon_debug_tick,
@@ -443,6 +478,8 @@ ngx_http_mastodon_create_main_conf(ngx_conf_t *cf)
      *     mcf->domain, title, description, contact_email, source_url = { 0 };
      *     mcf->enabled = 0;
      *     mcf->base_url, streaming_url, redis_host, redis_unix = { 0, NULL };
+ *     mcf->redis_ssl_* = { 0, NULL };
+ *     mcf->redis_tls = 0;
      */
 
     mcf->https = NGX_CONF_UNSET;
@@ -460,6 +497,7 @@ ngx_http_mastodon_create_main_conf(ngx_conf_t *cf)
     mcf->redis_connect_timeout = NGX_CONF_UNSET_MSEC;
     mcf->redis_timeout = NGX_CONF_UNSET_MSEC;
     mcf->debug_tick = NGX_CONF_UNSET_MSEC;
+    mcf->debug_subscribe = NGX_CONF_UNSET;
     mcf->instance_cache = NGX_CONF_UNSET_MSEC;
     mcf->account_cache = NGX_CONF_UNSET_MSEC;
     mcf->json_max_depth = NGX_CONF_UNSET_UINT;
@@ -500,6 +538,7 @@ ngx_http_mastodon_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(mcf->pg_queue_timeout, 5000);
     ngx_conf_init_msec_value(mcf->redis_connect_timeout, 3000);
     ngx_conf_init_msec_value(mcf->redis_timeout, 5000);
+    ngx_conf_init_value(mcf->debug_subscribe, 0);
     ngx_conf_init_msec_value(mcf->instance_cache, 60000);
     ngx_conf_init_msec_value(mcf->account_cache, 2000);
     ngx_conf_init_uint_value(mcf->json_max_depth, 32);
@@ -549,7 +588,9 @@ ngx_http_mastodon_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_mastodon_check_redis(cf, mcf) != NGX_CONF_OK) {
+    if (ngx_http_mastodon_check_redis(cf, mcf) != NGX_CONF_OK
+        || ngx_http_mastodon_redis_conf(cf, mcf) != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -694,11 +735,9 @@ ngx_http_mastodon_check_database(ngx_conf_t *cf,
 
 /*
  * mastodon_redis: address[:port], [v6]:port or unix:/path as before, or
- * Mastodon's REDIS_URL forms: redis://[[user]:password@]host[:port][/db]
- * and unix:///path[?db=N&password=P].  The password may be
- * percent-encoded.  rediss:// (TLS) cannot be served: Debian's hiredis
- * (0.14.1) has no TLS, and a silent fall back to plain text would send
- * the password in the clear.
+ * Mastodon's REDIS_URL forms: redis://[[user]:password@]host[:port][/db],
+ * the same with rediss:// (TLS, backend/_redis.c) and
+ * unix:///path[?db=N&password=P].  The password may be percent-encoded.
  */
 static char *
 ngx_http_mastodon_check_redis(ngx_conf_t *cf,
@@ -719,15 +758,6 @@ ngx_http_mastodon_check_redis(ngx_conf_t *cf,
     last = p + mcf->redis.len;
     db = 0;
     port = 6379;
-
-    if (mcf->redis.len >= 9 && ngx_strncmp(p, "rediss://", 9) == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"mastodon_redis\": rediss:// (TLS) is not "
-                           "supported: hiredis 0.14.1 has no TLS; use "
-                           "redis:// on loopback, a unix socket, or a TLS "
-                           "tunnel (stunnel, spiped) to the server");
-        return NGX_CONF_ERROR;
-    }
 
     if (mcf->redis.len > 5 && ngx_strncmp(p, "unix:", 5) == 0) {
         p += 5;
@@ -800,8 +830,14 @@ ngx_http_mastodon_check_redis(ngx_conf_t *cf,
         return NGX_CONF_OK;
     }
 
-    if (mcf->redis.len >= 8 && ngx_strncmp(p, "redis://", 8) == 0) {
-        p += 8;
+    if (mcf->redis.len >= 9 && ngx_strncmp(p, "rediss://", 9) == 0) {
+        mcf->redis_tls = 1;
+    }
+
+    if (mcf->redis_tls
+        || (mcf->redis.len >= 8 && ngx_strncmp(p, "redis://", 8) == 0))
+    {
+        p += mcf->redis_tls ? 9 : 8;
 
         slash = ngx_strlchr(p, last, '/');
 
@@ -902,7 +938,9 @@ ngx_http_mastodon_check_redis(ngx_conf_t *cf,
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"mastodon_redis\" host \"%V\" is not a numeric "
                            "address: resolving it would block nginx; use an "
-                           "IP address or unix:/path", &host);
+                           "IP address (for TLS, with the certificate's name "
+                           "in \"mastodon_redis_ssl_name\") or unix:/path",
+                           &host);
         return NGX_CONF_ERROR;
     }
 
@@ -913,7 +951,7 @@ invalid:
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "invalid \"mastodon_redis\" value \"%V\": expected "
                        "address[:port], unix:/path, "
-                       "redis://[[user]:password@]address[:port][/db] or "
+                       "redis[s]://[[user]:password@]address[:port][/db] or "
                        "unix:///path?db=N&password=P", &mcf->redis);
     return NGX_CONF_ERROR;
 }
@@ -1049,6 +1087,7 @@ ngx_http_mastodon_init_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_mastodon_tick_init_process(cycle, mcf);
+    ngx_http_mastodon_debug_subscribe_init_process(cycle, mcf);
 
     return NGX_OK;
 }
@@ -1059,6 +1098,7 @@ ngx_http_mastodon_exit_process(ngx_cycle_t *cycle)
 {
     /* the operations first: they let go of their backend calls */
     ngx_http_mastodon_ops_exit();
+    ngx_http_mastodon_debug_subscribe_exit_process(cycle);
     ngx_http_mastodon_tick_exit_process(cycle);
 
     ngx_http_mastodon_pg_exit_process(cycle);

@@ -71,6 +71,7 @@ sub new {
         redis_aof       => 0,
         pg_host         => '127.0.0.1',
         listen_addr     => '127.0.0.1',
+        redis_tls       => 0,
         %o,
         owner    => $$,
         workers  => {},     # pid => n
@@ -385,17 +386,31 @@ sub start_postgres {
 
 # --- Redis ---------------------------------------------------------------------
 
+# With redis_tls => 1 Redis also listens with TLS on redis_tls_port (the
+# plain port stays, for redis-cli and the harness), its certificate made by a
+# test CA: tls_dir() holds ca.crt, server.crt (127.0.0.1 and redis.test),
+# client.crt/.key (for clientAuth) and other-ca.crt (a CA that signed nothing
+# here).  Clients' certificates are verified if given (tls-auth-clients
+# optional).
 sub start_redis {
     my ($self) = @_;
     my $dir = "$self->{dir}/redis";
     make_path($dir);
     my $fixed = $self->{redis_port};
+    my @tls;
+    if ($self->{redis_tls}) {
+        my $tls = $self->tls_dir;
+        $self->{redis_tls_port} //= _free_port();
+        @tls = ('--tls-port', $self->{redis_tls_port}, '--tls-cert-file', "$tls/server.crt",
+            '--tls-key-file', "$tls/server.key", '--tls-ca-cert-file', "$tls/ca.crt",
+            '--tls-auth-clients', 'optional');
+    }
     for my $try (1 .. 20) {
         my $port = $fixed // _free_port();
         unlink "$dir/redis.log";
         my $pid = _spawn("$dir/redis.out", {}, 'redis-server', '--bind', '127.0.0.1', '--port', $port,
             '--dir', $dir, '--save', '', '--appendonly', ($self->{redis_aof} ? 'yes' : 'no'), '--daemonize', 'no',
-            '--logfile', "$dir/redis.log", '--pidfile', "$dir/redis.pid", '--protected-mode', 'yes');
+            '--logfile', "$dir/redis.log", '--pidfile', "$dir/redis.pid", '--protected-mode', 'yes', @tls);
         my $up = 0;
         my $end = time + 20;
         while (time < $end) {
@@ -417,6 +432,36 @@ sub start_redis {
         die "MastodonTest: redis-server failed to start:\n$log";
     }
     die "MastodonTest: redis-server: no usable port";
+}
+
+sub redis_tls_port { $_[0]{redis_tls_port} }
+
+# tls_dir: a test CA and certificates made by it (EC P-256, made once).
+sub tls_dir {
+    my ($self) = @_;
+    my $tls = "$self->{dir}/tls";
+    return $tls if -f "$tls/client.crt";
+    make_path($tls);
+    chmod 0755, $tls;
+    my @ec = ('-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes');
+    for my $ca ('ca', 'other-ca') {
+        _openssl('req', '-x509', @ec, '-keyout', "$tls/$ca.key", '-out', "$tls/$ca.crt", '-days', 2,
+            '-subj', "/CN=mastodon test $ca");
+    }
+    my %ext = (server => "subjectAltName=IP:127.0.0.1,DNS:redis.test\n", client => "extendedKeyUsage=clientAuth\n");
+    for my $who (sort keys %ext) {
+        _spew("$tls/$who.ext", $ext{$who});
+        _openssl('req', @ec, '-keyout', "$tls/$who.key", '-out', "$tls/$who.csr", '-subj', "/CN=mastodon test $who");
+        _openssl('x509', '-req', '-in', "$tls/$who.csr", '-CA', "$tls/ca.crt", '-CAkey', "$tls/ca.key",
+            '-CAcreateserial', '-days', 2, '-out', "$tls/$who.crt", '-extfile', "$tls/$who.ext");
+    }
+    chmod 0644, glob("$tls/*");
+    return $tls;
+}
+
+sub _openssl {
+    my ($rc, $out, $err) = _capture('openssl', @_);
+    $rc == 0 or die "MastodonTest: openssl @_:\n$out$err";
 }
 
 # stop_redis([$signal]): TERM (a clean shutdown), or e.g. KILL (a crash)
