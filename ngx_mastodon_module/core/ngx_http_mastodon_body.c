@@ -38,8 +38,6 @@ static ngx_int_t ngx_http_mastodon_request_body_filter(ngx_http_request_t *r,
 static void ngx_http_mastodon_body_read_file(void *data, ngx_log_t *log);
 static void ngx_http_mastodon_body_file_done(ngx_http_request_t *r,
     void *data);
-static ngx_int_t ngx_http_mastodon_body_bytes(ngx_http_request_t *r,
-    ngx_str_t *body);
 static ngx_int_t ngx_http_mastodon_bad_params(ngx_http_request_t *r,
     const char *what, const char *err);
 
@@ -71,7 +69,8 @@ ngx_http_mastodon_request_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
 
     if (ctx && ctx->route
-        && ctx->route->body == NGX_HTTP_MASTODON_BODY_FORM)
+        && (ctx->route->body == NGX_HTTP_MASTODON_BODY_FORM
+            || ctx->route->body == NGX_HTTP_MASTODON_BODY_RAW))
     {
         for (cl = in; cl; cl = cl->next) {
             ctx->body_received += ngx_buf_size(cl->buf);
@@ -256,7 +255,10 @@ ngx_http_mastodon_read_params(ngx_http_request_t *r,
         }
     }
 
-    if (r->request_body == NULL || !ctx->route->body) {
+    /* a raw body (an inbox's) is its endpoint's to read */
+    if (r->request_body == NULL || !ctx->route->body
+        || ctx->route->body == NGX_HTTP_MASTODON_BODY_RAW)
+    {
         return NGX_OK;
     }
 
@@ -354,7 +356,7 @@ ngx_http_mastodon_read_params(ngx_http_request_t *r,
 
 
 /* The body as one contiguous buffer: in memory, or read from its file. */
-static ngx_int_t
+ngx_int_t
 ngx_http_mastodon_body_bytes(ngx_http_request_t *r, ngx_str_t *body)
 {
     u_char                   *p;

@@ -74,6 +74,13 @@ typedef struct {
     ngx_flag_t                 oauth_password_grant;
     ngx_uint_t                 feed_max;        /* home feed length */
 
+    /* the inbox and signed requests (activitypub/, fed-inbox) */
+    size_t                     key_cache_size;
+    ngx_msec_t                 key_cache_valid;
+    ngx_msec_t                 key_fetch_wait;
+    ngx_flag_t                 authorized_fetch;
+    ngx_shm_zone_t            *key_cache;
+
     /* derived in init_main_conf */
     time_t                     loaded_at;
     ngx_flag_t                 enabled;
@@ -119,6 +126,8 @@ typedef struct {
 #define NGX_HTTP_MASTODON_BODY_NONE      0  /* discarded */
 #define NGX_HTTP_MASTODON_BODY_FORM      1  /* JSON, form, small multipart */
 #define NGX_HTTP_MASTODON_BODY_FILES     2  /* multipart with files */
+#define NGX_HTTP_MASTODON_BODY_RAW       3  /* bytes as received (inbox):
+                                               not parsed, FORM's limit */
 /* a form body's limit (under client_max_body_size) */
 #define NGX_HTTP_MASTODON_BODY_FORM_MAX  (1024 * 1024)
 /* mastodon locations buffer at least this much in memory; more: a file */
@@ -194,6 +203,8 @@ extern ngx_module_t  ngx_http_mastodon_module;
 
 void ngx_http_mastodon_finalize(ngx_http_request_t *r, ngx_int_t rc);
 void ngx_http_mastodon_body_ready(ngx_http_request_t *r, ngx_int_t rc);
+ngx_int_t ngx_http_mastodon_endpoint(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
 
 
 /* router */
@@ -206,6 +217,8 @@ ngx_int_t ngx_http_mastodon_body_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_mastodon_body_load(ngx_http_request_t *r);
 ngx_int_t ngx_http_mastodon_read_params(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_body_bytes(ngx_http_request_t *r,
+    ngx_str_t *body);
 void *ngx_http_mastodon_pool_alloc(void *pool, size_t size);
 mstdn_value_t *ngx_http_mastodon_param_array(ngx_http_mastodon_ctx_t *ctx,
     const char *key, ngx_uint_t *given);
