@@ -5,6 +5,7 @@
 use strict;
 use warnings;
 use Test::More;
+use IO::Socket::INET;
 use Mojo::JSON qw(decode_json encode_json);
 
 use lib 't/lib';
@@ -102,6 +103,25 @@ $before = stored();
 
 my $big = '{"a":"' . ('x' x (1024 * 1024)) . '"}';
 refused('a body over 1 MB', post('/users/alice/inbox', signed(), $big), 413);
+
+# a chunked body has no length to check first: it is cut at the limit
+{
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port, Proto => 'tcp',
+        Timeout => 10) or die "connect: $!";
+    my $hs = signed();
+    print $sock "POST /users/alice/inbox HTTP/1.1\r\n",
+        (map { "$_: $hs->{$_}\r\n" } sort keys %$hs),
+        "Content-Type: application/activity+json\r\nTransfer-Encoding: chunked\r\n\r\n";
+    my $chunk = 'x' x 65536;
+    for (1 .. 20) {
+        last unless print $sock sprintf("%x\r\n", length $chunk), $chunk, "\r\n";
+    }
+    print $sock "0\r\n\r\n";
+    my $status = <$sock> // '';
+    like($status, qr{^HTTP/1\.1 413 }, 'a chunked body over 1 MB: 413');
+    close $sock;
+    is(stored(), $before, 'a chunked body over 1 MB: nothing stored');
+}
 
 refused('no signature', post('/users/alice/inbox', { Host => $host, Date => HttpSigTest::http_date(),
     Digest => HttpSigTest::digest($activity) }, $activity), 401, qr/^Request not signed$/);

@@ -88,9 +88,10 @@ ngx_int_t ngx_http_mastodon_signature_error(ngx_http_request_t *r,
 /*
  * Authorized fetch (secure mode): with mastodon_authorized_fetch on, an
  * ActivityPub GET must be signed and its signer's domain not suspended.
- * NGX_OK: go on at once (off, or not an ActivityPub request); NGX_DONE:
- * verification runs and next(r, ctx) is called once it passed (else the
- * request is answered 401/403/503); or a status to answer.
+ * NGX_DECLINED: go on at once (off, not an ActivityPub request, or a
+ * cached key verified it); NGX_DONE: verification runs and next(r, ctx)
+ * is called once it passed (else the request is answered 401/403/503);
+ * anything else: answered, the request's rc.
  */
 ngx_int_t ngx_http_mastodon_authorized_fetch(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_handler_pt next);

@@ -953,7 +953,7 @@ ngx_http_mastodon_authorized_fetch(ngx_http_request_t *r,
     mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
 
     if (!mcf->authorized_fetch || !ngx_http_mastodon_activitypub_get(r)) {
-        return NGX_OK;
+        return NGX_DECLINED;
     }
 
     f = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_fetch_t));
@@ -973,8 +973,12 @@ ngx_http_mastodon_authorized_fetch(ngx_http_request_t *r,
 
     rc = ngx_http_mastodon_signature_verify(r, &f->s);
 
-    if (rc == NGX_OK || rc == NGX_DONE) {
-        return rc;
+    if (rc == NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    if (rc == NGX_DONE) {
+        return NGX_DONE;
     }
 
     return ngx_http_mastodon_signature_error(r, &f->s, rc);

@@ -1257,7 +1257,7 @@ ngx_http_mastodon_endpoint(ngx_http_request_t *r,
     ngx_int_t  rc;
 
     rc = ngx_http_mastodon_authorized_fetch(r, ctx, ctx->route->handler);
-    if (rc != NGX_OK) {
+    if (rc != NGX_DECLINED) {
         return rc;
     }
 
