@@ -33,6 +33,8 @@ void ngx_http_mastodon_keycache_put(ngx_http_mastodon_main_conf_t *mcf,
     ngx_str_t *key_id, ngx_http_mastodon_key_t *key);
 void ngx_http_mastodon_keycache_forget(ngx_http_mastodon_main_conf_t *mcf,
     ngx_str_t *key_id);
+mstdn_httpsig_key_t *ngx_http_mastodon_keycache_parsed(ngx_str_t *pem,
+    ngx_log_t *log);
 
 
 /*

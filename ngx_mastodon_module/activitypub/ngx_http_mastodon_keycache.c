@@ -321,3 +321,109 @@ ngx_http_mastodon_keycache_forget(ngx_http_mastodon_main_conf_t *mcf,
 
     ngx_shmtx_unlock(&kc->shpool->mutex);
 }
+
+
+/*
+ * Parsed keys, per worker process: OpenSSL 3 takes far longer to parse a
+ * PEM key (its decoder framework: a hundred microseconds and more) than to
+ * verify an RSA signature with it, and a parsed key cannot live in shared
+ * memory.  A direct-mapped table by the PEM's hash: a key rotated or
+ * evicted is simply parsed again.
+ */
+
+#define NGX_HTTP_MASTODON_PARSED_KEYS  256
+
+typedef struct {
+    uint32_t                       hash;
+    size_t                         len;
+    u_char                        *pem;
+    mstdn_httpsig_key_t           *key;
+} ngx_http_mastodon_parsed_key_t;
+
+
+static ngx_http_mastodon_parsed_key_t  *ngx_http_mastodon_parsed_keys;
+
+
+static void
+ngx_http_mastodon_parsed_keys_free(void *data)
+{
+    ngx_uint_t                       i;
+    ngx_http_mastodon_parsed_key_t  *pk;
+
+    pk = ngx_http_mastodon_parsed_keys;
+    if (pk == NULL) {
+        return;
+    }
+
+    for (i = 0; i < NGX_HTTP_MASTODON_PARSED_KEYS; i++) {
+        if (pk[i].key) {
+            mstdn_httpsig_key_free(pk[i].key);
+            ngx_free(pk[i].pem);
+        }
+    }
+
+    ngx_free(pk);
+    ngx_http_mastodon_parsed_keys = NULL;
+}
+
+
+/* The key of a PEM, parsed once in this worker; NULL: unusable. */
+mstdn_httpsig_key_t *
+ngx_http_mastodon_keycache_parsed(ngx_str_t *pem, ngx_log_t *log)
+{
+    u_char                          *copy;
+    uint32_t                         hash;
+    ngx_pool_cleanup_t              *cln;
+    mstdn_httpsig_key_t             *key;
+    ngx_http_mastodon_parsed_key_t  *pk;
+
+    if (ngx_http_mastodon_parsed_keys == NULL) {
+        cln = ngx_pool_cleanup_add(ngx_cycle->pool, 0);
+        if (cln == NULL) {
+            return NULL;
+        }
+
+        ngx_http_mastodon_parsed_keys = ngx_calloc(
+            NGX_HTTP_MASTODON_PARSED_KEYS
+            * sizeof(ngx_http_mastodon_parsed_key_t), log);
+        if (ngx_http_mastodon_parsed_keys == NULL) {
+            return NULL;
+        }
+
+        cln->handler = ngx_http_mastodon_parsed_keys_free;
+    }
+
+    hash = ngx_crc32_long(pem->data, pem->len);
+    pk = &ngx_http_mastodon_parsed_keys[hash % NGX_HTTP_MASTODON_PARSED_KEYS];
+
+    if (pk->key && pk->hash == hash && pk->len == pem->len
+        && ngx_memcmp(pk->pem, pem->data, pem->len) == 0)
+    {
+        return pk->key;
+    }
+
+    key = mstdn_httpsig_public_key((char *) pem->data, pem->len);
+    if (key == NULL) {
+        return NULL;
+    }
+
+    copy = ngx_alloc(pem->len, log);
+    if (copy == NULL) {
+        mstdn_httpsig_key_free(key);
+        return NULL;
+    }
+
+    ngx_memcpy(copy, pem->data, pem->len);
+
+    if (pk->key) {
+        mstdn_httpsig_key_free(pk->key);
+        ngx_free(pk->pem);
+    }
+
+    pk->hash = hash;
+    pk->len = pem->len;
+    pk->pem = copy;
+    pk->key = key;
+
+    return key;
+}
