@@ -70,6 +70,8 @@ struct ngx_http_mastodon_signed_s {
     ngx_msec_t                     deadline;
 
     unsigned                       unknown_ok:1; /* no fetch: DECLINED */
+    unsigned                       checks_block:1; /* the caller checks
+                                                      the domain itself */
     unsigned                       from_cache:1;
     unsigned                       looked_up:1;  /* PostgreSQL read */
     unsigned                       refresh:1;    /* the stored key failed */

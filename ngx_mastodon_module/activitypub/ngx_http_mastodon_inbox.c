@@ -93,7 +93,7 @@ ngx_int_t
 ngx_http_mastodon_shared_inbox(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
 {
-    ngx_str_t  none = ngx_null_string;
+    ngx_str_t  none = ngx_string("");
 
     return ngx_http_mastodon_inbox_receive(r, ctx, &none);
 }
@@ -114,6 +114,7 @@ ngx_http_mastodon_inbox_receive(ngx_http_request_t *r,
     in->username = *username;
     in->s.done = ngx_http_mastodon_inbox_verified;
     in->s.data = in;
+    in->s.checks_block = 1;     /* the storing statement does, fresh */
 
     if (ngx_http_mastodon_body_bytes(r, &in->s.body) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

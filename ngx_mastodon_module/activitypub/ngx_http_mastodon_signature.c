@@ -412,7 +412,8 @@ ngx_http_mastodon_signature_verify(ngx_http_request_t *r,
     {
         s->from_cache = 1;
 
-        if (s->key.blocked) {
+        /* the inbox's storing checks the domain again, fresh */
+        if (s->key.blocked && !s->checks_block) {
             rc = ngx_http_mastodon_sig_not_found(r, s);
             return rc == NGX_HTTP_UNAUTHORIZED ? NGX_HTTP_FORBIDDEN : rc;
         }
@@ -526,7 +527,18 @@ ngx_http_mastodon_sig_key_done(ngx_http_mastodon_pg_batch_t *b)
     }
 
     if (ngx_http_mastodon_pg_bool(res, 0, 4)) {
-        /* Mastodon answers a suspended domain 403 "not found" */
+        /* Mastodon answers a suspended domain 403 "not found"; a known
+         * key is cached so, sparing PostgreSQL the domain's next requests */
+        if (!PQgetisnull(res, 0, 0)) {
+            s->key.account_id = ngx_http_mastodon_pg_int(res, 0, 0);
+            s->key.actor_uri = ngx_http_mastodon_pg_str(res, 0, 1);
+            s->key.acct = ngx_http_mastodon_pg_str(res, 0, 2);
+            s->key.public_key = ngx_http_mastodon_pg_str(res, 0, 3);
+            s->key.blocked = 1;
+
+            ngx_http_mastodon_keycache_put(mcf, &s->key_id, &s->key);
+        }
+
         rc = ngx_http_mastodon_sig_not_found(r, s);
         ngx_http_mastodon_sig_finish(r, s, rc == NGX_HTTP_UNAUTHORIZED
                                            ? NGX_HTTP_FORBIDDEN : rc);
