@@ -21,6 +21,7 @@ mstdn_strerror(int rc)
     case MSTDN_ETYPE:    return "conflicting parameter types";
     case MSTDN_ETOOMANY: return "too many parameters";
     case MSTDN_ENOMEM:   return "out of memory";
+    case MSTDN_ETOOBIG:  return "too large";
     default:             return "error";
     }
 }

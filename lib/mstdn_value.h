@@ -18,7 +18,7 @@ typedef enum {
     MSTDN_STRING,
     MSTDN_ARRAY,
     MSTDN_OBJECT,
-    MSTDN_FILE              /* a multipart upload: str/len are its bytes */
+    MSTDN_FILE              /* a multipart upload: see below */
 } mstdn_type_t;
 
 typedef struct mstdn_value_s  mstdn_value_t;
@@ -34,8 +34,18 @@ struct mstdn_value_s {
     mstdn_value_t  *last;
     size_t          count;
     mstdn_value_t  *next;
-    const char     *filename;       /* FILE: as the client named it */
-    const char     *content_type;   /* FILE: as the client declared it */
+
+    /*
+     * FILE: its len bytes are at str when the body was in memory; when it
+     * was in a file (str NULL), at offset in fd, open for reading as long
+     * as the request lives, named path (NULL: already unlinked).  Its name
+     * and type are the client's word: hints only.
+     */
+    const char     *filename;
+    const char     *content_type;
+    const char     *path;
+    uint64_t        offset;
+    int             fd;
 
     /* OBJECT: a hash of member names once it is big (lookups in O(1)) */
     void         *(*alloc)(void *ctx, size_t size);
@@ -63,6 +73,7 @@ typedef struct {
 #define MSTDN_ETYPE     -5      /* a[]=1&a[b]=2: one name used as two types */
 #define MSTDN_ETOOMANY  -6
 #define MSTDN_ENOMEM    -7
+#define MSTDN_ETOOBIG   -8      /* over a size limit */
 
 const char *mstdn_strerror(int rc);
 

@@ -97,6 +97,23 @@ is($res->code, 202, 'cavage hs2019: 202');
 $res = post('/users/alice/inbox', signed(algorithm => undef), $activity);
 is($res->code, 202, 'no algorithm (hs2019): 202');
 
+# a body larger than the memory buffer: nginx writes it to a file, read
+# back in the thread pool, whatever its declared type
+my $large = encode_json({ id => "$bob_uri#notes/1", type => 'Create', actor => $bob_uri,
+    object => { type => 'Note', content => 'y' x (300 * 1024) } });
+$res = post('/users/alice/inbox', signed(body => $large), $large);
+is($res->code, 202, 'a 300 KB body: 202');
+is($t->psql(q{SELECT length(body) FROM inbox_activities ORDER BY id DESC LIMIT 1}), length($large),
+   'stored whole');
+{
+    my $tx = $ua->build_tx(POST => $t->base . '/inbox' => {} => $large);
+    my $hs = signed(path => '/inbox', body => $large);
+    $tx->req->headers->header($_ => $hs->{$_}) for keys %$hs;
+    $tx->req->headers->content_type('multipart/form-data; boundary=x');
+    $ua->start($tx);
+    is($tx->res->code, 202, 'the same declared multipart: still taken as bytes');
+}
+
 $before = stored();
 
 # --- refused, in the order of the checks --------------------------------------------

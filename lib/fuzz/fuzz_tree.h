@@ -50,6 +50,13 @@ mstdn_fuzz_tree(const mstdn_value_t *v, size_t depth,
         }
     }
 
+    /* a file: its hints are there (the client's bytes, not checked) */
+    if (v->type == MSTDN_FILE
+        && (v->filename == NULL || v->content_type == NULL || v->first))
+    {
+        abort();
+    }
+
     n = 0;
 
     for (c = v->first; c; c = c->next) {

@@ -7,7 +7,10 @@
  * mastodon_json_max_depth/_members, and every string must be strict UTF-8
  * without NUL.  Bad input gets 400 with a JSON error that says what was
  * wrong.  A body nginx wrote to a temporary file is read in the thread
- * pool, never by the event loop.
+ * pool, never by the event loop: a multipart one in fixed-size chunks
+ * through the incremental parser, so that an upload of any size stays on
+ * disk (its text fields are kept, its file parts become ranges of the
+ * file), any other whole (it is 1 MB at most, or a status's text).
  */
 
 #include "ngx_http_mastodon_core.h"
@@ -25,6 +28,20 @@ typedef struct {
 } ngx_http_mastodon_body_part_t;
 
 
+struct ngx_http_mastodon_multipart_s {
+    mstdn_multipart_t              *mp;
+    ngx_fd_t                        fd;
+    off_t                           start;      /* the body in the file */
+    off_t                           size;
+    const char                     *path;       /* NULL: unlinked */
+    u_char                         *chunk;
+    int                             rc;         /* the parser's */
+    char                            err[128];
+    ngx_err_t                       errnum;
+    ngx_uint_t                      failed;     /* reading failed */
+};
+
+
 typedef struct {
     ngx_http_mastodon_body_part_t  *parts;
     ngx_uint_t                      nparts;
@@ -38,6 +55,15 @@ static ngx_int_t ngx_http_mastodon_request_body_filter(ngx_http_request_t *r,
 static void ngx_http_mastodon_body_read_file(void *data, ngx_log_t *log);
 static void ngx_http_mastodon_body_file_done(ngx_http_request_t *r,
     void *data);
+static ngx_int_t ngx_http_mastodon_body_multipart_file(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, ngx_str_t *boundary);
+static void ngx_http_mastodon_body_parse_file(void *data, ngx_log_t *log);
+static void ngx_http_mastodon_body_parsed(ngx_http_request_t *r,
+    void *data);
+static void ngx_http_mastodon_multipart_cleanup(void *data);
+static ngx_int_t ngx_http_mastodon_read_multipart(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, ngx_int_t type, ngx_str_t *boundary,
+    mstdn_alloc_t *a, mstdn_limits_t *limits);
 static ngx_int_t ngx_http_mastodon_bad_params(ngx_http_request_t *r,
     const char *what, const char *err);
 
@@ -90,7 +116,8 @@ ngx_http_mastodon_request_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 /*
  * Once the body is read: NGX_OK when it is in memory; NGX_DONE when parts
  * of it are in nginx's temporary file, which a pool thread then reads into
- * ctx->body before ngx_http_mastodon_body_ready() goes on; or a status.
+ * ctx->body (or, multipart, parses into ctx->multipart) before
+ * ngx_http_mastodon_body_ready() goes on; or a status.
  */
 ngx_int_t
 ngx_http_mastodon_body_load(ngx_http_request_t *r)
@@ -98,6 +125,7 @@ ngx_http_mastodon_body_load(ngx_http_request_t *r)
     off_t                           len;
     u_char                         *p;
     ngx_buf_t                      *b;
+    ngx_str_t                       boundary;
     ngx_uint_t                      n;
     ngx_chain_t                    *cl;
     ngx_http_mastodon_ctx_t        *ctx;
@@ -127,6 +155,25 @@ ngx_http_mastodon_body_load(ngx_http_request_t *r)
     }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+
+    /* nginx keeps a body that went to a file whole in it: one buffer (a
+     * raw body, an inbox's, is read whole whatever its type says) */
+    if (n == 1 && r->request_body->bufs->next == NULL
+        && ctx->route->body != NGX_HTTP_MASTODON_BODY_RAW)
+    {
+
+        switch (ngx_http_mastodon_multipart_type(r, &boundary)) {
+
+        case NGX_OK:
+            return ngx_http_mastodon_body_multipart_file(r, ctx, &boundary);
+
+        case NGX_ERROR:
+            return NGX_OK;      /* 400 without reading it */
+
+        default: /* NGX_DECLINED */
+            break;
+        }
+    }
 
     f = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_body_file_t));
     p = ngx_pnalloc(r->pool, len);
@@ -213,6 +260,126 @@ ngx_http_mastodon_body_file_done(ngx_http_request_t *r, void *data)
 }
 
 
+/*
+ * A multipart body in its file: parsed in a pool thread, chunk by chunk,
+ * the parser's memory released with the request's pool (which outlives
+ * the task: r->main->blocked holds it).
+ */
+static ngx_int_t
+ngx_http_mastodon_body_multipart_file(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, ngx_str_t *boundary)
+{
+    ngx_buf_t                      *b;
+    ngx_pool_cleanup_t             *cln;
+    ngx_http_request_body_t        *rb;
+    ngx_http_mastodon_main_conf_t  *mcf;
+    ngx_http_mastodon_multipart_t  *m;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
+    rb = r->request_body;
+    b = rb->bufs->buf;
+
+    m = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_multipart_t));
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (m == NULL || cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    m->mp = mstdn_multipart_create((char *) boundary->data, boundary->len,
+                                   mcf->json_max_members,
+                                   NGX_HTTP_MASTODON_BODY_TEXT_MAX);
+    if (m->mp == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_mastodon_multipart_cleanup;
+    cln->data = m;
+
+    m->chunk = ngx_palloc(r->pool, NGX_HTTP_MASTODON_BODY_CHUNK);
+    if (m->chunk == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    m->fd = b->file->fd;
+    m->start = b->file_pos;
+    m->size = b->file_last - b->file_pos;
+
+    if (rb->temp_file && rb->temp_file->persistent) {
+        m->path = (const char *) b->file->name.data;    /* NUL-terminated */
+    }
+
+    ctx->multipart = m;
+
+    if (ngx_http_mastodon_thread_run(r, ngx_http_mastodon_body_parse_file,
+                                     ngx_http_mastodon_body_parsed, m)
+        != NGX_OK)
+    {
+        ctx->multipart = NULL;
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    return NGX_DONE;
+}
+
+
+/* in a pool thread */
+static void
+ngx_http_mastodon_body_parse_file(void *data, ngx_log_t *log)
+{
+    size_t                          size;
+    ssize_t                         n;
+    off_t                           done;
+    ngx_http_mastodon_multipart_t  *m = data;
+
+    for (done = 0; done < m->size; done += n) {
+        size = ngx_min(NGX_HTTP_MASTODON_BODY_CHUNK, m->size - done);
+
+        n = pread(m->fd, m->chunk, size, m->start + done);  /* thread pool */
+
+        if (n <= 0) {
+            m->errnum = n == 0 ? 0 : ngx_errno;
+            m->failed = 1;
+            return;
+        }
+
+        m->rc = mstdn_multipart_feed(m->mp, (char *) m->chunk, n, m->err,
+                                     sizeof(m->err));
+        if (m->rc != MSTDN_OK) {
+            return;             /* the rest is not read */
+        }
+    }
+
+    m->rc = mstdn_multipart_finish(m->mp, m->err, sizeof(m->err));
+}
+
+
+static void
+ngx_http_mastodon_body_parsed(ngx_http_request_t *r, void *data)
+{
+    ngx_http_mastodon_multipart_t  *m = data;
+
+    if (m->failed) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, m->errnum,
+                      "mastodon: reading the body file failed");
+        ngx_http_mastodon_body_ready(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    /* a parse error is answered with the parameters (read_params) */
+    ngx_http_mastodon_body_ready(r, NGX_OK);
+}
+
+
+static void
+ngx_http_mastodon_multipart_cleanup(void *data)
+{
+    ngx_http_mastodon_multipart_t  *m = data;
+
+    mstdn_multipart_destroy(m->mp);
+    m->mp = NULL;
+}
+
+
 /* An mstdn_alloc_t allocator over an nginx pool (ctx). */
 void *
 ngx_http_mastodon_pool_alloc(void *ctx, size_t size)
@@ -227,7 +394,7 @@ ngx_http_mastodon_read_params(ngx_http_request_t *r,
 {
     int                             rc;
     char                            err[128];
-    ngx_str_t                       body, type;
+    ngx_str_t                       body, type, boundary;
     mstdn_alloc_t                   a;
     mstdn_limits_t                  limits;
     mstdn_value_t                  *json;
@@ -256,10 +423,18 @@ ngx_http_mastodon_read_params(ngx_http_request_t *r,
     }
 
     /* a raw body (an inbox's) is its endpoint's to read */
-    if (r->request_body == NULL || !ctx->route->body
+    if (r->request_body == NULL || r->request_body->bufs == NULL
+        || !ctx->route->body
         || ctx->route->body == NGX_HTTP_MASTODON_BODY_RAW)
     {
         return NGX_OK;
+    }
+
+    rc = ngx_http_mastodon_multipart_type(r, &boundary);
+
+    if (rc != NGX_DECLINED) {
+        return ngx_http_mastodon_read_multipart(r, ctx, rc, &boundary, &a,
+                                                &limits);
     }
 
     if (ngx_http_mastodon_body_bytes(r, &body) != NGX_OK) {
@@ -321,35 +496,136 @@ ngx_http_mastodon_read_params(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    if (type.len >= sizeof("multipart/form-data") - 1
-        && ngx_strncasecmp(type.data, (u_char *) "multipart/form-data",
-                           sizeof("multipart/form-data") - 1) == 0)
-    {
-        const char  *boundary;
-        size_t       blen;
-
-        if (mstdn_multipart_boundary((char *) type.data, type.len, &boundary,
-                                     &blen)
-            != 0)
-        {
-            return ngx_http_mastodon_bad_params(r, "multipart body",
-                                                "no boundary");
-        }
-
-        /* file parts point into body, which lives as long as the request */
-        rc = mstdn_multipart_parse((char *) body.data, body.len, boundary,
-                                   blen, &a, &limits, ctx->params,
-                                   err, sizeof(err));
-        if (rc != MSTDN_OK) {
-            return ngx_http_mastodon_bad_params(r, "multipart body", err);
-        }
-
-        return NGX_OK;
-    }
-
     /* other types carry no parameters, as in Rails */
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "mastodon: ignoring body of type \"%V\"", &type);
+
+    return NGX_OK;
+}
+
+
+/*
+ * NGX_OK: the body is multipart/form-data with a boundary (into *boundary,
+ * if given); NGX_ERROR: it is, without one; NGX_DECLINED: it is not.
+ */
+ngx_int_t
+ngx_http_mastodon_multipart_type(ngx_http_request_t *r, ngx_str_t *boundary)
+{
+    size_t      blen;
+    ngx_str_t   type;
+    const char *b;
+
+    if (r->headers_in.content_type == NULL) {
+        return NGX_DECLINED;
+    }
+
+    type = r->headers_in.content_type->value;
+
+    if (type.len < sizeof("multipart/form-data") - 1
+        || ngx_strncasecmp(type.data, (u_char *) "multipart/form-data",
+                           sizeof("multipart/form-data") - 1) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (mstdn_multipart_boundary((char *) type.data, type.len, &b, &blen)
+        != 0)
+    {
+        return NGX_ERROR;
+    }
+
+    if (boundary) {
+        boundary->data = (u_char *) b;
+        boundary->len = blen;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A multipart body's parts into ctx->params: parsed already from its file
+ * (file parameters are ranges of that file), or now from memory.
+ */
+static ngx_int_t
+ngx_http_mastodon_read_multipart(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, ngx_int_t type, ngx_str_t *boundary,
+    mstdn_alloc_t *a, mstdn_limits_t *limits)
+{
+    int                             rc;
+    char                            err[128];
+    ngx_str_t                       body;
+    mstdn_multipart_t              *mp;
+    mstdn_multipart_body_t          where;
+    ngx_http_mastodon_multipart_t  *m;
+
+    if (type == NGX_ERROR) {
+        return ngx_http_mastodon_bad_params(r, "multipart body",
+                                            "no boundary");
+    }
+
+    m = ctx->multipart;
+
+    if (m) {
+        mp = m->mp;
+        rc = m->rc;
+        ngx_memcpy(err, m->err, sizeof(err));
+
+        where.data = NULL;
+        where.fd = m->fd;
+        where.path = m->path;
+        where.offset = m->start;
+
+    } else {
+        if (ngx_http_mastodon_body_bytes(r, &body) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (body.len == 0) {
+            return NGX_OK;
+        }
+
+        mp = mstdn_multipart_create((char *) boundary->data, boundary->len,
+                                    limits->max_members,
+                                    NGX_HTTP_MASTODON_BODY_TEXT_MAX);
+        if (mp == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        rc = mstdn_multipart_feed(mp, (char *) body.data, body.len, err,
+                                  sizeof(err));
+        if (rc == MSTDN_OK) {
+            rc = mstdn_multipart_finish(mp, err, sizeof(err));
+        }
+
+        /* file parameters point into body, which lives as the request */
+        where.data = (char *) body.data;
+        where.fd = -1;
+        where.path = NULL;
+        where.offset = 0;
+    }
+
+    if (rc == MSTDN_OK) {
+        rc = mstdn_multipart_params(mp, &where, a, limits, ctx->params, err,
+                                    sizeof(err));
+    }
+
+    /* the tree has its own copies */
+    mstdn_multipart_destroy(mp);
+
+    if (m) {
+        m->mp = NULL;
+    }
+
+    if (rc == MSTDN_ETOOBIG) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "mastodon: multipart body: %s", err);
+        return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+    }
+
+    if (rc != MSTDN_OK) {
+        return ngx_http_mastodon_bad_params(r, "multipart body", err);
+    }
 
     return NGX_OK;
 }
@@ -463,4 +739,24 @@ ngx_http_mastodon_param_array(ngx_http_mastodon_ctx_t *ctx, const char *key,
     *given = 1;
 
     return a->first;
+}
+
+
+/*
+ * An uploaded file parameter (NULL when absent or not a file).  Its bytes
+ * are at str when the body was small enough to stay in memory; otherwise
+ * (str NULL) they are the range offset, len of nginx's temporary file fd,
+ * which stays open as long as the request; on a media route
+ * (NGX_HTTP_MASTODON_BODY_MEDIA) always so, and the file is named path
+ * until the request ends (a handler may move it away first).  filename
+ * and content_type are the client's word: hints only.
+ */
+mstdn_value_t *
+ngx_http_mastodon_param_file(ngx_http_mastodon_ctx_t *ctx, const char *key)
+{
+    mstdn_value_t  *v;
+
+    v = mstdn_object_get(ctx->params, key);
+
+    return (v && v->type == MSTDN_FILE) ? v : NULL;
 }

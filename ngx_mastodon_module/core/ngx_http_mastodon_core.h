@@ -100,6 +100,7 @@ typedef struct {
 
 typedef struct {
     ngx_flag_t                 enable;
+    ngx_flag_t                 debug_upload;    /* the test aid's route */
 } ngx_http_mastodon_loc_conf_t;
 
 
@@ -126,12 +127,17 @@ typedef struct {
 #define NGX_HTTP_MASTODON_BODY_NONE      0  /* discarded */
 #define NGX_HTTP_MASTODON_BODY_FORM      1  /* JSON, form, small multipart */
 #define NGX_HTTP_MASTODON_BODY_FILES     2  /* multipart with files */
-#define NGX_HTTP_MASTODON_BODY_RAW       3  /* bytes as received (inbox):
+#define NGX_HTTP_MASTODON_BODY_MEDIA     3  /* FILES, multipart always a file */
+#define NGX_HTTP_MASTODON_BODY_RAW       4  /* bytes as received (inbox):
                                                not parsed, FORM's limit */
 /* a form body's limit (under client_max_body_size) */
 #define NGX_HTTP_MASTODON_BODY_FORM_MAX  (1024 * 1024)
 /* mastodon locations buffer at least this much in memory; more: a file */
 #define NGX_HTTP_MASTODON_BODY_MEMORY    (64 * 1024)
+/* a multipart body in its file is parsed in chunks of this size */
+#define NGX_HTTP_MASTODON_BODY_CHUNK     (64 * 1024)
+/* a multipart body's text fields together, the limit of a form body's */
+#define NGX_HTTP_MASTODON_BODY_TEXT_MAX  NGX_HTTP_MASTODON_BODY_FORM_MAX
 
 
 typedef struct {
@@ -160,12 +166,17 @@ typedef struct {
     ngx_uint_t                     method;      /* NGX_HTTP_GET, ... */
     ngx_str_t                      pattern;     /* "/api/v1/statuses/:id" */
     ngx_http_mastodon_handler_pt   handler;
-    unsigned                       body:2;      /* NGX_HTTP_MASTODON_BODY_* */
+    unsigned                       body:3;      /* NGX_HTTP_MASTODON_BODY_* */
     unsigned                       auth:2;      /* NGX_HTTP_MASTODON_AUTH_* */
     const char                    *scopes;      /* any one of these */
     ngx_uint_t                     limits;      /* NGX_HTTP_MASTODON_RL_* */
+    ngx_uint_t                     debug;       /* only where the test aid
+                                                   mastodon_debug_upload is */
 } ngx_http_mastodon_route_t;
 
+
+/* a multipart body parsed from its file (_body.c) */
+typedef struct ngx_http_mastodon_multipart_s  ngx_http_mastodon_multipart_t;
 
 /* the thread pool's state of a request (backend/_thread.c) */
 typedef struct ngx_http_mastodon_thread_ctx_s  ngx_http_mastodon_thread_ctx_t;
@@ -190,6 +201,7 @@ struct ngx_http_mastodon_ctx_s {
 
     off_t                          body_received; /* counted by the filter */
     ngx_str_t                      body;        /* read from its file */
+    ngx_http_mastodon_multipart_t *multipart;   /* or parsed there */
     void                          *rl;          /* the rate limit's count */
 
     unsigned                       own_body:1;  /* the filter leaves it be */
@@ -222,6 +234,14 @@ ngx_int_t ngx_http_mastodon_body_bytes(ngx_http_request_t *r,
 void *ngx_http_mastodon_pool_alloc(void *pool, size_t size);
 mstdn_value_t *ngx_http_mastodon_param_array(ngx_http_mastodon_ctx_t *ctx,
     const char *key, ngx_uint_t *given);
+mstdn_value_t *ngx_http_mastodon_param_file(ngx_http_mastodon_ctx_t *ctx,
+    const char *key);
+ngx_int_t ngx_http_mastodon_multipart_type(ngx_http_request_t *r,
+    ngx_str_t *boundary);
+
+/* mastodon_debug_upload: the test aid's route (_debug_upload.c) */
+ngx_int_t ngx_http_mastodon_debug_upload(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
 
 
 /* responses */

@@ -107,6 +107,13 @@ static ngx_command_t  ngx_http_mastodon_commands[] = {
       0,
       NULL },
 
+    { ngx_string("mastodon_debug_upload"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_loc_conf_t, debug_upload),
+      NULL },
+
     { ngx_string("mastodon_database"),
       NGX_HTTP_MASTODON_MAIN,
       ngx_conf_set_str_slot,
@@ -982,6 +989,7 @@ ngx_http_mastodon_create_loc_conf(ngx_conf_t *cf)
     }
 
     conf->enable = NGX_CONF_UNSET;
+    conf->debug_upload = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -996,6 +1004,7 @@ ngx_http_mastodon_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_core_loc_conf_t  *clcf;
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_value(conf->debug_upload, prev->debug_upload, 0);
 
     /*
      * The API's bodies stay in memory: a body nginx writes to a temporary
@@ -1162,7 +1171,8 @@ ngx_http_mastodon_read_body(ngx_http_request_t *r,
 {
     ngx_int_t  rc;
 
-    if (ctx->route->body != NGX_HTTP_MASTODON_BODY_FILES
+    if ((ctx->route->body == NGX_HTTP_MASTODON_BODY_FORM
+         || ctx->route->body == NGX_HTTP_MASTODON_BODY_RAW)
         && r->headers_in.content_length_n > NGX_HTTP_MASTODON_BODY_FORM_MAX)
     {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -1177,6 +1187,20 @@ ngx_http_mastodon_read_body(ngx_http_request_t *r,
 
     /* small bodies stay in memory (merge_loc_conf sized the buffer) */
     r->request_body_in_single_buf = 1;
+
+    /*
+     * An upload to a media route always goes to a file, kept under its
+     * name while the request lives (and removed after, unless a handler
+     * moved it): its file parameters are ranges of that file.
+     */
+    if (ctx->route->body == NGX_HTTP_MASTODON_BODY_MEDIA
+        && ngx_http_mastodon_multipart_type(r, NULL) == NGX_OK)
+    {
+        r->request_body_in_file_only = 1;
+        r->request_body_in_persistent_file = 1;
+        r->request_body_in_clean_file = 1;
+        r->request_body_file_log_level = NGX_LOG_INFO;
+    }
 
     rc = ngx_http_read_client_request_body(r, ngx_http_mastodon_body_handler);
     if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {

@@ -28,6 +28,11 @@
 
 static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
 
+    /* a test aid: the parameters of an upload (_debug_upload.c) */
+    { NGX_HTTP_POST, ngx_string("/api/mastodon_debug/upload"),
+      ngx_http_mastodon_debug_upload, NGX_HTTP_MASTODON_BODY_MEDIA,
+      NGX_HTTP_MASTODON_AUTH_NONE, NULL, 0, 1 },
+
     R(GET, "/api/v1/instance", ngx_http_mastodon_instance_v1, 0, NONE, NULL),
     R(GET, "/api/v2/instance", ngx_http_mastodon_instance_v2, 0, NONE, NULL),
     R(GET, "/.well-known/nodeinfo", ngx_http_mastodon_nodeinfo_links, 0,
@@ -332,11 +337,12 @@ ngx_http_mastodon_route_match(ngx_str_t *pattern, ngx_str_t *uri,
 ngx_int_t
 ngx_http_mastodon_route(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
 {
-    u_char                     *p;
-    ngx_str_t                   uri, allow;
-    ngx_str_t                   captures[NGX_HTTP_MASTODON_MAX_CAPTURES];
-    ngx_uint_t                  i, k, ncaptures, allowed;
-    ngx_http_mastodon_route_t  *route;
+    u_char                        *p;
+    ngx_str_t                      uri, allow;
+    ngx_str_t                      captures[NGX_HTTP_MASTODON_MAX_CAPTURES];
+    ngx_uint_t                     i, k, ncaptures, allowed;
+    ngx_http_mastodon_route_t     *route;
+    ngx_http_mastodon_loc_conf_t  *mlcf;
 
     uri = r->uri;
 
@@ -353,8 +359,13 @@ ngx_http_mastodon_route(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
     }
 
     allowed = 0;
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mastodon_module);
 
     for (route = ngx_http_mastodon_routes; route->handler; route++) {
+
+        if (route->debug && !mlcf->debug_upload) {
+            continue;
+        }
 
         if (!ngx_http_mastodon_route_match(&route->pattern, &uri, captures,
                                            &ncaptures))
