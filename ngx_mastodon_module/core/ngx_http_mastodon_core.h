@@ -78,6 +78,13 @@ typedef struct {
     ngx_flag_t                 oauth_password_grant;
     ngx_uint_t                 feed_max;        /* home feed length */
 
+    /* the inbox and signed requests (activitypub/, fed-inbox) */
+    size_t                     key_cache_size;
+    ngx_msec_t                 key_cache_valid;
+    ngx_msec_t                 key_fetch_wait;
+    ngx_flag_t                 authorized_fetch;
+    ngx_shm_zone_t            *key_cache;
+
     /* derived in init_main_conf */
     time_t                     loaded_at;
     ngx_flag_t                 enabled;
@@ -131,6 +138,8 @@ typedef struct {
 #define NGX_HTTP_MASTODON_BODY_FORM      1  /* JSON, form, small multipart */
 #define NGX_HTTP_MASTODON_BODY_FILES     2  /* multipart with files */
 #define NGX_HTTP_MASTODON_BODY_MEDIA     3  /* FILES, multipart always a file */
+#define NGX_HTTP_MASTODON_BODY_RAW       4  /* bytes as received (inbox):
+                                               not parsed, FORM's limit */
 /* a form body's limit (under client_max_body_size) */
 #define NGX_HTTP_MASTODON_BODY_FORM_MAX  (1024 * 1024)
 /* mastodon locations buffer at least this much in memory; more: a file */
@@ -167,7 +176,7 @@ typedef struct {
     ngx_uint_t                     method;      /* NGX_HTTP_GET, ... */
     ngx_str_t                      pattern;     /* "/api/v1/statuses/:id" */
     ngx_http_mastodon_handler_pt   handler;
-    unsigned                       body:2;      /* NGX_HTTP_MASTODON_BODY_* */
+    unsigned                       body:3;      /* NGX_HTTP_MASTODON_BODY_* */
     unsigned                       auth:2;      /* NGX_HTTP_MASTODON_AUTH_* */
     const char                    *scopes;      /* any one of these */
     ngx_uint_t                     limits;      /* NGX_HTTP_MASTODON_RL_* */
@@ -216,6 +225,8 @@ extern ngx_module_t  ngx_http_mastodon_module;
 
 void ngx_http_mastodon_finalize(ngx_http_request_t *r, ngx_int_t rc);
 void ngx_http_mastodon_body_ready(ngx_http_request_t *r, ngx_int_t rc);
+ngx_int_t ngx_http_mastodon_endpoint(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
 
 
 /* router */
@@ -228,6 +239,8 @@ ngx_int_t ngx_http_mastodon_body_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_mastodon_body_load(ngx_http_request_t *r);
 ngx_int_t ngx_http_mastodon_read_params(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_body_bytes(ngx_http_request_t *r,
+    ngx_str_t *body);
 void *ngx_http_mastodon_pool_alloc(void *pool, size_t size);
 mstdn_value_t *ngx_http_mastodon_param_array(ngx_http_mastodon_ctx_t *ctx,
     const char *key, ngx_uint_t *given);

@@ -11,6 +11,7 @@
 #include "ngx_http_mastodon_core.h"
 #include "ngx_http_mastodon_backend.h"
 #include "ngx_http_mastodon_auth.h"
+#include "ngx_http_mastodon_activitypub.h"
 
 
 static void *ngx_http_mastodon_create_main_conf(ngx_conf_t *cf);
@@ -91,6 +92,8 @@ ngx_http_mastodon_msec_bounds(redis_connect_timeout, 1, 600000);
 ngx_http_mastodon_msec_bounds(redis_timeout, 1, 600000);
 ngx_http_mastodon_msec_bounds(instance_cache, 0, 86400000);
 ngx_http_mastodon_msec_bounds(account_cache, 0, 86400000);
+ngx_http_mastodon_msec_bounds(key_cache_valid, 0, 86400000);
+ngx_http_mastodon_msec_bounds(key_fetch_wait, 1, 60000);
 
 
 #define NGX_HTTP_MASTODON_MAIN  (NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1)
@@ -391,6 +394,35 @@ static ngx_command_t  ngx_http_mastodon_commands[] = {
       offsetof(ngx_http_mastodon_main_conf_t, oauth_password_grant),
       NULL },
 
+    /* the inbox and signed requests (activitypub/) */
+    { ngx_string("mastodon_key_cache_size"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, key_cache_size),
+      NULL },
+
+    { ngx_string("mastodon_key_cache_valid"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, key_cache_valid),
+      &ngx_http_mastodon_key_cache_valid_bounds },
+
+    { ngx_string("mastodon_key_fetch_wait"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, key_fetch_wait),
+      &ngx_http_mastodon_key_fetch_wait_bounds },
+
+    { ngx_string("mastodon_authorized_fetch"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, authorized_fetch),
+      NULL },
+
       ngx_null_command
 };
 
@@ -510,6 +542,10 @@ ngx_http_mastodon_create_main_conf(ngx_conf_t *cf)
     mcf->require_confirmation = NGX_CONF_UNSET;
     mcf->oauth_password_grant = NGX_CONF_UNSET;
     mcf->feed_max = NGX_CONF_UNSET_UINT;
+    mcf->key_cache_size = NGX_CONF_UNSET_SIZE;
+    mcf->key_cache_valid = NGX_CONF_UNSET_MSEC;
+    mcf->key_fetch_wait = NGX_CONF_UNSET_MSEC;
+    mcf->authorized_fetch = NGX_CONF_UNSET;
     mcf->redis_port = NGX_CONF_UNSET;
 
     return mcf;
@@ -637,7 +673,8 @@ ngx_http_mastodon_init_main_conf(ngx_conf_t *cf, void *conf)
                     "https://github.com/mastodon/mastodon");
     }
 
-    return NGX_CONF_OK;
+    /* the inbox's key cache (activitypub/_keycache.c) */
+    return ngx_http_mastodon_keycache_init_conf(cf, mcf);
 }
 
 
@@ -1174,7 +1211,8 @@ ngx_http_mastodon_read_body(ngx_http_request_t *r,
 {
     ngx_int_t  rc;
 
-    if (ctx->route->body == NGX_HTTP_MASTODON_BODY_FORM
+    if ((ctx->route->body == NGX_HTTP_MASTODON_BODY_FORM
+         || ctx->route->body == NGX_HTTP_MASTODON_BODY_RAW)
         && r->headers_in.content_length_n > NGX_HTTP_MASTODON_BODY_FORM_MAX)
     {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -1264,6 +1302,26 @@ ngx_http_mastodon_dispatch(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
     /* NGX_DONE: a token look-up runs and will call the handler itself */
     rc = ngx_http_mastodon_auth(r, ctx);
     if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_mastodon_endpoint(r, ctx);
+}
+
+
+/*
+ * The route's handler, once the request may go on: the one way to it
+ * (dispatch, and auth after an asynchronous look-up).  In secure mode an
+ * ActivityPub GET is verified first (NGX_DONE: then the handler).
+ */
+ngx_int_t
+ngx_http_mastodon_endpoint(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_mastodon_authorized_fetch(r, ctx, ctx->route->handler);
+    if (rc != NGX_DECLINED) {
         return rc;
     }
 

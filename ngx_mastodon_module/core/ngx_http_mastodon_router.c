@@ -10,6 +10,7 @@
  */
 
 #include "ngx_http_mastodon_api.h"
+#include "ngx_http_mastodon_activitypub.h"
 #include "mstdn_utf8.h"
 
 
@@ -55,6 +56,12 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
     R(GET, "/users/:username/statuses/:id", ngx_http_mastodon_users_redirect,
       0, NONE, NULL),
     R(GET, "/tags/:tag", ngx_http_mastodon_tag_page, 0, NONE, NULL),
+
+    /* ActivityPub inboxes (activitypub/_inbox.c): the body kept raw */
+    R(POST, "/users/:username/inbox", ngx_http_mastodon_inbox,
+      NGX_HTTP_MASTODON_BODY_RAW, NONE, NULL),
+    R(POST, "/inbox", ngx_http_mastodon_shared_inbox,
+      NGX_HTTP_MASTODON_BODY_RAW, NONE, NULL),
     R(GET, "/about", ngx_http_mastodon_about_page, 0, NONE, NULL),
     R(GET, "/privacy-policy", ngx_http_mastodon_privacy_page, 0, NONE, NULL),
     R(GET, "/api/v1/instance/rules", ngx_http_mastodon_instance_rules, 0,
