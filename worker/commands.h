@@ -11,5 +11,6 @@ int cmd_accounts(worker_config *cfg, int argc, char **argv);
 int cmd_enqueue(worker_config *cfg, int argc, char **argv);
 int cmd_relay(worker_config *cfg, int argc, char **argv);
 int cmd_http_test(worker_config *cfg, int argc, char **argv);      /* tests only */
+int cmd_fetch_test(worker_config *cfg, int argc, char **argv);     /* tests only */
 
 #endif

@@ -5,7 +5,9 @@
 #include "log.h"
 #include "mail.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <sys/socket.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +51,14 @@ static const config_entry config_table[] = {
     STR(smtp_starttls, "auto"),
     STR(base_url, ""),
     NUM("feed_max", feed_max, "400", 40, 100000),
+    STR(web_domain, ""),
+    NUM("federation_allow_http", federation_allow_http, "0", 0, 1),
+    STR(federation_allowed_addresses, ""),
+    STR(ca_file, ""),
+    NUM("fetch_timeout_ms", fetch_timeout_ms, "30000", 100, 600000),
+    NUM("fetch_connect_timeout_ms", fetch_connect_timeout_ms, "10000", 100, 600000),
+    NUM("deliver_timeout_ms", deliver_timeout_ms, "30000", 100, 600000),
+    NUM("deliver_host_concurrency", deliver_host_concurrency, "8", 1, 256),
 };
 
 #define CONFIG_ENTRIES (sizeof(config_table) / sizeof(config_table[0]))
@@ -245,7 +255,8 @@ static int config_mail(worker_config *cfg, char *err, size_t errlen)
 
     const char *base = cfg->base_url;
     if (base[0] == '\0') {
-        snprintf(cfg->base, sizeof(cfg->base), "https://%s", cfg->domain);
+        snprintf(cfg->base, sizeof(cfg->base), "https://%s",
+                 cfg->web_domain[0] != '\0' ? cfg->web_domain : cfg->domain);
     } else if ((strncmp(base, "https://", 8) == 0 || strncmp(base, "http://", 7) == 0)
                && strlen(base) < sizeof(cfg->base) && strcspn(base, " \t\r\n\"<>") == strlen(base)) {
         snprintf(cfg->base, sizeof(cfg->base), "%s", base);
@@ -257,6 +268,54 @@ static int config_mail(worker_config *cfg, char *err, size_t errlen)
     while (n > 0 && cfg->base[n - 1] == '/')
         cfg->base[--n] = '\0';
     return 0;
+}
+
+/* federation_allowed_addresses: "IP" or "IP/bits", comma or space separated. */
+static int config_allowed(worker_config *cfg, char *err, size_t errlen)
+{
+    char *copy = strdup(cfg->federation_allowed_addresses);
+    char *save = NULL;
+    int rc = 0;
+
+    if (copy == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    cfg->nallowed = 0;
+    for (char *a = strtok_r(copy, ", ", &save); a != NULL; a = strtok_r(NULL, ", ", &save)) {
+        char *slash = strchr(a, '/');
+        int family = strchr(a, ':') != NULL ? AF_INET6 : AF_INET;
+        int max = family == AF_INET6 ? 128 : 32, prefix = max;
+
+        if (cfg->nallowed == MW_MAX_ALLOWED) {
+            snprintf(err, errlen, "federation_allowed_addresses: at most %d entries", MW_MAX_ALLOWED);
+            rc = -1;
+            break;
+        }
+        if (slash != NULL) {
+            char *end;
+            *slash = '\0';
+            errno = 0;
+            long bits = strtol(slash + 1, &end, 10);
+            if (errno != 0 || end == slash + 1 || *end != '\0' || bits < 0 || bits > max) {
+                snprintf(err, errlen, "federation_allowed_addresses: bad prefix length in \"%s/%s\"",
+                         a, slash + 1);
+                rc = -1;
+                break;
+            }
+            prefix = (int) bits;
+        }
+        if (inet_pton(family, a, cfg->allowed[cfg->nallowed].addr) != 1) {
+            snprintf(err, errlen, "federation_allowed_addresses: \"%s\" is not an IP address", a);
+            rc = -1;
+            break;
+        }
+        cfg->allowed[cfg->nallowed].family = family;
+        cfg->allowed[cfg->nallowed].prefix = prefix;
+        cfg->nallowed++;
+    }
+    free(copy);
+    return rc;
 }
 
 int config_load(worker_config *cfg, const char *file, char *err, size_t errlen)
@@ -296,6 +355,8 @@ int config_load(worker_config *cfg, const char *file, char *err, size_t errlen)
         return -1;
     }
     if (config_mail(cfg, err, errlen) != 0)
+        return -1;
+    if (config_allowed(cfg, err, errlen) != 0)
         return -1;
     return config_split_queues(cfg, err, errlen);
 }

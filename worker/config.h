@@ -5,6 +5,7 @@
 
 #define MW_MAX_QUEUES   16
 #define MW_QUEUE_NAMELEN 64
+#define MW_MAX_ALLOWED  64
 
 typedef struct {
     char *database;                 /* libpq conninfo */
@@ -30,6 +31,14 @@ typedef struct {
     char *smtp_starttls;            /* auto, always, never */
     char *base_url;                 /* "" = https://<domain> */
     long  feed_max;                 /* statuses kept in a home feed */
+    char *web_domain;               /* "" = domain (Mastodon's WEB_DOMAIN) */
+    long  federation_allow_http;    /* 1: http:// towards other servers too */
+    char *federation_allowed_addresses; /* IPs/CIDRs the guard lets through */
+    char *ca_file;                  /* CA bundle for https ("" = system's) */
+    long  fetch_timeout_ms;         /* a fetch's whole transfer */
+    long  fetch_connect_timeout_ms;
+    long  deliver_timeout_ms;       /* one delivery POST */
+    long  deliver_host_concurrency; /* deliveries at once to one host */
 
     /* derived */
     int   nqueues;
@@ -38,6 +47,12 @@ typedef struct {
     int   starttls;                 /* WORKER_STARTTLS_* */
     char  from_address[320];        /* smtp_from, or the default */
     char  base[512];                /* base_url without a trailing '/' */
+    int   nallowed;                 /* federation_allowed_addresses parsed */
+    struct {
+        int           family;       /* AF_INET or AF_INET6 */
+        unsigned char addr[16];
+        int           prefix;       /* bits */
+    } allowed[MW_MAX_ALLOWED];
 } worker_config;
 
 enum { WORKER_STARTTLS_AUTO, WORKER_STARTTLS_ALWAYS, WORKER_STARTTLS_NEVER };

@@ -25,6 +25,7 @@ typedef struct http_transfer_s {
     char               *body;
     size_t              body_len;
     int                 too_large;
+    size_t              max_response;
     http_done_cb        done;
     void               *data;
     long long           started;
@@ -163,7 +164,7 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
     http_transfer *t = userdata;
     size_t n = size * nmemb;
 
-    if (t->body_len + n > HTTP_MAX_RESPONSE) {
+    if (t->body_len + n > t->max_response) {
         t->too_large = 1;
         return 0;                       /* curl stops: CURLE_WRITE_ERROR */
     }
@@ -186,6 +187,7 @@ static http_transfer *transfer_new(http_client *c, CURL *easy, http_done_cb done
     t->easy = easy;
     t->done = done;
     t->data = data;
+    t->max_response = HTTP_MAX_RESPONSE;
     curl_easy_setopt(easy, CURLOPT_PRIVATE, t);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->error);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
@@ -229,6 +231,19 @@ int http_request_start(http_client *c, const char *method, const char *url,
                        long timeout_ms, http_done_cb done, void *data,
                        char *err, size_t errlen)
 {
+    return http_request_start_opts(c, method, url, headers, body, body_len, timeout_ms, NULL,
+                                   done, data, err, errlen);
+}
+
+int http_request_start_opts(http_client *c, const char *method, const char *url,
+                            const char *const *headers, const char *body, size_t body_len,
+                            long timeout_ms, const http_options *opts,
+                            http_done_cb done, void *data, char *err, size_t errlen)
+{
+    static const http_options defaults;
+
+    if (opts == NULL)
+        opts = &defaults;
     if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
         snprintf(err, errlen, "not an http(s) URL: %s", url);
         return -1;
@@ -255,11 +270,14 @@ int http_request_start(http_client *c, const char *method, const char *url,
         t->headers = l;
     }
 
+    if (opts->max_response > 0)
+        t->max_response = opts->max_response;
     curl_easy_setopt(easy, CURLOPT_URL, url);
-    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, opts->protocols ? opts->protocols : "http,https");
     curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                     opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : timeout_ms);
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t->headers);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, t);
@@ -273,6 +291,8 @@ int http_request_start(http_client *c, const char *method, const char *url,
         curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
     else if (strcmp(method, "POST") != 0 || body == NULL)
         curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method);
+    if (opts->setup != NULL)
+        opts->setup(easy, opts->setup_data);
 
     if (transfer_add(c, t, err, errlen) != 0) {
         transfer_free(t);

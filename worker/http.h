@@ -43,6 +43,22 @@ int http_request_start(http_client *client, const char *method, const char *url,
                        long timeout_ms, http_done_cb done, void *data,
                        char *err, size_t errlen);
 
+/* What http_request_start_opts() may change for one request. */
+typedef struct {
+    long        connect_timeout_ms;     /* 0: timeout_ms */
+    size_t      max_response;           /* 0: HTTP_MAX_RESPONSE */
+    const char *protocols;              /* NULL: "http,https" */
+    /* more options on the handle before it starts (fetch.c: the address
+     * guard, the CA file, HTTP/2) */
+    void      (*setup)(CURL *easy, void *setup_data);
+    void       *setup_data;
+} http_options;
+
+int http_request_start_opts(http_client *client, const char *method, const char *url,
+                            const char *const *headers, const char *body, size_t body_len,
+                            long timeout_ms, const http_options *opts,
+                            http_done_cb done, void *data, char *err, size_t errlen);
+
 /* Starts a transfer the caller prepared (e.g. SMTP, mail.c); the client
  * takes the handle and cleans it up after done. */
 int http_transfer_start(http_client *client, CURL *easy, http_done_cb done, void *data,

@@ -31,7 +31,9 @@ static const char usage_text[] =
     "DOMAIN, CONCURRENCY, QUEUES, RETRY_MAX, RETRY_BASE_MS, CLAIM_IDLE_MS, JOB_MAX_BYTES,\n"
     "DB_CONNECT_TIMEOUT_MS, DB_STATEMENT_TIMEOUT_MS, DB_TCP_USER_TIMEOUT_MS,\n"
     "REDIS_CONNECT_TIMEOUT_MS, REDIS_TIMEOUT_MS, LOG_LEVEL, LOG_FILE, SMTP_URL, SMTP_FROM,\n"
-    "SMTP_USER, SMTP_PASSWORD, SMTP_STARTTLS, BASE_URL, FEED_MAX.\n"
+    "SMTP_USER, SMTP_PASSWORD, SMTP_STARTTLS, BASE_URL, FEED_MAX, WEB_DOMAIN,\n"
+    "FEDERATION_ALLOW_HTTP, FEDERATION_ALLOWED_ADDRESSES, CA_FILE, FETCH_TIMEOUT_MS,\n"
+    "FETCH_CONNECT_TIMEOUT_MS, DELIVER_TIMEOUT_MS, DELIVER_HOST_CONCURRENCY.\n"
     "MASTODON_SQL_DIR locates the migrations.\n";
 
 static const struct {
@@ -44,6 +46,7 @@ static const struct {
     { "enqueue", cmd_enqueue },
     { "relay", cmd_relay },
     { "http-test", cmd_http_test },     /* t/worker_http.t; not in the usage */
+    { "fetch-test", cmd_fetch_test },   /* t/worker_fetch.t; not in the usage */
 };
 
 static int usage(void)
