@@ -1170,8 +1170,11 @@ mstdn_san_markup(mstdn_san_t *s)
             s->p = q + 2;
             return;
         }
-        q = memmem(q, end - q, "-->", 3);
-        s->p = q ? q + 3 : end;
+        /* (memmem is a GNU extension the module is not built with) */
+        while (q + 2 < end && !(q[0] == '-' && q[1] == '-' && q[2] == '>')) {
+            q++;
+        }
+        s->p = (q + 2 < end) ? q + 3 : end;
         return;
     }
 
