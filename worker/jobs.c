@@ -18,6 +18,8 @@ static const struct {
     { "feed_merge", job_feed_merge },
     { "feed_unmerge", job_feed_unmerge },
     { "status_forget", job_status_forget },
+    { "inbox_process", job_inbox_process },
+    { "fetch_key", job_fetch_key },
 };
 
 job_handler jobs_find(const char *type)

@@ -52,5 +52,7 @@ int job_notify(job_ctx *ctx, const char *args_json, size_t len, char *err, size_
 int job_feed_merge(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 int job_feed_unmerge(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 int job_status_forget(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
+int job_inbox_process(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
+int job_fetch_key(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 
 #endif
