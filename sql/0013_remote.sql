@@ -28,6 +28,47 @@ CREATE TABLE IF NOT EXISTS domain_blocks (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS index_domain_blocks_on_domain ON domain_blocks (domain);
 
+-- keypairs and the domain-block rule, likewise (sql/0011_inbox.sql's, made
+-- here only when absent: the rule stays 0011's).
+CREATE TABLE IF NOT EXISTS keypairs (
+    id              bigserial PRIMARY KEY,
+    account_id      bigint NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    type            integer NOT NULL,
+    uri             character varying,
+    local_fragment  character varying,
+    public_key      character varying NOT NULL,
+    private_key     character varying,
+    revoked         boolean DEFAULT false NOT NULL,
+    expires_at      timestamp without time zone,
+    created_at      timestamp without time zone DEFAULT (now() AT TIME ZONE 'UTC') NOT NULL,
+    updated_at      timestamp without time zone DEFAULT (now() AT TIME ZONE 'UTC') NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS index_keypairs_on_uri ON keypairs (uri);
+CREATE INDEX IF NOT EXISTS index_keypairs_on_account_id ON keypairs (account_id);
+
+DO $shim$
+BEGIN
+    IF to_regprocedure('mastodon_domain_suspended(text)') IS NULL THEN
+        EXECUTE $f$CREATE FUNCTION mastodon_domain_block(host text)
+    RETURNS TABLE (id bigint, domain character varying, severity integer,
+                   reject_media boolean, reject_reports boolean)
+    LANGUAGE sql STABLE ROWS 1 AS $b$
+SELECT b.id, b.domain, b.severity, b.reject_media, b.reject_reports
+  FROM domain_blocks b
+ WHERE b.domain IN (
+        SELECT array_to_string((string_to_array(lower(host), '.'))[i:], '.')
+          FROM generate_series(1, cardinality(string_to_array(host, '.'))) i)
+ ORDER BY length(b.domain) DESC
+ LIMIT 1
+$b$;$f$;
+        EXECUTE $f$CREATE FUNCTION mastodon_domain_suspended(host text) RETURNS boolean
+    LANGUAGE sql STABLE AS $b$
+SELECT EXISTS (SELECT 1 FROM mastodon_domain_block(host) WHERE severity = 1)
+$b$;$f$;
+    END IF;
+END
+$shim$;
+
 -- One remote account per actor URI: what a document or an activity names
 -- is found (and upserted) by it.
 CREATE UNIQUE INDEX index_accounts_on_remote_uri ON accounts (uri)

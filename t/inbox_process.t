@@ -76,6 +76,8 @@ sub actor {
         endpoints => { sharedInbox => "$R/inbox" },
         manuallyApprovesFollowers => false, discoverable => true,
         publicKey => { id => "$uri#main-key", owner => $uri, publicKeyPem => $pem },
+        icon => { type => 'Image', mediaType => 'image/png', url => "$R/media/$name.png" },
+        image => { type => 'Image', url => "$R/media/$name-header.png" },
         attachment => [{ type => 'PropertyValue', name => 'site',
                          value => '<a href="https://x.example">x</a><img src=x>' }],
         %o,
@@ -108,6 +110,12 @@ sub processed { my ($row) = @_; $t->wait_for(sub { $t->psql("SELECT count(*) FRO
 sub process { my $row = deliver(@_); ok(processed($row), "activity $row processed") or diag $t->error_log; return $row }
 sub act { my ($type, $actor, %o) = @_; $n++; return { '@context' => 'https://www.w3.org/ns/activitystreams', id => "$R/users/$actor/activities/$n", type => $type, actor => "$R/users/$actor", %o } }
 sub count { $t->psql($_[0]) }
+# a status as the API shows it once the worker forgot its cached rendering
+sub shows {
+    my ($id, $path, $want, $name) = @_;
+    ok($t->wait_for(sub { my $v = $m->ua->get("/api/v1/statuses/$id", $ha)->res->json($path); defined $v && $v eq $want }, 20),
+       $name) or diag explain $m->ua->get("/api/v1/statuses/$id", $ha)->res->json;
+}
 
 # --- Follow of an open account: the actor fetched and stored, follow, notification --------
 process(act('Follow', 'bob', object => "$L/users/alice"));
@@ -124,7 +132,11 @@ $m->get_ok("/api/v1/accounts/$bob", $ha)->status_is(200)
   ->json_is('/note', '<p>hi x</p>')
   ->json_is('/fields/0/name', 'site')
   ->json_is('/fields/0/value', '<a href="https://x.example" rel="nofollow noopener" target="_blank">x</a>')
-  ->json_is('/emojis', []);
+  ->json_is('/emojis', [])
+  ->json_is('/avatar', "$R/media/bob.png")->json_is('/avatar_static', "$R/media/bob.png")
+  ->json_is('/header', "$R/media/bob-header.png");
+$m->get_ok("/api/v1/accounts/$aid", $ha)->status_is(200)
+  ->json_is('/avatar', "$L/avatars/original/missing.png");
 $m->get_ok("/api/v1/accounts/$aid/followers", $ha)->status_is(200)->json_is('/0/acct', 'bob@127.0.0.1');
 
 # --- Follow of a locked account: a request --------------------------------------------
@@ -231,27 +243,27 @@ my $mine = $m->post_ok('/api/v1/statuses', $ha, form => { status => 'local post'
 my $mine_uri = count("SELECT uri FROM statuses WHERE id = $mine");
 my $like = act('Like', 'bob', object => $mine_uri);
 process($like);
-$m->get_ok("/api/v1/statuses/$mine", $ha)->status_is(200)->json_is('/favourites_count', 1);
+shows($mine, '/favourites_count', 1, 'favourited once');
 ok($t->wait_for(sub { count("SELECT count(*) FROM notifications WHERE account_id = $aid AND type = 'favourite'") == 1 }),
    'alice notified of the favourite');
 process(act('Undo', 'eve', object => $like));
 is(count("SELECT count(*) FROM favourites WHERE status_id = $mine"), 1, 'eve cannot undo bob\'s like');
 process(act('Undo', 'bob', object => $like));
-$m->get_ok("/api/v1/statuses/$mine", $ha)->status_is(200)->json_is('/favourites_count', 0);
+shows($mine, '/favourites_count', 0, 'unfavourited');
 
 # --- Announce of our status: a reblog, notified -----------------------------------------
 my $boost = act('Announce', 'bob', object => $mine_uri, to => ['https://www.w3.org/ns/activitystreams#Public']);
 process($boost);
-$m->get_ok("/api/v1/statuses/$mine", $ha)->status_is(200)->json_is('/reblogs_count', 1);
+shows($mine, '/reblogs_count', 1, 'reblogged once');
 ok($t->wait_for(sub { count("SELECT count(*) FROM notifications WHERE account_id = $aid AND type = 'reblog'") == 1 }),
    'alice notified of the reblog');
 process(act('Undo', 'bob', object => $boost->{id}));
-$m->get_ok("/api/v1/statuses/$mine", $ha)->status_is(200)->json_is('/reblogs_count', 0);
+shows($mine, '/reblogs_count', 0, 'unreblogged');
 
 # --- Update: the status, the profile -----------------------------------------------------
 process(act('Update', 'bob', object => note_doc($note_uri, content => '<p>edited</p>', summary => 'cw')));
-$m->get_ok("/api/v1/statuses/$sid", $ha)->status_is(200)->json_is('/content', '<p>edited</p>')
-  ->json_is('/spoiler_text', 'cw');
+shows($sid, '/content', '<p>edited</p>', 'the edit shows');
+$m->get_ok("/api/v1/statuses/$sid", $ha)->status_is(200)->json_is('/spoiler_text', 'cw');
 ok($m->tx->res->json('/edited_at'), 'edited_at set');
 process(act('Update', 'bob', object => actor('bob', name => 'Bobby', summary => '<h1>new</h1>',
                                              manuallyApprovesFollowers => true)));
@@ -313,5 +325,11 @@ is(fetch_key("$R/users/dave#other-key"), '{"error":"invalid"}', 'a key the actor
 serve('/users/frank', actor('frank', publicKey => { id => "$R/users/frank#main-key", owner => "$R/users/bob", publicKeyPem => $pem }));
 is(fetch_key("$R/users/frank#main-key"), '{"error":"invalid"}', 'a key owned by another: invalid');
 is(count("SELECT count(*) FROM accounts WHERE uri = '$R/users/frank'"), 0, 'and not stored');
+# a key of its own (a Key document whose owner holds it): found by its id (keypairs)
+serve('/keys/gina', { id => "$R/keys/gina", type => 'Key', owner => "$R/users/gina", publicKeyPem => $pem });
+serve('/users/gina', actor('gina', publicKey => { id => "$R/keys/gina", owner => "$R/users/gina", publicKeyPem => $pem }));
+is(fetch_key("$R/keys/gina"), '{"ok":true}', 'a Key document: its owner fetched');
+is(count("SELECT count(*) FROM keypairs k JOIN accounts a ON a.id = k.account_id WHERE k.uri = '$R/keys/gina'"
+         . " AND a.uri = '$R/users/gina'"), 1, 'the key found by its id');
 
 $t->done;

@@ -170,12 +170,11 @@ nomem:
 int inbox_domain_suspended(PGconn *db, const char *host, char *err, size_t errlen)
 {
     const char *params[1] = { host };
-    PGresult *res = db_query(db, "SELECT 1 FROM domain_blocks b WHERE b.severity = 1"
-                             " AND ($1 = b.domain OR $1 LIKE '%.' || b.domain)",
-                             1, params, PGRES_TUPLES_OK, err, errlen);
+    PGresult *res = db_query(db, "SELECT mastodon_domain_suspended($1)", 1, params,
+                             PGRES_TUPLES_OK, err, errlen);
     if (res == NULL)
         return -1;
-    int found = PQntuples(res) > 0;
+    int found = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
     PQclear(res);
     return found;
 }
@@ -311,6 +310,21 @@ int inbox_actor_store(PGconn *db, const worker_config *cfg, const mstdn_value_t 
     if (PQntuples(res) == 1) {
         snprintf(out, MW_ID_LEN, "%s", PQgetvalue(res, 0, 0));
         rc = 1;
+        size_t ulen = strlen(uri);
+        if (pem != NULL && key_id != NULL
+            && !(strncmp(key_id, uri, ulen) == 0 && key_id[ulen] == '#')) {
+            /* a key id of its own: found by it (sql/0011's mastodon_signing_key) */
+            const char *kp[3] = { out, key_id, pem };
+            PGresult *k = db_query(db, "INSERT INTO keypairs (account_id, type, uri, public_key)"
+                                   " VALUES ($1::bigint, 0, $2, $3) ON CONFLICT (uri) DO UPDATE"
+                                   " SET public_key = excluded.public_key, revoked = false,"
+                                   " updated_at = now() AT TIME ZONE 'UTC'"
+                                   " WHERE keypairs.account_id = excluded.account_id",
+                                   3, kp, PGRES_COMMAND_OK, err, errlen);
+            if (k == NULL)
+                rc = -1;
+            PQclear(k);
+        }
     } else {
         /* another URI holds user@domain: Mastodon merges them; not here */
         snprintf(err, errlen, "actor %s: %s@%s is another actor's", uri, uname, host);

@@ -8,8 +8,10 @@
  * be the key id and its owner the actor.  The answer goes to Redis for
  * the module that waits on it: mastodon:keyfetch:<sha256 hex of key id> =
  * {"ok":true} once stored, or {"error":"temporary"|"gone"|"invalid"},
- * for 60 s.  The job itself always succeeds: the module asks again on the
- * next signed request. */
+ * for 60 s; while it lives the job does nothing (a second job for the same
+ * key, from concurrent requests).  The module enqueues it for an unknown
+ * key and for a stored key that fails to verify (rotation), so it always
+ * fetches anew.  The job itself succeeds: the module asks again later. */
 #include "inbox.h"
 #include "args.h"
 #include "fetch.h"
@@ -27,15 +29,38 @@
 
 #define KEYFETCH_TTL  60
 
-static int answer(job_ctx *ctx, const char *key_id, const char *value, char *err, size_t errlen)
+#define KEYFETCH_KEY_LEN  (sizeof("mastodon:keyfetch:") + 2 * SHA256_DIGEST_LENGTH)
+
+static void answer_key(const char *key_id, char key[KEYFETCH_KEY_LEN])
 {
     unsigned char md[SHA256_DIGEST_LENGTH];
-    char hex[2 * SHA256_DIGEST_LENGTH + 1], key[64 + sizeof("mastodon:keyfetch:")];
+    char hex[2 * SHA256_DIGEST_LENGTH + 1];
 
     SHA256((const unsigned char *) key_id, strlen(key_id), md);
     hex_encode(hex, md, sizeof(md));
-    snprintf(key, sizeof(key), "mastodon:keyfetch:%s", hex);
+    snprintf(key, KEYFETCH_KEY_LEN, "mastodon:keyfetch:%s", hex);
+}
+
+static int answer(job_ctx *ctx, const char *key_id, const char *value, char *err, size_t errlen)
+{
+    char key[KEYFETCH_KEY_LEN];
+
+    answer_key(key_id, key);
     return redis_do(*ctx->redis, err, errlen, "SET %s %s EX %d", key, value, KEYFETCH_TTL);
+}
+
+/* 1 if an answer for the key id lives: it was fetched moments ago (the
+ * module's per-key refetch limit; concurrent requests enqueue twice) */
+static int answered(job_ctx *ctx, const char *key_id)
+{
+    char key[KEYFETCH_KEY_LEN];
+
+    answer_key(key_id, key);
+    redisReply *r = redisCommand(*ctx->redis, "EXISTS %s", key);
+    int yes = r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    if (r != NULL)
+        freeReplyObject(r);
+    return yes;
 }
 
 /* The key's id in an actor document: publicKey (or the first of them). */
@@ -112,6 +137,11 @@ int job_fetch_key(job_ctx *ctx, const char *args_json, size_t len, char *err, si
         args_free(&a);
         snprintf(err, errlen, "args need key_id (a string)");
         return -1;
+    }
+    if (answered(ctx, key_id)) {
+        mlog(LOG_INFO, "fetch_key %s: answered moments ago", key_id);
+        args_free(&a);
+        return 0;
     }
     int rc = -1;
     PGconn *db = job_db(ctx, why, sizeof(why));
