@@ -233,8 +233,8 @@ process(act('Create', 'bob', object => note_doc("$R/users/bob/statuses/12")));
 is(count("SELECT count(*) FROM statuses WHERE uri = '$R/users/bob/statuses/12'"), 0, 'a suspended domain is not heard');
 $t->psql("DELETE FROM domain_blocks");
 
-# an Announce of an unknown status: the embedded copy is not taken
-process(act('Announce', 'bob', object => note_doc('http://other.example/statuses/2', attributedTo => 'http://other.example/users/x'),
+# an Announce of a status its origin does not have: the embedded copy is not taken
+process(act('Announce', 'bob', object => note_doc("$R/users/zed/statuses/2", attributedTo => "$R/users/zed"),
             to => ['https://www.w3.org/ns/activitystreams#Public']));
 is(count('SELECT count(*) FROM statuses'), $statuses, 'no status from an embedded copy');
 
@@ -308,6 +308,50 @@ ok(count("SELECT id FROM statuses WHERE uri = '$R/users/eve/statuses/1' AND dele
 process(act('Delete', 'eve', object => "$R/users/eve"));
 is(count("SELECT count(*) FROM statuses WHERE account_id = $eve AND deleted_at IS NULL"), 0, 'her statuses went with her');
 ok(count("SELECT suspended_at IS NOT NULL FROM accounts WHERE id = $eve") eq 't', 'she is suspended');
+
+# --- Announce of a status unknown here: fetched from its origin, with its author --------------
+serve('/users/jill', actor('jill'));
+serve('/users/jill/statuses/7', { id => "$R/users/jill/statuses/7", type => 'Note', attributedTo => "$R/users/jill",
+                                  content => '<p>from jill</p>', to => ['https://www.w3.org/ns/activitystreams#Public'] });
+process(act('Announce', 'bob', object => { id => "$R/users/jill/statuses/7", type => 'Note', attributedTo => "$R/users/jill",
+                                           content => 'forged copy' },
+            to => ['https://www.w3.org/ns/activitystreams#Public']));
+my $jill7 = count("SELECT id FROM statuses WHERE uri = '$R/users/jill/statuses/7'");
+ok($jill7, 'the original fetched from its origin');
+is(count("SELECT text FROM statuses WHERE id = $jill7"), '<p>from jill</p>', 'its own text, not the embedded copy');
+is(count("SELECT count(*) FROM statuses WHERE reblog_of_id = $jill7 AND account_id = $bob"), 1, 'bob\'s reblog of it');
+
+# --- resolve: what a search with resolve=true asks the worker -----------------------------------
+sub resolve {
+    my ($q) = @_;
+    $t->psql("INSERT INTO job_outbox (queue, type, args) VALUES ('default', 'resolve', '"
+             . encode_json({ q => $q }) . "')");
+    my $k = 'mastodon:resolve:' . sha256_hex($q);
+    $t->wait_for(sub { $t->redis('GET', $k) ne '' }, 20);
+    return decode_json($t->redis('GET', $k) || '{}');
+}
+my $wf = "/.well-known/webfinger?resource=acct%3Ahank%40127.0.0.1%3A$port";
+serve($wf, { subject => "acct:hank\@127.0.0.1:$port",
+             links => [{ rel => 'self', type => 'application/activity+json', href => "$R/users/hank" }] });
+serve('/users/hank', actor('hank'));
+my $r = resolve("\@hank\@127.0.0.1:$port");
+my $hank = count("SELECT id FROM accounts WHERE uri = '$R/users/hank'");
+ok($hank, 'hank found through WebFinger and stored');
+is_deeply($r, { account_id => "$hank" }, 'the answer names his account');
+is_deeply(resolve("nobody\@127.0.0.1:$port"), { error => 'not_found' }, 'no WebFinger: not found');
+is_deeply(resolve('alice@' . $t->domain), { account_id => "$aid" }, 'one of ours');
+serve('/@hank/8', { id => "$R/users/hank/statuses/8", type => 'Note', attributedTo => "$R/users/hank",
+                    content => '<p>by url</p>', to => ['https://www.w3.org/ns/activitystreams#Public'] });
+serve('/users/hank/statuses/8', { id => "$R/users/hank/statuses/8", type => 'Note', attributedTo => "$R/users/hank",
+                                  content => '<p>by url</p>', to => ['https://www.w3.org/ns/activitystreams#Public'] });
+$r = resolve("$R/\@hank/8");
+my $h8 = count("SELECT id FROM statuses WHERE uri = '$R/users/hank/statuses/8'");
+ok($h8, 'a status found by its URL, stored from its id');
+is_deeply($r, { status_id => "$h8" }, 'the answer names it');
+is_deeply(resolve("$R/users/hank"), { account_id => "$hank" }, 'an account by its URI');
+serve('/elsewhere', { id => 'http://other.example/users/x', type => 'Person', preferredUsername => 'x',
+                      inbox => 'http://other.example/inbox' });
+is_deeply(resolve("$R/elsewhere"), { error => 'not_found' }, 'a document naming another host: not found');
 
 # --- fetch_key: the module's question, answered on Redis ------------------------------------
 sub fetch_key {

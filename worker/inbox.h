@@ -138,6 +138,12 @@ char *inbox_html(const char *html, size_t max_chars, char *err, size_t errlen);
 int inbox_actor_store(PGconn *db, const worker_config *cfg, const mstdn_value_t *doc,
                       const char *uri, char out[MW_ID_LEN], char *err, size_t errlen);
 
+/* A JSON object fetched from url (ActivityPub, or with webfinger its
+ * Accept), whatever its id: *final_url (malloc'd) is where it came from.
+ * 1, 0 refused or gone (err), -1 temporary failure (err). */
+int inbox_fetch_json(job_ctx *ctx, const char *url, int webfinger, const mstdn_alloc_t *alloc,
+                     const mstdn_value_t **doc, char **final_url, char *err, size_t errlen);
+
 /* The account of an actor URI: known, or fetched from its origin and
  * stored.  1 (out), 0 refused or gone (err), -1 temporary failure (err). */
 int inbox_actor_fetch(job_ctx *ctx, PGconn *db, const char *uri, char out[MW_ID_LEN],
@@ -148,6 +154,12 @@ int inbox_actor_fetch(job_ctx *ctx, PGconn *db, const char *uri, char out[MW_ID_
  * not that document (err); -1 temporary failure (err). */
 int inbox_fetch_document(job_ctx *ctx, const char *uri, const mstdn_alloc_t *alloc,
                          const mstdn_value_t **doc, char *err, size_t errlen);
+
+/* A remote status by its URI: known, or fetched from its origin with its
+ * author and stored (the replies it answers are not fetched).  1 (id in
+ * out), 0 refused, gone or deleted (err), -1 temporary failure (err). */
+int inbox_status_fetch(job_ctx *ctx, PGconn *db, const mstdn_alloc_t *alloc, const char *uri,
+                       char out[MW_ID_LEN], char *err, size_t errlen);
 
 /* The bounds of remote JSON documents (depth, nodes). */
 extern const mstdn_limits_t inbox_json_limits;

@@ -339,14 +339,15 @@ out:
     return rc;
 }
 
-int inbox_fetch_document(job_ctx *ctx, const char *uri, const mstdn_alloc_t *alloc,
-                         const mstdn_value_t **doc, char *err, size_t errlen)
+int inbox_fetch_json(job_ctx *ctx, const char *url, int webfinger, const mstdn_alloc_t *alloc,
+                     const mstdn_value_t **doc, char **final_url, char *err, size_t errlen)
 {
-    fetch_request req = { .kind = FETCH_ACTIVITYPUB, .url = uri };
+    fetch_request req = { .kind = webfinger ? FETCH_WEBFINGER : FETCH_ACTIVITYPUB, .url = url };
     fetch_response res;
     mstdn_value_t *v;
     char perr[128];
 
+    *final_url = NULL;
     if (ctx->http == NULL) {
         snprintf(err, errlen, "no transfer client");
         return -1;
@@ -354,35 +355,53 @@ int inbox_fetch_document(job_ctx *ctx, const char *uri, const mstdn_alloc_t *all
     fetch_outcome o = fetch_run(ctx->http, ctx->cfg, &req, &res);
     int rc = -1;
     if (o == FETCH_REFUSED) {
-        snprintf(err, errlen, "fetch of %s refused: %s", uri, res.error);
+        snprintf(err, errlen, "fetch of %s refused: %s", url, res.error);
         rc = 0;
     } else if (o != FETCH_OK) {
-        snprintf(err, errlen, "fetch of %s failed: %s", uri, res.error);
+        snprintf(err, errlen, "fetch of %s failed: %s", url, res.error);
     } else if (res.status == 404 || res.status == 410) {
-        snprintf(err, errlen, "fetch of %s: gone (%ld)", uri, res.status);
+        snprintf(err, errlen, "fetch of %s: gone (%ld)", url, res.status);
         rc = 0;
     } else if (res.status >= 500 || res.status == 429) {
-        snprintf(err, errlen, "fetch of %s: status %ld", uri, res.status);
+        snprintf(err, errlen, "fetch of %s: status %ld", url, res.status);
     } else if (res.status != 200) {
-        snprintf(err, errlen, "fetch of %s: status %ld", uri, res.status);
-        rc = 0;
-    } else if (res.final_url == NULL || strcmp(res.final_url, uri) != 0) {
-        /* authoritative only for its own id: no redirect elsewhere */
-        snprintf(err, errlen, "fetch of %s answered from %s", uri,
-                 res.final_url != NULL ? res.final_url : "?");
+        snprintf(err, errlen, "fetch of %s: status %ld", url, res.status);
         rc = 0;
     } else if (mstdn_json_parse(res.body, res.body_len, alloc, &inbox_json_limits, &v, perr,
-                                sizeof(perr)) != MSTDN_OK) {
-        snprintf(err, errlen, "fetch of %s: %s", uri, perr);
+                                sizeof(perr)) != MSTDN_OK || v->type != MSTDN_OBJECT) {
+        snprintf(err, errlen, "fetch of %s: not a JSON object", url);
+        rc = 0;
+    } else {
+        *doc = v;
+        *final_url = res.final_url;
+        res.final_url = NULL;
+        rc = 1;
+    }
+    fetch_response_free(&res);
+    return rc;
+}
+
+int inbox_fetch_document(job_ctx *ctx, const char *uri, const mstdn_alloc_t *alloc,
+                         const mstdn_value_t **doc, char *err, size_t errlen)
+{
+    char *final_url;
+    const mstdn_value_t *v = NULL;
+
+    int rc = inbox_fetch_json(ctx, uri, 0, alloc, &v, &final_url, err, errlen);
+    if (rc != 1)
+        return rc;
+    if (final_url == NULL || strcmp(final_url, uri) != 0) {
+        /* authoritative only for its own id: no redirect elsewhere */
+        snprintf(err, errlen, "fetch of %s answered from %s", uri,
+                 final_url != NULL ? final_url : "?");
         rc = 0;
     } else if (inbox_str(v, "id") == NULL || strcmp(inbox_str(v, "id"), uri) != 0) {
         snprintf(err, errlen, "fetch of %s: the document is another's", uri);
         rc = 0;
     } else {
         *doc = v;
-        rc = 1;
     }
-    fetch_response_free(&res);
+    free(final_url);
     return rc;
 }
 

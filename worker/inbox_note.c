@@ -6,6 +6,7 @@
  * distribute, status_update, remove_status, status_forget. */
 #include "inbox.h"
 #include "db.h"
+#include "fetch.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -298,29 +299,29 @@ static int attributed_to_actor(inbox_activity *ib, const mstdn_value_t *obj)
     return who != NULL && strcmp(who, ib->actor_uri) == 0;
 }
 
-int inbox_create(inbox_activity *ib, char *err, size_t errlen)
+/* Stores the Note obj of ib's actor (its id on the actor's host) as the
+ * activity's transaction: INBOX_DONE (stored, or refused: logged) or
+ * INBOX_RETRY. */
+static int note_store(inbox_activity *ib, const mstdn_value_t *obj, char *err, size_t errlen)
 {
-    const mstdn_value_t *obj = NULL;
     note_fields f = { 0 };
     char parent[MW_ID_LEN] = "", pauthor[MW_ID_LEN];
     int plocal;
 
-    int rc = object_of(ib, &obj, err, errlen);
-    if (rc <= 0)
-        return rc < 0 ? INBOX_RETRY : INBOX_DONE;
     if (!is_note(obj)) {
-        mlog(LOG_INFO, "inbox: Create %s: not a status, ignored", ib->id);
+        mlog(LOG_INFO, "inbox: %s %s: not a status, ignored", ib->type, ib->id);
         return INBOX_DONE;
     }
     const char *uri = inbox_str(obj, "id");
     if (!attributed_to_actor(ib, obj)) {
-        mlog(LOG_INFO, "inbox: Create %s: %s is not attributed to %s", ib->id, uri, ib->actor_uri);
+        mlog(LOG_INFO, "inbox: %s %s: %s is not attributed to %s", ib->type, ib->id, uri,
+             ib->actor_uri);
         return INBOX_DONE;
     }
-    rc = inbox_tombstoned(ib, uri, err, errlen);
+    int rc = inbox_tombstoned(ib, uri, err, errlen);
     if (rc != 0) {
         if (rc > 0)
-            mlog(LOG_INFO, "inbox: Create %s: %s was deleted", ib->id, uri);
+            mlog(LOG_INFO, "inbox: %s %s: %s was deleted", ib->type, ib->id, uri);
         return rc > 0 ? INBOX_DONE : INBOX_RETRY;
     }
 
@@ -341,7 +342,7 @@ int inbox_create(inbox_activity *ib, char *err, size_t errlen)
     if (rc <= 0) {
         fields_free(&f);
         if (rc == 0)
-            mlog(LOG_INFO, "inbox: Create %s: %s", ib->id, err);
+            mlog(LOG_INFO, "inbox: %s %s: %s", ib->type, ib->id, err);
         return rc < 0 ? INBOX_RETRY : INBOX_DONE;
     }
 
@@ -362,6 +363,61 @@ int inbox_create(inbox_activity *ib, char *err, size_t errlen)
     };
     rc = inbox_apply(ib, "status", create_sql, 13, params, err, errlen);
     fields_free(&f);
+    return rc;
+}
+
+int inbox_create(inbox_activity *ib, char *err, size_t errlen)
+{
+    const mstdn_value_t *obj = NULL;
+
+    int rc = object_of(ib, &obj, err, errlen);
+    if (rc <= 0)
+        return rc < 0 ? INBOX_RETRY : INBOX_DONE;
+    return note_store(ib, obj, err, errlen);
+}
+
+int inbox_status_fetch(job_ctx *ctx, PGconn *db, const mstdn_alloc_t *alloc, const char *uri,
+                       char out[MW_ID_LEN], char *err, size_t errlen)
+{
+    char author_id[MW_ID_LEN];
+    const mstdn_value_t *doc = NULL;
+    int local;
+    inbox_activity ib = { .ctx = ctx, .db = db, .alloc = alloc, .type = "Fetch", .id = uri };
+
+    int rc = inbox_status(&ib, uri, out, author_id, &local, err, errlen);
+    if (rc != 0)
+        return rc;
+    if ((rc = inbox_tombstoned(&ib, uri, err, errlen)) != 0) {
+        snprintf(err, errlen, "%s was deleted", uri);
+        return rc > 0 ? 0 : -1;
+    }
+    rc = inbox_fetch_document(ctx, uri, alloc, &doc, err, errlen);
+    if (rc <= 0)
+        return rc;
+    if (!is_note(doc)) {
+        snprintf(err, errlen, "%s is not a status", uri);
+        return 0;
+    }
+    /* its author, on its host, fetched from there */
+    const mstdn_value_t *at = mstdn_object_get(doc, "attributedTo");
+    if (at != NULL && at->type == MSTDN_ARRAY)
+        at = at->first;
+    const char *author = inbox_ref(at);
+    if (fetch_url_host(uri, ib.actor_host, sizeof(ib.actor_host)) != 0
+        || !inbox_on_host(author, ib.actor_host)) {
+        snprintf(err, errlen, "%s: its author is on another host", uri);
+        return 0;
+    }
+    rc = inbox_actor_fetch(ctx, db, author, ib.actor_id, err, errlen);
+    if (rc <= 0)
+        return rc;
+    ib.json = doc;
+    ib.actor_uri = author;
+    if (note_store(&ib, doc, err, errlen) != INBOX_DONE)
+        return -1;
+    rc = inbox_status(&ib, uri, out, author_id, &local, err, errlen);
+    if (rc == 0)
+        snprintf(err, errlen, "%s was not stored", uri);
     return rc;
 }
 
@@ -563,13 +619,19 @@ int inbox_announce(inbox_activity *ib, char *err, size_t errlen)
     int local;
     const char *uri = inbox_ref_of(ib->json, "object");
 
+    err[0] = '\0';
     /* the original as we know it (ours, or stored from its origin); an
      * embedded copy is never taken */
+    if (uri == NULL || strlen(uri) > MSTDN_REMOTE_URL_MAX)
+        return INBOX_DONE;
     int rc = inbox_status(ib, uri, id, author, &local, err, errlen);
+    if (rc == 0 && strncmp(uri, ib->ctx->cfg->base, strlen(ib->ctx->cfg->base)) != 0)
+        rc = inbox_status_fetch(ib->ctx, ib->db, ib->alloc, uri, id, err, errlen);
+    if (rc > 0)
+        rc = inbox_status(ib, uri, id, author, &local, err, errlen);
     if (rc <= 0) {
         if (rc == 0)
-            mlog(LOG_INFO, "inbox: Announce %s: %s is unknown here, ignored", ib->id,
-                 uri != NULL ? uri : "(none)");
+            mlog(LOG_INFO, "inbox: Announce %s: %s: not found (%s), ignored", ib->id, uri, err);
         return rc < 0 ? INBOX_RETRY : INBOX_DONE;
     }
     const char *params1[1] = { id };

@@ -20,6 +20,7 @@ static const struct {
     { "status_forget", job_status_forget },
     { "inbox_process", job_inbox_process },
     { "fetch_key", job_fetch_key },
+    { "resolve", job_resolve },
 };
 
 job_handler jobs_find(const char *type)

@@ -54,5 +54,6 @@ int job_feed_unmerge(job_ctx *ctx, const char *args_json, size_t len, char *err,
 int job_status_forget(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 int job_inbox_process(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 int job_fetch_key(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
+int job_resolve(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 
 #endif
