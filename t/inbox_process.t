@@ -124,6 +124,12 @@ ok($bob, 'bob stored from his document');
 is(count("SELECT count(*) FROM follows WHERE account_id = $bob AND target_account_id = $aid"), 1, 'bob follows alice');
 ok($t->wait_for(sub { count("SELECT count(*) FROM notifications WHERE account_id = $aid AND type = 'follow'") == 1 }),
    'alice notified of the follow');
+# the Accept goes out through fed-send's job, written with the follow
+ok($t->wait_for(sub {
+    open my $fh, '<', $t->dir . '/worker-1.log' or return 0;
+    local $/;
+    my $log = <$fh>;
+    $log =~ /job activitypub_relationship jid=/ }, 20), 'an activitypub_relationship job queued for the Accept');
 
 $m->get_ok("/api/v1/accounts/$bob", $ha)->status_is(200)
   ->json_is('/acct', 'bob@127.0.0.1')->json_is('/username', 'bob')

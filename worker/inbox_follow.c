@@ -11,7 +11,8 @@
 
 /* $1 the remote follower, $2 the local account, $3 the Follow's id, $4 the
  * follower's domain.  Locked: a request (follow_request notification);
- * else a follow (follow notification, the Accept sent back).  Refused
+ * else a follow (follow notification, the Accept sent back: fed-send's
+ * activitypub_relationship job, queue push).  Refused
  * when the local account blocks the follower or its domain; an existing
  * follow gets its Accept again, as Mastodon does. */
 static const char follow_sql[] =
@@ -43,8 +44,9 @@ static const char follow_sql[] =
     "  UNION ALL SELECT 'default', 'notify', json_build_object('type', 'follow_request',"
     "   'account_id', $2::text, 'from_account_id', $1::text, 'activity_type',"
     "   'FollowRequest', 'activity_id', id::text)::text FROM fr WHERE new"
-    "  UNION ALL SELECT 'push', 'activitypub_accept', json_build_object('follow_id',"
-    "   id::text)::text FROM (SELECT id FROM f UNION ALL SELECT id FROM old"
+    "  UNION ALL SELECT 'push', 'activitypub_relationship', json_build_object('type',"
+    "   'accept', 'id', id::text, 'account_id', $2::text, 'target_account_id', $1::text,"
+    "   'uri', $3::text)::text FROM (SELECT id FROM f UNION ALL SELECT id FROM old"
     "   WHERE EXISTS (SELECT 1 FROM ok)) x)"
     " SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM ok) THEN 'refused'"
     "  WHEN EXISTS (SELECT 1 FROM f) THEN 'followed'"
