@@ -30,8 +30,38 @@ enum {
     NGX_HTTP_MASTODON_ACC_FIELDS,
     NGX_HTTP_MASTODON_ACC_MEMORIAL,
     NGX_HTTP_MASTODON_ACC_SUSPENDED,
-    NGX_HTTP_MASTODON_ACC_SILENCED
+    NGX_HTTP_MASTODON_ACC_SILENCED,
+    NGX_HTTP_MASTODON_ACC_AVATAR_REMOTE,
+    NGX_HTTP_MASTODON_ACC_HEADER_REMOTE
 };
+
+
+/*
+ * An image of the account (key, key_static): a remote account's as its
+ * actor document gave it (media are not cached here: the remote URL is
+ * what Mastodon's cached copy stands for), else Mastodon's default.
+ */
+static void
+ngx_http_mastodon_account_image(ngx_http_mastodon_json_t *j, const char *key,
+    const char *key_static, PGresult *res, int row, int col,
+    ngx_uint_t shown, char *missing)
+{
+    ngx_str_t                       s;
+    ngx_http_mastodon_main_conf_t  *mcf;
+
+    s = ngx_http_mastodon_pg_str(res, row, col);
+
+    if (shown && s.len > 0) {
+        ngx_http_mastodon_json_kv_str(j, key, &s);
+        ngx_http_mastodon_json_kv_str(j, key_static, &s);
+        return;
+    }
+
+    mcf = ngx_http_get_module_main_conf(j->request, ngx_http_mastodon_module);
+
+    ngx_http_mastodon_json_kv_url(j, key, &mcf->base_url, missing);
+    ngx_http_mastodon_json_kv_url(j, key_static, &mcf->base_url, missing);
+}
 
 
 static void
@@ -364,16 +394,14 @@ ngx_http_mastodon_account_attrs(ngx_http_mastodon_json_t *j, PGresult *res,
         ngx_http_mastodon_json_kv_pq(j, "uri", res, row, C(URI));
     }
 
-    /* media come later: Mastodon's default images meanwhile */
-    ngx_http_mastodon_json_kv_url(j, "avatar", &mcf->base_url,
-                                  "/avatars/original/missing.png");
-    ngx_http_mastodon_json_kv_url(j, "avatar_static", &mcf->base_url,
-                                  "/avatars/original/missing.png");
+    /* local media come later: Mastodon's default images meanwhile */
+    ngx_http_mastodon_account_image(j, "avatar", "avatar_static", res, row,
+                                    C(AVATAR_REMOTE), !local && !suspended,
+                                    "/avatars/original/missing.png");
     ngx_http_mastodon_json_kv_cstr(j, "avatar_description", "");
-    ngx_http_mastodon_json_kv_url(j, "header", &mcf->base_url,
-                                  "/headers/original/missing.png");
-    ngx_http_mastodon_json_kv_url(j, "header_static", &mcf->base_url,
-                                  "/headers/original/missing.png");
+    ngx_http_mastodon_account_image(j, "header", "header_static", res, row,
+                                    C(HEADER_REMOTE), !local && !suspended,
+                                    "/headers/original/missing.png");
     ngx_http_mastodon_json_kv_cstr(j, "header_description", "");
 
     if (suspended) {
@@ -491,10 +519,9 @@ ngx_http_mastodon_account_partial(ngx_http_mastodon_json_t *j, PGresult *res,
         ngx_http_mastodon_json_kv_pq(j, "url", res, row, C(URL));
     }
 
-    ngx_http_mastodon_json_kv_url(j, "avatar", &mcf->base_url,
-                                  "/avatars/original/missing.png");
-    ngx_http_mastodon_json_kv_url(j, "avatar_static", &mcf->base_url,
-                                  "/avatars/original/missing.png");
+    ngx_http_mastodon_account_image(j, "avatar", "avatar_static", res, row,
+                                    C(AVATAR_REMOTE), !h.local && !h.suspended,
+                                    "/avatars/original/missing.png");
 }
 
 #undef C

@@ -22,8 +22,9 @@
     " coalesce(s.following_count, 0), coalesce(s.statuses_count, 0),"         \
     " to_char(s.last_status_at, 'YYYY-MM-DD'),"                               \
     " coalesce(a.fields::text, '[]'), a.memorial,"                            \
-    " a.suspended_at IS NOT NULL, a.silenced_at IS NOT NULL"
-#define NGX_HTTP_MASTODON_ACCOUNT_NCOLS  21
+    " a.suspended_at IS NOT NULL, a.silenced_at IS NOT NULL,"                 \
+    " a.avatar_remote_url, a.header_remote_url"
+#define NGX_HTTP_MASTODON_ACCOUNT_NCOLS  23
 /* a local account is shown once its user is confirmed and approved */
 #define NGX_HTTP_MASTODON_ACCOUNT_SHOWN                                       \
     " (a.domain IS NOT NULL OR EXISTS (SELECT 1 FROM users su"                \
