@@ -36,6 +36,24 @@
 #define MSTDN_AP_LD_TYPE \
     "application/ld+json; profile=\"https://www.w3.org/ns/activitystreams\""
 
+/*
+ * Content negotiation as Rails does it for Mastodon's ActivityPub routes
+ * (config/initializers/mime_types.rb makes application/activity+json,
+ * application/ld+json, application/jrd+json, text/x-json and
+ * application/jsonrequest aliases of application/json): the media ranges
+ * by q (stable), the first that is JSON or HTML (text/html,
+ * application/xhtml+xml, text/ANY, ANY/ANY) decides; a browser-like header
+ * (a list with ANY/ANY in it; ANY: the '*' wildcard) or none is HTML.  Returns MSTDN_AP_WANTS_JSON,
+ * _HTML, or _NONE (nothing acceptable: 406).  Bounded: at most 32 ranges
+ * are looked at.
+ */
+#define MSTDN_AP_WANTS_HTML   0
+#define MSTDN_AP_WANTS_JSON   1
+#define MSTDN_AP_WANTS_NONE  -1
+
+int mstdn_ap_accept(const char *accept, size_t len);
+
+
 /* statuses.visibility as Mastodon stores it */
 enum {
     MSTDN_AP_PUBLIC_VIS = 0,

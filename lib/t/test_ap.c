@@ -265,21 +265,52 @@ actor_suspended_and_instance(void **state)
     expect("{\"@context\":[" AS ",\"https://w3id.org/security/v1\",{"
            ACTOR_EXT "}],"
            "\"id\":\"" B "/actor\",\"type\":\"Application\","
-           "\"following\":\"" B "/users/example.com/following\","
-           "\"followers\":\"" B "/users/example.com/followers\","
            "\"inbox\":\"" B "/actor/inbox\","
            "\"outbox\":\"" B "/actor/outbox\","
-           "\"featured\":\"" B "/users/example.com/collections/featured\","
-           "\"featuredTags\":\"" B "/users/example.com/collections/tags\","
-           "\"preferredUsername\":\"example.com\",\"name\":\"example.com\","
-           "\"summary\":\"\",\"url\":\"" B "/about/more?instance_actor=true\","
-           "\"manuallyApprovesFollowers\":true,\"discoverable\":false,"
-           "\"indexable\":false,\"published\":\"2024-05-01T00:00:00Z\","
-           "\"memorial\":false,"
+           "\"preferredUsername\":\"example.com\","
+           "\"url\":\"" B "/about/more?instance_actor=true\","
+           "\"manuallyApprovesFollowers\":true,"
            "\"publicKey\":{\"id\":\"" B "/actor#main-key\","
            "\"owner\":\"" B "/actor\",\"publicKeyPem\":\"K\"},"
-           "\"tag\":[],\"attachment\":[],"
            "\"endpoints\":{\"sharedInbox\":\"" B "/inbox\"}}");
+}
+
+
+#define ACC(s)  mstdn_ap_accept(s, sizeof(s) - 1)
+
+static void
+accept(void **state)
+{
+    assert_int_equal(mstdn_ap_accept(NULL, 0), MSTDN_AP_WANTS_HTML);
+    assert_int_equal(ACC(""), MSTDN_AP_WANTS_HTML);
+    assert_int_equal(ACC("application/activity+json"), MSTDN_AP_WANTS_JSON);
+    assert_int_equal(ACC("application/ld+json; profile=\"https://www.w3.org/"
+                         "ns/activitystreams\""), MSTDN_AP_WANTS_JSON);
+    assert_int_equal(ACC("application/json"), MSTDN_AP_WANTS_JSON);
+    assert_int_equal(ACC("Application/Activity+JSON"), MSTDN_AP_WANTS_JSON);
+    assert_int_equal(ACC("application/activity+json, application/ld+json"),
+                     MSTDN_AP_WANTS_JSON);
+    assert_int_equal(ACC("text/html"), MSTDN_AP_WANTS_HTML);
+    assert_int_equal(ACC("*/*"), MSTDN_AP_WANTS_HTML);
+
+    /* a browser's header, and any list with the any-type range */
+    assert_int_equal(ACC("text/html,application/xhtml+xml,application/xml;"
+                         "q=0.9,*/*;q=0.8"), MSTDN_AP_WANTS_HTML);
+    assert_int_equal(ACC("application/activity+json, */*"),
+                     MSTDN_AP_WANTS_HTML);
+
+    /* by q */
+    assert_int_equal(ACC("text/html;q=0.5, application/activity+json"),
+                     MSTDN_AP_WANTS_JSON);
+    assert_int_equal(ACC("application/activity+json;q=0.1, text/html;q=0.2"),
+                     MSTDN_AP_WANTS_HTML);
+    assert_int_equal(ACC("application/activity+json;q=0, text/html;q=0.2"),
+                     MSTDN_AP_WANTS_HTML);
+
+    /* nothing we have */
+    assert_int_equal(ACC("image/png"), MSTDN_AP_WANTS_NONE);
+    assert_int_equal(ACC("image/png, application/xml"), MSTDN_AP_WANTS_NONE);
+    assert_int_equal(ACC(" ; , ;"), MSTDN_AP_WANTS_HTML);
 }
 
 
@@ -819,6 +850,7 @@ main(void)
         cmocka_unit_test(uris),
         cmocka_unit_test(actor_person),
         cmocka_unit_test(actor_suspended_and_instance),
+        cmocka_unit_test(accept),
         cmocka_unit_test(note_public),
         cmocka_unit_test(addressing),
         cmocka_unit_test(activities),
