@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "mstdn_ap.h"
+#include "mstdn_html.h"
 
 
 /* --- @context ------------------------------------------------------------- */
@@ -320,6 +321,7 @@ int
 mstdn_ap_uri(char *out, size_t size, const char *base, int kind,
     const char *name, const char *id)
 {
+    int          n;
     const char  *suffix;
 
     switch (kind) {
@@ -352,7 +354,16 @@ mstdn_ap_uri(char *out, size_t size, const char *base, int kind,
         return fit(out, size, snprintf(out, size, "%s/users/%s#main-key",
                                        base, name));
     case MSTDN_AP_URI_TAG:
-        return fit(out, size, snprintf(out, size, "%s/tags/%s", base, name));
+        /* Rails' tag_url: the name as a path segment, %-encoded */
+        n = snprintf(out, size, "%s/tags/", base);
+        if (n < 0 || (size_t) n >= size
+            || size - n <= MSTDN_URL_ESCAPE_MAX(strlen(name)))
+        {
+            return fit(out, size, -1);
+        }
+        n += mstdn_url_escape(out + n, name, strlen(name), MSTDN_URL_PATH);
+        out[n] = '\0';
+        return n;
     case MSTDN_AP_URI_INBOX:
         suffix = "inbox";
         break;

@@ -109,6 +109,12 @@ uris(void **state)
     mstdn_ap_uri(buf, sizeof(buf), B, MSTDN_AP_URI_SHARED_INBOX, NULL, NULL);
     assert_string_equal(buf, B "/inbox");
 
+    /* a tag's name %-encoded as a path segment */
+    mstdn_ap_uri(buf, sizeof(buf), B, MSTDN_AP_URI_TAG, "caf\xc3\xa9", NULL);
+    assert_string_equal(buf, B "/tags/caf%C3%A9");
+    assert_int_equal(mstdn_ap_uri(buf, 30, B, MSTDN_AP_URI_TAG,
+                                  "\xc3\xa9\xc3\xa9\xc3\xa9", NULL), -1);
+
     /* too small, a status kind without an id, an account kind without a
      * name: -1 and an empty string */
     assert_int_equal(mstdn_ap_uri(buf, 10, B, MSTDN_AP_URI_ACCOUNT, "alice",

@@ -36,7 +36,8 @@
 typedef struct {
     ngx_str_t                  database;
     ngx_str_t                  redis;
-    ngx_str_t                  domain;
+    ngx_str_t                  domain;          /* LOCAL_DOMAIN: acct: */
+    ngx_str_t                  web_domain;      /* WEB_DOMAIN: URLs */
     ngx_flag_t                 https;
     ngx_str_t                  title;
     ngx_str_t                  description;
@@ -77,8 +78,8 @@ typedef struct {
     /* derived in init_main_conf */
     time_t                     loaded_at;
     ngx_flag_t                 enabled;
-    ngx_str_t                  base_url;        /* https://domain */
-    ngx_str_t                  streaming_url;   /* wss://domain */
+    ngx_str_t                  base_url;        /* https://web_domain */
+    ngx_str_t                  streaming_url;   /* wss://web_domain */
     ngx_str_t                  redis_host;      /* numeric address */
     ngx_int_t                  redis_port;
     ngx_str_t                  redis_unix;      /* or a unix socket */
@@ -155,6 +156,10 @@ typedef struct {
     unsigned                       auth:2;      /* NGX_HTTP_MASTODON_AUTH_* */
     const char                    *scopes;      /* any one of these */
     ngx_uint_t                     limits;      /* NGX_HTTP_MASTODON_RL_* */
+    ngx_http_mastodon_handler_pt   ap;          /* an ActivityPub GET: what
+                                                   the one entry,
+                                                   ngx_http_mastodon_
+                                                   activitypub(), runs */
 } ngx_http_mastodon_route_t;
 
 
@@ -229,6 +234,9 @@ ngx_int_t ngx_http_mastodon_json_op_init(ngx_http_mastodon_op_t *op,
     ngx_http_mastodon_json_t *j);
 ngx_int_t ngx_http_mastodon_json_send(ngx_http_mastodon_json_t *j,
     ngx_uint_t status);
+/* the same with another JSON media type (application/activity+json...) */
+ngx_int_t ngx_http_mastodon_json_send_type(ngx_http_mastodon_json_t *j,
+    ngx_uint_t status, ngx_str_t *type);
 void ngx_http_mastodon_json_key(ngx_http_mastodon_json_t *j, const char *key);
 void ngx_http_mastodon_json_str(ngx_http_mastodon_json_t *j, ngx_str_t *s);
 void ngx_http_mastodon_json_cstr(ngx_http_mastodon_json_t *j, const char *s);

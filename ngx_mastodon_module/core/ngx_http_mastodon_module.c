@@ -20,6 +20,8 @@ static char *ngx_http_mastodon_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_mastodon(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_mastodon_check_domain(ngx_conf_t *cf,
+    const char *name, ngx_str_t *domain);
 static char *ngx_http_mastodon_check_database(ngx_conf_t *cf,
     ngx_http_mastodon_main_conf_t *mcf);
 static ngx_int_t ngx_http_mastodon_redis_secret(ngx_conf_t *cf,
@@ -123,6 +125,13 @@ static ngx_command_t  ngx_http_mastodon_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, domain),
+      NULL },
+
+    { ngx_string("mastodon_web_domain"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, web_domain),
       NULL },
 
     { ngx_string("mastodon_https"),
@@ -433,7 +442,8 @@ ngx_http_mastodon_create_main_conf(ngx_conf_t *cf)
      *
      *     mcf->database = { 0, NULL };
      *     mcf->redis = { 0, NULL };
-     *     mcf->domain, title, description, contact_email, source_url = { 0 };
+     *     mcf->domain, web_domain, title, description, contact_email,
+     *     source_url = { 0 };
      *     mcf->enabled = 0;
      *     mcf->base_url, streaming_url, redis_host, redis_unix = { 0, NULL };
      */
@@ -525,17 +535,18 @@ ngx_http_mastodon_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    for (p = mcf->domain.data; p < mcf->domain.data + mcf->domain.len; p++) {
-        /* it is written into URLs, XML and JSON unescaped */
-        if (!(isalnum(*p) || *p == '.' || *p == '-' || *p == ':'
-              || *p == '[' || *p == ']'))
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid \"mastodon_domain\" value \"%V\": a "
-                               "host name with an optional port, not a URL",
-                               &mcf->domain);
-            return NGX_CONF_ERROR;
-        }
+    /* WEB_DOMAIN: where the server is reached, LOCAL_DOMAIN by default */
+    if (mcf->web_domain.len == 0) {
+        mcf->web_domain = mcf->domain;
+    }
+
+    if (ngx_http_mastodon_check_domain(cf, "mastodon_domain", &mcf->domain)
+            != NGX_CONF_OK
+        || ngx_http_mastodon_check_domain(cf, "mastodon_web_domain",
+                                          &mcf->web_domain)
+           != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     if (ngx_http_mastodon_check_database(cf, mcf) != NGX_CONF_OK) {
@@ -565,9 +576,9 @@ ngx_http_mastodon_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     /* both NUL-terminated too: SQL parameters and C strings use them */
-    mcf->base_url.len = sizeof("https://") - 1 + mcf->domain.len;
+    mcf->base_url.len = sizeof("https://") - 1 + mcf->web_domain.len;
     mcf->base_url.data = ngx_pnalloc(cf->pool, mcf->base_url.len + 1);
-    mcf->streaming_url.len = sizeof("wss://") - 1 + mcf->domain.len;
+    mcf->streaming_url.len = sizeof("wss://") - 1 + mcf->web_domain.len;
     mcf->streaming_url.data = ngx_pnalloc(cf->pool,
                                           mcf->streaming_url.len + 1);
     if (mcf->base_url.data == NULL || mcf->streaming_url.data == NULL) {
@@ -575,18 +586,42 @@ ngx_http_mastodon_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     p = ngx_sprintf(mcf->base_url.data, "%s://%V",
-                    mcf->https ? "https" : "http", &mcf->domain);
+                    mcf->https ? "https" : "http", &mcf->web_domain);
     mcf->base_url.len = p - mcf->base_url.data;
     *p = '\0';
 
     p = ngx_sprintf(mcf->streaming_url.data, "%s://%V",
-                    mcf->https ? "wss" : "ws", &mcf->domain);
+                    mcf->https ? "wss" : "ws", &mcf->web_domain);
     mcf->streaming_url.len = p - mcf->streaming_url.data;
     *p = '\0';
 
     if (mcf->source_url.len == 0) {
         ngx_str_set(&mcf->source_url,
                     "https://github.com/mastodon/mastodon");
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* a host name with an optional port: written into URLs, XML and JSON
+ * unescaped */
+static char *
+ngx_http_mastodon_check_domain(ngx_conf_t *cf, const char *name,
+    ngx_str_t *domain)
+{
+    u_char  *p;
+
+    for (p = domain->data; p < domain->data + domain->len; p++) {
+        if (!(isalnum(*p) || *p == '.' || *p == '-' || *p == ':'
+              || *p == '[' || *p == ']'))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid \"%s\" value \"%V\": a host name "
+                               "with an optional port, not a URL", name,
+                               domain);
+            return NGX_CONF_ERROR;
+        }
     }
 
     return NGX_CONF_OK;
