@@ -16,7 +16,7 @@
 #include "mstdn_html.h"
 
 
-/* --- @context ------------------------------------------------------------- */
+/* --- @context ------------------------------------------------------------ */
 
 /* ActivityPub::Adapter::CONTEXT_EXTENSION_MAP, the entries 4.x uses */
 typedef enum {
@@ -123,7 +123,7 @@ ctx_ext(ctx_t *c, ext_t e)
 }
 
 
-/* --- yajl helpers --------------------------------------------------------- */
+/* --- yajl helpers -------------------------------------------------------- */
 
 #define CHECK(x)  do { if ((x) != yajl_gen_status_ok) return -1; } while (0)
 
@@ -301,7 +301,7 @@ write_context(yajl_gen g, const ctx_t *c)
 }
 
 
-/* --- URIs ----------------------------------------------------------------- */
+/* --- URIs ---------------------------------------------------------------- */
 
 static int
 fit(char *out, size_t size, int n)
@@ -439,7 +439,7 @@ mstdn_ap_conversation_tag(char *out, size_t size, const char *local_domain,
     (mstdn_ap_uri(buf, sizeof(buf), base, kind, name, id), buf)
 
 
-/* --- tags, images ---------------------------------------------------------- */
+/* --- tags, images -------------------------------------------------------- */
 
 static void
 ctx_image(ctx_t *c)
@@ -571,7 +571,7 @@ write_tags(yajl_gen g, const char *base, const mstdn_ap_tag_t *t, size_t n)
 }
 
 
-/* --- actors ----------------------------------------------------------------- */
+/* --- actors -------------------------------------------------------------- */
 
 static void
 ctx_actor(ctx_t *c, const mstdn_ap_actor_t *a)
@@ -832,7 +832,7 @@ mstdn_ap_actor(yajl_gen g, const mstdn_ap_actor_t *a)
 }
 
 
-/* --- Notes ------------------------------------------------------------------ */
+/* --- Notes --------------------------------------------------------------- */
 
 int
 mstdn_ap_addressing(const mstdn_ap_status_t *s, const char **to,
@@ -1189,7 +1189,7 @@ mstdn_ap_note(yajl_gen g, const mstdn_ap_status_t *s)
 }
 
 
-/* --- activities --------------------------------------------------------------- */
+/* --- activities ---------------------------------------------------------- */
 
 static void
 ctx_activity(ctx_t *c, const mstdn_ap_activity_t *a)
@@ -1544,7 +1544,7 @@ mstdn_ap_tombstone(yajl_gen g, const char *uri)
 }
 
 
-/* --- collections ------------------------------------------------------------ */
+/* --- collections --------------------------------------------------------- */
 
 static void
 ctx_collection(ctx_t *c, const mstdn_ap_collection_t *col)
@@ -1727,7 +1727,7 @@ mstdn_ap_collection(yajl_gen g, const mstdn_ap_collection_t *col)
 }
 
 
-/* --- WebFinger ---------------------------------------------------------------- */
+/* --- WebFinger ----------------------------------------------------------- */
 
 static int
 link(yajl_gen g, const char *rel, const char *type, const char *href)
@@ -1810,7 +1810,7 @@ mstdn_ap_webfinger(yajl_gen g, const char *base, const char *local_domain,
 }
 
 
-/* --- content negotiation ---------------------------------------------------- */
+/* --- content negotiation ------------------------------------------------- */
 
 #define MSTDN_AP_ACCEPT_MAX  32
 

@@ -43,9 +43,9 @@
  * application/jsonrequest aliases of application/json): the media ranges
  * by q (stable), the first that is JSON or HTML (text/html,
  * application/xhtml+xml, text/ANY, ANY/ANY) decides; a browser-like header
- * (a list with ANY/ANY in it; ANY: the '*' wildcard) or none is HTML.  Returns MSTDN_AP_WANTS_JSON,
- * _HTML, or _NONE (nothing acceptable: 406).  Bounded: at most 32 ranges
- * are looked at.
+ * (a list with ANY/ANY in it; ANY: the '*' wildcard) or none is HTML.
+ * Returns MSTDN_AP_WANTS_JSON, _HTML, or _NONE (nothing acceptable: 406).
+ * Bounded: at most 32 ranges are looked at.
  */
 #define MSTDN_AP_WANTS_HTML   0
 #define MSTDN_AP_WANTS_JSON   1
@@ -111,7 +111,7 @@ int mstdn_ap_conversation_tag(char *out, size_t size,
     const char *local_domain, const char *date, const char *id);
 
 
-/* --- actors (ActivityPub::ActorSerializer) -------------------------------- */
+/* --- actors (ActivityPub::ActorSerializer) ------------------------------- */
 
 typedef enum {
     MSTDN_AP_PERSON = 0,
@@ -194,7 +194,7 @@ typedef struct {
 int mstdn_ap_actor(yajl_gen g, const mstdn_ap_actor_t *a);
 
 
-/* --- statuses (ActivityPub::NoteSerializer) ------------------------------- */
+/* --- statuses (ActivityPub::NoteSerializer) ------------------------------ */
 
 typedef struct {
     const char     *url;
@@ -261,7 +261,7 @@ int mstdn_ap_addressing(const mstdn_ap_status_t *s, const char **to,
     size_t *nto, const char **cc, size_t *ncc, char *bufs, size_t bufsize);
 
 
-/* --- activities ------------------------------------------------------------ */
+/* --- activities ---------------------------------------------------------- */
 
 typedef enum {
     MSTDN_AP_CREATE = 0,        /* status: Create of its Note */
@@ -326,7 +326,7 @@ int mstdn_ap_activity(yajl_gen g, const mstdn_ap_activity_t *a);
 int mstdn_ap_tombstone(yajl_gen g, const char *uri);
 
 
-/* --- collections (ActivityPub::CollectionSerializer) ---------------------- */
+/* --- collections (ActivityPub::CollectionSerializer) --------------------- */
 
 typedef enum {
     MSTDN_AP_ITEM_URI = 0,      /* a string */
@@ -378,7 +378,7 @@ struct mstdn_ap_collection_s {
 int mstdn_ap_collection(yajl_gen g, const mstdn_ap_collection_t *c);
 
 
-/* --- WebFinger (WebfingerSerializer), as JSON (JRD) ----------------------- */
+/* --- WebFinger (WebfingerSerializer), as JSON (JRD) ---------------------- */
 
 /*
  * subject "acct:USERNAME@LOCAL_DOMAIN", aliases [base/@NAME, base/users/NAME],

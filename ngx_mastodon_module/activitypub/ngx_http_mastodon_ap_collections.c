@@ -478,9 +478,9 @@ ngx_http_mastodon_ap_follows_write(ngx_http_request_t *r,
     mstdn_ap_collection_t   c;
 
     list = ngx_http_mastodon_ap_col_uri(r, q, owner,
-                                        q->kind == NGX_HTTP_MASTODON_AP_FOLLOWERS
-                                        ? MSTDN_AP_URI_FOLLOWERS
-                                        : MSTDN_AP_URI_FOLLOWING);
+                               q->kind == NGX_HTTP_MASTODON_AP_FOLLOWERS
+                               ? MSTDN_AP_URI_FOLLOWERS
+                               : MSTDN_AP_URI_FOLLOWING);
     if (list == NULL) {
         return NGX_ERROR;
     }
@@ -637,9 +637,9 @@ ngx_http_mastodon_ap_featured_write(ngx_http_request_t *r,
     c.items = items;
     c.nitems = n;
     c.id = ngx_http_mastodon_ap_col_uri(r, q, owner,
-                                        q->kind == NGX_HTTP_MASTODON_AP_FEATURED
-                                        ? MSTDN_AP_URI_FEATURED
-                                        : MSTDN_AP_URI_FEATURED_TAGS);
+                               q->kind == NGX_HTTP_MASTODON_AP_FEATURED
+                               ? MSTDN_AP_URI_FEATURED
+                               : MSTDN_AP_URI_FEATURED_TAGS);
     if (c.id == NULL) {
         return NGX_ERROR;
     }

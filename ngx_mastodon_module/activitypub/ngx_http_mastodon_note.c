@@ -53,9 +53,8 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_ap_note_stmt =
 
 /*
  * RepliesController: $1 the status, $2 only other accounts' replies, $3
- * min_id; public
- * and unlisted replies (distributable_visibility), 60 a page, oldest first;
- * local ones inlined as Notes, remote ones by URI
+ * min_id; public and unlisted replies (distributable_visibility), 60 a
+ * page, oldest first; local ones inlined as Notes, remote ones by URI
  */
 #define NGX_HTTP_MASTODON_AP_REPLIES_LIMIT  60
 
@@ -314,7 +313,8 @@ ngx_http_mastodon_ap_note_done(ngx_http_mastodon_pg_batch_t *b)
         if (ngx_http_mastodon_pg_bool(res, 0,
                                       NGX_HTTP_MASTODON_AS_REBLOG_LOCAL))
         {
-            location.data = (u_char *) ngx_http_mastodon_ap_uri(r, MSTDN_AP_URI_STATUS_URL,
+            location.data = (u_char *) ngx_http_mastodon_ap_uri(r,
+                MSTDN_AP_URI_STATUS_URL,
                 PQgetvalue(res, 0, NGX_HTTP_MASTODON_AS_REBLOG_USERNAME),
                 PQgetvalue(res, 0, NGX_HTTP_MASTODON_AS_REBLOG_ID));
 
@@ -630,9 +630,11 @@ ngx_http_mastodon_ap_status(ngx_http_request_t *r, PGresult *res, int row,
     /* a reblog: the original's URI and its author's */
     if (!NUL(REBLOG_ID)) {
         if (ngx_http_mastodon_pg_bool(res, row, COL(REBLOG_LOCAL))) {
-            s->reblog_of_uri = ngx_http_mastodon_ap_uri(r, MSTDN_AP_URI_STATUS, VAL(REBLOG_USERNAME),
+            s->reblog_of_uri = ngx_http_mastodon_ap_uri(r,
+                                   MSTDN_AP_URI_STATUS, VAL(REBLOG_USERNAME),
                                    VAL(REBLOG_ID));
-            s->reblog_account_uri = ngx_http_mastodon_ap_uri(r, MSTDN_AP_URI_ACCOUNT, VAL(REBLOG_USERNAME),
+            s->reblog_account_uri = ngx_http_mastodon_ap_uri(r,
+                                   MSTDN_AP_URI_ACCOUNT, VAL(REBLOG_USERNAME),
                                    NULL);
         } else {
             s->reblog_of_uri = VAL(REBLOG_URI);
