@@ -352,6 +352,8 @@ my $conv_tag = sub {
     }
     is(get("/users/bob/statuses/$pub->{id}", $AP)->code, 404, 'under another account: 404');
     is(get('/users/alice/statuses/12x', $AP)->code, 404, 'not an id: 404');
+    is(get('/users/alice/statuses/9223372036854775808', $AP)->code, 404, 'beyond a bigint: 404');
+    is(get('/users/alice/statuses/99999999999999999999', $AP)->code, 404, 'too long: 404');
     is(get("/users/sam/statuses/$pub->{id}", $AP)->code, 404, 'a suspended account: 404');
 
     # browsers
@@ -463,6 +465,12 @@ my $conv_tag = sub {
     ok(!exists $o->{next}, 'no next on the last page');
     is($o->{id}, "$outbox?max_id=$shown[19]&page=true", 'its id keeps max_id');
 
+    ($res, $o) = ap_get($t->path_of("$outbox?min_id=0&page=true"));
+    is($o->{id}, "$outbox?min_id=0&page=true", 'the last page (min_id=0)');
+    is_deeply([ map { $_->{object}{id} } @{ $o->{orderedItems} } ],
+              [ map { "$base/users/dave/statuses/$_" } @shown[$#shown - 19 .. $#shown] ],
+              'the oldest 20, newest first');
+
     ($res, $o) = ap_get("/users/dave/outbox?min_id=$shown[3]&page=true");
     is_deeply([ map { $_->{object}{id} } @{ $o->{orderedItems} } ],
               [ map { "$base/users/dave/statuses/$_" } @shown[0 .. 2] ], 'min_id: the newer ones, newest first');
@@ -551,6 +559,10 @@ my $conv_tag = sub {
 
 # --- split domains: acct: names the account domain, URLs the web domain ---------------------
 {
+    my ($rc, $out) = $t->nginx_test_config(http_config => 'mastodon_web_domain https://x.example/;');
+    isnt($rc, 0, 'a URL is no web domain');
+    like($out, qr/invalid "mastodon_web_domain" value/, 'said so');
+
     my $port = $t->port;
     ok($t->reconfigure_nginx(http_config => "mastodon_domain social.example;\n"
                                            . "    mastodon_web_domain localhost:$port;"),

@@ -166,7 +166,7 @@ ngx_http_mastodon_ap_id(ngx_http_request_t *r, ngx_str_t *s)
 {
     ngx_uint_t  i;
 
-    if (s->len == 0 || s->len > 18) {
+    if (s->len == 0 || s->len > 19) {
         return NULL;
     }
 
@@ -174,6 +174,13 @@ ngx_http_mastodon_ap_id(ngx_http_request_t *r, ngx_str_t *s)
         if (s->data[i] < '0' || s->data[i] > '9') {
             return NULL;
         }
+    }
+
+    /* a bigint: not above 2^63 - 1 (PostgreSQL would refuse it) */
+    if (s->len == 19
+        && ngx_strncmp(s->data, "9223372036854775807", 19) > 0)
+    {
+        return NULL;
     }
 
     return ngx_http_mastodon_ap_cstr(r, s);

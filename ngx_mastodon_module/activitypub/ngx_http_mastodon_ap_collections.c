@@ -30,7 +30,8 @@ typedef struct {
     ngx_uint_t                       instance;    /* /actor/outbox */
     ngx_uint_t                       page;        /* a page was asked for */
     int64_t                          number;      /* followers' page */
-    ngx_http_mastodon_page_t         ids;         /* outbox's max_id... */
+    int64_t                          max_id;      /* the outbox's, -1: */
+    int64_t                          min_id;      /* not given */
 } ngx_http_mastodon_ap_col_t;
 
 
@@ -102,6 +103,8 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_ap_featured_tags_stmt =
     " ORDER BY ft.id", 1);
 
 
+static int64_t ngx_http_mastodon_ap_param_id(ngx_http_mastodon_ctx_t *ctx,
+    const char *key);
 static ngx_int_t ngx_http_mastodon_ap_col_start(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_ap_col_kind_t kind,
     ngx_uint_t instance);
@@ -226,26 +229,24 @@ ngx_http_mastodon_ap_col_start(ngx_http_request_t *r,
         v = mstdn_param_str(ctx->params, "page", &len);
         q->page = (v != NULL && len == 4 && ngx_strncmp(v, "true", 4) == 0);
 
-        if (q->page && !instance) {
-            ngx_http_mastodon_page_init(ctx, &q->ids,
-                                        NGX_HTTP_MASTODON_AP_OUTBOX_LIMIT,
-                                        NGX_HTTP_MASTODON_AP_OUTBOX_LIMIT);
+        /* max_id, since_id, min_id as given (min_id=0: the oldest page,
+         * the collection's "last") */
+        q->max_id = ngx_http_mastodon_ap_param_id(ctx, "max_id");
+        q->min_id = ngx_http_mastodon_ap_param_id(ctx, "min_id");
+        n = ngx_http_mastodon_ap_param_id(ctx, "since_id");
 
+        if (q->page && !instance) {
             /* $1 the viewer, $2 the username, $3.. the ids */
             q->values[0] = ap->viewer;
             q->values[1] = username;
-            q->values[2] = q->ids.max_id
-                           ? ngx_http_mastodon_pg_int64(r, q->ids.max_id)
-                           : NULL;
-            q->values[3] = q->ids.since_id
-                           ? ngx_http_mastodon_pg_int64(r, q->ids.since_id)
-                           : NULL;
-            q->values[4] = q->ids.min_id
-                           ? ngx_http_mastodon_pg_int64(r, q->ids.min_id)
-                           : NULL;
+            q->values[2] = (q->max_id >= 0)
+                           ? ngx_http_mastodon_pg_int64(r, q->max_id) : NULL;
+            q->values[3] = (n >= 0) ? ngx_http_mastodon_pg_int64(r, n) : NULL;
+            q->values[4] = (q->min_id >= 0)
+                           ? ngx_http_mastodon_pg_int64(r, q->min_id) : NULL;
 
-            stmt = q->ids.min_id ? &ngx_http_mastodon_ap_outbox_min_stmt
-                                 : &ngx_http_mastodon_ap_outbox_stmt;
+            stmt = (q->min_id >= 0) ? &ngx_http_mastodon_ap_outbox_min_stmt
+                                    : &ngx_http_mastodon_ap_outbox_stmt;
         }
 
         break;
@@ -416,7 +417,7 @@ ngx_http_mastodon_ap_outbox_write(ngx_http_request_t *r,
 
     /* newest first, also when read oldest first after min_id */
     for (i = 0; i < n; i++) {
-        k = q->ids.min_id ? n - 1 - i : i;
+        k = (q->min_id >= 0) ? n - 1 - i : i;
 
         if (ngx_http_mastodon_ap_status(r, res, k, 0, &st[i]) != NGX_OK) {
             return NGX_ERROR;
@@ -438,12 +439,12 @@ ngx_http_mastodon_ap_outbox_write(ngx_http_request_t *r,
     c.id = (const char *) p;
     p = ngx_sprintf(p, "%s?", outbox);
 
-    if (q->ids.max_id) {
-        p = ngx_sprintf(p, "max_id=%L&", q->ids.max_id);
+    if (q->max_id >= 0) {
+        p = ngx_sprintf(p, "max_id=%L&", q->max_id);
     }
 
-    if (q->ids.min_id) {
-        p = ngx_sprintf(p, "min_id=%L&", q->ids.min_id);
+    if (q->min_id >= 0) {
+        p = ngx_sprintf(p, "min_id=%L&", q->min_id);
     }
 
     p = ngx_sprintf(p, "page=true");
@@ -659,4 +660,18 @@ ngx_http_mastodon_ap_col_uri(ngx_http_request_t *r,
     }
 
     return ngx_http_mastodon_ap_uri(r, kind, PQgetvalue(owner, 0, 1), NULL);
+}
+
+
+/* an id parameter: its value (0 included), -1 when absent or not one */
+static int64_t
+ngx_http_mastodon_ap_param_id(ngx_http_mastodon_ctx_t *ctx, const char *key)
+{
+    int64_t  n;
+
+    if (mstdn_param_int64(ctx->params, key, &n) != 0 || n < 0) {
+        return -1;
+    }
+
+    return n;
 }
