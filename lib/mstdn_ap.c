@@ -1199,6 +1199,11 @@ ctx_activity(ctx_t *c, const mstdn_ap_activity_t *a)
     case MSTDN_AP_UPDATE_NOTE:
         ctx_note(c, a->status);
         break;
+    case MSTDN_AP_ANNOUNCE:
+        if (a->status->reblog_inline) {
+            ctx_note(c, a->status->reblog_inline);
+        }
+        break;
     case MSTDN_AP_DELETE_NOTE:
         ctx_ext(c, EXT_ATOM_URI);
         break;
@@ -1272,8 +1277,12 @@ write_status_activity(yajl_gen g, const mstdn_ap_activity_t *a)
         return -1;
     }
 
-    if (a->type == MSTDN_AP_ANNOUNCE) {
+    if (a->type == MSTDN_AP_ANNOUNCE && s->reblog_inline == NULL) {
         return str(g, s->reblog_of_uri ? s->reblog_of_uri : "");
+    }
+
+    if (a->type == MSTDN_AP_ANNOUNCE) {
+        s = s->reblog_inline;
     }
 
     CHECK(yajl_gen_map_open(g));

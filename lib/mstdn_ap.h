@@ -220,9 +220,12 @@ typedef struct {
  * first replies to it (up to 5, oldest first) and last_reply_id the id of
  * the last of them, for the "replies" collection.  Reblog (an Announce):
  * reblog_of_uri is the original's URI and reblog_account_uri its author's;
- * visibility is the reblog's own.
+ * visibility is the reblog's own; reblog_inline, when set, is the original
+ * itself, written as the Announce's object instead of its URI
+ * (ActivityPresenter.from_status inlines a local private status its own
+ * author reblogs: no one could fetch it).
  */
-typedef struct {
+typedef struct mstdn_ap_status_s {
     const char             *base;
     const char             *username;       /* the author's */
     const char             *id;             /* decimal */
@@ -246,6 +249,7 @@ typedef struct {
     int64_t                 reblogs_count;
     const char             *reblog_of_uri;
     const char             *reblog_account_uri;
+    const struct mstdn_ap_status_s *reblog_inline;
 } mstdn_ap_status_t;
 
 /* The Note as a document (GET of a status URI). */

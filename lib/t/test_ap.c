@@ -524,6 +524,49 @@ activities(void **state)
            "\"" B "/users/alice/followers\"],"
            "\"object\":\"https://r.example/users/bob/statuses/1\"}");
 
+    /* a self-reblog of a private status: the Note inlined */
+    {
+        mstdn_ap_status_t  orig, rb;
+
+        memset(&orig, 0, sizeof(orig));
+        orig.base = B;
+        orig.username = "alice";
+        orig.id = "3";
+        orig.visibility = MSTDN_AP_PRIVATE;
+        orig.published = "2024-05-01T09:00:00Z";
+        orig.content = "<p>p</p>";
+
+        rb = orig;
+        rb.id = "4";
+        rb.published = "2024-05-01T10:00:00Z";
+        rb.content = NULL;
+        rb.reblog_of_uri = B "/users/alice/statuses/3";
+        rb.reblog_account_uri = B "/users/alice";
+        rb.reblog_inline = &orig;
+
+        memset(&in, 0, sizeof(in));
+        in.type = MSTDN_AP_ANNOUNCE;
+        in.status = &rb;
+        assert_int_equal(mstdn_ap_activity(g, &in), 0);
+        {
+            const unsigned char *buf;
+            size_t               len;
+
+            yajl_gen_get_buf(g, &buf, &len);
+            assert_non_null(strstr((const char *) buf,
+                "{\"@context\":[" AS ",{" NOTE_EXT "}],"
+                "\"id\":\"" B "/users/alice/statuses/4/activity\","
+                "\"type\":\"Announce\",\"actor\":\"" B "/users/alice\","
+                "\"published\":\"2024-05-01T10:00:00Z\","
+                "\"to\":[\"" B "/users/alice/followers\"],"
+                "\"cc\":[\"" B "/users/alice\"],"
+                "\"object\":{\"id\":\"" B "/users/alice/statuses/3\","
+                "\"type\":\"Note\","));
+            yajl_gen_clear(g);
+            yajl_gen_reset(g, NULL);
+        }
+    }
+
     /* its Undo */
     memset(&in, 0, sizeof(in));
     in = a;
