@@ -937,30 +937,31 @@ ngx_http_mastodon_signature_error(ngx_http_request_t *r,
 
 
 /*
- * Authorized fetch (Mastodon's AUTHORIZED_FETCH, secure mode): every
- * ActivityPub GET of what lives under /users/ and /@ (actors, statuses,
- * collections; an Accept of application/activity+json or ld+json) must
- * be signed, covering (request-target) host date; a suspended domain gets
- * 403.  HTML pages, the API, WebFinger, nodeinfo and the instance actor
- * (/actor, which other servers fetch to verify us) stay open.  Called
- * once, by the content handler's dispatch, for every route.
+ * Authorized fetch (Mastodon's AUTHORIZED_FETCH, secure mode): called by
+ * the one entry of the ActivityPub GET routes (_activitypub.c) when JSON
+ * is asked for.  With mastodon_authorized_fetch on, the request must be
+ * signed, covering (request-target) host date, and its signer's domain not
+ * suspended (403); the signer then is the viewer the visibility rule sees
+ * (ap->viewer), so a follower's server gets followers-only posts.  The
+ * instance actor stays open, as Mastodon's InstanceActorsController: other
+ * servers fetch it to verify our own signed fetches.
  */
 
 typedef struct {
     ngx_http_mastodon_signed_t     s;
     ngx_http_mastodon_ctx_t       *ctx;
-    ngx_http_mastodon_handler_pt   next;
 } ngx_http_mastodon_fetch_t;
 
 
-static ngx_uint_t ngx_http_mastodon_activitypub_get(ngx_http_request_t *r);
+static ngx_int_t ngx_http_mastodon_fetch_run(ngx_http_request_t *r,
+    ngx_http_mastodon_fetch_t *f);
 static void ngx_http_mastodon_fetch_verified(ngx_http_request_t *r,
     ngx_http_mastodon_signed_t *s, ngx_int_t rc);
 
 
 ngx_int_t
 ngx_http_mastodon_authorized_fetch(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_handler_pt next)
+    ngx_http_mastodon_ctx_t *ctx)
 {
     ngx_int_t                       rc;
     ngx_http_mastodon_fetch_t      *f;
@@ -968,8 +969,10 @@ ngx_http_mastodon_authorized_fetch(ngx_http_request_t *r,
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
 
-    if (!mcf->authorized_fetch || !ngx_http_mastodon_activitypub_get(r)) {
-        return NGX_DECLINED;
+    if (!mcf->authorized_fetch
+        || ctx->route->ap == ngx_http_mastodon_ap_instance_actor)
+    {
+        return ngx_http_mastodon_ap_run(r, ctx);
     }
 
     f = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_fetch_t));
@@ -978,7 +981,6 @@ ngx_http_mastodon_authorized_fetch(ngx_http_request_t *r,
     }
 
     f->ctx = ctx;
-    f->next = next;
     f->s.done = ngx_http_mastodon_fetch_verified;
     f->s.data = f;
 
@@ -990,7 +992,7 @@ ngx_http_mastodon_authorized_fetch(ngx_http_request_t *r,
     rc = ngx_http_mastodon_signature_verify(r, &f->s);
 
     if (rc == NGX_OK) {
-        return NGX_DECLINED;
+        return ngx_http_mastodon_fetch_run(r, f);
     }
 
     if (rc == NGX_DONE) {
@@ -1001,35 +1003,25 @@ ngx_http_mastodon_authorized_fetch(ngx_http_request_t *r,
 }
 
 
-static ngx_uint_t
-ngx_http_mastodon_activitypub_get(ngx_http_request_t *r)
+/* the route, its viewer the signer */
+static ngx_int_t
+ngx_http_mastodon_fetch_run(ngx_http_request_t *r,
+    ngx_http_mastodon_fetch_t *f)
 {
-    ngx_str_t  *uri, accept;
+    u_char                  *p;
+    ngx_http_mastodon_ap_t  *ap;
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return 0;
+    ap = f->ctx->data;
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    uri = &r->uri;
+    *ngx_sprintf(p, "%L", f->s.key.account_id) = '\0';
+    ap->viewer = (const char *) p;
 
-    if (!((uri->len > 7 && ngx_strncmp(uri->data, "/users/", 7) == 0)
-          || (uri->len > 2 && ngx_strncmp(uri->data, "/@", 2) == 0)))
-    {
-        return 0;
-    }
-
-    if (ngx_http_mastodon_sig_count(r, "accept", &accept) == 0) {
-        return 0;
-    }
-
-    return ngx_strlcasestrn(accept.data, accept.data + accept.len,
-                            (u_char *) "application/activity+json",
-                            sizeof("application/activity+json") - 2)
-           != NULL
-           || ngx_strlcasestrn(accept.data, accept.data + accept.len,
-                               (u_char *) "application/ld+json",
-                               sizeof("application/ld+json") - 2)
-              != NULL;
+    return ngx_http_mastodon_ap_run(r, f->ctx);
 }
 
 
@@ -1040,7 +1032,7 @@ ngx_http_mastodon_fetch_verified(ngx_http_request_t *r,
     ngx_http_mastodon_fetch_t *f = s->data;
 
     if (rc == NGX_OK) {
-        rc = f->next(r, f->ctx);
+        rc = ngx_http_mastodon_fetch_run(r, f);
         if (rc == NGX_DONE) {
             /* the endpoint waits on a backend: the reference goes on */
             return;

@@ -632,7 +632,7 @@ ngx_http_mastodon_auth_continue(ngx_http_request_t *r, ngx_int_t rc)
 
     if (rc == NGX_OK) {
         ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
-        rc = ngx_http_mastodon_endpoint(r, ctx);
+        rc = ctx->route->handler(r, ctx);
     }
 
     if (rc != NGX_DONE) {

@@ -35,7 +35,8 @@
 typedef struct {
     ngx_str_t                  database;
     ngx_str_t                  redis;
-    ngx_str_t                  domain;
+    ngx_str_t                  domain;          /* LOCAL_DOMAIN: acct: */
+    ngx_str_t                  web_domain;      /* WEB_DOMAIN: URLs */
     ngx_flag_t                 https;
     ngx_str_t                  title;
     ngx_str_t                  description;
@@ -88,8 +89,8 @@ typedef struct {
     /* derived in init_main_conf */
     time_t                     loaded_at;
     ngx_flag_t                 enabled;
-    ngx_str_t                  base_url;        /* https://domain */
-    ngx_str_t                  streaming_url;   /* wss://domain */
+    ngx_str_t                  base_url;        /* https://web_domain */
+    ngx_str_t                  streaming_url;   /* wss://web_domain */
     ngx_str_t                  redis_host;      /* numeric address */
     ngx_int_t                  redis_port;
     ngx_str_t                  redis_unix;      /* or a unix socket */
@@ -182,6 +183,10 @@ typedef struct {
     ngx_uint_t                     limits;      /* NGX_HTTP_MASTODON_RL_* */
     ngx_uint_t                     debug;       /* only where the test aid
                                                    mastodon_debug_upload is */
+    ngx_http_mastodon_handler_pt   ap;          /* an ActivityPub GET: what
+                                                   the one entry,
+                                                   ngx_http_mastodon_
+                                                   activitypub(), runs */
 } ngx_http_mastodon_route_t;
 
 
@@ -225,8 +230,6 @@ extern ngx_module_t  ngx_http_mastodon_module;
 
 void ngx_http_mastodon_finalize(ngx_http_request_t *r, ngx_int_t rc);
 void ngx_http_mastodon_body_ready(ngx_http_request_t *r, ngx_int_t rc);
-ngx_int_t ngx_http_mastodon_endpoint(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx);
 
 
 /* router */
@@ -272,6 +275,9 @@ ngx_int_t ngx_http_mastodon_json_op_init(ngx_http_mastodon_op_t *op,
     ngx_http_mastodon_json_t *j);
 ngx_int_t ngx_http_mastodon_json_send(ngx_http_mastodon_json_t *j,
     ngx_uint_t status);
+/* the same with another JSON media type (application/activity+json...) */
+ngx_int_t ngx_http_mastodon_json_send_type(ngx_http_mastodon_json_t *j,
+    ngx_uint_t status, ngx_str_t *type);
 void ngx_http_mastodon_json_key(ngx_http_mastodon_json_t *j, const char *key);
 void ngx_http_mastodon_json_str(ngx_http_mastodon_json_t *j, ngx_str_t *s);
 void ngx_http_mastodon_json_cstr(ngx_http_mastodon_json_t *j, const char *s);

@@ -314,6 +314,20 @@ ngx_http_mastodon_json_send(ngx_http_mastodon_json_t *j, ngx_uint_t status)
 
 
 ngx_int_t
+ngx_http_mastodon_json_send_type(ngx_http_mastodon_json_t *j,
+    ngx_uint_t status, ngx_str_t *type)
+{
+    if (j->failed || j->out == NULL) {
+        ngx_log_error(NGX_LOG_ERR, j->request->connection->log, 0,
+                      "mastodon: JSON output failed");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_mastodon_send(j->request, status, type, j->out, j->size);
+}
+
+
+ngx_int_t
 ngx_http_mastodon_send_text(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, ngx_str_t *body)
 {

@@ -21,6 +21,8 @@ static char *ngx_http_mastodon_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_mastodon(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_mastodon_check_domain(ngx_conf_t *cf,
+    const char *name, ngx_str_t *domain);
 static char *ngx_http_mastodon_check_database(ngx_conf_t *cf,
     ngx_http_mastodon_main_conf_t *mcf);
 static ngx_int_t ngx_http_mastodon_redis_secret(ngx_conf_t *cf,
@@ -133,6 +135,13 @@ static ngx_command_t  ngx_http_mastodon_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, domain),
+      NULL },
+
+    { ngx_string("mastodon_web_domain"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, web_domain),
       NULL },
 
     { ngx_string("mastodon_https"),
@@ -507,7 +516,8 @@ ngx_http_mastodon_create_main_conf(ngx_conf_t *cf)
      *
      *     mcf->database = { 0, NULL };
      *     mcf->redis = { 0, NULL };
-     *     mcf->domain, title, description, contact_email, source_url = { 0 };
+     *     mcf->domain, web_domain, title, description, contact_email,
+     *     source_url = { 0 };
      *     mcf->enabled = 0;
      *     mcf->base_url, streaming_url, redis_host, redis_unix = { 0, NULL };
  *     mcf->redis_ssl_* = { 0, NULL };
@@ -607,17 +617,18 @@ ngx_http_mastodon_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    for (p = mcf->domain.data; p < mcf->domain.data + mcf->domain.len; p++) {
-        /* it is written into URLs, XML and JSON unescaped */
-        if (!(isalnum(*p) || *p == '.' || *p == '-' || *p == ':'
-              || *p == '[' || *p == ']'))
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid \"mastodon_domain\" value \"%V\": a "
-                               "host name with an optional port, not a URL",
-                               &mcf->domain);
-            return NGX_CONF_ERROR;
-        }
+    /* WEB_DOMAIN: where the server is reached, LOCAL_DOMAIN by default */
+    if (mcf->web_domain.len == 0) {
+        mcf->web_domain = mcf->domain;
+    }
+
+    if (ngx_http_mastodon_check_domain(cf, "mastodon_domain", &mcf->domain)
+            != NGX_CONF_OK
+        || ngx_http_mastodon_check_domain(cf, "mastodon_web_domain",
+                                          &mcf->web_domain)
+           != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     if (ngx_http_mastodon_check_database(cf, mcf) != NGX_CONF_OK) {
@@ -649,9 +660,9 @@ ngx_http_mastodon_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     /* both NUL-terminated too: SQL parameters and C strings use them */
-    mcf->base_url.len = sizeof("https://") - 1 + mcf->domain.len;
+    mcf->base_url.len = sizeof("https://") - 1 + mcf->web_domain.len;
     mcf->base_url.data = ngx_pnalloc(cf->pool, mcf->base_url.len + 1);
-    mcf->streaming_url.len = sizeof("wss://") - 1 + mcf->domain.len;
+    mcf->streaming_url.len = sizeof("wss://") - 1 + mcf->web_domain.len;
     mcf->streaming_url.data = ngx_pnalloc(cf->pool,
                                           mcf->streaming_url.len + 1);
     if (mcf->base_url.data == NULL || mcf->streaming_url.data == NULL) {
@@ -659,12 +670,12 @@ ngx_http_mastodon_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     p = ngx_sprintf(mcf->base_url.data, "%s://%V",
-                    mcf->https ? "https" : "http", &mcf->domain);
+                    mcf->https ? "https" : "http", &mcf->web_domain);
     mcf->base_url.len = p - mcf->base_url.data;
     *p = '\0';
 
     p = ngx_sprintf(mcf->streaming_url.data, "%s://%V",
-                    mcf->https ? "wss" : "ws", &mcf->domain);
+                    mcf->https ? "wss" : "ws", &mcf->web_domain);
     mcf->streaming_url.len = p - mcf->streaming_url.data;
     *p = '\0';
 
@@ -675,6 +686,30 @@ ngx_http_mastodon_init_main_conf(ngx_conf_t *cf, void *conf)
 
     /* the inbox's key cache (activitypub/_keycache.c) */
     return ngx_http_mastodon_keycache_init_conf(cf, mcf);
+}
+
+
+/* a host name with an optional port: written into URLs, XML and JSON
+ * unescaped */
+static char *
+ngx_http_mastodon_check_domain(ngx_conf_t *cf, const char *name,
+    ngx_str_t *domain)
+{
+    u_char  *p;
+
+    for (p = domain->data; p < domain->data + domain->len; p++) {
+        if (!(isalnum(*p) || *p == '.' || *p == '-' || *p == ':'
+              || *p == '[' || *p == ']'))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid \"%s\" value \"%V\": a host name "
+                               "with an optional port, not a URL", name,
+                               domain);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
 }
 
 
@@ -1302,26 +1337,6 @@ ngx_http_mastodon_dispatch(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
     /* NGX_DONE: a token look-up runs and will call the handler itself */
     rc = ngx_http_mastodon_auth(r, ctx);
     if (rc != NGX_OK) {
-        return rc;
-    }
-
-    return ngx_http_mastodon_endpoint(r, ctx);
-}
-
-
-/*
- * The route's handler, once the request may go on: the one way to it
- * (dispatch, and auth after an asynchronous look-up).  In secure mode an
- * ActivityPub GET is verified first (NGX_DONE: then the handler).
- */
-ngx_int_t
-ngx_http_mastodon_endpoint(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx)
-{
-    ngx_int_t  rc;
-
-    rc = ngx_http_mastodon_authorized_fetch(r, ctx, ctx->route->handler);
-    if (rc != NGX_DECLINED) {
         return rc;
     }
 

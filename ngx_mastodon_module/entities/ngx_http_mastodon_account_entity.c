@@ -92,7 +92,7 @@ ngx_http_mastodon_json_kv_pq_int(ngx_http_mastodon_json_t *j,
  * links and hashtags; mentions stay text (resolving them would cost a
  * query per account shown).
  */
-static ngx_int_t
+ngx_int_t
 ngx_http_mastodon_text_html(ngx_http_request_t *r, ngx_str_t *text,
     ngx_uint_t multiline, ngx_str_t *html)
 {

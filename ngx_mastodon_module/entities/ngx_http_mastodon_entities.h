@@ -41,6 +41,9 @@ void ngx_http_mastodon_account_fields(ngx_http_mastodon_json_t *j,
     const char *key, ngx_str_t *json, ngx_uint_t local, ngx_uint_t raw);
 void ngx_http_mastodon_account_partial(ngx_http_mastodon_json_t *j,
     PGresult *res, int row, int col);
+/* text a local user wrote (a note: multiline; a field value) as HTML */
+ngx_int_t ngx_http_mastodon_text_html(ngx_http_request_t *r, ngx_str_t *text,
+    ngx_uint_t multiline, ngx_str_t *html);
 
 
 /*
