@@ -18,7 +18,7 @@ my $t = MastodonTest->new(worker => 0,
                  . ' mastodon_key_cache_valid 1s;');
 my $ua = $t->ua;
 my $host = $t->domain;
-$t->user('alice');
+my $alice = $t->user('alice');
 
 my $key = HttpSigTest::key($t->dir, 'bob');
 my $bob_uri = 'https://remote.test/users/bob';
@@ -71,6 +71,23 @@ is($res->code, 401, 'an old Date: 401');
 
 $res = get('/users/alice', signed('/users/alice/statuses/1'));
 is($res->code, 401, 'the signature of another path: 401');
+
+# the signer is the viewer: a follower's server gets the followers-only posts
+my $prv = $ua->post('/api/v1/statuses' => $t->bearer($alice->{token})
+    => form => { status => 'followers only', visibility => 'private' })->result->json;
+my $path = "/users/alice/statuses/$prv->{id}";
+is(get($path, signed($path))->code, 404, 'a private status to a signer who does not follow: 404');
+my $bob_id = $t->psql("SELECT id FROM accounts WHERE uri = '$bob_uri'");
+$t->psql("INSERT INTO follows (account_id, target_account_id) VALUES ($bob_id, $alice->{account_id})");
+$res = get($path, signed($path));
+is($res->code, 200, "a private status to a follower's signed fetch: 200");
+is(eval { decode_json($res->body)->{content} }, '<p>followers only</p>', 'the Note');
+like($res->headers->cache_control // '', qr/private/, 'cached privately (a signature decided)');
+is(get($path, { Accept => $AP })->code, 401, 'still not unsigned');
+
+# the instance actor stays open: servers fetch it to verify our signed fetches
+is(get('/actor', { Accept => $AP })->code, 200, 'the instance actor is open');
+is(get('/actor/outbox', { Accept => $AP })->code, 401, 'its outbox is not (Mastodon\'s OutboxesController)');
 
 is(get('/api/v1/instance', { Accept => $AP })->code, 200, 'the API stays open');
 is(get('/.well-known/nodeinfo', { Accept => $AP })->code, 200, 'nodeinfo stays open');
