@@ -13,7 +13,8 @@
  * Cancelling detaches every pending call: a Redis command's reply, or a
  * batch's results, are then discarded when they come, and nothing of the
  * operation (pool, log) is touched again.  A thread task cannot be stopped:
- * it stays pending and its completion only releases the operation.
+ * it stays pending and holds the owner (a request is not freed, an own
+ * pool not destroyed) until its completion, which then only releases it.
  */
 
 #include "ngx_http_mastodon_backend.h"
@@ -112,13 +113,26 @@ ngx_http_mastodon_op_request_cleanup(void *data)
 }
 
 
+/*
+ * A call without a cancel hook (a thread task) cannot be detached: it holds
+ * the owner until it is done.  An operation with its own pool keeps it
+ * (npending); a request is not freed (r->main->blocked, as nginx's own
+ * thread tasks do), and with it its pool and the operation's cleanup.
+ */
 void
 ngx_http_mastodon_op_call_add(ngx_http_mastodon_op_t *op,
     ngx_http_mastodon_op_call_t *call, ngx_http_mastodon_op_cancel_pt cancel)
 {
+    ngx_http_request_t  *r;
+
     call->cancel = cancel;
     ngx_queue_insert_tail(&op->calls, &call->queue);
     op->npending++;
+
+    if (cancel == NULL && op->owner_kind == NGX_HTTP_MASTODON_OP_REQUEST) {
+        r = op->owner;
+        r->main->blocked++;
+    }
 }
 
 
@@ -130,8 +144,17 @@ void
 ngx_http_mastodon_op_call_done(ngx_http_mastodon_op_t *op,
     ngx_http_mastodon_op_call_t *call)
 {
+    ngx_http_request_t  *r;
+
     ngx_queue_remove(&call->queue);
     op->npending--;
+
+    if (call->cancel == NULL
+        && op->owner_kind == NGX_HTTP_MASTODON_OP_REQUEST)
+    {
+        r = op->owner;
+        r->main->blocked--;
+    }
 
     if (op->ended && op->npending == 0 && op->own_pool) {
         ngx_http_mastodon_op_free(op);
@@ -139,7 +162,12 @@ ngx_http_mastodon_op_call_done(ngx_http_mastodon_op_t *op,
 }
 
 
-/* Every pending call is detached, except those that cannot be stopped. */
+/*
+ * Every pending call is detached, except those that cannot be stopped:
+ * they stay pending until they complete, or until the worker exits (then
+ * the thread pool has run every task to its end, and their completions
+ * will never be delivered).
+ */
 void
 ngx_http_mastodon_op_cancel(ngx_http_mastodon_op_t *op)
 {
@@ -157,6 +185,9 @@ ngx_http_mastodon_op_cancel(ngx_http_mastodon_op_t *op)
 
         if (call->cancel) {
             call->cancel(call);     /* calls ngx_http_mastodon_op_call_done() */
+
+        } else if (ngx_http_mastodon_ops_exit_started) {
+            ngx_http_mastodon_op_call_done(op, call);
         }
     }
 }
@@ -215,11 +246,4 @@ void
 ngx_http_mastodon_ops_exit(void)
 {
     ngx_http_mastodon_ops_exit_started = 1;
-}
-
-
-ngx_uint_t
-ngx_http_mastodon_ops_exiting(void)
-{
-    return ngx_http_mastodon_ops_exit_started;
 }

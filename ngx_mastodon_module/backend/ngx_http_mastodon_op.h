@@ -30,7 +30,8 @@ typedef void (*ngx_http_mastodon_op_free_pt)(ngx_http_mastodon_op_t *op);
 
 struct ngx_http_mastodon_op_call_s {
     ngx_queue_t                        queue;
-    ngx_http_mastodon_op_cancel_pt     cancel;     /* NULL: cannot detach */
+    ngx_http_mastodon_op_cancel_pt     cancel;     /* NULL: cannot detach;
+                                                      holds the owner */
 };
 
 struct ngx_http_mastodon_op_s {
@@ -58,7 +59,6 @@ void ngx_http_mastodon_op_cancel(ngx_http_mastodon_op_t *op);
 void ngx_http_mastodon_op_end(ngx_http_mastodon_op_t *op);
 ngx_uint_t ngx_http_mastodon_ops_alive(void);
 void ngx_http_mastodon_ops_exit(void);
-ngx_uint_t ngx_http_mastodon_ops_exiting(void);
 
 
 #endif /* _NGX_HTTP_MASTODON_OP_H_INCLUDED_ */
