@@ -103,6 +103,7 @@ int64_t ngx_http_mastodon_pg_int(PGresult *res, int row, int col);
 ngx_uint_t ngx_http_mastodon_pg_bool(PGresult *res, int row, int col);
 ngx_str_t ngx_http_mastodon_pg_str(PGresult *res, int row, int col);
 const char *ngx_http_mastodon_pg_int64(ngx_http_request_t *r, int64_t n);
+const char *ngx_http_mastodon_pg_pool_int64(ngx_pool_t *pool, int64_t n);
 ngx_int_t ngx_http_mastodon_pg_query_id(ngx_http_request_t *r,
     ngx_http_mastodon_pg_stmt_t *stmt, int64_t id,
     ngx_http_mastodon_pg_done_pt done, void *data);

@@ -78,7 +78,10 @@ typedef struct {
 } ngx_http_mastodon_status_item_t;
 
 struct ngx_http_mastodon_statuses_s {
-    ngx_http_request_t            *request;
+    ngx_http_mastodon_op_t        *op;             /* its calls, its pool */
+    ngx_pool_t                    *pool;
+    ngx_http_mastodon_main_conf_t *conf;           /* base URL, domain */
+    ngx_http_request_t            *request;        /* NULL: not a request's */
     int64_t                        viewer;         /* account id, 0: none */
     ngx_uint_t                     flags;          /* NGX_HTTP_MASTODON_ST_* */
     ngx_array_t                    items;          /* the n asked, then
@@ -101,6 +104,11 @@ struct ngx_http_mastodon_statuses_s {
 /* ids in the order they are to be shown; viewer: ctx->auth's account */
 ngx_http_mastodon_statuses_t *ngx_http_mastodon_statuses(
     ngx_http_request_t *r, int64_t *ids, ngx_uint_t n, ngx_uint_t flags);
+/* the same in any operation (a stream's, a timer's): handler(r, ...) gets
+ * st->request, NULL unless the operation is a request's */
+ngx_http_mastodon_statuses_t *ngx_http_mastodon_statuses_op(
+    ngx_http_mastodon_op_t *op, int64_t viewer, int64_t *ids, ngx_uint_t n,
+    ngx_uint_t flags);
 /* NGX_DONE (handler called later, also on failure: st->rc) or NGX_ERROR */
 ngx_int_t ngx_http_mastodon_statuses_load(ngx_http_mastodon_statuses_t *st,
     ngx_http_mastodon_statuses_done_pt handler, void *data);
@@ -155,6 +163,8 @@ mstdn_value_t *ngx_http_mastodon_status_mentions(ngx_http_request_t *r,
     PGresult *res, int row, int col);
 /* an Account entity as a JSON string (rows of ACCOUNT_COLUMNS at col) */
 ngx_int_t ngx_http_mastodon_account_json(ngx_http_request_t *r,
+    PGresult *res, int row, int col, ngx_str_t *out);
+ngx_int_t ngx_http_mastodon_account_op_json(ngx_http_mastodon_op_t *op,
     PGresult *res, int row, int col, ngx_str_t *out);
 
 /*
