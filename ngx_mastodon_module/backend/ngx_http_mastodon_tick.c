@@ -5,13 +5,18 @@
  * usually under way when the worker exits), a JSON document rendered into
  * the operation's pool, a digest of it made in the thread pool, and a
  * Redis command recording it in the hash mastodon:debug:tick under the
- * worker's pid.  At exit the round under way is cancelled, and the worker
- * checks that no operation is left (an ALERT otherwise).
+ * worker's pid.  If mastodon:debug:render holds "<account id> <status id>",
+ * the round then renders that account and status (the entities' renderers,
+ * as an anonymous client is shown them) into mastodon:debug:rendered.  At
+ * exit the round under way is cancelled, and the worker checks that no
+ * operation is left (an ALERT otherwise).
  */
 
 #include <openssl/sha.h>
 
 #include "ngx_http_mastodon_backend.h"
+/* a test aid above the layers: it renders entities */
+#include "ngx_http_mastodon_entities.h"
 
 
 typedef struct {
@@ -30,6 +35,12 @@ static void ngx_http_mastodon_tick_digest(void *data, ngx_log_t *log);
 static void ngx_http_mastodon_tick_digested(ngx_http_mastodon_op_t *op,
     void *data);
 static void ngx_http_mastodon_tick_stored(ngx_http_mastodon_op_t *op,
+    redisReply *reply, void *data);
+static void ngx_http_mastodon_tick_render(ngx_http_mastodon_op_t *op,
+    redisReply *reply, void *data);
+static void ngx_http_mastodon_tick_rendered(ngx_http_mastodon_op_t *op,
+    ngx_str_t *json, void *data);
+static void ngx_http_mastodon_tick_end(ngx_http_mastodon_op_t *op,
     redisReply *reply, void *data);
 static void ngx_http_mastodon_tick_freed(ngx_http_mastodon_op_t *op);
 
@@ -276,10 +287,95 @@ ngx_http_mastodon_tick_stored(ngx_http_mastodon_op_t *op, redisReply *reply,
 {
     ngx_http_mastodon_tick_t  *t = data;
 
+    const char  *argv[2];
+    size_t       argvlen[2];
+
     if (reply && reply->type == REDIS_REPLY_INTEGER) {
         t->rounds++;
     }
 
+    argv[0] = "GET";
+    argv[1] = "mastodon:debug:render";
+    argvlen[0] = 3;
+    argvlen[1] = sizeof("mastodon:debug:render") - 1;
+
+    if (ngx_http_mastodon_redis_op_command(op, ngx_http_mastodon_tick_render,
+                                           t, 2, argv, argvlen)
+        != NGX_OK)
+    {
+        ngx_http_mastodon_op_end(op);
+    }
+}
+
+
+/* "<account id> <status id>": both rendered in this operation */
+static void
+ngx_http_mastodon_tick_render(ngx_http_mastodon_op_t *op, redisReply *reply,
+    void *data)
+{
+    u_char   *p, *last, *sp;
+    int64_t   account_id, status_id;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_STRING) {
+        ngx_http_mastodon_op_end(op);
+        return;
+    }
+
+    p = (u_char *) reply->str;
+    last = p + reply->len;
+
+    sp = ngx_strlchr(p, last, ' ');
+    if (sp == NULL) {
+        ngx_http_mastodon_op_end(op);
+        return;
+    }
+
+    account_id = ngx_atoof(p, sp - p);
+    status_id = ngx_atoof(sp + 1, last - sp - 1);
+
+    if (account_id <= 0 || status_id <= 0
+        || ngx_http_mastodon_debug_render(op, account_id, status_id,
+                                          ngx_http_mastodon_tick_rendered,
+                                          data)
+           != NGX_OK)
+    {
+        ngx_http_mastodon_op_end(op);
+    }
+}
+
+
+static void
+ngx_http_mastodon_tick_rendered(ngx_http_mastodon_op_t *op, ngx_str_t *json,
+    void *data)
+{
+    const char  *argv[3];
+    size_t       argvlen[3];
+
+    if (json == NULL) {
+        ngx_http_mastodon_op_end(op);
+        return;
+    }
+
+    argv[0] = "SET";
+    argv[1] = "mastodon:debug:rendered";
+    argv[2] = (const char *) json->data;
+    argvlen[0] = 3;
+    argvlen[1] = sizeof("mastodon:debug:rendered") - 1;
+    argvlen[2] = json->len;
+
+    if (ngx_http_mastodon_redis_op_command(op, ngx_http_mastodon_tick_end,
+                                           data, 3, argv, argvlen)
+        != NGX_OK)
+    {
+        ngx_http_mastodon_op_end(op);
+    }
+}
+
+
+static void
+ngx_http_mastodon_tick_end(ngx_http_mastodon_op_t *op, redisReply *reply,
+    void *data)
+{
     ngx_http_mastodon_op_end(op);
 }
 

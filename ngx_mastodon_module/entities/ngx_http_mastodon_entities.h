@@ -1,7 +1,9 @@
 /*
  * Entities as Mastodon renders them, shared by the endpoints: the Account
  * (_account_entity.c) and the Status for a viewer (_status_entity.c),
- * with the SQL fragments that select and filter their rows.
+ * with the SQL fragments that select and filter their rows.  They render
+ * in a backend operation (a request's, a stream's, a timer's), not for a
+ * request; test aids that show it in _debug_entities.c.
  */
 
 #ifndef _NGX_HTTP_MASTODON_ENTITIES_H_INCLUDED_
@@ -176,6 +178,16 @@ ngx_int_t ngx_http_mastodon_account_op_json(ngx_http_mastodon_op_t *op,
 #define NGX_HTTP_MASTODON_ST_SQL_VISIBLE(s)                                   \
     "EXISTS (SELECT FROM mastodon_status_visible($1::bigint, " s ".id, "      \
     s ".account_id, " s ".visibility, " s ".deleted_at))"
+
+
+/* test aids (_debug_entities.c): an account and a status rendered in any
+ * operation, as an anonymous client sees them; json NULL: failed */
+typedef void (*ngx_http_mastodon_debug_render_pt)(ngx_http_mastodon_op_t *op,
+    ngx_str_t *json, void *data);
+
+ngx_int_t ngx_http_mastodon_debug_render(ngx_http_mastodon_op_t *op,
+    int64_t account_id, int64_t status_id,
+    ngx_http_mastodon_debug_render_pt done, void *data);
 
 
 #endif /* _NGX_HTTP_MASTODON_ENTITIES_H_INCLUDED_ */
