@@ -3,7 +3,7 @@
  * (_redis.c), jobs for mastodon-worker (_queue.c) and the thread pool
  * (_thread.c); the operations their calls belong to (_op.c, _op.h),
  * throttled logging of their failures (_log_throttle.c), and the
- * timer-owned test operation (_tick.c).
+ * timer-owned and stream-owned test operations (_tick.c).
  */
 
 #ifndef _NGX_HTTP_MASTODON_BACKEND_H_INCLUDED_
@@ -179,6 +179,9 @@ ngx_int_t ngx_http_mastodon_thread_op_run(ngx_http_mastodon_op_t *op,
 
 /* mastodon_debug_tick: the timer-owned test operation (_tick.c) */
 char *ngx_http_mastodon_debug_tick(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+/* mastodon_debug_stream: stream-owned test operations (_tick.c) */
+char *ngx_http_mastodon_debug_stream(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 void ngx_http_mastodon_tick_init_process(ngx_cycle_t *cycle,
     ngx_http_mastodon_main_conf_t *mcf);

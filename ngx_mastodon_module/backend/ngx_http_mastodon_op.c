@@ -8,7 +8,9 @@
  * uses r->pool and the connection's log, and is cancelled by one cleanup
  * of r->pool (no allocation of its own).  Other owners, a long-lived stream
  * connection or a timer, create an operation with its own pool and end it;
- * the pool goes once the operation is ended and nothing is pending.
+ * the pool goes once the operation is ended and nothing is pending.  A
+ * stream's operations (one per event) are also ended when its connection
+ * goes.
  *
  * Cancelling detaches every pending call: a Redis command's reply, or a
  * batch's results, are then discarded when they come, and nothing of the
@@ -21,6 +23,7 @@
 
 
 static void ngx_http_mastodon_op_request_cleanup(void *data);
+static void ngx_http_mastodon_op_stream_cleanup(void *data);
 static void ngx_http_mastodon_op_free(ngx_http_mastodon_op_t *op);
 
 
@@ -53,10 +56,103 @@ ngx_http_mastodon_op_create(ngx_http_mastodon_op_owner_e kind, void *owner,
     op->owner = owner;
     op->own_pool = 1;
     ngx_queue_init(&op->calls);
+    ngx_queue_init(&op->queue);
 
     ngx_http_mastodon_ops_nalive++;
 
     return op;
+}
+
+
+/*
+ * A long-lived connection's operations, all ended when pool (the
+ * request's of a WebSocket or an event stream, or the connection's) goes.
+ */
+ngx_http_mastodon_op_stream_t *
+ngx_http_mastodon_op_stream_create(ngx_connection_t *c, ngx_pool_t *pool)
+{
+    ngx_pool_cleanup_t             *cln;
+    ngx_http_mastodon_op_stream_t  *s;
+
+    s = ngx_pcalloc(pool, sizeof(ngx_http_mastodon_op_stream_t));
+    if (s == NULL) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_mastodon_op_stream_cleanup;
+    cln->data = s;
+
+    s->connection = c;
+    ngx_queue_init(&s->ops);
+
+    return s;
+}
+
+
+/* An operation of the stream's, for one event: ended by its owner. */
+ngx_http_mastodon_op_t *
+ngx_http_mastodon_op_stream_op(ngx_http_mastodon_op_stream_t *s)
+{
+    ngx_log_t               *log;
+    ngx_http_mastodon_op_t  *op;
+
+    op = ngx_http_mastodon_op_create(NGX_HTTP_MASTODON_OP_STREAM,
+                                     s->connection, s->connection->log);
+    if (op == NULL) {
+        return NULL;
+    }
+
+    /*
+     * It may outlive the connection (a thread task): a log of its own,
+     * without the connection's context, which goes with the connection.
+     */
+    log = ngx_palloc(op->pool, sizeof(ngx_log_t));
+    if (log == NULL) {
+        ngx_http_mastodon_op_end(op);
+        return NULL;
+    }
+
+    *log = *s->connection->log;
+    log->handler = NULL;
+    log->data = NULL;
+
+    op->log = log;
+    op->pool->log = log;
+
+    ngx_queue_insert_tail(&s->ops, &op->queue);
+
+    return op;
+}
+
+
+/* The connection goes: its operations under way are ended. */
+static void
+ngx_http_mastodon_op_stream_cleanup(void *data)
+{
+    ngx_http_mastodon_op_stream_t  *s = data;
+
+    ngx_queue_t             *q;
+    ngx_http_mastodon_op_t  *op;
+
+    while (!ngx_queue_empty(&s->ops)) {
+        q = ngx_queue_head(&s->ops);
+        op = ngx_queue_data(q, ngx_http_mastodon_op_t, queue);
+
+        /* nothing of the owner's is touched after this */
+        ngx_queue_remove(q);
+        ngx_queue_init(q);
+
+        op->owner = NULL;
+        op->free = NULL;
+        op->data = NULL;
+
+        ngx_http_mastodon_op_end(op);
+    }
 }
 
 
@@ -223,6 +319,9 @@ ngx_http_mastodon_op_free(ngx_http_mastodon_op_t *op)
     if (op->free) {
         op->free(op);
     }
+
+    /* out of its stream's list (a no-op if in none) */
+    ngx_queue_remove(&op->queue);
 
     ngx_http_mastodon_ops_nalive--;
     ngx_destroy_pool(op->pool);
