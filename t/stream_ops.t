@@ -3,7 +3,8 @@
 # operation per event, with its own pool, freed when the event is out; the
 # request's and the connection's pools do not grow event after event; a
 # client that closes while an event's PostgreSQL statement or thread task is
-# under way ends it safely (ASan watches in the asan build).
+# under way ends it safely (ASan watches in the asan build); a worker that
+# exits, gracefully or not, ends the stream and its operations.
 
 use strict;
 use warnings;
@@ -95,5 +96,38 @@ ok($t->wait_for(sub {
     close $s2;
     $e->{operations} == 1;
 }, 15), 'no operation left behind');
+
+sub until_eof {
+    my ($s) = @_;
+    return eval {
+        local $SIG{ALRM} = sub { die "timeout\n" };
+        alarm 20;
+        1 while defined <$s>;
+        alarm 0;
+        1;
+    };
+}
+
+# a graceful reload while an event's thread task runs: the old worker ends
+# the stream (a watch timer it waits for) instead of exiting with the socket
+# open, and the task's operation goes at exit at the latest
+($s) = open_stream('interval=0&work=300');
+ok(next_event($s), 'a stream before the reload');
+kill 'HUP', $t->nginx_pid;
+ok(until_eof($s), 'the exiting worker ended the stream');
+close $s;
+ok($t->wait_for(sub { $t->error_log =~ /worker process \d+ exited with code 0/ }, 20),
+   'the old worker exited');
+
+# a fast stop (TERM) while an event's thread task runs: the operation of the
+# stream still open goes at exit
+$before = -s $log;
+($s) = open_stream('interval=0&work=1000');
+ok(next_event($s), 'a stream before the stop');
+kill 'TERM', $t->nginx_pid;
+ok($t->wait_for(sub { !kill 0, $t->nginx_pid }, 20), 'nginx stopped');
+close $s;
+unlike(substr($t->error_log, $before), qr/backend operations left at exit/,
+       'no operation left at exit');
 
 $t->done;

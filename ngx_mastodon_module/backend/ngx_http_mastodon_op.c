@@ -28,8 +28,9 @@ static void ngx_http_mastodon_op_free(ngx_http_mastodon_op_t *op);
 
 
 /* operations with their own pool, alive in this worker (leak check) */
-static ngx_uint_t  ngx_http_mastodon_ops_nalive;
-static ngx_uint_t  ngx_http_mastodon_ops_exit_started;
+static ngx_queue_t  ngx_http_mastodon_ops_live;
+static ngx_uint_t   ngx_http_mastodon_ops_nalive;
+static ngx_uint_t   ngx_http_mastodon_ops_exit_started;
 
 
 ngx_http_mastodon_op_t *
@@ -58,7 +59,11 @@ ngx_http_mastodon_op_create(ngx_http_mastodon_op_owner_e kind, void *owner,
     ngx_queue_init(&op->calls);
     ngx_queue_init(&op->queue);
 
-    ngx_http_mastodon_ops_nalive++;
+    if (ngx_http_mastodon_ops_nalive++ == 0) {
+        ngx_queue_init(&ngx_http_mastodon_ops_live);
+    }
+
+    ngx_queue_insert_tail(&ngx_http_mastodon_ops_live, &op->live);
 
     return op;
 }
@@ -323,6 +328,7 @@ ngx_http_mastodon_op_free(ngx_http_mastodon_op_t *op)
     /* out of its stream's list (a no-op if in none) */
     ngx_queue_remove(&op->queue);
 
+    ngx_queue_remove(&op->live);
     ngx_http_mastodon_ops_nalive--;
     ngx_destroy_pool(op->pool);
 }
@@ -339,10 +345,39 @@ ngx_http_mastodon_ops_alive(void)
 /*
  * The worker exits: the thread pool module's exit (before ours) let every
  * queued task run to its end, whose completion will never be delivered;
- * the operations they hold may go now.
+ * the operations they hold may go now.  A stream's operations go too: its
+ * connection, still open, will not close in this process.  Timers end
+ * their own.
  */
 void
 ngx_http_mastodon_ops_exit(void)
 {
+    ngx_queue_t             *q, *next;
+    ngx_http_mastodon_op_t  *op;
+
     ngx_http_mastodon_ops_exit_started = 1;
+
+    if (ngx_http_mastodon_ops_nalive == 0) {
+        return;
+    }
+
+    /* each operation frees only itself: the next one stays */
+    for (q = ngx_queue_head(&ngx_http_mastodon_ops_live);
+         q != ngx_queue_sentinel(&ngx_http_mastodon_ops_live);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        op = ngx_queue_data(q, ngx_http_mastodon_op_t, live);
+
+        if (!op->ended && op->owner_kind == NGX_HTTP_MASTODON_OP_STREAM) {
+            ngx_queue_remove(&op->queue);
+            ngx_queue_init(&op->queue);
+            op->free = NULL;
+            op->ended = 1;
+        }
+
+        if (op->ended) {
+            ngx_http_mastodon_op_end(op);       /* lets the tasks go */
+        }
+    }
 }

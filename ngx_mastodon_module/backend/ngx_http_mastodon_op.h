@@ -46,6 +46,7 @@ struct ngx_http_mastodon_op_s {
     ngx_http_mastodon_op_free_pt       free;        /* NULL: nobody asks */
     void                              *data;        /* the owner's */
     ngx_queue_t                        queue;       /* in its stream's */
+    ngx_queue_t                        live;        /* own pool: alive */
     unsigned                           cancelled:1;
     unsigned                           ended:1;
     unsigned                           own_pool:1;

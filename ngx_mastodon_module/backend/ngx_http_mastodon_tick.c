@@ -406,7 +406,8 @@ typedef struct {
     ngx_http_request_t              *request;
     ngx_http_mastodon_op_stream_t   *stream;
     ngx_http_mastodon_op_t          *op;        /* the event under way */
-    ngx_event_t                      timer;
+    ngx_event_t                      timer;     /* the next event */
+    ngx_event_t                      watch;     /* ngx_exiting? */
     ngx_uint_t                       events;
     int64_t                          account_id;
     int64_t                          status_id;
@@ -422,6 +423,7 @@ static ngx_msec_t ngx_http_mastodon_debug_stream_arg(ngx_http_request_t *r,
     const char *name, ngx_msec_t dflt);
 static void ngx_http_mastodon_debug_stream_cleanup(void *data);
 static void ngx_http_mastodon_debug_stream_event(ngx_event_t *ev);
+static void ngx_http_mastodon_debug_stream_watch(ngx_event_t *ev);
 static void ngx_http_mastodon_debug_stream_slept(
     ngx_http_mastodon_pg_batch_t *b);
 static void ngx_http_mastodon_debug_stream_rendered(
@@ -522,6 +524,16 @@ ngx_http_mastodon_debug_stream_handler(ngx_http_request_t *r)
     ds->timer.cancelable = 1;
     ngx_add_timer(&ds->timer, 1);
 
+    /*
+     * Not cancelable: a worker that exits gracefully waits for it, and it
+     * ends the stream (and the event under way) instead of the worker
+     * leaving the socket open.
+     */
+    ds->watch.handler = ngx_http_mastodon_debug_stream_watch;
+    ds->watch.data = ds;
+    ds->watch.log = r->connection->log;
+    ngx_add_timer(&ds->watch, 100);
+
     r->main->count++;
 
     return NGX_DONE;
@@ -554,6 +566,10 @@ ngx_http_mastodon_debug_stream_cleanup(void *data)
         ngx_del_timer(&ds->timer);
     }
 
+    if (ds->watch.timer_set) {
+        ngx_del_timer(&ds->watch);
+    }
+
     if (ds->op) {
         ngx_log_error(NGX_LOG_INFO, ds->op->log, 0,
                       "mastodon: debug stream: gone with event %ui under way",
@@ -574,9 +590,7 @@ ngx_http_mastodon_debug_stream_event(ngx_event_t *ev)
     r = ds->request;
 
     if (ngx_exiting) {
-        /* the worker exits: the stream ends, the client reconnects */
-        ngx_http_mastodon_finalize(r, ngx_http_send_special(r, NGX_HTTP_LAST));
-        return;
+        return;                 /* the watch ends the stream */
     }
 
     op = ngx_http_mastodon_op_stream_op(ds->stream);
@@ -625,6 +639,24 @@ failed:
 
     ngx_http_mastodon_op_end(op);
     ngx_http_mastodon_finalize(r, NGX_ERROR);
+}
+
+
+static void
+ngx_http_mastodon_debug_stream_watch(ngx_event_t *ev)
+{
+    ngx_http_request_t                *r;
+    ngx_http_mastodon_debug_stream_t  *ds = ev->data;
+
+    r = ds->request;
+
+    if (!ngx_exiting) {
+        ngx_add_timer(&ds->watch, 100);
+        return;
+    }
+
+    /* the worker exits: the stream ends, the client reconnects */
+    ngx_http_mastodon_finalize(r, ngx_http_send_special(r, NGX_HTTP_LAST));
 }
 
 

@@ -37,10 +37,16 @@ ngx_int_t
 ngx_http_mastodon_json_op_init(ngx_http_mastodon_op_t *op,
     ngx_http_mastodon_json_t *j)
 {
-    return ngx_http_mastodon_json_pool_init(
-               op->owner_kind == NGX_HTTP_MASTODON_OP_REQUEST ? op->owner
-                                                              : NULL,
-               op->pool,
+    ngx_http_request_t  *r;
+
+    if (op->owner_kind == NGX_HTTP_MASTODON_OP_REQUEST) {
+        r = op->owner;
+        return ngx_http_mastodon_json_pool_init(r, op->pool,
+                   ngx_http_get_module_main_conf(r, ngx_http_mastodon_module),
+                   j);
+    }
+
+    return ngx_http_mastodon_json_pool_init(NULL, op->pool,
                ngx_http_cycle_get_module_main_conf(ngx_cycle,
                                                    ngx_http_mastodon_module),
                j);

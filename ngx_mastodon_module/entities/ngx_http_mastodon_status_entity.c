@@ -510,10 +510,13 @@ ngx_http_mastodon_statuses_op(ngx_http_mastodon_op_t *op, int64_t viewer,
 
     st->op = op;
     st->pool = op->pool;
-    st->conf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                                   ngx_http_mastodon_module);
     st->request = op->owner_kind == NGX_HTTP_MASTODON_OP_REQUEST ? op->owner
                                                                  : NULL;
+    st->conf = st->request
+               ? ngx_http_get_module_main_conf(st->request,
+                                               ngx_http_mastodon_module)
+               : ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                                     ngx_http_mastodon_module);
     st->viewer = viewer;
     st->flags = flags;
     st->n = n;
@@ -1751,8 +1754,8 @@ ngx_http_mastodon_statuses_render(ngx_http_mastodon_statuses_t *st,
         text = ngx_http_mastodon_pg_str(res, row, V(TEXT));
 
         if (local) {
-            if (ngx_http_mastodon_status_html_pool(st->pool, mcf, &text, mentions,
-                                                   &s)
+            if (ngx_http_mastodon_status_html_pool(st->pool, mcf, &text,
+                                                   mentions, &s)
                 != NGX_OK)
             {
                 return NGX_ERROR;
