@@ -4,7 +4,9 @@
 # request's and the connection's pools do not grow event after event; a
 # client that closes while an event's PostgreSQL statement or thread task is
 # under way ends it safely (ASan watches in the asan build); a worker that
-# exits, gracefully or not, ends the stream and its operations.
+# exits, gracefully or not, ends the stream and its operations.  The request
+# path too: a thread task of the request's own operation keeps the request
+# alive until done, when its client left meanwhile.
 
 use strict;
 use warnings;
@@ -96,6 +98,31 @@ ok($t->wait_for(sub {
     close $s2;
     $e->{operations} == 1;
 }, 15), 'no operation left behind');
+
+# the request path: a thread task of the request's own operation, and the
+# client leaves while it runs.  nginx terminates the request at once, but the
+# request (and its pool, which holds the task and its data) is freed only
+# when the task is done; the task's done handler is not called.
+$before = -s $log;
+my $status_line;
+($s, $status_line) = open_stream('task=1500&interval=50');
+like($status_line, qr{^HTTP/1\.[01] 200}, 'the header before the task');
+close $s;
+ok($t->wait_for(sub { substr($t->error_log, $before) =~ /request freed after 0 events/ }, 15),
+   'the request went');
+my $tail = substr($t->error_log, $before);
+my @order = map { my $i = index($tail, $_); $i } 'client prematurely closed connection',
+    "the request's task slept 1500 ms", 'request freed after 0 events';
+ok($order[0] >= 0 && $order[0] < $order[1] && $order[1] < $order[2],
+   'terminated while its task ran, freed after the task')
+    or diag $tail;
+unlike($tail, qr/the request's task is done/, 'its done handler was not called');
+
+# and a request whose client stays: the task's done handler begins the stream
+($s) = open_stream('task=100&interval=50');
+ok(next_event($s), 'an event after the request\'s task');
+close $s;
+like($t->error_log, qr/the request's task is done/, 'the done handler ran');
 
 sub until_eof {
     my ($s) = @_;

@@ -394,12 +394,16 @@ ngx_http_mastodon_tick_freed(ngx_http_mastodon_op_t *op)
 
 /*
  * mastodon_debug_stream: a test aid, a location whose answer never ends on
- * its own.  GET ?account=<id>&status=<id>[&interval=ms][&sleep=ms][&work=ms]
- * writes one line per event, each event a stream-owned operation with its
+ * its own.  GET ?account=<id>&status=<id> with interval, sleep, work and
+ * task (ms) writes one line per event (every interval; 0: the next begins
+ * as soon as one is written), each event a stream-owned operation with its
  * own pool: a PostgreSQL statement sleeping `sleep`, the account and the
  * status rendered, a task sleeping `work` in the thread pool, then the line
  * ({"event", "pid", "operations", the request's and connection's pool
  * blocks, "rendered"}).  The client closing ends the operation under way.
+ * With `task`, a thread task of the request's own operation sleeps first,
+ * after the header: the request path's guarantee (the request is not freed
+ * while its task runs) can be watched.
  */
 
 typedef struct {
@@ -414,6 +418,7 @@ typedef struct {
     ngx_msec_t                       interval;
     ngx_msec_t                       sleep;
     ngx_msec_t                       work;
+    ngx_msec_t                       task;      /* the request's, first */
 } ngx_http_mastodon_debug_stream_t;
 
 
@@ -421,6 +426,10 @@ static ngx_int_t ngx_http_mastodon_debug_stream_handler(
     ngx_http_request_t *r);
 static ngx_msec_t ngx_http_mastodon_debug_stream_arg(ngx_http_request_t *r,
     const char *name, ngx_msec_t dflt);
+static void ngx_http_mastodon_debug_stream_tasked(ngx_http_request_t *r,
+    void *data);
+static void ngx_http_mastodon_debug_stream_begin(
+    ngx_http_mastodon_debug_stream_t *ds);
 static void ngx_http_mastodon_debug_stream_cleanup(void *data);
 static void ngx_http_mastodon_debug_stream_event(ngx_event_t *ev);
 static void ngx_http_mastodon_debug_stream_watch(ngx_event_t *ev);
@@ -428,6 +437,7 @@ static void ngx_http_mastodon_debug_stream_slept(
     ngx_http_mastodon_pg_batch_t *b);
 static void ngx_http_mastodon_debug_stream_rendered(
     ngx_http_mastodon_op_t *op, ngx_str_t *json, void *data);
+static void ngx_http_mastodon_debug_stream_task(void *data, ngx_log_t *log);
 static void ngx_http_mastodon_debug_stream_work(void *data, ngx_log_t *log);
 static void ngx_http_mastodon_debug_stream_worked(ngx_http_mastodon_op_t *op,
     void *data);
@@ -486,6 +496,7 @@ ngx_http_mastodon_debug_stream_handler(ngx_http_request_t *r)
     ds->interval = ngx_http_mastodon_debug_stream_arg(r, "interval", 10);
     ds->sleep = ngx_http_mastodon_debug_stream_arg(r, "sleep", 0);
     ds->work = ngx_http_mastodon_debug_stream_arg(r, "work", 0);
+    ds->task = ngx_http_mastodon_debug_stream_arg(r, "task", 0);
 
     if (ds->account_id <= 0 || ds->status_id <= 0) {
         return NGX_HTTP_BAD_REQUEST;
@@ -515,8 +526,61 @@ ngx_http_mastodon_debug_stream_handler(ngx_http_request_t *r)
         return rc;
     }
 
+    /* the header now, not with the first event */
+    if (ngx_http_send_special(r, NGX_HTTP_FLUSH) == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
     /* a client that closes is noticed: the request is terminated */
     r->read_event_handler = ngx_http_test_reading;
+
+    if (ds->task) {
+        /* the request path: a task of the request's own operation first */
+        if (ngx_http_mastodon_thread_run(r, ngx_http_mastodon_debug_stream_task,
+                                         ngx_http_mastodon_debug_stream_tasked,
+                                         &ds->task)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        r->main->count++;
+
+        return NGX_DONE;
+    }
+
+    ngx_http_mastodon_debug_stream_begin(ds);
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+/*
+ * The request's task is done (not called if the request was terminated
+ * meanwhile: nginx finalizes it instead, once the task is over).
+ */
+static void
+ngx_http_mastodon_debug_stream_tasked(ngx_http_request_t *r, void *data)
+{
+    ngx_http_mastodon_ctx_t  *ctx;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "mastodon: debug stream: the request's task is done");
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+
+    ngx_http_mastodon_debug_stream_begin(ctx->data);
+}
+
+
+static void
+ngx_http_mastodon_debug_stream_begin(ngx_http_mastodon_debug_stream_t *ds)
+{
+    ngx_http_request_t  *r;
+
+    r = ds->request;
 
     ds->timer.handler = ngx_http_mastodon_debug_stream_event;
     ds->timer.data = ds;
@@ -533,10 +597,6 @@ ngx_http_mastodon_debug_stream_handler(ngx_http_request_t *r)
     ds->watch.data = ds;
     ds->watch.log = r->connection->log;
     ngx_add_timer(&ds->watch, 100);
-
-    r->main->count++;
-
-    return NGX_DONE;
 }
 
 
@@ -575,6 +635,10 @@ ngx_http_mastodon_debug_stream_cleanup(void *data)
                       "mastodon: debug stream: gone with event %ui under way",
                       ds->events + 1);
     }
+
+    ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                  "mastodon: debug stream: request freed after %ui events",
+                  ds->events);
 }
 
 
@@ -714,6 +778,20 @@ failed:
 
     ngx_http_mastodon_op_end(op);
     ngx_http_mastodon_finalize(ds->request, NGX_ERROR);
+}
+
+
+/* in a pool thread: its data is in the request's pool, which must live */
+static void
+ngx_http_mastodon_debug_stream_task(void *data, ngx_log_t *log)
+{
+    ngx_msec_t  *ms = data;
+
+    ngx_msleep(*ms);
+
+    ngx_log_error(NGX_LOG_INFO, log, 0,
+                  "mastodon: debug stream: the request's task slept %M ms",
+                  *ms);
 }
 
 
