@@ -46,8 +46,7 @@ ngx_http_mastodon_account_image(ngx_http_mastodon_json_t *j, const char *key,
     const char *key_static, PGresult *res, int row, int col,
     ngx_uint_t shown, char *missing)
 {
-    ngx_str_t                       s;
-    ngx_http_mastodon_main_conf_t  *mcf;
+    ngx_str_t  s;
 
     s = ngx_http_mastodon_pg_str(res, row, col);
 
@@ -57,10 +56,8 @@ ngx_http_mastodon_account_image(ngx_http_mastodon_json_t *j, const char *key,
         return;
     }
 
-    mcf = ngx_http_get_module_main_conf(j->request, ngx_http_mastodon_module);
-
-    ngx_http_mastodon_json_kv_url(j, key, &mcf->base_url, missing);
-    ngx_http_mastodon_json_kv_url(j, key_static, &mcf->base_url, missing);
+    ngx_http_mastodon_json_kv_url(j, key, &j->conf->base_url, missing);
+    ngx_http_mastodon_json_kv_url(j, key_static, &j->conf->base_url, missing);
 }
 
 
