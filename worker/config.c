@@ -43,6 +43,8 @@ static const config_entry config_table[] = {
     NUM("db_tcp_user_timeout_ms", db_tcp_user_timeout_ms, "30000", 0, 3600000L),
     NUM("redis_connect_timeout_ms", redis_connect_timeout_ms, "3000", 1, 3600000L),
     NUM("redis_timeout_ms", redis_timeout_ms, "10000", 100, 3600000L),
+    STR(redis_ssl_trusted_certificate, ""),
+    STR(redis_ssl_name, ""),
     NUM("job_max_bytes", job_max_bytes, "536870912", 1024, 536870912L),
     STR(smtp_url, "smtp://127.0.0.1:25"),
     STR(smtp_from, ""),
@@ -233,22 +235,14 @@ static int config_redis(worker_config *cfg, char *err, size_t errlen)
                  "redis://[[user]:password@]host[:port][/db] or unix:///path?db=N&password=P");
         return -1;
     }
-    /* Debian's hiredis (0.14.1) has no TLS; the module has its own (rediss://) */
-    if (u->tls) {
-        snprintf(err, errlen, "redis: TLS (rediss://) is not supported by the worker (hiredis 0.14.1 "
-                 "has no TLS); give it redis://... or unix:/path of a local TLS tunnel to the server "
-                 "(stunnel), see README \"Redis over TLS\"");
-        return -1;
-    }
     if (u->unix_path != NULL)
         snprintf(cfg->redis_name, sizeof(cfg->redis_name), "unix:%.200s", u->unix_path);
     else
         snprintf(cfg->redis_name, sizeof(cfg->redis_name), strchr(u->host, ':') ? "[%.200s]:%d" : "%.200s:%d",
                  u->host, u->port);
-    if (u->db != 0) {
-        size_t n = strlen(cfg->redis_name);
-        snprintf(cfg->redis_name + n, sizeof(cfg->redis_name) - n, " db %ld", u->db);
-    }
+    size_t n = strlen(cfg->redis_name);
+    snprintf(cfg->redis_name + n, sizeof(cfg->redis_name) - n, "%s%.0ld%s", u->db ? " db " : "",
+             u->db, u->tls ? " (TLS)" : "");
     return 0;
 }
 

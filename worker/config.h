@@ -25,6 +25,8 @@ typedef struct {
     long  db_tcp_user_timeout_ms;   /* 0: the system's */
     long  redis_connect_timeout_ms;
     long  redis_timeout_ms;         /* one command (plus any BLOCK) */
+    char *redis_ssl_trusted_certificate; /* rediss://: CAs ("" = OpenSSL's default) */
+    char *redis_ssl_name;           /* rediss://: the certificate's name ("" = the host) */
     long  job_max_bytes;            /* largest args a job entry may have */
     char *smtp_url;                 /* smtp://host:port or smtps://... */
     char *smtp_from;                /* "" = notifications@<domain> */

@@ -2,6 +2,7 @@
  * worker threads and the CLI use. */
 #include "redis.h"
 #include "log.h"
+#include "redis_tls.h"
 #include "util.h"
 
 #include <limits.h>
@@ -75,7 +76,15 @@ redisContext *redis_open(const worker_config *cfg, long block_ms, char *err, siz
     struct timeval rt = { read_timeout_ms / 1000, (read_timeout_ms % 1000) * 1000 };
     redisContext *c;
 
-    if (u->unix_path != NULL)
+    if (u->tls) {
+        char why[400];
+        int fd = redis_tls_connect(cfg, why, sizeof(why));
+        if (fd < 0) {
+            snprintf(err, errlen, "redis %s: %s", name, why);
+            return NULL;
+        }
+        c = redisConnectFd(fd);
+    } else if (u->unix_path != NULL)
         c = redisConnectUnixWithTimeout(u->unix_path, connect_timeout);
     else
         c = redisConnectWithTimeout(u->host, u->port, connect_timeout);
@@ -94,8 +103,8 @@ redisContext *redis_open(const worker_config *cfg, long block_ms, char *err, siz
         redisFree(c);
         return NULL;
     }
-    if (u->unix_path == NULL)
-        redisEnableKeepAlive(c);
+    if (u->unix_path == NULL && !u->tls)
+        redisEnableKeepAlive(c);       /* the TLS bridge keeps its own alive */
 
     char why[400];
     if (redis_hello(c, cfg, why, sizeof(why)) != 0) {
