@@ -42,9 +42,12 @@ is($t->redis(@auth, '-n', 0, 'EXISTS', 'mastodon:queue:default'), 0, 'the queue 
 like($t->redis(@auth, '-n', 3, 'XINFO', 'GROUPS', 'mastodon:queue:default'), qr/workers/,
     'the consumer group is in database 3');
 # the job thread, housekeeping, heartbeat and outbox relay: each its own connection
-my @conns = grep { !/cmd=client/ } split /\n/, $t->redis(@auth, 'CLIENT', 'LIST');
-cmp_ok(scalar(@conns), '>=', 4, 'the worker holds its connections (' . scalar(@conns) . ')');
-is(scalar(grep { !/ db=3 / } @conns), 0, 'every one of them in database 3') or diag join "\n", @conns;
+# (a connection still being opened has sent nothing yet: cmd=NULL, db=0)
+my @conns;
+ok($t->wait_for(sub {
+    @conns = grep { !/cmd=client/ } split /\n/, $t->redis(@auth, 'CLIENT', 'LIST');
+    @conns >= 4 && !grep { !/ db=3 / } @conns }, 20),
+    'the worker\'s connections (at least 4), every one of them in database 3') or diag join "\n", @conns;
 
 # --- every connection dropped: AUTH and SELECT again on reconnecting ----------------
 $t->redis(@auth, 'CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');

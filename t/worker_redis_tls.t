@@ -37,9 +37,12 @@ my ($rc, $out, $err) = enqueue('tls');
 is($rc, 0, 'enqueue over TLS') or diag $err;
 ok($t->wait_for(sub { done(2, 'tls') == 1 }, 20), 'the job ran over TLS, its record in database 2')
     or diag slurp($log);
-my @conns = grep { !/cmd=client/ } split /\n/, $t->redis(@auth, 'CLIENT', 'LIST');
-cmp_ok(scalar(@conns), '>=', 4, 'the worker holds its connections');
-is(scalar(grep { !/ db=2 / } @conns), 0, 'all in database 2') or diag join "\n", @conns;
+# (a connection still being opened has sent nothing yet: cmd=NULL, db=0)
+my @conns;
+ok($t->wait_for(sub {
+    @conns = grep { !/cmd=client/ } split /\n/, $t->redis(@auth, 'CLIENT', 'LIST');
+    @conns >= 4 && !grep { !/ db=2 / } @conns }, 20),
+    'the worker\'s connections (at least 4), all in database 2') or diag join "\n", @conns;
 like(`ss -tn state established '( dport = :$port )' 2>/dev/null` // '', qr/:$port/,
     'connected to the TLS port');
 
