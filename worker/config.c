@@ -241,8 +241,10 @@ static int config_redis(worker_config *cfg, char *err, size_t errlen)
         snprintf(cfg->redis_name, sizeof(cfg->redis_name), strchr(u->host, ':') ? "[%.200s]:%d" : "%.200s:%d",
                  u->host, u->port);
     size_t n = strlen(cfg->redis_name);
-    snprintf(cfg->redis_name + n, sizeof(cfg->redis_name) - n, "%s%.0ld%s", u->db ? " db " : "",
-             u->db, u->tls ? " (TLS)" : "");
+    if (u->db != 0)
+        n += (size_t) snprintf(cfg->redis_name + n, sizeof(cfg->redis_name) - n, " db %ld", u->db);
+    if (u->tls)
+        snprintf(cfg->redis_name + n, sizeof(cfg->redis_name) - n, " (TLS)");
     return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/sha.h>
 
@@ -84,6 +85,8 @@ redisContext *redis_open(const worker_config *cfg, long block_ms, char *err, siz
             return NULL;
         }
         c = redisConnectFd(fd);
+        if (c == NULL)
+            close(fd);
     } else if (u->unix_path != NULL)
         c = redisConnectUnixWithTimeout(u->unix_path, connect_timeout);
     else
