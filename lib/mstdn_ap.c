@@ -10,11 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "mstdn_ap.h"
+#include "mstdn_html.h"
 
 
-/* --- @context ------------------------------------------------------------- */
+/* --- @context ------------------------------------------------------------ */
 
 /* ActivityPub::Adapter::CONTEXT_EXTENSION_MAP, the entries 4.x uses */
 typedef enum {
@@ -121,7 +123,7 @@ ctx_ext(ctx_t *c, ext_t e)
 }
 
 
-/* --- yajl helpers --------------------------------------------------------- */
+/* --- yajl helpers -------------------------------------------------------- */
 
 #define CHECK(x)  do { if ((x) != yajl_gen_status_ok) return -1; } while (0)
 
@@ -299,7 +301,7 @@ write_context(yajl_gen g, const ctx_t *c)
 }
 
 
-/* --- URIs ----------------------------------------------------------------- */
+/* --- URIs ---------------------------------------------------------------- */
 
 static int
 fit(char *out, size_t size, int n)
@@ -319,6 +321,7 @@ int
 mstdn_ap_uri(char *out, size_t size, const char *base, int kind,
     const char *name, const char *id)
 {
+    int          n;
     const char  *suffix;
 
     switch (kind) {
@@ -351,7 +354,16 @@ mstdn_ap_uri(char *out, size_t size, const char *base, int kind,
         return fit(out, size, snprintf(out, size, "%s/users/%s#main-key",
                                        base, name));
     case MSTDN_AP_URI_TAG:
-        return fit(out, size, snprintf(out, size, "%s/tags/%s", base, name));
+        /* Rails' tag_url: the name as a path segment, %-encoded */
+        n = snprintf(out, size, "%s/tags/", base);
+        if (n < 0 || (size_t) n >= size
+            || size - n <= MSTDN_URL_ESCAPE_MAX(strlen(name)))
+        {
+            return fit(out, size, -1);
+        }
+        n += mstdn_url_escape(out + n, name, strlen(name), MSTDN_URL_PATH);
+        out[n] = '\0';
+        return n;
     case MSTDN_AP_URI_INBOX:
         suffix = "inbox";
         break;
@@ -427,7 +439,7 @@ mstdn_ap_conversation_tag(char *out, size_t size, const char *local_domain,
     (mstdn_ap_uri(buf, sizeof(buf), base, kind, name, id), buf)
 
 
-/* --- tags, images ---------------------------------------------------------- */
+/* --- tags, images -------------------------------------------------------- */
 
 static void
 ctx_image(ctx_t *c)
@@ -559,7 +571,7 @@ write_tags(yajl_gen g, const char *base, const mstdn_ap_tag_t *t, size_t n)
 }
 
 
-/* --- actors ----------------------------------------------------------------- */
+/* --- actors -------------------------------------------------------------- */
 
 static void
 ctx_actor(ctx_t *c, const mstdn_ap_actor_t *a)
@@ -586,6 +598,84 @@ ctx_actor(ctx_t *c, const mstdn_ap_actor_t *a)
     if (available && (a->icon.url || a->image.url)) {
         ctx_image(c);
     }
+}
+
+
+static int
+write_endpoints(yajl_gen g, const char *base)
+{
+    char  buf[MSTDN_AP_URI_MAX];
+
+    if (key(g, "endpoints") != 0) {
+        return -1;
+    }
+
+    CHECK(yajl_gen_map_open(g));
+
+    if (kv(g, "sharedInbox", URI(buf, base, MSTDN_AP_URI_SHARED_INBOX, NULL,
+                                  NULL)) != 0)
+    {
+        return -1;
+    }
+
+    CHECK(yajl_gen_map_close(g));
+    return 0;
+}
+
+
+/* ActivityPub::PublicKeySerializer */
+static int
+write_public_key(yajl_gen g, const char *key_id, const char *owner,
+    const char *pem)
+{
+    if (key(g, "publicKey") != 0) {
+        return -1;
+    }
+
+    CHECK(yajl_gen_map_open(g));
+
+    if (kv(g, "id", key_id) != 0
+        || kv(g, "owner", owner) != 0
+        || kv(g, "publicKeyPem", pem ? pem : "") != 0)
+    {
+        return -1;
+    }
+
+    CHECK(yajl_gen_map_close(g));
+    return 0;
+}
+
+
+/* InstanceActorsController: the actor with restrict_fields_to (id type
+ * preferred_username inbox outbox public_key endpoints url
+ * manually_approves_followers), in the serializer's order */
+static int
+write_instance_actor(yajl_gen g, const mstdn_ap_actor_t *a)
+{
+    char         id[MSTDN_AP_URI_MAX], buf[MSTDN_AP_URI_MAX];
+    const char  *b;
+
+    b = a->base;
+    URI(id, b, MSTDN_AP_URI_INSTANCE_ACTOR, NULL, NULL);
+
+    if (kv(g, "id", id) != 0
+        || kv(g, "type", "Application") != 0
+        || kv(g, "inbox", URI(buf, b, MSTDN_AP_URI_INSTANCE_INBOX, NULL,
+                              NULL)) != 0
+        || kv(g, "outbox", URI(buf, b, MSTDN_AP_URI_INSTANCE_OUTBOX, NULL,
+                               NULL)) != 0
+        || kv(g, "preferredUsername", a->username) != 0
+        || kv(g, "url", URI(buf, b, MSTDN_AP_URI_INSTANCE_URL, NULL, NULL))
+           != 0
+        || kv_bool(g, "manuallyApprovesFollowers", 1) != 0
+        || write_public_key(g, URI(buf, b, MSTDN_AP_URI_INSTANCE_KEY, NULL,
+                                   NULL), id, a->public_key_pem) != 0
+        || write_endpoints(g, b) != 0)
+    {
+        return -1;
+    }
+
+    return 0;
 }
 
 
@@ -617,10 +707,10 @@ write_actor(yajl_gen g, const mstdn_ap_actor_t *a)
     }
 
     if (instance) {
-        URI(id, b, MSTDN_AP_URI_INSTANCE_ACTOR, NULL, NULL);
-    } else {
-        URI(id, b, MSTDN_AP_URI_ACCOUNT, u, NULL);
+        return write_instance_actor(g, a);
     }
+
+    URI(id, b, MSTDN_AP_URI_ACCOUNT, u, NULL);
 
     if (kv(g, "id", id) != 0
         || kv(g, "type", type) != 0
@@ -628,14 +718,8 @@ write_actor(yajl_gen g, const mstdn_ap_actor_t *a)
            != 0
         || kv(g, "followers", URI(buf, b, MSTDN_AP_URI_FOLLOWERS, u, NULL))
            != 0
-        || kv(g, "inbox", instance
-                          ? URI(buf, b, MSTDN_AP_URI_INSTANCE_INBOX, NULL,
-                                NULL)
-                          : URI(buf, b, MSTDN_AP_URI_INBOX, u, NULL)) != 0
-        || kv(g, "outbox", instance
-                           ? URI(buf, b, MSTDN_AP_URI_INSTANCE_OUTBOX, NULL,
-                                 NULL)
-                           : URI(buf, b, MSTDN_AP_URI_OUTBOX, u, NULL)) != 0
+        || kv(g, "inbox", URI(buf, b, MSTDN_AP_URI_INBOX, u, NULL)) != 0
+        || kv(g, "outbox", URI(buf, b, MSTDN_AP_URI_OUTBOX, u, NULL)) != 0
         || kv(g, "featured", URI(buf, b, MSTDN_AP_URI_FEATURED, u, NULL)) != 0
         || kv(g, "featuredTags",
               URI(buf, b, MSTDN_AP_URI_FEATURED_TAGS, u, NULL)) != 0
@@ -643,9 +727,7 @@ write_actor(yajl_gen g, const mstdn_ap_actor_t *a)
         || kv(g, "name", (available && a->name && *a->name) ? a->name : u)
            != 0
         || kv(g, "summary", (available && a->summary) ? a->summary : "") != 0
-        || kv(g, "url", instance
-                        ? URI(buf, b, MSTDN_AP_URI_INSTANCE_URL, NULL, NULL)
-                        : URI(buf, b, MSTDN_AP_URI_PROFILE, u, NULL)) != 0
+        || kv(g, "url", URI(buf, b, MSTDN_AP_URI_PROFILE, u, NULL)) != 0
         || kv_bool(g, "manuallyApprovesFollowers", available && a->locked)
            != 0
         || kv_bool(g, "discoverable", available && a->discoverable) != 0
@@ -680,24 +762,11 @@ write_actor(yajl_gen g, const mstdn_ap_actor_t *a)
         return -1;
     }
 
-    /* ActivityPub::PublicKeySerializer */
-    if (key(g, "publicKey") != 0) {
-        return -1;
-    }
-
-    CHECK(yajl_gen_map_open(g));
-
-    if (kv(g, "id", instance
-                    ? URI(buf, b, MSTDN_AP_URI_INSTANCE_KEY, NULL, NULL)
-                    : URI(buf, b, MSTDN_AP_URI_KEY, u, NULL)) != 0
-        || kv(g, "owner", id) != 0
-        || kv(g, "publicKeyPem", a->public_key_pem ? a->public_key_pem : "")
-           != 0)
+    if (write_public_key(g, URI(buf, b, MSTDN_AP_URI_KEY, u, NULL), id,
+                         a->public_key_pem) != 0)
     {
         return -1;
     }
-
-    CHECK(yajl_gen_map_close(g));
 
     if (write_tags(g, b, a->tags, available ? a->ntags : 0) != 0) {
         return -1;
@@ -724,19 +793,9 @@ write_actor(yajl_gen g, const mstdn_ap_actor_t *a)
 
     CHECK(yajl_gen_array_close(g));
 
-    if (key(g, "endpoints") != 0) {
+    if (write_endpoints(g, b) != 0) {
         return -1;
     }
-
-    CHECK(yajl_gen_map_open(g));
-
-    if (kv(g, "sharedInbox", URI(buf, b, MSTDN_AP_URI_SHARED_INBOX, NULL,
-                                  NULL)) != 0)
-    {
-        return -1;
-    }
-
-    CHECK(yajl_gen_map_close(g));
 
     if (available && a->icon.url
         && write_image(g, "icon", a->icon.url, a->icon.media_type) != 0)
@@ -773,7 +832,7 @@ mstdn_ap_actor(yajl_gen g, const mstdn_ap_actor_t *a)
 }
 
 
-/* --- Notes ------------------------------------------------------------------ */
+/* --- Notes --------------------------------------------------------------- */
 
 int
 mstdn_ap_addressing(const mstdn_ap_status_t *s, const char **to,
@@ -1130,7 +1189,7 @@ mstdn_ap_note(yajl_gen g, const mstdn_ap_status_t *s)
 }
 
 
-/* --- activities --------------------------------------------------------------- */
+/* --- activities ---------------------------------------------------------- */
 
 static void
 ctx_activity(ctx_t *c, const mstdn_ap_activity_t *a)
@@ -1139,6 +1198,11 @@ ctx_activity(ctx_t *c, const mstdn_ap_activity_t *a)
     case MSTDN_AP_CREATE:
     case MSTDN_AP_UPDATE_NOTE:
         ctx_note(c, a->status);
+        break;
+    case MSTDN_AP_ANNOUNCE:
+        if (a->status->reblog_inline) {
+            ctx_note(c, a->status->reblog_inline);
+        }
         break;
     case MSTDN_AP_DELETE_NOTE:
         ctx_ext(c, EXT_ATOM_URI);
@@ -1213,8 +1277,12 @@ write_status_activity(yajl_gen g, const mstdn_ap_activity_t *a)
         return -1;
     }
 
-    if (a->type == MSTDN_AP_ANNOUNCE) {
+    if (a->type == MSTDN_AP_ANNOUNCE && s->reblog_inline == NULL) {
         return str(g, s->reblog_of_uri ? s->reblog_of_uri : "");
+    }
+
+    if (a->type == MSTDN_AP_ANNOUNCE) {
+        s = s->reblog_inline;
     }
 
     CHECK(yajl_gen_map_open(g));
@@ -1485,7 +1553,7 @@ mstdn_ap_tombstone(yajl_gen g, const char *uri)
 }
 
 
-/* --- collections ------------------------------------------------------------ */
+/* --- collections --------------------------------------------------------- */
 
 static void
 ctx_collection(ctx_t *c, const mstdn_ap_collection_t *col)
@@ -1668,7 +1736,7 @@ mstdn_ap_collection(yajl_gen g, const mstdn_ap_collection_t *col)
 }
 
 
-/* --- WebFinger ---------------------------------------------------------------- */
+/* --- WebFinger ----------------------------------------------------------- */
 
 static int
 link(yajl_gen g, const char *rel, const char *type, const char *href)
@@ -1748,4 +1816,178 @@ mstdn_ap_webfinger(yajl_gen g, const char *base, const char *local_domain,
     CHECK(yajl_gen_map_close(g));
 
     return 0;
+}
+
+
+/* --- content negotiation ------------------------------------------------- */
+
+#define MSTDN_AP_ACCEPT_MAX  32
+
+typedef struct {
+    const char  *type;
+    size_t       len;
+    int          q;             /* thousandths */
+} accept_range_t;
+
+
+/* bytes from a to b, 0 when b is before a */
+static size_t
+span(const char *a, const char *b)
+{
+    return (b > a) ? (size_t) (b - a) : 0;
+}
+
+
+static int
+range_is(const accept_range_t *r, const char *type)
+{
+    return r->len == strlen(type) && strncasecmp(r->type, type, r->len) == 0;
+}
+
+
+/* q=0.5 as thousandths; anything unreadable counts as 1 (Rails' to_f) */
+static int
+accept_q(const char *p, const char *end)
+{
+    int  q, scale;
+
+    q = 0;
+
+    if (p < end && *p == '1') {
+        return 1000;
+    }
+
+    if (p < end && *p == '0') {
+        p++;
+    }
+
+    if (p < end && *p == '.') {
+        p++;
+        for (scale = 100; p < end && scale > 0 && *p >= '0' && *p <= '9';
+             p++, scale /= 10)
+        {
+            q += (*p - '0') * scale;
+        }
+    }
+
+    return q;
+}
+
+
+int
+mstdn_ap_accept(const char *accept, size_t len)
+{
+    const char      *p, *end, *item, *item_end, *semi, *t;
+    accept_range_t   ranges[MSTDN_AP_ACCEPT_MAX], tmp;
+    size_t           n, i, j;
+    int              comma;
+
+    if (accept == NULL) {
+        return MSTDN_AP_WANTS_HTML;
+    }
+
+    end = accept + len;
+    comma = (memchr(accept, ',', len) != NULL);
+
+    /* Rails' BROWSER_LIKE_ACCEPTS: the any-type range next to a comma */
+    if (comma) {
+        for (p = accept; p + 3 <= end; p++) {
+            if (p[0] == '*' && p[1] == '/' && p[2] == '*') {
+                for (t = p + 3; t < end && (*t == ' ' || *t == '\t'); t++) {
+                    /* void */
+                }
+                if (t < end && *t == ',') {
+                    return MSTDN_AP_WANTS_HTML;
+                }
+                for (t = p; t > accept && (t[-1] == ' ' || t[-1] == '\t');
+                     t--)
+                {
+                    /* void */
+                }
+                if (t > accept && t[-1] == ',') {
+                    return MSTDN_AP_WANTS_HTML;
+                }
+            }
+        }
+    }
+
+    n = 0;
+
+    for (p = accept; p < end && n < MSTDN_AP_ACCEPT_MAX; p = item_end + 1) {
+        item = p;
+        item_end = memchr(p, ',', span(p, end));
+        if (item_end == NULL) {
+            item_end = end;
+        }
+
+        while (item < item_end && (*item == ' ' || *item == '\t')) {
+            item++;
+        }
+
+        semi = memchr(item, ';', span(item, item_end));
+        t = semi ? semi : item_end;
+
+        while (t > item && (t[-1] == ' ' || t[-1] == '\t')) {
+            t--;
+        }
+
+        if (t > item) {
+            ranges[n].type = item;
+            ranges[n].len = t - item;
+            ranges[n].q = 1000;
+
+            /* the q parameter among the others */
+            while (semi) {
+                p = semi + 1;
+                while (p < item_end && (*p == ' ' || *p == '\t')) {
+                    p++;
+                }
+                semi = memchr(p, ';', span(p, item_end));
+                if (item_end - p > 2 && p[0] == 'q' && p[1] == '=') {
+                    ranges[n].q = accept_q(p + 2, semi ? semi : item_end);
+                }
+            }
+
+            n++;
+        }
+
+        if (item_end == end) {
+            break;
+        }
+    }
+
+    /* by q, stable */
+    for (i = 1; i < n; i++) {
+        tmp = ranges[i];
+        for (j = i; j > 0 && ranges[j - 1].q < tmp.q; j--) {
+            ranges[j] = ranges[j - 1];
+        }
+        ranges[j] = tmp;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (ranges[i].q == 0) {
+            continue;
+        }
+
+        if (range_is(&ranges[i], "application/json")
+            || range_is(&ranges[i], "application/activity+json")
+            || range_is(&ranges[i], "application/ld+json")
+            || range_is(&ranges[i], "application/jrd+json")
+            || range_is(&ranges[i], "text/x-json")
+            || range_is(&ranges[i], "application/jsonrequest"))
+        {
+            return MSTDN_AP_WANTS_JSON;
+        }
+
+        if (range_is(&ranges[i], "text/html")
+            || range_is(&ranges[i], "application/xhtml+xml")
+            || range_is(&ranges[i], "text/*")
+            || range_is(&ranges[i], "*/*"))
+        {
+            return MSTDN_AP_WANTS_HTML;
+        }
+    }
+
+    return n ? MSTDN_AP_WANTS_NONE : MSTDN_AP_WANTS_HTML;
 }

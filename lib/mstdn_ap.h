@@ -36,6 +36,24 @@
 #define MSTDN_AP_LD_TYPE \
     "application/ld+json; profile=\"https://www.w3.org/ns/activitystreams\""
 
+/*
+ * Content negotiation as Rails does it for Mastodon's ActivityPub routes
+ * (config/initializers/mime_types.rb makes application/activity+json,
+ * application/ld+json, application/jrd+json, text/x-json and
+ * application/jsonrequest aliases of application/json): the media ranges
+ * by q (stable), the first that is JSON or HTML (text/html,
+ * application/xhtml+xml, text/ANY, ANY/ANY) decides; a browser-like header
+ * (a list with ANY/ANY in it; ANY: the '*' wildcard) or none is HTML.
+ * Returns MSTDN_AP_WANTS_JSON, _HTML, or _NONE (nothing acceptable: 406).
+ * Bounded: at most 32 ranges are looked at.
+ */
+#define MSTDN_AP_WANTS_HTML   0
+#define MSTDN_AP_WANTS_JSON   1
+#define MSTDN_AP_WANTS_NONE  -1
+
+int mstdn_ap_accept(const char *accept, size_t len);
+
+
 /* statuses.visibility as Mastodon stores it */
 enum {
     MSTDN_AP_PUBLIC_VIS = 0,
@@ -93,7 +111,7 @@ int mstdn_ap_conversation_tag(char *out, size_t size,
     const char *local_domain, const char *date, const char *id);
 
 
-/* --- actors (ActivityPub::ActorSerializer) -------------------------------- */
+/* --- actors (ActivityPub::ActorSerializer) ------------------------------- */
 
 typedef enum {
     MSTDN_AP_PERSON = 0,
@@ -176,7 +194,7 @@ typedef struct {
 int mstdn_ap_actor(yajl_gen g, const mstdn_ap_actor_t *a);
 
 
-/* --- statuses (ActivityPub::NoteSerializer) ------------------------------- */
+/* --- statuses (ActivityPub::NoteSerializer) ------------------------------ */
 
 typedef struct {
     const char     *url;
@@ -202,9 +220,12 @@ typedef struct {
  * first replies to it (up to 5, oldest first) and last_reply_id the id of
  * the last of them, for the "replies" collection.  Reblog (an Announce):
  * reblog_of_uri is the original's URI and reblog_account_uri its author's;
- * visibility is the reblog's own.
+ * visibility is the reblog's own; reblog_inline, when set, is the original
+ * itself, written as the Announce's object instead of its URI
+ * (ActivityPresenter.from_status inlines a local private status its own
+ * author reblogs: no one could fetch it).
  */
-typedef struct {
+typedef struct mstdn_ap_status_s {
     const char             *base;
     const char             *username;       /* the author's */
     const char             *id;             /* decimal */
@@ -228,6 +249,7 @@ typedef struct {
     int64_t                 reblogs_count;
     const char             *reblog_of_uri;
     const char             *reblog_account_uri;
+    const struct mstdn_ap_status_s *reblog_inline;
 } mstdn_ap_status_t;
 
 /* The Note as a document (GET of a status URI). */
@@ -243,7 +265,7 @@ int mstdn_ap_addressing(const mstdn_ap_status_t *s, const char **to,
     size_t *nto, const char **cc, size_t *ncc, char *bufs, size_t bufsize);
 
 
-/* --- activities ------------------------------------------------------------ */
+/* --- activities ---------------------------------------------------------- */
 
 typedef enum {
     MSTDN_AP_CREATE = 0,        /* status: Create of its Note */
@@ -308,7 +330,7 @@ int mstdn_ap_activity(yajl_gen g, const mstdn_ap_activity_t *a);
 int mstdn_ap_tombstone(yajl_gen g, const char *uri);
 
 
-/* --- collections (ActivityPub::CollectionSerializer) ---------------------- */
+/* --- collections (ActivityPub::CollectionSerializer) --------------------- */
 
 typedef enum {
     MSTDN_AP_ITEM_URI = 0,      /* a string */
@@ -360,7 +382,7 @@ struct mstdn_ap_collection_s {
 int mstdn_ap_collection(yajl_gen g, const mstdn_ap_collection_t *c);
 
 
-/* --- WebFinger (WebfingerSerializer), as JSON (JRD) ----------------------- */
+/* --- WebFinger (WebfingerSerializer), as JSON (JRD) ---------------------- */
 
 /*
  * subject "acct:USERNAME@LOCAL_DOMAIN", aliases [base/@NAME, base/users/NAME],

@@ -1664,19 +1664,31 @@ hs_public_key(const char *key, size_t len)
 }
 
 
+mstdn_httpsig_key_t *
+mstdn_httpsig_public_key(const char *key, size_t len)
+{
+    EVP_PKEY  *pkey;
+
+    pkey = hs_public_key(key, len);
+    ERR_clear_error();
+
+    return pkey;
+}
+
+
+void
+mstdn_httpsig_key_free(mstdn_httpsig_key_t *key)
+{
+    EVP_PKEY_free(key);
+}
+
+
 int
-mstdn_httpsig_verify(const char *key, size_t key_len,
+mstdn_httpsig_verify_with(mstdn_httpsig_key_t *key,
     const mstdn_httpsig_t *sig, const char *base, size_t base_len)
 {
     int          rc;
-    EVP_PKEY    *pkey;
     EVP_MD_CTX  *md;
-
-    pkey = hs_public_key(key, key_len);
-    if (pkey == NULL) {
-        ERR_clear_error();
-        return MSTDN_HTTPSIG_EKEY;
-    }
 
     rc = MSTDN_HTTPSIG_EVERIFY;
 
@@ -1684,7 +1696,7 @@ mstdn_httpsig_verify(const char *key, size_t key_len,
 
     /* an RSA key's default padding is PKCS#1 v1.5 */
     if (md
-        && EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pkey) == 1
+        && EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, key) == 1
         && EVP_DigestVerify(md, sig->signature, sig->signature_len,
                             (const unsigned char *) base, base_len) == 1)
     {
@@ -1692,8 +1704,27 @@ mstdn_httpsig_verify(const char *key, size_t key_len,
     }
 
     EVP_MD_CTX_free(md);
-    EVP_PKEY_free(pkey);
     ERR_clear_error();
+
+    return rc;
+}
+
+
+int
+mstdn_httpsig_verify(const char *key, size_t key_len,
+    const mstdn_httpsig_t *sig, const char *base, size_t base_len)
+{
+    int        rc;
+    EVP_PKEY  *pkey;
+
+    pkey = mstdn_httpsig_public_key(key, key_len);
+    if (pkey == NULL) {
+        return MSTDN_HTTPSIG_EKEY;
+    }
+
+    rc = mstdn_httpsig_verify_with(pkey, sig, base, base_len);
+
+    EVP_PKEY_free(pkey);
 
     return rc;
 }

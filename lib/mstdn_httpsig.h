@@ -178,6 +178,19 @@ int mstdn_httpsig_base(const mstdn_httpsig_t *sig,
 int mstdn_httpsig_verify(const char *key, size_t key_len,
     const mstdn_httpsig_t *sig, const char *base, size_t base_len);
 
+/*
+ * The same with a key parsed once: OpenSSL 3 takes several times longer to
+ * parse a PEM key than to verify with it, so a caller verifying many
+ * requests keeps parsed keys.  NULL: unusable (not RSA of 1024 to 8192
+ * bits, not PEM or DER).
+ */
+typedef struct evp_pkey_st  mstdn_httpsig_key_t;
+
+mstdn_httpsig_key_t *mstdn_httpsig_public_key(const char *key, size_t len);
+void mstdn_httpsig_key_free(mstdn_httpsig_key_t *key);
+int mstdn_httpsig_verify_with(mstdn_httpsig_key_t *key,
+    const mstdn_httpsig_t *sig, const char *base, size_t base_len);
+
 /* Digest: "SHA-256=<base64>" of body into out (MSTDN_HTTPSIG_DIGEST_LEN). */
 void mstdn_httpsig_digest(const void *body, size_t len, char *out);
 

@@ -8,8 +8,8 @@
 #
 # Environment: BENCH_DURATION (10s), BENCH_CONNECTIONS (64), BENCH_THREADS (2),
 # BENCH_WARMUP (2s), BENCH_ONLY (a name from the list: only that endpoint;
-# `signin`, `post`, `fanout` or `deliver` for those sections alone), BENCH_FANOUT
-# (follower counts of the fan-out section, default "10000 100000"),
+# `signin`, `post`, `fanout`, `deliver` or `inbox` for those sections alone),
+# BENCH_FANOUT (follower counts of the fan-out section, default "10000 100000"),
 # BENCH_DELIVERIES (20000), BENCH_FARM_HOSTS (32), BENCH_HOST_CONCURRENCY (8).
 #
 # Fan-out: an account with N local followers, every follower's home feed
@@ -119,6 +119,10 @@ http {
             root $VAR;
             types { }
             default_type application/json;
+        }
+
+        location = /bench/accept {
+            return 202;             # the inbox row's floor
         }
 
         location / {
@@ -399,8 +403,58 @@ if [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = deliver ]; then
     deliver_bench
 fi
 
+# Inbox: one signed POST (cavage rsa-sha256, a 2048-bit key) replayed by
+# wrk: the module checks it, verifies the RSA signature (key from the
+# shared-memory cache) and stores it with its job in PostgreSQL before 202;
+# nginx answering 202 to the same requests (return 202) is the floor.
+inbox_bench() {
+    local key uri pub body date digest string sig code stored0 stored1
+    key=$VAR/inbox-peer.key
+    uri=https://peer.test/users/peer
+    openssl genpkey -quiet -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$key"
+    pub=$(openssl pkey -in "$key" -pubout)
+    psql_bench "INSERT INTO accounts (username, domain, uri, public_key)
+        VALUES ('peer', 'peer.test', '$uri', '$pub')" >/dev/null
+    body="{\"@context\":\"https://www.w3.org/ns/activitystreams\",\"id\":\"$uri#likes/1\","
+    body="$body\"type\":\"Like\",\"actor\":\"$uri\",\"object\":\"http://localhost:$PORT/users/bench/statuses/$STATUS\"}"
+    date=$(LC_ALL=C date -u '+%a, %d %b %Y %H:%M:%S GMT')
+    digest="SHA-256=$(printf '%s' "$body" | openssl dgst -sha256 -binary | base64 -w0)"
+    string=$(printf '(request-target): post /users/bench/inbox\nhost: localhost:%s\ndate: %s\ndigest: %s' \
+        "$PORT" "$date" "$digest")
+    sig=$(printf '%s' "$string" | openssl dgst -sha256 -sign "$key" | base64 -w0)
+    export BENCH_INBOX_BODY=$body BENCH_INBOX_HOST=localhost:$PORT BENCH_INBOX_DATE=$date \
+        BENCH_INBOX_DIGEST=$digest
+    export BENCH_INBOX_SIGNATURE="keyId=\"$uri#main-key\",algorithm=\"rsa-sha256\",headers=\"(request-target) host date digest\",signature=\"$sig\""
+    code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Host: localhost:$PORT" -H "Date: $date" \
+        -H "Digest: $digest" -H "Signature: $BENCH_INBOX_SIGNATURE" \
+        -H 'Content-Type: application/activity+json' --data-binary "$body" "$BASE/users/bench/inbox")
+    [ "$code" = 202 ] || die "the signed inbox POST of the bench answered $code"
+
+    wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" -s "$MASTODON_ROOT/scripts/bench/inbox.lua" \
+        "$BASE/users/bench/inbox" >/dev/null
+    stored0=$(psql_bench "SELECT count(*) FROM inbox_activities")
+    wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -s "$MASTODON_ROOT/scripts/bench/inbox.lua" \
+        "$BASE/users/bench/inbox" > "$VAR/inbox.out" 2>&1 || true
+    stored1=$(psql_bench "SELECT count(*) FROM inbox_activities")
+    wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -s "$MASTODON_ROOT/scripts/bench/inbox.lua" \
+        "$BASE/bench/accept" > "$VAR/accept.out" 2>&1 || true
+
+    echo
+    echo "Inbox POSTs, signature verified and stored before 202 (wrk -c$CONNS, one 2048-bit RSA key):"
+    printf '  %-34s %10s r/s   (%s; %s rows stored)\n' "module POST /users/bench/inbox" \
+        "$(awk '/^Requests\/sec:/ {print $2}' "$VAR/inbox.out")" "$(grep -E '^inbox:' "$VAR/inbox.out")" \
+        "$((stored1 - stored0))"
+    printf '  %-34s %10s r/s\n' "nginx return 202, same requests" \
+        "$(awk '/^Requests\/sec:/ {print $2}' "$VAR/accept.out")"
+}
+
+if [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = inbox ]; then
+    inbox_bench
+fi
+
 # last: the posts leave the worker a backlog of distribute jobs
 if [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = post ]; then
     post_bench
 fi
+
 status=0

@@ -13,22 +13,6 @@ CREATE TABLE unavailable_domains (
 );
 CREATE UNIQUE INDEX index_unavailable_domains_on_domain ON unavailable_domains (domain);
 
--- domain_blocks is fed-inbox's (sql/0011_inbox.sql, Mastodon's columns);
--- made here too, identically, when that migration is not there yet.
-CREATE TABLE IF NOT EXISTS domain_blocks (
-    id              bigserial PRIMARY KEY,
-    domain          character varying DEFAULT '' NOT NULL,
-    created_at      timestamp without time zone DEFAULT (now() AT TIME ZONE 'UTC') NOT NULL,
-    updated_at      timestamp without time zone DEFAULT (now() AT TIME ZONE 'UTC') NOT NULL,
-    severity        integer DEFAULT 0,
-    reject_media    boolean DEFAULT false NOT NULL,
-    reject_reports  boolean DEFAULT false NOT NULL,
-    private_comment text,
-    public_comment  text,
-    obfuscate       boolean DEFAULT false NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS index_domain_blocks_on_domain ON domain_blocks (domain);
-
 -- Remote accounts by the inbox they are reached at: the fan-out joins
 -- followers to accounts and picks this.
 CREATE INDEX index_accounts_on_remote_domain ON accounts (lower((domain)::text))
@@ -43,12 +27,12 @@ SELECT lower(coalesce(substring(url from '^[hH][tT][tT][pP][sS]?://\[([^]/]*)\]'
 $$;
 
 -- Whether nothing goes to the host now: marked unavailable, or suspended
--- by the instance (a domain block of severity suspend on it or a parent).
+-- by the instance (sql/0011's rule: the most specific domain block of the
+-- host or a parent suspends it).
 CREATE FUNCTION mastodon_delivery_refused(host text) RETURNS boolean
     LANGUAGE sql STABLE AS $$
 SELECT EXISTS (SELECT 1 FROM unavailable_domains u WHERE u.domain = host)
-    OR EXISTS (SELECT 1 FROM domain_blocks b
-                WHERE b.severity = 1 AND (host = b.domain OR host LIKE '%.' || b.domain))
+    OR mastodon_domain_suspended(host)
 $$;
 
 -- Who receives what: the one rule of the worker's deliveries (Mastodon's

@@ -23,6 +23,9 @@ static const struct {
     { "activitypub_relationship", job_activitypub_relationship },
     { "activitypub_account", job_activitypub_account },
     { "activitypub_flag", job_activitypub_flag },
+    { "inbox_process", job_inbox_process },
+    { "fetch_key", job_fetch_key },
+    { "resolve", job_resolve },
 };
 
 job_handler jobs_find(const char *type)

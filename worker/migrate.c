@@ -5,6 +5,7 @@
  * concurrent migrates from applying the same file. */
 #include "commands.h"
 #include "db.h"
+#include "instance_actor.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -207,6 +208,10 @@ int cmd_migrate(worker_config *cfg, int argc, char **argv)
     }
     if (applied == 0)
         printf("nothing to apply, the schema is up to date\n");
+    if (instance_actor_ensure(conn, cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "mastodon-worker: migrate: %s\n", err);
+        goto out;
+    }
     rc = 0;
 
 out:

@@ -109,6 +109,12 @@ uris(void **state)
     mstdn_ap_uri(buf, sizeof(buf), B, MSTDN_AP_URI_SHARED_INBOX, NULL, NULL);
     assert_string_equal(buf, B "/inbox");
 
+    /* a tag's name %-encoded as a path segment */
+    mstdn_ap_uri(buf, sizeof(buf), B, MSTDN_AP_URI_TAG, "caf\xc3\xa9", NULL);
+    assert_string_equal(buf, B "/tags/caf%C3%A9");
+    assert_int_equal(mstdn_ap_uri(buf, 30, B, MSTDN_AP_URI_TAG,
+                                  "\xc3\xa9\xc3\xa9\xc3\xa9", NULL), -1);
+
     /* too small, a status kind without an id, an account kind without a
      * name: -1 and an empty string */
     assert_int_equal(mstdn_ap_uri(buf, 10, B, MSTDN_AP_URI_ACCOUNT, "alice",
@@ -265,21 +271,52 @@ actor_suspended_and_instance(void **state)
     expect("{\"@context\":[" AS ",\"https://w3id.org/security/v1\",{"
            ACTOR_EXT "}],"
            "\"id\":\"" B "/actor\",\"type\":\"Application\","
-           "\"following\":\"" B "/users/example.com/following\","
-           "\"followers\":\"" B "/users/example.com/followers\","
            "\"inbox\":\"" B "/actor/inbox\","
            "\"outbox\":\"" B "/actor/outbox\","
-           "\"featured\":\"" B "/users/example.com/collections/featured\","
-           "\"featuredTags\":\"" B "/users/example.com/collections/tags\","
-           "\"preferredUsername\":\"example.com\",\"name\":\"example.com\","
-           "\"summary\":\"\",\"url\":\"" B "/about/more?instance_actor=true\","
-           "\"manuallyApprovesFollowers\":true,\"discoverable\":false,"
-           "\"indexable\":false,\"published\":\"2024-05-01T00:00:00Z\","
-           "\"memorial\":false,"
+           "\"preferredUsername\":\"example.com\","
+           "\"url\":\"" B "/about/more?instance_actor=true\","
+           "\"manuallyApprovesFollowers\":true,"
            "\"publicKey\":{\"id\":\"" B "/actor#main-key\","
            "\"owner\":\"" B "/actor\",\"publicKeyPem\":\"K\"},"
-           "\"tag\":[],\"attachment\":[],"
            "\"endpoints\":{\"sharedInbox\":\"" B "/inbox\"}}");
+}
+
+
+#define ACC(s)  mstdn_ap_accept(s, sizeof(s) - 1)
+
+static void
+accept(void **state)
+{
+    assert_int_equal(mstdn_ap_accept(NULL, 0), MSTDN_AP_WANTS_HTML);
+    assert_int_equal(ACC(""), MSTDN_AP_WANTS_HTML);
+    assert_int_equal(ACC("application/activity+json"), MSTDN_AP_WANTS_JSON);
+    assert_int_equal(ACC("application/ld+json; profile=\"https://www.w3.org/"
+                         "ns/activitystreams\""), MSTDN_AP_WANTS_JSON);
+    assert_int_equal(ACC("application/json"), MSTDN_AP_WANTS_JSON);
+    assert_int_equal(ACC("Application/Activity+JSON"), MSTDN_AP_WANTS_JSON);
+    assert_int_equal(ACC("application/activity+json, application/ld+json"),
+                     MSTDN_AP_WANTS_JSON);
+    assert_int_equal(ACC("text/html"), MSTDN_AP_WANTS_HTML);
+    assert_int_equal(ACC("*/*"), MSTDN_AP_WANTS_HTML);
+
+    /* a browser's header, and any list with the any-type range */
+    assert_int_equal(ACC("text/html,application/xhtml+xml,application/xml;"
+                         "q=0.9,*/*;q=0.8"), MSTDN_AP_WANTS_HTML);
+    assert_int_equal(ACC("application/activity+json, */*"),
+                     MSTDN_AP_WANTS_HTML);
+
+    /* by q */
+    assert_int_equal(ACC("text/html;q=0.5, application/activity+json"),
+                     MSTDN_AP_WANTS_JSON);
+    assert_int_equal(ACC("application/activity+json;q=0.1, text/html;q=0.2"),
+                     MSTDN_AP_WANTS_HTML);
+    assert_int_equal(ACC("application/activity+json;q=0, text/html;q=0.2"),
+                     MSTDN_AP_WANTS_HTML);
+
+    /* nothing we have */
+    assert_int_equal(ACC("image/png"), MSTDN_AP_WANTS_NONE);
+    assert_int_equal(ACC("image/png, application/xml"), MSTDN_AP_WANTS_NONE);
+    assert_int_equal(ACC(" ; , ;"), MSTDN_AP_WANTS_HTML);
 }
 
 
@@ -486,6 +523,49 @@ activities(void **state)
            "\"cc\":[\"https://r.example/users/bob\","
            "\"" B "/users/alice/followers\"],"
            "\"object\":\"https://r.example/users/bob/statuses/1\"}");
+
+    /* a self-reblog of a private status: the Note inlined */
+    {
+        mstdn_ap_status_t  orig, rb;
+
+        memset(&orig, 0, sizeof(orig));
+        orig.base = B;
+        orig.username = "alice";
+        orig.id = "3";
+        orig.visibility = MSTDN_AP_PRIVATE;
+        orig.published = "2024-05-01T09:00:00Z";
+        orig.content = "<p>p</p>";
+
+        rb = orig;
+        rb.id = "4";
+        rb.published = "2024-05-01T10:00:00Z";
+        rb.content = NULL;
+        rb.reblog_of_uri = B "/users/alice/statuses/3";
+        rb.reblog_account_uri = B "/users/alice";
+        rb.reblog_inline = &orig;
+
+        memset(&in, 0, sizeof(in));
+        in.type = MSTDN_AP_ANNOUNCE;
+        in.status = &rb;
+        assert_int_equal(mstdn_ap_activity(g, &in), 0);
+        {
+            const unsigned char *buf;
+            size_t               len;
+
+            yajl_gen_get_buf(g, &buf, &len);
+            assert_non_null(strstr((const char *) buf,
+                "{\"@context\":[" AS ",{" NOTE_EXT "}],"
+                "\"id\":\"" B "/users/alice/statuses/4/activity\","
+                "\"type\":\"Announce\",\"actor\":\"" B "/users/alice\","
+                "\"published\":\"2024-05-01T10:00:00Z\","
+                "\"to\":[\"" B "/users/alice/followers\"],"
+                "\"cc\":[\"" B "/users/alice\"],"
+                "\"object\":{\"id\":\"" B "/users/alice/statuses/3\","
+                "\"type\":\"Note\","));
+            yajl_gen_clear(g);
+            yajl_gen_reset(g, NULL);
+        }
+    }
 
     /* its Undo */
     memset(&in, 0, sizeof(in));
@@ -819,6 +899,7 @@ main(void)
         cmocka_unit_test(uris),
         cmocka_unit_test(actor_person),
         cmocka_unit_test(actor_suspended_and_instance),
+        cmocka_unit_test(accept),
         cmocka_unit_test(note_public),
         cmocka_unit_test(addressing),
         cmocka_unit_test(activities),

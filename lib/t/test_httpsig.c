@@ -463,6 +463,21 @@ cavage_vector(void **state)
     assert_int_equal(mstdn_httpsig_verify(priv_pem, strlen(priv_pem), sig,
                                           base, len), MSTDN_HTTPSIG_EKEY);
 
+    /* a key parsed once, used twice */
+    {
+        mstdn_httpsig_key_t  *k;
+
+        k = mstdn_httpsig_public_key(pub_pem, strlen(pub_pem));
+        assert_non_null(k);
+        assert_int_equal(mstdn_httpsig_verify_with(k, sig, base, len),
+                         MSTDN_HTTPSIG_OK);
+        assert_int_equal(mstdn_httpsig_verify_with(k, sig, base, len - 1),
+                         MSTDN_HTTPSIG_EVERIFY);
+        mstdn_httpsig_key_free(k);
+        assert_null(mstdn_httpsig_public_key("x", 1));
+        assert_null(mstdn_httpsig_public_key(priv_pem, strlen(priv_pem)));
+    }
+
     /* a query: in (request-target) unless told (old Mastodons) */
     req.query = "a=b";
     req.query_len = 3;

@@ -226,8 +226,6 @@ ngx_int_t ngx_http_mastodon_default_header(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_default_thumbnail(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
-ngx_int_t ngx_http_mastodon_profile_page(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_status_page(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_tag_page(ngx_http_request_t *r,

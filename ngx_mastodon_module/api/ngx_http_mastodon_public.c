@@ -2,10 +2,11 @@
  * What the JSON answers link to outside the API: the default avatar, header
  * and instance thumbnail (PNGs of this project's own making, answered from
  * memory: a module loaded without any static files still serves them), and
- * placeholder HTML pages for the profile, post, tag, about and privacy
- * policy URLs.  The pages are minimal until the web views exist: they name
- * what was asked for and send readers to an app; /users/... redirects to the
- * /@... page as Mastodon's routes do.
+ * placeholder HTML pages for the post, tag, about and privacy policy URLs
+ * (the profile page is activitypub/'s, beside the actor).  The pages are
+ * minimal until the web views exist: they name what was asked for and send
+ * readers to an app; /users/... redirects browsers to the /@... page as
+ * Mastodon's routes do (activitypub/ decides who is a browser).
  */
 
 #include "ngx_http_mastodon_api.h"
@@ -134,30 +135,6 @@ ngx_http_mastodon_public_png(ngx_http_request_t *r, u_char *data, size_t len)
 
     return ngx_http_mastodon_send_text(r, NGX_HTTP_OK,
                                        &ngx_http_mastodon_png_type, &body);
-}
-
-
-/* GET /@:username: a local account's url */
-ngx_int_t
-ngx_http_mastodon_profile_page(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx)
-{
-    u_char  *title;
-
-    if (!ngx_http_mastodon_public_username(&ctx->captures[0])) {
-        return NGX_HTTP_NOT_FOUND;
-    }
-
-    title = ngx_pnalloc(r->pool, ctx->captures[0].len + 2);
-    if (title == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    *ngx_sprintf(title, "@%V", &ctx->captures[0]) = '\0';
-
-    return ngx_http_mastodon_public_page(r, (const char *) title,
-               "This server shows profiles in Mastodon apps only: search "
-               "for this account in yours.");
 }
 
 

@@ -64,8 +64,6 @@ static void ngx_http_mastodon_multipart_cleanup(void *data);
 static ngx_int_t ngx_http_mastodon_read_multipart(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx, ngx_int_t type, ngx_str_t *boundary,
     mstdn_alloc_t *a, mstdn_limits_t *limits);
-static ngx_int_t ngx_http_mastodon_body_bytes(ngx_http_request_t *r,
-    ngx_str_t *body);
 static ngx_int_t ngx_http_mastodon_bad_params(ngx_http_request_t *r,
     const char *what, const char *err);
 
@@ -97,7 +95,8 @@ ngx_http_mastodon_request_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
 
     if (ctx && ctx->route
-        && ctx->route->body == NGX_HTTP_MASTODON_BODY_FORM)
+        && (ctx->route->body == NGX_HTTP_MASTODON_BODY_FORM
+            || ctx->route->body == NGX_HTTP_MASTODON_BODY_RAW))
     {
         for (cl = in; cl; cl = cl->next) {
             ctx->body_received += ngx_buf_size(cl->buf);
@@ -157,8 +156,11 @@ ngx_http_mastodon_body_load(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
 
-    /* nginx keeps a body that went to a file whole in it: one buffer */
-    if (n == 1 && r->request_body->bufs->next == NULL) {
+    /* nginx keeps a body that went to a file whole in it: one buffer (a
+     * raw body, an inbox's, is read whole whatever its type says) */
+    if (n == 1 && r->request_body->bufs->next == NULL
+        && ctx->route->body != NGX_HTTP_MASTODON_BODY_RAW)
+    {
 
         switch (ngx_http_mastodon_multipart_type(r, &boundary)) {
 
@@ -420,8 +422,10 @@ ngx_http_mastodon_read_params(ngx_http_request_t *r,
         }
     }
 
+    /* a raw body (an inbox's) is its endpoint's to read */
     if (r->request_body == NULL || r->request_body->bufs == NULL
-        || !ctx->route->body)
+        || !ctx->route->body
+        || ctx->route->body == NGX_HTTP_MASTODON_BODY_RAW)
     {
         return NGX_OK;
     }
@@ -628,7 +632,7 @@ ngx_http_mastodon_read_multipart(ngx_http_request_t *r,
 
 
 /* The body as one contiguous buffer: in memory, or read from its file. */
-static ngx_int_t
+ngx_int_t
 ngx_http_mastodon_body_bytes(ngx_http_request_t *r, ngx_str_t *body)
 {
     u_char                   *p;

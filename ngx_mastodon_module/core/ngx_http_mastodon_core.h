@@ -35,7 +35,8 @@
 typedef struct {
     ngx_str_t                  database;
     ngx_str_t                  redis;
-    ngx_str_t                  domain;
+    ngx_str_t                  domain;          /* LOCAL_DOMAIN: acct: */
+    ngx_str_t                  web_domain;      /* WEB_DOMAIN: URLs */
     ngx_flag_t                 https;
     ngx_str_t                  title;
     ngx_str_t                  description;
@@ -78,11 +79,18 @@ typedef struct {
     ngx_flag_t                 oauth_password_grant;
     ngx_uint_t                 feed_max;        /* home feed length */
 
+    /* the inbox and signed requests (activitypub/, fed-inbox) */
+    size_t                     key_cache_size;
+    ngx_msec_t                 key_cache_valid;
+    ngx_msec_t                 key_fetch_wait;
+    ngx_flag_t                 authorized_fetch;
+    ngx_shm_zone_t            *key_cache;
+
     /* derived in init_main_conf */
     time_t                     loaded_at;
     ngx_flag_t                 enabled;
-    ngx_str_t                  base_url;        /* https://domain */
-    ngx_str_t                  streaming_url;   /* wss://domain */
+    ngx_str_t                  base_url;        /* https://web_domain */
+    ngx_str_t                  streaming_url;   /* wss://web_domain */
     ngx_str_t                  redis_host;      /* numeric address */
     ngx_int_t                  redis_port;
     ngx_str_t                  redis_unix;      /* or a unix socket */
@@ -131,6 +139,8 @@ typedef struct {
 #define NGX_HTTP_MASTODON_BODY_FORM      1  /* JSON, form, small multipart */
 #define NGX_HTTP_MASTODON_BODY_FILES     2  /* multipart with files */
 #define NGX_HTTP_MASTODON_BODY_MEDIA     3  /* FILES, multipart always a file */
+#define NGX_HTTP_MASTODON_BODY_RAW       4  /* bytes as received (inbox):
+                                               not parsed, FORM's limit */
 /* a form body's limit (under client_max_body_size) */
 #define NGX_HTTP_MASTODON_BODY_FORM_MAX  (1024 * 1024)
 /* mastodon locations buffer at least this much in memory; more: a file */
@@ -167,12 +177,16 @@ typedef struct {
     ngx_uint_t                     method;      /* NGX_HTTP_GET, ... */
     ngx_str_t                      pattern;     /* "/api/v1/statuses/:id" */
     ngx_http_mastodon_handler_pt   handler;
-    unsigned                       body:2;      /* NGX_HTTP_MASTODON_BODY_* */
+    unsigned                       body:3;      /* NGX_HTTP_MASTODON_BODY_* */
     unsigned                       auth:2;      /* NGX_HTTP_MASTODON_AUTH_* */
     const char                    *scopes;      /* any one of these */
     ngx_uint_t                     limits;      /* NGX_HTTP_MASTODON_RL_* */
     ngx_uint_t                     debug;       /* only where the test aid
                                                    mastodon_debug_upload is */
+    ngx_http_mastodon_handler_pt   ap;          /* an ActivityPub GET: what
+                                                   the one entry,
+                                                   ngx_http_mastodon_
+                                                   activitypub(), runs */
 } ngx_http_mastodon_route_t;
 
 
@@ -228,6 +242,8 @@ ngx_int_t ngx_http_mastodon_body_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_mastodon_body_load(ngx_http_request_t *r);
 ngx_int_t ngx_http_mastodon_read_params(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_body_bytes(ngx_http_request_t *r,
+    ngx_str_t *body);
 void *ngx_http_mastodon_pool_alloc(void *pool, size_t size);
 mstdn_value_t *ngx_http_mastodon_param_array(ngx_http_mastodon_ctx_t *ctx,
     const char *key, ngx_uint_t *given);
@@ -243,8 +259,10 @@ ngx_int_t ngx_http_mastodon_debug_upload(ngx_http_request_t *r,
 
 /* responses */
 typedef struct {
-    ngx_http_request_t            *request;     /* NULL: not a request's */
+    ngx_http_request_t            *request;     /* NULL: not a request's;
+                                                   only to send it */
     ngx_pool_t                    *pool;
+    ngx_http_mastodon_main_conf_t *conf;        /* base URL, domain */
     yajl_gen                       gen;
     ngx_chain_t                   *out;
     ngx_chain_t                  **last;
@@ -259,6 +277,9 @@ ngx_int_t ngx_http_mastodon_json_op_init(ngx_http_mastodon_op_t *op,
     ngx_http_mastodon_json_t *j);
 ngx_int_t ngx_http_mastodon_json_send(ngx_http_mastodon_json_t *j,
     ngx_uint_t status);
+/* the same with another JSON media type (application/activity+json...) */
+ngx_int_t ngx_http_mastodon_json_send_type(ngx_http_mastodon_json_t *j,
+    ngx_uint_t status, ngx_str_t *type);
 void ngx_http_mastodon_json_key(ngx_http_mastodon_json_t *j, const char *key);
 void ngx_http_mastodon_json_str(ngx_http_mastodon_json_t *j, ngx_str_t *s);
 void ngx_http_mastodon_json_cstr(ngx_http_mastodon_json_t *j, const char *s);
@@ -292,7 +313,7 @@ const char *ngx_http_mastodon_status_message(ngx_uint_t status);
 /* a raw JSON value (already valid JSON) under key */
 void ngx_http_mastodon_json_raw(ngx_http_mastodon_json_t *j,
     const char *key, ngx_str_t *value);
-/* the document written so far, as one string in the request pool */
+/* the document written so far, as one string in the document's pool */
 ngx_int_t ngx_http_mastodon_json_string(ngx_http_mastodon_json_t *j,
     ngx_str_t *out);
 

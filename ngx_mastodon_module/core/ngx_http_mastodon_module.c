@@ -11,6 +11,7 @@
 #include "ngx_http_mastodon_core.h"
 #include "ngx_http_mastodon_backend.h"
 #include "ngx_http_mastodon_auth.h"
+#include "ngx_http_mastodon_activitypub.h"
 #include "mstdn_redis_url.h"
 
 
@@ -21,6 +22,8 @@ static char *ngx_http_mastodon_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_mastodon(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_mastodon_check_domain(ngx_conf_t *cf,
+    const char *name, ngx_str_t *domain);
 static char *ngx_http_mastodon_check_database(ngx_conf_t *cf,
     ngx_http_mastodon_main_conf_t *mcf);
 static ngx_int_t ngx_http_mastodon_redis_copy(ngx_conf_t *cf,
@@ -92,6 +95,8 @@ ngx_http_mastodon_msec_bounds(redis_connect_timeout, 1, 600000);
 ngx_http_mastodon_msec_bounds(redis_timeout, 1, 600000);
 ngx_http_mastodon_msec_bounds(instance_cache, 0, 86400000);
 ngx_http_mastodon_msec_bounds(account_cache, 0, 86400000);
+ngx_http_mastodon_msec_bounds(key_cache_valid, 0, 86400000);
+ngx_http_mastodon_msec_bounds(key_fetch_wait, 1, 60000);
 
 
 #define NGX_HTTP_MASTODON_MAIN  (NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1)
@@ -131,6 +136,13 @@ static ngx_command_t  ngx_http_mastodon_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, domain),
+      NULL },
+
+    { ngx_string("mastodon_web_domain"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, web_domain),
       NULL },
 
     { ngx_string("mastodon_https"),
@@ -294,6 +306,13 @@ static ngx_command_t  ngx_http_mastodon_commands[] = {
       0,
       NULL },
 
+    { ngx_string("mastodon_debug_stream"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_mastodon_debug_stream,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("mastodon_redis_timeout"),
       NGX_HTTP_MASTODON_MAIN,
       ngx_conf_set_msec_slot,
@@ -392,6 +411,35 @@ static ngx_command_t  ngx_http_mastodon_commands[] = {
       offsetof(ngx_http_mastodon_main_conf_t, oauth_password_grant),
       NULL },
 
+    /* the inbox and signed requests (activitypub/) */
+    { ngx_string("mastodon_key_cache_size"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, key_cache_size),
+      NULL },
+
+    { ngx_string("mastodon_key_cache_valid"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, key_cache_valid),
+      &ngx_http_mastodon_key_cache_valid_bounds },
+
+    { ngx_string("mastodon_key_fetch_wait"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, key_fetch_wait),
+      &ngx_http_mastodon_key_fetch_wait_bounds },
+
+    { ngx_string("mastodon_authorized_fetch"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, authorized_fetch),
+      NULL },
+
       ngx_null_command
 };
 
@@ -476,7 +524,8 @@ ngx_http_mastodon_create_main_conf(ngx_conf_t *cf)
      *
      *     mcf->database = { 0, NULL };
      *     mcf->redis = { 0, NULL };
-     *     mcf->domain, title, description, contact_email, source_url = { 0 };
+     *     mcf->domain, web_domain, title, description, contact_email,
+     *     source_url = { 0 };
      *     mcf->enabled = 0;
      *     mcf->base_url, streaming_url, redis_host, redis_unix = { 0, NULL };
  *     mcf->redis_ssl_* = { 0, NULL };
@@ -511,6 +560,10 @@ ngx_http_mastodon_create_main_conf(ngx_conf_t *cf)
     mcf->require_confirmation = NGX_CONF_UNSET;
     mcf->oauth_password_grant = NGX_CONF_UNSET;
     mcf->feed_max = NGX_CONF_UNSET_UINT;
+    mcf->key_cache_size = NGX_CONF_UNSET_SIZE;
+    mcf->key_cache_valid = NGX_CONF_UNSET_MSEC;
+    mcf->key_fetch_wait = NGX_CONF_UNSET_MSEC;
+    mcf->authorized_fetch = NGX_CONF_UNSET;
     mcf->redis_port = NGX_CONF_UNSET;
 
     return mcf;
@@ -572,17 +625,18 @@ ngx_http_mastodon_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    for (p = mcf->domain.data; p < mcf->domain.data + mcf->domain.len; p++) {
-        /* it is written into URLs, XML and JSON unescaped */
-        if (!(isalnum(*p) || *p == '.' || *p == '-' || *p == ':'
-              || *p == '[' || *p == ']'))
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid \"mastodon_domain\" value \"%V\": a "
-                               "host name with an optional port, not a URL",
-                               &mcf->domain);
-            return NGX_CONF_ERROR;
-        }
+    /* WEB_DOMAIN: where the server is reached, LOCAL_DOMAIN by default */
+    if (mcf->web_domain.len == 0) {
+        mcf->web_domain = mcf->domain;
+    }
+
+    if (ngx_http_mastodon_check_domain(cf, "mastodon_domain", &mcf->domain)
+            != NGX_CONF_OK
+        || ngx_http_mastodon_check_domain(cf, "mastodon_web_domain",
+                                          &mcf->web_domain)
+           != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     if (ngx_http_mastodon_check_database(cf, mcf) != NGX_CONF_OK) {
@@ -614,9 +668,9 @@ ngx_http_mastodon_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     /* both NUL-terminated too: SQL parameters and C strings use them */
-    mcf->base_url.len = sizeof("https://") - 1 + mcf->domain.len;
+    mcf->base_url.len = sizeof("https://") - 1 + mcf->web_domain.len;
     mcf->base_url.data = ngx_pnalloc(cf->pool, mcf->base_url.len + 1);
-    mcf->streaming_url.len = sizeof("wss://") - 1 + mcf->domain.len;
+    mcf->streaming_url.len = sizeof("wss://") - 1 + mcf->web_domain.len;
     mcf->streaming_url.data = ngx_pnalloc(cf->pool,
                                           mcf->streaming_url.len + 1);
     if (mcf->base_url.data == NULL || mcf->streaming_url.data == NULL) {
@@ -624,18 +678,43 @@ ngx_http_mastodon_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     p = ngx_sprintf(mcf->base_url.data, "%s://%V",
-                    mcf->https ? "https" : "http", &mcf->domain);
+                    mcf->https ? "https" : "http", &mcf->web_domain);
     mcf->base_url.len = p - mcf->base_url.data;
     *p = '\0';
 
     p = ngx_sprintf(mcf->streaming_url.data, "%s://%V",
-                    mcf->https ? "wss" : "ws", &mcf->domain);
+                    mcf->https ? "wss" : "ws", &mcf->web_domain);
     mcf->streaming_url.len = p - mcf->streaming_url.data;
     *p = '\0';
 
     if (mcf->source_url.len == 0) {
         ngx_str_set(&mcf->source_url,
                     "https://github.com/mastodon/mastodon");
+    }
+
+    /* the inbox's key cache (activitypub/_keycache.c) */
+    return ngx_http_mastodon_keycache_init_conf(cf, mcf);
+}
+
+
+/* a host name with an optional port: written into URLs, XML and JSON
+ * unescaped */
+static char *
+ngx_http_mastodon_check_domain(ngx_conf_t *cf, const char *name,
+    ngx_str_t *domain)
+{
+    u_char  *p;
+
+    for (p = domain->data; p < domain->data + domain->len; p++) {
+        if (!(isalnum(*p) || *p == '.' || *p == '-' || *p == ':'
+              || *p == '[' || *p == ']'))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid \"%s\" value \"%V\": a host name "
+                               "with an optional port, not a URL", name,
+                               domain);
+            return NGX_CONF_ERROR;
+        }
     }
 
     return NGX_CONF_OK;
@@ -1028,7 +1107,8 @@ ngx_http_mastodon_read_body(ngx_http_request_t *r,
 {
     ngx_int_t  rc;
 
-    if (ctx->route->body == NGX_HTTP_MASTODON_BODY_FORM
+    if ((ctx->route->body == NGX_HTTP_MASTODON_BODY_FORM
+         || ctx->route->body == NGX_HTTP_MASTODON_BODY_RAW)
         && r->headers_in.content_length_n > NGX_HTTP_MASTODON_BODY_FORM_MAX)
     {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,

@@ -9,7 +9,7 @@
  * the endpoints' to check: a non-numeric one is their 404, after the token.
  */
 
-#include "ngx_http_mastodon_api.h"
+#include "ngx_http_mastodon_activitypub.h"
 #include "mstdn_utf8.h"
 
 
@@ -20,10 +20,15 @@
  * route's own rate limits (NGX_HTTP_MASTODON_RL_*)
  */
 #define R(m, p, h, b, a, s)                                                   \
-    { NGX_HTTP_##m, ngx_string(p), h, b, NGX_HTTP_MASTODON_AUTH_##a, s, 0 }
+    { NGX_HTTP_##m, ngx_string(p), h, b, NGX_HTTP_MASTODON_AUTH_##a, s, 0,    \
+      0, NULL }
 #define RL(m, p, h, b, a, s, l)                                               \
     { NGX_HTTP_##m, ngx_string(p), h, b, NGX_HTTP_MASTODON_AUTH_##a, s,       \
-      NGX_HTTP_MASTODON_RL_##l }
+      NGX_HTTP_MASTODON_RL_##l, 0, NULL }
+/* an ActivityPub GET: through the one entry (activitypub/), which runs h */
+#define AP(p, h)                                                              \
+    { NGX_HTTP_GET, ngx_string(p), ngx_http_mastodon_activitypub, 0,          \
+      NGX_HTTP_MASTODON_AUTH_NONE, NULL, 0, 0, h }
 
 static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
 
@@ -48,13 +53,37 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
       0, NONE, NULL),
     R(GET, "/packs/media/images/preview.png",
       ngx_http_mastodon_default_thumbnail, 0, NONE, NULL),
-    R(GET, "/@:username", ngx_http_mastodon_profile_page, 0, NONE, NULL),
-    R(GET, "/@:username/:id", ngx_http_mastodon_status_page, 0, NONE, NULL),
-    R(GET, "/users/:username", ngx_http_mastodon_users_redirect, 0, NONE,
+
+    /* ActivityPub: being found and read (activitypub/); browsers get the
+     * pages of the same URLs */
+    R(GET, "/.well-known/webfinger", ngx_http_mastodon_webfinger, 0, NONE,
       NULL),
-    R(GET, "/users/:username/statuses/:id", ngx_http_mastodon_users_redirect,
-      0, NONE, NULL),
+    AP("/@:username", ngx_http_mastodon_ap_actor),
+    AP("/@:username/:id", ngx_http_mastodon_ap_note),
+    AP("/users/:username", ngx_http_mastodon_ap_actor),
+    AP("/users/:username/statuses/:id", ngx_http_mastodon_ap_note),
+    AP("/users/:username/statuses/:id/activity",
+       ngx_http_mastodon_ap_note_activity),
+    AP("/users/:username/statuses/:id/replies", ngx_http_mastodon_ap_replies),
+    AP("/users/:username/statuses/:id/likes", ngx_http_mastodon_ap_likes),
+    AP("/users/:username/statuses/:id/shares", ngx_http_mastodon_ap_shares),
+    AP("/users/:username/outbox", ngx_http_mastodon_ap_outbox),
+    AP("/users/:username/followers", ngx_http_mastodon_ap_followers),
+    AP("/users/:username/following", ngx_http_mastodon_ap_following),
+    AP("/users/:username/collections/featured",
+       ngx_http_mastodon_ap_featured),
+    AP("/users/:username/collections/tags",
+       ngx_http_mastodon_ap_featured_tags),
+    AP("/actor", ngx_http_mastodon_ap_instance_actor),
+    AP("/actor/outbox", ngx_http_mastodon_ap_outbox),
+
     R(GET, "/tags/:tag", ngx_http_mastodon_tag_page, 0, NONE, NULL),
+
+    /* ActivityPub inboxes (activitypub/_inbox.c): the body kept raw */
+    R(POST, "/users/:username/inbox", ngx_http_mastodon_inbox,
+      NGX_HTTP_MASTODON_BODY_RAW, NONE, NULL),
+    R(POST, "/inbox", ngx_http_mastodon_shared_inbox,
+      NGX_HTTP_MASTODON_BODY_RAW, NONE, NULL),
     R(GET, "/about", ngx_http_mastodon_about_page, 0, NONE, NULL),
     R(GET, "/privacy-policy", ngx_http_mastodon_privacy_page, 0, NONE, NULL),
     R(GET, "/api/v1/instance/rules", ngx_http_mastodon_instance_rules, 0,
@@ -260,11 +289,12 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
     RL(POST, "/auth/sign_in", ngx_http_mastodon_sign_in_create, 1,
        NONE, NULL, SIGN_IN),
 
-    { 0, ngx_null_string, NULL, 0, 0, NULL, 0 }
+    { 0, ngx_null_string, NULL, 0, 0, NULL, 0, 0, NULL }
 };
 
 #undef R
 #undef RL
+#undef AP
 
 
 static ngx_str_t  ngx_http_mastodon_method_names[] = {

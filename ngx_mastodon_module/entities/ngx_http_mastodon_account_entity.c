@@ -30,8 +30,38 @@ enum {
     NGX_HTTP_MASTODON_ACC_FIELDS,
     NGX_HTTP_MASTODON_ACC_MEMORIAL,
     NGX_HTTP_MASTODON_ACC_SUSPENDED,
-    NGX_HTTP_MASTODON_ACC_SILENCED
+    NGX_HTTP_MASTODON_ACC_SILENCED,
+    NGX_HTTP_MASTODON_ACC_AVATAR_REMOTE,
+    NGX_HTTP_MASTODON_ACC_HEADER_REMOTE
 };
+
+
+/*
+ * An image of the account (key, key_static): a remote account's as its
+ * actor document gave it (media are not cached here: the remote URL is
+ * what Mastodon's cached copy stands for), else Mastodon's default.
+ */
+static void
+ngx_http_mastodon_account_image(ngx_http_mastodon_json_t *j, const char *key,
+    const char *key_static, PGresult *res, int row, int col,
+    ngx_uint_t shown, char *missing)
+{
+    ngx_str_t                       s;
+    ngx_http_mastodon_main_conf_t  *mcf;
+
+    s = ngx_http_mastodon_pg_str(res, row, col);
+
+    if (shown && s.len > 0) {
+        ngx_http_mastodon_json_kv_str(j, key, &s);
+        ngx_http_mastodon_json_kv_str(j, key_static, &s);
+        return;
+    }
+
+    mcf = ngx_http_get_module_main_conf(j->request, ngx_http_mastodon_module);
+
+    ngx_http_mastodon_json_kv_url(j, key, &mcf->base_url, missing);
+    ngx_http_mastodon_json_kv_url(j, key_static, &mcf->base_url, missing);
+}
 
 
 static void
@@ -62,17 +92,15 @@ ngx_http_mastodon_json_kv_pq_int(ngx_http_mastodon_json_t *j,
  * links and hashtags; mentions stay text (resolving them would cost a
  * query per account shown).
  */
-static ngx_int_t
-ngx_http_mastodon_text_html(ngx_http_request_t *r, ngx_str_t *text,
+ngx_int_t
+ngx_http_mastodon_text_html(ngx_pool_t *pool,
+    ngx_http_mastodon_main_conf_t *mcf, ngx_str_t *text,
     ngx_uint_t multiline, ngx_str_t *html)
 {
     char                           *out;
     size_t                          len;
     mstdn_alloc_t                   a;
     mstdn_text_options_t            opt;
-    ngx_http_mastodon_main_conf_t  *mcf;
-
-    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
 
     ngx_memzero(&opt, sizeof(opt));
     opt.base_url = (char *) mcf->base_url.data;
@@ -83,7 +111,7 @@ ngx_http_mastodon_text_html(ngx_http_request_t *r, ngx_str_t *text,
     opt.rel_me = !multiline;
 
     a.alloc = ngx_http_mastodon_pool_alloc;
-    a.ctx = r->pool;
+    a.ctx = pool;
 
     if (mstdn_text_format((char *) text->data, text->len, &opt, &a, &out,
                           &len)
@@ -111,7 +139,7 @@ ngx_http_mastodon_json_kv_html(ngx_http_mastodon_json_t *j, const char *key,
         return;
     }
 
-    if (ngx_http_mastodon_text_html(j->request, s, 1, &html) != NGX_OK) {
+    if (ngx_http_mastodon_text_html(j->pool, j->conf, s, 1, &html) != NGX_OK) {
         j->failed = 1;
         return;
     }
@@ -138,7 +166,7 @@ ngx_http_mastodon_account_fields(ngx_http_mastodon_json_t *j,
     ngx_http_mastodon_json_open_array(j, key);
 
     a.alloc = ngx_http_mastodon_pool_alloc;
-    a.ctx = j->request->pool;
+    a.ctx = j->pool;
 
     if (json->len
         && mstdn_json_parse((char *) json->data, json->len, &a, &limits, &doc,
@@ -170,7 +198,7 @@ ngx_http_mastodon_account_fields(ngx_http_mastodon_json_t *j,
                 if (!local) {
                     html = s;               /* sanitized when it arrived */
 
-                } else if (ngx_http_mastodon_text_html(j->request, &s, 0,
+                } else if (ngx_http_mastodon_text_html(j->pool, j->conf, &s, 0,
                                                        &html)
                            != NGX_OK)
                 {
@@ -236,7 +264,7 @@ ngx_http_mastodon_account_head(ngx_http_mastodon_json_t *j, PGresult *res,
     }
 
     acct.len = h->username.len + 1 + domain.len;
-    acct.data = ngx_pnalloc(j->request->pool, acct.len);
+    acct.data = ngx_pnalloc(j->pool, acct.len);
     if (acct.data == NULL) {
         j->failed = 1;
         return NGX_ERROR;
@@ -272,7 +300,7 @@ ngx_http_mastodon_account_link(ngx_http_mastodon_json_t *j, const char *key,
 
     len = ngx_strlen(path);
     s.len = base->len + len + username->len;
-    s.data = ngx_pnalloc(j->request->pool, s.len);
+    s.data = ngx_pnalloc(j->pool, s.len);
     if (s.data == NULL) {
         j->failed = 1;
         return NGX_ERROR;
@@ -299,7 +327,7 @@ ngx_http_mastodon_account_attrs(ngx_http_mastodon_json_t *j, PGresult *res,
 
 #define C(n)  (col + NGX_HTTP_MASTODON_ACC_##n)
 
-    mcf = ngx_http_get_module_main_conf(j->request, ngx_http_mastodon_module);
+    mcf = j->conf;
 
     if (ngx_http_mastodon_account_head(j, res, row, col, 1, &h) != NGX_OK) {
         return;
@@ -364,16 +392,14 @@ ngx_http_mastodon_account_attrs(ngx_http_mastodon_json_t *j, PGresult *res,
         ngx_http_mastodon_json_kv_pq(j, "uri", res, row, C(URI));
     }
 
-    /* media come later: Mastodon's default images meanwhile */
-    ngx_http_mastodon_json_kv_url(j, "avatar", &mcf->base_url,
-                                  "/avatars/original/missing.png");
-    ngx_http_mastodon_json_kv_url(j, "avatar_static", &mcf->base_url,
-                                  "/avatars/original/missing.png");
+    /* local media come later: Mastodon's default images meanwhile */
+    ngx_http_mastodon_account_image(j, "avatar", "avatar_static", res, row,
+                                    C(AVATAR_REMOTE), !local && !suspended,
+                                    "/avatars/original/missing.png");
     ngx_http_mastodon_json_kv_cstr(j, "avatar_description", "");
-    ngx_http_mastodon_json_kv_url(j, "header", &mcf->base_url,
-                                  "/headers/original/missing.png");
-    ngx_http_mastodon_json_kv_url(j, "header_static", &mcf->base_url,
-                                  "/headers/original/missing.png");
+    ngx_http_mastodon_account_image(j, "header", "header_static", res, row,
+                                    C(HEADER_REMOTE), !local && !suspended,
+                                    "/headers/original/missing.png");
     ngx_http_mastodon_json_kv_cstr(j, "header_description", "");
 
     if (suspended) {
@@ -461,7 +487,7 @@ ngx_http_mastodon_account_partial(ngx_http_mastodon_json_t *j, PGresult *res,
 
 #define C(n)  (col + NGX_HTTP_MASTODON_ACC_##n)
 
-    mcf = ngx_http_get_module_main_conf(j->request, ngx_http_mastodon_module);
+    mcf = j->conf;
 
     if (ngx_http_mastodon_account_head(j, res, row, col, 0, &h) != NGX_OK) {
         return;
@@ -491,10 +517,9 @@ ngx_http_mastodon_account_partial(ngx_http_mastodon_json_t *j, PGresult *res,
         ngx_http_mastodon_json_kv_pq(j, "url", res, row, C(URL));
     }
 
-    ngx_http_mastodon_json_kv_url(j, "avatar", &mcf->base_url,
-                                  "/avatars/original/missing.png");
-    ngx_http_mastodon_json_kv_url(j, "avatar_static", &mcf->base_url,
-                                  "/avatars/original/missing.png");
+    ngx_http_mastodon_account_image(j, "avatar", "avatar_static", res, row,
+                                    C(AVATAR_REMOTE), !h.local && !h.suspended,
+                                    "/avatars/original/missing.png");
 }
 
 #undef C
