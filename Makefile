@@ -19,7 +19,7 @@ PG_INC     := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/po
 OPT        ?= -O2
 WARN       := -Wall -Wextra -Werror -Wno-unused-parameter
 CFLAGS_ALL := -std=gnu11 -g $(OPT) $(WARN) -fPIC -D_GNU_SOURCE -Ilib -I$(PG_INC)
-LDLIBS_ALL := -lpq -lhiredis -lyajl -lcrypto -lcrypt -lcurl -lunistring -lidn -lpthread -lm
+LDLIBS_ALL := -lpq -lhiredis -lyajl -lssl -lcrypto -lcrypt -lcurl -lunistring -lidn -lpthread -lm
 ifeq ($(SANITIZE),1)
   SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
   CFLAGS_ALL += $(SAN_FLAGS)

@@ -41,12 +41,6 @@ is($t->redis('KEYS', 'mastodon:queue:*'), '', 'nothing was enqueued');
     ($rc, $out, $err) = $t->worker_cli('run');
     is($rc, 2, 'bad queue name: exit 2');
 }
-{
-    local $t->{worker_env} = { MASTODON_REDIS => 'rediss://:pw@127.0.0.1:6380/0' };
-    ($rc, $out, $err) = $t->worker_cli('run');
-    is($rc, 2, 'rediss://: exit 2');
-    like($err, qr/TLS \(rediss:\/\/\) is not supported by the worker.*local TLS tunnel/, '... with the workaround');
-}
 
 my ($fh, $file) = tempfile(DIR => $t->dir, SUFFIX => '.conf');
 print $fh "# comment\n\nconcurrency 2\nno_such_key 1\n";

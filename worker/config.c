@@ -43,6 +43,8 @@ static const config_entry config_table[] = {
     NUM("db_tcp_user_timeout_ms", db_tcp_user_timeout_ms, "30000", 0, 3600000L),
     NUM("redis_connect_timeout_ms", redis_connect_timeout_ms, "3000", 1, 3600000L),
     NUM("redis_timeout_ms", redis_timeout_ms, "10000", 100, 3600000L),
+    STR(redis_ssl_trusted_certificate, ""),
+    STR(redis_ssl_name, ""),
     NUM("job_max_bytes", job_max_bytes, "536870912", 1024, 536870912L),
     STR(smtp_url, "smtp://127.0.0.1:25"),
     STR(smtp_from, ""),
@@ -217,6 +219,35 @@ done:
     return rc;
 }
 
+/* redis: the module's syntax (lib/mstdn_redis_url), and a name for logs
+ * that leaves the password out. */
+static int config_redis(worker_config *cfg, char *err, size_t errlen)
+{
+    mstdn_redis_url *u = &cfg->redis_url;
+
+    if (mstdn_redis_url_parse(cfg->redis, strlen(cfg->redis), u) != 0) {
+        if (errno == ENOMEM) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        /* the value may hold a password: not repeated */
+        snprintf(err, errlen, "redis: invalid value: expected host[:port], unix:/path, "
+                 "redis://[[user]:password@]host[:port][/db] or unix:///path?db=N&password=P");
+        return -1;
+    }
+    if (u->unix_path != NULL)
+        snprintf(cfg->redis_name, sizeof(cfg->redis_name), "unix:%.200s", u->unix_path);
+    else
+        snprintf(cfg->redis_name, sizeof(cfg->redis_name), strchr(u->host, ':') ? "[%.200s]:%d" : "%.200s:%d",
+                 u->host, u->port);
+    size_t n = strlen(cfg->redis_name);
+    if (u->db != 0)
+        n += (size_t) snprintf(cfg->redis_name + n, sizeof(cfg->redis_name) - n, " db %ld", u->db);
+    if (u->tls)
+        snprintf(cfg->redis_name + n, sizeof(cfg->redis_name) - n, " (TLS)");
+    return 0;
+}
+
 /* The e-mail keys, checked and completed with their derived defaults. */
 static int config_mail(worker_config *cfg, char *err, size_t errlen)
 {
@@ -350,17 +381,8 @@ int config_load(worker_config *cfg, const char *file, char *err, size_t errlen)
                  cfg->log_level_name);
         return -1;
     }
-    if (cfg->redis[0] == '\0') {
-        snprintf(err, errlen, "redis: empty address");
+    if (config_redis(cfg, err, errlen) != 0)
         return -1;
-    }
-    /* Debian's hiredis (0.14.1) has no TLS; the module has its own (rediss://) */
-    if (strncmp(cfg->redis, "rediss://", 9) == 0) {
-        snprintf(err, errlen, "redis: TLS (rediss://) is not supported by the worker (hiredis 0.14.1 "
-                 "has no TLS); give it host:port or unix:/path of a local TLS tunnel to the server "
-                 "(stunnel), see README \"Redis over TLS\"");
-        return -1;
-    }
     if (config_mail(cfg, err, errlen) != 0)
         return -1;
     if (config_allowed(cfg, err, errlen) != 0)
@@ -370,6 +392,7 @@ int config_load(worker_config *cfg, const char *file, char *err, size_t errlen)
 
 void config_free(worker_config *cfg)
 {
+    mstdn_redis_url_free(&cfg->redis_url);
     for (size_t i = 0; i < CONFIG_ENTRIES; i++) {
         if (config_table[i].type == CFG_STRING) {
             char **s = (char **) ((char *) cfg + config_table[i].offset);

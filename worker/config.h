@@ -3,13 +3,15 @@
 
 #include <stddef.h>
 
+#include "mstdn_redis_url.h"
+
 #define MW_MAX_QUEUES   16
 #define MW_QUEUE_NAMELEN 64
 #define MW_MAX_ALLOWED  64
 
 typedef struct {
     char *database;                 /* libpq conninfo */
-    char *redis;                    /* host:port or unix:/path */
+    char *redis;                    /* Mastodon's REDIS_URL forms (mstdn_redis_url.h) */
     char *domain;
     char *queues_list;              /* as configured, comma separated */
     char *log_level_name;
@@ -23,6 +25,8 @@ typedef struct {
     long  db_tcp_user_timeout_ms;   /* 0: the system's */
     long  redis_connect_timeout_ms;
     long  redis_timeout_ms;         /* one command (plus any BLOCK) */
+    char *redis_ssl_trusted_certificate; /* rediss://: CAs ("" = OpenSSL's default) */
+    char *redis_ssl_name;           /* rediss://: the certificate's name ("" = the host) */
     long  job_max_bytes;            /* largest args a job entry may have */
     char *smtp_url;                 /* smtp://host:port or smtps://... */
     char *smtp_from;                /* "" = notifications@<domain> */
@@ -44,6 +48,8 @@ typedef struct {
     int   nqueues;
     char  queues[MW_MAX_QUEUES][MW_QUEUE_NAMELEN];
     int   log_level;
+    mstdn_redis_url redis_url;      /* redis parsed */
+    char  redis_name[300];          /* redis for logs: no password */
     int   starttls;                 /* WORKER_STARTTLS_* */
     char  from_address[320];        /* smtp_from, or the default */
     char  base[512];                /* base_url without a trailing '/' */

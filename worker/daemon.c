@@ -159,7 +159,7 @@ static void *job_thread_main(void *arg)
             t->redis = redis_open_retry(config, READ_BLOCK_MS, &stopping);
             if (t->redis == NULL)
                 break;
-            mlog(LOG_DEBUG, "consumer %s connected to redis %s", t->consumer, config->redis);
+            mlog(LOG_DEBUG, "consumer %s connected to redis %s", t->consumer, config->redis_name);
         }
 
         /* An entry taken now could not be kept alive: another worker
@@ -233,7 +233,7 @@ static void *housekeeping_main(void *arg)
                 sleep_ms(500);
                 continue;
             }
-            mlog(LOG_DEBUG, "housekeeping connected to redis %s", config->redis);
+            mlog(LOG_DEBUG, "housekeeping connected to redis %s", config->redis_name);
         }
 
         long long now = monotonic_ms();
@@ -320,7 +320,7 @@ int cmd_run(worker_config *cfg, int argc, char **argv)
 
     if (!start_failed)
         mlog(LOG_NOTICE, "mastodon-worker started: %ld threads, queues %s, redis %s",
-         cfg->concurrency, cfg->queues_list, cfg->redis);
+         cfg->concurrency, cfg->queues_list, cfg->redis_name);
 
     int sig = 0;
     while (!stopping) {

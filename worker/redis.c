@@ -2,6 +2,7 @@
  * worker threads and the CLI use. */
 #include "redis.h"
 #include "log.h"
+#include "redis_tls.h"
 #include "util.h"
 
 #include <limits.h>
@@ -10,60 +11,110 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/sha.h>
 
+/* A reply that only tells success: 0, or -1 with what failed in err.
+ * Frees r. */
+static int redis_check(redisContext *c, redisReply *r, const char *what, char *err, size_t errlen)
+{
+    int rc = 0;
+
+    if (r == NULL) {
+        snprintf(err, errlen, "%s: %s", what, c->errstr);
+        return -1;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(err, errlen, "%s: %s", what, r->str);
+        rc = -1;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+/* AUTH [user] password and SELECT db, as every new connection needs before
+ * its first command.  Redis' refusals name no secret; neither does err. */
+static int redis_hello(redisContext *c, const worker_config *cfg, char *err, size_t errlen)
+{
+    const mstdn_redis_url *u = &cfg->redis_url;
+    const char *argv[3];
+    size_t argvlen[3];
+    char db[24];
+    int argc = 0;
+
+    if (u->password != NULL && u->password[0] != '\0') {
+        argv[argc] = "AUTH";
+        argvlen[argc++] = 4;
+        if (u->user != NULL) {
+            argv[argc] = u->user;
+            argvlen[argc++] = strlen(u->user);
+        }
+        argv[argc] = u->password;
+        argvlen[argc++] = strlen(u->password);
+        if (redis_check(c, redisCommandArgv(c, argc, argv, argvlen), "AUTH", err, errlen) != 0)
+            return -1;
+    }
+    if (u->db != 0) {
+        snprintf(db, sizeof(db), "%ld", u->db);
+        argv[0] = "SELECT";
+        argvlen[0] = 6;
+        argv[1] = db;
+        argvlen[1] = strlen(db);
+        if (redis_check(c, redisCommandArgv(c, 2, argv, argvlen), "SELECT", err, errlen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 redisContext *redis_open(const worker_config *cfg, long block_ms, char *err, size_t errlen)
 {
-    const char *addr = cfg->redis;
+    const mstdn_redis_url *u = &cfg->redis_url;
+    const char *name = cfg->redis_name;
     long connect_ms = cfg->redis_connect_timeout_ms;
     long read_timeout_ms = cfg->redis_timeout_ms + block_ms;
     struct timeval connect_timeout = { connect_ms / 1000, (connect_ms % 1000) * 1000 };
+    struct timeval rt = { read_timeout_ms / 1000, (read_timeout_ms % 1000) * 1000 };
     redisContext *c;
 
-    if (strncmp(addr, "unix:", 5) == 0) {
-        c = redisConnectUnixWithTimeout(addr + 5, connect_timeout);
-    } else {
-        char host[256];
-        const char *colon = strrchr(addr, ':');
-        long port = 6379;
-        size_t hostlen = colon ? (size_t) (colon - addr) : strlen(addr);
-
-        if (hostlen == 0 || hostlen >= sizeof(host)) {
-            snprintf(err, errlen, "bad redis address \"%s\"", addr);
+    if (u->tls) {
+        char why[400];
+        int fd = redis_tls_connect(cfg, why, sizeof(why));
+        if (fd < 0) {
+            snprintf(err, errlen, "redis %s: %s", name, why);
             return NULL;
         }
-        memcpy(host, addr, hostlen);
-        host[hostlen] = '\0';
-        if (colon != NULL) {
-            char *end;
-            port = strtol(colon + 1, &end, 10);
-            if (*end != '\0' || port <= 0 || port > 65535) {
-                snprintf(err, errlen, "bad redis port in \"%s\"", addr);
-                return NULL;
-            }
-        }
-        c = redisConnectWithTimeout(host, (int) port, connect_timeout);
-    }
+        c = redisConnectFd(fd);
+        if (c == NULL)
+            close(fd);
+    } else if (u->unix_path != NULL)
+        c = redisConnectUnixWithTimeout(u->unix_path, connect_timeout);
+    else
+        c = redisConnectWithTimeout(u->host, u->port, connect_timeout);
 
     if (c == NULL) {
-        snprintf(err, errlen, "redis %s: out of memory", addr);
+        snprintf(err, errlen, "redis %s: out of memory", name);
         return NULL;
     }
     if (c->err) {
-        snprintf(err, errlen, "redis %s: %s", addr, c->errstr);
+        snprintf(err, errlen, "redis %s: %s", name, c->errstr);
         redisFree(c);
         return NULL;
     }
-
-    struct timeval rt = { read_timeout_ms / 1000, (read_timeout_ms % 1000) * 1000 };
     if (redisSetTimeout(c, rt) != REDIS_OK) {
-        snprintf(err, errlen, "redis %s: cannot set timeout", addr);
+        snprintf(err, errlen, "redis %s: cannot set timeout", name);
         redisFree(c);
         return NULL;
     }
-    if (strncmp(addr, "unix:", 5) != 0)
-        redisEnableKeepAlive(c);
+    if (u->unix_path == NULL && !u->tls)
+        redisEnableKeepAlive(c);       /* the TLS bridge keeps its own alive */
+
+    char why[400];
+    if (redis_hello(c, cfg, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "redis %s: %s", name, why);
+        redisFree(c);
+        return NULL;
+    }
     return c;
 }
 

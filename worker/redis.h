@@ -6,8 +6,9 @@
 
 #include "config.h"
 
-/* Connects to cfg->redis ("host:port" or "unix:/path") within
- * redis_connect_timeout_ms, then sets the command timeout to
+/* Connects to cfg->redis_url within redis_connect_timeout_ms, sends AUTH
+ * and SELECT as the URL asks (on every connection: a reconnect is a
+ * redis_open too), then sets the command timeout to
  * redis_timeout_ms + block_ms (block_ms: the longest BLOCK the connection
  * will send).  NULL + err on failure. */
 redisContext *redis_open(const worker_config *cfg, long block_ms, char *err, size_t errlen);

@@ -12,6 +12,7 @@
 #include "ngx_http_mastodon_backend.h"
 #include "ngx_http_mastodon_auth.h"
 #include "ngx_http_mastodon_activitypub.h"
+#include "mstdn_redis_url.h"
 
 
 static void *ngx_http_mastodon_create_main_conf(ngx_conf_t *cf);
@@ -25,8 +26,8 @@ static char *ngx_http_mastodon_check_domain(ngx_conf_t *cf,
     const char *name, ngx_str_t *domain);
 static char *ngx_http_mastodon_check_database(ngx_conf_t *cf,
     ngx_http_mastodon_main_conf_t *mcf);
-static ngx_int_t ngx_http_mastodon_redis_secret(ngx_conf_t *cf,
-    ngx_str_t *in, ngx_str_t *out);
+static ngx_int_t ngx_http_mastodon_redis_copy(ngx_conf_t *cf,
+    const char *in, ngx_str_t *out);
 static char *ngx_http_mastodon_check_redis(ngx_conf_t *cf,
     ngx_http_mastodon_main_conf_t *mcf);
 static ngx_int_t ngx_http_mastodon_postconfiguration(ngx_conf_t *cf);
@@ -816,16 +817,16 @@ ngx_http_mastodon_check_database(ngx_conf_t *cf,
  * mastodon_redis: address[:port], [v6]:port or unix:/path as before, or
  * Mastodon's REDIS_URL forms: redis://[[user]:password@]host[:port][/db],
  * the same with rediss:// (TLS, backend/_redis.c) and
- * unix:///path[?db=N&password=P].  The password may be percent-encoded.
+ * unix:///path[?db=N&password=P], parsed as the worker parses its own
+ * (lib/mstdn_redis_url.h).  The password may be percent-encoded.
  */
 static char *
 ngx_http_mastodon_check_redis(ngx_conf_t *cf,
     ngx_http_mastodon_main_conf_t *mcf)
 {
-    u_char     *p, *last, *colon, *at, *slash, *q, *amp, *eq;
-    u_char      addr[sizeof(struct in6_addr)];
-    ngx_int_t   port, db;
-    ngx_str_t   host, userinfo, query, value;
+    char             *rv;
+    u_char            addr[sizeof(struct in6_addr)];
+    mstdn_redis_url   u;
 
     if (mcf->redis.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -833,226 +834,79 @@ ngx_http_mastodon_check_redis(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    p = mcf->redis.data;
-    last = p + mcf->redis.len;
-    db = 0;
-    port = 6379;
-
-    if (mcf->redis.len > 5 && ngx_strncmp(p, "unix:", 5) == 0) {
-        p += 5;
-
-        if (last - p > 2 && p[0] == '/' && p[1] == '/') {
-            p += 2;                             /* unix:///path */
-        }
-
-        q = ngx_strlchr(p, last, '?');
-
-        if (q) {
-            query.data = q + 1;
-            query.len = last - q - 1;
-            last = q;
-
-            while (query.len) {
-                amp = ngx_strlchr(query.data, query.data + query.len, '&');
-                value.data = query.data;
-                value.len = (amp ? amp : query.data + query.len)
-                            - query.data;
-
-                query.len -= value.len + (amp ? 1 : 0);
-                query.data = amp ? amp + 1 : query.data + query.len;
-
-                eq = ngx_strlchr(value.data, value.data + value.len, '=');
-                if (eq == NULL) {
-                    goto invalid;
-                }
-
-                if (eq - value.data == 2
-                    && ngx_strncmp(value.data, "db", 2) == 0)
-                {
-                    db = ngx_atoi(eq + 1, value.data + value.len - eq - 1);
-                    if (db == NGX_ERROR) {
-                        goto invalid;
-                    }
-
-                } else if (eq - value.data == 8
-                           && ngx_strncmp(value.data, "password", 8) == 0)
-                {
-                    userinfo.data = eq + 1;
-                    userinfo.len = value.data + value.len - eq - 1;
-
-                    if (ngx_http_mastodon_redis_secret(cf, &userinfo,
-                                                       &mcf->redis_password)
-                        != NGX_OK)
-                    {
-                        return NGX_CONF_ERROR;
-                    }
-
-                } else {
-                    goto invalid;
-                }
-            }
-        }
-
-        if (p == last || *p != '/') {
-            goto invalid;
-        }
-
-        mcf->redis_unix.len = last - p;
-        mcf->redis_unix.data = ngx_pnalloc(cf->pool, mcf->redis_unix.len + 1);
-        if (mcf->redis_unix.data == NULL) {
+    if (mstdn_redis_url_parse((char *) mcf->redis.data, mcf->redis.len, &u)
+        != 0)
+    {
+        if (ngx_errno == NGX_ENOMEM) {
             return NGX_CONF_ERROR;
         }
-        (void) ngx_cpystrn(mcf->redis_unix.data, p, mcf->redis_unix.len + 1);
 
-        mcf->redis_db = db;
-
-        return NGX_CONF_OK;
-    }
-
-    if (mcf->redis.len >= 9 && ngx_strncmp(p, "rediss://", 9) == 0) {
-        mcf->redis_tls = 1;
-    }
-
-    if (mcf->redis_tls
-        || (mcf->redis.len >= 8 && ngx_strncmp(p, "redis://", 8) == 0))
-    {
-        p += mcf->redis_tls ? 9 : 8;
-
-        slash = ngx_strlchr(p, last, '/');
-
-        if (slash) {
-            if (slash + 1 < last) {
-                db = ngx_atoi(slash + 1, last - slash - 1);
-                if (db == NGX_ERROR) {
-                    goto invalid;
-                }
-            }
-            last = slash;
-        }
-
-        /* the last @: a password may hold one, percent-encoded or not */
-        at = NULL;
-        for (q = p; q < last; q++) {
-            if (*q == '@') {
-                at = q;
-            }
-        }
-
-        if (at) {
-            userinfo.data = p;
-            userinfo.len = at - p;
-            p = at + 1;
-
-            colon = ngx_strlchr(userinfo.data, at, ':');
-            if (colon == NULL) {
-                goto invalid;
-            }
-
-            if (colon > userinfo.data) {
-                value.data = userinfo.data;
-                value.len = colon - userinfo.data;
-
-                if (ngx_http_mastodon_redis_secret(cf, &value,
-                                                   &mcf->redis_username)
-                    != NGX_OK)
-                {
-                    return NGX_CONF_ERROR;
-                }
-            }
-
-            value.data = colon + 1;
-            value.len = at - colon - 1;
-
-            if (ngx_http_mastodon_redis_secret(cf, &value,
-                                               &mcf->redis_password)
-                != NGX_OK)
-            {
-                return NGX_CONF_ERROR;
-            }
-        }
-
-        if (p == last) {
-            goto invalid;
-        }
-    }
-
-    mcf->redis_db = db;
-
-    if (*p == '[') {
-        colon = ngx_strlchr(p, last, ']');
-        if (colon == NULL) {
-            goto invalid;
-        }
-        host.data = p + 1;
-        host.len = colon - p - 1;
-        colon++;
-        if (colon < last && *colon != ':') {
-            goto invalid;
-        }
-
-    } else {
-        colon = ngx_strlchr(p, last, ':');
-        host.data = p;
-        host.len = (colon ? colon : last) - p;
-    }
-
-    if (colon && colon < last) {
-        port = ngx_atoi(colon + 1, last - colon - 1);
-        if (port < 1 || port > 65535) {
-            goto invalid;
-        }
-    }
-
-    mcf->redis_host.data = ngx_pnalloc(cf->pool, host.len + 1);
-    if (mcf->redis_host.data == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"mastodon_redis\" value \"%V\": expected "
+                           "address[:port], unix:/path, "
+                           "redis[s]://[[user]:password@]address[:port][/db] "
+                           "or unix:///path?db=N&password=P", &mcf->redis);
         return NGX_CONF_ERROR;
     }
-    (void) ngx_cpystrn(mcf->redis_host.data, host.data, host.len + 1);
-    mcf->redis_host.len = host.len;
-    mcf->redis_port = port;
 
-    if (inet_pton(AF_INET, (char *) mcf->redis_host.data, addr) != 1
-        && inet_pton(AF_INET6, (char *) mcf->redis_host.data, addr) != 1)
+    rv = NGX_CONF_ERROR;
+
+    mcf->redis_tls = u.tls;
+    mcf->redis_db = u.db;
+
+    if (ngx_http_mastodon_redis_copy(cf, u.user, &mcf->redis_username)
+        != NGX_OK
+        || ngx_http_mastodon_redis_copy(cf, u.password, &mcf->redis_password)
+           != NGX_OK
+        || ngx_http_mastodon_redis_copy(cf, u.unix_path, &mcf->redis_unix)
+           != NGX_OK
+        || ngx_http_mastodon_redis_copy(cf, u.host, &mcf->redis_host)
+           != NGX_OK)
+    {
+        goto done;
+    }
+
+    mcf->redis_port = u.port;
+
+    if (u.host != NULL
+        && inet_pton(AF_INET, u.host, addr) != 1
+        && inet_pton(AF_INET6, u.host, addr) != 1)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"mastodon_redis\" host \"%V\" is not a numeric "
                            "address: resolving it would block nginx; use an "
                            "IP address (for TLS, with the certificate's name "
                            "in \"mastodon_redis_ssl_name\") or unix:/path",
-                           &host);
-        return NGX_CONF_ERROR;
+                           &mcf->redis_host);
+        goto done;
     }
 
-    return NGX_CONF_OK;
+    rv = NGX_CONF_OK;
 
-invalid:
+done:
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid \"mastodon_redis\" value \"%V\": expected "
-                       "address[:port], unix:/path, "
-                       "redis[s]://[[user]:password@]address[:port][/db] or "
-                       "unix:///path?db=N&password=P", &mcf->redis);
-    return NGX_CONF_ERROR;
+    mstdn_redis_url_free(&u);
+
+    return rv;
 }
 
 
-/* A user name or password from the URL, percent-decoded, NUL-terminated. */
+/* A part of the URL into the pool, NUL-terminated; NULL stays empty. */
 static ngx_int_t
-ngx_http_mastodon_redis_secret(ngx_conf_t *cf, ngx_str_t *in, ngx_str_t *out)
+ngx_http_mastodon_redis_copy(ngx_conf_t *cf, const char *in, ngx_str_t *out)
 {
-    u_char  *src, *dst;
+    if (in == NULL) {
+        ngx_str_null(out);
+        return NGX_OK;
+    }
 
-    out->data = ngx_pnalloc(cf->pool, in->len + 1);
+    out->len = ngx_strlen(in);
+    out->data = ngx_pnalloc(cf->pool, out->len + 1);
     if (out->data == NULL) {
         return NGX_ERROR;
     }
 
-    src = in->data;
-    dst = out->data;
-    ngx_unescape_uri(&dst, &src, in->len, 0);
-
-    out->len = dst - out->data;
-    *dst = '\0';
+    ngx_memcpy(out->data, in, out->len + 1);
 
     return NGX_OK;
 }
