@@ -124,12 +124,6 @@ ngx_http_mastodon_tick_exit_process(ngx_cycle_t *cycle)
                       t->rounds + 1);
         ngx_http_mastodon_op_end(t->op);
     }
-
-    if (ngx_http_mastodon_ops_alive()) {
-        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
-                      "mastodon: %ui backend operations left at exit",
-                      ngx_http_mastodon_ops_alive());
-    }
 }
 
 

@@ -1029,10 +1029,21 @@ ngx_http_mastodon_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_mastodon_exit_process(ngx_cycle_t *cycle)
 {
-    /* the operations first: they let go of their backend calls */
-    ngx_http_mastodon_ops_exit();
+    /*
+     * The owners end their operations first, then what is left goes (a
+     * stream's, one a thread task held), all before the backends close:
+     * they let go of their calls.  ops_exit() frees a stream's operations,
+     * so an owner ending its own afterwards would end freed memory.
+     */
     ngx_http_mastodon_debug_subscribe_exit_process(cycle);
     ngx_http_mastodon_tick_exit_process(cycle);
+    ngx_http_mastodon_ops_exit();
+
+    if (ngx_http_mastodon_ops_alive()) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "mastodon: %ui backend operations left at exit",
+                      ngx_http_mastodon_ops_alive());
+    }
 
     ngx_http_mastodon_pg_exit_process(cycle);
     ngx_http_mastodon_redis_exit_process(cycle);
