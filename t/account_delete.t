@@ -65,6 +65,8 @@ ok($t->wait_for(sub {
 }), 'carol is notified by alice');
 is(account_of('carol', $id{carol})->{followers_count}, 1, 'carol has a follower');
 $m->get_ok('/api/v1/accounts/verify_credentials', $h{alice})->status_is(200);  # the token is cached
+in_home('alice', $s1->{id});                                            # her home feed is made
+ok($t->redis('EXISTS', "mastodon:feed:home:$id{alice}"), "alice's home feed is in Redis");
 $t->psql(q{DELETE FROM job_outbox});
 
 # --- the delete ---------------------------------------------------------------------------------
@@ -74,6 +76,7 @@ like($out, qr/Deleting user with 3 statuses.*\nOK/s, "... says so, as tootctl");
 
 $m->get_ok('/api/v1/accounts/verify_credentials', $h{alice})->status_is(401);
 $m->get_ok('/api/v1/timelines/home', $h{alice})->status_is(401);
+is($t->redis('EXISTS', "mastodon:feed:home:$id{alice}"), 0, "alice's home feed is gone from Redis");
 $m->get_ok("/api/v1/accounts/$id{alice}", $h{bob})->status_is(404);
 $m->get_ok('/api/v1/accounts/lookup?acct=alice', $h{bob})->status_is(404);
 $m->get_ok("/api/v1/statuses/$_", $h{bob})->status_is(404) for $s1->{id}, $s2->{id}, $rb->{id};

@@ -10,13 +10,14 @@
  * (remove_status can no longer walk the follows), then the relationships,
  * favourites, bookmarks, notifications, the user (its tokens, cascading)
  * and the profile.  The user's cached tokens are tombstoned in Redis
- * before the commit, so they are refused at once.
+ * before the commit, so they are refused at once, and its home feed goes.
  *
  * An unconfirmed or unapproved local user (nothing federated, nothing in
  * feeds) is removed with its account altogether, as Mastodon does.
  * Remote accounts are not found (Account.find_local): exit 1. */
 #include "commands.h"
 #include "db.h"
+#include "feed.h"
 #include "redis.h"
 
 #include <stdio.h>
@@ -125,26 +126,27 @@ static int usage(void)
     return 2;
 }
 
-/* The user's tokens refused now, whatever the module has cached. */
-static int tokens_tombstone(PGconn *db, const worker_config *cfg, const char *user_id,
-                            char *err, size_t errlen)
+/* In Redis, before the commit: the user's tokens refused now, whatever the
+ * module has cached, and the account's home feed gone (FeedManager's
+ * clean_feeds!).  Redis unreachable: nothing is deleted. */
+static int redis_forget(PGconn *db, const worker_config *cfg, const char *account_id,
+                        const char *user_id, char *err, size_t errlen)
 {
-    const char *params[1] = { user_id };
+    const char *params[1] = { user_id[0] != '\0' ? user_id : NULL };
     PGresult *res = db_query(db,
         "SELECT token FROM oauth_access_tokens WHERE resource_owner_id = $1::bigint",
         1, params, PGRES_TUPLES_OK, err, errlen);
     if (res == NULL)
         return -1;
-    int rc = 0;
-    if (PQntuples(res) > 0) {
-        redisContext *c = redis_open(cfg, 0, err, errlen);
-        if (c == NULL)
-            rc = -1;
-        for (int i = 0; rc == 0 && i < PQntuples(res); i++)
-            rc = redis_do(c, err, errlen, "SET " TOKEN_KEY "%s " TOKEN_REVOKED " EX %d",
-                          PQgetvalue(res, i, 0), TOKEN_TTL);
-        redis_close(&c);
-    }
+    redisContext *c = redis_open(cfg, 0, err, errlen);
+    int rc = c != NULL ? 0 : -1;
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++)
+        rc = redis_do(c, err, errlen, "SET " TOKEN_KEY "%s " TOKEN_REVOKED " EX %d",
+                      PQgetvalue(res, i, 0), TOKEN_TTL);
+    if (rc == 0)
+        rc = redis_do(c, err, errlen, "DEL " FEED_PREFIX "%s " FEED_PREFIX "%s:reblogs",
+                      account_id, account_id);
+    redis_close(&c);
     PQclear(res);
     return rc;
 }
@@ -162,7 +164,7 @@ static int purge(PGconn *db, const worker_config *cfg, const char *account_id,
         return res != NULL ? 0 : -1;
     }
     /* before the user row takes its tokens with it */
-    if (user_id[0] != '\0' && tokens_tombstone(db, cfg, user_id, err, errlen) != 0)
+    if (redis_forget(db, cfg, account_id, user_id, err, errlen) != 0)
         return -1;
     for (size_t i = 0; i < sizeof(purge_sql) / sizeof(purge_sql[0]); i++) {
         res = db_query(db, purge_sql[i], 1, params, PGRES_COMMAND_OK, err, errlen);
