@@ -240,19 +240,20 @@ ok($bed->wait_until(sub {
 }, $DEADLINE), 'alice has two followers on peer.test');
 $peer->clear_received;
 my ($drc, $dout, $derr) = $one->worker_cli('accounts', 'delete', 'alice');
-SKIP: {
-    skip "no way to delete an account yet (mastodon-worker accounts delete: $derr)", 4 if $drc == 2;
-    is($drc, 0, 'alice deletes her account') or diag "$dout$derr";
-    ok($bed->wait_until(sub {
-        grep { ($_->{json}{type} // '') eq 'Delete' && ($_->{json}{object} // '') eq $alice->{uri} }
-            $peer->received(method => 'POST')
-    }, $DEADLINE), 'the peer receives the Delete of alice');
-    ok($bed->wait_until(sub { !resolve_known($two, $bob, $alice_at_two->{id}) }, $DEADLINE),
-        'two.test drops alice');
-    my @deletes = grep { ($_->{json}{type} // '') eq 'Delete' && ($_->{json}{object} // '') eq $alice->{uri} }
-        $peer->received(method => 'POST');
-    is(scalar @deletes, 1, 'one Delete for the peer host');
-}
+is($drc, 0, 'alice deletes her account (mastodon-worker accounts delete)') or diag "$dout$derr";
+ok($bed->wait_until(sub {
+    grep { ($_->{json}{type} // '') eq 'Delete' && ($_->{json}{object} // '') eq $alice->{uri} }
+        $peer->received(method => 'POST')
+}, $DEADLINE), 'the peer receives the Delete of alice');
+ok($bed->wait_until(sub { !resolve_known($two, $bob, $alice_at_two->{id}) }, $DEADLINE),
+    'two.test drops alice');
+my @deletes = grep { ($_->{json}{type} // '') eq 'Delete' && ($_->{json}{object} // '') eq $alice->{uri} }
+    $peer->received(method => 'POST');
+is(scalar @deletes, 1, 'one Delete for the peer host');
+is($peer->verify($deletes[0], sub { $bed->public_key_of(shift) })->{ok}, 1, "... signed with alice's key")
+    if @deletes;
+is(scalar(grep { ($_->{json}{type} // '') eq 'Delete' && ref $_->{json}{object} }
+    $peer->received(method => 'POST')), 0, 'no Delete of each status: the Delete of the actor covers them');
 
 sub resolve_known {
     my ($inst, $user, $id) = @_;

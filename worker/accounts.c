@@ -1,6 +1,7 @@
 /* `mastodon-worker accounts create`: a local account and its user, as
  * `tootctl accounts create` makes them: RSA key pair for ActivityPub, a
- * Devise-compatible bcrypt password, optional role. */
+ * Devise-compatible bcrypt password, optional role.  `accounts delete` is
+ * account_delete.c. */
 #include "commands.h"
 #include "db.h"
 #include "util.h"
@@ -187,7 +188,8 @@ static int insert_account(PGconn *conn, const account_options *o, const char *ha
 static int usage(void)
 {
     fprintf(stderr, "usage: mastodon-worker accounts create USERNAME --email EMAIL [--password PASSWORD]\n"
-                    "           [--role Owner|Admin|Moderator] [--confirmed] [--approve] [--if-not-exists]\n");
+                    "           [--role Owner|Admin|Moderator] [--confirmed] [--approve] [--if-not-exists]\n"
+                    "       mastodon-worker accounts delete USERNAME\n");
     return 2;
 }
 
@@ -251,6 +253,9 @@ static int parse_options(int argc, char **argv, account_options *o)
 int cmd_accounts(worker_config *cfg, int argc, char **argv)
 {
     account_options o;
+
+    if (argc >= 2 && strcmp(argv[1], "delete") == 0)
+        return cmd_accounts_delete(cfg, argc, argv);
     int rc = parse_options(argc, argv, &o);
     if (rc != 0)
         return rc;

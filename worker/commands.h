@@ -8,6 +8,7 @@
 int cmd_run(worker_config *cfg, int argc, char **argv);
 int cmd_migrate(worker_config *cfg, int argc, char **argv);
 int cmd_accounts(worker_config *cfg, int argc, char **argv);
+int cmd_accounts_delete(worker_config *cfg, int argc, char **argv);     /* accounts delete */
 int cmd_enqueue(worker_config *cfg, int argc, char **argv);
 int cmd_relay(worker_config *cfg, int argc, char **argv);
 int cmd_domain_block(worker_config *cfg, int argc, char **argv);

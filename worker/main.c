@@ -20,6 +20,8 @@ static const char usage_text[] =
     "  accounts create USERNAME --email EMAIL [--password PASSWORD]\n"
     "           [--role Owner|Admin|Moderator] [--confirmed] [--approve] [--if-not-exists]\n"
     "                             create a local account and its user\n"
+    "  accounts delete USERNAME   delete a local account (tootctl accounts delete): its Delete\n"
+    "                             to every known host, its data, user and tokens\n"
     "  enqueue QUEUE TYPE JSON    add a job to mastodon:queue:QUEUE, print its entry id\n"
     "  relay                      move the jobs waiting in the outbox into the streams now\n"
     "  domain-block add DOMAIN [--severity silence|suspend|noop] [--reject-media]\n"

@@ -17,7 +17,7 @@ static const char status_sql[] =
     "       cardinality(s.ordered_media_attachment_ids) > 0"
     "         OR EXISTS (SELECT 1 FROM media_attachments ma WHERE ma.status_id = s.id),"
     /* federation: only what a local account posts leaves from here */
-    "       a.domain IS NULL AND ("
+    "       a.domain IS NULL AND a.suspended_at IS NULL AND ("
     "         o.id IS NOT NULL AND oa.domain IS NOT NULL"
     "         OR EXISTS (SELECT 1 FROM mentions m JOIN accounts ma ON ma.id = m.account_id"
     "                    WHERE m.status_id = s.id AND ma.domain IS NOT NULL)"
