@@ -163,4 +163,14 @@ $t->redis('SET', 'mastodon:resolve:' . sha256_hex($q), '{"error":"not_found"}', 
 is_deeply(found(search($q, token => $alice->{token}, params => { resolve => 'true' }))->{accounts},
     [], 'not found: empty');
 
+# --- Redis down: a backend outage is a 503, not an empty result ----------------------------
+
+$t->stop_redis;
+$res = search('@ivy@elsewhere.test', token => $alice->{token}, params => { resolve => 'true' });
+is($res->code, 503, 'Redis down while resolving: 503');
+is_deeply(found(search('@carol@remote.test', token => $alice->{token},
+    params => { resolve => 'true' }))->{accounts}, ['Carol@remote.test'],
+    'a known account needs no Redis');
+$t->start_redis;
+
 $t->done;

@@ -6,8 +6,8 @@
  * Mastodon's exact match.  With resolve=true and a user, what is not
  * known is asked of the worker (job `resolve`, answer in Redis
  * mastodon:resolve:<sha256 hex of q>) for at most mastodon_resolve_wait;
- * a timeout or failure answers the empty result, as Mastodon does when
- * resolving fails.  Full-text search of accounts, statuses and hashtags is
+ * a timeout or the worker's failure answers the empty result, as Mastodon
+ * does when resolving fails (Redis or PostgreSQL down: 503).  Full-text search of accounts, statuses and hashtags is
  * issue 13: other queries get empty results for now.
  */
 
@@ -448,9 +448,7 @@ ngx_http_mastodon_search_found(ngx_http_mastodon_pg_batch_t *b)
         sr->ask.data = sr;
 
         if (ngx_http_mastodon_ask(r, &sr->ask) != NGX_DONE) {
-            /* as a failed resolve: nothing found */
-            ngx_http_mastodon_finalize(r,
-                                       ngx_http_mastodon_search_send(r, sr));
+            ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
         }
         return;
     }
@@ -479,17 +477,21 @@ ngx_http_mastodon_search_resolved(ngx_http_request_t *r,
     char             err[64];
     size_t           len;
     int64_t          id;
-    ngx_uint_t       level;
     const char      *s;
     mstdn_alloc_t    al;
     mstdn_value_t   *v;
     mstdn_limits_t   limits;
 
-    if (rc != NGX_OK) {
-        level = (rc == NGX_DECLINED) ? NGX_LOG_INFO : NGX_LOG_ERR;
-        ngx_log_error(level, r->connection->log, 0,
-                      "mastodon: \"%V\" not resolved%s", &sr->q,
-                      rc == NGX_DECLINED ? " in time" : ": backend failed");
+    if (rc == NGX_ERROR) {
+        /* Redis or PostgreSQL failed: a backend outage, not a failed
+         * resolve */
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "mastodon: \"%V\" not resolved in time", &sr->q);
         ngx_http_mastodon_finalize(r, ngx_http_mastodon_search_send(r, sr));
         return;
     }
