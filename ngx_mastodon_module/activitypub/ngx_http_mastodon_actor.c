@@ -172,7 +172,9 @@ ngx_http_mastodon_ap_actor_done(ngx_http_mastodon_pg_batch_t *b)
     /* the note and the field values as Mastodon formats them */
     s = ngx_http_mastodon_pg_str(res, 0, NGX_HTTP_MASTODON_AC_NOTE);
 
-    if (ngx_http_mastodon_text_html(r, &s, 1, &html) != NGX_OK) {
+    if (ngx_http_mastodon_text_html(r->pool, mcf, &s, 1, &html)
+        != NGX_OK)
+    {
         ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
@@ -205,7 +207,9 @@ ngx_http_mastodon_ap_actor_done(ngx_http_mastodon_pg_batch_t *b)
         s.data = (u_char *) value->str;
         s.len = value->len;
 
-        if (ngx_http_mastodon_text_html(r, &s, 0, &html) != NGX_OK) {
+        if (ngx_http_mastodon_text_html(r->pool, mcf, &s, 0, &html)
+            != NGX_OK)
+        {
             ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
         }
@@ -319,7 +323,9 @@ ngx_http_mastodon_ap_profile_page(ngx_http_request_t *r, PGresult *res)
     } else {
         s = ngx_http_mastodon_pg_str(res, 0, NGX_HTTP_MASTODON_AC_NOTE);
 
-        if (ngx_http_mastodon_text_html(r, &s, 1, &html) != NGX_OK) {
+        if (ngx_http_mastodon_text_html(r->pool, mcf, &s, 1, &html)
+            != NGX_OK)
+        {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 

@@ -3,7 +3,7 @@
  * (_redis.c), jobs for mastodon-worker (_queue.c) and the thread pool
  * (_thread.c); the operations their calls belong to (_op.c, _op.h),
  * throttled logging of their failures (_log_throttle.c), the timer-owned
- * test operation (_tick.c) and the test subscriptions
+ * and stream-owned test operations (_tick.c) and the test subscriptions
  * (_debug_subscribe.c).
  */
 
@@ -104,6 +104,7 @@ int64_t ngx_http_mastodon_pg_int(PGresult *res, int row, int col);
 ngx_uint_t ngx_http_mastodon_pg_bool(PGresult *res, int row, int col);
 ngx_str_t ngx_http_mastodon_pg_str(PGresult *res, int row, int col);
 const char *ngx_http_mastodon_pg_int64(ngx_http_request_t *r, int64_t n);
+const char *ngx_http_mastodon_pg_pool_int64(ngx_pool_t *pool, int64_t n);
 ngx_int_t ngx_http_mastodon_pg_query_id(ngx_http_request_t *r,
     ngx_http_mastodon_pg_stmt_t *stmt, int64_t id,
     ngx_http_mastodon_pg_done_pt done, void *data);
@@ -270,6 +271,9 @@ void ngx_http_mastodon_debug_subscribe_exit_process(ngx_cycle_t *cycle);
 
 /* mastodon_debug_tick: the timer-owned test operation (_tick.c) */
 char *ngx_http_mastodon_debug_tick(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+/* mastodon_debug_stream: stream-owned test operations (_tick.c) */
+char *ngx_http_mastodon_debug_stream(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 void ngx_http_mastodon_tick_init_process(ngx_cycle_t *cycle,
     ngx_http_mastodon_main_conf_t *mcf);

@@ -8,24 +8,29 @@
  * uses r->pool and the connection's log, and is cancelled by one cleanup
  * of r->pool (no allocation of its own).  Other owners, a long-lived stream
  * connection or a timer, create an operation with its own pool and end it;
- * the pool goes once the operation is ended and nothing is pending.
+ * the pool goes once the operation is ended and nothing is pending.  A
+ * stream's operations (one per event) are also ended when its connection
+ * goes.
  *
  * Cancelling detaches every pending call: a Redis command's reply, or a
  * batch's results, are then discarded when they come, and nothing of the
  * operation (pool, log) is touched again.  A thread task cannot be stopped:
- * it stays pending and its completion only releases the operation.
+ * it stays pending and holds the owner (a request is not freed, an own
+ * pool not destroyed) until its completion, which then only releases it.
  */
 
 #include "ngx_http_mastodon_backend.h"
 
 
 static void ngx_http_mastodon_op_request_cleanup(void *data);
+static void ngx_http_mastodon_op_stream_cleanup(void *data);
 static void ngx_http_mastodon_op_free(ngx_http_mastodon_op_t *op);
 
 
 /* operations with their own pool, alive in this worker (leak check) */
-static ngx_uint_t  ngx_http_mastodon_ops_nalive;
-static ngx_uint_t  ngx_http_mastodon_ops_exit_started;
+static ngx_queue_t  ngx_http_mastodon_ops_live;
+static ngx_uint_t   ngx_http_mastodon_ops_nalive;
+static ngx_uint_t   ngx_http_mastodon_ops_exit_started;
 
 
 ngx_http_mastodon_op_t *
@@ -52,10 +57,107 @@ ngx_http_mastodon_op_create(ngx_http_mastodon_op_owner_e kind, void *owner,
     op->owner = owner;
     op->own_pool = 1;
     ngx_queue_init(&op->calls);
+    ngx_queue_init(&op->queue);
 
-    ngx_http_mastodon_ops_nalive++;
+    if (ngx_http_mastodon_ops_nalive++ == 0) {
+        ngx_queue_init(&ngx_http_mastodon_ops_live);
+    }
+
+    ngx_queue_insert_tail(&ngx_http_mastodon_ops_live, &op->live);
 
     return op;
+}
+
+
+/*
+ * A long-lived connection's operations, all ended when pool (the
+ * request's of a WebSocket or an event stream, or the connection's) goes.
+ */
+ngx_http_mastodon_op_stream_t *
+ngx_http_mastodon_op_stream_create(ngx_connection_t *c, ngx_pool_t *pool)
+{
+    ngx_pool_cleanup_t             *cln;
+    ngx_http_mastodon_op_stream_t  *s;
+
+    s = ngx_pcalloc(pool, sizeof(ngx_http_mastodon_op_stream_t));
+    if (s == NULL) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_mastodon_op_stream_cleanup;
+    cln->data = s;
+
+    s->connection = c;
+    ngx_queue_init(&s->ops);
+
+    return s;
+}
+
+
+/* An operation of the stream's, for one event: ended by its owner. */
+ngx_http_mastodon_op_t *
+ngx_http_mastodon_op_stream_op(ngx_http_mastodon_op_stream_t *s)
+{
+    ngx_log_t               *log;
+    ngx_http_mastodon_op_t  *op;
+
+    op = ngx_http_mastodon_op_create(NGX_HTTP_MASTODON_OP_STREAM,
+                                     s->connection, s->connection->log);
+    if (op == NULL) {
+        return NULL;
+    }
+
+    /*
+     * It may outlive the connection (a thread task): a log of its own,
+     * without the connection's context, which goes with the connection.
+     */
+    log = ngx_palloc(op->pool, sizeof(ngx_log_t));
+    if (log == NULL) {
+        ngx_http_mastodon_op_end(op);
+        return NULL;
+    }
+
+    *log = *s->connection->log;
+    log->handler = NULL;
+    log->data = NULL;
+
+    op->log = log;
+    op->pool->log = log;
+
+    ngx_queue_insert_tail(&s->ops, &op->queue);
+
+    return op;
+}
+
+
+/* The connection goes: its operations under way are ended. */
+static void
+ngx_http_mastodon_op_stream_cleanup(void *data)
+{
+    ngx_http_mastodon_op_stream_t  *s = data;
+
+    ngx_queue_t             *q;
+    ngx_http_mastodon_op_t  *op;
+
+    while (!ngx_queue_empty(&s->ops)) {
+        q = ngx_queue_head(&s->ops);
+        op = ngx_queue_data(q, ngx_http_mastodon_op_t, queue);
+
+        /* nothing of the owner's is touched after this */
+        ngx_queue_remove(q);
+        ngx_queue_init(q);
+
+        op->owner = NULL;
+        op->free = NULL;
+        op->data = NULL;
+
+        ngx_http_mastodon_op_end(op);
+    }
 }
 
 
@@ -112,13 +214,26 @@ ngx_http_mastodon_op_request_cleanup(void *data)
 }
 
 
+/*
+ * A call without a cancel hook (a thread task) cannot be detached: it holds
+ * the owner until it is done.  An operation with its own pool keeps it
+ * (npending); a request is not freed (r->main->blocked, as nginx's own
+ * thread tasks do), and with it its pool and the operation's cleanup.
+ */
 void
 ngx_http_mastodon_op_call_add(ngx_http_mastodon_op_t *op,
     ngx_http_mastodon_op_call_t *call, ngx_http_mastodon_op_cancel_pt cancel)
 {
+    ngx_http_request_t  *r;
+
     call->cancel = cancel;
     ngx_queue_insert_tail(&op->calls, &call->queue);
     op->npending++;
+
+    if (cancel == NULL && op->owner_kind == NGX_HTTP_MASTODON_OP_REQUEST) {
+        r = op->owner;
+        r->main->blocked++;
+    }
 }
 
 
@@ -130,8 +245,17 @@ void
 ngx_http_mastodon_op_call_done(ngx_http_mastodon_op_t *op,
     ngx_http_mastodon_op_call_t *call)
 {
+    ngx_http_request_t  *r;
+
     ngx_queue_remove(&call->queue);
     op->npending--;
+
+    if (call->cancel == NULL
+        && op->owner_kind == NGX_HTTP_MASTODON_OP_REQUEST)
+    {
+        r = op->owner;
+        r->main->blocked--;
+    }
 
     if (op->ended && op->npending == 0 && op->own_pool) {
         ngx_http_mastodon_op_free(op);
@@ -139,7 +263,12 @@ ngx_http_mastodon_op_call_done(ngx_http_mastodon_op_t *op,
 }
 
 
-/* Every pending call is detached, except those that cannot be stopped. */
+/*
+ * Every pending call is detached, except those that cannot be stopped:
+ * they stay pending until they complete, or until the worker exits (then
+ * the thread pool has run every task to its end, and their completions
+ * will never be delivered).
+ */
 void
 ngx_http_mastodon_op_cancel(ngx_http_mastodon_op_t *op)
 {
@@ -157,6 +286,9 @@ ngx_http_mastodon_op_cancel(ngx_http_mastodon_op_t *op)
 
         if (call->cancel) {
             call->cancel(call);     /* calls ngx_http_mastodon_op_call_done() */
+
+        } else if (ngx_http_mastodon_ops_exit_started) {
+            ngx_http_mastodon_op_call_done(op, call);
         }
     }
 }
@@ -193,6 +325,10 @@ ngx_http_mastodon_op_free(ngx_http_mastodon_op_t *op)
         op->free(op);
     }
 
+    /* out of its stream's list (a no-op if in none) */
+    ngx_queue_remove(&op->queue);
+
+    ngx_queue_remove(&op->live);
     ngx_http_mastodon_ops_nalive--;
     ngx_destroy_pool(op->pool);
 }
@@ -209,17 +345,39 @@ ngx_http_mastodon_ops_alive(void)
 /*
  * The worker exits: the thread pool module's exit (before ours) let every
  * queued task run to its end, whose completion will never be delivered;
- * the operations they hold may go now.
+ * the operations they hold may go now.  A stream's operations go too: its
+ * connection, still open, will not close in this process.  Timers end
+ * their own.
  */
 void
 ngx_http_mastodon_ops_exit(void)
 {
+    ngx_queue_t             *q, *next;
+    ngx_http_mastodon_op_t  *op;
+
     ngx_http_mastodon_ops_exit_started = 1;
-}
 
+    if (ngx_http_mastodon_ops_nalive == 0) {
+        return;
+    }
 
-ngx_uint_t
-ngx_http_mastodon_ops_exiting(void)
-{
-    return ngx_http_mastodon_ops_exit_started;
+    /* each operation frees only itself: the next one stays */
+    for (q = ngx_queue_head(&ngx_http_mastodon_ops_live);
+         q != ngx_queue_sentinel(&ngx_http_mastodon_ops_live);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        op = ngx_queue_data(q, ngx_http_mastodon_op_t, live);
+
+        if (!op->ended && op->owner_kind == NGX_HTTP_MASTODON_OP_STREAM) {
+            ngx_queue_remove(&op->queue);
+            ngx_queue_init(&op->queue);
+            op->free = NULL;
+            op->ended = 1;
+        }
+
+        if (op->ended) {
+            ngx_http_mastodon_op_end(op);       /* lets the tasks go */
+        }
+    }
 }

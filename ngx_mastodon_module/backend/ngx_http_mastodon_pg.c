@@ -625,9 +625,16 @@ ngx_http_mastodon_pg_str(PGresult *res, int row, int col)
 const char *
 ngx_http_mastodon_pg_int64(ngx_http_request_t *r, int64_t n)
 {
+    return ngx_http_mastodon_pg_pool_int64(r->pool, n);
+}
+
+
+const char *
+ngx_http_mastodon_pg_pool_int64(ngx_pool_t *pool, int64_t n)
+{
     u_char  *p;
 
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
+    p = ngx_pnalloc(pool, NGX_INT64_LEN + 1);
     if (p) {
         *ngx_sprintf(p, "%L", n) = '\0';
     }

@@ -1,14 +1,18 @@
 /*
- * CPU-heavy work (bcrypt, RSA key generation) in an nginx thread pool, so a
- * sign-in never stalls the event loop.  The pattern is nginx's own
- * (ngx_http_copy_filter_module): r->main->blocked keeps the request alive
- * while the task runs, even if the client goes away; the completion event
- * resumes the request through its write handler, which nginx replaces with
- * its finalizer when the request was terminated meanwhile.
+ * CPU-heavy work (bcrypt, RSA key generation, digests) in an nginx thread
+ * pool, so that it never stalls the event loop.  Every task belongs to a
+ * backend operation (_op.c), a request's or another owner's.
  *
- * An operation that is no request's (_op.c) has a task of its own: pending
- * in the operation, which cannot stop it; if the operation was cancelled
- * meanwhile, the completion only lets it go.
+ * A task cannot be stopped once posted: it is a call of its operation
+ * that cannot be detached (no cancel hook), and so it holds the owner
+ * until it completes.  A request is not freed meanwhile (the operation
+ * keeps r->main->blocked raised, as nginx's own thread tasks do in
+ * ngx_http_copy_filter_module), so the task, in the request's pool, is
+ * there when its completion comes; that completion resumes the request
+ * through its write handler, which nginx replaces with its finalizer when
+ * the request was terminated meanwhile.  An operation with its own pool
+ * keeps it while the task runs; if the operation was cancelled meanwhile,
+ * the completion only lets it go.
  *
  * The task function runs in another thread: it may only use its own data
  * (copied in beforehand) and malloc; no pools, no request, no events.
@@ -21,74 +25,110 @@
 
 
 struct ngx_http_mastodon_thread_ctx_s {
-    ngx_http_mastodon_thread_pt        work;
-    ngx_http_mastodon_thread_done_pt   done;
-    void                              *data;
-    ngx_http_request_t                *request;
-    ngx_uint_t                         finished;
-};
-
-
-typedef struct {
-    ngx_http_mastodon_op_call_t          call;      /* the first field */
+    ngx_http_mastodon_op_call_t          call;      /* in the operation */
     ngx_http_mastodon_op_t              *op;
     ngx_http_mastodon_thread_pt          work;
     ngx_http_mastodon_thread_op_done_pt  done;
+    ngx_http_mastodon_thread_done_pt     request_done;
     void                                *data;
-} ngx_http_mastodon_thread_op_ctx_t;
-
-
-static void ngx_http_mastodon_thread_handler(void *data, ngx_log_t *log);
-static void ngx_http_mastodon_thread_nice(ngx_log_t *log);
-static void ngx_http_mastodon_thread_op_handler(void *data, ngx_log_t *log);
-static void ngx_http_mastodon_thread_op_event_handler(ngx_event_t *ev);
-static void ngx_http_mastodon_thread_op_cancel(
-    ngx_http_mastodon_op_call_t *call);
-static void ngx_http_mastodon_thread_event_handler(ngx_event_t *ev);
-static void ngx_http_mastodon_thread_resume(ngx_http_request_t *r);
+    unsigned                             finished:1;
+};
 
 
 #if (NGX_THREADS)
 
+static ngx_int_t ngx_http_mastodon_thread_post(ngx_http_mastodon_op_t *op,
+    ngx_http_mastodon_thread_pt work, ngx_http_mastodon_thread_op_done_pt done,
+    ngx_http_mastodon_thread_done_pt request_done, void *data);
+static void ngx_http_mastodon_thread_handler(void *data, ngx_log_t *log);
+static void ngx_http_mastodon_thread_nice(ngx_log_t *log);
+static void ngx_http_mastodon_thread_event_handler(ngx_event_t *ev);
+static void ngx_http_mastodon_thread_resume(ngx_http_request_t *r);
+
+
+/*
+ * A task of the request's operation.  NGX_OK: done(r, data) will be called
+ * from the request's write handler, unless the request is terminated
+ * first.  NGX_ERROR: the queue is full, the caller answers 503.
+ */
 ngx_int_t
 ngx_http_mastodon_thread_run(ngx_http_request_t *r,
     ngx_http_mastodon_thread_pt work, ngx_http_mastodon_thread_done_pt done,
     void *data)
 {
+    ngx_http_mastodon_op_t  *op;
+
+    op = ngx_http_mastodon_request_op(r);
+    if (op == NULL) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_mastodon_thread_post(op, work, NULL, done, data);
+}
+
+
+/*
+ * A task of any operation.  NGX_OK: done(op, data) will be called unless
+ * the operation is cancelled first.  NGX_ERROR: the queue is full.
+ */
+ngx_int_t
+ngx_http_mastodon_thread_op_run(ngx_http_mastodon_op_t *op,
+    ngx_http_mastodon_thread_pt work, ngx_http_mastodon_thread_op_done_pt done,
+    void *data)
+{
+    return ngx_http_mastodon_thread_post(op, work, done, NULL, data);
+}
+
+
+static ngx_int_t
+ngx_http_mastodon_thread_post(ngx_http_mastodon_op_t *op,
+    ngx_http_mastodon_thread_pt work, ngx_http_mastodon_thread_op_done_pt done,
+    ngx_http_mastodon_thread_done_pt request_done, void *data)
+{
     ngx_thread_task_t               *task;
+    ngx_http_request_t              *r;
     ngx_http_mastodon_ctx_t         *ctx;
     ngx_http_mastodon_main_conf_t   *mcf;
     ngx_http_mastodon_thread_ctx_t  *tc;
 
-    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
-    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+    mcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                              ngx_http_mastodon_module);
 
-    task = ngx_thread_task_alloc(r->pool,
+    if (mcf->thread_pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    task = ngx_thread_task_alloc(op->pool,
                                  sizeof(ngx_http_mastodon_thread_ctx_t));
     if (task == NULL) {
         return NGX_ERROR;
     }
 
     tc = task->ctx;
+    tc->op = op;
     tc->work = work;
     tc->done = done;
+    tc->request_done = request_done;
     tc->data = data;
-    tc->request = r;
 
     task->handler = ngx_http_mastodon_thread_handler;
     task->event.handler = ngx_http_mastodon_thread_event_handler;
     task->event.data = task;
-
-    ctx->thread = tc;
+    task->event.log = op->log;
 
     if (ngx_thread_task_post(mcf->thread_pool, task) != NGX_OK) {
-        /* the queue is full: the caller answers 503 */
-        ctx->thread = NULL;
         return NGX_ERROR;
     }
 
-    r->main->blocked++;
-    r->write_event_handler = ngx_http_mastodon_thread_resume;
+    /* no cancel hook: the task holds the owner until it completes */
+    ngx_http_mastodon_op_call_add(op, &tc->call, NULL);
+
+    if (op->owner_kind == NGX_HTTP_MASTODON_OP_REQUEST) {
+        r = op->owner;
+        ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+        ctx->thread = tc;
+        r->write_event_handler = ngx_http_mastodon_thread_resume;
+    }
 
     return NGX_OK;
 }
@@ -128,23 +168,40 @@ ngx_http_mastodon_thread_nice(ngx_log_t *log)
 static void
 ngx_http_mastodon_thread_event_handler(ngx_event_t *ev)
 {
+    ngx_uint_t                       cancelled;
     ngx_connection_t                *c;
     ngx_thread_task_t               *task;
     ngx_http_request_t              *r;
+    ngx_http_mastodon_op_t          *op;
     ngx_http_mastodon_thread_ctx_t  *tc;
 
     task = ev->data;
     tc = task->ctx;
-    r = tc->request;
-    c = r->connection;
+    op = tc->op;
 
-    r->main->blocked--;
-    tc->finished = 1;
+    if (op->owner_kind == NGX_HTTP_MASTODON_OP_REQUEST) {
+        /* the request is still there: the task kept it (blocked) */
+        r = op->owner;
+        c = r->connection;
 
-    /* ours, or nginx's finalizer if the request was terminated meanwhile */
-    r->write_event_handler(r);
+        ngx_http_mastodon_op_call_done(op, &tc->call);
+        tc->finished = 1;
 
-    ngx_http_run_posted_requests(c);
+        /* ours, or nginx's finalizer if the request was terminated */
+        r->write_event_handler(r);
+
+        ngx_http_run_posted_requests(c);
+        return;
+    }
+
+    cancelled = op->cancelled;
+
+    /* if cancelled, the operation may go now, the task with it */
+    ngx_http_mastodon_op_call_done(op, &tc->call);
+
+    if (!cancelled) {
+        tc->done(op, tc->data);
+    }
 }
 
 
@@ -164,106 +221,11 @@ ngx_http_mastodon_thread_resume(ngx_http_request_t *r)
     ctx->thread = NULL;
     r->write_event_handler = ngx_http_request_empty_handler;
 
-    tc->done(r, tc->data);
-}
+    if (tc->request_done) {
+        tc->request_done(r, tc->data);
 
-
-/*
- * A task of an operation that is no request's.  NGX_OK: done(op, data)
- * will be called unless the operation is cancelled first.  NGX_ERROR: the
- * queue is full.
- */
-ngx_int_t
-ngx_http_mastodon_thread_op_run(ngx_http_mastodon_op_t *op,
-    ngx_http_mastodon_thread_pt work, ngx_http_mastodon_thread_op_done_pt done,
-    void *data)
-{
-    ngx_thread_task_t                  *task;
-    ngx_http_mastodon_main_conf_t      *mcf;
-    ngx_http_mastodon_thread_op_ctx_t  *tc;
-
-    mcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                              ngx_http_mastodon_module);
-
-    if (mcf->thread_pool == NULL) {
-        return NGX_ERROR;
-    }
-
-    task = ngx_thread_task_alloc(op->pool,
-                                 sizeof(ngx_http_mastodon_thread_op_ctx_t));
-    if (task == NULL) {
-        return NGX_ERROR;
-    }
-
-    tc = task->ctx;
-    tc->op = op;
-    tc->work = work;
-    tc->done = done;
-    tc->data = data;
-
-    task->handler = ngx_http_mastodon_thread_op_handler;
-    task->event.handler = ngx_http_mastodon_thread_op_event_handler;
-    task->event.data = task;
-    task->event.log = op->log;
-
-    if (ngx_thread_task_post(mcf->thread_pool, task) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    ngx_http_mastodon_op_call_add(op, &tc->call,
-                                  ngx_http_mastodon_thread_op_cancel);
-
-    return NGX_OK;
-}
-
-
-static void
-ngx_http_mastodon_thread_op_handler(void *data, ngx_log_t *log)
-{
-    ngx_http_mastodon_thread_op_ctx_t  *tc = data;
-
-    ngx_http_mastodon_thread_nice(log);
-
-    tc->work(tc->data, log);
-}
-
-
-static void
-ngx_http_mastodon_thread_op_event_handler(ngx_event_t *ev)
-{
-    ngx_thread_task_t                  *task = ev->data;
-    ngx_http_mastodon_op_t             *op;
-    ngx_http_mastodon_thread_op_ctx_t  *tc;
-
-    tc = task->ctx;
-    op = tc->op;
-
-    if (op->cancelled) {
-        /* may free the operation, the task with it */
-        ngx_http_mastodon_op_call_done(op, &tc->call);
-        return;
-    }
-
-    ngx_http_mastodon_op_call_done(op, &tc->call);
-
-    tc->done(op, tc->data);
-}
-
-
-/*
- * A running task cannot be stopped: it stays pending and keeps the
- * operation (whose pool holds it) until it completes.  Only at exit, when
- * the thread pool has run every task to its end, does it let go.
- */
-static void
-ngx_http_mastodon_thread_op_cancel(ngx_http_mastodon_op_call_t *call)
-{
-    ngx_http_mastodon_thread_op_ctx_t  *tc;
-
-    tc = (ngx_http_mastodon_thread_op_ctx_t *) call;
-
-    if (ngx_http_mastodon_ops_exiting()) {
-        ngx_http_mastodon_op_call_done(tc->op, &tc->call);
+    } else {
+        tc->done(tc->op, tc->data);
     }
 }
 

@@ -260,8 +260,10 @@ ngx_int_t ngx_http_mastodon_debug_upload(ngx_http_request_t *r,
 
 /* responses */
 typedef struct {
-    ngx_http_request_t            *request;     /* NULL: not a request's */
+    ngx_http_request_t            *request;     /* NULL: not a request's;
+                                                   only to send it */
     ngx_pool_t                    *pool;
+    ngx_http_mastodon_main_conf_t *conf;        /* base URL, domain */
     yajl_gen                       gen;
     ngx_chain_t                   *out;
     ngx_chain_t                  **last;
@@ -312,7 +314,7 @@ const char *ngx_http_mastodon_status_message(ngx_uint_t status);
 /* a raw JSON value (already valid JSON) under key */
 void ngx_http_mastodon_json_raw(ngx_http_mastodon_json_t *j,
     const char *key, ngx_str_t *value);
-/* the document written so far, as one string in the request pool */
+/* the document written so far, as one string in the document's pool */
 ngx_int_t ngx_http_mastodon_json_string(ngx_http_mastodon_json_t *j,
     ngx_str_t *out);
 

@@ -13,7 +13,8 @@
 
 
 static ngx_int_t ngx_http_mastodon_json_pool_init(ngx_http_request_t *r,
-    ngx_pool_t *pool, ngx_http_mastodon_json_t *j);
+    ngx_pool_t *pool, ngx_http_mastodon_main_conf_t *mcf,
+    ngx_http_mastodon_json_t *j);
 static void ngx_http_mastodon_json_print(void *data, const char *s,
     size_t len);
 static void ngx_http_mastodon_json_gen_free(void *data);
@@ -26,7 +27,8 @@ static ngx_str_t  ngx_http_mastodon_json_type =
 ngx_int_t
 ngx_http_mastodon_json_init(ngx_http_request_t *r, ngx_http_mastodon_json_t *j)
 {
-    return ngx_http_mastodon_json_pool_init(r, r->pool, j);
+    return ngx_http_mastodon_json_pool_init(r, r->pool,
+               ngx_http_get_module_main_conf(r, ngx_http_mastodon_module), j);
 }
 
 
@@ -35,16 +37,25 @@ ngx_int_t
 ngx_http_mastodon_json_op_init(ngx_http_mastodon_op_t *op,
     ngx_http_mastodon_json_t *j)
 {
-    return ngx_http_mastodon_json_pool_init(
-               op->owner_kind == NGX_HTTP_MASTODON_OP_REQUEST ? op->owner
-                                                              : NULL,
-               op->pool, j);
+    ngx_http_request_t  *r;
+
+    if (op->owner_kind == NGX_HTTP_MASTODON_OP_REQUEST) {
+        r = op->owner;
+        return ngx_http_mastodon_json_pool_init(r, op->pool,
+                   ngx_http_get_module_main_conf(r, ngx_http_mastodon_module),
+                   j);
+    }
+
+    return ngx_http_mastodon_json_pool_init(NULL, op->pool,
+               ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                                   ngx_http_mastodon_module),
+               j);
 }
 
 
 static ngx_int_t
 ngx_http_mastodon_json_pool_init(ngx_http_request_t *r, ngx_pool_t *pool,
-    ngx_http_mastodon_json_t *j)
+    ngx_http_mastodon_main_conf_t *mcf, ngx_http_mastodon_json_t *j)
 {
     ngx_pool_cleanup_t  *cln;
 
@@ -52,6 +63,7 @@ ngx_http_mastodon_json_pool_init(ngx_http_request_t *r, ngx_pool_t *pool,
 
     j->request = r;
     j->pool = pool;
+    j->conf = mcf;
     j->last = &j->out;
 
     cln = ngx_pool_cleanup_add(j->pool, 0);

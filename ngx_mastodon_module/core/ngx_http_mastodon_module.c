@@ -306,6 +306,13 @@ static ngx_command_t  ngx_http_mastodon_commands[] = {
       0,
       NULL },
 
+    { ngx_string("mastodon_debug_stream"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_mastodon_debug_stream,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("mastodon_redis_timeout"),
       NGX_HTTP_MASTODON_MAIN,
       ngx_conf_set_msec_slot,

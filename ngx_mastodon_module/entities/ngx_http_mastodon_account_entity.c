@@ -46,8 +46,7 @@ ngx_http_mastodon_account_image(ngx_http_mastodon_json_t *j, const char *key,
     const char *key_static, PGresult *res, int row, int col,
     ngx_uint_t shown, char *missing)
 {
-    ngx_str_t                       s;
-    ngx_http_mastodon_main_conf_t  *mcf;
+    ngx_str_t  s;
 
     s = ngx_http_mastodon_pg_str(res, row, col);
 
@@ -57,10 +56,8 @@ ngx_http_mastodon_account_image(ngx_http_mastodon_json_t *j, const char *key,
         return;
     }
 
-    mcf = ngx_http_get_module_main_conf(j->request, ngx_http_mastodon_module);
-
-    ngx_http_mastodon_json_kv_url(j, key, &mcf->base_url, missing);
-    ngx_http_mastodon_json_kv_url(j, key_static, &mcf->base_url, missing);
+    ngx_http_mastodon_json_kv_url(j, key, &j->conf->base_url, missing);
+    ngx_http_mastodon_json_kv_url(j, key_static, &j->conf->base_url, missing);
 }
 
 
@@ -93,16 +90,14 @@ ngx_http_mastodon_json_kv_pq_int(ngx_http_mastodon_json_t *j,
  * query per account shown).
  */
 ngx_int_t
-ngx_http_mastodon_text_html(ngx_http_request_t *r, ngx_str_t *text,
+ngx_http_mastodon_text_html(ngx_pool_t *pool,
+    ngx_http_mastodon_main_conf_t *mcf, ngx_str_t *text,
     ngx_uint_t multiline, ngx_str_t *html)
 {
     char                           *out;
     size_t                          len;
     mstdn_alloc_t                   a;
     mstdn_text_options_t            opt;
-    ngx_http_mastodon_main_conf_t  *mcf;
-
-    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
 
     ngx_memzero(&opt, sizeof(opt));
     opt.base_url = (char *) mcf->base_url.data;
@@ -113,7 +108,7 @@ ngx_http_mastodon_text_html(ngx_http_request_t *r, ngx_str_t *text,
     opt.rel_me = !multiline;
 
     a.alloc = ngx_http_mastodon_pool_alloc;
-    a.ctx = r->pool;
+    a.ctx = pool;
 
     if (mstdn_text_format((char *) text->data, text->len, &opt, &a, &out,
                           &len)
@@ -141,7 +136,7 @@ ngx_http_mastodon_json_kv_html(ngx_http_mastodon_json_t *j, const char *key,
         return;
     }
 
-    if (ngx_http_mastodon_text_html(j->request, s, 1, &html) != NGX_OK) {
+    if (ngx_http_mastodon_text_html(j->pool, j->conf, s, 1, &html) != NGX_OK) {
         j->failed = 1;
         return;
     }
@@ -168,7 +163,7 @@ ngx_http_mastodon_account_fields(ngx_http_mastodon_json_t *j,
     ngx_http_mastodon_json_open_array(j, key);
 
     a.alloc = ngx_http_mastodon_pool_alloc;
-    a.ctx = j->request->pool;
+    a.ctx = j->pool;
 
     if (json->len
         && mstdn_json_parse((char *) json->data, json->len, &a, &limits, &doc,
@@ -200,7 +195,7 @@ ngx_http_mastodon_account_fields(ngx_http_mastodon_json_t *j,
                 if (!local) {
                     html = s;               /* sanitized when it arrived */
 
-                } else if (ngx_http_mastodon_text_html(j->request, &s, 0,
+                } else if (ngx_http_mastodon_text_html(j->pool, j->conf, &s, 0,
                                                        &html)
                            != NGX_OK)
                 {
@@ -266,7 +261,7 @@ ngx_http_mastodon_account_head(ngx_http_mastodon_json_t *j, PGresult *res,
     }
 
     acct.len = h->username.len + 1 + domain.len;
-    acct.data = ngx_pnalloc(j->request->pool, acct.len);
+    acct.data = ngx_pnalloc(j->pool, acct.len);
     if (acct.data == NULL) {
         j->failed = 1;
         return NGX_ERROR;
@@ -302,7 +297,7 @@ ngx_http_mastodon_account_link(ngx_http_mastodon_json_t *j, const char *key,
 
     len = ngx_strlen(path);
     s.len = base->len + len + username->len;
-    s.data = ngx_pnalloc(j->request->pool, s.len);
+    s.data = ngx_pnalloc(j->pool, s.len);
     if (s.data == NULL) {
         j->failed = 1;
         return NGX_ERROR;
@@ -329,7 +324,7 @@ ngx_http_mastodon_account_attrs(ngx_http_mastodon_json_t *j, PGresult *res,
 
 #define C(n)  (col + NGX_HTTP_MASTODON_ACC_##n)
 
-    mcf = ngx_http_get_module_main_conf(j->request, ngx_http_mastodon_module);
+    mcf = j->conf;
 
     if (ngx_http_mastodon_account_head(j, res, row, col, 1, &h) != NGX_OK) {
         return;
@@ -489,7 +484,7 @@ ngx_http_mastodon_account_partial(ngx_http_mastodon_json_t *j, PGresult *res,
 
 #define C(n)  (col + NGX_HTTP_MASTODON_ACC_##n)
 
-    mcf = ngx_http_get_module_main_conf(j->request, ngx_http_mastodon_module);
+    mcf = j->conf;
 
     if (ngx_http_mastodon_account_head(j, res, row, col, 0, &h) != NGX_OK) {
         return;

@@ -1,7 +1,9 @@
 /*
  * Entities as Mastodon renders them, shared by the endpoints: the Account
  * (_account_entity.c) and the Status for a viewer (_status_entity.c),
- * with the SQL fragments that select and filter their rows.
+ * with the SQL fragments that select and filter their rows.  They render
+ * in a backend operation (a request's, a stream's, a timer's), not for a
+ * request; test aids that show it in _debug_entities.c.
  */
 
 #ifndef _NGX_HTTP_MASTODON_ENTITIES_H_INCLUDED_
@@ -42,8 +44,9 @@ void ngx_http_mastodon_account_fields(ngx_http_mastodon_json_t *j,
 void ngx_http_mastodon_account_partial(ngx_http_mastodon_json_t *j,
     PGresult *res, int row, int col);
 /* text a local user wrote (a note: multiline; a field value) as HTML */
-ngx_int_t ngx_http_mastodon_text_html(ngx_http_request_t *r, ngx_str_t *text,
-    ngx_uint_t multiline, ngx_str_t *html);
+ngx_int_t ngx_http_mastodon_text_html(ngx_pool_t *pool,
+    ngx_http_mastodon_main_conf_t *mcf, ngx_str_t *text, ngx_uint_t multiline,
+    ngx_str_t *html);
 
 
 /*
@@ -82,7 +85,10 @@ typedef struct {
 } ngx_http_mastodon_status_item_t;
 
 struct ngx_http_mastodon_statuses_s {
-    ngx_http_request_t            *request;
+    ngx_http_mastodon_op_t        *op;             /* its calls, its pool */
+    ngx_pool_t                    *pool;
+    ngx_http_mastodon_main_conf_t *conf;           /* base URL, domain */
+    ngx_http_request_t            *request;        /* NULL: not a request's */
     int64_t                        viewer;         /* account id, 0: none */
     ngx_uint_t                     flags;          /* NGX_HTTP_MASTODON_ST_* */
     ngx_array_t                    items;          /* the n asked, then
@@ -105,6 +111,11 @@ struct ngx_http_mastodon_statuses_s {
 /* ids in the order they are to be shown; viewer: ctx->auth's account */
 ngx_http_mastodon_statuses_t *ngx_http_mastodon_statuses(
     ngx_http_request_t *r, int64_t *ids, ngx_uint_t n, ngx_uint_t flags);
+/* the same in any operation (a stream's, a timer's): handler(r, ...) gets
+ * st->request, NULL unless the operation is a request's */
+ngx_http_mastodon_statuses_t *ngx_http_mastodon_statuses_op(
+    ngx_http_mastodon_op_t *op, int64_t viewer, int64_t *ids, ngx_uint_t n,
+    ngx_uint_t flags);
 /* NGX_DONE (handler called later, also on failure: st->rc) or NGX_ERROR */
 ngx_int_t ngx_http_mastodon_statuses_load(ngx_http_mastodon_statuses_t *st,
     ngx_http_mastodon_statuses_done_pt handler, void *data);
@@ -160,6 +171,8 @@ mstdn_value_t *ngx_http_mastodon_status_mentions(ngx_http_request_t *r,
 /* an Account entity as a JSON string (rows of ACCOUNT_COLUMNS at col) */
 ngx_int_t ngx_http_mastodon_account_json(ngx_http_request_t *r,
     PGresult *res, int row, int col, ngx_str_t *out);
+ngx_int_t ngx_http_mastodon_account_op_json(ngx_http_mastodon_op_t *op,
+    PGresult *res, int row, int col, ngx_str_t *out);
 
 /*
  * SQL: can account $1 (NULL: anonymous) see status s (StatusPolicy#show?):
@@ -170,6 +183,16 @@ ngx_int_t ngx_http_mastodon_account_json(ngx_http_request_t *r,
 #define NGX_HTTP_MASTODON_ST_SQL_VISIBLE(s)                                   \
     "EXISTS (SELECT FROM mastodon_status_visible($1::bigint, " s ".id, "      \
     s ".account_id, " s ".visibility, " s ".deleted_at))"
+
+
+/* test aids (_debug_entities.c): an account and a status rendered in any
+ * operation, as an anonymous client sees them; json NULL: failed */
+typedef void (*ngx_http_mastodon_debug_render_pt)(ngx_http_mastodon_op_t *op,
+    ngx_str_t *json, void *data);
+
+ngx_int_t ngx_http_mastodon_debug_render(ngx_http_mastodon_op_t *op,
+    int64_t account_id, int64_t status_id,
+    ngx_http_mastodon_debug_render_pt done, void *data);
 
 
 #endif /* _NGX_HTTP_MASTODON_ENTITIES_H_INCLUDED_ */

@@ -27,7 +27,7 @@
     "to_char(" col ", 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 
-static void ngx_http_mastodon_statuses_cached(ngx_http_request_t *r,
+static void ngx_http_mastodon_statuses_cached(ngx_http_mastodon_op_t *op,
     redisReply *reply, void *data);
 static ngx_int_t ngx_http_mastodon_statuses_query(
     ngx_http_mastodon_statuses_t *st);
@@ -41,6 +41,11 @@ static ngx_int_t ngx_http_mastodon_status_assemble(
     ngx_str_t *out);
 static ngx_int_t ngx_http_mastodon_statuses_rehash(
     ngx_http_mastodon_statuses_t *st, ngx_uint_t n);
+static ngx_int_t ngx_http_mastodon_status_html_pool(ngx_pool_t *pool,
+    ngx_http_mastodon_main_conf_t *mcf, ngx_str_t *text,
+    mstdn_value_t *mentions, ngx_str_t *html);
+static mstdn_value_t *ngx_http_mastodon_status_mentions_pool(ngx_pool_t *pool,
+    PGresult *res, int row, int col);
 
 
 /*
@@ -113,14 +118,14 @@ ngx_http_mastodon_account_slot(int64_t id)
 
 
 static void
-ngx_http_mastodon_account_cache_put(ngx_http_request_t *r, int64_t id,
-    ngx_str_t *json)
+ngx_http_mastodon_account_cache_put(ngx_http_mastodon_statuses_t *st,
+    int64_t id, ngx_str_t *json)
 {
     u_char                            *p;
     ngx_http_mastodon_main_conf_t     *mcf;
     ngx_http_mastodon_account_slot_t  *e;
 
-    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
+    mcf = st->conf;
     if (mcf->account_cache == 0) {
         return;
     }
@@ -128,7 +133,7 @@ ngx_http_mastodon_account_cache_put(ngx_http_request_t *r, int64_t id,
     e = ngx_http_mastodon_account_slot(id);
 
     if (e->size < json->len) {
-        p = ngx_alloc(json->len, r->connection->log);
+        p = ngx_alloc(json->len, st->op->log);
         if (p == NULL) {
             return;
         }
@@ -163,7 +168,7 @@ ngx_http_mastodon_account_cache_get(int64_t id)
 
 /*
  * All authors of a page of cached statuses from the worker's cache, copied
- * into the request (the cache may change before the answer is written).
+ * into the operation (the cache may change before the answer is written).
  * NGX_DECLINED: some are not there, the accounts statement runs.
  */
 static ngx_int_t
@@ -171,13 +176,11 @@ ngx_http_mastodon_statuses_cached_accounts(ngx_http_mastodon_statuses_t *st)
 {
     u_char                            *p;
     ngx_uint_t                         i, k, n;
-    ngx_http_request_t                *r;
     ngx_http_mastodon_main_conf_t     *mcf;
     ngx_http_mastodon_status_item_t   *it;
     ngx_http_mastodon_account_slot_t  *e;
 
-    r = st->request;
-    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
+    mcf = st->conf;
 
     if (mcf->account_cache == 0 || st->n > NGX_HTTP_MASTODON_ACCOUNT_PAGE) {
         return NGX_DECLINED;
@@ -193,7 +196,7 @@ ngx_http_mastodon_statuses_cached_accounts(ngx_http_mastodon_statuses_t *st)
         }
     }
 
-    st->account_json = ngx_pcalloc(r->pool,
+    st->account_json = ngx_pcalloc(st->pool,
                                    (st->items.nelts + 1) * sizeof(ngx_str_t));
     if (st->account_json == NULL) {
         return NGX_ERROR;
@@ -215,7 +218,7 @@ ngx_http_mastodon_statuses_cached_accounts(ngx_http_mastodon_statuses_t *st)
 
         e = ngx_http_mastodon_account_cache_get(it[i].account_id);
 
-        p = ngx_pnalloc(r->pool, e->len);
+        p = ngx_pnalloc(st->pool, e->len);
         if (p == NULL) {
             return NGX_ERROR;
         }
@@ -460,8 +463,32 @@ ngx_http_mastodon_statuses_t *
 ngx_http_mastodon_statuses(ngx_http_request_t *r, int64_t *ids, ngx_uint_t n,
     ngx_uint_t flags)
 {
+    int64_t                   viewer;
+    ngx_http_mastodon_op_t   *op;
+    ngx_http_mastodon_ctx_t  *ctx;
+
+    op = ngx_http_mastodon_request_op(r);
+    if (op == NULL) {
+        return NULL;
+    }
+
+    viewer = 0;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+    if (ctx && ctx->auth && ctx->auth->user_id) {
+        viewer = ctx->auth->account_id;
+    }
+
+    return ngx_http_mastodon_statuses_op(op, viewer, ids, n, flags);
+}
+
+
+/* The same for any operation; viewer: an account id, 0: anonymous. */
+ngx_http_mastodon_statuses_t *
+ngx_http_mastodon_statuses_op(ngx_http_mastodon_op_t *op, int64_t viewer,
+    int64_t *ids, ngx_uint_t n, ngx_uint_t flags)
+{
     ngx_uint_t                        i;
-    ngx_http_mastodon_ctx_t          *ctx;
     ngx_http_mastodon_statuses_t     *st;
     ngx_http_mastodon_status_item_t  *it;
 
@@ -469,26 +496,30 @@ ngx_http_mastodon_statuses(ngx_http_request_t *r, int64_t *ids, ngx_uint_t n,
         n = NGX_HTTP_MASTODON_STATUS_MAX;
     }
 
-    st = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_statuses_t));
+    st = ngx_pcalloc(op->pool, sizeof(ngx_http_mastodon_statuses_t));
     if (st == NULL) {
         return NULL;
     }
 
-    if (ngx_array_init(&st->items, r->pool, 2 * n + 1,
+    if (ngx_array_init(&st->items, op->pool, 2 * n + 1,
                        sizeof(ngx_http_mastodon_status_item_t))
         != NGX_OK)
     {
         return NULL;
     }
 
-    st->request = r;
+    st->op = op;
+    st->pool = op->pool;
+    st->request = op->owner_kind == NGX_HTTP_MASTODON_OP_REQUEST ? op->owner
+                                                                 : NULL;
+    st->conf = st->request
+               ? ngx_http_get_module_main_conf(st->request,
+                                               ngx_http_mastodon_module)
+               : ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                                     ngx_http_mastodon_module);
+    st->viewer = viewer;
     st->flags = flags;
     st->n = n;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
-    if (ctx && ctx->auth && ctx->auth->user_id) {
-        st->viewer = ctx->auth->account_id;
-    }
 
     for (i = 0; i < n; i++) {
         it = ngx_array_push(&st->items);
@@ -531,7 +562,7 @@ ngx_http_mastodon_statuses_rehash(ngx_http_mastodon_statuses_t *st,
 
     for (size = 16; size < 2 * (n + 1); size <<= 1) { /* void */ }
 
-    st->slots = ngx_pcalloc(st->request->pool, size * sizeof(ngx_uint_t));
+    st->slots = ngx_pcalloc(st->pool, size * sizeof(ngx_uint_t));
     if (st->slots == NULL) {
         return NGX_ERROR;
     }
@@ -661,10 +692,8 @@ ngx_http_mastodon_statuses_load(ngx_http_mastodon_statuses_t *st,
     size_t                           *argvlen;
     ngx_uint_t                        i, argc;
     const char                      **argv;
-    ngx_http_request_t               *r;
     ngx_http_mastodon_status_item_t  *it;
 
-    r = st->request;
     st->handler = handler;
     st->data = data;
 
@@ -673,8 +702,8 @@ ngx_http_mastodon_statuses_load(ngx_http_mastodon_statuses_t *st,
     }
 
     argc = 3 + st->n;
-    argv = ngx_palloc(r->pool, argc * sizeof(char *));
-    argvlen = ngx_palloc(r->pool, argc * sizeof(size_t));
+    argv = ngx_palloc(st->pool, argc * sizeof(char *));
+    argvlen = ngx_palloc(st->pool, argc * sizeof(size_t));
     if (argv == NULL || argvlen == NULL) {
         return NGX_ERROR;
     }
@@ -684,7 +713,7 @@ ngx_http_mastodon_statuses_load(ngx_http_mastodon_statuses_t *st,
     argv[1] = ngx_http_mastodon_statuses_get_lua;
     argvlen[1] = sizeof(ngx_http_mastodon_statuses_get_lua) - 1;
 
-    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    p = ngx_pnalloc(st->pool, NGX_INT_T_LEN);
     if (p == NULL) {
         return NGX_ERROR;
     }
@@ -694,8 +723,8 @@ ngx_http_mastodon_statuses_load(ngx_http_mastodon_statuses_t *st,
     it = st->items.elts;
 
     for (i = 0; i < st->n; i++) {
-        p = ngx_pnalloc(r->pool, sizeof(NGX_HTTP_MASTODON_STATUS_KEY)
-                                 + NGX_INT64_LEN);
+        p = ngx_pnalloc(st->pool, sizeof(NGX_HTTP_MASTODON_STATUS_KEY)
+                                  + NGX_INT64_LEN);
         if (p == NULL) {
             return NGX_ERROR;
         }
@@ -704,8 +733,9 @@ ngx_http_mastodon_statuses_load(ngx_http_mastodon_statuses_t *st,
                                      it[i].id) - p;
     }
 
-    if (ngx_http_mastodon_redis_command(r, ngx_http_mastodon_statuses_cached,
-                                        st, argc, argv, argvlen)
+    if (ngx_http_mastodon_redis_op_command(st->op,
+                                           ngx_http_mastodon_statuses_cached,
+                                           st, argc, argv, argvlen)
         != NGX_OK)
     {
         /* no cache: everything from PostgreSQL */
@@ -728,15 +758,15 @@ ngx_http_mastodon_statuses_load_cached(ngx_http_mastodon_statuses_t *st,
     st->handler = handler;
     st->data = data;
 
-    ngx_http_mastodon_statuses_cached(st->request, cached, st);
+    ngx_http_mastodon_statuses_cached(st->op, cached, st);
 
     return NGX_DONE;
 }
 
 
 static void
-ngx_http_mastodon_statuses_cached(ngx_http_request_t *r, redisReply *reply,
-    void *data)
+ngx_http_mastodon_statuses_cached(ngx_http_mastodon_op_t *op,
+    redisReply *reply, void *data)
 {
     ngx_http_mastodon_statuses_t *st = data;
 
@@ -778,7 +808,7 @@ ngx_http_mastodon_statuses_cached(ngx_http_request_t *r, redisReply *reply,
             orig = ngx_http_mastodon_statuses_add(st, reblog_of);
             if (orig == NULL) {
                 st->rc = NGX_ERROR;
-                st->handler(r, st, st->data);
+                st->handler(st->request, st, st->data);
                 return;
             }
 
@@ -791,10 +821,10 @@ ngx_http_mastodon_statuses_cached(ngx_http_request_t *r, redisReply *reply,
     it = st->items.elts;
     for (i = 0; i < st->items.nelts; i++) {
         if (it[i].base.len) {
-            p = ngx_pnalloc(r->pool, it[i].base.len);
+            p = ngx_pnalloc(st->pool, it[i].base.len);
             if (p == NULL) {
                 st->rc = NGX_ERROR;
-                st->handler(r, st, st->data);
+                st->handler(st->request, st, st->data);
                 return;
             }
             ngx_memcpy(p, it[i].base.data, it[i].base.len);
@@ -806,20 +836,20 @@ ngx_http_mastodon_statuses_cached(ngx_http_request_t *r, redisReply *reply,
 
     if (rc != NGX_DONE) {
         st->rc = NGX_ERROR;
-        st->handler(r, st, st->data);
+        st->handler(st->request, st, st->data);
     }
 }
 
 
 /* "{1,2,3}": a bigint[] parameter */
 static const char *
-ngx_http_mastodon_statuses_array(ngx_http_request_t *r, int64_t *ids,
+ngx_http_mastodon_statuses_array(ngx_pool_t *pool, int64_t *ids,
     ngx_uint_t n)
 {
     u_char      *p, *s;
     ngx_uint_t   i;
 
-    s = ngx_pnalloc(r->pool, n * (NGX_INT64_LEN + 1) + 3);
+    s = ngx_pnalloc(pool, n * (NGX_INT64_LEN + 1) + 3);
     if (s == NULL) {
         return NULL;
     }
@@ -851,10 +881,8 @@ ngx_http_mastodon_statuses_lean_values(ngx_http_mastodon_statuses_t *st,
 {
     int64_t                          *ids, *authors;
     ngx_uint_t                        i, k, n, nauthors;
-    ngx_http_request_t               *r;
     ngx_http_mastodon_status_item_t  *it;
 
-    r = st->request;
     it = st->items.elts;
     n = st->items.nelts;
 
@@ -862,8 +890,8 @@ ngx_http_mastodon_statuses_lean_values(ngx_http_mastodon_statuses_t *st,
         return NGX_OK;              /* the full statement finds them */
     }
 
-    ids = ngx_palloc(r->pool, (n + 1) * sizeof(int64_t));
-    authors = ngx_palloc(r->pool, (n + 1) * sizeof(int64_t));
+    ids = ngx_palloc(st->pool, (n + 1) * sizeof(int64_t));
+    authors = ngx_palloc(st->pool, (n + 1) * sizeof(int64_t));
     if (ids == NULL || authors == NULL) {
         return NGX_ERROR;
     }
@@ -886,8 +914,8 @@ ngx_http_mastodon_statuses_lean_values(ngx_http_mastodon_statuses_t *st,
         }
     }
 
-    meta[1] = ngx_http_mastodon_statuses_array(r, ids, n);
-    meta[2] = ngx_http_mastodon_statuses_array(r, authors, nauthors);
+    meta[1] = ngx_http_mastodon_statuses_array(st->pool, ids, n);
+    meta[2] = ngx_http_mastodon_statuses_array(st->pool, authors, nauthors);
     if (meta[1] == NULL || meta[2] == NULL) {
         return NGX_ERROR;
     }
@@ -905,18 +933,16 @@ ngx_http_mastodon_statuses_query(ngx_http_mastodon_statuses_t *st)
     ngx_int_t                         rc;
     ngx_uint_t                        i, nmisses;
     const char                      **meta, **accounts, **render;
-    ngx_http_request_t               *r;
     ngx_http_mastodon_pg_batch_t     *b;
     ngx_http_mastodon_status_item_t  *it;
 
-    r = st->request;
     it = st->items.elts;
 
-    ids = ngx_palloc(r->pool, (st->n + 1) * sizeof(int64_t));
-    misses = ngx_palloc(r->pool, (st->items.nelts + 1) * sizeof(int64_t));
-    meta = ngx_palloc(r->pool, 3 * sizeof(char *));
-    accounts = ngx_palloc(r->pool, sizeof(char *));
-    render = ngx_palloc(r->pool, sizeof(char *));
+    ids = ngx_palloc(st->pool, (st->n + 1) * sizeof(int64_t));
+    misses = ngx_palloc(st->pool, (st->items.nelts + 1) * sizeof(int64_t));
+    meta = ngx_palloc(st->pool, 3 * sizeof(char *));
+    accounts = ngx_palloc(st->pool, sizeof(char *));
+    render = ngx_palloc(st->pool, sizeof(char *));
     if (ids == NULL || misses == NULL || meta == NULL || accounts == NULL
         || render == NULL)
     {
@@ -935,7 +961,7 @@ ngx_http_mastodon_statuses_query(ngx_http_mastodon_statuses_t *st)
     }
 
     if (st->viewer) {
-        meta[0] = ngx_http_mastodon_pg_int64(r, st->viewer);
+        meta[0] = ngx_http_mastodon_pg_pool_int64(st->pool, st->viewer);
         if (meta[0] == NULL) {
             return NGX_ERROR;
         }
@@ -944,9 +970,9 @@ ngx_http_mastodon_statuses_query(ngx_http_mastodon_statuses_t *st)
         meta[0] = NULL;
     }
 
-    meta[1] = ngx_http_mastodon_statuses_array(r, ids, st->n);
+    meta[1] = ngx_http_mastodon_statuses_array(st->pool, ids, st->n);
     accounts[0] = meta[1];
-    render[0] = ngx_http_mastodon_statuses_array(r, misses, nmisses);
+    render[0] = ngx_http_mastodon_statuses_array(st->pool, misses, nmisses);
     if (meta[1] == NULL || render[0] == NULL) {
         return NGX_ERROR;
     }
@@ -963,7 +989,8 @@ ngx_http_mastodon_statuses_query(ngx_http_mastodon_statuses_t *st)
         }
     }
 
-    b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_statuses_loaded, st);
+    b = ngx_http_mastodon_pg_op_batch(st->op, ngx_http_mastodon_statuses_loaded,
+                                      st);
     if (b == NULL
         || ngx_http_mastodon_pg_add(b, st->lean_meta
                                        ? &ngx_http_mastodon_statuses_lean_stmt
@@ -1183,8 +1210,8 @@ ngx_http_mastodon_statuses_facts(ngx_http_mastodon_statuses_t *st,
         it->found = PQgetvalue(meta, row, 5)[0] == '1';
     }
 
-    who = ngx_palloc(st->request->pool, (nrows + 1) * sizeof(int64_t));
-    rels = ngx_palloc(st->request->pool, (nrows + 1) * sizeof(ngx_uint_t));
+    who = ngx_palloc(st->pool, (nrows + 1) * sizeof(int64_t));
+    rels = ngx_palloc(st->pool, (nrows + 1) * sizeof(ngx_uint_t));
     if (who == NULL || rels == NULL) {
         return NGX_ERROR;
     }
@@ -1264,7 +1291,7 @@ ngx_http_mastodon_statuses_accounts(ngx_http_mastodon_statuses_t *st)
 
     nrows = PQntuples(st->accounts);
 
-    rows = ngx_palloc(st->request->pool,
+    rows = ngx_palloc(st->pool,
                       (nrows + 1) * sizeof(ngx_http_mastodon_account_row_t));
     if (rows == NULL) {
         return NGX_ERROR;
@@ -1349,7 +1376,7 @@ ngx_http_mastodon_statuses_loaded(ngx_http_mastodon_pg_batch_t *b)
     }
 
     if (!st->cached_accounts) {
-        st->account_json = ngx_pcalloc(b->request->pool,
+        st->account_json = ngx_pcalloc(st->pool,
                                        (PQntuples(st->accounts) + 1)
                                        * sizeof(ngx_str_t));
         if (st->account_json == NULL) {
@@ -1384,20 +1411,22 @@ ngx_http_mastodon_statuses_loaded(ngx_http_mastodon_pg_batch_t *b)
     }
 
     st->rc = NGX_OK;
-    st->handler(b->request, st, st->data);
+    st->handler(st->request, st, st->data);
     return;
 
 failed:
 
     st->rc = NGX_ERROR;
-    st->handler(b->request, st, st->data);
+    st->handler(st->request, st, st->data);
 }
 
 
 /* mention look-up for the text formatter: the status's own mentions */
 typedef struct {
-    ngx_http_request_t   *request;
-    mstdn_value_t        *mentions;     /* [[id, username, domain, url]] */
+    ngx_pool_t                     *pool;
+    ngx_http_mastodon_main_conf_t  *conf;
+    mstdn_value_t                  *mentions;   /* [[id, username, domain,
+                                                   url]] */
 } ngx_http_mastodon_mention_ctx_t;
 
 
@@ -1425,7 +1454,7 @@ ngx_http_mastodon_status_mention(void *data, const char *username,
         return 0;
     }
 
-    mcf = ngx_http_get_module_main_conf(mc->request, ngx_http_mastodon_module);
+    mcf = mc->conf;
 
     for (m = mc->mentions->first; m; m = m->next) {
         if (m->type != MSTDN_ARRAY || m->first == NULL) {
@@ -1470,7 +1499,7 @@ ngx_http_mastodon_status_mention(void *data, const char *username,
                 continue;
             }
 
-            p = ngx_pnalloc(mc->request->pool,
+            p = ngx_pnalloc(mc->pool,
                             mcf->base_url.len + 2 + name->len);
             if (p == NULL) {
                 return 0;
@@ -1500,11 +1529,21 @@ ngx_int_t
 ngx_http_mastodon_status_html(ngx_http_request_t *r, ngx_str_t *text,
     mstdn_value_t *mentions, ngx_str_t *html)
 {
+    return ngx_http_mastodon_status_html_pool(r->pool,
+               ngx_http_get_module_main_conf(r, ngx_http_mastodon_module),
+               text, mentions, html);
+}
+
+
+static ngx_int_t
+ngx_http_mastodon_status_html_pool(ngx_pool_t *pool,
+    ngx_http_mastodon_main_conf_t *mcf, ngx_str_t *text,
+    mstdn_value_t *mentions, ngx_str_t *html)
+{
     char                             *out;
     size_t                            len;
     mstdn_alloc_t                     a;
     mstdn_text_options_t              opt;
-    ngx_http_mastodon_main_conf_t    *mcf;
     ngx_http_mastodon_mention_ctx_t   mc;
 
     if (text->len == 0) {
@@ -1512,10 +1551,8 @@ ngx_http_mastodon_status_html(ngx_http_request_t *r, ngx_str_t *text,
         return NGX_OK;
     }
 
-    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
-
     a.alloc = ngx_http_mastodon_pool_alloc;
-    a.ctx = r->pool;
+    a.ctx = pool;
 
     ngx_memzero(&opt, sizeof(opt));
     opt.base_url = (char *) mcf->base_url.data;
@@ -1523,7 +1560,8 @@ ngx_http_mastodon_status_html(ngx_http_request_t *r, ngx_str_t *text,
     opt.local_domain = (char *) mcf->domain.data;
     opt.local_domain_len = mcf->domain.len;
     opt.multiline = 1;
-    mc.request = r;
+    mc.pool = pool;
+    mc.conf = mcf;
     mc.mentions = mentions;
     opt.mention = ngx_http_mastodon_status_mention;
     opt.ctx = &mc;
@@ -1547,6 +1585,14 @@ mstdn_value_t *
 ngx_http_mastodon_status_mentions(ngx_http_request_t *r, PGresult *res,
     int row, int col)
 {
+    return ngx_http_mastodon_status_mentions_pool(r->pool, res, row, col);
+}
+
+
+static mstdn_value_t *
+ngx_http_mastodon_status_mentions_pool(ngx_pool_t *pool, PGresult *res,
+    int row, int col)
+{
     char             err[64];
     mstdn_alloc_t    a;
     mstdn_value_t   *v;
@@ -1557,7 +1603,7 @@ ngx_http_mastodon_status_mentions(ngx_http_request_t *r, PGresult *res,
     }
 
     a.alloc = ngx_http_mastodon_pool_alloc;
-    a.ctx = r->pool;
+    a.ctx = pool;
 
     if (mstdn_json_parse(PQgetvalue(res, row, col), PQgetlength(res, row, col),
                          &a, &limits, &v, err, sizeof(err))
@@ -1584,21 +1630,19 @@ ngx_http_mastodon_statuses_render(ngx_http_mastodon_statuses_t *st,
     mstdn_alloc_t                     a;
     mstdn_value_t                    *mentions, *tags, *m, *v;
     mstdn_limits_t                    limits = { 4, 10000 };
-    ngx_http_request_t               *r;
     ngx_http_mastodon_json_t          j;
     ngx_http_mastodon_main_conf_t    *mcf;
     ngx_http_mastodon_status_item_t  *it;
 
-    r = st->request;
-    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
+    mcf = st->conf;
 
     a.alloc = ngx_http_mastodon_pool_alloc;
-    a.ctx = r->pool;
+    a.ctx = st->pool;
 
     nrows = PQntuples(res);
 
-    keys = ngx_palloc(r->pool, (nrows + 1) * sizeof(ngx_str_t));
-    values = ngx_palloc(r->pool, (nrows + 1) * sizeof(ngx_str_t));
+    keys = ngx_palloc(st->pool, (nrows + 1) * sizeof(ngx_str_t));
+    values = ngx_palloc(st->pool, (nrows + 1) * sizeof(ngx_str_t));
     if (keys == NULL || values == NULL) {
         return NGX_ERROR;
     }
@@ -1619,8 +1663,8 @@ ngx_http_mastodon_statuses_render(ngx_http_mastodon_statuses_t *st,
 
         tags = NULL;
 
-        mentions = ngx_http_mastodon_status_mentions(r, res, row,
-                                                     V(MENTIONS));
+        mentions = ngx_http_mastodon_status_mentions_pool(st->pool, res, row,
+                                                          V(MENTIONS));
 
         if (!PQgetisnull(res, row, V(TAGS))
             && mstdn_json_parse(PQgetvalue(res, row, V(TAGS)),
@@ -1631,7 +1675,7 @@ ngx_http_mastodon_statuses_render(ngx_http_mastodon_statuses_t *st,
             tags = NULL;
         }
 
-        if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
+        if (ngx_http_mastodon_json_op_init(st->op, &j) != NGX_OK) {
             return NGX_ERROR;
         }
 
@@ -1657,7 +1701,7 @@ ngx_http_mastodon_statuses_render(ngx_http_mastodon_statuses_t *st,
 
         /* uri: stored for every status; url: the local page or theirs */
         if (PQgetisnull(res, row, V(URI))) {
-            p = ngx_pnalloc(r->pool, mcf->base_url.len + username.len
+            p = ngx_pnalloc(st->pool, mcf->base_url.len + username.len
                                      + NGX_INT64_LEN + 32);
             if (p == NULL) {
                 return NGX_ERROR;
@@ -1683,7 +1727,7 @@ ngx_http_mastodon_statuses_render(ngx_http_mastodon_statuses_t *st,
             }
 
         } else {
-            p = ngx_pnalloc(r->pool, mcf->base_url.len + username.len
+            p = ngx_pnalloc(st->pool, mcf->base_url.len + username.len
                                      + NGX_INT64_LEN + 8);
             if (p == NULL) {
                 return NGX_ERROR;
@@ -1710,7 +1754,8 @@ ngx_http_mastodon_statuses_render(ngx_http_mastodon_statuses_t *st,
         text = ngx_http_mastodon_pg_str(res, row, V(TEXT));
 
         if (local) {
-            if (ngx_http_mastodon_status_html(r, &text, mentions, &s)
+            if (ngx_http_mastodon_status_html_pool(st->pool, mcf, &text,
+                                                   mentions, &s)
                 != NGX_OK)
             {
                 return NGX_ERROR;
@@ -1766,7 +1811,7 @@ ngx_http_mastodon_statuses_render(ngx_http_mastodon_statuses_t *st,
                         ngx_http_mastodon_json_kv_cstr(&j, "url", "");
                     }
 
-                    p = ngx_pnalloc(r->pool, name->len + dom->len + 1);
+                    p = ngx_pnalloc(st->pool, name->len + dom->len + 1);
                     if (p == NULL) {
                         return NGX_ERROR;
                     }
@@ -1776,7 +1821,7 @@ ngx_http_mastodon_statuses_render(ngx_http_mastodon_statuses_t *st,
                     ngx_http_mastodon_json_kv_str(&j, "acct", &s);
 
                 } else {
-                    p = ngx_pnalloc(r->pool, mcf->base_url.len + 2
+                    p = ngx_pnalloc(st->pool, mcf->base_url.len + 2
                                              + name->len);
                     if (p == NULL) {
                         return NGX_ERROR;
@@ -1805,7 +1850,7 @@ ngx_http_mastodon_statuses_render(ngx_http_mastodon_statuses_t *st,
                 s.len = v->len;
                 ngx_http_mastodon_json_kv_str(&j, "name", &s);
 
-                p = ngx_pnalloc(r->pool, mcf->base_url.len + 6 + 3 * v->len);
+                p = ngx_pnalloc(st->pool, mcf->base_url.len + 6 + 3 * v->len);
                 if (p == NULL) {
                     return NGX_ERROR;
                 }
@@ -1851,7 +1896,7 @@ ngx_http_mastodon_statuses_render(ngx_http_mastodon_statuses_t *st,
         it->visibility = visibility;
 
         /* the cache entry: header line + the object */
-        p = ngx_pnalloc(r->pool, 3 * NGX_INT64_LEN + 4 + s.len);
+        p = ngx_pnalloc(st->pool, 3 * NGX_INT64_LEN + 4 + s.len);
         if (p == NULL) {
             return NGX_ERROR;
         }
@@ -1861,7 +1906,7 @@ ngx_http_mastodon_statuses_render(ngx_http_mastodon_statuses_t *st,
         p = ngx_cpymem(p, s.data, s.len);
         values[nfill].len = p - values[nfill].data;
 
-        p = ngx_pnalloc(r->pool, sizeof(NGX_HTTP_MASTODON_STATUS_KEY)
+        p = ngx_pnalloc(st->pool, sizeof(NGX_HTTP_MASTODON_STATUS_KEY)
                                  + NGX_INT64_LEN);
         if (p == NULL) {
             return NGX_ERROR;
@@ -1888,18 +1933,16 @@ ngx_http_mastodon_statuses_fill(ngx_http_mastodon_statuses_t *st,
     size_t               *argvlen;
     ngx_uint_t            i, argc;
     const char          **argv;
-    ngx_http_request_t   *r;
 
     if (n == 0) {
         return;
     }
 
-    r = st->request;
     argc = 3 + 2 * n;
 
-    argv = ngx_palloc(r->pool, argc * sizeof(char *));
-    argvlen = ngx_palloc(r->pool, argc * sizeof(size_t));
-    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    argv = ngx_palloc(st->pool, argc * sizeof(char *));
+    argvlen = ngx_palloc(st->pool, argc * sizeof(size_t));
+    p = ngx_pnalloc(st->pool, NGX_INT_T_LEN);
     if (argv == NULL || argvlen == NULL || p == NULL) {
         return;
     }
@@ -1919,7 +1962,8 @@ ngx_http_mastodon_statuses_fill(ngx_http_mastodon_statuses_t *st,
     }
 
     /* a cache fill: nothing waits for it */
-    (void) ngx_http_mastodon_redis_command(r, NULL, NULL, argc, argv, argvlen);
+    (void) ngx_http_mastodon_redis_op_command(st->op, NULL, NULL, argc, argv,
+                                              argvlen);
 }
 
 
@@ -1962,13 +2006,15 @@ ngx_http_mastodon_statuses_written(ngx_http_mastodon_pg_batch_t *b,
         return NULL;
     }
 
-    st = ngx_http_mastodon_statuses(b->request, NULL, 0, 0);
+    /* the author: a request's viewer */
+    st = b->request ? ngx_http_mastodon_statuses(b->request, NULL, 0, 0)
+                    : ngx_http_mastodon_statuses_op(b->op, 0, NULL, 0, 0);
     if (st == NULL) {
         return NULL;
     }
 
     st->accounts = account;
-    st->account_json = ngx_pcalloc(b->request->pool, 2 * sizeof(ngx_str_t));
+    st->account_json = ngx_pcalloc(st->pool, 2 * sizeof(ngx_str_t));
 
     if (st->account_json == NULL
         || ngx_http_mastodon_statuses_render(st, res) != NGX_OK
@@ -2059,14 +2105,14 @@ ngx_http_mastodon_statuses_account(ngx_http_mastodon_statuses_t *st,
 
     if (s->len == 0) {
         if (st->cached_accounts
-            || ngx_http_mastodon_account_json(st->request, st->accounts,
-                                              it->account, 0, s)
+            || ngx_http_mastodon_account_op_json(st->op, st->accounts,
+                                                 it->account, 0, s)
                != NGX_OK)
         {
             return NULL;
         }
 
-        ngx_http_mastodon_account_cache_put(st->request, it->account_id, s);
+        ngx_http_mastodon_account_cache_put(st, it->account_id, s);
     }
 
     return s;
@@ -2112,7 +2158,7 @@ ngx_http_mastodon_status_assemble(ngx_http_mastodon_statuses_t *st,
                    "\"bookmarked\":false,\"pinned\":false,\"filtered\":[]")
           - 1;
 
-    p = ngx_pnalloc(st->request->pool, len);
+    p = ngx_pnalloc(st->pool, len);
     if (p == NULL) {
         return NGX_ERROR;
     }
@@ -2250,9 +2296,24 @@ ngx_int_t
 ngx_http_mastodon_account_json(ngx_http_request_t *r, PGresult *res, int row,
     int col, ngx_str_t *out)
 {
+    ngx_http_mastodon_op_t  *op;
+
+    op = ngx_http_mastodon_request_op(r);
+    if (op == NULL) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_mastodon_account_op_json(op, res, row, col, out);
+}
+
+
+ngx_int_t
+ngx_http_mastodon_account_op_json(ngx_http_mastodon_op_t *op, PGresult *res,
+    int row, int col, ngx_str_t *out)
+{
     ngx_http_mastodon_json_t  j;
 
-    if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
+    if (ngx_http_mastodon_json_op_init(op, &j) != NGX_OK) {
         return NGX_ERROR;
     }
 
