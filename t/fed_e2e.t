@@ -61,20 +61,27 @@ sub search_once {
     my ($inst, $user, $acct) = @_;
     my $res = api($inst, $user, GET => '/api/v2/search', query => { q => "\@$acct", resolve => 'true', type => 'accounts' });
     my ($found) = grep { $_->{acct} eq $acct } @{ ($res->is_success && $res->json->{accounts}) || [] };
-    return $found;
+    return wantarray ? ($found, $res) : $found;
 }
+# The search resolves (it waits for the worker's resolve job a bounded
+# time, then answers); only where the route does not exist (404) is the
+# worker's job enqueued by hand: a search that exists but does not ask
+# the worker is a failure, not a reason to fall back.
 sub resolve {
     my ($inst, $user, $acct) = @_;
     my $log_before = length $inst->worker_log;
-    my $found = search_once($inst, $user, $acct);
+    my ($found, $res) = search_once($inst, $user, $acct);
     return $found if $found;
-    $search_resolves //= $bed->wait_until(sub { substr($inst->worker_log, $log_before) =~ /job resolve jid=/ }, 5)
-        ? 1 : 0;
+    $search_resolves //= $res->code == 404 ? 0 : 1;
     if ($search_resolves) {
+        unless ($bed->wait_until(sub { substr($inst->worker_log, $log_before) =~ /job resolve jid=/ }, 5)) {
+            diag "GET /api/v2/search?resolve=true answered " . $res->code . " without asking the worker";
+            return undef;
+        }
         $bed->wait_until(sub { $found = search_once($inst, $user, $acct) }, $DEADLINE);
         return $found;
     }
-    note "GET /api/v2/search?resolve=true does not ask the worker: resolving $acct with the worker's resolve job";
+    note "no GET /api/v2/search: resolving $acct with the worker's resolve job";
     my $q = "\@$acct";
     my ($rc, $out, $err) = $inst->worker_cli('enqueue', 'default', 'resolve', Mojo::JSON::encode_json({ q => $q }));
     diag "enqueue resolve: $err" if $rc;
@@ -85,8 +92,8 @@ sub resolve {
         $answer;
     }, $DEADLINE);
     return undef unless $answer && $answer->{account_id};
-    my $res = api($inst, $user, GET => "/api/v1/accounts/$answer->{account_id}");
-    return $res->is_success ? $res->json : undef;
+    my $acc = api($inst, $user, GET => "/api/v1/accounts/$answer->{account_id}");
+    return $acc->is_success ? $acc->json : undef;
 }
 
 sub relationship {

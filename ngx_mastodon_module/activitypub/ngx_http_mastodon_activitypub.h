@@ -189,11 +189,7 @@ struct ngx_http_mastodon_signed_s {
     ngx_http_mastodon_signed_pt    done;
     void                          *data;
 
-    /* the key fetch: the answer's Redis key, the poll */
-    u_char                        *answer_key;
-    size_t                         answer_key_len;
-    ngx_event_t                    poll;
-    ngx_msec_t                     deadline;
+    ngx_http_mastodon_ask_t        ask;         /* the key fetch */
 
     unsigned                       unknown_ok:1; /* no fetch: DECLINED */
     unsigned                       checks_block:1; /* the caller checks
@@ -201,7 +197,6 @@ struct ngx_http_mastodon_signed_s {
     unsigned                       from_cache:1;
     unsigned                       looked_up:1;  /* PostgreSQL read */
     unsigned                       refresh:1;    /* the stored key failed */
-    unsigned                       asked:1;      /* the worker asked */
     unsigned                       reloaded:1;   /* read after the answer */
 };
 

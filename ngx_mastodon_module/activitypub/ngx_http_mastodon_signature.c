@@ -27,7 +27,6 @@
 
 
 #define NGX_HTTP_MASTODON_KEYFETCH_PREFIX  "mastodon:keyfetch:"
-#define NGX_HTTP_MASTODON_KEYFETCH_POLL    100          /* ms */
 #define NGX_HTTP_MASTODON_KEYFETCH_RETRY   "30"         /* Retry-After */
 
 #define NGX_HTTP_MASTODON_ANSWER_OK         0
@@ -51,12 +50,9 @@ static void ngx_http_mastodon_sig_key_done(ngx_http_mastodon_pg_batch_t *b);
 static ngx_int_t ngx_http_mastodon_sig_ask(ngx_http_request_t *r,
     ngx_http_mastodon_signed_t *s);
 static void ngx_http_mastodon_sig_answer(ngx_http_request_t *r,
-    redisReply *reply, void *data);
+    ngx_http_mastodon_ask_t *a, ngx_int_t rc);
 static ngx_int_t ngx_http_mastodon_sig_parse_answer(ngx_http_request_t *r,
-    redisReply *reply);
-static void ngx_http_mastodon_sig_asked(ngx_http_mastodon_pg_batch_t *b);
-static void ngx_http_mastodon_sig_poll(ngx_event_t *ev);
-static void ngx_http_mastodon_sig_poll_cleanup(void *data);
+    ngx_str_t *answer);
 static ngx_int_t ngx_http_mastodon_sig_unavailable(ngx_http_request_t *r,
     ngx_http_mastodon_signed_t *s);
 static ngx_int_t ngx_http_mastodon_sig_not_found(ngx_http_request_t *r,
@@ -72,11 +68,6 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_sig_key_stmt =
         " FROM (SELECT 1) one"
         " LEFT JOIN mastodon_signing_key($1) k ON true", 2);
 
-static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_sig_fetch_stmt =
-    ngx_http_mastodon_pg_stmt(
-        "INSERT INTO job_outbox (queue, type, args)"
-        " VALUES ('ingress', 'fetch_key',"
-        " json_build_object('key_id', $1::text)::text)", 1);
 
 
 /* The request's headers, by lower-case name, for lib/mstdn_httpsig. */
@@ -607,44 +598,38 @@ ngx_http_mastodon_sig_key_done(ngx_http_mastodon_pg_batch_t *b)
 
 
 /*
- * The worker fetches the key: its answer in Redis may be there already
- * (a fetch moments ago); if not, a fetch_key job and a bounded poll.
+ * The worker fetches the key (ngx_http_mastodon_ask(): its answer in Redis
+ * may be there already, a fetch moments ago; if not, a fetch_key job and a
+ * bounded poll).
  */
 static ngx_int_t
 ngx_http_mastodon_sig_ask(ngx_http_request_t *r,
     ngx_http_mastodon_signed_t *s)
 {
-    u_char         *p;
-    size_t          argvlen[2];
-    const char     *argv[2];
-    unsigned char   md[32];
-    unsigned int    mdlen;
+    ngx_http_mastodon_ask_t        *a;
+    ngx_http_mastodon_main_conf_t  *mcf;
 
-    if (s->answer_key == NULL) {
-        s->answer_key_len = sizeof(NGX_HTTP_MASTODON_KEYFETCH_PREFIX) - 1
-                            + 64;
-        s->answer_key = ngx_pnalloc(r->pool, s->answer_key_len);
-        if (s->answer_key == NULL) {
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
+    a = &s->ask;
+
+    if (a->key.data == NULL) {
+        if (ngx_http_mastodon_ask_key(r, NGX_HTTP_MASTODON_KEYFETCH_PREFIX,
+                                      &s->key_id, &a->key)
+            != NGX_OK)
+        {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        EVP_Digest(s->key_id.data, s->key_id.len, md, &mdlen, EVP_sha256(),
-                   NULL);
-
-        p = ngx_cpymem(s->answer_key, NGX_HTTP_MASTODON_KEYFETCH_PREFIX,
-                       sizeof(NGX_HTTP_MASTODON_KEYFETCH_PREFIX) - 1);
-        ngx_hex_dump(p, md, 32);
     }
 
-    argv[0] = "GET";
-    argvlen[0] = 3;
-    argv[1] = (const char *) s->answer_key;
-    argvlen[1] = s->answer_key_len;
+    a->queue = "ingress";
+    a->type = "fetch_key";
+    a->arg_name = "key_id";
+    a->arg = s->key_id;
+    a->wait = mcf->key_fetch_wait;
+    a->done = ngx_http_mastodon_sig_answer;
+    a->data = s;
 
-    if (ngx_http_mastodon_redis_command(r, ngx_http_mastodon_sig_answer, s,
-                                        2, argv, argvlen)
-        != NGX_OK)
-    {
+    if (ngx_http_mastodon_ask(r, a) != NGX_DONE) {
         return ngx_http_mastodon_sig_unavailable(r, s);
     }
 
@@ -653,97 +638,48 @@ ngx_http_mastodon_sig_ask(ngx_http_request_t *r,
 
 
 static void
-ngx_http_mastodon_sig_answer(ngx_http_request_t *r, redisReply *reply,
-    void *data)
+ngx_http_mastodon_sig_answer(ngx_http_request_t *r,
+    ngx_http_mastodon_ask_t *a, ngx_int_t rc)
 {
-    ngx_http_mastodon_signed_t *s = data;
+    ngx_http_mastodon_signed_t *s = a->data;
 
-    ngx_int_t                       rc, answer;
-    const char                     *values[1];
-    ngx_pool_cleanup_t             *cln;
-    ngx_http_mastodon_main_conf_t  *mcf;
+    ngx_int_t  answer;
 
-    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
-
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        ngx_http_mastodon_sig_finish(r, s,
-                                     ngx_http_mastodon_sig_unavailable(r, s));
-        return;
-    }
-
-    if (reply->type == REDIS_REPLY_STRING) {
-        answer = ngx_http_mastodon_sig_parse_answer(r, reply);
-
-        if (answer == NGX_HTTP_MASTODON_ANSWER_OK) {
-            /* stored in PostgreSQL: read it again (once) */
-            s->reloaded = 1;
-            rc = ngx_http_mastodon_sig_lookup_key(r, s);
-
-        } else if (answer == NGX_HTTP_MASTODON_ANSWER_TEMPORARY
-                   || s->refresh)
-        {
-            rc = ngx_http_mastodon_sig_unavailable(r, s);
-
-        } else {
-            rc = ngx_http_mastodon_sig_not_found(r, s);
-        }
-
-        if (rc != NGX_DONE) {
-            ngx_http_mastodon_sig_finish(r, s, rc);
-        }
-        return;
-    }
-
-    /* no answer yet */
-
-    if (!s->asked) {
-        s->asked = 1;
-
-        values[0] = s->sig->key_id;
-
-        if (ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_sig_fetch_stmt,
-                                       values, ngx_http_mastodon_sig_asked, s)
-            != NGX_DONE)
-        {
-            ngx_http_mastodon_sig_finish(r, s,
-                                     ngx_http_mastodon_sig_unavailable(r, s));
-        }
-        return;
-    }
-
-    if ((ngx_msec_int_t) (s->deadline - ngx_current_msec) <= 0) {
+    if (rc == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "mastodon: key \"%V\" not fetched within %M ms",
-                      &s->key_id, mcf->key_fetch_wait);
+                      &s->key_id, a->wait);
+    }
+
+    if (rc != NGX_OK) {
         ngx_http_mastodon_sig_finish(r, s,
                                      ngx_http_mastodon_sig_unavailable(r, s));
         return;
     }
 
-    if (s->poll.handler == NULL) {
-        cln = ngx_pool_cleanup_add(r->pool, 0);
-        if (cln == NULL) {
-            ngx_http_mastodon_sig_finish(r, s,
-                                         NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
+    answer = ngx_http_mastodon_sig_parse_answer(r, &a->answer);
 
-        cln->handler = ngx_http_mastodon_sig_poll_cleanup;
-        cln->data = s;
+    if (answer == NGX_HTTP_MASTODON_ANSWER_OK) {
+        /* stored in PostgreSQL: read it again (once) */
+        s->reloaded = 1;
+        rc = ngx_http_mastodon_sig_lookup_key(r, s);
 
-        s->poll.handler = ngx_http_mastodon_sig_poll;
-        s->poll.data = s;
-        s->poll.log = r->connection->log;
-        s->poll.cancelable = 1;
+    } else if (answer == NGX_HTTP_MASTODON_ANSWER_TEMPORARY || s->refresh) {
+        rc = ngx_http_mastodon_sig_unavailable(r, s);
+
+    } else {
+        rc = ngx_http_mastodon_sig_not_found(r, s);
     }
 
-    ngx_add_timer(&s->poll, NGX_HTTP_MASTODON_KEYFETCH_POLL);
+    if (rc != NGX_DONE) {
+        ngx_http_mastodon_sig_finish(r, s, rc);
+    }
 }
 
 
 /* the worker's answer: {"ok":true} or {"error":"temporary"|"gone"|...} */
 static ngx_int_t
-ngx_http_mastodon_sig_parse_answer(ngx_http_request_t *r, redisReply *reply)
+ngx_http_mastodon_sig_parse_answer(ngx_http_request_t *r, ngx_str_t *answer)
 {
     char             err[64];
     size_t           len;
@@ -757,8 +693,8 @@ ngx_http_mastodon_sig_parse_answer(ngx_http_request_t *r, redisReply *reply)
     limits.max_depth = 4;
     limits.max_members = 16;
 
-    if (mstdn_json_parse(reply->str, reply->len, &a, &limits, &v, err,
-                         sizeof(err))
+    if (mstdn_json_parse((const char *) answer->data, answer->len, &a,
+                         &limits, &v, err, sizeof(err))
         != MSTDN_OK || v->type != MSTDN_OBJECT)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -779,63 +715,6 @@ ngx_http_mastodon_sig_parse_answer(ngx_http_request_t *r, redisReply *reply)
     }
 
     return NGX_HTTP_MASTODON_ANSWER_ERROR;
-}
-
-
-/* the fetch_key job is in the outbox: wait for the answer */
-static void
-ngx_http_mastodon_sig_asked(ngx_http_mastodon_pg_batch_t *b)
-{
-    ngx_http_mastodon_signed_t *s = b->data;
-
-    redisReply                      nil;
-    ngx_http_request_t             *r;
-    ngx_http_mastodon_main_conf_t  *mcf;
-
-    r = b->request;
-    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
-
-    if (!ngx_http_mastodon_pg_ok(b)) {
-        ngx_http_mastodon_sig_finish(r, s,
-                                     ngx_http_mastodon_sig_unavailable(r, s));
-        return;
-    }
-
-    s->deadline = ngx_current_msec + mcf->key_fetch_wait;
-
-    /* no answer yet, by definition: the first poll in a moment */
-    ngx_memzero(&nil, sizeof(redisReply));
-    nil.type = REDIS_REPLY_NIL;
-
-    ngx_http_mastodon_sig_answer(r, &nil, s);
-}
-
-
-static void
-ngx_http_mastodon_sig_poll(ngx_event_t *ev)
-{
-    ngx_http_mastodon_signed_t *s = ev->data;
-
-    ngx_int_t            rc;
-    ngx_http_request_t  *r;
-
-    r = s->request;
-
-    rc = ngx_http_mastodon_sig_ask(r, s);
-    if (rc != NGX_DONE) {
-        ngx_http_mastodon_sig_finish(r, s, rc);
-    }
-}
-
-
-static void
-ngx_http_mastodon_sig_poll_cleanup(void *data)
-{
-    ngx_http_mastodon_signed_t *s = data;
-
-    if (s->poll.timer_set) {
-        ngx_del_timer(&s->poll);
-    }
 }
 
 
@@ -876,10 +755,6 @@ static void
 ngx_http_mastodon_sig_finish(ngx_http_request_t *r,
     ngx_http_mastodon_signed_t *s, ngx_int_t rc)
 {
-    if (s->poll.timer_set) {
-        ngx_del_timer(&s->poll);
-    }
-
     s->done(r, s, rc);
 }
 

@@ -191,6 +191,9 @@ ngx_int_t ngx_http_mastodon_accounts_verify_credentials(
     ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_preferences(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
+/* GET /api/v2/search (_search.c): exact matches and resolving for now */
+ngx_int_t ngx_http_mastodon_search(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_accounts_search(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_accounts_update_credentials(

@@ -205,6 +205,45 @@ ngx_int_t ngx_http_mastodon_outbox_payload(ngx_http_request_t *r,
     const char *kind, int64_t id, ngx_str_t *json);
 
 
+/*
+ * Asking the worker and waiting for its answer (a key fetch, a resolve):
+ * a job through the outbox whose args are {arg_name: arg}, then the Redis
+ * string `key` the job SETs, polled every 100 ms for at most `wait`; an
+ * answer still there (asked moments ago) needs no job.  done() is called
+ * once: NGX_OK with a->answer, NGX_DECLINED when the bound passed first,
+ * NGX_ERROR when PostgreSQL or Redis failed.  Never blocks.
+ */
+typedef struct ngx_http_mastodon_ask_s  ngx_http_mastodon_ask_t;
+
+typedef void (*ngx_http_mastodon_ask_pt)(ngx_http_request_t *r,
+    ngx_http_mastodon_ask_t *a, ngx_int_t rc);
+
+struct ngx_http_mastodon_ask_s {
+    const char                    *queue;
+    const char                    *type;
+    const char                    *arg_name;
+    ngx_str_t                      arg;
+    ngx_str_t                      key;         /* the answer's */
+    ngx_msec_t                     wait;
+    ngx_http_mastodon_ask_pt       done;
+    void                          *data;
+    ngx_str_t                      answer;
+
+    ngx_http_request_t            *request;
+    ngx_event_t                    poll;
+    ngx_msec_t                     deadline;
+    unsigned                       asked:1;
+    unsigned                       cleanup:1;
+};
+
+/* NGX_DONE (done() follows) or NGX_ERROR */
+ngx_int_t ngx_http_mastodon_ask(ngx_http_request_t *r,
+    ngx_http_mastodon_ask_t *a);
+/* prefix + the SHA-256 hex of subject: the answer keys' form */
+ngx_int_t ngx_http_mastodon_ask_key(ngx_http_request_t *r,
+    const char *prefix, ngx_str_t *subject, ngx_str_t *key);
+
+
 /* thread pool */
 /* runs in a pool thread: its own data and malloc only */
 typedef void (*ngx_http_mastodon_thread_pt)(void *data, ngx_log_t *log);

@@ -84,6 +84,7 @@ typedef struct {
     ngx_msec_t                 key_cache_valid;
     ngx_msec_t                 key_fetch_wait;
     ngx_flag_t                 authorized_fetch;
+    ngx_msec_t                 resolve_wait;    /* search resolve=true */
     ngx_shm_zone_t            *key_cache;
 
     /* derived in init_main_conf */

@@ -97,6 +97,7 @@ ngx_http_mastodon_msec_bounds(instance_cache, 0, 86400000);
 ngx_http_mastodon_msec_bounds(account_cache, 0, 86400000);
 ngx_http_mastodon_msec_bounds(key_cache_valid, 0, 86400000);
 ngx_http_mastodon_msec_bounds(key_fetch_wait, 1, 60000);
+ngx_http_mastodon_msec_bounds(resolve_wait, 1, 60000);
 
 
 #define NGX_HTTP_MASTODON_MAIN  (NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1)
@@ -433,6 +434,13 @@ static ngx_command_t  ngx_http_mastodon_commands[] = {
       offsetof(ngx_http_mastodon_main_conf_t, key_fetch_wait),
       &ngx_http_mastodon_key_fetch_wait_bounds },
 
+    { ngx_string("mastodon_resolve_wait"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, resolve_wait),
+      &ngx_http_mastodon_resolve_wait_bounds },
+
     { ngx_string("mastodon_authorized_fetch"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -563,6 +571,7 @@ ngx_http_mastodon_create_main_conf(ngx_conf_t *cf)
     mcf->key_cache_size = NGX_CONF_UNSET_SIZE;
     mcf->key_cache_valid = NGX_CONF_UNSET_MSEC;
     mcf->key_fetch_wait = NGX_CONF_UNSET_MSEC;
+    mcf->resolve_wait = NGX_CONF_UNSET_MSEC;
     mcf->authorized_fetch = NGX_CONF_UNSET;
     mcf->redis_port = NGX_CONF_UNSET;
 
@@ -584,6 +593,7 @@ ngx_http_mastodon_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(mcf->pg_pool_size, 0);
     ngx_conf_init_uint_value(mcf->pg_slow_pool_size, 2);
     ngx_conf_init_msec_value(mcf->pg_slow_query_timeout, 30000);
+    ngx_conf_init_msec_value(mcf->resolve_wait, 5000);
     ngx_conf_init_value(mcf->pg_pgbouncer, 0);
     ngx_conf_init_uint_value(mcf->pg_queue_size, 1024);
     ngx_conf_init_uint_value(mcf->pg_max_requests, 100000);

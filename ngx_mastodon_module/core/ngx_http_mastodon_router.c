@@ -251,6 +251,8 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
       "write write:accounts"),
     R(GET, "/api/v1/accounts/search", ngx_http_mastodon_accounts_search, 0,
       USER, "read read:accounts"),
+    R(GET, "/api/v2/search", ngx_http_mastodon_search, 0, OPTIONAL,
+      "read read:search"),
     R(GET, "/api/v1/accounts/lookup", ngx_http_mastodon_accounts_lookup, 0,
       OPTIONAL, "read read:accounts"),
     R(GET, "/api/v1/accounts/:id", ngx_http_mastodon_accounts_show, 0,
