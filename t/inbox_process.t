@@ -132,7 +132,7 @@ ok($t->wait_for(sub {
     $log =~ /job activitypub_relationship jid=/ }, 20), 'an activitypub_relationship job queued for the Accept');
 
 $m->get_ok("/api/v1/accounts/$bob", $ha)->status_is(200)
-  ->json_is('/acct', 'bob@127.0.0.1')->json_is('/username', 'bob')
+  ->json_is('/acct', "bob\@127.0.0.1:$port")->json_is('/username', 'bob')
   ->json_is('/uri', "$R/users/bob")->json_is('/url', "$R/\@bob")
   ->json_is('/display_name', 'Bob')->json_is('/locked', false)->json_is('/bot', false)
   ->json_is('/note', '<p>hi x</p>')
@@ -143,13 +143,13 @@ $m->get_ok("/api/v1/accounts/$bob", $ha)->status_is(200)
   ->json_is('/header', "$R/media/bob-header.png");
 $m->get_ok("/api/v1/accounts/$aid", $ha)->status_is(200)
   ->json_is('/avatar', "$L/avatars/original/missing.png");
-$m->get_ok("/api/v1/accounts/$aid/followers", $ha)->status_is(200)->json_is('/0/acct', 'bob@127.0.0.1');
+$m->get_ok("/api/v1/accounts/$aid/followers", $ha)->status_is(200)->json_is('/0/acct', "bob\@127.0.0.1:$port");
 
 # --- Follow of a locked account: a request --------------------------------------------
 process(act('Follow', 'bob', object => "$L/users/carol"));
 is(count("SELECT count(*) FROM follow_requests WHERE account_id = $bob AND target_account_id = $cid"), 1, 'a request to carol');
 is(count("SELECT count(*) FROM follows WHERE account_id = $bob AND target_account_id = $cid"), 0, 'no follow yet');
-$m->get_ok('/api/v1/follow_requests', $hc)->status_is(200)->json_is('/0/acct', 'bob@127.0.0.1');
+$m->get_ok('/api/v1/follow_requests', $hc)->status_is(200)->json_is('/0/acct', "bob\@127.0.0.1:$port");
 
 # --- Create: a remote post reaches a local follower's home, sanitized -------------------
 $t->psql("INSERT INTO follows (account_id, target_account_id) VALUES ($aid, $bob)");
@@ -171,7 +171,7 @@ my $content = '<p>Hello <span class="h-card"><a href="' . "$L/users/alice"
     . '" class="u-url mention" rel="nofollow noopener" target="_blank">@alice</a></span> <b>bold</b></p>';
 $m->get_ok("/api/v1/statuses/$sid", $ha)->status_is(200)
   ->json_is('/uri', $note_uri)->json_is('/url', "$R/\@bob/1")->json_is('/content', $content)
-  ->json_is('/visibility', 'public')->json_is('/account/acct', 'bob@127.0.0.1')
+  ->json_is('/visibility', 'public')->json_is('/account/acct', "bob\@127.0.0.1:$port")
   ->json_is('/mentions/0/id', "$aid")->json_is('/tags/0/name', 'cats');
 ok($t->wait_for(sub {
     my $tx = $m->ua->get('/api/v1/timelines/home', $ha);

@@ -189,6 +189,39 @@ int fetch_url_host(const char *url, char *out, size_t outlen)
     return 0;
 }
 
+int fetch_url_domain(const char *url, char *out, size_t outlen)
+{
+    if (fetch_url_host(url, out, outlen) != 0)
+        return -1;
+
+    int https = strncasecmp(url, "https://", 8) == 0;
+    const char *p = url + (https ? 8 : 7);
+    size_t auth = strcspn(p, "/?#");
+    const char *colon = NULL;
+    if (*p == '[') {
+        const char *end = memchr(p, ']', auth);
+        if (end != NULL && end + 1 < p + auth && end[1] == ':')
+            colon = end + 1;
+    } else {
+        colon = memchr(p, ':', auth);
+    }
+    if (colon == NULL)
+        return 0;
+
+    size_t digits = (size_t) (p + auth - colon - 1);
+    if (digits == 0 || digits > 5 || strspn(colon + 1, "0123456789") < digits)
+        return -1;
+    long port = strtol(colon + 1, NULL, 10);
+    if (port < 1 || port > 65535)
+        return -1;
+    if (port == (https ? 443 : 80))
+        return 0;
+
+    size_t n = strlen(out);
+    int w = snprintf(out + n, outlen - n, ":%ld", port);
+    return w > 0 && (size_t) w < outlen - n ? 0 : -1;
+}
+
 int fetch_url_allowed(const worker_config *cfg, const char *url)
 {
     char host[256];

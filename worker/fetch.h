@@ -118,4 +118,9 @@ int  fetch_url_allowed(const worker_config *cfg, const char *url);
  * characters. */
 int  fetch_url_host(const char *url, char *out, size_t outlen);
 
+/* An account's domain from its URL: the host, and ":port" when the URL
+ * names a port other than its scheme's (Mastodon's domain of an instance
+ * served at host:port, as its WebFinger acct names it).  0 or -1. */
+int  fetch_url_domain(const char *url, char *out, size_t outlen);
+
 #endif

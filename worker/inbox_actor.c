@@ -294,8 +294,17 @@ int inbox_actor_store(PGconn *db, const worker_config *cfg, const mstdn_value_t 
         goto out;
     }
 
+    /* the account's domain keeps a port other than the scheme's, as
+     * Mastodon's does (its WebFinger acct for an instance at host:port) */
+    char domain[INBOX_HOST_MAX + 8];
+    if (fetch_url_domain(id, domain, sizeof(domain)) != 0) {
+        snprintf(err, errlen, "not the actor %s", uri);
+        rc = 0;
+        goto out;
+    }
+
     const char *params[22] = {
-        uri, uname, host, display, note, url != NULL ? url : uri, inbox,
+        uri, uname, domain, display, note, url != NULL ? url : uri, inbox,
         shared != NULL ? shared : "", outbox != NULL ? outbox : "",
         followers != NULL ? followers : "", following != NULL ? following : "",
         pem != NULL ? pem : "", avatar, header != NULL ? header : "", fields,

@@ -308,8 +308,9 @@ static ngx_int_t
 ngx_http_mastodon_sig_key_host(ngx_http_request_t *r,
     ngx_http_mastodon_signed_t *s)
 {
-    u_char     *p, *end, *h;
-    ngx_str_t   ours;
+    u_char                         *p, *end, *h;
+    ngx_str_t                       ours;
+    ngx_http_mastodon_main_conf_t  *mcf;
 
     p = s->key_id.data;
     end = p + s->key_id.len;
@@ -346,16 +347,18 @@ ngx_http_mastodon_sig_key_host(ngx_http_request_t *r,
     ngx_strlow(s->key_host.data, h, s->key_host.len);
     s->key_host.data[s->key_host.len] = '\0';
 
-    /* our own keys sign nothing that comes in (Mastodon: not found) */
-    ours.data = (u_char *) s->req.authority;
-    ours.len = s->req.authority_len;
-    p = ngx_strlchr(ours.data, ours.data + ours.len, ':');
-    if (p) {
-        ours.len = p - ours.data;
-    }
+    /*
+     * Our own keys sign nothing that comes in (Mastodon: not found): a key
+     * id on our site, scheme, host and port (TagManager#local_uri?), so
+     * another instance on the same host at another port is not ours.
+     */
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
+    ours = mcf->base_url;
 
-    if (ours.len == s->key_host.len
-        && ngx_strncasecmp(ours.data, s->key_host.data, ours.len) == 0)
+    if (s->key_id.len > ours.len
+        && ngx_strncasecmp(s->key_id.data, ours.data, ours.len) == 0
+        && (s->key_id.data[ours.len] == '/'
+            || s->key_id.data[ours.len] == '#'))
     {
         return ngx_http_mastodon_sig_not_found(r, s);
     }
