@@ -56,3 +56,20 @@ mstdn_url_escape(char *out, const char *in, size_t len, unsigned flags)
 
     return p - out;
 }
+
+
+int
+mstdn_hex_digit(int c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c |= 0x20;
+
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+
+    return -1;
+}

@@ -24,4 +24,8 @@ size_t mstdn_html_escape(char *out, const char *in, size_t len);
 size_t mstdn_url_escape(char *out, const char *in, size_t len,
     unsigned flags);
 
+/* A hexadecimal digit's value (either case), or -1: what percent-decoding
+ * (form parameters, Redis URLs) reads. */
+int mstdn_hex_digit(int c);
+
 #endif

@@ -2,24 +2,8 @@
 #include <string.h>
 
 #include "mstdn_params.h"
+#include "mstdn_html.h"
 #include "mstdn_utf8.h"
-
-
-static int
-mstdn_hex(int c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-
-    c |= 0x20;
-
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-
-    return -1;
-}
 
 
 long
@@ -33,8 +17,8 @@ mstdn_params_unescape(char *s, size_t len, int plus_is_space)
             if (len - i < 3) {
                 return -1;
             }
-            h = mstdn_hex((unsigned char) s[i + 1]);
-            l = mstdn_hex((unsigned char) s[i + 2]);
+            h = mstdn_hex_digit((unsigned char) s[i + 1]);
+            l = mstdn_hex_digit((unsigned char) s[i + 2]);
             if (h < 0 || l < 0) {
                 return -1;
             }

@@ -3,24 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mstdn_html.h"
 #include "mstdn_redis_url.h"
-
-
-static int
-mstdn_redis_url_hex(int c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-
-    c |= 0x20;
-
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-
-    return -1;
-}
 
 
 /* [p, last) percent-decoded into a new string; NULL with *bad set if
@@ -42,8 +26,8 @@ mstdn_redis_url_decode(const char *p, const char *last, int *bad)
             continue;
         }
 
-        hi = last - p > 2 ? mstdn_redis_url_hex(p[1]) : -1;
-        lo = hi >= 0 ? mstdn_redis_url_hex(p[2]) : -1;
+        hi = last - p > 2 ? mstdn_hex_digit(p[1]) : -1;
+        lo = hi >= 0 ? mstdn_hex_digit(p[2]) : -1;
 
         /* %00 would cut the C string short */
         if (lo < 0 || (hi == 0 && lo == 0)) {
