@@ -781,7 +781,7 @@ ngx_http_mastodon_debug_stream_task(void *data, ngx_log_t *log)
 {
     ngx_msec_t  *ms = data;
 
-    ngx_msleep(*ms);
+    ngx_msleep(*ms);                    /* thread pool */
 
     ngx_log_error(NGX_LOG_INFO, log, 0,
                   "mastodon: debug stream: the request's task slept %M ms",
@@ -796,7 +796,7 @@ ngx_http_mastodon_debug_stream_work(void *data, ngx_log_t *log)
     ngx_http_mastodon_debug_event_t  *e = data;
 
     if (e->work) {
-        ngx_msleep(e->work);
+        ngx_msleep(e->work);            /* thread pool */
     }
 }
 
