@@ -120,18 +120,26 @@ static const char accept_sql[] =
     "   'target_account_id', $2::text)::text FROM f)"
     " SELECT count(*) FROM f";
 
-int inbox_accept(inbox_activity *ib, char *err, size_t errlen)
+/* An Accept or a Reject of a Follow of ours: sql with $1 our follower and
+ * $2 the remote account; done names what it changed in the log. */
+static int follow_answer(inbox_activity *ib, const char *verb, const char *done,
+                         const char *sql, char *err, size_t errlen)
 {
     char follower[MW_ID_LEN];
 
     int rc = our_follower(ib, follower, err, errlen);
     if (rc <= 0) {
         if (rc == 0)
-            mlog(LOG_INFO, "inbox: Accept %s: no Follow of ours to accept", ib->id);
+            mlog(LOG_INFO, "inbox: %s %s: no Follow of ours to answer", verb, ib->id);
         return rc < 0 ? INBOX_RETRY : INBOX_DONE;
     }
     const char *params[2] = { follower, ib->actor_id };
-    return inbox_apply(ib, "follows accepted:", accept_sql, 2, params, err, errlen);
+    return inbox_apply(ib, done, sql, 2, params, err, errlen);
+}
+
+int inbox_accept(inbox_activity *ib, char *err, size_t errlen)
+{
+    return follow_answer(ib, "Accept", "follows accepted:", accept_sql, err, errlen);
 }
 
 /* $1 our follower, $2 the remote account: the request or the follow goes */
@@ -153,16 +161,7 @@ static const char reject_sql[] =
 
 int inbox_reject(inbox_activity *ib, char *err, size_t errlen)
 {
-    char follower[MW_ID_LEN];
-
-    int rc = our_follower(ib, follower, err, errlen);
-    if (rc <= 0) {
-        if (rc == 0)
-            mlog(LOG_INFO, "inbox: Reject %s: no Follow of ours to reject", ib->id);
-        return rc < 0 ? INBOX_RETRY : INBOX_DONE;
-    }
-    const char *params[2] = { follower, ib->actor_id };
-    return inbox_apply(ib, "follows rejected:", reject_sql, 2, params, err, errlen);
+    return follow_answer(ib, "Reject", "follows rejected:", reject_sql, err, errlen);
 }
 
 /* $1 the remote blocker, $2 the local account, $3 the Block's id: follows
