@@ -354,7 +354,7 @@ my $conv_tag = sub {
     is(get('/users/alice/statuses/12x', $AP)->code, 404, 'not an id: 404');
     is(get('/users/alice/statuses/9223372036854775808', $AP)->code, 404, 'beyond a bigint: 404');
     is(get('/users/alice/statuses/99999999999999999999', $AP)->code, 404, 'too long: 404');
-    is(get("/users/sam/statuses/$pub->{id}", $AP)->code, 404, 'a suspended account: 404');
+    is(get("/users/sam/statuses/$pub->{id}", $AP)->code, 403, 'a suspended account (for now): 403, AccountOwnedConcern');
 
     # browsers
     $res = get("/users/alice/statuses/$pub->{id}", $BROWSER);

@@ -13,6 +13,27 @@ static ngx_str_t  ngx_http_mastodon_ap_type =
 static ngx_str_t  ngx_http_mastodon_ap_vary = ngx_string("Accept");
 
 
+/* $1 the username: what AccountOwnedConcern checks of a local account */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_ap_owner_stmt =
+    ngx_http_mastodon_pg_stmt(
+    "SELECT a.suspended_at IS NOT NULL, u.id IS NOT NULL,"
+    " coalesce(u.approved, false), u.confirmed_at IS NOT NULL"
+    " FROM accounts a LEFT JOIN users u ON u.account_id = a.id"
+    " WHERE lower(a.username) = lower($1) AND a.domain IS NULL"
+    " AND a.id > 0", 1);
+
+/* expires_in 3.minutes, public: true */
+static ngx_str_t  ngx_http_mastodon_ap_gone_cache =
+    ngx_string("max-age=180, public");
+
+
+static ngx_int_t ngx_http_mastodon_ap_continue(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+static ngx_int_t ngx_http_mastodon_ap_owner(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+static void ngx_http_mastodon_ap_owner_done(ngx_http_mastodon_pg_batch_t *b);
+
+
 /* the first Accept header (nginx keeps them all in the list) */
 static ngx_table_elt_t *
 ngx_http_mastodon_ap_accept_header(ngx_http_request_t *r)
@@ -63,9 +84,18 @@ ngx_http_mastodon_activitypub(ngx_http_request_t *r,
 
     accept = ngx_http_mastodon_ap_accept_header(r);
 
-    wants = accept ? mstdn_ap_accept((char *) accept->value.data,
-                                     accept->value.len)
-                   : MSTDN_AP_WANTS_HTML;
+    if (ctx->format_json
+        || ctx->route->ap == ngx_http_mastodon_ap_followers_sync)
+    {
+        /* "/users/alice.json", or a route rendering JSON whatever the
+         * Accept asks */
+        wants = MSTDN_AP_WANTS_JSON;
+
+    } else {
+        wants = accept ? mstdn_ap_accept((char *) accept->value.data,
+                                         accept->value.len)
+                       : MSTDN_AP_WANTS_HTML;
+    }
 
     if (wants == MSTDN_AP_WANTS_NONE) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -76,12 +106,142 @@ ngx_http_mastodon_activitypub(ngx_http_request_t *r,
 
     ap->json = (wants == MSTDN_AP_WANTS_JSON);
 
+    /* an ActivityPub client's errors: respond_with_error's JSON */
+    ctx->ap_errors = ap->json;
+
+    /* FollowersSynchronizationsController: require_account_signature! */
+    ap->signed_only =
+        (ctx->route->ap == ngx_http_mastodon_ap_followers_sync);
+
+    if (ctx->ncaptures == 0
+        || (!ap->json && ctx->route->pattern.data[1] == 'u'
+            && (ctx->route->ap == ngx_http_mastodon_ap_actor
+                || ctx->route->ap == ngx_http_mastodon_ap_note)))
+    {
+        /* the instance actor's routes, and a browser's redirects, which
+         * Mastodon's routes answer before any controller */
+        return ngx_http_mastodon_ap_continue(r, ctx);
+    }
+
+    return ngx_http_mastodon_ap_owner(r, ctx);
+}
+
+
+/* the account's checks passed: authorized fetch, then the route */
+static ngx_int_t
+ngx_http_mastodon_ap_continue(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    ngx_http_mastodon_ap_t  *ap;
+
+    ap = ctx->data;
+
     /* authorized fetch (secure mode): HTML pages are never signed */
     if (ap->json) {
         return ngx_http_mastodon_authorized_fetch(r, ctx);
     }
 
     return ngx_http_mastodon_ap_run(r, ctx);
+}
+
+
+/*
+ * AccountOwnedConcern, before the route: the owner of /users/:username/...
+ * and /@:username/... is a local account, approved, not suspended for good
+ * (410), not suspended for now (403; its actor JSON is still served), and
+ * confirmed, in Mastodon's order.  An account suspended for good is one
+ * deleted (`mastodon-worker accounts delete` keeps the row suspended,
+ * without its user); one suspended with its user kept is Mastodon's
+ * temporary suspension (a pending deletion request).
+ */
+static ngx_int_t
+ngx_http_mastodon_ap_owner(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    const char  **values;
+
+    if (!ngx_http_mastodon_ap_username(&ctx->captures[0])) {
+        return NGX_HTTP_NOT_FOUND;
+    }
+
+    values = ngx_palloc(r->pool, sizeof(char *));
+    if (values == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    values[0] = ngx_http_mastodon_ap_cstr(r, &ctx->captures[0]);
+    if (values[0] == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_ap_owner_stmt,
+                                      values, ngx_http_mastodon_ap_owner_done,
+                                      NULL);
+}
+
+
+static void
+ngx_http_mastodon_ap_owner_done(ngx_http_mastodon_pg_batch_t *b)
+{
+    ngx_int_t                 rc;
+    PGresult                 *res;
+    ngx_uint_t                suspended, user, approved, confirmed;
+    ngx_http_request_t       *r;
+    ngx_http_mastodon_ap_t   *ap;
+    ngx_http_mastodon_ctx_t  *ctx;
+
+    r = b->request;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+    ap = ctx->data;
+
+    res = ngx_http_mastodon_pg_rows(b, 0);
+    if (res == NULL) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    if (PQntuples(res) != 1) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_NOT_FOUND);
+        return;
+    }
+
+    suspended = ngx_http_mastodon_pg_bool(res, 0, 0);
+    user = ngx_http_mastodon_pg_bool(res, 0, 1);
+    approved = ngx_http_mastodon_pg_bool(res, 0, 2);
+    confirmed = ngx_http_mastodon_pg_bool(res, 0, 3);
+
+    if (user && !approved) {
+        rc = NGX_HTTP_NOT_FOUND;                /* check_account_approval */
+
+    } else if (suspended && !user) {
+        rc = 410;                     /* suspended_permanently? */
+
+    } else if (suspended
+               && !(ap->json && ctx->route->ap == ngx_http_mastodon_ap_actor))
+    {
+        rc = NGX_HTTP_FORBIDDEN;                /* temporarily */
+
+    } else if (!user || !confirmed) {
+        rc = NGX_HTTP_NOT_FOUND;                /* check_account_confirmation */
+
+    } else {
+        rc = ngx_http_mastodon_ap_continue(r, ctx);
+
+        if (rc == NGX_DONE) {
+            /* the route waits on a backend: the reference goes on */
+            return;
+        }
+    }
+
+    if ((rc == 410 || rc == NGX_HTTP_FORBIDDEN)
+        && ngx_http_mastodon_add_header(r, "Cache-Control",
+                                        &ngx_http_mastodon_ap_gone_cache)
+           != NGX_OK)
+    {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_mastodon_finalize(r, rc);
 }
 
 

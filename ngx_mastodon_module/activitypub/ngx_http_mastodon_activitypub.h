@@ -31,7 +31,12 @@ typedef struct {
                                                    id as an SQL parameter
                                                    (authorized fetch), NULL:
                                                    anonymous */
+    const char                    *signer_uri;  /* its actor's URI */
     void                          *data;        /* the route's own state */
+    unsigned                       signed_only:1; /* a signature needed
+                                                     whatever
+                                                     mastodon_authorized_fetch
+                                                     says */
 } ngx_http_mastodon_ap_t;
 
 
@@ -129,6 +134,8 @@ ngx_int_t ngx_http_mastodon_ap_featured(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_ap_featured_tags(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_ap_followers_sync(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
 
 /* GET /.well-known/webfinger (not an ActivityPub route: never signed) */
 ngx_int_t ngx_http_mastodon_webfinger(ngx_http_request_t *r,
@@ -212,8 +219,8 @@ ngx_int_t ngx_http_mastodon_signature_error(ngx_http_request_t *r,
 
 /*
  * Authorized fetch (secure mode), from ngx_http_mastodon_activitypub() for
- * a JSON request: with mastodon_authorized_fetch off (or for the instance
- * actor) the route runs at once; on, the signature is verified first and
+ * a JSON request: with mastodon_authorized_fetch off (unless the route is
+ * ap->signed_only) or for the instance actor the route runs at once; on, the signature is verified first and
  * the signer becomes ap->viewer.  The route's rc, NGX_DONE while a key is
  * fetched, or the error answered (401/403/503).
  */

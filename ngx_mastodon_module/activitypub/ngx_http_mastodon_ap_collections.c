@@ -4,7 +4,10 @@
  * and following (FollowerAccountsController, FollowingAccountsController:
  * 12 a page by number, newest first, the lists hidden per the account's
  * hide_collections), the featured (pinned) statuses and the featured tags
- * (CollectionsController).  JSON whatever the Accept.
+ * (CollectionsController), and the followers on the signer's site
+ * (FollowersSynchronizationsController, signed requests only: the
+ * Collection-Synchronization of Mastodon's deliveries points there).  JSON
+ * whatever the Accept.
  */
 
 #include "ngx_http_mastodon_activitypub.h"
@@ -19,7 +22,8 @@ typedef enum {
     NGX_HTTP_MASTODON_AP_FOLLOWERS,
     NGX_HTTP_MASTODON_AP_FOLLOWING,
     NGX_HTTP_MASTODON_AP_FEATURED,
-    NGX_HTTP_MASTODON_AP_FEATURED_TAGS
+    NGX_HTTP_MASTODON_AP_FEATURED_TAGS,
+    NGX_HTTP_MASTODON_AP_FOLLOWERS_SYNC
 } ngx_http_mastodon_ap_col_kind_t;
 
 
@@ -94,6 +98,17 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_ap_featured_stmt =
     " AND s.deleted_at IS NULL"
     " ORDER BY sp.created_at DESC, sp.id DESC", 1);
 
+/* $1 the username, $2 the signer's site (scheme://host[:port]): the URIs
+ * of the followers there */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_ap_followers_sync_stmt =
+    ngx_http_mastodon_pg_stmt(
+    "SELECT fa.uri FROM follows f JOIN accounts fa ON fa.id = f.account_id"
+    " WHERE f.target_account_id = (SELECT t.id FROM accounts t"
+    "  WHERE lower(t.username) = lower($1) AND t.domain IS NULL)"
+    " AND fa.domain IS NOT NULL"
+    " AND (fa.uri = $2 OR left(fa.uri, length($2) + 1) = $2 || '/')"
+    " ORDER BY fa.uri", 2);
+
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_ap_featured_tags_stmt =
     ngx_http_mastodon_pg_stmt(
     "SELECT coalesce(t.display_name, t.name), t.name"
@@ -120,6 +135,11 @@ static ngx_int_t ngx_http_mastodon_ap_featured_write(ngx_http_request_t *r,
     ngx_http_mastodon_json_t *j);
 static const char *ngx_http_mastodon_ap_col_uri(ngx_http_request_t *r,
     ngx_http_mastodon_ap_col_t *q, PGresult *owner, int kind);
+static ngx_int_t ngx_http_mastodon_ap_sync_write(ngx_http_request_t *r,
+    ngx_http_mastodon_ap_col_t *q, PGresult *owner, PGresult *res,
+    ngx_http_mastodon_json_t *j);
+static const char *ngx_http_mastodon_ap_site(ngx_http_request_t *r,
+    const char *uri);
 
 
 /* GET /users/:username/outbox and /actor/outbox */
@@ -165,6 +185,19 @@ ngx_http_mastodon_ap_featured_tags(ngx_http_request_t *r,
 {
     return ngx_http_mastodon_ap_col_start(r, ctx,
                                           NGX_HTTP_MASTODON_AP_FEATURED_TAGS,
+                                          0);
+}
+
+
+/* GET /users/:username/followers_synchronization (signed only: the
+ * entry's authorized fetch has checked the signature whatever the
+ * directive says, ap->signer_uri is the signer) */
+ngx_int_t
+ngx_http_mastodon_ap_followers_sync(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    return ngx_http_mastodon_ap_col_start(r, ctx,
+                                          NGX_HTTP_MASTODON_AP_FOLLOWERS_SYNC,
                                           0);
 }
 
@@ -282,6 +315,15 @@ ngx_http_mastodon_ap_col_start(ngx_http_request_t *r,
     case NGX_HTTP_MASTODON_AP_FEATURED_TAGS:
         stmt = &ngx_http_mastodon_ap_featured_tags_stmt;
         break;
+
+    case NGX_HTTP_MASTODON_AP_FOLLOWERS_SYNC:
+        q->values[1] = ngx_http_mastodon_ap_site(r, ap->signer_uri);
+        if (q->values[1] == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        stmt = &ngx_http_mastodon_ap_followers_sync_stmt;
+        break;
     }
 
     if (stmt && ngx_http_mastodon_pg_add(b, stmt, q->values) != NGX_OK) {
@@ -347,6 +389,11 @@ ngx_http_mastodon_ap_col_done(ngx_http_mastodon_pg_batch_t *b)
     case NGX_HTTP_MASTODON_AP_FOLLOWING:
         rc = ngx_http_mastodon_ap_follows_write(r, q, owner, res, &j);
         max_age = q->page ? 0 : 180;
+        break;
+
+    case NGX_HTTP_MASTODON_AP_FOLLOWERS_SYNC:
+        rc = ngx_http_mastodon_ap_sync_write(r, q, owner, res, &j);
+        max_age = 0;
         break;
 
     default:
@@ -646,6 +693,87 @@ ngx_http_mastodon_ap_featured_write(ngx_http_request_t *r,
     }
 
     return mstdn_ap_collection(j->gen, &c) == 0 ? NGX_OK : NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_mastodon_ap_sync_write(ngx_http_request_t *r,
+    ngx_http_mastodon_ap_col_t *q, PGresult *owner, PGresult *res,
+    ngx_http_mastodon_json_t *j)
+{
+    int                     i, n;
+    u_char                 *p;
+    const char             *followers;
+    mstdn_ap_item_t        *items;
+    mstdn_ap_collection_t   c;
+
+    followers = ngx_http_mastodon_ap_col_uri(r, q, owner,
+                                             MSTDN_AP_URI_FOLLOWERS);
+    if (followers == NULL) {
+        return NGX_ERROR;
+    }
+
+    n = PQntuples(res);
+
+    items = ngx_pcalloc(r->pool, (n + 1) * sizeof(mstdn_ap_item_t));
+    p = ngx_pnalloc(r->pool, ngx_strlen(followers)
+                             + sizeof("_synchronization"));
+    if (items == NULL || p == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        items[i].kind = MSTDN_AP_ITEM_URI;
+        items[i].uri = PQgetvalue(res, i, 0);
+    }
+
+    /* account_followers_synchronization_url: base/users/NAME/followers
+     * with "_synchronization" */
+    *ngx_sprintf(p, "%s_synchronization", followers) = '\0';
+
+    /* CollectionPresenter without size: no totalItems */
+    ngx_memzero(&c, sizeof(mstdn_ap_collection_t));
+    c.id = (const char *) p;
+    c.ordered = 1;
+    c.total_items = -1;
+    c.has_items = 1;
+    c.items = items;
+    c.nitems = n;
+
+    return mstdn_ap_collection(j->gen, &c) == 0 ? NGX_OK : NGX_ERROR;
+}
+
+
+/* Account::URL_PREFIX_RE of a URI: "http(s)://host[:port]", in the pool;
+ * "" when it has none (then no follower matches) */
+static const char *
+ngx_http_mastodon_ap_site(ngx_http_request_t *r, const char *uri)
+{
+    size_t       len;
+    const char  *p;
+    ngx_str_t    s;
+
+    len = 0;
+
+    if (uri != NULL) {
+        if (ngx_strncmp(uri, "https://", 8) == 0) {
+            len = 8;
+
+        } else if (ngx_strncmp(uri, "http://", 7) == 0) {
+            len = 7;
+        }
+    }
+
+    if (len > 0) {
+        for (p = uri + len; *p && *p != '/'; p++) { /* void */ }
+
+        len = (p == uri + len) ? 0 : (size_t) (p - uri);
+    }
+
+    s.data = (u_char *) uri;
+    s.len = len;
+
+    return ngx_http_mastodon_ap_cstr(r, &s);
 }
 
 

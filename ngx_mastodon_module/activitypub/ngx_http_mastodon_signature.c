@@ -842,12 +842,15 @@ ngx_http_mastodon_authorized_fetch(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
 {
     ngx_int_t                       rc;
+    ngx_http_mastodon_ap_t         *ap;
     ngx_http_mastodon_fetch_t      *f;
     ngx_http_mastodon_main_conf_t  *mcf;
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
 
-    if (!mcf->authorized_fetch
+    ap = ctx->data;
+
+    if ((!mcf->authorized_fetch && !ap->signed_only)
         || ctx->route->ap == ngx_http_mastodon_ap_instance_actor)
     {
         return ngx_http_mastodon_ap_run(r, ctx);
@@ -898,6 +901,11 @@ ngx_http_mastodon_fetch_run(ngx_http_request_t *r,
 
     *ngx_sprintf(p, "%L", f->s.key.account_id) = '\0';
     ap->viewer = (const char *) p;
+
+    ap->signer_uri = ngx_http_mastodon_ap_cstr(r, &f->s.key.actor_uri);
+    if (ap->signer_uri == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     return ngx_http_mastodon_ap_run(r, f->ctx);
 }

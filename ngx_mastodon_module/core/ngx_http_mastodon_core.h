@@ -223,6 +223,11 @@ struct ngx_http_mastodon_ctx_s {
     unsigned                       own_body:1;  /* the filter leaves it be */
     unsigned                       error_body:1;
     unsigned                       error_sent:1;
+    unsigned                       ap_errors:1; /* an ActivityPub client's:
+                                                   {"error"} with Rack's
+                                                   words (activitypub/) */
+    unsigned                       format_json:1; /* ".json" on an
+                                                     ActivityPub path */
 };
 
 
@@ -310,6 +315,9 @@ ngx_int_t ngx_http_mastodon_add_header(ngx_http_request_t *r,
 ngx_int_t ngx_http_mastodon_send_text(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *type, ngx_str_t *body);
 const char *ngx_http_mastodon_status_message(ngx_uint_t status);
+/* Rack's words for a status (Rack::Utils::HTTP_STATUS_CODES), what
+ * Mastodon's respond_with_error writes for a JSON request */
+const char *ngx_http_mastodon_status_phrase(ngx_uint_t status);
 
 /* a raw JSON value (already valid JSON) under key */
 void ngx_http_mastodon_json_raw(ngx_http_mastodon_json_t *j,

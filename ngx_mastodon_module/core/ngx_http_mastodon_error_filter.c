@@ -1,8 +1,8 @@
 /*
  * The error filter (HTTP output filters, not Mastodon's content filters):
  * header and body filter for the module's locations:
- *  - every error answer on an API path carries Mastodon's {"error": "..."}
- *    body, whoever produced it (a route's status code, or nginx itself:
+ *  - every error answer on an API path, and to an ActivityPub client
+ *    (ctx->ap_errors), carries Mastodon's {"error": "..."} body, whoever produced it (a route's status code, or nginx itself:
  *    413 for client_max_body_size, 400, 408, ...), because client libraries
  *    such as masto.js crash on an empty or HTML error body;
  *  - CORS headers as Mastodon's rack-cors set-up sends them, so browser
@@ -89,6 +89,7 @@ static ngx_int_t
 ngx_http_mastodon_error_header_filter(ngx_http_request_t *r)
 {
     ngx_buf_t                     *b;
+    ngx_uint_t                     ap;
     ngx_http_mastodon_ctx_t       *ctx;
     ngx_http_mastodon_json_t       j;
     ngx_http_mastodon_loc_conf_t  *mlcf;
@@ -108,19 +109,24 @@ ngx_http_mastodon_error_header_filter(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
-    if (!ngx_http_mastodon_api_path(r)) {
-        return ngx_http_next_header_filter(r);
-    }
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
 
-    if (ngx_http_mastodon_cors_headers(r) != NGX_OK) {
-        return NGX_ERROR;
+    /* an ActivityPub client's errors are JSON too (respond_with_error) */
+    ap = (ctx != NULL && ctx->ap_errors);
+
+    if (!ap) {
+        if (!ngx_http_mastodon_api_path(r)) {
+            return ngx_http_next_header_filter(r);
+        }
+
+        if (ngx_http_mastodon_cors_headers(r) != NGX_OK) {
+            return NGX_ERROR;
+        }
     }
 
     if (r->headers_out.status < NGX_HTTP_BAD_REQUEST) {
         return ngx_http_next_header_filter(r);
     }
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
 
     if (ctx == NULL) {
         ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_ctx_t));
@@ -140,7 +146,8 @@ ngx_http_mastodon_error_header_filter(ngx_http_request_t *r)
     if ((ctx->error_message == NULL
          || ngx_http_mastodon_error_json(r, &j, ctx->error_message) != NGX_OK)
         && ngx_http_mastodon_error_json(r, &j,
-               ngx_http_mastodon_status_message(r->headers_out.status))
+               ap ? ngx_http_mastodon_status_phrase(r->headers_out.status)
+                  : ngx_http_mastodon_status_message(r->headers_out.status))
            != NGX_OK)
     {
         return NGX_ERROR;

@@ -495,3 +495,35 @@ ngx_http_mastodon_json_kv_pq(ngx_http_mastodon_json_t *j, const char *key,
     s = ngx_http_mastodon_pg_str(res, row, col);
     ngx_http_mastodon_json_kv_str(j, key, &s);
 }
+
+
+const char *
+ngx_http_mastodon_status_phrase(ngx_uint_t status)
+{
+    switch (status) {
+    case NGX_HTTP_BAD_REQUEST:
+        return "Bad Request";
+    case NGX_HTTP_UNAUTHORIZED:
+        return "Unauthorized";
+    case NGX_HTTP_FORBIDDEN:
+        return "Forbidden";
+    case NGX_HTTP_NOT_FOUND:
+        return "Not Found";
+    case NGX_HTTP_NOT_ALLOWED:
+        return "Method Not Allowed";
+    case 406:
+        return "Not Acceptable";
+    case 410:
+        return "Gone";
+    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+        return "Payload Too Large";
+    case 422:
+        return "Unprocessable Entity";
+    case 429:
+        return "Too Many Requests";
+    case NGX_HTTP_SERVICE_UNAVAILABLE:
+        return "Service Unavailable";
+    default:
+        return status >= 500 ? "Internal Server Error" : "Bad Request";
+    }
+}

@@ -74,6 +74,8 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
        ngx_http_mastodon_ap_featured),
     AP("/users/:username/collections/tags",
        ngx_http_mastodon_ap_featured_tags),
+    AP("/users/:username/followers_synchronization",
+       ngx_http_mastodon_ap_followers_sync),
     AP("/actor", ngx_http_mastodon_ap_instance_actor),
     AP("/actor/outbox", ngx_http_mastodon_ap_outbox),
 
@@ -365,7 +367,7 @@ ngx_http_mastodon_route(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
     u_char                        *p;
     ngx_str_t                      uri, allow;
     ngx_str_t                      captures[NGX_HTTP_MASTODON_MAX_CAPTURES];
-    ngx_uint_t                     i, k, ncaptures, allowed;
+    ngx_uint_t                     i, k, ncaptures, allowed, suffix;
     ngx_http_mastodon_route_t     *route;
     ngx_http_mastodon_loc_conf_t  *mlcf;
 
@@ -376,19 +378,32 @@ ngx_http_mastodon_route(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
         uri.len--;
     }
 
+    /* elsewhere only the ActivityPub routes take it (Rails' resources),
+     * and it asks for JSON whatever the Accept */
+    suffix = 0;
+
     if (uri.len > 5
-        && ngx_strncmp(uri.data + uri.len - 5, ".json", 5) == 0
-        && ngx_http_mastodon_api_path(r))
+        && ngx_strncmp(uri.data + uri.len - 5, ".json", 5) == 0)
     {
-        uri.len -= 5;
+        if (ngx_http_mastodon_api_path(r)) {
+            uri.len -= 5;
+
+        } else {
+            suffix = 1;
+            uri.len -= 5;
+        }
     }
+
+again:
 
     allowed = 0;
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_mastodon_module);
 
     for (route = ngx_http_mastodon_routes; route->handler; route++) {
 
-        if (route->debug && !mlcf->debug_upload) {
+        if ((route->debug && !mlcf->debug_upload)
+            || (suffix && route->ap == NULL))
+        {
             continue;
         }
 
@@ -415,12 +430,20 @@ ngx_http_mastodon_route(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
             }
 
             ctx->route = route;
+            ctx->format_json = suffix;
             ctx->ncaptures = ncaptures;
             ngx_memcpy(ctx->captures, captures, sizeof(captures));
             return NGX_OK;
         }
 
         allowed |= route->method;
+    }
+
+    if (allowed == 0 && suffix) {
+        /* no ActivityPub route: ".json" is part of the path */
+        suffix = 0;
+        uri.len += 5;
+        goto again;
     }
 
     if (allowed == 0) {
