@@ -305,5 +305,9 @@ ngx_int_t ngx_http_mastodon_favourites(ngx_http_request_t *r,
 ngx_int_t ngx_http_mastodon_bookmarks(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 
+/* POST /api/v1/reports (_reports.c) */
+ngx_int_t ngx_http_mastodon_reports_create(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+
 
 #endif /* _NGX_HTTP_MASTODON_API_H_INCLUDED_ */

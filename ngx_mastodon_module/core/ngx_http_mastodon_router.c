@@ -101,6 +101,10 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
     R(GET, "/api/v1/custom_emojis", ngx_http_mastodon_custom_emojis, 0,
       NONE, NULL),
 
+    /* reports (api/_reports.c) */
+    R(POST, "/api/v1/reports", ngx_http_mastodon_reports_create, 1, USER,
+      "write write:reports"),
+
     R(POST, "/api/v1/apps", ngx_http_mastodon_apps_create, 1, NONE, NULL),
     R(GET, "/api/v1/apps/verify_credentials",
       ngx_http_mastodon_apps_verify_credentials, 0, APP, NULL),
