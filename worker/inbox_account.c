@@ -1,10 +1,9 @@
-/* Move and Flag (Mastodon's ActivityPub::Activity::Move, Flag).
+/* Move (Mastodon's ActivityPub::Activity::Move; Flag is inbox_flag.c).
  *
  * Move: the actor moved to target, which must name the actor among its
  * alsoKnownAs (the target's document, fetched from its origin); the
  * account gets moved_to_account_id.  Mastodon then moves the local
- * followers over (MoveWorker): not done here yet.
- * Flag: reports are not stored yet (no reports table): logged. */
+ * followers over (MoveWorker): not done here yet. */
 #include "inbox.h"
 #include "db.h"
 #include "log.h"
@@ -54,12 +53,4 @@ int inbox_move(inbox_activity *ib, char *err, size_t errlen)
     return inbox_apply(ib, "moved", "UPDATE accounts SET moved_to_account_id = $2::bigint,"
                        " updated_at = now() AT TIME ZONE 'UTC' WHERE id = $1::bigint"
                        " RETURNING moved_to_account_id", 2, params, err, errlen);
-}
-
-int inbox_flag(inbox_activity *ib, char *err, size_t errlen)
-{
-    (void) err;
-    (void) errlen;
-    mlog(LOG_NOTICE, "inbox: Flag %s by %s: reports are not stored yet", ib->id, ib->actor_uri);
-    return INBOX_DONE;
 }

@@ -28,6 +28,7 @@ static const char usage_text[] =
     "           [--reject-reports] [--obfuscate] [--private-comment T] [--public-comment T]\n"
     "  domain-block remove DOMAIN | domain-block list\n"
     "                             the instance's domain blocks\n"
+    "  reports list [--all]       the reports waiting for the moderators (--all: resolved too)\n"
     "\n"
     "options:\n"
     "  -c, --config FILE          configuration file (\"key value\" lines)\n"
@@ -52,6 +53,7 @@ static const struct {
     { "enqueue", cmd_enqueue },
     { "relay", cmd_relay },
     { "domain-block", cmd_domain_block },
+    { "reports", cmd_reports },
     { "http-test", cmd_http_test },     /* t/worker_http.t; not in the usage */
     { "fetch-test", cmd_fetch_test },   /* t/worker_fetch.t; not in the usage */
     { "deliver-bench", cmd_deliver_bench },     /* make bench; not in the usage */
