@@ -42,3 +42,26 @@ CREATE INDEX index_reports_on_action_taken_by_account_id ON reports (action_take
     WHERE action_taken_by_account_id IS NOT NULL;
 CREATE INDEX index_reports_on_assigned_account_id ON reports (assigned_account_id)
     WHERE assigned_account_id IS NOT NULL;
+
+-- Custom emojis (Mastodon's custom_emojis): the remote ones named by the
+-- Emoji tags of remote statuses and actors (domain: the account's,
+-- image_remote_url: the icon's URL, shown as is: no media cache), rendered
+-- in the emojis of the statuses and accounts whose text names :shortcode:.
+CREATE TABLE custom_emojis (
+    id                           bigserial PRIMARY KEY,
+    shortcode                    character varying DEFAULT '' NOT NULL,
+    domain                       character varying,
+    image_file_name              character varying,
+    image_content_type           character varying,
+    image_file_size              integer,
+    image_updated_at             timestamp without time zone,
+    created_at                   timestamp without time zone DEFAULT (now() AT TIME ZONE 'UTC') NOT NULL,
+    updated_at                   timestamp without time zone DEFAULT (now() AT TIME ZONE 'UTC') NOT NULL,
+    disabled                     boolean DEFAULT false NOT NULL,
+    uri                          character varying,
+    image_remote_url             character varying,
+    visible_in_picker            boolean DEFAULT true NOT NULL,
+    category_id                  bigint,
+    image_storage_schema_version integer
+);
+CREATE UNIQUE INDEX index_custom_emojis_on_shortcode_and_domain ON custom_emojis (shortcode, domain);

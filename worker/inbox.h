@@ -164,4 +164,11 @@ int inbox_status_fetch(job_ctx *ctx, PGconn *db, const mstdn_alloc_t *alloc, con
 /* The bounds of remote JSON documents (depth, nodes). */
 extern const mstdn_limits_t inbox_json_limits;
 
+/* --- inbox_emoji.c: custom emojis -------------------------------------- */
+
+/* The Emoji tags of obj (a Note, an actor) into custom_emojis under the
+ * domain of account_id: how many were stored, or -1 (err). */
+int inbox_emojis_store(PGconn *db, const char *account_id, const mstdn_value_t *obj,
+                       char *err, size_t errlen);
+
 #endif

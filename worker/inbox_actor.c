@@ -318,7 +318,7 @@ int inbox_actor_store(PGconn *db, const worker_config *cfg, const mstdn_value_t 
         goto out;
     if (PQntuples(res) == 1) {
         snprintf(out, MW_ID_LEN, "%s", PQgetvalue(res, 0, 0));
-        rc = 1;
+        rc = inbox_emojis_store(db, out, doc, err, errlen) < 0 ? -1 : 1;
         size_t ulen = strlen(uri);
         if (pem != NULL && key_id != NULL
             && !(strncmp(key_id, uri, ulen) == 0 && key_id[ulen] == '#')) {

@@ -353,6 +353,10 @@ static int note_store(inbox_activity *ib, const mstdn_value_t *obj, char *err, s
     if (urlv != NULL && urlv->type == MSTDN_OBJECT && inbox_str(urlv, "href") != NULL
         && strlen(inbox_str(urlv, "href")) <= MSTDN_REMOTE_URL_MAX)
         url = inbox_str(urlv, "href");
+    if (inbox_emojis_store(ib->db, ib->actor_id, obj, err, errlen) < 0) {
+        fields_free(&f);
+        return INBOX_RETRY;
+    }
     char visbuf[4];
     snprintf(visbuf, sizeof(visbuf), "%d", vis);
     const char *params[13] = {

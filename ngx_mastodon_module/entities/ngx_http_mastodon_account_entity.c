@@ -32,7 +32,8 @@ enum {
     NGX_HTTP_MASTODON_ACC_SUSPENDED,
     NGX_HTTP_MASTODON_ACC_SILENCED,
     NGX_HTTP_MASTODON_ACC_AVATAR_REMOTE,
-    NGX_HTTP_MASTODON_ACC_HEADER_REMOTE
+    NGX_HTTP_MASTODON_ACC_HEADER_REMOTE,
+    NGX_HTTP_MASTODON_ACC_EMOJIS
 };
 
 
@@ -421,8 +422,13 @@ ngx_http_mastodon_account_attrs(ngx_http_mastodon_json_t *j, PGresult *res,
         ngx_http_mastodon_account_fields(j, "fields", &s, local, 0);
     }
 
-    ngx_http_mastodon_json_open_array(j, "emojis");
-    ngx_http_mastodon_json_close_array(j);
+    if (suspended) {
+        ngx_http_mastodon_json_open_array(j, "emojis");
+        ngx_http_mastodon_json_close_array(j);
+
+    } else {
+        ngx_http_mastodon_emojis(j, res, row, C(EMOJIS));
+    }
 
     ngx_http_mastodon_json_open_array(j, "roles");
     ngx_http_mastodon_json_close_array(j);
@@ -520,3 +526,53 @@ ngx_http_mastodon_account_partial(ngx_http_mastodon_json_t *j, PGresult *res,
 }
 
 #undef C
+
+
+void
+ngx_http_mastodon_emojis(ngx_http_mastodon_json_t *j, PGresult *res, int row,
+    int col)
+{
+    char             err[64];
+    ngx_str_t        s;
+    mstdn_alloc_t    a;
+    mstdn_value_t   *doc, *e, *code, *url;
+    mstdn_limits_t   limits = { 3, 10000 };
+
+    ngx_http_mastodon_json_open_array(j, "emojis");
+
+    a.alloc = ngx_http_mastodon_pool_alloc;
+    a.ctx = j->pool;
+
+    s = ngx_http_mastodon_pg_str(res, row, col);
+
+    if (s.len
+        && mstdn_json_parse((char *) s.data, s.len, &a, &limits, &doc,
+                            err, sizeof(err)) == MSTDN_OK
+        && doc->type == MSTDN_ARRAY)
+    {
+        for (e = doc->first; e; e = e->next) {
+            code = (e->type == MSTDN_ARRAY) ? e->first : NULL;
+            url = code ? code->next : NULL;
+
+            if (url == NULL || code->type != MSTDN_STRING
+                || url->type != MSTDN_STRING)
+            {
+                continue;
+            }
+
+            /* REST::CustomEmojiSerializer (its category only when loaded) */
+            ngx_http_mastodon_json_open(j, NULL);
+            s.data = (u_char *) code->str;
+            s.len = code->len;
+            ngx_http_mastodon_json_kv_str(j, "shortcode", &s);
+            s.data = (u_char *) url->str;
+            s.len = url->len;
+            ngx_http_mastodon_json_kv_str(j, "url", &s);
+            ngx_http_mastodon_json_kv_str(j, "static_url", &s);
+            ngx_http_mastodon_json_kv_bool(j, "visible_in_picker", 1);
+            ngx_http_mastodon_json_close(j);
+        }
+    }
+
+    ngx_http_mastodon_json_close_array(j);
+}

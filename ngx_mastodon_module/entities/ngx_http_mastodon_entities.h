@@ -13,6 +13,20 @@
 #include "ngx_http_mastodon_backend.h"
 
 
+/*
+ * The custom emojis a text names (CustomEmoji.from_text): those of the
+ * author's domain whose :shortcode: it holds, as a JSON array of
+ * [shortcode, image URL]; NULL when none.  Remote ones only: the local
+ * ones (no media cache yet) have no image to show.
+ */
+#define NGX_HTTP_MASTODON_EMOJIS_SQL(domain, text)                            \
+    "(SELECT json_agg(json_build_array(ce.shortcode, ce.image_remote_url)"    \
+    "  ORDER BY ce.shortcode) FROM custom_emojis ce"                          \
+    "  WHERE " domain " IS NOT NULL AND ce.domain = " domain                  \
+    "  AND NOT ce.disabled AND ce.image_remote_url IS NOT NULL"               \
+    "  AND ce.shortcode IN (SELECT (regexp_matches(" text ","                 \
+    "   ':([A-Za-z0-9_]{2,}):', 'g'))[1]))"
+
 /* the Account entity: select these columns (a = accounts, s = account_stats) */
 #define NGX_HTTP_MASTODON_ACCOUNT_COLUMNS                                     \
     "a.id, a.username, a.domain, a.display_name, a.locked,"                   \
@@ -25,8 +39,10 @@
     " to_char(s.last_status_at, 'YYYY-MM-DD'),"                               \
     " coalesce(a.fields::text, '[]'), a.memorial,"                            \
     " a.suspended_at IS NOT NULL, a.silenced_at IS NOT NULL,"                 \
-    " a.avatar_remote_url, a.header_remote_url"
-#define NGX_HTTP_MASTODON_ACCOUNT_NCOLS  23
+    " a.avatar_remote_url, a.header_remote_url, "                             \
+    NGX_HTTP_MASTODON_EMOJIS_SQL("a.domain",                                  \
+        "a.display_name || ' ' || a.note || ' ' || coalesce(a.fields::text, '')")
+#define NGX_HTTP_MASTODON_ACCOUNT_NCOLS  24
 /* a local account is shown once its user is confirmed and approved */
 #define NGX_HTTP_MASTODON_ACCOUNT_SHOWN                                       \
     " (a.domain IS NOT NULL OR EXISTS (SELECT 1 FROM users su"                \
@@ -43,6 +59,10 @@ void ngx_http_mastodon_account_fields(ngx_http_mastodon_json_t *j,
     const char *key, ngx_str_t *json, ngx_uint_t local, ngx_uint_t raw);
 void ngx_http_mastodon_account_partial(ngx_http_mastodon_json_t *j,
     PGresult *res, int row, int col);
+/* "emojis": the [shortcode, URL] pairs of NGX_HTTP_MASTODON_EMOJIS_SQL as
+ * CustomEmoji entities (url and static_url the remote image) */
+void ngx_http_mastodon_emojis(ngx_http_mastodon_json_t *j, PGresult *res,
+    int row, int col);
 /* text a local user wrote (a note: multiline; a field value) as HTML */
 ngx_int_t ngx_http_mastodon_text_html(ngx_pool_t *pool,
     ngx_http_mastodon_main_conf_t *mcf, ngx_str_t *text, ngx_uint_t multiline,

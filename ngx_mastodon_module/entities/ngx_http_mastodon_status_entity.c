@@ -389,7 +389,9 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_statuses_accounts_stmt =
     " s.text, a.domain IS NULL, a.username, app.name, app.website,"           \
     " " NGX_HTTP_MASTODON_ST_SQL_MENTIONS("s") ","                            \
     " (SELECT json_agg(t.name ORDER BY t.id) FROM statuses_tags stt"          \
-    "  JOIN tags t ON t.id = stt.tag_id WHERE stt.status_id = s.id)"
+    "  JOIN tags t ON t.id = stt.tag_id WHERE stt.status_id = s.id), "        \
+    NGX_HTTP_MASTODON_EMOJIS_SQL("a.domain",                                  \
+                                 "s.spoiler_text || ' ' || s.text")
 #define NGX_HTTP_MASTODON_SR_FROM                                             \
     " FROM statuses s JOIN accounts a ON a.id = s.account_id"                 \
     " LEFT JOIN status_stats ss ON ss.status_id = s.id"                       \
@@ -450,6 +452,7 @@ enum {
     NGX_HTTP_MASTODON_SR_APP_WEBSITE,
     NGX_HTTP_MASTODON_SR_MENTIONS,
     NGX_HTTP_MASTODON_SR_TAGS,
+    NGX_HTTP_MASTODON_SR_EMOJIS,
     NGX_HTTP_MASTODON_SR_WRITTEN_MUTED     /* the written statement's */
 };
 
@@ -1865,8 +1868,7 @@ ngx_http_mastodon_statuses_render(ngx_http_mastodon_statuses_t *st,
         }
         ngx_http_mastodon_json_close_array(&j);
 
-        ngx_http_mastodon_json_open_array(&j, "emojis");
-        ngx_http_mastodon_json_close_array(&j);
+        ngx_http_mastodon_emojis(&j, res, row, V(EMOJIS));
 
         ngx_http_mastodon_json_kv_null(&j, "quote");
         ngx_http_mastodon_json_open(&j, "quote_approval");
