@@ -176,6 +176,24 @@ for my $case (['/users/nobody', 404, 'Not Found'],
     is($res->code, 404, 'an unknown account: 404');
     is(get('/users/gone/followers_synchronization',
            $signed->('/users/gone/followers_synchronization', $AP))->code, 410, 'a deleted one: 410');
+
+    # the inboxes (ActivityPub::InboxesController): errors in JSON too
+    my $post = sub {
+        my ($p, $body, $h) = @_;
+        my $tx = $ua->build_tx(POST => $t->base . $p => $h // {} => $body);
+        $ua->start($tx);
+        return $tx->res;
+    };
+    my $body = qq({"id":"https://remote.test/a/1","type":"Like","actor":"$bob_uri","object":"$base/users/alice"});
+    $res = $post->('/users/no.body/inbox', $body, { 'Content-Type' => $AP });
+    is($res->code, 404, 'an inbox of no account: 404');
+    is(json_error($res), 'Record not found', "... Api::ErrorHandling's words");
+    $res = $post->('/users/nobody/inbox', $body, { 'Content-Type' => $AP,
+        %{ HttpSigTest::cavage(key => $key, key_id => $key_id, host => $host, path => '/users/nobody/inbox',
+                               body => $body) } });
+    is($res->code, 404, 'signed, to an unknown account: 404');
+    is(json_error($res), 'Record not found', '... as JSON');
+    is($t->psql('SELECT count(*) FROM inbox_activities'), 0, '... nothing stored');
 }
 
 $t->done;

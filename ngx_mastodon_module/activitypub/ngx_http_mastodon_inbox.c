@@ -70,8 +70,13 @@ ngx_http_mastodon_inbox(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
 {
     u_char  *p;
 
+    /* ActivityPub::InboxesController (an Api::BaseController): its
+     * errors are JSON, an unknown account Api::ErrorHandling's */
+    ctx->ap_errors = 1;
+
     /* an account's name: [A-Za-z0-9_]+ (else no such account: 404) */
     if (ctx->captures[0].len == 0 || ctx->captures[0].len > 64) {
+        ctx->error_message = "Record not found";
         return NGX_HTTP_NOT_FOUND;
     }
 
@@ -80,6 +85,7 @@ ngx_http_mastodon_inbox(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
          p++)
     {
         if (!(isalnum(*p) || *p == '_')) {
+            ctx->error_message = "Record not found";
             return NGX_HTTP_NOT_FOUND;
         }
     }
@@ -94,6 +100,8 @@ ngx_http_mastodon_shared_inbox(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
 {
     ngx_str_t  none = ngx_string("");
+
+    ctx->ap_errors = 1;
 
     return ngx_http_mastodon_inbox_receive(r, ctx, &none);
 }
@@ -282,10 +290,11 @@ ngx_http_mastodon_inbox_stored(ngx_http_mastodon_pg_batch_t *b)
 {
     ngx_http_mastodon_inbox_t *in = b->data;
 
-    u_char              *p;
-    ngx_int_t            rc;
-    PGresult            *res;
-    ngx_http_request_t  *r;
+    u_char                   *p;
+    ngx_int_t                 rc;
+    PGresult                 *res;
+    ngx_http_request_t       *r;
+    ngx_http_mastodon_ctx_t  *ctx;
 
     r = b->request;
     res = ngx_http_mastodon_pg_rows(b, 0);
@@ -316,6 +325,8 @@ ngx_http_mastodon_inbox_stored(ngx_http_mastodon_pg_batch_t *b)
     }
 
     if (in->username.len && PQgetisnull(res, 0, 1)) {
+        ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+        ctx->error_message = "Record not found";
         ngx_http_mastodon_finalize(r, NGX_HTTP_NOT_FOUND);
         return;
     }
