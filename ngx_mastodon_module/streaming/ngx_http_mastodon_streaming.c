@@ -22,6 +22,8 @@
 
 #include "ngx_http_mastodon_streaming.h"
 #include "mstdn_hashtag.h"
+#include <openssl/sha.h>
+#include <wslay/wslay.h>
 #include "mstdn_json.h"
 #include "mstdn_oauth.h"
 
@@ -88,6 +90,8 @@ struct ngx_http_mastodon_stream_s {
     ngx_uint_t                     serial;
     ngx_event_t                    heartbeat;
     ngx_event_t                    drop;        /* posted: closes it */
+    wslay_event_context_ptr        ws;          /* a WebSocket's */
+    ngx_uint_t                     pinged;      /* no pong since */
     unsigned                       done:1;      /* being finalized */
 };
 
@@ -103,13 +107,16 @@ typedef struct {
 } ngx_http_mastodon_stream_check_t;
 
 
-static ngx_int_t ngx_http_mastodon_stream_parse(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_stream_type_t *type,
-    ngx_http_mastodon_stream_req_t *sr);
+static ngx_int_t ngx_http_mastodon_stream_parse(ngx_pool_t *pool,
+    ngx_http_mastodon_auth_t *a, mstdn_value_t *params,
+    ngx_http_mastodon_stream_type_t *type, ngx_http_mastodon_stream_req_t *sr,
+    const char **error);
 static ngx_uint_t ngx_http_mastodon_stream_scoped(ngx_http_mastodon_auth_t *a,
     ngx_http_mastodon_stream_type_t *type);
 static void ngx_http_mastodon_stream_list_checked(
     ngx_http_mastodon_pg_batch_t *b);
+static ngx_http_mastodon_stream_t *ngx_http_mastodon_stream_create(
+    ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx);
 static ngx_int_t ngx_http_mastodon_stream_start(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_stream_req_t *sr);
 static ngx_int_t ngx_http_mastodon_stream_subscribe(
@@ -131,7 +138,7 @@ static void ngx_http_mastodon_stream_checked(ngx_http_mastodon_pg_batch_t *b);
 static void ngx_http_mastodon_stream_deliver(
     ngx_http_mastodon_stream_check_t *ck);
 static void ngx_http_mastodon_stream_send(ngx_http_mastodon_stream_t *s,
-    ngx_str_t *event, ngx_str_t *payload);
+    ngx_str_t *sub_name, ngx_str_t *event, ngx_str_t *payload);
 static ngx_int_t ngx_http_mastodon_stream_output(
     ngx_http_mastodon_stream_t *s, u_char *data, size_t len);
 static void ngx_http_mastodon_stream_reap(ngx_http_mastodon_stream_t *s);
@@ -143,6 +150,12 @@ static void ngx_http_mastodon_stream_end(ngx_http_mastodon_stream_t *s,
 static void ngx_http_mastodon_stream_drop(ngx_http_mastodon_stream_t *s);
 static void ngx_http_mastodon_stream_dropped(ngx_event_t *ev);
 static void ngx_http_mastodon_stream_cleanup(void *data);
+static void ngx_http_mastodon_ws_send(ngx_http_mastodon_stream_t *s,
+    ngx_str_t *name, ngx_str_t *event, ngx_str_t *payload);
+static void ngx_http_mastodon_ws_ping(ngx_http_mastodon_stream_t *s);
+static void ngx_http_mastodon_ws_flush(ngx_http_mastodon_stream_t *s);
+static void ngx_http_mastodon_ws_subscribe(ngx_http_mastodon_stream_t *s,
+    mstdn_value_t *msg, ngx_uint_t unsubscribe);
 
 
 static ngx_http_mastodon_stream_type_t  ngx_http_mastodon_stream_types[] = {
@@ -299,7 +312,8 @@ ngx_http_mastodon_streaming_sse(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_mastodon_stream_parse(r, ctx, type, sr);
+    rc = ngx_http_mastodon_stream_parse(r->pool, ctx->auth, ctx->params, type,
+                                        sr, &ctx->error_message);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -355,26 +369,24 @@ ngx_http_mastodon_stream_scoped(ngx_http_mastodon_auth_t *a,
 
 /* channelNameToIds and streamNameFromChannelName */
 static ngx_int_t
-ngx_http_mastodon_stream_parse(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_stream_type_t *type,
-    ngx_http_mastodon_stream_req_t *sr)
+ngx_http_mastodon_stream_parse(ngx_pool_t *pool, ngx_http_mastodon_auth_t *a,
+    mstdn_value_t *params, ngx_http_mastodon_stream_type_t *type,
+    ngx_http_mastodon_stream_req_t *sr, const char **error)
 {
-    u_char                    *p;
-    size_t                     len, nlen;
-    char                      *tag;
-    const char                *s;
-    mstdn_alloc_t              alloc;
-    ngx_http_mastodon_auth_t  *a;
+    u_char         *p;
+    size_t          len, nlen;
+    char           *tag;
+    const char     *s;
+    mstdn_alloc_t   alloc;
 
-    a = ctx->auth;
     sr->type = type;
 
     switch (type->kind) {
 
     case NGX_HTTP_MASTODON_STREAM_USER:
-        sr->channels[0].data = ngx_pnalloc(r->pool,
+        sr->channels[0].data = ngx_pnalloc(pool,
                                            sizeof("timeline:") + NGX_INT64_LEN);
-        sr->channels[1].data = ngx_pnalloc(r->pool,
+        sr->channels[1].data = ngx_pnalloc(pool,
                                            sizeof("timeline::notifications")
                                            + NGX_INT64_LEN);
         if (sr->channels[0].data == NULL || sr->channels[1].data == NULL) {
@@ -400,7 +412,7 @@ ngx_http_mastodon_stream_parse(ngx_http_request_t *r,
         break;
 
     case NGX_HTTP_MASTODON_STREAM_NOTIFICATION:
-        sr->channels[0].data = ngx_pnalloc(r->pool,
+        sr->channels[0].data = ngx_pnalloc(pool,
                                            sizeof("timeline::notifications")
                                            + NGX_INT64_LEN);
         if (sr->channels[0].data == NULL) {
@@ -421,7 +433,7 @@ ngx_http_mastodon_stream_parse(ngx_http_request_t *r,
         break;
 
     case NGX_HTTP_MASTODON_STREAM_DIRECT:
-        sr->channels[0].data = ngx_pnalloc(r->pool, sizeof("timeline:direct:")
+        sr->channels[0].data = ngx_pnalloc(pool, sizeof("timeline:direct:")
                                                     + NGX_INT64_LEN);
         if (sr->channels[0].data == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -434,22 +446,22 @@ ngx_http_mastodon_stream_parse(ngx_http_request_t *r,
         break;
 
     case NGX_HTTP_MASTODON_STREAM_HASHTAG:
-        s = mstdn_param_str(ctx->params, "tag", &len);
+        s = mstdn_param_str(params, "tag", &len);
         if (s == NULL || len == 0) {
-            ctx->error_message = "Missing tag name parameter";
+            *error = "Missing tag name parameter";
             return NGX_HTTP_BAD_REQUEST;
         }
 
         alloc.alloc = ngx_http_mastodon_pool_alloc;
-        alloc.ctx = r->pool;
+        alloc.ctx = pool;
 
         tag = mstdn_hashtag_normalize(s, len, &alloc, &nlen);
         if (tag == NULL) {
-            ctx->error_message = "Missing tag name parameter";
+            *error = "Missing tag name parameter";
             return NGX_HTTP_BAD_REQUEST;
         }
 
-        p = ngx_pnalloc(r->pool, sizeof("timeline:hashtag::local") + nlen);
+        p = ngx_pnalloc(pool, sizeof("timeline:hashtag::local") + nlen);
         if (p == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -463,7 +475,7 @@ ngx_http_mastodon_stream_parse(ngx_http_request_t *r,
         sr->nchannels = 1;
 
         /* ["hashtag","<tag as asked>"] */
-        p = ngx_pnalloc(r->pool, type->name.len + MSTDN_JSON_QUOTE_MAX(len)
+        p = ngx_pnalloc(pool, type->name.len + MSTDN_JSON_QUOTE_MAX(len)
                                  + sizeof("[\"\",]"));
         if (p == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -478,9 +490,9 @@ ngx_http_mastodon_stream_parse(ngx_http_request_t *r,
         return NGX_OK;
 
     case NGX_HTTP_MASTODON_STREAM_LIST:
-        s = mstdn_param_str(ctx->params, "list", &len);
+        s = mstdn_param_str(params, "list", &len);
         if (s == NULL || len == 0) {
-            ctx->error_message = "Missing list name parameter";
+            *error = "Missing list name parameter";
             return NGX_HTTP_BAD_REQUEST;
         }
 
@@ -489,7 +501,7 @@ ngx_http_mastodon_stream_parse(ngx_http_request_t *r,
             sr->list_id = 0;            /* no list of anyone's: refused */
         }
 
-        p = ngx_pnalloc(r->pool, sizeof("timeline:list:") + len);
+        p = ngx_pnalloc(pool, sizeof("timeline:list:") + len);
         if (p == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -499,22 +511,26 @@ ngx_http_mastodon_stream_parse(ngx_http_request_t *r,
                               - p;
         sr->nchannels = 1;
 
-        p = ngx_pnalloc(r->pool, sizeof("[\"list\",\"\"]") + NGX_INT64_LEN);
+        /* ["list","<list as asked>"] */
+        p = ngx_pnalloc(pool, MSTDN_JSON_QUOTE_MAX(len) + sizeof("[\"list\",]"));
         if (p == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         sr->name.data = p;
-        sr->name.len = ngx_sprintf(p, "[\"list\",\"%L\"]", sr->list_id) - p;
+        p = ngx_cpymem(p, "[\"list\",", sizeof("[\"list\",") - 1);
+        p += mstdn_json_quote((char *) p, s, len);
+        *p++ = ']';
+        sr->name.len = p - sr->name.data;
 
         return NGX_OK;
 
     default:
-        ctx->error_message = "Unknown stream type";
+        *error = "Unknown stream type";
         return NGX_HTTP_BAD_REQUEST;
     }
 
-    p = ngx_pnalloc(r->pool, type->name.len + sizeof("[\"\"]"));
+    p = ngx_pnalloc(pool, type->name.len + sizeof("[\"\"]"));
     if (p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -554,23 +570,22 @@ ngx_http_mastodon_stream_list_checked(ngx_http_mastodon_pg_batch_t *b)
 }
 
 
-/* streamToHttp: the header, ":)", the subscriptions, the heartbeat */
-static ngx_int_t
-ngx_http_mastodon_stream_start(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_stream_req_t *sr)
+/*
+ * A stream of the request: its operations, its cleanup, its token's
+ * channel (a revocation closes it).
+ */
+static ngx_http_mastodon_stream_t *
+ngx_http_mastodon_stream_create(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
 {
-    u_char                       *p;
-    ngx_int_t                     rc;
-    ngx_pool_cleanup_t           *cln;
-    ngx_http_mastodon_stream_t   *s;
-    ngx_http_mastodon_stream_req_t  sys;
-
-    static ngx_str_t  type = ngx_string("text/event-stream");
-    static ngx_str_t  no_store = ngx_string("no-store");
+    u_char                          *p;
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_mastodon_stream_t      *s;
+    ngx_http_mastodon_stream_req_t   sys;
 
     s = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_stream_t));
     if (s == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
     }
 
     ctx->data = s;
@@ -583,23 +598,22 @@ ngx_http_mastodon_stream_start(ngx_http_request_t *r,
 
     s->ops = ngx_http_mastodon_op_stream_create(r->connection, r->pool);
     if (s->ops == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
     }
 
     /* after the operations': runs before them (cleanups run last first) */
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
     }
 
     cln->handler = ngx_http_mastodon_stream_cleanup;
     cln->data = s;
 
-    /* the token's channel: a revocation closes the stream */
     ngx_memzero(&sys, sizeof(ngx_http_mastodon_stream_req_t));
     p = ngx_pnalloc(r->pool, sizeof("timeline:access_token:") + NGX_INT64_LEN);
     if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
     }
 
     sys.channels[0].data = p;
@@ -608,9 +622,32 @@ ngx_http_mastodon_stream_start(ngx_http_request_t *r,
                           - p;
     sys.nchannels = 1;
 
-    if (ngx_http_mastodon_stream_subscribe(s, &sys, 1) != NGX_OK
-        || ngx_http_mastodon_stream_subscribe(s, sr, 0) != NGX_OK)
-    {
+    if (ngx_http_mastodon_stream_subscribe(s, &sys, 1) != NGX_OK) {
+        return NULL;
+    }
+
+    s->heartbeat.handler = ngx_http_mastodon_stream_thump;
+    s->heartbeat.data = s;
+    s->heartbeat.log = r->connection->log;
+    s->heartbeat.cancelable = 1;
+
+    return s;
+}
+
+
+/* streamToHttp: the header, ":)", the subscriptions, the heartbeat */
+static ngx_int_t
+ngx_http_mastodon_stream_start(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_stream_req_t *sr)
+{
+    ngx_int_t                    rc;
+    ngx_http_mastodon_stream_t  *s;
+
+    static ngx_str_t  type = ngx_string("text/event-stream");
+    static ngx_str_t  no_store = ngx_string("no-store");
+
+    s = ngx_http_mastodon_stream_create(r, ctx);
+    if (s == NULL || ngx_http_mastodon_stream_subscribe(s, sr, 0) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -636,10 +673,6 @@ ngx_http_mastodon_stream_start(ngx_http_request_t *r,
     /* a worker that exits closes it (ngx_close_idle_connections) */
     r->connection->idle = 1;
 
-    s->heartbeat.handler = ngx_http_mastodon_stream_thump;
-    s->heartbeat.data = s;
-    s->heartbeat.log = r->connection->log;
-    s->heartbeat.cancelable = 1;
     ngx_add_timer(&s->heartbeat, s->mcf->streaming_heartbeat);
 
     if (ngx_http_mastodon_stream_output(s, (u_char *) ":)\n", 3) != NGX_OK) {
@@ -780,7 +813,7 @@ ngx_http_mastodon_stream_message(ngx_http_mastodon_op_t *op,
         return;
     }
 
-    ngx_http_mastodon_stream_send(s, &name, &payload);
+    ngx_http_mastodon_stream_send(s, &sub->name, &name, &payload);
 }
 
 
@@ -1206,7 +1239,8 @@ ngx_http_mastodon_stream_deliver(ngx_http_mastodon_stream_check_t *ck)
 
         if (sub->serial == ck->serial) {
             /* never ends the stream at once: the operation is still ours */
-            ngx_http_mastodon_stream_send(s, &ck->event, &ck->payload);
+            ngx_http_mastodon_stream_send(s, &sub->name, &ck->event,
+                                          &ck->payload);
             break;
         }
     }
@@ -1218,10 +1252,15 @@ ngx_http_mastodon_stream_deliver(ngx_http_mastodon_stream_check_t *ck)
 /* streamToHttp's output: "event: <event>\ndata: <payload>\n\n" */
 static void
 ngx_http_mastodon_stream_send(ngx_http_mastodon_stream_t *s,
-    ngx_str_t *event, ngx_str_t *payload)
+    ngx_str_t *sub_name, ngx_str_t *event, ngx_str_t *payload)
 {
     u_char  *p, *data;
     size_t   len;
+
+    if (s->ws) {
+        ngx_http_mastodon_ws_send(s, sub_name, event, payload);
+        return;
+    }
 
     len = sizeof("event: \ndata: \n\n") - 1 + event->len + payload->len;
 
@@ -1387,6 +1426,11 @@ ngx_http_mastodon_stream_thump(ngx_event_t *ev)
 {
     ngx_http_mastodon_stream_t  *s = ev->data;
 
+    if (s->ws) {
+        ngx_http_mastodon_ws_ping(s);
+        return;
+    }
+
     if (ngx_http_mastodon_stream_output(s, (u_char *) ":thump\n", 7)
         != NGX_OK)
     {
@@ -1486,6 +1530,761 @@ ngx_http_mastodon_stream_cleanup(void *data)
 
     s->queued = 0;
 
+    if (s->ws) {
+        wslay_event_context_free(s->ws);
+        s->ws = NULL;
+    }
+
     /* the operations (and their subscriptions) end with the stream's */
     ngx_queue_init(&s->subs);
+}
+
+
+/*
+ * The WebSocket (GET /api/v1/streaming upgraded): framing by wslay, over
+ * the request's connection once the 101 is out.  wslay reads and writes
+ * through c->recv and c->send (and first takes what nginx read past the
+ * request's header), copies each queued message (nothing of the
+ * connection's pool per event), and its queue is the output meter.  The
+ * client's messages: {"type": "subscribe"|"unsubscribe", "stream", "tag",
+ * "list"}, at most mastodon_streaming_max_message bytes.
+ */
+
+#define NGX_HTTP_MASTODON_WS_GUID  "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+static ngx_table_elt_t *
+ngx_http_mastodon_ws_header(ngx_http_request_t *r, const char *name)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
+static ssize_t
+ngx_http_mastodon_ws_recv(wslay_event_context_ptr ctx, uint8_t *buf,
+    size_t len, int flags, void *user_data)
+{
+    ssize_t                      n;
+    ngx_buf_t                   *b;
+    ngx_connection_t            *c;
+    ngx_http_mastodon_stream_t  *s = user_data;
+
+    c = s->request->connection;
+    b = s->request->header_in;
+
+    /* what the client sent right after the header, first */
+    if (b && b->pos < b->last) {
+        n = ngx_min((size_t) (b->last - b->pos), len);
+        ngx_memcpy(buf, b->pos, n);
+        b->pos += n;
+        return n;
+    }
+
+    n = c->recv(c, buf, len);
+
+    if (n == NGX_AGAIN) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+
+    if (n == 0 || n == NGX_ERROR) {
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+        return -1;
+    }
+
+    return n;
+}
+
+
+static ssize_t
+ngx_http_mastodon_ws_send_cb(wslay_event_context_ptr ctx,
+    const uint8_t *data, size_t len, int flags, void *user_data)
+{
+    ssize_t                      n;
+    ngx_connection_t            *c;
+    ngx_http_mastodon_stream_t  *s = user_data;
+
+    c = s->request->connection;
+
+    n = c->send(c, (u_char *) data, len);
+
+    if (n == NGX_AGAIN || n == 0) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+
+    if (n == NGX_ERROR) {
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+        return -1;
+    }
+
+    return n;
+}
+
+
+/* Mastodon's error answer to a subscription: {"error", "status"} */
+static void
+ngx_http_mastodon_ws_error(ngx_http_mastodon_stream_t *s, const char *error,
+    ngx_uint_t status)
+{
+    u_char                             buf[256], *p;
+    struct wslay_event_msg             msg;
+
+    p = ngx_snprintf(buf, sizeof(buf) - 1, "{\"error\":\"%s\"", error);
+    if (status) {
+        p = ngx_snprintf(p, buf + sizeof(buf) - p, ",\"status\":%ui", status);
+    }
+    *p++ = '}';
+
+    msg.opcode = WSLAY_TEXT_FRAME;
+    msg.msg = buf;
+    msg.msg_length = p - buf;
+
+    if (wslay_event_queue_msg(s->ws, &msg) != 0) {
+        ngx_http_mastodon_stream_drop(s);
+    }
+}
+
+
+static void
+ngx_http_mastodon_ws_message(wslay_event_context_ptr ctx,
+    const struct wslay_event_on_msg_recv_arg *arg, void *user_data)
+{
+    char                         err[64];
+    const char                  *type;
+    ngx_pool_t                  *pool;
+    mstdn_alloc_t                alloc;
+    mstdn_limits_t               limits;
+    mstdn_value_t               *msg;
+    ngx_http_mastodon_stream_t  *s = user_data;
+
+    if (s->done) {
+        return;
+    }
+
+    if (arg->opcode == WSLAY_PONG) {
+        s->pinged = 0;
+        return;
+    }
+
+    if (arg->opcode == WSLAY_BINARY_FRAME) {
+        static const char  reason[] =
+            "The mastodon streaming server does not support binary messages";
+
+        ngx_log_error(NGX_LOG_INFO, s->request->connection->log, 0,
+                      "mastodon: stream: a binary message, closing");
+        (void) wslay_event_queue_close(ctx, WSLAY_CODE_UNSUPPORTED_DATA,
+                                       (const uint8_t *) reason,
+                                       sizeof(reason) - 1);
+        return;
+    }
+
+    if (arg->opcode != WSLAY_TEXT_FRAME) {
+        return;
+    }
+
+    /* a pool for this message alone */
+    pool = ngx_create_pool(1024, s->request->connection->log);
+    if (pool == NULL) {
+        ngx_http_mastodon_stream_drop(s);
+        return;
+    }
+
+    alloc.alloc = ngx_http_mastodon_pool_alloc;
+    alloc.ctx = pool;
+    limits.max_depth = 8;
+    limits.max_members = 64;
+
+    /* not JSON: ignored, as Mastodon does */
+    if (mstdn_json_parse((const char *) arg->msg, arg->msg_length, &alloc,
+                         &limits, &msg, err, sizeof(err))
+        == MSTDN_OK
+        && msg->type == MSTDN_OBJECT)
+    {
+        type = mstdn_param_str(msg, "type", NULL);
+
+        if (type && ngx_strcmp(type, "subscribe") == 0) {
+            ngx_http_mastodon_ws_subscribe(s, msg, 0);
+
+        } else if (type && ngx_strcmp(type, "unsubscribe") == 0) {
+            ngx_http_mastodon_ws_subscribe(s, msg, 1);
+        }
+
+    } else {
+        ngx_log_error(NGX_LOG_INFO, s->request->connection->log, 0,
+                      "mastodon: stream: a message that is no JSON object "
+                      "ignored");
+    }
+
+    ngx_destroy_pool(pool);
+}
+
+
+/* firstParam(stream) */
+static const char *
+ngx_http_mastodon_ws_stream_name(mstdn_value_t *msg)
+{
+    mstdn_value_t  *v;
+
+    v = mstdn_object_get(msg, "stream");
+
+    if (v && v->type == MSTDN_ARRAY) {
+        v = v->first;
+    }
+
+    if (v == NULL || v->type != MSTDN_STRING) {
+        return NULL;
+    }
+
+    return v->str;
+}
+
+
+typedef struct {
+    ngx_http_mastodon_stream_t      *stream;
+    ngx_http_mastodon_op_t          *op;
+    ngx_http_mastodon_stream_req_t   req;
+} ngx_http_mastodon_ws_pending_t;
+
+
+static void ngx_http_mastodon_ws_list_checked(ngx_http_mastodon_pg_batch_t *b);
+
+
+/*
+ * subscribeWebsocketToChannel / unsubscribeWebsocketFromChannel: the
+ * stream's channels worked out in an operation of their own (a list is
+ * checked there first), then subscribed by their own.
+ */
+static void
+ngx_http_mastodon_ws_subscribe(ngx_http_mastodon_stream_t *s,
+    mstdn_value_t *msg, ngx_uint_t unsubscribe)
+{
+    u_char                            *p;
+    size_t                             len;
+    ngx_int_t                          rc;
+    ngx_str_t                          name;
+    ngx_uint_t                         i;
+    ngx_queue_t                       *q;
+    const char                        *stream, *error, **values;
+    ngx_http_mastodon_op_t            *op;
+    ngx_http_mastodon_auth_t           auth;
+    ngx_http_mastodon_ctx_t           *ctx;
+    ngx_http_mastodon_pg_batch_t      *b;
+    ngx_http_mastodon_stream_sub_t    *sub;
+    ngx_http_mastodon_ws_pending_t    *wp;
+    ngx_http_mastodon_stream_type_t   *type, unknown;
+
+    ctx = ngx_http_get_module_ctx(s->request, ngx_http_mastodon_module);
+
+    stream = ngx_http_mastodon_ws_stream_name(msg);
+    name.data = (u_char *) (stream ? stream : "");
+    name.len = ngx_strlen(name.data);
+
+    for (type = ngx_http_mastodon_stream_types; type->name.len; type++) {
+        if (type->name.len == name.len
+            && ngx_strncmp(type->name.data, name.data, name.len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (type->name.len == 0) {
+        /* checkScopes, then channelNameToIds' "Unknown stream type" */
+        ngx_memzero(&unknown, sizeof(unknown));
+        type = &unknown;
+    }
+
+    if (!unsubscribe && !ngx_http_mastodon_stream_scoped(ctx->auth, type)) {
+        ngx_http_mastodon_ws_error(s,
+                             "Access token does not have the required scopes",
+                             NGX_HTTP_UNAUTHORIZED);
+        return;
+    }
+
+    op = ngx_http_mastodon_op_stream_op(s->ops);
+    if (op == NULL) {
+        ngx_http_mastodon_stream_drop(s);
+        return;
+    }
+
+    wp = ngx_pcalloc(op->pool, sizeof(ngx_http_mastodon_ws_pending_t));
+    if (wp == NULL) {
+        ngx_http_mastodon_op_end(op);
+        ngx_http_mastodon_stream_drop(s);
+        return;
+    }
+
+    wp->stream = s;
+    wp->op = op;
+    op->data = wp;
+
+    /* the account and scopes of the stream's token (the request's) */
+    auth = *ctx->auth;
+    error = NULL;
+
+    rc = ngx_http_mastodon_stream_parse(op->pool, &auth, msg, type, &wp->req,
+                                        &error);
+    if (rc != NGX_OK) {
+        ngx_http_mastodon_op_end(op);
+
+        if (unsubscribe) {
+            ngx_http_mastodon_ws_error(s, "Error unsubscribing from channel",
+                                       0);
+        } else {
+            ngx_http_mastodon_ws_error(s, error ? error : "Internal error",
+                                       rc);
+        }
+
+        return;
+    }
+
+    /* the channels' key: subscriptions[channelIds.join(';')] */
+    len = 0;
+    for (i = 0; i < wp->req.nchannels; i++) {
+        len += wp->req.channels[i].len + 1;
+    }
+
+    p = ngx_pnalloc(op->pool, len);
+    if (p == NULL) {
+        ngx_http_mastodon_op_end(op);
+        ngx_http_mastodon_stream_drop(s);
+        return;
+    }
+
+    name.data = p;
+    for (i = 0; i < wp->req.nchannels; i++) {
+        if (i) {
+            *p++ = ';';
+        }
+        p = ngx_cpymem(p, wp->req.channels[i].data, wp->req.channels[i].len);
+    }
+    name.len = p - name.data;
+
+    for (q = ngx_queue_head(&s->subs);
+         q != ngx_queue_sentinel(&s->subs);
+         q = ngx_queue_next(q))
+    {
+        sub = ngx_queue_data(q, ngx_http_mastodon_stream_sub_t, queue);
+
+        if (!sub->system && sub->key.len == name.len
+            && ngx_strncmp(sub->key.data, name.data, name.len) == 0)
+        {
+            if (unsubscribe) {
+                ngx_queue_remove(&sub->queue);
+                ngx_http_mastodon_op_end(sub->op);
+            }
+
+            /* already subscribed: nothing to do */
+            ngx_http_mastodon_op_end(op);
+            return;
+        }
+    }
+
+    if (unsubscribe) {
+        ngx_http_mastodon_op_end(op);
+        return;
+    }
+
+    if (type->kind != NGX_HTTP_MASTODON_STREAM_LIST) {
+        if (ngx_http_mastodon_stream_subscribe(s, &wp->req, 0) != NGX_OK) {
+            ngx_http_mastodon_stream_drop(s);
+        }
+
+        ngx_http_mastodon_op_end(op);
+        return;
+    }
+
+    values = ngx_palloc(op->pool, 2 * sizeof(char *));
+    if (values == NULL) {
+        goto failed;
+    }
+
+    values[0] = ngx_http_mastodon_pg_pool_int64(op->pool, wp->req.list_id);
+    values[1] = ngx_http_mastodon_pg_pool_int64(op->pool, s->account_id);
+
+    b = ngx_http_mastodon_pg_op_batch(op, ngx_http_mastodon_ws_list_checked,
+                                      wp);
+    if (values[0] == NULL || values[1] == NULL || b == NULL
+        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_stream_list_stmt,
+                                    values)
+           != NGX_OK
+        || ngx_http_mastodon_pg_run(b) != NGX_OK)
+    {
+        goto failed;
+    }
+
+    return;
+
+failed:
+
+    ngx_http_mastodon_op_end(op);
+    ngx_http_mastodon_ws_error(s, "Not authorized to stream this list",
+                               NGX_HTTP_UNAUTHORIZED);
+}
+
+
+static void
+ngx_http_mastodon_ws_list_checked(ngx_http_mastodon_pg_batch_t *b)
+{
+    PGresult                        *res;
+    ngx_http_mastodon_stream_t      *s;
+    ngx_http_mastodon_ws_pending_t  *wp = b->data;
+
+    s = wp->stream;
+    res = ngx_http_mastodon_pg_rows(b, 0);
+
+    if (s->done) {
+        ngx_http_mastodon_op_end(wp->op);
+        return;
+    }
+
+    if (res == NULL || PQntuples(res) != 1) {
+        ngx_http_mastodon_ws_error(s, "Not authorized to stream this list",
+                                   NGX_HTTP_UNAUTHORIZED);
+
+    } else if (ngx_http_mastodon_stream_subscribe(s, &wp->req, 0) != NGX_OK) {
+        ngx_http_mastodon_stream_drop(s);
+    }
+
+    ngx_http_mastodon_op_end(wp->op);
+    ngx_http_mastodon_ws_flush(s);
+}
+
+
+/* streamToWs: {"stream": [...], "event", "payload": <payload as a string>} */
+static void
+ngx_http_mastodon_ws_send(ngx_http_mastodon_stream_t *s, ngx_str_t *name,
+    ngx_str_t *event, ngx_str_t *payload)
+{
+    u_char                  *p, *data;
+    size_t                   len;
+    struct wslay_event_msg   msg;
+
+    if (wslay_event_get_queued_msg_length(s->ws) + payload->len
+        > s->mcf->streaming_max_output)
+    {
+        ngx_log_error(NGX_LOG_INFO, s->request->connection->log, 0,
+                      "mastodon: stream closed: the client does not read "
+                      "(%uz bytes waiting)",
+                      wslay_event_get_queued_msg_length(s->ws));
+        ngx_http_mastodon_stream_drop(s);
+        return;
+    }
+
+    len = sizeof("{\"stream\":,\"event\":\"\",\"payload\":}") + name->len
+          + event->len + MSTDN_JSON_QUOTE_MAX(payload->len);
+
+    data = ngx_alloc(len, s->request->connection->log);
+    if (data == NULL) {
+        ngx_http_mastodon_stream_drop(s);
+        return;
+    }
+
+    p = ngx_sprintf(data, "{\"stream\":%V,\"event\":\"%V\",\"payload\":",
+                    name, event);
+    p += mstdn_json_quote((char *) p, (char *) payload->data, payload->len);
+    *p++ = '}';
+
+    msg.opcode = WSLAY_TEXT_FRAME;
+    msg.msg = data;
+    msg.msg_length = p - data;
+
+    /* wslay copies it */
+    if (wslay_event_queue_msg(s->ws, &msg) != 0) {
+        ngx_free(data);
+        ngx_http_mastodon_stream_drop(s);
+        return;
+    }
+
+    ngx_free(data);
+
+    ngx_http_mastodon_ws_flush(s);
+}
+
+
+/* every heartbeat a ping; the one before unanswered: the client is gone */
+static void
+ngx_http_mastodon_ws_ping(ngx_http_mastodon_stream_t *s)
+{
+    struct wslay_event_msg  msg;
+
+    if (s->pinged) {
+        ngx_log_error(NGX_LOG_INFO, s->request->connection->log, 0,
+                      "mastodon: stream closed: no pong");
+        ngx_http_mastodon_stream_end(s, NGX_ERROR);
+        return;
+    }
+
+    msg.opcode = WSLAY_PING;
+    msg.msg = (const uint8_t *) "";
+    msg.msg_length = 0;
+
+    if (wslay_event_queue_msg(s->ws, &msg) != 0) {
+        ngx_http_mastodon_stream_end(s, NGX_ERROR);
+        return;
+    }
+
+    s->pinged = 1;
+    ngx_add_timer(&s->heartbeat, s->mcf->streaming_heartbeat);
+
+    ngx_http_mastodon_ws_flush(s);
+}
+
+
+/* what wslay holds goes out as far as the socket takes it */
+static void
+ngx_http_mastodon_ws_flush(ngx_http_mastodon_stream_t *s)
+{
+    ngx_event_t               *wev;
+    ngx_connection_t          *c;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (s->done) {
+        return;
+    }
+
+    c = s->request->connection;
+    wev = c->write;
+
+    if (wslay_event_want_write(s->ws) && wev->ready) {
+        if (wslay_event_send(s->ws) != 0) {
+            ngx_http_mastodon_stream_drop(s);
+            return;
+        }
+    }
+
+    if (!wslay_event_want_read(s->ws) && !wslay_event_want_write(s->ws)) {
+        /* the close handshake is over */
+        ngx_http_mastodon_stream_drop(s);
+        return;
+    }
+
+    clcf = ngx_http_get_module_loc_conf(s->request, ngx_http_core_module);
+
+    if (wslay_event_want_write(s->ws)) {
+        if (!wev->timer_set) {
+            ngx_add_timer(wev, clcf->send_timeout);
+        }
+
+        if (ngx_handle_write_event(wev, 0) != NGX_OK) {
+            ngx_http_mastodon_stream_drop(s);
+        }
+
+        return;
+    }
+
+    if (wev->timer_set) {
+        ngx_del_timer(wev);
+    }
+}
+
+
+static void
+ngx_http_mastodon_ws_read(ngx_http_request_t *r)
+{
+    ngx_connection_t            *c;
+    ngx_http_mastodon_ctx_t     *ctx;
+    ngx_http_mastodon_stream_t  *s;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+    s = ctx->data;
+    c = r->connection;
+
+    if (s->done) {
+        return;
+    }
+
+    if (wslay_event_recv(s->ws) != 0) {
+        /* a read error, the client gone, a frame past the limits */
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "mastodon: stream closed by the client or for a bad "
+                      "frame");
+        ngx_http_mastodon_stream_end(s, NGX_ERROR);
+        return;
+    }
+
+    if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
+        ngx_http_mastodon_stream_end(s, NGX_ERROR);
+        return;
+    }
+
+    ngx_http_mastodon_ws_flush(s);
+}
+
+
+static void
+ngx_http_mastodon_ws_write(ngx_http_request_t *r)
+{
+    ngx_http_mastodon_ctx_t     *ctx;
+    ngx_http_mastodon_stream_t  *s;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+    s = ctx->data;
+
+    if (r->connection->write->timedout) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, NGX_ETIMEDOUT,
+                      "mastodon: stream closed: client timed out");
+        ngx_http_mastodon_stream_end(s, NGX_ERROR);
+        return;
+    }
+
+    ngx_http_mastodon_ws_flush(s);
+}
+
+
+/* GET /api/v1/streaming with Upgrade: websocket */
+ngx_int_t
+ngx_http_mastodon_streaming_ws(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    u_char                           *p;
+    u_char                            md[SHA_DIGEST_LENGTH];
+    u_char                            accept[64];
+    ngx_str_t                         src, dst, protocol;
+    ngx_int_t                         rc;
+    SHA_CTX                           sha;
+    ngx_table_elt_t                  *key, *version, *proto;
+    mstdn_value_t                    *query;
+    ngx_http_mastodon_stream_t       *s;
+    struct wslay_event_callbacks      callbacks;
+
+    if (r->headers_in.upgrade == NULL
+        || r->headers_in.upgrade->value.len != sizeof("websocket") - 1
+        || ngx_strncasecmp(r->headers_in.upgrade->value.data,
+                           (u_char *) "websocket", sizeof("websocket") - 1)
+           != 0
+        || r != r->main)
+    {
+        /* no stream in the path: the streaming server's answer */
+        return ngx_http_mastodon_streaming_unknown(r, ctx);
+    }
+
+    key = ngx_http_mastodon_ws_header(r, "Sec-WebSocket-Key");
+    version = ngx_http_mastodon_ws_header(r, "Sec-WebSocket-Version");
+
+    if (key == NULL || key->value.len != 24 || version == NULL
+        || version->value.len != 2
+        || ngx_strncmp(version->value.data, "13", 2) != 0)
+    {
+        ctx->error_message = "Bad Request";
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    s = ngx_http_mastodon_stream_create(r, ctx);
+    if (s == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memzero(&callbacks, sizeof(callbacks));
+    callbacks.recv_callback = ngx_http_mastodon_ws_recv;
+    callbacks.send_callback = ngx_http_mastodon_ws_send_cb;
+    callbacks.on_msg_recv_callback = ngx_http_mastodon_ws_message;
+
+    if (wslay_event_context_server_init(&s->ws, &callbacks, s) != 0) {
+        s->ws = NULL;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    wslay_event_config_set_max_recv_msg_length(s->ws,
+                                               s->mcf->streaming_max_message);
+
+    /* Sec-WebSocket-Accept: base64(SHA-1(key GUID)) */
+    SHA1_Init(&sha);
+    SHA1_Update(&sha, key->value.data, key->value.len);
+    SHA1_Update(&sha, NGX_HTTP_MASTODON_WS_GUID,
+                sizeof(NGX_HTTP_MASTODON_WS_GUID) - 1);
+    SHA1_Final(md, &sha);
+
+    src.data = md;
+    src.len = sizeof(md);
+    dst.data = accept;
+    ngx_encode_base64(&dst, &src);
+
+    r->headers_out.status = NGX_HTTP_SWITCHING_PROTOCOLS;
+    r->keepalive = 0;
+
+    {
+        static ngx_str_t  websocket = ngx_string("websocket");
+
+        if (ngx_http_mastodon_add_header(r, "Upgrade", &websocket) != NGX_OK
+            || ngx_http_mastodon_add_header(r, "Sec-WebSocket-Accept", &dst)
+               != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    /* the token as the protocol: a browser fails unless it is echoed */
+    proto = ngx_http_mastodon_ws_header(r, "Sec-WebSocket-Protocol");
+    if (proto) {
+        protocol = proto->value;
+        p = ngx_strlchr(protocol.data, protocol.data + protocol.len, ',');
+        if (p) {
+            protocol.len = p - protocol.data;
+        }
+
+        if (ngx_http_mastodon_add_header(r, "Sec-WebSocket-Protocol",
+                                         &protocol)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_http_send_special(r, NGX_HTTP_FLUSH) == NGX_ERROR || r->out) {
+        return NGX_ERROR;
+    }
+
+    r->read_event_handler = ngx_http_mastodon_ws_read;
+    r->write_event_handler = ngx_http_mastodon_ws_write;
+    r->connection->idle = 1;
+
+    (void) ngx_tcp_nodelay(r->connection);
+
+    ngx_add_timer(&s->heartbeat, s->mcf->streaming_heartbeat);
+
+    /* ?stream=...: subscribed at once, with the query's tag and list */
+    query = ctx->params;
+    if (query && mstdn_param_str(query, "stream", NULL)) {
+        ngx_http_mastodon_ws_subscribe(s, query, 0);
+    }
+
+    if (r->header_in->pos < r->header_in->last) {
+        ngx_post_event(r->connection->read, &ngx_posted_events);
+    }
+
+    ngx_http_mastodon_ws_flush(s);
+
+    return NGX_DONE;
 }

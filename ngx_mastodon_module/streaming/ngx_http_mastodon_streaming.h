@@ -18,6 +18,9 @@ ngx_int_t ngx_http_mastodon_streaming_health(ngx_http_request_t *r,
 /* GET /api/v1/streaming/<stream>: server-sent events */
 ngx_int_t ngx_http_mastodon_streaming_sse(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
+/* GET /api/v1/streaming: a WebSocket (without Upgrade: unknown) */
+ngx_int_t ngx_http_mastodon_streaming_ws(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
 /* any other path under /api/v1/streaming */
 ngx_int_t ngx_http_mastodon_streaming_unknown(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
