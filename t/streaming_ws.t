@@ -13,8 +13,10 @@ use Mojo::JSON qw(decode_json);
 use MastodonTest;
 use StreamClient;
 
+# pings every 30 s while the test reads its clients one after another (a
+# client not read would not answer); every 300 ms for the ping tests
 my $t = MastodonTest->new(worker => 1,
-    http_config => "mastodon_streaming_heartbeat 300ms;\n    mastodon_streaming_max_message 1k;");
+    http_config => "mastodon_streaming_heartbeat 30s;\n    mastodon_streaming_max_message 1k;");
 my $m = $t->mojo;
 my $port = $t->port;
 
@@ -163,7 +165,9 @@ $w->send_json({ type => 'subscribe', stream => 'public' });
 ok(live($w, 'timeline:public'), '... the public stream needs none');
 $w->close;
 
-# --- size limit, binary, early bytes, pings ---------------------------------------------------------------
+# --- size limit, binary, early bytes, pings ---
+ok($t->reconfigure_nginx(http_config => "mastodon_streaming_heartbeat 300ms;\n    mastodon_streaming_max_message 1k;"),
+    'pings every 300 ms');
 my $big = ws('', 'dave');
 $big->send_text('{"type":"subscribe","stream":"' . ('x' x 2000) . '"}');
 ok($big->wait_closed(5), 'a message over mastodon_streaming_max_message closes the socket');
@@ -194,12 +198,28 @@ my $old_ws = ws('?stream=public', 'alice');
 my $old_sse = StreamClient->sse($port, '/api/v1/streaming/public', { Authorization => "Bearer $u{alice}{token}" });
 ok(live($old_ws, 'timeline:public'), 'a socket before the reload');
 is($old_sse->status, 200, 'an event stream before the reload');
-ok($t->reconfigure_nginx(http_config => "mastodon_streaming_heartbeat 30s;"), 'reload (pings every 30 s now)');
+ok($t->reconfigure_nginx(http_config => "mastodon_streaming_heartbeat 30s;"), 'reload (pings every 30 s again)');
 ok($old_ws->wait_closed(5), "the old worker's socket is closed");
 ok($old_sse->wait_closed(5), "the old worker's event stream is closed");
 my $new_ws = ws('?stream=public', 'alice');
 ok(live($new_ws, 'timeline:public'), 'the client reconnects to a new worker');
 $new_ws->close;
+
+# --- Redis restarted under open streams: they stay and get events again ------------------------------------------
+my $rs = ws('?stream=public', 'dave');
+my $rsse = StreamClient->sse($port, '/api/v1/streaming/public', { Authorization => "Bearer $u{dave}{token}" });
+ok(live($rs, 'timeline:public'), 'a socket before Redis restarts');
+$rsse->pump(0.3);
+$_->{seen} = 1 for @{ $rsse->events };
+$t->stop_redis;
+$rs->pump(0.5);
+$rsse->pump(0.1);
+$t->start_redis;
+ok(live($rs, 'timeline:public'), 'after the restart the same socket gets events again (resubscribed)');
+ok($rsse->wait_event(sub { $_[0]{data} =~ /^live/ }, 10), '... and the same event stream');
+ok(!$rs->closed && !$rsse->closed, '... neither was closed');
+$rs->close;
+$rsse->close;
 
 # --- a thousand clients ---------------------------------------------------------------------------------------
 my @many;

@@ -258,7 +258,7 @@ ngx_int_t
 ngx_http_mastodon_streaming_sse(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
 {
-    ngx_str_t                         uri, *stream;
+    ngx_str_t                         uri, *stream, *path;
     ngx_int_t                         rc;
     ngx_uint_t                        i;
     const char                      **values;
@@ -274,10 +274,10 @@ ngx_http_mastodon_streaming_sse(ngx_http_request_t *r,
     stream = NULL;
 
     for (i = 0; ngx_http_mastodon_stream_paths[i].path.len; i++) {
-        if (uri.len == ngx_http_mastodon_stream_paths[i].path.len
-            && ngx_strncmp(uri.data, ngx_http_mastodon_stream_paths[i].path.data,
-                           uri.len)
-               == 0)
+        path = &ngx_http_mastodon_stream_paths[i].path;
+
+        if (uri.len == path->len
+            && ngx_strncmp(uri.data, path->data, uri.len) == 0)
         {
             stream = &ngx_http_mastodon_stream_paths[i].stream;
             break;
@@ -360,10 +360,13 @@ ngx_http_mastodon_stream_scoped(ngx_http_mastodon_auth_t *a,
         return 1;
     }
 
+    if (type->kind == NGX_HTTP_MASTODON_STREAM_NOTIFICATION) {
+        return mstdn_scopes_allow((char *) a->scopes.data, a->scopes.len,
+                                  "read read:notifications");
+    }
+
     return mstdn_scopes_allow((char *) a->scopes.data, a->scopes.len,
-                              type->kind == NGX_HTTP_MASTODON_STREAM_NOTIFICATION
-                              ? "read read:notifications"
-                              : "read read:statuses");
+                              "read read:statuses");
 }
 
 
@@ -512,7 +515,8 @@ ngx_http_mastodon_stream_parse(ngx_pool_t *pool, ngx_http_mastodon_auth_t *a,
         sr->nchannels = 1;
 
         /* ["list","<list as asked>"] */
-        p = ngx_pnalloc(pool, MSTDN_JSON_QUOTE_MAX(len) + sizeof("[\"list\",]"));
+        p = ngx_pnalloc(pool, MSTDN_JSON_QUOTE_MAX(len)
+                              + sizeof("[\"list\",]"));
         if (p == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
