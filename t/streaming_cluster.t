@@ -27,8 +27,12 @@ my $conf = MastodonTest::_slurp("$dir/nginx.conf");
 $conf =~ s/\Q$dir\E\//$dir_b\//g;
 $conf =~ s/(listen\s+127\.0\.0\.1:)$port_a\b/$1$port_b/ or die 'no listen line';
 MastodonTest::_spew("$dir_b/nginx.conf", $conf);
-my ($rc, $out, $err) = MastodonTest::_capture($MastodonTest::NGINX, '-p', "$dir_b/", '-c', "$dir_b/nginx.conf",
-    '-e', "$dir_b/error.log");
+my ($rc, $out, $err) = do {
+    my %env = $t->_nginx_env($dir);    # the sanitizer's runtime, under build-asan
+    local @ENV{keys %env} = values %env;
+    MastodonTest::_capture($MastodonTest::NGINX, '-p', "$dir_b/", '-c', "$dir_b/nginx.conf",
+        '-e', "$dir_b/error.log");
+};
 is($rc, 0, 'node B starts') or diag "$out$err";
 ok($t->wait_for(sub { -s "$dir_b/nginx.pid" }), '... its pid file');
 chomp(my $pid_b = MastodonTest::_slurp("$dir_b/nginx.pid"));
