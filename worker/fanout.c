@@ -147,24 +147,24 @@ static int fanout_status_run(job_ctx *ctx, const fanout_status_job *job, PGconn 
     notify_render render = { NULL, 0, payload, plen };
     char key[96];
 
-    /* without a rendering the rows and feeds are written, no event goes out */
-    if (payload != NULL) {
+    /* without a rendering (a remote post) the event names the status: the
+     * streaming side renders it for each viewer */
+    if (payload != NULL)
         json_object_member(payload, plen, "account", &render.account, &render.account_len);
-        if (stream_event_make(&ev, job->event, payload, plen) != 0) {
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
+    if ((payload != NULL ? stream_event_make(&ev, job->event, payload, plen)
+                         : stream_event_status_id(&ev, job->event, f->id)) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
     }
     fanout_event_key(ctx, key, sizeof(key));
 
     int rc = -1;
     if (f->reblog_of_id[0] == '\0' && notify_mentions(c, db, f->id, &render, err, errlen) != 0)
         goto done;
-    if ((payload != NULL && stream_event_store(c, key, &ev, err, errlen) != 0)
+    if (stream_event_store(c, key, &ev, err, errlen) != 0
         || job->fan(ctx, db, f, &render, key, err, errlen) != 0)
         goto done;
-    if (payload != NULL
-        && (stream_public(c, f, &ev, err, errlen) != 0 || stream_direct(c, f, &ev, err, errlen) != 0))
+    if (stream_public(c, f, &ev, err, errlen) != 0 || stream_direct(c, f, &ev, err, errlen) != 0)
         goto done;
     if (fanout_federate(ctx, f, job->action, err, errlen) != 0)
         goto done;
@@ -203,12 +203,12 @@ int fanout_status(job_ctx *ctx, const fanout_status_job *job, const char *args_j
     }
     /* the rendering: in args (the CLI, older modules), else the module's */
     if (!args_object_raw(&a, "payload", &payload, &plen)) {
-        int found = payload_get(*ctx->redis, "status", id, ctx->job->attempt == 0, &stored, &plen,
-                                err, errlen);
+        /* no wait for it: without it the events carry the id */
+        int found = payload_get(*ctx->redis, "status", id, 0, &stored, &plen, err, errlen);
         if (found < 0)
             goto done;
         if (found == 0)
-            mlog(LOG_NOTICE, "%s: no rendering of status %s: no streaming events", job->name, id);
+            mlog(LOG_DEBUG, "%s: no rendering of status %s: events carry its id", job->name, id);
         payload = stored;
     }
     rc = fanout_status_run(ctx, job, db, &f, payload, plen, err, errlen);

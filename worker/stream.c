@@ -31,6 +31,22 @@ int stream_event_make(stream_event *ev, const char *name, const char *payload, s
     return stream_event_text(ev, name, payload, len);
 }
 
+int stream_event_status_id(stream_event *ev, const char *name, const char *status_id)
+{
+    char *qn = json_quoted(name), *qi = json_quoted(status_id);
+    int n = qn != NULL && qi != NULL
+            ? asprintf(&ev->text, "{\"event\":%s,\"status_id\":%s}", qn, qi) : -1;
+
+    free(qn);
+    free(qi);
+    if (n < 0) {
+        ev->text = NULL;
+        return -1;
+    }
+    ev->len = (size_t) n;
+    return 0;
+}
+
 int stream_event_delete(stream_event *ev, const char *status_id)
 {
     char *q = json_quoted(status_id);

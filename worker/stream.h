@@ -17,6 +17,10 @@ typedef struct {
 /* {"event":"<name>","payload":<payload JSON, inserted as it is>}.
  * 0 or -1 (out of memory). */
 int  stream_event_make(stream_event *ev, const char *name, const char *payload, size_t len);
+/* {"event":"<name>","status_id":"<id>"}: no rendering here (a remote
+ * post); the streaming side (nginx) renders the status for each viewer.
+ * Not Mastodon's form: only our streaming side reads these channels. */
+int  stream_event_status_id(stream_event *ev, const char *name, const char *status_id);
 /* {"event":"delete","payload":"<id>"} */
 int  stream_event_delete(stream_event *ev, const char *status_id);
 void stream_event_free(stream_event *ev);

@@ -52,6 +52,8 @@ static ngx_int_t ngx_http_mastodon_auth_parse(ngx_http_request_t *r,
     u_char *p, size_t len, ngx_http_mastodon_auth_t *auth);
 static ngx_int_t ngx_http_mastodon_auth_check(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
+static void ngx_http_mastodon_auth_protocol(ngx_http_request_t *r,
+    ngx_str_t *token);
 static ngx_int_t ngx_http_mastodon_auth_fail(ngx_http_request_t *r,
     ngx_uint_t status, const char *message);
 static void ngx_http_mastodon_auth_touch(ngx_http_request_t *r,
@@ -237,6 +239,13 @@ ngx_http_mastodon_auth_bearer(ngx_http_request_t *r,
         }
     }
 
+    if (token->data == NULL
+        && ctx->route->auth == NGX_HTTP_MASTODON_AUTH_STREAM)
+    {
+        /* a browser's WebSocket can send no header but this one */
+        ngx_http_mastodon_auth_protocol(r, token);
+    }
+
     if (token->len > NGX_HTTP_MASTODON_TOKEN_MAX
         || (token->data && token->len == 0))
     {
@@ -245,6 +254,42 @@ ngx_http_mastodon_auth_bearer(ngx_http_request_t *r,
     }
 
     return NGX_OK;
+}
+
+
+/* Sec-WebSocket-Protocol: the token itself (Mastodon's streaming API) */
+static void
+ngx_http_mastodon_auth_protocol(ngx_http_request_t *r, ngx_str_t *token)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("Sec-WebSocket-Protocol") - 1
+            && ngx_strncasecmp(h[i].key.data,
+                               (u_char *) "Sec-WebSocket-Protocol",
+                               h[i].key.len)
+               == 0)
+        {
+            *token = h[i].value;
+            return;
+        }
+    }
 }
 
 
@@ -508,6 +553,21 @@ ngx_http_mastodon_auth_check(ngx_http_request_t *r,
     route = ctx->route;
     auth = ctx->auth;
 
+    if (route->auth == NGX_HTTP_MASTODON_AUTH_STREAM) {
+        /* the streaming server's accountFromRequest: scopes are per stream */
+        if (auth == NULL) {
+            return ngx_http_mastodon_auth_fail(r, NGX_HTTP_UNAUTHORIZED,
+                                               "Missing access token");
+        }
+
+        if (auth->user_id == 0) {
+            return ngx_http_mastodon_auth_fail(r, NGX_HTTP_UNAUTHORIZED,
+                                               "Invalid access token");
+        }
+
+        return NGX_OK;
+    }
+
     if (auth == NULL) {
         if (route->auth == NGX_HTTP_MASTODON_AUTH_OPTIONAL) {
             return NGX_OK;
@@ -651,6 +711,19 @@ ngx_http_mastodon_auth_fail(ngx_http_request_t *r, ngx_uint_t status,
                   "mastodon: %s", message);
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+
+    if (ctx->route->auth == NGX_HTTP_MASTODON_AUTH_STREAM) {
+        /* the streaming server knows one failure besides a missing token */
+        if (status == NGX_HTTP_UNAUTHORIZED
+            && ngx_strcmp(message, "Missing access token") != 0)
+        {
+            message = "Invalid access token";
+        }
+
+        ctx->error_message = message;
+        return status;
+    }
+
     ctx->error_message = message;
 
     if (status == NGX_HTTP_UNAUTHORIZED) {
@@ -671,16 +744,33 @@ ngx_http_mastodon_auth_fail(ngx_http_request_t *r, ngx_uint_t status,
 
 /*
  * Revocation: a tombstone in the cache (no NX: it beats any racing fill),
- * after the caller has marked the row revoked in PostgreSQL.
+ * after the caller has marked the row revoked in PostgreSQL; and the
+ * token's streams are told to close (Mastodon's "kill" on
+ * timeline:access_token:<id>, streaming/).
  */
 ngx_int_t
 ngx_http_mastodon_auth_revoke_cached(ngx_http_request_t *r,
-    u_char *digest_hex, ngx_http_mastodon_redis_done_pt handler, void *data)
+    u_char *digest_hex, int64_t token_id,
+    ngx_http_mastodon_redis_done_pt handler, void *data)
 {
     u_char       key[NGX_HTTP_MASTODON_TOKEN_KEY_LEN];
     u_char       ttl[NGX_INT_T_LEN];
+    u_char       channel[sizeof("timeline:access_token:") + NGX_INT64_LEN];
     const char  *argv[5];
     size_t       argvlen[5];
+
+    static const char  kill[] = "{\"event\":\"kill\"}";
+
+    argv[0] = "PUBLISH";
+    argvlen[0] = 7;
+    argv[1] = (const char *) channel;
+    argvlen[1] = ngx_sprintf(channel, "timeline:access_token:%L", token_id)
+                 - channel;
+    argv[2] = kill;
+    argvlen[2] = sizeof(kill) - 1;
+
+    /* fire and forget, as Mastodon publishes it */
+    (void) ngx_http_mastodon_redis_command(r, NULL, NULL, 3, argv, argvlen);
 
     ngx_http_mastodon_auth_key(key, digest_hex);
 

@@ -24,7 +24,8 @@ ngx_int_t ngx_http_mastodon_ratelimit(ngx_http_request_t *r, u_char *digest,
 ngx_int_t ngx_http_mastodon_ratelimit_resolved(ngx_http_request_t *r,
     ngx_int_t rc);
 ngx_int_t ngx_http_mastodon_auth_revoke_cached(ngx_http_request_t *r,
-    u_char *digest_hex, ngx_http_mastodon_redis_done_pt handler, void *data);
+    u_char *digest_hex, int64_t token_id,
+    ngx_http_mastodon_redis_done_pt handler, void *data);
 ngx_int_t ngx_http_mastodon_auth_forget_user_then(ngx_http_request_t *r,
     int64_t user_id, ngx_http_mastodon_redis_done_pt handler, void *data);
 

@@ -58,6 +58,7 @@ typedef struct {
     ngx_str_t                   username;
     ngx_str_t                   password;
     ngx_str_t                   token_param;    /* revoke */
+    int64_t                     token_id;       /* revoke: the row's */
 
     ngx_str_t                   app_id;         /* from PostgreSQL */
     ngx_str_t                   app_scopes;
@@ -716,6 +717,7 @@ ngx_http_mastodon_oauth_revoke_loaded(ngx_http_mastodon_pg_batch_t *b)
     }
 
     values[0] = PQgetvalue(token, 0, 0);
+    t->token_id = ngx_atoof((u_char *) values[0], PQgetlength(token, 0, 0));
 
     nb = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_oauth_revoked, t);
     if (nb == NULL
@@ -750,7 +752,7 @@ ngx_http_mastodon_oauth_revoked(ngx_http_mastodon_pg_batch_t *b)
     }
 
     /* refused at once, even where the token is cached */
-    if (ngx_http_mastodon_auth_revoke_cached(r, t->digest,
+    if (ngx_http_mastodon_auth_revoke_cached(r, t->digest, t->token_id,
                                       ngx_http_mastodon_oauth_revoke_done, t)
         != NGX_OK)
     {

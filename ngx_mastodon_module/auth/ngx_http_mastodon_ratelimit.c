@@ -313,8 +313,10 @@ ngx_http_mastodon_rl_collect(ngx_http_request_t *r,
     route = ctx->route;
     limits = route->limits;
 
+    /* the streaming API is another server in Mastodon: not rack-attack's */
     rl->api = route->pattern.len > 5
-              && ngx_strncmp(route->pattern.data, "/api/", 5) == 0;
+              && ngx_strncmp(route->pattern.data, "/api/", 5) == 0
+              && route->auth != NGX_HTTP_MASTODON_AUTH_STREAM;
 
     address = ngx_http_mastodon_rl_address(r);
     ngx_str_null(&none);

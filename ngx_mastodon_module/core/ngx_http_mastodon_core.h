@@ -87,6 +87,11 @@ typedef struct {
     ngx_msec_t                 resolve_wait;    /* search resolve=true */
     ngx_shm_zone_t            *key_cache;
 
+    /* streaming (streaming/) */
+    ngx_msec_t                 streaming_heartbeat;
+    size_t                     streaming_max_output;
+    size_t                     streaming_max_message;
+
     /* derived in init_main_conf */
     time_t                     loaded_at;
     ngx_flag_t                 enabled;
@@ -121,6 +126,11 @@ typedef struct {
 #define NGX_HTTP_MASTODON_AUTH_OPTIONAL  1  /* a token, if given, must be valid */
 #define NGX_HTTP_MASTODON_AUTH_APP       2  /* any valid token (app or user) */
 #define NGX_HTTP_MASTODON_AUTH_USER      3  /* a user's token, user in order */
+#define NGX_HTTP_MASTODON_AUTH_STREAM    4  /* Mastodon's streaming server: a
+                                               user's token required (also
+                                               Sec-WebSocket-Protocol), its
+                                               messages, no rate limits,
+                                               scopes the endpoint's */
 
 
 /*
@@ -179,7 +189,7 @@ typedef struct {
     ngx_str_t                      pattern;     /* "/api/v1/statuses/:id" */
     ngx_http_mastodon_handler_pt   handler;
     unsigned                       body:3;      /* NGX_HTTP_MASTODON_BODY_* */
-    unsigned                       auth:2;      /* NGX_HTTP_MASTODON_AUTH_* */
+    unsigned                       auth:3;      /* NGX_HTTP_MASTODON_AUTH_* */
     const char                    *scopes;      /* any one of these */
     ngx_uint_t                     limits;      /* NGX_HTTP_MASTODON_RL_* */
     ngx_uint_t                     debug;       /* only where the test aid

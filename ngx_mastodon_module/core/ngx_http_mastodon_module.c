@@ -79,6 +79,9 @@ ngx_http_mastodon_bounds(pg_slow_pool_size, 0, 1024);         /* 0: none */
 ngx_http_mastodon_bounds(pg_queue_size, 0, 1000000);          /* 0: no wait */
 ngx_http_mastodon_bounds(pg_max_requests, 0, 1000000000);     /* 0: never */
 ngx_http_mastodon_bounds(feed_max, 1, 10000);
+ngx_http_mastodon_msec_bounds(streaming_heartbeat, 100, 3600000);
+ngx_http_mastodon_bounds(streaming_max_output, 4096, 1073741824);
+ngx_http_mastodon_bounds(streaming_max_message, 64, 1048576);
 ngx_http_mastodon_bounds(json_max_depth, 1, 256);
 ngx_http_mastodon_bounds(json_max_members, 1, 1000000);
 ngx_http_mastodon_bounds(bcrypt_cost, 4, 31);
@@ -448,6 +451,27 @@ static ngx_command_t  ngx_http_mastodon_commands[] = {
       offsetof(ngx_http_mastodon_main_conf_t, authorized_fetch),
       NULL },
 
+    { ngx_string("mastodon_streaming_heartbeat"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, streaming_heartbeat),
+      &ngx_http_mastodon_streaming_heartbeat_bounds },
+
+    { ngx_string("mastodon_streaming_max_output"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, streaming_max_output),
+      &ngx_http_mastodon_streaming_max_output_bounds },
+
+    { ngx_string("mastodon_streaming_max_message"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, streaming_max_message),
+      &ngx_http_mastodon_streaming_max_message_bounds },
+
       ngx_null_command
 };
 
@@ -573,6 +597,9 @@ ngx_http_mastodon_create_main_conf(ngx_conf_t *cf)
     mcf->key_fetch_wait = NGX_CONF_UNSET_MSEC;
     mcf->resolve_wait = NGX_CONF_UNSET_MSEC;
     mcf->authorized_fetch = NGX_CONF_UNSET;
+    mcf->streaming_heartbeat = NGX_CONF_UNSET_MSEC;
+    mcf->streaming_max_output = NGX_CONF_UNSET_SIZE;
+    mcf->streaming_max_message = NGX_CONF_UNSET_SIZE;
     mcf->redis_port = NGX_CONF_UNSET;
 
     return mcf;
@@ -617,6 +644,10 @@ ngx_http_mastodon_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(mcf->require_confirmation, 1);
     ngx_conf_init_value(mcf->oauth_password_grant, 0);
     ngx_conf_init_uint_value(mcf->feed_max, 400);
+    /* streaming/: Mastodon's :thump every 15 s */
+    ngx_conf_init_msec_value(mcf->streaming_heartbeat, 15000);
+    ngx_conf_init_size_value(mcf->streaming_max_output, 1024 * 1024);
+    ngx_conf_init_size_value(mcf->streaming_max_message, 4096);
 
     if (mcf->thread_pool_name.len == 0) {
         ngx_str_set(&mcf->thread_pool_name, "default");

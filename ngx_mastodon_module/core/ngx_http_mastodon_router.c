@@ -10,6 +10,7 @@
  */
 
 #include "ngx_http_mastodon_activitypub.h"
+#include "ngx_http_mastodon_streaming.h"
 #include "mstdn_utf8.h"
 
 
@@ -186,6 +187,34 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
       0, OPTIONAL, "read read:statuses"),
     R(GET, "/api/v1/accounts/:id/statuses", ngx_http_mastodon_account_statuses,
       0, OPTIONAL, "read read:statuses"),
+
+    /* the streaming API (streaming/): Mastodon's streaming server */
+    R(GET, "/api/v1/streaming/health", ngx_http_mastodon_streaming_health, 0,
+      NONE, NULL),
+    R(GET, "/api/v1/streaming/user", ngx_http_mastodon_streaming_sse, 0,
+      STREAM, NULL),
+    R(GET, "/api/v1/streaming/user/notification",
+      ngx_http_mastodon_streaming_sse, 0, STREAM, NULL),
+    R(GET, "/api/v1/streaming/public", ngx_http_mastodon_streaming_sse, 0,
+      STREAM, NULL),
+    R(GET, "/api/v1/streaming/public/local", ngx_http_mastodon_streaming_sse,
+      0, STREAM, NULL),
+    R(GET, "/api/v1/streaming/public/remote", ngx_http_mastodon_streaming_sse,
+      0, STREAM, NULL),
+    R(GET, "/api/v1/streaming/hashtag", ngx_http_mastodon_streaming_sse, 0,
+      STREAM, NULL),
+    R(GET, "/api/v1/streaming/hashtag/local", ngx_http_mastodon_streaming_sse,
+      0, STREAM, NULL),
+    R(GET, "/api/v1/streaming/list", ngx_http_mastodon_streaming_sse, 0,
+      STREAM, NULL),
+    R(GET, "/api/v1/streaming/direct", ngx_http_mastodon_streaming_sse, 0,
+      STREAM, NULL),
+    R(GET, "/api/v1/streaming", ngx_http_mastodon_streaming_ws, 0,
+      STREAM, NULL),
+    R(GET, "/api/v1/streaming/:stream", ngx_http_mastodon_streaming_unknown,
+      0, NONE, NULL),
+    R(GET, "/api/v1/streaming/:stream/:sub",
+      ngx_http_mastodon_streaming_unknown, 0, NONE, NULL),
 
     /* notifications: the fixed paths before :id and :group_key */
     R(GET, "/api/v1/notifications", ngx_http_mastodon_notifications, 0, USER,
