@@ -87,6 +87,10 @@ typedef struct {
     ngx_msec_t                 resolve_wait;    /* search resolve=true */
     ngx_shm_zone_t            *key_cache;
 
+    /* rendered entities shared by the workers (cache/) */
+    size_t                     render_cache_size;
+    ngx_shm_zone_t            *render_cache;
+
     /* derived in init_main_conf */
     time_t                     loaded_at;
     ngx_flag_t                 enabled;
