@@ -266,12 +266,23 @@ signin_bench() {
 }
 
 echo
-printf '%-20s %-38s %8s %12s %12s %8s\n' endpoint path bytes 'module r/s' 'static r/s' ratio
+# issue 10's targets (ratio to static), printed to the right of the ratio
+target_of() {
+    case $1 in
+    home) echo '>= 0.5' ;;
+    status) echo '>= 0.6' ;;
+    verify_credentials|account) echo '>= 0.7' ;;
+    *) echo '-' ;;
+    esac
+}
+
+printf '%-20s %-38s %8s %12s %12s %8s %8s\n' endpoint path bytes 'module r/s' 'static r/s' ratio target
 for r in "${results[@]}"; do
     # shellcheck disable=SC2086
     set -- $r
-    printf '%-20s %-38s %8s %12s %12s %8s\n' "$1" "$2" "$5" "$3" "$4" \
-        "$(awk -v m="$3" -v s="$4" 'BEGIN { if (s > 0) printf "%.2f", m / s; else print "-" }')"
+    printf '%-20s %-38s %8s %12s %12s %8s %8s\n' "$1" "$2" "$5" "$3" "$4" \
+        "$(awk -v m="$3" -v s="$4" 'BEGIN { if (s > 0) printf "%.2f", m / s; else print "-" }')" \
+        "$(target_of "$1")"
 done
 
 if [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = signin ]; then

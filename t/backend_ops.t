@@ -15,7 +15,8 @@ use MastodonTest;
 
 my $t = MastodonTest->new(
     worker      => 0,
-    http_config => 'mastodon_debug_tick 20ms 20ms;',
+    # no render cache: its subscription is an operation alive too
+    http_config => 'mastodon_debug_tick 20ms 20ms; mastodon_render_cache_size 0;',
 );
 
 sub rounds {

@@ -14,7 +14,9 @@ use MastodonTest;
 my $t = MastodonTest->new(
     worker      => 0,
     http_config => 'mastodon_redis_timeout 2s; mastodon_redis_connect_timeout 2s;'
-                 . ' mastodon_rate_limit on;',
+                 . ' mastodon_rate_limit on;'
+                 # no render cache: its subscription would add to the counts
+                 . ' mastodon_render_cache_size 0;',
 );
 my $m = $t->mojo;
 my $port = $t->redis_port;

@@ -16,7 +16,8 @@ use MastodonTest;
 
 my $t = MastodonTest->new(
     worker      => 0,
-    http_config => 'mastodon_debug_subscribe on;',
+    # no render cache: its own subscription would add to the counts below
+    http_config => "mastodon_debug_subscribe on;\nmastodon_render_cache_size 0;",
 );
 
 sub heard {

@@ -20,6 +20,8 @@ my $t = MastodonTest->new(
     worker          => 0,
     main_config     => 'worker_processes 1;',
     server_config   => 'location = /debug/stream { mastodon_debug_stream; }',
+    # no render cache: its subscription is an operation alive too
+    http_config     => 'mastodon_render_cache_size 0;',
 );
 my $m = $t->mojo;
 

@@ -69,8 +69,14 @@ static const char *const purge_sql[] = {
     " SELECT 'default', 'remove_status', json_build_object('status_id', id::text,"
     "  'account_id', account_id::text, 'reblog_of_id', coalesce(reblog_of_id, 0)::text)::text"
     " FROM d WHERE account_id = $1::bigint"
+    /* the renderings of those and of the statuses whose counters moved,
+     * 16 ids a job (status_forget's limit) */
     " UNION ALL SELECT 'default', 'status_forget', json_build_object('status_ids',"
-    "  array_to_json(array_agg(id::text)))::text FROM d HAVING count(*) > 0",
+    "  array_to_json(array_agg(c.id::text)))::text"
+    " FROM (SELECT id, (row_number() OVER () - 1) / 16 AS chunk FROM"
+    "  (SELECT id FROM d UNION SELECT reblog_of_id FROM d WHERE reblog_of_id IS NOT NULL"
+    "   UNION SELECT in_reply_to_id FROM d WHERE in_reply_to_id IS NOT NULL) u) c"
+    " GROUP BY c.chunk",
 
     /* out of the local followers' home feeds (as an unfollow) */
     "INSERT INTO job_outbox (queue, type, args)"
@@ -95,10 +101,15 @@ static const char *const purge_sql[] = {
     "DELETE FROM account_domain_blocks WHERE account_id = $1::bigint",
     "DELETE FROM featured_tags WHERE account_id = $1::bigint",
 
-    "WITH f AS (DELETE FROM favourites WHERE account_id = $1::bigint RETURNING status_id)"
-    " UPDATE status_stats ss SET favourites_count = greatest(0, ss.favourites_count - x.n)"
-    " FROM (SELECT status_id, count(*) AS n FROM f GROUP BY status_id) x"
-    " WHERE ss.status_id = x.status_id",
+    "WITH f AS (DELETE FROM favourites WHERE account_id = $1::bigint RETURNING status_id),"
+    " u AS (UPDATE status_stats ss SET favourites_count = greatest(0, ss.favourites_count - x.n)"
+    "  FROM (SELECT status_id, count(*) AS n FROM f GROUP BY status_id) x"
+    "  WHERE ss.status_id = x.status_id)"
+    " INSERT INTO job_outbox (queue, type, args)"
+    " SELECT 'default', 'status_forget', json_build_object('status_ids',"
+    "  array_to_json(array_agg(c.status_id::text)))::text"
+    " FROM (SELECT status_id, (row_number() OVER () - 1) / 16 AS chunk FROM"
+    "  (SELECT DISTINCT status_id FROM f) x) c GROUP BY c.chunk",
     "DELETE FROM bookmarks WHERE account_id = $1::bigint",
     "DELETE FROM mentions WHERE account_id = $1::bigint",
     "DELETE FROM notifications WHERE account_id = $1::bigint OR from_account_id = $1::bigint",

@@ -2,7 +2,8 @@
  * module does after its commit, made durable: an edit or a new counter
  * made while Redis was unreachable must not leave the old rendering
  * served once it is back).  args {"status_ids": ["<id>", ...]}.
- * DEL mastodon:status:<id> and the 10 s mark that keeps fills out. */
+ * DEL mastodon:status:<id> and the 10 s mark that keeps fills out, and
+ * tell every nginx node's render cache (mastodon:cache:forget). */
 #include "jobs.h"
 #include "args.h"
 
@@ -34,7 +35,10 @@ int job_status_forget(job_ctx *ctx, const char *args_json, size_t len, char *err
         }
         redisAppendCommand(c, "DEL mastodon:status:%s", id);
         redisAppendCommand(c, "SET mastodon:status_changed:%s 1 EX 10", id);
-        n += 2;
+        char msg[sizeof "status " + MW_ID_LEN];
+        int mlen = snprintf(msg, sizeof msg, "status %s", id);
+        redisAppendCommand(c, "PUBLISH mastodon:cache:forget %b", msg, (size_t) mlen);
+        n += 3;
     }
     rc = 0;
     for (int i = 0; i < n; i++) {

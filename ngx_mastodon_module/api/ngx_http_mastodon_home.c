@@ -21,6 +21,7 @@
  */
 
 #include "ngx_http_mastodon_api.h"
+#include "ngx_http_mastodon_cache.h"
 
 
 #define NGX_HTTP_MASTODON_HOME_LIMIT     20
@@ -38,6 +39,7 @@ typedef struct {
     const char                   **argv;
     size_t                        *argvlen;
     ngx_uint_t                     rebuilt;
+    ngx_uint_t                     renderings;  /* the script returns them */
     ngx_event_t                    poll;        /* waiting for a rebuild */
     int64_t                       *ids;
     ngx_uint_t                     n;
@@ -63,15 +65,17 @@ static void ngx_http_mastodon_home_unmark(ngx_http_request_t *r,
 
 /*
  * KEYS[1] the feed, KEYS[2] its :reblogs set.  ARGV: max_id, the lower
- * bound (min_id or since_id), "1" for the oldest first (min_id), limit,
+ * bound (min_id or since_id), flags ("a": the oldest first (min_id), "r":
+ * the renderings too), limit,
  * then for a rebuild feed_max and pairs (id, reblog_of_id or 0), else "".
  * Returns nil when the feed has no sentinel and the caller is to rebuild
  * it (it holds the feed's :rebuild mark until its rebuild writes, or the
  * mark expires), 0 when another request is rebuilding it, else the ids of
  * the page,
- * newest first, and their cached renderings as the status loader's own
- * script returns them (two per id: the status, for a reblog the original),
- * which spares the loader its Redis round trip.
+ * newest first, and (with "r") their cached renderings as the status
+ * loader's own script returns them (two per id: the status, for a reblog
+ * the original), which spares the loader its Redis round trip; without
+ * "r" (the render cache is used) an empty array.
  */
 static const char  ngx_http_mastodon_home_lua[] =
     "local k = KEYS[1]\n"
@@ -92,8 +96,8 @@ static const char  ngx_http_mastodon_home_lua[] =
     "  end\n"
     "  return 0\n"
     "end\n"
-    "local hi, lo, asc, lim = ARGV[1], ARGV[2], ARGV[3] == '1',"
-    " tonumber(ARGV[4])\n"
+    "local hi, lo, lim = ARGV[1], ARGV[2], tonumber(ARGV[4])\n"
+    "local asc = string.find(ARGV[3], 'a', 1, true)\n"
     "local function lt(a, b)\n"
     "  if #a ~= #b then return #a < #b end\n"
     "  return a < b\n"
@@ -126,6 +130,9 @@ static const char  ngx_http_mastodon_home_lua[] =
     "  end\n"
     "end\n"
     "local vals = {}\n"
+    "if not string.find(ARGV[3], 'r', 1, true) then\n"
+    "  return {out, vals}\n"
+    "end\n"
     "for i, id in ipairs(out) do\n"
     "  local v = redis.call('GET', 'mastodon:status:' .. id)\n"
     "  local o = false\n"
@@ -259,7 +266,10 @@ ngx_http_mastodon_timelines_home(ngx_http_request_t *r,
     }
     h->argvlen[6] = p - (u_char *) h->argv[6];
 
-    h->argv[7] = h->page.ascending ? "1" : "0";
+    /* with the render cache the loader looks there first */
+    h->renderings = !ngx_http_mastodon_cache_usable();
+    h->argv[7] = h->page.ascending ? (h->renderings ? "ar" : "a")
+                                   : (h->renderings ? "r" : "");
 
     h->argv[8] = (const char *) p;
     p = ngx_sprintf(p, "%ui", h->page.limit);
@@ -368,7 +378,7 @@ ngx_http_mastodon_home_fetched(ngx_http_request_t *r, redisReply *reply,
         return;
     }
 
-    if (h->n == ids->elements && st->n == h->n) {
+    if (h->renderings && h->n == ids->elements && st->n == h->n) {
         /* the renderings came along: straight to PostgreSQL */
         (void) ngx_http_mastodon_statuses_load_cached(st, reply->element[1],
                                                ngx_http_mastodon_home_loaded,

@@ -92,6 +92,10 @@ typedef struct {
     size_t                     streaming_max_output;
     size_t                     streaming_max_message;
 
+    /* rendered entities shared by the workers (cache/) */
+    size_t                     render_cache_size;
+    ngx_shm_zone_t            *render_cache;
+
     /* derived in init_main_conf */
     time_t                     loaded_at;
     ngx_flag_t                 enabled;

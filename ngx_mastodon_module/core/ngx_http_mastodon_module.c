@@ -12,6 +12,7 @@
 #include "ngx_http_mastodon_backend.h"
 #include "ngx_http_mastodon_auth.h"
 #include "ngx_http_mastodon_activitypub.h"
+#include "ngx_http_mastodon_cache.h"
 #include "mstdn_redis_url.h"
 
 
@@ -472,6 +473,14 @@ static ngx_command_t  ngx_http_mastodon_commands[] = {
       offsetof(ngx_http_mastodon_main_conf_t, streaming_max_message),
       &ngx_http_mastodon_streaming_max_message_bounds },
 
+    /* rendered entities shared by the workers (cache/) */
+    { ngx_string("mastodon_render_cache_size"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, render_cache_size),
+      NULL },
+
       ngx_null_command
 };
 
@@ -593,6 +602,7 @@ ngx_http_mastodon_create_main_conf(ngx_conf_t *cf)
     mcf->oauth_password_grant = NGX_CONF_UNSET;
     mcf->feed_max = NGX_CONF_UNSET_UINT;
     mcf->key_cache_size = NGX_CONF_UNSET_SIZE;
+    mcf->render_cache_size = NGX_CONF_UNSET_SIZE;
     mcf->key_cache_valid = NGX_CONF_UNSET_MSEC;
     mcf->key_fetch_wait = NGX_CONF_UNSET_MSEC;
     mcf->resolve_wait = NGX_CONF_UNSET_MSEC;
@@ -731,6 +741,11 @@ ngx_http_mastodon_init_main_conf(ngx_conf_t *cf, void *conf)
     if (mcf->source_url.len == 0) {
         ngx_str_set(&mcf->source_url,
                     "https://github.com/mastodon/mastodon");
+    }
+
+    /* the render cache (cache/_render_cache.c) */
+    if (ngx_http_mastodon_render_cache_init_conf(cf, mcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
     }
 
     /* the inbox's key cache (activitypub/_keycache.c) */
@@ -1062,6 +1077,7 @@ ngx_http_mastodon_init_process(ngx_cycle_t *cycle)
 
     ngx_http_mastodon_tick_init_process(cycle, mcf);
     ngx_http_mastodon_debug_subscribe_init_process(cycle, mcf);
+    ngx_http_mastodon_render_cache_init_process(cycle, mcf);
 
     return NGX_OK;
 }
@@ -1077,6 +1093,7 @@ ngx_http_mastodon_exit_process(ngx_cycle_t *cycle)
      * so an owner ending its own afterwards would end freed memory.
      */
     ngx_http_mastodon_debug_subscribe_exit_process(cycle);
+    ngx_http_mastodon_render_cache_exit_process(cycle);
     ngx_http_mastodon_tick_exit_process(cycle);
     ngx_http_mastodon_ops_exit();
 

@@ -102,6 +102,10 @@ typedef struct {
     unsigned                       bookmarked:1;
     unsigned                       pinned:1;
     unsigned                       mentioned:1;    /* the viewer is */
+    unsigned                       versioned:1;    /* version taken before
+                                                      PostgreSQL was read */
+    unsigned                       redis_late:1;   /* ... but after Redis */
+    ngx_uint_t                     version;        /* the render cache's */
 } ngx_http_mastodon_status_item_t;
 
 struct ngx_http_mastodon_statuses_s {

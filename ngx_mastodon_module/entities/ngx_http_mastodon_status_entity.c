@@ -13,6 +13,7 @@
  */
 
 #include "ngx_http_mastodon_entities.h"
+#include "ngx_http_mastodon_cache.h"
 #include "mstdn_json.h"
 #include "mstdn_text.h"
 
@@ -79,12 +80,17 @@ static const char  ngx_http_mastodon_statuses_fill_lua[] =
     "end\n"
     "return 0\n";
 
+/* and every node's render cache forgets them too */
 static const char  ngx_http_mastodon_statuses_forget_lua[] =
+    "local ids = {}\n"
     "for i, k in ipairs(KEYS) do\n"
+    "  ids[i] = string.sub(k, 17)\n"
     "  redis.call('DEL', k)\n"
-    "  redis.call('SET', 'mastodon:status_changed:' .. string.sub(k, 17),"
+    "  redis.call('SET', 'mastodon:status_changed:' .. ids[i],"
     " '1', 'EX', 10)\n"
     "end\n"
+    "redis.call('PUBLISH', '" NGX_HTTP_MASTODON_CACHE_CHANNEL "',"
+    " 'status ' .. table.concat(ids, ' '))\n"
     "return 0\n";
 
 
@@ -657,33 +663,123 @@ ngx_http_mastodon_statuses_add(ngx_http_mastodon_statuses_t *st, int64_t id)
 }
 
 
-/* "<account id> <reblog_of_id> <visibility>\n{...}" into the item */
-static void
-ngx_http_mastodon_statuses_cache_entry(ngx_http_mastodon_status_item_t *it,
-    redisReply *v)
+/*
+ * "<account id> <reblog_of_id> <visibility>\n{...}" (a cache entry, Redis'
+ * or the render cache's) into the item; returns the original's id for a
+ * reblog, 0 otherwise or if the entry was not taken.
+ */
+static int64_t
+ngx_http_mastodon_statuses_entry(ngx_http_mastodon_status_item_t *it,
+    u_char *p, size_t len)
 {
-    u_char  *p, *end, *nl;
+    u_char  *end, *nl, *sp;
 
-    if (v == NULL || v->type != REDIS_REPLY_STRING || it->base.len) {
-        return;
-    }
-
-    p = (u_char *) v->str;
-    end = p + v->len;
+    end = p + len;
 
     nl = ngx_strlchr(p, end, '\n');
     if (nl == NULL || end - nl < 3 || nl[1] != '{' || end[-1] != '}') {
-        return;                     /* not ours: rendered again */
+        return 0;                   /* not ours: rendered again */
     }
 
     it->base.data = nl + 1;
     it->base.len = end - nl - 1;
 
-    /* the author, for the worker's account cache (the meta says it too) */
-    end = ngx_strlchr(p, nl, ' ');
-    if (end) {
-        it->account_id = ngx_atoof(p, end - p);
+    /* the author and the original (the meta says them too) */
+    sp = ngx_strlchr(p, nl, ' ');
+    if (sp == NULL) {
+        return 0;
     }
+
+    it->account_id = ngx_atoof(p, sp - p);
+
+    p = sp + 1;
+    sp = ngx_strlchr(p, nl, ' ');
+    if (sp == NULL) {
+        return 0;
+    }
+
+    it->reblog_of_id = ngx_atoof(p, sp - p);
+    if (it->reblog_of_id < 0) {
+        it->reblog_of_id = 0;
+    }
+
+    return it->reblog_of_id;
+}
+
+
+/*
+ * The render cache first: every status asked and every original they
+ * reblog.  NGX_OK: all of them are there (no Redis round trip); else the
+ * items hold what was found and Redis is asked for the rest.  Each item's
+ * version is taken before anything is read for it.
+ */
+static ngx_int_t
+ngx_http_mastodon_statuses_shared(ngx_http_mastodon_statuses_t *st)
+{
+    int64_t                           id, reblog_of;
+    ngx_str_t                         v;
+    ngx_uint_t                        i, all;
+    ngx_http_mastodon_status_item_t  *it, *orig;
+
+    all = 1;
+
+    for (i = 0; i < st->n; i++) {
+        it = (ngx_http_mastodon_status_item_t *) st->items.elts + i;
+        id = it->id;
+
+        it->version = ngx_http_mastodon_cache_version(
+                                      NGX_HTTP_MASTODON_CACHE_STATUS, id);
+        it->versioned = 1;
+
+        if (ngx_http_mastodon_cache_get(NGX_HTTP_MASTODON_CACHE_STATUS, id,
+                                        st->pool, &v)
+            != NGX_OK)
+        {
+            all = 0;
+            continue;
+        }
+
+        reblog_of = ngx_http_mastodon_statuses_entry(it, v.data, v.len);
+        if (it->base.len == 0) {
+            all = 0;
+            continue;
+        }
+
+        if (reblog_of <= 0) {
+            continue;
+        }
+
+        orig = ngx_http_mastodon_statuses_add(st, reblog_of);
+        if (orig == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (orig->base.len) {
+            continue;
+        }
+
+        if (!orig->versioned) {
+            orig->version = ngx_http_mastodon_cache_version(
+                                      NGX_HTTP_MASTODON_CACHE_STATUS,
+                                      reblog_of);
+            orig->versioned = 1;
+        }
+
+        if (ngx_http_mastodon_cache_get(NGX_HTTP_MASTODON_CACHE_STATUS,
+                                        reblog_of, st->pool, &v)
+            != NGX_OK)
+        {
+            all = 0;
+            continue;
+        }
+
+        (void) ngx_http_mastodon_statuses_entry(orig, v.data, v.len);
+        if (orig->base.len == 0) {
+            all = 0;
+        }
+    }
+
+    return all ? NGX_OK : NGX_DECLINED;
 }
 
 
@@ -702,6 +798,17 @@ ngx_http_mastodon_statuses_load(ngx_http_mastodon_statuses_t *st,
 
     if (st->n == 0) {
         return ngx_http_mastodon_statuses_query(st);
+    }
+
+    if (ngx_http_mastodon_cache_usable()) {
+        switch (ngx_http_mastodon_statuses_shared(st)) {
+        case NGX_OK:
+            return ngx_http_mastodon_statuses_query(st);
+        case NGX_ERROR:
+            return NGX_ERROR;
+        default: /* NGX_DECLINED: Redis for the rest */
+            break;
+        }
     }
 
     argc = 3 + st->n;
@@ -758,8 +865,24 @@ ngx_http_mastodon_statuses_load_cached(ngx_http_mastodon_statuses_t *st,
     redisReply *cached, ngx_http_mastodon_statuses_done_pt handler,
     void *data)
 {
+    ngx_uint_t                        i;
+    ngx_http_mastodon_status_item_t  *it;
+
     st->handler = handler;
     st->data = data;
+
+    /* the caller read Redis before: renderings made here may fill the
+     * render cache, not what Redis gave */
+    if (ngx_http_mastodon_cache_usable()) {
+        it = st->items.elts;
+        for (i = 0; i < st->items.nelts; i++) {
+            it[i].version = ngx_http_mastodon_cache_version(
+                                      NGX_HTTP_MASTODON_CACHE_STATUS,
+                                      it[i].id);
+            it[i].versioned = 1;
+            it[i].redis_late = 1;
+        }
+    }
 
     ngx_http_mastodon_statuses_cached(st->op, cached, st);
 
@@ -773,10 +896,12 @@ ngx_http_mastodon_statuses_cached(ngx_http_mastodon_op_t *op,
 {
     ngx_http_mastodon_statuses_t *st = data;
 
-    u_char                           *p, *end;
+    u_char                           *p;
     int64_t                           reblog_of;
     ngx_int_t                         rc;
+    ngx_str_t                         v;
     ngx_uint_t                        i, n;
+    redisReply                       *e;
     ngx_http_mastodon_status_item_t  *it, *orig;
 
     n = st->n;
@@ -785,26 +910,31 @@ ngx_http_mastodon_statuses_cached(ngx_http_mastodon_op_t *op,
     {
         for (i = 0; i < n; i++) {
             it = (ngx_http_mastodon_status_item_t *) st->items.elts + i;
-            ngx_http_mastodon_statuses_cache_entry(it, reply->element[2 * i]);
+            e = reply->element[2 * i];
+
+            if (it->base.len) {
+                /* from the render cache, which said what it reblogs */
+                reblog_of = it->reblog_of_id;
+
+            } else if (e->type == REDIS_REPLY_STRING) {
+                reblog_of = ngx_http_mastodon_statuses_entry(it,
+                                                      (u_char *) e->str,
+                                                      e->len);
+
+                if (it->base.len && it->versioned && !it->redis_late) {
+                    v.data = (u_char *) e->str;
+                    v.len = e->len;
+                    ngx_http_mastodon_cache_put(
+                                      NGX_HTTP_MASTODON_CACHE_STATUS, it->id,
+                                      it->version, &v);
+                }
+
+            } else {
+                continue;
+            }
 
             /* a cached reblog needs its original, cached or not */
-            if (it->base.len == 0) {
-                continue;
-            }
-
-            /* the original's id is in the reblog's header */
-            p = (u_char *) reply->element[2 * i]->str;
-            end = p + reply->element[2 * i]->len;
-            p = ngx_strlchr(p, end, ' ');
-            if (p == NULL) {
-                continue;
-            }
-            end = ngx_strlchr(++p, end, ' ');
-            if (end == NULL) {
-                continue;
-            }
-            reblog_of = ngx_atoof(p, end - p);
-            if (reblog_of <= 0) {
+            if (it->base.len == 0 || reblog_of <= 0) {
                 continue;
             }
 
@@ -815,8 +945,30 @@ ngx_http_mastodon_statuses_cached(ngx_http_mastodon_op_t *op,
                 return;
             }
 
-            ngx_http_mastodon_statuses_cache_entry(orig,
-                                                   reply->element[2 * i + 1]);
+            /* read before its version: only its rendering may fill */
+            if (!orig->versioned && ngx_http_mastodon_cache_usable()) {
+                orig->version = ngx_http_mastodon_cache_version(
+                                      NGX_HTTP_MASTODON_CACHE_STATUS,
+                                      reblog_of);
+                orig->versioned = 1;
+                orig->redis_late = 1;
+            }
+
+            e = reply->element[2 * i + 1];
+
+            if (orig->base.len || e->type != REDIS_REPLY_STRING) {
+                continue;
+            }
+
+            (void) ngx_http_mastodon_statuses_entry(orig, (u_char *) e->str,
+                                                    e->len);
+
+            if (orig->base.len && orig->versioned && !orig->redis_late) {
+                v.data = (u_char *) e->str;
+                v.len = e->len;
+                ngx_http_mastodon_cache_put(NGX_HTTP_MASTODON_CACHE_STATUS,
+                                            orig->id, orig->version, &v);
+            }
         }
     }
 
@@ -1908,6 +2060,11 @@ ngx_http_mastodon_statuses_render(ngx_http_mastodon_statuses_t *st,
         p = ngx_cpymem(p, s.data, s.len);
         values[nfill].len = p - values[nfill].data;
 
+        if (it->versioned) {
+            ngx_http_mastodon_cache_put(NGX_HTTP_MASTODON_CACHE_STATUS, id,
+                                        it->version, &values[nfill]);
+        }
+
         p = ngx_pnalloc(st->pool, sizeof(NGX_HTTP_MASTODON_STATUS_KEY)
                                  + NGX_INT64_LEN);
         if (p == NULL) {
@@ -2261,6 +2418,12 @@ ngx_http_mastodon_status_forget(ngx_http_request_t *r, int64_t *ids,
 
     if (n == 0) {
         return NGX_DECLINED;
+    }
+
+    /* this node at once; the script tells the others */
+    for (i = 0; i < n; i++) {
+        ngx_http_mastodon_cache_forget(NGX_HTTP_MASTODON_CACHE_STATUS,
+                                       ids[i]);
     }
 
     argc = 3 + n;

@@ -1,0 +1,180 @@
+# The render cache (mastodon_render_cache_size): rendered statuses in shared
+# memory, read by both nginx workers.  It is used (a change behind its back
+# is not seen until a forget is published), every writer's change is seen on
+# the next read from every worker while it is warm, and a flushed Redis
+# changes no answer.  Each read below opens a new connection, so both
+# workers answer them.
+
+use strict;
+use warnings;
+
+use Test::More;
+use MastodonTest;
+
+my $t = MastodonTest->new;
+my $m = $t->mojo;
+$t->ua->max_connections(0);     # a new connection per request
+
+ok($t->wait_for(sub { $t->redis('PUBSUB', 'NUMSUB', 'mastodon:cache:forget') =~ /\n2$/ }),
+   'both workers listen for forgets');
+
+my $alice = $t->user('alice');
+my $bob = $t->user('bob');
+my $carol = $t->user('carol');
+my ($ha, $hb, $hc) = map { $t->bearer($_->{token}) } $alice, $bob, $carol;
+
+# every read of $path as $h (six, on new connections) passes $check
+sub reads_ok {
+    my ($path, $h, $check, $name) = @_;
+    my $ok = 1;
+    for (1 .. 6) {
+        my $res = $m->ua->get($path => $h)->result;
+        $ok = 0 unless $check->($res);
+    }
+    ok($ok, $name);
+}
+
+sub status_of {
+    my ($res) = @_;
+    return $res->code == 200 ? $res->json : undef;
+}
+
+my $s = $m->post_ok('/api/v1/statuses', $ha, form => { status => 'first words' })
+          ->status_is(200)->tx->res->json;
+my $id = $s->{id};
+
+reads_ok("/api/v1/statuses/$id", $hb, sub { (status_of($_[0]) // {})->{content} =~ /first words/ },
+         'warm: both workers answer');
+
+# a change behind the caches' back (no forget): the warm render cache keeps
+# answering what it holds, Redis' copy gone or not
+$t->psql("UPDATE statuses SET text = 'quiet change' WHERE id = $id");
+$t->redis('DEL', "mastodon:status:$id");
+reads_ok("/api/v1/statuses/$id", $hb, sub { (status_of($_[0]) // {})->{content} =~ /first words/ },
+         'the render cache answers, not PostgreSQL');
+
+# another node's forget, as published: every worker drops it
+$t->redis('PUBLISH', 'mastodon:cache:forget', "status $id");
+ok($t->wait_for(sub {
+    my $j = status_of($m->ua->get("/api/v1/statuses/$id" => $hb)->result);
+    $j && $j->{content} =~ /quiet change/
+}), 'a published forget drops it');
+reads_ok("/api/v1/statuses/$id", $hb, sub { (status_of($_[0]) // {})->{content} =~ /quiet change/ },
+         'on every worker');
+
+# the worker's status_forget job publishes too
+$t->psql("UPDATE statuses SET text = 'worker change' WHERE id = $id");
+my ($rc, $out, $err) = $t->worker_cli('enqueue', 'default', 'status_forget',
+                                      qq({"status_ids":["$id"]}));
+is($rc, 0, 'status_forget enqueued') or diag($err);
+ok($t->wait_for(sub {
+    my $j = status_of($m->ua->get("/api/v1/statuses/$id" => $hb)->result);
+    $j && $j->{content} =~ /worker change/
+}), "the worker's status_forget reaches the render cache");
+reads_ok("/api/v1/statuses/$id", $hb, sub { (status_of($_[0]) // {})->{content} =~ /worker change/ },
+         'on every worker');
+
+# the module's own writes, cache warm: seen on the very next reads
+$m->put_ok("/api/v1/statuses/$id", $ha, form => { status => 'edited words' })->status_is(200);
+reads_ok("/api/v1/statuses/$id", $hb, sub {
+    my $j = status_of($_[0]);
+    $j && $j->{content} =~ /edited words/ && defined $j->{edited_at}
+}, 'an edit');
+
+$m->post_ok("/api/v1/statuses/$id/favourite", $hb)->status_is(200);
+reads_ok("/api/v1/statuses/$id", $hc, sub { (status_of($_[0]) // {})->{favourites_count} == 1 },
+         'a favourite: the counter');
+reads_ok("/api/v1/statuses/$id", $hb, sub { (status_of($_[0]) // {})->{favourited} },
+         "a favourite: the viewer's flag");
+reads_ok("/api/v1/statuses/$id", $hc, sub { !(status_of($_[0]) // {})->{favourited} },
+         "not another viewer's");
+
+my $rb = $m->post_ok("/api/v1/statuses/$id/reblog", $hc)->status_is(200)->tx->res->json;
+reads_ok("/api/v1/statuses/$id", $hb, sub { (status_of($_[0]) // {})->{reblogs_count} == 1 },
+         'a reblog: the counter');
+reads_ok("/api/v1/statuses/$rb->{id}", $hb, sub {
+    my $j = status_of($_[0]);
+    $j && $j->{reblog} && $j->{reblog}{id} eq $id && $j->{reblog}{content} =~ /edited words/
+}, 'the reblog, with its original');
+$m->post_ok("/api/v1/statuses/$id/unreblog", $hc)->status_is(200);
+reads_ok("/api/v1/statuses/$id", $hb, sub { (status_of($_[0]) // {})->{reblogs_count} == 0 },
+         'an unreblog');
+reads_ok("/api/v1/statuses/$rb->{id}", $hb, sub { $_[0]->code == 404 }, 'the reblog is gone');
+
+# account update: the status shows the new name
+$m->patch_ok('/api/v1/accounts/update_credentials', $ha, form => { display_name => 'Alice Renamed' })
+  ->status_is(200);
+reads_ok("/api/v1/statuses/$id", $hb, sub {
+    ((status_of($_[0]) // {})->{account} // {})->{display_name} eq 'Alice Renamed'
+}, 'an account update');
+
+# followers-only: unfollow hides it at once
+$m->post_ok("/api/v1/accounts/$alice->{account_id}/follow", $hb)->status_is(200);
+my $private = $m->post_ok('/api/v1/statuses', $ha, form => { status => 'for followers', visibility => 'private' })
+                ->status_is(200)->tx->res->json->{id};
+reads_ok("/api/v1/statuses/$private", $hb, sub { $_[0]->code == 200 }, 'private: a follower sees it');
+$m->post_ok("/api/v1/accounts/$alice->{account_id}/unfollow", $hb)->status_is(200);
+reads_ok("/api/v1/statuses/$private", $hb, sub { $_[0]->code == 404 }, 'an unfollow');
+
+# mute: the home timeline hides the muted account's posts
+$m->post_ok("/api/v1/accounts/$carol->{account_id}/follow", $hb)->status_is(200);
+my $cs = $m->post_ok('/api/v1/statuses', $hc, form => { status => 'carol speaks' })->status_is(200)
+           ->tx->res->json->{id};
+my $in_home = sub { my $res = shift; $res->code == 200 && grep { $_->{id} eq $cs } @{ $res->json } };
+ok($t->wait_for(sub { $in_home->($m->ua->get('/api/v1/timelines/home' => $hb)->result) }),
+   "carol's post reaches bob's home");
+reads_ok('/api/v1/timelines/home', $hb, $in_home, 'home, warm');
+$m->post_ok("/api/v1/accounts/$carol->{account_id}/mute", $hb)->status_is(200);
+reads_ok('/api/v1/timelines/home', $hb, sub { $_[0]->code == 200 && !$in_home->($_[0]) }, 'a mute');
+$m->post_ok("/api/v1/accounts/$carol->{account_id}/unmute", $hb)->status_is(200);
+
+# block: the author blocks the viewer
+reads_ok("/api/v1/statuses/$cs", $hb, sub { $_[0]->code == 200 }, 'before the block');
+$m->post_ok("/api/v1/accounts/$bob->{account_id}/block", $hc)->status_is(200);
+reads_ok("/api/v1/statuses/$cs", $hb, sub { $_[0]->code == 404 }, 'a block');
+
+# delete
+$m->delete_ok("/api/v1/statuses/$id", $ha)->status_is(200);
+reads_ok("/api/v1/statuses/$id", $hb, sub { $_[0]->code == 404 }, 'a delete');
+
+# Redis goes away while warm and a change is made meanwhile (its forget,
+# published by another node, is lost): once the workers subscribe again the
+# cache was emptied
+my $w = $m->post_ok('/api/v1/statuses', $ha, form => { status => 'before the outage' })
+          ->status_is(200)->tx->res->json->{id};
+reads_ok("/api/v1/statuses/$w", $hb, sub { (status_of($_[0]) // {})->{content} =~ /before the outage/ },
+         'warm before the outage');
+$t->stop_redis;
+$t->psql("UPDATE statuses SET text = 'during the outage' WHERE id = $w");
+$t->start_redis;
+ok($t->wait_for(sub { $t->redis('PUBSUB', 'NUMSUB', 'mastodon:cache:forget') =~ /\n2$/ }, 20),
+   'both workers listen again');
+reads_ok("/api/v1/statuses/$w", $hb, sub { (status_of($_[0]) // {})->{content} =~ /during the outage/ },
+         'what changed while they did not listen is not served from the cache');
+
+# Redis flushed while warm: the same answers (rebuilt from PostgreSQL)
+my @ids = map { $m->post_ok('/api/v1/statuses', $ha, form => { status => "post $_" })->status_is(200)
+                  ->tx->res->json->{id} } 1 .. 3;
+$m->post_ok("/api/v1/accounts/$alice->{account_id}/follow", $hb)->status_is(200);
+$m->post_ok("/api/v1/statuses/$ids[0]/favourite", $hb)->status_is(200);
+my $q = join '&', map { "id[]=$_" } @ids;
+my %before;
+ok($t->wait_for(sub {
+    my $home = $m->ua->get('/api/v1/timelines/home' => $hb)->result->json;
+    ref $home eq 'ARRAY' && grep { $_->{id} eq $ids[2] } @$home
+}), "alice's posts in bob's home");
+for my $path ("/api/v1/statuses/$ids[0]", "/api/v1/statuses?$q", '/api/v1/timelines/home',
+              "/api/v1/accounts/$alice->{account_id}/statuses")
+{
+    $m->ua->get($path => $hb)->result for 1 .. 4;     # warm on both workers
+    $before{$path} = $m->ua->get($path => $hb)->result->json;
+}
+$t->redis('FLUSHALL');
+for my $path (sort keys %before) {
+    for (1 .. 4) {
+        is_deeply($m->ua->get($path => $hb)->result->json, $before{$path},
+                  "Redis flushed: $path answers the same");
+    }
+}
+
+$t->done;
