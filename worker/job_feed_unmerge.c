@@ -11,9 +11,7 @@
  *
  * The account's list feeds are dropped, to be rebuilt from PostgreSQL on
  * their next read (the follow's end already ended the target's list
- * memberships; blocked and muted accounts are left out of a rebuild).
- * With "list_id" (an account taken out of that list) only that list's
- * feed is dropped and the home feed is left alone. */
+ * memberships; blocked and muted accounts are left out of a rebuild). */
 #include "jobs.h"
 #include "args.h"
 #include "db.h"
@@ -71,16 +69,8 @@ static int unmerge(job_ctx *ctx, PGconn *db, const job_args *a, const char *acco
     int clear = args_true(a, "clear");
     char feed[64];
 
-    char list[MW_ID_LEN];
-    int one = args_id(a, "list_id", list);
-    if (one < 0) {
-        snprintf(err, errlen, "args: list_id must be an id string");
+    if (list_feeds_drop(c, db, account, NULL, err, errlen) != 0)
         return -1;
-    }
-    if (list_feeds_drop(c, db, account, one == 1 ? list : NULL, err, errlen) != 0)
-        return -1;
-    if (one == 1)
-        return 0;
 
     snprintf(feed, sizeof(feed), FEED_PREFIX "%s", account);
     char *ids = feed_members(c, feed, err, errlen);

@@ -18,7 +18,7 @@ int list_feeds_walk(job_ctx *ctx, PGconn *db, const status_facts *filter, const 
                     const char *event_key, long long *changed, char *err, size_t errlen);
 
 /* Drops the list feeds of the lists `owner` owns (list_id NULL) or of the
- * one list: the module rebuilds them from PostgreSQL on their next read,
+ * one list of theirs: the module rebuilds them from PostgreSQL on their next read,
  * without the statuses of members gone or accounts blocked or muted.
  * 0 or -1 + err. */
 int list_feeds_drop(redisContext *c, PGconn *db, const char *owner, const char *list_id,
