@@ -87,8 +87,7 @@ static int distribute(job_ctx *ctx, PGconn *db, const status_facts *f,
     if (list_feeds_walk(ctx, db, f, f->account_id, f->id, f->reblog_of_id, FEED_ADD, event_key,
                         &written, err, errlen) != 0)
         return -1;
-    if (written > 0)
-        mlog(LOG_INFO, "distribute: status %s into %lld list feed(s)", f->id, written);
+    mlog(LOG_INFO, "distribute: status %s into %lld list feed(s)", f->id, written);
 
     if (f->reblog_of_id[0] != '\0' && f->reblog_account_domain == NULL) {
         notify_render rr = *render;

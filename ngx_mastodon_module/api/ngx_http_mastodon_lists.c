@@ -38,6 +38,7 @@ typedef struct {
     ngx_http_mastodon_list_answer_e  answer;
     int64_t                          list;
     ngx_uint_t                       drop;      /* the list feed goes */
+    PGresult                        *res;       /* answered once it went */
 } ngx_http_mastodon_list_t;
 
 
@@ -200,7 +201,10 @@ static ngx_int_t ngx_http_mastodon_list_params(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx, const char **values, ngx_uint_t create);
 static const char *ngx_http_mastodon_list_ids(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
-static void ngx_http_mastodon_list_drop(ngx_http_request_t *r, int64_t list);
+static ngx_int_t ngx_http_mastodon_list_reply(ngx_http_request_t *r,
+    ngx_http_mastodon_list_t *l, PGresult *res);
+static void ngx_http_mastodon_list_dropped(ngx_http_request_t *r,
+    redisReply *reply, void *data);
 
 
 /* the :id capture as a positive id, or 0 */
@@ -567,16 +571,11 @@ ngx_http_mastodon_list_done(ngx_http_mastodon_pg_batch_t *b)
             break;
         }
 
-        ngx_http_mastodon_list_drop(r, l->list);
-        rc = ngx_http_mastodon_list_send(r, NULL, 0);
+        rc = ngx_http_mastodon_list_reply(r, l, NULL);
         break;
 
     case NGX_HTTP_MASTODON_LIST_EMPTY:
-        if (l->drop) {
-            ngx_http_mastodon_list_drop(r, l->list);
-        }
-
-        rc = ngx_http_mastodon_list_send(r, NULL, 0);
+        rc = ngx_http_mastodon_list_reply(r, l, NULL);
         break;
 
     case NGX_HTTP_MASTODON_LIST_TIMELINE:
@@ -617,15 +616,13 @@ ngx_http_mastodon_list_done(ngx_http_mastodon_pg_batch_t *b)
         break;
 
     default:
-        if (l->drop) {
-            ngx_http_mastodon_list_drop(r, l->list);
-        }
-
-        rc = ngx_http_mastodon_list_send(r, res, 0);
+        rc = ngx_http_mastodon_list_reply(r, l, res);
         break;
     }
 
-    ngx_http_mastodon_finalize(r, rc);
+    if (rc != NGX_DONE) {
+        ngx_http_mastodon_finalize(r, rc);
+    }
 }
 
 
@@ -802,31 +799,68 @@ ngx_http_mastodon_list_ids(ngx_http_request_t *r,
 }
 
 
-/* the list feed and its :reblogs out of Redis, fire and forget: rebuilt
- * on its next read */
-static void
-ngx_http_mastodon_list_drop(ngx_http_request_t *r, int64_t list)
+/*
+ * The answer (res NULL: {}), once the list feed and its :reblogs are out
+ * of Redis when the change asks for it: the next read, on whichever
+ * connection, rebuilds the feed.  Redis unreachable: answered all the same
+ * (the change is committed), the error logged.
+ */
+static ngx_int_t
+ngx_http_mastodon_list_reply(ngx_http_request_t *r,
+    ngx_http_mastodon_list_t *l, PGresult *res)
 {
     u_char      *p;
     const char  *argv[3];
     size_t       argvlen[3];
 
+    if (!l->drop) {
+        return ngx_http_mastodon_list_send(r, res, 0);
+    }
+
+    l->res = res;
+
     p = ngx_pnalloc(r->pool, 2 * (sizeof(NGX_HTTP_MASTODON_LIST_KEY ":reblogs")
                                   + NGX_INT64_LEN));
     if (p == NULL) {
-        return;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     argv[0] = "DEL";
     argvlen[0] = 3;
 
     argv[1] = (const char *) p;
-    p = ngx_sprintf(p, NGX_HTTP_MASTODON_LIST_KEY "%L", list);
+    p = ngx_sprintf(p, NGX_HTTP_MASTODON_LIST_KEY "%L", l->list);
     argvlen[1] = p - (u_char *) argv[1];
 
     argv[2] = (const char *) p;
-    p = ngx_sprintf(p, NGX_HTTP_MASTODON_LIST_KEY "%L:reblogs", list);
+    p = ngx_sprintf(p, NGX_HTTP_MASTODON_LIST_KEY "%L:reblogs", l->list);
     argvlen[2] = p - (u_char *) argv[2];
 
-    (void) ngx_http_mastodon_redis_command(r, NULL, NULL, 3, argv, argvlen);
+    if (ngx_http_mastodon_redis_command(r, ngx_http_mastodon_list_dropped, l,
+                                        3, argv, argvlen)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "mastodon: list feed %L not dropped: Redis unavailable",
+                      l->list);
+        return ngx_http_mastodon_list_send(r, res, 0);
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_mastodon_list_dropped(ngx_http_request_t *r, redisReply *reply,
+    void *data)
+{
+    ngx_http_mastodon_list_t *l = data;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "mastodon: list feed %L not dropped: %s", l->list,
+                      reply ? reply->str : "no answer from Redis");
+    }
+
+    ngx_http_mastodon_finalize(r, ngx_http_mastodon_list_send(r, l->res, 0));
 }
