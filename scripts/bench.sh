@@ -28,6 +28,7 @@ verify_credentials /api/v1/accounts/verify_credentials auth
 account /api/v1/accounts/@ACCOUNT@
 status /api/v1/statuses/@STATUS@ auth
 home /api/v1/timelines/home?limit=20 auth
+list /api/v1/timelines/list/@LIST@?limit=20 auth
 '
 
 BUILD=${1:-build}
@@ -196,6 +197,10 @@ psql_bench "
     ANALYZE;
 " >/dev/null
 STATUS=$(psql_bench "SELECT max(id) FROM statuses")
+# a list of the same 200 accounts: the list timeline against the home one
+LIST=$(psql_bench "INSERT INTO lists (account_id, title) VALUES ($ACCOUNT, 'bench') RETURNING id")
+psql_bench "INSERT INTO list_accounts (list_id, account_id, follow_id)
+    SELECT $LIST, target_account_id, id FROM follows WHERE account_id = $ACCOUNT" >/dev/null
 
 # rps URL [HEADER]: wrk's Requests/sec; warns about non-2xx answers.
 rps() {
@@ -214,6 +219,7 @@ while read -r name path auth; do
     [ -z "${BENCH_ONLY:-}" ] || [ "$name" = "$BENCH_ONLY" ] || continue
     path=${path//@ACCOUNT@/$ACCOUNT}
     path=${path//@STATUS@/$STATUS}
+    path=${path//@LIST@/$LIST}
     header=
     [ "${auth:-}" = auth ] && header="Authorization: Bearer $TOKEN"
     code=$(curl -s -o "$VAR/static/$name" -w '%{http_code}' ${header:+-H "$header"} "$BASE$path") \

@@ -34,7 +34,17 @@
 
 /* Events go out once per call: one PUBSUB NUMSUB for the channels of the
  * feeds changed, the event text read only if someone listens. */
+/* A feed's channel: timeline:<account id> for home, timeline:list:<id>
+ * for a list (Mastodon's PushUpdateWorker timeline ids). */
+#define FEED_CHANNEL_LUA                                                          \
+    "local function channel(feed)\n"                                              \
+    "  local kind, id = string.match(feed, '^mastodon:feed:(%a+):(%d+)$')\n"      \
+    "  if kind == 'home' then return 'timeline:' .. id end\n"                    \
+    "  return 'timeline:' .. kind .. ':' .. id\n"                                 \
+    "end\n"
+
 #define FEED_PUBLISH_LUA                                                          \
+    FEED_CHANNEL_LUA                                                              \
     "local function publish(channels)\n"                                          \
     "  if ARGV[2] ~= '1' or #channels == 0 then return end\n"                     \
     "  local subs, event = redis.call('PUBSUB', 'NUMSUB', unpack(channels)), nil\n" \
@@ -70,7 +80,7 @@ static redis_script feed_add_script = { .body =
     "    if ok and redis.call('ZADD', feed, id, id) == 1 then\n"
     "      added = added + 1\n"
     "      if n + 1 > max + 1 then redis.call('ZREMRANGEBYRANK', feed, 1, -(max + 1)) end\n"
-    "      channels[#channels + 1] = 'timeline:' .. string.sub(feed, 20)\n"
+    "      channels[#channels + 1] = channel(feed)\n"
     "    end\n"
     "  end\n"
     "end\n"
@@ -87,7 +97,7 @@ static redis_script feed_touch_script = { .body =
     "  local feed, id = KEYS[i], ARGV[i + 1]\n"
     "  if redis.call('ZSCORE', feed, id) then\n"
     "    found = found + 1\n"
-    "    channels[#channels + 1] = 'timeline:' .. string.sub(feed, 20)\n"
+    "    channels[#channels + 1] = channel(feed)\n"
     "  end\n"
     "end\n"
     "publish(channels)\n"
@@ -98,6 +108,7 @@ static redis_script feed_touch_script = { .body =
  * its reblog tracking; a removed reblog ends it only if it is the tracked
  * one.  `delete` goes out only where the status really was. */
 static redis_script feed_remove_script = { .body =
+    FEED_CHANNEL_LUA
     "local publish = ARGV[2] == '1'\n"
     "local removed = 0\n"
     "for i = 2, #KEYS, 2 do\n"
@@ -111,7 +122,7 @@ static redis_script feed_remove_script = { .body =
     "  if redis.call('ZREM', feed, id) == 1 then\n"
     "    removed = removed + 1\n"
     "    if publish then\n"
-    "      redis.call('PUBLISH', 'timeline:' .. string.sub(feed, 20),\n"
+    "      redis.call('PUBLISH', channel(feed),\n"
     "                 '{\"event\":\"delete\",\"payload\":\"' .. id .. '\"}')\n"
     "    end\n"
     "  end\n"
@@ -190,10 +201,16 @@ static void batch_append(feed_batch *b)
 void feed_batch_add(feed_batch *b, const char *account_id, const char *status_id,
                     const char *reblog_of_id)
 {
+    feed_batch_add_to(b, FEED_PREFIX, account_id, status_id, reblog_of_id);
+}
+
+void feed_batch_add_to(feed_batch *b, const char *prefix, const char *id, const char *status_id,
+                       const char *reblog_of_id)
+{
     feed_entry *e = &b->entries[b->n++];
 
-    snprintf(e->feed, sizeof(e->feed), FEED_PREFIX "%s", account_id);
-    snprintf(e->reblogs, sizeof(e->reblogs), FEED_PREFIX "%s:reblogs", account_id);
+    snprintf(e->feed, sizeof(e->feed), "%s%s", prefix, id);
+    snprintf(e->reblogs, sizeof(e->reblogs), "%s%s:reblogs", prefix, id);
     snprintf(e->status_id, sizeof(e->status_id), "%s", status_id);
     snprintf(e->reblog_of_id, sizeof(e->reblog_of_id), "%s", reblog_of_id);
     if (b->n == FEED_CALL_ENTRIES)
@@ -246,6 +263,14 @@ int feed_batch_collect(feed_batch *b, char *err, size_t errlen)
 int feed_write_rows(redisContext *c, feed_op op, int publish, long max, const char *account_id,
                     const PGresult *rows, long long *changed, char *err, size_t errlen)
 {
+    return feed_write_rows_to(c, op, publish, max, FEED_PREFIX, account_id, rows, changed,
+                              err, errlen);
+}
+
+int feed_write_rows_to(redisContext *c, feed_op op, int publish, long max, const char *prefix,
+                       const char *id, const PGresult *rows, long long *changed,
+                       char *err, size_t errlen)
+{
     feed_batch *b = malloc(sizeof(*b));
     int rc = -1;
 
@@ -254,7 +279,7 @@ int feed_write_rows(redisContext *c, feed_op op, int publish, long max, const ch
     } else if (feed_scripts_load(c, err, errlen) == 0) {
         feed_batch_init(b, c, op, NULL, publish, max);
         for (int i = 0; i < PQntuples(rows); i++)
-            feed_batch_add(b, account_id, PQgetvalue(rows, i, 0), PQgetvalue(rows, i, 1));
+            feed_batch_add_to(b, prefix, id, PQgetvalue(rows, i, 0), PQgetvalue(rows, i, 1));
         rc = feed_batch_collect(b, err, errlen);
         *changed = b->changed;
     }

@@ -10,6 +10,7 @@
 #include <libpq-fe.h>
 
 #define FEED_PREFIX        "mastodon:feed:home:"
+#define FEED_LIST_PREFIX   "mastodon:feed:list:"    /* Mastodon's feed:list:<id> */
 #define FEED_CALL_ENTRIES  256      /* feeds per script call */
 #define FEED_REBLOG_FALLOFF 40      /* Mastodon's REBLOG_FALLOFF */
 
@@ -51,6 +52,11 @@ void feed_batch_init(feed_batch *b, redisContext *c, feed_op op, const char *eve
 void feed_batch_add(feed_batch *b, const char *account_id, const char *status_id,
                     const char *reblog_of_id);
 
+/* The same for another feed than a home one: prefix (FEED_LIST_PREFIX)
+ * and its id. */
+void feed_batch_add_to(feed_batch *b, const char *prefix, const char *id, const char *status_id,
+                       const char *reblog_of_id);
+
 /* Writes every queued call to Redis without waiting for replies, so the
  * caller can do something else (the next page of followers) meanwhile.
  * 0 or -1 + err. */
@@ -64,5 +70,10 @@ int  feed_batch_collect(feed_batch *b, char *err, size_t errlen);
  * 0 or -1 + err. */
 int  feed_write_rows(redisContext *c, feed_op op, int publish, long max, const char *account_id,
                      const PGresult *rows, long long *changed, char *err, size_t errlen);
+
+/* feed_write_rows for the feed prefix + id. */
+int  feed_write_rows_to(redisContext *c, feed_op op, int publish, long max, const char *prefix,
+                        const char *id, const PGresult *rows, long long *changed,
+                        char *err, size_t errlen);
 
 #endif

@@ -6,6 +6,8 @@
  * - the author's home feed and those of the local followers who pass the
  *   home filter (recipients.c); a direct status only reaches the mentioned
  *   followers; `update` events on their timeline:<id>;
+ * - the feeds of the lists holding the author that take it (list_feeds.c),
+ *   `update` on timeline:list:<id>;
  * - `status` notifications to followers with follows.notify (not for
  *   reblogs or replies to others);
  * - a reblog: a `reblog` notification to the original's local author;
@@ -16,6 +18,7 @@
 #include "jobs.h"
 #include "args.h"
 #include "fanout.h"
+#include "list_feeds.h"
 #include "log.h"
 #include "notify.h"
 
@@ -81,6 +84,10 @@ static int distribute(job_ctx *ctx, PGconn *db, const status_facts *f,
     if (fanout_home(ctx, db, &w, &written, err, errlen) != 0)
         return -1;
     mlog(LOG_INFO, "distribute: status %s into %lld home feed(s)", f->id, written);
+    if (list_feeds_walk(ctx, db, f, f->account_id, f->id, f->reblog_of_id, FEED_ADD, event_key,
+                        &written, err, errlen) != 0)
+        return -1;
+    mlog(LOG_INFO, "distribute: status %s into %lld list feed(s)", f->id, written);
 
     if (f->reblog_of_id[0] != '\0' && f->reblog_account_domain == NULL) {
         notify_render rr = *render;

@@ -7,11 +7,16 @@
  * mute: Mastodon's clear_from_home) also reblogs of the target's statuses
  * and statuses mentioning the target, with `delete` events.  The feed's
  * members (at most feed_max) are looked up in PostgreSQL, rather than all
- * the target's statuses. */
+ * the target's statuses.
+ *
+ * The account's list feeds are dropped, to be rebuilt from PostgreSQL on
+ * their next read (the follow's end already ended the target's list
+ * memberships; blocked and muted accounts are left out of a rebuild). */
 #include "jobs.h"
 #include "args.h"
 #include "db.h"
 #include "feed.h"
+#include "list_feeds.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -63,6 +68,9 @@ static int unmerge(job_ctx *ctx, PGconn *db, const job_args *a, const char *acco
     redisContext *c = *ctx->redis;
     int clear = args_true(a, "clear");
     char feed[64];
+
+    if (list_feeds_drop(c, db, account, NULL, err, errlen) != 0)
+        return -1;
 
     snprintf(feed, sizeof(feed), FEED_PREFIX "%s", account);
     char *ids = feed_members(c, feed, err, errlen);

@@ -5,7 +5,8 @@
  * - out of the author's feed and every local follower's, with `delete` on
  *   timeline:<id> where it was; each reblog of it likewise out of its
  *   reblogger's feed and the reblogger's followers' feeds (`:reblogs`
- *   tracking fixed on the way, feed.c);
+ *   tracking fixed on the way, feed.c); likewise out of the list feeds
+ *   of the lists holding its author or reblogger (list_feeds.c);
  * - `delete` on the public and hashtag channels (a public status), or
  *   timeline:direct:<id> (a direct one);
  * - its notifications deleted: those whose activity is the status, a
@@ -18,6 +19,7 @@
 #include "args.h"
 #include "db.h"
 #include "fanout.h"
+#include "list_feeds.h"
 #include "log.h"
 #include "redis.h"
 #include "stream.h"
@@ -48,6 +50,9 @@ static int remove_from_feeds(job_ctx *ctx, PGconn *db, const char *account_id, c
     if (fanout_home(ctx, db, &w, &removed, err, errlen) != 0)
         return -1;
     mlog(LOG_INFO, "remove_status: status %s out of %lld home feed(s)", status_id, removed);
+    if (list_feeds_walk(ctx, db, NULL, account_id, status_id, reblog_of_id, FEED_REMOVE, NULL,
+                        &removed, err, errlen) != 0)
+        return -1;
     return 0;
 }
 

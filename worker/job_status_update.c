@@ -4,6 +4,7 @@
  * - `status.update` on timeline:<id> of the home feeds that hold it (the
  *   author's and the followers' who pass the home filter), on the public
  *   and hashtag channels, and timeline:direct:<id> for a direct status;
+ *   likewise on timeline:list:<id> of the list feeds that hold it;
  * - `mention` notifications to accounts the edit newly mentions (those
  *   already notified are not notified again);
  * - an `update` notification to each local account that reblogged it;
@@ -13,6 +14,7 @@
 #include "jobs.h"
 #include "db.h"
 #include "fanout.h"
+#include "list_feeds.h"
 #include "log.h"
 #include "notify.h"
 
@@ -47,6 +49,9 @@ static int update(job_ctx *ctx, PGconn *db, const status_facts *f, const notify_
     if (fanout_home(ctx, db, &w, &found, err, errlen) != 0)
         return -1;
     mlog(LOG_INFO, "status_update: status %s is in %lld home feed(s)", f->id, found);
+    if (list_feeds_walk(ctx, db, NULL, f->account_id, f->id, "", FEED_TOUCH, event_key, &found,
+                        err, errlen) != 0)
+        return -1;
     return notify_rebloggers(*ctx->redis, db, f, render, err, errlen);
 }
 

@@ -120,6 +120,37 @@ ngx_int_t ngx_http_mastodon_rel_list(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_rel_list_t *list);
 extern ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_rel_ensure_stats;
 
+/*
+ * A feed in Redis read a page at a time (ngx_http_mastodon_home.c): the
+ * home feed and list feeds.  name: for the log; key: the key without the id; rebuild: the
+ * statement that selects a missing feed's statuses ($1 the id, $2
+ * mastodon_feed_max: id, reblog_of_id or 0, newest first); path and keep:
+ * its Link header's.
+ */
+typedef struct {
+    const char                    *name;
+    const char                    *key;
+    int64_t                        id;
+    ngx_http_mastodon_pg_stmt_t   *rebuild;
+    ngx_str_t                      path;
+    const char *const             *keep;
+} ngx_http_mastodon_feed_t;
+
+/* a rebuild statement's end, after its CTE c(id, reblog_of_id) of the
+ * candidates: a reblog of a status there, or a second reblog of one
+ * status, is left out (the :reblogs set) */
+#define NGX_HTTP_MASTODON_FEED_REBUILD_END                                    \
+    " r AS (SELECT id, reblog_of_id, row_number() OVER"                       \
+    "  (PARTITION BY reblog_of_id ORDER BY id) AS n"                          \
+    "  FROM c WHERE reblog_of_id IS NOT NULL)"                                \
+    " SELECT id, 0 FROM c WHERE reblog_of_id IS NULL"                         \
+    " UNION ALL SELECT id, reblog_of_id FROM r WHERE n = 1"                   \
+    " AND reblog_of_id NOT IN (SELECT id FROM c WHERE reblog_of_id IS NULL)"  \
+    " ORDER BY 1 DESC LIMIT $2::int"
+
+ngx_int_t ngx_http_mastodon_feed_page(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_feed_t *feed);
+
 ngx_int_t ngx_http_mastodon_relationships(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_follow(ngx_http_request_t *r,
@@ -262,6 +293,28 @@ ngx_int_t ngx_http_mastodon_status_context(ngx_http_request_t *r,
 /* timelines (_timelines.c, _home.c) */
 ngx_uint_t ngx_http_mastodon_timeline_limit(ngx_http_mastodon_ctx_t *ctx,
     ngx_uint_t dflt);
+/* lists (_lists.c) */
+ngx_int_t ngx_http_mastodon_lists_index(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_list_show(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_list_create(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_list_update(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_list_delete(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_list_accounts(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_list_accounts_add(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_list_accounts_remove(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_account_lists(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_timelines_list(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+
 ngx_int_t ngx_http_mastodon_timelines_home(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_timelines_public(ngx_http_request_t *r,

@@ -18,6 +18,10 @@
  * mark wait for the sentinel, asking again every HOME_POLL_MS.  Mastodon
  * answers 206 while a feed regenerates; here the rebuild is awaited, so
  * 200.
+ *
+ * List feeds (mastodon:feed:list:<list id>, _lists.c) are read and
+ * rebuilt by the same code, ngx_http_mastodon_feed_page(), with their own
+ * rebuild statement.
  */
 
 #include "ngx_http_mastodon_api.h"
@@ -34,7 +38,7 @@
 typedef struct {
     ngx_http_mastodon_page_t       page;
     ngx_http_request_t            *request;
-    int64_t                        account_id;
+    ngx_http_mastodon_feed_t      *feed;
     int                            argc;
     const char                   **argv;
     size_t                        *argvlen;
@@ -182,13 +186,7 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_home_rebuild_stmt =
     "  UNION ALL SELECT target_account_id FROM mutes"
     "  WHERE account_id = $1::bigint AND (expires_at IS NULL"
     "  OR expires_at > now() AT TIME ZONE 'UTC'))),"
-    " r AS (SELECT id, reblog_of_id, row_number() OVER"
-    "  (PARTITION BY reblog_of_id ORDER BY id) AS n"
-    "  FROM c WHERE reblog_of_id IS NOT NULL)"
-    " SELECT id, 0 FROM c WHERE reblog_of_id IS NULL"
-    " UNION ALL SELECT id, reblog_of_id FROM r WHERE n = 1"
-    " AND reblog_of_id NOT IN (SELECT id FROM c WHERE reblog_of_id IS NULL)"
-    " ORDER BY 1 DESC LIMIT $2::int", 2);
+    NGX_HTTP_MASTODON_FEED_REBUILD_END, 2);
 
 
 /* what Api::V1::Timelines::HomeController keeps in its links */
@@ -201,7 +199,30 @@ ngx_int_t
 ngx_http_mastodon_timelines_home(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
 {
+    ngx_http_mastodon_feed_t  *feed;
+
+    feed = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_feed_t));
+    if (feed == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    feed->name = "home";
+    feed->key = NGX_HTTP_MASTODON_HOME_KEY;
+    feed->id = ctx->auth->account_id;
+    feed->rebuild = &ngx_http_mastodon_home_rebuild_stmt;
+    ngx_str_set(&feed->path, "/api/v1/timelines/home");
+    feed->keep = ngx_http_mastodon_home_keep;
+
+    return ngx_http_mastodon_feed_page(r, ctx, feed);
+}
+
+
+ngx_int_t
+ngx_http_mastodon_feed_page(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_feed_t *feed)
+{
     u_char                         *p;
+    size_t                          klen;
     int64_t                         lower;
     ngx_uint_t                      i;
     ngx_http_mastodon_home_t       *h;
@@ -215,7 +236,8 @@ ngx_http_mastodon_timelines_home(ngx_http_request_t *r,
     mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
 
     h->request = r;
-    h->account_id = ctx->auth->account_id;
+    h->feed = feed;
+    klen = ngx_strlen(feed->key);
 
     ngx_http_mastodon_page_init(ctx, &h->page, NGX_HTTP_MASTODON_HOME_LIMIT,
                                 2 * NGX_HTTP_MASTODON_HOME_LIMIT);
@@ -230,8 +252,7 @@ ngx_http_mastodon_timelines_home(ngx_http_request_t *r,
     h->argv = ngx_palloc(r->pool, (10 + 2 * mcf->feed_max) * sizeof(char *));
     h->argvlen = ngx_palloc(r->pool,
                             (10 + 2 * mcf->feed_max) * sizeof(size_t));
-    p = ngx_pnalloc(r->pool, 2 * (sizeof(NGX_HTTP_MASTODON_HOME_KEY ":reblogs")
-                                  + NGX_INT64_LEN)
+    p = ngx_pnalloc(r->pool, 2 * (klen + sizeof(":reblogs") + NGX_INT64_LEN)
                              + 3 * (NGX_INT64_LEN + 1));
     if (h->argv == NULL || h->argvlen == NULL || p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -243,12 +264,11 @@ ngx_http_mastodon_timelines_home(ngx_http_request_t *r,
     h->argv[2] = "2";
 
     h->argv[3] = (const char *) p;
-    p = ngx_sprintf(p, NGX_HTTP_MASTODON_HOME_KEY "%L", h->account_id);
+    p = ngx_sprintf(p, "%s%L", feed->key, feed->id);
     h->argvlen[3] = p - (u_char *) h->argv[3];
 
     h->argv[4] = (const char *) p;
-    p = ngx_sprintf(p, NGX_HTTP_MASTODON_HOME_KEY "%L:reblogs",
-                    h->account_id);
+    p = ngx_sprintf(p, "%s%L:reblogs", feed->key, feed->id);
     h->argvlen[4] = p - (u_char *) h->argv[4];
 
     h->argv[5] = (const char *) p;
@@ -297,8 +317,8 @@ ngx_http_mastodon_home_fetch(ngx_http_request_t *r,
         != NGX_OK)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "mastodon: home feed of %L: Redis unavailable",
-                      h->account_id);
+                      "mastodon: feed %s%L: Redis unavailable",
+                      h->feed->key, h->feed->id);
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
@@ -338,7 +358,7 @@ ngx_http_mastodon_home_fetched(ngx_http_request_t *r, redisReply *reply,
         || reply->element[0]->type != REDIS_REPLY_ARRAY)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "mastodon: home feed of %L: %s", h->account_id,
+                      "mastodon: feed %s%L: %s", h->feed->key, h->feed->id,
                       reply && reply->type == REDIS_REPLY_ERROR
                       ? reply->str : "no answer from Redis");
         ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
@@ -412,15 +432,16 @@ ngx_http_mastodon_home_rebuild(ngx_http_request_t *r,
     }
 
     values[0] = (const char *) p;
-    p = ngx_sprintf(p, "%L", h->account_id);
+    p = ngx_sprintf(p, "%L", h->feed->id);
     *p++ = '\0';
     values[1] = (const char *) p;
     *ngx_sprintf(p, "%ui", mcf->feed_max) = '\0';
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "mastodon: rebuilding the home feed of %L", h->account_id);
+                  "mastodon: rebuilding the %s feed of %L", h->feed->name,
+                  h->feed->id);
 
-    rc = ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_home_rebuild_stmt,
+    rc = ngx_http_mastodon_pg_query(r, h->feed->rebuild,
                                     values, ngx_http_mastodon_home_rows, h);
     if (rc != NGX_DONE) {
         ngx_http_mastodon_home_unmark(r, h);
@@ -570,7 +591,8 @@ static void
 ngx_http_mastodon_home_loaded(ngx_http_request_t *r,
     ngx_http_mastodon_statuses_t *st, void *data)
 {
-    ngx_str_t                         path;
+    ngx_http_mastodon_home_t *h = data;
+
     ngx_uint_t                        i, first, last;
     ngx_http_mastodon_ctx_t          *ctx;
     ngx_http_mastodon_status_item_t  *it;
@@ -596,10 +618,8 @@ ngx_http_mastodon_home_loaded(ngx_http_request_t *r,
 
     if (first < st->n) {
         ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
-        ngx_str_set(&path, "/api/v1/timelines/home");
-
-        if (ngx_http_mastodon_page_link(r, ctx, &path,
-                                        ngx_http_mastodon_home_keep, 0,
+        if (ngx_http_mastodon_page_link(r, ctx, &h->feed->path,
+                                        h->feed->keep, 0,
                                         it[last].id, "min_id", it[first].id)
             != NGX_OK)
         {

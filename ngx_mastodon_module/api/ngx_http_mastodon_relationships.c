@@ -691,7 +691,9 @@ ngx_http_mastodon_rel_list_done(ngx_http_mastodon_pg_batch_t *b)
     n = hidden ? 0 : PQntuples(res);
     col = NGX_HTTP_MASTODON_ACCOUNT_NCOLS;
 
-    if (n > 0) {
+    /* unlimited? (limit=0): no links at all, as Mastodon's next_path and
+     * prev_path say */
+    if (n > 0 && lc->page.limit) {
         path.data = ngx_pnalloc(r->pool, ngx_strlen(lc->list->path)
                                          + NGX_INT64_LEN);
         if (path.data == NULL) {

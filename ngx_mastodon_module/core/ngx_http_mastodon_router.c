@@ -299,6 +299,28 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
     R(GET, "/api/v1/markers", ngx_http_mastodon_markers_index, 0, USER, "read read:statuses"),
     R(POST, "/api/v1/markers", ngx_http_mastodon_markers_create, 1, USER, "write write:statuses"),
 
+    /* lists (api/_lists.c) */
+    R(GET, "/api/v1/lists", ngx_http_mastodon_lists_index, 0, USER,
+      "read read:lists"),
+    R(POST, "/api/v1/lists", ngx_http_mastodon_list_create, 1, USER,
+      "write write:lists"),
+    R(GET, "/api/v1/lists/:id", ngx_http_mastodon_list_show, 0, USER,
+      "read read:lists"),
+    R(PUT, "/api/v1/lists/:id", ngx_http_mastodon_list_update, 1, USER,
+      "write write:lists"),
+    R(DELETE, "/api/v1/lists/:id", ngx_http_mastodon_list_delete, 0, USER,
+      "write write:lists"),
+    R(GET, "/api/v1/lists/:id/accounts", ngx_http_mastodon_list_accounts, 0,
+      USER, "read read:lists"),
+    R(POST, "/api/v1/lists/:id/accounts",
+      ngx_http_mastodon_list_accounts_add, 1, USER, "write write:lists"),
+    R(DELETE, "/api/v1/lists/:id/accounts",
+      ngx_http_mastodon_list_accounts_remove, 1, USER, "write write:lists"),
+    R(GET, "/api/v1/accounts/:id/lists", ngx_http_mastodon_account_lists, 0,
+      USER, "read read:lists"),
+    R(GET, "/api/v1/timelines/list/:list_id", ngx_http_mastodon_timelines_list,
+      0, USER, "read read:lists"),
+
     /* registration */
     RL(POST, "/api/v1/accounts", ngx_http_mastodon_accounts_create, 1, APP,
        "write:accounts", SIGN_UP),
