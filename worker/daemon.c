@@ -38,6 +38,7 @@ typedef struct {
     PGconn        *db;
     loop_t        *loop;
     http_client   *http;
+    ap_signer      instance_signer;    /* kept for the thread's life */
 } job_thread;
 
 static worker_config *config;
@@ -133,6 +134,7 @@ static void run_entry(job_thread *t, const job_entry *e)
             job_ctx ctx = {
                 .cfg = config, .job = e, .consumer = t->consumer,
                 .redis = &t->redis, .db = &t->db, .http = t->http,
+                .instance_signer = &t->instance_signer,
             };
             mlog(LOG_INFO, "job %s jid=%s queue=%s attempt=%ld start", e->type, e->jid, e->queue, e->attempt);
             if (handler(&ctx, e->args, e->args_len, err, sizeof(err)) != 0)
@@ -208,6 +210,7 @@ static void *job_thread_main(void *arg)
         queue_forget_consumer(t->redis, config, t->consumer);
     redis_close(&t->redis);
     db_close(&t->db);
+    ap_signer_free(&t->instance_signer);
     http_client_free(t->http);
     loop_free(t->loop);
     return NULL;

@@ -2,6 +2,7 @@
  * ActivityPub::ProcessAccountService), and the fetch of an actor or any
  * document from its origin, authoritative only for its own id. */
 #include "inbox.h"
+#include "ap_send.h"
 #include "db.h"
 #include "fetch.h"
 #include "log.h"
@@ -353,6 +354,7 @@ int inbox_fetch_json(job_ctx *ctx, const char *url, int webfinger, const mstdn_a
 {
     fetch_request req = { .kind = webfinger ? FETCH_WEBFINGER : FETCH_ACTIVITYPUB, .url = url };
     fetch_response res;
+    ap_signing signing = { ctx->instance_signer, 0 };
     mstdn_value_t *v;
     char perr[128];
 
@@ -360,6 +362,23 @@ int inbox_fetch_json(job_ctx *ctx, const char *url, int webfinger, const mstdn_a
     if (ctx->http == NULL) {
         snprintf(err, errlen, "no transfer client");
         return -1;
+    }
+    /* Every ActivityPub GET is signed by the instance actor, as Mastodon
+     * signs a fetch made on no account's behalf, so peers in authorized
+     * fetch (secure) mode answer it; WebFinger stays unsigned as
+     * Mastodon's. */
+    if (!webfinger && ctx->instance_signer != NULL) {
+        PGconn *db = job_db(ctx, err, errlen);
+        int found = db != NULL ? ap_signer_instance(db, ctx->cfg, ctx->instance_signer,
+                                                    err, errlen) : -1;
+        if (found < 0)
+            return -1;
+        if (found > 0) {
+            req.sign = ap_sign;
+            req.sign_data = &signing;
+        } else {
+            mlog(LOG_WARN, "fetch of %s unsigned: the instance actor has no key", url);
+        }
     }
     fetch_outcome o = fetch_run(ctx->http, ctx->cfg, &req, &res);
     int rc = -1;

@@ -5,6 +5,7 @@
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 
+#include "ap_send.h"
 #include "args.h"
 #include "config.h"
 #include "http.h"
@@ -22,6 +23,9 @@ typedef struct {
     redisContext       **redis;
     PGconn             **db;
     http_client         *http;
+    ap_signer           *instance_signer;   /* the thread's, for signed GETs
+                                             * (loaded on first use, key kept
+                                             * parsed); NULL: GETs unsigned */
 } job_ctx;
 
 /* Returns 0 on success, -1 on failure with a message in err (the job is
