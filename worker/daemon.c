@@ -13,6 +13,7 @@
 #include "jobs.h"
 #include "log.h"
 #include "outbox.h"
+#include "periodic.h"
 #include "queue.h"
 #include "redis.h"
 #include "scheduler.h"
@@ -242,6 +243,7 @@ static void *housekeeping_main(void *arg)
         long long now = monotonic_ms();
         if (!stopping && now >= next_schedule) {
             scheduler_run(c);
+            periodic_run(c, config);
             next_schedule = now + SCHEDULER_PERIOD_MS;
         }
         if (c->err) {
