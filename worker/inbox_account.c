@@ -44,7 +44,7 @@ int inbox_move(inbox_activity *ib, char *err, size_t errlen)
              ib->actor_uri);
         return INBOX_DONE;
     }
-    rc = inbox_actor_store(ib->db, ib->ctx->cfg, doc, target, target_id, err, errlen);
+    rc = inbox_actor_store_new(ib->ctx, ib->db, doc, target, target_id, err, errlen);
     if (rc <= 0) {
         if (rc == 0)
             mlog(LOG_INFO, "inbox: Move %s: %s", ib->id, err);

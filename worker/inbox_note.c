@@ -483,7 +483,7 @@ int inbox_update(inbox_activity *ib, char *err, size_t errlen)
         int first = inbox_begin(ib, err, errlen);
         if (first <= 0)
             return first < 0 ? INBOX_RETRY : INBOX_DONE;
-        int rc = inbox_actor_store(ib->db, ib->ctx->cfg, doc, uri, id, err, errlen);
+        int rc = inbox_actor_store(ib->db, ib->ctx->cfg, doc, uri, NULL, id, err, errlen);
         if (rc < 0) {
             inbox_rollback(ib);
             return INBOX_RETRY;
