@@ -41,7 +41,16 @@ typedef struct {
     const char           *actor_uri;    /* the signer, = the actor */
     char                  actor_id[MW_ID_LEN];
     char                  actor_host[INBOX_HOST_MAX];
+    int                   thread_depth; /* ancestors fetched so far for the
+                                         * status stored (thread_resolve) */
 } inbox_activity;
+
+/* How many ancestors of a status are fetched one after another, each by
+ * its own thread_resolve job (Mastodon's ThreadResolveWorker). */
+#define INBOX_THREAD_DEPTH_MAX  8
+
+/* Unknown accounts a status mentions that are fetched while storing it. */
+#define INBOX_MENTION_FETCH_MAX 10
 
 /* What a handler returns: done (processed or refused, the row goes) or a
  * temporary failure (err; the job is retried). */
@@ -190,10 +199,11 @@ int inbox_fetch_document(job_ctx *ctx, const char *uri, const mstdn_alloc_t *all
                          const mstdn_value_t **doc, char *err, size_t errlen);
 
 /* A remote status by its URI: known, or fetched from its origin with its
- * author and stored (the replies it answers are not fetched).  1 (id in
+ * author and stored (an unknown parent it answers is fetched later by a
+ * thread_resolve job, while depth < INBOX_THREAD_DEPTH_MAX).  1 (id in
  * out), 0 refused, gone or deleted (err), -1 temporary failure (err). */
 int inbox_status_fetch(job_ctx *ctx, PGconn *db, const mstdn_alloc_t *alloc, const char *uri,
-                       char out[MW_ID_LEN], char *err, size_t errlen);
+                       int depth, char out[MW_ID_LEN], char *err, size_t errlen);
 
 /* The bounds of remote JSON documents (depth, nodes). */
 extern const mstdn_limits_t inbox_json_limits;

@@ -127,7 +127,7 @@ static int resolve_url(job_ctx *ctx, PGconn *db, const mstdn_alloc_t *a, const c
         status |= inbox_type_is(doc, status_types[i]);
     if (status) {
         *kind = "status";
-        return inbox_status_fetch(ctx, db, a, uri, id, err, errlen);
+        return inbox_status_fetch(ctx, db, a, uri, 0, id, err, errlen);
     }
     *kind = "account";
     return inbox_actor_fetch(ctx, db, uri, id, err, errlen);

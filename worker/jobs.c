@@ -27,6 +27,7 @@ static const struct {
     { "fetch_key", job_fetch_key },
     { "resolve", job_resolve },
     { "prune_processed_activities", job_prune_processed_activities },
+    { "thread_resolve", job_thread_resolve },
 };
 
 job_handler jobs_find(const char *type)
