@@ -28,6 +28,7 @@ static const struct {
     { "resolve", job_resolve },
     { "prune_processed_activities", job_prune_processed_activities },
     { "thread_resolve", job_thread_resolve },
+    { "move_followers", job_move_followers },
 };
 
 job_handler jobs_find(const char *type)
