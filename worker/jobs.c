@@ -29,6 +29,7 @@ static const struct {
     { "prune_processed_activities", job_prune_processed_activities },
     { "thread_resolve", job_thread_resolve },
     { "move_followers", job_move_followers },
+    { "followers_synchronization", job_followers_synchronization },
 };
 
 job_handler jobs_find(const char *type)

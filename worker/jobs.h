@@ -69,6 +69,8 @@ int job_activitypub_deliver(job_ctx *ctx, const char *args_json, size_t len, cha
 int job_inbox_process(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 int job_fetch_key(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 int job_resolve(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
+int job_followers_synchronization(job_ctx *ctx, const char *args_json, size_t len, char *err,
+                                  size_t errlen);
 int job_move_followers(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 int job_thread_resolve(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 int job_prune_processed_activities(job_ctx *ctx, const char *args_json, size_t len, char *err,
