@@ -2,8 +2,9 @@
 -- FollowService and mastodon_unfollow() its UnfollowService, each a whole
 -- change (rows, counters, notifications, and the jobs that go with it in
 -- job_outbox: notify, feed_merge / feed_unmerge, and the
--- activitypub_relationship job telling a remote account).  The worker's
--- Move (MoveWorker / UnfollowFollowWorker) calls them.
+-- activitypub_relationship job telling a remote account).  The module's
+-- follow and unfollow endpoints and the worker's Move (MoveWorker /
+-- UnfollowFollowWorker) call them.
 
 -- account follows target.  reblogs, notify: NULL keeps what a follow or a
 -- request already has (true / false for a new one); languages replaces
@@ -11,7 +12,8 @@
 -- bypass_locked (a Move to a local account); a remote target always does
 -- (until its Accept), as does a silenced follower.  Returns 'refused' (a
 -- block either way, a domain block, a suspended, moved, unconfirmed or
--- unknown target), 'following' or 'requested'.
+-- unknown target), 'followed' (a new follow), 'requested' (a new request)
+-- or 'updated' (a follow or request that was there: its options).
 CREATE FUNCTION mastodon_follow(account bigint, target bigint, reblogs boolean,
     notify boolean, languages character varying[], languages_given boolean,
     bypass_locked boolean)
@@ -41,7 +43,7 @@ BEGIN
         updated_at = now() AT TIME ZONE 'UTC'
         WHERE f.account_id = account AND f.target_account_id = target;
     IF FOUND THEN
-        RETURN 'following';
+        RETURN 'updated';
     END IF;
     UPDATE follow_requests r SET show_reblogs = coalesce(reblogs, r.show_reblogs),
         notify = coalesce(mastodon_follow.notify, r.notify),
@@ -50,7 +52,7 @@ BEGIN
         updated_at = now() AT TIME ZONE 'UTC'
         WHERE r.account_id = account AND r.target_account_id = target;
     IF FOUND THEN
-        RETURN 'requested';
+        RETURN 'updated';
     END IF;
 
     IF t.domain IS NOT NULL OR (t.locked AND NOT bypass_locked)
@@ -75,8 +77,9 @@ BEGIN
                     'id', fid::text, 'account_id', account::text,
                     'target_account_id', target::text, 'uri', NULL)::text);
             END IF;
+            RETURN 'requested';
         END IF;
-        RETURN 'requested';
+        RETURN 'updated';
     END IF;
 
     INSERT INTO follows (account_id, target_account_id, show_reblogs, notify, languages)
@@ -86,7 +89,7 @@ BEGIN
         ON CONFLICT (account_id, target_account_id) DO NOTHING
         RETURNING id INTO fid;
     IF fid IS NULL THEN
-        RETURN 'following';
+        RETURN 'updated';
     END IF;
     INSERT INTO account_stats (account_id, following_count, followers_count)
         SELECT x.id, x.following, x.followers FROM (VALUES (account, 1, 0),
@@ -101,7 +104,7 @@ BEGIN
             'activity_id', fid::text)::text WHERE t.domain IS NULL
         UNION ALL SELECT 'default', 'feed_merge', json_build_object('account_id',
             account::text, 'target_account_id', target::text)::text;
-    RETURN 'following';
+    RETURN 'followed';
 END $$;
 
 -- account stops following target (UnfollowService): the follow with its
