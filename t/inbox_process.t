@@ -306,6 +306,8 @@ process($f2);
 is(count("SELECT count(*) FROM follows WHERE account_id = $bob AND target_account_id = $aid"), 1, 'following again');
 process(act('Undo', 'bob', object => $f2));
 is(count("SELECT count(*) FROM follows WHERE account_id = $bob AND target_account_id = $aid"), 0, 'Undo Follow');
+is(count("SELECT followers_count FROM account_stats WHERE account_id = $aid"),
+   count("SELECT count(*) FROM follows WHERE target_account_id = $aid"), "... alice's followers count follows");
 
 # --- Accept of our follow request --------------------------------------------------------
 my $eve = count("SELECT id FROM accounts WHERE uri = '$R/users/eve'");
