@@ -188,7 +188,8 @@ int inbox_fetch_json(job_ctx *ctx, const char *url, int webfinger, const mstdn_a
                      const mstdn_value_t **doc, char **final_url, char *err, size_t errlen);
 
 /* The account of an actor URI: known, or fetched from its origin and
- * stored.  1 (out), 0 refused or gone (err), -1 temporary failure (err). */
+ * stored once WebFinger confirms it (inbox_actor_store_new).  1 (out), 0
+ * refused or gone (err), -1 temporary failure (err). */
 int inbox_actor_fetch(job_ctx *ctx, PGconn *db, const char *uri, char out[MW_ID_LEN],
                       char *err, size_t errlen);
 
