@@ -35,7 +35,15 @@ if ($server == 0) {
         while (defined(my $h = <$c>)) { last if $h =~ /^\r?\n\z/ }
         my ($path) = $req =~ m{^GET (\S+)};
         (my $file = $path // '') =~ s{[^A-Za-z0-9._-]}{_}g;
-        if (open my $fh, '<', "$docs/$file") {
+        # WebFinger of an actor served here and of no file of its own:
+        # its acct links back to it (new remote accounts are confirmed so)
+        if (!-f "$docs/$file" && ($path // '') =~ m{^/\.well-known/webfinger\?resource=acct%3A([A-Za-z0-9_]+)%40127\.0\.0\.1%3A$port\z}
+            && -f "$docs/_users_$1") {
+            my $body = encode_json({ subject => "acct:$1\@127.0.0.1:$port",
+                links => [{ rel => 'self', type => 'application/activity+json', href => "$R/users/$1" }] });
+            print $c "HTTP/1.1 200 OK\r\nContent-Type: application/jrd+json\r\n"
+                . "Content-Length: " . length($body) . "\r\nConnection: close\r\n\r\n$body";
+        } elsif (open my $fh, '<', "$docs/$file") {
             local $/;
             my $body = <$fh>;
             if ($body =~ /\Aredirect (\S+)/) {
@@ -298,6 +306,8 @@ process($f2);
 is(count("SELECT count(*) FROM follows WHERE account_id = $bob AND target_account_id = $aid"), 1, 'following again');
 process(act('Undo', 'bob', object => $f2));
 is(count("SELECT count(*) FROM follows WHERE account_id = $bob AND target_account_id = $aid"), 0, 'Undo Follow');
+is(count("SELECT followers_count FROM account_stats WHERE account_id = $aid"),
+   count("SELECT count(*) FROM follows WHERE target_account_id = $aid"), "... alice's followers count follows");
 
 # --- Accept of our follow request --------------------------------------------------------
 my $eve = count("SELECT id FROM accounts WHERE uri = '$R/users/eve'");

@@ -37,6 +37,14 @@ int  ap_signer_load(PGconn *db, const worker_config *cfg, const char *account_id
                     ap_signer *s, char *err, size_t errlen);
 void ap_signer_free(ap_signer *s);
 
+/* The instance actor's signer for GETs (Mastodon signs a fetch made on
+ * no account's behalf as the instance actor): s is a signer kept by the
+ * caller (a job thread's), loaded here the first time and kept with its
+ * parsed key after.  1 ready, 0 no instance actor key (unsigned), -1
+ * database error (err). */
+int  ap_signer_instance(PGconn *db, const worker_config *cfg, ap_signer *s,
+                        char *err, size_t errlen);
+
 /* fetch_sign_fn with an ap_signing as its data: adds Host, Date, Digest
  * (a body) and Signature, or Content-Digest, Signature-Input and
  * Signature (RFC 9421). */

@@ -50,6 +50,14 @@ int ap_signer_load(PGconn *db, const worker_config *cfg, const char *account_id,
     return 1;
 }
 
+int ap_signer_instance(PGconn *db, const worker_config *cfg, ap_signer *s,
+                       char *err, size_t errlen)
+{
+    if (s->private_key != NULL)
+        return 1;
+    return ap_signer_load(db, cfg, AP_INSTANCE_ACTOR_ID, s, err, errlen);
+}
+
 void ap_signer_free(ap_signer *s)
 {
     EVP_PKEY_free(s->pkey);

@@ -61,6 +61,7 @@ static const config_entry config_table[] = {
     NUM("fetch_connect_timeout_ms", fetch_connect_timeout_ms, "10000", 100, 600000),
     NUM("deliver_timeout_ms", deliver_timeout_ms, "30000", 100, 600000),
     NUM("deliver_host_concurrency", deliver_host_concurrency, "8", 1, 256),
+    NUM("processed_activities_keep_days", processed_activities_keep_days, "14", 1, 3650),
 };
 
 #define CONFIG_ENTRIES (sizeof(config_table) / sizeof(config_table[0]))

@@ -43,6 +43,7 @@ typedef struct {
     long  fetch_connect_timeout_ms;
     long  deliver_timeout_ms;       /* one delivery POST */
     long  deliver_host_concurrency; /* deliveries at once to one host */
+    long  processed_activities_keep_days; /* the replay guard's window */
 
     /* derived */
     int   nqueues;

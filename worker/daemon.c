@@ -13,6 +13,7 @@
 #include "jobs.h"
 #include "log.h"
 #include "outbox.h"
+#include "periodic.h"
 #include "queue.h"
 #include "redis.h"
 #include "scheduler.h"
@@ -38,6 +39,7 @@ typedef struct {
     PGconn        *db;
     loop_t        *loop;
     http_client   *http;
+    ap_signer      instance_signer;    /* kept for the thread's life */
 } job_thread;
 
 static worker_config *config;
@@ -133,6 +135,7 @@ static void run_entry(job_thread *t, const job_entry *e)
             job_ctx ctx = {
                 .cfg = config, .job = e, .consumer = t->consumer,
                 .redis = &t->redis, .db = &t->db, .http = t->http,
+                .instance_signer = &t->instance_signer,
             };
             mlog(LOG_INFO, "job %s jid=%s queue=%s attempt=%ld start", e->type, e->jid, e->queue, e->attempt);
             if (handler(&ctx, e->args, e->args_len, err, sizeof(err)) != 0)
@@ -208,6 +211,7 @@ static void *job_thread_main(void *arg)
         queue_forget_consumer(t->redis, config, t->consumer);
     redis_close(&t->redis);
     db_close(&t->db);
+    ap_signer_free(&t->instance_signer);
     http_client_free(t->http);
     loop_free(t->loop);
     return NULL;
@@ -239,6 +243,7 @@ static void *housekeeping_main(void *arg)
         long long now = monotonic_ms();
         if (!stopping && now >= next_schedule) {
             scheduler_run(c);
+            periodic_run(c, config);
             next_schedule = now + SCHEDULER_PERIOD_MS;
         }
         if (c->err) {

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <openssl/sha.h>
 
 int deliver_bench_unsigned;
 
@@ -28,6 +29,8 @@ typedef struct {
     ap_signing   signing;
     int          switched;      /* tried the other signature form */
     int          result;
+    char        *sync;          /* Collection-Synchronization line, or NULL */
+    const char  *lines[2];
     char         error[300];
 } deliver_item;
 
@@ -49,6 +52,7 @@ struct deliver_run_s {
     size_t          left;
     int             all_done;
     int             starting;
+    int             flags;          /* DELIVER_* */
 };
 
 /* Mastodon's response_error_unsalvageable?: retrying will not help. */
@@ -115,6 +119,7 @@ static void start_item(deliver_run *run, deliver_item *it)
         .body_len = run->len,
         .sign = deliver_bench_unsigned ? NULL : ap_sign,
         .sign_data = &it->signing,
+        .headers = it->sync != NULL ? it->lines : NULL,
         .timeout_ms = run->ctx->cfg->deliver_timeout_ms,
         .max_bytes = DELIVER_MAX_RESPONSE,
     };
@@ -376,8 +381,10 @@ static int schedule_retry(deliver_run *run, const char *account_id, const delive
         size_t cap = strlen(url) + strlen(acct) + run->len + 64;
         char *args = malloc(cap);
         if (args != NULL) {
-            int n = snprintf(args, cap, "{\"account_id\":%s,\"inbox\":%s,\"activity\":%.*s}",
-                             acct, url, (int) run->len, run->body);
+            int n = snprintf(args, cap, "{\"account_id\":%s,\"inbox\":%s,%s\"activity\":%.*s}",
+                             acct, url, (run->flags & DELIVER_SYNC_FOLLOWERS)
+                             ? "\"synchronize_followers\":true," : "",
+                             (int) run->len, run->body);
             rc = queue_schedule(*run->ctx->redis, "push", "activitypub_deliver", args, (size_t) n,
                                 1, queue_backoff_ms(run->ctx->cfg, 0), it->error, err, errlen);
             free(args);
@@ -390,10 +397,73 @@ static int schedule_retry(deliver_run *run, const char *account_id, const delive
     return rc;
 }
 
+/* The scheme and authority an URL starts with (Mastodon's
+ * Account::URL_PREFIX_RE, \Ahttps?://[^/]+): its length, 0 if none. */
+static size_t url_prefix(const char *url)
+{
+    size_t k = strncmp(url, "https://", 8) == 0 ? 8 : strncmp(url, "http://", 7) == 0 ? 7 : 0;
+    size_t h = k > 0 ? strcspn(url + k, "/") : 0;
+    return h > 0 ? k + h : 0;
+}
+
+/*
+ * Mastodon's Collection-Synchronization header of a followers-only post
+ * (DeliveryWorker#synchronization_header): the signer's followers
+ * collection, the digest of its followers on the inbox's host (the XOR of
+ * the SHA-256 of their URIs, Account#remote_followers_hash: URIs that are
+ * the inbox URL's scheme and authority, or start with it and "/") and
+ * the URL of that partial collection.
+ */
+static int sync_headers(deliver_run *run, PGconn *db, const char *account_id,
+                        char *err, size_t errlen)
+{
+    const char *params[1] = { account_id };
+    PGresult *res = db_query(db, "SELECT a.uri FROM follows f JOIN accounts a"
+                             " ON a.id = f.account_id WHERE f.target_account_id = $1::bigint"
+                             " AND a.domain IS NOT NULL", 1, params, PGRES_TUPLES_OK,
+                             err, errlen);
+    if (res == NULL)
+        return -1;
+    int m = PQntuples(res);
+    for (size_t i = 0; i < run->n; i++) {
+        deliver_item *it = &run->items[i];
+        unsigned char x[SHA256_DIGEST_LENGTH] = { 0 }, md[SHA256_DIGEST_LENGTH];
+        char hex[2 * SHA256_DIGEST_LENGTH + 1];
+        size_t p = url_prefix(it->url);
+
+        if (it->result != R_PENDING || p == 0)
+            continue;
+        for (int k = 0; k < m; k++) {
+            const char *uri = PQgetvalue(res, k, 0);
+            if (strncmp(uri, it->url, p) != 0 || (uri[p] != '\0' && uri[p] != '/'))
+                continue;
+            SHA256((const unsigned char *) uri, strlen(uri), md);
+            for (size_t b = 0; b < sizeof(x); b++)
+                x[b] ^= md[b];
+        }
+        hex_encode(hex, x, sizeof(x));
+        size_t cap = 2 * strlen(run->signer.actor) + sizeof(hex) + 128;
+        it->sync = malloc(cap);
+        if (it->sync == NULL) {
+            PQclear(res);
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        snprintf(it->sync, cap, "Collection-Synchronization: collectionId=\"%s/followers\","
+                 " digest=\"%s\", url=\"%s/followers_synchronization\"", run->signer.actor,
+                 hex, run->signer.actor);
+        it->lines[0] = it->sync;
+        it->lines[1] = NULL;
+    }
+    PQclear(res);
+    return 0;
+}
+
 int deliver(job_ctx *ctx, PGconn *db, const char *account_id, const char *body, size_t len,
-            char *const *inboxes, size_t n, int retry_job, deliver_stats *stats,
+            char *const *inboxes, size_t n, int flags, deliver_stats *stats,
             char *err, size_t errlen)
 {
+    int retry_job = flags & DELIVER_RETRY_JOB;
     deliver_run run;
     int rc = -1;
 
@@ -409,6 +479,7 @@ int deliver(job_ctx *ctx, PGconn *db, const char *account_id, const char *body, 
     run.body = body;
     run.len = len;
     run.n = n;
+    run.flags = flags;
 
     int found = ap_signer_load(db, ctx->cfg, account_id, &run.signer, err, errlen);
     if (found < 0)
@@ -439,6 +510,8 @@ int deliver(job_ctx *ctx, PGconn *db, const char *account_id, const char *body, 
         run.order[i] = it;
     }
     if (skip_refused(&run, db, err, errlen) != 0)
+        goto out;
+    if ((flags & DELIVER_SYNC_FOLLOWERS) && sync_headers(&run, db, account_id, err, errlen) != 0)
         goto out;
 
     qsort(run.order, n, sizeof(*run.order), by_host);
@@ -510,6 +583,8 @@ int deliver(job_ctx *ctx, PGconn *db, const char *account_id, const char *body, 
 
 out:
     ap_signer_free(&run.signer);
+    for (size_t i = 0; run.items != NULL && i < n; i++)
+        free(run.items[i].sync);
     free(run.items);
     free(run.order);
     free(run.groups);

@@ -35,12 +35,17 @@ typedef struct {
 /* make bench only (deliver-bench): POSTs go unsigned, libcurl's floor. */
 extern int deliver_bench_unsigned;
 
+/* deliver()'s flags */
+#define DELIVER_RETRY_JOB       1   /* an activitypub_deliver retry: its failure
+                                     * is returned as -1 rather than scheduled */
+#define DELIVER_SYNC_FOLLOWERS  2   /* a followers-only post: each POST carries
+                                     * Mastodon's Collection-Synchronization */
+
 /* Delivers body to the inboxes as account_id (a local account, or the
- * instance actor).  retry_job: this is an activitypub_deliver retry (its
- * failure is returned as -1 rather than scheduled).  0, or -1 + err
- * (nothing could be tried, or with retry_job a failure). */
+ * instance actor).  flags: DELIVER_*.  0, or -1 + err (nothing could be
+ * tried, or with DELIVER_RETRY_JOB a failure). */
 int deliver(job_ctx *ctx, PGconn *db, const char *account_id, const char *body, size_t len,
-            char *const *inboxes, size_t n, int retry_job, deliver_stats *stats,
+            char *const *inboxes, size_t n, int flags, deliver_stats *stats,
             char *err, size_t errlen);
 
 /* The inboxes mastodon_delivery_inboxes(kind, account, status, target)

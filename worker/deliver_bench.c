@@ -89,7 +89,7 @@ int cmd_deliver_bench(worker_config *cfg, int argc, char **argv)
     job_entry entry;
     memset(&entry, 0, sizeof(entry));
     snprintf(entry.jid, sizeof(entry.jid), "bench");
-    job_ctx ctx = { cfg, &entry, "bench", &redis, &db, http };
+    job_ctx ctx = { cfg, &entry, "bench", &redis, &db, http, NULL };
     deliver_stats st;
 
     deliver_bench_unsigned = 1;

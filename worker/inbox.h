@@ -28,6 +28,7 @@
 #include "mstdn_value.h"
 
 #define INBOX_HOST_MAX  256
+#define INBOX_ACCT_MAX  512         /* the user part of a WebFinger acct */
 
 typedef struct {
     job_ctx              *ctx;
@@ -40,7 +41,16 @@ typedef struct {
     const char           *actor_uri;    /* the signer, = the actor */
     char                  actor_id[MW_ID_LEN];
     char                  actor_host[INBOX_HOST_MAX];
+    int                   thread_depth; /* ancestors fetched so far for the
+                                         * status stored (thread_resolve) */
 } inbox_activity;
+
+/* How many ancestors of a status are fetched one after another, each by
+ * its own thread_resolve job (Mastodon's ThreadResolveWorker). */
+#define INBOX_THREAD_DEPTH_MAX  8
+
+/* Unknown accounts a status mentions that are fetched while storing it. */
+#define INBOX_MENTION_FETCH_MAX 10
 
 /* What a handler returns: done (processed or refused, the row goes) or a
  * temporary failure (err; the job is retried). */
@@ -131,12 +141,45 @@ char *inbox_html(const char *html, size_t max_chars, char *err, size_t errlen);
 
 /* --- inbox_actor.c: remote actors -------------------------------------- */
 
+/* What a WebFinger lookup answered: the subject's acct split, and the
+ * ActivityPub actor it links as self. */
+typedef struct {
+    char  user[INBOX_ACCT_MAX];
+    char  domain[INBOX_HOST_MAX + 8];
+    char  self[2048 + 1];               /* MSTDN_REMOTE_URL_MAX */
+} inbox_webfinger_t;
+
 /* Stores (inserts or updates) the actor document doc, whose id must be
  * uri (the final URL it was fetched from, or the signer's own Update):
  * 1 stored (its account id in out), 0 refused (not an actor, id or key
- * of another origin, domain suspended...: why in err), -1 error. */
+ * of another origin, domain suspended...: why in err), -1 error.  A new
+ * account takes its username and domain from wf (its confirmed acct)
+ * when given, else preferredUsername and the id's host. */
 int inbox_actor_store(PGconn *db, const worker_config *cfg, const mstdn_value_t *doc,
-                      const char *uri, char out[MW_ID_LEN], char *err, size_t errlen);
+                      const char *uri, const inbox_webfinger_t *wf, char out[MW_ID_LEN],
+                      char *err, size_t errlen);
+
+/* --- inbox_webfinger.c --------------------------------------------------- */
+
+/* WebFinger of acct:user@domain (over https, or http with
+ * federation_allow_http; unsigned): 1 (wf), 0 none or unusable (err),
+ * -1 temporary (err). */
+int inbox_webfinger(job_ctx *ctx, const char *user, const char *domain, inbox_webfinger_t *wf,
+                    char *err, size_t errlen);
+
+/* FetchRemoteActorService#check_webfinger!: acct username@<uri's domain>
+ * links back to uri, or names another acct (split domain) whose own
+ * WebFinger answers for itself and links back to uri.  1 confirmed (the
+ * acct in wf), 0 refused (err), -1 temporary (err). */
+int inbox_actor_webfinger(job_ctx *ctx, const char *uri, const char *username,
+                          inbox_webfinger_t *wf, char *err, size_t errlen);
+
+/* inbox_actor_store of a fetched actor document: a known account is
+ * updated; a new one is stored only once its acct is confirmed by
+ * WebFinger (inbox_actor_webfinger), with that acct.  1, 0, -1 as the
+ * store. */
+int inbox_actor_store_new(job_ctx *ctx, PGconn *db, const mstdn_value_t *doc, const char *uri,
+                          char out[MW_ID_LEN], char *err, size_t errlen);
 
 /* A JSON object fetched from url (ActivityPub, or with webfinger its
  * Accept), whatever its id: *final_url (malloc'd) is where it came from.
@@ -145,7 +188,8 @@ int inbox_fetch_json(job_ctx *ctx, const char *url, int webfinger, const mstdn_a
                      const mstdn_value_t **doc, char **final_url, char *err, size_t errlen);
 
 /* The account of an actor URI: known, or fetched from its origin and
- * stored.  1 (out), 0 refused or gone (err), -1 temporary failure (err). */
+ * stored once WebFinger confirms it (inbox_actor_store_new).  1 (out), 0
+ * refused or gone (err), -1 temporary failure (err). */
 int inbox_actor_fetch(job_ctx *ctx, PGconn *db, const char *uri, char out[MW_ID_LEN],
                       char *err, size_t errlen);
 
@@ -156,10 +200,11 @@ int inbox_fetch_document(job_ctx *ctx, const char *uri, const mstdn_alloc_t *all
                          const mstdn_value_t **doc, char *err, size_t errlen);
 
 /* A remote status by its URI: known, or fetched from its origin with its
- * author and stored (the replies it answers are not fetched).  1 (id in
+ * author and stored (an unknown parent it answers is fetched later by a
+ * thread_resolve job, while depth < INBOX_THREAD_DEPTH_MAX).  1 (id in
  * out), 0 refused, gone or deleted (err), -1 temporary failure (err). */
 int inbox_status_fetch(job_ctx *ctx, PGconn *db, const mstdn_alloc_t *alloc, const char *uri,
-                       char out[MW_ID_LEN], char *err, size_t errlen);
+                       int depth, char out[MW_ID_LEN], char *err, size_t errlen);
 
 /* The bounds of remote JSON documents (depth, nodes). */
 extern const mstdn_limits_t inbox_json_limits;

@@ -2,8 +2,8 @@
  *
  * Move: the actor moved to target, which must name the actor among its
  * alsoKnownAs (the target's document, fetched from its origin); the
- * account gets moved_to_account_id.  Mastodon then moves the local
- * followers over (MoveWorker): not done here yet. */
+ * account gets moved_to_account_id and, in the same transaction, a
+ * move_followers job that moves its local followers over (MoveWorker). */
 #include "inbox.h"
 #include "db.h"
 #include "log.h"
@@ -43,14 +43,21 @@ int inbox_move(inbox_activity *ib, char *err, size_t errlen)
              ib->actor_uri);
         return INBOX_DONE;
     }
-    rc = inbox_actor_store(ib->db, ib->ctx->cfg, doc, target, target_id, err, errlen);
+    rc = inbox_actor_store_new(ib->ctx, ib->db, doc, target, target_id, err, errlen);
     if (rc <= 0) {
         if (rc == 0)
             mlog(LOG_INFO, "inbox: Move %s: %s", ib->id, err);
         return rc < 0 ? INBOX_RETRY : INBOX_DONE;
     }
+    /* the redirect, and the local followers moved over (MoveWorker) */
     const char *params[2] = { ib->actor_id, target_id };
-    return inbox_apply(ib, "moved", "UPDATE accounts SET moved_to_account_id = $2::bigint,"
+    return inbox_apply(ib, "moved", "WITH u AS (UPDATE accounts SET"
+                       " moved_to_account_id = $2::bigint,"
                        " updated_at = now() AT TIME ZONE 'UTC' WHERE id = $1::bigint"
-                       " RETURNING moved_to_account_id", 2, params, err, errlen);
+                       " RETURNING id, moved_to_account_id),"
+                       " ob AS (INSERT INTO job_outbox (queue, type, args)"
+                       " SELECT 'default', 'move_followers', json_build_object('account_id',"
+                       " id::text, 'target_account_id', moved_to_account_id::text)::text"
+                       " FROM u)"
+                       " SELECT moved_to_account_id FROM u", 2, params, err, errlen);
 }

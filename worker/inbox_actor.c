@@ -2,6 +2,7 @@
  * ActivityPub::ProcessAccountService), and the fetch of an actor or any
  * document from its origin, authoritative only for its own id. */
 #include "inbox.h"
+#include "ap_send.h"
 #include "db.h"
 #include "fetch.h"
 #include "log.h"
@@ -215,7 +216,8 @@ static const char upsert_sql[] =
     " SELECT id FROM up UNION ALL SELECT id FROM ins";
 
 int inbox_actor_store(PGconn *db, const worker_config *cfg, const mstdn_value_t *doc,
-                      const char *uri, char out[MW_ID_LEN], char *err, size_t errlen)
+                      const char *uri, const inbox_webfinger_t *wf, char out[MW_ID_LEN],
+                      char *err, size_t errlen)
 {
     char host[INBOX_HOST_MAX];
     const char *type = NULL;
@@ -271,7 +273,7 @@ int inbox_actor_store(PGconn *db, const worker_config *cfg, const mstdn_value_t 
     if (shared == NULL)
         shared = url_or_null(inbox_ref_of(doc, "sharedInbox"));
 
-    char *uname = cut(username, MSTDN_REMOTE_USERNAME_MAX);
+    char *uname = cut(wf != NULL ? wf->user : username, MSTDN_REMOTE_USERNAME_MAX);
     char *display = cut(inbox_str(doc, "name"), MSTDN_REMOTE_DISPLAY_NAME_MAX);
     char *note = inbox_html(inbox_str(doc, "summary"), MSTDN_REMOTE_NOTE_MAX, err, errlen);
     char *fields = fields_json(mstdn_object_get(doc, "attachment"), err, errlen);
@@ -297,7 +299,14 @@ int inbox_actor_store(PGconn *db, const worker_config *cfg, const mstdn_value_t 
     /* the account's domain keeps a port other than the scheme's, as
      * Mastodon's does (its WebFinger acct for an instance at host:port) */
     char domain[INBOX_HOST_MAX + 8];
-    if (fetch_url_domain(id, domain, sizeof(domain)) != 0) {
+    if (wf != NULL) {
+        /* the acct WebFinger confirmed, lower-cased as Mastodon's domain */
+        size_t i;
+        for (i = 0; wf->domain[i] != '\0' && i + 1 < sizeof(domain); i++)
+            domain[i] = (char) (wf->domain[i] >= 'A' && wf->domain[i] <= 'Z'
+                                ? wf->domain[i] + 32 : wf->domain[i]);
+        domain[i] = '\0';
+    } else if (fetch_url_domain(id, domain, sizeof(domain)) != 0) {
         snprintf(err, errlen, "not the actor %s", uri);
         rc = 0;
         goto out;
@@ -353,6 +362,7 @@ int inbox_fetch_json(job_ctx *ctx, const char *url, int webfinger, const mstdn_a
 {
     fetch_request req = { .kind = webfinger ? FETCH_WEBFINGER : FETCH_ACTIVITYPUB, .url = url };
     fetch_response res;
+    ap_signing signing = { ctx->instance_signer, 0 };
     mstdn_value_t *v;
     char perr[128];
 
@@ -360,6 +370,23 @@ int inbox_fetch_json(job_ctx *ctx, const char *url, int webfinger, const mstdn_a
     if (ctx->http == NULL) {
         snprintf(err, errlen, "no transfer client");
         return -1;
+    }
+    /* Every ActivityPub GET is signed by the instance actor, as Mastodon
+     * signs a fetch made on no account's behalf, so peers in authorized
+     * fetch (secure) mode answer it; WebFinger stays unsigned as
+     * Mastodon's. */
+    if (!webfinger && ctx->instance_signer != NULL) {
+        PGconn *db = job_db(ctx, err, errlen);
+        int found = db != NULL ? ap_signer_instance(db, ctx->cfg, ctx->instance_signer,
+                                                    err, errlen) : -1;
+        if (found < 0)
+            return -1;
+        if (found > 0) {
+            req.sign = ap_sign;
+            req.sign_data = &signing;
+        } else {
+            mlog(LOG_WARN, "fetch of %s unsigned: the instance actor has no key", url);
+        }
     }
     fetch_outcome o = fetch_run(ctx->http, ctx->cfg, &req, &res);
     int rc = -1;
@@ -439,7 +466,7 @@ int inbox_actor_fetch(job_ctx *ctx, PGconn *db, const char *uri, char out[MW_ID_
     mstdn_arena_allocator(ar, &a);
     int rc = inbox_fetch_document(ctx, uri, &a, &doc, err, errlen);
     if (rc == 1)
-        rc = inbox_actor_store(db, ctx->cfg, doc, uri, out, err, errlen);
+        rc = inbox_actor_store_new(ctx, db, doc, uri, out, err, errlen);
     mstdn_arena_destroy(ar);
     return rc;
 }

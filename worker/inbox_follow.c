@@ -202,24 +202,6 @@ int inbox_block(inbox_activity *ib, char *err, size_t errlen)
     return inbox_apply(ib, "block", block_sql, 3, params, err, errlen);
 }
 
-/* $1 the remote follower, $2 the local account: the follow or request goes
- * with its notification. */
-static const char unfollow_sql[] =
-    "WITH f AS (DELETE FROM follows WHERE account_id = $1::bigint"
-    "  AND target_account_id = $2::bigint RETURNING id),"
-    " r AS (DELETE FROM follow_requests WHERE account_id = $1::bigint"
-    "  AND target_account_id = $2::bigint RETURNING id),"
-    " n AS (DELETE FROM notifications WHERE (activity_type = 'Follow'"
-    "  AND activity_id IN (SELECT id FROM f)) OR (activity_type = 'FollowRequest'"
-    "  AND activity_id IN (SELECT id FROM r))),"
-    " st AS (UPDATE account_stats SET"
-    "  following_count = greatest(0, following_count - CASE WHEN account_id = $1::bigint"
-    "   THEN 1 ELSE 0 END),"
-    "  followers_count = greatest(0, followers_count - CASE WHEN account_id = $2::bigint"
-    "   THEN 1 ELSE 0 END), updated_at = now() AT TIME ZONE 'UTC'"
-    "  WHERE account_id IN ($1::bigint, $2::bigint) AND EXISTS (SELECT 1 FROM f))"
-    " SELECT (SELECT count(*) FROM f) + (SELECT count(*) FROM r)";
-
 int inbox_undo_follow(inbox_activity *ib, const mstdn_value_t *object, char *err, size_t errlen)
 {
     char target[MW_ID_LEN];
@@ -245,8 +227,11 @@ int inbox_undo_follow(inbox_activity *ib, const mstdn_value_t *object, char *err
     }
     if (rc <= 0)
         return rc < 0 ? INBOX_RETRY : INBOX_DONE;
+    /* the follow (or else the request) goes with its notification and
+     * counters: UnfollowService, sql/0014's mastodon_unfollow() */
     const char *params[2] = { ib->actor_id, target };
-    return inbox_apply(ib, "unfollowed:", unfollow_sql, 2, params, err, errlen);
+    return inbox_apply(ib, "follow:", "SELECT mastodon_unfollow($1::bigint, $2::bigint, false)",
+                       2, params, err, errlen);
 }
 
 int inbox_undo_block(inbox_activity *ib, const mstdn_value_t *object, char *err, size_t errlen)

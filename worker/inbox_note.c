@@ -108,7 +108,7 @@ static int tags_of(inbox_activity *ib, const mstdn_value_t *obj, json_list *ment
                    json_list *hashtags, char *err, size_t errlen)
 {
     const mstdn_value_t *tag = mstdn_object_get(obj, "tag");
-    int many = tag != NULL && tag->type == MSTDN_ARRAY, seen = 0;
+    int many = tag != NULL && tag->type == MSTDN_ARRAY, seen = 0, fetched = 0;
 
     for (const mstdn_value_t *e = many ? tag->first : tag;
          e != NULL && seen < MSTDN_REMOTE_TAGS_MAX; e = many ? e->next : NULL, seen++) {
@@ -126,6 +126,19 @@ static int tags_of(inbox_activity *ib, const mstdn_value_t *obj, json_list *ment
                 if ((rc = PQntuples(res) == 1))
                     snprintf(id, MW_ID_LEN, "%s", PQgetvalue(res, 0, 0));
                 PQclear(res);
+                if (rc == 0 && ib->ctx != NULL && fetched < INBOX_MENTION_FETCH_MAX
+                    && (strncmp(href, "https://", 8) == 0 || strncmp(href, "http://", 7) == 0)) {
+                    /* an unknown account: fetched from its origin, as
+                     * Mastodon's process_mention; one that cannot be
+                     * had now is left out, the status is not held */
+                    char why[512];
+                    fetched++;
+                    rc = inbox_actor_fetch(ib->ctx, ib->db, href, id, why, sizeof(why));
+                    if (rc != 1)
+                        mlog(LOG_INFO, "inbox: %s %s: mention of %s left out: %s", ib->type,
+                             ib->id, href, why);
+                    rc = rc == 1;
+                }
             }
             if (rc < 0)
                 return -1;
@@ -179,7 +192,9 @@ static const char *content_of(const mstdn_value_t *obj, const char **language)
 
 /* $1 uri, $2 url, $3 text, $4 spoiler, $5 sensitive, $6 visibility,
  * $7 language, $8 the parent's id (or NULL), $9 reply, $10 author,
- * $11 published, $12 mentioned account ids, $13 tag names (JSON arrays) */
+ * $11 published, $12 mentioned account ids, $13 tag names (JSON arrays),
+ * $14 the parent's URI to fetch later (thread_resolve) or NULL, $15 the
+ * depth that job is at */
 static const char create_sql[] =
     "WITH p AS (SELECT id, account_id, conversation_id FROM statuses"
     "  WHERE id = $8::bigint AND deleted_at IS NULL),"
@@ -220,7 +235,10 @@ static const char create_sql[] =
     "  SELECT 'default', 'distribute', json_build_object('status_id', id::text)::text FROM s"
     "  UNION ALL SELECT 'default', 'status_forget', json_build_object('status_ids',"
     "   json_build_array(in_reply_to_id::text))::text FROM s"
-    "  WHERE in_reply_to_id IS NOT NULL AND visibility <= 1)"
+    "  WHERE in_reply_to_id IS NOT NULL AND visibility <= 1"
+    "  UNION ALL SELECT 'pull', 'thread_resolve', json_build_object('status_id', id::text,"
+    "   'uri', $14::text, 'depth', $15::text)::text FROM s"
+    "  WHERE $14::text IS NOT NULL AND in_reply_to_id IS NULL)"
     " SELECT id FROM s";
 
 /* A Note's fields for Create and Update. */
@@ -357,15 +375,23 @@ static int note_store(inbox_activity *ib, const mstdn_value_t *obj, char *err, s
         fields_free(&f);
         return INBOX_RETRY;
     }
-    char visbuf[4];
+    char visbuf[4], depth[16];
     snprintf(visbuf, sizeof(visbuf), "%d", vis);
-    const char *params[13] = {
+    snprintf(depth, sizeof(depth), "%d", ib->thread_depth);
+    /* an unknown parent is fetched from its origin by a job of its own
+     * (ThreadResolveWorker), a bounded number of ancestors deep */
+    const char *resolve = NULL;
+    if (reply_to != NULL && parent[0] == '\0' && ib->thread_depth < INBOX_THREAD_DEPTH_MAX
+        && strlen(reply_to) <= MSTDN_REMOTE_URL_MAX
+        && (strncmp(reply_to, "https://", 8) == 0 || strncmp(reply_to, "http://", 7) == 0))
+        resolve = reply_to;
+    const char *params[15] = {
         uri, url, f.text, f.spoiler, f.sensitive, visbuf, f.language,
         parent[0] != '\0' ? parent : NULL, reply_to != NULL ? "true" : "false",
         ib->actor_id, inbox_time(inbox_str(obj, "published")),
-        list_text(&f.mentions), list_text(&f.hashtags),
+        list_text(&f.mentions), list_text(&f.hashtags), resolve, depth,
     };
-    rc = inbox_apply(ib, "status", create_sql, 13, params, err, errlen);
+    rc = inbox_apply(ib, "status", create_sql, 15, params, err, errlen);
     fields_free(&f);
     return rc;
 }
@@ -381,12 +407,13 @@ int inbox_create(inbox_activity *ib, char *err, size_t errlen)
 }
 
 int inbox_status_fetch(job_ctx *ctx, PGconn *db, const mstdn_alloc_t *alloc, const char *uri,
-                       char out[MW_ID_LEN], char *err, size_t errlen)
+                       int depth, char out[MW_ID_LEN], char *err, size_t errlen)
 {
     char author_id[MW_ID_LEN];
     const mstdn_value_t *doc = NULL;
     int local;
-    inbox_activity ib = { .ctx = ctx, .db = db, .alloc = alloc, .type = "Fetch", .id = uri };
+    inbox_activity ib = { .ctx = ctx, .db = db, .alloc = alloc, .type = "Fetch", .id = uri,
+                          .thread_depth = depth };
 
     int rc = inbox_status(&ib, uri, out, author_id, &local, err, errlen);
     if (rc != 0)
@@ -487,7 +514,7 @@ int inbox_update(inbox_activity *ib, char *err, size_t errlen)
         int first = inbox_begin(ib, err, errlen);
         if (first <= 0)
             return first < 0 ? INBOX_RETRY : INBOX_DONE;
-        int rc = inbox_actor_store(ib->db, ib->ctx->cfg, doc, uri, id, err, errlen);
+        int rc = inbox_actor_store(ib->db, ib->ctx->cfg, doc, uri, NULL, id, err, errlen);
         if (rc < 0) {
             inbox_rollback(ib);
             return INBOX_RETRY;
@@ -630,7 +657,7 @@ int inbox_announce(inbox_activity *ib, char *err, size_t errlen)
         return INBOX_DONE;
     int rc = inbox_status(ib, uri, id, author, &local, err, errlen);
     if (rc == 0 && strncmp(uri, ib->ctx->cfg->base, strlen(ib->ctx->cfg->base)) != 0)
-        rc = inbox_status_fetch(ib->ctx, ib->db, ib->alloc, uri, id, err, errlen);
+        rc = inbox_status_fetch(ib->ctx, ib->db, ib->alloc, uri, 0, id, err, errlen);
     if (rc > 0)
         rc = inbox_status(ib, uri, id, author, &local, err, errlen);
     if (rc <= 0) {

@@ -4,7 +4,9 @@
  * instance actor), "activity": the activity (a JSON object, sent byte for
  * byte as it is here), and the inboxes: "inbox" (one URL), "inboxes" (an
  * array), or "kind" with "status_id" / "target_account_id": the inboxes
- * mastodon_delivery_inboxes() names when the job runs}.
+ * mastodon_delivery_inboxes() names when the job runs; optional
+ * "synchronize_followers": true, the Collection-Synchronization header of
+ * a followers-only post}.
  *
  * A first run delivers to all at once and leaves each failed inbox to a
  * job of its own at attempt 1 (deliver.c); such a job (one "inbox",
@@ -88,8 +90,10 @@ int job_activitypub_deliver(job_ctx *ctx, const char *args_json, size_t len,
     }
 
     deliver_stats st;
-    rc = deliver(ctx, db, account_id, activity, alen, inboxes, (size_t) n, retry_job, &st,
-                 err, errlen);
+    rc = deliver(ctx, db, account_id, activity, alen, inboxes, (size_t) n,
+                 (retry_job ? DELIVER_RETRY_JOB : 0)
+                 | (args_true(&a, "synchronize_followers") ? DELIVER_SYNC_FOLLOWERS : 0),
+                 &st, err, errlen);
     if (rc != 0 && retry_job && ctx->job->attempt >= DELIVER_RETRIES) {
         mlog(LOG_WARN, "activitypub_deliver jid=%s: %s; given up after %d retries",
              ctx->job->jid, err, DELIVER_RETRIES);

@@ -5,6 +5,7 @@
  * mastodon_delivery_inboxes('status' | 'status_delete'), all delivered at
  * once (deliver.c). */
 #include "ap_send.h"
+#include "db.h"
 #include "deliver.h"
 #include "jobs.h"
 #include "log.h"
@@ -50,8 +51,21 @@ int job_activitypub_distribute(job_ctx *ctx, const char *args_json, size_t len,
     if (n < 0)
         goto out;
 
+    /* a followers-only post (its Create or Update, as Mastodon's
+     * DistributionWorker) tells each host which of its accounts follow
+     * the author here (Collection-Synchronization) */
+    const char *params[1] = { status_id };
+    PGresult *res = db_query(db, "SELECT visibility = 2 FROM statuses WHERE id = $1::bigint",
+                             1, params, PGRES_TUPLES_OK, err, errlen);
+    if (res == NULL)
+        goto out;
+    int sync = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't'
+               && strcmp(action, "delete") != 0;
+    PQclear(res);
+
     deliver_stats st;
-    rc = deliver(ctx, db, account_id, body, blen, inboxes, (size_t) n, 0, &st, err, errlen);
+    rc = deliver(ctx, db, account_id, body, blen, inboxes, (size_t) n,
+                 sync ? DELIVER_SYNC_FOLLOWERS : 0, &st, err, errlen);
     if (rc == 0)
         mlog(LOG_INFO, "activitypub_distribute %s of status %s: %ld inbox(es): %zu delivered, "
              "%zu given up, %zu skipped, %zu to retry", action, status_id, n, st.delivered,

@@ -115,7 +115,7 @@ static int fetch_owner(job_ctx *ctx, PGconn *db, const char *key_id, int *gone,
             snprintf(err, errlen, "actor %s does not hold key %s", uri, key_id);
             rc = 0;
         } else {
-            rc = inbox_actor_store(db, ctx->cfg, doc, uri, id, err, errlen);
+            rc = inbox_actor_store_new(ctx, db, doc, uri, id, err, errlen);
         }
     }
     if (rc == 0 && strstr(err, ": gone (") != NULL)

@@ -39,29 +39,11 @@ static void answer_key(const char *q, char key[RESOLVE_KEY_LEN])
 
 static const char *const status_types[] = { "Note", "Question", "Article", "Page" };
 
-/* the actor a WebFinger answer links as "self" (ActivityPub) */
-static const char *self_link(const mstdn_value_t *jrd)
-{
-    const mstdn_value_t *links = mstdn_object_get(jrd, "links");
-    if (links == NULL || links->type != MSTDN_ARRAY)
-        return NULL;
-    for (const mstdn_value_t *l = links->first; l != NULL; l = l->next) {
-        const char *rel = inbox_str(l, "rel"), *type = inbox_str(l, "type");
-        if (rel != NULL && strcmp(rel, "self") == 0 && type != NULL
-            && (strcmp(type, "application/activity+json") == 0
-                || strncmp(type, "application/ld+json", 19) == 0))
-            return inbox_str(l, "href");
-    }
-    return NULL;
-}
-
 /* 1 found (kind "account"/"status", id), 0 not found, -1 temporary */
-static int resolve_acct(job_ctx *ctx, PGconn *db, const mstdn_alloc_t *a, const char *q,
-                        const char **kind, char id[MW_ID_LEN], char *err, size_t errlen)
+static int resolve_acct(job_ctx *ctx, PGconn *db, const char *q, const char **kind,
+                        char id[MW_ID_LEN], char *err, size_t errlen)
 {
-    char user[64], host[256], url[2048], res_esc[3 * (64 + 256) + 8];
-    const mstdn_value_t *jrd = NULL;
-    char *final_url = NULL;
+    char user[64], host[256];
 
     if (q[0] == '@')
         q++;
@@ -95,21 +77,11 @@ static int resolve_acct(job_ctx *ctx, PGconn *db, const mstdn_alloc_t *a, const 
         return found;
     }
 
-    char acct[64 + 256 + 8];
-    snprintf(acct, sizeof(acct), "acct:%s@%s", user, host);
-    size_t n = mstdn_url_escape(res_esc, acct, strlen(acct), 0);
-    res_esc[n] = '\0';
-    snprintf(url, sizeof(url), "%s://%s/.well-known/webfinger?resource=%s",
-             ctx->cfg->federation_allow_http ? "http" : "https", host, res_esc);
-    int rc = inbox_fetch_json(ctx, url, 1, a, &jrd, &final_url, err, errlen);
-    free(final_url);
+    inbox_webfinger_t wf;
+    int rc = inbox_webfinger(ctx, user, host, &wf, err, errlen);
     if (rc <= 0)
         return rc;
-    const char *actor = self_link(jrd);
-    if (actor == NULL || strlen(actor) > MSTDN_REMOTE_URL_MAX) {
-        snprintf(err, errlen, "%s: no ActivityPub actor", acct);
-        return 0;
-    }
+    const char *actor = wf.self;
     return inbox_actor_fetch(ctx, db, actor, id, err, errlen);
 }
 
@@ -155,7 +127,7 @@ static int resolve_url(job_ctx *ctx, PGconn *db, const mstdn_alloc_t *a, const c
         status |= inbox_type_is(doc, status_types[i]);
     if (status) {
         *kind = "status";
-        return inbox_status_fetch(ctx, db, a, uri, id, err, errlen);
+        return inbox_status_fetch(ctx, db, a, uri, 0, id, err, errlen);
     }
     *kind = "account";
     return inbox_actor_fetch(ctx, db, uri, id, err, errlen);
@@ -194,7 +166,7 @@ int job_resolve(job_ctx *ctx, const char *args_json, size_t len, char *err, size
         if (strncasecmp(q, "https://", 8) == 0 || strncasecmp(q, "http://", 7) == 0)
             rc = resolve_url(ctx, db, &a, q, &kind, id, why, sizeof(why));
         else
-            rc = resolve_acct(ctx, db, &a, q, &kind, id, why, sizeof(why));
+            rc = resolve_acct(ctx, db, q, &kind, id, why, sizeof(why));
     }
     if (rc > 0) {
         snprintf(value, sizeof(value), "{\"%s_id\":\"%s\"}", kind, id);

@@ -26,6 +26,10 @@ static const struct {
     { "inbox_process", job_inbox_process },
     { "fetch_key", job_fetch_key },
     { "resolve", job_resolve },
+    { "prune_processed_activities", job_prune_processed_activities },
+    { "thread_resolve", job_thread_resolve },
+    { "move_followers", job_move_followers },
+    { "followers_synchronization", job_followers_synchronization },
 };
 
 job_handler jobs_find(const char *type)

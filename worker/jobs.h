@@ -5,6 +5,7 @@
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 
+#include "ap_send.h"
 #include "args.h"
 #include "config.h"
 #include "http.h"
@@ -22,6 +23,9 @@ typedef struct {
     redisContext       **redis;
     PGconn             **db;
     http_client         *http;
+    ap_signer           *instance_signer;   /* the thread's, for signed GETs
+                                             * (loaded on first use, key kept
+                                             * parsed); NULL: GETs unsigned */
 } job_ctx;
 
 /* Returns 0 on success, -1 on failure with a message in err (the job is
@@ -65,5 +69,11 @@ int job_activitypub_deliver(job_ctx *ctx, const char *args_json, size_t len, cha
 int job_inbox_process(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 int job_fetch_key(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 int job_resolve(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
+int job_followers_synchronization(job_ctx *ctx, const char *args_json, size_t len, char *err,
+                                  size_t errlen);
+int job_move_followers(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
+int job_thread_resolve(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
+int job_prune_processed_activities(job_ctx *ctx, const char *args_json, size_t len, char *err,
+                                   size_t errlen);
 
 #endif

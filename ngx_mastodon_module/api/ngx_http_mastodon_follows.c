@@ -6,8 +6,9 @@
  * As Mastodon's FollowService: following an account one already follows
  * (or asked to) changes the options given; a locked account, a remote one
  * (until its Accept, which federation brings) or a silenced follower makes
- * a follow request instead.  Counters follow the rows really inserted or
- * deleted (NGX_HTTP_MASTODON_REL_SQL_STATS).
+ * a follow request instead.  Follow and unfollow are sql/0014's
+ * mastodon_follow() and mastodon_unfollow(), which the worker's Move calls
+ * too.  Counters follow the rows really inserted or deleted.
  */
 
 #include "ngx_http_mastodon_api.h"
@@ -16,116 +17,19 @@
 #define NGX_HTTP_MASTODON_FOLLOW_MAX_LANGUAGES  100
 
 
-/* $1 the user, $2 the account: the follow FollowService allows */
-#define NGX_HTTP_MASTODON_FOLLOW_ALLOWED                                      \
-    "EXISTS (SELECT 1 FROM accounts t WHERE t.id = $2::bigint"                \
-    " AND t.id <> $1::bigint"                                                 \
-    " AND t.suspended_at IS NULL AND t.moved_to_account_id IS NULL"           \
-    " AND (t.domain IS NULL AND EXISTS (SELECT 1 FROM users u"                \
-    "       WHERE u.account_id = t.id AND u.approved"                         \
-    "       AND u.confirmed_at IS NOT NULL)"                                  \
-    "      OR t.domain IS NOT NULL AND t.protocol = 1)"                       \
-    " AND NOT EXISTS (SELECT 1 FROM blocks b"                                 \
-    "  WHERE b.account_id = $1 AND b.target_account_id = t.id"                \
-    "  OR b.account_id = t.id AND b.target_account_id = $1)"                  \
-    " AND NOT EXISTS (SELECT 1 FROM account_domain_blocks d"                  \
-    "  WHERE d.account_id = $1 AND d.domain = t.domain))"
-
-/* ... and it must be asked for */
-#define NGX_HTTP_MASTODON_FOLLOW_REQUEST                                      \
-    "(EXISTS (SELECT 1 FROM accounts t WHERE t.id = $2"                       \
-    "  AND (t.locked OR t.domain IS NOT NULL))"                               \
-    " OR EXISTS (SELECT 1 FROM accounts m WHERE m.id = $1"                    \
-    "  AND m.silenced_at IS NOT NULL))"
-
-#define NGX_HTTP_MASTODON_FOLLOWING                                           \
-    "EXISTS (SELECT 1 FROM follows x WHERE x.account_id = $1"                 \
-    " AND x.target_account_id = $2)"
-
-#define NGX_HTTP_MASTODON_REQUESTED                                           \
-    "EXISTS (SELECT 1 FROM follow_requests x WHERE x.account_id = $1"         \
-    " AND x.target_account_id = $2)"
-
-/* a notify row for a new follow or request (ins) of a local account */
-#define NGX_HTTP_MASTODON_FOLLOW_NOTIFY(type, activity_type)                  \
-    "SELECT 'default', 'notify', json_build_object('type', '" type "',"       \
-    " 'account_id', ins.target_account_id::text, 'from_account_id',"          \
-    " ins.account_id::text, 'activity_type', '" activity_type "',"            \
-    " 'activity_id', ins.id::text) FROM ins JOIN accounts na"                 \
-    " ON na.id = ins.target_account_id AND na.domain IS NULL"
-
-
 /*
- * Follow: $3 reblogs, $4 notify (NULL: unchanged, or the default), $5
- * languages, $6 whether languages were given.
+ * FollowService, written by sql/0014's mastodon_follow(): $3 reblogs, $4
+ * notify (NULL: unchanged, or the default), $5 languages, $6 whether
+ * languages were given.  A locked or remote account (until its Accept,
+ * which federation brings) or a silenced follower gets a request; the
+ * target is told by a notification (a notify job) or by federation, and
+ * a new follow merges the target's statuses into the follower's feed
+ * (feed_merge).  Answers 'followed' or 'requested' for a new row.
  */
-static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_follow_update =
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_follow_stmt =
     ngx_http_mastodon_pg_stmt(
-        "UPDATE follows SET"
-        " show_reblogs = coalesce($3::boolean, show_reblogs),"
-        " notify = coalesce($4::boolean, notify),"
-        " languages = CASE WHEN $6::boolean THEN $5::varchar[]"
-        "  ELSE languages END,"
-        " updated_at = now() AT TIME ZONE 'UTC'"
-        " WHERE account_id = $1::bigint AND target_account_id = $2::bigint"
-        " AND " NGX_HTTP_MASTODON_FOLLOW_ALLOWED, 6);
-
-static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_follow_request_update =
-    ngx_http_mastodon_pg_stmt(
-        "UPDATE follow_requests SET"
-        " show_reblogs = coalesce($3::boolean, show_reblogs),"
-        " notify = coalesce($4::boolean, notify),"
-        " languages = CASE WHEN $6::boolean THEN $5::varchar[]"
-        "  ELSE languages END,"
-        " updated_at = now() AT TIME ZONE 'UTC'"
-        " WHERE account_id = $1::bigint AND target_account_id = $2::bigint"
-        " AND NOT " NGX_HTTP_MASTODON_FOLLOWING
-        " AND " NGX_HTTP_MASTODON_FOLLOW_ALLOWED, 6);
-
-/* the target is told by a notification (a notify job) and federation */
-static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_follow_request_create =
-    ngx_http_mastodon_pg_stmt(
-        "WITH ins AS (INSERT INTO follow_requests (account_id,"
-        "  target_account_id, show_reblogs, notify, languages)"
-        " SELECT $1::bigint, $2::bigint, coalesce($3::boolean, true),"
-        " coalesce($4::boolean, false),"
-        " CASE WHEN $6::boolean THEN $5::varchar[] END"
-        " WHERE " NGX_HTTP_MASTODON_FOLLOW_ALLOWED
-        " AND " NGX_HTTP_MASTODON_FOLLOW_REQUEST
-        " AND NOT " NGX_HTTP_MASTODON_FOLLOWING
-        " ON CONFLICT (account_id, target_account_id) DO NOTHING"
-        " RETURNING id, account_id, target_account_id, uri),"
-        " ob AS (" NGX_HTTP_MASTODON_OUTBOX_SQL(
-        NGX_HTTP_MASTODON_FOLLOW_NOTIFY("follow_request", "FollowRequest")
-        " UNION ALL " NGX_HTTP_MASTODON_OUTBOX_AP("follow", "ins",
-        "account_id", "target_account_id"))
-        ")"
-        " SELECT id FROM ins", 6);
-
-/*
- * The target is told by a notification (a notify job); the follower's feed
- * gets the target's statuses (feed_merge).  A row: the follow is new.
- */
-static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_follow_create =
-    ngx_http_mastodon_pg_stmt(
-        "WITH ins AS (INSERT INTO follows (account_id, target_account_id,"
-        "  show_reblogs, notify, languages)"
-        " SELECT $1::bigint, $2::bigint, coalesce($3::boolean, true),"
-        " coalesce($4::boolean, false),"
-        " CASE WHEN $6::boolean THEN $5::varchar[] END"
-        " WHERE " NGX_HTTP_MASTODON_FOLLOW_ALLOWED
-        " AND NOT " NGX_HTTP_MASTODON_FOLLOW_REQUEST
-        " AND NOT " NGX_HTTP_MASTODON_REQUESTED
-        " ON CONFLICT (account_id, target_account_id) DO NOTHING"
-        " RETURNING id, account_id, target_account_id),"
-        " d AS (SELECT account_id, 1 AS following, 0 AS followers FROM ins"
-        "  UNION ALL SELECT target_account_id, 0, 1 FROM ins),"
-        " st AS (" NGX_HTTP_MASTODON_REL_SQL_STATS "),"
-        " ob AS (" NGX_HTTP_MASTODON_OUTBOX_SQL(
-        NGX_HTTP_MASTODON_FOLLOW_NOTIFY("follow", "Follow")
-        " UNION ALL " NGX_HTTP_MASTODON_OUTBOX_FEED("feed_merge",
-        "ins.account_id", "ins.target_account_id") " FROM ins") ")"
-        " SELECT id FROM ins", 6);
+        "SELECT mastodon_follow($1::bigint, $2::bigint, $3::boolean,"
+        " $4::boolean, $5::varchar[], $6::boolean, false)", 6);
 
 /* the user's Account, for the notify job's "account" */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_follow_me =
@@ -135,40 +39,15 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_follow_me =
         " WHERE a.id = $1::bigint", 1);
 
 /*
- * UnfollowService: the follow (and its endorsement), or else the request;
- * their notifications go with them (has_one :notification, dependent:
- * :destroy).  A row: the follow was there (feed_unmerge).
+ * UnfollowService, written by sql/0014's mastodon_unfollow(): the follow
+ * (and its endorsement), or else the request; their notifications go with
+ * them (has_one :notification, dependent: :destroy); the target's
+ * statuses leave the feed (feed_unmerge); a remote account gets the Undo.
  */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_unfollow_stmt =
     ngx_http_mastodon_pg_stmt(
-        "WITH del AS (DELETE FROM follows"
-        "  WHERE account_id = $1::bigint AND target_account_id = $2::bigint"
-        "  AND " NGX_HTTP_MASTODON_REL_SQL_VISIBLE
-        "  RETURNING id, account_id, target_account_id, uri),"
-        " pins AS (DELETE FROM account_pins p USING del"
-        "  WHERE p.account_id = del.account_id"
-        "  AND p.target_account_id = del.target_account_id),"
-        " req AS (DELETE FROM follow_requests"
-        "  WHERE account_id = $1 AND target_account_id = $2"
-        "  AND " NGX_HTTP_MASTODON_REL_SQL_VISIBLE
-        "  AND NOT EXISTS (SELECT 1 FROM del)"
-        "  RETURNING id, account_id, target_account_id, uri),"
-        " nd AS (DELETE FROM notifications n"
-        "  WHERE n.activity_type = 'Follow'"
-        "  AND n.activity_id IN (SELECT id FROM del)"
-        "  OR n.activity_type = 'FollowRequest'"
-        "  AND n.activity_id IN (SELECT id FROM req)),"
-        " d AS (SELECT account_id, -1 AS following, 0 AS followers FROM del"
-        "  UNION ALL SELECT target_account_id, 0, -1 FROM del),"
-        " st AS (" NGX_HTTP_MASTODON_REL_SQL_STATS "),"
-        " ob AS (" NGX_HTTP_MASTODON_OUTBOX_SQL(
-        NGX_HTTP_MASTODON_OUTBOX_FEED("feed_unmerge", "del.account_id",
-        "del.target_account_id") " FROM del"
-        " UNION ALL " NGX_HTTP_MASTODON_OUTBOX_AP("undo_follow", "del",
-        "account_id", "target_account_id")
-        " UNION ALL " NGX_HTTP_MASTODON_OUTBOX_AP("undo_follow", "req",
-        "account_id", "target_account_id")) ")"
-        " SELECT id FROM del", 2);
+        "SELECT mastodon_unfollow($1::bigint, $2::bigint, true)"
+        " WHERE " NGX_HTTP_MASTODON_REL_SQL_VISIBLE, 2);
 
 /* RemoveFromFollowersService: the account's follow of the user; the
  * user's statuses leave a local former follower's feed */
@@ -220,8 +99,7 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_reject_stmt =
 
 /* where the follow's statements answer, in its batch */
 typedef struct {
-    ngx_uint_t                     request;     /* follow_request_create */
-    ngx_uint_t                     create;      /* follow_create */
+    ngx_uint_t                     follow;      /* follow_stmt */
     ngx_uint_t                     me;          /* follow_me */
 } ngx_http_mastodon_follow_jobs_t;
 
@@ -395,16 +273,23 @@ ngx_http_mastodon_follows_user(ngx_http_mastodon_rel_write_t *w)
 }
 
 
-/* the id of the row a statement returned, 0 if none */
-static int64_t
-ngx_http_mastodon_follows_returned(ngx_http_mastodon_rel_write_t *w,
-    ngx_uint_t i)
+/* 1 if mastodon_follow() made a new follow or request */
+static ngx_uint_t
+ngx_http_mastodon_follows_new(ngx_http_mastodon_rel_write_t *w, ngx_uint_t i)
 {
+    char      *outcome;
     PGresult  *res;
 
     res = w->batch->results[i];
 
-    return PQntuples(res) ? ngx_http_mastodon_pg_int(res, 0, 0) : 0;
+    if (PQntuples(res) == 0) {
+        return 0;
+    }
+
+    outcome = PQgetvalue(res, 0, 0);
+
+    return ngx_strcmp(outcome, "followed") == 0
+           || ngx_strcmp(outcome, "requested") == 0;
 }
 
 
@@ -426,8 +311,7 @@ ngx_http_mastodon_follow_jobs(ngx_http_mastodon_rel_write_t *w)
     me = w->batch->results[fj->me];
 
     if (ngx_http_mastodon_rel_remote(w)
-        || (!ngx_http_mastodon_follows_returned(w, fj->create)
-            && !ngx_http_mastodon_follows_returned(w, fj->request)))
+        || !ngx_http_mastodon_follows_new(w, fj->follow))
     {
         return;
     }
@@ -480,28 +364,14 @@ ngx_http_mastodon_follow(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
     }
 
     if (ngx_http_mastodon_rel_write_add(w, &ngx_http_mastodon_rel_ensure_stats)
-        != NGX_OK
-        || ngx_http_mastodon_rel_write_add(w, &ngx_http_mastodon_follow_update)
-           != NGX_OK
-        || ngx_http_mastodon_rel_write_add(w,
-                                   &ngx_http_mastodon_follow_request_update)
-           != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    fj->request = w->batch->nqueries;
-
-    if (ngx_http_mastodon_rel_write_add(w,
-                                   &ngx_http_mastodon_follow_request_create)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    fj->create = w->batch->nqueries;
+    fj->follow = w->batch->nqueries;
 
-    if (ngx_http_mastodon_rel_write_add(w, &ngx_http_mastodon_follow_create)
+    if (ngx_http_mastodon_rel_write_add(w, &ngx_http_mastodon_follow_stmt)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -27,6 +27,7 @@ use File::Path qw(make_path);
 use File::Temp ();
 use IO::Socket::INET;
 use MIME::Base64 qw(encode_base64 decode_base64);
+use Mojo::Date;
 use Mojo::JSON qw(encode_json decode_json);
 use Mojo::URL;
 use Mojo::UserAgent;
@@ -111,9 +112,14 @@ sub stop {
     return 1;
 }
 
-# configure(inbox_status => 202, refuse_cavage => 0, inbox_delay => 0): how
-# POSTs are answered from now on (refuse_cavage: 401 to requests that carry no
-# RFC 9421 signature; inbox_delay: seconds before answering, recorded at once).
+# configure(inbox_status => 202, refuse_cavage => 0, inbox_delay => 0,
+# authorized_fetch => undef): how requests are answered from now on
+# (refuse_cavage: 401 to POSTs that carry no RFC 9421 signature; inbox_delay:
+# seconds before answering a POST, recorded at once; authorized_fetch =>
+# { KEY_ID => PEM, ... }: every GET but WebFinger needs a signature of one of
+# those keys over (request-target) host date (or RFC 9421 @method
+# @target-uri) with a Date within an hour, else 401; the check's outcome is
+# recorded as the request's `signature`).
 sub configure {
     my ($self, %o) = @_;
     my $f = "$self->{dir}/config.json";
@@ -145,9 +151,18 @@ sub _serve {
             headers => $req->headers->to_hash(1),
             body    => encode_base64($req->body, ''),
         };
+        my $cfg = eval { decode_json(_slurp("$self->{dir}/config.json")) } // {};
+        # authorized fetch (Mastodon's secure mode): a GET other than
+        # WebFinger needs a valid signature of a key the test named
+        my $refuse;
+        if ($req->method eq 'GET' && $cfg->{authorized_fetch} && $rec->{path} ne '/.well-known/webfinger') {
+            my $v = $self->_verify_get($rec, $cfg->{authorized_fetch});
+            $rec->{signature} = $v;
+            $refuse = !$v->{ok};
+        }
         _spew_atomic(sprintf('%s/received/%.6f-%06d.json', $self->{dir}, time, $n), encode_json($rec));
+        return $c->render(status => 401, json => { error => 'Request not signed' }) if $refuse;
         if ($req->method eq 'POST') {
-            my $cfg = eval { decode_json(_slurp("$self->{dir}/config.json")) } // {};
             if ($cfg->{refuse_cavage} && !defined $req->headers->header('Signature-Input')) {
                 return $c->render(status => 401, json => { error => 'Verification failed' });
             }
@@ -180,6 +195,24 @@ sub _lookup {
     }
     my $f = "$self->{dir}/objects/" . sha1_hex($path) . '.json';
     return -f $f ? decode_json(_slurp($f)) : undef;
+}
+
+# the check of a GET in authorized fetch mode: { ok, error, key_id, scheme }
+sub _verify_get {
+    my ($self, $rec, $keys) = @_;
+    my $r = { %$rec, body => '' };
+    my $v = $self->verify($r, sub { $keys->{ $_[0] // '' } });
+    return $v unless $v->{ok};
+    my $h = _headers_lc($r);
+    if ($v->{scheme} eq 'cavage') {
+        my ($signed) = ($h->{signature}[0] // '') =~ /headers="([^"]*)"/;
+        my %has = map { $_ => 1 } split ' ', $signed // '';
+        $has{$_} or return { %$v, ok => 0, error => "$_ not signed" } for '(request-target)', 'host', 'date';
+        my $date = $h->{date}[0] // '';
+        my $t = eval { Mojo::Date->new($date)->epoch };
+        return { %$v, ok => 0, error => "Date $date out of the window" } unless $t && abs(time - $t) < 3600;
+    }
+    return $v;
 }
 
 # --- documents ---------------------------------------------------------------------
