@@ -43,6 +43,7 @@ typedef struct {
     long  fetch_connect_timeout_ms;
     long  deliver_timeout_ms;       /* one delivery POST */
     long  deliver_host_concurrency; /* deliveries at once to one host */
+    char *media_root;               /* Paperclip's public/system */
 
     /* derived */
     int   nqueues;

@@ -26,6 +26,7 @@ static const struct {
     { "inbox_process", job_inbox_process },
     { "fetch_key", job_fetch_key },
     { "resolve", job_resolve },
+    { "media_process", job_media_process },
 };
 
 job_handler jobs_find(const char *type)
