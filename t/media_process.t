@@ -136,6 +136,26 @@ $id = upload('again.png', 'image/png', slurp("$dir/alpha.png"));
 ($code, $e) = processed($id);
 is $code, 200, 'and processes the next upload';
 
+# DELETE takes the files with it (a media_remove job)
+my $served_path = "$dir" . path_of($e->{url});
+my $small_path = "$dir" . path_of($e->{preview_url});
+ok -f $served_path && -f $small_path, 'the styles are on disk';
+$m->delete_ok("/api/v1/media/$id", $A)->status_is(200);
+my $gone = 0;
+for (1 .. 100) { $gone = !-e $served_path && !-e $small_path and last; select undef, undef, undef, 0.1 }
+ok $gone, 'deleting the upload removes its files';
+is $m->ua->get(path_of($e->{url}))->res->code, 404, 'no longer served';
+
+# deleted before the worker got to it: the spool file goes all the same
+$t->stop_worker($wpid);
+$id = upload('late.png', 'image/png', slurp("$dir/alpha.png"));
+$m->delete_ok("/api/v1/media/$id", $A)->status_is(200);
+is spool_files(), 1, 'in the spool while no worker runs';
+$wpid = $t->start_worker(MASTODON_MEDIA_ROOT => "$dir/system", MASTODON_CONCURRENCY => 1);
+my $empty = 0;
+for (1 .. 100) { $empty = spool_files() == 0 and last; select undef, undef, undef, 0.1 }
+ok $empty, 'the worker removes the spool file of a deleted upload';
+
 is spool_files(), 0, 'the spool is empty: every upload cleaned';
 my @left = grep { /\.part$/ } split /\n/, `find $dir/system -type f`;
 is scalar @left, 0, 'no partial file left in media_root';

@@ -62,17 +62,6 @@ static unsigned char *read_range(const char *path, long long offset, long long s
     return buf;
 }
 
-/* media_root/media_attachments/files/<partition>/<style>/<name> */
-static void style_path(const job_ctx *ctx, const char *id, const char *style, const char *name,
-                       char *out, size_t outlen)
-{
-    char part[32];
-
-    mstdn_media_id_partition(strtoll(id, NULL, 10), part, sizeof(part));
-    snprintf(out, outlen, "%s/media_attachments/files/%s/%s/%s", ctx->cfg->media_root, part, style,
-             name);
-}
-
 static int mark_failed(PGconn *db, const char *id, const char *why, char *err, size_t errlen)
 {
     const char *params[] = { id };
@@ -118,8 +107,8 @@ static int process(job_ctx *ctx, PGconn *db, const char *id, const char *spool, 
     media_image_format(type, &saved, &ext);
     char name[96], original[4096], small[4096];
     snprintf(name, sizeof(name), "%s.%s", base, ext);
-    style_path(ctx, id, "original", name, original, sizeof(original));
-    style_path(ctx, id, "small", name, small, sizeof(small));
+    media_style_path(ctx->cfg->media_root, id, "original", name, original, sizeof(original));
+    media_style_path(ctx->cfg->media_root, id, "small", name, small, sizeof(small));
     img.original_path = original;
     img.small_path = small;
 
@@ -149,6 +138,13 @@ static int process(job_ctx *ctx, PGconn *db, const char *id, const char *spool, 
     res = db_query(db, done_sql, 6, params, PGRES_COMMAND_OK, err, errlen);
     if (res == NULL)
         return -1;
+    if (strcmp(PQcmdTuples(res), "1") != 0) {
+        /* deleted while we worked: its files go now */
+        PQclear(res);
+        unlink(original);
+        unlink(small);
+        return 0;
+    }
     PQclear(res);
     mlog(LOG_INFO, "media %s: %dx%d, small %dx%d, blurhash %s", id, img.original.width,
          img.original.height, img.small.width, img.small.height, img.blurhash);

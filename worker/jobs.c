@@ -27,6 +27,7 @@ static const struct {
     { "fetch_key", job_fetch_key },
     { "resolve", job_resolve },
     { "media_process", job_media_process },
+    { "media_remove", job_media_remove },
 };
 
 job_handler jobs_find(const char *type)

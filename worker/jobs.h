@@ -66,5 +66,6 @@ int job_inbox_process(job_ctx *ctx, const char *args_json, size_t len, char *err
 int job_fetch_key(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 int job_resolve(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 int job_media_process(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
+int job_media_remove(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 
 #endif

@@ -2,10 +2,12 @@
  * metadata stripped, original and small written, the blurhash. */
 #include "media.h"
 #include "log.h"
+#include "mstdn_media.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -33,6 +35,15 @@ void media_image_format(const char *content_type, const char **type, const char 
         *type = "image/jpeg";
         *extension = "jpeg";
     }
+}
+
+void media_style_path(const char *root, const char *id, const char *style, const char *name,
+                      char *out, size_t outlen)
+{
+    char part[32];
+
+    mstdn_media_id_partition(strtoll(id, NULL, 10), part, sizeof(part));
+    snprintf(out, outlen, "%s/media_attachments/files/%s/%s/%s", root, part, style, name);
 }
 
 int media_mkdirs(const char *path)

@@ -113,12 +113,18 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_media_change =
 
 /*
  * $1 id, $2 account: deleted (1 or 0), and whether it is the account's
- * at all (the snapshot before the delete)
+ * at all (the snapshot before the delete); its files go with a
+ * media_remove job
  */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_media_delete =
     ngx_http_mastodon_pg_stmt(
         "WITH d AS (DELETE FROM media_attachments WHERE id = $1::bigint"
-        " AND account_id = $2::bigint AND status_id IS NULL RETURNING id)"
+        " AND account_id = $2::bigint AND status_id IS NULL"
+        " RETURNING id, file_file_name),"
+        " job AS (" NGX_HTTP_MASTODON_OUTBOX_SQL(
+        "SELECT 'media', 'media_remove', json_build_object('id', d.id::text,"
+        " 'file_file_name', d.file_file_name) FROM d"
+        " WHERE d.file_file_name IS NOT NULL") ")"
         " SELECT (SELECT count(*) FROM d), EXISTS (SELECT 1"
         " FROM media_attachments WHERE id = $1::bigint"
         " AND account_id = $2::bigint)", 2);
