@@ -20,6 +20,9 @@ OPT        ?= -O2
 WARN       := -Wall -Wextra -Werror -Wno-unused-parameter
 CFLAGS_ALL := -std=gnu11 -g $(OPT) $(WARN) -fPIC -D_GNU_SOURCE -Ilib -I$(PG_INC)
 LDLIBS_ALL := -lpq -lhiredis -lyajl -lssl -lcrypto -lcrypt -lcurl -lunistring -lidn -lpthread -lm
+# libvips for the worker's media processing only
+VIPS_CFLAGS := $(shell pkg-config --cflags vips 2>/dev/null)
+VIPS_LIBS   := $(shell pkg-config --libs vips 2>/dev/null)
 ifeq ($(SANITIZE),1)
   SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
   CFLAGS_ALL += $(SAN_FLAGS)
@@ -54,7 +57,9 @@ $(BUILD)/%.o: %.c $(LIB_HDRS) $(WORKER_HDRS)
 
 worker: $(BUILD)/mastodon-worker
 $(BUILD)/mastodon-worker: $(WORKER_OBJS) $(BUILD)/lib/libmastodon.a
-	$(CC) $(CFLAGS_ALL) -rdynamic -o $@ $^ $(LDLIBS_ALL)
+	$(CC) $(CFLAGS_ALL) -rdynamic -o $@ $^ $(LDLIBS_ALL) $(VIPS_LIBS)
+
+$(BUILD)/worker/media_image.o: CFLAGS_ALL += $(VIPS_CFLAGS)
 
 unit: $(UNIT_BINS)
 $(BUILD)/unit/%: lib/t/%.c $(BUILD)/lib/libmastodon.a $(LIB_HDRS)

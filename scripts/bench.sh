@@ -8,7 +8,8 @@
 #
 # Environment: BENCH_DURATION (10s), BENCH_CONNECTIONS (64), BENCH_THREADS (2),
 # BENCH_WARMUP (2s), BENCH_ONLY (a name from the list: only that endpoint;
-# `signin`, `post`, `fanout`, `deliver` or `inbox` for those sections alone),
+# `signin`, `post`, `fanout`, `deliver`, `inbox` or `media` for those sections alone),
+# BENCH_MEDIA (20 images),
 # BENCH_FANOUT (follower counts of the fan-out section, default "10000 100000"),
 # BENCH_DELIVERIES (20000), BENCH_FARM_HOSTS (32), BENCH_HOST_CONCURRENCY (8).
 #
@@ -468,6 +469,35 @@ inbox_bench() {
 
 if [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = inbox ]; then
     inbox_bench
+fi
+
+# Media: a 12-megapixel JPEG (4000x3000) through what a media_process job
+# does (decode, autorotate, strip, the original re-encoded, the small
+# preview, the blurhash: media-bench, one thread), against the bare
+# vipsthumbnail command making only the preview, on the same file in the
+# same run.
+media_bench() {
+    local n=${BENCH_MEDIA:-20} src out start ms i files=()
+    src=$VAR/media-12mp.jpg
+    out=$VAR/media-out
+    mkdir -p "$out"
+    vips gaussnoise "$VAR/media-noise.v" 4000 3000 --mean 128 --sigma 40
+    vips gaussblur "$VAR/media-noise.v" "$src[Q=90]" 2
+    "$BUILD_ABS/mastodon-worker" media-bench "$src" "$n" "$out" > "$VAR/media.out" 2>&1 \
+        || { cat "$VAR/media.out" >&2; die "media-bench failed"; }
+    for ((i = 0; i < n; i++)); do files+=("$src"); done
+    start=$(date +%s%N)
+    VIPS_CONCURRENCY=1 vipsthumbnail --size 640x360 -o "$out/thumb_%s.jpg[Q=90,strip]" "${files[@]}"
+    ms=$(( ($(date +%s%N) - start) / 1000000 ))
+    echo
+    echo "Media: a 12-megapixel JPEG, $n times, one thread:"
+    printf '  %-44s %s\n' "worker (original + small + blurhash):" "$(cat "$VAR/media.out")"
+    printf '  %-44s media %s in %s ms: %s/s\n' "vipsthumbnail (the small preview alone):" "$n" "$ms" \
+        "$(awk -v n="$n" -v ms="$ms" 'BEGIN { printf "%.2f", ms > 0 ? n * 1000 / ms : 0 }')"
+}
+
+if [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = media ]; then
+    media_bench
 fi
 
 # last: the posts leave the worker a backlog of distribute jobs

@@ -148,7 +148,8 @@ stop_worker() {
 start_worker() {
     stop_worker
     note "starting the worker (log: ${RUNDIR#"$MASTODON_ROOT"/}/worker.log)"
-    MASTODON_LOG_FILE=$RUNDIR/worker.log setsid "$BUILD_ABS/mastodon-worker" run \
+    mkdir -p "$RUNDIR/public/system" && chmod 755 "$RUNDIR/public" "$RUNDIR/public/system"
+    MASTODON_MEDIA_ROOT=$RUNDIR/public/system MASTODON_LOG_FILE=$RUNDIR/worker.log setsid "$BUILD_ABS/mastodon-worker" run \
         </dev/null >>"$RUNDIR/worker.out" 2>&1 &
     echo $! > "$RUNDIR/worker.pid"
     sleep 0.3
@@ -166,6 +167,8 @@ write_nginx_conf() {
         -e "s|@DATABASE@|$(pg_conninfo "$PGPORT" "$DB")|g" \
         -e "s|@REDIS@|127.0.0.1:$REDISPORT|g" \
         -e "s|@PORT@|$PORT|g" \
+        -e "s|@PUBLIC@|$RUNDIR/public|g" \
+        -e "s|@CONF@|$MASTODON_ROOT/conf|g" \
         conf/nginx-dev.conf.in > "$NGXDIR/nginx.conf"
 }
 

@@ -16,5 +16,6 @@ int cmd_reports(worker_config *cfg, int argc, char **argv);
 int cmd_http_test(worker_config *cfg, int argc, char **argv);      /* tests only */
 int cmd_fetch_test(worker_config *cfg, int argc, char **argv);     /* tests only */
 int cmd_deliver_bench(worker_config *cfg, int argc, char **argv);  /* make bench only */
+int cmd_media_bench(worker_config *cfg, int argc, char **argv);    /* make bench only */
 
 #endif

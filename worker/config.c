@@ -31,7 +31,7 @@ static const config_entry config_table[] = {
     STR(redis, "127.0.0.1:6379"),
     STR(domain, "localhost"),
     { "queues", CFG_STRING, offsetof(worker_config, queues_list),
-      "default,push,ingress,mailers,pull,scheduler", 0, 0 },
+      "default,push,ingress,mailers,pull,scheduler,media", 0, 0 },
     { "log_level", CFG_STRING, offsetof(worker_config, log_level_name), "info", 0, 0 },
     STR(log_file, ""),
     NUM("concurrency", concurrency, "5", 1, 256),
@@ -62,6 +62,7 @@ static const config_entry config_table[] = {
     NUM("deliver_timeout_ms", deliver_timeout_ms, "30000", 100, 600000),
     NUM("deliver_host_concurrency", deliver_host_concurrency, "8", 1, 256),
     NUM("processed_activities_keep_days", processed_activities_keep_days, "14", 1, 3650),
+    STR(media_root, "/var/lib/mastodon/public/system"),
 };
 
 #define CONFIG_ENTRIES (sizeof(config_table) / sizeof(config_table[0]))

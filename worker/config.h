@@ -44,6 +44,7 @@ typedef struct {
     long  deliver_timeout_ms;       /* one delivery POST */
     long  deliver_host_concurrency; /* deliveries at once to one host */
     long  processed_activities_keep_days; /* the replay guard's window */
+    char *media_root;               /* Paperclip's public/system */
 
     /* derived */
     int   nqueues;

@@ -11,6 +11,7 @@
 #include "db.h"
 #include "heartbeat.h"
 #include "jobs.h"
+#include "media.h"
 #include "log.h"
 #include "outbox.h"
 #include "periodic.h"
@@ -289,6 +290,8 @@ int cmd_run(worker_config *cfg, int argc, char **argv)
     if (gethostname(host, sizeof(host)) != 0)
         snprintf(host, sizeof(host), "localhost");
     host[sizeof(host) - 1] = '\0';
+
+    media_init("mastodon-worker");
 
     job_threads = calloc((size_t) cfg->concurrency, sizeof(job_thread));
     if (job_threads == NULL) {

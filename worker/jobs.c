@@ -30,6 +30,8 @@ static const struct {
     { "thread_resolve", job_thread_resolve },
     { "move_followers", job_move_followers },
     { "followers_synchronization", job_followers_synchronization },
+    { "media_process", job_media_process },
+    { "media_remove", job_media_remove },
 };
 
 job_handler jobs_find(const char *type)

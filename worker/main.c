@@ -57,6 +57,7 @@ static const struct {
     { "http-test", cmd_http_test },     /* t/worker_http.t; not in the usage */
     { "fetch-test", cmd_fetch_test },   /* t/worker_fetch.t; not in the usage */
     { "deliver-bench", cmd_deliver_bench },     /* make bench; not in the usage */
+    { "media-bench", cmd_media_bench },         /* make bench; not in the usage */
 };
 
 static int usage(void)

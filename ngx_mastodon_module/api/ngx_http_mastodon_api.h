@@ -363,4 +363,17 @@ ngx_int_t ngx_http_mastodon_reports_create(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 
 
+/* media uploads (_media.c) */
+ngx_int_t ngx_http_mastodon_media_create_v1(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_media_create_v2(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_media_show(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_media_update(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_media_destroy(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+
+
 #endif /* _NGX_HTTP_MASTODON_API_H_INCLUDED_ */

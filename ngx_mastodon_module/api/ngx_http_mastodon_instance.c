@@ -202,9 +202,11 @@ ngx_http_mastodon_instance_common(ngx_http_mastodon_json_t *j,
     ngx_http_mastodon_json_open(j, "media_attachments");
     ngx_http_mastodon_json_kv_strs(j, "supported_mime_types",
                                    ngx_http_mastodon_mime_types);
-    ngx_http_mastodon_json_kv_int(j, "image_size_limit", 16777216);
+    ngx_http_mastodon_json_kv_int(j, "image_size_limit",
+                                  mcf->media_image_limit);
     ngx_http_mastodon_json_kv_int(j, "image_matrix_limit", 33177600);
-    ngx_http_mastodon_json_kv_int(j, "video_size_limit", 103809024);
+    ngx_http_mastodon_json_kv_int(j, "video_size_limit",
+                                  mcf->media_video_limit);
     ngx_http_mastodon_json_kv_int(j, "video_frame_rate_limit", 120);
     ngx_http_mastodon_json_kv_int(j, "video_matrix_limit", 8294400);
 }

@@ -96,6 +96,11 @@ typedef struct {
     size_t                     render_cache_size;
     ngx_shm_zone_t            *render_cache;
 
+    /* media uploads (api/_media.c) */
+    ngx_path_t                *media_spool;     /* handed to the worker */
+    size_t                     media_image_limit;
+    size_t                     media_video_limit;
+
     /* derived in init_main_conf */
     time_t                     loaded_at;
     ngx_flag_t                 enabled;

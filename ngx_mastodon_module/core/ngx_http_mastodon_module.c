@@ -14,6 +14,7 @@
 #include "ngx_http_mastodon_activitypub.h"
 #include "ngx_http_mastodon_cache.h"
 #include "mstdn_redis_url.h"
+#include "mstdn_media.h"
 
 
 static void *ngx_http_mastodon_create_main_conf(ngx_conf_t *cf);
@@ -481,6 +482,28 @@ static ngx_command_t  ngx_http_mastodon_commands[] = {
       offsetof(ngx_http_mastodon_main_conf_t, render_cache_size),
       NULL },
 
+    /* media uploads (api/_media.c) */
+    { ngx_string("mastodon_media_spool"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_path_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, media_spool),
+      NULL },
+
+    { ngx_string("mastodon_media_image_size_limit"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, media_image_limit),
+      NULL },
+
+    { ngx_string("mastodon_media_video_size_limit"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, media_video_limit),
+      NULL },
+
       ngx_null_command
 };
 
@@ -611,6 +634,8 @@ ngx_http_mastodon_create_main_conf(ngx_conf_t *cf)
     mcf->streaming_max_output = NGX_CONF_UNSET_SIZE;
     mcf->streaming_max_message = NGX_CONF_UNSET_SIZE;
     mcf->redis_port = NGX_CONF_UNSET;
+    mcf->media_image_limit = NGX_CONF_UNSET_SIZE;
+    mcf->media_video_limit = NGX_CONF_UNSET_SIZE;
 
     return mcf;
 }
@@ -658,6 +683,32 @@ ngx_http_mastodon_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(mcf->streaming_heartbeat, 15000);
     ngx_conf_init_size_value(mcf->streaming_max_output, 1024 * 1024);
     ngx_conf_init_size_value(mcf->streaming_max_message, 4096);
+
+    /* MAX_IMAGE_SIZE, MAX_VIDEO_SIZE; the spool: by nginx's temp files */
+    ngx_conf_init_size_value(mcf->media_image_limit,
+                             MSTDN_MEDIA_IMAGE_LIMIT);
+    ngx_conf_init_size_value(mcf->media_video_limit,
+                             MSTDN_MEDIA_VIDEO_LIMIT);
+
+    /* created at start by nginx, as its temporary paths, for its user */
+    if (mcf->media_spool == NULL) {
+        mcf->media_spool = ngx_pcalloc(cf->pool, sizeof(ngx_path_t));
+        if (mcf->media_spool == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_str_set(&mcf->media_spool->name, "media_spool");
+
+        if (ngx_conf_full_name(cf->cycle, &mcf->media_spool->name, 0)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (ngx_add_path(cf, &mcf->media_spool) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     if (mcf->thread_pool_name.len == 0) {
         ngx_str_set(&mcf->thread_pool_name, "default");

@@ -160,6 +160,18 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
       ngx_http_mastodon_follow_request_reject, 0, USER,
       "follow write write:follows"),
 
+    /* media uploads (_media.c): multipart bodies kept on disk */
+    RL(POST, "/api/v1/media", ngx_http_mastodon_media_create_v1,
+       NGX_HTTP_MASTODON_BODY_MEDIA, USER, "write write:media", MEDIA),
+    RL(POST, "/api/v2/media", ngx_http_mastodon_media_create_v2,
+       NGX_HTTP_MASTODON_BODY_MEDIA, USER, "write write:media", MEDIA),
+    R(GET, "/api/v1/media/:id", ngx_http_mastodon_media_show, 0, USER,
+      "write write:media"),
+    R(PUT, "/api/v1/media/:id", ngx_http_mastodon_media_update, 2, USER,
+      "write write:media"),
+    R(DELETE, "/api/v1/media/:id", ngx_http_mastodon_media_destroy, 0, USER,
+      "write write:media"),
+
     /* statuses */
     R(POST, "/api/v1/statuses", ngx_http_mastodon_statuses_create, 2, USER,
       "write write:statuses"),

@@ -70,6 +70,24 @@ ngx_int_t ngx_http_mastodon_text_html(ngx_pool_t *pool,
 
 
 /*
+ * The MediaAttachment entity (_media_entity.c): select these columns of
+ * media_attachments m.
+ */
+#define NGX_HTTP_MASTODON_MEDIA_COLUMNS                                       \
+    "m.id, m.type, m.processing, m.file_file_name, m.file_content_type,"      \
+    " m.remote_url, m.thumbnail_file_name, m.thumbnail_remote_url,"           \
+    " m.file_meta::text, m.description, m.blurhash"
+#define NGX_HTTP_MASTODON_MEDIA_NCOLS  11
+/* the processing column's state (col as the columns' first) */
+#define ngx_http_mastodon_media_processing(res, row, col)                     \
+    (PQgetisnull(res, row, (col) + 2) ? 2                                     \
+     : ngx_http_mastodon_pg_int(res, row, (col) + 2))
+
+void ngx_http_mastodon_media_attachment(ngx_http_mastodon_json_t *j,
+    PGresult *res, int row, int col);
+
+
+/*
  * Statuses (_status_entity.c): the Status entity for a viewer.  A set of
  * ids is loaded in two round trips at most: the rendered JSON of each status
  * (without account, reblog and the viewer's flags) from the Redis cache,

@@ -1,0 +1,790 @@
+/*
+ * Media uploads (Api::V1::MediaController, Api::V2::MediaController):
+ * POST /api/v1/media and /api/v2/media, GET, PUT and DELETE
+ * /api/v1/media/:id, the uploader's unattached media only.
+ *
+ * An upload's bytes stay where nginx wrote them (media routes always keep
+ * a multipart body in nginx's temporary file).  One pool-thread task
+ * reads the file part's first bytes, decides the type from them
+ * (lib/mstdn_media.c: never the name or the declared Content-Type),
+ * checks the size limit of that type and hands the file over: link(2)
+ * of nginx's temporary file into the spool (mastodon_media_spool), no
+ * copy (a copy of the part only when the spool is on another file
+ * system).  The worker reads it there: the event loop never reads the
+ * file, and nginx's cleanup at the request's end removes only its own
+ * name.  The row (processing: queued) and the worker's job (queue
+ * "media", type media_process: the id, the spool file, the part's offset
+ * and size) are one statement.  So v2 answers 202 until the worker
+ * processed it, and v1, which Mastodon answers once processed, answers
+ * 200 with url null meanwhile.
+ */
+
+#include <math.h>
+#include <openssl/rand.h>
+
+#include "ngx_http_mastodon_api.h"
+#include "mstdn_media.h"
+#include "mstdn_utf8.h"
+
+
+#define NGX_HTTP_MASTODON_MEDIA_NAME_LEN  16     /* file names: 8 random
+                                                   bytes, hex */
+
+#define NGX_HTTP_MASTODON_MEDIA_OK        0
+#define NGX_HTTP_MASTODON_MEDIA_INVALID   1     /* not a supported type */
+#define NGX_HTTP_MASTODON_MEDIA_TOO_LARGE 2
+#define NGX_HTTP_MASTODON_MEDIA_FAILED    3     /* the spool: an alert */
+
+
+typedef struct {
+    /* the file part, copied for the pool thread */
+    const u_char                   *str;        /* in memory, or */
+    const char                     *path;       /* nginx's file */
+    int                             fd;
+    uint64_t                        offset;
+    uint64_t                        size;
+    uint64_t                        image_limit;
+    uint64_t                        video_limit;
+    u_char                         *spool;      /* spool/<name> */
+
+    /* the task's answer */
+    ngx_uint_t                      result;
+    uint64_t                        spool_offset;
+    ngx_err_t                       err;
+    const char                     *failed;     /* what failed */
+    mstdn_media_kind                kind;
+
+    /* the request's */
+    ngx_uint_t                      v2;
+    u_char                          name[NGX_HTTP_MASTODON_MEDIA_NAME_LEN
+                                         + 1];
+    const char                     *description;
+    const char                     *focus_x;
+    const char                     *focus_y;
+} ngx_http_mastodon_media_upload_t;
+
+
+/*
+ * $1 account, $2 file name, $3 content type, $4 size, $5 type, $6
+ * description, $7 focus x, $8 focus y, $9 the spool file, $10 the part's
+ * offset in it
+ */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_media_insert =
+    ngx_http_mastodon_pg_stmt(
+        "WITH m AS (INSERT INTO media_attachments (account_id,"
+        " file_file_name, file_content_type, file_file_size,"
+        " file_updated_at, type, processing, description, file_meta)"
+        " VALUES ($1::bigint, $2, $3, $4::integer,"
+        "  now() AT TIME ZONE 'UTC', $5::integer, 0, $6,"
+        "  CASE WHEN $7::float8 IS NULL THEN NULL"
+        "  ELSE json_build_object('focus', json_build_object('x', $7::float8,"
+        "   'y', $8::float8)) END)"
+        " RETURNING *),"
+        " job AS (" NGX_HTTP_MASTODON_OUTBOX_SQL(
+        "SELECT 'media', 'media_process', json_build_object('id',"
+        " m.id::text, 'spool', $9::text, 'offset', $10::bigint,"
+        " 'size', $4::bigint) FROM m") ")"
+        " SELECT " NGX_HTTP_MASTODON_MEDIA_COLUMNS " FROM m", 10);
+
+/* $1 id, $2 account: set_media_attachment's, status_id nil */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_media_select =
+    ngx_http_mastodon_pg_stmt(
+        "SELECT " NGX_HTTP_MASTODON_MEDIA_COLUMNS
+        " FROM media_attachments m WHERE m.id = $1::bigint"
+        " AND m.account_id = $2::bigint AND m.status_id IS NULL", 2);
+
+/*
+ * $1 id, $2 account, $3 description given, $4 description, $5 focus x,
+ * $6 focus y (NULL: not given): only while not failed (check_processing
+ * comes first); the focus replaces meta's, the rest of meta stays
+ */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_media_change =
+    ngx_http_mastodon_pg_stmt(
+        "UPDATE media_attachments m SET"
+        " description = CASE WHEN $3::boolean THEN $4 ELSE m.description END,"
+        " file_meta = CASE WHEN $5::float8 IS NULL THEN m.file_meta"
+        "  ELSE (coalesce(m.file_meta::jsonb, '{}'::jsonb)"
+        "   || jsonb_build_object('focus', jsonb_build_object('x',"
+        "   $5::float8, 'y', $6::float8)))::json END,"
+        " updated_at = now() AT TIME ZONE 'UTC'"
+        " WHERE m.id = $1::bigint AND m.account_id = $2::bigint"
+        " AND m.status_id IS NULL AND m.processing IS DISTINCT FROM 3"
+        " RETURNING " NGX_HTTP_MASTODON_MEDIA_COLUMNS, 6);
+
+/*
+ * $1 id, $2 account: deleted (1 or 0), and whether it is the account's
+ * at all (the snapshot before the delete); its files go with a
+ * media_remove job
+ */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_media_delete =
+    ngx_http_mastodon_pg_stmt(
+        "WITH d AS (DELETE FROM media_attachments WHERE id = $1::bigint"
+        " AND account_id = $2::bigint AND status_id IS NULL"
+        " RETURNING id, file_file_name),"
+        " job AS (" NGX_HTTP_MASTODON_OUTBOX_SQL(
+        "SELECT 'media', 'media_remove', json_build_object('id', d.id::text,"
+        " 'file_file_name', d.file_file_name) FROM d"
+        " WHERE d.file_file_name IS NOT NULL") ")"
+        " SELECT (SELECT count(*) FROM d), EXISTS (SELECT 1"
+        " FROM media_attachments WHERE id = $1::bigint"
+        " AND account_id = $2::bigint)", 2);
+
+
+static ngx_int_t ngx_http_mastodon_media_create(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, ngx_uint_t v2);
+static ngx_int_t ngx_http_mastodon_media_attrs(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, const char **description,
+    const char **x, const char **y);
+static void ngx_http_mastodon_media_handover(void *data, ngx_log_t *log);
+static ngx_int_t ngx_http_mastodon_media_copy(
+    ngx_http_mastodon_media_upload_t *u);
+static void ngx_http_mastodon_media_handed(ngx_http_request_t *r,
+    void *data);
+static void ngx_http_mastodon_media_inserted(ngx_http_mastodon_pg_batch_t *b);
+static void ngx_http_mastodon_media_unspool(void *data, ngx_log_t *log);
+static void ngx_http_mastodon_media_unspooled(ngx_http_request_t *r,
+    void *data);
+static void ngx_http_mastodon_media_one_done(ngx_http_mastodon_pg_batch_t *b);
+static void ngx_http_mastodon_media_deleted(ngx_http_mastodon_pg_batch_t *b);
+static ngx_int_t ngx_http_mastodon_media_send(ngx_http_request_t *r,
+    PGresult *res, ngx_uint_t status);
+
+
+/* POST /api/v1/media */
+ngx_int_t
+ngx_http_mastodon_media_create_v1(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    return ngx_http_mastodon_media_create(r, ctx, 0);
+}
+
+
+/* POST /api/v2/media */
+ngx_int_t
+ngx_http_mastodon_media_create_v2(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    return ngx_http_mastodon_media_create(r, ctx, 1);
+}
+
+
+static ngx_int_t
+ngx_http_mastodon_media_create(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, ngx_uint_t v2)
+{
+    ngx_int_t                          rc;
+    ngx_str_t                         *spool;
+    mstdn_value_t                     *file;
+    u_char                             rnd[NGX_HTTP_MASTODON_MEDIA_NAME_LEN
+                                           / 2];
+    ngx_http_mastodon_main_conf_t     *mcf;
+    ngx_http_mastodon_media_upload_t  *u;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
+
+    u = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_media_upload_t));
+    if (u == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    u->v2 = v2;
+
+    file = ctx->params ? ngx_http_mastodon_param_file(ctx, "file") : NULL;
+    if (file == NULL) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "mastodon: media upload without a file");
+        ctx->error_message = "Validation failed: File can't be blank";
+        return 422;
+    }
+
+    rc = ngx_http_mastodon_media_attrs(r, ctx, &u->description, &u->focus_x,
+                                       &u->focus_y);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_hex_dump(u->name, rnd, sizeof(rnd));
+
+    u->str = (const u_char *) file->str;
+    u->path = file->path;
+    u->fd = file->fd;
+    u->offset = file->offset;
+    u->size = file->len;
+    u->image_limit = mcf->media_image_limit;
+    u->video_limit = mcf->media_video_limit;
+
+    spool = &mcf->media_spool->name;
+
+    u->spool = ngx_pnalloc(r->pool, spool->len + 1
+                                    + NGX_HTTP_MASTODON_MEDIA_NAME_LEN + 1);
+    if (u->spool == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_sprintf(u->spool, "%V/%s%Z", spool, u->name);
+
+    if (ngx_http_mastodon_thread_run(r, ngx_http_mastodon_media_handover,
+                                     ngx_http_mastodon_media_handed, u)
+        != NGX_OK)
+    {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    return NGX_DONE;
+}
+
+
+/*
+ * description and focus, as create and update take them: NGX_OK with
+ * each NULL when not given, or the 422 to answer.  focus is "x,y"
+ * (String#split(',').map(&:to_f): what is no number is 0.0).
+ */
+static ngx_int_t
+ngx_http_mastodon_media_attrs(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, const char **description, const char **x,
+    const char **y)
+{
+    u_char                   *comma;
+    double                    d;
+    ngx_str_t                 part;
+    mstdn_value_t            *v;
+
+    *description = NULL;
+    *x = NULL;
+    *y = NULL;
+
+    v = ctx->params ? mstdn_object_get(ctx->params, "description") : NULL;
+
+    if (v && v->type == MSTDN_STRING) {
+        if (mstdn_utf8_length((const u_char *) v->str, v->len)
+            > MSTDN_MEDIA_DESCRIPTION_MAX)
+        {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "mastodon: media description too long");
+            ctx->error_message = "Validation failed: Description is too "
+                                 "long (maximum is 1500 characters)";
+            return 422;
+        }
+
+        *description = v->str;
+    }
+
+    v = ctx->params ? mstdn_object_get(ctx->params, "focus") : NULL;
+
+    /* point.blank?: nothing changes */
+    if (v == NULL || v->type != MSTDN_STRING || v->len == 0) {
+        return NGX_OK;
+    }
+
+    part.data = (u_char *) v->str;
+    comma = ngx_strlchr(part.data, part.data + v->len, ',');
+    part.len = comma ? (size_t) (comma - part.data) : v->len;
+
+    d = strtod((const char *) part.data, NULL);
+    *x = (const char *) ngx_pnalloc(r->pool, 32);
+    if (*x == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    snprintf((char *) *x, 32, "%.17g", isfinite(d) ? d : 0.0);
+
+    if (comma == NULL) {
+        /* y nil, as the Ruby multiple assignment leaves it */
+        return NGX_OK;
+    }
+
+    d = strtod((const char *) comma + 1, NULL);
+    *y = (const char *) ngx_pnalloc(r->pool, 32);
+    if (*y == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    snprintf((char *) *y, 32, "%.17g", isfinite(d) ? d : 0.0);
+
+    return NGX_OK;
+}
+
+
+/* in a pool thread: sniff, check the size, hand the file over */
+static void
+ngx_http_mastodon_media_handover(void *data, ngx_log_t *log)
+{
+    ssize_t                            n;
+    u_char                             head[MSTDN_MEDIA_SNIFF_LEN];
+    ngx_http_mastodon_media_upload_t  *u = data;
+
+    n = ngx_min(u->size, sizeof(head));
+
+    if (u->str) {
+        ngx_memcpy(head, u->str, n);
+
+    } else if (n) {
+        /* thread pool: this task runs in a pool thread */
+        n = pread(u->fd, head, n, u->offset);
+        if (n < 0) {
+            u->err = ngx_errno;
+            u->failed = "pread()";
+            u->result = NGX_HTTP_MASTODON_MEDIA_FAILED;
+            return;
+        }
+    }
+
+    if (mstdn_media_sniff(head, n, &u->kind) != 0) {
+        u->result = NGX_HTTP_MASTODON_MEDIA_INVALID;
+        return;
+    }
+
+    if (mstdn_media_too_large(u->kind.type, u->size, u->image_limit,
+                              u->video_limit))
+    {
+        u->result = NGX_HTTP_MASTODON_MEDIA_TOO_LARGE;
+        return;
+    }
+
+    /* the whole body under a second name: the part stays at its offset */
+    if (u->path && link(u->path, (char *) u->spool) == 0) {
+        u->spool_offset = u->offset;
+        return;
+    }
+
+    /* another file system (EXDEV), or a body in memory: the part alone */
+    if (ngx_http_mastodon_media_copy(u) != NGX_OK) {
+        u->result = NGX_HTTP_MASTODON_MEDIA_FAILED;
+        (void) unlink((char *) u->spool);
+    }
+}
+
+
+/* in a pool thread: the part copied into the spool file */
+static ngx_int_t
+ngx_http_mastodon_media_copy(ngx_http_mastodon_media_upload_t *u)
+{
+    int        fd;
+    size_t     size;
+    ssize_t    n, w;
+    uint64_t   done;
+    u_char     buf[NGX_HTTP_MASTODON_BODY_CHUNK / 4];
+
+    fd = open((char *) u->spool, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd == -1) {
+        u->err = ngx_errno;
+        u->failed = "open()";
+        return NGX_ERROR;
+    }
+
+    u->spool_offset = 0;
+
+    for (done = 0; done < u->size; done += n) {
+        size = ngx_min(sizeof(buf), u->size - done);
+
+        if (u->str) {
+            ngx_memcpy(buf, u->str + done, size);
+            n = size;
+
+        } else {
+            n = pread(u->fd, buf, size, u->offset + done);
+            if (n <= 0) {
+                u->err = n == 0 ? 0 : ngx_errno;
+                u->failed = "pread()";
+                goto failed;
+            }
+        }
+
+        w = write(fd, buf, n);
+        if (w != n) {
+            u->err = w == -1 ? ngx_errno : 0;
+            u->failed = "write()";
+            goto failed;
+        }
+    }
+
+    if (close(fd) != 0) {
+        u->err = ngx_errno;
+        u->failed = "close()";
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+
+failed:
+
+    (void) close(fd);
+    return NGX_ERROR;
+}
+
+
+static void
+ngx_http_mastodon_media_handed(ngx_http_request_t *r, void *data)
+{
+    char                               size[32];
+    const char                       **values;
+    ngx_http_mastodon_ctx_t           *ctx;
+    ngx_http_mastodon_media_upload_t  *u = data;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+
+    switch (u->result) {
+
+    case NGX_HTTP_MASTODON_MEDIA_INVALID:
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "mastodon: upload of no supported media type");
+        ctx->error_message = "Validation failed: File content type is "
+                             "invalid, File is invalid";
+        ngx_http_mastodon_finalize(r, 422);
+        return;
+
+    case NGX_HTTP_MASTODON_MEDIA_TOO_LARGE:
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "mastodon: upload of %uL bytes over its type's limit",
+                      u->size);
+
+        mstdn_media_human_size(u->kind.type == MSTDN_MEDIA_IMAGE
+                               ? u->image_limit : u->video_limit,
+                               size, sizeof(size));
+
+        ctx->error_message = (const char *) ngx_pnalloc(r->pool, 128);
+        if (ctx->error_message == NULL) {
+            ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        /* Paperclip's two errors, of file_file_size and of file */
+        ngx_sprintf((u_char *) ctx->error_message,
+                    "Validation failed: File file size must be less than %s, "
+                    "File must be less than %s%Z", size, size);
+        ngx_http_mastodon_finalize(r, 422);
+        return;
+
+    case NGX_HTTP_MASTODON_MEDIA_FAILED:
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, u->err,
+                      "mastodon: %s of the upload into \"%s\" failed",
+                      u->failed, u->spool);
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    values = ngx_pcalloc(r->pool, 10 * sizeof(char *));
+    if (values == NULL) {
+        goto failed;
+    }
+
+    values[0] = ngx_http_mastodon_pg_int64(r, ctx->auth->account_id);
+    values[1] = (const char *) ngx_pnalloc(r->pool,
+                                         NGX_HTTP_MASTODON_MEDIA_NAME_LEN + 8);
+    values[2] = u->kind.mime;
+    values[3] = ngx_http_mastodon_pg_int64(r, u->size);
+    values[4] = ngx_http_mastodon_pg_int64(r, u->kind.type);
+    values[5] = u->description;
+    values[6] = u->focus_x;
+    values[7] = u->focus_y;
+    values[8] = (const char *) u->spool;
+    values[9] = ngx_http_mastodon_pg_int64(r, u->spool_offset);
+
+    if (values[0] == NULL || values[1] == NULL || values[3] == NULL
+        || values[4] == NULL || values[9] == NULL)
+    {
+        goto failed;
+    }
+
+    /* Attachmentable: random hex, the type's extension */
+    ngx_sprintf((u_char *) values[1], "%s.%s%Z", u->name, u->kind.extension);
+
+    if (ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_media_insert, values,
+                                   ngx_http_mastodon_media_inserted, u)
+        == NGX_DONE)
+    {
+        return;
+    }
+
+failed:
+
+    /* the file is the spool's now: it goes again */
+    u->result = NGX_HTTP_MASTODON_MEDIA_FAILED;
+
+    if (ngx_http_mastodon_thread_run(r, ngx_http_mastodon_media_unspool,
+                                     ngx_http_mastodon_media_unspooled, u)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "mastodon: \"%s\" left in the spool", u->spool);
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+    }
+}
+
+
+static void
+ngx_http_mastodon_media_inserted(ngx_http_mastodon_pg_batch_t *b)
+{
+    PGresult                          *res;
+    ngx_http_request_t                *r;
+    ngx_http_mastodon_media_upload_t  *u;
+
+    r = b->request;
+    u = b->data;
+
+    res = ngx_http_mastodon_pg_rows(b, 0);
+
+    if (b->rc != NGX_OK || res == NULL || PQntuples(res) != 1) {
+        if (ngx_http_mastodon_thread_run(r, ngx_http_mastodon_media_unspool,
+                                         ngx_http_mastodon_media_unspooled,
+                                         u)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "mastodon: \"%s\" left in the spool", u->spool);
+            ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        }
+
+        return;
+    }
+
+    /* v2: 202 while processing; v1 answers at once */
+    ngx_http_mastodon_finalize(r, ngx_http_mastodon_media_send(r, res,
+                                         u->v2 ? NGX_HTTP_ACCEPTED
+                                               : NGX_HTTP_OK));
+}
+
+
+/* in a pool thread: an upload whose row failed leaves the spool */
+static void
+ngx_http_mastodon_media_unspool(void *data, ngx_log_t *log)
+{
+    ngx_http_mastodon_media_upload_t  *u = data;
+
+    u->err = unlink((char *) u->spool) == 0 ? 0 : ngx_errno;
+}
+
+
+static void
+ngx_http_mastodon_media_unspooled(ngx_http_request_t *r, void *data)
+{
+    ngx_http_mastodon_media_upload_t  *u = data;
+
+    if (u->err) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, u->err,
+                      "mastodon: unlink() of \"%s\" failed", u->spool);
+    }
+
+    ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+}
+
+
+/* GET /api/v1/media/:id */
+ngx_int_t
+ngx_http_mastodon_media_show(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    int64_t       id;
+    const char  **values;
+
+    id = ngx_atoof(ctx->captures[0].data, ctx->captures[0].len);
+    if (id <= 0) {
+        return NGX_HTTP_NOT_FOUND;
+    }
+
+    values = ngx_palloc(r->pool, 2 * sizeof(char *));
+    if (values == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    values[0] = ngx_http_mastodon_pg_int64(r, id);
+    values[1] = ngx_http_mastodon_pg_int64(r, ctx->auth->account_id);
+    if (values[0] == NULL || values[1] == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_media_select,
+                                      values, ngx_http_mastodon_media_one_done,
+                                      NULL);
+}
+
+
+/* PUT /api/v1/media/:id: description, focus */
+ngx_int_t
+ngx_http_mastodon_media_update(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    int64_t                        id;
+    ngx_int_t                      rc;
+    const char                   **values, *description, *x, *y;
+    ngx_http_mastodon_pg_batch_t  *b;
+
+    id = ngx_atoof(ctx->captures[0].data, ctx->captures[0].len);
+    if (id <= 0) {
+        return NGX_HTTP_NOT_FOUND;
+    }
+
+    rc = ngx_http_mastodon_media_attrs(r, ctx, &description, &x, &y);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    values = ngx_pcalloc(r->pool, 6 * sizeof(char *));
+    b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_media_one_done, NULL);
+    if (values == NULL || b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    values[0] = ngx_http_mastodon_pg_int64(r, id);
+    values[1] = ngx_http_mastodon_pg_int64(r, ctx->auth->account_id);
+    values[2] = description ? "true" : "false";
+    values[3] = description;
+    values[4] = x;
+    values[5] = y;
+
+    if (values[0] == NULL || values[1] == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the update, then what it found when it updated nothing */
+    if (ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_media_change, values)
+        != NGX_OK
+        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_media_select, values)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_mastodon_pg_run(b) != NGX_OK) {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    return NGX_DONE;
+}
+
+
+/* DELETE /api/v1/media/:id: unattached ones only */
+ngx_int_t
+ngx_http_mastodon_media_destroy(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    int64_t       id;
+    const char  **values;
+
+    id = ngx_atoof(ctx->captures[0].data, ctx->captures[0].len);
+    if (id <= 0) {
+        return NGX_HTTP_NOT_FOUND;
+    }
+
+    values = ngx_palloc(r->pool, 2 * sizeof(char *));
+    if (values == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    values[0] = ngx_http_mastodon_pg_int64(r, id);
+    values[1] = ngx_http_mastodon_pg_int64(r, ctx->auth->account_id);
+    if (values[0] == NULL || values[1] == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_media_delete,
+                                      values, ngx_http_mastodon_media_deleted,
+                                      NULL);
+}
+
+
+/*
+ * show and update: the row (the update's, else the lookup's) answered
+ * 200, or 206 while processing; 404 without one; 422 when processing
+ * failed (check_processing)
+ */
+static void
+ngx_http_mastodon_media_one_done(ngx_http_mastodon_pg_batch_t *b)
+{
+    PGresult                 *res;
+    ngx_int_t                 processing;
+    ngx_uint_t                i;
+    ngx_http_request_t       *r;
+    ngx_http_mastodon_ctx_t  *ctx;
+
+    r = b->request;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+
+    if (!ngx_http_mastodon_pg_ok(b)) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    res = NULL;
+
+    for (i = 0; i < b->nqueries; i++) {
+        res = ngx_http_mastodon_pg_rows(b, i);
+        if (res && PQntuples(res) == 1) {
+            break;
+        }
+    }
+
+    if (res == NULL || PQntuples(res) != 1) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_NOT_FOUND);
+        return;
+    }
+
+    processing = ngx_http_mastodon_media_processing(res, 0, 0);
+
+    if (processing == MSTDN_MEDIA_FAILED) {
+        ctx->error_message = "Error processing thumbnail for uploaded media";
+        ngx_http_mastodon_finalize(r, 422);
+        return;
+    }
+
+    ngx_http_mastodon_finalize(r, ngx_http_mastodon_media_send(r, res,
+                                     processing == MSTDN_MEDIA_COMPLETE
+                                     ? NGX_HTTP_OK : NGX_HTTP_PARTIAL_CONTENT));
+}
+
+
+static void
+ngx_http_mastodon_media_deleted(ngx_http_mastodon_pg_batch_t *b)
+{
+    PGresult                 *res;
+    ngx_str_t                 body, type;
+    ngx_http_request_t       *r;
+    ngx_http_mastodon_ctx_t  *ctx;
+
+    r = b->request;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+
+    res = ngx_http_mastodon_pg_rows(b, 0);
+
+    if (b->rc != NGX_OK || res == NULL || PQntuples(res) != 1) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    if (ngx_http_mastodon_pg_int(res, 0, 0) == 1) {
+        /* render_empty */
+        ngx_str_set(&body, "{}");
+        ngx_str_set(&type, "application/json; charset=utf-8");
+        ngx_http_mastodon_finalize(r, ngx_http_mastodon_send_text(r,
+                                                  NGX_HTTP_OK, &type, &body));
+        return;
+    }
+
+    if (ngx_http_mastodon_pg_bool(res, 0, 1)) {
+        ctx->error_message = "Media attachment is currently used by a status";
+        ngx_http_mastodon_finalize(r, 422);
+        return;
+    }
+
+    ngx_http_mastodon_finalize(r, NGX_HTTP_NOT_FOUND);
+}
+
+
+static ngx_int_t
+ngx_http_mastodon_media_send(ngx_http_request_t *r, PGresult *res,
+    ngx_uint_t status)
+{
+    ngx_http_mastodon_json_t  j;
+
+    if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_mastodon_media_attachment(&j, res, 0, 0);
+
+    return ngx_http_mastodon_json_send(&j, status);
+}

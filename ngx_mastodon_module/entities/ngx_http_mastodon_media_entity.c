@@ -1,0 +1,189 @@
+/*
+ * The MediaAttachment entity (REST::MediaAttachmentSerializer): id, type,
+ * url, preview_url, remote_url, preview_remote_url, text_url, meta,
+ * description, blurhash.  Local files are at Paperclip's paths under
+ * /system/ (media_attachments/files/<id partition>/<style>/<file name>),
+ * served by nginx itself; url is null until processing completed.
+ */
+
+#include "ngx_http_mastodon_entities.h"
+#include "mstdn_media.h"
+
+
+static const char  *ngx_http_mastodon_media_types[] = {
+    "image", "gifv", "video", "unknown", "audio"
+};
+
+
+static void ngx_http_mastodon_media_url(ngx_http_mastodon_json_t *j,
+    const char *key, const char *attachment, int64_t id, const char *style,
+    ngx_str_t *name, const char *extension);
+
+
+void
+ngx_http_mastodon_media_attachment(ngx_http_mastodon_json_t *j,
+    PGresult *res, int row, int col)
+{
+    int64_t     id, type;
+    ngx_str_t   s, name, remote, thumbnail;
+    ngx_uint_t  processed, redownload;
+    const char  *small;
+
+    id = ngx_http_mastodon_pg_int(res, row, col);
+    type = ngx_http_mastodon_pg_int(res, row, col + 1);
+    if (type < 0 || type > MSTDN_MEDIA_AUDIO) {
+        type = MSTDN_MEDIA_UNKNOWN;
+    }
+
+    processed = ngx_http_mastodon_media_processing(res, row, col)
+                == MSTDN_MEDIA_COMPLETE;
+    name = ngx_http_mastodon_pg_str(res, row, col + 3);
+    remote = ngx_http_mastodon_pg_str(res, row, col + 5);
+    thumbnail = ngx_http_mastodon_pg_str(res, row, col + 6);
+    redownload = name.len == 0 && remote.len;
+
+    ngx_http_mastodon_json_open(j, NULL);
+
+    s.data = (u_char *) PQgetvalue(res, row, col);
+    s.len = PQgetlength(res, row, col);
+    ngx_http_mastodon_json_kv_str(j, "id", &s);
+    ngx_http_mastodon_json_kv_cstr(j, "type",
+                                   ngx_http_mastodon_media_types[type]);
+
+    /* url: not_processed? nil; needs_redownload? the media proxy */
+    if (!processed || (name.len == 0 && !redownload)) {
+        ngx_http_mastodon_json_kv_null(j, "url");
+
+    } else {
+        ngx_http_mastodon_media_url(j, "url", redownload ? NULL : "files",
+                                    id, "original", &name, NULL);
+    }
+
+    /*
+     * preview_url: the proxy, the custom thumbnail, or the small style of
+     * images and videos (a PNG frame of videos and GIFs, a JPEG of what
+     * is converted: the style's format)
+     */
+    small = NULL;
+    if (type == MSTDN_MEDIA_VIDEO || type == MSTDN_MEDIA_GIFV) {
+        small = "png";
+
+    } else if (type == MSTDN_MEDIA_IMAGE) {
+        s = ngx_http_mastodon_pg_str(res, row, col + 4);
+        if (s.len > 6 && (ngx_strcmp(s.data, "image/heic") == 0
+                          || ngx_strcmp(s.data, "image/heif") == 0
+                          || ngx_strcmp(s.data, "image/avif") == 0))
+        {
+            small = "jpeg";
+
+        } else if (s.len > 6 && ngx_strcmp(s.data, "image/gif") == 0) {
+            small = "png";
+
+        } else {
+            small = "";
+        }
+    }
+
+    if (redownload) {
+        ngx_http_mastodon_media_url(j, "preview_url", NULL, id, "small",
+                                    NULL, NULL);
+
+    } else if (thumbnail.len) {
+        ngx_http_mastodon_media_url(j, "preview_url", "thumbnails", id,
+                                    "original", &thumbnail, NULL);
+
+    } else if (small && name.len) {
+        ngx_http_mastodon_media_url(j, "preview_url", "files", id, "small",
+                                    &name, small);
+
+    } else {
+        ngx_http_mastodon_json_kv_null(j, "preview_url");
+    }
+
+    if (remote.len) {
+        ngx_http_mastodon_json_kv_str(j, "remote_url", &remote);
+    } else {
+        ngx_http_mastodon_json_kv_null(j, "remote_url");
+    }
+
+    ngx_http_mastodon_json_kv_pq(j, "preview_remote_url", res, row, col + 7);
+
+    /* text_url: local media with a shortcode; uploads here have none */
+    ngx_http_mastodon_json_kv_null(j, "text_url");
+
+    if (PQgetisnull(res, row, col + 8)) {
+        ngx_http_mastodon_json_kv_null(j, "meta");
+
+    } else {
+        s = ngx_http_mastodon_pg_str(res, row, col + 8);
+        ngx_http_mastodon_json_raw(j, "meta", &s);
+    }
+
+    ngx_http_mastodon_json_kv_pq(j, "description", res, row, col + 9);
+    ngx_http_mastodon_json_kv_pq(j, "blurhash", res, row, col + 10);
+
+    ngx_http_mastodon_json_close(j);
+}
+
+
+/*
+ * base/system/media_attachments/<attachment>/<partition>/<style>/<name>,
+ * the name's extension swapped for the style's format if it has one; with
+ * no attachment, the media proxy: base/media_proxy/<id>/<style>.
+ */
+static void
+ngx_http_mastodon_media_url(ngx_http_mastodon_json_t *j, const char *key,
+    const char *attachment, int64_t id, const char *style, ngx_str_t *name,
+    const char *extension)
+{
+    u_char     *p, *dot;
+    size_t      len;
+    char        part[32];
+    ngx_str_t   base;
+
+    base = j->conf->base_url;
+
+    if (attachment == NULL) {
+        len = base.len + sizeof("/media_proxy//") + NGX_INT64_LEN
+              + ngx_strlen(style);
+
+    } else {
+        mstdn_media_id_partition(id, part, sizeof(part));
+        len = base.len + sizeof("/system/media_attachments////.")
+              + ngx_strlen(attachment) + ngx_strlen(part) + ngx_strlen(style)
+              + name->len + (extension ? ngx_strlen(extension) : 0);
+    }
+
+    p = ngx_pnalloc(j->pool, len);
+    if (p == NULL) {
+        j->failed = 1;
+        return;
+    }
+
+    if (attachment == NULL) {
+        len = ngx_sprintf(p, "%V/media_proxy/%L/%s", &base, id, style) - p;
+
+    } else {
+        dot = NULL;
+        if (extension && *extension) {
+            dot = ngx_strlchr(name->data, name->data + name->len, '.');
+        }
+
+        if (dot) {
+            len = ngx_sprintf(p, "%V/system/media_attachments/%s/%s/%s/%*s.%s",
+                              &base, attachment, part, style,
+                              (size_t) (dot - name->data), name->data,
+                              extension)
+                  - p;
+
+        } else {
+            len = ngx_sprintf(p, "%V/system/media_attachments/%s/%s/%s/%V",
+                              &base, attachment, part, style, name)
+                  - p;
+        }
+    }
+
+    base.data = p;
+    base.len = len;
+    ngx_http_mastodon_json_kv_str(j, key, &base);
+}

@@ -1,0 +1,53 @@
+/* media_remove (queue "media"): the files of a deleted attachment.  args
+ * {"id", "file_file_name"}: its original and small styles under
+ * media_root (the small one of a video or GIF is a PNG) go; files already
+ * gone are fine, so a second delivery is harmless. */
+#include "jobs.h"
+#include "args.h"
+#include "log.h"
+#include "media.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* the names the module gives: 16 hex digits, a dot, a short extension */
+static int name_valid(const char *name)
+{
+    size_t n = strlen(name);
+
+    return n > 17 && n <= 22 && strspn(name, "0123456789abcdef") == 16 && name[16] == '.'
+           && strspn(name + 17, "abcdefghijklmnopqrstuvwxyz0123456789") == n - 17;
+}
+
+int job_media_remove(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen)
+{
+    char id[MW_ID_LEN], path[4096], png[32];
+    job_args a;
+    int rc = -1;
+
+    if (args_parse(&a, args_json, len, err, errlen) != 0)
+        return -1;
+    const char *name = args_string(&a, "file_file_name");
+    if (args_id(&a, "id", id) != 1 || name == NULL || !name_valid(name)) {
+        snprintf(err, errlen, "args need id and file_file_name (one the module made)");
+        goto out;
+    }
+    snprintf(png, sizeof(png), "%.16s.png", name);
+
+    const char *files[][2] = { { "original", name }, { "small", name }, { "small", png } };
+    rc = 0;
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        media_style_path(ctx->cfg->media_root, id, files[i][0], files[i][1], path, sizeof(path));
+        if (unlink(path) != 0 && errno != ENOENT) {
+            snprintf(err, errlen, "unlink %s: %s", path, strerror(errno));
+            rc = -1;
+        }
+    }
+    if (rc == 0)
+        mlog(LOG_INFO, "media %s: files removed", id);
+out:
+    args_free(&a);
+    return rc;
+}

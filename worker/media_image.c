@@ -1,0 +1,223 @@
+/* The image styles of an upload with libvips: bounded decode, autorotate,
+ * metadata stripped, original and small written, the blurhash. */
+#include "media.h"
+#include "log.h"
+#include "mstdn_media.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <vips/vips.h>
+
+void media_init(const char *argv0)
+{
+    if (VIPS_INIT(argv0) != 0)
+        mlog(LOG_ERROR, "libvips: %s", vips_error_buffer());
+    /* the job threads are the concurrency; nothing is kept between jobs */
+    vips_concurrency_set(1);
+    vips_cache_set_max(0);
+}
+
+void media_image_format(const char *content_type, const char **type, const char **extension)
+{
+    if (strcmp(content_type, "image/png") == 0 || strcmp(content_type, "image/gif") == 0) {
+        *type = "image/png";
+        *extension = "png";
+    } else if (strcmp(content_type, "image/webp") == 0) {
+        *type = "image/webp";
+        *extension = "webp";
+    } else {
+        *type = "image/jpeg";
+        *extension = "jpeg";
+    }
+}
+
+void media_style_path(const char *root, const char *id, const char *style, const char *name,
+                      char *out, size_t outlen)
+{
+    char part[32];
+
+    mstdn_media_id_partition(strtoll(id, NULL, 10), part, sizeof(part));
+    snprintf(out, outlen, "%s/media_attachments/files/%s/%s/%s", root, part, style, name);
+}
+
+int media_mkdirs(const char *path)
+{
+    char dir[4096];
+    size_t n = strlen(path);
+
+    if (n >= sizeof(dir)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(dir, path, n + 1);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL)
+        return 0;
+    *slash = '\0';
+    for (char *p = dir + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    }
+    return mkdir(dir, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* The loader of the sniffed type only: never one libvips would guess. */
+static VipsImage *load(const media_image *img)
+{
+    VipsImage *out = NULL;
+    const char *t = img->content_type;
+    void *buf = (void *) img->bytes;
+
+    if (strcmp(t, "image/jpeg") == 0)
+        vips_jpegload_buffer(buf, img->len, &out, "fail_on", VIPS_FAIL_ON_TRUNCATED, NULL);
+    else if (strcmp(t, "image/png") == 0)
+        vips_pngload_buffer(buf, img->len, &out, "fail_on", VIPS_FAIL_ON_TRUNCATED, NULL);
+    else if (strcmp(t, "image/gif") == 0)
+        vips_gifload_buffer(buf, img->len, &out, "fail_on", VIPS_FAIL_ON_TRUNCATED, NULL);
+    else if (strcmp(t, "image/webp") == 0)
+        vips_webpload_buffer(buf, img->len, &out, "fail_on", VIPS_FAIL_ON_TRUNCATED, NULL);
+    else if (strcmp(t, "image/heic") == 0 || strcmp(t, "image/avif") == 0)
+        vips_heifload_buffer(buf, img->len, &out, "fail_on", VIPS_FAIL_ON_TRUNCATED, NULL);
+    else
+        vips_error("media", "no loader for %s", t);
+    return out;
+}
+
+/* Scaled to at most `pixels` pixels, as ImageMagick's "N@" geometry. */
+static int fit(VipsImage *in, VipsImage **out, double pixels)
+{
+    double area = (double) vips_image_get_width(in) * vips_image_get_height(in);
+
+    if (area <= pixels) {
+        g_object_ref(in);
+        *out = in;
+        return 0;
+    }
+    return vips_resize(in, out, sqrt(pixels / area), NULL);
+}
+
+static int save(VipsImage *in, const char *type, const char *path)
+{
+    char tmp[4200];
+
+    snprintf(tmp, sizeof(tmp), "%s.part", path);
+    if (media_mkdirs(path) != 0)
+        return -1;
+
+    int rc;
+    if (strcmp(type, "image/png") == 0)
+        rc = vips_pngsave(in, tmp, "strip", TRUE, NULL);
+    else if (strcmp(type, "image/webp") == 0)
+        rc = vips_webpsave(in, tmp, "Q", 90, "strip", TRUE, NULL);
+    else
+        rc = vips_jpegsave(in, tmp, "Q", 90, "strip", TRUE, NULL);
+    if (rc != 0 || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* BlurhashTranscoder: the small style at 100 pixels wide, sRGB, 4x4 */
+static int blurhash(VipsImage *small, char *out)
+{
+    VipsImage *t = NULL, *srgb = NULL, *rgb = NULL, *u8 = NULL;
+    void *px = NULL;
+    size_t len = 0;
+    int rc = -1;
+
+    if (vips_thumbnail_image(small, &t, 100, NULL) == 0
+        && vips_colourspace(t, &srgb, VIPS_INTERPRETATION_sRGB, NULL) == 0
+        && vips_extract_band(srgb, &rgb, 0, "n", 3, NULL) == 0
+        && vips_cast_uchar(rgb, &u8, NULL) == 0
+        && (px = vips_image_write_to_memory(u8, &len)) != NULL)
+    {
+        int w = vips_image_get_width(u8), h = vips_image_get_height(u8);
+        if (len == (size_t) w * h * 3
+            && mstdn_blurhash_encode(px, w, h, (size_t) w * 3, 3, 4, 4, out) > 0)
+            rc = 0;
+    }
+    g_free(px);
+    if (u8) g_object_unref(u8);
+    if (rgb) g_object_unref(rgb);
+    if (srgb) g_object_unref(srgb);
+    if (t) g_object_unref(t);
+    return rc;
+}
+
+int media_image_process(media_image *img, char *err, size_t errlen)
+{
+    VipsImage *in = NULL, *upright = NULL, *original = NULL, *small = NULL;
+    int rc = -1;
+
+    media_image_format(img->content_type, &img->saved_type, &img->saved_extension);
+
+    in = load(img);
+    if (in == NULL) {
+        snprintf(err, errlen, "not decodable: %s", vips_error_buffer());
+        goto out;
+    }
+    double area = (double) vips_image_get_width(in) * vips_image_get_height(in);
+    if (area > MEDIA_MATRIX_LIMIT) {
+        snprintf(err, errlen, "%dx%d pixels: over the limit", vips_image_get_width(in),
+                 vips_image_get_height(in));
+        goto out;
+    }
+    if (vips_autorot(in, &upright, NULL) != 0 || fit(upright, &original, MEDIA_ORIGINAL_PIXELS) != 0
+        || fit(upright, &small, MEDIA_SMALL_PIXELS) != 0)
+    {
+        snprintf(err, errlen, "not decodable: %s", vips_error_buffer());
+        goto out;
+    }
+
+    /* decoding happens here: a truncated file fails now */
+    if (save(original, img->saved_type, img->original_path) != 0
+        || save(small, img->saved_type, img->small_path) != 0)
+    {
+        snprintf(err, errlen, "%s", vips_error_buffer());
+        /* a file we could not write is ours to retry; bad pixels are not */
+        rc = errno == ENOSPC || errno == EIO || errno == EACCES ? -2 : -1;
+        unlink(img->original_path);
+        goto out;
+    }
+
+    struct stat st;
+    if (stat(img->original_path, &st) != 0) {
+        snprintf(err, errlen, "%s: %s", img->original_path, strerror(errno));
+        rc = -2;
+        goto out;
+    }
+    img->original_bytes = (size_t) st.st_size;
+    img->original.width = vips_image_get_width(original);
+    img->original.height = vips_image_get_height(original);
+    img->small.width = vips_image_get_width(small);
+    img->small.height = vips_image_get_height(small);
+
+    if (blurhash(small, img->blurhash) != 0) {
+        snprintf(err, errlen, "blurhash: %s", vips_error_buffer());
+        goto out;
+    }
+    rc = 0;
+
+out:
+    if (rc == -1 && in != NULL) {
+        unlink(img->original_path);
+        unlink(img->small_path);
+    }
+    vips_error_clear();
+    if (small) g_object_unref(small);
+    if (original) g_object_unref(original);
+    if (upright) g_object_unref(upright);
+    if (in) g_object_unref(in);
+    return rc;
+}
