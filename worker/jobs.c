@@ -26,6 +26,7 @@ static const struct {
     { "inbox_process", job_inbox_process },
     { "fetch_key", job_fetch_key },
     { "resolve", job_resolve },
+    { "poll_expire", job_poll_expire },
 };
 
 job_handler jobs_find(const char *type)

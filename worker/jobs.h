@@ -65,5 +65,6 @@ int job_activitypub_deliver(job_ctx *ctx, const char *args_json, size_t len, cha
 int job_inbox_process(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 int job_fetch_key(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 int job_resolve(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
+int job_poll_expire(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 
 #endif

@@ -306,4 +306,11 @@ ngx_int_t ngx_http_mastodon_bookmarks(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 
 
+/* polls (_polls.c) */
+ngx_int_t ngx_http_mastodon_polls_show(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_polls_vote(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+
+
 #endif /* _NGX_HTTP_MASTODON_API_H_INCLUDED_ */
