@@ -235,4 +235,47 @@ is($np->{type}, 'poll', 'type poll');
 is($np->{account}{id}, $u{alice}{account_id}, 'from its author');
 is($np->{status}{poll}{id}, $pid, 'with the poll');
 
+# --- edits (UpdateStatusService#update_poll!) -----------------------------------------
+my $e = post_poll('carol', options => [qw(x y)], expires_in => 900)->json;
+my ($eid, $epid) = ($e->{id}, $e->{poll}{id});
+is(vote('dave', $epid, 0)->code, 200, 'dave votes on carol\'s poll');
+sub edit {
+    my ($body) = @_;
+    return $ua->put("/api/v1/statuses/$eid" => h('carol') => form => $body)->res;
+}
+$res = edit({ status => 'which? (edited)', 'poll[options][]' => [qw(x y)], 'poll[expires_in]' => 7200 });
+is($res->code, 200, 'an edit keeping the options') or diag $res->body;
+is($res->json->{poll}{id}, $epid, 'the same poll');
+is($res->json->{poll}{votes_count}, 1, 'its votes kept');
+ok($res->json->{poll}{expires_at} gt $e->{poll}{expires_at}, 'a new end, expires_in from now');
+is($ua->get("/api/v1/statuses/$eid" => h('dave'))->res->json->{poll}{voted}, true, 'dave still voted');
+
+$res = edit({ status => 'which? (again)', 'poll[options][]' => [qw(x y z)], 'poll[expires_in]' => 7200 });
+is($res->code, 200, 'an edit changing the options');
+is_deeply([ map { $_->{title} } @{ $res->json->{poll}{options} } ], [qw(x y z)], 'the new options');
+is($res->json->{poll}{votes_count}, 0, 'the votes thrown away');
+is_deeply([ map { $_->{votes_count} } @{ $res->json->{poll}{options} } ], [0, 0, 0], 'tallies reset');
+my $d = $ua->get("/api/v1/statuses/$eid" => h('dave'))->res->json;
+is($d->{poll}{voted}, false, 'dave may vote again');
+is($t->psql("SELECT count(*) FROM poll_votes WHERE poll_id = $epid"), 0, 'no vote rows left');
+is(edit({ status => 'x', 'poll[options][]' => ['only'], 'poll[expires_in]' => 600 })->code, 422,
+    'an edit is validated as a post');
+
+$res = edit({ status => 'no poll now' });
+is($res->code, 200, 'an edit without a poll');
+is($res->json->{poll}, undef, 'removes it');
+ok(!$t->psql("SELECT 1 FROM polls WHERE id = $epid"), 'its row gone');
+is($ua->get("/api/v1/polls/$epid" => h('dave'))->res->code, 404, 'and the poll with it');
+
+$res = edit({ status => 'a poll again', 'poll[options][]' => [qw(m n)], 'poll[expires_in]' => 600 });
+is($res->code, 200, 'an edit adding a poll');
+my $npid = $res->json->{poll}{id};
+ok($npid && $npid ne $epid, 'a new poll');
+ok($t->wait_for(sub { scheduled($npid) }), 'its end scheduled');
+my $hist = $ua->get("/api/v1/statuses/$eid/history" => h('carol'))->res;
+is($hist->code, 200, 'the history answers');
+is_deeply([ map { $_->{poll} ? join(',', map { $_->{title} } @{ $_->{poll}{options} }) : '-' } @{ $hist->json } ],
+    ['x,y', 'x,y', 'x,y,z', '-', 'm,n'], 'each version with its poll options (StatusEdit.poll)');
+is_deeply([ entity_errors($hist->json->[0], 'StatusEdit') ], [], 'StatusEdit entity');
+
 $t->done;

@@ -154,11 +154,16 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_check_stmt =
  * An edit (UpdateStatusService): the first edit also records the original
  * version; mentions and tags follow the new text.
  * $1 author, $2 status, $3 text, $4 sensitive, $5 spoiler, $7 language,
- * $10-$13 mentions and tags; $6, $8, $9 unused.
+ * $10-$13 mentions and tags, $14-$17 the poll as for a post; $6, $8, $9
+ * unused.  The poll (update_poll!): none given removes the status' poll;
+ * one given replaces its options and settings and ends it expires_in from
+ * now, and changed options or multiple throw its votes away
+ * (Poll#reset_votes!); a new end gets a poll_expire job.
  */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_edit_stmt =
     ngx_http_mastodon_pg_stmt(
-    "WITH o AS (SELECT id, text, spoiler_text, sensitive, created_at"
+    "WITH o AS (SELECT id, text, spoiler_text, sensitive, created_at,"
+    "  poll_id"
     "  FROM statuses WHERE id = $2::bigint AND account_id = $1::bigint"
     "  AND deleted_at IS NULL AND reblog_of_id IS NULL"
     "  AND ($6::text IS NULL OR $8::text IS NULL OR $9::text IS NULL"
@@ -166,24 +171,59 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_edit_stmt =
     "  AND (text IS DISTINCT FROM $3"
     "  OR spoiler_text IS DISTINCT FROM coalesce($5, spoiler_text)"
     "  OR sensitive IS DISTINCT FROM coalesce($4::boolean, sensitive)"
-    "  OR language IS DISTINCT FROM coalesce($7, language))"
+    "  OR language IS DISTINCT FROM coalesce($7, language)"
+    "  OR $14::text[] IS NOT NULL OR poll_id IS NOT NULL)"
     "  FOR UPDATE),"
+    " op AS (SELECT pp.id, pp.options::text[] AS options,"
+    "  pp.options::text[] IS DISTINCT FROM $14::text[]"
+    "  OR pp.multiple IS DISTINCT FROM $16::boolean AS changed"
+    "  FROM polls pp JOIN o ON pp.id = o.poll_id),"
+    " pd AS (DELETE FROM polls WHERE $14::text[] IS NULL"
+    "  AND id IN (SELECT id FROM op)),"
+    " pvd AS (DELETE FROM poll_votes WHERE $14::text[] IS NOT NULL"
+    "  AND poll_id IN (SELECT id FROM op WHERE changed)),"
+    " pu AS (UPDATE polls SET options = $14::text[],"
+    "  multiple = $16::boolean, hide_totals = $17::boolean,"
+    "  expires_at = now() AT TIME ZONE 'UTC'"
+    "  + make_interval(secs => $15::bigint),"
+    "  cached_tallies = CASE WHEN op.changed THEN"
+    "  array_fill(0::bigint, ARRAY[cardinality($14::text[])])"
+    "  ELSE polls.cached_tallies END,"
+    "  votes_count = CASE WHEN op.changed THEN 0 ELSE polls.votes_count END,"
+    "  voters_count = CASE WHEN op.changed THEN 0"
+    "  ELSE polls.voters_count END,"
+    "  updated_at = now() AT TIME ZONE 'UTC'"
+    "  FROM op WHERE polls.id = op.id AND $14::text[] IS NOT NULL"
+    "  RETURNING polls.id),"
+    " pn AS (SELECT nextval('polls_id_seq') AS id FROM o"
+    "  WHERE o.poll_id IS NULL AND $14::text[] IS NOT NULL),"
+    " pi AS (INSERT INTO polls (id, account_id, status_id, expires_at,"
+    "  options, cached_tallies, multiple, hide_totals, votes_count,"
+    "  voters_count)"
+    "  SELECT pn.id, $1::bigint, o.id, now() AT TIME ZONE 'UTC'"
+    "  + make_interval(secs => $15::bigint), $14::text[],"
+    "  array_fill(0::bigint, ARRAY[cardinality($14::text[])]),"
+    "  $16::boolean, $17::boolean, 0, 0 FROM pn, o RETURNING id),"
     " f AS (INSERT INTO status_edits (status_id, account_id, text,"
-    "  spoiler_text, sensitive, created_at, updated_at)"
+    "  spoiler_text, sensitive, poll_options, created_at, updated_at)"
     "  SELECT o.id, $1::bigint, o.text, o.spoiler_text, o.sensitive,"
-    "  o.created_at, o.created_at FROM o WHERE NOT EXISTS (SELECT 1"
+    "  (SELECT options FROM op), o.created_at, o.created_at FROM o"
+    "  WHERE NOT EXISTS (SELECT 1"
     "  FROM status_edits e WHERE e.status_id = o.id)),"
     " u AS (UPDATE statuses s SET text = $3,"
     "  sensitive = coalesce($4::boolean, s.sensitive),"
     "  spoiler_text = coalesce($5, s.spoiler_text),"
     "  language = coalesce($7, s.language),"
+    "  poll_id = CASE WHEN $14::text[] IS NULL THEN NULL"
+    "  ELSE coalesce((SELECT id FROM pn), s.poll_id) END,"
     "  edited_at = now() AT TIME ZONE 'UTC',"
     "  updated_at = now() AT TIME ZONE 'UTC'"
     "  FROM o WHERE s.id = o.id"
     "  RETURNING s.id, s.spoiler_text, s.sensitive),"
     " e AS (INSERT INTO status_edits (status_id, account_id, text,"
-    "  spoiler_text, sensitive, created_at, updated_at)"
+    "  spoiler_text, sensitive, poll_options, created_at, updated_at)"
     "  SELECT u.id, $1::bigint, $3, u.spoiler_text, u.sensitive,"
+    "  $14::text[],"
     "  now() AT TIME ZONE 'UTC' + interval '1 microsecond',"
     "  now() AT TIME ZONE 'UTC' FROM u),"
     " md AS (UPDATE mentions dm SET silent = true FROM u"
@@ -201,8 +241,11 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_edit_stmt =
     " ob AS (" NGX_HTTP_MASTODON_OUTBOX_SQL(
     "SELECT 'default', 'status_update', json_build_object('status_id',"
     " id::text) FROM u"
+    " UNION ALL SELECT 'default', 'poll_expire', json_build_object("
+    " 'poll_id', id::text) FROM (SELECT id FROM pi UNION ALL"
+    " SELECT id FROM pu) x"
     " UNION ALL " NGX_HTTP_MASTODON_OUTBOX_FORGET("id") " FROM u") ")"
-    " SELECT id FROM u", 13);
+    " SELECT id FROM u", 17);
 
 /*
  * A delete (discard_with_reblogs): the status and its reblogs, pins,
@@ -560,12 +603,6 @@ ngx_http_mastodon_status_params(ngx_http_request_t *r,
         return 422;
     }
 
-    v = mstdn_object_get(ctx->params, "poll");
-    if (edit && v && v->type == MSTDN_OBJECT && v->first) {
-        ctx->error_message = "Validation failed: Polls are not supported by "
-                             "this server's edits yet";
-        return 422;
-    }
 
     if (!edit && mstdn_param_str(ctx->params, "scheduled_at", &n) && n) {
         ctx->error_message = "Validation failed: Scheduled posts are not "
@@ -573,11 +610,9 @@ ngx_http_mastodon_status_params(ngx_http_request_t *r,
         return 422;
     }
 
-    if (!edit) {
-        rc = ngx_http_mastodon_status_poll_params(r, ctx, &values[13]);
-        if (rc != NGX_OK) {
-            return rc;
-        }
+    rc = ngx_http_mastodon_status_poll_params(r, ctx, &values[13]);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     if (len == 0) {
@@ -1240,7 +1275,7 @@ ngx_http_mastodon_statuses_update(ngx_http_request_t *r,
 
     op->id = id;
     op->job = "status_update";
-    op->values = ngx_pcalloc(r->pool, 13 * sizeof(char *));
+    op->values = ngx_pcalloc(r->pool, 17 * sizeof(char *));
     if (op->values == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
