@@ -38,6 +38,15 @@ sub exercise {
     $m->get_ok("/api/v1/accounts/$alice->{account_id}/statuses", $ha)->status_is(200, "$what: account statuses")
       ->json_is('/0/id', $s->{id});
     $m->get_ok('/api/v1/timelines/home', $ha)->status_is(200, "$what: home timeline");
+    # statements planned with their parameters (custom plans) fold constants:
+    # a post and an edit with and without a poll
+    my $p = $m->post_ok('/api/v1/statuses', $ha, form => { status => "poll $what",
+        'poll[options][]' => [qw(a b)], 'poll[expires_in]' => 600 })->status_is(200, "$what: a poll")
+      ->tx->res->json;
+    $m->put_ok("/api/v1/statuses/$p->{id}", $ha, form => { status => "no poll $what" })
+      ->status_is(200, "$what: an edit removing it");
+    $m->put_ok("/api/v1/statuses/$s->{id}", $ha, form => { status => "a poll $what",
+        'poll[options][]' => [qw(c d)], 'poll[expires_in]' => 600 })->status_is(200, "$what: an edit adding one");
 
     my @p = map { $m->ua->get_p($_ % 2 ? "/api/v1/statuses/$s->{id}" : '/api/v1/timelines/public', $ha) } 1 .. 60;
     my %codes;

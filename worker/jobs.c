@@ -32,6 +32,7 @@ static const struct {
     { "followers_synchronization", job_followers_synchronization },
     { "media_process", job_media_process },
     { "media_remove", job_media_remove },
+    { "poll_expire", job_poll_expire },
 };
 
 job_handler jobs_find(const char *type)

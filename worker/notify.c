@@ -1,7 +1,8 @@
 /* Notifications.  NotifyService's drop conditions, in SQL, for recipient r
  * and sender snd:
  *
- * - r is not local, is suspended, or is the sender;
+ * - r is not local, is suspended, or is the sender (but for `poll`: the
+ *   author hears of the end of its own poll);
  * - r blocks the sender, or mutes it with hide_notifications (unexpired);
  * - r blocks the sender's domain and does not follow the sender;
  * - the sender is silenced and r does not follow it;
@@ -28,8 +29,8 @@
 
 #define ACTIVE_MUTE "(mu.expires_at IS NULL OR mu.expires_at > now() AT TIME ZONE 'UTC')"
 
-#define NOTIFY_DROP(target)                                                                     \
-    " r.domain IS NULL AND r.suspended_at IS NULL AND r.id <> snd.id"                          \
+#define NOTIFY_DROP(target, self)                                                               \
+    " r.domain IS NULL AND r.suspended_at IS NULL AND (r.id <> snd.id OR " self ")"             \
     " AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.account_id = r.id"                         \
     "                 AND b.target_account_id = snd.id)"                                       \
     " AND NOT EXISTS (SELECT 1 FROM mutes mu WHERE mu.account_id = r.id"                        \
@@ -52,7 +53,7 @@ static const char insert_sql[] =
     "INSERT INTO notifications (activity_id, activity_type, account_id, from_account_id, type, group_key)"
     " SELECT $1::bigint, $2::text, r.id, snd.id, $4::text, $5::text"
     " FROM accounts r JOIN accounts snd ON snd.id = $3::bigint"
-    " WHERE r.id = ANY ($6::bigint[]) AND" NOTIFY_DROP("$7::bigint")
+    " WHERE r.id = ANY ($6::bigint[]) AND" NOTIFY_DROP("$7::bigint", "$4::text = 'poll'")
     NOTIFY_RETURNING;
 
 static const char mentions_sql[] =
@@ -61,7 +62,7 @@ static const char mentions_sql[] =
     " FROM statuses s JOIN accounts snd ON snd.id = s.account_id"
     " JOIN mentions m ON m.status_id = s.id AND NOT m.silent"
     " JOIN accounts r ON r.id = m.account_id"
-    " WHERE s.id = $1::bigint AND s.deleted_at IS NULL AND" NOTIFY_DROP("s.id")
+    " WHERE s.id = $1::bigint AND s.deleted_at IS NULL AND" NOTIFY_DROP("s.id", "false")
     " AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.account_id = r.id AND b.target_account_id IN"
     "       (SELECT mm.account_id FROM mentions mm WHERE mm.status_id = s.id AND NOT mm.silent"
     "        UNION ALL SELECT s.in_reply_to_account_id))"
@@ -134,9 +135,19 @@ static int insert(redisContext *c, PGconn *db, const char *const params[7], cons
     if (PQntuples(res) > 0)
         mlog(LOG_DEBUG, "notify: %d %s notification(s) for activity %s %s", PQntuples(res), type,
              params[1], params[0]);
-    int rc = publish_rows(c, res, type, render, err, errlen);
+    int rc = render != NULL ? publish_rows(c, res, type, render, err, errlen) : 0;
     PQclear(res);
     return rc;
+}
+
+int notify_poll(redisContext *c, PGconn *db, const char *recipients, const char *poll_id,
+                const char *status_id, const char *author_id, const notify_render *render,
+                char *err, size_t errlen)
+{
+    if (strcmp(recipients, "{}") == 0)
+        return 0;
+    const char *params[7] = { poll_id, "Poll", author_id, "poll", NULL, recipients, status_id };
+    return insert(c, db, params, "poll", render, err, errlen);
 }
 
 int notify_group_key(redisContext *c, const char *type, const char *recipient_id,

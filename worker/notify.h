@@ -32,6 +32,14 @@ int notify_status(redisContext *c, PGconn *db, const char *type, const char *rec
                   const char *status_id, const char *author_id, const notify_render *render,
                   char *err, size_t errlen);
 
+/* `poll` notifications of a poll's end (Poll + the poll id, from its
+ * author) for every account in recipients (a PostgreSQL bigint array), the
+ * author included; render NULL: rows only, no events (the renderings are
+ * gone).  0 or -1. */
+int notify_poll(redisContext *c, PGconn *db, const char *recipients, const char *poll_id,
+                const char *status_id, const char *author_id, const notify_render *render,
+                char *err, size_t errlen);
+
 /* `mention` notifications for the local accounts a status mentions (not
  * silently), with the Mention rows as activities. */
 int notify_mentions(redisContext *c, PGconn *db, const char *status_id,

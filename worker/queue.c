@@ -340,7 +340,9 @@ static char *retry_member(const job_entry *e, long next_attempt, const char *err
     GEN_STR("type");    GEN_STR(e->type);
     GEN_STR("attempt"); yajl_gen_integer(g, next_attempt);
     GEN_STR("jid");     GEN_STR(e->jid);
-    GEN_STR("error");   GEN_STR(error);
+    if (error != NULL) {
+        GEN_STR("error");   GEN_STR(error);
+    }
     GEN_STR("enqueued_at"); yajl_gen_integer(g, e->enqueued_at);
     yajl_gen_map_close(g);
 #undef GEN_STR
@@ -499,9 +501,29 @@ int queue_push(redisContext *c, const char *queue, const char *type,
     return rc;
 }
 
+static int schedule_into(redisContext *c, const char *set, const char *queue, const char *type,
+                         const char *args, size_t args_len, long attempt, long long due_ms,
+                         const char *error, char *err, size_t errlen);
+
 int queue_schedule(redisContext *c, const char *queue, const char *type,
                    const char *args, size_t args_len, long attempt, long long delay_ms,
                    const char *error, char *err, size_t errlen)
+{
+    return schedule_into(c, QUEUE_RETRY, queue, type, args, args_len, attempt,
+                         now_ms() + delay_ms, error, err, errlen);
+}
+
+int queue_schedule_at(redisContext *c, const char *queue, const char *type,
+                      const char *args, size_t args_len, long long due_ms,
+                      char *err, size_t errlen)
+{
+    return schedule_into(c, QUEUE_SCHEDULE, queue, type, args, args_len, 0, due_ms, NULL,
+                         err, errlen);
+}
+
+static int schedule_into(redisContext *c, const char *set, const char *queue, const char *type,
+                         const char *args, size_t args_len, long attempt, long long due_ms,
+                         const char *error, char *err, size_t errlen)
 {
     job_entry e;
     char due[32];
@@ -522,8 +544,8 @@ int queue_schedule(redisContext *c, const char *queue, const char *type,
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    snprintf(due, sizeof(due), "%lld", now_ms() + delay_ms);
-    redisReply *r = redisCommand(c, "ZADD " QUEUE_RETRY " %s %b", due, member, len);
+    snprintf(due, sizeof(due), "%lld", due_ms);
+    redisReply *r = redisCommand(c, "ZADD %s %s %b", set, due, member, len);
     free(member);
     if (r == NULL) {
         snprintf(err, errlen, "redis: %s", c->errstr);

@@ -91,6 +91,13 @@ int queue_schedule(redisContext *c, const char *queue, const char *type,
                    const char *args, size_t args_len, long attempt, long long delay_ms,
                    const char *error, char *err, size_t errlen);
 
+/* A new job (fresh jid, attempt 0) into mastodon:schedule, due at due_ms
+ * (Unix time in ms): a job that waits for its time (a poll's end).
+ * 0 or -1 + err. */
+int queue_schedule_at(redisContext *c, const char *queue, const char *type,
+                      const char *args, size_t args_len, long long due_ms,
+                      char *err, size_t errlen);
+
 /* Backoff before retry number attempt+1: retry_base_ms * (attempt^4 + 1)
  * plus up to retry_base_ms * (attempt + 1) of jitter (Sidekiq's curve). */
 long long queue_backoff_ms(const worker_config *cfg, long attempt);

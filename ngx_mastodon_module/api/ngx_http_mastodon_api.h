@@ -376,4 +376,11 @@ ngx_int_t ngx_http_mastodon_media_destroy(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 
 
+/* polls (_polls.c) */
+ngx_int_t ngx_http_mastodon_polls_show(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_polls_vote(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+
+
 #endif /* _NGX_HTTP_MASTODON_API_H_INCLUDED_ */

@@ -216,10 +216,14 @@ static void
 ngx_http_mastodon_instance_polls(ngx_http_mastodon_json_t *j)
 {
     ngx_http_mastodon_json_open(j, "polls");
-    ngx_http_mastodon_json_kv_int(j, "max_options", 4);
-    ngx_http_mastodon_json_kv_int(j, "max_characters_per_option", 50);
-    ngx_http_mastodon_json_kv_int(j, "min_expiration", 300);
-    ngx_http_mastodon_json_kv_int(j, "max_expiration", 2629746);
+    ngx_http_mastodon_json_kv_int(j, "max_options",
+                                  NGX_HTTP_MASTODON_POLL_MAX_OPTIONS);
+    ngx_http_mastodon_json_kv_int(j, "max_characters_per_option",
+                                  NGX_HTTP_MASTODON_POLL_MAX_CHARS);
+    ngx_http_mastodon_json_kv_int(j, "min_expiration",
+                                  NGX_HTTP_MASTODON_POLL_MIN_EXPIRATION);
+    ngx_http_mastodon_json_kv_int(j, "max_expiration",
+                                  NGX_HTTP_MASTODON_POLL_MAX_EXPIRATION);
     ngx_http_mastodon_json_close(j);
 }
 

@@ -168,7 +168,9 @@ static void ngx_http_mastodon_notif_count_done(
     " WHEN " n ".type = 'favourite' THEN (SELECT tf.status_id"                \
     "  FROM favourites tf WHERE tf.id = " n ".activity_id)"                   \
     " WHEN " n ".type = 'mention' THEN (SELECT tm.status_id FROM mentions tm" \
-    "  WHERE tm.id = " n ".activity_id) END"
+    "  WHERE tm.id = " n ".activity_id)"                                      \
+    " WHEN " n ".type = 'poll' THEN (SELECT tp.status_id FROM polls tp"       \
+    "  WHERE tp.id = " n ".activity_id) END"
 
 #define NGX_HTTP_MASTODON_NOTIF_SQL_TIME(c)                                   \
     " to_char(" c ", 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"

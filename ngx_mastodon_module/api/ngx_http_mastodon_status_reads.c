@@ -26,14 +26,19 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_history_stmt =
     "SELECT x.text, x.spoiler_text, x.sensitive, "
     NGX_HTTP_MASTODON_TIME("x.created_at") ", st.local IS NOT FALSE"
     " AND a.domain IS NULL, "
-    NGX_HTTP_MASTODON_ST_SQL_MENTIONS("st") ", "
+    NGX_HTTP_MASTODON_ST_SQL_MENTIONS("st") ","
+    " (SELECT json_build_object('options', json_agg(json_build_object("
+    "  'title', po.title) ORDER BY po.i))::text"
+    "  FROM unnest(x.poll_options) WITH ORDINALITY po (title, i)"
+    "  HAVING count(*) > 0), "
     NGX_HTTP_MASTODON_ACCOUNT_COLUMNS
     " FROM statuses st JOIN LATERAL ("
     "  SELECT e.text, e.spoiler_text, coalesce(e.sensitive, st.sensitive)"
-    "  AS sensitive, e.created_at, e.id FROM status_edits e"
+    "  AS sensitive, e.created_at, e.id, e.poll_options FROM status_edits e"
     "  WHERE e.status_id = st.id"
     "  UNION ALL SELECT st.text, st.spoiler_text, st.sensitive,"
-    "  coalesce(st.edited_at, st.created_at), 0"
+    "  coalesce(st.edited_at, st.created_at), 0,"
+    "  (SELECT sp.options FROM polls sp WHERE sp.id = st.poll_id)"
     "  WHERE NOT EXISTS (SELECT 1 FROM status_edits e2"
     "  WHERE e2.status_id = st.id)) x ON true"
     " JOIN accounts a ON a.id = st.account_id"
@@ -196,7 +201,13 @@ ngx_http_mastodon_status_history_done(ngx_http_mastodon_pg_batch_t *b)
         ngx_http_mastodon_json_kv_str(&j, "created_at", &s);
 
         ngx_http_mastodon_json_key(&j, "account");
-        ngx_http_mastodon_account(&j, res, row, 6);
+        ngx_http_mastodon_account(&j, res, row, 7);
+
+        /* StatusEdit::PollSerializer: the options of that version */
+        if (!PQgetisnull(res, row, 6)) {
+            s = ngx_http_mastodon_pg_str(res, row, 6);
+            ngx_http_mastodon_json_raw(&j, "poll", &s);
+        }
 
         ngx_http_mastodon_json_open_array(&j, "media_attachments");
         ngx_http_mastodon_json_close_array(&j);

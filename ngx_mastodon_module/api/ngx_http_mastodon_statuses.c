@@ -11,6 +11,7 @@
 #include "ngx_http_mastodon_api.h"
 #include "mstdn_text.h"
 #include "mstdn_hashtag.h"
+#include "mstdn_grapheme.h"
 
 
 #define NGX_HTTP_MASTODON_STATUS_ENTITIES     256
@@ -68,7 +69,10 @@ static ngx_int_t ngx_http_mastodon_status_checked(ngx_http_request_t *r,
 
 /*
  * $1 the author, $2 in_reply_to_id, $3 text, $4 sensitive, $5 spoiler_text,
- * $6 visibility, $7 language, $8 application, $9 base URL, $10-$13 above.
+ * $6 visibility, $7 language, $8 application, $9 base URL, $10-$13 above,
+ * $14 the poll's options (NULL: no poll), $15 its expires_in (seconds),
+ * $16 multiple, $17 hide_totals.  A poll gets a poll_expire job, which
+ * waits in mastodon:schedule for the poll's end.
  * No row: the status replied to is not there for the author.  The new id
  * goes into NGX_HTTP_MASTODON_ST_WRITTEN: the batch's next statements
  * select what the answer renders (ngx_http_mastodon_statuses_written()).
@@ -86,9 +90,12 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_post_stmt =
     "  now() AT TIME ZONE 'UTC' FROM ok WHERE NOT EXISTS (SELECT 1 FROM p"
     "  WHERE p.conversation_id IS NOT NULL) RETURNING id),"
     " n AS (SELECT timestamp_id('statuses') AS id FROM ok),"
+    " pn AS (SELECT nextval('polls_id_seq') AS id FROM ok"
+    "  WHERE $14::text[] IS NOT NULL),"
     " s AS (INSERT INTO statuses (id, uri, text, in_reply_to_id,"
     "  in_reply_to_account_id, reply, sensitive, spoiler_text, visibility,"
-    "  language, conversation_id, local, account_id, application_id)"
+    "  language, conversation_id, local, account_id, application_id,"
+    "  poll_id)"
     "  SELECT n.id, $9 || '/users/' || a.username || '/statuses/' || n.id,"
     "  $3, p.id, p.account_id, p.id IS NOT NULL,"
     "  coalesce($4::boolean, ((SELECT j FROM us)->>'default_sensitive')"
@@ -97,9 +104,17 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_post_stmt =
     "  WHEN 'unlisted' THEN 1 WHEN 'private' THEN 2 ELSE 0 END),"
     "  coalesce($7, (SELECT j FROM us)->>'default_language', 'en'),"
     "  coalesce(p.conversation_id, (SELECT id FROM c)), true,"
-    "  $1::bigint, $8::bigint"
+    "  $1::bigint, $8::bigint, (SELECT id FROM pn)"
     "  FROM n JOIN accounts a ON a.id = $1::bigint LEFT JOIN p ON true"
     "  RETURNING id, in_reply_to_id, visibility),"
+    " pl AS (INSERT INTO polls (id, account_id, status_id, expires_at,"
+    "  options, cached_tallies, multiple, hide_totals, votes_count,"
+    "  voters_count)"
+    "  SELECT pn.id, $1::bigint, s.id, now() AT TIME ZONE 'UTC'"
+    "  + make_interval(secs => $15::bigint), $14::text[],"
+    "  array_fill(0::bigint,"
+    "  ARRAY[coalesce(cardinality($14::text[]), 0)]),"
+    "  $16::boolean, $17::boolean, 0, 0 FROM pn, s RETURNING id),"
     " ss AS (INSERT INTO status_stats (status_id) SELECT id FROM s),"
     " rs AS (INSERT INTO status_stats (status_id, replies_count)"
     "  SELECT in_reply_to_id, 1 FROM s WHERE in_reply_to_id IS NOT NULL"
@@ -119,11 +134,13 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_post_stmt =
     " ob AS (" NGX_HTTP_MASTODON_OUTBOX_SQL(
     "SELECT 'default', 'distribute', json_build_object('status_id',"
     " id::text) FROM s"
+    " UNION ALL SELECT 'default', 'poll_expire', json_build_object("
+    " 'poll_id', id::text) FROM pl"
     " UNION ALL " NGX_HTTP_MASTODON_OUTBOX_FORGET("in_reply_to_id")
     " FROM s WHERE in_reply_to_id IS NOT NULL AND visibility <= 1") "),"
     " w AS (SELECT set_config('" NGX_HTTP_MASTODON_ST_WRITTEN "', id::text,"
     "  true) FROM s)"
-    " SELECT id, in_reply_to_id, (SELECT count(*) FROM w) FROM s", 13);
+    " SELECT id, in_reply_to_id, (SELECT count(*) FROM w) FROM s", 17);
 
 
 /* $1 the viewer, $2 the status: exists for it, and is its own */
@@ -138,11 +155,16 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_check_stmt =
  * An edit (UpdateStatusService): the first edit also records the original
  * version; mentions and tags follow the new text.
  * $1 author, $2 status, $3 text, $4 sensitive, $5 spoiler, $7 language,
- * $10-$13 mentions and tags; $6, $8, $9 unused.
+ * $10-$13 mentions and tags, $14-$17 the poll as for a post; $6, $8, $9
+ * unused.  The poll (update_poll!): none given removes the status' poll;
+ * one given replaces its options and settings and ends it expires_in from
+ * now, and changed options or multiple throw its votes away
+ * (Poll#reset_votes!); a new end gets a poll_expire job.
  */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_edit_stmt =
     ngx_http_mastodon_pg_stmt(
-    "WITH o AS (SELECT id, text, spoiler_text, sensitive, created_at"
+    "WITH o AS (SELECT id, text, spoiler_text, sensitive, created_at,"
+    "  poll_id"
     "  FROM statuses WHERE id = $2::bigint AND account_id = $1::bigint"
     "  AND deleted_at IS NULL AND reblog_of_id IS NULL"
     "  AND ($6::text IS NULL OR $8::text IS NULL OR $9::text IS NULL"
@@ -150,24 +172,61 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_edit_stmt =
     "  AND (text IS DISTINCT FROM $3"
     "  OR spoiler_text IS DISTINCT FROM coalesce($5, spoiler_text)"
     "  OR sensitive IS DISTINCT FROM coalesce($4::boolean, sensitive)"
-    "  OR language IS DISTINCT FROM coalesce($7, language))"
+    "  OR language IS DISTINCT FROM coalesce($7, language)"
+    "  OR $14::text[] IS NOT NULL OR poll_id IS NOT NULL)"
     "  FOR UPDATE),"
+    " op AS (SELECT pp.id, pp.options::text[] AS options,"
+    "  pp.options::text[] IS DISTINCT FROM $14::text[]"
+    "  OR pp.multiple IS DISTINCT FROM $16::boolean AS changed"
+    "  FROM polls pp JOIN o ON pp.id = o.poll_id),"
+    " pd AS (DELETE FROM polls WHERE $14::text[] IS NULL"
+    "  AND id IN (SELECT id FROM op)),"
+    " pvd AS (DELETE FROM poll_votes WHERE $14::text[] IS NOT NULL"
+    "  AND poll_id IN (SELECT id FROM op WHERE changed)),"
+    " pu AS (UPDATE polls SET options = $14::text[],"
+    "  multiple = $16::boolean, hide_totals = $17::boolean,"
+    "  expires_at = now() AT TIME ZONE 'UTC'"
+    "  + make_interval(secs => $15::bigint),"
+    "  cached_tallies = CASE WHEN op.changed THEN"
+    "  array_fill(0::bigint,"
+    "  ARRAY[coalesce(cardinality($14::text[]), 0)])"
+    "  ELSE polls.cached_tallies END,"
+    "  votes_count = CASE WHEN op.changed THEN 0 ELSE polls.votes_count END,"
+    "  voters_count = CASE WHEN op.changed THEN 0"
+    "  ELSE polls.voters_count END,"
+    "  updated_at = now() AT TIME ZONE 'UTC'"
+    "  FROM op WHERE polls.id = op.id AND $14::text[] IS NOT NULL"
+    "  RETURNING polls.id),"
+    " pn AS (SELECT nextval('polls_id_seq') AS id FROM o"
+    "  WHERE o.poll_id IS NULL AND $14::text[] IS NOT NULL),"
+    " pi AS (INSERT INTO polls (id, account_id, status_id, expires_at,"
+    "  options, cached_tallies, multiple, hide_totals, votes_count,"
+    "  voters_count)"
+    "  SELECT pn.id, $1::bigint, o.id, now() AT TIME ZONE 'UTC'"
+    "  + make_interval(secs => $15::bigint), $14::text[],"
+    "  array_fill(0::bigint,"
+    "  ARRAY[coalesce(cardinality($14::text[]), 0)]),"
+    "  $16::boolean, $17::boolean, 0, 0 FROM pn, o RETURNING id),"
     " f AS (INSERT INTO status_edits (status_id, account_id, text,"
-    "  spoiler_text, sensitive, created_at, updated_at)"
+    "  spoiler_text, sensitive, poll_options, created_at, updated_at)"
     "  SELECT o.id, $1::bigint, o.text, o.spoiler_text, o.sensitive,"
-    "  o.created_at, o.created_at FROM o WHERE NOT EXISTS (SELECT 1"
+    "  (SELECT options FROM op), o.created_at, o.created_at FROM o"
+    "  WHERE NOT EXISTS (SELECT 1"
     "  FROM status_edits e WHERE e.status_id = o.id)),"
     " u AS (UPDATE statuses s SET text = $3,"
     "  sensitive = coalesce($4::boolean, s.sensitive),"
     "  spoiler_text = coalesce($5, s.spoiler_text),"
     "  language = coalesce($7, s.language),"
+    "  poll_id = CASE WHEN $14::text[] IS NULL THEN NULL"
+    "  ELSE coalesce((SELECT id FROM pn), s.poll_id) END,"
     "  edited_at = now() AT TIME ZONE 'UTC',"
     "  updated_at = now() AT TIME ZONE 'UTC'"
     "  FROM o WHERE s.id = o.id"
     "  RETURNING s.id, s.spoiler_text, s.sensitive),"
     " e AS (INSERT INTO status_edits (status_id, account_id, text,"
-    "  spoiler_text, sensitive, created_at, updated_at)"
+    "  spoiler_text, sensitive, poll_options, created_at, updated_at)"
     "  SELECT u.id, $1::bigint, $3, u.spoiler_text, u.sensitive,"
+    "  $14::text[],"
     "  now() AT TIME ZONE 'UTC' + interval '1 microsecond',"
     "  now() AT TIME ZONE 'UTC' FROM u),"
     " md AS (UPDATE mentions dm SET silent = true FROM u"
@@ -185,8 +244,11 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_edit_stmt =
     " ob AS (" NGX_HTTP_MASTODON_OUTBOX_SQL(
     "SELECT 'default', 'status_update', json_build_object('status_id',"
     " id::text) FROM u"
+    " UNION ALL SELECT 'default', 'poll_expire', json_build_object("
+    " 'poll_id', id::text) FROM (SELECT id FROM pi UNION ALL"
+    " SELECT id FROM pu) x"
     " UNION ALL " NGX_HTTP_MASTODON_OUTBOX_FORGET("id") " FROM u") ")"
-    " SELECT id FROM u", 13);
+    " SELECT id FROM u", 17);
 
 /*
  * A delete (discard_with_reblogs): the status and its reblogs, pins,
@@ -329,6 +391,163 @@ ngx_http_mastodon_text_array_end(ngx_http_mastodon_text_array_t *a)
 
 
 /*
+ * poll[options][], poll[expires_in], poll[multiple], poll[hide_totals] as
+ * Mastodon's Poll model validates them (options stripped, blank ones left
+ * out; PollOptionsValidator, PollExpirationValidator): values[0..3] for
+ * $14-$17, values[0] NULL without a poll.  NGX_OK, or an HTTP status with
+ * ctx->error_message.
+ */
+static ngx_int_t
+ngx_http_mastodon_status_poll_params(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, const char **values)
+{
+    size_t                           len, size, k;
+    u_char                          *msg;
+    int64_t                          expires_in;
+    ngx_str_t                       *options;
+    ngx_uint_t                       n, i, nvalues;
+    const char                      *s;
+    mstdn_value_t                   *poll, *v, *o;
+    ngx_http_mastodon_text_array_t   array;
+
+    values[0] = NULL;
+
+    poll = mstdn_object_get(ctx->params, "poll");
+    if (poll == NULL || poll->type != MSTDN_OBJECT || poll->first == NULL) {
+        return NGX_OK;
+    }
+
+    v = mstdn_object_get(poll, "options");
+    nvalues = v == NULL ? 0
+              : v->type == MSTDN_ARRAY ? v->count
+              : v->type == MSTDN_STRING ? 1 : 0;
+
+    if (nvalues > 64) {
+        ctx->error_message = "Validation failed: Poll options can't contain "
+                             "more than 4 items";
+        return 422;
+    }
+
+    options = ngx_palloc(r->pool, (nvalues + 1) * sizeof(ngx_str_t));
+    if (options == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    n = 0;
+    size = 8;
+    o = v == NULL ? NULL : v->type == MSTDN_ARRAY ? v->first : v;
+
+    for ( /* void */ ; o && n < nvalues; o = v->type == MSTDN_ARRAY
+                                             ? o->next : NULL)
+    {
+        if (o->type != MSTDN_STRING && o->type != MSTDN_NUMBER) {
+            continue;
+        }
+
+        s = o->str;
+        len = o->len;
+        mstdn_text_strip(&s, &len);
+
+        if (len == 0) {
+            continue;
+        }
+
+        options[n].data = (u_char *) s;
+        options[n].len = len;
+        size += 2 * len + 3;
+        n++;
+    }
+
+    if (n < 2) {
+        ctx->error_message = "Validation failed: Poll options must have more "
+                             "than one item";
+        return 422;
+    }
+
+    if (n > NGX_HTTP_MASTODON_POLL_MAX_OPTIONS) {
+        msg = ngx_pnalloc(r->pool, 96);
+        if (msg == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        *ngx_sprintf(msg, "Validation failed: Poll options can't contain "
+                     "more than %d items", NGX_HTTP_MASTODON_POLL_MAX_OPTIONS)
+            = '\0';
+        ctx->error_message = (const char *) msg;
+        return 422;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (mstdn_grapheme_count((const char *) options[i].data,
+                                 options[i].len)
+            > NGX_HTTP_MASTODON_POLL_MAX_CHARS)
+        {
+            msg = ngx_pnalloc(r->pool, 96);
+            if (msg == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+            *ngx_sprintf(msg, "Validation failed: Poll options cannot be "
+                         "longer than %d characters each",
+                         NGX_HTTP_MASTODON_POLL_MAX_CHARS) = '\0';
+            ctx->error_message = (const char *) msg;
+            return 422;
+        }
+
+        for (k = 0; k < i; k++) {
+            if (options[k].len == options[i].len
+                && ngx_memcmp(options[k].data, options[i].data,
+                              options[i].len) == 0)
+            {
+                ctx->error_message = "Validation failed: Poll options "
+                                     "contain duplicate items";
+                return 422;
+            }
+        }
+    }
+
+    if (mstdn_param_int64(poll, "expires_in", &expires_in) != 0) {
+        ctx->error_message = "Validation failed: Poll expires at can't be "
+                             "blank";
+        return 422;
+    }
+
+    if (expires_in > NGX_HTTP_MASTODON_POLL_MAX_EXPIRATION) {
+        ctx->error_message = "Validation failed: Poll expires at is too far "
+                             "into the future";
+        return 422;
+    }
+
+    if (expires_in < NGX_HTTP_MASTODON_POLL_MIN_EXPIRATION) {
+        ctx->error_message = "Validation failed: Poll expires at is too soon";
+        return 422;
+    }
+
+    array.start = ngx_pnalloc(r->pool, size);
+    if (array.start == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    array.pos = array.start;
+    array.n = 0;
+
+    for (i = 0; i < n; i++) {
+        ngx_http_mastodon_text_array_add(&array, (const char *) options[i].data,
+                                         options[i].len, NULL, 0, 0);
+    }
+
+    values[0] = ngx_http_mastodon_text_array_end(&array);
+    values[1] = ngx_http_mastodon_pg_int64(r, expires_in);
+    values[2] = mstdn_param_bool(poll, "multiple", 0) ? "t" : "f";
+    values[3] = mstdn_param_bool(poll, "hide_totals", 0) ? "t" : "f";
+
+    if (values[1] == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * The parameters a post and an edit share, validated as Mastodon's
  * PostStatusService and Status model do; values[] for the statements.
  * Returns NGX_OK, or an HTTP status with ctx->error_message.
@@ -341,7 +560,7 @@ ngx_http_mastodon_status_params(ngx_http_request_t *r,
     size_t                           size;
     u_char                          *p;
     int64_t                          reply;
-    ngx_int_t                        visibility;
+    ngx_int_t                        visibility, rc;
     ngx_uint_t                       ours, has_spoiler;
     ngx_str_t                       *names;
     const char                      *text, *spoiler, *vis, *lang;
@@ -387,17 +606,16 @@ ngx_http_mastodon_status_params(ngx_http_request_t *r,
         return 422;
     }
 
-    v = mstdn_object_get(ctx->params, "poll");
-    if (v && v->type == MSTDN_OBJECT && v->first) {
-        ctx->error_message = "Validation failed: Polls are not supported by "
-                             "this server yet";
-        return 422;
-    }
 
     if (!edit && mstdn_param_str(ctx->params, "scheduled_at", &n) && n) {
         ctx->error_message = "Validation failed: Scheduled posts are not "
                              "supported by this server yet";
         return 422;
+    }
+
+    rc = ngx_http_mastodon_status_poll_params(r, ctx, &values[13]);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     if (len == 0) {
@@ -663,7 +881,7 @@ ngx_http_mastodon_statuses_create(ngx_http_request_t *r,
     }
 
     op->job = "distribute";
-    op->values = ngx_pcalloc(r->pool, 13 * sizeof(char *));
+    op->values = ngx_pcalloc(r->pool, 17 * sizeof(char *));
     if (op->values == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -1060,7 +1278,7 @@ ngx_http_mastodon_statuses_update(ngx_http_request_t *r,
 
     op->id = id;
     op->job = "status_update";
-    op->values = ngx_pcalloc(r->pool, 13 * sizeof(char *));
+    op->values = ngx_pcalloc(r->pool, 17 * sizeof(char *));
     if (op->values == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -289,6 +289,12 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
       ngx_http_mastodon_status_reblogged_by, 0, OPTIONAL,
       "read read:accounts"),
 
+    /* polls */
+    R(GET, "/api/v1/polls/:id", ngx_http_mastodon_polls_show, 0, OPTIONAL,
+      "read read:statuses"),
+    R(POST, "/api/v1/polls/:id/votes", ngx_http_mastodon_polls_vote, 1, USER,
+      "write write:statuses"),
+
     /* accounts: the fixed paths before /api/v1/accounts/:id */
     R(GET, "/api/v1/accounts/verify_credentials",
       ngx_http_mastodon_accounts_verify_credentials, 0, USER,

@@ -124,6 +124,8 @@ typedef struct {
                                                       PostgreSQL was read */
     unsigned                       redis_late:1;   /* ... but after Redis */
     ngx_uint_t                     version;        /* the render cache's */
+    unsigned                       voted:1;        /* in its poll */
+    uint64_t                       own_votes;      /* choices, a bit each */
 } ngx_http_mastodon_status_item_t;
 
 struct ngx_http_mastodon_statuses_s {
@@ -225,6 +227,34 @@ ngx_int_t ngx_http_mastodon_account_op_json(ngx_http_mastodon_op_t *op,
 #define NGX_HTTP_MASTODON_ST_SQL_VISIBLE(s)                                   \
     "EXISTS (SELECT FROM mastodon_status_visible($1::bigint, " s ".id, "      \
     s ".account_id, " s ".visibility, " s ".deleted_at))"
+
+
+/*
+ * Polls (_poll_entity.c).  Mastodon's limits (PollValidator; the instance
+ * configuration reports them).  The Poll entity every viewer sees alike is
+ * mastodon_poll_json() of sql/0017_polls.sql (cached inside the status'
+ * rendering, where it is the last key); the viewer's "voted" and
+ * "own_votes" go before its closing brace.
+ */
+#define NGX_HTTP_MASTODON_POLL_MAX_OPTIONS      4
+#define NGX_HTTP_MASTODON_POLL_MAX_CHARS        50
+#define NGX_HTTP_MASTODON_POLL_MIN_EXPIRATION   300
+#define NGX_HTTP_MASTODON_POLL_MAX_EXPIRATION   2629746
+/* choices a viewer's votes are kept for (own_votes: a bit each) */
+#define NGX_HTTP_MASTODON_POLL_CHOICES          64
+/* the longest viewer part */
+#define NGX_HTTP_MASTODON_POLL_VIEWER_LEN                                     \
+    (sizeof(",\"voted\":false,\"own_votes\":[]")                              \
+     + NGX_HTTP_MASTODON_POLL_CHOICES * 3)
+
+/* SQL: the Poll JSON of status s, or NULL */
+#define NGX_HTTP_MASTODON_ST_SQL_POLL(s)                                      \
+    "(SELECT mastodon_poll_json(sp) FROM polls sp WHERE sp.id = " s ".poll_id)"
+
+/* poll (a Poll JSON object) with the viewer's part spliced in at out
+ * (room: poll->len + NGX_HTTP_MASTODON_POLL_VIEWER_LEN); the end */
+u_char *ngx_http_mastodon_poll_viewer(u_char *out, ngx_str_t *poll,
+    ngx_uint_t voted, uint64_t own_votes);
 
 
 /* test aids (_debug_entities.c): an account and a status rendered in any

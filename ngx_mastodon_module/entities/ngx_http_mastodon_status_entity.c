@@ -257,10 +257,10 @@ ngx_http_mastodon_statuses_cached_accounts(ngx_http_mastodon_statuses_t *st)
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_statuses_meta_stmt =
     ngx_http_mastodon_pg_stmt(
     "WITH s AS MATERIALIZED (SELECT id, account_id, reblog_of_id,"
-    "  visibility, deleted_at, conversation_id FROM statuses"
+    "  visibility, deleted_at, conversation_id, poll_id FROM statuses"
     "  WHERE id = ANY($2::bigint[])"
     " UNION SELECT o.id, o.account_id, o.reblog_of_id, o.visibility,"
-    "  o.deleted_at, o.conversation_id FROM statuses r"
+    "  o.deleted_at, o.conversation_id, o.poll_id FROM statuses r"
     "  JOIN statuses o ON o.id = r.reblog_of_id"
     "  WHERE r.id = ANY($2::bigint[])),"
     " a AS MATERIALIZED (SELECT DISTINCT account_id FROM s)"
@@ -301,6 +301,11 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_statuses_meta_stmt =
     NGX_HTTP_MASTODON_SM_ARRAY("x.id",
         "accounts x JOIN account_domain_blocks d ON d.domain = x.domain",
         "d.account_id = $1::bigint AND x.id IN (SELECT account_id FROM a)")
+    ","
+    NGX_HTTP_MASTODON_SM_ARRAY("vp.status_id::text || ':' || pv.choice",
+        "poll_votes pv JOIN polls vp ON vp.id = pv.poll_id",
+        "pv.poll_id IN (SELECT poll_id FROM s WHERE poll_id IS NOT NULL)"
+        " AND pv.account_id = $1::bigint")
     " FROM s", 2);
 
 enum {
@@ -321,6 +326,7 @@ enum {
     NGX_HTTP_MASTODON_SM_BLOCKED_BY,
     NGX_HTTP_MASTODON_SM_MUTING,
     NGX_HTTP_MASTODON_SM_DOMAIN_BLOCKING,
+    NGX_HTTP_MASTODON_SM_POLL_VOTES,       /* "<status id>:<choice>" */
     NGX_HTTP_MASTODON_SM_NCOLS
 };
 
@@ -372,7 +378,12 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_statuses_lean_stmt =
     NGX_HTTP_MASTODON_SM_FACT("12", "ms.id",
         "statuses ms JOIN conversation_mutes cm"
         " ON cm.conversation_id = ms.conversation_id",
-        "cm.account_id = $1::bigint AND ms.id = ANY($2::bigint[])"), 3);
+        "cm.account_id = $1::bigint AND ms.id = ANY($2::bigint[])")
+    /* the viewer's votes: kind 13, the status, the choice */
+    " UNION ALL SELECT 13, vp.status_id, pv.choice, 0, 0, 0"
+    " FROM polls vp JOIN poll_votes pv ON pv.poll_id = vp.id"
+    " WHERE vp.status_id = ANY($2::bigint[]) AND pv.account_id = $1::bigint",
+    3);
 
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_statuses_accounts_stmt =
     ngx_http_mastodon_pg_stmt(
@@ -397,7 +408,8 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_statuses_accounts_stmt =
     " (SELECT json_agg(t.name ORDER BY t.id) FROM statuses_tags stt"          \
     "  JOIN tags t ON t.id = stt.tag_id WHERE stt.status_id = s.id), "        \
     NGX_HTTP_MASTODON_EMOJIS_SQL("a.domain",                                  \
-                                 "s.spoiler_text || ' ' || s.text")
+                                 "s.spoiler_text || ' ' || s.text") ", "      \
+    NGX_HTTP_MASTODON_ST_SQL_POLL("s")
 #define NGX_HTTP_MASTODON_SR_FROM                                             \
     " FROM statuses s JOIN accounts a ON a.id = s.account_id"                 \
     " LEFT JOIN status_stats ss ON ss.status_id = s.id"                       \
@@ -459,6 +471,7 @@ enum {
     NGX_HTTP_MASTODON_SR_MENTIONS,
     NGX_HTTP_MASTODON_SR_TAGS,
     NGX_HTTP_MASTODON_SR_EMOJIS,
+    NGX_HTTP_MASTODON_SR_POLL,
     NGX_HTTP_MASTODON_SR_WRITTEN_MUTED     /* the written statement's */
 };
 
@@ -1214,6 +1227,66 @@ ngx_http_mastodon_pq_array_has(PGresult *res, int row, int col, int64_t id)
 }
 
 
+/* a vote of the viewer in the poll of item it */
+static void
+ngx_http_mastodon_statuses_vote(ngx_http_mastodon_status_item_t *it,
+    int64_t choice)
+{
+    it->voted = 1;
+
+    if (choice >= 0 && choice < NGX_HTTP_MASTODON_POLL_CHOICES) {
+        it->own_votes |= (uint64_t) 1 << choice;
+    }
+}
+
+
+/* the votes of the meta statement's array "{<status id>:<choice>,...}" */
+static void
+ngx_http_mastodon_statuses_votes(ngx_http_mastodon_status_item_t *it,
+    PGresult *res, int row)
+{
+    u_char     *p, *end, *start;
+    int64_t     id;
+    int         col;
+
+    col = NGX_HTTP_MASTODON_SM_POLL_VOTES;
+
+    if (PQgetisnull(res, row, col)) {
+        return;
+    }
+
+    p = (u_char *) PQgetvalue(res, row, col);
+    end = p + PQgetlength(res, row, col);
+
+    while (p < end) {
+        while (p < end && (*p < '0' || *p > '9')) {
+            p++;
+        }
+
+        start = p;
+
+        while (p < end && *p >= '0' && *p <= '9') {
+            p++;
+        }
+
+        if (p == start || p == end || *p != ':') {
+            continue;
+        }
+
+        id = ngx_atoof(start, p - start);
+        start = ++p;
+
+        while (p < end && *p >= '0' && *p <= '9') {
+            p++;
+        }
+
+        if (id == it->id && p > start) {
+            ngx_http_mastodon_statuses_vote(it, ngx_atoof(start, p - start));
+        }
+    }
+}
+
+
 /* the viewer's relations to one author */
 #define NGX_HTTP_MASTODON_VIEWER_SUSPENDED        0x01
 #define NGX_HTTP_MASTODON_VIEWER_FOLLOWING        0x02
@@ -1318,6 +1391,7 @@ ngx_http_mastodon_statuses_policy(ngx_http_mastodon_statuses_t *st,
     it->bookmarked = HAS(BOOKMARKED, it->id);
     it->pinned = HAS(PINNED, it->id);
     it->reblogged = HAS(REBLOGGED, it->id);
+    ngx_http_mastodon_statuses_votes(it, meta, row);
 
     rel = 0;
     rel |= HAS(SUSPENDED, author) ? NGX_HTTP_MASTODON_VIEWER_SUSPENDED : 0;
@@ -1405,6 +1479,10 @@ ngx_http_mastodon_statuses_facts(ngx_http_mastodon_statuses_t *st,
         case 4: it->reblogged = 1; break;
         case 11: it->mentioned = 1; break;
         case 12: it->muted = 1; break;
+        case 13:
+            ngx_http_mastodon_statuses_vote(it,
+                                      ngx_http_mastodon_pg_int(meta, row, 2));
+            break;
         }
     }
 
@@ -2034,7 +2112,16 @@ ngx_http_mastodon_statuses_render(ngx_http_mastodon_statuses_t *st,
         ngx_http_mastodon_json_close_array(&j);
 
         ngx_http_mastodon_json_kv_null(&j, "card");
-        ngx_http_mastodon_json_kv_null(&j, "poll");
+
+        /* the last key: the viewer's part of the poll is spliced in at
+         * the end (ngx_http_mastodon_status_assemble()) */
+        if (PQgetisnull(res, row, V(POLL))) {
+            ngx_http_mastodon_json_kv_null(&j, "poll");
+
+        } else {
+            s = ngx_http_mastodon_pg_str(res, row, V(POLL));
+            ngx_http_mastodon_json_raw(&j, "poll", &s);
+        }
 
         ngx_http_mastodon_json_close(&j);
 
@@ -2288,7 +2375,8 @@ ngx_http_mastodon_status_assemble(ngx_http_mastodon_statuses_t *st,
 {
     u_char                           *p;
     size_t                            len;
-    ngx_str_t                        *account, reblog;
+    ngx_str_t                        *account, reblog, poll;
+    ngx_uint_t                        viewer_poll;
     ngx_http_mastodon_status_item_t  *it;
 
     it = (ngx_http_mastodon_status_item_t *) st->items.elts + i;
@@ -2317,13 +2405,28 @@ ngx_http_mastodon_status_assemble(ngx_http_mastodon_statuses_t *st,
                    "\"bookmarked\":false,\"pinned\":false,\"filtered\":[]")
           - 1;
 
+    /* a poll is the cached object's last key: "...,"poll":{...}}" */
+    viewer_poll = viewer && st->viewer
+                  && it->base.data[it->base.len - 2] == '}';
+    if (viewer_poll) {
+        len += NGX_HTTP_MASTODON_POLL_VIEWER_LEN;
+    }
+
     p = ngx_pnalloc(st->pool, len);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
     out->data = p;
-    p = ngx_cpymem(p, it->base.data, it->base.len - 1);
+
+    if (viewer_poll) {
+        poll.data = it->base.data;
+        poll.len = it->base.len - 1;
+        p = ngx_http_mastodon_poll_viewer(p, &poll, it->voted, it->own_votes);
+
+    } else {
+        p = ngx_cpymem(p, it->base.data, it->base.len - 1);
+    }
     p = ngx_cpymem(p, ",\"account\":", sizeof(",\"account\":") - 1);
     p = ngx_cpymem(p, account->data, account->len);
     p = ngx_cpymem(p, ",\"reblog\":", sizeof(",\"reblog\":") - 1);
