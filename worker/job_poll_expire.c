@@ -64,9 +64,7 @@ int job_poll_expire(job_ctx *ctx, const char *args_json, size_t len, char *err, 
         goto out;
     }
 
-    if (redis_do(*ctx->redis, err, errlen, "DEL mastodon:status:%s", status_id) != 0
-        || redis_do(*ctx->redis, err, errlen, "SET mastodon:status_changed:%s 1 EX 10",
-                    status_id) != 0)
+    if (status_forget_now(*ctx->redis, status_id, err, errlen) != 0)
         goto out;
 
     if (payload_get(*ctx->redis, "account", author, 0, &account, &render.account_len,

@@ -12,6 +12,44 @@
 
 #define FORGET_MAX  16
 
+/* the commands that forget one status' renderings, appended: their count */
+static int forget_append(redisContext *c, const char *id)
+{
+    char msg[sizeof "status " + MW_ID_LEN];
+    int mlen = snprintf(msg, sizeof msg, "status %s", id);
+
+    redisAppendCommand(c, "DEL mastodon:status:%s", id);
+    redisAppendCommand(c, "SET mastodon:status_changed:%s 1 EX 10", id);
+    redisAppendCommand(c, "PUBLISH mastodon:cache:forget %b", msg, (size_t) mlen);
+    return 3;
+}
+
+static int forget_replies(redisContext *c, int n, char *err, size_t errlen)
+{
+    int rc = 0;
+
+    for (int i = 0; i < n; i++) {
+        redisReply *r = NULL;
+        if (redisGetReply(c, (void **) &r) != REDIS_OK) {
+            snprintf(err, errlen, "redis: %s", c->errstr);
+            return -1;
+        }
+        if (r->type == REDIS_REPLY_ERROR && rc == 0) {
+            snprintf(err, errlen, "redis: %s", r->str);
+            rc = -1;
+        }
+        freeReplyObject(r);
+    }
+    return rc;
+}
+
+/* A worker job's own change to a status (an id checked by the caller):
+ * forgotten at once, as a status_forget job would. */
+int status_forget_now(redisContext *c, const char *id, char *err, size_t errlen)
+{
+    return forget_replies(c, forget_append(c, id), err, errlen);
+}
+
 int job_status_forget(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen)
 {
     static const char *path[] = { "status_ids", NULL };
@@ -33,27 +71,9 @@ int job_status_forget(job_ctx *ctx, const char *args_json, size_t len, char *err
             snprintf(err, errlen, "status_ids: not an id");
             goto out;
         }
-        redisAppendCommand(c, "DEL mastodon:status:%s", id);
-        redisAppendCommand(c, "SET mastodon:status_changed:%s 1 EX 10", id);
-        char msg[sizeof "status " + MW_ID_LEN];
-        int mlen = snprintf(msg, sizeof msg, "status %s", id);
-        redisAppendCommand(c, "PUBLISH mastodon:cache:forget %b", msg, (size_t) mlen);
-        n += 3;
+        n += forget_append(c, id);
     }
-    rc = 0;
-    for (int i = 0; i < n; i++) {
-        redisReply *r = NULL;
-        if (redisGetReply(c, (void **) &r) != REDIS_OK) {
-            snprintf(err, errlen, "redis: %s", c->errstr);
-            rc = -1;
-            break;
-        }
-        if (r->type == REDIS_REPLY_ERROR && rc == 0) {
-            snprintf(err, errlen, "redis: %s", r->str);
-            rc = -1;
-        }
-        freeReplyObject(r);
-    }
+    rc = forget_replies(c, n, err, errlen);
 out:
     args_free(&a);
     return rc;

@@ -56,6 +56,8 @@ int job_notify(job_ctx *ctx, const char *args_json, size_t len, char *err, size_
 int job_feed_merge(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 int job_feed_unmerge(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 int job_status_forget(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
+/* the same for one status, from a job that changed it */
+int status_forget_now(redisContext *c, const char *id, char *err, size_t errlen);
 int job_activitypub_distribute(job_ctx *ctx, const char *args_json, size_t len, char *err,
                                size_t errlen);
 int job_activitypub_relationship(job_ctx *ctx, const char *args_json, size_t len, char *err,
