@@ -34,39 +34,6 @@ static ngx_int_t ngx_http_mastodon_ap_owner(ngx_http_request_t *r,
 static void ngx_http_mastodon_ap_owner_done(ngx_http_mastodon_pg_batch_t *b);
 
 
-/* the first Accept header (nginx keeps them all in the list) */
-static ngx_table_elt_t *
-ngx_http_mastodon_ap_accept_header(ngx_http_request_t *r)
-{
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NULL;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("Accept") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Accept",
-                               sizeof("Accept") - 1) == 0)
-        {
-            return &h[i];
-        }
-    }
-}
-
-
 ngx_int_t
 ngx_http_mastodon_activitypub(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
@@ -82,7 +49,7 @@ ngx_http_mastodon_activitypub(ngx_http_request_t *r,
 
     ctx->data = ap;
 
-    accept = ngx_http_mastodon_ap_accept_header(r);
+    accept = ngx_http_mastodon_header_in(r, "Accept", NULL);
 
     if (ctx->format_json
         || ctx->route->ap == ngx_http_mastodon_ap_followers_sync)

@@ -104,40 +104,20 @@ ngx_http_mastodon_sig_lookup(void *data, const char *name, size_t len,
 }
 
 
-/* How many times the header occurs; value: the last one. */
+/* How many times the header occurs; value: the first one. */
 static ngx_uint_t
 ngx_http_mastodon_sig_count(ngx_http_request_t *r, const char *name,
     ngx_str_t *value)
 {
-    size_t            len;
-    ngx_uint_t        i, n;
-    ngx_list_part_t  *part;
+    ngx_uint_t        n;
     ngx_table_elt_t  *h;
 
-    len = ngx_strlen(name);
-    n = 0;
+    h = ngx_http_mastodon_header_in(r, name, &n);
+    if (h) {
+        *value = h->value;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
-        {
-            n++;
-            *value = h[i].value;
-        }
+    } else {
+        ngx_str_null(value);
     }
 
     return n;

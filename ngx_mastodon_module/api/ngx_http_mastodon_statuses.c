@@ -288,49 +288,6 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_delete_stmt =
     " coalesce(reblog_of_id, 0) FROM d ORDER BY id = $2::bigint DESC", 2);
 
 
-static ngx_str_t  ngx_http_mastodon_idempotency_header =
-    ngx_string("Idempotency-Key");
-
-
-/* The header of that name; *dup set when it was given more than once. */
-static ngx_table_elt_t *
-ngx_http_mastodon_header_in(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_uint_t *dup)
-{
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h, *found;
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-    found = NULL;
-    *dup = 0;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return found;
-            }
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == name->len
-            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
-        {
-            if (found) {
-                *dup = 1;
-                return found;
-            }
-
-            found = &h[i];
-        }
-    }
-}
-
-
 /* A text[] literal: {"a","b"} with " and \ escaped. */
 typedef struct {
     u_char      *start;
@@ -869,7 +826,7 @@ ngx_http_mastodon_statuses_create(ngx_http_request_t *r,
 {
     u_char                         *p;
     ngx_int_t                       rc;
-    ngx_uint_t                      dup;
+    ngx_uint_t                      n;
     const char                     *argv[4];
     size_t                          argvlen[4];
     ngx_table_elt_t                *h;
@@ -893,11 +850,10 @@ ngx_http_mastodon_statuses_create(ngx_http_request_t *r,
 
     ctx->data = op;
 
-    h = ngx_http_mastodon_header_in(r, &ngx_http_mastodon_idempotency_header,
-                                    &dup);
+    h = ngx_http_mastodon_header_in(r, "Idempotency-Key", &n);
 
     /* two keys: which post a retry repeats is not known, none is made */
-    if (dup) {
+    if (n > 1) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "mastodon: Idempotency-Key given more than once");
         ctx->error_message = "Idempotency-Key must be given once";

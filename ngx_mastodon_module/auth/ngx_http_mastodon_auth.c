@@ -52,8 +52,6 @@ static ngx_int_t ngx_http_mastodon_auth_parse(ngx_http_request_t *r,
     u_char *p, size_t len, ngx_http_mastodon_auth_t *auth);
 static ngx_int_t ngx_http_mastodon_auth_check(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
-static void ngx_http_mastodon_auth_protocol(ngx_http_request_t *r,
-    ngx_str_t *token);
 static ngx_int_t ngx_http_mastodon_auth_fail(ngx_http_request_t *r,
     ngx_uint_t status, const char *message);
 static void ngx_http_mastodon_auth_touch(ngx_http_request_t *r,
@@ -204,9 +202,10 @@ static ngx_int_t
 ngx_http_mastodon_auth_bearer(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx, ngx_str_t *token)
 {
-    u_char      *p, *last;
-    size_t       len;
-    const char  *s;
+    u_char           *p, *last;
+    size_t            len;
+    const char       *s;
+    ngx_table_elt_t  *h;
 
     ngx_str_null(token);
 
@@ -243,7 +242,10 @@ ngx_http_mastodon_auth_bearer(ngx_http_request_t *r,
         && ctx->route->auth == NGX_HTTP_MASTODON_AUTH_STREAM)
     {
         /* a browser's WebSocket can send no header but this one */
-        ngx_http_mastodon_auth_protocol(r, token);
+        h = ngx_http_mastodon_header_in(r, "Sec-WebSocket-Protocol", NULL);
+        if (h) {
+            *token = h->value;
+        }
     }
 
     if (token->len > NGX_HTTP_MASTODON_TOKEN_MAX
@@ -254,42 +256,6 @@ ngx_http_mastodon_auth_bearer(ngx_http_request_t *r,
     }
 
     return NGX_OK;
-}
-
-
-/* Sec-WebSocket-Protocol: the token itself (Mastodon's streaming API) */
-static void
-ngx_http_mastodon_auth_protocol(ngx_http_request_t *r, ngx_str_t *token)
-{
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("Sec-WebSocket-Protocol") - 1
-            && ngx_strncasecmp(h[i].key.data,
-                               (u_char *) "Sec-WebSocket-Protocol",
-                               h[i].key.len)
-               == 0)
-        {
-            *token = h[i].value;
-            return;
-        }
-    }
 }
 
 

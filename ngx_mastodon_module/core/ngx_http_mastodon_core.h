@@ -331,6 +331,11 @@ void ngx_http_mastodon_json_close_array(ngx_http_mastodon_json_t *j);
 
 ngx_int_t ngx_http_mastodon_add_header(ngx_http_request_t *r,
     const char *key, ngx_str_t *value);
+/* the first request header of that name (any case) or NULL; n (if not
+ * NULL): how many times it occurs (a header that must be one is refused
+ * when it is more) */
+ngx_table_elt_t *ngx_http_mastodon_header_in(ngx_http_request_t *r,
+    const char *name, ngx_uint_t *n);
 ngx_int_t ngx_http_mastodon_send_text(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *type, ngx_str_t *body);
 const char *ngx_http_mastodon_status_message(ngx_uint_t status);

@@ -264,35 +264,15 @@ ngx_int_t
 ngx_http_mastodon_cors_preflight(ngx_http_request_t *r)
 {
     ngx_str_t         *allow, empty;
-    ngx_list_part_t   *part;
     ngx_table_elt_t   *h;
-    ngx_uint_t         i;
 
     allow = &ngx_http_mastodon_cors_headers_default;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("Access-Control-Request-Headers") - 1
-            && ngx_strncasecmp(h[i].key.data,
-                               (u_char *) "Access-Control-Request-Headers",
-                               h[i].key.len) == 0
-            && h[i].value.len)
-        {
-            /* headers: :any, as Mastodon's rack-cors resource says */
-            allow = &h[i].value;
-        }
+    h = ngx_http_mastodon_header_in(r, "Access-Control-Request-Headers",
+                                    NULL);
+    if (h && h->value.len) {
+        /* headers: :any, as Mastodon's rack-cors resource says */
+        allow = &h->value;
     }
 
     if (ngx_http_mastodon_add_header(r, "Access-Control-Allow-Methods",

@@ -429,6 +429,57 @@ ngx_http_mastodon_add_header(ngx_http_request_t *r, const char *key,
 }
 
 
+ngx_table_elt_t *
+ngx_http_mastodon_header_in(ngx_http_request_t *r, const char *name,
+    ngx_uint_t *n)
+{
+    size_t            len;
+    ngx_uint_t        i, count;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *found;
+
+    len = ngx_strlen(name);
+    count = 0;
+    found = NULL;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            if (found == NULL) {
+                found = &h[i];
+            }
+
+            count++;
+
+            if (n == NULL) {
+                break;
+            }
+        }
+    }
+
+    if (n) {
+        *n = count;
+    }
+
+    return found;
+}
+
+
 /*
  * A value that is JSON already (a cached rendering).  yajl prints a
  * "number" as given, with the separators its state needs.
