@@ -400,6 +400,86 @@ hs_seen(unsigned *seen, unsigned bit)
 
 
 int
+mstdn_httpsig_next_param(const char **pos, const char *end, const char **k,
+    size_t *klen, const char **v, size_t *vlen)
+{
+    const char  *p;
+
+    p = *pos;
+
+    if (p == end) {
+        return 0;
+    }
+
+    *k = p;
+    while (p < end && hs_tchar((unsigned char) *p)) {
+        p++;
+    }
+    *klen = (size_t) (p - *k);
+
+    if (*klen == 0) {
+        return MSTDN_HTTPSIG_EPARSE;
+    }
+
+    hs_ows(&p, end);
+    if (p == end || *p != '=') {
+        return MSTDN_HTTPSIG_EPARSE;
+    }
+    p++;
+    hs_ows(&p, end);
+
+    if (p < end && *p == '"') {
+        *v = ++p;
+        while (p < end && *p != '"') {
+            /* no escapes: nothing legitimate needs them */
+            if (*p == '\\' || (unsigned char) *p < 0x20
+                || (unsigned char) *p >= 0x7f)
+            {
+                return MSTDN_HTTPSIG_EPARSE;
+            }
+            p++;
+        }
+
+        if (p == end) {
+            return MSTDN_HTTPSIG_EPARSE;
+        }
+
+        *vlen = (size_t) (p - *v);
+        p++;
+
+    } else {
+        *v = p;
+        while (p < end && hs_tchar((unsigned char) *p)) {
+            p++;
+        }
+        *vlen = (size_t) (p - *v);
+
+        if (*vlen == 0) {
+            return MSTDN_HTTPSIG_EPARSE;
+        }
+    }
+
+    /* then the end, or a comma and another parameter */
+    hs_ows(&p, end);
+    if (p < end) {
+        if (*p != ',') {
+            return MSTDN_HTTPSIG_EPARSE;
+        }
+        p++;
+        hs_ows(&p, end);
+
+        if (p == end) {
+            return MSTDN_HTTPSIG_EPARSE;
+        }
+    }
+
+    *pos = p;
+
+    return 1;
+}
+
+
+int
 mstdn_httpsig_parse_cavage(const char *value, size_t len,
     mstdn_httpsig_t *sig)
 {
@@ -428,55 +508,13 @@ mstdn_httpsig_parse_cavage(const char *value, size_t len,
         p += 10;
     }
 
-    for ( ;; ) {
-        k = p;
-        while (p < end && hs_tchar((unsigned char) *p)) {
-            p++;
-        }
-        klen = (size_t) (p - k);
+    if (p == end) {
+        return MSTDN_HTTPSIG_EPARSE;
+    }
 
-        if (klen == 0) {
-            return MSTDN_HTTPSIG_EPARSE;
-        }
-
-        hs_ows(&p, end);
-        if (p == end || *p != '=') {
-            return MSTDN_HTTPSIG_EPARSE;
-        }
-        p++;
-        hs_ows(&p, end);
-
-        if (p < end && *p == '"') {
-            v = ++p;
-            while (p < end && *p != '"') {
-                /* no escapes: nothing legitimate needs them */
-                if (*p == '\\' || (unsigned char) *p < 0x20
-                    || (unsigned char) *p >= 0x7f)
-                {
-                    return MSTDN_HTTPSIG_EPARSE;
-                }
-                p++;
-            }
-
-            if (p == end) {
-                return MSTDN_HTTPSIG_EPARSE;
-            }
-
-            vlen = (size_t) (p - v);
-            p++;
-
-        } else {
-            v = p;
-            while (p < end && hs_tchar((unsigned char) *p)) {
-                p++;
-            }
-            vlen = (size_t) (p - v);
-
-            if (vlen == 0) {
-                return MSTDN_HTTPSIG_EPARSE;
-            }
-        }
-
+    while ((rc = mstdn_httpsig_next_param(&p, end, &k, &klen, &v, &vlen))
+           == 1)
+    {
         if (hs_eq(k, klen, "keyId")) {
             if ((rc = hs_seen(&seen, HS_SEEN_KEYID)) != MSTDN_HTTPSIG_OK) {
                 return rc;
@@ -539,17 +577,10 @@ mstdn_httpsig_parse_cavage(const char *value, size_t len,
         } else {
             return MSTDN_HTTPSIG_EPARSE;        /* unknown parameter */
         }
+    }
 
-        hs_ows(&p, end);
-        if (p == end) {
-            break;
-        }
-
-        if (*p != ',') {
-            return MSTDN_HTTPSIG_EPARSE;
-        }
-        p++;
-        hs_ows(&p, end);
+    if (rc < 0) {
+        return rc;
     }
 
     if (sig->key_id_len == 0 || sig->signature_len == 0) {

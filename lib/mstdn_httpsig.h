@@ -132,6 +132,15 @@ typedef struct {
     void        *data;
 } mstdn_httpsig_request_t;
 
+/*
+ * The next key="value" (or key=token) of a list as cavage's Signature and
+ * Mastodon's Collection-Synchronization header write it: 1 with k, v set
+ * (v without its quotes) and *pos past it and its comma, 0 at the end,
+ * MSTDN_HTTPSIG_EPARSE.
+ */
+int mstdn_httpsig_next_param(const char **pos, const char *end,
+    const char **k, size_t *klen, const char **v, size_t *vlen);
+
 /* Parses a cavage Signature header value into sig. */
 int mstdn_httpsig_parse_cavage(const char *value, size_t len,
     mstdn_httpsig_t *sig);

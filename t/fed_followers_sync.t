@@ -121,4 +121,37 @@ ok($bed->wait_until(sub {
 }, $DEADLINE), '... and idol is sent the Undo');
 is($one->psql("SELECT followers_count FROM account_stats WHERE account_id = $idol_id"), 1, "idol's count follows");
 
+# --- the inbox enqueues that job for a delivery carrying the header -----------------------
+sub sync_gets { scalar($peer->received(method => 'GET', path => '/users/idol/followers_synchronization')) }
+sub post_with_sync {
+    my ($header) = @_;
+    my $note = $peer->activity(type => 'Create', actor => 'idol', to => [$idol->{followers}],
+        object => { type => 'Note', id => $peer->url('/users/idol/statuses/' . int(rand(1e9))),
+            attributedTo => $idol->{id}, to => [$idol->{followers}], content => '<p>for followers</p>',
+            published => '2026-12-05T00:00:00Z' });
+    my $code;
+    $bed->wait_until(sub { ($code = $peer->post('https://one.test/inbox', $note, actor => 'idol',
+        extra_headers => { 'Collection-Synchronization' => $header })->code) != 503 }, $DEADLINE);
+    return $code;
+}
+my $gets = sync_gets();
+my $header = sprintf('collectionId="%s", url="%s", digest="%s"', $idol->{followers},
+    $peer->url('/users/idol/followers_synchronization'), xor_digest($user{carol}{uri}));
+is(post_with_sync($header), 202, 'a delivery with Collection-Synchronization is accepted');
+ok($bed->wait_until(sub { sync_gets() > $gets }, $DEADLINE),
+    '... and its digest, differing from ours, makes the worker read the partial collection');
+is($one->psql("SELECT string_agg(a.username, ',') FROM follows f JOIN accounts a ON a.id = f.account_id"
+    . " WHERE f.target_account_id = $idol_id"), 'alice', '... which lists alice, who stays');
+sub sync_starts { scalar(() = $one->worker_log =~ /job followers_synchronization jid=\S+ queue=push attempt=0 start/g) }
+my $starts = sync_starts();
+is(post_with_sync('collectionId="' . $idol->{followers} . '", url='), 202,
+    'an unparsable header: the delivery is accepted all the same');
+is(post_with_sync(sprintf('collectionId="%s", digest="ab"', $idol->{followers})), 202,
+    'a header without its url: accepted');
+# a good one after them: the push queue is in order, so any job of theirs starts before its own
+$gets = sync_gets();
+is(post_with_sync($header), 202, 'then a good one');
+ok($bed->wait_until(sub { sync_gets() > $gets }, $DEADLINE), '... read');
+is(sync_starts(), $starts + 1, 'only the good header made a synchronization job');
+
 $bed->done;

@@ -890,6 +890,67 @@ errors(void **state)
 }
 
 
+/* the parameter list Mastodon's Collection-Synchronization header uses */
+static void
+next_param(void **state)
+{
+    const char  *in, *p, *end, *k, *v;
+    size_t       klen, vlen;
+
+    (void) state;
+
+    in = "collectionId=\"https://a.test/users/x/followers\", "
+         "url=\"https://a.test/users/x/followers_synchronization\",digest=ab12";
+    p = in;
+    end = in + strlen(in);
+
+    assert_int_equal(mstdn_httpsig_next_param(&p, end, &k, &klen, &v, &vlen),
+                     1);
+    assert_int_equal(klen, 12);
+    assert_memory_equal(k, "collectionId", 12);
+    assert_int_equal(vlen, strlen("https://a.test/users/x/followers"));
+    assert_memory_equal(v, "https://a.test/users/x/followers", vlen);
+
+    assert_int_equal(mstdn_httpsig_next_param(&p, end, &k, &klen, &v, &vlen),
+                     1);
+    assert_memory_equal(k, "url", 3);
+
+    assert_int_equal(mstdn_httpsig_next_param(&p, end, &k, &klen, &v, &vlen),
+                     1);
+    assert_memory_equal(k, "digest", 6);
+    assert_int_equal(vlen, 4);
+    assert_memory_equal(v, "ab12", 4);
+
+    assert_int_equal(mstdn_httpsig_next_param(&p, end, &k, &klen, &v, &vlen),
+                     0);
+
+    /* a trailing comma, an unclosed quote, a control byte, no value */
+    in = "a=\"b\",";
+    p = in;
+    end = in + strlen(in);
+    assert_int_equal(mstdn_httpsig_next_param(&p, end, &k, &klen, &v, &vlen),
+                     MSTDN_HTTPSIG_EPARSE);
+
+    in = "a=\"b";
+    p = in;
+    end = in + strlen(in);
+    assert_int_equal(mstdn_httpsig_next_param(&p, end, &k, &klen, &v, &vlen),
+                     MSTDN_HTTPSIG_EPARSE);
+
+    in = "a=\"b\nc\"";
+    p = in;
+    end = in + strlen(in);
+    assert_int_equal(mstdn_httpsig_next_param(&p, end, &k, &klen, &v, &vlen),
+                     MSTDN_HTTPSIG_EPARSE);
+
+    in = "a=";
+    p = in;
+    end = in + strlen(in);
+    assert_int_equal(mstdn_httpsig_next_param(&p, end, &k, &klen, &v, &vlen),
+                     MSTDN_HTTPSIG_EPARSE);
+}
+
+
 int
 main(void)
 {
@@ -908,6 +969,7 @@ main(void)
         cmocka_unit_test(dates),
         cmocka_unit_test(digests),
         cmocka_unit_test(errors),
+        cmocka_unit_test(next_param),
     };
 
     setenv("CMOCKA_MESSAGE_OUTPUT", "TAP", 0);

@@ -34,6 +34,8 @@ static void ngx_http_mastodon_inbox_verified(ngx_http_request_t *r,
     ngx_http_mastodon_signed_t *s, ngx_int_t rc);
 static ngx_int_t ngx_http_mastodon_inbox_store(ngx_http_request_t *r,
     ngx_http_mastodon_inbox_t *in);
+static ngx_int_t ngx_http_mastodon_inbox_sync(ngx_http_request_t *r,
+    const char **values);
 static void ngx_http_mastodon_inbox_stored(ngx_http_mastodon_pg_batch_t *b);
 static ngx_int_t ngx_http_mastodon_inbox_accepted(ngx_http_request_t *r);
 
@@ -58,10 +60,15 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_inbox_stmt =
         " jobs AS ("
         NGX_HTTP_MASTODON_OUTBOX_SQL(
             "SELECT 'ingress', 'inbox_process',"
-            " json_build_object('id', ins.id::text) FROM ins")
+            " json_build_object('id', ins.id::text) FROM ins"
+            /* Collection-Synchronization: the worker checks and syncs */
+            " UNION ALL SELECT 'push', 'followers_synchronization',"
+            " json_build_object('account_id', $3::bigint::text,"
+            " 'collection_id', $7::text, 'url', $8::text, 'digest', $9::text)"
+            " FROM ins WHERE $7::text IS NOT NULL")
         ")"
         " SELECT (SELECT b FROM blocked), (SELECT id FROM target),"
-        " (SELECT id FROM ins)", 6);
+        " (SELECT id FROM ins)", 9);
 
 
 /* POST /users/:username/inbox */
@@ -255,7 +262,7 @@ ngx_http_mastodon_inbox_store(ngx_http_request_t *r,
     u_char       *p;
     const char  **values;
 
-    values = ngx_palloc(r->pool, 6 * sizeof(char *));
+    values = ngx_pcalloc(r->pool, 9 * sizeof(char *));
     p = ngx_pnalloc(r->pool, in->username.len + 1);
     if (values == NULL || p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -270,7 +277,9 @@ ngx_http_mastodon_inbox_store(ngx_http_request_t *r,
     values[4] = in->s.sig->key_id;
     values[5] = (const char *) in->s.key_host.data;
 
-    if (values[2] == NULL) {
+    if (values[2] == NULL
+        || ngx_http_mastodon_inbox_sync(r, &values[6]) != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -282,6 +291,75 @@ ngx_http_mastodon_inbox_store(ngx_http_request_t *r,
     }
 
     return NGX_DONE;
+}
+
+
+/*
+ * Mastodon's Collection-Synchronization header (InboxesController#
+ * process_collection_synchronization): collectionId, url and digest, in
+ * the Signature header's syntax, for the followers_synchronization job.
+ * values[0..2] stay NULL when it is absent, given twice, unparsable,
+ * incomplete or too long: Mastodon logs those and answers as usual.
+ */
+static ngx_int_t
+ngx_http_mastodon_inbox_sync(ngx_http_request_t *r, const char **values)
+{
+    size_t            klen, vlen;
+    u_char           *c;
+    ngx_int_t         i;
+    ngx_uint_t        n;
+    const char       *p, *end, *k, *v, *got[3];
+    size_t            len[3];
+    ngx_table_elt_t  *h;
+
+    static const char  *names[3] = { "collectionId", "url", "digest" };
+    static size_t       max[3] = { 2048, 2048, 128 };
+
+    h = ngx_http_mastodon_header_in(r, "Collection-Synchronization", &n);
+    if (h == NULL || n != 1 || h->value.len > 8192) {
+        return NGX_OK;
+    }
+
+    got[0] = got[1] = got[2] = NULL;
+    len[0] = len[1] = len[2] = 0;
+    p = (const char *) h->value.data;
+    end = p + h->value.len;
+
+    while (mstdn_httpsig_next_param(&p, end, &k, &klen, &v, &vlen) == 1) {
+        for (i = 0; i < 3; i++) {
+            if (klen == ngx_strlen(names[i])
+                && ngx_strncmp(k, names[i], klen) == 0)
+            {
+                got[i] = v;
+                len[i] = vlen;
+            }
+        }
+    }
+
+    if (p != end) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "mastodon: inbox: unparsable "
+                      "Collection-Synchronization header");
+        return NGX_OK;
+    }
+
+    for (i = 0; i < 3; i++) {
+        if (got[i] == NULL || len[i] == 0 || len[i] > max[i]) {
+            return NGX_OK;
+        }
+    }
+
+    for (i = 0; i < 3; i++) {
+        c = ngx_pnalloc(r->pool, len[i] + 1);
+        if (c == NULL) {
+            return NGX_ERROR;
+        }
+
+        *ngx_cpymem(c, got[i], len[i]) = '\0';
+        values[i] = (const char *) c;
+    }
+
+    return NGX_OK;
 }
 
 

@@ -524,6 +524,8 @@ sub post {
     my $tx = $self->ua->build_tx(POST => $url);
     $tx->req->headers->content_type($k{content_type} // 'application/activity+json');
     _add_headers($tx, $h);
+    # headers sent beside the signature, unsigned (Collection-Synchronization)
+    $tx->req->headers->header($_ => $k{extra_headers}{$_}) for sort keys %{ $k{extra_headers} // {} };
     $tx->req->body($k{tamper_body} // $body);
     return $self->ua->start($tx)->res;
 }
