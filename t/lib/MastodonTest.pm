@@ -666,6 +666,7 @@ sub reload_nginx {
     my $pid = $self->{nginx_pid} or die "MastodonTest: nginx is not running\n";
     my $log = "$self->{dir}/error.log";
     my $off = -s $log // 0;
+    my @old = _children($pid);
     kill 'HUP', $pid or die "MastodonTest: kill HUP $pid: $!\n";
     my $ok = _wait_for(sub {
         my $tail = substr(_slurp($log), $off);
@@ -674,11 +675,32 @@ sub reload_nginx {
         return 2 if $tail =~ /\[emerg\]/;    # the new config was refused: old workers go on
         0;
     }, 20);
+    # until the old workers have gone (or at least closed their listeners, which an
+    # exiting worker does first), a new connection may still reach the old config
+    _wait_for(sub { !grep { _alive($_) } @old }, 10) if $ok && $ok == 1;
     sleep 0.1;
     # connections kept alive to the old workers close as they exit: start afresh
     delete $self->{ua};
     $self->{mojo}->ua($self->ua) if $self->{mojo};
     return $ok && $ok == 1;
+}
+
+# the processes whose parent is $ppid (nginx's workers and helpers)
+sub _children {
+    my ($ppid) = @_;
+    my @kids;
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        my $line = _slurp($stat) // next;
+        push @kids, $1 if $line =~ /^(\d+) \(.*\) \S+ (\d+) / && $2 == $ppid;
+    }
+    return @kids;
+}
+
+# a process that is there and not a zombie waiting for its parent
+sub _alive {
+    my ($pid) = @_;
+    my $line = _slurp("/proc/$pid/stat") // return 0;
+    return $line =~ /^\d+ \(.*\) ([A-Za-z]) / && $1 ne 'Z';
 }
 
 # reconfigure_nginx(%opts): new main_config/http_config/server_config/
