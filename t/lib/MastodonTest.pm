@@ -685,24 +685,6 @@ sub reload_nginx {
     return $ok && $ok == 1;
 }
 
-# the processes whose parent is $ppid (nginx's workers and helpers)
-sub _children {
-    my ($ppid) = @_;
-    my @kids;
-    for my $stat (glob '/proc/[0-9]*/stat') {
-        my $line = _slurp($stat) // next;
-        push @kids, $1 if $line =~ /^(\d+) \(.*\) \S+ (\d+) / && $2 == $ppid;
-    }
-    return @kids;
-}
-
-# a process that is there and not a zombie waiting for its parent
-sub _alive {
-    my ($pid) = @_;
-    my $line = _slurp("/proc/$pid/stat") // return 0;
-    return $line =~ /^\d+ \(.*\) ([A-Za-z]) / && $1 ne 'Z';
-}
-
 # reconfigure_nginx(%opts): new main_config/http_config/server_config/
 # location_config (the others stay), nginx.conf rewritten, then reload_nginx.
 sub reconfigure_nginx {
