@@ -87,7 +87,13 @@ like($env, qr/(?:^|\0)MASTODON_FEDERATION_ALLOWED_ADDRESSES=127\.0\.0\.1,::1\0/,
 like($env, qr/(?:^|\0)MASTODON_DOMAIN=localhost:$p2\0/, '... as localhost:PORT');
 
 # --- instance 1 beside it ----------------------------------------------------------------
-($rc, $out) = run(cmd => 'scripts/run.sh start', PORT => $p1, BUILD => $BUILD);
+# the port was free when picked; parallel tests may have taken it since (run.sh
+# says so and starts nothing): pick another then
+for my $try (1 .. 3) {
+    ($rc, $out) = run(cmd => 'scripts/run.sh start', PORT => $p1, BUILD => $BUILD);
+    last unless $rc && $out =~ /port $p1 is in use/;
+    $p1 = free_port();
+}
 is($rc, 0, 'instance 1 starts beside it') or diag $out;
 is($ua->get("http://127.0.0.1:$p1/api/v1/instance")->result->json->{uri}, "localhost:$p1", 'instance 1 answers');
 isnt(slurp("$repo/var/pg/port"), slurp("$repo/var/instance2/pg/port"), 'two PostgreSQL clusters');
