@@ -69,8 +69,10 @@ $m->post_ok("/api/v1/accounts/$reader->{account_id}/follow", $h{author})->status
 my $note;
 ok($t->wait_for(sub { $note = event_of("timeline:$reader->{account_id}:notifications", 'notification') }),
    'the follow notification was published, as JSON');
-is($note->{payload}{type}, 'follow', 'of type follow');
-is($note->{payload}{account}{display_name}, $name, 'the display name reads back the same');
+# the event names it; the stream renders it as GET /api/v1/notifications/:id
+my $shown = $m->get_ok("/api/v1/notifications/$note->{notification_id}", $h{reader})->status_is(200)->tx->res->json;
+is($shown->{type}, 'follow', 'of type follow');
+is($shown->{account}{display_name}, $name, 'the display name reads back the same');
 
 # a status: distribute (module args), update events (worker)
 $m->post_ok("/api/v1/accounts/$author->{account_id}/follow", $h{reader})->status_is(200);
@@ -86,12 +88,14 @@ is($update->{payload}{spoiler_text}, $hostile, 'its spoiler text reads back the 
 is($update->{payload}{account}{display_name}, $name, 'its account too');
 my $mention;
 ok($t->wait_for(sub {
-    ($mention) = grep { $_->{payload}{type} eq 'mention' }
+    ($mention) = grep { $_->{type} eq 'mention' }
+                 map { $m->get_ok("/api/v1/notifications/$_->{notification_id}", $h{reader})->tx->res->json }
+                 grep { $_->{notification_id} }
                  map { my $d = eval { decode_json($_->[1]) }; $d ? ($d) : () }
                  grep { $_->[0] eq "timeline:$reader->{account_id}:notifications" } events();
     $mention;
 }), 'the mention notification was published, as JSON');
-is($mention->{payload}{status}{spoiler_text}, $hostile, 'with the status as it was');
+is($mention->{status}{spoiler_text}, $hostile, 'with the status as it was');
 
 # a delete: the delete event's payload is the id as a JSON string
 $m->delete_ok("/api/v1/statuses/$status->{id}", $h{author})->status_is(200);

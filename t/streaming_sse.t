@@ -69,13 +69,9 @@ $c = sse('/api/v1/streaming/list', 'alice');
 is($c->status, 400, 'list without list: 400');
 is(decode_json($c->body)->{error}, 'Missing list name parameter', "... Mastodon's message");
 
-SKIP: {
-    # lists arrive with their own migration (issue 13)
-    skip 'no lists table', 2 unless $t->psql("SELECT to_regclass('lists') IS NOT NULL") eq 't';
-    $c = sse('/api/v1/streaming/list?list=12345', 'alice');
-    is($c->status, 401, "someone else's (or no) list: 401");
-    is(decode_json($c->body)->{error}, 'Not authorized to stream this list', "... Mastodon's message");
-}
+$c = sse('/api/v1/streaming/list?list=12345', 'alice');
+is($c->status, 401, "no such list: 401");
+is(decode_json($c->body)->{error}, 'Not authorized to stream this list', "... Mastodon's message");
 
 my $write_only = $t->token(user_id => $u{alice}{user_id}, scopes => 'write');
 $c = StreamClient->sse($port, '/api/v1/streaming/user', { Authorization => "Bearer $write_only" });
@@ -212,6 +208,73 @@ ok(!grep({ $_->{event} eq 'update' && decode_json($_->{data})->{id} eq $p2->{id}
 $s{carol_public}->pump(0.3);
 ok(!grep({ $_->{event} eq 'update' && decode_json($_->{data})->{id} eq $p6->{id} } @{ $s{carol_public}->events }),
     "... nor a muted account's to the muter");
+
+# --- notifications: the event names the notification, the stream renders it for its user ------------
+sub notification_is_shown {
+    my ($ev, $type, $what) = @_;
+    my $n = $ev ? decode_json($ev->{data}) : {};
+    my $shown = $m->get_ok("/api/v1/notifications/" . ($n->{id} // 0), $h{alice})->status_is(200)->tx->res->json;
+    is_deeply($n, $shown, "$what: the event is GET /api/v1/notifications/:id");
+    is($n->{type}, $type, "... a $type");
+    is($n->{account} && $n->{account}{id}, $id{bob}, '... with its account');
+    return $n;
+}
+my $p7 = post('alice', status => 'like this', visibility => 'public');
+$m->post_ok("/api/v1/statuses/$p7->{id}/favourite", $h{bob})->status_is(200);
+$ev = $s{alice_notif}->wait_event(sub { $_[0]{event} eq 'notification'
+    && decode_json($_[0]{data})->{type} eq 'favourite' });
+my $n7 = notification_is_shown($ev, 'favourite', 'a favourite');
+is($n7->{status} && $n7->{status}{id}, $p7->{id}, '... and its status');
+# its renderings gone (Redis was down when the module wrote them): the same, complete
+$t->psql("DELETE FROM notifications WHERE id = $n7->{id}");
+my @payload_keys = grep { length } split /\n/, $t->redis('KEYS', 'mastodon:payload:*');
+$t->redis('DEL', @payload_keys) if @payload_keys;
+my $fav_id = $t->psql("SELECT id FROM favourites WHERE status_id = $p7->{id}");
+($rc, $out, $err) = $t->worker_cli('enqueue', 'default', 'notify', qq({"type":"favourite",)
+    . qq("account_id":"$id{alice}","from_account_id":"$id{bob}","activity_type":"Favourite",)
+    . qq("activity_id":"$fav_id"}));
+is($rc, 0, 'notified again, the renderings gone') or diag $err;
+$ev = $s{alice_notif}->wait_event(sub { $_[0]{event} eq 'notification'
+    && decode_json($_[0]{data})->{id} ne $n7->{id} && decode_json($_[0]{data})->{type} eq 'favourite' });
+my $n8 = notification_is_shown($ev, 'favourite', 'without renderings');
+is($n8->{status} && $n8->{status}{id}, $p7->{id}, '... and its status');
+# a mention whose status is gone by the time it streams: nothing, not a malformed Notification
+$ev = $s{alice_user}->wait_event(sub { $_[0]{event} eq 'notification'
+    && decode_json($_[0]{data})->{id} eq $n8->{id} });
+ok($ev, '... on the user stream too');
+my $mention = $t->psql("SELECT id FROM notifications WHERE type = 'mention' AND account_id = $id{alice} LIMIT 1");
+$m->delete_ok("/api/v1/statuses/$p4->{id}", $h{bob})->status_is(200);
+$t->redis('PUBLISH', "timeline:$id{alice}:notifications", qq({"event":"notification","notification_id":"$mention"}));
+$t->redis('PUBLISH', "timeline:$id{alice}:notifications", qq({"event":"notification","notification_id":"$n8->{id}"}));
+ok($s{alice_notif}->wait_event(sub { $_[0]{event} eq 'notification'
+    && decode_json($_[0]{data})->{id} eq $n8->{id}}), 'a notification by its id');
+$s{alice_notif}->pump(0.3);
+ok(!grep({ $_->{event} eq 'notification' && !decode_json($_->{data})->{account} } @{ $s{alice_notif}->events }),
+    'no notification without its account');
+is(scalar(grep { $_->{event} eq 'notification' && decode_json($_->{data})->{id} eq $mention }
+    @{ $s{alice_notif}->events }), 1, "a mention of a status gone: not streamed again");
+
+# --- the list stream: the owner's list only, its feed's events -------------------------------------
+my $list = $m->post_ok('/api/v1/lists', $h{alice}, form => { title => 'friends' })->status_is(200)->tx->res->json;
+$m->post_ok("/api/v1/lists/$list->{id}/accounts", $h{alice}, form => { 'account_ids[]' => $id{bob} })->status_is(200);
+# its feed exists (as for a user who reads the list): the worker fills existing feeds only
+$m->get_ok("/api/v1/timelines/list/$list->{id}", $h{alice})->status_is(200);
+$c = sse("/api/v1/streaming/list?list=$list->{id}", 'carol');
+is($c->status, 401, "someone else's list: 401");
+is(decode_json($c->body)->{error}, 'Not authorized to stream this list', "... Mastodon's message");
+my $ls = sse("/api/v1/streaming/list?list=$list->{id}", 'alice');
+is($ls->status, 200, "the owner's list: 200");
+ok(subscribed("timeline:list:$list->{id}"), '... subscribed to timeline:list:<id>');
+my $p9 = post('bob', status => 'for my listeners', visibility => 'public');
+$ev = $ls->wait_event(sub { $_[0]{event} eq 'update' && decode_json($_[0]{data})->{id} eq $p9->{id} });
+ok($ev, "a list member's post: update on the list stream");
+is($ev && decode_json($ev->{data})->{content}, $p9->{content}, '... the Status as its data');
+my $p10 = post('dave', status => 'not in the list', visibility => 'public');
+$m->delete_ok("/api/v1/statuses/$p9->{id}", $h{bob})->status_is(200);
+ok($ls->wait_event(sub { $_[0]{event} eq 'delete' && $_[0]{data} eq $p9->{id} }), '... and its delete');
+ok(!grep({ $_->{event} eq 'update' && decode_json($_->{data})->{id} eq $p10->{id} } @{ $ls->events }),
+    "a post of someone not in the list: not on it");
+$ls->close;
 
 # --- a revoked token closes its streams at once ---------------------------------------------------
 my $app = $t->app;

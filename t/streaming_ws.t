@@ -110,6 +110,27 @@ $m->delete_ok("/api/v1/statuses/$p1->{id}", $h{bob})->status_is(200);
 $msg = $d->wait_message(sub { $_[0]{event} eq 'delete' && $_[0]{payload} eq $p1->{id} });
 ok($msg, 'delete: the payload is the id');
 
+# a list: only its owner streams it, by the query or by subscribing
+my $list = $m->post_ok('/api/v1/lists', $h{alice}, form => { title => 'dogs' })->status_is(200)->tx->res->json;
+$m->post_ok("/api/v1/lists/$list->{id}/accounts", $h{alice}, form => { 'account_ids[]' => $id{bob} })->status_is(200);
+# its feed exists (as for a user who reads the list): the worker fills existing feeds only
+$m->get_ok("/api/v1/timelines/list/$list->{id}", $h{alice})->status_is(200);
+my $lq = ws("?stream=list&list=$list->{id}", 'alice');
+ok(live($lq, "timeline:list:$list->{id}"), 'list stream by the query');
+my $lc = ws('', 'carol');
+$lc->send_json({ type => 'subscribe', stream => 'list', list => "$list->{id}" });
+$msg = $lc->wait_message(sub { exists $_[0]{error} });
+is_deeply($msg, { error => 'Not authorized to stream this list', status => 401 }, "someone else's list: refused");
+my $ls = ws('', 'alice');
+$ls->send_json({ type => 'subscribe', stream => 'list', list => "$list->{id}" });
+ok(live($ls, "timeline:list:$list->{id}"), "the owner subscribes to the list");
+my $p4 = post('bob', status => 'a list woof', visibility => 'public');
+for my $c ($lq, $ls) {
+    $msg = $c->wait_message(sub { $_[0]{event} eq 'update' && decode_json($_[0]{payload})->{id} eq $p4->{id} });
+    is_deeply($msg && $msg->{stream}, ['list', "$list->{id}"], "a list member's post: stream [\"list\", id]");
+}
+$_->close for $lq, $lc, $ls;
+
 # --- subscribe, unsubscribe, errors on a live socket --------------------------------------------------
 my $s = ws('', 'dave');
 is($s->status, 101, 'a socket without a stream');
@@ -140,13 +161,9 @@ is_deeply($msg, { error => 'Missing tag name parameter', status => 400 }, 'hasht
 $s->send_json({ type => 'subscribe', stream => 'list' });
 $msg = $s->wait_message(sub { exists $_[0]{error} });
 is_deeply($msg, { error => 'Missing list name parameter', status => 400 }, 'list without a list');
-SKIP: {
-    # lists arrive with their own migration (issue 13)
-    skip 'no lists table', 1 unless $t->psql("SELECT to_regclass('lists') IS NOT NULL") eq 't';
-    $s->send_json({ type => 'subscribe', stream => 'list', list => '999' });
-    $msg = $s->wait_message(sub { exists $_[0]{error} });
-    is_deeply($msg, { error => 'Not authorized to stream this list', status => 401 }, "a list not the user's");
-}
+$s->send_json({ type => 'subscribe', stream => 'list', list => '999' });
+$msg = $s->wait_message(sub { exists $_[0]{error} });
+is_deeply($msg, { error => 'Not authorized to stream this list', status => 401 }, 'no such list');
 $s->send_json({ type => 'unsubscribe', stream => 'nonsense' });
 $msg = $s->wait_message(sub { exists $_[0]{error} });
 is_deeply($msg, { error => 'Error unsubscribing from channel' }, 'unsubscribe error');

@@ -144,13 +144,10 @@ static int fanout_status_run(job_ctx *ctx, const fanout_status_job *job, PGconn 
 {
     redisContext *c = *ctx->redis;
     stream_event ev = { NULL, 0 };
-    notify_render render = { NULL, 0, payload, plen };
     char key[96];
 
     /* without a rendering (a remote post) the event names the status: the
      * streaming side renders it for each viewer */
-    if (payload != NULL)
-        json_object_member(payload, plen, "account", &render.account, &render.account_len);
     if ((payload != NULL ? stream_event_make(&ev, job->event, payload, plen)
                          : stream_event_status_id(&ev, job->event, f->id)) != 0) {
         snprintf(err, errlen, "out of memory");
@@ -159,10 +156,10 @@ static int fanout_status_run(job_ctx *ctx, const fanout_status_job *job, PGconn 
     fanout_event_key(ctx, key, sizeof(key));
 
     int rc = -1;
-    if (f->reblog_of_id[0] == '\0' && notify_mentions(c, db, f->id, &render, err, errlen) != 0)
+    if (f->reblog_of_id[0] == '\0' && notify_mentions(c, db, f->id, err, errlen) != 0)
         goto done;
     if (stream_event_store(c, key, &ev, err, errlen) != 0
-        || job->fan(ctx, db, f, &render, key, err, errlen) != 0)
+        || job->fan(ctx, db, f, key, err, errlen) != 0)
         goto done;
     if (stream_public(c, f, &ev, err, errlen) != 0 || stream_direct(c, f, &ev, err, errlen) != 0)
         goto done;
@@ -204,7 +201,7 @@ int fanout_status(job_ctx *ctx, const fanout_status_job *job, const char *args_j
     /* the rendering: in args (the CLI, older modules), else the module's */
     if (!args_object_raw(&a, "payload", &payload, &plen)) {
         /* no wait for it: without it the events carry the id */
-        int found = payload_get(*ctx->redis, "status", id, 0, &stored, &plen, err, errlen);
+        int found = payload_get(*ctx->redis, "status", id, &stored, &plen, err, errlen);
         if (found < 0)
             goto done;
         if (found == 0)

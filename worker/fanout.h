@@ -40,8 +40,7 @@ int fanout_federate(job_ctx *ctx, const status_facts *f, const char *action,
  * then fan(), then the event on the public and direct channels and
  * activitypub_distribute with `action`. */
 typedef int (*fanout_status_fn)(job_ctx *ctx, PGconn *db, const status_facts *f,
-                                const notify_render *render, const char *event_key,
-                                char *err, size_t errlen);
+                                const char *event_key, char *err, size_t errlen);
 
 typedef struct {
     const char       *name;         /* the job type, for the log */

@@ -30,7 +30,6 @@ typedef struct {
     job_ctx             *ctx;
     PGconn              *db;
     const status_facts  *f;
-    const notify_render *render;
 } page_notify;
 
 /* `status` notifications for the followers of this page who asked for them
@@ -62,20 +61,19 @@ static int notify_followers(void *arg, const PGresult *page, char *err, size_t e
     }
     ids[used++] = '}';
     ids[used] = '\0';
-    int rc = notify_status(*pn->ctx->redis, pn->db, "status", ids, f->id, f->account_id, pn->render,
-                           err, errlen);
+    int rc = notify_status(*pn->ctx->redis, pn->db, "status", ids, f->id, f->account_id, err,
+                           errlen);
     free(ids);
     return rc;
 }
 
 /* The home feeds (`update` events), `status` notifications page by page,
  * and for a reblog the `reblog` notification to the original's author. */
-static int distribute(job_ctx *ctx, PGconn *db, const status_facts *f,
-                      const notify_render *render, const char *event_key,
+static int distribute(job_ctx *ctx, PGconn *db, const status_facts *f, const char *event_key,
                       char *err, size_t errlen)
 {
     long long written;
-    page_notify pn = { ctx, db, f, render };
+    page_notify pn = { ctx, db, f };
     fanout_walk w = {
         .filter = f, .account_id = f->account_id, .include_self = f->author_local,
         .status_id = f->id, .reblog_of_id = f->reblog_of_id, .op = FEED_ADD,
@@ -90,12 +88,8 @@ static int distribute(job_ctx *ctx, PGconn *db, const status_facts *f,
     mlog(LOG_INFO, "distribute: status %s into %lld list feed(s)", f->id, written);
 
     if (f->reblog_of_id[0] != '\0' && f->reblog_account_domain == NULL) {
-        notify_render rr = *render;
-        if (!json_object_member(render->status, render->status_len, "reblog", &rr.status,
-                                &rr.status_len))
-            rr.status = NULL;
         if (notify_one(*ctx->redis, db, "reblog", f->reblog_account_id, f->account_id, "Status",
-                       f->id, f->reblog_of_id, &rr, err, errlen) != 0)
+                       f->id, f->reblog_of_id, err, errlen) != 0)
             return -1;
     }
     return 0;

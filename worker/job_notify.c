@@ -1,7 +1,9 @@
 /* notify: one notification the module asks for (a favourite, reblog,
  * follow, follow request, ...), Mastodon's LocalNotificationWorker.
  * args {"type", "account_id" (recipient), "from_account_id", "activity_type",
- *       "activity_id", "account": <sender, rendered>, "status": <status, rendered, optional>}.
+ *       "activity_id"}; renderings some senders add ("account", "status") are
+ * not used: the event names the notification and the streaming side renders
+ * it for the recipient.
  *
  * Nothing happens when the activity is gone by now (a favourite undone, a
  * follow request withdrawn) or NotifyService would drop it (notify.c).
@@ -12,7 +14,6 @@
 #include "db.h"
 #include "log.h"
 #include "notify.h"
-#include "payload.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,8 +48,6 @@ int job_notify(job_ctx *ctx, const char *args_json, size_t len, char *err, size_
 {
     job_args a;
     char recipient[MW_ID_LEN], from[MW_ID_LEN], activity[MW_ID_LEN];
-    notify_render render = { 0 };
-    char *account = NULL, *status = NULL;
 
     if (args_parse(&a, args_json, len, err, errlen) != 0)
         return -1;
@@ -60,18 +59,6 @@ int job_notify(job_ctx *ctx, const char *args_json, size_t len, char *err, size_
                  " and activity_id (id strings)");
         goto out;
     }
-    if (!args_object_raw(&a, "account", &render.account, &render.account_len))
-        render.account = NULL;
-    if (!args_object_raw(&a, "status", &render.status, &render.status_len))
-        render.status = NULL;
-    /* ids only (the outbox): the renderings the module left in Redis */
-    if (!args_has(&a, "account")) {
-        if (payload_get(*ctx->redis, "account", from, ctx->job->attempt == 0, &account,
-                        &render.account_len, err, errlen) < 0)
-            goto out;
-        render.account = account;
-    }
-
     PGconn *db = job_db(ctx, err, errlen);
     if (db == NULL)
         goto out;
@@ -83,22 +70,11 @@ int job_notify(job_ctx *ctx, const char *args_json, size_t len, char *err, size_
         mlog(LOG_INFO, "notify: %s %s is gone, no %s notification", activity_type, activity, type);
         rc = 0;
     } else {
-        const char *target = PQgetvalue(res, 0, 0);
-        if (target[0] != '\0' && !args_has(&a, "status")
-            && payload_get(*ctx->redis, "status", target, ctx->job->attempt == 0, &status,
-                           &render.status_len, err, errlen) < 0) {
-            PQclear(res);
-            goto out;
-        }
-        if (status != NULL)
-            render.status = status;
         rc = notify_one(*ctx->redis, db, type, recipient, from, activity_type, activity,
-                        target, &render, err, errlen);
+                        PQgetvalue(res, 0, 0), err, errlen);
     }
     PQclear(res);
 out:
-    free(account);
-    free(status);
     args_free(&a);
     return rc;
 }

@@ -5,14 +5,13 @@
  * the status' cached rendering goes (it says "expired" now), and `poll`
  * notifications go to the author and every local voter, once each (the
  * notifications' unique index: a second run, or a second job for the same
- * poll, inserts nothing).  Events carry the renderings the module left at
- * posting time (mastodon:payload:*), when they are still there. */
+ * poll, inserts nothing); each event names its notification, which the
+ * streams render. */
 #include "jobs.h"
 #include "args.h"
 #include "db.h"
 #include "log.h"
 #include "notify.h"
-#include "payload.h"
 #include "redis.h"
 #include "util.h"
 
@@ -32,8 +31,6 @@ int job_poll_expire(job_ctx *ctx, const char *args_json, size_t len, char *err, 
 {
     job_args a;
     char poll[MW_ID_LEN];
-    notify_render render = { 0 };
-    char *account = NULL, *status = NULL;
     PGresult *res = NULL;
     int rc = -1;
 
@@ -67,20 +64,10 @@ int job_poll_expire(job_ctx *ctx, const char *args_json, size_t len, char *err, 
     if (status_forget_now(*ctx->redis, status_id, err, errlen) != 0)
         goto out;
 
-    if (payload_get(*ctx->redis, "account", author, 0, &account, &render.account_len,
-                    err, errlen) < 0
-        || payload_get(*ctx->redis, "status", status_id, 0, &status, &render.status_len,
-                       err, errlen) < 0)
-        goto out;
-    render.account = account;
-    render.status = status;
-
     rc = notify_poll(*ctx->redis, db, PQgetvalue(res, 0, 4), poll, status_id, author,
-                     account != NULL && status != NULL ? &render : NULL, err, errlen);
+                     err, errlen);
 out:
     PQclear(res);
-    free(account);
-    free(status);
     args_free(&a);
     return rc;
 }

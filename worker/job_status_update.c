@@ -22,23 +22,23 @@ static const char rebloggers_sql[] =
     "SELECT array(SELECT DISTINCT r.account_id FROM statuses r JOIN accounts a ON a.id = r.account_id"
     "             WHERE r.reblog_of_id = $1::bigint AND r.deleted_at IS NULL AND a.domain IS NULL)::text";
 
-static int notify_rebloggers(redisContext *c, PGconn *db, const status_facts *f,
-                             const notify_render *render, char *err, size_t errlen)
+static int notify_rebloggers(redisContext *c, PGconn *db, const status_facts *f, char *err,
+                             size_t errlen)
 {
     const char *params[1] = { f->id };
     PGresult *res = db_query(db, rebloggers_sql, 1, params, PGRES_TUPLES_OK, err, errlen);
     if (res == NULL)
         return -1;
-    int rc = notify_status(c, db, "update", PQgetvalue(res, 0, 0), f->id, f->account_id, render,
-                           err, errlen);
+    int rc = notify_status(c, db, "update", PQgetvalue(res, 0, 0), f->id, f->account_id, err,
+                           errlen);
     PQclear(res);
     return rc;
 }
 
 /* `status.update` where the status is in a home feed, then an `update`
  * notification to each local reblogger. */
-static int update(job_ctx *ctx, PGconn *db, const status_facts *f, const notify_render *render,
-                  const char *event_key, char *err, size_t errlen)
+static int update(job_ctx *ctx, PGconn *db, const status_facts *f, const char *event_key,
+                  char *err, size_t errlen)
 {
     long long found;
     fanout_walk w = {
@@ -52,7 +52,7 @@ static int update(job_ctx *ctx, PGconn *db, const status_facts *f, const notify_
     if (list_feeds_walk(ctx, db, NULL, f->account_id, f->id, "", FEED_TOUCH, event_key, &found,
                         err, errlen) != 0)
         return -1;
-    return notify_rebloggers(*ctx->redis, db, f, render, err, errlen);
+    return notify_rebloggers(*ctx->redis, db, f, err, errlen);
 }
 
 static const fanout_status_job status_update_job = {

@@ -47,7 +47,7 @@
 
 #define NOTIFY_RETURNING                                                                        \
     " ON CONFLICT (account_id, activity_type, activity_id, type) DO NOTHING"                    \
-    " RETURNING id, account_id, to_char(created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), group_key"
+    " RETURNING id, account_id"
 
 static const char insert_sql[] =
     "INSERT INTO notifications (activity_id, activity_type, account_id, from_account_id, type, group_key)"
@@ -76,44 +76,20 @@ static const char forget_update_sql[] =
     "DELETE FROM notifications WHERE activity_type = 'Status' AND activity_id = $1::bigint"
     " AND type = 'update' AND account_id = ANY ($2::bigint[])";
 
-/* Publishes the `notification` event of each inserted row, pipelined. */
-static int publish_rows(redisContext *c, const PGresult *res, const char *type,
-                        const notify_render *render, char *err, size_t errlen)
+/* Publishes the `notification` event of each inserted row, pipelined: its
+ * id, for the streaming side to render for the recipient. */
+static int publish_rows(redisContext *c, const PGresult *res, char *err, size_t errlen)
 {
-    int pending = 0, rc = 0;
+    int pending = 0;
 
     for (int i = 0; i < PQntuples(res); i++) {
-        const char *id = PQgetvalue(res, i, 0);
-        char group[160], channel[64];
-        if (PQgetisnull(res, i, 3))
-            snprintf(group, sizeof(group), "ungrouped-%s", id);
-        else
-            snprintf(group, sizeof(group), "%s", PQgetvalue(res, i, 3));
+        char channel[64], ev[96];
         /* Mastodon's NotifyService: the user's notifications channel */
         snprintf(channel, sizeof(channel), "timeline:%s:notifications", PQgetvalue(res, i, 1));
-
-        char *ev = NULL;
-        char *q[4] = { json_quoted(id), json_quoted(type), json_quoted(PQgetvalue(res, i, 2)),
-                       json_quoted(group) };
-        int n = -1;
-        if (q[0] != NULL && q[1] != NULL && q[2] != NULL && q[3] != NULL)
-            n = asprintf(&ev,
-                "{\"event\":\"notification\",\"payload\":{\"id\":%s,\"type\":%s,"
-                "\"created_at\":%s,\"group_key\":%s,\"account\":%.*s%s%.*s}}",
-                q[0], q[1], q[2], q[3],
-                render->account ? (int) render->account_len : 4, render->account ? render->account : "null",
-                render->status ? ",\"status\":" : "",
-                render->status ? (int) render->status_len : 0, render->status ? render->status : "");
-        for (int k = 0; k < 4; k++)
-            free(q[k]);
-        if (n < 0) {
-            snprintf(err, errlen, "out of memory");
-            rc = -1;
-            break;
-        }
+        int n = snprintf(ev, sizeof(ev), "{\"event\":\"notification\",\"notification_id\":\"%s\"}",
+                         PQgetvalue(res, i, 0));
         if (redisAppendCommand(c, "PUBLISH %s %b", channel, ev, (size_t) n) == REDIS_OK)
             pending++;
-        free(ev);
     }
     while (pending-- > 0) {
         redisReply *r = NULL;
@@ -123,11 +99,11 @@ static int publish_rows(redisContext *c, const PGresult *res, const char *type,
         }
         freeReplyObject(r);
     }
-    return rc;
+    return 0;
 }
 
 static int insert(redisContext *c, PGconn *db, const char *const params[7], const char *type,
-                  const notify_render *render, char *err, size_t errlen)
+                  char *err, size_t errlen)
 {
     PGresult *res = db_query(db, insert_sql, 7, params, PGRES_TUPLES_OK, err, errlen);
     if (res == NULL)
@@ -135,19 +111,18 @@ static int insert(redisContext *c, PGconn *db, const char *const params[7], cons
     if (PQntuples(res) > 0)
         mlog(LOG_DEBUG, "notify: %d %s notification(s) for activity %s %s", PQntuples(res), type,
              params[1], params[0]);
-    int rc = render != NULL ? publish_rows(c, res, type, render, err, errlen) : 0;
+    int rc = publish_rows(c, res, err, errlen);
     PQclear(res);
     return rc;
 }
 
 int notify_poll(redisContext *c, PGconn *db, const char *recipients, const char *poll_id,
-                const char *status_id, const char *author_id, const notify_render *render,
-                char *err, size_t errlen)
+                const char *status_id, const char *author_id, char *err, size_t errlen)
 {
     if (strcmp(recipients, "{}") == 0)
         return 0;
     const char *params[7] = { poll_id, "Poll", author_id, "poll", NULL, recipients, status_id };
-    return insert(c, db, params, "poll", render, err, errlen);
+    return insert(c, db, params, "poll", err, errlen);
 }
 
 int notify_group_key(redisContext *c, const char *type, const char *recipient_id,
@@ -185,8 +160,7 @@ int notify_group_key(redisContext *c, const char *type, const char *recipient_id
 
 int notify_one(redisContext *c, PGconn *db, const char *type, const char *recipient_id,
                const char *from_account_id, const char *activity_type, const char *activity_id,
-               const char *target_status_id, const notify_render *render,
-               char *err, size_t errlen)
+               const char *target_status_id, char *err, size_t errlen)
 {
     char group[160], recipients[MW_ID_LEN + 2];
 
@@ -197,12 +171,11 @@ int notify_one(redisContext *c, PGconn *db, const char *type, const char *recipi
         activity_id, activity_type, from_account_id, type, group[0] ? group : NULL, recipients,
         target_status_id[0] ? target_status_id : NULL,
     };
-    return insert(c, db, params, type, render, err, errlen);
+    return insert(c, db, params, type, err, errlen);
 }
 
 int notify_status(redisContext *c, PGconn *db, const char *type, const char *recipients,
-                  const char *status_id, const char *author_id, const notify_render *render,
-                  char *err, size_t errlen)
+                  const char *status_id, const char *author_id, char *err, size_t errlen)
 {
     if (strcmp(recipients, "{}") == 0)
         return 0;
@@ -214,17 +187,17 @@ int notify_status(redisContext *c, PGconn *db, const char *type, const char *rec
         PQclear(res);
     }
     const char *params[7] = { status_id, "Status", author_id, type, NULL, recipients, status_id };
-    return insert(c, db, params, type, render, err, errlen);
+    return insert(c, db, params, type, err, errlen);
 }
 
-int notify_mentions(redisContext *c, PGconn *db, const char *status_id,
-                    const notify_render *render, char *err, size_t errlen)
+int notify_mentions(redisContext *c, PGconn *db, const char *status_id, char *err,
+                    size_t errlen)
 {
     const char *params[1] = { status_id };
     PGresult *res = db_query(db, mentions_sql, 1, params, PGRES_TUPLES_OK, err, errlen);
     if (res == NULL)
         return -1;
-    int rc = publish_rows(c, res, "mention", render, err, errlen);
+    int rc = publish_rows(c, res, err, errlen);
     PQclear(res);
     return rc;
 }

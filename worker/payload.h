@@ -10,11 +10,10 @@
 #include <hiredis/hiredis.h>
 
 /* The rendering of kind ("status", "account") and id into *out (malloc'd,
- * NUL-terminated, *len bytes).  The module writes it just after its commit,
- * so the job may be faster: with wait set, a missing key is asked again for
- * up to half a second.  1 found, 0 not there (Redis was down when the module
- * wrote, or it is older than an hour: the job goes on without it), -1 + err. */
-int payload_get(redisContext *c, const char *kind, const char *id, int wait, char **out,
-                size_t *len, char *err, size_t errlen);
+ * NUL-terminated, *len bytes).  Never waited for: 1 found, 0 not there (not
+ * written yet, Redis was down when the module wrote, or it is older than an
+ * hour: the job publishes ids, rendered by the streaming side), -1 + err. */
+int payload_get(redisContext *c, const char *kind, const char *id, char **out, size_t *len,
+                char *err, size_t errlen);
 
 #endif

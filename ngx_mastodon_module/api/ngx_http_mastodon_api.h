@@ -344,6 +344,17 @@ ngx_int_t ngx_http_mastodon_notification_groups_unread(
     ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_notification_group_dismiss(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
+/*
+ * Notification id of account `viewer` rendered in an operation (a
+ * stream's), as GET /api/v1/notifications/:id answers it.  handler gets
+ * NGX_OK and the JSON (in op's pool), NGX_DECLINED (gone or not shown) or
+ * NGX_ERROR.  NGX_DONE (handler called later) or NGX_ERROR.
+ */
+typedef void (*ngx_http_mastodon_notification_done_pt)(
+    ngx_http_mastodon_op_t *op, ngx_int_t rc, ngx_str_t *json, void *data);
+ngx_int_t ngx_http_mastodon_notification_render(ngx_http_mastodon_op_t *op,
+    int64_t viewer, int64_t id, ngx_http_mastodon_notification_done_pt handler,
+    void *data);
 
 
 /* status interactions (_status_actions.c) and their lists (_status_lists.c) */

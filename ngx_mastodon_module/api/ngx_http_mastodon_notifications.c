@@ -20,6 +20,10 @@
  * status loader, with the viewer's flags; one it cannot show (deleted, no
  * longer visible) takes its notification out of the answer.
  *
+ * The stream renders the notification its event names with the same
+ * statement and writer (ngx_http_mastodon_notification_render), in the
+ * stream's operation rather than a request.
+ *
  * v2 pages walk the notifications newest first (oldest first with min_id)
  * keeping one per group until `limit` groups, as Notification::Groups'
  * recursive query; each group's count, sample accounts (8) and bounds come
@@ -103,6 +107,11 @@ typedef struct {
     ngx_int_t                     *status;      /* per row: item, or -1 */
     ngx_uint_t                     pending;
     ngx_uint_t                     failed;      /* an HTTP status */
+
+    ngx_http_mastodon_op_t        *op;          /* rendering for a stream */
+    int64_t                        viewer;
+    ngx_http_mastodon_notification_done_pt  handler;
+    void                          *data;
 } ngx_http_mastodon_notif_t;
 
 
@@ -118,6 +127,9 @@ static void ngx_http_mastodon_notif_statuses_done(ngx_http_request_t *r,
     ngx_http_mastodon_statuses_t *st, void *data);
 static void ngx_http_mastodon_notif_accounts_done(
     ngx_http_mastodon_pg_batch_t *b);
+static void ngx_http_mastodon_notif_op_rows_done(
+    ngx_http_mastodon_pg_batch_t *b);
+static void ngx_http_mastodon_notif_op_respond(ngx_http_mastodon_notif_t *nt);
 static void ngx_http_mastodon_notif_respond(ngx_http_request_t *r,
     ngx_http_mastodon_notif_t *nt);
 static ngx_uint_t ngx_http_mastodon_notif_shown(ngx_http_mastodon_notif_t *nt,
@@ -728,6 +740,107 @@ ngx_http_mastodon_notification(ngx_http_request_t *r,
 }
 
 
+ngx_int_t
+ngx_http_mastodon_notification_render(ngx_http_mastodon_op_t *op,
+    int64_t viewer, int64_t id, ngx_http_mastodon_notification_done_pt handler,
+    void *data)
+{
+    const char                    **values;
+    ngx_http_mastodon_notif_t      *nt;
+    ngx_http_mastodon_pg_batch_t   *b;
+
+    nt = ngx_pcalloc(op->pool, sizeof(ngx_http_mastodon_notif_t));
+    values = ngx_pcalloc(op->pool, 2 * sizeof(char *));
+    if (nt == NULL || values == NULL) {
+        return NGX_ERROR;
+    }
+
+    nt->version = 1;
+    nt->op = op;
+    nt->viewer = viewer;
+    nt->handler = handler;
+    nt->data = data;
+
+    values[0] = ngx_http_mastodon_pg_pool_int64(op->pool, viewer);
+    values[1] = ngx_http_mastodon_pg_pool_int64(op->pool, id);
+
+    b = ngx_http_mastodon_pg_op_batch(op, ngx_http_mastodon_notif_op_rows_done,
+                                      nt);
+    if (values[0] == NULL || values[1] == NULL || b == NULL
+        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_notif_show, values)
+           != NGX_OK
+        || ngx_http_mastodon_pg_run(b) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_mastodon_notif_op_rows_done(ngx_http_mastodon_pg_batch_t *b)
+{
+    ngx_http_mastodon_notif_t  *nt = b->data;
+
+    if (!ngx_http_mastodon_pg_ok(b)) {
+        nt->handler(nt->op, NGX_ERROR, NULL, nt->data);
+        return;
+    }
+
+    nt->rows = b->results[0];
+
+    if (PQntuples(nt->rows) == 0) {
+        nt->handler(nt->op, NGX_DECLINED, NULL, nt->data);
+        return;
+    }
+
+    nt->pending = 1;                /* until the load is started */
+
+    if (ngx_http_mastodon_notif_load(NULL, nt, NGX_HTTP_MASTODON_NCOL_STATUS)
+        != NGX_OK)
+    {
+        nt->failed = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (--nt->pending == 0) {
+        ngx_http_mastodon_notif_op_respond(nt);
+    }
+}
+
+
+static void
+ngx_http_mastodon_notif_op_respond(ngx_http_mastodon_notif_t *nt)
+{
+    ngx_str_t                 out;
+    ngx_http_mastodon_json_t  j;
+
+    if (nt->failed) {
+        nt->handler(nt->op, NGX_ERROR, NULL, nt->data);
+        return;
+    }
+
+    if (!ngx_http_mastodon_notif_shown(nt, 0, NGX_HTTP_MASTODON_NCOL_TYPE)) {
+        nt->handler(nt->op, NGX_DECLINED, NULL, nt->data);
+        return;
+    }
+
+    if (ngx_http_mastodon_json_op_init(nt->op, &j) != NGX_OK) {
+        nt->handler(nt->op, NGX_ERROR, NULL, nt->data);
+        return;
+    }
+
+    ngx_http_mastodon_notif_v1(&j, nt, 0);
+
+    if (ngx_http_mastodon_json_string(&j, &out) != NGX_OK) {
+        nt->handler(nt->op, NGX_ERROR, NULL, nt->data);
+        return;
+    }
+
+    nt->handler(nt->op, NGX_OK, &out, nt->data);
+}
+
+
 /* by_group_key's values: $2 the key, $3 the id of "ungrouped-<id>" */
 static const char **
 ngx_http_mastodon_notif_key_values(ngx_http_request_t *r,
@@ -1140,13 +1253,15 @@ ngx_http_mastodon_notif_load(ngx_http_request_t *r,
     ngx_int_t    t;
     ngx_uint_t   k, nids;
     ngx_str_t    type;
+    ngx_pool_t  *pool;
 
     n = PQntuples(nt->rows);
     type_col = nt->version == 1 ? NGX_HTTP_MASTODON_NCOL_TYPE
                                 : NGX_HTTP_MASTODON_GCOL_TYPE;
+    pool = nt->op ? nt->op->pool : r->pool;
 
-    ids = ngx_palloc(r->pool, n * sizeof(int64_t));
-    nt->status = ngx_palloc(r->pool, n * sizeof(ngx_int_t));
+    ids = ngx_palloc(pool, n * sizeof(int64_t));
+    nt->status = ngx_palloc(pool, n * sizeof(ngx_int_t));
     if (ids == NULL || nt->status == NULL) {
         return NGX_ERROR;
     }
@@ -1180,7 +1295,9 @@ ngx_http_mastodon_notif_load(ngx_http_request_t *r,
         nt->status[i] = k;
     }
 
-    nt->st = ngx_http_mastodon_statuses(r, ids, nids, 0);
+    nt->st = nt->op ? ngx_http_mastodon_statuses_op(nt->op, nt->viewer, ids,
+                                                    nids, 0)
+                    : ngx_http_mastodon_statuses(r, ids, nids, 0);
     if (nt->st == NULL) {
         return NGX_ERROR;
     }
@@ -1215,7 +1332,11 @@ ngx_http_mastodon_notif_statuses_done(ngx_http_request_t *r,
     }
 
     if (--nt->pending == 0) {
-        ngx_http_mastodon_notif_respond(r, nt);
+        if (nt->op) {
+            ngx_http_mastodon_notif_op_respond(nt);
+        } else {
+            ngx_http_mastodon_notif_respond(r, nt);
+        }
     }
 }
 

@@ -125,11 +125,14 @@ static ngx_int_t ngx_http_mastodon_stream_subscribe(
 static void ngx_http_mastodon_stream_message(ngx_http_mastodon_op_t *op,
     ngx_http_mastodon_redis_event_e event, ngx_str_t *message, void *data);
 static ngx_int_t ngx_http_mastodon_stream_split(ngx_str_t *msg,
-    ngx_str_t *event, ngx_str_t *payload, ngx_str_t *status_id);
+    ngx_str_t *event, ngx_str_t *payload, ngx_str_t *status_id,
+    ngx_str_t *notification_id);
 static u_char *ngx_http_mastodon_stream_skip(u_char *p, u_char *last);
 static ngx_int_t ngx_http_mastodon_stream_check(
     ngx_http_mastodon_stream_sub_t *sub, ngx_str_t *event,
-    ngx_str_t *payload, ngx_str_t *status_id);
+    ngx_str_t *payload, ngx_str_t *status_id, ngx_str_t *notification_id);
+static void ngx_http_mastodon_stream_notified(ngx_http_mastodon_op_t *op,
+    ngx_int_t rc, ngx_str_t *json, void *data);
 static void ngx_http_mastodon_stream_rendered(ngx_http_request_t *r,
     ngx_http_mastodon_statuses_t *st, void *data);
 static ngx_int_t ngx_http_mastodon_stream_filter(
@@ -768,7 +771,8 @@ ngx_http_mastodon_stream_message(ngx_http_mastodon_op_t *op,
     ngx_http_mastodon_redis_event_e event, ngx_str_t *message, void *data)
 {
     ngx_str_t                        name, payload, status_id;
-    ngx_uint_t                       update;
+    ngx_str_t                        notification_id;
+    ngx_uint_t                       update, notification;
     ngx_http_mastodon_stream_t      *s;
     ngx_http_mastodon_stream_sub_t  *sub = data;
 
@@ -780,7 +784,7 @@ ngx_http_mastodon_stream_message(ngx_http_mastodon_op_t *op,
 
     if (s->done
         || ngx_http_mastodon_stream_split(message, &name, &payload,
-                                          &status_id)
+                                          &status_id, &notification_id)
            != NGX_OK
         || name.len == 0)
     {
@@ -801,13 +805,20 @@ ngx_http_mastodon_stream_message(ngx_http_mastodon_op_t *op,
              || (name.len == 13
                  && ngx_strncmp(name.data, "status.update", 13) == 0);
 
-    if (payload.len == 0 && !(update && status_id.len)) {
+    notification = name.len == 12
+                   && ngx_strncmp(name.data, "notification", 12) == 0;
+
+    if (payload.len == 0
+        && !(update && status_id.len)
+        && !(notification && notification_id.len))
+    {
         return;
     }
 
     if ((sub->filter && update) || payload.len == 0) {
-        /* filtered, or to be rendered here first (a status' id only) */
-        if (ngx_http_mastodon_stream_check(sub, &name, &payload, &status_id)
+        /* filtered, or to be rendered here first (an id only) */
+        if (ngx_http_mastodon_stream_check(sub, &name, &payload, &status_id,
+                                           &notification_id)
             != NGX_OK)
         {
             ngx_log_error(NGX_LOG_ERR, s->request->connection->log, 0,
@@ -828,7 +839,7 @@ ngx_http_mastodon_stream_message(ngx_http_mastodon_op_t *op,
  */
 static ngx_int_t
 ngx_http_mastodon_stream_split(ngx_str_t *msg, ngx_str_t *event,
-    ngx_str_t *payload, ngx_str_t *status_id)
+    ngx_str_t *payload, ngx_str_t *status_id, ngx_str_t *notification_id)
 {
     u_char     *p, *last, *key, *v;
     size_t      klen;
@@ -837,6 +848,7 @@ ngx_http_mastodon_stream_split(ngx_str_t *msg, ngx_str_t *event,
     ngx_str_null(event);
     ngx_str_null(payload);
     ngx_str_null(status_id);
+    ngx_str_null(notification_id);
 
     p = msg->data;
     last = p + msg->len;
@@ -890,6 +902,10 @@ ngx_http_mastodon_stream_split(ngx_str_t *msg, ngx_str_t *event,
             to = payload;
         } else if (klen == 9 && ngx_strncmp(key, "status_id", 9) == 0) {
             to = status_id;
+        } else if (klen == 15
+                   && ngx_strncmp(key, "notification_id", 15) == 0)
+        {
+            to = notification_id;
         }
 
         if (to) {
@@ -981,15 +997,18 @@ ngx_http_mastodon_stream_skip(u_char *p, u_char *last)
 
 
 /*
- * An update that is not written as it came: a filtered stream's (the
- * viewer's statement first), or the status' id only (the worker had no
- * rendering: a remote post), rendered here for the viewer first.  In an
- * operation of its own, whose pool holds the event until it is out.
+ * An event that is not written as it came: a filtered stream's update (the
+ * viewer's statement first), the status' id only (the worker had no
+ * rendering: a remote post) or a notification's id (always), rendered here
+ * for the viewer first.  In an operation of its own, whose pool holds the
+ * event until it is out.
  */
 static ngx_int_t
 ngx_http_mastodon_stream_check(ngx_http_mastodon_stream_sub_t *sub,
-    ngx_str_t *event, ngx_str_t *payload, ngx_str_t *status_id)
+    ngx_str_t *event, ngx_str_t *payload, ngx_str_t *status_id,
+    ngx_str_t *notification_id)
 {
+    int64_t                            id;
     ngx_http_mastodon_op_t            *op;
     ngx_http_mastodon_stream_t        *s;
     ngx_http_mastodon_statuses_t      *st;
@@ -1025,6 +1044,21 @@ ngx_http_mastodon_stream_check(ngx_http_mastodon_stream_sub_t *sub,
 
         if (ck->payload.data == NULL
             || ngx_http_mastodon_stream_filter(ck) != NGX_OK)
+        {
+            goto failed;
+        }
+
+        return NGX_OK;
+    }
+
+    if (status_id->len == 0) {
+        /* as GET /api/v1/notifications/:id shows it to the viewer */
+        id = ngx_atoof(notification_id->data, notification_id->len);
+        if (id <= 0
+            || ngx_http_mastodon_notification_render(op, s->account_id, id,
+                                           ngx_http_mastodon_stream_notified,
+                                           ck)
+               != NGX_DONE)
         {
             goto failed;
         }
@@ -1087,6 +1121,29 @@ ngx_http_mastodon_stream_rendered(ngx_http_request_t *r,
         }
         return;
     }
+
+    ngx_http_mastodon_stream_deliver(ck);
+}
+
+
+static void
+ngx_http_mastodon_stream_notified(ngx_http_mastodon_op_t *op, ngx_int_t rc,
+    ngx_str_t *json, void *data)
+{
+    ngx_http_mastodon_stream_check_t  *ck = data;
+
+    if (rc != NGX_OK) {
+        if (rc == NGX_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, op->log, 0,
+                          "mastodon: stream: a notification could not be "
+                          "rendered");
+        }
+
+        ngx_http_mastodon_op_end(op);
+        return;
+    }
+
+    ck->payload = *json;
 
     ngx_http_mastodon_stream_deliver(ck);
 }
