@@ -15,7 +15,7 @@ use MastodonTest;
 my $t = MastodonTest->new;
 my $m = $t->mojo;
 
-my %u = map { $_ => $t->user($_) } qw(alice bob carol);
+my %u = map { $_ => $t->user($_) } qw(alice bob carol dave);
 my %h = map { $_ => $t->bearer($u{$_}{token}) } keys %u;
 my %id = map { $_ => $u{$_}{account_id} } keys %u;
 
@@ -215,6 +215,77 @@ $m->get_ok('/api/v1/filters', $h{carol})->status_is(200)->json_is('/1/phrase' =>
 $m->delete_ok("/api/v1/filters/$v1->{id}", $h{carol})->status_is(200)->json_is({});
 $m->get_ok('/api/v1/filters', $h{carol})->status_is(200)->json_is('/0/phrase' => 'other')->json_hasnt('/1');
 $m->get_ok("/api/v2/filters/$v2->{id}", $h{carol})->status_is(200, 'the v1 delete leaves the filter');
+
+
+# --- applied: the viewer's Status carries its FilterResults ---------------------------------
+sub post_as {
+    my ($who, %form) = @_;
+    return $m->post_ok('/api/v1/statuses', $h{$who}, form => \%form)->status_is(200)->tx->res->json;
+}
+sub seen {
+    my ($who, $sid) = @_;
+    return $m->get_ok("/api/v1/statuses/$sid", $h{$who})->status_is(200)->tx->res->json;
+}
+
+$m->post_ok('/api/v2/filters', $h{dave}, json => {
+    title => 'Pets', context => ['home', 'public'], filter_action => 'warn',
+    keywords_attributes => [{ keyword => 'cat', whole_word => true }, { keyword => 'dog', whole_word => false }],
+})->status_is(200);
+my $pets = $m->tx->res->json;
+my $cats   = post_as('bob', status => 'I love cats');
+my $cat    = post_as('bob', status => 'My CAT is here');
+my $hotdog = post_as('bob', status => 'hotdogs for lunch');
+my $cw     = post_as('bob', status => 'nothing to see', spoiler_text => 'about a cat');
+my $plain  = post_as('bob', status => 'nothing at all');
+
+is_deeply(seen('dave', $cats->{id})->{filtered}, [], 'whole_word: "cat" does not match "cats"');
+my $r = seen('dave', $cat->{id})->{filtered};
+is(scalar @$r, 1, 'one FilterResult');
+is_deeply($r->[0]{keyword_matches}, ['CAT'], 'case-insensitive, the text as it matched');
+is($r->[0]{status_matches}, undef, 'status_matches null');
+is_deeply($r->[0]{filter}, { id => $pets->{id}, title => 'Pets', context => ['home', 'public'],
+                             expires_at => undef, filter_action => 'warn' },
+          'the Filter, without its rules');
+is_deeply([sort keys %{ $r->[0] }], [qw(filter keyword_matches status_matches)], 'the FilterResult entity');
+is_deeply(seen('dave', $hotdog->{id})->{filtered}[0]{keyword_matches}, ['dog'], 'not whole_word: inside a word');
+is_deeply(seen('dave', $cw->{id})->{filtered}[0]{keyword_matches}, ['cat'], 'the spoiler text is searched');
+is_deeply(seen('dave', $plain->{id})->{filtered}, [], 'no match: []');
+is_deeply(seen('bob', $cat->{id})->{filtered}, [], 'another viewer: [] (nothing per viewer in the shared render)');
+is_deeply(seen('dave', $cat->{id})->{filtered}[0]{keyword_matches}, ['CAT'], '... and the viewer still gets its own');
+$m->get_ok("/api/v1/statuses/$cat->{id}")->status_is(200)->json_hasnt('/filtered', 'anonymous: no filtered');
+
+# a status filter, hide and blur actions
+$m->post_ok('/api/v2/filters', $h{dave}, json => { title => 'This one', context => ['thread'], filter_action => 'hide' })
+  ->status_is(200);
+my $this = $m->tx->res->json;
+$m->post_ok("/api/v2/filters/$this->{id}/statuses", $h{dave}, form => { status_id => $plain->{id} })->status_is(200);
+$r = seen('dave', $plain->{id})->{filtered};
+is(scalar @$r, 1, 'the status filter applies');
+is_deeply($r->[0]{status_matches}, [$plain->{id}], 'status_matches: the status');
+is($r->[0]{keyword_matches}, undef, 'keyword_matches null');
+is($r->[0]{filter}{filter_action}, 'hide', 'the hide action told');
+
+$m->post_ok('/api/v2/filters', $h{dave}, json => { title => 'Blurry', context => ['account'], filter_action => 'blur',
+    keywords_attributes => [{ keyword => 'lunch' }] })->status_is(200);
+$r = seen('dave', $hotdog->{id})->{filtered};
+is_deeply([map { $_->{filter}{filter_action} } @$r], ['warn', 'blur'], 'every matching filter, in order');
+
+# a reblog: matched on its original, both carry the result
+my $rb = $m->post_ok("/api/v1/statuses/$cat->{id}/reblog", $h{carol})->status_is(200)->tx->res->json;
+my $seen_rb = seen('dave', $rb->{id});
+is_deeply($seen_rb->{filtered}[0]{keyword_matches}, ['CAT'], 'a reblog: its original\'s text');
+is_deeply($seen_rb->{reblog}{filtered}[0]{keyword_matches}, ['CAT'], '... and the original inside it');
+
+# timelines carry it too
+$m->get_ok('/api/v1/timelines/public?limit=40', $h{dave})->status_is(200);
+my ($in_tl) = grep { $_->{id} eq $cat->{id} } @{ $m->tx->res->json };
+is_deeply($in_tl->{filtered}[0]{keyword_matches}, ['CAT'], 'the public timeline');
+
+# an expired filter is not applied
+$t->psql("UPDATE custom_filters SET expires_at = (now() AT TIME ZONE 'UTC') - interval '1 minute'"
+         . " WHERE id = $pets->{id}");
+is_deeply(seen('dave', $cat->{id})->{filtered}, [], 'an expired filter is not applied');
+$m->get_ok("/api/v2/filters/$pets->{id}", $h{dave})->status_is(200, '... and still listed');
 
 kill 'TERM', $pid;
 waitpid $pid, 0;

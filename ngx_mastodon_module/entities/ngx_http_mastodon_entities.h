@@ -106,6 +106,9 @@ typedef struct {
                                                       PostgreSQL was read */
     unsigned                       redis_late:1;   /* ... but after Redis */
     ngx_uint_t                     version;        /* the render cache's */
+    ngx_str_t                      filtered;       /* the viewer's
+                                                      FilterResult array;
+                                                      empty: [] */
 } ngx_http_mastodon_status_item_t;
 
 struct ngx_http_mastodon_statuses_s {
@@ -125,6 +128,8 @@ struct ngx_http_mastodon_statuses_s {
                                                       per author, copied from
                                                       the worker's cache */
     unsigned                       cached_accounts:1;
+    unsigned                       filters:1;      /* the viewer's filters
+                                                      asked, last query */
     unsigned                       lean_meta:1;    /* all known: the lean
                                                       meta statement */
     ngx_int_t                      rc;             /* NGX_OK, NGX_ERROR */
