@@ -197,8 +197,7 @@ ngx_http_mastodon_filter_save(ngx_http_request_t *r,
     const char   *s, **values;
 
     values = ngx_http_mastodon_filter_values(r, ctx,
-                                             &ngx_http_mastodon_filter_save_stmt,
-                                             id);
+                 &ngx_http_mastodon_filter_save_stmt, id);
     if (values == NULL) {
         return ctx->error_message ? NGX_HTTP_NOT_FOUND
                                   : NGX_HTTP_INTERNAL_SERVER_ERROR;
