@@ -11,6 +11,7 @@
 
 #include "ngx_http_mastodon_activitypub.h"
 #include "ngx_http_mastodon_streaming.h"
+#include "ngx_http_mastodon_filters.h"
 #include "mstdn_utf8.h"
 
 
@@ -338,6 +339,51 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
       USER, "read read:lists"),
     R(GET, "/api/v1/timelines/list/:list_id", ngx_http_mastodon_timelines_list,
       0, USER, "read read:lists"),
+
+    /* filters (filters/_filters.c) */
+    R(GET, "/api/v2/filters", ngx_http_mastodon_filters_index, 0, USER,
+      "read read:filters"),
+    R(POST, "/api/v2/filters", ngx_http_mastodon_filter_create, 1, USER,
+      "write write:filters"),
+    R(GET, "/api/v2/filters/:id", ngx_http_mastodon_filter_show, 0, USER,
+      "read read:filters"),
+    R(PUT, "/api/v2/filters/:id", ngx_http_mastodon_filter_update, 1, USER,
+      "write write:filters"),
+    R(DELETE, "/api/v2/filters/:id", ngx_http_mastodon_filter_delete, 0, USER,
+      "write write:filters"),
+    R(GET, "/api/v2/filters/:filter_id/keywords",
+      ngx_http_mastodon_filter_keywords_index, 0, USER, "read read:filters"),
+    R(POST, "/api/v2/filters/:filter_id/keywords",
+      ngx_http_mastodon_filter_keyword_create, 1, USER,
+      "write write:filters"),
+    R(GET, "/api/v2/filter_keywords/:id",
+      ngx_http_mastodon_filter_keyword_show, 0, USER, "read read:filters"),
+    R(PUT, "/api/v2/filter_keywords/:id",
+      ngx_http_mastodon_filter_keyword_update, 1, USER,
+      "write write:filters"),
+    R(DELETE, "/api/v2/filter_keywords/:id",
+      ngx_http_mastodon_filter_keyword_delete, 0, USER,
+      "write write:filters"),
+    R(GET, "/api/v2/filters/:filter_id/statuses",
+      ngx_http_mastodon_filter_statuses_index, 0, USER, "read read:filters"),
+    R(POST, "/api/v2/filters/:filter_id/statuses",
+      ngx_http_mastodon_filter_status_create, 1, USER,
+      "write write:filters"),
+    R(GET, "/api/v2/filter_statuses/:id",
+      ngx_http_mastodon_filter_status_show, 0, USER, "read read:filters"),
+    R(DELETE, "/api/v2/filter_statuses/:id",
+      ngx_http_mastodon_filter_status_delete, 0, USER,
+      "write write:filters"),
+    R(GET, "/api/v1/filters", ngx_http_mastodon_filters_v1_index, 0, USER,
+      "read read:filters"),
+    R(POST, "/api/v1/filters", ngx_http_mastodon_filter_v1_create, 1, USER,
+      "write write:filters"),
+    R(GET, "/api/v1/filters/:id", ngx_http_mastodon_filter_v1_show, 0, USER,
+      "read read:filters"),
+    R(PUT, "/api/v1/filters/:id", ngx_http_mastodon_filter_v1_update, 1,
+      USER, "write write:filters"),
+    R(DELETE, "/api/v1/filters/:id", ngx_http_mastodon_filter_v1_delete, 0,
+      USER, "write write:filters"),
 
     /* registration */
     RL(POST, "/api/v1/accounts", ngx_http_mastodon_accounts_create, 1, APP,

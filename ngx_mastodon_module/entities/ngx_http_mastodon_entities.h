@@ -126,6 +126,9 @@ typedef struct {
     ngx_uint_t                     version;        /* the render cache's */
     unsigned                       voted:1;        /* in its poll */
     uint64_t                       own_votes;      /* choices, a bit each */
+    ngx_str_t                      filtered;       /* the viewer's
+                                                      FilterResult array;
+                                                      empty: [] */
 } ngx_http_mastodon_status_item_t;
 
 struct ngx_http_mastodon_statuses_s {
@@ -145,6 +148,8 @@ struct ngx_http_mastodon_statuses_s {
                                                       per author, copied from
                                                       the worker's cache */
     unsigned                       cached_accounts:1;
+    unsigned                       filters:1;      /* the viewer's filters
+                                                      asked, last query */
     unsigned                       lean_meta:1;    /* all known: the lean
                                                       meta statement */
     ngx_int_t                      rc;             /* NGX_OK, NGX_ERROR */

@@ -16,6 +16,7 @@
 #include "ngx_http_mastodon_cache.h"
 #include "mstdn_json.h"
 #include "mstdn_text.h"
+#include "mstdn_filter.h"
 
 
 #define NGX_HTTP_MASTODON_STATUS_KEY      "mastodon:status:"
@@ -40,6 +41,8 @@ static void ngx_http_mastodon_statuses_fill(ngx_http_mastodon_statuses_t *st,
 static ngx_int_t ngx_http_mastodon_status_assemble(
     ngx_http_mastodon_statuses_t *st, ngx_uint_t i, ngx_uint_t viewer,
     ngx_str_t *out);
+static ngx_int_t ngx_http_mastodon_statuses_filter(
+    ngx_http_mastodon_statuses_t *st, PGresult *res);
 static ngx_int_t ngx_http_mastodon_statuses_rehash(
     ngx_http_mastodon_statuses_t *st, ngx_uint_t n);
 static ngx_int_t ngx_http_mastodon_status_html_pool(ngx_pool_t *pool,
@@ -1009,6 +1012,37 @@ ngx_http_mastodon_statuses_cached(ngx_http_mastodon_op_t *op,
 }
 
 
+/*
+ * The viewer's active filters (CustomFilter.cached_filters_for) and, when
+ * there are any, the searchable text of the statuses asked ($2, originals
+ * included): rows (filter, Filter JSON, keyword, whole_word, status) for
+ * the filters' keywords and statuses, then (NULL, NULL, text, NULL,
+ * status) for the texts.  Status#searchable_text: the spoiler and the
+ * plain text joined by a blank line; a remote status' HTML is reduced to
+ * its text (tags dropped, the usual entities decoded).
+ */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_statuses_filters_stmt =
+    ngx_http_mastodon_pg_stmt(
+    "WITH f AS (SELECT f.* FROM custom_filters f"
+    " WHERE f.account_id = $1::bigint AND (f.expires_at IS NULL"
+    "  OR f.expires_at > now() AT TIME ZONE 'UTC'))"
+    " SELECT f.id, mastodon_filter_json(f, false)::text, k.keyword,"
+    "  k.whole_word, NULL::bigint"
+    " FROM f JOIN custom_filter_keywords k ON k.custom_filter_id = f.id"
+    " UNION ALL SELECT f.id, mastodon_filter_json(f, false)::text, NULL,"
+    "  NULL, cs.status_id"
+    " FROM f JOIN custom_filter_statuses cs ON cs.custom_filter_id = f.id"
+    " UNION ALL SELECT NULL, NULL, concat_ws(E'\\n\\n',"
+    "  nullif(s.spoiler_text, ''), CASE WHEN a.domain IS NULL THEN s.text"
+    "  ELSE replace(replace(replace(replace(replace(regexp_replace("
+    "  regexp_replace(s.text, '<br\\s*/?>|</p>\\s*<p>', E'\\n', 'gi'),"
+    "  '<[^>]*>', '', 'g'), '&lt;', '<'), '&gt;', '>'), '&quot;', '\"'),"
+    "  '&#39;', ''''), '&amp;', '&') END), NULL, s.id"
+    " FROM statuses s JOIN accounts a ON a.id = s.account_id"
+    " WHERE s.id = ANY ($2::bigint[]) AND EXISTS (SELECT 1 FROM f)"
+    " ORDER BY 1 NULLS LAST", 2);
+
+
 /* "{1,2,3}": a bigint[] parameter */
 static const char *
 ngx_http_mastodon_statuses_array(ngx_pool_t *pool, int64_t *ids,
@@ -1100,7 +1134,7 @@ ngx_http_mastodon_statuses_query(ngx_http_mastodon_statuses_t *st)
     int64_t                          *ids, *misses;
     ngx_int_t                         rc;
     ngx_uint_t                        i, nmisses;
-    const char                      **meta, **accounts, **render;
+    const char                      **meta, **accounts, **render, **filters;
     ngx_http_mastodon_pg_batch_t     *b;
     ngx_http_mastodon_status_item_t  *it;
 
@@ -1184,6 +1218,31 @@ ngx_http_mastodon_statuses_query(ngx_http_mastodon_statuses_t *st)
            != NGX_OK)
     {
         return NGX_ERROR;
+    }
+
+    if (st->viewer) {
+        filters = ngx_palloc(st->pool, 2 * sizeof(char *));
+        if (filters == NULL) {
+            return NGX_ERROR;
+        }
+
+        for (i = 0; i < st->items.nelts; i++) {
+            misses[i] = it[i].id;
+        }
+
+        filters[0] = meta[0];
+        filters[1] = ngx_http_mastodon_statuses_array(st->pool, misses,
+                                                      st->items.nelts);
+        if (filters[1] == NULL
+            || ngx_http_mastodon_pg_add(b,
+                                     &ngx_http_mastodon_statuses_filters_stmt,
+                                     filters)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        st->filters = 1;
     }
 
     if (ngx_http_mastodon_pg_run(b) != NGX_OK) {
@@ -1571,10 +1630,11 @@ ngx_http_mastodon_statuses_loaded(ngx_http_mastodon_pg_batch_t *b)
     int                               row, nrows;
     PGresult                         *meta, *res;
     ngx_int_t                         k;
-    ngx_uint_t                        i;
+    ngx_uint_t                        i, nq;
     ngx_http_mastodon_status_item_t  *it;
 
-    /* meta, then the accounts unless cached, then renderings if missed */
+    /* meta, then the accounts unless cached, then renderings if missed,
+     * then the viewer's filters */
     meta = ngx_http_mastodon_pg_rows(b, 0);
     k = 1;
 
@@ -1582,11 +1642,12 @@ ngx_http_mastodon_statuses_loaded(ngx_http_mastodon_pg_batch_t *b)
         st->accounts = ngx_http_mastodon_pg_rows(b, k++);
     }
 
-    res = b->nqueries > (ngx_uint_t) k ? ngx_http_mastodon_pg_rows(b, k)
-                                       : NULL;
+    nq = b->nqueries - st->filters;
+
+    res = nq > (ngx_uint_t) k ? ngx_http_mastodon_pg_rows(b, k) : NULL;
 
     if (meta == NULL || (!st->cached_accounts && st->accounts == NULL)
-        || (b->nqueries > (ngx_uint_t) k && res == NULL))
+        || (nq > (ngx_uint_t) k && res == NULL))
     {
         goto failed;
     }
@@ -1641,6 +1702,14 @@ ngx_http_mastodon_statuses_loaded(ngx_http_mastodon_pg_batch_t *b)
         if (it[i].base.len == 0 || it[i].account < 0) {
             it[i].found = 0;
         }
+    }
+
+    if (st->filters
+        && ngx_http_mastodon_statuses_filter(st,
+                                   ngx_http_mastodon_pg_rows(b, nq))
+           != NGX_OK)
+    {
+        goto failed;
     }
 
     st->rc = NGX_OK;
@@ -2304,6 +2373,190 @@ ngx_http_mastodon_statuses_fetch(ngx_http_request_t *r, int64_t *ids,
 }
 
 
+/* one active filter of the viewer: its rules, rows of the filters query */
+typedef struct {
+    ngx_str_t                  json;        /* the Filter, without rules */
+    mstdn_filter_keyword_t    *keywords;
+    ngx_uint_t                 nkeywords;
+    int64_t                   *statuses;
+    ngx_uint_t                 nstatuses;
+} ngx_http_mastodon_filter_rules_t;
+
+
+/*
+ * CustomFilter.apply_cached_filters for every item: the viewer's active
+ * filters whose keywords match the searchable text of the status (a
+ * reblog: of its original) or whose statuses are it or what it reblogs,
+ * as the FilterResult array of item->filtered.  Every filter is applied,
+ * whatever its context and action, as StatusRelationshipsPresenter does:
+ * the client reads them from the Filter.
+ */
+static ngx_int_t
+ngx_http_mastodon_statuses_filter(ngx_http_mastodon_statuses_t *st,
+    PGresult *res)
+{
+    int                                row, nrows;
+    size_t                             which, start, mlen;
+    int64_t                            fid, last, sid;
+    ngx_str_t                          s, *texts, *text;
+    ngx_int_t                          k;
+    ngx_uint_t                         i, f, nfilters, n, kw, hit;
+    ngx_http_mastodon_json_t           j;
+    ngx_http_mastodon_status_item_t   *it;
+    ngx_http_mastodon_filter_rules_t  *filters, *fr;
+
+    if (res == NULL) {
+        return NGX_ERROR;
+    }
+
+    nrows = PQntuples(res);
+    if (nrows == 0) {
+        return NGX_OK;      /* no active filter */
+    }
+
+    filters = ngx_pcalloc(st->pool,
+                          nrows * sizeof(ngx_http_mastodon_filter_rules_t));
+    texts = ngx_pcalloc(st->pool, st->items.nelts * sizeof(ngx_str_t));
+    if (filters == NULL || texts == NULL) {
+        return NGX_ERROR;
+    }
+
+    nfilters = 0;
+    last = 0;
+    fr = NULL;
+
+    for (row = 0; row < nrows; row++) {
+        if (PQgetisnull(res, row, 0)) {
+            /* a status' searchable text */
+            sid = ngx_atoof((u_char *) PQgetvalue(res, row, 4),
+                            PQgetlength(res, row, 4));
+            k = ngx_http_mastodon_statuses_find(st, sid);
+            if (k >= 0) {
+                texts[k] = ngx_http_mastodon_pg_str(res, row, 2);
+            }
+
+            continue;
+        }
+
+        fid = ngx_http_mastodon_pg_int(res, row, 0);
+
+        if (fr == NULL || fid != last) {
+            fr = &filters[nfilters++];
+            fr->json = ngx_http_mastodon_pg_str(res, row, 1);
+            fr->keywords = ngx_pcalloc(st->pool,
+                                       (nrows - row)
+                                       * sizeof(mstdn_filter_keyword_t));
+            fr->statuses = ngx_pcalloc(st->pool,
+                                       (nrows - row) * sizeof(int64_t));
+            if (fr->keywords == NULL || fr->statuses == NULL) {
+                return NGX_ERROR;
+            }
+
+            last = fid;
+        }
+
+        if (PQgetisnull(res, row, 4)) {
+            s = ngx_http_mastodon_pg_str(res, row, 2);
+            fr->keywords[fr->nkeywords].keyword = (const char *) s.data;
+            fr->keywords[fr->nkeywords].len = s.len;
+            fr->keywords[fr->nkeywords].whole_word =
+                ngx_http_mastodon_pg_bool(res, row, 3);
+            fr->nkeywords++;
+
+        } else {
+            fr->statuses[fr->nstatuses++] = ngx_http_mastodon_pg_int(res, row,
+                                                                     4);
+        }
+    }
+
+    it = st->items.elts;
+
+    for (i = 0; i < st->items.nelts; i++) {
+        text = &texts[i];
+
+        if (it[i].reblog_of_id) {
+            k = ngx_http_mastodon_statuses_find(st, it[i].reblog_of_id);
+            text = k >= 0 ? &texts[k] : NULL;
+        }
+
+        if (ngx_http_mastodon_json_op_init(st->op, &j) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        ngx_http_mastodon_json_open_array(&j, NULL);
+        hit = 0;
+
+        for (f = 0; f < nfilters; f++) {
+            fr = &filters[f];
+
+            kw = text && text->len
+                 && mstdn_filter_match((const char *) text->data, text->len,
+                                       fr->keywords, fr->nkeywords, &which,
+                                       &start, &mlen);
+
+            sid = 0;
+
+            for (n = 0; n < fr->nstatuses; n++) {
+                if (fr->statuses[n] == it[i].id
+                    || (it[i].reblog_of_id
+                        && fr->statuses[n] == it[i].reblog_of_id))
+                {
+                    sid = fr->statuses[n];
+                    break;
+                }
+            }
+
+            if (!kw && sid == 0) {
+                continue;
+            }
+
+            hit = 1;
+
+            ngx_http_mastodon_json_open(&j, NULL);
+            ngx_http_mastodon_json_raw(&j, "filter", &fr->json);
+
+            if (kw) {
+                ngx_http_mastodon_json_open_array(&j, "keyword_matches");
+                s.data = text->data + start;
+                s.len = mlen;
+                ngx_http_mastodon_json_str(&j, &s);
+                ngx_http_mastodon_json_close_array(&j);
+
+            } else {
+                ngx_http_mastodon_json_kv_null(&j, "keyword_matches");
+            }
+
+            if (sid) {
+                ngx_http_mastodon_json_open_array(&j, "status_matches");
+                s.data = ngx_pnalloc(st->pool, NGX_INT64_LEN);
+                if (s.data == NULL) {
+                    return NGX_ERROR;
+                }
+
+                s.len = ngx_sprintf(s.data, "%L", sid) - s.data;
+                ngx_http_mastodon_json_str(&j, &s);
+                ngx_http_mastodon_json_close_array(&j);
+
+            } else {
+                ngx_http_mastodon_json_kv_null(&j, "status_matches");
+            }
+
+            ngx_http_mastodon_json_close(&j);
+        }
+
+        ngx_http_mastodon_json_close_array(&j);
+
+        if (hit
+            && ngx_http_mastodon_json_string(&j, &it[i].filtered) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 ngx_uint_t
 ngx_http_mastodon_statuses_shown(ngx_http_mastodon_statuses_t *st,
     ngx_uint_t i)
@@ -2403,7 +2656,7 @@ ngx_http_mastodon_status_assemble(ngx_http_mastodon_statuses_t *st,
           + sizeof(",\"account\":,\"reblog\":") - 1
           + sizeof(",\"favourited\":false,\"reblogged\":false,\"muted\":false,"
                    "\"bookmarked\":false,\"pinned\":false,\"filtered\":[]")
-          - 1;
+          - 1 + it->filtered.len;
 
     /* a poll is the cached object's last key: "...,"poll":{...}}" */
     viewer_poll = viewer && st->viewer
@@ -2448,7 +2701,14 @@ ngx_http_mastodon_status_assemble(ngx_http_mastodon_statuses_t *st,
                             it->pinned ? "true" : "false");
         }
 
-        p = ngx_cpymem(p, ",\"filtered\":[]", sizeof(",\"filtered\":[]") - 1);
+        if (it->filtered.len) {
+            p = ngx_cpymem(p, ",\"filtered\":", sizeof(",\"filtered\":") - 1);
+            p = ngx_cpymem(p, it->filtered.data, it->filtered.len);
+
+        } else {
+            p = ngx_cpymem(p, ",\"filtered\":[]",
+                           sizeof(",\"filtered\":[]") - 1);
+        }
     }
 
     *p++ = '}';
