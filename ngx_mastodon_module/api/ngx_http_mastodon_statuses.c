@@ -16,6 +16,7 @@
 #define NGX_HTTP_MASTODON_STATUS_ENTITIES     256
 #define NGX_HTTP_MASTODON_IDEMPOTENCY_MAX     256
 #define NGX_HTTP_MASTODON_STATUSES_MAX_IDS    20
+#define NGX_HTTP_MASTODON_MEDIA_MAX           4   /* MEDIA_ATTACHMENTS_LIMIT */
 
 
 typedef struct {
@@ -68,8 +69,13 @@ static ngx_int_t ngx_http_mastodon_status_checked(ngx_http_request_t *r,
 
 /*
  * $1 the author, $2 in_reply_to_id, $3 text, $4 sensitive, $5 spoiler_text,
- * $6 visibility, $7 language, $8 application, $9 base URL, $10-$13 above.
- * No row: the status replied to is not there for the author.  The new id
+ * $6 visibility, $7 language, $8 application, $9 base URL, $10-$13 above,
+ * $14 media_ids: the author's unattached media (PostStatusService's
+ * validate_media!), attached in the same statement.  The fourth column
+ * says why nothing was posted (the fifth: the media ids not found, as
+ * Mastodon lists them): 1 media not found, 2 a video or audio with
+ * others, 3 media not processed, 0 the status replied to is not there for
+ * the author (then the row's id is NULL).  The new id
  * goes into NGX_HTTP_MASTODON_ST_WRITTEN: the batch's next statements
  * select what the answer renders (ngx_http_mastodon_statuses_written()).
  */
@@ -78,8 +84,17 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_post_stmt =
     "WITH p AS (SELECT ps.id, ps.account_id, ps.conversation_id"
     "  FROM statuses ps WHERE ps.id = $2::bigint AND ps.reblog_of_id IS NULL"
     "  AND " NGX_HTTP_MASTODON_ST_SQL_VISIBLE("ps") "),"
-    " ok AS (SELECT 1 AS one WHERE $2::bigint IS NULL"
-    "  OR EXISTS (SELECT 1 FROM p)),"
+    " md AS (SELECT id, type, processing FROM media_attachments"
+    "  WHERE id = ANY($14::bigint[]) AND account_id = $1::bigint"
+    "  AND status_id IS NULL AND scheduled_status_id IS NULL),"
+    " mv AS (SELECT CASE"
+    "  WHEN (SELECT count(*) FROM md) < cardinality($14::bigint[]) THEN 1"
+    "  WHEN (SELECT count(*) FROM md) > 1"
+    "  AND EXISTS (SELECT 1 FROM md WHERE type IN (2, 4)) THEN 2"
+    "  WHEN EXISTS (SELECT 1 FROM md WHERE coalesce(processing, 2) <> 2)"
+    "  THEN 3 ELSE 0 END AS why),"
+    " ok AS (SELECT 1 AS one WHERE ($2::bigint IS NULL"
+    "  OR EXISTS (SELECT 1 FROM p)) AND (SELECT why FROM mv) = 0),"
     " us AS (SELECT nullif(settings, '')::jsonb AS j FROM users"
     "  WHERE account_id = $1::bigint),"
     " c AS (INSERT INTO conversations (created_at) SELECT"
@@ -88,7 +103,8 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_post_stmt =
     " n AS (SELECT timestamp_id('statuses') AS id FROM ok),"
     " s AS (INSERT INTO statuses (id, uri, text, in_reply_to_id,"
     "  in_reply_to_account_id, reply, sensitive, spoiler_text, visibility,"
-    "  language, conversation_id, local, account_id, application_id)"
+    "  language, conversation_id, local, account_id, application_id,"
+    "  ordered_media_attachment_ids)"
     "  SELECT n.id, $9 || '/users/' || a.username || '/statuses/' || n.id,"
     "  $3, p.id, p.account_id, p.id IS NOT NULL,"
     "  coalesce($4::boolean, ((SELECT j FROM us)->>'default_sensitive')"
@@ -97,9 +113,13 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_post_stmt =
     "  WHEN 'unlisted' THEN 1 WHEN 'private' THEN 2 ELSE 0 END),"
     "  coalesce($7, (SELECT j FROM us)->>'default_language', 'en'),"
     "  coalesce(p.conversation_id, (SELECT id FROM c)), true,"
-    "  $1::bigint, $8::bigint"
+    "  $1::bigint, $8::bigint,"
+    "  nullif($14::bigint[], '{}')"
     "  FROM n JOIN accounts a ON a.id = $1::bigint LEFT JOIN p ON true"
     "  RETURNING id, in_reply_to_id, visibility),"
+    " ma AS (UPDATE media_attachments SET status_id = s.id,"
+    "  updated_at = now() AT TIME ZONE 'UTC' FROM s"
+    "  WHERE media_attachments.id IN (SELECT id FROM md)),"
     " ss AS (INSERT INTO status_stats (status_id) SELECT id FROM s),"
     " rs AS (INSERT INTO status_stats (status_id, replies_count)"
     "  SELECT in_reply_to_id, 1 FROM s WHERE in_reply_to_id IS NOT NULL"
@@ -123,7 +143,10 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_post_stmt =
     " FROM s WHERE in_reply_to_id IS NOT NULL AND visibility <= 1") "),"
     " w AS (SELECT set_config('" NGX_HTTP_MASTODON_ST_WRITTEN "', id::text,"
     "  true) FROM s)"
-    " SELECT id, in_reply_to_id, (SELECT count(*) FROM w) FROM s", 13);
+    " SELECT s.id, s.in_reply_to_id, (SELECT count(*) FROM w), mv.why,"
+    " array_to_string(ARRAY(SELECT x FROM unnest($14::bigint[]) x"
+    "  WHERE x NOT IN (SELECT id FROM md)), ', ')"
+    " FROM mv LEFT JOIN s ON true", 14);
 
 
 /* $1 the viewer, $2 the status: exists for it, and is its own */
@@ -329,6 +352,101 @@ ngx_http_mastodon_text_array_end(ngx_http_mastodon_text_array_t *a)
 
 
 /*
+ * media_ids (PostStatusService#validate_media!): none, or at most
+ * NGX_HTTP_MASTODON_MEDIA_MAX ids as Ruby's to_i reads them, repeats
+ * dropped (ordered_media_attachment_ids is media_ids & the media found),
+ * as a bigint[] literal; whose they are and whether they are ready the
+ * statement decides.
+ */
+static ngx_int_t
+ngx_http_mastodon_status_media_ids(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, const char **value, ngx_uint_t *n)
+{
+    u_char         *p, *last;
+    int64_t         ids[NGX_HTTP_MASTODON_MEDIA_MAX], id;
+    ngx_uint_t      i, k, given;
+    const char     *c;
+    mstdn_value_t  *v, *e, one;
+
+    *n = 0;
+    *value = "{}";
+
+    v = mstdn_object_get(ctx->params, "media_ids");
+    if (v == NULL) {
+        return NGX_OK;
+    }
+
+    if (v->type == MSTDN_STRING || v->type == MSTDN_NUMBER) {
+        one = *v;
+        one.next = NULL;
+        e = &one;
+
+    } else if (v->type == MSTDN_ARRAY) {
+        e = v->first;
+
+    } else {
+        return NGX_OK;
+    }
+
+    given = 0;
+    for (v = e; v; v = v->next) {
+        given++;
+    }
+
+    if (given > NGX_HTTP_MASTODON_MEDIA_MAX) {
+        ctx->error_message = "Cannot attach more than 4 files";
+        return 422;
+    }
+
+    for ( /* void */ ; e; e = e->next) {
+        if ((e->type != MSTDN_STRING && e->type != MSTDN_NUMBER)
+            || e->len == 0)
+        {
+            continue;
+        }
+
+        /* String#to_i: the leading digits, 0 without any */
+        id = 0;
+        for (c = e->str; c < e->str + e->len && *c >= '0' && *c <= '9'; c++)
+        {
+            if (id > (INT64_MAX - 9) / 10) {
+                break;
+            }
+            id = id * 10 + (*c - '0');
+        }
+
+        for (k = 0; k < *n && ids[k] != id; k++) { /* void */ }
+
+        if (k == *n) {
+            ids[(*n)++] = id;
+        }
+    }
+
+    if (*n == 0) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, *n * (NGX_INT64_LEN + 1) + 3);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *value = (const char *) p;
+    last = p;
+    *last++ = '{';
+
+    for (i = 0; i < *n; i++) {
+        last = ngx_sprintf(last, i ? ",%L" : "%L", ids[i]);
+    }
+
+    *last++ = '}';
+    *last = '\0';
+
+    return NGX_OK;
+}
+
+
+/*
  * The parameters a post and an edit share, validated as Mastodon's
  * PostStatusService and Status model do; values[] for the statements.
  * Returns NGX_OK, or an HTTP status with ctx->error_message.
@@ -341,8 +459,8 @@ ngx_http_mastodon_status_params(ngx_http_request_t *r,
     size_t                           size;
     u_char                          *p;
     int64_t                          reply;
-    ngx_int_t                        visibility;
-    ngx_uint_t                       ours, has_spoiler;
+    ngx_int_t                        visibility, rc;
+    ngx_uint_t                       ours, has_spoiler, nmedia;
     ngx_str_t                       *names;
     const char                      *text, *spoiler, *vis, *lang;
     mstdn_value_t                   *v;
@@ -378,13 +496,9 @@ ngx_http_mastodon_status_params(ngx_http_request_t *r,
         slen = 0;
     }
 
-    v = mstdn_object_get(ctx->params, "media_ids");
-    if (v && ((v->type == MSTDN_ARRAY && v->first)
-              || (v->type == MSTDN_STRING && v->len)))
-    {
-        ctx->error_message = "Validation failed: Media attachments are not "
-                             "supported by this server yet";
-        return 422;
+    rc = ngx_http_mastodon_status_media_ids(r, ctx, &values[13], &nmedia);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     v = mstdn_object_get(ctx->params, "poll");
@@ -400,7 +514,7 @@ ngx_http_mastodon_status_params(ngx_http_request_t *r,
         return 422;
     }
 
-    if (len == 0) {
+    if (len == 0 && nmedia == 0) {
         ctx->error_message = "Validation failed: Text can't be blank";
         return 422;
     }
@@ -620,7 +734,7 @@ ngx_http_mastodon_status_params(ngx_http_request_t *r,
     values[11] = ngx_http_mastodon_text_array_end(&tags);
     values[12] = ngx_http_mastodon_text_array_end(&displays);
 
-    for (i = 0; i < 13; i++) {
+    for (i = 0; i < 14; i++) {
         if (values[i] == NULL && (i == 0 || i == 2 || i >= 8)) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -663,7 +777,7 @@ ngx_http_mastodon_statuses_create(ngx_http_request_t *r,
     }
 
     op->job = "distribute";
-    op->values = ngx_pcalloc(r->pool, 13 * sizeof(char *));
+    op->values = ngx_pcalloc(r->pool, 14 * sizeof(char *));
     if (op->values == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -815,6 +929,51 @@ ngx_http_mastodon_status_unclaim(ngx_http_request_t *r,
 }
 
 
+/* why the post statement posted nothing: its last columns */
+static ngx_int_t
+ngx_http_mastodon_status_not_posted(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, PGresult *res)
+{
+    u_char     *p;
+    int64_t     why;
+    ngx_str_t   ids;
+
+    why = PQntuples(res) == 1 ? ngx_http_mastodon_pg_int(res, 0, 3) : 0;
+
+    switch (why) {
+
+    case 1:
+        ids = ngx_http_mastodon_pg_str(res, 0, 4);
+        p = ngx_pnalloc(r->pool, ids.len + sizeof("Media  not found or "
+                                                  "already attached to "
+                                                  "another post"));
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        *ngx_sprintf(p, "Media %V not found or already attached to another "
+                     "post", &ids) = '\0';
+        ctx->error_message = (const char *) p;
+        return 422;
+
+    case 2:
+        ctx->error_message = "Cannot attach a video to a post that already "
+                             "contains images";
+        return 422;
+
+    case 3:
+        ctx->error_message = "Cannot attach files that have not finished "
+                             "processing. Try again in a moment!";
+        return 422;
+
+    default:
+        ctx->error_message = "The post you are trying to reply to does not "
+                             "appear to exist.";
+        return NGX_HTTP_NOT_FOUND;
+    }
+}
+
+
 static void
 ngx_http_mastodon_status_posted(ngx_http_mastodon_pg_batch_t *b)
 {
@@ -835,11 +994,10 @@ ngx_http_mastodon_status_posted(ngx_http_mastodon_pg_batch_t *b)
         return;
     }
 
-    if (PQntuples(res) != 1) {
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
         ngx_http_mastodon_status_unclaim(r, op);
-        ctx->error_message = "The post you are trying to reply to does not "
-                             "appear to exist.";
-        ngx_http_mastodon_finalize(r, NGX_HTTP_NOT_FOUND);
+        ngx_http_mastodon_finalize(r, ngx_http_mastodon_status_not_posted(r,
+                                                                  ctx, res));
         return;
     }
 
@@ -1060,7 +1218,7 @@ ngx_http_mastodon_statuses_update(ngx_http_request_t *r,
 
     op->id = id;
     op->job = "status_update";
-    op->values = ngx_pcalloc(r->pool, 13 * sizeof(char *));
+    op->values = ngx_pcalloc(r->pool, 14 * sizeof(char *));
     if (op->values == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
