@@ -169,7 +169,7 @@ check_media($in_home, [ @a[2, 0, 1] ], 'home timeline render');
 is_deeply [ status_errors($in_home) ], [], 'a Status entity in the home timeline';
 
 # the :media channels got the statuses with media, not the one without
-my @msg = $sub->messages(count => 7, wait => 10);
+my @msg = $sub->messages(count => 10, wait => 10);
 my %n;
 $n{ $_->{channel} }{ $_->{json}{payload}{id} // '' }++ for grep { $_->{json}{event} eq 'update' } @msg;
 ok $n{'timeline:public:media'}{ $s->{id} } && $n{'timeline:public:local:media'}{ $s->{id} },
@@ -178,5 +178,59 @@ ok !$n{'timeline:public:media'}{ $plain->{id} } && $n{'timeline:public'}{ $plain
    'the one without media only on timeline:public';
 my ($pm) = grep { $_->{channel} eq 'timeline:public:media' && ($_->{json}{payload}{id} // '') eq $s->{id} } @msg;
 check_media($pm->{json}{payload}, [ @a[2, 0, 1] ], 'the streamed payload has the media');
+
+# --- an edit: swap media, change a description (UpdateStatusService) ----------------
+$m->put_ok("/api/v1/statuses/$s->{id}", $h{alice}, json => { status => 'now with words',
+    media_ids => [ $a[1], $a[4] ],
+    media_attributes => [ { id => $a[1], description => 'a better picture', focus => '0.5,-0.5' } ] })
+  ->status_is(200);
+my $ed = $m->tx->res->json;
+is_deeply ids($ed->{media_attachments}), [ @a[1, 4] ], 'edit: the media swapped, in the new order';
+is $ed->{media_attachments}[0]{description}, 'a better picture', 'media_attributes: the description';
+is_deeply $ed->{media_attachments}[0]{meta}{focus}, { x => 0.5, y => -0.5 }, 'media_attributes: the focus';
+is $ed->{media_attachments}[1]{description}, 'picture 5';
+ok $ed->{edited_at}, 'edited_at';
+is attached($a[4]), $s->{id}, 'the new one attached';
+is attached($a[2]), $s->{id}, 'one left out stays attached (Mastodon leaves it), not shown';
+$m->get_ok("/api/v1/statuses/$s->{id}", $h{bob})->status_is(200);
+check_media($m->tx->res->json, [ @a[1, 4] ], 'the rendering was forgotten: the new media');
+$m->get_ok("/api/v1/timelines/public?only_media=true")->status_is(200);
+check_media($m->tx->res->json->[1], [ @a[1, 4] ], 'public timeline: the new media');
+
+# only a description changes: an edit too
+$m->put_ok("/api/v1/statuses/$s->{id}", $h{alice}, json => { status => 'now with words',
+    media_ids => [ $a[1], $a[4] ], media_attributes => [ { id => $a[4], description => 'five' } ] })
+  ->status_is(200);
+is $m->tx->res->json('/media_attachments/1/description'), 'five', 'a description alone';
+
+# the refusals of a post, on an edit too; nothing changes
+$m->put_ok("/api/v1/statuses/$s->{id}", $h{alice}, json => { status => 'x', media_ids => [ $a[1], $b1 ] })
+  ->status_is(422)->json_is('/error', "Media $b1 not found or already attached to another post");
+$m->put_ok("/api/v1/statuses/$s->{id}", $h{alice}, json => { status => 'x', media_ids => [ $a[3] ] })
+  ->status_is(422)->json_is('/error', "Media $a[3] not found or already attached to another post",
+    'media of another status');
+$m->put_ok("/api/v1/statuses/$s->{id}", $h{alice}, json => { status => 'x', media_ids => [ $queued ] })
+  ->status_is(422)->json_is('/error', 'Cannot attach files that have not finished processing. Try again in a moment!');
+$m->put_ok("/api/v1/statuses/$s->{id}", $h{alice}, json => { status => 'x', media_ids => [ 1 .. 5 ] })
+  ->status_is(422)->json_is('/error', 'Cannot attach more than 4 files');
+$m->get_ok("/api/v1/statuses/$s->{id}", $h{bob})->status_is(200)->json_is('/content', '<p>now with words</p>');
+
+# the history: each version with its media and the descriptions it had
+$m->get_ok("/api/v1/statuses/$s->{id}/history", $h{bob})->status_is(200);
+my $h = $m->tx->res->json;
+is scalar @$h, 3, 'three versions';
+is_deeply [ entity_errors($h->[0], 'StatusEdit') ], [], 'a StatusEdit entity';
+is_deeply [ map { ids($_->{media_attachments}) } @$h ], [ [ @a[2, 0, 1] ], [ @a[1, 4] ], [ @a[1, 4] ] ],
+    'history: the media of each version';
+is_deeply [ map { [ map { $_->{description} } @{ $_->{media_attachments} } ] } @$h ],
+    [ [ 'picture 3', 'picture 1', 'picture 2' ], [ 'a better picture', 'picture 5' ], [ 'a better picture', 'five' ] ],
+    'history: the descriptions each version had';
+is_deeply [ entity_errors($h->[1]{media_attachments}[0], 'MediaAttachment') ], [], 'their MediaAttachment entities';
+
+# an edit without media_ids drops them (Mastodon's controller always passes the key)
+$m->put_ok("/api/v1/statuses/$s2->{id}", $h{alice}, json => { status => 'text and none #pics' })->status_is(200);
+is_deeply $m->tx->res->json->{media_attachments}, [], 'an edit without media_ids: no media';
+$m->get_ok("/api/v1/statuses/$s2->{id}/history", $h{alice})->status_is(200);
+is_deeply [ map { ids($_->{media_attachments}) } @{ $m->tx->res->json } ], [ [ $a[3] ], [] ], 'its history';
 
 done_testing;

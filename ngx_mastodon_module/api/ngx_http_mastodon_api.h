@@ -374,6 +374,11 @@ ngx_int_t ngx_http_mastodon_media_update(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_media_destroy(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
+/* description and focus of params, NULL each when not given: NGX_OK or
+ * the 422 to answer (the upload's, PUT's, an edit's media_attributes[]) */
+ngx_int_t ngx_http_mastodon_media_attrs(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, mstdn_value_t *params,
+    const char **description, const char **x, const char **y);
 
 
 #endif /* _NGX_HTTP_MASTODON_API_H_INCLUDED_ */

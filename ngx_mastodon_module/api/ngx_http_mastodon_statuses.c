@@ -41,6 +41,8 @@ static void ngx_http_mastodon_status_saved(ngx_http_request_t *r,
 static ngx_int_t ngx_http_mastodon_status_checked(ngx_http_request_t *r,
     ngx_http_mastodon_status_op_t *op, ngx_http_mastodon_pg_stmt_t *write,
     ngx_http_mastodon_pg_done_pt done);
+static ngx_int_t ngx_http_mastodon_status_media_refused(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, PGresult *res, int col, int ids_col);
 
 
 /* what a post and an edit share: $3 text, $4 sensitive, $5 spoiler,
@@ -68,6 +70,24 @@ static ngx_int_t ngx_http_mastodon_status_checked(ngx_http_request_t *r,
     "  t ON CONFLICT DO NOTHING)"
 
 /*
+ * Why a post or an edit attaches none of media_ids (validate_media!): 1
+ * not found, 2 a video or audio among several, 3 not processed; 0 fine.
+ * md: the media found.
+ */
+#define NGX_HTTP_MASTODON_STATUS_SQL_MEDIA_WHY                                \
+    "SELECT CASE"                                                             \
+    "  WHEN (SELECT count(*) FROM md) < cardinality($14::bigint[]) THEN 1"    \
+    "  WHEN (SELECT count(*) FROM md) > 1"                                    \
+    "  AND EXISTS (SELECT 1 FROM md WHERE type IN (2, 4)) THEN 2"             \
+    "  WHEN EXISTS (SELECT 1 FROM md WHERE coalesce(processing, 2) <> 2)"     \
+    "  THEN 3 ELSE 0 END AS why"
+
+/* the ids of media_ids not found, as Mastodon's not_found lists them */
+#define NGX_HTTP_MASTODON_STATUS_SQL_MEDIA_MISSING                            \
+    " array_to_string(ARRAY(SELECT x FROM unnest($14::bigint[]) x"            \
+    "  WHERE x NOT IN (SELECT id FROM md)), ', ')"
+
+/*
  * $1 the author, $2 in_reply_to_id, $3 text, $4 sensitive, $5 spoiler_text,
  * $6 visibility, $7 language, $8 application, $9 base URL, $10-$13 above,
  * $14 media_ids: the author's unattached media (PostStatusService's
@@ -87,12 +107,7 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_post_stmt =
     " md AS (SELECT id, type, processing FROM media_attachments"
     "  WHERE id = ANY($14::bigint[]) AND account_id = $1::bigint"
     "  AND status_id IS NULL AND scheduled_status_id IS NULL),"
-    " mv AS (SELECT CASE"
-    "  WHEN (SELECT count(*) FROM md) < cardinality($14::bigint[]) THEN 1"
-    "  WHEN (SELECT count(*) FROM md) > 1"
-    "  AND EXISTS (SELECT 1 FROM md WHERE type IN (2, 4)) THEN 2"
-    "  WHEN EXISTS (SELECT 1 FROM md WHERE coalesce(processing, 2) <> 2)"
-    "  THEN 3 ELSE 0 END AS why),"
+    " mv AS (" NGX_HTTP_MASTODON_STATUS_SQL_MEDIA_WHY "),"
     " ok AS (SELECT 1 AS one WHERE ($2::bigint IS NULL"
     "  OR EXISTS (SELECT 1 FROM p)) AND (SELECT why FROM mv) = 0),"
     " us AS (SELECT nullif(settings, '')::jsonb AS j FROM users"
@@ -144,8 +159,7 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_post_stmt =
     " w AS (SELECT set_config('" NGX_HTTP_MASTODON_ST_WRITTEN "', id::text,"
     "  true) FROM s)"
     " SELECT s.id, s.in_reply_to_id, (SELECT count(*) FROM w), mv.why,"
-    " array_to_string(ARRAY(SELECT x FROM unnest($14::bigint[]) x"
-    "  WHERE x NOT IN (SELECT id FROM md)), ', ')"
+    NGX_HTTP_MASTODON_STATUS_SQL_MEDIA_MISSING
     " FROM mv LEFT JOIN s ON true", 14);
 
 
@@ -159,41 +173,98 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_check_stmt =
 
 /*
  * An edit (UpdateStatusService): the first edit also records the original
- * version; mentions and tags follow the new text.
+ * version; mentions and tags follow the new text.  The media become $14
+ * (media_ids, always: Mastodon's controller always passes the key, an edit
+ * without it drops them; the author's, unattached or this status', as a
+ * post validates them; those left out stay attached but are not shown, as
+ * Mastodon leaves them) and media_attributes ($15: [{"id", "d"
+ * description, "x", "y" focus}], each key only when given) change the
+ * description and focus of those kept; a version records the media and
+ * their descriptions (status_edits).  Nothing changed: no row of u.
  * $1 author, $2 status, $3 text, $4 sensitive, $5 spoiler, $7 language,
- * $10-$13 mentions and tags; $6, $8, $9 unused.
+ * $10-$13 mentions and tags; $6, $8, $9 unused.  The last two columns are
+ * the post's: why media were refused, the ids not found.
  */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_edit_stmt =
     ngx_http_mastodon_pg_stmt(
-    "WITH o AS (SELECT id, text, spoiler_text, sensitive, created_at"
+    "WITH md AS (SELECT id, type, processing, description, file_meta"
+    "  FROM media_attachments"
+    "  WHERE id = ANY($14::bigint[]) AND account_id = $1::bigint"
+    "  AND (status_id IS NULL OR status_id = $2::bigint)"
+    "  AND scheduled_status_id IS NULL),"
+    " mv AS (" NGX_HTTP_MASTODON_STATUS_SQL_MEDIA_WHY "),"
+    " cur AS (SELECT coalesce(cs.ordered_media_attachment_ids,"
+    "  ARRAY(SELECT ca.id FROM media_attachments ca"
+    "  WHERE ca.status_id = cs.id ORDER BY ca.id)) AS ids"
+    "  FROM statuses cs WHERE cs.id = $2::bigint),"
+    " mat AS (SELECT DISTINCT ON (id) (x->>'id')::bigint AS id,"
+    "  x->'d' IS NOT NULL AS has_d, x->>'d' AS d,"
+    "  (x->>'x')::float8 AS fx, (x->>'y')::float8 AS fy"
+    "  FROM json_array_elements(coalesce($15::json, '[]'))"
+    "  WITH ORDINALITY AS xa (x, n) ORDER BY id, n DESC),"
+    " mn AS (SELECT md.id,"
+    "  CASE WHEN mat.has_d THEN mat.d ELSE md.description END"
+    "  AS description,"
+    "  CASE WHEN mat.fx IS NULL THEN md.file_meta"
+    "  ELSE (coalesce(md.file_meta::jsonb, '{}'::jsonb)"
+    "  || jsonb_build_object('focus', jsonb_build_object('x', mat.fx,"
+    "  'y', mat.fy)))::json END AS file_meta,"
+    "  coalesce(mat.has_d AND mat.d IS DISTINCT FROM md.description, false)"
+    "  OR (mat.fx IS NOT NULL AND (md.file_meta::jsonb->'focus')"
+    "  IS DISTINCT FROM jsonb_build_object('x', mat.fx, 'y', mat.fy))"
+    "  AS changed"
+    "  FROM md LEFT JOIN mat ON mat.id = md.id),"
+    " o AS (SELECT id, text, spoiler_text, sensitive, created_at,"
+    "  (SELECT ids FROM cur) AS media_ids"
     "  FROM statuses WHERE id = $2::bigint AND account_id = $1::bigint"
     "  AND deleted_at IS NULL AND reblog_of_id IS NULL"
     "  AND ($6::text IS NULL OR $8::text IS NULL OR $9::text IS NULL"
     "  OR true)"
+    "  AND (SELECT why FROM mv) = 0"
     "  AND (text IS DISTINCT FROM $3"
     "  OR spoiler_text IS DISTINCT FROM coalesce($5, spoiler_text)"
     "  OR sensitive IS DISTINCT FROM coalesce($4::boolean, sensitive)"
-    "  OR language IS DISTINCT FROM coalesce($7, language))"
+    "  OR language IS DISTINCT FROM coalesce($7, language)"
+    "  OR $14::bigint[] IS DISTINCT FROM (SELECT ids FROM cur)"
+    "  OR EXISTS (SELECT 1 FROM mn WHERE changed))"
     "  FOR UPDATE),"
     " f AS (INSERT INTO status_edits (status_id, account_id, text,"
-    "  spoiler_text, sensitive, created_at, updated_at)"
+    "  spoiler_text, sensitive, created_at, updated_at,"
+    "  ordered_media_attachment_ids, media_descriptions)"
     "  SELECT o.id, $1::bigint, o.text, o.spoiler_text, o.sensitive,"
-    "  o.created_at, o.created_at FROM o WHERE NOT EXISTS (SELECT 1"
+    "  o.created_at, o.created_at, o.media_ids,"
+    "  ARRAY(SELECT fa.description FROM unnest(o.media_ids)"
+    "  WITH ORDINALITY AS fx (id, n)"
+    "  JOIN media_attachments fa ON fa.id = fx.id ORDER BY fx.n)"
+    "  FROM o WHERE NOT EXISTS (SELECT 1"
     "  FROM status_edits e WHERE e.status_id = o.id)),"
+    " mu AS (UPDATE media_attachments ma SET status_id = o.id,"
+    "  description = mn.description, file_meta = mn.file_meta,"
+    "  updated_at = now() AT TIME ZONE 'UTC'"
+    "  FROM mn, o WHERE ma.id = mn.id),"
     " u AS (UPDATE statuses s SET text = $3,"
     "  sensitive = coalesce($4::boolean, s.sensitive),"
     "  spoiler_text = coalesce($5, s.spoiler_text),"
     "  language = coalesce($7, s.language),"
+    "  ordered_media_attachment_ids = $14::bigint[],"
     "  edited_at = now() AT TIME ZONE 'UTC',"
     "  updated_at = now() AT TIME ZONE 'UTC'"
     "  FROM o WHERE s.id = o.id"
-    "  RETURNING s.id, s.spoiler_text, s.sensitive),"
+    "  RETURNING s.id, s.spoiler_text, s.sensitive,"
+    "  s.ordered_media_attachment_ids AS media_ids),"
     " e AS (INSERT INTO status_edits (status_id, account_id, text,"
-    "  spoiler_text, sensitive, created_at, updated_at)"
+    "  spoiler_text, sensitive, created_at, updated_at,"
+    "  ordered_media_attachment_ids, media_descriptions)"
     "  SELECT u.id, $1::bigint, $3, u.spoiler_text, u.sensitive,"
     "  now() AT TIME ZONE 'UTC' + interval '1 microsecond',"
-    "  now() AT TIME ZONE 'UTC' FROM u),"
-    " md AS (UPDATE mentions dm SET silent = true FROM u"
+    "  now() AT TIME ZONE 'UTC', u.media_ids,"
+    "  ARRAY(SELECT CASE WHEN en.id IS NULL THEN ea.description"
+    "  ELSE en.description END FROM unnest(u.media_ids)"
+    "  WITH ORDINALITY AS ex (id, n)"
+    "  JOIN media_attachments ea ON ea.id = ex.id"
+    "  LEFT JOIN mn en ON en.id = ex.id ORDER BY ex.n)"
+    "  FROM u),"
+    " md2 AS (UPDATE mentions dm SET silent = true FROM u"
     "  WHERE dm.status_id = u.id"
     "  AND dm.account_id NOT IN (SELECT ma.id FROM accounts ma"
     "  WHERE (ma.domain IS NULL AND lower(ma.username) = ANY($10::text[]))"
@@ -209,7 +280,8 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_edit_stmt =
     "SELECT 'default', 'status_update', json_build_object('status_id',"
     " id::text) FROM u"
     " UNION ALL " NGX_HTTP_MASTODON_OUTBOX_FORGET("id") " FROM u") ")"
-    " SELECT id FROM u", 13);
+    " SELECT u.id, mv.why," NGX_HTTP_MASTODON_STATUS_SQL_MEDIA_MISSING
+    " FROM mv LEFT JOIN u ON true", 15);
 
 /*
  * A delete (discard_with_reblogs): the status and its reblogs, pins,
@@ -351,6 +423,30 @@ ngx_http_mastodon_text_array_end(ngx_http_mastodon_text_array_t *a)
 }
 
 
+/* String#to_i of a parameter: its leading digits, 0 without any */
+static int64_t
+ngx_http_mastodon_status_to_i(mstdn_value_t *v)
+{
+    int64_t      id;
+    const char  *c;
+
+    id = 0;
+
+    if (v == NULL || (v->type != MSTDN_STRING && v->type != MSTDN_NUMBER)) {
+        return 0;
+    }
+
+    for (c = v->str; c < v->str + v->len && *c >= '0' && *c <= '9'; c++) {
+        if (id > (INT64_MAX - 9) / 10) {
+            break;
+        }
+        id = id * 10 + (*c - '0');
+    }
+
+    return id;
+}
+
+
 /*
  * media_ids (PostStatusService#validate_media!): none, or at most
  * NGX_HTTP_MASTODON_MEDIA_MAX ids as Ruby's to_i reads them, repeats
@@ -365,7 +461,6 @@ ngx_http_mastodon_status_media_ids(ngx_http_request_t *r,
     u_char         *p, *last;
     int64_t         ids[NGX_HTTP_MASTODON_MEDIA_MAX], id;
     ngx_uint_t      i, k, given;
-    const char     *c;
     mstdn_value_t  *v, *e, one;
 
     *n = 0;
@@ -405,15 +500,7 @@ ngx_http_mastodon_status_media_ids(ngx_http_request_t *r,
             continue;
         }
 
-        /* String#to_i: the leading digits, 0 without any */
-        id = 0;
-        for (c = e->str; c < e->str + e->len && *c >= '0' && *c <= '9'; c++)
-        {
-            if (id > (INT64_MAX - 9) / 10) {
-                break;
-            }
-            id = id * 10 + (*c - '0');
-        }
+        id = ngx_http_mastodon_status_to_i(e);
 
         for (k = 0; k < *n && ids[k] != id; k++) { /* void */ }
 
@@ -441,6 +528,95 @@ ngx_http_mastodon_status_media_ids(ngx_http_request_t *r,
 
     *last++ = '}';
     *last = '\0';
+
+    return NGX_OK;
+}
+
+
+/*
+ * An edit's media_attributes[] (id, description, focus; a thumbnail is
+ * not taken) as the edit statement's $15: [{"id", "d", "x", "y"}], a key
+ * only when given.  Elements of an array, or of an object (the form
+ * media_attributes[0][id]=...).
+ */
+static ngx_int_t
+ngx_http_mastodon_status_media_attributes(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, const char **value)
+{
+    u_char                    *p;
+    int64_t                    id;
+    ngx_int_t                  rc;
+    ngx_str_t                  out;
+    ngx_uint_t                 n;
+    const char                *description, *x, *y;
+    mstdn_value_t             *v, *e;
+    ngx_http_mastodon_json_t   j;
+
+    *value = NULL;
+
+    v = mstdn_object_get(ctx->params, "media_attributes");
+    if (v == NULL || (v->type != MSTDN_ARRAY && v->type != MSTDN_OBJECT)) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_mastodon_json_open_array(&j, NULL);
+
+    for (n = 0, e = v->first; e && n < 64; e = e->next, n++) {
+        if (e->type != MSTDN_OBJECT) {
+            continue;
+        }
+
+        id = ngx_http_mastodon_status_to_i(mstdn_object_get(e, "id"));
+        if (id <= 0) {
+            continue;
+        }
+
+        rc = ngx_http_mastodon_media_attrs(r, ctx, e, &description, &x, &y);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        *ngx_sprintf(p, "%L", id) = '\0';
+
+        ngx_http_mastodon_json_open(&j, NULL);
+        ngx_http_mastodon_json_kv_cstr(&j, "id", (const char *) p);
+
+        if (description) {
+            ngx_http_mastodon_json_kv_cstr(&j, "d", description);
+        }
+
+        if (x) {
+            ngx_http_mastodon_json_kv_cstr(&j, "x", x);
+        }
+
+        if (y) {
+            ngx_http_mastodon_json_kv_cstr(&j, "y", y);
+        }
+
+        ngx_http_mastodon_json_close(&j);
+    }
+
+    ngx_http_mastodon_json_close_array(&j);
+
+    if (ngx_http_mastodon_json_string(&j, &out) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, out.len + 1);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *ngx_cpymem(p, out.data, out.len) = '\0';
+    *value = (const char *) p;
 
     return NGX_OK;
 }
@@ -499,6 +675,13 @@ ngx_http_mastodon_status_params(ngx_http_request_t *r,
     rc = ngx_http_mastodon_status_media_ids(r, ctx, &values[13], &nmedia);
     if (rc != NGX_OK) {
         return rc;
+    }
+
+    if (edit) {
+        rc = ngx_http_mastodon_status_media_attributes(r, ctx, &values[14]);
+        if (rc != NGX_OK) {
+            return rc;
+        }
     }
 
     v = mstdn_object_get(ctx->params, "poll");
@@ -777,7 +960,7 @@ ngx_http_mastodon_statuses_create(ngx_http_request_t *r,
     }
 
     op->job = "distribute";
-    op->values = ngx_pcalloc(r->pool, 14 * sizeof(char *));
+    op->values = ngx_pcalloc(r->pool, 15 * sizeof(char *));
     if (op->values == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -934,16 +1117,32 @@ static ngx_int_t
 ngx_http_mastodon_status_not_posted(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx, PGresult *res)
 {
+    if (PQntuples(res) == 1 && ngx_http_mastodon_pg_int(res, 0, 3) != 0) {
+        return ngx_http_mastodon_status_media_refused(r, ctx, res, 3, 4);
+    }
+
+    ctx->error_message = "The post you are trying to reply to does not "
+                         "appear to exist.";
+    return NGX_HTTP_NOT_FOUND;
+}
+
+
+/*
+ * validate_media!'s 422 (Mastodon::ValidationError): why (column col, the
+ * statements' NGX_HTTP_MASTODON_STATUS_SQL_MEDIA_WHY) and the ids not
+ * found (column col + 1)
+ */
+static ngx_int_t
+ngx_http_mastodon_status_media_refused(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, PGresult *res, int col, int ids_col)
+{
     u_char     *p;
-    int64_t     why;
     ngx_str_t   ids;
 
-    why = PQntuples(res) == 1 ? ngx_http_mastodon_pg_int(res, 0, 3) : 0;
-
-    switch (why) {
+    switch (ngx_http_mastodon_pg_int(res, 0, col)) {
 
     case 1:
-        ids = ngx_http_mastodon_pg_str(res, 0, 4);
+        ids = ngx_http_mastodon_pg_str(res, 0, ids_col);
         p = ngx_pnalloc(r->pool, ids.len + sizeof("Media  not found or "
                                                   "already attached to "
                                                   "another post"));
@@ -961,15 +1160,10 @@ ngx_http_mastodon_status_not_posted(ngx_http_request_t *r,
                              "contains images";
         return 422;
 
-    case 3:
+    default:
         ctx->error_message = "Cannot attach files that have not finished "
                              "processing. Try again in a moment!";
         return 422;
-
-    default:
-        ctx->error_message = "The post you are trying to reply to does not "
-                             "appear to exist.";
-        return NGX_HTTP_NOT_FOUND;
     }
 }
 
@@ -1218,7 +1412,7 @@ ngx_http_mastodon_statuses_update(ngx_http_request_t *r,
 
     op->id = id;
     op->job = "status_update";
-    op->values = ngx_pcalloc(r->pool, 14 * sizeof(char *));
+    op->values = ngx_pcalloc(r->pool, 15 * sizeof(char *));
     if (op->values == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -1293,9 +1487,10 @@ ngx_http_mastodon_status_edited(ngx_http_mastodon_pg_batch_t *b)
 {
     ngx_http_mastodon_status_op_t *op = b->data;
 
-    PGresult            *check, *res;
-    ngx_int_t            rc;
-    ngx_http_request_t  *r;
+    PGresult                 *check, *res;
+    ngx_int_t                 rc;
+    ngx_http_request_t       *r;
+    ngx_http_mastodon_ctx_t  *ctx;
 
     r = b->request;
 
@@ -1312,7 +1507,16 @@ ngx_http_mastodon_status_edited(ngx_http_mastodon_pg_batch_t *b)
         return;
     }
 
-    if (PQntuples(res) == 0) {
+    if (PQntuples(res) == 1 && PQgetisnull(res, 0, 0)
+        && ngx_http_mastodon_pg_int(res, 0, 1) != 0)
+    {
+        ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+        ngx_http_mastodon_finalize(r, ngx_http_mastodon_status_media_refused(r,
+                                                          ctx, res, 1, 2));
+        return;
+    }
+
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
         /* nothing changed (NoChangesSubmittedError): the status as it is */
         rc = ngx_http_mastodon_statuses_fetch(r, &op->id, 1, 0,
                                               ngx_http_mastodon_statuses_send,
