@@ -233,4 +233,24 @@ is_deeply $m->tx->res->json->{media_attachments}, [], 'an edit without media_ids
 $m->get_ok("/api/v1/statuses/$s2->{id}/history", $h{alice})->status_is(200);
 is_deeply [ map { ids($_->{media_attachments}) } @{ $m->tx->res->json } ], [ [ $a[3] ], [] ], 'its history';
 
+# --- a delete: the answer keeps the media for a redraft; they are detached -------------
+$m->delete_ok("/api/v1/statuses/$s->{id}", $h{alice})->status_is(200);
+check_media($m->tx->res->json, [ @a[1, 4] ], 'the delete\'s answer has the media (delete and redraft)');
+is attached($_), 'none', "media detached by the delete" for @a[0, 1, 2, 4];
+$m->get_ok("/api/v1/statuses/$s->{id}", $h{bob})->status_is(404);
+post('alice', { status => 'redrafted', media_ids => [ @a[1, 4] ] })->status_is(200, 'a redraft attaches them again');
+my $redraft = $m->tx->res->json;
+check_media($redraft, [ @a[1, 4] ], 'the redraft has them');
+my @files = map { my $u = $_->{url}; $u =~ s{^https?://[^/]+/system}{$dir/system}; $u } @{ $redraft->{media_attachments} };
+ok -f $files[0] && -f $files[1], 'their files are there';
+
+# delete_media=true: the rows go, the worker removes the files
+$m->delete_ok("/api/v1/statuses/$redraft->{id}?delete_media=true", $h{alice})->status_is(200);
+check_media($m->tx->res->json, [ @a[1, 4] ], 'the answer still shows them');
+is $t->psql("SELECT count(*) FROM media_attachments WHERE id IN ($a[1], $a[4])"), 0, 'delete_media: the rows deleted';
+ok $t->wait_for(sub { !-e $files[0] && !-e $files[1] }, 20), 'and the files removed by media_remove jobs';
+ok -f do { my $u = $s2->{media_attachments}[0]{url}; $u =~ s{^https?://[^/]+/system}{$dir/system}; $u },
+   'other media untouched';
+$m->get_ok("/api/v1/media/$a[1]", $h{alice})->status_is(404);
+
 done_testing;

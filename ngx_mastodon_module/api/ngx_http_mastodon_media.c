@@ -121,10 +121,7 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_media_delete =
         "WITH d AS (DELETE FROM media_attachments WHERE id = $1::bigint"
         " AND account_id = $2::bigint AND status_id IS NULL"
         " RETURNING id, file_file_name),"
-        " job AS (" NGX_HTTP_MASTODON_OUTBOX_SQL(
-        "SELECT 'media', 'media_remove', json_build_object('id', d.id::text,"
-        " 'file_file_name', d.file_file_name) FROM d"
-        " WHERE d.file_file_name IS NOT NULL") ")"
+        " job AS (" NGX_HTTP_MASTODON_MEDIA_REMOVE_SQL("d") ")"
         " SELECT (SELECT count(*) FROM d), EXISTS (SELECT 1"
         " FROM media_attachments WHERE id = $1::bigint"
         " AND account_id = $2::bigint)", 2);

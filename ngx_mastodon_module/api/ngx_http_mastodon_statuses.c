@@ -286,7 +286,11 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_edit_stmt =
 /*
  * A delete (discard_with_reblogs): the status and its reblogs, pins,
  * counters; remove_status takes them out of the feeds.  $1 the author, $2
- * the status.
+ * the status, $3 delete_media.  Its media (RemoveStatusService, unless the
+ * status was reported: then it is preserved with them): without
+ * delete_media detached, as Mastodon's destroy nullifies them, for a
+ * redraft to attach again; with it deleted, their files removed by
+ * media_remove jobs.
  */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_delete_stmt =
     ngx_http_mastodon_pg_stmt(
@@ -298,6 +302,16 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_delete_stmt =
     "  RETURNING id, account_id, in_reply_to_id, reblog_of_id, visibility),"
     " pins AS (DELETE FROM status_pins WHERE status_id IN"
     "  (SELECT id FROM d)),"
+    " ma AS (SELECT id FROM media_attachments WHERE status_id = $2::bigint"
+    "  AND EXISTS (SELECT 1 FROM d WHERE d.id = $2::bigint)"
+    "  AND NOT EXISTS (SELECT 1 FROM reports"
+    "  WHERE $2::bigint = ANY(reports.status_ids))),"
+    " mx AS (UPDATE media_attachments SET status_id = NULL,"
+    "  updated_at = now() AT TIME ZONE 'UTC'"
+    "  WHERE id IN (SELECT id FROM ma) AND NOT $3::boolean),"
+    " mr AS (DELETE FROM media_attachments WHERE id IN (SELECT id FROM ma)"
+    "  AND $3::boolean RETURNING id, file_file_name),"
+    " mj AS (" NGX_HTTP_MASTODON_MEDIA_REMOVE_SQL("mr") "),"
     " ac AS (UPDATE account_stats a SET statuses_count ="
     "  greatest(0, a.statuses_count - x.n),"
     "  updated_at = now() AT TIME ZONE 'UTC'"
@@ -318,7 +332,7 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_delete_stmt =
     " UNION ALL " NGX_HTTP_MASTODON_OUTBOX_FORGET(
     "id, in_reply_to_id, reblog_of_id") " FROM d WHERE id = $2::bigint") ")"
     " SELECT id, account_id, coalesce(in_reply_to_id, 0),"
-    " coalesce(reblog_of_id, 0) FROM d ORDER BY id = $2::bigint DESC", 2);
+    " coalesce(reblog_of_id, 0) FROM d ORDER BY id = $2::bigint DESC", 3);
 
 
 static ngx_str_t  ngx_http_mastodon_idempotency_header =
@@ -1585,6 +1599,7 @@ ngx_http_mastodon_status_delete_loaded(ngx_http_request_t *r,
     ngx_http_mastodon_status_op_t *op = data;
 
     ngx_int_t                         rc;
+    ngx_http_mastodon_ctx_t          *ctx;
     ngx_http_mastodon_status_item_t  *it;
 
     op->st = st;
@@ -1607,14 +1622,19 @@ ngx_http_mastodon_status_delete_loaded(ngx_http_request_t *r,
         return;
     }
 
-    op->values = ngx_palloc(r->pool, 2 * sizeof(char *));
+    op->values = ngx_palloc(r->pool, 3 * sizeof(char *));
     if (op->values == NULL) {
         ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+
     op->values[0] = ngx_http_mastodon_pg_int64(r, st->viewer);
     op->values[1] = ngx_http_mastodon_pg_int64(r, op->id);
+    op->values[2] = ctx->params
+                    && mstdn_param_bool(ctx->params, "delete_media", 0)
+                    ? "t" : "f";
     if (op->values[0] == NULL || op->values[1] == NULL) {
         ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
