@@ -228,8 +228,13 @@ is_deeply [ map { [ map { $_->{description} } @{ $_->{media_attachments} } ] } @
 is_deeply [ entity_errors($h->[1]{media_attachments}[0], 'MediaAttachment') ], [], 'their MediaAttachment entities';
 
 # an edit without media_ids drops them (Mastodon's controller always passes the key)
+my $sub3 = $f->subscribe('timeline:public:media', 'timeline:public');
 $m->put_ok("/api/v1/statuses/$s2->{id}", $h{alice}, json => { status => 'text and none #pics' })->status_is(200);
 is_deeply $m->tx->res->json->{media_attachments}, [], 'an edit without media_ids: no media';
+my @m3 = $sub3->messages(count => 1, wait => 10);
+push @m3, $sub3->messages(wait => 1);
+is_deeply [ sort map { "$_->{channel} $_->{json}{event}" } @m3 ], [ 'timeline:public status.update' ],
+    'its status.update: not on the :media channel (with_media? follows ordered_media_attachment_ids)';
 $m->get_ok("/api/v1/statuses/$s2->{id}/history", $h{alice})->status_is(200);
 is_deeply [ map { ids($_->{media_attachments}) } @{ $m->tx->res->json } ], [ [ $a[3] ], [] ], 'its history';
 
