@@ -14,8 +14,10 @@ static const char status_sql[] =
     "       coalesce(s.language, ''), s.visibility, s.deleted_at IS NOT NULL,"
     "       coalesce(s.local, s.uri IS NULL), a.domain IS NULL, a.silenced_at IS NOT NULL,"
     "       s.reply,"
-    "       cardinality(s.ordered_media_attachment_ids) > 0"
-    "         OR EXISTS (SELECT 1 FROM media_attachments ma WHERE ma.status_id = s.id),"
+    /* Status#with_media?: the ordered ids once set (an edit may leave
+     * media attached but not shown), the rows otherwise */
+    "       coalesce(cardinality(s.ordered_media_attachment_ids) > 0,"
+    "         EXISTS (SELECT 1 FROM media_attachments ma WHERE ma.status_id = s.id)),"
     /* federation: only what a local account posts leaves from here */
     "       a.domain IS NULL AND a.suspended_at IS NULL AND ("
     "         o.id IS NOT NULL AND oa.domain IS NOT NULL"

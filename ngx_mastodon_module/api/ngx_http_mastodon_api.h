@@ -385,6 +385,19 @@ ngx_int_t ngx_http_mastodon_media_update(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_media_destroy(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
+/* the media_remove jobs (queue media: the worker unlinks the files) of
+ * deleted media_attachments rows (id, file_file_name), as a statement's
+ * CTE body */
+#define NGX_HTTP_MASTODON_MEDIA_REMOVE_SQL(rows)                              \
+    NGX_HTTP_MASTODON_OUTBOX_SQL(                                             \
+    "SELECT 'media', 'media_remove', json_build_object('id', " rows           \
+    ".id::text, 'file_file_name', " rows ".file_file_name) FROM " rows       \
+    " WHERE " rows ".file_file_name IS NOT NULL")
+/* description and focus of params, NULL each when not given: NGX_OK or
+ * the 422 to answer (the upload's, PUT's, an edit's media_attributes[]) */
+ngx_int_t ngx_http_mastodon_media_attrs(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, mstdn_value_t *params,
+    const char **description, const char **x, const char **y);
 
 
 /* polls (_polls.c) */

@@ -121,10 +121,7 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_media_delete =
         "WITH d AS (DELETE FROM media_attachments WHERE id = $1::bigint"
         " AND account_id = $2::bigint AND status_id IS NULL"
         " RETURNING id, file_file_name),"
-        " job AS (" NGX_HTTP_MASTODON_OUTBOX_SQL(
-        "SELECT 'media', 'media_remove', json_build_object('id', d.id::text,"
-        " 'file_file_name', d.file_file_name) FROM d"
-        " WHERE d.file_file_name IS NOT NULL") ")"
+        " job AS (" NGX_HTTP_MASTODON_MEDIA_REMOVE_SQL("d") ")"
         " SELECT (SELECT count(*) FROM d), EXISTS (SELECT 1"
         " FROM media_attachments WHERE id = $1::bigint"
         " AND account_id = $2::bigint)", 2);
@@ -132,9 +129,6 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_media_delete =
 
 static ngx_int_t ngx_http_mastodon_media_create(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx, ngx_uint_t v2);
-static ngx_int_t ngx_http_mastodon_media_attrs(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx, const char **description,
-    const char **x, const char **y);
 static void ngx_http_mastodon_media_handover(void *data, ngx_log_t *log);
 static ngx_int_t ngx_http_mastodon_media_copy(
     ngx_http_mastodon_media_upload_t *u);
@@ -197,8 +191,8 @@ ngx_http_mastodon_media_create(ngx_http_request_t *r,
         return 422;
     }
 
-    rc = ngx_http_mastodon_media_attrs(r, ctx, &u->description, &u->focus_x,
-                                       &u->focus_y);
+    rc = ngx_http_mastodon_media_attrs(r, ctx, ctx->params, &u->description,
+                                       &u->focus_x, &u->focus_y);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -239,14 +233,15 @@ ngx_http_mastodon_media_create(ngx_http_request_t *r,
 
 
 /*
- * description and focus, as create and update take them: NGX_OK with
+ * description and focus of params (the request's, or an edit's
+ * media_attributes[] element), as create and update take them: NGX_OK with
  * each NULL when not given, or the 422 to answer.  focus is "x,y"
  * (String#split(',').map(&:to_f): what is no number is 0.0).
  */
-static ngx_int_t
+ngx_int_t
 ngx_http_mastodon_media_attrs(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx, const char **description, const char **x,
-    const char **y)
+    ngx_http_mastodon_ctx_t *ctx, mstdn_value_t *params,
+    const char **description, const char **x, const char **y)
 {
     u_char                   *comma;
     double                    d;
@@ -257,7 +252,7 @@ ngx_http_mastodon_media_attrs(ngx_http_request_t *r,
     *x = NULL;
     *y = NULL;
 
-    v = ctx->params ? mstdn_object_get(ctx->params, "description") : NULL;
+    v = params ? mstdn_object_get(params, "description") : NULL;
 
     if (v && v->type == MSTDN_STRING) {
         if (mstdn_utf8_length((const u_char *) v->str, v->len)
@@ -273,7 +268,7 @@ ngx_http_mastodon_media_attrs(ngx_http_request_t *r,
         *description = v->str;
     }
 
-    v = ctx->params ? mstdn_object_get(ctx->params, "focus") : NULL;
+    v = params ? mstdn_object_get(params, "focus") : NULL;
 
     /* point.blank?: nothing changes */
     if (v == NULL || v->type != MSTDN_STRING || v->len == 0) {
@@ -618,7 +613,8 @@ ngx_http_mastodon_media_update(ngx_http_request_t *r,
         return NGX_HTTP_NOT_FOUND;
     }
 
-    rc = ngx_http_mastodon_media_attrs(r, ctx, &description, &x, &y);
+    rc = ngx_http_mastodon_media_attrs(r, ctx, ctx->params, &description, &x,
+                                       &y);
     if (rc != NGX_OK) {
         return rc;
     }

@@ -31,7 +31,7 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_history_stmt =
     "  'title', po.title) ORDER BY po.i))::text"
     "  FROM unnest(x.poll_options) WITH ORDINALITY po (title, i)"
     "  HAVING count(*) > 0), "
-    NGX_HTTP_MASTODON_ACCOUNT_COLUMNS
+    NGX_HTTP_MASTODON_ACCOUNT_COLUMNS ", x.id"
     " FROM statuses st JOIN LATERAL ("
     "  SELECT e.text, e.spoiler_text, coalesce(e.sensitive, st.sensitive)"
     "  AS sensitive, e.created_at, e.id, e.poll_options FROM status_edits e"
@@ -45,6 +45,31 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_history_stmt =
     " LEFT JOIN account_stats s ON s.account_id = a.id"
     " WHERE st.id = $2::bigint AND " NGX_HTTP_MASTODON_ST_SQL_VISIBLE("st")
     " ORDER BY x.created_at, x.id", 2);
+
+/*
+ * The same versions' media (StatusEdit#ordered_media_attachments): the
+ * version (status_edits.id, 0 for the status never edited), then the
+ * MediaAttachment with the description the version recorded.
+ */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_history_media =
+    ngx_http_mastodon_pg_stmt(
+    "SELECT v.id, " NGX_HTTP_MASTODON_MEDIA_COLUMNS
+    " FROM statuses st JOIN LATERAL ("
+    "  SELECT e.id, e.ordered_media_attachment_ids AS ids,"
+    "  e.media_descriptions AS descriptions FROM status_edits e"
+    "  WHERE e.status_id = st.id"
+    "  UNION ALL SELECT 0, coalesce(st.ordered_media_attachment_ids,"
+    "  ARRAY(SELECT ca.id FROM media_attachments ca"
+    "  WHERE ca.status_id = st.id ORDER BY ca.id)), NULL"
+    "  WHERE NOT EXISTS (SELECT 1 FROM status_edits e2"
+    "  WHERE e2.status_id = st.id)) v ON true"
+    " CROSS JOIN LATERAL unnest(v.ids) WITH ORDINALITY AS o (id, n)"
+    " JOIN media_attachments ma ON ma.id = o.id AND ma.status_id = st.id"
+    " CROSS JOIN LATERAL jsonb_populate_record(ma,"
+    "  jsonb_build_object('description', CASE WHEN v.id = 0"
+    "  THEN ma.description ELSE v.descriptions[o.n] END)) m"
+    " WHERE st.id = $2::bigint AND " NGX_HTTP_MASTODON_ST_SQL_VISIBLE("st")
+    " ORDER BY v.id, o.n", 2);
 
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_source_stmt =
     ngx_http_mastodon_pg_stmt(
@@ -152,8 +177,9 @@ ngx_http_mastodon_status_found(ngx_http_mastodon_pg_batch_t *b)
 static void
 ngx_http_mastodon_status_history_done(ngx_http_mastodon_pg_batch_t *b)
 {
-    int                        row;
-    PGresult                  *res;
+    int                        row, k, nmedia;
+    int64_t                    version;
+    PGresult                  *res, *media;
     ngx_str_t                  s, html;
     mstdn_value_t             *mentions;
     ngx_http_request_t        *r;
@@ -165,6 +191,14 @@ ngx_http_mastodon_status_history_done(ngx_http_mastodon_pg_batch_t *b)
     if (res == NULL) {
         return;
     }
+
+    media = ngx_http_mastodon_pg_rows(b, 1);
+    if (media == NULL) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    nmedia = PQntuples(media);
 
     if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
         ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -209,7 +243,15 @@ ngx_http_mastodon_status_history_done(ngx_http_mastodon_pg_batch_t *b)
             ngx_http_mastodon_json_raw(&j, "poll", &s);
         }
 
+        version = ngx_http_mastodon_pg_int(res, row,
+                                        7 + NGX_HTTP_MASTODON_ACCOUNT_NCOLS);
+
         ngx_http_mastodon_json_open_array(&j, "media_attachments");
+        for (k = 0; k < nmedia; k++) {
+            if (ngx_http_mastodon_pg_int(media, k, 0) == version) {
+                ngx_http_mastodon_media_attachment(&j, media, k, 1);
+            }
+        }
         ngx_http_mastodon_json_close_array(&j);
         ngx_http_mastodon_json_open_array(&j, "emojis");
         ngx_http_mastodon_json_close_array(&j);
@@ -228,9 +270,32 @@ ngx_int_t
 ngx_http_mastodon_status_history(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
 {
-    return ngx_http_mastodon_status_read(r, ctx,
-                                         &ngx_http_mastodon_status_history_stmt,
-                                         ngx_http_mastodon_status_history_done);
+    const char                    **values;
+    ngx_http_mastodon_pg_batch_t   *b;
+
+    values = ngx_http_mastodon_status_values(r, ctx);
+    if (values == NULL) {
+        return NGX_HTTP_NOT_FOUND;
+    }
+
+    b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_status_history_done,
+                                   NULL);
+    if (b == NULL
+        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_status_history_stmt,
+                                    values)
+           != NGX_OK
+        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_status_history_media,
+                                    values)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_mastodon_pg_run(b) != NGX_OK) {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    return NGX_DONE;
 }
 
 

@@ -17,6 +17,7 @@
 #define NGX_HTTP_MASTODON_STATUS_ENTITIES     256
 #define NGX_HTTP_MASTODON_IDEMPOTENCY_MAX     256
 #define NGX_HTTP_MASTODON_STATUSES_MAX_IDS    20
+#define NGX_HTTP_MASTODON_MEDIA_MAX           4   /* MEDIA_ATTACHMENTS_LIMIT */
 
 
 typedef struct {
@@ -41,6 +42,8 @@ static void ngx_http_mastodon_status_saved(ngx_http_request_t *r,
 static ngx_int_t ngx_http_mastodon_status_checked(ngx_http_request_t *r,
     ngx_http_mastodon_status_op_t *op, ngx_http_mastodon_pg_stmt_t *write,
     ngx_http_mastodon_pg_done_pt done);
+static ngx_int_t ngx_http_mastodon_status_media_refused(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, PGresult *res, int col, int ids_col);
 
 
 /* what a post and an edit share: $3 text, $4 sensitive, $5 spoiler,
@@ -68,12 +71,35 @@ static ngx_int_t ngx_http_mastodon_status_checked(ngx_http_request_t *r,
     "  t ON CONFLICT DO NOTHING)"
 
 /*
+ * Why a post or an edit attaches none of media_ids (validate_media!): 1
+ * not found, 2 a video or audio among several, 3 not processed; 0 fine.
+ * md: the media found.
+ */
+#define NGX_HTTP_MASTODON_STATUS_SQL_MEDIA_WHY                                \
+    "SELECT CASE"                                                             \
+    "  WHEN (SELECT count(*) FROM md) < cardinality($18::bigint[]) THEN 1"    \
+    "  WHEN (SELECT count(*) FROM md) > 1"                                    \
+    "  AND EXISTS (SELECT 1 FROM md WHERE type IN (2, 4)) THEN 2"             \
+    "  WHEN EXISTS (SELECT 1 FROM md WHERE coalesce(processing, 2) <> 2)"     \
+    "  THEN 3 ELSE 0 END AS why"
+
+/* the ids of media_ids not found, as Mastodon's not_found lists them */
+#define NGX_HTTP_MASTODON_STATUS_SQL_MEDIA_MISSING                            \
+    " array_to_string(ARRAY(SELECT x FROM unnest($18::bigint[]) x"            \
+    "  WHERE x NOT IN (SELECT id FROM md)), ', ')"
+
+/*
  * $1 the author, $2 in_reply_to_id, $3 text, $4 sensitive, $5 spoiler_text,
  * $6 visibility, $7 language, $8 application, $9 base URL, $10-$13 above,
  * $14 the poll's options (NULL: no poll), $15 its expires_in (seconds),
  * $16 multiple, $17 hide_totals.  A poll gets a poll_expire job, which
  * waits in mastodon:schedule for the poll's end.
- * No row: the status replied to is not there for the author.  The new id
+ * $18 media_ids: the author's unattached media (PostStatusService's
+ * validate_media!), attached in the same statement.  The fourth column
+ * says why nothing was posted (the fifth: the media ids not found, as
+ * Mastodon lists them): 1 media not found, 2 a video or audio with
+ * others, 3 media not processed, 0 the status replied to is not there for
+ * the author (then the row's id is NULL).  The new id
  * goes into NGX_HTTP_MASTODON_ST_WRITTEN: the batch's next statements
  * select what the answer renders (ngx_http_mastodon_statuses_written()).
  */
@@ -82,8 +108,12 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_post_stmt =
     "WITH p AS (SELECT ps.id, ps.account_id, ps.conversation_id"
     "  FROM statuses ps WHERE ps.id = $2::bigint AND ps.reblog_of_id IS NULL"
     "  AND " NGX_HTTP_MASTODON_ST_SQL_VISIBLE("ps") "),"
-    " ok AS (SELECT 1 AS one WHERE $2::bigint IS NULL"
-    "  OR EXISTS (SELECT 1 FROM p)),"
+    " md AS (SELECT id, type, processing FROM media_attachments"
+    "  WHERE id = ANY($18::bigint[]) AND account_id = $1::bigint"
+    "  AND status_id IS NULL AND scheduled_status_id IS NULL),"
+    " mv AS (" NGX_HTTP_MASTODON_STATUS_SQL_MEDIA_WHY "),"
+    " ok AS (SELECT 1 AS one WHERE ($2::bigint IS NULL"
+    "  OR EXISTS (SELECT 1 FROM p)) AND (SELECT why FROM mv) = 0),"
     " us AS (SELECT nullif(settings, '')::jsonb AS j FROM users"
     "  WHERE account_id = $1::bigint),"
     " c AS (INSERT INTO conversations (created_at) SELECT"
@@ -95,7 +125,7 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_post_stmt =
     " s AS (INSERT INTO statuses (id, uri, text, in_reply_to_id,"
     "  in_reply_to_account_id, reply, sensitive, spoiler_text, visibility,"
     "  language, conversation_id, local, account_id, application_id,"
-    "  poll_id)"
+    "  poll_id, ordered_media_attachment_ids)"
     "  SELECT n.id, $9 || '/users/' || a.username || '/statuses/' || n.id,"
     "  $3, p.id, p.account_id, p.id IS NOT NULL,"
     "  coalesce($4::boolean, ((SELECT j FROM us)->>'default_sensitive')"
@@ -104,7 +134,8 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_post_stmt =
     "  WHEN 'unlisted' THEN 1 WHEN 'private' THEN 2 ELSE 0 END),"
     "  coalesce($7, (SELECT j FROM us)->>'default_language', 'en'),"
     "  coalesce(p.conversation_id, (SELECT id FROM c)), true,"
-    "  $1::bigint, $8::bigint, (SELECT id FROM pn)"
+    "  $1::bigint, $8::bigint, (SELECT id FROM pn),"
+    "  nullif($18::bigint[], '{}')"
     "  FROM n JOIN accounts a ON a.id = $1::bigint LEFT JOIN p ON true"
     "  RETURNING id, in_reply_to_id, visibility),"
     " pl AS (INSERT INTO polls (id, account_id, status_id, expires_at,"
@@ -115,6 +146,9 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_post_stmt =
     "  array_fill(0::bigint,"
     "  ARRAY[coalesce(cardinality($14::text[]), 0)]),"
     "  $16::boolean, $17::boolean, 0, 0 FROM pn, s RETURNING id),"
+    " ma AS (UPDATE media_attachments SET status_id = s.id,"
+    "  updated_at = now() AT TIME ZONE 'UTC' FROM s"
+    "  WHERE media_attachments.id IN (SELECT id FROM md)),"
     " ss AS (INSERT INTO status_stats (status_id) SELECT id FROM s),"
     " rs AS (INSERT INTO status_stats (status_id, replies_count)"
     "  SELECT in_reply_to_id, 1 FROM s WHERE in_reply_to_id IS NOT NULL"
@@ -140,7 +174,9 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_post_stmt =
     " FROM s WHERE in_reply_to_id IS NOT NULL AND visibility <= 1") "),"
     " w AS (SELECT set_config('" NGX_HTTP_MASTODON_ST_WRITTEN "', id::text,"
     "  true) FROM s)"
-    " SELECT id, in_reply_to_id, (SELECT count(*) FROM w) FROM s", 17);
+    " SELECT s.id, s.in_reply_to_id, (SELECT count(*) FROM w), mv.why,"
+    NGX_HTTP_MASTODON_STATUS_SQL_MEDIA_MISSING
+    " FROM mv LEFT JOIN s ON true", 18);
 
 
 /* $1 the viewer, $2 the status: exists for it, and is its own */
@@ -153,27 +189,67 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_check_stmt =
 
 /*
  * An edit (UpdateStatusService): the first edit also records the original
- * version; mentions and tags follow the new text.
+ * version; mentions and tags follow the new text.  The media become $14
+ * (media_ids, always: Mastodon's controller always passes the key, an edit
+ * without it drops them; the author's, unattached or this status', as a
+ * post validates them; those left out stay attached but are not shown, as
+ * Mastodon leaves them) and media_attributes ($15: [{"id", "d"
+ * description, "x", "y" focus}], each key only when given) change the
+ * description and focus of those kept; a version records the media and
+ * their descriptions (status_edits).  Nothing changed: no row of u.
  * $1 author, $2 status, $3 text, $4 sensitive, $5 spoiler, $7 language,
- * $10-$13 mentions and tags, $14-$17 the poll as for a post; $6, $8, $9
- * unused.  The poll (update_poll!): none given removes the status' poll;
+ * $10-$13 mentions and tags, $14-$17 the poll as for a post, $18 and
+ * $19 the media (above); $6, $8, $9 unused.  The poll (update_poll!): none given removes the status' poll;
  * one given replaces its options and settings and ends it expires_in from
  * now, and changed options or multiple throw its votes away
  * (Poll#reset_votes!); a new end gets a poll_expire job.
+
+ * The last two columns are the post's: why media were refused, the ids
+ * not found.
  */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_edit_stmt =
     ngx_http_mastodon_pg_stmt(
-    "WITH o AS (SELECT id, text, spoiler_text, sensitive, created_at,"
-    "  poll_id"
+    "WITH md AS (SELECT id, type, processing, description, file_meta"
+    "  FROM media_attachments"
+    "  WHERE id = ANY($18::bigint[]) AND account_id = $1::bigint"
+    "  AND (status_id IS NULL OR status_id = $2::bigint)"
+    "  AND scheduled_status_id IS NULL),"
+    " mv AS (" NGX_HTTP_MASTODON_STATUS_SQL_MEDIA_WHY "),"
+    " cur AS (SELECT coalesce(cs.ordered_media_attachment_ids,"
+    "  ARRAY(SELECT ca.id FROM media_attachments ca"
+    "  WHERE ca.status_id = cs.id ORDER BY ca.id)) AS ids"
+    "  FROM statuses cs WHERE cs.id = $2::bigint),"
+    " mat AS (SELECT DISTINCT ON (id) (x->>'id')::bigint AS id,"
+    "  x->'d' IS NOT NULL AS has_d, x->>'d' AS d,"
+    "  (x->>'x')::float8 AS fx, (x->>'y')::float8 AS fy"
+    "  FROM json_array_elements(coalesce($19::json, '[]'))"
+    "  WITH ORDINALITY AS xa (x, n) ORDER BY id, n DESC),"
+    " mn AS (SELECT md.id,"
+    "  CASE WHEN mat.has_d THEN mat.d ELSE md.description END"
+    "  AS description,"
+    "  CASE WHEN mat.fx IS NULL THEN md.file_meta"
+    "  ELSE (coalesce(md.file_meta::jsonb, '{}'::jsonb)"
+    "  || jsonb_build_object('focus', jsonb_build_object('x', mat.fx,"
+    "  'y', mat.fy)))::json END AS file_meta,"
+    "  coalesce(mat.has_d AND mat.d IS DISTINCT FROM md.description, false)"
+    "  OR (mat.fx IS NOT NULL AND (md.file_meta::jsonb->'focus')"
+    "  IS DISTINCT FROM jsonb_build_object('x', mat.fx, 'y', mat.fy))"
+    "  AS changed"
+    "  FROM md LEFT JOIN mat ON mat.id = md.id),"
+    " o AS (SELECT id, text, spoiler_text, sensitive, created_at,"
+    "  (SELECT ids FROM cur) AS media_ids, poll_id"
     "  FROM statuses WHERE id = $2::bigint AND account_id = $1::bigint"
     "  AND deleted_at IS NULL AND reblog_of_id IS NULL"
     "  AND ($6::text IS NULL OR $8::text IS NULL OR $9::text IS NULL"
     "  OR true)"
+    "  AND (SELECT why FROM mv) = 0"
     "  AND (text IS DISTINCT FROM $3"
     "  OR spoiler_text IS DISTINCT FROM coalesce($5, spoiler_text)"
     "  OR sensitive IS DISTINCT FROM coalesce($4::boolean, sensitive)"
     "  OR language IS DISTINCT FROM coalesce($7, language)"
-    "  OR $14::text[] IS NOT NULL OR poll_id IS NOT NULL)"
+    "  OR $14::text[] IS NOT NULL OR poll_id IS NOT NULL"
+    "  OR $18::bigint[] IS DISTINCT FROM (SELECT ids FROM cur)"
+    "  OR EXISTS (SELECT 1 FROM mn WHERE changed))"
     "  FOR UPDATE),"
     " op AS (SELECT pp.id, pp.options::text[] AS options,"
     "  pp.options::text[] IS DISTINCT FROM $14::text[]"
@@ -208,28 +284,45 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_edit_stmt =
     "  ARRAY[coalesce(cardinality($14::text[]), 0)]),"
     "  $16::boolean, $17::boolean, 0, 0 FROM pn, o RETURNING id),"
     " f AS (INSERT INTO status_edits (status_id, account_id, text,"
-    "  spoiler_text, sensitive, poll_options, created_at, updated_at)"
+    "  spoiler_text, sensitive, poll_options, created_at, updated_at,"
+    "  ordered_media_attachment_ids, media_descriptions)"
     "  SELECT o.id, $1::bigint, o.text, o.spoiler_text, o.sensitive,"
-    "  (SELECT options FROM op), o.created_at, o.created_at FROM o"
-    "  WHERE NOT EXISTS (SELECT 1"
+    "  (SELECT options FROM op), o.created_at, o.created_at, o.media_ids,"
+    "  ARRAY(SELECT fa.description FROM unnest(o.media_ids)"
+    "  WITH ORDINALITY AS fx (id, n)"
+    "  JOIN media_attachments fa ON fa.id = fx.id ORDER BY fx.n)"
+    "  FROM o WHERE NOT EXISTS (SELECT 1"
     "  FROM status_edits e WHERE e.status_id = o.id)),"
+    " mu AS (UPDATE media_attachments ma SET status_id = o.id,"
+    "  description = mn.description, file_meta = mn.file_meta,"
+    "  updated_at = now() AT TIME ZONE 'UTC'"
+    "  FROM mn, o WHERE ma.id = mn.id),"
     " u AS (UPDATE statuses s SET text = $3,"
     "  sensitive = coalesce($4::boolean, s.sensitive),"
     "  spoiler_text = coalesce($5, s.spoiler_text),"
     "  language = coalesce($7, s.language),"
     "  poll_id = CASE WHEN $14::text[] IS NULL THEN NULL"
     "  ELSE coalesce((SELECT id FROM pn), s.poll_id) END,"
+    "  ordered_media_attachment_ids = $18::bigint[],"
     "  edited_at = now() AT TIME ZONE 'UTC',"
     "  updated_at = now() AT TIME ZONE 'UTC'"
     "  FROM o WHERE s.id = o.id"
-    "  RETURNING s.id, s.spoiler_text, s.sensitive),"
+    "  RETURNING s.id, s.spoiler_text, s.sensitive,"
+    "  s.ordered_media_attachment_ids AS media_ids),"
     " e AS (INSERT INTO status_edits (status_id, account_id, text,"
-    "  spoiler_text, sensitive, poll_options, created_at, updated_at)"
+    "  spoiler_text, sensitive, poll_options, created_at, updated_at,"
+    "  ordered_media_attachment_ids, media_descriptions)"
     "  SELECT u.id, $1::bigint, $3, u.spoiler_text, u.sensitive,"
     "  $14::text[],"
     "  now() AT TIME ZONE 'UTC' + interval '1 microsecond',"
-    "  now() AT TIME ZONE 'UTC' FROM u),"
-    " md AS (UPDATE mentions dm SET silent = true FROM u"
+    "  now() AT TIME ZONE 'UTC', u.media_ids,"
+    "  ARRAY(SELECT CASE WHEN en.id IS NULL THEN ea.description"
+    "  ELSE en.description END FROM unnest(u.media_ids)"
+    "  WITH ORDINALITY AS ex (id, n)"
+    "  JOIN media_attachments ea ON ea.id = ex.id"
+    "  LEFT JOIN mn en ON en.id = ex.id ORDER BY ex.n)"
+    "  FROM u),"
+    " md2 AS (UPDATE mentions dm SET silent = true FROM u"
     "  WHERE dm.status_id = u.id"
     "  AND dm.account_id NOT IN (SELECT ma.id FROM accounts ma"
     "  WHERE (ma.domain IS NULL AND lower(ma.username) = ANY($10::text[]))"
@@ -248,12 +341,17 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_edit_stmt =
     " 'poll_id', id::text) FROM (SELECT id FROM pi UNION ALL"
     " SELECT id FROM pu) x"
     " UNION ALL " NGX_HTTP_MASTODON_OUTBOX_FORGET("id") " FROM u") ")"
-    " SELECT id FROM u", 17);
+    " SELECT u.id, mv.why," NGX_HTTP_MASTODON_STATUS_SQL_MEDIA_MISSING
+    " FROM mv LEFT JOIN u ON true", 19);
 
 /*
  * A delete (discard_with_reblogs): the status and its reblogs, pins,
  * counters; remove_status takes them out of the feeds.  $1 the author, $2
- * the status.
+ * the status, $3 delete_media.  Its media (RemoveStatusService, unless the
+ * status was reported: then it is preserved with them): without
+ * delete_media detached, as Mastodon's destroy nullifies them, for a
+ * redraft to attach again; with it deleted, their files removed by
+ * media_remove jobs.
  */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_delete_stmt =
     ngx_http_mastodon_pg_stmt(
@@ -265,6 +363,16 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_delete_stmt =
     "  RETURNING id, account_id, in_reply_to_id, reblog_of_id, visibility),"
     " pins AS (DELETE FROM status_pins WHERE status_id IN"
     "  (SELECT id FROM d)),"
+    " ma AS (SELECT id FROM media_attachments WHERE status_id = $2::bigint"
+    "  AND EXISTS (SELECT 1 FROM d WHERE d.id = $2::bigint)"
+    "  AND NOT EXISTS (SELECT 1 FROM reports"
+    "  WHERE $2::bigint = ANY(reports.status_ids))),"
+    " mx AS (UPDATE media_attachments SET status_id = NULL,"
+    "  updated_at = now() AT TIME ZONE 'UTC'"
+    "  WHERE id IN (SELECT id FROM ma) AND NOT $3::boolean),"
+    " mr AS (DELETE FROM media_attachments WHERE id IN (SELECT id FROM ma)"
+    "  AND $3::boolean RETURNING id, file_file_name),"
+    " mj AS (" NGX_HTTP_MASTODON_MEDIA_REMOVE_SQL("mr") "),"
     " ac AS (UPDATE account_stats a SET statuses_count ="
     "  greatest(0, a.statuses_count - x.n),"
     "  updated_at = now() AT TIME ZONE 'UTC'"
@@ -285,7 +393,7 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_delete_stmt =
     " UNION ALL " NGX_HTTP_MASTODON_OUTBOX_FORGET(
     "id, in_reply_to_id, reblog_of_id") " FROM d WHERE id = $2::bigint") ")"
     " SELECT id, account_id, coalesce(in_reply_to_id, 0),"
-    " coalesce(reblog_of_id, 0) FROM d ORDER BY id = $2::bigint DESC", 2);
+    " coalesce(reblog_of_id, 0) FROM d ORDER BY id = $2::bigint DESC", 3);
 
 
 /* A text[] literal: {"a","b"} with " and \ escaped. */
@@ -344,6 +452,205 @@ ngx_http_mastodon_text_array_end(ngx_http_mastodon_text_array_t *a)
     *a->pos = '\0';
 
     return (const char *) a->start;
+}
+
+
+/* String#to_i of a parameter: its leading digits, 0 without any */
+static int64_t
+ngx_http_mastodon_status_to_i(mstdn_value_t *v)
+{
+    int64_t      id;
+    const char  *c;
+
+    id = 0;
+
+    if (v == NULL || (v->type != MSTDN_STRING && v->type != MSTDN_NUMBER)) {
+        return 0;
+    }
+
+    for (c = v->str; c < v->str + v->len && *c >= '0' && *c <= '9'; c++) {
+        if (id > (INT64_MAX - 9) / 10) {
+            break;
+        }
+        id = id * 10 + (*c - '0');
+    }
+
+    return id;
+}
+
+
+/*
+ * media_ids (PostStatusService#validate_media!): none, or at most
+ * NGX_HTTP_MASTODON_MEDIA_MAX ids as Ruby's to_i reads them, repeats
+ * dropped (ordered_media_attachment_ids is media_ids & the media found),
+ * as a bigint[] literal; whose they are and whether they are ready the
+ * statement decides.
+ */
+static ngx_int_t
+ngx_http_mastodon_status_media_ids(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, const char **value, ngx_uint_t *n)
+{
+    u_char         *p, *last;
+    int64_t         ids[NGX_HTTP_MASTODON_MEDIA_MAX], id;
+    ngx_uint_t      i, k, given;
+    mstdn_value_t  *v, *e, one;
+
+    *n = 0;
+    *value = "{}";
+
+    v = mstdn_object_get(ctx->params, "media_ids");
+    if (v == NULL) {
+        return NGX_OK;
+    }
+
+    if (v->type == MSTDN_STRING || v->type == MSTDN_NUMBER) {
+        one = *v;
+        one.next = NULL;
+        e = &one;
+
+    } else if (v->type == MSTDN_ARRAY) {
+        e = v->first;
+
+    } else {
+        return NGX_OK;
+    }
+
+    given = 0;
+    for (v = e; v; v = v->next) {
+        given++;
+    }
+
+    if (given > NGX_HTTP_MASTODON_MEDIA_MAX) {
+        ctx->error_message = "Cannot attach more than 4 files";
+        return 422;
+    }
+
+    for ( /* void */ ; e; e = e->next) {
+        if ((e->type != MSTDN_STRING && e->type != MSTDN_NUMBER)
+            || e->len == 0)
+        {
+            continue;
+        }
+
+        id = ngx_http_mastodon_status_to_i(e);
+
+        for (k = 0; k < *n && ids[k] != id; k++) { /* void */ }
+
+        if (k == *n) {
+            ids[(*n)++] = id;
+        }
+    }
+
+    if (*n == 0) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, *n * (NGX_INT64_LEN + 1) + 3);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *value = (const char *) p;
+    last = p;
+    *last++ = '{';
+
+    for (i = 0; i < *n; i++) {
+        last = ngx_sprintf(last, i ? ",%L" : "%L", ids[i]);
+    }
+
+    *last++ = '}';
+    *last = '\0';
+
+    return NGX_OK;
+}
+
+
+/*
+ * An edit's media_attributes[] (id, description, focus; a thumbnail is
+ * not taken) as the edit statement's $15: [{"id", "d", "x", "y"}], a key
+ * only when given.  Elements of an array, or of an object (the form
+ * media_attributes[0][id]=...).
+ */
+static ngx_int_t
+ngx_http_mastodon_status_media_attributes(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, const char **value)
+{
+    u_char                    *p;
+    int64_t                    id;
+    ngx_int_t                  rc;
+    ngx_str_t                  out;
+    ngx_uint_t                 n;
+    const char                *description, *x, *y;
+    mstdn_value_t             *v, *e;
+    ngx_http_mastodon_json_t   j;
+
+    *value = NULL;
+
+    v = mstdn_object_get(ctx->params, "media_attributes");
+    if (v == NULL || (v->type != MSTDN_ARRAY && v->type != MSTDN_OBJECT)) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_mastodon_json_open_array(&j, NULL);
+
+    for (n = 0, e = v->first; e && n < 64; e = e->next, n++) {
+        if (e->type != MSTDN_OBJECT) {
+            continue;
+        }
+
+        id = ngx_http_mastodon_status_to_i(mstdn_object_get(e, "id"));
+        if (id <= 0) {
+            continue;
+        }
+
+        rc = ngx_http_mastodon_media_attrs(r, ctx, e, &description, &x, &y);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        *ngx_sprintf(p, "%L", id) = '\0';
+
+        ngx_http_mastodon_json_open(&j, NULL);
+        ngx_http_mastodon_json_kv_cstr(&j, "id", (const char *) p);
+
+        if (description) {
+            ngx_http_mastodon_json_kv_cstr(&j, "d", description);
+        }
+
+        if (x) {
+            ngx_http_mastodon_json_kv_cstr(&j, "x", x);
+        }
+
+        if (y) {
+            ngx_http_mastodon_json_kv_cstr(&j, "y", y);
+        }
+
+        ngx_http_mastodon_json_close(&j);
+    }
+
+    ngx_http_mastodon_json_close_array(&j);
+
+    if (ngx_http_mastodon_json_string(&j, &out) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, out.len + 1);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *ngx_cpymem(p, out.data, out.len) = '\0';
+    *value = (const char *) p;
+
+    return NGX_OK;
 }
 
 
@@ -518,7 +825,7 @@ ngx_http_mastodon_status_params(ngx_http_request_t *r,
     u_char                          *p;
     int64_t                          reply;
     ngx_int_t                        visibility, rc;
-    ngx_uint_t                       ours, has_spoiler;
+    ngx_uint_t                       ours, has_spoiler, nmedia;
     ngx_str_t                       *names;
     const char                      *text, *spoiler, *vis, *lang;
     mstdn_value_t                   *v;
@@ -554,13 +861,16 @@ ngx_http_mastodon_status_params(ngx_http_request_t *r,
         slen = 0;
     }
 
-    v = mstdn_object_get(ctx->params, "media_ids");
-    if (v && ((v->type == MSTDN_ARRAY && v->first)
-              || (v->type == MSTDN_STRING && v->len)))
-    {
-        ctx->error_message = "Validation failed: Media attachments are not "
-                             "supported by this server yet";
-        return 422;
+    rc = ngx_http_mastodon_status_media_ids(r, ctx, &values[17], &nmedia);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (edit) {
+        rc = ngx_http_mastodon_status_media_attributes(r, ctx, &values[18]);
+        if (rc != NGX_OK) {
+            return rc;
+        }
     }
 
 
@@ -575,7 +885,13 @@ ngx_http_mastodon_status_params(ngx_http_request_t *r,
         return rc;
     }
 
-    if (len == 0) {
+    /* PostStatusService#validate_media!: media and a poll never together */
+    if (nmedia && values[13] != NULL) {
+        ctx->error_message = "Cannot attach more than 4 files";
+        return 422;
+    }
+
+    if (len == 0 && nmedia == 0) {
         ctx->error_message = "Validation failed: Text can't be blank";
         return 422;
     }
@@ -795,7 +1111,7 @@ ngx_http_mastodon_status_params(ngx_http_request_t *r,
     values[11] = ngx_http_mastodon_text_array_end(&tags);
     values[12] = ngx_http_mastodon_text_array_end(&displays);
 
-    for (i = 0; i < 13; i++) {
+    for (i = 0; i < 14; i++) {
         if (values[i] == NULL && (i == 0 || i == 2 || i >= 8)) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -838,7 +1154,7 @@ ngx_http_mastodon_statuses_create(ngx_http_request_t *r,
     }
 
     op->job = "distribute";
-    op->values = ngx_pcalloc(r->pool, 17 * sizeof(char *));
+    op->values = ngx_pcalloc(r->pool, 19 * sizeof(char *));
     if (op->values == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -989,6 +1305,62 @@ ngx_http_mastodon_status_unclaim(ngx_http_request_t *r,
 }
 
 
+/* why the post statement posted nothing: its last columns */
+static ngx_int_t
+ngx_http_mastodon_status_not_posted(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, PGresult *res)
+{
+    if (PQntuples(res) == 1 && ngx_http_mastodon_pg_int(res, 0, 3) != 0) {
+        return ngx_http_mastodon_status_media_refused(r, ctx, res, 3, 4);
+    }
+
+    ctx->error_message = "The post you are trying to reply to does not "
+                         "appear to exist.";
+    return NGX_HTTP_NOT_FOUND;
+}
+
+
+/*
+ * validate_media!'s 422 (Mastodon::ValidationError): why (column col, the
+ * statements' NGX_HTTP_MASTODON_STATUS_SQL_MEDIA_WHY) and the ids not
+ * found (column col + 1)
+ */
+static ngx_int_t
+ngx_http_mastodon_status_media_refused(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, PGresult *res, int col, int ids_col)
+{
+    u_char     *p;
+    ngx_str_t   ids;
+
+    switch (ngx_http_mastodon_pg_int(res, 0, col)) {
+
+    case 1:
+        ids = ngx_http_mastodon_pg_str(res, 0, ids_col);
+        p = ngx_pnalloc(r->pool, ids.len + sizeof("Media  not found or "
+                                                  "already attached to "
+                                                  "another post"));
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        *ngx_sprintf(p, "Media %V not found or already attached to another "
+                     "post", &ids) = '\0';
+        ctx->error_message = (const char *) p;
+        return 422;
+
+    case 2:
+        ctx->error_message = "Cannot attach a video to a post that already "
+                             "contains images";
+        return 422;
+
+    default:
+        ctx->error_message = "Cannot attach files that have not finished "
+                             "processing. Try again in a moment!";
+        return 422;
+    }
+}
+
+
 static void
 ngx_http_mastodon_status_posted(ngx_http_mastodon_pg_batch_t *b)
 {
@@ -1009,11 +1381,10 @@ ngx_http_mastodon_status_posted(ngx_http_mastodon_pg_batch_t *b)
         return;
     }
 
-    if (PQntuples(res) != 1) {
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
         ngx_http_mastodon_status_unclaim(r, op);
-        ctx->error_message = "The post you are trying to reply to does not "
-                             "appear to exist.";
-        ngx_http_mastodon_finalize(r, NGX_HTTP_NOT_FOUND);
+        ngx_http_mastodon_finalize(r, ngx_http_mastodon_status_not_posted(r,
+                                                                  ctx, res));
         return;
     }
 
@@ -1234,7 +1605,7 @@ ngx_http_mastodon_statuses_update(ngx_http_request_t *r,
 
     op->id = id;
     op->job = "status_update";
-    op->values = ngx_pcalloc(r->pool, 17 * sizeof(char *));
+    op->values = ngx_pcalloc(r->pool, 19 * sizeof(char *));
     if (op->values == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -1309,9 +1680,10 @@ ngx_http_mastodon_status_edited(ngx_http_mastodon_pg_batch_t *b)
 {
     ngx_http_mastodon_status_op_t *op = b->data;
 
-    PGresult            *check, *res;
-    ngx_int_t            rc;
-    ngx_http_request_t  *r;
+    PGresult                 *check, *res;
+    ngx_int_t                 rc;
+    ngx_http_request_t       *r;
+    ngx_http_mastodon_ctx_t  *ctx;
 
     r = b->request;
 
@@ -1328,7 +1700,16 @@ ngx_http_mastodon_status_edited(ngx_http_mastodon_pg_batch_t *b)
         return;
     }
 
-    if (PQntuples(res) == 0) {
+    if (PQntuples(res) == 1 && PQgetisnull(res, 0, 0)
+        && ngx_http_mastodon_pg_int(res, 0, 1) != 0)
+    {
+        ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+        ngx_http_mastodon_finalize(r, ngx_http_mastodon_status_media_refused(r,
+                                                          ctx, res, 1, 2));
+        return;
+    }
+
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
         /* nothing changed (NoChangesSubmittedError): the status as it is */
         rc = ngx_http_mastodon_statuses_fetch(r, &op->id, 1, 0,
                                               ngx_http_mastodon_statuses_send,
@@ -1397,6 +1778,7 @@ ngx_http_mastodon_status_delete_loaded(ngx_http_request_t *r,
     ngx_http_mastodon_status_op_t *op = data;
 
     ngx_int_t                         rc;
+    ngx_http_mastodon_ctx_t          *ctx;
     ngx_http_mastodon_status_item_t  *it;
 
     op->st = st;
@@ -1419,14 +1801,19 @@ ngx_http_mastodon_status_delete_loaded(ngx_http_request_t *r,
         return;
     }
 
-    op->values = ngx_palloc(r->pool, 2 * sizeof(char *));
+    op->values = ngx_palloc(r->pool, 3 * sizeof(char *));
     if (op->values == NULL) {
         ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+
     op->values[0] = ngx_http_mastodon_pg_int64(r, st->viewer);
     op->values[1] = ngx_http_mastodon_pg_int64(r, op->id);
+    op->values[2] = ctx->params
+                    && mstdn_param_bool(ctx->params, "delete_media", 0)
+                    ? "t" : "f";
     if (op->values[0] == NULL || op->values[1] == NULL) {
         ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;

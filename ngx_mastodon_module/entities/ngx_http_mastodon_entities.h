@@ -176,7 +176,7 @@ ngx_int_t ngx_http_mastodon_statuses_load_cached(
 /*
  * A status just written, rendered from the batch that wrote it: the
  * writing statement sets NGX_HTTP_MASTODON_ST_WRITTEN (set_config(...,
- * true)) to its id; _written_add() adds the two statements that select
+ * true)) to its id; _written_add() adds the three statements that select
  * what the Status needs, _written(b, i) renders their rows (i: the first
  * one's index) for its author as viewer.  NULL: not there, or no memory.
  */

@@ -35,7 +35,9 @@ static ngx_int_t ngx_http_mastodon_statuses_query(
     ngx_http_mastodon_statuses_t *st);
 static void ngx_http_mastodon_statuses_loaded(ngx_http_mastodon_pg_batch_t *b);
 static ngx_int_t ngx_http_mastodon_statuses_render(
-    ngx_http_mastodon_statuses_t *st, PGresult *res);
+    ngx_http_mastodon_statuses_t *st, PGresult *res, PGresult *media);
+static void ngx_http_mastodon_status_media(ngx_http_mastodon_json_t *j,
+    PGresult *media, int64_t id);
 static void ngx_http_mastodon_statuses_fill(ngx_http_mastodon_statuses_t *st,
     ngx_str_t *keys, ngx_str_t *values, ngx_uint_t n);
 static ngx_int_t ngx_http_mastodon_status_assemble(
@@ -418,13 +420,34 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_statuses_accounts_stmt =
     " LEFT JOIN status_stats ss ON ss.status_id = s.id"                       \
     " LEFT JOIN oauth_applications app ON app.id = s.application_id"
 
+/*
+ * The attachments of the statuses rendered (Status#ordered_media_attachments:
+ * those of ordered_media_attachment_ids in its order, all attached ones
+ * when it is NULL): the status id, then the MediaAttachment columns.
+ */
+#define NGX_HTTP_MASTODON_SR_MEDIA(where)                                     \
+    "SELECT s.id, " NGX_HTTP_MASTODON_MEDIA_COLUMNS                           \
+    " FROM statuses s JOIN media_attachments m ON m.status_id = s.id"         \
+    " WHERE " where " AND (s.ordered_media_attachment_ids IS NULL"            \
+    "  OR m.id = ANY(s.ordered_media_attachment_ids))"                        \
+    " ORDER BY s.id, array_position(s.ordered_media_attachment_ids, m.id),"   \
+    " m.id"
+
+#define NGX_HTTP_MASTODON_SR_MISSES                                           \
+    "(SELECT id FROM statuses"                                                \
+    "  WHERE id = ANY($1::bigint[]) UNION SELECT reblog_of_id FROM statuses"  \
+    "  WHERE id = ANY($1::bigint[]) AND reblog_of_id IS NOT NULL)"
+
 /* misses and their originals */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_statuses_media_stmt =
+    ngx_http_mastodon_pg_stmt(
+    NGX_HTTP_MASTODON_SR_MEDIA("s.id IN " NGX_HTTP_MASTODON_SR_MISSES), 1);
+
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_statuses_render_stmt =
     ngx_http_mastodon_pg_stmt(
     NGX_HTTP_MASTODON_SR_SELECT NGX_HTTP_MASTODON_SR_FROM
-    " WHERE s.deleted_at IS NULL AND s.id IN (SELECT id FROM statuses"
-    "  WHERE id = ANY($1::bigint[]) UNION SELECT reblog_of_id FROM statuses"
-    "  WHERE id = ANY($1::bigint[]) AND reblog_of_id IS NOT NULL)", 1);
+    " WHERE s.deleted_at IS NULL AND s.id IN " NGX_HTTP_MASTODON_SR_MISSES,
+    1);
 
 /*
  * The status the same transaction just wrote (its id in the setting
@@ -440,6 +463,12 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_statuses_written_stmt =
     NGX_HTTP_MASTODON_SR_FROM
     " WHERE s.id = nullif(current_setting('" NGX_HTTP_MASTODON_ST_WRITTEN "',"
     " true), '')::bigint", 0);
+
+static ngx_http_mastodon_pg_stmt_t
+    ngx_http_mastodon_statuses_written_media_stmt =
+    ngx_http_mastodon_pg_stmt(
+    NGX_HTTP_MASTODON_SR_MEDIA("s.id = nullif(current_setting('"
+    NGX_HTTP_MASTODON_ST_WRITTEN "', true), '')::bigint"), 0);
 
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_statuses_author_stmt =
     ngx_http_mastodon_pg_stmt(
@@ -1213,9 +1242,14 @@ ngx_http_mastodon_statuses_query(ngx_http_mastodon_statuses_t *st)
     }
 
     if (nmisses
-        && ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_statuses_render_stmt,
-                                    render)
-           != NGX_OK)
+        && (ngx_http_mastodon_pg_add(b,
+                                     &ngx_http_mastodon_statuses_render_stmt,
+                                     render)
+            != NGX_OK
+            || ngx_http_mastodon_pg_add(b,
+                                        &ngx_http_mastodon_statuses_media_stmt,
+                                        render)
+               != NGX_OK))
     {
         return NGX_ERROR;
     }
@@ -1628,7 +1662,7 @@ ngx_http_mastodon_statuses_loaded(ngx_http_mastodon_pg_batch_t *b)
     ngx_http_mastodon_statuses_t *st = b->data;
 
     int                               row, nrows;
-    PGresult                         *meta, *res;
+    PGresult                         *meta, *res, *media;
     ngx_int_t                         k;
     ngx_uint_t                        i, nq;
     ngx_http_mastodon_status_item_t  *it;
@@ -1643,11 +1677,16 @@ ngx_http_mastodon_statuses_loaded(ngx_http_mastodon_pg_batch_t *b)
     }
 
     nq = b->nqueries - st->filters;
+    res = NULL;
+    media = NULL;
 
-    res = nq > (ngx_uint_t) k ? ngx_http_mastodon_pg_rows(b, k) : NULL;
+    if (nq > (ngx_uint_t) k) {
+        res = ngx_http_mastodon_pg_rows(b, k);
+        media = ngx_http_mastodon_pg_rows(b, k + 1);
+    }
 
     if (meta == NULL || (!st->cached_accounts && st->accounts == NULL)
-        || (nq > (ngx_uint_t) k && res == NULL))
+        || (nq > (ngx_uint_t) k && (res == NULL || media == NULL)))
     {
         goto failed;
     }
@@ -1678,7 +1717,7 @@ ngx_http_mastodon_statuses_loaded(ngx_http_mastodon_pg_batch_t *b)
         }
     }
 
-    if (res && ngx_http_mastodon_statuses_render(st, res) != NGX_OK) {
+    if (res && ngx_http_mastodon_statuses_render(st, res, media) != NGX_OK) {
         goto failed;
     }
 
@@ -1882,6 +1921,30 @@ ngx_http_mastodon_status_html_pool(ngx_pool_t *pool,
 }
 
 
+/*
+ * "media_attachments": the rows of the media statement (the status id,
+ * then NGX_HTTP_MASTODON_MEDIA_COLUMNS) that are the status', in their order.
+ */
+static void
+ngx_http_mastodon_status_media(ngx_http_mastodon_json_t *j, PGresult *media,
+    int64_t id)
+{
+    int  row, nrows;
+
+    ngx_http_mastodon_json_open_array(j, "media_attachments");
+
+    nrows = media ? PQntuples(media) : 0;
+
+    for (row = 0; row < nrows; row++) {
+        if (ngx_http_mastodon_pg_int(media, row, 0) == id) {
+            ngx_http_mastodon_media_attachment(j, media, row, 1);
+        }
+    }
+
+    ngx_http_mastodon_json_close_array(j);
+}
+
+
 /* the mentions column of a statement ([[id, username, domain, url]]) */
 mstdn_value_t *
 ngx_http_mastodon_status_mentions(ngx_http_request_t *r, PGresult *res,
@@ -1921,7 +1984,7 @@ ngx_http_mastodon_status_mentions_pool(ngx_pool_t *pool, PGresult *res,
 /* One viewer-less Status object (no account, reblog, flags) per row. */
 static ngx_int_t
 ngx_http_mastodon_statuses_render(ngx_http_mastodon_statuses_t *st,
-    PGresult *res)
+    PGresult *res, PGresult *media)
 {
     int                               row, nrows;
     char                              err[64];
@@ -2078,8 +2141,7 @@ ngx_http_mastodon_statuses_render(ngx_http_mastodon_statuses_t *st,
             ngx_http_mastodon_json_close(&j);
         }
 
-        ngx_http_mastodon_json_open_array(&j, "media_attachments");
-        ngx_http_mastodon_json_close_array(&j);
+        ngx_http_mastodon_status_media(&j, media, id);
 
         ngx_http_mastodon_json_open_array(&j, "mentions");
         if (mentions && mentions->type == MSTDN_ARRAY) {
@@ -2295,6 +2357,10 @@ ngx_http_mastodon_statuses_written_add(ngx_http_mastodon_pg_batch_t *b)
         != NGX_OK
         || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_statuses_author_stmt,
                                     NULL)
+           != NGX_OK
+        || ngx_http_mastodon_pg_add(b,
+                                &ngx_http_mastodon_statuses_written_media_stmt,
+                                    NULL)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -2308,14 +2374,15 @@ ngx_http_mastodon_statuses_t *
 ngx_http_mastodon_statuses_written(ngx_http_mastodon_pg_batch_t *b,
     ngx_uint_t i)
 {
-    PGresult                         *res, *account;
+    PGresult                         *res, *account, *media;
     ngx_http_mastodon_statuses_t     *st;
     ngx_http_mastodon_status_item_t  *it;
 
     res = ngx_http_mastodon_pg_rows(b, i);
     account = ngx_http_mastodon_pg_rows(b, i + 1);
+    media = ngx_http_mastodon_pg_rows(b, i + 2);
 
-    if (res == NULL || account == NULL || PQntuples(res) != 1
+    if (res == NULL || account == NULL || media == NULL || PQntuples(res) != 1
         || PQntuples(account) != 1)
     {
         return NULL;
@@ -2332,7 +2399,7 @@ ngx_http_mastodon_statuses_written(ngx_http_mastodon_pg_batch_t *b,
     st->account_json = ngx_pcalloc(st->pool, 2 * sizeof(ngx_str_t));
 
     if (st->account_json == NULL
-        || ngx_http_mastodon_statuses_render(st, res) != NGX_OK
+        || ngx_http_mastodon_statuses_render(st, res, media) != NGX_OK
         || ngx_http_mastodon_statuses_accounts(st) != NGX_OK)
     {
         return NULL;
