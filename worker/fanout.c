@@ -17,6 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* how long a first attempt waits for a local post's rendering */
+#define PAYLOAD_WAIT_TRIES  10
+#define PAYLOAD_WAIT_MS     50
+
 /* The key holding this job's event text: mastodon:event:<jid>. */
 static void fanout_event_key(const job_ctx *ctx, char *out, size_t outlen)
 {
@@ -200,8 +204,18 @@ int fanout_status(job_ctx *ctx, const fanout_status_job *job, const char *args_j
     }
     /* the rendering: in args (the CLI, older modules), else the module's */
     if (!args_object_raw(&a, "payload", &payload, &plen)) {
-        /* no wait for it: without it the events carry the id */
-        int found = payload_get(*ctx->redis, "status", id, &stored, &plen, err, errlen);
+        /* a local post's rendering is stored by the module right after its
+         * commit: a first attempt waits a moment for it (an event with it is
+         * not rendered again by every stream); a remote post has none, and
+         * without it the events carry the id */
+        int found;
+        for (int try = 0;; try++) {
+            found = payload_get(*ctx->redis, "status", id, &stored, &plen, err, errlen);
+            if (found != 0 || !f.author_local || ctx->job->attempt > 0
+                || try + 1 >= PAYLOAD_WAIT_TRIES)
+                break;
+            sleep_ms(PAYLOAD_WAIT_MS);
+        }
         if (found < 0)
             goto done;
         if (found == 0)

@@ -1111,10 +1111,15 @@ ngx_http_mastodon_status_params(ngx_http_request_t *r,
     values[11] = ngx_http_mastodon_text_array_end(&tags);
     values[12] = ngx_http_mastodon_text_array_end(&displays);
 
-    for (i = 0; i < 14; i++) {
+    /* $14-$17 (the poll) and $19 may be NULL; $18 (media_ids) may not */
+    for (i = 0; i < 13; i++) {
         if (values[i] == NULL && (i == 0 || i == 2 || i >= 8)) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
+    }
+
+    if (values[17] == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     return NGX_OK;
