@@ -194,23 +194,34 @@ static const char *content_of(const mstdn_value_t *obj, const char **language)
  * $7 language, $8 the parent's id (or NULL), $9 reply, $10 author,
  * $11 published, $12 mentioned account ids, $13 tag names (JSON arrays),
  * $14 the parent's URI to fetch later (thread_resolve) or NULL, $15 the
- * depth that job is at */
+ * depth that job is at; a Question's poll (poll_read): $16 the options, $17
+ * their counts (JSON arrays), $18 multiple, $19 the end, $20 the voters */
 static const char create_sql[] =
     "WITH p AS (SELECT id, account_id, conversation_id FROM statuses"
     "  WHERE id = $8::bigint AND deleted_at IS NULL),"
+    " pn AS (SELECT nextval('polls_id_seq') AS id WHERE $16::json IS NOT NULL),"
     " c AS (INSERT INTO conversations (created_at) SELECT now() AT TIME ZONE 'UTC'"
     "  WHERE NOT EXISTS (SELECT 1 FROM p WHERE conversation_id IS NOT NULL) RETURNING id),"
     " s AS (INSERT INTO statuses (uri, url, text, spoiler_text, sensitive, visibility,"
     "  language, in_reply_to_id, in_reply_to_account_id, reply, conversation_id, local,"
-    "  account_id, created_at)"
+    "  account_id, created_at, poll_id)"
     "  SELECT $1::varchar, $2, $3, $4, $5::boolean, $6::int, $7, p.id, p.account_id, $9::boolean,"
     "  coalesce(p.conversation_id, (SELECT id FROM c)), false, $10::bigint,"
     "  least(coalesce($11::timestamptz AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'),"
-    "   now() AT TIME ZONE 'UTC')"
+    "   now() AT TIME ZONE 'UTC'), (SELECT id FROM pn)"
     "  FROM (SELECT 1) one LEFT JOIN p ON true"
     "  WHERE NOT EXISTS (SELECT 1 FROM statuses WHERE uri = $1::varchar)"
     "  RETURNING id, in_reply_to_id, visibility),"
     " ss AS (INSERT INTO status_stats (status_id) SELECT id FROM s),"
+    " pl AS (INSERT INTO polls (id, account_id, status_id, expires_at, options, cached_tallies,"
+    "  multiple, votes_count, voters_count, last_fetched_at)"
+    "  SELECT pn.id, $10::bigint, s.id, $19::timestamptz AT TIME ZONE 'UTC',"
+    "  ARRAY(SELECT o FROM json_array_elements_text($16::json) WITH ORDINALITY x (o, i)"
+    "   ORDER BY i),"
+    "  ARRAY(SELECT n::bigint FROM json_array_elements_text($17::json) WITH ORDINALITY x (n, i)"
+    "   ORDER BY i),"
+    "  $18::boolean, (SELECT coalesce(sum(n::bigint), 0) FROM json_array_elements_text($17::json) n),"
+    "  $20::bigint, now() AT TIME ZONE 'UTC' FROM pn, s),"
     " rs AS (INSERT INTO status_stats (status_id, replies_count)"
     "  SELECT in_reply_to_id, 1 FROM s WHERE in_reply_to_id IS NOT NULL AND visibility <= 1"
     "  ON CONFLICT (status_id) DO UPDATE SET replies_count = status_stats.replies_count + 1,"
@@ -282,6 +293,78 @@ static int fields_read(inbox_activity *ib, const mstdn_value_t *obj, note_fields
     const mstdn_value_t *sv = mstdn_object_get(obj, "sensitive");
     f->sensitive = (sv != NULL && sv->type == MSTDN_BOOL && sv->boolean) ? "true" : "false";
     return tags_of(ib, obj, &f->mentions, &f->hashtags, err, errlen) == 0 ? 1 : -1;
+}
+
+/* A Question's poll as ActivityPub::Activity::Create#process_poll reads
+ * it: the options of oneOf (or anyOf: multiple) by name (or content), their
+ * replies.totalItems, endTime (or closed), votersCount; bounded. */
+typedef struct {
+    json_list   options;
+    json_list   tallies;
+    const char *multiple;
+    const char *expires_at;
+    char        voters[24];
+    int         has_voters;
+} poll_fields;
+
+static void poll_free(poll_fields *p)
+{
+    free(p->options.s);
+    free(p->tallies.s);
+}
+
+/* 1 a poll read, 0 none, -1 out of memory */
+static int poll_read(const mstdn_value_t *obj, poll_fields *p)
+{
+    const mstdn_value_t *items = mstdn_object_get(obj, "oneOf");
+    char title[MSTDN_REMOTE_POLL_OPTION_MAX + 1], count[24];
+
+    p->multiple = "false";
+    if (items == NULL || items->type != MSTDN_ARRAY) {
+        items = mstdn_object_get(obj, "anyOf");
+        p->multiple = "true";
+    }
+    if (!inbox_type_is(obj, "Question") || items == NULL || items->type != MSTDN_ARRAY)
+        return 0;
+    for (const mstdn_value_t *it = items->first; it != NULL; it = it->next) {
+        if (p->options.n >= MSTDN_REMOTE_POLL_OPTIONS_MAX)
+            break;
+        if (it->type != MSTDN_OBJECT)
+            continue;
+        const char *name = inbox_str(it, "name");
+        if (name == NULL || name[0] == '\0')
+            name = inbox_str(it, "content");
+        if (name == NULL)
+            continue;
+        size_t n = mstdn_utf8_prefix(name, strlen(name), MSTDN_REMOTE_POLL_OPTION_MAX);
+        memcpy(title, name, n);
+        title[n] = '\0';
+        const mstdn_value_t *replies = mstdn_object_get(it, "replies");
+        const mstdn_value_t *total = replies != NULL && replies->type == MSTDN_OBJECT
+                                     ? mstdn_object_get(replies, "totalItems") : NULL;
+        long long c = total != NULL && total->type == MSTDN_NUMBER ? strtoll(total->str, NULL, 10)
+                                                                   : 0;
+        snprintf(count, sizeof(count), "%lld", c > 0 && c < (1LL << 53) ? c : 0);
+        if (list_add(&p->options, title) != 0 || list_add(&p->tallies, count) != 0)
+            return -1;
+    }
+    if (p->options.n == 0)
+        return 0;
+    const mstdn_value_t *closed = mstdn_object_get(obj, "closed");
+    if (closed != NULL && closed->type == MSTDN_STRING)
+        p->expires_at = inbox_time(closed->str);
+    else if (closed != NULL && closed->type != MSTDN_NULL
+             && !(closed->type == MSTDN_BOOL && !closed->boolean))
+        p->expires_at = "now";
+    else
+        p->expires_at = inbox_time(inbox_str(obj, "endTime"));
+    const mstdn_value_t *voters = mstdn_object_get(obj, "votersCount");
+    if (voters != NULL && voters->type == MSTDN_NUMBER) {
+        long long v = strtoll(voters->str, NULL, 10);
+        snprintf(p->voters, sizeof(p->voters), "%lld", v > 0 && v < (1LL << 53) ? v : 0);
+        p->has_voters = 1;
+    }
+    return 1;
 }
 
 /* The object of a Create or Update: the embedded copy when it comes from
@@ -385,13 +468,24 @@ static int note_store(inbox_activity *ib, const mstdn_value_t *obj, char *err, s
         && strlen(reply_to) <= MSTDN_REMOTE_URL_MAX
         && (strncmp(reply_to, "https://", 8) == 0 || strncmp(reply_to, "http://", 7) == 0))
         resolve = reply_to;
-    const char *params[15] = {
+    poll_fields poll = { 0 };
+    int has_poll = poll_read(obj, &poll);
+    if (has_poll < 0) {
+        poll_free(&poll);
+        fields_free(&f);
+        snprintf(err, errlen, "out of memory");
+        return INBOX_RETRY;
+    }
+    const char *params[20] = {
         uri, url, f.text, f.spoiler, f.sensitive, visbuf, f.language,
         parent[0] != '\0' ? parent : NULL, reply_to != NULL ? "true" : "false",
         ib->actor_id, inbox_time(inbox_str(obj, "published")),
         list_text(&f.mentions), list_text(&f.hashtags), resolve, depth,
+        has_poll ? list_text(&poll.options) : NULL, list_text(&poll.tallies), poll.multiple,
+        poll.expires_at, poll.has_voters ? poll.voters : NULL,
     };
-    rc = inbox_apply(ib, "status", create_sql, 15, params, err, errlen);
+    rc = inbox_apply(ib, "status", create_sql, 20, params, err, errlen);
+    poll_free(&poll);
     fields_free(&f);
     return rc;
 }
