@@ -155,4 +155,27 @@ $sid = status_of(3);
 ok($sid, 'a Question without options is stored');
 is($m->get_ok("/api/v1/statuses/$sid", $ha)->status_is(200)->tx->res->json->{poll}, undef, '... without a poll');
 
+# --- Update of the Question: the counts refreshed, no edit ------------------------------
+process(act('Update', object => question(1, oneOf => [opt('tea', 5), opt('coffee', 2)],
+                                         endTime => '2099-01-01T00:00:00Z', votersCount => 7)));
+$sid = status_of(1);
+$p = $m->get_ok("/api/v1/statuses/$sid", $ha)->status_is(200)->tx->res->json->{poll};
+is_deeply([ map { $_->{votes_count} } @{ $p->{options} } ], [5, 2], 'Update: the counts refreshed');
+is($p->{votes_count}, 7, 'votes_count');
+is($p->{voters_count}, 7, 'voters_count');
+is($t->psql("SELECT count(*) FROM status_edits WHERE status_id = $sid"), 0, 'a count update is no edit');
+is($t->psql("SELECT edited_at IS NULL FROM statuses WHERE id = $sid"), 't', 'edited_at untouched');
+
+# a local vote, then the options change: the vote is dropped, an edit recorded
+my $pid = $p->{id};
+$t->psql("INSERT INTO poll_votes (account_id, poll_id, choice) VALUES ($alice->{account_id}, $pid, 0)");
+process(act('Update', object => question(1, content => '<p>which now?</p>',
+                                         oneOf => [opt('water', 0), opt('juice', 0)],
+                                         endTime => '2099-01-02T00:00:00Z')));
+$p = $m->get_ok("/api/v1/statuses/$sid", $ha)->status_is(200)->tx->res->json->{poll};
+is_deeply([ map { $_->{title} } @{ $p->{options} } ], [qw(water juice)], 'new options');
+is($p->{expires_at}, '2099-01-02T00:00:00.000Z', 'the new end');
+is($t->psql("SELECT count(*) FROM poll_votes WHERE poll_id = $pid"), 0, 'the votes on the old options dropped');
+ok($t->psql("SELECT count(*) FROM status_edits WHERE status_id = $sid") > 0, 'a text change is an edit');
+
 done_testing;

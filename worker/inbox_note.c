@@ -547,24 +547,43 @@ int inbox_status_fetch(job_ctx *ctx, PGconn *db, const mstdn_alloc_t *alloc, con
 }
 
 /* $1 the status, $2 text, $3 spoiler, $4 sensitive, $5 language: the edit
- * (its previous version into status_edits, as the module's edit does) */
+ * (its previous version into status_edits, as the module's edit does); a
+ * Question's poll ($6 options, $7 counts, $8 multiple, $9 the end, $10 the
+ * voters) refreshes the status' poll, its local votes thrown away when the
+ * options changed; text, spoiler and sensitive unchanged with a poll: the
+ * poll alone, no edit (ProcessStatusUpdateService#handle_implicit_update!) */
 static const char update_sql[] =
-    "WITH o AS (SELECT id, text, spoiler_text, sensitive, account_id FROM statuses"
+    "WITH o AS (SELECT id, text, spoiler_text, sensitive, account_id, poll_id,"
+    "  ($6::json IS NOT NULL AND text = $2 AND spoiler_text = $3"
+    "   AND sensitive = $4::boolean) AS poll_only FROM statuses"
     "  WHERE id = $1::bigint FOR UPDATE),"
     " e AS (INSERT INTO status_edits (status_id, account_id, text, spoiler_text, sensitive)"
-    "  SELECT id, account_id, text, spoiler_text, sensitive FROM o"
-    "  WHERE NOT EXISTS (SELECT 1 FROM status_edits WHERE status_id = $1::bigint)),"
+    "  SELECT id, account_id, text, spoiler_text, sensitive FROM o WHERE NOT poll_only"
+    "  AND NOT EXISTS (SELECT 1 FROM status_edits WHERE status_id = $1::bigint)),"
     " u AS (UPDATE statuses s SET text = $2, spoiler_text = $3, sensitive = $4::boolean,"
     "  language = coalesce($5, s.language), edited_at = now() AT TIME ZONE 'UTC',"
-    "  updated_at = now() AT TIME ZONE 'UTC' FROM o WHERE s.id = o.id RETURNING s.id,"
-    "  s.account_id),"
+    "  updated_at = now() AT TIME ZONE 'UTC' FROM o WHERE s.id = o.id AND NOT o.poll_only"
+    "  RETURNING s.id, s.account_id),"
     " e2 AS (INSERT INTO status_edits (status_id, account_id, text, spoiler_text, sensitive)"
     "  SELECT id, account_id, $2, $3, $4::boolean FROM u),"
+    " po AS (SELECT ARRAY(SELECT x.o FROM json_array_elements_text($6::json)"
+    "   WITH ORDINALITY x (o, i) ORDER BY i)::varchar[] AS options,"
+    "  ARRAY(SELECT x.n::bigint FROM json_array_elements_text($7::json)"
+    "   WITH ORDINALITY x (n, i) ORDER BY i) AS tallies WHERE $6::json IS NOT NULL),"
+    " pv AS (DELETE FROM poll_votes v USING o, polls pl, po"
+    "  WHERE pl.id = o.poll_id AND v.poll_id = pl.id"
+    "  AND (pl.options <> po.options OR pl.multiple <> $8::boolean)),"
+    " pu AS (UPDATE polls pl SET options = po.options, cached_tallies = po.tallies,"
+    "  multiple = $8::boolean,"
+    "  votes_count = (SELECT coalesce(sum(t), 0) FROM unnest(po.tallies) t),"
+    "  voters_count = $10::bigint, expires_at = $9::timestamptz AT TIME ZONE 'UTC',"
+    "  last_fetched_at = now() AT TIME ZONE 'UTC', updated_at = now() AT TIME ZONE 'UTC'"
+    "  FROM o, po WHERE pl.id = o.poll_id RETURNING pl.status_id),"
     " ob AS (INSERT INTO job_outbox (queue, type, args)"
     "  SELECT 'default', 'status_update', json_build_object('status_id', id::text)::text FROM u"
     "  UNION ALL SELECT 'default', 'status_forget', json_build_object('status_ids',"
-    "   json_build_array(id::text))::text FROM u)"
-    " SELECT id FROM u";
+    "   json_build_array(id::text))::text FROM (SELECT id FROM u UNION SELECT status_id FROM pu) f)"
+    " SELECT id FROM u UNION SELECT status_id FROM pu";
 
 static int update_note(inbox_activity *ib, const mstdn_value_t *obj, char *err, size_t errlen)
 {
@@ -585,8 +604,21 @@ static int update_note(inbox_activity *ib, const mstdn_value_t *obj, char *err, 
         fields_free(&f);
         return rc < 0 ? INBOX_RETRY : INBOX_DONE;
     }
-    const char *params[5] = { id, f.text, f.spoiler, f.sensitive, f.language };
-    rc = inbox_apply(ib, "edited status", update_sql, 5, params, err, errlen);
+    poll_fields poll = { 0 };
+    int has_poll = poll_read(obj, &poll);
+    if (has_poll < 0) {
+        poll_free(&poll);
+        fields_free(&f);
+        snprintf(err, errlen, "out of memory");
+        return INBOX_RETRY;
+    }
+    const char *params[10] = {
+        id, f.text, f.spoiler, f.sensitive, f.language,
+        has_poll ? list_text(&poll.options) : NULL, list_text(&poll.tallies), poll.multiple,
+        poll.expires_at, poll.has_voters ? poll.voters : NULL,
+    };
+    rc = inbox_apply(ib, "edited status", update_sql, 10, params, err, errlen);
+    poll_free(&poll);
     fields_free(&f);
     return rc;
 }
