@@ -1031,6 +1031,113 @@ write_media(yajl_gen g, const mstdn_ap_media_t *m)
 }
 
 
+/* "2026-12-05T12:00:00.000Z" as Time#iso8601 writes it: no fraction */
+static int
+kv_time_s(yajl_gen g, const char *k, const char *t)
+{
+    char         buf[64];
+    const char  *dot;
+
+    dot = strchr(t, '.');
+
+    if (dot == NULL || (size_t) (dot - t) + 2 > sizeof(buf)) {
+        return kv(g, k, t);
+    }
+
+    snprintf(buf, sizeof(buf), "%.*sZ", (int) (dot - t), t);
+    return kv(g, k, buf);
+}
+
+
+/*
+ * NoteSerializer's poll attributes, read from the Poll entity: each option
+ * a Note with its name and the count of its replies (null while the totals
+ * are hidden, as Poll#loaded_options), endTime, closed once expired,
+ * votersCount when known.
+ */
+static int
+write_poll(yajl_gen g, const mstdn_value_t *poll)
+{
+    const mstdn_value_t  *options, *o, *title, *count, *v;
+    const char           *expires_at;
+
+    options = mstdn_object_get(poll, "options");
+
+    if (key(g, mstdn_param_bool(poll, "multiple", 0) ? "anyOf" : "oneOf")
+        != 0)
+    {
+        return -1;
+    }
+
+    CHECK(yajl_gen_array_open(g));
+
+    for (o = (options && options->type == MSTDN_ARRAY) ? options->first
+                                                       : NULL;
+         o;
+         o = o->next)
+    {
+        title = mstdn_object_get(o, "title");
+        count = mstdn_object_get(o, "votes_count");
+
+        CHECK(yajl_gen_map_open(g));
+
+        if (kv(g, "type", "Note") != 0
+            || kv(g, "name", (title && title->type == MSTDN_STRING)
+                             ? title->str : "") != 0
+            || key(g, "replies") != 0)
+        {
+            return -1;
+        }
+
+        CHECK(yajl_gen_map_open(g));
+
+        if (kv(g, "type", "Collection") != 0
+            || key(g, "totalItems") != 0)
+        {
+            return -1;
+        }
+
+        if (count && count->type == MSTDN_NUMBER) {
+            CHECK(yajl_gen_number(g, count->str, count->len));
+
+        } else {
+            CHECK(yajl_gen_null(g));
+        }
+
+        CHECK(yajl_gen_map_close(g));
+        CHECK(yajl_gen_map_close(g));
+    }
+
+    CHECK(yajl_gen_array_close(g));
+
+    expires_at = mstdn_param_str(poll, "expires_at", NULL);
+
+    if (expires_at) {
+        if (kv_time_s(g, "endTime", expires_at) != 0) {
+            return -1;
+        }
+
+        if (mstdn_param_bool(poll, "expired", 0)
+            && kv_time_s(g, "closed", expires_at) != 0)
+        {
+            return -1;
+        }
+    }
+
+    v = mstdn_object_get(poll, "voters_count");
+
+    if (v && v->type == MSTDN_NUMBER) {
+        if (key(g, "votersCount") != 0) {
+            return -1;
+        }
+
+        CHECK(yajl_gen_number(g, v->str, v->len));
+    }
+
+    return 0;
+}
+
+
 static int
 write_note(yajl_gen g, const mstdn_ap_status_t *s)
 {
@@ -1045,7 +1152,7 @@ write_note(yajl_gen g, const mstdn_ap_status_t *s)
     URI(id, b, MSTDN_AP_URI_STATUS, u, s->id);
 
     if (kv(g, "id", id) != 0
-        || kv(g, "type", "Note") != 0
+        || kv(g, "type", s->poll ? "Question" : "Note") != 0
         || kv_presence(g, "summary", s->summary) != 0
         || kv(g, "inReplyTo", s->in_reply_to) != 0
         || kv(g, "published", s->published) != 0
@@ -1166,7 +1273,7 @@ write_note(yajl_gen g, const mstdn_ap_status_t *s)
 
     CHECK(yajl_gen_map_close(g));
 
-    return 0;
+    return s->poll ? write_poll(g, s->poll) : 0;
 }
 
 

@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <yajl/yajl_gen.h>
+#include "mstdn_value.h"
 
 #define MSTDN_AP_PUBLIC  "https://www.w3.org/ns/activitystreams#Public"
 #define MSTDN_AP_CONTEXT "https://www.w3.org/ns/activitystreams"
@@ -223,7 +224,10 @@ typedef struct {
  * visibility is the reblog's own; reblog_inline, when set, is the original
  * itself, written as the Announce's object instead of its URI
  * (ActivityPresenter.from_status inlines a local private status its own
- * author reblogs: no one could fetch it).
+ * author reblogs: no one could fetch it).  poll: the status' Poll entity as
+ * mastodon_poll_json() of sql/0017_polls.sql writes it, parsed (NULL: no
+ * poll); with one the Note is a Question (oneOf or anyOf, endTime, closed,
+ * votersCount).
  */
 typedef struct mstdn_ap_status_s {
     const char             *base;
@@ -250,6 +254,7 @@ typedef struct mstdn_ap_status_s {
     const char             *reblog_of_uri;
     const char             *reblog_account_uri;
     const struct mstdn_ap_status_s *reblog_inline;
+    const mstdn_value_t    *poll;
 } mstdn_ap_status_t;
 
 /* The Note as a document (GET of a status URI). */

@@ -7,6 +7,7 @@
 #include "log.h"
 
 #include "mstdn_ap.h"
+#include "mstdn_json.h"
 #include "mstdn_text.h"
 #include "mstdn_value.h"
 
@@ -33,7 +34,8 @@ static const char status_sql[] =
     " s.account_id::text, a.domain IS NULL AND (s.local OR s.local IS NULL),"
     " (SELECT count(*) FROM favourites f WHERE f.status_id = s.id),"
     " (SELECT count(*) FROM statuses r WHERE r.reblog_of_id = s.id AND r.deleted_at IS NULL),"
-    " s.deleted_at IS NOT NULL"
+    " s.deleted_at IS NOT NULL,"
+    " (SELECT mastodon_poll_json(pl) FROM polls pl WHERE pl.id = s.poll_id)"
     " FROM statuses s JOIN accounts a ON a.id = s.account_id"
     " LEFT JOIN statuses p ON p.id = s.in_reply_to_id"
     " LEFT JOIN accounts pa ON pa.id = p.account_id"
@@ -48,7 +50,8 @@ enum {
     C_SPOILER, C_TEXT, C_LANGUAGE, C_SENSITIVE,
     C_CONV_URI, C_CONV_DATE, C_CONV_ID,
     C_REBLOG_OF, C_REBLOG_URI, C_REBLOG_ACCOUNT_URI, C_REBLOG_USERNAME, C_REBLOG_LOCAL,
-    C_MENTIONS, C_TAGS, C_ACCOUNT_ID, C_LOCAL, C_FAVOURITES, C_REBLOGS, C_DELETED
+    C_MENTIONS, C_TAGS, C_ACCOUNT_ID, C_LOCAL, C_FAVOURITES, C_REBLOGS, C_DELETED,
+    C_POLL
 };
 
 static const char *col(PGresult *res, int c)
@@ -268,6 +271,18 @@ int ap_status_activity(PGconn *db, const worker_config *cfg, const char *status_
         }
     }
     s.content = html != NULL ? html : "";
+
+    /* a poll: the Poll entity, the Note then a Question */
+    if (col(res, C_POLL) != NULL) {
+        mstdn_alloc_t al;
+        mstdn_limits_t limits = { 4, 10000 };
+        mstdn_value_t *poll;
+        mstdn_arena_allocator(arena, &al);
+        if (mstdn_json_parse(col(res, C_POLL), strlen(col(res, C_POLL)), &al, &limits, &poll,
+                             errbuf, sizeof(errbuf)) == MSTDN_OK
+            && poll->type == MSTDN_OBJECT)
+            s.poll = poll;
+    }
 
     a.status = &s;
     int reblog = s.reblog_of_uri != NULL;

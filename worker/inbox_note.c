@@ -194,23 +194,34 @@ static const char *content_of(const mstdn_value_t *obj, const char **language)
  * $7 language, $8 the parent's id (or NULL), $9 reply, $10 author,
  * $11 published, $12 mentioned account ids, $13 tag names (JSON arrays),
  * $14 the parent's URI to fetch later (thread_resolve) or NULL, $15 the
- * depth that job is at */
+ * depth that job is at; a Question's poll (poll_read): $16 the options, $17
+ * their counts (JSON arrays), $18 multiple, $19 the end, $20 the voters */
 static const char create_sql[] =
     "WITH p AS (SELECT id, account_id, conversation_id FROM statuses"
     "  WHERE id = $8::bigint AND deleted_at IS NULL),"
+    " pn AS (SELECT nextval('polls_id_seq') AS id WHERE $16::json IS NOT NULL),"
     " c AS (INSERT INTO conversations (created_at) SELECT now() AT TIME ZONE 'UTC'"
     "  WHERE NOT EXISTS (SELECT 1 FROM p WHERE conversation_id IS NOT NULL) RETURNING id),"
     " s AS (INSERT INTO statuses (uri, url, text, spoiler_text, sensitive, visibility,"
     "  language, in_reply_to_id, in_reply_to_account_id, reply, conversation_id, local,"
-    "  account_id, created_at)"
+    "  account_id, created_at, poll_id)"
     "  SELECT $1::varchar, $2, $3, $4, $5::boolean, $6::int, $7, p.id, p.account_id, $9::boolean,"
     "  coalesce(p.conversation_id, (SELECT id FROM c)), false, $10::bigint,"
     "  least(coalesce($11::timestamptz AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC'),"
-    "   now() AT TIME ZONE 'UTC')"
+    "   now() AT TIME ZONE 'UTC'), (SELECT id FROM pn)"
     "  FROM (SELECT 1) one LEFT JOIN p ON true"
     "  WHERE NOT EXISTS (SELECT 1 FROM statuses WHERE uri = $1::varchar)"
     "  RETURNING id, in_reply_to_id, visibility),"
     " ss AS (INSERT INTO status_stats (status_id) SELECT id FROM s),"
+    " pl AS (INSERT INTO polls (id, account_id, status_id, expires_at, options, cached_tallies,"
+    "  multiple, votes_count, voters_count, last_fetched_at)"
+    "  SELECT pn.id, $10::bigint, s.id, $19::timestamptz AT TIME ZONE 'UTC',"
+    "  ARRAY(SELECT o FROM json_array_elements_text($16::json) WITH ORDINALITY x (o, i)"
+    "   ORDER BY i),"
+    "  ARRAY(SELECT n::bigint FROM json_array_elements_text($17::json) WITH ORDINALITY x (n, i)"
+    "   ORDER BY i),"
+    "  $18::boolean, (SELECT coalesce(sum(n::bigint), 0) FROM json_array_elements_text($17::json) n),"
+    "  $20::bigint, now() AT TIME ZONE 'UTC' FROM pn, s),"
     " rs AS (INSERT INTO status_stats (status_id, replies_count)"
     "  SELECT in_reply_to_id, 1 FROM s WHERE in_reply_to_id IS NOT NULL AND visibility <= 1"
     "  ON CONFLICT (status_id) DO UPDATE SET replies_count = status_stats.replies_count + 1,"
@@ -282,6 +293,78 @@ static int fields_read(inbox_activity *ib, const mstdn_value_t *obj, note_fields
     const mstdn_value_t *sv = mstdn_object_get(obj, "sensitive");
     f->sensitive = (sv != NULL && sv->type == MSTDN_BOOL && sv->boolean) ? "true" : "false";
     return tags_of(ib, obj, &f->mentions, &f->hashtags, err, errlen) == 0 ? 1 : -1;
+}
+
+/* A Question's poll as ActivityPub::Activity::Create#process_poll reads
+ * it: the options of oneOf (or anyOf: multiple) by name (or content), their
+ * replies.totalItems, endTime (or closed), votersCount; bounded. */
+typedef struct {
+    json_list   options;
+    json_list   tallies;
+    const char *multiple;
+    const char *expires_at;
+    char        voters[24];
+    int         has_voters;
+} poll_fields;
+
+static void poll_free(poll_fields *p)
+{
+    free(p->options.s);
+    free(p->tallies.s);
+}
+
+/* 1 a poll read, 0 none, -1 out of memory */
+static int poll_read(const mstdn_value_t *obj, poll_fields *p)
+{
+    const mstdn_value_t *items = mstdn_object_get(obj, "oneOf");
+    char title[MSTDN_REMOTE_POLL_OPTION_MAX + 1], count[24];
+
+    p->multiple = "false";
+    if (items == NULL || items->type != MSTDN_ARRAY) {
+        items = mstdn_object_get(obj, "anyOf");
+        p->multiple = "true";
+    }
+    if (!inbox_type_is(obj, "Question") || items == NULL || items->type != MSTDN_ARRAY)
+        return 0;
+    for (const mstdn_value_t *it = items->first; it != NULL; it = it->next) {
+        if (p->options.n >= MSTDN_REMOTE_POLL_OPTIONS_MAX)
+            break;
+        if (it->type != MSTDN_OBJECT)
+            continue;
+        const char *name = inbox_str(it, "name");
+        if (name == NULL || name[0] == '\0')
+            name = inbox_str(it, "content");
+        if (name == NULL)
+            continue;
+        size_t n = mstdn_utf8_prefix(name, strlen(name), MSTDN_REMOTE_POLL_OPTION_MAX);
+        memcpy(title, name, n);
+        title[n] = '\0';
+        const mstdn_value_t *replies = mstdn_object_get(it, "replies");
+        const mstdn_value_t *total = replies != NULL && replies->type == MSTDN_OBJECT
+                                     ? mstdn_object_get(replies, "totalItems") : NULL;
+        long long c = total != NULL && total->type == MSTDN_NUMBER ? strtoll(total->str, NULL, 10)
+                                                                   : 0;
+        snprintf(count, sizeof(count), "%lld", c > 0 && c < (1LL << 53) ? c : 0);
+        if (list_add(&p->options, title) != 0 || list_add(&p->tallies, count) != 0)
+            return -1;
+    }
+    if (p->options.n == 0)
+        return 0;
+    const mstdn_value_t *closed = mstdn_object_get(obj, "closed");
+    if (closed != NULL && closed->type == MSTDN_STRING)
+        p->expires_at = inbox_time(closed->str);
+    else if (closed != NULL && closed->type != MSTDN_NULL
+             && !(closed->type == MSTDN_BOOL && !closed->boolean))
+        p->expires_at = "now";
+    else
+        p->expires_at = inbox_time(inbox_str(obj, "endTime"));
+    const mstdn_value_t *voters = mstdn_object_get(obj, "votersCount");
+    if (voters != NULL && voters->type == MSTDN_NUMBER) {
+        long long v = strtoll(voters->str, NULL, 10);
+        snprintf(p->voters, sizeof(p->voters), "%lld", v > 0 && v < (1LL << 53) ? v : 0);
+        p->has_voters = 1;
+    }
+    return 1;
 }
 
 /* The object of a Create or Update: the embedded copy when it comes from
@@ -385,13 +468,24 @@ static int note_store(inbox_activity *ib, const mstdn_value_t *obj, char *err, s
         && strlen(reply_to) <= MSTDN_REMOTE_URL_MAX
         && (strncmp(reply_to, "https://", 8) == 0 || strncmp(reply_to, "http://", 7) == 0))
         resolve = reply_to;
-    const char *params[15] = {
+    poll_fields poll = { 0 };
+    int has_poll = poll_read(obj, &poll);
+    if (has_poll < 0) {
+        poll_free(&poll);
+        fields_free(&f);
+        snprintf(err, errlen, "out of memory");
+        return INBOX_RETRY;
+    }
+    const char *params[20] = {
         uri, url, f.text, f.spoiler, f.sensitive, visbuf, f.language,
         parent[0] != '\0' ? parent : NULL, reply_to != NULL ? "true" : "false",
         ib->actor_id, inbox_time(inbox_str(obj, "published")),
         list_text(&f.mentions), list_text(&f.hashtags), resolve, depth,
+        has_poll ? list_text(&poll.options) : NULL, list_text(&poll.tallies), poll.multiple,
+        poll.expires_at, poll.has_voters ? poll.voters : NULL,
     };
-    rc = inbox_apply(ib, "status", create_sql, 15, params, err, errlen);
+    rc = inbox_apply(ib, "status", create_sql, 20, params, err, errlen);
+    poll_free(&poll);
     fields_free(&f);
     return rc;
 }
@@ -453,24 +547,43 @@ int inbox_status_fetch(job_ctx *ctx, PGconn *db, const mstdn_alloc_t *alloc, con
 }
 
 /* $1 the status, $2 text, $3 spoiler, $4 sensitive, $5 language: the edit
- * (its previous version into status_edits, as the module's edit does) */
+ * (its previous version into status_edits, as the module's edit does); a
+ * Question's poll ($6 options, $7 counts, $8 multiple, $9 the end, $10 the
+ * voters) refreshes the status' poll, its local votes thrown away when the
+ * options changed; text, spoiler and sensitive unchanged with a poll: the
+ * poll alone, no edit (ProcessStatusUpdateService#handle_implicit_update!) */
 static const char update_sql[] =
-    "WITH o AS (SELECT id, text, spoiler_text, sensitive, account_id FROM statuses"
+    "WITH o AS (SELECT id, text, spoiler_text, sensitive, account_id, poll_id,"
+    "  ($6::json IS NOT NULL AND text = $2 AND spoiler_text = $3"
+    "   AND sensitive = $4::boolean) AS poll_only FROM statuses"
     "  WHERE id = $1::bigint FOR UPDATE),"
     " e AS (INSERT INTO status_edits (status_id, account_id, text, spoiler_text, sensitive)"
-    "  SELECT id, account_id, text, spoiler_text, sensitive FROM o"
-    "  WHERE NOT EXISTS (SELECT 1 FROM status_edits WHERE status_id = $1::bigint)),"
+    "  SELECT id, account_id, text, spoiler_text, sensitive FROM o WHERE NOT poll_only"
+    "  AND NOT EXISTS (SELECT 1 FROM status_edits WHERE status_id = $1::bigint)),"
     " u AS (UPDATE statuses s SET text = $2, spoiler_text = $3, sensitive = $4::boolean,"
     "  language = coalesce($5, s.language), edited_at = now() AT TIME ZONE 'UTC',"
-    "  updated_at = now() AT TIME ZONE 'UTC' FROM o WHERE s.id = o.id RETURNING s.id,"
-    "  s.account_id),"
+    "  updated_at = now() AT TIME ZONE 'UTC' FROM o WHERE s.id = o.id AND NOT o.poll_only"
+    "  RETURNING s.id, s.account_id),"
     " e2 AS (INSERT INTO status_edits (status_id, account_id, text, spoiler_text, sensitive)"
     "  SELECT id, account_id, $2, $3, $4::boolean FROM u),"
+    " po AS (SELECT ARRAY(SELECT x.o FROM json_array_elements_text($6::json)"
+    "   WITH ORDINALITY x (o, i) ORDER BY i)::varchar[] AS options,"
+    "  ARRAY(SELECT x.n::bigint FROM json_array_elements_text($7::json)"
+    "   WITH ORDINALITY x (n, i) ORDER BY i) AS tallies WHERE $6::json IS NOT NULL),"
+    " pv AS (DELETE FROM poll_votes v USING o, polls pl, po"
+    "  WHERE pl.id = o.poll_id AND v.poll_id = pl.id"
+    "  AND (pl.options <> po.options OR pl.multiple <> $8::boolean)),"
+    " pu AS (UPDATE polls pl SET options = po.options, cached_tallies = po.tallies,"
+    "  multiple = $8::boolean,"
+    "  votes_count = (SELECT coalesce(sum(t), 0) FROM unnest(po.tallies) t),"
+    "  voters_count = $10::bigint, expires_at = $9::timestamptz AT TIME ZONE 'UTC',"
+    "  last_fetched_at = now() AT TIME ZONE 'UTC', updated_at = now() AT TIME ZONE 'UTC'"
+    "  FROM o, po WHERE pl.id = o.poll_id RETURNING pl.status_id),"
     " ob AS (INSERT INTO job_outbox (queue, type, args)"
     "  SELECT 'default', 'status_update', json_build_object('status_id', id::text)::text FROM u"
     "  UNION ALL SELECT 'default', 'status_forget', json_build_object('status_ids',"
-    "   json_build_array(id::text))::text FROM u)"
-    " SELECT id FROM u";
+    "   json_build_array(id::text))::text FROM (SELECT id FROM u UNION SELECT status_id FROM pu) f)"
+    " SELECT id FROM u UNION SELECT status_id FROM pu";
 
 static int update_note(inbox_activity *ib, const mstdn_value_t *obj, char *err, size_t errlen)
 {
@@ -491,8 +604,21 @@ static int update_note(inbox_activity *ib, const mstdn_value_t *obj, char *err, 
         fields_free(&f);
         return rc < 0 ? INBOX_RETRY : INBOX_DONE;
     }
-    const char *params[5] = { id, f.text, f.spoiler, f.sensitive, f.language };
-    rc = inbox_apply(ib, "edited status", update_sql, 5, params, err, errlen);
+    poll_fields poll = { 0 };
+    int has_poll = poll_read(obj, &poll);
+    if (has_poll < 0) {
+        poll_free(&poll);
+        fields_free(&f);
+        snprintf(err, errlen, "out of memory");
+        return INBOX_RETRY;
+    }
+    const char *params[10] = {
+        id, f.text, f.spoiler, f.sensitive, f.language,
+        has_poll ? list_text(&poll.options) : NULL, list_text(&poll.tallies), poll.multiple,
+        poll.expires_at, poll.has_voters ? poll.voters : NULL,
+    };
+    rc = inbox_apply(ib, "edited status", update_sql, 10, params, err, errlen);
+    poll_free(&poll);
     fields_free(&f);
     return rc;
 }

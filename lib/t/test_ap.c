@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "mstdn_ap.h"
+#include "mstdn_json.h"
 
 #define B  "https://example.com"
 #define AS "\"https://www.w3.org/ns/activitystreams\""
@@ -73,6 +74,27 @@ expect(const char *want)
 
     if (len != strlen(want) || memcmp(buf, want, len) != 0) {
         fprintf(stderr, "# got:  %.*s\n# want: %s\n", (int) len, buf, want);
+        fail();
+    }
+
+    yajl_gen_clear(g);
+    yajl_gen_reset(g, NULL);
+}
+
+
+/* the document ends with want */
+static void
+expect_tail(const char *want)
+{
+    const unsigned char  *buf;
+    size_t                len, n;
+
+    yajl_gen_get_buf(g, &buf, &len);
+    n = strlen(want);
+
+    if (len < n || memcmp(buf + len - n, want, n) != 0) {
+        fprintf(stderr, "# got:  %.*s\n# want: ...%s\n", (int) len, buf,
+                want);
         fail();
     }
 
@@ -384,6 +406,90 @@ note_public(void **state)
            "\"type\":\"Collection\",\"totalItems\":2},"
            "\"shares\":{\"id\":\"" B "/users/alice/statuses/12/shares\","
            "\"type\":\"Collection\",\"totalItems\":1}}");
+}
+
+
+/* a poll: a Question as ActivityPub::NoteSerializer writes it */
+static void
+note_question(void **state)
+{
+    mstdn_ap_status_t  s;
+    mstdn_arena_t     *arena;
+    mstdn_alloc_t      a;
+    mstdn_limits_t     limits = { 8, 1000 };
+    mstdn_value_t     *poll;
+    char               err[64];
+    const char        *one =
+        "{\"id\":\"5\",\"expires_at\":\"2024-05-02T10:00:00.250Z\","
+        "\"expired\":false,\"multiple\":false,\"votes_count\":3,"
+        "\"voters_count\":null,\"options\":[{\"title\":\"tea\","
+        "\"votes_count\":2},{\"title\":\"coffee\",\"votes_count\":1}],"
+        "\"emojis\":[]}";
+    const char        *any =
+        "{\"id\":\"6\",\"expires_at\":\"2024-05-02T10:00:00.000Z\","
+        "\"expired\":true,\"multiple\":true,\"votes_count\":0,"
+        "\"voters_count\":4,\"options\":[{\"title\":\"a\","
+        "\"votes_count\":null}],\"emojis\":[]}";
+
+    arena = mstdn_arena_create();
+    assert_non_null(arena);
+    mstdn_arena_allocator(arena, &a);
+
+    memset(&s, 0, sizeof(s));
+    s.base = B;
+    s.username = "alice";
+    s.id = "12";
+    s.visibility = MSTDN_AP_PUBLIC_VIS;
+    s.published = "2024-05-01T10:00:00Z";
+    s.content = "<p>tea?</p>";
+
+    assert_int_equal(mstdn_json_parse(one, strlen(one), &a, &limits, &poll,
+                                      err, sizeof(err)), MSTDN_OK);
+    s.poll = poll;
+
+    assert_int_equal(mstdn_ap_note(g, &s), 0);
+    expect("{\"@context\":[" AS ",{" NOTE_EXT "}],"
+           "\"id\":\"" B "/users/alice/statuses/12\",\"type\":\"Question\","
+           "\"summary\":null,\"inReplyTo\":null,"
+           "\"published\":\"2024-05-01T10:00:00Z\","
+           "\"url\":\"" B "/@alice/12\","
+           "\"attributedTo\":\"" B "/users/alice\","
+           "\"to\":[" PUB "],"
+           "\"cc\":[\"" B "/users/alice/followers\"],"
+           "\"sensitive\":false,"
+           "\"atomUri\":\"" B "/users/alice/statuses/12\","
+           "\"inReplyToAtomUri\":null,\"conversation\":null,"
+           "\"content\":\"<p>tea?</p>\","
+           "\"attachment\":[],\"tag\":[],"
+           "\"replies\":{\"id\":\"" B "/users/alice/statuses/12/replies\","
+           "\"type\":\"Collection\",\"first\":{\"type\":\"CollectionPage\","
+           "\"next\":\"" B "/users/alice/statuses/12/replies?"
+           "only_other_accounts=true&page=true\","
+           "\"partOf\":\"" B "/users/alice/statuses/12/replies\","
+           "\"items\":[]}},"
+           "\"likes\":{\"id\":\"" B "/users/alice/statuses/12/likes\","
+           "\"type\":\"Collection\",\"totalItems\":0},"
+           "\"shares\":{\"id\":\"" B "/users/alice/statuses/12/shares\","
+           "\"type\":\"Collection\",\"totalItems\":0},"
+           "\"oneOf\":[{\"type\":\"Note\",\"name\":\"tea\","
+           "\"replies\":{\"type\":\"Collection\",\"totalItems\":2}},"
+           "{\"type\":\"Note\",\"name\":\"coffee\","
+           "\"replies\":{\"type\":\"Collection\",\"totalItems\":1}}],"
+           "\"endTime\":\"2024-05-02T10:00:00Z\"}");
+
+    /* multiple, expired, voters known, totals hidden */
+    assert_int_equal(mstdn_json_parse(any, strlen(any), &a, &limits, &poll,
+                                      err, sizeof(err)), MSTDN_OK);
+    s.poll = poll;
+
+    assert_int_equal(mstdn_ap_note(g, &s), 0);
+    expect_tail("\"anyOf\":[{\"type\":\"Note\",\"name\":\"a\","
+                "\"replies\":{\"type\":\"Collection\","
+                "\"totalItems\":null}}],"
+                "\"endTime\":\"2024-05-02T10:00:00Z\","
+                "\"closed\":\"2024-05-02T10:00:00Z\",\"votersCount\":4}");
+
+    mstdn_arena_destroy(arena);
 }
 
 
@@ -901,6 +1007,7 @@ main(void)
         cmocka_unit_test(actor_suspended_and_instance),
         cmocka_unit_test(accept),
         cmocka_unit_test(note_public),
+        cmocka_unit_test(note_question),
         cmocka_unit_test(addressing),
         cmocka_unit_test(activities),
         cmocka_unit_test(update_actor),

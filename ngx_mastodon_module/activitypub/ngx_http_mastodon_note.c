@@ -37,7 +37,8 @@ enum {
     NGX_HTTP_MASTODON_AS_REBLOG_URI,
     NGX_HTTP_MASTODON_AS_REBLOG_USERNAME,
     NGX_HTTP_MASTODON_AS_REBLOG_LOCAL,
-    NGX_HTTP_MASTODON_AS_REBLOG_ACCOUNT_URI
+    NGX_HTTP_MASTODON_AS_REBLOG_ACCOUNT_URI,
+    NGX_HTTP_MASTODON_AS_POLL
 };
 
 
@@ -109,7 +110,7 @@ static void ngx_http_mastodon_ap_count_done(ngx_http_mastodon_pg_batch_t *b);
 static void ngx_http_mastodon_ap_replies_done(
     ngx_http_mastodon_pg_batch_t *b);
 static mstdn_value_t *ngx_http_mastodon_ap_json_col(ngx_http_request_t *r,
-    PGresult *res, int row, int col);
+    PGresult *res, int row, int col, mstdn_type_t type);
 
 
 /* GET /users/:username/statuses/:id and /@:username/:id */
@@ -648,8 +649,10 @@ ngx_http_mastodon_ap_status(ngx_http_request_t *r, PGresult *res, int row,
     }
 
     /* tags: the mentions (by mention id), the hashtags */
-    mentions = ngx_http_mastodon_ap_json_col(r, res, row, COL(MENTIONS));
-    tags = ngx_http_mastodon_ap_json_col(r, res, row, COL(TAGS));
+    mentions = ngx_http_mastodon_ap_json_col(r, res, row, COL(MENTIONS),
+                                               MSTDN_ARRAY);
+    tags = ngx_http_mastodon_ap_json_col(r, res, row, COL(TAGS),
+                                         MSTDN_ARRAY);
 
     nt = (mentions ? mentions->count : 0) + (tags ? tags->count : 0);
 
@@ -713,7 +716,8 @@ ngx_http_mastodon_ap_status(ngx_http_request_t *r, PGresult *res, int row,
     s->content = (const char *) html.data;
 
     /* the first self-replies, for the replies collection */
-    ids = ngx_http_mastodon_ap_json_col(r, res, row, COL(SELF_REPLIES));
+    ids = ngx_http_mastodon_ap_json_col(r, res, row, COL(SELF_REPLIES),
+                                        MSTDN_ARRAY);
 
     if (ids && ids->count) {
         replies = ngx_pcalloc(r->pool, ids->count * sizeof(char *));
@@ -740,6 +744,10 @@ ngx_http_mastodon_ap_status(ngx_http_request_t *r, PGresult *res, int row,
         s->nself_replies = i;
     }
 
+    /* a poll: the Poll entity, the Note then a Question */
+    s->poll = ngx_http_mastodon_ap_json_col(r, res, row, COL(POLL),
+                                            MSTDN_OBJECT);
+
 #undef COL
 #undef VAL
 #undef NUL
@@ -750,7 +758,7 @@ ngx_http_mastodon_ap_status(ngx_http_request_t *r, PGresult *res, int row,
 
 static mstdn_value_t *
 ngx_http_mastodon_ap_json_col(ngx_http_request_t *r, PGresult *res, int row,
-    int col)
+    int col, mstdn_type_t type)
 {
     char             err[64];
     mstdn_alloc_t    a;
@@ -768,7 +776,7 @@ ngx_http_mastodon_ap_json_col(ngx_http_request_t *r, PGresult *res, int row,
                          PQgetlength(res, row, col), &a, &limits, &v, err,
                          sizeof(err))
         != MSTDN_OK
-        || v->type != MSTDN_ARRAY)
+        || v->type != type)
     {
         return NULL;
     }

@@ -1,0 +1,181 @@
+#!/usr/bin/perl
+# Incoming polls (worker/inbox_note.c poll_read): a Create of a Question
+# stores its poll (options by name, their counts, endTime or closed,
+# votersCount, anyOf: multiple; options bounded) so the Status API shows
+# it as Mastodon does.  The remote server and the delivery as in
+# t/inbox_process.t.
+use strict;
+use warnings;
+use lib 't/lib';
+use MastodonTest;
+use Test::More;
+use IO::Socket::INET;
+use POSIX ();
+use Digest::SHA qw(sha256_hex);
+use Mojo::JSON qw(encode_json decode_json true false);
+
+# --- the remote server: documents from files, path -> file ------------------------
+my $listen = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp',
+                                   Listen => 16, ReuseAddr => 1) or die "listen: $!";
+my $port = $listen->sockport;
+my $R = "http://127.0.0.1:$port";
+
+my $t = MastodonTest->new(worker_env => {
+    MASTODON_FEDERATION_ALLOW_HTTP => 1, MASTODON_FEDERATION_ALLOWED_ADDRESSES => '127.0.0.1' });
+my $m = $t->mojo;
+my $docs = $t->dir . '/docs';
+mkdir $docs or die "mkdir: $!";
+
+my $server = fork // die "fork: $!";
+if ($server == 0) {
+    $SIG{$_} = 'DEFAULT' for qw(INT TERM HUP ALRM);
+    while (my $c = $listen->accept) {
+        my $req = <$c> // '';
+        while (defined(my $h = <$c>)) { last if $h =~ /^\r?\n\z/ }
+        my ($path) = $req =~ m{^GET (\S+)};
+        (my $file = $path // '') =~ s{[^A-Za-z0-9._-]}{_}g;
+        # WebFinger of an actor served here and of no file of its own:
+        # its acct links back to it (new remote accounts are confirmed so)
+        if (!-f "$docs/$file" && ($path // '') =~ m{^/\.well-known/webfinger\?resource=acct%3A([A-Za-z0-9_]+)%40127\.0\.0\.1%3A$port\z}
+            && -f "$docs/_users_$1") {
+            my $body = encode_json({ subject => "acct:$1\@127.0.0.1:$port",
+                links => [{ rel => 'self', type => 'application/activity+json', href => "$R/users/$1" }] });
+            print $c "HTTP/1.1 200 OK\r\nContent-Type: application/jrd+json\r\n"
+                . "Content-Length: " . length($body) . "\r\nConnection: close\r\n\r\n$body";
+        } elsif (open my $fh, '<', "$docs/$file") {
+            local $/;
+            my $body = <$fh>;
+            if ($body =~ /\Aredirect (\S+)/) {
+                print $c "HTTP/1.1 302 Found\r\nLocation: $1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+            } else {
+                print $c "HTTP/1.1 200 OK\r\nContent-Type: application/activity+json\r\n"
+                    . "Content-Length: " . length($body) . "\r\nConnection: close\r\n\r\n$body";
+            }
+        } else {
+            print $c "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        }
+        close $c;
+    }
+    POSIX::_exit(0);
+}
+close $listen;
+END { local $?; if ($server) { kill "TERM", $server; waitpid($server, 0) } }
+
+sub serve {
+    my ($path, $doc) = @_;
+    (my $file = $path) =~ s{[^A-Za-z0-9._-]}{_}g;
+    open my $fh, '>', "$docs/$file" or die "write: $!";
+    print $fh ref $doc ? encode_json($doc) : $doc;
+    close $fh;
+}
+
+my $pem = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA\n-----END PUBLIC KEY-----\n";
+
+sub actor {
+    my ($name, %o) = @_;
+    my $uri = "$R/users/$name";
+    return {
+        '@context' => ['https://www.w3.org/ns/activitystreams', 'https://w3id.org/security/v1'],
+        id => $uri, type => 'Person', preferredUsername => $name, name => "\u$name",
+        summary => '<p>hi <script>alert(1)</script><a href="javascript:x">x</a></p>',
+        url => "$R/\@$name", inbox => "$uri/inbox", outbox => "$uri/outbox",
+        followers => "$uri/followers", following => "$uri/following",
+        endpoints => { sharedInbox => "$R/inbox" },
+        manuallyApprovesFollowers => false, discoverable => true,
+        publicKey => { id => "$uri#main-key", owner => $uri, publicKeyPem => $pem },
+        icon => { type => 'Image', mediaType => 'image/png', url => "$R/media/$name.png" },
+        image => { type => 'Image', url => "$R/media/$name-header.png" },
+        attachment => [{ type => 'PropertyValue', name => 'site',
+                         value => '<a href="https://x.example">x</a><img src=x>' }],
+        %o,
+    };
+}
+
+serve("/users/bob", actor('bob'));
+my $alice = $t->user('alice');
+my $ha = $t->bearer($alice->{token});
+
+my $n = 0;
+sub deliver {
+    my ($act) = @_;
+    my $body = encode_json($act);
+    $body =~ s/'/''/g;
+    return $t->psql("WITH r AS (INSERT INTO inbox_activities (body, signer_account_id, actor_uri, key_id)"
+        . " VALUES ('$body', NULL, '$act->{actor}', '$act->{actor}#main-key') RETURNING id),"
+        . " j AS (INSERT INTO job_outbox (queue, type, args) SELECT 'ingress', 'inbox_process',"
+        . " json_build_object('id', id::text)::text FROM r) SELECT id FROM r");
+}
+sub process {
+    my $row = deliver(@_);
+    ok($t->wait_for(sub { $t->psql("SELECT count(*) FROM inbox_activities WHERE id = $row") eq '0' }, 20),
+       "activity $row processed") or diag $t->error_log;
+}
+sub act { my ($type, %o) = @_; $n++; return { '@context' => 'https://www.w3.org/ns/activitystreams', id => "$R/users/bob/activities/$n", type => $type, actor => "$R/users/bob", %o } }
+sub question {
+    my ($id, %o) = @_;
+    return { id => "$R/users/bob/statuses/$id", type => 'Question', attributedTo => "$R/users/bob",
+             content => '<p>which?</p>', to => ['https://www.w3.org/ns/activitystreams#Public'],
+             published => '2026-12-01T10:00:00Z', %o };
+}
+sub opt { my ($name, $n) = @_; return { type => 'Note', name => $name, replies => { type => 'Collection', totalItems => $n } } }
+sub status_of { $t->psql("SELECT id FROM statuses WHERE uri = '$R/users/bob/statuses/$_[0]'") }
+
+# --- oneOf: a single-choice poll with its counts and end ---------------------------
+process(act('Create', object => question(1, oneOf => [opt('tea', 3), opt('coffee', 1)],
+                                         endTime => '2099-01-01T00:00:00Z', votersCount => 4)));
+my $sid = status_of(1);
+ok($sid, 'the Question is stored');
+my $p = $m->get_ok("/api/v1/statuses/$sid", $ha)->status_is(200)->tx->res->json->{poll};
+ok($p, 'the status has a poll');
+is($p->{multiple}, false, 'oneOf: single choice');
+is_deeply([ map { [$_->{title}, $_->{votes_count}] } @{ $p->{options} } ], [['tea', 3], ['coffee', 1]], 'options and counts');
+is($p->{votes_count}, 4, 'votes_count: the sum');
+is($p->{voters_count}, 4, 'voters_count');
+is($p->{expires_at}, '2099-01-01T00:00:00.000Z', 'expires_at: endTime');
+is($p->{expired}, false, 'running');
+$m->get_ok("/api/v1/polls/$p->{id}", $ha)->status_is(200)->json_is('/options/1/title', 'coffee');
+
+# --- anyOf, closed, options by content, bounded ------------------------------------
+my @many = map { opt("o$_", $_) } 1 .. 60;
+$many[0] = { type => 'Note', content => 'by content', replies => { totalItems => -5 } };
+process(act('Create', object => question(2, anyOf => \@many, closed => '2026-11-30T00:00:00Z')));
+$sid = status_of(2);
+$p = $m->get_ok("/api/v1/statuses/$sid", $ha)->status_is(200)->tx->res->json->{poll};
+is($p->{multiple}, true, 'anyOf: multiple');
+is(scalar @{ $p->{options} }, 50, 'at most 50 options kept');
+is($p->{options}[0]{title}, 'by content', 'an option without name: its content');
+is($p->{options}[0]{votes_count}, 0, 'a negative count is 0');
+is($p->{expired}, true, 'closed: expired');
+is($p->{expires_at}, '2026-11-30T00:00:00.000Z', 'expires_at: closed');
+is($p->{voters_count}, undef, 'no votersCount: null');
+
+# --- a Note stays without poll; a Question without options too ------------------------
+process(act('Create', object => question(3, oneOf => [])));
+$sid = status_of(3);
+ok($sid, 'a Question without options is stored');
+is($m->get_ok("/api/v1/statuses/$sid", $ha)->status_is(200)->tx->res->json->{poll}, undef, '... without a poll');
+
+# --- Update of the Question: the counts refreshed, no edit ------------------------------
+process(act('Update', object => question(1, oneOf => [opt('tea', 5), opt('coffee', 2)],
+                                         endTime => '2099-01-01T00:00:00Z', votersCount => 7)));
+$sid = status_of(1);
+$p = $m->get_ok("/api/v1/statuses/$sid", $ha)->status_is(200)->tx->res->json->{poll};
+is_deeply([ map { $_->{votes_count} } @{ $p->{options} } ], [5, 2], 'Update: the counts refreshed');
+is($p->{votes_count}, 7, 'votes_count');
+is($p->{voters_count}, 7, 'voters_count');
+is($t->psql("SELECT count(*) FROM status_edits WHERE status_id = $sid"), 0, 'a count update is no edit');
+is($t->psql("SELECT edited_at IS NULL FROM statuses WHERE id = $sid"), 't', 'edited_at untouched');
+
+# a local vote, then the options change: the vote is dropped, an edit recorded
+my $pid = $p->{id};
+$t->psql("INSERT INTO poll_votes (account_id, poll_id, choice) VALUES ($alice->{account_id}, $pid, 0)");
+process(act('Update', object => question(1, content => '<p>which now?</p>',
+                                         oneOf => [opt('water', 0), opt('juice', 0)],
+                                         endTime => '2099-01-02T00:00:00Z')));
+$p = $m->get_ok("/api/v1/statuses/$sid", $ha)->status_is(200)->tx->res->json->{poll};
+is_deeply([ map { $_->{title} } @{ $p->{options} } ], [qw(water juice)], 'new options');
+is($p->{expires_at}, '2099-01-02T00:00:00.000Z', 'the new end');
+is($t->psql("SELECT count(*) FROM poll_votes WHERE poll_id = $pid"), 0, 'the votes on the old options dropped');
+ok($t->psql("SELECT count(*) FROM status_edits WHERE status_id = $sid") > 0, 'a text change is an edit');
+
+done_testing;
