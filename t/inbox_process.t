@@ -9,88 +9,19 @@ use strict;
 use warnings;
 use lib 't/lib';
 use MastodonTest;
+use DocServer;
 use Test::More;
-use IO::Socket::INET;
-use POSIX ();
 use Digest::SHA qw(sha256_hex);
 use Mojo::JSON qw(encode_json decode_json true false);
 
-# --- the remote server: documents from files, path -> file ------------------------
-my $listen = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp',
-                                   Listen => 16, ReuseAddr => 1) or die "listen: $!";
-my $port = $listen->sockport;
-my $R = "http://127.0.0.1:$port";
-
+# --- the remote server: documents from files, path -> file (t/lib/DocServer.pm) -------
 my $t = MastodonTest->new(worker_env => {
     MASTODON_FEDERATION_ALLOW_HTTP => 1, MASTODON_FEDERATION_ALLOWED_ADDRESSES => '127.0.0.1' });
 my $m = $t->mojo;
-my $docs = $t->dir . '/docs';
-mkdir $docs or die "mkdir: $!";
-
-my $server = fork // die "fork: $!";
-if ($server == 0) {
-    $SIG{$_} = 'DEFAULT' for qw(INT TERM HUP ALRM);
-    while (my $c = $listen->accept) {
-        my $req = <$c> // '';
-        while (defined(my $h = <$c>)) { last if $h =~ /^\r?\n\z/ }
-        my ($path) = $req =~ m{^GET (\S+)};
-        (my $file = $path // '') =~ s{[^A-Za-z0-9._-]}{_}g;
-        # WebFinger of an actor served here and of no file of its own:
-        # its acct links back to it (new remote accounts are confirmed so)
-        if (!-f "$docs/$file" && ($path // '') =~ m{^/\.well-known/webfinger\?resource=acct%3A([A-Za-z0-9_]+)%40127\.0\.0\.1%3A$port\z}
-            && -f "$docs/_users_$1") {
-            my $body = encode_json({ subject => "acct:$1\@127.0.0.1:$port",
-                links => [{ rel => 'self', type => 'application/activity+json', href => "$R/users/$1" }] });
-            print $c "HTTP/1.1 200 OK\r\nContent-Type: application/jrd+json\r\n"
-                . "Content-Length: " . length($body) . "\r\nConnection: close\r\n\r\n$body";
-        } elsif (open my $fh, '<', "$docs/$file") {
-            local $/;
-            my $body = <$fh>;
-            if ($body =~ /\Aredirect (\S+)/) {
-                print $c "HTTP/1.1 302 Found\r\nLocation: $1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-            } else {
-                print $c "HTTP/1.1 200 OK\r\nContent-Type: application/activity+json\r\n"
-                    . "Content-Length: " . length($body) . "\r\nConnection: close\r\n\r\n$body";
-            }
-        } else {
-            print $c "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-        }
-        close $c;
-    }
-    POSIX::_exit(0);
-}
-close $listen;
-END { local $?; if ($server) { kill "TERM", $server; waitpid($server, 0) } }
-
-sub serve {
-    my ($path, $doc) = @_;
-    (my $file = $path) =~ s{[^A-Za-z0-9._-]}{_}g;
-    open my $fh, '>', "$docs/$file" or die "write: $!";
-    print $fh ref $doc ? encode_json($doc) : $doc;
-    close $fh;
-}
-
-my $pem = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA\n-----END PUBLIC KEY-----\n";
-
-sub actor {
-    my ($name, %o) = @_;
-    my $uri = "$R/users/$name";
-    return {
-        '@context' => ['https://www.w3.org/ns/activitystreams', 'https://w3id.org/security/v1'],
-        id => $uri, type => 'Person', preferredUsername => $name, name => "\u$name",
-        summary => '<p>hi <script>alert(1)</script><a href="javascript:x">x</a></p>',
-        url => "$R/\@$name", inbox => "$uri/inbox", outbox => "$uri/outbox",
-        followers => "$uri/followers", following => "$uri/following",
-        endpoints => { sharedInbox => "$R/inbox" },
-        manuallyApprovesFollowers => false, discoverable => true,
-        publicKey => { id => "$uri#main-key", owner => $uri, publicKeyPem => $pem },
-        icon => { type => 'Image', mediaType => 'image/png', url => "$R/media/$name.png" },
-        image => { type => 'Image', url => "$R/media/$name-header.png" },
-        attachment => [{ type => 'PropertyValue', name => 'site',
-                         value => '<a href="https://x.example">x</a><img src=x>' }],
-        %o,
-    };
-}
+my $srv = DocServer->new($t->dir . '/docs');
+my ($port, $R, $pem) = ($srv->port, $srv->url, $DocServer::PEM);
+sub serve { $srv->serve(@_) }
+sub actor { $srv->actor(@_) }
 
 serve("/users/$_", actor($_)) for qw(bob eve dave);
 
