@@ -1614,39 +1614,6 @@ ngx_http_mastodon_stream_cleanup(void *data)
 #define NGX_HTTP_MASTODON_WS_GUID  "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
-static ngx_table_elt_t *
-ngx_http_mastodon_ws_header(ngx_http_request_t *r, const char *name)
-{
-    size_t            len;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    len = ngx_strlen(name);
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NULL;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
-        {
-            return &h[i];
-        }
-    }
-}
-
-
 static ssize_t
 ngx_http_mastodon_ws_recv(wslay_event_context_ptr ctx, uint8_t *buf,
     size_t len, int flags, void *user_data)
@@ -2246,8 +2213,8 @@ ngx_http_mastodon_streaming_ws(ngx_http_request_t *r,
         return ngx_http_mastodon_streaming_unknown(r, ctx);
     }
 
-    key = ngx_http_mastodon_ws_header(r, "Sec-WebSocket-Key");
-    version = ngx_http_mastodon_ws_header(r, "Sec-WebSocket-Version");
+    key = ngx_http_mastodon_header_in(r, "Sec-WebSocket-Key", NULL);
+    version = ngx_http_mastodon_header_in(r, "Sec-WebSocket-Version", NULL);
 
     if (key == NULL || key->value.len != 24 || version == NULL
         || version->value.len != 2
@@ -2302,7 +2269,7 @@ ngx_http_mastodon_streaming_ws(ngx_http_request_t *r,
     }
 
     /* the token as the protocol: a browser fails unless it is echoed */
-    proto = ngx_http_mastodon_ws_header(r, "Sec-WebSocket-Protocol");
+    proto = ngx_http_mastodon_header_in(r, "Sec-WebSocket-Protocol", NULL);
     if (proto) {
         protocol = proto->value;
         p = ngx_strlchr(protocol.data, protocol.data + protocol.len, ',');
