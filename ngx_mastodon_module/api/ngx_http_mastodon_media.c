@@ -341,6 +341,7 @@ ngx_http_mastodon_media_handover(void *data, ngx_log_t *log)
     }
 
     /* the whole body under a second name: the part stays at its offset */
+    /* thread pool: this task runs in a pool thread */
     if (u->path && link(u->path, (char *) u->spool) == 0) {
         u->spool_offset = u->offset;
         return;
@@ -349,6 +350,7 @@ ngx_http_mastodon_media_handover(void *data, ngx_log_t *log)
     /* another file system (EXDEV), or a body in memory: the part alone */
     if (ngx_http_mastodon_media_copy(u) != NGX_OK) {
         u->result = NGX_HTTP_MASTODON_MEDIA_FAILED;
+        /* thread pool: this task runs in a pool thread */
         (void) unlink((char *) u->spool);
     }
 }
@@ -364,6 +366,7 @@ ngx_http_mastodon_media_copy(ngx_http_mastodon_media_upload_t *u)
     uint64_t   done;
     u_char     buf[NGX_HTTP_MASTODON_BODY_CHUNK / 4];
 
+    /* thread pool: this task runs in a pool thread */
     fd = open((char *) u->spool, O_WRONLY | O_CREAT | O_EXCL, 0600);
     if (fd == -1) {
         u->err = ngx_errno;
@@ -381,6 +384,7 @@ ngx_http_mastodon_media_copy(ngx_http_mastodon_media_upload_t *u)
             n = size;
 
         } else {
+            /* thread pool: this task runs in a pool thread */
             n = pread(u->fd, buf, size, u->offset + done);
             if (n <= 0) {
                 u->err = n == 0 ? 0 : ngx_errno;
@@ -550,6 +554,7 @@ ngx_http_mastodon_media_unspool(void *data, ngx_log_t *log)
 {
     ngx_http_mastodon_media_upload_t  *u = data;
 
+    /* thread pool: this task runs in a pool thread */
     u->err = unlink((char *) u->spool) == 0 ? 0 : ngx_errno;
 }
 
