@@ -493,7 +493,7 @@ media_bench() {
     echo "Media: a 12-megapixel JPEG, $n times, one thread:"
     printf '  %-44s %s\n' "worker (original + small + blurhash):" "$(cat "$VAR/media.out")"
     printf '  %-44s media %s in %s ms: %s/s\n' "vipsthumbnail (the small preview alone):" "$n" "$ms" \
-        "$(awk -v n="$n" -v ms="$ms" 'BEGIN { printf "%.2f", ms > 0 ? n * 1000 / ms : 0 }')"
+        "$(awk -v n="$n" -v ms="$ms" 'BEGIN { printf "%.2f", (ms > 0 ? n * 1000 / ms : 0) }')"
 }
 
 if [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = media ]; then
