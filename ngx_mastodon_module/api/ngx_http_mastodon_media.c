@@ -318,11 +318,10 @@ ngx_http_mastodon_media_handover(void *data, ngx_log_t *log)
         ngx_memcpy(head, u->str, n);
 
     } else if (n) {
-        /* thread pool: this task runs in a pool thread */
-        n = pread(u->fd, head, n, u->offset);
+        n = pread(u->fd, head, n, u->offset);   /* thread pool */
         if (n < 0) {
             u->err = ngx_errno;
-            u->failed = "pread()";
+            u->failed = "pread()";   /* thread pool */
             u->result = NGX_HTTP_MASTODON_MEDIA_FAILED;
             return;
         }
@@ -347,7 +346,8 @@ ngx_http_mastodon_media_handover(void *data, ngx_log_t *log)
         return;
     }
 
-    /* another file system (EXDEV), or a body in memory: the part alone */
+    /* thread pool: on another file system (EXDEV), or from a body in
+     * memory, the part alone is copied */
     if (ngx_http_mastodon_media_copy(u) != NGX_OK) {
         u->result = NGX_HTTP_MASTODON_MEDIA_FAILED;
         /* thread pool: this task runs in a pool thread */
@@ -384,11 +384,10 @@ ngx_http_mastodon_media_copy(ngx_http_mastodon_media_upload_t *u)
             n = size;
 
         } else {
-            /* thread pool: this task runs in a pool thread */
-            n = pread(u->fd, buf, size, u->offset + done);
+            n = pread(u->fd, buf, size, u->offset + done);   /* thread pool */
             if (n <= 0) {
                 u->err = n == 0 ? 0 : ngx_errno;
-                u->failed = "pread()";
+                u->failed = "pread()";   /* thread pool */
                 goto failed;
             }
         }

@@ -119,8 +119,8 @@ ngx_http_mastodon_debug_digest(void *data, ngx_log_t *log)
             for (done = 0; done < f->len; done += n) {
                 size = ngx_min(NGX_HTTP_MASTODON_BODY_CHUNK, f->len - done);
 
-                /* thread pool: this task runs in a pool thread */
-                n = pread(f->fd, u->chunk, size, f->offset + done);
+                n = pread(f->fd, u->chunk, size,      /* thread pool */
+                          f->offset + done);
                 if (n <= 0) {
                     u->err = n == 0 ? 0 : ngx_errno;
                     u->failed = 1;
