@@ -14,6 +14,7 @@
 
 #include "mstdn_ap.h"
 #include "mstdn_html.h"
+#include "mstdn_media.h"
 
 
 /* --- @context ------------------------------------------------------------ */
@@ -984,7 +985,7 @@ ctx_note(ctx_t *c, const mstdn_ap_status_t *s)
     ctx_ext(c, EXT_SENSITIVE);
     ctx_ext(c, EXT_VOTERS_COUNT);
 
-    if (s->nmedia) {
+    if (s->nmedia || (s->attachments && s->attachments->count)) {
         ctx_ext(c, EXT_BLURHASH);
         ctx_ext(c, EXT_FOCAL_POINT);
     }
@@ -1027,6 +1028,101 @@ write_media(yajl_gen g, const mstdn_ap_media_t *m)
     }
 
     CHECK(yajl_gen_map_close(g));
+    return 0;
+}
+
+
+static const char *
+value_str(const mstdn_value_t *o, const char *k)
+{
+    const mstdn_value_t  *v;
+
+    v = mstdn_object_get(o, k);
+
+    return (v && v->type == MSTDN_STRING) ? v->str : NULL;
+}
+
+
+static int
+value_int(const mstdn_value_t *o, const char *k)
+{
+    const mstdn_value_t  *v;
+    long                  n;
+
+    v = mstdn_object_get(o, k);
+    if (v == NULL || v->type != MSTDN_NUMBER) {
+        return 0;
+    }
+
+    n = strtol(v->str, NULL, 10);
+
+    return (n > 0 && n < 1000000) ? (int) n : 0;
+}
+
+
+/*
+ * The local attachments of mastodon_ap_attachments() as Documents
+ * (ActivityPub::MediaAttachmentSerializer): the url is the original file's
+ * at Paperclip's path, base/system/media_attachments/files/<id partition>/
+ * original/<file name>, as the REST entity writes it.
+ */
+static int
+write_attachments(yajl_gen g, const char *base, const mstdn_value_t *list)
+{
+    char                  url[MSTDN_AP_URI_MAX], part[32];
+    const char           *id, *file;
+    const mstdn_value_t  *e, *focus;
+    mstdn_ap_media_t      m;
+
+    if (list == NULL || list->type != MSTDN_ARRAY) {
+        return 0;
+    }
+
+    for (e = list->first; e; e = e->next) {
+        if (e->type != MSTDN_OBJECT) {
+            continue;
+        }
+
+        id = value_str(e, "id");
+        file = value_str(e, "file");
+
+        if (id == NULL || file == NULL) {
+            continue;
+        }
+
+        mstdn_media_id_partition(strtoll(id, NULL, 10), part, sizeof(part));
+
+        if ((size_t) snprintf(url, sizeof(url),
+                              "%s/system/media_attachments/files/%s/original/%s",
+                              base, part, file)
+            >= sizeof(url))
+        {
+            continue;
+        }
+
+        memset(&m, 0, sizeof(m));
+        m.url = url;
+        m.media_type = value_str(e, "mediaType");
+        m.description = value_str(e, "name");
+        m.blurhash = value_str(e, "blurhash");
+        m.width = value_int(e, "width");
+        m.height = value_int(e, "height");
+
+        focus = mstdn_object_get(e, "focus");
+        if (focus && focus->type == MSTDN_ARRAY && focus->count == 2
+            && focus->first->type == MSTDN_NUMBER
+            && focus->first->next->type == MSTDN_NUMBER)
+        {
+            m.has_focus = 1;
+            m.focus_x = strtod(focus->first->str, NULL);
+            m.focus_y = strtod(focus->first->next->str, NULL);
+        }
+
+        if (write_media(g, &m) != 0) {
+            return -1;
+        }
+    }
+
     return 0;
 }
 
@@ -1197,6 +1293,10 @@ write_note(yajl_gen g, const mstdn_ap_status_t *s)
         if (write_media(g, &s->media[i]) != 0) {
             return -1;
         }
+    }
+
+    if (write_attachments(g, b, s->attachments) != 0) {
+        return -1;
     }
 
     CHECK(yajl_gen_array_close(g));

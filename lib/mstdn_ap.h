@@ -227,7 +227,11 @@ typedef struct {
  * author reblogs: no one could fetch it).  poll: the status' Poll entity as
  * mastodon_poll_json() of sql/0017_polls.sql writes it, parsed (NULL: no
  * poll); with one the Note is a Question (oneOf or anyOf, endTime, closed,
- * votersCount).
+ * votersCount).  attachments: the status' media as
+ * mastodon_ap_attachments() of sql/0022 writes them, parsed (an array of
+ * {"id", "file", "mediaType", "name", "blurhash", "width", "height",
+ * "focus": [x, y]}), written after media[] as Documents whose url is the
+ * original file's under base (Paperclip's path, mstdn_media_id_partition).
  */
 typedef struct mstdn_ap_status_s {
     const char             *base;
@@ -255,6 +259,7 @@ typedef struct mstdn_ap_status_s {
     const char             *reblog_account_uri;
     const struct mstdn_ap_status_s *reblog_inline;
     const mstdn_value_t    *poll;
+    const mstdn_value_t    *attachments;    /* mastodon_ap_attachments() */
 } mstdn_ap_status_t;
 
 /* The Note as a document (GET of a status URI). */

@@ -35,7 +35,8 @@ static const char status_sql[] =
     " (SELECT count(*) FROM favourites f WHERE f.status_id = s.id),"
     " (SELECT count(*) FROM statuses r WHERE r.reblog_of_id = s.id AND r.deleted_at IS NULL),"
     " s.deleted_at IS NOT NULL,"
-    " (SELECT mastodon_poll_json(pl) FROM polls pl WHERE pl.id = s.poll_id)"
+    " (SELECT mastodon_poll_json(pl) FROM polls pl WHERE pl.id = s.poll_id),"
+    " mastodon_ap_attachments(s.id)"
     " FROM statuses s JOIN accounts a ON a.id = s.account_id"
     " LEFT JOIN statuses p ON p.id = s.in_reply_to_id"
     " LEFT JOIN accounts pa ON pa.id = p.account_id"
@@ -51,7 +52,7 @@ enum {
     C_CONV_URI, C_CONV_DATE, C_CONV_ID,
     C_REBLOG_OF, C_REBLOG_URI, C_REBLOG_ACCOUNT_URI, C_REBLOG_USERNAME, C_REBLOG_LOCAL,
     C_MENTIONS, C_TAGS, C_ACCOUNT_ID, C_LOCAL, C_FAVOURITES, C_REBLOGS, C_DELETED,
-    C_POLL
+    C_POLL, C_ATTACHMENTS
 };
 
 static const char *col(PGresult *res, int c)
@@ -282,6 +283,17 @@ int ap_status_activity(PGconn *db, const worker_config *cfg, const char *status_
                              errbuf, sizeof(errbuf)) == MSTDN_OK
             && poll->type == MSTDN_OBJECT)
             s.poll = poll;
+    }
+    /* the processed local attachments, as Documents */
+    if (col(res, C_ATTACHMENTS) != NULL) {
+        mstdn_alloc_t al;
+        mstdn_limits_t limits = { 4, 10000 };
+        mstdn_value_t *media;
+        mstdn_arena_allocator(arena, &al);
+        if (mstdn_json_parse(col(res, C_ATTACHMENTS), strlen(col(res, C_ATTACHMENTS)), &al,
+                             &limits, &media, errbuf, sizeof(errbuf)) == MSTDN_OK
+            && media->type == MSTDN_ARRAY)
+            s.attachments = media;
     }
 
     a.status = &s;

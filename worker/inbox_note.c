@@ -400,6 +400,63 @@ static int attributed_to_actor(inbox_activity *ib, const mstdn_value_t *obj)
     return who != NULL && strcmp(who, ib->actor_uri) == 0;
 }
 
+/* An attachments-only edit: the status edited, its render forgotten, its
+ * Update sent on (the text's edit does the same in update_sql) */
+static const char media_edit_sql[] =
+    "WITH u AS (UPDATE statuses SET edited_at = now() AT TIME ZONE 'UTC',"
+    "  updated_at = now() AT TIME ZONE 'UTC' WHERE id = $1::bigint RETURNING id)"
+    " INSERT INTO job_outbox (queue, type, args)"
+    " SELECT 'default', 'status_update', json_build_object('status_id', id::text)::text FROM u"
+    " UNION ALL SELECT 'default', 'status_forget', json_build_object('status_ids',"
+    "  json_build_array(id::text))::text FROM u";
+
+/* inbox_apply() with the Note's attachments: sql answers the status' id
+ * (none: nothing written); then its attachments become media (NULL: left
+ * as they are), in the same transaction.  edit: an Update, whose change of
+ * attachments alone is an edit. */
+static int apply_with_media(inbox_activity *ib, const char *what, const char *sql, int n,
+                            const char *const *params, const char *media, int edit,
+                            char *err, size_t errlen)
+{
+    int first = inbox_begin(ib, err, errlen);
+    if (first <= 0) {
+        if (first == 0)
+            mlog(LOG_INFO, "inbox: %s %s was processed before", ib->type, ib->id);
+        return first == 0 ? INBOX_DONE : INBOX_RETRY;
+    }
+    PGresult *res = inbox_sql(ib, sql, n, params, PGRES_TUPLES_OK, err, errlen);
+    if (res == NULL) {
+        inbox_rollback(ib);
+        return INBOX_RETRY;
+    }
+    char id[MW_ID_LEN] = "";
+    if (PQntuples(res) > 0)
+        snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    if (edit && id[0] == '\0')
+        snprintf(id, sizeof(id), "%s", params[0]);
+    int changed = 0;
+    if (id[0] != '\0' && media != NULL) {
+        changed = inbox_media_store(ib, id, media, err, errlen);
+        if (changed < 0) {
+            inbox_rollback(ib);
+            return INBOX_RETRY;
+        }
+    }
+    if (edit && changed) {
+        const char *p1[1] = { id };
+        res = inbox_sql(ib, media_edit_sql, 1, p1, PGRES_COMMAND_OK, err, errlen);
+        if (res == NULL) {
+            inbox_rollback(ib);
+            return INBOX_RETRY;
+        }
+        PQclear(res);
+    }
+    mlog(LOG_INFO, "inbox: %s %s by %s: %s %s%s", ib->type, ib->id, ib->actor_uri, what, id,
+         changed ? " (attachments)" : "");
+    return inbox_commit(ib, err, errlen) == 0 ? INBOX_DONE : INBOX_RETRY;
+}
+
 /* Stores the Note obj of ib's actor (its id on the actor's host) as the
  * activity's transaction: INBOX_DONE (stored, or refused: logged) or
  * INBOX_RETRY. */
@@ -484,7 +541,17 @@ static int note_store(inbox_activity *ib, const mstdn_value_t *obj, char *err, s
         has_poll ? list_text(&poll.options) : NULL, list_text(&poll.tallies), poll.multiple,
         poll.expires_at, poll.has_voters ? poll.voters : NULL,
     };
-    rc = inbox_apply(ib, "status", create_sql, 20, params, err, errlen);
+    int nmedia;
+    char *media = inbox_media_json(obj, &nmedia);
+    if (media == NULL) {
+        poll_free(&poll);
+        fields_free(&f);
+        snprintf(err, errlen, "out of memory");
+        return INBOX_RETRY;
+    }
+    rc = apply_with_media(ib, "status", create_sql, 20, params, nmedia > 0 ? media : NULL, 0,
+                          err, errlen);
+    free(media);
     poll_free(&poll);
     fields_free(&f);
     return rc;
@@ -617,7 +684,16 @@ static int update_note(inbox_activity *ib, const mstdn_value_t *obj, char *err, 
         has_poll ? list_text(&poll.options) : NULL, list_text(&poll.tallies), poll.multiple,
         poll.expires_at, poll.has_voters ? poll.voters : NULL,
     };
-    rc = inbox_apply(ib, "edited status", update_sql, 10, params, err, errlen);
+    int nmedia;
+    char *media = inbox_media_json(obj, &nmedia);
+    if (media == NULL) {
+        poll_free(&poll);
+        fields_free(&f);
+        snprintf(err, errlen, "out of memory");
+        return INBOX_RETRY;
+    }
+    rc = apply_with_media(ib, "edited status", update_sql, 10, params, media, 1, err, errlen);
+    free(media);
     poll_free(&poll);
     fields_free(&f);
     return rc;

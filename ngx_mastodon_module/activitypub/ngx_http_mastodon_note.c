@@ -38,7 +38,8 @@ enum {
     NGX_HTTP_MASTODON_AS_REBLOG_USERNAME,
     NGX_HTTP_MASTODON_AS_REBLOG_LOCAL,
     NGX_HTTP_MASTODON_AS_REBLOG_ACCOUNT_URI,
-    NGX_HTTP_MASTODON_AS_POLL
+    NGX_HTTP_MASTODON_AS_POLL,
+    NGX_HTTP_MASTODON_AS_ATTACHMENTS
 };
 
 
@@ -747,6 +748,11 @@ ngx_http_mastodon_ap_status(ngx_http_request_t *r, PGresult *res, int row,
     /* a poll: the Poll entity, the Note then a Question */
     s->poll = ngx_http_mastodon_ap_json_col(r, res, row, COL(POLL),
                                             MSTDN_OBJECT);
+
+    /* the processed local attachments, as Documents */
+    s->attachments = ngx_http_mastodon_ap_json_col(r, res, row,
+                                                   COL(ATTACHMENTS),
+                                                   MSTDN_ARRAY);
 
 #undef COL
 #undef VAL
