@@ -1712,6 +1712,33 @@ write_activity(yajl_gen g, const mstdn_ap_activity_t *a)
         }
         CHECK(yajl_gen_array_close(g));
         return 0;
+
+    case MSTDN_AP_VOTE:
+        if (kv(g, "id", actor_id(buf, sizeof(buf), a->actor, "votes",
+                                 a->rel_id, "/activity")) != 0
+            || kv(g, "type", "Create") != 0
+            || kv(g, "actor", a->actor) != 0
+            || kv(g, "to", a->target) != 0
+            || key(g, "object") != 0)
+        {
+            return -1;
+        }
+
+        CHECK(yajl_gen_map_open(g));
+
+        if (kv(g, "id", actor_id(buf, sizeof(buf), a->actor, "votes",
+                                 a->rel_id, "")) != 0
+            || kv(g, "type", "Note") != 0
+            || kv(g, "name", a->content ? a->content : "") != 0
+            || kv(g, "attributedTo", a->actor) != 0
+            || kv(g, "inReplyTo", a->object) != 0
+            || kv(g, "to", a->target) != 0)
+        {
+            return -1;
+        }
+
+        CHECK(yajl_gen_map_close(g));
+        return 0;
     }
 
     return -1;

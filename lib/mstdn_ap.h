@@ -291,7 +291,8 @@ typedef enum {
     MSTDN_AP_UNDO,              /* actor; inner: Follow/Like/Block/Announce */
     MSTDN_AP_BLOCK,             /* actor, object: target URI; rel_id */
     MSTDN_AP_MOVE,              /* actor, target; rel_id (the migration) */
-    MSTDN_AP_FLAG               /* id, actor, content, objects */
+    MSTDN_AP_FLAG,              /* id, actor, content, objects */
+    MSTDN_AP_VOTE               /* actor, rel_id, object, target, content */
 } mstdn_ap_activity_type_t;
 
 typedef struct mstdn_ap_activity_s  mstdn_ap_activity_t;
@@ -313,7 +314,11 @@ typedef struct mstdn_ap_activity_s  mstdn_ap_activity_t;
  *   BLOCK: id or rel_id (ACTOR#blocks/ID), actor, object;
  *   MOVE: rel_id (ACTOR#moves/ID), actor, target;
  *   FLAG: id, actor (the instance actor), content, objects (the account's
- *     URI then the statuses').
+ *     URI then the statuses');
+ *   VOTE: a vote on a remote poll (ActivityPub::VoteSerializer): Create
+ *     (ACTOR#votes/rel_id/activity) of a Note (ACTOR#votes/rel_id) whose
+ *     name is content (the option's title), inReplyTo object (the poll's
+ *     status URI), addressed to target (the poll's author).
  */
 struct mstdn_ap_activity_s {
     mstdn_ap_activity_type_t    type;

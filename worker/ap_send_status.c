@@ -36,7 +36,9 @@ static const char status_sql[] =
     " (SELECT count(*) FROM statuses r WHERE r.reblog_of_id = s.id AND r.deleted_at IS NULL),"
     " s.deleted_at IS NOT NULL,"
     " (SELECT mastodon_poll_json(pl) FROM polls pl WHERE pl.id = s.poll_id),"
-    " mastodon_ap_attachments(s.id)"
+    " mastodon_ap_attachments(s.id),"
+    " (SELECT extract(epoch FROM pl.updated_at)::bigint::text FROM polls pl"
+    "   WHERE pl.id = s.poll_id)"
     " FROM statuses s JOIN accounts a ON a.id = s.account_id"
     " LEFT JOIN statuses p ON p.id = s.in_reply_to_id"
     " LEFT JOIN accounts pa ON pa.id = p.account_id"
@@ -52,7 +54,7 @@ enum {
     C_CONV_URI, C_CONV_DATE, C_CONV_ID,
     C_REBLOG_OF, C_REBLOG_URI, C_REBLOG_ACCOUNT_URI, C_REBLOG_USERNAME, C_REBLOG_LOCAL,
     C_MENTIONS, C_TAGS, C_ACCOUNT_ID, C_LOCAL, C_FAVOURITES, C_REBLOGS, C_DELETED,
-    C_POLL, C_ATTACHMENTS
+    C_POLL, C_ATTACHMENTS, C_POLL_EPOCH
 };
 
 static const char *col(PGresult *res, int c)
@@ -307,13 +309,15 @@ int ap_status_activity(PGconn *db, const worker_config *cfg, const char *status_
         } else {
             a.type = MSTDN_AP_DELETE_NOTE;
         }
-    } else if (strcmp(action, "update") == 0) {
-        if (reblog) {
+    } else if (strcmp(action, "update") == 0 || strcmp(action, "poll_update") == 0) {
+        if (reblog || (action[0] == 'p' && s.poll == NULL)) {
             rc = 0;                     /* a reblog is not edited */
             goto out;
         }
         a.type = MSTDN_AP_UPDATE_NOTE;
-        a.updated_epoch = col(res, C_UPDATED_EPOCH);
+        /* a poll's new counts: ActivityPub::UpdatePollSerializer's id,
+         * STATUS#updates/<the poll's updated_at> */
+        a.updated_epoch = col(res, action[0] == 'p' ? C_POLL_EPOCH : C_UPDATED_EPOCH);
     } else {
         a.type = reblog ? MSTDN_AP_ANNOUNCE : MSTDN_AP_CREATE;
     }

@@ -63,6 +63,7 @@ static const config_entry config_table[] = {
     NUM("deliver_host_concurrency", deliver_host_concurrency, "8", 1, 256),
     NUM("processed_activities_keep_days", processed_activities_keep_days, "14", 1, 3650),
     STR(media_root, "/var/lib/mastodon/public/system"),
+    NUM("poll_update_delay_ms", poll_update_delay_ms, "180000", 0, 86400000L),
 };
 
 #define CONFIG_ENTRIES (sizeof(config_table) / sizeof(config_table[0]))

@@ -45,6 +45,7 @@ typedef struct {
     long  deliver_host_concurrency; /* deliveries at once to one host */
     long  processed_activities_keep_days; /* the replay guard's window */
     char *media_root;               /* Paperclip's public/system */
+    long  poll_update_delay_ms;     /* a local poll's Update after votes */
 
     /* derived */
     int   nqueues;

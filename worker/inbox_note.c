@@ -457,6 +457,53 @@ static int apply_with_media(inbox_activity *ib, const char *what, const char *sq
     return inbox_commit(ib, err, errlen) == 0 ? INBOX_DONE : INBOX_RETRY;
 }
 
+/* A vote (ActivityPub::Activity::Create#poll_vote?): a Note named after an
+ * option of a local status' poll, in reply to it, is a vote on it, never a
+ * status.  1 it was one (counted by mastodon_poll_vote(), the module's
+ * rule, unless the poll ended or the rule refuses it: logged), 0 not a
+ * vote, or INBOX_RETRY's -1. */
+static int poll_vote(inbox_activity *ib, const mstdn_value_t *obj, int *outcome, char *err,
+                     size_t errlen)
+{
+    const char *name = inbox_str(obj, "name"), *reply_to = inbox_ref_of(obj, "inReplyTo");
+    char status[MW_ID_LEN], author[MW_ID_LEN];
+    int local;
+
+    if (name == NULL || reply_to == NULL)
+        return 0;
+    int rc = inbox_status(ib, reply_to, status, author, &local, err, errlen);
+    if (rc <= 0 || !local)
+        return rc < 0 ? -1 : 0;
+    const char *params[2] = { status, name };
+    PGresult *res = inbox_sql(ib,
+        "SELECT p.id::text, array_position(p.options, $2::varchar) - 1,"
+        " p.expires_at IS NOT NULL AND p.expires_at <= now() AT TIME ZONE 'UTC'"
+        " FROM statuses s JOIN polls p ON p.id = s.poll_id WHERE s.id = $1::bigint"
+        " AND $2::varchar = ANY(p.options)", 2, params, PGRES_TUPLES_OK, err, errlen);
+    if (res == NULL)
+        return -1;
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        return 0;
+    }
+    char poll[MW_ID_LEN], choice[24];
+    snprintf(poll, sizeof(poll), "%s", PQgetvalue(res, 0, 0));
+    snprintf(choice, sizeof(choice), "{%s}", PQgetvalue(res, 0, 1));
+    int ended = PQgetvalue(res, 0, 2)[0] == 't';
+    PQclear(res);
+    if (ended) {
+        mlog(LOG_INFO, "inbox: %s %s: a vote on poll %s, which has ended", ib->type, ib->id,
+             poll);
+        *outcome = INBOX_DONE;
+        return 1;
+    }
+    const char *vparams[4] = { ib->actor_id, poll, choice, inbox_str(obj, "id") };
+    *outcome = inbox_apply(ib, "vote (refused if not empty)",
+                           "SELECT error FROM mastodon_poll_vote($1::bigint, $2::bigint,"
+                           " $3::int[], $4::varchar)", 4, vparams, err, errlen);
+    return 1;
+}
+
 /* Stores the Note obj of ib's actor (its id on the actor's host) as the
  * activity's transaction: INBOX_DONE (stored, or refused: logged) or
  * INBOX_RETRY. */
@@ -482,6 +529,11 @@ static int note_store(inbox_activity *ib, const mstdn_value_t *obj, char *err, s
             mlog(LOG_INFO, "inbox: %s %s: %s was deleted", ib->type, ib->id, uri);
         return rc > 0 ? INBOX_DONE : INBOX_RETRY;
     }
+
+    int outcome;
+    rc = poll_vote(ib, obj, &outcome, err, errlen);
+    if (rc != 0)
+        return rc < 0 ? INBOX_RETRY : outcome;
 
     /* the followers collection says "private" */
     const char *params0[1] = { ib->actor_id };
@@ -617,17 +669,22 @@ int inbox_status_fetch(job_ctx *ctx, PGconn *db, const mstdn_alloc_t *alloc, con
  * (its previous version into status_edits, as the module's edit does); a
  * Question's poll ($6 options, $7 counts, $8 multiple, $9 the end, $10 the
  * voters) refreshes the status' poll, its local votes thrown away when the
- * options changed; text, spoiler and sensitive unchanged with a poll: the
- * poll alone, no edit (ProcessStatusUpdateService#handle_implicit_update!) */
+ * options changed, or a new one when the status had none (an edit, as
+ * ProcessStatusUpdateService#update_poll! makes it); text, spoiler and
+ * sensitive unchanged with a poll it had: the poll alone, no edit
+ * (ProcessStatusUpdateService#handle_implicit_update!) */
 static const char update_sql[] =
     "WITH o AS (SELECT id, text, spoiler_text, sensitive, account_id, poll_id,"
-    "  ($6::json IS NOT NULL AND text = $2 AND spoiler_text = $3"
+    "  ($6::json IS NOT NULL AND poll_id IS NOT NULL AND text = $2 AND spoiler_text = $3"
     "   AND sensitive = $4::boolean) AS poll_only FROM statuses"
     "  WHERE id = $1::bigint FOR UPDATE),"
+    " pn AS (SELECT nextval('polls_id_seq') AS id FROM o"
+    "  WHERE o.poll_id IS NULL AND $6::json IS NOT NULL),"
     " e AS (INSERT INTO status_edits (status_id, account_id, text, spoiler_text, sensitive)"
     "  SELECT id, account_id, text, spoiler_text, sensitive FROM o WHERE NOT poll_only"
     "  AND NOT EXISTS (SELECT 1 FROM status_edits WHERE status_id = $1::bigint)),"
     " u AS (UPDATE statuses s SET text = $2, spoiler_text = $3, sensitive = $4::boolean,"
+    "  poll_id = coalesce(s.poll_id, (SELECT id FROM pn)),"
     "  language = coalesce($5, s.language), edited_at = now() AT TIME ZONE 'UTC',"
     "  updated_at = now() AT TIME ZONE 'UTC' FROM o WHERE s.id = o.id AND NOT o.poll_only"
     "  RETURNING s.id, s.account_id),"
@@ -646,6 +703,11 @@ static const char update_sql[] =
     "  voters_count = $10::bigint, expires_at = $9::timestamptz AT TIME ZONE 'UTC',"
     "  last_fetched_at = now() AT TIME ZONE 'UTC', updated_at = now() AT TIME ZONE 'UTC'"
     "  FROM o, po WHERE pl.id = o.poll_id RETURNING pl.status_id),"
+    " pi AS (INSERT INTO polls (id, account_id, status_id, expires_at, options, cached_tallies,"
+    "  multiple, votes_count, voters_count, last_fetched_at)"
+    "  SELECT pn.id, o.account_id, o.id, $9::timestamptz AT TIME ZONE 'UTC', po.options,"
+    "  po.tallies, $8::boolean, (SELECT coalesce(sum(t), 0) FROM unnest(po.tallies) t),"
+    "  $10::bigint, now() AT TIME ZONE 'UTC' FROM pn, o, po),"
     " ob AS (INSERT INTO job_outbox (queue, type, args)"
     "  SELECT 'default', 'status_update', json_build_object('status_id', id::text)::text FROM u"
     "  UNION ALL SELECT 'default', 'status_forget', json_build_object('status_ids',"

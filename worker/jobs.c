@@ -33,6 +33,8 @@ static const struct {
     { "media_process", job_media_process },
     { "media_remove", job_media_remove },
     { "poll_expire", job_poll_expire },
+    { "activitypub_vote", job_activitypub_vote },
+    { "activitypub_poll_update", job_activitypub_poll_update },
 };
 
 job_handler jobs_find(const char *type)

@@ -775,6 +775,22 @@ activities(void **state)
            "\"https://r.example/users/bob/statuses/1\"]}");
 
     memset(&a, 0, sizeof(a));
+    a.type = MSTDN_AP_VOTE;
+    a.actor = B "/users/alice";
+    a.rel_id = "12";
+    a.object = "https://r.example/users/bob/statuses/1";
+    a.target = "https://r.example/users/bob";
+    a.content = "tea";
+    assert_int_equal(mstdn_ap_activity(g, &a), 0);
+    expect("{\"@context\":" AS ",\"id\":\"" B "/users/alice#votes/12/activity\","
+           "\"type\":\"Create\",\"actor\":\"" B "/users/alice\","
+           "\"to\":\"https://r.example/users/bob\","
+           "\"object\":{\"id\":\"" B "/users/alice#votes/12\",\"type\":\"Note\","
+           "\"name\":\"tea\",\"attributedTo\":\"" B "/users/alice\","
+           "\"inReplyTo\":\"https://r.example/users/bob/statuses/1\","
+           "\"to\":\"https://r.example/users/bob\"}}");
+
+    memset(&a, 0, sizeof(a));
     a.type = MSTDN_AP_DELETE_ACTOR;
     a.actor = B "/users/alice";
     assert_int_equal(mstdn_ap_activity(g, &a), 0);
