@@ -8,7 +8,7 @@
 # remote attachments (worker/inbox_media.c, mastodon_remote_media_set()),
 # which the Status entity shows as Mastodon shows uncached remote media
 # (url and preview_url through the media proxy, remote_url, description,
-# blurhash, meta); an Update that swaps them is reflected and is an edit.
+# blurhash, meta; GET /media_proxy redirects to the remote file); an Update that swaps them is reflected and is an edit.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -168,6 +168,7 @@ my $sid = $t->psql("SELECT id FROM statuses WHERE uri = '$R/users/bob/statuses/1
 ok($sid, 'the remote status is stored');
 
 my $ha = $t->bearer($alice->{token});
+$t->psql("INSERT INTO follows (account_id, target_account_id) VALUES ($alice->{account_id}, $bob) ON CONFLICT DO NOTHING");
 my $s = $m->get_ok("/api/v1/statuses/$sid", $ha)->status_is(200)->tx->res->json;
 my $ma = $s->{media_attachments};
 is(scalar @$ma, 4, 'four attachments kept (Status::MEDIA_ATTACHMENTS_LIMIT), the unusable URL skipped');
@@ -186,6 +187,20 @@ is_deeply($ma->[0]{meta}{original}, { width => 1200, height => 800, size => '120
           'meta.original from width and height');
 is_deeply($ma->[0]{meta}{focus}, { x => -0.5, y => 0.25 }, 'meta.focus from focalPoint');
 my %first = map { $_->{remote_url} => $_->{id} } @$ma;
+
+# the media proxy: to the remote file while it is not cached here
+$m->get_ok("/media_proxy/$ma->[0]{id}/original")->status_is(302)
+  ->header_is(Location => "$R/media/one.jpg", 'the proxy redirects to the remote file');
+$m->get_ok("/media_proxy/$ma->[1]{id}/small")->status_is(302)
+  ->header_is(Location => "$R/media/two-thumb.jpg", 'its preview to the remote thumbnail');
+$m->get_ok("/media_proxy/$ma->[0]{id}/small")->status_is(302)
+  ->header_is(Location => "$R/media/one.jpg", 'no thumbnail: the file');
+$m->get_ok("/media_proxy/$img/original")->status_is(404);
+$m->get_ok('/media_proxy/12345/original')->status_is(404);
+$t->psql("UPDATE statuses SET visibility = 2 WHERE id = $sid");
+$m->get_ok("/media_proxy/$ma->[0]{id}/original")->status_is(404);
+$m->get_ok("/media_proxy/$ma->[0]{id}/original", $ha)->status_is(302, 'a follower sees a private one');
+$t->psql("UPDATE statuses SET visibility = 0 WHERE id = $sid");
 
 # an Update that swaps them: one kept, one new, the others gone
 process(act('Update', object => note(1, '<p>remote pictures</p>',

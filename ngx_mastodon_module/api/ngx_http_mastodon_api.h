@@ -406,5 +406,9 @@ ngx_int_t ngx_http_mastodon_polls_show(ngx_http_request_t *r,
 ngx_int_t ngx_http_mastodon_polls_vote(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 
+/* _media_proxy.c: GET /media_proxy/:id(/:style) */
+ngx_int_t ngx_http_mastodon_media_proxy(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+
 
 #endif /* _NGX_HTTP_MASTODON_API_H_INCLUDED_ */

@@ -412,6 +412,12 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
     RL(POST, "/auth/sign_in", ngx_http_mastodon_sign_in_create, 1,
        NONE, NULL, SIGN_IN),
 
+    /* remote media not cached here (_media_proxy.c) */
+    R(GET, "/media_proxy/:id", ngx_http_mastodon_media_proxy, 0, OPTIONAL,
+      NULL),
+    R(GET, "/media_proxy/:id/:style", ngx_http_mastodon_media_proxy, 0,
+      OPTIONAL, NULL),
+
     { 0, ngx_null_string, NULL, 0, 0, NULL, 0, 0, NULL }
 };
 
