@@ -144,7 +144,7 @@ sub act {
     return { '@context' => 'https://www.w3.org/ns/activitystreams', id => "$R/activities/$n",
              type => $type, actor => "$R/users/bob", %o };
 }
-sub note {
+sub rnote {
     my ($k, $content, @att) = @_;
     return { id => "$R/users/bob/statuses/$k", type => 'Note', attributedTo => "$R/users/bob",
              content => $content, to => ['https://www.w3.org/ns/activitystreams#Public'],
@@ -155,7 +155,7 @@ sub document {
     return { type => 'Document', mediaType => 'image/jpeg', url => "$R/media/$name.jpg", %o };
 }
 
-process(act('Create', object => note(1, '<p>remote pictures</p>',
+process(act('Create', object => rnote(1, '<p>remote pictures</p>',
     document('one', name => '  first picture  ', blurhash => 'LEHV6nWB2yk8pyo0adR*.7kCMdnj',
              width => 1200, height => 800, focalPoint => [-0.5, 0.25]),
     document('two', mediaType => 'video/mp4', url => "$R/media/two.mp4",
@@ -203,7 +203,7 @@ $m->get_ok("/media_proxy/$ma->[0]{id}/original", $ha)->status_is(302, 'a followe
 $t->psql("UPDATE statuses SET visibility = 0 WHERE id = $sid");
 
 # an Update that swaps them: one kept, one new, the others gone
-process(act('Update', object => note(1, '<p>remote pictures</p>',
+process(act('Update', object => rnote(1, '<p>remote pictures</p>',
     document('five', name => 'new one'),
     document('one', name => 'first picture, described again'))));
 $s = $m->get_ok("/api/v1/statuses/$sid", $ha)->status_is(200)->tx->res->json;
@@ -215,7 +215,7 @@ is($ma->[1]{description}, 'first picture, described again', '... its description
 ok($s->{edited_at}, 'changed attachments alone make an edit');
 
 # an Update without attachments removes them all
-process(act('Update', object => note(1, '<p>remote pictures</p>')));
+process(act('Update', object => rnote(1, '<p>remote pictures</p>')));
 $s = $m->get_ok("/api/v1/statuses/$sid", $ha)->status_is(200)->tx->res->json;
 is_deeply($s->{media_attachments}, [], 'an Update without attachments: none left');
 

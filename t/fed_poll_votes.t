@@ -143,6 +143,7 @@ my $st = $m->post_ok('/api/v1/statuses', $ha, form => { status => 'cats or dogs?
 my $uri = "$base/users/alice/statuses/$st->{id}";
 $m->post_ok("/api/v1/polls/$st->{poll}{id}/votes", $hc, json => { choices => [0] })->status_is(200);
 my $statuses = $t->psql('SELECT count(*) FROM statuses');
+$t->psql("INSERT INTO follows (account_id, target_account_id) VALUES ($dan, $alice->{account_id})");
 reset_log();
 
 process(act('Create', object => { id => "$R/users/bob#votes/7", type => 'Note', name => 'dogs',
@@ -164,7 +165,6 @@ is_deeply([ map { $_->{votes_count} } @{ $p->{options} } ], [1, 1], 'once per op
 is($p->{voters_count}, 2, 'voters unchanged');
 
 # the Update of the Question: once for these votes, to the followers and the voters
-$t->psql("INSERT INTO follows (account_id, target_account_id) VALUES ($dan, $alice->{account_id})");
 my ($upd) = all_of(sub { $_[0]{json}{type} eq 'Update' && $_[0]{json}{object}{id} eq $uri }, 2);
 my @upd = all_of(sub { $_[0]{json}{type} eq 'Update' && $_[0]{json}{object}{id} eq $uri }, 2);
 is_deeply([ sort map { $_->{where} } @upd ], [ 'bob/inbox', 'd/shared' ],
