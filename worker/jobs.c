@@ -33,6 +33,7 @@ static const struct {
     { "media_process", job_media_process },
     { "media_remove", job_media_remove },
     { "poll_expire", job_poll_expire },
+    { "scheduled_status_publish", job_scheduled_status_publish },
 };
 
 job_handler jobs_find(const char *type)

@@ -407,4 +407,20 @@ ngx_int_t ngx_http_mastodon_polls_vote(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 
 
+/* scheduled statuses (_scheduled_statuses.c); a post (_statuses.c) of
+ * the values ngx_http_mastodon_status_params() prepared */
+ngx_int_t ngx_http_mastodon_status_post(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, const char **values);
+ngx_int_t ngx_http_mastodon_scheduled_create(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, const char **values, const char *at);
+ngx_int_t ngx_http_mastodon_scheduled_index(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_scheduled_show(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_scheduled_update(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_scheduled_delete(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+
+
 #endif /* _NGX_HTTP_MASTODON_API_H_INCLUDED_ */

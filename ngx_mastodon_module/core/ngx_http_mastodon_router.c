@@ -318,6 +318,16 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
     R(GET, "/api/v1/markers", ngx_http_mastodon_markers_index, 0, USER, "read read:statuses"),
     R(POST, "/api/v1/markers", ngx_http_mastodon_markers_create, 1, USER, "write write:statuses"),
 
+    /* scheduled statuses (api/_scheduled_statuses.c) */
+    R(GET, "/api/v1/scheduled_statuses", ngx_http_mastodon_scheduled_index, 0,
+      USER, "read read:statuses"),
+    R(GET, "/api/v1/scheduled_statuses/:id", ngx_http_mastodon_scheduled_show,
+      0, USER, "read read:statuses"),
+    R(PUT, "/api/v1/scheduled_statuses/:id",
+      ngx_http_mastodon_scheduled_update, 1, USER, "write write:statuses"),
+    R(DELETE, "/api/v1/scheduled_statuses/:id",
+      ngx_http_mastodon_scheduled_delete, 0, USER, "write write:statuses"),
+
     /* lists (api/_lists.c) */
     R(GET, "/api/v1/lists", ngx_http_mastodon_lists_index, 0, USER,
       "read read:lists"),
