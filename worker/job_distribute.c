@@ -12,11 +12,14 @@
  *   reblogs or replies to others);
  * - a reblog: a `reblog` notification to the original's local author;
  * - `update` on the public and hashtag channels, or timeline:direct:<id>;
+ * - a direct status: the direct-message threads (conversations.c) of its
+ *   author and of the mentioned accounts notified of it;
  * - activitypub_distribute (create) when it reaches remote accounts.
  *
  * A status that is gone or deleted by now is skipped. */
 #include "jobs.h"
 #include "args.h"
+#include "conversations.h"
 #include "fanout.h"
 #include "list_feeds.h"
 #include "log.h"
@@ -86,6 +89,10 @@ static int distribute(job_ctx *ctx, PGconn *db, const status_facts *f, const cha
                         &written, err, errlen) != 0)
         return -1;
     mlog(LOG_INFO, "distribute: status %s into %lld list feed(s)", f->id, written);
+
+    if (f->visibility == VISIBILITY_DIRECT && f->reblog_of_id[0] == '\0'
+        && conversations_add(db, f->id, err, errlen) != 0)
+        return -1;
 
     if (f->reblog_of_id[0] != '\0' && f->reblog_account_domain == NULL) {
         if (notify_one(*ctx->redis, db, "reblog", f->reblog_account_id, f->account_id, "Status",

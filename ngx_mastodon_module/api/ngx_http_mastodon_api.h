@@ -423,4 +423,13 @@ ngx_int_t ngx_http_mastodon_scheduled_delete(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 
 
+/* conversations (_conversations.c) */
+ngx_int_t ngx_http_mastodon_conversations_index(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_conversation_read(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_conversation_delete(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+
+
 #endif /* _NGX_HTTP_MASTODON_API_H_INCLUDED_ */

@@ -328,6 +328,16 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
     R(DELETE, "/api/v1/scheduled_statuses/:id",
       ngx_http_mastodon_scheduled_delete, 0, USER, "write write:statuses"),
 
+    /* conversations (api/_conversations.c) */
+    R(GET, "/api/v1/conversations", ngx_http_mastodon_conversations_index, 0,
+      USER, "read read:statuses"),
+    R(POST, "/api/v1/conversations/:id/read",
+      ngx_http_mastodon_conversation_read, 0, USER,
+      "write write:conversations"),
+    R(DELETE, "/api/v1/conversations/:id",
+      ngx_http_mastodon_conversation_delete, 0, USER,
+      "write write:conversations"),
+
     /* lists (api/_lists.c) */
     R(GET, "/api/v1/lists", ngx_http_mastodon_lists_index, 0, USER,
       "read read:lists"),
