@@ -37,3 +37,20 @@ ALTER TABLE tag_follows ADD FOREIGN KEY (account_id)
     REFERENCES accounts (id) ON DELETE CASCADE;
 ALTER TABLE tag_follows ADD FOREIGN KEY (tag_id)
     REFERENCES tags (id) ON DELETE CASCADE;
+
+-- A tag's history as Mastodon's TagSerializer shows it: the last 7 days,
+-- today first, each {day (Unix time of its midnight UTC), uses (public
+-- statuses using it that day), accounts (their distinct authors)}, as
+-- strings.  NULL tag (one not stored yet): no use on any day.
+CREATE FUNCTION mastodon_tag_history(t_id bigint)
+RETURNS json LANGUAGE sql STABLE AS $$
+SELECT json_agg(json_build_object('day', extract(epoch FROM d.day)::bigint::text,
+        'uses', h.uses::text, 'accounts', h.accounts::text) ORDER BY d.day DESC)
+  FROM generate_series(date_trunc('day', now() AT TIME ZONE 'UTC') - interval '6 days',
+        date_trunc('day', now() AT TIME ZONE 'UTC'), interval '1 day') d (day)
+  CROSS JOIN LATERAL (SELECT count(*) AS uses, count(DISTINCT s.account_id) AS accounts
+        FROM statuses_tags st JOIN statuses s ON s.id = st.status_id
+       WHERE st.tag_id = t_id AND s.created_at >= d.day
+         AND s.created_at < d.day + interval '1 day' AND s.deleted_at IS NULL
+         AND s.reblog_of_id IS NULL AND s.visibility = 0) h
+$$;

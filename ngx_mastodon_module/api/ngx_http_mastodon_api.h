@@ -432,4 +432,25 @@ ngx_int_t ngx_http_mastodon_conversation_delete(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 
 
+/* tags, followed and featured (_tags.c) */
+ngx_int_t ngx_http_mastodon_tag_show(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_tag_follow(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_tag_unfollow(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_followed_tags(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_featured_tags(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_featured_tag_create(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_featured_tag_delete(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_featured_suggestions(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_account_featured_tags(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+
+
 #endif /* _NGX_HTTP_MASTODON_API_H_INCLUDED_ */
