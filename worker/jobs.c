@@ -35,6 +35,7 @@ static const struct {
     { "poll_expire", job_poll_expire },
     { "activitypub_vote", job_activitypub_vote },
     { "activitypub_poll_update", job_activitypub_poll_update },
+    { "scheduled_status_publish", job_scheduled_status_publish },
 };
 
 job_handler jobs_find(const char *type)

@@ -97,6 +97,18 @@ void ngx_http_mastodon_media_attachment(ngx_http_mastodon_json_t *j,
 #define NGX_HTTP_MASTODON_ST_FILTER      0x01  /* drop what the viewer's
                                                   blocks and mutes hide
                                                   (timelines, context) */
+/*
+ * The filter context of the list (CustomFilter::VALID_CONTEXTS), at most
+ * one: a status matching an active filter of the viewer whose
+ * filter_action is hide in that context is not shown (home: home and list
+ * timelines; public: public and tag timelines; thread: a context's
+ * ancestors and descendants; account: an account's statuses).
+ */
+#define NGX_HTTP_MASTODON_ST_HOME           0x02
+#define NGX_HTTP_MASTODON_ST_NOTIFICATIONS  0x04
+#define NGX_HTTP_MASTODON_ST_PUBLIC         0x08
+#define NGX_HTTP_MASTODON_ST_THREAD         0x10
+#define NGX_HTTP_MASTODON_ST_ACCOUNT        0x20
 
 typedef struct ngx_http_mastodon_statuses_s  ngx_http_mastodon_statuses_t;
 
@@ -114,6 +126,8 @@ typedef struct {
     unsigned                       found:1;        /* exists, not deleted */
     unsigned                       visible:1;      /* the viewer may see it */
     unsigned                       hidden:1;       /* blocks/mutes hide it */
+    unsigned                       filter_hidden:1; /* a hide filter of the
+                                                      list's context */
     unsigned                       favourited:1;
     unsigned                       reblogged:1;
     unsigned                       muted:1;
