@@ -3,7 +3,7 @@
  *
  * usage: the bytes of the attachments (file and thumbnail sizes, as
  * Mastodon sums them), all and local, then by type, custom emoji, avatars
- * and headers, in Rails' number_to_human_size.
+ * and headers, in Rails' number_to_human_size (mstdn_media_human_size).
  *
  * remove: the local copies of remote media (remote_url set, a file
  * cached) created at least N days ago (7) go from the storage (their
@@ -13,9 +13,9 @@
 #include "commands.h"
 #include "db.h"
 #include "media_storage.h"
+#include "mstdn_media.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,36 +23,6 @@
 static const char usage_text[] =
     "usage: mastodon-worker media usage\n"
     "       mastodon-worker media remove [--days N] [--dry-run]\n";
-
-/* Rails' number_to_human_size: base 1024, three significant digits,
- * insignificant zeros dropped ("1.21 KB", "1 KB", "0 Bytes", "1 Byte"). */
-static void human_size(long long n, char *out, size_t outlen)
-{
-    static const char *units[] = { "KB", "MB", "GB", "TB", "PB" };
-
-    if (n < 1024) {
-        snprintf(out, outlen, "%lld %s", n, n == 1 ? "Byte" : "Bytes");
-        return;
-    }
-    int e = (int) (log((double) n) / log(1024.0));
-    if (e > 5)
-        e = 5;
-    double v = (double) n / pow(1024.0, e);
-    int digits = (int) floor(log10(v)) + 1;
-    int decimals = digits >= 3 ? 0 : 3 - digits;
-    if (digits > 3)
-        v = round(v / pow(10, digits - 3)) * pow(10, digits - 3);
-    snprintf(out, outlen, "%.*f", decimals, v);
-    if (strchr(out, '.') != NULL) {
-        size_t l = strlen(out);
-        while (out[l - 1] == '0')
-            out[--l] = '\0';
-        if (out[l - 1] == '.')
-            out[--l] = '\0';
-    }
-    size_t l = strlen(out);
-    snprintf(out + l, outlen - l, " %s", units[e - 1]);
-}
 
 static int usage_cmd(PGconn *db)
 {
@@ -82,8 +52,8 @@ static int usage_cmd(PGconn *db)
     }
     for (int r = 0; r < PQntuples(res); r++) {
         const char *label = PQgetvalue(res, r, 0);
-        human_size(atoll(PQgetvalue(res, r, 1)), all, sizeof(all));
-        human_size(atoll(PQgetvalue(res, r, 2)), local, sizeof(local));
+        mstdn_media_human_size(strtoull(PQgetvalue(res, r, 1), NULL, 10), all, sizeof(all));
+        mstdn_media_human_size(strtoull(PQgetvalue(res, r, 2), NULL, 10), local, sizeof(local));
         if (strncmp(label, "type ", 5) == 0) {
             int t = atoi(label + 5);
             printf("  %s:\t%s (%s local)\n", types[t >= 0 && t <= 4 ? t : 3], all, local);
@@ -169,7 +139,7 @@ static int remove_cmd(const worker_config *cfg, PGconn *db, long days, int dry_r
         if (n < 500)
             break;
     }
-    human_size(aggregate, size, sizeof(size));
+    mstdn_media_human_size((unsigned long long) aggregate, size, sizeof(size));
     printf("Removed %ld media attachments (approx. %s)%s\n", processed, size,
            dry_run ? " (DRY RUN)" : "");
     return failed ? 1 : 0;
