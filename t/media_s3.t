@@ -107,6 +107,15 @@ ok gone($pe->{url}, $pe->{preview_url}), 'and its objects';
 is code_of($fe->{url}), 200, 'a fresh upload is kept';
 is $t->psql("SELECT count(*) FROM media_attachments WHERE id = $fresh"), '1';
 
+# --- a hostile file: failed, nothing stored --------------------------------------------------
+sub objects { my @f = split /\n/, `find $dir/s3 -type f`; scalar @f }
+my $objects = objects();
+my $cut = upload('cut.jpg', 'image/jpeg', substr($jpeg, 0, int(length($jpeg) / 2)));
+my ($ccode) = processed($cut);
+is $ccode, 422, 'a truncated JPEG: failed';
+is objects(), $objects, 'nothing stored in the bucket for it';
+is spool_files(), 0, 'nor left in the spool';
+
 # --- a storage that refuses: retried, never processed without its files ----------------------
 $t->stop_worker($wpid);
 $wpid = $t->start_worker(%s3, MASTODON_S3_ACCESS_KEY_ID => 'NOBODY', MASTODON_RETRY_BASE_MS => 200,
