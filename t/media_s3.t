@@ -135,4 +135,20 @@ is code_of($be->{url}), 200;
 my @left = grep { -f } glob("$dir/media_spool/*");
 is scalar @left, 0, 'no scratch file left beside the spool';
 
+# --- configuration: refused when it cannot work -------------------------------------------
+my ($nrc, $nout) = $t->nginx_test_config(http_config => 'mastodon_media_base_url ftp://files.example;');
+isnt $nrc, 0, 'mastodon_media_base_url: only http(s)';
+like $nout, qr/mastodon_media_base_url "ftp:\/\/files\.example" is not an http:\/\/ or https:\/\/ URL/;
+for my $case ([ MASTODON_S3_BUCKET => 'Bad_Bucket', qr/s3_bucket: "Bad_Bucket" is not a bucket name/ ],
+    [ MASTODON_S3_ENDPOINT => 'ftp://x', qr/s3_endpoint: "ftp:\/\/x" is not an http/ ],
+    [ MASTODON_S3_SECRET_ACCESS_KEY => '', qr/s3_enabled needs s3_access_key_id and s3_secret_access_key/ ],
+    [ MASTODON_MEDIA_BASE_URL => 'files.example', qr/media_base_url: "files\.example" is not an http/ ]) {
+    my ($k, $v, $re) = @$case;
+    local @ENV{keys %s3} = values %s3;
+    local $ENV{$k} = $v;
+    my ($crc, $cout, $cerr) = $t->worker_cli('media', 'usage');
+    is $crc, 2, "$k=$v: a configuration error";
+    like $cerr, $re, 'saying why';
+}
+
 $t->done;

@@ -31,7 +31,6 @@ static int key_part_valid(const char *s)
 int media_key(char *out, size_t outlen, int remote, const char *class_name,
               const char *attachment, const char *id, const char *style, const char *name)
 {
-    char part[32];
     char *end;
 
     errno = 0;
@@ -39,10 +38,8 @@ int media_key(char *out, size_t outlen, int remote, const char *class_name,
     if (errno != 0 || end == id || *end != '\0' || n <= 0 || !key_part_valid(class_name)
         || !key_part_valid(attachment) || !key_part_valid(style) || !key_part_valid(name))
         return -1;
-    mstdn_media_id_partition(n, part, sizeof(part));
-    int len = snprintf(out, outlen, "%s%s/%s/%s/%s/%s", remote ? "cache/" : "", class_name,
-                       attachment, part, style, name);
-    return len > 0 && (size_t) len < outlen ? 0 : -1;
+    return mstdn_media_key(out, outlen, remote, class_name, attachment, n, style, name,
+                           strlen(name), NULL) > 0 ? 0 : -1;
 }
 
 /* --- the file system ------------------------------------------------------------ */

@@ -17,11 +17,13 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "mstdn_media.h"
 
-#define MEDIA_KEY_MAX  512
+#define MEDIA_KEY_MAX  MSTDN_MEDIA_KEY_MAX
 
-/* The key of a style of a record's attachment: class "media_attachments"
- * or "accounts", attachment "files", "thumbnails", "avatars", "headers";
+/* The key of a style of a record's attachment (mstdn_media_key(), the
+ * layout the module's URLs share): class "media_attachments" or
+ * "accounts", attachment "files", "thumbnails", "avatars", "headers";
  * remote: the cache/ prefix.  0, or -1 when something in it is not made
  * of the characters keys are (a-z, 0-9, '.', '_'). */
 int media_key(char *out, size_t outlen, int remote, const char *class_name,

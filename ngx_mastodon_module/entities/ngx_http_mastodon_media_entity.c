@@ -130,11 +130,10 @@ ngx_http_mastodon_media_attachment(ngx_http_mastodon_json_t *j,
 
 
 /*
- * The public URL of a stored file (one home for every render: the worker
- * stores under the same keys, worker/media_storage.h):
- * media_base_url/[cache/]<class>/<attachment>/<partition>/<style>/<name>,
- * the name's extension swapped for the style's format if it has one;
- * cache/ for a remote record's copy (Mastodon's :prefix_path).
+ * The public URL of a stored file (one home for every render):
+ * media_base_url/ and the key the worker stores it under
+ * (mstdn_media_key(): [cache/]<class>/<attachment>/<partition>/<style>/
+ * <name>, the name's extension swapped for the style's format if given).
  * media_base_url is <base_url>/system (nginx serves media_root) or the
  * S3 bucket's public address (mastodon_media_base_url).
  */
@@ -144,40 +143,25 @@ ngx_http_mastodon_media_file_url(ngx_pool_t *pool,
     const char *class_name, const char *attachment, int64_t id,
     const char *style, ngx_str_t *name, const char *extension, ngx_str_t *url)
 {
-    u_char  *p, *dot;
-    size_t   len;
-    char     part[32];
+    u_char  *p;
+    size_t   n;
 
-    mstdn_media_id_partition(id, part, sizeof(part));
-    len = mcf->media_base_url.len + sizeof("/cache/////.")
-          + ngx_strlen(class_name) + ngx_strlen(attachment) + ngx_strlen(part)
-          + ngx_strlen(style) + name->len
-          + (extension ? ngx_strlen(extension) : 0);
-
-    p = ngx_pnalloc(pool, len);
+    p = ngx_pnalloc(pool, mcf->media_base_url.len + 1 + MSTDN_MEDIA_KEY_MAX);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
     url->data = p;
-    p = ngx_sprintf(p, "%V/%s%s/%s/%s/%s/", &mcf->media_base_url,
-                    remote ? "cache/" : "", class_name, attachment, part,
-                    style);
+    p = ngx_sprintf(p, "%V/", &mcf->media_base_url);
 
-    dot = NULL;
-    if (extension && *extension) {
-        dot = ngx_strlchr(name->data, name->data + name->len, '.');
+    n = mstdn_media_key((char *) p, MSTDN_MEDIA_KEY_MAX, remote != 0,
+                        class_name, attachment, id, style,
+                        (const char *) name->data, name->len, extension);
+    if (n == 0) {
+        return NGX_ERROR;
     }
 
-    if (dot) {
-        p = ngx_sprintf(p, "%*s.%s", (size_t) (dot - name->data), name->data,
-                        extension);
-
-    } else {
-        p = ngx_cpymem(p, name->data, name->len);
-    }
-
-    url->len = p - url->data;
+    url->len = p + n - url->data;
 
     return NGX_OK;
 }
