@@ -224,3 +224,39 @@ mstdn_media_id_partition(int64_t id, char *out, size_t outlen)
 
     return len;
 }
+
+
+size_t
+mstdn_media_key(char *out, size_t outlen, int remote, const char *class_name,
+    const char *attachment, int64_t id, const char *style, const char *name,
+    size_t name_len, const char *extension)
+{
+    char        part[32];
+    size_t      base;
+    const char *dot;
+    int         n;
+
+    mstdn_media_id_partition(id, part, sizeof(part));
+
+    base = name_len;
+    if (extension != NULL && *extension != '\0') {
+        dot = memchr(name, '.', name_len);
+        if (dot != NULL) {
+            base = (size_t) (dot - name);
+        }
+    }
+
+    n = snprintf(out, outlen, "%s%s/%s/%s/%s/%.*s%s%s", remote ? "cache/" : "",
+                 class_name, attachment, part, style, (int) base, name,
+                 base < name_len ? "." : "",
+                 base < name_len ? extension : "");
+
+    if (n < 0 || (size_t) n >= outlen) {
+        if (outlen) {
+            out[0] = '\0';
+        }
+        return 0;
+    }
+
+    return (size_t) n;
+}

@@ -69,4 +69,19 @@ void mstdn_media_human_size(uint64_t size, char *out, size_t outlen);
  */
 size_t mstdn_media_id_partition(int64_t id, char *out, size_t outlen);
 
+/*
+ * The key a stored file has (the worker stores under it, the module's
+ * URLs end with it): [cache/]<class_name>/<attachment>/<id partition>/
+ * <style>/<name>, cache/ for a remote record's copy (Paperclip's
+ * :prefix_path), the name's extension replaced by extension when that is
+ * given and not empty ("small" styles of GIFs and videos are PNGs).
+ * Returns the length written, 0 when it does not fit in outlen (which
+ * MSTDN_MEDIA_KEY_MAX always does for names under 128 bytes).
+ */
+#define MSTDN_MEDIA_KEY_MAX  384
+
+size_t mstdn_media_key(char *out, size_t outlen, int remote, const char *class_name,
+    const char *attachment, int64_t id, const char *style, const char *name,
+    size_t name_len, const char *extension);
+
 #endif

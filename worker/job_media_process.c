@@ -2,7 +2,8 @@
  * {"id", "spool", "offset", "size"}: the attachment, the spool file (a
  * link to nginx's temporary file of the upload, or a copy of the part) and
  * the range of it that is the file.  Images become the original and small
- * styles under media_root with Paperclip's layout, the meta, the blurhash
+ * styles (written beside the spool file, then handed to media_storage.h:
+ * media_root or S3) with Paperclip's layout, the meta, the blurhash
  * and processing complete; a bad image is processing failed (the API's
  * 422), not retried.  The spool file goes in every end but a retry: also
  * when the row is gone (the upload was deleted meanwhile). */
@@ -11,6 +12,7 @@
 #include "db.h"
 #include "log.h"
 #include "media.h"
+#include "media_storage.h"
 #include "mstdn_media.h"
 
 #include <errno.h>
@@ -105,10 +107,16 @@ static int process(job_ctx *ctx, PGconn *db, const char *id, const char *spool, 
     media_image img = { .bytes = bytes, .len = (size_t) size, .content_type = type };
     const char *ext, *saved;
     media_image_format(type, &saved, &ext);
-    char name[96], original[4096], small[4096];
+    char name[96], original[4096], small[4096], okey[MEDIA_KEY_MAX], skey[MEDIA_KEY_MAX];
     snprintf(name, sizeof(name), "%s.%s", base, ext);
-    media_style_path(ctx->cfg->media_root, id, "original", name, original, sizeof(original));
-    media_style_path(ctx->cfg->media_root, id, "small", name, small, sizeof(small));
+    if (media_key(okey, sizeof(okey), 0, "media_attachments", "files", id, "original", name) != 0
+        || media_key(skey, sizeof(skey), 0, "media_attachments", "files", id, "small", name) != 0) {
+        free(bytes);
+        return mark_failed(db, id, "not a file name of ours", err, errlen);
+    }
+    /* written beside the spool file, then handed to the storage */
+    snprintf(original, sizeof(original), "%s.original", spool);
+    snprintf(small, sizeof(small), "%s.small", spool);
     img.original_path = original;
     img.small_path = small;
 
@@ -121,6 +129,13 @@ static int process(job_ctx *ctx, PGconn *db, const char *id, const char *spool, 
     }
     if (rc != 0)
         return mark_failed(db, id, why, err, errlen);
+    if (media_storage_put(ctx->cfg, okey, original, img.saved_type, err, errlen) != 0
+        || media_storage_put(ctx->cfg, skey, small, img.saved_type, err, errlen) != 0) {
+        /* a retry makes them again */
+        unlink(original);
+        unlink(small);
+        return -1;
+    }
 
     char meta[512], bytes_text[24];
     snprintf(meta, sizeof(meta),
@@ -141,8 +156,9 @@ static int process(job_ctx *ctx, PGconn *db, const char *id, const char *spool, 
     if (strcmp(PQcmdTuples(res), "1") != 0) {
         /* deleted while we worked: its files go now */
         PQclear(res);
-        unlink(original);
-        unlink(small);
+        if (media_storage_delete(ctx->cfg, okey, err, errlen) != 0
+            || media_storage_delete(ctx->cfg, skey, err, errlen) != 0)
+            return -1;
         return 0;
     }
     PQclear(res);

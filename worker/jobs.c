@@ -32,6 +32,7 @@ static const struct {
     { "followers_synchronization", job_followers_synchronization },
     { "media_process", job_media_process },
     { "media_remove", job_media_remove },
+    { "media_cleanup", job_media_cleanup },
     { "poll_expire", job_poll_expire },
     { "activitypub_vote", job_activitypub_vote },
     { "activitypub_poll_update", job_activitypub_poll_update },

@@ -52,9 +52,8 @@ void media_image_format(const char *content_type, const char **type,
  */
 int media_image_process(media_image *img, char *err, size_t errlen);
 
-/* root/media_attachments/files/<id partition>/<style>/<name> */
-void media_style_path(const char *root, const char *id, const char *style, const char *name,
-                      char *out, size_t outlen);
+/* Where the styles go from there: media_storage.h (media_key() names
+ * them, media_storage_put() stores them in media_root or S3). */
 
 /* mkdir -p of path's directory; 0 or -1 (errno). */
 int media_mkdirs(const char *path);

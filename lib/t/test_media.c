@@ -157,6 +157,35 @@ partitions(void **state)
 }
 
 
+static void
+keys(void **state)
+{
+    char  b[MSTDN_MEDIA_KEY_MAX];
+
+    assert_int_equal(mstdn_media_key(b, sizeof(b), 0, "media_attachments", "files", 42,
+                                     "original", "0123456789abcdef.jpeg", 21, NULL), 66);
+    assert_string_equal(b, "media_attachments/files/000/000/042/original/0123456789abcdef.jpeg");
+    /* a remote copy: under cache/; the small style of a video: PNG */
+    mstdn_media_key(b, sizeof(b), 1, "media_attachments", "files", 109618290273346817LL,
+                    "small", "0123456789abcdef.mp4", 20, "png");
+    assert_string_equal(b, "cache/media_attachments/files/109/618/290/273/346/817/small/"
+                           "0123456789abcdef.png");
+    /* "" keeps the extension; no dot: nothing to swap */
+    mstdn_media_key(b, sizeof(b), 0, "accounts", "avatars", 7, "original", "a.png", 5, "");
+    assert_string_equal(b, "accounts/avatars/000/000/007/original/a.png");
+    mstdn_media_key(b, sizeof(b), 0, "accounts", "avatars", 7, "small", "noext", 5, "png");
+    assert_string_equal(b, "accounts/avatars/000/000/007/small/noext");
+    /* the name's length counts, not its NUL */
+    mstdn_media_key(b, sizeof(b), 0, "media_attachments", "files", 1, "original", "abc.pngXX", 7,
+                    NULL);
+    assert_string_equal(b, "media_attachments/files/000/000/001/original/abc.png");
+    /* too small: 0 and an empty string */
+    assert_int_equal(mstdn_media_key(b, 20, 0, "media_attachments", "files", 1, "original",
+                                     "abc.png", 7, NULL), 0);
+    assert_string_equal(b, "");
+}
+
+
 int
 main(void)
 {
@@ -167,6 +196,7 @@ main(void)
         cmocka_unit_test(limits),
         cmocka_unit_test(human_sizes),
         cmocka_unit_test(partitions),
+        cmocka_unit_test(keys),
     };
 
     setenv("CMOCKA_MESSAGE_OUTPUT", "TAP", 0);

@@ -83,6 +83,17 @@ ngx_int_t ngx_http_mastodon_text_html(ngx_pool_t *pool,
     (PQgetisnull(res, row, (col) + 2) ? 2                                     \
      : ngx_http_mastodon_pg_int(res, row, (col) + 2))
 
+/*
+ * The public URL of a stored file: mastodon_media_base_url, [cache/ for a
+ * remote record's copy,] <class>/<attachment>/<id partition>/<style>/
+ * <name> with its extension swapped for extension when given (the keys
+ * worker/media_storage.h stores under); in pool.
+ */
+ngx_int_t ngx_http_mastodon_media_file_url(ngx_pool_t *pool,
+    ngx_http_mastodon_main_conf_t *mcf, ngx_uint_t remote,
+    const char *class_name, const char *attachment, int64_t id,
+    const char *style, ngx_str_t *name, const char *extension,
+    ngx_str_t *url);
 void ngx_http_mastodon_media_attachment(ngx_http_mastodon_json_t *j,
     PGresult *res, int row, int col);
 
