@@ -1062,17 +1062,19 @@ value_int(const mstdn_value_t *o, const char *k)
 
 /*
  * The local attachments of mastodon_ap_attachments() as Documents
- * (ActivityPub::MediaAttachmentSerializer): the url is the original file's
- * at Paperclip's path, base/system/media_attachments/files/<id partition>/
- * original/<file name>, as the REST entity writes it.
+ * (ActivityPub::MediaAttachmentSerializer): the url is the original file's,
+ * media_base/ and its key (mstdn_media_key(), the one layout the REST entity
+ * and the worker's storage use); media_base NULL is base/system.
  */
 static int
-write_attachments(yajl_gen g, const char *base, const mstdn_value_t *list)
+write_attachments(yajl_gen g, const char *base, const char *media_base,
+    const mstdn_value_t *list)
 {
-    char                  url[MSTDN_AP_URI_MAX], part[32];
+    char                  url[MSTDN_AP_URI_MAX];
     const char           *id, *file;
     const mstdn_value_t  *e, *focus;
     mstdn_ap_media_t      m;
+    int                   n;
 
     if (list == NULL || list->type != MSTDN_ARRAY) {
         return 0;
@@ -1090,12 +1092,15 @@ write_attachments(yajl_gen g, const char *base, const mstdn_value_t *list)
             continue;
         }
 
-        mstdn_media_id_partition(strtoll(id, NULL, 10), part, sizeof(part));
+        n = media_base
+            ? snprintf(url, sizeof(url), "%s/", media_base)
+            : snprintf(url, sizeof(url), "%s/system/", base);
 
-        if ((size_t) snprintf(url, sizeof(url),
-                              "%s/system/media_attachments/files/%s/original/%s",
-                              base, part, file)
-            >= sizeof(url))
+        if (n < 0 || (size_t) n >= sizeof(url)
+            || mstdn_media_key(url + n, sizeof(url) - n, 0,
+                               "media_attachments", "files",
+                               strtoll(id, NULL, 10), "original", file,
+                               strlen(file), NULL) == 0)
         {
             continue;
         }
@@ -1295,7 +1300,7 @@ write_note(yajl_gen g, const mstdn_ap_status_t *s)
         }
     }
 
-    if (write_attachments(g, b, s->attachments) != 0) {
+    if (write_attachments(g, b, s->media_base, s->attachments) != 0) {
         return -1;
     }
 

@@ -231,7 +231,8 @@ typedef struct {
  * mastodon_ap_attachments() of sql/0022 writes them, parsed (an array of
  * {"id", "file", "mediaType", "name", "blurhash", "width", "height",
  * "focus": [x, y]}), written after media[] as Documents whose url is the
- * original file's under base (Paperclip's path, mstdn_media_id_partition).
+ * original file's: media_base (NULL: base/system) and its key,
+ * mstdn_media_key(), as the REST entity writes it.
  */
 typedef struct mstdn_ap_status_s {
     const char             *base;
@@ -260,6 +261,7 @@ typedef struct mstdn_ap_status_s {
     const struct mstdn_ap_status_s *reblog_inline;
     const mstdn_value_t    *poll;
     const mstdn_value_t    *attachments;    /* mastodon_ap_attachments() */
+    const char             *media_base;     /* where stored files are public */
 } mstdn_ap_status_t;
 
 /* The Note as a document (GET of a status URI). */

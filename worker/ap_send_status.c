@@ -5,6 +5,7 @@
 #include "ap_send.h"
 #include "db.h"
 #include "log.h"
+#include "media_storage.h"
 
 #include "mstdn_ap.h"
 #include "mstdn_json.h"
@@ -149,6 +150,7 @@ int ap_status_activity(PGconn *db, const worker_config *cfg, const char *status_
     mstdn_arena_t *arena = NULL;
     char (*accts)[600] = NULL;
     char parent[1200], conv[1200], reblog_account[1200], errbuf[128];
+    char media_base[1024];
     char *html = NULL;
     int rc = -1;
 
@@ -167,6 +169,8 @@ int ap_status_activity(PGconn *db, const worker_config *cfg, const char *status_
     memset(&a, 0, sizeof(a));
     memset(&inner, 0, sizeof(inner));
     s.base = cfg->base;
+    media_storage_base(cfg, media_base, sizeof(media_base));
+    s.media_base = media_base;
     s.username = col(res, C_USERNAME);
     s.id = col(res, C_ID);
     s.visibility = atoi(PQgetvalue(res, 0, C_VISIBILITY));

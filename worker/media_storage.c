@@ -303,20 +303,26 @@ int media_storage_delete(const worker_config *cfg, const char *key, char *err, s
     return fs_delete(cfg, key, err, errlen);
 }
 
-void media_storage_url(const worker_config *cfg, const char *key, char *out, size_t outlen)
+void media_storage_base(const worker_config *cfg, char *out, size_t outlen)
 {
-    char base[1024];
     size_t n;
 
     if (cfg->media_base_url[0] != '\0') {
-        snprintf(base, sizeof(base), "%s", cfg->media_base_url);
+        snprintf(out, outlen, "%s", cfg->media_base_url);
     } else if (cfg->s3_enabled) {
-        s3_bucket_url(cfg, base, sizeof(base));
+        s3_bucket_url(cfg, out, outlen);
     } else {
-        snprintf(base, sizeof(base), "%s/system", cfg->base);
+        snprintf(out, outlen, "%s/system", cfg->base);
     }
-    n = strlen(base);
-    while (n > 0 && base[n - 1] == '/')
-        base[--n] = '\0';
+    n = strlen(out);
+    while (n > 0 && out[n - 1] == '/')
+        out[--n] = '\0';
+}
+
+void media_storage_url(const worker_config *cfg, const char *key, char *out, size_t outlen)
+{
+    char base[1024];
+
+    media_storage_base(cfg, base, sizeof(base));
     snprintf(out, outlen, "%s/%s", base, key);
 }

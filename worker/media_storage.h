@@ -38,8 +38,12 @@ int media_storage_put(const worker_config *cfg, const char *key, const char *loc
 /* Removes key; one that is not there is no error.  0 or -1. */
 int media_storage_delete(const worker_config *cfg, const char *key, char *err, size_t errlen);
 
-/* The public URL of key: media_base_url/key, or <base_url>/system/key
- * (the file system) or the bucket's own address (S3) without it. */
+/* Where stored keys are public, without a trailing slash: media_base_url, or
+ * <base_url>/system (the file system) or the bucket's own address (S3) without
+ * it.  media_storage_url()'s prefix, and the ActivityPub Documents'. */
+void media_storage_base(const worker_config *cfg, char *out, size_t outlen);
+
+/* The public URL of key: media_storage_base()/key. */
 void media_storage_url(const worker_config *cfg, const char *key, char *out, size_t outlen);
 
 #endif

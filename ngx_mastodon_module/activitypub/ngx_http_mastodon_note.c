@@ -585,6 +585,7 @@ ngx_http_mastodon_ap_status(ngx_http_request_t *r, PGresult *res, int row,
     ngx_memzero(s, sizeof(mstdn_ap_status_t));
 
     s->base = (const char *) mcf->base_url.data;
+    s->media_base = (const char *) mcf->media_base_url.data;
     s->username = VAL(USERNAME);
     s->id = VAL(ID);
     s->visibility = ngx_atoi((u_char *) VAL(VISIBILITY),

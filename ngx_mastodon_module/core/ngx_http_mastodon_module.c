@@ -804,12 +804,12 @@ ngx_http_mastodon_init_main_conf(ngx_conf_t *cf, void *conf)
     if (mcf->media_base_url.len == 0) {
         mcf->media_base_url.len = mcf->base_url.len + sizeof("/system") - 1;
         mcf->media_base_url.data = ngx_pnalloc(cf->pool,
-                                               mcf->media_base_url.len);
+                                               mcf->media_base_url.len + 1);
         if (mcf->media_base_url.data == NULL) {
             return NGX_CONF_ERROR;
         }
 
-        ngx_sprintf(mcf->media_base_url.data, "%V/system", &mcf->base_url);
+        ngx_sprintf(mcf->media_base_url.data, "%V/system%Z", &mcf->base_url);
 
     } else {
         if ((mcf->media_base_url.len < sizeof("http://x") - 1
@@ -827,6 +827,9 @@ ngx_http_mastodon_init_main_conf(ngx_conf_t *cf, void *conf)
         while (mcf->media_base_url.data[mcf->media_base_url.len - 1] == '/') {
             mcf->media_base_url.len--;
         }
+
+        /* NUL-terminated: lib/ renderers take it as a C string */
+        mcf->media_base_url.data[mcf->media_base_url.len] = '\0';
     }
 
     if (mcf->source_url.len == 0) {
