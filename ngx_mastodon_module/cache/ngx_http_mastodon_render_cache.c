@@ -433,6 +433,9 @@ ngx_http_mastodon_cache_forget_message(ngx_str_t *message)
     if (sp - p == 6 && ngx_strncmp(p, "status", 6) == 0) {
         kind = NGX_HTTP_MASTODON_CACHE_STATUS;
 
+    } else if (sp - p == 7 && ngx_strncmp(p, "filters", 7) == 0) {
+        kind = NGX_HTTP_MASTODON_CACHE_FILTERS;
+
     } else {
         return;
     }

@@ -152,6 +152,9 @@ struct ngx_http_mastodon_statuses_s {
                                                       asked, last query */
     unsigned                       lean_meta:1;    /* all known: the lean
                                                       meta statement */
+    unsigned                       filters_versioned:1;
+    ngx_uint_t                     filters_version; /* the render cache's,
+                                                      taken before asking */
     ngx_int_t                      rc;             /* NGX_OK, NGX_ERROR */
     ngx_http_mastodon_statuses_done_pt  handler;
     void                          *data;

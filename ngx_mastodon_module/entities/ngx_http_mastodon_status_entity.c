@@ -1163,6 +1163,7 @@ ngx_http_mastodon_statuses_query(ngx_http_mastodon_statuses_t *st)
     int64_t                          *ids, *misses;
     ngx_int_t                         rc;
     ngx_uint_t                        i, nmisses;
+    ngx_str_t                         none;
     const char                      **meta, **accounts, **render, **filters;
     ngx_http_mastodon_pg_batch_t     *b;
     ngx_http_mastodon_status_item_t  *it;
@@ -1254,6 +1255,23 @@ ngx_http_mastodon_statuses_query(ngx_http_mastodon_statuses_t *st)
         return NGX_ERROR;
     }
 
+    st->filters = 0;
+    st->filters_versioned = 0;
+
+    if (st->viewer && ngx_http_mastodon_cache_usable()) {
+        /* a viewer known to have no filter that can match: no statement */
+        if (ngx_http_mastodon_cache_get(NGX_HTTP_MASTODON_CACHE_FILTERS,
+                                        st->viewer, st->pool, &none)
+            == NGX_OK)
+        {
+            goto run;
+        }
+
+        st->filters_version = ngx_http_mastodon_cache_version(
+                                  NGX_HTTP_MASTODON_CACHE_FILTERS, st->viewer);
+        st->filters_versioned = 1;
+    }
+
     if (st->viewer) {
         filters = ngx_palloc(st->pool, 2 * sizeof(char *));
         if (filters == NULL) {
@@ -1278,6 +1296,8 @@ ngx_http_mastodon_statuses_query(ngx_http_mastodon_statuses_t *st)
 
         st->filters = 1;
     }
+
+run:
 
     if (ngx_http_mastodon_pg_run(b) != NGX_OK) {
         return NGX_ERROR;
@@ -2472,13 +2492,24 @@ ngx_http_mastodon_statuses_filter(ngx_http_mastodon_statuses_t *st,
     ngx_http_mastodon_status_item_t   *it;
     ngx_http_mastodon_filter_rules_t  *filters, *fr;
 
+    static ngx_str_t  none = ngx_string("0");
+
     if (res == NULL) {
         return NGX_ERROR;
     }
 
     nrows = PQntuples(res);
     if (nrows == 0) {
-        return NGX_OK;      /* no active filter */
+        /* no active filter with a keyword or a status: remembered until
+         * the viewer's filters change (_filters_changed() forgets it);
+         * expiry only ever takes filters away */
+        if (st->filters_versioned) {
+            ngx_http_mastodon_cache_put(NGX_HTTP_MASTODON_CACHE_FILTERS,
+                                        st->viewer, st->filters_version,
+                                        &none);
+        }
+
+        return NGX_OK;
     }
 
     filters = ngx_pcalloc(st->pool,
