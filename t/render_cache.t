@@ -101,6 +101,34 @@ reads_ok("/api/v1/statuses/$id", $hb, sub { (status_of($_[0]) // {})->{reblogs_c
          'an unreblog');
 reads_ok("/api/v1/statuses/$rb->{id}", $hb, sub { $_[0]->code == 404 }, 'the reblog is gone');
 
+# the viewer's facts (flags, relations) are remembered too: a warm read asks
+# PostgreSQL nothing, so a change behind the cache's back is not seen until
+# a forget is published; the module's own writes are seen at once
+reads_ok("/api/v1/statuses/$id", $hb, sub { !(status_of($_[0]) // {})->{bookmarked} }, 'not bookmarked');
+$t->psql("INSERT INTO bookmarks (account_id, status_id) VALUES ($bob->{account_id}, $id)");
+reads_ok("/api/v1/statuses/$id", $hb, sub { !(status_of($_[0]) // {})->{bookmarked} },
+         "the viewer's facts answer, not PostgreSQL");
+$t->redis('PUBLISH', 'mastodon:cache:forget', "viewer $bob->{account_id}");
+ok($t->wait_for(sub { (status_of($m->ua->get("/api/v1/statuses/$id" => $hb)->result) // {})->{bookmarked} }),
+   "another node's published viewer change");
+reads_ok("/api/v1/statuses/$id", $hb, sub { (status_of($_[0]) // {})->{bookmarked} }, 'on every worker');
+$t->psql("DELETE FROM bookmarks WHERE account_id = $bob->{account_id}");
+$t->redis('PUBLISH', 'mastodon:cache:forget', 'viewer 0');
+ok($t->wait_for(sub { !(status_of($m->ua->get("/api/v1/statuses/$id" => $hb)->result) // {})->{bookmarked} }),
+   "every viewer's facts go with 'viewer 0'");
+$m->post_ok("/api/v1/statuses/$id/bookmark", $hb)->status_is(200);
+reads_ok("/api/v1/statuses/$id", $hb, sub { (status_of($_[0]) // {})->{bookmarked} }, 'a bookmark');
+$m->post_ok("/api/v1/statuses/$id/unbookmark", $hb)->status_is(200);
+reads_ok("/api/v1/statuses/$id", $hb, sub { !(status_of($_[0]) // {})->{bookmarked} }, 'an unbookmark');
+$m->post_ok("/api/v1/statuses/$id/pin", $ha)->status_is(200);
+reads_ok("/api/v1/statuses/$id", $ha, sub { (status_of($_[0]) // {})->{pinned} }, 'a pin');
+$m->post_ok("/api/v1/statuses/$id/unpin", $ha)->status_is(200);
+reads_ok("/api/v1/statuses/$id", $ha, sub { !(status_of($_[0]) // {})->{pinned} }, 'an unpin');
+$m->post_ok("/api/v1/statuses/$id/mute", $ha)->status_is(200);
+reads_ok("/api/v1/statuses/$id", $ha, sub { (status_of($_[0]) // {})->{muted} }, 'a conversation mute');
+$m->post_ok("/api/v1/statuses/$id/unmute", $ha)->status_is(200);
+reads_ok("/api/v1/statuses/$id", $ha, sub { !(status_of($_[0]) // {})->{muted} }, 'its unmute');
+
 # account update: the status shows the new name
 $m->patch_ok('/api/v1/accounts/update_credentials', $ha, form => { display_name => 'Alice Renamed' })
   ->status_is(200);
@@ -132,6 +160,17 @@ $m->post_ok("/api/v1/accounts/$carol->{account_id}/unmute", $hb)->status_is(200)
 reads_ok("/api/v1/statuses/$cs", $hb, sub { $_[0]->code == 200 }, 'before the block');
 $m->post_ok("/api/v1/accounts/$bob->{account_id}/block", $hc)->status_is(200);
 reads_ok("/api/v1/statuses/$cs", $hb, sub { $_[0]->code == 404 }, 'a block');
+
+# a block by a remote account, applied by the worker: seen at once after it
+my $remote = $t->psql("INSERT INTO accounts (username, domain, uri) VALUES ('far', 'far.example',
+                       'https://far.example/users/far') RETURNING id");
+my $rs = $t->psql("INSERT INTO statuses (account_id, text, uri, local, visibility)
+                   VALUES ($remote, 'from afar', 'https://far.example/s/1', false, 0) RETURNING id");
+reads_ok("/api/v1/statuses/$rs", $hb, sub { $_[0]->code == 200 }, 'a remote status, warm');
+$t->psql("INSERT INTO blocks (account_id, target_account_id) VALUES ($remote, $bob->{account_id})");
+$t->redis('PUBLISH', 'mastodon:cache:forget', "viewer $bob->{account_id}");
+ok($t->wait_for(sub { $m->ua->get("/api/v1/statuses/$rs" => $hb)->result->code == 404 }),
+   "the worker's forget of a remote block");
 
 # delete
 $m->delete_ok("/api/v1/statuses/$id", $ha)->status_is(200);
