@@ -7,7 +7,7 @@
 # same nginx serves; wrk then loads both and the ratio module/static is printed.
 #
 # Environment: BENCH_DURATION (10s), BENCH_CONNECTIONS (64), BENCH_THREADS (2),
-# BENCH_WARMUP (2s), BENCH_ONLY (a name from the list: only that endpoint;
+# BENCH_WARMUP (2s), BENCH_ONLY (names from the list: only those endpoints;
 # `signin`, `post`, `fanout`, `deliver`, `inbox` or `media` for those sections alone),
 # BENCH_MEDIA (20 images),
 # BENCH_FANOUT (follower counts of the fan-out section, default "10000 100000"),
@@ -30,6 +30,9 @@ account /api/v1/accounts/@ACCOUNT@
 status /api/v1/statuses/@STATUS@ auth
 home /api/v1/timelines/home?limit=20 auth
 list /api/v1/timelines/list/@LIST@?limit=20 auth
+public_local /api/v1/timelines/public?local=true&limit=20
+tag /api/v1/timelines/tag/nginx?limit=20
+notifications /api/v1/notifications?limit=20 auth
 '
 
 BUILD=${1:-build}
@@ -202,22 +205,27 @@ STATUS=$(psql_bench "SELECT max(id) FROM statuses")
 LIST=$(psql_bench "INSERT INTO lists (account_id, title) VALUES ($ACCOUNT, 'bench') RETURNING id")
 psql_bench "INSERT INTO list_accounts (list_id, account_id, follow_id)
     SELECT $LIST, target_account_id, id FROM follows WHERE account_id = $ACCOUNT" >/dev/null
+# the bench user's notifications: a mention by each of the newest statuses
+psql_bench "INSERT INTO notifications (activity_id, activity_type, account_id, from_account_id, type)
+    SELECT m.id, 'Mention', $ACCOUNT, s.account_id, 'mention' FROM mentions m
+    JOIN statuses s ON s.id = m.status_id ORDER BY s.id DESC LIMIT 40" >/dev/null
 
-# rps URL [HEADER]: wrk's Requests/sec; warns about non-2xx answers.
+# rps URL [HEADER]: wrk's Requests/sec and its p99 latency; warns about
+# non-2xx answers.
 rps() {
     local out
-    out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" ${2:+-H "$2"} "$1")
+    out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency ${2:+-H "$2"} "$1")
     if printf '%s\n' "$out" | grep -q 'Non-2xx'; then
         warn "$1: $(printf '%s\n' "$out" | grep 'Non-2xx')"
     fi
-    printf '%s\n' "$out" | awk '/^Requests\/sec:/ {print $2}'
+    printf '%s\n' "$out" | awk '/^Requests\/sec:/ {r = $2} /^ +99%/ {p = $2} END {print r, p}'
 }
 
 note "nginx on $BASE; wrk -t$THREADS -c$CONNS -d$DURATION (after a ${WARMUP} warm-up)"
 results=()
 while read -r name path auth; do
     [ -n "$name" ] || continue
-    [ -z "${BENCH_ONLY:-}" ] || [ "$name" = "$BENCH_ONLY" ] || continue
+    [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $name "* ]] || continue
     path=${path//@ACCOUNT@/$ACCOUNT}
     path=${path//@STATUS@/$STATUS}
     path=${path//@LIST@/$LIST}
@@ -230,9 +238,9 @@ while read -r name path auth; do
     cmp -s "$VAR/static/$name" <(curl -s "$BASE/static/$name") || die "static copy of $path differs"
     wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" ${header:+-H "$header"} "$BASE$path" >/dev/null
     wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" "$BASE/static/$name" >/dev/null
-    m=$(rps "$BASE$path" "$header")
-    s=$(rps "$BASE/static/$name")
-    results+=("$name $path $m $s $(stat -c %s "$VAR/static/$name")")
+    read -r m p99 <<< "$(rps "$BASE$path" "$header")"
+    read -r s sp99 <<< "$(rps "$BASE/static/$name")"
+    results+=("$name $path $m $s $(stat -c %s "$VAR/static/$name") ${p99:--} ${sp99:--}")
 done <<< "$ENDPOINTS"
 
 # Sign-ins hash passwords with bcrypt (cost 10, ~50 ms of CPU each) in the
@@ -279,18 +287,61 @@ target_of() {
     home) echo '>= 0.5' ;;
     status) echo '>= 0.6' ;;
     verify_credentials|account) echo '>= 0.7' ;;
+    public_local|tag) echo '>= 0.4' ;;
+    notifications) echo '>= 0.3' ;;
+    *) echo '-' ;;
+    esac
+}
+# and the p99 latency's, to the right of the module's p99
+p99_target_of() {
+    case $1 in
+    home) echo '<= 10ms' ;;
     *) echo '-' ;;
     esac
 }
 
-printf '%-20s %-38s %8s %12s %12s %8s %8s\n' endpoint path bytes 'module r/s' 'static r/s' ratio target
+printf '%-20s %-44s %8s %12s %12s %8s %8s %11s %11s %10s\n' endpoint path bytes 'module r/s' \
+    'static r/s' ratio target "p99@-c$CONNS" 'static p99' 'p99 target'
 for r in "${results[@]}"; do
     # shellcheck disable=SC2086
     set -- $r
-    printf '%-20s %-38s %8s %12s %12s %8s %8s\n' "$1" "$2" "$5" "$3" "$4" \
+    printf '%-20s %-44s %8s %12s %12s %8s %8s %11s %11s %10s\n' "$1" "$2" "$5" "$3" "$4" \
         "$(awk -v m="$3" -v s="$4" 'BEGIN { if (s > 0) printf "%.2f", m / s; else print "-" }')" \
-        "$(target_of "$1")"
+        "$(target_of "$1")" "$6" "$7" "$(p99_target_of "$1")"
 done
+
+# Where a home-timeline request spends its time: perf samples of the whole
+# box while wrk loads the home timeline, those of this run's processes kept
+# (nginx's workers, Redis, PostgreSQL's backends: not wrk, not other work on
+# the box), shares by process then the heaviest symbols.  Skipped without
+# perf or permission (BENCH_PROFILE=0 skips it too).
+profile_home() {
+    local pids pm data=$VAR/home.perf
+    command -v perf >/dev/null || { echo; echo "(no perf: no profile)"; return 0; }
+    pm=$(head -n 1 "$VAR/pg/data/postmaster.pid")
+    pids="$(child_pids "$(cat "$NGX/nginx.pid")") $(cat "$VAR/redis/redis.pid") $pm $(child_pids "$pm")"
+    pids=$(echo $pids | tr ' ' ',')
+    wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -H "Authorization: Bearer $TOKEN" \
+        "$BASE/api/v1/timelines/home?limit=20" > "$VAR/home-prof.out" 2>&1 &
+    local w=$!
+    sleep 0.5
+    if ! perf record -a -F 2999 -o "$data" -- sleep 2 >/dev/null 2>&1; then
+        wait "$w" || true
+        echo; echo "(perf record failed: no profile)"; return 0
+    fi
+    wait "$w" || true
+    echo
+    echo "Profile of GET /api/v1/timelines/home (perf, 2 s under wrk -c$CONNS; this run's processes):"
+    perf report -i "$data" --pid "$pids" --sort comm --stdio 2>/dev/null \
+        | awk '/^ +[0-9.]+%/ { printf "  %-8s %s\n", $1, $2 }' | head -n 6
+    echo "  heaviest symbols (share of all the run's samples):"
+    perf report -i "$data" --pid "$pids" --sort comm,dso,sym --stdio 2>/dev/null \
+        | awk '/^ +[0-9.]+%/ { $2 = $2; sub(/^ +/, ""); print "    " $0 }' | head -n 25
+}
+
+if [ "${BENCH_PROFILE:-1}" != 0 ] && [[ -z "${BENCH_ONLY:-}" || " $BENCH_ONLY " == *" home "* ]]; then
+    profile_home
+fi
 
 if [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = signin ]; then
     signin_bench

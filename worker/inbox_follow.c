@@ -134,7 +134,10 @@ static int follow_answer(inbox_activity *ib, const char *verb, const char *done,
         return rc < 0 ? INBOX_RETRY : INBOX_DONE;
     }
     const char *params[2] = { follower, ib->actor_id };
-    return inbox_apply(ib, done, sql, 2, params, err, errlen);
+    rc = inbox_apply(ib, done, sql, 2, params, err, errlen);
+    if (rc == INBOX_DONE)
+        viewer_forget_now(*ib->ctx->redis, follower);     /* following */
+    return rc;
 }
 
 int inbox_accept(inbox_activity *ib, char *err, size_t errlen)
@@ -199,7 +202,10 @@ int inbox_block(inbox_activity *ib, char *err, size_t errlen)
     if (rc <= 0 || strcmp(target, "-99") == 0)
         return rc < 0 ? INBOX_RETRY : INBOX_DONE;
     const char *params[3] = { ib->actor_id, target, ib->id };
-    return inbox_apply(ib, "block", block_sql, 3, params, err, errlen);
+    rc = inbox_apply(ib, "block", block_sql, 3, params, err, errlen);
+    if (rc == INBOX_DONE)
+        viewer_forget_now(*ib->ctx->redis, target);       /* blocked by */
+    return rc;
 }
 
 int inbox_undo_follow(inbox_activity *ib, const mstdn_value_t *object, char *err, size_t errlen)
@@ -242,7 +248,10 @@ int inbox_undo_block(inbox_activity *ib, const mstdn_value_t *object, char *err,
     if (rc <= 0)
         return rc < 0 ? INBOX_RETRY : INBOX_DONE;
     const char *params[2] = { ib->actor_id, target };
-    return inbox_apply(ib, "unblocked:", "WITH b AS (DELETE FROM blocks WHERE account_id = $1::bigint"
+    rc = inbox_apply(ib, "unblocked:", "WITH b AS (DELETE FROM blocks WHERE account_id = $1::bigint"
                  " AND target_account_id = $2::bigint RETURNING id) SELECT count(*) FROM b",
                  2, params, err, errlen);
+    if (rc == INBOX_DONE)
+        viewer_forget_now(*ib->ctx->redis, target);
+    return rc;
 }

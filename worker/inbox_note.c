@@ -862,8 +862,12 @@ int inbox_delete(inbox_activity *ib, char *err, size_t errlen)
         return INBOX_DONE;
     if (strcmp(uri, ib->actor_uri) == 0) {
         const char *params[1] = { ib->actor_id };
-        return inbox_apply(ib, "actor deleted, statuses:", delete_actor_sql, 1, params,
-                           err, errlen);
+        int rc = inbox_apply(ib, "actor deleted, statuses:", delete_actor_sql, 1, params,
+                             err, errlen);
+        /* suspended: every viewer's facts about it go */
+        if (rc == INBOX_DONE)
+            viewer_forget_now(*ib->ctx->redis, "0");
+        return rc;
     }
     int rc = inbox_status(ib, uri, id, author, &local, err, errlen);
     if (rc < 0)

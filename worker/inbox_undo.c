@@ -56,10 +56,14 @@ int inbox_undo(inbox_activity *ib, char *err, size_t errlen)
     if (strcmp(kind, "Follow") == 0)
         return inbox_undo_follow(ib, object, err, errlen);
     if (strcmp(kind, "Block") == 0) {
-        /* the block row by uri: the actor's */
-        return inbox_apply(ib, "unblocked:", "WITH b AS (DELETE FROM blocks WHERE uri = $1"
-                           " AND account_id = $2::bigint RETURNING id) SELECT count(*) FROM b",
-                           2, params, err, errlen);
+        /* the block row by uri: the actor's; whom it blocked is not
+         * known here: every viewer's facts go */
+        int rc = inbox_apply(ib, "unblocked:", "WITH b AS (DELETE FROM blocks WHERE uri = $1"
+                             " AND account_id = $2::bigint RETURNING id) SELECT count(*) FROM b",
+                             2, params, err, errlen);
+        if (rc == INBOX_DONE)
+            viewer_forget_now(*ib->ctx->redis, "0");
+        return rc;
     }
     mlog(LOG_INFO, "inbox: Undo %s: %s is nothing of %s's here", ib->id, uri, ib->actor_uri);
     return INBOX_DONE;

@@ -48,7 +48,6 @@ static int move_followers(job_ctx *ctx, PGconn *db, const job_args *a, const cha
     char after[MW_ID_LEN] = "0";
     long moved = 0;
 
-    (void) ctx;
     (void) a;
     for (;;) {
         const char *params[2] = { old, after };
@@ -74,6 +73,9 @@ static int move_followers(job_ctx *ctx, PGconn *db, const job_args *a, const cha
             break;
     }
     mlog(LOG_INFO, "move_followers: %ld local follower(s) of %s moved to %s", moved, old, target);
+    /* whom they follow changed: every viewer's facts in the render caches */
+    if (moved > 0)
+        viewer_forget_now(*ctx->redis, "0");
     return 0;
 }
 

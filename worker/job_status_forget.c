@@ -50,6 +50,21 @@ int status_forget_now(redisContext *c, const char *id, char *err, size_t errlen)
     return forget_replies(c, forget_append(c, id), err, errlen);
 }
 
+void viewer_forget_now(redisContext *c, const char *id)
+{
+    char msg[sizeof "viewer " + MW_ID_LEN];
+    int mlen = snprintf(msg, sizeof msg, "viewer %s", id);
+    redisReply *r;
+
+    if (c == NULL || mlen <= 0 || (size_t) mlen >= sizeof msg)
+        return;
+    /* a node that misses it is not listening, and empties its cache when
+     * it listens again */
+    r = redisCommand(c, "PUBLISH mastodon:cache:forget %b", msg, (size_t) mlen);
+    if (r != NULL)
+        freeReplyObject(r);
+}
+
 int job_status_forget(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen)
 {
     static const char *path[] = { "status_ids", NULL };

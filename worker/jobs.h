@@ -58,6 +58,10 @@ int job_feed_unmerge(job_ctx *ctx, const char *args_json, size_t len, char *err,
 int job_status_forget(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 /* the same for one status, from a job that changed it */
 int status_forget_now(redisContext *c, const char *id, char *err, size_t errlen);
+/* after a change to what viewers see of authors (a follow accepted or
+ * rejected, a block, a suspension): the viewer's facts in every nginx
+ * node's render cache go ("0": every viewer's); fire and forget */
+void viewer_forget_now(redisContext *c, const char *id);
 int job_activitypub_distribute(job_ctx *ctx, const char *args_json, size_t len, char *err,
                                size_t errlen);
 int job_activitypub_relationship(job_ctx *ctx, const char *args_json, size_t len, char *err,

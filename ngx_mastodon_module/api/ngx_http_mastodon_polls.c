@@ -353,8 +353,10 @@ ngx_http_mastodon_poll_voted(ngx_http_mastodon_pg_batch_t *b)
         return;
     }
 
-    /* the counts changed: the status' cached rendering goes first */
+    /* the counts changed: the status' cached rendering goes first, and
+     * the voter's facts (own_votes) */
     vote->status_id = ngx_http_mastodon_pg_int(res, 0, 2);
+    ngx_http_mastodon_viewer_forget(r, &ctx->auth->account_id, 1);
 
     if (ngx_http_mastodon_status_forget(r, &vote->status_id, 1,
                                         ngx_http_mastodon_poll_forgotten,

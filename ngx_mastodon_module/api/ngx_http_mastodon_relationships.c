@@ -450,6 +450,7 @@ ngx_http_mastodon_rel_write_run(ngx_http_mastodon_rel_write_t *w)
 static void
 ngx_http_mastodon_rel_write_done(ngx_http_mastodon_pg_batch_t *b)
 {
+    int64_t                         who[2];
     PGresult                       *chk, *res;
     ngx_int_t                       following, requested;
     ngx_http_request_t             *r;
@@ -469,6 +470,12 @@ ngx_http_mastodon_rel_write_done(ngx_http_mastodon_pg_batch_t *b)
 
     chk = b->results[0];
     res = b->results[b->nqueries - 1];
+
+    /* follows, blocks, mutes both ways may have changed: what the viewer
+     * and the target know of each other goes from the render cache */
+    who[0] = ctx->auth->account_id;
+    who[1] = w->target;
+    ngx_http_mastodon_viewer_forget(r, who, w->target > 0 ? 2 : 1);
 
     /* set_account, check_account_approval, check_account_confirmation */
     if (PQntuples(chk) == 0 || PQntuples(res) == 0

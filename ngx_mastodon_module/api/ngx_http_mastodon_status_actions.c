@@ -593,6 +593,9 @@ ngx_http_mastodon_sa_done(ngx_http_mastodon_pg_batch_t *b)
         return;
     }
 
+    /* the viewer's flags changed: its facts in the render cache go */
+    ngx_http_mastodon_viewer_forget(r, &ctx->auth->account_id, 1);
+
     if (sa->job == NGX_HTTP_MASTODON_SA_JOB_NOTIFY) {
         res = b->results[sa->account];
 

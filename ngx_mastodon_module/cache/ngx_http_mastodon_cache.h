@@ -25,6 +25,11 @@
 typedef enum {
     NGX_HTTP_MASTODON_CACHE_STATUS = 1,   /* "<account> <reblog of> <vis>\n"
                                              + the viewer-less Status */
+    NGX_HTTP_MASTODON_CACHE_FILTERS,      /* by account: "0", the account
+                                             has no filter that can match */
+    NGX_HTTP_MASTODON_CACHE_VIEWER,       /* by account: the viewer's facts
+                                             about statuses and authors it
+                                             saw; id 0: every viewer's */
     NGX_HTTP_MASTODON_CACHE_KINDS
 } ngx_http_mastodon_cache_kind_e;
 

@@ -433,6 +433,12 @@ ngx_http_mastodon_cache_forget_message(ngx_str_t *message)
     if (sp - p == 6 && ngx_strncmp(p, "status", 6) == 0) {
         kind = NGX_HTTP_MASTODON_CACHE_STATUS;
 
+    } else if (sp - p == 7 && ngx_strncmp(p, "filters", 7) == 0) {
+        kind = NGX_HTTP_MASTODON_CACHE_FILTERS;
+
+    } else if (sp - p == 6 && ngx_strncmp(p, "viewer", 6) == 0) {
+        kind = NGX_HTTP_MASTODON_CACHE_VIEWER;
+
     } else {
         return;
     }
@@ -444,7 +450,7 @@ ngx_http_mastodon_cache_forget_message(ngx_str_t *message)
         }
 
         id = ngx_atoof(p, sp - p);
-        if (id > 0) {
+        if (id > 0 || (id == 0 && kind == NGX_HTTP_MASTODON_CACHE_VIEWER)) {
             ngx_http_mastodon_cache_forget(kind, id);
         }
     }

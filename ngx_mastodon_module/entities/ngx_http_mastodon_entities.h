@@ -177,6 +177,20 @@ struct ngx_http_mastodon_statuses_s {
                                                       asked, last query */
     unsigned                       lean_meta:1;    /* all known: the lean
                                                       meta statement */
+    unsigned                       filters_versioned:1;
+    ngx_uint_t                     filters_version; /* the render cache's,
+                                                      taken before asking */
+    unsigned                       known:1;        /* the viewer's facts
+                                                      from the render cache */
+    unsigned                       vf_versioned:1; /* facts to remember */
+    ngx_uint_t                     vf_version;     /* the viewer's entry */
+    ngx_uint_t                     vf_epoch;       /* every viewer's */
+    ngx_uint_t                    *versions;       /* each item's status
+                                                      version, taken before
+                                                      the lean statement */
+    int64_t                       *who;            /* the lean statement's */
+    ngx_uint_t                    *rels;           /* authors: relations */
+    ngx_uint_t                     nwho;
     ngx_int_t                      rc;             /* NGX_OK, NGX_ERROR */
     ngx_http_mastodon_statuses_done_pt  handler;
     void                          *data;
@@ -231,6 +245,27 @@ ngx_int_t ngx_http_mastodon_status_json(ngx_http_mastodon_statuses_t *st,
 ngx_int_t ngx_http_mastodon_status_forget(ngx_http_request_t *r,
     int64_t *ids, ngx_uint_t n, ngx_http_mastodon_redis_done_pt handler,
     void *data);
+/* the viewer's relations to one author */
+#define NGX_HTTP_MASTODON_VIEWER_SUSPENDED        0x01
+#define NGX_HTTP_MASTODON_VIEWER_FOLLOWING        0x02
+#define NGX_HTTP_MASTODON_VIEWER_BLOCKING         0x04
+#define NGX_HTTP_MASTODON_VIEWER_BLOCKED_BY       0x08
+#define NGX_HTTP_MASTODON_VIEWER_MUTING           0x10
+#define NGX_HTTP_MASTODON_VIEWER_DOMAIN_BLOCKING  0x20
+
+/* the viewer's facts (_viewer_facts.c): known (NGX_OK, rels[i] the
+ * relation to item i's author), NGX_DECLINED; then remembered after the
+ * lean statement */
+ngx_int_t ngx_http_mastodon_viewer_facts(ngx_http_mastodon_statuses_t *st,
+    ngx_uint_t *rels);
+void ngx_http_mastodon_viewer_facts_remember(
+    ngx_http_mastodon_statuses_t *st);
+/* after a change to what a viewer sees of statuses and authors (its
+ * flags, follows, blocks, mutes; after the commit): its facts go from the
+ * render cache, at once here, published for the other nodes; id 0: every
+ * viewer's.  Fire and forget. */
+void ngx_http_mastodon_viewer_forget(ngx_http_request_t *r, int64_t *ids,
+    ngx_uint_t n);
 /* a local status' text as HTML; mentions from _status_mentions() */
 ngx_int_t ngx_http_mastodon_status_html(ngx_http_request_t *r,
     ngx_str_t *text, mstdn_value_t *mentions, ngx_str_t *html);

@@ -33,6 +33,12 @@ static void ngx_http_mastodon_statuses_cached(ngx_http_mastodon_op_t *op,
     redisReply *reply, void *data);
 static ngx_int_t ngx_http_mastodon_statuses_query(
     ngx_http_mastodon_statuses_t *st);
+static ngx_int_t ngx_http_mastodon_statuses_link(
+    ngx_http_mastodon_statuses_t *st);
+static ngx_int_t ngx_http_mastodon_statuses_post(
+    ngx_http_mastodon_statuses_t *st);
+static void ngx_http_mastodon_statuses_judge(ngx_http_mastodon_statuses_t *st,
+    ngx_http_mastodon_status_item_t *it, ngx_uint_t rel);
 static void ngx_http_mastodon_statuses_loaded(ngx_http_mastodon_pg_batch_t *b);
 static ngx_int_t ngx_http_mastodon_statuses_render(
     ngx_http_mastodon_statuses_t *st, PGresult *res, PGresult *media);
@@ -1193,11 +1199,15 @@ ngx_http_mastodon_statuses_query(ngx_http_mastodon_statuses_t *st)
     int64_t                          *ids, *misses;
     ngx_int_t                         rc;
     ngx_uint_t                        i, nmisses;
+    ngx_str_t                         none;
+    ngx_uint_t                       *rels, ask_filters;
     const char                      **meta, **accounts, **render, **filters;
     ngx_http_mastodon_pg_batch_t     *b;
     ngx_http_mastodon_status_item_t  *it;
 
     it = st->items.elts;
+    st->known = 0;
+    st->vf_versioned = 0;
 
     ids = ngx_palloc(st->pool, (st->n + 1) * sizeof(int64_t));
     misses = ngx_palloc(st->pool, (st->items.nelts + 1) * sizeof(int64_t));
@@ -1248,16 +1258,61 @@ ngx_http_mastodon_statuses_query(ngx_http_mastodon_statuses_t *st)
         if (ngx_http_mastodon_statuses_lean_values(st, meta) != NGX_OK) {
             return NGX_ERROR;
         }
+
+        /* ... or not even that: the viewer's facts are remembered */
+        if (st->lean_meta) {
+            rels = ngx_palloc(st->pool,
+                              (st->items.nelts + 1) * sizeof(ngx_uint_t));
+            if (rels == NULL) {
+                return NGX_ERROR;
+            }
+
+            rc = ngx_http_mastodon_viewer_facts(st, rels);
+            if (rc == NGX_ERROR) {
+                return NGX_ERROR;
+            }
+
+            if (rc == NGX_OK) {
+                for (i = 0; i < st->items.nelts; i++) {
+                    ngx_http_mastodon_statuses_judge(st, &it[i], rels[i]);
+                }
+            }
+        }
+    }
+
+    /* the viewer's filters, unless it is known to have none */
+    st->filters = 0;
+    st->filters_versioned = 0;
+    ask_filters = st->viewer != 0;
+
+    if (st->viewer && ngx_http_mastodon_cache_usable()) {
+        if (ngx_http_mastodon_cache_get(NGX_HTTP_MASTODON_CACHE_FILTERS,
+                                        st->viewer, st->pool, &none)
+            == NGX_OK)
+        {
+            ask_filters = 0;
+
+        } else {
+            st->filters_version = ngx_http_mastodon_cache_version(
+                                  NGX_HTTP_MASTODON_CACHE_FILTERS, st->viewer);
+            st->filters_versioned = 1;
+        }
+    }
+
+    if (st->known && st->cached_accounts && nmisses == 0 && !ask_filters) {
+        /* nothing to ask PostgreSQL */
+        return ngx_http_mastodon_statuses_post(st);
     }
 
     b = ngx_http_mastodon_pg_op_batch(st->op, ngx_http_mastodon_statuses_loaded,
                                       st);
     if (b == NULL
-        || ngx_http_mastodon_pg_add(b, st->lean_meta
+        || (!st->known
+            && ngx_http_mastodon_pg_add(b, st->lean_meta
                                        ? &ngx_http_mastodon_statuses_lean_stmt
                                        : &ngx_http_mastodon_statuses_meta_stmt,
-                                    meta)
-           != NGX_OK)
+                                        meta)
+               != NGX_OK))
     {
         return NGX_ERROR;
     }
@@ -1284,7 +1339,7 @@ ngx_http_mastodon_statuses_query(ngx_http_mastodon_statuses_t *st)
         return NGX_ERROR;
     }
 
-    if (st->viewer) {
+    if (ask_filters) {
         filters = ngx_palloc(st->pool, 3 * sizeof(char *));
         if (filters == NULL) {
             return NGX_ERROR;
@@ -1410,15 +1465,6 @@ ngx_http_mastodon_statuses_votes(ngx_http_mastodon_status_item_t *it,
         }
     }
 }
-
-
-/* the viewer's relations to one author */
-#define NGX_HTTP_MASTODON_VIEWER_SUSPENDED        0x01
-#define NGX_HTTP_MASTODON_VIEWER_FOLLOWING        0x02
-#define NGX_HTTP_MASTODON_VIEWER_BLOCKING         0x04
-#define NGX_HTTP_MASTODON_VIEWER_BLOCKED_BY       0x08
-#define NGX_HTTP_MASTODON_VIEWER_MUTING           0x10
-#define NGX_HTTP_MASTODON_VIEWER_DOMAIN_BLOCKING  0x20
 
 
 /*
@@ -1619,6 +1665,11 @@ ngx_http_mastodon_statuses_facts(ngx_http_mastodon_statuses_t *st,
         ngx_http_mastodon_statuses_judge(st, &it[i], k < nwho ? rels[k] : 0);
     }
 
+    /* for the viewer's facts in the render cache */
+    st->who = who;
+    st->rels = rels;
+    st->nwho = nwho;
+
     return NGX_OK;
 }
 
@@ -1696,13 +1747,17 @@ ngx_http_mastodon_statuses_loaded(ngx_http_mastodon_pg_batch_t *b)
     int                               row, nrows;
     PGresult                         *meta, *res, *media;
     ngx_int_t                         k;
-    ngx_uint_t                        i, nq;
+    ngx_uint_t                        nq;
     ngx_http_mastodon_status_item_t  *it;
 
-    /* meta, then the accounts unless cached, then renderings if missed,
-     * then the viewer's filters */
-    meta = ngx_http_mastodon_pg_rows(b, 0);
-    k = 1;
+    /* meta unless the viewer's facts are known, then the accounts unless
+     * cached, then renderings if missed, then the viewer's filters */
+    meta = NULL;
+    k = 0;
+
+    if (!st->known) {
+        meta = ngx_http_mastodon_pg_rows(b, k++);
+    }
 
     if (!st->cached_accounts) {
         st->accounts = ngx_http_mastodon_pg_rows(b, k++);
@@ -1717,17 +1772,21 @@ ngx_http_mastodon_statuses_loaded(ngx_http_mastodon_pg_batch_t *b)
         media = ngx_http_mastodon_pg_rows(b, k + 1);
     }
 
-    if (meta == NULL || (!st->cached_accounts && st->accounts == NULL)
+    if ((!st->known && meta == NULL)
+        || (!st->cached_accounts && st->accounts == NULL)
         || (nq > (ngx_uint_t) k && (res == NULL || media == NULL)))
     {
         goto failed;
     }
 
-    nrows = st->lean_meta ? 0 : PQntuples(meta);
+    nrows = (st->lean_meta || st->known) ? 0 : PQntuples(meta);
 
-    if (st->lean_meta && ngx_http_mastodon_statuses_facts(st, meta) != NGX_OK)
-    {
-        goto failed;
+    if (st->lean_meta && !st->known) {
+        if (ngx_http_mastodon_statuses_facts(st, meta) != NGX_OK) {
+            goto failed;
+        }
+
+        ngx_http_mastodon_viewer_facts_remember(st);
     }
 
     for (row = 0; row < nrows; row++) {
@@ -1759,20 +1818,8 @@ ngx_http_mastodon_statuses_loaded(ngx_http_mastodon_pg_batch_t *b)
         goto failed;
     }
 
-    it = st->items.elts;
-
-    for (i = 0; i < st->items.nelts; i++) {
-
-        if (it[i].reblog_of_id) {
-            k = ngx_http_mastodon_statuses_find(st, it[i].reblog_of_id);
-            it = st->items.elts;
-            it[i].reblog = k;
-        }
-
-        /* a row without its rendering (deleted meanwhile) is not shown */
-        if (it[i].base.len == 0 || it[i].account < 0) {
-            it[i].found = 0;
-        }
+    if (ngx_http_mastodon_statuses_link(st) != NGX_OK) {
+        goto failed;
     }
 
     if (st->filters
@@ -1791,6 +1838,100 @@ failed:
 
     st->rc = NGX_ERROR;
     st->handler(st->request, st, st->data);
+}
+
+
+/* the reblogs to their originals; what lacks a rendering is not shown */
+static ngx_int_t
+ngx_http_mastodon_statuses_link(ngx_http_mastodon_statuses_t *st)
+{
+    ngx_int_t                         k;
+    ngx_uint_t                        i;
+    ngx_http_mastodon_status_item_t  *it;
+
+    it = st->items.elts;
+
+    for (i = 0; i < st->items.nelts; i++) {
+
+        if (it[i].reblog_of_id) {
+            k = ngx_http_mastodon_statuses_find(st, it[i].reblog_of_id);
+            it = st->items.elts;
+            it[i].reblog = k;
+        }
+
+        /* a row without its rendering (deleted meanwhile) is not shown */
+        if (it[i].base.len == 0 || it[i].account < 0) {
+            it[i].found = 0;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Nothing to ask PostgreSQL (every rendering, account and fact known): the
+ * load completes from a posted event, as it would from a batch, never
+ * within the caller's call.
+ */
+typedef struct {
+    ngx_http_mastodon_op_call_t    call;
+    ngx_event_t                    event;
+    ngx_http_mastodon_statuses_t  *st;
+} ngx_http_mastodon_statuses_posted_t;
+
+
+static void
+ngx_http_mastodon_statuses_posted_cancel(ngx_http_mastodon_op_call_t *call)
+{
+    ngx_http_mastodon_statuses_posted_t  *ps;
+
+    ps = (ngx_http_mastodon_statuses_posted_t *) call;
+
+    if (ps->event.posted) {
+        ngx_delete_posted_event(&ps->event);
+    }
+
+    ngx_http_mastodon_op_call_done(ps->st->op, &ps->call);
+}
+
+
+static void
+ngx_http_mastodon_statuses_posted(ngx_event_t *ev)
+{
+    ngx_http_mastodon_statuses_posted_t *ps = ev->data;
+
+    ngx_http_mastodon_statuses_t  *st;
+
+    st = ps->st;
+
+    ngx_http_mastodon_op_call_done(st->op, &ps->call);
+
+    st->rc = ngx_http_mastodon_statuses_link(st);
+    st->handler(st->request, st, st->data);
+}
+
+
+static ngx_int_t
+ngx_http_mastodon_statuses_post(ngx_http_mastodon_statuses_t *st)
+{
+    ngx_http_mastodon_statuses_posted_t  *ps;
+
+    ps = ngx_pcalloc(st->pool, sizeof(ngx_http_mastodon_statuses_posted_t));
+    if (ps == NULL) {
+        return NGX_ERROR;
+    }
+
+    ps->st = st;
+    ps->event.handler = ngx_http_mastodon_statuses_posted;
+    ps->event.data = ps;
+    ps->event.log = st->op->log;
+
+    ngx_http_mastodon_op_call_add(st->op, &ps->call,
+                                  ngx_http_mastodon_statuses_posted_cancel);
+    ngx_post_event(&ps->event, &ngx_posted_events);
+
+    return NGX_DONE;
 }
 
 
@@ -2505,13 +2646,24 @@ ngx_http_mastodon_statuses_filter(ngx_http_mastodon_statuses_t *st,
     ngx_http_mastodon_status_item_t   *it;
     ngx_http_mastodon_filter_rules_t  *filters, *fr;
 
+    static ngx_str_t  none = ngx_string("0");
+
     if (res == NULL) {
         return NGX_ERROR;
     }
 
     nrows = PQntuples(res);
     if (nrows == 0) {
-        return NGX_OK;      /* no active filter */
+        /* no active filter with a keyword or a status: remembered until
+         * the viewer's filters change (_filters_changed() forgets it);
+         * expiry only ever takes filters away */
+        if (st->filters_versioned) {
+            ngx_http_mastodon_cache_put(NGX_HTTP_MASTODON_CACHE_FILTERS,
+                                        st->viewer, st->filters_version,
+                                        &none);
+        }
+
+        return NGX_OK;
     }
 
     filters = ngx_pcalloc(st->pool,

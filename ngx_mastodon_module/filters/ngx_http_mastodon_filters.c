@@ -13,6 +13,7 @@
  */
 
 #include "ngx_http_mastodon_filters.h"
+#include "ngx_http_mastodon_cache.h"
 
 
 #define NGX_HTTP_MASTODON_FILTER_KEYWORDS_MAX  100
@@ -809,19 +810,32 @@ ngx_http_mastodon_filter_done(ngx_http_mastodon_pg_batch_t *b)
 
 /*
  * CustomFilter#invalidate_cache!: the user's streams hear that the
- * filters changed; fire and forget, as Mastodon publishes it.
+ * filters changed; fire and forget, as Mastodon publishes it.  The status
+ * loader's memory that the user has no filter (the render cache's kind
+ * filters) goes: at once on this node, by the forget channel on the others.
  */
 void
 ngx_http_mastodon_filters_changed(ngx_http_request_t *r, int64_t account_id)
 {
     u_char       channel[sizeof("timeline:") + NGX_INT64_LEN];
+    u_char       forget[sizeof("filters ") + NGX_INT64_LEN];
     const char  *argv[3];
     size_t       argvlen[3];
 
     static const char  event[] = "{\"event\":\"filters_changed\"}";
 
+    ngx_http_mastodon_cache_forget(NGX_HTTP_MASTODON_CACHE_FILTERS,
+                                   account_id);
+
     argv[0] = "PUBLISH";
     argvlen[0] = 7;
+    argv[1] = NGX_HTTP_MASTODON_CACHE_CHANNEL;
+    argvlen[1] = sizeof(NGX_HTTP_MASTODON_CACHE_CHANNEL) - 1;
+    argv[2] = (const char *) forget;
+    argvlen[2] = ngx_sprintf(forget, "filters %L", account_id) - forget;
+
+    (void) ngx_http_mastodon_redis_command(r, NULL, NULL, 3, argv, argvlen);
+
     argv[1] = (const char *) channel;
     argvlen[1] = ngx_sprintf(channel, "timeline:%L", account_id) - channel;
     argv[2] = event;
