@@ -259,4 +259,15 @@ my $all3 = decode_json($res->body);
 ok(@{ $all3->{hashtags} } >= 1 && ref $all3->{accounts} eq 'ARRAY' && ref $all3->{statuses} eq 'ARRAY',
    'no type: all three');
 
+# --- mastodon-worker search deploy rebuilds the index ---------------------------------------
+$t->psql("UPDATE statuses SET search_vector = NULL WHERE id = $plain");
+found_ok($bob, 'quick', [], 'a status out of the index: not found');
+my ($rc, $out, $err) = $t->worker_cli('search', 'deploy', '--batch-size', '7');
+is($rc, 0, 'search deploy: exit 0') or diag $err;
+my $count = $t->psql('SELECT count(*) FROM statuses');
+like($out, qr/^$count statuses indexed$/m, 'every status, in batches');
+found_ok($bob, 'quick', [ $plain ], 'found again');
+($rc) = $t->worker_cli('search', 'deploy', '--batch-size', '0');
+is($rc, 2, 'a bad batch size: usage error');
+
 done_testing;

@@ -29,6 +29,9 @@ static const char usage_text[] =
     "  domain-block remove DOMAIN | domain-block list\n"
     "                             the instance's domain blocks\n"
     "  reports list [--all]       the reports waiting for the moderators (--all: resolved too)\n"
+    "  search deploy [--batch-size N]\n"
+    "                             recompute the statuses' full-text search index (tootctl\n"
+    "                             search deploy), N statuses a transaction (10000)\n"
     "\n"
     "options:\n"
     "  -c, --config FILE          configuration file (\"key value\" lines)\n"
@@ -54,6 +57,7 @@ static const struct {
     { "relay", cmd_relay },
     { "domain-block", cmd_domain_block },
     { "reports", cmd_reports },
+    { "search", cmd_search },
     { "http-test", cmd_http_test },     /* t/worker_http.t; not in the usage */
     { "fetch-test", cmd_fetch_test },   /* t/worker_fetch.t; not in the usage */
     { "deliver-bench", cmd_deliver_bench },     /* make bench; not in the usage */
