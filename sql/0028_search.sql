@@ -7,7 +7,7 @@
 -- stemmed by the text search configuration of its language (english,
 -- french, ...) and as written ('simple').  A query matches its words as
 -- written or stemmed by the configuration of the language asked for
--- (language:) or else the searcher's locale.  `mastodon-worker search
+-- (language:) or else English (as Mastodon's text.stemmed field).  `mastodon-worker search
 -- deploy` recomputes the column (after a change of these functions).
 -- mastodon_search_statuses() is the whole search, called alike by the
 -- module and the benchmark.
@@ -48,11 +48,16 @@ SELECT replace(replace(replace(replace(replace(replace(
            '&#39;', ''''), '&nbsp;', ' ')
 $$;
 
+-- (plpgsql: the text is made once; an SQL function using an argument twice
+-- is not inlined when the argument is an expression, and runs slowly)
 CREATE FUNCTION mastodon_search_vector(body text, spoiler text, lang text)
-    RETURNS tsvector LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-SELECT to_tsvector(mastodon_search_config(lang),
-                   mastodon_search_text(body, spoiler))
-       || to_tsvector('simple'::regconfig, mastodon_search_text(body, spoiler))
+    RETURNS tsvector LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    t text := mastodon_search_text(body, spoiler);
+BEGIN
+    RETURN to_tsvector(mastodon_search_config(lang), t)
+           || to_tsvector('simple'::regconfig, t);
+END
 $$;
 
 ALTER TABLE statuses ADD COLUMN search_vector tsvector;
@@ -121,8 +126,9 @@ $$;
 -- StatusesSearchService: the statuses matching, newest first.  viewer: the
 -- searcher; words: every word that must be there (phrases' too), '' for
 -- none; phrases: each must be there in order; excluded: terms and phrases
--- that must not; lang: the language stemming the words (NULL: the
--- searcher's locale, else English); props, not_props: has:/is: values;
+-- that must not; lang: the language stemming the words (NULL: English, as
+-- Mastodon's text.stemmed; a constant, so that the query is one when
+-- planned and its selectivity known); props, not_props: has:/is: values;
 -- langs, not_langs: language:; authors, not_authors: from: terms
 -- (mastodon_search_from, local_domain ours); account: the API's
 -- account_id or NULL; since (>=), until (<):
@@ -144,22 +150,19 @@ SELECT st.id FROM statuses st
  WHERE st.deleted_at IS NULL AND st.reblog_of_id IS NULL
    AND (words = ''
         OR st.search_vector @@ (plainto_tsquery('simple'::regconfig, words)
-                                || plainto_tsquery(mastodon_search_config(coalesce(lang,
-                                    (SELECT u.locale FROM users u
-                                      WHERE u.account_id = viewer), 'en')), words)))
+                                || plainto_tsquery(mastodon_search_config(coalesce(lang, 'en')), words)))
    AND NOT EXISTS (SELECT 1 FROM unnest(phrases) p
                     WHERE NOT st.search_vector @@ phraseto_tsquery('simple'::regconfig, p))
    AND NOT EXISTS (SELECT 1 FROM unnest(excluded) x
                     WHERE st.search_vector @@ (phraseto_tsquery('simple'::regconfig, x)
-                                               || phraseto_tsquery(mastodon_search_config(coalesce(lang,
-                                    (SELECT u.locale FROM users u
-                                      WHERE u.account_id = viewer), 'en')), x)))
+                                               || phraseto_tsquery(mastodon_search_config(coalesce(lang, 'en')), x)))
    AND (cardinality(props) + cardinality(not_props) = 0
         OR (SELECT pr @> props AND NOT pr && not_props
               FROM mastodon_search_properties(st.id, st.poll_id, st.sensitive,
                                               st.reply, st.text) pr))
-   AND coalesce(st.language, '') = ALL (langs)
-   AND coalesce(st.language, '') <> ALL (not_langs)
+   AND lower(coalesce(st.language, '')) = ALL (ARRAY(SELECT lower(l) FROM unnest(langs) l))
+   AND lower(coalesce(st.language, '')) <> ALL (ARRAY(SELECT lower(l)
+                                                      FROM unnest(not_langs) l))
    AND st.account_id = ALL (ARRAY(SELECT mastodon_search_from(f, viewer,
                                                                local_domain)
                                     FROM unnest(authors) f))

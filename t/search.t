@@ -158,6 +158,7 @@ found_ok($bob, 'fox -is:reply -has:media -has:poll -is:sensitive -has:link', [ $
 found_ok($bob, 'renard language:fr', [ $french ], 'language:fr');
 found_ok($bob, 'renards language:fr', [ $french ], 'language:fr stems in French');
 found_ok($bob, 'renard language:en', [], 'language:en');
+found_ok($bob, 'renard language:FR', [ $french ], 'a language code in capitals');
 found_ok($bob, 'renard -language:fr', [], '-language:');
 found_ok($bob, 'fox before:2024-03-11', [ $plain ], 'before: (the day\'s start, UTC)');
 found_ok($bob, 'fox after:2024-03-10', [ $link, $media, $poll, $sensitive, $bob_fox, $reply ],

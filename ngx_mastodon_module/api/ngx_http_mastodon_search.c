@@ -520,7 +520,7 @@ ngx_http_mastodon_search_full(ngx_http_request_t *r,
     blank = ngx_strlchr(q.data, q.data + q.len, ' ') != NULL;
 
     if ((sr->types & NGX_HTTP_MASTODON_SEARCH_ACCOUNTS)
-        && !(hash || (at && blank)))
+        && (sr->v1 || !(hash || (at && blank))))
     {
         /* AccountSearchService: q without its '@', a local domain off */
         p = q.data;
