@@ -213,6 +213,8 @@ ok((grep { $_ eq 'alicia' } @$got) && !(grep { $_ eq 'carol' } @$got), 'and othe
 $t->psql("INSERT INTO follows (account_id, target_account_id) VALUES ($bob->{account_id}, $remote)");
 is(accounts($bob, 'ali')->[0], 'alina@remote.test', 'a followed account first');
 is_deeply(accounts($bob, 'ali', following => 'true'), [ 'alina@remote.test' ], 'following=true: only those');
+is_deeply(accounts($bob, 'ali', following => 'true', offset => 1), [], 'following=true on the next page too');
+is_deeply(accounts($bob, 'ali', offset => 1, limit => 1), [ accounts($bob, 'ali')->[1] ], 'offset');
 is(accounts($bob, 'alice')->[0], 'alice', 'the username itself first');
 is_deeply(accounts($bob, 'remote.tes'), [ 'alina@remote.test' ], 'a domain prefix');
 is_deeply(accounts($bob, 'alina@remote.test'), [ 'alina@remote.test' ], '@user@host: the account');

@@ -498,7 +498,12 @@ ngx_http_mastodon_search_full(ngx_http_request_t *r,
     q = sr->q;
 
     if (sr->offset > 0) {
-        ngx_memzero(sr->values, sizeof(sr->values));
+        /* no exact match past the first page; following stays */
+        sr->values[0] = NULL;
+        sr->values[1] = NULL;
+        sr->values[2] = NULL;
+        sr->values[4] = NULL;
+        sr->values[5] = NULL;
         sr->resolve = 0;
     }
 
