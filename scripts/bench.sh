@@ -11,7 +11,8 @@
 # `signin`, `post`, `fanout`, `deliver`, `inbox` or `media` for those sections alone),
 # BENCH_MEDIA (20 images),
 # BENCH_FANOUT (follower counts of the fan-out section, default "10000 100000"),
-# BENCH_DELIVERIES (20000), BENCH_FARM_HOSTS (32), BENCH_HOST_CONCURRENCY (8).
+# BENCH_DELIVERIES (20000), BENCH_FARM_HOSTS (32), BENCH_HOST_CONCURRENCY (8),
+# BENCH_SEARCH_STATUSES (1000000; BENCH_ONLY=search for that section alone).
 #
 # Fan-out: an account with N local followers, every follower's home feed
 # present (complete, as an active user's), posts once; the worker's
@@ -549,6 +550,85 @@ media_bench() {
 
 if [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = media ]; then
     media_bench
+fi
+
+# Search: BENCH_SEARCH_STATUSES statuses (10 words each out of a
+# vocabulary of about a thousand, so that a word is in 1% of them; 1000
+# authors, three in four indexable; 80% public, 10% unlisted, 10% private),
+# made with generate_series; the bench user favourites 1000 of them.  A
+# two-word query of the bench user, p50/p99 of GET /api/v2/search
+# (wrk -c4: the module's whole path, statuses rendered), against pgbench
+# running mastodon_search_statuses() with the same arguments (the same
+# plan: the module's statement is that function, planned with custom
+# plans).  The load sets the vectors itself and builds the GIN index
+# after, as `search deploy` on a restored dump would; the time is printed.
+search_bench() {
+    local n=${BENCH_SEARCH_STATUSES:-1000000} start load q words log
+    start=$(date +%s)
+    psql_bench "
+        INSERT INTO accounts (username, display_name, indexable)
+            SELECT 'searched' || i, 'Searched ' || i, i % 4 <> 0 FROM generate_series(1, 1000) i;
+        INSERT INTO users (account_id, email, confirmed_at)
+            SELECT id, username || '@example.com', now() FROM accounts WHERE username LIKE 'searched%';
+        DROP INDEX index_statuses_on_search_vector;
+        ALTER TABLE statuses DISABLE TRIGGER statuses_search_vector;
+        WITH au AS (SELECT array_agg(id ORDER BY id) AS ids FROM accounts
+                     WHERE username LIKE 'searched%'),
+             s AS (SELECT (((extract(epoch FROM now())::bigint - 86400) * 1000 - g) << 16) | (g & 65535) AS id,
+                          au.ids[1 + g % 1000] AS account_id,
+                          concat_ws(' ', 'w' || (g * 7919 % 1000), 'w' || (g * 104729 % 997),
+                              'w' || (g * 31 % 991), 'w' || (g * 613 % 983), 'w' || (g * 3571 % 977),
+                              'w' || (g * 7 % 971), 'w' || (g * 65537 % 967), 'w' || (g * 101 % 953),
+                              'w' || (g * 1009 % 947), 'w' || (g * 50021 % 941)) AS text,
+                          CASE WHEN g % 10 = 0 THEN 2 WHEN g % 10 = 1 THEN 1 ELSE 0 END AS visibility,
+                          g
+                     FROM au, generate_series(1::bigint, $n) g)
+        INSERT INTO statuses (id, account_id, text, language, visibility, local, created_at,
+                              search_vector)
+            SELECT id, account_id, text, 'en', visibility, true,
+                   now() AT TIME ZONE 'UTC' - interval '1 day' - (g || ' milliseconds')::interval,
+                   mastodon_search_vector(text, '', 'en')
+              FROM s;
+        ALTER TABLE statuses ENABLE TRIGGER statuses_search_vector;
+        SET maintenance_work_mem = '256MB';
+        CREATE INDEX index_statuses_on_search_vector ON statuses USING gin (search_vector)
+            WHERE deleted_at IS NULL AND reblog_of_id IS NULL;
+        INSERT INTO favourites (account_id, status_id)
+            SELECT $ACCOUNT, id FROM statuses WHERE text LIKE 'w12 %' LIMIT 1000;
+        ANALYZE;
+    " >/dev/null
+    load=$(( $(date +%s) - start ))
+    words='w12 w345'
+    q=$(printf '%s' "$words" | sed 's/ /+/g')
+    log=$VAR/search-pg
+    mkdir -p "$log"
+    wrk -t1 -c4 -d"$WARMUP" -H "Authorization: Bearer $TOKEN" \
+        "$BASE/api/v2/search?q=$q&type=statuses" >/dev/null
+    wrk -t1 -c4 -d"$DURATION" --latency -H "Authorization: Bearer $TOKEN" \
+        "$BASE/api/v2/search?q=$q&type=statuses" > "$VAR/search.out" 2>&1 || true
+    printf '%s\n' "SELECT x.id FROM mastodon_search_statuses($ACCOUNT, '$words', '{}', '{}', NULL,
+        '{}', '{}', '{}', '{}', '{}', '{}', NULL, 'localhost', '{}', '{}', '{}', 0, NULL, NULL,
+        20, 0) x(id);" > "$log/query.sql"
+    (cd "$log" && "$(pg_bindir)/pgbench" -n -M simple -c4 -j1 -T "${DURATION%s}" -f query.sql -l \
+        -h 127.0.0.1 -p "$PGPORT" -U postgres mastodon > pgbench.out 2>&1) || true
+    echo
+    echo "Status search, $n statuses (set up in ${load}s), \"$words\" for a viewer, p50 / p99:"
+    printf '  %-44s %s / %s (%s r/s; %s statuses found)\n' "module GET /api/v2/search (wrk -c4):" \
+        "$(awk '/^ +50%/ {print $2}' "$VAR/search.out")" "$(awk '/^ +99%/ {print $2}' "$VAR/search.out")" \
+        "$(awk '/^Requests\/sec:/ {print $2}' "$VAR/search.out")" \
+        "$(curl -s -H "Authorization: Bearer $TOKEN" "$BASE/api/v2/search?q=$q&type=statuses" \
+           | grep -o '"visibility":' | wc -l)"
+    cat "$log"/pgbench_log.* 2>/dev/null | awk '{print $3}' | sort -n | awk '
+        { v[NR] = $1 }
+        END { if (NR == 0) { print "  pgbench: no log"; exit }
+              printf "  %-44s %.2fms / %.2fms (%d queries)\n",
+                  "PostgreSQL, the same function (pgbench -c4):",
+                  v[int(NR * 0.5) + (NR * 0.5 > int(NR * 0.5))] / 1000,
+                  v[int(NR * 0.99) + (NR * 0.99 > int(NR * 0.99))] / 1000, NR }'
+}
+
+if [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = search ]; then
+    search_bench
 fi
 
 # last: the posts leave the worker a backlog of distribute jobs

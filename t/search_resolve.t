@@ -56,7 +56,7 @@ my $local = $t->psql(qq{INSERT INTO statuses (text, account_id, local, visibilit
 my $res = search('nothing in particular', token => $alice->{token});
 is($res->code, 200, 'a word: 200');
 is_deeply(decode_json($res->body), { accounts => [], statuses => [], hashtags => [] },
-    'empty results until full-text search (issue 13)');
+    'a word nothing matches: empty results');
 
 $res = $ua->get($t->base . '/api/v2/search' => $t->bearer($alice->{token}))->res;
 is($res->code, 400, 'no q: 400');

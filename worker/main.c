@@ -32,6 +32,9 @@ static const char usage_text[] =
     "  media usage                the storage the media take (tootctl media usage)\n"
     "  media remove [--days N] [--dry-run]\n"
     "                             remove the cached copies of remote media N days old (7)\n"
+    "  search deploy [--batch-size N]\n"
+    "                             recompute the statuses' full-text search index (tootctl\n"
+    "                             search deploy), N statuses a transaction (10000)\n"
     "\n"
     "options:\n"
     "  -c, --config FILE          configuration file (\"key value\" lines)\n"
@@ -60,6 +63,7 @@ static const struct {
     { "domain-block", cmd_domain_block },
     { "reports", cmd_reports },
     { "media", cmd_media },
+    { "search", cmd_search },
     { "http-test", cmd_http_test },     /* t/worker_http.t; not in the usage */
     { "fetch-test", cmd_fetch_test },   /* t/worker_fetch.t; not in the usage */
     { "deliver-bench", cmd_deliver_bench },     /* make bench; not in the usage */

@@ -56,26 +56,6 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_credentials =
         " LEFT JOIN user_roles r ON r.id = coalesce(u.role_id, -99)"
         " WHERE a.id = $1", 1);
 
-/*
- * Search: an exact username first, then local accounts, then by followers;
- * $1 the lowered query with LIKE's wildcards escaped, $2 a domain or NULL,
- * $3 the searcher when following=true, $4 limit, $5 offset.
- */
-static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_accounts_search_stmt =
-    ngx_http_mastodon_pg_stmt(
-        "SELECT " NGX_HTTP_MASTODON_ACCOUNT_COLUMNS
-        NGX_HTTP_MASTODON_ACCOUNT_FROM
-        " WHERE a.suspended_at IS NULL AND" NGX_HTTP_MASTODON_ACCOUNT_SHOWN
-        " AND (lower(a.username) LIKE $1 || '%'"
-        "  OR lower(a.display_name) LIKE $1 || '%'"
-        "  OR lower(a.display_name) LIKE '% ' || $1 || '%')"
-        " AND ($2::text IS NULL OR lower(a.domain) = $2)"
-        " AND ($3::bigint IS NULL OR EXISTS (SELECT 1 FROM follows f"
-        "  WHERE f.account_id = $3 AND f.target_account_id = a.id))"
-        " ORDER BY lower(a.username) = $1 DESC, a.domain IS NULL DESC,"
-        "  coalesce(s.followers_count, 0) DESC, a.id"
-        " LIMIT $4 OFFSET $5", 5);
-
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_preferences_stmt =
     ngx_http_mastodon_pg_stmt(
         "SELECT coalesce(settings, '') FROM users WHERE id = $1", 1);
@@ -242,106 +222,6 @@ ngx_http_mastodon_accounts_verify_credentials(ngx_http_request_t *r,
                                          ctx->auth->account_id,
                                          ngx_http_mastodon_credentials_done,
                                          NULL);
-}
-
-
-/* GET /api/v1/accounts/search?q=&limit=&offset=&following= */
-ngx_int_t
-ngx_http_mastodon_accounts_search(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx)
-{
-    u_char                         *p, *at, *q;
-    size_t                          len, i;
-    int64_t                         limit, offset;
-    const char                     *s, **values;
-    ngx_http_mastodon_main_conf_t  *mcf;
-
-    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
-
-    s = mstdn_param_str(ctx->params, "q", &len);
-
-    while (s && len && (*s == ' ' || *s == '@')) {
-        s++;
-        len--;
-    }
-
-    while (s && len && s[len - 1] == ' ') {
-        len--;
-    }
-
-    if (s == NULL || len == 0) {
-        /* nothing to look for: nothing found */
-        return ngx_http_mastodon_send_text(r, NGX_HTTP_OK,
-                   &(ngx_str_t) ngx_string("application/json; charset=utf-8"),
-                   &(ngx_str_t) ngx_string("[]"));
-    }
-
-    if (len > 512) {
-        len = 512;
-    }
-
-    values = ngx_pcalloc(r->pool, 5 * sizeof(char *));
-    q = ngx_pnalloc(r->pool, 2 * len + 1);
-    if (values == NULL || q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* lower-case for LIKE, with its wildcards escaped ('\' is the escape) */
-    at = ngx_strlchr((u_char *) s, (u_char *) s + len, '@');
-    p = q;
-
-    for (i = 0; i < (size_t) ((at ? at : (u_char *) s + len) - (u_char *) s);
-         i++)
-    {
-        if (s[i] == '%' || s[i] == '_' || s[i] == '\\') {
-            *p++ = '\\';
-        }
-        *p++ = ngx_tolower(s[i]);
-    }
-
-    *p = '\0';
-    values[0] = (const char *) q;
-
-    if (at && at + 1 < (u_char *) s + len) {
-        size_t  dlen = (u_char *) s + len - at - 1;
-
-        /* user@our.domain is a local account */
-        if (!(dlen == mcf->domain.len
-              && ngx_strncasecmp(at + 1, mcf->domain.data, dlen) == 0))
-        {
-            p = ngx_pnalloc(r->pool, dlen + 1);
-            if (p == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-            for (i = 0; i < dlen; i++) {
-                p[i] = ngx_tolower(at[1 + i]);
-            }
-            p[dlen] = '\0';
-            values[1] = (const char *) p;
-        }
-    }
-
-    if (mstdn_param_bool(ctx->params, "following", 0)) {
-        values[2] = ngx_http_mastodon_pg_int64(r, ctx->auth->account_id);
-    }
-
-    /* Mastodon: 40 by default, at most 80 */
-    if (mstdn_param_int64(ctx->params, "limit", &limit) != 0 || limit <= 0) {
-        limit = 40;
-    }
-    if (mstdn_param_int64(ctx->params, "offset", &offset) != 0
-        || offset < 0)
-    {
-        offset = 0;
-    }
-
-    values[3] = ngx_http_mastodon_pg_int64(r, ngx_min(limit, 80));
-    values[4] = ngx_http_mastodon_pg_int64(r, offset);
-
-    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_accounts_search_stmt,
-                                      values,
-                                      ngx_http_mastodon_accounts_list_done,
-                                      NULL);
 }
 
 

@@ -1,24 +1,39 @@
 /*
- * GET /api/v2/search (Mastodon's Api::V2::SearchController), for now the
- * exact part only: an account address (`@user@host`, `user@host`) found
- * by acct, and a URL found as a known account's or status' uri/url (a
- * status only when the viewer may see it: the visibility rule), each as
- * Mastodon's exact match.  With resolve=true and a user, what is not
- * known is asked of the worker (job `resolve`, answer in Redis
- * mastodon:resolve:<sha256 hex of q>) for at most mastodon_resolve_wait;
- * a timeout or the worker's failure answers the empty result, as Mastodon
- * does when resolving fails (Redis or PostgreSQL down: 503).  Full-text search of accounts, statuses and hashtags is
- * issue 13: other queries get empty results for now.
+ * GET /api/v2/search (Mastodon's Api::V2::SearchController and
+ * SearchService) and GET /api/v1/accounts/search (AccountSearchService),
+ * without Elasticsearch: PostgreSQL's full-text search (sql/0028_search.sql).
+ *
+ * The exact part: an account address (`@user@host`, `user@host`) found by
+ * acct, and a URL found as a known account's or status' uri/url (a status
+ * only when the viewer may see it: the visibility rule), each as Mastodon's
+ * exact match.  With resolve=true and a user, what is not known is asked
+ * of the worker (job `resolve`, answer in Redis mastodon:resolve:<sha256 hex
+ * of q>) for at most mastodon_resolve_wait; a timeout or the worker's
+ * failure answers what was found, as Mastodon does when resolving fails
+ * (Redis or PostgreSQL down: 503).
+ *
+ * The rest, as SearchService decides which apply: accounts ranked by
+ * mastodon_search_accounts() after the exact one; statuses (a user's
+ * search only) by mastodon_search_statuses() with the query parsed by
+ * lib/mstdn_search_query (Mastodon's operators), then loaded by the status
+ * loader, which leaves out what the viewer's blocks and mutes hide
+ * (StatusFilter); hashtags by mastodon_search_tags().
  */
 
 #include "ngx_http_mastodon_api.h"
 #include "mstdn_json.h"
+#include "mstdn_hashtag.h"
+#include "mstdn_search_query.h"
 
 
 #define NGX_HTTP_MASTODON_RESOLVE_PREFIX  "mastodon:resolve:"
 
 #define NGX_HTTP_MASTODON_SEARCH_ACCOUNTS  0x01
 #define NGX_HTTP_MASTODON_SEARCH_STATUSES  0x02
+#define NGX_HTTP_MASTODON_SEARCH_HASHTAGS  0x04
+
+/* the parameters of ngx_http_mastodon_search_text_stmt */
+#define NGX_HTTP_MASTODON_SEARCH_TEXT_ARGS  21
 
 
 typedef struct {
@@ -32,11 +47,25 @@ typedef struct {
     const char                    *resolved_account;
     const char                    *resolved_status;
     ngx_http_mastodon_ask_t        ask;
+    int64_t                        limit;
+    int64_t                        offset;
+    ngx_uint_t                     full;        /* SEARCH_* by full text */
+    PGresult                      *ranked;     /* accounts */
+    PGresult                      *tags;       /* Tag JSON */
+    const char                   **text;       /* the statuses' search */
+    const char                    *ranked_q;   /* the accounts' */
+    const char                    *tag_q;      /* the hashtags' */
     unsigned                       resolve:1;   /* may ask the worker */
+    unsigned                       v1:1;        /* /api/v1/accounts/search */
+    unsigned                       filter:1;    /* statuses found by text */
 } ngx_http_mastodon_search_t;
 
 
 static ngx_int_t ngx_http_mastodon_search_parse(ngx_http_request_t *r,
+    ngx_http_mastodon_search_t *sr);
+static ngx_int_t ngx_http_mastodon_search_full(ngx_http_request_t *r,
+    ngx_http_mastodon_search_t *sr);
+static ngx_int_t ngx_http_mastodon_search_text(ngx_http_request_t *r,
     ngx_http_mastodon_search_t *sr);
 static ngx_int_t ngx_http_mastodon_search_find(ngx_http_request_t *r,
     ngx_http_mastodon_search_t *sr);
@@ -79,6 +108,43 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_search_statuses =
         "  OR (st.id = $2::bigint AND sa.domain IS NULL"
         "   AND lower(sa.username) = lower($3)))"
         " LIMIT 1", 4);
+
+
+/*
+ * Ranked accounts: $1 the viewer (NULL: anonymous), $2 the query, $3
+ * following, $4 limit, $5 offset
+ */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_search_ranked =
+    ngx_http_mastodon_pg_slow_stmt(
+        "SELECT " NGX_HTTP_MASTODON_ACCOUNT_COLUMNS
+        " FROM mastodon_search_accounts($1::bigint, $2::text,"
+        "  $3::boolean, $4::integer, $5::integer) WITH ORDINALITY x(id, n)"
+        " JOIN accounts a ON a.id = x.id"
+        " LEFT JOIN account_stats s ON s.account_id = a.id"
+        " ORDER BY x.n", 5);
+
+/*
+ * Statuses by full text, ids newest first: the arguments of
+ * mastodon_search_statuses() (sql/0028_search.sql) in its order
+ */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_search_statuses_text =
+    ngx_http_mastodon_pg_slow_stmt(
+        "SELECT x.id FROM mastodon_search_statuses($1::bigint, $2::text,"
+        " $3::text[], $4::text[], $5::text, $6::text[], $7::text[],"
+        " $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint,"
+        " $13::text, $14::timestamp[], $15::timestamp[], $16::timestamp[],"
+        " $17::integer, $18::bigint, $19::bigint, $20::integer,"
+        " $21::integer) x(id)",
+        NGX_HTTP_MASTODON_SEARCH_TEXT_ARGS);
+
+/* Hashtags as Tag JSON: $1 the name, $2 exclude_unreviewed, $3 limit,
+ * $4 offset, $5 the base URL */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_search_tags =
+    ngx_http_mastodon_pg_stmt(
+        "SELECT mastodon_tag_json(t, $5::text)"
+        " FROM mastodon_search_tags($1::text, $2::boolean, $3::integer,"
+        "  $4::integer) WITH ORDINALITY x(id, n)"
+        " JOIN tags t ON t.id = x.id ORDER BY x.n", 5);
 
 
 /* GET /api/v2/search?q=&type=&resolve=&limit=&offset=&following= */
@@ -132,15 +198,76 @@ ngx_http_mastodon_search(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
 
     sr->ctx = ctx;
 
+    /* limit_param(RESULTS_LIMIT): 20, at most 40; offset with a type only */
+    if (mstdn_param_int64(ctx->params, "limit", &sr->limit) != 0) {
+        sr->limit = 20;
+    }
+
+    sr->limit = ngx_min(sr->limit, 40);
+
+    s = mstdn_param_str(ctx->params, "type", &len);
+
+    if (s == NULL || len == 0
+        || mstdn_param_int64(ctx->params, "offset", &sr->offset) != 0)
+    {
+        sr->offset = 0;
+    }
+
     rc = ngx_http_mastodon_search_parse(r, sr);
     if (rc != NGX_OK) {
         return rc;
     }
 
-    if (sr->values[0] == NULL && sr->values[2] == NULL
-        && sr->values[3] == NULL)
+    rc = ngx_http_mastodon_search_full(r, sr);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_mastodon_search_find(r, sr);
+}
+
+
+/*
+ * GET /api/v1/accounts/search?q=&limit=&offset=&following=&resolve=: the
+ * accounts part of the same search (40 by default, at most 80)
+ */
+ngx_int_t
+ngx_http_mastodon_accounts_search(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    ngx_int_t                    rc;
+    ngx_http_mastodon_search_t  *sr;
+
+    sr = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_search_t));
+    if (sr == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    sr->ctx = ctx;
+    sr->v1 = 1;
+
+    if (mstdn_param_int64(ctx->params, "limit", &sr->limit) != 0
+        || sr->limit < 0)
     {
-        return ngx_http_mastodon_search_send(r, sr);
+        sr->limit = 40;
+    }
+
+    sr->limit = ngx_min(sr->limit, 80);
+
+    if (mstdn_param_int64(ctx->params, "offset", &sr->offset) != 0
+        || sr->offset < 0)
+    {
+        sr->offset = 0;
+    }
+
+    rc = ngx_http_mastodon_search_parse(r, sr);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_mastodon_search_full(r, sr);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     return ngx_http_mastodon_search_find(r, sr);
@@ -171,23 +298,25 @@ ngx_http_mastodon_search_parse(ngx_http_request_t *r,
     /* type: accounts, statuses, hashtags, or all; another finds nothing */
     type = mstdn_param_str(ctx->params, "type", &len);
 
-    if (type == NULL || len == 0) {
+    if (sr->v1) {
+        sr->types = NGX_HTTP_MASTODON_SEARCH_ACCOUNTS;
+
+    } else if (type == NULL || len == 0) {
         sr->types = NGX_HTTP_MASTODON_SEARCH_ACCOUNTS
-                    | NGX_HTTP_MASTODON_SEARCH_STATUSES;
+                    | NGX_HTTP_MASTODON_SEARCH_STATUSES
+                    | NGX_HTTP_MASTODON_SEARCH_HASHTAGS;
 
     } else if (len == 8 && ngx_strncmp(type, "accounts", 8) == 0) {
         sr->types = NGX_HTTP_MASTODON_SEARCH_ACCOUNTS;
 
     } else if (len == 8 && ngx_strncmp(type, "statuses", 8) == 0) {
         sr->types = NGX_HTTP_MASTODON_SEARCH_STATUSES;
+
+    } else if (len == 8 && ngx_strncmp(type, "hashtags", 8) == 0) {
+        sr->types = NGX_HTTP_MASTODON_SEARCH_HASHTAGS;
     }
 
-    /* the exact match is the first result only */
-    if (mstdn_param_int64(ctx->params, "offset", &n) == 0 && n > 0) {
-        sr->types = 0;
-    }
-
-    if (mstdn_param_int64(ctx->params, "limit", &n) == 0 && n == 0) {
+    if (sr->limit <= 0) {
         sr->types = 0;
     }
 
@@ -349,17 +478,433 @@ ngx_http_mastodon_search_parse(ngx_http_request_t *r,
 }
 
 
-/* the known account and status q names (or the worker resolved) */
+/*
+ * Which full-text searches apply (SearchService#account_searchable?,
+ * full_text_searchable?, hashtag_searchable?) and their arguments; the
+ * exact match is the first result only.
+ */
+static ngx_int_t
+ngx_http_mastodon_search_full(ngx_http_request_t *r,
+    ngx_http_mastodon_search_t *sr)
+{
+    u_char                   *p, *name;
+    size_t                    len;
+    ngx_str_t                 q;
+    ngx_uint_t                url, hash, at, blank;
+    mstdn_alloc_t             al;
+    ngx_http_mastodon_ctx_t  *ctx;
+
+    ctx = sr->ctx;
+    q = sr->q;
+
+    if (sr->offset > 0) {
+        /* no exact match past the first page; following stays */
+        sr->values[0] = NULL;
+        sr->values[1] = NULL;
+        sr->values[2] = NULL;
+        sr->values[4] = NULL;
+        sr->values[5] = NULL;
+        sr->resolve = 0;
+    }
+
+    if (q.len == 0 || sr->types == 0) {
+        return NGX_OK;
+    }
+
+    url = (q.len > 8 && ngx_strncasecmp(q.data, (u_char *) "https://", 8) == 0)
+          || (q.len > 7
+              && ngx_strncasecmp(q.data, (u_char *) "http://", 7) == 0);
+
+    if (url && ngx_strlchr(q.data, q.data + q.len, ' ') == NULL) {
+        /* a URL is looked up (or resolved), not searched for */
+        return NGX_OK;
+    }
+
+    hash = q.data[0] == '#';
+    at = ngx_strlchr(q.data, q.data + q.len, '@') != NULL;
+    blank = ngx_strlchr(q.data, q.data + q.len, ' ') != NULL;
+
+    if ((sr->types & NGX_HTTP_MASTODON_SEARCH_ACCOUNTS)
+        && (sr->v1 || !(hash || (at && blank))))
+    {
+        /* AccountSearchService: q without its '@', a local domain off */
+        p = q.data;
+        len = q.len;
+
+        if (len && *p == '@') {
+            p++;
+            len--;
+        }
+
+        if (sr->values[0] && sr->values[1] == NULL) {
+            p = (u_char *) sr->values[0];
+            len = ngx_strlen(p);
+        }
+
+        if (len) {
+            sr->full |= NGX_HTTP_MASTODON_SEARCH_ACCOUNTS;
+            sr->ranked_q = ngx_pnalloc(r->pool, len + 1);
+            if (sr->ranked_q == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            *ngx_cpymem((u_char *) sr->ranked_q, p, len) = '\0';
+        }
+    }
+
+    if ((sr->types & NGX_HTTP_MASTODON_SEARCH_STATUSES)
+        && ctx->auth && ctx->auth->user_id
+        && !((hash || at) && !blank))
+    {
+        sr->full |= NGX_HTTP_MASTODON_SEARCH_STATUSES;
+
+        if (ngx_http_mastodon_search_text(r, sr) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    if ((sr->types & NGX_HTTP_MASTODON_SEARCH_HASHTAGS) && !at) {
+        /* TagSearchService: without '#', as HashtagNormalizer makes it */
+        p = q.data + hash;
+        len = q.len - hash;
+
+        al.alloc = ngx_http_mastodon_pool_alloc;
+        al.ctx = r->pool;
+
+        name = (u_char *) mstdn_hashtag_normalize((const char *) p, len, &al,
+                                                  &len);
+        if (name != NULL && len > 0) {
+            sr->full |= NGX_HTTP_MASTODON_SEARCH_HASHTAGS;
+            sr->tag_q = (const char *) name;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* a PostgreSQL array literal of n strings */
+static const char *
+ngx_http_mastodon_search_array(ngx_http_request_t *r, ngx_str_t *items,
+    ngx_uint_t n)
+{
+    u_char      *buf, *p;
+    size_t       len;
+    ngx_uint_t   i, k;
+
+    len = 3;
+
+    for (i = 0; i < n; i++) {
+        len += 2 * items[i].len + 3;
+    }
+
+    buf = ngx_pnalloc(r->pool, len);
+    if (buf == NULL) {
+        return NULL;
+    }
+
+    p = buf;
+    *p++ = '{';
+
+    for (i = 0; i < n; i++) {
+        if (i) {
+            *p++ = ',';
+        }
+
+        *p++ = '"';
+
+        for (k = 0; k < items[i].len; k++) {
+            if (items[i].data[k] == '"' || items[i].data[k] == '\\') {
+                *p++ = '\\';
+            }
+            *p++ = items[i].data[k];
+        }
+
+        *p++ = '"';
+    }
+
+    *p++ = '}';
+    *p = '\0';
+
+    return (const char *) buf;
+}
+
+
+/* the kinds of list mastodon_search_statuses() takes */
+enum {
+    NGX_HTTP_MASTODON_SQ_PHRASES = 0,
+    NGX_HTTP_MASTODON_SQ_EXCLUDED,
+    NGX_HTTP_MASTODON_SQ_PROPS,
+    NGX_HTTP_MASTODON_SQ_NOT_PROPS,
+    NGX_HTTP_MASTODON_SQ_LANGS,
+    NGX_HTTP_MASTODON_SQ_NOT_LANGS,
+    NGX_HTTP_MASTODON_SQ_FROM,
+    NGX_HTTP_MASTODON_SQ_NOT_FROM,
+    NGX_HTTP_MASTODON_SQ_SINCE,
+    NGX_HTTP_MASTODON_SQ_UNTIL,
+    NGX_HTTP_MASTODON_SQ_NOT_DAYS,
+    NGX_HTTP_MASTODON_SQ_LISTS
+};
+
+
+/*
+ * q parsed (lib/mstdn_search_query) into the arguments of
+ * mastodon_search_statuses(); a query Mastodon could not run (too long, a
+ * bad date) finds no status.
+ */
+static ngx_int_t
+ngx_http_mastodon_search_text(ngx_http_request_t *r,
+    ngx_http_mastodon_search_t *sr)
+{
+    u_char                         *words, *w, *day;
+    long                            days;
+    int64_t                         n;
+    ngx_str_t                      *item;
+    ngx_uint_t                      i, k, list, none, scope;
+    const char                    **v, *lang;
+    mstdn_sq_clause_t              *c;
+    mstdn_search_query_t           *sq;
+    ngx_http_mastodon_ctx_t        *ctx;
+    ngx_http_mastodon_main_conf_t  *mcf;
+    ngx_str_t                       lists[NGX_HTTP_MASTODON_SQ_LISTS]
+                                         [2 * MSTDN_SEARCH_QUERY_CLAUSES];
+    ngx_uint_t                      nlist[NGX_HTTP_MASTODON_SQ_LISTS];
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
+    ctx = sr->ctx;
+
+    sq = ngx_palloc(r->pool, sizeof(mstdn_search_query_t));
+    v = ngx_pcalloc(r->pool,
+                    NGX_HTTP_MASTODON_SEARCH_TEXT_ARGS * sizeof(char *));
+    words = ngx_pnalloc(r->pool, sr->q.len + 1);
+    if (sq == NULL || v == NULL || words == NULL) {
+        return NGX_ERROR;
+    }
+
+    sr->text = v;
+
+    if (mstdn_search_query_parse((const char *) sr->q.data, sr->q.len, sq)
+        != MSTDN_OK)
+    {
+        sr->full &= ~NGX_HTTP_MASTODON_SEARCH_STATUSES;
+        return NGX_OK;
+    }
+
+    ngx_memzero(nlist, sizeof(nlist));
+    w = words;
+    lang = NULL;
+    scope = 0;
+    none = 0;
+
+    for (i = 0; i < sq->n; i++) {
+        c = &sq->clauses[i];
+        list = NGX_HTTP_MASTODON_SQ_LISTS;
+        day = NULL;
+
+        switch (c->kind) {
+
+        case MSTDN_SQ_TERM:
+        case MSTDN_SQ_PHRASE:
+            if (c->negated) {
+                list = NGX_HTTP_MASTODON_SQ_EXCLUDED;
+                break;
+            }
+
+            /* every word must be there: the index finds them */
+            if (w != words) {
+                *w++ = ' ';
+            }
+            w = ngx_cpymem(w, c->text, c->len);
+
+            if (c->kind == MSTDN_SQ_PHRASE) {
+                list = NGX_HTTP_MASTODON_SQ_PHRASES;
+            }
+            break;
+
+        case MSTDN_SQ_HAS:
+        case MSTDN_SQ_IS:
+            list = c->negated ? NGX_HTTP_MASTODON_SQ_NOT_PROPS
+                              : NGX_HTTP_MASTODON_SQ_PROPS;
+            break;
+
+        case MSTDN_SQ_LANGUAGE:
+            list = c->negated ? NGX_HTTP_MASTODON_SQ_NOT_LANGS
+                              : NGX_HTTP_MASTODON_SQ_LANGS;
+            break;
+
+        case MSTDN_SQ_FROM:
+            list = c->negated ? NGX_HTTP_MASTODON_SQ_NOT_FROM
+                              : NGX_HTTP_MASTODON_SQ_FROM;
+            break;
+
+        case MSTDN_SQ_BEFORE:
+        case MSTDN_SQ_AFTER:
+        case MSTDN_SQ_DURING:
+            if (mstdn_search_date(c->text, c->len, &days) != 0) {
+                none = 1;
+                break;
+            }
+
+            day = ngx_pnalloc(r->pool, 2 * 11);
+            if (day == NULL) {
+                return NGX_ERROR;
+            }
+
+            /* the day's start and the next one's, UTC */
+            mstdn_search_date_format(days, (char *) day);
+            mstdn_search_date_format(days + 1, (char *) day + 11);
+
+            if (c->kind == MSTDN_SQ_BEFORE) {
+                list = c->negated ? NGX_HTTP_MASTODON_SQ_SINCE
+                                  : NGX_HTTP_MASTODON_SQ_UNTIL;
+
+            } else if (c->kind == MSTDN_SQ_AFTER) {
+                list = c->negated ? NGX_HTTP_MASTODON_SQ_UNTIL
+                                  : NGX_HTTP_MASTODON_SQ_SINCE;
+                day += 11;
+
+            } else if (c->negated) {
+                list = NGX_HTTP_MASTODON_SQ_NOT_DAYS;
+
+            } else {
+                item = &lists[NGX_HTTP_MASTODON_SQ_UNTIL]
+                             [nlist[NGX_HTTP_MASTODON_SQ_UNTIL]++];
+                item->data = day + 11;
+                item->len = 10;
+                list = NGX_HTTP_MASTODON_SQ_SINCE;
+            }
+            break;
+
+        case MSTDN_SQ_IN:
+            if (c->len == 7 && ngx_strncmp(c->text, "library", 7) == 0) {
+                scope = 1;
+
+            } else if (c->len == 6 && ngx_strncmp(c->text, "public", 6) == 0)
+            {
+                scope = 2;
+
+            } else {
+                scope = 0;
+            }
+            break;
+        }
+
+        if (list == NGX_HTTP_MASTODON_SQ_LISTS) {
+            continue;
+        }
+
+        item = &lists[list][nlist[list]++];
+
+        if (day) {
+            item->data = day;
+            item->len = 10;
+
+        } else {
+            item->data = (u_char *) c->text;
+            item->len = c->len;
+        }
+
+        if (list == NGX_HTTP_MASTODON_SQ_LANGS && lang == NULL) {
+            lang = (const char *) item->data;
+        }
+    }
+
+    if (none) {
+        sr->full &= ~NGX_HTTP_MASTODON_SEARCH_STATUSES;
+        return NGX_OK;
+    }
+
+    *w = '\0';
+
+    v[0] = ngx_http_mastodon_pg_int64(r, ctx->auth->account_id);
+    v[1] = (const char *) words;
+    v[2] = ngx_http_mastodon_search_array(r,
+               lists[NGX_HTTP_MASTODON_SQ_PHRASES],
+               nlist[NGX_HTTP_MASTODON_SQ_PHRASES]);
+    v[3] = ngx_http_mastodon_search_array(r,
+               lists[NGX_HTTP_MASTODON_SQ_EXCLUDED],
+               nlist[NGX_HTTP_MASTODON_SQ_EXCLUDED]);
+
+    if (lang) {
+        /* the first language: the words stemmed in it */
+        item = &lists[NGX_HTTP_MASTODON_SQ_LANGS][0];
+        v[4] = ngx_pnalloc(r->pool, item->len + 1);
+        if (v[4] == NULL) {
+            return NGX_ERROR;
+        }
+        *ngx_cpymem((u_char *) v[4], item->data, item->len) = '\0';
+    }
+
+    for (k = NGX_HTTP_MASTODON_SQ_PROPS; k <= NGX_HTTP_MASTODON_SQ_NOT_FROM;
+         k++)
+    {
+        v[5 + k - NGX_HTTP_MASTODON_SQ_PROPS] =
+            ngx_http_mastodon_search_array(r, lists[k], nlist[k]);
+    }
+
+    /* the API's account_id: a status' author */
+    if (mstdn_param_int64(ctx->params, "account_id", &n) == 0 && n > 0) {
+        v[11] = ngx_http_mastodon_pg_int64(r, n);
+    }
+
+    v[12] = (const char *) mcf->domain.data;
+
+    for (k = NGX_HTTP_MASTODON_SQ_SINCE; k <= NGX_HTTP_MASTODON_SQ_NOT_DAYS;
+         k++)
+    {
+        v[13 + k - NGX_HTTP_MASTODON_SQ_SINCE] =
+            ngx_http_mastodon_search_array(r, lists[k], nlist[k]);
+    }
+
+    v[16] = ngx_http_mastodon_pg_int64(r, scope);
+
+    if (mstdn_param_int64(ctx->params, "min_id", &n) == 0) {
+        v[17] = ngx_http_mastodon_pg_int64(r, n);
+    }
+
+    if (mstdn_param_int64(ctx->params, "max_id", &n) == 0) {
+        v[18] = ngx_http_mastodon_pg_int64(r, n);
+    }
+
+    v[19] = ngx_http_mastodon_pg_int64(r, sr->limit);
+    v[20] = ngx_http_mastodon_pg_int64(r, sr->offset);
+
+    for (k = 0; k < NGX_HTTP_MASTODON_SEARCH_TEXT_ARGS; k++) {
+        if (v[k] == NULL && k != 4 && k != 11 && k != 17 && k != 18) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* the known account and status q names (or the worker resolved), and what
+ * the full-text searches find */
 static ngx_int_t
 ngx_http_mastodon_search_find(ngx_http_request_t *r,
     ngx_http_mastodon_search_t *sr)
 {
-    const char                    **values;
+    const char                    **values, **ranked, **tags;
+    ngx_http_mastodon_ctx_t        *ctx;
     ngx_http_mastodon_pg_batch_t   *b;
+    ngx_http_mastodon_main_conf_t  *mcf;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
+    ctx = sr->ctx;
+
+    if (sr->values[0] == NULL && sr->values[2] == NULL
+        && sr->values[3] == NULL && sr->resolved_account == NULL
+        && sr->resolved_status == NULL && sr->full == 0)
+    {
+        return ngx_http_mastodon_search_send(r, sr);
+    }
 
     b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_search_found, sr);
     values = ngx_pcalloc(r->pool, 9 * sizeof(char *));
-    if (b == NULL || values == NULL) {
+    ranked = ngx_pcalloc(r->pool, 5 * sizeof(char *));
+    tags = ngx_pcalloc(r->pool, 5 * sizeof(char *));
+    if (b == NULL || values == NULL || ranked == NULL || tags == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -386,6 +931,53 @@ ngx_http_mastodon_search_find(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /* the full-text searches, only when nothing was resolved */
+    if (sr->resolved_account || sr->resolved_status) {
+        sr->full = 0;
+    }
+
+    if (sr->full & NGX_HTTP_MASTODON_SEARCH_ACCOUNTS) {
+        if (ctx->auth && ctx->auth->user_id) {
+            ranked[0] = ngx_http_mastodon_pg_int64(r, ctx->auth->account_id);
+        }
+
+        ranked[1] = sr->ranked_q;
+        ranked[2] = sr->values[3] ? "true" : "false";
+        ranked[3] = ngx_http_mastodon_pg_int64(r, sr->limit);
+        ranked[4] = ngx_http_mastodon_pg_int64(r, sr->offset);
+
+        if (ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_search_ranked,
+                                     ranked)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    if ((sr->full & NGX_HTTP_MASTODON_SEARCH_STATUSES)
+        && ngx_http_mastodon_pg_add(b,
+                                    &ngx_http_mastodon_search_statuses_text,
+                                    sr->text)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (sr->full & NGX_HTTP_MASTODON_SEARCH_HASHTAGS) {
+        tags[0] = sr->tag_q;
+        tags[1] = mstdn_param_bool(ctx->params, "exclude_unreviewed", 0)
+                  ? "true" : "false";
+        tags[2] = ngx_http_mastodon_pg_int64(r, sr->limit);
+        tags[3] = ngx_http_mastodon_pg_int64(r, sr->offset);
+        tags[4] = (const char *) mcf->base_url.data;
+
+        if (ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_search_tags, tags)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
     if (ngx_http_mastodon_pg_run(b) != NGX_OK) {
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
@@ -399,8 +991,11 @@ ngx_http_mastodon_search_found(ngx_http_mastodon_pg_batch_t *b)
 {
     ngx_http_mastodon_search_t *sr = b->data;
 
+    int                             i, n;
+    int64_t                        *ids;
     ngx_int_t                       rc;
-    PGresult                       *accounts, *statuses;
+    ngx_uint_t                      next, flags;
+    PGresult                       *accounts, *statuses, *text;
     ngx_http_request_t             *r;
     ngx_http_mastodon_main_conf_t  *mcf;
 
@@ -411,6 +1006,30 @@ ngx_http_mastodon_search_found(ngx_http_mastodon_pg_batch_t *b)
     statuses = ngx_http_mastodon_pg_rows(b, 1);
 
     if (accounts == NULL || statuses == NULL) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    next = 2;
+    text = NULL;
+
+    if (sr->full & NGX_HTTP_MASTODON_SEARCH_ACCOUNTS) {
+        sr->ranked = ngx_http_mastodon_pg_rows(b, next++);
+    }
+
+    if (sr->full & NGX_HTTP_MASTODON_SEARCH_STATUSES) {
+        text = ngx_http_mastodon_pg_rows(b, next++);
+    }
+
+    if (sr->full & NGX_HTTP_MASTODON_SEARCH_HASHTAGS) {
+        sr->tags = ngx_http_mastodon_pg_rows(b, next++);
+    }
+
+    if (((sr->full & NGX_HTTP_MASTODON_SEARCH_ACCOUNTS) && sr->ranked == NULL)
+        || ((sr->full & NGX_HTTP_MASTODON_SEARCH_STATUSES) && text == NULL)
+        || ((sr->full & NGX_HTTP_MASTODON_SEARCH_HASHTAGS)
+            && sr->tags == NULL))
+    {
         ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
         return;
     }
@@ -455,6 +1074,32 @@ ngx_http_mastodon_search_found(ngx_http_mastodon_pg_batch_t *b)
 
     if (sr->status_id) {
         rc = ngx_http_mastodon_statuses_fetch(r, &sr->status_id, 1, 0,
+                                              ngx_http_mastodon_search_loaded,
+                                              sr);
+        if (rc != NGX_DONE) {
+            ngx_http_mastodon_finalize(r, rc);
+        }
+        return;
+    }
+
+    n = text ? PQntuples(text) : 0;
+
+    if (n > 0) {
+        ids = ngx_palloc(r->pool, n * sizeof(int64_t));
+        if (ids == NULL) {
+            ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        for (i = 0; i < n; i++) {
+            ids[i] = ngx_http_mastodon_pg_int(text, i, 0);
+        }
+
+        /* StatusFilter: what the viewer's blocks and mutes hide, out */
+        sr->filter = 1;
+        flags = NGX_HTTP_MASTODON_ST_FILTER;
+
+        rc = ngx_http_mastodon_statuses_fetch(r, ids, n, flags,
                                               ngx_http_mastodon_search_loaded,
                                               sr);
         if (rc != NGX_DONE) {
@@ -545,7 +1190,7 @@ ngx_http_mastodon_search_loaded(ngx_http_request_t *r,
     }
 
     /* a status the viewer may not see is not found (the one rule) */
-    if (ngx_http_mastodon_statuses_shown(st, 0)) {
+    if (sr->filter || ngx_http_mastodon_statuses_shown(st, 0)) {
         sr->st = st;
     }
 
@@ -553,33 +1198,88 @@ ngx_http_mastodon_search_loaded(ngx_http_request_t *r,
 }
 
 
-/* REST::SearchSerializer: accounts, statuses, hashtags */
+/* the exact account, then the ranked ones (without it), up to the limit */
+static void
+ngx_http_mastodon_search_write_accounts(ngx_http_mastodon_json_t *j,
+    ngx_http_mastodon_search_t *sr)
+{
+    int        i;
+    int64_t    n;
+    ngx_str_t  exact, id;
+
+    n = 0;
+    exact.len = 0;
+
+    if (sr->accounts) {
+        ngx_http_mastodon_account(j, sr->accounts, 0, 0);
+        exact = ngx_http_mastodon_pg_str(sr->accounts, 0, 0);
+        n++;
+    }
+
+    if (sr->ranked == NULL) {
+        return;
+    }
+
+    for (i = 0; i < PQntuples(sr->ranked) && n < sr->limit; i++) {
+        id = ngx_http_mastodon_pg_str(sr->ranked, i, 0);
+
+        if (id.len == exact.len
+            && ngx_strncmp(id.data, exact.data, id.len) == 0)
+        {
+            continue;
+        }
+
+        ngx_http_mastodon_account(j, sr->ranked, i, 0);
+        n++;
+    }
+}
+
+
+/* REST::SearchSerializer: accounts, statuses, hashtags; v1: accounts */
 static ngx_int_t
 ngx_http_mastodon_search_send(ngx_http_request_t *r,
     ngx_http_mastodon_search_t *sr)
 {
+    int                       i;
+    ngx_str_t                 tag;
+    ngx_uint_t                k;
     ngx_http_mastodon_json_t  j;
 
     if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (sr->v1) {
+        ngx_http_mastodon_json_open_array(&j, NULL);
+        ngx_http_mastodon_search_write_accounts(&j, sr);
+        ngx_http_mastodon_json_close_array(&j);
+
+        return ngx_http_mastodon_json_send(&j, NGX_HTTP_OK);
+    }
+
     ngx_http_mastodon_json_open(&j, NULL);
 
     ngx_http_mastodon_json_open_array(&j, "accounts");
-    if (sr->accounts) {
-        ngx_http_mastodon_account(&j, sr->accounts, 0, 0);
-    }
+    ngx_http_mastodon_search_write_accounts(&j, sr);
     ngx_http_mastodon_json_close_array(&j);
 
     ngx_http_mastodon_json_open_array(&j, "statuses");
     if (sr->st) {
-        ngx_http_mastodon_status_write(&j, NULL, sr->st, 0);
+        for (k = 0; k < sr->st->n; k++) {
+            if (ngx_http_mastodon_statuses_shown(sr->st, k)) {
+                ngx_http_mastodon_status_write(&j, NULL, sr->st, k);
+            }
+        }
     }
     ngx_http_mastodon_json_close_array(&j);
 
-    /* hashtags: issue 13 */
     ngx_http_mastodon_json_open_array(&j, "hashtags");
+    if (sr->tags) {
+        for (i = 0; i < PQntuples(sr->tags); i++) {
+            tag = ngx_http_mastodon_pg_str(sr->tags, i, 0);
+            ngx_http_mastodon_json_raw(&j, NULL, &tag);
+        }
+    }
     ngx_http_mastodon_json_close_array(&j);
 
     ngx_http_mastodon_json_close(&j);
