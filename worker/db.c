@@ -47,6 +47,35 @@ PGresult *db_query(PGconn *conn, const char *sql, int n, const char *const *para
     return res;
 }
 
+int db_send(PGconn *conn, const char *sql, int n, const char *const *params,
+            char *err, size_t errlen)
+{
+    if (!PQsendQueryParams(conn, sql, n, NULL, params, NULL, NULL, 0)) {
+        db_error(conn, NULL, err, errlen);
+        return -1;
+    }
+    return 0;
+}
+
+PGresult *db_receive(PGconn *conn, ExecStatusType want, char *err, size_t errlen)
+{
+    PGresult *res = NULL, *next;
+
+    /* every result up to the NULL that ends the query; the first one counts */
+    while ((next = PQgetResult(conn)) != NULL) {
+        if (res == NULL)
+            res = next;
+        else
+            PQclear(next);
+    }
+    if (res == NULL || PQresultStatus(res) != want) {
+        db_error(conn, res, err, errlen);
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
 /* Our limits go before the operator's conninfo, which may override them
  * (PQconnectdbParams: the last occurrence of a key wins).  TCP keepalives
  * and tcp_user_timeout notice a PostgreSQL host that vanished, which no

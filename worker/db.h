@@ -32,4 +32,11 @@ int db_exec(PGconn *conn, const char *sql, char *err, size_t errlen);
 PGresult *db_query(PGconn *conn, const char *sql, int n, const char *const *params,
                    ExecStatusType want, char *err, size_t errlen);
 
+/* db_query in two halves, so the caller works meanwhile: db_send sends
+ * the statement (0, or -1 + err), db_receive waits for its result (as
+ * db_query's).  Nothing else goes on the connection in between. */
+int db_send(PGconn *conn, const char *sql, int n, const char *const *params,
+            char *err, size_t errlen);
+PGresult *db_receive(PGconn *conn, ExecStatusType want, char *err, size_t errlen);
+
 #endif

@@ -12,13 +12,17 @@
  * after cursor ("0" to start), each with whether its home feed takes the
  * status (mastodon_home_accepts(): for a direct status only the mentioned
  * ones): columns account_id, notify (follows.notify, and accepted),
- * accepted.  NULL + err on failure. */
-PGresult *recipients_page(PGconn *db, const status_facts *f, const char *cursor,
-                          char *err, size_t errlen);
+ * accepted.  Sent (0, or -1 + err), then received with
+ * recipients_page_receive(), so the caller writes feeds meanwhile. */
+int recipients_page_send(PGconn *db, const status_facts *f, const char *cursor,
+                         char *err, size_t errlen);
 
 /* One page of every local follower of account_id (no filter): for removals,
- * where a status that is not in a feed costs nothing. */
-PGresult *followers_page(PGconn *db, const char *account_id, const char *cursor,
-                         char *err, size_t errlen);
+ * where a status that is not in a feed costs nothing.  The same halves. */
+int followers_page_send(PGconn *db, const char *account_id, const char *cursor,
+                        char *err, size_t errlen);
+
+/* The page sent: NULL + err on failure. */
+PGresult *recipients_page_receive(PGconn *db, char *err, size_t errlen);
 
 #endif
