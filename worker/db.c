@@ -57,6 +57,59 @@ int db_send(PGconn *conn, const char *sql, int n, const char *const *params,
     return 0;
 }
 
+/* The statements prepared on this thread's connection (each job thread
+ * has its own): a reopened connection has another backend, and prepares
+ * again. */
+#define DB_PREPARED_MAX 8
+
+static __thread struct {
+    const char   *name;
+    const PGconn *conn;
+    int           pid;
+} db_prepared[DB_PREPARED_MAX];
+
+static int db_prepare_once(PGconn *conn, const char *name, const char *sql, int n,
+                           char *err, size_t errlen)
+{
+    int pid = PQbackendPID(conn), free_slot = -1;
+
+    for (int i = 0; i < DB_PREPARED_MAX; i++) {
+        if (db_prepared[i].name != NULL && strcmp(db_prepared[i].name, name) == 0) {
+            if (db_prepared[i].conn == conn && db_prepared[i].pid == pid)
+                return 0;
+            free_slot = i;
+            break;
+        }
+        if (db_prepared[i].name == NULL && free_slot < 0)
+            free_slot = i;
+    }
+    PGresult *res = PQprepare(conn, name, sql, n, NULL);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        db_error(conn, res, err, errlen);
+        PQclear(res);
+        return -1;
+    }
+    PQclear(res);
+    if (free_slot >= 0) {
+        db_prepared[free_slot].name = name;
+        db_prepared[free_slot].conn = conn;
+        db_prepared[free_slot].pid = pid;
+    }
+    return 0;
+}
+
+int db_send_prepared(PGconn *conn, const char *name, const char *sql, int n,
+                     const char *const *params, char *err, size_t errlen)
+{
+    if (db_prepare_once(conn, name, sql, n, err, errlen) != 0)
+        return -1;
+    if (!PQsendQueryPrepared(conn, name, n, params, NULL, NULL, 0)) {
+        db_error(conn, NULL, err, errlen);
+        return -1;
+    }
+    return 0;
+}
+
 PGresult *db_receive(PGconn *conn, ExecStatusType want, char *err, size_t errlen)
 {
     PGresult *res = NULL, *next;

@@ -39,4 +39,10 @@ int db_send(PGconn *conn, const char *sql, int n, const char *const *params,
             char *err, size_t errlen);
 PGresult *db_receive(PGconn *conn, ExecStatusType want, char *err, size_t errlen);
 
+/* db_send of a statement prepared once per connection under name (a
+ * string constant), so a statement run for every
+ * post is planned once, not each time (PostgreSQL's generic plan). */
+int db_send_prepared(PGconn *conn, const char *name, const char *sql, int n,
+                     const char *const *params, char *err, size_t errlen);
+
 #endif

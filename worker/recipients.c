@@ -50,7 +50,8 @@ int recipients_page_send(PGconn *db, const status_facts *f, const char *cursor,
         or_null(f->reblog_of_id), or_null(f->reblog_account_id),
         f->reblog_of_id[0] != '\0' ? f->reblog_account_domain : NULL,
     };
-    return db_send(db, recipients_sql, 12, params, err, errlen);
+    /* planning the rule costs more than running it on a page of 100 */
+    return db_send_prepared(db, "mw_recipients", recipients_sql, 12, params, err, errlen);
 }
 
 int followers_page_send(PGconn *db, const char *account_id, const char *cursor,
@@ -59,7 +60,7 @@ int followers_page_send(PGconn *db, const char *account_id, const char *cursor,
     char limit[16];
     snprintf(limit, sizeof(limit), "%d", RECIPIENTS_PAGE);
     const char *params[3] = { account_id, cursor, limit };
-    return db_send(db, followers_sql, 3, params, err, errlen);
+    return db_send_prepared(db, "mw_followers", followers_sql, 3, params, err, errlen);
 }
 
 PGresult *recipients_page_receive(PGconn *db, char *err, size_t errlen)
