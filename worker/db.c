@@ -60,7 +60,7 @@ int db_send(PGconn *conn, const char *sql, int n, const char *const *params,
 /* The statements prepared on this thread's connection (each job thread
  * has its own): a reopened connection has another backend, and prepares
  * again. */
-#define DB_PREPARED_MAX 8
+#define DB_PREPARED_MAX 16
 
 static __thread struct {
     const char   *name;
@@ -68,46 +68,72 @@ static __thread struct {
     int           pid;
 } db_prepared[DB_PREPARED_MAX];
 
+/* 1 when name is prepared on conn (now or before), 0 when the table is
+ * full (the caller sends the statement unnamed), -1 + err. */
 static int db_prepare_once(PGconn *conn, const char *name, const char *sql, int n,
                            char *err, size_t errlen)
 {
-    int pid = PQbackendPID(conn), free_slot = -1;
+    int pid = PQbackendPID(conn), slot = -1;
 
     for (int i = 0; i < DB_PREPARED_MAX; i++) {
         if (db_prepared[i].name != NULL && strcmp(db_prepared[i].name, name) == 0) {
             if (db_prepared[i].conn == conn && db_prepared[i].pid == pid)
-                return 0;
-            free_slot = i;
+                return 1;
+            slot = i;
             break;
         }
-        if (db_prepared[i].name == NULL && free_slot < 0)
-            free_slot = i;
+        if (db_prepared[i].name == NULL && slot < 0)
+            slot = i;
     }
+    if (slot < 0)
+        return 0;
     PGresult *res = PQprepare(conn, name, sql, n, NULL);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    /* 42P05: prepared already on this session */
+    if (PQresultStatus(res) != PGRES_COMMAND_OK
+        && (state == NULL || strcmp(state, "42P05") != 0)) {
         db_error(conn, res, err, errlen);
         PQclear(res);
         return -1;
     }
     PQclear(res);
-    if (free_slot >= 0) {
-        db_prepared[free_slot].name = name;
-        db_prepared[free_slot].conn = conn;
-        db_prepared[free_slot].pid = pid;
-    }
-    return 0;
+    db_prepared[slot].name = name;
+    db_prepared[slot].conn = conn;
+    db_prepared[slot].pid = pid;
+    return 1;
 }
 
 int db_send_prepared(PGconn *conn, const char *name, const char *sql, int n,
                      const char *const *params, char *err, size_t errlen)
 {
-    if (db_prepare_once(conn, name, sql, n, err, errlen) != 0)
+    int prepared = db_prepare_once(conn, name, sql, n, err, errlen);
+    if (prepared < 0)
         return -1;
+    if (prepared == 0)
+        return db_send(conn, sql, n, params, err, errlen);
     if (!PQsendQueryPrepared(conn, name, n, params, NULL, NULL, 0)) {
         db_error(conn, NULL, err, errlen);
         return -1;
     }
     return 0;
+}
+
+PGresult *db_query_prepared(PGconn *conn, const char *name, const char *sql, int n,
+                            const char *const *params, ExecStatusType want,
+                            char *err, size_t errlen)
+{
+    int prepared = db_prepare_once(conn, name, sql, n, err, errlen);
+    if (prepared < 0)
+        return NULL;
+    if (prepared == 0)
+        return db_query(conn, sql, n, params, want, err, errlen);
+    PGresult *res = PQexecPrepared(conn, name, n, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != want) {
+        db_error(conn, res, err, errlen);
+        PQclear(res);
+        return NULL;
+    }
+    return res;
 }
 
 PGresult *db_receive(PGconn *conn, ExecStatusType want, char *err, size_t errlen)

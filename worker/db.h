@@ -45,4 +45,9 @@ PGresult *db_receive(PGconn *conn, ExecStatusType want, char *err, size_t errlen
 int db_send_prepared(PGconn *conn, const char *name, const char *sql, int n,
                      const char *const *params, char *err, size_t errlen);
 
+/* db_query of a statement prepared once per connection, likewise. */
+PGresult *db_query_prepared(PGconn *conn, const char *name, const char *sql, int n,
+                            const char *const *params, ExecStatusType want,
+                            char *err, size_t errlen);
+
 #endif
