@@ -377,11 +377,29 @@ post_bench() {
             SELECT id, $author FROM accounts WHERE username LIKE 'postf%'" >/dev/null
         tokens=$tokens${tokens:+,}$token
     done
+    local cpu0 cpu1
+    cpu0=$(server_cpu_ticks)
     BENCH_TOKEN=$tokens wrk -t2 -c16 -d"$DURATION" -s "$MASTODON_ROOT/scripts/bench/post.lua" \
         "$BASE/api/v1/statuses" > "$VAR/post.out" 2>&1 || true
+    cpu1=$(server_cpu_ticks)
     echo
     echo "POST /api/v1/statuses (wrk -c16, $authors author(s) each followed by 100 local feeds):" \
         "$(awk '/^Requests\/sec:/ {print $2}' "$VAR/post.out") posts/s; $(grep -E '^posts:' "$VAR/post.out")"
+    # CPU per post does not depend on what else the machine runs
+    awk -v a="$cpu0" -v b="$cpu1" -v hz="$(getconf CLK_TCK)" \
+        -v n="$(awk '/^posts:/ {sub(",", "", $2); print $2}' "$VAR/post.out")" \
+        'BEGIN { if (n > 0) printf "  CPU per post (PostgreSQL, nginx, Redis, the worker, during the run): %.2f ms\n", (b - a) * 1000 / hz / n }'
+}
+
+# The CPU ticks (user + system) the servers of this run used so far:
+# PostgreSQL's processes, nginx's, Redis and the worker.
+server_cpu_ticks() {
+    local pids p
+    pids="$(pgrep -P "$(head -n1 "$VAR/pg/data/postmaster.pid")") $(head -n1 "$VAR/pg/data/postmaster.pid")"
+    pids="$pids $(pgrep -P "$(cat "$NGX/nginx.pid")") $(cat "$VAR/redis/redis.pid") $(cat "$VAR/worker.pid")"
+    for p in $pids; do
+        cat "/proc/$p/stat" 2>/dev/null
+    done | awk '{ sub(/^.*\) /, ""); t += $12 + $13 } END { print t + 0 }'
 }
 
 # Delivery: signed POSTs of one activity to a farm of inboxes (a plain
