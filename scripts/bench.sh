@@ -402,13 +402,56 @@ fanout_bench() {
 }
 
 # Posting: each POST /api/v1/statuses is one INSERT statement, the loader
-# and the distribute job (the worker runs them meanwhile).
+# and the distribute job (the worker runs them meanwhile).  Issue 10's row:
+# BENCH_POST_AUTHORS (64) authors, the requests going round them, each
+# followed by the same 100 local accounts with home feeds.  A single author
+# (BENCH_POST_AUTHORS=1) is bounded by its account_stats row, which every
+# post updates and holds until its commit, as Mastodon's does.
 post_bench() {
-    BENCH_TOKEN=$TOKEN wrk -t2 -c16 -d"$DURATION" -s "$MASTODON_ROOT/scripts/bench/post.lua" \
+    local ids=$VAR/post-followers.ids tokens= token digest author user i
+    local authors=${BENCH_POST_AUTHORS:-64}
+    psql_bench "INSERT INTO accounts (username) SELECT 'postf' || g FROM generate_series(1, 100) g" >/dev/null
+    psql_bench "SELECT id FROM accounts WHERE username LIKE 'postf%'" > "$ids"
+    zadd_resp mastodon:feed:home: 0 0 < "$ids" | redis-cli -h 127.0.0.1 -p "$REDISPORT" --pipe >/dev/null
+    for i in $(seq 1 "$authors"); do
+        if [ "$i" = 1 ]; then
+            author=$ACCOUNT token=$TOKEN
+        else
+            token=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' | head -c 43)
+            digest=$(printf '%s' "$token" | sha256sum | cut -d' ' -f1)
+            author=$(psql_bench "INSERT INTO accounts (username) VALUES ('poster$i') RETURNING id")
+            user=$(psql_bench "INSERT INTO users (account_id, email, confirmed_at) VALUES ($author,
+                'poster$i@example.com', now()) RETURNING id")
+            psql_bench "INSERT INTO oauth_access_tokens (token, scopes, application_id, resource_owner_id)
+                VALUES ('$digest', 'read write', $APP, $user)" >/dev/null
+        fi
+        psql_bench "INSERT INTO follows (account_id, target_account_id)
+            SELECT id, $author FROM accounts WHERE username LIKE 'postf%'" >/dev/null
+        tokens=$tokens${tokens:+,}$token
+    done
+    local cpu0 cpu1
+    cpu0=$(server_cpu_ticks)
+    BENCH_TOKEN=$tokens wrk -t2 -c16 -d"$DURATION" -s "$MASTODON_ROOT/scripts/bench/post.lua" \
         "$BASE/api/v1/statuses" > "$VAR/post.out" 2>&1 || true
+    cpu1=$(server_cpu_ticks)
     echo
-    echo "POST /api/v1/statuses (wrk -c16): $(awk '/^Requests\/sec:/ {print $2}' "$VAR/post.out") posts/s;" \
-        "$(grep -E '^posts:' "$VAR/post.out")"
+    echo "POST /api/v1/statuses (wrk -c16, $authors author(s) each followed by 100 local feeds):" \
+        "$(awk '/^Requests\/sec:/ {print $2}' "$VAR/post.out") posts/s; $(grep -E '^posts:' "$VAR/post.out")"
+    # CPU per post does not depend on what else the machine runs
+    awk -v a="$cpu0" -v b="$cpu1" -v hz="$(getconf CLK_TCK)" \
+        -v n="$(awk '/^posts:/ {sub(",", "", $2); print $2}' "$VAR/post.out")" \
+        'BEGIN { if (n > 0) printf "  CPU per post (PostgreSQL, nginx, Redis, the worker, during the run): %.2f ms\n", (b - a) * 1000 / hz / n }'
+}
+
+# The CPU ticks (user + system) the servers of this run used so far:
+# PostgreSQL's processes, nginx's, Redis and the worker.
+server_cpu_ticks() {
+    local pids p
+    pids="$(pgrep -P "$(head -n1 "$VAR/pg/data/postmaster.pid")") $(head -n1 "$VAR/pg/data/postmaster.pid")"
+    pids="$pids $(pgrep -P "$(cat "$NGX/nginx.pid")") $(cat "$VAR/redis/redis.pid") $(cat "$VAR/worker.pid")"
+    for p in $pids; do
+        cat "/proc/$p/stat" 2>/dev/null
+    done | awk '{ sub(/^.*\) /, ""); t += $12 + $13 } END { print t + 0 }'
 }
 
 # Delivery: signed POSTs of one activity to a farm of inboxes (a plain

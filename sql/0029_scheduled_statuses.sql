@@ -126,6 +126,7 @@ WITH p AS (SELECT ps.id, ps.account_id, ps.conversation_id
    WHERE x.n <> '' ORDER BY lower(x.n), x.i),
  ti AS (INSERT INTO tags (name, display_name)
    SELECT tn.name, tn.display FROM tn WHERE EXISTS (SELECT 1 FROM s)
+   AND NOT EXISTS (SELECT 1 FROM tags et WHERE lower(et.name) = lower(tn.name))
    ON CONFLICT (lower((name)::text) text_pattern_ops)
    DO UPDATE SET name = tags.name RETURNING tags.id),
  tg AS (INSERT INTO statuses_tags (status_id, tag_id)

@@ -47,6 +47,114 @@ PGresult *db_query(PGconn *conn, const char *sql, int n, const char *const *para
     return res;
 }
 
+int db_send(PGconn *conn, const char *sql, int n, const char *const *params,
+            char *err, size_t errlen)
+{
+    if (!PQsendQueryParams(conn, sql, n, NULL, params, NULL, NULL, 0)) {
+        db_error(conn, NULL, err, errlen);
+        return -1;
+    }
+    return 0;
+}
+
+/* The statements prepared on this thread's connection (each job thread
+ * has its own): a reopened connection has another backend, and prepares
+ * again. */
+#define DB_PREPARED_MAX 16
+
+static __thread struct {
+    const char   *name;
+    const PGconn *conn;
+    int           pid;
+} db_prepared[DB_PREPARED_MAX];
+
+/* 1 when name is prepared on conn (now or before), 0 when the table is
+ * full (the caller sends the statement unnamed), -1 + err. */
+static int db_prepare_once(PGconn *conn, const char *name, const char *sql, int n,
+                           char *err, size_t errlen)
+{
+    int pid = PQbackendPID(conn), slot = -1;
+
+    for (int i = 0; i < DB_PREPARED_MAX; i++) {
+        if (db_prepared[i].name != NULL && strcmp(db_prepared[i].name, name) == 0) {
+            if (db_prepared[i].conn == conn && db_prepared[i].pid == pid)
+                return 1;
+            slot = i;
+            break;
+        }
+        if (db_prepared[i].name == NULL && slot < 0)
+            slot = i;
+    }
+    if (slot < 0)
+        return 0;
+    PGresult *res = PQprepare(conn, name, sql, n, NULL);
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    /* 42P05: prepared already on this session */
+    if (PQresultStatus(res) != PGRES_COMMAND_OK
+        && (state == NULL || strcmp(state, "42P05") != 0)) {
+        db_error(conn, res, err, errlen);
+        PQclear(res);
+        return -1;
+    }
+    PQclear(res);
+    db_prepared[slot].name = name;
+    db_prepared[slot].conn = conn;
+    db_prepared[slot].pid = pid;
+    return 1;
+}
+
+int db_send_prepared(PGconn *conn, const char *name, const char *sql, int n,
+                     const char *const *params, char *err, size_t errlen)
+{
+    int prepared = db_prepare_once(conn, name, sql, n, err, errlen);
+    if (prepared < 0)
+        return -1;
+    if (prepared == 0)
+        return db_send(conn, sql, n, params, err, errlen);
+    if (!PQsendQueryPrepared(conn, name, n, params, NULL, NULL, 0)) {
+        db_error(conn, NULL, err, errlen);
+        return -1;
+    }
+    return 0;
+}
+
+PGresult *db_query_prepared(PGconn *conn, const char *name, const char *sql, int n,
+                            const char *const *params, ExecStatusType want,
+                            char *err, size_t errlen)
+{
+    int prepared = db_prepare_once(conn, name, sql, n, err, errlen);
+    if (prepared < 0)
+        return NULL;
+    if (prepared == 0)
+        return db_query(conn, sql, n, params, want, err, errlen);
+    PGresult *res = PQexecPrepared(conn, name, n, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != want) {
+        db_error(conn, res, err, errlen);
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
+PGresult *db_receive(PGconn *conn, ExecStatusType want, char *err, size_t errlen)
+{
+    PGresult *res = NULL, *next;
+
+    /* every result up to the NULL that ends the query; the first one counts */
+    while ((next = PQgetResult(conn)) != NULL) {
+        if (res == NULL)
+            res = next;
+        else
+            PQclear(next);
+    }
+    if (res == NULL || PQresultStatus(res) != want) {
+        db_error(conn, res, err, errlen);
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
 /* Our limits go before the operator's conninfo, which may override them
  * (PQconnectdbParams: the last occurrence of a key wins).  TCP keepalives
  * and tcp_user_timeout notice a PostgreSQL host that vanished, which no

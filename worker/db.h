@@ -32,4 +32,22 @@ int db_exec(PGconn *conn, const char *sql, char *err, size_t errlen);
 PGresult *db_query(PGconn *conn, const char *sql, int n, const char *const *params,
                    ExecStatusType want, char *err, size_t errlen);
 
+/* db_query in two halves, so the caller works meanwhile: db_send sends
+ * the statement (0, or -1 + err), db_receive waits for its result (as
+ * db_query's).  Nothing else goes on the connection in between. */
+int db_send(PGconn *conn, const char *sql, int n, const char *const *params,
+            char *err, size_t errlen);
+PGresult *db_receive(PGconn *conn, ExecStatusType want, char *err, size_t errlen);
+
+/* db_send of a statement prepared once per connection under name (a
+ * string constant), so a statement run for every
+ * post is planned once, not each time (PostgreSQL's generic plan). */
+int db_send_prepared(PGconn *conn, const char *name, const char *sql, int n,
+                     const char *const *params, char *err, size_t errlen);
+
+/* db_query of a statement prepared once per connection, likewise. */
+PGresult *db_query_prepared(PGconn *conn, const char *name, const char *sql, int n,
+                            const char *const *params, ExecStatusType want,
+                            char *err, size_t errlen);
+
 #endif

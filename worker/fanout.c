@@ -1,9 +1,11 @@
 /* The fan-out walk.  Followers come in pages of RECIPIENTS_PAGE in account
  * id order (a cursor, not an offset, so a page costs the same at the end of
- * 100,000 followers as at the start); each page becomes a few script calls
- * of FEED_CALL_ENTRIES feeds, written to Redis before the next page is
- * asked of PostgreSQL, and their replies are read after it. */
+ * 100,000 followers as at the start); each page's feed writes go to Redis
+ * (plain commands for a new original, feed_push.c; script calls of
+ * FEED_CALL_ENTRIES feeds otherwise), then the next page is asked of
+ * PostgreSQL without waiting, and Redis' replies are read while it works. */
 #include "fanout.h"
+#include "feed_push.h"
 #include "args.h"
 #include "log.h"
 #include "payload.h"
@@ -27,74 +29,120 @@ static void fanout_event_key(const job_ctx *ctx, char *out, size_t outlen)
     snprintf(out, outlen, "mastodon:event:%s", ctx->job->jid);
 }
 
-static PGresult *next_page(PGconn *db, const fanout_walk *w, const char *cursor,
-                           char *err, size_t errlen)
+static int next_page_send(PGconn *db, const fanout_walk *w, const char *cursor,
+                          char *err, size_t errlen)
 {
     if (w->filter != NULL && w->tag_followers)
-        return tag_followers_page(db, w->filter, cursor, err, errlen);
+        return tag_followers_page_send(db, w->filter, cursor, err, errlen);
     if (w->filter != NULL)
-        return recipients_page(db, w->filter, cursor, err, errlen);
-    return followers_page(db, w->account_id, cursor, err, errlen);
+        return recipients_page_send(db, w->filter, cursor, err, errlen);
+    return followers_page_send(db, w->account_id, cursor, err, errlen);
+}
+
+/* The feed writes of one walk: plain commands for a new original
+ * (feed_push.c), the scripts of feed.c otherwise. */
+typedef struct {
+    int          plain;
+    feed_push    push;
+    feed_batch  *batch;
+} fanout_writes;
+
+static void writes_add(fanout_writes *fw, const fanout_walk *w, const char *account_id,
+                       char *err, size_t errlen)
+{
+    if (!fw->plain) {
+        feed_batch_add(fw->batch, account_id, w->status_id, w->reblog_of_id);
+    } else if (err[0] == '\0') {
+        (void) feed_push_add(&fw->push, account_id, err, errlen);
+    }
+}
+
+static int writes_send(fanout_writes *fw, char *err, size_t errlen)
+{
+    if (err[0] != '\0')
+        return -1;
+    return fw->plain ? feed_push_send(&fw->push, err, errlen)
+                     : feed_batch_send(fw->batch, err, errlen);
+}
+
+static int writes_collect(fanout_writes *fw, char *err, size_t errlen)
+{
+    return fw->plain ? feed_push_finish(&fw->push, err, errlen)
+                     : feed_batch_collect(fw->batch, err, errlen);
 }
 
 int fanout_home(job_ctx *ctx, PGconn *db, const fanout_walk *w, long long *changed,
                 char *err, size_t errlen)
 {
     redisContext *c = *ctx->redis;
-    feed_batch *b = malloc(sizeof(*b));
+    fanout_writes fw = { .plain = w->op == FEED_ADD && w->reblog_of_id[0] == '\0' };
     char cursor[MW_ID_LEN] = "0";
     long long pg_ms = 0, redis_ms = 0, t0 = monotonic_ms();
     int rc = -1, pages = 0;
+    PGresult *page = NULL;
 
     *changed = 0;
-    if (b == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
+    err[0] = '\0';
+    if (fw.plain) {
+        feed_push_init(&fw.push, c, w->event_key, 1, ctx->cfg->feed_max, w->status_id);
+    } else {
+        fw.batch = malloc(sizeof(*fw.batch));
+        if (fw.batch == NULL) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        if (feed_scripts_load(c, err, errlen) != 0)
+            goto done;
+        feed_batch_init(fw.batch, c, w->op, w->event_key, 1, ctx->cfg->feed_max);
     }
-    if (feed_scripts_load(c, err, errlen) != 0)
-        goto done;
-    feed_batch_init(b, c, w->op, w->event_key, 1, ctx->cfg->feed_max);
     if (w->include_self)
-        feed_batch_add(b, w->account_id, w->status_id, w->reblog_of_id);
+        writes_add(&fw, w, w->account_id, err, errlen);
 
-    PGresult *page = next_page(db, w, cursor, err, errlen);
+    if (next_page_send(db, w, cursor, err, errlen) != 0)
+        goto done;
+    page = recipients_page_receive(db, err, errlen);
     if (page == NULL)
         goto done;
     pages++;
     pg_ms += monotonic_ms() - t0;
 
+    /* while PostgreSQL reads the next page, Redis writes this one */
     for (;;) {
-        int n = page != NULL ? PQntuples(page) : 0;
+        int n = PQntuples(page), more = n == RECIPIENTS_PAGE, asked = 0;
         for (int i = 0; i < n; i++) {
             /* a recipients page holds every follower scanned, accepted or not */
             if (PQnfields(page) > 2 && PQgetvalue(page, i, 2)[0] != 't')
                 continue;
-            feed_batch_add(b, PQgetvalue(page, i, 0), w->status_id, w->reblog_of_id);
+            writes_add(&fw, w, PQgetvalue(page, i, 0), err, errlen);
         }
-        if (feed_batch_send(b, err, errlen) != 0)
+        if (writes_send(&fw, err, errlen) != 0)
             break;
 
-        PGresult *next = NULL;
         char perr[512] = "";
-        t0 = monotonic_ms();
-        if (n == RECIPIENTS_PAGE) {
+        if (more) {
             snprintf(cursor, sizeof(cursor), "%s", PQgetvalue(page, n - 1, 0));
-            next = next_page(db, w, cursor, perr, sizeof(perr));
-            pages++;
+            asked = next_page_send(db, w, cursor, perr, sizeof(perr)) == 0;
         }
+        t0 = monotonic_ms();
+        int collected = writes_collect(&fw, err, errlen);
         long long t1 = monotonic_ms();
-        pg_ms += t1 - t0;
-        int collected = feed_batch_collect(b, err, errlen);
-        redis_ms += monotonic_ms() - t1;
+        redis_ms += t1 - t0;
+
+        PGresult *next = NULL;
+        if (asked) {
+            next = recipients_page_receive(db, perr, sizeof(perr));
+            pages++;
+            pg_ms += monotonic_ms() - t1;
+        }
         if (collected != 0) {
             PQclear(next);
             break;
         }
-        if (n == RECIPIENTS_PAGE && next == NULL) {
+        if (more && next == NULL) {
             snprintf(err, errlen, "%s", perr);
             break;
         }
-        if (page != NULL && w->on_page != NULL && w->on_page(w->arg, page, err, errlen) != 0) {
+        if (w->on_page != NULL && w->on_page(w->arg, page, err, errlen) != 0) {
             PQclear(next);
             break;
         }
@@ -105,13 +153,15 @@ int fanout_home(job_ctx *ctx, PGconn *db, const fanout_walk *w, long long *chang
             break;
         }
     }
-    PQclear(page);
-    *changed = b->changed;
-    mlog(LOG_DEBUG, "fan-out of %s: %d page(s) of followers in %lld ms, then %lld ms waiting for redis",
-         w->status_id, pages, pg_ms, redis_ms);
+    *changed = fw.plain ? fw.push.changed : fw.batch->changed;
+    mlog(LOG_DEBUG, "fan-out of %s: %d page(s) of followers, %lld ms waiting for postgresql,"
+         " %lld ms for redis", w->status_id, pages, pg_ms, redis_ms);
 
 done:
-    free(b);
+    PQclear(page);
+    if (fw.plain)
+        feed_push_free(&fw.push);
+    free(fw.batch);
     return rc;
 }
 

@@ -9,7 +9,7 @@
  * - the feeds of the lists holding the author that take it (list_feeds.c),
  *   `update` on timeline:list:<id>;
  * - a public status with tags: the home feeds of the local followers of
- *   its tags (recipients.c's tag_followers_page, the home rule's blocks
+ *   its tags (recipients.c's tag_followers_page_send, the home rule's blocks
  *   and mutes);
  * - `status` notifications to followers with follows.notify (not for
  *   reblogs or replies to others);

@@ -194,7 +194,9 @@ int notify_mentions(redisContext *c, PGconn *db, const char *status_id, char *er
                     size_t errlen)
 {
     const char *params[1] = { status_id };
-    PGresult *res = db_query(db, mentions_sql, 1, params, PGRES_TUPLES_OK, err, errlen);
+    /* every post: planned once per connection */
+    PGresult *res = db_query_prepared(db, "mw_notify_mentions", mentions_sql, 1, params,
+                                      PGRES_TUPLES_OK, err, errlen);
     if (res == NULL)
         return -1;
     int rc = publish_rows(c, res, err, errlen);

@@ -12,20 +12,24 @@
  * after cursor ("0" to start), each with whether its home feed takes the
  * status (mastodon_home_accepts(): for a direct status only the mentioned
  * ones): columns account_id, notify (follows.notify, and accepted),
- * accepted.  NULL + err on failure. */
-PGresult *recipients_page(PGconn *db, const status_facts *f, const char *cursor,
-                          char *err, size_t errlen);
-
-/* One page of every local follower of account_id (no filter): for removals,
- * where a status that is not in a feed costs nothing. */
-PGresult *followers_page(PGconn *db, const char *account_id, const char *cursor,
+ * accepted.  Sent (0, or -1 + err), then received with
+ * recipients_page_receive(), so the caller writes feeds meanwhile. */
+int recipients_page_send(PGconn *db, const status_facts *f, const char *cursor,
                          char *err, size_t errlen);
 
 /* One page of the local accounts following a tag of the status (not its
  * author), in account id order after cursor, as recipients_page's columns
  * (notify false): accepted by the home rule's blocks and mutes
- * (mastodon_feed_accepts()) and the author's domain not blocked. */
-PGresult *tag_followers_page(PGconn *db, const status_facts *f, const char *cursor,
-                             char *err, size_t errlen);
+ * (mastodon_feed_accepts()) and the author's domain not blocked.  Sent,
+ * then received with recipients_page_receive(), as recipients_page_send. */
+int tag_followers_page_send(PGconn *db, const status_facts *f, const char *cursor,
+                            char *err, size_t errlen);
+/* One page of every local follower of account_id (no filter): for removals,
+ * where a status that is not in a feed costs nothing.  The same halves. */
+int followers_page_send(PGconn *db, const char *account_id, const char *cursor,
+                        char *err, size_t errlen);
+
+/* The page sent: NULL + err on failure. */
+PGresult *recipients_page_receive(PGconn *db, char *err, size_t errlen);
 
 #endif

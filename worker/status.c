@@ -53,7 +53,9 @@ int status_load(PGconn *db, const char *id, status_facts *f, char *err, size_t e
     const char *params[1] = { id };
 
     memset(f, 0, sizeof(*f));
-    PGresult *res = db_query(db, status_sql, 1, params, PGRES_TUPLES_OK, err, errlen);
+    /* every status job: planned once per connection */
+    PGresult *res = db_query_prepared(db, "mw_status_load", status_sql, 1, params,
+                                      PGRES_TUPLES_OK, err, errlen);
     if (res == NULL)
         return -1;
     f->res = res;

@@ -48,7 +48,9 @@ static ngx_int_t ngx_http_mastodon_status_media_refused(ngx_http_request_t *r,
 
 /* what a post and an edit share: $3 text, $4 sensitive, $5 spoiler,
  * $10 local mentions, $11 remote mentions, $12 tags (normalized names),
- * $13 their display names (in the same order) */
+ * $13 their display names (in the same order).  Only the tags not there
+ * yet go through the upsert: its DO UPDATE locks the tag's row until the
+ * commit, and every post with a popular tag waited for the one before. */
 #define NGX_HTTP_MASTODON_STATUS_SQL_MENTIONS(s)                              \
     " INSERT INTO mentions (status_id, account_id)"                           \
     " SELECT " s ".id, ma.id FROM " s ", accounts ma"                         \
@@ -63,6 +65,8 @@ static ngx_int_t ngx_http_mastodon_status_media_refused(ngx_http_request_t *r,
     "  WHERE x.n <> '' ORDER BY lower(x.n), x.i),"                            \
     " ti AS (INSERT INTO tags (name, display_name)"                           \
     "  SELECT name, display FROM tn WHERE EXISTS (SELECT 1 FROM " s ")"       \
+    "  AND NOT EXISTS (SELECT 1 FROM tags et"                                 \
+    "  WHERE lower(et.name) = lower(tn.name))"                                \
     "  ON CONFLICT (lower((name)::text) text_pattern_ops)"                    \
     "  DO UPDATE SET name = tags.name RETURNING id),"                         \
     " tg AS (INSERT INTO statuses_tags (status_id, tag_id)"                   \
