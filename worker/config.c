@@ -4,6 +4,7 @@
 #include "config.h"
 #include "log.h"
 #include "mail.h"
+#include "mstdn_webpush.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -31,7 +32,7 @@ static const config_entry config_table[] = {
     STR(redis, "127.0.0.1:6379"),
     STR(domain, "localhost"),
     { "queues", CFG_STRING, offsetof(worker_config, queues_list),
-      "default,push,ingress,mailers,pull,scheduler,media", 0, 0 },
+      "default,webpush,push,ingress,mailers,pull,scheduler,media", 0, 0 },
     { "log_level", CFG_STRING, offsetof(worker_config, log_level_name), "info", 0, 0 },
     STR(log_file, ""),
     NUM("concurrency", concurrency, "5", 1, 256),
@@ -63,6 +64,8 @@ static const config_entry config_table[] = {
     NUM("deliver_host_concurrency", deliver_host_concurrency, "8", 1, 256),
     NUM("processed_activities_keep_days", processed_activities_keep_days, "14", 1, 3650),
     STR(media_root, "/var/lib/mastodon/public/system"),
+    STR(vapid_private_key, ""),
+    STR(vapid_public_key, ""),
 };
 
 #define CONFIG_ENTRIES (sizeof(config_table) / sizeof(config_table[0]))
@@ -303,6 +306,21 @@ static int config_mail(worker_config *cfg, char *err, size_t errlen)
     return 0;
 }
 
+/* vapid_private_key and vapid_public_key: both or neither, one key pair. */
+static int config_vapid(worker_config *cfg, char *err, size_t errlen)
+{
+    if (cfg->vapid_private_key[0] == '\0' && cfg->vapid_public_key[0] == '\0')
+        return 0;
+    EVP_PKEY *key = mstdn_webpush_vapid_load(cfg->vapid_private_key, cfg->vapid_public_key);
+    if (key == NULL) {
+        snprintf(err, errlen, "vapid_private_key and vapid_public_key: not the two halves of one"
+                 " P-256 key pair in URL-safe base64 (`mastodon-worker vapid-keys` makes one)");
+        return -1;
+    }
+    EVP_PKEY_free(key);
+    return 0;
+}
+
 /* federation_allowed_addresses: "IP" or "IP/bits", comma or space separated. */
 static int config_allowed(worker_config *cfg, char *err, size_t errlen)
 {
@@ -388,6 +406,8 @@ int config_load(worker_config *cfg, const char *file, char *err, size_t errlen)
     if (config_mail(cfg, err, errlen) != 0)
         return -1;
     if (config_allowed(cfg, err, errlen) != 0)
+        return -1;
+    if (config_vapid(cfg, err, errlen) != 0)
         return -1;
     return config_split_queues(cfg, err, errlen);
 }

@@ -45,6 +45,8 @@ typedef struct {
     long  deliver_host_concurrency; /* deliveries at once to one host */
     long  processed_activities_keep_days; /* the replay guard's window */
     char *media_root;               /* Paperclip's public/system */
+    char *vapid_private_key;        /* VAPID_PRIVATE_KEY (Web Push): "" none */
+    char *vapid_public_key;         /* VAPID_PUBLIC_KEY */
 
     /* derived */
     int   nqueues;

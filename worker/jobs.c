@@ -33,6 +33,7 @@ static const struct {
     { "media_process", job_media_process },
     { "media_remove", job_media_remove },
     { "poll_expire", job_poll_expire },
+    { "web_push", job_web_push },
 };
 
 job_handler jobs_find(const char *type)

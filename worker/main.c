@@ -29,6 +29,8 @@ static const char usage_text[] =
     "  domain-block remove DOMAIN | domain-block list\n"
     "                             the instance's domain blocks\n"
     "  reports list [--all]       the reports waiting for the moderators (--all: resolved too)\n"
+    "  vapid-keys                 print a new VAPID key pair for Web Push (once: keep it in the\n"
+    "                             worker's vapid_* keys and mastodon_vapid_public_key)\n"
     "\n"
     "options:\n"
     "  -c, --config FILE          configuration file (\"key value\" lines)\n"
@@ -40,7 +42,8 @@ static const char usage_text[] =
     "REDIS_CONNECT_TIMEOUT_MS, REDIS_TIMEOUT_MS, LOG_LEVEL, LOG_FILE, SMTP_URL, SMTP_FROM,\n"
     "SMTP_USER, SMTP_PASSWORD, SMTP_STARTTLS, BASE_URL, FEED_MAX, WEB_DOMAIN,\n"
     "FEDERATION_ALLOW_HTTP, FEDERATION_ALLOWED_ADDRESSES, CA_FILE, FETCH_TIMEOUT_MS,\n"
-    "FETCH_CONNECT_TIMEOUT_MS, DELIVER_TIMEOUT_MS, DELIVER_HOST_CONCURRENCY.\n"
+    "FETCH_CONNECT_TIMEOUT_MS, DELIVER_TIMEOUT_MS, DELIVER_HOST_CONCURRENCY,\n"
+    "VAPID_PRIVATE_KEY, VAPID_PUBLIC_KEY.\n"
     "MASTODON_SQL_DIR locates the migrations.\n";
 
 static const struct {
@@ -54,6 +57,7 @@ static const struct {
     { "relay", cmd_relay },
     { "domain-block", cmd_domain_block },
     { "reports", cmd_reports },
+    { "vapid-keys", cmd_vapid_keys },
     { "http-test", cmd_http_test },     /* t/worker_http.t; not in the usage */
     { "fetch-test", cmd_fetch_test },   /* t/worker_fetch.t; not in the usage */
     { "deliver-bench", cmd_deliver_bench },     /* make bench; not in the usage */

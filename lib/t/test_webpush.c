@@ -119,8 +119,10 @@ keys_valid(void **state)
 static void
 vapid(void **state)
 {
-    char            priv[MSTDN_WEBPUSH_KEY_B64_LEN], pub[MSTDN_WEBPUSH_KEY_B64_LEN];
-    char            priv2[MSTDN_WEBPUSH_KEY_B64_LEN], pub2[MSTDN_WEBPUSH_KEY_B64_LEN];
+    char            priv[MSTDN_WEBPUSH_KEY_B64_LEN];
+    char            pub[MSTDN_WEBPUSH_KEY_B64_LEN];
+    char            priv2[MSTDN_WEBPUSH_KEY_B64_LEN];
+    char            pub2[MSTDN_WEBPUSH_KEY_B64_LEN];
     char            jwt[1024], *dot;
     size_t          siglen;
     EVP_PKEY       *key;
