@@ -145,6 +145,19 @@ my $app = $ua->post('/api/v1/apps' => form => { client_name => 'push app',
     redirect_uris => 'urn:ietf:wg:oauth:2.0:oob', scopes => 'read push' })->res->json;
 is($app->{vapid_key}, $vapid, 'POST /api/v1/apps: vapid_key');
 
+# --- the key pair: made by the CLI, checked by the worker and nginx ------------------
+{
+    my ($rc, $out, $err) = $t->worker_cli('vapid-keys');
+    is($rc, 0, 'vapid-keys');
+    like($out, qr/\AVAPID_PRIVATE_KEY=[A-Za-z0-9_-]{43}=\nVAPID_PUBLIC_KEY=B[A-Za-z0-9_-]{86}=\n\z/,
+         '... prints a pair as Mastodon does');
+    my ($pub) = $out =~ /VAPID_PUBLIC_KEY=(\S+)/;
+    local $t->{worker_env} = { %{ $t->{worker_env} }, MASTODON_VAPID_PUBLIC_KEY => $pub };
+    ($rc, $out, $err) = $t->worker_cli('relay');
+    is($rc, 2, 'a private key with another pair\'s public key: a configuration error');
+    like($err, qr/vapid_private_key and vapid_public_key/, '... that says so');
+}
+
 # --- the API ---------------------------------------------------------------------
 my $alice = $t->user('alice');
 my $bob = $t->user('bob');
