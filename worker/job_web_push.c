@@ -265,7 +265,7 @@ static int push_start(job_ctx *ctx, EVP_PKEY *vapid, const PGresult *res, push_i
 
     /* the payload: the token and locale are the subscription's */
     const char *token = PQgetvalue(res, row, C_TOKEN), *locale = PQgetvalue(res, row, C_LOCALE);
-    size_t room = 128 + strlen(notification_id)
+    size_t room = 256 + strlen(notification_id)
                   + MSTDN_JSON_QUOTE_MAX(strlen(token) + strlen(locale) + strlen(icon)
                                          + strlen(title) + strlen(body)
                                          + strlen(PQgetvalue(res, row, C_TYPE)));
@@ -463,7 +463,8 @@ int job_web_push(job_ctx *ctx, const char *args_json, size_t len, char *err, siz
         }
         /* the others went through: this one is retried alone */
         char args[160];
-        int k = snprintf(args, sizeof(args), "{\"notification_id\":\"%s\",\"subscription_id\":\"%s\"}",
+        int k = snprintf(args, sizeof(args),
+                         "{\"notification_id\":\"%s\",\"subscription_id\":\"%s\"}",
                          notification, id);
         if (queue_schedule(*ctx->redis, "webpush", "web_push", args, (size_t) k, 1,
                            queue_backoff_ms(ctx->cfg, 0), why, err, errlen) != 0) {

@@ -108,7 +108,8 @@ static int publish_rows(redisContext *c, const PGresult *res, char *err, size_t 
         if (PQgetvalue(res, i, 2)[0] != 't')
             continue;
         int n = snprintf(args, sizeof(args), "{\"notification_id\":\"%s\"}", PQgetvalue(res, i, 0));
-        if (queue_push(c, "webpush", "web_push", args, (size_t) n, id, sizeof(id), err, errlen) != 0)
+        if (queue_push(c, "webpush", "web_push", args, (size_t) n, id, sizeof(id), err,
+                       errlen) != 0)
             return -1;
     }
     return 0;
