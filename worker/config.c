@@ -4,6 +4,7 @@
 #include "config.h"
 #include "log.h"
 #include "mail.h"
+#include "mstdn_webpush.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -31,7 +32,7 @@ static const config_entry config_table[] = {
     STR(redis, "127.0.0.1:6379"),
     STR(domain, "localhost"),
     { "queues", CFG_STRING, offsetof(worker_config, queues_list),
-      "default,push,ingress,mailers,pull,scheduler,media", 0, 0 },
+      "default,webpush,push,ingress,mailers,pull,scheduler,media", 0, 0 },
     { "log_level", CFG_STRING, offsetof(worker_config, log_level_name), "info", 0, 0 },
     STR(log_file, ""),
     NUM("concurrency", concurrency, "5", 1, 256),
@@ -74,6 +75,8 @@ static const config_entry config_table[] = {
     STR(s3_secret_access_key, ""),
     STR(s3_permission, "public-read"),
     NUM("s3_timeout_ms", s3_timeout_ms, "60000", 100, 3600000),
+    STR(vapid_private_key, ""),
+    STR(vapid_public_key, ""),
 };
 
 #define CONFIG_ENTRIES (sizeof(config_table) / sizeof(config_table[0]))
@@ -357,6 +360,21 @@ static int config_media(worker_config *cfg, char *err, size_t errlen)
     return 0;
 }
 
+/* vapid_private_key and vapid_public_key: both or neither, one key pair. */
+static int config_vapid(worker_config *cfg, char *err, size_t errlen)
+{
+    if (cfg->vapid_private_key[0] == '\0' && cfg->vapid_public_key[0] == '\0')
+        return 0;
+    EVP_PKEY *key = mstdn_webpush_vapid_load(cfg->vapid_private_key, cfg->vapid_public_key);
+    if (key == NULL) {
+        snprintf(err, errlen, "vapid_private_key and vapid_public_key: not the two halves of one"
+                 " P-256 key pair in URL-safe base64 (`mastodon-worker vapid-keys` makes one)");
+        return -1;
+    }
+    EVP_PKEY_free(key);
+    return 0;
+}
+
 /* federation_allowed_addresses: "IP" or "IP/bits", comma or space separated. */
 static int config_allowed(worker_config *cfg, char *err, size_t errlen)
 {
@@ -444,6 +462,8 @@ int config_load(worker_config *cfg, const char *file, char *err, size_t errlen)
     if (config_allowed(cfg, err, errlen) != 0)
         return -1;
     if (config_media(cfg, err, errlen) != 0)
+        return -1;
+    if (config_vapid(cfg, err, errlen) != 0)
         return -1;
     return config_split_queues(cfg, err, errlen);
 }

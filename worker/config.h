@@ -56,6 +56,8 @@ typedef struct {
     char *s3_secret_access_key;
     char *s3_permission;            /* x-amz-acl ("" = none sent) */
     long  s3_timeout_ms;            /* one PUT or DELETE */
+    char *vapid_private_key;        /* VAPID_PRIVATE_KEY (Web Push): "" none */
+    char *vapid_public_key;         /* VAPID_PUBLIC_KEY */
 
     /* derived */
     int   nqueues;

@@ -37,6 +37,7 @@ static const struct {
     { "activitypub_vote", job_activitypub_vote },
     { "activitypub_poll_update", job_activitypub_poll_update },
     { "scheduled_status_publish", job_scheduled_status_publish },
+    { "web_push", job_web_push },
 };
 
 job_handler jobs_find(const char *type)

@@ -88,6 +88,7 @@ int job_activitypub_poll_update(job_ctx *ctx, const char *args_json, size_t len,
                                 size_t errlen);
 int job_media_remove(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 int job_media_cleanup(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
+int job_web_push(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 int job_poll_expire(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 int job_scheduled_status_publish(job_ctx *ctx, const char *args_json, size_t len, char *err,
                                  size_t errlen);

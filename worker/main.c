@@ -35,6 +35,8 @@ static const char usage_text[] =
     "  search deploy [--batch-size N]\n"
     "                             recompute the statuses' full-text search index (tootctl\n"
     "                             search deploy), N statuses a transaction (10000)\n"
+    "  vapid-keys                 print a new VAPID key pair for Web Push (once: keep it in the\n"
+    "                             worker's vapid_* keys and mastodon_vapid_public_key)\n"
     "\n"
     "options:\n"
     "  -c, --config FILE          configuration file (\"key value\" lines)\n"
@@ -48,7 +50,8 @@ static const char usage_text[] =
     "FEDERATION_ALLOW_HTTP, FEDERATION_ALLOWED_ADDRESSES, CA_FILE, FETCH_TIMEOUT_MS,\n"
     "FETCH_CONNECT_TIMEOUT_MS, DELIVER_TIMEOUT_MS, DELIVER_HOST_CONCURRENCY, MEDIA_ROOT,\n"
     "MEDIA_BASE_URL, S3_ENABLED, S3_BUCKET, S3_REGION, S3_ENDPOINT, S3_PATH_STYLE,\n"
-    "S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3_PERMISSION, S3_TIMEOUT_MS.\n"
+    "S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3_PERMISSION, S3_TIMEOUT_MS,\n"
+    "VAPID_PRIVATE_KEY, VAPID_PUBLIC_KEY.\n"
     "MASTODON_SQL_DIR locates the migrations.\n";
 
 static const struct {
@@ -64,6 +67,7 @@ static const struct {
     { "reports", cmd_reports },
     { "media", cmd_media },
     { "search", cmd_search },
+    { "vapid-keys", cmd_vapid_keys },
     { "http-test", cmd_http_test },     /* t/worker_http.t; not in the usage */
     { "fetch-test", cmd_fetch_test },   /* t/worker_fetch.t; not in the usage */
     { "deliver-bench", cmd_deliver_bench },     /* make bench; not in the usage */

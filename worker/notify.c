@@ -18,6 +18,7 @@
 #include "args.h"
 #include "db.h"
 #include "log.h"
+#include "queue.h"
 #include "redis.h"
 #include "util.h"
 
@@ -47,7 +48,8 @@
 
 #define NOTIFY_RETURNING                                                                        \
     " ON CONFLICT (account_id, activity_type, activity_id, type) DO NOTHING"                    \
-    " RETURNING id, account_id"
+    " RETURNING id, account_id, EXISTS (SELECT 1 FROM users u JOIN web_push_subscriptions w"      \
+    "           ON w.user_id = u.id WHERE u.account_id = notifications.account_id)"
 
 static const char insert_sql[] =
     "INSERT INTO notifications (activity_id, activity_type, account_id, from_account_id, type, group_key)"
@@ -77,7 +79,9 @@ static const char forget_update_sql[] =
     " AND type = 'update' AND account_id = ANY ($2::bigint[])";
 
 /* Publishes the `notification` event of each inserted row, pipelined: its
- * id, for the streaming side to render for the recipient. */
+ * id, for the streaming side to render for the recipient; and for a
+ * recipient with Web Push subscriptions a `web_push` job on its own queue
+ * (webpush), so pushes never wait behind feeds. */
 static int publish_rows(redisContext *c, const PGresult *res, char *err, size_t errlen)
 {
     int pending = 0;
@@ -98,6 +102,15 @@ static int publish_rows(redisContext *c, const PGresult *res, char *err, size_t 
             return -1;
         }
         freeReplyObject(r);
+    }
+    for (int i = 0; i < PQntuples(res); i++) {
+        char args[64], id[48];
+        if (PQgetvalue(res, i, 2)[0] != 't')
+            continue;
+        int n = snprintf(args, sizeof(args), "{\"notification_id\":\"%s\"}", PQgetvalue(res, i, 0));
+        if (queue_push(c, "webpush", "web_push", args, (size_t) n, id, sizeof(id), err,
+                       errlen) != 0)
+            return -1;
     }
     return 0;
 }

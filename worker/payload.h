@@ -2,8 +2,7 @@
 #define MW_PAYLOAD_H
 
 /* Renderings the module leaves for jobs: mastodon:payload:status:<id> (a
- * status without viewer flags) and mastodon:payload:account:<id> (an
- * Account), kept an hour.  Jobs carry ids only (ARCHITECTURE.md, "Job
+ * status without viewer flags), kept an hour.  Jobs carry ids only (ARCHITECTURE.md, "Job
  * outbox"); what they publish comes from here. */
 
 #include <stddef.h>

@@ -417,7 +417,7 @@ ngx_http_mastodon_apps_render(ngx_http_mastodon_json_t *j, ngx_str_t *id,
     ngx_http_mastodon_json_kv_str(j, "redirect_uri", &app->redirect_uri);
     ngx_http_mastodon_json_kv_words(j, "redirect_uris", &app->redirect_uri,
                                     '\n');
-    ngx_http_mastodon_json_kv_cstr(j, "vapid_key", "");
+    ngx_http_mastodon_json_kv_str(j, "vapid_key", &j->conf->vapid_public_key);
 }
 
 

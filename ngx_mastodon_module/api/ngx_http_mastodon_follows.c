@@ -31,13 +31,6 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_follow_stmt =
         "SELECT mastodon_follow($1::bigint, $2::bigint, $3::boolean,"
         " $4::boolean, $5::varchar[], $6::boolean, false)", 6);
 
-/* the user's Account, for the notify job's "account" */
-static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_follow_me =
-    ngx_http_mastodon_pg_stmt(
-        "SELECT " NGX_HTTP_MASTODON_ACCOUNT_COLUMNS
-        NGX_HTTP_MASTODON_ACCOUNT_FROM
-        " WHERE a.id = $1::bigint", 1);
-
 /*
  * UnfollowService, written by sql/0014's mastodon_unfollow(): the follow
  * (and its endorsement), or else the request; their notifications go with
@@ -95,13 +88,6 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_reject_stmt =
         " DELETE FROM notifications n USING req"
         " WHERE n.activity_type = 'FollowRequest' AND n.activity_id = req.id",
         2);
-
-
-/* where the follow's statements answer, in its batch */
-typedef struct {
-    ngx_uint_t                     follow;      /* follow_stmt */
-    ngx_uint_t                     me;          /* follow_me */
-} ngx_http_mastodon_follow_jobs_t;
 
 
 /* the accounts a user's blocks and mutes leave out of lists ($5) */
@@ -265,71 +251,6 @@ ngx_http_mastodon_follow_bool(ngx_http_mastodon_ctx_t *ctx, const char *key)
 }
 
 
-/* the user ($1) */
-static int64_t
-ngx_http_mastodon_follows_user(ngx_http_mastodon_rel_write_t *w)
-{
-    return ngx_atoof((u_char *) w->values[0], ngx_strlen(w->values[0]));
-}
-
-
-/* 1 if mastodon_follow() made a new follow or request */
-static ngx_uint_t
-ngx_http_mastodon_follows_new(ngx_http_mastodon_rel_write_t *w, ngx_uint_t i)
-{
-    char      *outcome;
-    PGresult  *res;
-
-    res = w->batch->results[i];
-
-    if (PQntuples(res) == 0) {
-        return 0;
-    }
-
-    outcome = PQgetvalue(res, 0, 0);
-
-    return ngx_strcmp(outcome, "followed") == 0
-           || ngx_strcmp(outcome, "requested") == 0;
-}
-
-
-/*
- * After a follow (FollowService): a new follow or request of a local
- * account has its notify job in the outbox (and a follow its feed_merge);
- * the user's Account is what the notification event shows.
- */
-static void
-ngx_http_mastodon_follow_jobs(ngx_http_mastodon_rel_write_t *w)
-{
-    PGresult                         *me;
-    ngx_str_t                         account;
-    ngx_http_request_t               *r;
-    ngx_http_mastodon_follow_jobs_t  *fj;
-
-    fj = w->data;
-    r = w->batch->request;
-    me = w->batch->results[fj->me];
-
-    if (ngx_http_mastodon_rel_remote(w)
-        || !ngx_http_mastodon_follows_new(w, fj->follow))
-    {
-        return;
-    }
-
-    if (PQntuples(me) == 0
-        || ngx_http_mastodon_account_json(r, me, 0, 0, &account) != NGX_OK)
-    {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "mastodon: no account for the follow notification");
-        return;
-    }
-
-    (void) ngx_http_mastodon_outbox_payload(r, "account",
-                                         ngx_http_mastodon_follows_user(w),
-                                         &account);
-}
-
-
 /* POST /api/v1/accounts/:id/follow */
 ngx_int_t
 ngx_http_mastodon_follow(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
@@ -337,7 +258,6 @@ ngx_http_mastodon_follow(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
     ngx_int_t                         rc;
     ngx_uint_t                        invalid;
     ngx_http_mastodon_rel_write_t    *w;
-    ngx_http_mastodon_follow_jobs_t  *fj;
 
     rc = ngx_http_mastodon_rel_write(r, ctx, NGX_HTTP_MASTODON_REL_VISIBLE
                                              | NGX_HTTP_MASTODON_REL_FOLLOW,
@@ -358,35 +278,17 @@ ngx_http_mastodon_follow(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
         return 422;
     }
 
-    fj = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_follow_jobs_t));
-    if (fj == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
     if (ngx_http_mastodon_rel_write_add(w, &ngx_http_mastodon_rel_ensure_stats)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    fj->follow = w->batch->nqueries;
-
     if (ngx_http_mastodon_rel_write_add(w, &ngx_http_mastodon_follow_stmt)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    fj->me = w->batch->nqueries;
-
-    if (ngx_http_mastodon_rel_write_add(w, &ngx_http_mastodon_follow_me)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    w->jobs = ngx_http_mastodon_follow_jobs;
-    w->data = fj;
 
     return ngx_http_mastodon_rel_write_run(w);
 }

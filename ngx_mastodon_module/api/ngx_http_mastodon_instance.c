@@ -355,7 +355,7 @@ ngx_http_mastodon_instance_v2_render(ngx_http_request_t *r,
     ngx_http_mastodon_json_close(&j);
 
     ngx_http_mastodon_json_open(&j, "vapid");
-    ngx_http_mastodon_json_kv_cstr(&j, "public_key", "");
+    ngx_http_mastodon_json_kv_str(&j, "public_key", &mcf->vapid_public_key);
     ngx_http_mastodon_json_close(&j);
 
     ngx_http_mastodon_json_open(&j, "accounts");

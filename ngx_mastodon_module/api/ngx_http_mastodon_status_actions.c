@@ -57,7 +57,6 @@ typedef struct {
     int64_t                        id;          /* the status in the path */
     const char                   **values;
     ngx_uint_t                     result;      /* the action's statement */
-    ngx_uint_t                     account;     /* the viewer's Account, 0 */
 
     int64_t                        answer;      /* the status answered */
     ngx_uint_t                     force;       /* even if not visible now */
@@ -68,7 +67,6 @@ typedef struct {
     int64_t                        job_id;      /* favourite, reblog */
     int64_t                        job_account; /* recipient, reblogger */
     int64_t                        job_status;  /* favourited, reblogged */
-    ngx_str_t                      account_json;
 
     ngx_http_mastodon_statuses_t  *st;
 } ngx_http_mastodon_sa_t;
@@ -358,12 +356,6 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_sa_unmute =
         "  AND m.conversation_id = chk.conversation_id AND chk.visible)"
         " SELECT chk.visible, chk.conversation_id IS NOT NULL FROM chk", 2);
 
-/* the viewer as an Account, for the notify job */
-static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_sa_viewer =
-    ngx_http_mastodon_pg_stmt(
-        "SELECT " NGX_HTTP_MASTODON_ACCOUNT_COLUMNS
-        NGX_HTTP_MASTODON_ACCOUNT_FROM " WHERE a.id = $1::bigint", 1);
-
 
 static ngx_http_mastodon_pg_stmt_t  *ngx_http_mastodon_sa_stmts[] = {
     &ngx_http_mastodon_sa_favourite,
@@ -540,16 +532,6 @@ ngx_http_mastodon_sa_start(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (action == NGX_HTTP_MASTODON_SA_FAVOURITE) {
-        sa->account = b->nqueries;
-
-        if (ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_sa_viewer,
-                                     sa->values) != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-    }
-
     if (ngx_http_mastodon_pg_run(b) != NGX_OK) {
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
@@ -595,18 +577,6 @@ ngx_http_mastodon_sa_done(ngx_http_mastodon_pg_batch_t *b)
 
     /* the viewer's flags changed: its facts in the render cache go */
     ngx_http_mastodon_viewer_forget(r, &ctx->auth->account_id, 1);
-
-    if (sa->job == NGX_HTTP_MASTODON_SA_JOB_NOTIFY) {
-        res = b->results[sa->account];
-
-        if (PQntuples(res) != 1
-            || ngx_http_mastodon_account_json(r, res, 0, 0, &sa->account_json)
-               != NGX_OK)
-        {
-            ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
-    }
 
     if (sa->nforget) {
         if (ngx_http_mastodon_status_forget(r, sa->forget, sa->nforget,
@@ -900,9 +870,6 @@ ngx_http_mastodon_sa_payload(ngx_http_request_t *r,
         if (item[0].id != sa->job_status && item[0].reblog > 0) {
             i = item[0].reblog;
         }
-
-        (void) ngx_http_mastodon_outbox_payload(r, "account", sa->st->viewer,
-                                                &sa->account_json);
 
         if (item[i].id == sa->job_status
             && ngx_http_mastodon_status_json(sa->st, i, &status) == NGX_OK)

@@ -290,6 +290,7 @@ ngx_http_mastodon_auth_cached(ngx_http_request_t *r, redisReply *reply,
             ctx->auth = NULL;       /* unreadable: ask PostgreSQL */
         } else {
             ctx->auth->digest = lk->digest;
+            ctx->auth->bearer = lk->token;
             ngx_http_mastodon_auth_continue(r,
                                           ngx_http_mastodon_auth_check(r, ctx));
             return;
@@ -403,6 +404,7 @@ ngx_http_mastodon_auth_loaded(ngx_http_mastodon_pg_batch_t *b)
     }
 
     auth->digest = lk->digest;
+    auth->bearer = lk->token;
     ctx->auth = auth;
 
     /*

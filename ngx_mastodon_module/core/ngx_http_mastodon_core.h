@@ -92,6 +92,10 @@ typedef struct {
     size_t                     streaming_max_output;
     size_t                     streaming_max_message;
 
+    /* Web Push: the VAPID public key (VAPID_PUBLIC_KEY; the worker signs
+     * with its private half) shown to clients (api/_push.c) */
+    ngx_str_t                  vapid_public_key;
+
     /* rendered entities shared by the workers (cache/) */
     size_t                     render_cache_size;
     ngx_shm_zone_t            *render_cache;
@@ -185,6 +189,8 @@ typedef struct {
     unsigned                   suspended:1;
     unsigned                   stale:1;        /* not seen for a day */
     u_char                    *digest;         /* the token's, hex */
+    ngx_str_t                  bearer;         /* the token as presented
+                                                * (Web Push sends it back) */
 } ngx_http_mastodon_auth_t;
 
 

@@ -15,6 +15,7 @@
 #include "ngx_http_mastodon_cache.h"
 #include "mstdn_redis_url.h"
 #include "mstdn_media.h"
+#include "mstdn_webpush.h"
 
 
 static void *ngx_http_mastodon_create_main_conf(ngx_conf_t *cf);
@@ -177,6 +178,13 @@ static ngx_command_t  ngx_http_mastodon_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, contact_email),
+      NULL },
+
+    { ngx_string("mastodon_vapid_public_key"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, vapid_public_key),
       NULL },
 
     { ngx_string("mastodon_source_url"),
@@ -653,7 +661,8 @@ ngx_http_mastodon_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_mastodon_main_conf_t *mcf = conf;
 
-    u_char  *p;
+    u_char         *p;
+    unsigned char   point[MSTDN_WEBPUSH_POINT_LEN + 1];
 
     ngx_conf_init_value(mcf->https, 1);
     ngx_conf_init_uint_value(mcf->registrations, NGX_HTTP_MASTODON_REG_OPEN);
@@ -745,6 +754,20 @@ ngx_http_mastodon_init_main_conf(ngx_conf_t *cf, void *conf)
                                           &mcf->web_domain)
            != NGX_CONF_OK)
     {
+        return NGX_CONF_ERROR;
+    }
+
+    if (mcf->vapid_public_key.len
+        && (mstdn_base64url_decode((char *) mcf->vapid_public_key.data,
+                                   mcf->vapid_public_key.len, point,
+                                   sizeof(point))
+            != MSTDN_WEBPUSH_POINT_LEN
+            || point[0] != 0x04))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"mastodon_vapid_public_key\" is not a P-256 "
+                           "point in URL-safe base64 (VAPID_PUBLIC_KEY, as "
+                           "\"mastodon-worker vapid-keys\" prints it)");
         return NGX_CONF_ERROR;
     }
 

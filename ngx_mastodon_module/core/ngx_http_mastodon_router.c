@@ -358,6 +358,15 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
     R(DELETE, "/api/v1/conversations/:id",
       ngx_http_mastodon_conversation_delete, 0, USER,
       "write write:conversations"),
+    /* Web Push (api/_push.c) */
+    R(POST, "/api/v1/push/subscription",
+      ngx_http_mastodon_push_subscription_create, 1, USER, "push"),
+    R(GET, "/api/v1/push/subscription",
+      ngx_http_mastodon_push_subscription_show, 0, USER, "push"),
+    R(PUT, "/api/v1/push/subscription",
+      ngx_http_mastodon_push_subscription_update, 1, USER, "push"),
+    R(DELETE, "/api/v1/push/subscription",
+      ngx_http_mastodon_push_subscription_delete, 0, USER, "push"),
 
     /* lists (api/_lists.c) */
     R(GET, "/api/v1/lists", ngx_http_mastodon_lists_index, 0, USER,

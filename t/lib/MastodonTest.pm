@@ -223,9 +223,17 @@ sub mojo {
 }
 
 # The environment every worker (and CLI command) gets.
+# The VAPID key pair of every test instance (Web Push: the worker signs,
+# nginx shows the public half), made once with `mastodon-worker vapid-keys`.
+our $VAPID_PRIVATE_KEY = '37JfQWUcZ-yVe198mwpgGNa_4PuByN36JwVxtqtxqns';
+our $VAPID_PUBLIC_KEY  = 'BK25Iq3BWhFIXrtkgsFO0UqvmN-D-W6wuyAZuTtkejLHpmW_xPpKU9Zq0o4v-LGywIntJpPUert5sYtkELWDbzk';
+sub vapid_public_key { $VAPID_PUBLIC_KEY }
+
 sub worker_env {
     my ($self) = @_;
     return {
+        MASTODON_VAPID_PRIVATE_KEY => $VAPID_PRIVATE_KEY,
+        MASTODON_VAPID_PUBLIC_KEY  => $VAPID_PUBLIC_KEY,
         MASTODON_DATABASE  => $self->pg_conninfo,
         MASTODON_REDIS     => "127.0.0.1:$self->{redis_port}",
         MASTODON_DOMAIN    => $self->domain,
@@ -553,6 +561,7 @@ sub _nginx_conf {
         [ mastodon_bcrypt_cost           => 'mastodon_bcrypt_cost 4;' ],
         # tests make many requests from one address; t/rate_limit.t turns it on
         [ mastodon_rate_limit            => 'mastodon_rate_limit off;' ],
+        [ mastodon_vapid_public_key      => "mastodon_vapid_public_key $VAPID_PUBLIC_KEY;" ],
     );
     my $main = join "\n", map { $_->[1] } grep { !_has_directive($c{main_config}, $_->[0]) } @main;
     # a default that http_config sets itself is left out (no "is duplicate")
