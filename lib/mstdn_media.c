@@ -224,3 +224,36 @@ mstdn_media_id_partition(int64_t id, char *out, size_t outlen)
 
     return len;
 }
+
+
+int
+mstdn_media_profile_animated(const char *name)
+{
+    size_t  n = strlen(name);
+
+    return n > 4 && strcmp(name + n - 4, ".gif") == 0;
+}
+
+
+size_t
+mstdn_media_profile_path(int64_t id, const char *attribute, const char *style,
+                         const char *name, char *out, size_t outlen)
+{
+    int          n;
+    char         part[32];
+    const char  *dot;
+
+    mstdn_media_id_partition(id, part, sizeof(part));
+
+    if (strcmp(style, "static") == 0 && mstdn_media_profile_animated(name)) {
+        dot = strrchr(name, '.');
+        n = snprintf(out, outlen, "accounts/%ss/%s/static/%.*s.png", attribute,
+                     part, (int) (dot - name), name);
+
+    } else {
+        n = snprintf(out, outlen, "accounts/%ss/%s/original/%s", attribute,
+                     part, name);
+    }
+
+    return n > 0 && (size_t) n < outlen ? (size_t) n : 0;
+}

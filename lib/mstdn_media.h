@@ -69,4 +69,20 @@ void mstdn_media_human_size(uint64_t size, char *out, size_t outlen);
  */
 size_t mstdn_media_id_partition(int64_t id, char *out, size_t outlen);
 
+/*
+ * Where a local account's avatar or header (attribute "avatar", "header")
+ * of file name `name` is, under the media root and under /system/:
+ * accounts/<attribute>s/<id partition>/<style>/<name>.  Style "original",
+ * or "static" (an animated GIF's first frame: the name's extension becomes
+ * .png).  Account#avatar_static_url: the static style exists for GIFs only,
+ * so style "static" of another type gives the original.  The length written
+ * (0: out too short).
+ */
+size_t mstdn_media_profile_path(int64_t id, const char *attribute,
+                                const char *style, const char *name,
+                                char *out, size_t outlen);
+
+/* Whether a profile image's file name is a GIF's (it has a static style). */
+int mstdn_media_profile_animated(const char *name);
+
 #endif

@@ -35,33 +35,6 @@ static const char failed_sql[] =
     "UPDATE media_attachments SET processing = 3,"
     " updated_at = now() AT TIME ZONE 'UTC' WHERE id = $1::bigint";
 
-/* the range's bytes, at most limit; NULL + err */
-static unsigned char *read_range(const char *path, long long offset, long long size, char *err,
-                                 size_t errlen)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd == -1) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    unsigned char *buf = malloc(size > 0 ? (size_t) size : 1);
-    long long done = 0;
-    while (buf != NULL && done < size) {
-        ssize_t n = pread(fd, buf + done, (size_t) (size - done), offset + done);
-        if (n <= 0) {
-            snprintf(err, errlen, "%s: %s", path, n == 0 ? "shorter than its range" : strerror(errno));
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        done += n;
-    }
-    if (buf == NULL && done == 0 && err[0] == '\0')
-        snprintf(err, errlen, "out of memory");
-    close(fd);
-    return buf;
-}
-
 static int mark_failed(PGconn *db, const char *id, const char *why, char *err, size_t errlen)
 {
     const char *params[] = { id };
@@ -98,7 +71,7 @@ static int process(job_ctx *ctx, PGconn *db, const char *id, const char *spool, 
     if (strncmp(type, "image/", 6) != 0)
         return mark_failed(db, id, "video and audio are not processed yet", err, errlen);
 
-    unsigned char *bytes = read_range(spool, offset, size, err, errlen);
+    unsigned char *bytes = media_read_range(spool, offset, size, err, errlen);
     if (bytes == NULL)
         return mark_failed(db, id, err, err, errlen);
 

@@ -32,6 +32,8 @@ static const struct {
     { "followers_synchronization", job_followers_synchronization },
     { "media_process", job_media_process },
     { "media_remove", job_media_remove },
+    { "account_image_process", job_account_image_process },
+    { "account_image_remove", job_account_image_remove },
     { "poll_expire", job_poll_expire },
 };
 

@@ -79,6 +79,10 @@ int job_prune_processed_activities(job_ctx *ctx, const char *args_json, size_t l
                                    size_t errlen);
 int job_media_process(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 int job_media_remove(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
+int job_account_image_process(job_ctx *ctx, const char *args_json, size_t len, char *err,
+                              size_t errlen);
+int job_account_image_remove(job_ctx *ctx, const char *args_json, size_t len, char *err,
+                             size_t errlen);
 int job_poll_expire(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 
 #endif

@@ -52,6 +52,44 @@ void media_image_format(const char *content_type, const char **type,
  */
 int media_image_process(media_image *img, char *err, size_t errlen);
 
+/* Account::Avatar, Account::Header: cropped to fill at most these */
+#define MEDIA_AVATAR_WIDTH     400
+#define MEDIA_AVATAR_HEIGHT    400
+#define MEDIA_HEADER_WIDTH     1500
+#define MEDIA_HEADER_HEIGHT    500
+
+typedef struct {
+    /* in */
+    const unsigned char *bytes;
+    size_t               len;
+    const char          *content_type;     /* the sniffed one */
+    int                  width, height;    /* the box */
+    const char          *original_path;
+    const char          *static_path;      /* GIF: its first frame, PNG */
+
+    /* out */
+    media_size           original;
+    size_t               original_bytes;
+} media_profile_image;
+
+/*
+ * An avatar or header: decoded bounded as media_image_process() does,
+ * upright, scaled down to fill the box and cropped to it in the middle
+ * (ImageMagick's "WxH#", never enlarged), metadata stripped, saved in its
+ * own format (an animated GIF stays animated; its static style is the
+ * first frame).  0, -1 bad image, -2 writing failed.
+ */
+int media_profile_image_process(media_profile_image *img, char *err, size_t errlen);
+
+/* The range [offset, offset + size) of the file at path, malloc'd; NULL
+ * and err. */
+unsigned char *media_read_range(const char *path, long long offset, long long size, char *err,
+                                size_t errlen);
+
+/* Removes a stored file (gone already is fine): 0, or -1 and err.  Every
+ * removal of a processed file goes through here. */
+int media_remove_file(const char *path, char *err, size_t errlen);
+
 /* root/media_attachments/files/<id partition>/<style>/<name> */
 void media_style_path(const char *root, const char *id, const char *style, const char *name,
                       char *out, size_t outlen);

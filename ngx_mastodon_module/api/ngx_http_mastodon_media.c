@@ -27,43 +27,6 @@
 #include "mstdn_utf8.h"
 
 
-#define NGX_HTTP_MASTODON_MEDIA_NAME_LEN  16     /* file names: 8 random
-                                                   bytes, hex */
-
-#define NGX_HTTP_MASTODON_MEDIA_OK        0
-#define NGX_HTTP_MASTODON_MEDIA_INVALID   1     /* not a supported type */
-#define NGX_HTTP_MASTODON_MEDIA_TOO_LARGE 2
-#define NGX_HTTP_MASTODON_MEDIA_FAILED    3     /* the spool: an alert */
-
-
-typedef struct {
-    /* the file part, copied for the pool thread */
-    const u_char                   *str;        /* in memory, or */
-    const char                     *path;       /* nginx's file */
-    int                             fd;
-    uint64_t                        offset;
-    uint64_t                        size;
-    uint64_t                        image_limit;
-    uint64_t                        video_limit;
-    u_char                         *spool;      /* spool/<name> */
-
-    /* the task's answer */
-    ngx_uint_t                      result;
-    uint64_t                        spool_offset;
-    ngx_err_t                       err;
-    const char                     *failed;     /* what failed */
-    mstdn_media_kind                kind;
-
-    /* the request's */
-    ngx_uint_t                      v2;
-    u_char                          name[NGX_HTTP_MASTODON_MEDIA_NAME_LEN
-                                         + 1];
-    const char                     *description;
-    const char                     *focus_x;
-    const char                     *focus_y;
-} ngx_http_mastodon_media_upload_t;
-
-
 /*
  * $1 account, $2 file name, $3 content type, $4 size, $5 type, $6
  * description, $7 focus x, $8 focus y, $9 the spool file, $10 the part's
@@ -129,15 +92,11 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_media_delete =
 
 static ngx_int_t ngx_http_mastodon_media_create(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx, ngx_uint_t v2);
-static void ngx_http_mastodon_media_handover(void *data, ngx_log_t *log);
 static ngx_int_t ngx_http_mastodon_media_copy(
     ngx_http_mastodon_media_upload_t *u);
 static void ngx_http_mastodon_media_handed(ngx_http_request_t *r,
     void *data);
 static void ngx_http_mastodon_media_inserted(ngx_http_mastodon_pg_batch_t *b);
-static void ngx_http_mastodon_media_unspool(void *data, ngx_log_t *log);
-static void ngx_http_mastodon_media_unspooled(ngx_http_request_t *r,
-    void *data);
 static void ngx_http_mastodon_media_one_done(ngx_http_mastodon_pg_batch_t *b);
 static void ngx_http_mastodon_media_deleted(ngx_http_mastodon_pg_batch_t *b);
 static ngx_int_t ngx_http_mastodon_media_send(ngx_http_request_t *r,
@@ -167,14 +126,8 @@ ngx_http_mastodon_media_create(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx, ngx_uint_t v2)
 {
     ngx_int_t                          rc;
-    ngx_str_t                         *spool;
     mstdn_value_t                     *file;
-    u_char                             rnd[NGX_HTTP_MASTODON_MEDIA_NAME_LEN
-                                           / 2];
-    ngx_http_mastodon_main_conf_t     *mcf;
     ngx_http_mastodon_media_upload_t  *u;
-
-    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
 
     u = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_media_upload_t));
     if (u == NULL) {
@@ -197,8 +150,37 @@ ngx_http_mastodon_media_create(ngx_http_request_t *r,
         return rc;
     }
 
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+    if (ngx_http_mastodon_media_upload_init(r, u, file) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_mastodon_thread_run(r, ngx_http_mastodon_media_handover,
+                                     ngx_http_mastodon_media_handed, u)
+        != NGX_OK)
+    {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    return NGX_DONE;
+}
+
+
+/*
+ * u filled for ngx_http_mastodon_media_handover() with the file parameter
+ * and a fresh spool name (Attachmentable's: 8 random bytes, hex)
+ */
+ngx_int_t
+ngx_http_mastodon_media_upload_init(ngx_http_request_t *r,
+    ngx_http_mastodon_media_upload_t *u, mstdn_value_t *file)
+{
+    u_char                          rnd[NGX_HTTP_MASTODON_MEDIA_NAME_LEN / 2];
+    ngx_str_t                      *spool;
+    ngx_http_mastodon_main_conf_t  *mcf;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
+
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+        return NGX_ERROR;
     }
 
     ngx_hex_dump(u->name, rnd, sizeof(rnd));
@@ -216,19 +198,12 @@ ngx_http_mastodon_media_create(ngx_http_request_t *r,
     u->spool = ngx_pnalloc(r->pool, spool->len + 1
                                     + NGX_HTTP_MASTODON_MEDIA_NAME_LEN + 1);
     if (u->spool == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     ngx_sprintf(u->spool, "%V/%s%Z", spool, u->name);
 
-    if (ngx_http_mastodon_thread_run(r, ngx_http_mastodon_media_handover,
-                                     ngx_http_mastodon_media_handed, u)
-        != NGX_OK)
-    {
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
-    }
-
-    return NGX_DONE;
+    return NGX_OK;
 }
 
 
@@ -305,7 +280,7 @@ ngx_http_mastodon_media_attrs(ngx_http_request_t *r,
 
 
 /* in a pool thread: sniff, check the size, hand the file over */
-static void
+void
 ngx_http_mastodon_media_handover(void *data, ngx_log_t *log)
 {
     ssize_t                            n;
@@ -328,6 +303,16 @@ ngx_http_mastodon_media_handover(void *data, ngx_log_t *log)
     }
 
     if (mstdn_media_sniff(head, n, &u->kind) != 0) {
+        u->result = NGX_HTTP_MASTODON_MEDIA_INVALID;
+        return;
+    }
+
+    /* avatars and headers: AVATAR_IMAGE_MIME_TYPES */
+    if (u->profile_image
+        && (u->kind.type != MSTDN_MEDIA_IMAGE
+            || ngx_strcmp(u->kind.mime, "image/heic") == 0
+            || ngx_strcmp(u->kind.mime, "image/avif") == 0))
+    {
         u->result = NGX_HTTP_MASTODON_MEDIA_INVALID;
         return;
     }
@@ -548,7 +533,7 @@ ngx_http_mastodon_media_inserted(ngx_http_mastodon_pg_batch_t *b)
 
 
 /* in a pool thread: an upload whose row failed leaves the spool */
-static void
+void
 ngx_http_mastodon_media_unspool(void *data, ngx_log_t *log)
 {
     ngx_http_mastodon_media_upload_t  *u = data;
@@ -558,7 +543,7 @@ ngx_http_mastodon_media_unspool(void *data, ngx_log_t *log)
 }
 
 
-static void
+void
 ngx_http_mastodon_media_unspooled(ngx_http_request_t *r, void *data)
 {
     ngx_http_mastodon_media_upload_t  *u = data;
