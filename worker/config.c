@@ -63,6 +63,8 @@ static const config_entry config_table[] = {
     NUM("deliver_host_concurrency", deliver_host_concurrency, "8", 1, 256),
     NUM("processed_activities_keep_days", processed_activities_keep_days, "14", 1, 3650),
     STR(media_root, "/var/lib/mastodon/public/system"),
+    NUM("media_concurrency", media_concurrency, "2", 0, 256),
+    NUM("media_timeout", media_timeout, "900", 1, 86400),
 };
 
 #define CONFIG_ENTRIES (sizeof(config_table) / sizeof(config_table[0]))

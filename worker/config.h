@@ -45,6 +45,8 @@ typedef struct {
     long  deliver_host_concurrency; /* deliveries at once to one host */
     long  processed_activities_keep_days; /* the replay guard's window */
     char *media_root;               /* Paperclip's public/system */
+    long  media_concurrency;        /* threads of their own for the media queue */
+    long  media_timeout;            /* seconds an ffmpeg run may take */
 
     /* derived */
     int   nqueues;

@@ -90,6 +90,65 @@ unsigned char *media_read_range(const char *path, long long offset, long long si
  * removal of a processed file goes through here. */
 int media_remove_file(const char *path, char *err, size_t errlen);
 
+/* MAX_VIDEO_MATRIX_LIMIT, MAX_VIDEO_FRAME_RATE, MAX_VIDEO_FRAMES */
+#define MEDIA_VIDEO_MATRIX_LIMIT  8294400
+#define MEDIA_VIDEO_FRAME_RATE    120
+#define MEDIA_VIDEO_FRAMES        "36000"
+
+/* What ffprobe says of a file (VideoMetadataExtractor). */
+typedef struct {
+    int         has_video, has_audio;
+    char        video_codec[32], audio_codec[32], pix_fmt[32];
+    int         width, height;
+    char        frame_rate[32];       /* avg_frame_rate, "30/1" */
+    double      fps, r_fps;
+    double      duration;             /* seconds */
+    long long   bitrate;              /* bits per second */
+} media_probe_t;
+
+typedef struct {
+    /* in */
+    const char      *input;           /* the upload, a file of its own */
+    const char      *content_type;    /* the sniffed one */
+    long             timeout_s;       /* each ffmpeg run */
+    const char      *original_path;   /* .mp4 or .mp3 */
+    const char      *small_path;      /* .png (video, gifv) */
+    int              audio;           /* an audio type: MP3 */
+
+    /* out */
+    int              gifv;            /* a video without sound */
+    media_probe_t    out;             /* of the original style */
+    size_t           original_bytes;
+    media_size       small;
+    char             blurhash[MSTDN_BLURHASH_MAX];
+} media_av;
+
+/*
+ * ffprobe of path (type: force that type's demuxer; NULL: ffprobe's own
+ * guess, for files we wrote).  0, or -1 and err (not audio or video).
+ */
+int media_probe(const char *path, const char *type, long timeout_s, media_probe_t *p, char *err,
+                size_t errlen);
+
+/*
+ * A video, animated GIF or audio upload transcoded as Mastodon does: MP4
+ * (H.264/AAC, streams copied when already so) and its first frame as the
+ * small PNG, or MP3.  0; -1 a bad file (err: processing failed); -2
+ * writing failed (a retry).  No partial file is left.
+ */
+int media_av_process(media_av *av, char *err, size_t errlen);
+
+/* A PNG or JPEG we wrote: its size and blurhash (BlurhashTranscoder). */
+int media_image_file_meta(const char *path, media_size *size, char *blurhash, char *err,
+                          size_t errlen);
+
+/* Whether a GIF's bytes hold more than one frame (GifReader.animated?). */
+int media_gif_animated(const unsigned char *bytes, size_t len);
+
+/* The range of a spool file as a file of its own at dest (for ffmpeg). */
+int media_copy_range(const char *path, long long offset, long long size, const char *dest,
+                     char *err, size_t errlen);
+
 /* root/media_attachments/files/<id partition>/<style>/<name> */
 void media_style_path(const char *root, const char *id, const char *style, const char *name,
                       char *out, size_t outlen);

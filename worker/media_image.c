@@ -362,3 +362,76 @@ out:
     if (in) g_object_unref(in);
     return rc;
 }
+
+int media_image_file_meta(const char *path, media_size *size, char *blurhash_out, char *err,
+                          size_t errlen)
+{
+    VipsImage *in = vips_image_new_from_file(path, "access", VIPS_ACCESS_SEQUENTIAL, NULL);
+    int rc = -1;
+
+    if (in == NULL) {
+        snprintf(err, errlen, "%s: %s", path, vips_error_buffer());
+        vips_error_clear();
+        return -1;
+    }
+    size->width = vips_image_get_width(in);
+    size->height = vips_image_get_height(in);
+    if (blurhash(in, blurhash_out) == 0)
+        rc = 0;
+    else
+        snprintf(err, errlen, "blurhash: %s", vips_error_buffer());
+    vips_error_clear();
+    g_object_unref(in);
+    return rc;
+}
+
+int media_gif_animated(const unsigned char *bytes, size_t len)
+{
+    VipsImage *in = NULL;
+    int pages = 1;
+
+    if (vips_gifload_buffer((void *) bytes, len, &in, NULL) == 0) {
+        pages = vips_image_get_n_pages(in);
+        g_object_unref(in);
+    }
+    vips_error_clear();
+    return pages > 1;
+}
+
+int media_copy_range(const char *path, long long offset, long long size, const char *dest,
+                     char *err, size_t errlen)
+{
+    int in = open(path, O_RDONLY | O_CLOEXEC);
+    if (in == -1) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    int out = open(dest, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (out == -1) {
+        snprintf(err, errlen, "%s: %s", dest, strerror(errno));
+        close(in);
+        return -1;
+    }
+    char buf[65536];
+    long long done = 0;
+    int rc = 0;
+    while (done < size) {
+        size_t want = size - done < (long long) sizeof(buf) ? (size_t) (size - done) : sizeof(buf);
+        ssize_t n = pread(in, buf, want, offset + done);
+        if (n <= 0 || write(out, buf, (size_t) n) != n) {
+            snprintf(err, errlen, "copying %s: %s", path, n == 0 ? "shorter than its range"
+                                                                 : strerror(errno));
+            rc = -1;
+            break;
+        }
+        done += n;
+    }
+    if (close(out) != 0 && rc == 0) {
+        snprintf(err, errlen, "%s: %s", dest, strerror(errno));
+        rc = -1;
+    }
+    close(in);
+    if (rc != 0)
+        unlink(dest);
+    return rc;
+}
