@@ -147,6 +147,15 @@ like $e->{url}, qr{\.mp3$}, 'WAV becomes MP3';
 $p = probe("$dir" . path_of($e->{url}), 'stream=codec_name');
 is $p->{codec_name}, 'mp3';
 
+# --- v1: answered once processed ----------------------------------------------------------
+$id = upload('anim.gif', 'image/gif', slurp("$dir/anim.gif"), 'v1');
+$m->status_is(200, 'v1: 200 once the worker is done')->json_is('/type', 'gifv')
+  ->json_like('/url', qr{\.mp4$}, 'url set: processed')
+  ->json_is('/meta/original/width', 64);
+$id = upload('cut.mp4', 'video/mp4', substr(slurp("$dir/h264.mp4"), 0, 1500), 'v1');
+$m->status_is(422, 'v1: 422 once processing failed')
+  ->json_is('/error', 'Error processing thumbnail for uploaded media');
+
 # --- hostile files -------------------------------------------------------------------------------
 $id = upload('cut.mp4', 'video/mp4', substr(slurp("$dir/h264.mp4"), 0, 1500));
 ($code, $e) = processed($id);

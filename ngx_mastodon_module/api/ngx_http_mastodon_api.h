@@ -424,6 +424,11 @@ typedef struct {
     const char                     *focus_x;
     const char                     *focus_y;
     void                           *data;       /* the caller's */
+
+    /* v1: waiting for the worker */
+    ngx_event_t                     poll;
+    ngx_msec_t                      deadline;
+    const char                    **ids;        /* the row's id, account */
 } ngx_http_mastodon_media_upload_t;
 
 ngx_int_t ngx_http_mastodon_media_upload_init(ngx_http_request_t *r,

@@ -15,8 +15,11 @@
  * name.  The row (processing: queued) and the worker's job (queue
  * "media", type media_process: the id, the spool file, the part's offset
  * and size) are one statement.  So v2 answers 202 until the worker
- * processed it, and v1, which Mastodon answers once processed, answers
- * 200 with url null meanwhile.
+ * processed it; v1, which Mastodon answers once processed (synchronous
+ * Paperclip), polls the row (a timer, every 100 ms, at most
+ * mastodon_media_v1_wait) and
+ * answers 200 once complete, 422 once failed, or, past the wait, 200
+ * with url null.
  */
 
 #include <math.h>
@@ -25,6 +28,9 @@
 #include "ngx_http_mastodon_api.h"
 #include "mstdn_media.h"
 #include "mstdn_utf8.h"
+
+
+#define NGX_HTTP_MASTODON_MEDIA_POLL  100       /* ms between looks */
 
 
 /*
@@ -97,6 +103,11 @@ static ngx_int_t ngx_http_mastodon_media_copy(
 static void ngx_http_mastodon_media_handed(ngx_http_request_t *r,
     void *data);
 static void ngx_http_mastodon_media_inserted(ngx_http_mastodon_pg_batch_t *b);
+static ngx_int_t ngx_http_mastodon_media_wait(ngx_http_request_t *r,
+    ngx_http_mastodon_media_upload_t *u, PGresult *res);
+static void ngx_http_mastodon_media_poll(ngx_event_t *ev);
+static void ngx_http_mastodon_media_polled(ngx_http_mastodon_pg_batch_t *b);
+static void ngx_http_mastodon_media_wait_cleanup(void *data);
 static void ngx_http_mastodon_media_one_done(ngx_http_mastodon_pg_batch_t *b);
 static void ngx_http_mastodon_media_deleted(ngx_http_mastodon_pg_batch_t *b);
 static ngx_int_t ngx_http_mastodon_media_send(ngx_http_request_t *r,
@@ -525,10 +536,140 @@ ngx_http_mastodon_media_inserted(ngx_http_mastodon_pg_batch_t *b)
         return;
     }
 
-    /* v2: 202 while processing; v1 answers at once */
-    ngx_http_mastodon_finalize(r, ngx_http_mastodon_media_send(r, res,
-                                         u->v2 ? NGX_HTTP_ACCEPTED
-                                               : NGX_HTTP_OK));
+    /* v2: 202 while processing; v1 waits for the worker */
+    if (u->v2) {
+        ngx_http_mastodon_finalize(r, ngx_http_mastodon_media_send(r, res,
+                                                          NGX_HTTP_ACCEPTED));
+        return;
+    }
+
+    if (ngx_http_mastodon_media_wait(r, u, res) != NGX_OK) {
+        ngx_http_mastodon_finalize(r, ngx_http_mastodon_media_send(r, res,
+                                                                 NGX_HTTP_OK));
+    }
+}
+
+
+/* v1: the row looked at again soon; NGX_ERROR: answer now (no wait) */
+static ngx_int_t
+ngx_http_mastodon_media_wait(ngx_http_request_t *r,
+    ngx_http_mastodon_media_upload_t *u, PGresult *res)
+{
+    ngx_pool_cleanup_t             *cln;
+    ngx_http_mastodon_ctx_t        *ctx;
+    ngx_http_mastodon_main_conf_t  *mcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
+
+    if (mcf->media_v1_wait == 0) {
+        return NGX_ERROR;
+    }
+
+    u->ids = ngx_palloc(r->pool, 2 * sizeof(char *));
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (u->ids == NULL || cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    u->ids[0] = ngx_http_mastodon_pg_int64(r,
+                                       ngx_http_mastodon_pg_int(res, 0, 0));
+    u->ids[1] = ngx_http_mastodon_pg_int64(r, ctx->auth->account_id);
+    if (u->ids[0] == NULL || u->ids[1] == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_mastodon_media_wait_cleanup;
+    cln->data = u;
+
+    u->data = r;
+    u->deadline = ngx_current_msec + mcf->media_v1_wait;
+    u->poll.handler = ngx_http_mastodon_media_poll;
+    u->poll.data = u;
+    u->poll.log = r->connection->log;
+    u->poll.cancelable = 1;
+
+    ngx_add_timer(&u->poll, NGX_HTTP_MASTODON_MEDIA_POLL);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_mastodon_media_poll(ngx_event_t *ev)
+{
+    ngx_http_request_t                *r;
+    ngx_http_mastodon_media_upload_t  *u = ev->data;
+
+    r = u->data;
+
+    if (ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_media_select, u->ids,
+                                   ngx_http_mastodon_media_polled, u)
+        != NGX_DONE)
+    {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+    }
+}
+
+
+/* complete: 200; failed: 422 (Paperclip's error); else again, or the
+ * row as it is once the wait is over */
+static void
+ngx_http_mastodon_media_polled(ngx_http_mastodon_pg_batch_t *b)
+{
+    PGresult                          *res;
+    ngx_int_t                          processing;
+    ngx_http_request_t                *r;
+    ngx_http_mastodon_ctx_t           *ctx;
+    ngx_http_mastodon_media_upload_t  *u;
+
+    r = b->request;
+    u = b->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+
+    res = ngx_http_mastodon_pg_rows(b, 0);
+
+    if (b->rc != NGX_OK || res == NULL) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    if (PQntuples(res) != 1) {
+        /* deleted or attached meanwhile */
+        ngx_http_mastodon_finalize(r, NGX_HTTP_NOT_FOUND);
+        return;
+    }
+
+    processing = ngx_http_mastodon_media_processing(res, 0, 0);
+
+    if (processing == MSTDN_MEDIA_FAILED) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "mastodon: media %s failed processing", u->ids[0]);
+        ctx->error_message = "Error processing thumbnail for uploaded media";
+        ngx_http_mastodon_finalize(r, 422);
+        return;
+    }
+
+    if (processing == MSTDN_MEDIA_COMPLETE
+        || (ngx_msec_int_t) (u->deadline - ngx_current_msec) <= 0)
+    {
+        ngx_http_mastodon_finalize(r, ngx_http_mastodon_media_send(r, res,
+                                                                 NGX_HTTP_OK));
+        return;
+    }
+
+    ngx_add_timer(&u->poll, NGX_HTTP_MASTODON_MEDIA_POLL);
+}
+
+
+static void
+ngx_http_mastodon_media_wait_cleanup(void *data)
+{
+    ngx_http_mastodon_media_upload_t  *u = data;
+
+    if (u->poll.timer_set) {
+        ngx_del_timer(&u->poll);
+    }
 }
 
 

@@ -100,6 +100,7 @@ typedef struct {
     ngx_path_t                *media_spool;     /* handed to the worker */
     size_t                     media_image_limit;
     size_t                     media_video_limit;
+    ngx_msec_t                 media_v1_wait;   /* POST /api/v1/media */
 
     /* derived in init_main_conf */
     time_t                     loaded_at;
