@@ -131,6 +131,28 @@ static int save(VipsImage *in, const char *type, const char *path)
     return 0;
 }
 
+/*
+ * The small style straight from the file with vips_thumbnail: the decoder
+ * shrinks while it loads (a JPEG at 1/2 to 1/8 of its size), rotated as
+ * the original; the box is the one fit() would give (never enlarged).
+ * In memory: the blurhash reads it again.  Animated GIFs are not here
+ * (ffmpeg makes their preview).
+ */
+static int small_style(const media_image *img, VipsImage *upright, VipsImage **out)
+{
+    double w = vips_image_get_width(upright), h = vips_image_get_height(upright);
+    double scale = w * h > MEDIA_SMALL_PIXELS ? sqrt(MEDIA_SMALL_PIXELS / (w * h)) : 1.0;
+    VipsImage *t = NULL;
+
+    if (vips_thumbnail_buffer((void *) img->bytes, img->len, &t, (int) fmax(1, round(w * scale)),
+                              "height", (int) fmax(1, round(h * scale)), "size", VIPS_SIZE_DOWN,
+                              "option_string", "fail_on=truncated", NULL) != 0)
+        return -1;
+    *out = vips_image_copy_memory(t);
+    g_object_unref(t);
+    return *out != NULL ? 0 : -1;
+}
+
 /* BlurhashTranscoder: the small style at 100 pixels wide, sRGB, 4x4 */
 static int blurhash(VipsImage *small, char *out)
 {
@@ -177,7 +199,7 @@ int media_image_process(media_image *img, char *err, size_t errlen)
         goto out;
     }
     if (vips_autorot(in, &upright, NULL) != 0 || fit(upright, &original, MEDIA_ORIGINAL_PIXELS) != 0
-        || fit(upright, &small, MEDIA_SMALL_PIXELS) != 0)
+        || small_style(img, upright, &small) != 0)
     {
         snprintf(err, errlen, "not decodable: %s", vips_error_buffer());
         goto out;
