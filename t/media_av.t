@@ -179,6 +179,18 @@ $id = upload('again.gif', 'image/gif', slurp("$dir/anim.gif"));
 ($code, $e) = processed($id);
 is $code, 200, 'and processes the next upload';
 
+# --- over the time limit: ffmpeg killed, the upload failed ---------------------------------
+$t->stop_worker($wpid);
+$wpid = $t->start_worker(MASTODON_MEDIA_ROOT => "$dir/system", MASTODON_CONCURRENCY => 1,
+    MASTODON_MEDIA_TIMEOUT => 1);
+ffmpeg('-f', 'lavfi', '-i', 'testsrc=size=1280x720:rate=25', '-t', '20', '-c:v', 'mpeg4', '-q:v', '20',
+    "$dir/long.mp4");
+$id = upload('long.mp4', 'video/mp4', slurp("$dir/long.mp4"));
+($code, $e) = processed($id);
+is $code, 422, 'a transcode over media_timeout: failed';
+like slurp("$dir/worker-2.log"), qr/ffmpeg: over 1 s, killed/, 'ffmpeg killed at the limit';
+ok kill(0, $wpid), 'the worker is alive';
+
 is spool_files(), 0, 'the spool is empty';
 my @left = grep { /\.(?:part|av)$/ } split /\n/, `find $dir/system $dir/media_spool -type f`;
 is scalar @left, 0, 'no temporary file left';
