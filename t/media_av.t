@@ -139,6 +139,8 @@ is $e->{preview_url}, undef, 'no preview';
 ok abs($e->{meta}{original}{duration} - 1) < 0.2, 'duration';
 ok $e->{meta}{original}{bitrate} > 0, 'bitrate';
 served($e->{url}, 'audio/mpeg', 'the audio');
+my $audio = $id;
+my $gifv_id;
 
 $id = upload('tone.wav', 'audio/wav', slurp("$dir/tone.wav"));
 ($code, $e) = processed($id);
@@ -146,6 +148,51 @@ is $code, 200, 'WAV processed';
 like $e->{url}, qr{\.mp3$}, 'WAV becomes MP3';
 $p = probe("$dir" . path_of($e->{url}), 'stream=codec_name');
 is $p->{codec_name}, 'mp3';
+
+# --- PUT thumbnail: audio and video only ------------------------------------------------------
+system('vips', 'gaussnoise', "$dir/cover.png", 1280, 720) == 0 or die;
+sub put_thumbnail {
+    my ($mid, $bytes, %fields) = @_;
+    my $body = "--$B\r\nContent-Disposition: form-data; name=\"thumbnail\"; filename=\"c.png\"\r\n"
+        . "Content-Type: image/png\r\n\r\n$bytes\r\n";
+    $body .= "--$B\r\nContent-Disposition: form-data; name=\"$_\"\r\n\r\n$fields{$_}\r\n" for keys %fields;
+    $m->put_ok("/api/v1/media/$mid", { %$A, 'Content-Type' => "multipart/form-data; boundary=$B" },
+        $body . "--$B--\r\n");
+}
+put_thumbnail($audio, slurp("$dir/cover.png"), description => 'a tone');
+$m->status_is(200)->json_is('/description', 'a tone', 'the other fields with it');
+my $thumb;
+for (1 .. 300) {
+    $thumb = $m->ua->get("/api/v1/media/$audio" => $A)->res->json;
+    last if $thumb->{preview_url};
+    select undef, undef, undef, 0.1;
+}
+like $thumb->{preview_url}, qr{/system/media_attachments/thumbnails/[\d/]+/original/[0-9a-f]{16}\.png$},
+    'preview_url: the thumbnail';
+my $s = $thumb->{meta}{small};
+ok $s->{width} * $s->{height} <= 230400 && $s->{width} > 600, "meta.small: the thumbnail's ($s->{size})";
+like $thumb->{blurhash}, $blurhash, "the thumbnail's blurhash";
+ok $thumb->{meta}{original}{duration} > 0, 'meta.original kept';
+my $thumb_file = served($thumb->{preview_url}, 'image/png', 'the thumbnail');
+put_thumbnail($audio, slurp("$dir/cover.png"));
+my $next;
+for (1 .. 300) {
+    $next = $m->ua->get("/api/v1/media/$audio" => $A)->res->json;
+    last if $next->{preview_url} ne $thumb->{preview_url};
+    select undef, undef, undef, 0.1;
+}
+isnt $next->{preview_url}, $thumb->{preview_url}, 'a new thumbnail, a new name';
+my $gone = 0;
+for (1 .. 100) { $gone = !-e $thumb_file and last; select undef, undef, undef, 0.1 }
+ok $gone, 'the former thumbnail file is removed';
+
+my $gif_media = upload('anim.gif', 'image/gif', slurp("$dir/anim.gif"));
+processed($gif_media);
+put_thumbnail($gif_media, slurp("$dir/cover.png"));
+$m->status_is(422)->json_is('/error', 'Validation failed: Thumbnail must be blank', 'a gifv takes no thumbnail');
+put_thumbnail($audio, '<svg xmlns="http://www.w3.org/2000/svg"/>');
+$m->status_is(422)->json_is('/error', 'Validation failed: Thumbnail content type is invalid, Thumbnail is invalid');
+is spool_files(), 0, 'refused thumbnails leave nothing in the spool';
 
 # --- v1: answered once processed ----------------------------------------------------------
 $id = upload('anim.gif', 'image/gif', slurp("$dir/anim.gif"), 'v1');

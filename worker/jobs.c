@@ -34,6 +34,7 @@ static const struct {
     { "media_remove", job_media_remove },
     { "account_image_process", job_account_image_process },
     { "account_image_remove", job_account_image_remove },
+    { "media_thumbnail", job_media_thumbnail },
     { "poll_expire", job_poll_expire },
 };
 

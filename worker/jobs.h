@@ -81,6 +81,8 @@ int job_media_process(job_ctx *ctx, const char *args_json, size_t len, char *err
 int job_media_remove(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 int job_account_image_process(job_ctx *ctx, const char *args_json, size_t len, char *err,
                               size_t errlen);
+int job_media_thumbnail(job_ctx *ctx, const char *args_json, size_t len, char *err,
+                        size_t errlen);
 int job_account_image_remove(job_ctx *ctx, const char *args_json, size_t len, char *err,
                              size_t errlen);
 int job_poll_expire(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);

@@ -34,6 +34,13 @@ typedef struct {
     char                 blurhash[MSTDN_BLURHASH_MAX];
 } media_image;
 
+/*
+ * A custom thumbnail (PUT /api/v1/media/:id): the small style only
+ * (IMAGE_STYLES[:small]), written to img->small_path in the saved type;
+ * original_bytes is its size.  0, -1 bad image, -2 writing failed.
+ */
+int media_thumbnail_process(media_image *img, char *err, size_t errlen);
+
 /* Once per process, before the job threads start. */
 void media_init(const char *argv0);
 

@@ -457,3 +457,52 @@ int media_copy_range(const char *path, long long offset, long long size, const c
         unlink(dest);
     return rc;
 }
+
+int media_thumbnail_process(media_image *img, char *err, size_t errlen)
+{
+    VipsImage *in = NULL, *upright = NULL, *small = NULL;
+    int rc = -1;
+
+    media_image_format(img->content_type, &img->saved_type, &img->saved_extension);
+    in = load(img);
+    if (in == NULL) {
+        snprintf(err, errlen, "not decodable: %s", vips_error_buffer());
+        goto out;
+    }
+    if ((double) vips_image_get_width(in) * vips_image_get_height(in) > MEDIA_MATRIX_LIMIT) {
+        snprintf(err, errlen, "%dx%d pixels: over the limit", vips_image_get_width(in),
+                 vips_image_get_height(in));
+        goto out;
+    }
+    if (vips_autorot(in, &upright, NULL) != 0 || small_style(img, upright, &small) != 0) {
+        snprintf(err, errlen, "not decodable: %s", vips_error_buffer());
+        goto out;
+    }
+    if (save(small, img->saved_type, img->small_path) != 0) {
+        snprintf(err, errlen, "%s", vips_error_buffer());
+        rc = errno == ENOSPC || errno == EIO || errno == EACCES ? -2 : -1;
+        goto out;
+    }
+    struct stat st;
+    if (stat(img->small_path, &st) != 0) {
+        snprintf(err, errlen, "%s: %s", img->small_path, strerror(errno));
+        rc = -2;
+        goto out;
+    }
+    img->original_bytes = (size_t) st.st_size;
+    img->small.width = vips_image_get_width(small);
+    img->small.height = vips_image_get_height(small);
+    if (blurhash(small, img->blurhash) != 0) {
+        snprintf(err, errlen, "blurhash: %s", vips_error_buffer());
+        goto out;
+    }
+    rc = 0;
+out:
+    if (rc != 0)
+        unlink(img->small_path);
+    vips_error_clear();
+    if (small) g_object_unref(small);
+    if (upright) g_object_unref(upright);
+    if (in) g_object_unref(in);
+    return rc;
+}

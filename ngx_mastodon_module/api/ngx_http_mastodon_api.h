@@ -408,6 +408,7 @@ typedef struct {
     u_char                         *spool;      /* spool/<name> */
     ngx_uint_t                      profile_image;  /* JPEG, PNG, GIF,
                                                        WebP only */
+    ngx_uint_t                      images_only;
 
     /* the task's answer */
     ngx_uint_t                      result;

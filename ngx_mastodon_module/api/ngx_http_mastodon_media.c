@@ -55,6 +55,23 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_media_insert =
         " 'size', $4::bigint) FROM m") ")"
         " SELECT " NGX_HTTP_MASTODON_MEDIA_COLUMNS " FROM m", 10);
 
+/*
+ * $1 id, $2 account, $3 the spool file, $4 the part's offset, $5 its
+ * size, $6 its type, $7 the thumbnail's name: a media_thumbnail job for
+ * the caller's unattached audio or video; whether one was queued
+ */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_media_thumbnail_job =
+    ngx_http_mastodon_pg_stmt(
+        "WITH job AS (" NGX_HTTP_MASTODON_OUTBOX_SQL(
+        "SELECT 'media', 'media_thumbnail', json_build_object('id',"
+        " m.id::text, 'spool', $3::text, 'offset', $4::bigint,"
+        " 'size', $5::bigint, 'content_type', $6::text,"
+        " 'file_name', $7::text) FROM media_attachments m"
+        " WHERE m.id = $1::bigint AND m.account_id = $2::bigint"
+        " AND m.status_id IS NULL AND m.type IN (2, 4)"
+        " AND m.processing IS DISTINCT FROM 3") " RETURNING 1)"
+        " SELECT count(*) FROM job", 7);
+
 /* $1 id, $2 account: set_media_attachment's, status_id nil */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_media_select =
     ngx_http_mastodon_pg_stmt(
@@ -108,6 +125,14 @@ static ngx_int_t ngx_http_mastodon_media_wait(ngx_http_request_t *r,
 static void ngx_http_mastodon_media_poll(ngx_event_t *ev);
 static void ngx_http_mastodon_media_polled(ngx_http_mastodon_pg_batch_t *b);
 static void ngx_http_mastodon_media_wait_cleanup(void *data);
+static void ngx_http_mastodon_media_thumbnail_handed(ngx_http_request_t *r,
+    void *data);
+static ngx_int_t ngx_http_mastodon_media_change_run(ngx_http_request_t *r,
+    const char **values, ngx_http_mastodon_media_upload_t *u);
+static void ngx_http_mastodon_media_thumbnailed(
+    ngx_http_mastodon_pg_batch_t *b);
+static void ngx_http_mastodon_media_not_thumbnailed(ngx_http_request_t *r,
+    void *data);
 static void ngx_http_mastodon_media_one_done(ngx_http_mastodon_pg_batch_t *b);
 static void ngx_http_mastodon_media_deleted(ngx_http_mastodon_pg_batch_t *b);
 static ngx_int_t ngx_http_mastodon_media_send(ngx_http_request_t *r,
@@ -314,6 +339,12 @@ ngx_http_mastodon_media_handover(void *data, ngx_log_t *log)
     }
 
     if (mstdn_media_sniff(head, n, &u->kind) != 0) {
+        u->result = NGX_HTTP_MASTODON_MEDIA_INVALID;
+        return;
+    }
+
+    /* thumbnails: IMAGE_MIME_TYPES */
+    if (u->images_only && u->kind.type != MSTDN_MEDIA_IMAGE) {
         u->result = NGX_HTTP_MASTODON_MEDIA_INVALID;
         return;
     }
@@ -728,15 +759,16 @@ ngx_http_mastodon_media_show(ngx_http_request_t *r,
 }
 
 
-/* PUT /api/v1/media/:id: description, focus */
+/* PUT /api/v1/media/:id: description, focus, thumbnail */
 ngx_int_t
 ngx_http_mastodon_media_update(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
 {
-    int64_t                        id;
-    ngx_int_t                      rc;
-    const char                   **values, *description, *x, *y;
-    ngx_http_mastodon_pg_batch_t  *b;
+    int64_t                            id;
+    ngx_int_t                          rc;
+    const char                       **values, *description, *x, *y;
+    mstdn_value_t                     *file;
+    ngx_http_mastodon_media_upload_t  *u;
 
     id = ngx_atoof(ctx->captures[0].data, ctx->captures[0].len);
     if (id <= 0) {
@@ -750,8 +782,7 @@ ngx_http_mastodon_media_update(ngx_http_request_t *r,
     }
 
     values = ngx_pcalloc(r->pool, 6 * sizeof(char *));
-    b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_media_one_done, NULL);
-    if (values == NULL || b == NULL) {
+    if (values == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -766,7 +797,135 @@ ngx_http_mastodon_media_update(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* the update, then what it found when it updated nothing */
+    file = ctx->params ? ngx_http_mastodon_param_file(ctx, "thumbnail") : NULL;
+
+    if (file == NULL) {
+        return ngx_http_mastodon_media_change_run(r, values, NULL);
+    }
+
+    /* the thumbnail: an image, handed to the worker as uploads are */
+    u = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_media_upload_t));
+    if (u == NULL
+        || ngx_http_mastodon_media_upload_init(r, u, file) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    u->images_only = 1;
+    u->ids = values;
+
+    if (ngx_http_mastodon_thread_run(r, ngx_http_mastodon_media_handover,
+                                     ngx_http_mastodon_media_thumbnail_handed,
+                                     u)
+        != NGX_OK)
+    {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_mastodon_media_thumbnail_handed(ngx_http_request_t *r, void *data)
+{
+    char                               size[32];
+    ngx_http_mastodon_ctx_t           *ctx;
+    ngx_http_mastodon_media_upload_t  *u = data;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+
+    switch (u->result) {
+
+    case NGX_HTTP_MASTODON_MEDIA_INVALID:
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "mastodon: thumbnail of no supported image type");
+        ctx->error_message = "Validation failed: Thumbnail content type is "
+                             "invalid, Thumbnail is invalid";
+        ngx_http_mastodon_finalize(r, 422);
+        return;
+
+    case NGX_HTTP_MASTODON_MEDIA_TOO_LARGE:
+        mstdn_media_human_size(u->image_limit, size, sizeof(size));
+
+        ctx->error_message = (const char *) ngx_pnalloc(r->pool, 128);
+        if (ctx->error_message == NULL) {
+            ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_sprintf((u_char *) ctx->error_message,
+                    "Validation failed: Thumbnail file size must be less than "
+                    "%s, Thumbnail must be less than %s%Z", size, size);
+        ngx_http_mastodon_finalize(r, 422);
+        return;
+
+    case NGX_HTTP_MASTODON_MEDIA_FAILED:
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, u->err,
+                      "mastodon: %s of the thumbnail into \"%s\" failed",
+                      u->failed, u->spool);
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    if (ngx_http_mastodon_media_change_run(r, u->ids, u) != NGX_DONE) {
+        if (ngx_http_mastodon_thread_run(r, ngx_http_mastodon_media_unspool,
+                                         ngx_http_mastodon_media_unspooled, u)
+            != NGX_OK)
+        {
+            ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        }
+    }
+}
+
+
+/*
+ * The change, then what it found when it changed nothing; with a
+ * thumbnail first its media_thumbnail job, queued for the caller's
+ * unattached audio or video only (Mastodon: audio_or_video?)
+ */
+static ngx_int_t
+ngx_http_mastodon_media_change_run(ngx_http_request_t *r,
+    const char **values, ngx_http_mastodon_media_upload_t *u)
+{
+    const char                   **v;
+    ngx_http_mastodon_pg_batch_t  *b;
+
+    b = ngx_http_mastodon_pg_batch(r, u ? ngx_http_mastodon_media_thumbnailed
+                                        : ngx_http_mastodon_media_one_done,
+                                   u);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (u) {
+        v = ngx_pcalloc(r->pool, 7 * sizeof(char *));
+        if (v == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        v[0] = values[0];
+        v[1] = values[1];
+        v[2] = (const char *) u->spool;
+        v[3] = ngx_http_mastodon_pg_int64(r, u->spool_offset);
+        v[4] = ngx_http_mastodon_pg_int64(r, u->size);
+        v[5] = u->kind.mime;
+        v[6] = (const char *) ngx_pnalloc(r->pool,
+                                          NGX_HTTP_MASTODON_MEDIA_NAME_LEN + 8);
+        if (v[3] == NULL || v[4] == NULL || v[6] == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_sprintf((u_char *) v[6], "%s.%s%Z", u->name, u->kind.extension);
+
+        if (ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_media_thumbnail_job,
+                                     v)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
     if (ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_media_change, values)
         != NGX_OK
         || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_media_select, values)
@@ -780,6 +939,61 @@ ngx_http_mastodon_media_update(ngx_http_request_t *r,
     }
 
     return NGX_DONE;
+}
+
+
+/* with a thumbnail: one not queued (no such media, or not audio or
+ * video: Mastodon's "must be blank") leaves the spool, then the answer */
+static void
+ngx_http_mastodon_media_thumbnailed(ngx_http_mastodon_pg_batch_t *b)
+{
+    PGresult                          *res;
+    ngx_http_request_t                *r;
+    ngx_http_mastodon_media_upload_t  *u;
+
+    r = b->request;
+    u = b->data;
+
+    res = ngx_http_mastodon_pg_rows(b, 0);
+
+    if (b->rc == NGX_OK && res && PQntuples(res) == 1
+        && ngx_http_mastodon_pg_int(res, 0, 0) == 1)
+    {
+        ngx_http_mastodon_media_one_done(b);
+        return;
+    }
+
+    /* the spool file is still ours */
+    u->result = b->rc == NGX_OK && res ? NGX_HTTP_MASTODON_MEDIA_INVALID
+                                       : NGX_HTTP_MASTODON_MEDIA_FAILED;
+
+    if (ngx_http_mastodon_thread_run(r, ngx_http_mastodon_media_unspool,
+                                     ngx_http_mastodon_media_not_thumbnailed,
+                                     u)
+        != NGX_OK)
+    {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+    }
+}
+
+
+static void
+ngx_http_mastodon_media_not_thumbnailed(ngx_http_request_t *r, void *data)
+{
+    ngx_http_mastodon_ctx_t           *ctx;
+    ngx_http_mastodon_media_upload_t  *u = data;
+
+    if (u->result == NGX_HTTP_MASTODON_MEDIA_FAILED) {
+        ngx_http_mastodon_media_unspooled(r, data);
+        return;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "mastodon: thumbnail for no audio or video of the caller");
+    ctx->error_message = "Validation failed: Thumbnail must be blank";
+    ngx_http_mastodon_finalize(r, 422);
 }
 
 
@@ -837,7 +1051,8 @@ ngx_http_mastodon_media_one_done(ngx_http_mastodon_pg_batch_t *b)
 
     res = NULL;
 
-    for (i = 0; i < b->nqueries; i++) {
+    /* after a thumbnail's job statement (the batch's data) */
+    for (i = b->data ? 1 : 0; i < b->nqueries; i++) {
         res = ngx_http_mastodon_pg_rows(b, i);
         if (res && PQntuples(res) == 1) {
             break;

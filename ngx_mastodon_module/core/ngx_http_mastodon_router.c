@@ -168,8 +168,8 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
        NGX_HTTP_MASTODON_BODY_MEDIA, USER, "write write:media", MEDIA),
     R(GET, "/api/v1/media/:id", ngx_http_mastodon_media_show, 0, USER,
       "write write:media"),
-    R(PUT, "/api/v1/media/:id", ngx_http_mastodon_media_update, 2, USER,
-      "write write:media"),
+    R(PUT, "/api/v1/media/:id", ngx_http_mastodon_media_update,
+      NGX_HTTP_MASTODON_BODY_MEDIA, USER, "write write:media"),
     R(DELETE, "/api/v1/media/:id", ngx_http_mastodon_media_destroy, 0, USER,
       "write write:media"),
 
