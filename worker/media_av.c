@@ -12,6 +12,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,11 +64,17 @@ static int run(char *const argv[], long timeout_s, char *out, size_t outlen, cha
         goto fail;
     }
     if (pid == 0) {
-        /* the child: async-signal-safe calls only until exec */
+        /* the child: async-signal-safe calls only until exec; none of the
+         * worker's signal settings or descriptors go with it */
+        sigset_t none;
+        sigemptyset(&none);
+        pthread_sigmask(SIG_SETMASK, &none, NULL);
+        signal(SIGPIPE, SIG_DFL);
         int null = open("/dev/null", O_RDWR);
         dup2(null, 0);
         dup2(out != NULL ? opipe[1] : null, 1);
         dup2(epipe[1], 2);
+        close_range(3, ~0U, 0);
         execvp(argv[0], argv);
         _exit(127);
     }
@@ -76,30 +84,22 @@ static int run(char *const argv[], long timeout_s, char *out, size_t outlen, cha
     opipe[1] = epipe[1] = -1;
 
     long long deadline = monotonic_ms() + timeout_s * 1000;
-    int status = 0, killed = 0, open_fds = (out != NULL) + 1;
-    while (open_fds > 0) {
-        long long left = deadline - monotonic_ms();
-        if (left <= 0 && !killed) {
+    int status = 0, killed = 0;
+    while (opipe[0] != -1 || epipe[0] != -1) {
+        if (!killed && monotonic_ms() >= deadline) {
             kill(pid, SIGKILL);
             killed = 1;
         }
-        fd_set rd;
-        FD_ZERO(&rd);
-        if (out != NULL && opipe[0] != -1)
-            FD_SET(opipe[0], &rd);
-        if (epipe[0] != -1)
-            FD_SET(epipe[0], &rd);
-        struct timeval tv = { 0, 200000 };
-        int maxfd = opipe[0] > epipe[0] ? opipe[0] : epipe[0];
-        if (select(maxfd + 1, &rd, NULL, NULL, &tv) < 0 && errno != EINTR)
+        /* poll, not select: the worker's descriptors may pass FD_SETSIZE */
+        struct pollfd fds[2] = { { opipe[0], POLLIN, 0 }, { epipe[0], POLLIN, 0 } };
+        if (poll(fds, 2, 200) < 0 && errno != EINTR)
             break;
-        if (opipe[0] != -1 && FD_ISSET(opipe[0], &rd)) {
+        if (opipe[0] != -1 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
             char tmp[8192];
             ssize_t n = read(opipe[0], tmp, sizeof(tmp));
             if (n <= 0) {
                 close(opipe[0]);
                 opipe[0] = -1;
-                open_fds--;
             } else {
                 size_t keep = (size_t) n;
                 if (olen + keep > outlen - 1)
@@ -108,13 +108,12 @@ static int run(char *const argv[], long timeout_s, char *out, size_t outlen, cha
                 olen += keep;
             }
         }
-        if (epipe[0] != -1 && FD_ISSET(epipe[0], &rd)) {
+        if (epipe[0] != -1 && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
             char tmp[1024];
             ssize_t n = read(epipe[0], tmp, sizeof(tmp));
             if (n <= 0) {
                 close(epipe[0]);
                 epipe[0] = -1;
-                open_fds--;
             } else {
                 /* the last bytes: ffmpeg says why at the end */
                 for (ssize_t i = 0; i < n; i++) {

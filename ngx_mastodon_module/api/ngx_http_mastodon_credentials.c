@@ -555,7 +555,7 @@ ngx_http_mastodon_profile_avatar_delete(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
 {
     return ngx_http_mastodon_profile_image_delete(r, ctx,
-                                               &ngx_http_mastodon_avatar_delete);
+                                            &ngx_http_mastodon_avatar_delete);
 }
 
 
@@ -565,7 +565,7 @@ ngx_http_mastodon_profile_header_delete(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
 {
     return ngx_http_mastodon_profile_image_delete(r, ctx,
-                                               &ngx_http_mastodon_header_delete);
+                                            &ngx_http_mastodon_header_delete);
 }
 
 

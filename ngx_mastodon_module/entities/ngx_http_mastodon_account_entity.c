@@ -66,7 +66,8 @@ ngx_http_mastodon_account_image(ngx_http_mastodon_json_t *j, const char *key,
     local = PQgetisnull(res, row, base + NGX_HTTP_MASTODON_ACC_DOMAIN);
 
     if (shown && s.len > 0 && local) {
-        id = ngx_http_mastodon_pg_int(res, row, base + NGX_HTTP_MASTODON_ACC_ID);
+        id = ngx_http_mastodon_pg_int(res, row,
+                                      base + NGX_HTTP_MASTODON_ACC_ID);
         ngx_http_mastodon_account_local_image(j, key, id, key, "original", &s);
         ngx_http_mastodon_account_local_image(j, key_static, id, key, "static",
                                               &s);
