@@ -157,6 +157,34 @@ partitions(void **state)
 }
 
 
+/* Paperclip's paths of avatars and headers; the static style of GIFs */
+static void
+profile_paths(void **state)
+{
+    char  b[128];
+
+    (void) state;
+    assert_int_equal(mstdn_media_profile_path(42, "avatar", "original",
+                                              "0123456789abcdef.png", b,
+                                              sizeof(b)), 58);
+    assert_string_equal(b, "accounts/avatars/000/000/042/original/"
+                           "0123456789abcdef.png");
+    mstdn_media_profile_path(42, "avatar", "static", "0123456789abcdef.png",
+                             b, sizeof(b));
+    assert_string_equal(b, "accounts/avatars/000/000/042/original/"
+                           "0123456789abcdef.png");
+    mstdn_media_profile_path(109618290273346817LL, "header", "static",
+                             "0123456789abcdef.gif", b, sizeof(b));
+    assert_string_equal(b, "accounts/headers/109/618/290/273/346/817/static/"
+                           "0123456789abcdef.png");
+    assert_true(mstdn_media_profile_animated("0123456789abcdef.gif"));
+    assert_false(mstdn_media_profile_animated("0123456789abcdef.png"));
+    assert_int_equal(mstdn_media_profile_path(42, "avatar", "original",
+                                              "0123456789abcdef.png", b, 20),
+                     0);
+}
+
+
 int
 main(void)
 {
@@ -167,6 +195,7 @@ main(void)
         cmocka_unit_test(limits),
         cmocka_unit_test(human_sizes),
         cmocka_unit_test(partitions),
+        cmocka_unit_test(profile_paths),
     };
 
     setenv("CMOCKA_MESSAGE_OUTPUT", "TAP", 0);
