@@ -14,6 +14,7 @@
 
 #include "mstdn_ap.h"
 #include "mstdn_html.h"
+#include "mstdn_media.h"
 
 
 /* --- @context ------------------------------------------------------------ */
@@ -984,7 +985,7 @@ ctx_note(ctx_t *c, const mstdn_ap_status_t *s)
     ctx_ext(c, EXT_SENSITIVE);
     ctx_ext(c, EXT_VOTERS_COUNT);
 
-    if (s->nmedia) {
+    if (s->nmedia || (s->attachments && s->attachments->count)) {
         ctx_ext(c, EXT_BLURHASH);
         ctx_ext(c, EXT_FOCAL_POINT);
     }
@@ -1027,6 +1028,106 @@ write_media(yajl_gen g, const mstdn_ap_media_t *m)
     }
 
     CHECK(yajl_gen_map_close(g));
+    return 0;
+}
+
+
+static const char *
+value_str(const mstdn_value_t *o, const char *k)
+{
+    const mstdn_value_t  *v;
+
+    v = mstdn_object_get(o, k);
+
+    return (v && v->type == MSTDN_STRING) ? v->str : NULL;
+}
+
+
+static int
+value_int(const mstdn_value_t *o, const char *k)
+{
+    const mstdn_value_t  *v;
+    long                  n;
+
+    v = mstdn_object_get(o, k);
+    if (v == NULL || v->type != MSTDN_NUMBER) {
+        return 0;
+    }
+
+    n = strtol(v->str, NULL, 10);
+
+    return (n > 0 && n < 1000000) ? (int) n : 0;
+}
+
+
+/*
+ * The local attachments of mastodon_ap_attachments() as Documents
+ * (ActivityPub::MediaAttachmentSerializer): the url is the original file's,
+ * media_base/ and its key (mstdn_media_key(), the one layout the REST entity
+ * and the worker's storage use); media_base NULL is base/system.
+ */
+static int
+write_attachments(yajl_gen g, const char *base, const char *media_base,
+    const mstdn_value_t *list)
+{
+    char                  url[MSTDN_AP_URI_MAX];
+    const char           *id, *file;
+    const mstdn_value_t  *e, *focus;
+    mstdn_ap_media_t      m;
+    int                   n;
+
+    if (list == NULL || list->type != MSTDN_ARRAY) {
+        return 0;
+    }
+
+    for (e = list->first; e; e = e->next) {
+        if (e->type != MSTDN_OBJECT) {
+            continue;
+        }
+
+        id = value_str(e, "id");
+        file = value_str(e, "file");
+
+        if (id == NULL || file == NULL) {
+            continue;
+        }
+
+        n = media_base
+            ? snprintf(url, sizeof(url), "%s/", media_base)
+            : snprintf(url, sizeof(url), "%s/system/", base);
+
+        if (n < 0 || (size_t) n >= sizeof(url)
+            || mstdn_media_key(url + n, sizeof(url) - n, 0,
+                               "media_attachments", "files",
+                               strtoll(id, NULL, 10), "original", file,
+                               strlen(file), NULL) == 0)
+        {
+            continue;
+        }
+
+        memset(&m, 0, sizeof(m));
+        m.url = url;
+        m.media_type = value_str(e, "mediaType");
+        m.description = value_str(e, "name");
+        m.blurhash = value_str(e, "blurhash");
+        m.width = value_int(e, "width");
+        m.height = value_int(e, "height");
+
+        focus = mstdn_object_get(e, "focus");
+        if (focus && focus->type == MSTDN_ARRAY && focus->count == 2
+            && focus->first->type == MSTDN_NUMBER
+            && focus->first->next->type == MSTDN_NUMBER)
+        {
+            m.has_focus = 1;
+            m.focus_x = strtod(focus->first->str, NULL);
+            m.focus_y = strtod(focus->first->next->str, NULL);
+        }
+
+        if (write_media(g, &m) != 0) {
+            return -1;
+        }
+    }
+
     return 0;
 }
 
@@ -1197,6 +1298,10 @@ write_note(yajl_gen g, const mstdn_ap_status_t *s)
         if (write_media(g, &s->media[i]) != 0) {
             return -1;
         }
+    }
+
+    if (write_attachments(g, b, s->media_base, s->attachments) != 0) {
+        return -1;
     }
 
     CHECK(yajl_gen_array_close(g));
@@ -1611,6 +1716,33 @@ write_activity(yajl_gen g, const mstdn_ap_activity_t *a)
             }
         }
         CHECK(yajl_gen_array_close(g));
+        return 0;
+
+    case MSTDN_AP_VOTE:
+        if (kv(g, "id", actor_id(buf, sizeof(buf), a->actor, "votes",
+                                 a->rel_id, "/activity")) != 0
+            || kv(g, "type", "Create") != 0
+            || kv(g, "actor", a->actor) != 0
+            || kv(g, "to", a->target) != 0
+            || key(g, "object") != 0)
+        {
+            return -1;
+        }
+
+        CHECK(yajl_gen_map_open(g));
+
+        if (kv(g, "id", actor_id(buf, sizeof(buf), a->actor, "votes",
+                                 a->rel_id, "")) != 0
+            || kv(g, "type", "Note") != 0
+            || kv(g, "name", a->content ? a->content : "") != 0
+            || kv(g, "attributedTo", a->actor) != 0
+            || kv(g, "inReplyTo", a->object) != 0
+            || kv(g, "to", a->target) != 0)
+        {
+            return -1;
+        }
+
+        CHECK(yajl_gen_map_close(g));
         return 0;
     }
 

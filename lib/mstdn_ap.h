@@ -227,7 +227,12 @@ typedef struct {
  * author reblogs: no one could fetch it).  poll: the status' Poll entity as
  * mastodon_poll_json() of sql/0017_polls.sql writes it, parsed (NULL: no
  * poll); with one the Note is a Question (oneOf or anyOf, endTime, closed,
- * votersCount).
+ * votersCount).  attachments: the status' media as
+ * mastodon_ap_attachments() of sql/0022 writes them, parsed (an array of
+ * {"id", "file", "mediaType", "name", "blurhash", "width", "height",
+ * "focus": [x, y]}), written after media[] as Documents whose url is the
+ * original file's: media_base (NULL: base/system) and its key,
+ * mstdn_media_key(), as the REST entity writes it.
  */
 typedef struct mstdn_ap_status_s {
     const char             *base;
@@ -255,6 +260,8 @@ typedef struct mstdn_ap_status_s {
     const char             *reblog_account_uri;
     const struct mstdn_ap_status_s *reblog_inline;
     const mstdn_value_t    *poll;
+    const mstdn_value_t    *attachments;    /* mastodon_ap_attachments() */
+    const char             *media_base;     /* where stored files are public */
 } mstdn_ap_status_t;
 
 /* The Note as a document (GET of a status URI). */
@@ -286,7 +293,8 @@ typedef enum {
     MSTDN_AP_UNDO,              /* actor; inner: Follow/Like/Block/Announce */
     MSTDN_AP_BLOCK,             /* actor, object: target URI; rel_id */
     MSTDN_AP_MOVE,              /* actor, target; rel_id (the migration) */
-    MSTDN_AP_FLAG               /* id, actor, content, objects */
+    MSTDN_AP_FLAG,              /* id, actor, content, objects */
+    MSTDN_AP_VOTE               /* actor, rel_id, object, target, content */
 } mstdn_ap_activity_type_t;
 
 typedef struct mstdn_ap_activity_s  mstdn_ap_activity_t;
@@ -308,7 +316,11 @@ typedef struct mstdn_ap_activity_s  mstdn_ap_activity_t;
  *   BLOCK: id or rel_id (ACTOR#blocks/ID), actor, object;
  *   MOVE: rel_id (ACTOR#moves/ID), actor, target;
  *   FLAG: id, actor (the instance actor), content, objects (the account's
- *     URI then the statuses').
+ *     URI then the statuses');
+ *   VOTE: a vote on a remote poll (ActivityPub::VoteSerializer): Create
+ *     (ACTOR#votes/rel_id/activity) of a Note (ACTOR#votes/rel_id) whose
+ *     name is content (the option's title), inReplyTo object (the poll's
+ *     status URI), addressed to target (the poll's author).
  */
 struct mstdn_ap_activity_s {
     mstdn_ap_activity_type_t    type;

@@ -235,25 +235,66 @@ mstdn_media_profile_animated(const char *name)
 }
 
 
+const char *
+mstdn_media_profile_style(const char *style, const char *name,
+                          const char **extension)
+{
+    if (strcmp(style, "static") == 0 && mstdn_media_profile_animated(name)) {
+        *extension = "png";
+        return "static";
+    }
+
+    *extension = NULL;
+    return "original";
+}
+
+
 size_t
 mstdn_media_profile_path(int64_t id, const char *attribute, const char *style,
                          const char *name, char *out, size_t outlen)
 {
-    int          n;
-    char         part[32];
-    const char  *dot;
+    char         attachment[16];
+    const char  *extension;
+
+    style = mstdn_media_profile_style(style, name, &extension);
+    snprintf(attachment, sizeof(attachment), "%ss", attribute);
+
+    return mstdn_media_key(out, outlen, 0, "accounts", attachment, id, style,
+                           name, strlen(name), extension);
+}
+
+
+size_t
+mstdn_media_key(char *out, size_t outlen, int remote, const char *class_name,
+    const char *attachment, int64_t id, const char *style, const char *name,
+    size_t name_len, const char *extension)
+{
+    char        part[32];
+    size_t      base;
+    const char *dot;
+    int         n;
 
     mstdn_media_id_partition(id, part, sizeof(part));
 
-    if (strcmp(style, "static") == 0 && mstdn_media_profile_animated(name)) {
-        dot = strrchr(name, '.');
-        n = snprintf(out, outlen, "accounts/%ss/%s/static/%.*s.png", attribute,
-                     part, (int) (dot - name), name);
-
-    } else {
-        n = snprintf(out, outlen, "accounts/%ss/%s/original/%s", attribute,
-                     part, name);
+    base = name_len;
+    if (extension != NULL && *extension != '\0') {
+        dot = memchr(name, '.', name_len);
+        if (dot != NULL) {
+            base = (size_t) (dot - name);
+        }
     }
 
-    return n > 0 && (size_t) n < outlen ? (size_t) n : 0;
+    n = snprintf(out, outlen, "%s%s/%s/%s/%s/%.*s%s%s", remote ? "cache/" : "",
+                 class_name, attachment, part, style, (int) base, name,
+                 base < name_len ? "." : "",
+                 base < name_len ? extension : "");
+
+    if (n < 0 || (size_t) n >= outlen) {
+        if (outlen) {
+            out[0] = '\0';
+        }
+        return 0;
+    }
+
+    return (size_t) n;
 }

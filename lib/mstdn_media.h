@@ -70,19 +70,36 @@ void mstdn_media_human_size(uint64_t size, char *out, size_t outlen);
 size_t mstdn_media_id_partition(int64_t id, char *out, size_t outlen);
 
 /*
- * Where a local account's avatar or header (attribute "avatar", "header")
- * of file name `name` is, under the media root and under /system/:
- * accounts/<attribute>s/<id partition>/<style>/<name>.  Style "original",
- * or "static" (an animated GIF's first frame: the name's extension becomes
- * .png).  Account#avatar_static_url: the static style exists for GIFs only,
- * so style "static" of another type gives the original.  The length written
- * (0: out too short).
+ * Account#avatar_static_url: how style "original" or "static" of a local
+ * account's avatar or header (class "accounts", attachment "avatars" or
+ * "headers" of mstdn_media_key()) of file name `name` is stored.  The
+ * static style exists for GIFs only (their first frame, a PNG: *extension
+ * "png"); of another type it is the original (*extension NULL).
  */
+const char *mstdn_media_profile_style(const char *style, const char *name,
+                                      const char **extension);
+
+/* mstdn_media_key() of a profile image's style (attribute "avatar"). */
 size_t mstdn_media_profile_path(int64_t id, const char *attribute,
                                 const char *style, const char *name,
                                 char *out, size_t outlen);
 
 /* Whether a profile image's file name is a GIF's (it has a static style). */
 int mstdn_media_profile_animated(const char *name);
+
+/*
+ * The key a stored file has (the worker stores under it, the module's
+ * URLs end with it): [cache/]<class_name>/<attachment>/<id partition>/
+ * <style>/<name>, cache/ for a remote record's copy (Paperclip's
+ * :prefix_path), the name's extension replaced by extension when that is
+ * given and not empty ("small" styles of GIFs and videos are PNGs).
+ * Returns the length written, 0 when it does not fit in outlen (which
+ * MSTDN_MEDIA_KEY_MAX always does for names under 128 bytes).
+ */
+#define MSTDN_MEDIA_KEY_MAX  384
+
+size_t mstdn_media_key(char *out, size_t outlen, int remote, const char *class_name,
+    const char *attachment, int64_t id, const char *style, const char *name,
+    size_t name_len, const char *extension);
 
 #endif

@@ -15,20 +15,47 @@ wrk curl ca-certificates procps util-linux iproute2 binutils openssl perl
 chromium chromium-driver python3-mastodon libio-socket-ssl-perl mount libwslay-dev haproxy
 libvips-dev libvips-tools ffmpeg"
 
-missing=""
-for p in $PKGS; do
-    st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
-    [ "$st" = installed ] || missing="$missing $p"
-done
-[ -z "$missing" ] && exit 0
+# The tests' S3-compatible server (t/media_s3.t): npm's s3rver, pinned, in
+# its own prefix (t/lib/MastodonTest.pm runs it from there).  Node and npm
+# are Debian's unless some node with its npm is already installed.
+S3RVER_PREFIX=/usr/local/lib/mastodon-s3rver
+S3RVER_VERSION=3.7.1
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 
-echo "install-deps: installing:$missing" >&2
+install_s3rver() {
+    if [ -x "$S3RVER_PREFIX/node_modules/.bin/s3rver" ]; then return 0; fi
+    echo "install-deps: installing s3rver $S3RVER_VERSION into $S3RVER_PREFIX" >&2
+    $SUDO mkdir -p "$S3RVER_PREFIX"
+    $SUDO npm install --prefix "$S3RVER_PREFIX" --no-audit --no-fund --omit=dev \
+        "s3rver@$S3RVER_VERSION" >&2
+}
 
 if [ "$(id -u)" = 0 ]; then
     SUDO=""
 elif command -v sudo >/dev/null 2>&1; then
     SUDO="sudo"
 else
+    SUDO="none"
+fi
+
+missing=""
+for p in $PKGS; do
+    st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+    [ "$st" = installed ] || missing="$missing $p"
+done
+if [ -z "$missing" ]; then
+    if [ "$SUDO" = none ] && [ ! -x "$S3RVER_PREFIX/node_modules/.bin/s3rver" ]; then
+        echo "install-deps: not root and no sudo; as root, run:" >&2
+        echo "  npm install --prefix $S3RVER_PREFIX s3rver@$S3RVER_VERSION" >&2
+        exit 1
+    fi
+    install_s3rver
+    exit 0
+fi
+
+echo "install-deps: installing:$missing" >&2
+
+if [ "$SUDO" = none ]; then
     echo "install-deps: not root and no sudo; as root, run:" >&2
     echo "  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends$missing" >&2
     exit 1
@@ -62,4 +89,5 @@ if [ -n "$still" ]; then
     echo "install-deps: still missing after apt-get install:$still" >&2
     exit 1
 fi
+install_s3rver
 echo "install-deps: done" >&2

@@ -3,9 +3,9 @@
 # rotates it upright from EXIF, strips the metadata (the GPS position
 # too), writes the original and the small preview with Paperclip's layout
 # under media_root, computes the blurhash and the meta; nginx serves the
-# files (conf/media.conf).  Hostile images (a decompression bomb, a
-# truncated JPEG) end in the failed state the API reports, the worker
-# alive and the spool empty.  Images are made with the vips command.
+# files (conf/media.conf).  Hostile images (PNG and JPEG decompression
+# bombs, a truncated JPEG, a JPEG/HTML polyglot) end in the failed state
+# the API reports, the worker alive and the spool empty.  Images are made with the vips command.
 
 use strict;
 use warnings;
@@ -130,6 +130,27 @@ $id = upload('cut.jpg', 'image/jpeg', substr(slurp("$dir/big.jpg"), 0, 3000));
 ($code, $e) = processed($id);
 is $code, 422, 'a truncated JPEG: failed';
 like $t->psql("SELECT processing FROM media_attachments WHERE id = $id"), qr/^3$/, 'processing failed (3)';
+
+# a JPEG whose frame header claims 60000x60000 pixels (a real small JPEG,
+# its SOF0 patched): refused from the header too
+my $small_jpeg = slurp("$dir/noise.jpg");
+my $sof = index($small_jpeg, "\xff\xc0");
+ok $sof > 0, 'the JPEG has a baseline frame header';
+substr($small_jpeg, $sof + 5, 4) = pack('nn', 60000, 60000);
+$id = upload('bomb.jpg', 'image/jpeg', $small_jpeg);
+$m->status_is(202);
+($code, $e) = processed($id);
+is $code, 422, 'a JPEG decompression bomb: failed';
+like slurp("$dir/worker-1.log"), qr/60000x60000 pixels: over the limit/, 'refused by its size, not decoded';
+
+# a polyglot: JPEG magic, then HTML; passes the sniff, never decodes, never served
+$id = upload('poly.jpg', 'image/jpeg', "\xff\xd8\xff\xe0<html><script>alert(1)</script></html>");
+$m->status_is(202, 'a polyglot passes the sniff');
+($code, $e) = processed($id);
+is $code, 422, 'and fails processing';
+my ($poly) = $t->psql("SELECT file_file_name FROM media_attachments WHERE id = $id") =~ /^([0-9a-f]{16})\./;
+ok $poly, 'its name';
+is `find $dir/system -name '$poly*'`, '', 'no file stored for it';
 
 ok kill(0, $wpid), 'the worker is alive';
 $id = upload('again.png', 'image/png', slurp("$dir/alpha.png"));

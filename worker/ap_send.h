@@ -57,7 +57,8 @@ struct mstdn_ap_activity_s;
 char *ap_render(const struct mstdn_ap_activity_s *a, size_t *len);
 
 /* The activity of a local status for action "create" (Create, or
- * Announce for a reblog), "update" (Update; nothing for a reblog) or
+ * Announce for a reblog), "update" (Update; nothing for a reblog),
+ * "poll_update" (the Update of its Question after votes) or
  * "delete" (Delete with a Tombstone, or Undo of the Announce): 1 with the
  * document in *out (malloc'd) and its author in account_id, 0 nothing to
  * send (gone, not local, deleted before its Create), -1 + err. */

@@ -5,6 +5,7 @@
 #include "ap_send.h"
 #include "db.h"
 #include "log.h"
+#include "media_storage.h"
 
 #include "mstdn_ap.h"
 #include "mstdn_json.h"
@@ -35,7 +36,10 @@ static const char status_sql[] =
     " (SELECT count(*) FROM favourites f WHERE f.status_id = s.id),"
     " (SELECT count(*) FROM statuses r WHERE r.reblog_of_id = s.id AND r.deleted_at IS NULL),"
     " s.deleted_at IS NOT NULL,"
-    " (SELECT mastodon_poll_json(pl) FROM polls pl WHERE pl.id = s.poll_id)"
+    " (SELECT mastodon_poll_json(pl) FROM polls pl WHERE pl.id = s.poll_id),"
+    " mastodon_ap_attachments(s.id),"
+    " (SELECT extract(epoch FROM pl.updated_at)::bigint::text FROM polls pl"
+    "   WHERE pl.id = s.poll_id)"
     " FROM statuses s JOIN accounts a ON a.id = s.account_id"
     " LEFT JOIN statuses p ON p.id = s.in_reply_to_id"
     " LEFT JOIN accounts pa ON pa.id = p.account_id"
@@ -51,7 +55,7 @@ enum {
     C_CONV_URI, C_CONV_DATE, C_CONV_ID,
     C_REBLOG_OF, C_REBLOG_URI, C_REBLOG_ACCOUNT_URI, C_REBLOG_USERNAME, C_REBLOG_LOCAL,
     C_MENTIONS, C_TAGS, C_ACCOUNT_ID, C_LOCAL, C_FAVOURITES, C_REBLOGS, C_DELETED,
-    C_POLL
+    C_POLL, C_ATTACHMENTS, C_POLL_EPOCH
 };
 
 static const char *col(PGresult *res, int c)
@@ -146,6 +150,7 @@ int ap_status_activity(PGconn *db, const worker_config *cfg, const char *status_
     mstdn_arena_t *arena = NULL;
     char (*accts)[600] = NULL;
     char parent[1200], conv[1200], reblog_account[1200], errbuf[128];
+    char media_base[1024];
     char *html = NULL;
     int rc = -1;
 
@@ -164,6 +169,8 @@ int ap_status_activity(PGconn *db, const worker_config *cfg, const char *status_
     memset(&a, 0, sizeof(a));
     memset(&inner, 0, sizeof(inner));
     s.base = cfg->base;
+    media_storage_base(cfg, media_base, sizeof(media_base));
+    s.media_base = media_base;
     s.username = col(res, C_USERNAME);
     s.id = col(res, C_ID);
     s.visibility = atoi(PQgetvalue(res, 0, C_VISIBILITY));
@@ -283,6 +290,17 @@ int ap_status_activity(PGconn *db, const worker_config *cfg, const char *status_
             && poll->type == MSTDN_OBJECT)
             s.poll = poll;
     }
+    /* the processed local attachments, as Documents */
+    if (col(res, C_ATTACHMENTS) != NULL) {
+        mstdn_alloc_t al;
+        mstdn_limits_t limits = { 4, 10000 };
+        mstdn_value_t *media;
+        mstdn_arena_allocator(arena, &al);
+        if (mstdn_json_parse(col(res, C_ATTACHMENTS), strlen(col(res, C_ATTACHMENTS)), &al,
+                             &limits, &media, errbuf, sizeof(errbuf)) == MSTDN_OK
+            && media->type == MSTDN_ARRAY)
+            s.attachments = media;
+    }
 
     a.status = &s;
     int reblog = s.reblog_of_uri != NULL;
@@ -295,13 +313,15 @@ int ap_status_activity(PGconn *db, const worker_config *cfg, const char *status_
         } else {
             a.type = MSTDN_AP_DELETE_NOTE;
         }
-    } else if (strcmp(action, "update") == 0) {
-        if (reblog) {
+    } else if (strcmp(action, "update") == 0 || strcmp(action, "poll_update") == 0) {
+        if (reblog || (action[0] == 'p' && s.poll == NULL)) {
             rc = 0;                     /* a reblog is not edited */
             goto out;
         }
         a.type = MSTDN_AP_UPDATE_NOTE;
-        a.updated_epoch = col(res, C_UPDATED_EPOCH);
+        /* a poll's new counts: ActivityPub::UpdatePollSerializer's id,
+         * STATUS#updates/<the poll's updated_at> */
+        a.updated_epoch = col(res, action[0] == 'p' ? C_POLL_EPOCH : C_UPDATED_EPOCH);
     } else {
         a.type = reblog ? MSTDN_AP_ANNOUNCE : MSTDN_AP_CREATE;
     }

@@ -13,6 +13,7 @@ int cmd_enqueue(worker_config *cfg, int argc, char **argv);
 int cmd_relay(worker_config *cfg, int argc, char **argv);
 int cmd_domain_block(worker_config *cfg, int argc, char **argv);
 int cmd_reports(worker_config *cfg, int argc, char **argv);
+int cmd_media(worker_config *cfg, int argc, char **argv);          /* media usage|remove */
 int cmd_http_test(worker_config *cfg, int argc, char **argv);      /* tests only */
 int cmd_fetch_test(worker_config *cfg, int argc, char **argv);     /* tests only */
 int cmd_deliver_bench(worker_config *cfg, int argc, char **argv);  /* make bench only */

@@ -65,6 +65,17 @@ static const config_entry config_table[] = {
     STR(media_root, "/var/lib/mastodon/public/system"),
     NUM("media_concurrency", media_concurrency, "2", 0, 256),
     NUM("media_timeout", media_timeout, "900", 1, 86400),
+    NUM("poll_update_delay_ms", poll_update_delay_ms, "180000", 0, 86400000L),
+    STR(media_base_url, ""),
+    NUM("s3_enabled", s3_enabled, "0", 0, 1),
+    STR(s3_bucket, ""),
+    STR(s3_region, "us-east-1"),
+    STR(s3_endpoint, ""),
+    NUM("s3_path_style", s3_path_style, "1", 0, 1),
+    STR(s3_access_key_id, ""),
+    STR(s3_secret_access_key, ""),
+    STR(s3_permission, "public-read"),
+    NUM("s3_timeout_ms", s3_timeout_ms, "60000", 100, 3600000),
 };
 
 #define CONFIG_ENTRIES (sizeof(config_table) / sizeof(config_table[0]))
@@ -305,6 +316,49 @@ static int config_mail(worker_config *cfg, char *err, size_t errlen)
     return 0;
 }
 
+static int url_valid(const char *url)
+{
+    return (strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0)
+           && strcspn(url, " \t\r\n\"<>?#") == strlen(url);
+}
+
+/* S3: a bucket, keys and an http(s) endpoint (Mastodon's S3_* variables);
+ * media_base_url: where the keys are public ("" = the storage's own
+ * address: <base_url>/system, or the bucket's). */
+static int config_media(worker_config *cfg, char *err, size_t errlen)
+{
+    const char *b = cfg->s3_bucket;
+
+    if (cfg->media_base_url[0] != '\0'
+        && (!url_valid(cfg->media_base_url) || strlen(cfg->media_base_url) >= 512)) {
+        snprintf(err, errlen, "media_base_url: \"%s\" is not an http:// or https:// URL",
+                 cfg->media_base_url);
+        return -1;
+    }
+    if (!cfg->s3_enabled)
+        return 0;
+    if (b[0] == '\0' || strlen(b) > 63 || strspn(b, "abcdefghijklmnopqrstuvwxyz0123456789.-") != strlen(b)) {
+        snprintf(err, errlen, "s3_bucket: \"%s\" is not a bucket name", b);
+        return -1;
+    }
+    if (cfg->s3_region[0] == '\0' || strlen(cfg->s3_region) > 64
+        || strspn(cfg->s3_region, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(cfg->s3_region)) {
+        snprintf(err, errlen, "s3_region: \"%s\" is not a region", cfg->s3_region);
+        return -1;
+    }
+    if (cfg->s3_endpoint[0] != '\0'
+        && (!url_valid(cfg->s3_endpoint) || strlen(cfg->s3_endpoint) >= 512)) {
+        snprintf(err, errlen, "s3_endpoint: \"%s\" is not an http:// or https:// URL",
+                 cfg->s3_endpoint);
+        return -1;
+    }
+    if (cfg->s3_access_key_id[0] == '\0' || cfg->s3_secret_access_key[0] == '\0') {
+        snprintf(err, errlen, "s3_enabled needs s3_access_key_id and s3_secret_access_key");
+        return -1;
+    }
+    return 0;
+}
+
 /* federation_allowed_addresses: "IP" or "IP/bits", comma or space separated. */
 static int config_allowed(worker_config *cfg, char *err, size_t errlen)
 {
@@ -390,6 +444,8 @@ int config_load(worker_config *cfg, const char *file, char *err, size_t errlen)
     if (config_mail(cfg, err, errlen) != 0)
         return -1;
     if (config_allowed(cfg, err, errlen) != 0)
+        return -1;
+    if (config_media(cfg, err, errlen) != 0)
         return -1;
     return config_split_queues(cfg, err, errlen);
 }

@@ -47,6 +47,17 @@ typedef struct {
     char *media_root;               /* Paperclip's public/system */
     long  media_concurrency;        /* threads of their own for the media queue */
     long  media_timeout;            /* seconds an ffmpeg run may take */
+    long  poll_update_delay_ms;     /* a local poll's Update after votes */
+    char *media_base_url;           /* where stored keys are public ("" = the storage's) */
+    long  s3_enabled;               /* 1: media in S3-compatible storage, not media_root */
+    char *s3_bucket;
+    char *s3_region;
+    char *s3_endpoint;              /* "" = AWS's, https://s3.<region>.amazonaws.com */
+    long  s3_path_style;            /* with s3_endpoint: <endpoint>/<bucket>/<key> */
+    char *s3_access_key_id;
+    char *s3_secret_access_key;
+    char *s3_permission;            /* x-amz-acl ("" = none sent) */
+    long  s3_timeout_ms;            /* one PUT or DELETE */
 
     /* derived */
     int   nqueues;

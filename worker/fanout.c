@@ -30,6 +30,8 @@ static void fanout_event_key(const job_ctx *ctx, char *out, size_t outlen)
 static PGresult *next_page(PGconn *db, const fanout_walk *w, const char *cursor,
                            char *err, size_t errlen)
 {
+    if (w->filter != NULL && w->tag_followers)
+        return tag_followers_page(db, w->filter, cursor, err, errlen);
     if (w->filter != NULL)
         return recipients_page(db, w->filter, cursor, err, errlen);
     return followers_page(db, w->account_id, cursor, err, errlen);

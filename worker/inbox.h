@@ -216,4 +216,15 @@ extern const mstdn_limits_t inbox_json_limits;
 int inbox_emojis_store(PGconn *db, const char *account_id, const mstdn_value_t *obj,
                        char *err, size_t errlen);
 
+/* --- inbox_media.c: media attachments -------------------------------- */
+
+/* The attachments of Note obj as mastodon_remote_media_set() takes them
+ * (a JSON array, malloc'd; NULL: out of memory); *count of them. */
+char *inbox_media_json(const mstdn_value_t *obj, int *count);
+
+/* Sets status_id's attachments to media in the activity's transaction:
+ * 1 they changed, 0 unchanged, -1 (err). */
+int inbox_media_store(inbox_activity *ib, const char *status_id, const char *media, char *err,
+                      size_t errlen);
+
 #endif

@@ -400,6 +400,110 @@ static int attributed_to_actor(inbox_activity *ib, const mstdn_value_t *obj)
     return who != NULL && strcmp(who, ib->actor_uri) == 0;
 }
 
+/* An attachments-only edit: the status edited, its render forgotten, its
+ * Update sent on (the text's edit does the same in update_sql) */
+static const char media_edit_sql[] =
+    "WITH u AS (UPDATE statuses SET edited_at = now() AT TIME ZONE 'UTC',"
+    "  updated_at = now() AT TIME ZONE 'UTC' WHERE id = $1::bigint RETURNING id)"
+    " INSERT INTO job_outbox (queue, type, args)"
+    " SELECT 'default', 'status_update', json_build_object('status_id', id::text)::text FROM u"
+    " UNION ALL SELECT 'default', 'status_forget', json_build_object('status_ids',"
+    "  json_build_array(id::text))::text FROM u";
+
+/* inbox_apply() with the Note's attachments: sql answers the status' id
+ * (none: nothing written); then its attachments become media (NULL: left
+ * as they are), in the same transaction.  edit: an Update, whose change of
+ * attachments alone is an edit. */
+static int apply_with_media(inbox_activity *ib, const char *what, const char *sql, int n,
+                            const char *const *params, const char *media, int edit,
+                            char *err, size_t errlen)
+{
+    int first = inbox_begin(ib, err, errlen);
+    if (first <= 0) {
+        if (first == 0)
+            mlog(LOG_INFO, "inbox: %s %s was processed before", ib->type, ib->id);
+        return first == 0 ? INBOX_DONE : INBOX_RETRY;
+    }
+    PGresult *res = inbox_sql(ib, sql, n, params, PGRES_TUPLES_OK, err, errlen);
+    if (res == NULL) {
+        inbox_rollback(ib);
+        return INBOX_RETRY;
+    }
+    char id[MW_ID_LEN] = "";
+    if (PQntuples(res) > 0)
+        snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    if (edit && id[0] == '\0')
+        snprintf(id, sizeof(id), "%s", params[0]);
+    int changed = 0;
+    if (id[0] != '\0' && media != NULL) {
+        changed = inbox_media_store(ib, id, media, err, errlen);
+        if (changed < 0) {
+            inbox_rollback(ib);
+            return INBOX_RETRY;
+        }
+    }
+    if (edit && changed) {
+        const char *p1[1] = { id };
+        res = inbox_sql(ib, media_edit_sql, 1, p1, PGRES_COMMAND_OK, err, errlen);
+        if (res == NULL) {
+            inbox_rollback(ib);
+            return INBOX_RETRY;
+        }
+        PQclear(res);
+    }
+    mlog(LOG_INFO, "inbox: %s %s by %s: %s %s%s", ib->type, ib->id, ib->actor_uri, what, id,
+         changed ? " (attachments)" : "");
+    return inbox_commit(ib, err, errlen) == 0 ? INBOX_DONE : INBOX_RETRY;
+}
+
+/* A vote (ActivityPub::Activity::Create#poll_vote?): a Note named after an
+ * option of a local status' poll, in reply to it, is a vote on it, never a
+ * status.  1 it was one (counted by mastodon_poll_vote(), the module's
+ * rule, unless the poll ended or the rule refuses it: logged), 0 not a
+ * vote, or INBOX_RETRY's -1. */
+static int poll_vote(inbox_activity *ib, const mstdn_value_t *obj, int *outcome, char *err,
+                     size_t errlen)
+{
+    const char *name = inbox_str(obj, "name"), *reply_to = inbox_ref_of(obj, "inReplyTo");
+    char status[MW_ID_LEN], author[MW_ID_LEN];
+    int local;
+
+    if (name == NULL || reply_to == NULL)
+        return 0;
+    int rc = inbox_status(ib, reply_to, status, author, &local, err, errlen);
+    if (rc <= 0 || !local)
+        return rc < 0 ? -1 : 0;
+    const char *params[2] = { status, name };
+    PGresult *res = inbox_sql(ib,
+        "SELECT p.id::text, array_position(p.options, $2::varchar) - 1,"
+        " p.expires_at IS NOT NULL AND p.expires_at <= now() AT TIME ZONE 'UTC'"
+        " FROM statuses s JOIN polls p ON p.id = s.poll_id WHERE s.id = $1::bigint"
+        " AND $2::varchar = ANY(p.options)", 2, params, PGRES_TUPLES_OK, err, errlen);
+    if (res == NULL)
+        return -1;
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        return 0;
+    }
+    char poll[MW_ID_LEN], choice[24];
+    snprintf(poll, sizeof(poll), "%s", PQgetvalue(res, 0, 0));
+    snprintf(choice, sizeof(choice), "{%s}", PQgetvalue(res, 0, 1));
+    int ended = PQgetvalue(res, 0, 2)[0] == 't';
+    PQclear(res);
+    if (ended) {
+        mlog(LOG_INFO, "inbox: %s %s: a vote on poll %s, which has ended", ib->type, ib->id,
+             poll);
+        *outcome = INBOX_DONE;
+        return 1;
+    }
+    const char *vparams[4] = { ib->actor_id, poll, choice, inbox_str(obj, "id") };
+    *outcome = inbox_apply(ib, "vote (refused if not empty)",
+                           "SELECT error FROM mastodon_poll_vote($1::bigint, $2::bigint,"
+                           " $3::int[], $4::varchar)", 4, vparams, err, errlen);
+    return 1;
+}
+
 /* Stores the Note obj of ib's actor (its id on the actor's host) as the
  * activity's transaction: INBOX_DONE (stored, or refused: logged) or
  * INBOX_RETRY. */
@@ -425,6 +529,11 @@ static int note_store(inbox_activity *ib, const mstdn_value_t *obj, char *err, s
             mlog(LOG_INFO, "inbox: %s %s: %s was deleted", ib->type, ib->id, uri);
         return rc > 0 ? INBOX_DONE : INBOX_RETRY;
     }
+
+    int outcome;
+    rc = poll_vote(ib, obj, &outcome, err, errlen);
+    if (rc != 0)
+        return rc < 0 ? INBOX_RETRY : outcome;
 
     /* the followers collection says "private" */
     const char *params0[1] = { ib->actor_id };
@@ -484,7 +593,17 @@ static int note_store(inbox_activity *ib, const mstdn_value_t *obj, char *err, s
         has_poll ? list_text(&poll.options) : NULL, list_text(&poll.tallies), poll.multiple,
         poll.expires_at, poll.has_voters ? poll.voters : NULL,
     };
-    rc = inbox_apply(ib, "status", create_sql, 20, params, err, errlen);
+    int nmedia;
+    char *media = inbox_media_json(obj, &nmedia);
+    if (media == NULL) {
+        poll_free(&poll);
+        fields_free(&f);
+        snprintf(err, errlen, "out of memory");
+        return INBOX_RETRY;
+    }
+    rc = apply_with_media(ib, "status", create_sql, 20, params, nmedia > 0 ? media : NULL, 0,
+                          err, errlen);
+    free(media);
     poll_free(&poll);
     fields_free(&f);
     return rc;
@@ -550,17 +669,22 @@ int inbox_status_fetch(job_ctx *ctx, PGconn *db, const mstdn_alloc_t *alloc, con
  * (its previous version into status_edits, as the module's edit does); a
  * Question's poll ($6 options, $7 counts, $8 multiple, $9 the end, $10 the
  * voters) refreshes the status' poll, its local votes thrown away when the
- * options changed; text, spoiler and sensitive unchanged with a poll: the
- * poll alone, no edit (ProcessStatusUpdateService#handle_implicit_update!) */
+ * options changed, or a new one when the status had none (an edit, as
+ * ProcessStatusUpdateService#update_poll! makes it); text, spoiler and
+ * sensitive unchanged with a poll it had: the poll alone, no edit
+ * (ProcessStatusUpdateService#handle_implicit_update!) */
 static const char update_sql[] =
     "WITH o AS (SELECT id, text, spoiler_text, sensitive, account_id, poll_id,"
-    "  ($6::json IS NOT NULL AND text = $2 AND spoiler_text = $3"
+    "  ($6::json IS NOT NULL AND poll_id IS NOT NULL AND text = $2 AND spoiler_text = $3"
     "   AND sensitive = $4::boolean) AS poll_only FROM statuses"
     "  WHERE id = $1::bigint FOR UPDATE),"
+    " pn AS (SELECT nextval('polls_id_seq') AS id FROM o"
+    "  WHERE o.poll_id IS NULL AND $6::json IS NOT NULL),"
     " e AS (INSERT INTO status_edits (status_id, account_id, text, spoiler_text, sensitive)"
     "  SELECT id, account_id, text, spoiler_text, sensitive FROM o WHERE NOT poll_only"
     "  AND NOT EXISTS (SELECT 1 FROM status_edits WHERE status_id = $1::bigint)),"
     " u AS (UPDATE statuses s SET text = $2, spoiler_text = $3, sensitive = $4::boolean,"
+    "  poll_id = coalesce(s.poll_id, (SELECT id FROM pn)),"
     "  language = coalesce($5, s.language), edited_at = now() AT TIME ZONE 'UTC',"
     "  updated_at = now() AT TIME ZONE 'UTC' FROM o WHERE s.id = o.id AND NOT o.poll_only"
     "  RETURNING s.id, s.account_id),"
@@ -579,6 +703,11 @@ static const char update_sql[] =
     "  voters_count = $10::bigint, expires_at = $9::timestamptz AT TIME ZONE 'UTC',"
     "  last_fetched_at = now() AT TIME ZONE 'UTC', updated_at = now() AT TIME ZONE 'UTC'"
     "  FROM o, po WHERE pl.id = o.poll_id RETURNING pl.status_id),"
+    " pi AS (INSERT INTO polls (id, account_id, status_id, expires_at, options, cached_tallies,"
+    "  multiple, votes_count, voters_count, last_fetched_at)"
+    "  SELECT pn.id, o.account_id, o.id, $9::timestamptz AT TIME ZONE 'UTC', po.options,"
+    "  po.tallies, $8::boolean, (SELECT coalesce(sum(t), 0) FROM unnest(po.tallies) t),"
+    "  $10::bigint, now() AT TIME ZONE 'UTC' FROM pn, o, po),"
     " ob AS (INSERT INTO job_outbox (queue, type, args)"
     "  SELECT 'default', 'status_update', json_build_object('status_id', id::text)::text FROM u"
     "  UNION ALL SELECT 'default', 'status_forget', json_build_object('status_ids',"
@@ -617,7 +746,16 @@ static int update_note(inbox_activity *ib, const mstdn_value_t *obj, char *err, 
         has_poll ? list_text(&poll.options) : NULL, list_text(&poll.tallies), poll.multiple,
         poll.expires_at, poll.has_voters ? poll.voters : NULL,
     };
-    rc = inbox_apply(ib, "edited status", update_sql, 10, params, err, errlen);
+    int nmedia;
+    char *media = inbox_media_json(obj, &nmedia);
+    if (media == NULL) {
+        poll_free(&poll);
+        fields_free(&f);
+        snprintf(err, errlen, "out of memory");
+        return INBOX_RETRY;
+    }
+    rc = apply_with_media(ib, "edited status", update_sql, 10, params, media, 1, err, errlen);
+    free(media);
     poll_free(&poll);
     fields_free(&f);
     return rc;

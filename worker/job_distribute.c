@@ -8,15 +8,21 @@
  *   followers; `update` events on their timeline:<id>;
  * - the feeds of the lists holding the author that take it (list_feeds.c),
  *   `update` on timeline:list:<id>;
+ * - a public status with tags: the home feeds of the local followers of
+ *   its tags (recipients.c's tag_followers_page, the home rule's blocks
+ *   and mutes);
  * - `status` notifications to followers with follows.notify (not for
  *   reblogs or replies to others);
  * - a reblog: a `reblog` notification to the original's local author;
  * - `update` on the public and hashtag channels, or timeline:direct:<id>;
+ * - a direct status: the direct-message threads (conversations.c) of its
+ *   author and of the mentioned accounts notified of it;
  * - activitypub_distribute (create) when it reaches remote accounts.
  *
  * A status that is gone or deleted by now is skipped. */
 #include "jobs.h"
 #include "args.h"
+#include "conversations.h"
 #include "fanout.h"
 #include "list_feeds.h"
 #include "log.h"
@@ -86,6 +92,22 @@ static int distribute(job_ctx *ctx, PGconn *db, const status_facts *f, const cha
                         &written, err, errlen) != 0)
         return -1;
     mlog(LOG_INFO, "distribute: status %s into %lld list feed(s)", f->id, written);
+
+    /* deliver_to_hashtag_followers!: a broadcastable status with tags */
+    if (status_broadcastable(f) && f->tags[0] != '\0') {
+        fanout_walk tw = {
+            .filter = f, .tag_followers = 1, .account_id = f->account_id,
+            .status_id = f->id, .reblog_of_id = f->reblog_of_id, .op = FEED_ADD,
+            .event_key = event_key,
+        };
+        if (fanout_home(ctx, db, &tw, &written, err, errlen) != 0)
+            return -1;
+        mlog(LOG_INFO, "distribute: status %s into %lld tag follower feed(s)", f->id, written);
+    }
+
+    if (f->visibility == VISIBILITY_DIRECT && f->reblog_of_id[0] == '\0'
+        && conversations_add(db, f->id, err, errlen) != 0)
+        return -1;
 
     if (f->reblog_of_id[0] != '\0' && f->reblog_account_domain == NULL) {
         if (notify_one(*ctx->redis, db, "reblog", f->reblog_account_id, f->account_id, "Status",

@@ -2,17 +2,20 @@
  * {"id", "spool", "offset", "size"}: the attachment, the spool file (a
  * link to nginx's temporary file of the upload, or a copy of the part) and
  * the range of it that is the file.  Images become the original and small
- * styles under media_root with Paperclip's layout, the meta, the blurhash
+ * styles (written beside the spool file, then handed to media_storage.h:
+ * media_root or S3) with Paperclip's layout, the meta, the blurhash
  * and processing complete; video, audio and animated GIFs go through
  * ffmpeg (media_av.c: MP4 or MP3, type gifv, video or audio as
- * Mastodon's transcoder decides, the first frame as the small PNG); a bad
- * file is processing failed (the API's 422), not retried.  The spool file goes in every end but a retry: also
+ * Mastodon's transcoder decides, the first frame as the small PNG), stored
+ * the same way; a bad file is processing failed (the API's 422), not
+ * retried.  The spool file goes in every end but a retry: also
  * when the row is gone (the upload was deleted meanwhile). */
 #include "jobs.h"
 #include "args.h"
 #include "db.h"
 #include "log.h"
 #include "media.h"
+#include "media_storage.h"
 #include "mstdn_media.h"
 
 #include <errno.h>
@@ -50,18 +53,18 @@ static int mark_failed(PGconn *db, const char *id, const char *why, char *err, s
     return 0;
 }
 
-/* the row complete, or (deleted meanwhile) the new files gone */
-static int complete(PGconn *db, const char *id, const char *params[7], const char *original,
-                    const char *small, char *err, size_t errlen)
+/* the row complete, or (deleted meanwhile) the stored files gone */
+static int complete(job_ctx *ctx, PGconn *db, const char *params[7], const char *okey,
+                    const char *skey, char *err, size_t errlen)
 {
     PGresult *res = db_query(db, done_sql, 7, params, PGRES_COMMAND_OK, err, errlen);
     if (res == NULL)
         return -1;
     if (strcmp(PQcmdTuples(res), "1") != 0) {
         PQclear(res);
-        media_remove_file(original, err, errlen);
-        if (small != NULL)
-            media_remove_file(small, err, errlen);
+        if (media_storage_delete(ctx->cfg, okey, err, errlen) != 0
+            || (skey != NULL && media_storage_delete(ctx->cfg, skey, err, errlen) != 0))
+            return -1;
         return 0;
     }
     PQclear(res);
@@ -73,18 +76,24 @@ static int process_av(job_ctx *ctx, PGconn *db, const char *id, const char *base
                       const char *type, const char *spool, long long offset, long long size,
                       char *err, size_t errlen)
 {
-    char input[4200], name[96], small_name[96], original[4096], small[4096], why[512] = "";
+    char input[4200], name[96], small_name[96], original[4200], small[4200], why[512] = "";
+    char okey[MEDIA_KEY_MAX], skey[MEDIA_KEY_MAX];
     media_av av;
-
-    snprintf(input, sizeof(input), "%s.av", spool);
-    if (media_copy_range(spool, offset, size, input, err, errlen) != 0)
-        return -1;
 
     int audio_in = strncmp(type, "audio/", 6) == 0 || strcmp(type, "video/x-ms-asf") == 0;
     snprintf(name, sizeof(name), "%s.%s", base, audio_in ? "mp3" : "mp4");
     snprintf(small_name, sizeof(small_name), "%s.png", base);
-    media_style_path(ctx->cfg->media_root, id, "original", name, original, sizeof(original));
-    media_style_path(ctx->cfg->media_root, id, "small", small_name, small, sizeof(small));
+    if (media_key(okey, sizeof(okey), 0, "media_attachments", "files", id, "original", name) != 0
+        || media_key(skey, sizeof(skey), 0, "media_attachments", "files", id, "small",
+                     small_name) != 0)
+        return mark_failed(db, id, "not a file name of ours", err, errlen);
+    /* written beside the spool file, then handed to the storage */
+    snprintf(original, sizeof(original), "%s.original", spool);
+    snprintf(small, sizeof(small), "%s.small", spool);
+
+    snprintf(input, sizeof(input), "%s.av", spool);
+    if (media_copy_range(spool, offset, size, input, err, errlen) != 0)
+        return -1;
 
     memset(&av, 0, sizeof(av));
     av.input = input;
@@ -101,6 +110,14 @@ static int process_av(job_ctx *ctx, PGconn *db, const char *id, const char *base
     }
     if (rc != 0)
         return mark_failed(db, id, why, err, errlen);
+    if (media_storage_put(ctx->cfg, okey, original, av.audio ? "audio/mpeg" : "video/mp4", err,
+                          errlen) != 0
+        || (!av.audio && media_storage_put(ctx->cfg, skey, small, "image/png", err, errlen) != 0)) {
+        /* a retry makes them again */
+        unlink(original);
+        unlink(small);
+        return -1;
+    }
 
     char meta[768], original_meta[384], bytes_text[24], type_text[8];
     const media_probe_t *o = &av.out;
@@ -125,7 +142,7 @@ static int process_av(job_ctx *ctx, PGconn *db, const char *id, const char *base
              av.audio ? MSTDN_MEDIA_AUDIO : av.gifv ? MSTDN_MEDIA_GIFV : MSTDN_MEDIA_VIDEO);
     const char *params[7] = { id, name, av.audio ? "audio/mpeg" : "video/mp4", bytes_text,
                               av.audio ? NULL : av.blurhash, meta, type_text };
-    if (complete(db, id, params, original, av.audio ? NULL : small, err, errlen) != 0)
+    if (complete(ctx, db, params, okey, av.audio ? NULL : skey, err, errlen) != 0)
         return -1;
     mlog(LOG_INFO, "media %s: %s, %s %.2f s, %lld bit/s", id, av.audio ? "audio" : av.gifv ? "gifv"
          : "video", type, o->duration, o->bitrate);
@@ -168,10 +185,16 @@ static int process(job_ctx *ctx, PGconn *db, const char *id, const char *spool, 
     media_image img = { .bytes = bytes, .len = (size_t) size, .content_type = type };
     const char *ext, *saved;
     media_image_format(type, &saved, &ext);
-    char name[96], original[4096], small[4096];
+    char name[96], original[4096], small[4096], okey[MEDIA_KEY_MAX], skey[MEDIA_KEY_MAX];
     snprintf(name, sizeof(name), "%s.%s", base, ext);
-    media_style_path(ctx->cfg->media_root, id, "original", name, original, sizeof(original));
-    media_style_path(ctx->cfg->media_root, id, "small", name, small, sizeof(small));
+    if (media_key(okey, sizeof(okey), 0, "media_attachments", "files", id, "original", name) != 0
+        || media_key(skey, sizeof(skey), 0, "media_attachments", "files", id, "small", name) != 0) {
+        free(bytes);
+        return mark_failed(db, id, "not a file name of ours", err, errlen);
+    }
+    /* written beside the spool file, then handed to the storage */
+    snprintf(original, sizeof(original), "%s.original", spool);
+    snprintf(small, sizeof(small), "%s.small", spool);
     img.original_path = original;
     img.small_path = small;
 
@@ -184,6 +207,13 @@ static int process(job_ctx *ctx, PGconn *db, const char *id, const char *spool, 
     }
     if (rc != 0)
         return mark_failed(db, id, why, err, errlen);
+    if (media_storage_put(ctx->cfg, okey, original, img.saved_type, err, errlen) != 0
+        || media_storage_put(ctx->cfg, skey, small, img.saved_type, err, errlen) != 0) {
+        /* a retry makes them again */
+        unlink(original);
+        unlink(small);
+        return -1;
+    }
 
     char meta[512], bytes_text[24];
     snprintf(meta, sizeof(meta),
@@ -205,8 +235,9 @@ static int process(job_ctx *ctx, PGconn *db, const char *id, const char *spool, 
     if (strcmp(PQcmdTuples(res), "1") != 0) {
         /* deleted while we worked: its files go now */
         PQclear(res);
-        unlink(original);
-        unlink(small);
+        if (media_storage_delete(ctx->cfg, okey, err, errlen) != 0
+            || media_storage_delete(ctx->cfg, skey, err, errlen) != 0)
+            return -1;
         return 0;
     }
     PQclear(res);

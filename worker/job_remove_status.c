@@ -11,12 +11,14 @@
  *   timeline:direct:<id> (a direct one);
  * - its notifications deleted: those whose activity is the status, a
  *   reblog of it, one of its mentions or favourites;
+ * - out of the direct-message threads holding it (conversations.c);
  * - activitypub_distribute (delete).
  *
  * With the row gone altogether, the args say whose followers to visit, and
  * the public channels get the delete anyway (harmless). */
 #include "jobs.h"
 #include "args.h"
+#include "conversations.h"
 #include "db.h"
 #include "fanout.h"
 #include "list_feeds.h"
@@ -117,6 +119,7 @@ int job_remove_status(job_ctx *ctx, const char *args_json, size_t len, char *err
         || (f.reblog_of_id[0] == '\0' && remove_reblogs(ctx, db, id, err, errlen) != 0)
         || stream_public(c, &f, &ev, err, errlen) != 0 || stream_direct(c, &f, &ev, err, errlen) != 0
         || forget_notifications(db, id, err, errlen) != 0
+        || conversations_remove(db, id, err, errlen) != 0
         || (f.found && fanout_federate(ctx, &f, "delete", err, errlen) != 0))
         goto out;
     rc = 0;

@@ -35,7 +35,11 @@ static const struct {
     { "account_image_process", job_account_image_process },
     { "account_image_remove", job_account_image_remove },
     { "media_thumbnail", job_media_thumbnail },
+    { "media_cleanup", job_media_cleanup },
     { "poll_expire", job_poll_expire },
+    { "activitypub_vote", job_activitypub_vote },
+    { "activitypub_poll_update", job_activitypub_poll_update },
+    { "scheduled_status_publish", job_scheduled_status_publish },
 };
 
 job_handler jobs_find(const char *type)

@@ -78,6 +78,10 @@ int job_thread_resolve(job_ctx *ctx, const char *args_json, size_t len, char *er
 int job_prune_processed_activities(job_ctx *ctx, const char *args_json, size_t len, char *err,
                                    size_t errlen);
 int job_media_process(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
+int job_activitypub_vote(job_ctx *ctx, const char *args_json, size_t len, char *err,
+                         size_t errlen);
+int job_activitypub_poll_update(job_ctx *ctx, const char *args_json, size_t len, char *err,
+                                size_t errlen);
 int job_media_remove(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 int job_account_image_process(job_ctx *ctx, const char *args_json, size_t len, char *err,
                               size_t errlen);
@@ -85,6 +89,9 @@ int job_media_thumbnail(job_ctx *ctx, const char *args_json, size_t len, char *e
                         size_t errlen);
 int job_account_image_remove(job_ctx *ctx, const char *args_json, size_t len, char *err,
                              size_t errlen);
+int job_media_cleanup(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 int job_poll_expire(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
+int job_scheduled_status_publish(job_ctx *ctx, const char *args_json, size_t len, char *err,
+                                 size_t errlen);
 
 #endif

@@ -29,6 +29,9 @@ static const char usage_text[] =
     "  domain-block remove DOMAIN | domain-block list\n"
     "                             the instance's domain blocks\n"
     "  reports list [--all]       the reports waiting for the moderators (--all: resolved too)\n"
+    "  media usage                the storage the media take (tootctl media usage)\n"
+    "  media remove [--days N] [--dry-run]\n"
+    "                             remove the cached copies of remote media N days old (7)\n"
     "\n"
     "options:\n"
     "  -c, --config FILE          configuration file (\"key value\" lines)\n"
@@ -40,7 +43,9 @@ static const char usage_text[] =
     "REDIS_CONNECT_TIMEOUT_MS, REDIS_TIMEOUT_MS, LOG_LEVEL, LOG_FILE, SMTP_URL, SMTP_FROM,\n"
     "SMTP_USER, SMTP_PASSWORD, SMTP_STARTTLS, BASE_URL, FEED_MAX, WEB_DOMAIN,\n"
     "FEDERATION_ALLOW_HTTP, FEDERATION_ALLOWED_ADDRESSES, CA_FILE, FETCH_TIMEOUT_MS,\n"
-    "FETCH_CONNECT_TIMEOUT_MS, DELIVER_TIMEOUT_MS, DELIVER_HOST_CONCURRENCY.\n"
+    "FETCH_CONNECT_TIMEOUT_MS, DELIVER_TIMEOUT_MS, DELIVER_HOST_CONCURRENCY, MEDIA_ROOT,\n"
+    "MEDIA_BASE_URL, S3_ENABLED, S3_BUCKET, S3_REGION, S3_ENDPOINT, S3_PATH_STYLE,\n"
+    "S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3_PERMISSION, S3_TIMEOUT_MS.\n"
     "MASTODON_SQL_DIR locates the migrations.\n";
 
 static const struct {
@@ -54,6 +59,7 @@ static const struct {
     { "relay", cmd_relay },
     { "domain-block", cmd_domain_block },
     { "reports", cmd_reports },
+    { "media", cmd_media },
     { "http-test", cmd_http_test },     /* t/worker_http.t; not in the usage */
     { "fetch-test", cmd_fetch_test },   /* t/worker_fetch.t; not in the usage */
     { "deliver-bench", cmd_deliver_bench },     /* make bench; not in the usage */

@@ -93,8 +93,7 @@ int media_profile_image_process(media_profile_image *img, char *err, size_t errl
 unsigned char *media_read_range(const char *path, long long offset, long long size, char *err,
                                 size_t errlen);
 
-/* Removes a stored file (gone already is fine): 0, or -1 and err.  Every
- * removal of a processed file goes through here. */
+/* Removes a stored file (gone already is fine): 0, or -1 and err. */
 int media_remove_file(const char *path, char *err, size_t errlen);
 
 /* MAX_VIDEO_MATRIX_LIMIT, MAX_VIDEO_FRAME_RATE, MAX_VIDEO_FRAMES */
@@ -156,9 +155,8 @@ int media_gif_animated(const unsigned char *bytes, size_t len);
 int media_copy_range(const char *path, long long offset, long long size, const char *dest,
                      char *err, size_t errlen);
 
-/* root/media_attachments/files/<id partition>/<style>/<name> */
-void media_style_path(const char *root, const char *id, const char *style, const char *name,
-                      char *out, size_t outlen);
+/* Where the styles go from there: media_storage.h (media_key() names
+ * them, media_storage_put() stores them in media_root or S3). */
 
 /* mkdir -p of path's directory; 0 or -1 (errno). */
 int media_mkdirs(const char *path);

@@ -38,15 +38,6 @@ void media_image_format(const char *content_type, const char **type, const char 
     }
 }
 
-void media_style_path(const char *root, const char *id, const char *style, const char *name,
-                      char *out, size_t outlen)
-{
-    char part[32];
-
-    mstdn_media_id_partition(strtoll(id, NULL, 10), part, sizeof(part));
-    snprintf(out, outlen, "%s/media_attachments/files/%s/%s/%s", root, part, style, name);
-}
-
 int media_mkdirs(const char *path)
 {
     char dir[4096];

@@ -14,6 +14,8 @@ static const struct {
 } periodic_jobs[] = {
     /* the replay guard keeps activity ids processed_activities_keep_days */
     { "prune_processed_activities", 3600 },
+    /* unattached media over a day old (MediaCleanupScheduler) */
+    { "media_cleanup", 3600 },
 };
 
 static int serves_queue(const worker_config *cfg, const char *queue)

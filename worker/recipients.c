@@ -33,6 +33,25 @@ static const char followers_sql[] =
     "   AND a.id > $2::bigint"     /* the same, so a merge join starts at the cursor too */
     " ORDER BY f.account_id LIMIT $3::int";
 
+/* FanOutOnWriteService#deliver_to_hashtag_followers!: the local accounts
+ * following a tag of the status, but its author; the home rule without
+ * its language, reply and exclusive-list lines (FeedManager's
+ * filter_from_tags?: blocks and mutes of the author and the mentioned),
+ * and the author's domain blocked */
+static const char tag_followers_sql[] =
+    "SELECT p.account_id, false, h.ok IS NOT NULL AND NOT EXISTS (SELECT 1"
+    "   FROM account_domain_blocks d JOIN accounts au ON au.id = $1::bigint"
+    "  WHERE d.account_id = p.account_id AND d.domain = au.domain)"
+    " FROM (SELECT DISTINCT tf.account_id FROM tag_follows tf"
+    "         JOIN statuses_tags st ON st.tag_id = tf.tag_id AND st.status_id = $4::bigint"
+    "         JOIN accounts a ON a.id = tf.account_id"
+    "        WHERE tf.account_id > $2::bigint AND tf.account_id <> $1::bigint"
+    "          AND a.domain IS NULL"
+    "        ORDER BY tf.account_id LIMIT $3::int) p"
+    " LEFT JOIN LATERAL mastodon_feed_accepts(p.account_id, NULL, true,"
+    "   $4::bigint, $1::bigint, $5::int, false, NULL, NULL, NULL, NULL, NULL, NULL) h(ok) ON true"
+    " ORDER BY p.account_id";
+
 static const char *or_null(const char *s)
 {
     return s != NULL && s[0] != '\0' ? s : NULL;
@@ -60,4 +79,14 @@ PGresult *followers_page(PGconn *db, const char *account_id, const char *cursor,
     snprintf(limit, sizeof(limit), "%d", RECIPIENTS_PAGE);
     const char *params[3] = { account_id, cursor, limit };
     return db_query(db, followers_sql, 3, params, PGRES_TUPLES_OK, err, errlen);
+}
+
+PGresult *tag_followers_page(PGconn *db, const status_facts *f, const char *cursor,
+                             char *err, size_t errlen)
+{
+    char limit[16], visibility[16];
+    snprintf(limit, sizeof(limit), "%d", RECIPIENTS_PAGE);
+    snprintf(visibility, sizeof(visibility), "%d", f->visibility);
+    const char *params[5] = { f->account_id, cursor, limit, f->id, visibility };
+    return db_query(db, tag_followers_sql, 5, params, PGRES_TUPLES_OK, err, errlen);
 }

@@ -21,4 +21,11 @@ PGresult *recipients_page(PGconn *db, const status_facts *f, const char *cursor,
 PGresult *followers_page(PGconn *db, const char *account_id, const char *cursor,
                          char *err, size_t errlen);
 
+/* One page of the local accounts following a tag of the status (not its
+ * author), in account id order after cursor, as recipients_page's columns
+ * (notify false): accepted by the home rule's blocks and mutes
+ * (mastodon_feed_accepts()) and the author's domain not blocked. */
+PGresult *tag_followers_page(PGconn *db, const status_facts *f, const char *cursor,
+                             char *err, size_t errlen);
+
 #endif

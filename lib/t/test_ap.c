@@ -409,6 +409,83 @@ note_public(void **state)
 }
 
 
+/* the document holds want */
+static void
+expect_part(const char *want)
+{
+    const unsigned char  *buf;
+    size_t                len;
+
+    yajl_gen_get_buf(g, &buf, &len);
+
+    if (memmem(buf, len, want, strlen(want)) == NULL) {
+        fprintf(stderr, "# got:  %.*s\n# want: ...%s...\n", (int) len, buf,
+                want);
+        fail();
+    }
+
+    yajl_gen_clear(g);
+    yajl_gen_reset(g, NULL);
+}
+
+
+/* attachments (mastodon_ap_attachments()): Documents, the url at the
+ * original file's Paperclip path, and blurhash/focalPoint in the context */
+static void
+note_attachments(void **state)
+{
+    mstdn_ap_status_t  s;
+    mstdn_arena_t     *arena;
+    mstdn_alloc_t      a;
+    mstdn_limits_t     limits = { 8, 1000 };
+    mstdn_value_t     *media;
+    char               err[64];
+    const char        *json =
+        "[{\"id\":\"109876543210\",\"file\":\"ab.png\","
+        "\"mediaType\":\"image/png\",\"name\":\"a cat\","
+        "\"blurhash\":\"LEHV6nWB2yk8pyo0adR*.7kCMdnj\",\"width\":640,"
+        "\"height\":480,\"focus\":[0.5,-0.25]},"
+        "{\"id\":\"7\",\"file\":\"c.mp4\",\"mediaType\":\"video/mp4\","
+        "\"name\":null,\"blurhash\":null,\"width\":null,\"height\":null,"
+        "\"focus\":null},"
+        "{\"id\":\"8\",\"file\":null}]";
+
+    arena = mstdn_arena_create();
+    assert_non_null(arena);
+    mstdn_arena_allocator(arena, &a);
+
+    memset(&s, 0, sizeof(s));
+    s.base = B;
+    s.username = "alice";
+    s.id = "12";
+    s.visibility = MSTDN_AP_PUBLIC_VIS;
+    s.published = "2024-05-01T10:00:00Z";
+    s.content = "<p>look</p>";
+
+    assert_int_equal(mstdn_json_parse(json, strlen(json), &a, &limits, &media,
+                                      err, sizeof(err)), MSTDN_OK);
+    s.attachments = media;
+
+    assert_int_equal(mstdn_ap_note(g, &s), 0);
+    expect_part("\"attachment\":[{\"type\":\"Document\","
+                "\"mediaType\":\"image/png\","
+                "\"url\":\"" B "/system/media_attachments/files/"
+                "109/876/543/210/original/ab.png\","
+                "\"name\":\"a cat\","
+                "\"blurhash\":\"LEHV6nWB2yk8pyo0adR*.7kCMdnj\","
+                "\"focalPoint\":[0.5,-0.25],\"width\":640,\"height\":480},"
+                "{\"type\":\"Document\",\"mediaType\":\"video/mp4\","
+                "\"url\":\"" B "/system/media_attachments/files/"
+                "000/000/007/original/c.mp4\","
+                "\"name\":null,\"blurhash\":null}],\"tag\":[]");
+
+    assert_int_equal(mstdn_ap_note(g, &s), 0);
+    expect_part("\"blurhash\":\"toot:blurhash\"");
+
+    mstdn_arena_destroy(arena);
+}
+
+
 /* a poll: a Question as ActivityPub::NoteSerializer writes it */
 static void
 note_question(void **state)
@@ -775,6 +852,22 @@ activities(void **state)
            "\"https://r.example/users/bob/statuses/1\"]}");
 
     memset(&a, 0, sizeof(a));
+    a.type = MSTDN_AP_VOTE;
+    a.actor = B "/users/alice";
+    a.rel_id = "12";
+    a.object = "https://r.example/users/bob/statuses/1";
+    a.target = "https://r.example/users/bob";
+    a.content = "tea";
+    assert_int_equal(mstdn_ap_activity(g, &a), 0);
+    expect("{\"@context\":" AS ",\"id\":\"" B "/users/alice#votes/12/activity\","
+           "\"type\":\"Create\",\"actor\":\"" B "/users/alice\","
+           "\"to\":\"https://r.example/users/bob\","
+           "\"object\":{\"id\":\"" B "/users/alice#votes/12\",\"type\":\"Note\","
+           "\"name\":\"tea\",\"attributedTo\":\"" B "/users/alice\","
+           "\"inReplyTo\":\"https://r.example/users/bob/statuses/1\","
+           "\"to\":\"https://r.example/users/bob\"}}");
+
+    memset(&a, 0, sizeof(a));
     a.type = MSTDN_AP_DELETE_ACTOR;
     a.actor = B "/users/alice";
     assert_int_equal(mstdn_ap_activity(g, &a), 0);
@@ -1009,6 +1102,7 @@ main(void)
         cmocka_unit_test(note_public),
         cmocka_unit_test(note_question),
         cmocka_unit_test(addressing),
+        cmocka_unit_test(note_attachments),
         cmocka_unit_test(activities),
         cmocka_unit_test(update_actor),
         cmocka_unit_test(collections),

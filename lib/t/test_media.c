@@ -157,31 +157,58 @@ partitions(void **state)
 }
 
 
-/* Paperclip's paths of avatars and headers; the static style of GIFs */
+/* the static style of avatars and headers: GIFs' own, else the original */
 static void
-profile_paths(void **state)
+profile_styles(void **state)
 {
-    char  b[128];
+    char         b[MSTDN_MEDIA_KEY_MAX];
+    const char  *ext, *style;
 
     (void) state;
-    assert_int_equal(mstdn_media_profile_path(42, "avatar", "original",
-                                              "0123456789abcdef.png", b,
-                                              sizeof(b)), 58);
-    assert_string_equal(b, "accounts/avatars/000/000/042/original/"
-                           "0123456789abcdef.png");
-    mstdn_media_profile_path(42, "avatar", "static", "0123456789abcdef.png",
-                             b, sizeof(b));
-    assert_string_equal(b, "accounts/avatars/000/000/042/original/"
-                           "0123456789abcdef.png");
-    mstdn_media_profile_path(109618290273346817LL, "header", "static",
-                             "0123456789abcdef.gif", b, sizeof(b));
+    style = mstdn_media_profile_style("original", "0123456789abcdef.gif", &ext);
+    assert_string_equal(style, "original");
+    assert_null(ext);
+    style = mstdn_media_profile_style("static", "0123456789abcdef.png", &ext);
+    assert_string_equal(style, "original");
+    assert_null(ext);
+    style = mstdn_media_profile_style("static", "0123456789abcdef.gif", &ext);
+    assert_string_equal(style, "static");
+    assert_string_equal(ext, "png");
+    mstdn_media_key(b, sizeof(b), 0, "accounts", "headers", 109618290273346817LL, style,
+                    "0123456789abcdef.gif", 20, ext);
     assert_string_equal(b, "accounts/headers/109/618/290/273/346/817/static/"
                            "0123456789abcdef.png");
     assert_true(mstdn_media_profile_animated("0123456789abcdef.gif"));
     assert_false(mstdn_media_profile_animated("0123456789abcdef.png"));
-    assert_int_equal(mstdn_media_profile_path(42, "avatar", "original",
-                                              "0123456789abcdef.png", b, 20),
-                     0);
+}
+
+
+static void
+keys(void **state)
+{
+    char  b[MSTDN_MEDIA_KEY_MAX];
+
+    assert_int_equal(mstdn_media_key(b, sizeof(b), 0, "media_attachments", "files", 42,
+                                     "original", "0123456789abcdef.jpeg", 21, NULL), 66);
+    assert_string_equal(b, "media_attachments/files/000/000/042/original/0123456789abcdef.jpeg");
+    /* a remote copy: under cache/; the small style of a video: PNG */
+    mstdn_media_key(b, sizeof(b), 1, "media_attachments", "files", 109618290273346817LL,
+                    "small", "0123456789abcdef.mp4", 20, "png");
+    assert_string_equal(b, "cache/media_attachments/files/109/618/290/273/346/817/small/"
+                           "0123456789abcdef.png");
+    /* "" keeps the extension; no dot: nothing to swap */
+    mstdn_media_key(b, sizeof(b), 0, "accounts", "avatars", 7, "original", "a.png", 5, "");
+    assert_string_equal(b, "accounts/avatars/000/000/007/original/a.png");
+    mstdn_media_key(b, sizeof(b), 0, "accounts", "avatars", 7, "small", "noext", 5, "png");
+    assert_string_equal(b, "accounts/avatars/000/000/007/small/noext");
+    /* the name's length counts, not its NUL */
+    mstdn_media_key(b, sizeof(b), 0, "media_attachments", "files", 1, "original", "abc.pngXX", 7,
+                    NULL);
+    assert_string_equal(b, "media_attachments/files/000/000/001/original/abc.png");
+    /* too small: 0 and an empty string */
+    assert_int_equal(mstdn_media_key(b, 20, 0, "media_attachments", "files", 1, "original",
+                                     "abc.png", 7, NULL), 0);
+    assert_string_equal(b, "");
 }
 
 
@@ -195,7 +222,8 @@ main(void)
         cmocka_unit_test(limits),
         cmocka_unit_test(human_sizes),
         cmocka_unit_test(partitions),
-        cmocka_unit_test(profile_paths),
+        cmocka_unit_test(profile_styles),
+        cmocka_unit_test(keys),
     };
 
     setenv("CMOCKA_MESSAGE_OUTPUT", "TAP", 0);

@@ -92,8 +92,9 @@ const char *ngx_http_mastodon_ap_cstr(ngx_http_request_t *r, ngx_str_t *s);
     "   AND r.deleted_at IS NULL ORDER BY r.id LIMIT 5) sr),"                 \
     " coalesce(ss.favourites_count, 0), coalesce(ss.reblogs_count, 0),"       \
     " a.username, o.id::text, o.uri, oa.username, oa.domain IS NULL, oa.uri,"\
-    " (SELECT mastodon_poll_json(pl) FROM polls pl WHERE pl.id = s.poll_id)"
-#define NGX_HTTP_MASTODON_AP_STATUS_NCOLS  27
+    " (SELECT mastodon_poll_json(pl) FROM polls pl WHERE pl.id = s.poll_id),"\
+    " mastodon_ap_attachments(s.id)"
+#define NGX_HTTP_MASTODON_AP_STATUS_NCOLS  28
 #define NGX_HTTP_MASTODON_AP_STATUS_FROM                                      \
     " FROM statuses s JOIN accounts a ON a.id = s.account_id"                 \
     " LEFT JOIN status_stats ss ON ss.status_id = s.id"                       \

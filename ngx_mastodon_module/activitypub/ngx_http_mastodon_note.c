@@ -38,7 +38,8 @@ enum {
     NGX_HTTP_MASTODON_AS_REBLOG_USERNAME,
     NGX_HTTP_MASTODON_AS_REBLOG_LOCAL,
     NGX_HTTP_MASTODON_AS_REBLOG_ACCOUNT_URI,
-    NGX_HTTP_MASTODON_AS_POLL
+    NGX_HTTP_MASTODON_AS_POLL,
+    NGX_HTTP_MASTODON_AS_ATTACHMENTS
 };
 
 
@@ -584,6 +585,7 @@ ngx_http_mastodon_ap_status(ngx_http_request_t *r, PGresult *res, int row,
     ngx_memzero(s, sizeof(mstdn_ap_status_t));
 
     s->base = (const char *) mcf->base_url.data;
+    s->media_base = (const char *) mcf->media_base_url.data;
     s->username = VAL(USERNAME);
     s->id = VAL(ID);
     s->visibility = ngx_atoi((u_char *) VAL(VISIBILITY),
@@ -747,6 +749,11 @@ ngx_http_mastodon_ap_status(ngx_http_request_t *r, PGresult *res, int row,
     /* a poll: the Poll entity, the Note then a Question */
     s->poll = ngx_http_mastodon_ap_json_col(r, res, row, COL(POLL),
                                             MSTDN_OBJECT);
+
+    /* the processed local attachments, as Documents */
+    s->attachments = ngx_http_mastodon_ap_json_col(r, res, row,
+                                                   COL(ATTACHMENTS),
+                                                   MSTDN_ARRAY);
 
 #undef COL
 #undef VAL

@@ -468,5 +468,55 @@ ngx_int_t ngx_http_mastodon_polls_show(ngx_http_request_t *r,
 ngx_int_t ngx_http_mastodon_polls_vote(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 
+/* _media_proxy.c: GET /media_proxy/:id(/:style) */
+ngx_int_t ngx_http_mastodon_media_proxy(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+
+
+/* scheduled statuses (_scheduled_statuses.c); a post (_statuses.c) of
+ * the values ngx_http_mastodon_status_params() prepared */
+ngx_int_t ngx_http_mastodon_status_post(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, const char **values);
+ngx_int_t ngx_http_mastodon_scheduled_create(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, const char **values, const char *at);
+ngx_int_t ngx_http_mastodon_scheduled_index(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_scheduled_show(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_scheduled_update(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_scheduled_delete(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+
+
+/* conversations (_conversations.c) */
+ngx_int_t ngx_http_mastodon_conversations_index(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_conversation_read(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_conversation_delete(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+
+
+/* tags, followed and featured (_tags.c) */
+ngx_int_t ngx_http_mastodon_tag_show(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_tag_follow(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_tag_unfollow(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_followed_tags(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_featured_tags(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_featured_tag_create(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_featured_tag_delete(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_featured_suggestions(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_account_featured_tags(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+
 
 #endif /* _NGX_HTTP_MASTODON_API_H_INCLUDED_ */

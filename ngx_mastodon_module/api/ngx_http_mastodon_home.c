@@ -392,7 +392,8 @@ ngx_http_mastodon_home_fetched(ngx_http_request_t *r, redisReply *reply,
     }
 
     st = ngx_http_mastodon_statuses(r, h->ids, h->n,
-                                    NGX_HTTP_MASTODON_ST_FILTER);
+                                    NGX_HTTP_MASTODON_ST_FILTER
+                                    |NGX_HTTP_MASTODON_ST_HOME);
     if (st == NULL) {
         ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;

@@ -1297,7 +1297,8 @@ ngx_http_mastodon_notif_load(ngx_http_request_t *r,
 
     nt->st = nt->op ? ngx_http_mastodon_statuses_op(nt->op, nt->viewer, ids,
                                                     nids, 0)
-                    : ngx_http_mastodon_statuses(r, ids, nids, 0);
+                    : ngx_http_mastodon_statuses(r, ids, nids,
+                                          NGX_HTTP_MASTODON_ST_NOTIFICATIONS);
     if (nt->st == NULL) {
         return NGX_ERROR;
     }

@@ -3,13 +3,15 @@
  *
  * A poll is shown to whom its status is (StatusPolicy#show?, the project's
  * one rule: NGX_HTTP_MASTODON_ST_SQL_VISIBLE), else 404.  A vote is one
- * batch: a transaction-scoped advisory lock on the poll and the voter (so
- * the statement's snapshot sees that voter's concurrent votes), then one
- * statement that locks the poll row, checks as VoteService and
- * VoteValidator do, inserts the votes and moves the poll's counters from
- * the row as it is after the lock: concurrent voters count exactly.  The
- * status' cached rendering goes after the commit (and by the outbox's
- * status_forget job).
+ * call of mastodon_poll_vote() (sql/0022, the vote rule the worker applies
+ * to remote votes too): a transaction-scoped advisory lock on the poll and
+ * the voter (so the next statement's snapshot sees that voter's concurrent
+ * votes), then one statement that locks the poll row, checks as
+ * VoteService and VoteValidator do, inserts the votes and moves the poll's
+ * counters from the row as it is after the lock: concurrent voters count
+ * exactly.  The status' cached rendering goes after the commit (and by the
+ * outbox's status_forget job); the federation jobs go in the same
+ * transaction.
  */
 
 #include "ngx_http_mastodon_api.h"
@@ -29,71 +31,18 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_poll_show_stmt =
     " WHERE p.id = $2::bigint AND " NGX_HTTP_MASTODON_ST_SQL_VISIBLE("s"),
     2);
 
-static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_poll_lock_stmt =
-    ngx_http_mastodon_pg_stmt(
-    "SELECT pg_advisory_xact_lock(hashtextextended('mastodon:vote:'"
-    " || $2::bigint || ':' || $1::bigint, 0))", 2);
-
 /*
- * $1 the voter, $2 the poll, $3 the choices (int[]).  Answers the errors
- * (VoteValidator's, joined as Rails joins full messages; '' none),
- * whether a block forbids the vote (PollPolicy#vote?), then the poll and
- * the voter's votes; no row: no poll the voter may see.
+ * $1 the voter, $2 the poll, $3 the choices (int[]): the vote rule of
+ * mastodon_poll_vote() (sql/0022), which the worker applies to remote
+ * votes too.  Answers the errors (VoteValidator's, joined as Rails joins
+ * full messages; '' none), whether a block forbids the vote
+ * (PollPolicy#vote?), then the poll and the voter's votes; no row: no poll
+ * the voter may see.
  */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_poll_vote_stmt =
     ngx_http_mastodon_pg_stmt(
-    "WITH p AS (SELECT p.id, p.account_id, p.status_id, p.multiple,"
-    "  cardinality(p.options) AS n,"
-    "  p.expires_at IS NOT NULL"
-    "  AND p.expires_at <= now() AT TIME ZONE 'UTC' AS expired,"
-    "  EXISTS (SELECT 1 FROM blocks b WHERE (b.account_id = $1::bigint"
-    "   AND b.target_account_id = p.account_id)"
-    "   OR (b.account_id = p.account_id AND b.target_account_id = $1::bigint))"
-    "  AS blocked,"
-    "  EXISTS (SELECT 1 FROM poll_votes ov WHERE ov.poll_id = p.id"
-    "   AND ov.account_id = $1::bigint) AS voted"
-    "  FROM polls p JOIN statuses s ON s.id = p.status_id"
-    "  WHERE p.id = $2::bigint AND " NGX_HTTP_MASTODON_ST_SQL_VISIBLE("s")
-    "  FOR UPDATE OF p),"
-    " c AS (SELECT DISTINCT x AS choice FROM unnest($3::int[]) x),"
-    " chk AS (SELECT p.blocked, concat_ws(', ',"
-    "  CASE WHEN p.expired THEN 'The poll has already ended' END,"
-    "  CASE WHEN EXISTS (SELECT 1 FROM c WHERE c.choice < 0"
-    "   OR c.choice >= p.n) THEN 'The chosen vote option does not exist' END,"
-    "  CASE WHEN p.account_id = $1::bigint"
-    "   THEN 'You cannot vote in your own polls' END,"
-    "  CASE WHEN (NOT p.multiple AND (p.voted"
-    "   OR cardinality($3::int[]) > 1))"
-    "   OR (p.multiple AND (cardinality($3::int[]) > (SELECT count(*) FROM c)"
-    "   OR EXISTS (SELECT 1 FROM poll_votes ov WHERE ov.poll_id = p.id"
-    "   AND ov.account_id = $1::bigint"
-    "   AND ov.choice IN (SELECT choice FROM c))))"
-    "   THEN 'You have already voted on this poll' END) AS error FROM p),"
-    " v AS (INSERT INTO poll_votes (account_id, poll_id, choice)"
-    "  SELECT $1::bigint, p.id, c.choice FROM p, c, chk"
-    "  WHERE chk.error = '' AND NOT chk.blocked"
-    "  ON CONFLICT DO NOTHING RETURNING choice),"
-    " u AS (UPDATE polls up SET"
-    "  votes_count = up.votes_count + (SELECT count(*) FROM v),"
-    "  voters_count = CASE WHEN (SELECT voted FROM p) THEN up.voters_count"
-    "   ELSE up.voters_count + 1 END,"
-    "  cached_tallies = (SELECT array_agg(coalesce(up.cached_tallies[i], 0)"
-    "   + (SELECT count(*) FROM v WHERE v.choice = i - 1) ORDER BY i)"
-    "   FROM generate_series(1, cardinality(up.options)) i),"
-    "  updated_at = now() AT TIME ZONE 'UTC'"
-    "  WHERE up.id = $2::bigint AND EXISTS (SELECT 1 FROM v)"
-    "  RETURNING up.*),"
-    " ob AS (" NGX_HTTP_MASTODON_OUTBOX_SQL(
-    NGX_HTTP_MASTODON_OUTBOX_FORGET("status_id::text")
-    " FROM p WHERE EXISTS (SELECT 1 FROM u)") ")"
-    " SELECT chk.error, chk.blocked, p.status_id,"
-    "  coalesce((SELECT mastodon_poll_json(u::polls) FROM u),"
-    "  (SELECT mastodon_poll_json(pp) FROM polls pp WHERE pp.id = p.id)),"
-    "  p.voted OR EXISTS (SELECT 1 FROM v),"
-    "  (SELECT array_agg(x.choice ORDER BY x.choice) FROM (SELECT ov.choice"
-    "   FROM poll_votes ov WHERE ov.poll_id = p.id"
-    "   AND ov.account_id = $1::bigint UNION SELECT choice FROM v) x)"
-    " FROM p, chk", 3);
+    "SELECT * FROM mastodon_poll_vote($1::bigint, $2::bigint, $3::int[])",
+    3);
 
 
 typedef struct {
@@ -337,11 +286,8 @@ ngx_http_mastodon_polls_vote(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_poll_lock_stmt, values)
+    if (ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_poll_vote_stmt, values)
         != NGX_OK
-        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_poll_vote_stmt,
-                                    values)
-           != NGX_OK
         || ngx_http_mastodon_pg_run(b) != NGX_OK)
     {
         return NGX_HTTP_SERVICE_UNAVAILABLE;
@@ -365,9 +311,8 @@ ngx_http_mastodon_poll_voted(ngx_http_mastodon_pg_batch_t *b)
     r = b->request;
     ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
 
-    if (ngx_http_mastodon_pg_rows(b, 0) == NULL
-        || (res = ngx_http_mastodon_pg_rows(b, 1)) == NULL)
-    {
+    res = ngx_http_mastodon_pg_rows(b, 0);
+    if (res == NULL) {
         ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
         return;
     }

@@ -450,7 +450,8 @@ ngx_http_mastodon_status_context_ids(ngx_http_mastodon_pg_batch_t *b)
     cx->nancestors = nup;
 
     rc = ngx_http_mastodon_statuses_fetch(r, ids, 1 + nup + ndown,
-                                        NGX_HTTP_MASTODON_ST_FILTER,
+                                        NGX_HTTP_MASTODON_ST_FILTER
+                                        |NGX_HTTP_MASTODON_ST_THREAD,
                                         ngx_http_mastodon_status_context_loaded,
                                         cx);
     if (rc != NGX_DONE) {

@@ -89,94 +89,30 @@ static ngx_int_t ngx_http_mastodon_status_media_refused(ngx_http_request_t *r,
     "  WHERE x NOT IN (SELECT id FROM md)), ', ')"
 
 /*
- * $1 the author, $2 in_reply_to_id, $3 text, $4 sensitive, $5 spoiler_text,
- * $6 visibility, $7 language, $8 application, $9 base URL, $10-$13 above,
- * $14 the poll's options (NULL: no poll), $15 its expires_in (seconds),
- * $16 multiple, $17 hide_totals.  A poll gets a poll_expire job, which
- * waits in mastodon:schedule for the poll's end.
- * $18 media_ids: the author's unattached media (PostStatusService's
- * validate_media!), attached in the same statement.  The fourth column
- * says why nothing was posted (the fifth: the media ids not found, as
- * Mastodon lists them): 1 media not found, 2 a video or audio with
- * others, 3 media not processed, 0 the status replied to is not there for
- * the author (then the row's id is NULL).  The new id
+ * A post: mastodon_post_status() of sql/0029_scheduled_statuses.sql, the
+ * one home of what posting writes (the worker's scheduled_status_publish
+ * calls it too).  $1 the author, $2 in_reply_to_id, $3 text, $4 sensitive,
+ * $5 spoiler_text, $6 visibility, $7 language, $8 application, $9 base URL,
+ * $10-$13 above, $14 the poll's options (NULL: no poll), $15 its
+ * expires_in (seconds), $16 multiple, $17 hide_totals, $18 media_ids.  A
+ * poll gets a poll_expire job, which waits in mastodon:schedule for the
+ * poll's end.  The fourth column says why nothing was posted (the fifth:
+ * the media ids not found, as Mastodon lists them): 1 media not found, 2 a
+ * video or audio with others, 3 media not processed, 0 the status replied
+ * to is not there for the author (then the row's id is NULL).  The new id
  * goes into NGX_HTTP_MASTODON_ST_WRITTEN: the batch's next statements
  * select what the answer renders (ngx_http_mastodon_statuses_written()).
  */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_post_stmt =
     ngx_http_mastodon_pg_stmt(
-    "WITH p AS (SELECT ps.id, ps.account_id, ps.conversation_id"
-    "  FROM statuses ps WHERE ps.id = $2::bigint AND ps.reblog_of_id IS NULL"
-    "  AND " NGX_HTTP_MASTODON_ST_SQL_VISIBLE("ps") "),"
-    " md AS (SELECT id, type, processing FROM media_attachments"
-    "  WHERE id = ANY($18::bigint[]) AND account_id = $1::bigint"
-    "  AND status_id IS NULL AND scheduled_status_id IS NULL),"
-    " mv AS (" NGX_HTTP_MASTODON_STATUS_SQL_MEDIA_WHY "),"
-    " ok AS (SELECT 1 AS one WHERE ($2::bigint IS NULL"
-    "  OR EXISTS (SELECT 1 FROM p)) AND (SELECT why FROM mv) = 0),"
-    " us AS (SELECT nullif(settings, '')::jsonb AS j FROM users"
-    "  WHERE account_id = $1::bigint),"
-    " c AS (INSERT INTO conversations (created_at) SELECT"
-    "  now() AT TIME ZONE 'UTC' FROM ok WHERE NOT EXISTS (SELECT 1 FROM p"
-    "  WHERE p.conversation_id IS NOT NULL) RETURNING id),"
-    " n AS (SELECT timestamp_id('statuses') AS id FROM ok),"
-    " pn AS (SELECT nextval('polls_id_seq') AS id FROM ok"
-    "  WHERE $14::text[] IS NOT NULL),"
-    " s AS (INSERT INTO statuses (id, uri, text, in_reply_to_id,"
-    "  in_reply_to_account_id, reply, sensitive, spoiler_text, visibility,"
-    "  language, conversation_id, local, account_id, application_id,"
-    "  poll_id, ordered_media_attachment_ids)"
-    "  SELECT n.id, $9 || '/users/' || a.username || '/statuses/' || n.id,"
-    "  $3, p.id, p.account_id, p.id IS NOT NULL,"
-    "  coalesce($4::boolean, ((SELECT j FROM us)->>'default_sensitive')"
-    "  ::boolean, false), coalesce($5, ''),"
-    "  coalesce($6::int, CASE (SELECT j FROM us)->>'default_privacy'"
-    "  WHEN 'unlisted' THEN 1 WHEN 'private' THEN 2 ELSE 0 END),"
-    "  coalesce($7, (SELECT j FROM us)->>'default_language', 'en'),"
-    "  coalesce(p.conversation_id, (SELECT id FROM c)), true,"
-    "  $1::bigint, $8::bigint, (SELECT id FROM pn),"
-    "  nullif($18::bigint[], '{}')"
-    "  FROM n JOIN accounts a ON a.id = $1::bigint LEFT JOIN p ON true"
-    "  RETURNING id, in_reply_to_id, visibility),"
-    " pl AS (INSERT INTO polls (id, account_id, status_id, expires_at,"
-    "  options, cached_tallies, multiple, hide_totals, votes_count,"
-    "  voters_count)"
-    "  SELECT pn.id, $1::bigint, s.id, now() AT TIME ZONE 'UTC'"
-    "  + make_interval(secs => $15::bigint), $14::text[],"
-    "  array_fill(0::bigint,"
-    "  ARRAY[coalesce(cardinality($14::text[]), 0)]),"
-    "  $16::boolean, $17::boolean, 0, 0 FROM pn, s RETURNING id),"
-    " ma AS (UPDATE media_attachments SET status_id = s.id,"
-    "  updated_at = now() AT TIME ZONE 'UTC' FROM s"
-    "  WHERE media_attachments.id IN (SELECT id FROM md)),"
-    " ss AS (INSERT INTO status_stats (status_id) SELECT id FROM s),"
-    " rs AS (INSERT INTO status_stats (status_id, replies_count)"
-    "  SELECT in_reply_to_id, 1 FROM s WHERE in_reply_to_id IS NOT NULL"
-    "  AND visibility <= 1"
-    "  ON CONFLICT (status_id) DO UPDATE SET"
-    "  replies_count = status_stats.replies_count + 1,"
-    "  updated_at = now() AT TIME ZONE 'UTC'),"
-    " ac AS (INSERT INTO account_stats (account_id, statuses_count,"
-    "  last_status_at) SELECT $1::bigint, 1, now() AT TIME ZONE 'UTC' FROM s"
-    "  WHERE visibility <> 3"
-    "  ON CONFLICT (account_id) DO UPDATE SET"
-    "  statuses_count = account_stats.statuses_count + 1,"
-    "  last_status_at = excluded.last_status_at,"
-    "  updated_at = now() AT TIME ZONE 'UTC'),"
-    " m AS (" NGX_HTTP_MASTODON_STATUS_SQL_MENTIONS("s") "),"
-    NGX_HTTP_MASTODON_STATUS_SQL_TAGS("s") ","
-    " ob AS (" NGX_HTTP_MASTODON_OUTBOX_SQL(
-    "SELECT 'default', 'distribute', json_build_object('status_id',"
-    " id::text) FROM s"
-    " UNION ALL SELECT 'default', 'poll_expire', json_build_object("
-    " 'poll_id', id::text) FROM pl"
-    " UNION ALL " NGX_HTTP_MASTODON_OUTBOX_FORGET("in_reply_to_id")
-    " FROM s WHERE in_reply_to_id IS NOT NULL AND visibility <= 1") "),"
+    "WITH s AS (SELECT * FROM mastodon_post_status($1::bigint, $2::bigint,"
+    "  $3, $4::boolean, $5, $6::int, $7, $8::bigint, $9, $10::text[],"
+    "  $11::text[], $12::text[], $13::text[], $14::text[], $15::bigint,"
+    "  $16::boolean, $17::boolean, $18::bigint[], NULL)),"
     " w AS (SELECT set_config('" NGX_HTTP_MASTODON_ST_WRITTEN "', id::text,"
-    "  true) FROM s)"
-    " SELECT s.id, s.in_reply_to_id, (SELECT count(*) FROM w), mv.why,"
-    NGX_HTTP_MASTODON_STATUS_SQL_MEDIA_MISSING
-    " FROM mv LEFT JOIN s ON true", 18);
+    "  true) FROM s WHERE id IS NOT NULL)"
+    " SELECT s.id, s.in_reply_to_id, (SELECT count(*) FROM w), s.why,"
+    " s.missing FROM s", 18);
 
 
 /* $1 the viewer, $2 the status: exists for it, and is its own */
@@ -874,12 +810,6 @@ ngx_http_mastodon_status_params(ngx_http_request_t *r,
     }
 
 
-    if (!edit && mstdn_param_str(ctx->params, "scheduled_at", &n) && n) {
-        ctx->error_message = "Validation failed: Scheduled posts are not "
-                             "supported by this server yet";
-        return 422;
-    }
-
     rc = ngx_http_mastodon_status_poll_params(r, ctx, &values[13]);
     if (rc != NGX_OK) {
         return rc;
@@ -1146,9 +1076,10 @@ ngx_http_mastodon_statuses_create(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
 {
     u_char                         *p;
+    size_t                          len;
     ngx_int_t                       rc;
     ngx_uint_t                      n;
-    const char                     *argv[4];
+    const char                     *argv[4], *at;
     size_t                          argvlen[4];
     ngx_table_elt_t                *h;
     ngx_http_mastodon_status_op_t  *op;
@@ -1170,6 +1101,20 @@ ngx_http_mastodon_statuses_create(ngx_http_request_t *r,
     }
 
     ctx->data = op;
+
+    /* scheduled_at: a ScheduledStatus (the Idempotency-Key is not kept) */
+    at = mstdn_param_str(ctx->params, "scheduled_at", &len);
+    if (at && len) {
+        p = ngx_pnalloc(r->pool, len + 1);
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        *ngx_cpymem(p, at, len) = '\0';
+
+        return ngx_http_mastodon_scheduled_create(r, ctx, op->values,
+                                                  (const char *) p);
+    }
 
     h = ngx_http_mastodon_header_in(r, "Idempotency-Key", &n);
 
@@ -1261,6 +1206,29 @@ ngx_http_mastodon_status_idempotent(ngx_http_request_t *r, redisReply *reply,
     if (rc != NGX_DONE) {
         ngx_http_mastodon_finalize(r, rc);
     }
+}
+
+
+/*
+ * A post of values prepared by ngx_http_mastodon_status_params() (a
+ * scheduled_at in the past: ngx_http_mastodon_scheduled_create())
+ */
+ngx_int_t
+ngx_http_mastodon_status_post(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, const char **values)
+{
+    ngx_http_mastodon_status_op_t  *op;
+
+    op = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_status_op_t));
+    if (op == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    op->job = "distribute";
+    op->values = values;
+    ctx->data = op;
+
+    return ngx_http_mastodon_status_insert(r, op);
 }
 
 

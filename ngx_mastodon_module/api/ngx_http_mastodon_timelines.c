@@ -468,7 +468,7 @@ ngx_http_mastodon_timelines_public(ngx_http_request_t *r,
 
     ngx_str_set(&tl->path, "/api/v1/timelines/public");
     tl->keep = ngx_http_mastodon_tl_public_keep;
-    tl->flags = NGX_HTTP_MASTODON_ST_FILTER;
+    tl->flags = NGX_HTTP_MASTODON_ST_FILTER|NGX_HTTP_MASTODON_ST_PUBLIC;
     tl->reverse = tl->page.ascending;
 
     if (tl->page.limit == 0) {
@@ -656,7 +656,7 @@ ngx_http_mastodon_timelines_tag(ngx_http_request_t *r,
     name.data = p;
 
     tl->keep = ngx_http_mastodon_tl_tag_keep;
-    tl->flags = NGX_HTTP_MASTODON_ST_FILTER;
+    tl->flags = NGX_HTTP_MASTODON_ST_FILTER|NGX_HTTP_MASTODON_ST_PUBLIC;
     tl->reverse = tl->page.ascending;
 
     if (tl->page.limit == 0) {
@@ -710,6 +710,7 @@ ngx_http_mastodon_account_statuses(ngx_http_request_t *r,
     values = tl->values;
 
     tl->kind = NGX_HTTP_MASTODON_TL_ACCOUNT;
+    tl->flags = NGX_HTTP_MASTODON_ST_ACCOUNT;
     tl->keep = ngx_http_mastodon_tl_account_keep;
 
     tl->path.data = ngx_pnalloc(r->pool, sizeof("/api/v1/accounts//statuses")

@@ -101,6 +101,7 @@ typedef struct {
     size_t                     media_image_limit;
     size_t                     media_video_limit;
     ngx_msec_t                 media_v1_wait;   /* POST /api/v1/media */
+    ngx_str_t                  media_base_url;  /* stored keys' public base */
 
     /* derived in init_main_conf */
     time_t                     loaded_at;

@@ -511,6 +511,13 @@ static ngx_command_t  ngx_http_mastodon_commands[] = {
       offsetof(ngx_http_mastodon_main_conf_t, media_v1_wait),
       NULL },
 
+    { ngx_string("mastodon_media_base_url"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, media_base_url),
+      NULL },
+
       ngx_null_command
 };
 
@@ -797,6 +804,42 @@ ngx_http_mastodon_init_main_conf(ngx_conf_t *cf, void *conf)
                     mcf->https ? "wss" : "ws", &mcf->web_domain);
     mcf->streaming_url.len = p - mcf->streaming_url.data;
     *p = '\0';
+
+    /*
+     * where the stored media keys are public: the worker's media_root
+     * served here under /system/ (conf/media.conf), or the S3 bucket's
+     * (or its CDN's) address, as Mastodon's S3_ALIAS_HOST
+     */
+    if (mcf->media_base_url.len == 0) {
+        mcf->media_base_url.len = mcf->base_url.len + sizeof("/system") - 1;
+        mcf->media_base_url.data = ngx_pnalloc(cf->pool,
+                                               mcf->media_base_url.len + 1);
+        if (mcf->media_base_url.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_sprintf(mcf->media_base_url.data, "%V/system%Z", &mcf->base_url);
+
+    } else {
+        if ((mcf->media_base_url.len < sizeof("http://x") - 1
+             || ngx_strncmp(mcf->media_base_url.data, "http://", 7) != 0)
+            && (mcf->media_base_url.len < sizeof("https://x") - 1
+                || ngx_strncmp(mcf->media_base_url.data, "https://", 8) != 0))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "mastodon_media_base_url \"%V\" is not an "
+                               "http:// or https:// URL",
+                               &mcf->media_base_url);
+            return NGX_CONF_ERROR;
+        }
+
+        while (mcf->media_base_url.data[mcf->media_base_url.len - 1] == '/') {
+            mcf->media_base_url.len--;
+        }
+
+        /* NUL-terminated: lib/ renderers take it as a C string */
+        mcf->media_base_url.data[mcf->media_base_url.len] = '\0';
+    }
 
     if (mcf->source_url.len == 0) {
         ngx_str_set(&mcf->source_url,

@@ -324,6 +324,47 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
     R(GET, "/api/v1/markers", ngx_http_mastodon_markers_index, 0, USER, "read read:statuses"),
     R(POST, "/api/v1/markers", ngx_http_mastodon_markers_create, 1, USER, "write write:statuses"),
 
+    /* scheduled statuses (api/_scheduled_statuses.c) */
+    R(GET, "/api/v1/scheduled_statuses", ngx_http_mastodon_scheduled_index, 0,
+      USER, "read read:statuses"),
+    R(GET, "/api/v1/scheduled_statuses/:id", ngx_http_mastodon_scheduled_show,
+      0, USER, "read read:statuses"),
+    R(PUT, "/api/v1/scheduled_statuses/:id",
+      ngx_http_mastodon_scheduled_update, 1, USER, "write write:statuses"),
+    R(DELETE, "/api/v1/scheduled_statuses/:id",
+      ngx_http_mastodon_scheduled_delete, 0, USER, "write write:statuses"),
+
+    /* tags, followed and featured (api/_tags.c) */
+    R(GET, "/api/v1/tags/:id", ngx_http_mastodon_tag_show, 0, OPTIONAL, NULL),
+    R(POST, "/api/v1/tags/:id/follow", ngx_http_mastodon_tag_follow, 0, USER,
+      "follow write write:follows"),
+    R(POST, "/api/v1/tags/:id/unfollow", ngx_http_mastodon_tag_unfollow, 0,
+      USER, "follow write write:follows"),
+    R(GET, "/api/v1/followed_tags", ngx_http_mastodon_followed_tags, 0, USER,
+      "follow read read:follows"),
+    R(GET, "/api/v1/featured_tags/suggestions",
+      ngx_http_mastodon_featured_suggestions, 0, USER,
+      "read read:accounts"),
+    R(GET, "/api/v1/featured_tags", ngx_http_mastodon_featured_tags, 0, USER,
+      "read read:accounts"),
+    R(POST, "/api/v1/featured_tags", ngx_http_mastodon_featured_tag_create, 1,
+      USER, "write write:accounts"),
+    R(DELETE, "/api/v1/featured_tags/:id",
+      ngx_http_mastodon_featured_tag_delete, 0, USER,
+      "write write:accounts"),
+    R(GET, "/api/v1/accounts/:id/featured_tags",
+      ngx_http_mastodon_account_featured_tags, 0, OPTIONAL, NULL),
+
+    /* conversations (api/_conversations.c) */
+    R(GET, "/api/v1/conversations", ngx_http_mastodon_conversations_index, 0,
+      USER, "read read:statuses"),
+    R(POST, "/api/v1/conversations/:id/read",
+      ngx_http_mastodon_conversation_read, 0, USER,
+      "write write:conversations"),
+    R(DELETE, "/api/v1/conversations/:id",
+      ngx_http_mastodon_conversation_delete, 0, USER,
+      "write write:conversations"),
+
     /* lists (api/_lists.c) */
     R(GET, "/api/v1/lists", ngx_http_mastodon_lists_index, 0, USER,
       "read read:lists"),
@@ -417,6 +458,12 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
     R(GET, "/auth/sign_in", ngx_http_mastodon_sign_in_show, 0, NONE, NULL),
     RL(POST, "/auth/sign_in", ngx_http_mastodon_sign_in_create, 1,
        NONE, NULL, SIGN_IN),
+
+    /* remote media not cached here (_media_proxy.c) */
+    R(GET, "/media_proxy/:id", ngx_http_mastodon_media_proxy, 0, OPTIONAL,
+      NULL),
+    R(GET, "/media_proxy/:id/:style", ngx_http_mastodon_media_proxy, 0,
+      OPTIONAL, NULL),
 
     { 0, ngx_null_string, NULL, 0, 0, NULL, 0, 0, NULL }
 };

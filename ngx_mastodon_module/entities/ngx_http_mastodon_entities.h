@@ -86,6 +86,17 @@ ngx_int_t ngx_http_mastodon_text_html(ngx_pool_t *pool,
     (PQgetisnull(res, row, (col) + 2) ? 2                                     \
      : ngx_http_mastodon_pg_int(res, row, (col) + 2))
 
+/*
+ * The public URL of a stored file: mastodon_media_base_url, [cache/ for a
+ * remote record's copy,] <class>/<attachment>/<id partition>/<style>/
+ * <name> with its extension swapped for extension when given (the keys
+ * worker/media_storage.h stores under); in pool.
+ */
+ngx_int_t ngx_http_mastodon_media_file_url(ngx_pool_t *pool,
+    ngx_http_mastodon_main_conf_t *mcf, ngx_uint_t remote,
+    const char *class_name, const char *attachment, int64_t id,
+    const char *style, ngx_str_t *name, const char *extension,
+    ngx_str_t *url);
 void ngx_http_mastodon_media_attachment(ngx_http_mastodon_json_t *j,
     PGresult *res, int row, int col);
 
@@ -100,6 +111,18 @@ void ngx_http_mastodon_media_attachment(ngx_http_mastodon_json_t *j,
 #define NGX_HTTP_MASTODON_ST_FILTER      0x01  /* drop what the viewer's
                                                   blocks and mutes hide
                                                   (timelines, context) */
+/*
+ * The filter context of the list (CustomFilter::VALID_CONTEXTS), at most
+ * one: a status matching an active filter of the viewer whose
+ * filter_action is hide in that context is not shown (home: home and list
+ * timelines; public: public and tag timelines; thread: a context's
+ * ancestors and descendants; account: an account's statuses).
+ */
+#define NGX_HTTP_MASTODON_ST_HOME           0x02
+#define NGX_HTTP_MASTODON_ST_NOTIFICATIONS  0x04
+#define NGX_HTTP_MASTODON_ST_PUBLIC         0x08
+#define NGX_HTTP_MASTODON_ST_THREAD         0x10
+#define NGX_HTTP_MASTODON_ST_ACCOUNT        0x20
 
 typedef struct ngx_http_mastodon_statuses_s  ngx_http_mastodon_statuses_t;
 
@@ -117,6 +140,8 @@ typedef struct {
     unsigned                       found:1;        /* exists, not deleted */
     unsigned                       visible:1;      /* the viewer may see it */
     unsigned                       hidden:1;       /* blocks/mutes hide it */
+    unsigned                       filter_hidden:1; /* a hide filter of the
+                                                      list's context */
     unsigned                       favourited:1;
     unsigned                       reblogged:1;
     unsigned                       muted:1;

@@ -1,9 +1,10 @@
 /*
  * The MediaAttachment entity (REST::MediaAttachmentSerializer): id, type,
  * url, preview_url, remote_url, preview_remote_url, text_url, meta,
- * description, blurhash.  Local files are at Paperclip's paths under
- * /system/ (media_attachments/files/<id partition>/<style>/<file name>),
- * served by nginx itself; url is null until processing completed.
+ * description, blurhash.  Files are at Paperclip's keys
+ * (media_attachments/files/<id partition>/<style>/<file name>) under
+ * mastodon_media_base_url (/system/ served by nginx itself, or an S3
+ * bucket); url is null until processing completed.
  */
 
 #include "ngx_http_mastodon_entities.h"
@@ -16,8 +17,8 @@ static const char  *ngx_http_mastodon_media_types[] = {
 
 
 static void ngx_http_mastodon_media_url(ngx_http_mastodon_json_t *j,
-    const char *key, const char *attachment, int64_t id, const char *style,
-    ngx_str_t *name, const char *extension);
+    const char *key, ngx_uint_t remote, const char *attachment, int64_t id,
+    const char *style, ngx_str_t *name, const char *extension);
 
 
 void
@@ -55,7 +56,8 @@ ngx_http_mastodon_media_attachment(ngx_http_mastodon_json_t *j,
         ngx_http_mastodon_json_kv_null(j, "url");
 
     } else {
-        ngx_http_mastodon_media_url(j, "url", redownload ? NULL : "files",
+        ngx_http_mastodon_media_url(j, "url", remote.len != 0,
+                                    redownload ? NULL : "files",
                                     id, "original", &name, NULL);
     }
 
@@ -85,16 +87,17 @@ ngx_http_mastodon_media_attachment(ngx_http_mastodon_json_t *j,
     }
 
     if (redownload) {
-        ngx_http_mastodon_media_url(j, "preview_url", NULL, id, "small",
+        ngx_http_mastodon_media_url(j, "preview_url", 0, NULL, id, "small",
                                     NULL, NULL);
 
     } else if (thumbnail.len) {
-        ngx_http_mastodon_media_url(j, "preview_url", "thumbnails", id,
-                                    "original", &thumbnail, NULL);
+        ngx_http_mastodon_media_url(j, "preview_url", remote.len != 0,
+                                    "thumbnails", id, "original", &thumbnail,
+                                    NULL);
 
     } else if (small && name.len) {
-        ngx_http_mastodon_media_url(j, "preview_url", "files", id, "small",
-                                    &name, small);
+        ngx_http_mastodon_media_url(j, "preview_url", remote.len != 0,
+                                    "files", id, "small", &name, small);
 
     } else {
         ngx_http_mastodon_json_kv_null(j, "preview_url");
@@ -127,63 +130,77 @@ ngx_http_mastodon_media_attachment(ngx_http_mastodon_json_t *j,
 
 
 /*
- * base/system/media_attachments/<attachment>/<partition>/<style>/<name>,
- * the name's extension swapped for the style's format if it has one; with
+ * The public URL of a stored file (one home for every render):
+ * media_base_url/ and the key the worker stores it under
+ * (mstdn_media_key(): [cache/]<class>/<attachment>/<partition>/<style>/
+ * <name>, the name's extension swapped for the style's format if given).
+ * media_base_url is <base_url>/system (nginx serves media_root) or the
+ * S3 bucket's public address (mastodon_media_base_url).
+ */
+ngx_int_t
+ngx_http_mastodon_media_file_url(ngx_pool_t *pool,
+    ngx_http_mastodon_main_conf_t *mcf, ngx_uint_t remote,
+    const char *class_name, const char *attachment, int64_t id,
+    const char *style, ngx_str_t *name, const char *extension, ngx_str_t *url)
+{
+    u_char  *p;
+    size_t   n;
+
+    p = ngx_pnalloc(pool, mcf->media_base_url.len + 1 + MSTDN_MEDIA_KEY_MAX);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    url->data = p;
+    p = ngx_sprintf(p, "%V/", &mcf->media_base_url);
+
+    n = mstdn_media_key((char *) p, MSTDN_MEDIA_KEY_MAX, remote != 0,
+                        class_name, attachment, id, style,
+                        (const char *) name->data, name->len, extension);
+    if (n == 0) {
+        return NGX_ERROR;
+    }
+
+    url->len = p + n - url->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The file's URL (ngx_http_mastodon_media_file_url()) as key's value; with
  * no attachment, the media proxy: base/media_proxy/<id>/<style>.
  */
 static void
 ngx_http_mastodon_media_url(ngx_http_mastodon_json_t *j, const char *key,
-    const char *attachment, int64_t id, const char *style, ngx_str_t *name,
-    const char *extension)
+    ngx_uint_t remote, const char *attachment, int64_t id, const char *style,
+    ngx_str_t *name, const char *extension)
 {
-    u_char     *p, *dot;
-    size_t      len;
-    char        part[32];
-    ngx_str_t   base;
-
-    base = j->conf->base_url;
+    u_char     *p;
+    ngx_str_t   url;
 
     if (attachment == NULL) {
-        len = base.len + sizeof("/media_proxy//") + NGX_INT64_LEN
-              + ngx_strlen(style);
+        p = ngx_pnalloc(j->pool, j->conf->base_url.len
+                                 + sizeof("/media_proxy//") + NGX_INT64_LEN
+                                 + ngx_strlen(style));
+        if (p == NULL) {
+            j->failed = 1;
+            return;
+        }
 
-    } else {
-        mstdn_media_id_partition(id, part, sizeof(part));
-        len = base.len + sizeof("/system/media_attachments////.")
-              + ngx_strlen(attachment) + ngx_strlen(part) + ngx_strlen(style)
-              + name->len + (extension ? ngx_strlen(extension) : 0);
-    }
+        url.data = p;
+        url.len = ngx_sprintf(p, "%V/media_proxy/%L/%s", &j->conf->base_url,
+                              id, style)
+                  - p;
 
-    p = ngx_pnalloc(j->pool, len);
-    if (p == NULL) {
+    } else if (ngx_http_mastodon_media_file_url(j->pool, j->conf, remote,
+                   "media_attachments", attachment, id, style, name,
+                   extension, &url)
+               != NGX_OK)
+    {
         j->failed = 1;
         return;
     }
 
-    if (attachment == NULL) {
-        len = ngx_sprintf(p, "%V/media_proxy/%L/%s", &base, id, style) - p;
-
-    } else {
-        dot = NULL;
-        if (extension && *extension) {
-            dot = ngx_strlchr(name->data, name->data + name->len, '.');
-        }
-
-        if (dot) {
-            len = ngx_sprintf(p, "%V/system/media_attachments/%s/%s/%s/%*s.%s",
-                              &base, attachment, part, style,
-                              (size_t) (dot - name->data), name->data,
-                              extension)
-                  - p;
-
-        } else {
-            len = ngx_sprintf(p, "%V/system/media_attachments/%s/%s/%s/%V",
-                              &base, attachment, part, style, name)
-                  - p;
-        }
-    }
-
-    base.data = p;
-    base.len = len;
-    ngx_http_mastodon_json_kv_str(j, key, &base);
+    ngx_http_mastodon_json_kv_str(j, key, &url);
 }

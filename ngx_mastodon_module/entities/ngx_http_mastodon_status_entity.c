@@ -1046,7 +1046,8 @@ ngx_http_mastodon_statuses_cached(ngx_http_mastodon_op_t *op,
  * there are any, the searchable text of the statuses asked ($2, originals
  * included): rows (filter, Filter JSON, keyword, whole_word, status) for
  * the filters' keywords and statuses, then (NULL, NULL, text, NULL,
- * status) for the texts.  Status#searchable_text: the spoiler and the
+ * status) for the texts; the last column: the filter hides what it
+ * matches in context $3 (filter_action hide, $3 among its contexts).  Status#searchable_text: the spoiler and the
  * plain text joined by a blank line; a remote status' HTML is reduced to
  * its text (tags dropped, the usual entities decoded).
  */
@@ -1056,20 +1057,49 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_statuses_filters_stmt =
     " WHERE f.account_id = $1::bigint AND (f.expires_at IS NULL"
     "  OR f.expires_at > now() AT TIME ZONE 'UTC'))"
     " SELECT f.id, mastodon_filter_json(f, false)::text, k.keyword,"
-    "  k.whole_word, NULL::bigint"
+    "  k.whole_word, NULL::bigint,"
+    "  f.action = 1 AND $3::text = ANY (f.context)"
     " FROM f JOIN custom_filter_keywords k ON k.custom_filter_id = f.id"
     " UNION ALL SELECT f.id, mastodon_filter_json(f, false)::text, NULL,"
-    "  NULL, cs.status_id"
+    "  NULL, cs.status_id, f.action = 1 AND $3::text = ANY (f.context)"
     " FROM f JOIN custom_filter_statuses cs ON cs.custom_filter_id = f.id"
     " UNION ALL SELECT NULL, NULL, concat_ws(E'\\n\\n',"
     "  nullif(s.spoiler_text, ''), CASE WHEN a.domain IS NULL THEN s.text"
     "  ELSE replace(replace(replace(replace(replace(regexp_replace("
     "  regexp_replace(s.text, '<br\\s*/?>|</p>\\s*<p>', E'\\n', 'gi'),"
     "  '<[^>]*>', '', 'g'), '&lt;', '<'), '&gt;', '>'), '&quot;', '\"'),"
-    "  '&#39;', ''''), '&amp;', '&') END), NULL, s.id"
+    "  '&#39;', ''''), '&amp;', '&') END), NULL, s.id, NULL"
     " FROM statuses s JOIN accounts a ON a.id = s.account_id"
     " WHERE s.id = ANY ($2::bigint[]) AND EXISTS (SELECT 1 FROM f)"
-    " ORDER BY 1 NULLS LAST", 2);
+    " ORDER BY 1 NULLS LAST", 3);
+
+
+/* the name of the list's filter context (NGX_HTTP_MASTODON_ST_HOME...) */
+static const char *
+ngx_http_mastodon_statuses_context(ngx_uint_t flags)
+{
+    if (flags & NGX_HTTP_MASTODON_ST_HOME) {
+        return "home";
+    }
+
+    if (flags & NGX_HTTP_MASTODON_ST_NOTIFICATIONS) {
+        return "notifications";
+    }
+
+    if (flags & NGX_HTTP_MASTODON_ST_PUBLIC) {
+        return "public";
+    }
+
+    if (flags & NGX_HTTP_MASTODON_ST_THREAD) {
+        return "thread";
+    }
+
+    if (flags & NGX_HTTP_MASTODON_ST_ACCOUNT) {
+        return "account";
+    }
+
+    return NULL;
+}
 
 
 /* "{1,2,3}": a bigint[] parameter */
@@ -1255,10 +1285,12 @@ ngx_http_mastodon_statuses_query(ngx_http_mastodon_statuses_t *st)
     }
 
     if (st->viewer) {
-        filters = ngx_palloc(st->pool, 2 * sizeof(char *));
+        filters = ngx_palloc(st->pool, 3 * sizeof(char *));
         if (filters == NULL) {
             return NGX_ERROR;
         }
+
+        filters[2] = ngx_http_mastodon_statuses_context(st->flags);
 
         for (i = 0; i < st->items.nelts; i++) {
             misses[i] = it[i].id;
@@ -2447,6 +2479,7 @@ typedef struct {
     ngx_uint_t                 nkeywords;
     int64_t                   *statuses;
     ngx_uint_t                 nstatuses;
+    ngx_uint_t                 hide;        /* in the list's context */
 } ngx_http_mastodon_filter_rules_t;
 
 
@@ -2510,6 +2543,7 @@ ngx_http_mastodon_statuses_filter(ngx_http_mastodon_statuses_t *st,
         if (fr == NULL || fid != last) {
             fr = &filters[nfilters++];
             fr->json = ngx_http_mastodon_pg_str(res, row, 1);
+            fr->hide = ngx_http_mastodon_pg_bool(res, row, 5);
             fr->keywords = ngx_pcalloc(st->pool,
                                        (nrows - row)
                                        * sizeof(mstdn_filter_keyword_t));
@@ -2579,6 +2613,10 @@ ngx_http_mastodon_statuses_filter(ngx_http_mastodon_statuses_t *st,
 
             hit = 1;
 
+            if (fr->hide) {
+                it[i].filter_hidden = 1;
+            }
+
             ngx_http_mastodon_json_open(&j, NULL);
             ngx_http_mastodon_json_raw(&j, "filter", &fr->json);
 
@@ -2636,7 +2674,7 @@ ngx_http_mastodon_statuses_shown(ngx_http_mastodon_statuses_t *st,
 
     it = (ngx_http_mastodon_status_item_t *) st->items.elts + i;
 
-    if (!it->found || !it->visible
+    if (!it->found || !it->visible || it->filter_hidden
         || ((st->flags & NGX_HTTP_MASTODON_ST_FILTER) && it->hidden))
     {
         return 0;
@@ -2650,7 +2688,7 @@ ngx_http_mastodon_statuses_shown(ngx_http_mastodon_statuses_t *st,
         orig = (ngx_http_mastodon_status_item_t *) st->items.elts
                + it->reblog;
 
-        if (!orig->found || !orig->visible
+        if (!orig->found || !orig->visible || orig->filter_hidden
             || ((st->flags & NGX_HTTP_MASTODON_ST_FILTER) && orig->hidden))
         {
             return 0;

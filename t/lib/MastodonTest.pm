@@ -9,7 +9,8 @@ package MastodonTest;
 #
 # Per test file: a temp dir, its own database (from the template that
 # scripts/test.sh migrated), its own redis-server, its own nginx with the
-# module, and the worker(s); with smtp => 1 an SMTP sink the worker mails to.  Run alone (`prove -I t/lib t/x.t` after `make`),
+# module, and the worker(s); with smtp => 1 an SMTP sink the worker mails to;
+# with s3 => BUCKET an S3-compatible server (s3rver) with that bucket.  Run alone (`prove -I t/lib t/x.t` after `make`),
 # it starts its own PostgreSQL cluster.  See README.md, "Tests".
 #
 # Environment (set by scripts/test.sh):
@@ -142,6 +143,7 @@ sub new {
 
     $self->start_redis;
     $self->start_smtp if $self->{smtp};
+    $self->start_s3($self->{s3}) if $self->{s3};
     $self->_start_nginx if $self->{nginx};
     $self->start_worker if $self->{worker};
     return $self;
@@ -834,6 +836,55 @@ sub _smtp_serve {
     }
 }
 
+# --- an S3-compatible server ----------------------------------------------------
+
+# The s3rver of scripts/install-deps.sh (npm's, a real S3 protocol server:
+# it checks the SigV4 signatures with its keys S3RVER / S3RVER).
+our $S3RVER = $ENV{MASTODON_S3RVER} // '/usr/local/lib/mastodon-s3rver/node_modules/.bin/s3rver';
+
+# start_s3($bucket): s3rver on a free loopback port with the bucket made,
+# its data under <dir>/s3; returns the port.  s3_env() is what the worker
+# needs to store there (path style, as for any non-AWS endpoint).
+sub start_s3 {
+    my ($self, $bucket) = @_;
+    $bucket //= 'media';
+    die "MastodonTest: no s3rver at $S3RVER (scripts/install-deps.sh installs it)\n" unless -x $S3RVER;
+    my $dir = "$self->{dir}/s3";
+    make_path($dir);
+    my $port = _free_port();
+    my $pid = _spawn("$self->{dir}/s3rver.out", {}, $S3RVER, '-d', $dir, '-a', '127.0.0.1', '-p', $port,
+        '--silent', '--no-vhost-buckets', '--configure-bucket', $bucket);
+    $self->{s3_pid} = $pid;
+    my $up = _wait_for(sub {
+        return 0 unless _alive($pid);
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp');
+        return 0 unless $s;
+        close $s;
+        return 1;
+    }, 30);
+    die "MastodonTest: s3rver did not start: " . (_slurp("$self->{dir}/s3rver.out") // '') . "\n" unless $up;
+    $self->{s3_port} = $port;
+    $self->{s3_bucket} = $bucket;
+    return $port;
+}
+
+sub s3_port { $_[0]{s3_port} }
+sub s3_bucket_url { "http://127.0.0.1:$_[0]{s3_port}/$_[0]{s3_bucket}" }
+
+sub s3_env {
+    my ($self) = @_;
+    return (MASTODON_S3_ENABLED => 1, MASTODON_S3_BUCKET => $self->{s3_bucket},
+        MASTODON_S3_REGION => 'us-east-1', MASTODON_S3_ENDPOINT => "http://127.0.0.1:$self->{s3_port}",
+        MASTODON_S3_ACCESS_KEY_ID => 'S3RVER', MASTODON_S3_SECRET_ACCESS_KEY => 'S3RVER');
+}
+
+sub stop_s3 {
+    my ($self) = @_;
+    my $pid = delete $self->{s3_pid} or return;
+    _kill_wait($pid, 'TERM', 10) or _kill_wait($pid, 'KILL', 5);
+    return 1;
+}
+
 # --- workers -------------------------------------------------------------------
 
 sub start_worker {
@@ -924,6 +975,7 @@ sub done {
     $self->stop_worker($_) for $self->worker_pids;
     $self->stop_redis;
     $self->stop_smtp;
+    $self->stop_s3;
     $self->_drop_db_and_pg;
 
     my $dir = $self->{dir};
@@ -983,6 +1035,7 @@ sub _emergency_cleanup {
     }
     if (my $pid = delete $self->{redis_pid}) { kill 'KILL', $pid; waitpid($pid, 0) }
     if (my $pid = delete $self->{smtp_pid}) { kill 'KILL', $pid; waitpid($pid, 0) }
+    if (my $pid = delete $self->{s3_pid}) { kill 'KILL', $pid; waitpid($pid, 0) }
     $self->_drop_db_and_pg;
     my $kept = $self->{standalone_var} // $self->{dir};
     print STDERR "# MastodonTest: logs kept in $kept\n" if $kept;

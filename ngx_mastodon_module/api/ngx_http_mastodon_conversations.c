@@ -1,0 +1,432 @@
+/*
+ * Conversations (Api::V1::ConversationsController): GET
+ * /api/v1/conversations (paginated by last_status_id, as
+ * AccountConversation.to_a_paginated_by_id), POST
+ * /api/v1/conversations/:id/read, DELETE /api/v1/conversations/:id.
+ * The threads are account_conversations rows the worker keeps when it
+ * distributes and removes direct statuses (worker/conversations.c).
+ *
+ * The Conversation entity (REST::ConversationSerializer): id, unread,
+ * accounts (the other participants; none: the owner), last_status (the
+ * Status for the viewer through the status loader; null when it may not
+ * be shown).
+ */
+
+#include "ngx_http_mastodon_api.h"
+
+
+/*
+ * $1 the account; a page ($2 max_id, $3 since_id, $4 min_id: the page
+ * nearest it, of last_status_id, $5 limit) or one ($6).  A row per
+ * participant, conversations newest first.
+ */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_conversations_stmt =
+    ngx_http_mastodon_pg_stmt(
+    "WITH pg AS (SELECT ac.id, ac.unread, ac.last_status_id,"
+    "  CASE WHEN cardinality(ac.participant_account_ids) = 0"
+    "  THEN ARRAY[ac.account_id] ELSE ac.participant_account_ids END AS ids"
+    "  FROM account_conversations ac WHERE ac.account_id = $1::bigint"
+    "  AND ($6::bigint IS NULL OR ac.id = $6::bigint)"
+    "  AND ($2::bigint IS NULL OR ac.last_status_id < $2::bigint)"
+    "  AND ($3::bigint IS NULL OR ac.last_status_id > $3::bigint)"
+    "  AND ($4::bigint IS NULL OR ac.last_status_id > $4::bigint)"
+    "  ORDER BY CASE WHEN $4::bigint IS NULL THEN -ac.last_status_id"
+    "  ELSE ac.last_status_id END LIMIT $5::int)"
+    " SELECT pg.id, pg.unread, pg.last_status_id, "
+    NGX_HTTP_MASTODON_ACCOUNT_COLUMNS
+    " FROM pg JOIN accounts a ON a.id = ANY (pg.ids)"
+    " LEFT JOIN account_stats s ON s.account_id = a.id"
+    " ORDER BY pg.last_status_id DESC, pg.id, a.id", 6);
+
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_conversation_read_stmt =
+    ngx_http_mastodon_pg_stmt(
+    "UPDATE account_conversations SET unread = false,"
+    " lock_version = lock_version + 1"
+    " WHERE id = $2::bigint AND account_id = $1::bigint RETURNING id", 2);
+
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_conversation_delete_stmt =
+    ngx_http_mastodon_pg_stmt(
+    "DELETE FROM account_conversations"
+    " WHERE id = $2::bigint AND account_id = $1::bigint RETURNING id", 2);
+
+
+typedef struct {
+    ngx_http_mastodon_page_t       page;
+    ngx_uint_t                     list;
+    PGresult                      *res;
+    ngx_uint_t                     nconv;
+    int64_t                       *status_ids;    /* a conversation each */
+} ngx_http_mastodon_conv_t;
+
+
+static void ngx_http_mastodon_conversations_done(
+    ngx_http_mastodon_pg_batch_t *b);
+static void ngx_http_mastodon_conversations_rows(ngx_http_request_t *r,
+    ngx_http_mastodon_conv_t *cv, PGresult *res);
+static void ngx_http_mastodon_conversations_loaded(ngx_http_request_t *r,
+    ngx_http_mastodon_statuses_t *st, void *data);
+static void ngx_http_mastodon_conversation_read_done(
+    ngx_http_mastodon_pg_batch_t *b);
+static void ngx_http_mastodon_conversation_deleted(
+    ngx_http_mastodon_pg_batch_t *b);
+
+
+static int64_t
+ngx_http_mastodon_conversation_id(ngx_http_mastodon_ctx_t *ctx)
+{
+    int64_t  id;
+
+    if (ctx->ncaptures == 0) {
+        return 0;
+    }
+
+    id = ngx_atoof(ctx->captures[0].data, ctx->captures[0].len);
+
+    return id > 0 ? id : 0;
+}
+
+
+static const char **
+ngx_http_mastodon_conversations_values(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_conv_t *cv, int64_t id)
+{
+    const char  **values;
+
+    values = ngx_pcalloc(r->pool, 6 * sizeof(char *));
+    if (values == NULL) {
+        return NULL;
+    }
+
+    values[0] = ngx_http_mastodon_pg_int64(r, ctx->auth->account_id);
+
+    if (cv->list) {
+        ngx_http_mastodon_page_values(r, &cv->page, &values[1]);
+
+    } else {
+        values[4] = "1";
+        values[5] = ngx_http_mastodon_pg_int64(r, id);
+        if (values[5] == NULL) {
+            return NULL;
+        }
+    }
+
+    if (values[0] == NULL || values[4] == NULL) {
+        return NULL;
+    }
+
+    return values;
+}
+
+
+/* GET /api/v1/conversations */
+ngx_int_t
+ngx_http_mastodon_conversations_index(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    const char                **values;
+    ngx_http_mastodon_conv_t   *cv;
+
+    cv = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_conv_t));
+    if (cv == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cv->list = 1;
+
+    /* ConversationsController::LIMIT, at most twice that */
+    ngx_http_mastodon_page_init(ctx, &cv->page, 20, 40);
+
+    values = ngx_http_mastodon_conversations_values(r, ctx, cv, 0);
+    if (values == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_conversations_stmt,
+                                      values,
+                                      ngx_http_mastodon_conversations_done,
+                                      cv);
+}
+
+
+/* POST /api/v1/conversations/:id/read: the Conversation, read */
+ngx_int_t
+ngx_http_mastodon_conversation_read(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    int64_t                        id;
+    const char                   **values, **write;
+    ngx_http_mastodon_conv_t      *cv;
+    ngx_http_mastodon_pg_batch_t  *b;
+
+    id = ngx_http_mastodon_conversation_id(ctx);
+    if (id == 0) {
+        return NGX_HTTP_NOT_FOUND;
+    }
+
+    cv = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_conv_t));
+    if (cv == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    values = ngx_http_mastodon_conversations_values(r, ctx, cv, id);
+    write = ngx_pcalloc(r->pool, 2 * sizeof(char *));
+    if (values == NULL || write == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    write[0] = values[0];
+    write[1] = values[5];
+
+    b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_conversation_read_done,
+                                   cv);
+    if (b == NULL
+        || ngx_http_mastodon_pg_add(b,
+                                    &ngx_http_mastodon_conversation_read_stmt,
+                                    write)
+           != NGX_OK
+        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_conversations_stmt,
+                                    values)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_mastodon_pg_run(b) != NGX_OK) {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_mastodon_conversation_read_done(ngx_http_mastodon_pg_batch_t *b)
+{
+    PGresult  *res;
+
+    res = ngx_http_mastodon_pg_rows(b, 0);
+    if (res == NULL) {
+        ngx_http_mastodon_finalize(b->request, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    if (PQntuples(res) == 0) {
+        ngx_http_mastodon_finalize(b->request, NGX_HTTP_NOT_FOUND);
+        return;
+    }
+
+    ngx_http_mastodon_conversations_rows(b->request, b->data,
+                                         ngx_http_mastodon_pg_rows(b, 1));
+}
+
+
+/* DELETE /api/v1/conversations/:id */
+ngx_int_t
+ngx_http_mastodon_conversation_delete(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    int64_t       id;
+    const char  **values;
+
+    id = ngx_http_mastodon_conversation_id(ctx);
+    if (id == 0) {
+        return NGX_HTTP_NOT_FOUND;
+    }
+
+    values = ngx_pcalloc(r->pool, 2 * sizeof(char *));
+    if (values == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    values[0] = ngx_http_mastodon_pg_int64(r, ctx->auth->account_id);
+    values[1] = ngx_http_mastodon_pg_int64(r, id);
+    if (values[0] == NULL || values[1] == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_mastodon_pg_query(r,
+                                   &ngx_http_mastodon_conversation_delete_stmt,
+                                   values,
+                                   ngx_http_mastodon_conversation_deleted,
+                                   NULL);
+}
+
+
+static void
+ngx_http_mastodon_conversation_deleted(ngx_http_mastodon_pg_batch_t *b)
+{
+    PGresult                  *res;
+    ngx_http_request_t        *r;
+    ngx_http_mastodon_json_t   j;
+
+    r = b->request;
+
+    res = ngx_http_mastodon_pg_rows(b, 0);
+    if (res == NULL) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    if (PQntuples(res) == 0) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_NOT_FOUND);
+        return;
+    }
+
+    if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    /* render_empty */
+    ngx_http_mastodon_json_open(&j, NULL);
+    ngx_http_mastodon_json_close(&j);
+
+    ngx_http_mastodon_finalize(r, ngx_http_mastodon_json_send(&j,
+                                                              NGX_HTTP_OK));
+}
+
+
+/* the rows: each conversation's last status through the loader */
+static void
+ngx_http_mastodon_conversations_done(ngx_http_mastodon_pg_batch_t *b)
+{
+    ngx_http_mastodon_conversations_rows(b->request, b->data,
+                                         ngx_http_mastodon_pg_rows(b, 0));
+}
+
+
+static void
+ngx_http_mastodon_conversations_rows(ngx_http_request_t *r,
+    ngx_http_mastodon_conv_t *cv, PGresult *res)
+{
+    int        row, n;
+    int64_t    id, prev;
+    ngx_int_t  rc;
+
+    if (res == NULL) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    cv->res = res;
+    n = PQntuples(res);
+
+    if (n == 0 && !cv->list) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_NOT_FOUND);
+        return;
+    }
+
+    cv->status_ids = ngx_palloc(r->pool, (n + 1) * sizeof(int64_t));
+    if (cv->status_ids == NULL) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    prev = 0;
+
+    for (row = 0; row < n; row++) {
+        id = ngx_http_mastodon_pg_int(res, row, 0);
+        if (id != prev) {
+            cv->status_ids[cv->nconv++] = ngx_http_mastodon_pg_int(res, row, 2);
+            prev = id;
+        }
+    }
+
+    if (cv->nconv == 0) {
+        ngx_http_mastodon_conversations_loaded(r, NULL, cv);
+        return;
+    }
+
+    rc = ngx_http_mastodon_statuses_fetch(r, cv->status_ids, cv->nconv, 0,
+                                       ngx_http_mastodon_conversations_loaded,
+                                       cv);
+    if (rc != NGX_DONE) {
+        ngx_http_mastodon_finalize(r, rc);
+    }
+}
+
+
+/* Conversation entities; a list with its Link header (st NULL: empty) */
+static void
+ngx_http_mastodon_conversations_loaded(ngx_http_request_t *r,
+    ngx_http_mastodon_statuses_t *st, void *data)
+{
+    ngx_http_mastodon_conv_t *cv = data;
+
+    int                        row, n;
+    int64_t                    id;
+    ngx_str_t                  s, path;
+    ngx_uint_t                 i;
+    ngx_http_mastodon_ctx_t   *ctx;
+    ngx_http_mastodon_json_t   j;
+
+    if (st && st->rc != NGX_OK) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (cv->list) {
+        ngx_http_mastodon_json_open_array(&j, NULL);
+    }
+
+    n = PQntuples(cv->res);
+
+    for (row = 0, i = 0; row < n; i++) {
+        id = ngx_http_mastodon_pg_int(cv->res, row, 0);
+
+        ngx_http_mastodon_json_open(&j, NULL);
+
+        s = ngx_http_mastodon_pg_str(cv->res, row, 0);
+        ngx_http_mastodon_json_kv_str(&j, "id", &s);
+        ngx_http_mastodon_json_kv_bool(&j, "unread",
+                                   ngx_http_mastodon_pg_bool(cv->res, row, 1));
+
+        ngx_http_mastodon_json_open_array(&j, "accounts");
+
+        for ( /* void */ ;
+             row < n && ngx_http_mastodon_pg_int(cv->res, row, 0) == id;
+             row++)
+        {
+            ngx_http_mastodon_account(&j, cv->res, row, 3);
+        }
+
+        ngx_http_mastodon_json_close_array(&j);
+
+        if (st && ngx_http_mastodon_statuses_shown(st, i)) {
+            ngx_http_mastodon_status_write(&j, "last_status", st, i);
+
+        } else {
+            ngx_http_mastodon_json_kv_null(&j, "last_status");
+        }
+
+        ngx_http_mastodon_json_close(&j);
+    }
+
+    if (cv->list) {
+        ngx_http_mastodon_json_close_array(&j);
+
+        if (cv->nconv) {
+            ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+            ngx_str_set(&path, "/api/v1/conversations");
+
+            if (ngx_http_mastodon_page_link(r, ctx, &path,
+                                    ngx_http_mastodon_page_keep_limit, 0,
+                                    cv->nconv == cv->page.limit
+                                    ? cv->status_ids[cv->nconv - 1] : 0,
+                                    "min_id", cv->status_ids[0])
+                != NGX_OK)
+            {
+                ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+                return;
+            }
+        }
+    }
+
+    ngx_http_mastodon_finalize(r, ngx_http_mastodon_json_send(&j,
+                                                              NGX_HTTP_OK));
+}

@@ -1,0 +1,150 @@
+-- Scheduled statuses (issue 13): Mastodon's scheduled_statuses, and the
+-- post itself as a function, the one home of what posting writes: the
+-- module's POST /api/v1/statuses calls it, and so does the worker's
+-- scheduled_status_publish job when a scheduled status is due.
+
+CREATE TABLE scheduled_statuses (
+    id            bigserial PRIMARY KEY,
+    account_id    bigint NOT NULL,
+    scheduled_at  timestamp without time zone NOT NULL,
+    params        jsonb NOT NULL,
+    -- mastodon_post_status()'s arguments 1-18 as text, as the module
+    -- validated and prepared them when the status was scheduled
+    post_args     text[] NOT NULL
+);
+
+CREATE INDEX index_scheduled_statuses_on_account_id
+    ON scheduled_statuses (account_id);
+CREATE INDEX index_scheduled_statuses_on_scheduled_at
+    ON scheduled_statuses (scheduled_at);
+
+ALTER TABLE scheduled_statuses ADD FOREIGN KEY (account_id)
+    REFERENCES accounts (id) ON DELETE CASCADE;
+
+-- a client's scheduled_at (Ruby's to_datetime): NULL when not a time
+CREATE FUNCTION mastodon_parse_time(t text)
+RETURNS timestamp without time zone LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF t IS NULL OR t !~ '^\s*\d{4}-\d{1,2}-\d{1,2}' THEN
+        RETURN NULL;
+    END IF;
+    RETURN (t::timestamptz) AT TIME ZONE 'UTC';
+EXCEPTION WHEN others THEN
+    RETURN NULL;
+END $$;
+
+-- A post (PostStatusService#process_status!): the row, its conversation,
+-- poll, media, counters, mentions, tags and its jobs, in the caller's
+-- transaction.  $1 the author, $2 in_reply_to_id, $3 text, $4 sensitive,
+-- $5 spoiler_text, $6 visibility, $7 language, $8 application, $9 base
+-- URL, $10 local mentions (lowercase usernames), $11 remote mentions
+-- (lowercase user@domain), $12 tags (normalized names), $13 their display
+-- names, $14 the poll's options (NULL: no poll), $15 its expires_in
+-- (seconds, from now), $16 multiple, $17 hide_totals, $18 media_ids (the
+-- author's unattached media; NULL for none), $19 the scheduled status
+-- publishing it (its reserved media may be attached; NULL for a post).
+-- One row: the new id (NULL: nothing posted), the status replied to, why
+-- the media were refused (1 not found, 2 a video or audio with others, 3
+-- not processed, 0 fine: then the status replied to is not there for the
+-- author) and the ids not found.
+CREATE FUNCTION mastodon_post_status(bigint, bigint, text, boolean, text,
+    integer, text, bigint, text, text[], text[], text[], text[], text[],
+    bigint, boolean, boolean, bigint[], bigint)
+RETURNS TABLE (id bigint, in_reply_to_id bigint, why integer, missing text)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+BEGIN
+RETURN QUERY
+WITH p AS (SELECT ps.id, ps.account_id, ps.conversation_id
+   FROM statuses ps WHERE ps.id = $2 AND ps.reblog_of_id IS NULL
+   AND EXISTS (SELECT FROM mastodon_status_visible($1, ps.id,
+   ps.account_id, ps.visibility, ps.deleted_at))),
+ md AS (SELECT m.id, m.type, m.processing FROM media_attachments m
+   WHERE m.id = ANY(coalesce($18, '{}')) AND m.account_id = $1
+   AND m.status_id IS NULL AND m.scheduled_status_id IS NOT DISTINCT FROM $19),
+ mv AS (SELECT CASE
+   WHEN (SELECT count(*) FROM md) < cardinality(coalesce($18, '{}')) THEN 1
+   WHEN (SELECT count(*) FROM md) > 1
+   AND EXISTS (SELECT 1 FROM md WHERE md.type IN (2, 4)) THEN 2
+   WHEN EXISTS (SELECT 1 FROM md WHERE coalesce(md.processing, 2) <> 2)
+   THEN 3 ELSE 0 END AS why),
+ ok AS (SELECT 1 AS one WHERE ($2 IS NULL
+   OR EXISTS (SELECT 1 FROM p)) AND (SELECT mv.why FROM mv) = 0),
+ us AS (SELECT nullif(u.settings, '')::jsonb AS j FROM users u
+   WHERE u.account_id = $1),
+ c AS (INSERT INTO conversations (created_at) SELECT
+   now() AT TIME ZONE 'UTC' FROM ok WHERE NOT EXISTS (SELECT 1 FROM p
+   WHERE p.conversation_id IS NOT NULL) RETURNING conversations.id),
+ n AS (SELECT timestamp_id('statuses') AS id FROM ok),
+ pn AS (SELECT nextval('polls_id_seq') AS id FROM ok WHERE $14 IS NOT NULL),
+ s AS (INSERT INTO statuses (id, uri, text, in_reply_to_id,
+   in_reply_to_account_id, reply, sensitive, spoiler_text, visibility,
+   language, conversation_id, local, account_id, application_id,
+   poll_id, ordered_media_attachment_ids)
+   SELECT n.id, $9 || '/users/' || a.username || '/statuses/' || n.id,
+   $3, p.id, p.account_id, p.id IS NOT NULL,
+   coalesce($4, ((SELECT j FROM us)->>'default_sensitive')::boolean, false),
+   coalesce($5, ''),
+   coalesce($6, CASE (SELECT j FROM us)->>'default_privacy'
+   WHEN 'unlisted' THEN 1 WHEN 'private' THEN 2 ELSE 0 END),
+   coalesce($7, (SELECT j FROM us)->>'default_language', 'en'),
+   coalesce(p.conversation_id, (SELECT c.id FROM c)), true,
+   $1, $8, (SELECT pn.id FROM pn), nullif($18, '{}')
+   FROM n JOIN accounts a ON a.id = $1 LEFT JOIN p ON true
+   RETURNING statuses.id, statuses.in_reply_to_id, statuses.visibility),
+ pl AS (INSERT INTO polls (id, account_id, status_id, expires_at,
+   options, cached_tallies, multiple, hide_totals, votes_count, voters_count)
+   SELECT pn.id, $1, s.id, now() AT TIME ZONE 'UTC'
+   + make_interval(secs => $15), $14,
+   array_fill(0::bigint, ARRAY[coalesce(cardinality($14), 0)]),
+   $16, $17, 0, 0 FROM pn, s RETURNING polls.id),
+ ma AS (UPDATE media_attachments SET status_id = s.id,
+   scheduled_status_id = NULL, updated_at = now() AT TIME ZONE 'UTC' FROM s
+   WHERE media_attachments.id IN (SELECT md.id FROM md)),
+ ss AS (INSERT INTO status_stats (status_id) SELECT s.id FROM s),
+ rs AS (INSERT INTO status_stats (status_id, replies_count)
+   SELECT s.in_reply_to_id, 1 FROM s WHERE s.in_reply_to_id IS NOT NULL
+   AND s.visibility <= 1
+   ON CONFLICT (status_id) DO UPDATE SET
+   replies_count = status_stats.replies_count + 1,
+   updated_at = now() AT TIME ZONE 'UTC'),
+ ac AS (INSERT INTO account_stats (account_id, statuses_count,
+   last_status_at) SELECT $1, 1, now() AT TIME ZONE 'UTC' FROM s
+   WHERE s.visibility <> 3
+   ON CONFLICT (account_id) DO UPDATE SET
+   statuses_count = account_stats.statuses_count + 1,
+   last_status_at = excluded.last_status_at,
+   updated_at = now() AT TIME ZONE 'UTC'),
+ m AS (INSERT INTO mentions (status_id, account_id)
+   SELECT s.id, mta.id FROM s, accounts mta
+   WHERE (mta.domain IS NULL AND lower(mta.username) = ANY($10))
+   OR (mta.domain IS NOT NULL
+   AND lower(mta.username || '@' || mta.domain) = ANY($11))
+   ON CONFLICT (account_id, status_id) DO UPDATE SET silent = false),
+ tn AS (SELECT DISTINCT ON (lower(x.n)) x.n AS name, x.d AS display
+   FROM unnest($12, $13) WITH ORDINALITY x (n, d, i)
+   WHERE x.n <> '' ORDER BY lower(x.n), x.i),
+ ti AS (INSERT INTO tags (name, display_name)
+   SELECT tn.name, tn.display FROM tn WHERE EXISTS (SELECT 1 FROM s)
+   ON CONFLICT (lower((name)::text) text_pattern_ops)
+   DO UPDATE SET name = tags.name RETURNING tags.id),
+ tg AS (INSERT INTO statuses_tags (status_id, tag_id)
+   SELECT s.id, t.id FROM s, (SELECT ti.id FROM ti UNION
+   SELECT tags.id FROM tags JOIN tn ON lower(tags.name) = lower(tn.name))
+   t ON CONFLICT DO NOTHING),
+ ob AS (INSERT INTO job_outbox (queue, type, args)
+   SELECT job.q, job.t, job.a::text FROM (
+   SELECT 'default', 'distribute', json_build_object('status_id',
+   s.id::text) FROM s
+   UNION ALL SELECT 'default', 'poll_expire', json_build_object(
+   'poll_id', pl.id::text) FROM pl
+   UNION ALL SELECT 'default', 'status_forget', json_build_object(
+   'status_ids', array_to_json(array_remove(ARRAY[s.in_reply_to_id]::text[],
+   NULL)))
+   FROM s WHERE s.in_reply_to_id IS NOT NULL AND s.visibility <= 1)
+   job(q, t, a))
+ SELECT s.id, s.in_reply_to_id, mv.why,
+   array_to_string(ARRAY(SELECT x FROM unnest(coalesce($18, '{}')) x
+   WHERE x NOT IN (SELECT md.id FROM md)), ', ')
+ FROM mv LEFT JOIN s ON true;
+END $$;

@@ -1,0 +1,154 @@
+# Media in S3-compatible object storage (issue 11): with s3_enabled the
+# worker stores the styles in the bucket (libcurl's AWS SigV4 signing; the
+# server here, s3rver, checks the request's form and its access key id,
+# not the V4 signature itself), nothing under media_root;
+# the entities' URLs come from mastodon_media_base_url; the objects are
+# fetched from the server with their Content-Type; deleting the upload
+# deletes its objects, and so does the periodic cleanup of uploads never
+# attached.  A refused key fails the upload's processing with a retry,
+# never a processed row without files.
+
+use strict;
+use warnings;
+
+use Test::More;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Mojo::UserAgent;
+use MastodonTest;
+
+my $t = MastodonTest->new(worker => 0, s3 => 'media', main_config => 'worker_processes 1;',
+    location_config => 'client_max_body_size 8m;');
+my $m = $t->mojo;
+my $dir = $t->dir;
+my $bucket = $t->s3_bucket_url;
+ok $t->reconfigure_nginx(http_config => "mastodon_media_base_url $bucket/;"),
+    'mastodon_media_base_url: the bucket';
+my %s3 = $t->s3_env;
+my $wpid = $t->start_worker(%s3, MASTODON_MEDIA_ROOT => "$dir/system", MASTODON_CONCURRENCY => 1);
+my $ua = Mojo::UserAgent->new(max_redirects => 0);
+
+my $alice = $t->user('alice');
+my $A = $t->bearer($alice->{token});
+
+sub slurp { open my $fh, '<:raw', $_[0] or die "$_[0]: $!"; local $/; <$fh> }
+system('vips', 'gaussnoise', "$dir/noise.jpg", 64, 32) == 0 or die 'vips failed';
+system('vips', 'black', "$dir/alpha.png", 20, 10, '--bands', 4) == 0 or die 'vips failed';
+my $jpeg = slurp("$dir/noise.jpg");
+my $png = slurp("$dir/alpha.png");
+
+my $B = 's3BoUnDaRy';
+sub upload {
+    my ($name, $type, $bytes) = @_;
+    $m->post_ok('/api/v2/media', { %$A, 'Content-Type' => "multipart/form-data; boundary=$B" },
+        "--$B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"$name\"\r\n"
+        . "Content-Type: $type\r\n\r\n$bytes\r\n--$B--\r\n");
+    return $m->tx->res->json('/id');
+}
+sub processed {
+    my ($id) = @_;
+    my $tx;
+    for (1 .. 300) {
+        $tx = $m->ua->get("/api/v1/media/$id" => $A);
+        return ($tx->res->code, $tx->res->json) if $tx->res->code != 206;
+        select undef, undef, undef, 0.1;
+    }
+    return ($tx->res->code, $tx->res->json);
+}
+sub spool_files { my @f = grep { -f } glob("$dir/media_spool/*"); scalar @f }
+sub code_of { $ua->head($_[0])->res->code }
+sub gone { my @u = @_; $t->wait_for(sub { !grep { code_of($_) != 404 } @u }, 30) }
+
+# --- a JPEG: stored in the bucket, served from it ----------------------------------------
+my $id = upload('photo.jpg', 'image/jpeg', $jpeg);
+$m->status_is(202);
+my ($code, $e) = processed($id);
+is $code, 200, 'processed';
+like $e->{url}, qr{^\Q$bucket\E/media_attachments/files/\d{3}(?:/\d{3}){2,}/original/[0-9a-f]{16}\.jpeg$},
+    'url: under the bucket, Paperclip\'s key';
+like $e->{preview_url}, qr{^\Q$bucket\E/media_attachments/files/.*/small/[0-9a-f]{16}\.jpeg$}, 'preview_url';
+
+my $tx = $ua->get($e->{url});
+is $tx->res->code, 200, 'the object is there';
+is $tx->res->headers->content_type, 'image/jpeg', 'with its Content-Type';
+is substr($tx->res->body, 0, 3), "\xff\xd8\xff", 'a JPEG';
+unlike $tx->res->body, qr/Exif/, 'stripped';
+is $tx->res->headers->header('Content-Length'), $t->psql("SELECT file_file_size FROM media_attachments WHERE id = $id"),
+    'file_file_size is its size';
+$tx = $ua->get($e->{preview_url});
+is $tx->res->code, 200, 'the preview too';
+is $tx->res->headers->content_type, 'image/jpeg';
+
+ok !-e "$dir/system", 'nothing written under media_root';
+is spool_files(), 0, 'the spool is empty (the styles went from beside it to the bucket)';
+
+# --- a PNG ---------------------------------------------------------------------------------
+my $pid = upload('alpha.png', 'image/png', $png);
+my ($pcode, $pe) = processed($pid);
+is $pcode, 200;
+$tx = $ua->get($pe->{url});
+is $tx->res->code, 200;
+is $tx->res->headers->content_type, 'image/png', 'a PNG as image/png';
+
+# --- DELETE: the objects go ----------------------------------------------------------------
+$m->delete_ok("/api/v1/media/$id", $A)->status_is(200);
+ok gone($e->{url}, $e->{preview_url}), 'deleting the upload deletes its objects';
+
+# --- uploads never attached: gone after a day (media_cleanup) -------------------------------
+$t->psql("UPDATE media_attachments SET created_at = created_at - interval '25 hours' WHERE id = $pid");
+my $fresh = upload('fresh.png', 'image/png', $png);
+my ($fcode, $fe) = processed($fresh);
+is $fcode, 200;
+my ($rc, $out, $err) = $t->worker_cli('enqueue', 'scheduler', 'media_cleanup', '{}');
+is $rc, 0, 'media_cleanup enqueued' or diag $err;
+ok $t->wait_for(sub { $t->psql("SELECT count(*) FROM media_attachments WHERE id = $pid") eq '0' }, 30),
+    'the day-old unattached upload is deleted';
+ok gone($pe->{url}, $pe->{preview_url}), 'and its objects';
+is code_of($fe->{url}), 200, 'a fresh upload is kept';
+is $t->psql("SELECT count(*) FROM media_attachments WHERE id = $fresh"), '1';
+
+# --- a hostile file: failed, nothing stored --------------------------------------------------
+sub objects { my @f = split /\n/, `find $dir/s3 -type f`; scalar @f }
+my $objects = objects();
+my $cut = upload('cut.jpg', 'image/jpeg', substr($jpeg, 0, int(length($jpeg) / 2)));
+my ($ccode) = processed($cut);
+is $ccode, 422, 'a truncated JPEG: failed';
+is objects(), $objects, 'nothing stored in the bucket for it';
+is spool_files(), 0, 'nor left in the spool';
+
+# --- a storage that refuses: retried, never processed without its files ----------------------
+$t->stop_worker($wpid);
+$wpid = $t->start_worker(%s3, MASTODON_S3_ACCESS_KEY_ID => 'NOBODY', MASTODON_RETRY_BASE_MS => 200,
+    MASTODON_MEDIA_ROOT => "$dir/system", MASTODON_CONCURRENCY => 1);
+my $bad = upload('bad.png', 'image/png', $png);
+ok $t->wait_for(sub { -s "$dir/worker-2.log" && slurp("$dir/worker-2.log") =~ /HTTP 403 .*InvalidAccessKeyId/ }, 30),
+    'a refused PUT is logged';
+is $t->psql("SELECT processing FROM media_attachments WHERE id = $bad"), '1', 'not processed: to be retried';
+$m->get_ok("/api/v1/media/$bad", $A)->status_is(206, 'still processing for the API');
+ok kill(0, $wpid), 'the worker is alive';
+$t->stop_worker($wpid);
+$wpid = $t->start_worker(%s3, MASTODON_MEDIA_ROOT => "$dir/system", MASTODON_CONCURRENCY => 1,
+    MASTODON_RETRY_BASE_MS => 200);
+my ($bcode, $be) = processed($bad);
+is $bcode, 200, 'the retry with the right key stores it';
+is code_of($be->{url}), 200;
+my @left = grep { -f } glob("$dir/media_spool/*");
+is scalar @left, 0, 'no scratch file left beside the spool';
+
+# --- configuration: refused when it cannot work -------------------------------------------
+my ($nrc, $nout) = $t->nginx_test_config(http_config => 'mastodon_media_base_url ftp://files.example;');
+isnt $nrc, 0, 'mastodon_media_base_url: only http(s)';
+like $nout, qr/mastodon_media_base_url "ftp:\/\/files\.example" is not an http:\/\/ or https:\/\/ URL/;
+for my $case ([ MASTODON_S3_BUCKET => 'Bad_Bucket', qr/s3_bucket: "Bad_Bucket" is not a bucket name/ ],
+    [ MASTODON_S3_ENDPOINT => 'ftp://x', qr/s3_endpoint: "ftp:\/\/x" is not an http/ ],
+    [ MASTODON_S3_SECRET_ACCESS_KEY => '', qr/s3_enabled needs s3_access_key_id and s3_secret_access_key/ ],
+    [ MASTODON_MEDIA_BASE_URL => 'files.example', qr/media_base_url: "files\.example" is not an http/ ]) {
+    my ($k, $v, $re) = @$case;
+    local @ENV{keys %s3} = values %s3;
+    local $ENV{$k} = $v;
+    my ($crc, $cout, $cerr) = $t->worker_cli('media', 'usage');
+    is $crc, 2, "$k=$v: a configuration error";
+    like $cerr, $re, 'saying why';
+}
+
+$t->done;

@@ -1,0 +1,328 @@
+/* Media storage (media_storage.h): the file system under media_root, or an
+ * S3-compatible bucket through libcurl, which signs each request itself
+ * (CURLOPT_AWS_SIGV4): no signer of our own. */
+#include "media_storage.h"
+#include "log.h"
+#include "media.h"
+#include "mstdn_media.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <openssl/evp.h>
+
+/* Mastodon's s3_headers: the files never change under their names */
+#define MEDIA_CACHE_CONTROL "public, max-age=315576000, immutable"
+
+static int key_part_valid(const char *s)
+{
+    size_t n = strlen(s);
+
+    return n > 0 && n <= 64 && s[0] != '.'
+           && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789._") == n;
+}
+
+int media_key(char *out, size_t outlen, int remote, const char *class_name,
+              const char *attachment, const char *id, const char *style, const char *name)
+{
+    char *end;
+
+    errno = 0;
+    long long n = strtoll(id, &end, 10);
+    if (errno != 0 || end == id || *end != '\0' || n <= 0 || !key_part_valid(class_name)
+        || !key_part_valid(attachment) || !key_part_valid(style) || !key_part_valid(name))
+        return -1;
+    return mstdn_media_key(out, outlen, remote, class_name, attachment, n, style, name,
+                           strlen(name), NULL) > 0 ? 0 : -1;
+}
+
+/* --- the file system ------------------------------------------------------------ */
+
+static int copy_file(const char *from, const char *to, char *err, size_t errlen)
+{
+    char tmp[4096], buf[65536];
+    int in = -1, out = -1, rc = -1;
+    ssize_t n;
+
+    snprintf(tmp, sizeof(tmp), "%s.part", to);
+    in = open(from, O_RDONLY | O_CLOEXEC);
+    if (in != -1)
+        out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (in == -1 || out == -1) {
+        snprintf(err, errlen, "%s: %s", in == -1 ? from : tmp, strerror(errno));
+        goto done;
+    }
+    while ((n = read(in, buf, sizeof(buf))) > 0) {
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(out, buf + off, (size_t) (n - off));
+            if (w < 0) {
+                snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+                goto done;
+            }
+            off += w;
+        }
+    }
+    if (n < 0) {
+        snprintf(err, errlen, "%s: %s", from, strerror(errno));
+        goto done;
+    }
+    if (close(out) != 0 || rename(tmp, to) != 0) {
+        out = -1;
+        snprintf(err, errlen, "%s: %s", to, strerror(errno));
+        goto done;
+    }
+    out = -1;
+    rc = 0;
+done:
+    if (in != -1)
+        close(in);
+    if (out != -1)
+        close(out);
+    if (rc != 0)
+        unlink(tmp);
+    return rc;
+}
+
+static int fs_put(const worker_config *cfg, const char *key, const char *local, char *err,
+                  size_t errlen)
+{
+    char path[4096];
+
+    snprintf(path, sizeof(path), "%s/%s", cfg->media_root, key);
+    if (media_mkdirs(path) != 0) {
+        snprintf(err, errlen, "mkdir for %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (rename(local, path) == 0)
+        return 0;
+    if (errno != EXDEV) {
+        snprintf(err, errlen, "rename %s to %s: %s", local, path, strerror(errno));
+        return -1;
+    }
+    /* another file system: a copy through a temporary name */
+    if (copy_file(local, path, err, errlen) != 0)
+        return -1;
+    unlink(local);
+    return 0;
+}
+
+static int fs_delete(const worker_config *cfg, const char *key, char *err, size_t errlen)
+{
+    char path[4096];
+
+    snprintf(path, sizeof(path), "%s/%s", cfg->media_root, key);
+    if (unlink(path) != 0 && errno != ENOENT) {
+        snprintf(err, errlen, "unlink %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* --- S3 ---------------------------------------------------------------------------- */
+
+/* The bucket's address: <endpoint>/<bucket> (path style), or
+ * <scheme>://<bucket>.<host> (virtual-hosted; AWS's default). */
+static void s3_bucket_url(const worker_config *cfg, char *out, size_t outlen)
+{
+    const char *e = cfg->s3_endpoint;
+
+    if (e[0] == '\0') {
+        snprintf(out, outlen, "https://%s.s3.%s.amazonaws.com", cfg->s3_bucket, cfg->s3_region);
+        return;
+    }
+    size_t n = strlen(e);
+    while (n > 0 && e[n - 1] == '/')
+        n--;
+    if (cfg->s3_path_style) {
+        snprintf(out, outlen, "%.*s/%s", (int) n, e, cfg->s3_bucket);
+    } else {
+        const char *host = strstr(e, "://") + 3;
+        snprintf(out, outlen, "%.*s%s.%.*s", (int) (host - e), e, cfg->s3_bucket,
+                 (int) (n - (size_t) (host - e)), host);
+    }
+}
+
+typedef struct {
+    char   text[512];
+    size_t len;
+} s3_body;
+
+/* the start of an error answer, for the log */
+static size_t s3_keep_body(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    s3_body *b = userdata;
+    size_t n = size * nmemb, room = sizeof(b->text) - 1 - b->len;
+
+    memcpy(b->text + b->len, data, n < room ? n : room);
+    b->len += n < room ? n : room;
+    b->text[b->len] = '\0';
+    return n;
+}
+
+/* hex SHA-256 of the file: the signed payload hash (x-amz-content-sha256) */
+static int sha256_file(FILE *f, char hex[65])
+{
+    unsigned char buf[65536], md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    size_t n;
+    int ok;
+
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    ok = c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1;
+    while (ok && (n = fread(buf, 1, sizeof(buf), f)) > 0)
+        ok = EVP_DigestUpdate(c, buf, n) == 1;
+    ok = ok && !ferror(f) && EVP_DigestFinal_ex(c, md, &mdlen) == 1 && mdlen == 32;
+    EVP_MD_CTX_free(c);
+    for (unsigned int i = 0; ok && i < mdlen; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    rewind(f);
+    return ok ? 0 : -1;
+}
+
+/* One signed request: PUT of the file (upload != NULL) or DELETE.
+ * Returns the HTTP status, or -1 (err) when there was no answer. */
+static long s3_request(const worker_config *cfg, const char *key, FILE *upload, long long size,
+                       const char *content_type, const char *payload_hash, char *err,
+                       size_t errlen)
+{
+    char url[1200], sigv4[128], h[4][160];
+    struct curl_slist *headers = NULL;
+    s3_body body = { .len = 0 };
+    long status = -1;
+
+    CURL *c = curl_easy_init();
+    if (c == NULL) {
+        snprintf(err, errlen, "curl_easy_init failed");
+        return -1;
+    }
+    s3_bucket_url(cfg, url, sizeof(url));
+    size_t n = strlen(url);
+    snprintf(url + n, sizeof(url) - n, "/%s", key);
+    snprintf(sigv4, sizeof(sigv4), "aws:amz:%s:s3", cfg->s3_region);
+
+    snprintf(h[0], sizeof(h[0]), "x-amz-content-sha256: %s",
+             payload_hash != NULL
+                 ? payload_hash
+                 : "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    headers = curl_slist_append(headers, h[0]);
+    headers = curl_slist_append(headers, "Expect:");
+    if (upload != NULL) {
+        snprintf(h[1], sizeof(h[1]), "Content-Type: %s", content_type);
+        headers = curl_slist_append(headers, h[1]);
+        headers = curl_slist_append(headers, "Cache-Control: " MEDIA_CACHE_CONTROL);
+        if (cfg->s3_permission[0] != '\0') {
+            snprintf(h[2], sizeof(h[2]), "x-amz-acl: %s", cfg->s3_permission);
+            headers = curl_slist_append(headers, h[2]);
+        }
+    }
+
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, cfg->s3_timeout_ms);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, cfg->fetch_connect_timeout_ms);
+    curl_easy_setopt(c, CURLOPT_AWS_SIGV4, sigv4);
+    curl_easy_setopt(c, CURLOPT_USERNAME, cfg->s3_access_key_id);
+    curl_easy_setopt(c, CURLOPT_PASSWORD, cfg->s3_secret_access_key);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s3_keep_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+    if (cfg->ca_file[0] != '\0')
+        curl_easy_setopt(c, CURLOPT_CAINFO, cfg->ca_file);
+    if (upload != NULL) {
+        curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(c, CURLOPT_READDATA, upload);
+        curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t) size);
+    } else {
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "DELETE");
+    }
+
+    CURLcode rc = curl_easy_perform(c);
+    if (rc != CURLE_OK) {
+        snprintf(err, errlen, "%s %s: %s", upload ? "PUT" : "DELETE", url, curl_easy_strerror(rc));
+    } else {
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        if (status < 200 || status > 299)
+            snprintf(err, errlen, "%s %s: HTTP %ld %.300s", upload ? "PUT" : "DELETE", url,
+                     status, body.text);
+    }
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(c);
+    return status;
+}
+
+static int s3_put(const worker_config *cfg, const char *key, const char *local,
+                  const char *content_type, char *err, size_t errlen)
+{
+    struct stat st;
+    char hash[65];
+
+    FILE *f = fopen(local, "rb");
+    if (f == NULL || fstat(fileno(f), &st) != 0 || sha256_file(f, hash) != 0) {
+        snprintf(err, errlen, "%s: %s", local, strerror(errno));
+        if (f != NULL)
+            fclose(f);
+        return -1;
+    }
+    long status = s3_request(cfg, key, f, (long long) st.st_size, content_type, hash, err, errlen);
+    fclose(f);
+    if (status < 200 || status > 299)
+        return -1;
+    unlink(local);
+    return 0;
+}
+
+static int s3_delete(const worker_config *cfg, const char *key, char *err, size_t errlen)
+{
+    long status = s3_request(cfg, key, NULL, 0, NULL, NULL, err, errlen);
+
+    /* S3 answers 204 whether it was there or not; others may say 404 */
+    return (status >= 200 && status <= 299) || status == 404 ? 0 : -1;
+}
+
+/* --- the interface ---------------------------------------------------------------- */
+
+int media_storage_put(const worker_config *cfg, const char *key, const char *local_path,
+                      const char *content_type, char *err, size_t errlen)
+{
+    if (cfg->s3_enabled)
+        return s3_put(cfg, key, local_path, content_type, err, errlen);
+    return fs_put(cfg, key, local_path, err, errlen);
+}
+
+int media_storage_delete(const worker_config *cfg, const char *key, char *err, size_t errlen)
+{
+    if (cfg->s3_enabled)
+        return s3_delete(cfg, key, err, errlen);
+    return fs_delete(cfg, key, err, errlen);
+}
+
+void media_storage_base(const worker_config *cfg, char *out, size_t outlen)
+{
+    size_t n;
+
+    if (cfg->media_base_url[0] != '\0') {
+        snprintf(out, outlen, "%s", cfg->media_base_url);
+    } else if (cfg->s3_enabled) {
+        s3_bucket_url(cfg, out, outlen);
+    } else {
+        snprintf(out, outlen, "%s/system", cfg->base);
+    }
+    n = strlen(out);
+    while (n > 0 && out[n - 1] == '/')
+        out[--n] = '\0';
+}
+
+void media_storage_url(const worker_config *cfg, const char *key, char *out, size_t outlen)
+{
+    char base[1024];
+
+    media_storage_base(cfg, base, sizeof(base));
+    snprintf(out, outlen, "%s/%s", base, key);
+}
