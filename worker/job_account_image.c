@@ -2,7 +2,8 @@
  * handed over with update_credentials.  args {"account_id", "attribute"
  * (avatar, header), "spool", "offset", "size", "content_type",
  * "file_name"}: resized (Account::Avatar 400x400, Account::Header
- * 1500x500, cropped), stored under media_root at Paperclip's path, then
+ * 1500x500, cropped), written beside the spool file and stored
+ * (media_storage.h) under its key, accounts/{avatars,headers}/..., then
  * the account's columns point to it, its former files go, and the profile
  * Update goes to the remote followers.  A bad image changes nothing (the
  * API took it: Mastodon's synchronous 422 has no place here).  The spool
@@ -15,6 +16,7 @@
 #include "db.h"
 #include "log.h"
 #include "media.h"
+#include "media_storage.h"
 #include "mstdn_media.h"
 
 #include <errno.h>
@@ -59,28 +61,18 @@ static const char *attribute_valid(const char *attribute)
     return NULL;
 }
 
-static void style_paths(const job_ctx *ctx, const char *id, const char *attribute, const char *name,
-                        char *original, char *still, size_t len)
-{
-    char rel[256];
-    long long aid = strtoll(id, NULL, 10);
-
-    mstdn_media_profile_path(aid, attribute, "original", name, rel, sizeof(rel));
-    snprintf(original, len, "%s/%s", ctx->cfg->media_root, rel);
-    mstdn_media_profile_path(aid, attribute, "static", name, rel, sizeof(rel));
-    snprintf(still, len, "%s/%s", ctx->cfg->media_root, rel);
-}
-
 /* the original and (GIF) the static style of a name */
 static int remove_files(const job_ctx *ctx, const char *id, const char *attribute,
                         const char *name, char *err, size_t errlen)
 {
-    char original[4096], still[4096];
+    char key[MEDIA_KEY_MAX];
 
-    style_paths(ctx, id, attribute, name, original, still, sizeof(original));
-    if (media_remove_file(original, err, errlen) != 0)
+    if (media_profile_key(key, sizeof(key), id, attribute, "original", name) != 0
+        || media_storage_delete(ctx->cfg, key, err, errlen) != 0)
         return -1;
-    if (mstdn_media_profile_animated(name) && media_remove_file(still, err, errlen) != 0)
+    if (mstdn_media_profile_animated(name)
+        && (media_profile_key(key, sizeof(key), id, attribute, "static", name) != 0
+            || media_storage_delete(ctx->cfg, key, err, errlen) != 0))
         return -1;
     return 0;
 }
@@ -90,8 +82,17 @@ static int process(job_ctx *ctx, PGconn *db, const char *id, const char *attribu
                    const char *name, char *err, size_t errlen)
 {
     char original[4096], still[4096], why[512] = "", bytes_text[24];
+    char okey[MEDIA_KEY_MAX], skey[MEDIA_KEY_MAX];
+    int animated = mstdn_media_profile_animated(name);
 
-    style_paths(ctx, id, attribute, name, original, still, sizeof(original));
+    if (media_profile_key(okey, sizeof(okey), id, attribute, "original", name) != 0
+        || media_profile_key(skey, sizeof(skey), id, attribute, "static", name) != 0) {
+        mlog(LOG_WARN, "account %s: %s not taken: not a file name of ours", id, attribute);
+        return 0;
+    }
+    /* written beside the spool file, then handed to the storage */
+    snprintf(original, sizeof(original), "%s.original", spool);
+    snprintf(still, sizeof(still), "%s.static", spool);
 
     unsigned char *bytes = media_read_range(spool, offset, size, err, errlen);
     if (bytes == NULL) {
@@ -104,7 +105,7 @@ static int process(job_ctx *ctx, PGconn *db, const char *id, const char *attribu
         .width = avatar ? MEDIA_AVATAR_WIDTH : MEDIA_HEADER_WIDTH,
         .height = avatar ? MEDIA_AVATAR_HEIGHT : MEDIA_HEADER_HEIGHT,
         .original_path = original,
-        .static_path = mstdn_media_profile_animated(name) ? still : NULL,
+        .static_path = animated ? still : NULL,
     };
     int rc = media_profile_image_process(&img, why, sizeof(why));
     free(bytes);
@@ -115,6 +116,13 @@ static int process(job_ctx *ctx, PGconn *db, const char *id, const char *attribu
     if (rc != 0) {
         mlog(LOG_WARN, "account %s: %s not taken: %s", id, attribute, why);
         return 0;
+    }
+    if (media_storage_put(ctx->cfg, okey, original, type, err, errlen) != 0
+        || (animated && media_storage_put(ctx->cfg, skey, still, "image/png", err, errlen) != 0)) {
+        /* a retry makes them again */
+        unlink(original);
+        unlink(still);
+        return -1;
     }
 
     snprintf(bytes_text, sizeof(bytes_text), "%zu", img.original_bytes);

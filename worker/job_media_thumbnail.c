@@ -1,8 +1,9 @@
 /* media_thumbnail (queue "media"): a custom thumbnail of an audio or video
  * attachment (PUT /api/v1/media/:id `thumbnail`).  args {"id", "spool",
  * "offset", "size", "content_type", "file_name"}: scaled as the small
- * style (THUMBNAIL_STYLES), stored at Paperclip's path
- * (media_attachments/thumbnails/<id partition>/original/<name>), then the
+ * style (THUMBNAIL_STYLES), written beside the spool file and stored
+ * (media_storage.h) under media_attachments/thumbnails/<id partition>/
+ * original/<name>, then the
  * row's thumbnail columns, its blurhash and meta.small are the
  * thumbnail's (populate_meta) and its former thumbnail file goes.  A bad
  * image changes nothing.  The spool file goes in every end but a retry. */
@@ -11,6 +12,7 @@
 #include "db.h"
 #include "log.h"
 #include "media.h"
+#include "media_storage.h"
 #include "mstdn_media.h"
 
 #include <errno.h>
@@ -40,26 +42,22 @@ static int name_valid(const char *name)
            && strspn(name + 17, "abcdefghijklmnopqrstuvwxyz0123456789") == n - 17;
 }
 
-static void thumbnail_path(const job_ctx *ctx, const char *id, const char *name, char *out,
-                           size_t len)
-{
-    char part[32];
-
-    mstdn_media_id_partition(strtoll(id, NULL, 10), part, sizeof(part));
-    snprintf(out, len, "%s/media_attachments/thumbnails/%s/original/%s", ctx->cfg->media_root,
-             part, name);
-}
-
 static int process(job_ctx *ctx, PGconn *db, const char *id, const char *spool, long long offset,
                    long long size, const char *type, const char *given, char *err,
                    size_t errlen)
 {
-    char name[96], path[4096], why[512] = "", meta[256], bytes_text[24];
+    char name[96], path[4096], why[512] = "", meta[256], bytes_text[24], key[MEDIA_KEY_MAX];
     const char *saved, *ext;
 
     media_image_format(type, &saved, &ext);
     snprintf(name, sizeof(name), "%.16s.%s", given, ext);
-    thumbnail_path(ctx, id, name, path, sizeof(path));
+    if (media_key(key, sizeof(key), 0, "media_attachments", "thumbnails", id, "original", name)
+        != 0) {
+        mlog(LOG_WARN, "media %s: thumbnail not taken: not a file name of ours", id);
+        return 0;
+    }
+    /* written beside the spool file, then handed to the storage */
+    snprintf(path, sizeof(path), "%s.thumbnail", spool);
 
     unsigned char *bytes = media_read_range(spool, offset, size, err, errlen);
     if (bytes == NULL) {
@@ -78,6 +76,11 @@ static int process(job_ctx *ctx, PGconn *db, const char *id, const char *spool, 
         mlog(LOG_WARN, "media %s: thumbnail not taken: %s", id, why);
         return 0;
     }
+    if (media_storage_put(ctx->cfg, key, path, img.saved_type, err, errlen) != 0) {
+        /* a retry makes it again */
+        unlink(path);
+        return -1;
+    }
 
     snprintf(meta, sizeof(meta), "{\"width\":%d,\"height\":%d,\"size\":\"%dx%d\",\"aspect\":%.17g}",
              img.small.width, img.small.height, img.small.width, img.small.height,
@@ -90,7 +93,7 @@ static int process(job_ctx *ctx, PGconn *db, const char *id, const char *spool, 
     if (PQntuples(res) != 1) {
         /* gone meanwhile: so is the new file */
         PQclear(res);
-        return media_remove_file(path, err, errlen);
+        return media_storage_delete(ctx->cfg, key, err, errlen);
     }
     char former[64] = "";
     if (!PQgetisnull(res, 0, 0))
@@ -98,8 +101,9 @@ static int process(job_ctx *ctx, PGconn *db, const char *id, const char *spool, 
     PQclear(res);
     mlog(LOG_INFO, "media %s: thumbnail %s, %dx%d", id, name, img.small.width, img.small.height);
     if (name_valid(former) && strcmp(former, name) != 0) {
-        thumbnail_path(ctx, id, former, path, sizeof(path));
-        if (media_remove_file(path, err, errlen) != 0)
+        if (media_key(key, sizeof(key), 0, "media_attachments", "thumbnails", id, "original",
+                      former) != 0
+            || media_storage_delete(ctx->cfg, key, err, errlen) != 0)
             mlog(LOG_WARN, "media %s: former thumbnail left: %s", id, err);
     }
     return 0;

@@ -93,9 +93,6 @@ int media_profile_image_process(media_profile_image *img, char *err, size_t errl
 unsigned char *media_read_range(const char *path, long long offset, long long size, char *err,
                                 size_t errlen);
 
-/* Removes a stored file (gone already is fine): 0, or -1 and err. */
-int media_remove_file(const char *path, char *err, size_t errlen);
-
 /* MAX_VIDEO_MATRIX_LIMIT, MAX_VIDEO_FRAME_RATE, MAX_VIDEO_FRAMES */
 #define MEDIA_VIDEO_MATRIX_LIMIT  8294400
 #define MEDIA_VIDEO_FRAME_RATE    120

@@ -264,15 +264,6 @@ unsigned char *media_read_range(const char *path, long long offset, long long si
     return buf;
 }
 
-int media_remove_file(const char *path, char *err, size_t errlen)
-{
-    if (unlink(path) != 0 && errno != ENOENT) {
-        snprintf(err, errlen, "unlink %s: %s", path, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
 /* the box filled and cropped in the middle, never enlarged */
 static int profile_fit(const media_profile_image *img, VipsImage **out)
 {
