@@ -250,21 +250,6 @@ mstdn_media_profile_style(const char *style, const char *name,
 
 
 size_t
-mstdn_media_profile_path(int64_t id, const char *attribute, const char *style,
-                         const char *name, char *out, size_t outlen)
-{
-    char         attachment[16];
-    const char  *extension;
-
-    style = mstdn_media_profile_style(style, name, &extension);
-    snprintf(attachment, sizeof(attachment), "%ss", attribute);
-
-    return mstdn_media_key(out, outlen, 0, "accounts", attachment, id, style,
-                           name, strlen(name), extension);
-}
-
-
-size_t
 mstdn_media_key(char *out, size_t outlen, int remote, const char *class_name,
     const char *attachment, int64_t id, const char *style, const char *name,
     size_t name_len, const char *extension)

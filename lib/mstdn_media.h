@@ -79,11 +79,6 @@ size_t mstdn_media_id_partition(int64_t id, char *out, size_t outlen);
 const char *mstdn_media_profile_style(const char *style, const char *name,
                                       const char **extension);
 
-/* mstdn_media_key() of a profile image's style (attribute "avatar"). */
-size_t mstdn_media_profile_path(int64_t id, const char *attribute,
-                                const char *style, const char *name,
-                                char *out, size_t outlen);
-
 /* Whether a profile image's file name is a GIF's (it has a static style). */
 int mstdn_media_profile_animated(const char *name);
 

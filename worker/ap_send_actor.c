@@ -4,6 +4,7 @@
  * lib/mstdn_ap. */
 #include "ap_send.h"
 #include "db.h"
+#include "media_storage.h"
 
 #include "mstdn_ap.h"
 #include "mstdn_media.h"
@@ -30,14 +31,14 @@ static const char actor_sql[] =
 static void profile_image(const worker_config *cfg, PGresult *res, const char *attribute, int col,
                           char *url, size_t urllen, mstdn_ap_image_t *image)
 {
-    char path[256];
+    char key[MEDIA_KEY_MAX];
 
     if (PQgetisnull(res, 0, col) || PQgetlength(res, 0, col) == 0)
         return;
-    if (mstdn_media_profile_path(strtoll(PQgetvalue(res, 0, 16), NULL, 10), attribute, "original",
-                                 PQgetvalue(res, 0, col), path, sizeof(path)) == 0)
+    if (media_profile_key(key, sizeof(key), PQgetvalue(res, 0, 16), attribute, "original",
+                          PQgetvalue(res, 0, col)) != 0)
         return;
-    snprintf(url, urllen, "%s/system/%s", cfg->base, path);
+    media_storage_url(cfg, key, url, urllen);
     image->url = url;
     image->media_type = PQgetisnull(res, 0, col + 1) ? NULL : PQgetvalue(res, 0, col + 1);
 }

@@ -301,9 +301,7 @@ static ngx_int_t
 ngx_http_mastodon_ap_actor_image(ngx_http_request_t *r, PGresult *res,
     const char *attribute, int col, mstdn_ap_image_t *image)
 {
-    u_char                         *url;
-    size_t                          n;
-    char                            path[128];
+    ngx_str_t                       name, url;
     ngx_http_mastodon_main_conf_t  *mcf;
 
     if (PQgetisnull(res, 0, col) || PQgetlength(res, 0, col) == 0) {
@@ -312,22 +310,19 @@ ngx_http_mastodon_ap_actor_image(ngx_http_request_t *r, PGresult *res,
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
 
-    n = mstdn_media_profile_path(ngx_http_mastodon_pg_int(res, 0,
-                                                  NGX_HTTP_MASTODON_AC_ID),
-                                 attribute, "original",
-                                 PQgetvalue(res, 0, col), path, sizeof(path));
-    if (n == 0) {
-        return NGX_OK;
-    }
+    name.data = (u_char *) PQgetvalue(res, 0, col);
+    name.len = PQgetlength(res, 0, col);
 
-    url = ngx_pnalloc(r->pool, mcf->base_url.len + sizeof("/system/") + n);
-    if (url == NULL) {
+    /* a C string for lib/mstdn_ap: mstdn_media_key() ends it with NUL */
+    if (ngx_http_mastodon_account_image_url(r->pool, mcf,
+            ngx_http_mastodon_pg_int(res, 0, NGX_HTTP_MASTODON_AC_ID),
+            attribute, "original", &name, &url)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    ngx_sprintf(url, "%V/system/%*s%Z", &mcf->base_url, n, path);
-
-    image->url = (const char *) url;
+    image->url = (const char *) url.data;
     image->media_type = PQgetisnull(res, 0, col + 1)
                         ? NULL : PQgetvalue(res, 0, col + 1);
 

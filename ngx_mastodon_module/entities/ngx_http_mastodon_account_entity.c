@@ -10,7 +10,6 @@
 #include "mstdn_media.h"
 
 
-#define NGX_HTTP_MASTODON_PROFILE_PATH_LEN  128
 
 
 static void ngx_http_mastodon_account_local_image(ngx_http_mastodon_json_t *j,
@@ -85,38 +84,51 @@ ngx_http_mastodon_account_image(ngx_http_mastodon_json_t *j, const char *key,
 }
 
 
-/* a local account's avatar or header: base/system/accounts/... */
-static void
-ngx_http_mastodon_account_local_image(ngx_http_mastodon_json_t *j,
-    const char *key, int64_t id, const char *attribute, const char *style,
-    ngx_str_t *name)
+/*
+ * The public URL of a local account's avatar or header (attribute "avatar",
+ * "header") of file name `name`, style "original" or "static"
+ * (mstdn_media_profile_style(): a GIF's first frame, else the original),
+ * through ngx_http_mastodon_media_file_url(); in pool.
+ */
+ngx_int_t
+ngx_http_mastodon_account_image_url(ngx_pool_t *pool,
+    ngx_http_mastodon_main_conf_t *mcf, int64_t id, const char *attribute,
+    const char *style, ngx_str_t *name, ngx_str_t *url)
 {
-    char       path[NGX_HTTP_MASTODON_PROFILE_PATH_LEN], *file;
-    size_t     n;
-    ngx_str_t  url;
+    u_char      *file;
+    const char  *extension;
 
-    file = ngx_pnalloc(j->pool, name->len + 1);
+    file = ngx_pnalloc(pool, name->len + 1);
     if (file == NULL) {
-        j->failed = 1;
-        return;
+        return NGX_ERROR;
     }
 
     ngx_memcpy(file, name->data, name->len);
     file[name->len] = '\0';
 
-    n = mstdn_media_profile_path(id, attribute, style, file, path,
-                                 sizeof(path));
+    style = mstdn_media_profile_style(style, (const char *) file, &extension);
 
-    url.data = ngx_pnalloc(j->pool, j->conf->base_url.len
-                                    + sizeof("/system/") + n);
-    if (n == 0 || url.data == NULL) {
+    return ngx_http_mastodon_media_file_url(pool, mcf, 0, "accounts",
+               ngx_strcmp(attribute, "avatar") == 0 ? "avatars" : "headers",
+               id, style, name, extension, url);
+}
+
+
+/* a local account's avatar or header */
+static void
+ngx_http_mastodon_account_local_image(ngx_http_mastodon_json_t *j,
+    const char *key, int64_t id, const char *attribute, const char *style,
+    ngx_str_t *name)
+{
+    ngx_str_t  url;
+
+    if (ngx_http_mastodon_account_image_url(j->pool, j->conf, id, attribute,
+                                            style, name, &url)
+        != NGX_OK)
+    {
         j->failed = 1;
         return;
     }
-
-    url.len = ngx_sprintf(url.data, "%V/system/%*s", &j->conf->base_url, n,
-                          path)
-              - url.data;
 
     ngx_http_mastodon_json_kv_str(j, key, &url);
 }

@@ -97,6 +97,13 @@ ngx_int_t ngx_http_mastodon_media_file_url(ngx_pool_t *pool,
     const char *class_name, const char *attachment, int64_t id,
     const char *style, ngx_str_t *name, const char *extension,
     ngx_str_t *url);
+/*
+ * A local account's avatar or header URL (attribute "avatar", "header";
+ * style "original", or "static": a GIF's first frame, else the original).
+ */
+ngx_int_t ngx_http_mastodon_account_image_url(ngx_pool_t *pool,
+    ngx_http_mastodon_main_conf_t *mcf, int64_t id, const char *attribute,
+    const char *style, ngx_str_t *name, ngx_str_t *url);
 void ngx_http_mastodon_media_attachment(ngx_http_mastodon_json_t *j,
     PGresult *res, int row, int col);
 
