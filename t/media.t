@@ -170,7 +170,7 @@ is $t->psql("SELECT count(*) FROM media_attachments WHERE id = $id"), 0, 'delete
 my @rm = $t->take_jobs('media');
 is scalar @rm, 1, 'one job for its files';
 is $rm[0]{type}, 'media_remove';
-is_deeply $rm[0]{args}, { id => $id, file_file_name => $name }, 'naming the attachment and its file';
+is_deeply $rm[0]{args}, { id => $id, file_file_name => $name, thumbnail_file_name => undef }, 'naming the attachment and its file';
 $m->delete_ok("/api/v1/media/$id", $A)->status_is(404, 'then not found');
 
 # --- hostile files: each a clean 422, nothing left anywhere ------------------------

@@ -185,6 +185,13 @@ isnt $next->{preview_url}, $thumb->{preview_url}, 'a new thumbnail, a new name';
 my $gone = 0;
 for (1 .. 100) { $gone = !-e $thumb_file and last; select undef, undef, undef, 0.1 }
 ok $gone, 'the former thumbnail file is removed';
+my $next_file = "$dir/system" . ($next->{preview_url} =~ s{^https?://[^/]+/system}{}r);
+ok -e $next_file, 'the new thumbnail is stored';
+my $audio_file = "$dir/system" . ($next->{url} =~ s{^https?://[^/]+/system}{}r);
+$m->delete_ok("/api/v1/media/$audio" => $A)->status_is(200);
+$gone = 0;
+for (1 .. 100) { $gone = !-e $next_file && !-e $audio_file and last; select undef, undef, undef, 0.1 }
+ok $gone, 'deleting the attachment removes its file and its thumbnail';
 
 my $gif_media = upload('anim.gif', 'image/gif', slurp("$dir/anim.gif"));
 processed($gif_media);

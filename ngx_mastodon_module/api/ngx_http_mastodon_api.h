@@ -453,7 +453,8 @@ ngx_int_t ngx_http_mastodon_media_destroy(ngx_http_request_t *r,
 #define NGX_HTTP_MASTODON_MEDIA_REMOVE_SQL(rows)                              \
     NGX_HTTP_MASTODON_OUTBOX_SQL(                                             \
     "SELECT 'media', 'media_remove', json_build_object('id', " rows           \
-    ".id::text, 'file_file_name', " rows ".file_file_name) FROM " rows       \
+    ".id::text, 'file_file_name', " rows ".file_file_name,"                  \
+    " 'thumbnail_file_name', " rows ".thumbnail_file_name) FROM " rows       \
     " WHERE " rows ".file_file_name IS NOT NULL")
 /* description and focus of params, NULL each when not given: NGX_OK or
  * the 422 to answer (the upload's, PUT's, an edit's media_attributes[]) */

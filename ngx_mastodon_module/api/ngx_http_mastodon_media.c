@@ -106,7 +106,7 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_media_delete =
     ngx_http_mastodon_pg_stmt(
         "WITH d AS (DELETE FROM media_attachments WHERE id = $1::bigint"
         " AND account_id = $2::bigint AND status_id IS NULL"
-        " RETURNING id, file_file_name),"
+        " RETURNING id, file_file_name, thumbnail_file_name),"
         " job AS (" NGX_HTTP_MASTODON_MEDIA_REMOVE_SQL("d") ")"
         " SELECT (SELECT count(*) FROM d), EXISTS (SELECT 1"
         " FROM media_attachments WHERE id = $1::bigint"
