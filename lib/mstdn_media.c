@@ -226,6 +226,29 @@ mstdn_media_id_partition(int64_t id, char *out, size_t outlen)
 }
 
 
+int
+mstdn_media_profile_animated(const char *name)
+{
+    size_t  n = strlen(name);
+
+    return n > 4 && strcmp(name + n - 4, ".gif") == 0;
+}
+
+
+const char *
+mstdn_media_profile_style(const char *style, const char *name,
+                          const char **extension)
+{
+    if (strcmp(style, "static") == 0 && mstdn_media_profile_animated(name)) {
+        *extension = "png";
+        return "static";
+    }
+
+    *extension = NULL;
+    return "original";
+}
+
+
 size_t
 mstdn_media_key(char *out, size_t outlen, int remote, const char *class_name,
     const char *attachment, int64_t id, const char *style, const char *name,

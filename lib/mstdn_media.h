@@ -70,6 +70,19 @@ void mstdn_media_human_size(uint64_t size, char *out, size_t outlen);
 size_t mstdn_media_id_partition(int64_t id, char *out, size_t outlen);
 
 /*
+ * Account#avatar_static_url: how style "original" or "static" of a local
+ * account's avatar or header (class "accounts", attachment "avatars" or
+ * "headers" of mstdn_media_key()) of file name `name` is stored.  The
+ * static style exists for GIFs only (their first frame, a PNG: *extension
+ * "png"); of another type it is the original (*extension NULL).
+ */
+const char *mstdn_media_profile_style(const char *style, const char *name,
+                                      const char **extension);
+
+/* Whether a profile image's file name is a GIF's (it has a static style). */
+int mstdn_media_profile_animated(const char *name);
+
+/*
  * The key a stored file has (the worker stores under it, the module's
  * URLs end with it): [cache/]<class_name>/<attachment>/<id partition>/
  * <style>/<name>, cache/ for a remote record's copy (Paperclip's

@@ -568,7 +568,8 @@ fi
 
 # Media: a 12-megapixel JPEG (4000x3000) through what a media_process job
 # does (decode, autorotate, strip, the original re-encoded, the small
-# preview, the blurhash: media-bench, one thread), against the bare
+# preview made by vips_thumbnail with shrink-on-load, the blurhash:
+# media-bench, one thread), against the bare
 # vipsthumbnail command making only the preview, on the same file in the
 # same run.
 media_bench() {

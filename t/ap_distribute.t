@@ -20,7 +20,7 @@ use POSIX ();
 
 my $port = Mojo::IOLoop::Server->generate_port;
 my $t = MastodonTest->new(worker_env => {
-    MASTODON_QUEUES => 'default,push', MASTODON_RETRY_BASE_MS => 200,
+    MASTODON_QUEUES => 'default,push,media', MASTODON_RETRY_BASE_MS => 200,
     MASTODON_FEDERATION_ALLOW_HTTP => 1, MASTODON_FEDERATION_ALLOWED_ADDRESSES => '127.0.0.1',
 });
 my $dir = $t->dir;
@@ -150,6 +150,22 @@ like($upd->{json}{object}{summary}, qr{<p>hi <a href="[^"]*/tags/there" class="m
 like($upd->{json}{object}{publicKey}{publicKeyPem} // '', qr/BEGIN PUBLIC KEY/, 'and the public key');
 is($upd->{json}{object}{attachment}[0]{name}, 'web', 'a profile field');
 like($upd->{json}{object}{attachment}[0]{value}, qr{rel="nofollow noopener me"}, '... its link rel="me"');
+
+# --- a new avatar: an Update once it is stored, with the icon -------------------------------------
+reset_log();
+system('vips', 'gaussnoise', "$dir/avatar.png", 500, 500) == 0 or die 'vips';
+my $AB = 'AvAtArBoUnDaRy';
+$m->patch_ok('/api/v1/accounts/update_credentials',
+    { %$auth, 'Content-Type' => "multipart/form-data; boundary=$AB" },
+    "--$AB\r\nContent-Disposition: form-data; name=\"avatar\"; filename=\"a.png\"\r\n"
+    . "Content-Type: image/png\r\n\r\n" . path("$dir/avatar.png")->slurp . "\r\n--$AB--\r\n")->status_is(200);
+my $with_icon;
+$t->wait_for(sub { ($with_icon) = grep { $_->{json}{type} eq 'Update' && $_->{json}{object}{icon} } @{ records() };
+                   $with_icon }, 30);
+ok($with_icon, 'an Update of the actor carrying the new avatar');
+is($with_icon->{json}{object}{icon}{mediaType}, 'image/png', 'its media type');
+like($with_icon->{json}{object}{icon}{url}, qr{^\Q$base\E/system/accounts/avatars/[\d/]+/original/[0-9a-f]{16}\.png$},
+     'its URL under /system/');
 
 # --- a move: Move to the followers ---------------------------------------------------------------
 reset_log();

@@ -158,10 +158,11 @@ my $alice = $t->user('alice');
 my $h = { %{ $t->bearer($alice->{token}) }, %$ct };
 my $data = $pattern x (16 * 24);                    # 24 MB
 my $hwm = hwm($pid);
+# (a file part the route does not take: an avatar is sniffed and limited to 8 MB)
 $m->patch_ok('/api/v1/accounts/update_credentials', $h,
-    field('display_name', 'Big Alice') . file_head('avatar', 'a.png', 'image/png') . $data . "\r\n"
+    field('display_name', 'Big Alice') . file_head('attachment', 'a.png', 'image/png') . $data . "\r\n"
     . field('note', 'after the avatar') . $end)
-  ->status_is(200, 'a 24 MB avatar upload to update_credentials')
+  ->status_is(200, 'a 24 MB file upload to update_credentials')
   ->json_is('/display_name', 'Big Alice')->json_is('/source/note', 'after the avatar');
 my $grew = hwm($pid) - $hwm;
 cmp_ok($grew, '<', 8 * 1024, "the worker's peak memory grew by $grew kB for it");

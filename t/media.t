@@ -16,7 +16,8 @@ use Mojo::JSON qw(true false);
 use MastodonTest;
 
 my $t = MastodonTest->new(worker => 0, main_config => 'worker_processes 1;',
-    http_config => 'mastodon_media_image_size_limit 100k;',
+    # no worker here: v1 answers without waiting for one (media_av.t waits)
+    http_config => 'mastodon_media_image_size_limit 100k; mastodon_media_v1_wait 0;',
     location_config => 'client_max_body_size 8m;');
 my $m = $t->mojo;
 my $dir = $t->dir;
@@ -95,7 +96,7 @@ ok defined $spooled, 'the upload is in the spool after the request';
 is substr($spooled, $jobs[0]{args}{offset}, $jobs[0]{args}{size}), $png, 'its bytes at the offset the job gives';
 ok no_temp_files(), 'nginx\'s temporary file is gone (the spool holds its own link)';
 
-# --- v1: answered at once ---------------------------------------------------------
+# --- v1: answered at once (no wait) -----------------------------------------------------
 upload('/api/v1/media', $alice->{token}, file => [ 'clip.mp4', 'application/octet-stream', $mp4 ])
   ->status_is(200, 'v1: 200')
   ->json_is('/type', 'video', 'an MP4, whatever its declared type')
@@ -169,7 +170,7 @@ is $t->psql("SELECT count(*) FROM media_attachments WHERE id = $id"), 0, 'delete
 my @rm = $t->take_jobs('media');
 is scalar @rm, 1, 'one job for its files';
 is $rm[0]{type}, 'media_remove';
-is_deeply $rm[0]{args}, { id => $id, file_file_name => $name }, 'naming the attachment and its file';
+is_deeply $rm[0]{args}, { id => $id, file_file_name => $name, thumbnail_file_name => undef }, 'naming the attachment and its file';
 $m->delete_ok("/api/v1/media/$id", $A)->status_is(404, 'then not found');
 
 # --- hostile files: each a clean 422, nothing left anywhere ------------------------

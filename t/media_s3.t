@@ -135,6 +135,49 @@ is code_of($be->{url}), 200;
 my @left = grep { -f } glob("$dir/media_spool/*");
 is scalar @left, 0, 'no scratch file left beside the spool';
 
+# --- an avatar (accounts/avatars) and an animated GIF (a gifv by ffmpeg): in the bucket too --
+my $AB = 's3AvAtAr';
+$m->patch_ok('/api/v1/accounts/update_credentials',
+    { %$A, 'Content-Type' => "multipart/form-data; boundary=$AB" },
+    "--$AB\r\nContent-Disposition: form-data; name=\"avatar\"; filename=\"me.png\"\r\n"
+    . "Content-Type: image/png\r\n\r\n$png\r\n--$AB--\r\n")->status_is(200);
+my $avatar = '';
+ok $t->wait_for(sub {
+    $avatar = $m->ua->get('/api/v1/accounts/verify_credentials' => $A)->res->json('/avatar') // '';
+    index($avatar, $bucket) == 0 }, 30), 'the avatar is stored';
+like $avatar, qr{^\Q$bucket\E/accounts/avatars/\d{3}(?:/\d{3}){2,}/original/[0-9a-f]{16}\.png$},
+    "avatar: under the bucket, Paperclip's key ($avatar)";
+$tx = $ua->get($avatar);
+is $tx->res->code, 200, 'the avatar object is there';
+is $tx->res->headers->content_type, 'image/png', 'as image/png';
+$m->get_ok('/users/alice' => { Accept => 'application/activity+json' })
+  ->json_is('/icon/url', $avatar, "the actor's icon: the bucket's URL");
+$m->delete_ok('/api/v1/profile/avatar' => $A)->status_is(200);
+ok gone($avatar), 'removing the avatar deletes its object';
+
+system('ffmpeg', '-nostdin', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i',
+    'testsrc=size=64x48:rate=10', '-t', '0.5', "$dir/anim.gif") == 0 or die 'ffmpeg failed';
+my $gid = upload('anim.gif', 'image/gif', slurp("$dir/anim.gif"));
+my ($gcode, $ge) = processed($gid);
+is $gcode, 200, 'the animated GIF is processed';
+is $ge->{type}, 'gifv', 'a gifv';
+like $ge->{url}, qr{^\Q$bucket\E/media_attachments/files/[\d/]+/original/[0-9a-f]{16}\.mp4$}, 'url: the MP4';
+like $ge->{preview_url}, qr{^\Q$bucket\E/media_attachments/files/[\d/]+/small/[0-9a-f]{16}\.png$},
+    'preview_url: the first frame';
+$tx = $ua->get($ge->{url});
+is $tx->res->code, 200, 'the MP4 object is there';
+is $tx->res->headers->content_type, 'video/mp4', 'as video/mp4';
+is $tx->res->headers->header('Content-Length'),
+    $t->psql("SELECT file_file_size FROM media_attachments WHERE id = $gid"), 'file_file_size is its size';
+$tx = $ua->get($ge->{preview_url});
+is $tx->res->code, 200, 'the preview object is there';
+is $tx->res->headers->content_type, 'image/png', 'as image/png';
+$m->delete_ok("/api/v1/media/$gid", $A)->status_is(200);
+ok gone($ge->{url}, $ge->{preview_url}), "deleting the gifv deletes its objects";
+ok !-e "$dir/system", 'still nothing under media_root';
+@left = grep { -f } glob("$dir/media_spool/*");
+is scalar @left, 0, 'nor beside the spool';
+
 # --- configuration: refused when it cannot work -------------------------------------------
 my ($nrc, $nout) = $t->nginx_test_config(http_config => 'mastodon_media_base_url ftp://files.example;');
 isnt $nrc, 0, 'mastodon_media_base_url: only http(s)';

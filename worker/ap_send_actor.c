@@ -4,8 +4,10 @@
  * lib/mstdn_ap. */
 #include "ap_send.h"
 #include "db.h"
+#include "media_storage.h"
 
 #include "mstdn_ap.h"
+#include "mstdn_media.h"
 #include "mstdn_text.h"
 #include "mstdn_value.h"
 
@@ -19,9 +21,27 @@ static const char actor_sql[] =
     " a.public_key, a.locked, coalesce(a.discoverable, false), a.indexable, a.memorial,"
     " a.suspended_at IS NOT NULL, coalesce(a.actor_type, 'Person'),"
     " coalesce(m.uri, ''), m.username, m.domain IS NULL, a.fields::text,"
-    " extract(epoch FROM a.updated_at)::bigint::text"
+    " extract(epoch FROM a.updated_at)::bigint::text, a.id::text,"
+    " a.avatar_file_name, a.avatar_content_type, a.header_file_name, a.header_content_type"
     " FROM accounts a LEFT JOIN accounts m ON m.id = a.moved_to_account_id"
     " WHERE a.id = $1::bigint AND a.domain IS NULL";
+
+/* icon, image: the original style of the avatar or header at col (name,
+ * then type), none without a file */
+static void profile_image(const worker_config *cfg, PGresult *res, const char *attribute, int col,
+                          char *url, size_t urllen, mstdn_ap_image_t *image)
+{
+    char key[MEDIA_KEY_MAX];
+
+    if (PQgetisnull(res, 0, col) || PQgetlength(res, 0, col) == 0)
+        return;
+    if (media_profile_key(key, sizeof(key), PQgetvalue(res, 0, 16), attribute, "original",
+                          PQgetvalue(res, 0, col)) != 0)
+        return;
+    media_storage_url(cfg, key, url, urllen);
+    image->url = url;
+    image->media_type = PQgetisnull(res, 0, col + 1) ? NULL : PQgetvalue(res, 0, col + 1);
+}
 
 static char *format(const worker_config *cfg, mstdn_arena_t *arena, const char *text, int multiline)
 {
@@ -51,7 +71,7 @@ int ap_account_activity(PGconn *db, const worker_config *cfg, const char *accoun
     mstdn_ap_activity_t a;
     mstdn_ap_field_t *fields = NULL;
     yajl_val fj = NULL;
-    char uri[1200], moved[1200], errbuf[128];
+    char uri[1200], moved[1200], errbuf[128], icon[1400], image[1400];
     int rc = -1;
 
     *out = NULL;
@@ -126,6 +146,8 @@ int ap_account_activity(PGconn *db, const worker_config *cfg, const char *accoun
             snprintf(err, errlen, "out of memory");
             goto out;
         }
+        profile_image(cfg, res, "avatar", 17, icon, sizeof(icon), &actor.icon);
+        profile_image(cfg, res, "header", 19, image, sizeof(image), &actor.image);
         a.type = MSTDN_AP_UPDATE_ACTOR;
         a.actor_object = &actor;
         a.updated_epoch = PQgetvalue(res, 0, 15);

@@ -64,6 +64,8 @@ static const config_entry config_table[] = {
     NUM("deliver_host_concurrency", deliver_host_concurrency, "8", 1, 256),
     NUM("processed_activities_keep_days", processed_activities_keep_days, "14", 1, 3650),
     STR(media_root, "/var/lib/mastodon/public/system"),
+    NUM("media_concurrency", media_concurrency, "2", 0, 256),
+    NUM("media_timeout", media_timeout, "900", 1, 86400),
     NUM("poll_update_delay_ms", poll_update_delay_ms, "180000", 0, 86400000L),
     STR(media_base_url, ""),
     NUM("s3_enabled", s3_enabled, "0", 0, 1),

@@ -45,6 +45,8 @@ typedef struct {
     long  deliver_host_concurrency; /* deliveries at once to one host */
     long  processed_activities_keep_days; /* the replay guard's window */
     char *media_root;               /* Paperclip's public/system */
+    long  media_concurrency;        /* threads of their own for the media queue */
+    long  media_timeout;            /* seconds an ffmpeg run may take */
     long  poll_update_delay_ms;     /* a local poll's Update after votes */
     char *media_base_url;           /* where stored keys are public ("" = the storage's) */
     long  s3_enabled;               /* 1: media in S3-compatible storage, not media_root */

@@ -5,7 +5,12 @@
  * PostgreSQL connection, one housekeeping thread (consumer groups, the
  * retry/schedule scheduler) and the heartbeat thread (heartbeat.c) keeping
  * the entries in hand alive.  The main thread waits for signals, so no
- * handler but the crash handler (crash.c) has to be async-signal-safe. */
+ * handler but the crash handler (crash.c) has to be async-signal-safe.
+ *
+ * The media queue (transcodes of minutes) has `media_concurrency` threads
+ * of its own when other queues are read too: the `concurrency` threads
+ * read every other queue, so a long video never delays feeds or
+ * notifications, and at most that many run at once. */
 #include "commands.h"
 #include "crash.h"
 #include "db.h"
@@ -41,10 +46,13 @@ typedef struct {
     loop_t        *loop;
     http_client   *http;
     ap_signer      instance_signer;    /* kept for the thread's life */
+    worker_config *queues;             /* config, with the queues it reads */
 } job_thread;
 
 static worker_config *config;
 static job_thread    *job_threads;
+static long           nthreads;
+static worker_config  general_queues, media_queues;
 static volatile int   stopping;          /* stop reading new jobs */
 static volatile int   abandoning;        /* shutdown grace is over */
 static volatile int   housekeeping_stop;
@@ -175,7 +183,7 @@ static void *job_thread_main(void *arg)
 
         if (claim_turn()) {
             job_entry e;
-            int rc = queue_claim(t->redis, config, t->consumer, &e);
+            int rc = queue_claim(t->redis, t->queues, t->consumer, &e);
             if (rc < 0) {
                 redis_close(&t->redis);
                 continue;
@@ -193,7 +201,7 @@ static void *job_thread_main(void *arg)
         }
 
         job_batch batch;
-        int n = queue_read(t->redis, config, t->consumer, READ_BLOCK_MS, &batch);
+        int n = queue_read(t->redis, t->queues, t->consumer, READ_BLOCK_MS, &batch);
         if (n < 0) {
             redis_close(&t->redis);
             sleep_ms(200);
@@ -293,7 +301,21 @@ int cmd_run(worker_config *cfg, int argc, char **argv)
 
     media_init("mastodon-worker");
 
-    job_threads = calloc((size_t) cfg->concurrency, sizeof(job_thread));
+    /* the media queue's own threads: a copy of the config each side */
+    long media = 0;
+    general_queues = *cfg;
+    media_queues = *cfg;
+    general_queues.nqueues = 0;
+    media_queues.nqueues = 0;
+    for (int i = 0; i < cfg->nqueues; i++) {
+        worker_config *side = strcmp(cfg->queues[i], "media") == 0 ? &media_queues : &general_queues;
+        memcpy(side->queues[side->nqueues++], cfg->queues[i], MW_QUEUE_NAMELEN);
+    }
+    if (media_queues.nqueues > 0 && general_queues.nqueues > 0 && cfg->media_concurrency > 0)
+        media = cfg->media_concurrency;
+    nthreads = cfg->concurrency + media;
+
+    job_threads = calloc((size_t) nthreads, sizeof(job_thread));
     if (job_threads == NULL) {
         mlog(LOG_ERROR, "out of memory");
         return 1;
@@ -313,9 +335,10 @@ int cmd_run(worker_config *cfg, int argc, char **argv)
         pthread_join(housekeeping, NULL);
         return 1;
     }
-    for (long i = 0; i < cfg->concurrency; i++) {
+    for (long i = 0; i < nthreads; i++) {
         job_thread *t = &job_threads[i];
         snprintf(t->consumer, sizeof(t->consumer), "%s:%d:%ld", host, (int) getpid(), i);
+        t->queues = media == 0 ? cfg : i < cfg->concurrency ? &general_queues : &media_queues;
         int rc = pthread_create(&t->tid, NULL, job_thread_main, t);
         if (rc != 0) {
             mlog(LOG_ERROR, "cannot create job thread %ld: %s", i, strerror(rc));
@@ -327,8 +350,8 @@ int cmd_run(worker_config *cfg, int argc, char **argv)
     }
 
     if (!start_failed)
-        mlog(LOG_NOTICE, "mastodon-worker started: %ld threads, queues %s, redis %s",
-         cfg->concurrency, cfg->queues_list, cfg->redis_name);
+        mlog(LOG_NOTICE, "mastodon-worker started: %ld threads (%ld for media), queues %s, redis %s",
+         nthreads, media, cfg->queues_list, cfg->redis_name);
 
     int sig = 0;
     while (!stopping) {
@@ -350,7 +373,7 @@ int cmd_run(worker_config *cfg, int argc, char **argv)
     long long deadline = monotonic_ms() + SHUTDOWN_GRACE_MS;
     for (;;) {
         int left = 0;
-        for (long i = 0; i < cfg->concurrency; i++) {
+        for (long i = 0; i < nthreads; i++) {
             job_thread *t = &job_threads[i];
             if (t->running && pthread_tryjoin_np(t->tid, NULL) == 0)
                 t->running = 0;

@@ -162,7 +162,7 @@ static void *heartbeat_main(void *arg)
 int heartbeat_start(const worker_config *cfg)
 {
     config = cfg;
-    nheld = (size_t) cfg->concurrency * (size_t) cfg->nqueues + 1;
+    nheld = (size_t) (cfg->concurrency + cfg->media_concurrency) * (size_t) cfg->nqueues + 1;
     held = calloc(nheld, sizeof(*held));
     snapshot = calloc(nheld, sizeof(*snapshot));
     if (held == NULL || snapshot == NULL) {

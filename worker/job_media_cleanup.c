@@ -21,10 +21,11 @@ static const char cleanup_sql[] =
     "   AND scheduled_status_id IS NULL"
     "   AND created_at < (now() AT TIME ZONE 'UTC') - interval '1 day'"
     "   ORDER BY created_at LIMIT 1000 FOR UPDATE SKIP LOCKED)"
-    "  RETURNING id, file_file_name, remote_url),"
+    "  RETURNING id, file_file_name, thumbnail_file_name, remote_url),"
     " j AS (INSERT INTO job_outbox (queue, type, args)"
     "  SELECT 'media', 'media_remove', json_build_object('id', d.id::text,"
-    "   'file_file_name', d.file_file_name, 'remote', d.remote_url <> '')::text"
+    "   'file_file_name', d.file_file_name, 'thumbnail_file_name', d.thumbnail_file_name,"
+    "   'remote', d.remote_url <> '')::text"
     "  FROM d WHERE d.file_file_name IS NOT NULL)"
     " SELECT count(*) FROM d";
 

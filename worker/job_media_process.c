@@ -4,8 +4,11 @@
  * the range of it that is the file.  Images become the original and small
  * styles (written beside the spool file, then handed to media_storage.h:
  * media_root or S3) with Paperclip's layout, the meta, the blurhash
- * and processing complete; a bad image is processing failed (the API's
- * 422), not retried.  The spool file goes in every end but a retry: also
+ * and processing complete; video, audio and animated GIFs go through
+ * ffmpeg (media_av.c: MP4 or MP3, type gifv, video or audio as
+ * Mastodon's transcoder decides, the first frame as the small PNG), stored
+ * the same way; a bad file is processing failed (the API's 422), not
+ * retried.  The spool file goes in every end but a retry: also
  * when the row is gone (the upload was deleted meanwhile). */
 #include "jobs.h"
 #include "args.h"
@@ -31,38 +34,12 @@ static const char done_sql[] =
     " file_content_type = $3, file_file_size = $4::integer, blurhash = $5,"
     " file_meta = ((coalesce(file_meta::jsonb, '{}') - 'original' - 'small')"
     "  || $6::jsonb)::json, file_updated_at = now() AT TIME ZONE 'UTC',"
+    " type = coalesce($7::integer, type),"
     " updated_at = now() AT TIME ZONE 'UTC' WHERE id = $1::bigint";
 
 static const char failed_sql[] =
     "UPDATE media_attachments SET processing = 3,"
     " updated_at = now() AT TIME ZONE 'UTC' WHERE id = $1::bigint";
-
-/* the range's bytes, at most limit; NULL + err */
-static unsigned char *read_range(const char *path, long long offset, long long size, char *err,
-                                 size_t errlen)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd == -1) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    unsigned char *buf = malloc(size > 0 ? (size_t) size : 1);
-    long long done = 0;
-    while (buf != NULL && done < size) {
-        ssize_t n = pread(fd, buf + done, (size_t) (size - done), offset + done);
-        if (n <= 0) {
-            snprintf(err, errlen, "%s: %s", path, n == 0 ? "shorter than its range" : strerror(errno));
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        done += n;
-    }
-    if (buf == NULL && done == 0 && err[0] == '\0')
-        snprintf(err, errlen, "out of memory");
-    close(fd);
-    return buf;
-}
 
 static int mark_failed(PGconn *db, const char *id, const char *why, char *err, size_t errlen)
 {
@@ -76,10 +53,106 @@ static int mark_failed(PGconn *db, const char *id, const char *why, char *err, s
     return 0;
 }
 
+/* the row complete, or (deleted meanwhile) the stored files gone */
+static int complete(job_ctx *ctx, PGconn *db, const char *params[7], const char *okey,
+                    const char *skey, char *err, size_t errlen)
+{
+    PGresult *res = db_query(db, done_sql, 7, params, PGRES_COMMAND_OK, err, errlen);
+    if (res == NULL)
+        return -1;
+    if (strcmp(PQcmdTuples(res), "1") != 0) {
+        PQclear(res);
+        if (media_storage_delete(ctx->cfg, okey, err, errlen) != 0
+            || (skey != NULL && media_storage_delete(ctx->cfg, skey, err, errlen) != 0))
+            return -1;
+        return 0;
+    }
+    PQclear(res);
+    return 0;
+}
+
+/* video, audio, an animated GIF: through ffmpeg from a file of its own */
+static int process_av(job_ctx *ctx, PGconn *db, const char *id, const char *base,
+                      const char *type, const char *spool, long long offset, long long size,
+                      char *err, size_t errlen)
+{
+    char input[4200], name[96], small_name[96], original[4200], small[4200], why[512] = "";
+    char okey[MEDIA_KEY_MAX], skey[MEDIA_KEY_MAX];
+    media_av av;
+
+    int audio_in = strncmp(type, "audio/", 6) == 0 || strcmp(type, "video/x-ms-asf") == 0;
+    snprintf(name, sizeof(name), "%s.%s", base, audio_in ? "mp3" : "mp4");
+    snprintf(small_name, sizeof(small_name), "%s.png", base);
+    if (media_key(okey, sizeof(okey), 0, "media_attachments", "files", id, "original", name) != 0
+        || media_key(skey, sizeof(skey), 0, "media_attachments", "files", id, "small",
+                     small_name) != 0)
+        return mark_failed(db, id, "not a file name of ours", err, errlen);
+    /* written beside the spool file, then handed to the storage */
+    snprintf(original, sizeof(original), "%s.original", spool);
+    snprintf(small, sizeof(small), "%s.small", spool);
+
+    snprintf(input, sizeof(input), "%s.av", spool);
+    if (media_copy_range(spool, offset, size, input, err, errlen) != 0)
+        return -1;
+
+    memset(&av, 0, sizeof(av));
+    av.input = input;
+    av.content_type = type;
+    av.timeout_s = ctx->cfg->media_timeout;
+    av.original_path = original;
+    av.small_path = audio_in ? NULL : small;
+    av.audio = audio_in;
+    int rc = media_av_process(&av, why, sizeof(why));
+    unlink(input);
+    if (rc == -2) {
+        snprintf(err, errlen, "writing %s: %s", original, why);
+        return -1;
+    }
+    if (rc != 0)
+        return mark_failed(db, id, why, err, errlen);
+    if (media_storage_put(ctx->cfg, okey, original, av.audio ? "audio/mpeg" : "video/mp4", err,
+                          errlen) != 0
+        || (!av.audio && media_storage_put(ctx->cfg, skey, small, "image/png", err, errlen) != 0)) {
+        /* a retry makes them again */
+        unlink(original);
+        unlink(small);
+        return -1;
+    }
+
+    char meta[768], original_meta[384], bytes_text[24], type_text[8];
+    const media_probe_t *o = &av.out;
+    if (av.audio)
+        snprintf(original_meta, sizeof(original_meta), "{\"duration\":%.6g,\"bitrate\":%lld}",
+                 o->duration, o->bitrate);
+    else
+        snprintf(original_meta, sizeof(original_meta),
+                 "{\"width\":%d,\"height\":%d,\"frame_rate\":\"%s\",\"duration\":%.6g,"
+                 "\"bitrate\":%lld}",
+                 o->width, o->height, o->frame_rate, o->duration, o->bitrate);
+    if (av.audio)
+        snprintf(meta, sizeof(meta), "{\"original\":%s}", original_meta);
+    else
+        snprintf(meta, sizeof(meta),
+                 "{\"original\":%s,\"small\":{\"width\":%d,\"height\":%d,\"size\":\"%dx%d\","
+                 "\"aspect\":%.17g}}",
+                 original_meta, av.small.width, av.small.height, av.small.width, av.small.height,
+                 (double) av.small.width / av.small.height);
+    snprintf(bytes_text, sizeof(bytes_text), "%zu", av.original_bytes);
+    snprintf(type_text, sizeof(type_text), "%d",
+             av.audio ? MSTDN_MEDIA_AUDIO : av.gifv ? MSTDN_MEDIA_GIFV : MSTDN_MEDIA_VIDEO);
+    const char *params[7] = { id, name, av.audio ? "audio/mpeg" : "video/mp4", bytes_text,
+                              av.audio ? NULL : av.blurhash, meta, type_text };
+    if (complete(ctx, db, params, okey, av.audio ? NULL : skey, err, errlen) != 0)
+        return -1;
+    mlog(LOG_INFO, "media %s: %s, %s %.2f s, %lld bit/s", id, av.audio ? "audio" : av.gifv ? "gifv"
+         : "video", type, o->duration, o->bitrate);
+    return 0;
+}
+
 static int process(job_ctx *ctx, PGconn *db, const char *id, const char *spool, long long offset,
                    long long size, char *err, size_t errlen)
 {
-    const char *params[6] = { id };
+    const char *params[7] = { id };
     PGresult *res = db_query(db, find_sql, 1, params, PGRES_TUPLES_OK, err, errlen);
     if (res == NULL)
         return -1;
@@ -98,11 +171,16 @@ static int process(job_ctx *ctx, PGconn *db, const char *id, const char *spool, 
         *dot = '\0';
 
     if (strncmp(type, "image/", 6) != 0)
-        return mark_failed(db, id, "video and audio are not processed yet", err, errlen);
+        return process_av(ctx, db, id, base, type, spool, offset, size, err, errlen);
 
-    unsigned char *bytes = read_range(spool, offset, size, err, errlen);
+    unsigned char *bytes = media_read_range(spool, offset, size, err, errlen);
     if (bytes == NULL)
         return mark_failed(db, id, err, err, errlen);
+    if (strcmp(type, "image/gif") == 0 && media_gif_animated(bytes, (size_t) size)) {
+        /* GifTranscoder: an animation is a gifv */
+        free(bytes);
+        return process_av(ctx, db, id, base, type, spool, offset, size, err, errlen);
+    }
 
     media_image img = { .bytes = bytes, .len = (size_t) size, .content_type = type };
     const char *ext, *saved;
@@ -150,7 +228,8 @@ static int process(job_ctx *ctx, PGconn *db, const char *id, const char *spool, 
     params[3] = bytes_text;
     params[4] = img.blurhash;
     params[5] = meta;
-    res = db_query(db, done_sql, 6, params, PGRES_COMMAND_OK, err, errlen);
+    params[6] = NULL;
+    res = db_query(db, done_sql, 7, params, PGRES_COMMAND_OK, err, errlen);
     if (res == NULL)
         return -1;
     if (strcmp(PQcmdTuples(res), "1") != 0) {

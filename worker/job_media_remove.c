@@ -1,8 +1,10 @@
 /* media_remove (queue "media"): the files of a deleted attachment.  args
  * {"id", "file_file_name", "remote"}: its original and small styles (the
  * small one of a video or GIF is a PNG) go from the storage (media_root
- * or S3, media_storage.h), under cache/ when remote is true; files
- * already gone are fine, so a second delivery is harmless. */
+ * or S3, media_storage.h), under cache/ when remote is true, and its
+ * custom thumbnail when "thumbnail_file_name" names one (optional: older
+ * jobs lack it); files already gone are fine, so a second delivery is
+ * harmless. */
 #include "jobs.h"
 #include "args.h"
 #include "log.h"
@@ -16,7 +18,7 @@
 /* the names the module gives: 16 hex digits, a dot, a short extension */
 static int name_valid(const char *name)
 {
-    size_t n = strlen(name);
+    size_t n = name != NULL ? strlen(name) : 0;
 
     return n > 17 && n <= 22 && strspn(name, "0123456789abcdef") == 16 && name[16] == '.'
            && strspn(name + 17, "abcdefghijklmnopqrstuvwxyz0123456789") == n - 17;
@@ -47,6 +49,12 @@ int job_media_remove(job_ctx *ctx, const char *args_json, size_t len, char *err,
             || media_storage_delete(ctx->cfg, key, err, errlen) != 0)
             rc = -1;
     }
+    const char *thumbnail = args_string(&a, "thumbnail_file_name");
+    if (name_valid(thumbnail)
+        && (media_key(key, sizeof(key), 0, "media_attachments", "thumbnails", id, "original",
+                      thumbnail) != 0
+            || media_storage_delete(ctx->cfg, key, err, errlen) != 0))
+        rc = -1;
     if (rc == 0)
         mlog(LOG_INFO, "media %s: files removed", id);
 out:

@@ -87,6 +87,12 @@ int job_activitypub_vote(job_ctx *ctx, const char *args_json, size_t len, char *
 int job_activitypub_poll_update(job_ctx *ctx, const char *args_json, size_t len, char *err,
                                 size_t errlen);
 int job_media_remove(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
+int job_account_image_process(job_ctx *ctx, const char *args_json, size_t len, char *err,
+                              size_t errlen);
+int job_media_thumbnail(job_ctx *ctx, const char *args_json, size_t len, char *err,
+                        size_t errlen);
+int job_account_image_remove(job_ctx *ctx, const char *args_json, size_t len, char *err,
+                             size_t errlen);
 int job_media_cleanup(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 int job_web_push(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 int job_poll_expire(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);

@@ -34,6 +34,13 @@ typedef struct {
     char                 blurhash[MSTDN_BLURHASH_MAX];
 } media_image;
 
+/*
+ * A custom thumbnail (PUT /api/v1/media/:id): the small style only
+ * (IMAGE_STYLES[:small]), written to img->small_path in the saved type;
+ * original_bytes is its size.  0, -1 bad image, -2 writing failed.
+ */
+int media_thumbnail_process(media_image *img, char *err, size_t errlen);
+
 /* Once per process, before the job threads start. */
 void media_init(const char *argv0);
 
@@ -51,6 +58,99 @@ void media_image_format(const char *content_type, const char **type,
  * failed (worth a retry).
  */
 int media_image_process(media_image *img, char *err, size_t errlen);
+
+/* Account::Avatar, Account::Header: cropped to fill at most these */
+#define MEDIA_AVATAR_WIDTH     400
+#define MEDIA_AVATAR_HEIGHT    400
+#define MEDIA_HEADER_WIDTH     1500
+#define MEDIA_HEADER_HEIGHT    500
+
+typedef struct {
+    /* in */
+    const unsigned char *bytes;
+    size_t               len;
+    const char          *content_type;     /* the sniffed one */
+    int                  width, height;    /* the box */
+    const char          *original_path;
+    const char          *static_path;      /* GIF: its first frame, PNG */
+
+    /* out */
+    media_size           original;
+    size_t               original_bytes;
+} media_profile_image;
+
+/*
+ * An avatar or header: decoded bounded as media_image_process() does,
+ * upright, scaled down to fill the box and cropped to it in the middle
+ * (ImageMagick's "WxH#", never enlarged), metadata stripped, saved in its
+ * own format (an animated GIF stays animated; its static style is the
+ * first frame).  0, -1 bad image, -2 writing failed.
+ */
+int media_profile_image_process(media_profile_image *img, char *err, size_t errlen);
+
+/* The range [offset, offset + size) of the file at path, malloc'd; NULL
+ * and err. */
+unsigned char *media_read_range(const char *path, long long offset, long long size, char *err,
+                                size_t errlen);
+
+/* MAX_VIDEO_MATRIX_LIMIT, MAX_VIDEO_FRAME_RATE, MAX_VIDEO_FRAMES */
+#define MEDIA_VIDEO_MATRIX_LIMIT  8294400
+#define MEDIA_VIDEO_FRAME_RATE    120
+#define MEDIA_VIDEO_FRAMES        "36000"
+
+/* What ffprobe says of a file (VideoMetadataExtractor). */
+typedef struct {
+    int         has_video, has_audio;
+    char        video_codec[32], audio_codec[32], pix_fmt[32];
+    int         width, height;
+    char        frame_rate[32];       /* avg_frame_rate, "30/1" */
+    double      fps, r_fps;
+    double      duration;             /* seconds */
+    long long   bitrate;              /* bits per second */
+} media_probe_t;
+
+typedef struct {
+    /* in */
+    const char      *input;           /* the upload, a file of its own */
+    const char      *content_type;    /* the sniffed one */
+    long             timeout_s;       /* each ffmpeg run */
+    const char      *original_path;   /* .mp4 or .mp3 */
+    const char      *small_path;      /* .png (video, gifv) */
+    int              audio;           /* an audio type: MP3 */
+
+    /* out */
+    int              gifv;            /* a video without sound */
+    media_probe_t    out;             /* of the original style */
+    size_t           original_bytes;
+    media_size       small;
+    char             blurhash[MSTDN_BLURHASH_MAX];
+} media_av;
+
+/*
+ * ffprobe of path (type: force that type's demuxer; NULL: ffprobe's own
+ * guess, for files we wrote).  0, or -1 and err (not audio or video).
+ */
+int media_probe(const char *path, const char *type, long timeout_s, media_probe_t *p, char *err,
+                size_t errlen);
+
+/*
+ * A video, animated GIF or audio upload transcoded as Mastodon does: MP4
+ * (H.264/AAC, streams copied when already so) and its first frame as the
+ * small PNG, or MP3.  0; -1 a bad file (err: processing failed); -2
+ * writing failed (a retry).  No partial file is left.
+ */
+int media_av_process(media_av *av, char *err, size_t errlen);
+
+/* A PNG or JPEG we wrote: its size and blurhash (BlurhashTranscoder). */
+int media_image_file_meta(const char *path, media_size *size, char *blurhash, char *err,
+                          size_t errlen);
+
+/* Whether a GIF's bytes hold more than one frame (GifReader.animated?). */
+int media_gif_animated(const unsigned char *bytes, size_t len);
+
+/* The range of a spool file as a file of its own at dest (for ffmpeg). */
+int media_copy_range(const char *path, long long offset, long long size, const char *dest,
+                     char *err, size_t errlen);
 
 /* Where the styles go from there: media_storage.h (media_key() names
  * them, media_storage_put() stores them in media_root or S3). */

@@ -5,6 +5,7 @@
 #include "mstdn_media.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,6 +109,8 @@ static int save(VipsImage *in, const char *type, const char *path)
     int rc;
     if (strcmp(type, "image/png") == 0)
         rc = vips_pngsave(in, tmp, "strip", TRUE, NULL);
+    else if (strcmp(type, "image/gif") == 0)
+        rc = vips_gifsave(in, tmp, "strip", TRUE, NULL);
     else if (strcmp(type, "image/webp") == 0)
         rc = vips_webpsave(in, tmp, "Q", 90, "strip", TRUE, NULL);
     else
@@ -117,6 +120,28 @@ static int save(VipsImage *in, const char *type, const char *path)
         return -1;
     }
     return 0;
+}
+
+/*
+ * The small style straight from the file with vips_thumbnail: the decoder
+ * shrinks while it loads (a JPEG at 1/2 to 1/8 of its size), rotated as
+ * the original; the box is the one fit() would give (never enlarged).
+ * In memory: the blurhash reads it again.  Animated GIFs are not here
+ * (ffmpeg makes their preview).
+ */
+static int small_style(const media_image *img, VipsImage *upright, VipsImage **out)
+{
+    double w = vips_image_get_width(upright), h = vips_image_get_height(upright);
+    double scale = w * h > MEDIA_SMALL_PIXELS ? sqrt(MEDIA_SMALL_PIXELS / (w * h)) : 1.0;
+    VipsImage *t = NULL;
+
+    if (vips_thumbnail_buffer((void *) img->bytes, img->len, &t, (int) fmax(1, round(w * scale)),
+                              "height", (int) fmax(1, round(h * scale)), "size", VIPS_SIZE_DOWN,
+                              "option_string", "fail_on=truncated", NULL) != 0)
+        return -1;
+    *out = vips_image_copy_memory(t);
+    g_object_unref(t);
+    return *out != NULL ? 0 : -1;
 }
 
 /* BlurhashTranscoder: the small style at 100 pixels wide, sRGB, 4x4 */
@@ -165,7 +190,7 @@ int media_image_process(media_image *img, char *err, size_t errlen)
         goto out;
     }
     if (vips_autorot(in, &upright, NULL) != 0 || fit(upright, &original, MEDIA_ORIGINAL_PIXELS) != 0
-        || fit(upright, &small, MEDIA_SMALL_PIXELS) != 0)
+        || small_style(img, upright, &small) != 0)
     {
         snprintf(err, errlen, "not decodable: %s", vips_error_buffer());
         goto out;
@@ -208,6 +233,257 @@ out:
     vips_error_clear();
     if (small) g_object_unref(small);
     if (original) g_object_unref(original);
+    if (upright) g_object_unref(upright);
+    if (in) g_object_unref(in);
+    return rc;
+}
+
+unsigned char *media_read_range(const char *path, long long offset, long long size, char *err,
+                                size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd == -1) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    unsigned char *buf = malloc(size > 0 ? (size_t) size : 1);
+    if (buf == NULL)
+        snprintf(err, errlen, "out of memory");
+    long long done = 0;
+    while (buf != NULL && done < size) {
+        ssize_t n = pread(fd, buf + done, (size_t) (size - done), offset + done);
+        if (n <= 0) {
+            snprintf(err, errlen, "%s: %s", path, n == 0 ? "shorter than its range" : strerror(errno));
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        done += n;
+    }
+    close(fd);
+    return buf;
+}
+
+/* the box filled and cropped in the middle, never enlarged */
+static int profile_fit(const media_profile_image *img, VipsImage **out)
+{
+    return vips_thumbnail_buffer((void *) img->bytes, img->len, out, img->width, "height",
+                                 img->height, "crop", VIPS_INTERESTING_CENTRE, "size",
+                                 VIPS_SIZE_DOWN, "option_string", "fail_on=truncated", NULL);
+}
+
+/* The same for every frame of an animated GIF (vips_thumbnail's crop
+ * takes the first frame only): scaled as a whole, each frame cropped. */
+static int profile_fit_animated(const media_profile_image *img, int w, int ph, VipsImage **out)
+{
+    VipsImage *t = NULL, *joined = NULL, **frames = NULL;
+    double scale = fmin(1.0, fmax((double) img->width / w, (double) img->height / ph));
+    int pages = 0, rc = -1;
+
+    if (vips_thumbnail_buffer((void *) img->bytes, img->len, &t, (int) fmax(1, round(w * scale)),
+                              "height", (int) fmax(1, round(ph * scale)), "size", VIPS_SIZE_DOWN,
+                              "option_string", "n=-1,fail_on=truncated", NULL) != 0)
+        return -1;
+
+    int pw = vips_image_get_width(t), pph = vips_image_get_page_height(t);
+    pages = vips_image_get_height(t) / pph;
+    int cw = pw < img->width ? pw : img->width, ch = pph < img->height ? pph : img->height;
+    frames = g_new0(VipsImage *, pages);
+    for (int i = 0; i < pages; i++)
+        if (vips_extract_area(t, &frames[i], (pw - cw) / 2, i * pph + (pph - ch) / 2, cw, ch,
+                              NULL) != 0)
+            goto out;
+    if (vips_arrayjoin(frames, &joined, pages, "across", 1, NULL) != 0
+        || vips_copy(joined, out, NULL) != 0)
+        goto out;
+    vips_image_set_int(*out, "page-height", ch);
+    rc = 0;
+out:
+    for (int i = 0; i < pages; i++)
+        if (frames[i]) g_object_unref(frames[i]);
+    g_free(frames);
+    if (joined) g_object_unref(joined);
+    g_object_unref(t);
+    return rc;
+}
+
+int media_profile_image_process(media_profile_image *img, char *err, size_t errlen)
+{
+    VipsImage *in = NULL, *fitted = NULL, *first = NULL;
+    media_image probe = { .bytes = img->bytes, .len = img->len,
+                          .content_type = img->content_type };
+    int gif = strcmp(img->content_type, "image/gif") == 0;
+    int rc = -1;
+
+    /* the header by the sniffed type's own loader: the pixel limit first */
+    in = load(&probe);
+    if (in == NULL) {
+        snprintf(err, errlen, "not decodable: %s", vips_error_buffer());
+        goto out;
+    }
+    int w = vips_image_get_width(in), h = vips_image_get_height(in);
+    int pages = gif ? vips_image_get_n_pages(in) : 1;
+    /* every frame of an animation counts */
+    if ((double) w * h * pages > MEDIA_MATRIX_LIMIT) {
+        snprintf(err, errlen, "%dx%d pixels, %d frame(s): over the limit", w, h, pages);
+        goto out;
+    }
+    if ((pages > 1 ? profile_fit_animated(img, w, h, &fitted) : profile_fit(img, &fitted)) != 0) {
+        snprintf(err, errlen, "not decodable: %s", vips_error_buffer());
+        goto out;
+    }
+    if (save(fitted, img->content_type, img->original_path) != 0) {
+        snprintf(err, errlen, "%s", vips_error_buffer());
+        rc = errno == ENOSPC || errno == EIO || errno == EACCES ? -2 : -1;
+        goto out;
+    }
+    if (gif && (profile_fit(img, &first) != 0 || save(first, "image/png", img->static_path) != 0)) {
+        snprintf(err, errlen, "%s", vips_error_buffer());
+        rc = errno == ENOSPC || errno == EIO || errno == EACCES ? -2 : -1;
+        goto out;
+    }
+
+    struct stat st;
+    if (stat(img->original_path, &st) != 0) {
+        snprintf(err, errlen, "%s: %s", img->original_path, strerror(errno));
+        rc = -2;
+        goto out;
+    }
+    img->original_bytes = (size_t) st.st_size;
+    img->original.width = vips_image_get_width(fitted);
+    img->original.height = vips_image_get_page_height(fitted);
+    rc = 0;
+
+out:
+    if (rc != 0) {
+        unlink(img->original_path);
+        if (img->static_path != NULL)
+            unlink(img->static_path);
+    }
+    vips_error_clear();
+    if (first) g_object_unref(first);
+    if (fitted) g_object_unref(fitted);
+    if (in) g_object_unref(in);
+    return rc;
+}
+
+int media_image_file_meta(const char *path, media_size *size, char *blurhash_out, char *err,
+                          size_t errlen)
+{
+    VipsImage *in = vips_image_new_from_file(path, "access", VIPS_ACCESS_SEQUENTIAL, NULL);
+    int rc = -1;
+
+    if (in == NULL) {
+        snprintf(err, errlen, "%s: %s", path, vips_error_buffer());
+        vips_error_clear();
+        return -1;
+    }
+    size->width = vips_image_get_width(in);
+    size->height = vips_image_get_height(in);
+    if (blurhash(in, blurhash_out) == 0)
+        rc = 0;
+    else
+        snprintf(err, errlen, "blurhash: %s", vips_error_buffer());
+    vips_error_clear();
+    g_object_unref(in);
+    return rc;
+}
+
+int media_gif_animated(const unsigned char *bytes, size_t len)
+{
+    VipsImage *in = NULL;
+    int pages = 1;
+
+    if (vips_gifload_buffer((void *) bytes, len, &in, NULL) == 0) {
+        pages = vips_image_get_n_pages(in);
+        g_object_unref(in);
+    }
+    vips_error_clear();
+    return pages > 1;
+}
+
+int media_copy_range(const char *path, long long offset, long long size, const char *dest,
+                     char *err, size_t errlen)
+{
+    int in = open(path, O_RDONLY | O_CLOEXEC);
+    if (in == -1) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    int out = open(dest, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (out == -1) {
+        snprintf(err, errlen, "%s: %s", dest, strerror(errno));
+        close(in);
+        return -1;
+    }
+    char buf[65536];
+    long long done = 0;
+    int rc = 0;
+    while (done < size) {
+        size_t want = size - done < (long long) sizeof(buf) ? (size_t) (size - done) : sizeof(buf);
+        ssize_t n = pread(in, buf, want, offset + done);
+        if (n <= 0 || write(out, buf, (size_t) n) != n) {
+            snprintf(err, errlen, "copying %s: %s", path, n == 0 ? "shorter than its range"
+                                                                 : strerror(errno));
+            rc = -1;
+            break;
+        }
+        done += n;
+    }
+    if (close(out) != 0 && rc == 0) {
+        snprintf(err, errlen, "%s: %s", dest, strerror(errno));
+        rc = -1;
+    }
+    close(in);
+    if (rc != 0)
+        unlink(dest);
+    return rc;
+}
+
+int media_thumbnail_process(media_image *img, char *err, size_t errlen)
+{
+    VipsImage *in = NULL, *upright = NULL, *small = NULL;
+    int rc = -1;
+
+    media_image_format(img->content_type, &img->saved_type, &img->saved_extension);
+    in = load(img);
+    if (in == NULL) {
+        snprintf(err, errlen, "not decodable: %s", vips_error_buffer());
+        goto out;
+    }
+    if ((double) vips_image_get_width(in) * vips_image_get_height(in) > MEDIA_MATRIX_LIMIT) {
+        snprintf(err, errlen, "%dx%d pixels: over the limit", vips_image_get_width(in),
+                 vips_image_get_height(in));
+        goto out;
+    }
+    if (vips_autorot(in, &upright, NULL) != 0 || small_style(img, upright, &small) != 0) {
+        snprintf(err, errlen, "not decodable: %s", vips_error_buffer());
+        goto out;
+    }
+    if (save(small, img->saved_type, img->small_path) != 0) {
+        snprintf(err, errlen, "%s", vips_error_buffer());
+        rc = errno == ENOSPC || errno == EIO || errno == EACCES ? -2 : -1;
+        goto out;
+    }
+    struct stat st;
+    if (stat(img->small_path, &st) != 0) {
+        snprintf(err, errlen, "%s: %s", img->small_path, strerror(errno));
+        rc = -2;
+        goto out;
+    }
+    img->original_bytes = (size_t) st.st_size;
+    img->small.width = vips_image_get_width(small);
+    img->small.height = vips_image_get_height(small);
+    if (blurhash(small, img->blurhash) != 0) {
+        snprintf(err, errlen, "blurhash: %s", vips_error_buffer());
+        goto out;
+    }
+    rc = 0;
+out:
+    if (rc != 0)
+        unlink(img->small_path);
+    vips_error_clear();
+    if (small) g_object_unref(small);
     if (upright) g_object_unref(upright);
     if (in) g_object_unref(in);
     return rc;

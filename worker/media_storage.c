@@ -42,6 +42,21 @@ int media_key(char *out, size_t outlen, int remote, const char *class_name,
                            strlen(name), NULL) > 0 ? 0 : -1;
 }
 
+int media_profile_key(char *out, size_t outlen, const char *id, const char *attribute,
+                      const char *style, const char *name)
+{
+    char attachment[16], stored[96];
+    const char *ext, *dot;
+
+    style = mstdn_media_profile_style(style, name, &ext);
+    snprintf(attachment, sizeof(attachment), "%ss", attribute);
+    if (ext != NULL && (dot = strchr(name, '.')) != NULL)
+        snprintf(stored, sizeof(stored), "%.*s.%s", (int) (dot - name), name, ext);
+    else
+        snprintf(stored, sizeof(stored), "%s", name);
+    return media_key(out, outlen, 0, "accounts", attachment, id, style, stored);
+}
+
 /* --- the file system ------------------------------------------------------------ */
 
 static int copy_file(const char *from, const char *to, char *err, size_t errlen)

@@ -29,6 +29,13 @@
 int media_key(char *out, size_t outlen, int remote, const char *class_name,
               const char *attachment, const char *id, const char *style, const char *name);
 
+/* The key of style "original" or "static" of a local account's avatar or
+ * header (attribute "avatar", "header"): class "accounts", attachment
+ * "avatars"/"headers", a GIF's static style its first frame as PNG
+ * (mstdn_media_profile_style()).  0 or -1 as media_key(). */
+int media_profile_key(char *out, size_t outlen, const char *id, const char *attribute,
+                      const char *style, const char *name);
+
 /* Stores the local file under key with that Content-Type; the local file
  * is gone afterwards (moved, or uploaded and unlinked) when it succeeds
  * and left to the caller when it fails.  0 or -1 (err: worth a retry). */

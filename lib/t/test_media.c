@@ -157,6 +157,32 @@ partitions(void **state)
 }
 
 
+/* the static style of avatars and headers: GIFs' own, else the original */
+static void
+profile_styles(void **state)
+{
+    char         b[MSTDN_MEDIA_KEY_MAX];
+    const char  *ext, *style;
+
+    (void) state;
+    style = mstdn_media_profile_style("original", "0123456789abcdef.gif", &ext);
+    assert_string_equal(style, "original");
+    assert_null(ext);
+    style = mstdn_media_profile_style("static", "0123456789abcdef.png", &ext);
+    assert_string_equal(style, "original");
+    assert_null(ext);
+    style = mstdn_media_profile_style("static", "0123456789abcdef.gif", &ext);
+    assert_string_equal(style, "static");
+    assert_string_equal(ext, "png");
+    mstdn_media_key(b, sizeof(b), 0, "accounts", "headers", 109618290273346817LL, style,
+                    "0123456789abcdef.gif", 20, ext);
+    assert_string_equal(b, "accounts/headers/109/618/290/273/346/817/static/"
+                           "0123456789abcdef.png");
+    assert_true(mstdn_media_profile_animated("0123456789abcdef.gif"));
+    assert_false(mstdn_media_profile_animated("0123456789abcdef.png"));
+}
+
+
 static void
 keys(void **state)
 {
@@ -196,6 +222,7 @@ main(void)
         cmocka_unit_test(limits),
         cmocka_unit_test(human_sizes),
         cmocka_unit_test(partitions),
+        cmocka_unit_test(profile_styles),
         cmocka_unit_test(keys),
     };
 

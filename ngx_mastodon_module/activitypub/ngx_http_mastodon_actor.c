@@ -7,6 +7,7 @@
 
 #include "ngx_http_mastodon_activitypub.h"
 #include "mstdn_json.h"
+#include "mstdn_media.h"
 
 
 enum {
@@ -26,7 +27,11 @@ enum {
     NGX_HTTP_MASTODON_AC_MOVED_URI,
     NGX_HTTP_MASTODON_AC_MOVED_LOCAL,
     NGX_HTTP_MASTODON_AC_ALSO_KNOWN_AS,
-    NGX_HTTP_MASTODON_AC_ATTRIBUTION
+    NGX_HTTP_MASTODON_AC_ATTRIBUTION,
+    NGX_HTTP_MASTODON_AC_AVATAR,
+    NGX_HTTP_MASTODON_AC_AVATAR_TYPE,
+    NGX_HTTP_MASTODON_AC_HEADER,
+    NGX_HTTP_MASTODON_AC_HEADER_TYPE
 };
 
 
@@ -45,7 +50,9 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_ap_actor_stmt =
     " (SELECT m.username FROM accounts m WHERE m.id = a.moved_to_account_id"
     "   AND m.domain IS NULL),"
     " coalesce(array_to_json(a.also_known_as)::text, '[]'),"
-    " coalesce(array_to_json(a.attribution_domains)::text, '[]')"
+    " coalesce(array_to_json(a.attribution_domains)::text, '[]'),"
+    " a.avatar_file_name, a.avatar_content_type,"
+    " a.header_file_name, a.header_content_type"
     " FROM accounts a"
     " WHERE lower(a.username) = lower($1) AND a.domain IS NULL"
     " AND a.id > 0 AND" NGX_HTTP_MASTODON_ACCOUNT_SHOWN, 1);
@@ -56,6 +63,8 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_ap_instance_stmt =
 
 
 static void ngx_http_mastodon_ap_actor_done(ngx_http_mastodon_pg_batch_t *b);
+static ngx_int_t ngx_http_mastodon_ap_actor_image(ngx_http_request_t *r,
+    PGresult *res, const char *attribute, int col, mstdn_ap_image_t *image);
 static void ngx_http_mastodon_ap_instance_done(
     ngx_http_mastodon_pg_batch_t *b);
 static ngx_int_t ngx_http_mastodon_ap_profile_page(ngx_http_request_t *r,
@@ -266,7 +275,15 @@ ngx_http_mastodon_ap_actor_done(ngx_http_mastodon_pg_batch_t *b)
 
     a.attribution_domains = domains;
 
-    if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
+    if (ngx_http_mastodon_ap_actor_image(r, res, "avatar",
+                                         NGX_HTTP_MASTODON_AC_AVATAR, &a.icon)
+        != NGX_OK
+        || ngx_http_mastodon_ap_actor_image(r, res, "header",
+                                            NGX_HTTP_MASTODON_AC_HEADER,
+                                            &a.image)
+           != NGX_OK
+        || ngx_http_mastodon_json_init(r, &j) != NGX_OK)
+    {
         ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
@@ -276,6 +293,40 @@ ngx_http_mastodon_ap_actor_done(ngx_http_mastodon_pg_batch_t *b)
     }
 
     ngx_http_mastodon_finalize(r, ngx_http_mastodon_ap_send(&j, 180));
+}
+
+
+/* icon, image: the original style of the avatar, header (none: no key) */
+static ngx_int_t
+ngx_http_mastodon_ap_actor_image(ngx_http_request_t *r, PGresult *res,
+    const char *attribute, int col, mstdn_ap_image_t *image)
+{
+    ngx_str_t                       name, url;
+    ngx_http_mastodon_main_conf_t  *mcf;
+
+    if (PQgetisnull(res, 0, col) || PQgetlength(res, 0, col) == 0) {
+        return NGX_OK;
+    }
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
+
+    name.data = (u_char *) PQgetvalue(res, 0, col);
+    name.len = PQgetlength(res, 0, col);
+
+    /* a C string for lib/mstdn_ap: mstdn_media_key() ends it with NUL */
+    if (ngx_http_mastodon_account_image_url(r->pool, mcf,
+            ngx_http_mastodon_pg_int(res, 0, NGX_HTTP_MASTODON_AC_ID),
+            attribute, "original", &name, &url)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    image->url = (const char *) url.data;
+    image->media_type = PQgetisnull(res, 0, col + 1)
+                        ? NULL : PQgetvalue(res, 0, col + 1);
+
+    return NGX_OK;
 }
 
 

@@ -11,6 +11,7 @@
 
 #include "ngx_http_mastodon_auth.h"
 #include "ngx_http_mastodon_entities.h"
+#include "mstdn_media.h"
 
 
 /* relationships: the Relationship entity, writes answered with it, lists */
@@ -239,6 +240,10 @@ ngx_int_t ngx_http_mastodon_accounts_update_credentials(
     ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx);
 ngx_http_mastodon_pg_stmt_t *ngx_http_mastodon_credentials_stmt(void);
 void ngx_http_mastodon_credentials_done(ngx_http_mastodon_pg_batch_t *b);
+ngx_int_t ngx_http_mastodon_profile_avatar_delete(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_profile_header_delete(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_custom_emojis(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_instance_rules(ngx_http_request_t *r,
@@ -383,6 +388,63 @@ ngx_int_t ngx_http_mastodon_reports_create(ngx_http_request_t *r,
 
 
 /* media uploads (_media.c) */
+#define NGX_HTTP_MASTODON_MEDIA_NAME_LEN  16     /* file names: 8 random
+                                                   bytes, hex */
+
+#define NGX_HTTP_MASTODON_MEDIA_OK        0
+#define NGX_HTTP_MASTODON_MEDIA_INVALID   1     /* not a supported type */
+#define NGX_HTTP_MASTODON_MEDIA_TOO_LARGE 2
+#define NGX_HTTP_MASTODON_MEDIA_FAILED    3     /* the spool: an alert */
+
+/*
+ * An upload handed over to the worker: _upload_init() fills it from a file
+ * parameter, _handover() (a pool-thread task) sniffs the type, checks the
+ * size and links (or copies) the part into the spool; _unspool() (a task
+ * too, then _unspooled() answers 503) removes it again when its row could
+ * not be written.  Media attachments and profile images (avatar, header)
+ * alike.
+ */
+typedef struct {
+    /* the file part, copied for the pool thread */
+    const u_char                   *str;        /* in memory, or */
+    const char                     *path;       /* nginx's file */
+    int                             fd;
+    uint64_t                        offset;
+    uint64_t                        size;
+    uint64_t                        image_limit;
+    uint64_t                        video_limit;
+    u_char                         *spool;      /* spool/<name> */
+    ngx_uint_t                      profile_image;  /* JPEG, PNG, GIF,
+                                                       WebP only */
+    ngx_uint_t                      images_only;
+
+    /* the task's answer */
+    ngx_uint_t                      result;
+    uint64_t                        spool_offset;
+    ngx_err_t                       err;
+    const char                     *failed;     /* what failed */
+    mstdn_media_kind                kind;
+
+    /* the request's */
+    ngx_uint_t                      v2;
+    u_char                          name[NGX_HTTP_MASTODON_MEDIA_NAME_LEN
+                                         + 1];
+    const char                     *description;
+    const char                     *focus_x;
+    const char                     *focus_y;
+    void                           *data;       /* the caller's */
+
+    /* v1: waiting for the worker */
+    ngx_event_t                     poll;
+    ngx_msec_t                      deadline;
+    const char                    **ids;        /* the row's id, account */
+} ngx_http_mastodon_media_upload_t;
+
+ngx_int_t ngx_http_mastodon_media_upload_init(ngx_http_request_t *r,
+    ngx_http_mastodon_media_upload_t *u, mstdn_value_t *file);
+void ngx_http_mastodon_media_handover(void *data, ngx_log_t *log);
+void ngx_http_mastodon_media_unspool(void *data, ngx_log_t *log);
+void ngx_http_mastodon_media_unspooled(ngx_http_request_t *r, void *data);
 ngx_int_t ngx_http_mastodon_media_create_v1(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_media_create_v2(ngx_http_request_t *r,
@@ -399,7 +461,8 @@ ngx_int_t ngx_http_mastodon_media_destroy(ngx_http_request_t *r,
 #define NGX_HTTP_MASTODON_MEDIA_REMOVE_SQL(rows)                              \
     NGX_HTTP_MASTODON_OUTBOX_SQL(                                             \
     "SELECT 'media', 'media_remove', json_build_object('id', " rows           \
-    ".id::text, 'file_file_name', " rows ".file_file_name) FROM " rows       \
+    ".id::text, 'file_file_name', " rows ".file_file_name,"                  \
+    " 'thumbnail_file_name', " rows ".thumbnail_file_name) FROM " rows       \
     " WHERE " rows ".file_file_name IS NOT NULL")
 /* description and focus of params, NULL each when not given: NGX_OK or
  * the 422 to answer (the upload's, PUT's, an edit's media_attributes[]) */

@@ -15,6 +15,18 @@
 #define NGX_HTTP_MASTODON_NOTE_MAX          500
 #define NGX_HTTP_MASTODON_FIELDS_MAX        4
 #define NGX_HTTP_MASTODON_FIELD_MAX         255
+/* Account::Avatar::AVATAR_LIMIT, Account::Header::HEADER_LIMIT */
+#define NGX_HTTP_MASTODON_PROFILE_IMAGE_LIMIT  (8 * 1024 * 1024)
+
+
+typedef struct {
+    const char                        **values;
+    const char                        **svalues;
+    const char                        **cvalues;
+    ngx_uint_t                          nimages;
+    const char                         *attribute[2];    /* avatar, header */
+    ngx_http_mastodon_media_upload_t    images[2];
+} ngx_http_mastodon_credentials_t;
 
 
 static const char *ngx_http_mastodon_bool_value(mstdn_value_t *params,
@@ -23,6 +35,21 @@ static ngx_int_t ngx_http_mastodon_fields_json(ngx_http_request_t *r,
     mstdn_value_t *attrs, const char **out, const char **err);
 static const char *ngx_http_mastodon_gen_string(ngx_http_request_t *r,
     yajl_gen g);
+static ngx_int_t ngx_http_mastodon_credentials_images(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_credentials_t *cr);
+static void ngx_http_mastodon_credentials_handover(void *data,
+    ngx_log_t *log);
+static void ngx_http_mastodon_credentials_handed(ngx_http_request_t *r,
+    void *data);
+static ngx_int_t ngx_http_mastodon_credentials_run(ngx_http_request_t *r,
+    ngx_http_mastodon_credentials_t *cr);
+static void ngx_http_mastodon_credentials_saved(
+    ngx_http_mastodon_pg_batch_t *b);
+static void ngx_http_mastodon_credentials_unspool(void *data,
+    ngx_log_t *log);
+static ngx_int_t ngx_http_mastodon_profile_image_delete(
+    ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx,
+    ngx_http_mastodon_pg_stmt_t *stmt);
 
 
 /* the profile goes to the remote followers (activitypub_account) */
@@ -63,6 +90,50 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_unlock_requests =
         "  WHERE s.id = follow_requests.account_id"
         "  AND s.silenced_at IS NOT NULL)"), 1);
 
+/*
+ * $1 account, $2 attribute (avatar, header), $3 the spool file, $4 the
+ * part's offset in it, $5 its size, $6 the sniffed type, $7 the file name
+ */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_profile_image_job =
+    ngx_http_mastodon_pg_stmt(
+        NGX_HTTP_MASTODON_OUTBOX_SQL(
+        "SELECT 'media', 'account_image_process', json_build_object("
+        "'account_id', $1::bigint::text, 'attribute', $2::text,"
+        " 'spool', $3::text, 'offset', $4::bigint, 'size', $5::bigint,"
+        " 'content_type', $6::text, 'file_name', $7::text)"), 7);
+
+/*
+ * $1 account: the image's columns cleared, its files go (an
+ * account_image_remove job), the profile Update goes to the remote
+ * followers; nothing when there was none
+ */
+#define NGX_HTTP_MASTODON_PROFILE_IMAGE_DELETE(attr)                          \
+    "WITH o AS (SELECT " attr "_file_name AS name FROM accounts"               \
+    " WHERE id = $1::bigint AND " attr "_file_name IS NOT NULL"                \
+    " FOR UPDATE),"                                                           \
+    " u AS (UPDATE accounts SET " attr "_file_name = NULL,"                    \
+    " " attr "_content_type = NULL, " attr "_file_size = NULL,"                \
+    " " attr "_updated_at = NULL, updated_at = now() AT TIME ZONE 'UTC'"       \
+    " WHERE id = (SELECT $1::bigint FROM o) RETURNING id),"                   \
+    " job AS (" NGX_HTTP_MASTODON_OUTBOX_SQL(                                 \
+    "SELECT 'media', 'account_image_remove', json_build_object("              \
+    "'account_id', $1::bigint::text, 'attribute', '" attr "',"                \
+    " 'file_name', o.name) FROM o"                                            \
+    " UNION ALL SELECT 'push', 'activitypub_account', json_build_object("     \
+    "'account_id', $1::bigint::text, 'action', 'update') FROM u"              \
+    " WHERE EXISTS (SELECT 1 FROM follows f JOIN accounts fa"                 \
+    " ON fa.id = f.account_id AND fa.domain IS NOT NULL"                      \
+    " WHERE f.target_account_id = $1::bigint)") ")"                           \
+    " SELECT count(*) FROM u"
+
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_avatar_delete =
+    ngx_http_mastodon_pg_stmt(
+        NGX_HTTP_MASTODON_PROFILE_IMAGE_DELETE("avatar"), 1);
+
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_header_delete =
+    ngx_http_mastodon_pg_stmt(
+        NGX_HTTP_MASTODON_PROFILE_IMAGE_DELETE("header"), 1);
+
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_update_settings =
     ngx_http_mastodon_pg_stmt(
         "UPDATE users SET settings ="
@@ -74,12 +145,13 @@ ngx_int_t
 ngx_http_mastodon_accounts_update_credentials(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
 {
-    u_char                        *msg, *p, *last;
-    size_t                         len;
-    yajl_gen                       g;
-    const char                    *s, *err, **values, **svalues, **cvalues;
-    mstdn_value_t                 *params, *source, *attrs, *privacy;
-    ngx_http_mastodon_pg_batch_t  *b;
+    u_char                           *msg, *p, *last;
+    size_t                            len;
+    yajl_gen                          g;
+    const char                       *s, *err, **values, **svalues,
+                                    **cvalues;
+    mstdn_value_t                    *params, *source, *attrs, *privacy;
+    ngx_http_mastodon_credentials_t  *cr;
 
     params = ctx->params;
 
@@ -208,20 +280,319 @@ ngx_http_mastodon_accounts_update_credentials(ngx_http_request_t *r,
         return 422;
     }
 
+    cr = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_credentials_t));
+    if (cr == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cr->values = values;
+    cr->svalues = svalues;
+    cr->cvalues = cvalues;
+
+    if (ctx->params
+        && (ngx_http_mastodon_param_file(ctx, "avatar")
+            || ngx_http_mastodon_param_file(ctx, "header")))
+    {
+        return ngx_http_mastodon_credentials_images(r, ctx, cr);
+    }
+
+    if (ngx_http_mastodon_credentials_run(r, cr) != NGX_OK) {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    return NGX_DONE;
+}
+
+
+/* the avatar and header files: both handed over in one pool-thread task */
+static ngx_int_t
+ngx_http_mastodon_credentials_images(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_credentials_t *cr)
+{
+    ngx_uint_t                         i;
+    mstdn_value_t                     *file;
+    ngx_http_mastodon_media_upload_t  *u;
+    static const char                 *attributes[] = { "avatar", "header" };
+
+    for (i = 0; i < 2; i++) {
+        file = ngx_http_mastodon_param_file(ctx, attributes[i]);
+        if (file == NULL) {
+            continue;
+        }
+
+        u = &cr->images[cr->nimages];
+        cr->attribute[cr->nimages++] = attributes[i];
+
+        if (ngx_http_mastodon_media_upload_init(r, u, file) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        u->profile_image = 1;
+        u->data = cr;
+        u->image_limit = NGX_HTTP_MASTODON_PROFILE_IMAGE_LIMIT;
+        u->video_limit = 0;
+    }
+
+    if (ngx_http_mastodon_thread_run(r, ngx_http_mastodon_credentials_handover,
+                                     ngx_http_mastodon_credentials_handed, cr)
+        != NGX_OK)
+    {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    return NGX_DONE;
+}
+
+
+/* in a pool thread: each handed over; all or none stay in the spool */
+static void
+ngx_http_mastodon_credentials_handover(void *data, ngx_log_t *log)
+{
+    ngx_uint_t                        i, j;
+    ngx_http_mastodon_credentials_t  *cr = data;
+
+    for (i = 0; i < cr->nimages; i++) {
+        ngx_http_mastodon_media_handover(&cr->images[i], log);
+
+        if (cr->images[i].result != NGX_HTTP_MASTODON_MEDIA_OK) {
+            for (j = 0; j < i; j++) {
+                /* thread pool: this task runs in a pool thread */
+                (void) unlink((char *) cr->images[j].spool);
+            }
+
+            return;
+        }
+    }
+}
+
+
+static void
+ngx_http_mastodon_credentials_handed(ngx_http_request_t *r, void *data)
+{
+    u_char                            *msg;
+    ngx_uint_t                         i;
+    ngx_http_mastodon_ctx_t           *ctx;
+    ngx_http_mastodon_media_upload_t  *u;
+    ngx_http_mastodon_credentials_t   *cr = data;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+
+    for (i = 0; i < cr->nimages; i++) {
+        u = &cr->images[i];
+
+        if (u->result == NGX_HTTP_MASTODON_MEDIA_OK) {
+            continue;
+        }
+
+        if (u->result == NGX_HTTP_MASTODON_MEDIA_FAILED) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, u->err,
+                          "mastodon: %s of the %s into \"%s\" failed",
+                          u->failed, cr->attribute[i], u->spool);
+            ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+            return;
+        }
+
+        msg = ngx_pnalloc(r->pool, 160);
+        if (msg == NULL) {
+            ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "mastodon: %s not taken: %s", cr->attribute[i],
+                      u->result == NGX_HTTP_MASTODON_MEDIA_INVALID
+                      ? "no supported image" : "too large");
+
+        /* Paperclip's errors, with the attribute's human name */
+        if (u->result == NGX_HTTP_MASTODON_MEDIA_INVALID) {
+            ngx_sprintf(msg, "Validation failed: %c%s content type is "
+                        "invalid, %c%s is invalid%Z",
+                        ngx_toupper(cr->attribute[i][0]),
+                        cr->attribute[i] + 1,
+                        ngx_toupper(cr->attribute[i][0]),
+                        cr->attribute[i] + 1);
+
+        } else {
+            ngx_sprintf(msg, "Validation failed: %c%s file size must be less "
+                        "than 8 MB, %c%s must be less than 8 MB%Z",
+                        ngx_toupper(cr->attribute[i][0]),
+                        cr->attribute[i] + 1,
+                        ngx_toupper(cr->attribute[i][0]),
+                        cr->attribute[i] + 1);
+        }
+
+        ctx->error_message = (const char *) msg;
+        ngx_http_mastodon_finalize(r, 422);
+        return;
+    }
+
+    if (ngx_http_mastodon_credentials_run(r, cr) != NGX_OK) {
+        /* the spool files are ours still */
+        if (ngx_http_mastodon_thread_run(r,
+                                         ngx_http_mastodon_credentials_unspool,
+                                         ngx_http_mastodon_media_unspooled,
+                                         &cr->images[0])
+            != NGX_OK)
+        {
+            ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        }
+    }
+}
+
+
+/* the batch: the account, the settings, the images' jobs, the answer */
+static ngx_int_t
+ngx_http_mastodon_credentials_run(ngx_http_request_t *r,
+    ngx_http_mastodon_credentials_t *cr)
+{
+    ngx_uint_t                         i;
+    const char                       **v;
+    ngx_http_mastodon_pg_batch_t      *b;
+    ngx_http_mastodon_media_upload_t  *u;
+
+    b = ngx_http_mastodon_pg_batch(r, cr->nimages
+                                      ? ngx_http_mastodon_credentials_saved
+                                      : ngx_http_mastodon_credentials_done,
+                                   cr);
+    if (b == NULL
+        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_update_account,
+                                    cr->values) != NGX_OK
+        || (cr->values[3] && cr->values[3][0] == 'f'
+            && ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_unlock_requests,
+                                        cr->cvalues) != NGX_OK)
+        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_update_settings,
+                                    cr->svalues) != NGX_OK
+        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_update_federate,
+                                    cr->values) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < cr->nimages; i++) {
+        u = &cr->images[i];
+
+        v = ngx_pcalloc(r->pool, 7 * sizeof(char *));
+        if (v == NULL) {
+            return NGX_ERROR;
+        }
+
+        v[0] = cr->values[0];
+        v[1] = cr->attribute[i];
+        v[2] = (const char *) u->spool;
+        v[3] = ngx_http_mastodon_pg_int64(r, u->spool_offset);
+        v[4] = ngx_http_mastodon_pg_int64(r, u->size);
+        v[5] = u->kind.mime;
+        v[6] = (const char *) ngx_pnalloc(r->pool,
+                                          NGX_HTTP_MASTODON_MEDIA_NAME_LEN + 8);
+        if (v[3] == NULL || v[4] == NULL || v[6] == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_sprintf((u_char *) v[6], "%s.%s%Z", u->name, u->kind.extension);
+
+        if (ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_profile_image_job,
+                                     v)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_http_mastodon_pg_add(b, ngx_http_mastodon_credentials_stmt(),
+                                 cr->cvalues) != NGX_OK
+        || ngx_http_mastodon_pg_run(b) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* with images: a failed batch leaves nothing in the spool */
+static void
+ngx_http_mastodon_credentials_saved(ngx_http_mastodon_pg_batch_t *b)
+{
+    ngx_http_mastodon_credentials_t  *cr = b->data;
+
+    if (ngx_http_mastodon_pg_ok(b)) {
+        ngx_http_mastodon_credentials_done(b);
+        return;
+    }
+
+    if (ngx_http_mastodon_thread_run(b->request,
+                                     ngx_http_mastodon_credentials_unspool,
+                                     ngx_http_mastodon_media_unspooled,
+                                     &cr->images[0])
+        != NGX_OK)
+    {
+        ngx_http_mastodon_finalize(b->request, NGX_HTTP_SERVICE_UNAVAILABLE);
+    }
+}
+
+
+/* in a pool thread: every image of the request out of the spool */
+static void
+ngx_http_mastodon_credentials_unspool(void *data, ngx_log_t *log)
+{
+    ngx_uint_t                         i;
+    ngx_http_mastodon_credentials_t   *cr;
+    ngx_http_mastodon_media_upload_t  *u = data;
+
+    cr = u->data;
+
+    for (i = 0; i < cr->nimages; i++) {
+        ngx_http_mastodon_media_unspool(&cr->images[i], log);
+    }
+
+    u->err = cr->images[cr->nimages - 1].err;
+}
+
+
+/* DELETE /api/v1/profile/avatar */
+ngx_int_t
+ngx_http_mastodon_profile_avatar_delete(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    return ngx_http_mastodon_profile_image_delete(r, ctx,
+                                            &ngx_http_mastodon_avatar_delete);
+}
+
+
+/* DELETE /api/v1/profile/header */
+ngx_int_t
+ngx_http_mastodon_profile_header_delete(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    return ngx_http_mastodon_profile_image_delete(r, ctx,
+                                            &ngx_http_mastodon_header_delete);
+}
+
+
+/* the image gone, then the CredentialAccount (Mastodon 4.2's answer) */
+static ngx_int_t
+ngx_http_mastodon_profile_image_delete(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_pg_stmt_t *stmt)
+{
+    const char                   **values;
+    ngx_http_mastodon_pg_batch_t  *b;
+
+    values = ngx_pcalloc(r->pool, sizeof(char *));
+    if (values == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    values[0] = ngx_http_mastodon_pg_int64(r, ctx->auth->account_id);
+    if (values[0] == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_credentials_done,
                                    NULL);
     if (b == NULL
-        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_update_account,
-                                    values) != NGX_OK
-        || (values[3] && values[3][0] == 'f'
-            && ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_unlock_requests,
-                                        cvalues) != NGX_OK)
-        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_update_settings,
-                                    svalues) != NGX_OK
-        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_update_federate,
-                                    values) != NGX_OK
+        || ngx_http_mastodon_pg_add(b, stmt, values) != NGX_OK
         || ngx_http_mastodon_pg_add(b, ngx_http_mastodon_credentials_stmt(),
-                                    cvalues) != NGX_OK)
+                                    values) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

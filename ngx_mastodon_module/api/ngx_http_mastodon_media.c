@@ -15,8 +15,11 @@
  * name.  The row (processing: queued) and the worker's job (queue
  * "media", type media_process: the id, the spool file, the part's offset
  * and size) are one statement.  So v2 answers 202 until the worker
- * processed it, and v1, which Mastodon answers once processed, answers
- * 200 with url null meanwhile.
+ * processed it; v1, which Mastodon answers once processed (synchronous
+ * Paperclip), polls the row (a timer, every 100 ms, at most
+ * mastodon_media_v1_wait) and
+ * answers 200 once complete, 422 once failed, or, past the wait, 200
+ * with url null.
  */
 
 #include <math.h>
@@ -27,41 +30,7 @@
 #include "mstdn_utf8.h"
 
 
-#define NGX_HTTP_MASTODON_MEDIA_NAME_LEN  16     /* file names: 8 random
-                                                   bytes, hex */
-
-#define NGX_HTTP_MASTODON_MEDIA_OK        0
-#define NGX_HTTP_MASTODON_MEDIA_INVALID   1     /* not a supported type */
-#define NGX_HTTP_MASTODON_MEDIA_TOO_LARGE 2
-#define NGX_HTTP_MASTODON_MEDIA_FAILED    3     /* the spool: an alert */
-
-
-typedef struct {
-    /* the file part, copied for the pool thread */
-    const u_char                   *str;        /* in memory, or */
-    const char                     *path;       /* nginx's file */
-    int                             fd;
-    uint64_t                        offset;
-    uint64_t                        size;
-    uint64_t                        image_limit;
-    uint64_t                        video_limit;
-    u_char                         *spool;      /* spool/<name> */
-
-    /* the task's answer */
-    ngx_uint_t                      result;
-    uint64_t                        spool_offset;
-    ngx_err_t                       err;
-    const char                     *failed;     /* what failed */
-    mstdn_media_kind                kind;
-
-    /* the request's */
-    ngx_uint_t                      v2;
-    u_char                          name[NGX_HTTP_MASTODON_MEDIA_NAME_LEN
-                                         + 1];
-    const char                     *description;
-    const char                     *focus_x;
-    const char                     *focus_y;
-} ngx_http_mastodon_media_upload_t;
+#define NGX_HTTP_MASTODON_MEDIA_POLL  100       /* ms between looks */
 
 
 /*
@@ -85,6 +54,23 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_media_insert =
         " m.id::text, 'spool', $9::text, 'offset', $10::bigint,"
         " 'size', $4::bigint) FROM m") ")"
         " SELECT " NGX_HTTP_MASTODON_MEDIA_COLUMNS " FROM m", 10);
+
+/*
+ * $1 id, $2 account, $3 the spool file, $4 the part's offset, $5 its
+ * size, $6 its type, $7 the thumbnail's name: a media_thumbnail job for
+ * the caller's unattached audio or video; whether one was queued
+ */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_media_thumbnail_job =
+    ngx_http_mastodon_pg_stmt(
+        "WITH job AS (" NGX_HTTP_MASTODON_OUTBOX_SQL(
+        "SELECT 'media', 'media_thumbnail', json_build_object('id',"
+        " m.id::text, 'spool', $3::text, 'offset', $4::bigint,"
+        " 'size', $5::bigint, 'content_type', $6::text,"
+        " 'file_name', $7::text) FROM media_attachments m"
+        " WHERE m.id = $1::bigint AND m.account_id = $2::bigint"
+        " AND m.status_id IS NULL AND m.type IN (2, 4)"
+        " AND m.processing IS DISTINCT FROM 3") " RETURNING 1)"
+        " SELECT count(*) FROM job", 7);
 
 /* $1 id, $2 account: set_media_attachment's, status_id nil */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_media_select =
@@ -120,7 +106,7 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_media_delete =
     ngx_http_mastodon_pg_stmt(
         "WITH d AS (DELETE FROM media_attachments WHERE id = $1::bigint"
         " AND account_id = $2::bigint AND status_id IS NULL"
-        " RETURNING id, file_file_name),"
+        " RETURNING id, file_file_name, thumbnail_file_name),"
         " job AS (" NGX_HTTP_MASTODON_MEDIA_REMOVE_SQL("d") ")"
         " SELECT (SELECT count(*) FROM d), EXISTS (SELECT 1"
         " FROM media_attachments WHERE id = $1::bigint"
@@ -129,14 +115,23 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_media_delete =
 
 static ngx_int_t ngx_http_mastodon_media_create(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx, ngx_uint_t v2);
-static void ngx_http_mastodon_media_handover(void *data, ngx_log_t *log);
 static ngx_int_t ngx_http_mastodon_media_copy(
     ngx_http_mastodon_media_upload_t *u);
 static void ngx_http_mastodon_media_handed(ngx_http_request_t *r,
     void *data);
 static void ngx_http_mastodon_media_inserted(ngx_http_mastodon_pg_batch_t *b);
-static void ngx_http_mastodon_media_unspool(void *data, ngx_log_t *log);
-static void ngx_http_mastodon_media_unspooled(ngx_http_request_t *r,
+static ngx_int_t ngx_http_mastodon_media_wait(ngx_http_request_t *r,
+    ngx_http_mastodon_media_upload_t *u, PGresult *res);
+static void ngx_http_mastodon_media_poll(ngx_event_t *ev);
+static void ngx_http_mastodon_media_polled(ngx_http_mastodon_pg_batch_t *b);
+static void ngx_http_mastodon_media_wait_cleanup(void *data);
+static void ngx_http_mastodon_media_thumbnail_handed(ngx_http_request_t *r,
+    void *data);
+static ngx_int_t ngx_http_mastodon_media_change_run(ngx_http_request_t *r,
+    const char **values, ngx_http_mastodon_media_upload_t *u);
+static void ngx_http_mastodon_media_thumbnailed(
+    ngx_http_mastodon_pg_batch_t *b);
+static void ngx_http_mastodon_media_not_thumbnailed(ngx_http_request_t *r,
     void *data);
 static void ngx_http_mastodon_media_one_done(ngx_http_mastodon_pg_batch_t *b);
 static void ngx_http_mastodon_media_deleted(ngx_http_mastodon_pg_batch_t *b);
@@ -167,14 +162,8 @@ ngx_http_mastodon_media_create(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx, ngx_uint_t v2)
 {
     ngx_int_t                          rc;
-    ngx_str_t                         *spool;
     mstdn_value_t                     *file;
-    u_char                             rnd[NGX_HTTP_MASTODON_MEDIA_NAME_LEN
-                                           / 2];
-    ngx_http_mastodon_main_conf_t     *mcf;
     ngx_http_mastodon_media_upload_t  *u;
-
-    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
 
     u = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_media_upload_t));
     if (u == NULL) {
@@ -197,8 +186,37 @@ ngx_http_mastodon_media_create(ngx_http_request_t *r,
         return rc;
     }
 
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+    if (ngx_http_mastodon_media_upload_init(r, u, file) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_mastodon_thread_run(r, ngx_http_mastodon_media_handover,
+                                     ngx_http_mastodon_media_handed, u)
+        != NGX_OK)
+    {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    return NGX_DONE;
+}
+
+
+/*
+ * u filled for ngx_http_mastodon_media_handover() with the file parameter
+ * and a fresh spool name (Attachmentable's: 8 random bytes, hex)
+ */
+ngx_int_t
+ngx_http_mastodon_media_upload_init(ngx_http_request_t *r,
+    ngx_http_mastodon_media_upload_t *u, mstdn_value_t *file)
+{
+    u_char                          rnd[NGX_HTTP_MASTODON_MEDIA_NAME_LEN / 2];
+    ngx_str_t                      *spool;
+    ngx_http_mastodon_main_conf_t  *mcf;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
+
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+        return NGX_ERROR;
     }
 
     ngx_hex_dump(u->name, rnd, sizeof(rnd));
@@ -216,19 +234,12 @@ ngx_http_mastodon_media_create(ngx_http_request_t *r,
     u->spool = ngx_pnalloc(r->pool, spool->len + 1
                                     + NGX_HTTP_MASTODON_MEDIA_NAME_LEN + 1);
     if (u->spool == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     ngx_sprintf(u->spool, "%V/%s%Z", spool, u->name);
 
-    if (ngx_http_mastodon_thread_run(r, ngx_http_mastodon_media_handover,
-                                     ngx_http_mastodon_media_handed, u)
-        != NGX_OK)
-    {
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
-    }
-
-    return NGX_DONE;
+    return NGX_OK;
 }
 
 
@@ -305,7 +316,7 @@ ngx_http_mastodon_media_attrs(ngx_http_request_t *r,
 
 
 /* in a pool thread: sniff, check the size, hand the file over */
-static void
+void
 ngx_http_mastodon_media_handover(void *data, ngx_log_t *log)
 {
     ssize_t                            n;
@@ -328,6 +339,22 @@ ngx_http_mastodon_media_handover(void *data, ngx_log_t *log)
     }
 
     if (mstdn_media_sniff(head, n, &u->kind) != 0) {
+        u->result = NGX_HTTP_MASTODON_MEDIA_INVALID;
+        return;
+    }
+
+    /* thumbnails: IMAGE_MIME_TYPES */
+    if (u->images_only && u->kind.type != MSTDN_MEDIA_IMAGE) {
+        u->result = NGX_HTTP_MASTODON_MEDIA_INVALID;
+        return;
+    }
+
+    /* avatars and headers: AVATAR_IMAGE_MIME_TYPES */
+    if (u->profile_image
+        && (u->kind.type != MSTDN_MEDIA_IMAGE
+            || ngx_strcmp(u->kind.mime, "image/heic") == 0
+            || ngx_strcmp(u->kind.mime, "image/avif") == 0))
+    {
         u->result = NGX_HTTP_MASTODON_MEDIA_INVALID;
         return;
     }
@@ -540,15 +567,145 @@ ngx_http_mastodon_media_inserted(ngx_http_mastodon_pg_batch_t *b)
         return;
     }
 
-    /* v2: 202 while processing; v1 answers at once */
-    ngx_http_mastodon_finalize(r, ngx_http_mastodon_media_send(r, res,
-                                         u->v2 ? NGX_HTTP_ACCEPTED
-                                               : NGX_HTTP_OK));
+    /* v2: 202 while processing; v1 waits for the worker */
+    if (u->v2) {
+        ngx_http_mastodon_finalize(r, ngx_http_mastodon_media_send(r, res,
+                                                          NGX_HTTP_ACCEPTED));
+        return;
+    }
+
+    if (ngx_http_mastodon_media_wait(r, u, res) != NGX_OK) {
+        ngx_http_mastodon_finalize(r, ngx_http_mastodon_media_send(r, res,
+                                                                 NGX_HTTP_OK));
+    }
+}
+
+
+/* v1: the row looked at again soon; NGX_ERROR: answer now (no wait) */
+static ngx_int_t
+ngx_http_mastodon_media_wait(ngx_http_request_t *r,
+    ngx_http_mastodon_media_upload_t *u, PGresult *res)
+{
+    ngx_pool_cleanup_t             *cln;
+    ngx_http_mastodon_ctx_t        *ctx;
+    ngx_http_mastodon_main_conf_t  *mcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
+
+    if (mcf->media_v1_wait == 0) {
+        return NGX_ERROR;
+    }
+
+    u->ids = ngx_palloc(r->pool, 2 * sizeof(char *));
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (u->ids == NULL || cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    u->ids[0] = ngx_http_mastodon_pg_int64(r,
+                                       ngx_http_mastodon_pg_int(res, 0, 0));
+    u->ids[1] = ngx_http_mastodon_pg_int64(r, ctx->auth->account_id);
+    if (u->ids[0] == NULL || u->ids[1] == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_mastodon_media_wait_cleanup;
+    cln->data = u;
+
+    u->data = r;
+    u->deadline = ngx_current_msec + mcf->media_v1_wait;
+    u->poll.handler = ngx_http_mastodon_media_poll;
+    u->poll.data = u;
+    u->poll.log = r->connection->log;
+    u->poll.cancelable = 1;
+
+    ngx_add_timer(&u->poll, NGX_HTTP_MASTODON_MEDIA_POLL);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_mastodon_media_poll(ngx_event_t *ev)
+{
+    ngx_http_request_t                *r;
+    ngx_http_mastodon_media_upload_t  *u = ev->data;
+
+    r = u->data;
+
+    if (ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_media_select, u->ids,
+                                   ngx_http_mastodon_media_polled, u)
+        != NGX_DONE)
+    {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+    }
+}
+
+
+/* complete: 200; failed: 422 (Paperclip's error); else again, or the
+ * row as it is once the wait is over */
+static void
+ngx_http_mastodon_media_polled(ngx_http_mastodon_pg_batch_t *b)
+{
+    PGresult                          *res;
+    ngx_int_t                          processing;
+    ngx_http_request_t                *r;
+    ngx_http_mastodon_ctx_t           *ctx;
+    ngx_http_mastodon_media_upload_t  *u;
+
+    r = b->request;
+    u = b->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+
+    res = ngx_http_mastodon_pg_rows(b, 0);
+
+    if (b->rc != NGX_OK || res == NULL) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    if (PQntuples(res) != 1) {
+        /* deleted or attached meanwhile */
+        ngx_http_mastodon_finalize(r, NGX_HTTP_NOT_FOUND);
+        return;
+    }
+
+    processing = ngx_http_mastodon_media_processing(res, 0, 0);
+
+    if (processing == MSTDN_MEDIA_FAILED) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "mastodon: media %s failed processing", u->ids[0]);
+        ctx->error_message = "Error processing thumbnail for uploaded media";
+        ngx_http_mastodon_finalize(r, 422);
+        return;
+    }
+
+    if (processing == MSTDN_MEDIA_COMPLETE
+        || (ngx_msec_int_t) (u->deadline - ngx_current_msec) <= 0)
+    {
+        ngx_http_mastodon_finalize(r, ngx_http_mastodon_media_send(r, res,
+                                                                 NGX_HTTP_OK));
+        return;
+    }
+
+    ngx_add_timer(&u->poll, NGX_HTTP_MASTODON_MEDIA_POLL);
+}
+
+
+static void
+ngx_http_mastodon_media_wait_cleanup(void *data)
+{
+    ngx_http_mastodon_media_upload_t  *u = data;
+
+    if (u->poll.timer_set) {
+        ngx_del_timer(&u->poll);
+    }
 }
 
 
 /* in a pool thread: an upload whose row failed leaves the spool */
-static void
+void
 ngx_http_mastodon_media_unspool(void *data, ngx_log_t *log)
 {
     ngx_http_mastodon_media_upload_t  *u = data;
@@ -558,7 +715,7 @@ ngx_http_mastodon_media_unspool(void *data, ngx_log_t *log)
 }
 
 
-static void
+void
 ngx_http_mastodon_media_unspooled(ngx_http_request_t *r, void *data)
 {
     ngx_http_mastodon_media_upload_t  *u = data;
@@ -602,15 +759,16 @@ ngx_http_mastodon_media_show(ngx_http_request_t *r,
 }
 
 
-/* PUT /api/v1/media/:id: description, focus */
+/* PUT /api/v1/media/:id: description, focus, thumbnail */
 ngx_int_t
 ngx_http_mastodon_media_update(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
 {
-    int64_t                        id;
-    ngx_int_t                      rc;
-    const char                   **values, *description, *x, *y;
-    ngx_http_mastodon_pg_batch_t  *b;
+    int64_t                            id;
+    ngx_int_t                          rc;
+    const char                       **values, *description, *x, *y;
+    mstdn_value_t                     *file;
+    ngx_http_mastodon_media_upload_t  *u;
 
     id = ngx_atoof(ctx->captures[0].data, ctx->captures[0].len);
     if (id <= 0) {
@@ -624,8 +782,7 @@ ngx_http_mastodon_media_update(ngx_http_request_t *r,
     }
 
     values = ngx_pcalloc(r->pool, 6 * sizeof(char *));
-    b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_media_one_done, NULL);
-    if (values == NULL || b == NULL) {
+    if (values == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -640,7 +797,135 @@ ngx_http_mastodon_media_update(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* the update, then what it found when it updated nothing */
+    file = ctx->params ? ngx_http_mastodon_param_file(ctx, "thumbnail") : NULL;
+
+    if (file == NULL) {
+        return ngx_http_mastodon_media_change_run(r, values, NULL);
+    }
+
+    /* the thumbnail: an image, handed to the worker as uploads are */
+    u = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_media_upload_t));
+    if (u == NULL
+        || ngx_http_mastodon_media_upload_init(r, u, file) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    u->images_only = 1;
+    u->ids = values;
+
+    if (ngx_http_mastodon_thread_run(r, ngx_http_mastodon_media_handover,
+                                     ngx_http_mastodon_media_thumbnail_handed,
+                                     u)
+        != NGX_OK)
+    {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_mastodon_media_thumbnail_handed(ngx_http_request_t *r, void *data)
+{
+    char                               size[32];
+    ngx_http_mastodon_ctx_t           *ctx;
+    ngx_http_mastodon_media_upload_t  *u = data;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+
+    switch (u->result) {
+
+    case NGX_HTTP_MASTODON_MEDIA_INVALID:
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "mastodon: thumbnail of no supported image type");
+        ctx->error_message = "Validation failed: Thumbnail content type is "
+                             "invalid, Thumbnail is invalid";
+        ngx_http_mastodon_finalize(r, 422);
+        return;
+
+    case NGX_HTTP_MASTODON_MEDIA_TOO_LARGE:
+        mstdn_media_human_size(u->image_limit, size, sizeof(size));
+
+        ctx->error_message = (const char *) ngx_pnalloc(r->pool, 128);
+        if (ctx->error_message == NULL) {
+            ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_sprintf((u_char *) ctx->error_message,
+                    "Validation failed: Thumbnail file size must be less than "
+                    "%s, Thumbnail must be less than %s%Z", size, size);
+        ngx_http_mastodon_finalize(r, 422);
+        return;
+
+    case NGX_HTTP_MASTODON_MEDIA_FAILED:
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, u->err,
+                      "mastodon: %s of the thumbnail into \"%s\" failed",
+                      u->failed, u->spool);
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    if (ngx_http_mastodon_media_change_run(r, u->ids, u) != NGX_DONE) {
+        if (ngx_http_mastodon_thread_run(r, ngx_http_mastodon_media_unspool,
+                                         ngx_http_mastodon_media_unspooled, u)
+            != NGX_OK)
+        {
+            ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        }
+    }
+}
+
+
+/*
+ * The change, then what it found when it changed nothing; with a
+ * thumbnail first its media_thumbnail job, queued for the caller's
+ * unattached audio or video only (Mastodon: audio_or_video?)
+ */
+static ngx_int_t
+ngx_http_mastodon_media_change_run(ngx_http_request_t *r,
+    const char **values, ngx_http_mastodon_media_upload_t *u)
+{
+    const char                   **v;
+    ngx_http_mastodon_pg_batch_t  *b;
+
+    b = ngx_http_mastodon_pg_batch(r, u ? ngx_http_mastodon_media_thumbnailed
+                                        : ngx_http_mastodon_media_one_done,
+                                   u);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (u) {
+        v = ngx_pcalloc(r->pool, 7 * sizeof(char *));
+        if (v == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        v[0] = values[0];
+        v[1] = values[1];
+        v[2] = (const char *) u->spool;
+        v[3] = ngx_http_mastodon_pg_int64(r, u->spool_offset);
+        v[4] = ngx_http_mastodon_pg_int64(r, u->size);
+        v[5] = u->kind.mime;
+        v[6] = (const char *) ngx_pnalloc(r->pool,
+                                          NGX_HTTP_MASTODON_MEDIA_NAME_LEN + 8);
+        if (v[3] == NULL || v[4] == NULL || v[6] == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_sprintf((u_char *) v[6], "%s.%s%Z", u->name, u->kind.extension);
+
+        if (ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_media_thumbnail_job,
+                                     v)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
     if (ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_media_change, values)
         != NGX_OK
         || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_media_select, values)
@@ -654,6 +939,61 @@ ngx_http_mastodon_media_update(ngx_http_request_t *r,
     }
 
     return NGX_DONE;
+}
+
+
+/* with a thumbnail: one not queued (no such media, or not audio or
+ * video: Mastodon's "must be blank") leaves the spool, then the answer */
+static void
+ngx_http_mastodon_media_thumbnailed(ngx_http_mastodon_pg_batch_t *b)
+{
+    PGresult                          *res;
+    ngx_http_request_t                *r;
+    ngx_http_mastodon_media_upload_t  *u;
+
+    r = b->request;
+    u = b->data;
+
+    res = ngx_http_mastodon_pg_rows(b, 0);
+
+    if (b->rc == NGX_OK && res && PQntuples(res) == 1
+        && ngx_http_mastodon_pg_int(res, 0, 0) == 1)
+    {
+        ngx_http_mastodon_media_one_done(b);
+        return;
+    }
+
+    /* the spool file is still ours */
+    u->result = b->rc == NGX_OK && res ? NGX_HTTP_MASTODON_MEDIA_INVALID
+                                       : NGX_HTTP_MASTODON_MEDIA_FAILED;
+
+    if (ngx_http_mastodon_thread_run(r, ngx_http_mastodon_media_unspool,
+                                     ngx_http_mastodon_media_not_thumbnailed,
+                                     u)
+        != NGX_OK)
+    {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+    }
+}
+
+
+static void
+ngx_http_mastodon_media_not_thumbnailed(ngx_http_request_t *r, void *data)
+{
+    ngx_http_mastodon_ctx_t           *ctx;
+    ngx_http_mastodon_media_upload_t  *u = data;
+
+    if (u->result == NGX_HTTP_MASTODON_MEDIA_FAILED) {
+        ngx_http_mastodon_media_unspooled(r, data);
+        return;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "mastodon: thumbnail for no audio or video of the caller");
+    ctx->error_message = "Validation failed: Thumbnail must be blank";
+    ngx_http_mastodon_finalize(r, 422);
 }
 
 
@@ -711,7 +1051,8 @@ ngx_http_mastodon_media_one_done(ngx_http_mastodon_pg_batch_t *b)
 
     res = NULL;
 
-    for (i = 0; i < b->nqueries; i++) {
+    /* after a thumbnail's job statement (the batch's data) */
+    for (i = b->data ? 1 : 0; i < b->nqueries; i++) {
         res = ngx_http_mastodon_pg_rows(b, i);
         if (res && PQntuples(res) == 1) {
             break;

@@ -311,7 +311,7 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_delete_stmt =
     "  updated_at = now() AT TIME ZONE 'UTC'"
     "  WHERE id IN (SELECT id FROM ma) AND NOT $3::boolean),"
     " mr AS (DELETE FROM media_attachments WHERE id IN (SELECT id FROM ma)"
-    "  AND $3::boolean RETURNING id, file_file_name),"
+    "  AND $3::boolean RETURNING id, file_file_name, thumbnail_file_name),"
     " mj AS (" NGX_HTTP_MASTODON_MEDIA_REMOVE_SQL("mr") "),"
     " ac AS (UPDATE account_stats a SET statuses_count ="
     "  greatest(0, a.statuses_count - x.n),"

@@ -512,6 +512,13 @@ static ngx_command_t  ngx_http_mastodon_commands[] = {
       offsetof(ngx_http_mastodon_main_conf_t, media_video_limit),
       NULL },
 
+    { ngx_string("mastodon_media_v1_wait"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, media_v1_wait),
+      NULL },
+
     { ngx_string("mastodon_media_base_url"),
       NGX_HTTP_MASTODON_MAIN,
       ngx_conf_set_str_slot,
@@ -651,6 +658,7 @@ ngx_http_mastodon_create_main_conf(ngx_conf_t *cf)
     mcf->redis_port = NGX_CONF_UNSET;
     mcf->media_image_limit = NGX_CONF_UNSET_SIZE;
     mcf->media_video_limit = NGX_CONF_UNSET_SIZE;
+    mcf->media_v1_wait = NGX_CONF_UNSET_MSEC;
 
     return mcf;
 }
@@ -703,6 +711,7 @@ ngx_http_mastodon_init_main_conf(ngx_conf_t *cf, void *conf)
     /* MAX_IMAGE_SIZE, MAX_VIDEO_SIZE; the spool: by nginx's temp files */
     ngx_conf_init_size_value(mcf->media_image_limit,
                              MSTDN_MEDIA_IMAGE_LIMIT);
+    ngx_conf_init_msec_value(mcf->media_v1_wait, 60000);
     ngx_conf_init_size_value(mcf->media_video_limit,
                              MSTDN_MEDIA_VIDEO_LIMIT);
 

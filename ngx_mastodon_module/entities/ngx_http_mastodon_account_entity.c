@@ -7,6 +7,14 @@
 #include "ngx_http_mastodon_entities.h"
 #include "mstdn_json.h"
 #include "mstdn_text.h"
+#include "mstdn_media.h"
+
+
+
+
+static void ngx_http_mastodon_account_local_image(ngx_http_mastodon_json_t *j,
+    const char *key, int64_t id, const char *attribute, const char *style,
+    ngx_str_t *name);
 
 
 enum {
@@ -38,18 +46,32 @@ enum {
 
 
 /*
- * An image of the account (key, key_static): a remote account's as its
- * actor document gave it (media are not cached here: the remote URL is
- * what Mastodon's cached copy stands for), else Mastodon's default.
+ * An image of the account (key, key_static; base: the account's first
+ * column, col: the image's): a local account's file under /system/, a
+ * remote account's as its actor document gave it (media are not cached
+ * here: the remote URL is what Mastodon's cached copy stands for), else
+ * Mastodon's default.
  */
 static void
 ngx_http_mastodon_account_image(ngx_http_mastodon_json_t *j, const char *key,
-    const char *key_static, PGresult *res, int row, int col,
+    const char *key_static, PGresult *res, int row, int base, int col,
     ngx_uint_t shown, char *missing)
 {
-    ngx_str_t  s;
+    int64_t     id;
+    ngx_str_t   s;
+    ngx_uint_t  local;
 
     s = ngx_http_mastodon_pg_str(res, row, col);
+    local = PQgetisnull(res, row, base + NGX_HTTP_MASTODON_ACC_DOMAIN);
+
+    if (shown && s.len > 0 && local) {
+        id = ngx_http_mastodon_pg_int(res, row,
+                                      base + NGX_HTTP_MASTODON_ACC_ID);
+        ngx_http_mastodon_account_local_image(j, key, id, key, "original", &s);
+        ngx_http_mastodon_account_local_image(j, key_static, id, key, "static",
+                                              &s);
+        return;
+    }
 
     if (shown && s.len > 0) {
         ngx_http_mastodon_json_kv_str(j, key, &s);
@@ -59,6 +81,56 @@ ngx_http_mastodon_account_image(ngx_http_mastodon_json_t *j, const char *key,
 
     ngx_http_mastodon_json_kv_url(j, key, &j->conf->base_url, missing);
     ngx_http_mastodon_json_kv_url(j, key_static, &j->conf->base_url, missing);
+}
+
+
+/*
+ * The public URL of a local account's avatar or header (attribute "avatar",
+ * "header") of file name `name`, style "original" or "static"
+ * (mstdn_media_profile_style(): a GIF's first frame, else the original),
+ * through ngx_http_mastodon_media_file_url(); in pool.
+ */
+ngx_int_t
+ngx_http_mastodon_account_image_url(ngx_pool_t *pool,
+    ngx_http_mastodon_main_conf_t *mcf, int64_t id, const char *attribute,
+    const char *style, ngx_str_t *name, ngx_str_t *url)
+{
+    u_char      *file;
+    const char  *extension;
+
+    file = ngx_pnalloc(pool, name->len + 1);
+    if (file == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(file, name->data, name->len);
+    file[name->len] = '\0';
+
+    style = mstdn_media_profile_style(style, (const char *) file, &extension);
+
+    return ngx_http_mastodon_media_file_url(pool, mcf, 0, "accounts",
+               ngx_strcmp(attribute, "avatar") == 0 ? "avatars" : "headers",
+               id, style, name, extension, url);
+}
+
+
+/* a local account's avatar or header */
+static void
+ngx_http_mastodon_account_local_image(ngx_http_mastodon_json_t *j,
+    const char *key, int64_t id, const char *attribute, const char *style,
+    ngx_str_t *name)
+{
+    ngx_str_t  url;
+
+    if (ngx_http_mastodon_account_image_url(j->pool, j->conf, id, attribute,
+                                            style, name, &url)
+        != NGX_OK)
+    {
+        j->failed = 1;
+        return;
+    }
+
+    ngx_http_mastodon_json_kv_str(j, key, &url);
 }
 
 
@@ -390,13 +462,13 @@ ngx_http_mastodon_account_attrs(ngx_http_mastodon_json_t *j, PGresult *res,
         ngx_http_mastodon_json_kv_pq(j, "uri", res, row, C(URI));
     }
 
-    /* local media come later: Mastodon's default images meanwhile */
+    /* Mastodon's default images for none (and suspended accounts) */
     ngx_http_mastodon_account_image(j, "avatar", "avatar_static", res, row,
-                                    C(AVATAR_REMOTE), !local && !suspended,
+                                    col, C(AVATAR_REMOTE), !suspended,
                                     "/avatars/original/missing.png");
     ngx_http_mastodon_json_kv_cstr(j, "avatar_description", "");
     ngx_http_mastodon_account_image(j, "header", "header_static", res, row,
-                                    C(HEADER_REMOTE), !local && !suspended,
+                                    col, C(HEADER_REMOTE), !suspended,
                                     "/headers/original/missing.png");
     ngx_http_mastodon_json_kv_cstr(j, "header_description", "");
 
@@ -521,7 +593,7 @@ ngx_http_mastodon_account_partial(ngx_http_mastodon_json_t *j, PGresult *res,
     }
 
     ngx_http_mastodon_account_image(j, "avatar", "avatar_static", res, row,
-                                    C(AVATAR_REMOTE), !h.local && !h.suspended,
+                                    col, C(AVATAR_REMOTE), !h.suspended,
                                     "/avatars/original/missing.png");
 }
 

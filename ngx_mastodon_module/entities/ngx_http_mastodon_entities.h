@@ -39,7 +39,10 @@
     " to_char(s.last_status_at, 'YYYY-MM-DD'),"                               \
     " coalesce(a.fields::text, '[]'), a.memorial,"                            \
     " a.suspended_at IS NOT NULL, a.silenced_at IS NOT NULL,"                 \
-    " a.avatar_remote_url, a.header_remote_url, "                             \
+    " CASE WHEN a.domain IS NULL THEN a.avatar_file_name"                     \
+    "  ELSE a.avatar_remote_url END,"                                         \
+    " CASE WHEN a.domain IS NULL THEN a.header_file_name"                     \
+    "  ELSE a.header_remote_url END, "                                        \
     NGX_HTTP_MASTODON_EMOJIS_SQL("a.domain",                                  \
         "a.display_name || ' ' || a.note || ' ' || coalesce(a.fields::text, '')")
 #define NGX_HTTP_MASTODON_ACCOUNT_NCOLS  24
@@ -94,6 +97,13 @@ ngx_int_t ngx_http_mastodon_media_file_url(ngx_pool_t *pool,
     const char *class_name, const char *attachment, int64_t id,
     const char *style, ngx_str_t *name, const char *extension,
     ngx_str_t *url);
+/*
+ * A local account's avatar or header URL (attribute "avatar", "header";
+ * style "original", or "static": a GIF's first frame, else the original).
+ */
+ngx_int_t ngx_http_mastodon_account_image_url(ngx_pool_t *pool,
+    ngx_http_mastodon_main_conf_t *mcf, int64_t id, const char *attribute,
+    const char *style, ngx_str_t *name, ngx_str_t *url);
 void ngx_http_mastodon_media_attachment(ngx_http_mastodon_json_t *j,
     PGresult *res, int row, int col);
 

@@ -239,6 +239,8 @@ sub worker_env {
         MASTODON_DOMAIN    => $self->domain,
         MASTODON_LOG_LEVEL => 'debug',
         MASTODON_SQL_DIR   => "$ROOT/sql",
+        # media files stay in the test's directory
+        MASTODON_MEDIA_ROOT => "$self->{dir}/system",
         ($self->{port} ? (MASTODON_BASE_URL => $self->public_base) : ()),
         ($self->{smtp_port} ? (MASTODON_SMTP_URL => "smtp://127.0.0.1:$self->{smtp_port}") : ()),
         ($self->{asan} ? (ASAN_OPTIONS  => "detect_leaks=0:log_path=$self->{dir}/asan-worker",
