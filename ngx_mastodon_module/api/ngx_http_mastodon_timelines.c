@@ -140,12 +140,13 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_tl_public[2][3] = {
  * both statements below ask of each status besides its tags in "any".
  */
 #define NGX_HTTP_MASTODON_TL_SQL_TAG_FILTERS                                  \
-    " AND NOT EXISTS (SELECT 1 FROM" NGX_HTTP_MASTODON_TL_SQL_TAGS("$10")     \
+    " AND (cardinality($10::text[]) = 0 OR NOT EXISTS (SELECT 1 FROM"         \
+    NGX_HTTP_MASTODON_TL_SQL_TAGS("$10")                                      \
     "  ta WHERE NOT EXISTS (SELECT 1 FROM statuses_tags st"                   \
-    "  WHERE st.status_id = s.id AND st.tag_id = ta.id))"                     \
-    " AND NOT EXISTS (SELECT 1 FROM statuses_tags st"                         \
-    "  WHERE st.status_id = s.id AND st.tag_id IN"                            \
-    NGX_HTTP_MASTODON_TL_SQL_TAGS("$11") ")"                                  \
+    "  WHERE st.status_id = s.id AND st.tag_id = ta.id)))"                    \
+    " AND (cardinality($11::text[]) = 0 OR NOT EXISTS (SELECT 1"              \
+    "  FROM statuses_tags st WHERE st.status_id = s.id AND st.tag_id IN"      \
+    NGX_HTTP_MASTODON_TL_SQL_TAGS("$11") "))"                                 \
     " AND (NOT $7::boolean OR s.local OR s.uri IS NULL)"                      \
     " AND (NOT $8::boolean OR (s.local = false AND s.uri IS NOT NULL))"       \
     NGX_HTTP_MASTODON_TL_SQL_NOT_EXCLUDED                                     \
