@@ -202,6 +202,18 @@ $m->get_ok('/api/v1/timelines/tag/nosuchtag?any[]=cats')->status_is(200)->conten
 $m->get_ok('/api/v1/timelines/tag/cats?only_media=1')->status_is(200)->content_is('[]');
 $m->get_ok('/api/v1/timelines/tag/cats', $hc)->status_is(200);
 is(scalar @{ ids() }, 4, 'tag with a token: the private one is not there');
+# the tag alone walks statuses_tags page by page: the same pages as the
+# statement for several tags ("any" naming a tag nobody used)
+for my $q ("max_id=$both", "since_id=$both", "min_id=$cats&limit=2", "max_id=$cats_reply&since_id=$cats",
+           "limit=1", "max_id=$cats") {
+    $m->get_ok("/api/v1/timelines/tag/cats?$q&any[]=nosuchtag")->status_is(200);
+    my $many = ids();
+    $m->get_ok("/api/v1/timelines/tag/cats?$q")->status_is(200);
+    is_deeply(ids(), $many, "tag alone, $q: the page as with any[]");
+}
+$m->get_ok("/api/v1/timelines/tag/cats?min_id=$cats&limit=2")->status_is(200);
+is_deeply(ids(), [$rcats, $both], 'tag alone, min_id: the oldest after it, newest first');
+$m->get_ok("/api/v1/timelines/tag/cats?max_id=$cats")->status_is(200)->content_is('[]');
 
 # ===== an account's statuses ===============================================================
 $t->psql("DELETE FROM statuses WHERE account_id = $aid AND id IN ($cats, $both, $cats_private)");

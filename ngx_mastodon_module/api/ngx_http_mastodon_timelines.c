@@ -136,32 +136,66 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_tl_public[2][3] = {
 
 /*
  * TagFeed: $6 only_media, $7 local only, $8 remote only, $9 any (the tag
- * first), $10 all, $11 none (names, at most 4 each), $12 the tag.
+ * first), $10 all, $11 none (names, at most 4 each), $12 the tag.  What
+ * both statements below ask of each status besides its tags in "any".
  */
+#define NGX_HTTP_MASTODON_TL_SQL_TAG_FILTERS                                  \
+    " AND (cardinality($10::text[]) = 0 OR NOT EXISTS (SELECT 1 FROM"         \
+    NGX_HTTP_MASTODON_TL_SQL_TAGS("$10")                                      \
+    "  ta WHERE NOT EXISTS (SELECT 1 FROM statuses_tags st"                   \
+    "  WHERE st.status_id = s.id AND st.tag_id = ta.id)))"                    \
+    " AND (cardinality($11::text[]) = 0 OR NOT EXISTS (SELECT 1"              \
+    "  FROM statuses_tags st WHERE st.status_id = s.id AND st.tag_id IN"      \
+    NGX_HTTP_MASTODON_TL_SQL_TAGS("$11") "))"                                 \
+    " AND (NOT $7::boolean OR s.local OR s.uri IS NULL)"                      \
+    " AND (NOT $8::boolean OR (s.local = false AND s.uri IS NOT NULL))"       \
+    NGX_HTTP_MASTODON_TL_SQL_NOT_EXCLUDED                                     \
+    " AND ($7::boolean OR $1::bigint IS NULL OR a.domain IS NULL"             \
+    "  OR a.domain NOT IN (SELECT xd.domain FROM account_domain_blocks xd"    \
+    "  WHERE xd.account_id = $1::bigint))"                                    \
+    NGX_HTTP_MASTODON_TL_SQL_MEDIA("$6")
+
 #define NGX_HTTP_MASTODON_TL_SQL_TAG_FEED(order)                              \
     "SELECT s.id" NGX_HTTP_MASTODON_TL_SQL_PUBLIC                             \
     " AND EXISTS (SELECT 1 FROM tags t0 WHERE lower(t0.name) = lower($12))"   \
     " AND s.id IN (SELECT st.status_id FROM statuses_tags st"                 \
     "  WHERE st.tag_id IN" NGX_HTTP_MASTODON_TL_SQL_TAGS("$9") ")"            \
-    " AND NOT EXISTS (SELECT 1 FROM" NGX_HTTP_MASTODON_TL_SQL_TAGS("$10")     \
-    "  ta WHERE NOT EXISTS (SELECT 1 FROM statuses_tags st"                   \
-    "  WHERE st.status_id = s.id AND st.tag_id = ta.id))"                     \
-    " AND NOT EXISTS (SELECT 1 FROM statuses_tags st"                         \
-    "  WHERE st.status_id = s.id AND st.tag_id IN"                            \
-    NGX_HTTP_MASTODON_TL_SQL_TAGS("$11") ")"                                  \
-    " AND (NOT $7::boolean OR s.local OR s.uri IS NULL)"                      \
-    " AND (NOT $8::boolean OR (s.local = false AND s.uri IS NOT NULL))"       \
+    NGX_HTTP_MASTODON_TL_SQL_TAG_FILTERS                                      \
     NGX_HTTP_MASTODON_TL_SQL_PAGE                                             \
-    NGX_HTTP_MASTODON_TL_SQL_NOT_EXCLUDED                                     \
-    " AND ($7::boolean OR $1::bigint IS NULL OR a.domain IS NULL"             \
-    "  OR a.domain NOT IN (SELECT xd.domain FROM account_domain_blocks xd"    \
-    "  WHERE xd.account_id = $1::bigint))"                                    \
-    NGX_HTTP_MASTODON_TL_SQL_MEDIA("$6")                                      \
     NGX_HTTP_MASTODON_TL_SQL_ORDER(order)
 
-static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_tl_tag[2] = {
-    ngx_http_mastodon_pg_stmt(NGX_HTTP_MASTODON_TL_SQL_TAG_FEED("DESC"), 12),
-    ngx_http_mastodon_pg_stmt(NGX_HTTP_MASTODON_TL_SQL_TAG_FEED("ASC"), 12)
+/*
+ * The same when "any" is the tag alone (nearly always): the page walks
+ * statuses_tags by (tag_id, status_id) and stops at the limit.  The generic
+ * plan cannot know how many statuses carry a tag and, with the statuses
+ * joined first, scanned and sorted them all; here each status is checked
+ * in its own subquery (OFFSET 0 keeps it one) and the page's bounds are
+ * index conditions.
+ */
+#define NGX_HTTP_MASTODON_TL_SQL_TAG_ONE_FEED(order)                          \
+    "SELECT st.status_id FROM statuses_tags st, LATERAL (SELECT 1"            \
+    NGX_HTTP_MASTODON_TL_SQL_PUBLIC " AND s.id = st.status_id"                \
+    NGX_HTTP_MASTODON_TL_SQL_TAG_FILTERS " OFFSET 0) s"                       \
+    " WHERE st.tag_id = (SELECT t.id FROM tags t"                             \
+    "  WHERE lower(t.name) = lower($12))"                                     \
+    " AND cardinality($9::text[]) = 1"                                        \
+    " AND st.status_id < coalesce($2::bigint, 9223372036854775807)"           \
+    " AND st.status_id > greatest($3::bigint, $4::bigint, 0)"                 \
+    " ORDER BY st.status_id " order " LIMIT $5::int"
+
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_tl_tag[2][2] = {
+    {
+        ngx_http_mastodon_pg_stmt(NGX_HTTP_MASTODON_TL_SQL_TAG_FEED("DESC"),
+                                  12),
+        ngx_http_mastodon_pg_stmt(NGX_HTTP_MASTODON_TL_SQL_TAG_FEED("ASC"),
+                                  12)
+    },
+    {
+        ngx_http_mastodon_pg_stmt(
+            NGX_HTTP_MASTODON_TL_SQL_TAG_ONE_FEED("DESC"), 12),
+        ngx_http_mastodon_pg_stmt(
+            NGX_HTTP_MASTODON_TL_SQL_TAG_ONE_FEED("ASC"), 12)
+    }
 };
 
 
@@ -622,7 +656,7 @@ ngx_http_mastodon_timelines_tag(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
 {
     u_char                  *p;
-    ngx_uint_t               local, remote;
+    ngx_uint_t               local, remote, one;
     ngx_str_t               *tag, name;
     const char             **values;
     ngx_http_mastodon_tl_t  *tl;
@@ -679,9 +713,12 @@ ngx_http_mastodon_timelines_tag(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /* any[] absent: the tag alone */
+    one = (mstdn_object_get(ctx->params, "any") == NULL);
+
     return ngx_http_mastodon_tl_run(r, tl, NULL, NULL,
-                                 &ngx_http_mastodon_tl_tag[tl->page.ascending],
-                                 values);
+                            &ngx_http_mastodon_tl_tag[one][tl->page.ascending],
+                            values);
 }
 
 
