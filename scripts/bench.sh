@@ -11,6 +11,8 @@
 # `signin`, `post`, `fanout`, `deliver`, `inbox` or `media` for those sections alone),
 # BENCH_MEDIA (20 images),
 # BENCH_FANOUT (follower counts of the fan-out section, default "10000 100000"),
+# BENCH_BIG (follower counts of the big-account section, default "1000 1000000";
+# `big` in BENCH_ONLY for it alone),
 # BENCH_DELIVERIES (20000), BENCH_FARM_HOSTS (32), BENCH_HOST_CONCURRENCY (8),
 # BENCH_SEARCH_STATUSES (1000000; BENCH_ONLY=search for that section alone).
 #
@@ -510,6 +512,51 @@ EOF
 
 if [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = fanout ]; then
     fanout_bench
+fi
+
+# Big accounts (issue 10: "a post by an account with 1,000,000 followers: no
+# more work at posting time than for 1,000"): an account with N local
+# followers (rows made with generate_series, no home feeds) posts once; the
+# worker's distribute job time.  Above the worker's big_account_followers
+# (10000 by default) the post is merged on read (sql/0031_big_accounts.sql)
+# and the job walks only the followers with follows.notify.
+big_bench() {
+    local n author first status jid done_ms
+    echo
+    echo "A post by an account with N followers (distribute job; merged on read from 10000):"
+    printf '  %9s %12s %10s %8s\n' followers 'job ms' 'setup s' merged
+    for n in ${BENCH_BIG:-1000 1000000}; do
+        local t0
+        t0=$(date +%s)
+        author=$(psql_bench "INSERT INTO accounts (username) VALUES ('big$n') RETURNING id")
+        first=$(psql_bench "SELECT coalesce(max(id), 0) FROM accounts")
+        psql_bench "INSERT INTO accounts (id, username)
+            SELECT $first + g, 'big${n}_' || g FROM generate_series(1, $n) g" >/dev/null
+        psql_bench "INSERT INTO follows (account_id, target_account_id)
+            SELECT $first + g, $author FROM generate_series(1, $n) g" >/dev/null
+        psql_bench "INSERT INTO account_stats (account_id, followers_count) VALUES ($author, $n)
+            ON CONFLICT (account_id) DO UPDATE SET followers_count = excluded.followers_count" >/dev/null
+        psql_bench "ANALYZE follows; ANALYZE accounts" >/dev/null
+        status=$(psql_bench "INSERT INTO statuses (account_id, text, local) VALUES ($author, 'big', true) RETURNING id")
+        t0=$(( $(date +%s) - t0 ))
+
+        MASTODON_REDIS=127.0.0.1:$REDISPORT "$BUILD_ABS/mastodon-worker" enqueue default distribute \
+            "{\"status_id\":\"$status\",\"payload\":{\"id\":\"$status\",\"content\":\"big\",\"account\":{\"id\":\"$author\"}}}" >/dev/null
+        jid=
+        for _ in $(seq 1 6000); do
+            jid=$(grep "distribute: status $status into" "$VAR/worker.log" | head -n 1) && [ -n "$jid" ] && break
+            sleep 0.01
+        done
+        [ -n "$jid" ] || die "the distribute job of the account with $n followers did not finish"
+        sleep 0.2
+        done_ms=$(grep -A3 "distribute: status $status into" "$VAR/worker.log" | awk '/job distribute .* done in/ {print $(NF-1); exit}')
+        printf '  %9s %12s %10s %8s\n' "$n" "${done_ms:-?}" "$t0" \
+            "$(psql_bench "SELECT count(*) FROM feed_big_accounts WHERE account_id = $author")"
+    done
+}
+
+if [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = big ]; then
+    big_bench
 fi
 
 if [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = deliver ]; then

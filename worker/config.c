@@ -54,6 +54,7 @@ static const config_entry config_table[] = {
     STR(smtp_starttls, "auto"),
     STR(base_url, ""),
     NUM("feed_max", feed_max, "400", 40, 100000),
+    NUM("big_account_followers", big_account_followers, "10000", 0, 1000000000L),
     STR(web_domain, ""),
     NUM("federation_allow_http", federation_allow_http, "0", 0, 1),
     STR(federation_allowed_addresses, ""),

@@ -35,6 +35,7 @@ typedef struct {
     char *smtp_starttls;            /* auto, always, never */
     char *base_url;                 /* "" = https://<domain> */
     long  feed_max;                 /* statuses kept in a home feed */
+    long  big_account_followers;    /* merged on read from so many (0: never) */
     char *web_domain;               /* "" = domain (Mastodon's WEB_DOMAIN) */
     long  federation_allow_http;    /* 1: http:// towards other servers too */
     char *federation_allowed_addresses; /* IPs/CIDRs the guard lets through */

@@ -35,7 +35,7 @@ static int next_page_send(PGconn *db, const fanout_walk *w, const char *cursor,
     if (w->filter != NULL && w->tag_followers)
         return tag_followers_page_send(db, w->filter, cursor, err, errlen);
     if (w->filter != NULL)
-        return recipients_page_send(db, w->filter, cursor, err, errlen);
+        return recipients_page_send(db, w->filter, w->notify_only, cursor, err, errlen);
     return followers_page_send(db, w->account_id, cursor, err, errlen);
 }
 
@@ -111,7 +111,8 @@ int fanout_home(job_ctx *ctx, PGconn *db, const fanout_walk *w, long long *chang
         int n = PQntuples(page), more = n == RECIPIENTS_PAGE, asked = 0;
         for (int i = 0; i < n; i++) {
             /* a recipients page holds every follower scanned, accepted or not */
-            if (PQnfields(page) > 2 && PQgetvalue(page, i, 2)[0] != 't')
+            if (w->notify_only
+                || (PQnfields(page) > 2 && PQgetvalue(page, i, 2)[0] != 't'))
                 continue;
             writes_add(&fw, w, PQgetvalue(page, i, 0), err, errlen);
         }

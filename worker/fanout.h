@@ -14,6 +14,8 @@ typedef int (*fanout_page_fn)(void *arg, const PGresult *page, char *err, size_t
 typedef struct {
     const status_facts *filter;     /* recipients of this status, or NULL: every local follower */
     int           tag_followers;    /* with filter: the followers of its tags instead */
+    int           notify_only;      /* with filter: no feed writes, only the followers
+                                     * with follows.notify, for on_page (a big account) */
     const char   *account_id;       /* whose followers */
     int           include_self;     /* and the account's own feed */
     const char   *status_id;

@@ -5,7 +5,10 @@
  * - mention notifications to the local accounts it mentions;
  * - the author's home feed and those of the local followers who pass the
  *   home filter (recipients.c); a direct status only reaches the mentioned
- *   followers; `update` events on their timeline:<id>;
+ *   followers; `update` events on their timeline:<id>.  A big account's
+ *   status (big_accounts.c) is not pushed to its followers: their home
+ *   timelines merge it on read; only the followers' `status`
+ *   notifications walk them (the few with follows.notify);
  * - the feeds of the lists holding the author that take it (list_feeds.c),
  *   `update` on timeline:list:<id>;
  * - a public status with tags: the home feeds of the local followers of
@@ -22,6 +25,7 @@
  * A status that is gone or deleted by now is skipped. */
 #include "jobs.h"
 #include "args.h"
+#include "big_accounts.h"
 #include "conversations.h"
 #include "fanout.h"
 #include "list_feeds.h"
@@ -85,9 +89,14 @@ static int distribute(job_ctx *ctx, PGconn *db, const status_facts *f, const cha
         .status_id = f->id, .reblog_of_id = f->reblog_of_id, .op = FEED_ADD,
         .event_key = event_key, .on_page = notify_followers, .arg = &pn,
     };
+    int merged = big_account_merged(db, f, ctx->cfg->big_account_followers, err, errlen);
+    if (merged < 0)
+        return -1;
+    w.notify_only = merged;
     if (fanout_home(ctx, db, &w, &written, err, errlen) != 0)
         return -1;
-    mlog(LOG_INFO, "distribute: status %s into %lld home feed(s)", f->id, written);
+    mlog(LOG_INFO, "distribute: status %s into %lld home feed(s)%s", f->id, written,
+         merged ? ", merged on read by its followers' (a big account)" : "");
     if (list_feeds_walk(ctx, db, f, f->account_id, f->id, f->reblog_of_id, FEED_ADD, event_key,
                         &written, err, errlen) != 0)
         return -1;

@@ -14,18 +14,21 @@
 
 #include <stdio.h>
 
-static const char recipients_sql[] =
-    "SELECT p.account_id, p.notify AND h.ok IS NOT NULL, h.ok IS NOT NULL"
-    " FROM (SELECT f.account_id, f.notify, f.languages, f.show_reblogs"
-    "         FROM follows f JOIN accounts a ON a.id = f.account_id"
-    "        WHERE f.target_account_id = $1::bigint AND f.account_id > $2::bigint"
-    "          AND a.domain IS NULL"
-    "          AND a.id > $2::bigint"  /* the same, so a merge join starts at the cursor too */
-    "        ORDER BY f.account_id LIMIT $3::int) p"
-    " LEFT JOIN LATERAL mastodon_home_accepts(p.account_id, p.languages, p.show_reblogs,"
-    "   $4::bigint, $1::bigint, $5::int, $6::boolean, $7::bigint, $8::bigint, $9::varchar,"
-    "   $10::bigint, $11::bigint, $12::varchar) h(ok) ON true"
-    " ORDER BY p.account_id";
+#define RECIPIENTS_SQL(which)                                                              \
+    "SELECT p.account_id, p.notify AND h.ok IS NOT NULL, h.ok IS NOT NULL"                 \
+    " FROM (SELECT f.account_id, f.notify, f.languages, f.show_reblogs"                    \
+    "         FROM follows f JOIN accounts a ON a.id = f.account_id"                       \
+    "        WHERE f.target_account_id = $1::bigint AND f.account_id > $2::bigint" which     \
+    "          AND a.domain IS NULL"                                                       \
+    "          AND a.id > $2::bigint"  /* the same, so a merge join starts at the cursor too */ \
+    "        ORDER BY f.account_id LIMIT $3::int) p"                                       \
+    " LEFT JOIN LATERAL mastodon_home_accepts(p.account_id, p.languages, p.show_reblogs,"  \
+    "   $4::bigint, $1::bigint, $5::int, $6::boolean, $7::bigint, $8::bigint, $9::varchar," \
+    "   $10::bigint, $11::bigint, $12::varchar) h(ok) ON true"                             \
+    " ORDER BY p.account_id"
+
+static const char recipients_sql[] = RECIPIENTS_SQL("");
+static const char notify_recipients_sql[] = RECIPIENTS_SQL(" AND f.notify");
 
 static const char followers_sql[] =
     "SELECT f.account_id FROM follows f JOIN accounts a ON a.id = f.account_id"
@@ -57,7 +60,7 @@ static const char *or_null(const char *s)
     return s != NULL && s[0] != '\0' ? s : NULL;
 }
 
-int recipients_page_send(PGconn *db, const status_facts *f, const char *cursor,
+int recipients_page_send(PGconn *db, const status_facts *f, int notify_only, const char *cursor,
                          char *err, size_t errlen)
 {
     char limit[16], visibility[16];
@@ -70,6 +73,9 @@ int recipients_page_send(PGconn *db, const status_facts *f, const char *cursor,
         f->reblog_of_id[0] != '\0' ? f->reblog_account_domain : NULL,
     };
     /* planning the rule costs more than running it on a page of 100 */
+    if (notify_only)
+        return db_send_prepared(db, "mw_notify_recipients", notify_recipients_sql, 12, params,
+                                err, errlen);
     return db_send_prepared(db, "mw_recipients", recipients_sql, 12, params, err, errlen);
 }
 

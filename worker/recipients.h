@@ -12,9 +12,10 @@
  * after cursor ("0" to start), each with whether its home feed takes the
  * status (mastodon_home_accepts(): for a direct status only the mentioned
  * ones): columns account_id, notify (follows.notify, and accepted),
- * accepted.  Sent (0, or -1 + err), then received with
+ * accepted; with notify_only only the followers with follows.notify (a
+ * partial index: a big account's few, sql/0031_big_accounts.sql).  Sent (0, or -1 + err), then received with
  * recipients_page_receive(), so the caller writes feeds meanwhile. */
-int recipients_page_send(PGconn *db, const status_facts *f, const char *cursor,
+int recipients_page_send(PGconn *db, const status_facts *f, int notify_only, const char *cursor,
                          char *err, size_t errlen);
 
 /* One page of the local accounts following a tag of the status (not its

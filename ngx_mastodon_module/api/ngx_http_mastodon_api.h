@@ -126,7 +126,8 @@ extern ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_rel_ensure_stats;
  * home feed and list feeds.  name: for the log; key: the key without the id; rebuild: the
  * statement that selects a missing feed's statuses ($1 the id, $2
  * mastodon_feed_max: id, reblog_of_id or 0, newest first); path and keep:
- * its Link header's.
+ * its Link header's; merge_big: the home feed, which merges the statuses
+ * of the big accounts the viewer follows (sql/0031_big_accounts.sql).
  */
 typedef struct {
     const char                    *name;
@@ -135,6 +136,7 @@ typedef struct {
     ngx_http_mastodon_pg_stmt_t   *rebuild;
     ngx_str_t                      path;
     const char *const             *keep;
+    ngx_uint_t                     merge_big;
 } ngx_http_mastodon_feed_t;
 
 /* a rebuild statement's end, after its CTE c(id, reblog_of_id) of the

@@ -19,6 +19,14 @@
  * answers 206 while a feed regenerates; here the rebuild is awaited, so
  * 200.
  *
+ * Big accounts (sql/0031_big_accounts.sql, worker/big_accounts.c): the
+ * worker does not push their statuses from the switch on; the home page
+ * asks PostgreSQL for the same page of those of the big accounts the
+ * viewer follows, through the same rule (mastodon_home_accepts()), and
+ * merges the two by id, a status in both once.  With
+ * mastodon_big_account_followers 0 (as the worker's big_account_followers)
+ * the query is not made.
+ *
  * List feeds (mastodon:feed:list:<list id>, _lists.c) are read and
  * rebuilt by the same code, ngx_http_mastodon_feed_page(), with their own
  * rebuild statement.
@@ -56,7 +64,12 @@ static void ngx_http_mastodon_home_fetched(ngx_http_request_t *r,
     redisReply *reply, void *data);
 static ngx_int_t ngx_http_mastodon_home_rebuild(ngx_http_request_t *r,
     ngx_http_mastodon_home_t *h);
+static ngx_int_t ngx_http_mastodon_home_big(ngx_http_request_t *r,
+    ngx_http_mastodon_home_t *h);
 static void ngx_http_mastodon_home_rows(ngx_http_mastodon_pg_batch_t *b);
+static void ngx_http_mastodon_home_merge(ngx_http_mastodon_pg_batch_t *b);
+static void ngx_http_mastodon_home_load(ngx_http_request_t *r,
+    ngx_http_mastodon_home_t *h);
 static void ngx_http_mastodon_home_loaded(ngx_http_request_t *r,
     ngx_http_mastodon_statuses_t *st, void *data);
 static ngx_int_t ngx_http_mastodon_home_wait(ngx_http_request_t *r,
@@ -189,6 +202,37 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_home_rebuild_stmt =
     NGX_HTTP_MASTODON_FEED_REBUILD_END, 2);
 
 
+/*
+ * The page's statuses of the big accounts the viewer follows, not older
+ * than their switch, the same rule as the fan-out's: $1 the viewer, ids
+ * below $2 and above $3, at most $4, newest first (or, for a min_id page,
+ * the oldest).
+ */
+#define NGX_HTTP_MASTODON_HOME_BIG_SQL(order)                                 \
+    "SELECT s.id FROM follows f"                                              \
+    " JOIN feed_big_accounts b ON b.account_id = f.target_account_id"         \
+    " CROSS JOIN LATERAL (SELECT s.id FROM statuses s"                        \
+    "  LEFT JOIN statuses o ON o.id = s.reblog_of_id"                         \
+    "  LEFT JOIN accounts oa ON oa.id = o.account_id"                         \
+    "  CROSS JOIN LATERAL mastodon_home_accepts($1::bigint, f.languages,"     \
+    "   f.show_reblogs, s.id, s.account_id, s.visibility, s.reply,"           \
+    "   s.in_reply_to_id, s.in_reply_to_account_id, s.language,"              \
+    "   s.reblog_of_id, o.account_id, oa.domain)"                             \
+    "  WHERE s.account_id = f.target_account_id"                              \
+    "  AND s.id >= b.since_status_id AND s.id < $2::bigint"                   \
+    "  AND s.id > $3::bigint AND s.deleted_at IS NULL"                        \
+    "  AND s.visibility IN (0, 1, 2)"                                         \
+    "  AND (o.id IS NULL OR o.deleted_at IS NULL)"                            \
+    "  ORDER BY s.id " order " LIMIT $4::int) s"                              \
+    " WHERE f.account_id = $1::bigint"                                        \
+    " ORDER BY s.id " order " LIMIT $4::int"
+
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_home_big_stmt =
+    ngx_http_mastodon_pg_stmt(NGX_HTTP_MASTODON_HOME_BIG_SQL("DESC"), 4);
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_home_big_asc_stmt =
+    ngx_http_mastodon_pg_stmt(NGX_HTTP_MASTODON_HOME_BIG_SQL("ASC"), 4);
+
+
 /* what Api::V1::Timelines::HomeController keeps in its links */
 static const char *const  ngx_http_mastodon_home_keep[] = {
     "limit", "local", NULL
@@ -199,7 +243,8 @@ ngx_int_t
 ngx_http_mastodon_timelines_home(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
 {
-    ngx_http_mastodon_feed_t  *feed;
+    ngx_http_mastodon_feed_t       *feed;
+    ngx_http_mastodon_main_conf_t  *mcf;
 
     feed = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_feed_t));
     if (feed == NULL) {
@@ -212,6 +257,8 @@ ngx_http_mastodon_timelines_home(ngx_http_request_t *r,
     feed->rebuild = &ngx_http_mastodon_home_rebuild_stmt;
     ngx_str_set(&feed->path, "/api/v1/timelines/home");
     feed->keep = ngx_http_mastodon_home_keep;
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
+    feed->merge_big = mcf->big_account_followers != 0;
 
     return ngx_http_mastodon_feed_page(r, ctx, feed);
 }
@@ -368,7 +415,8 @@ ngx_http_mastodon_home_fetched(ngx_http_request_t *r, redisReply *reply,
     ids = reply->element[0];
 
     h->n = 0;
-    h->ids = ngx_palloc(r->pool, (ids->elements + 1) * sizeof(int64_t));
+    h->ids = ngx_palloc(r->pool,
+                        (ids->elements + h->page.limit + 1) * sizeof(int64_t));
     if (h->ids == NULL) {
         ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -383,6 +431,14 @@ ngx_http_mastodon_home_fetched(ngx_http_request_t *r, redisReply *reply,
                 h->n++;
             }
         }
+    }
+
+    if (h->feed->merge_big) {
+        rc = ngx_http_mastodon_home_big(r, h);
+        if (rc != NGX_DONE) {
+            ngx_http_mastodon_finalize(r, rc);
+        }
+        return;
     }
 
     if (h->n == 0) {
@@ -404,6 +460,149 @@ ngx_http_mastodon_home_fetched(ngx_http_request_t *r, redisReply *reply,
         (void) ngx_http_mastodon_statuses_load_cached(st, reply->element[1],
                                                ngx_http_mastodon_home_loaded,
                                                h);
+        return;
+    }
+
+    if (ngx_http_mastodon_statuses_load(st, ngx_http_mastodon_home_loaded, h)
+        == NGX_ERROR)
+    {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+    }
+}
+
+
+/* the page of the big accounts' statuses, to merge (home_merge) */
+static ngx_int_t
+ngx_http_mastodon_home_big(ngx_http_request_t *r, ngx_http_mastodon_home_t *h)
+{
+    u_char       *p;
+    int64_t       lower;
+    const char  **values;
+
+    values = ngx_palloc(r->pool, 4 * sizeof(char *));
+    p = ngx_pnalloc(r->pool, 4 * (NGX_INT64_LEN + 1));
+    if (values == NULL || p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    lower = h->page.min_id ? h->page.min_id : h->page.since_id;
+
+    values[0] = (const char *) p;
+    p = ngx_sprintf(p, "%L", h->feed->id);
+    *p++ = '\0';
+    values[1] = (const char *) p;
+    p = ngx_sprintf(p, "%L", h->page.max_id ? h->page.max_id
+                                             : (int64_t) INT64_MAX);
+    *p++ = '\0';
+    values[2] = (const char *) p;
+    p = ngx_sprintf(p, "%L", lower);
+    *p++ = '\0';
+    values[3] = (const char *) p;
+    *ngx_sprintf(p, "%ui", h->page.limit) = '\0';
+
+    return ngx_http_mastodon_pg_query(r, h->page.ascending
+                                         ? &ngx_http_mastodon_home_big_asc_stmt
+                                         : &ngx_http_mastodon_home_big_stmt,
+                                      values, ngx_http_mastodon_home_merge,
+                                      h);
+}
+
+
+/*
+ * The feed's page (newest first) and the big accounts' (newest first, or
+ * oldest first for a min_id page) merged, newest first, each id once; of
+ * the merge the newest page.limit, or for a min_id page the oldest.
+ */
+static void
+ngx_http_mastodon_home_merge(ngx_http_mastodon_pg_batch_t *b)
+{
+    int                        rows, j;
+    int64_t                   *big, *out, id;
+    PGresult                  *res;
+    ngx_uint_t                 i, k, n;
+    ngx_http_request_t        *r;
+    ngx_http_mastodon_home_t  *h;
+
+    r = b->request;
+    h = b->data;
+
+    res = ngx_http_mastodon_pg_rows(b, 0);
+    if (res == NULL) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    rows = PQntuples(res);
+
+    if (rows == 0) {
+        ngx_http_mastodon_home_load(r, h);
+        return;
+    }
+
+    big = ngx_palloc(r->pool, rows * sizeof(int64_t));
+    out = ngx_palloc(r->pool, (h->n + rows) * sizeof(int64_t));
+    if (big == NULL || out == NULL) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    for (j = 0; j < rows; j++) {
+        big[h->page.ascending ? rows - 1 - j : j] =
+                                       ngx_http_mastodon_pg_int(res, j, 0);
+    }
+
+    i = 0;
+    k = 0;
+    n = 0;
+
+    while (i < h->n || k < (ngx_uint_t) rows) {
+        if (k == (ngx_uint_t) rows
+            || (i < h->n && h->ids[i] >= big[k]))
+        {
+            id = h->ids[i++];
+            if (k < (ngx_uint_t) rows && big[k] == id) {
+                k++;
+            }
+
+        } else {
+            id = big[k++];
+        }
+
+        out[n++] = id;
+    }
+
+    if (n > h->page.limit) {
+        if (h->page.ascending) {
+            out += n - h->page.limit;
+        }
+        n = h->page.limit;
+    }
+
+    h->ids = out;
+    h->n = n;
+
+    ngx_http_mastodon_home_load(r, h);
+}
+
+
+/* the merged page to the status loader */
+static void
+ngx_http_mastodon_home_load(ngx_http_request_t *r,
+    ngx_http_mastodon_home_t *h)
+{
+    ngx_http_mastodon_statuses_t  *st;
+
+    if (h->n == 0) {
+        ngx_http_mastodon_finalize(r,
+                          ngx_http_mastodon_statuses_send_list(r, NULL));
+        return;
+    }
+
+    st = ngx_http_mastodon_statuses(r, h->ids, h->n,
+                                    NGX_HTTP_MASTODON_ST_FILTER
+                                    |NGX_HTTP_MASTODON_ST_HOME);
+    if (st == NULL) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 

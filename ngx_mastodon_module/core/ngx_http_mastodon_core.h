@@ -78,6 +78,7 @@ typedef struct {
     ngx_flag_t                 require_confirmation;
     ngx_flag_t                 oauth_password_grant;
     ngx_uint_t                 feed_max;        /* home feed length */
+    ngx_uint_t                 big_account_followers;  /* 0: no merge */
 
     /* the inbox and signed requests (activitypub/, fed-inbox) */
     size_t                     key_cache_size;

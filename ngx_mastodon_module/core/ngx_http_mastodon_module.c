@@ -82,6 +82,7 @@ ngx_http_mastodon_bounds(pg_slow_pool_size, 0, 1024);         /* 0: none */
 ngx_http_mastodon_bounds(pg_queue_size, 0, 1000000);          /* 0: no wait */
 ngx_http_mastodon_bounds(pg_max_requests, 0, 1000000000);     /* 0: never */
 ngx_http_mastodon_bounds(feed_max, 1, 10000);
+ngx_http_mastodon_bounds(big_account_followers, 0, 1000000000);
 ngx_http_mastodon_msec_bounds(streaming_heartbeat, 100, 3600000);
 ngx_http_mastodon_bounds(streaming_max_output, 4096, 1073741824);
 ngx_http_mastodon_bounds(streaming_max_message, 64, 1048576);
@@ -354,6 +355,13 @@ static ngx_command_t  ngx_http_mastodon_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_mastodon_main_conf_t, feed_max),
       &ngx_http_mastodon_feed_max_bounds },
+
+    { ngx_string("mastodon_big_account_followers"),
+      NGX_HTTP_MASTODON_MAIN,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_mastodon_main_conf_t, big_account_followers),
+      &ngx_http_mastodon_big_account_followers_bounds },
 
     { ngx_string("mastodon_json_max_depth"),
       NGX_HTTP_MASTODON_MAIN,
@@ -646,6 +654,7 @@ ngx_http_mastodon_create_main_conf(ngx_conf_t *cf)
     mcf->require_confirmation = NGX_CONF_UNSET;
     mcf->oauth_password_grant = NGX_CONF_UNSET;
     mcf->feed_max = NGX_CONF_UNSET_UINT;
+    mcf->big_account_followers = NGX_CONF_UNSET_UINT;
     mcf->key_cache_size = NGX_CONF_UNSET_SIZE;
     mcf->render_cache_size = NGX_CONF_UNSET_SIZE;
     mcf->key_cache_valid = NGX_CONF_UNSET_MSEC;
@@ -703,6 +712,7 @@ ngx_http_mastodon_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(mcf->require_confirmation, 1);
     ngx_conf_init_value(mcf->oauth_password_grant, 0);
     ngx_conf_init_uint_value(mcf->feed_max, 400);
+    ngx_conf_init_uint_value(mcf->big_account_followers, 10000);
     /* streaming/: Mastodon's :thump every 15 s */
     ngx_conf_init_msec_value(mcf->streaming_heartbeat, 15000);
     ngx_conf_init_size_value(mcf->streaming_max_output, 1024 * 1024);
