@@ -58,6 +58,10 @@ my @before = map { post('big', status => "big before $_", language => 'en') } 1 
 ok($t->wait_for(sub { in_feed('f1', $before[-1]) }), 'below the threshold: pushed');
 follow('f2', 'big');
 is($t->psql("SELECT count(*) FROM feed_big_accounts"), 0, 'no switch before a post');
+# read now, the render cache remembers that no account is merged on read;
+# the worker's switch below must make every node forget it ("big 0")
+is_deeply([ map { $_->{id} } @{ (home('viewer'))[0] } ], [ reverse @before ],
+          'before any switch: the pushed posts (no big account remembered)');
 
 for my $b (qw(big2 bigm bigx)) { follow($_, $b) for qw(f1 f2) }
 follow('viewer', 'big2', reblogs => 'false', 'languages[]' => ['en']);

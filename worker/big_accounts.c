@@ -17,7 +17,7 @@ static const char big_account_sql[] =
     "                 WHERE account_id = $1::bigint) >= $3::bigint"
     "        ON CONFLICT (account_id) DO NOTHING RETURNING since_status_id)"
     " SELECT EXISTS (SELECT 1 FROM b WHERE since_status_id <= $2::bigint)"
-    "     OR EXISTS (SELECT 1 FROM n)";
+    "     OR EXISTS (SELECT 1 FROM n), EXISTS (SELECT 1 FROM n)";
 
 int big_account_merged(PGconn *db, const status_facts *f, long threshold,
                        char *err, size_t errlen)
@@ -33,6 +33,8 @@ int big_account_merged(PGconn *db, const status_facts *f, long threshold,
     if (res == NULL)
         return -1;
     int merged = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+    if (merged && PQgetvalue(res, 0, 1)[0] == 't')
+        merged = 2;                     /* the switch, recorded now */
     PQclear(res);
     return merged;
 }

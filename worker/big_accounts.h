@@ -9,7 +9,8 @@
 
 /* 1 when f is merged on read (its author has reached `threshold`
  * followers, now or before, and f is not older than the switch: the first
- * such status records it), 0 when it is pushed, -1 + err.  Direct statuses
+ * such status records it, and 2 is returned then), 0 when it is pushed,
+ * -1 + err.  Direct statuses
  * are always pushed (to the few mentioned); threshold 0 turns new
  * switches off. */
 int big_account_merged(PGconn *db, const status_facts *f, long threshold,

@@ -92,7 +92,9 @@ static int distribute(job_ctx *ctx, PGconn *db, const status_facts *f, const cha
     int merged = big_account_merged(db, f, ctx->cfg->big_account_followers, err, errlen);
     if (merged < 0)
         return -1;
-    w.notify_only = merged;
+    if (merged == 2)    /* the nodes' "no big account" is wrong from now */
+        cache_forget_publish(*ctx->redis, "big", "0");
+    w.notify_only = merged != 0;
     if (fanout_home(ctx, db, &w, &written, err, errlen) != 0)
         return -1;
     mlog(LOG_INFO, "distribute: status %s into %lld home feed(s)%s", f->id, written,

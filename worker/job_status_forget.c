@@ -50,10 +50,10 @@ int status_forget_now(redisContext *c, const char *id, char *err, size_t errlen)
     return forget_replies(c, forget_append(c, id), err, errlen);
 }
 
-void viewer_forget_now(redisContext *c, const char *id)
+void cache_forget_publish(redisContext *c, const char *kind, const char *id)
 {
-    char msg[sizeof "viewer " + MW_ID_LEN];
-    int mlen = snprintf(msg, sizeof msg, "viewer %s", id);
+    char msg[16 + MW_ID_LEN];
+    int mlen = snprintf(msg, sizeof msg, "%s %s", kind, id);
     redisReply *r;
 
     if (c == NULL || mlen <= 0 || (size_t) mlen >= sizeof msg)
@@ -63,6 +63,11 @@ void viewer_forget_now(redisContext *c, const char *id)
     r = redisCommand(c, "PUBLISH mastodon:cache:forget %b", msg, (size_t) mlen);
     if (r != NULL)
         freeReplyObject(r);
+}
+
+void viewer_forget_now(redisContext *c, const char *id)
+{
+    cache_forget_publish(c, "viewer", id);
 }
 
 int job_status_forget(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen)

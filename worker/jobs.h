@@ -62,6 +62,9 @@ int status_forget_now(redisContext *c, const char *id, char *err, size_t errlen)
  * rejected, a block, a suspension): the viewer's facts in every nginx
  * node's render cache go ("0": every viewer's); fire and forget */
 void viewer_forget_now(redisContext *c, const char *id);
+/* "<kind> <id>" on the render cache's forget channel (kind: the module's
+ * words, ngx_http_mastodon_cache_forget_message()) */
+void cache_forget_publish(redisContext *c, const char *kind, const char *id);
 int job_activitypub_distribute(job_ctx *ctx, const char *args_json, size_t len, char *err,
                                size_t errlen);
 int job_activitypub_relationship(job_ctx *ctx, const char *args_json, size_t len, char *err,

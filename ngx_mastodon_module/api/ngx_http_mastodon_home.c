@@ -52,6 +52,8 @@ typedef struct {
     size_t                        *argvlen;
     ngx_uint_t                     rebuilt;
     ngx_uint_t                     renderings;  /* the script returns them */
+    ngx_uint_t                     big_version; /* of the "no big" entry */
+    ngx_uint_t                     big_versioned;
     ngx_event_t                    poll;        /* waiting for a rebuild */
     int64_t                       *ids;
     ngx_uint_t                     n;
@@ -63,6 +65,8 @@ static ngx_int_t ngx_http_mastodon_home_fetch(ngx_http_request_t *r,
 static void ngx_http_mastodon_home_fetched(ngx_http_request_t *r,
     redisReply *reply, void *data);
 static ngx_int_t ngx_http_mastodon_home_rebuild(ngx_http_request_t *r,
+    ngx_http_mastodon_home_t *h);
+static ngx_uint_t ngx_http_mastodon_home_no_big(ngx_http_request_t *r,
     ngx_http_mastodon_home_t *h);
 static ngx_int_t ngx_http_mastodon_home_big(ngx_http_request_t *r,
     ngx_http_mastodon_home_t *h);
@@ -206,10 +210,12 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_home_rebuild_stmt =
  * The page's statuses of the big accounts the viewer follows, not older
  * than their switch, the same rule as the fan-out's: $1 the viewer, ids
  * below $2 and above $3, at most $4, newest first (or, for a min_id page,
- * the oldest).
+ * the oldest); and a NULL row when no account is merged on read at all,
+ * which the render cache remembers (NGX_HTTP_MASTODON_CACHE_BIG) so that
+ * warm pages ask nothing of PostgreSQL until the worker's first switch.
  */
 #define NGX_HTTP_MASTODON_HOME_BIG_SQL(order)                                 \
-    "SELECT s.id FROM follows f"                                              \
+    "(SELECT s.id FROM follows f"                                             \
     " JOIN feed_big_accounts b ON b.account_id = f.target_account_id"         \
     " CROSS JOIN LATERAL (SELECT s.id FROM statuses s"                        \
     "  LEFT JOIN statuses o ON o.id = s.reblog_of_id"                         \
@@ -225,7 +231,9 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_home_rebuild_stmt =
     "  AND (o.id IS NULL OR o.deleted_at IS NULL)"                            \
     "  ORDER BY s.id " order " LIMIT $4::int) s"                              \
     " WHERE f.account_id = $1::bigint"                                        \
-    " ORDER BY s.id " order " LIMIT $4::int"
+    " ORDER BY s.id " order " LIMIT $4::int)"                                 \
+    " UNION ALL SELECT NULL::bigint"                                          \
+    "  WHERE NOT EXISTS (SELECT 1 FROM feed_big_accounts)"
 
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_home_big_stmt =
     ngx_http_mastodon_pg_stmt(NGX_HTTP_MASTODON_HOME_BIG_SQL("DESC"), 4);
@@ -433,7 +441,7 @@ ngx_http_mastodon_home_fetched(ngx_http_request_t *r, redisReply *reply,
         }
     }
 
-    if (h->feed->merge_big) {
+    if (h->feed->merge_big && !ngx_http_mastodon_home_no_big(r, h)) {
         rc = ngx_http_mastodon_home_big(r, h);
         if (rc != NGX_DONE) {
             ngx_http_mastodon_finalize(r, rc);
@@ -468,6 +476,35 @@ ngx_http_mastodon_home_fetched(ngx_http_request_t *r, redisReply *reply,
     {
         ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
     }
+}
+
+
+/*
+ * 1: the render cache knows that no account is merged on read; else the
+ * entry's version is taken, for home_merge to remember a "none" answer
+ */
+static ngx_uint_t
+ngx_http_mastodon_home_no_big(ngx_http_request_t *r,
+    ngx_http_mastodon_home_t *h)
+{
+    ngx_str_t  none;
+
+    if (!ngx_http_mastodon_cache_usable()) {
+        return 0;
+    }
+
+    if (ngx_http_mastodon_cache_get(NGX_HTTP_MASTODON_CACHE_BIG, 0, r->pool,
+                                    &none)
+        == NGX_OK)
+    {
+        return 1;
+    }
+
+    h->big_version = ngx_http_mastodon_cache_version(
+                                            NGX_HTTP_MASTODON_CACHE_BIG, 0);
+    h->big_versioned = 1;
+
+    return 0;
 }
 
 
@@ -523,6 +560,8 @@ ngx_http_mastodon_home_merge(ngx_http_mastodon_pg_batch_t *b)
     ngx_http_request_t        *r;
     ngx_http_mastodon_home_t  *h;
 
+    static ngx_str_t  none = ngx_string("0");
+
     r = b->request;
     h = b->data;
 
@@ -533,6 +572,16 @@ ngx_http_mastodon_home_merge(ngx_http_mastodon_pg_batch_t *b)
     }
 
     rows = PQntuples(res);
+
+    /* the last row, NULL: no account is merged on read at all */
+    if (rows > 0 && PQgetisnull(res, rows - 1, 0)) {
+        rows--;
+
+        if (h->big_versioned) {
+            ngx_http_mastodon_cache_put(NGX_HTTP_MASTODON_CACHE_BIG, 0,
+                                        h->big_version, &none);
+        }
+    }
 
     if (rows == 0) {
         ngx_http_mastodon_home_load(r, h);

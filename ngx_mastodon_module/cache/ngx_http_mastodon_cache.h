@@ -30,6 +30,10 @@ typedef enum {
     NGX_HTTP_MASTODON_CACHE_VIEWER,       /* by account: the viewer's facts
                                              about statuses and authors it
                                              saw; id 0: every viewer's */
+    NGX_HTTP_MASTODON_CACHE_BIG,          /* id 0: "0", no account is
+                                             merged on read (no home page
+                                             asks for big accounts' posts);
+                                             the worker's switch forgets it */
     NGX_HTTP_MASTODON_CACHE_KINDS
 } ngx_http_mastodon_cache_kind_e;
 

@@ -439,6 +439,9 @@ ngx_http_mastodon_cache_forget_message(ngx_str_t *message)
     } else if (sp - p == 6 && ngx_strncmp(p, "viewer", 6) == 0) {
         kind = NGX_HTTP_MASTODON_CACHE_VIEWER;
 
+    } else if (sp - p == 3 && ngx_strncmp(p, "big", 3) == 0) {
+        kind = NGX_HTTP_MASTODON_CACHE_BIG;
+
     } else {
         return;
     }
@@ -450,7 +453,10 @@ ngx_http_mastodon_cache_forget_message(ngx_str_t *message)
         }
 
         id = ngx_atoof(p, sp - p);
-        if (id > 0 || (id == 0 && kind == NGX_HTTP_MASTODON_CACHE_VIEWER)) {
+        if (id > 0
+            || (id == 0 && (kind == NGX_HTTP_MASTODON_CACHE_VIEWER
+                            || kind == NGX_HTTP_MASTODON_CACHE_BIG)))
+        {
             ngx_http_mastodon_cache_forget(kind, id);
         }
     }
