@@ -9,8 +9,10 @@
  *
  * Tags are looked up by their normalized name (lib's HashtagNormalizer);
  * a followed tag brings its public statuses into the follower's home feed
- * through the worker's distribute (worker/recipients.c).  The Tag entity:
- * id, name (the display name), url, history (mastodon_tag_history() of
+ * through the worker's distribute (worker/recipients.c), and leaves it
+ * when unfollowed (feed_unmerge with a tag_id).  A featured tag added or
+ * removed federates (activitypub_account add_tag, remove_tag).  The Tag
+ * entity: id, name (the display name), url, history (mastodon_tag_history() of
  * sql/0029_conversations_tags.sql), following and featuring for a user.
  * A featured tag's statuses_count and last_status_at are counted from
  * the account's public and unlisted statuses when read.
@@ -96,11 +98,23 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_featured_tags_stmt =
     " AND a.suspended_at IS NULL"
     " ORDER BY fs.n DESC, ft.id", 2);
 
+/* a featured tag's Add or Remove to the remote followers (the worker's
+ * activitypub_account add_tag, remove_tag), of rows with tag and name */
+#define NGX_HTTP_MASTODON_FEATURED_FEDERATE(action, rows)                     \
+    NGX_HTTP_MASTODON_OUTBOX_SQL(                                             \
+    "SELECT 'push', 'activitypub_account', json_build_object("               \
+    "'account_id', $1::bigint::text, 'action', '" action "',"                 \
+    " 'tag', r.tag, 'display_name', r.name)"                                  \
+    " FROM " rows " r"                                                        \
+    " WHERE EXISTS (SELECT 1 FROM follows f JOIN accounts fa"                 \
+    " ON fa.id = f.account_id AND fa.domain IS NOT NULL"                      \
+    " WHERE f.target_account_id = $1::bigint)")
+
 /*
  * POST: $1 the user, $2 normalized name, $3 display name.  The featured
  * tag of that tag if there is one (CreateFeaturedTagService), else a new
  * one unless the account has FeaturedTag::LIMIT (first column: its id, or
- * NULL at the limit).
+ * NULL at the limit); a new one federates.
  */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_featured_add_stmt =
     ngx_http_mastodon_pg_stmt(
@@ -114,7 +128,9 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_featured_add_stmt =
     "  SELECT $1::bigint, ti.id FROM ti WHERE NOT EXISTS (SELECT 1 FROM old)"
     "  AND (SELECT count(*) FROM featured_tags"
     "  WHERE account_id = $1::bigint) < 10"      /* FeaturedTag::LIMIT */
-    "  RETURNING id)"
+    "  RETURNING id),"
+    " ob AS (" NGX_HTTP_MASTODON_FEATURED_FEDERATE("add_tag",
+    "(SELECT $2::text AS tag, $3::text AS name FROM ins)") ")"
     " SELECT coalesce((SELECT id FROM old), (SELECT id FROM ins))", 3);
 
 /* Accounts::FeaturedTagsController#set_account: Account.find */
@@ -125,8 +141,12 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_featured_account_stmt =
 
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_featured_delete_stmt =
     ngx_http_mastodon_pg_stmt(
-    "DELETE FROM featured_tags WHERE id = $2::bigint"
-    " AND account_id = $1::bigint RETURNING id", 2);
+    "WITH d AS (DELETE FROM featured_tags WHERE id = $2::bigint"
+    "  AND account_id = $1::bigint RETURNING id, tag_id, name),"
+    " ob AS (" NGX_HTTP_MASTODON_FEATURED_FEDERATE("remove_tag",
+    "(SELECT t.name AS tag, coalesce(d.name, t.display_name, t.name) AS name"
+    " FROM d JOIN tags t ON t.id = d.tag_id)") ")"
+    " SELECT id FROM d", 2);
 
 /* the tags of the user's recent public and unlisted statuses that it does
  * not feature, most used first (Tag.suggestions_for_account), 10 */
