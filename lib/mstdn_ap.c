@@ -1422,6 +1422,10 @@ ctx_activity(ctx_t *c, const mstdn_ap_activity_t *a)
     case MSTDN_AP_UPDATE_ACTOR:
         ctx_actor(c, a->actor_object);
         break;
+    case MSTDN_AP_ADD_HASHTAG:
+    case MSTDN_AP_REMOVE_HASHTAG:
+        ctx_ext(c, EXT_HASHTAG);            /* HashtagSerializer's */
+        break;
     case MSTDN_AP_ACCEPT:
     case MSTDN_AP_REJECT:
     case MSTDN_AP_UNDO:
@@ -1697,6 +1701,27 @@ write_activity(yajl_gen g, const mstdn_ap_activity_t *a)
         {
             return -1;
         }
+        return 0;
+
+    case MSTDN_AP_ADD_HASHTAG:
+    case MSTDN_AP_REMOVE_HASHTAG:
+        if (kv(g, "type", a->type == MSTDN_AP_ADD_HASHTAG ? "Add" : "Remove")
+            != 0
+            || kv(g, "actor", a->actor) != 0
+            || kv(g, "target", a->target) != 0
+            || key(g, "object") != 0)
+        {
+            return -1;
+        }
+
+        CHECK(yajl_gen_map_open(g));
+        if (kv(g, "type", "Hashtag") != 0
+            || kv(g, "href", a->object) != 0
+            || kv(g, "name", a->content ? a->content : "") != 0)
+        {
+            return -1;
+        }
+        CHECK(yajl_gen_map_close(g));
         return 0;
 
     case MSTDN_AP_FLAG:

@@ -294,7 +294,9 @@ typedef enum {
     MSTDN_AP_BLOCK,             /* actor, object: target URI; rel_id */
     MSTDN_AP_MOVE,              /* actor, target; rel_id (the migration) */
     MSTDN_AP_FLAG,              /* id, actor, content, objects */
-    MSTDN_AP_VOTE               /* actor, rel_id, object, target, content */
+    MSTDN_AP_VOTE,              /* actor, rel_id, object, target, content */
+    MSTDN_AP_ADD_HASHTAG,       /* actor, target, object (href), content */
+    MSTDN_AP_REMOVE_HASHTAG     /* actor, target, object (href), content */
 } mstdn_ap_activity_type_t;
 
 typedef struct mstdn_ap_activity_s  mstdn_ap_activity_t;
@@ -321,6 +323,9 @@ typedef struct mstdn_ap_activity_s  mstdn_ap_activity_t;
  *     (ACTOR#votes/rel_id/activity) of a Note (ACTOR#votes/rel_id) whose
  *     name is content (the option's title), inReplyTo object (the poll's
  *     status URI), addressed to target (the poll's author).
+ *   ADD_HASHTAG, REMOVE_HASHTAG: a featured tag (ActivityPub::AddSerializer,
+ *     RemoveSerializer: no id): actor, target (its featured collection),
+ *     a Hashtag object whose href is object and name content ("#name").
  */
 struct mstdn_ap_activity_s {
     mstdn_ap_activity_type_t    type;

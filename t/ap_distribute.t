@@ -178,6 +178,24 @@ is($mv->{json}{object}, "$base/users/alice", 'of alice');
 is($mv->{json}{target}, 'https://f.example/users/frank', 'to the new account');
 is($mv->{json}{id}, "$base/users/alice#moves/7", 'its id');
 
+# --- a featured tag: Add and Remove of the Hashtag to the followers (Add/RemoveSerializer) -------
+reset_log();
+my $ft = $m->post_ok('/api/v1/featured_tags', $auth, form => { name => 'Gardening' })->status_is(200)->tx->res->json;
+is_deeply(of_type('Add', 2), [ 'b/shared', 'dave/inbox' ], 'Add to the followers');
+my ($add) = @{ records() };
+is($add->{json}{actor}, "$base/users/alice", 'by alice');
+is($add->{json}{target}, "$base/users/alice/collections/featured", 'to her featured collection');
+is_deeply($add->{json}{object}, { type => 'Hashtag', href => "$base/tags/gardening", name => '#Gardening' },
+          'the Hashtag');
+reset_log();
+$m->post_ok('/api/v1/featured_tags', $auth, form => { name => 'gardening' })->status_is(200);
+$m->delete_ok("/api/v1/featured_tags/$ft->{id}", $auth)->status_is(200);
+is_deeply(of_type('Remove', 2), [ 'b/shared', 'dave/inbox' ], 'its removal: Remove to the followers');
+is(scalar(grep { $_->{json}{type} eq 'Add' } @{ records() }), 0, 'featuring it again: nothing sent');
+my ($rm) = grep { $_->{json}{type} eq 'Remove' } @{ records() };
+is($rm->{json}{target}, "$base/users/alice/collections/featured", 'from her featured collection');
+is($rm->{json}{object}{name}, '#Gardening', 'the Hashtag');
+
 # --- a report forwarded: Flag from the instance actor to the reported account's server ------------
 system("openssl genrsa -traditional -out $dir/actor.pem 2048 2>/dev/null") == 0 or die;
 my $pem = path("$dir/actor.pem")->slurp;

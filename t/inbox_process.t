@@ -323,4 +323,21 @@ is(fetch_key("$R/keys/gina"), '{"ok":true}', 'a Key document: its owner fetched'
 is(count("SELECT count(*) FROM keypairs k JOIN accounts a ON a.id = k.account_id WHERE k.uri = '$R/keys/gina'"
          . " AND a.uri = '$R/users/gina'"), 1, 'the key found by its id');
 
+# --- Add and Remove of a Hashtag to the featured collection: the account's featured tags ------
+my $bfeat = "$R/users/bob/collections/featured";
+$t->psql("UPDATE accounts SET featured_collection_url = '$bfeat' WHERE id = $bob");
+sub bob_featured { [ map { $_->{name} } @{ $m->ua->get("/api/v1/accounts/$bob/featured_tags")->res->json } ] }
+sub hashtag { { type => 'Hashtag', href => "$R/tags/" . lc($_[0] =~ s/^#//r), name => $_[0] } }
+process(act('Add', 'bob', object => hashtag('#Gardening'), target => $bfeat));
+is_deeply(bob_featured(), ['Gardening'], 'a Hashtag added: featured, named as given');
+process(act('Add', 'bob', object => hashtag('#gardening'), target => $bfeat));
+is(count("SELECT count(*) FROM featured_tags WHERE account_id = $bob"), 1, 'again: once');
+process(act('Add', 'bob', object => hashtag('#Cooking'), target => "$R/users/bob/collections/tags"));
+is_deeply(bob_featured(), ['Gardening'], 'another target than the featured collection: nothing');
+process(act('Add', 'bob', object => hashtag('#no way'), target => $bfeat));
+process(act('Add', 'bob', object => hashtag('#1234'), target => $bfeat));
+is(count("SELECT count(*) FROM featured_tags WHERE account_id = $bob"), 1, 'not a tag\'s name: nothing');
+process(act('Remove', 'bob', object => hashtag('#GARDENING'), target => $bfeat));
+is_deeply(bob_featured(), [], 'a Hashtag removed: no longer featured');
+
 $t->done;

@@ -5,7 +5,8 @@
 # GET one, PUT scheduled_at, DELETE; and the worker's
 # scheduled_status_publish: each published at its time exactly once, with
 # its media and poll, through the post function POST /api/v1/statuses uses,
-# with two workers and across a worker restart.
+# with two workers and across a worker restart; the Idempotency-Key as a
+# post has it.
 
 use strict;
 use warnings;
@@ -262,5 +263,27 @@ due($orphan->{id});
 ok($t->wait_for(sub { $t->psql("SELECT count(*) FROM scheduled_statuses WHERE id = $orphan->{id}") == 0 }),
    'dropped');
 is(posted('orphan reply'), 0, 'never posted');
+
+# --- Idempotency-Key: as for a post, a retry gets the ScheduledStatus made -------------
+sub keyed { $ua->post('/api/v1/statuses' => { %{ h($_[0]) }, 'Idempotency-Key' => $_[1] } => json => $_[2])->res }
+sub kept { $t->psql("SELECT count(*) FROM scheduled_statuses WHERE params->>'text' = '$_[0]'") }
+my $k1 = keyed('bob', 'sched-1', { status => 'keyed later', scheduled_at => at(3600) });
+is($k1->code, 200, 'scheduled with an Idempotency-Key') or diag $k1->body;
+my $k2 = keyed('bob', 'sched-1', { status => 'keyed later', scheduled_at => at(3600) });
+is($k2->code, 200, 'the retry: 200');
+is($k2->json->{id}, $k1->json->{id}, 'the same ScheduledStatus');
+is_deeply([ entity_errors($k2->json, 'ScheduledStatus') ], [], 'a ScheduledStatus entity');
+is(kept('keyed later'), 1, 'scheduled once');
+is(keyed('bob', 'sched-2', { status => 'keyed later', scheduled_at => at(3600) })->json->{id} == $k1->json->{id}
+   ? 'same' : 'new', 'new', 'another key: another one');
+is(kept('keyed later'), 2, 'two');
+is(keyed('alice', 'sched-1', { status => 'keyed later', scheduled_at => at(3600) })->code, 200,
+   "another account's key of that name: its own");
+is(kept('keyed later'), 3, 'three');
+# a refused try gives the key up: the next one schedules
+is(keyed('bob', 'sched-3', { status => 'keyed soon', scheduled_at => at(60) })->code, 422, 'too soon: 422');
+my $k3 = keyed('bob', 'sched-3', { status => 'keyed soon', scheduled_at => at(3600) });
+is($k3->code, 200, 'then a good retry with the key: scheduled');
+is(kept('keyed soon'), 1, 'once');
 
 $t->done;

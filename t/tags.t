@@ -98,9 +98,27 @@ my $next = $ua->get($t->path_of($links->{next}) => h('alice'))->res->json;
 is_deeply([ map { $_->{name} } @$next ], ['tag1'], 'the next page');
 
 # --- unfollow ---------------------------------------------------------------------------
+# what came through the tag leaves bob's home feed (TagUnmergeWorker); what came
+# otherwise stays: his own, a followed account's, one with another followed tag
+is($ua->post("/api/v1/accounts/$id{dave}/follow" => h('bob'))->res->code, 200, 'bob follows dave');
+my $fromdave = post('dave', { status => 'dave on #cats' });
+my $both = post('carol', { status => '#cats and #dogs' });
+ok($t->wait_for(sub { my %h = map { $_ => 1 } @{ home('bob') }; $h{ $fromdave->{id} } && $h{ $both->{id} } }),
+   'a followed account\'s and a two-tag status in bob\'s home feed');
 $res = $ua->post('/api/v1/tags/cats/unfollow' => h('bob'))->res;
 is($res->code, 200, 'unfollow');
 is($res->json->{following}, false, 'no longer');
+ok($t->wait_for(sub { !grep { $_ eq $s2->{id} } @{ home('bob') } }), 'what came through the tag leaves the home feed');
+%bob = map { $_ => 1 } @{ home('bob') };
+ok(!$bob{ $s3->{id} }, 'all of it');
+ok($bob{ $s4->{id} }, 'his own status stays');
+ok($bob{ $fromdave->{id} }, 'a followed account\'s stays');
+ok($bob{ $both->{id} }, 'one with a tag still followed stays');
+is($ua->post('/api/v1/tags/cats/unfollow' => h('bob'))->res->code, 200, 'unfollow again: fine');
+is($ua->post('/api/v1/tags/cats/follow' => h('bob'))->res->json->{following}, true, 'following again');
+is($ua->post('/api/v1/tags/cats/follow' => h('bob'))->res->json->{following}, true,
+   'already followed: 200 with the tag (find_or_create_by!)');
+$ua->post('/api/v1/tags/cats/unfollow' => h('bob'));
 my $s5 = post('alice', { status => 'last #cats' });
 my $s6 = post('alice', { status => '#dogs too' });
 ok($t->wait_for(sub { grep { $_ eq $s6->{id} } @{ home('bob') } }), 'the tag still followed still comes');
@@ -128,6 +146,9 @@ my $pub = $ua->get("/api/v1/accounts/$id{alice}/featured_tags")->res;
 is($pub->code, 200, "an account's featured tags, without a token");
 is_deeply($pub->json, [ $ft ], 'the same entities');
 is_deeply($ua->get("/api/v1/accounts/$id{bob}/featured_tags")->res->json, [], 'none');
+$res = $ua->get('/api/v1/accounts/999999999/featured_tags')->res;
+is($res->code, 404, 'an unknown account: 404 (Account.find)');
+is($res->json->{error}, 'Record not found', 'as Mastodon words it');
 
 my $sug = $ua->get('/api/v1/featured_tags/suggestions' => h('alice'))->res;
 is($sug->code, 200, 'suggestions');

@@ -5,7 +5,10 @@
  * DeleteAccountService; the account's row and key must still be there) or
  * its move ("move" with "target_account_id", the new account, and "id",
  * the migration's: Move to its followers, as MoveWorker's
- * ActivityPub::MoveSerializer). */
+ * ActivityPub::MoveSerializer), or a featured tag's addition or removal
+ * ("add_tag", "remove_tag" with "tag", its name, and "display_name": Add
+ * or Remove of the Hashtag to and from the featured collection, to its
+ * followers, as AccountRawDistributionWorker with Add/RemoveSerializer). */
 #include "ap_send.h"
 #include "deliver.h"
 #include "jobs.h"
@@ -62,6 +65,50 @@ static int move_activity(PGconn *db, const worker_config *cfg, const job_args *a
     return 1;
 }
 
+/* Add or Remove of a featured tag. */
+static int featured_tag_activity(PGconn *db, const worker_config *cfg, const job_args *a,
+                                 const char *account_id, int add, char **out, size_t *len,
+                                 char *err, size_t errlen)
+{
+    char actor[1200], target[1200], href[1200], name[600];
+    const char *tag = args_string(a, "tag"), *display = args_string(a, "display_name");
+    mstdn_ap_activity_t act;
+
+    if (tag == NULL || *tag == '\0' || strlen(tag) > 512) {
+        snprintf(err, errlen, "a featured tag's activity needs tag");
+        return -1;
+    }
+    if (display == NULL || *display == '\0' || strlen(display) > 512)
+        display = tag;
+    const char *params[1] = { account_id };
+    PGresult *res = db_query(db, "SELECT username FROM accounts WHERE id = $1::bigint"
+                             " AND domain IS NULL", 1, params, PGRES_TUPLES_OK, err, errlen);
+    if (res == NULL)
+        return -1;
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        return 0;
+    }
+    mstdn_ap_uri(actor, sizeof(actor), cfg->base, MSTDN_AP_URI_ACCOUNT, PQgetvalue(res, 0, 0), NULL);
+    mstdn_ap_uri(target, sizeof(target), cfg->base, MSTDN_AP_URI_FEATURED, PQgetvalue(res, 0, 0),
+                 NULL);
+    PQclear(res);
+    mstdn_ap_uri(href, sizeof(href), cfg->base, MSTDN_AP_URI_TAG, tag, NULL);
+    snprintf(name, sizeof(name), "#%s", display);
+    memset(&act, 0, sizeof(act));
+    act.type = add ? MSTDN_AP_ADD_HASHTAG : MSTDN_AP_REMOVE_HASHTAG;
+    act.actor = actor;
+    act.target = target;
+    act.object = href;
+    act.content = name;
+    *out = ap_render(&act, len);
+    if (*out == NULL) {
+        snprintf(err, errlen, "the %s could not be rendered", add ? "Add" : "Remove");
+        return -1;
+    }
+    return 1;
+}
+
 int job_activitypub_account(job_ctx *ctx, const char *args_json, size_t len,
                             char *err, size_t errlen)
 {
@@ -78,16 +125,23 @@ int job_activitypub_account(job_ctx *ctx, const char *args_json, size_t len,
     action = args_string(&a, "action");
     if (args_id(&a, "account_id", account_id) != 1 || action == NULL
         || (strcmp(action, "update") != 0 && strcmp(action, "delete") != 0
-            && strcmp(action, "move") != 0)) {
-        snprintf(err, errlen, "args need account_id and action (update, delete or move)");
+            && strcmp(action, "move") != 0 && strcmp(action, "add_tag") != 0
+            && strcmp(action, "remove_tag") != 0)) {
+        snprintf(err, errlen, "args need account_id and action (update, delete, move,"
+                 " add_tag or remove_tag)");
         goto out;
     }
     PGconn *db = job_db(ctx, err, errlen);
     if (db == NULL)
         goto out;
-    int found = strcmp(action, "move") == 0
-                ? move_activity(db, ctx->cfg, &a, account_id, &body, &blen, err, errlen)
-                : ap_account_activity(db, ctx->cfg, account_id, action, &body, &blen, err, errlen);
+    int found;
+    if (strcmp(action, "move") == 0)
+        found = move_activity(db, ctx->cfg, &a, account_id, &body, &blen, err, errlen);
+    else if (strcmp(action, "add_tag") == 0 || strcmp(action, "remove_tag") == 0)
+        found = featured_tag_activity(db, ctx->cfg, &a, account_id, action[0] == 'a', &body,
+                                      &blen, err, errlen);
+    else
+        found = ap_account_activity(db, ctx->cfg, account_id, action, &body, &blen, err, errlen);
     if (found <= 0) {
         rc = found;
         goto out;

@@ -839,6 +839,21 @@ activities(void **state)
            "\"object\":\"" B "/users/alice\"}");
 
     memset(&a, 0, sizeof(a));
+    a.type = MSTDN_AP_ADD_HASHTAG;
+    a.actor = B "/users/alice";
+    a.target = B "/users/alice/collections/featured";
+    a.object = B "/tags/cats";
+    a.content = "#Cats";
+    assert_int_equal(mstdn_ap_activity(g, &a), 0);
+    expect_tail("\"type\":\"Add\",\"actor\":\"" B "/users/alice\","
+                "\"target\":\"" B "/users/alice/collections/featured\","
+                "\"object\":{\"type\":\"Hashtag\",\"href\":\"" B "/tags/cats\","
+                "\"name\":\"#Cats\"}}");
+    a.type = MSTDN_AP_REMOVE_HASHTAG;
+    assert_int_equal(mstdn_ap_activity(g, &a), 0);
+    expect_part("\"Hashtag\":\"as:Hashtag\"}],\"type\":\"Remove\"");
+
+    memset(&a, 0, sizeof(a));
     a.type = MSTDN_AP_FLAG;
     a.id = B "/0b5f";
     a.actor = B "/actor";

@@ -487,9 +487,14 @@ ngx_int_t ngx_http_mastodon_media_proxy(ngx_http_request_t *r,
 /* scheduled statuses (_scheduled_statuses.c); a post (_statuses.c) of
  * the values ngx_http_mastodon_status_params() prepared */
 ngx_int_t ngx_http_mastodon_status_post(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx, const char **values);
+    ngx_http_mastodon_ctx_t *ctx, const char **values, ngx_str_t *idempotency);
+void ngx_http_mastodon_idempotency_done(ngx_http_request_t *r, ngx_str_t *key,
+    int64_t id);
 ngx_int_t ngx_http_mastodon_scheduled_create(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx, const char **values, const char *at);
+    ngx_http_mastodon_ctx_t *ctx, const char **values, const char *at,
+    ngx_str_t *idempotency);
+ngx_int_t ngx_http_mastodon_scheduled_find(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, int64_t id);
 ngx_int_t ngx_http_mastodon_scheduled_index(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_scheduled_show(ngx_http_request_t *r,

@@ -166,6 +166,7 @@ typedef struct {
     ngx_uint_t                     list;        /* an array is answered */
     ngx_uint_t                     what;        /* the write's outcome */
     const char                   **post;        /* a post: the values */
+    ngx_str_t                      idempotency; /* a post: its claim */
 } ngx_http_mastodon_scheduled_t;
 
 
@@ -237,12 +238,14 @@ ngx_http_mastodon_scheduled_id(ngx_http_mastodon_ctx_t *ctx)
 
 /*
  * POST /api/v1/statuses with scheduled_at: values are the post's
- * (ngx_http_mastodon_status_params()), 19 of them, the last one free.
- * Returns NGX_DONE or an HTTP status.
+ * (ngx_http_mastodon_status_params()), 19 of them, the last one free;
+ * idempotency the Idempotency-Key's claim (empty: none), made good with
+ * the ScheduledStatus' id or given up.  Returns NGX_DONE or an HTTP status.
  */
 ngx_int_t
 ngx_http_mastodon_scheduled_create(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx, const char **values, const char *at)
+    ngx_http_mastodon_ctx_t *ctx, const char **values, const char *at,
+    ngx_str_t *idempotency)
 {
     const char                    **sel;
     ngx_http_mastodon_scheduled_t  *sc;
@@ -254,6 +257,7 @@ ngx_http_mastodon_scheduled_create(ngx_http_request_t *r,
     }
 
     sc->post = values;
+    sc->idempotency = *idempotency;
     values[18] = at;
 
     sel = ngx_http_mastodon_scheduled_values(r, ctx, sc, 0);
@@ -298,6 +302,7 @@ ngx_http_mastodon_scheduled_created(ngx_http_mastodon_pg_batch_t *b)
 
     res = ngx_http_mastodon_pg_rows(b, 0);
     if (res == NULL || PQntuples(res) != 1) {
+        ngx_http_mastodon_idempotency_done(r, &sc->idempotency, 0);
         ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
         return;
     }
@@ -307,14 +312,22 @@ ngx_http_mastodon_scheduled_created(ngx_http_mastodon_pg_batch_t *b)
     switch (sc->what) {
 
     case 0:
+        /* committed: a retry with the key gets this ScheduledStatus */
+        res = ngx_http_mastodon_pg_rows(b, 1);
+        if (res && PQntuples(res)) {
+            ngx_http_mastodon_idempotency_done(r, &sc->idempotency,
+                                         ngx_http_mastodon_pg_int(res, 0, 0));
+        }
+
         ngx_http_mastodon_finalize(r, ngx_http_mastodon_scheduled_send(r, sc,
-                                          ngx_http_mastodon_pg_rows(b, 1)));
+                                                                       res));
         return;
 
     case 2:
-        /* scheduled_in_the_past?: an ordinary post, now */
+        /* scheduled_in_the_past?: an ordinary post, now, keeping the key */
         sc->post[18] = NULL;
-        rc = ngx_http_mastodon_status_post(r, ctx, sc->post);
+        rc = ngx_http_mastodon_status_post(r, ctx, sc->post,
+                                           &sc->idempotency);
         break;
 
     case 4:
@@ -355,6 +368,10 @@ ngx_http_mastodon_scheduled_created(ngx_http_mastodon_pg_batch_t *b)
     }
 
     if (rc != NGX_DONE) {
+        if (sc->what != 2) {
+            ngx_http_mastodon_idempotency_done(r, &sc->idempotency, 0);
+        }
+
         ngx_http_mastodon_finalize(r, rc);
     }
 }
@@ -437,14 +454,24 @@ ngx_int_t
 ngx_http_mastodon_scheduled_show(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
 {
-    int64_t                         id;
-    const char                    **values;
-    ngx_http_mastodon_scheduled_t  *sc;
+    int64_t  id;
 
     id = ngx_http_mastodon_scheduled_id(ctx);
     if (id == 0) {
         return NGX_HTTP_NOT_FOUND;
     }
+
+    return ngx_http_mastodon_scheduled_find(r, ctx, id);
+}
+
+
+/* the user's ScheduledStatus id (an Idempotency-Key's retry too), or 404 */
+ngx_int_t
+ngx_http_mastodon_scheduled_find(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, int64_t id)
+{
+    const char                    **values;
+    ngx_http_mastodon_scheduled_t  *sc;
 
     sc = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_scheduled_t));
     if (sc == NULL) {

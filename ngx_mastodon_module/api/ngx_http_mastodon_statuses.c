@@ -25,6 +25,7 @@ typedef struct {
     const char                    *job;             /* in the outbox */
     ngx_uint_t                     status;          /* of the answer */
     ngx_str_t                      idempotency;     /* the Redis key */
+    const char                    *at;              /* scheduled_at */
     ngx_str_t                      text;            /* delete: the source */
     ngx_str_t                      answer;          /* delete: rendered */
     ngx_http_mastodon_statuses_t  *st;
@@ -1106,7 +1107,10 @@ ngx_http_mastodon_statuses_create(ngx_http_request_t *r,
 
     ctx->data = op;
 
-    /* scheduled_at: a ScheduledStatus (the Idempotency-Key is not kept) */
+    /*
+     * scheduled_at: a ScheduledStatus, under the same Idempotency-Key as a
+     * post (PostStatusService: the key then holds the ScheduledStatus' id)
+     */
     at = mstdn_param_str(ctx->params, "scheduled_at", &len);
     if (at && len) {
         p = ngx_pnalloc(r->pool, len + 1);
@@ -1115,9 +1119,7 @@ ngx_http_mastodon_statuses_create(ngx_http_request_t *r,
         }
 
         *ngx_cpymem(p, at, len) = '\0';
-
-        return ngx_http_mastodon_scheduled_create(r, ctx, op->values,
-                                                  (const char *) p);
+        op->at = (const char *) p;
     }
 
     h = ngx_http_mastodon_header_in(r, "Idempotency-Key", &n);
@@ -1190,6 +1192,15 @@ ngx_http_mastodon_status_idempotent(ngx_http_request_t *r, redisReply *reply,
 
         /* the post was made: answer with it again */
         id = ngx_atoof((u_char *) reply->str, reply->len);
+
+        if (id > 0 && op->at) {
+            rc = ngx_http_mastodon_scheduled_find(r, ctx, id);
+            if (rc != NGX_DONE) {
+                ngx_http_mastodon_finalize(r, rc);
+            }
+            return;
+        }
+
         if (id > 0) {
             rc = ngx_http_mastodon_statuses_fetch(r, &id, 1, 0,
                                               ngx_http_mastodon_statuses_send,
@@ -1219,7 +1230,7 @@ ngx_http_mastodon_status_idempotent(ngx_http_request_t *r, redisReply *reply,
  */
 ngx_int_t
 ngx_http_mastodon_status_post(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx, const char **values)
+    ngx_http_mastodon_ctx_t *ctx, const char **values, ngx_str_t *idempotency)
 {
     ngx_http_mastodon_status_op_t  *op;
 
@@ -1230,18 +1241,25 @@ ngx_http_mastodon_status_post(ngx_http_request_t *r,
 
     op->job = "distribute";
     op->values = values;
+    op->idempotency = *idempotency;
     ctx->data = op;
 
     return ngx_http_mastodon_status_insert(r, op);
 }
 
 
-/* one batch: the post, then what its answer renders */
+/* one batch: the post, then what its answer renders (or the schedule) */
 static ngx_int_t
 ngx_http_mastodon_status_insert(ngx_http_request_t *r,
     ngx_http_mastodon_status_op_t *op)
 {
     ngx_http_mastodon_pg_batch_t  *b;
+
+    if (op->at) {
+        return ngx_http_mastodon_scheduled_create(r,
+                          ngx_http_get_module_ctx(r, ngx_http_mastodon_module),
+                          op->values, op->at, &op->idempotency);
+    }
 
     b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_status_posted, op);
     if (b == NULL
@@ -1266,19 +1284,49 @@ static void
 ngx_http_mastodon_status_unclaim(ngx_http_request_t *r,
     ngx_http_mastodon_status_op_t *op)
 {
-    const char  *argv[2];
-    size_t       argvlen[2];
+    ngx_http_mastodon_idempotency_done(r, &op->idempotency, 0);
+}
 
-    if (op->idempotency.len == 0) {
+
+/*
+ * The Idempotency-Key's claim (key: empty when none) made good with what
+ * was written (id, a status or a scheduled status: from now on a retry
+ * gets it, whatever happens) or given up (0: a retry may post)
+ */
+void
+ngx_http_mastodon_idempotency_done(ngx_http_request_t *r, ngx_str_t *key,
+    int64_t id)
+{
+    u_char       s[NGX_INT64_LEN];
+    size_t       argvlen[5];
+    const char  *argv[5];
+
+    if (key == NULL || key->len == 0) {
         return;
     }
 
-    argv[0] = "DEL";
-    argvlen[0] = 3;
-    argv[1] = (const char *) op->idempotency.data;
-    argvlen[1] = op->idempotency.len;
+    argv[1] = (const char *) key->data;
+    argvlen[1] = key->len;
 
-    (void) ngx_http_mastodon_redis_command(r, NULL, NULL, 2, argv, argvlen);
+    if (id == 0) {
+        argv[0] = "DEL";
+        argvlen[0] = 3;
+
+        (void) ngx_http_mastodon_redis_command(r, NULL, NULL, 2, argv,
+                                               argvlen);
+        return;
+    }
+
+    argv[0] = "SET";
+    argvlen[0] = 3;
+    argv[2] = (const char *) s;
+    argvlen[2] = ngx_sprintf(s, "%L", id) - s;
+    argv[3] = "EX";
+    argvlen[3] = 2;
+    argv[4] = "3600";
+    argvlen[4] = 4;
+
+    (void) ngx_http_mastodon_redis_command(r, NULL, NULL, 5, argv, argvlen);
 }
 
 
@@ -1368,25 +1416,7 @@ ngx_http_mastodon_status_posted(ngx_http_mastodon_pg_batch_t *b)
     op->id = ngx_http_mastodon_pg_int(res, 0, 0);
 
     /* committed: from now on a retry gets this status, whatever happens */
-    if (op->idempotency.len) {
-        u_char       id[NGX_INT64_LEN];
-        size_t       argvlen[5];
-        const char  *argv[5];
-
-        argv[0] = "SET";
-        argvlen[0] = 3;
-        argv[1] = (const char *) op->idempotency.data;
-        argvlen[1] = op->idempotency.len;
-        argv[2] = (const char *) id;
-        argvlen[2] = ngx_sprintf(id, "%L", op->id) - id;
-        argv[3] = "EX";
-        argvlen[3] = 2;
-        argv[4] = "3600";
-        argvlen[4] = 4;
-
-        (void) ngx_http_mastodon_redis_command(r, NULL, NULL, 5, argv,
-                                               argvlen);
-    }
+    ngx_http_mastodon_idempotency_done(r, &op->idempotency, op->id);
 
     /* the parent's replies_count changed */
     if (!PQgetisnull(res, 0, 1)) {

@@ -9,8 +9,10 @@
  *
  * Tags are looked up by their normalized name (lib's HashtagNormalizer);
  * a followed tag brings its public statuses into the follower's home feed
- * through the worker's distribute (worker/recipients.c).  The Tag entity:
- * id, name (the display name), url, history (mastodon_tag_history() of
+ * through the worker's distribute (worker/recipients.c), and leaves it
+ * when unfollowed (feed_unmerge with a tag_id).  A featured tag added or
+ * removed federates (activitypub_account add_tag, remove_tag).  The Tag
+ * entity: id, name (the display name), url, history (mastodon_tag_history() of
  * sql/0029_conversations_tags.sql), following and featuring for a user.
  * A featured tag's statuses_count and last_status_at are counted from
  * the account's public and unlisted statuses when read.
@@ -49,11 +51,17 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_tag_follow_stmt =
     " INSERT INTO tag_follows (tag_id, account_id)"
     " SELECT id, $1::bigint FROM ti ON CONFLICT DO NOTHING", 3);
 
+/* the follow gone, what came through the tag leaves the home feed
+ * (TagUnmergeWorker: feed_unmerge with a tag_id) */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_tag_unfollow_stmt =
     ngx_http_mastodon_pg_stmt(
-    "DELETE FROM tag_follows tf USING tags t WHERE tf.tag_id = t.id"
-    " AND lower(t.name) = lower($2::text) AND tf.account_id = $1::bigint"
-    " AND $3::text IS NOT NULL", 3);
+    "WITH del AS (DELETE FROM tag_follows tf USING tags t"
+    "  WHERE tf.tag_id = t.id"
+    "  AND lower(t.name) = lower($2::text) AND tf.account_id = $1::bigint"
+    "  AND $3::text IS NOT NULL RETURNING tf.account_id, tf.tag_id) "
+    NGX_HTTP_MASTODON_OUTBOX_SQL(
+    "SELECT 'default', 'feed_unmerge', json_build_object('account_id',"
+    " del.account_id::text, 'tag_id', del.tag_id::text) FROM del"), 3);
 
 /* $1 the user, $2 max_id, $3 since_id, $4 min_id, $5 limit (of the
  * follows' ids); the follow's id first, newest first */
@@ -90,11 +98,23 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_featured_tags_stmt =
     " AND a.suspended_at IS NULL"
     " ORDER BY fs.n DESC, ft.id", 2);
 
+/* a featured tag's Add or Remove to the remote followers (the worker's
+ * activitypub_account add_tag, remove_tag), of rows with tag and name */
+#define NGX_HTTP_MASTODON_FEATURED_FEDERATE(action, rows)                     \
+    NGX_HTTP_MASTODON_OUTBOX_SQL(                                             \
+    "SELECT 'push', 'activitypub_account', json_build_object("               \
+    "'account_id', $1::bigint::text, 'action', '" action "',"                 \
+    " 'tag', r.tag, 'display_name', r.name)"                                  \
+    " FROM " rows " r"                                                        \
+    " WHERE EXISTS (SELECT 1 FROM follows f JOIN accounts fa"                 \
+    " ON fa.id = f.account_id AND fa.domain IS NOT NULL"                      \
+    " WHERE f.target_account_id = $1::bigint)")
+
 /*
  * POST: $1 the user, $2 normalized name, $3 display name.  The featured
  * tag of that tag if there is one (CreateFeaturedTagService), else a new
  * one unless the account has FeaturedTag::LIMIT (first column: its id, or
- * NULL at the limit).
+ * NULL at the limit); a new one federates.
  */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_featured_add_stmt =
     ngx_http_mastodon_pg_stmt(
@@ -108,13 +128,25 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_featured_add_stmt =
     "  SELECT $1::bigint, ti.id FROM ti WHERE NOT EXISTS (SELECT 1 FROM old)"
     "  AND (SELECT count(*) FROM featured_tags"
     "  WHERE account_id = $1::bigint) < 10"      /* FeaturedTag::LIMIT */
-    "  RETURNING id)"
+    "  RETURNING id),"
+    " ob AS (" NGX_HTTP_MASTODON_FEATURED_FEDERATE("add_tag",
+    "(SELECT $2::text AS tag, $3::text AS name FROM ins)") ")"
     " SELECT coalesce((SELECT id FROM old), (SELECT id FROM ins))", 3);
+
+/* Accounts::FeaturedTagsController#set_account: Account.find */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_featured_account_stmt =
+    ngx_http_mastodon_pg_stmt(
+    "SELECT 1 FROM accounts a WHERE a.id = $1::bigint"
+    " AND " NGX_HTTP_MASTODON_ACCOUNT_SHOWN, 1);
 
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_featured_delete_stmt =
     ngx_http_mastodon_pg_stmt(
-    "DELETE FROM featured_tags WHERE id = $2::bigint"
-    " AND account_id = $1::bigint RETURNING id", 2);
+    "WITH d AS (DELETE FROM featured_tags WHERE id = $2::bigint"
+    "  AND account_id = $1::bigint RETURNING id, tag_id, name),"
+    " ob AS (" NGX_HTTP_MASTODON_FEATURED_FEDERATE("remove_tag",
+    "(SELECT t.name AS tag, coalesce(d.name, t.display_name, t.name) AS name"
+    " FROM d JOIN tags t ON t.id = d.tag_id)") ")"
+    " SELECT id FROM d", 2);
 
 /* the tags of the user's recent public and unlisted statuses that it does
  * not feature, most used first (Tag.suggestions_for_account), 10 */
@@ -485,11 +517,16 @@ ngx_http_mastodon_tags_send(ngx_http_request_t *r,
 }
 
 
-/* GET /api/v1/featured_tags, GET /api/v1/accounts/:id/featured_tags */
+/*
+ * GET /api/v1/featured_tags, GET /api/v1/accounts/:id/featured_tags (find:
+ * the account looked up first, 404 when unknown; a suspended one has none)
+ */
 static ngx_int_t
-ngx_http_mastodon_featured_list(ngx_http_request_t *r, int64_t account)
+ngx_http_mastodon_featured_list(ngx_http_request_t *r, int64_t account,
+    ngx_uint_t find)
 {
-    const char  **values;
+    const char                    **values;
+    ngx_http_mastodon_pg_batch_t   *b;
 
     values = ngx_pcalloc(r->pool, 2 * sizeof(char *));
     if (values == NULL) {
@@ -501,9 +538,26 @@ ngx_http_mastodon_featured_list(ngx_http_request_t *r, int64_t account)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_featured_tags_stmt,
-                                      values, ngx_http_mastodon_featured_done,
-                                      NULL);
+    b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_featured_done,
+                                   (void *) find);
+    if (b == NULL
+        || (find
+            && ngx_http_mastodon_pg_add(b,
+                                   &ngx_http_mastodon_featured_account_stmt,
+                                   values)
+               != NGX_OK)
+        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_featured_tags_stmt,
+                                    values)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_mastodon_pg_run(b) != NGX_OK) {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    return NGX_DONE;
 }
 
 
@@ -511,7 +565,7 @@ ngx_int_t
 ngx_http_mastodon_featured_tags(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
 {
-    return ngx_http_mastodon_featured_list(r, ctx->auth->account_id);
+    return ngx_http_mastodon_featured_list(r, ctx->auth->account_id, 0);
 }
 
 
@@ -529,8 +583,7 @@ ngx_http_mastodon_account_featured_tags(ngx_http_request_t *r,
         return NGX_HTTP_NOT_FOUND;
     }
 
-    /* an account unknown, hidden or suspended: no featured tags */
-    return ngx_http_mastodon_featured_list(r, id);
+    return ngx_http_mastodon_featured_list(r, id, 1);
 }
 
 
@@ -615,9 +668,31 @@ ngx_http_mastodon_featured_send(ngx_http_request_t *r, PGresult *res,
 static void
 ngx_http_mastodon_featured_done(ngx_http_mastodon_pg_batch_t *b)
 {
+    PGresult                 *res;
+    ngx_http_mastodon_ctx_t  *ctx;
+
+    if (b->data) {
+        res = ngx_http_mastodon_pg_rows(b, 0);
+        if (res == NULL) {
+            ngx_http_mastodon_finalize(b->request,
+                                       NGX_HTTP_SERVICE_UNAVAILABLE);
+            return;
+        }
+
+        if (PQntuples(res) == 0) {
+            ctx = ngx_http_get_module_ctx(b->request,
+                                          ngx_http_mastodon_module);
+            ctx->error_message = "Record not found";
+            ngx_http_mastodon_finalize(b->request, NGX_HTTP_NOT_FOUND);
+            return;
+        }
+    }
+
     ngx_http_mastodon_finalize(b->request,
         ngx_http_mastodon_featured_send(b->request,
-                                        ngx_http_mastodon_pg_rows(b, 0), 0));
+                                        ngx_http_mastodon_pg_rows(b,
+                                                        b->nqueries - 1),
+                                        0));
 }
 
 
