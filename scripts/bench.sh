@@ -8,7 +8,8 @@
 #
 # Environment: BENCH_DURATION (10s), BENCH_CONNECTIONS (64), BENCH_THREADS (2),
 # BENCH_WARMUP (2s), BENCH_ONLY (names from the list: only those endpoints;
-# `signin`, `post`, `fanout`, `deliver`, `inbox` or `media` for those sections alone),
+# `signin`, `post`, `fanout`, `deliver`, `inbox`, `media` or `stream` for those sections alone),
+# BENCH_STREAM_IDLE (10000), BENCH_STREAM_CLIENTS (1000),
 # BENCH_MEDIA (20 images),
 # BENCH_FANOUT (follower counts of the fan-out section, default "10000 100000"),
 # BENCH_BIG (follower counts of the big-account section, default "1000 1000000";
@@ -720,6 +721,98 @@ search_bench() {
 
 if [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = search ]; then
     search_bench
+fi
+
+# Streaming: a second nginx, one worker, on the same PostgreSQL and Redis;
+# scripts/bench/stream_load.c (built here) holds the WebSocket clients of
+# the public stream.  Memory per idle connection: the worker's RSS with
+# BENCH_STREAM_IDLE (10000) clients upgraded, less its RSS before, per
+# client.  Post-to-client latency: BENCH_STREAM_CLIENTS (1000) clients, a
+# POST /api/v1/statuses at a time through the worker's fan-out to every
+# client (p50/p99 of the clients' receive times).  Events/s: 100 update
+# events with a rendered status PUBLISHed on timeline:public, each through
+# the viewer's filter statement, until all clients have all of them.
+stream_bench() {
+    local dir=$VAR/stream-nginx sport pid before after idle=${BENCH_STREAM_IDLE:-10000}
+    local n=${BENCH_STREAM_CLIENTS:-1000} load=$VAR/stream_load i lpid rc
+    local p50 p99 got want rate ms
+    mkdir -p "$dir"
+    cc -std=gnu11 -O2 -Wall -Wextra -o "$load" scripts/bench/stream_load.c
+    for i in 1 2 3 4 5 6 7 8; do
+        sport=$(free_port)
+        cat > "$dir/nginx.conf" <<EOF
+# written by scripts/bench.sh: the streaming section's
+load_module $BUILD_ABS/nginx/ngx_http_mastodon_module.so;
+worker_processes 1;
+worker_rlimit_nofile $(ulimit -Hn | sed s/unlimited/40000/);
+error_log $dir/error.log warn;
+pid $dir/nginx.pid;
+events { worker_connections $(( idle + 1000 )); }
+http {
+    access_log off;
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    mastodon_database "$(pg_conninfo "$PGPORT" mastodon)";
+    mastodon_redis 127.0.0.1:$REDISPORT;
+    mastodon_domain localhost:$PORT;
+    mastodon_https off;
+    mastodon_rate_limit off;
+    mastodon_streaming_heartbeat 600s;
+    # every authenticated viewer's public update is a filter statement:
+    # 1000 viewers fill the default queue (1024) with one event
+    mastodon_pg_queue_size 100000;
+    server {
+        listen 127.0.0.1:$sport backlog=4096;
+        location / { mastodon; }
+    }
+}
+EOF
+        rc=0; nginx_start "$dir" || rc=$?
+        [ $rc = 0 ] && break
+        [ $rc = 2 ] || die "the streaming nginx failed to start"
+    done
+    wait_port "$sport" 10 || die "the streaming nginx does not accept on $sport"
+    pid=$(pgrep -P "$(cat "$dir/nginx.pid")" | head -n 1)
+    # the hard limit on open files is what a process here can have
+    ulimit -n "$(ulimit -Hn)"
+    [ "$(ulimit -n)" = unlimited ] || [ "$idle" -le $(( $(ulimit -n) - 100 )) ] \
+        || idle=$(( $(ulimit -n) - 100 ))
+    echo
+    echo "Streaming (WebSocket, stream=public, one nginx worker):"
+    sleep 1
+    before=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status")
+    rm -f "$VAR/stream.ready"
+    timeout 120 "$load" "$sport" "$TOKEN" "$idle" idle 60 "$VAR/stream.ready" &
+    lpid=$!
+    for i in $(seq 1 600); do [ -e "$VAR/stream.ready" ] && break; sleep 0.1; done
+    sleep 1
+    after=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status")
+    kill "$lpid" 2>/dev/null || true
+    wait "$lpid" 2>/dev/null || true
+    if [ -e "$VAR/stream.ready" ]; then
+        printf '  %-48s %s KiB (RSS %s -> %s KiB)\n' "memory per idle connection ($idle clients):" \
+            "$(awk -v a="$before" -v b="$after" -v n="$idle" 'BEGIN { printf "%.1f", (b - a) / n }')" \
+            "$before" "$after"
+    else
+        printf '  %-48s %s\n' "memory per idle connection ($idle clients):" "not all connected"
+    fi
+    sleep 2
+    read -r p50 p99 got want < <(timeout 120 "$load" "$sport" "$TOKEN" "$n" latency 20 || echo "- - 0 0")
+    printf '  %-48s %s ms / %s ms (%s of %s deliveries)\n' "post-to-client latency p50 / p99 ($n clients):" \
+        "$p50" "$p99" "$got" "$want"
+    curl -s "$BASE/api/v1/statuses/$STATUS" > "$VAR/stream.payload"
+    read -r rate got ms < <(timeout 120 "$load" "$sport" "$TOKEN" "$n" rate "$REDISPORT" 100 \
+        "$VAR/stream.payload" || echo "- 0 0")
+    printf '  %-48s %s events/s (%s delivered in %s ms)\n' "events delivered ($n clients, 100 updates):" \
+        "$rate" "$got" "$ms"
+    nginx_stop "$dir" || true
+}
+
+if [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = stream ]; then
+    stream_bench
 fi
 
 # last: the posts leave the worker a backlog of distribute jobs

@@ -1295,8 +1295,11 @@ ngx_http_mastodon_notif_load(ngx_http_request_t *r,
         nt->status[i] = k;
     }
 
+    /* a stream's notification: its status with the viewer's filters of
+     * the notifications context, as the list applies them */
     nt->st = nt->op ? ngx_http_mastodon_statuses_op(nt->op, nt->viewer, ids,
-                                                    nids, 0)
+                                          nids,
+                                          NGX_HTTP_MASTODON_ST_NOTIFICATIONS)
                     : ngx_http_mastodon_statuses(r, ids, nids,
                                           NGX_HTTP_MASTODON_ST_NOTIFICATIONS);
     if (nt->st == NULL) {

@@ -295,6 +295,27 @@ ngx_http_mastodon_cache_get(ngx_uint_t kind, int64_t id, ngx_pool_t *pool,
 }
 
 
+/* whether an entry is there, nothing copied (a stream's per-event check) */
+ngx_uint_t
+ngx_http_mastodon_cache_has(ngx_uint_t kind, int64_t id)
+{
+    ngx_uint_t                  found;
+    ngx_http_mastodon_cache_t  *cache;
+
+    if (!ngx_http_mastodon_cache_usable()) {
+        return 0;
+    }
+
+    cache = ngx_http_mastodon_cache;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+    found = ngx_http_mastodon_cache_find(cache, kind, id) != NULL;
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    return found;
+}
+
+
 void
 ngx_http_mastodon_cache_put(ngx_uint_t kind, int64_t id, ngx_uint_t version,
     ngx_str_t *value)

@@ -21,6 +21,7 @@
  */
 
 #include "ngx_http_mastodon_streaming.h"
+#include "ngx_http_mastodon_cache.h"
 #include "mstdn_hashtag.h"
 #include <openssl/sha.h>
 #include <wslay/wslay.h>
@@ -66,6 +67,7 @@ typedef struct {
     ngx_uint_t                     serial;      /* names it after it went */
     ngx_str_t                      name;
     ngx_str_t                      key;         /* channels joined by ';' */
+    ngx_uint_t                     context;     /* ST_HOME, ST_PUBLIC, 0 */
     unsigned                       filter:1;
     unsigned                       system:1;    /* the token's channel */
 } ngx_http_mastodon_stream_sub_t;
@@ -103,6 +105,7 @@ typedef struct {
     ngx_str_t                      event;
     ngx_str_t                      payload;
     int64_t                        status_id;   /* to render, or 0 */
+    ngx_uint_t                     context;     /* the viewer's filters */
     unsigned                       filter:1;
 } ngx_http_mastodon_stream_check_t;
 
@@ -135,8 +138,12 @@ static void ngx_http_mastodon_stream_notified(ngx_http_mastodon_op_t *op,
     ngx_int_t rc, ngx_str_t *json, void *data);
 static void ngx_http_mastodon_stream_rendered(ngx_http_request_t *r,
     ngx_http_mastodon_statuses_t *st, void *data);
+static ngx_int_t ngx_http_mastodon_stream_filtered(
+    ngx_http_mastodon_stream_check_t *ck, ngx_http_mastodon_statuses_t *st);
 static ngx_int_t ngx_http_mastodon_stream_filter(
     ngx_http_mastodon_stream_check_t *ck);
+static int64_t ngx_http_mastodon_stream_payload_id(ngx_http_mastodon_op_t *op,
+    ngx_str_t *payload);
 static void ngx_http_mastodon_stream_checked(ngx_http_mastodon_pg_batch_t *b);
 static void ngx_http_mastodon_stream_deliver(
     ngx_http_mastodon_stream_check_t *ck);
@@ -720,6 +727,23 @@ ngx_http_mastodon_stream_subscribe(ngx_http_mastodon_stream_t *s,
     sub->system = system;
     sub->filter = sr->type ? sr->type->filter : 0;
 
+    /* the custom filters' context of its statuses (notifications: theirs) */
+    switch (sr->type ? sr->type->kind : 0) {
+
+    case NGX_HTTP_MASTODON_STREAM_USER:
+    case NGX_HTTP_MASTODON_STREAM_LIST:
+        sub->context = NGX_HTTP_MASTODON_ST_HOME;
+        break;
+
+    case NGX_HTTP_MASTODON_STREAM_PUBLIC:
+    case NGX_HTTP_MASTODON_STREAM_HASHTAG:
+        sub->context = NGX_HTTP_MASTODON_ST_PUBLIC;
+        break;
+
+    default:
+        sub->context = 0;
+    }
+
     sub->name.data = ngx_pstrdup(op->pool, &sr->name);
     sub->name.len = sr->name.len;
 
@@ -772,7 +796,7 @@ ngx_http_mastodon_stream_message(ngx_http_mastodon_op_t *op,
 {
     ngx_str_t                        name, payload, status_id;
     ngx_str_t                        notification_id;
-    ngx_uint_t                       update, notification;
+    ngx_uint_t                       update, notification, filters;
     ngx_http_mastodon_stream_t      *s;
     ngx_http_mastodon_stream_sub_t  *sub = data;
 
@@ -815,7 +839,16 @@ ngx_http_mastodon_stream_message(ngx_http_mastodon_op_t *op,
         return;
     }
 
-    if ((sub->filter && update) || payload.len == 0) {
+    /*
+     * A viewer's status with its custom filters applied (a hide filter of
+     * the stream's context: not sent; others: "filtered"), unless the
+     * render cache knows the viewer has none: most cost nothing.
+     */
+    filters = update && sub->context && s->account_id
+              && !ngx_http_mastodon_cache_has(NGX_HTTP_MASTODON_CACHE_FILTERS,
+                                              s->account_id);
+
+    if ((sub->filter && update) || payload.len == 0 || filters) {
         /* filtered, or to be rendered here first (an id only) */
         if (ngx_http_mastodon_stream_check(sub, &name, &payload, &status_id,
                                            &notification_id)
@@ -1030,6 +1063,7 @@ ngx_http_mastodon_stream_check(ngx_http_mastodon_stream_sub_t *sub,
     ck->op = op;
     ck->serial = sub->serial;
     ck->filter = sub->filter;
+    ck->context = sub->context;
     ck->event.data = ngx_pstrdup(op->pool, event);
     ck->event.len = event->len;
     if (ck->event.data == NULL) {
@@ -1042,13 +1076,28 @@ ngx_http_mastodon_stream_check(ngx_http_mastodon_stream_sub_t *sub,
         ck->payload.data = ngx_pstrdup(op->pool, payload);
         ck->payload.len = payload->len;
 
-        if (ck->payload.data == NULL
-            || ngx_http_mastodon_stream_filter(ck) != NGX_OK)
-        {
+        if (ck->payload.data == NULL) {
             goto failed;
         }
 
-        return NGX_OK;
+        if (!ck->context || s->account_id == 0
+            || ngx_http_mastodon_cache_has(NGX_HTTP_MASTODON_CACHE_FILTERS,
+                                           s->account_id))
+        {
+            if (ngx_http_mastodon_stream_filter(ck) != NGX_OK) {
+                goto failed;
+            }
+
+            return NGX_OK;
+        }
+
+        /* the viewer's filters: the status loaded for it, by its id */
+        ck->status_id = ngx_http_mastodon_stream_payload_id(op, &ck->payload);
+        if (ck->status_id <= 0) {
+            goto failed;
+        }
+
+        goto load;
     }
 
     if (status_id->len == 0) {
@@ -1071,9 +1120,12 @@ ngx_http_mastodon_stream_check(ngx_http_mastodon_stream_sub_t *sub,
         goto failed;
     }
 
-    /* for this viewer: what it may not see is not shown */
+load:
+
+    /* for this viewer: what it may not see (a hide filter of the stream's
+     * context too) is not shown */
     st = ngx_http_mastodon_statuses_op(op, s->account_id, &ck->status_id, 1,
-                                       0);
+                                       ck->context);
     if (st == NULL
         || ngx_http_mastodon_statuses_load(st,
                                            ngx_http_mastodon_stream_rendered,
@@ -1109,7 +1161,9 @@ ngx_http_mastodon_stream_rendered(ngx_http_request_t *r,
     }
 
     if (!ngx_http_mastodon_statuses_shown(st, 0)
-        || ngx_http_mastodon_status_json(st, 0, &ck->payload) != NGX_OK)
+        || (ck->payload.len == 0
+            && ngx_http_mastodon_status_json(st, 0, &ck->payload) != NGX_OK)
+        || ngx_http_mastodon_stream_filtered(ck, st) != NGX_OK)
     {
         ngx_http_mastodon_op_end(ck->op);
         return;
@@ -1146,6 +1200,81 @@ ngx_http_mastodon_stream_notified(ngx_http_mastodon_op_t *op, ngx_int_t rc,
     ck->payload = *json;
 
     ngx_http_mastodon_stream_deliver(ck);
+}
+
+
+/*
+ * The viewer's FilterResult array of the status (the status loader's), as
+ * the streaming server adds it: "filtered" as the payload's last member,
+ * when a filter matched.
+ */
+static ngx_int_t
+ngx_http_mastodon_stream_filtered(ngx_http_mastodon_stream_check_t *ck,
+    ngx_http_mastodon_statuses_t *st)
+{
+    u_char                           *p;
+    ngx_str_t                        *payload;
+    ngx_http_mastodon_status_item_t  *it;
+
+    it = st->items.elts;
+    payload = &ck->payload;
+
+    if (it[0].filtered.len == 0 || payload->len < 2
+        || payload->data[payload->len - 1] != '}')
+    {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(ck->op->pool, payload->len + it[0].filtered.len
+                                  + sizeof(",\"filtered\":") - 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    payload->data = ngx_cpymem(p, payload->data, payload->len - 1);
+    payload->data = ngx_cpymem(payload->data, ",\"filtered\":",
+                               sizeof(",\"filtered\":") - 1);
+    payload->data = ngx_cpymem(payload->data, it[0].filtered.data,
+                               it[0].filtered.len);
+    *payload->data++ = '}';
+
+    payload->len = payload->data - p;
+    payload->data = p;
+
+    return NGX_OK;
+}
+
+
+/* the id of a status payload: its "id" */
+static int64_t
+ngx_http_mastodon_stream_payload_id(ngx_http_mastodon_op_t *op,
+    ngx_str_t *payload)
+{
+    char             err[64];
+    const char      *id;
+    mstdn_alloc_t    alloc;
+    mstdn_limits_t   limits;
+    mstdn_value_t   *status;
+
+    alloc.alloc = ngx_http_mastodon_pool_alloc;
+    alloc.ctx = op->pool;
+    limits.max_depth = 32;
+    limits.max_members = 100000;
+
+    if (mstdn_json_parse((char *) payload->data, payload->len, &alloc,
+                         &limits, &status, err, sizeof(err))
+        != MSTDN_OK
+        || status->type != MSTDN_OBJECT)
+    {
+        return -1;
+    }
+
+    id = mstdn_param_str(status, "id", NULL);
+    if (id == NULL) {
+        return -1;
+    }
+
+    return ngx_atoof((u_char *) id, ngx_strlen(id));
 }
 
 
