@@ -11,24 +11,12 @@
 
 
 #include "ngx_http_mastodon_backend.h"
+#include "mstdn_emoji.h"
 
 
-/*
- * The custom emojis a text names (CustomEmoji.from_text): those of the
- * author's domain (local ones for a local author) whose :shortcode: it
- * holds, as a JSON array of [shortcode, remote image URL, id, file name]
- * (a local one: no remote URL, its stored file); NULL when none.
- */
+/* the custom emojis a text names: lib/mstdn_emoji.h */
 #define NGX_HTTP_MASTODON_EMOJIS_SQL(domain, text)                            \
-    "(SELECT json_agg(json_build_array(ce.shortcode, ce.image_remote_url,"    \
-    "  ce.id::text, ce.image_file_name) ORDER BY ce.shortcode)"               \
-    "  FROM custom_emojis ce"                                                 \
-    "  WHERE (ce.domain = " domain " OR (" domain " IS NULL"                  \
-    "   AND ce.domain IS NULL AND ce.image_file_name IS NOT NULL))"           \
-    "  AND NOT ce.disabled"                                                   \
-    "  AND (ce.image_remote_url IS NOT NULL OR ce.domain IS NULL)"            \
-    "  AND ce.shortcode IN (SELECT (regexp_matches(" text ","                 \
-    "   ':([A-Za-z0-9_]{2,}):', 'g'))[1]))"
+    MSTDN_EMOJIS_SQL(domain, text)
 
 /* the Account entity: select these columns (a = accounts, s = account_stats) */
 #define NGX_HTTP_MASTODON_ACCOUNT_COLUMNS                                     \
