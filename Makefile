@@ -60,6 +60,7 @@ $(BUILD)/mastodon-worker: $(WORKER_OBJS) $(BUILD)/lib/libmastodon.a
 	$(CC) $(CFLAGS_ALL) -rdynamic -o $@ $^ $(LDLIBS_ALL) $(VIPS_LIBS)
 
 $(BUILD)/worker/media_image.o: CFLAGS_ALL += $(VIPS_CFLAGS)
+$(BUILD)/worker/emoji_cli.o: CFLAGS_ALL += $(VIPS_CFLAGS)
 
 unit: $(UNIT_BINS)
 $(BUILD)/unit/%: lib/t/%.c $(BUILD)/lib/libmastodon.a $(LIB_HDRS)

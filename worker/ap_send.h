@@ -10,6 +10,9 @@
 #include <stddef.h>
 #include <curl/curl.h>
 #include <libpq-fe.h>
+#include <yajl/yajl_tree.h>
+
+#include "mstdn_ap.h"
 
 #include "config.h"
 
@@ -69,6 +72,17 @@ int ap_status_activity(PGconn *db, const worker_config *cfg, const char *status_
 /* A local account's activity for action "update" (Update of the actor)
  * or "delete" (Delete of the actor): 1 with the document in *out, 0 no
  * such local account, -1 + err. */
+/* The Emoji tags of the local emojis in emojis (MSTDN_EMOJIS_SQL's array
+ * parsed, NULL: none), written into tags (room for as many as the array
+ * has): their count.  The tags point into emojis and *urls (free() it when
+ * they are written). */
+typedef struct {
+    char id[600];
+    char icon[1024];
+} ap_emoji_urls;
+size_t ap_emoji_tags(const worker_config *cfg, yajl_val emojis, mstdn_ap_tag_t *tags,
+                     ap_emoji_urls **urls);
+
 int ap_account_activity(PGconn *db, const worker_config *cfg, const char *account_id,
                         const char *action, char **out, size_t *out_len, char *err, size_t errlen);
 

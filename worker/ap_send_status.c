@@ -8,6 +8,7 @@
 #include "media_storage.h"
 
 #include "mstdn_ap.h"
+#include "mstdn_emoji.h"
 #include "mstdn_json.h"
 #include "mstdn_text.h"
 #include "mstdn_value.h"
@@ -39,7 +40,8 @@ static const char status_sql[] =
     " (SELECT mastodon_poll_json(pl) FROM polls pl WHERE pl.id = s.poll_id),"
     " mastodon_ap_attachments(s.id),"
     " (SELECT extract(epoch FROM pl.updated_at)::bigint::text FROM polls pl"
-    "   WHERE pl.id = s.poll_id)"
+    "   WHERE pl.id = s.poll_id), "
+    MSTDN_EMOJIS_SQL("a.domain", "s.spoiler_text || ' ' || s.text")
     " FROM statuses s JOIN accounts a ON a.id = s.account_id"
     " LEFT JOIN statuses p ON p.id = s.in_reply_to_id"
     " LEFT JOIN accounts pa ON pa.id = p.account_id"
@@ -55,7 +57,7 @@ enum {
     C_CONV_URI, C_CONV_DATE, C_CONV_ID,
     C_REBLOG_OF, C_REBLOG_URI, C_REBLOG_ACCOUNT_URI, C_REBLOG_USERNAME, C_REBLOG_LOCAL,
     C_MENTIONS, C_TAGS, C_ACCOUNT_ID, C_LOCAL, C_FAVOURITES, C_REBLOGS, C_DELETED,
-    C_POLL, C_ATTACHMENTS, C_POLL_EPOCH
+    C_POLL, C_ATTACHMENTS, C_POLL_EPOCH, C_EMOJIS
 };
 
 static const char *col(PGresult *res, int c)
@@ -146,7 +148,8 @@ int ap_status_activity(PGconn *db, const worker_config *cfg, const char *status_
     mstdn_ap_status_t s;
     mstdn_ap_activity_t a, inner;
     mstdn_ap_tag_t *tags = NULL;
-    yajl_val mentions = NULL, hashtags = NULL;
+    yajl_val mentions = NULL, hashtags = NULL, emojis = NULL;
+    ap_emoji_urls *emoji_urls = NULL;
     mstdn_arena_t *arena = NULL;
     char (*accts)[600] = NULL;
     char parent[1200], conv[1200], reblog_account[1200], errbuf[128];
@@ -216,8 +219,11 @@ int ap_status_activity(PGconn *db, const worker_config *cfg, const char *status_
         hashtags = yajl_tree_parse(col(res, C_TAGS), errbuf, sizeof(errbuf));
     size_t nm = mentions != NULL && YAJL_IS_ARRAY(mentions) ? mentions->u.array.len : 0;
     size_t nh = hashtags != NULL && YAJL_IS_ARRAY(hashtags) ? hashtags->u.array.len : 0;
+    if (col(res, C_EMOJIS) != NULL)
+        emojis = yajl_tree_parse(col(res, C_EMOJIS), errbuf, sizeof(errbuf));
+    size_t ne = emojis != NULL && YAJL_IS_ARRAY(emojis) ? emojis->u.array.len : 0;
     accts = calloc(nm + 1, sizeof(*accts));
-    tags = calloc(nm + nh + 1, sizeof(*tags));
+    tags = calloc(nm + nh + ne + 1, sizeof(*tags));
     if (tags == NULL || accts == NULL) {
         snprintf(err, errlen, "out of memory");
         goto out;
@@ -249,6 +255,7 @@ int ap_status_activity(PGconn *db, const worker_config *cfg, const char *status_
         t->kind = MSTDN_AP_TAG_HASHTAG;
         t->name = YAJL_GET_STRING(hashtags->u.array.values[i]);
     }
+    s.ntags += ap_emoji_tags(cfg, emojis, tags + s.ntags, &emoji_urls);
     s.tags = tags;
 
     /* the text as the API shows it (Mastodon's TextFormatter) */
@@ -338,6 +345,8 @@ out:
     free(tags);
     yajl_tree_free(mentions);
     yajl_tree_free(hashtags);
+    yajl_tree_free(emojis);
+    free(emoji_urls);
     mstdn_arena_destroy(arena);
     PQclear(res);
     return rc;

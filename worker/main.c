@@ -30,6 +30,9 @@ static const char usage_text[] =
     "                             the instance's domain blocks\n"
     "  reports list [--all]       the reports waiting for the moderators (--all: resolved too)\n"
     "  media usage                the storage the media take (tootctl media usage)\n"
+    "  emoji import FILE [--prefix P] [--category NAME] [--overwrite]\n"
+    "  emoji add SHORTCODE FILE [--category NAME] [--overwrite]\n"
+    "  emoji list | emoji remove SHORTCODE   the local custom emojis\n"
     "  media remove [--days N] [--dry-run]\n"
     "                             remove the cached copies of remote media N days old (7)\n"
     "  search deploy [--batch-size N]\n"
@@ -66,6 +69,7 @@ static const struct {
     { "domain-block", cmd_domain_block },
     { "reports", cmd_reports },
     { "media", cmd_media },
+    { "emoji", cmd_emoji },
     { "search", cmd_search },
     { "vapid-keys", cmd_vapid_keys },
     { "http-test", cmd_http_test },     /* t/worker_http.t; not in the usage */

@@ -93,8 +93,10 @@ const char *ngx_http_mastodon_ap_cstr(ngx_http_request_t *r, ngx_str_t *s);
     " coalesce(ss.favourites_count, 0), coalesce(ss.reblogs_count, 0),"       \
     " a.username, o.id::text, o.uri, oa.username, oa.domain IS NULL, oa.uri,"\
     " (SELECT mastodon_poll_json(pl) FROM polls pl WHERE pl.id = s.poll_id),"\
-    " mastodon_ap_attachments(s.id)"
-#define NGX_HTTP_MASTODON_AP_STATUS_NCOLS  28
+    " mastodon_ap_attachments(s.id), "                                        \
+    NGX_HTTP_MASTODON_EMOJIS_SQL("a.domain",                                  \
+                                 "s.spoiler_text || ' ' || s.text")
+#define NGX_HTTP_MASTODON_AP_STATUS_NCOLS  29
 #define NGX_HTTP_MASTODON_AP_STATUS_FROM                                      \
     " FROM statuses s JOIN accounts a ON a.id = s.account_id"                 \
     " LEFT JOIN status_stats ss ON ss.status_id = s.id"                       \
@@ -109,6 +111,10 @@ const char *ngx_http_mastodon_ap_cstr(ngx_http_request_t *r, ngx_str_t *s);
  * strings in the request pool */
 ngx_int_t ngx_http_mastodon_ap_status(ngx_http_request_t *r, PGresult *res,
     int row, int col, mstdn_ap_status_t *s);
+/* the Emoji tag of a local emoji, e an element of NGX_HTTP_MASTODON_
+ * EMOJIS_SQL's array: NGX_OK, NGX_DECLINED (not a local one), NGX_ERROR */
+ngx_int_t ngx_http_mastodon_ap_emoji_tag(ngx_pool_t *pool,
+    ngx_http_mastodon_main_conf_t *mcf, mstdn_value_t *e, mstdn_ap_tag_t *t);
 
 
 /* the routes (ctx->route->ap) */

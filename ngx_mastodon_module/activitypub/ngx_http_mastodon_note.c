@@ -39,7 +39,8 @@ enum {
     NGX_HTTP_MASTODON_AS_REBLOG_LOCAL,
     NGX_HTTP_MASTODON_AS_REBLOG_ACCOUNT_URI,
     NGX_HTTP_MASTODON_AS_POLL,
-    NGX_HTTP_MASTODON_AS_ATTACHMENTS
+    NGX_HTTP_MASTODON_AS_ATTACHMENTS,
+    NGX_HTTP_MASTODON_AS_EMOJIS
 };
 
 
@@ -571,7 +572,8 @@ ngx_http_mastodon_ap_status(ngx_http_request_t *r, PGresult *res, int row,
     size_t                          nt, i;
     ngx_str_t                       text, html;
     const char                    **replies, *v;
-    mstdn_value_t                  *mentions, *tags, *ids, *m, *e;
+    ngx_int_t                       rc;
+    mstdn_value_t                  *mentions, *tags, *emojis, *ids, *m, *e;
     mstdn_ap_tag_t                 *t;
     ngx_http_mastodon_main_conf_t  *mcf;
     u_char                         *conv;
@@ -650,13 +652,16 @@ ngx_http_mastodon_ap_status(ngx_http_request_t *r, PGresult *res, int row,
         }
     }
 
-    /* tags: the mentions (by mention id), the hashtags */
+    /* tags: the mentions (by mention id), the hashtags, the emojis */
     mentions = ngx_http_mastodon_ap_json_col(r, res, row, COL(MENTIONS),
                                                MSTDN_ARRAY);
     tags = ngx_http_mastodon_ap_json_col(r, res, row, COL(TAGS),
                                          MSTDN_ARRAY);
+    emojis = ngx_http_mastodon_ap_json_col(r, res, row, COL(EMOJIS),
+                                           MSTDN_ARRAY);
 
-    nt = (mentions ? mentions->count : 0) + (tags ? tags->count : 0);
+    nt = (mentions ? mentions->count : 0) + (tags ? tags->count : 0)
+         + (emojis ? emojis->count : 0);
 
     t = ngx_pcalloc(r->pool, (nt + 1) * sizeof(mstdn_ap_tag_t));
     if (t == NULL) {
@@ -706,6 +711,19 @@ ngx_http_mastodon_ap_status(ngx_http_request_t *r, PGresult *res, int row,
         t->name = e->str;
         t++;
         s->ntags++;
+    }
+
+    for (e = emojis ? emojis->first : NULL; e; e = e->next) {
+        rc = ngx_http_mastodon_ap_emoji_tag(r->pool, mcf, e, t);
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_OK) {
+            t++;
+            s->ntags++;
+        }
     }
 
     /* the content: Mastodon's HTML of the text, mentions linked */
@@ -789,4 +807,71 @@ ngx_http_mastodon_ap_json_col(ngx_http_request_t *r, PGresult *res, int row,
     }
 
     return v;
+}
+
+
+/*
+ * ActivityPub::EmojiSerializer of a local emoji: its id
+ * (base/emojis/ID), :shortcode:, updated, the original image as icon.
+ */
+ngx_int_t
+ngx_http_mastodon_ap_emoji_tag(ngx_pool_t *pool,
+    ngx_http_mastodon_main_conf_t *mcf, mstdn_value_t *e, mstdn_ap_tag_t *t)
+{
+    u_char         *p;
+    ngx_str_t       name, url;
+    mstdn_value_t  *v[6];
+    ngx_uint_t      i;
+
+    /* [shortcode, remote URL, id, file name, content type, updated] */
+    if (e->type != MSTDN_ARRAY || e->count < 6) {
+        return NGX_DECLINED;
+    }
+
+    for (i = 0, v[0] = e->first; i < 5; i++) {
+        v[i + 1] = v[i]->next;
+    }
+
+    if (v[1]->type != MSTDN_NULL) {
+        return NGX_DECLINED;                    /* a remote one */
+    }
+
+    for (i = 0; i < 6; i++) {
+        if (i != 1 && v[i]->type != MSTDN_STRING) {
+            return NGX_DECLINED;
+        }
+    }
+
+    name.data = (u_char *) v[3]->str;
+    name.len = v[3]->len;
+
+    if (ngx_http_mastodon_media_file_url(pool, mcf, 0, "custom_emojis",
+                                         "images",
+                                         ngx_atoof((u_char *) v[2]->str,
+                                                   v[2]->len),
+                                         "original", &name, NULL, &url)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    p = ngx_pnalloc(pool, url.len + 1 + mcf->base_url.len
+                          + sizeof("/emojis/") + v[2]->len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    t->kind = MSTDN_AP_TAG_EMOJI;
+    t->name = v[0]->str;
+    t->media_type = v[4]->str;
+    t->updated = v[5]->str;
+
+    t->icon_url = (const char *) p;
+    p = ngx_cpymem(p, url.data, url.len);
+    *p++ = '\0';
+
+    t->id = (const char *) p;
+    *ngx_sprintf(p, "%V/emojis/%s", &mcf->base_url, v[2]->str) = '\0';
+
+    return NGX_OK;
 }

@@ -743,15 +743,6 @@ ngx_http_mastodon_instance_literal(ngx_http_request_t *r, const char *json)
 }
 
 
-/* GET /api/v1/custom_emojis */
-ngx_int_t
-ngx_http_mastodon_custom_emojis(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx)
-{
-    return ngx_http_mastodon_instance_literal(r, "[]");
-}
-
-
 /* GET /api/v1/instance/rules */
 ngx_int_t
 ngx_http_mastodon_instance_rules(ngx_http_request_t *r,
@@ -1023,5 +1014,81 @@ ngx_http_mastodon_instance_activity(ngx_http_request_t *r,
 
     return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_activity_stmt,
                                       NULL, ngx_http_mastodon_activity_done,
+                                      NULL);
+}
+
+
+/*
+ * GET /api/v1/custom_emojis: CustomEmoji.listed (local, enabled, shown in
+ * the picker), public and cached for 3 minutes as Mastodon's
+ * render_with_cache.
+ */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_custom_emojis_stmt =
+    ngx_http_mastodon_pg_stmt(
+        "SELECT e.id, e.shortcode, e.image_file_name, c.name"
+        " FROM custom_emojis e"
+        " LEFT JOIN custom_emoji_categories c ON c.id = e.category_id"
+        " WHERE e.domain IS NULL AND NOT e.disabled AND e.visible_in_picker"
+        " AND e.image_file_name IS NOT NULL ORDER BY e.id", 0);
+
+static ngx_str_t  ngx_http_mastodon_custom_emojis_cache =
+    ngx_string("max-age=180, public");
+
+
+static void
+ngx_http_mastodon_custom_emojis_done(ngx_http_mastodon_pg_batch_t *b)
+{
+    int                        i, n;
+    PGresult                  *res;
+    ngx_str_t                  shortcode, name, category;
+    ngx_http_request_t        *r;
+    ngx_http_mastodon_json_t   j;
+
+    r = b->request;
+
+    res = ngx_http_mastodon_pg_rows(b, 0);
+    if (res == NULL) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    if (ngx_http_mastodon_json_init(r, &j) != NGX_OK
+        || ngx_http_mastodon_add_header(r, "Cache-Control",
+                                        &ngx_http_mastodon_custom_emojis_cache)
+           != NGX_OK)
+    {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_mastodon_json_open_array(&j, NULL);
+
+    for (i = 0, n = PQntuples(res); i < n; i++) {
+        shortcode = ngx_http_mastodon_pg_str(res, i, 1);
+        name = ngx_http_mastodon_pg_str(res, i, 2);
+        category = ngx_http_mastodon_pg_str(res, i, 3);
+
+        ngx_http_mastodon_local_emoji(&j, &shortcode,
+                                      ngx_http_mastodon_pg_int(res, i, 0),
+                                      &name, 1,
+                                      PQgetisnull(res, i, 3) ? NULL
+                                                             : &category);
+    }
+
+    ngx_http_mastodon_json_close_array(&j);
+
+    ngx_http_mastodon_finalize(r, ngx_http_mastodon_json_send(&j,
+                                                              NGX_HTTP_OK));
+}
+
+
+/* GET /api/v1/custom_emojis */
+ngx_int_t
+ngx_http_mastodon_custom_emojis(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_custom_emojis_stmt,
+                                      NULL,
+                                      ngx_http_mastodon_custom_emojis_done,
                                       NULL);
 }

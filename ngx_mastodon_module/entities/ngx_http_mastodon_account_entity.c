@@ -605,9 +605,9 @@ ngx_http_mastodon_emojis(ngx_http_mastodon_json_t *j, PGresult *res, int row,
     int col)
 {
     char             err[64];
-    ngx_str_t        s;
+    ngx_str_t        s, name;
     mstdn_alloc_t    a;
-    mstdn_value_t   *doc, *e, *code, *url;
+    mstdn_value_t   *doc, *e, *code, *url, *id, *file;
     mstdn_limits_t   limits = { 3, 10000 };
 
     ngx_http_mastodon_json_open_array(j, "emojis");
@@ -625,17 +625,33 @@ ngx_http_mastodon_emojis(ngx_http_mastodon_json_t *j, PGresult *res, int row,
         for (e = doc->first; e; e = e->next) {
             code = (e->type == MSTDN_ARRAY) ? e->first : NULL;
             url = code ? code->next : NULL;
+            id = url ? url->next : NULL;
+            file = id ? id->next : NULL;
 
-            if (url == NULL || code->type != MSTDN_STRING
-                || url->type != MSTDN_STRING)
-            {
+            if (url == NULL || code->type != MSTDN_STRING) {
+                continue;
+            }
+
+            s.data = (u_char *) code->str;
+            s.len = code->len;
+
+            if (url->type != MSTDN_STRING) {
+                /* a local one: its stored file */
+                if (file == NULL || id->type != MSTDN_STRING
+                    || file->type != MSTDN_STRING)
+                {
+                    continue;
+                }
+
+                name.data = (u_char *) file->str;
+                name.len = file->len;
+                ngx_http_mastodon_local_emoji(j, &s,
+                    ngx_atoof((u_char *) id->str, id->len), &name, 1, NULL);
                 continue;
             }
 
             /* REST::CustomEmojiSerializer (its category only when loaded) */
             ngx_http_mastodon_json_open(j, NULL);
-            s.data = (u_char *) code->str;
-            s.len = code->len;
             ngx_http_mastodon_json_kv_str(j, "shortcode", &s);
             s.data = (u_char *) url->str;
             s.len = url->len;
@@ -647,4 +663,43 @@ ngx_http_mastodon_emojis(ngx_http_mastodon_json_t *j, PGresult *res, int row,
     }
 
     ngx_http_mastodon_json_close_array(j);
+}
+
+
+/*
+ * REST::CustomEmojiSerializer of a local emoji: url the original style,
+ * static_url the static one (its first frame as PNG), the keys the
+ * worker's `emoji import` stored them under.
+ */
+void
+ngx_http_mastodon_local_emoji(ngx_http_mastodon_json_t *j,
+    ngx_str_t *shortcode, int64_t id, ngx_str_t *name, ngx_uint_t visible,
+    ngx_str_t *category)
+{
+    ngx_str_t  url, static_url;
+
+    if (ngx_http_mastodon_media_file_url(j->pool, j->conf, 0, "custom_emojis",
+                                         "images", id, "original", name,
+                                         NULL, &url)
+            != NGX_OK
+        || ngx_http_mastodon_media_file_url(j->pool, j->conf, 0,
+                                            "custom_emojis", "images", id,
+                                            "static", name, "png",
+                                            &static_url)
+           != NGX_OK)
+    {
+        return;                 /* not a file name of ours: not shown */
+    }
+
+    ngx_http_mastodon_json_open(j, NULL);
+    ngx_http_mastodon_json_kv_str(j, "shortcode", shortcode);
+    ngx_http_mastodon_json_kv_str(j, "url", &url);
+    ngx_http_mastodon_json_kv_str(j, "static_url", &static_url);
+    ngx_http_mastodon_json_kv_bool(j, "visible_in_picker", visible);
+
+    if (category) {
+        ngx_http_mastodon_json_kv_str(j, "category", category);
+    }
+
+    ngx_http_mastodon_json_close(j);
 }

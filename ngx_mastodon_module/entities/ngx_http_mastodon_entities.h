@@ -11,21 +11,12 @@
 
 
 #include "ngx_http_mastodon_backend.h"
+#include "mstdn_emoji.h"
 
 
-/*
- * The custom emojis a text names (CustomEmoji.from_text): those of the
- * author's domain whose :shortcode: it holds, as a JSON array of
- * [shortcode, image URL]; NULL when none.  Remote ones only: the local
- * ones (no media cache yet) have no image to show.
- */
+/* the custom emojis a text names: lib/mstdn_emoji.h */
 #define NGX_HTTP_MASTODON_EMOJIS_SQL(domain, text)                            \
-    "(SELECT json_agg(json_build_array(ce.shortcode, ce.image_remote_url)"    \
-    "  ORDER BY ce.shortcode) FROM custom_emojis ce"                          \
-    "  WHERE " domain " IS NOT NULL AND ce.domain = " domain                  \
-    "  AND NOT ce.disabled AND ce.image_remote_url IS NOT NULL"               \
-    "  AND ce.shortcode IN (SELECT (regexp_matches(" text ","                 \
-    "   ':([A-Za-z0-9_]{2,}):', 'g'))[1]))"
+    MSTDN_EMOJIS_SQL(domain, text)
 
 /* the Account entity: select these columns (a = accounts, s = account_stats) */
 #define NGX_HTTP_MASTODON_ACCOUNT_COLUMNS                                     \
@@ -62,10 +53,15 @@ void ngx_http_mastodon_account_fields(ngx_http_mastodon_json_t *j,
     const char *key, ngx_str_t *json, ngx_uint_t local, ngx_uint_t raw);
 void ngx_http_mastodon_account_partial(ngx_http_mastodon_json_t *j,
     PGresult *res, int row, int col);
-/* "emojis": the [shortcode, URL] pairs of NGX_HTTP_MASTODON_EMOJIS_SQL as
- * CustomEmoji entities (url and static_url the remote image) */
+/* "emojis": the rows of NGX_HTTP_MASTODON_EMOJIS_SQL as CustomEmoji
+ * entities (a remote one: url and static_url the remote image) */
 void ngx_http_mastodon_emojis(ngx_http_mastodon_json_t *j, PGresult *res,
     int row, int col);
+/* one CustomEmoji of a local emoji: id, its stored file name; category
+ * NULL: none */
+void ngx_http_mastodon_local_emoji(ngx_http_mastodon_json_t *j,
+    ngx_str_t *shortcode, int64_t id, ngx_str_t *name, ngx_uint_t visible,
+    ngx_str_t *category);
 /* text a local user wrote (a note: multiline; a field value) as HTML */
 ngx_int_t ngx_http_mastodon_text_html(ngx_pool_t *pool,
     ngx_http_mastodon_main_conf_t *mcf, ngx_str_t *text, ngx_uint_t multiline,
