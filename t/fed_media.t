@@ -14,47 +14,22 @@ use warnings;
 use lib 't/lib';
 use MastodonTest;
 use Test::More;
-use Mojolicious::Lite;
+use InboxRecorder;
 use Mojo::IOLoop::Server;
-use Mojo::Server::Daemon;
 use Mojo::JSON qw(decode_json encode_json);
 use Mojo::File qw(path);
-use IO::Socket::INET;
-use POSIX ();
 
-my $port = Mojo::IOLoop::Server->generate_port;
 my $t = MastodonTest->new(worker_env => {
     MASTODON_QUEUES => 'default,push,ingress', MASTODON_RETRY_BASE_MS => 200,
     MASTODON_FEDERATION_ALLOW_HTTP => 1, MASTODON_FEDERATION_ALLOWED_ADDRESSES => '127.0.0.1',
 });
 my $dir = $t->dir;
-my $log = "$dir/inbox.log";
-path($log)->spurt('');
 
-app->log->level('fatal');
-post '/*where' => sub {
-    my $c = shift;
-    open my $fh, '>>', $log or die;
-    print $fh encode_json({ where => $c->param('where'), body => $c->req->body }) . "\n";
-    close $fh;
-    $c->render(status => 202, text => '');
-};
-my $pid = fork // die "fork: $!";
-if ($pid == 0) {
-    Mojo::Server::Daemon->new(app => app, listen => ["http://127.0.0.1:$port"], silent => 1)->run;
-    POSIX::_exit(0);
-}
-ok($t->wait_for(sub { IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port") }, 20), 'the recorder listens');
-my $in = "http://127.0.0.1:$port";
-
-sub records { [ map { my $r = decode_json($_); $r->{json} = decode_json($r->{body}); $r } grep { length } split /\n/, path($log)->slurp ] }
-sub first_of {
-    my ($type) = @_;
-    my @r;
-    $t->wait_for(sub { @r = grep { $_->{json}{type} eq $type } @{ records() }; @r >= 1 }, 30);
-    return $r[0] ? $r[0]{json} : undef;
-}
-sub reset_log { path($log)->spurt('') }
+my $rec = InboxRecorder->new($t);
+my $in = $rec->url;
+sub records { $rec->records }
+sub first_of { $rec->first_of(@_) }
+sub reset_log { $rec->reset }
 
 my $alice = $t->user('alice', password => 'correct horse battery');
 my $m = $t->mojo;
@@ -222,6 +197,5 @@ $t->wait_for(sub { $s = $m->ua->get("/api/v1/statuses/$sid" => $ha)->res->json;
                    $s && !@{ $s->{media_attachments} } }, 30);
 is_deeply($s->{media_attachments}, [], 'an Update without attachments: none left');
 
-kill 'TERM', $pid;
-waitpid $pid, 0;
+$rec->stop;
 done_testing;

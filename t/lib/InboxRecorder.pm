@@ -1,0 +1,72 @@
+package InboxRecorder;
+# A remote server's inboxes for federation tests: a Mojolicious daemon on
+# loopback, forked, that answers every POST 202 and records its path and
+# body, one JSON line each, in a file of the test's directory.
+use strict;
+use warnings;
+use Mojolicious;
+use Mojo::IOLoop::Server;
+use Mojo::Server::Daemon;
+use Mojo::JSON qw(decode_json encode_json);
+use Mojo::File qw(path);
+use IO::Socket::INET;
+use POSIX ();
+use Test::More ();
+
+sub new {
+    my ($class, $t) = @_;
+    my $port = Mojo::IOLoop::Server->generate_port;
+    my $log = $t->dir . '/inbox.log';
+    path($log)->spurt('');
+
+    my $app = Mojolicious->new;
+    $app->log->level('fatal');
+    $app->routes->post('/*where' => sub {
+        my $c = shift;
+        open my $fh, '>>', $log or die;
+        print $fh encode_json({ where => $c->param('where'), body => $c->req->body }) . "\n";
+        close $fh;
+        $c->render(status => 202, text => '');
+    });
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        Mojo::Server::Daemon->new(app => $app, listen => ["http://127.0.0.1:$port"], silent => 1)->run;
+        POSIX::_exit(0);
+    }
+    my $self = bless { t => $t, log => $log, pid => $pid, url => "http://127.0.0.1:$port" }, $class;
+    Test::More::ok($t->wait_for(sub { IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port") }, 20),
+                   'the recorder listens');
+    return $self;
+}
+
+# "http://127.0.0.1:PORT", the inboxes' origin
+sub url { $_[0]{url} }
+
+# every POST so far: { where, body, json }
+sub records {
+    my ($self) = @_;
+    return [ map { my $r = decode_json($_); $r->{json} = decode_json($r->{body}); $r }
+             grep { length } split /\n/, path($self->{log})->slurp ];
+}
+
+# the first activity of a type, waited for (30 s at most); undef if none
+sub first_of {
+    my ($self, $type) = @_;
+    my @r;
+    $self->{t}->wait_for(sub { @r = grep { $_->{json}{type} eq $type } @{ $self->records }; @r >= 1 }, 30);
+    return $r[0] ? $r[0]{json} : undef;
+}
+
+sub reset { path($_[0]{log})->spurt('') }
+
+sub stop {
+    my ($self) = @_;
+    return unless $self->{pid};
+    kill 'TERM', $self->{pid};
+    waitpid $self->{pid}, 0;
+    $self->{pid} = 0;
+}
+
+sub DESTROY { $_[0]->stop }
+
+1;
