@@ -56,7 +56,10 @@ static worker_config  general_queues, media_queues;
 static volatile int   stopping;          /* stop reading new jobs */
 static volatile int   abandoning;        /* shutdown grace is over */
 static volatile int   housekeeping_stop;
-static long long      next_claim_at;     /* monotonic ms; shared by the job threads */
+/* monotonic ms of the next look for stale entries, one per set of queues
+ * (the media threads' own and the others'): a media thread's turn only
+ * looks at the media queue, so it must not use up the others' turn */
+static long long      next_claim_at, next_media_claim_at;
 
 /* ------------------------------------------------------------------ */
 /* Crash recovery: one job thread at a time looks for stale entries.   */
@@ -67,13 +70,14 @@ static long claim_interval_ms(void)
     return ms < 100 ? 100 : ms > 1000 ? 1000 : ms;
 }
 
-static int claim_turn(void)
+static int claim_turn(const worker_config *queues)
 {
+    long long *at = queues == &media_queues ? &next_media_claim_at : &next_claim_at;
     long long now = monotonic_ms();
-    long long next = __atomic_load_n(&next_claim_at, __ATOMIC_SEQ_CST);
+    long long next = __atomic_load_n(at, __ATOMIC_SEQ_CST);
     if (now < next)
         return 0;
-    return __atomic_compare_exchange_n(&next_claim_at, &next, now + claim_interval_ms(), 0,
+    return __atomic_compare_exchange_n(at, &next, now + claim_interval_ms(), 0,
                                        __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 }
 
@@ -181,7 +185,7 @@ static void *job_thread_main(void *arg)
             continue;
         }
 
-        if (claim_turn()) {
+        if (claim_turn(t->queues)) {
             job_entry e;
             int rc = queue_claim(t->redis, t->queues, t->consumer, &e);
             if (rc < 0) {
