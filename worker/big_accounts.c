@@ -15,9 +15,15 @@ static const char big_account_sql[] =
     "         WHERE $3::bigint > 0 AND NOT EXISTS (SELECT 1 FROM b)"
     "           AND (SELECT followers_count FROM account_stats"
     "                 WHERE account_id = $1::bigint) >= $3::bigint"
-    "        ON CONFLICT (account_id) DO NOTHING RETURNING since_status_id)"
+    /* two jobs in the switch's moment: the second waits for the first's
+     * row and lowers it to its own status if older, so that neither is
+     * pushed nor lost (the read takes statuses from the switch on) */
+    "        ON CONFLICT (account_id) DO UPDATE SET since_status_id ="
+    "         least(feed_big_accounts.since_status_id, EXCLUDED.since_status_id)"
+    "        RETURNING since_status_id, xmax = 0 AS inserted)"
     " SELECT EXISTS (SELECT 1 FROM b WHERE since_status_id <= $2::bigint)"
-    "     OR EXISTS (SELECT 1 FROM n), EXISTS (SELECT 1 FROM n)";
+    "     OR EXISTS (SELECT 1 FROM n WHERE since_status_id <= $2::bigint),"
+    "        EXISTS (SELECT 1 FROM n WHERE inserted)";
 
 int big_account_merged(PGconn *db, const status_facts *f, long threshold,
                        char *err, size_t errlen)
