@@ -72,6 +72,7 @@ is($wc->status, 101, 'WebSocket of carol');
 
 # (one subscription a worker, whatever its clients)
 ok(subscribed("timeline:$id{alice}"), "alice's home channel");
+ok(subscribed("timeline:$id{carol}"), "carol's home channel");
 ok(subscribed("timeline:$id{alice}:notifications"), "... her notifications");
 ok(subscribed('timeline:public'), 'timeline:public');
 ok(subscribed('timeline:hashtag:cats'), 'timeline:hashtag:cats');
