@@ -535,4 +535,10 @@ ngx_int_t ngx_http_mastodon_account_featured_tags(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 
 
+/* _empty.c: Rails' render_empty ({}); the done handler answering it when
+ * the statement found its row (else 404, 503 on failure) */
+ngx_int_t ngx_http_mastodon_send_empty(ngx_http_request_t *r);
+void ngx_http_mastodon_empty_if_found(ngx_http_mastodon_pg_batch_t *b);
+
+
 #endif /* _NGX_HTTP_MASTODON_API_H_INCLUDED_ */

@@ -67,8 +67,6 @@ static void ngx_http_mastodon_conversations_loaded(ngx_http_request_t *r,
     ngx_http_mastodon_statuses_t *st, void *data);
 static void ngx_http_mastodon_conversation_read_done(
     ngx_http_mastodon_pg_batch_t *b);
-static void ngx_http_mastodon_conversation_deleted(
-    ngx_http_mastodon_pg_batch_t *b);
 
 
 static int64_t
@@ -247,43 +245,10 @@ ngx_http_mastodon_conversation_delete(ngx_http_request_t *r,
     return ngx_http_mastodon_pg_query(r,
                                    &ngx_http_mastodon_conversation_delete_stmt,
                                    values,
-                                   ngx_http_mastodon_conversation_deleted,
+                                   ngx_http_mastodon_empty_if_found,
                                    NULL);
 }
 
-
-static void
-ngx_http_mastodon_conversation_deleted(ngx_http_mastodon_pg_batch_t *b)
-{
-    PGresult                  *res;
-    ngx_http_request_t        *r;
-    ngx_http_mastodon_json_t   j;
-
-    r = b->request;
-
-    res = ngx_http_mastodon_pg_rows(b, 0);
-    if (res == NULL) {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
-        return;
-    }
-
-    if (PQntuples(res) == 0) {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_NOT_FOUND);
-        return;
-    }
-
-    if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    /* render_empty */
-    ngx_http_mastodon_json_open(&j, NULL);
-    ngx_http_mastodon_json_close(&j);
-
-    ngx_http_mastodon_finalize(r, ngx_http_mastodon_json_send(&j,
-                                                              NGX_HTTP_OK));
-}
 
 
 /* the rows: each conversation's last status through the loader */

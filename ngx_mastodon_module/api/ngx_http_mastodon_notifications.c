@@ -142,8 +142,6 @@ static ngx_int_t ngx_http_mastodon_notif_link(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_notif_t *nt);
 static void ngx_http_mastodon_notif_empty_done(
     ngx_http_mastodon_pg_batch_t *b);
-static void ngx_http_mastodon_notif_found_done(
-    ngx_http_mastodon_pg_batch_t *b);
 static void ngx_http_mastodon_notif_count_done(
     ngx_http_mastodon_pg_batch_t *b);
 
@@ -1052,7 +1050,7 @@ ngx_http_mastodon_notification_dismiss(ngx_http_request_t *r,
 
     return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_notif_dismiss,
                                       values,
-                                      ngx_http_mastodon_notif_found_done, NULL);
+                                      ngx_http_mastodon_empty_if_found, NULL);
 }
 
 
@@ -1075,25 +1073,6 @@ ngx_http_mastodon_notification_group_dismiss(ngx_http_request_t *r,
 }
 
 
-/* render_empty */
-static void
-ngx_http_mastodon_notif_send_empty(ngx_http_request_t *r)
-{
-    ngx_http_mastodon_json_t  j;
-
-    if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    ngx_http_mastodon_json_open(&j, NULL);
-    ngx_http_mastodon_json_close(&j);
-
-    ngx_http_mastodon_finalize(r, ngx_http_mastodon_json_send(&j,
-                                                              NGX_HTTP_OK));
-}
-
-
 static void
 ngx_http_mastodon_notif_empty_done(ngx_http_mastodon_pg_batch_t *b)
 {
@@ -1102,24 +1081,8 @@ ngx_http_mastodon_notif_empty_done(ngx_http_mastodon_pg_batch_t *b)
         return;
     }
 
-    ngx_http_mastodon_notif_send_empty(b->request);
-}
-
-
-static void
-ngx_http_mastodon_notif_found_done(ngx_http_mastodon_pg_batch_t *b)
-{
-    if (!ngx_http_mastodon_pg_ok(b)) {
-        ngx_http_mastodon_finalize(b->request, NGX_HTTP_SERVICE_UNAVAILABLE);
-        return;
-    }
-
-    if (PQntuples(b->results[0]) == 0) {
-        ngx_http_mastodon_finalize(b->request, NGX_HTTP_NOT_FOUND);
-        return;
-    }
-
-    ngx_http_mastodon_notif_send_empty(b->request);
+    ngx_http_mastodon_finalize(b->request,
+                               ngx_http_mastodon_send_empty(b->request));
 }
 
 

@@ -362,24 +362,7 @@ ngx_http_mastodon_push_done(ngx_http_mastodon_pg_batch_t *b)
 static void
 ngx_http_mastodon_push_deleted(ngx_http_mastodon_pg_batch_t *b)
 {
-    ngx_http_request_t        *r;
-    ngx_http_mastodon_json_t   j;
-
-    r = b->request;
-
-    if (!ngx_http_mastodon_pg_ok(b)) {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
-        return;
-    }
-
-    if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    ngx_http_mastodon_json_open(&j, NULL);
-    ngx_http_mastodon_json_close(&j);
-
-    ngx_http_mastodon_finalize(r, ngx_http_mastodon_json_send(&j,
-                                                              NGX_HTTP_OK));
+    ngx_http_mastodon_finalize(b->request, ngx_http_mastodon_pg_ok(b)
+                               ? ngx_http_mastodon_send_empty(b->request)
+                               : NGX_HTTP_SERVICE_UNAVAILABLE);
 }

@@ -174,8 +174,6 @@ static void ngx_http_mastodon_scheduled_created(
     ngx_http_mastodon_pg_batch_t *b);
 static void ngx_http_mastodon_scheduled_updated(
     ngx_http_mastodon_pg_batch_t *b);
-static void ngx_http_mastodon_scheduled_deleted(
-    ngx_http_mastodon_pg_batch_t *b);
 static void ngx_http_mastodon_scheduled_selected(
     ngx_http_mastodon_pg_batch_t *b);
 static ngx_int_t ngx_http_mastodon_scheduled_send(ngx_http_request_t *r,
@@ -611,43 +609,10 @@ ngx_http_mastodon_scheduled_delete(ngx_http_request_t *r,
     return ngx_http_mastodon_pg_query(r,
                                       &ngx_http_mastodon_scheduled_delete_stmt,
                                       values,
-                                      ngx_http_mastodon_scheduled_deleted,
+                                      ngx_http_mastodon_empty_if_found,
                                       NULL);
 }
 
-
-static void
-ngx_http_mastodon_scheduled_deleted(ngx_http_mastodon_pg_batch_t *b)
-{
-    PGresult                  *res;
-    ngx_http_request_t        *r;
-    ngx_http_mastodon_json_t   j;
-
-    r = b->request;
-
-    res = ngx_http_mastodon_pg_rows(b, 0);
-    if (res == NULL) {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
-        return;
-    }
-
-    if (PQntuples(res) == 0) {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_NOT_FOUND);
-        return;
-    }
-
-    if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    /* render_empty */
-    ngx_http_mastodon_json_open(&j, NULL);
-    ngx_http_mastodon_json_close(&j);
-
-    ngx_http_mastodon_finalize(r, ngx_http_mastodon_json_send(&j,
-                                                              NGX_HTTP_OK));
-}
 
 
 static void

@@ -176,8 +176,7 @@ static void ngx_http_mastodon_followed_tags_done(
     ngx_http_mastodon_pg_batch_t *b);
 static void ngx_http_mastodon_featured_done(ngx_http_mastodon_pg_batch_t *b);
 static void ngx_http_mastodon_featured_added(ngx_http_mastodon_pg_batch_t *b);
-static void ngx_http_mastodon_featured_deleted(
-    ngx_http_mastodon_pg_batch_t *b);
+static void ngx_http_mastodon_featured_made(ngx_http_mastodon_pg_batch_t *b);
 static ngx_int_t ngx_http_mastodon_tags_send(ngx_http_request_t *r,
     ngx_http_mastodon_tags_t *tg, PGresult *res);
 
@@ -788,8 +787,8 @@ ngx_http_mastodon_featured_added(ngx_http_mastodon_pg_batch_t *b)
     values[1] = ngx_http_mastodon_pg_int64(r, id);
 
     rc = ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_featured_tags_stmt,
-                                    values, ngx_http_mastodon_featured_deleted,
-                                    (void *) 1);
+                                    values, ngx_http_mastodon_featured_made,
+                                    NULL);
     if (rc != NGX_DONE) {
         ngx_http_mastodon_finalize(r, rc);
     }
@@ -825,47 +824,16 @@ ngx_http_mastodon_featured_tag_delete(ngx_http_request_t *r,
     return ngx_http_mastodon_pg_query(r,
                                       &ngx_http_mastodon_featured_delete_stmt,
                                       values,
-                                      ngx_http_mastodon_featured_deleted,
+                                      ngx_http_mastodon_empty_if_found,
                                       NULL);
 }
 
 
-/* data NULL: a delete ({} or 404); else the featured tag made */
+/* the featured tag made, read back */
 static void
-ngx_http_mastodon_featured_deleted(ngx_http_mastodon_pg_batch_t *b)
+ngx_http_mastodon_featured_made(ngx_http_mastodon_pg_batch_t *b)
 {
-    PGresult                  *res;
-    ngx_http_request_t        *r;
-    ngx_http_mastodon_json_t   j;
-
-    r = b->request;
-
-    res = ngx_http_mastodon_pg_rows(b, 0);
-
-    if (b->data) {
-        ngx_http_mastodon_finalize(r, ngx_http_mastodon_featured_send(r, res,
-                                                                      1));
-        return;
-    }
-
-    if (res == NULL) {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
-        return;
-    }
-
-    if (PQntuples(res) == 0) {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_NOT_FOUND);
-        return;
-    }
-
-    if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    ngx_http_mastodon_json_open(&j, NULL);
-    ngx_http_mastodon_json_close(&j);
-
-    ngx_http_mastodon_finalize(r, ngx_http_mastodon_json_send(&j,
-                                                              NGX_HTTP_OK));
+    ngx_http_mastodon_finalize(b->request,
+                               ngx_http_mastodon_featured_send(b->request,
+                                   ngx_http_mastodon_pg_rows(b, 0), 1));
 }

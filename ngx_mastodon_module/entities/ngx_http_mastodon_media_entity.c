@@ -134,8 +134,8 @@ ngx_http_mastodon_media_attachment(ngx_http_mastodon_json_t *j,
  * media_base_url/ and the key the worker stores it under
  * (mstdn_media_key(): [cache/]<class>/<attachment>/<partition>/<style>/
  * <name>, the name's extension swapped for the style's format if given).
- * media_base_url is <base_url>/system (nginx serves media_root) or the
- * S3 bucket's public address (mastodon_media_base_url).
+ * media_base_url is <base_url>/system, where nginx serves media_root, or
+ * the S3 bucket's public address (mastodon_media_base_url).
  */
 ngx_int_t
 ngx_http_mastodon_media_file_url(ngx_pool_t *pool,
