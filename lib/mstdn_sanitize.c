@@ -436,6 +436,13 @@ mstdn_san_charref(const char *p, const char *end, char *o, size_t *olen)
 }
 
 
+size_t
+mstdn_charref(const char *p, const char *end, char *o, size_t *olen)
+{
+    return mstdn_san_charref(p, end, o, olen);
+}
+
+
 /* --- the stack of open elements -------------------------------------------- */
 
 static void

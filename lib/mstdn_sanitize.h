@@ -79,4 +79,12 @@ int mstdn_sanitize(const char *in, size_t len, size_t max_in, size_t max_out,
  */
 size_t mstdn_utf8_prefix(const char *s, size_t len, size_t max_chars);
 
+/*
+ * A character reference at p (its '&') before end, as the sanitizer reads
+ * them (numeric, and HTML5's common named ones with their ';'): its UTF-8
+ * in o (4 bytes of room, *olen bytes), returns the bytes it spans, 0 when
+ * it is none (the '&' is text).  Never longer than what it replaces.
+ */
+size_t mstdn_charref(const char *p, const char *end, char *o, size_t *olen);
+
 #endif

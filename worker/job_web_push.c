@@ -109,65 +109,11 @@ static const char *title_format(const char *type)
     return "%s";
 }
 
-/* One HTML entity at s (after '&'): its UTF-8 into out, the bytes used
- * (the ';' included) into *used.  0 when it is not one we know. */
-static size_t entity(const char *s, size_t len, char *out, size_t *used)
-{
-    static const struct { const char *name; const char *text; } named[] = {
-        { "amp;", "&" }, { "lt;", "<" }, { "gt;", ">" }, { "quot;", "\"" },
-        { "apos;", "'" }, { "nbsp;", "\xc2\xa0" },
-    };
-    for (size_t i = 0; i < sizeof(named) / sizeof(named[0]); i++) {
-        size_t n = strlen(named[i].name);
-        if (len >= n && memcmp(s, named[i].name, n) == 0) {
-            *used = n;
-            strcpy(out, named[i].text);
-            return strlen(named[i].text);
-        }
-    }
-    if (len < 3 || s[0] != '#')
-        return 0;
-    unsigned long cp = 0;
-    size_t i = 1;
-    int hex = s[1] == 'x' || s[1] == 'X';
-    for (i = hex ? 2 : 1; i < len && i < 10 && s[i] != ';'; i++) {
-        int d = hex ? mstdn_hex_digit((unsigned char) s[i])
-                    : (s[i] >= '0' && s[i] <= '9' ? s[i] - '0' : -1);
-        if (d < 0)
-            return 0;
-        cp = cp * (hex ? 16 : 10) + (unsigned long) d;
-    }
-    if (i >= len || s[i] != ';' || i == (hex ? 2u : 1u) || cp == 0 || cp > 0x10ffff
-        || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    *used = i + 1;
-    if (cp < 0x80) {
-        out[0] = (char) cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char) (0xc0 | cp >> 6);
-        out[1] = (char) (0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char) (0xe0 | cp >> 12);
-        out[1] = (char) (0x80 | (cp >> 6 & 0x3f));
-        out[2] = (char) (0x80 | (cp & 0x3f));
-        return 3;
-    }
-    out[0] = (char) (0xf0 | cp >> 18);
-    out[1] = (char) (0x80 | (cp >> 12 & 0x3f));
-    out[2] = (char) (0x80 | (cp >> 6 & 0x3f));
-    out[3] = (char) (0x80 | (cp & 0x3f));
-    return 4;
-}
-
 /* The serializer's body: strip_tags, HTML entities decoded, truncate(140)
  * ("..." in the last three of 140 characters).  malloc'd or NULL. */
 static char *plain_body(const char *html)
 {
-    size_t len = strlen(html), n = 0, used;
+    size_t len = strlen(html), n = 0, olen;
     char *out = malloc(len + 4), buf[4];
 
     if (out == NULL)
@@ -181,11 +127,11 @@ static char *plain_body(const char *html)
             }
         }
         if (html[i] == '&') {
-            size_t k = entity(html + i + 1, len - i - 1, buf, &used);
+            size_t k = mstdn_charref(html + i, html + len, buf, &olen);
             if (k > 0) {
-                memcpy(out + n, buf, k);
-                n += k;
-                i += used;
+                memcpy(out + n, buf, olen);
+                n += olen;
+                i += k - 1;
                 continue;
             }
         }

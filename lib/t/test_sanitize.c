@@ -252,6 +252,37 @@ bounds(void **state)
 
 
 static void
+charref(void **state)
+{
+    char         o[4];
+    size_t       olen;
+    const char  *in;
+
+    (void) state;
+
+    in = "&amp;x";
+    assert_int_equal(mstdn_charref(in, in + strlen(in), o, &olen), 5);
+    assert_int_equal(olen, 1);
+    assert_memory_equal(o, "&", 1);
+
+    in = "&#x20AC;";
+    assert_int_equal(mstdn_charref(in, in + strlen(in), o, &olen), 8);
+    assert_int_equal(olen, 3);
+    assert_memory_equal(o, "\xe2\x82\xac", 3);
+
+    in = "&#39;";
+    assert_int_equal(mstdn_charref(in, in + strlen(in), o, &olen), 5);
+    assert_memory_equal(o, "'", 1);
+
+    in = "& cats";
+    assert_int_equal(mstdn_charref(in, in + strlen(in), o, &olen), 0);
+
+    in = "&unknown;";
+    assert_int_equal(mstdn_charref(in, in + strlen(in), o, &olen), 0);
+}
+
+
+static void
 prefix(void **state)
 {
     assert_int_equal(mstdn_utf8_prefix("abc", 3, 2), 2);
@@ -273,6 +304,7 @@ main(void)
         cmocka_unit_test(text),
         cmocka_unit_test(bounds),
         cmocka_unit_test(prefix),
+        cmocka_unit_test(charref),
     };
 
     setenv("CMOCKA_MESSAGE_OUTPUT", "TAP", 0);
