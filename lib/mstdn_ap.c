@@ -500,6 +500,46 @@ mention_href(char *buf, size_t size, const char *base,
 }
 
 
+/* ActivityPub::EmojiSerializer's members */
+static int
+write_emoji(yajl_gen g, const mstdn_ap_tag_t *t)
+{
+    char  name[512];
+
+    snprintf(name, sizeof(name), ":%s:", t->name ? t->name : "");
+
+    if (kv(g, "id", t->id) != 0
+        || kv(g, "type", "Emoji") != 0
+        || kv(g, "name", name) != 0
+        || kv(g, "updated", t->updated) != 0
+        || write_image(g, "icon", t->icon_url, t->media_type) != 0)
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
+mstdn_ap_emoji(yajl_gen g, const mstdn_ap_tag_t *t)
+{
+    ctx_t  c;
+
+    memset(&c, 0, sizeof(c));
+    ctx_tags(&c, t, 1);
+
+    CHECK(yajl_gen_map_open(g));
+
+    if (write_context(g, &c) != 0 || write_emoji(g, t) != 0) {
+        return -1;
+    }
+
+    CHECK(yajl_gen_map_close(g));
+    return 0;
+}
+
+
 static int
 write_tag(yajl_gen g, const char *base, const mstdn_ap_tag_t *t)
 {
@@ -533,13 +573,7 @@ write_tag(yajl_gen g, const char *base, const mstdn_ap_tag_t *t)
         break;
 
     case MSTDN_AP_TAG_EMOJI:
-        snprintf(name, sizeof(name), ":%s:", t->name ? t->name : "");
-        if (kv(g, "id", t->id) != 0
-            || kv(g, "type", "Emoji") != 0
-            || kv(g, "name", name) != 0
-            || kv(g, "updated", t->updated) != 0
-            || write_image(g, "icon", t->icon_url, t->media_type) != 0)
-        {
+        if (write_emoji(g, t) != 0) {
             return -1;
         }
         break;

@@ -191,6 +191,11 @@ typedef struct {
     mstdn_ap_image_t        image;             /* header */
 } mstdn_ap_actor_t;
 
+/* A local custom emoji (t->kind MSTDN_AP_TAG_EMOJI) as the document at
+ * its id, base/emojis/ID (ActivityPub::EmojiSerializer, with its
+ * @context). */
+int mstdn_ap_emoji(yajl_gen g, const mstdn_ap_tag_t *t);
+
 /* The actor as a document (with its @context). */
 int mstdn_ap_actor(yajl_gen g, const mstdn_ap_actor_t *a);
 

@@ -24,4 +24,11 @@
     "  AND ce.shortcode IN (SELECT (regexp_matches(" text ","                 \
     "   ':([A-Za-z0-9_]{2,}):', 'g'))[1]))"
 
+/* The custom emojis of an account (Account#emojis): those its display
+ * name, note and profile fields (names and values) name; `a` is the SQL
+ * alias of its accounts row. */
+#define MSTDN_ACCOUNT_EMOJIS_SQL(a)                                           \
+    MSTDN_EMOJIS_SQL(a ".domain", a ".display_name || ' ' || " a ".note"     \
+                     " || ' ' || coalesce(" a ".fields::text, '')")
+
 #endif

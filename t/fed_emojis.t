@@ -72,5 +72,39 @@ $m->post_ok('/api/v1/statuses', $auth, form => { status => 'plain :nope:' })->st
 $create = first_of('Create');
 ok(!(grep { $_->{type} eq 'Emoji' } @{ $create->{object}{tag} // [] }), 'no emoji named: no Emoji tag');
 
+# --- the actor: Emoji tags of the emojis its name, note and fields name (ActorSerializer) ---
+reset_log();
+$m->patch_ok('/api/v1/accounts/update_credentials', $auth,
+             form => { display_name => 'Alice :blobcat:', note => 'no emoji here',
+                       'fields_attributes[0][name]' => 'cat', 'fields_attributes[0][value]' => ':blobcat:' })
+  ->status_is(200);
+my $actor = $m->get_ok('/users/alice' => { Accept => $AP })->status_is(200)->tx->res->json;
+is_deeply($actor->{tag}, [ $tag ], "the actor's tag: the emoji once (name and field)");
+ok((grep { ref $_ eq 'HASH' && ($_->{Emoji} // '') eq 'toot:Emoji' } @{ $actor->{'@context'} }),
+   "the actor's context names toot:Emoji");
+my $update;
+ok($t->wait_for(sub { $update = first_of('Update') }, 20), 'the profile Update is delivered');
+is_deeply($update && $update->{object}{tag}, [ $tag ], "the Update's actor carries the same tag");
+$m->patch_ok('/api/v1/accounts/update_credentials', $auth,
+             form => { display_name => 'Alice', 'fields_attributes[0][name]' => 'cat',
+                       'fields_attributes[0][value]' => 'meow' })->status_is(200);
+$actor = $m->get_ok('/users/alice' => { Accept => $AP })->status_is(200)->tx->res->json;
+is_deeply($actor->{tag}, [], 'no emoji named: an empty tag');
+
+# --- GET /emojis/:id: the Emoji document its tags' ids name (EmojisController) ---
+my $doc = $m->get_ok("/emojis/$eid" => { Accept => $AP })->status_is(200)
+  ->header_like('Content-Type', qr{^application/activity\+json})
+  ->header_is('Cache-Control', 'max-age=180, public')->tx->res->json;
+my %want = (%$tag, '@context' => [ 'https://www.w3.org/ns/activitystreams',
+    { toot => 'http://joinmastodon.org/ns#', Emoji => 'toot:Emoji', focalPoint => { '@container' => '@list', '@id' => 'toot:focalPoint' } } ]);
+is_deeply($doc, \%want, 'the Emoji document: context, id, type, name, updated, icon');
+$m->get_ok("/emojis/$eid.json")->status_is(200)->json_is('/id', "$base/emojis/$eid");
+$m->get_ok("/emojis/$eid" => { Accept => 'text/html' })->status_is(406);
+$m->get_ok('/emojis/999999' => { Accept => $AP })->status_is(404);
+$m->get_ok('/emojis/nope' => { Accept => $AP })->status_is(404);
+my $remote = $t->psql(q{INSERT INTO custom_emojis (shortcode, domain, image_remote_url)
+    VALUES ('farcat', 'b.example', 'https://b.example/farcat.png') RETURNING id});
+$m->get_ok("/emojis/$remote" => { Accept => $AP })->status_is(404);   # CustomEmoji.local only
+
 $rec->stop;
 $t->done;

@@ -7,6 +7,7 @@
 #include "media_storage.h"
 
 #include "mstdn_ap.h"
+#include "mstdn_emoji.h"
 #include "mstdn_media.h"
 #include "mstdn_text.h"
 #include "mstdn_value.h"
@@ -22,7 +23,8 @@ static const char actor_sql[] =
     " a.suspended_at IS NOT NULL, coalesce(a.actor_type, 'Person'),"
     " coalesce(m.uri, ''), m.username, m.domain IS NULL, a.fields::text,"
     " extract(epoch FROM a.updated_at)::bigint::text, a.id::text,"
-    " a.avatar_file_name, a.avatar_content_type, a.header_file_name, a.header_content_type"
+    " a.avatar_file_name, a.avatar_content_type, a.header_file_name, a.header_content_type, "
+    MSTDN_ACCOUNT_EMOJIS_SQL("a")
     " FROM accounts a LEFT JOIN accounts m ON m.id = a.moved_to_account_id"
     " WHERE a.id = $1::bigint AND a.domain IS NULL";
 
@@ -70,7 +72,9 @@ int ap_account_activity(PGconn *db, const worker_config *cfg, const char *accoun
     mstdn_ap_actor_t actor;
     mstdn_ap_activity_t a;
     mstdn_ap_field_t *fields = NULL;
-    yajl_val fj = NULL;
+    mstdn_ap_tag_t *tags = NULL;
+    ap_emoji_urls *emoji_urls = NULL;
+    yajl_val fj = NULL, ej = NULL;
     char uri[1200], moved[1200], errbuf[128], icon[1400], image[1400];
     int rc = -1;
 
@@ -146,6 +150,18 @@ int ap_account_activity(PGconn *db, const worker_config *cfg, const char *accoun
             snprintf(err, errlen, "out of memory");
             goto out;
         }
+        /* tag: the local emojis of the name, the note and the fields */
+        if (!PQgetisnull(res, 0, 21))
+            ej = yajl_tree_parse(PQgetvalue(res, 0, 21), errbuf, sizeof(errbuf));
+        if (ej != NULL && YAJL_IS_ARRAY(ej)) {
+            tags = calloc(ej->u.array.len + 1, sizeof(*tags));
+            if (tags == NULL) {
+                snprintf(err, errlen, "out of memory");
+                goto out;
+            }
+            actor.ntags = ap_emoji_tags(cfg, ej, tags, &emoji_urls);
+            actor.tags = tags;
+        }
         profile_image(cfg, res, "avatar", 17, icon, sizeof(icon), &actor.icon);
         profile_image(cfg, res, "header", 19, image, sizeof(image), &actor.image);
         a.type = MSTDN_AP_UPDATE_ACTOR;
@@ -160,7 +176,10 @@ int ap_account_activity(PGconn *db, const worker_config *cfg, const char *accoun
     rc = 1;
 out:
     free(fields);
+    free(tags);
+    free(emoji_urls);
     yajl_tree_free(fj);
+    yajl_tree_free(ej);
     mstdn_arena_destroy(arena);
     PQclear(res);
     return rc;

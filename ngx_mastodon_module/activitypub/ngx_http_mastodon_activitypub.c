@@ -80,6 +80,12 @@ ngx_http_mastodon_activitypub(ngx_http_request_t *r,
     ap->signed_only =
         (ctx->route->ap == ngx_http_mastodon_ap_followers_sync);
 
+    if (ctx->route->ap == ngx_http_mastodon_ap_emoji) {
+        /* EmojisController: format.json only, not an account's, open to
+         * all (no signature asked) */
+        return ap->json ? ngx_http_mastodon_ap_run(r, ctx) : 406;
+    }
+
     if (ctx->ncaptures == 0
         || (!ap->json && ctx->route->pattern.data[1] == 'u'
             && (ctx->route->ap == ngx_http_mastodon_ap_actor

@@ -144,6 +144,9 @@ ngx_int_t ngx_http_mastodon_ap_featured_tags(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_ap_followers_sync(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
+/* GET /emojis/:id (activitypub/_emoji.c) */
+ngx_int_t ngx_http_mastodon_ap_emoji(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
 
 /* GET /.well-known/webfinger (not an ActivityPub route: never signed) */
 ngx_int_t ngx_http_mastodon_webfinger(ngx_http_request_t *r,

@@ -31,7 +31,8 @@ enum {
     NGX_HTTP_MASTODON_AC_AVATAR,
     NGX_HTTP_MASTODON_AC_AVATAR_TYPE,
     NGX_HTTP_MASTODON_AC_HEADER,
-    NGX_HTTP_MASTODON_AC_HEADER_TYPE
+    NGX_HTTP_MASTODON_AC_HEADER_TYPE,
+    NGX_HTTP_MASTODON_AC_EMOJIS
 };
 
 
@@ -52,7 +53,8 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_ap_actor_stmt =
     " coalesce(array_to_json(a.also_known_as)::text, '[]'),"
     " coalesce(array_to_json(a.attribution_domains)::text, '[]'),"
     " a.avatar_file_name, a.avatar_content_type,"
-    " a.header_file_name, a.header_content_type"
+    " a.header_file_name, a.header_content_type, "
+    MSTDN_ACCOUNT_EMOJIS_SQL("a")
     " FROM accounts a"
     " WHERE lower(a.username) = lower($1) AND a.domain IS NULL"
     " AND a.id > 0 AND" NGX_HTTP_MASTODON_ACCOUNT_SHOWN, 1);
@@ -114,7 +116,9 @@ ngx_http_mastodon_ap_actor_done(ngx_http_mastodon_pg_batch_t *b)
     ngx_str_t                       s, html;
     PGresult                       *res;
     const char                     *type, **aka, **domains;
+    ngx_int_t                       rc;
     mstdn_value_t                  *v, *f, *name, *value;
+    mstdn_ap_tag_t                 *tags;
     mstdn_ap_actor_t                a;
     mstdn_ap_field_t               *fields;
     ngx_http_request_t             *r;
@@ -274,6 +278,29 @@ ngx_http_mastodon_ap_actor_done(ngx_http_mastodon_pg_batch_t *b)
     }
 
     a.attribution_domains = domains;
+
+    /* tag: the local emojis of the name, the note and the fields */
+    v = ngx_http_mastodon_ap_parse(r, res, NGX_HTTP_MASTODON_AC_EMOJIS);
+    tags = ngx_pcalloc(r->pool, (v ? v->count : 0) * sizeof(*tags) + 1);
+    if (tags == NULL) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    for (f = v ? v->first : NULL; f; f = f->next) {
+        rc = ngx_http_mastodon_ap_emoji_tag(r->pool, mcf, f, &tags[a.ntags]);
+
+        if (rc == NGX_ERROR) {
+            ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        if (rc == NGX_OK) {
+            a.ntags++;
+        }
+    }
+
+    a.tags = tags;
 
     if (ngx_http_mastodon_ap_actor_image(r, res, "avatar",
                                          NGX_HTTP_MASTODON_AC_AVATAR, &a.icon)

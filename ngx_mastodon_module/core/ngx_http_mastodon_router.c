@@ -80,6 +80,7 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
        ngx_http_mastodon_ap_followers_sync),
     AP("/actor", ngx_http_mastodon_ap_instance_actor),
     AP("/actor/outbox", ngx_http_mastodon_ap_outbox),
+    AP("/emojis/:id", ngx_http_mastodon_ap_emoji),
 
     R(GET, "/tags/:tag", ngx_http_mastodon_tag_page, 0, NONE, NULL),
 
