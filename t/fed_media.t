@@ -190,6 +190,16 @@ is_deeply([ map { $_->{remote_url} } @$ma ], [ "$R/media/five.jpg", "$R/media/on
 is($ma->[1]{id}, $first{"$R/media/one.jpg"}, 'the one with the same URL is the same attachment');
 is($ma->[1]{description}, 'first picture, described again', '... its description refreshed');
 ok($s->{edited_at}, 'changed attachments alone make an edit');
+is($t->psql("SELECT count(*) FROM status_edits WHERE status_id = $sid"), 2,
+   'status_edits: the version before and the new one');
+is($t->psql("SELECT array_to_string(ordered_media_attachment_ids, ',') FROM status_edits WHERE status_id = $sid ORDER BY id DESC LIMIT 1"),
+   join(',', map { $_->{id} } @$ma), 'the new version records the attachments in order');
+my $hist = $m->get_ok("/api/v1/statuses/$sid/history", $ha)->status_is(200)->tx->res->json;
+is(scalar @$hist, 2, 'the history: two versions');
+is_deeply([ map { $_->{remote_url} } @{ $hist->[1]{media_attachments} } ], [ "$R/media/five.jpg", "$R/media/one.jpg" ],
+          "the last version's attachments");
+is($hist->[1]{media_attachments}[1]{description}, 'first picture, described again', "... with that version's description");
+is(scalar @{ $hist->[0]{media_attachments} }, 4, 'the first version: the four it had');
 
 # an Update without attachments removes them all
 process(act('Update', object => rnote(1, '<p>remote pictures</p>')));

@@ -118,4 +118,22 @@ is($p->{expires_at}, '2099-01-02T00:00:00.000Z', 'the new end');
 is($t->psql("SELECT count(*) FROM poll_votes WHERE poll_id = $pid"), 0, 'the votes on the old options dropped');
 ok($t->psql("SELECT count(*) FROM status_edits WHERE status_id = $sid") > 0, 'a text change is an edit');
 
+# --- an Update without the poll removes it, and is an edit (update_poll!) ---------------
+my $edits = $t->psql("SELECT count(*) FROM status_edits WHERE status_id = $sid");
+$t->psql("INSERT INTO poll_votes (account_id, poll_id, choice) VALUES ($alice->{account_id}, $pid, 1)");
+process(act('Update', object => question(1, type => 'Note', content => '<p>which now?</p>')));
+ok($t->wait_for(sub { my $s = $m->ua->get("/api/v1/statuses/$sid" => $ha)->result->json;
+                      $s && exists $s->{poll} && !defined $s->{poll} }, 10), 'the poll is gone from the status');
+is($t->psql("SELECT count(*) FROM polls WHERE id = $pid"), 0, 'the polls row removed');
+is($t->psql("SELECT count(*) FROM poll_votes WHERE poll_id = $pid"), 0, '... with its votes');
+is($t->psql("SELECT poll_id IS NULL FROM statuses WHERE id = $sid"), 't', 'statuses.poll_id cleared');
+is($t->psql("SELECT count(*) FROM status_edits WHERE status_id = $sid"), $edits + 1, 'the removal is an edit');
+my $hist = $m->get_ok("/api/v1/statuses/$sid/history", $ha)->status_is(200)->tx->res->json;
+is_deeply([ map { $_->{poll} ? [ map { $_->{title} } @{ $_->{poll}{options} } ] : undef } @$hist ],
+          [ [qw(tea coffee)], [qw(water juice)], undef ], 'the history: the poll, the new options, no poll');
+
+# the same Note again: nothing significant, no edit
+process(act('Update', object => question(1, type => 'Note', content => '<p>which now?</p>')));
+is($t->psql("SELECT count(*) FROM status_edits WHERE status_id = $sid"), $edits + 1, 'an unchanged Update is no edit');
+
 done_testing;

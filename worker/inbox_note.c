@@ -400,22 +400,11 @@ static int attributed_to_actor(inbox_activity *ib, const mstdn_value_t *obj)
     return who != NULL && strcmp(who, ib->actor_uri) == 0;
 }
 
-/* An attachments-only edit: the status edited, its render forgotten, its
- * Update sent on (the text's edit does the same in update_sql) */
-static const char media_edit_sql[] =
-    "WITH u AS (UPDATE statuses SET edited_at = now() AT TIME ZONE 'UTC',"
-    "  updated_at = now() AT TIME ZONE 'UTC' WHERE id = $1::bigint RETURNING id)"
-    " INSERT INTO job_outbox (queue, type, args)"
-    " SELECT 'default', 'status_update', json_build_object('status_id', id::text)::text FROM u"
-    " UNION ALL SELECT 'default', 'status_forget', json_build_object('status_ids',"
-    "  json_build_array(id::text))::text FROM u";
-
 /* inbox_apply() with the Note's attachments: sql answers the status' id
  * (none: nothing written); then its attachments become media (NULL: left
- * as they are), in the same transaction.  edit: an Update, whose change of
- * attachments alone is an edit. */
+ * as they are), in the same transaction. */
 static int apply_with_media(inbox_activity *ib, const char *what, const char *sql, int n,
-                            const char *const *params, const char *media, int edit,
+                            const char *const *params, const char *media,
                             char *err, size_t errlen)
 {
     int first = inbox_begin(ib, err, errlen);
@@ -433,8 +422,6 @@ static int apply_with_media(inbox_activity *ib, const char *what, const char *sq
     if (PQntuples(res) > 0)
         snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
     PQclear(res);
-    if (edit && id[0] == '\0')
-        snprintf(id, sizeof(id), "%s", params[0]);
     int changed = 0;
     if (id[0] != '\0' && media != NULL) {
         changed = inbox_media_store(ib, id, media, err, errlen);
@@ -442,15 +429,6 @@ static int apply_with_media(inbox_activity *ib, const char *what, const char *sq
             inbox_rollback(ib);
             return INBOX_RETRY;
         }
-    }
-    if (edit && changed) {
-        const char *p1[1] = { id };
-        res = inbox_sql(ib, media_edit_sql, 1, p1, PGRES_COMMAND_OK, err, errlen);
-        if (res == NULL) {
-            inbox_rollback(ib);
-            return INBOX_RETRY;
-        }
-        PQclear(res);
     }
     mlog(LOG_INFO, "inbox: %s %s by %s: %s %s%s", ib->type, ib->id, ib->actor_uri, what, id,
          changed ? " (attachments)" : "");
@@ -601,7 +579,7 @@ static int note_store(inbox_activity *ib, const mstdn_value_t *obj, char *err, s
         snprintf(err, errlen, "out of memory");
         return INBOX_RETRY;
     }
-    rc = apply_with_media(ib, "status", create_sql, 20, params, nmedia > 0 ? media : NULL, 0,
+    rc = apply_with_media(ib, "status", create_sql, 20, params, nmedia > 0 ? media : NULL,
                           err, errlen);
     free(media);
     poll_free(&poll);
@@ -665,35 +643,36 @@ int inbox_status_fetch(job_ctx *ctx, PGconn *db, const mstdn_alloc_t *alloc, con
     return rc;
 }
 
-/* $1 the status, $2 text, $3 spoiler, $4 sensitive, $5 language: the edit
- * (its previous version into status_edits, as the module's edit does); a
- * Question's poll ($6 options, $7 counts, $8 multiple, $9 the end, $10 the
- * voters) refreshes the status' poll, its local votes thrown away when the
- * options changed, or a new one when the status had none (an edit, as
- * ProcessStatusUpdateService#update_poll! makes it); text, spoiler and
- * sensitive unchanged with a poll it had: the poll alone, no edit
- * (ProcessStatusUpdateService#handle_implicit_update!) */
+/* $1 the status, $2 text, $3 spoiler, $4 sensitive, $5 language: the
+ * status' new text; a Question's poll ($6 options, $7 counts, $8 multiple,
+ * $9 the end, $10 the voters) refreshes the status' poll, its local votes
+ * thrown away when the options changed, or a new one when the status had
+ * none; no poll ($6 NULL) removes the one it had
+ * (ProcessStatusUpdateService#update_poll!).  Answers the status and
+ * whether the change is significant (text, spoiler, sensitive, a poll
+ * added, removed or its options changed: an edit); a count update alone
+ * is none (handle_implicit_update!). */
 static const char update_sql[] =
-    "WITH o AS (SELECT id, text, spoiler_text, sensitive, account_id, poll_id,"
-    "  ($6::json IS NOT NULL AND poll_id IS NOT NULL AND text = $2 AND spoiler_text = $3"
-    "   AND sensitive = $4::boolean) AS poll_only FROM statuses"
+    "WITH o AS (SELECT id, text, spoiler_text, sensitive, account_id, poll_id FROM statuses"
     "  WHERE id = $1::bigint FOR UPDATE),"
-    " pn AS (SELECT nextval('polls_id_seq') AS id FROM o"
-    "  WHERE o.poll_id IS NULL AND $6::json IS NOT NULL),"
-    " e AS (INSERT INTO status_edits (status_id, account_id, text, spoiler_text, sensitive)"
-    "  SELECT id, account_id, text, spoiler_text, sensitive FROM o WHERE NOT poll_only"
-    "  AND NOT EXISTS (SELECT 1 FROM status_edits WHERE status_id = $1::bigint)),"
-    " u AS (UPDATE statuses s SET text = $2, spoiler_text = $3, sensitive = $4::boolean,"
-    "  poll_id = coalesce(s.poll_id, (SELECT id FROM pn)),"
-    "  language = coalesce($5, s.language), edited_at = now() AT TIME ZONE 'UTC',"
-    "  updated_at = now() AT TIME ZONE 'UTC' FROM o WHERE s.id = o.id AND NOT o.poll_only"
-    "  RETURNING s.id, s.account_id),"
-    " e2 AS (INSERT INTO status_edits (status_id, account_id, text, spoiler_text, sensitive)"
-    "  SELECT id, account_id, $2, $3, $4::boolean FROM u),"
     " po AS (SELECT ARRAY(SELECT x.o FROM json_array_elements_text($6::json)"
     "   WITH ORDINALITY x (o, i) ORDER BY i)::varchar[] AS options,"
     "  ARRAY(SELECT x.n::bigint FROM json_array_elements_text($7::json)"
     "   WITH ORDINALITY x (n, i) ORDER BY i) AS tallies WHERE $6::json IS NOT NULL),"
+    " op AS (SELECT pl.id, pl.options, pl.multiple FROM polls pl JOIN o ON pl.id = o.poll_id),"
+    " sig AS (SELECT o.text IS DISTINCT FROM $2 OR o.spoiler_text IS DISTINCT FROM $3"
+    "  OR o.sensitive IS DISTINCT FROM $4::boolean"
+    "  OR (SELECT count(*) FROM op) <> (SELECT count(*) FROM po)"
+    "  OR EXISTS (SELECT 1 FROM op, po WHERE op.options <> po.options"
+    "   OR op.multiple <> $8::boolean) AS significant FROM o),"
+    " pn AS (SELECT nextval('polls_id_seq') AS id FROM o"
+    "  WHERE o.poll_id IS NULL AND $6::json IS NOT NULL),"
+    " u AS (UPDATE statuses s SET text = $2, spoiler_text = $3, sensitive = $4::boolean,"
+    "  poll_id = CASE WHEN $6::json IS NULL THEN NULL"
+    "   ELSE coalesce(s.poll_id, (SELECT id FROM pn)) END,"
+    "  language = coalesce($5, s.language), updated_at = now() AT TIME ZONE 'UTC'"
+    "  FROM o WHERE s.id = o.id RETURNING s.id),"
+    " px AS (DELETE FROM polls pl USING o WHERE $6::json IS NULL AND pl.id = o.poll_id),"
     " pv AS (DELETE FROM poll_votes v USING o, polls pl, po"
     "  WHERE pl.id = o.poll_id AND v.poll_id = pl.id"
     "  AND (pl.options <> po.options OR pl.multiple <> $8::boolean)),"
@@ -709,10 +688,71 @@ static const char update_sql[] =
     "  po.tallies, $8::boolean, (SELECT coalesce(sum(t), 0) FROM unnest(po.tallies) t),"
     "  $10::bigint, now() AT TIME ZONE 'UTC' FROM pn, o, po),"
     " ob AS (INSERT INTO job_outbox (queue, type, args)"
-    "  SELECT 'default', 'status_update', json_build_object('status_id', id::text)::text FROM u"
-    "  UNION ALL SELECT 'default', 'status_forget', json_build_object('status_ids',"
-    "   json_build_array(id::text))::text FROM (SELECT id FROM u UNION SELECT status_id FROM pu) f)"
-    " SELECT id FROM u UNION SELECT status_id FROM pu";
+    "  SELECT 'default', 'status_forget', json_build_object('status_ids',"
+    "   json_build_array(id::text))::text FROM u)"
+    " SELECT u.id, sig.significant FROM u, sig";
+
+/* A significant change is an edit: the version made recorded, the status
+ * edited, its Update sent on to local timelines */
+static const char edit_sql[] =
+    "WITH u AS (UPDATE statuses SET edited_at = now() AT TIME ZONE 'UTC',"
+    "  updated_at = now() AT TIME ZONE 'UTC' WHERE id = $1::bigint RETURNING id)"
+    " INSERT INTO job_outbox (queue, type, args)"
+    " SELECT 'default', 'status_update', json_build_object('status_id', id::text)::text"
+    " FROM u, mastodon_status_snapshot(u.id, false)";
+
+/* ProcessStatusUpdateService#handle_explicit_update! in one transaction:
+ * the version before the first edit kept, the text and poll (update_sql),
+ * the attachments; a significant change of any of them an edit (edit_sql),
+ * none: the kept version dropped again. */
+static int apply_update(inbox_activity *ib, const char *const *params, const char *media,
+                        char *err, size_t errlen)
+{
+    int first = inbox_begin(ib, err, errlen);
+    if (first <= 0) {
+        if (first == 0)
+            mlog(LOG_INFO, "inbox: %s %s was processed before", ib->type, ib->id);
+        return first == 0 ? INBOX_DONE : INBOX_RETRY;
+    }
+    const char *id = params[0];
+    char previous[MW_ID_LEN] = "";
+    int significant = 0, changed = 0;
+    const char *p1[1] = { id };
+    PGresult *res = inbox_sql(ib, "SELECT mastodon_status_snapshot($1::bigint, true)", 1, p1,
+                              PGRES_TUPLES_OK, err, errlen);
+    if (res == NULL)
+        goto fail;
+    if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+        snprintf(previous, sizeof(previous), "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    res = inbox_sql(ib, update_sql, 10, params, PGRES_TUPLES_OK, err, errlen);
+    if (res == NULL)
+        goto fail;
+    significant = PQntuples(res) == 1 && PQgetvalue(res, 0, 1)[0] == 't';
+    PQclear(res);
+    changed = inbox_media_store(ib, id, media, err, errlen);
+    if (changed < 0)
+        goto fail;
+    if (significant || changed) {
+        res = inbox_sql(ib, edit_sql, 1, p1, PGRES_COMMAND_OK, err, errlen);
+    } else if (previous[0] != '\0') {
+        const char *p2[1] = { previous };
+        res = inbox_sql(ib, "DELETE FROM status_edits WHERE id = $1::bigint", 1, p2,
+                        PGRES_COMMAND_OK, err, errlen);
+    } else {
+        res = NULL;
+    }
+    if ((significant || changed || previous[0] != '\0') && res == NULL)
+        goto fail;
+    PQclear(res);
+    mlog(LOG_INFO, "inbox: %s %s by %s: %s %s%s%s", ib->type, ib->id, ib->actor_uri,
+         significant || changed ? "edited status" : "refreshed status", id,
+         changed ? " (attachments)" : "", significant ? " (text or poll)" : "");
+    return inbox_commit(ib, err, errlen) == 0 ? INBOX_DONE : INBOX_RETRY;
+fail:
+    inbox_rollback(ib);
+    return INBOX_RETRY;
+}
 
 static int update_note(inbox_activity *ib, const mstdn_value_t *obj, char *err, size_t errlen)
 {
@@ -754,7 +794,7 @@ static int update_note(inbox_activity *ib, const mstdn_value_t *obj, char *err, 
         snprintf(err, errlen, "out of memory");
         return INBOX_RETRY;
     }
-    rc = apply_with_media(ib, "edited status", update_sql, 10, params, media, 1, err, errlen);
+    rc = apply_update(ib, params, media, err, errlen);
     free(media);
     poll_free(&poll);
     fields_free(&f);
