@@ -57,7 +57,7 @@ $(BUILD)/%.o: %.c $(LIB_HDRS) $(WORKER_HDRS)
 
 worker: $(BUILD)/mastodon-worker
 $(BUILD)/mastodon-worker: $(WORKER_OBJS) $(BUILD)/lib/libmastodon.a
-	$(CC) $(CFLAGS_ALL) -rdynamic -o $@ $^ $(LDLIBS_ALL) $(VIPS_LIBS)
+	$(CC) $(CFLAGS_ALL) -rdynamic -o $@ $^ $(LDLIBS_ALL) $(VIPS_LIBS) -lz
 
 $(BUILD)/worker/media_image.o: CFLAGS_ALL += $(VIPS_CFLAGS)
 $(BUILD)/worker/emoji_cli.o: CFLAGS_ALL += $(VIPS_CFLAGS)

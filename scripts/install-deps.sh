@@ -13,7 +13,7 @@ redis-server pgbouncer libyajl-dev libssl-dev libcurl4-openssl-dev libcrypt-dev 
 libunistring-dev libidn-dev clang libclang-rt-14-dev libmojolicious-perl libwww-perl
 wrk curl ca-certificates procps util-linux iproute2 binutils openssl perl
 chromium chromium-driver python3-mastodon libio-socket-ssl-perl mount libwslay-dev haproxy libcryptx-perl
-libvips-dev libvips-tools ffmpeg"
+libvips-dev libvips-tools ffmpeg zlib1g-dev"
 
 # The tests' S3-compatible server (t/media_s3.t): npm's s3rver, pinned, in
 # its own prefix (t/lib/MastodonTest.pm runs it from there).  Node and npm

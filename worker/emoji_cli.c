@@ -9,14 +9,18 @@
  * (custom_emojis with no domain) pointing at them.
  *
  * import FILE takes the shortcode from the file name (prefix + name without
- * its extension); an existing shortcode is kept unless --overwrite, as
- * tootctl does.  A .tar.gz archive is not read yet: unpack it and import
- * the files. */
+ * its extension + suffix); an existing shortcode is kept unless
+ * --overwrite, as tootctl does.  A .tar.gz archive is read as tootctl
+ * emoji import reads it (worker/tar_gz.c, bounded): each .png, .gif or
+ * .webp file in it an emoji named by its base name (macOS' "._" shadow
+ * files skipped), a name with an absolute path or a ".." part refused;
+ * then "Imported N, skipped N, failed to import N". */
 #include "commands.h"
 #include "db.h"
 #include "media.h"
 #include "media_storage.h"
 #include "mstdn_media.h"
+#include "tar_gz.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -28,10 +32,13 @@
 #include <vips/vips.h>
 
 #define EMOJI_LIMIT  262144            /* CustomEmoji::LOCAL_LIMIT, 256 KB */
+#define ARCHIVE_MAX_BYTES    (512ULL << 20)  /* unpacked, headers included */
+#define ARCHIVE_MAX_ENTRIES  20000
 
 static const char usage_text[] =
-    "usage: mastodon-worker emoji import FILE [--prefix P] [--category NAME] [--overwrite]\n"
-    "       mastodon-worker emoji add SHORTCODE FILE [--category NAME] [--overwrite]\n"
+    "usage: mastodon-worker emoji import FILE|ARCHIVE.tar.gz [--prefix P] [--suffix S]\n"
+    "                                    [--category NAME] [--overwrite] [--unlisted]\n"
+    "       mastodon-worker emoji add SHORTCODE FILE [--category NAME] [--overwrite] [--unlisted]\n"
     "       mastodon-worker emoji list\n"
     "       mastodon-worker emoji remove SHORTCODE\n";
 
@@ -137,13 +144,20 @@ static int remove_files(const worker_config *cfg, const char *id, const char *na
     return 0;
 }
 
-/* One emoji from one file: 0 added, 1 skipped (exists), -1 failed. */
-static int add_one(const worker_config *cfg, PGconn *db, const char *shortcode, const char *path,
-                   const char *category, int overwrite)
+typedef struct {
+    const char  *category;
+    int          overwrite;
+    int          unlisted;
+} add_options;
+
+/* One emoji from the len bytes of path (a file, or an archive's entry):
+ * 0 added, 1 skipped (exists), -1 failed. */
+static int add_bytes(const worker_config *cfg, PGconn *db, const char *shortcode,
+                     const char *path, const unsigned char *bytes, size_t len,
+                     const add_options *o)
 {
     char err[1024], name[160], png[160], key[MEDIA_KEY_MAX], tmp[2][64], size[24];
-    const char *extension, *type;
-    size_t len;
+    const char *extension, *type, *category = o->category;
     int rc = -1;
 
     if (!valid_shortcode(shortcode)) {
@@ -151,15 +165,9 @@ static int add_one(const worker_config *cfg, PGconn *db, const char *shortcode, 
                 " (letters, digits and _, 2 at least)\n", shortcode);
         return -1;
     }
-    unsigned char *bytes = read_image(path, &len, err, sizeof(err));
-    if (bytes == NULL) {
-        fprintf(stderr, "mastodon-worker: %s\n", err);
-        return -1;
-    }
     type = image_type(bytes, len, &extension);
     if (type == NULL) {
         fprintf(stderr, "mastodon-worker: %s: Image must be a PNG, GIF or WebP image\n", path);
-        free(bytes);
         return -1;
     }
 
@@ -176,7 +184,6 @@ static int add_one(const worker_config *cfg, PGconn *db, const char *shortcode, 
         fprintf(stderr, "mastodon-worker: %s: the image does not decode: %s\n", path,
                 vips_error_buffer());
         vips_error_clear();
-        free(bytes);
         return -1;
     }
     if (write_file(tmp[0], bytes, len) != 0) {
@@ -201,7 +208,7 @@ static int add_one(const worker_config *cfg, PGconn *db, const char *shortcode, 
         snprintf(old, sizeof(old), "%s", PQgetvalue(res, 0, 1));
     }
     PQclear(res);
-    if (id[0] && !overwrite) {
+    if (id[0] && !o->overwrite) {
         printf("%s: exists, skipped (--overwrite replaces it)\n", shortcode);
         rc = 1;
         goto out;
@@ -232,7 +239,7 @@ static int add_one(const worker_config *cfg, PGconn *db, const char *shortcode, 
 
     char lenbuf[24];
     snprintf(lenbuf, sizeof(lenbuf), "%zu", len);
-    const char *up[6] = { id, shortcode, name, type, lenbuf, category };
+    const char *up[7] = { id, shortcode, name, type, lenbuf, category, o->unlisted ? "f" : "t" };
     res = db_query(db,
         "WITH c AS (INSERT INTO custom_emoji_categories (name)"
         "  SELECT $6::varchar WHERE $6::varchar IS NOT NULL"
@@ -241,9 +248,10 @@ static int add_one(const worker_config *cfg, PGconn *db, const char *shortcode, 
         " image_content_type = $4, image_file_size = $5::int,"
         " image_updated_at = now() AT TIME ZONE 'UTC', updated_at = now() AT TIME ZONE 'UTC',"
         " disabled = false, uri = NULL, image_remote_url = NULL,"
+        " visible_in_picker = $7::boolean,"
         " category_id = CASE WHEN $6::varchar IS NULL THEN category_id ELSE (SELECT id FROM c) END"
         " WHERE id = $1::bigint",
-        6, up, PGRES_COMMAND_OK, err, sizeof(err));
+        7, up, PGRES_COMMAND_OK, err, sizeof(err));
     if (res == NULL) {
         fprintf(stderr, "mastodon-worker: %s\n", err);
         goto out;
@@ -256,7 +264,111 @@ static int add_one(const worker_config *cfg, PGconn *db, const char *shortcode, 
 out:
     unlink(tmp[0]);
     unlink(tmp[1]);
+    return rc;
+}
+
+/* One emoji from one file: add_bytes()'s answer. */
+static int add_file(const worker_config *cfg, PGconn *db, const char *shortcode, const char *path,
+                    const add_options *o)
+{
+    char err[1024];
+    size_t len;
+
+    unsigned char *bytes = read_image(path, &len, err, sizeof(err));
+    if (bytes == NULL) {
+        fprintf(stderr, "mastodon-worker: %s\n", err);
+        return -1;
+    }
+    int rc = add_bytes(cfg, db, shortcode, path, bytes, len, o);
     free(bytes);
+    return rc;
+}
+
+/* a name of the archive that could mean a place outside it: refused */
+static int unsafe_name(const char *name)
+{
+    if (name[0] == '/' || name[0] == '\0')
+        return 1;
+    for (const char *p = name; *p; ) {
+        size_t n = strcspn(p, "/");
+        if (n == 2 && p[0] == '.' && p[1] == '.')
+            return 1;
+        p += n;
+        if (*p == '/')
+            p++;
+    }
+    return strchr(name, '\\') != NULL;
+}
+
+static int ends_with(const char *s, const char *end)
+{
+    size_t n = strlen(s), m = strlen(end);
+    return n >= m && strcmp(s + n - m, end) == 0;
+}
+
+/* tootctl emoji import of a .tar.gz: 0 read through (whatever each entry
+ * gave), 1 the archive could not be read to its end. */
+static int import_archive(const worker_config *cfg, PGconn *db, const char *path,
+                          const char *prefix, const char *suffix, const add_options *o)
+{
+    char err[512], shortcode[256];
+    unsigned imported = 0, skipped = 0, failed = 0;
+    unsigned char *buf = malloc(EMOJI_LIMIT);
+    tar_gz_entry e;
+    int rc = 0, more;
+
+    tar_gz *t = buf ? tar_gz_open(path, ARCHIVE_MAX_BYTES, ARCHIVE_MAX_ENTRIES, err, sizeof(err))
+                    : NULL;
+    if (t == NULL) {
+        fprintf(stderr, "mastodon-worker: %s\n", buf ? err : "out of memory");
+        free(buf);
+        return 1;
+    }
+    while ((more = tar_gz_next(t, &e, err, sizeof(err))) == 1) {
+        if (!ends_with(e.name, ".png") && !ends_with(e.name, ".gif")
+            && !ends_with(e.name, ".webp"))
+            continue;
+        if (unsafe_name(e.name)) {
+            fprintf(stderr, "mastodon-worker: %s: refused (a path outside the archive)\n", e.name);
+            failed++;
+            continue;
+        }
+        const char *base = strrchr(e.name, '/');
+        base = base ? base + 1 : e.name;
+        if (strncmp(base, "._", 2) == 0)
+            continue;                           /* macOS shadow files */
+        const char *dot = strrchr(base, '.');
+        if ((size_t) snprintf(shortcode, sizeof(shortcode), "%s%.*s%s", prefix,
+                              (int) (dot - base), base, suffix) >= sizeof(shortcode)) {
+            fprintf(stderr, "mastodon-worker: %s: Shortcode is too long\n", e.name);
+            failed++;
+            continue;
+        }
+        if (e.size > EMOJI_LIMIT || e.size == 0) {
+            fprintf(stderr, "mastodon-worker: %s: %s\n", e.name,
+                    e.size ? "Image must be less than 256 KB" : "empty file");
+            failed++;
+            continue;
+        }
+        if (tar_gz_read(t, &e, buf, err, sizeof(err)) != 0) {
+            more = -1;
+            break;
+        }
+        int r = add_bytes(cfg, db, shortcode, e.name, buf, (size_t) e.size, o);
+        if (r == 0)
+            imported++;
+        else if (r == 1)
+            skipped++;
+        else
+            failed++;
+    }
+    if (more < 0) {
+        fprintf(stderr, "mastodon-worker: %s: %s\n", path, err);
+        rc = 1;
+    }
+    tar_gz_close(t);
+    free(buf);
+    printf("Imported %u, skipped %u, failed to import %u\n", imported, skipped, failed);
     return rc;
 }
 
@@ -328,10 +440,11 @@ static int remove_cmd(const worker_config *cfg, PGconn *db, const char *shortcod
 
 int cmd_emoji(worker_config *cfg, int argc, char **argv)
 {
-    char err[512], shortcode[160];
-    const char *prefix = "", *category = NULL, *sub = argc > 1 ? argv[1] : "";
+    char err[512], shortcode[300];
+    const char *prefix = "", *suffix = "", *sub = argc > 1 ? argv[1] : "";
     const char *args[2] = { NULL, NULL };
-    int overwrite = 0, nargs = 0, want, rc;
+    add_options o = { NULL, 0, 0 };
+    int nargs = 0, want, rc, archive = 0;
 
     if (strcmp(sub, "import") == 0 || strcmp(sub, "remove") == 0)
         want = 1;
@@ -346,12 +459,17 @@ int cmd_emoji(worker_config *cfg, int argc, char **argv)
     int adding = strcmp(sub, "import") == 0 || strcmp(sub, "add") == 0;
     for (int i = 2; i < argc; i++) {
         if (adding && strcmp(argv[i], "--overwrite") == 0) {
-            overwrite = 1;
+            o.overwrite = 1;
+        } else if (adding && strcmp(argv[i], "--unlisted") == 0) {
+            o.unlisted = 1;
         } else if (adding && strcmp(argv[i], "--category") == 0 && i + 1 < argc) {
-            category = argv[++i];
+            o.category = argv[++i];
         } else if (strcmp(sub, "import") == 0 && strcmp(argv[i], "--prefix") == 0
                    && i + 1 < argc) {
             prefix = argv[++i];
+        } else if (strcmp(sub, "import") == 0 && strcmp(argv[i], "--suffix") == 0
+                   && i + 1 < argc) {
+            suffix = argv[++i];
         } else if (argv[i][0] != '-' && nargs < want) {
             args[nargs++] = argv[i];
         } else {
@@ -363,7 +481,7 @@ int cmd_emoji(worker_config *cfg, int argc, char **argv)
         fputs(usage_text, stderr);
         return 2;
     }
-    if (category != NULL && (category[0] == '\0' || strlen(category) > 64)) {
+    if (o.category != NULL && (o.category[0] == '\0' || strlen(o.category) > 64)) {
         fprintf(stderr, "mastodon-worker: --category: 1 to 64 characters\n");
         return 2;
     }
@@ -371,14 +489,14 @@ int cmd_emoji(worker_config *cfg, int argc, char **argv)
         const char *base = strrchr(args[0], '/');
         base = base ? base + 1 : args[0];
         size_t n = strlen(base);
-        if (n > 7 && strcmp(base + n - 7, ".tar.gz") == 0) {
-            fprintf(stderr, "mastodon-worker: %s: archives are not read yet;"
-                    " unpack it and import each image\n", args[0]);
+        if (strlen(prefix) > 64 || strlen(suffix) > 64) {
+            fprintf(stderr, "mastodon-worker: --prefix, --suffix: 64 characters at most\n");
             return 2;
         }
+        archive = ends_with(base, ".tar.gz") || ends_with(base, ".tgz");
         const char *dot = strrchr(base, '.');
-        snprintf(shortcode, sizeof(shortcode), "%s%.*s", prefix,
-                 dot ? (int) (dot - base) : (int) n, base);
+        snprintf(shortcode, sizeof(shortcode), "%s%.*s%s", prefix,
+                 dot ? (int) (dot - base) : (int) n, base, suffix);
         args[1] = args[0];
         args[0] = shortcode;
     }
@@ -390,8 +508,10 @@ int cmd_emoji(worker_config *cfg, int argc, char **argv)
         fprintf(stderr, "mastodon-worker: %s\n", err);
         return 1;
     }
-    if (adding)
-        rc = add_one(cfg, db, args[0], args[1], category, overwrite) < 0 ? 1 : 0;
+    if (archive)
+        rc = import_archive(cfg, db, args[1], prefix, suffix, &o);
+    else if (adding)
+        rc = add_file(cfg, db, args[0], args[1], &o) < 0 ? 1 : 0;
     else if (want == 1)
         rc = remove_cmd(cfg, db, args[0]);
     else
