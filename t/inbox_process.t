@@ -340,4 +340,26 @@ is(count("SELECT count(*) FROM featured_tags WHERE account_id = $bob"), 1, 'not 
 process(act('Remove', 'bob', object => hashtag('#GARDENING'), target => $bfeat));
 is_deeply(bob_featured(), [], 'a Hashtag removed: no longer featured');
 
+# --- a remote actor's Emoji tags: its custom emojis, shown in the Account entity's "emojis" ----
+sub emoji_tag { my ($code, $file) = @_; { id => "$R/emojis/$code", type => 'Emoji', name => ":$code:",
+    updated => '2026-12-01T00:00:00Z', icon => { type => 'Image', mediaType => 'image/png', url => "$R/media/$file" } } }
+process(act('Update', 'bob', object => actor('bob', name => 'Bob :bobcat:',
+    summary => '<p>likes :fish_heart:</p>',
+    tag => [ emoji_tag('bobcat', 'bobcat.png'), emoji_tag('fish_heart', 'fish.png'),
+             emoji_tag('unused', 'unused.png'), { type => 'Emoji', name => ':no_icon:' },
+             hashtag('#Cats') ])));
+my $emojis_of_bob = sub { $m->ua->get("/api/v1/accounts/$bob", $ha)->res->json('/emojis') // [] };
+ok($t->wait_for(sub { @{ $emojis_of_bob->() } == 2 }, 20), 'the account shows the emojis its name and note use')
+    or diag explain $emojis_of_bob->();
+is_deeply($emojis_of_bob->(), [
+    { shortcode => 'bobcat', url => "$R/media/bobcat.png", static_url => "$R/media/bobcat.png", visible_in_picker => true },
+    { shortcode => 'fish_heart', url => "$R/media/fish.png", static_url => "$R/media/fish.png", visible_in_picker => true },
+], 'as CustomEmoji entities, the remote image as url and static_url');
+is(count("SELECT count(*) FROM custom_emojis WHERE domain = (SELECT domain FROM accounts WHERE id = $bob) AND shortcode IN ('bobcat', 'fish_heart', 'unused')"), 3,
+   'every Emoji tag with an icon stored under its domain');
+is(count("SELECT count(*) FROM custom_emojis WHERE shortcode = 'no_icon'"), 0, 'one without an icon is not');
+# a changed image replaces the stored one
+process(act('Update', 'bob', object => actor('bob', name => 'Bob :bobcat:', tag => [ emoji_tag('bobcat', 'bobcat2.png') ])));
+ok($t->wait_for(sub { ($emojis_of_bob->()->[0]{url} // '') eq "$R/media/bobcat2.png" }, 20), 'a new image replaces it');
+
 $t->done;
