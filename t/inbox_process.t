@@ -362,4 +362,24 @@ is(count("SELECT count(*) FROM custom_emojis WHERE shortcode = 'no_icon'"), 0, '
 process(act('Update', 'bob', object => actor('bob', name => 'Bob :bobcat:', tag => [ emoji_tag('bobcat', 'bobcat2.png') ])));
 ok($t->wait_for(sub { ($emojis_of_bob->()->[0]{url} // '') eq "$R/media/bobcat2.png" }, 20), 'a new image replaces it');
 
+# --- a silenced domain (BlockDomainService, auto_silence?, UnblockDomainService) -----------------
+my $gina = count("SELECT id FROM accounts WHERE uri = '$R/users/gina'");
+$t->psql("UPDATE accounts SET silenced_at = '2020-01-01' WHERE id = $gina");   # silenced by a moderator
+my ($rc, $out, $err) = $t->worker_cli('domain-block', 'add', '127.0.0.1', '--severity', 'silence');
+is($rc, 0, 'domain-block add --severity silence') or diag $err;
+like($out, qr/^\d+ account\(s\) silenced$/m, 'it says how many accounts it silenced');
+is(count("SELECT silenced_at IS NOT NULL FROM accounts WHERE id = $bob"), 't', "the domain's known accounts are silenced");
+ok($t->wait_for(sub { $m->ua->get("/api/v1/accounts/$bob", $ha)->res->json('/limited') }, 10), '... shown limited');
+is(count("SELECT count(*) FROM accounts WHERE domain IS NULL AND silenced_at IS NOT NULL"), 0, 'local accounts untouched');
+serve('/users/hank', actor('hank'));
+process(act('Follow', 'hank', object => "$L/users/alice"));
+my $hank = count("SELECT id FROM accounts WHERE uri = '$R/users/hank'");
+ok($hank, 'a new account of the silenced domain is stored');
+is(count("SELECT silenced_at = (SELECT created_at FROM domain_blocks WHERE domain = '127.0.0.1') FROM accounts WHERE id = $hank"),
+   't', '... silenced from the start, dated the block');
+($rc, $out, $err) = $t->worker_cli('domain-block', 'remove', '127.0.0.1');
+is($rc, 0, 'the silence lifted') or diag $err;
+is(count("SELECT count(*) FROM accounts WHERE id IN ($bob, $hank) AND silenced_at IS NULL"), 2, 'the accounts it silenced are not any more');
+is(count("SELECT silenced_at FROM accounts WHERE id = $gina"), '2020-01-01 00:00:00', 'one silenced before stays silenced');
+
 $t->done;

@@ -11,7 +11,11 @@
  * trailing dot, IDNs as given (punycode).  What honours a block: the
  * module's inbox (403 for suspend), the worker's processing, and delivery
  * (nothing goes to a suspended domain or its subdomains:
- * mastodon_delivery_refused() in sql/0012_delivery.sql). */
+ * mastodon_delivery_refused() in sql/0012_delivery.sql).  A silence
+ * silences the domain's known accounts (and its subdomains'), dated the
+ * block's creation, and new accounts are created silenced
+ * (inbox_actor.c); lifting it unsilences those it silenced, as
+ * BlockDomainService and UnblockDomainService do. */
 #include "commands.h"
 #include "db.h"
 
@@ -26,6 +30,12 @@ static const char usage[] =
     "           [--private-comment TEXT] [--public-comment TEXT]\n"
     "       mastodon-worker domain-block remove DOMAIN\n"
     "       mastodon-worker domain-block list\n";
+
+/* the remote accounts of DOMAIN and its subdomains ($1; accounts.domain
+ * may carry a port) */
+#define ACCOUNTS_OF_DOMAIN                                                   \
+    " a.domain IS NOT NULL AND (lower(split_part(a.domain, ':', 1)) = $1"    \
+    " OR right(lower(split_part(a.domain, ':', 1)), length($1) + 1) = '.' || $1)"
 
 static const char *const severities[] = { "silence", "suspend", "noop" };
 
@@ -109,6 +119,18 @@ static int add(PGconn *db, int argc, char **argv)
     printf("OK: %s %s (%s)\n", PQgetvalue(res, 0, 0)[0] == 't' ? "blocked" : "updated", domain,
            severities[atoi(severity)]);
     PQclear(res);
+    if (strcmp(severity, "0") != 0)
+        return 0;
+    res = db_query(db,
+        "UPDATE accounts a SET silenced_at = b.created_at FROM domain_blocks b"
+        " WHERE b.domain = $1 AND a.silenced_at IS NULL AND" ACCOUNTS_OF_DOMAIN,
+        1, params, PGRES_COMMAND_OK, err, sizeof(err));
+    if (res == NULL) {
+        fprintf(stderr, "mastodon-worker: %s\n", err);
+        return 1;
+    }
+    printf("%s account(s) silenced\n", PQcmdTuples(res));
+    PQclear(res);
     return 0;
 }
 
@@ -121,13 +143,17 @@ static int remove_block(PGconn *db, int argc, char **argv)
         return 2;
     }
     const char *params[1] = { domain };
-    PGresult *res = db_query(db, "DELETE FROM domain_blocks WHERE domain = $1", 1, params,
-                             PGRES_COMMAND_OK, err, sizeof(err));
+    PGresult *res = db_query(db,
+        "WITH b AS (DELETE FROM domain_blocks WHERE domain = $1 RETURNING severity, created_at),"
+        " u AS (UPDATE accounts a SET silenced_at = NULL FROM b"
+        "  WHERE b.severity = 0 AND a.silenced_at = b.created_at AND" ACCOUNTS_OF_DOMAIN ")"
+        " SELECT count(*) FROM b",
+        1, params, PGRES_TUPLES_OK, err, sizeof(err));
     if (res == NULL) {
         fprintf(stderr, "mastodon-worker: %s\n", err);
         return 1;
     }
-    int n = atoi(PQcmdTuples(res));
+    int n = atoi(PQgetvalue(res, 0, 0));
     PQclear(res);
     if (n == 0) {
         fprintf(stderr, "mastodon-worker: %s is not blocked\n", domain);
