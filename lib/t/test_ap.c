@@ -1087,6 +1087,53 @@ webfinger(void **state)
 }
 
 
+/* ActivityPub::EmojiSerializer at the emoji's id, and the actor's tag */
+static void
+emoji(void **state)
+{
+    mstdn_ap_tag_t    t;
+    mstdn_ap_actor_t  a;
+
+    memset(&t, 0, sizeof(t));
+    t.kind = MSTDN_AP_TAG_EMOJI;
+    t.name = "blobcat";
+    t.id = B "/emojis/7";
+    t.updated = "2026-12-01T10:00:00Z";
+    t.icon_url = B "/system/custom_emojis/images/000/000/007/original/blobcat.png";
+    t.media_type = "image/png";
+
+    assert_int_equal(mstdn_ap_emoji(g, &t), 0);
+    expect("{\"@context\":[" AS ",{\"toot\":\"http://joinmastodon.org/ns#\","
+           "\"Emoji\":\"toot:Emoji\","
+           "\"focalPoint\":{\"@container\":\"@list\",\"@id\":\"toot:focalPoint\"}}],"
+           "\"id\":\"" B "/emojis/7\",\"type\":\"Emoji\",\"name\":\":blobcat:\","
+           "\"updated\":\"2026-12-01T10:00:00Z\",\"icon\":{\"type\":\"Image\","
+           "\"mediaType\":\"image/png\",\"url\":\"" B
+           "/system/custom_emojis/images/000/000/007/original/blobcat.png\"}}");
+
+    /* an actor naming it carries it in its tag */
+    memset(&a, 0, sizeof(a));
+    a.base = B;
+    a.username = "alice";
+    a.published = "2026-12-01T00:00:00Z";
+    a.tags = &t;
+    a.ntags = 1;
+    assert_int_equal(mstdn_ap_actor(g, &a), 0);
+    {
+        const unsigned char  *buf;
+        size_t                len;
+        static const char     tag[] = "\"tag\":[{\"id\":\"" B "/emojis/7\","
+                                      "\"type\":\"Emoji\"";
+        static const char     ctx[] = "\"Emoji\":\"toot:Emoji\"";
+
+        yajl_gen_get_buf(g, &buf, &len);
+        assert_non_null(memmem(buf, len, tag, strlen(tag)));
+        assert_non_null(memmem(buf, len, ctx, strlen(ctx)));
+        yajl_gen_clear(g);
+    }
+}
+
+
 static void
 bad_utf8(void **state)
 {
@@ -1122,6 +1169,7 @@ main(void)
         cmocka_unit_test(update_actor),
         cmocka_unit_test(collections),
         cmocka_unit_test(webfinger),
+        cmocka_unit_test(emoji),
         cmocka_unit_test(bad_utf8),
     };
 
