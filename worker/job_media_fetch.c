@@ -1,0 +1,90 @@
+/* media_fetch (queue "media"): a remote attachment's file cached here, as
+ * Mastodon's MediaAttachment#download_file! after a remote status is
+ * stored (ActivityPub::Activity::Create, ProcessStatusUpdateService) and
+ * RedownloadMediaWorker / MediaProxyController when a view finds it not
+ * cached.  args {"id"}.  Nothing is fetched when a copy is cached already
+ * (a second delivery), the attachment is gone or not remote, or its
+ * account's domain is blocked with reject_media.  The file is downloaded
+ * (media_download.c: guarded, bounded by the attachment's type: images
+ * IMAGE_LIMIT, the rest VIDEO_LIMIT), then processed and stored under
+ * cache/ as an upload is (media_attachment_store()); the entity then shows
+ * our url and preview_url with remote_url.  A file not to be had leaves
+ * the attachment as it was: the media proxy's URLs and the remote file. */
+#include "jobs.h"
+#include "args.h"
+#include "db.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char find_sql[] =
+    "SELECT m.remote_url, m.type, mastodon_domain_rejects_media(a.domain)"
+    " FROM media_attachments m JOIN accounts a ON a.id = m.account_id"
+    " WHERE m.id = $1::bigint AND m.remote_url <> '' AND m.file_file_name IS NULL"
+    " AND a.domain IS NOT NULL";
+
+static int fetch_one(job_ctx *ctx, PGconn *db, const char *id, char *err, size_t errlen)
+{
+    const char *params[1] = { id };
+    char url[2048], base[24];
+    media_download_t dl;
+
+    PGresult *res = db_query(db, find_sql, 1, params, PGRES_TUPLES_OK, err, errlen);
+    if (res == NULL)
+        return -1;
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        return 0;
+    }
+    int image = atoi(PQgetvalue(res, 0, 1)) == MSTDN_MEDIA_IMAGE;
+    int reject = PQgetvalue(res, 0, 2)[0] == 't';
+    snprintf(url, sizeof(url), "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    if (reject) {
+        mlog(LOG_INFO, "media %s: not cached: its domain rejects media", id);
+        return 0;
+    }
+
+    int got = media_download(ctx, url, image ? MSTDN_MEDIA_IMAGE_LIMIT : MSTDN_MEDIA_VIDEO_LIMIT,
+                             &dl, err, errlen);
+    if (got <= 0) {
+        if (got == 0)
+            mlog(LOG_WARN, "media %s: not cached: %s", id, err);
+        return got;
+    }
+    if (random_hex(base, 8) != 0) {
+        snprintf(err, errlen, "no randomness for a file name");
+        unlink(dl.path);
+        return -1;
+    }
+    media_source src = { .id = id, .base = base, .type = dl.kind.mime, .spool = dl.path,
+                         .offset = 0, .size = dl.size, .remote = 1 };
+    int rc = media_attachment_store(ctx, db, &src, err, errlen);
+    if (unlink(dl.path) != 0 && errno != ENOENT)
+        mlog(LOG_WARN, "media %s: unlink %s: %s", id, dl.path, strerror(errno));
+    return rc;
+}
+
+int job_media_fetch(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen)
+{
+    char id[MW_ID_LEN];
+    job_args a;
+    int rc = -1;
+
+    if (args_parse(&a, args_json, len, err, errlen) != 0)
+        return -1;
+    if (args_id(&a, "id", id) != 1) {
+        snprintf(err, errlen, "args need id");
+        goto out;
+    }
+    PGconn *db = job_db(ctx, err, errlen);
+    if (db != NULL)
+        rc = fetch_one(ctx, db, id, err, errlen);
+out:
+    args_free(&a);
+    return rc;
+}
