@@ -195,8 +195,16 @@ ok(!-e $photo_file, 'their files are gone');
 ok($t->wait_for(sub { $ma = media_of($sid); @$ma == 2 && $ma->[0]{url} eq "$L/media_proxy/$photo->{id}/original" }, 30),
    'the status shows the proxy again (its rendering forgotten)');
 is($ma->[0]{remote_url}, "$R/media/photo.jpg", 'the record and its remote_url kept');
+# a download already under way (Mastodon's media_download lock): the view's job leaves it
+$t->redis('SET', "mastodon:media_download:$photo->{id}", '1', 'PX', '600000');
 $m->get_ok("/media_proxy/$photo->{id}/original")->status_is(302)
   ->header_is(Location => "$R/media/photo.jpg", 'a view while not cached: the remote file');
+ok($t->wait_for(sub { worker_log() =~ /media $photo->{id}: being downloaded by another job/ }, 30),
+   'a second download of the same attachment waits for none: the lock holder caches it');
+is(scalar(grep { $_ eq '/media/photo.jpg' } $srv->requests), 1, '... and nothing was fetched');
+$t->redis('DEL', "mastodon:media_download:$photo->{id}");
+$m->get_ok("/media_proxy/$photo->{id}/original")->status_is(302)
+  ->header_is(Location => "$R/media/photo.jpg", 'the next view: still the remote file');
 ok($t->wait_for(sub { $t->psql("SELECT file_file_name IS NOT NULL FROM media_attachments WHERE id = $photo->{id}") eq 't' }, 30),
    '... and the view had the worker fetch it again');
 $m->get_ok("/media_proxy/$photo->{id}/original")->status_is(302)

@@ -27,6 +27,29 @@ static const char find_sql[] =
     " WHERE m.id = $1::bigint AND m.remote_url <> '' AND m.file_file_name IS NULL"
     " AND a.domain IS NOT NULL";
 
+/* Mastodon's "media_download:<id>" lock, in Redis (the worker's
+ * PostgreSQL connection may be shared through a pooler): take: 1 taken, 0
+ * held by another, -1 error; it expires after the longest download. */
+static int lock(job_ctx *ctx, const char *id, int take, char *err, size_t errlen)
+{
+    redisReply *r;
+
+    if (take)
+        r = redisCommand(*ctx->redis, "SET mastodon:media_download:%s 1 NX PX %lld", id,
+                         ctx->cfg->media_timeout * 1000LL + 60000);
+    else
+        r = redisCommand(*ctx->redis, "DEL mastodon:media_download:%s", id);
+    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+        snprintf(err, errlen, "redis: the media_download lock of %s failed", id);
+        if (r != NULL)
+            freeReplyObject(r);
+        return -1;
+    }
+    int got = r->type == REDIS_REPLY_STATUS;
+    freeReplyObject(r);
+    return take ? got : 0;
+}
+
 static int fetch_one(job_ctx *ctx, PGconn *db, const char *id, char *err, size_t errlen)
 {
     const char *params[1] = { id };
@@ -49,23 +72,34 @@ static int fetch_one(job_ctx *ctx, PGconn *db, const char *id, char *err, size_t
         return 0;
     }
 
-    int got = media_download(ctx, url, image ? MSTDN_MEDIA_IMAGE_LIMIT : MSTDN_MEDIA_VIDEO_LIMIT,
-                             &dl, err, errlen);
-    if (got <= 0) {
-        if (got == 0)
+    /* one download at a time per attachment (Mastodon's media_download
+     * lock): views of it while one runs each enqueue a job; those find
+     * the lock taken and leave it to the one holding it */
+    int locked = lock(ctx, id, 1, err, errlen);
+    if (locked <= 0) {
+        if (locked == 0)
+            mlog(LOG_DEBUG, "media %s: being downloaded by another job", id);
+        return locked;
+    }
+
+    int rc = media_download(ctx, url, image ? MSTDN_MEDIA_IMAGE_LIMIT : MSTDN_MEDIA_VIDEO_LIMIT,
+                            &dl, err, errlen);
+    if (rc <= 0) {
+        if (rc == 0)
             mlog(LOG_WARN, "media %s: not cached: %s", id, err);
-        return got;
-    }
-    if (random_hex(base, 8) != 0) {
+    } else if (random_hex(base, 8) != 0) {
         snprintf(err, errlen, "no randomness for a file name");
-        unlink(dl.path);
-        return -1;
+        rc = -1;
+    } else {
+        media_source src = { .id = id, .base = base, .type = dl.kind.mime, .spool = dl.path,
+                             .offset = 0, .size = dl.size, .remote = 1 };
+        rc = media_attachment_store(ctx, db, &src, err, errlen);
     }
-    media_source src = { .id = id, .base = base, .type = dl.kind.mime, .spool = dl.path,
-                         .offset = 0, .size = dl.size, .remote = 1 };
-    int rc = media_attachment_store(ctx, db, &src, err, errlen);
-    if (unlink(dl.path) != 0 && errno != ENOENT)
+    if (dl.path[0] != '\0' && unlink(dl.path) != 0 && errno != ENOENT)
         mlog(LOG_WARN, "media %s: unlink %s: %s", id, dl.path, strerror(errno));
+    char uerr[256];
+    if (lock(ctx, id, 0, uerr, sizeof(uerr)) < 0)
+        mlog(LOG_WARN, "media %s: unlock: %s", id, uerr);
     return rc;
 }
 
