@@ -51,6 +51,7 @@ ffmpeg('-f', 'lavfi', '-i', 'testsrc=size=64x48:rate=10', '-t', '1', '-c:v', 'li
 sub bytes { path($_[0])->slurp }
 $srv->serve('/media/photo.jpg', bytes("$dir/photo.jpg"));
 $srv->serve('/media/clip.mp4', bytes("$dir/clip.mp4"));
+$srv->serve('/media/clip-thumb.jpg', bytes("$dir/photo.jpg"));
 $srv->serve('/media/bob.png', bytes("$dir/face.png"));
 $srv->serve('/media/bob-header.png', bytes("$dir/wide.png"));
 $srv->serve('/media/page.jpg', "<html><body>not a picture</body></html>");
@@ -92,7 +93,9 @@ sub worker_log { join '', map { path($_)->slurp } glob("$dir/worker-*.log") }
 sub local_get { my ($url) = @_; (my $p = $url) =~ s{^\Q$L\E}{}; $m->ua->get($p)->res }
 
 # --- a remote status' attachments --------------------------------------------------------------
-my $sid = create('bob', 1, doc("$R/media/photo.jpg"), doc("$R/media/clip.mp4", 'video/mp4'));
+my $sid = create('bob', 1, doc("$R/media/photo.jpg"),
+                 { %{ doc("$R/media/clip.mp4", 'video/mp4') },
+                   icon => { type => 'Image', url => "$R/media/clip-thumb.jpg" } });
 ok($sid, 'the remote status is stored');
 my $ma;
 ok($t->wait_for(sub { $ma = media_of($sid); @$ma == 2 && !grep { $_->{url} =~ m{/media_proxy/} } @$ma }, 60),
@@ -112,14 +115,18 @@ is($res->code, 200, 'the copy is served by nginx');
 is($res->headers->header('X-Content-Type-Options'), 'nosniff', '... with nosniff');
 is($clip->{type}, 'gifv', 'the video: processed as an upload (ffmpeg; without sound: gifv)');
 like($clip->{url}, qr{/system/cache/media_attachments/files/.*/original/[0-9a-f]{16}\.mp4$}, 'its MP4 copy');
-like($clip->{preview_url}, qr{/system/cache/media_attachments/files/.*/small/[0-9a-f]{16}\.png$}, 'its PNG frame');
-is(local_get($clip->{preview_url})->code, 200, 'the frame is served');
+like($clip->{preview_url}, qr{/system/cache/media_attachments/thumbnails/.*/original/[0-9a-f]{16}\.jpeg$},
+     'its thumbnail (the icon) cached too: the preview');
+is(local_get($clip->{preview_url})->code, 200, 'the thumbnail is served');
+is($clip->{preview_remote_url}, "$R/media/clip-thumb.jpg", 'preview_remote_url kept');
 
 # the media proxy: our copy now
 $m->get_ok("/media_proxy/$photo->{id}/original")->status_is(302)
   ->header_is(Location => $photo->{url}, 'the proxy redirects to the cached copy');
 $m->get_ok("/media_proxy/$clip->{id}/small")->status_is(302)
-  ->header_is(Location => $clip->{preview_url}, 'its small style: the frame');
+  ->header_like(Location => qr{^\Q$L\E/system/cache/media_attachments/files/.*/small/[0-9a-f]{16}\.png$},
+                'its small style: the PNG frame (MediaProxyController: file.url(:small))');
+is(local_get($m->tx->res->headers->location)->code, 200, 'the frame is served');
 my @before = $srv->requests;
 is(scalar(grep { $_ eq '/media/photo.jpg' } @before), 1, 'the remote file was fetched once');
 
@@ -192,6 +199,7 @@ $t->psql("UPDATE media_attachments SET created_at = created_at - interval '8 day
 is($rc, 0, 'media remove --days 7') or diag $err;
 like($out, qr/^Removed 2 media attachments/m, 'the two cached attachments');
 ok(!-e $photo_file, 'their files are gone');
+ok(!-e "$dir/system/" . ($clip->{preview_url} =~ s{^\Q$L\E/system/}{}r), '... the cached thumbnail too');
 ok($t->wait_for(sub { $ma = media_of($sid); @$ma == 2 && $ma->[0]{url} eq "$L/media_proxy/$photo->{id}/original" }, 30),
    'the status shows the proxy again (its rendering forgotten)');
 is($ma->[0]{remote_url}, "$R/media/photo.jpg", 'the record and its remote_url kept');

@@ -130,6 +130,16 @@ typedef struct {
  * or for a remote one left uncached) or -1 (a retry). */
 int media_attachment_store(job_ctx *ctx, PGconn *db, const media_source *src, char *err,
                            size_t errlen);
+
+/* A thumbnail of an audio or video attachment (job_media_thumbnail.c):
+ * the image at [offset, offset + size) of spool as the small style,
+ * stored as given's 16 hex digits and the saved type's extension (remote:
+ * under cache/), the row's thumbnail columns set, the former one removed.
+ * 0 (done, or a bad image or a row that is not audio or video: nothing
+ * changed) or -1 (a retry). */
+int media_thumbnail_store(job_ctx *ctx, PGconn *db, const char *id, const char *spool,
+                          long long offset, long long size, const char *type, const char *given,
+                          int remote, char *err, size_t errlen);
 int job_poll_expire(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 int job_scheduled_status_publish(job_ctx *ctx, const char *args_json, size_t len, char *err,
                                  size_t errlen);

@@ -98,8 +98,8 @@ static int usage_cmd(PGconn *db)
 }
 
 /* the cached styles of one remote attachment out of the storage */
-static int remove_files(const worker_config *cfg, const char *id, const char *name, char *err,
-                        size_t errlen)
+static int remove_files(const worker_config *cfg, const char *id, const char *name,
+                        const char *thumbnail, char *err, size_t errlen)
 {
     char key[MEDIA_KEY_MAX], png[128];
     const char *dot = strrchr(name, '.');
@@ -115,6 +115,12 @@ static int remove_files(const worker_config *cfg, const char *id, const char *na
         if (media_storage_delete(cfg, key, err, errlen) != 0)
             return -1;
     }
+    /* the cached thumbnail (an audio's or video's icon) */
+    if (thumbnail != NULL
+        && (media_key(key, sizeof(key), 1, "media_attachments", "thumbnails", id, "original",
+                      thumbnail) != 0
+            || media_storage_delete(cfg, key, err, errlen) != 0))
+        return -1;
     return 0;
 }
 
@@ -129,7 +135,8 @@ static int remove_cmd(const worker_config *cfg, PGconn *db, long days, int dry_r
         const char *params[2] = { days_text, after };
         PGresult *res = db_query(db,
             "SELECT id, file_file_name,"
-            " coalesce(file_file_size, 0)::bigint + coalesce(thumbnail_file_size, 0)"
+            " coalesce(file_file_size, 0)::bigint + coalesce(thumbnail_file_size, 0),"
+            " thumbnail_file_name"
             " FROM media_attachments WHERE remote_url <> '' AND file_file_name IS NOT NULL"
             " AND created_at <= (now() AT TIME ZONE 'UTC') - make_interval(days => $1::int)"
             " AND id > $2::bigint ORDER BY id LIMIT 500",
@@ -142,7 +149,9 @@ static int remove_cmd(const worker_config *cfg, PGconn *db, long days, int dry_r
         for (int r = 0; r < n; r++) {
             const char *id = PQgetvalue(res, r, 0);
             if (!dry_run) {
-                if (remove_files(cfg, id, PQgetvalue(res, r, 1), err, sizeof(err)) != 0) {
+                if (remove_files(cfg, id, PQgetvalue(res, r, 1),
+                                 PQgetisnull(res, r, 3) ? NULL : PQgetvalue(res, r, 3), err,
+                                 sizeof(err)) != 0) {
                     fprintf(stderr, "mastodon-worker: %s\n", err);
                     failed++;
                     continue;
