@@ -76,7 +76,9 @@ ngx_http_mastodon_account_image(ngx_http_mastodon_json_t *j, const char *key,
         return;
     }
 
-    if (shown && s.len > 0 && ngx_strlchr(s.data, s.data + s.len, '/') == NULL) {
+    if (shown && s.len > 0
+        && ngx_strlchr(s.data, s.data + s.len, '/') == NULL)
+    {
         id = ngx_http_mastodon_pg_int(res, row,
                                       base + NGX_HTTP_MASTODON_ACC_ID);
         ngx_http_mastodon_account_cached_image(j, key, id, key, "original",
