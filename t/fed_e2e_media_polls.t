@@ -2,7 +2,9 @@
 # Issue 9 end to end, media and polls: two instances of this server (one.test,
 # two.test, over TLS in the test bed).  A post with media reaches the remote
 # follower with its attachments (Documents in, remote attachments out: url
-# through the media proxy, remote_url the file on its origin); votes cross
+# through the media proxy while the file is not to be had, remote_url the
+# file on its origin; once it is, a view of the proxy has two cache it, and
+# the copy's url is two's own); votes cross
 # both ways: a vote on the copy of a remote poll is delivered to the poll's
 # server and counted there, and the poll's Update brings the copy the new
 # counts (poll_update_delay_ms short here).
@@ -10,11 +12,14 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
+use FindBin;
 use Federation;
 
+# each serves its media_root (conf/media.conf), so two can cache one's files
+my $media = "root .; include $FindBin::Bin/../conf/media.conf;";
 my $bed = Federation->new(peer => 0, instance_options => {
-    one => { worker_env => { MASTODON_POLL_UPDATE_DELAY_MS => 500 } },
-    two => { worker_env => { MASTODON_POLL_UPDATE_DELAY_MS => 500 } },
+    one => { worker_env => { MASTODON_POLL_UPDATE_DELAY_MS => 500 }, server_config => $media },
+    two => { worker_env => { MASTODON_POLL_UPDATE_DELAY_MS => 500 }, server_config => $media },
 });
 my ($one, $two) = ($bed->instance('one'), $bed->instance('two'));
 my $DEADLINE = 30;
@@ -73,6 +78,7 @@ ok($bed->wait_until(sub { $copy = home_status($two, $bob, $st->{uri}) }, $DEADLI
 my $ma = $copy ? $copy->{media_attachments} : [];
 is(scalar @$ma, 1, 'with its attachment');
 my $part = join '/', (sprintf('%09d', $mid) =~ /(\d{3})/g);
+my $dir_one = $one->dir;
 is($ma->[0]{remote_url}, "https://one.test/system/media_attachments/files/$part/original/cat.png",
    'remote_url: the file on its origin');
 is($ma->[0]{type}, 'image', 'an image');
@@ -84,6 +90,21 @@ is($ma->[0]{url}, "https://two.test/media_proxy/$ma->[0]{id}/original", 'url: th
 my $proxy = api($two, $bob, GET => "/media_proxy/$ma->[0]{id}/original");
 is($proxy->code, 302, 'which redirects');
 is($proxy->headers->location, $ma->[0]{remote_url}, '... to the file on its origin');
+
+# the file appears on one: the next view of the proxy has two's worker cache it
+system('vips', 'gaussnoise', "$dir_one/cat.png", 64, 48) == 0 or die 'vips failed';
+my $file = $one->dir . "/system/media_attachments/files/$part/original/cat.png";
+system('mkdir', '-p', $one->dir . "/system/media_attachments/files/$part/original") == 0 or die 'mkdir';
+rename "$dir_one/cat.png", $file or die "rename: $!";
+is(api($two, $bob, GET => "/media_proxy/$ma->[0]{id}/original")->code, 302, 'a view while not cached');
+my $cached;
+ok($bed->wait_until(sub { my $s = home_status($two, $bob, $st->{uri});
+                          $cached = $s && $s->{media_attachments}[0];
+                          $cached && $cached->{url} =~ m{^https://two\.test/system/cache/} }, $DEADLINE),
+   'two caches the file from one (over TLS, through its guarded client)') or diag explain $cached;
+is($cached->{remote_url}, $ma->[0]{remote_url}, '... remote_url kept');
+is(api($two, $bob, GET => "/media_proxy/$ma->[0]{id}/original")->headers->location, $cached->{url},
+   'the proxy now redirects to two\'s copy');
 
 # --- a vote from two on one's poll ---------------------------------------------------------
 my $pst = json_ok($one, $alice, POST => '/api/v1/statuses', form => { status => 'tea or coffee?',

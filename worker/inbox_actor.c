@@ -188,12 +188,20 @@ static const char upsert_sql[] =
     "  $13::varchar AS avatar_remote_url, $14::varchar AS header_remote_url, $15::jsonb AS fields,"
     "  $16::boolean AS locked, $17::varchar AS actor_type, $18::boolean AS discoverable,"
     "  $19::boolean AS indexable, $20::timestamp AS published, $21::varchar AS featured,"
-    "  $22::boolean AS memorial),"
+    "  $22::boolean AS memorial, mastodon_domain_rejects_media($3) AS rej),"
+    /* the images as they were (the statement's snapshot) */
+    " o AS (SELECT a.id, coalesce(a.avatar_remote_url, '') AS avatar,"
+    "  a.header_remote_url AS header, a.avatar_file_name, a.header_file_name"
+    "  FROM accounts a, v WHERE a.uri = v.uri AND a.domain IS NOT NULL),"
     " up AS (UPDATE accounts a SET display_name = v.display_name, note = v.note, url = v.url,"
     "  inbox_url = v.inbox_url, shared_inbox_url = v.shared_inbox_url,"
     "  outbox_url = v.outbox_url, followers_url = v.followers_url,"
     "  following_url = v.following_url, public_key = v.public_key,"
-    "  avatar_remote_url = v.avatar_remote_url, header_remote_url = v.header_remote_url,"
+    /* skip_download?: a domain rejecting media keeps what it had */
+    "  avatar_remote_url = CASE WHEN v.rej THEN a.avatar_remote_url"
+    "   ELSE v.avatar_remote_url END,"
+    "  header_remote_url = CASE WHEN v.rej THEN a.header_remote_url"
+    "   ELSE v.header_remote_url END,"
     "  fields = v.fields, locked = v.locked, actor_type = v.actor_type,"
     "  discoverable = v.discoverable, indexable = v.indexable,"
     "  featured_collection_url = v.featured, memorial = v.memorial,"
@@ -205,8 +213,10 @@ static const char upsert_sql[] =
     "  indexable, created_at, featured_collection_url, memorial, protocol,"
     "  last_webfingered_at, silenced_at)"
     "  SELECT uri, username, domain, display_name, note, url, inbox_url, shared_inbox_url,"
-    "  outbox_url, followers_url, following_url, public_key, avatar_remote_url,"
-    "  header_remote_url, fields, locked, actor_type, discoverable, indexable,"
+    "  outbox_url, followers_url, following_url, public_key,"
+    "  CASE WHEN rej THEN '' ELSE avatar_remote_url END,"
+    "  CASE WHEN rej THEN '' ELSE header_remote_url END, fields, locked, actor_type,"
+    "  discoverable, indexable,"
     "  coalesce(published, now() AT TIME ZONE 'UTC'), featured, memorial, 1,"
     "  now() AT TIME ZONE 'UTC',"
     /* auto_silence?: a silenced domain's new account starts silenced */
@@ -215,7 +225,19 @@ static const char upsert_sql[] =
     "  FROM v WHERE NOT EXISTS (SELECT 1 FROM up)"
     "  ON CONFLICT DO NOTHING RETURNING id),"
     " st AS (INSERT INTO account_stats (account_id) SELECT id FROM ins"
-    "  ON CONFLICT (account_id) DO NOTHING)"
+    "  ON CONFLICT (account_id) DO NOTHING),"
+    /* a new or changed image, or one not cached yet, downloaded
+     * (job_account_image_fetch.c; an emptied one loses its copy) */
+    " img AS (SELECT n.id, x.attr FROM (SELECT id FROM up UNION ALL SELECT id FROM ins) n"
+    "  CROSS JOIN v LEFT JOIN o ON o.id = n.id,"
+    "  LATERAL (VALUES ('avatar', coalesce(v.avatar_remote_url, ''), o.avatar,"
+    "   o.avatar_file_name), ('header', v.header_remote_url, o.header, o.header_file_name))"
+    "   x (attr, url, was, file)"
+    "  WHERE NOT v.rej AND (x.url IS DISTINCT FROM coalesce(x.was, '')"
+    "   AND (x.url <> '' OR x.file IS NOT NULL) OR (x.url <> '' AND x.file IS NULL))),"
+    " ob AS (INSERT INTO job_outbox (queue, type, args)"
+    "  SELECT 'media', 'account_image_fetch', json_build_object('account_id', id::text,"
+    "  'attribute', attr)::text FROM img)"
     " SELECT id FROM up UNION ALL SELECT id FROM ins";
 
 int inbox_actor_store(PGconn *db, const worker_config *cfg, const mstdn_value_t *doc,

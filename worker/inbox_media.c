@@ -3,7 +3,9 @@
  * the Documents of "attachment" read bounded (MediaAttachmentParser: url,
  * icon, summary or name, focalPoint, blurhash, mediaType; at most
  * INBOX_MEDIA_MAX), stored by mastodon_remote_media_set() of sql/0022.
- * The files are not downloaded: the API shows them through the media
+ * Each one not cached yet is then downloaded by a media_fetch job (queue
+ * "media", job_media_fetch.c) in the same transaction, unless the domain
+ * rejects media; until it is cached the API shows it through the media
  * proxy URLs with remote_url, as Mastodon shows media it has not cached. */
 #include "inbox.h"
 #include "db.h"
@@ -215,5 +217,18 @@ int inbox_media_store(inbox_activity *ib, const char *status_id, const char *med
         return -1;
     int changed = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
     PQclear(res);
-    return changed;
+    if (!changed)
+        return 0;
+    /* MediaAttachment#download_file! unless skip_download? */
+    res = inbox_sql(ib, "INSERT INTO job_outbox (queue, type, args)"
+                    " SELECT 'media', 'media_fetch', json_build_object('id', m.id::text)::text"
+                    " FROM media_attachments m JOIN accounts a ON a.id = m.account_id"
+                    " WHERE m.status_id = $1::bigint AND m.remote_url <> ''"
+                    " AND m.file_file_name IS NULL AND a.domain IS NOT NULL"
+                    " AND NOT mastodon_domain_rejects_media(a.domain)",
+                    1, params, PGRES_COMMAND_OK, err, errlen);
+    if (res == NULL)
+        return -1;
+    PQclear(res);
+    return 1;
 }

@@ -9,7 +9,13 @@
  * Mastodon's transcoder decides, the first frame as the small PNG), stored
  * the same way; a bad file is processing failed (the API's 422), not
  * retried.  The spool file goes in every end but a retry: also
- * when the row is gone (the upload was deleted meanwhile). */
+ * when the row is gone (the upload was deleted meanwhile).
+ *
+ * media_attachment_store() is the same work for a remote attachment's
+ * downloaded file (job_media_fetch.c): its keys under cache/, the row
+ * completed only while no copy is cached yet (then its statuses' render
+ * forgotten), and a bad file leaves it uncached (the media proxy's URLs
+ * stay) rather than failed. */
 #include "jobs.h"
 #include "args.h"
 #include "db.h"
@@ -37,14 +43,36 @@ static const char done_sql[] =
     " type = coalesce($7::integer, type),"
     " updated_at = now() AT TIME ZONE 'UTC' WHERE id = $1::bigint";
 
+/* a remote attachment's copy: only the first of concurrent downloads
+ * lands; the status' rendering is forgotten */
+static const char remote_done_sql[] =
+    "WITH u AS (UPDATE media_attachments SET processing = 2, file_file_name = $2,"
+    " file_content_type = $3, file_file_size = $4::integer, blurhash = $5,"
+    " file_meta = ((coalesce(file_meta::jsonb, '{}') - 'original' - 'small')"
+    "  || $6::jsonb)::json, file_updated_at = now() AT TIME ZONE 'UTC',"
+    " type = coalesce($7::integer, type),"
+    " updated_at = now() AT TIME ZONE 'UTC' WHERE id = $1::bigint"
+    " AND file_file_name IS NULL AND remote_url <> '' RETURNING status_id),"
+    " ob AS (INSERT INTO job_outbox (queue, type, args)"
+    "  SELECT 'default', 'status_forget', json_build_object('status_ids',"
+    "  json_build_array(status_id::text))::text FROM u WHERE status_id IS NOT NULL)"
+    " SELECT 1 FROM u";
+
 static const char failed_sql[] =
     "UPDATE media_attachments SET processing = 3,"
     " updated_at = now() AT TIME ZONE 'UTC' WHERE id = $1::bigint";
 
-static int mark_failed(PGconn *db, const char *id, const char *why, char *err, size_t errlen)
+static int mark_failed(PGconn *db, const media_source *src, const char *why, char *err,
+                       size_t errlen)
 {
+    const char *id = src->id;
     const char *params[] = { id };
 
+    if (src->remote) {
+        /* MediaAttachment#download_file! failing: still the remote file */
+        mlog(LOG_WARN, "media %s: remote file not cached: %s", id, why);
+        return 0;
+    }
     mlog(LOG_WARN, "media %s: processing failed: %s", id, why);
     PGresult *res = db_query(db, failed_sql, 1, params, PGRES_COMMAND_OK, err, errlen);
     if (res == NULL)
@@ -54,13 +82,14 @@ static int mark_failed(PGconn *db, const char *id, const char *why, char *err, s
 }
 
 /* the row complete, or (deleted meanwhile) the stored files gone */
-static int complete(job_ctx *ctx, PGconn *db, const char *params[7], const char *okey,
-                    const char *skey, char *err, size_t errlen)
+static int complete(job_ctx *ctx, PGconn *db, int remote, const char *params[7],
+                    const char *okey, const char *skey, char *err, size_t errlen)
 {
-    PGresult *res = db_query(db, done_sql, 7, params, PGRES_COMMAND_OK, err, errlen);
+    PGresult *res = db_query(db, remote ? remote_done_sql : done_sql, 7, params,
+                             remote ? PGRES_TUPLES_OK : PGRES_COMMAND_OK, err, errlen);
     if (res == NULL)
         return -1;
-    if (strcmp(PQcmdTuples(res), "1") != 0) {
+    if (remote ? PQntuples(res) != 1 : strcmp(PQcmdTuples(res), "1") != 0) {
         PQclear(res);
         if (media_storage_delete(ctx->cfg, okey, err, errlen) != 0
             || (skey != NULL && media_storage_delete(ctx->cfg, skey, err, errlen) != 0))
@@ -72,10 +101,10 @@ static int complete(job_ctx *ctx, PGconn *db, const char *params[7], const char 
 }
 
 /* video, audio, an animated GIF: through ffmpeg from a file of its own */
-static int process_av(job_ctx *ctx, PGconn *db, const char *id, const char *base,
-                      const char *type, const char *spool, long long offset, long long size,
-                      char *err, size_t errlen)
+static int process_av(job_ctx *ctx, PGconn *db, const media_source *src, char *err,
+                      size_t errlen)
 {
+    const char *id = src->id, *base = src->base, *type = src->type, *spool = src->spool;
     char input[4200], name[96], small_name[96], original[4200], small[4200], why[512] = "";
     char okey[MEDIA_KEY_MAX], skey[MEDIA_KEY_MAX];
     media_av av;
@@ -83,16 +112,17 @@ static int process_av(job_ctx *ctx, PGconn *db, const char *id, const char *base
     int audio_in = strncmp(type, "audio/", 6) == 0 || strcmp(type, "video/x-ms-asf") == 0;
     snprintf(name, sizeof(name), "%s.%s", base, audio_in ? "mp3" : "mp4");
     snprintf(small_name, sizeof(small_name), "%s.png", base);
-    if (media_key(okey, sizeof(okey), 0, "media_attachments", "files", id, "original", name) != 0
-        || media_key(skey, sizeof(skey), 0, "media_attachments", "files", id, "small",
+    if (media_key(okey, sizeof(okey), src->remote, "media_attachments", "files", id, "original",
+                  name) != 0
+        || media_key(skey, sizeof(skey), src->remote, "media_attachments", "files", id, "small",
                      small_name) != 0)
-        return mark_failed(db, id, "not a file name of ours", err, errlen);
+        return mark_failed(db, src, "not a file name of ours", err, errlen);
     /* written beside the spool file, then handed to the storage */
     snprintf(original, sizeof(original), "%s.original", spool);
     snprintf(small, sizeof(small), "%s.small", spool);
 
     snprintf(input, sizeof(input), "%s.av", spool);
-    if (media_copy_range(spool, offset, size, input, err, errlen) != 0)
+    if (media_copy_range(spool, src->offset, src->size, input, err, errlen) != 0)
         return -1;
 
     memset(&av, 0, sizeof(av));
@@ -109,7 +139,7 @@ static int process_av(job_ctx *ctx, PGconn *db, const char *id, const char *base
         return -1;
     }
     if (rc != 0)
-        return mark_failed(db, id, why, err, errlen);
+        return mark_failed(db, src, why, err, errlen);
     if (media_storage_put(ctx->cfg, okey, original, av.audio ? "audio/mpeg" : "video/mp4", err,
                           errlen) != 0
         || (!av.audio && media_storage_put(ctx->cfg, skey, small, "image/png", err, errlen) != 0)) {
@@ -142,17 +172,88 @@ static int process_av(job_ctx *ctx, PGconn *db, const char *id, const char *base
              av.audio ? MSTDN_MEDIA_AUDIO : av.gifv ? MSTDN_MEDIA_GIFV : MSTDN_MEDIA_VIDEO);
     const char *params[7] = { id, name, av.audio ? "audio/mpeg" : "video/mp4", bytes_text,
                               av.audio ? NULL : av.blurhash, meta, type_text };
-    if (complete(ctx, db, params, okey, av.audio ? NULL : skey, err, errlen) != 0)
+    if (complete(ctx, db, src->remote, params, okey, av.audio ? NULL : skey, err, errlen) != 0)
         return -1;
     mlog(LOG_INFO, "media %s: %s, %s %.2f s, %lld bit/s", id, av.audio ? "audio" : av.gifv ? "gifv"
          : "video", type, o->duration, o->bitrate);
     return 0;
 }
 
+int media_attachment_store(job_ctx *ctx, PGconn *db, const media_source *src, char *err,
+                           size_t errlen)
+{
+    const char *id = src->id, *type = src->type, *spool = src->spool;
+    long long size = src->size;
+
+    if (strncmp(type, "image/", 6) != 0)
+        return process_av(ctx, db, src, err, errlen);
+
+    unsigned char *bytes = media_read_range(spool, src->offset, size, err, errlen);
+    if (bytes == NULL)
+        return mark_failed(db, src, err, err, errlen);
+    if (strcmp(type, "image/gif") == 0 && media_gif_animated(bytes, (size_t) size)) {
+        /* GifTranscoder: an animation is a gifv */
+        free(bytes);
+        return process_av(ctx, db, src, err, errlen);
+    }
+
+    media_image img = { .bytes = bytes, .len = (size_t) size, .content_type = type };
+    const char *ext, *saved;
+    media_image_format(type, &saved, &ext);
+    char name[96], original[4096], small[4096], okey[MEDIA_KEY_MAX], skey[MEDIA_KEY_MAX];
+    snprintf(name, sizeof(name), "%s.%s", src->base, ext);
+    if (media_key(okey, sizeof(okey), src->remote, "media_attachments", "files", id, "original",
+                  name) != 0
+        || media_key(skey, sizeof(skey), src->remote, "media_attachments", "files", id, "small",
+                     name) != 0) {
+        free(bytes);
+        return mark_failed(db, src, "not a file name of ours", err, errlen);
+    }
+    /* written beside the spool file, then handed to the storage */
+    snprintf(original, sizeof(original), "%s.original", spool);
+    snprintf(small, sizeof(small), "%s.small", spool);
+    img.original_path = original;
+    img.small_path = small;
+
+    char why[512] = "";
+    int rc = media_image_process(&img, why, sizeof(why));
+    free(bytes);
+    if (rc == -2) {
+        snprintf(err, errlen, "writing %s: %s", original, why);
+        return -1;
+    }
+    if (rc != 0)
+        return mark_failed(db, src, why, err, errlen);
+    if (media_storage_put(ctx->cfg, okey, original, img.saved_type, err, errlen) != 0
+        || media_storage_put(ctx->cfg, skey, small, img.saved_type, err, errlen) != 0) {
+        /* a retry makes them again */
+        unlink(original);
+        unlink(small);
+        return -1;
+    }
+
+    char meta[512], bytes_text[24], type_text[8];
+    snprintf(meta, sizeof(meta),
+             "{\"original\":{\"width\":%d,\"height\":%d,\"size\":\"%dx%d\",\"aspect\":%.17g},"
+             "\"small\":{\"width\":%d,\"height\":%d,\"size\":\"%dx%d\",\"aspect\":%.17g}}",
+             img.original.width, img.original.height, img.original.width, img.original.height,
+             (double) img.original.width / img.original.height, img.small.width, img.small.height,
+             img.small.width, img.small.height, (double) img.small.width / img.small.height);
+    snprintf(bytes_text, sizeof(bytes_text), "%zu", img.original_bytes);
+    snprintf(type_text, sizeof(type_text), "%d", MSTDN_MEDIA_IMAGE);
+    const char *params[7] = { id, name, img.saved_type, bytes_text, img.blurhash, meta,
+                              type_text };
+    if (complete(ctx, db, src->remote, params, okey, skey, err, errlen) != 0)
+        return -1;
+    mlog(LOG_INFO, "media %s: %dx%d, small %dx%d, blurhash %s", id, img.original.width,
+         img.original.height, img.small.width, img.small.height, img.blurhash);
+    return 0;
+}
+
 static int process(job_ctx *ctx, PGconn *db, const char *id, const char *spool, long long offset,
                    long long size, char *err, size_t errlen)
 {
-    const char *params[7] = { id };
+    const char *params[1] = { id };
     PGresult *res = db_query(db, find_sql, 1, params, PGRES_TUPLES_OK, err, errlen);
     if (res == NULL)
         return -1;
@@ -170,80 +271,9 @@ static int process(job_ctx *ctx, PGconn *db, const char *id, const char *spool, 
     if (dot != NULL)
         *dot = '\0';
 
-    if (strncmp(type, "image/", 6) != 0)
-        return process_av(ctx, db, id, base, type, spool, offset, size, err, errlen);
-
-    unsigned char *bytes = media_read_range(spool, offset, size, err, errlen);
-    if (bytes == NULL)
-        return mark_failed(db, id, err, err, errlen);
-    if (strcmp(type, "image/gif") == 0 && media_gif_animated(bytes, (size_t) size)) {
-        /* GifTranscoder: an animation is a gifv */
-        free(bytes);
-        return process_av(ctx, db, id, base, type, spool, offset, size, err, errlen);
-    }
-
-    media_image img = { .bytes = bytes, .len = (size_t) size, .content_type = type };
-    const char *ext, *saved;
-    media_image_format(type, &saved, &ext);
-    char name[96], original[4096], small[4096], okey[MEDIA_KEY_MAX], skey[MEDIA_KEY_MAX];
-    snprintf(name, sizeof(name), "%s.%s", base, ext);
-    if (media_key(okey, sizeof(okey), 0, "media_attachments", "files", id, "original", name) != 0
-        || media_key(skey, sizeof(skey), 0, "media_attachments", "files", id, "small", name) != 0) {
-        free(bytes);
-        return mark_failed(db, id, "not a file name of ours", err, errlen);
-    }
-    /* written beside the spool file, then handed to the storage */
-    snprintf(original, sizeof(original), "%s.original", spool);
-    snprintf(small, sizeof(small), "%s.small", spool);
-    img.original_path = original;
-    img.small_path = small;
-
-    char why[512] = "";
-    int rc = media_image_process(&img, why, sizeof(why));
-    free(bytes);
-    if (rc == -2) {
-        snprintf(err, errlen, "writing %s: %s", original, why);
-        return -1;
-    }
-    if (rc != 0)
-        return mark_failed(db, id, why, err, errlen);
-    if (media_storage_put(ctx->cfg, okey, original, img.saved_type, err, errlen) != 0
-        || media_storage_put(ctx->cfg, skey, small, img.saved_type, err, errlen) != 0) {
-        /* a retry makes them again */
-        unlink(original);
-        unlink(small);
-        return -1;
-    }
-
-    char meta[512], bytes_text[24];
-    snprintf(meta, sizeof(meta),
-             "{\"original\":{\"width\":%d,\"height\":%d,\"size\":\"%dx%d\",\"aspect\":%.17g},"
-             "\"small\":{\"width\":%d,\"height\":%d,\"size\":\"%dx%d\",\"aspect\":%.17g}}",
-             img.original.width, img.original.height, img.original.width, img.original.height,
-             (double) img.original.width / img.original.height, img.small.width, img.small.height,
-             img.small.width, img.small.height, (double) img.small.width / img.small.height);
-    snprintf(bytes_text, sizeof(bytes_text), "%zu", img.original_bytes);
-    params[1] = name;
-    params[2] = img.saved_type;
-    params[3] = bytes_text;
-    params[4] = img.blurhash;
-    params[5] = meta;
-    params[6] = NULL;
-    res = db_query(db, done_sql, 7, params, PGRES_COMMAND_OK, err, errlen);
-    if (res == NULL)
-        return -1;
-    if (strcmp(PQcmdTuples(res), "1") != 0) {
-        /* deleted while we worked: its files go now */
-        PQclear(res);
-        if (media_storage_delete(ctx->cfg, okey, err, errlen) != 0
-            || media_storage_delete(ctx->cfg, skey, err, errlen) != 0)
-            return -1;
-        return 0;
-    }
-    PQclear(res);
-    mlog(LOG_INFO, "media %s: %dx%d, small %dx%d, blurhash %s", id, img.original.width,
-         img.original.height, img.small.width, img.small.height, img.blurhash);
-    return 0;
+    media_source src = { .id = id, .base = base, .type = type, .spool = spool,
+                         .offset = offset, .size = size, .remote = 0 };
+    return media_attachment_store(ctx, db, &src, err, errlen);
 }
 
 int job_media_process(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen)

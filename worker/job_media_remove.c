@@ -2,7 +2,7 @@
  * {"id", "file_file_name", "remote"}: its original and small styles (the
  * small one of a video or GIF is a PNG) go from the storage (media_root
  * or S3, media_storage.h), under cache/ when remote is true, and its
- * custom thumbnail when "thumbnail_file_name" names one (optional: older
+ * custom (or, remote, cached) thumbnail when "thumbnail_file_name" names one (optional: older
  * jobs lack it); files already gone are fine, so a second delivery is
  * harmless. */
 #include "jobs.h"
@@ -51,8 +51,8 @@ int job_media_remove(job_ctx *ctx, const char *args_json, size_t len, char *err,
     }
     const char *thumbnail = args_string(&a, "thumbnail_file_name");
     if (name_valid(thumbnail)
-        && (media_key(key, sizeof(key), 0, "media_attachments", "thumbnails", id, "original",
-                      thumbnail) != 0
+        && (media_key(key, sizeof(key), remote, "media_attachments", "thumbnails", id,
+                      "original", thumbnail) != 0
             || media_storage_delete(ctx->cfg, key, err, errlen) != 0))
         rc = -1;
     if (rc == 0)

@@ -6,7 +6,11 @@
  * original/<name>, then the
  * row's thumbnail columns, its blurhash and meta.small are the
  * thumbnail's (populate_meta) and its former thumbnail file goes.  A bad
- * image changes nothing.  The spool file goes in every end but a retry. */
+ * image changes nothing.  The spool file goes in every end but a retry.
+ *
+ * media_thumbnail_store() is the same for a remote attachment's thumbnail
+ * (its icon, thumbnail_remote_url) downloaded by media_fetch: under
+ * cache/. */
 #include "jobs.h"
 #include "args.h"
 #include "db.h"
@@ -42,17 +46,17 @@ static int name_valid(const char *name)
            && strspn(name + 17, "abcdefghijklmnopqrstuvwxyz0123456789") == n - 17;
 }
 
-static int process(job_ctx *ctx, PGconn *db, const char *id, const char *spool, long long offset,
-                   long long size, const char *type, const char *given, char *err,
-                   size_t errlen)
+int media_thumbnail_store(job_ctx *ctx, PGconn *db, const char *id, const char *spool,
+                          long long offset, long long size, const char *type, const char *given,
+                          int remote, char *err, size_t errlen)
 {
     char name[96], path[4096], why[512] = "", meta[256], bytes_text[24], key[MEDIA_KEY_MAX];
     const char *saved, *ext;
 
     media_image_format(type, &saved, &ext);
     snprintf(name, sizeof(name), "%.16s.%s", given, ext);
-    if (media_key(key, sizeof(key), 0, "media_attachments", "thumbnails", id, "original", name)
-        != 0) {
+    if (media_key(key, sizeof(key), remote, "media_attachments", "thumbnails", id, "original",
+                  name) != 0) {
         mlog(LOG_WARN, "media %s: thumbnail not taken: not a file name of ours", id);
         return 0;
     }
@@ -101,8 +105,8 @@ static int process(job_ctx *ctx, PGconn *db, const char *id, const char *spool, 
     PQclear(res);
     mlog(LOG_INFO, "media %s: thumbnail %s, %dx%d", id, name, img.small.width, img.small.height);
     if (name_valid(former) && strcmp(former, name) != 0) {
-        if (media_key(key, sizeof(key), 0, "media_attachments", "thumbnails", id, "original",
-                      former) != 0
+        if (media_key(key, sizeof(key), remote, "media_attachments", "thumbnails", id,
+                      "original", former) != 0
             || media_storage_delete(ctx->cfg, key, err, errlen) != 0)
             mlog(LOG_WARN, "media %s: former thumbnail left: %s", id, err);
     }
@@ -134,8 +138,8 @@ int job_media_thumbnail(job_ctx *ctx, const char *args_json, size_t len, char *e
 
     PGconn *db = job_db(ctx, err, errlen);
     if (db != NULL)
-        rc = process(ctx, db, id, spool, YAJL_GET_INTEGER(off), YAJL_GET_INTEGER(sz), type, name,
-                     err, errlen);
+        rc = media_thumbnail_store(ctx, db, id, spool, YAJL_GET_INTEGER(off),
+                                   YAJL_GET_INTEGER(sz), type, name, 0, err, errlen);
 
     if (rc == 0 && unlink(spool) != 0 && errno != ENOENT)
         mlog(LOG_WARN, "media %s: unlink %s: %s", id, spool, strerror(errno));

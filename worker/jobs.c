@@ -36,6 +36,8 @@ static const struct {
     { "account_image_remove", job_account_image_remove },
     { "media_thumbnail", job_media_thumbnail },
     { "media_cleanup", job_media_cleanup },
+    { "media_fetch", job_media_fetch },
+    { "account_image_fetch", job_account_image_fetch },
     { "poll_expire", job_poll_expire },
     { "activitypub_vote", job_activitypub_vote },
     { "activitypub_poll_update", job_activitypub_poll_update },

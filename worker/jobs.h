@@ -10,6 +10,7 @@
 #include "config.h"
 #include "http.h"
 #include "queue.h"
+#include "mstdn_media.h"
 
 /* What a job handler gets: the job, the configuration, and its thread's
  * connections.  The Redis connection is the thread's own (blocking); the
@@ -98,6 +99,47 @@ int job_account_image_remove(job_ctx *ctx, const char *args_json, size_t len, ch
                              size_t errlen);
 int job_media_cleanup(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 int job_web_push(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
+int job_media_fetch(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
+int job_account_image_fetch(job_ctx *ctx, const char *args_json, size_t len, char *err,
+                            size_t errlen);
+
+/* A remote media file (media_download.c), unsigned through fetch.h: at
+ * most limit bytes, typed from its bytes, within its type's limit, in a
+ * temporary file at path (the caller unlinks it).  1 downloaded; 0 not
+ * to be had (refused, gone, too large, not media: err says which); -1 a
+ * retry later. */
+typedef struct {
+    char              path[256];
+    long long         size;
+    mstdn_media_kind  kind;
+} media_download_t;
+
+int media_download(job_ctx *ctx, const char *url, size_t limit, media_download_t *out,
+                   char *err, size_t errlen);
+
+/* One attachment's file (job_media_process.c), an upload's or (remote) a
+ * remote attachment's downloaded copy: the range [offset, offset + size)
+ * of spool, of the sniffed type, stored as base.<ext>. */
+typedef struct {
+    const char  *id, *base, *type, *spool;
+    long long    offset, size;
+    int          remote;
+} media_source;
+
+/* Processed and stored, the row completed; 0 (done, or a bad file: failed,
+ * or for a remote one left uncached) or -1 (a retry). */
+int media_attachment_store(job_ctx *ctx, PGconn *db, const media_source *src, char *err,
+                           size_t errlen);
+
+/* A thumbnail of an audio or video attachment (job_media_thumbnail.c):
+ * the image at [offset, offset + size) of spool as the small style,
+ * stored as given's 16 hex digits and the saved type's extension (remote:
+ * under cache/), the row's thumbnail columns set, the former one removed.
+ * 0 (done, or a bad image or a row that is not audio or video: nothing
+ * changed) or -1 (a retry). */
+int media_thumbnail_store(job_ctx *ctx, PGconn *db, const char *id, const char *spool,
+                          long long offset, long long size, const char *type, const char *given,
+                          int remote, char *err, size_t errlen);
 int job_poll_expire(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 int job_scheduled_status_publish(job_ctx *ctx, const char *args_json, size_t len, char *err,
                                  size_t errlen);

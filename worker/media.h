@@ -64,6 +64,8 @@ int media_image_process(media_image *img, char *err, size_t errlen);
 #define MEDIA_AVATAR_HEIGHT    400
 #define MEDIA_HEADER_WIDTH     1500
 #define MEDIA_HEADER_HEIGHT    500
+/* Account::Avatar::LIMIT, Account::Header::LIMIT (the module's for uploads) */
+#define MEDIA_PROFILE_IMAGE_LIMIT  (8 * 1024 * 1024)
 
 typedef struct {
     /* in */

@@ -42,8 +42,8 @@ int media_key(char *out, size_t outlen, int remote, const char *class_name,
                            strlen(name), NULL) > 0 ? 0 : -1;
 }
 
-int media_profile_key(char *out, size_t outlen, const char *id, const char *attribute,
-                      const char *style, const char *name)
+static int profile_key(char *out, size_t outlen, int remote, const char *id,
+                       const char *attribute, const char *style, const char *name)
 {
     char attachment[16], stored[96];
     const char *ext, *dot;
@@ -54,7 +54,19 @@ int media_profile_key(char *out, size_t outlen, const char *id, const char *attr
         snprintf(stored, sizeof(stored), "%.*s.%s", (int) (dot - name), name, ext);
     else
         snprintf(stored, sizeof(stored), "%s", name);
-    return media_key(out, outlen, 0, "accounts", attachment, id, style, stored);
+    return media_key(out, outlen, remote, "accounts", attachment, id, style, stored);
+}
+
+int media_profile_key(char *out, size_t outlen, const char *id, const char *attribute,
+                      const char *style, const char *name)
+{
+    return profile_key(out, outlen, 0, id, attribute, style, name);
+}
+
+int media_cached_profile_key(char *out, size_t outlen, const char *id, const char *attribute,
+                             const char *style, const char *name)
+{
+    return profile_key(out, outlen, 1, id, attribute, style, name);
 }
 
 /* --- the file system ------------------------------------------------------------ */

@@ -36,6 +36,11 @@ int media_key(char *out, size_t outlen, int remote, const char *class_name,
 int media_profile_key(char *out, size_t outlen, const char *id, const char *attribute,
                       const char *style, const char *name);
 
+/* The same for a remote account's copy of its avatar or header, under
+ * cache/ (job_account_image_fetch.c). */
+int media_cached_profile_key(char *out, size_t outlen, const char *id, const char *attribute,
+                             const char *style, const char *name);
+
 /* Stores the local file under key with that Content-Type; the local file
  * is gone afterwards (moved, or uploaded and unlinked) when it succeeds
  * and left to the caller when it fails.  0 or -1 (err: worth a retry). */

@@ -2,11 +2,13 @@
  * GET /media_proxy/:id(/:style): the URLs the MediaAttachment entity gives
  * a remote attachment whose file is not cached here (url, preview_url), as
  * Mastodon's MediaProxyController: an attached remote attachment whose
- * status the viewer may see (else 404), redirected (302) to its file.
- * Mastodon downloads the file first; this server never fetches other
- * servers from nginx (remote files are not cached), so it redirects to the
- * remote URL itself: the preview ("small") to the remote thumbnail when
- * there is one.  A file cached here goes to its local path.
+ * status the viewer may see (else 404).  A copy cached here: redirected
+ * (302) to it (the original, or the small style: a PNG frame of a video).
+ * Not cached: Mastodon downloads it before answering; nginx never fetches
+ * other servers, so the same statement enqueues the worker's media_fetch
+ * job (job_media_fetch.c; not for a domain rejecting media) and the answer
+ * redirects to the remote file as before: the preview ("small") to the
+ * remote thumbnail when there is one.  A later view finds the copy.
  */
 
 #include "ngx_http_mastodon_api.h"
@@ -16,10 +18,18 @@
 /* $1 the viewer (NULL: anonymous), $2 the attachment */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_media_proxy_stmt =
     ngx_http_mastodon_pg_stmt(
-    "SELECT m.remote_url, m.thumbnail_remote_url, m.file_file_name"
-    " FROM media_attachments m JOIN statuses s ON s.id = m.status_id"
-    " WHERE m.id = $2::bigint AND m.remote_url <> ''"
-    " AND " NGX_HTTP_MASTODON_ST_SQL_VISIBLE("s"), 2);
+    "WITH m AS (SELECT m.id, m.remote_url, m.thumbnail_remote_url,"
+    "  m.file_file_name, m.type, m.account_id"
+    "  FROM media_attachments m JOIN statuses s ON s.id = m.status_id"
+    "  WHERE m.id = $2::bigint AND m.remote_url <> ''"
+    "  AND " NGX_HTTP_MASTODON_ST_SQL_VISIBLE("s") "),"
+    " q AS (INSERT INTO job_outbox (queue, type, args)"
+    "  SELECT 'media', 'media_fetch', json_build_object('id', m.id::text)::text"
+    "  FROM m JOIN accounts a ON a.id = m.account_id"
+    "  WHERE m.file_file_name IS NULL AND a.domain IS NOT NULL"
+    "  AND NOT mastodon_domain_rejects_media(a.domain))"
+    " SELECT remote_url, thumbnail_remote_url, file_file_name, type FROM m",
+    2);
 
 
 static void ngx_http_mastodon_media_proxied(ngx_http_mastodon_pg_batch_t *b);
@@ -72,12 +82,10 @@ ngx_http_mastodon_media_proxy(ngx_http_request_t *r,
 static void
 ngx_http_mastodon_media_proxied(ngx_http_mastodon_pg_batch_t *b)
 {
-    u_char                         *p;
-    char                            part[32];
-    size_t                          len;
-    int64_t                         id;
+    int64_t                         id, type;
     PGresult                       *res;
-    ngx_str_t                       location, name, style;
+    ngx_str_t                       location, name;
+    const char                     *style, *extension;
     ngx_uint_t                      small;
     ngx_http_request_t             *r;
     ngx_http_mastodon_ctx_t        *ctx;
@@ -106,26 +114,22 @@ ngx_http_mastodon_media_proxied(ngx_http_mastodon_pg_batch_t *b)
     name = ngx_http_mastodon_pg_str(res, 0, 2);
 
     if (name.len) {
+        /* the cached copy: its small style is a PNG frame of a video */
         id = ngx_atoof(ctx->captures[0].data, ctx->captures[0].len);
-        mstdn_media_id_partition(id, part, sizeof(part));
-        ngx_str_set(&style, "original");
-        if (small) {
-            ngx_str_set(&style, "small");
-        }
+        type = ngx_http_mastodon_pg_int(res, 0, 3);
+        style = small && type != MSTDN_MEDIA_AUDIO ? "small" : "original";
+        extension = small && (type == MSTDN_MEDIA_VIDEO
+                              || type == MSTDN_MEDIA_GIFV) ? "png" : NULL;
 
-        len = mcf->base_url.len + sizeof("/system/media_attachments/files///")
-              + ngx_strlen(part) + style.len + name.len;
-        p = ngx_pnalloc(r->pool, len);
-        if (p == NULL) {
+        if (ngx_http_mastodon_media_file_url(r->pool, mcf, 1,
+                                             "media_attachments", "files", id,
+                                             style, &name, extension,
+                                             &location)
+            != NGX_OK)
+        {
             ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
         }
-
-        location.data = p;
-        location.len = ngx_sprintf(p, "%V/system/media_attachments/files/%s/"
-                                   "%V/%V", &mcf->base_url, part, &style,
-                                   &name)
-                       - p;
 
     } else if (small && !PQgetisnull(res, 0, 1)
                && PQgetlength(res, 0, 1) > 0)

@@ -15,6 +15,9 @@
 static void ngx_http_mastodon_account_local_image(ngx_http_mastodon_json_t *j,
     const char *key, int64_t id, const char *attribute, const char *style,
     ngx_str_t *name);
+static void ngx_http_mastodon_account_cached_image(ngx_http_mastodon_json_t *j,
+    const char *key, int64_t id, const char *attribute, const char *style,
+    ngx_str_t *name);
 
 
 enum {
@@ -48,9 +51,9 @@ enum {
 /*
  * An image of the account (key, key_static; base: the account's first
  * column, col: the image's): a local account's file under /system/, a
- * remote account's as its actor document gave it (media are not cached
- * here: the remote URL is what Mastodon's cached copy stands for), else
- * Mastodon's default.
+ * remote account's copy cached here (a file name: under cache/, as
+ * Mastodon's cached avatars), or while it is not cached its URL as the
+ * actor document gave it, else Mastodon's default.
  */
 static void
 ngx_http_mastodon_account_image(ngx_http_mastodon_json_t *j, const char *key,
@@ -70,6 +73,18 @@ ngx_http_mastodon_account_image(ngx_http_mastodon_json_t *j, const char *key,
         ngx_http_mastodon_account_local_image(j, key, id, key, "original", &s);
         ngx_http_mastodon_account_local_image(j, key_static, id, key, "static",
                                               &s);
+        return;
+    }
+
+    if (shown && s.len > 0
+        && ngx_strlchr(s.data, s.data + s.len, '/') == NULL)
+    {
+        id = ngx_http_mastodon_pg_int(res, row,
+                                      base + NGX_HTTP_MASTODON_ACC_ID);
+        ngx_http_mastodon_account_cached_image(j, key, id, key, "original",
+                                               &s);
+        ngx_http_mastodon_account_cached_image(j, key_static, id, key,
+                                               "static", &s);
         return;
     }
 
@@ -124,6 +139,40 @@ ngx_http_mastodon_account_local_image(ngx_http_mastodon_json_t *j,
 
     if (ngx_http_mastodon_account_image_url(j->pool, j->conf, id, attribute,
                                             style, name, &url)
+        != NGX_OK)
+    {
+        j->failed = 1;
+        return;
+    }
+
+    ngx_http_mastodon_json_kv_str(j, key, &url);
+}
+
+
+/* a remote account's avatar or header cached here: under cache/ */
+static void
+ngx_http_mastodon_account_cached_image(ngx_http_mastodon_json_t *j,
+    const char *key, int64_t id, const char *attribute, const char *style,
+    ngx_str_t *name)
+{
+    u_char      *file;
+    ngx_str_t    url;
+    const char  *extension;
+
+    file = ngx_pnalloc(j->pool, name->len + 1);
+    if (file == NULL) {
+        j->failed = 1;
+        return;
+    }
+
+    ngx_memcpy(file, name->data, name->len);
+    file[name->len] = '\0';
+
+    style = mstdn_media_profile_style(style, (const char *) file, &extension);
+
+    if (ngx_http_mastodon_media_file_url(j->pool, j->conf, 1, "accounts",
+            ngx_strcmp(attribute, "avatar") == 0 ? "avatars" : "headers",
+            id, style, name, extension, &url)
         != NGX_OK)
     {
         j->failed = 1;

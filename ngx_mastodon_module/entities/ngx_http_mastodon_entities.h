@@ -31,9 +31,9 @@
     " coalesce(a.fields::text, '[]'), a.memorial,"                            \
     " a.suspended_at IS NOT NULL, a.silenced_at IS NOT NULL,"                 \
     " CASE WHEN a.domain IS NULL THEN a.avatar_file_name"                     \
-    "  ELSE a.avatar_remote_url END,"                                         \
+    "  ELSE coalesce(a.avatar_file_name, a.avatar_remote_url) END,"           \
     " CASE WHEN a.domain IS NULL THEN a.header_file_name"                     \
-    "  ELSE a.header_remote_url END, "                                        \
+    "  ELSE coalesce(a.header_file_name, a.header_remote_url) END, "          \
     NGX_HTTP_MASTODON_EMOJIS_SQL("a.domain",                                  \
         "a.display_name || ' ' || a.note || ' ' || coalesce(a.fields::text, '')")
 #define NGX_HTTP_MASTODON_ACCOUNT_NCOLS  24

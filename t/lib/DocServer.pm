@@ -4,6 +4,7 @@ package DocServer;
 # as a 302, and WebFinger for the actors it serves (their acct links back, as
 # new remote accounts are confirmed); anything else is 404.  The worker is
 # let to fetch from it by federation_allow_http and the address allowlist.
+# requests() lists the paths asked for, in order.
 #
 #   my $srv = DocServer->new($t->dir . '/docs');
 #   $srv->serve('/users/bob', $srv->actor('bob'));
@@ -31,6 +32,7 @@ sub new {
             my $req = <$c> // '';
             while (defined(my $h = <$c>)) { last if $h =~ /^\r?\n\z/ }
             my ($path) = $req =~ m{^GET (\S+)};
+            if (open my $log, '>>', "$docs/.requests") { print $log ($path // '-'), "\n"; close $log }
             (my $file = $path // '') =~ s{[^A-Za-z0-9._-]}{_}g;
             if (!-f "$docs/$file" && ($path // '') =~ m{^/\.well-known/webfinger\?resource=acct%3A([A-Za-z0-9_]+)%40127\.0\.0\.1%3A$port\z}
                 && -f "$docs/_users_$1") {
@@ -59,6 +61,14 @@ sub new {
 }
 
 sub port { $_[0]{port} }
+
+# the paths asked for so far
+sub requests {
+    my ($self) = @_;
+    open my $fh, '<', "$self->{docs}/.requests" or return ();
+    chomp(my @paths = <$fh>);
+    return @paths;
+}
 sub url  { $_[0]{url} }
 
 # serve($path, $doc): $doc (a reference: as JSON; else the text) at $path
