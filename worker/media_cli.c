@@ -22,7 +22,8 @@
 
 static const char usage_text[] =
     "usage: mastodon-worker media usage\n"
-    "       mastodon-worker media remove [--days N] [--dry-run]\n";
+    "       mastodon-worker media remove [--days N] [--dry-run]\n"
+    "       mastodon-worker media remove-orphans [--dry-run]\n";
 
 static int usage_cmd(PGconn *db)
 {
@@ -151,6 +152,8 @@ int cmd_media(worker_config *cfg, int argc, char **argv)
     long days = 7;
     int dry_run = 0, rc;
 
+    if (argc >= 2 && strcmp(argv[1], "remove-orphans") == 0)
+        return cmd_media_remove_orphans(cfg, argc, argv);     /* media_orphans.c */
     if (argc < 2 || (strcmp(argv[1], "usage") != 0 && strcmp(argv[1], "remove") != 0)) {
         fputs(usage_text, stderr);
         return 2;
