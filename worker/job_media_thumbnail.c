@@ -66,7 +66,7 @@ static int process(job_ctx *ctx, PGconn *db, const char *id, const char *spool, 
     }
     media_image img = { .bytes = bytes, .len = (size_t) size, .content_type = type,
                         .small_path = path };
-    int rc = media_thumbnail_process(&img, why, sizeof(why));
+    int rc = media_image_process(&img, why, sizeof(why));
     free(bytes);
     if (rc == -2) {
         snprintf(err, errlen, "writing %s: %s", path, why);
