@@ -155,8 +155,12 @@ is spool_files(), 0, 'nothing left in the spool (the valid avatar of that reques
 # a truncated image: sniffed as a JPEG, not decodable by the worker, which
 # stays alive; the answer waited for it: Mastodon's synchronous 422
 my $cut = substr(slurp("$dir/wide.jpg"), 0, 2000);
+$m->patch_ok('/api/v1/accounts/update_credentials', $A, form => { display_name => 'Before' })
+  ->status_is(200);
 patch(header => \$cut);
 $m->status_is(422)->json_is('/error', 'Validation failed: Header Could not identify image size');
+$m->get_ok('/api/v1/accounts/verify_credentials' => $A)
+  ->json_is('/display_name', 'Before', 'nothing else saved: the display name sent with it neither');
 is $t->psql("SELECT count(*) FROM account_image_failures WHERE attribute = 'header'"), 1,
     'the failure the API waited for';
 my $empty = 0;

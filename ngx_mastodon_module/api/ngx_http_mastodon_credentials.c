@@ -6,11 +6,12 @@
  * CredentialAccount back: one round trip, all or nothing.  Unlocking the
  * account turns its pending follow requests into follows.
  *
- * An avatar or header is handed to the worker with that batch; the answer
- * then waits for it as POST /api/v1/media does (_media_wait(), at most
- * mastodon_media_v1_wait), as Mastodon processes it before answering: the
- * CredentialAccount with the new image, or 422 once the worker could not
- * decode it (account_image_failures).  The other fields are saved by then.
+ * An avatar or header is handed to the worker first (its job in a batch
+ * of its own), and the request waits for it as POST /api/v1/media does
+ * (_media_wait(), at most mastodon_media_v1_wait), as Mastodon processes
+ * it before saving: once taken (or past the wait) the batch above saves
+ * the rest and answers with the new image; not taken (the worker could
+ * not decode it: account_image_failures), 422 and nothing else saved.
  */
 
 #include "ngx_http_mastodon_api.h"
@@ -50,7 +51,9 @@ static void ngx_http_mastodon_credentials_handed(ngx_http_request_t *r,
     void *data);
 static ngx_int_t ngx_http_mastodon_credentials_run(ngx_http_request_t *r,
     ngx_http_mastodon_credentials_t *cr);
-static void ngx_http_mastodon_credentials_saved(
+static ngx_int_t ngx_http_mastodon_credentials_queue(ngx_http_request_t *r,
+    ngx_http_mastodon_credentials_t *cr);
+static void ngx_http_mastodon_credentials_queued(
     ngx_http_mastodon_pg_batch_t *b);
 static void ngx_http_mastodon_credentials_unspool(void *data,
     ngx_log_t *log);
@@ -450,7 +453,7 @@ ngx_http_mastodon_credentials_handed(ngx_http_request_t *r, void *data)
         return;
     }
 
-    if (ngx_http_mastodon_credentials_run(r, cr) != NGX_OK) {
+    if (ngx_http_mastodon_credentials_queue(r, cr) != NGX_OK) {
         /* the spool files are ours still */
         if (ngx_http_mastodon_thread_run(r,
                                          ngx_http_mastodon_credentials_unspool,
@@ -464,27 +467,14 @@ ngx_http_mastodon_credentials_handed(ngx_http_request_t *r, void *data)
 }
 
 
-/* the batch: the account, the settings, the images' jobs, the answer */
+/* the batch: the account, the settings, the answer */
 static ngx_int_t
 ngx_http_mastodon_credentials_run(ngx_http_request_t *r,
     ngx_http_mastodon_credentials_t *cr)
 {
-    ngx_uint_t                         i;
-    const char                       **v;
-    ngx_http_mastodon_pg_batch_t      *b;
-    ngx_http_mastodon_media_upload_t  *u;
+    ngx_http_mastodon_pg_batch_t  *b;
 
-    cr->wait = ngx_pcalloc(r->pool, 3 * sizeof(char *));
-    if (cr->wait == NULL) {
-        return NGX_ERROR;
-    }
-
-    cr->wait[0] = cr->values[0];
-
-    b = ngx_http_mastodon_pg_batch(r, cr->nimages
-                                      ? ngx_http_mastodon_credentials_saved
-                                      : ngx_http_mastodon_credentials_done,
-                                   cr);
+    b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_credentials_done, cr);
     if (b == NULL
         || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_update_account,
                                     cr->values) != NGX_OK
@@ -494,10 +484,36 @@ ngx_http_mastodon_credentials_run(ngx_http_request_t *r,
         || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_update_settings,
                                     cr->svalues) != NGX_OK
         || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_update_federate,
-                                    cr->values) != NGX_OK)
+                                    cr->values) != NGX_OK
+        || ngx_http_mastodon_pg_add(b, ngx_http_mastodon_credentials_stmt(),
+                                    cr->cvalues) != NGX_OK
+        || ngx_http_mastodon_pg_run(b) != NGX_OK)
     {
         return NGX_ERROR;
     }
+
+    return NGX_OK;
+}
+
+
+/* the images' jobs, before anything else is saved */
+static ngx_int_t
+ngx_http_mastodon_credentials_queue(ngx_http_request_t *r,
+    ngx_http_mastodon_credentials_t *cr)
+{
+    ngx_uint_t                         i;
+    const char                       **v;
+    ngx_http_mastodon_pg_batch_t      *b;
+    ngx_http_mastodon_media_upload_t  *u;
+
+    cr->wait = ngx_pcalloc(r->pool, 3 * sizeof(char *));
+    b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_credentials_queued,
+                                   cr);
+    if (cr->wait == NULL || b == NULL) {
+        return NGX_ERROR;
+    }
+
+    cr->wait[0] = cr->values[0];
 
     for (i = 0; i < cr->nimages; i++) {
         u = &cr->images[i];
@@ -530,23 +546,16 @@ ngx_http_mastodon_credentials_run(ngx_http_request_t *r,
         }
     }
 
-    if (ngx_http_mastodon_pg_add(b, ngx_http_mastodon_credentials_stmt(),
-                                 cr->cvalues) != NGX_OK
-        || ngx_http_mastodon_pg_run(b) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_http_mastodon_pg_run(b);
 }
 
 
 /*
- * with images: the answer waits for the worker; a failed batch leaves
- * nothing in the spool
+ * queued: the request waits for the worker (no wait: the rest is saved
+ * now); a failed batch leaves nothing in the spool
  */
 static void
-ngx_http_mastodon_credentials_saved(ngx_http_mastodon_pg_batch_t *b)
+ngx_http_mastodon_credentials_queued(ngx_http_mastodon_pg_batch_t *b)
 {
     ngx_int_t                         rc;
     ngx_http_mastodon_credentials_t  *cr = b->data;
@@ -555,11 +564,12 @@ ngx_http_mastodon_credentials_saved(ngx_http_mastodon_pg_batch_t *b)
         rc = ngx_http_mastodon_media_wait(b->request, &cr->images[0],
                                           ngx_http_mastodon_credentials_look);
         if (rc == NGX_DECLINED) {
-            ngx_http_mastodon_credentials_done(b);
+            rc = ngx_http_mastodon_credentials_run(b->request, cr);
+        }
 
-        } else if (rc != NGX_OK) {
+        if (rc != NGX_OK) {
             ngx_http_mastodon_finalize(b->request,
-                                       NGX_HTTP_INTERNAL_SERVER_ERROR);
+                                       NGX_HTTP_SERVICE_UNAVAILABLE);
         }
 
         return;
@@ -576,7 +586,7 @@ ngx_http_mastodon_credentials_saved(ngx_http_mastodon_pg_batch_t *b)
 }
 
 
-/* the images' state and the CredentialAccount, in one batch */
+/* what became of the images */
 static void
 ngx_http_mastodon_credentials_look(ngx_event_t *ev)
 {
@@ -593,8 +603,6 @@ ngx_http_mastodon_credentials_look(ngx_event_t *ev)
     if (b == NULL
         || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_profile_image_state,
                                     cr->wait) != NGX_OK
-        || ngx_http_mastodon_pg_add(b, ngx_http_mastodon_credentials_stmt(),
-                                    cr->cvalues) != NGX_OK
         || ngx_http_mastodon_pg_run(b) != NGX_OK)
     {
         ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
@@ -603,9 +611,9 @@ ngx_http_mastodon_credentials_look(ngx_event_t *ev)
 
 
 /*
- * taken: the CredentialAccount; not taken: 422 as Paperclip's processing
- * error of the attribute; else again, or the account as it is once the
- * wait is over
+ * taken (or the wait over): the rest saved, the CredentialAccount; not
+ * taken: 422 as Paperclip's processing error of the attribute, nothing
+ * saved; else again
  */
 static void
 ngx_http_mastodon_credentials_looked(ngx_http_mastodon_pg_batch_t *b)
@@ -626,8 +634,7 @@ ngx_http_mastodon_credentials_looked(ngx_http_mastodon_pg_batch_t *b)
     }
 
     if (PQntuples(res) != 1 || ngx_http_mastodon_pg_bool(res, 0, 1)) {
-        ngx_http_mastodon_credentials_done(b);
-        return;
+        goto save;
     }
 
     failed = ngx_http_mastodon_pg_str(res, 0, 0);
@@ -655,8 +662,14 @@ ngx_http_mastodon_credentials_looked(ngx_http_mastodon_pg_batch_t *b)
         return;
     }
 
-    if (ngx_http_mastodon_media_wait_again(&cr->images[0]) != NGX_OK) {
-        ngx_http_mastodon_credentials_done(b);
+    if (ngx_http_mastodon_media_wait_again(&cr->images[0]) == NGX_OK) {
+        return;
+    }
+
+save:
+
+    if (ngx_http_mastodon_credentials_run(r, cr) != NGX_OK) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
     }
 }
 
