@@ -166,6 +166,9 @@ ok($with_icon, 'an Update of the actor carrying the new avatar');
 is($with_icon->{json}{object}{icon}{mediaType}, 'image/png', 'its media type');
 like($with_icon->{json}{object}{icon}{url}, qr{^\Q$base\E/system/accounts/avatars/[\d/]+/original/[0-9a-f]{16}\.png$},
      'its URL under /system/');
+# the profile's own Update follows the worker's (the request waits for the
+# avatar before it saves the rest): both carry the icon, both to both inboxes
+$t->wait_for(sub { (grep { $_->{json}{type} eq 'Update' && $_->{json}{object}{icon} } @{ records() }) >= 4 }, 30);
 
 # --- a move: Move to the followers ---------------------------------------------------------------
 reset_log();

@@ -11,7 +11,9 @@ use Test::More;
 use IO::Socket::INET;
 use MastodonTest;
 
-my $t = MastodonTest->new(worker => 0, location_config => 'client_max_body_size 16m;');
+# no worker: an avatar's answer does not wait for one (mastodon_media_v1_wait 0)
+my $t = MastodonTest->new(worker => 0, location_config => 'client_max_body_size 16m;',
+    http_config => 'mastodon_media_v1_wait 0;');
 my $m = $t->mojo;
 
 my $json = { 'Content-Type' => 'application/json' };

@@ -2,8 +2,8 @@
 # media queue to mastodon-worker, which decodes it with libvips bounded,
 # rotates it upright from EXIF, strips the metadata (the GPS position
 # too), writes the original and the small preview with Paperclip's layout
-# under media_root, computes the blurhash and the meta; nginx serves the
-# files (conf/media.conf).  Hostile images (PNG and JPEG decompression
+# under media_root, computes the blurhash and the meta (JPEG, PNG, WebP);
+# nginx serves the files (conf/media.conf).  Hostile images (PNG and JPEG decompression
 # bombs, a truncated JPEG, a JPEG/HTML polyglot) end in the failed state
 # the API reports, the worker alive and the spool empty.  Images are made with the vips command.
 
@@ -102,6 +102,21 @@ like $e->{url}, qr{\.png$}, 'a PNG stays a PNG';
 $tx = $m->ua->get(path_of($e->{url}));
 is $tx->res->headers->content_type, 'image/png';
 like $e->{blurhash}, $blurhash;
+
+# --- a WebP: stays a WebP, served as image/webp -----------------------------------------
+vips('gaussnoise', "$dir/noise.webp", 48, 24);
+$id = upload('noise.webp', 'image/webp', slurp("$dir/noise.webp"));
+($code, $e) = processed($id);
+is $code, 200, 'a WebP: processed';
+is $e->{type}, 'image';
+is_deeply $e->{meta}{original}, { width => 48, height => 24, size => '48x24', aspect => 2 }, 'its meta';
+like $e->{url}, qr{/original/[0-9a-f]{16}\.webp$}, 'a WebP stays a WebP';
+like $e->{preview_url}, qr{/small/[0-9a-f]{16}\.webp$}, 'its preview too';
+like $e->{blurhash}, $blurhash, 'a blurhash';
+$tx = $m->ua->get(path_of($e->{url}));
+is $tx->res->code, 200, 'nginx serves it';
+is $tx->res->headers->content_type, 'image/webp', 'as image/webp';
+is substr($tx->res->body, 8, 4), 'WEBP', 'a WebP file';
 
 # --- a large image: the small preview at 640x360's area --------------------------------
 $id = upload('big.jpg', 'image/jpeg', slurp("$dir/big.jpg"));

@@ -5,7 +5,8 @@
 # the entities' URLs come from mastodon_media_base_url; the objects are
 # fetched from the server with their Content-Type; deleting the upload
 # deletes its objects, and so does the periodic cleanup of uploads never
-# attached.  A refused key fails the upload's processing with a retry,
+# attached, deleting the account, and `media remove-orphans` for objects
+# no record names (the bucket's listing).  A refused key fails the upload's processing with a retry,
 # never a processed row without files.
 
 use strict;
@@ -177,6 +178,51 @@ ok gone($ge->{url}, $ge->{preview_url}), "deleting the gifv deletes its objects"
 ok !-e "$dir/system", 'still nothing under media_root';
 @left = grep { -f } glob("$dir/media_spool/*");
 is scalar @left, 0, 'nor beside the spool';
+
+# --- media remove-orphans: the bucket's listing ----------------------------------------------
+sub s3_file { "$dir/s3/media/$_[0]._S3rver_object" }
+system("find $dir/s3 -name '*._S3rver_object' -exec touch -d '2 hours ago' {} +") == 0 or die;
+my $gone_id = $bad + 1000;
+my $gone_part = join '/', sprintf('%018d', $gone_id) =~ /(\d{3})/g;
+my @orphans = ("media_attachments/files/$gone_part/original/0123456789abcdef.png",
+    "cache/media_attachments/files/$gone_part/small/0123456789abcdef.png");
+for my $key (@orphans, 'README.txt') {
+    my $f = s3_file($key);
+    (my $d = $f) =~ s{/[^/]+$}{};
+    system('mkdir', '-p', $d) == 0 or die;
+    open my $fh, '>:raw', $f or die "$f: $!"; print $fh 'x' x 10; close $fh;
+    system('touch', '-d', '2 hours ago', $f) == 0 or die;
+}
+is code_of("$bucket/$orphans[0]"), 200, 'an orphan object is in the bucket';
+{
+    local @ENV{keys %s3} = values %s3;      # the CLI's configuration: the bucket
+    ($rc, $out, $err) = $t->worker_cli('media', 'remove-orphans', '--dry-run');
+    is $rc, 0, 'remove-orphans --dry-run in the bucket' or diag $err;
+    like $out, qr/^Removed 2 orphans \(approx\. 20 Bytes\) \(DRY RUN\)$/m, '... counts them';
+    is code_of("$bucket/$orphans[0]"), 200, '... and deletes nothing';
+    ($rc, $out, $err) = $t->worker_cli('media', 'remove-orphans');
+}
+is $rc, 0, 'remove-orphans in the bucket' or diag $err;
+like $out, qr/^Removed 2 orphans \(approx\. 20 Bytes\)$/m, 'the orphans found in the listing';
+ok gone(map { "$bucket/$_" } @orphans), 'and deleted';
+is code_of($fe->{url}), 200, "a record's objects stay";
+ok -f s3_file('README.txt'), 'a key of another form stays';
+
+# --- accounts delete: the account's objects go ---------------------------------------------
+$m->patch_ok('/api/v1/accounts/update_credentials',
+    { %$A, 'Content-Type' => "multipart/form-data; boundary=$AB" },
+    "--$AB\r\nContent-Disposition: form-data; name=\"avatar\"; filename=\"me.png\"\r\n"
+    . "Content-Type: image/png\r\n\r\n$png\r\n--$AB--\r\n")->status_is(200);
+my $avatar2 = $m->tx->res->json('/avatar');
+like $avatar2, qr{^\Q$bucket\E/accounts/avatars/}, 'the answer has the avatar in the bucket';
+is code_of($avatar2), 200;
+$m->post_ok('/api/v1/statuses', $A, json => { status => 'kept', media_ids => [$fresh] })->status_is(200);
+($rc, $out, $err) = $t->worker_cli('accounts', 'delete', 'alice');
+is $rc, 0, 'accounts delete alice' or diag "$out$err";
+ok gone($avatar2, $fe->{url}, $fe->{preview_url}, $be->{url}, $be->{preview_url}),
+    "her avatar's and media's objects are deleted";
+is $t->psql("SELECT count(*) FROM media_attachments WHERE account_id = $alice->{account_id}"), 0,
+    'and her media attachments';
 
 # --- configuration: refused when it cannot work -------------------------------------------
 my ($nrc, $nout) = $t->nginx_test_config(http_config => 'mastodon_media_base_url ftp://files.example;');

@@ -3,7 +3,9 @@
 # GIF, WebP), the worker resizes them as Account::Avatar and
 # Account::Header do (400x400 and 1500x500, cropped, never enlarged; an
 # animated GIF stays animated and gets a static PNG of its first frame),
-# the Account entity and the ActivityPub actor show them, and
+# the Account entity and the ActivityPub actor show them, the answer waits
+# for the worker as Mastodon's synchronous processing (the new image in it,
+# 422 for an image the worker cannot decode), and
 # DELETE /api/v1/profile/avatar and /header remove them (the
 # CredentialAccount answered, the files gone).  Images are made with vips
 # and ffmpeg.
@@ -82,6 +84,10 @@ like $default_avatar, qr{/avatars/original/missing\.png$}, 'no avatar: the defau
 # --- avatar and header in one request ------------------------------------------------------
 patch(avatar => "$dir/wide.jpg", header => "$dir/header.png");
 $m->status_is(200)->json_is('/display_name', 'Alice', 'the other fields are saved with them');
+$m->json_like('/avatar', qr{/system/accounts/avatars/[\d/]+/original/[0-9a-f]{16}\.jpeg$},
+    'the answer has the new avatar (it waited for the worker)')
+  ->json_like('/header', qr{/system/accounts/headers/[\d/]+/original/[0-9a-f]{16}\.png$},
+    '... and the new header');
 my $acct = changed('avatar', $default_avatar);
 $acct = changed('header', $m->tx->res->json('/header')) if $acct->{header} =~ /missing/;
 like $acct->{avatar}, qr{/system/accounts/avatars/\d{3}/\d{3}/\d{3}(?:/\d{3})*/original/[0-9a-f]{16}\.jpeg$},
@@ -110,7 +116,7 @@ is_deeply $tx->res->json('/image'), { type => 'Image', mediaType => 'image/png',
 # --- a small avatar is not enlarged; the former files go -------------------------------------
 my $old = "$dir" . path_of($acct->{avatar});
 patch(avatar => "$dir/tiny.png");
-$m->status_is(200);
+$m->status_is(200)->json_like('/avatar', qr{\.png$}, 'the answer has the PNG avatar');
 my $before = $acct->{avatar};
 $acct = changed('avatar', $before);
 like $acct->{avatar}, qr{\.png$}, 'a PNG avatar';
@@ -146,10 +152,17 @@ $m->status_is(422)->json_is('/error',
     'Validation failed: Header file size must be less than 8 MB, Header must be less than 8 MB');
 is spool_files(), 0, 'nothing left in the spool (the valid avatar of that request neither)';
 
-# a truncated image: accepted, not taken by the worker, which stays alive
+# a truncated image: sniffed as a JPEG, not decodable by the worker, which
+# stays alive; the answer waited for it: Mastodon's synchronous 422
 my $cut = substr(slurp("$dir/wide.jpg"), 0, 2000);
+$m->patch_ok('/api/v1/accounts/update_credentials', $A, form => { display_name => 'Before' })
+  ->status_is(200);
 patch(header => \$cut);
-$m->status_is(200);
+$m->status_is(422)->json_is('/error', 'Validation failed: Header Could not identify image size');
+$m->get_ok('/api/v1/accounts/verify_credentials' => $A)
+  ->json_is('/display_name', 'Before', 'nothing else saved: the display name sent with it neither');
+is $t->psql("SELECT count(*) FROM account_image_failures WHERE attribute = 'header'"), 1,
+    'the failure the API waited for';
 my $empty = 0;
 for (1 .. 100) { $empty = spool_files() == 0 and last; select undef, undef, undef, 0.1 }
 ok $empty, 'the worker removed the spool file of a bad header';

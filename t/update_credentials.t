@@ -9,7 +9,9 @@ use Test::More;
 use MastodonTest;
 use MastodonEntities qw(entity_errors);
 
-my $t = MastodonTest->new(worker => 0);
+# no worker: an avatar's answer does not wait for one (mastodon_media_v1_wait 0;
+# t/profile_images.t has the wait)
+my $t = MastodonTest->new(worker => 0, http_config => 'mastodon_media_v1_wait 0;');
 my $m = $t->mojo;
 my $alice = $t->user('alice');
 my $h = $t->bearer($alice->{token});

@@ -11,6 +11,10 @@
  * favourites, bookmarks, notifications, the user (its tokens, cascading)
  * and the profile.  The user's cached tokens are tombstoned in Redis
  * before the commit, so they are refused at once, and its home feed goes.
+ * Its media attachments (but those of reported statuses, as
+ * purge_media_attachments! keeps them) are deleted, and their files, the
+ * avatar's and the header's go from the storage by media_remove and
+ * account_image_remove jobs queued in the same transaction: at least once.
  *
  * An unconfirmed or unapproved local user (nothing federated, nothing in
  * feeds) is removed with its account altogether, as Mastodon does.
@@ -131,6 +135,26 @@ static const char *const purge_sql[] = {
     " updated_at = now() AT TIME ZONE 'UTC' WHERE account_id = $1::bigint",
 };
 
+/* Each with $1 the account, in both cases, before the rows go. */
+static const char *const media_sql[] = {
+    "WITH d AS (DELETE FROM media_attachments m WHERE m.account_id = $1::bigint"
+    "  AND NOT (m.status_id IS NOT NULL AND EXISTS (SELECT 1 FROM reports r"
+    "   WHERE r.target_account_id = $1::bigint AND m.status_id = ANY (r.status_ids)))"
+    "  RETURNING m.id, m.file_file_name, m.thumbnail_file_name, m.remote_url)"
+    " INSERT INTO job_outbox (queue, type, args)"
+    " SELECT 'media', 'media_remove', json_build_object('id', d.id::text,"
+    "  'file_file_name', d.file_file_name, 'thumbnail_file_name', d.thumbnail_file_name,"
+    "  'remote', coalesce(d.remote_url, '') <> '')::text"
+    " FROM d WHERE d.file_file_name IS NOT NULL",
+
+    "INSERT INTO job_outbox (queue, type, args)"
+    " SELECT 'media', 'account_image_remove', json_build_object('account_id', $1::text,"
+    "  'attribute', x.attribute, 'file_name', x.name)::text"
+    " FROM accounts a, LATERAL (VALUES ('avatar', a.avatar_file_name),"
+    "  ('header', a.header_file_name)) x (attribute, name)"
+    " WHERE a.id = $1::bigint AND x.name IS NOT NULL",
+};
+
 static int usage(void)
 {
     fprintf(stderr, "usage: mastodon-worker accounts delete USERNAME\n");
@@ -168,6 +192,12 @@ static int purge(PGconn *db, const worker_config *cfg, const char *account_id,
     const char *params[1] = { account_id };
     PGresult *res;
 
+    for (size_t i = 0; i < sizeof(media_sql) / sizeof(media_sql[0]); i++) {
+        res = db_query(db, media_sql[i], 1, params, PGRES_COMMAND_OK, err, errlen);
+        if (res == NULL)
+            return -1;
+        PQclear(res);
+    }
     if (!keep_account) {
         res = db_query(db, "DELETE FROM accounts WHERE id = $1::bigint", 1, params,
                        PGRES_COMMAND_OK, err, errlen);

@@ -14,6 +14,7 @@ int cmd_relay(worker_config *cfg, int argc, char **argv);
 int cmd_domain_block(worker_config *cfg, int argc, char **argv);
 int cmd_reports(worker_config *cfg, int argc, char **argv);
 int cmd_media(worker_config *cfg, int argc, char **argv);          /* media usage|remove */
+int cmd_media_remove_orphans(worker_config *cfg, int argc, char **argv); /* media remove-orphans */
 int cmd_emoji(worker_config *cfg, int argc, char **argv);          /* emoji import|add|list|remove */
 int cmd_search(worker_config *cfg, int argc, char **argv);
 int cmd_vapid_keys(worker_config *cfg, int argc, char **argv);

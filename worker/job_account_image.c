@@ -5,9 +5,10 @@
  * 1500x500, cropped), written beside the spool file and stored
  * (media_storage.h) under its key, accounts/{avatars,headers}/..., then
  * the account's columns point to it, its former files go, and the profile
- * Update goes to the remote followers.  A bad image changes nothing (the
- * API took it: Mastodon's synchronous 422 has no place here).  The spool
- * file goes in every end but a retry.
+ * Update goes to the remote followers.  A bad image changes nothing but
+ * a row of account_image_failures, which update_credentials, waiting for
+ * the worker, turns into Mastodon's synchronous 422.  The spool file goes
+ * in every end but a retry.
  *
  * account_image_remove (queue "media"): {"account_id", "attribute",
  * "file_name"}: a removed avatar's or header's files. */
@@ -77,6 +78,22 @@ static int remove_files(const job_ctx *ctx, const char *id, const char *attribut
     return 0;
 }
 
+/* an upload not taken: the API, waiting for it, answers 422; 0 or -1 */
+static int not_taken(PGconn *db, const char *id, const char *attribute, const char *name,
+                     const char *why, char *err, size_t errlen)
+{
+    const char *params[3] = { name, id, attribute };
+
+    mlog(LOG_WARN, "account %s: %s not taken: %s", id, attribute, why);
+    PGresult *res = db_query(db,
+        "INSERT INTO account_image_failures (file_name, account_id, attribute)"
+        " SELECT $1, id, $3 FROM accounts WHERE id = $2::bigint"
+        " ON CONFLICT (file_name) DO NOTHING",
+        3, params, PGRES_COMMAND_OK, err, errlen);
+    PQclear(res);
+    return res != NULL ? 0 : -1;
+}
+
 static int process(job_ctx *ctx, PGconn *db, const char *id, const char *attribute,
                    const char *spool, long long offset, long long size, const char *type,
                    const char *name, char *err, size_t errlen)
@@ -96,8 +113,8 @@ static int process(job_ctx *ctx, PGconn *db, const char *id, const char *attribu
 
     unsigned char *bytes = media_read_range(spool, offset, size, err, errlen);
     if (bytes == NULL) {
-        mlog(LOG_WARN, "account %s: %s not taken: %s", id, attribute, err);
-        return 0;
+        snprintf(why, sizeof(why), "%s", err);
+        return not_taken(db, id, attribute, name, why, err, errlen);
     }
     int avatar = strcmp(attribute, "avatar") == 0;
     media_profile_image img = {
@@ -113,10 +130,8 @@ static int process(job_ctx *ctx, PGconn *db, const char *id, const char *attribu
         snprintf(err, errlen, "writing %s: %s", original, why);
         return -1;
     }
-    if (rc != 0) {
-        mlog(LOG_WARN, "account %s: %s not taken: %s", id, attribute, why);
-        return 0;
-    }
+    if (rc != 0)
+        return not_taken(db, id, attribute, name, why, err, errlen);
     if (media_storage_put(ctx->cfg, okey, original, type, err, errlen) != 0
         || (animated && media_storage_put(ctx->cfg, skey, still, "image/png", err, errlen) != 0)) {
         /* a retry makes them again */

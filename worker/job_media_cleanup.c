@@ -4,7 +4,8 @@
  * delete_media is given), go once they are a day old: the rows in
  * batches, each batch with its media_remove jobs (the files, from
  * whichever storage) in the same statement, so no file is forgotten when
- * the job dies halfway. */
+ * the job dies halfway.  The day-old rows of account_image_failures (the
+ * avatars and headers the API has long answered 422 for) go too. */
 #include "jobs.h"
 #include "db.h"
 #include "log.h"
@@ -48,6 +49,13 @@ int job_media_cleanup(job_ctx *ctx, const char *args_json, size_t len, char *err
         if (n < CLEANUP_BATCH)
             break;
     }
+    PGresult *res = db_query(db,
+        "DELETE FROM account_image_failures"
+        " WHERE created_at < (now() AT TIME ZONE 'UTC') - interval '1 day'",
+        0, NULL, PGRES_COMMAND_OK, err, errlen);
+    if (res == NULL)
+        return -1;
+    PQclear(res);
     mlog(LOG_INFO, "media_cleanup: %ld unattached media attachment(s) over a day old removed",
          total);
     return 0;

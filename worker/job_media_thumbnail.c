@@ -70,7 +70,7 @@ int media_thumbnail_store(job_ctx *ctx, PGconn *db, const char *id, const char *
     }
     media_image img = { .bytes = bytes, .len = (size_t) size, .content_type = type,
                         .small_path = path };
-    int rc = media_thumbnail_process(&img, why, sizeof(why));
+    int rc = media_image_process(&img, why, sizeof(why));
     free(bytes);
     if (rc == -2) {
         snprintf(err, errlen, "writing %s: %s", path, why);

@@ -34,13 +34,6 @@ typedef struct {
     char                 blurhash[MSTDN_BLURHASH_MAX];
 } media_image;
 
-/*
- * A custom thumbnail (PUT /api/v1/media/:id): the small style only
- * (IMAGE_STYLES[:small]), written to img->small_path in the saved type;
- * original_bytes is its size.  0, -1 bad image, -2 writing failed.
- */
-int media_thumbnail_process(media_image *img, char *err, size_t errlen);
-
 /* Once per process, before the job threads start. */
 void media_init(const char *argv0);
 
@@ -53,9 +46,11 @@ void media_image_format(const char *content_type, const char **type,
  * Decodes img->bytes bounded (MEDIA_MATRIX_LIMIT, a truncated file is an
  * error), rotates it upright, strips its metadata and writes the original
  * (downscaled to MEDIA_ORIGINAL_PIXELS) and the small preview, each
- * through a temporary name; fills the sizes and the blurhash.  0; -1 the
- * image is bad (err says why: processing failed for good); -2 writing
- * failed (worth a retry).
+ * through a temporary name; fills the sizes and the blurhash.  With no
+ * original_path, the small style only: a custom thumbnail (PUT
+ * /api/v1/media/:id), original_bytes then its size.  0; -1 the image is
+ * bad (err says why: processing failed for good); -2 writing failed
+ * (worth a retry).  No file is left when it fails.
  */
 int media_image_process(media_image *img, char *err, size_t errlen);
 

@@ -33,7 +33,8 @@
 static const char usage_text[] =
     "usage: mastodon-worker media usage\n"
     "       mastodon-worker media remove [--days N] [--dry-run]"
-    " [--prune-profiles | --remove-headers] [--include-follows]\n";
+    " [--prune-profiles | --remove-headers] [--include-follows]\n"
+    "       mastodon-worker media remove-orphans [--dry-run]\n";
 
 static int usage_cmd(PGconn *db)
 {
@@ -297,6 +298,8 @@ int cmd_media(worker_config *cfg, int argc, char **argv)
     long days = 7;
     int dry_run = 0, prune_profiles = 0, remove_headers = 0, include_follows = 0, rc;
 
+    if (argc >= 2 && strcmp(argv[1], "remove-orphans") == 0)
+        return cmd_media_remove_orphans(cfg, argc, argv);     /* media_orphans.c */
     if (argc < 2 || (strcmp(argv[1], "usage") != 0 && strcmp(argv[1], "remove") != 0)) {
         fputs(usage_text, stderr);
         return 2;

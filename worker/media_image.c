@@ -174,6 +174,7 @@ static int blurhash(VipsImage *small, char *out)
 int media_image_process(media_image *img, char *err, size_t errlen)
 {
     VipsImage *in = NULL, *upright = NULL, *original = NULL, *small = NULL;
+    const char *sized = img->original_path ? img->original_path : img->small_path;
     int rc = -1;
 
     media_image_format(img->content_type, &img->saved_type, &img->saved_extension);
@@ -189,7 +190,8 @@ int media_image_process(media_image *img, char *err, size_t errlen)
                  vips_image_get_height(in));
         goto out;
     }
-    if (vips_autorot(in, &upright, NULL) != 0 || fit(upright, &original, MEDIA_ORIGINAL_PIXELS) != 0
+    if (vips_autorot(in, &upright, NULL) != 0
+        || (img->original_path != NULL && fit(upright, &original, MEDIA_ORIGINAL_PIXELS) != 0)
         || small_style(img, upright, &small) != 0)
     {
         snprintf(err, errlen, "not decodable: %s", vips_error_buffer());
@@ -197,25 +199,26 @@ int media_image_process(media_image *img, char *err, size_t errlen)
     }
 
     /* decoding happens here: a truncated file fails now */
-    if (save(original, img->saved_type, img->original_path) != 0
+    if ((original != NULL && save(original, img->saved_type, img->original_path) != 0)
         || save(small, img->saved_type, img->small_path) != 0)
     {
         snprintf(err, errlen, "%s", vips_error_buffer());
         /* a file we could not write is ours to retry; bad pixels are not */
         rc = errno == ENOSPC || errno == EIO || errno == EACCES ? -2 : -1;
-        unlink(img->original_path);
         goto out;
     }
 
     struct stat st;
-    if (stat(img->original_path, &st) != 0) {
-        snprintf(err, errlen, "%s: %s", img->original_path, strerror(errno));
+    if (stat(sized, &st) != 0) {
+        snprintf(err, errlen, "%s: %s", sized, strerror(errno));
         rc = -2;
         goto out;
     }
     img->original_bytes = (size_t) st.st_size;
-    img->original.width = vips_image_get_width(original);
-    img->original.height = vips_image_get_height(original);
+    if (original != NULL) {
+        img->original.width = vips_image_get_width(original);
+        img->original.height = vips_image_get_height(original);
+    }
     img->small.width = vips_image_get_width(small);
     img->small.height = vips_image_get_height(small);
 
@@ -226,8 +229,9 @@ int media_image_process(media_image *img, char *err, size_t errlen)
     rc = 0;
 
 out:
-    if (rc == -1 && in != NULL) {
-        unlink(img->original_path);
+    if (rc != 0) {
+        if (img->original_path != NULL)
+            unlink(img->original_path);
         unlink(img->small_path);
     }
     vips_error_clear();
@@ -437,54 +441,5 @@ int media_copy_range(const char *path, long long offset, long long size, const c
     close(in);
     if (rc != 0)
         unlink(dest);
-    return rc;
-}
-
-int media_thumbnail_process(media_image *img, char *err, size_t errlen)
-{
-    VipsImage *in = NULL, *upright = NULL, *small = NULL;
-    int rc = -1;
-
-    media_image_format(img->content_type, &img->saved_type, &img->saved_extension);
-    in = load(img);
-    if (in == NULL) {
-        snprintf(err, errlen, "not decodable: %s", vips_error_buffer());
-        goto out;
-    }
-    if ((double) vips_image_get_width(in) * vips_image_get_height(in) > MEDIA_MATRIX_LIMIT) {
-        snprintf(err, errlen, "%dx%d pixels: over the limit", vips_image_get_width(in),
-                 vips_image_get_height(in));
-        goto out;
-    }
-    if (vips_autorot(in, &upright, NULL) != 0 || small_style(img, upright, &small) != 0) {
-        snprintf(err, errlen, "not decodable: %s", vips_error_buffer());
-        goto out;
-    }
-    if (save(small, img->saved_type, img->small_path) != 0) {
-        snprintf(err, errlen, "%s", vips_error_buffer());
-        rc = errno == ENOSPC || errno == EIO || errno == EACCES ? -2 : -1;
-        goto out;
-    }
-    struct stat st;
-    if (stat(img->small_path, &st) != 0) {
-        snprintf(err, errlen, "%s: %s", img->small_path, strerror(errno));
-        rc = -2;
-        goto out;
-    }
-    img->original_bytes = (size_t) st.st_size;
-    img->small.width = vips_image_get_width(small);
-    img->small.height = vips_image_get_height(small);
-    if (blurhash(small, img->blurhash) != 0) {
-        snprintf(err, errlen, "blurhash: %s", vips_error_buffer());
-        goto out;
-    }
-    rc = 0;
-out:
-    if (rc != 0)
-        unlink(img->small_path);
-    vips_error_clear();
-    if (small) g_object_unref(small);
-    if (upright) g_object_unref(upright);
-    if (in) g_object_unref(in);
     return rc;
 }

@@ -8,10 +8,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <fts.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -212,33 +214,57 @@ static int sha256_file(FILE *f, char hex[65])
     return ok ? 0 : -1;
 }
 
+/* A handle for one signed request to url (libcurl signs it: SigV4) with
+ * the payload's hash (NULL: empty), its headers in *headers (the caller's
+ * to free, with curl_slist_free_all, after the request). */
+static CURL *s3_handle(const worker_config *cfg, const char *url, const char *payload_hash,
+                       struct curl_slist **headers, char *err, size_t errlen)
+{
+    char sigv4[128], h[160];
+
+    CURL *c = curl_easy_init();
+    if (c == NULL) {
+        snprintf(err, errlen, "curl_easy_init failed");
+        return NULL;
+    }
+    snprintf(sigv4, sizeof(sigv4), "aws:amz:%s:s3", cfg->s3_region);
+    snprintf(h, sizeof(h), "x-amz-content-sha256: %s",
+             payload_hash != NULL
+                 ? payload_hash
+                 : "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    *headers = curl_slist_append(*headers, h);
+    *headers = curl_slist_append(*headers, "Expect:");
+
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, cfg->s3_timeout_ms);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, cfg->fetch_connect_timeout_ms);
+    curl_easy_setopt(c, CURLOPT_AWS_SIGV4, sigv4);
+    curl_easy_setopt(c, CURLOPT_USERNAME, cfg->s3_access_key_id);
+    curl_easy_setopt(c, CURLOPT_PASSWORD, cfg->s3_secret_access_key);
+    if (cfg->ca_file[0] != '\0')
+        curl_easy_setopt(c, CURLOPT_CAINFO, cfg->ca_file);
+    return c;
+}
+
 /* One signed request: PUT of the file (upload != NULL) or DELETE.
  * Returns the HTTP status, or -1 (err) when there was no answer. */
 static long s3_request(const worker_config *cfg, const char *key, FILE *upload, long long size,
                        const char *content_type, const char *payload_hash, char *err,
                        size_t errlen)
 {
-    char url[1200], sigv4[128], h[4][160];
+    char url[1200], h[4][160];
     struct curl_slist *headers = NULL;
     s3_body body = { .len = 0 };
     long status = -1;
 
-    CURL *c = curl_easy_init();
-    if (c == NULL) {
-        snprintf(err, errlen, "curl_easy_init failed");
-        return -1;
-    }
     s3_bucket_url(cfg, url, sizeof(url));
     size_t n = strlen(url);
     snprintf(url + n, sizeof(url) - n, "/%s", key);
-    snprintf(sigv4, sizeof(sigv4), "aws:amz:%s:s3", cfg->s3_region);
-
-    snprintf(h[0], sizeof(h[0]), "x-amz-content-sha256: %s",
-             payload_hash != NULL
-                 ? payload_hash
-                 : "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-    headers = curl_slist_append(headers, h[0]);
-    headers = curl_slist_append(headers, "Expect:");
+    CURL *c = s3_handle(cfg, url, payload_hash, &headers, err, errlen);
+    if (c == NULL)
+        return -1;
     if (upload != NULL) {
         snprintf(h[1], sizeof(h[1]), "Content-Type: %s", content_type);
         headers = curl_slist_append(headers, h[1]);
@@ -249,19 +275,9 @@ static long s3_request(const worker_config *cfg, const char *key, FILE *upload, 
         }
     }
 
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, cfg->s3_timeout_ms);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, cfg->fetch_connect_timeout_ms);
-    curl_easy_setopt(c, CURLOPT_AWS_SIGV4, sigv4);
-    curl_easy_setopt(c, CURLOPT_USERNAME, cfg->s3_access_key_id);
-    curl_easy_setopt(c, CURLOPT_PASSWORD, cfg->s3_secret_access_key);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s3_keep_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-    if (cfg->ca_file[0] != '\0')
-        curl_easy_setopt(c, CURLOPT_CAINFO, cfg->ca_file);
     if (upload != NULL) {
         curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(c, CURLOPT_READDATA, upload);
@@ -313,7 +329,181 @@ static int s3_delete(const worker_config *cfg, const char *key, char *err, size_
     return (status >= 200 && status <= 299) || status == 404 ? 0 : -1;
 }
 
+/* --- listing ----------------------------------------------------------------------- */
+
+#define S3_LIST_PAGE_MAX  (8 * 1024 * 1024)   /* a page of 1000 keys is ~300 KB */
+
+typedef struct {
+    char  *data;
+    size_t len, cap;
+} s3_page;
+
+static size_t s3_keep_page(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    s3_page *p = userdata;
+    size_t n = size * nmemb;
+
+    if (p->len + n + 1 > S3_LIST_PAGE_MAX)
+        return 0;                                   /* curl fails the request */
+    if (p->len + n + 1 > p->cap) {
+        size_t cap = p->cap ? p->cap : 65536;
+        while (cap < p->len + n + 1)
+            cap *= 2;
+        char *d = realloc(p->data, cap);
+        if (d == NULL)
+            return 0;
+        p->data = d;
+        p->cap = cap;
+    }
+    memcpy(p->data + p->len, data, n);
+    p->len += n;
+    p->data[p->len] = '\0';
+    return n;
+}
+
+/* the text of the first <tag> in [from, end), or NULL; *next after it */
+static const char *xml_text(const char *from, const char *end, const char *tag, size_t *len,
+                            const char **next)
+{
+    char open[48], close[48];
+
+    snprintf(open, sizeof(open), "<%s>", tag);
+    snprintf(close, sizeof(close), "</%s>", tag);
+    const char *a = strstr(from, open);
+    if (a == NULL || a >= end)
+        return NULL;
+    a += strlen(open);
+    const char *b = strstr(a, close);
+    if (b == NULL || b > end)
+        return NULL;
+    *len = (size_t) (b - a);
+    if (next != NULL)
+        *next = b + strlen(close);
+    return a;
+}
+
+/* S3's 2006-02-27T12:00:00.000Z */
+static time_t s3_time(const char *s, size_t len)
+{
+    struct tm tm = { 0 };
+    char buf[32];
+
+    snprintf(buf, sizeof(buf), "%.*s", (int) (len < 31 ? len : 31), s);
+    if (strptime(buf, "%Y-%m-%dT%H:%M:%S", &tm) == NULL)
+        return 0;
+    return timegm(&tm);
+}
+
+/* ListObjectsV2, 1000 keys a page, each page bounded (S3_LIST_PAGE_MAX) */
+static int s3_list(const worker_config *cfg, media_storage_each_fn fn, void *data, char *err,
+                   size_t errlen)
+{
+    char url[2400], key[MEDIA_KEY_MAX], token[1024] = "";
+    s3_page page = { NULL, 0, 0 };
+    int rc = 0, truncated = 1;
+
+    while (rc == 0 && truncated) {
+        struct curl_slist *headers = NULL;
+        long status = -1;
+
+        s3_bucket_url(cfg, url, sizeof(url));
+        size_t n = strlen(url);
+        snprintf(url + n, sizeof(url) - n, "?list-type=2&max-keys=1000");
+        if (token[0] != '\0') {
+            char *esc = curl_easy_escape(NULL, token, 0);
+            n = strlen(url);
+            snprintf(url + n, sizeof(url) - n, "&continuation-token=%s", esc ? esc : "");
+            curl_free(esc);
+        }
+        CURL *c = s3_handle(cfg, url, NULL, &headers, err, errlen);
+        if (c == NULL) {
+            rc = -1;
+            break;
+        }
+        page.len = 0;
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s3_keep_page);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &page);
+        CURLcode cc = curl_easy_perform(c);
+        if (cc == CURLE_OK)
+            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        curl_slist_free_all(headers);
+        curl_easy_cleanup(c);
+        if (cc != CURLE_OK || status != 200 || page.len == 0) {
+            snprintf(err, errlen, "GET %s: %s", url,
+                     cc != CURLE_OK ? curl_easy_strerror(cc) : "not a listing");
+            rc = -1;
+            break;
+        }
+
+        const char *end = page.data + page.len, *p = page.data, *v;
+        size_t len;
+        while (rc == 0 && (v = xml_text(p, end, "Contents", &len, &p)) != NULL) {
+            const char *ce = v + len, *k, *sz, *lm;
+            size_t klen, szlen, lmlen;
+            k = xml_text(v, ce, "Key", &klen, NULL);
+            sz = xml_text(v, ce, "Size", &szlen, NULL);
+            lm = xml_text(v, ce, "LastModified", &lmlen, NULL);
+            if (k == NULL || klen >= sizeof(key))
+                continue;                           /* none of ours */
+            memcpy(key, k, klen);
+            key[klen] = '\0';
+            rc = fn(key, sz ? strtoll(sz, NULL, 10) : 0, lm ? s3_time(lm, lmlen) : 0, data);
+        }
+        v = xml_text(page.data, end, "IsTruncated", &len, NULL);
+        truncated = v != NULL && len == 4 && memcmp(v, "true", 4) == 0;
+        if (rc == 0 && truncated) {
+            v = xml_text(page.data, end, "NextContinuationToken", &len, NULL);
+            if (v == NULL || len == 0 || len >= sizeof(token)) {
+                snprintf(err, errlen, "GET %s: truncated without a continuation token", url);
+                rc = -1;
+                break;
+            }
+            memcpy(token, v, len);
+            token[len] = '\0';
+        }
+    }
+    free(page.data);
+    return rc;
+}
+
+static int fs_list(const worker_config *cfg, media_storage_each_fn fn, void *data, char *err,
+                   size_t errlen)
+{
+    char *roots[2] = { (char *) cfg->media_root, NULL };
+    size_t rootlen = strlen(cfg->media_root);
+    int rc = 0;
+
+    FTS *fts = fts_open(roots, FTS_PHYSICAL | FTS_NOCHDIR, NULL);
+    if (fts == NULL) {
+        snprintf(err, errlen, "%s: %s", cfg->media_root, strerror(errno));
+        return -1;
+    }
+    FTSENT *e;
+    while (rc == 0 && (e = fts_read(fts)) != NULL) {
+        if (e->fts_info == FTS_DNR || e->fts_info == FTS_ERR || e->fts_info == FTS_NS) {
+            if (e->fts_level == 0 && e->fts_errno == ENOENT)
+                break;                              /* nothing stored yet */
+            snprintf(err, errlen, "%s: %s", e->fts_path, strerror(e->fts_errno));
+            rc = -1;
+        } else if (e->fts_info == FTS_F && strlen(e->fts_path) > rootlen + 1) {
+            rc = fn(e->fts_path + rootlen + 1, (long long) e->fts_statp->st_size,
+                    e->fts_statp->st_mtime, data);
+        }
+    }
+    fts_close(fts);
+    return rc;
+}
+
 /* --- the interface ---------------------------------------------------------------- */
+
+int media_storage_list(const worker_config *cfg, media_storage_each_fn fn, void *data, char *err,
+                       size_t errlen)
+{
+    if (cfg->s3_enabled)
+        return s3_list(cfg, fn, data, err, errlen);
+    return fs_list(cfg, fn, data, err, errlen);
+}
 
 int media_storage_put(const worker_config *cfg, const char *key, const char *local_path,
                       const char *content_type, char *err, size_t errlen)

@@ -15,6 +15,7 @@
  */
 
 #include <stddef.h>
+#include <time.h>
 
 #include "config.h"
 #include "mstdn_media.h"
@@ -49,6 +50,16 @@ int media_storage_put(const worker_config *cfg, const char *key, const char *loc
 
 /* Removes key; one that is not there is no error.  0 or -1. */
 int media_storage_delete(const worker_config *cfg, const char *key, char *err, size_t errlen);
+
+/* One stored file: its key, size and modification time; nonzero stops
+ * the listing (and is what media_storage_list() returns). */
+typedef int (*media_storage_each_fn)(const char *key, long long size, time_t mtime, void *data);
+
+/* Calls fn for every file stored (a walk of media_root, or the bucket's
+ * ListObjectsV2 pages of 1000 keys, each page's answer bounded): 0, -1
+ * (err), or fn's nonzero. */
+int media_storage_list(const worker_config *cfg, media_storage_each_fn fn, void *data, char *err,
+                       size_t errlen);
 
 /* Where stored keys are public, without a trailing slash: media_base_url, or
  * <base_url>/system (the file system) or the bucket's own address (S3) without

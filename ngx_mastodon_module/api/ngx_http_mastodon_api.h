@@ -436,7 +436,8 @@ typedef struct {
     const char                     *focus_y;
     void                           *data;       /* the caller's */
 
-    /* v1: waiting for the worker */
+    /* waiting for the worker (v1, profile images): _media_wait() */
+    ngx_http_request_t             *request;
     ngx_event_t                     poll;
     ngx_msec_t                      deadline;
     const char                    **ids;        /* the row's id, account */
@@ -445,6 +446,17 @@ typedef struct {
 ngx_int_t ngx_http_mastodon_media_upload_init(ngx_http_request_t *r,
     ngx_http_mastodon_media_upload_t *u, mstdn_value_t *file);
 void ngx_http_mastodon_media_handover(void *data, ngx_log_t *log);
+/*
+ * Waiting for the worker to process an upload, as Mastodon answers once
+ * processed: look (the poll event's handler, ev->data the upload) runs
+ * after 100 ms and queries; its answer handler calls _wait_again() while
+ * not done.  Both NGX_OK, or NGX_DECLINED: answer now, as the upload is
+ * (mastodon_media_v1_wait is 0, or over).
+ */
+ngx_int_t ngx_http_mastodon_media_wait(ngx_http_request_t *r,
+    ngx_http_mastodon_media_upload_t *u, ngx_event_handler_pt look);
+ngx_int_t ngx_http_mastodon_media_wait_again(
+    ngx_http_mastodon_media_upload_t *u);
 void ngx_http_mastodon_media_unspool(void *data, ngx_log_t *log);
 void ngx_http_mastodon_media_unspooled(ngx_http_request_t *r, void *data);
 ngx_int_t ngx_http_mastodon_media_create_v1(ngx_http_request_t *r,

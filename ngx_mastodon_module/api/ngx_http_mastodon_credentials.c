@@ -5,6 +5,13 @@
  * one batch updates the account, merges the settings and reads the
  * CredentialAccount back: one round trip, all or nothing.  Unlocking the
  * account turns its pending follow requests into follows.
+ *
+ * An avatar or header is handed to the worker first (its job in a batch
+ * of its own), and the request waits for it as POST /api/v1/media does
+ * (_media_wait(), at most mastodon_media_v1_wait), as Mastodon processes
+ * it before saving: once taken (or past the wait) the batch above saves
+ * the rest and answers with the new image; not taken (the worker could
+ * not decode it: account_image_failures), 422 and nothing else saved.
  */
 
 #include "ngx_http_mastodon_api.h"
@@ -26,6 +33,7 @@ typedef struct {
     ngx_uint_t                          nimages;
     const char                         *attribute[2];    /* avatar, header */
     ngx_http_mastodon_media_upload_t    images[2];
+    const char                        **wait;    /* account, file names */
 } ngx_http_mastodon_credentials_t;
 
 
@@ -43,10 +51,15 @@ static void ngx_http_mastodon_credentials_handed(ngx_http_request_t *r,
     void *data);
 static ngx_int_t ngx_http_mastodon_credentials_run(ngx_http_request_t *r,
     ngx_http_mastodon_credentials_t *cr);
-static void ngx_http_mastodon_credentials_saved(
+static ngx_int_t ngx_http_mastodon_credentials_queue(ngx_http_request_t *r,
+    ngx_http_mastodon_credentials_t *cr);
+static void ngx_http_mastodon_credentials_queued(
     ngx_http_mastodon_pg_batch_t *b);
 static void ngx_http_mastodon_credentials_unspool(void *data,
     ngx_log_t *log);
+static void ngx_http_mastodon_credentials_look(ngx_event_t *ev);
+static void ngx_http_mastodon_credentials_looked(
+    ngx_http_mastodon_pg_batch_t *b);
 static ngx_int_t ngx_http_mastodon_profile_image_delete(
     ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx,
     ngx_http_mastodon_pg_stmt_t *stmt);
@@ -125,6 +138,20 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_profile_image_job =
     " ON fa.id = f.account_id AND fa.domain IS NOT NULL"                      \
     " WHERE f.target_account_id = $1::bigint)") ")"                           \
     " SELECT count(*) FROM u"
+
+/*
+ * $1 account, $2 the new avatar's file name, $3 the header's (NULL: none):
+ * the attribute the worker could not take, and whether the account has
+ * both (a taken one beats a failure recorded by a redelivery)
+ */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_profile_image_state =
+    ngx_http_mastodon_pg_stmt(
+        "SELECT (SELECT f.attribute FROM account_image_failures f"
+        " WHERE f.account_id = $1::bigint AND f.file_name IN ($2, $3)"
+        " ORDER BY f.attribute LIMIT 1),"
+        " ($2::text IS NULL OR a.avatar_file_name = $2)"
+        " AND ($3::text IS NULL OR a.header_file_name = $3)"
+        " FROM accounts a WHERE a.id = $1::bigint", 3);
 
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_avatar_delete =
     ngx_http_mastodon_pg_stmt(
@@ -426,7 +453,7 @@ ngx_http_mastodon_credentials_handed(ngx_http_request_t *r, void *data)
         return;
     }
 
-    if (ngx_http_mastodon_credentials_run(r, cr) != NGX_OK) {
+    if (ngx_http_mastodon_credentials_queue(r, cr) != NGX_OK) {
         /* the spool files are ours still */
         if (ngx_http_mastodon_thread_run(r,
                                          ngx_http_mastodon_credentials_unspool,
@@ -440,20 +467,14 @@ ngx_http_mastodon_credentials_handed(ngx_http_request_t *r, void *data)
 }
 
 
-/* the batch: the account, the settings, the images' jobs, the answer */
+/* the batch: the account, the settings, the answer */
 static ngx_int_t
 ngx_http_mastodon_credentials_run(ngx_http_request_t *r,
     ngx_http_mastodon_credentials_t *cr)
 {
-    ngx_uint_t                         i;
-    const char                       **v;
-    ngx_http_mastodon_pg_batch_t      *b;
-    ngx_http_mastodon_media_upload_t  *u;
+    ngx_http_mastodon_pg_batch_t  *b;
 
-    b = ngx_http_mastodon_pg_batch(r, cr->nimages
-                                      ? ngx_http_mastodon_credentials_saved
-                                      : ngx_http_mastodon_credentials_done,
-                                   cr);
+    b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_credentials_done, cr);
     if (b == NULL
         || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_update_account,
                                     cr->values) != NGX_OK
@@ -463,10 +484,36 @@ ngx_http_mastodon_credentials_run(ngx_http_request_t *r,
         || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_update_settings,
                                     cr->svalues) != NGX_OK
         || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_update_federate,
-                                    cr->values) != NGX_OK)
+                                    cr->values) != NGX_OK
+        || ngx_http_mastodon_pg_add(b, ngx_http_mastodon_credentials_stmt(),
+                                    cr->cvalues) != NGX_OK
+        || ngx_http_mastodon_pg_run(b) != NGX_OK)
     {
         return NGX_ERROR;
     }
+
+    return NGX_OK;
+}
+
+
+/* the images' jobs, before anything else is saved */
+static ngx_int_t
+ngx_http_mastodon_credentials_queue(ngx_http_request_t *r,
+    ngx_http_mastodon_credentials_t *cr)
+{
+    ngx_uint_t                         i;
+    const char                       **v;
+    ngx_http_mastodon_pg_batch_t      *b;
+    ngx_http_mastodon_media_upload_t  *u;
+
+    cr->wait = ngx_pcalloc(r->pool, 3 * sizeof(char *));
+    b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_credentials_queued,
+                                   cr);
+    if (cr->wait == NULL || b == NULL) {
+        return NGX_ERROR;
+    }
+
+    cr->wait[0] = cr->values[0];
 
     for (i = 0; i < cr->nimages; i++) {
         u = &cr->images[i];
@@ -489,6 +536,7 @@ ngx_http_mastodon_credentials_run(ngx_http_request_t *r,
         }
 
         ngx_sprintf((u_char *) v[6], "%s.%s%Z", u->name, u->kind.extension);
+        cr->wait[cr->attribute[i][0] == 'a' ? 1 : 2] = v[6];
 
         if (ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_profile_image_job,
                                      v)
@@ -498,25 +546,32 @@ ngx_http_mastodon_credentials_run(ngx_http_request_t *r,
         }
     }
 
-    if (ngx_http_mastodon_pg_add(b, ngx_http_mastodon_credentials_stmt(),
-                                 cr->cvalues) != NGX_OK
-        || ngx_http_mastodon_pg_run(b) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_http_mastodon_pg_run(b);
 }
 
 
-/* with images: a failed batch leaves nothing in the spool */
+/*
+ * queued: the request waits for the worker (no wait: the rest is saved
+ * now); a failed batch leaves nothing in the spool
+ */
 static void
-ngx_http_mastodon_credentials_saved(ngx_http_mastodon_pg_batch_t *b)
+ngx_http_mastodon_credentials_queued(ngx_http_mastodon_pg_batch_t *b)
 {
+    ngx_int_t                         rc;
     ngx_http_mastodon_credentials_t  *cr = b->data;
 
     if (ngx_http_mastodon_pg_ok(b)) {
-        ngx_http_mastodon_credentials_done(b);
+        rc = ngx_http_mastodon_media_wait(b->request, &cr->images[0],
+                                          ngx_http_mastodon_credentials_look);
+        if (rc == NGX_DECLINED) {
+            rc = ngx_http_mastodon_credentials_run(b->request, cr);
+        }
+
+        if (rc != NGX_OK) {
+            ngx_http_mastodon_finalize(b->request,
+                                       NGX_HTTP_SERVICE_UNAVAILABLE);
+        }
+
         return;
     }
 
@@ -527,6 +582,94 @@ ngx_http_mastodon_credentials_saved(ngx_http_mastodon_pg_batch_t *b)
         != NGX_OK)
     {
         ngx_http_mastodon_finalize(b->request, NGX_HTTP_SERVICE_UNAVAILABLE);
+    }
+}
+
+
+/* what became of the images */
+static void
+ngx_http_mastodon_credentials_look(ngx_event_t *ev)
+{
+    ngx_http_request_t                *r;
+    ngx_http_mastodon_pg_batch_t      *b;
+    ngx_http_mastodon_credentials_t   *cr;
+    ngx_http_mastodon_media_upload_t  *u = ev->data;
+
+    r = u->request;
+    cr = u->data;
+
+    b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_credentials_looked,
+                                   cr);
+    if (b == NULL
+        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_profile_image_state,
+                                    cr->wait) != NGX_OK
+        || ngx_http_mastodon_pg_run(b) != NGX_OK)
+    {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+    }
+}
+
+
+/*
+ * taken (or the wait over): the rest saved, the CredentialAccount; not
+ * taken: 422 as Paperclip's processing error of the attribute, nothing
+ * saved; else again
+ */
+static void
+ngx_http_mastodon_credentials_looked(ngx_http_mastodon_pg_batch_t *b)
+{
+    u_char                           *msg;
+    ngx_str_t                         failed;
+    PGresult                         *res;
+    ngx_http_request_t               *r;
+    ngx_http_mastodon_ctx_t          *ctx;
+    ngx_http_mastodon_credentials_t  *cr = b->data;
+
+    r = b->request;
+    res = ngx_http_mastodon_pg_rows(b, 0);
+
+    if (b->rc != NGX_OK || res == NULL) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    if (PQntuples(res) != 1 || ngx_http_mastodon_pg_bool(res, 0, 1)) {
+        goto save;
+    }
+
+    failed = ngx_http_mastodon_pg_str(res, 0, 0);
+
+    if (failed.len) {
+        ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+
+        msg = ngx_pnalloc(r->pool, failed.len + 64);
+        if (msg == NULL) {
+            ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "mastodon: %V not taken: not a decodable image",
+                      &failed);
+
+        /* Paperclip's geometry error, on the attribute */
+        ngx_sprintf(msg, "Validation failed: %c%*s Could not identify image "
+                    "size%Z", ngx_toupper(failed.data[0]), failed.len - 1,
+                    failed.data + 1);
+
+        ctx->error_message = (const char *) msg;
+        ngx_http_mastodon_finalize(r, 422);
+        return;
+    }
+
+    if (ngx_http_mastodon_media_wait_again(&cr->images[0]) == NGX_OK) {
+        return;
+    }
+
+save:
+
+    if (ngx_http_mastodon_credentials_run(r, cr) != NGX_OK) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
     }
 }
 

@@ -120,7 +120,7 @@ static ngx_int_t ngx_http_mastodon_media_copy(
 static void ngx_http_mastodon_media_handed(ngx_http_request_t *r,
     void *data);
 static void ngx_http_mastodon_media_inserted(ngx_http_mastodon_pg_batch_t *b);
-static ngx_int_t ngx_http_mastodon_media_wait(ngx_http_request_t *r,
+static ngx_int_t ngx_http_mastodon_media_wait_v1(ngx_http_request_t *r,
     ngx_http_mastodon_media_upload_t *u, PGresult *res);
 static void ngx_http_mastodon_media_poll(ngx_event_t *ev);
 static void ngx_http_mastodon_media_polled(ngx_http_mastodon_pg_batch_t *b);
@@ -574,7 +574,7 @@ ngx_http_mastodon_media_inserted(ngx_http_mastodon_pg_batch_t *b)
         return;
     }
 
-    if (ngx_http_mastodon_media_wait(r, u, res) != NGX_OK) {
+    if (ngx_http_mastodon_media_wait_v1(r, u, res) != NGX_OK) {
         ngx_http_mastodon_finalize(r, ngx_http_mastodon_media_send(r, res,
                                                                  NGX_HTTP_OK));
     }
@@ -583,23 +583,15 @@ ngx_http_mastodon_media_inserted(ngx_http_mastodon_pg_batch_t *b)
 
 /* v1: the row looked at again soon; NGX_ERROR: answer now (no wait) */
 static ngx_int_t
-ngx_http_mastodon_media_wait(ngx_http_request_t *r,
+ngx_http_mastodon_media_wait_v1(ngx_http_request_t *r,
     ngx_http_mastodon_media_upload_t *u, PGresult *res)
 {
-    ngx_pool_cleanup_t             *cln;
-    ngx_http_mastodon_ctx_t        *ctx;
-    ngx_http_mastodon_main_conf_t  *mcf;
+    ngx_http_mastodon_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
-    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
-
-    if (mcf->media_v1_wait == 0) {
-        return NGX_ERROR;
-    }
 
     u->ids = ngx_palloc(r->pool, 2 * sizeof(char *));
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (u->ids == NULL || cln == NULL) {
+    if (u->ids == NULL) {
         return NGX_ERROR;
     }
 
@@ -610,15 +602,51 @@ ngx_http_mastodon_media_wait(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    return ngx_http_mastodon_media_wait(r, u, ngx_http_mastodon_media_poll)
+           == NGX_OK ? NGX_OK : NGX_ERROR;
+}
+
+
+ngx_int_t
+ngx_http_mastodon_media_wait(ngx_http_request_t *r,
+    ngx_http_mastodon_media_upload_t *u, ngx_event_handler_pt look)
+{
+    ngx_pool_cleanup_t             *cln;
+    ngx_http_mastodon_main_conf_t  *mcf;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
+
+    if (mcf->media_v1_wait == 0) {
+        return NGX_DECLINED;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
     cln->handler = ngx_http_mastodon_media_wait_cleanup;
     cln->data = u;
 
-    u->data = r;
+    u->request = r;
     u->deadline = ngx_current_msec + mcf->media_v1_wait;
-    u->poll.handler = ngx_http_mastodon_media_poll;
+    u->poll.handler = look;
     u->poll.data = u;
     u->poll.log = r->connection->log;
     u->poll.cancelable = 1;
+
+    ngx_add_timer(&u->poll, NGX_HTTP_MASTODON_MEDIA_POLL);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_mastodon_media_wait_again(ngx_http_mastodon_media_upload_t *u)
+{
+    if ((ngx_msec_int_t) (u->deadline - ngx_current_msec) <= 0) {
+        return NGX_DECLINED;
+    }
 
     ngx_add_timer(&u->poll, NGX_HTTP_MASTODON_MEDIA_POLL);
 
@@ -632,7 +660,7 @@ ngx_http_mastodon_media_poll(ngx_event_t *ev)
     ngx_http_request_t                *r;
     ngx_http_mastodon_media_upload_t  *u = ev->data;
 
-    r = u->data;
+    r = u->request;
 
     if (ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_media_select, u->ids,
                                    ngx_http_mastodon_media_polled, u)
@@ -682,14 +710,11 @@ ngx_http_mastodon_media_polled(ngx_http_mastodon_pg_batch_t *b)
     }
 
     if (processing == MSTDN_MEDIA_COMPLETE
-        || (ngx_msec_int_t) (u->deadline - ngx_current_msec) <= 0)
+        || ngx_http_mastodon_media_wait_again(u) != NGX_OK)
     {
         ngx_http_mastodon_finalize(r, ngx_http_mastodon_media_send(r, res,
                                                                  NGX_HTTP_OK));
-        return;
     }
-
-    ngx_add_timer(&u->poll, NGX_HTTP_MASTODON_MEDIA_POLL);
 }
 
 
