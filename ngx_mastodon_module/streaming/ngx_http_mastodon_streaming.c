@@ -162,11 +162,11 @@ static void ngx_http_mastodon_stream_message(ngx_http_mastodon_op_t *op,
     ngx_http_mastodon_redis_event_e event, ngx_str_t *message, void *data);
 static ngx_int_t ngx_http_mastodon_stream_split(ngx_str_t *msg,
     ngx_str_t *event, ngx_str_t *payload, ngx_str_t *status_id,
-    ngx_str_t *notification_id);
+    ngx_str_t *entity_id);
 static u_char *ngx_http_mastodon_stream_skip(u_char *p, u_char *last);
 static ngx_int_t ngx_http_mastodon_stream_check(
     ngx_http_mastodon_stream_sub_t *sub, ngx_str_t *event,
-    ngx_str_t *payload, ngx_str_t *status_id, ngx_str_t *notification_id);
+    ngx_str_t *payload, ngx_str_t *status_id, ngx_str_t *entity_id);
 static void ngx_http_mastodon_stream_notified(ngx_http_mastodon_op_t *op,
     ngx_int_t rc, ngx_str_t *json, void *data);
 static void ngx_http_mastodon_stream_rendered(ngx_http_request_t *r,
@@ -848,8 +848,8 @@ ngx_http_mastodon_stream_message(ngx_http_mastodon_op_t *op,
     ngx_http_mastodon_redis_event_e event, ngx_str_t *message, void *data)
 {
     ngx_str_t                        name, payload, status_id;
-    ngx_str_t                        notification_id;
-    ngx_uint_t                       update, notification, filters;
+    ngx_str_t                        entity_id;
+    ngx_uint_t                       update, entity, filters;
     ngx_http_mastodon_stream_t      *s;
     ngx_http_mastodon_stream_sub_t  *sub = data;
 
@@ -861,7 +861,7 @@ ngx_http_mastodon_stream_message(ngx_http_mastodon_op_t *op,
 
     if (s->done
         || ngx_http_mastodon_stream_split(message, &name, &payload,
-                                          &status_id, &notification_id)
+                                          &status_id, &entity_id)
            != NGX_OK
         || name.len == 0)
     {
@@ -882,12 +882,15 @@ ngx_http_mastodon_stream_message(ngx_http_mastodon_op_t *op,
              || (name.len == 13
                  && ngx_strncmp(name.data, "status.update", 13) == 0);
 
-    notification = name.len == 12
-                   && ngx_strncmp(name.data, "notification", 12) == 0;
+    /* a notification or a conversation is named by its id */
+    entity = (name.len == 12
+              && ngx_strncmp(name.data, "notification", 12) == 0)
+             || (name.len == 12
+                 && ngx_strncmp(name.data, "conversation", 12) == 0);
 
     if (payload.len == 0
         && !(update && status_id.len)
-        && !(notification && notification_id.len))
+        && !(entity && entity_id.len))
     {
         return;
     }
@@ -914,7 +917,7 @@ ngx_http_mastodon_stream_message(ngx_http_mastodon_op_t *op,
     if (payload.len == 0 || filters) {
         /* to be rendered or filtered here first */
         if (ngx_http_mastodon_stream_check(sub, &name, &payload, &status_id,
-                                           &notification_id)
+                                           &entity_id)
             != NGX_OK)
         {
             ngx_log_error(NGX_LOG_ERR, s->request->connection->log, 0,
@@ -935,7 +938,7 @@ ngx_http_mastodon_stream_message(ngx_http_mastodon_op_t *op,
  */
 static ngx_int_t
 ngx_http_mastodon_stream_split(ngx_str_t *msg, ngx_str_t *event,
-    ngx_str_t *payload, ngx_str_t *status_id, ngx_str_t *notification_id)
+    ngx_str_t *payload, ngx_str_t *status_id, ngx_str_t *entity_id)
 {
     u_char     *p, *last, *key, *v;
     size_t      klen;
@@ -944,7 +947,7 @@ ngx_http_mastodon_stream_split(ngx_str_t *msg, ngx_str_t *event,
     ngx_str_null(event);
     ngx_str_null(payload);
     ngx_str_null(status_id);
-    ngx_str_null(notification_id);
+    ngx_str_null(entity_id);
 
     p = msg->data;
     last = p + msg->len;
@@ -998,10 +1001,12 @@ ngx_http_mastodon_stream_split(ngx_str_t *msg, ngx_str_t *event,
             to = payload;
         } else if (klen == 9 && ngx_strncmp(key, "status_id", 9) == 0) {
             to = status_id;
-        } else if (klen == 15
-                   && ngx_strncmp(key, "notification_id", 15) == 0)
+        } else if ((klen == 15
+                    && ngx_strncmp(key, "notification_id", 15) == 0)
+                   || (klen == 15
+                       && ngx_strncmp(key, "conversation_id", 15) == 0))
         {
-            to = notification_id;
+            to = entity_id;
         }
 
         if (to) {
@@ -1095,16 +1100,17 @@ ngx_http_mastodon_stream_skip(u_char *p, u_char *last)
 /*
  * An event that is not written as it came: an update for a viewer who may
  * have custom filters, the status' id only (the worker had no rendering: a
- * remote post) or a notification's id (always), rendered here for the
- * viewer first.  In an operation of its own, whose pool holds the
+ * remote post) or a notification's or a conversation's id (always),
+ * rendered here for the viewer first.  In an operation of its own, whose pool holds the
  * event until it is out.
  */
 static ngx_int_t
 ngx_http_mastodon_stream_check(ngx_http_mastodon_stream_sub_t *sub,
     ngx_str_t *event, ngx_str_t *payload, ngx_str_t *status_id,
-    ngx_str_t *notification_id)
+    ngx_str_t *entity_id)
 {
     int64_t                            id;
+    ngx_int_t                          rc;
     ngx_http_mastodon_op_t            *op;
     ngx_http_mastodon_stream_t        *s;
     ngx_http_mastodon_statuses_t      *st;
@@ -1160,14 +1166,22 @@ ngx_http_mastodon_stream_check(ngx_http_mastodon_stream_sub_t *sub,
     }
 
     if (status_id->len == 0) {
-        /* as GET /api/v1/notifications/:id shows it to the viewer */
-        id = ngx_atoof(notification_id->data, notification_id->len);
-        if (id <= 0
-            || ngx_http_mastodon_notification_render(op, s->account_id, id,
+        /* as GET /api/v1/notifications/:id or /api/v1/conversations shows
+         * it to the viewer */
+        id = ngx_atoof(entity_id->data, entity_id->len);
+        if (id <= 0) {
+            goto failed;
+        }
+
+        rc = (event->len == 12
+              && ngx_strncmp(event->data, "conversation", 12) == 0)
+             ? ngx_http_mastodon_conversation_render(op, s->account_id, id,
                                            ngx_http_mastodon_stream_notified,
                                            ck)
-               != NGX_DONE)
-        {
+             : ngx_http_mastodon_notification_render(op, s->account_id, id,
+                                           ngx_http_mastodon_stream_notified,
+                                           ck);
+        if (rc != NGX_DONE) {
             goto failed;
         }
 
@@ -1241,8 +1255,8 @@ ngx_http_mastodon_stream_notified(ngx_http_mastodon_op_t *op, ngx_int_t rc,
     if (rc != NGX_OK) {
         if (rc == NGX_ERROR) {
             ngx_log_error(NGX_LOG_ERR, op->log, 0,
-                          "mastodon: stream: a notification could not be "
-                          "rendered");
+                          "mastodon: stream: a %V could not be rendered",
+                          &ck->event);
         }
 
         ngx_http_mastodon_op_end(op);
@@ -1339,7 +1353,7 @@ static ngx_int_t
 ngx_http_mastodon_stream_batch_add(ngx_http_mastodon_stream_sub_t *sub,
     ngx_str_t *message)
 {
-    ngx_str_t                          status_id, notification_id;
+    ngx_str_t                          status_id, entity_id;
     ngx_queue_t                       *q;
     ngx_http_mastodon_op_t            *op;
     ngx_http_mastodon_stream_batch_t  *bt;
@@ -1389,7 +1403,7 @@ ngx_http_mastodon_stream_batch_add(ngx_http_mastodon_stream_sub_t *sub,
         if (bt->message.data == NULL
             || ngx_http_mastodon_stream_split(&bt->message, &bt->event,
                                               &bt->payload, &status_id,
-                                              &notification_id)
+                                              &entity_id)
                != NGX_OK)
         {
             ngx_http_mastodon_op_end(op);
