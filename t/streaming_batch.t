@@ -4,7 +4,7 @@
 # per event per worker: a statement each would be dropped past the queue),
 # while the streaming server's rules still hold for each viewer in the
 # batch: a muter of the author, a viewer the author blocks and a viewer of
-# other chosen languages get nothing.  Rendered posts and ids alike.
+# other chosen languages get nothing.  Rendered posts, ids and edits alike.
 
 use strict;
 use warnings;
@@ -52,17 +52,18 @@ ok($t->wait_for(sub {
 }, 30), 'every socket is subscribed');
 
 sub got {
-    my ($c, $sid, $wait) = @_;
-    return $c->wait_message(sub { $_[0]{event} eq 'update' && decode_json($_[0]{payload})->{id} eq $sid }, $wait);
+    my ($c, $sid, $wait, $event) = @_;
+    return $c->wait_message(sub { $_[0]{event} eq ($event // 'update')
+        && decode_json($_[0]{payload})->{id} eq $sid }, $wait);
 }
 
 sub check {
-    my ($sid, $what) = @_;
-    my $got = grep { got($_, $sid, 20) } @{ $c{bob} };
+    my ($sid, $what, $event) = @_;
+    my $got = grep { got($_, $sid, 20, $event) } @{ $c{bob} };
     is($got, $n{bob}, "$what: each of bob's $n{bob} sockets gets it");
     $_->pump(0.05) for map { @{ $c{$_} } } qw(carol erin fred);
     for my $who (qw(carol erin fred)) {
-        is(scalar(grep { got($_, $sid, 0) } @{ $c{$who} }), 0, "$what: none of $who\'s");
+        is(scalar(grep { got($_, $sid, 0, $event) } @{ $c{$who} }), 0, "$what: none of $who\'s");
     }
 }
 
@@ -73,6 +74,10 @@ check($p->{id}, 'a rendered post');
 # the id only (a remote post's event): rendered once, then filtered alike
 $t->redis('PUBLISH', 'timeline:public:local', qq({"event":"update","status_id":"$p->{id}"}));
 check($p->{id}, 'its id');
+
+# an edit: status.update goes through the same filter
+$m->put_ok("/api/v1/statuses/$p->{id}", $h{alice}, form => { status => 'to the batch, edited', language => 'en' })->status_is(200);
+check($p->{id}, 'an edit', 'status.update');
 
 $_->close for @all;
 ok($t->wait_for(sub { my (undef, $k) = split /\n/, $t->redis('PUBSUB', 'NUMSUB', 'timeline:public:local'); $k == 0 }, 20),

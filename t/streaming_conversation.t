@@ -22,11 +22,6 @@ my %u = map { $_ => $t->user($_) } qw(alice bob carol);
 my %h = map { $_ => $t->bearer($u{$_}{token}) } keys %u;
 my %id = map { $_ => $u{$_}{account_id} } keys %u;
 
-sub subscribed {
-    my ($channel, $n) = @_;
-    return $t->wait_for(sub { my (undef, $k) = split /\n/, $t->redis('PUBSUB', 'NUMSUB', $channel); $k >= $n });
-}
-
 sub post {
     my ($who, %form) = @_;
     return $m->post_ok('/api/v1/statuses', $h{$who}, form => \%form)->status_is(200)->tx->res->json;
@@ -38,9 +33,23 @@ my $bob_user = StreamClient->sse($port, '/api/v1/streaming/user', { Authorizatio
 my $alice_sse = StreamClient->sse($port, '/api/v1/streaming/direct', { Authorization => "Bearer $u{alice}{token}" });
 my $carol_sse = StreamClient->sse($port, '/api/v1/streaming/direct', { Authorization => "Bearer $u{carol}{token}" });
 is($bob_ws->status, 101, 'a WebSocket on the direct stream');
-ok(subscribed("timeline:direct:$id{bob}", 2), "bob's direct streams are subscribed");
-ok(subscribed("timeline:direct:$id{alice}", 1) && subscribed("timeline:direct:$id{carol}", 1), '... and the others');
-ok(subscribed("timeline:$id{bob}", 1), "... and bob's user stream");
+
+# a stream is live once a message published on its channel arrives
+my $live = 0;
+sub live {
+    my ($c, $channel) = @_;
+    return $t->wait_for(sub {
+        $live++;
+        $t->redis('PUBLISH', $channel, qq({"event":"delete","payload":"live$live"}));
+        $c->{ws} ? $c->wait_message(sub { $_[0]{event} eq 'delete' && $_[0]{payload} =~ /^live/ }, 0.2)
+                 : $c->wait_event(sub { $_[0]{event} eq 'delete' && $_[0]{data} =~ /^live/ }, 0.2);
+    });
+}
+ok(live($bob_sse, "timeline:direct:$id{bob}") && live($bob_ws, "timeline:direct:$id{bob}"),
+    "bob's direct streams are subscribed");
+ok(live($alice_sse, "timeline:direct:$id{alice}") && live($carol_sse, "timeline:direct:$id{carol}"),
+    '... and the others');
+ok(live($bob_user, "timeline:$id{bob}"), "... and bob's user stream");
 
 # the conversation of a user as GET /api/v1/conversations shows it (its one thread here)
 sub shown {
