@@ -731,7 +731,9 @@ fi
 # POST /api/v1/statuses at a time through the worker's fan-out to every
 # client (p50/p99 of the clients' receive times).  Events/s: 100 update
 # events with a rendered status PUBLISHed on timeline:public, each through
-# the viewer's filter statement, until all clients have all of them.
+# the viewers' filter statement (one per event for all of the worker's
+# viewers: the default PostgreSQL wait queue), until all clients have all
+# of them.
 stream_bench() {
     local dir=$VAR/stream-nginx sport pid before after idle=${BENCH_STREAM_IDLE:-10000}
     local n=${BENCH_STREAM_CLIENTS:-1000} load=$VAR/stream_load i lpid rc
@@ -761,9 +763,6 @@ http {
     mastodon_https off;
     mastodon_rate_limit off;
     mastodon_streaming_heartbeat 600s;
-    # every authenticated viewer's public update is a filter statement:
-    # 1000 viewers fill the default queue (1024) with one event
-    mastodon_pg_queue_size 100000;
     server {
         listen 127.0.0.1:$sport backlog=4096;
         location / { mastodon; }

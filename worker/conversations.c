@@ -5,6 +5,7 @@
 #include "conversations.h"
 #include "db.h"
 #include "log.h"
+#include "stream.h"
 
 #include <string.h>
 
@@ -28,7 +29,8 @@ static const char add_sql[] =
     "  status_ids = ac.status_ids || excluded.last_status_id,"
     "  last_status_id = excluded.last_status_id, unread = excluded.unread,"
     "  lock_version = ac.lock_version + 1"
-    " WHERE NOT excluded.last_status_id = ANY (ac.status_ids)";
+    " WHERE NOT excluded.last_status_id = ANY (ac.status_ids)"
+    " RETURNING ac.id, ac.account_id";
 
 static const char remove_sql[] =
     "WITH d AS (DELETE FROM account_conversations"
@@ -38,26 +40,42 @@ static const char remove_sql[] =
     "  last_status_id = (array_remove(status_ids, $1::bigint))"
     "   [cardinality(status_ids) - 1],"
     "  lock_version = lock_version + 1"
-    " WHERE $1::bigint = ANY (status_ids) AND id NOT IN (SELECT id FROM d)";
+    " WHERE $1::bigint = ANY (status_ids) AND id NOT IN (SELECT id FROM d)"
+    " RETURNING id, account_id";
 
-int conversations_add(PGconn *db, const char *status_id, char *err, size_t errlen)
+/* AccountConversation#push_to_streaming_api: each thread written (id,
+ * account) is a conversation event on its owner's direct stream */
+static int conversations_push(redisContext *c, PGresult *res, char *err, size_t errlen)
 {
-    const char *params[1] = { status_id };
-    PGresult *res = db_query(db, add_sql, 1, params, PGRES_COMMAND_OK, err, errlen);
-    if (res == NULL)
-        return -1;
-    if (strcmp(PQcmdTuples(res), "0") != 0)
-        mlog(LOG_DEBUG, "conversations: status %s into %s thread(s)", status_id, PQcmdTuples(res));
-    PQclear(res);
+    for (int i = 0; i < PQntuples(res); i++) {
+        if (stream_conversation(c, PQgetvalue(res, i, 1), PQgetvalue(res, i, 0), err, errlen) != 0)
+            return -1;
+    }
     return 0;
 }
 
-int conversations_remove(PGconn *db, const char *status_id, char *err, size_t errlen)
+int conversations_add(PGconn *db, redisContext *c, const char *status_id, char *err,
+                      size_t errlen)
 {
     const char *params[1] = { status_id };
-    PGresult *res = db_query(db, remove_sql, 1, params, PGRES_COMMAND_OK, err, errlen);
+    PGresult *res = db_query(db, add_sql, 1, params, PGRES_TUPLES_OK, err, errlen);
     if (res == NULL)
         return -1;
+    if (PQntuples(res) > 0)
+        mlog(LOG_DEBUG, "conversations: status %s into %d thread(s)", status_id, PQntuples(res));
+    int rc = conversations_push(c, res, err, errlen);
     PQclear(res);
-    return 0;
+    return rc;
+}
+
+int conversations_remove(PGconn *db, redisContext *c, const char *status_id, char *err,
+                         size_t errlen)
+{
+    const char *params[1] = { status_id };
+    PGresult *res = db_query(db, remove_sql, 1, params, PGRES_TUPLES_OK, err, errlen);
+    if (res == NULL)
+        return -1;
+    int rc = conversations_push(c, res, err, errlen);
+    PQclear(res);
+    return rc;
 }

@@ -117,7 +117,7 @@ static int distribute(job_ctx *ctx, PGconn *db, const status_facts *f, const cha
     }
 
     if (f->visibility == VISIBILITY_DIRECT && f->reblog_of_id[0] == '\0'
-        && conversations_add(db, f->id, err, errlen) != 0)
+        && conversations_add(db, *ctx->redis, f->id, err, errlen) != 0)
         return -1;
 
     if (f->reblog_of_id[0] != '\0' && f->reblog_account_domain == NULL) {

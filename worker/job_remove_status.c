@@ -119,7 +119,7 @@ int job_remove_status(job_ctx *ctx, const char *args_json, size_t len, char *err
         || (f.reblog_of_id[0] == '\0' && remove_reblogs(ctx, db, id, err, errlen) != 0)
         || stream_public(c, &f, &ev, err, errlen) != 0 || stream_direct(c, &f, &ev, err, errlen) != 0
         || forget_notifications(db, id, err, errlen) != 0
-        || conversations_remove(db, id, err, errlen) != 0
+        || conversations_remove(db, c, id, err, errlen) != 0
         || (f.found && fanout_federate(ctx, &f, "delete", err, errlen) != 0))
         goto out;
     rc = 0;

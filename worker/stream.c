@@ -183,3 +183,25 @@ int stream_direct(redisContext *c, const status_facts *f, const stream_event *ev
     pg_array_each(f->mentioned, publish_direct, &p);
     return publisher_finish(&p, err, errlen);
 }
+
+int stream_conversation(redisContext *c, const char *account_id, const char *conversation_id,
+                        char *err, size_t errlen)
+{
+    stream_event ev = { NULL, 0 };
+    char channel[64], *q = json_quoted(conversation_id);
+    int n = q != NULL ? asprintf(&ev.text, "{\"event\":\"conversation\",\"conversation_id\":%s}", q)
+                      : -1;
+
+    free(q);
+    if (n < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    ev.len = (size_t) n;
+    publisher p = { c, &ev, 0, 0 };
+    snprintf(channel, sizeof(channel), "timeline:direct:%s", account_id);
+    publish(&p, channel);
+    int rc = publisher_finish(&p, err, errlen);
+    free(ev.text);
+    return rc;
+}

@@ -42,4 +42,10 @@ int  stream_public(redisContext *c, const status_facts *f, const stream_event *e
 int  stream_direct(redisContext *c, const status_facts *f, const stream_event *ev,
                    char *err, size_t errlen);
 
+/* {"event":"conversation","conversation_id":"<id>"} on timeline:direct:<account>
+ * (PushConversationWorker's channel): the streaming side renders the
+ * Conversation for its owner, as notifications.  0 or -1 + err. */
+int  stream_conversation(redisContext *c, const char *account_id, const char *conversation_id,
+                         char *err, size_t errlen);
+
 #endif

@@ -370,6 +370,11 @@ typedef void (*ngx_http_mastodon_notification_done_pt)(
 ngx_int_t ngx_http_mastodon_notification_render(ngx_http_mastodon_op_t *op,
     int64_t viewer, int64_t id, ngx_http_mastodon_notification_done_pt handler,
     void *data);
+/* Conversation id of account `viewer` likewise, as GET
+ * /api/v1/conversations shows it (_conversations.c) */
+ngx_int_t ngx_http_mastodon_conversation_render(ngx_http_mastodon_op_t *op,
+    int64_t viewer, int64_t id, ngx_http_mastodon_notification_done_pt handler,
+    void *data);
 
 
 /* status interactions (_status_actions.c) and their lists (_status_lists.c) */

@@ -42,7 +42,8 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_conversation_read_stmt =
     ngx_http_mastodon_pg_stmt(
     "UPDATE account_conversations SET unread = false,"
     " lock_version = lock_version + 1"
-    " WHERE id = $2::bigint AND account_id = $1::bigint RETURNING id", 2);
+    " WHERE id = $2::bigint AND account_id = $1::bigint"
+    " RETURNING id, account_id", 2);
 
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_conversation_delete_stmt =
     ngx_http_mastodon_pg_stmt(
@@ -56,6 +57,10 @@ typedef struct {
     PGresult                      *res;
     ngx_uint_t                     nconv;
     int64_t                       *status_ids;    /* a conversation each */
+    ngx_http_mastodon_op_t        *op;            /* rendered in an op */
+    int64_t                        viewer;
+    ngx_http_mastodon_notification_done_pt  handler;
+    void                          *data;
 } ngx_http_mastodon_conv_t;
 
 
@@ -67,6 +72,14 @@ static void ngx_http_mastodon_conversations_loaded(ngx_http_request_t *r,
     ngx_http_mastodon_statuses_t *st, void *data);
 static void ngx_http_mastodon_conversation_read_done(
     ngx_http_mastodon_pg_batch_t *b);
+static void ngx_http_mastodon_conversation_write(ngx_http_mastodon_json_t *j,
+    PGresult *res, int *row, ngx_http_mastodon_statuses_t *st, ngx_uint_t i);
+static void ngx_http_mastodon_conversation_op_rows(
+    ngx_http_mastodon_pg_batch_t *b);
+static void ngx_http_mastodon_conversation_op_loaded(ngx_http_request_t *r,
+    ngx_http_mastodon_statuses_t *st, void *data);
+static void ngx_http_mastodon_conversation_publish(ngx_http_request_t *r,
+    int64_t account_id, int64_t id);
 
 
 static int64_t
@@ -213,6 +226,11 @@ ngx_http_mastodon_conversation_read_done(ngx_http_mastodon_pg_batch_t *b)
         return;
     }
 
+    /* AccountConversation#push_to_streaming_api: an update is pushed */
+    ngx_http_mastodon_conversation_publish(b->request,
+                                   ngx_http_mastodon_pg_int(res, 0, 1),
+                                   ngx_http_mastodon_pg_int(res, 0, 0));
+
     ngx_http_mastodon_conversations_rows(b->request, b->data,
                                          ngx_http_mastodon_pg_rows(b, 1));
 }
@@ -319,8 +337,7 @@ ngx_http_mastodon_conversations_loaded(ngx_http_request_t *r,
     ngx_http_mastodon_conv_t *cv = data;
 
     int                        row, n;
-    int64_t                    id;
-    ngx_str_t                  s, path;
+    ngx_str_t                  path;
     ngx_uint_t                 i;
     ngx_http_mastodon_ctx_t   *ctx;
     ngx_http_mastodon_json_t   j;
@@ -342,34 +359,7 @@ ngx_http_mastodon_conversations_loaded(ngx_http_request_t *r,
     n = PQntuples(cv->res);
 
     for (row = 0, i = 0; row < n; i++) {
-        id = ngx_http_mastodon_pg_int(cv->res, row, 0);
-
-        ngx_http_mastodon_json_open(&j, NULL);
-
-        s = ngx_http_mastodon_pg_str(cv->res, row, 0);
-        ngx_http_mastodon_json_kv_str(&j, "id", &s);
-        ngx_http_mastodon_json_kv_bool(&j, "unread",
-                                   ngx_http_mastodon_pg_bool(cv->res, row, 1));
-
-        ngx_http_mastodon_json_open_array(&j, "accounts");
-
-        for ( /* void */ ;
-             row < n && ngx_http_mastodon_pg_int(cv->res, row, 0) == id;
-             row++)
-        {
-            ngx_http_mastodon_account(&j, cv->res, row, 3);
-        }
-
-        ngx_http_mastodon_json_close_array(&j);
-
-        if (st && ngx_http_mastodon_statuses_shown(st, i)) {
-            ngx_http_mastodon_status_write(&j, "last_status", st, i);
-
-        } else {
-            ngx_http_mastodon_json_kv_null(&j, "last_status");
-        }
-
-        ngx_http_mastodon_json_close(&j);
+        ngx_http_mastodon_conversation_write(&j, cv->res, &row, st, i);
     }
 
     if (cv->list) {
@@ -394,4 +384,183 @@ ngx_http_mastodon_conversations_loaded(ngx_http_request_t *r,
 
     ngx_http_mastodon_finalize(r, ngx_http_mastodon_json_send(&j,
                                                               NGX_HTTP_OK));
+}
+
+
+/* one Conversation: the rows of one from *row on, its last status st's i */
+static void
+ngx_http_mastodon_conversation_write(ngx_http_mastodon_json_t *j,
+    PGresult *res, int *row, ngx_http_mastodon_statuses_t *st, ngx_uint_t i)
+{
+    int        n;
+    int64_t    id;
+    ngx_str_t  s;
+
+    n = PQntuples(res);
+    id = ngx_http_mastodon_pg_int(res, *row, 0);
+
+    ngx_http_mastodon_json_open(j, NULL);
+
+    s = ngx_http_mastodon_pg_str(res, *row, 0);
+    ngx_http_mastodon_json_kv_str(j, "id", &s);
+    ngx_http_mastodon_json_kv_bool(j, "unread",
+                                   ngx_http_mastodon_pg_bool(res, *row, 1));
+
+    ngx_http_mastodon_json_open_array(j, "accounts");
+
+    for ( /* void */ ;
+         *row < n && ngx_http_mastodon_pg_int(res, *row, 0) == id;
+         (*row)++)
+    {
+        ngx_http_mastodon_account(j, res, *row, 3);
+    }
+
+    ngx_http_mastodon_json_close_array(j);
+
+    if (st && ngx_http_mastodon_statuses_shown(st, i)) {
+        ngx_http_mastodon_status_write(j, "last_status", st, i);
+
+    } else {
+        ngx_http_mastodon_json_kv_null(j, "last_status");
+    }
+
+    ngx_http_mastodon_json_close(j);
+}
+
+
+ngx_int_t
+ngx_http_mastodon_conversation_render(ngx_http_mastodon_op_t *op,
+    int64_t viewer, int64_t id, ngx_http_mastodon_notification_done_pt handler,
+    void *data)
+{
+    const char                    **values;
+    ngx_http_mastodon_conv_t       *cv;
+    ngx_http_mastodon_pg_batch_t   *b;
+
+    cv = ngx_pcalloc(op->pool, sizeof(ngx_http_mastodon_conv_t));
+    values = ngx_pcalloc(op->pool, 6 * sizeof(char *));
+    if (cv == NULL || values == NULL) {
+        return NGX_ERROR;
+    }
+
+    cv->op = op;
+    cv->viewer = viewer;
+    cv->handler = handler;
+    cv->data = data;
+
+    values[0] = ngx_http_mastodon_pg_pool_int64(op->pool, viewer);
+    values[4] = "1";
+    values[5] = ngx_http_mastodon_pg_pool_int64(op->pool, id);
+
+    b = ngx_http_mastodon_pg_op_batch(op, ngx_http_mastodon_conversation_op_rows,
+                                      cv);
+    if (values[0] == NULL || values[5] == NULL || b == NULL
+        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_conversations_stmt,
+                                    values)
+           != NGX_OK
+        || ngx_http_mastodon_pg_run(b) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_mastodon_conversation_op_rows(ngx_http_mastodon_pg_batch_t *b)
+{
+    ngx_http_mastodon_conv_t      *cv = b->data;
+    ngx_http_mastodon_statuses_t  *st;
+
+    cv->res = ngx_http_mastodon_pg_rows(b, 0);
+
+    if (cv->res == NULL) {
+        cv->handler(cv->op, NGX_ERROR, NULL, cv->data);
+        return;
+    }
+
+    if (PQntuples(cv->res) == 0) {
+        cv->handler(cv->op, NGX_DECLINED, NULL, cv->data);
+        return;
+    }
+
+    cv->status_ids = ngx_palloc(cv->op->pool, sizeof(int64_t));
+    if (cv->status_ids == NULL) {
+        cv->handler(cv->op, NGX_ERROR, NULL, cv->data);
+        return;
+    }
+
+    cv->status_ids[0] = ngx_http_mastodon_pg_int(cv->res, 0, 2);
+    cv->nconv = 1;
+
+    st = ngx_http_mastodon_statuses_op(cv->op, cv->viewer, cv->status_ids, 1,
+                                       0);
+    if (st == NULL
+        || ngx_http_mastodon_statuses_load(st,
+                                    ngx_http_mastodon_conversation_op_loaded,
+                                    cv)
+           != NGX_DONE)
+    {
+        cv->handler(cv->op, NGX_ERROR, NULL, cv->data);
+    }
+}
+
+
+/* r is NULL: the operation's */
+static void
+ngx_http_mastodon_conversation_op_loaded(ngx_http_request_t *r,
+    ngx_http_mastodon_statuses_t *st, void *data)
+{
+    ngx_http_mastodon_conv_t *cv = data;
+
+    int                        row;
+    ngx_str_t                  out;
+    ngx_http_mastodon_json_t   j;
+
+    if (st->rc != NGX_OK
+        || ngx_http_mastodon_json_op_init(cv->op, &j) != NGX_OK)
+    {
+        cv->handler(cv->op, NGX_ERROR, NULL, cv->data);
+        return;
+    }
+
+    row = 0;
+    ngx_http_mastodon_conversation_write(&j, cv->res, &row, st, 0);
+
+    if (ngx_http_mastodon_json_string(&j, &out) != NGX_OK) {
+        cv->handler(cv->op, NGX_ERROR, NULL, cv->data);
+        return;
+    }
+
+    cv->handler(cv->op, NGX_OK, &out, cv->data);
+}
+
+
+/*
+ * The conversation event of the owner's direct stream (PushConversationWorker):
+ * its id, which the stream renders for its viewer.
+ */
+static void
+ngx_http_mastodon_conversation_publish(ngx_http_request_t *r,
+    int64_t account_id, int64_t id)
+{
+    u_char       channel[sizeof("timeline:direct:") + NGX_INT64_LEN];
+    u_char       event[sizeof("{\"event\":\"conversation\","
+                              "\"conversation_id\":\"\"}")
+                       + NGX_INT64_LEN];
+    size_t       argvlen[3];
+    const char  *argv[3];
+
+    argv[0] = "PUBLISH";
+    argvlen[0] = sizeof("PUBLISH") - 1;
+    argv[1] = (const char *) channel;
+    argvlen[1] = ngx_sprintf(channel, "timeline:direct:%L", account_id)
+                 - channel;
+    argv[2] = (const char *) event;
+    argvlen[2] = ngx_sprintf(event, "{\"event\":\"conversation\","
+                                    "\"conversation_id\":\"%L\"}", id)
+                 - event;
+
+    (void) ngx_http_mastodon_redis_command(r, NULL, NULL, 3, argv, argvlen);
 }

@@ -10,10 +10,11 @@
  * Each subscription is an operation of the connection's (backend/_op.c)
  * with its own small pool, so subscribing and unsubscribing do not grow
  * the request's pool; a message is written as it comes, or, for update
- * and status.update on the public and hashtag streams, after one
- * statement of the viewer's blocks, mutes, domain blocks and languages
- * (Mastodon's streaming filter), in an operation of its own freed once
- * the event is out.  What is written waits in heap chunks freed as the
+ * and status.update on the public and hashtag streams, after Mastodon's
+ * streaming filter (the viewers' blocks, mutes, domain blocks and
+ * languages): one statement per event for all of the worker's viewers who
+ * heard it in one round of the event loop (a batch, in an operation of the
+ * worker's, freed once the event is out).  What is written waits in heap chunks freed as the
  * socket takes them; more than mastodon_streaming_max_output waiting and
  * the client is dropped.  A heartbeat comment (":thump") every
  * mastodon_streaming_heartbeat; a worker that exits closes its streams at
@@ -87,6 +88,7 @@ struct ngx_http_mastodon_stream_s {
     int64_t                        account_id;
     int64_t                        token_id;
     ngx_queue_t                    subs;
+    ngx_queue_t                    batched;     /* its entries in batches */
     ngx_queue_t                    chunks;
     size_t                         queued;      /* bytes in chunks */
     ngx_uint_t                     serial;
@@ -97,7 +99,7 @@ struct ngx_http_mastodon_stream_s {
     unsigned                       done:1;      /* being finalized */
 };
 
-/* an update waiting for the viewer's filter, in its own operation */
+/* an event rendered or filtered for its viewer, in its own operation */
 typedef struct {
     ngx_http_mastodon_stream_t    *stream;
     ngx_http_mastodon_op_t        *op;
@@ -106,8 +108,39 @@ typedef struct {
     ngx_str_t                      payload;
     int64_t                        status_id;   /* to render, or 0 */
     ngx_uint_t                     context;     /* the viewer's filters */
-    unsigned                       filter:1;
 } ngx_http_mastodon_stream_check_t;
+
+/*
+ * An update or status.update of a public or hashtag channel for every
+ * subscription of this worker that heard it in one round of the event
+ * loop: rendered once if it came as an id, then the streaming server's
+ * filter for all of their viewers in one statement.  In an operation of
+ * its own (a worker's, not a connection's), ended once delivered.
+ */
+typedef struct {
+    ngx_queue_t                    queue;       /* gathering: in the list */
+    ngx_http_mastodon_op_t        *op;
+    ngx_event_t                    run;         /* posted: the round ended */
+    ngx_str_t                      message;     /* as it came: the key */
+    ngx_str_t                      event;
+    ngx_str_t                      payload;     /* empty: rendered first */
+    int64_t                        status_id;
+    ngx_queue_t                    entries;
+    ngx_uint_t                     nentries;
+    int64_t                       *hidden;      /* viewers, sorted */
+    ngx_uint_t                     nhidden;
+    int64_t                       *filtering;   /* viewers, sorted */
+    ngx_uint_t                     nfiltering;
+    unsigned                       gathering:1;
+} ngx_http_mastodon_stream_batch_t;
+
+/* a subscription in a batch; stream NULL: it went meanwhile */
+typedef struct {
+    ngx_queue_t                    queue;       /* in its batch's */
+    ngx_queue_t                    link;        /* in its stream's */
+    ngx_http_mastodon_stream_t    *stream;
+    ngx_uint_t                     serial;
+} ngx_http_mastodon_stream_entry_t;
 
 
 static ngx_int_t ngx_http_mastodon_stream_parse(ngx_pool_t *pool,
@@ -129,22 +162,30 @@ static void ngx_http_mastodon_stream_message(ngx_http_mastodon_op_t *op,
     ngx_http_mastodon_redis_event_e event, ngx_str_t *message, void *data);
 static ngx_int_t ngx_http_mastodon_stream_split(ngx_str_t *msg,
     ngx_str_t *event, ngx_str_t *payload, ngx_str_t *status_id,
-    ngx_str_t *notification_id);
+    ngx_str_t *entity_id);
 static u_char *ngx_http_mastodon_stream_skip(u_char *p, u_char *last);
 static ngx_int_t ngx_http_mastodon_stream_check(
     ngx_http_mastodon_stream_sub_t *sub, ngx_str_t *event,
-    ngx_str_t *payload, ngx_str_t *status_id, ngx_str_t *notification_id);
+    ngx_str_t *payload, ngx_str_t *status_id, ngx_str_t *entity_id);
 static void ngx_http_mastodon_stream_notified(ngx_http_mastodon_op_t *op,
     ngx_int_t rc, ngx_str_t *json, void *data);
 static void ngx_http_mastodon_stream_rendered(ngx_http_request_t *r,
     ngx_http_mastodon_statuses_t *st, void *data);
 static ngx_int_t ngx_http_mastodon_stream_filtered(
     ngx_http_mastodon_stream_check_t *ck, ngx_http_mastodon_statuses_t *st);
-static ngx_int_t ngx_http_mastodon_stream_filter(
-    ngx_http_mastodon_stream_check_t *ck);
 static int64_t ngx_http_mastodon_stream_payload_id(ngx_http_mastodon_op_t *op,
     ngx_str_t *payload);
-static void ngx_http_mastodon_stream_checked(ngx_http_mastodon_pg_batch_t *b);
+static ngx_int_t ngx_http_mastodon_stream_batch_add(
+    ngx_http_mastodon_stream_sub_t *sub, ngx_str_t *message);
+static void ngx_http_mastodon_stream_batch_run(ngx_event_t *ev);
+static void ngx_http_mastodon_stream_batch_rendered(ngx_http_request_t *r,
+    ngx_http_mastodon_statuses_t *st, void *data);
+static ngx_int_t ngx_http_mastodon_stream_batch_filter(
+    ngx_http_mastodon_stream_batch_t *bt);
+static void ngx_http_mastodon_stream_batch_checked(
+    ngx_http_mastodon_pg_batch_t *b);
+static void ngx_http_mastodon_stream_batch_end(
+    ngx_http_mastodon_stream_batch_t *bt);
 static void ngx_http_mastodon_stream_deliver(
     ngx_http_mastodon_stream_check_t *ck);
 static void ngx_http_mastodon_stream_send(ngx_http_mastodon_stream_t *s,
@@ -224,24 +265,35 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_stream_list_stmt =
 
 /*
  * The streaming server's filter of update and status.update on public and
- * hashtag streams: $1 the viewer, $2 the author, $3 the author and the
- * mentioned accounts, $4 the author's domain (NULL: local), $5 the
- * status' language.  true: not for this viewer.
+ * hashtag streams, for all the viewers of one event at once: $1 the
+ * viewers, $2 the author, $3 the author and the mentioned accounts, $4 the
+ * author's domain (NULL: local), $5 the status' language.  The rows: the
+ * viewers it is not for (hidden), and those who have custom filters at
+ * all (the status loader tells whether one matches); the others get the
+ * event as it is.
  */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_stream_filter_stmt =
     ngx_http_mastodon_pg_stmt(
-        "SELECT EXISTS (SELECT 1 FROM users u WHERE u.account_id = $1::bigint"
+        "SELECT id, hidden FROM (SELECT v.id,"
+        " EXISTS (SELECT 1 FROM users u WHERE u.account_id = v.id"
         "  AND $5::text IS NOT NULL AND cardinality(u.chosen_languages) > 0"
         "  AND NOT $5::text = ANY(u.chosen_languages))"
         " OR EXISTS (SELECT 1 FROM blocks b"
-        "  WHERE (b.account_id = $1::bigint"
+        "  WHERE (b.account_id = v.id"
         "  AND b.target_account_id = ANY($3::bigint[]))"
-        "  OR (b.account_id = $2::bigint AND b.target_account_id = $1::bigint))"
-        " OR EXISTS (SELECT 1 FROM mutes m WHERE m.account_id = $1::bigint"
+        "  OR (b.account_id = $2::bigint AND b.target_account_id = v.id))"
+        " OR EXISTS (SELECT 1 FROM mutes m WHERE m.account_id = v.id"
         "  AND m.target_account_id = ANY($3::bigint[]))"
         " OR ($4::text IS NOT NULL AND EXISTS (SELECT 1"
-        "  FROM account_domain_blocks d WHERE d.account_id = $1::bigint"
-        "  AND d.domain = $4::text))", 5);
+        "  FROM account_domain_blocks d WHERE d.account_id = v.id"
+        "  AND d.domain = $4::text)) AS hidden,"
+        " EXISTS (SELECT 1 FROM custom_filters f WHERE f.account_id = v.id)"
+        "  AS filters"
+        " FROM (SELECT DISTINCT id FROM unnest($1::bigint[]) AS u (id)) v) x"
+        " WHERE hidden OR filters", 5);
+
+/* the batches of this round's messages, until the round ends */
+static ngx_queue_t  ngx_http_mastodon_stream_gathering;
 
 
 ngx_int_t
@@ -608,6 +660,7 @@ ngx_http_mastodon_stream_create(ngx_http_request_t *r,
     s->account_id = ctx->auth->account_id;
     s->token_id = ctx->auth->token_id;
     ngx_queue_init(&s->subs);
+    ngx_queue_init(&s->batched);
     ngx_queue_init(&s->chunks);
 
     s->ops = ngx_http_mastodon_op_stream_create(r->connection, r->pool);
@@ -795,8 +848,8 @@ ngx_http_mastodon_stream_message(ngx_http_mastodon_op_t *op,
     ngx_http_mastodon_redis_event_e event, ngx_str_t *message, void *data)
 {
     ngx_str_t                        name, payload, status_id;
-    ngx_str_t                        notification_id;
-    ngx_uint_t                       update, notification, filters;
+    ngx_str_t                        entity_id;
+    ngx_uint_t                       update, entity, filters;
     ngx_http_mastodon_stream_t      *s;
     ngx_http_mastodon_stream_sub_t  *sub = data;
 
@@ -808,7 +861,7 @@ ngx_http_mastodon_stream_message(ngx_http_mastodon_op_t *op,
 
     if (s->done
         || ngx_http_mastodon_stream_split(message, &name, &payload,
-                                          &status_id, &notification_id)
+                                          &status_id, &entity_id)
            != NGX_OK
         || name.len == 0)
     {
@@ -829,12 +882,15 @@ ngx_http_mastodon_stream_message(ngx_http_mastodon_op_t *op,
              || (name.len == 13
                  && ngx_strncmp(name.data, "status.update", 13) == 0);
 
-    notification = name.len == 12
-                   && ngx_strncmp(name.data, "notification", 12) == 0;
+    /* a notification or a conversation is named by its id */
+    entity = (name.len == 12
+              && ngx_strncmp(name.data, "notification", 12) == 0)
+             || (name.len == 12
+                 && ngx_strncmp(name.data, "conversation", 12) == 0);
 
     if (payload.len == 0
         && !(update && status_id.len)
-        && !(notification && notification_id.len))
+        && !(entity && entity_id.len))
     {
         return;
     }
@@ -848,10 +904,20 @@ ngx_http_mastodon_stream_message(ngx_http_mastodon_op_t *op,
               && !ngx_http_mastodon_cache_has(NGX_HTTP_MASTODON_CACHE_FILTERS,
                                               s->account_id);
 
-    if ((sub->filter && update) || payload.len == 0 || filters) {
-        /* filtered, or to be rendered here first (an id only) */
+    if (sub->filter && update) {
+        /* with every viewer of this worker who heard it (ids or text) */
+        if (ngx_http_mastodon_stream_batch_add(sub, message) != NGX_OK) {
+            ngx_log_error(NGX_LOG_ERR, s->request->connection->log, 0,
+                          "mastodon: stream: an event could not be checked");
+        }
+
+        return;
+    }
+
+    if (payload.len == 0 || filters) {
+        /* to be rendered or filtered here first */
         if (ngx_http_mastodon_stream_check(sub, &name, &payload, &status_id,
-                                           &notification_id)
+                                           &entity_id)
             != NGX_OK)
         {
             ngx_log_error(NGX_LOG_ERR, s->request->connection->log, 0,
@@ -872,7 +938,7 @@ ngx_http_mastodon_stream_message(ngx_http_mastodon_op_t *op,
  */
 static ngx_int_t
 ngx_http_mastodon_stream_split(ngx_str_t *msg, ngx_str_t *event,
-    ngx_str_t *payload, ngx_str_t *status_id, ngx_str_t *notification_id)
+    ngx_str_t *payload, ngx_str_t *status_id, ngx_str_t *entity_id)
 {
     u_char     *p, *last, *key, *v;
     size_t      klen;
@@ -881,7 +947,7 @@ ngx_http_mastodon_stream_split(ngx_str_t *msg, ngx_str_t *event,
     ngx_str_null(event);
     ngx_str_null(payload);
     ngx_str_null(status_id);
-    ngx_str_null(notification_id);
+    ngx_str_null(entity_id);
 
     p = msg->data;
     last = p + msg->len;
@@ -935,10 +1001,12 @@ ngx_http_mastodon_stream_split(ngx_str_t *msg, ngx_str_t *event,
             to = payload;
         } else if (klen == 9 && ngx_strncmp(key, "status_id", 9) == 0) {
             to = status_id;
-        } else if (klen == 15
-                   && ngx_strncmp(key, "notification_id", 15) == 0)
+        } else if ((klen == 15
+                    && ngx_strncmp(key, "notification_id", 15) == 0)
+                   || (klen == 15
+                       && ngx_strncmp(key, "conversation_id", 15) == 0))
         {
-            to = notification_id;
+            to = entity_id;
         }
 
         if (to) {
@@ -1030,18 +1098,19 @@ ngx_http_mastodon_stream_skip(u_char *p, u_char *last)
 
 
 /*
- * An event that is not written as it came: a filtered stream's update (the
- * viewer's statement first), the status' id only (the worker had no
- * rendering: a remote post) or a notification's id (always), rendered here
- * for the viewer first.  In an operation of its own, whose pool holds the
+ * An event that is not written as it came: an update for a viewer who may
+ * have custom filters, the status' id only (the worker had no rendering: a
+ * remote post) or a notification's or a conversation's id (always),
+ * rendered here for the viewer first.  In an operation of its own, whose pool holds the
  * event until it is out.
  */
 static ngx_int_t
 ngx_http_mastodon_stream_check(ngx_http_mastodon_stream_sub_t *sub,
     ngx_str_t *event, ngx_str_t *payload, ngx_str_t *status_id,
-    ngx_str_t *notification_id)
+    ngx_str_t *entity_id)
 {
     int64_t                            id;
+    ngx_int_t                          rc;
     ngx_http_mastodon_op_t            *op;
     ngx_http_mastodon_stream_t        *s;
     ngx_http_mastodon_statuses_t      *st;
@@ -1062,7 +1131,6 @@ ngx_http_mastodon_stream_check(ngx_http_mastodon_stream_sub_t *sub,
     ck->stream = s;
     ck->op = op;
     ck->serial = sub->serial;
-    ck->filter = sub->filter;
     ck->context = sub->context;
     ck->event.data = ngx_pstrdup(op->pool, event);
     ck->event.len = event->len;
@@ -1084,10 +1152,7 @@ ngx_http_mastodon_stream_check(ngx_http_mastodon_stream_sub_t *sub,
             || ngx_http_mastodon_cache_has(NGX_HTTP_MASTODON_CACHE_FILTERS,
                                            s->account_id))
         {
-            if (ngx_http_mastodon_stream_filter(ck) != NGX_OK) {
-                goto failed;
-            }
-
+            ngx_http_mastodon_stream_deliver(ck);
             return NGX_OK;
         }
 
@@ -1101,14 +1166,22 @@ ngx_http_mastodon_stream_check(ngx_http_mastodon_stream_sub_t *sub,
     }
 
     if (status_id->len == 0) {
-        /* as GET /api/v1/notifications/:id shows it to the viewer */
-        id = ngx_atoof(notification_id->data, notification_id->len);
-        if (id <= 0
-            || ngx_http_mastodon_notification_render(op, s->account_id, id,
+        /* as GET /api/v1/notifications/:id or /api/v1/conversations shows
+         * it to the viewer */
+        id = ngx_atoof(entity_id->data, entity_id->len);
+        if (id <= 0) {
+            goto failed;
+        }
+
+        rc = (event->len == 12
+              && ngx_strncmp(event->data, "conversation", 12) == 0)
+             ? ngx_http_mastodon_conversation_render(op, s->account_id, id,
                                            ngx_http_mastodon_stream_notified,
                                            ck)
-               != NGX_DONE)
-        {
+             : ngx_http_mastodon_notification_render(op, s->account_id, id,
+                                           ngx_http_mastodon_stream_notified,
+                                           ck);
+        if (rc != NGX_DONE) {
             goto failed;
         }
 
@@ -1169,13 +1242,6 @@ ngx_http_mastodon_stream_rendered(ngx_http_request_t *r,
         return;
     }
 
-    if (ck->filter) {
-        if (ngx_http_mastodon_stream_filter(ck) != NGX_OK) {
-            ngx_http_mastodon_op_end(ck->op);
-        }
-        return;
-    }
-
     ngx_http_mastodon_stream_deliver(ck);
 }
 
@@ -1189,8 +1255,8 @@ ngx_http_mastodon_stream_notified(ngx_http_mastodon_op_t *op, ngx_int_t rc,
     if (rc != NGX_OK) {
         if (rc == NGX_ERROR) {
             ngx_log_error(NGX_LOG_ERR, op->log, 0,
-                          "mastodon: stream: a notification could not be "
-                          "rendered");
+                          "mastodon: stream: a %V could not be rendered",
+                          &ck->event);
         }
 
         ngx_http_mastodon_op_end(op);
@@ -1278,21 +1344,190 @@ ngx_http_mastodon_stream_payload_id(ngx_http_mastodon_op_t *op,
 }
 
 
-/* the streaming server's filter: the viewer's statement on the status */
+/*
+ * An update of a filtered subscription joins the batch of its message
+ * (the same text, heard on any channel in this round), which the first
+ * makes: the batch runs once the round's messages were all heard.
+ */
 static ngx_int_t
-ngx_http_mastodon_stream_filter(ngx_http_mastodon_stream_check_t *ck)
+ngx_http_mastodon_stream_batch_add(ngx_http_mastodon_stream_sub_t *sub,
+    ngx_str_t *message)
+{
+    ngx_str_t                          status_id, entity_id;
+    ngx_queue_t                       *q;
+    ngx_http_mastodon_op_t            *op;
+    ngx_http_mastodon_stream_batch_t  *bt;
+    ngx_http_mastodon_stream_entry_t  *e;
+
+    if (ngx_http_mastodon_stream_gathering.next == NULL) {
+        ngx_queue_init(&ngx_http_mastodon_stream_gathering);
+    }
+
+    bt = NULL;
+
+    for (q = ngx_queue_head(&ngx_http_mastodon_stream_gathering);
+         q != ngx_queue_sentinel(&ngx_http_mastodon_stream_gathering);
+         q = ngx_queue_next(q))
+    {
+        bt = ngx_queue_data(q, ngx_http_mastodon_stream_batch_t, queue);
+
+        if (bt->message.len == message->len
+            && ngx_memcmp(bt->message.data, message->data, message->len) == 0)
+        {
+            break;
+        }
+
+        bt = NULL;
+    }
+
+    if (bt == NULL) {
+        op = ngx_http_mastodon_op_create(NGX_HTTP_MASTODON_OP_STREAM, NULL,
+                                         ngx_cycle->log);
+        if (op == NULL) {
+            return NGX_ERROR;
+        }
+
+        bt = ngx_pcalloc(op->pool, sizeof(ngx_http_mastodon_stream_batch_t));
+        if (bt == NULL) {
+            ngx_http_mastodon_op_end(op);
+            return NGX_ERROR;
+        }
+
+        bt->op = op;
+        op->data = bt;
+        ngx_queue_init(&bt->entries);
+
+        bt->message.data = ngx_pstrdup(op->pool, message);
+        bt->message.len = message->len;
+
+        if (bt->message.data == NULL
+            || ngx_http_mastodon_stream_split(&bt->message, &bt->event,
+                                              &bt->payload, &status_id,
+                                              &entity_id)
+               != NGX_OK)
+        {
+            ngx_http_mastodon_op_end(op);
+            return NGX_ERROR;
+        }
+
+        if (bt->payload.len == 0) {
+            bt->status_id = ngx_atoof(status_id.data, status_id.len);
+
+            if (bt->status_id <= 0) {
+                ngx_http_mastodon_op_end(op);
+                return NGX_ERROR;
+            }
+        }
+
+        bt->run.handler = ngx_http_mastodon_stream_batch_run;
+        bt->run.data = bt;
+        bt->run.log = op->log;
+
+        bt->gathering = 1;
+        ngx_queue_insert_tail(&ngx_http_mastodon_stream_gathering, &bt->queue);
+        ngx_post_event(&bt->run, &ngx_posted_events);
+    }
+
+    e = ngx_palloc(bt->op->pool, sizeof(ngx_http_mastodon_stream_entry_t));
+    if (e == NULL) {
+        return NGX_ERROR;
+    }
+
+    e->stream = sub->stream;
+    e->serial = sub->serial;
+    ngx_queue_insert_tail(&bt->entries, &e->queue);
+    ngx_queue_insert_tail(&sub->stream->batched, &e->link);
+    bt->nentries++;
+
+    return NGX_OK;
+}
+
+
+/* the round is over: the status rendered once if it came as an id */
+static void
+ngx_http_mastodon_stream_batch_run(ngx_event_t *ev)
+{
+    ngx_http_mastodon_statuses_t      *st;
+    ngx_http_mastodon_stream_batch_t  *bt = ev->data;
+
+    ngx_queue_remove(&bt->queue);
+    bt->gathering = 0;
+
+    if (bt->payload.len) {
+        if (ngx_http_mastodon_stream_batch_filter(bt) != NGX_OK) {
+            goto failed;
+        }
+
+        return;
+    }
+
+    /* as anyone sees it (the public streams' is Mastodon's anonymous
+     * rendering): the viewers' blocks are the filter's */
+    st = ngx_http_mastodon_statuses_op(bt->op, 0, &bt->status_id, 1, 0);
+    if (st == NULL
+        || ngx_http_mastodon_statuses_load(st,
+                                        ngx_http_mastodon_stream_batch_rendered,
+                                        bt)
+           != NGX_DONE)
+    {
+        goto failed;
+    }
+
+    return;
+
+failed:
+
+    ngx_log_error(NGX_LOG_ERR, bt->op->log, 0,
+                  "mastodon: stream: an event could not be checked");
+    ngx_http_mastodon_stream_batch_end(bt);
+}
+
+
+/* r is NULL: the operation is the batch's */
+static void
+ngx_http_mastodon_stream_batch_rendered(ngx_http_request_t *r,
+    ngx_http_mastodon_statuses_t *st, void *data)
+{
+    ngx_http_mastodon_stream_batch_t  *bt = data;
+
+    if (st->rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, bt->op->log, 0,
+                      "mastodon: stream: status %L could not be rendered",
+                      bt->status_id);
+        ngx_http_mastodon_stream_batch_end(bt);
+        return;
+    }
+
+    if (!ngx_http_mastodon_statuses_shown(st, 0)
+        || ngx_http_mastodon_status_json(st, 0, &bt->payload) != NGX_OK
+        || ngx_http_mastodon_stream_batch_filter(bt) != NGX_OK)
+    {
+        ngx_http_mastodon_stream_batch_end(bt);
+    }
+}
+
+
+/*
+ * The streaming server's filter, one statement for all of the batch's
+ * viewers: the status' author, mentioned accounts, domain and language
+ * from its payload, read once.
+ */
+static ngx_int_t
+ngx_http_mastodon_stream_batch_filter(ngx_http_mastodon_stream_batch_t *bt)
 {
     u_char                            *p;
     char                               err[64];
     size_t                             len;
+    ngx_queue_t                       *q;
     const char                        *at, **values;
     mstdn_alloc_t                      alloc;
     mstdn_limits_t                     limits;
     mstdn_value_t                     *status, *account, *mentions, *m, *v;
     ngx_http_mastodon_op_t            *op;
     ngx_http_mastodon_pg_batch_t      *b;
+    ngx_http_mastodon_stream_entry_t  *e;
 
-    op = ck->op;
+    op = bt->op;
 
     values = ngx_pcalloc(op->pool, 5 * sizeof(char *));
     if (values == NULL) {
@@ -1304,7 +1539,7 @@ ngx_http_mastodon_stream_filter(ngx_http_mastodon_stream_check_t *ck)
     limits.max_depth = 32;
     limits.max_members = 100000;
 
-    if (mstdn_json_parse((char *) ck->payload.data, ck->payload.len, &alloc,
+    if (mstdn_json_parse((char *) bt->payload.data, bt->payload.len, &alloc,
                          &limits, &status, err, sizeof(err))
         != MSTDN_OK
         || status->type != MSTDN_OBJECT)
@@ -1315,8 +1550,35 @@ ngx_http_mastodon_stream_filter(ngx_http_mastodon_stream_check_t *ck)
     account = mstdn_object_get(status, "account");
     mentions = mstdn_object_get(status, "mentions");
 
-    values[0] = ngx_http_mastodon_pg_pool_int64(op->pool,
-                                                ck->stream->account_id);
+    /* "{viewer,...}": those still there */
+    p = ngx_pnalloc(op->pool, bt->nentries * (NGX_INT64_LEN + 1) + 3);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    values[0] = (const char *) p;
+    *p++ = '{';
+
+    for (q = ngx_queue_head(&bt->entries);
+         q != ngx_queue_sentinel(&bt->entries);
+         q = ngx_queue_next(q))
+    {
+        e = ngx_queue_data(q, ngx_http_mastodon_stream_entry_t, queue);
+
+        if (e->stream && !e->stream->done) {
+            p = ngx_sprintf(p, "%s%L", p[-1] == '{' ? "" : ",",
+                            e->stream->account_id);
+        }
+    }
+
+    if (p[-1] == '{') {
+        ngx_http_mastodon_stream_batch_end(bt);     /* nobody is left */
+        return NGX_OK;
+    }
+
+    *p++ = '}';
+    *p = '\0';
+
     values[1] = account ? mstdn_param_str(account, "id", NULL) : NULL;
 
     /* "{author,mentioned...}" */
@@ -1326,7 +1588,7 @@ ngx_http_mastodon_stream_filter(ngx_http_mastodon_stream_check_t *ck)
     }
 
     p = ngx_pnalloc(op->pool, len);
-    if (values[0] == NULL || values[1] == NULL || p == NULL) {
+    if (values[1] == NULL || p == NULL) {
         return NGX_ERROR;
     }
 
@@ -1361,8 +1623,8 @@ ngx_http_mastodon_stream_filter(ngx_http_mastodon_stream_check_t *ck)
         values[4] = v->str;
     }
 
-    b = ngx_http_mastodon_pg_op_batch(op, ngx_http_mastodon_stream_checked,
-                                      ck);
+    b = ngx_http_mastodon_pg_op_batch(op, ngx_http_mastodon_stream_batch_checked,
+                                      bt);
     if (b == NULL
         || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_stream_filter_stmt,
                                     values)
@@ -1376,30 +1638,194 @@ ngx_http_mastodon_stream_filter(ngx_http_mastodon_stream_check_t *ck)
 }
 
 
-static void
-ngx_http_mastodon_stream_checked(ngx_http_mastodon_pg_batch_t *b)
+static int ngx_libc_cdecl
+ngx_http_mastodon_stream_id_cmp(const void *one, const void *two)
 {
-    PGresult                          *res;
-    ngx_http_mastodon_stream_check_t  *ck;
+    int64_t  a = *(const int64_t *) one, b = *(const int64_t *) two;
 
-    ck = b->data;
+    return (a > b) - (a < b);
+}
+
+
+/* whether id is in ids (sorted) */
+static ngx_uint_t
+ngx_http_mastodon_stream_id_in(int64_t id, int64_t *ids, ngx_uint_t n)
+{
+    ngx_uint_t  lo, hi, mid;
+
+    lo = 0;
+    hi = n;
+
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+
+        if (ids[mid] == id) {
+            return 1;
+        }
+
+        if (ids[mid] < id) {
+            lo = mid + 1;
+
+        } else {
+            hi = mid;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * The viewers the filter hides get nothing; those who have custom filters
+ * get the event through them (unless the render cache knows none can
+ * match); the others get it as it is.
+ */
+static void
+ngx_http_mastodon_stream_batch_checked(ngx_http_mastodon_pg_batch_t *b)
+{
+    int                                i, n;
+    int64_t                            viewer, id;
+    PGresult                          *res;
+    ngx_str_t                          none;
+    ngx_queue_t                       *q, *sq;
+    ngx_http_mastodon_stream_t        *s;
+    ngx_http_mastodon_stream_sub_t    *sub;
+    ngx_http_mastodon_stream_batch_t  *bt;
+    ngx_http_mastodon_stream_entry_t  *e;
+
+    bt = b->data;
 
     res = ngx_http_mastodon_pg_rows(b, 0);
 
-    if (res == NULL || PQntuples(res) != 1) {
+    if (res == NULL) {
         /* Mastodon logs it and sends nothing */
-        ngx_log_error(NGX_LOG_ERR, ck->op->log, 0,
-                      "mastodon: stream: the viewer's filter failed");
-        ngx_http_mastodon_op_end(ck->op);
+        ngx_log_error(NGX_LOG_ERR, bt->op->log, 0,
+                      "mastodon: stream: the viewers' filter failed");
+        ngx_http_mastodon_stream_batch_end(bt);
         return;
     }
 
-    if (ngx_http_mastodon_pg_bool(res, 0, 0)) {
-        ngx_http_mastodon_op_end(ck->op);
+    n = PQntuples(res);
+
+    bt->hidden = ngx_palloc(bt->op->pool, (n + 1) * sizeof(int64_t));
+    bt->filtering = ngx_palloc(bt->op->pool, (n + 1) * sizeof(int64_t));
+    if (bt->hidden == NULL || bt->filtering == NULL) {
+        ngx_http_mastodon_stream_batch_end(bt);
         return;
     }
 
-    ngx_http_mastodon_stream_deliver(ck);
+    for (i = 0; i < n; i++) {
+        id = ngx_atoof((u_char *) PQgetvalue(res, i, 0),
+                       PQgetlength(res, i, 0));
+
+        if (ngx_http_mastodon_pg_bool(res, i, 1)) {
+            bt->hidden[bt->nhidden++] = id;
+
+        } else {
+            bt->filtering[bt->nfiltering++] = id;
+        }
+    }
+
+    ngx_qsort(bt->hidden, bt->nhidden, sizeof(int64_t),
+              ngx_http_mastodon_stream_id_cmp);
+    ngx_qsort(bt->filtering, bt->nfiltering, sizeof(int64_t),
+              ngx_http_mastodon_stream_id_cmp);
+
+    ngx_str_null(&none);
+
+    for (q = ngx_queue_head(&bt->entries);
+         q != ngx_queue_sentinel(&bt->entries);
+         q = ngx_queue_next(q))
+    {
+        e = ngx_queue_data(q, ngx_http_mastodon_stream_entry_t, queue);
+        s = e->stream;
+
+        if (s == NULL || s->done) {
+            continue;
+        }
+
+        viewer = s->account_id;
+
+        if (ngx_http_mastodon_stream_id_in(viewer, bt->hidden, bt->nhidden)) {
+            continue;
+        }
+
+        /* a WebSocket may have unsubscribed meanwhile */
+        sub = NULL;
+
+        for (sq = ngx_queue_head(&s->subs);
+             sq != ngx_queue_sentinel(&s->subs);
+             sq = ngx_queue_next(sq))
+        {
+            sub = ngx_queue_data(sq, ngx_http_mastodon_stream_sub_t, queue);
+
+            if (sub->serial == e->serial) {
+                break;
+            }
+
+            sub = NULL;
+        }
+
+        if (sub == NULL) {
+            continue;
+        }
+
+        if (sub->context && viewer
+            && ngx_http_mastodon_stream_id_in(viewer, bt->filtering,
+                                              bt->nfiltering)
+            && !ngx_http_mastodon_cache_has(NGX_HTTP_MASTODON_CACHE_FILTERS,
+                                            viewer))
+        {
+            if (ngx_http_mastodon_stream_check(sub, &bt->event, &bt->payload,
+                                               &none, &none)
+                != NGX_OK)
+            {
+                ngx_log_error(NGX_LOG_ERR, s->request->connection->log, 0,
+                              "mastodon: stream: an event could not be "
+                              "checked");
+            }
+
+            continue;
+        }
+
+        /* never ends the stream at once: it is dropped from a posted event */
+        ngx_http_mastodon_stream_send(s, &sub->name, &bt->event,
+                                      &bt->payload);
+    }
+
+    ngx_http_mastodon_stream_batch_end(bt);
+}
+
+
+/* its streams forget it, its operation goes */
+static void
+ngx_http_mastodon_stream_batch_end(ngx_http_mastodon_stream_batch_t *bt)
+{
+    ngx_queue_t                       *q;
+    ngx_http_mastodon_stream_entry_t  *e;
+
+    for (q = ngx_queue_head(&bt->entries);
+         q != ngx_queue_sentinel(&bt->entries);
+         q = ngx_queue_next(q))
+    {
+        e = ngx_queue_data(q, ngx_http_mastodon_stream_entry_t, queue);
+
+        if (e->stream) {
+            ngx_queue_remove(&e->link);
+            e->stream = NULL;
+        }
+    }
+
+    if (bt->gathering) {
+        ngx_queue_remove(&bt->queue);
+        bt->gathering = 0;
+    }
+
+    if (bt->run.posted) {
+        ngx_delete_posted_event(&bt->run);
+    }
+
+    ngx_http_mastodon_op_end(bt->op);
 }
 
 
@@ -1700,8 +2126,17 @@ ngx_http_mastodon_stream_cleanup(void *data)
 
     ngx_queue_t                       *q;
     ngx_http_mastodon_stream_chunk_t  *ch;
+    ngx_http_mastodon_stream_entry_t  *e;
 
     s->done = 1;
+
+    /* the batches it is in will not write to it */
+    while (!ngx_queue_empty(&s->batched)) {
+        q = ngx_queue_head(&s->batched);
+        e = ngx_queue_data(q, ngx_http_mastodon_stream_entry_t, link);
+        ngx_queue_remove(q);
+        e->stream = NULL;
+    }
 
     if (s->heartbeat.timer_set) {
         ngx_del_timer(&s->heartbeat);
