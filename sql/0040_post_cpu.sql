@@ -40,9 +40,20 @@ SELECT CASE lower(split_part(coalesce(lang, ''), '-', 1))
        ELSE 'simple'::regconfig END
 $$;
 
--- mastodon_post_status() (0029) with its mentions found through the
--- accounts' (lower(username), lower(domain)) index: the OR of the local and
--- the remote form scanned every account for every post.
+-- The accounts a post or an edit mentions: local (lowercase usernames) and
+-- remote (lowercase user@domain), each once, found through the accounts'
+-- (lower(username), lower(domain)) index.  The OR of both forms that posts
+-- and edits used before scanned every account for every post.  Inlined.
+CREATE FUNCTION mastodon_mentioned(local text[], remote text[])
+RETURNS TABLE (id bigint) LANGUAGE sql STABLE AS $$
+SELECT a.id FROM accounts a JOIN (
+    SELECT x AS u, '' AS d FROM unnest(local) x
+    UNION SELECT split_part(x, '@', 1), substr(x, strpos(x, '@') + 1)
+    FROM unnest(remote) x WHERE strpos(x, '@') > 0) w
+  ON lower(a.username::text) = w.u AND coalesce(lower(a.domain::text), '') = w.d
+$$;
+
+-- mastodon_post_status() (0029) with its mentions from mastodon_mentioned()
 CREATE OR REPLACE FUNCTION mastodon_post_status(bigint, bigint, text, boolean, text,
     integer, text, bigint, text, text[], text[], text[], text[], text[],
     bigint, boolean, boolean, bigint[], bigint)
@@ -111,13 +122,8 @@ WITH p AS (SELECT ps.id, ps.account_id, ps.conversation_id
    statuses_count = account_stats.statuses_count + 1,
    last_status_at = excluded.last_status_at,
    updated_at = now() AT TIME ZONE 'UTC'),
- mw AS (SELECT x AS u, '' AS d FROM unnest($10) x
-   UNION SELECT split_part(x, '@', 1), substr(x, strpos(x, '@') + 1)
-   FROM unnest($11) x WHERE strpos(x, '@') > 0),
  m AS (INSERT INTO mentions (status_id, account_id)
-   SELECT s.id, mta.id FROM s, mw JOIN accounts mta
-   ON lower(mta.username::text) = mw.u
-   AND coalesce(lower(mta.domain::text), '') = mw.d
+   SELECT s.id, mta.id FROM s, mastodon_mentioned($10, $11) mta
    ON CONFLICT (account_id, status_id) DO UPDATE SET silent = false),
  tn AS (SELECT DISTINCT ON (lower(x.n)) x.n AS name, x.d AS display
    FROM unnest($12, $13) WITH ORDINALITY x (n, d, i)
