@@ -440,21 +440,29 @@ post_bench() {
     echo
     echo "POST /api/v1/statuses (wrk -c16, $authors author(s) each followed by 100 local feeds):" \
         "$(awk '/^Requests\/sec:/ {print $2}' "$VAR/post.out") posts/s; $(grep -E '^posts:' "$VAR/post.out")"
-    # CPU per post does not depend on what else the machine runs
+    # CPU per post does not depend much on what else the machine runs
     awk -v a="$cpu0" -v b="$cpu1" -v hz="$(getconf CLK_TCK)" \
         -v n="$(awk '/^posts:/ {sub(",", "", $2); print $2}' "$VAR/post.out")" \
-        'BEGIN { if (n > 0) printf "  CPU per post (PostgreSQL, nginx, Redis, the worker, during the run): %.2f ms\n", (b - a) * 1000 / hz / n }'
+        'BEGIN { split(a, x, " "); split(b, y, " "); f = 1000 / hz / n
+                 if (n > 0) printf "  CPU per post (PostgreSQL, nginx, Redis, the worker, during the run): %.2f ms" \
+                     " (PostgreSQL %.2f, nginx %.2f, Redis %.2f, the worker %.2f)\n", (y[1] - x[1]) * f,
+                     (y[2] - x[2]) * f, (y[3] - x[3]) * f, (y[4] - x[4]) * f, (y[5] - x[5]) * f }'
 }
 
-# The CPU ticks (user + system) the servers of this run used so far:
-# PostgreSQL's processes, nginx's, Redis and the worker.
+# The CPU ticks (user + system) the servers of this run used so far: all,
+# then PostgreSQL's processes, nginx's, Redis and the worker.
 server_cpu_ticks() {
-    local pids p
-    pids="$(pgrep -P "$(head -n1 "$VAR/pg/data/postmaster.pid")") $(head -n1 "$VAR/pg/data/postmaster.pid")"
-    pids="$pids $(pgrep -P "$(cat "$NGX/nginx.pid")") $(cat "$VAR/redis/redis.pid") $(cat "$VAR/worker.pid")"
-    for p in $pids; do
-        cat "/proc/$p/stat" 2>/dev/null
-    done | awk '{ sub(/^.*\) /, ""); t += $12 + $13 } END { print t + 0 }'
+    local pm ngx p
+    pm=$(head -n1 "$VAR/pg/data/postmaster.pid")
+    ngx=$(cat "$NGX/nginx.pid")
+    {
+        for p in $(pgrep -P "$pm") "$pm"; do echo "pg $(cat "/proc/$p/stat")"; done
+        for p in $(pgrep -P "$ngx"); do echo "nginx $(cat "/proc/$p/stat")"; done
+        echo "redis $(cat "/proc/$(cat "$VAR/redis/redis.pid")/stat")"
+        echo "worker $(cat "/proc/$(cat "$VAR/worker.pid")/stat")"
+    } 2>/dev/null | awk '{ w = $1; if (!sub(/^.*\) /, "")) next; t[w] += $12 + $13 }
+        END { printf "%d %d %d %d %d\n", t["pg"] + t["nginx"] + t["redis"] + t["worker"],
+                                          t["pg"], t["nginx"], t["redis"], t["worker"] }'
 }
 
 # Delivery: signed POSTs of one activity to a farm of inboxes (a plain

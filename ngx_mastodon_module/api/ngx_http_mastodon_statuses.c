@@ -54,10 +54,8 @@ static ngx_int_t ngx_http_mastodon_status_media_refused(ngx_http_request_t *r,
  * commit, and every post with a popular tag waited for the one before. */
 #define NGX_HTTP_MASTODON_STATUS_SQL_MENTIONS(s)                              \
     " INSERT INTO mentions (status_id, account_id)"                           \
-    " SELECT " s ".id, ma.id FROM " s ", accounts ma"                         \
-    " WHERE (ma.domain IS NULL AND lower(ma.username) = ANY($10::text[]))"    \
-    " OR (ma.domain IS NOT NULL"                                              \
-    "  AND lower(ma.username || '@' || ma.domain) = ANY($11::text[]))"        \
+    " SELECT " s ".id, ma.id FROM " s ","                                     \
+    " mastodon_mentioned($10::text[], $11::text[]) ma"                        \
     " ON CONFLICT (account_id, status_id) DO UPDATE SET silent = false"
 
 #define NGX_HTTP_MASTODON_STATUS_SQL_TAGS(s)                                  \
@@ -265,10 +263,8 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_edit_stmt =
     "  FROM u),"
     " md2 AS (UPDATE mentions dm SET silent = true FROM u"
     "  WHERE dm.status_id = u.id"
-    "  AND dm.account_id NOT IN (SELECT ma.id FROM accounts ma"
-    "  WHERE (ma.domain IS NULL AND lower(ma.username) = ANY($10::text[]))"
-    "  OR (ma.domain IS NOT NULL"
-    "  AND lower(ma.username || '@' || ma.domain) = ANY($11::text[])))),"
+    "  AND dm.account_id NOT IN (SELECT ma.id"
+    "  FROM mastodon_mentioned($10::text[], $11::text[]) ma)),"
     " m AS (" NGX_HTTP_MASTODON_STATUS_SQL_MENTIONS("u") "),"
     " td AS (DELETE FROM statuses_tags dt USING u WHERE dt.status_id = u.id"
     "  AND dt.tag_id NOT IN (SELECT tags.id FROM tags"
