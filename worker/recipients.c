@@ -14,8 +14,12 @@
 
 #include <stdio.h>
 
+/* the fourth column: whether a reblog of the status exists (once per page,
+ * an InitPlan); without one feed_push.c need not read `:reblogs` */
+#define REBLOGGED  "EXISTS (SELECT 1 FROM statuses r WHERE r.reblog_of_id = $4::bigint)"
+
 #define RECIPIENTS_SQL(which)                                                              \
-    "SELECT p.account_id, p.notify AND h.ok IS NOT NULL, h.ok IS NOT NULL"                 \
+    "SELECT p.account_id, p.notify AND h.ok IS NOT NULL, h.ok IS NOT NULL, " REBLOGGED     \
     " FROM (SELECT f.account_id, f.notify, f.languages, f.show_reblogs"                    \
     "         FROM follows f JOIN accounts a ON a.id = f.account_id"                       \
     "        WHERE f.target_account_id = $1::bigint AND f.account_id > $2::bigint" which     \
@@ -44,7 +48,7 @@ static const char followers_sql[] =
 static const char tag_followers_sql[] =
     "SELECT p.account_id, false, h.ok IS NOT NULL AND NOT EXISTS (SELECT 1"
     "   FROM account_domain_blocks d JOIN accounts au ON au.id = $1::bigint"
-    "  WHERE d.account_id = p.account_id AND d.domain = au.domain)"
+    "  WHERE d.account_id = p.account_id AND d.domain = au.domain), " REBLOGGED
     " FROM (SELECT DISTINCT tf.account_id FROM tag_follows tf"
     "         JOIN statuses_tags st ON st.tag_id = tf.tag_id AND st.status_id = $4::bigint"
     "         JOIN accounts a ON a.id = tf.account_id"
