@@ -97,6 +97,13 @@ int fanout_home(job_ctx *ctx, PGconn *db, const fanout_walk *w, long long *chang
     }
     if (w->include_self)
         writes_add(&fw, w, w->account_id, err, errlen);
+    if (w->self_only) {
+        if (writes_send(&fw, 1, err, errlen) == 0 && writes_collect(&fw, err, errlen) == 0) {
+            *changed = fw.plain ? fw.push.changed : fw.batch->changed;
+            rc = 0;
+        }
+        goto done;
+    }
 
     if (next_page_send(db, w, cursor, err, errlen) != 0)
         goto done;
