@@ -189,7 +189,9 @@ int feed_push_add(feed_push *p, const char *account_id, char *err, size_t errlen
         }
         p->cap = cap;
     }
-    snprintf(p->accounts[p->n], sizeof(p->accounts[0]), "%s", account_id);
+    size_t len = strnlen(account_id, sizeof(p->accounts[0]) - 1);
+    memcpy(p->accounts[p->n], account_id, len);
+    p->accounts[p->n][len] = '\0';
     p->state[p->n] = 0;
     p->n++;
     return 0;
