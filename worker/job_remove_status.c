@@ -3,11 +3,12 @@
  * args {"status_id": "<id>", "account_id": "<author>", "reblog_of_id": "<id>" or null}.
  *
  * - out of the author's feed and every local follower's, with `delete` on
- *   timeline:<id> where it was (a big account's merged status: out of its
- *   author's feed, `delete` to the followers connected to streaming); each reblog of it likewise out of its
+ *   timeline:<id> where it was; each reblog of it likewise out of its
  *   reblogger's feed and the reblogger's followers' feeds (`:reblogs`
  *   tracking fixed on the way, feed.c); likewise out of the list feeds
- *   of the lists holding its author or reblogger (list_feeds.c);
+ *   of the lists holding its author or reblogger (list_feeds.c); a big
+ *   account's merged status (or reblog) only out of its author's feed,
+ *   with `delete` to the followers connected to streaming;
  * - `delete` on the public and hashtag channels (a public status), or
  *   timeline:direct:<id> (a direct one);
  * - its notifications deleted: those whose activity is the status, a
