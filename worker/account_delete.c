@@ -181,6 +181,8 @@ static int redis_forget(PGconn *db, const worker_config *cfg, const char *accoun
     if (rc == 0)
         rc = redis_do(c, err, errlen, "DEL " FEED_PREFIX "%s " FEED_PREFIX "%s:reblogs",
                       account_id, account_id);
+    if (rc == 0)
+        rc = redis_do(c, err, errlen, "SREM " FEED_ACTIVE_KEY " %s", account_id);
     redis_close(&c);
     PQclear(res);
     return rc;

@@ -5,8 +5,12 @@
  * for 1,000. */
 #include "big_accounts.h"
 #include "db.h"
+#include "log.h"
+#include "recipients.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static const char big_account_sql[] =
     "WITH b AS (SELECT since_status_id FROM feed_big_accounts WHERE account_id = $1::bigint),"
@@ -43,4 +47,127 @@ int big_account_merged(PGconn *db, const status_facts *f, long threshold,
         merged = 2;                     /* the switch, recorded now */
     PQclear(res);
     return merged;
+}
+
+static const char is_merged_sql[] =
+    "SELECT EXISTS (SELECT 1 FROM feed_big_accounts"
+    "                WHERE account_id = $1::bigint AND since_status_id <= $2::bigint)";
+
+int big_account_is_merged(PGconn *db, const char *account_id, const char *status_id,
+                          int visibility, char *err, size_t errlen)
+{
+    if (visibility == VISIBILITY_DIRECT)
+        return 0;
+    const char *params[2] = { account_id, status_id };
+    PGresult *res = db_query_prepared(db, "mw_big_account_is_merged", is_merged_sql, 2, params,
+                                      PGRES_TUPLES_OK, err, errlen);
+    if (res == NULL)
+        return -1;
+    int merged = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    return merged;
+}
+
+/* The accounts with a subscriber on timeline:<id>, as a PostgreSQL array
+ * literal ("{}" when none).  NULL + err. */
+static char *connected_accounts(redisContext *c, char *err, size_t errlen)
+{
+    redisReply *r = redisCommand(c, "PUBSUB CHANNELS timeline:[0-9]*");
+    char *ids = NULL;
+    size_t used = 0;
+
+    if (r == NULL) {
+        snprintf(err, errlen, "redis: %s", c->errstr);
+        return NULL;
+    }
+    if (r->type != REDIS_REPLY_ARRAY) {
+        snprintf(err, errlen, "redis: PUBSUB CHANNELS: %s",
+                 r->type == REDIS_REPLY_ERROR ? r->str : "not an array");
+        goto done;
+    }
+    ids = malloc(3 + r->elements * MW_ID_LEN);
+    if (ids == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    ids[used++] = '{';
+    for (size_t i = 0; i < r->elements; i++) {
+        redisReply *ch = r->element[i];
+        /* timeline:<digits> only: not :notifications, list:, ... */
+        if (ch->type != REDIS_REPLY_STRING || ch->len <= 9 || ch->len - 9 >= MW_ID_LEN)
+            continue;
+        const char *id = ch->str + 9;
+        size_t n = ch->len - 9;
+        if (strspn(id, "0123456789") != n)
+            continue;
+        if (used > 1)
+            ids[used++] = ',';
+        memcpy(ids + used, id, n);
+        used += n;
+    }
+    ids[used++] = '}';
+    ids[used] = '\0';
+done:
+    freeReplyObject(r);
+    return ids;
+}
+
+int big_account_stream(redisContext *c, PGconn *db, const char *account_id,
+                       const status_facts *f, const char *event_key, const stream_event *ev,
+                       char *err, size_t errlen)
+{
+    char *ids = connected_accounts(c, err, errlen), *stored = NULL;
+    const char *text = ev != NULL ? ev->text : NULL;
+    size_t len = ev != NULL ? ev->len : 0;
+    PGresult *res = NULL;
+    int rc = -1, sent = 0;
+
+    if (ids == NULL)
+        return -1;
+    if (strcmp(ids, "{}") == 0) {
+        rc = 0;
+        goto done;
+    }
+    res = recipients_among(db, account_id, f, ids, err, errlen);
+    if (res == NULL)
+        goto done;
+    if (PQntuples(res) > 0 && text == NULL) {
+        redisReply *r = redisCommand(c, "GET %s", event_key);
+        if (r == NULL) {
+            snprintf(err, errlen, "redis: %s", c->errstr);
+            goto done;
+        }
+        if (r->type == REDIS_REPLY_STRING && (stored = malloc(r->len + 1)) != NULL) {
+            memcpy(stored, r->str, r->len);
+            len = r->len;
+            text = stored;
+        }
+        freeReplyObject(r);
+    }
+    for (int i = 0; text != NULL && i < PQntuples(res); i++) {
+        if (redisAppendCommand(c, "PUBLISH timeline:%s %b", PQgetvalue(res, i, 0), text,
+                               len) != REDIS_OK) {
+            snprintf(err, errlen, "redis: %s", c->errstr);
+            goto drain;
+        }
+        sent++;
+    }
+    rc = 0;
+drain:
+    for (int i = 0; i < sent; i++) {
+        redisReply *r = NULL;
+        if (redisGetReply(c, (void **) &r) != REDIS_OK || r == NULL) {
+            snprintf(err, errlen, "redis: %s", c->errstr);
+            rc = -1;
+            break;
+        }
+        freeReplyObject(r);
+    }
+    if (rc == 0 && sent > 0)
+        mlog(LOG_DEBUG, "big account %s: an event to %d follower(s) connected", account_id, sent);
+done:
+    PQclear(res);
+    free(ids);
+    free(stored);
+    return rc;
 }

@@ -57,11 +57,11 @@ static void writes_add(fanout_writes *fw, const fanout_walk *w, const char *acco
     }
 }
 
-static int writes_send(fanout_writes *fw, char *err, size_t errlen)
+static int writes_send(fanout_writes *fw, int last, char *err, size_t errlen)
 {
     if (err[0] != '\0')
         return -1;
-    return fw->plain ? feed_push_send(&fw->push, err, errlen)
+    return fw->plain ? feed_push_send(&fw->push, last, err, errlen)
                      : feed_batch_send(fw->batch, err, errlen);
 }
 
@@ -97,6 +97,13 @@ int fanout_home(job_ctx *ctx, PGconn *db, const fanout_walk *w, long long *chang
     }
     if (w->include_self)
         writes_add(&fw, w, w->account_id, err, errlen);
+    if (w->self_only) {
+        if (writes_send(&fw, 1, err, errlen) == 0 && writes_collect(&fw, err, errlen) == 0) {
+            *changed = fw.plain ? fw.push.changed : fw.batch->changed;
+            rc = 0;
+        }
+        goto done;
+    }
 
     if (next_page_send(db, w, cursor, err, errlen) != 0)
         goto done;
@@ -116,7 +123,10 @@ int fanout_home(job_ctx *ctx, PGconn *db, const fanout_walk *w, long long *chang
                 continue;
             writes_add(&fw, w, PQgetvalue(page, i, 0), err, errlen);
         }
-        if (writes_send(&fw, err, errlen) != 0)
+        /* `:reblogs` is read only when a reblog of the status exists */
+        if (n == 0 || PQnfields(page) < 4 || PQgetvalue(page, 0, 3)[0] != 'f')
+            fw.push.check_reblogs = 1;
+        if (writes_send(&fw, !more, err, errlen) != 0)
             break;
 
         char perr[512] = "";

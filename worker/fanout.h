@@ -18,6 +18,8 @@ typedef struct {
                                      * with follows.notify, for on_page (a big account) */
     const char   *account_id;       /* whose followers */
     int           include_self;     /* and the account's own feed */
+    int           self_only;        /* only that feed: a big account's merged
+                                     * status, in no follower's feed */
     const char   *status_id;
     const char   *reblog_of_id;     /* "" when not a reblog */
     feed_op       op;

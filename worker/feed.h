@@ -10,6 +10,9 @@
 #include <libpq-fe.h>
 
 #define FEED_PREFIX        "mastodon:feed:home:"
+/* the accounts whose home feed exists, as far as the fan-out knows
+ * (feed_push.h): a set, dropped with the feeds when Redis loses them */
+#define FEED_ACTIVE_KEY    "mastodon:feeds:home"
 #define FEED_LIST_PREFIX   "mastodon:feed:list:"    /* Mastodon's feed:list:<id> */
 #define FEED_CALL_ENTRIES  256      /* feeds per script call */
 #define FEED_REBLOG_FALLOFF 40      /* Mastodon's REBLOG_FALLOFF */

@@ -8,7 +8,8 @@
  *   followers; `update` events on their timeline:<id>.  A big account's
  *   status (big_accounts.c) is not pushed to its followers: their home
  *   timelines merge it on read; only the followers' `status`
- *   notifications walk them (the few with follows.notify);
+ *   notifications walk them (the few with follows.notify), and the
+ *   followers connected to streaming get its `update`;
  * - the feeds of the lists holding the author that take it (list_feeds.c),
  *   `update` on timeline:list:<id>;
  * - a public status with tags: the home feeds of the local followers of
@@ -96,6 +97,10 @@ static int distribute(job_ctx *ctx, PGconn *db, const status_facts *f, const cha
         cache_forget_publish(*ctx->redis, "big", "0");
     w.notify_only = merged != 0;
     if (fanout_home(ctx, db, &w, &written, err, errlen) != 0)
+        return -1;
+    /* the followers reading their home stream get it as if pushed */
+    if (merged && big_account_stream(*ctx->redis, db, f->account_id, f, event_key, NULL,
+                                      err, errlen) != 0)
         return -1;
     mlog(LOG_INFO, "distribute: status %s into %lld home feed(s)%s", f->id, written,
          merged ? ", merged on read by its followers' (a big account)" : "");

@@ -6,8 +6,10 @@
  * module on the next read, and that includes the new follow).  The newest
  * feed_max / 4 public, unlisted and private statuses of the target, newer
  * than the feed's oldest when the feed holds at least that many, that
- * mastodon_home_accepts() lets into the feed (as the fan-out does).  No
- * events: Mastodon sends none either. */
+ * mastodon_home_accepts() lets into the feed (as the fan-out does), but a
+ * big account's merged on read (from its switch on, as the fan-out skips
+ * them: a merge running late must not push them).  No events: Mastodon
+ * sends none either. */
 #include "jobs.h"
 #include "args.h"
 #include "db.h"
@@ -29,6 +31,9 @@ static const char statuses_sql[] =
     " WHERE f.account_id = $1::bigint AND f.target_account_id = $2::bigint"
     "   AND s.deleted_at IS NULL AND s.visibility IN (0, 1, 2) AND s.id > $3::bigint"
     "   AND (o.id IS NULL OR o.deleted_at IS NULL)"
+    /* a big account's statuses from its switch on are merged on read */
+    "   AND NOT EXISTS (SELECT 1 FROM feed_big_accounts b"
+    "                    WHERE b.account_id = $2::bigint AND s.id >= b.since_status_id)"
     " ORDER BY s.id DESC LIMIT $4::int";
 
 /* How far back to merge: everything when the feed holds fewer than limit

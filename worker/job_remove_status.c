@@ -6,7 +6,9 @@
  *   timeline:<id> where it was; each reblog of it likewise out of its
  *   reblogger's feed and the reblogger's followers' feeds (`:reblogs`
  *   tracking fixed on the way, feed.c); likewise out of the list feeds
- *   of the lists holding its author or reblogger (list_feeds.c);
+ *   of the lists holding its author or reblogger (list_feeds.c); a big
+ *   account's merged status (or reblog) only out of its author's feed,
+ *   with `delete` to the followers connected to streaming;
  * - `delete` on the public and hashtag channels (a public status), or
  *   timeline:direct:<id> (a direct one);
  * - its notifications deleted: those whose activity is the status, a
@@ -18,6 +20,7 @@
  * the public channels get the delete anyway (harmless). */
 #include "jobs.h"
 #include "args.h"
+#include "big_accounts.h"
 #include "conversations.h"
 #include "db.h"
 #include "fanout.h"
@@ -41,17 +44,38 @@ static const char forget_notifications_sql[] =
     " OR (n.activity_type = 'Favourite' AND n.activity_id IN"
     "    (SELECT fv.id FROM favourites fv WHERE fv.status_id = $1::bigint))";
 
+/* visibility: the status' (a reblog's is never direct), or -1 when its
+ * row is gone (then it is taken as pushed: every follower is walked) */
 static int remove_from_feeds(job_ctx *ctx, PGconn *db, const char *account_id, const char *status_id,
-                             const char *reblog_of_id, char *err, size_t errlen)
+                             const char *reblog_of_id, int visibility, char *err, size_t errlen)
 {
     long long removed;
     fanout_walk w = {
         .filter = NULL, .account_id = account_id, .include_self = 1,
         .status_id = status_id, .reblog_of_id = reblog_of_id, .op = FEED_REMOVE,
     };
+    int merged = visibility < 0 ? 0
+        : big_account_is_merged(db, account_id, status_id, visibility, err, errlen);
+    if (merged < 0)
+        return -1;
+    /* merged on read: in its author's feed only (a follower's feed rebuilt
+     * meanwhile may hold it; the module leaves deleted statuses out) */
+    w.self_only = merged;
     if (fanout_home(ctx, db, &w, &removed, err, errlen) != 0)
         return -1;
-    mlog(LOG_INFO, "remove_status: status %s out of %lld home feed(s)", status_id, removed);
+    if (merged) {
+        stream_event ev = { NULL, 0 };
+        if (stream_event_delete(&ev, status_id) != 0) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        int rc = big_account_stream(*ctx->redis, db, account_id, NULL, NULL, &ev, err, errlen);
+        stream_event_free(&ev);
+        if (rc != 0)
+            return -1;
+    }
+    mlog(LOG_INFO, "remove_status: status %s out of %lld home feed(s)%s", status_id, removed,
+         merged ? " (merged on read: followers not walked)" : "");
     if (list_feeds_walk(ctx, db, NULL, account_id, status_id, reblog_of_id, FEED_REMOVE, NULL,
                         &removed, err, errlen) != 0)
         return -1;
@@ -67,7 +91,7 @@ static int remove_reblogs(job_ctx *ctx, PGconn *db, const char *status_id, char 
     int rc = 0;
     for (int i = 0; i < PQntuples(res) && rc == 0; i++)
         rc = remove_from_feeds(ctx, db, PQgetvalue(res, i, 1), PQgetvalue(res, i, 0), status_id,
-                               err, errlen);
+                               VISIBILITY_PUBLIC, err, errlen);
     PQclear(res);
     return rc;
 }
@@ -115,7 +139,8 @@ int job_remove_status(job_ctx *ctx, const char *args_json, size_t len, char *err
         goto out;
     }
     redisContext *c = *ctx->redis;
-    if (remove_from_feeds(ctx, db, f.account_id, id, f.reblog_of_id, err, errlen) != 0
+    if (remove_from_feeds(ctx, db, f.account_id, id, f.reblog_of_id, f.found ? f.visibility : -1,
+                          err, errlen) != 0
         || (f.reblog_of_id[0] == '\0' && remove_reblogs(ctx, db, id, err, errlen) != 0)
         || stream_public(c, &f, &ev, err, errlen) != 0 || stream_direct(c, &f, &ev, err, errlen) != 0
         || forget_notifications(db, id, err, errlen) != 0

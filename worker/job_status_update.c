@@ -10,8 +10,11 @@
  * - an `update` notification to each local account that reblogged it;
  * - activitypub_distribute (update).
  *
- * Feeds are not written: an edit does not move a status. */
+ * Feeds are not written: an edit does not move a status.  A big account's
+ * merged status (big_accounts.c) is in its author's feed only: the
+ * followers are not walked, those connected to streaming get the event. */
 #include "jobs.h"
+#include "big_accounts.h"
 #include "db.h"
 #include "fanout.h"
 #include "list_feeds.h"
@@ -46,9 +49,17 @@ static int update(job_ctx *ctx, PGconn *db, const status_facts *f, const char *e
         .status_id = f->id, .reblog_of_id = "", .op = FEED_TOUCH,
         .event_key = event_key,
     };
+    int merged = big_account_is_merged(db, f->account_id, f->id, f->visibility, err, errlen);
+    if (merged < 0)
+        return -1;
+    w.self_only = merged;
     if (fanout_home(ctx, db, &w, &found, err, errlen) != 0)
         return -1;
-    mlog(LOG_INFO, "status_update: status %s is in %lld home feed(s)", f->id, found);
+    if (merged && big_account_stream(*ctx->redis, db, f->account_id, f, event_key, NULL,
+                                      err, errlen) != 0)
+        return -1;
+    mlog(LOG_INFO, "status_update: status %s is in %lld home feed(s)%s", f->id, found,
+         merged ? " (merged on read: followers not walked)" : "");
     if (list_feeds_walk(ctx, db, NULL, f->account_id, f->id, "", FEED_TOUCH, event_key, &found,
                         err, errlen) != 0)
         return -1;

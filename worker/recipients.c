@@ -14,8 +14,12 @@
 
 #include <stdio.h>
 
+/* the fourth column: whether a reblog of the status exists (once per page,
+ * an InitPlan); without one feed_push.c need not read `:reblogs` */
+#define REBLOGGED  "EXISTS (SELECT 1 FROM statuses r WHERE r.reblog_of_id = $4::bigint)"
+
 #define RECIPIENTS_SQL(which)                                                              \
-    "SELECT p.account_id, p.notify AND h.ok IS NOT NULL, h.ok IS NOT NULL"                 \
+    "SELECT p.account_id, p.notify AND h.ok IS NOT NULL, h.ok IS NOT NULL, " REBLOGGED     \
     " FROM (SELECT f.account_id, f.notify, f.languages, f.show_reblogs"                    \
     "         FROM follows f JOIN accounts a ON a.id = f.account_id"                       \
     "        WHERE f.target_account_id = $1::bigint AND f.account_id > $2::bigint" which     \
@@ -44,7 +48,7 @@ static const char followers_sql[] =
 static const char tag_followers_sql[] =
     "SELECT p.account_id, false, h.ok IS NOT NULL AND NOT EXISTS (SELECT 1"
     "   FROM account_domain_blocks d JOIN accounts au ON au.id = $1::bigint"
-    "  WHERE d.account_id = p.account_id AND d.domain = au.domain)"
+    "  WHERE d.account_id = p.account_id AND d.domain = au.domain), " REBLOGGED
     " FROM (SELECT DISTINCT tf.account_id FROM tag_follows tf"
     "         JOIN statuses_tags st ON st.tag_id = tf.tag_id AND st.status_id = $4::bigint"
     "         JOIN accounts a ON a.id = tf.account_id"
@@ -54,6 +58,19 @@ static const char tag_followers_sql[] =
     " LEFT JOIN LATERAL mastodon_feed_accepts(p.account_id, NULL, true,"
     "   $4::bigint, $1::bigint, $5::int, false, NULL, NULL, NULL, NULL, NULL, NULL) h(ok) ON true"
     " ORDER BY p.account_id";
+
+static const char followers_among_sql[] =
+    "SELECT f.account_id FROM follows f"
+    " WHERE f.target_account_id = $1::bigint AND f.account_id = ANY($2::bigint[])"
+    " ORDER BY f.account_id";
+
+static const char recipients_among_sql[] =
+    "SELECT f.account_id FROM follows f"
+    " WHERE f.target_account_id = $1::bigint AND f.account_id = ANY($2::bigint[])"
+    "   AND EXISTS (SELECT 1 FROM mastodon_home_accepts(f.account_id, f.languages,"
+    "     f.show_reblogs, $3::bigint, $1::bigint, $4::int, $5::boolean, $6::bigint,"
+    "     $7::bigint, $8::varchar, $9::bigint, $10::bigint, $11::varchar))"
+    " ORDER BY f.account_id";
 
 static const char *or_null(const char *s)
 {
@@ -101,4 +118,23 @@ int tag_followers_page_send(PGconn *db, const status_facts *f, const char *curso
     snprintf(visibility, sizeof(visibility), "%d", f->visibility);
     const char *params[5] = { f->account_id, cursor, limit, f->id, visibility };
     return db_send_prepared(db, "mw_tag_followers", tag_followers_sql, 5, params, err, errlen);
+}
+
+PGresult *recipients_among(PGconn *db, const char *account_id, const status_facts *f,
+                           const char *ids, char *err, size_t errlen)
+{
+    char visibility[16];
+
+    if (f == NULL) {
+        const char *params[2] = { account_id, ids };
+        return db_query(db, followers_among_sql, 2, params, PGRES_TUPLES_OK, err, errlen);
+    }
+    snprintf(visibility, sizeof(visibility), "%d", f->visibility);
+    const char *params[11] = {
+        account_id, ids, f->id, visibility, f->reply ? "t" : "f",
+        or_null(f->in_reply_to_id), or_null(f->replied_account_id), or_null(f->language),
+        or_null(f->reblog_of_id), or_null(f->reblog_account_id),
+        f->reblog_of_id[0] != '\0' ? f->reblog_account_domain : NULL,
+    };
+    return db_query(db, recipients_among_sql, 11, params, PGRES_TUPLES_OK, err, errlen);
 }

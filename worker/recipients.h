@@ -30,6 +30,14 @@ int tag_followers_page_send(PGconn *db, const status_facts *f, const char *curso
 int followers_page_send(PGconn *db, const char *account_id, const char *cursor,
                         char *err, size_t errlen);
 
+/* Which of the accounts in `ids` (a PostgreSQL array literal of ids)
+ * follow account_id, and with f (else NULL: all of them) whose home feed
+ * takes f (mastodon_home_accepts(), the push's rule): one column,
+ * account_id.  For the few followers of a big account connected to
+ * streaming (big_accounts.c).  NULL + err on failure. */
+PGresult *recipients_among(PGconn *db, const char *account_id, const status_facts *f,
+                           const char *ids, char *err, size_t errlen);
+
 /* The page sent: NULL + err on failure. */
 PGresult *recipients_page_receive(PGconn *db, char *err, size_t errlen);
 
