@@ -332,36 +332,11 @@ void
 ngx_http_mastodon_viewer_forget(ngx_http_request_t *r, int64_t *ids,
     ngx_uint_t n)
 {
-    u_char      *p, *msg;
-    size_t       argvlen[3];
-    ngx_uint_t   i;
-    const char  *argv[3];
-
-    if (n == 0) {
-        return;
-    }
+    ngx_uint_t  i;
 
     for (i = 0; i < n; i++) {
         ngx_http_mastodon_cache_forget(NGX_HTTP_MASTODON_CACHE_VIEWER, ids[i]);
     }
 
-    msg = ngx_pnalloc(r->pool, sizeof("viewer") + n * (1 + NGX_INT64_LEN));
-    if (msg == NULL) {
-        return;
-    }
-
-    p = ngx_cpymem(msg, "viewer", sizeof("viewer") - 1);
-
-    for (i = 0; i < n; i++) {
-        p = ngx_sprintf(p, " %L", ids[i]);
-    }
-
-    argv[0] = "PUBLISH";
-    argvlen[0] = sizeof("PUBLISH") - 1;
-    argv[1] = NGX_HTTP_MASTODON_CACHE_CHANNEL;
-    argvlen[1] = sizeof(NGX_HTTP_MASTODON_CACHE_CHANNEL) - 1;
-    argv[2] = (const char *) msg;
-    argvlen[2] = p - msg;
-
-    (void) ngx_http_mastodon_redis_command(r, NULL, NULL, 3, argv, argvlen);
+    ngx_http_mastodon_cache_publish(r, "viewer", ids, n);
 }
