@@ -210,6 +210,29 @@ $t->redis('PUBLISH', 'mastodon:cache:forget', "filters $bob->{account_id}");
 ok($t->wait_for(sub { $filtered->($m->ua->get("/api/v1/statuses/$fs" => $hb)->result) == 0 }),
    'and its removal');
 
+# the anonymous viewer's facts are remembered too (key -1): an anonymous
+# warm read asks PostgreSQL nothing; every status writer's forget reaches
+# them as it reaches any viewer's
+my $anon = $m->post_ok('/api/v1/statuses', $ha, form => { status => 'for everyone' })->status_is(200)
+             ->tx->res->json->{id};
+my $anon_ok = sub { my ($code, $name) = @_;
+    my $ok = 1;
+    for (1 .. 6) { $ok = 0 unless $m->ua->get("/api/v1/statuses/$anon")->result->code == $code }
+    ok($ok, $name);
+};
+$anon_ok->(200, 'anonymous: warm');
+$t->psql("UPDATE statuses SET visibility = 2 WHERE id = $anon");
+$anon_ok->(200, "anonymous: the facts remembered answer, not PostgreSQL");
+$t->redis('PUBLISH', 'mastodon:cache:forget', "status $anon");
+ok($t->wait_for(sub { $m->ua->get("/api/v1/statuses/$anon")->result->code == 404 }),
+   "anonymous: a status' forget makes its facts stale");
+$anon_ok->(404, 'anonymous: on every worker');
+$t->psql("UPDATE statuses SET visibility = 0 WHERE id = $anon");
+$t->redis('PUBLISH', 'mastodon:cache:forget', "status $anon");
+ok($t->wait_for(sub { $m->ua->get("/api/v1/statuses/$anon")->result->code == 200 }), 'anonymous: public again');
+$m->delete_ok("/api/v1/statuses/$anon", $ha)->status_is(200);
+$anon_ok->(404, 'anonymous: a delete, at once');
+
 # --- rendered accounts (kinds account and credentials) --------------------
 # GET /api/v1/accounts/:id (any viewer, anonymous too) and verify_credentials
 # come from the render cache while the worker's relay says it listens for
