@@ -786,8 +786,12 @@ ngx_http_mastodon_account_fill(ngx_uint_t kind, int64_t id,
 }
 
 
-/* after the commit of a change to these accounts: this node at once, the
- * others by "account <id>..." */
+/*
+ * After the commit of a change to these accounts: this node's workers at
+ * once (read your writes).  No message: rendered accounts are only used
+ * while the relay publishes every commit's changes to every node, and a
+ * post would pay a PUBLISH twice.
+ */
 void
 ngx_http_mastodon_account_forget(ngx_http_request_t *r, int64_t *ids,
     ngx_uint_t n)
@@ -799,6 +803,4 @@ ngx_http_mastodon_account_forget(ngx_http_request_t *r, int64_t *ids,
         ngx_http_mastodon_cache_forget(NGX_HTTP_MASTODON_CACHE_CREDENTIALS,
                                        ids[i]);
     }
-
-    ngx_http_mastodon_cache_publish(r, "account", ids, n);
 }

@@ -70,7 +70,7 @@ void ngx_http_mastodon_account_fill(ngx_uint_t kind, int64_t id,
     ngx_http_mastodon_account_fill_t *fill, ngx_pool_t *pool,
     ngx_str_t *json);
 /* every writer of an account, its stats, user or follow requests, after
- * its commit (this node at once, the others through Redis) */
+ * its commit: this node at once (the relay tells every node soon after) */
 void ngx_http_mastodon_account_forget(ngx_http_request_t *r, int64_t *ids,
     ngx_uint_t n);
 /* "emojis": the rows of NGX_HTTP_MASTODON_EMOJIS_SQL as CustomEmoji
