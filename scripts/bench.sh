@@ -319,7 +319,8 @@ done
 # box while wrk loads the home timeline, those of this run's processes kept
 # (nginx's workers, Redis, PostgreSQL's backends: not wrk, not other work on
 # the box), shares by process then the heaviest symbols.  Skipped without
-# perf or permission (BENCH_PROFILE=0 skips it too).
+# perf or permission (BENCH_PROFILE=0 skips it too; BENCH_PROFILE_PATH
+# profiles another GET of the bench user instead).
 profile_home() {
     local pids pm data=$VAR/home.perf
     command -v perf >/dev/null || { echo; echo "(no perf: no profile)"; return 0; }
@@ -327,7 +328,7 @@ profile_home() {
     pids="$(child_pids "$(cat "$NGX/nginx.pid")") $(cat "$VAR/redis/redis.pid") $pm $(child_pids "$pm")"
     pids=$(echo $pids | tr ' ' ',')
     wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -H "Authorization: Bearer $TOKEN" \
-        "$BASE/api/v1/timelines/home?limit=20" > "$VAR/home-prof.out" 2>&1 &
+        "$BASE${BENCH_PROFILE_PATH:-/api/v1/timelines/home?limit=20}" > "$VAR/home-prof.out" 2>&1 &
     local w=$!
     sleep 0.5
     if ! perf record -a -F 2999 -o "$data" -- sleep 2 >/dev/null 2>&1; then
@@ -336,12 +337,12 @@ profile_home() {
     fi
     wait "$w" || true
     echo
-    echo "Profile of GET /api/v1/timelines/home (perf, 2 s under wrk -c$CONNS; this run's processes):"
+    echo "Profile of GET ${BENCH_PROFILE_PATH:-/api/v1/timelines/home} (perf, 2 s under wrk -c$CONNS; this run's processes):"
     perf report -i "$data" --pid "$pids" --sort comm --stdio 2>/dev/null \
         | awk '/^ +[0-9.]+%/ { printf "  %-8s %s\n", $1, $2 }' | head -n 6
     echo "  heaviest symbols (share of all the run's samples):"
     perf report -i "$data" --pid "$pids" --sort comm,dso,sym --stdio 2>/dev/null \
-        | awk '/^ +[0-9.]+%/ { $2 = $2; sub(/^ +/, ""); print "    " $0 }' | head -n 25
+        | awk '/^ +[0-9.]+%/ { $2 = $2; sub(/^ +/, ""); print "    " $0 }' | head -n "${BENCH_PROFILE_SYMBOLS:-25}"
 }
 
 if [ "${BENCH_PROFILE:-1}" != 0 ] && [[ -z "${BENCH_ONLY:-}" || " $BENCH_ONLY " == *" home "* ]]; then

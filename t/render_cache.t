@@ -210,6 +210,157 @@ $t->redis('PUBLISH', 'mastodon:cache:forget', "filters $bob->{account_id}");
 ok($t->wait_for(sub { $filtered->($m->ua->get("/api/v1/statuses/$fs" => $hb)->result) == 0 }),
    'and its removal');
 
+# the anonymous viewer's facts are remembered too (key -1): an anonymous
+# warm read asks PostgreSQL nothing; every status writer's forget reaches
+# them as it reaches any viewer's
+my $anon = $m->post_ok('/api/v1/statuses', $ha, form => { status => 'for everyone' })->status_is(200)
+             ->tx->res->json->{id};
+my $anon_ok = sub { my ($code, $name) = @_;
+    my $ok = 1;
+    for (1 .. 6) { $ok = 0 unless $m->ua->get("/api/v1/statuses/$anon")->result->code == $code }
+    ok($ok, $name);
+};
+$anon_ok->(200, 'anonymous: warm');
+$t->psql("UPDATE statuses SET visibility = 2 WHERE id = $anon");
+$anon_ok->(200, "anonymous: the facts remembered answer, not PostgreSQL");
+$t->redis('PUBLISH', 'mastodon:cache:forget', "status $anon");
+ok($t->wait_for(sub { $m->ua->get("/api/v1/statuses/$anon")->result->code == 404 }),
+   "anonymous: a status' forget makes its facts stale");
+$anon_ok->(404, 'anonymous: on every worker');
+$t->psql("UPDATE statuses SET visibility = 0 WHERE id = $anon");
+$t->redis('PUBLISH', 'mastodon:cache:forget', "status $anon");
+ok($t->wait_for(sub { $m->ua->get("/api/v1/statuses/$anon")->result->code == 200 }), 'anonymous: public again');
+$m->delete_ok("/api/v1/statuses/$anon", $ha)->status_is(200);
+$anon_ok->(404, 'anonymous: a delete, at once');
+
+# --- rendered accounts (kinds account and credentials) --------------------
+# GET /api/v1/accounts/:id (any viewer, anonymous too) and verify_credentials
+# come from the render cache while the worker's relay says it listens for
+# PostgreSQL's account changes (sql/0039).  Behind the caches' back (the
+# trigger off) a change is not seen until "account <id>" is published; every
+# writer is seen on the next reads: the module's at once, any other (the
+# worker, SQL) once the relay published what the trigger said.
+my $acct = "/api/v1/accounts/$alice->{account_id}";
+my $creds = '/api/v1/accounts/verify_credentials';
+sub json_of { my ($res) = @_; $res->code == 200 ? $res->json : {} }
+sub anon_reads_ok {
+    my ($path, $check, $name) = @_;
+    my $ok = 1;
+    for (1 .. 6) { $ok = 0 unless $check->(json_of($m->ua->get($path)->result)) }
+    ok($ok, $name);
+}
+sub creds_ok {
+    my ($h, $check, $name) = @_;
+    reads_ok($creds, $h, sub { $check->(json_of($_[0])) }, $name);
+}
+sub seen_ok {               # a writer that is not the module: seen soon after
+    my ($path, $h, $check, $name) = @_;
+    ok($t->wait_for(sub { $check->(json_of($m->ua->get($path => ($h // {}))->result)) }), $name);
+    reads_ok($path, $h // {}, sub { $check->(json_of($_[0])) }, "$name: on every worker");
+}
+my $name_is = sub { my $n = shift; sub { ($_[0]{display_name} // '') eq $n } };
+
+$m->patch_ok('/api/v1/accounts/update_credentials', $ha, form => { display_name => 'Alice Cached' })
+  ->status_is(200);
+seen_ok($acct, undef, $name_is->('Alice Cached'), 'account: warm');
+creds_ok($ha, $name_is->('Alice Cached'), 'credentials: warm');
+$t->psql('ALTER TABLE accounts DISABLE TRIGGER accounts_forget');
+$t->psql("UPDATE accounts SET display_name = 'Alice Behind' WHERE id = $alice->{account_id}");
+anon_reads_ok($acct, $name_is->('Alice Cached'), 'the render cache answers the account, not PostgreSQL');
+creds_ok($ha, $name_is->('Alice Cached'), 'and verify_credentials');
+$t->psql('ALTER TABLE accounts ENABLE TRIGGER accounts_forget');
+$t->redis('PUBLISH', 'mastodon:cache:forget', "account $alice->{account_id}");
+seen_ok($acct, undef, $name_is->('Alice Behind'), "another node's published account change");
+creds_ok($ha, $name_is->('Alice Behind'), 'verify_credentials too');
+
+# the module's writers: seen at once on every worker
+$m->patch_ok('/api/v1/accounts/update_credentials', $ha, form => {
+    display_name => 'Alice Again', note => 'a new note', locked => 'true',
+    'fields_attributes[0][name]' => 'site', 'fields_attributes[0][value]' => 'cached',
+    'source[privacy]' => 'unlisted', 'source[language]' => 'de',
+})->status_is(200);
+anon_reads_ok($acct, sub {
+    my $j = shift;
+    $j->{display_name} eq 'Alice Again' && $j->{note} =~ /a new note/ && $j->{locked}
+      && ($j->{fields}[0]{value} // '') eq 'cached'
+}, 'update_credentials: name, note, locked, fields');
+creds_ok($ha, sub {
+    my $j = shift;
+    $j->{display_name} eq 'Alice Again' && $j->{source}{note} eq 'a new note'
+      && $j->{source}{privacy} eq 'unlisted' && $j->{source}{language} eq 'de'
+      && ($j->{source}{fields}[0]{value} // '') eq 'cached'
+}, 'update_credentials: the source');
+
+my $count = sub { my ($k, $n) = @_; sub { ($_[0]{$k} // -1) == $n } };
+my $requests = sub { my $n = shift; sub { ($_[0]{source}{follow_requests_count} // -1) == $n } };
+my $statuses = json_of($m->ua->get($acct)->result)->{statuses_count};
+my $np = $m->post_ok('/api/v1/statuses', $ha, form => { status => 'counted' })->status_is(200)
+           ->tx->res->json->{id};
+anon_reads_ok($acct, $count->('statuses_count', $statuses + 1), 'a post: statuses_count');
+creds_ok($ha, $count->('statuses_count', $statuses + 1), 'a post: in verify_credentials');
+anon_reads_ok($acct, sub { defined $_[0]{last_status_at} }, 'a post: last_status_at');
+$m->delete_ok("/api/v1/statuses/$np", $ha)->status_is(200);
+anon_reads_ok($acct, $count->('statuses_count', $statuses), 'a delete: statuses_count');
+my $bstat = json_of($m->ua->get("/api/v1/accounts/$bob->{account_id}")->result)->{statuses_count};
+my $fs_rb = $m->post_ok("/api/v1/statuses/$fs/reblog", $hb)->status_is(200);
+anon_reads_ok("/api/v1/accounts/$bob->{account_id}", $count->('statuses_count', $bstat + 1),
+              'a reblog: statuses_count');
+$m->post_ok("/api/v1/statuses/$fs/unreblog", $hb)->status_is(200);
+anon_reads_ok("/api/v1/accounts/$bob->{account_id}", $count->('statuses_count', $bstat),
+              'an unreblog');
+
+# follows: both counters; alice is locked now: a request, then its answer
+my $followers = json_of($m->ua->get($acct)->result)->{followers_count};
+my $following = json_of($m->ua->get($creds => $hc)->result)->{following_count};
+creds_ok($ha, $requests->(0), 'no follow request');
+$m->post_ok("/api/v1/accounts/$alice->{account_id}/follow", $hc)->status_is(200);
+creds_ok($ha, $requests->(1), 'a follow request: follow_requests_count');
+$m->post_ok("/api/v1/follow_requests/$carol->{account_id}/authorize", $ha)->status_is(200);
+creds_ok($ha, $requests->(0), 'authorized: no request left');
+anon_reads_ok($acct, $count->('followers_count', $followers + 1), 'authorized: followers_count');
+creds_ok($hc, $count->('following_count', $following + 1), "the follower's following_count");
+$m->post_ok("/api/v1/accounts/$alice->{account_id}/unfollow", $hc)->status_is(200);
+anon_reads_ok($acct, $count->('followers_count', $followers), 'an unfollow');
+creds_ok($hc, $count->('following_count', $following), "the follower's too");
+$m->patch_ok('/api/v1/accounts/update_credentials', $ha, form => { locked => 'false' })->status_is(200);
+
+# the images: one set by the worker (SQL here), one removed by the API
+$t->psql("UPDATE accounts SET avatar_file_name = 'cafe.png', avatar_content_type = 'image/png'
+          WHERE id = $alice->{account_id}");
+seen_ok($acct, undef, sub { ($_[0]{avatar} // '') !~ /missing/ }, 'an avatar set by another writer');
+$m->delete_ok('/api/v1/profile/avatar', $ha)->status_is(200);
+anon_reads_ok($acct, sub { ($_[0]{avatar} // '') =~ /missing/ }, 'the avatar removed');
+creds_ok($ha, sub { ($_[0]{avatar} // '') =~ /missing/ }, 'in verify_credentials too');
+
+# other writers (the worker's jobs, the CLI, an admin's SQL): through the
+# trigger and the relay
+$t->psql("UPDATE account_stats SET followers_count = followers_count + 40
+          WHERE account_id = $alice->{account_id}");
+seen_ok($acct, undef, $count->('followers_count', $followers + 40), 'counters moved by another writer');
+$t->psql("UPDATE accounts SET silenced_at = now() WHERE id = $alice->{account_id}");
+seen_ok($acct, undef, sub { $_[0]{limited} }, 'a silencing');
+$t->psql("UPDATE accounts SET silenced_at = NULL, suspended_at = now() WHERE id = $alice->{account_id}");
+seen_ok($acct, undef, sub { $_[0]{suspended} && $_[0]{display_name} eq '' }, 'a suspension');
+$t->psql("UPDATE accounts SET suspended_at = NULL WHERE id = $alice->{account_id}");
+seen_ok($acct, undef, sub { !$_[0]{suspended} && $_[0]{display_name} eq 'Alice Again' }, 'its undoing');
+$t->psql("UPDATE users SET role_id = 1 WHERE id = $alice->{user_id}");
+seen_ok($creds, $ha, sub { ($_[0]{role}{name} // '') eq 'Moderator' }, 'a role given');
+$t->psql("UPDATE user_roles SET color = '#abcdef' WHERE id = 1");
+seen_ok($creds, $ha, sub { ($_[0]{role}{color} // '') eq '#abcdef' }, "a role's change (every account)");
+$t->psql(qq{UPDATE users SET settings = '{"default_privacy":"private"}' WHERE id = $alice->{user_id}});
+seen_ok($creds, $ha, sub { ($_[0]{source}{privacy} // '') eq 'private' }, 'settings changed by SQL');
+$m->patch_ok('/api/v1/accounts/update_credentials', $ha, form => { 'source[privacy]' => 'public' })
+  ->status_is(200);
+creds_ok($ha, sub { ($_[0]{source}{privacy} // '') eq 'public' }, 'and back by the API');
+my $dave = $t->user('dave');
+seen_ok("/api/v1/accounts/$dave->{account_id}", undef, sub { ($_[0]{username} // '') eq 'dave' },
+        "dave's account, warm");
+my ($drc, undef, $derr) = $t->worker_cli('accounts', 'delete', 'dave');
+is($drc, 0, 'the CLI deletes dave') or diag($derr);
+ok($t->wait_for(sub { $m->ua->get("/api/v1/accounts/$dave->{account_id}")->result->code == 404 }),
+   "the CLI's account deletion");
+anon_reads_ok("/api/v1/accounts/$dave->{account_id}", sub { !%{ $_[0] } }, 'gone on every worker');
+
 # Redis goes away while warm and a change is made meanwhile (its forget,
 # published by another node, is lost): once the workers subscribe again the
 # cache was emptied

@@ -22,6 +22,7 @@
 #include "commands.h"
 #include "db.h"
 #include "feed.h"
+#include "jobs.h"
 #include "redis.h"
 
 #include <stdio.h>
@@ -252,6 +253,10 @@ int cmd_accounts_delete(worker_config *cfg, int argc, char **argv)
     if (purge(db, cfg, account_id, user_id, keep_account, err, sizeof(err)) != 0
         || db_exec(db, "COMMIT", err, sizeof(err)) != 0)
         goto failed;
+    /* the rendered account on every node now (the relay will too) */
+    redisContext *c = redis_open(cfg, 0, err, sizeof(err));
+    cache_forget_publish(c, "account", account_id);
+    redis_close(&c);
     printf("OK\n");
     rc = 0;
     goto out;

@@ -7,8 +7,10 @@
  * that inserted jobs) and polls once a second anyway, so a lost
  * notification costs at most a second.  A pass reads rows in id order,
  * XADDs them pipelined (jid: the row id in hex, so a job relayed twice
- * keeps its jid) and deletes them. */
+ * keeps its jid) and deletes them.  It also LISTENs on mastodon_account
+ * and publishes the accounts changed (account_forget.h). */
 #include "outbox.h"
+#include "account_forget.h"
 #include "db.h"
 #include "log.h"
 #include "queue.h"
@@ -134,21 +136,36 @@ static volatile int        *relay_stop;
 static pthread_t            relay_tid;
 static int                  relay_started;
 
-/* Waits for a notification or the poll period; notifications are only a
- * wake-up, their payload says nothing.  -1: the connection is gone. */
-static int wait_notify(PGconn *db, long ms)
+/* Waits for a notification or the poll period; the outbox's are only a
+ * wake-up, mastodon_account's name accounts to forget on every node.
+ * Notifications a query already read are taken at once.  -1: the
+ * connection is gone. */
+static int wait_notify(PGconn *db, redisContext *c, long ms)
 {
     struct pollfd pfd = { PQsocket(db), POLLIN, 0 };
+    account_forget forget;
+    PGnotify *n;
+    int heard = 0;
 
+    forget.len = 0;
     if (pfd.fd < 0)
         return -1;
-    if (poll(&pfd, 1, (int) ms) < 0 && errno != EINTR)
-        return -1;
-    if (PQconsumeInput(db) == 0)
-        return -1;
-    PGnotify *n;
-    while ((n = PQnotifies(db)) != NULL)
-        PQfreemem(n);
+    for (;;) {
+        while ((n = PQnotifies(db)) != NULL) {
+            heard = 1;
+            if (strcmp(n->relname, ACCOUNT_FORGET_CHANNEL) == 0)
+                account_forget_add(&forget, c, n->extra);
+            PQfreemem(n);
+        }
+        if (heard || ms == 0)
+            break;
+        if (poll(&pfd, 1, (int) ms) < 0 && errno != EINTR)
+            return -1;
+        if (PQconsumeInput(db) == 0)
+            return -1;
+        ms = 0;
+    }
+    account_forget_flush(&forget, c);
     return 0;
 }
 
@@ -161,7 +178,8 @@ static int take_lock(PGconn *db, char *err, size_t errlen)
         return -1;
     int held = PQgetvalue(res, 0, 0)[0] == 't';
     PQclear(res);
-    if (held && db_exec(db, "LISTEN " OUTBOX_CHANNEL, err, errlen) != 0)
+    if (held && (db_exec(db, "LISTEN " OUTBOX_CHANNEL, err, errlen) != 0
+                 || db_exec(db, "LISTEN " ACCOUNT_FORGET_CHANNEL, err, errlen) != 0))
         return -1;
     return held;
 }
@@ -170,7 +188,8 @@ static void *relay_main(void *arg)
 {
     PGconn *db = NULL;
     redisContext *c = NULL;
-    int held = 0, waiting_logged = 0;
+    int held = 0, waiting_logged = 0, listened = 0;
+    long long beat = 0;
     char err[512];
 
     (void) arg;
@@ -203,11 +222,21 @@ static void *relay_main(void *arg)
                 continue;
             }
             mlog(LOG_INFO, "outbox: relaying jobs to redis");
+            listened = 1;
         }
         if (c == NULL) {
             c = redis_open_retry(relay_cfg, 0, relay_stop);
             if (c == NULL)
                 break;
+        }
+        if (listened) {
+            /* account changes nobody listened to: every account */
+            account_forget_all(c);
+            listened = 0;
+        }
+        if (now_ms() - beat >= ACCOUNT_FORGET_BEAT_MS) {
+            account_forget_beat(c);
+            beat = now_ms();
         }
 
         int n;
@@ -222,7 +251,7 @@ static void *relay_main(void *arg)
             sleep_ms(OUTBOX_POLL_MS);
             continue;
         }
-        if (wait_notify(db, OUTBOX_POLL_MS) != 0)
+        if (wait_notify(db, c, OUTBOX_POLL_MS) != 0)
             db_close(&db);
     }
     redis_close(&c);

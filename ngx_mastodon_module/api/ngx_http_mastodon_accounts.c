@@ -5,6 +5,7 @@
  */
 
 #include "ngx_http_mastodon_api.h"
+#include "ngx_http_mastodon_cache.h"
 #include "mstdn_json.h"
 
 
@@ -13,6 +14,12 @@
 
 static void ngx_http_mastodon_accounts_one_done(
     ngx_http_mastodon_pg_batch_t *b);
+static void ngx_http_mastodon_accounts_show_done(
+    ngx_http_mastodon_pg_batch_t *b);
+static void ngx_http_mastodon_verify_credentials_done(
+    ngx_http_mastodon_pg_batch_t *b);
+static void ngx_http_mastodon_credentials_answer(
+    ngx_http_mastodon_pg_batch_t *b, ngx_http_mastodon_account_fill_t *fill);
 static void ngx_http_mastodon_accounts_list_done(
     ngx_http_mastodon_pg_batch_t *b);
 static void ngx_http_mastodon_preferences_done(
@@ -68,22 +75,42 @@ ngx_http_mastodon_credentials_stmt(void)
 }
 
 
-/* GET /api/v1/accounts/:id */
+/*
+ * GET /api/v1/accounts/:id: the same for every viewer (anonymous too), so
+ * from the render cache when it is there, else rendered and put.
+ */
 ngx_int_t
 ngx_http_mastodon_accounts_show(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
 {
-    int64_t  id;
+    int64_t                            id;
+    ngx_str_t                          json;
+    ngx_http_mastodon_account_fill_t  *fill;
 
     id = ngx_atoof(ctx->captures[0].data, ctx->captures[0].len);
     if (id <= 0) {
         return NGX_HTTP_NOT_FOUND;
     }
 
+    if (ngx_http_mastodon_account_cached(NGX_HTTP_MASTODON_CACHE_ACCOUNT, id,
+                                         r->pool, &json)
+        == NGX_OK)
+    {
+        return ngx_http_mastodon_json_send_str(r, NGX_HTTP_OK, &json);
+    }
+
+    fill = ngx_palloc(r->pool, sizeof(ngx_http_mastodon_account_fill_t));
+    if (fill == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_mastodon_account_fill_start(NGX_HTTP_MASTODON_CACHE_ACCOUNT, id,
+                                         fill);
+
     return ngx_http_mastodon_pg_query_id(r, &ngx_http_mastodon_account_by_id,
                                          id,
-                                         ngx_http_mastodon_accounts_one_done,
-                                         NULL);
+                                         ngx_http_mastodon_accounts_show_done,
+                                         fill);
 }
 
 
@@ -213,15 +240,34 @@ ngx_http_mastodon_accounts_lookup(ngx_http_request_t *r,
 }
 
 
-/* GET /api/v1/accounts/verify_credentials */
+/* GET /api/v1/accounts/verify_credentials: cached like an Account */
 ngx_int_t
 ngx_http_mastodon_accounts_verify_credentials(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
 {
+    ngx_str_t                          json;
+    ngx_http_mastodon_account_fill_t  *fill;
+
+    if (ngx_http_mastodon_account_cached(NGX_HTTP_MASTODON_CACHE_CREDENTIALS,
+                                         ctx->auth->account_id, r->pool,
+                                         &json)
+        == NGX_OK)
+    {
+        return ngx_http_mastodon_json_send_str(r, NGX_HTTP_OK, &json);
+    }
+
+    fill = ngx_palloc(r->pool, sizeof(ngx_http_mastodon_account_fill_t));
+    if (fill == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_mastodon_account_fill_start(NGX_HTTP_MASTODON_CACHE_CREDENTIALS,
+                                         ctx->auth->account_id, fill);
+
     return ngx_http_mastodon_pg_query_id(r, &ngx_http_mastodon_credentials,
-                                         ctx->auth->account_id,
-                                         ngx_http_mastodon_credentials_done,
-                                         NULL);
+                                ctx->auth->account_id,
+                                ngx_http_mastodon_verify_credentials_done,
+                                fill);
 }
 
 
@@ -298,6 +344,47 @@ ngx_http_mastodon_accounts_one_done(ngx_http_mastodon_pg_batch_t *b)
 }
 
 
+/* the account of GET /api/v1/accounts/:id, put into the render cache */
+static void
+ngx_http_mastodon_accounts_show_done(ngx_http_mastodon_pg_batch_t *b)
+{
+    PGresult                  *res;
+    ngx_str_t                  json;
+    ngx_http_request_t        *r;
+    ngx_http_mastodon_json_t   j;
+
+    r = b->request;
+
+    res = ngx_http_mastodon_accounts_found(b);
+    if (res == NULL) {
+        return;
+    }
+
+    if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_mastodon_account(&j, res, 0, 0);
+
+    if (ngx_http_mastodon_json_string(&j, &json) != NGX_OK) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    /* local accounts only: a remote one changes with federation, and
+     * tests change them behind the module's back */
+    if (PQgetisnull(res, 0, 2)) {
+        ngx_http_mastodon_account_fill(NGX_HTTP_MASTODON_CACHE_ACCOUNT,
+                                       ngx_http_mastodon_pg_int(res, 0, 0),
+                                       b->data, r->pool, &json);
+    }
+
+    ngx_http_mastodon_finalize(r, ngx_http_mastodon_json_send_str(r,
+                                                       NGX_HTTP_OK, &json));
+}
+
+
 static void
 ngx_http_mastodon_accounts_list_done(ngx_http_mastodon_pg_batch_t *b)
 {
@@ -370,12 +457,32 @@ ngx_http_mastodon_setting_str(mstdn_value_t *settings, const char *key,
 }
 
 
-/* The CredentialAccount from the last statement of the batch. */
+/*
+ * The CredentialAccount from the last statement of the batch; the
+ * statements before it (update_credentials, a profile image's deletion)
+ * changed the account: it is forgotten.
+ */
 void
 ngx_http_mastodon_credentials_done(ngx_http_mastodon_pg_batch_t *b)
 {
+    ngx_http_mastodon_credentials_answer(b, NULL);
+}
+
+
+static void
+ngx_http_mastodon_verify_credentials_done(ngx_http_mastodon_pg_batch_t *b)
+{
+    ngx_http_mastodon_credentials_answer(b, b->data);
+}
+
+
+static void
+ngx_http_mastodon_credentials_answer(ngx_http_mastodon_pg_batch_t *b,
+    ngx_http_mastodon_account_fill_t *fill)
+{
     int                        c;
-    ngx_str_t                  s;
+    int64_t                    id;
+    ngx_str_t                  s, json;
     PGresult                  *res;
     const char                *lang;
     mstdn_value_t             *settings;
@@ -387,6 +494,12 @@ ngx_http_mastodon_credentials_done(ngx_http_mastodon_pg_batch_t *b)
     res = ngx_http_mastodon_accounts_found(b);
     if (res == NULL) {
         return;
+    }
+
+    id = ngx_http_mastodon_pg_int(res, 0, 0);
+
+    if (b->nqueries > 1) {
+        ngx_http_mastodon_account_forget(r, &id, 1);
     }
 
     c = NGX_HTTP_MASTODON_ACCOUNT_NCOLS;
@@ -458,8 +571,18 @@ ngx_http_mastodon_credentials_done(ngx_http_mastodon_pg_batch_t *b)
 
     ngx_http_mastodon_json_close(&j);
 
-    ngx_http_mastodon_finalize(r, ngx_http_mastodon_json_send(&j,
-                                                              NGX_HTTP_OK));
+    if (ngx_http_mastodon_json_string(&j, &json) != NGX_OK) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (fill) {
+        ngx_http_mastodon_account_fill(NGX_HTTP_MASTODON_CACHE_CREDENTIALS,
+                                       id, fill, r->pool, &json);
+    }
+
+    ngx_http_mastodon_finalize(r, ngx_http_mastodon_json_send_str(r,
+                                                       NGX_HTTP_OK, &json));
 }
 
 

@@ -477,6 +477,9 @@ ngx_http_mastodon_rel_write_done(ngx_http_mastodon_pg_batch_t *b)
     who[1] = w->target;
     ngx_http_mastodon_viewer_forget(r, who, w->target > 0 ? 2 : 1);
 
+    /* and their counters (follows), follow requests */
+    ngx_http_mastodon_account_forget(r, who, w->target > 0 ? 2 : 1);
+
     /* set_account, check_account_approval, check_account_confirmation */
     if (PQntuples(chk) == 0 || PQntuples(res) == 0
         || ((w->flags & NGX_HTTP_MASTODON_REL_VISIBLE) && C(HIDDEN)))

@@ -578,6 +578,13 @@ ngx_http_mastodon_sa_done(ngx_http_mastodon_pg_batch_t *b)
     /* the viewer's flags changed: its facts in the render cache go */
     ngx_http_mastodon_viewer_forget(r, &ctx->auth->account_id, 1);
 
+    /* a reblog is one of the viewer's statuses (statuses_count) */
+    if (sa->action == NGX_HTTP_MASTODON_SA_REBLOG
+        || sa->action == NGX_HTTP_MASTODON_SA_UNREBLOG)
+    {
+        ngx_http_mastodon_account_forget(r, &ctx->auth->account_id, 1);
+    }
+
     if (sa->nforget) {
         if (ngx_http_mastodon_status_forget(r, sa->forget, sa->nforget,
                                             ngx_http_mastodon_sa_forgotten,

@@ -1414,6 +1414,9 @@ ngx_http_mastodon_status_posted(ngx_http_mastodon_pg_batch_t *b)
     /* committed: from now on a retry gets this status, whatever happens */
     ngx_http_mastodon_idempotency_done(r, &op->idempotency, op->id);
 
+    /* the author's statuses_count, last_status_at */
+    ngx_http_mastodon_account_forget(r, &ctx->auth->account_id, 1);
+
     /* the parent's replies_count changed */
     if (!PQgetisnull(res, 0, 1)) {
         op->forget[op->nforget++] = ngx_http_mastodon_pg_int(res, 0, 1);
@@ -1842,6 +1845,7 @@ ngx_http_mastodon_status_deleted(ngx_http_mastodon_pg_batch_t *b)
     PGresult                  *check, *res;
     ngx_str_t                  text, rendered;
     ngx_http_request_t        *r;
+    ngx_http_mastodon_ctx_t   *ctx;
     ngx_http_mastodon_json_t   j;
 
     r = b->request;
@@ -1873,6 +1877,10 @@ ngx_http_mastodon_status_deleted(ngx_http_mastodon_pg_batch_t *b)
 
     (void) ngx_http_mastodon_status_forget(r, op->forget, op->nforget, NULL,
                                            NULL);
+
+    /* the author's statuses_count (the viewer's own status) */
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+    ngx_http_mastodon_account_forget(r, &ctx->auth->account_id, 1);
 
     /* the answer: the status as it was, with "text" (delete and redraft) */
     if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {

@@ -72,10 +72,13 @@ static void ngx_http_mastodon_tl_loaded(ngx_http_request_t *r,
     "  WHERE xd.account_id = $1::bigint))"
 
 /* PublicFeed's public_scope */
-#define NGX_HTTP_MASTODON_TL_SQL_PUBLIC                                       \
-    " FROM statuses s JOIN accounts a ON a.id = s.account_id"                 \
+#define NGX_HTTP_MASTODON_TL_SQL_PUBLIC_WHERE                                 \
     " WHERE s.visibility = 0 AND s.deleted_at IS NULL"                        \
     " AND a.suspended_at IS NULL AND a.silenced_at IS NULL"
+
+#define NGX_HTTP_MASTODON_TL_SQL_PUBLIC                                       \
+    " FROM statuses s JOIN accounts a ON a.id = s.account_id"                 \
+    NGX_HTTP_MASTODON_TL_SQL_PUBLIC_WHERE
 
 #define NGX_HTTP_MASTODON_TL_SQL_MEDIA(param)                                 \
     " AND (NOT " param "::boolean OR EXISTS (SELECT 1"                        \
@@ -170,11 +173,15 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_tl_public[2][3] = {
  * plan cannot know how many statuses carry a tag and, with the statuses
  * joined first, scanned and sorted them all; here each status is checked
  * in its own subquery (OFFSET 0 keeps it one) and the page's bounds are
- * index conditions.
+ * index conditions.  Its author is looked up by its key (a lateral
+ * subquery of its own): joined, the generic plan hashed every account for
+ * each status of the page.
  */
 #define NGX_HTTP_MASTODON_TL_SQL_TAG_ONE_FEED(order)                          \
     "SELECT st.status_id FROM statuses_tags st, LATERAL (SELECT 1"            \
-    NGX_HTTP_MASTODON_TL_SQL_PUBLIC " AND s.id = st.status_id"                \
+    " FROM statuses s, LATERAL (SELECT a.domain, a.suspended_at,"             \
+    "  a.silenced_at FROM accounts a WHERE a.id = s.account_id OFFSET 0) a"   \
+    NGX_HTTP_MASTODON_TL_SQL_PUBLIC_WHERE " AND s.id = st.status_id"          \
     NGX_HTTP_MASTODON_TL_SQL_TAG_FILTERS " OFFSET 0) s"                       \
     " WHERE st.tag_id = (SELECT t.id FROM tags t"                             \
     "  WHERE lower(t.name) = lower($12))"                                     \

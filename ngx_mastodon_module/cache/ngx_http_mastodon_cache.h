@@ -34,6 +34,12 @@ typedef enum {
                                              merged on read (no home page
                                              asks for big accounts' posts);
                                              the worker's switch forgets it */
+    NGX_HTTP_MASTODON_CACHE_ACCOUNT,      /* "<epoch>\n" + the Account of a
+                                             shown account; id 0: the epoch
+                                             (every account's version) */
+    NGX_HTTP_MASTODON_CACHE_CREDENTIALS,  /* "<epoch>\n" + the account's
+                                             CredentialAccount; forgotten
+                                             with its Account ("account") */
     NGX_HTTP_MASTODON_CACHE_KINDS
 } ngx_http_mastodon_cache_kind_e;
 
@@ -46,6 +52,8 @@ void ngx_http_mastodon_render_cache_exit_process(ngx_cycle_t *cycle);
 
 /* 0: the cache is not to be used now (off, or not subscribed) */
 ngx_uint_t ngx_http_mastodon_cache_usable(void);
+/* 0: rendered accounts are not to be used now (no relay heard) */
+ngx_uint_t ngx_http_mastodon_cache_accounts_usable(void);
 /* take before reading what is to be put */
 ngx_uint_t ngx_http_mastodon_cache_version(ngx_uint_t kind, int64_t id);
 /* NGX_OK: *out is a copy in pool; NGX_DECLINED: a miss */
@@ -59,6 +67,10 @@ void ngx_http_mastodon_cache_forget(ngx_uint_t kind, int64_t id);
 /* a forget message, as published: "<kind> <id> [<id>...]" */
 void ngx_http_mastodon_cache_forget_message(ngx_str_t *message);
 void ngx_http_mastodon_cache_flush(void);
+/* publishes "<word> <id>..." on the channel (the other workers and nodes;
+ * the caller forgets on this one) */
+void ngx_http_mastodon_cache_publish(ngx_http_request_t *r, const char *word,
+    int64_t *ids, ngx_uint_t n);
 
 
 #endif /* _NGX_HTTP_MASTODON_CACHE_H_INCLUDED_ */

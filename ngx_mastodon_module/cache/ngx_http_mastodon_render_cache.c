@@ -16,6 +16,9 @@
 #define NGX_HTTP_MASTODON_CACHE_VERSIONS     4096     /* a power of 2 */
 #define NGX_HTTP_MASTODON_CACHE_EVICT        32
 #define NGX_HTTP_MASTODON_CACHE_MAX_ENTRY    (256 * 1024)
+/* rendered accounts are used while the worker's relay was heard this
+ * recently (it says so every second) */
+#define NGX_HTTP_MASTODON_CACHE_RELAY_ALIVE  3000
 
 
 typedef struct {
@@ -23,6 +26,7 @@ typedef struct {
     ngx_rbtree_node_t              sentinel;
     ngx_queue_t                    lru;         /* most recent first */
     ngx_atomic_t                   versions[NGX_HTTP_MASTODON_CACHE_VERSIONS];
+    ngx_atomic_t                   relay_heard; /* ms, the wall clock */
 } ngx_http_mastodon_cache_sh_t;
 
 
@@ -240,6 +244,35 @@ ngx_http_mastodon_cache_usable(void)
 {
     return ngx_http_mastodon_cache != NULL
            && ngx_http_mastodon_cache_listener.subscribed;
+}
+
+
+static ngx_msec_t
+ngx_http_mastodon_cache_now(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (ngx_msec_t) tp->sec * 1000 + tp->msec;
+}
+
+
+/*
+ * Rendered accounts: only while the worker's outbox relay publishes the
+ * accounts PostgreSQL says changed (sql/0039): any writer, plain SQL too.
+ * Without it (no worker) no account is read from or put in the cache.
+ */
+ngx_uint_t
+ngx_http_mastodon_cache_accounts_usable(void)
+{
+    if (!ngx_http_mastodon_cache_usable()) {
+        return 0;
+    }
+
+    return ngx_http_mastodon_cache_now()
+           - (ngx_msec_t) ngx_http_mastodon_cache->sh->relay_heard
+           < NGX_HTTP_MASTODON_CACHE_RELAY_ALIVE;
 }
 
 
@@ -463,6 +496,17 @@ ngx_http_mastodon_cache_forget_message(ngx_str_t *message)
     } else if (sp - p == 3 && ngx_strncmp(p, "big", 3) == 0) {
         kind = NGX_HTTP_MASTODON_CACHE_BIG;
 
+    } else if (sp - p == 7 && ngx_strncmp(p, "account", 7) == 0) {
+        kind = NGX_HTTP_MASTODON_CACHE_ACCOUNT;
+
+    } else if (sp - p == 13 && ngx_strncmp(p, "account_relay", 13) == 0) {
+        /* the relay is alive; after a gap it first published "account 0" */
+        if (ngx_http_mastodon_cache) {
+            ngx_http_mastodon_cache->sh->relay_heard =
+                                          ngx_http_mastodon_cache_now();
+        }
+        return;
+
     } else {
         return;
     }
@@ -476,11 +520,54 @@ ngx_http_mastodon_cache_forget_message(ngx_str_t *message)
         id = ngx_atoof(p, sp - p);
         if (id > 0
             || (id == 0 && (kind == NGX_HTTP_MASTODON_CACHE_VIEWER
-                            || kind == NGX_HTTP_MASTODON_CACHE_BIG)))
+                            || kind == NGX_HTTP_MASTODON_CACHE_BIG
+                            || kind == NGX_HTTP_MASTODON_CACHE_ACCOUNT)))
         {
             ngx_http_mastodon_cache_forget(kind, id);
+
+            if (kind == NGX_HTTP_MASTODON_CACHE_ACCOUNT && id > 0) {
+                ngx_http_mastodon_cache_forget(
+                    NGX_HTTP_MASTODON_CACHE_CREDENTIALS, id);
+            }
         }
     }
+}
+
+
+void
+ngx_http_mastodon_cache_publish(ngx_http_request_t *r, const char *word,
+    int64_t *ids, ngx_uint_t n)
+{
+    u_char      *p, *msg;
+    size_t       argvlen[3], len;
+    ngx_uint_t   i;
+    const char  *argv[3];
+
+    if (n == 0) {
+        return;
+    }
+
+    len = ngx_strlen(word);
+
+    msg = ngx_pnalloc(r->pool, len + n * (1 + NGX_INT64_LEN));
+    if (msg == NULL) {
+        return;
+    }
+
+    p = ngx_cpymem(msg, word, len);
+
+    for (i = 0; i < n; i++) {
+        p = ngx_sprintf(p, " %L", ids[i]);
+    }
+
+    argv[0] = "PUBLISH";
+    argvlen[0] = sizeof("PUBLISH") - 1;
+    argv[1] = NGX_HTTP_MASTODON_CACHE_CHANNEL;
+    argvlen[1] = sizeof(NGX_HTTP_MASTODON_CACHE_CHANNEL) - 1;
+    argv[2] = (const char *) msg;
+    argvlen[2] = p - msg;
+
+    (void) ngx_http_mastodon_redis_command(r, NULL, NULL, 3, argv, argvlen);
 }
 
 

@@ -347,6 +347,8 @@ ngx_table_elt_t *ngx_http_mastodon_header_in(ngx_http_request_t *r,
     const char *name, ngx_uint_t *n);
 ngx_int_t ngx_http_mastodon_send_text(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *type, ngx_str_t *body);
+ngx_int_t ngx_http_mastodon_json_send_str(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *body);
 const char *ngx_http_mastodon_status_message(ngx_uint_t status);
 /* Rack's words for a status (Rack::Utils::HTTP_STATUS_CODES), what
  * Mastodon's respond_with_error writes for a JSON request */

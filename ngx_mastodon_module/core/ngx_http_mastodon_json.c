@@ -339,6 +339,16 @@ ngx_http_mastodon_json_send_type(ngx_http_mastodon_json_t *j,
 }
 
 
+/* a JSON document already written (a cached rendering), in r's pool */
+ngx_int_t
+ngx_http_mastodon_json_send_str(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *body)
+{
+    return ngx_http_mastodon_send_text(r, status, &ngx_http_mastodon_json_type,
+                                       body);
+}
+
+
 ngx_int_t
 ngx_http_mastodon_send_text(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, ngx_str_t *body)

@@ -5,6 +5,7 @@
  */
 
 #include "ngx_http_mastodon_entities.h"
+#include "ngx_http_mastodon_cache.h"
 #include "mstdn_json.h"
 #include "mstdn_text.h"
 #include "mstdn_media.h"
@@ -751,4 +752,104 @@ ngx_http_mastodon_local_emoji(ngx_http_mastodon_json_t *j,
     }
 
     ngx_http_mastodon_json_close(j);
+}
+
+
+/*
+ * Rendered accounts in the render cache (kinds ACCOUNT and CREDENTIALS, by
+ * account id): "<epoch>\n" + the JSON, the epoch being the version of
+ * (ACCOUNT, 0) when the fill began, so that "account 0" (a custom emoji or
+ * a role changed) forgets them all.  The counters are in the JSON: every
+ * change of an account, its stats, its user or its follow requests is
+ * forgotten (sql/0039's triggers, published by the worker's relay; the
+ * module's own writers at once with ngx_http_mastodon_account_forget()).
+ */
+ngx_int_t
+ngx_http_mastodon_account_cached(ngx_uint_t kind, int64_t id,
+    ngx_pool_t *pool, ngx_str_t *json)
+{
+    u_char     *nl;
+    ngx_str_t   v;
+
+    if (!ngx_http_mastodon_cache_accounts_usable()
+        || ngx_http_mastodon_cache_get(kind, id, pool, &v) != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    nl = ngx_strlchr(v.data, v.data + v.len, '\n');
+
+    if (nl == NULL
+        || (ngx_uint_t) ngx_atoof(v.data, nl - v.data)
+           != ngx_http_mastodon_cache_version(NGX_HTTP_MASTODON_CACHE_ACCOUNT,
+                                              0))
+    {
+        return NGX_DECLINED;
+    }
+
+    json->data = nl + 1;
+    json->len = v.data + v.len - json->data;
+
+    return NGX_OK;
+}
+
+
+/* before the statement whose rendering is to be put */
+void
+ngx_http_mastodon_account_fill_start(ngx_uint_t kind, int64_t id,
+    ngx_http_mastodon_account_fill_t *fill)
+{
+    fill->usable = ngx_http_mastodon_cache_accounts_usable();
+    fill->version = ngx_http_mastodon_cache_version(kind, id);
+    fill->epoch = ngx_http_mastodon_cache_version(
+                                        NGX_HTTP_MASTODON_CACHE_ACCOUNT, 0);
+}
+
+
+void
+ngx_http_mastodon_account_fill(ngx_uint_t kind, int64_t id,
+    ngx_http_mastodon_account_fill_t *fill, ngx_pool_t *pool,
+    ngx_str_t *json)
+{
+    u_char     *p;
+    ngx_str_t   v;
+
+    if (!fill->usable
+        || fill->epoch
+           != ngx_http_mastodon_cache_version(NGX_HTTP_MASTODON_CACHE_ACCOUNT,
+                                              0))
+    {
+        return;
+    }
+
+    v.data = ngx_pnalloc(pool, NGX_ATOMIC_T_LEN + 1 + json->len);
+    if (v.data == NULL) {
+        return;
+    }
+
+    p = ngx_sprintf(v.data, "%uA\n", (ngx_atomic_uint_t) fill->epoch);
+    p = ngx_cpymem(p, json->data, json->len);
+    v.len = p - v.data;
+
+    ngx_http_mastodon_cache_put(kind, id, fill->version, &v);
+}
+
+
+/*
+ * After the commit of a change to these accounts: this node's workers at
+ * once (read your writes).  No message: rendered accounts are only used
+ * while the relay publishes every commit's changes to every node, and a
+ * post would pay a PUBLISH twice.
+ */
+void
+ngx_http_mastodon_account_forget(ngx_http_request_t *r, int64_t *ids,
+    ngx_uint_t n)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < n; i++) {
+        ngx_http_mastodon_cache_forget(NGX_HTTP_MASTODON_CACHE_ACCOUNT, ids[i]);
+        ngx_http_mastodon_cache_forget(NGX_HTTP_MASTODON_CACHE_CREDENTIALS,
+                                       ids[i]);
+    }
 }

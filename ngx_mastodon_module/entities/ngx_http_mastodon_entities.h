@@ -53,6 +53,26 @@ void ngx_http_mastodon_account_fields(ngx_http_mastodon_json_t *j,
     const char *key, ngx_str_t *json, ngx_uint_t local, ngx_uint_t raw);
 void ngx_http_mastodon_account_partial(ngx_http_mastodon_json_t *j,
     PGresult *res, int row, int col);
+
+/* rendered accounts in the render cache (kinds ACCOUNT, CREDENTIALS) */
+typedef struct {
+    ngx_uint_t                     usable;
+    ngx_uint_t                     version;
+    ngx_uint_t                     epoch;
+} ngx_http_mastodon_account_fill_t;
+
+/* NGX_OK: *json (in pool) is the cached rendering; NGX_DECLINED: a miss */
+ngx_int_t ngx_http_mastodon_account_cached(ngx_uint_t kind, int64_t id,
+    ngx_pool_t *pool, ngx_str_t *json);
+void ngx_http_mastodon_account_fill_start(ngx_uint_t kind, int64_t id,
+    ngx_http_mastodon_account_fill_t *fill);
+void ngx_http_mastodon_account_fill(ngx_uint_t kind, int64_t id,
+    ngx_http_mastodon_account_fill_t *fill, ngx_pool_t *pool,
+    ngx_str_t *json);
+/* every writer of an account, its stats, user or follow requests, after
+ * its commit: this node at once (the relay tells every node soon after) */
+void ngx_http_mastodon_account_forget(ngx_http_request_t *r, int64_t *ids,
+    ngx_uint_t n);
 /* "emojis": the rows of NGX_HTTP_MASTODON_EMOJIS_SQL as CustomEmoji
  * entities (a remote one: url and static_url the remote image) */
 void ngx_http_mastodon_emojis(ngx_http_mastodon_json_t *j, PGresult *res,

@@ -15,7 +15,9 @@
  * own facts call ngx_http_mastodon_viewer_forget() after their commit; a
  * change that concerns every viewer (a suspension) forgets id 0, whose
  * version every entry carries.  A miss runs the lean statement as before,
- * which fills the entry.
+ * which fills the entry.  The anonymous viewer's facts (no flags, no
+ * relations but what concerns every viewer) are kept under id -1: a warm
+ * anonymous page asks PostgreSQL nothing either.
  */
 
 #include "ngx_http_mastodon_entities.h"
@@ -34,6 +36,10 @@
 #define NGX_HTTP_MASTODON_VF_MUTED       0x40
 #define NGX_HTTP_MASTODON_VF_VOTED       0x80
 #define NGX_HTTP_MASTODON_VF_VISIBILITY  8       /* shift: 0 public .. 3 */
+
+#define NGX_HTTP_MASTODON_VF_ANONYMOUS   -1      /* the key without viewer */
+#define ngx_http_mastodon_vf_key(st)                                          \
+    ((st)->viewer ? (st)->viewer : NGX_HTTP_MASTODON_VF_ANONYMOUS)
 
 
 typedef struct {
@@ -63,7 +69,8 @@ ngx_http_mastodon_viewer_facts_get(ngx_http_mastodon_statuses_t *st)
     ngx_http_mastodon_vf_t  *vf;
 
     if (ngx_http_mastodon_cache_get(NGX_HTTP_MASTODON_CACHE_VIEWER,
-                                    st->viewer, st->pool, &v)
+                                    ngx_http_mastodon_vf_key(st), st->pool,
+                                    &v)
         != NGX_OK
         || v.len < sizeof(ngx_http_mastodon_vf_t))
     {
@@ -104,7 +111,7 @@ ngx_http_mastodon_viewer_facts(ngx_http_mastodon_statuses_t *st,
     ngx_http_mastodon_vf_author_t    *a;
     ngx_http_mastodon_status_item_t  *it;
 
-    if (st->viewer <= 0 || !ngx_http_mastodon_cache_usable()) {
+    if (st->viewer < 0 || !ngx_http_mastodon_cache_usable()) {
         return NGX_DECLINED;
     }
 
@@ -117,7 +124,8 @@ ngx_http_mastodon_viewer_facts(ngx_http_mastodon_statuses_t *st,
     }
 
     st->vf_version = ngx_http_mastodon_cache_version(
-                                NGX_HTTP_MASTODON_CACHE_VIEWER, st->viewer);
+                                NGX_HTTP_MASTODON_CACHE_VIEWER,
+                                ngx_http_mastodon_vf_key(st));
     st->vf_epoch = ngx_http_mastodon_cache_version(
                                 NGX_HTTP_MASTODON_CACHE_VIEWER, 0);
 
@@ -323,8 +331,9 @@ ngx_http_mastodon_viewer_facts_remember(ngx_http_mastodon_statuses_t *st)
             + ns * sizeof(ngx_http_mastodon_vf_status_t)
             + na * sizeof(ngx_http_mastodon_vf_author_t);
 
-    ngx_http_mastodon_cache_put(NGX_HTTP_MASTODON_CACHE_VIEWER, st->viewer,
-                                st->vf_version, &v);
+    ngx_http_mastodon_cache_put(NGX_HTTP_MASTODON_CACHE_VIEWER,
+                                ngx_http_mastodon_vf_key(st), st->vf_version,
+                                &v);
 }
 
 
@@ -332,36 +341,11 @@ void
 ngx_http_mastodon_viewer_forget(ngx_http_request_t *r, int64_t *ids,
     ngx_uint_t n)
 {
-    u_char      *p, *msg;
-    size_t       argvlen[3];
-    ngx_uint_t   i;
-    const char  *argv[3];
-
-    if (n == 0) {
-        return;
-    }
+    ngx_uint_t  i;
 
     for (i = 0; i < n; i++) {
         ngx_http_mastodon_cache_forget(NGX_HTTP_MASTODON_CACHE_VIEWER, ids[i]);
     }
 
-    msg = ngx_pnalloc(r->pool, sizeof("viewer") + n * (1 + NGX_INT64_LEN));
-    if (msg == NULL) {
-        return;
-    }
-
-    p = ngx_cpymem(msg, "viewer", sizeof("viewer") - 1);
-
-    for (i = 0; i < n; i++) {
-        p = ngx_sprintf(p, " %L", ids[i]);
-    }
-
-    argv[0] = "PUBLISH";
-    argvlen[0] = sizeof("PUBLISH") - 1;
-    argv[1] = NGX_HTTP_MASTODON_CACHE_CHANNEL;
-    argvlen[1] = sizeof(NGX_HTTP_MASTODON_CACHE_CHANNEL) - 1;
-    argv[2] = (const char *) msg;
-    argvlen[2] = p - msg;
-
-    (void) ngx_http_mastodon_redis_command(r, NULL, NULL, 3, argv, argvlen);
+    ngx_http_mastodon_cache_publish(r, "viewer", ids, n);
 }
