@@ -281,6 +281,17 @@ $m->get_ok('/api/v1/timelines/public?limit=40', $h{dave})->status_is(200);
 my ($in_tl) = grep { $_->{id} eq $cat->{id} } @{ $m->tx->res->json };
 is_deeply($in_tl->{filtered}[0]{keyword_matches}, ['CAT'], 'the public timeline');
 
+# the searchable text is Status#searchable_text: poll options and media
+# descriptions too
+my $pet_poll = post_as('bob', status => 'which pet?', 'poll[options][]' => ['a cat', 'a fish'],
+                       'poll[expires_in]' => 3600);
+is_deeply(seen('dave', $pet_poll->{id})->{filtered}[0]{keyword_matches}, ['cat'], 'a poll option matches');
+my $mid = $t->psql("INSERT INTO media_attachments (account_id, type, processing, file_file_name,"
+    . " file_content_type, file_meta, description) VALUES ($id{bob}, 0, 2, '0123456789abcdef.png',"
+    . " 'image/png', '{}', 'a sleepy dog') RETURNING id");
+my $pet_pic = post_as('bob', status => 'look at this', 'media_ids[]' => $mid);
+is_deeply(seen('dave', $pet_pic->{id})->{filtered}[0]{keyword_matches}, ['dog'], 'a media description matches');
+
 # an expired filter is not applied
 $t->psql("UPDATE custom_filters SET expires_at = (now() AT TIME ZONE 'UTC') - interval '1 minute'"
          . " WHERE id = $pets->{id}");
