@@ -10,7 +10,8 @@
 --    filters statement calls mastodon_search_extra too).
 -- 2. before:/after:/during: are days in the searcher's time zone
 --    (users.time_zone, an IANA name; UTC when none or unknown), as
---    SearchQueryTransformer passes current_account.user_time_zone.
+--    SearchQueryTransformer passes current_account.user_time_zone; sign-up
+--    (POST /api/v1/accounts) keeps time_zone.
 
 -- The poll's options and the media descriptions of a status, in Mastodon's
 -- order (ordered_media_attachment_ids, else by id), each part after a
@@ -211,4 +212,16 @@ SELECT st.id FROM statuses st
                                                    st.visibility, st.deleted_at))
  ORDER BY st.id DESC
  LIMIT lim OFFSET off
+$$;
+
+-- A time zone PostgreSQL knows (an IANA name): sign-up keeps time_zone
+-- only then, as User normalizes one it does not know to nil.
+CREATE FUNCTION mastodon_time_zone_known(tz text) RETURNS boolean
+    LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM now() AT TIME ZONE tz;
+    RETURN true;
+EXCEPTION WHEN invalid_parameter_value THEN
+    RETURN false;
+END
 $$;
