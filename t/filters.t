@@ -137,15 +137,17 @@ published('keyword added');
 $m->post_ok("/api/v2/filters/$f3->{id}/keywords", $h{alice}, form => { keyword => '' })->status_is(422)
   ->json_is('/error' => "Validation failed: Keyword can't be blank");
 $m->post_ok("/api/v2/filters/$f3->{id}/keywords", $h{bob}, form => { keyword => 'dog' })->status_is(404);
-$m->get_ok("/api/v2/filter_keywords/$k3->{id}", $h{alice})->status_is(200)->json_is($k3);
-$m->get_ok("/api/v2/filter_keywords/$k3->{id}", $h{bob})->status_is(404);
-$m->put_ok("/api/v2/filter_keywords/$k3->{id}", $h{alice}, json => { whole_word => false })->status_is(200)
+$m->get_ok("/api/v2/filters/keywords/$k3->{id}", $h{alice})->status_is(200)->json_is($k3);
+$m->get_ok("/api/v2/filters/keywords/$k3->{id}", $h{bob})->status_is(404);
+$m->put_ok("/api/v2/filters/keywords/$k3->{id}", $h{alice}, json => { whole_word => false })->status_is(200)
   ->json_is({ id => $k3->{id}, keyword => 'cat', whole_word => false });
-$m->put_ok("/api/v2/filter_keywords/$k3->{id}", $h{alice}, json => { keyword => ' ' })->status_is(422);
-$m->put_ok("/api/v2/filter_keywords/$k3->{id}", $h{bob}, json => { keyword => 'x' })->status_is(404);
-$m->delete_ok("/api/v2/filter_keywords/$k3->{id}", $h{bob})->status_is(404);
-$m->delete_ok("/api/v2/filter_keywords/$k3->{id}", $h{alice})->status_is(200)->json_is({});
-$m->get_ok("/api/v2/filter_keywords/$k3->{id}", $h{alice})->status_is(404);
+$m->put_ok("/api/v2/filters/keywords/$k3->{id}", $h{alice}, json => { keyword => ' ' })->status_is(422);
+$m->put_ok("/api/v2/filters/keywords/$k3->{id}", $h{bob}, json => { keyword => 'x' })->status_is(404);
+$m->delete_ok("/api/v2/filters/keywords/$k3->{id}", $h{bob})->status_is(404);
+$m->delete_ok("/api/v2/filters/keywords/$k3->{id}", $h{alice})->status_is(200)->json_is({});
+$m->get_ok("/api/v2/filters/keywords/$k3->{id}", $h{alice})->status_is(404);
+$m->get_ok("/api/v2/filters/keywords/$k1->{id}", $h{alice})->status_is(200, 'at Mastodon\'s path (filters/keywords/:id)');
+$m->get_ok("/api/v2/filter_keywords/$k1->{id}", $h{alice})->status_is(404, '... and no other');
 
 # --- statuses --------------------------------------------------------------------------------
 my $pub = $m->post_ok('/api/v1/statuses', $h{bob}, form => { status => 'public post' })->status_is(200)->tx->res->json;
@@ -163,11 +165,11 @@ $m->post_ok("/api/v2/filters/$f3->{id}/statuses", $h{alice}, form => { status_id
   ->json_is('/error' => 'Validation failed: Status must exist');
 $m->post_ok("/api/v2/filters/$f3->{id}/statuses", $h{bob}, form => { status_id => $pub->{id} })->status_is(404);
 $m->get_ok("/api/v2/filters/$f3->{id}/statuses", $h{alice})->status_is(200)->json_is([$s1]);
-$m->get_ok("/api/v2/filter_statuses/$s1->{id}", $h{alice})->status_is(200)->json_is($s1);
-$m->get_ok("/api/v2/filter_statuses/$s1->{id}", $h{bob})->status_is(404);
+$m->get_ok("/api/v2/filters/statuses/$s1->{id}", $h{alice})->status_is(200)->json_is($s1);
+$m->get_ok("/api/v2/filters/statuses/$s1->{id}", $h{bob})->status_is(404);
 $m->get_ok("/api/v2/filters/$f3->{id}", $h{alice})->status_is(200)->json_is('/statuses' => [$s1]);
-$m->delete_ok("/api/v2/filter_statuses/$s1->{id}", $h{bob})->status_is(404);
-$m->delete_ok("/api/v2/filter_statuses/$s1->{id}", $h{alice})->status_is(200)->json_is({});
+$m->delete_ok("/api/v2/filters/statuses/$s1->{id}", $h{bob})->status_is(404);
+$m->delete_ok("/api/v2/filters/statuses/$s1->{id}", $h{alice})->status_is(200)->json_is({});
 $m->get_ok("/api/v2/filters/$f3->{id}/statuses", $h{alice})->status_is(200)->json_is([]);
 
 # --- expiry: an expired filter is still listed, with its time ---------------------------------
