@@ -33,8 +33,8 @@ ngx_http_mastodon_media_proxy(ngx_http_request_t *r,
     const char                   **values;
     ngx_http_mastodon_pg_batch_t  *b;
 
-    id = ngx_atoof(ctx->captures[0].data, ctx->captures[0].len);
-    if (id <= 0) {
+    id = ngx_http_mastodon_capture_id(ctx, 0);
+    if (id == 0) {
         return NGX_HTTP_NOT_FOUND;
     }
 
@@ -106,7 +106,7 @@ ngx_http_mastodon_media_proxied(ngx_http_mastodon_pg_batch_t *b)
     name = ngx_http_mastodon_pg_str(res, 0, 2);
 
     if (name.len) {
-        id = ngx_atoof(ctx->captures[0].data, ctx->captures[0].len);
+        id = ngx_http_mastodon_capture_id(ctx, 0);
         mstdn_media_id_partition(id, part, sizeof(part));
         ngx_str_set(&style, "original");
         if (small) {

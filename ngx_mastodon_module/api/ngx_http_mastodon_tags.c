@@ -631,10 +631,8 @@ ngx_http_mastodon_account_featured_tags(ngx_http_request_t *r,
 {
     int64_t  id;
 
-    id = ctx->ncaptures ? ngx_atoof(ctx->captures[0].data,
-                                    ctx->captures[0].len)
-                        : 0;
-    if (id <= 0) {
+    id = ngx_http_mastodon_capture_id(ctx, 0);
+    if (id == 0) {
         ctx->error_message = "Record not found";
         return NGX_HTTP_NOT_FOUND;
     }
@@ -860,10 +858,8 @@ ngx_http_mastodon_featured_tag_delete(ngx_http_request_t *r,
     int64_t       id;
     const char  **values;
 
-    id = ctx->ncaptures ? ngx_atoof(ctx->captures[0].data,
-                                    ctx->captures[0].len)
-                        : 0;
-    if (id <= 0) {
+    id = ngx_http_mastodon_capture_id(ctx, 0);
+    if (id == 0) {
         return NGX_HTTP_NOT_FOUND;
     }
 

@@ -546,6 +546,23 @@ ngx_http_mastodon_route_match(ngx_str_t *pattern, ngx_str_t *uri,
 }
 
 
+/* the path's capture i (":id") as a positive id, or 0: none, not a
+ * number, zero or out of range (the handler answers 404) */
+int64_t
+ngx_http_mastodon_capture_id(ngx_http_mastodon_ctx_t *ctx, ngx_uint_t i)
+{
+    int64_t  id;
+
+    if (i >= ctx->ncaptures) {
+        return 0;
+    }
+
+    id = ngx_atoof(ctx->captures[i].data, ctx->captures[i].len);
+
+    return id > 0 ? id : 0;
+}
+
+
 ngx_int_t
 ngx_http_mastodon_route(ngx_http_request_t *r, ngx_http_mastodon_ctx_t *ctx)
 {

@@ -531,10 +531,9 @@ ngx_http_mastodon_filter_values(ngx_http_request_t *r,
         return values;
     }
 
-    n = (ctx->ncaptures && ctx->captures[0].len < NGX_INT64_LEN)
-        ? ngx_atoof(ctx->captures[0].data, ctx->captures[0].len) : NGX_ERROR;
+    n = ngx_http_mastodon_capture_id(ctx, 0);
 
-    if (n <= 0) {
+    if (n == 0) {
         ctx->error_message = "Record not found";
         return NULL;
     }
