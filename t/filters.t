@@ -137,15 +137,17 @@ published('keyword added');
 $m->post_ok("/api/v2/filters/$f3->{id}/keywords", $h{alice}, form => { keyword => '' })->status_is(422)
   ->json_is('/error' => "Validation failed: Keyword can't be blank");
 $m->post_ok("/api/v2/filters/$f3->{id}/keywords", $h{bob}, form => { keyword => 'dog' })->status_is(404);
-$m->get_ok("/api/v2/filter_keywords/$k3->{id}", $h{alice})->status_is(200)->json_is($k3);
-$m->get_ok("/api/v2/filter_keywords/$k3->{id}", $h{bob})->status_is(404);
-$m->put_ok("/api/v2/filter_keywords/$k3->{id}", $h{alice}, json => { whole_word => false })->status_is(200)
+$m->get_ok("/api/v2/filters/keywords/$k3->{id}", $h{alice})->status_is(200)->json_is($k3);
+$m->get_ok("/api/v2/filters/keywords/$k3->{id}", $h{bob})->status_is(404);
+$m->put_ok("/api/v2/filters/keywords/$k3->{id}", $h{alice}, json => { whole_word => false })->status_is(200)
   ->json_is({ id => $k3->{id}, keyword => 'cat', whole_word => false });
-$m->put_ok("/api/v2/filter_keywords/$k3->{id}", $h{alice}, json => { keyword => ' ' })->status_is(422);
-$m->put_ok("/api/v2/filter_keywords/$k3->{id}", $h{bob}, json => { keyword => 'x' })->status_is(404);
-$m->delete_ok("/api/v2/filter_keywords/$k3->{id}", $h{bob})->status_is(404);
-$m->delete_ok("/api/v2/filter_keywords/$k3->{id}", $h{alice})->status_is(200)->json_is({});
-$m->get_ok("/api/v2/filter_keywords/$k3->{id}", $h{alice})->status_is(404);
+$m->put_ok("/api/v2/filters/keywords/$k3->{id}", $h{alice}, json => { keyword => ' ' })->status_is(422);
+$m->put_ok("/api/v2/filters/keywords/$k3->{id}", $h{bob}, json => { keyword => 'x' })->status_is(404);
+$m->delete_ok("/api/v2/filters/keywords/$k3->{id}", $h{bob})->status_is(404);
+$m->delete_ok("/api/v2/filters/keywords/$k3->{id}", $h{alice})->status_is(200)->json_is({});
+$m->get_ok("/api/v2/filters/keywords/$k3->{id}", $h{alice})->status_is(404);
+$m->get_ok("/api/v2/filters/keywords/$k1->{id}", $h{alice})->status_is(200, 'at Mastodon\'s path (filters/keywords/:id)');
+$m->get_ok("/api/v2/filter_keywords/$k1->{id}", $h{alice})->status_is(404, '... and no other');
 
 # --- statuses --------------------------------------------------------------------------------
 my $pub = $m->post_ok('/api/v1/statuses', $h{bob}, form => { status => 'public post' })->status_is(200)->tx->res->json;
@@ -163,11 +165,11 @@ $m->post_ok("/api/v2/filters/$f3->{id}/statuses", $h{alice}, form => { status_id
   ->json_is('/error' => 'Validation failed: Status must exist');
 $m->post_ok("/api/v2/filters/$f3->{id}/statuses", $h{bob}, form => { status_id => $pub->{id} })->status_is(404);
 $m->get_ok("/api/v2/filters/$f3->{id}/statuses", $h{alice})->status_is(200)->json_is([$s1]);
-$m->get_ok("/api/v2/filter_statuses/$s1->{id}", $h{alice})->status_is(200)->json_is($s1);
-$m->get_ok("/api/v2/filter_statuses/$s1->{id}", $h{bob})->status_is(404);
+$m->get_ok("/api/v2/filters/statuses/$s1->{id}", $h{alice})->status_is(200)->json_is($s1);
+$m->get_ok("/api/v2/filters/statuses/$s1->{id}", $h{bob})->status_is(404);
 $m->get_ok("/api/v2/filters/$f3->{id}", $h{alice})->status_is(200)->json_is('/statuses' => [$s1]);
-$m->delete_ok("/api/v2/filter_statuses/$s1->{id}", $h{bob})->status_is(404);
-$m->delete_ok("/api/v2/filter_statuses/$s1->{id}", $h{alice})->status_is(200)->json_is({});
+$m->delete_ok("/api/v2/filters/statuses/$s1->{id}", $h{bob})->status_is(404);
+$m->delete_ok("/api/v2/filters/statuses/$s1->{id}", $h{alice})->status_is(200)->json_is({});
 $m->get_ok("/api/v2/filters/$f3->{id}/statuses", $h{alice})->status_is(200)->json_is([]);
 
 # --- expiry: an expired filter is still listed, with its time ---------------------------------
@@ -280,6 +282,17 @@ is_deeply($seen_rb->{reblog}{filtered}[0]{keyword_matches}, ['CAT'], '... and th
 $m->get_ok('/api/v1/timelines/public?limit=40', $h{dave})->status_is(200);
 my ($in_tl) = grep { $_->{id} eq $cat->{id} } @{ $m->tx->res->json };
 is_deeply($in_tl->{filtered}[0]{keyword_matches}, ['CAT'], 'the public timeline');
+
+# the searchable text is Status#searchable_text: poll options and media
+# descriptions too
+my $pet_poll = post_as('bob', status => 'which pet?', 'poll[options][]' => ['a cat', 'a fish'],
+                       'poll[expires_in]' => 3600);
+is_deeply(seen('dave', $pet_poll->{id})->{filtered}[0]{keyword_matches}, ['cat'], 'a poll option matches');
+my $mid = $t->psql("INSERT INTO media_attachments (account_id, type, processing, file_file_name,"
+    . " file_content_type, file_meta, description) VALUES ($id{bob}, 0, 2, '0123456789abcdef.png',"
+    . " 'image/png', '{}', 'a sleepy dog') RETURNING id");
+my $pet_pic = post_as('bob', status => 'look at this', 'media_ids[]' => $mid);
+is_deeply(seen('dave', $pet_pic->{id})->{filtered}[0]{keyword_matches}, ['dog'], 'a media description matches');
 
 # an expired filter is not applied
 $t->psql("UPDATE custom_filters SET expires_at = (now() AT TIME ZONE 'UTC') - interval '1 minute'"

@@ -73,6 +73,15 @@ ok(has(ids('alice', '/api/v1/timelines/public?limit=40&local=true'), $plot->{id}
 
 my ($w) = grep { $_->{id} eq $plot->{id} } @{ $ua->get('/api/v1/timelines/public' => h('alice'))->res->json };
 is($w->{filtered}[0]{filter}{filter_action}, 'warn', 'a warned status carries its FilterResult');
+# the fanned-out feeds too, read twice (the second from the render cache)
+for my $name (qw(home list)) {
+    for my $pass (1, 2) {
+        my ($fw) = grep { $_->{id} eq $plot->{id} } @{ $ua->get($where{$name} => h('alice'))->res->json };
+        is($fw->{filtered}[0]{filter}{title}, 'Plot', "$name, read $pass: the warned status carries its FilterResult");
+    }
+}
+my ($bw) = grep { $_->{id} eq $plot->{id} } @{ $ua->get($where{public} => h('bob'))->res->json };
+is_deeply($bw->{filtered}, [], "... and another viewer's reading has none");
 
 # thread
 my $cx = $ua->get("/api/v1/statuses/$root->{id}/context" => h('alice'))->res->json;

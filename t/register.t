@@ -106,14 +106,22 @@ is(cached_flags($alice_token) & 3, 3, 'the user passes require_user (confirmed, 
 
 # JSON bodies too, with a boolean agreement
 $m->post_ok('/api/v1/accounts', $auth, json => { username => 'Zoe_2', email => 'zoe@example.com',
-            password => 'pässwörd-ünïcode', agreement => \1 })->status_is(200);
+            password => 'pässwörd-ünïcode', agreement => \1, time_zone => 'Europe/Berlin' })->status_is(200);
 
 # what the mail gem takes, Mastodon takes: dots anywhere in the local part,
 # UTF-8, lower-cased as Ruby's downcase does
 $m->post_ok('/api/v1/accounts', $auth, form => { username => 'docomo', email => " A..B.\x{c9}\@Docomo.ne.jp\t",
-            password => 'correct horse battery', agreement => 'true', locale => 'en' })->status_is(200);
+            password => 'correct horse battery', agreement => 'true', locale => 'en',
+            time_zone => 'Nowhere/Special' })->status_is(200);
 is($t->psql(q{SELECT encode(convert_to(email, 'UTF8'), 'escape') FROM users u JOIN accounts a ON a.id = u.account_id
               WHERE a.username = 'docomo'}), 'a..b.\\303\\251@docomo.ne.jp', 'stored stripped, lower case');
+
+# time_zone (the search's date operators count days in it): kept when
+# known, nil otherwise (User normalizes it so); none given: nil
+is($t->psql(q{SELECT string_agg(a.username || '=' || coalesce(u.time_zone, 'nil'), ' ' ORDER BY a.username)
+              FROM users u JOIN accounts a ON a.id = u.account_id
+              WHERE a.username IN ('alice', 'Zoe_2', 'docomo')}),
+   'Zoe_2=Europe/Berlin alice=nil docomo=nil', 'time_zone stored when PostgreSQL knows it');
 
 # --- validation: Mastodon's messages, nothing created ---------------------------------
 

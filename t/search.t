@@ -174,6 +174,25 @@ found_ok($bob, 'fox during:2024-03-11', [ $reply ], 'during: another day');
 found_ok($bob, 'fox -during:2024-03-10 -during:2024-03-11',
          [ $link, $media, $poll, $sensitive, $bob_fox ], '-during:');
 found_ok($bob, 'fox before:yesterday', [], 'a date that is none: nothing (as Mastodon)');
+
+# dates are days of the searcher's time zone (users.time_zone, as Mastodon's
+# user_time_zone); $plain is 2024-03-10 12:00 UTC, $reply 2024-03-11 00:30 UTC
+my $later = [ $link, $media, $poll, $sensitive, $bob_fox ];
+$t->psql("UPDATE users SET time_zone = 'America/New_York' WHERE account_id = $bob->{account_id}");
+found_ok($bob, 'fox during:2024-03-10', [ $plain, $reply ], 'New York: during: the day there (DST began)');
+found_ok($bob, 'fox during:2024-03-11', [], 'New York: during: the next day');
+found_ok($bob, 'fox before:2024-03-11', [ $plain, $reply ], 'New York: before:');
+found_ok($bob, 'fox after:2024-03-10', $later, 'New York: after:');
+found_ok($bob, 'fox -during:2024-03-10', [ @$later ], 'New York: -during:');
+$t->psql("UPDATE users SET time_zone = 'Pacific/Kiritimati' WHERE account_id = $bob->{account_id}");
+found_ok($bob, 'fox during:2024-03-10', [], 'UTC+14: during: the day before');
+found_ok($bob, 'fox during:2024-03-11', [ $plain, $reply ], 'UTC+14: during: the day there');
+found_ok($bob, 'fox after:2024-03-10', [ @$later, $plain, $reply ], 'UTC+14: after:');
+found_ok($bob, 'fox before:2024-03-11', [], 'UTC+14: before:');
+$t->psql("UPDATE users SET time_zone = 'Mars/Olympus_Mons' WHERE account_id = $bob->{account_id}");
+found_ok($bob, 'fox during:2024-03-10', [ $plain ], 'a time zone PostgreSQL does not know: UTC');
+$t->psql("UPDATE users SET time_zone = '' WHERE account_id = $bob->{account_id}");
+found_ok($bob, 'fox during:2024-03-11', [ $reply ], 'none: UTC');
 found_ok($bob, 'fox', [ $plain, $reply, $sensitive, $link, $media, $poll ], 'the account_id parameter',
          account_id => $eve->{account_id});
 found_ok($bob, 'has:poll', [ $poll ], 'operators alone');
@@ -261,6 +280,31 @@ $t->psql(q{UPDATE tags SET reviewed_at = now() WHERE name = 'search'});
 is_deeply([ map { $_->{name} } @{ hashtags('sea', exclude_unreviewed => 'true') } ], [ 'search' ],
           'a reviewed one');
 is_deeply(hashtags('bob@x'), [], 'no hashtags for a query with @');
+
+# poll options and media descriptions are searchable (Status#searchable_text)
+# and follow edits
+my $question = post_as($eve, status => 'a question', 'poll[options][]' => ['zebra', 'giraffe'],
+                       'poll[expires_in]' => 3600);
+found_ok($bob, 'zebra', [ $question ], 'a poll option is found');
+found_ok($bob, 'giraffes', [ $question ], '... stemmed too');
+$m->put_ok("/api/v1/statuses/$question", $t->bearer($eve->{token}),
+           json => { status => 'a question', poll => { options => ['okapi', 'giraffe'], expires_in => 3600 } })
+  ->status_is(200);
+found_ok($bob, 'zebra', [], 'an option edited away: not found');
+found_ok($bob, 'okapi', [ $question ], 'the new option: found');
+my $described = $t->psql("INSERT INTO media_attachments (account_id, type, processing, file_file_name,"
+    . " file_content_type, file_meta, description) VALUES ($eve->{account_id}, 0, 2,"
+    . " '0123456789abcdef.png', 'image/png', '{}', 'a lighthouse at dusk') RETURNING id");
+my $pictured = post_as($eve, status => 'look', 'media_ids[]' => $described);
+found_ok($bob, 'lighthouse', [ $pictured ], 'a media description is found');
+found_ok($bob, '"lighthouse at dusk" look', [ $pictured ], '... with the text');
+$m->put_ok("/api/v1/statuses/$pictured", $t->bearer($eve->{token}), json => {
+    status => 'look', media_ids => [ $described ],
+    media_attributes => [ { id => $described, description => 'a windmill' } ] })->status_is(200);
+found_ok($bob, 'lighthouse', [], 'a description edited away: not found');
+found_ok($bob, 'windmill', [ $pictured ], 'the new description: found');
+$t->psql("UPDATE media_attachments SET status_id = NULL WHERE id = $described");
+found_ok($bob, 'windmill', [], 'the media gone from the status: not found');
 
 # all three at once, and the type filter
 $res = search($bob, 'search');

@@ -3,6 +3,7 @@
 # /api/v1/followed_tags (pagination), a followed tag's public statuses in the
 # follower's home feed through the worker's fan-out (blocks and mutes as the
 # home rule has them), featured tags (GET/POST/DELETE /api/v1/featured_tags,
+# POST /api/v1/tags/:id/feature and /unfeature,
 # suggestions, GET /api/v1/accounts/:id/featured_tags).
 
 use strict;
@@ -167,5 +168,29 @@ $res = $ua->delete("/api/v1/featured_tags/$ft->{id}" => h('alice'))->res;
 is($res->code, 200, 'DELETE');
 is_deeply($res->json, {}, '{}');
 is_deeply($ua->get('/api/v1/featured_tags' => h('alice'))->res->json, [], 'gone');
+
+# POST /api/v1/tags/:id/feature and /unfeature (4.4): the Tag back
+$res = $ua->post('/api/v1/tags/Birds/feature' => h('alice'))->res;
+is($res->code, 200, 'feature') or diag $res->body;
+is_deeply([ entity_errors($res->json, 'Tag') ], [], 'the Tag entity');
+is($res->json->{featuring}, true, 'featuring');
+is_deeply([ map { $_->{name} } @{ $ua->get('/api/v1/featured_tags' => h('alice'))->res->json } ], [ 'birds' ],
+          'a featured tag, as POST featured_tags makes it');
+is($ua->post('/api/v1/tags/birds/feature' => h('alice'))->res->code, 200, 'again: 200');
+is(scalar @{ $ua->get('/api/v1/featured_tags' => h('alice'))->res->json }, 1, '... still one');
+$res = $ua->post('/api/v1/tags/newtag/feature' => h('alice'))->res;
+is($res->json->{featuring}, true, 'a tag not yet used: made and featured');
+$res = $ua->post('/api/v1/tags/f11/feature' => h('bob'))->res;
+is($res->code, 422, 'over the limit: 422');
+is($res->json->{error}, 'Validation failed: You have already featured the maximum number of hashtags', 'the limit');
+$res = $ua->post('/api/v1/tags/birds/unfeature' => h('alice'))->res;
+is($res->code, 200, 'unfeature');
+is($res->json->{featuring}, false, 'not featuring');
+is_deeply([ map { $_->{name} } @{ $ua->get('/api/v1/featured_tags' => h('alice'))->res->json } ], [ 'newtag' ],
+          'the featured tag gone');
+is($ua->post('/api/v1/tags/birds/unfeature' => h('alice'))->res->code, 200, 'again: 200');
+is($ua->post('/api/v1/tags/birds/feature')->res->code, 401, 'no token: 401');
+my $ro = $t->bearer($t->token(user_id => $u{alice}{user_id}, scopes => 'read write:follows'));
+is($ua->post('/api/v1/tags/birds/feature' => $ro)->res->code, 403, 'write:accounts needed');
 
 $t->done;

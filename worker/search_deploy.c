@@ -1,10 +1,11 @@
 /* `mastodon-worker search deploy [--batch-size N]` (tootctl search deploy):
- * recomputes every status' search_vector (sql/0028_search.sql), in batches
- * of N statuses (10000 by default), each its own transaction, so that a
- * large table is never locked for long and an interrupted run can simply
- * be started again.  Accounts and hashtags are searched through
- * expression indexes that PostgreSQL keeps: nothing to rebuild.  Prints
- * the progress and the total. */
+ * recomputes every status' search_vector (mastodon_search_vector_of() of
+ * sql/0038_search_poll_media_tz.sql), in batches of N statuses (10000 by
+ * default), each its own transaction, so that a large table is never
+ * locked for long and an interrupted run can simply be started again.
+ * Accounts and hashtags are searched through expression indexes that
+ * PostgreSQL keeps: nothing to rebuild.  Prints the progress and the
+ * total. */
 #include "commands.h"
 #include "db.h"
 
@@ -50,8 +51,7 @@ int cmd_search(worker_config *cfg, int argc, char **argv)
             "WITH batch AS (SELECT id FROM statuses WHERE id > $1::bigint"
             "  ORDER BY id LIMIT $2::integer),"
             " done AS (UPDATE statuses st SET search_vector ="
-            "  CASE WHEN st.reblog_of_id IS NULL THEN"
-            "   mastodon_search_vector(st.text, st.spoiler_text, st.language) END"
+            "  mastodon_search_vector_of(st)"
             "  FROM batch WHERE st.id = batch.id RETURNING st.id)"
             " SELECT coalesce(max(id), 0), count(*) FROM done",
             2, params, PGRES_TUPLES_OK, err, sizeof(err));

@@ -87,8 +87,8 @@ ngx_http_mastodon_accounts_show(ngx_http_request_t *r,
     ngx_str_t                          json;
     ngx_http_mastodon_account_fill_t  *fill;
 
-    id = ngx_atoof(ctx->captures[0].data, ctx->captures[0].len);
-    if (id <= 0) {
+    id = ngx_http_mastodon_capture_id(ctx, 0);
+    if (id == 0) {
         return NGX_HTTP_NOT_FOUND;
     }
 

@@ -538,6 +538,10 @@ ngx_int_t ngx_http_mastodon_tag_follow(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_tag_unfollow(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_tag_feature(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_tag_unfeature(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_followed_tags(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_featured_tags(ngx_http_request_t *r,

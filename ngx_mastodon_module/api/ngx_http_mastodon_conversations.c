@@ -82,21 +82,6 @@ static void ngx_http_mastodon_conversation_publish(ngx_http_request_t *r,
     int64_t account_id, int64_t id);
 
 
-static int64_t
-ngx_http_mastodon_conversation_id(ngx_http_mastodon_ctx_t *ctx)
-{
-    int64_t  id;
-
-    if (ctx->ncaptures == 0) {
-        return 0;
-    }
-
-    id = ngx_atoof(ctx->captures[0].data, ctx->captures[0].len);
-
-    return id > 0 ? id : 0;
-}
-
-
 static const char **
 ngx_http_mastodon_conversations_values(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_conv_t *cv, int64_t id)
@@ -169,7 +154,7 @@ ngx_http_mastodon_conversation_read(ngx_http_request_t *r,
     ngx_http_mastodon_conv_t      *cv;
     ngx_http_mastodon_pg_batch_t  *b;
 
-    id = ngx_http_mastodon_conversation_id(ctx);
+    id = ngx_http_mastodon_capture_id(ctx, 0);
     if (id == 0) {
         return NGX_HTTP_NOT_FOUND;
     }
@@ -244,7 +229,7 @@ ngx_http_mastodon_conversation_delete(ngx_http_request_t *r,
     int64_t       id;
     const char  **values;
 
-    id = ngx_http_mastodon_conversation_id(ctx);
+    id = ngx_http_mastodon_capture_id(ctx, 0);
     if (id == 0) {
         return NGX_HTTP_NOT_FOUND;
     }

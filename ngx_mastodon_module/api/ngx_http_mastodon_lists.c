@@ -207,22 +207,6 @@ static void ngx_http_mastodon_list_dropped(ngx_http_request_t *r,
     redisReply *reply, void *data);
 
 
-/* the :id capture as a positive id, or 0 */
-static int64_t
-ngx_http_mastodon_list_id(ngx_http_mastodon_ctx_t *ctx)
-{
-    int64_t  id;
-
-    if (ctx->ncaptures == 0) {
-        return 0;
-    }
-
-    id = ngx_atoof(ctx->captures[0].data, ctx->captures[0].len);
-
-    return id > 0 ? id : 0;
-}
-
-
 /* values[0] the list, values[1] the user, room for n in all */
 static const char **
 ngx_http_mastodon_list_values(ngx_http_request_t *r,
@@ -270,7 +254,7 @@ ngx_http_mastodon_list_show(ngx_http_request_t *r,
     int64_t       list;
     const char  **values;
 
-    list = ngx_http_mastodon_list_id(ctx);
+    list = ngx_http_mastodon_capture_id(ctx, 0);
     if (list == 0) {
         return NGX_HTTP_NOT_FOUND;
     }
@@ -321,7 +305,7 @@ ngx_http_mastodon_list_update(ngx_http_request_t *r,
     ngx_int_t     rc;
     const char  **values;
 
-    list = ngx_http_mastodon_list_id(ctx);
+    list = ngx_http_mastodon_capture_id(ctx, 0);
     if (list == 0) {
         return NGX_HTTP_NOT_FOUND;
     }
@@ -351,7 +335,7 @@ ngx_http_mastodon_list_delete(ngx_http_request_t *r,
     int64_t       list;
     const char  **values;
 
-    list = ngx_http_mastodon_list_id(ctx);
+    list = ngx_http_mastodon_capture_id(ctx, 0);
     if (list == 0) {
         return NGX_HTTP_NOT_FOUND;
     }
@@ -372,7 +356,7 @@ ngx_int_t
 ngx_http_mastodon_list_accounts(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
 {
-    if (ngx_http_mastodon_list_id(ctx) == 0) {
+    if (ngx_http_mastodon_capture_id(ctx, 0) == 0) {
         return NGX_HTTP_NOT_FOUND;
     }
 
@@ -389,7 +373,7 @@ ngx_http_mastodon_list_accounts_add(ngx_http_request_t *r,
     int64_t       list;
     const char  **values;
 
-    list = ngx_http_mastodon_list_id(ctx);
+    list = ngx_http_mastodon_capture_id(ctx, 0);
     if (list == 0) {
         return NGX_HTTP_NOT_FOUND;
     }
@@ -418,7 +402,7 @@ ngx_http_mastodon_list_accounts_remove(ngx_http_request_t *r,
     int64_t       list;
     const char  **values;
 
-    list = ngx_http_mastodon_list_id(ctx);
+    list = ngx_http_mastodon_capture_id(ctx, 0);
     if (list == 0) {
         return NGX_HTTP_NOT_FOUND;
     }
@@ -448,7 +432,7 @@ ngx_http_mastodon_account_lists(ngx_http_request_t *r,
     int64_t       account;
     const char  **values;
 
-    account = ngx_http_mastodon_list_id(ctx);
+    account = ngx_http_mastodon_capture_id(ctx, 0);
     if (account == 0) {
         return NGX_HTTP_NOT_FOUND;
     }
@@ -472,7 +456,7 @@ ngx_http_mastodon_timelines_list(ngx_http_request_t *r,
     int64_t       list;
     const char  **values;
 
-    list = ngx_http_mastodon_list_id(ctx);
+    list = ngx_http_mastodon_capture_id(ctx, 0);
     if (list == 0) {
         return NGX_HTTP_NOT_FOUND;
     }

@@ -762,8 +762,8 @@ ngx_http_mastodon_media_show(ngx_http_request_t *r,
     int64_t       id;
     const char  **values;
 
-    id = ngx_atoof(ctx->captures[0].data, ctx->captures[0].len);
-    if (id <= 0) {
+    id = ngx_http_mastodon_capture_id(ctx, 0);
+    if (id == 0) {
         return NGX_HTTP_NOT_FOUND;
     }
 
@@ -795,8 +795,8 @@ ngx_http_mastodon_media_update(ngx_http_request_t *r,
     mstdn_value_t                     *file;
     ngx_http_mastodon_media_upload_t  *u;
 
-    id = ngx_atoof(ctx->captures[0].data, ctx->captures[0].len);
-    if (id <= 0) {
+    id = ngx_http_mastodon_capture_id(ctx, 0);
+    if (id == 0) {
         return NGX_HTTP_NOT_FOUND;
     }
 
@@ -1030,8 +1030,8 @@ ngx_http_mastodon_media_destroy(ngx_http_request_t *r,
     int64_t       id;
     const char  **values;
 
-    id = ngx_atoof(ctx->captures[0].data, ctx->captures[0].len);
-    if (id <= 0) {
+    id = ngx_http_mastodon_capture_id(ctx, 0);
+    if (id == 0) {
         return NGX_HTTP_NOT_FOUND;
     }
 

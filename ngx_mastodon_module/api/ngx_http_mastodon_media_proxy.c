@@ -43,8 +43,8 @@ ngx_http_mastodon_media_proxy(ngx_http_request_t *r,
     const char                   **values;
     ngx_http_mastodon_pg_batch_t  *b;
 
-    id = ngx_atoof(ctx->captures[0].data, ctx->captures[0].len);
-    if (id <= 0) {
+    id = ngx_http_mastodon_capture_id(ctx, 0);
+    if (id == 0) {
         return NGX_HTTP_NOT_FOUND;
     }
 
@@ -115,7 +115,7 @@ ngx_http_mastodon_media_proxied(ngx_http_mastodon_pg_batch_t *b)
 
     if (name.len) {
         /* the cached copy: its small style is a PNG frame of a video */
-        id = ngx_atoof(ctx->captures[0].data, ctx->captures[0].len);
+        id = ngx_http_mastodon_capture_id(ctx, 0);
         type = ngx_http_mastodon_pg_int(res, 0, 3);
         style = small && type != MSTDN_MEDIA_AUDIO ? "small" : "original";
         extension = small && (type == MSTDN_MEDIA_VIDEO

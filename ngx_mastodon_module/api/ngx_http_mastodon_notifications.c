@@ -715,8 +715,8 @@ ngx_http_mastodon_notification(ngx_http_request_t *r,
     const char                **values;
     ngx_http_mastodon_notif_t  *nt;
 
-    id = ngx_atoof(ctx->captures[0].data, ctx->captures[0].len);
-    if (id <= 0) {
+    id = ngx_http_mastodon_capture_id(ctx, 0);
+    if (id == 0) {
         return NGX_HTTP_NOT_FOUND;
     }
 
@@ -1031,8 +1031,8 @@ ngx_http_mastodon_notification_dismiss(ngx_http_request_t *r,
     int64_t       id;
     const char  **values;
 
-    id = ngx_atoof(ctx->captures[0].data, ctx->captures[0].len);
-    if (id <= 0) {
+    id = ngx_http_mastodon_capture_id(ctx, 0);
+    if (id == 0) {
         return NGX_HTTP_NOT_FOUND;
     }
 

@@ -137,8 +137,8 @@ ngx_http_mastodon_polls_show(ngx_http_request_t *r,
     const char                   **values;
     ngx_http_mastodon_pg_batch_t  *b;
 
-    id = ngx_atoof(ctx->captures[0].data, ctx->captures[0].len);
-    if (id <= 0) {
+    id = ngx_http_mastodon_capture_id(ctx, 0);
+    if (id == 0) {
         return NGX_HTTP_NOT_FOUND;
     }
 
@@ -221,8 +221,8 @@ ngx_http_mastodon_polls_vote(ngx_http_request_t *r,
     ngx_http_mastodon_vote_t      *vote;
     ngx_http_mastodon_pg_batch_t  *b;
 
-    id = ngx_atoof(ctx->captures[0].data, ctx->captures[0].len);
-    if (id <= 0) {
+    id = ngx_http_mastodon_capture_id(ctx, 0);
+    if (id == 0) {
         return NGX_HTTP_NOT_FOUND;
     }
 

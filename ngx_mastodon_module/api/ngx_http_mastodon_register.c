@@ -135,6 +135,7 @@ typedef struct {
     ngx_str_t                      password;
     ngx_str_t                      reason;      /* data NULL: none */
     ngx_str_t                      locale;      /* data NULL: none */
+    ngx_str_t                      time_zone;   /* data NULL: none */
     unsigned                       check_username:1;
     unsigned                       check_email:1;
     unsigned                       confirm:1;
@@ -231,6 +232,13 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_reg_confirm =
         "SELECT 'mailers', 'user_confirmation', json_build_object("
         " 'user_id', id::text, 'token', $2::text) FROM users"
         " WHERE email = $1 AND $2::text IS NOT NULL"), 2);
+
+/* time_zone, kept when PostgreSQL knows it: User normalizes one it does
+ * not know to nil (the search's date operators read it) */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_reg_time_zone =
+    ngx_http_mastodon_pg_stmt(
+        "UPDATE users SET time_zone = $2"
+        " WHERE email = $1 AND mastodon_time_zone_known($2)", 2);
 
 /* the application's scopes, as AppSignUpService gives them */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_reg_token =
@@ -428,6 +436,15 @@ ngx_http_mastodon_reg_validate(ngx_http_request_t *r,
             reg->locale.data = (u_char *) s;
             reg->locale.len = len;
         }
+    }
+
+    /* time_zone: an IANA name is at most a few dozen bytes */
+
+    s = mstdn_param_str(ctx->params, "time_zone", &len);
+
+    if (s && len <= 64 && !ngx_http_mastodon_reg_blank(s, len)) {
+        reg->time_zone.data = (u_char *) s;
+        reg->time_zone.len = len;
     }
 
     /* agreement: accept: [true, 'true', '1'] */
@@ -805,7 +822,7 @@ ngx_http_mastodon_reg_insert(ngx_http_request_t *r,
     }
 
     b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_reg_inserted, reg);
-    v = ngx_pcalloc(r->pool, 17 * sizeof(char *));
+    v = ngx_pcalloc(r->pool, 19 * sizeof(char *));
     if (b == NULL || v == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -840,6 +857,13 @@ ngx_http_mastodon_reg_insert(ngx_http_request_t *r,
     /* job_outbox */
     v[16] = reg->confirm ? reg->confirm_token : NULL;
 
+    /* users.time_zone, after the rest (the results read by position) */
+    v[17] = (const char *) reg->email.data;
+    v[18] = reg->time_zone.data
+            ? ngx_http_mastodon_reg_cstr(r, (const char *) reg->time_zone.data,
+                                         reg->time_zone.len)
+            : NULL;
+
     if (ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_reg_account, &v[0])
            != NGX_OK
         || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_reg_stats, &v[0])
@@ -851,7 +875,11 @@ ngx_http_mastodon_reg_insert(ngx_http_request_t *r,
         || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_reg_token, &v[13])
            != NGX_OK
         || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_reg_confirm, &v[15])
-           != NGX_OK)
+           != NGX_OK
+        || (v[18]
+            && ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_reg_time_zone,
+                                        &v[17])
+               != NGX_OK))
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -366,8 +366,8 @@ ngx_http_mastodon_rel_write(ngx_http_request_t *r,
     int64_t                         id;
     ngx_http_mastodon_rel_write_t  *w;
 
-    id = ngx_atoof(ctx->captures[0].data, ctx->captures[0].len);
-    if (id <= 0) {
+    id = ngx_http_mastodon_capture_id(ctx, 0);
+    if (id == 0) {
         return NGX_HTTP_NOT_FOUND;
     }
 
@@ -608,8 +608,8 @@ ngx_http_mastodon_rel_list(ngx_http_request_t *r,
     lc->list = list;
 
     if (list->check) {
-        lc->subject = ngx_atoof(ctx->captures[0].data, ctx->captures[0].len);
-        if (lc->subject <= 0) {
+        lc->subject = ngx_http_mastodon_capture_id(ctx, 0);
+        if (lc->subject == 0) {
             return NGX_HTTP_NOT_FOUND;
         }
 

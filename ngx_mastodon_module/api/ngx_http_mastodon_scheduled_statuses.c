@@ -219,21 +219,6 @@ ngx_http_mastodon_scheduled_values(ngx_http_request_t *r,
 }
 
 
-static int64_t
-ngx_http_mastodon_scheduled_id(ngx_http_mastodon_ctx_t *ctx)
-{
-    int64_t  id;
-
-    if (ctx->ncaptures == 0) {
-        return 0;
-    }
-
-    id = ngx_atoof(ctx->captures[0].data, ctx->captures[0].len);
-
-    return id > 0 ? id : 0;
-}
-
-
 /*
  * POST /api/v1/statuses with scheduled_at: values are the post's
  * (ngx_http_mastodon_status_params()), 19 of them, the last one free;
@@ -454,7 +439,7 @@ ngx_http_mastodon_scheduled_show(ngx_http_request_t *r,
 {
     int64_t  id;
 
-    id = ngx_http_mastodon_scheduled_id(ctx);
+    id = ngx_http_mastodon_capture_id(ctx, 0);
     if (id == 0) {
         return NGX_HTTP_NOT_FOUND;
     }
@@ -501,7 +486,7 @@ ngx_http_mastodon_scheduled_update(ngx_http_request_t *r,
     ngx_http_mastodon_scheduled_t  *sc;
     ngx_http_mastodon_pg_batch_t   *b;
 
-    id = ngx_http_mastodon_scheduled_id(ctx);
+    id = ngx_http_mastodon_capture_id(ctx, 0);
     if (id == 0) {
         return NGX_HTTP_NOT_FOUND;
     }
@@ -590,7 +575,7 @@ ngx_http_mastodon_scheduled_delete(ngx_http_request_t *r,
     int64_t       id;
     const char  **values;
 
-    id = ngx_http_mastodon_scheduled_id(ctx);
+    id = ngx_http_mastodon_capture_id(ctx, 0);
     if (id == 0) {
         return NGX_HTTP_NOT_FOUND;
     }

@@ -478,8 +478,8 @@ ngx_http_mastodon_sa_start(ngx_http_request_t *r,
     }
 
     sa->action = action;
-    sa->id = ngx_atoof(ctx->captures[0].data, ctx->captures[0].len);
-    if (sa->id <= 0) {
+    sa->id = ngx_http_mastodon_capture_id(ctx, 0);
+    if (sa->id == 0) {
         return NGX_HTTP_NOT_FOUND;
     }
 

@@ -121,8 +121,8 @@ ngx_http_mastodon_sl_accounts(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    sl->status_id = ngx_atoof(ctx->captures[0].data, ctx->captures[0].len);
-    if (sl->status_id <= 0) {
+    sl->status_id = ngx_http_mastodon_capture_id(ctx, 0);
+    if (sl->status_id == 0) {
         return NGX_HTTP_NOT_FOUND;
     }
 

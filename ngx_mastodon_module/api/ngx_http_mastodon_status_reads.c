@@ -109,8 +109,8 @@ ngx_http_mastodon_status_values(ngx_http_request_t *r,
     int64_t       id;
     const char  **values;
 
-    id = ngx_atoof(ctx->captures[0].data, ctx->captures[0].len);
-    if (id <= 0) {
+    id = ngx_http_mastodon_capture_id(ctx, 0);
+    if (id == 0) {
         return NULL;
     }
 
@@ -437,7 +437,7 @@ ngx_http_mastodon_status_context_ids(ngx_http_mastodon_pg_batch_t *b)
         return;
     }
 
-    ids[0] = ngx_atoof(ctx->captures[0].data, ctx->captures[0].len);
+    ids[0] = ngx_http_mastodon_capture_id(ctx, 0);
 
     for (row = 0; row < nup; row++) {
         ids[1 + row] = ngx_http_mastodon_pg_int(up, row, 0);

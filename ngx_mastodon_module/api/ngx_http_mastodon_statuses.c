@@ -1496,13 +1496,6 @@ ngx_http_mastodon_statuses_send(ngx_http_request_t *r,
 }
 
 
-static int64_t
-ngx_http_mastodon_status_capture(ngx_http_mastodon_ctx_t *ctx)
-{
-    return ngx_atoof(ctx->captures[0].data, ctx->captures[0].len);
-}
-
-
 /* GET /api/v1/statuses/:id */
 ngx_int_t
 ngx_http_mastodon_statuses_show(ngx_http_request_t *r,
@@ -1510,8 +1503,8 @@ ngx_http_mastodon_statuses_show(ngx_http_request_t *r,
 {
     int64_t                        id;
 
-    id = ngx_http_mastodon_status_capture(ctx);
-    if (id <= 0) {
+    id = ngx_http_mastodon_capture_id(ctx, 0);
+    if (id == 0) {
         return NGX_HTTP_NOT_FOUND;
     }
 
@@ -1599,8 +1592,8 @@ ngx_http_mastodon_statuses_update(ngx_http_request_t *r,
     ngx_int_t                       rc;
     ngx_http_mastodon_status_op_t  *op;
 
-    id = ngx_http_mastodon_status_capture(ctx);
-    if (id <= 0) {
+    id = ngx_http_mastodon_capture_id(ctx, 0);
+    if (id == 0) {
         return NGX_HTTP_NOT_FOUND;
     }
 
@@ -1765,8 +1758,8 @@ ngx_http_mastodon_statuses_destroy(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    op->id = ngx_http_mastodon_status_capture(ctx);
-    if (op->id <= 0) {
+    op->id = ngx_http_mastodon_capture_id(ctx, 0);
+    if (op->id == 0) {
         return NGX_HTTP_NOT_FOUND;
     }
 

@@ -2,7 +2,8 @@
  * Hashtags (Api::V1::TagsController, FollowedTagsController,
  * FeaturedTagsController, FeaturedTags::SuggestionsController,
  * Accounts::FeaturedTagsController): GET /api/v1/tags/:id, POST
- * /api/v1/tags/:id/follow and /unfollow, GET /api/v1/followed_tags
+ * /api/v1/tags/:id/follow and /unfollow, POST /api/v1/tags/:id/feature
+ * and /unfeature (4.4), GET /api/v1/followed_tags
  * (paginated by the follow), GET/POST /api/v1/featured_tags, DELETE
  * /api/v1/featured_tags/:id, GET /api/v1/featured_tags/suggestions, GET
  * /api/v1/accounts/:id/featured_tags.
@@ -132,6 +133,20 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_featured_add_stmt =
     " ob AS (" NGX_HTTP_MASTODON_FEATURED_FEDERATE("add_tag",
     "(SELECT $2::text AS tag, $3::text AS name FROM ins)") ")"
     " SELECT coalesce((SELECT id FROM old), (SELECT id FROM ins))", 3);
+
+/* POST /api/v1/tags/:id/unfeature: $1 the user, $2 normalized name, $3
+ * display name (unused); the account's featured tag of that tag gone,
+ * federated as DELETE /api/v1/featured_tags/:id does */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_tag_unfeature_stmt =
+    ngx_http_mastodon_pg_stmt(
+    "WITH d AS (DELETE FROM featured_tags ft USING tags t"
+    "  WHERE ft.tag_id = t.id AND lower(t.name) = lower($2::text)"
+    "  AND ft.account_id = $1::bigint AND $3::text IS NOT NULL"
+    "  RETURNING ft.id, ft.tag_id, ft.name),"
+    " ob AS (" NGX_HTTP_MASTODON_FEATURED_FEDERATE("remove_tag",
+    "(SELECT t.name AS tag, coalesce(d.name, t.display_name, t.name) AS name"
+    " FROM d JOIN tags t ON t.id = d.tag_id)") ")"
+    " SELECT id FROM d", 3);
 
 /* Accounts::FeaturedTagsController#set_account: Account.find */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_featured_account_stmt =
@@ -320,10 +335,52 @@ ngx_http_mastodon_tag_unfollow(ngx_http_request_t *r,
 }
 
 
+/*
+ * POST /api/v1/tags/:id/feature (CreateFeaturedTagService with the tag,
+ * as POST /api/v1/featured_tags: the same statement and limit), then the
+ * Tag
+ */
+ngx_int_t
+ngx_http_mastodon_tag_feature(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    return ngx_http_mastodon_tag_run(r, ctx,
+                                     &ngx_http_mastodon_featured_add_stmt);
+}
+
+
+/* POST /api/v1/tags/:id/unfeature, then the Tag */
+ngx_int_t
+ngx_http_mastodon_tag_unfeature(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx)
+{
+    return ngx_http_mastodon_tag_run(r, ctx,
+                                     &ngx_http_mastodon_tag_unfeature_stmt);
+}
+
+
 static void
 ngx_http_mastodon_tag_done(ngx_http_mastodon_pg_batch_t *b)
 {
-    ngx_http_mastodon_tags_t *tg = b->data;
+    PGresult                  *res;
+    ngx_http_mastodon_ctx_t   *ctx;
+    ngx_http_mastodon_tags_t  *tg = b->data;
+
+    if (b->nqueries == 2 && b->queries[0].stmt
+                            == &ngx_http_mastodon_featured_add_stmt)
+    {
+        /* feature: NULL at FeaturedTag::LIMIT */
+        res = ngx_http_mastodon_pg_rows(b, 0);
+
+        if (res && PQntuples(res) == 1 && PQgetisnull(res, 0, 0)) {
+            ctx = ngx_http_get_module_ctx(b->request,
+                                          ngx_http_mastodon_module);
+            ctx->error_message = "Validation failed: You have already "
+                                 "featured the maximum number of hashtags";
+            ngx_http_mastodon_finalize(b->request, 422);
+            return;
+        }
+    }
 
     ngx_http_mastodon_finalize(b->request,
         ngx_http_mastodon_tags_send(b->request, tg,
@@ -574,10 +631,8 @@ ngx_http_mastodon_account_featured_tags(ngx_http_request_t *r,
 {
     int64_t  id;
 
-    id = ctx->ncaptures ? ngx_atoof(ctx->captures[0].data,
-                                    ctx->captures[0].len)
-                        : 0;
-    if (id <= 0) {
+    id = ngx_http_mastodon_capture_id(ctx, 0);
+    if (id == 0) {
         ctx->error_message = "Record not found";
         return NGX_HTTP_NOT_FOUND;
     }
@@ -803,10 +858,8 @@ ngx_http_mastodon_featured_tag_delete(ngx_http_request_t *r,
     int64_t       id;
     const char  **values;
 
-    id = ctx->ncaptures ? ngx_atoof(ctx->captures[0].data,
-                                    ctx->captures[0].len)
-                        : 0;
-    if (id <= 0) {
+    id = ngx_http_mastodon_capture_id(ctx, 0);
+    if (id == 0) {
         return NGX_HTTP_NOT_FOUND;
     }
 

@@ -740,8 +740,8 @@ ngx_http_mastodon_account_statuses(ngx_http_request_t *r,
     const char                  **values, **check, *tagged;
     ngx_http_mastodon_tl_t       *tl;
 
-    account = ngx_atoof(ctx->captures[0].data, ctx->captures[0].len);
-    if (account <= 0) {
+    account = ngx_http_mastodon_capture_id(ctx, 0);
+    if (account == 0) {
         return NGX_HTTP_NOT_FOUND;
     }
 

@@ -267,6 +267,8 @@ void ngx_http_mastodon_body_ready(ngx_http_request_t *r, ngx_int_t rc);
 
 
 /* router */
+int64_t ngx_http_mastodon_capture_id(ngx_http_mastodon_ctx_t *ctx,
+    ngx_uint_t i);
 ngx_int_t ngx_http_mastodon_route(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 

@@ -341,6 +341,10 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
       "follow write write:follows"),
     R(POST, "/api/v1/tags/:id/unfollow", ngx_http_mastodon_tag_unfollow, 0,
       USER, "follow write write:follows"),
+    R(POST, "/api/v1/tags/:id/feature", ngx_http_mastodon_tag_feature, 0,
+      USER, "write write:accounts"),
+    R(POST, "/api/v1/tags/:id/unfeature", ngx_http_mastodon_tag_unfeature, 0,
+      USER, "write write:accounts"),
     R(GET, "/api/v1/followed_tags", ngx_http_mastodon_followed_tags, 0, USER,
       "follow read read:follows"),
     R(GET, "/api/v1/featured_tags/suggestions",
@@ -413,12 +417,12 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
     R(POST, "/api/v2/filters/:filter_id/keywords",
       ngx_http_mastodon_filter_keyword_create, 1, USER,
       "write write:filters"),
-    R(GET, "/api/v2/filter_keywords/:id",
+    R(GET, "/api/v2/filters/keywords/:id",
       ngx_http_mastodon_filter_keyword_show, 0, USER, "read read:filters"),
-    R(PUT, "/api/v2/filter_keywords/:id",
+    R(PUT, "/api/v2/filters/keywords/:id",
       ngx_http_mastodon_filter_keyword_update, 1, USER,
       "write write:filters"),
-    R(DELETE, "/api/v2/filter_keywords/:id",
+    R(DELETE, "/api/v2/filters/keywords/:id",
       ngx_http_mastodon_filter_keyword_delete, 0, USER,
       "write write:filters"),
     R(GET, "/api/v2/filters/:filter_id/statuses",
@@ -426,9 +430,9 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
     R(POST, "/api/v2/filters/:filter_id/statuses",
       ngx_http_mastodon_filter_status_create, 1, USER,
       "write write:filters"),
-    R(GET, "/api/v2/filter_statuses/:id",
+    R(GET, "/api/v2/filters/statuses/:id",
       ngx_http_mastodon_filter_status_show, 0, USER, "read read:filters"),
-    R(DELETE, "/api/v2/filter_statuses/:id",
+    R(DELETE, "/api/v2/filters/statuses/:id",
       ngx_http_mastodon_filter_status_delete, 0, USER,
       "write write:filters"),
     R(GET, "/api/v1/filters", ngx_http_mastodon_filters_v1_index, 0, USER,
@@ -540,6 +544,23 @@ ngx_http_mastodon_route_match(ngx_str_t *pattern, ngx_str_t *uri,
     }
 
     return p == pe && u == ue;
+}
+
+
+/* the path's capture i (":id") as a positive id, or 0: none, not a
+ * number, zero or out of range (the handler answers 404) */
+int64_t
+ngx_http_mastodon_capture_id(ngx_http_mastodon_ctx_t *ctx, ngx_uint_t i)
+{
+    int64_t  id;
+
+    if (i >= ctx->ncaptures) {
+        return 0;
+    }
+
+    id = ngx_atoof(ctx->captures[i].data, ctx->captures[i].len);
+
+    return id > 0 ? id : 0;
 }
 
 

@@ -1053,9 +1053,11 @@ ngx_http_mastodon_statuses_cached(ngx_http_mastodon_op_t *op,
  * included): rows (filter, Filter JSON, keyword, whole_word, status) for
  * the filters' keywords and statuses, then (NULL, NULL, text, NULL,
  * status) for the texts; the last column: the filter hides what it
- * matches in context $3 (filter_action hide, $3 among its contexts).  Status#searchable_text: the spoiler and the
- * plain text joined by a blank line; a remote status' HTML is reduced to
- * its text (tags dropped, the usual entities decoded).
+ * matches in context $3 (filter_action hide, $3 among its contexts).
+ * Status#searchable_text: the spoiler, the plain text, the poll's options
+ * and the media descriptions (mastodon_search_extra()) joined by blank
+ * lines; a remote status' HTML is reduced to its text (tags dropped, the
+ * usual entities decoded).
  */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_statuses_filters_stmt =
     ngx_http_mastodon_pg_stmt(
@@ -1074,7 +1076,8 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_statuses_filters_stmt =
     "  ELSE replace(replace(replace(replace(replace(regexp_replace("
     "  regexp_replace(s.text, '<br\\s*/?>|</p>\\s*<p>', E'\\n', 'gi'),"
     "  '<[^>]*>', '', 'g'), '&lt;', '<'), '&gt;', '>'), '&quot;', '\"'),"
-    "  '&#39;', ''''), '&amp;', '&') END), NULL, s.id, NULL"
+    "  '&#39;', ''''), '&amp;', '&') END, nullif(mastodon_search_extra(s.id,"
+    "  s.poll_id, s.ordered_media_attachment_ids), '')), NULL, s.id, NULL"
     " FROM statuses s JOIN accounts a ON a.id = s.account_id"
     " WHERE s.id = ANY ($2::bigint[]) AND EXISTS (SELECT 1 FROM f)"
     " ORDER BY 1 NULLS LAST", 3);

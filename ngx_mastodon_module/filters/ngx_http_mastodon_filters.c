@@ -323,7 +323,7 @@ ngx_http_mastodon_filter_keyword_create(ngx_http_request_t *r,
 }
 
 
-/* GET /api/v2/filter_keywords/:id */
+/* GET /api/v2/filters/keywords/:id */
 ngx_int_t
 ngx_http_mastodon_filter_keyword_show(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
@@ -335,7 +335,7 @@ ngx_http_mastodon_filter_keyword_show(ngx_http_request_t *r,
 }
 
 
-/* PUT /api/v2/filter_keywords/:id */
+/* PUT /api/v2/filters/keywords/:id */
 ngx_int_t
 ngx_http_mastodon_filter_keyword_update(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
@@ -345,7 +345,7 @@ ngx_http_mastodon_filter_keyword_update(ngx_http_request_t *r,
 }
 
 
-/* DELETE /api/v2/filter_keywords/:id */
+/* DELETE /api/v2/filters/keywords/:id */
 ngx_int_t
 ngx_http_mastodon_filter_keyword_delete(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
@@ -397,7 +397,7 @@ ngx_http_mastodon_filter_status_create(ngx_http_request_t *r,
 }
 
 
-/* GET /api/v2/filter_statuses/:id */
+/* GET /api/v2/filters/statuses/:id */
 ngx_int_t
 ngx_http_mastodon_filter_status_show(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
@@ -409,7 +409,7 @@ ngx_http_mastodon_filter_status_show(ngx_http_request_t *r,
 }
 
 
-/* DELETE /api/v2/filter_statuses/:id */
+/* DELETE /api/v2/filters/statuses/:id */
 ngx_int_t
 ngx_http_mastodon_filter_status_delete(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
@@ -531,10 +531,9 @@ ngx_http_mastodon_filter_values(ngx_http_request_t *r,
         return values;
     }
 
-    n = (ctx->ncaptures && ctx->captures[0].len < NGX_INT64_LEN)
-        ? ngx_atoof(ctx->captures[0].data, ctx->captures[0].len) : NGX_ERROR;
+    n = ngx_http_mastodon_capture_id(ctx, 0);
 
-    if (n <= 0) {
+    if (n == 0) {
         ctx->error_message = "Record not found";
         return NULL;
     }
