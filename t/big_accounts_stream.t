@@ -74,7 +74,9 @@ is_deeply([ map { $_->{id} } @{ $m->get_ok('/api/v1/timelines/home?limit=2', $h{
 
 # --- edit: status.update, the followers not walked ---------------------------------------------
 $m->put_ok("/api/v1/statuses/$sid", $h{big}, form => { status => 'merged, edited' })->status_is(200);
-ok(got($s{reader}, 'status.update', $sid), 'the connected follower gets status.update');
+my $upd = got($s{reader}, 'status.update', $sid);
+ok($upd, 'the connected follower gets status.update');
+like($upd ? decode_json($upd->{data})->{content} : '', qr/merged, edited/, '... with the edited text');
 ok(!got($s{muter}, 'status.update', $sid, 0.5), 'not the one muting');
 ok($t->wait_for(sub { worker_log() =~ /status_update: status \Q$sid\E is in 1 home feed\(s\) \(merged on read: followers not walked\)/ }),
    "the edit touched the author's feed only");

@@ -266,7 +266,18 @@ int fanout_status(job_ctx *ctx, const fanout_status_job *job, const char *args_j
         goto done;
     }
     /* the rendering: in args (the CLI, older modules), else the module's */
-    if (!args_object_raw(&a, "payload", &payload, &plen)) {
+    int given = args_object_raw(&a, "payload", &payload, &plen);
+    if (!given && job->edit) {
+        /* the module stores an edit's rendering after its commit, so the one
+         * found may be the version before; the streams render the id, and the
+         * forget goes first on this connection, so every node drops the old
+         * rendering before it hears the event (a remote Update's own
+         * status_forget job may run after this one) */
+        if (status_forget_now(*ctx->redis, id, err, errlen) != 0)
+            goto done;
+        payload = NULL;
+        plen = 0;
+    } else if (!given) {
         /* a local post's rendering is stored by the module right after its
          * commit: a first attempt waits a moment for it (an event with it is
          * not rendered again by every stream); a remote post has none, and

@@ -52,6 +52,9 @@ typedef struct {
     const char       *event;        /* update, status.update */
     const char       *action;       /* create, update */
     int               skip_reblogs;
+    int               edit;         /* the status changed after its rendering was
+                                     * stored: events carry its id, its cached
+                                     * renderings forgotten before them */
     fanout_status_fn  fan;          /* the home feeds and the job's own notifications */
 } fanout_status_job;
 

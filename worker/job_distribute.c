@@ -134,7 +134,7 @@ static int distribute(job_ctx *ctx, PGconn *db, const status_facts *f, const cha
 }
 
 static const fanout_status_job distribute_job = {
-    "distribute", "update", "create", 0, distribute
+    "distribute", "update", "create", 0, 0, distribute
 };
 
 int job_distribute(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen)

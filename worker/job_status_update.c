@@ -67,7 +67,7 @@ static int update(job_ctx *ctx, PGconn *db, const status_facts *f, const char *e
 }
 
 static const fanout_status_job status_update_job = {
-    "status_update", "status.update", "update", 1, update
+    "status_update", "status.update", "update", 1, 1, update
 };
 
 int job_status_update(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen)
