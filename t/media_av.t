@@ -8,6 +8,8 @@
 # header with garbage, a video over the frame size limit) end in the
 # failed state the API reports, the worker alive, no temporary file left.
 # The media queue has threads of its own.  Fixtures are made with ffmpeg.
+# POST /api/v2/media answers 202 for what Mastodon delays (video, audio,
+# and an animated GIF, a gifv once transcoded), 200 for a still GIF.
 
 use strict;
 use warnings;
@@ -37,6 +39,7 @@ sub probe {
 }
 
 ffmpeg('-f', 'lavfi', '-i', 'testsrc=size=64x48:rate=10', '-t', '0.5', "$dir/anim.gif");
+ffmpeg('-f', 'lavfi', '-i', 'testsrc=size=40x30:rate=1', '-frames:v', '1', "$dir/still.gif");
 ffmpeg('-f', 'lavfi', '-i', 'testsrc=size=160x120:rate=10', '-f', 'lavfi', '-i', 'sine=frequency=440',
     '-t', '1', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-shortest',
     '-metadata', 'title=SecretTitle', '-metadata', 'location=+48.8577+002.2950/', "$dir/h264.mp4");
@@ -82,7 +85,7 @@ sub served {
 
 # --- an animated GIF: gifv ---------------------------------------------------------------
 my $id = upload('anim.gif', 'image/gif', slurp("$dir/anim.gif"));
-$m->status_is(202);
+$m->status_is(202, 'v2: an animated GIF, a gifv: 202 as Mastodon')->json_is('/type', 'gifv');
 my ($code, $e) = processed($id);
 is $code, 200, 'animated GIF processed';
 is $e->{type}, 'gifv', 'type gifv';
@@ -104,8 +107,14 @@ served($e->{preview_url}, 'image/png', 'the preview');
 like $t->psql("SELECT file_content_type || ' ' || type FROM media_attachments WHERE id = $id"),
     qr{^video/mp4 1$}, 'the row: video/mp4, gifv (1)';
 
+# --- a still GIF: an image, processed in the request (200) -----------------------------------
+$id = upload('still.gif', 'image/gif', slurp("$dir/still.gif"));
+$m->status_is(200, 'v2: a still GIF: 200 processed')->json_is('/type', 'image')
+  ->json_is('/meta/original/size', '40x30');
+
 # --- an H.264/AAC MP4: streams copied --------------------------------------------------------
 $id = upload('h264.mp4', 'video/mp4', slurp("$dir/h264.mp4"));
+$m->status_is(202, 'v2: a video: 202 at once')->json_is('/url', undef, 'url null while processing');
 ($code, $e) = processed($id);
 is $code, 200, 'MP4 processed';
 is $e->{type}, 'video', 'with sound: video';
@@ -131,6 +140,7 @@ is $p->{codec_name}, 'h264', 'transcoded to H.264';
 
 # --- audio: MP3 -----------------------------------------------------------------------------
 $id = upload('tone.mp3', 'audio/mpeg', slurp("$dir/tone.mp3"));
+$m->status_is(202, 'v2: audio: 202 at once')->json_is('/url', undef);
 ($code, $e) = processed($id);
 is $code, 200, 'MP3 processed';
 is $e->{type}, 'audio';

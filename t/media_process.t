@@ -6,6 +6,9 @@
 # nginx serves the files (conf/media.conf).  Hostile images (PNG and JPEG decompression
 # bombs, a truncated JPEG, a JPEG/HTML polyglot) end in the failed state
 # the API reports, the worker alive and the spool empty.  Images are made with the vips command.
+# POST /api/v2/media waits for an image's processing as Mastodon processes
+# one in the request: 200 processed, 422 failed, 202 once
+# mastodon_media_v1_wait is over (no worker).
 
 use strict;
 use warnings;
@@ -46,7 +49,8 @@ sub upload {
     $m->post_ok('/api/v2/media', { %$A, 'Content-Type' => "multipart/form-data; boundary=$B" },
         "--$B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"$name\"\r\n"
         . "Content-Type: $type\r\n\r\n$bytes\r\n--$B--\r\n");
-    return $m->tx->res->json('/id');
+    # a 422 (processing failed) names no id: the newest row, alice's
+    return $m->tx->res->json('/id') // $t->psql('SELECT max(id) FROM media_attachments');
 }
 
 # GET until it is no longer 206: the final answer's status and entity
@@ -68,7 +72,10 @@ my $blurhash = qr/^[0-9A-Za-z#\$%*+,\-.:;=?\@\[\]^_{|}~]{36}$/;   # 4x4 componen
 
 # --- a JPEG with EXIF rotation and GPS ------------------------------------------------
 my $id = upload('photo.jpg', 'image/jpeg', $exif_jpeg);
-$m->status_is(202);
+$m->status_is(200, 'v2: an image is answered processed, as Mastodon')
+  ->json_like('/url', qr{/original/[0-9a-f]{16}\.jpeg$}, 'with its url')
+  ->json_like('/preview_url', qr{/small/[0-9a-f]{16}\.jpeg$}, 'and preview_url')
+  ->json_is('/meta/original/size', '32x64', 'and its meta');
 my ($code, $e) = processed($id);
 is $code, 200, 'processed: 200';
 is $e->{type}, 'image';
@@ -134,7 +141,8 @@ my $ihdr = pack('NNCCCCC', 100000, 100000, 8, 2, 0, 0, 0);
 my $bomb = "\x89PNG\r\n\x1a\n" . pack('N', 13) . 'IHDR' . $ihdr . pack('N', crc32("IHDR$ihdr"))
     . pack('N', 0) . 'IDAT' . pack('N', crc32('IDAT')) . pack('N', 0) . 'IEND' . pack('N', crc32('IEND'));
 $id = upload('bomb.png', 'image/png', $bomb);
-$m->status_is(202, 'a bomb passes the sniff (its bytes start as a PNG)');
+$m->status_is(422, 'a bomb passes the sniff (its bytes start as a PNG), fails processing: 422')
+  ->json_is('/error', 'Error processing thumbnail for uploaded media', "Mastodon's error");
 ($code, $e) = processed($id);
 is $code, 422, 'a decompression bomb: failed';
 is $e->{error}, 'Error processing thumbnail for uploaded media', 'the API reports it';
@@ -142,6 +150,7 @@ like slurp("$dir/worker-1.log"), qr/100000x100000 pixels: over the limit/, 'refu
 
 # a truncated JPEG
 $id = upload('cut.jpg', 'image/jpeg', substr(slurp("$dir/big.jpg"), 0, 3000));
+$m->status_is(422, 'a truncated JPEG: 422');
 ($code, $e) = processed($id);
 is $code, 422, 'a truncated JPEG: failed';
 like $t->psql("SELECT processing FROM media_attachments WHERE id = $id"), qr/^3$/, 'processing failed (3)';
@@ -153,14 +162,14 @@ my $sof = index($small_jpeg, "\xff\xc0");
 ok $sof > 0, 'the JPEG has a baseline frame header';
 substr($small_jpeg, $sof + 5, 4) = pack('nn', 60000, 60000);
 $id = upload('bomb.jpg', 'image/jpeg', $small_jpeg);
-$m->status_is(202);
+$m->status_is(422);
 ($code, $e) = processed($id);
 is $code, 422, 'a JPEG decompression bomb: failed';
 like slurp("$dir/worker-1.log"), qr/60000x60000 pixels: over the limit/, 'refused by its size, not decoded';
 
 # a polyglot: JPEG magic, then HTML; passes the sniff, never decodes, never served
 $id = upload('poly.jpg', 'image/jpeg', "\xff\xd8\xff\xe0<html><script>alert(1)</script></html>");
-$m->status_is(202, 'a polyglot passes the sniff');
+$m->status_is(422, 'a polyglot passes the sniff, fails processing: 422');
 ($code, $e) = processed($id);
 is $code, 422, 'and fails processing';
 my ($poly) = $t->psql("SELECT file_file_name FROM media_attachments WHERE id = $id") =~ /^([0-9a-f]{16})\./;
@@ -183,8 +192,12 @@ ok $gone, 'deleting the upload removes its files';
 is $m->ua->get(path_of($e->{url}))->res->code, 404, 'no longer served';
 
 # deleted before the worker got to it: the spool file goes all the same
+# (no worker: v2 waits mastodon_media_v1_wait, then 202 while processing)
+ok $t->reconfigure_nginx(http_config => 'mastodon_media_v1_wait 1s;'), 'a short wait';
 $t->stop_worker($wpid);
 $id = upload('late.png', 'image/png', slurp("$dir/alpha.png"));
+$m->status_is(202, 'past the wait: 202')->json_is('/url', undef, 'url null');
+$m->get_ok("/api/v1/media/$id", $A)->status_is(206, 'GET: 206 while processing');
 $m->delete_ok("/api/v1/media/$id", $A)->status_is(200);
 is spool_files(), 1, 'in the spool while no worker runs';
 $wpid = $t->start_worker(MASTODON_MEDIA_ROOT => "$dir/system", MASTODON_CONCURRENCY => 1);

@@ -44,7 +44,8 @@ sub upload {
     $m->post_ok('/api/v2/media', { %$A, 'Content-Type' => "multipart/form-data; boundary=$B" },
         "--$B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"$name\"\r\n"
         . "Content-Type: $type\r\n\r\n$bytes\r\n--$B--\r\n");
-    return $m->tx->res->json('/id');
+    # a 422 (processing failed) names no id: the newest row, alice's
+    return $m->tx->res->json('/id') // $t->psql('SELECT max(id) FROM media_attachments');
 }
 sub processed {
     my ($id) = @_;
@@ -62,7 +63,8 @@ sub gone { my @u = @_; $t->wait_for(sub { !grep { code_of($_) != 404 } @u }, 30)
 
 # --- a JPEG: stored in the bucket, served from it ----------------------------------------
 my $id = upload('photo.jpg', 'image/jpeg', $jpeg);
-$m->status_is(202);
+$m->status_is(200, 'v2: an image is answered processed, as Mastodon')
+  ->json_like('/url', qr{^\Q$bucket\E/media_attachments/files/}, 'its url: in the bucket');
 my ($code, $e) = processed($id);
 is $code, 200, 'processed';
 like $e->{url}, qr{^\Q$bucket\E/media_attachments/files/\d{3}(?:/\d{3}){2,}/original/[0-9a-f]{16}\.jpeg$},
@@ -112,16 +114,23 @@ is $t->psql("SELECT count(*) FROM media_attachments WHERE id = $fresh"), '1';
 sub objects { my @f = split /\n/, `find $dir/s3 -type f`; scalar @f }
 my $objects = objects();
 my $cut = upload('cut.jpg', 'image/jpeg', substr($jpeg, 0, int(length($jpeg) / 2)));
+$m->status_is(422, 'v2: 422 once processing failed')
+  ->json_is('/error', 'Error processing thumbnail for uploaded media');
 my ($ccode) = processed($cut);
 is $ccode, 422, 'a truncated JPEG: failed';
 is objects(), $objects, 'nothing stored in the bucket for it';
 is spool_files(), 0, 'nor left in the spool';
 
 # --- a storage that refuses: retried, never processed without its files ----------------------
+# (the upload cannot be processed: a short wait, then v2's 202)
+ok $t->reconfigure_nginx(http_config => "mastodon_media_base_url $bucket/; mastodon_media_v1_wait 1s;"),
+    'a short mastodon_media_v1_wait';
 $t->stop_worker($wpid);
 $wpid = $t->start_worker(%s3, MASTODON_S3_ACCESS_KEY_ID => 'NOBODY', MASTODON_RETRY_BASE_MS => 200,
     MASTODON_MEDIA_ROOT => "$dir/system", MASTODON_CONCURRENCY => 1);
 my $bad = upload('bad.png', 'image/png', $png);
+$m->status_is(202, 'past the wait: 202 while processing')->json_is('/url', undef);
+ok $t->reconfigure_nginx(http_config => "mastodon_media_base_url $bucket/;"), 'the wait as it was';
 ok $t->wait_for(sub { -s "$dir/worker-2.log" && slurp("$dir/worker-2.log") =~ /HTTP 403 .*InvalidAccessKeyId/ }, 30),
     'a refused PUT is logged';
 is $t->psql("SELECT processing FROM media_attachments WHERE id = $bad"), '1', 'not processed: to be retried';

@@ -441,7 +441,7 @@ typedef struct {
     const char                     *focus_y;
     void                           *data;       /* the caller's */
 
-    /* waiting for the worker (v1, profile images): _media_wait() */
+    /* waiting for the worker (uploads, profile images): _media_wait() */
     ngx_http_request_t             *request;
     ngx_event_t                     poll;
     ngx_msec_t                      deadline;

@@ -14,12 +14,14 @@
  * file, and nginx's cleanup at the request's end removes only its own
  * name.  The row (processing: queued) and the worker's job (queue
  * "media", type media_process: the id, the spool file, the part's offset
- * and size) are one statement.  So v2 answers 202 until the worker
- * processed it; v1, which Mastodon answers once processed (synchronous
- * Paperclip), polls the row (a timer, every 100 ms, at most
- * mastodon_media_v1_wait) and
- * answers 200 once complete, 422 once failed, or, past the wait, 200
- * with url null.
+ * and size) are one statement.  Mastodon processes an upload in the
+ * request unless v2 delays it (larger_media_format?: video, gifv, audio),
+ * so v1, and v2 for an image, poll the row (a timer, every 100 ms, at most
+ * mastodon_media_v1_wait) and answer 200 once complete, 422 once failed,
+ * or, past the wait, the row with url null: 200 (v1) or 202 (v2).  v2
+ * answers 202 at once for video and audio, and for an animated GIF, which
+ * the worker made a gifv (Mastodon's GifTranscoder makes it one before
+ * set_processing queues it).
  */
 
 #include <math.h>
@@ -120,7 +122,10 @@ static ngx_int_t ngx_http_mastodon_media_copy(
 static void ngx_http_mastodon_media_handed(ngx_http_request_t *r,
     void *data);
 static void ngx_http_mastodon_media_inserted(ngx_http_mastodon_pg_batch_t *b);
-static ngx_int_t ngx_http_mastodon_media_wait_v1(ngx_http_request_t *r,
+static ngx_int_t ngx_http_mastodon_media_wait_processed(
+    ngx_http_request_t *r, ngx_http_mastodon_media_upload_t *u,
+    PGresult *res);
+static ngx_uint_t ngx_http_mastodon_media_created(
     ngx_http_mastodon_media_upload_t *u, PGresult *res);
 static void ngx_http_mastodon_media_poll(ngx_event_t *ev);
 static void ngx_http_mastodon_media_polled(ngx_http_mastodon_pg_batch_t *b);
@@ -567,23 +572,19 @@ ngx_http_mastodon_media_inserted(ngx_http_mastodon_pg_batch_t *b)
         return;
     }
 
-    /* v2: 202 while processing; v1 waits for the worker */
-    if (u->v2) {
+    /* v2 delays the larger media formats (202); the rest waits */
+    if ((u->v2 && u->kind.type != MSTDN_MEDIA_IMAGE)
+        || ngx_http_mastodon_media_wait_processed(r, u, res) != NGX_OK)
+    {
         ngx_http_mastodon_finalize(r, ngx_http_mastodon_media_send(r, res,
-                                                          NGX_HTTP_ACCEPTED));
-        return;
-    }
-
-    if (ngx_http_mastodon_media_wait_v1(r, u, res) != NGX_OK) {
-        ngx_http_mastodon_finalize(r, ngx_http_mastodon_media_send(r, res,
-                                                                 NGX_HTTP_OK));
+                                      ngx_http_mastodon_media_created(u, res)));
     }
 }
 
 
-/* v1: the row looked at again soon; NGX_ERROR: answer now (no wait) */
+/* the row looked at again soon; NGX_ERROR: answer now (no wait) */
 static ngx_int_t
-ngx_http_mastodon_media_wait_v1(ngx_http_request_t *r,
+ngx_http_mastodon_media_wait_processed(ngx_http_request_t *r,
     ngx_http_mastodon_media_upload_t *u, PGresult *res)
 {
     ngx_http_mastodon_ctx_t  *ctx;
@@ -671,8 +672,8 @@ ngx_http_mastodon_media_poll(ngx_event_t *ev)
 }
 
 
-/* complete: 200; failed: 422 (Paperclip's error); else again, or the
- * row as it is once the wait is over */
+/* complete: the answer; failed: 422 (Paperclip's error); else again, or
+ * the row as it is once the wait is over */
 static void
 ngx_http_mastodon_media_polled(ngx_http_mastodon_pg_batch_t *b)
 {
@@ -713,8 +714,29 @@ ngx_http_mastodon_media_polled(ngx_http_mastodon_pg_batch_t *b)
         || ngx_http_mastodon_media_wait_again(u) != NGX_OK)
     {
         ngx_http_mastodon_finalize(r, ngx_http_mastodon_media_send(r, res,
-                                                                 NGX_HTTP_OK));
+                                      ngx_http_mastodon_media_created(u, res)));
     }
+}
+
+
+/*
+ * The status of a create's answer with its row: v1 200 always; v2 200
+ * once an image is processed, else 202 (not_processed?, or a gifv, which
+ * Mastodon queues for processing again)
+ */
+static ngx_uint_t
+ngx_http_mastodon_media_created(ngx_http_mastodon_media_upload_t *u,
+    PGresult *res)
+{
+    if (!u->v2
+        || (ngx_http_mastodon_media_processing(res, 0, 0)
+            == MSTDN_MEDIA_COMPLETE
+            && ngx_http_mastodon_pg_int(res, 0, 1) == MSTDN_MEDIA_IMAGE))
+    {
+        return NGX_HTTP_OK;
+    }
+
+    return NGX_HTTP_ACCEPTED;
 }
 
 

@@ -105,7 +105,7 @@ typedef struct {
     ngx_path_t                *media_spool;     /* handed to the worker */
     size_t                     media_image_limit;
     size_t                     media_video_limit;
-    ngx_msec_t                 media_v1_wait;   /* POST /api/v1/media */
+    ngx_msec_t                 media_v1_wait;   /* POST /api/v[12]/media */
     ngx_str_t                  media_base_url;  /* stored keys' public base */
 
     /* derived in init_main_conf */
