@@ -78,6 +78,14 @@ ok($t->wait_for(sub { shows('/api/v1/timelines/home', $sid) }, 20), 'in alice\'s
 ok(shows('/api/v1/timelines/public', $sid), 'in the public timeline');
 ok(shows('/api/v1/timelines/public?remote=true', $sid), 'in the federated timeline');
 is(suspended_flag($bob), 0, 'bob not suspended');
+# carol (local) boosts it: the boost is in the home of dan, who follows carol (not bob)
+my $hcarol = $t->bearer($carol->{token});
+my $dan = $t->user('dan');
+my $hd = $t->bearer($dan->{token});
+$m->post_ok("/api/v1/accounts/$cid/follow", $hd)->status_is(200);
+my $rbid = $m->post_ok("/api/v1/statuses/$sid/reblog", $hcarol)->status_is(200)->tx->res->json('/id');
+sub dan_sees { scalar grep { $_->{id} eq $rbid } @{ $m->ua->get('/api/v1/timelines/home', $hd)->res->json // [] } }
+ok($t->wait_for(sub { dan_sees() }, 20), 'carol\'s boost of it in dan\'s home timeline');
 my ($a_following, $a_followers, $c_followers) = (stats_of($aid, 'following_count'), stats_of($aid, 'followers_count'),
                                                   stats_of($cid, 'followers_count'));
 
@@ -97,6 +105,8 @@ is(stats_of($aid, 'followers_count'), $a_followers - 1, 'alice has one follower 
 is(stats_of($cid, 'followers_count'), $c_followers - 1, 'carol too');
 ok($t->wait_for(sub { suspended_flag($bob) }, 20), 'the API shows bob suspended (the cached Account forgotten)');
 ok($t->wait_for(sub { !shows('/api/v1/timelines/home', $sid) }, 20), 'bob\'s status left alice\'s home timeline');
+ok($t->wait_for(sub { !dan_sees() }, 20),
+   '... and a local account\'s boost of it is not shown (the viewers\' facts forgotten)');
 ok(!shows('/api/v1/timelines/public', $sid), '... and the public timeline');
 ok(!shows('/api/v1/timelines/public?remote=true', $sid), '... and the federated one');
 
