@@ -15,6 +15,7 @@
 #include "mstdn_ap.h"
 #include "mstdn_html.h"
 #include "mstdn_media.h"
+#include "mstdn_hashtag.h"
 #include "mstdn_text.h"
 
 
@@ -609,7 +610,7 @@ write_tags(yajl_gen g, const char *base, const mstdn_ap_tag_t *t, size_t n)
 
 /* --- actors -------------------------------------------------------------- */
 
-/* an actor's hashtags: those of its note, each once (as first written) */
+/* an actor's hashtags: those of its note (UpdateAccountService#process_hashtags) */
 #define NOTE_ENTITIES_MAX  512
 
 static size_t
@@ -654,8 +655,11 @@ static int
 write_actor_tags(yajl_gen g, const char *base, const mstdn_ap_actor_t *a,
     int available)
 {
-    char             name[512];
-    size_t           i, n;
+    int              rc;
+    char            *norm, **written;
+    size_t           i, k, n, len, nwritten;
+    mstdn_alloc_t    al;
+    mstdn_arena_t   *arena;
     mstdn_ap_tag_t   t;
     mstdn_entity_t  *e;
 
@@ -673,31 +677,51 @@ write_actor_tags(yajl_gen g, const char *base, const mstdn_ap_actor_t *a,
 
     if (available && a->note_text != NULL) {
         e = malloc(NOTE_ENTITIES_MAX * sizeof(*e));
-        if (e == NULL) {
-            return -1;
+        written = malloc(NOTE_ENTITIES_MAX * sizeof(*written));
+        arena = mstdn_arena_create();
+
+        rc = (e == NULL || written == NULL || arena == NULL) ? -1 : 0;
+        n = rc == 0 ? note_hashtags(a->note_text, e) : 0;
+        nwritten = 0;
+
+        if (arena != NULL) {
+            mstdn_arena_allocator(arena, &al);
         }
 
-        n = note_hashtags(a->note_text, e);
-
-        for (i = 0; i < n; i++) {
-            if (e[i].name_len >= sizeof(name)) {
+        /* Account#tags are Tag rows: the normalized name, each once */
+        for (i = 0; rc == 0 && i < n; i++) {
+            norm = mstdn_hashtag_normalize(e[i].name, e[i].name_len, &al,
+                                           &len);
+            if (norm == NULL || len == 0) {
                 continue;
             }
 
-            memcpy(name, e[i].name, e[i].name_len);
-            name[e[i].name_len] = '\0';
+            for (k = 0; k < nwritten && strcmp(written[k], norm) != 0; k++) {
+                /* void */
+            }
+
+            if (k < nwritten) {
+                continue;
+            }
+
+            written[nwritten++] = norm;
 
             memset(&t, 0, sizeof(t));
             t.kind = MSTDN_AP_TAG_HASHTAG;
-            t.name = name;
-
-            if (write_tag(g, base, &t) != 0) {
-                free(e);
-                return -1;
-            }
+            t.name = norm;
+            rc = write_tag(g, base, &t);
         }
 
+        if (arena != NULL) {
+            mstdn_arena_destroy(arena);
+        }
+
+        free(written);
         free(e);
+
+        if (rc != 0) {
+            return -1;
+        }
     }
 
     CHECK(yajl_gen_array_close(g));

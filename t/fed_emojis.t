@@ -95,9 +95,9 @@ is_deeply($actor->{tag}, [], 'no emoji named: an empty tag');
 reset_log();
 $m->patch_ok('/api/v1/accounts/update_credentials', $auth,
              form => { note => "I like #Cats and :blobcat:\n#dogs, #cats again" })->status_is(200);
-my @hashtags = map { { type => 'Hashtag', href => "$base/tags/$_", name => "#$_" } } qw(Cats dogs);
+my @hashtags = map { { type => 'Hashtag', href => "$base/tags/$_", name => "#$_" } } qw(cats dogs);
 $actor = $m->get_ok('/users/alice' => { Accept => $AP })->status_is(200)->tx->res->json;
-is_deeply($actor->{tag}, [ $tag, @hashtags ], "the actor's tag: the emoji, then the note's hashtags once each");
+is_deeply($actor->{tag}, [ $tag, @hashtags ], "the actor's tag: the emoji, then the note's hashtags once each, normalized (Tag#name)");
 ok((grep { ref $_ eq 'HASH' && ($_->{Hashtag} // '') eq 'as:Hashtag' } @{ $actor->{'@context'} }),
    "the actor's context names as:Hashtag");
 # the Update of this change (the previous change's may come late, jobs run in parallel)

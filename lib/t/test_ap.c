@@ -430,7 +430,8 @@ expect_part(const char *want)
 
 
 /* the actor's hashtags: its note's (Account#tags), after the emojis, each
- * once as first written, none in a URL; none for a suspended actor */
+ * once by its normalized name (Tag#name), none in a URL; none for a
+ * suspended actor */
 static void
 actor_note_hashtags(void **state)
 {
@@ -447,7 +448,7 @@ actor_note_hashtags(void **state)
     a.public_key_pem = "K";
     a.tags = emoji;
     a.ntags = 1;
-    a.note_text = "I like #Cats and #dogs :blob:\n#cats again, not "
+    a.note_text = "I like #Cats and #dogs :blob:\n#cats again, #CATS, not "
                   "https://x.example/#fragment";
 
     assert_int_equal(mstdn_ap_actor(g, &a), 0);
@@ -456,8 +457,8 @@ actor_note_hashtags(void **state)
     expect_part("\"tag\":[{\"id\":\"" B "/emojis/1\",\"type\":\"Emoji\"");
     assert_int_equal(mstdn_ap_actor(g, &a), 0);
     expect_part("\"url\":\"" B "/blob.png\"}},"
-                "{\"type\":\"Hashtag\",\"href\":\"" B "/tags/Cats\","
-                "\"name\":\"#Cats\"},"
+                "{\"type\":\"Hashtag\",\"href\":\"" B "/tags/cats\","
+                "\"name\":\"#cats\"},"
                 "{\"type\":\"Hashtag\",\"href\":\"" B "/tags/dogs\","
                 "\"name\":\"#dogs\"}],\"attachment\"");
 
