@@ -195,8 +195,7 @@ static int add(PGconn *db, worker_config *cfg, int argc, char **argv)
         7, params, PGRES_TUPLES_OK, err, sizeof(err));
     if (res == NULL)
         goto failed;
-    printf("OK: %s %s (%s)\n", PQgetvalue(res, 0, 0)[0] == 't' ? "blocked" : "updated", domain,
-           severities[atoi(severity)]);
+    const char *done = PQgetvalue(res, 0, 0)[0] == 't' ? "blocked" : "updated";
     PQclear(res);
 
     long changed = 0;
@@ -222,6 +221,7 @@ static int add(PGconn *db, worker_config *cfg, int argc, char **argv)
         goto failed;
     if (db_exec(db, "COMMIT", err, sizeof(err)) != 0)
         goto failed;
+    printf("OK: %s %s (%s)\n", done, domain, severities[sev]);
     if (changed > 0)
         forget_viewers(cfg);
     return 0;
