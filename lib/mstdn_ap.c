@@ -15,6 +15,8 @@
 #include "mstdn_ap.h"
 #include "mstdn_html.h"
 #include "mstdn_media.h"
+#include "mstdn_hashtag.h"
+#include "mstdn_text.h"
 
 
 /* --- @context ------------------------------------------------------------ */
@@ -608,6 +610,125 @@ write_tags(yajl_gen g, const char *base, const mstdn_ap_tag_t *t, size_t n)
 
 /* --- actors -------------------------------------------------------------- */
 
+/* an actor's hashtags: those of its note (UpdateAccountService#process_hashtags) */
+#define NOTE_ENTITIES_MAX  512
+
+static size_t
+note_hashtags(const char *note, mstdn_entity_t *e)
+{
+    size_t  i, n, k;
+
+    n = mstdn_text_distinct(e, mstdn_text_entities(note, strlen(note), e,
+                                                   NOTE_ENTITIES_MAX));
+
+    for (i = 0, k = 0; i < n; i++) {
+        if (e[i].type == MSTDN_ENTITY_HASHTAG) {
+            e[k++] = e[i];
+        }
+    }
+
+    return k;
+}
+
+
+/* the Hashtag context extension when the note has a hashtag */
+static void
+note_hashtags_ctx(ctx_t *c, const char *note)
+{
+    mstdn_entity_t  *e;
+
+    if (note == NULL) {
+        return;
+    }
+
+    e = malloc(NOTE_ENTITIES_MAX * sizeof(*e));
+
+    if (e != NULL && note_hashtags(note, e) > 0) {
+        ctx_ext(c, EXT_HASHTAG);
+    }
+
+    free(e);
+}
+
+
+static int
+write_actor_tags(yajl_gen g, const char *base, const mstdn_ap_actor_t *a,
+    int available)
+{
+    int              rc;
+    char            *norm, **written;
+    size_t           i, k, n, len, nwritten;
+    mstdn_alloc_t    al;
+    mstdn_arena_t   *arena;
+    mstdn_ap_tag_t   t;
+    mstdn_entity_t  *e;
+
+    if (key(g, "tag") != 0) {
+        return -1;
+    }
+
+    CHECK(yajl_gen_array_open(g));
+
+    for (i = 0; available && i < a->ntags; i++) {
+        if (write_tag(g, base, &a->tags[i]) != 0) {
+            return -1;
+        }
+    }
+
+    if (available && a->note_text != NULL) {
+        e = malloc(NOTE_ENTITIES_MAX * sizeof(*e));
+        written = malloc(NOTE_ENTITIES_MAX * sizeof(*written));
+        arena = mstdn_arena_create();
+
+        rc = (e == NULL || written == NULL || arena == NULL) ? -1 : 0;
+        n = rc == 0 ? note_hashtags(a->note_text, e) : 0;
+        nwritten = 0;
+
+        if (arena != NULL) {
+            mstdn_arena_allocator(arena, &al);
+        }
+
+        /* Account#tags are Tag rows: the normalized name, each once */
+        for (i = 0; rc == 0 && i < n; i++) {
+            norm = mstdn_hashtag_normalize(e[i].name, e[i].name_len, &al,
+                                           &len);
+            if (norm == NULL || len == 0) {
+                continue;
+            }
+
+            for (k = 0; k < nwritten && strcmp(written[k], norm) != 0; k++) {
+                /* void */
+            }
+
+            if (k < nwritten) {
+                continue;
+            }
+
+            written[nwritten++] = norm;
+
+            memset(&t, 0, sizeof(t));
+            t.kind = MSTDN_AP_TAG_HASHTAG;
+            t.name = norm;
+            rc = write_tag(g, base, &t);
+        }
+
+        if (arena != NULL) {
+            mstdn_arena_destroy(arena);
+        }
+
+        free(written);
+        free(e);
+
+        if (rc != 0) {
+            return -1;
+        }
+    }
+
+    CHECK(yajl_gen_array_close(g));
+    return 0;
+}
+
+
 static void
 ctx_actor(ctx_t *c, const mstdn_ap_actor_t *a)
 {
@@ -628,6 +749,7 @@ ctx_actor(ctx_t *c, const mstdn_ap_actor_t *a)
 
     if (available) {
         ctx_tags(c, a->tags, a->ntags);
+        note_hashtags_ctx(c, a->note_text);
     }
 
     if (available && (a->icon.url || a->image.url)) {
@@ -803,7 +925,7 @@ write_actor(yajl_gen g, const mstdn_ap_actor_t *a)
         return -1;
     }
 
-    if (write_tags(g, b, a->tags, available ? a->ntags : 0) != 0) {
+    if (write_actor_tags(g, b, a, available) != 0) {
         return -1;
     }
 

@@ -183,8 +183,12 @@ typedef struct {
     size_t                  n_also_known_as;
     const char *const      *attribution_domains;
     size_t                  n_attribution_domains;
-    const mstdn_ap_tag_t   *tags;              /* emojis, then featured tags */
+    const mstdn_ap_tag_t   *tags;              /* the emojis */
     size_t                  ntags;
+    /* the note as written (plain text, NULL: none): its hashtags follow
+     * the emojis in `tag` as Hashtag objects (Account#tags, which
+     * UpdateAccountService#process_hashtags extracts from the note) */
+    const char             *note_text;
     const mstdn_ap_field_t *fields;
     size_t                  nfields;
     mstdn_ap_image_t        icon;              /* avatar */

@@ -91,6 +91,20 @@ $m->patch_ok('/api/v1/accounts/update_credentials', $auth,
 $actor = $m->get_ok('/users/alice' => { Accept => $AP })->status_is(200)->tx->res->json;
 is_deeply($actor->{tag}, [], 'no emoji named: an empty tag');
 
+# --- the actor's hashtags: its note's (Account#tags), after the emojis (ActorSerializer#virtual_tags) ---
+reset_log();
+$m->patch_ok('/api/v1/accounts/update_credentials', $auth,
+             form => { note => "I like #Cats and :blobcat:\n#dogs, #cats again" })->status_is(200);
+my @hashtags = map { { type => 'Hashtag', href => "$base/tags/$_", name => "#$_" } } qw(cats dogs);
+$actor = $m->get_ok('/users/alice' => { Accept => $AP })->status_is(200)->tx->res->json;
+is_deeply($actor->{tag}, [ $tag, @hashtags ], "the actor's tag: the emoji, then the note's hashtags once each, normalized (Tag#name)");
+ok((grep { ref $_ eq 'HASH' && ($_->{Hashtag} // '') eq 'as:Hashtag' } @{ $actor->{'@context'} }),
+   "the actor's context names as:Hashtag");
+# the Update of this change (the previous change's may come late, jobs run in parallel)
+ok($t->wait_for(sub { ($update) = grep { $_->{type} eq 'Update' && ($_->{object}{summary} // '') =~ /dogs/ }
+                                  map { $_->{json} } @{ records() }; $update }, 30), 'the profile Update is delivered');
+is_deeply($update && $update->{object}{tag}, [ $tag, @hashtags ], "the Update's actor carries the same tag");
+
 # --- GET /emojis/:id: the Emoji document its tags' ids name (EmojisController) ---
 my $doc = $m->get_ok("/emojis/$eid" => { Accept => $AP })->status_is(200)
   ->header_like('Content-Type', qr{^application/activity\+json})

@@ -7,7 +7,8 @@
  * actor, once to every known host, rendered and signed by the worker from
  * the kept row), the statuses marked deleted with a remove_status job each
  * (feeds, streams, notifications), a feed_unmerge for each local follower
- * (remove_status can no longer walk the follows), then the relationships,
+ * (remove_status can no longer walk the follows; mastodon_accounts_sever(),
+ * which a domain suspension uses too), then the relationships,
  * favourites, bookmarks, notifications, the user (its tokens, cascading)
  * and the profile.  The user's cached tokens are tombstoned in Redis
  * before the commit, so they are refused at once, and its home feed goes.
@@ -42,6 +43,9 @@ static const char find_sql[] =
     " LEFT JOIN account_stats s ON s.account_id = a.id"
     " WHERE lower(a.username) = lower($1) AND a.domain IS NULL AND a.id > 0"
     " FOR UPDATE OF a";
+
+/* the one statement of purge_sql that answers rows */
+#define SEVER_SQL "SELECT mastodon_accounts_sever(ARRAY[$1::bigint])"
 
 /* Each with $1 the account, in this order. */
 static const char *const purge_sql[] = {
@@ -83,21 +87,9 @@ static const char *const purge_sql[] = {
     "   UNION SELECT in_reply_to_id FROM d WHERE in_reply_to_id IS NOT NULL) u) c"
     " GROUP BY c.chunk",
 
-    /* out of the local followers' home feeds (as an unfollow) */
-    "INSERT INTO job_outbox (queue, type, args)"
-    " SELECT 'default', 'feed_unmerge', json_build_object('account_id', f.account_id::text,"
-    "  'target_account_id', $1::text)::text"
-    " FROM follows f JOIN accounts fa ON fa.id = f.account_id AND fa.domain IS NULL"
-    " WHERE f.target_account_id = $1::bigint",
-
-    "UPDATE account_stats s SET following_count = greatest(0, s.following_count - 1),"
-    " updated_at = now() AT TIME ZONE 'UTC'"
-    " FROM follows f WHERE f.target_account_id = $1::bigint AND s.account_id = f.account_id",
-    "UPDATE account_stats s SET followers_count = greatest(0, s.followers_count - 1),"
-    " updated_at = now() AT TIME ZONE 'UTC'"
-    " FROM follows f WHERE f.account_id = $1::bigint AND s.account_id = f.target_account_id",
-    "DELETE FROM follows WHERE account_id = $1::bigint OR target_account_id = $1::bigint",
-    "DELETE FROM follow_requests WHERE account_id = $1::bigint OR target_account_id = $1::bigint",
+    /* its follows both ways end, out of the local followers' home feeds
+     * (as an unfollow), the other side's counters down (sql/0042) */
+    SEVER_SQL,
     "DELETE FROM blocks WHERE account_id = $1::bigint OR target_account_id = $1::bigint",
     "DELETE FROM mutes WHERE account_id = $1::bigint OR target_account_id = $1::bigint",
     "DELETE FROM account_pins WHERE account_id = $1::bigint OR target_account_id = $1::bigint",
@@ -211,7 +203,9 @@ static int purge(PGconn *db, const worker_config *cfg, const char *account_id,
     if (redis_forget(db, cfg, account_id, user_id, err, errlen) != 0)
         return -1;
     for (size_t i = 0; i < sizeof(purge_sql) / sizeof(purge_sql[0]); i++) {
-        res = db_query(db, purge_sql[i], 1, params, PGRES_COMMAND_OK, err, errlen);
+        res = db_query(db, purge_sql[i], 1, params,
+                       strcmp(purge_sql[i], SEVER_SQL) == 0 ? PGRES_TUPLES_OK : PGRES_COMMAND_OK,
+                       err, errlen);
         if (res == NULL)
             return -1;
         PQclear(res);

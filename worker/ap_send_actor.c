@@ -110,6 +110,7 @@ int ap_account_activity(PGconn *db, const worker_config *cfg, const char *accoun
                    : strcmp(type, "Group") == 0 ? MSTDN_AP_GROUP : MSTDN_AP_PERSON;
         actor.name = PQgetvalue(res, 0, 1);
         actor.summary = format(cfg, arena, PQgetvalue(res, 0, 2), 1);
+        actor.note_text = PQgetvalue(res, 0, 2);
         actor.published = PQgetvalue(res, 0, 3);
         actor.public_key_pem = PQgetvalue(res, 0, 4);
         actor.locked = PQgetvalue(res, 0, 5)[0] == 't';

@@ -429,6 +429,51 @@ expect_part(const char *want)
 }
 
 
+/* the actor's hashtags: its note's (Account#tags), after the emojis, each
+ * once by its normalized name (Tag#name), none in a URL; none for a
+ * suspended actor */
+static void
+actor_note_hashtags(void **state)
+{
+    mstdn_ap_actor_t  a;
+    mstdn_ap_tag_t    emoji[] = {
+        { MSTDN_AP_TAG_EMOJI, NULL, "blob", NULL, B "/emojis/1",
+          "2024-05-01T00:00:00Z", B "/blob.png", "image/png" },
+    };
+
+    memset(&a, 0, sizeof(a));
+    a.base = B;
+    a.username = "alice";
+    a.published = "2024-05-01T00:00:00Z";
+    a.public_key_pem = "K";
+    a.tags = emoji;
+    a.ntags = 1;
+    a.note_text = "I like #Cats and #dogs :blob:\n#cats again, #CATS, not "
+                  "https://x.example/#fragment";
+
+    assert_int_equal(mstdn_ap_actor(g, &a), 0);
+    expect_part("\"Hashtag\":\"as:Hashtag\"");
+    assert_int_equal(mstdn_ap_actor(g, &a), 0);
+    expect_part("\"tag\":[{\"id\":\"" B "/emojis/1\",\"type\":\"Emoji\"");
+    assert_int_equal(mstdn_ap_actor(g, &a), 0);
+    expect_part("\"url\":\"" B "/blob.png\"}},"
+                "{\"type\":\"Hashtag\",\"href\":\"" B "/tags/cats\","
+                "\"name\":\"#cats\"},"
+                "{\"type\":\"Hashtag\",\"href\":\"" B "/tags/dogs\","
+                "\"name\":\"#dogs\"}],\"attachment\"");
+
+    /* no hashtag: no Hashtag in the context */
+    a.note_text = "no tags";
+    a.ntags = 0;
+    assert_int_equal(mstdn_ap_actor(g, &a), 0);
+    expect_part("\"tag\":[],");
+    a.note_text = "#only";
+    a.suspended = 1;
+    assert_int_equal(mstdn_ap_actor(g, &a), 0);
+    expect_part("\"tag\":[],");
+}
+
+
 /* attachments (mastodon_ap_attachments()): Documents, the url at the
  * original file's Paperclip path, and blurhash/focalPoint in the context */
 static void
@@ -1159,6 +1204,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(uris),
         cmocka_unit_test(actor_person),
+        cmocka_unit_test(actor_note_hashtags),
         cmocka_unit_test(actor_suspended_and_instance),
         cmocka_unit_test(accept),
         cmocka_unit_test(note_public),

@@ -193,6 +193,7 @@ ngx_http_mastodon_ap_actor_done(ngx_http_mastodon_pg_batch_t *b)
     }
 
     a.summary = (const char *) html.data;   /* NUL-terminated by mstdn_text */
+    a.note_text = (const char *) s.data;    /* NUL-terminated by libpq */
 
     v = ngx_http_mastodon_ap_parse(r, res, NGX_HTTP_MASTODON_AC_FIELDS);
     n = 0;
