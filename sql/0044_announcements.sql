@@ -51,3 +51,18 @@ CREATE UNIQUE INDEX index_announcement_reactions_on_account_id_and_announcement_
     ON announcement_reactions (account_id, announcement_id, name);
 CREATE INDEX index_announcement_reactions_on_announcement_id
     ON announcement_reactions (announcement_id);
+
+-- The "statuses" of an announcement (Announcement#statuses): those of
+-- status_ids still public or unlisted, as REST::AnnouncementSerializer::
+-- StatusSerializer shows them (url: a local one's /@username/id under
+-- base, a remote one's url or uri).  For the module's answers and the
+-- worker's events alike.
+CREATE FUNCTION mastodon_announcement_statuses(ids bigint[], base text)
+RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT coalesce(json_agg(json_build_object('id', s.id::text, 'url',
+               CASE WHEN a.domain IS NULL
+                    THEN base || '/@' || a.username || '/' || s.id
+                    ELSE coalesce(s.url, s.uri) END) ORDER BY s.id)::text, '[]')
+    FROM statuses s JOIN accounts a ON a.id = s.account_id
+    WHERE s.id = ANY (ids) AND s.visibility IN (0, 1) AND s.deleted_at IS NULL
+$$;

@@ -213,6 +213,19 @@ is(sse_event('announcement.delete'), $id2, 'removing a published one: announceme
 is(scalar @{ announcements() }, 1, 'gone');
 is($t->psql("SELECT count(*) FROM announcements WHERE id = $id2"), 0, '... from the database');
 
+# statuses: the public or unlisted ones the text links to (Status.from_text)
+my $st = $m->post_ok('/api/v1/statuses', $ha, form => { status => 'public one' })->status_is(200)->tx->res->json;
+my $priv = $m->post_ok('/api/v1/statuses', $ha, form => { status => 'private one', visibility => 'private' })
+  ->status_is(200)->tx->res->json;
+my $id5;
+($rc, $id5) = cli('add', "See $st->{url} and $priv->{url}");
+my $ev5 = sse_event('announcement', sub { decode_json($_[0])->{id} eq $id5 });
+is_deeply($ev5->{statuses}, [{ id => $st->{id}, url => $st->{url} }], 'statuses: the public one linked (event)');
+my ($shown5) = grep { $_->{id} eq $id5 } @{ announcements() };
+is_deeply($shown5->{statuses}, [{ id => $st->{id}, url => $st->{url} }], '... and in the API');
+cli('remove', $id5);
+sse_event('announcement.delete');
+
 ($rc, undef, $err) = cli('add', '');
 is($rc, 2, 'a blank text is refused');
 ($rc, undef, $err) = cli('add', 'x', '--starts-at', '2030-01-01T00:00:00Z');

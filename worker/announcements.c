@@ -40,12 +40,17 @@ static const char mentions_sql[] =
     "  AND coalesce(lower(a.domain), '') = lower(m.d)"
     " WHERE a.suspended_at IS NULL";
 
-/* $1 id, $2 the rendered part: published, and what the event shows */
+/* $1 id, $2 the rendered part, $3 the URLs in the text, $4 the ids of
+ * the local status URLs among them, $5 the base URL: published (its
+ * status_ids as Status.from_text finds them), and what the event shows */
 static const char publish_sql[] =
     "UPDATE announcements SET published = true, scheduled_at = NULL,"
     " published_at = CASE WHEN published THEN published_at"
     "  ELSE now() AT TIME ZONE 'UTC' END,"
-    " status_ids = '{}', rendered = $2::jsonb,"
+    " status_ids = ARRAY(SELECT s.id FROM statuses s WHERE s.uri = ANY ($3::text[])"
+    "  UNION SELECT s.id FROM statuses s JOIN accounts a ON a.id = s.account_id"
+    "  AND a.domain IS NULL WHERE s.id = ANY ($4::bigint[])),"
+    " rendered = $2::jsonb,"
     " updated_at = now() AT TIME ZONE 'UTC'"
     " WHERE id = $1::bigint RETURNING id::text, " ISO("starts_at") ", " ISO("ends_at") ","
     " all_day, " ISO("published_at") ", " ISO("updated_at") ","
@@ -54,7 +59,8 @@ static const char publish_sql[] =
     "   ORDER BY r.first) FROM (SELECT name, custom_emoji_id, count(*) n,"
     "   min(created_at) first FROM announcement_reactions"
     "   WHERE announcement_id = announcements.id GROUP BY name, custom_emoji_id) r"
-    "  LEFT JOIN custom_emojis ce ON ce.id = r.custom_emoji_id)";
+    "  LEFT JOIN custom_emojis ce ON ce.id = r.custom_emoji_id),"
+    " mastodon_announcement_statuses(status_ids, $5::text)";
 
 typedef struct {
     PGresult *res;
@@ -215,6 +221,50 @@ static void put_pg_array(FILE *f, const char *s, size_t len)
     fputc('"', f);
 }
 
+/* Status.from_text's URLs: all of them as a text[] literal (statuses known
+ * by uri), and the ids of those that are this server's status URLs
+ * (<base>/@user/<id>, <base>/users/user/statuses/<id>) as a bigint[] one */
+static int status_urls(const worker_config *cfg, const char *text, const mstdn_entity_t *ents,
+                       size_t n, char **urls, char **ids)
+{
+    size_t ulen, ilen, blen = strlen(cfg->base);
+    int nu = 0, ni = 0;
+    FILE *fu = open_memstream(urls, &ulen), *fi = open_memstream(ids, &ilen);
+
+    if (fu == NULL || fi == NULL) {
+        if (fu != NULL)
+            fclose(fu);
+        if (fi != NULL)
+            fclose(fi);
+        return -1;
+    }
+    fputc('{', fu);
+    fputc('{', fi);
+    for (size_t i = 0; i < n; i++) {
+        const char *u = text + ents[i].start;
+        size_t len = ents[i].end - ents[i].start;
+        if (ents[i].type != MSTDN_ENTITY_URL)
+            continue;
+        if (nu++)
+            fputc(',', fu);
+        put_pg_array(fu, u, len);
+        if (len <= blen || strncmp(u, cfg->base, blen) != 0
+            || (strncmp(u + blen, "/@", 2) != 0 && strncmp(u + blen, "/users/", 7) != 0))
+            continue;
+        size_t d = len;
+        while (d > blen && u[d - 1] >= '0' && u[d - 1] <= '9')
+            d--;
+        if (d == len || u[d - 1] != '/' || len - d > 19)
+            continue;
+        fprintf(fi, ni++ ? ",%.*s" : "%.*s", (int) (len - d), u + d);
+    }
+    fputc('}', fu);
+    fputc('}', fi);
+    fclose(fu);
+    fclose(fi);
+    return 0;
+}
+
 int announcement_publish(PGconn *db, redisContext *c, const worker_config *cfg,
                          const char *id, char *err, size_t errlen)
 {
@@ -222,7 +272,7 @@ int announcement_publish(PGconn *db, redisContext *c, const worker_config *cfg,
     PGresult *res = NULL, *text_res = NULL;
     mention_rows mentions = { NULL };
     char *users = NULL, *domains = NULL, *parts = NULL, *rendered = NULL, *event = NULL;
-    char *html = NULL;
+    char *html = NULL, *urls = NULL, *local_ids = NULL;
     size_t ulen, dlen, plen, rlen, elen, hlen;
     int rc = -1, nm = 0, nt = 0;
     mstdn_arena_t *arena = NULL;
@@ -239,6 +289,11 @@ int announcement_publish(PGconn *db, redisContext *c, const worker_config *cfg,
     size_t n = mstdn_text_entities(text, strlen(text), ents, ANNOUNCEMENT_ENTITIES_MAX);
     if (n > ANNOUNCEMENT_ENTITIES_MAX)
         n = ANNOUNCEMENT_ENTITIES_MAX;
+    /* the URLs first: mstdn_text_distinct() drops them */
+    if (status_urls(cfg, text, ents, n, &urls, &local_ids) != 0) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
     n = mstdn_text_distinct(ents, n);
 
     /* the mentioned accounts known here */
@@ -340,8 +395,8 @@ int announcement_publish(PGconn *db, redisContext *c, const worker_config *cfg,
     fprintf(f, ",%s}", parts);
     fclose(f);
 
-    const char *p2[2] = { id, rendered };
-    res = db_query(db, publish_sql, 2, p2, PGRES_TUPLES_OK, err, errlen);
+    const char *p2[5] = { id, rendered, urls, local_ids, cfg->base };
+    res = db_query(db, publish_sql, 5, p2, PGRES_TUPLES_OK, err, errlen);
     if (res == NULL)
         goto out;
     if (PQntuples(res) == 0) {
@@ -367,8 +422,8 @@ int announcement_publish(PGconn *db, redisContext *c, const worker_config *cfg,
     put_nullable(f, res, 4, "published_at");
     fputc(',', f);
     put_nullable(f, res, 5, "updated_at");
-    /* mentions and tags as rendered above, statuses none yet */
-    fprintf(f, ",%s,\"statuses\":[],", parts);
+    /* mentions and tags as rendered above */
+    fprintf(f, ",%s,\"statuses\":%s,", parts, PQgetvalue(res, 0, 8));
     put_emojis(f, cfg, PQgetvalue(res, 0, 6));
     fputc(',', f);
     put_reactions(f, cfg, PQgetvalue(res, 0, 7));
@@ -383,6 +438,8 @@ out:
     free(users);
     free(domains);
     free(parts);
+    free(urls);
+    free(local_ids);
     free(rendered);
     free(event);
     if (arena != NULL)

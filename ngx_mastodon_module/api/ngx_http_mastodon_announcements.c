@@ -29,7 +29,7 @@
 #define NGX_HTTP_MASTODON_ANN_TIME(c)                                         \
     "to_char(" c ", 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
-/* $1 the viewer's account */
+/* $1 the viewer's account, $2 the base URL */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_announcements_select =
     ngx_http_mastodon_pg_stmt(
         "SELECT a.id, a.rendered->>'content',"
@@ -38,10 +38,7 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_announcements_select =
         " " NGX_HTTP_MASTODON_ANN_TIME("a.published_at") ","
         " " NGX_HTTP_MASTODON_ANN_TIME("a.updated_at") ","
         " coalesce(a.rendered->>'mentions', '[]'),"
-        " coalesce((SELECT json_agg(json_build_object('id', s.id::text,"
-        "   'url', coalesce(s.url, s.uri)) ORDER BY s.id)"
-        "   FROM statuses s WHERE s.id = ANY (a.status_ids)"
-        "   AND s.visibility IN (0, 1) AND s.deleted_at IS NULL)::text, '[]'),"
+        " mastodon_announcement_statuses(a.status_ids, $2::text),"
         " coalesce(a.rendered->>'tags', '[]'),"
         " " NGX_HTTP_MASTODON_EMOJIS_SQL("NULL", "a.text") ","
         " EXISTS (SELECT 1 FROM announcement_mutes m"
@@ -55,7 +52,7 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_announcements_select =
         "  LEFT JOIN custom_emojis ce ON ce.id = r.custom_emoji_id)"
         " FROM announcements a WHERE a.published"
         " ORDER BY COALESCE(a.starts_at, a.scheduled_at, a.published_at,"
-        "  a.created_at), a.id", 1);
+        "  a.created_at), a.id", 2);
 
 /* $1 the account, $2 the announcement */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_announcement_mute =
@@ -123,11 +120,30 @@ ngx_int_t
 ngx_http_mastodon_announcements_index(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
 {
-    return ngx_http_mastodon_pg_query_id(r,
-                                         &ngx_http_mastodon_announcements_select,
-                                         ctx->auth->account_id,
-                                         ngx_http_mastodon_announcements_done,
-                                         NULL);
+    const char                     **values;
+    ngx_http_mastodon_main_conf_t   *mcf;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
+
+    values = ngx_palloc(r->pool, 2 * sizeof(char *));
+    if (values == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    values[0] = ngx_http_mastodon_pg_int64(r, ctx->auth->account_id);
+    values[1] = (const char *) ngx_pnalloc(r->pool, mcf->base_url.len + 1);
+    if (values[0] == NULL || values[1] == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *ngx_cpymem((u_char *) values[1], mcf->base_url.data,
+                mcf->base_url.len) = '\0';
+
+    return ngx_http_mastodon_pg_query(r,
+                                      &ngx_http_mastodon_announcements_select,
+                                      values,
+                                      ngx_http_mastodon_announcements_done,
+                                      NULL);
 }
 
 
