@@ -181,6 +181,10 @@ $m->put_ok("/api/v1/announcements/$id/reactions/" . url_escape(Mojo::Util::encod
   ->status_is(422)->json_is('/error', 'Validation failed: Maximum number of different reactions reached');
 $m->put_ok("/api/v1/announcements/$id/reactions/blobcat", $hb)->status_is(200, 'an existing name: fine');
 
+$m->delete_ok("/api/v1/announcements/$id/reactions/blobcat", $hb)->status_is(200, 'bob takes his back');
+$m->delete_ok("/api/v1/announcements/$id/reactions/blobcat", $ha)->status_is(200, '... and alice hers');
+$r = sse_event('announcement.reaction', sub { my $p = decode_json($_[0]); $p->{name} eq 'blobcat' && $p->{count} == 0 });
+is_deeply($r, { name => 'blobcat', count => 0, announcement_id => "$id" }, 'none left: count 0, no url');
 $m->delete_ok($path, $ha)->status_is(200)->json_is('' => {});
 $r = sse_event('announcement.reaction', sub { my $p = decode_json($_[0]); $p->{name} eq $thumbs && $p->{count} == 1 });
 ok($r, 'removing: the count goes down');
@@ -256,4 +260,5 @@ ok(!$sse->wait_event(sub { $_[0]{event} eq 'announcement' && decode_json($_[0]{d
     'a scheduled one unpublished before its time is not published');
 is($t->psql("SELECT published FROM announcements WHERE id = $id4"), 'f', '... still unpublished');
 
-done_testing();
+$_->close for $sse, $ws, $pub, $notif;
+$t->done;

@@ -550,9 +550,11 @@ int job_announcement_reaction(job_ctx *ctx, const char *args_json, size_t len, c
         goto out;
     }
     fputs("{\"event\":\"announcement.reaction\",\"payload\":", f);
-    put_reaction(f, ctx->cfg, name, atoll(PQgetvalue(res, 0, 0)),
-                 PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1),
-                 PQgetisnull(res, 0, 2) ? NULL : PQgetvalue(res, 0, 2));
+    /* none left: Mastodon renders a new, unsaved reaction (no emoji) */
+    long long count = atoll(PQgetvalue(res, 0, 0));
+    put_reaction(f, ctx->cfg, name, count,
+                 count == 0 || PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1),
+                 count == 0 || PQgetisnull(res, 0, 2) ? NULL : PQgetvalue(res, 0, 2));
     fputc(',', f);
     put_str(f, "announcement_id", id);
     fputs("}}", f);
