@@ -257,7 +257,8 @@ ngx_http_mastodon_reactions(ngx_http_mastodon_json_t *j, PGresult *res,
                                       : 0);
 
         if (me) {
-            ngx_http_mastodon_json_kv_bool(j, "me", mine->type == MSTDN_BOOL && mine->boolean);
+            ngx_http_mastodon_json_kv_bool(j, "me", mine->type == MSTDN_BOOL
+                                                    && mine->boolean);
         }
 
         if (id->type == MSTDN_STRING && fn->type == MSTDN_STRING) {
