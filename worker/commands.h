@@ -16,6 +16,7 @@ int cmd_reports(worker_config *cfg, int argc, char **argv);
 int cmd_media(worker_config *cfg, int argc, char **argv);          /* media usage|remove */
 int cmd_media_remove_orphans(worker_config *cfg, int argc, char **argv); /* media remove-orphans */
 int cmd_emoji(worker_config *cfg, int argc, char **argv);          /* emoji import|add|list|remove */
+int cmd_announcements(worker_config *cfg, int argc, char **argv);  /* announcements add|list|... */
 int cmd_search(worker_config *cfg, int argc, char **argv);
 int cmd_vapid_keys(worker_config *cfg, int argc, char **argv);
 int cmd_http_test(worker_config *cfg, int argc, char **argv);      /* tests only */

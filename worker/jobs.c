@@ -43,6 +43,8 @@ static const struct {
     { "activitypub_poll_update", job_activitypub_poll_update },
     { "scheduled_status_publish", job_scheduled_status_publish },
     { "web_push", job_web_push },
+    { "announcement_publish", job_announcement_publish },
+    { "announcement_reaction", job_announcement_reaction },
 };
 
 job_handler jobs_find(const char *type)

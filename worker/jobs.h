@@ -49,6 +49,10 @@ int job_account_pair(job_ctx *ctx, const char *args_json, size_t len, job_pair_f
 
 /* Handlers, one file each. */
 int job_test_record(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
+int job_announcement_publish(job_ctx *ctx, const char *args_json, size_t len, char *err,
+                             size_t errlen);
+int job_announcement_reaction(job_ctx *ctx, const char *args_json, size_t len, char *err,
+                              size_t errlen);
 int job_user_confirmation(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 int job_distribute(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);
 int job_status_update(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen);

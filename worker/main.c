@@ -33,6 +33,9 @@ static const char usage_text[] =
     "  emoji import FILE [--prefix P] [--category NAME] [--overwrite]\n"
     "  emoji add SHORTCODE FILE [--category NAME] [--overwrite]\n"
     "  emoji list | emoji remove SHORTCODE   the local custom emojis\n"
+    "  announcements add TEXT [--starts-at T --ends-at T] [--all-day] [--scheduled-at T]\n"
+    "  announcements list | publish ID | unpublish ID | remove ID\n"
+    "                             the instance's announcements (T: ISO 8601, UTC)\n"
     "  media remove [--days N] [--dry-run]\n"
     "                             remove the cached copies of remote media N days old (7)\n"
     "  media remove-orphans [--dry-run]\n"
@@ -73,6 +76,7 @@ static const struct {
     { "reports", cmd_reports },
     { "media", cmd_media },
     { "emoji", cmd_emoji },
+    { "announcements", cmd_announcements },
     { "search", cmd_search },
     { "vapid-keys", cmd_vapid_keys },
     { "http-test", cmd_http_test },     /* t/worker_http.t; not in the usage */

@@ -206,6 +206,12 @@ ngx_int_t ngx_http_mastodon_markers_index(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
 ngx_int_t ngx_http_mastodon_markers_create(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_announcements_index(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_announcement_dismiss(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
+ngx_int_t ngx_http_mastodon_announcement_reaction(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx);
 
 
 /* endpoints */

@@ -324,6 +324,17 @@ static ngx_http_mastodon_route_t  ngx_http_mastodon_routes[] = {
       "read read:accounts"),
     R(GET, "/api/v1/markers", ngx_http_mastodon_markers_index, 0, USER, "read read:statuses"),
     R(POST, "/api/v1/markers", ngx_http_mastodon_markers_create, 1, USER, "write write:statuses"),
+    R(GET, "/api/v1/announcements", ngx_http_mastodon_announcements_index, 0,
+      USER, NULL),
+    R(POST, "/api/v1/announcements/:id/dismiss",
+      ngx_http_mastodon_announcement_dismiss, 1, USER,
+      "write write:accounts"),
+    R(PUT, "/api/v1/announcements/:id/reactions/:name",
+      ngx_http_mastodon_announcement_reaction, 1, USER,
+      "write write:favourites"),
+    R(DELETE, "/api/v1/announcements/:id/reactions/:name",
+      ngx_http_mastodon_announcement_reaction, 1, USER,
+      "write write:favourites"),
 
     /* scheduled statuses (api/_scheduled_statuses.c) */
     R(GET, "/api/v1/scheduled_statuses", ngx_http_mastodon_scheduled_index, 0,

@@ -38,6 +38,8 @@
 #define NGX_HTTP_MASTODON_STREAM_DIRECT        6
 
 #define NGX_HTTP_MASTODON_STREAM_CHANNELS      3
+/* the user streams' announcement events (worker/announcements.c) */
+#define NGX_HTTP_MASTODON_STREAM_ANNOUNCEMENTS  "timeline:announcements"
 
 
 typedef struct ngx_http_mastodon_stream_s  ngx_http_mastodon_stream_t;
@@ -473,6 +475,17 @@ ngx_http_mastodon_stream_parse(ngx_pool_t *pool, ngx_http_mastodon_auth_t *a,
                                   - sr->channels[1].data;
             sr->nchannels = 2;
         }
+
+        /*
+         * Mastodon publishes announcement events on every local user's
+         * timeline:<id>; here on one channel all user streams hear, so an
+         * event is one PUBLISH and one delivery per nginx worker
+         */
+        sr->channels[sr->nchannels].data = (u_char *)
+                                    NGX_HTTP_MASTODON_STREAM_ANNOUNCEMENTS;
+        sr->channels[sr->nchannels].len =
+                            sizeof(NGX_HTTP_MASTODON_STREAM_ANNOUNCEMENTS) - 1;
+        sr->nchannels++;
 
         break;
 
