@@ -11,6 +11,7 @@ use warnings;
 
 use Test::More;
 use MastodonTest;
+use StreamClient;
 
 my $t = MastodonTest->new(worker => 1);
 my $m = $t->mojo;
@@ -68,6 +69,11 @@ $m->get_ok('/api/v1/accounts/verify_credentials', $h{alice})->status_is(200);  #
 in_home('alice', $s1->{id});                                            # her home feed is made
 ok($t->redis('EXISTS', "mastodon:feed:home:$id{alice}"), "alice's home feed is in Redis");
 $t->psql(q{DELETE FROM job_outbox});
+my $stream = StreamClient->sse($t->port, '/api/v1/streaming/user', $h{alice});
+is($stream->status, 200, "alice's user stream is open");
+my @tokens = split /\n/, $t->psql("SELECT id FROM oauth_access_tokens WHERE resource_owner_id = $u{alice}{user_id}");
+ok($t->wait_for(sub { grep { my (undef, $n) = split /\n/, $t->redis('PUBSUB', 'NUMSUB', "timeline:access_token:$_"); ($n // 0) >= 1 } @tokens }),
+   "... listening for its token's kill");
 
 # --- the delete ---------------------------------------------------------------------------------
 ($rc, $out, $err) = $t->worker_cli('accounts', 'delete', 'ALICE');
@@ -75,6 +81,7 @@ is($rc, 0, 'accounts delete alice: exit 0') or diag "$out$err";
 like($out, qr/Deleting user with 3 statuses.*\nOK/s, "... says so, as tootctl");
 
 $m->get_ok('/api/v1/accounts/verify_credentials', $h{alice})->status_is(401);
+ok($stream->wait_closed(10), "her open stream is closed (the tokens' kill)");
 $m->get_ok('/api/v1/timelines/home', $h{alice})->status_is(401);
 is($t->redis('EXISTS', "mastodon:feed:home:$id{alice}"), 0, "alice's home feed is gone from Redis");
 $m->get_ok("/api/v1/accounts/$id{alice}", $h{bob})->status_is(404);

@@ -155,22 +155,27 @@ static int usage(void)
 }
 
 /* In Redis, before the commit: the user's tokens refused now, whatever the
- * module has cached, and the account's home feed gone (FeedManager's
+ * module has cached, their streams told to close ("kill"), and the account's home feed gone (FeedManager's
  * clean_feeds!).  Redis unreachable: nothing is deleted. */
 static int redis_forget(PGconn *db, const worker_config *cfg, const char *account_id,
                         const char *user_id, char *err, size_t errlen)
 {
     const char *params[1] = { user_id[0] != '\0' ? user_id : NULL };
     PGresult *res = db_query(db,
-        "SELECT token FROM oauth_access_tokens WHERE resource_owner_id = $1::bigint",
+        "SELECT token, id FROM oauth_access_tokens WHERE resource_owner_id = $1::bigint",
         1, params, PGRES_TUPLES_OK, err, errlen);
     if (res == NULL)
         return -1;
     redisContext *c = redis_open(cfg, 0, err, errlen);
     int rc = c != NULL ? 0 : -1;
-    for (int i = 0; rc == 0 && i < PQntuples(res); i++)
+    /* and each token's open streams closed, as a revocation closes them */
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
         rc = redis_do(c, err, errlen, "SET " TOKEN_KEY "%s " TOKEN_REVOKED " EX %d",
                       PQgetvalue(res, i, 0), TOKEN_TTL);
+        if (rc == 0)
+            rc = redis_do(c, err, errlen, "PUBLISH timeline:access_token:%s {\"event\":\"kill\"}",
+                          PQgetvalue(res, i, 1));
+    }
     if (rc == 0)
         rc = redis_do(c, err, errlen, "DEL " FEED_PREFIX "%s " FEED_PREFIX "%s:reblogs",
                       account_id, account_id);
