@@ -50,7 +50,8 @@ use MIME::Base64 ();
 
 our $ROOT   = abs_path(dirname(abs_path(__FILE__)) . '/../..');
 our $LIB_SH = "$ROOT/scripts/lib.sh";
-our $NGINX  = $ENV{MASTODON_TEST_NGINX} // '/usr/sbin/nginx';
+# by absolute path: a binary upgrade (USR2) re-executes nginx's own argv[0]
+our $NGINX  = _abs_bin($ENV{MASTODON_TEST_NGINX} // '/usr/sbin/nginx');
 
 my @LIVE;        # harness objects not yet done (END kills what they started)
 my $COUNT = 0;   # objects made by this process (database names)
@@ -576,6 +577,10 @@ sub _nginx_conf {
         $listen .= " ssl;\n        ssl_certificate $tls->{cert};\n        ssl_certificate_key $tls->{key}";
     }
 
+    # a binary upgrade (USR2) re-executes nginx with only TZ and the variables
+    # named by env: the new master of an ASan build needs the runtime too
+    my $env = $self->{asan} ? "env LD_PRELOAD;\nenv ASAN_OPTIONS;\nenv UBSAN_OPTIONS;" : '';
+
     return <<"EOF";
 # written by t/lib/MastodonTest.pm
 load_module $self->{so};
@@ -584,6 +589,7 @@ daemon on;
 master_process on;
 error_log $dir/error.log info;
 pid $dir/nginx.pid;
+$env
 $c{main_config}
 
 events {
@@ -698,6 +704,53 @@ sub reload_nginx {
     return $ok && $ok == 1;
 }
 
+# upgrade_nginx($between): nginx's binary upgrade on the running nginx.  USR2
+# to the master: a new master starts from the same binary (nginx.pid becomes
+# nginx.pid.oldbin) and its workers; WINCH to the old master: its workers shut
+# down gracefully; $between->() (optional) runs then, while the old master
+# could still take over; QUIT to the old master.  From then on the new master
+# is the harness's nginx.  True once the old master has gone.
+sub upgrade_nginx {
+    my ($self, $between) = @_;
+    my $old = $self->{nginx_pid} or die "MastodonTest: nginx is not running\n";
+    my $dir = $self->{dir};
+    my $log = "$dir/error.log";
+    my $off = -s $log // 0;
+    my @old_workers = _children($old);
+    $self->{nginx_oldbin_pid} = $old;
+    kill 'USR2', $old or die "MastodonTest: kill USR2 $old: $!\n";
+    my $new;
+    my $ok = _wait_for(sub {
+        return 2 if substr(_slurp($log), $off) =~ /new binary process \d+ exited/;
+        return 0 unless (_read_pid("$dir/nginx.pid.oldbin") // 0) == $old;
+        $new = _read_pid("$dir/nginx.pid") or return 0;
+        return 0 if $new == $old || !_alive($new);
+        my $tail = substr(_slurp($log), $off);
+        my $n = () = $tail =~ /\b$new#\d+: start worker process/g;
+        return $n >= @old_workers ? 1 : 0;
+    }, 20);
+    unless ($ok && $ok == 1) {
+        Test::More::diag("MastodonTest: no new nginx master after USR2:\n" . substr(_slurp($log), $off));
+        # the old master goes on (nginx renames the pid file back); a new one
+        # that started but never got its workers goes
+        $self->_stop_nginx_new($old, $new) if $new && $new != $old;
+        delete $self->{nginx_oldbin_pid};
+        return 0;
+    }
+    $self->{nginx_pid} = $new;
+    kill 'WINCH', $old or die "MastodonTest: kill WINCH $old: $!\n";
+    $ok = _wait_for(sub { !grep { _alive($_) } @old_workers }, 30);
+    Test::More::diag("MastodonTest: the old workers still run 30 s after WINCH") unless $ok;
+    # connections kept alive to the old workers are closed: start afresh
+    delete $self->{ua};
+    $self->{mojo}->ua($self->ua) if $self->{mojo};
+    $between->() if $between;
+    kill 'QUIT', $old;
+    $ok = _wait_gone($old, 20) && $ok;
+    delete $self->{nginx_oldbin_pid} if $ok;
+    return $ok;
+}
+
 # reconfigure_nginx(%opts): new main_config/http_config/server_config/
 # location_config (the others stay), nginx.conf rewritten, then reload_nginx.
 sub reconfigure_nginx {
@@ -727,6 +780,25 @@ sub nginx_test_config {
 sub error_log {
     my ($self) = @_;
     return _slurp("$self->{dir}/error.log");
+}
+
+# the old master of an upgrade left halfway, and its workers (and a new
+# master, its child, with its workers)
+sub _stop_nginx_oldbin {
+    my ($self) = @_;
+    my $old = delete $self->{nginx_oldbin_pid} or return;
+    my @kids = _children($old);
+    push @kids, map { _children($_) } @kids;
+    kill 'KILL', $old, @kids;
+    _wait_gone($_, 5) for $old, @kids;
+}
+
+sub _stop_nginx_new {
+    my ($self, $old, $new) = @_;
+    return unless grep { $_ == $new } _children($old);    # ours: the old master's child
+    my @kids = _children($new);
+    kill 'KILL', $new, @kids;
+    _wait_gone($_, 5) for $new, @kids;
 }
 
 sub _stop_nginx {
@@ -981,6 +1053,7 @@ sub done {
     my $who = defined $self->{tag} ? "$self->{tag}: " : '';
     my $nginx_ok = $self->_stop_nginx(1);
     Test::More::ok(0, "${who}nginx exited within 20 s of QUIT") unless $nginx_ok || $quiet;
+    $self->_stop_nginx_oldbin;
     $self->stop_worker($_) for $self->worker_pids;
     $self->stop_redis;
     $self->stop_smtp;
@@ -1037,6 +1110,7 @@ sub _emergency_cleanup {
     return if $self->{done} || $self->{owner} != $$;
     $self->{done} = 1;
     $self->_stop_nginx(0);
+    $self->_stop_nginx_oldbin;
     for my $pid ($self->worker_pids) {
         kill 'KILL', $pid;
         waitpid($pid, 0);
@@ -1159,6 +1233,16 @@ sub _children {
         push @kids, $1 if $s =~ /^(\d+) \(.*\) \S (\d+) /s && $2 == $ppid;
     }
     return @kids;
+}
+
+sub _abs_bin {
+    my ($bin) = @_;
+    return $bin if $bin =~ m{^/};
+    return abs_path($bin) // $bin if $bin =~ m{/};
+    for my $d (split /:/, $ENV{PATH} // '') {
+        return "$d/$bin" if $d =~ m{^/} && -x "$d/$bin";
+    }
+    return $bin;
 }
 
 sub _read_pid {
