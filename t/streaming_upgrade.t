@@ -63,6 +63,7 @@ is(MastodonTest::_read_pid("$dir/nginx.pid"), $new_master, '... in nginx.pid');
 ok(!-e "$dir/nginx.pid.oldbin", 'nginx.pid.oldbin gone with the old master');
 ok(!MastodonTest::_alive($old_master), 'the old master exited on QUIT');
 ok($closed_ws, "the old worker's socket was closed on WINCH");
+is($old_ws->close_code, 1001, '... with a close frame, 1001 going away');
 ok($closed_sse, "the old worker's event stream was closed on WINCH");
 is($new_ws->status, 101, 'a new client reaches a new worker');
 ok($new_live, '... its subscription is live');

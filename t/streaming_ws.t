@@ -217,6 +217,7 @@ ok(live($old_ws, 'timeline:public'), 'a socket before the reload');
 is($old_sse->status, 200, 'an event stream before the reload');
 ok($t->reconfigure_nginx(http_config => "mastodon_streaming_heartbeat 30s;"), 'reload (pings every 30 s again)');
 ok($old_ws->wait_closed(5), "the old worker's socket is closed");
+is($old_ws->close_code, 1001, '... with a close frame, 1001 going away');
 ok($old_sse->wait_closed(5), "the old worker's event stream is closed");
 my $new_ws = ws('?stream=public', 'alice');
 ok(live($new_ws, 'timeline:public'), 'the client reconnects to a new worker');

@@ -203,6 +203,7 @@ static void ngx_http_mastodon_stream_end(ngx_http_mastodon_stream_t *s,
 static void ngx_http_mastodon_stream_drop(ngx_http_mastodon_stream_t *s);
 static void ngx_http_mastodon_stream_dropped(ngx_event_t *ev);
 static void ngx_http_mastodon_stream_cleanup(void *data);
+static void ngx_http_mastodon_ws_going_away(ngx_http_mastodon_stream_t *s);
 static void ngx_http_mastodon_ws_send(ngx_http_mastodon_stream_t *s,
     ngx_str_t *name, ngx_str_t *event, ngx_str_t *payload);
 static void ngx_http_mastodon_ws_ping(ngx_http_mastodon_stream_t *s);
@@ -2131,6 +2132,33 @@ ngx_http_mastodon_stream_dropped(ngx_event_t *ev)
 }
 
 
+/*
+ * A worker that exits (reload, binary upgrade, stop) ends its sockets: each
+ * is told so with a close frame, 1001 "going away" (RFC 6455 7.4.1), when
+ * no frame of ours is half sent; written once, without waiting, as the
+ * connection closes right after (the request's pool goes first: nginx has
+ * marked the connection destroyed by then, its socket still open).
+ */
+static void
+ngx_http_mastodon_ws_going_away(ngx_http_mastodon_stream_t *s)
+{
+    ngx_connection_t  *c;
+
+    static u_char  going_away[] = { 0x88, 0x02, 0x03, 0xe9 };
+
+    c = s->request->connection;
+
+    if ((!ngx_exiting && !ngx_terminate && !ngx_quit)
+        || c->error || wslay_event_want_write(s->ws)
+        || !wslay_event_get_write_enabled(s->ws))
+    {
+        return;
+    }
+
+    (void) c->send(c, going_away, sizeof(going_away));
+}
+
+
 /* the request goes: its subscriptions and waiting output with it */
 static void
 ngx_http_mastodon_stream_cleanup(void *data)
@@ -2169,6 +2197,7 @@ ngx_http_mastodon_stream_cleanup(void *data)
     s->queued = 0;
 
     if (s->ws) {
+        ngx_http_mastodon_ws_going_away(s);
         wslay_event_context_free(s->ws);
         s->ws = NULL;
     }
