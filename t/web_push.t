@@ -7,7 +7,7 @@
 # subscription's private key, as RFC 8291 aes128gcm for a `standard`
 # subscription and as the legacy aesgcm otherwise; the VAPID JWT's ES256
 # signature is checked against the server's key; alerts and policy choose
-# what is pushed; a 410 deletes the subscription; a 503 is retried for that
+# what is pushed; a 410 or 404 deletes the subscription; a 503 is retried for that
 # subscription; a notification older than the TTL is not pushed.
 use strict;
 use warnings;
@@ -52,7 +52,7 @@ post '/push/:name' => sub {
     open my $fh, '>>', $log or die;
     print $fh "$rec\n";
     close $fh;
-    my $status = $name eq 'gone' ? 410 : $name eq 'flaky' && $n == 1 ? 503 : 201;
+    my $status = $name eq 'gone' ? 410 : $name eq 'unknown' ? 404 : $name eq 'flaky' && $n == 1 ? 503 : 201;
     $c->render(status => $status, text => '');
 };
 my $pid = fork // die "fork: $!";
@@ -314,6 +314,12 @@ $ua->post('/api/v1/push/subscription' => $t->bearer($token_c) => form => {
     'subscription[endpoint]' => "$base/push/gone", 'subscription[keys][p256dh]' => $gone->{p256dh},
     'subscription[keys][auth]' => $gone->{auth}, 'subscription[standard]' => 'true',
     'data[alerts][follow]' => 'true' });
+my $unknown = client_keys();
+my $token_u = $t->token(user_id => $alice->{user_id});
+$ua->post('/api/v1/push/subscription' => $t->bearer($token_u) => form => {
+    'subscription[endpoint]' => "$base/push/unknown", 'subscription[keys][p256dh]' => $unknown->{p256dh},
+    'subscription[keys][auth]' => $unknown->{auth}, 'subscription[standard]' => 'true',
+    'data[alerts][follow]' => 'true' });
 my $flaky = client_keys();
 my $token_f = $t->token(user_id => $alice->{user_id});
 $ua->post('/api/v1/push/subscription' => $t->bearer($token_f) => form => {
@@ -324,6 +330,9 @@ $ua->post("/api/v1/accounts/$alice->{account_id}/follow" => $t->bearer($dave->{t
 ok(wait_records('gone', 1), 'the gone endpoint was pushed to');
 ok($t->wait_for(sub { $t->psql("SELECT count(*) FROM web_push_subscriptions WHERE endpoint = '$base/push/gone'") == 0 }, 30),
    'its 410 deleted the subscription');
+ok(wait_records('unknown', 1), 'the unknown endpoint was pushed to');
+ok($t->wait_for(sub { $t->psql("SELECT count(*) FROM web_push_subscriptions WHERE endpoint = '$base/push/unknown'") == 0 }, 30),
+   'its 404 deleted the subscription');
 ok(wait_records('flaky', 2), 'a 503 is retried for that subscription');
 my @flaky = @{ records_of('flaky') };
 my @p = map { decode_json(decrypt_aes128gcm($flaky, decode_base64($_->{body}))->{plain}) } @flaky;
