@@ -1,18 +1,17 @@
 /* Announcements: publishing (announcements.h) and the jobs
  * announcement_publish (PublishScheduledAnnouncementWorker: a scheduled
  * announcement at its time) and announcement_reaction
- * (PublishAnnouncementReactionWorker: a reaction's new count).  Events are
- * rendered with no viewer, as Mastodon's InlineRenderer renders them:
- * no `read`, reactions without `me`. */
+ * (PublishAnnouncementReactionWorker: a reaction's new count).  Events
+ * carry ids: the module's streams render the Announcement and the Reaction
+ * (ngx_http_mastodon_announcement_render()), as GET /api/v1/announcements
+ * does. */
 #include "announcements.h"
 #include "args.h"
 #include "db.h"
 #include "jobs.h"
 #include "log.h"
-#include "media_storage.h"
 #include "queue.h"
 #include "util.h"
-#include "mstdn_emoji.h"
 #include "mstdn_text.h"
 #include "mstdn_value.h"
 
@@ -21,8 +20,6 @@
 #include <string.h>
 
 #define ANNOUNCEMENT_ENTITIES_MAX  64
-
-#define ISO(c) "to_char(" c ", 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 /* $1 id: the text */
 static const char text_sql[] = "SELECT text FROM announcements WHERE id = $1::bigint";
@@ -41,8 +38,8 @@ static const char mentions_sql[] =
     " WHERE a.suspended_at IS NULL";
 
 /* $1 id, $2 the rendered part, $3 the URLs in the text, $4 the ids of
- * the local status URLs among them, $5 the base URL: published (its
- * status_ids as Status.from_text finds them), and what the event shows */
+ * the local status URLs among them: published (its status_ids as
+ * Status.from_text finds them) */
 static const char publish_sql[] =
     "UPDATE announcements SET published = true, scheduled_at = NULL,"
     " published_at = CASE WHEN published THEN published_at"
@@ -52,15 +49,7 @@ static const char publish_sql[] =
     "  AND a.domain IS NULL WHERE s.id = ANY ($4::bigint[])),"
     " rendered = $2::jsonb,"
     " updated_at = now() AT TIME ZONE 'UTC'"
-    " WHERE id = $1::bigint RETURNING id::text, " ISO("starts_at") ", " ISO("ends_at") ","
-    " all_day, " ISO("published_at") ", " ISO("updated_at") ","
-    " " MSTDN_EMOJIS_SQL("NULL", "text") ","
-    " (SELECT json_agg(json_build_array(r.name, r.n, ce.id::text, ce.image_file_name)"
-    "   ORDER BY r.first) FROM (SELECT name, custom_emoji_id, count(*) n,"
-    "   min(created_at) first FROM announcement_reactions"
-    "   WHERE announcement_id = announcements.id GROUP BY name, custom_emoji_id) r"
-    "  LEFT JOIN custom_emojis ce ON ce.id = r.custom_emoji_id),"
-    " mastodon_announcement_statuses(status_ids, $5::text)";
+    " WHERE id = $1::bigint RETURNING id::text";
 
 typedef struct {
     PGresult *res;
@@ -96,103 +85,6 @@ static void put_str(FILE *f, const char *key, const char *value)
     else
         fprintf(f, "\"%s\":null", key);
     free(q);
-}
-
-static void put_nullable(FILE *f, const PGresult *res, int col, const char *key)
-{
-    if (PQgetisnull(res, 0, col))
-        fprintf(f, "\"%s\":null", key);
-    else
-        put_str(f, key, PQgetvalue(res, 0, col));
-}
-
-/* url and static_url of a local custom emoji (the module's layout) */
-static int emoji_urls(const worker_config *cfg, const char *id, const char *file,
-                      char *url, char *static_url, size_t len)
-{
-    char key[MEDIA_KEY_MAX], png[512];
-    const char *dot = strrchr(file, '.');
-    int base = dot != NULL ? (int) (dot - file) : (int) strlen(file);
-
-    snprintf(png, sizeof(png), "%.*s.png", base, file);
-    if (media_key(key, sizeof(key), 0, "custom_emojis", "images", id, "original", file) != 0)
-        return -1;
-    media_storage_url(cfg, key, url, len);
-    if (media_key(key, sizeof(key), 0, "custom_emojis", "images", id, "static", png) != 0)
-        return -1;
-    media_storage_url(cfg, key, static_url, len);
-    return 0;
-}
-
-/* "emojis": MSTDN_EMOJIS_SQL's array as CustomEmoji entities (local ones) */
-static void put_emojis(FILE *f, const worker_config *cfg, const char *json)
-{
-    char url[1024], static_url[1024];
-    yajl_val doc = json != NULL && json[0] != '\0' ? yajl_tree_parse(json, NULL, 0) : NULL;
-    int n = 0;
-
-    fputs("\"emojis\":[", f);
-    for (size_t i = 0; doc != NULL && YAJL_IS_ARRAY(doc) && i < doc->u.array.len; i++) {
-        yajl_val e = doc->u.array.values[i];
-        if (!YAJL_IS_ARRAY(e) || e->u.array.len < 4)
-            continue;
-        const char *code = YAJL_GET_STRING(e->u.array.values[0]);
-        const char *id = YAJL_GET_STRING(e->u.array.values[2]);
-        const char *file = YAJL_GET_STRING(e->u.array.values[3]);
-        if (code == NULL || id == NULL || file == NULL
-            || emoji_urls(cfg, id, file, url, static_url, sizeof(url)) != 0)
-            continue;
-        fputs(n++ ? ",{" : "{", f);
-        put_str(f, "shortcode", code);
-        fputc(',', f);
-        put_str(f, "url", url);
-        fputc(',', f);
-        put_str(f, "static_url", static_url);
-        fputs(",\"visible_in_picker\":true}", f);
-    }
-    fputc(']', f);
-    yajl_tree_free(doc);
-}
-
-/* one Reaction as an event shows it: no `me` */
-static void put_reaction(FILE *f, const worker_config *cfg, const char *name, long long count,
-                         const char *emoji_id, const char *file)
-{
-    char url[1024], static_url[1024];
-
-    fputc('{', f);
-    put_str(f, "name", name);
-    fprintf(f, ",\"count\":%lld", count);
-    if (emoji_id != NULL && file != NULL
-        && emoji_urls(cfg, emoji_id, file, url, static_url, sizeof(url)) == 0) {
-        fputc(',', f);
-        put_str(f, "url", url);
-        fputc(',', f);
-        put_str(f, "static_url", static_url);
-    }
-}
-
-static void put_reactions(FILE *f, const worker_config *cfg, const char *json)
-{
-    yajl_val doc = json != NULL && json[0] != '\0' ? yajl_tree_parse(json, NULL, 0) : NULL;
-    int n = 0;
-
-    fputs("\"reactions\":[", f);
-    for (size_t i = 0; doc != NULL && YAJL_IS_ARRAY(doc) && i < doc->u.array.len; i++) {
-        yajl_val e = doc->u.array.values[i];
-        if (!YAJL_IS_ARRAY(e) || e->u.array.len < 4 || !YAJL_IS_STRING(e->u.array.values[0]))
-            continue;
-        if (n++)
-            fputc(',', f);
-        put_reaction(f, cfg, YAJL_GET_STRING(e->u.array.values[0]),
-                     YAJL_IS_INTEGER(e->u.array.values[1])
-                         ? YAJL_GET_INTEGER(e->u.array.values[1]) : 0,
-                     YAJL_GET_STRING(e->u.array.values[2]),
-                     YAJL_GET_STRING(e->u.array.values[3]));
-        fputc('}', f);
-    }
-    fputc(']', f);
-    yajl_tree_free(doc);
 }
 
 static int publish_event(redisContext *c, const char *text, size_t len, char *err, size_t errlen)
@@ -273,8 +165,8 @@ int announcement_publish(PGconn *db, redisContext *c, const worker_config *cfg,
     mention_rows mentions = { NULL };
     char *users = NULL, *domains = NULL, *parts = NULL, *rendered = NULL, *event = NULL;
     char *html = NULL, *urls = NULL, *local_ids = NULL;
-    size_t ulen, dlen, plen, rlen, elen, hlen;
-    int rc = -1, nm = 0, nt = 0;
+    size_t ulen, dlen, plen, rlen, hlen;
+    int rc = -1, nm = 0, nt = 0, elen;
     mstdn_arena_t *arena = NULL;
 
     const char *p1[1] = { id };
@@ -395,8 +287,8 @@ int announcement_publish(PGconn *db, redisContext *c, const worker_config *cfg,
     fprintf(f, ",%s}", parts);
     fclose(f);
 
-    const char *p2[5] = { id, rendered, urls, local_ids, cfg->base };
-    res = db_query(db, publish_sql, 5, p2, PGRES_TUPLES_OK, err, errlen);
+    const char *p2[4] = { id, rendered, urls, local_ids };
+    res = db_query(db, publish_sql, 4, p2, PGRES_TUPLES_OK, err, errlen);
     if (res == NULL)
         goto out;
     if (PQntuples(res) == 0) {
@@ -404,33 +296,15 @@ int announcement_publish(PGconn *db, redisContext *c, const worker_config *cfg,
         goto out;
     }
 
-    /* the event: REST::AnnouncementSerializer with no current user */
-    f = open_memstream(&event, &elen);
-    if (f == NULL) {
+    /* the event names it: the streams render it, as no one sees it */
+    elen = asprintf(&event, "{\"event\":\"announcement\",\"announcement_id\":\"%s\"}",
+                    PQgetvalue(res, 0, 0));
+    if (elen < 0) {
+        event = NULL;
         snprintf(err, errlen, "out of memory");
         goto out;
     }
-    fputs("{\"event\":\"announcement\",\"payload\":{", f);
-    put_str(f, "id", PQgetvalue(res, 0, 0));
-    fputc(',', f);
-    put_str(f, "content", html);
-    fputc(',', f);
-    put_nullable(f, res, 1, "starts_at");
-    fputc(',', f);
-    put_nullable(f, res, 2, "ends_at");
-    fprintf(f, ",\"all_day\":%s,", PQgetvalue(res, 0, 3)[0] == 't' ? "true" : "false");
-    put_nullable(f, res, 4, "published_at");
-    fputc(',', f);
-    put_nullable(f, res, 5, "updated_at");
-    /* mentions and tags as rendered above */
-    fprintf(f, ",%s,\"statuses\":%s,", parts, PQgetvalue(res, 0, 8));
-    put_emojis(f, cfg, PQgetvalue(res, 0, 6));
-    fputc(',', f);
-    put_reactions(f, cfg, PQgetvalue(res, 0, 7));
-    fputs("}}", f);
-    fclose(f);
-
-    rc = publish_event(c, event, elen, err, errlen) == 0 ? 1 : -1;
+    rc = publish_event(c, event, (size_t) elen, err, errlen) == 0 ? 1 : -1;
 out:
     PQclear(text_res);
     PQclear(mentions.res);
@@ -507,24 +381,13 @@ out:
     return rc;
 }
 
-/* $1 id, $2 name: the reaction's count now (no row: the announcement is gone) */
-static const char reaction_sql[] =
-    "SELECT (SELECT count(*) FROM announcement_reactions r"
-    "  WHERE r.announcement_id = a.id AND r.name = $2::text),"
-    " ce.id::text, ce.image_file_name"
-    " FROM announcements a LEFT JOIN custom_emojis ce ON ce.domain IS NULL"
-    "  AND ce.shortcode = $2::text AND NOT ce.disabled"
-    " WHERE a.id = $1::bigint";
-
 int job_announcement_reaction(job_ctx *ctx, const char *args_json, size_t len, char *err,
                               size_t errlen)
 {
     job_args a;
     char id[MW_ID_LEN];
-    char *ev = NULL;
-    size_t elen;
-    PGresult *res = NULL;
-    int rc = -1;
+    char *q = NULL, *ev = NULL;
+    int n, rc = -1;
 
     if (args_parse(&a, args_json, len, err, errlen) != 0)
         return -1;
@@ -533,36 +396,21 @@ int job_announcement_reaction(job_ctx *ctx, const char *args_json, size_t len, c
         snprintf(err, errlen, "args need announcement_id and name");
         goto out;
     }
-    PGconn *db = job_db(ctx, err, errlen);
-    if (db == NULL)
-        goto out;
-    const char *params[2] = { id, name };
-    res = db_query(db, reaction_sql, 2, params, PGRES_TUPLES_OK, err, errlen);
-    if (res == NULL)
-        goto out;
-    if (PQntuples(res) == 0) {
-        rc = 0;                         /* RecordNotFound: nothing to tell */
-        goto out;
-    }
-    FILE *f = open_memstream(&ev, &elen);
-    if (f == NULL) {
+    /* the streams render the name's count then (the announcement gone:
+     * nothing, as Mastodon's RecordNotFound) */
+    q = json_quoted(name);
+    n = q != NULL ? asprintf(&ev, "{\"event\":\"announcement.reaction\","
+                                  "\"announcement_id\":\"%s\",\"name\":%s}", id, q)
+                  : -1;
+    if (n < 0) {
+        ev = NULL;
         snprintf(err, errlen, "out of memory");
         goto out;
     }
-    fputs("{\"event\":\"announcement.reaction\",\"payload\":", f);
-    /* none left: Mastodon renders a new, unsaved reaction (no emoji) */
-    long long count = atoll(PQgetvalue(res, 0, 0));
-    put_reaction(f, ctx->cfg, name, count,
-                 count == 0 || PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1),
-                 count == 0 || PQgetisnull(res, 0, 2) ? NULL : PQgetvalue(res, 0, 2));
-    fputc(',', f);
-    put_str(f, "announcement_id", id);
-    fputs("}}", f);
-    fclose(f);
-    rc = publish_event(*ctx->redis, ev, elen, err, errlen);
+    rc = publish_event(*ctx->redis, ev, (size_t) n, err, errlen);
 out:
+    free(q);
     free(ev);
-    PQclear(res);
     args_free(&a);
     return rc;
 }

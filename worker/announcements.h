@@ -13,9 +13,10 @@
 
 #define ANNOUNCEMENTS_CHANNEL  "timeline:announcements"
 
-/* Renders the announcement (content, mentions, tags: its `rendered`),
+/* Renders the announcement's text (content, mentions, tags: its `rendered`),
  * marks it published (PublishScheduledAnnouncementWorker's publish!) and
- * sends the `announcement` event.  1 done, 0 no such announcement, -1 + err. */
+ * sends {"event":"announcement","announcement_id":"<id>"} (the streams
+ * render the Announcement).  1 done, 0 no such announcement, -1 + err. */
 int announcement_publish(PGconn *db, redisContext *c, const worker_config *cfg,
                          const char *id, char *err, size_t errlen);
 

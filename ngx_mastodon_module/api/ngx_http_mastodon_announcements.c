@@ -11,7 +11,9 @@
  * announcement_reaction job, which publishes announcement.reaction to the
  * user streams (PublishAnnouncementReactionWorker).  The viewer-independent
  * part of the entity (content, mentions, tags) is what the worker rendered
- * when it published the announcement (sql/0044_announcements.sql).
+ * when it published the announcement (sql/0044_announcements.sql).  The
+ * streams' announcement and announcement.reaction events, which name ids,
+ * are rendered here too, for no one (ngx_http_mastodon_announcement_render()).
  */
 
 #include "ngx_http_mastodon_api.h"
@@ -29,30 +31,57 @@
 #define NGX_HTTP_MASTODON_ANN_TIME(c)                                         \
     "to_char(" c ", 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
-/* $1 the viewer's account, $2 the base URL */
+/*
+ * REST::AnnouncementSerializer's columns: $1 the viewer's account (0: no
+ * one), $2 the base URL
+ */
+#define NGX_HTTP_MASTODON_ANN_COLUMNS                                         \
+    "SELECT a.id, a.rendered->>'content',"                                    \
+    " " NGX_HTTP_MASTODON_ANN_TIME("a.starts_at") ","                         \
+    " " NGX_HTTP_MASTODON_ANN_TIME("a.ends_at") ", a.all_day,"                \
+    " " NGX_HTTP_MASTODON_ANN_TIME("a.published_at") ","                      \
+    " " NGX_HTTP_MASTODON_ANN_TIME("a.updated_at") ","                        \
+    " coalesce(a.rendered->>'mentions', '[]'),"                               \
+    " mastodon_announcement_statuses(a.status_ids, $2::text),"                \
+    " coalesce(a.rendered->>'tags', '[]'),"                                   \
+    " " NGX_HTTP_MASTODON_EMOJIS_SQL("NULL", "a.text") ","                    \
+    " EXISTS (SELECT 1 FROM announcement_mutes m"                             \
+    "  WHERE m.announcement_id = a.id AND m.account_id = $1::bigint),"        \
+    " (SELECT json_agg(json_build_array(r.name, r.n, r.me, ce.id::text,"      \
+    "   ce.image_file_name) ORDER BY r.first)"                                \
+    "  FROM (SELECT name, custom_emoji_id, count(*) n,"                       \
+    "   bool_or(account_id = $1::bigint) me, min(created_at) first"           \
+    "   FROM announcement_reactions WHERE announcement_id = a.id"             \
+    "   GROUP BY name, custom_emoji_id) r"                                    \
+    "  LEFT JOIN custom_emojis ce ON ce.id = r.custom_emoji_id)"              \
+    " FROM announcements a WHERE a.published"
+
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_announcements_select =
     ngx_http_mastodon_pg_stmt(
-        "SELECT a.id, a.rendered->>'content',"
-        " " NGX_HTTP_MASTODON_ANN_TIME("a.starts_at") ","
-        " " NGX_HTTP_MASTODON_ANN_TIME("a.ends_at") ", a.all_day,"
-        " " NGX_HTTP_MASTODON_ANN_TIME("a.published_at") ","
-        " " NGX_HTTP_MASTODON_ANN_TIME("a.updated_at") ","
-        " coalesce(a.rendered->>'mentions', '[]'),"
-        " mastodon_announcement_statuses(a.status_ids, $2::text),"
-        " coalesce(a.rendered->>'tags', '[]'),"
-        " " NGX_HTTP_MASTODON_EMOJIS_SQL("NULL", "a.text") ","
-        " EXISTS (SELECT 1 FROM announcement_mutes m"
-        "  WHERE m.announcement_id = a.id AND m.account_id = $1::bigint),"
-        " (SELECT json_agg(json_build_array(r.name, r.n, r.me, ce.id::text,"
-        "   ce.image_file_name) ORDER BY r.first)"
-        "  FROM (SELECT name, custom_emoji_id, count(*) n,"
-        "   bool_or(account_id = $1::bigint) me, min(created_at) first"
-        "   FROM announcement_reactions WHERE announcement_id = a.id"
-        "   GROUP BY name, custom_emoji_id) r"
-        "  LEFT JOIN custom_emojis ce ON ce.id = r.custom_emoji_id)"
-        " FROM announcements a WHERE a.published"
+        NGX_HTTP_MASTODON_ANN_COLUMNS
         " ORDER BY COALESCE(a.starts_at, a.scheduled_at, a.published_at,"
         "  a.created_at), a.id", 2);
+
+/* the same, $3 the announcement */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_announcement_select =
+    ngx_http_mastodon_pg_stmt(
+        NGX_HTTP_MASTODON_ANN_COLUMNS " AND a.id = $3::bigint", 3);
+
+/*
+ * $1 the announcement, $2 a name: the reaction's count now, and its local
+ * custom emoji when it has reactions (none left: Mastodon renders a new,
+ * unsaved reaction, without emoji); no row: the announcement is gone
+ */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_reaction_select =
+    ngx_http_mastodon_pg_stmt(
+        "SELECT n, CASE WHEN n > 0 THEN ce.id::text END,"
+        " CASE WHEN n > 0 THEN ce.image_file_name END"
+        " FROM announcements a CROSS JOIN LATERAL (SELECT count(*) n"
+        "  FROM announcement_reactions r WHERE r.announcement_id = a.id"
+        "  AND r.name = $2::text) c"
+        " LEFT JOIN custom_emojis ce ON ce.domain IS NULL"
+        "  AND ce.shortcode = $2::text AND NOT ce.disabled"
+        " WHERE a.id = $1::bigint", 2);
 
 /* $1 the account, $2 the announcement */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_announcement_mute =
@@ -107,8 +136,15 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_reaction_remove =
 
 static void ngx_http_mastodon_announcements_done(
     ngx_http_mastodon_pg_batch_t *b);
+static void ngx_http_mastodon_announcement_write(ngx_http_mastodon_json_t *j,
+    PGresult *res, int row, ngx_uint_t viewer);
 static void ngx_http_mastodon_reactions(ngx_http_mastodon_json_t *j,
     PGresult *res, int row, int col, ngx_uint_t me);
+static void ngx_http_mastodon_reaction_members(ngx_http_mastodon_json_t *j,
+    ngx_str_t *name, int64_t count, ngx_int_t me, ngx_str_t *emoji_id,
+    ngx_str_t *file);
+static void ngx_http_mastodon_announcement_op_rows(
+    ngx_http_mastodon_pg_batch_t *b);
 static void ngx_http_mastodon_reaction_added(ngx_http_mastodon_pg_batch_t *b);
 static void ngx_http_mastodon_reaction_removed(
     ngx_http_mastodon_pg_batch_t *b);
@@ -151,7 +187,6 @@ static void
 ngx_http_mastodon_announcements_done(ngx_http_mastodon_pg_batch_t *b)
 {
     int                        i, n;
-    ngx_str_t                  v;
     PGresult                  *res;
     ngx_http_request_t        *r;
     ngx_http_mastodon_json_t   j;
@@ -174,28 +209,7 @@ ngx_http_mastodon_announcements_done(ngx_http_mastodon_pg_batch_t *b)
     n = PQntuples(res);
 
     for (i = 0; i < n; i++) {
-        /* REST::AnnouncementSerializer */
-        ngx_http_mastodon_json_open(&j, NULL);
-        ngx_http_mastodon_json_kv_pq(&j, "id", res, i, 0);
-        ngx_http_mastodon_json_kv_pq(&j, "content", res, i, 1);
-        ngx_http_mastodon_json_kv_pq(&j, "starts_at", res, i, 2);
-        ngx_http_mastodon_json_kv_pq(&j, "ends_at", res, i, 3);
-        ngx_http_mastodon_json_kv_bool(&j, "all_day",
-                                       ngx_http_mastodon_pg_bool(res, i, 4));
-        ngx_http_mastodon_json_kv_pq(&j, "published_at", res, i, 5);
-        ngx_http_mastodon_json_kv_pq(&j, "updated_at", res, i, 6);
-        ngx_http_mastodon_json_kv_bool(&j, "read",
-                                       ngx_http_mastodon_pg_bool(res, i, 11));
-
-        v = ngx_http_mastodon_pg_str(res, i, 7);
-        ngx_http_mastodon_json_raw(&j, "mentions", &v);
-        v = ngx_http_mastodon_pg_str(res, i, 8);
-        ngx_http_mastodon_json_raw(&j, "statuses", &v);
-        v = ngx_http_mastodon_pg_str(res, i, 9);
-        ngx_http_mastodon_json_raw(&j, "tags", &v);
-        ngx_http_mastodon_emojis(&j, res, i, 10);
-        ngx_http_mastodon_reactions(&j, res, i, 12, 1);
-        ngx_http_mastodon_json_close(&j);
+        ngx_http_mastodon_announcement_write(&j, res, i, 1);
     }
 
     ngx_http_mastodon_json_close_array(&j);
@@ -206,17 +220,55 @@ ngx_http_mastodon_announcements_done(ngx_http_mastodon_pg_batch_t *b)
 
 
 /*
+ * REST::AnnouncementSerializer of a row of NGX_HTTP_MASTODON_ANN_COLUMNS;
+ * with no viewer as InlineRenderer renders it for the streams: no "read",
+ * reactions without "me"
+ */
+static void
+ngx_http_mastodon_announcement_write(ngx_http_mastodon_json_t *j,
+    PGresult *res, int row, ngx_uint_t viewer)
+{
+    ngx_str_t  v;
+
+    ngx_http_mastodon_json_open(j, NULL);
+    ngx_http_mastodon_json_kv_pq(j, "id", res, row, 0);
+    ngx_http_mastodon_json_kv_pq(j, "content", res, row, 1);
+    ngx_http_mastodon_json_kv_pq(j, "starts_at", res, row, 2);
+    ngx_http_mastodon_json_kv_pq(j, "ends_at", res, row, 3);
+    ngx_http_mastodon_json_kv_bool(j, "all_day",
+                                   ngx_http_mastodon_pg_bool(res, row, 4));
+    ngx_http_mastodon_json_kv_pq(j, "published_at", res, row, 5);
+    ngx_http_mastodon_json_kv_pq(j, "updated_at", res, row, 6);
+
+    if (viewer) {
+        ngx_http_mastodon_json_kv_bool(j, "read",
+                                       ngx_http_mastodon_pg_bool(res, row, 11));
+    }
+
+    v = ngx_http_mastodon_pg_str(res, row, 7);
+    ngx_http_mastodon_json_raw(j, "mentions", &v);
+    v = ngx_http_mastodon_pg_str(res, row, 8);
+    ngx_http_mastodon_json_raw(j, "statuses", &v);
+    v = ngx_http_mastodon_pg_str(res, row, 9);
+    ngx_http_mastodon_json_raw(j, "tags", &v);
+    ngx_http_mastodon_emojis(j, res, row, 10);
+    ngx_http_mastodon_reactions(j, res, row, 12, viewer);
+    ngx_http_mastodon_json_close(j);
+}
+
+
+/*
  * "reactions": REST::ReactionSerializer of the rows [name, count, me,
- * custom emoji id, its file name]; url and static_url for a custom one
+ * custom emoji id, its file name]
  */
 static void
 ngx_http_mastodon_reactions(ngx_http_mastodon_json_t *j, PGresult *res,
     int row, int col, ngx_uint_t me)
 {
     char             err[64];
-    ngx_str_t        s, file, url, static_url;
+    ngx_str_t        s, name, id, file;
     mstdn_alloc_t    a;
-    mstdn_value_t   *doc, *e, *name, *count, *mine, *id, *fn;
+    mstdn_value_t   *doc, *e, *n, *count, *mine, *eid, *fn;
     mstdn_limits_t   limits = { 3, 1000 };
 
     ngx_http_mastodon_json_open_array(j, "reactions");
@@ -236,53 +288,227 @@ ngx_http_mastodon_reactions(ngx_http_mastodon_json_t *j, PGresult *res,
     }
 
     for (e = doc->first; e; e = e->next) {
-        name = (e->type == MSTDN_ARRAY) ? e->first : NULL;
-        count = name ? name->next : NULL;
+        n = (e->type == MSTDN_ARRAY) ? e->first : NULL;
+        count = n ? n->next : NULL;
         mine = count ? count->next : NULL;
-        id = mine ? mine->next : NULL;
-        fn = id ? id->next : NULL;
+        eid = mine ? mine->next : NULL;
+        fn = eid ? eid->next : NULL;
 
-        if (fn == NULL || name->type != MSTDN_STRING) {
+        if (fn == NULL || n->type != MSTDN_STRING) {
             continue;
         }
 
-        ngx_http_mastodon_json_open(j, NULL);
-        s.data = (u_char *) name->str;
-        s.len = name->len;
-        ngx_http_mastodon_json_kv_str(j, "name", &s);
-        ngx_http_mastodon_json_kv_int(j, "count",
-                                      count->type == MSTDN_NUMBER
-                                      ? ngx_atoof((u_char *) count->str,
-                                                  count->len)
-                                      : 0);
+        name.data = (u_char *) n->str;
+        name.len = n->len;
+        ngx_str_null(&id);
+        ngx_str_null(&file);
 
-        if (me) {
-            ngx_http_mastodon_json_kv_bool(j, "me", mine->type == MSTDN_BOOL
-                                                    && mine->boolean);
-        }
-
-        if (id->type == MSTDN_STRING && fn->type == MSTDN_STRING) {
+        if (eid->type == MSTDN_STRING && fn->type == MSTDN_STRING) {
+            id.data = (u_char *) eid->str;
+            id.len = eid->len;
             file.data = (u_char *) fn->str;
             file.len = fn->len;
-
-            if (ngx_http_mastodon_media_file_url(j->pool, j->conf, 0,
-                    "custom_emojis", "images",
-                    ngx_atoof((u_char *) id->str, id->len), "original",
-                    &file, NULL, &url) == NGX_OK
-                && ngx_http_mastodon_media_file_url(j->pool, j->conf, 0,
-                    "custom_emojis", "images",
-                    ngx_atoof((u_char *) id->str, id->len), "static",
-                    &file, "png", &static_url) == NGX_OK)
-            {
-                ngx_http_mastodon_json_kv_str(j, "url", &url);
-                ngx_http_mastodon_json_kv_str(j, "static_url", &static_url);
-            }
         }
 
+        ngx_http_mastodon_json_open(j, NULL);
+        ngx_http_mastodon_reaction_members(j, &name,
+                                           count->type == MSTDN_NUMBER
+                                           ? ngx_atoof((u_char *) count->str,
+                                                       count->len)
+                                           : 0,
+                                           me ? (mine->type == MSTDN_BOOL
+                                                 && mine->boolean)
+                                              : -1,
+                                           &id, &file);
         ngx_http_mastodon_json_close(j);
     }
 
     ngx_http_mastodon_json_close_array(j);
+}
+
+
+/*
+ * A Reaction's members: name, count, me (-1: none, as with no viewer),
+ * url and static_url of its custom emoji (an empty id: none)
+ */
+static void
+ngx_http_mastodon_reaction_members(ngx_http_mastodon_json_t *j,
+    ngx_str_t *name, int64_t count, ngx_int_t me, ngx_str_t *emoji_id,
+    ngx_str_t *file)
+{
+    int64_t    id;
+    ngx_str_t  url, static_url;
+
+    ngx_http_mastodon_json_kv_str(j, "name", name);
+    ngx_http_mastodon_json_kv_int(j, "count", count);
+
+    if (me >= 0) {
+        ngx_http_mastodon_json_kv_bool(j, "me", me);
+    }
+
+    if (emoji_id->len == 0 || file->len == 0) {
+        return;
+    }
+
+    id = ngx_atoof(emoji_id->data, emoji_id->len);
+
+    if (ngx_http_mastodon_media_file_url(j->pool, j->conf, 0,
+            "custom_emojis", "images", id, "original", file, NULL, &url)
+            == NGX_OK
+        && ngx_http_mastodon_media_file_url(j->pool, j->conf, 0,
+            "custom_emojis", "images", id, "static", file, "png",
+            &static_url)
+           == NGX_OK)
+    {
+        ngx_http_mastodon_json_kv_str(j, "url", &url);
+        ngx_http_mastodon_json_kv_str(j, "static_url", &static_url);
+    }
+}
+
+
+/* the rendering of an event, in its operation */
+typedef struct {
+    ngx_http_mastodon_op_t                  *op;
+    int64_t                                  id;
+    ngx_str_t                                name;      /* a reaction's */
+    ngx_http_mastodon_notification_done_pt   handler;
+    void                                    *data;
+} ngx_http_mastodon_ann_render_t;
+
+
+ngx_int_t
+ngx_http_mastodon_announcement_render(ngx_http_mastodon_op_t *op, int64_t id,
+    ngx_str_t *name, ngx_http_mastodon_notification_done_pt handler,
+    void *data)
+{
+    u_char                          *p;
+    const char                     **values;
+    ngx_http_mastodon_pg_batch_t    *b;
+    ngx_http_mastodon_main_conf_t   *mcf;
+    ngx_http_mastodon_ann_render_t  *ar;
+
+    ar = ngx_pcalloc(op->pool, sizeof(ngx_http_mastodon_ann_render_t));
+    values = ngx_pcalloc(op->pool, 3 * sizeof(char *));
+    if (ar == NULL || values == NULL) {
+        return NGX_ERROR;
+    }
+
+    ar->op = op;
+    ar->id = id;
+    ar->handler = handler;
+    ar->data = data;
+
+    b = ngx_http_mastodon_pg_op_batch(op,
+                                      ngx_http_mastodon_announcement_op_rows,
+                                      ar);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (name) {
+        /* $2 a text parameter: NUL-terminated */
+        p = ngx_pnalloc(op->pool, name->len + 1);
+        values[0] = ngx_http_mastodon_pg_pool_int64(op->pool, id);
+        if (p == NULL || values[0] == NULL) {
+            return NGX_ERROR;
+        }
+
+        *ngx_cpymem(p, name->data, name->len) = '\0';
+        ar->name.data = p;
+        ar->name.len = name->len;
+        values[1] = (const char *) p;
+
+        if (ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_reaction_select,
+                                     values)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+    } else {
+        mcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                                  ngx_http_mastodon_module);
+
+        values[0] = "0";
+        values[1] = (const char *) ngx_pnalloc(op->pool,
+                                               mcf->base_url.len + 1);
+        values[2] = ngx_http_mastodon_pg_pool_int64(op->pool, id);
+        if (values[1] == NULL || values[2] == NULL) {
+            return NGX_ERROR;
+        }
+
+        *ngx_cpymem((u_char *) values[1], mcf->base_url.data,
+                    mcf->base_url.len) = '\0';
+
+        if (ngx_http_mastodon_pg_add(b,
+                                     &ngx_http_mastodon_announcement_select,
+                                     values)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_http_mastodon_pg_run(b) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_mastodon_announcement_op_rows(ngx_http_mastodon_pg_batch_t *b)
+{
+    ngx_http_mastodon_ann_render_t *ar = b->data;
+
+    PGresult                  *res;
+    ngx_str_t                  out, id, file;
+    const char                *aid;
+    ngx_http_mastodon_json_t   j;
+
+    res = ngx_http_mastodon_pg_rows(b, 0);
+
+    if (res == NULL) {
+        ar->handler(ar->op, NGX_ERROR, NULL, ar->data);
+        return;
+    }
+
+    if (PQntuples(res) == 0) {
+        /* gone, or unpublished meanwhile */
+        ar->handler(ar->op, NGX_DECLINED, NULL, ar->data);
+        return;
+    }
+
+    aid = ngx_http_mastodon_pg_pool_int64(ar->op->pool, ar->id);
+
+    if (aid == NULL || ngx_http_mastodon_json_op_init(ar->op, &j) != NGX_OK) {
+        ar->handler(ar->op, NGX_ERROR, NULL, ar->data);
+        return;
+    }
+
+    if (ar->name.data == NULL) {
+        ngx_http_mastodon_announcement_write(&j, res, 0, 0);
+
+    } else {
+        /* PublishAnnouncementReactionWorker: with announcement_id */
+        id = ngx_http_mastodon_pg_str(res, 0, 1);
+        file = ngx_http_mastodon_pg_str(res, 0, 2);
+
+        ngx_http_mastodon_json_open(&j, NULL);
+        ngx_http_mastodon_reaction_members(&j, &ar->name,
+                                     ngx_http_mastodon_pg_int(res, 0, 0), -1,
+                                     &id, &file);
+        ngx_http_mastodon_json_kv_cstr(&j, "announcement_id", aid);
+        ngx_http_mastodon_json_close(&j);
+    }
+
+    if (ngx_http_mastodon_json_string(&j, &out) != NGX_OK) {
+        ar->handler(ar->op, NGX_ERROR, NULL, ar->data);
+        return;
+    }
+
+    ar->handler(ar->op, NGX_OK, &out, ar->data);
 }
 
 

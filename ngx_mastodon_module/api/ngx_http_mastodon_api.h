@@ -381,6 +381,13 @@ ngx_int_t ngx_http_mastodon_notification_render(ngx_http_mastodon_op_t *op,
 ngx_int_t ngx_http_mastodon_conversation_render(ngx_http_mastodon_op_t *op,
     int64_t viewer, int64_t id, ngx_http_mastodon_notification_done_pt handler,
     void *data);
+/* Announcement id (a published one) as the announcement event shows it,
+ * to no one (no read, reactions without me); with name, its Reaction of
+ * that name and announcement_id, as announcement.reaction shows it
+ * (_announcements.c) */
+ngx_int_t ngx_http_mastodon_announcement_render(ngx_http_mastodon_op_t *op,
+    int64_t id, ngx_str_t *name,
+    ngx_http_mastodon_notification_done_pt handler, void *data);
 
 
 /* status interactions (_status_actions.c) and their lists (_status_lists.c) */

@@ -38,7 +38,8 @@
 #define NGX_HTTP_MASTODON_STREAM_DIRECT        6
 
 #define NGX_HTTP_MASTODON_STREAM_CHANNELS      3
-/* the user streams' announcement events (worker/announcements.c) */
+/* the user streams' announcement events (worker/announcements.c): ids,
+ * rendered here once per message and worker */
 #define NGX_HTTP_MASTODON_STREAM_ANNOUNCEMENTS  "timeline:announcements"
 
 
@@ -116,7 +117,9 @@ typedef struct {
  * An update or status.update of a public or hashtag channel for every
  * subscription of this worker that heard it in one round of the event
  * loop: rendered once if it came as an id, then the streaming server's
- * filter for all of their viewers in one statement.  In an operation of
+ * filter for all of their viewers in one statement.  Likewise an
+ * announcement or announcement.reaction (by id) of the user streams:
+ * rendered once, as no one sees it, for all of them.  In an operation of
  * its own (a worker's, not a connection's), ended once delivered.
  */
 typedef struct {
@@ -133,6 +136,8 @@ typedef struct {
     ngx_uint_t                     nhidden;
     int64_t                       *filtering;   /* viewers, sorted */
     ngx_uint_t                     nfiltering;
+    int64_t                        announcement_id;     /* or 0 */
+    ngx_str_t                      reaction;    /* announcement.reaction's */
     unsigned                       gathering:1;
 } ngx_http_mastodon_stream_batch_t;
 
@@ -188,6 +193,13 @@ static void ngx_http_mastodon_stream_batch_checked(
     ngx_http_mastodon_pg_batch_t *b);
 static void ngx_http_mastodon_stream_batch_end(
     ngx_http_mastodon_stream_batch_t *bt);
+static ngx_uint_t ngx_http_mastodon_stream_announcement(ngx_str_t *event);
+static ngx_int_t ngx_http_mastodon_stream_announcement_ids(
+    ngx_http_mastodon_stream_batch_t *bt);
+static void ngx_http_mastodon_stream_announced(ngx_http_mastodon_op_t *op,
+    ngx_int_t rc, ngx_str_t *json, void *data);
+static ngx_http_mastodon_stream_sub_t *ngx_http_mastodon_stream_entry_sub(
+    ngx_http_mastodon_stream_entry_t *e);
 static void ngx_http_mastodon_stream_deliver(
     ngx_http_mastodon_stream_check_t *ck);
 static void ngx_http_mastodon_stream_send(ngx_http_mastodon_stream_t *s,
@@ -902,6 +914,17 @@ ngx_http_mastodon_stream_message(ngx_http_mastodon_op_t *op,
              || (name.len == 12
                  && ngx_strncmp(name.data, "conversation", 12) == 0);
 
+    if (payload.len == 0 && ngx_http_mastodon_stream_announcement(&name)) {
+        /* with every user stream of this worker that heard it */
+        if (ngx_http_mastodon_stream_batch_add(sub, message) != NGX_OK) {
+            ngx_log_error(NGX_LOG_ERR, s->request->connection->log, 0,
+                          "mastodon: stream: an announcement event could "
+                          "not be rendered");
+        }
+
+        return;
+    }
+
     if (payload.len == 0
         && !(update && status_id.len)
         && !(entity && entity_id.len))
@@ -1424,7 +1447,15 @@ ngx_http_mastodon_stream_batch_add(ngx_http_mastodon_stream_sub_t *sub,
             return NGX_ERROR;
         }
 
-        if (bt->payload.len == 0) {
+        if (bt->payload.len == 0
+            && ngx_http_mastodon_stream_announcement(&bt->event))
+        {
+            if (ngx_http_mastodon_stream_announcement_ids(bt) != NGX_OK) {
+                ngx_http_mastodon_op_end(op);
+                return NGX_ERROR;
+            }
+
+        } else if (bt->payload.len == 0) {
             bt->status_id = ngx_atoof(status_id.data, status_id.len);
 
             if (bt->status_id <= 0) {
@@ -1466,6 +1497,20 @@ ngx_http_mastodon_stream_batch_run(ngx_event_t *ev)
 
     ngx_queue_remove(&bt->queue);
     bt->gathering = 0;
+
+    if (bt->announcement_id) {
+        if (ngx_http_mastodon_announcement_render(bt->op, bt->announcement_id,
+                                                  bt->reaction.len
+                                                  ? &bt->reaction : NULL,
+                                          ngx_http_mastodon_stream_announced,
+                                                  bt)
+            != NGX_DONE)
+        {
+            goto failed;
+        }
+
+        return;
+    }
 
     if (bt->payload.len) {
         if (ngx_http_mastodon_stream_batch_filter(bt) != NGX_OK) {
@@ -1701,7 +1746,7 @@ ngx_http_mastodon_stream_batch_checked(ngx_http_mastodon_pg_batch_t *b)
     int64_t                            viewer, id;
     PGresult                          *res;
     ngx_str_t                          none;
-    ngx_queue_t                       *q, *sq;
+    ngx_queue_t                       *q;
     ngx_http_mastodon_stream_t        *s;
     ngx_http_mastodon_stream_sub_t    *sub;
     ngx_http_mastodon_stream_batch_t  *bt;
@@ -1764,22 +1809,7 @@ ngx_http_mastodon_stream_batch_checked(ngx_http_mastodon_pg_batch_t *b)
             continue;
         }
 
-        /* a WebSocket may have unsubscribed meanwhile */
-        sub = NULL;
-
-        for (sq = ngx_queue_head(&s->subs);
-             sq != ngx_queue_sentinel(&s->subs);
-             sq = ngx_queue_next(sq))
-        {
-            sub = ngx_queue_data(sq, ngx_http_mastodon_stream_sub_t, queue);
-
-            if (sub->serial == e->serial) {
-                break;
-            }
-
-            sub = NULL;
-        }
-
+        sub = ngx_http_mastodon_stream_entry_sub(e);
         if (sub == NULL) {
             continue;
         }
@@ -1805,6 +1835,136 @@ ngx_http_mastodon_stream_batch_checked(ngx_http_mastodon_pg_batch_t *b)
         /* never ends the stream at once: it is dropped from a posted event */
         ngx_http_mastodon_stream_send(s, &sub->name, &bt->event,
                                       &bt->payload);
+    }
+
+    ngx_http_mastodon_stream_batch_end(bt);
+}
+
+
+/* the subscription of a batch's entry, if its stream still has it (a
+ * WebSocket may have unsubscribed meanwhile) */
+static ngx_http_mastodon_stream_sub_t *
+ngx_http_mastodon_stream_entry_sub(ngx_http_mastodon_stream_entry_t *e)
+{
+    ngx_queue_t                     *q;
+    ngx_http_mastodon_stream_sub_t  *sub;
+
+    if (e->stream == NULL || e->stream->done) {
+        return NULL;
+    }
+
+    for (q = ngx_queue_head(&e->stream->subs);
+         q != ngx_queue_sentinel(&e->stream->subs);
+         q = ngx_queue_next(q))
+    {
+        sub = ngx_queue_data(q, ngx_http_mastodon_stream_sub_t, queue);
+
+        if (sub->serial == e->serial) {
+            return sub;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* announcement and announcement.reaction: named by ids, rendered here */
+static ngx_uint_t
+ngx_http_mastodon_stream_announcement(ngx_str_t *event)
+{
+    return (event->len == 12
+            && ngx_strncmp(event->data, "announcement", 12) == 0)
+           || (event->len == 21
+               && ngx_strncmp(event->data, "announcement.reaction", 21)
+                  == 0);
+}
+
+
+/* the batch's message: its "announcement_id" and a reaction's "name" */
+static ngx_int_t
+ngx_http_mastodon_stream_announcement_ids(
+    ngx_http_mastodon_stream_batch_t *bt)
+{
+    char             err[64];
+    const char      *id, *name;
+    mstdn_alloc_t    alloc;
+    mstdn_limits_t   limits;
+    mstdn_value_t   *msg;
+
+    alloc.alloc = ngx_http_mastodon_pool_alloc;
+    alloc.ctx = bt->op->pool;
+    limits.max_depth = 2;
+    limits.max_members = 16;
+
+    if (mstdn_json_parse((char *) bt->message.data, bt->message.len, &alloc,
+                         &limits, &msg, err, sizeof(err))
+        != MSTDN_OK
+        || msg->type != MSTDN_OBJECT)
+    {
+        return NGX_ERROR;
+    }
+
+    id = mstdn_param_str(msg, "announcement_id", NULL);
+    if (id == NULL) {
+        return NGX_ERROR;
+    }
+
+    bt->announcement_id = ngx_atoof((u_char *) id, ngx_strlen(id));
+    if (bt->announcement_id <= 0) {
+        return NGX_ERROR;
+    }
+
+    if (bt->event.len == 12) {
+        return NGX_OK;          /* "announcement" */
+    }
+
+    name = mstdn_param_str(msg, "name", NULL);
+    if (name == NULL || name[0] == '\0') {
+        return NGX_ERROR;
+    }
+
+    bt->reaction.data = (u_char *) name;
+    bt->reaction.len = ngx_strlen(name);
+
+    return NGX_OK;
+}
+
+
+/* rendered (or gone meanwhile): written to all of the batch's streams */
+static void
+ngx_http_mastodon_stream_announced(ngx_http_mastodon_op_t *op, ngx_int_t rc,
+    ngx_str_t *json, void *data)
+{
+    ngx_queue_t                       *q;
+    ngx_http_mastodon_stream_sub_t    *sub;
+    ngx_http_mastodon_stream_batch_t  *bt = data;
+    ngx_http_mastodon_stream_entry_t  *e;
+
+    if (rc != NGX_OK) {
+        if (rc == NGX_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, op->log, 0,
+                          "mastodon: stream: announcement %L could not be "
+                          "rendered", bt->announcement_id);
+        }
+
+        ngx_http_mastodon_stream_batch_end(bt);
+        return;
+    }
+
+    for (q = ngx_queue_head(&bt->entries);
+         q != ngx_queue_sentinel(&bt->entries);
+         q = ngx_queue_next(q))
+    {
+        e = ngx_queue_data(q, ngx_http_mastodon_stream_entry_t, queue);
+
+        sub = ngx_http_mastodon_stream_entry_sub(e);
+        if (sub == NULL) {
+            continue;
+        }
+
+        /* never ends the stream at once: it is dropped from a posted event */
+        ngx_http_mastodon_stream_send(e->stream, &sub->name, &bt->event,
+                                      json);
     }
 
     ngx_http_mastodon_stream_batch_end(bt);
