@@ -447,53 +447,87 @@ failed:
 }
 
 
+/*
+ * The handover's verdict on a file given as `attribute` (Paperclip's
+ * name: "File", "Thumbnail"): NGX_OK to go on, else the request has been
+ * finalized with Mastodon's 422 (or a 503 when the spool failed).
+ */
+static ngx_int_t
+ngx_http_mastodon_media_refused(ngx_http_request_t *r,
+    ngx_http_mastodon_media_upload_t *u, const char *attribute,
+    const char *what)
+{
+    char                      size[32];
+    u_char                   *p;
+    ngx_http_mastodon_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+
+    switch (u->result) {
+
+    case NGX_HTTP_MASTODON_MEDIA_OK:
+        return NGX_OK;
+
+    case NGX_HTTP_MASTODON_MEDIA_INVALID:
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "mastodon: %s of no supported media type", what);
+
+        p = ngx_pnalloc(r->pool, 128);
+        if (p == NULL) {
+            break;
+        }
+
+        ngx_sprintf(p, "Validation failed: %s content type is invalid, "
+                    "%s is invalid%Z", attribute, attribute);
+        ctx->error_message = (const char *) p;
+        ngx_http_mastodon_finalize(r, 422);
+        return NGX_DONE;
+
+    case NGX_HTTP_MASTODON_MEDIA_TOO_LARGE:
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "mastodon: %s of %uL bytes over its type's limit",
+                      what, u->size);
+
+        mstdn_media_human_size(u->kind.type == MSTDN_MEDIA_IMAGE
+                               ? u->image_limit : u->video_limit,
+                               size, sizeof(size));
+
+        p = ngx_pnalloc(r->pool, 160);
+        if (p == NULL) {
+            break;
+        }
+
+        /* Paperclip's two errors, of <attribute>_file_size and of itself */
+        ngx_sprintf(p, "Validation failed: %s file size must be less than "
+                    "%s, %s must be less than %s%Z",
+                    attribute, size, attribute, size);
+        ctx->error_message = (const char *) p;
+        ngx_http_mastodon_finalize(r, 422);
+        return NGX_DONE;
+
+    default: /* NGX_HTTP_MASTODON_MEDIA_FAILED */
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, u->err,
+                      "mastodon: %s of the %s into \"%s\" failed",
+                      u->failed, what, u->spool);
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return NGX_DONE;
+    }
+
+    ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    return NGX_DONE;
+}
+
+
 static void
 ngx_http_mastodon_media_handed(ngx_http_request_t *r, void *data)
 {
-    char                               size[32];
     const char                       **values;
     ngx_http_mastodon_ctx_t           *ctx;
     ngx_http_mastodon_media_upload_t  *u = data;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
 
-    switch (u->result) {
-
-    case NGX_HTTP_MASTODON_MEDIA_INVALID:
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "mastodon: upload of no supported media type");
-        ctx->error_message = "Validation failed: File content type is "
-                             "invalid, File is invalid";
-        ngx_http_mastodon_finalize(r, 422);
-        return;
-
-    case NGX_HTTP_MASTODON_MEDIA_TOO_LARGE:
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "mastodon: upload of %uL bytes over its type's limit",
-                      u->size);
-
-        mstdn_media_human_size(u->kind.type == MSTDN_MEDIA_IMAGE
-                               ? u->image_limit : u->video_limit,
-                               size, sizeof(size));
-
-        ctx->error_message = (const char *) ngx_pnalloc(r->pool, 128);
-        if (ctx->error_message == NULL) {
-            ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
-
-        /* Paperclip's two errors, of file_file_size and of file */
-        ngx_sprintf((u_char *) ctx->error_message,
-                    "Validation failed: File file size must be less than %s, "
-                    "File must be less than %s%Z", size, size);
-        ngx_http_mastodon_finalize(r, 422);
-        return;
-
-    case NGX_HTTP_MASTODON_MEDIA_FAILED:
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, u->err,
-                      "mastodon: %s of the upload into \"%s\" failed",
-                      u->failed, u->spool);
-        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+    if (ngx_http_mastodon_media_refused(r, u, "File", "upload") != NGX_OK) {
         return;
     }
 
@@ -876,42 +910,11 @@ ngx_http_mastodon_media_update(ngx_http_request_t *r,
 static void
 ngx_http_mastodon_media_thumbnail_handed(ngx_http_request_t *r, void *data)
 {
-    char                               size[32];
-    ngx_http_mastodon_ctx_t           *ctx;
     ngx_http_mastodon_media_upload_t  *u = data;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
-
-    switch (u->result) {
-
-    case NGX_HTTP_MASTODON_MEDIA_INVALID:
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "mastodon: thumbnail of no supported image type");
-        ctx->error_message = "Validation failed: Thumbnail content type is "
-                             "invalid, Thumbnail is invalid";
-        ngx_http_mastodon_finalize(r, 422);
-        return;
-
-    case NGX_HTTP_MASTODON_MEDIA_TOO_LARGE:
-        mstdn_media_human_size(u->image_limit, size, sizeof(size));
-
-        ctx->error_message = (const char *) ngx_pnalloc(r->pool, 128);
-        if (ctx->error_message == NULL) {
-            ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
-
-        ngx_sprintf((u_char *) ctx->error_message,
-                    "Validation failed: Thumbnail file size must be less than "
-                    "%s, Thumbnail must be less than %s%Z", size, size);
-        ngx_http_mastodon_finalize(r, 422);
-        return;
-
-    case NGX_HTTP_MASTODON_MEDIA_FAILED:
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, u->err,
-                      "mastodon: %s of the thumbnail into \"%s\" failed",
-                      u->failed, u->spool);
-        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+    if (ngx_http_mastodon_media_refused(r, u, "Thumbnail", "thumbnail")
+        != NGX_OK)
+    {
         return;
     }
 
