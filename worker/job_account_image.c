@@ -45,14 +45,6 @@ static const char avatar_sql[] = SET_SQL("avatar");
 static const char header_sql[] = SET_SQL("header");
 
 /* the names the module gives: 16 hex digits, a dot, a short extension */
-static int name_valid(const char *name)
-{
-    size_t n = name ? strlen(name) : 0;
-
-    return n > 17 && n <= 22 && strspn(name, "0123456789abcdef") == 16 && name[16] == '.'
-           && strspn(name + 17, "abcdefghijklmnopqrstuvwxyz0123456789") == n - 17;
-}
-
 static const char *attribute_valid(const char *attribute)
 {
     if (attribute != NULL && strcmp(attribute, "avatar") == 0)
@@ -159,7 +151,7 @@ static int process(job_ctx *ctx, PGconn *db, const char *id, const char *attribu
          img.original.height);
 
     /* the former files (another name: each upload has its own) */
-    if (name_valid(former) && strcmp(former, name) != 0
+    if (media_file_name_valid(former) && strcmp(former, name) != 0
         && remove_files(ctx, id, attribute, former, err, errlen) != 0)
         mlog(LOG_WARN, "account %s: former %s left: %s", id, attribute, err);
     return 0;
@@ -182,7 +174,7 @@ int job_account_image_process(job_ctx *ctx, const char *args_json, size_t len, c
     yajl_val off = yajl_tree_get(a.root, offset_path, yajl_t_number);
     yajl_val sz = yajl_tree_get(a.root, size_path, yajl_t_number);
     if (args_id(&a, "account_id", id) != 1 || spool == NULL || attribute == NULL || type == NULL
-        || !name_valid(name) || off == NULL || sz == NULL || !YAJL_IS_INTEGER(off)
+        || !media_file_name_valid(name) || off == NULL || sz == NULL || !YAJL_IS_INTEGER(off)
         || !YAJL_IS_INTEGER(sz) || YAJL_GET_INTEGER(off) < 0 || YAJL_GET_INTEGER(sz) < 0
         || YAJL_GET_INTEGER(sz) > MSTDN_MEDIA_IMAGE_LIMIT) {
         snprintf(err, errlen, "args need account_id, attribute, spool, offset, size, content_type"
@@ -214,7 +206,7 @@ int job_account_image_remove(job_ctx *ctx, const char *args_json, size_t len, ch
         return -1;
     const char *attribute = attribute_valid(args_string(&a, "attribute"));
     const char *name = args_string(&a, "file_name");
-    if (args_id(&a, "account_id", id) != 1 || attribute == NULL || !name_valid(name)) {
+    if (args_id(&a, "account_id", id) != 1 || attribute == NULL || !media_file_name_valid(name)) {
         snprintf(err, errlen, "args need account_id, attribute and file_name (one the module made)");
         goto out;
     }

@@ -43,14 +43,6 @@ static const char *const find_sql[2] = { FIND_SQL("avatar"), FIND_SQL("header") 
 static const char *const set_sql[2] = { SET_SQL("avatar"), SET_SQL("header") };
 static const char *const attributes[2] = { "avatar", "header" };
 
-static int name_valid(const char *name)
-{
-    size_t n = name ? strlen(name) : 0;
-
-    return n > 17 && n <= 22 && strspn(name, "0123456789abcdef") == 16 && name[16] == '.'
-           && strspn(name + 17, "abcdefghijklmnopqrstuvwxyz0123456789") == n - 17;
-}
-
 /* a cached copy's styles out of the storage */
 static int remove_copy(const job_ctx *ctx, const char *id, const char *attribute,
                        const char *name, char *err, size_t errlen)
@@ -85,7 +77,7 @@ static int forget(job_ctx *ctx, PGconn *db, const char *id, int which, const cha
         return -1;
     int cleared = strcmp(PQcmdTuples(res), "1") == 0;
     PQclear(res);
-    if (cleared && name_valid(name))
+    if (cleared && media_file_name_valid(name))
         return remove_copy(ctx, id, attr, name, err, errlen);
     return 0;
 }
@@ -115,7 +107,7 @@ static int cache(job_ctx *ctx, PGconn *db, const char *id, int which, const char
         goto out;
     }
     snprintf(name, sizeof(name), "%s.%s", base, dl.kind.extension);
-    if (!name_valid(name) || media_cached_profile_key(okey, sizeof(okey), id, attr, "original",
+    if (!media_file_name_valid(name) || media_cached_profile_key(okey, sizeof(okey), id, attr, "original",
                                                       name) != 0
         || media_cached_profile_key(skey, sizeof(skey), id, attr, "static", name) != 0) {
         mlog(LOG_WARN, "account %s: %s not cached: no file name for %s", id, attr,
@@ -175,7 +167,7 @@ static int cache(job_ctx *ctx, PGconn *db, const char *id, int which, const char
     PQclear(res);
     mlog(LOG_INFO, "account %s: %s cached as %s, %dx%d", id, attr, name, img.original.width,
          img.original.height);
-    if (name_valid(former) && strcmp(former, name) != 0
+    if (media_file_name_valid(former) && strcmp(former, name) != 0
         && remove_copy(ctx, id, attr, former, err, errlen) != 0)
         mlog(LOG_WARN, "account %s: former %s copy left: %s", id, attr, err);
 out:

@@ -16,14 +16,6 @@
 #include <unistd.h>
 
 /* the names the module gives: 16 hex digits, a dot, a short extension */
-static int name_valid(const char *name)
-{
-    size_t n = name != NULL ? strlen(name) : 0;
-
-    return n > 17 && n <= 22 && strspn(name, "0123456789abcdef") == 16 && name[16] == '.'
-           && strspn(name + 17, "abcdefghijklmnopqrstuvwxyz0123456789") == n - 17;
-}
-
 int job_media_remove(job_ctx *ctx, const char *args_json, size_t len, char *err, size_t errlen)
 {
     char id[MW_ID_LEN], key[MEDIA_KEY_MAX], png[32];
@@ -35,7 +27,7 @@ int job_media_remove(job_ctx *ctx, const char *args_json, size_t len, char *err,
     const char *name = args_string(&a, "file_file_name");
     /* a remote account's copy: under cache/ (optional: old jobs lack it) */
     int remote = args_true(&a, "remote");
-    if (args_id(&a, "id", id) != 1 || name == NULL || !name_valid(name)) {
+    if (args_id(&a, "id", id) != 1 || name == NULL || !media_file_name_valid(name)) {
         snprintf(err, errlen, "args need id and file_file_name (one the module made)");
         goto out;
     }
@@ -50,7 +42,7 @@ int job_media_remove(job_ctx *ctx, const char *args_json, size_t len, char *err,
             rc = -1;
     }
     const char *thumbnail = args_string(&a, "thumbnail_file_name");
-    if (name_valid(thumbnail)
+    if (media_file_name_valid(thumbnail)
         && (media_key(key, sizeof(key), remote, "media_attachments", "thumbnails", id,
                       "original", thumbnail) != 0
             || media_storage_delete(ctx->cfg, key, err, errlen) != 0))

@@ -38,14 +38,6 @@ static const char set_sql[] =
     " WHERE id = (SELECT $1::bigint FROM o) RETURNING id)"
     " SELECT o.name FROM o, u";
 
-static int name_valid(const char *name)
-{
-    size_t n = name ? strlen(name) : 0;
-
-    return n > 17 && n <= 22 && strspn(name, "0123456789abcdef") == 16 && name[16] == '.'
-           && strspn(name + 17, "abcdefghijklmnopqrstuvwxyz0123456789") == n - 17;
-}
-
 int media_thumbnail_store(job_ctx *ctx, PGconn *db, const char *id, const char *spool,
                           long long offset, long long size, const char *type, const char *given,
                           int remote, char *err, size_t errlen)
@@ -104,7 +96,7 @@ int media_thumbnail_store(job_ctx *ctx, PGconn *db, const char *id, const char *
         snprintf(former, sizeof(former), "%s", PQgetvalue(res, 0, 0));
     PQclear(res);
     mlog(LOG_INFO, "media %s: thumbnail %s, %dx%d", id, name, img.small.width, img.small.height);
-    if (name_valid(former) && strcmp(former, name) != 0) {
+    if (media_file_name_valid(former) && strcmp(former, name) != 0) {
         if (media_key(key, sizeof(key), remote, "media_attachments", "thumbnails", id,
                       "original", former) != 0
             || media_storage_delete(ctx->cfg, key, err, errlen) != 0)
@@ -128,7 +120,7 @@ int job_media_thumbnail(job_ctx *ctx, const char *args_json, size_t len, char *e
     yajl_val off = yajl_tree_get(a.root, offset_path, yajl_t_number);
     yajl_val sz = yajl_tree_get(a.root, size_path, yajl_t_number);
     if (args_id(&a, "id", id) != 1 || spool == NULL || type == NULL || strncmp(type, "image/", 6) != 0
-        || !name_valid(name) || off == NULL || sz == NULL || !YAJL_IS_INTEGER(off)
+        || !media_file_name_valid(name) || off == NULL || sz == NULL || !YAJL_IS_INTEGER(off)
         || !YAJL_IS_INTEGER(sz) || YAJL_GET_INTEGER(off) < 0 || YAJL_GET_INTEGER(sz) < 0
         || YAJL_GET_INTEGER(sz) > MSTDN_MEDIA_VIDEO_LIMIT) {
         snprintf(err, errlen, "args need id, spool, offset, size, an image content_type and"

@@ -543,3 +543,11 @@ void media_storage_url(const worker_config *cfg, const char *key, char *out, siz
     media_storage_base(cfg, base, sizeof(base));
     snprintf(out, outlen, "%s/%s", base, key);
 }
+
+int media_file_name_valid(const char *name)
+{
+    size_t n = name != NULL ? strlen(name) : 0;
+
+    return n > 17 && n <= 22 && strspn(name, "0123456789abcdef") == 16 && name[16] == '.'
+           && strspn(name + 17, "abcdefghijklmnopqrstuvwxyz0123456789") == n - 17;
+}

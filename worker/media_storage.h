@@ -45,6 +45,10 @@ int media_cached_profile_key(char *out, size_t outlen, const char *id, const cha
 /* Stores the local file under key with that Content-Type; the local file
  * is gone afterwards (moved, or uploaded and unlinked) when it succeeds
  * and left to the caller when it fails.  0 or -1 (err: worth a retry). */
+/* a stored file's name as the module and the worker make them: 16 hex digits,
+ * a dot, an extension (what a job may build a key from) */
+int media_file_name_valid(const char *name);
+
 int media_storage_put(const worker_config *cfg, const char *key, const char *local_path,
                       const char *content_type, char *err, size_t errlen);
 

@@ -487,16 +487,12 @@ static ngx_uint_t
 ngx_http_mastodon_home_no_big(ngx_http_request_t *r,
     ngx_http_mastodon_home_t *h)
 {
-    ngx_str_t  none;
-
     if (!ngx_http_mastodon_cache_usable()) {
         return 0;
     }
 
-    if (ngx_http_mastodon_cache_get(NGX_HTTP_MASTODON_CACHE_BIG, 0, r->pool,
-                                    &none)
-        == NGX_OK)
-    {
+    /* only whether "none" is there: no copy of it into the request */
+    if (ngx_http_mastodon_cache_has(NGX_HTTP_MASTODON_CACHE_BIG, 0)) {
         return 1;
     }
 
