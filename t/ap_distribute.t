@@ -168,7 +168,8 @@ like($with_icon->{json}{object}{icon}{url}, qr{^\Q$base\E/system/accounts/avatar
      'its URL under /system/');
 # the profile's own Update follows the worker's (the request waits for the
 # avatar before it saves the rest): both carry the icon, both to both inboxes
-$t->wait_for(sub { (grep { $_->{json}{type} eq 'Update' && $_->{json}{object}{icon} } @{ records() }) >= 4 }, 30);
+ok($t->wait_for(sub { (grep { $_->{json}{type} eq 'Update' && $_->{json}{object}{icon} } @{ records() }) >= 4 }, 30),
+   "both Updates carry the icon, to both inboxes");
 
 # --- a move: Move to the followers ---------------------------------------------------------------
 reset_log();

@@ -136,6 +136,7 @@ unlike($out, qr/account\(s\)/, 'the same severity again changes no account');
 # --- remove: UnblockDomainService -------------------------------------------------------
 cli('add', '127.0.0.1', '--severity', 'suspend');
 is(count("SELECT count(*) FROM accounts WHERE id IN ($bob, $sub) AND suspended_at = $dated"), 2, 'suspended again');
+ok($t->wait_for(sub { suspended_flag($bob) }, 20), 'the API shows bob suspended again');
 $t->psql("UPDATE accounts SET silenced_at = '2021-01-01' WHERE id = $bob");   # a moderator's silence
 $out = cli('remove', '127.0.0.1');
 like($out, qr/^2 account\(s\) given back$/m, 'remove gives back the accounts');

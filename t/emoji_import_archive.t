@@ -107,6 +107,8 @@ my $whole = slurp(archive('cut.tar.gz', entry('cut1.png', $png), entry('cut2.png
 spew("$dir/cut.tar.gz", substr($whole, 0, length($whole) - 30));
 ($rc, $out, $err) = $t->worker_cli('emoji', 'import', "$dir/cut.tar.gz");
 is($rc, 1, 'a truncated archive: exit 1');
+is($t->psql(q{SELECT count(*) FROM custom_emojis WHERE shortcode = 'cut2'}), 0, 'nothing stored past the break');
+cmp_ok($t->psql('SELECT count(*) FROM custom_emojis'), '<=', $before + 1, '... at most what came before it');
 my $bad = entry('sum.png', $png);
 substr($bad, 148, 6) = '000001';                     # a wrong checksum
 ($rc, $out, $err) = $t->worker_cli('emoji', 'import', archive('sum.tar.gz', $bad));

@@ -70,6 +70,7 @@ is_deeply([ grep { $_->{type} eq 'Emoji' } @{ $note->{tag} } ], [ $tag ], 'the N
 reset_log();
 $m->post_ok('/api/v1/statuses', $auth, form => { status => 'plain :nope:' })->status_is(200);
 $create = first_of('Create');
+ok($create, 'the plain status is delivered');
 ok(!(grep { $_->{type} eq 'Emoji' } @{ $create->{object}{tag} // [] }), 'no emoji named: no Emoji tag');
 
 # --- the actor: Emoji tags of the emojis its name, note and fields name (ActorSerializer) ---

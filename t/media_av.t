@@ -198,6 +198,7 @@ ok $gone, 'the former thumbnail file is removed';
 my $next_file = "$dir/system" . ($next->{preview_url} =~ s{^https?://[^/]+/system}{}r);
 ok -e $next_file, 'the new thumbnail is stored';
 my $audio_file = "$dir/system" . ($next->{url} =~ s{^https?://[^/]+/system}{}r);
+ok -e $audio_file, 'the audio file is stored';
 $m->delete_ok("/api/v1/media/$audio" => $A)->status_is(200);
 $gone = 0;
 for (1 .. 100) { $gone = !-e $next_file && !-e $audio_file and last; select undef, undef, undef, 0.1 }
