@@ -352,13 +352,8 @@ ngx_http_mastodon_reaction_members(ngx_http_mastodon_json_t *j,
 
     id = ngx_atoof(emoji_id->data, emoji_id->len);
 
-    if (ngx_http_mastodon_media_file_url(j->pool, j->conf, 0,
-            "custom_emojis", "images", id, "original", file, NULL, &url)
-            == NGX_OK
-        && ngx_http_mastodon_media_file_url(j->pool, j->conf, 0,
-            "custom_emojis", "images", id, "static", file, "png",
-            &static_url)
-           == NGX_OK)
+    if (ngx_http_mastodon_local_emoji_urls(j, id, file, &url, &static_url)
+        == NGX_OK)
     {
         ngx_http_mastodon_json_kv_str(j, "url", &url);
         ngx_http_mastodon_json_kv_str(j, "static_url", &static_url);

@@ -721,6 +721,27 @@ ngx_http_mastodon_emojis(ngx_http_mastodon_json_t *j, PGresult *res, int row,
  * static_url the static one (its first frame as PNG), the keys the
  * worker's `emoji import` stored them under.
  */
+ngx_int_t
+ngx_http_mastodon_local_emoji_urls(ngx_http_mastodon_json_t *j, int64_t id,
+    ngx_str_t *name, ngx_str_t *url, ngx_str_t *static_url)
+{
+    if (ngx_http_mastodon_media_file_url(j->pool, j->conf, 0, "custom_emojis",
+                                         "images", id, "original", name,
+                                         NULL, url)
+            != NGX_OK
+        || ngx_http_mastodon_media_file_url(j->pool, j->conf, 0,
+                                            "custom_emojis", "images", id,
+                                            "static", name, "png",
+                                            static_url)
+           != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
 void
 ngx_http_mastodon_local_emoji(ngx_http_mastodon_json_t *j,
     ngx_str_t *shortcode, int64_t id, ngx_str_t *name, ngx_uint_t visible,
@@ -728,15 +749,8 @@ ngx_http_mastodon_local_emoji(ngx_http_mastodon_json_t *j,
 {
     ngx_str_t  url, static_url;
 
-    if (ngx_http_mastodon_media_file_url(j->pool, j->conf, 0, "custom_emojis",
-                                         "images", id, "original", name,
-                                         NULL, &url)
-            != NGX_OK
-        || ngx_http_mastodon_media_file_url(j->pool, j->conf, 0,
-                                            "custom_emojis", "images", id,
-                                            "static", name, "png",
-                                            &static_url)
-           != NGX_OK)
+    if (ngx_http_mastodon_local_emoji_urls(j, id, name, &url, &static_url)
+        != NGX_OK)
     {
         return;                 /* not a file name of ours: not shown */
     }

@@ -82,6 +82,10 @@ void ngx_http_mastodon_emojis(ngx_http_mastodon_json_t *j, PGresult *res,
 void ngx_http_mastodon_local_emoji(ngx_http_mastodon_json_t *j,
     ngx_str_t *shortcode, int64_t id, ngx_str_t *name, ngx_uint_t visible,
     ngx_str_t *category);
+/* a local emoji's url and static_url (its stored file name): NGX_DECLINED
+ * when the name is not one of ours */
+ngx_int_t ngx_http_mastodon_local_emoji_urls(ngx_http_mastodon_json_t *j,
+    int64_t id, ngx_str_t *name, ngx_str_t *url, ngx_str_t *static_url);
 /* text a local user wrote (a note: multiline; a field value) as HTML */
 ngx_int_t ngx_http_mastodon_text_html(ngx_pool_t *pool,
     ngx_http_mastodon_main_conf_t *mcf, ngx_str_t *text, ngx_uint_t multiline,
