@@ -54,22 +54,6 @@ static const char *attribute_valid(const char *attribute)
     return NULL;
 }
 
-/* the original and (GIF) the static style of a name */
-static int remove_files(const job_ctx *ctx, const char *id, const char *attribute,
-                        const char *name, char *err, size_t errlen)
-{
-    char key[MEDIA_KEY_MAX];
-
-    if (media_profile_key(key, sizeof(key), id, attribute, "original", name) != 0
-        || media_storage_delete(ctx->cfg, key, err, errlen) != 0)
-        return -1;
-    if (mstdn_media_profile_animated(name)
-        && (media_profile_key(key, sizeof(key), id, attribute, "static", name) != 0
-            || media_storage_delete(ctx->cfg, key, err, errlen) != 0))
-        return -1;
-    return 0;
-}
-
 /* an upload not taken: the API, waiting for it, answers 422; 0 or -1 */
 static int not_taken(PGconn *db, const char *id, const char *attribute, const char *name,
                      const char *why, char *err, size_t errlen)
@@ -141,7 +125,7 @@ static int process(job_ctx *ctx, PGconn *db, const char *id, const char *attribu
     if (PQntuples(res) != 1) {
         /* the account is gone: so are its new files */
         PQclear(res);
-        return remove_files(ctx, id, attribute, name, err, errlen);
+        return media_profile_delete(ctx->cfg, 0, id, attribute, name, err, errlen);
     }
     char former[64] = "";
     if (!PQgetisnull(res, 0, 0))
@@ -152,7 +136,7 @@ static int process(job_ctx *ctx, PGconn *db, const char *id, const char *attribu
 
     /* the former files (another name: each upload has its own) */
     if (media_file_name_valid(former) && strcmp(former, name) != 0
-        && remove_files(ctx, id, attribute, former, err, errlen) != 0)
+        && media_profile_delete(ctx->cfg, 0, id, attribute, former, err, errlen) != 0)
         mlog(LOG_WARN, "account %s: former %s left: %s", id, attribute, err);
     return 0;
 }
@@ -210,7 +194,7 @@ int job_account_image_remove(job_ctx *ctx, const char *args_json, size_t len, ch
         snprintf(err, errlen, "args need account_id, attribute and file_name (one the module made)");
         goto out;
     }
-    rc = remove_files(ctx, id, attribute, name, err, errlen);
+    rc = media_profile_delete(ctx->cfg, 0, id, attribute, name, err, errlen);
     if (rc == 0)
         mlog(LOG_INFO, "account %s: %s %s removed", id, attribute, name);
 out:

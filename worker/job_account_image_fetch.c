@@ -43,22 +43,6 @@ static const char *const find_sql[2] = { FIND_SQL("avatar"), FIND_SQL("header") 
 static const char *const set_sql[2] = { SET_SQL("avatar"), SET_SQL("header") };
 static const char *const attributes[2] = { "avatar", "header" };
 
-/* a cached copy's styles out of the storage */
-static int remove_copy(const job_ctx *ctx, const char *id, const char *attribute,
-                       const char *name, char *err, size_t errlen)
-{
-    char key[MEDIA_KEY_MAX];
-
-    if (media_cached_profile_key(key, sizeof(key), id, attribute, "original", name) != 0
-        || media_storage_delete(ctx->cfg, key, err, errlen) != 0)
-        return -1;
-    if (mstdn_media_profile_animated(name)
-        && (media_cached_profile_key(key, sizeof(key), id, attribute, "static", name) != 0
-            || media_storage_delete(ctx->cfg, key, err, errlen) != 0))
-        return -1;
-    return 0;
-}
-
 /* the URL is gone from the actor: so is the copy */
 static int forget(job_ctx *ctx, PGconn *db, const char *id, int which, const char *name,
                   char *err, size_t errlen)
@@ -78,7 +62,7 @@ static int forget(job_ctx *ctx, PGconn *db, const char *id, int which, const cha
     int cleared = strcmp(PQcmdTuples(res), "1") == 0;
     PQclear(res);
     if (cleared && media_file_name_valid(name))
-        return remove_copy(ctx, id, attr, name, err, errlen);
+        return media_profile_delete(ctx->cfg, 1, id, attr, name, err, errlen);
     return 0;
 }
 
@@ -158,7 +142,7 @@ static int cache(job_ctx *ctx, PGconn *db, const char *id, int which, const char
     if (PQntuples(res) != 1) {
         /* another URL meanwhile (its own job comes), or the account gone */
         PQclear(res);
-        rc = remove_copy(ctx, id, attr, name, err, errlen);
+        rc = media_profile_delete(ctx->cfg, 1, id, attr, name, err, errlen);
         goto out;
     }
     char former[64] = "";
@@ -168,7 +152,7 @@ static int cache(job_ctx *ctx, PGconn *db, const char *id, int which, const char
     mlog(LOG_INFO, "account %s: %s cached as %s, %dx%d", id, attr, name, img.original.width,
          img.original.height);
     if (media_file_name_valid(former) && strcmp(former, name) != 0
-        && remove_copy(ctx, id, attr, former, err, errlen) != 0)
+        && media_profile_delete(ctx->cfg, 1, id, attr, former, err, errlen) != 0)
         mlog(LOG_WARN, "account %s: former %s copy left: %s", id, attr, err);
 out:
     if (unlink(dl.path) != 0 && errno != ENOENT)

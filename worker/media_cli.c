@@ -193,25 +193,6 @@ static int remove_cmd(const worker_config *cfg, PGconn *db, long days, int dry_r
     return failed ? 1 : 0;
 }
 
-/* one cached profile image's styles out of the storage */
-static int remove_profile_files(const worker_config *cfg, const char *id, const char *attribute,
-                                const char *name, char *err, size_t errlen)
-{
-    char key[MEDIA_KEY_MAX];
-
-    if (media_cached_profile_key(key, sizeof(key), id, attribute, "original", name) != 0) {
-        snprintf(err, errlen, "account %s: %s is not a file name of ours", id, name);
-        return -1;
-    }
-    if (media_storage_delete(cfg, key, err, errlen) != 0)
-        return -1;
-    if (mstdn_media_profile_animated(name)
-        && (media_cached_profile_key(key, sizeof(key), id, attribute, "static", name) != 0
-            || media_storage_delete(cfg, key, err, errlen) != 0))
-        return -1;
-    return 0;
-}
-
 /* --prune-profiles, --remove-headers: tootctl's remote accounts not
  * webfingered nor updated for N days, without follows either way unless
  * --include-follows */
@@ -253,7 +234,7 @@ static int remove_profiles_cmd(const worker_config *cfg, PGconn *db, long days, 
                 if (PQgetisnull(res, r, 1 + k))
                     continue;
                 const char *name = PQgetvalue(res, r, 1 + k);
-                if (remove_profile_files(cfg, id, attrs[k], name, err, sizeof(err)) != 0) {
+                if (media_profile_delete(cfg, 1, id, attrs[k], name, err, sizeof(err)) != 0) {
                     fprintf(stderr, "mastodon-worker: %s\n", err);
                     bad = 1;
                     break;

@@ -551,3 +551,25 @@ int media_file_name_valid(const char *name)
     return n > 17 && n <= 22 && strspn(name, "0123456789abcdef") == 16 && name[16] == '.'
            && strspn(name + 17, "abcdefghijklmnopqrstuvwxyz0123456789") == n - 17;
 }
+
+int media_profile_delete(const worker_config *cfg, int cached, const char *id,
+                         const char *attribute, const char *name, char *err, size_t errlen)
+{
+    int (*key_of)(char *, size_t, const char *, const char *, const char *, const char *) =
+        cached ? media_cached_profile_key : media_profile_key;
+    char key[MEDIA_KEY_MAX];
+
+    if (key_of(key, sizeof(key), id, attribute, "original", name) != 0) {
+        snprintf(err, errlen, "account %s: %s is not a file name of ours", id, name);
+        return -1;
+    }
+    if (media_storage_delete(cfg, key, err, errlen) != 0)
+        return -1;
+    if (!mstdn_media_profile_animated(name))
+        return 0;
+    if (key_of(key, sizeof(key), id, attribute, "static", name) != 0) {
+        snprintf(err, errlen, "account %s: %s is not a file name of ours", id, name);
+        return -1;
+    }
+    return media_storage_delete(cfg, key, err, errlen);
+}

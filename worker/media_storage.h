@@ -42,6 +42,11 @@ int media_profile_key(char *out, size_t outlen, const char *id, const char *attr
 int media_cached_profile_key(char *out, size_t outlen, const char *id, const char *attribute,
                              const char *style, const char *name);
 
+/* An avatar's or header's styles out of the storage (cached: a remote
+ * account's copy).  0, or -1 with err (a name not of ours included). */
+int media_profile_delete(const worker_config *cfg, int cached, const char *id,
+                         const char *attribute, const char *name, char *err, size_t errlen);
+
 /* Stores the local file under key with that Content-Type; the local file
  * is gone afterwards (moved, or uploaded and unlinked) when it succeeds
  * and left to the caller when it fails.  0 or -1 (err: worth a retry). */
