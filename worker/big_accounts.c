@@ -144,24 +144,11 @@ int big_account_stream(redisContext *c, PGconn *db, const char *account_id,
         }
         freeReplyObject(r);
     }
-    for (int i = 0; text != NULL && i < PQntuples(res); i++) {
-        if (redisAppendCommand(c, "PUBLISH timeline:%s %b", PQgetvalue(res, i, 0), text,
-                               len) != REDIS_OK) {
-            snprintf(err, errlen, "redis: %s", c->errstr);
-            goto drain;
-        }
-        sent++;
-    }
     rc = 0;
-drain:
-    for (int i = 0; i < sent; i++) {
-        redisReply *r = NULL;
-        if (redisGetReply(c, (void **) &r) != REDIS_OK || r == NULL) {
-            snprintf(err, errlen, "redis: %s", c->errstr);
-            rc = -1;
-            break;
-        }
-        freeReplyObject(r);
+    if (text != NULL && PQntuples(res) > 0) {
+        stream_event shown = { (char *) text, len };
+        rc = stream_accounts(c, res, &shown, err, errlen);
+        sent = PQntuples(res);
     }
     if (rc == 0 && sent > 0)
         mlog(LOG_DEBUG, "big account %s: an event to %d follower(s) connected", account_id, sent);

@@ -107,6 +107,19 @@ static int publisher_finish(publisher *p, char *err, size_t errlen)
     return rc;
 }
 
+int stream_accounts(redisContext *c, PGresult *ids, const stream_event *ev,
+                    char *err, size_t errlen)
+{
+    publisher p = { c, ev, 0, 0 };
+    char channel[64];
+
+    for (int i = 0; i < PQntuples(ids); i++) {
+        snprintf(channel, sizeof(channel), "timeline:%s", PQgetvalue(ids, i, 0));
+        publish(&p, channel);
+    }
+    return publisher_finish(&p, err, errlen);
+}
+
 int stream_public(redisContext *c, const status_facts *f, const stream_event *ev,
                   char *err, size_t errlen)
 {

@@ -45,6 +45,11 @@ int  stream_direct(redisContext *c, const status_facts *f, const stream_event *e
 /* {"event":"conversation","conversation_id":"<id>"} on timeline:direct:<account>
  * (PushConversationWorker's channel): the streaming side renders the
  * Conversation for its owner, as notifications.  0 or -1 + err. */
+/* The event on timeline:<id> of each row's first column (account ids):
+ * the user streams of those accounts.  0 or -1 with err. */
+int  stream_accounts(redisContext *c, PGresult *ids, const stream_event *ev,
+                     char *err, size_t errlen);
+
 int  stream_conversation(redisContext *c, const char *account_id, const char *conversation_id,
                          char *err, size_t errlen);
 
