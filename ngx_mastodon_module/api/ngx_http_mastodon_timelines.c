@@ -10,9 +10,22 @@
  * Statement parameters, in every statement: $1 the viewer (NULL:
  * anonymous), $2 max_id, $3 since_id, $4 min_id, $5 limit; then the
  * endpoint's own.
+ *
+ * Public and tag pages are remembered in the render cache (kind "page",
+ * keyed by the statement and its values, the viewer among them): a warm
+ * page asks PostgreSQL nothing.  Such a page holds while the pages' epoch
+ * (the version of page 0) stays: every account forget moves it, and every
+ * commit that changes what these statements select forgets an account
+ * (sql/0039, sql/0047: posts, deletes, edits of tags, media or language,
+ * suspensions and silences, blocks, mutes, domain blocks, chosen
+ * languages), so the rules stay in the statements alone.  Only with the
+ * worker's relay heard (ngx_http_mastodon_cache_accounts_usable()), which
+ * publishes those forgets; a viewer's page also ends when the viewer's
+ * first mute expires.
  */
 
 #include "ngx_http_mastodon_api.h"
+#include "ngx_http_mastodon_cache.h"
 #include "mstdn_hashtag.h"
 #include "mstdn_utf8.h"
 
@@ -34,10 +47,26 @@ typedef struct {
     const char                   **values;      /* of the statement */
     int64_t                       *ids;
     ngx_uint_t                     n;
+
+    /* a page to remember (NGX_HTTP_MASTODON_CACHE_PAGE) */
+    ngx_uint_t                     cache;
+    ngx_uint_t                     mutes;       /* results[]: the deadline */
+    ngx_uint_t                     epoch;       /* page 0's, before */
+    ngx_uint_t                     version;     /* the entry's, before */
+    int64_t                        cache_id;
+    ngx_str_t                      key;
 } ngx_http_mastodon_tl_t;
 
 
 static void ngx_http_mastodon_tl_listed(ngx_http_mastodon_pg_batch_t *b);
+static ngx_int_t ngx_http_mastodon_tl_show(ngx_http_request_t *r,
+    ngx_http_mastodon_tl_t *tl);
+static ngx_int_t ngx_http_mastodon_tl_run(ngx_http_request_t *r,
+    ngx_http_mastodon_tl_t *tl, ngx_http_mastodon_pg_stmt_t *check,
+    const char **check_values, ngx_http_mastodon_pg_stmt_t *list,
+    const char **values);
+static void ngx_http_mastodon_tl_remember(ngx_http_mastodon_pg_batch_t *b,
+    ngx_http_mastodon_tl_t *tl);
 static void ngx_http_mastodon_tl_loaded(ngx_http_request_t *r,
     ngx_http_mastodon_statuses_t *st, void *data);
 
@@ -260,6 +289,17 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_tl_account_check =
     NGX_HTTP_MASTODON_ACCOUNT_SHOWN, 1);
 
 
+/*
+ * When the viewer's first mute ends (unix seconds; NULL: none ends): its
+ * remembered pages end then, as the statements' now() would see it.
+ */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_tl_mutes_end =
+    ngx_http_mastodon_pg_stmt(
+    "SELECT floor(extract(epoch FROM min(m.expires_at)))::bigint"
+    " FROM mutes m WHERE m.account_id = $1::bigint"
+    " AND m.expires_at > now() AT TIME ZONE 'UTC'", 1);
+
+
 /* the query parameters each controller keeps in its links, sorted */
 static const char *const  ngx_http_mastodon_tl_public_keep[] = {
     "limit", "local", "only_media", "remote", NULL
@@ -366,6 +406,220 @@ ngx_http_mastodon_tl_create(ngx_http_request_t *r,
 }
 
 
+/*
+ * The page's key: which statement (a letter and its variant) and every
+ * value, each as its length and bytes ("-" for NULL); the entry's id a
+ * hash of it (never 0, the epoch's), the key kept in the entry to tell
+ * collisions.  Off without the cache or the relay (nothing would tell us
+ * of a change).
+ */
+static ngx_int_t
+ngx_http_mastodon_tl_page_key(ngx_http_request_t *r,
+    ngx_http_mastodon_tl_t *tl, u_char kind, ngx_uint_t variant,
+    ngx_uint_t nvalues)
+{
+    u_char      *p;
+    size_t       size;
+    uint64_t     h;
+    ngx_uint_t   i;
+
+    if (!ngx_http_mastodon_cache_accounts_usable()) {
+        return NGX_DECLINED;
+    }
+
+    size = 2;
+    for (i = 0; i < nvalues; i++) {
+        size += NGX_SIZE_T_LEN + 2
+                + (tl->values[i] ? ngx_strlen(tl->values[i]) : 0);
+    }
+
+    tl->key.data = ngx_pnalloc(r->pool, size);
+    if (tl->key.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = tl->key.data;
+    *p++ = kind;
+    *p++ = (u_char) ('0' + variant);
+
+    for (i = 0; i < nvalues; i++) {
+        if (tl->values[i] == NULL) {
+            *p++ = '-';
+            continue;
+        }
+
+        p = ngx_sprintf(p, "%uz:%s", ngx_strlen(tl->values[i]),
+                        tl->values[i]);
+    }
+
+    tl->key.len = p - tl->key.data;
+
+    h = ((uint64_t) ngx_crc32_long(tl->key.data, tl->key.len) << 32)
+        | ngx_murmur_hash2(tl->key.data, tl->key.len);
+    h &= 0x7fffffffffffffffULL;
+
+    tl->cache_id = h ? (int64_t) h : 1;
+    tl->cache = 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The remembered page: "<epoch> <end> <key length>\n" + the key + its ids
+ * (int64_t each, newest first); <end> 0 or the unix second it ends.
+ * NGX_OK: tl->ids and tl->n are the page; else the versions a fill takes.
+ */
+static ngx_int_t
+ngx_http_mastodon_tl_page_get(ngx_http_request_t *r,
+    ngx_http_mastodon_tl_t *tl)
+{
+    u_char     *p, *last, *sp;
+    off_t       head[3];
+    size_t      n;
+    ngx_str_t   v;
+    ngx_uint_t  i;
+
+    tl->epoch = ngx_http_mastodon_cache_version(NGX_HTTP_MASTODON_CACHE_PAGE,
+                                                0);
+    tl->version = ngx_http_mastodon_cache_version(
+                                  NGX_HTTP_MASTODON_CACHE_PAGE, tl->cache_id);
+
+    if (ngx_http_mastodon_cache_get(NGX_HTTP_MASTODON_CACHE_PAGE,
+                                    tl->cache_id, r->pool, &v)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    p = v.data;
+    last = v.data + v.len;
+
+    for (i = 0; i < 3; i++) {
+        sp = ngx_strlchr(p, last, i < 2 ? ' ' : '\n');
+        if (sp == NULL) {
+            return NGX_DECLINED;
+        }
+
+        head[i] = ngx_atoof(p, sp - p);
+        if (head[i] == NGX_ERROR) {
+            return NGX_DECLINED;
+        }
+
+        p = sp + 1;
+    }
+
+    if ((ngx_uint_t) head[0] != tl->epoch
+        || (head[1] && ngx_time() >= (time_t) head[1])
+        || (size_t) head[2] != tl->key.len
+        || (size_t) (last - p) < tl->key.len
+        || ngx_memcmp(p, tl->key.data, tl->key.len) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    p += tl->key.len;
+    n = (last - p) / sizeof(int64_t);
+
+    if ((size_t) (last - p) != n * sizeof(int64_t)) {
+        return NGX_DECLINED;
+    }
+
+    tl->ids = ngx_palloc(r->pool, (n + 1) * sizeof(int64_t));
+    if (tl->ids == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(tl->ids, p, n * sizeof(int64_t));
+    tl->n = n;
+
+    return NGX_OK;
+}
+
+
+/* the page just selected, remembered with the versions taken before */
+static void
+ngx_http_mastodon_tl_remember(ngx_http_mastodon_pg_batch_t *b,
+    ngx_http_mastodon_tl_t *tl)
+{
+    u_char    *p;
+    int64_t    end;
+    PGresult  *res;
+    ngx_str_t  v;
+
+    end = 0;
+
+    if (tl->mutes) {
+        res = ngx_http_mastodon_pg_rows(b, tl->mutes);
+        if (res == NULL || PQntuples(res) != 1) {
+            return;
+        }
+
+        if (!PQgetisnull(res, 0, 0)) {
+            end = ngx_http_mastodon_pg_int(res, 0, 0);
+            if (end <= 0) {
+                return;
+            }
+        }
+    }
+
+    v.len = 3 * NGX_INT64_LEN + 3 + tl->key.len + tl->n * sizeof(int64_t);
+    v.data = ngx_pnalloc(b->request->pool, v.len);
+    if (v.data == NULL) {
+        return;
+    }
+
+    p = ngx_sprintf(v.data, "%ui %L %uz\n", tl->epoch, end, tl->key.len);
+    p = ngx_cpymem(p, tl->key.data, tl->key.len);
+    p = ngx_cpymem(p, tl->ids, tl->n * sizeof(int64_t));
+
+    v.len = p - v.data;
+
+    /* the epoch moved meanwhile: the page may predate the change */
+    if (ngx_http_mastodon_cache_version(NGX_HTTP_MASTODON_CACHE_PAGE, 0)
+        != tl->epoch)
+    {
+        return;
+    }
+
+    ngx_http_mastodon_cache_put(NGX_HTTP_MASTODON_CACHE_PAGE, tl->cache_id,
+                                tl->version, &v);
+}
+
+
+/*
+ * A public or tag page: remembered, or selected by list (and remembered
+ * when it may be); the key made of its values.
+ */
+static ngx_int_t
+ngx_http_mastodon_tl_page(ngx_http_request_t *r, ngx_http_mastodon_tl_t *tl,
+    u_char kind, ngx_uint_t variant, ngx_uint_t nvalues,
+    ngx_http_mastodon_pg_stmt_t *list)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_mastodon_tl_page_key(r, tl, kind, variant, nvalues);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_mastodon_tl_page_get(r, tl);
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (rc == NGX_OK) {
+            return ngx_http_mastodon_tl_show(r, tl);
+        }
+    }
+
+    return ngx_http_mastodon_tl_run(r, tl, NULL, NULL, list, tl->values);
+}
+
+
 static ngx_int_t
 ngx_http_mastodon_tl_run(ngx_http_request_t *r, ngx_http_mastodon_tl_t *tl,
     ngx_http_mastodon_pg_stmt_t *check, const char **check_values,
@@ -389,6 +643,16 @@ ngx_http_mastodon_tl_run(ngx_http_request_t *r, ngx_http_mastodon_tl_t *tl,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (tl->cache && values[0] != NULL) {
+        tl->mutes = b->nqueries;
+        if (ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_tl_mutes_end,
+                                     values)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
     if (ngx_http_mastodon_pg_run(b) != NGX_OK) {
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
@@ -409,7 +673,7 @@ ngx_http_mastodon_tl_listed(ngx_http_mastodon_pg_batch_t *b)
     r = b->request;
     tl = b->data;
 
-    res = ngx_http_mastodon_pg_rows(b, b->nqueries - 1);
+    res = ngx_http_mastodon_pg_rows(b, tl->checked ? 1 : 0);
 
     if (res == NULL || (tl->checked && ngx_http_mastodon_pg_rows(b, 0) == NULL))
     {
@@ -438,17 +702,27 @@ ngx_http_mastodon_tl_listed(ngx_http_mastodon_pg_batch_t *b)
 
     tl->n = rows;
 
-    if (rows == 0) {
-        ngx_http_mastodon_finalize(r,
-                          ngx_http_mastodon_statuses_send_list(r, NULL));
-        return;
+    if (tl->cache) {
+        ngx_http_mastodon_tl_remember(b, tl);
     }
 
-    rc = ngx_http_mastodon_statuses_fetch(r, tl->ids, tl->n, tl->flags,
-                                          ngx_http_mastodon_tl_loaded, tl);
+    rc = ngx_http_mastodon_tl_show(r, tl);
     if (rc != NGX_DONE) {
         ngx_http_mastodon_finalize(r, rc);
     }
+}
+
+
+/* the page's ids, selected or remembered, to the loader */
+static ngx_int_t
+ngx_http_mastodon_tl_show(ngx_http_request_t *r, ngx_http_mastodon_tl_t *tl)
+{
+    if (tl->n == 0) {
+        return ngx_http_mastodon_statuses_send_list(r, NULL);
+    }
+
+    return ngx_http_mastodon_statuses_fetch(r, tl->ids, tl->n, tl->flags,
+                                            ngx_http_mastodon_tl_loaded, tl);
 }
 
 
@@ -524,9 +798,9 @@ ngx_http_mastodon_timelines_public(ngx_http_request_t *r,
     values[5] = ngx_http_mastodon_tl_bool(
                             mstdn_param_bool(ctx->params, "only_media", 0));
 
-    return ngx_http_mastodon_tl_run(r, tl, NULL, NULL,
-                        &ngx_http_mastodon_tl_public[tl->page.ascending][which],
-                        values);
+    return ngx_http_mastodon_tl_page(r, tl, 'p', tl->page.ascending * 3 + which,
+                            6, &ngx_http_mastodon_tl_public[tl->page.ascending]
+                                                           [which]);
 }
 
 
@@ -723,9 +997,9 @@ ngx_http_mastodon_timelines_tag(ngx_http_request_t *r,
     /* any[] absent: the tag alone */
     one = (mstdn_object_get(ctx->params, "any") == NULL);
 
-    return ngx_http_mastodon_tl_run(r, tl, NULL, NULL,
-                            &ngx_http_mastodon_tl_tag[one][tl->page.ascending],
-                            values);
+    return ngx_http_mastodon_tl_page(r, tl, 't',
+                            one * 2 + tl->page.ascending, 12,
+                            &ngx_http_mastodon_tl_tag[one][tl->page.ascending]);
 }
 
 

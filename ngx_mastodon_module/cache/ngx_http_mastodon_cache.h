@@ -40,6 +40,11 @@ typedef enum {
     NGX_HTTP_MASTODON_CACHE_CREDENTIALS,  /* "<epoch>\n" + the account's
                                              CredentialAccount; forgotten
                                              with its Account ("account") */
+    NGX_HTTP_MASTODON_CACHE_PAGE,         /* by the hash of a public or tag
+                                             timeline's statement and
+                                             values: its page's ids; id 0:
+                                             the epoch, moved by every
+                                             account forget (sql/0047) */
     NGX_HTTP_MASTODON_CACHE_KINDS
 } ngx_http_mastodon_cache_kind_e;
 

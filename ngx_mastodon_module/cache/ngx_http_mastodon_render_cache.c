@@ -431,6 +431,15 @@ ngx_http_mastodon_cache_forget(ngx_uint_t kind, int64_t id)
 
     (*version)++;
 
+    /*
+     * Whatever changes what a public or tag timeline page selects makes its
+     * author or viewer forgotten (sql/0039, sql/0047): every such page is.
+     */
+    if (kind == NGX_HTTP_MASTODON_CACHE_ACCOUNT) {
+        (*ngx_http_mastodon_cache_version_slot(cache,
+                                  NGX_HTTP_MASTODON_CACHE_PAGE, 0))++;
+    }
+
     n = ngx_http_mastodon_cache_find(cache, kind, id);
     if (n) {
         ngx_http_mastodon_cache_delete(cache, n);
