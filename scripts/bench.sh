@@ -37,6 +37,8 @@ home /api/v1/timelines/home?limit=20 auth
 list /api/v1/timelines/list/@LIST@?limit=20 auth
 public_local /api/v1/timelines/public?local=true&limit=20
 tag /api/v1/timelines/tag/nginx?limit=20
+public /api/v1/timelines/public?limit=20
+public_viewer /api/v1/timelines/public?local=true&limit=20 auth
 notifications /api/v1/notifications?limit=20 auth
 '
 
@@ -292,7 +294,7 @@ target_of() {
     home) echo '>= 0.5' ;;
     status) echo '>= 0.6' ;;
     verify_credentials|account) echo '>= 0.7' ;;
-    public_local|tag) echo '>= 0.4' ;;
+    public_local|tag|public|public_viewer) echo '>= 0.4' ;;
     notifications) echo '>= 0.3' ;;
     *) echo '-' ;;
     esac
