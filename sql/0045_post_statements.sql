@@ -24,7 +24,9 @@ $$;
 -- tags): the single statement of twenty CTEs was initialised whole by the
 -- executor for every post, which cost more than executing it.  Same
 -- arguments, rows, jobs and answer; the poll is still written after the
--- status (its trigger refreshes the status' search vector).
+-- status (its trigger refreshes the status' search vector); the counters
+-- come last, so that concurrent posts by one author (or replies to one
+-- status) wait for each other's commit only, not for the whole post.
 CREATE OR REPLACE FUNCTION mastodon_post_status(bigint, bigint, text, boolean, text,
     integer, text, bigint, text, text[], text[], text[], text[], text[],
     bigint, boolean, boolean, bigint[], bigint)
@@ -139,22 +141,6 @@ BEGIN
 
     INSERT INTO status_stats (status_id) VALUES (sid);
 
-    IF p_id IS NOT NULL AND vis <= 1 THEN
-        INSERT INTO status_stats (status_id, replies_count) VALUES (p_id, 1)
-        ON CONFLICT (status_id) DO UPDATE SET
-            replies_count = status_stats.replies_count + 1,
-            updated_at = now() AT TIME ZONE 'UTC';
-    END IF;
-
-    IF vis <> 3 THEN
-        INSERT INTO account_stats (account_id, statuses_count, last_status_at)
-        VALUES ($1, 1, now() AT TIME ZONE 'UTC')
-        ON CONFLICT (account_id) DO UPDATE SET
-            statuses_count = account_stats.statuses_count + 1,
-            last_status_at = excluded.last_status_at,
-            updated_at = now() AT TIME ZONE 'UTC';
-    END IF;
-
     IF coalesce(cardinality($10), 0) > 0 OR coalesce(cardinality($11), 0) > 0
     THEN
         INSERT INTO mentions (status_id, account_id)
@@ -189,6 +175,24 @@ BEGIN
             THEN json_build_object('status_ids',
                  json_build_array(p_id::text))::text END)) j (n, t, a)
      WHERE j.a IS NOT NULL ORDER BY j.n;
+
+    -- the counters last: their rows (the parent's, the author's, which
+    -- concurrent posts share) stay locked until the commit
+    IF p_id IS NOT NULL AND vis <= 1 THEN
+        INSERT INTO status_stats (status_id, replies_count) VALUES (p_id, 1)
+        ON CONFLICT (status_id) DO UPDATE SET
+            replies_count = status_stats.replies_count + 1,
+            updated_at = now() AT TIME ZONE 'UTC';
+    END IF;
+
+    IF vis <> 3 THEN
+        INSERT INTO account_stats (account_id, statuses_count, last_status_at)
+        VALUES ($1, 1, now() AT TIME ZONE 'UTC')
+        ON CONFLICT (account_id) DO UPDATE SET
+            statuses_count = account_stats.statuses_count + 1,
+            last_status_at = excluded.last_status_at,
+            updated_at = now() AT TIME ZONE 'UTC';
+    END IF;
 
     id := sid;
     in_reply_to_id := p_id;
