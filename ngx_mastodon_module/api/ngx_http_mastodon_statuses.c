@@ -92,7 +92,7 @@ static ngx_int_t ngx_http_mastodon_status_media_refused(ngx_http_request_t *r,
     "  WHERE x NOT IN (SELECT id FROM md)), ', ')"
 
 /*
- * A post: mastodon_post_status() of sql/0029_scheduled_statuses.sql, the
+ * A post: mastodon_post_status() (sql/0045_post_statements.sql), the
  * one home of what posting writes (the worker's scheduled_status_publish
  * calls it too).  $1 the author, $2 in_reply_to_id, $3 text, $4 sensitive,
  * $5 spoiler_text, $6 visibility, $7 language, $8 application, $9 base URL,
