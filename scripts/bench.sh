@@ -362,6 +362,12 @@ zadd_resp() {
     }'
 }
 
+# Redis' CPU time so far (user + system), in ms.
+redis_cpu_ms() {
+    redis-cli -h 127.0.0.1 -p "$REDISPORT" INFO cpu \
+        | awk -F: '/^used_cpu_(user|sys):/ { t += $2 } END { printf "%d", t * 1000 }'
+}
+
 # One distribute job of $2 by $1 to the followers in $3 (profiled with
 # perf into $4 when given): "job_ms wall_ms" on stdout.
 fanout_post() {
@@ -394,11 +400,12 @@ fanout_post() {
 # learns them, the `first job ms` column); the second is the steady state
 # of active users' feeds, measured against the raw ZADDs.
 fanout_bench() {
-    local n author ids status first job raw_ms start prof=
+    local n author ids status first job raw_ms start prof= c0 c1 c2
     local redis=(redis-cli -h 127.0.0.1 -p "$REDISPORT")
     echo
     echo "Fan-out of one post to N local followers' home feeds (distribute job vs. raw pipelined ZADDs):"
-    printf '  %9s %12s %12s %14s %8s %15s\n' followers 'job ms' 'wall ms' 'raw ZADD ms' ratio 'first job ms'
+    printf '  %9s %12s %12s %14s %8s %15s %15s %15s\n' followers 'job ms' 'wall ms' 'raw ZADD ms' ratio \
+        'first job ms' 'redis cpu job' 'redis cpu raw'
     for n in ${BENCH_FANOUT:-10000 100000}; do
         author=$(psql_bench "INSERT INTO accounts (username) VALUES ('fan$n') RETURNING id")
         psql_bench "INSERT INTO accounts (username) SELECT 'fan${n}_' || g FROM generate_series(1, $n) g" >/dev/null
@@ -416,17 +423,21 @@ fanout_bench() {
 
         status=$(psql_bench "INSERT INTO statuses (account_id, text, local) VALUES ($author, 'bench', true) RETURNING id")
         [ "${BENCH_FANOUT_PROFILE:-0}" != 0 ] && prof=$VAR/fanout-$n.perf
+        c0=$(redis_cpu_ms)
         job=$(fanout_post "$author" "$status" "$ids" "$prof")
         zadd_resp "mastodon:bench:raw$n:" "$status" "$status" < "$ids" > "$VAR/fanout-$n.resp"
+        c1=$(redis_cpu_ms)
         start=$(date +%s%N)
         "${redis[@]}" --pipe < "$VAR/fanout-$n.resp" >/dev/null
         raw_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+        c2=$(redis_cpu_ms)
         set -- $job
-        printf '  %9s %12s %12s %14s %8s %15s\n' "$n" "$1" "$2" "$raw_ms" \
+        printf '  %9s %12s %12s %14s %8s %15s %15s %15s\n' "$n" "$1" "$2" "$raw_ms" \
             "$(awk -v a="$1" -v b="$raw_ms" 'BEGIN { if (b > 0 && a > 0) printf "%.1f", a / b; else print "-" }')" \
-            "${first%% *}"
+            "${first%% *}" "$((c1 - c0))" "$((c2 - c1))"
     done
-    echo "  (job ms: the worker's own time for the job; wall: enqueue to its log line, polled every 10 ms)"
+    echo "  (job ms: the worker's own time for the job; wall: enqueue to its log line, polled every 10 ms;"
+    echo "   redis cpu: Redis' user+system ms over the job, from its enqueue, and over the raw ZADDs)"
     [ "${BENCH_FANOUT_PROFILE:-0}" != 0 ] || return 0
     # BENCH_FANOUT_PROFILE=1: perf over the whole box from the enqueue to the
     # job's log line, the run's worker, Redis and PostgreSQL by share

@@ -1,9 +1,10 @@
 /* The fan-out walk.  Followers come in pages of RECIPIENTS_PAGE in account
  * id order (a cursor, not an offset, so a page costs the same at the end of
  * 100,000 followers as at the start); each page's feed writes go to Redis
- * (plain commands for a new original, feed_push.c; script calls of
- * FEED_CALL_ENTRIES feeds otherwise), then the next page is asked of
- * PostgreSQL without waiting, and Redis' replies are read while it works. */
+ * (plain commands for a new original, feed_push.c, pipelined across pages;
+ * script calls of FEED_CALL_ENTRIES feeds otherwise), then the next page is
+ * asked of PostgreSQL without waiting, and Redis' replies are read while it
+ * works. */
 #include "fanout.h"
 #include "feed_push.h"
 #include "args.h"
@@ -71,6 +72,20 @@ static int writes_collect(fanout_writes *fw, char *err, size_t errlen)
                      : feed_batch_collect(fw->batch, err, errlen);
 }
 
+/* Whether the page names followers to notify (its second column): the
+ * page's callback then writes to Redis, on the connection the pipelined
+ * feed writes use. */
+static int page_notifies(const PGresult *page)
+{
+    if (PQnfields(page) < 2)
+        return 0;
+    for (int i = 0; i < PQntuples(page); i++) {
+        if (PQgetvalue(page, i, 1)[0] == 't')
+            return 1;
+    }
+    return 0;
+}
+
 int fanout_home(job_ctx *ctx, PGconn *db, const fanout_walk *w, long long *changed,
                 char *err, size_t errlen)
 {
@@ -116,6 +131,11 @@ int fanout_home(job_ctx *ctx, PGconn *db, const fanout_walk *w, long long *chang
     /* while PostgreSQL reads the next page, Redis writes this one */
     for (;;) {
         int n = PQntuples(page), more = n == RECIPIENTS_PAGE, asked = 0;
+        char perr[512] = "";
+        if (more) {
+            snprintf(cursor, sizeof(cursor), "%s", PQgetvalue(page, n - 1, 0));
+            asked = next_page_send(db, w, cursor, perr, sizeof(perr)) == 0;
+        }
         for (int i = 0; i < n; i++) {
             /* a recipients page holds every follower scanned, accepted or not */
             if (w->notify_only
@@ -126,16 +146,9 @@ int fanout_home(job_ctx *ctx, PGconn *db, const fanout_walk *w, long long *chang
         /* `:reblogs` is read only when a reblog of the status exists */
         if (n == 0 || PQnfields(page) < 4 || PQgetvalue(page, 0, 3)[0] != 'f')
             fw.push.check_reblogs = 1;
-        if (writes_send(&fw, !more, err, errlen) != 0)
-            break;
-
-        char perr[512] = "";
-        if (more) {
-            snprintf(cursor, sizeof(cursor), "%s", PQgetvalue(page, n - 1, 0));
-            asked = next_page_send(db, w, cursor, perr, sizeof(perr)) == 0;
-        }
         t0 = monotonic_ms();
-        int collected = writes_collect(&fw, err, errlen);
+        int collected = writes_send(&fw, !more, err, errlen) == 0
+                        && writes_collect(&fw, err, errlen) == 0 ? 0 : -1;
         long long t1 = monotonic_ms();
         redis_ms += t1 - t0;
 
@@ -151,6 +164,11 @@ int fanout_home(job_ctx *ctx, PGconn *db, const fanout_walk *w, long long *chang
         }
         if (more && next == NULL) {
             snprintf(err, errlen, "%s", perr);
+            break;
+        }
+        if (w->on_page != NULL && fw.plain && page_notifies(page)
+            && feed_push_sync(&fw.push, err, errlen) != 0) {
+            PQclear(next);
             break;
         }
         if (w->on_page != NULL && w->on_page(w->arg, page, err, errlen) != 0) {

@@ -26,45 +26,72 @@
 #define FEED_TRIM_EVERY  16
 
 /* feeds per batch: pages of followers are gathered up to so many before
- * Redis is asked (each batch costs two round trips, and a loaded box
- * wakes the worker up late) */
+ * Redis is asked */
 #define FEED_PUSH_BATCH  2000
+
+/* The batches are pipelined: while Redis writes one batch's feeds it
+ * already has the next one's reads, and the worker reads the replies of
+ * one while it queues the other's commands (written as they are queued,
+ * FEED_PUSH_FLUSH_BYTES at a time), so neither waits for the other.  A
+ * batch with feeds the set does not know yet is done alone, its reads,
+ * writes and the set's SADD each a round trip (once per feed and account). */
+#define FEED_PUSH_FLUSH_BYTES  65536
+
+typedef struct {
+    char        (*accounts)[24];    /* the feeds of this batch */
+    unsigned char *state;           /* per feed, feed_push.c */
+    int           n, cap;
+    int           check_reblogs;    /* read `:reblogs` first */
+} feed_push_batch;
 
 typedef struct {
     redisContext *c;
     const char   *event_key;        /* holds the event text */
     int           publish;
     long          max;
+    char          max1[24];         /* -(max + 1): the trim's end rank */
     const char   *status_id;
-    char        (*accounts)[24];    /* the feeds of this page */
-    unsigned char *state;           /* per feed of the page, feed_push.c */
-    int           n, cap;
-    int           check_reblogs;    /* this batch: read `:reblogs` first */
-    int           sent;             /* the batch's reads are written */
+    unsigned long long status_mix;  /* the status' share of trim_turn() */
+    feed_push_batch batch[3];       /* gathered, asked (reads sent), written */
+    int           gather;           /* the batch being gathered */
+    feed_push_batch *asked;         /* its reads on the wire, or NULL */
+    feed_push_batch *written;       /* its writes on the wire, or NULL */
+    long          publishes;        /* PUBLISH replies on the wire before the writes' */
+    long          outstanding;      /* replies on the wire, not read yet */
+    int           event_asked;      /* the GET of the event text is on the wire */
+    int           last;             /* the last batch is sent */
+    int           check_reblogs;    /* the batch being gathered: read `:reblogs` first */
     long long     changed;          /* feeds the status was added to */
-    char         *event;            /* read once, when someone listens */
+    char         *event;            /* the event text, read with the first reads */
     size_t        event_len;
     char         *out;              /* RESP of the commands being queued */
     size_t        out_len, out_cap;
+    char          rerr[256];        /* the first error reply */
 } feed_push;
 
 void feed_push_init(feed_push *p, redisContext *c, const char *event_key, int publish, long max,
                     const char *status_id);
 
-/* Adds the account's feed to the page.  0 or -1 + err. */
+/* Adds the account's feed to the batch being gathered.  0 or -1 + err. */
 int  feed_push_add(feed_push *p, const char *account_id, char *err, size_t errlen);
 
-/* Once FEED_PUSH_BATCH feeds are gathered, or for the last of them:
- * queues and writes the batch's reads (the set membership, the channels'
- * listeners, `:reblogs` when check_reblogs) without waiting for replies.
- * 0 or -1 + err. */
+/* Once FEED_PUSH_BATCH feeds are gathered, or for the last of them: the
+ * pipeline one step on (the replies of the batches before read, their
+ * writes queued, this batch's reads sent), without waiting for this
+ * batch's replies.  0 or -1 + err. */
 int  feed_push_send(feed_push *p, int last, char *err, size_t errlen);
 
-/* After a send: reads the replies, writes the feeds that take the status
- * and publishes its event; ready for the next batch (else nothing).
- * 0 or -1 + err. */
+/* After the last send: every reply read, every feed written and the
+ * events published (before it, nothing).  0 or -1 + err. */
 int  feed_push_finish(feed_push *p, char *err, size_t errlen);
 
+/* Every reply on the wire read, the feeds sent so far written and their
+ * events published: the connection is free for other commands (the
+ * batch being gathered stays).  0 or -1 + err. */
+int  feed_push_sync(feed_push *p, char *err, size_t errlen);
+
+/* Frees p; replies still on the wire (a failed walk) are read first, so
+ * that the connection stays in step for the next job. */
 void feed_push_free(feed_push *p);
 
 #endif
