@@ -51,7 +51,8 @@ static PGresult *lists_page(PGconn *db, const status_facts *f, const char *accou
     snprintf(limit, sizeof(limit), "%d", LIST_FEEDS_PAGE);
     if (f == NULL) {
         const char *params[3] = { account_id, cursor, limit };
-        return db_query(db, lists_sql, 3, params, PGRES_TUPLES_OK, err, errlen);
+        return db_query_prepared(db, "mw_lists", lists_sql, 3, params, PGRES_TUPLES_OK, err,
+                                 errlen);
     }
     snprintf(visibility, sizeof(visibility), "%d", f->visibility);
     const char *params[12] = {
@@ -60,7 +61,8 @@ static PGresult *lists_page(PGconn *db, const status_facts *f, const char *accou
         or_null(f->reblog_of_id), or_null(f->reblog_account_id),
         f->reblog_of_id[0] != '\0' ? f->reblog_account_domain : NULL,
     };
-    return db_query(db, lists_filtered_sql, 12, params, PGRES_TUPLES_OK, err, errlen);
+    return db_query_prepared(db, "mw_lists_filtered", lists_filtered_sql, 12, params,
+                             PGRES_TUPLES_OK, err, errlen);
 }
 
 int list_feeds_walk(job_ctx *ctx, PGconn *db, const status_facts *filter, const char *account_id,
@@ -77,7 +79,8 @@ int list_feeds_walk(job_ctx *ctx, PGconn *db, const status_facts *filter, const 
         return 0;
     if (filter != NULL) {
         const char *params[1] = { account_id };
-        PGresult *listed = db_query(db, listed_sql, 1, params, PGRES_TUPLES_OK, err, errlen);
+        PGresult *listed = db_query_prepared(db, "mw_listed", listed_sql, 1, params,
+                                             PGRES_TUPLES_OK, err, errlen);
         if (listed == NULL)
             return -1;
         int none = PQntuples(listed) == 0;
