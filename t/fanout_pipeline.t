@@ -4,7 +4,8 @@
 # share the wire.  With 7,000 followers (four batches), known feeds, a feed
 # the set does not know yet (its batch done alone), a missing one, a
 # follower to notify (the connection made free for the notification) and
-# subscribers in the first and the last batch: every existing feed gets the
+# subscribers in the first and the last batches (asked with PUBSUB NUMSUB,
+# then looked up in the list of channels): every existing feed gets the
 # status once, each subscriber its `update` once, nothing else changes.
 use strict;
 use warnings;
@@ -72,6 +73,11 @@ is_deeply([ sort map { $_->{channel} } @m ],
 is(scalar(grep { ($_->{json}{event} // "") eq "update" } @m), 3, "... update events");
 is($t->psql("SELECT count(*) FROM notifications WHERE type = 'status' AND account_id = $notified"),
     1, 'the follower with notify is notified');
+# few channels: after two batches asked with NUMSUB, the list of the home
+# channels once, the last batches looked up in it
+my $log = join('', map { local (@ARGV, $/) = ($_); <> } glob($t->dir . '/worker-*.log'));
+like($log, qr/fan-out of $s1: 3 account\(s\) listening, looked up from now on/,
+    'the listeners of the later batches from one PUBSUB CHANNELS');
 
 # all known now: the steady pipeline; the same job twice writes nothing twice
 $t->redis('DEL', $f->feed_key($missing));

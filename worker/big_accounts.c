@@ -72,7 +72,7 @@ int big_account_is_merged(PGconn *db, const char *account_id, const char *status
  * literal ("{}" when none).  NULL + err. */
 static char *connected_accounts(redisContext *c, char *err, size_t errlen)
 {
-    redisReply *r = redisCommand(c, "PUBSUB CHANNELS timeline:[0-9]*");
+    redisReply *r = redisCommand(c, "PUBSUB CHANNELS " STREAM_HOME_CHANNELS);
     char *ids = NULL;
     size_t used = 0;
 
@@ -93,12 +93,10 @@ static char *connected_accounts(redisContext *c, char *err, size_t errlen)
     ids[used++] = '{';
     for (size_t i = 0; i < r->elements; i++) {
         redisReply *ch = r->element[i];
-        /* timeline:<digits> only: not :notifications, list:, ... */
-        if (ch->type != REDIS_REPLY_STRING || ch->len <= 9 || ch->len - 9 >= MW_ID_LEN)
-            continue;
-        const char *id = ch->str + 9;
-        size_t n = ch->len - 9;
-        if (strspn(id, "0123456789") != n)
+        const char *id;
+        size_t n = ch->type == REDIS_REPLY_STRING ? stream_home_channel_id(ch->str, ch->len, &id)
+                                                  : 0;
+        if (n == 0)
             continue;
         if (used > 1)
             ids[used++] = ',';

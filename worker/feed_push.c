@@ -13,6 +13,8 @@
  * next ones. */
 #include "feed_push.h"
 #include "feed.h"
+#include "log.h"
+#include "stream.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -264,9 +266,28 @@ static int queue_reads(feed_push *p, feed_push_batch *b, char *err, size_t errle
 {
     if (queue_set(p, b, "SMISMEMBER", 0, err, errlen) != 0)
         return -1;
+    p->feeds_asked += b->n;
     if (p->publish) {
-        if (queue_numsub(p, b, err, errlen) != 0)
-            return -1;
+        b->heard_by = p->list_held ? FEED_HEARD_LIST
+                      : p->list_wanted ? FEED_HEARD_CHANNELS : FEED_HEARD_NUMSUB;
+        b->channels_count = 0;
+        if (b->heard_by == FEED_HEARD_CHANNELS) {
+            const char *argv[3] = { "PUBSUB", "CHANNELS", STREAM_HOME_CHANNELS };
+            size_t lens[3] = { 6, 8, sizeof(STREAM_HOME_CHANNELS) - 1 };
+            if (queue(p, 3, argv, lens, err, errlen) != 0)
+                return -1;
+            p->list_wanted = 0;
+        } else if (b->heard_by == FEED_HEARD_NUMSUB) {
+            if (queue_numsub(p, b, err, errlen) != 0)
+                return -1;
+            if (++p->numsub_batches == FEED_PUSH_NUMSUB_BATCHES) {
+                const char *argv[2] = { "INFO", "stats" };
+                size_t lens[2] = { 4, 5 };
+                if (queue(p, 2, argv, lens, err, errlen) != 0)
+                    return -1;
+                b->channels_count = 1;
+            }
+        }
         if (p->event == NULL && !p->event_asked) {
             const char *argv[2] = { "GET", p->event_key };
             size_t lens[2] = { 3, strlen(p->event_key) };
@@ -279,6 +300,78 @@ static int queue_reads(feed_push *p, feed_push_batch *b, char *err, size_t errle
         if (queue_feed(p, "ZSCORE", ":reblogs", b->accounts[i], p->status_id, NULL, err,
                        errlen) != 0)
             return -1;
+    }
+    return 0;
+}
+
+static int id_cmp(const void *a, const void *b)
+{
+    unsigned long long x = *(const unsigned long long *) a, y = *(const unsigned long long *) b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* The list of the accounts listening, from PUBSUB CHANNELS' reply. */
+static int heard_list(feed_push *p, const redisReply *r, char *err, size_t errlen)
+{
+    p->heard_n = 0;
+    p->list_held = 1;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
+        mlog(LOG_DEBUG, "fan-out of %s: no account listening", p->status_id);
+        return 0;
+    }
+    p->heard = malloc(r->elements * sizeof(*p->heard));
+    if (p->heard == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *ch = r->element[i];
+        const char *id;
+        if (ch->type == REDIS_REPLY_STRING && stream_home_channel_id(ch->str, ch->len, &id) > 0)
+            p->heard[p->heard_n++] = strtoull(id, NULL, 10);
+    }
+    qsort(p->heard, p->heard_n, sizeof(*p->heard), id_cmp);
+    mlog(LOG_DEBUG, "fan-out of %s: %zu account(s) listening, looked up from now on",
+         p->status_id, p->heard_n);
+    return 0;
+}
+
+/* Who listens to the batch's feeds: NUMSUB's counts, or the list (asked
+ * now, or before); and with the last NUMSUB how many channels Redis has. */
+static int read_heard(feed_push *p, feed_push_batch *b, char *err, size_t errlen)
+{
+    redisReply *r = NULL;
+
+    if (b->heard_by != FEED_HEARD_LIST && (r = reply(p, err, errlen)) == NULL)
+        return -1;
+    if (b->heard_by == FEED_HEARD_NUMSUB) {
+        for (int i = 0; r->type == REDIS_REPLY_ARRAY && i < b->n
+                        && (size_t) (2 * i + 1) < r->elements; i++) {
+            redisReply *subs = r->element[2 * i + 1];
+            if (subs->type == REDIS_REPLY_INTEGER && subs->integer > 0)
+                b->state[i] |= PUSH_HEARD;
+        }
+    } else {
+        if (b->heard_by == FEED_HEARD_CHANNELS && heard_list(p, r, err, errlen) != 0) {
+            freeReplyObject(r);
+            return -1;
+        }
+        for (int i = 0; p->heard_n > 0 && i < b->n; i++) {
+            unsigned long long id = strtoull(b->accounts[i], NULL, 10);
+            if (bsearch(&id, p->heard, p->heard_n, sizeof(id), id_cmp) != NULL)
+                b->state[i] |= PUSH_HEARD;
+        }
+    }
+    freeReplyObject(r);
+    if (b->channels_count) {
+        if ((r = reply(p, err, errlen)) == NULL)
+            return -1;
+        const char *n = r->type == REDIS_REPLY_STRING ? strstr(r->str, "\npubsub_channels:")
+                                                      : NULL;
+        if (n != NULL && strtol(n + 17, NULL, 10) <= p->feeds_asked)
+            p->list_wanted = 1;
+        freeReplyObject(r);
     }
     return 0;
 }
@@ -301,16 +394,8 @@ static int read_reads(feed_push *p, feed_push_batch *b, char *err, size_t errlen
     }
     freeReplyObject(known);
     if (p->publish) {
-        redisReply *heard = reply(p, err, errlen);
-        if (heard == NULL)
+        if (read_heard(p, b, err, errlen) != 0)
             return -1;
-        for (int i = 0; heard->type == REDIS_REPLY_ARRAY && i < b->n
-                        && (size_t) (2 * i + 1) < heard->elements; i++) {
-            redisReply *subs = heard->element[2 * i + 1];
-            if (subs->type == REDIS_REPLY_INTEGER && subs->integer > 0)
-                b->state[i] |= PUSH_HEARD;
-        }
-        freeReplyObject(heard);
         if (p->event_asked) {
             redisReply *text = reply(p, err, errlen);
             if (text == NULL)
@@ -565,5 +650,6 @@ void feed_push_free(feed_push *p)
     }
     free(p->event);
     free(p->out);
+    free(p->heard);
     memset(p, 0, sizeof(*p));
 }

@@ -37,12 +37,28 @@
  * writes and the set's SADD each a round trip (once per feed and account). */
 #define FEED_PUSH_FLUSH_BYTES  65536
 
+/* Who listens (timeline:<id> has a subscriber) is asked per batch (PUBSUB
+ * NUMSUB of its channels, a lookup and a reply per feed) for the first
+ * FEED_PUSH_NUMSUB_BATCHES batches; with them Redis tells how many
+ * channels it has (INFO stats), and when they are no more than the feeds
+ * asked so far, the rest of the walk asks once for the home channels
+ * (PUBSUB CHANNELS, a cost bounded by the NUMSUBs already paid) and looks
+ * the feeds up in that list.  A user stream opened meanwhile misses the
+ * event, as one opened just after the walk. */
+#define FEED_PUSH_NUMSUB_BATCHES  2
+
 typedef struct {
     char        (*accounts)[24];    /* the feeds of this batch */
     unsigned char *state;           /* per feed, feed_push.c */
     int           n, cap;
     int           check_reblogs;    /* read `:reblogs` first */
+    int           heard_by;         /* FEED_HEARD_*: how its listeners are known */
+    int           channels_count;   /* its reads ask INFO stats */
 } feed_push_batch;
+
+#define FEED_HEARD_NUMSUB    0      /* PUBSUB NUMSUB of its channels */
+#define FEED_HEARD_CHANNELS  1      /* PUBSUB CHANNELS: the list, then as below */
+#define FEED_HEARD_LIST      2      /* looked up in the list */
 
 typedef struct {
     redisContext *c;
@@ -61,6 +77,12 @@ typedef struct {
     int           event_asked;      /* the GET of the event text is on the wire */
     int           last;             /* the last batch is sent */
     int           check_reblogs;    /* the batch being gathered: read `:reblogs` first */
+    long          feeds_asked;      /* feeds whose reads were sent */
+    int           numsub_batches;   /* batches asked with PUBSUB NUMSUB */
+    int           list_wanted;      /* few channels: the next reads ask for the list */
+    int           list_held;        /* heard holds it */
+    unsigned long long *heard;      /* the accounts listening, sorted */
+    size_t        heard_n;
     long long     changed;          /* feeds the status was added to */
     char         *event;            /* the event text, read with the first reads */
     size_t        event_len;
