@@ -36,6 +36,13 @@ int big_account_merged(PGconn *db, const status_facts *f, long threshold,
 
     if (f->visibility == VISIBILITY_DIRECT)
         return 0;
+    /* status_load() read the switch and the follower count: a statement
+     * only for an account at the threshold without a switch yet (the
+     * statement reads them again, in its own snapshot) */
+    if (f->big_since_status_id[0] != '\0')
+        return strtoull(f->big_since_status_id, NULL, 10) <= strtoull(f->id, NULL, 10);
+    if (threshold <= 0 || f->author_followers < threshold)
+        return 0;
     snprintf(limit, sizeof(limit), "%ld", threshold);
     const char *params[3] = { f->account_id, f->id, limit };
     PGresult *res = db_query_prepared(db, "mw_big_account", big_account_sql, 3, params,
