@@ -241,7 +241,10 @@ static int fanout_status_run(job_ctx *ctx, const fanout_status_job *job, PGconn 
     fanout_event_key(ctx, key, sizeof(key));
 
     int rc = -1;
-    if (f->reblog_of_id[0] == '\0' && notify_mentions(c, db, f->id, err, errlen) != 0)
+    /* f->mentioned holds every account a mention notification could go
+     * to: most statuses mention none, and need no statement for them */
+    if (f->reblog_of_id[0] == '\0' && strcmp(f->mentioned, "{}") != 0
+        && notify_mentions(c, db, f->id, err, errlen) != 0)
         goto done;
     if (stream_event_store(c, key, &ev, err, errlen) != 0
         || job->fan(ctx, db, f, key, err, errlen) != 0)
