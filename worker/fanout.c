@@ -24,10 +24,14 @@
 #define PAYLOAD_WAIT_TRIES  10
 #define PAYLOAD_WAIT_MS     50
 
-/* The key holding this job's event text: mastodon:event:<jid>. */
-static void fanout_event_key(const job_ctx *ctx, char *out, size_t outlen)
+const char *fanout_event_key(redisContext *c, fanout_event *fe, char *err, size_t errlen)
 {
-    snprintf(out, outlen, "mastodon:event:%s", ctx->job->jid);
+    if (!fe->stored) {
+        if (stream_event_store(c, fe->key, fe->ev, err, errlen) != 0)
+            return NULL;
+        fe->stored = 1;
+    }
+    return fe->key;
 }
 
 static int next_page_send(PGconn *db, const fanout_walk *w, const char *cursor,
@@ -99,16 +103,20 @@ int fanout_home(job_ctx *ctx, PGconn *db, const fanout_walk *w, long long *chang
     *changed = 0;
     err[0] = '\0';
     if (fw.plain) {
-        feed_push_init(&fw.push, c, w->event_key, 1, ctx->cfg->feed_max, w->status_id);
+        feed_push_init(&fw.push, c, w->event != NULL ? w->event->ev->text : NULL,
+                       w->event != NULL ? w->event->ev->len : 0, ctx->cfg->feed_max,
+                       w->status_id);
     } else {
+        const char *key = NULL;
         fw.batch = malloc(sizeof(*fw.batch));
         if (fw.batch == NULL) {
             snprintf(err, errlen, "out of memory");
             return -1;
         }
-        if (feed_scripts_load(c, err, errlen) != 0)
+        if (feed_scripts_load(c, err, errlen) != 0
+            || (w->event != NULL && (key = fanout_event_key(c, w->event, err, errlen)) == NULL))
             goto done;
-        feed_batch_init(fw.batch, c, w->op, w->event_key, 1, ctx->cfg->feed_max);
+        feed_batch_init(fw.batch, c, w->op, key, 1, ctx->cfg->feed_max);
     }
     if (w->include_self)
         writes_add(&fw, w, w->account_id, err, errlen);
@@ -229,7 +237,7 @@ static int fanout_status_run(job_ctx *ctx, const fanout_status_job *job, PGconn 
 {
     redisContext *c = *ctx->redis;
     stream_event ev = { NULL, 0 };
-    char key[96];
+    fanout_event fe = { &ev, "", 0 };
 
     /* without a rendering (a remote post) the event names the status: the
      * streaming side renders it for each viewer */
@@ -238,7 +246,7 @@ static int fanout_status_run(job_ctx *ctx, const fanout_status_job *job, PGconn 
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    fanout_event_key(ctx, key, sizeof(key));
+    snprintf(fe.key, sizeof(fe.key), "mastodon:event:%s", ctx->job->jid);
 
     int rc = -1;
     /* f->mentioned holds every account a mention notification could go
@@ -246,14 +254,13 @@ static int fanout_status_run(job_ctx *ctx, const fanout_status_job *job, PGconn 
     if (f->reblog_of_id[0] == '\0' && strcmp(f->mentioned, "{}") != 0
         && notify_mentions(c, db, f->id, err, errlen) != 0)
         goto done;
-    if (stream_event_store(c, key, &ev, err, errlen) != 0
-        || job->fan(ctx, db, f, key, err, errlen) != 0)
+    if (job->fan(ctx, db, f, &fe, err, errlen) != 0)
         goto done;
     if (stream_public(c, f, &ev, err, errlen) != 0 || stream_direct(c, f, &ev, err, errlen) != 0)
         goto done;
     if (fanout_federate(ctx, f, job->action, err, errlen) != 0)
         goto done;
-    rc = redis_do(c, err, errlen, "DEL %s", key);
+    rc = fe.stored ? redis_do(c, err, errlen, "DEL %s", fe.key) : 0;
 
 done:
     stream_event_free(&ev);

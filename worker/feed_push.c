@@ -31,13 +31,14 @@
 #define PUSH_ADDED    0x10          /* the ZADD added it */
 #define PUSH_HEARD    0x20          /* timeline:<account id> has a subscriber */
 
-void feed_push_init(feed_push *p, redisContext *c, const char *event_key, int publish, long max,
-                    const char *status_id)
+void feed_push_init(feed_push *p, redisContext *c, const char *event, size_t event_len,
+                    long max, const char *status_id)
 {
     memset(p, 0, sizeof(*p));
     p->c = c;
-    p->event_key = event_key;
-    p->publish = publish && event_key != NULL;
+    p->event = event;
+    p->event_len = event_len;
+    p->publish = event != NULL;
     p->max = max;
     snprintf(p->max1, sizeof(p->max1), "%ld", -(max + 1));
     p->status_id = status_id;
@@ -260,8 +261,8 @@ int feed_push_add(feed_push *p, const char *account_id, char *err, size_t errlen
     return 0;
 }
 
-/* The batch's reads: the set membership, the channels' listeners (and
- * with the first reads the event text), `:reblogs` when asked. */
+/* The batch's reads: the set membership, the channels' listeners,
+ * `:reblogs` when asked. */
 static int queue_reads(feed_push *p, feed_push_batch *b, char *err, size_t errlen)
 {
     if (queue_set(p, b, "SMISMEMBER", 0, err, errlen) != 0)
@@ -287,13 +288,6 @@ static int queue_reads(feed_push *p, feed_push_batch *b, char *err, size_t errle
                     return -1;
                 b->channels_count = 1;
             }
-        }
-        if (p->event == NULL && !p->event_asked) {
-            const char *argv[2] = { "GET", p->event_key };
-            size_t lens[2] = { 3, strlen(p->event_key) };
-            if (queue(p, 2, argv, lens, err, errlen) != 0)
-                return -1;
-            p->event_asked = 1;
         }
     }
     for (int i = 0; b->check_reblogs && i < b->n; i++) {
@@ -396,23 +390,6 @@ static int read_reads(feed_push *p, feed_push_batch *b, char *err, size_t errlen
     if (p->publish) {
         if (read_heard(p, b, err, errlen) != 0)
             return -1;
-        if (p->event_asked) {
-            redisReply *text = reply(p, err, errlen);
-            if (text == NULL)
-                return -1;
-            p->event_asked = 0;
-            if (text->type == REDIS_REPLY_STRING) {
-                p->event = malloc(text->len + 1);
-                if (p->event != NULL) {
-                    memcpy(p->event, text->str, text->len);
-                    p->event_len = text->len;
-                }
-            }
-            freeReplyObject(text);
-            /* without the text there is nothing to publish */
-            if (p->event == NULL)
-                p->publish = 0;
-        }
     }
     for (int i = 0; b->check_reblogs && i < b->n; i++) {
         redisReply *tracked = reply(p, err, errlen);
@@ -648,7 +625,6 @@ void feed_push_free(feed_push *p)
         free(p->batch[i].accounts);
         free(p->batch[i].state);
     }
-    free(p->event);
     free(p->out);
     free(p->heard);
     memset(p, 0, sizeof(*p));

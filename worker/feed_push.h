@@ -62,7 +62,6 @@ typedef struct {
 
 typedef struct {
     redisContext *c;
-    const char   *event_key;        /* holds the event text */
     int           publish;
     long          max;
     char          max1[24];         /* -(max + 1): the trim's end rank */
@@ -74,7 +73,6 @@ typedef struct {
     feed_push_batch *written;       /* its writes on the wire, or NULL */
     long          publishes;        /* PUBLISH replies on the wire before the writes' */
     long          outstanding;      /* replies on the wire, not read yet */
-    int           event_asked;      /* the GET of the event text is on the wire */
     int           last;             /* the last batch is sent */
     int           check_reblogs;    /* the batch being gathered: read `:reblogs` first */
     long          feeds_asked;      /* feeds whose reads were sent */
@@ -84,15 +82,17 @@ typedef struct {
     unsigned long long *heard;      /* the accounts listening, sorted */
     size_t        heard_n;
     long long     changed;          /* feeds the status was added to */
-    char         *event;            /* the event text, read with the first reads */
+    const char   *event;            /* the event text, NULL: none published */
     size_t        event_len;
     char         *out;              /* RESP of the commands being queued */
     size_t        out_len, out_cap;
     char          rerr[256];        /* the first error reply */
 } feed_push;
 
-void feed_push_init(feed_push *p, redisContext *c, const char *event_key, int publish, long max,
-                    const char *status_id);
+/* event: the text published where the status is added (not copied), or
+ * NULL. */
+void feed_push_init(feed_push *p, redisContext *c, const char *event, size_t event_len,
+                    long max, const char *status_id);
 
 /* Adds the account's feed to the batch being gathered.  0 or -1 + err. */
 int  feed_push_add(feed_push *p, const char *account_id, char *err, size_t errlen);
