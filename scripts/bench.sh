@@ -364,6 +364,12 @@ zadd_resp() {
     }'
 }
 
+# Redis' CPU time so far (user + system), in ms.
+redis_cpu_ms() {
+    redis-cli -h 127.0.0.1 -p "$REDISPORT" INFO cpu \
+        | awk -F: '/^used_cpu_(user|sys):/ { t += $2 } END { printf "%d", t * 1000 }'
+}
+
 # One distribute job of $2 by $1 to the followers in $3 (profiled with
 # perf into $4 when given): "job_ms wall_ms" on stdout.
 fanout_post() {
@@ -396,11 +402,12 @@ fanout_post() {
 # learns them, the `first job ms` column); the second is the steady state
 # of active users' feeds, measured against the raw ZADDs.
 fanout_bench() {
-    local n author ids status first job raw_ms start prof=
+    local n author ids status first job raw_ms start prof= c0 c1 c2 t0 t1
     local redis=(redis-cli -h 127.0.0.1 -p "$REDISPORT")
     echo
     echo "Fan-out of one post to N local followers' home feeds (distribute job vs. raw pipelined ZADDs):"
-    printf '  %9s %12s %12s %14s %8s %15s\n' followers 'job ms' 'wall ms' 'raw ZADD ms' ratio 'first job ms'
+    printf '  %9s %12s %12s %14s %8s %15s %15s %15s %12s %15s\n' followers 'job ms' 'wall ms' 'raw ZADD ms' ratio \
+        'first job ms' 'redis cpu job' 'redis cpu raw' 'pg cpu job' 'worker cpu job'
     for n in ${BENCH_FANOUT:-10000 100000}; do
         author=$(psql_bench "INSERT INTO accounts (username) VALUES ('fan$n') RETURNING id")
         psql_bench "INSERT INTO accounts (username) SELECT 'fan${n}_' || g FROM generate_series(1, $n) g" >/dev/null
@@ -418,17 +425,26 @@ fanout_bench() {
 
         status=$(psql_bench "INSERT INTO statuses (account_id, text, local) VALUES ($author, 'bench', true) RETURNING id")
         [ "${BENCH_FANOUT_PROFILE:-0}" != 0 ] && prof=$VAR/fanout-$n.perf
+        c0=$(redis_cpu_ms)
+        t0=$(server_cpu_ticks)
         job=$(fanout_post "$author" "$status" "$ids" "$prof")
+        t1=$(server_cpu_ticks)
         zadd_resp "mastodon:bench:raw$n:" "$status" "$status" < "$ids" > "$VAR/fanout-$n.resp"
+        c1=$(redis_cpu_ms)
         start=$(date +%s%N)
         "${redis[@]}" --pipe < "$VAR/fanout-$n.resp" >/dev/null
         raw_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+        c2=$(redis_cpu_ms)
         set -- $job
-        printf '  %9s %12s %12s %14s %8s %15s\n' "$n" "$1" "$2" "$raw_ms" \
+        printf '  %9s %12s %12s %14s %8s %15s %15s %15s %12s %15s\n' "$n" "$1" "$2" "$raw_ms" \
             "$(awk -v a="$1" -v b="$raw_ms" 'BEGIN { if (b > 0 && a > 0) printf "%.1f", a / b; else print "-" }')" \
-            "${first%% *}"
+            "${first%% *}" "$((c1 - c0))" "$((c2 - c1))" \
+            $(awk -v a="$t0" -v b="$t1" -v hz="$(getconf CLK_TCK)" \
+                'BEGIN { split(a, x, " "); split(b, y, " "); printf "%d %d", (y[2] - x[2]) * 1000 / hz, (y[5] - x[5]) * 1000 / hz }')
     done
-    echo "  (job ms: the worker's own time for the job; wall: enqueue to its log line, polled every 10 ms)"
+    echo "  (job ms: the worker's own time for the job; wall: enqueue to its log line, polled every 10 ms;"
+    echo "   cpu: user+system ms over the job, from its enqueue (the 0.2 s after its log line included),"
+    echo "   and Redis' over the raw ZADDs; PostgreSQL's and the worker's in clock ticks)"
     [ "${BENCH_FANOUT_PROFILE:-0}" != 0 ] || return 0
     # BENCH_FANOUT_PROFILE=1: perf over the whole box from the enqueue to the
     # job's log line, the run's worker, Redis and PostgreSQL by share
@@ -489,6 +505,26 @@ post_bench() {
                  if (n > 0) printf "  CPU per post (PostgreSQL, nginx, Redis, the worker, during the run): %.2f ms" \
                      " (PostgreSQL %.2f, nginx %.2f, Redis %.2f, the worker %.2f)\n", (y[1] - x[1]) * f,
                      (y[2] - x[2]) * f, (y[3] - x[3]) * f, (y[4] - x[4]) * f, (y[5] - x[5]) * f }'
+    # the jobs left when wrk stopped (a worker behind), run to the end: the
+    # whole cost of a post, whatever share of it the run's end cut off
+    local left start drained=0 cpu2
+    left=$(redis-cli -h 127.0.0.1 -p "$REDISPORT" XLEN mastodon:queue:default)
+    start=$(date +%s%N)
+    for _ in $(seq 1 1200); do
+        [ "$(redis-cli -h 127.0.0.1 -p "$REDISPORT" XLEN mastodon:queue:default)" = 0 ] \
+            && [ "$(psql_bench "SELECT count(*) FROM job_outbox")" = 0 ] && { drained=1; break; }
+        sleep 0.05
+    done
+    cpu2=$(server_cpu_ticks)
+    [ "$drained" = 1 ] || echo "  (the worker's queue did not drain within 60 s)"
+    awk -v a="$cpu0" -v b="$cpu2" -v hz="$(getconf CLK_TCK)" -v left="$left" \
+        -v ms="$(( ($(date +%s%N) - start) / 1000000 ))" \
+        -v n="$(awk '/^posts:/ {sub(",", "", $2); print $2}' "$VAR/post.out")" \
+        'BEGIN { split(a, x, " "); split(b, y, " "); f = 1000 / hz / n
+                 if (n > 0) printf "  ... with the %d jobs queued at the end run (%d ms): %.2f ms" \
+                     " (PostgreSQL %.2f, nginx %.2f, Redis %.2f, the worker %.2f)\n", left, ms,
+                     (y[1] - x[1]) * f, (y[2] - x[2]) * f, (y[3] - x[3]) * f, (y[4] - x[4]) * f,
+                     (y[5] - x[5]) * f }'
 }
 
 # The CPU ticks (user + system) the servers of this run used so far: all,

@@ -36,6 +36,13 @@ int big_account_merged(PGconn *db, const status_facts *f, long threshold,
 
     if (f->visibility == VISIBILITY_DIRECT)
         return 0;
+    /* status_load() read the switch and the follower count: a statement
+     * only for an account at the threshold without a switch yet (the
+     * statement reads them again, in its own snapshot) */
+    if (f->big_since_status_id[0] != '\0')
+        return strtoull(f->big_since_status_id, NULL, 10) <= strtoull(f->id, NULL, 10);
+    if (threshold <= 0 || f->author_followers < threshold)
+        return 0;
     snprintf(limit, sizeof(limit), "%ld", threshold);
     const char *params[3] = { f->account_id, f->id, limit };
     PGresult *res = db_query_prepared(db, "mw_big_account", big_account_sql, 3, params,
@@ -72,7 +79,7 @@ int big_account_is_merged(PGconn *db, const char *account_id, const char *status
  * literal ("{}" when none).  NULL + err. */
 static char *connected_accounts(redisContext *c, char *err, size_t errlen)
 {
-    redisReply *r = redisCommand(c, "PUBSUB CHANNELS timeline:[0-9]*");
+    redisReply *r = redisCommand(c, "PUBSUB CHANNELS " STREAM_HOME_CHANNELS);
     char *ids = NULL;
     size_t used = 0;
 
@@ -93,12 +100,10 @@ static char *connected_accounts(redisContext *c, char *err, size_t errlen)
     ids[used++] = '{';
     for (size_t i = 0; i < r->elements; i++) {
         redisReply *ch = r->element[i];
-        /* timeline:<digits> only: not :notifications, list:, ... */
-        if (ch->type != REDIS_REPLY_STRING || ch->len <= 9 || ch->len - 9 >= MW_ID_LEN)
-            continue;
-        const char *id = ch->str + 9;
-        size_t n = ch->len - 9;
-        if (strspn(id, "0123456789") != n)
+        const char *id;
+        size_t n = ch->type == REDIS_REPLY_STRING ? stream_home_channel_id(ch->str, ch->len, &id)
+                                                  : 0;
+        if (n == 0)
             continue;
         if (used > 1)
             ids[used++] = ',';

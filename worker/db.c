@@ -60,7 +60,7 @@ int db_send(PGconn *conn, const char *sql, int n, const char *const *params,
 /* The statements prepared on this thread's connection (each job thread
  * has its own): a reopened connection has another backend, and prepares
  * again. */
-#define DB_PREPARED_MAX 16
+#define DB_PREPARED_MAX 32
 
 static __thread struct {
     const char   *name;

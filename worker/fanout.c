@@ -1,9 +1,10 @@
 /* The fan-out walk.  Followers come in pages of RECIPIENTS_PAGE in account
  * id order (a cursor, not an offset, so a page costs the same at the end of
  * 100,000 followers as at the start); each page's feed writes go to Redis
- * (plain commands for a new original, feed_push.c; script calls of
- * FEED_CALL_ENTRIES feeds otherwise), then the next page is asked of
- * PostgreSQL without waiting, and Redis' replies are read while it works. */
+ * (plain commands for a new original, feed_push.c, pipelined across pages;
+ * script calls of FEED_CALL_ENTRIES feeds otherwise), then the next page is
+ * asked of PostgreSQL without waiting, and Redis' replies are read while it
+ * works. */
 #include "fanout.h"
 #include "feed_push.h"
 #include "args.h"
@@ -23,10 +24,14 @@
 #define PAYLOAD_WAIT_TRIES  10
 #define PAYLOAD_WAIT_MS     50
 
-/* The key holding this job's event text: mastodon:event:<jid>. */
-static void fanout_event_key(const job_ctx *ctx, char *out, size_t outlen)
+const char *fanout_event_key(redisContext *c, fanout_event *fe, char *err, size_t errlen)
 {
-    snprintf(out, outlen, "mastodon:event:%s", ctx->job->jid);
+    if (!fe->stored) {
+        if (stream_event_store(c, fe->key, fe->ev, err, errlen) != 0)
+            return NULL;
+        fe->stored = 1;
+    }
+    return fe->key;
 }
 
 static int next_page_send(PGconn *db, const fanout_walk *w, const char *cursor,
@@ -71,6 +76,20 @@ static int writes_collect(fanout_writes *fw, char *err, size_t errlen)
                      : feed_batch_collect(fw->batch, err, errlen);
 }
 
+/* Whether the page names followers to notify (its second column): the
+ * page's callback then writes to Redis, on the connection the pipelined
+ * feed writes use. */
+static int page_notifies(const PGresult *page)
+{
+    if (PQnfields(page) < 2)
+        return 0;
+    for (int i = 0; i < PQntuples(page); i++) {
+        if (PQgetvalue(page, i, 1)[0] == 't')
+            return 1;
+    }
+    return 0;
+}
+
 int fanout_home(job_ctx *ctx, PGconn *db, const fanout_walk *w, long long *changed,
                 char *err, size_t errlen)
 {
@@ -84,16 +103,20 @@ int fanout_home(job_ctx *ctx, PGconn *db, const fanout_walk *w, long long *chang
     *changed = 0;
     err[0] = '\0';
     if (fw.plain) {
-        feed_push_init(&fw.push, c, w->event_key, 1, ctx->cfg->feed_max, w->status_id);
+        feed_push_init(&fw.push, c, w->event != NULL ? w->event->ev->text : NULL,
+                       w->event != NULL ? w->event->ev->len : 0, ctx->cfg->feed_max,
+                       w->status_id);
     } else {
+        const char *key = NULL;
         fw.batch = malloc(sizeof(*fw.batch));
         if (fw.batch == NULL) {
             snprintf(err, errlen, "out of memory");
             return -1;
         }
-        if (feed_scripts_load(c, err, errlen) != 0)
+        if (feed_scripts_load(c, err, errlen) != 0
+            || (w->event != NULL && (key = fanout_event_key(c, w->event, err, errlen)) == NULL))
             goto done;
-        feed_batch_init(fw.batch, c, w->op, w->event_key, 1, ctx->cfg->feed_max);
+        feed_batch_init(fw.batch, c, w->op, key, 1, ctx->cfg->feed_max);
     }
     if (w->include_self)
         writes_add(&fw, w, w->account_id, err, errlen);
@@ -116,6 +139,11 @@ int fanout_home(job_ctx *ctx, PGconn *db, const fanout_walk *w, long long *chang
     /* while PostgreSQL reads the next page, Redis writes this one */
     for (;;) {
         int n = PQntuples(page), more = n == RECIPIENTS_PAGE, asked = 0;
+        char perr[512] = "";
+        if (more) {
+            snprintf(cursor, sizeof(cursor), "%s", PQgetvalue(page, n - 1, 0));
+            asked = next_page_send(db, w, cursor, perr, sizeof(perr)) == 0;
+        }
         for (int i = 0; i < n; i++) {
             /* a recipients page holds every follower scanned, accepted or not */
             if (w->notify_only
@@ -126,16 +154,9 @@ int fanout_home(job_ctx *ctx, PGconn *db, const fanout_walk *w, long long *chang
         /* `:reblogs` is read only when a reblog of the status exists */
         if (n == 0 || PQnfields(page) < 4 || PQgetvalue(page, 0, 3)[0] != 'f')
             fw.push.check_reblogs = 1;
-        if (writes_send(&fw, !more, err, errlen) != 0)
-            break;
-
-        char perr[512] = "";
-        if (more) {
-            snprintf(cursor, sizeof(cursor), "%s", PQgetvalue(page, n - 1, 0));
-            asked = next_page_send(db, w, cursor, perr, sizeof(perr)) == 0;
-        }
         t0 = monotonic_ms();
-        int collected = writes_collect(&fw, err, errlen);
+        int collected = writes_send(&fw, !more, err, errlen) == 0
+                        && writes_collect(&fw, err, errlen) == 0 ? 0 : -1;
         long long t1 = monotonic_ms();
         redis_ms += t1 - t0;
 
@@ -151,6 +172,11 @@ int fanout_home(job_ctx *ctx, PGconn *db, const fanout_walk *w, long long *chang
         }
         if (more && next == NULL) {
             snprintf(err, errlen, "%s", perr);
+            break;
+        }
+        if (w->on_page != NULL && fw.plain && page_notifies(page)
+            && feed_push_sync(&fw.push, err, errlen) != 0) {
+            PQclear(next);
             break;
         }
         if (w->on_page != NULL && w->on_page(w->arg, page, err, errlen) != 0) {
@@ -211,7 +237,7 @@ static int fanout_status_run(job_ctx *ctx, const fanout_status_job *job, PGconn 
 {
     redisContext *c = *ctx->redis;
     stream_event ev = { NULL, 0 };
-    char key[96];
+    fanout_event fe = { &ev, "", 0 };
 
     /* without a rendering (a remote post) the event names the status: the
      * streaming side renders it for each viewer */
@@ -220,19 +246,21 @@ static int fanout_status_run(job_ctx *ctx, const fanout_status_job *job, PGconn 
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    fanout_event_key(ctx, key, sizeof(key));
+    snprintf(fe.key, sizeof(fe.key), "mastodon:event:%s", ctx->job->jid);
 
     int rc = -1;
-    if (f->reblog_of_id[0] == '\0' && notify_mentions(c, db, f->id, err, errlen) != 0)
+    /* f->mentioned holds every account a mention notification could go
+     * to: most statuses mention none, and need no statement for them */
+    if (f->reblog_of_id[0] == '\0' && strcmp(f->mentioned, "{}") != 0
+        && notify_mentions(c, db, f->id, err, errlen) != 0)
         goto done;
-    if (stream_event_store(c, key, &ev, err, errlen) != 0
-        || job->fan(ctx, db, f, key, err, errlen) != 0)
+    if (job->fan(ctx, db, f, &fe, err, errlen) != 0)
         goto done;
     if (stream_public(c, f, &ev, err, errlen) != 0 || stream_direct(c, f, &ev, err, errlen) != 0)
         goto done;
     if (fanout_federate(ctx, f, job->action, err, errlen) != 0)
         goto done;
-    rc = redis_do(c, err, errlen, "DEL %s", key);
+    rc = fe.stored ? redis_do(c, err, errlen, "DEL %s", fe.key) : 0;
 
 done:
     stream_event_free(&ev);

@@ -8,6 +8,20 @@
 #include "jobs.h"
 #include "notify.h"
 #include "status.h"
+#include "stream.h"
+
+/* A status job's event: its text, and the key that holds it for the
+ * feed scripts (feed.c publishes from Redis), stored on first use only:
+ * the plain push (feed_push.c) publishes the text itself. */
+typedef struct {
+    const stream_event *ev;
+    char                key[96];        /* mastodon:event:<jid> */
+    int                 stored;
+} fanout_event;
+
+/* The key, the text stored under it for an hour the first time.  NULL +
+ * err. */
+const char *fanout_event_key(redisContext *c, fanout_event *fe, char *err, size_t errlen);
 
 typedef int (*fanout_page_fn)(void *arg, const PGresult *page, char *err, size_t errlen);
 
@@ -23,7 +37,7 @@ typedef struct {
     const char   *status_id;
     const char   *reblog_of_id;     /* "" when not a reblog */
     feed_op       op;
-    const char   *event_key;        /* event text for ADD/TOUCH */
+    fanout_event *event;            /* for ADD/TOUCH, else NULL */
     fanout_page_fn on_page;         /* after each page's feed writes, or NULL */
     void         *arg;
 } fanout_walk;
@@ -40,12 +54,12 @@ int fanout_federate(job_ctx *ctx, const status_facts *f, const char *action,
                     char *err, size_t errlen);
 
 /* distribute and status_update: args {"status_id", "payload"}, the status
- * loaded (skipped when gone, or a reblog with skip_reblogs), the event
- * stored under the job's key, mention notifications (not for a reblog),
+ * loaded (skipped when gone, or a reblog with skip_reblogs), mention
+ * notifications (not for a reblog),
  * then fan(), then the event on the public and direct channels and
  * activitypub_distribute with `action`. */
 typedef int (*fanout_status_fn)(job_ctx *ctx, PGconn *db, const status_facts *f,
-                                const char *event_key, char *err, size_t errlen);
+                                fanout_event *event, char *err, size_t errlen);
 
 typedef struct {
     const char       *name;         /* the job type, for the log */

@@ -80,7 +80,7 @@ static int notify_followers(void *arg, const PGresult *page, char *err, size_t e
 
 /* The home feeds (`update` events), `status` notifications page by page,
  * and for a reblog the `reblog` notification to the original's author. */
-static int distribute(job_ctx *ctx, PGconn *db, const status_facts *f, const char *event_key,
+static int distribute(job_ctx *ctx, PGconn *db, const status_facts *f, fanout_event *event,
                       char *err, size_t errlen)
 {
     long long written;
@@ -88,7 +88,7 @@ static int distribute(job_ctx *ctx, PGconn *db, const status_facts *f, const cha
     fanout_walk w = {
         .filter = f, .account_id = f->account_id, .include_self = f->author_local,
         .status_id = f->id, .reblog_of_id = f->reblog_of_id, .op = FEED_ADD,
-        .event_key = event_key, .on_page = notify_followers, .arg = &pn,
+        .event = event, .on_page = notify_followers, .arg = &pn,
     };
     int merged = big_account_merged(db, f, ctx->cfg->big_account_followers, err, errlen);
     if (merged < 0)
@@ -99,12 +99,16 @@ static int distribute(job_ctx *ctx, PGconn *db, const status_facts *f, const cha
     if (fanout_home(ctx, db, &w, &written, err, errlen) != 0)
         return -1;
     /* the followers reading their home stream get it as if pushed */
-    if (merged && big_account_stream(*ctx->redis, db, f->account_id, f, event_key, NULL,
+    if (merged && big_account_stream(*ctx->redis, db, f->account_id, f, NULL, event->ev,
                                       err, errlen) != 0)
         return -1;
     mlog(LOG_INFO, "distribute: status %s into %lld home feed(s)%s", f->id, written,
          merged ? ", merged on read by its followers' (a big account)" : "");
-    if (list_feeds_walk(ctx, db, f, f->account_id, f->id, f->reblog_of_id, FEED_ADD, event_key,
+    /* the lists' scripts publish the event from Redis */
+    const char *key = NULL;
+    if (f->author_listed && (key = fanout_event_key(*ctx->redis, event, err, errlen)) == NULL)
+        return -1;
+    if (list_feeds_walk(ctx, db, f, f->account_id, f->id, f->reblog_of_id, FEED_ADD, key,
                         &written, err, errlen) != 0)
         return -1;
     mlog(LOG_INFO, "distribute: status %s into %lld list feed(s)", f->id, written);
@@ -114,7 +118,7 @@ static int distribute(job_ctx *ctx, PGconn *db, const status_facts *f, const cha
         fanout_walk tw = {
             .filter = f, .tag_followers = 1, .account_id = f->account_id,
             .status_id = f->id, .reblog_of_id = f->reblog_of_id, .op = FEED_ADD,
-            .event_key = event_key,
+            .event = event,
         };
         if (fanout_home(ctx, db, &tw, &written, err, errlen) != 0)
             return -1;

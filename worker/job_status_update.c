@@ -40,14 +40,14 @@ static int notify_rebloggers(redisContext *c, PGconn *db, const status_facts *f,
 
 /* `status.update` where the status is in a home feed, then an `update`
  * notification to each local reblogger. */
-static int update(job_ctx *ctx, PGconn *db, const status_facts *f, const char *event_key,
+static int update(job_ctx *ctx, PGconn *db, const status_facts *f, fanout_event *event,
                   char *err, size_t errlen)
 {
     long long found;
     fanout_walk w = {
         .filter = f, .account_id = f->account_id, .include_self = f->author_local,
         .status_id = f->id, .reblog_of_id = "", .op = FEED_TOUCH,
-        .event_key = event_key,
+        .event = event,
     };
     int merged = big_account_is_merged(db, f->account_id, f->id, f->visibility, err, errlen);
     if (merged < 0)
@@ -55,13 +55,15 @@ static int update(job_ctx *ctx, PGconn *db, const status_facts *f, const char *e
     w.self_only = merged;
     if (fanout_home(ctx, db, &w, &found, err, errlen) != 0)
         return -1;
-    if (merged && big_account_stream(*ctx->redis, db, f->account_id, f, event_key, NULL,
+    if (merged && big_account_stream(*ctx->redis, db, f->account_id, f, NULL, event->ev,
                                       err, errlen) != 0)
         return -1;
     mlog(LOG_INFO, "status_update: status %s is in %lld home feed(s)%s", f->id, found,
          merged ? " (merged on read: followers not walked)" : "");
-    if (list_feeds_walk(ctx, db, NULL, f->account_id, f->id, "", FEED_TOUCH, event_key, &found,
-                        err, errlen) != 0)
+    const char *key = fanout_event_key(*ctx->redis, event, err, errlen);
+    if (key == NULL
+        || list_feeds_walk(ctx, db, NULL, f->account_id, f->id, "", FEED_TOUCH, key, &found,
+                           err, errlen) != 0)
         return -1;
     return notify_rebloggers(*ctx->redis, db, f, err, errlen);
 }

@@ -30,10 +30,6 @@ static const char lists_sql[] =
     " WHERE la.account_id = $1::bigint AND la.list_id > $2::bigint"
     " ORDER BY la.list_id LIMIT $3::int";
 
-/* most authors are in no list: one index probe spares the rule's planning */
-static const char listed_sql[] =
-    "SELECT 1 FROM list_accounts WHERE account_id = $1::bigint LIMIT 1";
-
 static const char owned_sql[] =
     "SELECT id FROM lists WHERE account_id = $1::bigint"
     " AND ($2::bigint IS NULL OR id = $2::bigint)";
@@ -51,7 +47,8 @@ static PGresult *lists_page(PGconn *db, const status_facts *f, const char *accou
     snprintf(limit, sizeof(limit), "%d", LIST_FEEDS_PAGE);
     if (f == NULL) {
         const char *params[3] = { account_id, cursor, limit };
-        return db_query(db, lists_sql, 3, params, PGRES_TUPLES_OK, err, errlen);
+        return db_query_prepared(db, "mw_lists", lists_sql, 3, params, PGRES_TUPLES_OK, err,
+                                 errlen);
     }
     snprintf(visibility, sizeof(visibility), "%d", f->visibility);
     const char *params[12] = {
@@ -60,7 +57,8 @@ static PGresult *lists_page(PGconn *db, const status_facts *f, const char *accou
         or_null(f->reblog_of_id), or_null(f->reblog_account_id),
         f->reblog_of_id[0] != '\0' ? f->reblog_account_domain : NULL,
     };
-    return db_query(db, lists_filtered_sql, 12, params, PGRES_TUPLES_OK, err, errlen);
+    return db_query_prepared(db, "mw_lists_filtered", lists_filtered_sql, 12, params,
+                             PGRES_TUPLES_OK, err, errlen);
 }
 
 int list_feeds_walk(job_ctx *ctx, PGconn *db, const status_facts *filter, const char *account_id,
@@ -75,16 +73,10 @@ int list_feeds_walk(job_ctx *ctx, PGconn *db, const status_facts *filter, const 
     /* Mastodon delivers direct statuses to no list */
     if (filter != NULL && filter->visibility > VISIBILITY_PRIVATE)
         return 0;
-    if (filter != NULL) {
-        const char *params[1] = { account_id };
-        PGresult *listed = db_query(db, listed_sql, 1, params, PGRES_TUPLES_OK, err, errlen);
-        if (listed == NULL)
-            return -1;
-        int none = PQntuples(listed) == 0;
-        PQclear(listed);
-        if (none)
-            return 0;
-    }
+    /* most authors are in no list: status_load() asked (one index probe
+     * spares the rule's planning and a statement) */
+    if (filter != NULL && !filter->author_listed)
+        return 0;
     b = malloc(sizeof(*b));
     if (b == NULL) {
         snprintf(err, errlen, "out of memory");

@@ -118,7 +118,10 @@ static int publish_rows(redisContext *c, const PGresult *res, char *err, size_t 
 static int insert(redisContext *c, PGconn *db, const char *const params[7], const char *type,
                   char *err, size_t errlen)
 {
-    PGresult *res = db_query(db, insert_sql, 7, params, PGRES_TUPLES_OK, err, errlen);
+    /* every status' followers with notify, every favourite, reblog, follow:
+     * planned once per connection */
+    PGresult *res = db_query_prepared(db, "mw_notify", insert_sql, 7, params, PGRES_TUPLES_OK,
+                                      err, errlen);
     if (res == NULL)
         return -1;
     if (PQntuples(res) > 0)

@@ -67,7 +67,9 @@ static int append_row(redisContext *c, const PGresult *res, int i, const char *e
 
 int outbox_relay_batch(PGconn *db, redisContext *c, char *err, size_t errlen)
 {
-    PGresult *res = db_query(db, select_sql, 0, NULL, PGRES_TUPLES_OK, err, errlen);
+    /* a pass per commit that queued jobs: planned once per connection */
+    PGresult *res = db_query_prepared(db, "mw_outbox_select", select_sql, 0, NULL,
+                                      PGRES_TUPLES_OK, err, errlen);
     if (res == NULL)
         return -1;
     int n = PQntuples(res), rc = -1;
@@ -115,7 +117,8 @@ int outbox_relay_batch(PGconn *db, redisContext *c, char *err, size_t errlen)
     *p++ = '}';
     *p = '\0';
     const char *params[1] = { ids };
-    PGresult *del = db_query(db, delete_sql, 1, params, PGRES_COMMAND_OK, err, errlen);
+    PGresult *del = db_query_prepared(db, "mw_outbox_delete", delete_sql, 1, params,
+                                      PGRES_COMMAND_OK, err, errlen);
     if (del == NULL)
         goto done;
     PQclear(del);

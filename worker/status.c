@@ -32,7 +32,15 @@ static const char status_sql[] =
     "       array(SELECT m.account_id FROM mentions m JOIN accounts ma ON ma.id = m.account_id"
     "             WHERE m.status_id = s.id AND NOT m.silent AND ma.domain IS NULL"
     "               AND m.account_id <> s.account_id ORDER BY m.account_id)::text,"
-    "       coalesce(s.in_reply_to_account_id::text, '')"
+    "       coalesce(s.in_reply_to_account_id::text, ''),"
+    /* for distribute, so that most posts need no statement of their own
+     * for them: the author in a list (list_feeds.c), its switch to merge
+     * on read and its followers (big_accounts.c) */
+    "       EXISTS (SELECT 1 FROM list_accounts la WHERE la.account_id = s.account_id),"
+    "       coalesce((SELECT b.since_status_id::text FROM feed_big_accounts b"
+    "                  WHERE b.account_id = s.account_id), ''),"
+    "       coalesce((SELECT st.followers_count FROM account_stats st"
+    "                  WHERE st.account_id = s.account_id), 0)"
     " FROM statuses s JOIN accounts a ON a.id = s.account_id"
     " LEFT JOIN statuses o ON o.id = s.reblog_of_id"
     " LEFT JOIN accounts oa ON oa.id = o.account_id"
@@ -83,6 +91,9 @@ int status_load(PGconn *db, const char *id, status_facts *f, char *err, size_t e
     copy(f->in_reply_to_id, sizeof(f->in_reply_to_id), res, 16);
     f->mentioned = PQgetvalue(res, 0, 17);
     copy(f->replied_account_id, sizeof(f->replied_account_id), res, 18);
+    f->author_listed = flag(res, 19);
+    copy(f->big_since_status_id, sizeof(f->big_since_status_id), res, 20);
+    f->author_followers = strtoll(PQgetvalue(res, 0, 21), NULL, 10);
     return 0;
 }
 

@@ -30,6 +30,9 @@ typedef struct {
     char *reblog_account_domain;            /* NULL when local or not a reblog */
     char *tags;                             /* lower-cased names, '\n' after each; "" none */
     char *mentioned;                        /* PostgreSQL array: local accounts mentioned (not silently) */
+    int   author_listed;                    /* the author is in a list */
+    char  big_since_status_id[MW_ID_LEN];   /* feed_big_accounts' switch, "" none */
+    long long author_followers;             /* account_stats.followers_count */
     PGresult *res;                          /* owns the strings above */
 } status_facts;
 

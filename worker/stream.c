@@ -218,3 +218,15 @@ int stream_conversation(redisContext *c, const char *account_id, const char *con
     free(ev.text);
     return rc;
 }
+
+size_t stream_home_channel_id(const char *channel, size_t len, const char **id)
+{
+    if (len <= 9 || len - 9 >= MW_ID_LEN || memcmp(channel, "timeline:", 9) != 0)
+        return 0;
+    for (size_t i = 9; i < len; i++) {
+        if (channel[i] < '0' || channel[i] > '9')
+            return 0;
+    }
+    *id = channel + 9;
+    return len - 9;
+}

@@ -50,6 +50,12 @@ int  stream_direct(redisContext *c, const status_facts *f, const stream_event *e
 int  stream_accounts(redisContext *c, PGresult *ids, const stream_event *ev,
                      char *err, size_t errlen);
 
+/* The pattern of the home timelines' channels for PUBSUB CHANNELS, and
+ * the account id of such a channel: timeline:<digits> only (not
+ * :notifications, list:, ...); its length, 0 for another channel. */
+#define STREAM_HOME_CHANNELS  "timeline:[0-9]*"
+size_t stream_home_channel_id(const char *channel, size_t len, const char **id);
+
 int  stream_conversation(redisContext *c, const char *account_id, const char *conversation_id,
                          char *err, size_t errlen);
 
