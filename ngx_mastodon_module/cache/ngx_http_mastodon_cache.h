@@ -40,6 +40,10 @@ typedef enum {
     NGX_HTTP_MASTODON_CACHE_CREDENTIALS,  /* "<epoch>\n" + the account's
                                              CredentialAccount; forgotten
                                              with its Account ("account") */
+    NGX_HTTP_MASTODON_CACHE_NOTIFICATIONS, /* by recipient: the newest rows
+                                             of its notification page
+                                             (_notifications.c); id 0: every
+                                             recipient's epoch */
     NGX_HTTP_MASTODON_CACHE_KINDS
 } ngx_http_mastodon_cache_kind_e;
 

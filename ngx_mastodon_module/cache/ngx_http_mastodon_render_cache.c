@@ -499,6 +499,9 @@ ngx_http_mastodon_cache_forget_message(ngx_str_t *message)
     } else if (sp - p == 7 && ngx_strncmp(p, "account", 7) == 0) {
         kind = NGX_HTTP_MASTODON_CACHE_ACCOUNT;
 
+    } else if (sp - p == 13 && ngx_strncmp(p, "notifications", 13) == 0) {
+        kind = NGX_HTTP_MASTODON_CACHE_NOTIFICATIONS;
+
     } else if (sp - p == 13 && ngx_strncmp(p, "account_relay", 13) == 0) {
         /* the relay is alive; after a gap it first published "account 0" */
         if (ngx_http_mastodon_cache) {
@@ -521,7 +524,8 @@ ngx_http_mastodon_cache_forget_message(ngx_str_t *message)
         if (id > 0
             || (id == 0 && (kind == NGX_HTTP_MASTODON_CACHE_VIEWER
                             || kind == NGX_HTTP_MASTODON_CACHE_BIG
-                            || kind == NGX_HTTP_MASTODON_CACHE_ACCOUNT)))
+                            || kind == NGX_HTTP_MASTODON_CACHE_ACCOUNT
+                            || kind == NGX_HTTP_MASTODON_CACHE_NOTIFICATIONS)))
         {
             ngx_http_mastodon_cache_forget(kind, id);
 
