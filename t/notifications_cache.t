@@ -103,6 +103,17 @@ for my $q ("?limit=1", "?limit=2&max_id=$n[0]", "?since_id=$n[2]", "?min_id=$n[2
     is(ids(page($q)), ids(page($pg)), "GET $q");
 }
 
+# v2: the sample accounts from the rendered accounts are those PostgreSQL
+# renders (partial_avatars reads the groups' first ones from it)
+my $v2 = $m->get_ok('/api/v2/notifications' => $ha)->status_is(200)->tx->res->json;
+my $v2p = $m->get_ok('/api/v2/notifications?expand_accounts=partial_avatars' => $ha)->status_is(200)
+            ->tx->res->json;
+my %full = map { $_->{id} => $_ } @{ $v2->{accounts} };
+ok(@{ $v2p->{accounts} } >= 3, 'v2: the senders');
+is_deeply([map { $full{$_->{id}} } @{ $v2p->{accounts} }], $v2p->{accounts}, 'v2: the same accounts');
+is(join(',', map { $_->{group_key} } @{ $v2->{notification_groups} }),
+   join(',', map { $_->{group_key} } @{ $v2p->{notification_groups} }), 'v2: the same groups');
+
 # a favourite and its undoing
 my $own = post('alice', 'mine');
 $m->post_ok("/api/v1/statuses/$own/favourite", $h{bob})->status_is(200);

@@ -139,6 +139,9 @@ typedef struct {
     int64_t                       *senders;     /* v1 cached: to render */
     ngx_http_mastodon_account_fill_t *sender_fill;
     ngx_uint_t                     nsenders;
+    ngx_str_t                     *cached_ids;  /* v2: sample accounts */
+    ngx_str_t                     *cached_json; /* from the render cache */
+    ngx_uint_t                     ncached;
     ngx_http_mastodon_statuses_t  *st;
     ngx_int_t                     *status;      /* per row: item, or -1 */
     ngx_uint_t                     pending;
@@ -172,6 +175,12 @@ static void ngx_http_mastodon_notif_put(ngx_http_request_t *r,
 static ngx_int_t ngx_http_mastodon_notif_window(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_notif_t *nt,
     const char **values);
+static ngx_int_t ngx_http_mastodon_notif_cached_samples(ngx_http_request_t *r,
+    ngx_http_mastodon_notif_t *nt, u_char *list, u_char *last);
+static ngx_uint_t ngx_http_mastodon_notif_seen(ngx_str_t *list, ngx_uint_t n,
+    ngx_str_t *id);
+static int ngx_http_mastodon_notif_account_row(ngx_http_mastodon_notif_t *nt,
+    ngx_str_t *id);
 static void ngx_http_mastodon_notif_senders_done(
     ngx_http_mastodon_pg_batch_t *b);
 static ngx_int_t ngx_http_mastodon_notif_run(ngx_http_request_t *r,
@@ -1349,6 +1358,16 @@ ngx_http_mastodon_notif_rows_done(ngx_http_mastodon_pg_batch_t *b)
         *p = '\0';
         values[0] = (const char *) list;
 
+        rc = ngx_http_mastodon_notif_cached_samples(r, nt, list, p);
+        if (rc == NGX_OK) {
+            goto run;
+        }
+
+        if (rc == NGX_ERROR) {
+            ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
         rc = ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_notif_accounts,
                                         values,
                                         ngx_http_mastodon_notif_accounts_done,
@@ -1360,6 +1379,8 @@ ngx_http_mastodon_notif_rows_done(ngx_http_mastodon_pg_batch_t *b)
 
         nt->pending++;
     }
+
+run:
 
     rc = ngx_http_mastodon_notif_run(r, nt);
     if (rc != NGX_DONE) {
@@ -1707,6 +1728,114 @@ ngx_http_mastodon_notif_v1(ngx_http_mastodon_json_t *j,
 }
 
 
+/*
+ * Every sample account of a v2 page (the ids "{1,2}" in [list, last)) from
+ * the rendered accounts, when all are there and the page shows them whole
+ * (partial_avatars needs their columns): NGX_DECLINED, the statement reads
+ * them.
+ */
+static ngx_int_t
+ngx_http_mastodon_notif_cached_samples(ngx_http_request_t *r,
+    ngx_http_mastodon_notif_t *nt, u_char *list, u_char *last)
+{
+    u_char     *p, *start;
+    int64_t     id;
+    ngx_uint_t  n;
+
+    if (nt->partial || !ngx_http_mastodon_cache_accounts_usable()) {
+        return NGX_DECLINED;
+    }
+
+    n = 1;
+
+    for (p = list; p < last; p++) {
+        n += *p == ',';
+    }
+
+    nt->cached_ids = ngx_palloc(r->pool, n * sizeof(ngx_str_t));
+    nt->cached_json = ngx_palloc(r->pool, n * sizeof(ngx_str_t));
+    if (nt->cached_ids == NULL || nt->cached_json == NULL) {
+        return NGX_ERROR;
+    }
+
+    nt->ncached = 0;
+    p = list + 1;                   /* past '{' */
+    last--;                         /* at '}' */
+
+    while (p < last) {
+        start = p;
+        while (p < last && *p != ',') {
+            p++;
+        }
+
+        n = nt->ncached;
+        nt->cached_ids[n].data = start;
+        nt->cached_ids[n].len = p - start;
+        p++;
+
+        if (ngx_http_mastodon_notif_seen(nt->cached_ids, n,
+                                         &nt->cached_ids[n]))
+        {
+            continue;
+        }
+
+        id = ngx_atoof(nt->cached_ids[n].data, nt->cached_ids[n].len);
+
+        if (id <= 0
+            || ngx_http_mastodon_account_cached(
+                   NGX_HTTP_MASTODON_CACHE_ACCOUNT, id, r->pool,
+                   &nt->cached_json[n])
+               != NGX_OK)
+        {
+            nt->ncached = 0;
+            return NGX_DECLINED;
+        }
+
+        nt->ncached++;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the rendered account of id, from the render cache or nt->accounts */
+static ngx_uint_t
+ngx_http_mastodon_notif_account_known(ngx_http_mastodon_notif_t *nt,
+    ngx_str_t *id)
+{
+    if (nt->ncached) {
+        return ngx_http_mastodon_notif_seen(nt->cached_ids, nt->ncached, id);
+    }
+
+    return ngx_http_mastodon_notif_account_row(nt, id) >= 0;
+}
+
+
+static void
+ngx_http_mastodon_notif_account_write(ngx_http_mastodon_json_t *j,
+    ngx_http_mastodon_notif_t *nt, ngx_str_t *id)
+{
+    ngx_uint_t  i;
+
+    if (nt->ncached) {
+        for (i = 0; i < nt->ncached; i++) {
+            if (nt->cached_ids[i].len == id->len
+                && ngx_strncmp(nt->cached_ids[i].data, id->data, id->len)
+                   == 0)
+            {
+                ngx_http_mastodon_json_raw(j, NULL, &nt->cached_json[i]);
+                return;
+            }
+        }
+
+        return;
+    }
+
+    ngx_http_mastodon_account(j, nt->accounts,
+                              ngx_http_mastodon_notif_account_row(nt, id), 0);
+}
+
+
 /* the row of account id in nt->accounts, or -1 */
 static int
 ngx_http_mastodon_notif_account_row(ngx_http_mastodon_notif_t *nt,
@@ -1832,7 +1961,7 @@ ngx_http_mastodon_notif_v2(ngx_http_request_t *r,
         for (k = 0; k < ns; k++) {
             s = samples[i * 8 + k];
 
-            if (ngx_http_mastodon_notif_account_row(nt, &s) < 0) {
+            if (!ngx_http_mastodon_notif_account_known(nt, &s)) {
                 continue;
             }
 
@@ -1862,7 +1991,7 @@ ngx_http_mastodon_notif_v2(ngx_http_request_t *r,
             for (k = 1; k < nsamples[i]; k++) {
                 s = samples[i * 8 + k];
 
-                if (ngx_http_mastodon_notif_account_row(nt, &s) >= 0
+                if (ngx_http_mastodon_notif_account_known(nt, &s)
                     && !ngx_http_mastodon_notif_seen(partials, np, &s)
                     && !ngx_http_mastodon_notif_seen(accounts, na, &s))
                 {
@@ -1876,8 +2005,7 @@ ngx_http_mastodon_notif_v2(ngx_http_request_t *r,
 
     ngx_http_mastodon_json_open_array(j, "accounts");
     for (k = 0; k < na; k++) {
-        row = ngx_http_mastodon_notif_account_row(nt, &accounts[k]);
-        ngx_http_mastodon_account(j, nt->accounts, row, 0);
+        ngx_http_mastodon_notif_account_write(j, nt, &accounts[k]);
     }
     ngx_http_mastodon_json_close_array(j);
 
