@@ -36,6 +36,24 @@ CREATE TRIGGER notifications_forget AFTER INSERT OR UPDATE OR DELETE
 CREATE TRIGGER mentions_notifications_forget AFTER DELETE ON mentions
     FOR EACH ROW EXECUTE FUNCTION mastodon_notifications_notify();
 
+-- a favourite or a poll deleted while its notification stays: the
+-- notification loses its status (Notification#target_status)
+CREATE FUNCTION mastodon_notifications_activity_notify() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('mastodon_notifications', n.account_id::text)
+        FROM notifications n
+        WHERE n.activity_id = OLD.id AND n.activity_type = TG_ARGV[0];
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER favourites_notifications_forget AFTER DELETE ON favourites
+    FOR EACH ROW EXECUTE FUNCTION mastodon_notifications_activity_notify('Favourite');
+
+CREATE TRIGGER polls_notifications_forget AFTER DELETE ON polls
+    FOR EACH ROW EXECUTE FUNCTION mastodon_notifications_activity_notify('Poll');
+
 -- without_suspended
 CREATE TRIGGER accounts_notifications_forget AFTER UPDATE OF suspended_at
     ON accounts

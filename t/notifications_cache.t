@@ -124,6 +124,14 @@ $m->post_ok("/api/v1/statuses/$own/unfavourite", $h{bob})->status_is(200);
 waits_ok(sub { $_[0] && !$fav->($_[0]) }, 'an unfavourite');
 reads_ok(sub { $_[0] && !$fav->($_[0]) }, 'on every worker');
 
+# a favourite deleted behind the API's back, its notification left: the
+# notification loses its status, so it is not shown (sql/0048)
+$m->post_ok("/api/v1/statuses/$own/favourite", $h{carol})->status_is(200);
+waits_ok($fav, "carol's favourite");
+reads_ok($fav, 'warm');
+$t->psql("DELETE FROM favourites WHERE account_id = $id{carol} AND status_id = $own");
+waits_ok(sub { $_[0] && !$fav->($_[0]) }, 'a favourite deleted in SQL');
+
 # the sender's account update
 $m->patch_ok('/api/v1/accounts/update_credentials', $h{bob}, form => { display_name => 'Bob Renamed' })
   ->status_is(200);
