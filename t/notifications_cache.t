@@ -50,6 +50,28 @@ sub reads_ok {
     ok($ok, $name);
 }
 
+# the same for the grouped page (v2)
+sub groups {
+    my ($query) = @_;
+    my $res = $m->ua->get("/api/v2/notifications$query" => $ha)->result;
+    return $res->code == 200 ? $res->json : undef;
+}
+
+sub groups_ok {
+    my ($check, $name) = @_;
+    ok($t->wait_for(sub { $check->(groups('')) }), "v2 waits: $name");
+    my $ok = 1;
+    for (1 .. 6) {
+        $ok = 0 unless $check->(groups(''));
+    }
+    ok($ok, "v2: $name");
+}
+
+sub group_of_status {
+    my ($g, $sid) = @_;
+    return $g && grep { ($_->{status_id} // '') eq $sid } @{ $g->{notification_groups} };
+}
+
 sub waits_ok {
     my ($check, $name) = @_;
     ok($t->wait_for(sub { $check->(page('')) }), $name);
@@ -113,6 +135,14 @@ ok(@{ $v2p->{accounts} } >= 3, 'v2: the senders');
 is_deeply([map { $full{$_->{id}} } @{ $v2p->{accounts} }], $v2p->{accounts}, 'v2: the same accounts');
 is(join(',', map { $_->{group_key} } @{ $v2->{notification_groups} }),
    join(',', map { $_->{group_key} } @{ $v2p->{notification_groups} }), 'v2: the same groups');
+groups('') for 1 .. 3;
+is_deeply(groups(''), groups('?include_filtered=true'), "v2: the cached page is the statement's");
+is_deeply(groups('?limit=2'), groups('?include_filtered=true&limit=2'), 'v2: limit 2');
+is_deeply(groups('?grouped_types[]=favourite'), groups('?include_filtered=true&grouped_types[]=favourite'),
+          'v2: grouped_types');
+is_deeply(groups('?exclude_types[]=mention'), groups('?include_filtered=true&exclude_types[]=mention'),
+          'v2: exclude_types');
+groups_ok(sub { group_of_status($_[0], $s3) }, 'warm');
 
 # a favourite and its undoing
 my $own = post('alice', 'mine');
@@ -120,9 +150,12 @@ $m->post_ok("/api/v1/statuses/$own/favourite", $h{bob})->status_is(200);
 my $fav = sub { $_[0] && grep { $_->{type} eq 'favourite' } @{ $_[0] } };
 waits_ok($fav, 'a favourite');
 reads_ok($fav, 'on every worker');
+groups_ok(sub { $_[0] && grep { $_->{type} eq 'favourite' } @{ $_[0]{notification_groups} } }, 'a favourite');
 $m->post_ok("/api/v1/statuses/$own/unfavourite", $h{bob})->status_is(200);
 waits_ok(sub { $_[0] && !$fav->($_[0]) }, 'an unfavourite');
 reads_ok(sub { $_[0] && !$fav->($_[0]) }, 'on every worker');
+groups_ok(sub { $_[0] && !grep { $_->{type} eq 'favourite' } @{ $_[0]{notification_groups} } },
+          'an unfavourite');
 
 # a favourite deleted behind the API's back, its notification left: the
 # notification loses its status, so it is not shown (sql/0048)
@@ -146,11 +179,13 @@ reads_ok(sub { $_[0] && grep { ($_->{status} // {})->{content} && $_->{status}{c
 # a delete of the status
 $m->delete_ok("/api/v1/statuses/$s2", $h{carol})->status_is(200);
 reads_ok(sub { $_[0] && !has_status($_[0], $s2) }, 'a status delete');
+groups_ok(sub { $_[0] && !group_of_status($_[0], $s2) }, 'a status delete');
 
 # a dismiss
 my $n3 = (grep { ($_->{status} // {})->{id} && $_->{status}{id} eq $s3 } @{ page('') })[0]{id};
 $m->post_ok("/api/v1/notifications/$n3/dismiss", $ha)->status_is(200);
 reads_ok(sub { $_[0] && !has_status($_[0], $s3) }, 'a dismiss');
+groups_ok(sub { $_[0] && !group_of_status($_[0], $s3) }, 'a dismiss');
 
 # a mute of the sender (with its notifications) and a block
 my $s4 = post('carol', '@alice fourth');
@@ -164,6 +199,7 @@ waits_ok(sub { has_status($_[0], $s5) }, "dave's mention");
 reads_ok(sub { has_status($_[0], $s5) }, 'warm');
 $m->post_ok("/api/v1/accounts/$id{dave}/block", $ha)->status_is(200);
 reads_ok(sub { $_[0] && !grep { $_->{account}{id} eq $id{dave} } @{ $_[0] } }, 'a block of the sender');
+groups_ok(sub { $_[0] && !grep { $_->{id} eq $id{dave} } @{ $_[0]{accounts} } }, 'a block of the sender');
 $m->post_ok("/api/v1/accounts/$id{dave}/unblock", $ha)->status_is(200);
 
 # a mute that hides notifications made in SQL, as one made while a row was
@@ -185,6 +221,7 @@ waits_ok(sub { $_[0] && grep { $_->{account}{id} eq $id{bob} } @{ $_[0] } }, 'an
 # clear
 $m->post_ok('/api/v1/notifications/clear', $ha)->status_is(200);
 reads_ok(sub { $_[0] && !@{ $_[0] } }, 'a clear');
+groups_ok(sub { $_[0] && !@{ $_[0]{notification_groups} } }, 'a clear');
 
 # more than the cache keeps: the pages beyond it come from PostgreSQL
 $t->psql("INSERT INTO notifications (account_id, from_account_id, activity_type, activity_id, type)"

@@ -168,13 +168,10 @@ static ngx_int_t ngx_http_mastodon_notif_load(ngx_http_request_t *r,
     ngx_http_mastodon_notif_t *nt);
 static ngx_int_t ngx_http_mastodon_notif_cached(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_notif_t *nt);
-static void ngx_http_mastodon_notif_fill_start(int64_t viewer,
-    ngx_http_mastodon_notif_fill_t *fill);
+static void ngx_http_mastodon_notif_fill_start(ngx_uint_t kind,
+    int64_t viewer, ngx_http_mastodon_notif_fill_t *fill);
 static void ngx_http_mastodon_notif_put(ngx_http_request_t *r,
     ngx_http_mastodon_notif_t *nt, int64_t viewer, PGresult *until);
-static ngx_int_t ngx_http_mastodon_notif_window(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_notif_t *nt,
-    const char **values);
 static ngx_int_t ngx_http_mastodon_notif_cached_samples(ngx_http_request_t *r,
     ngx_http_mastodon_notif_t *nt, u_char *list, u_char *last);
 static ngx_uint_t ngx_http_mastodon_notif_seen(ngx_str_t *list, ngx_uint_t n,
@@ -185,6 +182,12 @@ static void ngx_http_mastodon_notif_senders_done(
     ngx_http_mastodon_pg_batch_t *b);
 static ngx_int_t ngx_http_mastodon_notif_run(ngx_http_request_t *r,
     ngx_http_mastodon_notif_t *nt);
+static ngx_int_t ngx_http_mastodon_notif_rows(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_notif_t *nt);
+static ngx_int_t ngx_http_mastodon_notif_groups_cached(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_notif_t *nt);
+static void ngx_http_mastodon_notif_groups_put(ngx_http_request_t *r,
+    ngx_http_mastodon_notif_t *nt, int64_t viewer, PGresult *until);
 static void ngx_http_mastodon_notif_statuses_done(ngx_http_request_t *r,
     ngx_http_mastodon_statuses_t *st, void *data);
 static void ngx_http_mastodon_notif_accounts_done(
@@ -741,10 +744,11 @@ static ngx_int_t
 ngx_http_mastodon_notif_index(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx, ngx_uint_t version)
 {
-    ngx_int_t                     rc;
-    const char                  **values;
-    ngx_http_mastodon_pg_stmt_t  *stmt;
-    ngx_http_mastodon_notif_t    *nt;
+    ngx_int_t                      rc;
+    const char                   **values;
+    ngx_http_mastodon_pg_stmt_t   *stmt;
+    ngx_http_mastodon_notif_t     *nt;
+    ngx_http_mastodon_pg_batch_t  *b;
 
     nt = ngx_http_mastodon_notif_new(r, version);
     if (nt == NULL) {
@@ -775,8 +779,40 @@ ngx_http_mastodon_notif_index(ngx_http_request_t *r,
             && nt->types == NGX_HTTP_MASTODON_NOTIF_ALL
             && nt->limit <= NGX_HTTP_MASTODON_NOTIF_WINDOW)
         {
-            return ngx_http_mastodon_notif_window(r, ctx, nt, values);
+            /* the first page: the window's rows are read and put, the
+             * page's first `limit` answered */
+            nt->fill = ngx_palloc(r->pool,
+                                  sizeof(ngx_http_mastodon_notif_fill_t));
+            values[4] = ngx_http_mastodon_pg_int64(r,
+                                             NGX_HTTP_MASTODON_NOTIF_WINDOW);
+            if (nt->fill == NULL || values[4] == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            ngx_http_mastodon_notif_fill_start(
+                NGX_HTTP_MASTODON_CACHE_NOTIFICATIONS, ctx->auth->account_id,
+                nt->fill);
+            nt->window = 1;
         }
+    }
+
+    if (version == 2 && !nt->include_filtered && nt->max_id == 0
+        && nt->since_id == 0 && nt->min_id == 0
+        && ngx_http_mastodon_cache_accounts_usable())
+    {
+        rc = ngx_http_mastodon_notif_groups_cached(r, ctx, nt);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+
+        nt->fill = ngx_palloc(r->pool, sizeof(ngx_http_mastodon_notif_fill_t));
+        if (nt->fill == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_http_mastodon_notif_fill_start(
+            NGX_HTTP_MASTODON_CACHE_NOTIFICATION_GROUPS,
+            ctx->auth->account_id, nt->fill);
     }
 
     if (version == 1) {
@@ -787,37 +823,14 @@ ngx_http_mastodon_notif_index(ngx_http_request_t *r,
                           : &ngx_http_mastodon_notif_groups;
     }
 
-    return ngx_http_mastodon_pg_query(r, stmt, values,
-                                      ngx_http_mastodon_notif_rows_done, nt);
-}
-
-
-/*
- * The first page of v1 with every type: the newest rows of the window are
- * read, put in the render cache, and the page's first `limit` answered.
- */
-static ngx_int_t
-ngx_http_mastodon_notif_window(ngx_http_request_t *r,
-    ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_notif_t *nt,
-    const char **values)
-{
-    ngx_http_mastodon_pg_batch_t  *b;
-
-    nt->fill = ngx_palloc(r->pool, sizeof(ngx_http_mastodon_notif_fill_t));
-    values[4] = ngx_http_mastodon_pg_int64(r, NGX_HTTP_MASTODON_NOTIF_WINDOW);
-    if (nt->fill == NULL || values[4] == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_http_mastodon_notif_fill_start(ctx->auth->account_id, nt->fill);
-    nt->window = 1;
-
+    /* a page to be put: when its rows stop being the statement's */
     b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_notif_rows_done, nt);
     if (b == NULL
-        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_notif_page, values)
-           != NGX_OK
-        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_notif_until, values)
-           != NGX_OK)
+        || ngx_http_mastodon_pg_add(b, stmt, values) != NGX_OK
+        || (nt->fill
+            && ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_notif_until,
+                                        values)
+               != NGX_OK))
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -1210,6 +1223,8 @@ ngx_http_mastodon_notif_forget(ngx_http_request_t *r)
 
     ngx_http_mastodon_cache_forget(NGX_HTTP_MASTODON_CACHE_NOTIFICATIONS,
                                    ctx->auth->account_id);
+    ngx_http_mastodon_cache_forget(NGX_HTTP_MASTODON_CACHE_NOTIFICATION_GROUPS,
+                                   ctx->auth->account_id);
 }
 
 
@@ -1265,15 +1280,10 @@ ngx_http_mastodon_notif_empty_done(ngx_http_mastodon_pg_batch_t *b)
 static void
 ngx_http_mastodon_notif_rows_done(ngx_http_mastodon_pg_batch_t *b)
 {
-    int                            i, n;
-    u_char                        *list, *p;
-    size_t                         len;
-    ngx_str_t                      samples;
-    ngx_int_t                      rc;
-    const char                   **values;
-    ngx_http_request_t            *r;
-    ngx_http_mastodon_ctx_t       *ctx;
-    ngx_http_mastodon_notif_t     *nt;
+    ngx_int_t                   rc;
+    ngx_http_request_t         *r;
+    ngx_http_mastodon_ctx_t    *ctx;
+    ngx_http_mastodon_notif_t  *nt;
 
     r = b->request;
     nt = b->data;
@@ -1285,31 +1295,57 @@ ngx_http_mastodon_notif_rows_done(ngx_http_mastodon_pg_batch_t *b)
     }
 
     nt->rows = b->results[0];
-    n = PQntuples(nt->rows);
 
     if (nt->fill) {
-        ngx_http_mastodon_notif_put(r, nt, ctx->auth->account_id,
-                                    b->results[1]);
+        if (nt->version == 1) {
+            ngx_http_mastodon_notif_put(r, nt, ctx->auth->account_id,
+                                        b->results[1]);
+        } else {
+            ngx_http_mastodon_notif_groups_put(r, nt, ctx->auth->account_id,
+                                               b->results[1]);
+        }
     }
+
+    rc = ngx_http_mastodon_notif_rows(r, ctx, nt);
+    if (rc != NGX_DONE) {
+        ngx_http_mastodon_finalize(r, rc);
+    }
+}
+
+
+/*
+ * The rows are in (nt->rows, from the statement or the render cache): v1
+ * loads the statuses, v2 also the sample accounts; then the answer.
+ * NGX_DONE while that is under way, else the answer's status.
+ */
+static ngx_int_t
+ngx_http_mastodon_notif_rows(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_notif_t *nt)
+{
+    int                            i, n;
+    u_char                        *list, *p;
+    size_t                         len;
+    ngx_str_t                      samples;
+    ngx_int_t                      rc;
+    const char                   **values;
+
+    n = PQntuples(nt->rows);
 
     rc = nt->version == 1 ? ngx_http_mastodon_notif_v1_rows(r->pool, nt)
                           : ngx_http_mastodon_notif_v2_rows(r->pool, nt);
     if (rc != NGX_OK) {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (!nt->paginated && n == 0) {
         /* find / take! */
-        ngx_http_mastodon_finalize(r, NGX_HTTP_NOT_FOUND);
-        return;
+        return NGX_HTTP_NOT_FOUND;
     }
 
     if (nt->paginated
         && ngx_http_mastodon_notif_link(r, ctx, nt) != NGX_OK)
     {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (nt->n && nt->version == 2) {
@@ -1325,8 +1361,7 @@ ngx_http_mastodon_notif_rows_done(ngx_http_mastodon_pg_batch_t *b)
         list = ngx_pnalloc(r->pool, len);
         values = ngx_pcalloc(r->pool, sizeof(char *));
         if (list == NULL || values == NULL) {
-            ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         p = list;
@@ -1364,8 +1399,7 @@ ngx_http_mastodon_notif_rows_done(ngx_http_mastodon_pg_batch_t *b)
         }
 
         if (rc == NGX_ERROR) {
-            ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         rc = ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_notif_accounts,
@@ -1373,8 +1407,7 @@ ngx_http_mastodon_notif_rows_done(ngx_http_mastodon_pg_batch_t *b)
                                         ngx_http_mastodon_notif_accounts_done,
                                         nt);
         if (rc != NGX_DONE) {
-            ngx_http_mastodon_finalize(r, rc);
-            return;
+            return rc;
         }
 
         nt->pending++;
@@ -1382,10 +1415,7 @@ ngx_http_mastodon_notif_rows_done(ngx_http_mastodon_pg_batch_t *b)
 
 run:
 
-    rc = ngx_http_mastodon_notif_run(r, nt);
-    if (rc != NGX_DONE) {
-        ngx_http_mastodon_finalize(r, rc);
-    }
+    return ngx_http_mastodon_notif_run(r, nt);
 }
 
 
@@ -2179,14 +2209,13 @@ ngx_http_mastodon_notif_epochs(int64_t viewer, ngx_uint_t *epoch)
 }
 
 
-/* before the window's statement */
+/* before the statement of a page to be put (kind: v1's or v2's) */
 static void
-ngx_http_mastodon_notif_fill_start(int64_t viewer,
+ngx_http_mastodon_notif_fill_start(ngx_uint_t kind, int64_t viewer,
     ngx_http_mastodon_notif_fill_t *fill)
 {
     fill->usable = ngx_http_mastodon_cache_accounts_usable();
-    fill->version = ngx_http_mastodon_cache_version(
-                              NGX_HTTP_MASTODON_CACHE_NOTIFICATIONS, viewer);
+    fill->version = ngx_http_mastodon_cache_version(kind, viewer);
     ngx_http_mastodon_notif_epochs(viewer, fill->epoch);
 }
 
@@ -2595,4 +2624,207 @@ ngx_http_mastodon_notif_senders_done(ngx_http_mastodon_pg_batch_t *b)
     if (rc != NGX_DONE) {
         ngx_http_mastodon_finalize(r, rc);
     }
+}
+
+
+/*
+ * The first v2 page in the render cache (kind NOTIFICATION_GROUPS, by
+ * recipient): the statement's result as it came (the grouping is the
+ * statement's alone), "<epochs> <until> <limit> <types> <grouped>\n"
+ * "<rows> <columns>\n" then each value as "<length> <bytes>" (-1: NULL).
+ * Forgotten with the v1 page and used under the same versions; a request
+ * without cursors nor include_filtered whose limit and types are those of
+ * the entry is answered from it.
+ */
+#define NGX_HTTP_MASTODON_NOTIF_GCOLS  (NGX_HTTP_MASTODON_GCOL_LATEST + 1)
+
+
+static void
+ngx_http_mastodon_notif_groups_put(ngx_http_request_t *r,
+    ngx_http_mastodon_notif_t *nt, int64_t viewer, PGresult *until)
+{
+    int                              i, k, n;
+    u_char                          *p;
+    size_t                           len;
+    ngx_str_t                        v;
+    ngx_uint_t                       epoch[4];
+    ngx_http_mastodon_notif_fill_t  *fill;
+
+    fill = nt->fill;
+    ngx_http_mastodon_notif_epochs(viewer, epoch);
+
+    n = PQntuples(nt->rows);
+
+    if (!fill->usable || ngx_memcmp(epoch, fill->epoch, sizeof(epoch)) != 0
+        || PQntuples(until) != 1
+        || PQnfields(nt->rows) != NGX_HTTP_MASTODON_NOTIF_GCOLS)
+    {
+        return;
+    }
+
+    len = 9 * (NGX_ATOMIC_T_LEN + 1) + 4;
+
+    for (i = 0; i < n; i++) {
+        for (k = 0; k < NGX_HTTP_MASTODON_NOTIF_GCOLS; k++) {
+            len += NGX_INT_T_LEN + 1 + PQgetlength(nt->rows, i, k);
+        }
+    }
+
+    v.data = ngx_pnalloc(r->pool, len);
+    if (v.data == NULL) {
+        return;
+    }
+
+    p = ngx_sprintf(v.data, "%uA %uA %uA %uA %L %ui %ui %ui\n%d %d\n",
+                    (ngx_atomic_uint_t) epoch[0], (ngx_atomic_uint_t) epoch[1],
+                    (ngx_atomic_uint_t) epoch[2], (ngx_atomic_uint_t) epoch[3],
+                    ngx_http_mastodon_pg_int(until, 0, 0), nt->limit,
+                    nt->types, nt->grouped, n,
+                    (int) NGX_HTTP_MASTODON_NOTIF_GCOLS);
+
+    for (i = 0; i < n; i++) {
+        for (k = 0; k < NGX_HTTP_MASTODON_NOTIF_GCOLS; k++) {
+            if (PQgetisnull(nt->rows, i, k)) {
+                p = ngx_cpymem(p, "-1 ", 3);
+                continue;
+            }
+
+            p = ngx_sprintf(p, "%d ", PQgetlength(nt->rows, i, k));
+            p = ngx_cpymem(p, PQgetvalue(nt->rows, i, k),
+                           PQgetlength(nt->rows, i, k));
+        }
+    }
+
+    v.len = p - v.data;
+
+    ngx_http_mastodon_cache_put(NGX_HTTP_MASTODON_CACHE_NOTIFICATION_GROUPS,
+                                viewer, fill->version, &v);
+}
+
+
+static void
+ngx_http_mastodon_notif_pqclear(void *data)
+{
+    PQclear(data);
+}
+
+
+/* NGX_DECLINED: the statement is to run */
+static ngx_int_t
+ngx_http_mastodon_notif_groups_cached(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_notif_t *nt)
+{
+    int                  i, k, n, ncols;
+    u_char              *p, *last;
+    int64_t              until, len;
+    PGresult            *res;
+    ngx_str_t            v, w;
+    ngx_uint_t           epoch[4];
+    PGresAttDesc         attrs[NGX_HTTP_MASTODON_NOTIF_GCOLS];
+    ngx_pool_cleanup_t  *cln;
+
+    if (ngx_http_mastodon_cache_get(NGX_HTTP_MASTODON_CACHE_NOTIFICATION_GROUPS,
+                                    ctx->auth->account_id, r->pool, &v)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    p = v.data;
+    last = v.data + v.len;
+
+    ngx_http_mastodon_notif_epochs(ctx->auth->account_id, epoch);
+
+    for (i = 0; i < 4; i++) {
+        w = ngx_http_mastodon_notif_next(&p, last, ' ');
+        if (w.len == 0 || (ngx_uint_t) ngx_atoof(w.data, w.len) != epoch[i]) {
+            return NGX_DECLINED;
+        }
+    }
+
+    w = ngx_http_mastodon_notif_next(&p, last, ' ');
+    until = ngx_atoof(w.data, w.len);
+
+    if (until < 0 || (until && ngx_time() >= until)) {
+        return NGX_DECLINED;
+    }
+
+    w = ngx_http_mastodon_notif_next(&p, last, ' ');
+    if ((ngx_uint_t) ngx_atoof(w.data, w.len) != nt->limit) {
+        return NGX_DECLINED;
+    }
+
+    w = ngx_http_mastodon_notif_next(&p, last, ' ');
+    if ((ngx_uint_t) ngx_atoof(w.data, w.len) != nt->types) {
+        return NGX_DECLINED;
+    }
+
+    w = ngx_http_mastodon_notif_next(&p, last, '\n');
+    if ((ngx_uint_t) ngx_atoof(w.data, w.len) != nt->grouped) {
+        return NGX_DECLINED;
+    }
+
+    w = ngx_http_mastodon_notif_next(&p, last, ' ');
+    n = ngx_atoi(w.data, w.len);
+    w = ngx_http_mastodon_notif_next(&p, last, '\n');
+    ncols = ngx_atoi(w.data, w.len);
+
+    if (n < 0 || n > 2 * NGX_HTTP_MASTODON_NOTIF_LIMIT
+        || ncols != NGX_HTTP_MASTODON_NOTIF_GCOLS)
+    {
+        return NGX_DECLINED;
+    }
+
+    res = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (res == NULL || cln == NULL) {
+        PQclear(res);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_mastodon_notif_pqclear;
+    cln->data = res;
+
+    ngx_memzero(attrs, sizeof(attrs));
+
+    for (k = 0; k < ncols; k++) {
+        attrs[k].name = "";
+        attrs[k].typid = 25;        /* text */
+        attrs[k].typlen = -1;
+        attrs[k].atttypmod = -1;
+    }
+
+    if (!PQsetResultAttrs(res, ncols, attrs)) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        for (k = 0; k < ncols; k++) {
+            w = ngx_http_mastodon_notif_next(&p, last, ' ');
+
+            if (w.len == 2 && w.data[0] == '-' && w.data[1] == '1') {
+                len = -1;
+
+            } else {
+                len = ngx_atoof(w.data, w.len);
+                if (len < 0 || len > last - p) {
+                    return NGX_DECLINED;
+                }
+            }
+
+            if (!PQsetvalue(res, i, k, len < 0 ? NULL : (char *) p,
+                            (int) len))
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            if (len > 0) {
+                p += len;
+            }
+        }
+    }
+
+    nt->rows = res;
+
+    return ngx_http_mastodon_notif_rows(r, ctx, nt);
 }

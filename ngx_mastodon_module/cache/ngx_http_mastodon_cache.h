@@ -44,6 +44,10 @@ typedef enum {
                                              of its notification page
                                              (_notifications.c); id 0: every
                                              recipient's epoch */
+    NGX_HTTP_MASTODON_CACHE_NOTIFICATION_GROUPS, /* by recipient: the rows
+                                             of its first v2 page;
+                                             forgotten with its
+                                             "notifications" */
     NGX_HTTP_MASTODON_CACHE_KINDS
 } ngx_http_mastodon_cache_kind_e;
 

@@ -533,6 +533,11 @@ ngx_http_mastodon_cache_forget_message(ngx_str_t *message)
                 ngx_http_mastodon_cache_forget(
                     NGX_HTTP_MASTODON_CACHE_CREDENTIALS, id);
             }
+
+            if (kind == NGX_HTTP_MASTODON_CACHE_NOTIFICATIONS && id > 0) {
+                ngx_http_mastodon_cache_forget(
+                    NGX_HTTP_MASTODON_CACHE_NOTIFICATION_GROUPS, id);
+            }
         }
     }
 }
