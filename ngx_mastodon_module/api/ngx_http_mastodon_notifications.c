@@ -30,6 +30,10 @@
  * from its rows up to the page's range.  Where Mastodon's range has an open
  * end (an incomplete page without since_id, or paginating up without
  * max_id) the group is bounded by nothing on that side.
+ *
+ * The first pages of both (their statements' rows) are kept in the render
+ * cache per recipient and read while nothing they depend on changed: see
+ * ngx_http_mastodon_notif_epochs() at the end.
  */
 
 #include "ngx_http_mastodon_api.h"
@@ -107,7 +111,7 @@ typedef struct {
 } ngx_http_mastodon_notif_row_t;
 
 
-/* the versions a page's cache entry is read against (see _cached()) */
+/* the versions a page put in the render cache is read against (_epochs()) */
 typedef struct {
     ngx_uint_t                     usable;
     ngx_uint_t                     version;
@@ -134,8 +138,9 @@ typedef struct {
     ngx_int_t                     *type;        /* per row: its index */
     int64_t                       *target;      /* per row: status, or 0 */
     ngx_http_mastodon_notif_row_t *row;         /* v1 */
-    ngx_http_mastodon_notif_fill_t *fill;       /* v1: the page is put */
-    ngx_uint_t                     window;      /* v1: the rows put */
+    ngx_http_mastodon_notif_fill_t *fill;       /* the page is put */
+    ngx_uint_t                     window;      /* v1: more rows than
+                                                   the page's were read */
     int64_t                       *senders;     /* v1 cached: to render */
     ngx_http_mastodon_account_fill_t *sender_fill;
     ngx_uint_t                     nsenders;
