@@ -14,13 +14,13 @@ void account_forget_flush(account_forget *f, redisContext *c)
 {
     redisReply *r;
 
-    if (f->len <= sizeof(ACCOUNT_FORGET_WORD) - 1)
+    if (f->len <= strlen(f->word))
         return;
     /* a node that misses it is not listening, and empties its cache when
      * it listens again */
     r = redisCommand(c, "PUBLISH mastodon:cache:forget %b", f->msg, f->len);
     if (r == NULL) {
-        mlog(LOG_WARN, "outbox: account forget not published: %s", c->errstr);
+        mlog(LOG_WARN, "outbox: %s forget not published: %s", f->word, c->errstr);
         lost = 1;
     } else {
         freeReplyObject(r);
@@ -30,15 +30,15 @@ void account_forget_flush(account_forget *f, redisContext *c)
 
 void account_forget_add(account_forget *f, redisContext *c, const char *id)
 {
-    size_t n = strlen(id);
+    size_t n = strlen(id), w = strlen(f->word);
 
     if (n == 0 || n > ACCOUNT_ID_MAX || strspn(id, "0123456789") != n)
         return;
     if (f->len + 1 + n > sizeof(f->msg))
         account_forget_flush(f, c);
     if (f->len == 0) {
-        memcpy(f->msg, ACCOUNT_FORGET_WORD, sizeof(ACCOUNT_FORGET_WORD) - 1);
-        f->len = sizeof(ACCOUNT_FORGET_WORD) - 1;
+        memcpy(f->msg, f->word, w);
+        f->len = w;
     }
     f->msg[f->len++] = ' ';
     memcpy(f->msg + f->len, id, n);

@@ -11,13 +11,17 @@
 #include <stddef.h>
 
 #define ACCOUNT_FORGET_CHANNEL  "mastodon_account"
+/* sql/0048: the recipients whose notification pages changed, published as
+ * "notifications <id>..." the same way */
+#define NOTIFICATIONS_FORGET_CHANNEL  "mastodon_notifications"
 /* how often the relay says it listens ("account_relay 1"): the module uses
  * rendered accounts only while it hears that */
 #define ACCOUNT_FORGET_BEAT_MS  1000
 
 typedef struct {
-    char    msg[4096];      /* "account <id> <id>..." */
-    size_t  len;
+    const char  *word;      /* "account", "notifications" */
+    char         msg[4096]; /* "<word> <id> <id>..." */
+    size_t       len;
 } account_forget;
 
 /* Adds a notification's payload (a decimal id; others are ignored),
@@ -25,7 +29,8 @@ typedef struct {
 void account_forget_add(account_forget *f, redisContext *c, const char *id);
 /* Publishes what is gathered, if anything. */
 void account_forget_flush(account_forget *f, redisContext *c);
-/* "account 0" (nobody listened: every account), or the heartbeat */
+/* "account 0" (nobody listened: every account; the module's notification
+ * pages are checked against it too), or the heartbeat */
 void account_forget_all(redisContext *c);
 void account_forget_beat(redisContext *c);
 

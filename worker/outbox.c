@@ -140,17 +140,18 @@ static pthread_t            relay_tid;
 static int                  relay_started;
 
 /* Waits for a notification or the poll period; the outbox's are only a
- * wake-up, mastodon_account's name accounts to forget on every node.
+ * wake-up, mastodon_account's name accounts to forget on every node,
+ * mastodon_notifications' the recipients of notification pages.
  * Notifications a query already read are taken at once.  -1: the
  * connection is gone. */
 static int wait_notify(PGconn *db, redisContext *c, long ms)
 {
     struct pollfd pfd = { PQsocket(db), POLLIN, 0 };
-    account_forget forget;
+    account_forget forget = { .word = "account" };
+    account_forget notif = { .word = "notifications" };
     PGnotify *n;
     int heard = 0;
 
-    forget.len = 0;
     if (pfd.fd < 0)
         return -1;
     for (;;) {
@@ -158,6 +159,8 @@ static int wait_notify(PGconn *db, redisContext *c, long ms)
             heard = 1;
             if (strcmp(n->relname, ACCOUNT_FORGET_CHANNEL) == 0)
                 account_forget_add(&forget, c, n->extra);
+            else if (strcmp(n->relname, NOTIFICATIONS_FORGET_CHANNEL) == 0)
+                account_forget_add(&notif, c, n->extra);
             PQfreemem(n);
         }
         if (heard || ms == 0)
@@ -169,6 +172,7 @@ static int wait_notify(PGconn *db, redisContext *c, long ms)
         ms = 0;
     }
     account_forget_flush(&forget, c);
+    account_forget_flush(&notif, c);
     return 0;
 }
 
@@ -182,7 +186,8 @@ static int take_lock(PGconn *db, char *err, size_t errlen)
     int held = PQgetvalue(res, 0, 0)[0] == 't';
     PQclear(res);
     if (held && (db_exec(db, "LISTEN " OUTBOX_CHANNEL, err, errlen) != 0
-                 || db_exec(db, "LISTEN " ACCOUNT_FORGET_CHANNEL, err, errlen) != 0))
+                 || db_exec(db, "LISTEN " ACCOUNT_FORGET_CHANNEL, err, errlen) != 0
+                 || db_exec(db, "LISTEN " NOTIFICATIONS_FORGET_CHANNEL, err, errlen) != 0))
         return -1;
     return held;
 }

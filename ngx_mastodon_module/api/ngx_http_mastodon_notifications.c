@@ -30,9 +30,14 @@
  * from its rows up to the page's range.  Where Mastodon's range has an open
  * end (an incomplete page without since_id, or paginating up without
  * max_id) the group is bounded by nothing on that side.
+ *
+ * The first pages of both (their statements' rows) are kept in the render
+ * cache per recipient and read while nothing they depend on changed: see
+ * ngx_http_mastodon_notif_epochs() at the end.
  */
 
 #include "ngx_http_mastodon_api.h"
+#include "ngx_http_mastodon_cache.h"
 
 
 #define NGX_HTTP_MASTODON_NOTIF_LIMIT        40
@@ -41,6 +46,9 @@
 #define NGX_HTTP_MASTODON_NOTIF_SAMPLES      "8"
 
 #define NGX_HTTP_MASTODON_NOTIF_GROUPABLE    "{favourite,reblog,follow}"
+
+/* the newest rows of a v1 page the render cache keeps per recipient */
+#define NGX_HTTP_MASTODON_NOTIF_WINDOW       40
 
 
 /* Notification::TYPES of Mastodon 4.3, in its order */
@@ -88,6 +96,29 @@ enum {
 };
 
 
+/* a v1 row, from the statement or the render cache */
+typedef struct {
+    int64_t                        id;
+    ngx_str_t                      type;
+    ngx_str_t                      created_at;
+    ngx_str_t                      group_key;
+    ngx_uint_t                     filtered;
+    int64_t                        from;
+    ngx_str_t                      account;     /* rendered; empty: res */
+    PGresult                      *res;         /* the sender's columns */
+    int                            res_row;
+    int                            res_col;
+} ngx_http_mastodon_notif_row_t;
+
+
+/* the versions a page put in the render cache is read against (_epochs()) */
+typedef struct {
+    ngx_uint_t                     usable;
+    ngx_uint_t                     version;
+    ngx_uint_t                     epoch[4];
+} ngx_http_mastodon_notif_fill_t;
+
+
 typedef struct {
     ngx_uint_t                     version;
     ngx_uint_t                     limit;
@@ -103,6 +134,19 @@ typedef struct {
 
     PGresult                      *rows;
     PGresult                      *accounts;    /* v2: sample accounts */
+    ngx_uint_t                     n;           /* rows */
+    ngx_int_t                     *type;        /* per row: its index */
+    int64_t                       *target;      /* per row: status, or 0 */
+    ngx_http_mastodon_notif_row_t *row;         /* v1 */
+    ngx_http_mastodon_notif_fill_t *fill;       /* the page is put */
+    ngx_uint_t                     window;      /* v1: more rows than
+                                                   the page's were read */
+    int64_t                       *senders;     /* v1 cached: to render */
+    ngx_http_mastodon_account_fill_t *sender_fill;
+    ngx_uint_t                     nsenders;
+    ngx_str_t                     *cached_ids;  /* v2: sample accounts */
+    ngx_str_t                     *cached_json; /* from the render cache */
+    ngx_uint_t                     ncached;
     ngx_http_mastodon_statuses_t  *st;
     ngx_int_t                     *status;      /* per row: item, or -1 */
     ngx_uint_t                     pending;
@@ -121,8 +165,34 @@ static const char *ngx_http_mastodon_notif_types_sql(ngx_http_request_t *r,
     ngx_uint_t mask, ngx_uint_t all);
 static ngx_int_t ngx_http_mastodon_notif_type(const char *s, size_t len);
 static void ngx_http_mastodon_notif_rows_done(ngx_http_mastodon_pg_batch_t *b);
+static ngx_int_t ngx_http_mastodon_notif_v1_rows(ngx_pool_t *pool,
+    ngx_http_mastodon_notif_t *nt);
+static ngx_int_t ngx_http_mastodon_notif_v2_rows(ngx_pool_t *pool,
+    ngx_http_mastodon_notif_t *nt);
 static ngx_int_t ngx_http_mastodon_notif_load(ngx_http_request_t *r,
-    ngx_http_mastodon_notif_t *nt, int col);
+    ngx_http_mastodon_notif_t *nt);
+static ngx_int_t ngx_http_mastodon_notif_cached(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_notif_t *nt);
+static void ngx_http_mastodon_notif_fill_start(ngx_uint_t kind,
+    int64_t viewer, ngx_http_mastodon_notif_fill_t *fill);
+static void ngx_http_mastodon_notif_put(ngx_http_request_t *r,
+    ngx_http_mastodon_notif_t *nt, int64_t viewer, PGresult *until);
+static ngx_int_t ngx_http_mastodon_notif_cached_samples(ngx_http_request_t *r,
+    ngx_http_mastodon_notif_t *nt, u_char *list, u_char *last);
+static ngx_uint_t ngx_http_mastodon_notif_seen(ngx_str_t *list, ngx_uint_t n,
+    ngx_str_t *id);
+static int ngx_http_mastodon_notif_account_row(ngx_http_mastodon_notif_t *nt,
+    ngx_str_t *id);
+static void ngx_http_mastodon_notif_senders_done(
+    ngx_http_mastodon_pg_batch_t *b);
+static ngx_int_t ngx_http_mastodon_notif_run(ngx_http_request_t *r,
+    ngx_http_mastodon_notif_t *nt);
+static ngx_int_t ngx_http_mastodon_notif_rows(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_notif_t *nt);
+static ngx_int_t ngx_http_mastodon_notif_groups_cached(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_notif_t *nt);
+static void ngx_http_mastodon_notif_groups_put(ngx_http_request_t *r,
+    ngx_http_mastodon_notif_t *nt, int64_t viewer, PGresult *until);
 static void ngx_http_mastodon_notif_statuses_done(ngx_http_request_t *r,
     ngx_http_mastodon_statuses_t *st, void *data);
 static void ngx_http_mastodon_notif_accounts_done(
@@ -132,15 +202,19 @@ static void ngx_http_mastodon_notif_op_rows_done(
 static void ngx_http_mastodon_notif_op_respond(ngx_http_mastodon_notif_t *nt);
 static void ngx_http_mastodon_notif_respond(ngx_http_request_t *r,
     ngx_http_mastodon_notif_t *nt);
+static ngx_int_t ngx_http_mastodon_notif_answer(ngx_http_request_t *r,
+    ngx_http_mastodon_notif_t *nt);
 static ngx_uint_t ngx_http_mastodon_notif_shown(ngx_http_mastodon_notif_t *nt,
-    int row, int type_col);
+    ngx_uint_t row);
 static void ngx_http_mastodon_notif_v1(ngx_http_mastodon_json_t *j,
-    ngx_http_mastodon_notif_t *nt, int row);
+    ngx_http_mastodon_notif_t *nt, ngx_uint_t row);
 static ngx_int_t ngx_http_mastodon_notif_v2(ngx_http_request_t *r,
     ngx_http_mastodon_json_t *j, ngx_http_mastodon_notif_t *nt);
 static ngx_int_t ngx_http_mastodon_notif_link(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_notif_t *nt);
 static void ngx_http_mastodon_notif_empty_done(
+    ngx_http_mastodon_pg_batch_t *b);
+static void ngx_http_mastodon_notif_dismiss_done(
     ngx_http_mastodon_pg_batch_t *b);
 static void ngx_http_mastodon_notif_count_done(
     ngx_http_mastodon_pg_batch_t *b);
@@ -368,6 +442,28 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_notif_group_unread =
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_notif_accounts =
     ngx_http_mastodon_pg_stmt(
         "SELECT " NGX_HTTP_MASTODON_ACCOUNT_COLUMNS
+        NGX_HTTP_MASTODON_ACCOUNT_FROM
+        " WHERE a.id = ANY ($1::bigint[])", 1);
+
+
+/*
+ * When the page the render cache keeps stops being what the statement
+ * would give: the end of the first mute that hides its sender's
+ * notifications (NGX_HTTP_MASTODON_NOTIF_SQL_SHOWN), in Unix seconds.
+ */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_notif_until =
+    ngx_http_mastodon_pg_stmt(
+        "SELECT coalesce(ceil(extract(epoch FROM min(hm.expires_at))), 0)"
+        "::bigint FROM mutes hm WHERE hm.account_id = $1::bigint"
+        " AND hm.hide_notifications"
+        " AND hm.expires_at > now() AT TIME ZONE 'UTC'", 1);
+
+/* the senders of a cached page that are not in the render cache: $1 their
+ * ids; whether GET /api/v1/accounts/:id shows them (put only then) */
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_notif_senders =
+    ngx_http_mastodon_pg_stmt(
+        "SELECT " NGX_HTTP_MASTODON_ACCOUNT_COLUMNS ","
+        NGX_HTTP_MASTODON_ACCOUNT_SHOWN
         NGX_HTTP_MASTODON_ACCOUNT_FROM
         " WHERE a.id = ANY ($1::bigint[])", 1);
 
@@ -653,10 +749,11 @@ static ngx_int_t
 ngx_http_mastodon_notif_index(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx, ngx_uint_t version)
 {
-    ngx_int_t                     rc;
-    const char                  **values;
-    ngx_http_mastodon_pg_stmt_t  *stmt;
-    ngx_http_mastodon_notif_t    *nt;
+    ngx_int_t                      rc;
+    const char                   **values;
+    ngx_http_mastodon_pg_stmt_t   *stmt;
+    ngx_http_mastodon_notif_t     *nt;
+    ngx_http_mastodon_pg_batch_t  *b;
 
     nt = ngx_http_mastodon_notif_new(r, version);
     if (nt == NULL) {
@@ -675,6 +772,54 @@ ngx_http_mastodon_notif_index(ngx_http_request_t *r,
 
     nt->paginated = 1;
 
+    if (version == 1 && !nt->include_filtered
+        && ngx_http_mastodon_cache_accounts_usable())
+    {
+        rc = ngx_http_mastodon_notif_cached(r, ctx, nt);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+
+        if (nt->max_id == 0 && nt->since_id == 0 && nt->min_id == 0
+            && nt->types == NGX_HTTP_MASTODON_NOTIF_ALL
+            && nt->limit <= NGX_HTTP_MASTODON_NOTIF_WINDOW)
+        {
+            /* the first page: the window's rows are read and put, the
+             * page's first `limit` answered */
+            nt->fill = ngx_palloc(r->pool,
+                                  sizeof(ngx_http_mastodon_notif_fill_t));
+            values[4] = ngx_http_mastodon_pg_int64(r,
+                                             NGX_HTTP_MASTODON_NOTIF_WINDOW);
+            if (nt->fill == NULL || values[4] == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            ngx_http_mastodon_notif_fill_start(
+                NGX_HTTP_MASTODON_CACHE_NOTIFICATIONS, ctx->auth->account_id,
+                nt->fill);
+            nt->window = 1;
+        }
+    }
+
+    if (version == 2 && !nt->include_filtered && nt->max_id == 0
+        && nt->since_id == 0 && nt->min_id == 0
+        && ngx_http_mastodon_cache_accounts_usable())
+    {
+        rc = ngx_http_mastodon_notif_groups_cached(r, ctx, nt);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+
+        nt->fill = ngx_palloc(r->pool, sizeof(ngx_http_mastodon_notif_fill_t));
+        if (nt->fill == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_http_mastodon_notif_fill_start(
+            NGX_HTTP_MASTODON_CACHE_NOTIFICATION_GROUPS,
+            ctx->auth->account_id, nt->fill);
+    }
+
     if (version == 1) {
         stmt = nt->min_id ? &ngx_http_mastodon_notif_page_up
                           : &ngx_http_mastodon_notif_page;
@@ -683,8 +828,23 @@ ngx_http_mastodon_notif_index(ngx_http_request_t *r,
                           : &ngx_http_mastodon_notif_groups;
     }
 
-    return ngx_http_mastodon_pg_query(r, stmt, values,
-                                      ngx_http_mastodon_notif_rows_done, nt);
+    /* a page to be put: when its rows stop being the statement's */
+    b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_notif_rows_done, nt);
+    if (b == NULL
+        || ngx_http_mastodon_pg_add(b, stmt, values) != NGX_OK
+        || (nt->fill
+            && ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_notif_until,
+                                        values)
+               != NGX_OK))
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_mastodon_pg_run(b) != NGX_OK) {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    return NGX_DONE;
 }
 
 
@@ -795,8 +955,8 @@ ngx_http_mastodon_notif_op_rows_done(ngx_http_mastodon_pg_batch_t *b)
 
     nt->pending = 1;                /* until the load is started */
 
-    if (ngx_http_mastodon_notif_load(NULL, nt, NGX_HTTP_MASTODON_NCOL_STATUS)
-        != NGX_OK)
+    if (ngx_http_mastodon_notif_v1_rows(nt->op->pool, nt) != NGX_OK
+        || ngx_http_mastodon_notif_load(NULL, nt) != NGX_OK)
     {
         nt->failed = NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -818,7 +978,7 @@ ngx_http_mastodon_notif_op_respond(ngx_http_mastodon_notif_t *nt)
         return;
     }
 
-    if (!ngx_http_mastodon_notif_shown(nt, 0, NGX_HTTP_MASTODON_NCOL_TYPE)) {
+    if (!ngx_http_mastodon_notif_shown(nt, 0)) {
         nt->handler(nt->op, NGX_DECLINED, NULL, nt->data);
         return;
     }
@@ -1050,7 +1210,37 @@ ngx_http_mastodon_notification_dismiss(ngx_http_request_t *r,
 
     return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_notif_dismiss,
                                       values,
-                                      ngx_http_mastodon_empty_if_found, NULL);
+                                      ngx_http_mastodon_notif_dismiss_done,
+                                      NULL);
+}
+
+
+/*
+ * After a dismiss or a clear: the page this node's render cache keeps, at
+ * once (the relay tells every node: sql/0048).
+ */
+static void
+ngx_http_mastodon_notif_forget(ngx_http_request_t *r)
+{
+    ngx_http_mastodon_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_mastodon_module);
+
+    ngx_http_mastodon_cache_forget(NGX_HTTP_MASTODON_CACHE_NOTIFICATIONS,
+                                   ctx->auth->account_id);
+    ngx_http_mastodon_cache_forget(NGX_HTTP_MASTODON_CACHE_NOTIFICATION_GROUPS,
+                                   ctx->auth->account_id);
+}
+
+
+static void
+ngx_http_mastodon_notif_dismiss_done(ngx_http_mastodon_pg_batch_t *b)
+{
+    if (ngx_http_mastodon_pg_ok(b)) {
+        ngx_http_mastodon_notif_forget(b->request);
+    }
+
+    ngx_http_mastodon_empty_if_found(b);
 }
 
 
@@ -1081,6 +1271,8 @@ ngx_http_mastodon_notif_empty_done(ngx_http_mastodon_pg_batch_t *b)
         return;
     }
 
+    ngx_http_mastodon_notif_forget(b->request);
+
     ngx_http_mastodon_finalize(b->request,
                                ngx_http_mastodon_send_empty(b->request));
 }
@@ -1093,15 +1285,10 @@ ngx_http_mastodon_notif_empty_done(ngx_http_mastodon_pg_batch_t *b)
 static void
 ngx_http_mastodon_notif_rows_done(ngx_http_mastodon_pg_batch_t *b)
 {
-    int                            i, n, col;
-    u_char                        *list, *p;
-    size_t                         len;
-    ngx_str_t                      samples;
-    ngx_int_t                      rc;
-    const char                   **values;
-    ngx_http_request_t            *r;
-    ngx_http_mastodon_ctx_t       *ctx;
-    ngx_http_mastodon_notif_t     *nt;
+    ngx_int_t                   rc;
+    ngx_http_request_t         *r;
+    ngx_http_mastodon_ctx_t    *ctx;
+    ngx_http_mastodon_notif_t  *nt;
 
     r = b->request;
     nt = b->data;
@@ -1113,32 +1300,60 @@ ngx_http_mastodon_notif_rows_done(ngx_http_mastodon_pg_batch_t *b)
     }
 
     nt->rows = b->results[0];
+
+    if (nt->fill) {
+        if (nt->version == 1) {
+            ngx_http_mastodon_notif_put(r, nt, ctx->auth->account_id,
+                                        b->results[1]);
+        } else {
+            ngx_http_mastodon_notif_groups_put(r, nt, ctx->auth->account_id,
+                                               b->results[1]);
+        }
+    }
+
+    rc = ngx_http_mastodon_notif_rows(r, ctx, nt);
+    if (rc != NGX_DONE) {
+        ngx_http_mastodon_finalize(r, rc);
+    }
+}
+
+
+/*
+ * The rows are in (nt->rows, from the statement or the render cache): v1
+ * loads the statuses, v2 also the sample accounts; then the answer.
+ * NGX_DONE while that is under way, else the answer's status.
+ */
+static ngx_int_t
+ngx_http_mastodon_notif_rows(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_notif_t *nt)
+{
+    int                            i, n;
+    u_char                        *list, *p;
+    size_t                         len;
+    ngx_str_t                      samples;
+    ngx_int_t                      rc;
+    const char                   **values;
+
     n = PQntuples(nt->rows);
+
+    rc = nt->version == 1 ? ngx_http_mastodon_notif_v1_rows(r->pool, nt)
+                          : ngx_http_mastodon_notif_v2_rows(r->pool, nt);
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     if (!nt->paginated && n == 0) {
         /* find / take! */
-        ngx_http_mastodon_finalize(r, NGX_HTTP_NOT_FOUND);
-        return;
+        return NGX_HTTP_NOT_FOUND;
     }
 
     if (nt->paginated
         && ngx_http_mastodon_notif_link(r, ctx, nt) != NGX_OK)
     {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    col = nt->version == 1 ? NGX_HTTP_MASTODON_NCOL_STATUS
-                           : NGX_HTTP_MASTODON_GCOL_STATUS;
-
-    if (n == 0) {
-        ngx_http_mastodon_notif_respond(r, nt);
-        return;
-    }
-
-    nt->pending = 1;                /* until the loads are started */
-
-    if (nt->version == 2) {
+    if (nt->n && nt->version == 2) {
         /* every sample account */
         len = 3;
 
@@ -1151,8 +1366,7 @@ ngx_http_mastodon_notif_rows_done(ngx_http_mastodon_pg_batch_t *b)
         list = ngx_pnalloc(r->pool, len);
         values = ngx_pcalloc(r->pool, sizeof(char *));
         if (list == NULL || values == NULL) {
-            ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         p = list;
@@ -1184,66 +1398,172 @@ ngx_http_mastodon_notif_rows_done(ngx_http_mastodon_pg_batch_t *b)
         *p = '\0';
         values[0] = (const char *) list;
 
+        rc = ngx_http_mastodon_notif_cached_samples(r, nt, list, p);
+        if (rc == NGX_OK) {
+            goto run;
+        }
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         rc = ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_notif_accounts,
                                         values,
                                         ngx_http_mastodon_notif_accounts_done,
                                         nt);
         if (rc != NGX_DONE) {
-            ngx_http_mastodon_finalize(r, rc);
-            return;
+            return rc;
         }
 
         nt->pending++;
     }
 
-    if (ngx_http_mastodon_notif_load(r, nt, col) != NGX_OK) {
+run:
+
+    return ngx_http_mastodon_notif_run(r, nt);
+}
+
+
+/*
+ * The statuses are loaded (and the v2 accounts read), then the answer:
+ * NGX_DONE while that is under way, else the answer's status (nothing to
+ * wait for: given to the caller, which may be the handler).
+ */
+static ngx_int_t
+ngx_http_mastodon_notif_run(ngx_http_request_t *r,
+    ngx_http_mastodon_notif_t *nt)
+{
+    nt->pending++;                  /* until the load is started */
+
+    if (nt->n && ngx_http_mastodon_notif_load(r, nt) != NGX_OK) {
         nt->failed = NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (--nt->pending == 0) {
-        ngx_http_mastodon_notif_respond(r, nt);
+        return ngx_http_mastodon_notif_answer(r, nt);
     }
+
+    return NGX_DONE;
+}
+
+
+/* a v1 statement's rows (a window's first `limit`) */
+static ngx_int_t
+ngx_http_mastodon_notif_v1_rows(ngx_pool_t *pool,
+    ngx_http_mastodon_notif_t *nt)
+{
+    ngx_uint_t                      i, n;
+    ngx_http_mastodon_notif_row_t  *row;
+
+    n = PQntuples(nt->rows);
+
+    if (nt->window && n > nt->limit) {
+        n = nt->limit;
+    }
+
+    nt->n = n;
+    nt->row = ngx_pcalloc(pool,
+                          (n + 1) * sizeof(ngx_http_mastodon_notif_row_t));
+    nt->type = ngx_palloc(pool, (n + 1) * sizeof(ngx_int_t));
+    nt->target = ngx_palloc(pool, (n + 1) * sizeof(int64_t));
+    if (nt->row == NULL || nt->type == NULL || nt->target == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        row = &nt->row[i];
+
+        row->id = ngx_http_mastodon_pg_int(nt->rows, i,
+                                           NGX_HTTP_MASTODON_NCOL_ID);
+        row->type = ngx_http_mastodon_pg_str(nt->rows, i,
+                                             NGX_HTTP_MASTODON_NCOL_TYPE);
+        row->created_at = ngx_http_mastodon_pg_str(nt->rows, i,
+                                            NGX_HTTP_MASTODON_NCOL_CREATED_AT);
+        row->group_key = ngx_http_mastodon_pg_str(nt->rows, i,
+                                            NGX_HTTP_MASTODON_NCOL_GROUP_KEY);
+        row->filtered = PQgetvalue(nt->rows, i,
+                                   NGX_HTTP_MASTODON_NCOL_FILTERED)[0] == 't';
+        row->from = ngx_http_mastodon_pg_int(nt->rows, i,
+                                             NGX_HTTP_MASTODON_NCOL_ACCOUNT);
+        row->res = nt->rows;
+        row->res_row = i;
+        row->res_col = NGX_HTTP_MASTODON_NCOL_ACCOUNT;
+
+        nt->type[i] = ngx_http_mastodon_notif_type((char *) row->type.data,
+                                                   row->type.len);
+        nt->target[i] = PQgetisnull(nt->rows, i, NGX_HTTP_MASTODON_NCOL_STATUS)
+                        ? 0
+                        : ngx_http_mastodon_pg_int(nt->rows, i,
+                                               NGX_HTTP_MASTODON_NCOL_STATUS);
+    }
+
+    return NGX_OK;
+}
+
+
+/* a v2 statement's rows: their types and statuses */
+static ngx_int_t
+ngx_http_mastodon_notif_v2_rows(ngx_pool_t *pool,
+    ngx_http_mastodon_notif_t *nt)
+{
+    ngx_str_t   type;
+    ngx_uint_t  i, n;
+
+    n = PQntuples(nt->rows);
+
+    nt->n = n;
+    nt->type = ngx_palloc(pool, (n + 1) * sizeof(ngx_int_t));
+    nt->target = ngx_palloc(pool, (n + 1) * sizeof(int64_t));
+    if (nt->type == NULL || nt->target == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        type = ngx_http_mastodon_pg_str(nt->rows, i,
+                                        NGX_HTTP_MASTODON_GCOL_TYPE);
+        nt->type[i] = ngx_http_mastodon_notif_type((char *) type.data,
+                                                   type.len);
+        nt->target[i] = PQgetisnull(nt->rows, i, NGX_HTTP_MASTODON_GCOL_STATUS)
+                        ? 0
+                        : ngx_http_mastodon_pg_int(nt->rows, i,
+                                               NGX_HTTP_MASTODON_GCOL_STATUS);
+    }
+
+    return NGX_OK;
 }
 
 
 /* the statuses the rows are about, each once */
 static ngx_int_t
 ngx_http_mastodon_notif_load(ngx_http_request_t *r,
-    ngx_http_mastodon_notif_t *nt, int col)
+    ngx_http_mastodon_notif_t *nt)
 {
-    int          i, n, type_col;
     int64_t     *ids, id;
     ngx_int_t    t;
-    ngx_uint_t   k, nids;
-    ngx_str_t    type;
+    ngx_uint_t   i, k, nids;
     ngx_pool_t  *pool;
 
-    n = PQntuples(nt->rows);
-    type_col = nt->version == 1 ? NGX_HTTP_MASTODON_NCOL_TYPE
-                                : NGX_HTTP_MASTODON_GCOL_TYPE;
     pool = nt->op ? nt->op->pool : r->pool;
 
-    ids = ngx_palloc(pool, n * sizeof(int64_t));
-    nt->status = ngx_palloc(pool, n * sizeof(ngx_int_t));
+    ids = ngx_palloc(pool, (nt->n + 1) * sizeof(int64_t));
+    nt->status = ngx_palloc(pool, (nt->n + 1) * sizeof(ngx_int_t));
     if (ids == NULL || nt->status == NULL) {
         return NGX_ERROR;
     }
 
     nids = 0;
 
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < nt->n; i++) {
         nt->status[i] = -1;
 
-        type = ngx_http_mastodon_pg_str(nt->rows, i, type_col);
-        t = ngx_http_mastodon_notif_type((char *) type.data, type.len);
+        t = nt->type[i];
+        id = nt->target[i];
 
         if (t < 0 || !(NGX_HTTP_MASTODON_NOTIF_STATUS_MASK & (1 << t))
-            || PQgetisnull(nt->rows, i, col))
+            || id == 0)
         {
             continue;
         }
-
-        id = ngx_http_mastodon_pg_int(nt->rows, i, col);
 
         for (k = 0; k < nids; k++) {
             if (ids[k] == id) {
@@ -1325,38 +1645,32 @@ ngx_http_mastodon_notif_accounts_done(ngx_http_mastodon_pg_batch_t *b)
 }
 
 
-static void
-ngx_http_mastodon_notif_respond(ngx_http_request_t *r,
+static ngx_int_t
+ngx_http_mastodon_notif_answer(ngx_http_request_t *r,
     ngx_http_mastodon_notif_t *nt)
 {
-    int                        i, k, n;
+    ngx_uint_t                 i, k, n;
     ngx_http_mastodon_json_t   j;
 
     if (nt->failed) {
-        ngx_http_mastodon_finalize(r, nt->failed);
-        return;
+        return nt->failed;
     }
 
     if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    n = PQntuples(nt->rows);
+    n = nt->n;
 
     if (nt->version == 2) {
         if (ngx_http_mastodon_notif_v2(r, &j, nt) != NGX_OK) {
-            ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
     } else if (!nt->paginated) {
         /* show: one */
-        if (!ngx_http_mastodon_notif_shown(nt, 0,
-                                           NGX_HTTP_MASTODON_NCOL_TYPE))
-        {
-            ngx_http_mastodon_finalize(r, NGX_HTTP_NOT_FOUND);
-            return;
+        if (!ngx_http_mastodon_notif_shown(nt, 0)) {
+            return NGX_HTTP_NOT_FOUND;
         }
 
         ngx_http_mastodon_notif_v1(&j, nt, 0);
@@ -1368,9 +1682,7 @@ ngx_http_mastodon_notif_respond(ngx_http_request_t *r,
         for (k = 0; k < n; k++) {
             i = nt->min_id ? n - 1 - k : k;
 
-            if (ngx_http_mastodon_notif_shown(nt, i,
-                                              NGX_HTTP_MASTODON_NCOL_TYPE))
-            {
+            if (ngx_http_mastodon_notif_shown(nt, i)) {
                 ngx_http_mastodon_notif_v1(&j, nt, i);
             }
         }
@@ -1378,21 +1690,25 @@ ngx_http_mastodon_notif_respond(ngx_http_request_t *r,
         ngx_http_mastodon_json_close_array(&j);
     }
 
-    ngx_http_mastodon_finalize(r, ngx_http_mastodon_json_send(&j,
-                                                              NGX_HTTP_OK));
+    return ngx_http_mastodon_json_send(&j, NGX_HTTP_OK);
+}
+
+
+static void
+ngx_http_mastodon_notif_respond(ngx_http_request_t *r,
+    ngx_http_mastodon_notif_t *nt)
+{
+    ngx_http_mastodon_finalize(r, ngx_http_mastodon_notif_answer(r, nt));
 }
 
 
 /* a row whose type carries a status is shown only with its status */
 static ngx_uint_t
-ngx_http_mastodon_notif_shown(ngx_http_mastodon_notif_t *nt, int row,
-    int type_col)
+ngx_http_mastodon_notif_shown(ngx_http_mastodon_notif_t *nt, ngx_uint_t row)
 {
     ngx_int_t  t;
-    ngx_str_t  type;
 
-    type = ngx_http_mastodon_pg_str(nt->rows, row, type_col);
-    t = ngx_http_mastodon_notif_type((char *) type.data, type.len);
+    t = nt->type[row];
 
     if (t < 0 || !(NGX_HTTP_MASTODON_NOTIF_STATUS_MASK & (1 << t))) {
         return 1;
@@ -1406,36 +1722,152 @@ ngx_http_mastodon_notif_shown(ngx_http_mastodon_notif_t *nt, int row,
 /* REST::NotificationSerializer */
 static void
 ngx_http_mastodon_notif_v1(ngx_http_mastodon_json_t *j,
-    ngx_http_mastodon_notif_t *nt, int row)
+    ngx_http_mastodon_notif_t *nt, ngx_uint_t row)
 {
-    ngx_str_t  s;
+    ngx_str_t                       s;
+    ngx_http_mastodon_notif_row_t  *n;
+
+    n = &nt->row[row];
 
     ngx_http_mastodon_json_open(j, NULL);
 
-    s = ngx_http_mastodon_pg_str(nt->rows, row, NGX_HTTP_MASTODON_NCOL_ID);
-    ngx_http_mastodon_json_kv_str(j, "id", &s);
-    s = ngx_http_mastodon_pg_str(nt->rows, row,
-                                    NGX_HTTP_MASTODON_NCOL_TYPE);
-    ngx_http_mastodon_json_kv_str(j, "type", &s);
-    s = ngx_http_mastodon_pg_str(nt->rows, row,
-                                    NGX_HTTP_MASTODON_NCOL_CREATED_AT);
-    ngx_http_mastodon_json_kv_str(j, "created_at", &s);
-    s = ngx_http_mastodon_pg_str(nt->rows, row,
-                                    NGX_HTTP_MASTODON_NCOL_GROUP_KEY);
-    ngx_http_mastodon_json_kv_str(j, "group_key", &s);
+    s.data = ngx_pnalloc(j->pool, NGX_INT64_LEN);
+    if (s.data == NULL) {
+        j->failed = 1;
+        return;
+    }
 
-    if (PQgetvalue(nt->rows, row, NGX_HTTP_MASTODON_NCOL_FILTERED)[0] == 't') {
+    s.len = ngx_sprintf(s.data, "%L", n->id) - s.data;
+    ngx_http_mastodon_json_kv_str(j, "id", &s);
+    ngx_http_mastodon_json_kv_str(j, "type", &n->type);
+    ngx_http_mastodon_json_kv_str(j, "created_at", &n->created_at);
+    ngx_http_mastodon_json_kv_str(j, "group_key", &n->group_key);
+
+    if (n->filtered) {
         ngx_http_mastodon_json_kv_bool(j, "filtered", 1);
     }
 
-    ngx_http_mastodon_json_key(j, "account");
-    ngx_http_mastodon_account(j, nt->rows, row, NGX_HTTP_MASTODON_NCOL_ACCOUNT);
+    if (n->account.len) {
+        ngx_http_mastodon_json_raw(j, "account", &n->account);
+
+    } else {
+        ngx_http_mastodon_json_key(j, "account");
+        ngx_http_mastodon_account(j, n->res, n->res_row, n->res_col);
+    }
 
     if (nt->status[row] >= 0) {
         ngx_http_mastodon_status_write(j, "status", nt->st, nt->status[row]);
     }
 
     ngx_http_mastodon_json_close(j);
+}
+
+
+/*
+ * Every sample account of a v2 page (the ids "{1,2}" in [list, last)) from
+ * the rendered accounts, when all are there and the page shows them whole
+ * (partial_avatars needs their columns): NGX_DECLINED, the statement reads
+ * them.
+ */
+static ngx_int_t
+ngx_http_mastodon_notif_cached_samples(ngx_http_request_t *r,
+    ngx_http_mastodon_notif_t *nt, u_char *list, u_char *last)
+{
+    u_char     *p, *start;
+    int64_t     id;
+    ngx_uint_t  n;
+
+    if (nt->partial || !ngx_http_mastodon_cache_accounts_usable()) {
+        return NGX_DECLINED;
+    }
+
+    n = 1;
+
+    for (p = list; p < last; p++) {
+        n += *p == ',';
+    }
+
+    nt->cached_ids = ngx_palloc(r->pool, n * sizeof(ngx_str_t));
+    nt->cached_json = ngx_palloc(r->pool, n * sizeof(ngx_str_t));
+    if (nt->cached_ids == NULL || nt->cached_json == NULL) {
+        return NGX_ERROR;
+    }
+
+    nt->ncached = 0;
+    p = list + 1;                   /* past '{' */
+    last--;                         /* at '}' */
+
+    while (p < last) {
+        start = p;
+        while (p < last && *p != ',') {
+            p++;
+        }
+
+        n = nt->ncached;
+        nt->cached_ids[n].data = start;
+        nt->cached_ids[n].len = p - start;
+        p++;
+
+        if (ngx_http_mastodon_notif_seen(nt->cached_ids, n,
+                                         &nt->cached_ids[n]))
+        {
+            continue;
+        }
+
+        id = ngx_atoof(nt->cached_ids[n].data, nt->cached_ids[n].len);
+
+        if (id <= 0
+            || ngx_http_mastodon_account_cached(
+                   NGX_HTTP_MASTODON_CACHE_ACCOUNT, id, r->pool,
+                   &nt->cached_json[n])
+               != NGX_OK)
+        {
+            nt->ncached = 0;
+            return NGX_DECLINED;
+        }
+
+        nt->ncached++;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the rendered account of id, from the render cache or nt->accounts */
+static ngx_uint_t
+ngx_http_mastodon_notif_account_known(ngx_http_mastodon_notif_t *nt,
+    ngx_str_t *id)
+{
+    if (nt->ncached) {
+        return ngx_http_mastodon_notif_seen(nt->cached_ids, nt->ncached, id);
+    }
+
+    return ngx_http_mastodon_notif_account_row(nt, id) >= 0;
+}
+
+
+static void
+ngx_http_mastodon_notif_account_write(ngx_http_mastodon_json_t *j,
+    ngx_http_mastodon_notif_t *nt, ngx_str_t *id)
+{
+    ngx_uint_t  i;
+
+    if (nt->ncached) {
+        for (i = 0; i < nt->ncached; i++) {
+            if (nt->cached_ids[i].len == id->len
+                && ngx_strncmp(nt->cached_ids[i].data, id->data, id->len)
+                   == 0)
+            {
+                ngx_http_mastodon_json_raw(j, NULL, &nt->cached_json[i]);
+                return;
+            }
+        }
+
+        return;
+    }
+
+    ngx_http_mastodon_account(j, nt->accounts,
+                              ngx_http_mastodon_notif_account_row(nt, id), 0);
 }
 
 
@@ -1552,8 +1984,7 @@ ngx_http_mastodon_notif_v2(ngx_http_request_t *r,
     nstatuses = 0;
 
     for (i = 0; i < n; i++) {
-        shown_status[i] = ngx_http_mastodon_notif_shown(nt, i,
-                                                  NGX_HTTP_MASTODON_GCOL_TYPE);
+        shown_status[i] = ngx_http_mastodon_notif_shown(nt, i);
         if (!shown_status[i]) {
             continue;
         }
@@ -1565,7 +1996,7 @@ ngx_http_mastodon_notif_v2(ngx_http_request_t *r,
         for (k = 0; k < ns; k++) {
             s = samples[i * 8 + k];
 
-            if (ngx_http_mastodon_notif_account_row(nt, &s) < 0) {
+            if (!ngx_http_mastodon_notif_account_known(nt, &s)) {
                 continue;
             }
 
@@ -1595,7 +2026,7 @@ ngx_http_mastodon_notif_v2(ngx_http_request_t *r,
             for (k = 1; k < nsamples[i]; k++) {
                 s = samples[i * 8 + k];
 
-                if (ngx_http_mastodon_notif_account_row(nt, &s) >= 0
+                if (ngx_http_mastodon_notif_account_known(nt, &s)
                     && !ngx_http_mastodon_notif_seen(partials, np, &s)
                     && !ngx_http_mastodon_notif_seen(accounts, na, &s))
                 {
@@ -1609,8 +2040,7 @@ ngx_http_mastodon_notif_v2(ngx_http_request_t *r,
 
     ngx_http_mastodon_json_open_array(j, "accounts");
     for (k = 0; k < na; k++) {
-        row = ngx_http_mastodon_notif_account_row(nt, &accounts[k]);
-        ngx_http_mastodon_account(j, nt->accounts, row, 0);
+        ngx_http_mastodon_notif_account_write(j, nt, &accounts[k]);
     }
     ngx_http_mastodon_json_close_array(j);
 
@@ -1722,18 +2152,24 @@ ngx_http_mastodon_notif_link(ngx_http_request_t *r,
         "supported_types[]", "types[]", NULL
     };
 
-    n = PQntuples(nt->rows);
+    n = nt->n;
     if (n == 0) {
         return NGX_OK;
     }
 
     /* rows are newest first (v1 up pages are reversed when written) */
-    oldest = ngx_http_mastodon_pg_int(nt->rows, n - 1, 0);
-    newest = ngx_http_mastodon_pg_int(nt->rows, 0, 0);
+    if (nt->version == 1) {
+        oldest = nt->row[n - 1].id;
+        newest = nt->row[0].id;
 
-    if (nt->version == 1 && nt->min_id) {
-        oldest = newest;
-        newest = ngx_http_mastodon_pg_int(nt->rows, n - 1, 0);
+        if (nt->min_id) {
+            oldest = newest;
+            newest = nt->row[n - 1].id;
+        }
+
+    } else {
+        oldest = ngx_http_mastodon_pg_int(nt->rows, n - 1, 0);
+        newest = ngx_http_mastodon_pg_int(nt->rows, 0, 0);
     }
 
     if (nt->version == 1) {
@@ -1747,3 +2183,653 @@ ngx_http_mastodon_notif_link(ngx_http_request_t *r,
                                        0, oldest, "min_id", newest);
 }
 
+
+
+/*
+ * The first v1 page in the render cache (kind NOTIFICATIONS, by recipient):
+ * the newest NGX_HTTP_MASTODON_NOTIF_WINDOW rows its statement gives (every
+ * type, no filtered ones), "<epochs> <until> <complete>\n" then a line per
+ * row, "<id> <type> <from> <status or 0> <created_at> <group_key>\n".
+ * Which rows are shown is the statement's alone (NOTIF_SQL_SHOWN); the
+ * entry is used while nothing they depend on may have changed since:
+ * the recipient's notifications (sql/0048's triggers, relayed as
+ * "notifications <id>", and dismiss and clear at once), a sender's
+ * suspension ("notifications 0"), the recipient's blocks and mutes (the
+ * version of its viewer facts, forgotten by every relationship write) and
+ * every viewer's ("viewer 0"), what the relay did not hear ("account 0"),
+ * and the end of the first mute that hides notifications (until).  Only
+ * while the relay is heard.  The senders come from the rendered accounts.
+ */
+static void
+ngx_http_mastodon_notif_epochs(int64_t viewer, ngx_uint_t *epoch)
+{
+    epoch[0] = ngx_http_mastodon_cache_version(NGX_HTTP_MASTODON_CACHE_VIEWER,
+                                               0);
+    epoch[1] = ngx_http_mastodon_cache_version(NGX_HTTP_MASTODON_CACHE_VIEWER,
+                                               viewer);
+    epoch[2] = ngx_http_mastodon_cache_version(
+                                        NGX_HTTP_MASTODON_CACHE_ACCOUNT, 0);
+    epoch[3] = ngx_http_mastodon_cache_version(
+                                   NGX_HTTP_MASTODON_CACHE_NOTIFICATIONS, 0);
+}
+
+
+/* before the statement of a page to be put (kind: v1's or v2's) */
+static void
+ngx_http_mastodon_notif_fill_start(ngx_uint_t kind, int64_t viewer,
+    ngx_http_mastodon_notif_fill_t *fill)
+{
+    fill->usable = ngx_http_mastodon_cache_accounts_usable();
+    fill->version = ngx_http_mastodon_cache_version(kind, viewer);
+    ngx_http_mastodon_notif_epochs(viewer, fill->epoch);
+}
+
+
+/* a word of the entry: no blank, no line end */
+static ngx_uint_t
+ngx_http_mastodon_notif_word(ngx_str_t *s, ngx_uint_t blank)
+{
+    u_char  *p;
+
+    if (s->len == 0) {
+        return 0;
+    }
+
+    for (p = s->data; p < s->data + s->len; p++) {
+        if (*p == '\n' || (*p == ' ' && !blank)) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static void
+ngx_http_mastodon_notif_put(ngx_http_request_t *r,
+    ngx_http_mastodon_notif_t *nt, int64_t viewer, PGresult *until)
+{
+    int                              i, n;
+    u_char                          *p;
+    size_t                           len;
+    ngx_str_t                        v, type, created_at, group_key;
+    ngx_uint_t                       epoch[4];
+    ngx_http_mastodon_notif_fill_t  *fill;
+
+    fill = nt->fill;
+    ngx_http_mastodon_notif_epochs(viewer, epoch);
+
+    if (!fill->usable || ngx_memcmp(epoch, fill->epoch, sizeof(epoch)) != 0
+        || PQntuples(until) != 1)
+    {
+        return;
+    }
+
+    n = PQntuples(nt->rows);
+    len = 6 * (NGX_ATOMIC_T_LEN + 1) + 2;
+
+    for (i = 0; i < n; i++) {
+        len += 4 * (NGX_INT64_LEN + 1)
+               + PQgetlength(nt->rows, i, NGX_HTTP_MASTODON_NCOL_TYPE)
+               + PQgetlength(nt->rows, i, NGX_HTTP_MASTODON_NCOL_CREATED_AT)
+               + PQgetlength(nt->rows, i, NGX_HTTP_MASTODON_NCOL_GROUP_KEY);
+    }
+
+    v.data = ngx_pnalloc(r->pool, len);
+    if (v.data == NULL) {
+        return;
+    }
+
+    p = ngx_sprintf(v.data, "%uA %uA %uA %uA %L %ui\n",
+                    (ngx_atomic_uint_t) epoch[0], (ngx_atomic_uint_t) epoch[1],
+                    (ngx_atomic_uint_t) epoch[2], (ngx_atomic_uint_t) epoch[3],
+                    ngx_http_mastodon_pg_int(until, 0, 0),
+                    (ngx_uint_t) (n < NGX_HTTP_MASTODON_NOTIF_WINDOW));
+
+    for (i = 0; i < n; i++) {
+        type = ngx_http_mastodon_pg_str(nt->rows, i,
+                                        NGX_HTTP_MASTODON_NCOL_TYPE);
+        created_at = ngx_http_mastodon_pg_str(nt->rows, i,
+                                            NGX_HTTP_MASTODON_NCOL_CREATED_AT);
+        group_key = ngx_http_mastodon_pg_str(nt->rows, i,
+                                             NGX_HTTP_MASTODON_NCOL_GROUP_KEY);
+
+        if (!ngx_http_mastodon_notif_word(&type, 0)
+            || !ngx_http_mastodon_notif_word(&created_at, 0)
+            || !ngx_http_mastodon_notif_word(&group_key, 1))
+        {
+            return;
+        }
+
+        p = ngx_sprintf(p, "%L %V %L %L %V %V\n",
+                        ngx_http_mastodon_pg_int(nt->rows, i,
+                                                 NGX_HTTP_MASTODON_NCOL_ID),
+                        &type,
+                        ngx_http_mastodon_pg_int(nt->rows, i,
+                                               NGX_HTTP_MASTODON_NCOL_ACCOUNT),
+                        PQgetisnull(nt->rows, i, NGX_HTTP_MASTODON_NCOL_STATUS)
+                        ? (int64_t) 0
+                        : ngx_http_mastodon_pg_int(nt->rows, i,
+                                               NGX_HTTP_MASTODON_NCOL_STATUS),
+                        &created_at, &group_key);
+    }
+
+    v.len = p - v.data;
+
+    ngx_http_mastodon_cache_put(NGX_HTTP_MASTODON_CACHE_NOTIFICATIONS, viewer,
+                                fill->version, &v);
+}
+
+
+/* the next word of [*pos, last) up to c, or an empty string */
+static ngx_str_t
+ngx_http_mastodon_notif_next(u_char **pos, u_char *last, u_char c)
+{
+    u_char     *p;
+    ngx_str_t   s;
+
+    p = ngx_strlchr(*pos, last, c);
+    if (p == NULL) {
+        ngx_str_null(&s);
+        *pos = last;
+        return s;
+    }
+
+    s.data = *pos;
+    s.len = p - *pos;
+    *pos = p + 1;
+
+    return s;
+}
+
+
+/* the page's rows from the entry; NGX_DECLINED: the statement says */
+static ngx_int_t
+ngx_http_mastodon_notif_entry(ngx_http_request_t *r, int64_t viewer,
+    ngx_http_mastodon_notif_t *nt)
+{
+    u_char                         *p, *last;
+    int64_t                         until, oldest;
+    ngx_str_t                       v, w;
+    ngx_int_t                       t;
+    ngx_uint_t                      i, k, m, complete, epoch[4], taken;
+    ngx_http_mastodon_notif_row_t   rows[NGX_HTTP_MASTODON_NOTIF_WINDOW];
+    int64_t                         targets[NGX_HTTP_MASTODON_NOTIF_WINDOW];
+    ngx_int_t                       types[NGX_HTTP_MASTODON_NOTIF_WINDOW];
+
+    if (ngx_http_mastodon_cache_get(NGX_HTTP_MASTODON_CACHE_NOTIFICATIONS,
+                                    viewer, r->pool, &v)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    p = v.data;
+    last = v.data + v.len;
+
+    ngx_http_mastodon_notif_epochs(viewer, epoch);
+
+    for (i = 0; i < 4; i++) {
+        w = ngx_http_mastodon_notif_next(&p, last, ' ');
+        if (w.len == 0 || (ngx_uint_t) ngx_atoof(w.data, w.len) != epoch[i]) {
+            return NGX_DECLINED;
+        }
+    }
+
+    w = ngx_http_mastodon_notif_next(&p, last, ' ');
+    until = ngx_atoof(w.data, w.len);
+    w = ngx_http_mastodon_notif_next(&p, last, '\n');
+
+    if (until < 0 || (until && ngx_time() >= until) || w.len != 1) {
+        return NGX_DECLINED;
+    }
+
+    complete = w.data[0] == '1';
+
+    for (m = 0; p < last && m < NGX_HTTP_MASTODON_NOTIF_WINDOW; m++) {
+        ngx_memzero(&rows[m], sizeof(ngx_http_mastodon_notif_row_t));
+
+        w = ngx_http_mastodon_notif_next(&p, last, ' ');
+        rows[m].id = ngx_atoof(w.data, w.len);
+        rows[m].type = ngx_http_mastodon_notif_next(&p, last, ' ');
+        w = ngx_http_mastodon_notif_next(&p, last, ' ');
+        rows[m].from = ngx_atoof(w.data, w.len);
+        w = ngx_http_mastodon_notif_next(&p, last, ' ');
+        targets[m] = ngx_atoof(w.data, w.len);
+        rows[m].created_at = ngx_http_mastodon_notif_next(&p, last, ' ');
+        rows[m].group_key = ngx_http_mastodon_notif_next(&p, last, '\n');
+
+        if (rows[m].id <= 0 || rows[m].from <= 0 || targets[m] < 0
+            || rows[m].group_key.len == 0)
+        {
+            return NGX_DECLINED;
+        }
+
+        types[m] = ngx_http_mastodon_notif_type((char *) rows[m].type.data,
+                                                rows[m].type.len);
+    }
+
+    /* every shown row above the oldest is there (all of them: complete) */
+    oldest = m ? rows[m - 1].id : 0;
+
+    nt->row = ngx_pcalloc(r->pool, (nt->limit + 1)
+                                   * sizeof(ngx_http_mastodon_notif_row_t));
+    nt->type = ngx_palloc(r->pool, (nt->limit + 1) * sizeof(ngx_int_t));
+    nt->target = ngx_palloc(r->pool, (nt->limit + 1) * sizeof(int64_t));
+    if (nt->row == NULL || nt->type == NULL || nt->target == NULL) {
+        return NGX_ERROR;
+    }
+
+    taken = 0;
+
+    for (k = 0; k < m && taken < nt->limit; k++) {
+        /* a min_id page is read oldest first, as its statement */
+        i = nt->min_id ? m - 1 - k : k;
+        t = types[i];
+
+        if ((nt->max_id && rows[i].id >= nt->max_id)
+            || (nt->since_id && rows[i].id <= nt->since_id)
+            || (nt->min_id && rows[i].id <= nt->min_id)
+            || (nt->types != NGX_HTTP_MASTODON_NOTIF_ALL
+                && (t < 0 || !(nt->types & (1 << t)))))
+        {
+            continue;
+        }
+
+        nt->row[taken] = rows[i];
+        nt->type[taken] = t;
+        nt->target[taken] = targets[i];
+        taken++;
+    }
+
+    if (!complete) {
+        if (nt->min_id) {
+            if (nt->min_id < oldest) {
+                return NGX_DECLINED;
+            }
+
+        } else if (taken < nt->limit
+                   && (nt->since_id == 0 || nt->since_id < oldest))
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    nt->n = taken;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A v1 page from the render cache, its senders rendered from it too (those
+ * that are not there from PostgreSQL, then put).  NGX_DECLINED: the page's
+ * statement is to run.
+ */
+static ngx_int_t
+ngx_http_mastodon_notif_cached(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_notif_t *nt)
+{
+    u_char                         *list, *p;
+    ngx_int_t                       rc;
+    ngx_uint_t                      i, k, n;
+    const char                    **values;
+    ngx_http_mastodon_notif_row_t  *row;
+
+    rc = ngx_http_mastodon_notif_entry(r, ctx->auth->account_id, nt);
+    if (rc != NGX_OK) {
+        return rc == NGX_DECLINED ? NGX_DECLINED
+                                  : NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_mastodon_notif_link(r, ctx, nt) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    nt->senders = ngx_palloc(r->pool, (nt->n + 1) * sizeof(int64_t));
+    nt->sender_fill = ngx_palloc(r->pool, (nt->n + 1)
+                                  * sizeof(ngx_http_mastodon_account_fill_t));
+    if (nt->senders == NULL || nt->sender_fill == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    n = 0;
+
+    for (i = 0; i < nt->n; i++) {
+        row = &nt->row[i];
+
+        for (k = 0; k < i; k++) {
+            if (nt->row[k].from == row->from) {
+                break;
+            }
+        }
+
+        if (k < i) {
+            row->account = nt->row[k].account;
+            continue;
+        }
+
+        if (ngx_http_mastodon_account_cached(NGX_HTTP_MASTODON_CACHE_ACCOUNT,
+                                             row->from, r->pool,
+                                             &row->account)
+            == NGX_OK)
+        {
+            continue;
+        }
+
+        ngx_http_mastodon_account_fill_start(NGX_HTTP_MASTODON_CACHE_ACCOUNT,
+                                             row->from, &nt->sender_fill[n]);
+        nt->senders[n++] = row->from;
+    }
+
+    nt->nsenders = n;
+
+    if (n == 0) {
+        return ngx_http_mastodon_notif_run(r, nt);
+    }
+
+    list = ngx_pnalloc(r->pool, 3 + n * (NGX_INT64_LEN + 1));
+    values = ngx_palloc(r->pool, sizeof(char *));
+    if (list == NULL || values == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_sprintf(list, "{%L", nt->senders[0]);
+
+    for (i = 1; i < n; i++) {
+        p = ngx_sprintf(p, ",%L", nt->senders[i]);
+    }
+
+    *p++ = '}';
+    *p = '\0';
+    values[0] = (const char *) list;
+
+    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_notif_senders,
+                                      values,
+                                      ngx_http_mastodon_notif_senders_done,
+                                      nt);
+}
+
+
+static void
+ngx_http_mastodon_notif_senders_done(ngx_http_mastodon_pg_batch_t *b)
+{
+    int                             k;
+    int64_t                         id;
+    PGresult                       *res;
+    ngx_int_t                       rc;
+    ngx_str_t                       json;
+    ngx_uint_t                      i, n, s;
+    ngx_http_request_t             *r;
+    ngx_http_mastodon_json_t        j;
+    ngx_http_mastodon_notif_t      *nt;
+
+    r = b->request;
+    nt = b->data;
+
+    if (!ngx_http_mastodon_pg_ok(b)) {
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    res = b->results[0];
+
+    for (k = 0; k < PQntuples(res); k++) {
+        id = ngx_http_mastodon_pg_int(res, k, 0);
+
+        if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
+            ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_http_mastodon_account(&j, res, k, 0);
+
+        if (ngx_http_mastodon_json_string(&j, &json) != NGX_OK) {
+            ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        for (s = 0; s < nt->nsenders; s++) {
+            if (nt->senders[s] == id) {
+                break;
+            }
+        }
+
+        /* as GET /api/v1/accounts/:id puts them: local, shown */
+        if (s < nt->nsenders && PQgetisnull(res, k, 2)
+            && PQgetvalue(res, k, NGX_HTTP_MASTODON_ACCOUNT_NCOLS)[0] == 't')
+        {
+            ngx_http_mastodon_account_fill(NGX_HTTP_MASTODON_CACHE_ACCOUNT,
+                                           id, &nt->sender_fill[s], r->pool,
+                                           &json);
+        }
+
+        for (i = 0; i < nt->n; i++) {
+            if (nt->row[i].from == id) {
+                nt->row[i].account = json;
+            }
+        }
+    }
+
+    /* a sender gone meanwhile: its notifications went with it */
+    n = 0;
+
+    for (i = 0; i < nt->n; i++) {
+        if (nt->row[i].account.len) {
+            nt->row[n] = nt->row[i];
+            nt->type[n] = nt->type[i];
+            nt->target[n] = nt->target[i];
+            n++;
+        }
+    }
+
+    nt->n = n;
+
+    rc = ngx_http_mastodon_notif_run(r, nt);
+    if (rc != NGX_DONE) {
+        ngx_http_mastodon_finalize(r, rc);
+    }
+}
+
+
+/*
+ * The first v2 page in the render cache (kind NOTIFICATION_GROUPS, by
+ * recipient): the statement's result as it came (the grouping is the
+ * statement's alone), "<epochs> <until> <limit> <types> <grouped>\n"
+ * "<rows> <columns>\n" then each value as "<length> <bytes>" (-1: NULL).
+ * Forgotten with the v1 page and used under the same versions; a request
+ * without cursors nor include_filtered whose limit and types are those of
+ * the entry is answered from it.
+ */
+#define NGX_HTTP_MASTODON_NOTIF_GCOLS  (NGX_HTTP_MASTODON_GCOL_LATEST + 1)
+
+
+static void
+ngx_http_mastodon_notif_groups_put(ngx_http_request_t *r,
+    ngx_http_mastodon_notif_t *nt, int64_t viewer, PGresult *until)
+{
+    int                              i, k, n;
+    u_char                          *p;
+    size_t                           len;
+    ngx_str_t                        v;
+    ngx_uint_t                       epoch[4];
+    ngx_http_mastodon_notif_fill_t  *fill;
+
+    fill = nt->fill;
+    ngx_http_mastodon_notif_epochs(viewer, epoch);
+
+    n = PQntuples(nt->rows);
+
+    if (!fill->usable || ngx_memcmp(epoch, fill->epoch, sizeof(epoch)) != 0
+        || PQntuples(until) != 1
+        || PQnfields(nt->rows) != NGX_HTTP_MASTODON_NOTIF_GCOLS)
+    {
+        return;
+    }
+
+    len = 9 * (NGX_ATOMIC_T_LEN + 1) + 4;
+
+    for (i = 0; i < n; i++) {
+        for (k = 0; k < NGX_HTTP_MASTODON_NOTIF_GCOLS; k++) {
+            len += NGX_INT_T_LEN + 1 + PQgetlength(nt->rows, i, k);
+        }
+    }
+
+    v.data = ngx_pnalloc(r->pool, len);
+    if (v.data == NULL) {
+        return;
+    }
+
+    p = ngx_sprintf(v.data, "%uA %uA %uA %uA %L %ui %ui %ui\n%d %d\n",
+                    (ngx_atomic_uint_t) epoch[0], (ngx_atomic_uint_t) epoch[1],
+                    (ngx_atomic_uint_t) epoch[2], (ngx_atomic_uint_t) epoch[3],
+                    ngx_http_mastodon_pg_int(until, 0, 0), nt->limit,
+                    nt->types, nt->grouped, n,
+                    (int) NGX_HTTP_MASTODON_NOTIF_GCOLS);
+
+    for (i = 0; i < n; i++) {
+        for (k = 0; k < NGX_HTTP_MASTODON_NOTIF_GCOLS; k++) {
+            if (PQgetisnull(nt->rows, i, k)) {
+                p = ngx_cpymem(p, "-1 ", 3);
+                continue;
+            }
+
+            p = ngx_sprintf(p, "%d ", PQgetlength(nt->rows, i, k));
+            p = ngx_cpymem(p, PQgetvalue(nt->rows, i, k),
+                           PQgetlength(nt->rows, i, k));
+        }
+    }
+
+    v.len = p - v.data;
+
+    ngx_http_mastodon_cache_put(NGX_HTTP_MASTODON_CACHE_NOTIFICATION_GROUPS,
+                                viewer, fill->version, &v);
+}
+
+
+static void
+ngx_http_mastodon_notif_pqclear(void *data)
+{
+    PQclear(data);
+}
+
+
+/* NGX_DECLINED: the statement is to run */
+static ngx_int_t
+ngx_http_mastodon_notif_groups_cached(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, ngx_http_mastodon_notif_t *nt)
+{
+    int                  i, k, n, ncols;
+    u_char              *p, *last;
+    int64_t              until, len;
+    PGresult            *res;
+    ngx_str_t            v, w;
+    ngx_uint_t           epoch[4];
+    PGresAttDesc         attrs[NGX_HTTP_MASTODON_NOTIF_GCOLS];
+    ngx_pool_cleanup_t  *cln;
+
+    if (ngx_http_mastodon_cache_get(NGX_HTTP_MASTODON_CACHE_NOTIFICATION_GROUPS,
+                                    ctx->auth->account_id, r->pool, &v)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    p = v.data;
+    last = v.data + v.len;
+
+    ngx_http_mastodon_notif_epochs(ctx->auth->account_id, epoch);
+
+    for (i = 0; i < 4; i++) {
+        w = ngx_http_mastodon_notif_next(&p, last, ' ');
+        if (w.len == 0 || (ngx_uint_t) ngx_atoof(w.data, w.len) != epoch[i]) {
+            return NGX_DECLINED;
+        }
+    }
+
+    w = ngx_http_mastodon_notif_next(&p, last, ' ');
+    until = ngx_atoof(w.data, w.len);
+
+    if (until < 0 || (until && ngx_time() >= until)) {
+        return NGX_DECLINED;
+    }
+
+    w = ngx_http_mastodon_notif_next(&p, last, ' ');
+    if ((ngx_uint_t) ngx_atoof(w.data, w.len) != nt->limit) {
+        return NGX_DECLINED;
+    }
+
+    w = ngx_http_mastodon_notif_next(&p, last, ' ');
+    if ((ngx_uint_t) ngx_atoof(w.data, w.len) != nt->types) {
+        return NGX_DECLINED;
+    }
+
+    w = ngx_http_mastodon_notif_next(&p, last, '\n');
+    if ((ngx_uint_t) ngx_atoof(w.data, w.len) != nt->grouped) {
+        return NGX_DECLINED;
+    }
+
+    w = ngx_http_mastodon_notif_next(&p, last, ' ');
+    n = ngx_atoi(w.data, w.len);
+    w = ngx_http_mastodon_notif_next(&p, last, '\n');
+    ncols = ngx_atoi(w.data, w.len);
+
+    if (n < 0 || n > 2 * NGX_HTTP_MASTODON_NOTIF_LIMIT
+        || ncols != NGX_HTTP_MASTODON_NOTIF_GCOLS)
+    {
+        return NGX_DECLINED;
+    }
+
+    res = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (res == NULL || cln == NULL) {
+        PQclear(res);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_mastodon_notif_pqclear;
+    cln->data = res;
+
+    ngx_memzero(attrs, sizeof(attrs));
+
+    for (k = 0; k < ncols; k++) {
+        attrs[k].name = "";
+        attrs[k].typid = 25;        /* text */
+        attrs[k].typlen = -1;
+        attrs[k].atttypmod = -1;
+    }
+
+    if (!PQsetResultAttrs(res, ncols, attrs)) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        for (k = 0; k < ncols; k++) {
+            w = ngx_http_mastodon_notif_next(&p, last, ' ');
+
+            if (w.len == 2 && w.data[0] == '-' && w.data[1] == '1') {
+                len = -1;
+
+            } else {
+                len = ngx_atoof(w.data, w.len);
+                if (len < 0 || len > last - p) {
+                    return NGX_DECLINED;
+                }
+            }
+
+            if (!PQsetvalue(res, i, k, len < 0 ? NULL : (char *) p,
+                            (int) len))
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            if (len > 0) {
+                p += len;
+            }
+        }
+    }
+
+    nt->rows = res;
+
+    return ngx_http_mastodon_notif_rows(r, ctx, nt);
+}

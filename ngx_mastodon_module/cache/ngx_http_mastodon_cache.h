@@ -45,6 +45,14 @@ typedef enum {
                                              values: its page's ids; id 0:
                                              the epoch, moved by every
                                              account forget (sql/0047) */
+    NGX_HTTP_MASTODON_CACHE_NOTIFICATIONS, /* by recipient: the newest rows
+                                             of its notification page
+                                             (_notifications.c); id 0: every
+                                             recipient's epoch */
+    NGX_HTTP_MASTODON_CACHE_NOTIFICATION_GROUPS, /* by recipient: the rows
+                                             of its first v2 page;
+                                             forgotten with its
+                                             "notifications" */
     NGX_HTTP_MASTODON_CACHE_KINDS
 } ngx_http_mastodon_cache_kind_e;
 

@@ -508,6 +508,9 @@ ngx_http_mastodon_cache_forget_message(ngx_str_t *message)
     } else if (sp - p == 7 && ngx_strncmp(p, "account", 7) == 0) {
         kind = NGX_HTTP_MASTODON_CACHE_ACCOUNT;
 
+    } else if (sp - p == 13 && ngx_strncmp(p, "notifications", 13) == 0) {
+        kind = NGX_HTTP_MASTODON_CACHE_NOTIFICATIONS;
+
     } else if (sp - p == 13 && ngx_strncmp(p, "account_relay", 13) == 0) {
         /* the relay is alive; after a gap it first published "account 0" */
         if (ngx_http_mastodon_cache) {
@@ -530,13 +533,19 @@ ngx_http_mastodon_cache_forget_message(ngx_str_t *message)
         if (id > 0
             || (id == 0 && (kind == NGX_HTTP_MASTODON_CACHE_VIEWER
                             || kind == NGX_HTTP_MASTODON_CACHE_BIG
-                            || kind == NGX_HTTP_MASTODON_CACHE_ACCOUNT)))
+                            || kind == NGX_HTTP_MASTODON_CACHE_ACCOUNT
+                            || kind == NGX_HTTP_MASTODON_CACHE_NOTIFICATIONS)))
         {
             ngx_http_mastodon_cache_forget(kind, id);
 
             if (kind == NGX_HTTP_MASTODON_CACHE_ACCOUNT && id > 0) {
                 ngx_http_mastodon_cache_forget(
                     NGX_HTTP_MASTODON_CACHE_CREDENTIALS, id);
+            }
+
+            if (kind == NGX_HTTP_MASTODON_CACHE_NOTIFICATIONS && id > 0) {
+                ngx_http_mastodon_cache_forget(
+                    NGX_HTTP_MASTODON_CACHE_NOTIFICATION_GROUPS, id);
             }
         }
     }
