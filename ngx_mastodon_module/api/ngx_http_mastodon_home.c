@@ -242,6 +242,11 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_home_big_asc_stmt =
 
 
 /* what Api::V1::Timelines::HomeController keeps in its links */
+/* this worker saw "no big account" (kind big, id 0) at that version */
+static ngx_uint_t  ngx_http_mastodon_home_none_seen;
+static ngx_uint_t  ngx_http_mastodon_home_none_version;
+
+
 static const char *const  ngx_http_mastodon_home_keep[] = {
     "limit", "local", NULL
 };
@@ -281,14 +286,11 @@ ngx_http_mastodon_feed_page(ngx_http_request_t *r,
     int64_t                         lower;
     ngx_uint_t                      i;
     ngx_http_mastodon_home_t       *h;
-    ngx_http_mastodon_main_conf_t  *mcf;
 
     h = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_home_t));
     if (h == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
 
     h->request = r;
     h->feed = feed;
@@ -303,10 +305,10 @@ ngx_http_mastodon_feed_page(ngx_http_request_t *r,
         return ngx_http_mastodon_statuses_send_list(r, NULL);
     }
 
-    /* EVAL script 2 feed reblogs max lower asc limit rebuild [pairs] */
-    h->argv = ngx_palloc(r->pool, (10 + 2 * mcf->feed_max) * sizeof(char *));
-    h->argvlen = ngx_palloc(r->pool,
-                            (10 + 2 * mcf->feed_max) * sizeof(size_t));
+    /* EVAL script 2 feed reblogs max lower asc limit rebuild [pairs]: the
+     * pairs only after a rebuild (home_rows makes room for them) */
+    h->argv = ngx_palloc(r->pool, 10 * sizeof(char *));
+    h->argvlen = ngx_palloc(r->pool, 10 * sizeof(size_t));
     p = ngx_pnalloc(r->pool, 2 * (klen + sizeof(":reblogs") + NGX_INT64_LEN)
                              + 3 * (NGX_INT64_LEN + 1));
     if (h->argv == NULL || h->argvlen == NULL || p == NULL) {
@@ -487,17 +489,33 @@ static ngx_uint_t
 ngx_http_mastodon_home_no_big(ngx_http_request_t *r,
     ngx_http_mastodon_home_t *h)
 {
+    ngx_uint_t  version;
+
     if (!ngx_http_mastodon_cache_usable()) {
         return 0;
     }
 
-    /* only whether "none" is there: no copy of it into the request */
-    if (ngx_http_mastodon_cache_has(NGX_HTTP_MASTODON_CACHE_BIG, 0)) {
+    /*
+     * "none" holds until its entry is forgotten, which moves the version:
+     * once seen at a version, this worker needs no look (and no lock) until
+     * the version moves (an eviction loses the entry, not its truth)
+     */
+    version = ngx_http_mastodon_cache_version(NGX_HTTP_MASTODON_CACHE_BIG, 0);
+
+    if (ngx_http_mastodon_home_none_seen
+        && version == ngx_http_mastodon_home_none_version)
+    {
         return 1;
     }
 
-    h->big_version = ngx_http_mastodon_cache_version(
-                                            NGX_HTTP_MASTODON_CACHE_BIG, 0);
+    /* only whether "none" is there: no copy of it into the request */
+    if (ngx_http_mastodon_cache_has(NGX_HTTP_MASTODON_CACHE_BIG, 0)) {
+        ngx_http_mastodon_home_none_version = version;
+        ngx_http_mastodon_home_none_seen = 1;
+        return 1;
+    }
+
+    h->big_version = version;
     h->big_versioned = 1;
 
     return 0;
@@ -782,7 +800,9 @@ ngx_http_mastodon_home_rows(ngx_http_mastodon_pg_batch_t *b)
 {
     int                             i, rows;
     u_char                         *p;
+    size_t                         *argvlen;
     PGresult                       *res;
+    const char                    **argv;
     ngx_int_t                       rc;
     ngx_http_request_t             *r;
     ngx_http_mastodon_home_t       *h;
@@ -806,10 +826,17 @@ ngx_http_mastodon_home_rows(ngx_http_mastodon_pg_batch_t *b)
     }
 
     p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
-    if (p == NULL) {
+    argv = ngx_palloc(r->pool, (10 + 2 * rows) * sizeof(char *));
+    argvlen = ngx_palloc(r->pool, (10 + 2 * rows) * sizeof(size_t));
+    if (p == NULL || argv == NULL || argvlen == NULL) {
         ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
+
+    ngx_memcpy(argv, h->argv, 10 * sizeof(char *));
+    ngx_memcpy(argvlen, h->argvlen, 10 * sizeof(size_t));
+    h->argv = argv;
+    h->argvlen = argvlen;
 
     h->argv[9] = (const char *) p;
     h->argvlen[9] = ngx_sprintf(p, "%ui", mcf->feed_max) - p;
