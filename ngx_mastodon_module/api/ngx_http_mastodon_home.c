@@ -57,6 +57,10 @@ typedef struct {
     ngx_event_t                    poll;        /* waiting for a rebuild */
     int64_t                       *ids;
     ngx_uint_t                     n;
+    ngx_uint_t                     replies;     /* of the plain commands */
+    ngx_int_t                      sentinel;    /* 1 there, 0 not, -1 no
+                                                   answer */
+    ngx_uint_t                     ranged;      /* the ids came */
 } ngx_http_mastodon_home_t;
 
 
@@ -64,6 +68,16 @@ static ngx_int_t ngx_http_mastodon_home_fetch(ngx_http_request_t *r,
     ngx_http_mastodon_home_t *h);
 static void ngx_http_mastodon_home_fetched(ngx_http_request_t *r,
     redisReply *reply, void *data);
+static ngx_int_t ngx_http_mastodon_home_fetch_plain(ngx_http_request_t *r,
+    ngx_http_mastodon_home_t *h);
+static void ngx_http_mastodon_home_sentinel(ngx_http_request_t *r,
+    redisReply *reply, void *data);
+static void ngx_http_mastodon_home_range(ngx_http_request_t *r,
+    redisReply *reply, void *data);
+static void ngx_http_mastodon_home_plain(ngx_http_request_t *r,
+    ngx_http_mastodon_home_t *h);
+static void ngx_http_mastodon_home_page(ngx_http_request_t *r,
+    ngx_http_mastodon_home_t *h, redisReply *reply);
 static ngx_int_t ngx_http_mastodon_home_rebuild(ngx_http_request_t *r,
     ngx_http_mastodon_home_t *h);
 static ngx_uint_t ngx_http_mastodon_home_no_big(ngx_http_request_t *r,
@@ -361,7 +375,162 @@ ngx_http_mastodon_feed_page(ngx_http_request_t *r,
         }
     }
 
+    /* the newest page, the renderings from the render cache: no script */
+    if (!h->renderings && !h->page.ascending && h->page.max_id == 0
+        && lower == 0)
+    {
+        return ngx_http_mastodon_home_fetch_plain(r, h);
+    }
+
     return ngx_http_mastodon_home_fetch(r, h);
+}
+
+
+/*
+ * The newest page of a feed by two plain commands sent together (cheaper
+ * for Redis than the script): whether the sentinel is there (ZSCORE) and
+ * the newest ids above it (no bounds to compare: the scores' precision
+ * does not matter).  A feed without the sentinel goes to the script, which
+ * rebuilds it or waits for its rebuild.
+ */
+static ngx_int_t
+ngx_http_mastodon_home_fetch_plain(ngx_http_request_t *r,
+    ngx_http_mastodon_home_t *h)
+{
+    const char  **argv;
+    size_t       *argvlen;
+
+    argv = ngx_palloc(r->pool, 10 * sizeof(char *));
+    argvlen = ngx_palloc(r->pool, 10 * sizeof(size_t));
+    if (argv == NULL || argvlen == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    argv[0] = "ZSCORE";
+    argvlen[0] = sizeof("ZSCORE") - 1;
+    argv[1] = h->argv[3];
+    argvlen[1] = h->argvlen[3];
+    argv[2] = "0";
+    argvlen[2] = 1;
+
+    argv[3] = "ZREVRANGEBYSCORE";
+    argvlen[3] = sizeof("ZREVRANGEBYSCORE") - 1;
+    argv[4] = h->argv[3];
+    argvlen[4] = h->argvlen[3];
+    argv[5] = "+inf";
+    argvlen[5] = sizeof("+inf") - 1;
+    argv[6] = "(0";
+    argvlen[6] = sizeof("(0") - 1;
+    argv[7] = "LIMIT";
+    argvlen[7] = sizeof("LIMIT") - 1;
+    argv[8] = "0";
+    argvlen[8] = 1;
+    argv[9] = h->argv[8];           /* the limit */
+    argvlen[9] = h->argvlen[8];
+
+    h->replies = 0;
+
+    if (ngx_http_mastodon_redis_command(r, ngx_http_mastodon_home_sentinel,
+                                        h, 3, argv, argvlen)
+        != NGX_OK
+        || ngx_http_mastodon_redis_command(r, ngx_http_mastodon_home_range,
+                                           h, 7, argv + 3, argvlen + 3)
+           != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "mastodon: feed %s%L: Redis unavailable",
+                      h->feed->key, h->feed->id);
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_mastodon_home_sentinel(ngx_http_request_t *r, redisReply *reply,
+    void *data)
+{
+    ngx_http_mastodon_home_t *h = data;
+
+    if (reply && reply->type == REDIS_REPLY_STRING) {
+        h->sentinel = 1;
+
+    } else if (reply && reply->type == REDIS_REPLY_NIL) {
+        h->sentinel = 0;
+
+    } else {
+        h->sentinel = -1;
+    }
+
+    if (++h->replies == 2) {
+        ngx_http_mastodon_home_plain(r, h);
+    }
+}
+
+
+static void
+ngx_http_mastodon_home_range(ngx_http_request_t *r, redisReply *reply,
+    void *data)
+{
+    ngx_http_mastodon_home_t *h = data;
+
+    ngx_uint_t   i;
+    redisReply  *e;
+
+    h->ranged = 0;
+
+    if (reply && reply->type == REDIS_REPLY_ARRAY) {
+        h->n = 0;
+        h->ids = ngx_palloc(r->pool, (reply->elements + h->page.limit + 1)
+                                     * sizeof(int64_t));
+
+        for (i = 0; h->ids && i < reply->elements && h->n < h->page.limit;
+             i++)
+        {
+            e = reply->element[i];
+            if (e->type == REDIS_REPLY_STRING) {
+                h->ids[h->n] = ngx_atoof((u_char *) e->str, e->len);
+                if (h->ids[h->n] > 0) {
+                    h->n++;
+                }
+            }
+        }
+
+        h->ranged = (h->ids != NULL);
+    }
+
+    if (++h->replies == 2) {
+        ngx_http_mastodon_home_plain(r, h);
+    }
+}
+
+
+/* both plain answers are in */
+static void
+ngx_http_mastodon_home_plain(ngx_http_request_t *r,
+    ngx_http_mastodon_home_t *h)
+{
+    ngx_int_t  rc;
+
+    if (h->sentinel == 0) {
+        /* no feed: the script marks it for a rebuild, or waits */
+        rc = ngx_http_mastodon_home_fetch(r, h);
+        if (rc != NGX_DONE) {
+            ngx_http_mastodon_finalize(r, rc);
+        }
+        return;
+    }
+
+    if (h->sentinel < 0 || !h->ranged) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "mastodon: feed %s%L: no answer from Redis",
+                      h->feed->key, h->feed->id);
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    ngx_http_mastodon_home_page(r, h, NULL);
 }
 
 
@@ -389,10 +558,9 @@ ngx_http_mastodon_home_fetched(ngx_http_request_t *r, redisReply *reply,
 {
     ngx_http_mastodon_home_t *h = data;
 
-    ngx_int_t                      rc;
-    ngx_uint_t                     i;
-    redisReply                    *e, *ids;
-    ngx_http_mastodon_statuses_t  *st;
+    ngx_int_t    rc;
+    ngx_uint_t   i;
+    redisReply  *e, *ids;
 
     if (reply && reply->type == REDIS_REPLY_INTEGER && !h->rebuilt) {
         rc = ngx_http_mastodon_home_wait(r, h);
@@ -443,6 +611,24 @@ ngx_http_mastodon_home_fetched(ngx_http_request_t *r, redisReply *reply,
         }
     }
 
+    ngx_http_mastodon_home_page(r, h,
+                                h->n == ids->elements ? reply->element[1]
+                                                      : NULL);
+}
+
+
+/*
+ * The page's ids are in h->ids: merged with the big accounts' and loaded;
+ * renderings (when the script returned them, every id's): spare the
+ * loader its Redis round trip.
+ */
+static void
+ngx_http_mastodon_home_page(ngx_http_request_t *r,
+    ngx_http_mastodon_home_t *h, redisReply *renderings)
+{
+    ngx_int_t                      rc;
+    ngx_http_mastodon_statuses_t  *st;
+
     if (h->feed->merge_big && !ngx_http_mastodon_home_no_big(r, h)) {
         rc = ngx_http_mastodon_home_big(r, h);
         if (rc != NGX_DONE) {
@@ -465,9 +651,9 @@ ngx_http_mastodon_home_fetched(ngx_http_request_t *r, redisReply *reply,
         return;
     }
 
-    if (h->renderings && h->n == ids->elements && st->n == h->n) {
+    if (h->renderings && renderings && st->n == h->n) {
         /* the renderings came along: straight to PostgreSQL */
-        (void) ngx_http_mastodon_statuses_load_cached(st, reply->element[1],
+        (void) ngx_http_mastodon_statuses_load_cached(st, renderings,
                                                ngx_http_mastodon_home_loaded,
                                                h);
         return;
