@@ -40,6 +40,9 @@ typedef enum {
     NGX_HTTP_MASTODON_CACHE_CREDENTIALS,  /* "<epoch>\n" + the account's
                                              CredentialAccount; forgotten
                                              with its Account ("account") */
+    NGX_HTTP_MASTODON_CACHE_LIST,         /* by list: its owner's account
+                                             id (the list timeline's
+                                             check) */
     NGX_HTTP_MASTODON_CACHE_KINDS
 } ngx_http_mastodon_cache_kind_e;
 

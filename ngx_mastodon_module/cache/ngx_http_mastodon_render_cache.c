@@ -576,6 +576,9 @@ ngx_http_mastodon_cache_forget_message(ngx_str_t *message)
     } else if (sp - p == 7 && ngx_strncmp(p, "account", 7) == 0) {
         kind = NGX_HTTP_MASTODON_CACHE_ACCOUNT;
 
+    } else if (sp - p == 4 && ngx_strncmp(p, "list", 4) == 0) {
+        kind = NGX_HTTP_MASTODON_CACHE_LIST;
+
     } else if (sp - p == 13 && ngx_strncmp(p, "account_relay", 13) == 0) {
         /* the relay is alive; after a gap it first published "account 0" */
         if (ngx_http_mastodon_cache) {
