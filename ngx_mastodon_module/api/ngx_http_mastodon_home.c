@@ -4,10 +4,11 @@
  *
  * Read path: one Lua script selects the page (and tells a missing feed:
  * no "0" sentinel), then the status loader renders it (one Redis, one
- * PostgreSQL round trip).  Scores are the ids as doubles, which lose
- * precision above 2^53, so the script selects with inclusive bounds and
- * compares the members (decimal strings) exactly, fetching more while
- * members at the bounds' rounded scores are cut.
+ * PostgreSQL round trip); the newest page, with the render cache, is two
+ * plain commands instead (home_fetch_plain).  Scores are the ids as
+ * doubles, which lose precision above 2^53, so the script selects with
+ * inclusive bounds and compares the members (decimal strings) exactly,
+ * fetching more while members at the bounds' rounded scores are cut.
  *
  * A missing feed is rebuilt from PostgreSQL first (FeedManager#populate_home
  * with filter_from_home, mastodon_home_accepts()): the viewer's own

@@ -3256,7 +3256,8 @@ ngx_http_mastodon_status_out(ngx_http_mastodon_list_out_t *o,
         }
 
         if (it->filtered.len == 0) {
-            p = ngx_cpymem(p, ",\"filtered\":[]", sizeof(",\"filtered\":[]") - 1);
+            p = ngx_cpymem(p, ",\"filtered\":[]",
+                           sizeof(",\"filtered\":[]") - 1);
         }
     }
 
