@@ -10,7 +10,7 @@ use strict;
 use warnings;
 
 use Test::More;
-use Mojo::JSON qw(true false);
+use Mojo::JSON qw(true false encode_json);
 use MastodonTest;
 
 my $t = MastodonTest->new(worker => 1);
@@ -36,7 +36,8 @@ sub differences {
     my @bad;
     for my $s (@$list) {
         my $one = $m->get_ok("/api/v1/statuses/$s->{id}", $h{alice})->tx->res->json;
-        push @bad, $s->{id} unless Test::More::_deep_check($s, $one);
+        # Mojo::JSON writes keys sorted: equal documents, equal text
+        push @bad, $s->{id} unless encode_json($s) eq encode_json($one);
     }
     return @bad;
 }
