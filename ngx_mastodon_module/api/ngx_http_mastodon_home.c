@@ -4,10 +4,11 @@
  *
  * Read path: one Lua script selects the page (and tells a missing feed:
  * no "0" sentinel), then the status loader renders it (one Redis, one
- * PostgreSQL round trip).  Scores are the ids as doubles, which lose
- * precision above 2^53, so the script selects with inclusive bounds and
- * compares the members (decimal strings) exactly, fetching more while
- * members at the bounds' rounded scores are cut.
+ * PostgreSQL round trip); the newest page, with the render cache, is two
+ * plain commands instead (home_fetch_plain).  Scores are the ids as
+ * doubles, which lose precision above 2^53, so the script selects with
+ * inclusive bounds and compares the members (decimal strings) exactly,
+ * fetching more while members at the bounds' rounded scores are cut.
  *
  * A missing feed is rebuilt from PostgreSQL first (FeedManager#populate_home
  * with filter_from_home, mastodon_home_accepts()): the viewer's own
@@ -57,6 +58,10 @@ typedef struct {
     ngx_event_t                    poll;        /* waiting for a rebuild */
     int64_t                       *ids;
     ngx_uint_t                     n;
+    ngx_uint_t                     replies;     /* of the plain commands */
+    ngx_int_t                      sentinel;    /* 1 there, 0 not, -1 no
+                                                   answer */
+    ngx_uint_t                     ranged;      /* the ids came */
 } ngx_http_mastodon_home_t;
 
 
@@ -64,6 +69,16 @@ static ngx_int_t ngx_http_mastodon_home_fetch(ngx_http_request_t *r,
     ngx_http_mastodon_home_t *h);
 static void ngx_http_mastodon_home_fetched(ngx_http_request_t *r,
     redisReply *reply, void *data);
+static ngx_int_t ngx_http_mastodon_home_fetch_plain(ngx_http_request_t *r,
+    ngx_http_mastodon_home_t *h);
+static void ngx_http_mastodon_home_sentinel(ngx_http_request_t *r,
+    redisReply *reply, void *data);
+static void ngx_http_mastodon_home_range(ngx_http_request_t *r,
+    redisReply *reply, void *data);
+static void ngx_http_mastodon_home_plain(ngx_http_request_t *r,
+    ngx_http_mastodon_home_t *h);
+static void ngx_http_mastodon_home_page(ngx_http_request_t *r,
+    ngx_http_mastodon_home_t *h, redisReply *reply);
 static ngx_int_t ngx_http_mastodon_home_rebuild(ngx_http_request_t *r,
     ngx_http_mastodon_home_t *h);
 static ngx_uint_t ngx_http_mastodon_home_no_big(ngx_http_request_t *r,
@@ -242,6 +257,11 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_home_big_asc_stmt =
 
 
 /* what Api::V1::Timelines::HomeController keeps in its links */
+/* this worker saw "no big account" (kind big, id 0) at that version */
+static ngx_uint_t  ngx_http_mastodon_home_none_seen;
+static ngx_uint_t  ngx_http_mastodon_home_none_version;
+
+
 static const char *const  ngx_http_mastodon_home_keep[] = {
     "limit", "local", NULL
 };
@@ -281,14 +301,11 @@ ngx_http_mastodon_feed_page(ngx_http_request_t *r,
     int64_t                         lower;
     ngx_uint_t                      i;
     ngx_http_mastodon_home_t       *h;
-    ngx_http_mastodon_main_conf_t  *mcf;
 
     h = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_home_t));
     if (h == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    mcf = ngx_http_get_module_main_conf(r, ngx_http_mastodon_module);
 
     h->request = r;
     h->feed = feed;
@@ -303,10 +320,10 @@ ngx_http_mastodon_feed_page(ngx_http_request_t *r,
         return ngx_http_mastodon_statuses_send_list(r, NULL);
     }
 
-    /* EVAL script 2 feed reblogs max lower asc limit rebuild [pairs] */
-    h->argv = ngx_palloc(r->pool, (10 + 2 * mcf->feed_max) * sizeof(char *));
-    h->argvlen = ngx_palloc(r->pool,
-                            (10 + 2 * mcf->feed_max) * sizeof(size_t));
+    /* EVAL script 2 feed reblogs max lower asc limit rebuild [pairs]: the
+     * pairs only after a rebuild (home_rows makes room for them) */
+    h->argv = ngx_palloc(r->pool, 10 * sizeof(char *));
+    h->argvlen = ngx_palloc(r->pool, 10 * sizeof(size_t));
     p = ngx_pnalloc(r->pool, 2 * (klen + sizeof(":reblogs") + NGX_INT64_LEN)
                              + 3 * (NGX_INT64_LEN + 1));
     if (h->argv == NULL || h->argvlen == NULL || p == NULL) {
@@ -359,7 +376,162 @@ ngx_http_mastodon_feed_page(ngx_http_request_t *r,
         }
     }
 
+    /* the newest page, the renderings from the render cache: no script */
+    if (!h->renderings && !h->page.ascending && h->page.max_id == 0
+        && lower == 0)
+    {
+        return ngx_http_mastodon_home_fetch_plain(r, h);
+    }
+
     return ngx_http_mastodon_home_fetch(r, h);
+}
+
+
+/*
+ * The newest page of a feed by two plain commands sent together (cheaper
+ * for Redis than the script): whether the sentinel is there (ZSCORE) and
+ * the newest ids above it (no bounds to compare: the scores' precision
+ * does not matter).  A feed without the sentinel goes to the script, which
+ * rebuilds it or waits for its rebuild.
+ */
+static ngx_int_t
+ngx_http_mastodon_home_fetch_plain(ngx_http_request_t *r,
+    ngx_http_mastodon_home_t *h)
+{
+    const char  **argv;
+    size_t       *argvlen;
+
+    argv = ngx_palloc(r->pool, 10 * sizeof(char *));
+    argvlen = ngx_palloc(r->pool, 10 * sizeof(size_t));
+    if (argv == NULL || argvlen == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    argv[0] = "ZSCORE";
+    argvlen[0] = sizeof("ZSCORE") - 1;
+    argv[1] = h->argv[3];
+    argvlen[1] = h->argvlen[3];
+    argv[2] = "0";
+    argvlen[2] = 1;
+
+    argv[3] = "ZREVRANGEBYSCORE";
+    argvlen[3] = sizeof("ZREVRANGEBYSCORE") - 1;
+    argv[4] = h->argv[3];
+    argvlen[4] = h->argvlen[3];
+    argv[5] = "+inf";
+    argvlen[5] = sizeof("+inf") - 1;
+    argv[6] = "(0";
+    argvlen[6] = sizeof("(0") - 1;
+    argv[7] = "LIMIT";
+    argvlen[7] = sizeof("LIMIT") - 1;
+    argv[8] = "0";
+    argvlen[8] = 1;
+    argv[9] = h->argv[8];           /* the limit */
+    argvlen[9] = h->argvlen[8];
+
+    h->replies = 0;
+
+    if (ngx_http_mastodon_redis_command(r, ngx_http_mastodon_home_sentinel,
+                                        h, 3, argv, argvlen)
+        != NGX_OK
+        || ngx_http_mastodon_redis_command(r, ngx_http_mastodon_home_range,
+                                           h, 7, argv + 3, argvlen + 3)
+           != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "mastodon: feed %s%L: Redis unavailable",
+                      h->feed->key, h->feed->id);
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_mastodon_home_sentinel(ngx_http_request_t *r, redisReply *reply,
+    void *data)
+{
+    ngx_http_mastodon_home_t *h = data;
+
+    if (reply && reply->type == REDIS_REPLY_STRING) {
+        h->sentinel = 1;
+
+    } else if (reply && reply->type == REDIS_REPLY_NIL) {
+        h->sentinel = 0;
+
+    } else {
+        h->sentinel = -1;
+    }
+
+    if (++h->replies == 2) {
+        ngx_http_mastodon_home_plain(r, h);
+    }
+}
+
+
+static void
+ngx_http_mastodon_home_range(ngx_http_request_t *r, redisReply *reply,
+    void *data)
+{
+    ngx_http_mastodon_home_t *h = data;
+
+    ngx_uint_t   i;
+    redisReply  *e;
+
+    h->ranged = 0;
+
+    if (reply && reply->type == REDIS_REPLY_ARRAY) {
+        h->n = 0;
+        h->ids = ngx_palloc(r->pool, (reply->elements + h->page.limit + 1)
+                                     * sizeof(int64_t));
+
+        for (i = 0; h->ids && i < reply->elements && h->n < h->page.limit;
+             i++)
+        {
+            e = reply->element[i];
+            if (e->type == REDIS_REPLY_STRING) {
+                h->ids[h->n] = ngx_atoof((u_char *) e->str, e->len);
+                if (h->ids[h->n] > 0) {
+                    h->n++;
+                }
+            }
+        }
+
+        h->ranged = (h->ids != NULL);
+    }
+
+    if (++h->replies == 2) {
+        ngx_http_mastodon_home_plain(r, h);
+    }
+}
+
+
+/* both plain answers are in */
+static void
+ngx_http_mastodon_home_plain(ngx_http_request_t *r,
+    ngx_http_mastodon_home_t *h)
+{
+    ngx_int_t  rc;
+
+    if (h->sentinel == 0) {
+        /* no feed: the script marks it for a rebuild, or waits */
+        rc = ngx_http_mastodon_home_fetch(r, h);
+        if (rc != NGX_DONE) {
+            ngx_http_mastodon_finalize(r, rc);
+        }
+        return;
+    }
+
+    if (h->sentinel < 0 || !h->ranged) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "mastodon: feed %s%L: no answer from Redis",
+                      h->feed->key, h->feed->id);
+        ngx_http_mastodon_finalize(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    ngx_http_mastodon_home_page(r, h, NULL);
 }
 
 
@@ -387,10 +559,9 @@ ngx_http_mastodon_home_fetched(ngx_http_request_t *r, redisReply *reply,
 {
     ngx_http_mastodon_home_t *h = data;
 
-    ngx_int_t                      rc;
-    ngx_uint_t                     i;
-    redisReply                    *e, *ids;
-    ngx_http_mastodon_statuses_t  *st;
+    ngx_int_t    rc;
+    ngx_uint_t   i;
+    redisReply  *e, *ids;
 
     if (reply && reply->type == REDIS_REPLY_INTEGER && !h->rebuilt) {
         rc = ngx_http_mastodon_home_wait(r, h);
@@ -441,6 +612,24 @@ ngx_http_mastodon_home_fetched(ngx_http_request_t *r, redisReply *reply,
         }
     }
 
+    ngx_http_mastodon_home_page(r, h,
+                                h->n == ids->elements ? reply->element[1]
+                                                      : NULL);
+}
+
+
+/*
+ * The page's ids are in h->ids: merged with the big accounts' and loaded;
+ * renderings (when the script returned them, every id's): spare the
+ * loader its Redis round trip.
+ */
+static void
+ngx_http_mastodon_home_page(ngx_http_request_t *r,
+    ngx_http_mastodon_home_t *h, redisReply *renderings)
+{
+    ngx_int_t                      rc;
+    ngx_http_mastodon_statuses_t  *st;
+
     if (h->feed->merge_big && !ngx_http_mastodon_home_no_big(r, h)) {
         rc = ngx_http_mastodon_home_big(r, h);
         if (rc != NGX_DONE) {
@@ -463,9 +652,9 @@ ngx_http_mastodon_home_fetched(ngx_http_request_t *r, redisReply *reply,
         return;
     }
 
-    if (h->renderings && h->n == ids->elements && st->n == h->n) {
+    if (h->renderings && renderings && st->n == h->n) {
         /* the renderings came along: straight to PostgreSQL */
-        (void) ngx_http_mastodon_statuses_load_cached(st, reply->element[1],
+        (void) ngx_http_mastodon_statuses_load_cached(st, renderings,
                                                ngx_http_mastodon_home_loaded,
                                                h);
         return;
@@ -487,17 +676,33 @@ static ngx_uint_t
 ngx_http_mastodon_home_no_big(ngx_http_request_t *r,
     ngx_http_mastodon_home_t *h)
 {
+    ngx_uint_t  version;
+
     if (!ngx_http_mastodon_cache_usable()) {
         return 0;
     }
 
-    /* only whether "none" is there: no copy of it into the request */
-    if (ngx_http_mastodon_cache_has(NGX_HTTP_MASTODON_CACHE_BIG, 0)) {
+    /*
+     * "none" holds until its entry is forgotten, which moves the version:
+     * once seen at a version, this worker needs no look (and no lock) until
+     * the version moves (an eviction loses the entry, not its truth)
+     */
+    version = ngx_http_mastodon_cache_version(NGX_HTTP_MASTODON_CACHE_BIG, 0);
+
+    if (ngx_http_mastodon_home_none_seen
+        && version == ngx_http_mastodon_home_none_version)
+    {
         return 1;
     }
 
-    h->big_version = ngx_http_mastodon_cache_version(
-                                            NGX_HTTP_MASTODON_CACHE_BIG, 0);
+    /* only whether "none" is there: no copy of it into the request */
+    if (ngx_http_mastodon_cache_has(NGX_HTTP_MASTODON_CACHE_BIG, 0)) {
+        ngx_http_mastodon_home_none_version = version;
+        ngx_http_mastodon_home_none_seen = 1;
+        return 1;
+    }
+
+    h->big_version = version;
     h->big_versioned = 1;
 
     return 0;
@@ -782,7 +987,9 @@ ngx_http_mastodon_home_rows(ngx_http_mastodon_pg_batch_t *b)
 {
     int                             i, rows;
     u_char                         *p;
+    size_t                         *argvlen;
     PGresult                       *res;
+    const char                    **argv;
     ngx_int_t                       rc;
     ngx_http_request_t             *r;
     ngx_http_mastodon_home_t       *h;
@@ -806,10 +1013,17 @@ ngx_http_mastodon_home_rows(ngx_http_mastodon_pg_batch_t *b)
     }
 
     p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
-    if (p == NULL) {
+    argv = ngx_palloc(r->pool, (10 + 2 * rows) * sizeof(char *));
+    argvlen = ngx_palloc(r->pool, (10 + 2 * rows) * sizeof(size_t));
+    if (p == NULL || argv == NULL || argvlen == NULL) {
         ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
+
+    ngx_memcpy(argv, h->argv, 10 * sizeof(char *));
+    ngx_memcpy(argvlen, h->argvlen, 10 * sizeof(size_t));
+    h->argv = argv;
+    h->argvlen = argvlen;
 
     h->argv[9] = (const char *) p;
     h->argvlen[9] = ngx_sprintf(p, "%ui", mcf->feed_max) - p;

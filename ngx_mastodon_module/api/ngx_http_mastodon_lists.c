@@ -13,6 +13,7 @@
  */
 
 #include "ngx_http_mastodon_api.h"
+#include "ngx_http_mastodon_cache.h"
 
 
 #define NGX_HTTP_MASTODON_LIST_KEY     "mastodon:feed:list:"
@@ -39,6 +40,8 @@ typedef struct {
     int64_t                          list;
     ngx_uint_t                       drop;      /* the list feed goes */
     PGresult                        *res;       /* answered once it went */
+    ngx_uint_t                       version;   /* of its owner's entry */
+    ngx_uint_t                       versioned;
 } ngx_http_mastodon_list_t;
 
 
@@ -205,6 +208,8 @@ static ngx_int_t ngx_http_mastodon_list_reply(ngx_http_request_t *r,
     ngx_http_mastodon_list_t *l, PGresult *res);
 static void ngx_http_mastodon_list_dropped(ngx_http_request_t *r,
     redisReply *reply, void *data);
+static ngx_int_t ngx_http_mastodon_list_feed(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, int64_t list);
 
 
 /* values[0] the list, values[1] the user, room for n in all */
@@ -448,17 +453,32 @@ ngx_http_mastodon_account_lists(ngx_http_request_t *r,
 }
 
 
-/* GET /api/v1/timelines/list/:list_id: the list checked, then its feed */
+/*
+ * GET /api/v1/timelines/list/:list_id: the list checked, then its feed.
+ * The check is remembered in the render cache (kind list: the owner's id):
+ * a list never changes hands, and its deletion (or a member's removal)
+ * forgets it on every node; a list deleted with its account leaves an entry
+ * that only the deleted account could use.
+ */
 ngx_int_t
 ngx_http_mastodon_timelines_list(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
 {
     int64_t       list;
+    ngx_str_t     owner;
     const char  **values;
 
     list = ngx_http_mastodon_capture_id(ctx, 0);
     if (list == 0) {
         return NGX_HTTP_NOT_FOUND;
+    }
+
+    if (ngx_http_mastodon_cache_get_many(NGX_HTTP_MASTODON_CACHE_LIST, &list,
+                                         1, r->pool, &owner)
+        == NGX_OK
+        && ngx_atoof(owner.data, owner.len) == ctx->auth->account_id)
+    {
+        return ngx_http_mastodon_list_feed(r, ctx, list);
     }
 
     values = ngx_http_mastodon_list_values(r, ctx, list, 2);
@@ -488,6 +508,15 @@ ngx_http_mastodon_list_run(ngx_http_request_t *r,
     l->list = list;
     l->drop = drop;
 
+    /* the owner is read from here on: a fill must not predate a delete */
+    if (answer == NGX_HTTP_MASTODON_LIST_TIMELINE
+        && ngx_http_mastodon_cache_usable())
+    {
+        l->version = ngx_http_mastodon_cache_version(
+                                         NGX_HTTP_MASTODON_CACHE_LIST, list);
+        l->versioned = 1;
+    }
+
     return ngx_http_mastodon_pg_query(r, stmt, values,
                                       ngx_http_mastodon_list_done, l);
 }
@@ -498,11 +527,10 @@ ngx_http_mastodon_list_done(ngx_http_mastodon_pg_batch_t *b)
 {
     PGresult                  *res;
     ngx_int_t                  rc;
-    ngx_str_t                  verdict;
+    ngx_str_t                  verdict, owner;
     ngx_http_request_t        *r;
     ngx_http_mastodon_ctx_t   *ctx;
     ngx_http_mastodon_list_t  *l;
-    ngx_http_mastodon_feed_t  *feed;
 
     r = b->request;
     l = b->data;
@@ -563,31 +591,18 @@ ngx_http_mastodon_list_done(ngx_http_mastodon_pg_batch_t *b)
         break;
 
     case NGX_HTTP_MASTODON_LIST_TIMELINE:
-        feed = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_feed_t));
-        if (feed == NULL) {
-            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-            break;
+        if (l->versioned) {
+            owner.data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+            if (owner.data) {
+                owner.len = ngx_sprintf(owner.data, "%L",
+                                        ctx->auth->account_id)
+                            - owner.data;
+                ngx_http_mastodon_cache_put(NGX_HTTP_MASTODON_CACHE_LIST,
+                                            l->list, l->version, &owner);
+            }
         }
 
-        feed->name = "list";
-        feed->key = NGX_HTTP_MASTODON_LIST_KEY;
-        feed->id = l->list;
-        feed->rebuild = &ngx_http_mastodon_list_rebuild_stmt;
-        feed->keep = ngx_http_mastodon_list_keep;
-
-        feed->path.data = ngx_pnalloc(r->pool,
-                                      sizeof("/api/v1/timelines/list/")
-                                      + NGX_INT64_LEN);
-        if (feed->path.data == NULL) {
-            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-            break;
-        }
-
-        feed->path.len = ngx_sprintf(feed->path.data,
-                                     "/api/v1/timelines/list/%L", l->list)
-                         - feed->path.data;
-
-        rc = ngx_http_mastodon_feed_page(r, ctx, feed);
+        rc = ngx_http_mastodon_list_feed(r, ctx, l->list);
         if (rc == NGX_DONE) {
             return;
         }
@@ -789,6 +804,38 @@ ngx_http_mastodon_list_ids(ngx_http_request_t *r,
  * connection, rebuilds the feed.  Redis unreachable: answered all the same
  * (the change is committed), the error logged.
  */
+/* the viewer's list, known to be its: the page of its feed */
+static ngx_int_t
+ngx_http_mastodon_list_feed(ngx_http_request_t *r,
+    ngx_http_mastodon_ctx_t *ctx, int64_t list)
+{
+    ngx_http_mastodon_feed_t  *feed;
+
+    feed = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_feed_t));
+    if (feed == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    feed->name = "list";
+    feed->key = NGX_HTTP_MASTODON_LIST_KEY;
+    feed->id = list;
+    feed->rebuild = &ngx_http_mastodon_list_rebuild_stmt;
+    feed->keep = ngx_http_mastodon_list_keep;
+
+    feed->path.data = ngx_pnalloc(r->pool, sizeof("/api/v1/timelines/list/")
+                                           + NGX_INT64_LEN);
+    if (feed->path.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    feed->path.len = ngx_sprintf(feed->path.data,
+                                 "/api/v1/timelines/list/%L", list)
+                     - feed->path.data;
+
+    return ngx_http_mastodon_feed_page(r, ctx, feed);
+}
+
+
 static ngx_int_t
 ngx_http_mastodon_list_reply(ngx_http_request_t *r,
     ngx_http_mastodon_list_t *l, PGresult *res)
@@ -800,6 +847,11 @@ ngx_http_mastodon_list_reply(ngx_http_request_t *r,
     if (!l->drop) {
         return ngx_http_mastodon_list_send(r, res, 0);
     }
+
+    /* deleted (or a member removed: a needless miss): the owner's entry
+     * goes on every node */
+    ngx_http_mastodon_cache_forget(NGX_HTTP_MASTODON_CACHE_LIST, l->list);
+    ngx_http_mastodon_cache_publish(r, "list", &l->list, 1);
 
     l->res = res;
 

@@ -53,6 +53,9 @@ typedef enum {
                                              of its first v2 page;
                                              forgotten with its
                                              "notifications" */
+    NGX_HTTP_MASTODON_CACHE_LIST,         /* by list: its owner's account
+                                             id (the list timeline's
+                                             check) */
     NGX_HTTP_MASTODON_CACHE_KINDS
 } ngx_http_mastodon_cache_kind_e;
 
@@ -72,6 +75,10 @@ ngx_uint_t ngx_http_mastodon_cache_version(ngx_uint_t kind, int64_t id);
 /* NGX_OK: *out is a copy in pool; NGX_DECLINED: a miss */
 ngx_int_t ngx_http_mastodon_cache_get(ngx_uint_t kind, int64_t id,
     ngx_pool_t *pool, ngx_str_t *out);
+/* several of one kind under one lock, one aligned copy in pool: out[i]
+ * (len 0: a miss); NGX_OK: all there, NGX_DECLINED: some missed */
+ngx_int_t ngx_http_mastodon_cache_get_many(ngx_uint_t kind, int64_t *ids,
+    ngx_uint_t n, ngx_pool_t *pool, ngx_str_t *out);
 /* 1: an entry is there (nothing copied, the LRU left as it is) */
 ngx_uint_t ngx_http_mastodon_cache_has(ngx_uint_t kind, int64_t id);
 void ngx_http_mastodon_cache_put(ngx_uint_t kind, int64_t id,

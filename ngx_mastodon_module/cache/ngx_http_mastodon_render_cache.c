@@ -328,6 +328,83 @@ ngx_http_mastodon_cache_get(ngx_uint_t kind, int64_t id, ngx_pool_t *pool,
 }
 
 
+/*
+ * Several entries of one kind under one lock (a page's statuses): out[i]
+ * the copy of ids[i]'s entry, len 0 for a miss; the copies share one
+ * aligned allocation from pool.  NGX_OK: every one was there; NGX_DECLINED:
+ * some (or all) were not; NGX_ERROR: no memory.
+ */
+ngx_int_t
+ngx_http_mastodon_cache_get_many(ngx_uint_t kind, int64_t *ids, ngx_uint_t n,
+    ngx_pool_t *pool, ngx_str_t *out)
+{
+    u_char                           *p;
+    size_t                            size;
+    ngx_int_t                         rc;
+    ngx_uint_t                        i;
+    ngx_http_mastodon_cache_t        *cache;
+    ngx_http_mastodon_cache_node_t  **nodes;
+
+    for (i = 0; i < n; i++) {
+        ngx_str_null(&out[i]);
+    }
+
+    if (!ngx_http_mastodon_cache_usable() || n == 0) {
+        return NGX_DECLINED;
+    }
+
+    nodes = ngx_palloc(pool, n * sizeof(ngx_http_mastodon_cache_node_t *));
+    if (nodes == NULL) {
+        return NGX_ERROR;
+    }
+
+    cache = ngx_http_mastodon_cache;
+    rc = NGX_OK;
+    size = 0;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    for (i = 0; i < n; i++) {
+        nodes[i] = ngx_http_mastodon_cache_find(cache, kind, ids[i]);
+
+        if (nodes[i] == NULL) {
+            rc = NGX_DECLINED;
+            continue;
+        }
+
+        size += ngx_align(nodes[i]->len, NGX_ALIGNMENT);
+    }
+
+    p = NULL;
+
+    if (size) {
+        p = ngx_palloc(pool, size);
+        if (p == NULL) {
+            ngx_shmtx_unlock(&cache->shpool->mutex);
+            return NGX_ERROR;
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        if (nodes[i] == NULL) {
+            continue;
+        }
+
+        out[i].data = p;
+        out[i].len = nodes[i]->len;
+        ngx_memcpy(p, nodes[i]->data, nodes[i]->len);
+        p += ngx_align(nodes[i]->len, NGX_ALIGNMENT);
+
+        ngx_queue_remove(&nodes[i]->lru);
+        ngx_queue_insert_head(&cache->sh->lru, &nodes[i]->lru);
+    }
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    return rc;
+}
+
+
 /* whether an entry is there, nothing copied (a stream's per-event check) */
 ngx_uint_t
 ngx_http_mastodon_cache_has(ngx_uint_t kind, int64_t id)
@@ -510,6 +587,9 @@ ngx_http_mastodon_cache_forget_message(ngx_str_t *message)
 
     } else if (sp - p == 13 && ngx_strncmp(p, "notifications", 13) == 0) {
         kind = NGX_HTTP_MASTODON_CACHE_NOTIFICATIONS;
+
+    } else if (sp - p == 4 && ngx_strncmp(p, "list", 4) == 0) {
+        kind = NGX_HTTP_MASTODON_CACHE_LIST;
 
     } else if (sp - p == 13 && ngx_strncmp(p, "account_relay", 13) == 0) {
         /* the relay is alive; after a gap it first published "account 0" */

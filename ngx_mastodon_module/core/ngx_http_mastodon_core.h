@@ -351,6 +351,8 @@ ngx_int_t ngx_http_mastodon_send_text(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *type, ngx_str_t *body);
 ngx_int_t ngx_http_mastodon_json_send_str(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *body);
+ngx_int_t ngx_http_mastodon_json_send_chain(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_chain_t *out, off_t size);
 const char *ngx_http_mastodon_status_message(ngx_uint_t status);
 /* Rack's words for a status (Rack::Utils::HTTP_STATUS_CODES), what
  * Mastodon's respond_with_error writes for a JSON request */

@@ -349,6 +349,16 @@ ngx_http_mastodon_json_send_str(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
+/* a JSON document already written as a chain of buffers in r's pool */
+ngx_int_t
+ngx_http_mastodon_json_send_chain(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_chain_t *out, off_t size)
+{
+    return ngx_http_mastodon_send(r, status, &ngx_http_mastodon_json_type, out,
+                                  size);
+}
+
+
 ngx_int_t
 ngx_http_mastodon_send_text(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, ngx_str_t *body)

@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <malloc.h>
 
 #include "ngx_http_mastodon_core.h"
 #include "ngx_http_mastodon_backend.h"
@@ -34,6 +35,10 @@ static ngx_int_t ngx_http_mastodon_redis_copy(ngx_conf_t *cf,
 static char *ngx_http_mastodon_check_redis(ngx_conf_t *cf,
     ngx_http_mastodon_main_conf_t *mcf);
 static ngx_int_t ngx_http_mastodon_postconfiguration(ngx_conf_t *cf);
+/* heap kept by a worker rather than given back to the kernel at once */
+#define NGX_HTTP_MASTODON_TRIM_THRESHOLD  (32 * 1024 * 1024)
+
+
 static ngx_int_t ngx_http_mastodon_init_process(ngx_cycle_t *cycle);
 static void ngx_http_mastodon_exit_process(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_mastodon_handler(ngx_http_request_t *r);
@@ -1214,6 +1219,16 @@ ngx_http_mastodon_init_process(ngx_cycle_t *cycle)
     ngx_http_mastodon_tick_init_process(cycle, mcf);
     ngx_http_mastodon_debug_subscribe_init_process(cycle, mcf);
     ngx_http_mastodon_render_cache_init_process(cycle, mcf);
+
+#if (defined __GLIBC__ && defined M_TRIM_THRESHOLD)
+    /*
+     * A page of statuses takes some 100 KB of the heap and gives it back
+     * at the request's end: glibc's default (128 KB) then returns the top
+     * of the heap to the kernel after most requests, and the next one
+     * faults the same pages in again.
+     */
+    (void) mallopt(M_TRIM_THRESHOLD, NGX_HTTP_MASTODON_TRIM_THRESHOLD);
+#endif
 
     return NGX_OK;
 }

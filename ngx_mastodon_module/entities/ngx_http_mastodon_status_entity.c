@@ -192,6 +192,7 @@ static ngx_int_t
 ngx_http_mastodon_statuses_cached_accounts(ngx_http_mastodon_statuses_t *st)
 {
     u_char                            *p;
+    size_t                             size;
     ngx_uint_t                         i, k, n;
     ngx_http_mastodon_main_conf_t     *mcf;
     ngx_http_mastodon_status_item_t   *it;
@@ -204,18 +205,26 @@ ngx_http_mastodon_statuses_cached_accounts(ngx_http_mastodon_statuses_t *st)
     }
 
     it = st->items.elts;
+    size = 0;
 
     for (i = 0; i < st->items.nelts; i++) {
-        if (it[i].base.len == 0 || it[i].account_id <= 0
-            || ngx_http_mastodon_account_cache_get(it[i].account_id) == NULL)
-        {
+        if (it[i].base.len == 0 || it[i].account_id <= 0) {
             return NGX_DECLINED;
         }
+
+        e = ngx_http_mastodon_account_cache_get(it[i].account_id);
+        if (e == NULL) {
+            return NGX_DECLINED;
+        }
+
+        size += e->len;
     }
 
     st->account_json = ngx_pcalloc(st->pool,
                                    (st->items.nelts + 1) * sizeof(ngx_str_t));
-    if (st->account_json == NULL) {
+    /* room for every item's (an author's twice at most): one allocation */
+    p = ngx_pnalloc(st->pool, size);
+    if (st->account_json == NULL || p == NULL) {
         return NGX_ERROR;
     }
 
@@ -235,14 +244,9 @@ ngx_http_mastodon_statuses_cached_accounts(ngx_http_mastodon_statuses_t *st)
 
         e = ngx_http_mastodon_account_cache_get(it[i].account_id);
 
-        p = ngx_pnalloc(st->pool, e->len);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
         st->account_json[n].data = p;
         st->account_json[n].len = e->len;
-        ngx_memcpy(p, e->json, e->len);
+        p = ngx_cpymem(p, e->json, e->len);
         it[i].account = n++;
     }
 
@@ -767,35 +771,46 @@ ngx_http_mastodon_statuses_entry(ngx_http_mastodon_status_item_t *it,
 static ngx_int_t
 ngx_http_mastodon_statuses_shared(ngx_http_mastodon_statuses_t *st)
 {
-    int64_t                           id, reblog_of;
-    ngx_str_t                         v;
-    ngx_uint_t                        i, all;
+    int64_t                          *ids, reblog_of;
+    ngx_int_t                         rc;
+    ngx_str_t                        *v;
+    ngx_uint_t                        i, n, first;
     ngx_http_mastodon_status_item_t  *it, *orig;
 
-    all = 1;
+    n = st->n;
 
-    for (i = 0; i < st->n; i++) {
+    ids = ngx_palloc(st->pool, 2 * n * sizeof(int64_t));
+    v = ngx_palloc(st->pool, n * sizeof(ngx_str_t));
+    if (ids == NULL || v == NULL) {
+        return NGX_ERROR;
+    }
+
+    it = st->items.elts;
+
+    for (i = 0; i < n; i++) {
+        ids[i] = it[i].id;
+        it[i].version = ngx_http_mastodon_cache_version(
+                                      NGX_HTTP_MASTODON_CACHE_STATUS, ids[i]);
+        it[i].versioned = 1;
+    }
+
+    /* the page under one lock, then what its reblogs need under another */
+    rc = ngx_http_mastodon_cache_get_many(NGX_HTTP_MASTODON_CACHE_STATUS,
+                                          ids, n, st->pool, v);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    first = st->items.nelts;
+
+    for (i = 0; i < n; i++) {
         it = (ngx_http_mastodon_status_item_t *) st->items.elts + i;
-        id = it->id;
 
-        it->version = ngx_http_mastodon_cache_version(
-                                      NGX_HTTP_MASTODON_CACHE_STATUS, id);
-        it->versioned = 1;
-
-        if (ngx_http_mastodon_cache_get(NGX_HTTP_MASTODON_CACHE_STATUS, id,
-                                        st->pool, &v)
-            != NGX_OK)
-        {
-            all = 0;
+        if (v[i].len == 0 || it->base.len) {
             continue;
         }
 
-        reblog_of = ngx_http_mastodon_statuses_entry(it, v.data, v.len);
-        if (it->base.len == 0) {
-            all = 0;
-            continue;
-        }
-
+        reblog_of = ngx_http_mastodon_statuses_entry(it, v[i].data, v[i].len);
         if (reblog_of <= 0) {
             continue;
         }
@@ -805,32 +820,46 @@ ngx_http_mastodon_statuses_shared(ngx_http_mastodon_statuses_t *st)
             return NGX_ERROR;
         }
 
-        if (orig->base.len) {
-            continue;
+        if (orig->versioned) {
+            continue;               /* asked for already */
         }
 
-        if (!orig->versioned) {
-            orig->version = ngx_http_mastodon_cache_version(
+        orig->version = ngx_http_mastodon_cache_version(
                                       NGX_HTTP_MASTODON_CACHE_STATUS,
                                       reblog_of);
-            orig->versioned = 1;
+        orig->versioned = 1;
+    }
+
+    n = st->items.nelts - first;
+    it = st->items.elts;
+
+    if (n) {
+        for (i = 0; i < n; i++) {
+            ids[i] = it[first + i].id;
         }
 
-        if (ngx_http_mastodon_cache_get(NGX_HTTP_MASTODON_CACHE_STATUS,
-                                        reblog_of, st->pool, &v)
-            != NGX_OK)
-        {
-            all = 0;
-            continue;
+        rc = ngx_http_mastodon_cache_get_many(NGX_HTTP_MASTODON_CACHE_STATUS,
+                                              ids, n, st->pool, v);
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
         }
 
-        (void) ngx_http_mastodon_statuses_entry(orig, v.data, v.len);
-        if (orig->base.len == 0) {
-            all = 0;
+        for (i = 0; i < n; i++) {
+            if (v[i].len) {
+                (void) ngx_http_mastodon_statuses_entry(&it[first + i],
+                                                        v[i].data, v[i].len);
+            }
         }
     }
 
-    return all ? NGX_OK : NGX_DECLINED;
+    /* every status asked and every original they reblog */
+    for (i = 0; i < st->items.nelts; i++) {
+        if (it[i].base.len == 0) {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
 }
 
 
@@ -1142,14 +1171,14 @@ ngx_http_mastodon_statuses_array(ngx_pool_t *pool, int64_t *ids,
 
 
 /*
- * meta[1], meta[2] for the lean statement: every item's id and the distinct
- * authors, as the cache headers name them; sets st->lean_meta.
+ * What meta[1], meta[2] of the lean statement say: every item's id (ids,
+ * room for every item) and the distinct authors (authors, as much room),
+ * as the cache headers name them; sets st->lean_meta.
  */
 static ngx_int_t
 ngx_http_mastodon_statuses_lean_values(ngx_http_mastodon_statuses_t *st,
-    const char **meta)
+    int64_t *ids, int64_t *authors, ngx_uint_t *nauthors_out)
 {
-    int64_t                          *ids, *authors;
     ngx_uint_t                        i, k, n, nauthors;
     ngx_http_mastodon_status_item_t  *it;
 
@@ -1158,12 +1187,6 @@ ngx_http_mastodon_statuses_lean_values(ngx_http_mastodon_statuses_t *st,
 
     if (n > NGX_HTTP_MASTODON_ACCOUNT_PAGE * 2) {
         return NGX_OK;              /* the full statement finds them */
-    }
-
-    ids = ngx_palloc(st->pool, (n + 1) * sizeof(int64_t));
-    authors = ngx_palloc(st->pool, (n + 1) * sizeof(int64_t));
-    if (ids == NULL || authors == NULL) {
-        return NGX_ERROR;
     }
 
     nauthors = 0;
@@ -1184,12 +1207,7 @@ ngx_http_mastodon_statuses_lean_values(ngx_http_mastodon_statuses_t *st,
         }
     }
 
-    meta[1] = ngx_http_mastodon_statuses_array(st->pool, ids, n);
-    meta[2] = ngx_http_mastodon_statuses_array(st->pool, authors, nauthors);
-    if (meta[1] == NULL || meta[2] == NULL) {
-        return NGX_ERROR;
-    }
-
+    *nauthors_out = nauthors;
     st->lean_meta = 1;
 
     return NGX_OK;
@@ -1199,10 +1217,9 @@ ngx_http_mastodon_statuses_lean_values(ngx_http_mastodon_statuses_t *st,
 static ngx_int_t
 ngx_http_mastodon_statuses_query(ngx_http_mastodon_statuses_t *st)
 {
-    int64_t                          *ids, *misses;
+    int64_t                          *ids, *misses, *lean_ids, *authors;
     ngx_int_t                         rc;
-    ngx_uint_t                        i, nmisses;
-    ngx_str_t                         none;
+    ngx_uint_t                        i, nmisses, nauthors;
     ngx_uint_t                       *rels, ask_filters;
     const char                      **meta, **accounts, **render, **filters;
     ngx_http_mastodon_pg_batch_t     *b;
@@ -1214,16 +1231,14 @@ ngx_http_mastodon_statuses_query(ngx_http_mastodon_statuses_t *st)
 
     ids = ngx_palloc(st->pool, (st->n + 1) * sizeof(int64_t));
     misses = ngx_palloc(st->pool, (st->items.nelts + 1) * sizeof(int64_t));
-    meta = ngx_palloc(st->pool, 3 * sizeof(char *));
-    accounts = ngx_palloc(st->pool, sizeof(char *));
-    render = ngx_palloc(st->pool, sizeof(char *));
-    if (ids == NULL || misses == NULL || meta == NULL || accounts == NULL
-        || render == NULL)
-    {
+    if (ids == NULL || misses == NULL) {
         return NGX_ERROR;
     }
 
     nmisses = 0;
+    nauthors = 0;
+    lean_ids = NULL;
+    authors = NULL;
 
     for (i = 0; i < st->items.nelts; i++) {
         if (i < st->n) {
@@ -1234,23 +1249,6 @@ ngx_http_mastodon_statuses_query(ngx_http_mastodon_statuses_t *st)
         }
     }
 
-    if (st->viewer) {
-        meta[0] = ngx_http_mastodon_pg_pool_int64(st->pool, st->viewer);
-        if (meta[0] == NULL) {
-            return NGX_ERROR;
-        }
-
-    } else {
-        meta[0] = NULL;
-    }
-
-    meta[1] = ngx_http_mastodon_statuses_array(st->pool, ids, st->n);
-    accounts[0] = meta[1];
-    render[0] = ngx_http_mastodon_statuses_array(st->pool, misses, nmisses);
-    if (meta[1] == NULL || render[0] == NULL) {
-        return NGX_ERROR;
-    }
-
     if (nmisses == 0) {
         rc = ngx_http_mastodon_statuses_cached_accounts(st);
         if (rc == NGX_ERROR) {
@@ -1258,7 +1256,15 @@ ngx_http_mastodon_statuses_query(ngx_http_mastodon_statuses_t *st)
         }
 
         /* every status and author known: the lean meta statement */
-        if (ngx_http_mastodon_statuses_lean_values(st, meta) != NGX_OK) {
+        lean_ids = ngx_palloc(st->pool,
+                              (st->items.nelts + 1) * sizeof(int64_t));
+        authors = ngx_palloc(st->pool,
+                             (st->items.nelts + 1) * sizeof(int64_t));
+        if (lean_ids == NULL || authors == NULL
+            || ngx_http_mastodon_statuses_lean_values(st, lean_ids, authors,
+                                                      &nauthors)
+               != NGX_OK)
+        {
             return NGX_ERROR;
         }
 
@@ -1289,15 +1295,15 @@ ngx_http_mastodon_statuses_query(ngx_http_mastodon_statuses_t *st)
     ask_filters = st->viewer != 0;
 
     if (st->viewer && ngx_http_mastodon_cache_usable()) {
-        if (ngx_http_mastodon_cache_get(NGX_HTTP_MASTODON_CACHE_FILTERS,
-                                        st->viewer, st->pool, &none)
-            == NGX_OK)
+        st->filters_version = ngx_http_mastodon_cache_version(
+                                  NGX_HTTP_MASTODON_CACHE_FILTERS, st->viewer);
+
+        if (ngx_http_mastodon_cache_has(NGX_HTTP_MASTODON_CACHE_FILTERS,
+                                        st->viewer))
         {
             ask_filters = 0;
 
         } else {
-            st->filters_version = ngx_http_mastodon_cache_version(
-                                  NGX_HTTP_MASTODON_CACHE_FILTERS, st->viewer);
             st->filters_versioned = 1;
         }
     }
@@ -1305,6 +1311,41 @@ ngx_http_mastodon_statuses_query(ngx_http_mastodon_statuses_t *st)
     if (st->known && st->cached_accounts && nmisses == 0 && !ask_filters) {
         /* nothing to ask PostgreSQL */
         return ngx_http_mastodon_statuses_post(st);
+    }
+
+    /* the statements' parameters */
+    meta = ngx_palloc(st->pool, 3 * sizeof(char *));
+    accounts = ngx_palloc(st->pool, sizeof(char *));
+    render = ngx_palloc(st->pool, sizeof(char *));
+    if (meta == NULL || accounts == NULL || render == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (st->viewer) {
+        meta[0] = ngx_http_mastodon_pg_pool_int64(st->pool, st->viewer);
+        if (meta[0] == NULL) {
+            return NGX_ERROR;
+        }
+
+    } else {
+        meta[0] = NULL;
+    }
+
+    meta[1] = ngx_http_mastodon_statuses_array(st->pool, ids, st->n);
+    accounts[0] = meta[1];
+    render[0] = ngx_http_mastodon_statuses_array(st->pool, misses, nmisses);
+    if (meta[1] == NULL || render[0] == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (st->lean_meta && lean_ids) {
+        meta[1] = ngx_http_mastodon_statuses_array(st->pool, lean_ids,
+                                                   st->items.nelts);
+        meta[2] = ngx_http_mastodon_statuses_array(st->pool, authors,
+                                                   nauthors);
+        if (meta[1] == NULL || meta[2] == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     b = ngx_http_mastodon_pg_op_batch(st->op, ngx_http_mastodon_statuses_loaded,
@@ -2979,6 +3020,261 @@ ngx_http_mastodon_status_assemble(ngx_http_mastodon_statuses_t *st,
 
 
 /*
+ * A list's answer written straight into the output chain: the small parts
+ * (keys, flags, separators) are copied into shared buffers, the big ones
+ * (each cached object, each account) are pointed at where the load keeps
+ * them for the request, when that is the request's pool: no copy of them
+ * at all.  Pointed-at pieces are capped so that the chain stays within one
+ * writev (nginx's 64 vectors).
+ */
+#define NGX_HTTP_MASTODON_LIST_BUF        8192
+#define NGX_HTTP_MASTODON_LIST_REF_MIN    256
+#define NGX_HTTP_MASTODON_LIST_REFS       28
+
+typedef struct {
+    ngx_pool_t                     *pool;
+    ngx_chain_t                    *out;
+    ngx_chain_t                   **last;
+    ngx_buf_t                      *buf;       /* copies go here; NULL: a
+                                                  new one over free..end */
+    u_char                         *free;
+    u_char                         *end;
+    off_t                           size;
+    ngx_uint_t                      refs;      /* pieces left to point at */
+    ngx_uint_t                      failed;
+} ngx_http_mastodon_list_out_t;
+
+
+static void
+ngx_http_mastodon_list_link(ngx_http_mastodon_list_out_t *o, ngx_buf_t *b)
+{
+    ngx_chain_t  *cl;
+
+    cl = ngx_alloc_chain_link(o->pool);
+    if (cl == NULL) {
+        o->failed = 1;
+        return;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+    *o->last = cl;
+    o->last = &cl->next;
+}
+
+
+/* room for len bytes at the end of the copies; NULL: failed */
+static u_char *
+ngx_http_mastodon_list_room(ngx_http_mastodon_list_out_t *o, size_t len)
+{
+    size_t      size;
+    ngx_buf_t  *b;
+
+    if (o->failed) {
+        return NULL;
+    }
+
+    if (o->buf && (size_t) (o->end - o->buf->last) >= len) {
+        return o->buf->last;
+    }
+
+    if ((size_t) (o->end - o->free) < len) {
+        size = ngx_max(len, NGX_HTTP_MASTODON_LIST_BUF);
+
+        o->free = ngx_pnalloc(o->pool, size);
+        if (o->free == NULL) {
+            o->failed = 1;
+            return NULL;
+        }
+
+        o->end = o->free + size;
+    }
+
+    b = ngx_calloc_buf(o->pool);
+    if (b == NULL) {
+        o->failed = 1;
+        return NULL;
+    }
+
+    b->start = o->free;
+    b->pos = o->free;
+    b->last = o->free;
+    b->end = o->end;
+    b->temporary = 1;
+
+    ngx_http_mastodon_list_link(o, b);
+    o->buf = b;
+
+    return o->failed ? NULL : b->last;
+}
+
+
+/* what was written at the room's start up to p */
+static void
+ngx_http_mastodon_list_wrote(ngx_http_mastodon_list_out_t *o, u_char *p)
+{
+    o->size += p - o->buf->last;
+    o->buf->last = p;
+    o->free = p;
+}
+
+
+static void
+ngx_http_mastodon_list_copy(ngx_http_mastodon_list_out_t *o, u_char *data,
+    size_t len)
+{
+    u_char  *p;
+
+    p = ngx_http_mastodon_list_room(o, len);
+    if (p) {
+        ngx_http_mastodon_list_wrote(o, ngx_cpymem(p, data, len));
+    }
+}
+
+#define ngx_http_mastodon_list_literal(o, s)                                  \
+    ngx_http_mastodon_list_copy(o, (u_char *) s, sizeof(s) - 1)
+
+
+/* a piece that lives as long as the answer: pointed at if big enough */
+static void
+ngx_http_mastodon_list_piece(ngx_http_mastodon_list_out_t *o, u_char *data,
+    size_t len)
+{
+    ngx_buf_t  *b;
+
+    if (len < NGX_HTTP_MASTODON_LIST_REF_MIN || o->refs == 0) {
+        ngx_http_mastodon_list_copy(o, data, len);
+        return;
+    }
+
+    b = ngx_calloc_buf(o->pool);
+    if (b == NULL) {
+        o->failed = 1;
+        return;
+    }
+
+    b->pos = data;
+    b->last = data + len;
+    b->memory = 1;
+
+    ngx_http_mastodon_list_link(o, b);
+    o->buf = NULL;          /* what is copied next follows this piece */
+    o->size += len;
+    o->refs--;
+}
+
+
+static u_char *
+ngx_http_mastodon_list_bool(u_char *p, const char *key, size_t len,
+    ngx_uint_t value)
+{
+    p = ngx_cpymem(p, key, len);
+
+    return value ? ngx_cpymem(p, "true", 4) : ngx_cpymem(p, "false", 5);
+}
+
+#define NGX_HTTP_MASTODON_LIST_FLAG(p, key, value)                            \
+    ngx_http_mastodon_list_bool(p, key, sizeof(key) - 1, value)
+
+
+/*
+ * Item i as ngx_http_mastodon_status_assemble() writes it for a viewer
+ * (the same pieces in the same order), into the answer.
+ */
+static void
+ngx_http_mastodon_status_out(ngx_http_mastodon_list_out_t *o,
+    ngx_http_mastodon_statuses_t *st, ngx_uint_t i)
+{
+    u_char                           *p;
+    ngx_str_t                        *account, poll;
+    ngx_http_mastodon_status_item_t  *it;
+
+    it = (ngx_http_mastodon_status_item_t *) st->items.elts + i;
+
+    if (it->base.len < 2 || it->account < 0) {
+        o->failed = 1;
+        return;
+    }
+
+    account = ngx_http_mastodon_statuses_account(st, it);
+    if (account == NULL) {
+        o->failed = 1;
+        return;
+    }
+
+    /* a poll is the cached object's last key: "...,"poll":{...}}" */
+    if (st->viewer && it->base.data[it->base.len - 2] == '}') {
+        p = ngx_http_mastodon_list_room(o, it->base.len
+                                           + NGX_HTTP_MASTODON_POLL_VIEWER_LEN);
+        if (p == NULL) {
+            return;
+        }
+
+        poll.data = it->base.data;
+        poll.len = it->base.len - 1;
+        ngx_http_mastodon_list_wrote(o,
+                  ngx_http_mastodon_poll_viewer(p, &poll, it->voted,
+                                                it->own_votes));
+
+    } else {
+        ngx_http_mastodon_list_piece(o, it->base.data, it->base.len - 1);
+    }
+
+    ngx_http_mastodon_list_literal(o, ",\"account\":");
+    ngx_http_mastodon_list_piece(o, account->data, account->len);
+    ngx_http_mastodon_list_literal(o, ",\"reblog\":");
+
+    if (it->reblog_of_id && it->reblog >= 0 && (ngx_uint_t) it->reblog != i) {
+        ngx_http_mastodon_status_out(o, st, it->reblog);
+
+        /* the original's items may have moved: none are added here */
+        it = (ngx_http_mastodon_status_item_t *) st->items.elts + i;
+
+    } else {
+        ngx_http_mastodon_list_literal(o, "null");
+    }
+
+    p = ngx_http_mastodon_list_room(o,
+            sizeof(",\"favourited\":false,\"reblogged\":false,"
+                   "\"muted\":false,\"bookmarked\":false,\"pinned\":false,"
+                   "\"filtered\":[]}"));
+    if (p == NULL) {
+        return;
+    }
+
+    if (st->viewer) {
+        p = NGX_HTTP_MASTODON_LIST_FLAG(p, ",\"favourited\":", it->favourited);
+        p = NGX_HTTP_MASTODON_LIST_FLAG(p, ",\"reblogged\":", it->reblogged);
+        p = NGX_HTTP_MASTODON_LIST_FLAG(p, ",\"muted\":", it->muted);
+        p = NGX_HTTP_MASTODON_LIST_FLAG(p, ",\"bookmarked\":", it->bookmarked);
+
+        /* Mastodon's pinnable?: the viewer's own, not a reblog, not direct */
+        if (it->account_id == st->viewer && it->reblog_of_id == 0
+            && it->visibility <= 2)
+        {
+            p = NGX_HTTP_MASTODON_LIST_FLAG(p, ",\"pinned\":", it->pinned);
+        }
+
+        if (it->filtered.len == 0) {
+            p = ngx_cpymem(p, ",\"filtered\":[]",
+                           sizeof(",\"filtered\":[]") - 1);
+        }
+    }
+
+    if (st->viewer && it->filtered.len) {
+        ngx_http_mastodon_list_wrote(o, ngx_cpymem(p, ",\"filtered\":",
+                                                sizeof(",\"filtered\":") - 1));
+        ngx_http_mastodon_list_piece(o, it->filtered.data, it->filtered.len);
+        ngx_http_mastodon_list_literal(o, "}");
+        return;
+    }
+
+    *p++ = '}';
+    ngx_http_mastodon_list_wrote(o, p);
+}
+
+
+/*
  * The statuses of st (NULL: none) that may be shown, as a JSON array: the
  * answer of every list of statuses.  The rc for finalize.
  */
@@ -2986,24 +3282,41 @@ ngx_int_t
 ngx_http_mastodon_statuses_send_list(ngx_http_request_t *r,
     ngx_http_mastodon_statuses_t *st)
 {
-    ngx_uint_t                i;
-    ngx_http_mastodon_json_t  j;
+    ngx_uint_t                    i, n;
+    ngx_http_mastodon_list_out_t  o;
 
-    if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
+    ngx_memzero(&o, sizeof(ngx_http_mastodon_list_out_t));
+    o.pool = r->pool;
+    o.last = &o.out;
+
+    /* pieces are pointed at only where they outlive the answer */
+    o.refs = (st && st->pool == r->pool) ? NGX_HTTP_MASTODON_LIST_REFS : 0;
+
+    ngx_http_mastodon_list_literal(&o, "[");
+
+    n = 0;
+
+    for (i = 0; st && i < st->n; i++) {
+        if (!ngx_http_mastodon_statuses_shown(st, i)) {
+            continue;
+        }
+
+        if (n++) {
+            ngx_http_mastodon_list_literal(&o, ",");
+        }
+
+        ngx_http_mastodon_status_out(&o, st, i);
+    }
+
+    ngx_http_mastodon_list_literal(&o, "]");
+
+    if (o.failed) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "mastodon: JSON output failed");
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_http_mastodon_json_open_array(&j, NULL);
-
-    for (i = 0; st && i < st->n; i++) {
-        if (ngx_http_mastodon_statuses_shown(st, i)) {
-            ngx_http_mastodon_status_write(&j, NULL, st, i);
-        }
-    }
-
-    ngx_http_mastodon_json_close_array(&j);
-
-    return ngx_http_mastodon_json_send(&j, NGX_HTTP_OK);
+    return ngx_http_mastodon_json_send_chain(r, NGX_HTTP_OK, o.out, o.size);
 }
 
 

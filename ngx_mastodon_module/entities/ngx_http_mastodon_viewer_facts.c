@@ -65,24 +65,22 @@ typedef struct {
 static ngx_http_mastodon_vf_t *
 ngx_http_mastodon_viewer_facts_get(ngx_http_mastodon_statuses_t *st)
 {
+    int64_t                  key;
     ngx_str_t                v;
     ngx_http_mastodon_vf_t  *vf;
 
-    if (ngx_http_mastodon_cache_get(NGX_HTTP_MASTODON_CACHE_VIEWER,
-                                    ngx_http_mastodon_vf_key(st), st->pool,
-                                    &v)
+    key = ngx_http_mastodon_vf_key(st);
+
+    /* _get_many()'s copy is aligned */
+    if (ngx_http_mastodon_cache_get_many(NGX_HTTP_MASTODON_CACHE_VIEWER,
+                                         &key, 1, st->pool, &v)
         != NGX_OK
         || v.len < sizeof(ngx_http_mastodon_vf_t))
     {
         return NULL;
     }
 
-    vf = ngx_palloc(st->pool, v.len);
-    if (vf == NULL) {
-        return NULL;
-    }
-
-    ngx_memcpy(vf, v.data, v.len);
+    vf = (ngx_http_mastodon_vf_t *) v.data;
 
     if (v.len != sizeof(ngx_http_mastodon_vf_t)
                  + vf->nstatuses * sizeof(ngx_http_mastodon_vf_status_t)
