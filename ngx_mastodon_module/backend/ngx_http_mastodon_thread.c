@@ -21,6 +21,8 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 
+#include <openssl/crypto.h>
+
 #include "ngx_http_mastodon_backend.h"
 
 
@@ -142,6 +144,15 @@ ngx_http_mastodon_thread_handler(void *data, ngx_log_t *log)
     ngx_http_mastodon_thread_nice(log);
 
     tc->work(tc->data, log);
+
+    /*
+     * A task may have used OpenSSL (SHA256, RAND_bytes): its state for this
+     * thread is released now, not by the thread's exit.  At a worker's exit
+     * the pool's threads end while exit() runs OpenSSL's cleanup, and the
+     * thread's destructor then read freed locks (a SEGV seen under ASan
+     * right after a reload).
+     */
+    OPENSSL_thread_stop();
 }
 
 
