@@ -51,6 +51,12 @@ BEGIN
     -- validate_media!: 1 not found, 2 a video or audio among several,
     -- 3 not processed
     IF cardinality(media) > 0 THEN
+        -- the rows locked first, in id order: a concurrent post of the same
+        -- media waits for this one's commit, and the count below (a new
+        -- snapshot) then finds them taken (else both posts took them)
+        PERFORM FROM media_attachments m
+          WHERE m.id = ANY(media) AND m.account_id = $1
+          ORDER BY m.id FOR UPDATE;
         SELECT count(*), count(*) FILTER (WHERE m.type IN (2, 4)),
                count(*) FILTER (WHERE coalesce(m.processing, 2) <> 2),
                coalesce(array_agg(m.id), '{}')

@@ -1,7 +1,7 @@
 #!/usr/bin/perl
-# Two posts naming one media attachment at the same time (sql/0049): one
-# gets it, every other answers 422 "Media ... not found or already attached to another post", as Mastodon's
-# validate_media! does for media already attached; the attachment belongs
+# Two posts naming one media attachment at the same time (sql/0045): one
+# gets it, every other answers 422 "Media ... not found or already attached
+# to another post", as Mastodon's validate_media! does; the attachment belongs
 # to the post that got it, and no other status was written.
 use strict;
 use warnings;
