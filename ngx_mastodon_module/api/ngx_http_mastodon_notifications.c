@@ -167,6 +167,8 @@ static ngx_int_t ngx_http_mastodon_notif_type(const char *s, size_t len);
 static void ngx_http_mastodon_notif_rows_done(ngx_http_mastodon_pg_batch_t *b);
 static ngx_int_t ngx_http_mastodon_notif_v1_rows(ngx_pool_t *pool,
     ngx_http_mastodon_notif_t *nt);
+static void ngx_http_mastodon_notif_classify(ngx_http_mastodon_notif_t *nt,
+    ngx_uint_t i, int type_col, int status_col);
 static ngx_int_t ngx_http_mastodon_notif_v2_rows(ngx_pool_t *pool,
     ngx_http_mastodon_notif_t *nt);
 static ngx_int_t ngx_http_mastodon_notif_load(ngx_http_request_t *r,
@@ -1489,12 +1491,8 @@ ngx_http_mastodon_notif_v1_rows(ngx_pool_t *pool,
         row->res_row = i;
         row->res_col = NGX_HTTP_MASTODON_NCOL_ACCOUNT;
 
-        nt->type[i] = ngx_http_mastodon_notif_type((char *) row->type.data,
-                                                   row->type.len);
-        nt->target[i] = PQgetisnull(nt->rows, i, NGX_HTTP_MASTODON_NCOL_STATUS)
-                        ? 0
-                        : ngx_http_mastodon_pg_int(nt->rows, i,
-                                               NGX_HTTP_MASTODON_NCOL_STATUS);
+        ngx_http_mastodon_notif_classify(nt, i, NGX_HTTP_MASTODON_NCOL_TYPE,
+                                         NGX_HTTP_MASTODON_NCOL_STATUS);
     }
 
     return NGX_OK;
@@ -1506,7 +1504,6 @@ static ngx_int_t
 ngx_http_mastodon_notif_v2_rows(ngx_pool_t *pool,
     ngx_http_mastodon_notif_t *nt)
 {
-    ngx_str_t   type;
     ngx_uint_t  i, n;
 
     n = PQntuples(nt->rows);
@@ -1519,17 +1516,26 @@ ngx_http_mastodon_notif_v2_rows(ngx_pool_t *pool,
     }
 
     for (i = 0; i < n; i++) {
-        type = ngx_http_mastodon_pg_str(nt->rows, i,
-                                        NGX_HTTP_MASTODON_GCOL_TYPE);
-        nt->type[i] = ngx_http_mastodon_notif_type((char *) type.data,
-                                                   type.len);
-        nt->target[i] = PQgetisnull(nt->rows, i, NGX_HTTP_MASTODON_GCOL_STATUS)
-                        ? 0
-                        : ngx_http_mastodon_pg_int(nt->rows, i,
-                                               NGX_HTTP_MASTODON_GCOL_STATUS);
+        ngx_http_mastodon_notif_classify(nt, i, NGX_HTTP_MASTODON_GCOL_TYPE,
+                                         NGX_HTTP_MASTODON_GCOL_STATUS);
     }
 
     return NGX_OK;
+}
+
+
+/* row i's type and the status it is about (0: none), from its columns */
+static void
+ngx_http_mastodon_notif_classify(ngx_http_mastodon_notif_t *nt, ngx_uint_t i,
+    int type_col, int status_col)
+{
+    ngx_str_t  type;
+
+    type = ngx_http_mastodon_pg_str(nt->rows, i, type_col);
+
+    nt->type[i] = ngx_http_mastodon_notif_type((char *) type.data, type.len);
+    nt->target[i] = PQgetisnull(nt->rows, i, status_col)
+                    ? 0 : ngx_http_mastodon_pg_int(nt->rows, i, status_col);
 }
 
 
