@@ -52,6 +52,11 @@ cleanup() {
                     \( -name 'error.log' -o -name 'worker-*.log' -o -name 'worker-*.out' \
                        -o -name 'redis.log' -o -name 'postgres.log' -o -name 'asan*' -o -name 'ubsan*' \) \
                     2>/dev/null | sort)
+        # CI shows only the end of the output: say again which programs failed
+        if [ -s "$VAR/prove.out" ]; then
+            echo "==> prove's summary (again, after the logs above)" >&2
+            sed -n '/^Test Summary Report/,$p' "$VAR/prove.out" >&2
+        fi
     fi
     exit "$status"
 }
@@ -89,7 +94,9 @@ fi
 
 note "prove: ${#tests[@]} test files, ${#units[@]} unit test programs"
 rc=0
-prove -j"${JOBS:-2}" -I t/lib "${tests[@]}" "${units[@]}" || rc=$?
+set -o pipefail
+prove -j"${JOBS:-2}" -I t/lib "${tests[@]}" "${units[@]}" 2>&1 | tee "$VAR/prove.out" || rc=$?
+set +o pipefail
 note "suite finished in $(( $(date +%s) - start ))s (prove exit $rc)"
 status=$rc
 exit "$rc"
