@@ -30,7 +30,8 @@ static mstdn_value_t *ngx_http_mastodon_user_settings(ngx_http_request_t *r,
 
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_account_by_id =
     ngx_http_mastodon_pg_stmt(
-        "SELECT " NGX_HTTP_MASTODON_ACCOUNT_COLUMNS
+        "SELECT " NGX_HTTP_MASTODON_ACCOUNT_COLUMNS ","
+        NGX_HTTP_MASTODON_ACCOUNT_CACHEABLE
         NGX_HTTP_MASTODON_ACCOUNT_FROM
         " WHERE a.id = $1 AND" NGX_HTTP_MASTODON_ACCOUNT_SHOWN, 1);
 
@@ -372,13 +373,7 @@ ngx_http_mastodon_accounts_show_done(ngx_http_mastodon_pg_batch_t *b)
         return;
     }
 
-    /* local accounts only: a remote one changes with federation, and
-     * tests change them behind the module's back */
-    if (PQgetisnull(res, 0, 2)) {
-        ngx_http_mastodon_account_fill(NGX_HTTP_MASTODON_CACHE_ACCOUNT,
-                                       ngx_http_mastodon_pg_int(res, 0, 0),
-                                       b->data, r->pool, &json);
-    }
+    ngx_http_mastodon_account_fill_row(b->data, res, 0, 0, r->pool, &json);
 
     ngx_http_mastodon_finalize(r, ngx_http_mastodon_json_send_str(r,
                                                        NGX_HTTP_OK, &json));

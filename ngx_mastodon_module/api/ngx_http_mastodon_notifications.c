@@ -461,11 +461,11 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_notif_until =
         " AND hm.expires_at > now() AT TIME ZONE 'UTC'", 1);
 
 /* the senders of a cached page that are not in the render cache: $1 their
- * ids; whether GET /api/v1/accounts/:id shows them (put only then) */
+ * ids; whether their rendering may be put there */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_notif_senders =
     ngx_http_mastodon_pg_stmt(
         "SELECT " NGX_HTTP_MASTODON_ACCOUNT_COLUMNS ","
-        NGX_HTTP_MASTODON_ACCOUNT_SHOWN
+        NGX_HTTP_MASTODON_ACCOUNT_CACHEABLE
         NGX_HTTP_MASTODON_ACCOUNT_FROM
         " WHERE a.id = ANY ($1::bigint[])", 1);
 
@@ -2601,13 +2601,9 @@ ngx_http_mastodon_notif_senders_done(ngx_http_mastodon_pg_batch_t *b)
             }
         }
 
-        /* as GET /api/v1/accounts/:id puts them: local, shown */
-        if (s < nt->nsenders && PQgetisnull(res, k, 2)
-            && PQgetvalue(res, k, NGX_HTTP_MASTODON_ACCOUNT_NCOLS)[0] == 't')
-        {
-            ngx_http_mastodon_account_fill(NGX_HTTP_MASTODON_CACHE_ACCOUNT,
-                                           id, &nt->sender_fill[s], r->pool,
-                                           &json);
+        if (s < nt->nsenders) {
+            ngx_http_mastodon_account_fill_row(&nt->sender_fill[s], res, k, 0,
+                                               r->pool, &json);
         }
 
         for (i = 0; i < nt->n; i++) {

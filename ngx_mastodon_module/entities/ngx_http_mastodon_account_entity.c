@@ -849,6 +849,20 @@ ngx_http_mastodon_account_fill(ngx_uint_t kind, int64_t id,
 }
 
 
+void
+ngx_http_mastodon_account_fill_row(ngx_http_mastodon_account_fill_t *fill,
+    PGresult *res, int row, int col, ngx_pool_t *pool, ngx_str_t *json)
+{
+    if (PQgetvalue(res, row, col + NGX_HTTP_MASTODON_ACCOUNT_NCOLS)[0] != 't') {
+        return;
+    }
+
+    ngx_http_mastodon_account_fill(NGX_HTTP_MASTODON_CACHE_ACCOUNT,
+                                   ngx_http_mastodon_pg_int(res, row, col),
+                                   fill, pool, json);
+}
+
+
 /*
  * After the commit of a change to these accounts: this node's workers at
  * once (read your writes).  No message: rendered accounts are only used

@@ -42,6 +42,15 @@
     " (a.domain IS NOT NULL OR EXISTS (SELECT 1 FROM users su"                \
     "  WHERE su.account_id = a.id AND su.approved"                            \
     "  AND su.confirmed_at IS NOT NULL))"
+/*
+ * The column after the Account's in a statement whose rendering is to be put
+ * in the render cache (kind ACCOUNT, ngx_http_mastodon_account_fill_row()):
+ * local (a remote account changes with federation, and tests change them
+ * behind the module's back) and shown (GET /api/v1/accounts/:id reads the
+ * cache before its statement, so what it would not find is never there).
+ */
+#define NGX_HTTP_MASTODON_ACCOUNT_CACHEABLE                                   \
+    " (a.domain IS NULL AND" NGX_HTTP_MASTODON_ACCOUNT_SHOWN ")"
 #define NGX_HTTP_MASTODON_ACCOUNT_FROM                                        \
     " FROM accounts a LEFT JOIN account_stats s ON s.account_id = a.id"
 
@@ -69,6 +78,10 @@ void ngx_http_mastodon_account_fill_start(ngx_uint_t kind, int64_t id,
 void ngx_http_mastodon_account_fill(ngx_uint_t kind, int64_t id,
     ngx_http_mastodon_account_fill_t *fill, ngx_pool_t *pool,
     ngx_str_t *json);
+/* kind ACCOUNT: *json, the Account of row (its columns from col, then
+ * NGX_HTTP_MASTODON_ACCOUNT_CACHEABLE's), put when that column says so */
+void ngx_http_mastodon_account_fill_row(ngx_http_mastodon_account_fill_t *fill,
+    PGresult *res, int row, int col, ngx_pool_t *pool, ngx_str_t *json);
 /* every writer of an account, its stats, user or follow requests, after
  * its commit: this node at once (the relay tells every node soon after) */
 void ngx_http_mastodon_account_forget(ngx_http_request_t *r, int64_t *ids,
