@@ -239,7 +239,24 @@ static void ngx_http_mastodon_notif_count_done(
     "  AND hm.hide_notifications AND (hm.expires_at IS NULL"                  \
     "   OR hm.expires_at > now() AT TIME ZONE 'UTC'))"
 
-/* Notification.browserable: types (NULL: all), filtered ones, sender */
+/*
+ * The page's bounds (paginate_by_id): nt's field, how a row's id compares
+ * with it, the statements' value ($i).  One table for the statements
+ * (NOTIF_SQL_BOUNDS), their values (_page_values()) and the rows of the
+ * cached page (_in_page()): the cache's filter cannot drift from the SQL.
+ */
+#define NGX_HTTP_MASTODON_NOTIF_BOUNDS(bound)                                 \
+    bound(max_id, <, 2)                                                       \
+    bound(since_id, >, 3)                                                     \
+    bound(min_id, >, 4)
+
+#define NGX_HTTP_MASTODON_NOTIF_SQL_BOUND(field, cmp, i)                      \
+    " AND ($" #i "::bigint IS NULL OR n.id " #cmp " $" #i ")"
+#define NGX_HTTP_MASTODON_NOTIF_SQL_BOUNDS                                    \
+    NGX_HTTP_MASTODON_NOTIF_BOUNDS(NGX_HTTP_MASTODON_NOTIF_SQL_BOUND)
+
+/* Notification.browserable: types (NULL: all, else the literal of nt's
+ * mask: _types_sql(); _in_page() the same), filtered ones, sender */
 #define NGX_HTTP_MASTODON_NOTIF_SQL_BROWSE(n, types, filtered, from)          \
     " AND (" types "::varchar[] IS NULL OR " n ".type = ANY (" types "))"     \
     " AND (" filtered "::boolean OR NOT " n ".filtered)"                      \
@@ -278,9 +295,7 @@ static void ngx_http_mastodon_notif_count_done(
 #define NGX_HTTP_MASTODON_NOTIF_SQL_PAGE(order)                               \
     NGX_HTTP_MASTODON_NOTIF_SQL_V1                                            \
     NGX_HTTP_MASTODON_NOTIF_SQL_BROWSE("n", "$6", "$7", "$8")                 \
-    " AND ($2::bigint IS NULL OR n.id < $2)"                                  \
-    " AND ($3::bigint IS NULL OR n.id > $3)"                                  \
-    " AND ($4::bigint IS NULL OR n.id > $4)"                                  \
+    NGX_HTTP_MASTODON_NOTIF_SQL_BOUNDS                                        \
     " ORDER BY n.id " order " LIMIT $5::bigint"
 
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_notif_page =
@@ -347,9 +362,7 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_notif_dismiss =
 #define NGX_HTTP_MASTODON_NOTIF_SQL_V2_WHERE                                  \
     " n.account_id = $1::bigint AND" NGX_HTTP_MASTODON_NOTIF_SQL_SHOWN("n")   \
     NGX_HTTP_MASTODON_NOTIF_SQL_BROWSE("n", "$6", "$7", "NULL")               \
-    " AND ($2::bigint IS NULL OR n.id < $2)"                                  \
-    " AND ($3::bigint IS NULL OR n.id > $3)"                                  \
-    " AND ($4::bigint IS NULL OR n.id > $4)"
+    NGX_HTTP_MASTODON_NOTIF_SQL_BOUNDS
 
 /* a group's rows up to hi (inclusive; NULL: all) */
 #define NGX_HTTP_MASTODON_NOTIF_SQL_MEMBERS(hi)                               \
@@ -695,6 +708,16 @@ ngx_http_mastodon_notif_types_sql(ngx_http_request_t *r, ngx_uint_t mask,
 }
 
 
+/* a bound's value ($i), when the request gives it */
+#define NGX_HTTP_MASTODON_NOTIF_BOUND_VALUE(field, cmp, i)                    \
+    if (nt->field) {                                                          \
+        values[i - 1] = ngx_http_mastodon_pg_int64(r, nt->field);             \
+        if (values[i - 1] == NULL) {                                          \
+            return NULL;                                                      \
+        }                                                                     \
+    }
+
+
 /* the user, then 7 more values of the page statements */
 static const char **
 ngx_http_mastodon_notif_page_values(ngx_http_request_t *r,
@@ -707,11 +730,9 @@ ngx_http_mastodon_notif_page_values(ngx_http_request_t *r,
         return NULL;
     }
 
+    NGX_HTTP_MASTODON_NOTIF_BOUNDS(NGX_HTTP_MASTODON_NOTIF_BOUND_VALUE)
+
     values[0] = ngx_http_mastodon_pg_int64(r, ctx->auth->account_id);
-    values[1] = nt->max_id ? ngx_http_mastodon_pg_int64(r, nt->max_id) : NULL;
-    values[2] = nt->since_id ? ngx_http_mastodon_pg_int64(r, nt->since_id)
-                             : NULL;
-    values[3] = nt->min_id ? ngx_http_mastodon_pg_int64(r, nt->min_id) : NULL;
     values[4] = ngx_http_mastodon_pg_int64(r, nt->limit);
     values[5] = ngx_http_mastodon_notif_types_sql(r, nt->types, 1);
     values[6] = nt->include_filtered ? "t" : "f";
@@ -2349,6 +2370,29 @@ ngx_http_mastodon_notif_next(u_char **pos, u_char *last, u_char c)
 }
 
 
+/*
+ * Whether a row of the cached page (shown, not filtered: what the window's
+ * statement gives) is in the request's page: its type in the request's and
+ * its id within the bounds, as the page statement's NOTIF_SQL_BROWSE and
+ * NOTIF_SQL_BOUNDS select it.
+ */
+#define NGX_HTTP_MASTODON_NOTIF_IN_BOUND(field, cmp, i)                       \
+    if (nt->field && !(id cmp nt->field)) {                                   \
+        return 0;                                                             \
+    }
+
+
+static ngx_uint_t
+ngx_http_mastodon_notif_in_page(ngx_http_mastodon_notif_t *nt, int64_t id,
+    ngx_int_t type)
+{
+    NGX_HTTP_MASTODON_NOTIF_BOUNDS(NGX_HTTP_MASTODON_NOTIF_IN_BOUND)
+
+    return nt->types == NGX_HTTP_MASTODON_NOTIF_ALL
+           || (type >= 0 && (nt->types & (1 << type)));
+}
+
+
 /* the page's rows from the entry; NGX_DECLINED: the statement says */
 static ngx_int_t
 ngx_http_mastodon_notif_entry(ngx_http_request_t *r, int64_t viewer,
@@ -2433,12 +2477,7 @@ ngx_http_mastodon_notif_entry(ngx_http_request_t *r, int64_t viewer,
         i = nt->min_id ? m - 1 - k : k;
         t = types[i];
 
-        if ((nt->max_id && rows[i].id >= nt->max_id)
-            || (nt->since_id && rows[i].id <= nt->since_id)
-            || (nt->min_id && rows[i].id <= nt->min_id)
-            || (nt->types != NGX_HTTP_MASTODON_NOTIF_ALL
-                && (t < 0 || !(nt->types & (1 << t)))))
-        {
+        if (!ngx_http_mastodon_notif_in_page(nt, rows[i].id, t)) {
             continue;
         }
 
