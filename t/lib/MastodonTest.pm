@@ -1044,7 +1044,8 @@ sub _wait_for {
 # --- the end -------------------------------------------------------------------
 
 # done(%o): plan => 0 leaves done_testing to the caller (several instances in
-# one file); quiet => 1 stops everything without the checks (before a skip_all).
+# one file); quiet => 1 stops everything without the checks (before a skip_all),
+# keep => 1 then leaves the dir (the caller decides).
 sub done {
     my ($self, %o) = @_;
     return if $self->{done}++;
@@ -1063,20 +1064,14 @@ sub done {
     my $dir = $self->{dir};
     if ($quiet) {
         @LIVE = grep { $_ != $self } @LIVE;
-        remove_tree($self->{standalone_var} // $dir) unless $ENV{MASTODON_TEST_KEEP};
+        remove_tree($self->{standalone_var} // $dir) unless $ENV{MASTODON_TEST_KEEP} || $o{keep};
         return 1;
     }
     my @bad = grep { /\[(?:alert|emerg)\]/ } split /\n/, $self->error_log;
     Test::More::ok(!@bad, "${who}no [alert] or [emerg] in error.log")
         or Test::More::diag(join "\n", @bad[0 .. ($#bad < 9 ? $#bad : 9)]);
 
-    my @san;
-    for my $f (grep { -f } "$dir/error.log", glob("$dir/worker-*.log"), glob("$dir/worker-*.out"),
-        glob("$dir/asan*"), glob("$dir/ubsan*"), glob("$dir/sanitizer/*"), glob("$dir/nginx-start.log"))
-    {
-        push @san, map { basename($f) . ": $_" }
-            grep { /AddressSanitizer|LeakSanitizer|runtime error:/ } split /\n/, _slurp($f);
-    }
+    my @san = $self->_sanitizer_reports;
     Test::More::ok(!@san, "${who}no sanitizer reports")
         or Test::More::diag(join "\n", @san[0 .. ($#san < 19 ? $#san : 19)]);
 
@@ -1090,6 +1085,45 @@ sub done {
         Test::More::diag("MastodonTest: logs kept in " . ($self->{standalone_var} // $dir));
     }
     return $passed;
+}
+
+# the lines of the sanitizers' reports in the dir's logs
+sub _sanitizer_reports {
+    my ($self) = @_;
+    my $dir = $self->{dir};
+    my @san;
+    for my $f (grep { -f } "$dir/error.log", glob("$dir/worker-*.log"), glob("$dir/worker-*.out"),
+        glob("$dir/asan*"), glob("$dir/ubsan*"), glob("$dir/sanitizer/*"), glob("$dir/nginx-start.log"))
+    {
+        push @san, map { basename($f) . ": $_" }
+            grep { /AddressSanitizer|LeakSanitizer|runtime error:/ } split /\n/, _slurp($f);
+    }
+    return @san;
+}
+
+# END of a file that passed without calling done (it ended with its own
+# done_testing): everything stopped as done stops it, the dir removed as for
+# a passing file; kept (and said why) only when a sanitizer reported, since
+# no test can fail after the plan.
+sub _finish_passed {
+    my ($self) = @_;
+    $self->done(quiet => 1, keep => 1);
+    my $kept = $self->{standalone_var} // $self->{dir};
+    my @san = $self->_sanitizer_reports;
+    if (@san) {
+        print STDERR "# MastodonTest: sanitizer reports, logs kept in $kept\n";
+        print STDERR "# $_\n" for @san[0 .. ($#san < 19 ? $#san : 19)];
+    } elsif ($ENV{MASTODON_TEST_KEEP}) {
+        print STDERR "# MastodonTest: logs kept in $kept\n";
+    } else {
+        remove_tree($kept);
+    }
+}
+
+# whether the file's tests all passed and its plan was completed
+sub _file_passed {
+    my $b = Test::More->builder;
+    return $b->is_passing && $b->expected_tests && $b->current_test == $b->expected_tests;
 }
 
 sub _drop_db_and_pg {
@@ -1128,7 +1162,14 @@ sub DESTROY { }    # cleanup happens in done() or END, not on scope exit
 
 END {
     my $st = $?;
-    $_->_emergency_cleanup for reverse @LIVE;
+    my $passed = $st == 0 && _file_passed();
+    for my $self (reverse @LIVE) {
+        if ($passed && !$self->{done} && $self->{owner} == $$) {
+            $self->_finish_passed;
+        } else {
+            $self->_emergency_cleanup;
+        }
+    }
     @LIVE = ();
     $? = $st;
 }
