@@ -10,7 +10,7 @@ use warnings;
 use lib 't/lib';
 use MastodonTest;
 use Test::More;
-use Mojo::JSON qw(encode_json true false);
+use Mojo::JSON qw(true false);
 
 my $t = MastodonTest->new(worker_env => { MASTODON_QUEUES => 'default,push,ingress' });
 my $ua = $t->ua;
@@ -23,17 +23,7 @@ my $em = $t->psql(qq{INSERT INTO accounts (username, domain, uri, inbox_url)
     VALUES ('em', 'remote.test', '$R/users/em', '$R/users/em/inbox') RETURNING id});
 
 my $n = 0;
-sub process {
-    my ($act) = @_;
-    my $body = encode_json($act);
-    $body =~ s/'/''/g;
-    my $row = $t->psql("WITH r AS (INSERT INTO inbox_activities (body, signer_account_id, actor_uri, key_id)"
-        . " VALUES ('$body', $em, '$R/users/em', '$R/users/em#main-key') RETURNING id),"
-        . " j AS (INSERT INTO job_outbox (queue, type, args) SELECT 'ingress', 'inbox_process',"
-        . " json_build_object('id', id::text)::text FROM r) SELECT id FROM r");
-    ok($t->wait_for(sub { $t->psql("SELECT count(*) FROM inbox_activities WHERE id = $row") eq '0' }, 30),
-       "activity $row processed") or diag $t->error_log;
-}
+sub process { $t->inbox_process($_[0], signer_id => $em) }
 sub act {
     my ($type, %o) = @_;
     $n++;

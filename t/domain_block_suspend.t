@@ -12,7 +12,7 @@ use lib 't/lib';
 use MastodonTest;
 use DocServer;
 use Test::More;
-use Mojo::JSON qw(encode_json true false);
+use Mojo::JSON qw(true false);
 
 my $t = MastodonTest->new(worker_env => {
     MASTODON_FEDERATION_ALLOW_HTTP => 1, MASTODON_FEDERATION_ALLOWED_ADDRESSES => '127.0.0.1' });
@@ -32,15 +32,9 @@ my $n = 0;
 sub process {
     my ($type, $actor, %o) = @_;
     $n++;
-    my $body = encode_json({ '@context' => 'https://www.w3.org/ns/activitystreams',
-        id => "$R/users/$actor/activities/$n", type => $type, actor => "$R/users/$actor", %o });
-    $body =~ s/'/''/g;
-    my $row = $t->psql("WITH r AS (INSERT INTO inbox_activities (body, actor_uri, key_id)"
-        . " VALUES ('$body', '$R/users/$actor', '$R/users/$actor#main-key') RETURNING id),"
-        . " j AS (INSERT INTO job_outbox (queue, type, args) SELECT 'ingress', 'inbox_process',"
-        . " json_build_object('id', id::text)::text FROM r) SELECT id FROM r");
-    ok($t->wait_for(sub { count("SELECT count(*) FROM inbox_activities WHERE id = $row") eq '0' }, 20),
-       "$type of $actor processed") or diag $t->error_log;
+    $t->inbox_process({ '@context' => 'https://www.w3.org/ns/activitystreams',
+        id => "$R/users/$actor/activities/$n", type => $type, actor => "$R/users/$actor", %o },
+        name => "$type of $actor processed");
 }
 sub cli {
     my ($rc, $out, $err) = $t->worker_cli('domain-block', @_);

@@ -16,7 +16,7 @@ use MastodonTest;
 use Test::More;
 use InboxRecorder;
 use Mojo::IOLoop::Server;
-use Mojo::JSON qw(decode_json encode_json);
+use Mojo::JSON qw(decode_json);
 use Mojo::File qw(path);
 
 my $t = MastodonTest->new(worker_env => {
@@ -102,17 +102,7 @@ is_deeply($doc->{attachment}, [], 'no media: attachment []');
 
 # --- incoming ------------------------------------------------------------------------
 my $n = 0;
-sub process {
-    my ($act) = @_;
-    my $body = encode_json($act);
-    $body =~ s/'/''/g;
-    my $row = $t->psql("WITH r AS (INSERT INTO inbox_activities (body, signer_account_id, actor_uri, key_id)"
-        . " VALUES ('$body', $bob, '$R/users/bob', '$R/users/bob#main-key') RETURNING id),"
-        . " j AS (INSERT INTO job_outbox (queue, type, args) SELECT 'ingress', 'inbox_process',"
-        . " json_build_object('id', id::text)::text FROM r) SELECT id FROM r");
-    ok($t->wait_for(sub { $t->psql("SELECT count(*) FROM inbox_activities WHERE id = $row") eq '0' }, 30),
-       "activity $row processed") or diag $t->error_log;
-}
+sub process { $t->inbox_process($_[0], signer_id => $bob) }
 sub act {
     my ($type, %o) = @_;
     $n++;

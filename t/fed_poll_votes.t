@@ -18,7 +18,7 @@ use MastodonTest;
 use Test::More;
 use InboxRecorder;
 use Mojo::IOLoop::Server;
-use Mojo::JSON qw(decode_json encode_json true false);
+use Mojo::JSON qw(decode_json true false);
 use Mojo::File qw(path);
 
 my $t = MastodonTest->new(worker_env => {
@@ -56,18 +56,7 @@ my $dan = $t->psql(qq{INSERT INTO accounts (username, domain, uri, url, inbox_ur
             '$in/dan/inbox', '$in/d/shared', 1) RETURNING id});
 
 my $n = 0;
-sub process {
-    my ($act, $signer) = @_;
-    $signer //= $bob;
-    my $body = encode_json($act);
-    $body =~ s/'/''/g;
-    my $row = $t->psql("WITH r AS (INSERT INTO inbox_activities (body, signer_account_id, actor_uri, key_id)"
-        . " VALUES ('$body', $signer, '$act->{actor}', '$act->{actor}#main-key') RETURNING id),"
-        . " j AS (INSERT INTO job_outbox (queue, type, args) SELECT 'ingress', 'inbox_process',"
-        . " json_build_object('id', id::text)::text FROM r) SELECT id FROM r");
-    ok($t->wait_for(sub { $t->psql("SELECT count(*) FROM inbox_activities WHERE id = $row") eq '0' }, 30),
-       "activity $row processed") or diag $t->error_log;
-}
+sub process { my ($act, $signer) = @_; $t->inbox_process($act, signer_id => $signer // $bob) }
 sub act {
     my ($type, %o) = @_;
     $n++;

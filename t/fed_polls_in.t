@@ -11,7 +11,7 @@ use MastodonTest;
 use DocServer;
 use Test::More;
 use Digest::SHA qw(sha256_hex);
-use Mojo::JSON qw(encode_json decode_json true false);
+use Mojo::JSON qw(decode_json true false);
 
 # --- the remote server: documents from files, path -> file (t/lib/DocServer.pm) -------
 my $t = MastodonTest->new(worker_env => {
@@ -27,20 +27,7 @@ my $alice = $t->user('alice');
 my $ha = $t->bearer($alice->{token});
 
 my $n = 0;
-sub deliver {
-    my ($act) = @_;
-    my $body = encode_json($act);
-    $body =~ s/'/''/g;
-    return $t->psql("WITH r AS (INSERT INTO inbox_activities (body, signer_account_id, actor_uri, key_id)"
-        . " VALUES ('$body', NULL, '$act->{actor}', '$act->{actor}#main-key') RETURNING id),"
-        . " j AS (INSERT INTO job_outbox (queue, type, args) SELECT 'ingress', 'inbox_process',"
-        . " json_build_object('id', id::text)::text FROM r) SELECT id FROM r");
-}
-sub process {
-    my $row = deliver(@_);
-    ok($t->wait_for(sub { $t->psql("SELECT count(*) FROM inbox_activities WHERE id = $row") eq '0' }, 20),
-       "activity $row processed") or diag $t->error_log;
-}
+sub process { $t->inbox_process($_[0]) }
 sub act { my ($type, %o) = @_; $n++; return { '@context' => 'https://www.w3.org/ns/activitystreams', id => "$R/users/bob/activities/$n", type => $type, actor => "$R/users/bob", %o } }
 sub question {
     my ($id, %o) = @_;

@@ -17,7 +17,6 @@ use DocServer;
 use Test::More;
 use IO::Socket::INET;
 use IO::Select;
-use Mojo::JSON qw(encode_json);
 use Mojo::File qw(path);
 use FindBin;
 
@@ -63,17 +62,7 @@ my $alice = $t->user('alice');
 my $ha = $t->bearer($alice->{token});
 
 my $n = 0;
-sub process {
-    my ($act) = @_;
-    my $body = encode_json($act);
-    $body =~ s/'/''/g;
-    my $row = $t->psql("WITH r AS (INSERT INTO inbox_activities (body, signer_account_id, actor_uri, key_id)"
-        . " VALUES ('$body', NULL, '$act->{actor}', '$act->{actor}#main-key') RETURNING id),"
-        . " j AS (INSERT INTO job_outbox (queue, type, args) SELECT 'ingress', 'inbox_process',"
-        . " json_build_object('id', id::text)::text FROM r) SELECT id FROM r");
-    ok($t->wait_for(sub { $t->psql("SELECT count(*) FROM inbox_activities WHERE id = $row") eq '0' }, 30),
-       "activity $row processed") or diag $t->error_log;
-}
+sub process { $t->inbox_process($_[0]) }
 sub create {
     my ($actor, $k, @att) = @_;
     $n++;

@@ -32,21 +32,9 @@ my $ha = $t->bearer($alice->{token});
 my $hc = $t->bearer($carol->{token});
 my $L = $t->public_base;
 
-# an activity as the module's inbox stores it: the row and its job, one statement
+# an activity as the module's inbox stores it (the row and its job), processed
 my $n = 0;
-sub deliver {
-    my ($act, %o) = @_;
-    my $signer = $o{signer} // $act->{actor};
-    my $body = encode_json($act);
-    $body =~ s/'/''/g;
-    my $sa = $o{signer_id} // 'NULL';
-    return $t->psql("WITH r AS (INSERT INTO inbox_activities (body, signer_account_id, actor_uri, key_id)"
-        . " VALUES ('$body', $sa, '$signer', '$signer#main-key') RETURNING id),"
-        . " j AS (INSERT INTO job_outbox (queue, type, args) SELECT 'ingress', 'inbox_process',"
-        . " json_build_object('id', id::text)::text FROM r) SELECT id FROM r");
-}
-sub processed { my ($row) = @_; $t->wait_for(sub { $t->psql("SELECT count(*) FROM inbox_activities WHERE id = $row") eq '0' }, 20) }
-sub process { my $row = deliver(@_); ok(processed($row), "activity $row processed") or diag $t->error_log; return $row }
+sub process { $t->inbox_process(@_) }
 sub act { my ($type, $actor, %o) = @_; $n++; return { '@context' => 'https://www.w3.org/ns/activitystreams', id => "$R/users/$actor/activities/$n", type => $type, actor => "$R/users/$actor", %o } }
 sub count { $t->psql($_[0]) }
 # a status as the API shows it once the worker forgot its cached rendering

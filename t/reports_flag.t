@@ -105,21 +105,7 @@ my $prv = $t->ua->post('/api/v1/statuses' => $hb => form => { status => 'secret'
 my $apub = $t->ua->post('/api/v1/statuses' => $ha => form => { status => 'alice post' })->result->json;
 
 my $n = 0;
-sub deliver {
-    my ($act, %o) = @_;
-    my $body = encode_json($act);
-    $body =~ s/'/''/g;
-    my $signer = $act->{actor};
-    return $t->psql("WITH r AS (INSERT INTO inbox_activities (body, signer_account_id, actor_uri, key_id)"
-        . " VALUES ('$body', $o{signer_id}, '$signer', '$signer#main-key') RETURNING id),"
-        . " j AS (INSERT INTO job_outbox (queue, type, args) SELECT 'ingress', 'inbox_process',"
-        . " json_build_object('id', id::text)::text FROM r) SELECT id FROM r");
-}
-sub process {
-    my $row = deliver(@_);
-    ok($t->wait_for(sub { $t->psql("SELECT count(*) FROM inbox_activities WHERE id = $row") eq '0' }, 30),
-       "activity $row processed") or diag $t->error_log;
-}
+sub process { my ($act, %o) = @_; $t->inbox_process($act, signer_id => $o{signer_id}) }
 sub flag {
     my (%o) = @_;
     $n++;

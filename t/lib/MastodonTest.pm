@@ -397,6 +397,41 @@ sub start_postgres {
     die "MastodonTest: could not restart PostgreSQL on port $self->{pgport}: $err";
 }
 
+# --- the inbox ---------------------------------------------------------------------
+
+# inbox_deliver($activity, signer_id => ID, signer => URI) -> row id: an
+# activity as the module's inbox stores it, the row and its inbox_process job
+# in one statement (signer: the actor URI whose key signed, default the
+# activity's actor; signer_id: that account, default none).
+sub inbox_deliver {
+    my ($self, $act, %o) = @_;
+    my $signer = $o{signer} // $act->{actor};
+    my $sa = $o{signer_id} // 'NULL';
+    (my $body = Mojo::JSON::encode_json($act)) =~ s/'/''/g;
+    return $self->psql("WITH r AS (INSERT INTO inbox_activities (body, signer_account_id, actor_uri, key_id)"
+        . " VALUES ('$body', $sa, '$signer', '$signer#main-key') RETURNING id),"
+        . " j AS (INSERT INTO job_outbox (queue, type, args) SELECT 'ingress', 'inbox_process',"
+        . " json_build_object('id', id::text)::text FROM r) SELECT id FROM r");
+}
+
+# inbox_processed($row[, $seconds]): whether the worker processed the row (it
+# is gone), waited for (30 s)
+sub inbox_processed {
+    my ($self, $row, $seconds) = @_;
+    return $self->wait_for(sub {
+        $self->psql("SELECT count(*) FROM inbox_activities WHERE id = $row") eq '0' }, $seconds // 30);
+}
+
+# inbox_process($activity, %o) -> row id: inbox_deliver(), then a test that
+# the worker processed it (named $o{name}, default "activity <row> processed").
+sub inbox_process {
+    my ($self, $act, %o) = @_;
+    my $row = $self->inbox_deliver($act, %o);
+    Test::More::ok($self->inbox_processed($row), $o{name} // "activity $row processed")
+        or Test::More::diag($self->error_log);
+    return $row;
+}
+
 # --- Redis ---------------------------------------------------------------------
 
 # With redis_tls => 1 Redis also listens with TLS on redis_tls_port (the
