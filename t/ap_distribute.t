@@ -9,42 +9,20 @@ use strict;
 use warnings;
 use lib 't/lib';
 use MastodonTest;
+use InboxRecorder;
 use Test::More;
-use Mojolicious::Lite;
-use Mojo::IOLoop::Server;
-use Mojo::Server::Daemon;
-use Mojo::JSON qw(decode_json encode_json);
 use Mojo::File qw(path);
-use IO::Socket::INET;
-use POSIX ();
 
-my $port = Mojo::IOLoop::Server->generate_port;
 my $t = MastodonTest->new(worker_env => {
     MASTODON_QUEUES => 'default,push,media', MASTODON_RETRY_BASE_MS => 200,
     MASTODON_FEDERATION_ALLOW_HTTP => 1, MASTODON_FEDERATION_ALLOWED_ADDRESSES => '127.0.0.1',
 });
 my $dir = $t->dir;
-my $log = "$dir/inbox.log";
-path($log)->spurt('');
 
-app->log->level('fatal');
-post '/*where' => sub {
-    my $c = shift;
-    open my $fh, '>>', $log or die;
-    print $fh encode_json({ where => $c->param('where'), body => $c->req->body,
-                            signature => $c->req->headers->header('Signature') }) . "\n";
-    close $fh;
-    $c->render(status => 202, text => '');
-};
-my $pid = fork // die "fork: $!";
-if ($pid == 0) {
-    Mojo::Server::Daemon->new(app => app, listen => ["http://127.0.0.1:$port"], silent => 1)->run;
-    POSIX::_exit(0);
-}
-ok($t->wait_for(sub { IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port") }, 20), 'the recorder listens');
-my $in = "http://127.0.0.1:$port";
+my $rec = InboxRecorder->new($t);
+my $in = $rec->url;
 
-sub records { [ map { my $r = decode_json($_); $r->{json} = decode_json($r->{body}); $r } grep { length } split /\n/, path($log)->slurp ] }
+sub records { $rec->records }
 sub of_type {
     my ($type, $min) = @_;
     my @r;
@@ -52,7 +30,7 @@ sub of_type {
     sleep 1;    # anything else that would come
     return [ sort map { $_->{where} } grep { $_->{json}{type} eq $type } @{ records() } ];
 }
-sub reset_log { path($log)->spurt('') }
+sub reset_log { $rec->reset }
 
 my $alice = $t->user('alice', password => 'correct horse battery');
 my $m = $t->mojo;
@@ -229,6 +207,5 @@ my ($del) = @{ records() };
 is($del->{json}{id}, "$base/users/alice#delete", 'its id');
 is($del->{json}{object}, "$base/users/alice", 'of alice');
 
-kill 'TERM', $pid;
-waitpid $pid, 0;
+$rec->stop;
 $t->done;

@@ -10,46 +10,24 @@ use strict;
 use warnings;
 use lib 't/lib';
 use MastodonTest;
+use InboxRecorder;
 use Test::More;
-use Mojolicious::Lite;
-use Mojo::IOLoop::Server;
-use Mojo::Server::Daemon;
-use Mojo::JSON qw(decode_json encode_json);
-use Mojo::File qw(path);
-use IO::Socket::INET;
-use POSIX ();
 
-my $port = Mojo::IOLoop::Server->generate_port;
 my $t = MastodonTest->new(worker_env => {
     MASTODON_QUEUES => 'default,push',
     MASTODON_FEDERATION_ALLOW_HTTP => 1, MASTODON_FEDERATION_ALLOWED_ADDRESSES => '127.0.0.1',
 });
 my $dir = $t->dir;
-my $log = "$dir/inbox.log";
-path($log)->spurt('');
 
-app->log->level('fatal');
-post '/*where' => sub {
-    my $c = shift;
-    open my $fh, '>>', $log or die;
-    print $fh encode_json({ where => $c->param('where'), body => $c->req->body }) . "\n";
-    close $fh;
-    $c->render(status => 202, text => '');
-};
-my $pid = fork // die "fork: $!";
-if ($pid == 0) {
-    Mojo::Server::Daemon->new(app => app, listen => ["http://127.0.0.1:$port"], silent => 1)->run;
-    POSIX::_exit(0);
-}
-ok($t->wait_for(sub { IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port") }, 20), 'the recorder listens');
-my $in = "http://127.0.0.1:$port";
+my $rec = InboxRecorder->new($t);
+my $in = $rec->url;
 
-sub records { [ map { my $r = decode_json($_); $r->{json} = decode_json($r->{body}); $r } grep { length } split /\n/, path($log)->slurp ] }
+sub records { $rec->records }
 sub next_activity {
     my ($type) = @_;
     my $r;
     $t->wait_for(sub { ($r) = grep { $_->{json}{type} eq $type } @{ records() }; $r }, 30);
-    path($log)->spurt('');
+    $rec->reset;
     return $r;
 }
 
@@ -156,6 +134,5 @@ sleep 2;
 is(scalar @{ records() }, 0, 'following or blocking a local account sends nothing');
 is(scalar(grep { $_->{type} eq 'activitypub_relationship' } $t->jobs('push')), 0, 'and makes no job');
 
-kill 'TERM', $pid;
-waitpid $pid, 0;
+$rec->stop;
 $t->done;

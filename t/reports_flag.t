@@ -11,44 +11,22 @@ use strict;
 use warnings;
 use lib 't/lib';
 use MastodonTest;
+use InboxRecorder;
 use Test::More;
-use Mojolicious::Lite;
-use Mojo::IOLoop::Server;
-use Mojo::Server::Daemon;
-use Mojo::JSON qw(decode_json encode_json true false);
+use Mojo::JSON qw(true false);
 use Mojo::File qw(path);
-use IO::Socket::INET;
-use POSIX ();
 
-my $port = Mojo::IOLoop::Server->generate_port;
 my $t = MastodonTest->new(worker_env => {
     MASTODON_QUEUES => 'default,push,ingress', MASTODON_RETRY_BASE_MS => 200,
     MASTODON_FEDERATION_ALLOW_HTTP => 1, MASTODON_FEDERATION_ALLOWED_ADDRESSES => '127.0.0.1',
 });
 my $dir = $t->dir;
-my $log = "$dir/inbox.log";
-path($log)->spurt('');
 my $base = $t->public_base;
 
-# the remote server's inboxes: what they receive, one JSON line each
-app->log->level('fatal');
-post '/*where' => sub {
-    my $c = shift;
-    open my $fh, '>>', $log or die;
-    print $fh encode_json({ where => $c->param('where'), body => $c->req->body }) . "\n";
-    close $fh;
-    $c->render(status => 202, text => '');
-};
-my $pid = fork // die "fork: $!";
-if ($pid == 0) {
-    Mojo::Server::Daemon->new(app => app, listen => ["http://127.0.0.1:$port"], silent => 1)->run;
-    POSIX::_exit(0);
-}
-END { local $?; if ($pid) { kill 'TERM', $pid; waitpid($pid, 0) } }
-ok($t->wait_for(sub { IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port") }, 20), 'the remote server listens');
-my $in = "http://127.0.0.1:$port";
+my $rec = InboxRecorder->new($t);
+my $in = $rec->url;
 
-sub records { [ map { my $r = decode_json($_); $r->{json} = decode_json($r->{body}); $r } grep { length } split /\n/, path($log)->slurp ] }
+sub records { $rec->records }
 
 # our instance actor and its key (mastodon-worker migrate makes it; made sure here)
 system("openssl genrsa -traditional -out $dir/actor.pem 2048 2>/dev/null") == 0 or die;
@@ -89,7 +67,7 @@ is_deeply($flag->{object}, [ 'https://f.example/users/frank', 'https://f.example
 is($flag->{content}, 'spam, spam', 'the comment');
 
 # not forwarded: nothing goes out
-path($log)->spurt('');
+$rec->reset;
 $res = $t->ua->post('/api/v1/reports' => $ha => form => { account_id => $frank })->result;
 is($res->json->{forwarded}, false, 'a report not forwarded');
 sleep 2;

@@ -1,7 +1,7 @@
 package InboxRecorder;
 # A remote server's inboxes for federation tests: a Mojolicious daemon on
-# loopback, forked, that answers every POST 202 and records its path and
-# body, one JSON line each, in a file of the test's directory.
+# loopback, forked, that answers every POST 202 and records its path, body
+# and Signature header, one JSON line each, in a file of the test's directory.
 use strict;
 use warnings;
 use Mojolicious;
@@ -24,7 +24,8 @@ sub new {
     $app->routes->post('/*where' => sub {
         my $c = shift;
         open my $fh, '>>', $log or die;
-        print $fh encode_json({ where => $c->param('where'), body => $c->req->body }) . "\n";
+        print $fh encode_json({ where => $c->param('where'), body => $c->req->body,
+                                signature => $c->req->headers->header('Signature') }) . "\n";
         close $fh;
         $c->render(status => 202, text => '');
     });
@@ -42,7 +43,7 @@ sub new {
 # "http://127.0.0.1:PORT", the inboxes' origin
 sub url { $_[0]{url} }
 
-# every POST so far: { where, body, json }
+# every POST so far: { where, body, signature, json }
 sub records {
     my ($self) = @_;
     return [ map { my $r = decode_json($_); $r->{json} = decode_json($r->{body}); $r }
