@@ -16,12 +16,7 @@ my $t = MastodonTest->new(
 );
 my $m = $t->mojo;
 
-sub timed_get {
-    my ($path) = @_;
-    my $start = time;
-    $m->get_ok($path);
-    return time - $start;
-}
+sub timed_get { $t->timed_get(@_) }
 
 # --- PostgreSQL ------------------------------------------------------------
 $m->get_ok('/api/v1/instance')->status_is(200);

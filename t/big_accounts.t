@@ -29,10 +29,7 @@ sub home {
 
 sub home_ids { my ($res) = home(@_); return [map { $_->{id} } @$res] }
 
-sub post {
-    my ($who, %form) = @_;
-    return $m->post_ok('/api/v1/statuses', $h{$who}, form => \%form)->status_is(200)->tx->res->json->{id};
-}
+sub post { my ($who, %form) = @_; return $t->post_status($h{$who}, %form)->{id} }
 
 sub reblog {
     my ($who, $sid) = @_;

@@ -28,10 +28,7 @@ $m->post_ok("/api/v1/accounts/$id{big}/follow", $h{german}, form => { 'languages
   ->status_is(200);
 $m->post_ok("/api/v1/accounts/$id{big}/mute", $h{muter})->status_is(200);
 
-sub post {
-    my ($who, %form) = @_;
-    return $m->post_ok('/api/v1/statuses', $h{$who}, form => \%form)->status_is(200)->tx->res->json->{id};
-}
+sub post { my ($who, %form) = @_; return $t->post_status($h{$who}, %form)->{id} }
 sub in_feed {
     my $score = $t->redis('ZSCORE', "mastodon:feed:home:$id{$_[0]}", $_[1]);
     return defined $score && $score ne '';

@@ -13,14 +13,13 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use IO::Compress::Gzip qw(gzip $GzipError);
 use MIME::Base64 qw(decode_base64);
-use MastodonTest;
+use MastodonTest qw(slurp);
 use Test::More;
 
 my $t = MastodonTest->new(worker => 0);
 my $dir = $t->dir;
 $ENV{MASTODON_MEDIA_ROOT} = "$dir/system";
 
-sub slurp { open my $fh, '<:raw', $_[0] or die "$_[0]: $!"; local $/; <$fh> }
 sub spew { my ($f, $b) = @_; open my $fh, '>:raw', $f or die "$f: $!"; print $fh $b; close $fh }
 
 # one tar header block (ustar), its checksum computed

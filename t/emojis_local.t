@@ -11,7 +11,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use File::Path qw(make_path);
 use MIME::Base64 qw(decode_base64);
-use MastodonTest;
+use MastodonTest qw(slurp);
 use Test::More;
 use Mojo::JSON qw(true false);
 
@@ -24,9 +24,8 @@ $t->start_worker(MASTODON_CONCURRENCY => 1);
 my $ua = $t->ua;
 my $base = $t->public_base;
 
-sub slurp { open my $fh, '<:raw', $_[0] or die "$_[0]: $!"; local $/; <$fh> }
 sub spew { my ($f, $b) = @_; open my $fh, '>:raw', $f or die "$f: $!"; print $fh $b; close $fh }
-sub file_of { my $u = $_[0]; $u =~ s{^https?://[^/]+/system}{$dir/system}; $u }
+sub file_of { $t->file_of(@_) }
 
 system('vips', 'black', "$dir/blobcat.png", 8, 8) == 0 or die 'vips failed';
 spew("$dir/wave.gif", decode_base64('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7'));

@@ -29,10 +29,7 @@ sub in_home {
     return scalar grep { $_ eq $id } @{ home_ids($who) };
 }
 
-sub post {
-    my ($who, %form) = @_;
-    return $m->post_ok('/api/v1/statuses', $h{$who}, form => \%form)->status_is(200)->tx->res->json;
-}
+sub post { my ($who, %form) = @_; return $t->post_status($h{$who}, %form) }
 
 sub notifications {
     my ($who, $type) = @_;

@@ -21,10 +21,7 @@ my %u = map { $_ => $t->user($_) } qw(alice bob carol dave erin);
 my %h = map { $_ => $t->bearer($u{$_}{token}) } keys %u;
 my %id = map { $_ => $u{$_}{account_id} } keys %u;
 
-sub post {
-    my ($who, %form) = @_;
-    return $m->post_ok('/api/v1/statuses', $h{$who}, form => \%form)->status_is(200)->tx->res->json;
-}
+sub post { my ($who, %form) = @_; return $t->post_status($h{$who}, %form) }
 
 sub ids_of { [map { $_->{id} } @{ $_[0] // [] }] }
 

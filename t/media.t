@@ -49,7 +49,7 @@ my $png = "\x89PNG\r\n\x1a\n\0\0\0\rIHDR" . ("\x01" x 300);
 my $jpeg = "\xff\xd8\xff\xe0\0\x10JFIF\0" . ("\x02" x 200);
 my $mp4 = "\0\0\0\x20ftypisom\0\0\x02\0isomiso2avc1mp41" . ("\x03" x 1000);
 
-sub spool_files { my @f = grep { -f } glob("$dir/media_spool/*"); scalar @f }
+sub spool_files { $t->spool_files }
 sub temp_files { my @f = grep { -f } glob("$dir/body/*"); scalar @f }
 sub no_temp_files {
     for (1 .. 100) { return 1 unless temp_files(); select undef, undef, undef, 0.1 }

@@ -16,7 +16,7 @@ use warnings;
 
 use Test::More;
 use FindBin;
-use MastodonTest;
+use MastodonTest qw(slurp);
 
 my $ROOT = "$FindBin::Bin/..";
 my $t = MastodonTest->new(worker => 0, main_config => 'worker_processes 1;',
@@ -30,7 +30,6 @@ my $wpid = $t->start_worker(MASTODON_MEDIA_ROOT => "$dir/system", MASTODON_CONCU
 my $alice = $t->user('alice');
 my $A = $t->bearer($alice->{token});
 
-sub slurp { open my $fh, '<:raw', $_[0] or die "$_[0]: $!"; local $/; <$fh> }
 sub ffmpeg { system('ffmpeg', '-nostdin', '-loglevel', 'error', '-y', @_) == 0 or die "ffmpeg @_ failed" }
 sub probe {
     my ($file, $entries) = @_;
@@ -59,19 +58,10 @@ sub upload {
     return $m->tx->res->json('/id');
 }
 
-sub processed {
-    my ($id) = @_;
-    my $tx;
-    for (1 .. 600) {
-        $tx = $m->ua->get("/api/v1/media/$id" => $A);
-        return ($tx->res->code, $tx->res->json) if $tx->res->code != 206;
-        select undef, undef, undef, 0.1;
-    }
-    return ($tx->res->code, $tx->res->json);
-}
+sub processed { $t->media_processed($_[0], $A, 60) }
 
-sub path_of { my ($url) = @_; $url =~ s{^https?://[^/]+}{}; $url }
-sub spool_files { my @f = grep { -f } glob("$dir/media_spool/*"); scalar @f }
+sub path_of { $t->path_of(@_) }
+sub spool_files { $t->spool_files }
 my $blurhash = qr/^[0-9A-Za-z#\$%*+,\-.:;=?\@\[\]^_{|}~]{36}$/;
 
 sub served {

@@ -14,7 +14,7 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use File::Path qw(make_path);
-use MastodonTest;
+use MastodonTest qw(slurp);
 
 my $ROOT = "$FindBin::Bin/..";
 my $t = MastodonTest->new(worker => 0, main_config => 'worker_processes 1;',
@@ -28,9 +28,8 @@ my $wpid = $t->start_worker(MASTODON_CONCURRENCY => 1);
 my %u = map { $_ => $t->user($_) } qw(alice bob);
 my %h = map { $_ => $t->bearer($u{$_}{token}) } keys %u;
 
-sub slurp { open my $fh, '<:raw', $_[0] or die "$_[0]: $!"; local $/; <$fh> }
 sub spew { my ($f, $b) = @_; make_path($f =~ s{/[^/]+$}{}r); open my $fh, '>:raw', $f or die "$f: $!"; print $fh $b; close $fh }
-sub file_of { my $u = $_[0]; $u =~ s{^https?://[^/]+/system}{$dir/system}; $u }
+sub file_of { $t->file_of(@_) }
 sub partition { join '/', sprintf('%018d', $_[0]) =~ /(\d{3})/g }
 sub age_all { system('find', "$dir/system", '-type', 'f', '-exec', 'touch', '-d', '2 hours ago', '{}', '+') == 0 or die }
 system('vips', 'gaussnoise', "$dir/noise.jpg", 40, 30) == 0 or die 'vips failed';

@@ -16,7 +16,7 @@ use warnings;
 use Test::More;
 use FindBin;
 use Compress::Zlib qw(crc32);
-use MastodonTest;
+use MastodonTest qw(slurp);
 
 my $ROOT = "$FindBin::Bin/..";
 my $t = MastodonTest->new(worker => 0, main_config => 'worker_processes 1;',
@@ -29,7 +29,6 @@ my $wpid = $t->start_worker(MASTODON_MEDIA_ROOT => "$dir/system", MASTODON_CONCU
 my $alice = $t->user('alice');
 my $A = $t->bearer($alice->{token});
 
-sub slurp { open my $fh, '<:raw', $_[0] or die "$_[0]: $!"; local $/; <$fh> }
 sub vips { system('vips', @_) == 0 or die "vips @_ failed" }
 
 # a 64x32 JPEG with EXIF: orientation 6 (rotate 90 degrees) and a GPS tag
@@ -54,19 +53,10 @@ sub upload {
 }
 
 # GET until it is no longer 206: the final answer's status and entity
-sub processed {
-    my ($id) = @_;
-    my $tx;
-    for (1 .. 300) {
-        $tx = $m->ua->get("/api/v1/media/$id" => $A);
-        return ($tx->res->code, $tx->res->json) if $tx->res->code != 206;
-        select undef, undef, undef, 0.1;
-    }
-    return ($tx->res->code, $tx->res->json);
-}
+sub processed { $t->media_processed($_[0], $A) }
 
-sub path_of { my ($url) = @_; $url =~ s{^https?://[^/]+}{}; $url }
-sub spool_files { my @f = grep { -f } glob("$dir/media_spool/*"); scalar @f }
+sub path_of { $t->path_of(@_) }
+sub spool_files { $t->spool_files }
 
 my $blurhash = qr/^[0-9A-Za-z#\$%*+,\-.:;=?\@\[\]^_{|}~]{36}$/;   # 4x4 components
 

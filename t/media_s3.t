@@ -16,7 +16,7 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Mojo::UserAgent;
-use MastodonTest;
+use MastodonTest qw(slurp);
 
 my $t = MastodonTest->new(worker => 0, s3 => 'media', main_config => 'worker_processes 1;',
     location_config => 'client_max_body_size 8m;');
@@ -32,7 +32,6 @@ my $ua = Mojo::UserAgent->new(max_redirects => 0);
 my $alice = $t->user('alice');
 my $A = $t->bearer($alice->{token});
 
-sub slurp { open my $fh, '<:raw', $_[0] or die "$_[0]: $!"; local $/; <$fh> }
 system('vips', 'gaussnoise', "$dir/noise.jpg", 64, 32) == 0 or die 'vips failed';
 system('vips', 'black', "$dir/alpha.png", 20, 10, '--bands', 4) == 0 or die 'vips failed';
 my $jpeg = slurp("$dir/noise.jpg");
@@ -47,17 +46,8 @@ sub upload {
     # a 422 (processing failed) names no id: the newest row, alice's
     return $m->tx->res->json('/id') // $t->psql('SELECT max(id) FROM media_attachments');
 }
-sub processed {
-    my ($id) = @_;
-    my $tx;
-    for (1 .. 300) {
-        $tx = $m->ua->get("/api/v1/media/$id" => $A);
-        return ($tx->res->code, $tx->res->json) if $tx->res->code != 206;
-        select undef, undef, undef, 0.1;
-    }
-    return ($tx->res->code, $tx->res->json);
-}
-sub spool_files { my @f = grep { -f } glob("$dir/media_spool/*"); scalar @f }
+sub processed { $t->media_processed($_[0], $A) }
+sub spool_files { $t->spool_files }
 sub code_of { $ua->head($_[0])->res->code }
 sub gone { my @u = @_; $t->wait_for(sub { !grep { code_of($_) != 404 } @u }, 30) }
 

@@ -14,7 +14,7 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Mojo::JSON qw(true false);
-use MastodonTest;
+use MastodonTest qw(slurp);
 use MastodonEntities qw(entity_errors status_errors);
 use FanoutTest;
 
@@ -29,7 +29,6 @@ my %u = map { $_ => $t->user($_) } qw(alice bob);
 my %h = map { $_ => $t->bearer($u{$_}{token}) } keys %u;
 my %id = map { $_ => $u{$_}{account_id} } keys %u;
 
-sub slurp { open my $fh, '<:raw', $_[0] or die "$_[0]: $!"; local $/; <$fh> }
 system('vips', 'gaussnoise', "$dir/noise.jpg", 40, 30) == 0 or die 'vips failed';
 my $jpeg = slurp("$dir/noise.jpg");
 

@@ -15,7 +15,7 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use File::Path qw(make_path);
-use MastodonTest;
+use MastodonTest qw(slurp);
 
 my $ROOT = "$FindBin::Bin/..";
 my $t = MastodonTest->new(worker => 0, main_config => 'worker_processes 1;',
@@ -29,7 +29,6 @@ my $wpid = $t->start_worker(MASTODON_CONCURRENCY => 1);
 my $alice = $t->user('alice');
 my $A = $t->bearer($alice->{token});
 
-sub slurp { open my $fh, '<:raw', $_[0] or die "$_[0]: $!"; local $/; <$fh> }
 sub spew { my ($f, $b) = @_; make_path($f =~ s{/[^/]+$}{}r); open my $fh, '>:raw', $f or die "$f: $!"; print $fh $b; close $fh }
 system('vips', 'gaussnoise', "$dir/noise.jpg", 40, 30) == 0 or die 'vips failed';
 my $jpeg = slurp("$dir/noise.jpg");
@@ -46,7 +45,7 @@ sub processed {
     $t->wait_for(sub { $m->ua->get("/api/v1/media/$id" => $A)->res->code == 200 }, 60);
     return $m->ua->get("/api/v1/media/$id" => $A)->res->json;
 }
-sub file_of { my $u = $_[0]; $u =~ s{^https?://[^/]+/system}{$dir/system}; $u }
+sub file_of { $t->file_of(@_) }
 sub cleanup {
     my ($rc, $out, $err) = $t->worker_cli('enqueue', 'scheduler', 'media_cleanup', '{}');
     is $rc, 0, 'media_cleanup enqueued' or diag $err;

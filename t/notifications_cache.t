@@ -26,11 +26,7 @@ my %h = map { $_ => $t->bearer($u{$_}{token}) } keys %u;
 my %id = map { $_ => $u{$_}{account_id} } keys %u;
 my $ha = $h{alice};
 
-sub post {
-    my ($who, $text) = @_;
-    return $m->post_ok('/api/v1/statuses', $h{$who}, form => { status => $text })->status_is(200)
-             ->tx->res->json->{id};
-}
+sub post { my ($who, $text) = @_; return $t->post_status($h{$who}, status => $text)->{id} }
 
 sub page {
     my ($query) = @_;

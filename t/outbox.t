@@ -28,10 +28,7 @@ my %u = map { $_ => $t->user($_) } qw(alice bob carol dave);
 my %h = map { $_ => $t->bearer($u{$_}{token}) } keys %u;
 my %id = map { $_ => $u{$_}{account_id} } keys %u;
 
-sub post {
-    my ($who, %form) = @_;
-    return $m->post_ok('/api/v1/statuses', $h{$who}, form => \%form)->status_is(200)->tx->res->json->{id};
-}
+sub post { my ($who, %form) = @_; return $t->post_status($h{$who}, %form)->{id} }
 
 # in bob's Redis feed (not a rebuild from PostgreSQL): what fan-out wrote
 sub in_feed {

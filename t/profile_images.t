@@ -15,7 +15,7 @@ use warnings;
 
 use Test::More;
 use FindBin;
-use MastodonTest;
+use MastodonTest qw(slurp);
 
 my $ROOT = "$FindBin::Bin/..";
 my $t = MastodonTest->new(worker => 0, main_config => 'worker_processes 1;',
@@ -28,10 +28,9 @@ my $wpid = $t->start_worker(MASTODON_MEDIA_ROOT => "$dir/system", MASTODON_CONCU
 my $alice = $t->user('alice');
 my $A = $t->bearer($alice->{token});
 
-sub slurp { open my $fh, '<:raw', $_[0] or die "$_[0]: $!"; local $/; <$fh> }
 sub run { system(@_) == 0 or die "@_ failed" }
-sub path_of { my ($url) = @_; $url =~ s{^https?://[^/]+}{}; $url }
-sub spool_files { my @f = grep { -f } glob("$dir/media_spool/*"); scalar @f }
+sub path_of { $t->path_of(@_) }
+sub spool_files { $t->spool_files }
 sub size_of {
     my ($file) = @_;
     my $w = `vipsheader -f width $file`; my $h = `vipsheader -f page-height $file 2>/dev/null`;

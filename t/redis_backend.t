@@ -21,12 +21,7 @@ my $t = MastodonTest->new(
 my $m = $t->mojo;
 my $port = $t->redis_port;
 
-sub timed_get {
-    my ($path) = @_;
-    my $start = time;
-    $m->get_ok($path);
-    return time - $start;
-}
+sub timed_get { $t->timed_get(@_) }
 
 # name => [ { id, flags, ... } ] of the module's connections
 sub clients {

@@ -22,12 +22,7 @@ my $tls = $t->tls_dir;
 my $port = $t->redis_tls_port;
 my @auth = ('-a', 's3cr@t', '--no-auth-warning');
 
-sub timed_get {
-    my ($path) = @_;
-    my $start = time;
-    $m->get_ok($path);
-    return time - $start;
-}
+sub timed_get { $t->timed_get(@_) }
 
 # name => [ { fields } ] of the module's connections
 sub clients {

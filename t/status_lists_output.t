@@ -20,10 +20,7 @@ my %u = map { $_ => $t->user($_) } qw(alice bob carol);
 my %h = map { $_ => $t->bearer($u{$_}{token}) } keys %u;
 my %id = map { $_ => $u{$_}{account_id} } keys %u;
 
-sub post {
-    my ($who, %form) = @_;
-    return $m->post_ok('/api/v1/statuses', $h{$who}, form => \%form)->status_is(200)->tx->res->json;
-}
+sub post { my ($who, %form) = @_; return $t->post_status($h{$who}, %form) }
 
 sub page {
     my ($path) = @_;

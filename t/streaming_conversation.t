@@ -22,10 +22,7 @@ my %u = map { $_ => $t->user($_) } qw(alice bob carol);
 my %h = map { $_ => $t->bearer($u{$_}{token}) } keys %u;
 my %id = map { $_ => $u{$_}{account_id} } keys %u;
 
-sub post {
-    my ($who, %form) = @_;
-    return $m->post_ok('/api/v1/statuses', $h{$who}, form => \%form)->status_is(200)->tx->res->json;
-}
+sub post { my ($who, %form) = @_; return $t->post_status($h{$who}, %form) }
 
 my $bob_sse = StreamClient->sse($port, '/api/v1/streaming/direct', { Authorization => "Bearer $u{bob}{token}" });
 my $bob_ws = StreamClient->ws($port, '/api/v1/streaming?stream=direct', { Authorization => "Bearer $u{bob}{token}" });

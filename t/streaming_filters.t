@@ -25,10 +25,7 @@ my %id = map { $_ => $u{$_}{account_id} } keys %u;
 $m->get_ok('/api/v1/timelines/home', $h{$_})->status_is(200) for sort keys %u;
 $m->post_ok("/api/v1/accounts/$id{bob}/follow", $h{$_})->status_is(200) for qw(alice carol);
 
-sub post {
-    my ($who, %form) = @_;
-    return $m->post_ok('/api/v1/statuses', $h{$who}, form => \%form)->status_is(200)->tx->res->json;
-}
+sub post { my ($who, %form) = @_; return $t->post_status($h{$who}, %form) }
 
 sub filter {
     my (%f) = @_;

@@ -35,10 +35,7 @@ sub subscribed {
     });
 }
 
-sub post {
-    my ($who, %form) = @_;
-    return $m->post_ok('/api/v1/statuses', $h{$who}, form => \%form)->status_is(200)->tx->res->json;
-}
+sub post { my ($who, %form) = @_; return $t->post_status($h{$who}, %form) }
 
 # --- health, paths, auth, scopes ------------------------------------------------------------
 $m->get_ok('/api/v1/streaming/health')->status_is(200)->content_is('OK')

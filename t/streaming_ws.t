@@ -31,10 +31,7 @@ sub ws {
         $who ? { Authorization => "Bearer $u{$who}{token}" } : {}, %o);
 }
 
-sub post {
-    my ($who, %form) = @_;
-    return $m->post_ok('/api/v1/statuses', $h{$who}, form => \%form)->status_is(200)->tx->res->json;
-}
+sub post { my ($who, %form) = @_; return $t->post_status($h{$who}, %form) }
 
 # a subscription is live once a message published on its channel arrives
 sub live {

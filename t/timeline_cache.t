@@ -59,11 +59,7 @@ sub seen_ok {
     reads_ok($path, $h, $check, "$name: on every worker");
 }
 
-sub post {
-    my ($h, $text, %o) = @_;
-    return $m->post_ok('/api/v1/statuses', $h, form => { status => $text, %o })
-             ->status_is(200)->tx->res->json->{id};
-}
+sub post { my ($h, $text, %o) = @_; return $t->post_status($h, status => $text, %o)->{id} }
 
 my $pub = '/api/v1/timelines/public';
 my $local = '/api/v1/timelines/public?local=true';

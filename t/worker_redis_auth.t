@@ -7,7 +7,7 @@
 use strict;
 use warnings;
 use lib 't/lib';
-use MastodonTest;
+use MastodonTest qw(slurp);
 use Test::More;
 use Time::HiRes qw(sleep);
 
@@ -18,7 +18,6 @@ my @auth = ('-a', $secret, '--no-auth-warning');
 my $url = "redis://:s3cr%40t\@127.0.0.1:$port/3";
 my %fast = (MASTODON_CONCURRENCY => 1, MASTODON_CLAIM_IDLE_MS => 1000);
 
-sub slurp { open my $fh, '<', $_[0] or return ''; local $/; <$fh> }
 sub done  { my ($db, $key) = @_; $t->redis(@auth, '-n', $db, 'LLEN', "mastodon:test:$key:done") }
 
 sub enqueue {

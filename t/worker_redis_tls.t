@@ -7,7 +7,7 @@
 use strict;
 use warnings;
 use lib 't/lib';
-use MastodonTest;
+use MastodonTest qw(slurp);
 use Test::More;
 use Time::HiRes qw(sleep);
 
@@ -19,7 +19,6 @@ my $url = "rediss://:s3cr%40t\@127.0.0.1:$port/2";
 my %env = (MASTODON_CONCURRENCY => 1, MASTODON_REDIS => $url,
     MASTODON_REDIS_SSL_TRUSTED_CERTIFICATE => "$tls/ca.crt");
 
-sub slurp { open my $fh, '<', $_[0] or return ''; local $/; <$fh> }
 sub done  { my ($db, $key) = @_; $t->redis(@auth, '-n', $db, 'LLEN', "mastodon:test:$key:done") }
 
 sub enqueue {

@@ -5,7 +5,7 @@
 use strict;
 use warnings;
 use lib 't/lib';
-use MastodonTest;
+use MastodonTest qw(slurp);
 use Test::More;
 use Time::HiRes qw(sleep time);
 use IO::Socket::INET;
@@ -24,7 +24,6 @@ sub started { $t->redis('LLEN', "mastodon:test:$_[0]:started") }
 sub done    { $t->redis('LLEN', "mastodon:test:$_[0]:done") }
 sub done_by { my ($c) = $t->redis('LRANGE', "mastodon:test:$_[0]:done", 0, 0); $c =~ /:(\d+):\d+$/ ? $1 : '' }
 sub pending { (split /\n/, $t->redis('XPENDING', "mastodon:queue:$_[0]", 'workers'))[0] // 0 }
-sub slurp   { open my $fh, '<', $_[0] or return ''; local $/; <$fh> }
 
 # --- a killed worker's job: handed over within seconds (default settings) ----
 my $w1 = $t->start_worker;

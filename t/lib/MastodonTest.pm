@@ -47,6 +47,10 @@ use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep time);
 use Digest::SHA ();
 use MIME::Base64 ();
+use Exporter qw(import);
+
+# slurp($file): what tests read of files (fixtures, logs), by name
+our @EXPORT_OK = qw(slurp);
 
 our $ROOT   = abs_path(dirname(abs_path(__FILE__)) . '/../..');
 our $LIB_SH = "$ROOT/scripts/lib.sh";
@@ -354,6 +358,48 @@ sub path_of {
     my ($p) = ($url // '') =~ m{^\Q$base\E(/.*)\z}s
         or die "MastodonTest: path_of: " . ($url // 'undef') . " is not under $base\n";
     return $p;
+}
+
+# post_status($headers, %form) -> the Status: POST /api/v1/statuses, tested to
+# answer 200.
+sub post_status {
+    my ($self, $headers, %form) = @_;
+    return $self->mojo->post_ok('/api/v1/statuses', $headers, form => \%form)->status_is(200)
+        ->tx->res->json;
+}
+
+# timed_get($path) -> seconds: a GET through mojo (get_ok), timed.
+sub timed_get {
+    my ($self, $path) = @_;
+    my $start = time;
+    $self->mojo->get_ok($path);
+    return time - $start;
+}
+
+# media_processed($id, $headers[, $seconds]) -> ($code, $json): GET
+# /api/v1/media/:id until it answers other than 206 (processing), 30 s at most.
+sub media_processed {
+    my ($self, $id, $headers, $seconds) = @_;
+    my $tx;
+    for (1 .. 10 * ($seconds // 30)) {
+        $tx = $self->ua->get("/api/v1/media/$id" => $headers);
+        return ($tx->res->code, $tx->res->json) if $tx->res->code != 206;
+        sleep 0.1;
+    }
+    return ($tx->res->code, $tx->res->json);
+}
+
+# spool_files: how many uploads wait in the media spool
+sub spool_files {
+    my ($self) = @_;
+    return scalar grep { -f } glob("$self->{dir}/media_spool/*");
+}
+
+# file_of($url): the file a local media URL (/system/...) is served from
+sub file_of {
+    my ($self, $url) = @_;
+    $url =~ s{^https?://[^/]+/system}{$self->{dir}/system};
+    return $url;
 }
 
 # --- PostgreSQL ----------------------------------------------------------------
@@ -1327,6 +1373,7 @@ sub _read_pid {
     return $s =~ /(\d+)/ ? $1 : undef;
 }
 
+sub slurp { _slurp(@_) }    # '' when it cannot be read (a log not written yet)
 sub _slurp {
     my ($f) = @_;
     open my $fh, '<', $f or return '';
