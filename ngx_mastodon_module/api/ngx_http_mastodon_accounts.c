@@ -14,8 +14,6 @@
 
 static void ngx_http_mastodon_accounts_one_done(
     ngx_http_mastodon_pg_batch_t *b);
-static void ngx_http_mastodon_accounts_show_done(
-    ngx_http_mastodon_pg_batch_t *b);
 static void ngx_http_mastodon_verify_credentials_done(
     ngx_http_mastodon_pg_batch_t *b);
 static void ngx_http_mastodon_credentials_answer(
@@ -110,7 +108,7 @@ ngx_http_mastodon_accounts_show(ngx_http_request_t *r,
 
     return ngx_http_mastodon_pg_query_id(r, &ngx_http_mastodon_account_by_id,
                                          id,
-                                         ngx_http_mastodon_accounts_show_done,
+                                         ngx_http_mastodon_accounts_one_done,
                                          fill);
 }
 
@@ -319,35 +317,13 @@ ngx_http_mastodon_accounts_found(ngx_http_mastodon_pg_batch_t *b)
 }
 
 
+/*
+ * One account: GET /api/v1/accounts/lookup, and GET /api/v1/accounts/:id
+ * whose statement selects NGX_HTTP_MASTODON_ACCOUNT_CACHEABLE too and whose
+ * fill (b->data) puts the rendering into the render cache.
+ */
 static void
 ngx_http_mastodon_accounts_one_done(ngx_http_mastodon_pg_batch_t *b)
-{
-    PGresult                  *res;
-    ngx_http_request_t        *r;
-    ngx_http_mastodon_json_t   j;
-
-    r = b->request;
-
-    res = ngx_http_mastodon_accounts_found(b);
-    if (res == NULL) {
-        return;
-    }
-
-    if (ngx_http_mastodon_json_init(r, &j) != NGX_OK) {
-        ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    ngx_http_mastodon_account(&j, res, 0, 0);
-
-    ngx_http_mastodon_finalize(r, ngx_http_mastodon_json_send(&j,
-                                                              NGX_HTTP_OK));
-}
-
-
-/* the account of GET /api/v1/accounts/:id, put into the render cache */
-static void
-ngx_http_mastodon_accounts_show_done(ngx_http_mastodon_pg_batch_t *b)
 {
     PGresult                  *res;
     ngx_str_t                  json;
@@ -373,7 +349,9 @@ ngx_http_mastodon_accounts_show_done(ngx_http_mastodon_pg_batch_t *b)
         return;
     }
 
-    ngx_http_mastodon_account_fill_row(b->data, res, 0, 0, r->pool, &json);
+    if (b->data) {
+        ngx_http_mastodon_account_fill_row(b->data, res, 0, 0, r->pool, &json);
+    }
 
     ngx_http_mastodon_finalize(r, ngx_http_mastodon_json_send_str(r,
                                                        NGX_HTTP_OK, &json));
