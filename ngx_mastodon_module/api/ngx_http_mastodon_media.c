@@ -815,28 +815,17 @@ ngx_int_t
 ngx_http_mastodon_media_show(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
 {
-    int64_t       id;
-    const char  **values;
+    int64_t  id;
 
     id = ngx_http_mastodon_capture_id(ctx, 0);
     if (id == 0) {
         return NGX_HTTP_NOT_FOUND;
     }
 
-    values = ngx_palloc(r->pool, 2 * sizeof(char *));
-    if (values == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    values[0] = ngx_http_mastodon_pg_int64(r, id);
-    values[1] = ngx_http_mastodon_pg_int64(r, ctx->auth->account_id);
-    if (values[0] == NULL || values[1] == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_media_select,
-                                      values, ngx_http_mastodon_media_one_done,
-                                      NULL);
+    return ngx_http_mastodon_pg_query_ids(r, &ngx_http_mastodon_media_select,
+                                          id, ctx->auth->account_id,
+                                          ngx_http_mastodon_media_one_done,
+                                          NULL);
 }
 
 

@@ -895,7 +895,6 @@ ngx_http_mastodon_notification(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
 {
     int64_t                     id;
-    const char                **values;
     ngx_http_mastodon_notif_t  *nt;
 
     id = ngx_http_mastodon_capture_id(ctx, 0);
@@ -904,20 +903,14 @@ ngx_http_mastodon_notification(ngx_http_request_t *r,
     }
 
     nt = ngx_http_mastodon_notif_new(r, 1);
-    values = ngx_pcalloc(r->pool, 2 * sizeof(char *));
-    if (nt == NULL || values == NULL) {
+    if (nt == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    values[0] = ngx_http_mastodon_pg_int64(r, ctx->auth->account_id);
-    values[1] = ngx_http_mastodon_pg_int64(r, id);
-    if (values[0] == NULL || values[1] == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_notif_show,
-                                      values,
-                                      ngx_http_mastodon_notif_rows_done, nt);
+    return ngx_http_mastodon_pg_query_ids(r, &ngx_http_mastodon_notif_show,
+                                          ctx->auth->account_id, id,
+                                          ngx_http_mastodon_notif_rows_done,
+                                          nt);
 }
 
 
@@ -1211,30 +1204,17 @@ ngx_int_t
 ngx_http_mastodon_notification_dismiss(ngx_http_request_t *r,
     ngx_http_mastodon_ctx_t *ctx)
 {
-    int64_t       id;
-    const char  **values;
+    int64_t  id;
 
     id = ngx_http_mastodon_capture_id(ctx, 0);
     if (id == 0) {
         return NGX_HTTP_NOT_FOUND;
     }
 
-    values = ngx_pcalloc(r->pool, 2 * sizeof(char *));
-    if (values == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    values[0] = ngx_http_mastodon_pg_int64(r, ctx->auth->account_id);
-    values[1] = ngx_http_mastodon_pg_int64(r, id);
-
-    if (values[0] == NULL || values[1] == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_mastodon_pg_query(r, &ngx_http_mastodon_notif_dismiss,
-                                      values,
-                                      ngx_http_mastodon_notif_dismiss_done,
-                                      NULL);
+    return ngx_http_mastodon_pg_query_ids(r, &ngx_http_mastodon_notif_dismiss,
+                                          ctx->auth->account_id, id,
+                                          ngx_http_mastodon_notif_dismiss_done,
+                                          NULL);
 }
 
 

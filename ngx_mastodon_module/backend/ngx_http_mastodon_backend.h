@@ -108,6 +108,9 @@ const char *ngx_http_mastodon_pg_pool_int64(ngx_pool_t *pool, int64_t n);
 ngx_int_t ngx_http_mastodon_pg_query_id(ngx_http_request_t *r,
     ngx_http_mastodon_pg_stmt_t *stmt, int64_t id,
     ngx_http_mastodon_pg_done_pt done, void *data);
+ngx_int_t ngx_http_mastodon_pg_query_ids(ngx_http_request_t *r,
+    ngx_http_mastodon_pg_stmt_t *stmt, int64_t id1, int64_t id2,
+    ngx_http_mastodon_pg_done_pt done, void *data);
 ngx_int_t ngx_http_mastodon_pg_init_process(ngx_cycle_t *cycle,
     ngx_http_mastodon_main_conf_t *mcf);
 void ngx_http_mastodon_pg_exit_process(ngx_cycle_t *cycle);

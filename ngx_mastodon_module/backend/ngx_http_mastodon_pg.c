@@ -690,6 +690,29 @@ ngx_http_mastodon_pg_query_id(ngx_http_request_t *r,
 }
 
 
+/* The same with two, ids (the user's account and the route's :id, most). */
+ngx_int_t
+ngx_http_mastodon_pg_query_ids(ngx_http_request_t *r,
+    ngx_http_mastodon_pg_stmt_t *stmt, int64_t id1, int64_t id2,
+    ngx_http_mastodon_pg_done_pt done, void *data)
+{
+    const char  **values;
+
+    values = ngx_palloc(r->pool, 2 * sizeof(char *));
+    if (values == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    values[0] = ngx_http_mastodon_pg_int64(r, id1);
+    values[1] = ngx_http_mastodon_pg_int64(r, id2);
+    if (values[0] == NULL || values[1] == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_mastodon_pg_query(r, stmt, values, done, data);
+}
+
+
 /*
  * Sends the batch, or queues it.  NGX_OK: the batch's handler will be
  * called later.  NGX_ERROR: PostgreSQL is unavailable right now (down,
