@@ -42,10 +42,7 @@ my %remote;
 for (['bob', 'b.example', "$in/b/shared"], ['carol', 'b.example', "$in/b/shared"], ['dave', 'd.example', ''],
      ['erin', 'e.example', ''], ['frank', 'f.example', '']) {
     my ($name, $domain, $shared) = @$_;
-    $remote{$name} = $t->psql(qq{INSERT INTO accounts (username, domain, uri, url, inbox_url, shared_inbox_url, protocol)
-        VALUES ('$name', '$domain', 'https://$domain/users/$name', 'https://$domain/\@$name',
-                '$in/$name/inbox', '$shared', 1) RETURNING id});
-    $t->psql("INSERT INTO account_stats (account_id) VALUES ($remote{$name})");
+    $remote{$name} = $rec->account($name, $domain, $shared);
 }
 $t->psql("INSERT INTO follows (account_id, target_account_id) VALUES ($remote{$_}, $alice->{account_id})")
     for qw(bob carol dave);

@@ -37,12 +37,7 @@ my $auth = $t->bearer($alice->{token});
 my $base = 'http://' . $t->domain;
 my $me = "$base/users/alice";
 my %remote;
-for my $name (qw(bob carol dave)) {
-    $remote{$name} = $t->psql(qq{INSERT INTO accounts (username, domain, uri, url, inbox_url, shared_inbox_url, protocol)
-        VALUES ('$name', '$name.example', 'https://$name.example/users/$name', 'https://$name.example/\@$name',
-                '$in/$name/inbox', '$in/shared', 1) RETURNING id});
-    $t->psql("INSERT INTO account_stats (account_id) VALUES ($remote{$name})");
-}
+$remote{$_} = $rec->account($_, "$_.example", "$in/shared") for qw(bob carol dave);
 
 # --- follow a remote account: a request, and Follow -------------------------------------
 # (Mastodon answers an unlocked account's follow optimistically: following)

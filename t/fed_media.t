@@ -38,9 +38,7 @@ my $base = 'http://' . $t->domain;
 my $AP = 'application/activity+json';
 my $R = 'https://b.example';
 
-my $bob = $t->psql(qq{INSERT INTO accounts (username, domain, uri, url, inbox_url, shared_inbox_url, protocol)
-    VALUES ('bob', 'b.example', '$R/users/bob', '$R/\@bob', '$in/bob/inbox', '', 1) RETURNING id});
-$t->psql("INSERT INTO account_stats (account_id) VALUES ($bob)");
+my $bob = $rec->account('bob', 'b.example');
 $t->psql("INSERT INTO follows (account_id, target_account_id) VALUES ($bob, $alice->{account_id})");
 $t->psql("INSERT INTO follows (account_id, target_account_id) VALUES ($alice->{account_id}, $bob)");
 

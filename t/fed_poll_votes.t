@@ -48,12 +48,8 @@ my $base = 'http://' . $t->domain;
 my $R = 'https://b.example';
 my $AP = 'application/activity+json';
 
-my $bob = $t->psql(qq{INSERT INTO accounts (username, domain, uri, url, inbox_url, shared_inbox_url, protocol)
-    VALUES ('bob', 'b.example', '$R/users/bob', '$R/\@bob', '$in/bob/inbox', '', 1) RETURNING id});
-$t->psql("INSERT INTO account_stats (account_id) VALUES ($bob)");
-my $dan = $t->psql(qq{INSERT INTO accounts (username, domain, uri, url, inbox_url, shared_inbox_url, protocol)
-    VALUES ('dan', 'd.example', 'https://d.example/users/dan', 'https://d.example/\@dan',
-            '$in/dan/inbox', '$in/d/shared', 1) RETURNING id});
+my $bob = $rec->account('bob', 'b.example');
+my $dan = $rec->account('dan', 'd.example', "$in/d/shared");
 
 my $n = 0;
 sub process { my ($act, $signer) = @_; $t->inbox_process($act, signer_id => $signer // $bob) }

@@ -33,10 +33,7 @@ my $auth = $t->bearer($alice->{token});
 my $base = 'http://' . $t->domain;
 my $AP = 'application/activity+json';
 
-my $bob = $t->psql(qq{INSERT INTO accounts (username, domain, uri, url, inbox_url, shared_inbox_url, protocol)
-    VALUES ('bob', 'b.example', 'https://b.example/users/bob', 'https://b.example/\@bob',
-            '$in/bob/inbox', '', 1) RETURNING id});
-$t->psql("INSERT INTO account_stats (account_id) VALUES ($bob)");
+my $bob = $rec->account('bob', 'b.example');
 $t->psql("INSERT INTO follows (account_id, target_account_id) VALUES ($bob, $alice->{account_id})");
 
 sub no_ms { my $t = shift; $t =~ s/\.\d+Z$/Z/; $t }

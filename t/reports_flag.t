@@ -41,10 +41,7 @@ my $ha = $t->bearer($alice->{token});
 my $hb = $t->bearer($bob->{token});
 
 # --- out: a forwarded report is a Flag to the account's server --------------------------------
-my $frank = $t->psql(qq{INSERT INTO accounts (username, domain, uri, url, inbox_url, shared_inbox_url, protocol)
-    VALUES ('frank', 'f.example', 'https://f.example/users/frank', 'https://f.example/\@frank',
-            '$in/frank/inbox', '', 1) RETURNING id});
-$t->psql("INSERT INTO account_stats (account_id) VALUES ($frank)");
+my $frank = $rec->account('frank', 'f.example');
 $t->psql(qq{INSERT INTO statuses (id, account_id, text, uri, local, visibility)
     VALUES (777001, $frank, 'buy now', 'https://f.example/users/frank/statuses/1', false, 0)});
 

@@ -50,6 +50,20 @@ sub records {
              grep { length } split /\n/, path($self->{log})->slurp ];
 }
 
+# account($name, $domain[, $shared]) -> id: a remote account of $domain
+# (https://$domain/users/$name) whose inbox is here, /$name/inbox, with the
+# shared inbox $shared (a URL; default none) and its account_stats row
+sub account {
+    my ($self, $name, $domain, $shared) = @_;
+    my $t = $self->{t};
+    $shared //= '';
+    my $id = $t->psql(qq{INSERT INTO accounts (username, domain, uri, url, inbox_url, shared_inbox_url, protocol)
+        VALUES ('$name', '$domain', 'https://$domain/users/$name', 'https://$domain/\@$name',
+                '$self->{url}/$name/inbox', '$shared', 1) RETURNING id});
+    $t->psql("INSERT INTO account_stats (account_id) VALUES ($id)");
+    return $id;
+}
+
 # the first activity of a type, waited for (30 s at most); undef if none
 sub first_of {
     my ($self, $type) = @_;
