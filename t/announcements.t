@@ -45,16 +45,7 @@ my $notif = StreamClient->sse($port, '/api/v1/streaming/user/notification',
 is($sse->status, 200, 'an SSE user stream');
 is($ws->status, 101, 'a WebSocket user stream');
 
-my $live = 0;
-sub live {
-    my ($c, $channel) = @_;
-    return $t->wait_for(sub {
-        $live++;
-        $t->redis('PUBLISH', $channel, qq({"event":"delete","payload":"live$live"}));
-        $c->{ws} ? $c->wait_message(sub { $_[0]{event} eq 'delete' && $_[0]{payload} =~ /^live/ }, 0.2)
-                 : $c->wait_event(sub { $_[0]{event} eq 'delete' && $_[0]{data} =~ /^live/ }, 0.2);
-    });
-}
+sub live { my ($c, $channel) = @_; return $c->live($t, $channel) }
 ok(live($sse, 'timeline:announcements') && live($ws, 'timeline:announcements'),
     'the user streams listen to the announcements channel');
 ok(live($pub, 'timeline:public') && live($notif, "timeline:$bob->{account_id}:notifications"),

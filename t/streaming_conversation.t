@@ -32,16 +32,7 @@ my $carol_sse = StreamClient->sse($port, '/api/v1/streaming/direct', { Authoriza
 is($bob_ws->status, 101, 'a WebSocket on the direct stream');
 
 # a stream is live once a message published on its channel arrives
-my $live = 0;
-sub live {
-    my ($c, $channel) = @_;
-    return $t->wait_for(sub {
-        $live++;
-        $t->redis('PUBLISH', $channel, qq({"event":"delete","payload":"live$live"}));
-        $c->{ws} ? $c->wait_message(sub { $_[0]{event} eq 'delete' && $_[0]{payload} =~ /^live/ }, 0.2)
-                 : $c->wait_event(sub { $_[0]{event} eq 'delete' && $_[0]{data} =~ /^live/ }, 0.2);
-    });
-}
+sub live { my ($c, $channel) = @_; return $c->live($t, $channel) }
 ok(live($bob_sse, "timeline:direct:$id{bob}") && live($bob_ws, "timeline:direct:$id{bob}"),
     "bob's direct streams are subscribed");
 ok(live($alice_sse, "timeline:direct:$id{alice}") && live($carol_sse, "timeline:direct:$id{carol}"),

@@ -128,6 +128,23 @@ sub wait_closed {
     return $self->{closed} || $self->{ended};
 }
 
+# live($t, $channel[, $match]) -> true once a delete event published on the
+# Redis channel (by $t, again and again, 10 s at most) arrives: the stream is
+# subscribed to it.  $match: a further test of the event (or message).
+sub live {
+    my ($self, $t, $channel, $match) = @_;
+    my $n = 0;
+    return $t->wait_for(sub {
+        $n++;
+        $t->redis('PUBLISH', $channel, qq({"event":"delete","payload":"live$n"}));
+        $self->{ws}
+            ? $self->wait_message(sub { $_[0]{event} eq 'delete' && $_[0]{payload} =~ /^live/
+                                        && (!$match || $match->($_[0])) }, 0.2)
+            : $self->wait_event(sub { $_[0]{event} eq 'delete' && $_[0]{data} =~ /^live/
+                                      && (!$match || $match->($_[0])) }, 0.2);
+    });
+}
+
 sub close { my ($self) = @_; close $self->{sock}; $self->{closed} = 1 }
 
 # discard(): what comes is read and dropped (a flood: only its end matters)
