@@ -50,16 +50,7 @@ $ss = join "\n", grep { /127\.0\.0\.1:$pg\s*(?:timer|$)/ } split /\n/, $ss;
 like($ss, qr/timer:\(keepalive/, 'PostgreSQL sessions have TCP keepalives') or diag $ss;
 
 # statement_timeout: a query nginx gave up on does not run on
-my $locker = fork // die "fork: $!";
-if (!$locker) {
-    exec 'psql', '-X', '-q', '-h', '127.0.0.1', '-p', $pg, '-U', 'postgres', '-d', $db,
-        '-c', 'BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(20); COMMIT;';
-    exit 127;
-}
-$t->wait_for(sub {
-    $t->psql(q{SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-               WHERE c.relname = 'users' AND l.mode = 'AccessExclusiveLock' AND l.granted}) eq '1'
-}, 10) or die "the lock was not taken";
+my $locker = $t->hold_lock('users', 20);
 
 $m->get_ok('/api/v1/instance')->status_is(503, 'a query past mastodon_pg_query_timeout: 503');
 my $waiting = q{SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()

@@ -92,16 +92,7 @@ ok($t->reconfigure_nginx(http_config => "$http mastodon_pg_pgbouncer on;\n"
 exercise('PgBouncer');
 
 # the statement timeout reaches the server through PgBouncer
-my $locker = fork // die "fork: $!";
-if (!$locker) {
-    exec 'psql', '-X', '-q', '-h', '127.0.0.1', '-p', $t->pg_port, '-U', 'postgres', '-d', $db,
-        '-c', 'BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(20); COMMIT;';
-    exit 127;
-}
-$t->wait_for(sub {
-    $t->psql(q{SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-               WHERE c.relname = 'users' AND l.mode = 'AccessExclusiveLock' AND l.granted}) eq '1'
-}, 10) or die "the lock was not taken";
+my $locker = $t->hold_lock('users', 20);
 $m->get_ok('/api/v1/instance')->status_is(503, 'a query past the timeout: 503');
 my $waiting = q{SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
                 AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()};

@@ -23,20 +23,7 @@ my $m = $t->mojo;
 $m->get_ok('/api/v1/instance')->status_is(200);
 
 # hold a lock the instance statistics need, from another session
-sub hold_lock {
-    my ($seconds) = @_;
-    my $pid = fork // die "fork: $!";
-    if (!$pid) {
-        exec 'psql', '-X', '-q', '-h', '127.0.0.1', '-p', $t->pg_port, '-U', 'postgres', '-d', $t->db_name,
-            '-c', "BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep($seconds); COMMIT;";
-        exit 127;
-    }
-    $t->wait_for(sub {
-        $t->psql(q{SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-                   WHERE c.relname = 'users' AND l.mode = 'AccessExclusiveLock' AND l.granted}) eq '1'
-    }, 10) or die "the lock was not taken";
-    return $pid;
-}
+sub hold_lock { $t->hold_lock('users', $_[0]) }
 
 my $locker = hold_lock(4);
 

@@ -33,16 +33,7 @@ cmp_ok(time - $start, '<', 10, '... promptly');
 $m->get_ok('/api/v1/instance')->status_is(200, 'the new worker serves');
 
 # --- a reload while a query waits for a lock: worker_shutdown_timeout ends it ------
-my $locker = fork // die "fork: $!";
-if (!$locker) {
-    exec 'psql', '-X', '-q', '-h', '127.0.0.1', '-p', $t->pg_port, '-U', 'postgres', '-d', $db,
-        '-c', 'BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(40); COMMIT;';
-    exit 127;
-}
-$t->wait_for(sub {
-    $t->psql(q{SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-               WHERE c.relname = 'users' AND l.mode = 'AccessExclusiveLock' AND l.granted}) eq '1'
-}, 10) or die "the lock was not taken";
+my $locker = $t->hold_lock('users', 40);
 
 my $stuck_done = 0;
 $m->ua->get_p('/api/v1/instance')->then(sub { $stuck_done = 1 }, sub { $stuck_done = 1 });

@@ -422,6 +422,25 @@ sub psql {
     return $out;
 }
 
+# hold_lock($table, $seconds) -> pid: a psql of another session holding an
+# ACCESS EXCLUSIVE lock on the table for that long, returned once granted; the
+# caller ends it (kill TERM, waitpid)
+sub hold_lock {
+    my ($self, $table, $seconds) = @_;
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        exec 'psql', '-X', '-q', '-h', $self->{pg_host}, '-p', $self->pg_port, '-U', 'postgres',
+            '-d', $self->db_name,
+            '-c', "BEGIN; LOCK TABLE $table IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep($seconds); COMMIT;"
+            or POSIX::_exit(127);
+    }
+    $self->wait_for(sub {
+        $self->psql(qq{SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+                       WHERE c.relname = '$table' AND l.mode = 'AccessExclusiveLock' AND l.granted}) eq '1'
+    }, 10) or die "MastodonTest: the lock on $table was not taken";
+    return $pid;
+}
+
 sub stop_postgres {
     my ($self, $mode) = @_;
     die "MastodonTest: stop_postgres needs own_postgres => 1\n" unless $self->{own_postgres};
