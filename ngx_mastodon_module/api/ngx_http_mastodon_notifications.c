@@ -241,9 +241,11 @@ static void ngx_http_mastodon_notif_count_done(
 
 /*
  * The page's bounds (paginate_by_id): nt's field, how a row's id compares
- * with it, the statements' value ($i).  One table for the statements
- * (NOTIF_SQL_BOUNDS), their values (_page_values()) and the rows of the
- * cached page (_in_page()): the cache's filter cannot drift from the SQL.
+ * with it, the statements' value ($i).  Both sides must filter: the
+ * statement (its LIMIT takes the page from the index, at any depth) and the
+ * cached window's rows (the warm path, no PostgreSQL).  So one table for the
+ * statements (NOTIF_SQL_BOUNDS), their values (_page_values()) and the
+ * cached rows (_in_page()): the cache's filter cannot drift from the SQL.
  */
 #define NGX_HTTP_MASTODON_NOTIF_BOUNDS(bound)                                 \
     bound(max_id, <, 2)                                                       \
