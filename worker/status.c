@@ -40,7 +40,11 @@ static const char status_sql[] =
     "       coalesce((SELECT b.since_status_id::text FROM feed_big_accounts b"
     "                  WHERE b.account_id = s.account_id), ''),"
     "       coalesce((SELECT st.followers_count FROM account_stats st"
-    "                  WHERE st.account_id = s.account_id), 0)"
+    "                  WHERE st.account_id = s.account_id), 0),"
+    /* and whether a tag of it has local followers: most tags have none,
+     * and their statuses need no walk of them */
+    "       EXISTS (SELECT 1 FROM statuses_tags st JOIN tag_follows tf ON tf.tag_id = st.tag_id"
+    "               WHERE st.status_id = s.id)"
     " FROM statuses s JOIN accounts a ON a.id = s.account_id"
     " LEFT JOIN statuses o ON o.id = s.reblog_of_id"
     " LEFT JOIN accounts oa ON oa.id = o.account_id"
@@ -94,6 +98,7 @@ int status_load(PGconn *db, const char *id, status_facts *f, char *err, size_t e
     f->author_listed = flag(res, 19);
     copy(f->big_since_status_id, sizeof(f->big_since_status_id), res, 20);
     f->author_followers = strtoll(PQgetvalue(res, 0, 21), NULL, 10);
+    f->tags_followed = flag(res, 22);
     return 0;
 }
 
