@@ -13,6 +13,7 @@
 # BENCH_MEDIA (20 images),
 # BENCH_FANOUT (follower counts of the fan-out section, default "10000 100000"),
 # BENCH_FANOUT_PROFILE (1: perf over the fan-out jobs, by process and symbol),
+# BENCH_FANOUT_WARM (distribute jobs run first to warm the worker's connections, 50),
 # BENCH_BIG (follower counts of the big-account section, default "1000 1000000";
 # `big` in BENCH_ONLY for it alone),
 # BENCH_DELIVERIES (20000), BENCH_FARM_HOSTS (32), BENCH_HOST_CONCURRENCY (8),
@@ -397,6 +398,31 @@ fanout_post() {
     echo "${done_ms:-?} $wall"
 }
 
+# The worker's job threads (5 by default) each have a PostgreSQL
+# connection; a job is taken by whichever thread waits longest, so the
+# measured one would run on a connection that never ran a fan-out: a fresh
+# backend's first plans (catalog caches, PostgreSQL's five custom plans
+# before the generic one), tens of ms once per connection, not per post.
+# BENCH_FANOUT_WARM (50) distribute jobs of a post to a few followers run
+# first on every thread, as on a worker that has been running.
+fanout_warm() {
+    local author status i
+    author=$(psql_bench "INSERT INTO accounts (username) VALUES ('fanwarm') RETURNING id")
+    psql_bench "INSERT INTO accounts (username) SELECT 'fanwarm_' || g FROM generate_series(1, 10) g" >/dev/null
+    psql_bench "INSERT INTO follows (account_id, target_account_id)
+        SELECT id, $author FROM accounts WHERE username LIKE 'fanwarm\_%'" >/dev/null
+    status=$(psql_bench "INSERT INTO statuses (account_id, text, local) VALUES ($author, 'warm', true) RETURNING id")
+    for i in $(seq 1 "${BENCH_FANOUT_WARM:-50}"); do
+        MASTODON_REDIS=127.0.0.1:$REDISPORT "$BUILD_ABS/mastodon-worker" enqueue default distribute \
+            "{\"status_id\":\"$status\",\"payload\":{\"id\":\"$status\",\"content\":\"warm\",\"account\":{\"id\":\"$author\"}}}" >/dev/null
+    done
+    for _ in $(seq 1 1000); do
+        [ "$(redis-cli -h 127.0.0.1 -p "$REDISPORT" XLEN mastodon:queue:default)" = 0 ] && return 0
+        sleep 0.01
+    done
+    die "the fan-out warm-up jobs did not finish"
+}
+
 # The author posts twice: the first fan-out meets feeds the worker has not
 # seen yet (made by redis-cli, as after an upgrade: it reads each once and
 # learns them, the `first job ms` column); the second is the steady state
@@ -408,6 +434,7 @@ fanout_bench() {
     echo "Fan-out of one post to N local followers' home feeds (distribute job vs. raw pipelined ZADDs):"
     printf '  %9s %12s %12s %14s %8s %15s %15s %15s %12s %15s\n' followers 'job ms' 'wall ms' 'raw ZADD ms' ratio \
         'first job ms' 'redis cpu job' 'redis cpu raw' 'pg cpu job' 'worker cpu job'
+    fanout_warm
     for n in ${BENCH_FANOUT:-10000 100000}; do
         author=$(psql_bench "INSERT INTO accounts (username) VALUES ('fan$n') RETURNING id")
         psql_bench "INSERT INTO accounts (username) SELECT 'fan${n}_' || g FROM generate_series(1, $n) g" >/dev/null

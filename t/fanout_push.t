@@ -93,4 +93,37 @@ ok(distribute($orig, $author), 'the original, late');
 is($f->in_feed($fl{reblogged}, $orig), 0, 'not added to the known feed showing a reblog of it');
 is($f->in_feed($fl{active}, $orig), 1, 'added elsewhere');
 
+# --- what the worker remembers of the set (worker/feed_known.c) holds only -------------
+# while the set does: the set gone (FLUSHALL, eviction) or a member removed
+# by an account's deletion (the epoch moved), a feed lost meanwhile is read
+# again, and stays missing
+ok(distribute($f->status($author), $author), 'a push: the worker remembers the known feeds');
+$t->redis('DEL', $SET);
+$t->redis('DEL', $f->feed_key($fl{active}));
+my $s4 = $f->status($author);
+ok(distribute($s4, $author), 'a push after the set was deleted');
+is($t->redis('EXISTS', $f->feed_key($fl{active})), 0, 'a feed lost with the set is not written blind');
+is($f->in_feed($fl{lost}, $s4), 1, 'a feed that exists gets it');
+is(known($fl{lost}), 1, '... and is known again');
+
+ok(distribute($f->status($author), $author), 'a push: remembered again');
+like($t->redis('SMEMBERS', $SET), qr/^worker:[0-9a-f]{16}$/m, "the worker's token is back in the set");
+# remembered, a feed is not asked about: a member removed behind the
+# worker's back (only an account's deletion removes one, and it moves the
+# epoch) is still written blind
+ok(distribute($f->status($author), $author), 'a push: remembered');
+$t->redis('SREM', $SET, $fl{reblogged});
+my $s6 = $f->status($author);
+ok(distribute($s6, $author), 'a push after a member was removed, the epoch unmoved');
+is($f->in_feed($fl{reblogged}, $s6), 1, 'the feed remembered is written without asking the set');
+is(known($fl{reblogged}), 0, '... nor added to it again');
+$t->redis('SADD', $SET, $fl{reblogged});
+$t->redis('SREM', $SET, $fl{lost});
+$t->redis('INCR', 'mastodon:feeds:home:epoch');     # as an account deletion does
+$t->redis('DEL', $f->feed_key($fl{lost}));
+my $s5 = $f->status($author);
+ok(distribute($s5, $author), 'a push after the epoch moved');
+is($t->redis('EXISTS', $f->feed_key($fl{lost})), 0, 'the feed removed from the set is not written blind');
+is($f->in_feed($fl{reblogged}, $s5), 1, 'the others get it');
+
 $t->done;

@@ -23,6 +23,7 @@
 #include "commands.h"
 #include "db.h"
 #include "feed.h"
+#include "feed_known.h"
 #include "jobs.h"
 #include "redis.h"
 
@@ -181,6 +182,9 @@ static int redis_forget(PGconn *db, const worker_config *cfg, const char *accoun
                       account_id, account_id);
     if (rc == 0)
         rc = redis_do(c, err, errlen, "SREM " FEED_ACTIVE_KEY " %s", account_id);
+    /* the workers' memory of the set's members is dropped (feed_known.h) */
+    if (rc == 0)
+        rc = redis_do(c, err, errlen, "INCR " FEED_KNOWN_EPOCH_KEY);
     redis_close(&c);
     PQclear(res);
     return rc;

@@ -13,6 +13,7 @@
  * next ones. */
 #include "feed_push.h"
 #include "feed.h"
+#include "feed_known.h"
 #include "log.h"
 #include "stream.h"
 
@@ -30,6 +31,8 @@
 #define PUSH_TRIM     0x08          /* trimmed after the ZADD */
 #define PUSH_ADDED    0x10          /* the ZADD added it */
 #define PUSH_HEARD    0x20          /* timeline:<account id> has a subscriber */
+#define PUSH_CACHED   0x40          /* remembered by this process (feed_known.h) */
+#define PUSH_LEARNT   0x80          /* in FEED_ACTIVE_KEY, by its answer: remembered */
 
 void feed_push_init(feed_push *p, redisContext *c, const char *event, size_t event_len,
                     long max, const char *status_id)
@@ -146,14 +149,15 @@ static int queue_feed(feed_push *p, const char *cmd, const char *suffix, const c
     return queue(p, argc, argv, lens, err, errlen);
 }
 
-/* SMISMEMBER or SADD of FEED_ACTIVE_KEY with the batch's accounts that
- * have every bit of `with` in their state (with 0: all). */
-static int queue_set(feed_push *p, const feed_push_batch *b, const char *cmd, unsigned char with,
-                     char *err, size_t errlen)
+/* SMISMEMBER or SADD of FEED_ACTIVE_KEY with `first` (when given) and the
+ * batch's accounts that have every bit of `with` in their state (with 0:
+ * all) and none of `without`. */
+static int queue_set(feed_push *p, const feed_push_batch *b, const char *cmd, const char *first,
+                     unsigned char with, unsigned char without, char *err, size_t errlen)
 {
     int argc = 2;
-    const char **argv = malloc((size_t) (b->n + 2) * sizeof(*argv));
-    size_t *lens = malloc((size_t) (b->n + 2) * sizeof(*lens));
+    const char **argv = malloc((size_t) (b->n + 3) * sizeof(*argv));
+    size_t *lens = malloc((size_t) (b->n + 3) * sizeof(*lens));
     int rc = -1;
 
     if (argv == NULL || lens == NULL) {
@@ -164,8 +168,12 @@ static int queue_set(feed_push *p, const feed_push_batch *b, const char *cmd, un
     lens[0] = strlen(cmd);
     argv[1] = FEED_ACTIVE_KEY;
     lens[1] = sizeof(FEED_ACTIVE_KEY) - 1;
+    if (first != NULL) {
+        argv[argc] = first;
+        lens[argc++] = strlen(first);
+    }
     for (int i = 0; i < b->n; i++) {
-        if ((b->state[i] & with) != with)
+        if ((b->state[i] & with) != with || (b->state[i] & without))
             continue;
         argv[argc] = b->accounts[i];
         lens[argc++] = strlen(b->accounts[i]);
@@ -265,8 +273,26 @@ int feed_push_add(feed_push *p, const char *account_id, char *err, size_t errlen
  * `:reblogs` when asked. */
 static int queue_reads(feed_push *p, feed_push_batch *b, char *err, size_t errlen)
 {
-    if (queue_set(p, b, "SMISMEMBER", 0, err, errlen) != 0)
+    const char *token = feed_known_token();
+
+    /* the accounts remembered are not asked; the token and the epoch say
+     * whether what is remembered still holds */
+    b->known_version = feed_known_lookup(b->accounts, b->n, b->state, PUSH_CACHED);
+    b->token_added = feed_known_token_wanted();
+    if (b->token_added) {
+        const char *argv[3] = { "SADD", FEED_ACTIVE_KEY, token };
+        size_t lens[3] = { 4, sizeof(FEED_ACTIVE_KEY) - 1, strlen(token) };
+        if (queue(p, 3, argv, lens, err, errlen) != 0)
+            return -1;
+    }
+    if (queue_set(p, b, "SMISMEMBER", token, 0, PUSH_CACHED, err, errlen) != 0)
         return -1;
+    {
+        const char *argv[2] = { "GET", FEED_KNOWN_EPOCH_KEY };
+        size_t lens[2] = { 3, sizeof(FEED_KNOWN_EPOCH_KEY) - 1 };
+        if (queue(p, 2, argv, lens, err, errlen) != 0)
+            return -1;
+    }
     p->feeds_asked += b->n;
     if (p->publish) {
         b->heard_by = p->list_held ? FEED_HEARD_LIST
@@ -374,19 +400,44 @@ static int read_heard(feed_push *p, feed_push_batch *b, char *err, size_t errlen
  * in step. */
 static int read_reads(feed_push *p, feed_push_batch *b, char *err, size_t errlen)
 {
-    redisReply *known = reply(p, err, errlen);
-    if (known == NULL)
+    redisReply *known, *epoch;
+    size_t asked = 1;
+
+    if (b->token_added && drain(p, 1, err, errlen) != 0)
         return -1;
-    if (known->type == REDIS_REPLY_ARRAY && known->elements == (size_t) b->n) {
-        for (int i = 0; i < b->n; i++) {
-            redisReply *e = known->element[i];
+    if ((known = reply(p, err, errlen)) == NULL)
+        return -1;
+    if ((epoch = reply(p, err, errlen)) == NULL) {
+        freeReplyObject(known);
+        return -1;
+    }
+    for (int i = 0; i < b->n; i++)
+        asked += !(b->state[i] & PUSH_CACHED);
+    if (known->type == REDIS_REPLY_ARRAY && known->elements == asked) {
+        int token = known->element[0]->type == REDIS_REPLY_INTEGER
+                    && known->element[0]->integer == 1;
+        b->known_held = feed_known_confirm(b->known_version, token,
+                                           epoch->type == REDIS_REPLY_STRING ? epoch->str : NULL,
+                                           epoch->type == REDIS_REPLY_STRING ? epoch->len : 0);
+        for (int i = 0, k = 1; i < b->n; i++) {
+            if (b->state[i] & PUSH_CACHED) {
+                /* not confirmed: asked as a feed not known (ZCARD) */
+                b->state[i] &= (unsigned char) ~PUSH_CACHED;
+                if (b->known_held)
+                    b->state[i] |= PUSH_KNOWN;
+                continue;
+            }
+            redisReply *e = known->element[k++];
             if (e->type == REDIS_REPLY_INTEGER && e->integer == 1)
-                b->state[i] |= PUSH_KNOWN;
+                b->state[i] |= PUSH_KNOWN | PUSH_LEARNT;
         }
+        if (b->known_held)
+            feed_known_add(b->known_version, b->accounts, b->state, PUSH_LEARNT, b->n);
     } else if (p->rerr[0] == '\0') {
         snprintf(p->rerr, sizeof(p->rerr), "redis: feed set: not an array of the batch");
     }
     freeReplyObject(known);
+    freeReplyObject(epoch);
     if (p->publish) {
         if (read_heard(p, b, err, errlen) != 0)
             return -1;
@@ -511,7 +562,8 @@ static int write_alone(feed_push *p, feed_push_batch *b, char *err, size_t errle
             if ((b->state[i] & PUSH_FOUND) && queue_write(p, b, i, err, errlen) != 0)
                 return -1;
         }
-        if (queue_set(p, b, "SADD", PUSH_FOUND, err, errlen) != 0 || flush(p, err, errlen) != 0)
+        if (queue_set(p, b, "SADD", NULL, PUSH_FOUND, 0, err, errlen) != 0
+            || flush(p, err, errlen) != 0)
             return -1;
         for (int i = 0; i < b->n; i++) {
             if ((b->state[i] & PUSH_FOUND) && collect_write(p, b, i, err, errlen) != 0)
@@ -519,6 +571,8 @@ static int write_alone(feed_push *p, feed_push_batch *b, char *err, size_t errle
         }
         if (drain(p, 1, err, errlen) != 0 || p->rerr[0] != '\0')
             return -1;
+        if (b->known_held)
+            feed_known_add(b->known_version, b->accounts, b->state, PUSH_FOUND, b->n);
     }
     return queue_publishes(p, b, err, errlen);
 }

@@ -4,7 +4,8 @@
 /* A new original status (not a reblog) into many home feeds with plain
  * commands, pipelined, a page of followers at a time.  Which feeds exist
  * is known without reading them: FEED_ACTIVE_KEY, the set of accounts
- * whose home feed the worker has seen, asked once per page (SMISMEMBER).
+ * whose home feed the worker has seen, asked once per page (SMISMEMBER)
+ * about the accounts this process does not remember yet (feed_known.h).
  * A known feed gets a blind ZADD, trimmed (ZREMRANGEBYRANK) one time in
  * FEED_TRIM_EVERY, spread over feeds and statuses; an account not in the
  * set has its feed read (ZCARD: a missing feed stays missing, an inactive
@@ -54,6 +55,9 @@ typedef struct {
     int           check_reblogs;    /* read `:reblogs` first */
     int           heard_by;         /* FEED_HEARD_*: how its listeners are known */
     int           channels_count;   /* its reads ask INFO stats */
+    unsigned      known_version;    /* feed_known.h: what its lookups saw */
+    int           known_held;       /* ... confirmed by its reads */
+    int           token_added;      /* its reads add this process' token first */
 } feed_push_batch;
 
 #define FEED_HEARD_NUMSUB    0      /* PUBSUB NUMSUB of its channels */

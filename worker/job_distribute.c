@@ -113,8 +113,9 @@ static int distribute(job_ctx *ctx, PGconn *db, const status_facts *f, fanout_ev
         return -1;
     mlog(LOG_INFO, "distribute: status %s into %lld list feed(s)", f->id, written);
 
-    /* deliver_to_hashtag_followers!: a broadcastable status with tags */
-    if (status_broadcastable(f) && f->tags[0] != '\0') {
+    /* deliver_to_hashtag_followers!: a broadcastable status with tags
+     * someone follows */
+    if (status_broadcastable(f) && f->tags_followed) {
         fanout_walk tw = {
             .filter = f, .tag_followers = 1, .account_id = f->account_id,
             .status_id = f->id, .reblog_of_id = f->reblog_of_id, .op = FEED_ADD,

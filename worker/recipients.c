@@ -18,21 +18,32 @@
  * an InitPlan); without one feed_push.c need not read `:reblogs` */
 #define REBLOGGED  "EXISTS (SELECT 1 FROM statuses r WHERE r.reblog_of_id = $4::bigint)"
 
-#define RECIPIENTS_SQL(which)                                                              \
+/* the local followers after the cursor */
+#define LOCAL_FOLLOWERS                                                                    \
+    "         FROM follows f JOIN accounts a ON a.id = f.account_id"                       \
+    "        WHERE f.target_account_id = $1::bigint AND f.account_id > $2::bigint"          \
+    "          AND a.domain IS NULL"                                                       \
+    "          AND a.id > $2::bigint"  /* the same, so a merge join starts at the cursor too */
+
+/* the same when the author has no remote followers (status_load() says):
+ * no account read per follower */
+#define ALL_FOLLOWERS                                                                      \
+    "         FROM follows f"                                                              \
+    "        WHERE f.target_account_id = $1::bigint AND f.account_id > $2::bigint"
+
+#define RECIPIENTS_SQL(followers, which)                                                   \
     "SELECT p.account_id, p.notify AND h.ok IS NOT NULL, h.ok IS NOT NULL, " REBLOGGED     \
     " FROM (SELECT f.account_id, f.notify, f.languages, f.show_reblogs"                    \
-    "         FROM follows f JOIN accounts a ON a.id = f.account_id"                       \
-    "        WHERE f.target_account_id = $1::bigint AND f.account_id > $2::bigint" which     \
-    "          AND a.domain IS NULL"                                                       \
-    "          AND a.id > $2::bigint"  /* the same, so a merge join starts at the cursor too */ \
+    followers which                                                                        \
     "        ORDER BY f.account_id LIMIT $3::int) p"                                       \
     " LEFT JOIN LATERAL mastodon_home_accepts(p.account_id, p.languages, p.show_reblogs,"  \
     "   $4::bigint, $1::bigint, $5::int, $6::boolean, $7::bigint, $8::bigint, $9::varchar," \
     "   $10::bigint, $11::bigint, $12::varchar) h(ok) ON true"                             \
     " ORDER BY p.account_id"
 
-static const char recipients_sql[] = RECIPIENTS_SQL("");
-static const char notify_recipients_sql[] = RECIPIENTS_SQL(" AND f.notify");
+static const char recipients_sql[] = RECIPIENTS_SQL(LOCAL_FOLLOWERS, "");
+static const char recipients_all_local_sql[] = RECIPIENTS_SQL(ALL_FOLLOWERS, "");
+static const char notify_recipients_sql[] = RECIPIENTS_SQL(LOCAL_FOLLOWERS, " AND f.notify");
 
 static const char followers_sql[] =
     "SELECT f.account_id FROM follows f JOIN accounts a ON a.id = f.account_id"
@@ -93,6 +104,9 @@ int recipients_page_send(PGconn *db, const status_facts *f, int notify_only, con
     if (notify_only)
         return db_send_prepared(db, "mw_notify_recipients", notify_recipients_sql, 12, params,
                                 err, errlen);
+    if (f->followers_all_local)
+        return db_send_prepared(db, "mw_recipients_all_local", recipients_all_local_sql, 12,
+                                params, err, errlen);
     return db_send_prepared(db, "mw_recipients", recipients_sql, 12, params, err, errlen);
 }
 

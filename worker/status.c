@@ -23,8 +23,7 @@ static const char status_sql[] =
     "         o.id IS NOT NULL AND oa.domain IS NOT NULL"
     "         OR EXISTS (SELECT 1 FROM mentions m JOIN accounts ma ON ma.id = m.account_id"
     "                    WHERE m.status_id = s.id AND ma.domain IS NOT NULL)"
-    "         OR s.visibility < 3 AND EXISTS (SELECT 1 FROM follows f JOIN accounts fa ON fa.id = f.account_id"
-    "                    WHERE f.target_account_id = s.account_id AND fa.domain IS NOT NULL)),"
+    "         OR s.visibility < 3 AND rf.remote_followers),"
     "       oa.domain,"
     "       coalesce((SELECT string_agg(lower(t.name), E'\\n') || E'\\n' FROM statuses_tags st"
     "                 JOIN tags t ON t.id = st.tag_id WHERE st.status_id = s.id), ''),"
@@ -40,10 +39,21 @@ static const char status_sql[] =
     "       coalesce((SELECT b.since_status_id::text FROM feed_big_accounts b"
     "                  WHERE b.account_id = s.account_id), ''),"
     "       coalesce((SELECT st.followers_count FROM account_stats st"
-    "                  WHERE st.account_id = s.account_id), 0)"
+    "                  WHERE st.account_id = s.account_id), 0),"
+    /* and whether a tag of it has local followers: most tags have none,
+     * and their statuses need no walk of them */
+    "       EXISTS (SELECT 1 FROM statuses_tags st JOIN tag_follows tf ON tf.tag_id = st.tag_id"
+    "               WHERE st.status_id = s.id),"
+    /* and whether the author has no remote followers: then every
+     * follower is local, and the recipients' pages need not ask */
+    "       NOT rf.remote_followers"
     " FROM statuses s JOIN accounts a ON a.id = s.account_id"
     " LEFT JOIN statuses o ON o.id = s.reblog_of_id"
     " LEFT JOIN accounts oa ON oa.id = o.account_id"
+    " CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM follows f"
+    "                       JOIN accounts fa ON fa.id = f.account_id"
+    "                      WHERE f.target_account_id = s.account_id"
+    "                        AND fa.domain IS NOT NULL) AS remote_followers) rf"
     " WHERE s.id = $1::bigint";
 
 static void copy(char *dst, size_t n, const PGresult *res, int col)
@@ -94,6 +104,8 @@ int status_load(PGconn *db, const char *id, status_facts *f, char *err, size_t e
     f->author_listed = flag(res, 19);
     copy(f->big_since_status_id, sizeof(f->big_since_status_id), res, 20);
     f->author_followers = strtoll(PQgetvalue(res, 0, 21), NULL, 10);
+    f->tags_followed = flag(res, 22);
+    f->followers_all_local = flag(res, 23);
     return 0;
 }
 

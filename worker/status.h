@@ -33,6 +33,8 @@ typedef struct {
     int   author_listed;                    /* the author is in a list */
     char  big_since_status_id[MW_ID_LEN];   /* feed_big_accounts' switch, "" none */
     long long author_followers;             /* account_stats.followers_count */
+    int   tags_followed;                    /* a tag of it has followers (tag_follows) */
+    int   followers_all_local;              /* the author has no followers on other servers */
     PGresult *res;                          /* owns the strings above */
 } status_facts;
 
