@@ -100,6 +100,8 @@ ngx_int_t ngx_http_mastodon_pg_query(ngx_http_request_t *r,
 PGresult *ngx_http_mastodon_pg_rows(ngx_http_mastodon_pg_batch_t *b,
     ngx_uint_t i);
 ngx_uint_t ngx_http_mastodon_pg_ok(ngx_http_mastodon_pg_batch_t *b);
+PGresult *ngx_http_mastodon_pg_slice(PGresult *res, int col,
+    const char *key, int row);
 int64_t ngx_http_mastodon_pg_int(PGresult *res, int row, int col);
 ngx_uint_t ngx_http_mastodon_pg_bool(PGresult *res, int row, int col);
 ngx_str_t ngx_http_mastodon_pg_str(PGresult *res, int row, int col);

@@ -560,6 +560,52 @@ ngx_http_mastodon_pg_rows(ngx_http_mastodon_pg_batch_t *b, ngx_uint_t i)
 }
 
 
+/*
+ * The rows of res whose column col is key (key NULL: row alone), as a
+ * result of their own (a request's share of a merged batch's rows); NULL:
+ * out of memory.
+ */
+PGresult *
+ngx_http_mastodon_pg_slice(PGresult *res, int col, const char *key, int row)
+{
+    int        i, j, k, n, ncols, null;
+    PGresult  *dst;
+
+    dst = PQcopyResult(res, PG_COPYRES_ATTRS);
+    if (dst == NULL) {
+        return NULL;
+    }
+
+    ncols = PQnfields(res);
+    n = PQntuples(res);
+    k = 0;
+
+    for (i = 0; i < n; i++) {
+        if (key == NULL ? i != row
+            : PQgetisnull(res, i, col)
+              || ngx_strcmp(PQgetvalue(res, i, col), key) != 0)
+        {
+            continue;
+        }
+
+        for (j = 0; j < ncols; j++) {
+            null = PQgetisnull(res, i, j);
+
+            if (!PQsetvalue(dst, k, j, null ? NULL : PQgetvalue(res, i, j),
+                            null ? -1 : PQgetlength(res, i, j)))
+            {
+                PQclear(dst);
+                return NULL;
+            }
+        }
+
+        k++;
+    }
+
+    return dst;
+}
+
+
 /* Every statement answered, with rows or as a command; the pool logged a failure. */
 ngx_uint_t
 ngx_http_mastodon_pg_ok(ngx_http_mastodon_pg_batch_t *b)
