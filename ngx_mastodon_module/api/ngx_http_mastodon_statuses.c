@@ -92,12 +92,14 @@ static ngx_int_t ngx_http_mastodon_status_media_refused(ngx_http_request_t *r,
     "  WHERE x NOT IN (SELECT id FROM md)), ', ')"
 
 /*
- * A post: mastodon_post_status() (sql/0045_post_statements.sql), the
- * one home of what posting writes (the worker's scheduled_status_publish
- * calls it too).  $1 the author, $2 in_reply_to_id, $3 text, $4 sensitive,
- * $5 spoiler_text, $6 visibility, $7 language, $8 application, $9 base URL,
- * $10-$13 above, $14 the poll's options (NULL: no poll), $15 its
- * expires_in (seconds), $16 multiple, $17 hide_totals, $18 media_ids.  A
+ * A post: mastodon_post_status(), a call of mastodon_post_statuses()
+ * (sql/0050_post_batch.sql), the one home of what posting writes (the
+ * worker's scheduled_status_publish calls it too; several posts at once:
+ * the group commit below).  $1 the author, $2 in_reply_to_id, $3 text,
+ * $4 sensitive, $5 spoiler_text, $6 visibility, $7 language, $8
+ * application, $9 base URL, $10-$13 above, $14 the poll's options (NULL:
+ * no poll), $15 its expires_in (seconds), $16 multiple, $17 hide_totals,
+ * $18 media_ids.  A
  * poll gets a poll_expire job, which waits in mastodon:schedule for the
  * poll's end.  The fourth column says why nothing was posted (the fifth:
  * the media ids not found, as Mastodon lists them): 1 media not found, 2 a
@@ -1305,7 +1307,7 @@ ngx_http_mastodon_status_insert_alone(ngx_http_request_t *r,
  * next group.
  */
 
-#define NGX_HTTP_MASTODON_POST_INFLIGHT  4
+#define NGX_HTTP_MASTODON_POST_INFLIGHT  2
 #define NGX_HTTP_MASTODON_POST_GROUP     16
 #define NGX_HTTP_MASTODON_POST_NVALUES   18
 
