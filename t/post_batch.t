@@ -124,4 +124,3 @@ is($t->psql("SELECT count(*) FROM polls p JOIN statuses s ON s.id = p.status_id"
    scalar(grep { $want{$_}{poll} } keys %want), 'the polls');
 
 $t->done;
-
