@@ -92,10 +92,10 @@ static ngx_int_t ngx_http_mastodon_status_media_refused(ngx_http_request_t *r,
     "  WHERE x NOT IN (SELECT id FROM md)), ', ')"
 
 /*
- * A post: mastodon_post_status(), a call of mastodon_post_statuses()
- * (sql/0050_post_batch.sql), the one home of what posting writes (the
- * worker's scheduled_status_publish calls it too; several posts at once:
- * the group commit below).  $1 the author, $2 in_reply_to_id, $3 text,
+ * A post: mastodon_post_statuses() with one post (sql/0050_post_batch.sql),
+ * the one home of what posting writes (the worker's scheduled_status_publish
+ * calls it through mastodon_post_status(); several posts at once: the group
+ * commit below).  $1 the author, $2 in_reply_to_id, $3 text,
  * $4 sensitive, $5 spoiler_text, $6 visibility, $7 language, $8
  * application, $9 base URL, $10-$13 above, $14 the poll's options (NULL:
  * no poll), $15 its expires_in (seconds), $16 multiple, $17 hide_totals,
@@ -110,10 +110,11 @@ static ngx_int_t ngx_http_mastodon_status_media_refused(ngx_http_request_t *r,
  */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_post_stmt =
     ngx_http_mastodon_pg_stmt(
-    "WITH s AS (SELECT * FROM mastodon_post_status($1::bigint, $2::bigint,"
-    "  $3, $4::boolean, $5, $6::int, $7, $8::bigint, $9, $10::text[],"
-    "  $11::text[], $12::text[], $13::text[], $14::text[], $15::bigint,"
-    "  $16::boolean, $17::boolean, $18::bigint[], NULL)),"
+    "WITH s AS (SELECT * FROM mastodon_post_statuses(ARRAY[ROW($1::bigint,"
+    "  $2::bigint, $3, $4::boolean, $5, $6::int, $7, $8::bigint, $9,"
+    "  $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],"
+    "  $15::bigint, $16::boolean, $17::boolean, $18::bigint[],"
+    "  NULL)::mastodon_post])),"
     " w AS (SELECT set_config('" NGX_HTTP_MASTODON_ST_WRITTEN "', id::text,"
     "  true) FROM s WHERE id IS NOT NULL)"
     " SELECT s.id, s.in_reply_to_id, (SELECT count(*) FROM w), s.why,"
