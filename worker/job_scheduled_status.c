@@ -6,8 +6,9 @@
  * status is never posted early, or at all).
  *
  * When due, one statement deletes the row and posts it through
- * mastodon_post_status() (sql/0029_scheduled_statuses.sql), the function
- * POST /api/v1/statuses calls: the status, its reserved media, its poll,
+ * mastodon_post_status(), a call of mastodon_post_statuses() with one post
+ * (sql/0050_post_batch.sql), which POST /api/v1/statuses calls: the
+ * status, its reserved media, its poll,
  * its distribute job, all or nothing.  That makes the publication happen
  * exactly once: a second run of the job (another worker, a retry after a
  * crash, a second job after a PUT) finds no row, or waits on the first

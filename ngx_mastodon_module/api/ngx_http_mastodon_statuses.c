@@ -110,15 +110,14 @@ static ngx_int_t ngx_http_mastodon_status_media_refused(ngx_http_request_t *r,
  */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_post_stmt =
     ngx_http_mastodon_pg_stmt(
-    "WITH s AS (SELECT * FROM mastodon_post_statuses(ARRAY[ROW($1::bigint,"
-    "  $2::bigint, $3, $4::boolean, $5, $6::int, $7, $8::bigint, $9,"
-    "  $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],"
-    "  $15::bigint, $16::boolean, $17::boolean, $18::bigint[],"
-    "  NULL)::mastodon_post])),"
-    " w AS (SELECT set_config('" NGX_HTTP_MASTODON_ST_WRITTEN "', id::text,"
-    "  true) FROM s WHERE id IS NOT NULL)"
-    " SELECT s.id, s.in_reply_to_id, (SELECT count(*) FROM w), s.why,"
-    " s.missing FROM s", 18);
+    "SELECT s.id, s.in_reply_to_id, CASE WHEN s.id IS NOT NULL"
+    "  THEN set_config('" NGX_HTTP_MASTODON_ST_WRITTEN "', s.id::text, true)"
+    "  END, s.why, s.missing"
+    " FROM mastodon_post_statuses(ARRAY[ROW($1::bigint, $2::bigint, $3,"
+    "  $4::boolean, $5, $6::int, $7, $8::bigint, $9, $10::text[],"
+    "  $11::text[], $12::text[], $13::text[], $14::text[], $15::bigint,"
+    "  $16::boolean, $17::boolean, $18::bigint[], NULL)::mastodon_post]) s",
+    18);
 
 
 /* $1 the viewer, $2 the status: exists for it, and is its own */
