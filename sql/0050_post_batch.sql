@@ -2,20 +2,22 @@
 -- of what a post writes.
 --
 -- mastodon_post_statuses(mastodon_post[]) writes, per post, the rows, jobs
--- and answer that mastodon_post_status() (0045) wrote for it; from now on
--- mastodon_post_status() is a call of it with one post, and the module
--- calls it for one post as for a group (the group commit of posts).
--- Set-based: one statement per step for all the posts, each step run only
--- when some post needs it (a reply, a poll, media, mentions, tags), as
--- 0045 ran them per post; what is known per post (its new ids, the status
--- it replies to, why it is refused) is kept in plpgsql arrays indexed as
--- the posts, so that one post costs what 0045 cost (no plan rows, no
--- composite arrays copied into every statement).  The counters come last,
--- aggregated per parent and per author and locked in id order: two groups
--- never wait for each other in a cycle.  A post refused (media, the status
--- replied to, an author gone) gets its row with why/missing and writes
--- nothing (a conversation row aside, as 0045).  A media id in two posts of
--- one call raises (the caller then posts each alone).  The media are
+-- and answer that mastodon_post_status() (0045) wrote for it, and replaces
+-- it (dropped below): the module calls it for a lone post as for a group
+-- of concurrent posts (the group commit), the worker for a scheduled
+-- status.  Set-based: one statement per step for all the posts, each step
+-- run only when some post needs it (a reply, a poll, media, mentions,
+-- tags), as 0045 ran them per post.  Built for one post to cost what 0045
+-- cost: what is known per post (its new ids, the status it replies to, why
+-- it is refused) is kept in plpgsql arrays indexed as the posts (no plan
+-- rows copied into every statement), what every post writes is one
+-- statement, and few plpgsql expressions run (each is compiled again in
+-- every transaction).  The counters come last, aggregated per parent and
+-- per author and locked in id order: two calls never wait for each other
+-- in a cycle.  A post refused (media, the status replied to, an author
+-- gone) gets its row with why/missing and writes nothing (but its
+-- conversation when the author is gone, as 0045).  A media id in two posts
+-- of one call raises (the caller then posts each alone).  The media are
 -- locked while checked: of two concurrent posts attaching one media the
 -- second waits and finds it attached.
 
@@ -321,17 +323,9 @@ BEGIN
 END $$;
 
 
--- The single post: the same rules, one element (the worker's scheduled
--- statuses call it)
-CREATE OR REPLACE FUNCTION mastodon_post_status(bigint, bigint, text, boolean, text,
+-- The one-post function (0045) goes: a post is mastodon_post_statuses()
+-- with one element, for the module and the worker's scheduled statuses
+-- alike (a plpgsql wrapper returning its rows cost more than the call)
+DROP FUNCTION mastodon_post_status(bigint, bigint, text, boolean, text,
     integer, text, bigint, text, text[], text[], text[], text[], text[],
-    bigint, boolean, boolean, bigint[], bigint)
-RETURNS TABLE (id bigint, in_reply_to_id bigint, why integer, missing text)
-LANGUAGE plpgsql AS $$
-BEGIN
-    RETURN QUERY
-    SELECT r.id, r.in_reply_to_id, r.why, r.missing
-      FROM mastodon_post_statuses(ARRAY[ROW($1, $2, $3, $4, $5, $6, $7, $8,
-           $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-           $19)::mastodon_post]) r;
-END $$;
+    bigint, boolean, boolean, bigint[], bigint);

@@ -94,19 +94,19 @@ static ngx_int_t ngx_http_mastodon_status_media_refused(ngx_http_request_t *r,
 /*
  * A post: mastodon_post_statuses() with one post (sql/0050_post_batch.sql),
  * the one home of what posting writes (the worker's scheduled_status_publish
- * calls it through mastodon_post_status(); several posts at once: the group
- * commit below).  $1 the author, $2 in_reply_to_id, $3 text,
- * $4 sensitive, $5 spoiler_text, $6 visibility, $7 language, $8
- * application, $9 base URL, $10-$13 above, $14 the poll's options (NULL:
- * no poll), $15 its expires_in (seconds), $16 multiple, $17 hide_totals,
- * $18 media_ids.  A
- * poll gets a poll_expire job, which waits in mastodon:schedule for the
- * poll's end.  The fourth column says why nothing was posted (the fifth:
- * the media ids not found, as Mastodon lists them): 1 media not found, 2 a
- * video or audio with others, 3 media not processed, 0 the status replied
- * to is not there for the author (then the row's id is NULL).  The new id
- * goes into NGX_HTTP_MASTODON_ST_WRITTEN: the batch's next statements
- * select what the answer renders (ngx_http_mastodon_statuses_written()).
+ * calls it too; several posts at once: the group commit below).  $1 the
+ * author, $2 in_reply_to_id, $3 text, $4 sensitive, $5 spoiler_text, $6
+ * visibility, $7 language, $8 application, $9 base URL, $10-$13 above, $14
+ * the poll's options (NULL: no poll), $15 its expires_in (seconds), $16
+ * multiple, $17 hide_totals, $18 media_ids.  A poll gets a poll_expire
+ * job, which waits in mastodon:schedule for the poll's end.  The fourth
+ * column says why nothing was posted (the fifth: the media ids not found,
+ * as Mastodon lists them): 1 media not found, 2 a video or audio with
+ * others, 3 media not processed, 0 the status replied to is not there for
+ * the author (then the row's id is NULL).  The new id goes into
+ * NGX_HTTP_MASTODON_ST_WRITTEN (the third column, unused): the batch's next
+ * statements select what the answer renders
+ * (ngx_http_mastodon_statuses_written()).
  */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_post_stmt =
     ngx_http_mastodon_pg_stmt(
