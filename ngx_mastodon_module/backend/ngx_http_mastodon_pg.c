@@ -1494,7 +1494,7 @@ ngx_http_mastodon_pg_send(ngx_http_mastodon_pg_conn_t *pc,
     for (i = 0; i < b->nqueries; i++) {
         stmt = b->queries[i].stmt;
 
-        if (pool->conf->pg_pgbouncer) {
+        if (pool->conf->pg_pgbouncer || stmt->unnamed) {
             if (!PQsendQueryParams(pc->pgconn, stmt->sql, stmt->nparams, NULL,
                                    b->queries[i].values, NULL, NULL, 0))
             {

@@ -490,7 +490,11 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_statuses_author_stmt =
 /*
  * The statuses a merged post batch just wrote, their ids comma-separated
  * in the same setting; rows keyed by column 0 (the status, or the author
- * for the accounts), which the requests' slices select.
+ * for the accounts), which the requests' slices select.  The statuses are
+ * planned for each group: a connection's generic plan hashed the whole of
+ * status_stats when it was made while the table was small, and kept
+ * scanning it as posts made it grow (planning the authors each time cost
+ * more than it saved).
  */
 #define NGX_HTTP_MASTODON_ST_WRITTEN_MANY                                     \
     "ANY(string_to_array(current_setting('" NGX_HTTP_MASTODON_ST_WRITTEN     \
@@ -498,7 +502,7 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_statuses_author_stmt =
 
 static ngx_http_mastodon_pg_stmt_t
     ngx_http_mastodon_statuses_written_many_stmt =
-    ngx_http_mastodon_pg_stmt(
+    ngx_http_mastodon_pg_unnamed_stmt(
     NGX_HTTP_MASTODON_SR_SELECT ","
     " EXISTS (SELECT 1 FROM conversation_mutes cm"
     "  WHERE cm.account_id = s.account_id"
