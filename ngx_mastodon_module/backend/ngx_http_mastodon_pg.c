@@ -7,11 +7,11 @@
  * full-text search: custom plans and a timeout of their own, so they
  * neither hold up nor are cut short by the ordinary ones.  An operation
  * (_op.c: a request's, a stream's or a timer's) submits a batch of
- * statements; the batch goes to an idle connection in
- * pipeline mode (statements prepared on first use per connection, or sent
- * unnamed through PgBouncer; one PQpipelineSync per batch, so one batch is
- * one implicit transaction and one round trip), or waits in a bounded
- * queue with its own timer.
+ * statements; the batch goes to an idle connection in pipeline mode
+ * (statements prepared on first use per connection, or sent unnamed through
+ * PgBouncer or when planned each time, ngx_http_mastodon_pg_unnamed_stmt();
+ * one PQpipelineSync per batch, so one batch is one implicit transaction
+ * and one round trip), or waits in a bounded queue with its own timer.
  *
  * Sockets are registered level-triggered: libpq reads at most its buffer
  * per PQconsumeInput(), and with edge-triggered epoll the rest of a reply
