@@ -18,6 +18,8 @@
 # `big` in BENCH_ONLY for it alone),
 # BENCH_DELIVERIES (20000), BENCH_FARM_HOSTS (32), BENCH_HOST_CONCURRENCY (8),
 # BENCH_SEARCH_STATUSES (1000000; BENCH_ONLY=search for that section alone).
+# BENCH_POST_CONNECTIONS (wrk's connections of the posting run, default 16; a
+# list such as "16 64" makes one run each, in that order).
 #
 # Fan-out: an account with N local followers, every follower's home feed
 # present (complete, as an active user's), posts once; the worker's
@@ -517,13 +519,23 @@ post_bench() {
             SELECT id, $author FROM accounts WHERE username LIKE 'postf%'" >/dev/null
         tokens=$tokens${tokens:+,}$token
     done
+    local conns
+    for conns in ${BENCH_POST_CONNECTIONS:-16}; do
+        post_run "$conns" "$authors" "$tokens"
+    done
+}
+
+# post_run CONNECTIONS AUTHORS TOKENS: one posting run, its rate and CPU per
+# post, then the worker's queue drained (the next run starts from none)
+post_run() {
+    local conns=$1 authors=$2 tokens=$3
     local cpu0 cpu1
     cpu0=$(server_cpu_ticks)
-    BENCH_TOKEN=$tokens wrk -t2 -c16 -d"$DURATION" -s "$MASTODON_ROOT/scripts/bench/post.lua" \
+    BENCH_TOKEN=$tokens wrk -t2 -c"$conns" -d"$DURATION" -s "$MASTODON_ROOT/scripts/bench/post.lua" \
         "$BASE/api/v1/statuses" > "$VAR/post.out" 2>&1 || true
     cpu1=$(server_cpu_ticks)
     echo
-    echo "POST /api/v1/statuses (wrk -c16, $authors author(s) each followed by 100 local feeds):" \
+    echo "POST /api/v1/statuses (wrk -c$conns, $authors author(s) each followed by 100 local feeds):" \
         "$(awk '/^Requests\/sec:/ {print $2}' "$VAR/post.out") posts/s; $(grep -E '^posts:' "$VAR/post.out")"
     # CPU per post does not depend much on what else the machine runs
     awk -v a="$cpu0" -v b="$cpu1" -v hz="$(getconf CLK_TCK)" \

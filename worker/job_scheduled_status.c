@@ -6,8 +6,9 @@
  * status is never posted early, or at all).
  *
  * When due, one statement deletes the row and posts it through
- * mastodon_post_status() (sql/0029_scheduled_statuses.sql), the function
- * POST /api/v1/statuses calls: the status, its reserved media, its poll,
+ * mastodon_post_statuses() with one post (sql/0050_post_batch.sql), the
+ * function POST /api/v1/statuses calls: the status, its reserved media,
+ * its poll,
  * its distribute job, all or nothing.  That makes the publication happen
  * exactly once: a second run of the job (another worker, a retry after a
  * crash, a second job after a PUT) finds no row, or waits on the first
@@ -27,11 +28,12 @@
 static const char publish_sql[] =
     "WITH d AS (DELETE FROM scheduled_statuses WHERE id = $1::bigint"
     "  AND scheduled_at <= now() AT TIME ZONE 'UTC' RETURNING id, post_args a)"
-    " SELECT p.id, p.why FROM d CROSS JOIN LATERAL mastodon_post_status("
-    "  a[1]::bigint, a[2]::bigint, a[3], a[4]::boolean, a[5], a[6]::int,"
-    "  a[7], a[8]::bigint, a[9], a[10]::text[], a[11]::text[],"
+    " SELECT p.id, p.why FROM d CROSS JOIN LATERAL mastodon_post_statuses("
+    "  ARRAY[ROW(a[1]::bigint, a[2]::bigint, a[3], a[4]::boolean, a[5],"
+    "  a[6]::int, a[7], a[8]::bigint, a[9], a[10]::text[], a[11]::text[],"
     "  a[12]::text[], a[13]::text[], a[14]::text[], a[15]::bigint,"
-    "  a[16]::boolean, a[17]::boolean, a[18]::bigint[], d.id) p";
+    "  a[16]::boolean, a[17]::boolean, a[18]::bigint[], d.id)::mastodon_post])"
+    "  p";
 
 static const char due_sql[] =
     "SELECT (extract(epoch FROM scheduled_at) * 1000)::bigint"

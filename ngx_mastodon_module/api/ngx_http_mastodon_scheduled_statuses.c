@@ -10,7 +10,7 @@
  * (media_attachments.scheduled_status_id) and no post takes them.  Its
  * scheduled_status_publish job (worker/job_scheduled_status.c) waits in
  * mastodon:schedule for scheduled_at, then posts it through
- * mastodon_post_status(), as POST /api/v1/statuses does.
+ * mastodon_post_statuses(), as POST /api/v1/statuses does.
  */
 
 #include "ngx_http_mastodon_api.h"

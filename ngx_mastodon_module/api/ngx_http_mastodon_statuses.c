@@ -92,30 +92,32 @@ static ngx_int_t ngx_http_mastodon_status_media_refused(ngx_http_request_t *r,
     "  WHERE x NOT IN (SELECT id FROM md)), ', ')"
 
 /*
- * A post: mastodon_post_status() (sql/0045_post_statements.sql), the
- * one home of what posting writes (the worker's scheduled_status_publish
- * calls it too).  $1 the author, $2 in_reply_to_id, $3 text, $4 sensitive,
- * $5 spoiler_text, $6 visibility, $7 language, $8 application, $9 base URL,
- * $10-$13 above, $14 the poll's options (NULL: no poll), $15 its
- * expires_in (seconds), $16 multiple, $17 hide_totals, $18 media_ids.  A
- * poll gets a poll_expire job, which waits in mastodon:schedule for the
- * poll's end.  The fourth column says why nothing was posted (the fifth:
- * the media ids not found, as Mastodon lists them): 1 media not found, 2 a
- * video or audio with others, 3 media not processed, 0 the status replied
- * to is not there for the author (then the row's id is NULL).  The new id
- * goes into NGX_HTTP_MASTODON_ST_WRITTEN: the batch's next statements
- * select what the answer renders (ngx_http_mastodon_statuses_written()).
+ * A post: mastodon_post_statuses() with one post (sql/0050_post_batch.sql),
+ * the one home of what posting writes (the worker's scheduled_status_publish
+ * calls it too; several posts at once: the group commit below).  $1 the
+ * author, $2 in_reply_to_id, $3 text, $4 sensitive, $5 spoiler_text, $6
+ * visibility, $7 language, $8 application, $9 base URL, $10-$13 above, $14
+ * the poll's options (NULL: no poll), $15 its expires_in (seconds), $16
+ * multiple, $17 hide_totals, $18 media_ids.  A poll gets a poll_expire
+ * job, which waits in mastodon:schedule for the poll's end.  The fourth
+ * column says why nothing was posted (the fifth: the media ids not found,
+ * as Mastodon lists them): 1 media not found, 2 a video or audio with
+ * others, 3 media not processed, 0 the status replied to is not there for
+ * the author (then the row's id is NULL).  The new id goes into
+ * NGX_HTTP_MASTODON_ST_WRITTEN (the third column, unused): the batch's next
+ * statements select what the answer renders
+ * (ngx_http_mastodon_statuses_written()).
  */
 static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_post_stmt =
     ngx_http_mastodon_pg_stmt(
-    "WITH s AS (SELECT * FROM mastodon_post_status($1::bigint, $2::bigint,"
-    "  $3, $4::boolean, $5, $6::int, $7, $8::bigint, $9, $10::text[],"
+    "SELECT s.id, s.in_reply_to_id, CASE WHEN s.id IS NOT NULL"
+    "  THEN set_config('" NGX_HTTP_MASTODON_ST_WRITTEN "', s.id::text, true)"
+    "  END, s.why, s.missing"
+    " FROM mastodon_post_statuses(ARRAY[ROW($1::bigint, $2::bigint, $3,"
+    "  $4::boolean, $5, $6::int, $7, $8::bigint, $9, $10::text[],"
     "  $11::text[], $12::text[], $13::text[], $14::text[], $15::bigint,"
-    "  $16::boolean, $17::boolean, $18::bigint[], NULL)),"
-    " w AS (SELECT set_config('" NGX_HTTP_MASTODON_ST_WRITTEN "', id::text,"
-    "  true) FROM s WHERE id IS NOT NULL)"
-    " SELECT s.id, s.in_reply_to_id, (SELECT count(*) FROM w), s.why,"
-    " s.missing FROM s", 18);
+    "  $16::boolean, $17::boolean, $18::bigint[], NULL)::mastodon_post]) s",
+    18);
 
 
 /* $1 the viewer, $2 the status: exists for it, and is its own */
@@ -1061,6 +1063,12 @@ ngx_http_mastodon_status_params(ngx_http_request_t *r,
 
 static void ngx_http_mastodon_status_idempotent(ngx_http_request_t *r,
     redisReply *reply, void *data);
+static ngx_int_t ngx_http_mastodon_status_insert_alone(ngx_http_request_t *r,
+    ngx_http_mastodon_status_op_t *op);
+static ngx_int_t ngx_http_mastodon_post_enqueue(ngx_http_request_t *r,
+    ngx_http_mastodon_status_op_t *op);
+static void ngx_http_mastodon_status_unclaim(ngx_http_request_t *r,
+    ngx_http_mastodon_status_op_t *op);
 static ngx_int_t ngx_http_mastodon_status_insert(ngx_http_request_t *r,
     ngx_http_mastodon_status_op_t *op);
 
@@ -1249,13 +1257,22 @@ static ngx_int_t
 ngx_http_mastodon_status_insert(ngx_http_request_t *r,
     ngx_http_mastodon_status_op_t *op)
 {
-    ngx_http_mastodon_pg_batch_t  *b;
-
     if (op->at) {
         return ngx_http_mastodon_scheduled_create(r,
                           ngx_http_get_module_ctx(r, ngx_http_mastodon_module),
                           op->values, op->at, &op->idempotency);
     }
+
+    return ngx_http_mastodon_post_enqueue(r, op);
+}
+
+
+/* the post alone, in a batch of the request's operation */
+static ngx_int_t
+ngx_http_mastodon_status_insert_alone(ngx_http_request_t *r,
+    ngx_http_mastodon_status_op_t *op)
+{
+    ngx_http_mastodon_pg_batch_t  *b;
 
     b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_status_posted, op);
     if (b == NULL
@@ -1272,6 +1289,442 @@ ngx_http_mastodon_status_insert(ngx_http_request_t *r,
     }
 
     return NGX_DONE;
+}
+
+
+/*
+ * Group commit of posts (issue 10): at most NGX_HTTP_MASTODON_POST_INFLIGHT
+ * post transactions per worker; posts arriving meanwhile wait, and go
+ * together (up to _POST_GROUP) in one transaction when one ends:
+ * mastodon_post_statuses() (sql/0050) and their answers loaded at once;
+ * each request then gets its own rows (slices of the results) and its
+ * usual handler, as if it had posted alone.  A group of one is the single
+ * post's batch.  The group's batch belongs to an operation of its own: a
+ * client that goes away leaves the transaction to commit or not as a
+ * whole.  A merged batch that fails: each post runs alone, so one bad post
+ * fails no other.  The posts wait no longer than a batch: each group's
+ * batch has the pool's queue and query timeouts, and its end starts the
+ * next group.
+ */
+
+#define NGX_HTTP_MASTODON_POST_INFLIGHT  2
+#define NGX_HTTP_MASTODON_POST_GROUP     16
+#define NGX_HTTP_MASTODON_POST_NVALUES   18
+
+
+typedef struct {
+    ngx_queue_t                     queue;     /* waiting, or in a group */
+    ngx_uint_t                      index;     /* in its group */
+    ngx_http_request_t             *request;
+    ngx_http_mastodon_status_op_t  *op;
+    ngx_pool_cleanup_t             *cleanup;
+} ngx_http_mastodon_post_wait_t;
+
+
+typedef struct {
+    ngx_queue_t                     members;
+    ngx_uint_t                      n;
+    ngx_http_mastodon_op_t         *op;
+} ngx_http_mastodon_post_group_t;
+
+
+static ngx_queue_t  ngx_http_mastodon_posts_waiting;
+static ngx_uint_t   ngx_http_mastodon_posts_inited;
+static ngx_uint_t   ngx_http_mastodon_posts_inflight;
+
+
+static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_status_post_many_stmt =
+    ngx_http_mastodon_pg_stmt(
+    "WITH s AS (SELECT r.* FROM mastodon_post_statuses(ARRAY("
+    "  SELECT ROW(p.a[i][1]::bigint, p.a[i][2]::bigint, p.a[i][3],"
+    "  p.a[i][4]::boolean, p.a[i][5], p.a[i][6]::int, p.a[i][7],"
+    "  p.a[i][8]::bigint, p.a[i][9], p.a[i][10]::text[], p.a[i][11]::text[],"
+    "  p.a[i][12]::text[], p.a[i][13]::text[], p.a[i][14]::text[],"
+    "  p.a[i][15]::bigint, p.a[i][16]::boolean, p.a[i][17]::boolean,"
+    "  p.a[i][18]::bigint[], NULL)::mastodon_post"
+    "  FROM (SELECT $1::text[] AS a) p, generate_subscripts(p.a, 1) i"
+    "  ORDER BY i)) r),"
+    " w AS (SELECT set_config('" NGX_HTTP_MASTODON_ST_WRITTEN "',"
+    "  string_agg(id::text, ','), true) FROM s WHERE id IS NOT NULL)"
+    " SELECT s.id, s.in_reply_to_id, (SELECT count(*) FROM w), s.why,"
+    " s.missing FROM s ORDER BY s.n", 1);
+
+
+static ngx_int_t ngx_http_mastodon_post_group_start(
+    ngx_http_mastodon_post_wait_t *self);
+static void ngx_http_mastodon_post_alone(ngx_http_mastodon_post_wait_t *w);
+static void ngx_http_mastodon_post_group_done(ngx_http_mastodon_pg_batch_t *b);
+
+
+static void
+ngx_http_mastodon_post_wait_cleanup(void *data)
+{
+    ngx_http_mastodon_post_wait_t *w = data;
+
+    /* the request goes: out of the queue or its group */
+    ngx_queue_remove(&w->queue);
+}
+
+
+static ngx_int_t
+ngx_http_mastodon_post_enqueue(ngx_http_request_t *r,
+    ngx_http_mastodon_status_op_t *op)
+{
+    ngx_pool_cleanup_t             *cln;
+    ngx_http_mastodon_post_wait_t  *w;
+
+    if (!ngx_http_mastodon_posts_inited) {
+        ngx_queue_init(&ngx_http_mastodon_posts_waiting);
+        ngx_http_mastodon_posts_inited = 1;
+    }
+
+    w = ngx_pcalloc(r->pool, sizeof(ngx_http_mastodon_post_wait_t));
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (w == NULL || cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    w->request = r;
+    w->op = op;
+    w->cleanup = cln;
+    cln->handler = ngx_http_mastodon_post_wait_cleanup;
+    cln->data = w;
+
+    ngx_queue_insert_tail(&ngx_http_mastodon_posts_waiting, &w->queue);
+
+    /* posts wait only while as many transactions as allowed run */
+    if (ngx_http_mastodon_posts_inflight < NGX_HTTP_MASTODON_POST_INFLIGHT
+        && ngx_http_mastodon_post_group_start(w) != NGX_OK)
+    {
+        /* alone, as before groups: the pool's verdict (503, Retry-After) */
+        return ngx_http_mastodon_status_insert_alone(r, op);
+    }
+
+    return NGX_DONE;
+}
+
+
+/* the members' values as one two-dimensional text[] literal */
+static u_char *
+ngx_http_mastodon_post_group_array(ngx_pool_t *pool,
+    ngx_http_mastodon_post_group_t *g)
+{
+    u_char                         *p, *start;
+    size_t                          len;
+    ngx_uint_t                      i;
+    const char                     *v;
+    ngx_queue_t                    *q;
+    ngx_http_mastodon_post_wait_t  *w;
+
+    len = 3;
+
+    for (q = ngx_queue_head(&g->members);
+         q != ngx_queue_sentinel(&g->members);
+         q = ngx_queue_next(q))
+    {
+        w = ngx_queue_data(q, ngx_http_mastodon_post_wait_t, queue);
+
+        len += 3;
+
+        for (i = 0; i < NGX_HTTP_MASTODON_POST_NVALUES; i++) {
+            v = w->op->values[i];
+            len += 1 + (v ? 2 + 2 * ngx_strlen(v) : 4);
+        }
+    }
+
+    start = ngx_pnalloc(pool, len);
+    if (start == NULL) {
+        return NULL;
+    }
+
+    p = start;
+    *p++ = '{';
+
+    for (q = ngx_queue_head(&g->members);
+         q != ngx_queue_sentinel(&g->members);
+         q = ngx_queue_next(q))
+    {
+        w = ngx_queue_data(q, ngx_http_mastodon_post_wait_t, queue);
+
+        if (p != start + 1) {
+            *p++ = ',';
+        }
+
+        *p++ = '{';
+
+        for (i = 0; i < NGX_HTTP_MASTODON_POST_NVALUES; i++) {
+            if (i) {
+                *p++ = ',';
+            }
+
+            v = w->op->values[i];
+
+            if (v == NULL) {
+                p = ngx_cpymem(p, "NULL", 4);
+                continue;
+            }
+
+            *p++ = '"';
+
+            for ( /* void */ ; *v; v++) {
+                if (*v == '"' || *v == '\\') {
+                    *p++ = '\\';
+                }
+                *p++ = *v;
+            }
+
+            *p++ = '"';
+        }
+
+        *p++ = '}';
+    }
+
+    *p++ = '}';
+    *p = '\0';
+
+    return start;
+}
+
+
+/*
+ * The waiting posts, up to a group, in one batch of their own operation;
+ * when it cannot start, each is posted alone (self: by the caller), which
+ * gets the pool's verdict (a backend outage's 503 and Retry-After).
+ */
+static ngx_int_t
+ngx_http_mastodon_post_group_start(ngx_http_mastodon_post_wait_t *self)
+{
+    u_char                          *array, *copy;
+    size_t                           len;
+    ngx_uint_t                       i;
+    const char                     **values;
+    ngx_queue_t                     *q;
+    ngx_http_mastodon_op_t          *op;
+    ngx_http_mastodon_pg_batch_t    *b;
+    ngx_http_mastodon_post_wait_t   *w;
+    ngx_http_mastodon_post_group_t  *g;
+
+    op = ngx_http_mastodon_op_create(NGX_HTTP_MASTODON_OP_TIMER, NULL,
+                                     ngx_cycle->log);
+    if (op == NULL) {
+        return NGX_ERROR;
+    }
+
+    g = ngx_pcalloc(op->pool, sizeof(ngx_http_mastodon_post_group_t));
+    if (g == NULL) {
+        ngx_http_mastodon_op_end(op);
+        return NGX_ERROR;
+    }
+
+    g->op = op;
+    ngx_queue_init(&g->members);
+
+    while (g->n < NGX_HTTP_MASTODON_POST_GROUP
+           && !ngx_queue_empty(&ngx_http_mastodon_posts_waiting))
+    {
+        q = ngx_queue_head(&ngx_http_mastodon_posts_waiting);
+        ngx_queue_remove(q);
+        ngx_queue_insert_tail(&g->members, q);
+        w = ngx_queue_data(q, ngx_http_mastodon_post_wait_t, queue);
+        w->index = g->n++;
+    }
+
+    b = ngx_http_mastodon_pg_op_batch(op, ngx_http_mastodon_post_group_done,
+                                      g);
+    if (b == NULL) {
+        goto failed;
+    }
+
+    if (g->n == 1) {
+        /*
+         * a lone post: the single post's statement, its values copied (the
+         * batch may wait for a connection longer than its request lives)
+         */
+        w = ngx_queue_data(ngx_queue_head(&g->members),
+                           ngx_http_mastodon_post_wait_t, queue);
+
+        values = ngx_pcalloc(op->pool,
+                             NGX_HTTP_MASTODON_POST_NVALUES * sizeof(char *));
+        if (values == NULL) {
+            goto failed;
+        }
+
+        for (i = 0; i < NGX_HTTP_MASTODON_POST_NVALUES; i++) {
+            if (w->op->values[i]) {
+                len = ngx_strlen(w->op->values[i]) + 1;
+                copy = ngx_pnalloc(op->pool, len);
+                if (copy == NULL) {
+                    goto failed;
+                }
+
+                values[i] = (const char *) ngx_cpymem(copy, w->op->values[i],
+                                                      len) - len;
+            }
+        }
+
+        if (ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_status_post_stmt,
+                                     values)
+            != NGX_OK
+            || ngx_http_mastodon_statuses_written_add(b) != NGX_OK)
+        {
+            goto failed;
+        }
+
+    } else {
+        array = ngx_http_mastodon_post_group_array(op->pool, g);
+        values = ngx_palloc(op->pool, sizeof(char *));
+        if (array == NULL || values == NULL) {
+            goto failed;
+        }
+
+        values[0] = (const char *) array;
+
+        if (ngx_http_mastodon_pg_add(b,
+                                     &ngx_http_mastodon_status_post_many_stmt,
+                                     values)
+            != NGX_OK
+            || ngx_http_mastodon_statuses_written_many_add(b) != NGX_OK)
+        {
+            goto failed;
+        }
+    }
+
+    if (ngx_http_mastodon_pg_run(b) != NGX_OK) {
+        goto failed;
+    }
+
+    ngx_http_mastodon_posts_inflight++;
+
+    return NGX_OK;
+
+failed:
+
+    while (!ngx_queue_empty(&g->members)) {
+        q = ngx_queue_head(&g->members);
+        ngx_queue_remove(q);
+        ngx_queue_init(q);
+        w = ngx_queue_data(q, ngx_http_mastodon_post_wait_t, queue);
+
+        if (w != self) {
+            ngx_http_mastodon_post_alone(w);
+        }
+    }
+
+    ngx_http_mastodon_op_end(op);
+
+    return NGX_ERROR;
+}
+
+
+/* a waiting post taken out of the groups: its own batch, as before them */
+static void
+ngx_http_mastodon_post_alone(ngx_http_mastodon_post_wait_t *w)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_mastodon_status_insert_alone(w->request, w->op);
+
+    if (rc != NGX_DONE) {
+        ngx_http_mastodon_status_unclaim(w->request, w->op);
+        ngx_http_mastodon_finalize(w->request, rc);
+    }
+}
+
+
+static const char *
+ngx_http_mastodon_post_value(PGresult *res, int col)
+{
+    if (res == NULL || PQntuples(res) != 1 || PQgetisnull(res, 0, col)) {
+        return NULL;
+    }
+
+    return PQgetvalue(res, 0, col);
+}
+
+
+/* the group's transaction ended: each member its answer */
+static void
+ngx_http_mastodon_post_group_done(ngx_http_mastodon_pg_batch_t *b)
+{
+    ngx_http_mastodon_post_group_t *g = b->data;
+
+    ngx_uint_t                      i, failed;
+    PGresult                       *res, *mine;
+    const char                     *id;
+    ngx_queue_t                    *q;
+    ngx_http_request_t             *r;
+    ngx_http_mastodon_pg_batch_t   *mb;
+    ngx_http_mastodon_post_wait_t  *w;
+
+    ngx_http_mastodon_posts_inflight--;
+
+    res = ngx_http_mastodon_pg_rows(b, 0);
+    failed = g->n > 1 && (res == NULL || PQntuples(res) != (int) g->n);
+
+    while (!ngx_queue_empty(&g->members)) {
+        q = ngx_queue_head(&g->members);
+        ngx_queue_remove(q);
+        ngx_queue_init(q);          /* its cleanup may still remove it */
+        w = ngx_queue_data(q, ngx_http_mastodon_post_wait_t, queue);
+        w->cleanup->handler = NULL;
+        r = w->request;
+
+        if (failed) {
+            /* one bad post fails no other: each alone, as before groups */
+            ngx_http_mastodon_post_alone(w);
+            continue;
+        }
+
+        mb = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_status_posted,
+                                        w->op);
+        if (mb == NULL
+            || ngx_http_mastodon_pg_add(mb,
+                                        &ngx_http_mastodon_status_post_stmt,
+                                        w->op->values)
+               != NGX_OK
+            || ngx_http_mastodon_statuses_written_add(mb) != NGX_OK)
+        {
+            ngx_http_mastodon_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            continue;
+        }
+
+        mb->rc = b->rc;
+
+        if (g->n == 1) {
+            for (i = 0; i < b->nqueries; i++) {
+                mb->results[i] = b->results[i];
+                b->results[i] = NULL;
+            }
+
+        } else if (res) {
+            /* the rows are in the group's order, gone members' included */
+            mine = ngx_http_mastodon_pg_slice(res, 0, NULL, w->index);
+            mb->results[0] = mine;
+            id = ngx_http_mastodon_post_value(mine, 0);
+
+            if (id && ngx_http_mastodon_pg_rows(b, 1)
+                && ngx_http_mastodon_pg_rows(b, 2)
+                && ngx_http_mastodon_pg_rows(b, 3))
+            {
+                mb->results[1] = ngx_http_mastodon_pg_slice(b->results[1], 0,
+                                                            id, 0);
+                mb->results[2] = ngx_http_mastodon_pg_slice(b->results[2], 0,
+                                                      w->op->values[0], 0);
+                mb->results[3] = ngx_http_mastodon_pg_slice(b->results[3], 0,
+                                                            id, 0);
+            }
+        }
+
+        mb->handler(mb);
+    }
+
+    if (ngx_http_mastodon_posts_inflight < NGX_HTTP_MASTODON_POST_INFLIGHT
+        && !ngx_queue_empty(&ngx_http_mastodon_posts_waiting))
+    {
+        (void) ngx_http_mastodon_post_group_start(NULL);
+    }
+
+    ngx_http_mastodon_op_end(g->op);
 }
 
 

@@ -49,11 +49,18 @@ typedef struct {
     int                            nparams;
     ngx_uint_t                     index;       /* assigned on first use */
     unsigned                       slow:1;      /* on the slow pool */
+    unsigned                       unnamed:1;   /* planned each time */
 } ngx_http_mastodon_pg_stmt_t;
 
-#define ngx_http_mastodon_pg_stmt(sql, n)       { sql, n, 0, 0 }
+#define ngx_http_mastodon_pg_stmt(sql, n)       { sql, n, 0, 0, 0 }
 /* full-text search and the like: custom plans, mastodon_pg_slow_* */
-#define ngx_http_mastodon_pg_slow_stmt(sql, n)  { sql, n, 0, 1 }
+#define ngx_http_mastodon_pg_slow_stmt(sql, n)  { sql, n, 0, 1, 0 }
+/*
+ * not prepared: planned for the sizes of its tables when it runs (a
+ * connection's generic plan, made while a table was small, may scan it
+ * whole once it has grown)
+ */
+#define ngx_http_mastodon_pg_unnamed_stmt(sql, n)  { sql, n, 0, 0, 1 }
 
 typedef struct ngx_http_mastodon_pg_batch_s  ngx_http_mastodon_pg_batch_t;
 typedef struct ngx_http_mastodon_pg_conn_s   ngx_http_mastodon_pg_conn_t;
@@ -100,6 +107,8 @@ ngx_int_t ngx_http_mastodon_pg_query(ngx_http_request_t *r,
 PGresult *ngx_http_mastodon_pg_rows(ngx_http_mastodon_pg_batch_t *b,
     ngx_uint_t i);
 ngx_uint_t ngx_http_mastodon_pg_ok(ngx_http_mastodon_pg_batch_t *b);
+PGresult *ngx_http_mastodon_pg_slice(PGresult *res, int col,
+    const char *key, int row);
 int64_t ngx_http_mastodon_pg_int(PGresult *res, int row, int col);
 ngx_uint_t ngx_http_mastodon_pg_bool(PGresult *res, int row, int col);
 ngx_str_t ngx_http_mastodon_pg_str(PGresult *res, int row, int col);

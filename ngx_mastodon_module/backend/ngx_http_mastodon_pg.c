@@ -7,11 +7,11 @@
  * full-text search: custom plans and a timeout of their own, so they
  * neither hold up nor are cut short by the ordinary ones.  An operation
  * (_op.c: a request's, a stream's or a timer's) submits a batch of
- * statements; the batch goes to an idle connection in
- * pipeline mode (statements prepared on first use per connection, or sent
- * unnamed through PgBouncer; one PQpipelineSync per batch, so one batch is
- * one implicit transaction and one round trip), or waits in a bounded
- * queue with its own timer.
+ * statements; the batch goes to an idle connection in pipeline mode
+ * (statements prepared on first use per connection, or sent unnamed through
+ * PgBouncer or when planned each time, ngx_http_mastodon_pg_unnamed_stmt();
+ * one PQpipelineSync per batch, so one batch is one implicit transaction
+ * and one round trip), or waits in a bounded queue with its own timer.
  *
  * Sockets are registered level-triggered: libpq reads at most its buffer
  * per PQconsumeInput(), and with edge-triggered epoll the rest of a reply
@@ -557,6 +557,52 @@ ngx_http_mastodon_pg_rows(ngx_http_mastodon_pg_batch_t *b, ngx_uint_t i)
     }
 
     return res;
+}
+
+
+/*
+ * The rows of res whose column col is key (key NULL: row alone), as a
+ * result of their own (a request's share of a merged batch's rows); NULL:
+ * out of memory.
+ */
+PGresult *
+ngx_http_mastodon_pg_slice(PGresult *res, int col, const char *key, int row)
+{
+    int        i, j, k, n, ncols, null;
+    PGresult  *dst;
+
+    dst = PQcopyResult(res, PG_COPYRES_ATTRS);
+    if (dst == NULL) {
+        return NULL;
+    }
+
+    ncols = PQnfields(res);
+    n = PQntuples(res);
+    k = 0;
+
+    for (i = 0; i < n; i++) {
+        if (key == NULL ? i != row
+            : PQgetisnull(res, i, col)
+              || ngx_strcmp(PQgetvalue(res, i, col), key) != 0)
+        {
+            continue;
+        }
+
+        for (j = 0; j < ncols; j++) {
+            null = PQgetisnull(res, i, j);
+
+            if (!PQsetvalue(dst, k, j, null ? NULL : PQgetvalue(res, i, j),
+                            null ? -1 : PQgetlength(res, i, j)))
+            {
+                PQclear(dst);
+                return NULL;
+            }
+        }
+
+        k++;
+    }
+
+    return dst;
 }
 
 
@@ -1471,7 +1517,7 @@ ngx_http_mastodon_pg_send(ngx_http_mastodon_pg_conn_t *pc,
     for (i = 0; i < b->nqueries; i++) {
         stmt = b->queries[i].stmt;
 
-        if (pool->conf->pg_pgbouncer) {
+        if (pool->conf->pg_pgbouncer || stmt->unnamed) {
             if (!PQsendQueryParams(pc->pgconn, stmt->sql, stmt->nparams, NULL,
                                    b->queries[i].values, NULL, NULL, 0))
             {

@@ -263,6 +263,8 @@ ngx_int_t ngx_http_mastodon_statuses_load_cached(
  * one's index) for its author as viewer.  NULL: not there, or no memory.
  */
 #define NGX_HTTP_MASTODON_ST_WRITTEN  "mastodon.written_status"
+ngx_int_t ngx_http_mastodon_statuses_written_many_add(
+    ngx_http_mastodon_pg_batch_t *b);
 ngx_int_t ngx_http_mastodon_statuses_written_add(
     ngx_http_mastodon_pg_batch_t *b);
 ngx_http_mastodon_statuses_t *ngx_http_mastodon_statuses_written(

@@ -487,6 +487,42 @@ static ngx_http_mastodon_pg_stmt_t  ngx_http_mastodon_statuses_author_stmt =
     "  WHERE id = nullif(current_setting('" NGX_HTTP_MASTODON_ST_WRITTEN "',"
     "  true), '')::bigint)", 0);
 
+/*
+ * The statuses a merged post batch just wrote, their ids comma-separated
+ * in the same setting; rows keyed by column 0 (the status, or the author
+ * for the accounts), which the requests' slices select.  The statuses are
+ * planned for each group: a connection's generic plan hashed the whole of
+ * status_stats when it was made while the table was small, and kept
+ * scanning it as posts made it grow (planning the authors each time cost
+ * more than it saved).
+ */
+#define NGX_HTTP_MASTODON_ST_WRITTEN_MANY                                     \
+    "ANY(string_to_array(current_setting('" NGX_HTTP_MASTODON_ST_WRITTEN     \
+    "', true), ',')::bigint[])"
+
+static ngx_http_mastodon_pg_stmt_t
+    ngx_http_mastodon_statuses_written_many_stmt =
+    ngx_http_mastodon_pg_unnamed_stmt(
+    NGX_HTTP_MASTODON_SR_SELECT ","
+    " EXISTS (SELECT 1 FROM conversation_mutes cm"
+    "  WHERE cm.account_id = s.account_id"
+    "  AND cm.conversation_id = s.conversation_id)"
+    NGX_HTTP_MASTODON_SR_FROM
+    " WHERE s.id = " NGX_HTTP_MASTODON_ST_WRITTEN_MANY, 0);
+
+static ngx_http_mastodon_pg_stmt_t
+    ngx_http_mastodon_statuses_written_many_media_stmt =
+    ngx_http_mastodon_pg_stmt(
+    NGX_HTTP_MASTODON_SR_MEDIA("s.id = " NGX_HTTP_MASTODON_ST_WRITTEN_MANY),
+    0);
+
+static ngx_http_mastodon_pg_stmt_t
+    ngx_http_mastodon_statuses_many_authors_stmt =
+    ngx_http_mastodon_pg_stmt(
+    "SELECT " NGX_HTTP_MASTODON_ACCOUNT_COLUMNS NGX_HTTP_MASTODON_ACCOUNT_FROM
+    " WHERE a.id IN (SELECT account_id FROM statuses"
+    "  WHERE id = " NGX_HTTP_MASTODON_ST_WRITTEN_MANY ")", 0);
+
 enum {
     NGX_HTTP_MASTODON_SR_ID = 0,
     NGX_HTTP_MASTODON_SR_ACCOUNT,
@@ -2577,6 +2613,30 @@ ngx_http_mastodon_statuses_written_add(ngx_http_mastodon_pg_batch_t *b)
            != NGX_OK
         || ngx_http_mastodon_pg_add(b,
                                 &ngx_http_mastodon_statuses_written_media_stmt,
+                                    NULL)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* _written_add() for a merged post batch (several requests' posts) */
+ngx_int_t
+ngx_http_mastodon_statuses_written_many_add(ngx_http_mastodon_pg_batch_t *b)
+{
+    if (ngx_http_mastodon_pg_add(b,
+                                 &ngx_http_mastodon_statuses_written_many_stmt,
+                                 NULL)
+        != NGX_OK
+        || ngx_http_mastodon_pg_add(b,
+                                 &ngx_http_mastodon_statuses_many_authors_stmt,
+                                    NULL)
+           != NGX_OK
+        || ngx_http_mastodon_pg_add(b,
+                           &ngx_http_mastodon_statuses_written_many_media_stmt,
                                     NULL)
            != NGX_OK)
     {
