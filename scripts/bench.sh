@@ -515,7 +515,9 @@ post_bench() {
         echo "$author" >> "$VAR/post-authors.ids"
         tokens=$tokens${tokens:+,}$token
     done
-    psql_bench "ANALYZE" >/dev/null
+    # a quiet PostgreSQL to start from: the earlier sections' bulk loads are
+    # not vacuumed during the run
+    psql_bench "VACUUM ANALYZE" >/dev/null
     if [ "${BENCH_POST_DURABLE:-1}" != 0 ]; then
         psql_bench "ALTER SYSTEM SET fsync = on" >/dev/null
         psql_bench "ALTER SYSTEM SET synchronous_commit = on" >/dev/null
@@ -749,25 +751,60 @@ EOF
         done
         echo '\endpipeline'
     }
-    local per tx lat pg_ms pg1 pg16 tps1 tps16 lat1 lat16
-    for per in 1 16; do
-        floor_script "$per" > "$f/post$per.sql"
-        chmod 644 "$f/post$per.sql"
+    # the same 16 posts' rows with one multi-row INSERT a table
+    floor_script_rows() {
+        local k sep
+        echo '\set n :n + 1'
+        for ((k = 0; k < 16; k++)); do
+            echo "\\set s$k :base + ((:n * 16 + $k) * 64 + :client_id)"
+            echo "\\set a$k :first + :client_id * 16 + $k"
+        done
+        echo '\startpipeline'
+        rows() {    # rows FORMAT: FORMAT with @ as k, for k in 0..15, comma-separated
+            sep=
+            for ((k = 0; k < 16; k++)); do printf '%s%s' "$sep" "${1//@/$k}"; sep=', '; done
+        }
+        echo "INSERT INTO conversations (id) VALUES $(rows '(:s@)');"
+        echo "INSERT INTO statuses (id, uri, text, reply, sensitive, spoiler_text, visibility, language," \
+             "conversation_id, local, account_id, application_id) VALUES $(rows "(:s@,
+             'http://bench.localhost/users/floor/statuses/' || :s@,
+             'Benchmark post 0.0 about #nginx https://nginx.org/', false, false, '', 0, 'en', :s@, true, :a@, $APP)" \
+             | tr -d '\n');"
+        echo "INSERT INTO status_stats (status_id) VALUES $(rows '(:s@)');"
+        echo "INSERT INTO statuses_tags (status_id, tag_id) VALUES $(rows "(:s@, $tag)");"
+        echo "INSERT INTO bench_floor_outbox (queue, type, args) VALUES" \
+             "$(rows "('default', 'distribute', '{\"status_id\":\"' || :s@ || '\"}')");"
+        echo "INSERT INTO account_stats (account_id, statuses_count, last_status_at) VALUES" \
+             "$(rows "(:a@, 1, now() AT TIME ZONE 'UTC')") ON CONFLICT (account_id) DO UPDATE SET" \
+             "statuses_count = account_stats.statuses_count + 1, last_status_at = excluded.last_status_at," \
+             "updated_at = now() AT TIME ZONE 'UTC';"
+        echo '\endpipeline'
+    }
+    local per variant tx lat pg_ms pg1 pg16 pgr tps1 tps16 tpsr lat1 lat16 latr
+    for variant in 1 16 rows; do
+        per=${variant/rows/16}
+        if [ "$variant" = rows ]; then
+            floor_script_rows > "$f/post$variant.sql"
+        else
+            floor_script "$per" > "$f/post$variant.sql"
+        fi
+        chmod 644 "$f/post$variant.sql"
         c0=$(server_cpu_ticks)
-        "$(pg_bindir)/pgbench" -n -M prepared -c16 -j2 -T "$(duration_s "$secs")" -D n=$((per * 1000000)) \
-            -D base="$base" -D first="$first" -f "$f/post$per.sql" \
-            -h 127.0.0.1 -p "$PGPORT" -U postgres mastodon > "$f/pgbench$per.out" 2>&1 \
-            || { cat "$f/pgbench$per.out" >&2; die "pgbench of the floor failed"; }
+        "$(pg_bindir)/pgbench" -n -M prepared -c16 -j2 -T "$(duration_s "$secs")" \
+            -D n=$(( ${variant/rows/32} * 1000000 )) -D base="$base" -D first="$first" -f "$f/post$variant.sql" \
+            -h 127.0.0.1 -p "$PGPORT" -U postgres mastodon > "$f/pgbench$variant.out" 2>&1 \
+            || { cat "$f/pgbench$variant.out" >&2; die "pgbench of the floor failed"; }
         c1=$(server_cpu_ticks)
-        tx=$(awk '/^number of transactions actually processed:/ {print $NF}' "$f/pgbench$per.out")
-        lat=$(awk '/^latency average/ {print $4}' "$f/pgbench$per.out")
+        tx=$(awk '/^number of transactions actually processed:/ {print $NF}' "$f/pgbench$variant.out")
+        lat=$(awk '/^latency average/ {print $4}' "$f/pgbench$variant.out")
         pg_ms=$(awk -v a="$c0" -v b="$c1" -v hz="$(getconf CLK_TCK)" -v n="$((tx * per))" \
             'BEGIN { split(a, x, " "); split(b, y, " "); if (n > 0) printf "%.3f", (y[2] - x[2]) * 1000 / hz / n; else print 0 }')
-        if [ "$per" = 1 ]; then
-            pg1=$pg_ms tps1=$(awk -v t="$tx" -v s="$(duration_s "$secs")" 'BEGIN { printf "%.0f", t / s }') lat1=$lat
-        else
-            pg16=$pg_ms tps16=$(awk -v t="$tx" -v s="$(duration_s "$secs")" 'BEGIN { printf "%.0f", t / s }') lat16=$lat
-        fi
+        tx=$(awk -v t="$tx" -v s="$(duration_s "$secs")" 'BEGIN { printf "%.0f", t / s }')
+        case $variant in
+        1) pg1=$pg_ms tps1=$tx lat1=$lat ;;
+        16) pg16=$pg_ms tps16=$tx lat16=$lat ;;
+        rows) pgr=$pg_ms tpsr=$tx latr=$lat ;;
+        esac
     done
 
     local redis_ms
@@ -793,18 +830,21 @@ EOF
         "PostgreSQL, a post's rows by plain INSERTs (pgbench -c16, 1 a tx):" "$tps1" "$lat1" "$pg1"
     printf '  %-66s %7s tx/s, latency %6s ms, PostgreSQL CPU %s ms per post\n' \
         "... 16 posts a transaction (pgbench -c16):" "$tps16" "$lat16" "$pg16"
+    printf '  %-66s %7s tx/s, latency %6s ms, PostgreSQL CPU %s ms per post\n' \
+        "... 16 posts a transaction, one multi-row INSERT a table:" "$tpsr" "$latr" "$pgr"
     printf '  %-66s CPU %s ms per post\n' "Redis, the calls per post above raw (redis-cli --pipe):" "$redis_ms"
     printf '  %-66s %7s r/s, CPU %s ms per request\n' \
         "nginx, the same POSTs answered $(stat -c %s "$VAR/static/posted") bytes from a file (wrk -c16):" \
         "$rate" "$ngx_ms"
     echo "  ($(psql_bench "SHOW fsync" | sed 's/^/fsync /'), synchronous_commit" \
         "$(psql_bench "SHOW synchronous_commit"); transactions pipelined: one round trip each)"
-    # Little's law: posts in flight = rate x the time to answer one, of which
-    # the commit alone takes pgbench's latency
-    awk -v l1="$lat1" -v l16="$lat16" 'BEGIN {
-        printf "  5,000 posts/s at these commit latencies needs %.0f posts in flight one a transaction," \
-            " %.0f sixteen a transaction (wrk has 16)\n", 5000 * l1 / 1000, 5000 * l16 / 1000 }'
-    awk -v pg="$pg1" -v pg16="$pg16" -v r="$redis_ms" -v ng="$ngx_ms" -v cores="$cores" \
+    # Little's law: posts in flight = rate x the time to answer one, and a
+    # post alone (pgbench -c1) takes at least its commit's WAL flush
+    "$(pg_bindir)/pgbench" -n -M prepared -c1 -T 3 -D n=100000000 -D base="$base" -D first="$first" \
+        -f "$f/post1.sql" -h 127.0.0.1 -p "$PGPORT" -U postgres mastodon > "$f/pgbench-c1.out" 2>&1 || true
+    awk '/^latency average/ { printf "  a post alone (pgbench -c1): %s ms: 5,000 posts/s need %.0f posts in flight" \
+        " or more (wrk has 16)\n", $4, 5000 * $4 / 1000 }' "$f/pgbench-c1.out"
+    awk -v pg="$pg1" -v pg16="$pg16" -v pgr="$pgr" -v r="$redis_ms" -v ng="$ngx_ms" -v cores="$cores" \
         -v ours="$POST_RATE" -v cpu="$POST_CPU_MS" 'BEGIN {
         f1 = pg + r + ng; f16 = pg16 + r + ng
         x1 = f1 > 0 ? cores * 1000 / f1 : 0; x16 = f16 > 0 ? cores * 1000 / f16 : 0
@@ -812,9 +852,13 @@ EOF
             x1, pg, r, ng, cores
         printf "  with 16 posts a PostgreSQL transaction: %.0f posts/s (PG %.3f ms + Redis %.3f ms + nginx %.3f ms)\n",
             x16, pg16, r, ng
-        r1 = x1 > 0 ? ours / x1 : 0; r16 = x16 > 0 ? ours / x16 : 0; rc = f1 > 0 ? cpu / f1 : 0
-        printf "  ours: %s posts/s = %.2f of the floor (%.2f of the 16-a-transaction one); %.3f ms CPU per post" \
-            " by the servers, jobs included: %.1fx the floor'"'"'s %.3f ms\n", ours, r1, r16, cpu, rc, f1 }'
+        fr = pgr + r + ng; xr = fr > 0 ? cores * 1000 / fr : 0
+        printf "  ... and one multi-row INSERT a table: %.0f posts/s (PG %.3f ms + Redis %.3f ms + nginx %.3f ms)\n",
+            xr, pgr, r, ng
+        r1 = x1 > 0 ? ours / x1 : 0; r16 = x16 > 0 ? ours / x16 : 0; rr = xr > 0 ? ours / xr : 0
+        rc = f1 > 0 ? cpu / f1 : 0
+        printf "  ours: %s posts/s = %.2f of the floor (%.2f and %.2f of the 16-a-transaction ones); %.3f ms CPU" \
+            " per post by the servers, jobs included: %.1fx the floor'"'"'s %.3f ms\n", ours, r1, r16, rr, cpu, rc, f1 }'
 }
 
 # Redis' share of the floor: BENCH_FLOOR_POSTS (3000) posts' calls (the
