@@ -826,12 +826,12 @@ EOF
     cores=$(nproc)
     echo
     echo "Floor of a post's durable work on this box (same run, the real engines):"
-    printf '  %-66s %7s tx/s, latency %6s ms, PostgreSQL CPU %s ms per post\n' \
-        "PostgreSQL, a post's rows by plain INSERTs (pgbench -c16, 1 a tx):" "$tps1" "$lat1" "$pg1"
-    printf '  %-66s %7s tx/s, latency %6s ms, PostgreSQL CPU %s ms per post\n' \
-        "... 16 posts a transaction (pgbench -c16):" "$tps16" "$lat16" "$pg16"
-    printf '  %-66s %7s tx/s, latency %6s ms, PostgreSQL CPU %s ms per post\n' \
-        "... 16 posts a transaction, one multi-row INSERT a table:" "$tpsr" "$latr" "$pgr"
+    printf '  %-66s %7s tx/s, latency %8s ms, PostgreSQL CPU %s ms per post (%s posts/s)\n' \
+        "PostgreSQL, a post's rows by plain INSERTs (pgbench -c16, 1 a tx):" "$tps1" "$lat1" "$pg1" "$tps1"
+    printf '  %-66s %7s tx/s, latency %8s ms, PostgreSQL CPU %s ms per post (%s posts/s)\n' \
+        "... 16 posts a transaction (pgbench -c16):" "$tps16" "$lat16" "$pg16" "$((tps16 * 16))"
+    printf '  %-66s %7s tx/s, latency %8s ms, PostgreSQL CPU %s ms per post (%s posts/s)\n' \
+        "... 16 posts a transaction, one multi-row INSERT a table:" "$tpsr" "$latr" "$pgr" "$((tpsr * 16))"
     printf '  %-66s CPU %s ms per post\n' "Redis, the calls per post above raw (redis-cli --pipe):" "$redis_ms"
     printf '  %-66s %7s r/s, CPU %s ms per request\n' \
         "nginx, the same POSTs answered $(stat -c %s "$VAR/static/posted") bytes from a file (wrk -c16):" \
