@@ -542,6 +542,7 @@ post_bench() {
     sleep 1
     max0=$(psql_bench "SELECT coalesce(max(id), 0) FROM statuses")
     "${redis[@]}" INFO commandstats > "$VAR/post-cmd0"
+    wal0=$(wal_stats)
     cpu0=$(server_cpu_ticks)
     t0=$(( $(date +%s%N) / 1000000 ))
     (
@@ -576,6 +577,8 @@ post_bench() {
     drain_ms=$(( ($(date +%s%N) - start) / 1000000 ))
     cpu2=$(server_cpu_ticks)
     "${redis[@]}" INFO commandstats > "$VAR/post-cmd1"
+    sleep 1     # the backends' WAL statistics reach pg_stat_wal when idle
+    wal1=$(wal_stats)
     [ "$drained" = 1 ] || echo "  (the worker's queue did not drain within ${BENCH_POST_DRAIN_MAX:-600} s)"
     awk -v a="$cpu0" -v b="$cpu2" -v hz="$(getconf CLK_TCK)" -v left="$left" -v ms="$drain_ms" -v n="$n" \
         'BEGIN { split(a, x, " "); split(b, y, " "); f = 1000 / hz / n
@@ -607,6 +610,7 @@ post_bench() {
     awk -v n="$n" '{ if (n > 0) printf "  wrk itself: %.3f ms CPU per post (not in the figures above)\n", ($1 + $2) * 1000 / n }' \
         "$VAR/post.time" 2>/dev/null || true
 
+    echo "  WAL (run and drain): $(wal_per_post "$wal0" "$wal1" "$n")"
     post_check "$max0" "$ids"
     post_commands
 
@@ -622,6 +626,21 @@ post_bench() {
     done
 
     post_floor "$tokens"
+}
+
+# PostgreSQL's WAL so far: records, full-page images, bytes, syncs
+wal_stats() {
+    psql_bench "SELECT wal_records, wal_fpi, wal_bytes, wal_sync FROM pg_stat_wal" | tr '|' ' '
+}
+
+# wal_per_post BEFORE AFTER POSTS: the WAL written per post and how many
+# posts shared a flush (group commit)
+wal_per_post() {
+    awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { split(a, x, " "); split(b, y, " ")
+        if (n <= 0) { print "-"; exit }
+        s = y[4] - x[4]; g = s > 0 ? n / s : 0
+        printf "%.1f records, %.2f full-page images, %.0f bytes per post; %.2f posts a WAL sync\n",
+            (y[1] - x[1]) / n, (y[2] - x[2]) / n, (y[3] - x[3]) / n, g }'
 }
 
 # seconds of a wrk duration (10s, 2m, 90)
@@ -780,7 +799,7 @@ EOF
              "updated_at = now() AT TIME ZONE 'UTC';"
         echo '\endpipeline'
     }
-    local per variant tx lat pg_ms pg1 pg16 pgr tps1 tps16 tpsr lat1 lat16 latr
+    local per variant tx lat pg_ms pg1 pg16 pgr tps1 tps16 tpsr lat1 lat16 latr w0
     for variant in 1 16 rows; do
         per=${variant/rows/16}
         if [ "$variant" = rows ]; then
@@ -790,12 +809,20 @@ EOF
         fi
         chmod 644 "$f/post$variant.sql"
         c0=$(server_cpu_ticks)
+        w0=$(wal_stats)
         "$(pg_bindir)/pgbench" -n -M prepared -c16 -j2 -T "$(duration_s "$secs")" \
             -D n=$(( ${variant/rows/32} * 1000000 )) -D base="$base" -D first="$first" -f "$f/post$variant.sql" \
             -h 127.0.0.1 -p "$PGPORT" -U postgres mastodon > "$f/pgbench$variant.out" 2>&1 \
             || { cat "$f/pgbench$variant.out" >&2; die "pgbench of the floor failed"; }
+        # its backends gone (their CPU then is the postmaster's reaped children's)
+        for _ in $(seq 1 100); do
+            [ "$(psql_bench "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgbench'")" = 0 ] && break
+            sleep 0.05
+        done
+        sleep 0.2
         c1=$(server_cpu_ticks)
         tx=$(awk '/^number of transactions actually processed:/ {print $NF}' "$f/pgbench$variant.out")
+        wal_per_post "$w0" "$(wal_stats)" "$((tx * per))" > "$f/wal$variant"
         lat=$(awk '/^latency average/ {print $4}' "$f/pgbench$variant.out")
         pg_ms=$(awk -v a="$c0" -v b="$c1" -v hz="$(getconf CLK_TCK)" -v n="$((tx * per))" \
             'BEGIN { split(a, x, " "); split(b, y, " "); if (n > 0) printf "%.3f", (y[2] - x[2]) * 1000 / hz / n; else print 0 }')
@@ -832,6 +859,8 @@ EOF
         "... 16 posts a transaction (pgbench -c16):" "$tps16" "$lat16" "$pg16" "$((tps16 * 16))"
     printf '  %-66s %7s tx/s, latency %8s ms, PostgreSQL CPU %s ms per post (%s posts/s)\n' \
         "... 16 posts a transaction, one multi-row INSERT a table:" "$tpsr" "$latr" "$pgr" "$((tpsr * 16))"
+    printf '    %-64s %s\n' "WAL, one a transaction:" "$(cat "$f/wal1")" \
+        "WAL, 16 a transaction:" "$(cat "$f/wal16")" "WAL, 16 a transaction, multi-row:" "$(cat "$f/walrows")"
     printf '  %-66s CPU %s ms per post\n' "Redis, the calls per post above raw (redis-cli --pipe):" "$redis_ms"
     printf '  %-66s %7s r/s, CPU %s ms per request\n' \
         "nginx, the same POSTs answered $(stat -c %s "$VAR/static/posted") bytes from a file (wrk -c16):" \
