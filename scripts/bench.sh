@@ -799,19 +799,36 @@ EOF
              "updated_at = now() AT TIME ZONE 'UTC';"
         echo '\endpipeline'
     }
-    local per variant tx lat pg_ms pg1 pg16 pgr tps1 tps16 tpsr lat1 lat16 latr w0
-    for variant in 1 16 rows; do
+    local per variant tx lat pg_ms pg1 pg16 pgr pgq tps1 tps16 tpsr tpsq lat1 lat16 latr latq w0
+    # A transaction that NOTIFYs holds a lock from the queueing of its
+    # notifications to the end of its commit: such commits are serialized,
+    # each with its own WAL flush (no group commit across connections).  A
+    # post notifies (job_outbox, account_stats, statuses, statuses_tags
+    # triggers): `quiet` is the one-post transaction with those triggers off.
+    local notify_triggers="statuses statuses_page_forget
+account_stats account_stats_forget
+statuses_tags statuses_tags_page_forget
+bench_floor_outbox bench_floor_outbox_notify"
+    notify_triggers() {
+        local t g
+        while read -r t g; do
+            psql_bench "ALTER TABLE $t $1 TRIGGER $g" >/dev/null
+        done <<< "$notify_triggers"
+    }
+    for variant in 1 16 rows quiet; do
         per=${variant/rows/16}
+        per=${per/quiet/1}
         if [ "$variant" = rows ]; then
             floor_script_rows > "$f/post$variant.sql"
         else
             floor_script "$per" > "$f/post$variant.sql"
         fi
         chmod 644 "$f/post$variant.sql"
+        if [ "$variant" = quiet ]; then notify_triggers DISABLE; fi
         c0=$(server_cpu_ticks)
         w0=$(wal_stats)
         "$(pg_bindir)/pgbench" -n -M prepared -c16 -j2 -T "$(duration_s "$secs")" \
-            -D n=$(( ${variant/rows/32} * 1000000 )) -D base="$base" -D first="$first" -f "$f/post$variant.sql" \
+            -D n=$(( $(echo "$variant" | sed 's/rows/32/; s/quiet/48/') * 1000000 )) -D base="$base" -D first="$first" -f "$f/post$variant.sql" \
             -h 127.0.0.1 -p "$PGPORT" -U postgres mastodon > "$f/pgbench$variant.out" 2>&1 \
             || { cat "$f/pgbench$variant.out" >&2; die "pgbench of the floor failed"; }
         # its backends gone (their CPU then is the postmaster's reaped children's)
@@ -831,6 +848,7 @@ EOF
         1) pg1=$pg_ms tps1=$tx lat1=$lat ;;
         16) pg16=$pg_ms tps16=$tx lat16=$lat ;;
         rows) pgr=$pg_ms tpsr=$tx latr=$lat ;;
+        quiet) pgq=$pg_ms tpsq=$tx latq=$lat; notify_triggers ENABLE ;;
         esac
     done
 
@@ -859,8 +877,11 @@ EOF
         "... 16 posts a transaction (pgbench -c16):" "$tps16" "$lat16" "$pg16" "$((tps16 * 16))"
     printf '  %-66s %7s tx/s, latency %8s ms, PostgreSQL CPU %s ms per post (%s posts/s)\n' \
         "... 16 posts a transaction, one multi-row INSERT a table:" "$tpsr" "$latr" "$pgr" "$((tpsr * 16))"
+    printf '  %-66s %7s tx/s, latency %8s ms, PostgreSQL CPU %s ms per post (%s posts/s)\n' \
+        "... 1 a transaction without the triggers' NOTIFYs:" "$tpsq" "$latq" "$pgq" "$tpsq"
     printf '    %-64s %s\n' "WAL, one a transaction:" "$(cat "$f/wal1")" \
-        "WAL, 16 a transaction:" "$(cat "$f/wal16")" "WAL, 16 a transaction, multi-row:" "$(cat "$f/walrows")"
+        "WAL, 16 a transaction:" "$(cat "$f/wal16")" "WAL, 16 a transaction, multi-row:" "$(cat "$f/walrows")" \
+        "WAL, one a transaction without NOTIFY:" "$(cat "$f/walquiet")"
     printf '  %-66s CPU %s ms per post\n' "Redis, the calls per post above raw (redis-cli --pipe):" "$redis_ms"
     printf '  %-66s %7s r/s, CPU %s ms per request\n' \
         "nginx, the same POSTs answered $(stat -c %s "$VAR/static/posted") bytes from a file (wrk -c16):" \
@@ -873,7 +894,7 @@ EOF
         -f "$f/post1.sql" -h 127.0.0.1 -p "$PGPORT" -U postgres mastodon > "$f/pgbench-c1.out" 2>&1 || true
     awk '/^latency average/ { printf "  a post alone (pgbench -c1): %s ms: 5,000 posts/s need %.0f posts in flight" \
         " or more (wrk has 16)\n", $4, 5000 * $4 / 1000 }' "$f/pgbench-c1.out"
-    awk -v pg="$pg1" -v pg16="$pg16" -v pgr="$pgr" -v r="$redis_ms" -v ng="$ngx_ms" -v cores="$cores" \
+    awk -v pg="$pg1" -v pg16="$pg16" -v pgr="$pgr" -v pgq="$pgq" -v r="$redis_ms" -v ng="$ngx_ms" -v cores="$cores" \
         -v ours="$POST_RATE" -v cpu="$POST_CPU_MS" 'BEGIN {
         f1 = pg + r + ng; f16 = pg16 + r + ng
         x1 = f1 > 0 ? cores * 1000 / f1 : 0; x16 = f16 > 0 ? cores * 1000 / f16 : 0
@@ -884,6 +905,9 @@ EOF
         fr = pgr + r + ng; xr = fr > 0 ? cores * 1000 / fr : 0
         printf "  ... and one multi-row INSERT a table: %.0f posts/s (PG %.3f ms + Redis %.3f ms + nginx %.3f ms)\n",
             xr, pgr, r, ng
+        fq = pgq + r + ng; xq = fq > 0 ? cores * 1000 / fq : 0
+        printf "  one a transaction without NOTIFY: %.0f posts/s (PG %.3f ms + Redis %.3f ms + nginx %.3f ms)\n",
+            xq, pgq, r, ng
         r1 = x1 > 0 ? ours / x1 : 0; r16 = x16 > 0 ? ours / x16 : 0; rr = xr > 0 ? ours / xr : 0
         rc = f1 > 0 ? cpu / f1 : 0
         printf "  ours: %s posts/s = %.2f of the floor (%.2f and %.2f of the 16-a-transaction ones); %.3f ms CPU" \
