@@ -8,7 +8,11 @@
  * notification costs at most a second.  A pass reads rows in id order,
  * XADDs them pipelined (jid: the row id in hex, so a job relayed twice
  * keeps its jid) and deletes them.  It also LISTENs on mastodon_account
- * and publishes the accounts changed (account_forget.h). */
+ * and publishes the accounts changed (account_forget.h).  Jobs a poll
+ * finds that no notification announced were committed by a writer whose
+ * notifications went after its commit (sql/0054) and were lost with its
+ * connection: their account changes are lost too, so every account is
+ * forgotten. */
 #include "outbox.h"
 #include "account_forget.h"
 #include "db.h"
@@ -142,15 +146,15 @@ static int                  relay_started;
 /* Waits for a notification or the poll period; the outbox's are only a
  * wake-up, mastodon_account's name accounts to forget on every node,
  * mastodon_notifications' the recipients of notification pages.
- * Notifications a query already read are taken at once.  -1: the
- * connection is gone. */
+ * Notifications a query already read are taken at once.  1: the outbox's
+ * was heard, 0: not, -1: the connection is gone. */
 static int wait_notify(PGconn *db, redisContext *c, long ms)
 {
     struct pollfd pfd = { PQsocket(db), POLLIN, 0 };
     account_forget forget = { .word = "account" };
     account_forget notif = { .word = "notifications" };
     PGnotify *n;
-    int heard = 0;
+    int heard = 0, jobs = 0;
 
     if (pfd.fd < 0)
         return -1;
@@ -161,6 +165,8 @@ static int wait_notify(PGconn *db, redisContext *c, long ms)
                 account_forget_add(&forget, c, n->extra);
             else if (strcmp(n->relname, NOTIFICATIONS_FORGET_CHANNEL) == 0)
                 account_forget_add(&notif, c, n->extra);
+            else if (strcmp(n->relname, OUTBOX_CHANNEL) == 0)
+                jobs = 1;
             PQfreemem(n);
         }
         if (heard || ms == 0)
@@ -173,7 +179,7 @@ static int wait_notify(PGconn *db, redisContext *c, long ms)
     }
     account_forget_flush(&forget, c);
     account_forget_flush(&notif, c);
-    return 0;
+    return jobs;
 }
 
 /* 1 we hold the lock (and LISTEN), 0 another relay does, -1 error. */
@@ -196,7 +202,7 @@ static void *relay_main(void *arg)
 {
     PGconn *db = NULL;
     redisContext *c = NULL;
-    int held = 0, waiting_logged = 0, listened = 0;
+    int held = 0, waiting_logged = 0, listened = 0, announced = 1;
     long long beat = 0;
     char err[512];
 
@@ -247,10 +253,16 @@ static void *relay_main(void *arg)
             beat = now_ms();
         }
 
-        int n;
+        int n, moved = 0;
         do {
             n = outbox_relay_batch(db, c, err, sizeof(err));
+            moved += n > 0 ? n : 0;
         } while (n == OUTBOX_BATCH && !*relay_stop);
+        /* a direct NOTIFY is read with the pass that saw its commit */
+        if (moved > 0 && !announced && wait_notify(db, c, 0) == 0) {
+            mlog(LOG_INFO, "outbox: jobs nobody announced: every account forgotten");
+            account_forget_all(c);
+        }
         if (n < 0) {
             /* rows stay; Redis is reopened (with backoff), PostgreSQL too */
             mlog(LOG_ERROR, "outbox: %s", err);
@@ -259,7 +271,8 @@ static void *relay_main(void *arg)
             sleep_ms(OUTBOX_POLL_MS);
             continue;
         }
-        if (wait_notify(db, c, OUTBOX_POLL_MS) != 0)
+        announced = wait_notify(db, c, OUTBOX_POLL_MS);
+        if (announced < 0)
             db_close(&db);
     }
     redis_close(&c);

@@ -1275,10 +1275,15 @@ ngx_http_mastodon_status_insert_alone(ngx_http_request_t *r,
     ngx_http_mastodon_pg_batch_t  *b;
 
     b = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_status_posted, op);
-    if (b == NULL
-        || ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_status_post_stmt,
-                                    op->values)
-           != NGX_OK
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->notify_after = 1;
+
+    if (ngx_http_mastodon_pg_add(b, &ngx_http_mastodon_status_post_stmt,
+                                 op->values)
+        != NGX_OK
         || ngx_http_mastodon_statuses_written_add(b) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1535,6 +1540,9 @@ ngx_http_mastodon_post_group_start(ngx_http_mastodon_post_wait_t *self)
         goto failed;
     }
 
+    /* the posts' commit waits for no other writer's: sql/0054 */
+    b->notify_after = 1;
+
     if (g->n == 1) {
         /*
          * a lone post: the single post's statement, its values copied (the
@@ -1677,6 +1685,10 @@ ngx_http_mastodon_post_group_done(ngx_http_mastodon_pg_batch_t *b)
 
         mb = ngx_http_mastodon_pg_batch(r, ngx_http_mastodon_status_posted,
                                         w->op);
+        if (mb != NULL) {
+            mb->notify_after = 1;
+        }
+
         if (mb == NULL
             || ngx_http_mastodon_pg_add(mb,
                                         &ngx_http_mastodon_status_post_stmt,

@@ -91,6 +91,7 @@ struct ngx_http_mastodon_pg_batch_s {
     ngx_pool_cleanup_t            *cleanup;
     unsigned                       waiting:1;
     unsigned                       pending:1;   /* in the operation */
+    unsigned                       notify_after:1; /* sql/0054 */
 };
 
 ngx_http_mastodon_pg_batch_t *ngx_http_mastodon_pg_batch(

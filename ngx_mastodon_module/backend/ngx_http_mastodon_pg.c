@@ -12,6 +12,12 @@
  * PgBouncer or when planned each time, ngx_http_mastodon_pg_unnamed_stmt();
  * one PQpipelineSync per batch, so one batch is one implicit transaction
  * and one round trip), or waits in a bounded queue with its own timer.
+ * A batch marked notify_after has its transaction's notifications kept
+ * (sql/0054_notify_after_commit.sql) and sent by a second transaction in
+ * the same round trip, after its commit: a transaction that notifies
+ * commits alone (PostgreSQL's lock on the database's notification queue is
+ * held until its commit record is flushed), one that only notifies writes
+ * nothing to flush.  Its handler runs at the first sync.
  *
  * Sockets are registered level-triggered: libpq reads at most its buffer
  * per PQconsumeInput(), and with edge-triggered epoll the rest of a reply
@@ -86,7 +92,7 @@ struct ngx_http_mastodon_pg_conn_s {
 
     /* what the server will answer, in order: queries, prepares, the sync */
     ngx_int_t                        items[2 * NGX_HTTP_MASTODON_PG_MAX_QUERIES
-                                           + 2];
+                                           + 5];
     ngx_uint_t                       nitems;
     ngx_uint_t                       item;
     ngx_uint_t                       got_result;
@@ -160,6 +166,7 @@ static void ngx_http_mastodon_pg_read(ngx_http_mastodon_pg_conn_t *pc);
 static void ngx_http_mastodon_pg_write_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_mastodon_pg_flush(ngx_http_mastodon_pg_conn_t *pc);
 static ngx_int_t ngx_http_mastodon_pg_results(ngx_http_mastodon_pg_conn_t *pc);
+static void ngx_http_mastodon_pg_batch_end(ngx_http_mastodon_pg_conn_t *pc);
 static void ngx_http_mastodon_pg_done(ngx_http_mastodon_pg_conn_t *pc);
 static void ngx_http_mastodon_pg_fail(ngx_http_mastodon_pg_conn_t *pc,
     const char *why);
@@ -1471,12 +1478,13 @@ ngx_http_mastodon_pg_send(ngx_http_mastodon_pg_conn_t *pc,
 {
     char                          name[32];
     ngx_str_t                     msg;
-    ngx_uint_t                    i;
+    ngx_uint_t                    i, notify_after;
     ngx_msec_t                    timeout;
     ngx_http_mastodon_pg_stmt_t  *stmt;
     ngx_http_mastodon_pg_pool_t  *pool;
 
     pool = pc->pool;
+    notify_after = 0;
 
     pc->state = NGX_HTTP_MASTODON_PG_BUSY;
     pc->batch = b;
@@ -1507,6 +1515,21 @@ ngx_http_mastodon_pg_send(ngx_http_mastodon_pg_conn_t *pc,
                                " true)",
                                1, NULL, &pool->statement_timeout, NULL, NULL,
                                0))
+        {
+            goto failed;
+        }
+
+        pc->items[pc->nitems++] = NGX_HTTP_MASTODON_PG_ITEM_EXTRA;
+    }
+
+    /* not through PgBouncer: the flush could reach another server */
+    notify_after = b->notify_after && !pool->conf->pg_pgbouncer;
+
+    if (notify_after) {
+        if (!PQsendQueryParams(pc->pgconn,
+                               "SELECT set_config('mastodon.notify_deferred',"
+                               " 'on', true)",
+                               0, NULL, NULL, NULL, NULL, 0))
         {
             goto failed;
         }
@@ -1557,6 +1580,19 @@ sync:
     }
 
     pc->items[pc->nitems++] = NGX_HTTP_MASTODON_PG_ITEM_SYNC;
+
+    if (notify_after) {
+        /* its own transaction: run whether the batch's committed or not */
+        if (!PQsendQueryParams(pc->pgconn, "SELECT mastodon_notify_flush()",
+                               0, NULL, NULL, NULL, NULL, 0)
+            || !PQpipelineSync(pc->pgconn))
+        {
+            goto failed;
+        }
+
+        pc->items[pc->nitems++] = NGX_HTTP_MASTODON_PG_ITEM_EXTRA;
+        pc->items[pc->nitems++] = NGX_HTTP_MASTODON_PG_ITEM_SYNC;
+    }
 
     ngx_add_timer(pc->connection->read, timeout);
 
@@ -1764,6 +1800,16 @@ ngx_http_mastodon_pg_results(ngx_http_mastodon_pg_conn_t *pc)
 
         if (st == PGRES_PIPELINE_SYNC) {
             PQclear(res);
+
+            if (pc->item + 1 < pc->nitems
+                && pc->items[pc->item] == NGX_HTTP_MASTODON_PG_ITEM_SYNC)
+            {
+                /* the batch's transaction ended; its notifications follow */
+                pc->item++;
+                ngx_http_mastodon_pg_batch_end(pc);
+                continue;
+            }
+
             return pc->item + 1 == pc->nitems ? NGX_OK : NGX_ERROR;
         }
 
@@ -1814,6 +1860,22 @@ ngx_http_mastodon_pg_results(ngx_http_mastodon_pg_conn_t *pc)
     }
 
     return NGX_AGAIN;
+}
+
+
+/* Its results are all in: the batch's handler runs, the connection reads on. */
+static void
+ngx_http_mastodon_pg_batch_end(ngx_http_mastodon_pg_conn_t *pc)
+{
+    ngx_http_mastodon_pg_batch_t  *b;
+
+    b = pc->batch;
+    pc->batch = NULL;
+
+    if (b) {
+        b->conn = NULL;
+        ngx_http_mastodon_pg_complete(b, NGX_OK);
+    }
 }
 
 
