@@ -1882,14 +1882,9 @@ ngx_http_mastodon_pg_batch_end(ngx_http_mastodon_pg_conn_t *pc)
 static void
 ngx_http_mastodon_pg_done(ngx_http_mastodon_pg_conn_t *pc)
 {
-    ngx_http_mastodon_pg_batch_t  *b;
-
     if (pc->connection->read->timer_set) {
         ngx_del_timer(pc->connection->read);
     }
-
-    b = pc->batch;
-    pc->batch = NULL;
 
     /* whatever it was, a probe or a batch, the server answered */
     ngx_http_mastodon_pg_alive(pc->pool);
@@ -1898,10 +1893,7 @@ ngx_http_mastodon_pg_done(ngx_http_mastodon_pg_conn_t *pc)
      * The batch first: serving the next waiter may fail it at once, and
      * its handler may end a request that also owns this batch.
      */
-    if (b) {
-        b->conn = NULL;
-        ngx_http_mastodon_pg_complete(b, NGX_OK);
-    }
+    ngx_http_mastodon_pg_batch_end(pc);
 
     ngx_http_mastodon_pg_ready(pc);
 }
